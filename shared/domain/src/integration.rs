@@ -1,0 +1,334 @@
+//! Validated configuration: systems and integrations after parsing.
+//!
+//! These structs are what stores persist and what the engine runs. Spreadsheets are
+//! resolved into inline tables at `apply` time, so a stored integration is
+//! self-contained (a Lambda never needs the original .xlsx).
+
+use crate::ids::{FieldKey, IntegrationId, SystemId};
+use crate::model::{Flow, Side, SystemKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a secret lives. The secret itself never appears in config or state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    /// An environment variable of the process.
+    Env(String),
+    /// An SSM Parameter Store name (SecureString).
+    Ssm(String),
+    /// A Secrets Manager secret id or ARN.
+    SecretsManager(String),
+}
+
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretRef::Env(n) => write!(f, "env:{n}"),
+            SecretRef::Ssm(n) => write!(f, "ssm:{n}"),
+            SecretRef::SecretsManager(n) => write!(f, "secrets_manager:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuthConfig {
+    /// Jira Cloud: e-mail + API token as HTTP basic auth.
+    Basic { username: String, token: SecretRef },
+    /// Azure DevOps personal access token (basic auth with an empty user name).
+    Pat { token: SecretRef },
+    /// An OAuth / bearer token.
+    Bearer { token: SecretRef },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemConfig {
+    pub id: SystemId,
+    pub kind: SystemKind,
+    /// `https://acme.atlassian.net`, `https://dev.azure.com/acme`.
+    pub base_url: String,
+    /// ADO identities host (`https://vssps.dev.azure.com/acme`); derived when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_url: Option<String>,
+    pub auth: AuthConfig,
+    /// E-mail of the integration user; changes by this user are never synced back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Path to a PEM file of extra CA certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+    /// Allow plain http, only for loopback hosts (simulators, tests).
+    #[serde(default)]
+    pub allow_http_loopback: bool,
+}
+
+/// One side of an integration: which system, project and entity type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub system: SystemId,
+    pub project: String,
+    pub entity_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    LeftToRight,
+    RightToLeft,
+    #[default]
+    Both,
+}
+
+impl Direction {
+    pub fn allows(self, flow: Flow) -> bool {
+        matches!(
+            (self, flow),
+            (Direction::Both, _)
+                | (Direction::LeftToRight, Flow::LeftToRight)
+                | (Direction::RightToLeft, Flow::RightToLeft)
+        )
+    }
+}
+
+/// How a mapped value is interpreted and converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingKind {
+    /// Plain value, converted by the target field's type (text, number, date, list).
+    #[default]
+    Value,
+    /// HTML on both sides after connector conversion (Jira ADF ⇄ ADO HTML).
+    RichText,
+    /// A person, matched by e-mail (with the user table as override).
+    User,
+    /// A Jira status / ADO state: written on Jira through a workflow transition.
+    Status,
+}
+
+/// What to do when a source user has no match in the target system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmatchedUser {
+    /// Write the mapping's default user for that direction (or leave unset if none).
+    #[default]
+    Default,
+    /// Leave the target field as it is; the rest of the change is written.
+    Skip,
+    /// Fail the event with a failure record ("user not found").
+    Fail,
+}
+
+/// A value table between left and right look-up values, in left→right orientation.
+/// Reverse lookups use the right column; the first row wins when a value repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ValueTable {
+    pub rows: Vec<(String, String)>,
+    /// Where the table came from (`inline`, `priorities.xlsx#Priority`), for messages.
+    #[serde(default)]
+    pub origin: String,
+}
+
+impl ValueTable {
+    pub fn lookup(&self, flow: Flow, source: &str) -> Option<&str> {
+        match flow {
+            Flow::LeftToRight => self.rows.iter().find(|(l, _)| l == source).map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self.rows.iter().find(|(_, r)| r == source).map(|(l, _)| l.as_str()),
+        }
+    }
+}
+
+/// A constant or default value, written as given (a string, number or boolean).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+/// One mapped field pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldMapping {
+    /// Left field; `None` when the left source is `none` (a constant written to the right).
+    pub left: Option<FieldKey>,
+    /// Right field; `None` when the right source is `none` (a constant written to the left).
+    pub right: Option<FieldKey>,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default)]
+    pub kind: MappingKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<ValueTable>,
+    /// Written to the left when the right gives no value (or no mapping for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_left: Option<Scalar>,
+    /// Written to the right when the left gives no value (or no mapping for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_right: Option<Scalar>,
+    /// For a `none` source: the value always written to the other side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constant: Option<Scalar>,
+    #[serde(default)]
+    pub unmatched: UnmatchedUser,
+}
+
+impl FieldMapping {
+    pub fn field(&self, side: Side) -> Option<&FieldKey> {
+        match side {
+            Side::Left => self.left.as_ref(),
+            Side::Right => self.right.as_ref(),
+        }
+    }
+    pub fn default_for(&self, target: Side) -> Option<&Scalar> {
+        match target {
+            Side::Left => self.default_left.as_ref(),
+            Side::Right => self.default_right.as_ref(),
+        }
+    }
+}
+
+/// What happens when an entity that already synced stops matching the criteria filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterExit {
+    /// A linked entity keeps syncing even after it stops matching (the seed's default).
+    #[default]
+    KeepSyncing,
+    /// A linked entity stops syncing while it does not match; the link is kept.
+    StopSyncing,
+}
+
+/// Where Ferry writes the peer's id and link.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RemoteRefs {
+    /// Left field that receives the right entity's key (e.g. `customfield_10050`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_id_field: Option<FieldKey>,
+    /// Right field that receives the left entity's key (e.g. `Custom.JiraKey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right_id_field: Option<FieldKey>,
+    /// Add a remote link (Jira remote link / ADO Hyperlink) on the left entity.
+    #[serde(default)]
+    pub left_link: bool,
+    /// Add a remote link on the right entity.
+    #[serde(default)]
+    pub right_link: bool,
+}
+
+impl RemoteRefs {
+    pub fn id_field(&self, side: Side) -> Option<&FieldKey> {
+        match side {
+            Side::Left => self.left_id_field.as_ref(),
+            Side::Right => self.right_id_field.as_ref(),
+        }
+    }
+    pub fn link(&self, side: Side) -> bool {
+        match side {
+            Side::Left => self.left_link,
+            Side::Right => self.right_link,
+        }
+    }
+}
+
+/// User table: e-mail overrides in left→right orientation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserTable {
+    pub rows: Vec<(String, String)>,
+    #[serde(default)]
+    pub origin: String,
+}
+
+impl UserTable {
+    /// The target e-mail for a source e-mail, case-insensitively.
+    pub fn lookup(&self, flow: Flow, email: &str) -> Option<&str> {
+        let eq = |a: &str| a.eq_ignore_ascii_case(email);
+        match flow {
+            Flow::LeftToRight => self.rows.iter().find(|(l, _)| eq(l)).map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self.rows.iter().find(|(_, r)| eq(r)).map(|(l, _)| l.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    pub id: IntegrationId,
+    pub left: Endpoint,
+    pub right: Endpoint,
+    /// Seconds between polls of each direction (default 60).
+    pub poll_interval_secs: u64,
+    /// Re-read window behind the watermark, absorbing minute precision and search lag.
+    pub overlap_secs: u64,
+    /// Overrides the automatic start polling time at activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    /// Native query condition per direction: JQL for Jira, a WIQL condition for ADO,
+    /// applied to the source side of that direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_left_to_right: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_right_to_left: Option<String>,
+    #[serde(default)]
+    pub filter_exit: FilterExit,
+    #[serde(default)]
+    pub remote: RemoteRefs,
+    pub fields: Vec<FieldMapping>,
+    #[serde(default)]
+    pub users: UserTable,
+    /// Attempts before an event is parked as a failure.
+    pub max_attempts: u32,
+}
+
+impl Integration {
+    pub fn endpoint(&self, side: Side) -> &Endpoint {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+    pub fn filter(&self, flow: Flow) -> Option<&str> {
+        match flow {
+            Flow::LeftToRight => self.filter_left_to_right.as_deref(),
+            Flow::RightToLeft => self.filter_right_to_left.as_deref(),
+        }
+    }
+    /// Directions in which at least one field mapping travels.
+    pub fn flows(&self) -> Vec<Flow> {
+        Flow::BOTH
+            .into_iter()
+            .filter(|f| self.fields.iter().any(|m| m.direction.allows(*f)))
+            .collect()
+    }
+}
+
+/// A stored integration with its lifecycle state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationRecord {
+    pub integration: Integration,
+    pub active: bool,
+    /// Incremented on every successful `apply`, for optimistic concurrency.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_table_reverse_swaps_columns() {
+        let t = ValueTable { rows: vec![("High".into(), "2".into()), ("Highest".into(), "1".into())], origin: "inline".into() };
+        assert_eq!(t.lookup(Flow::LeftToRight, "High"), Some("2"));
+        assert_eq!(t.lookup(Flow::RightToLeft, "1"), Some("Highest"));
+        assert_eq!(t.lookup(Flow::RightToLeft, "High"), None);
+    }
+
+    #[test]
+    fn direction_allows_its_flows_only() {
+        assert!(Direction::Both.allows(Flow::RightToLeft));
+        assert!(!Direction::LeftToRight.allows(Flow::RightToLeft));
+        assert!(Direction::RightToLeft.allows(Flow::RightToLeft));
+    }
+}

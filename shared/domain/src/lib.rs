@@ -1,0 +1,18 @@
+//! Ferry's domain: the model every other crate speaks.
+//!
+//! Nothing here performs I/O. Vendor shapes (Jira ADF, ADO json-patch, DynamoDB
+//! attribute values) never appear in this crate: connectors and stores translate at
+//! their edge into these types.
+
+pub mod error;
+pub mod ids;
+pub mod integration;
+pub mod message;
+pub mod model;
+pub mod ports;
+
+pub use error::{ErrorCategory, PortError};
+pub use ids::*;
+pub use integration::*;
+pub use message::*;
+pub use model::*;

@@ -1,0 +1,169 @@
+//! Queue messages and store records: the schemas shared by both runtimes.
+
+use crate::error::ErrorCategory;
+use crate::ids::{EntityId, IntegrationId};
+use crate::model::{EntityRef, EntitySnapshot, FieldChange, FieldValue, Flow, RemoteLink, Side};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Schema version carried by every queue message; a consumer rejects versions it
+/// does not know with a failure record instead of guessing.
+pub const MESSAGE_SCHEMA: u32 = 1;
+
+/// poll → transform: one entity changed in the source of `flow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    pub schema: u32,
+    pub integration: IntegrationId,
+    pub flow: Flow,
+    pub snapshot: EntitySnapshot,
+    /// False when the entity did not match the flow's filter (it is then only synced
+    /// if already linked and the filter-exit policy keeps it).
+    #[serde(default = "yes")]
+    pub matches_filter: bool,
+    pub polled_at: DateTime<Utc>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ChangeEvent {
+    /// FIFO message group: one per source entity, so its changes stay in order.
+    pub fn group_id(&self) -> String {
+        entity_group(&self.integration, self.flow.source(), &self.snapshot.id)
+    }
+    /// Deduplication id: a change is identified by its entity and revision.
+    pub fn dedup_id(&self) -> String {
+        format!("{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.snapshot.id, self.snapshot.revision)
+    }
+}
+
+pub fn entity_group(integration: &IntegrationId, side: Side, id: &EntityId) -> String {
+    format!("{integration}:{}:{id}", side.as_str())
+}
+
+/// transform → write: what to apply to the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteCommand {
+    pub schema: u32,
+    pub integration: IntegrationId,
+    pub flow: Flow,
+    /// The source entity as read (kept for the failure record and back-links).
+    pub source: EntitySnapshot,
+    /// `None`: create a new target entity.
+    pub target: Option<EntityId>,
+    pub changes: Vec<FieldChange>,
+    /// Values Ferry means the target to hold after this write (all mapped fields), the
+    /// next fingerprint.
+    pub mapped: BTreeMap<String, FieldValue>,
+}
+
+impl WriteCommand {
+    pub fn group_id(&self) -> String {
+        entity_group(&self.integration, self.flow.source(), &self.source.id)
+    }
+    pub fn dedup_id(&self) -> String {
+        format!("w:{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.source.id, self.source.revision)
+    }
+}
+
+/// Per integration and flow: how far the source has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    /// Changes strictly before this instant are never synced (the start polling time).
+    pub floor: DateTime<Utc>,
+    /// The newest `updated` seen and enqueued; the next poll reads from
+    /// `cursor - overlap`.
+    pub cursor: DateTime<Utc>,
+    /// Optimistic-concurrency version; a put with a stale version fails.
+    pub version: u64,
+    pub last_poll: Option<DateTime<Utc>>,
+}
+
+/// The pairing of one left and one right entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub integration: IntegrationId,
+    pub left: EntityRef,
+    pub right: EntityRef,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Link {
+    pub fn side(&self, side: Side) -> &EntityRef {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+}
+
+/// What Ferry last wrote to one side of a link, and the revision that write produced:
+/// a later read of that revision is Ferry's own echo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub integration: IntegrationId,
+    /// The side that was written.
+    pub side: Side,
+    pub entity: EntityId,
+    /// Values written (field key → value), merged over earlier writes.
+    pub values: BTreeMap<String, FieldValue>,
+    /// Revision of the target right after Ferry's write.
+    pub written_revision: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The last revision of a source entity that was accepted for syncing (dedupe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenRevision {
+    pub revision: String,
+    pub updated: DateTime<Utc>,
+}
+
+/// A parked event: visible, retryable, discardable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub id: String,
+    pub integration: IntegrationId,
+    pub flow: Flow,
+    /// Source entity id and key.
+    pub entity: EntityId,
+    pub entity_key: String,
+    pub category: ErrorCategory,
+    pub cause: String,
+    /// The event as received (the newest for this entity: later ones wait behind it).
+    pub input: ChangeEvent,
+    /// The mapping's output when it got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping_output: Option<WriteCommand>,
+    pub attempts: u32,
+    pub first_failed_at: DateTime<Utc>,
+    pub last_failed_at: DateTime<Utc>,
+}
+
+/// Counters per integration and flow, shown by `ferry status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FlowCounts {
+    pub synced: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counter {
+    Synced,
+    Skipped,
+    Failed,
+}
+
+/// A back-link to write after a create.
+pub fn remote_link_for(integration: &IntegrationId, peer_side: Side, peer: &EntityRef, label: &str) -> RemoteLink {
+    RemoteLink {
+        global_id: format!("ferry:{integration}:{}:{}", peer_side.as_str(), peer.id),
+        url: peer.url.clone(),
+        title: format!("{label} {}", peer.key),
+    }
+}

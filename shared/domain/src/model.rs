@@ -1,0 +1,262 @@
+//! Work items as Ferry sees them, independent of any vendor's wire format.
+
+use crate::ids::{EntityId, FieldKey};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The kinds of system Ferry connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    Jira,
+    AzureDevops,
+}
+
+impl fmt::Display for SystemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SystemKind::Jira => "jira",
+            SystemKind::AzureDevops => "azure_devops",
+        })
+    }
+}
+
+/// One side of an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Left => "left",
+            Side::Right => "right",
+        }
+    }
+}
+
+/// The direction one change travels: from its source side to the other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    LeftToRight,
+    RightToLeft,
+}
+
+impl Flow {
+    pub const BOTH: [Flow; 2] = [Flow::LeftToRight, Flow::RightToLeft];
+    pub fn source(self) -> Side {
+        match self {
+            Flow::LeftToRight => Side::Left,
+            Flow::RightToLeft => Side::Right,
+        }
+    }
+    pub fn target(self) -> Side {
+        self.source().other()
+    }
+    pub fn reverse(self) -> Flow {
+        match self {
+            Flow::LeftToRight => Flow::RightToLeft,
+            Flow::RightToLeft => Flow::LeftToRight,
+        }
+    }
+    pub fn from_source(side: Side) -> Flow {
+        match side {
+            Side::Left => Flow::LeftToRight,
+            Side::Right => Flow::RightToLeft,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::LeftToRight => "left_to_right",
+            Flow::RightToLeft => "right_to_left",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Flow> {
+        match s {
+            "left_to_right" => Some(Flow::LeftToRight),
+            "right_to_left" => Some(Flow::RightToLeft),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person in one system. `id` is the system's stable key (Jira accountId, ADO VSID);
+/// `email` may be hidden by privacy settings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A field value in Ferry's neutral form.
+///
+/// Rich text is always HTML here: the Jira connector converts ADF at its edge, so a
+/// mapping never sees a vendor's document format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum FieldValue {
+    Null,
+    Text(String),
+    /// Sanitised HTML.
+    RichText(String),
+    Number(f64),
+    Bool(bool),
+    DateTime(DateTime<Utc>),
+    /// A look-up value (priority, status, select option) by its name.
+    Option(String),
+    /// Multi-valued strings (labels, tags).
+    List(Vec<String>),
+    User(UserRef),
+}
+
+impl FieldValue {
+    pub fn is_null(&self) -> bool {
+        match self {
+            FieldValue::Null => true,
+            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => s.is_empty(),
+            FieldValue::List(v) => v.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The value as the string a value map or a comparison keys on.
+    pub fn key_string(&self) -> Option<String> {
+        match self {
+            FieldValue::Null => None,
+            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => Some(s.clone()),
+            FieldValue::Number(n) => Some(format_number(*n)),
+            FieldValue::Bool(b) => Some(b.to_string()),
+            FieldValue::DateTime(d) => Some(d.to_rfc3339()),
+            FieldValue::List(v) => Some(v.join(";")),
+            FieldValue::User(u) => u.email.clone().or_else(|| Some(u.id.clone())),
+        }
+    }
+}
+
+/// Formats integral numbers without a trailing `.0`, so `2.0` maps like `"2"`.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Where an entity lives: system project and entity type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub project: String,
+    pub entity_type: String,
+}
+
+/// A full read of one entity at one revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySnapshot {
+    pub id: EntityId,
+    /// Human key (`APP-12`); equals the id where the system has none.
+    pub key: String,
+    /// Revision token: ADO `rev`, Jira the `updated` timestamp in milliseconds.
+    pub revision: String,
+    pub updated: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<UserRef>,
+    /// Browser URL of the entity.
+    #[serde(default)]
+    pub url: String,
+    pub fields: BTreeMap<FieldKey, FieldValue>,
+}
+
+impl EntitySnapshot {
+    pub fn field(&self, key: &FieldKey) -> Option<&FieldValue> {
+        self.fields.get(key)
+    }
+}
+
+/// What a write reports back about the entity it touched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityRef {
+    pub id: EntityId,
+    pub key: String,
+    pub url: String,
+    /// Revision after the write (see [`EntitySnapshot::revision`]).
+    pub revision: String,
+    pub updated: DateTime<Utc>,
+}
+
+/// One field to set on the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: FieldKey,
+    pub value: FieldValue,
+}
+
+/// A link to the peer entity, written as a Jira remote link or an ADO Hyperlink relation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteLink {
+    /// Stable id of the peer, used for idempotent upserts (`ferry:app-bugs:right:42`).
+    pub global_id: String,
+    pub url: String,
+    pub title: String,
+}
+
+/// Metadata from discovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityTypeInfo {
+    pub id: String,
+    pub name: String,
+    /// Workflow states of the type, when the system exposes them.
+    #[serde(default)]
+    pub states: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    RichText,
+    Number,
+    Bool,
+    DateTime,
+    Option,
+    List,
+    User,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldInfo {
+    pub key: FieldKey,
+    pub name: String,
+    pub field_type: FieldType,
+    pub required: bool,
+    #[serde(default)]
+    pub allowed_values: Vec<String>,
+}

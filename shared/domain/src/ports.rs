@@ -1,0 +1,189 @@
+//! Port traits: what the engine needs from connectors, stores and queues.
+//!
+//! Every adapter (Jira, Azure DevOps, SQLite, DynamoDB, SQS) implements these, and
+//! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
+
+use crate::error::PortError;
+use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
+use crate::integration::{IntegrationRecord, SystemConfig};
+use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark};
+use crate::model::{
+    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
+    SystemKind, UserRef,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// A criteria filter pushed into the source query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryFilter {
+    /// Native condition: JQL for Jira, a WIQL condition for Azure DevOps.
+    pub condition: String,
+    /// Select the entities that do NOT match (used to keep syncing linked entities).
+    pub negate: bool,
+}
+
+/// A work-item system (Jira Cloud, Azure DevOps, ...).
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn kind(&self) -> SystemKind;
+
+    /// Entities of `scope` whose `updated` is at or after `since` (the connector widens
+    /// the bound to the system's query precision, never narrows it), oldest first,
+    /// with `fields` read (plus whatever the connector needs for revision and
+    /// changed-by). Pages through all results.
+    async fn changed_since(
+        &self,
+        scope: &Scope,
+        since: DateTime<Utc>,
+        filter: Option<&QueryFilter>,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<EntitySnapshot>>;
+
+    /// One entity, or `None` when it does not exist.
+    async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
+
+    /// Creates an entity; values are coerced to each target field's native type.
+    async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef>;
+
+    /// Updates an entity. With `expected_revision`, a stale revision fails with
+    /// [`crate::ErrorCategory::Conflict`] (ADO `test /rev`). Jira status changes go through
+    /// a workflow transition.
+    async fn update(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        changes: &[FieldChange],
+        expected_revision: Option<&str>,
+    ) -> PortResult<EntityRef>;
+
+    /// The entity whose `field` equals `value` (remote-id search for idempotent creates).
+    async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>>;
+
+    /// Adds or updates (by `global_id`) a link to the peer entity.
+    async fn upsert_remote_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()>;
+
+    /// The newest `updated` in the scope, `None` for an empty project (start polling time).
+    async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>>;
+
+    /// The user Ferry authenticates as (changes by this user are echoes).
+    async fn integration_user(&self) -> PortResult<UserRef>;
+
+    /// Exact, case-insensitive e-mail match; `None` when absent or ambiguous.
+    async fn find_user_by_email(&self, email: &str) -> PortResult<Option<UserRef>>;
+
+    async fn projects(&self) -> PortResult<Vec<ProjectInfo>>;
+    async fn entity_types(&self, project: &str) -> PortResult<Vec<EntityTypeInfo>>;
+    async fn fields(&self, scope: &Scope) -> PortResult<Vec<FieldInfo>>;
+    async fn users(&self, project: &str) -> PortResult<Vec<UserRef>>;
+}
+
+/// Builds connectors for configured systems (secrets resolved by the implementation).
+#[async_trait]
+pub trait ConnectorFactory: Send + Sync {
+    async fn connector(&self, system: &SystemConfig) -> PortResult<std::sync::Arc<dyn Connector>>;
+}
+
+/// Systems and integrations.
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    async fn put_system(&self, system: &SystemConfig) -> PortResult<()>;
+    async fn get_system(&self, id: &SystemId) -> PortResult<Option<SystemConfig>>;
+    async fn list_systems(&self) -> PortResult<Vec<SystemConfig>>;
+
+    async fn get_integration(&self, id: &IntegrationId) -> PortResult<Option<IntegrationRecord>>;
+    async fn list_integrations(&self) -> PortResult<Vec<IntegrationRecord>>;
+    /// Writes the record if the stored version equals `expected_version` (`None`: must
+    /// not exist yet); otherwise fails with `Conflict`.
+    async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
+}
+
+/// Sync state: watermarks, dedupe, links, fingerprints, failures, counters.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
+    /// Conditional put: succeeds only if the stored version equals `expected_version`
+    /// (`None`: no watermark stored yet); the stored version becomes `expected + 1`.
+    async fn put_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        watermark: &Watermark,
+        expected_version: Option<u64>,
+    ) -> PortResult<()>;
+
+    async fn get_seen(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<SeenRevision>>;
+    async fn put_seen(&self, integration: &IntegrationId, side: Side, entity: &EntityId, seen: &SeenRevision) -> PortResult<()>;
+
+    /// The link that holds `entity` on `side`.
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;
+    async fn put_link(&self, link: &Link) -> PortResult<()>;
+    async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
+
+    async fn get_fingerprint(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Fingerprint>>;
+    async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()>;
+
+    /// Inserts or replaces the failure of (integration, flow, entity): one per entity.
+    async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()>;
+    async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>>;
+    async fn failure_for_entity(&self, integration: &IntegrationId, flow: Flow, entity: &EntityId) -> PortResult<Option<FailureRecord>>;
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
+    async fn delete_failure(&self, id: &str) -> PortResult<()>;
+
+    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
+    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
+}
+
+/// The two pipeline queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueName {
+    Changes,
+    Writes,
+}
+
+impl QueueName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Changes => "changes",
+            QueueName::Writes => "writes",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// FIFO message group; messages of one group are delivered in order, one at a time.
+    pub group_id: String,
+    /// Deduplication id: a second send with the same id within the window is dropped.
+    pub dedup_id: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    /// 1 on first delivery.
+    pub receive_count: u32,
+}
+
+/// A durable FIFO queue with visibility timeouts and dead-lettering (SQS FIFO semantics).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends all messages; implementations batch (SQS takes at most 10 per call) and
+    /// fail if any entry failed.
+    async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()>;
+    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>>;
+    async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()>;
+    /// Makes an in-flight message visible again after `delay`.
+    async fn release(&self, queue: QueueName, receipt: &str, delay: Duration) -> PortResult<()>;
+    /// Messages moved to the dead-letter queue after too many receives.
+    async fn dead_letters(&self, queue: QueueName) -> PortResult<Vec<Delivery>>;
+    async fn delete_dead_letter(&self, queue: QueueName, message_id: &str) -> PortResult<()>;
+    /// Approximate visible + in-flight count.
+    async fn depth(&self, queue: QueueName) -> PortResult<u64>;
+}
