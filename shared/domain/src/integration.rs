@@ -134,8 +134,16 @@ pub struct ValueTable {
 impl ValueTable {
     pub fn lookup(&self, flow: Flow, source: &str) -> Option<&str> {
         match flow {
-            Flow::LeftToRight => self.rows.iter().find(|(l, _)| l == source).map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self.rows.iter().find(|(_, r)| r == source).map(|(l, _)| l.as_str()),
+            Flow::LeftToRight => self
+                .rows
+                .iter()
+                .find(|(l, _)| l == source)
+                .map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self
+                .rows
+                .iter()
+                .find(|(_, r)| r == source)
+                .map(|(l, _)| l.as_str()),
         }
     }
 }
@@ -246,8 +254,16 @@ impl UserTable {
     pub fn lookup(&self, flow: Flow, email: &str) -> Option<&str> {
         let eq = |a: &str| a.eq_ignore_ascii_case(email);
         match flow {
-            Flow::LeftToRight => self.rows.iter().find(|(l, _)| eq(l)).map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self.rows.iter().find(|(_, r)| eq(r)).map(|(l, _)| l.as_str()),
+            Flow::LeftToRight => self
+                .rows
+                .iter()
+                .find(|(l, _)| eq(l))
+                .map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self
+                .rows
+                .iter()
+                .find(|(_, r)| eq(r))
+                .map(|(l, _)| l.as_str()),
         }
     }
 }
@@ -319,7 +335,10 @@ mod tests {
 
     #[test]
     fn value_table_reverse_swaps_columns() {
-        let t = ValueTable { rows: vec![("High".into(), "2".into()), ("Highest".into(), "1".into())], origin: "inline".into() };
+        let t = ValueTable {
+            rows: vec![("High".into(), "2".into()), ("Highest".into(), "1".into())],
+            origin: "inline".into(),
+        };
         assert_eq!(t.lookup(Flow::LeftToRight, "High"), Some("2"));
         assert_eq!(t.lookup(Flow::RightToLeft, "1"), Some("Highest"));
         assert_eq!(t.lookup(Flow::RightToLeft, "High"), None);

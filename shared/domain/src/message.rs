@@ -36,7 +36,13 @@ impl ChangeEvent {
     }
     /// Deduplication id: a change is identified by its entity and revision.
     pub fn dedup_id(&self) -> String {
-        format!("{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.snapshot.id, self.snapshot.revision)
+        format!(
+            "{}:{}:{}:{}",
+            self.integration,
+            self.flow.source().as_str(),
+            self.snapshot.id,
+            self.snapshot.revision
+        )
     }
 }
 
@@ -65,7 +71,13 @@ impl WriteCommand {
         entity_group(&self.integration, self.flow.source(), &self.source.id)
     }
     pub fn dedup_id(&self) -> String {
-        format!("w:{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.source.id, self.source.revision)
+        format!(
+            "w:{}:{}:{}:{}",
+            self.integration,
+            self.flow.source().as_str(),
+            self.source.id,
+            self.source.revision
+        )
     }
 }
 
@@ -160,7 +172,12 @@ pub enum Counter {
 }
 
 /// A back-link to write after a create.
-pub fn remote_link_for(integration: &IntegrationId, peer_side: Side, peer: &EntityRef, label: &str) -> RemoteLink {
+pub fn remote_link_for(
+    integration: &IntegrationId,
+    peer_side: Side,
+    peer: &EntityRef,
+    label: &str,
+) -> RemoteLink {
     RemoteLink {
         global_id: format!("ferry:{integration}:{}:{}", peer_side.as_str(), peer.id),
         url: peer.url.clone(),

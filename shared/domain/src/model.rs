@@ -144,7 +144,9 @@ impl FieldValue {
     pub fn key_string(&self) -> Option<String> {
         match self {
             FieldValue::Null => None,
-            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => Some(s.clone()),
+            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => {
+                Some(s.clone())
+            }
             FieldValue::Number(n) => Some(format_number(*n)),
             FieldValue::Bool(b) => Some(b.to_string()),
             FieldValue::DateTime(d) => Some(d.to_rfc3339()),

@@ -6,10 +6,12 @@
 use crate::error::PortError;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
-use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark};
+use crate::message::{
+    Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark,
+};
 use crate::model::{
-    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
-    SystemKind, UserRef,
+    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo,
+    RemoteLink, Scope, Side, SystemKind, UserRef,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -44,7 +46,12 @@ pub trait Connector: Send + Sync {
     ) -> PortResult<Vec<EntitySnapshot>>;
 
     /// One entity, or `None` when it does not exist.
-    async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
+    async fn get(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        fields: &[FieldKey],
+    ) -> PortResult<Option<EntitySnapshot>>;
 
     /// Creates an entity; values are coerced to each target field's native type.
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef>;
@@ -61,10 +68,20 @@ pub trait Connector: Send + Sync {
     ) -> PortResult<EntityRef>;
 
     /// The entity whose `field` equals `value` (remote-id search for idempotent creates).
-    async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>>;
+    async fn find_by_field(
+        &self,
+        scope: &Scope,
+        field: &FieldKey,
+        value: &str,
+    ) -> PortResult<Option<EntityRef>>;
 
     /// Adds or updates (by `global_id`) a link to the peer entity.
-    async fn upsert_remote_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()>;
+    async fn upsert_remote_link(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        link: &RemoteLink,
+    ) -> PortResult<()>;
 
     /// The newest `updated` in the scope, `None` for an empty project (start polling time).
     async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>>;
@@ -98,13 +115,21 @@ pub trait ConfigStore: Send + Sync {
     async fn list_integrations(&self) -> PortResult<Vec<IntegrationRecord>>;
     /// Writes the record if the stored version equals `expected_version` (`None`: must
     /// not exist yet); otherwise fails with `Conflict`.
-    async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
+    async fn put_integration(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: Option<u64>,
+    ) -> PortResult<()>;
 }
 
 /// Sync state: watermarks, dedupe, links, fingerprints, failures, counters.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
+    async fn get_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+    ) -> PortResult<Option<Watermark>>;
     /// Conditional put: succeeds only if the stored version equals `expected_version`
     /// (`None`: no watermark stored yet); the stored version becomes `expected + 1`.
     async fn put_watermark(
@@ -115,25 +140,60 @@ pub trait StateStore: Send + Sync {
         expected_version: Option<u64>,
     ) -> PortResult<()>;
 
-    async fn get_seen(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<SeenRevision>>;
-    async fn put_seen(&self, integration: &IntegrationId, side: Side, entity: &EntityId, seen: &SeenRevision) -> PortResult<()>;
+    async fn get_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<SeenRevision>>;
+    async fn put_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+        seen: &SeenRevision,
+    ) -> PortResult<()>;
 
     /// The link that holds `entity` on `side`.
-    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;
+    async fn get_link(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Link>>;
     async fn put_link(&self, link: &Link) -> PortResult<()>;
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
 
-    async fn get_fingerprint(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Fingerprint>>;
+    async fn get_fingerprint(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Fingerprint>>;
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()>;
 
     /// Inserts or replaces the failure of (integration, flow, entity): one per entity.
     async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()>;
     async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>>;
-    async fn failure_for_entity(&self, integration: &IntegrationId, flow: Flow, entity: &EntityId) -> PortResult<Option<FailureRecord>>;
-    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
+    async fn failure_for_entity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+    ) -> PortResult<Option<FailureRecord>>;
+    async fn list_failures(
+        &self,
+        integration: Option<&IntegrationId>,
+    ) -> PortResult<Vec<FailureRecord>>;
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
 
-    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
+    async fn incr_counter(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        counter: Counter,
+        by: u64,
+    ) -> PortResult<()>;
     async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
 }
 
@@ -177,7 +237,12 @@ pub trait Queue: Send + Sync {
     /// Sends all messages; implementations batch (SQS takes at most 10 per call) and
     /// fail if any entry failed.
     async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()>;
-    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>>;
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> PortResult<Vec<Delivery>>;
     async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()>;
     /// Makes an in-flight message visible again after `delay`.
     async fn release(&self, queue: QueueName, receipt: &str, delay: Duration) -> PortResult<()>;

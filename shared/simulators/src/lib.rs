@@ -1,1 +1,14 @@
-//! ferry-simulators
+//! HTTP simulators of Jira Cloud REST v3 and Azure DevOps REST 7.1.
+//!
+//! They serve on 127.0.0.1 (an ephemeral port) inside the caller's tokio runtime and
+//! follow the official specs in `shared/specs` on everything Ferry's connectors use,
+//! including the quirks listed in CRIB §5. Tests, the demo and the benchmarks drive
+//! them as a person would: over REST, authenticated as a seeded user.
+
+pub mod ado;
+pub mod common;
+pub mod jira;
+
+pub use ado::{AdoSeed, AdoSim};
+pub use common::{Faults, RequestRecord, SimUser};
+pub use jira::{JiraSeed, JiraSim};

@@ -1,0 +1,1 @@
+//! Azure DevOps REST 7.1 connector (being written).

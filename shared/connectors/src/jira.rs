@@ -1,0 +1,1 @@
+//! Jira Cloud REST v3 connector (being written).

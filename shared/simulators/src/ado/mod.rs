@@ -1,0 +1,3 @@
+//! ado simulator (being written).
+pub struct AdoSim;
+pub struct AdoSeed;

@@ -1,0 +1,3 @@
+//! jira simulator (being written).
+pub struct JiraSim;
+pub struct JiraSeed;
