@@ -1,1 +1,329 @@
-fn main() {}
+//! `ferry`: the operator CLI of the Ferry work-item sync engine.
+
+mod demo;
+mod output;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use ferry_domain::{IntegrationId, SystemId};
+use ferry_runtime::{Embedded, EnvSecrets, RunnerSettings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Ferry keeps work items in sync between Jira Cloud and Azure DevOps.")]
+struct Cli {
+    /// The embedded store (one SQLite file).
+    #[arg(long, global = true, env = "FERRY_DB", default_value = "ferry.sqlite")]
+    db: PathBuf,
+    /// Log as JSON lines (to stderr).
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check config files; every error is printed as FILE:LINE: key.path: message (hint).
+    Validate { files: Vec<PathBuf> },
+    /// Print the JSON Schema of the config file format (for editors).
+    Schema,
+    /// Store the systems and integrations of config files (active integrations refuse edits).
+    Apply {
+        files: Vec<PathBuf>,
+        /// Skip testing the connection of new or changed systems.
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Activate an integration; sets the start polling time of each direction.
+    Activate { integration: String },
+    /// Deactivate an integration (watermarks are kept).
+    Deactivate { integration: String },
+    /// Run the sync loop: poll each active integration on its interval, transform, write.
+    Run {
+        /// One cycle (poll every direction now, drain the queues), then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Per integration and direction: watermark, lag, counts synced / skipped / failed.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parked failures: list, retry, discard.
+    Failures {
+        #[command(subcommand)]
+        action: FailureAction,
+    },
+    /// Discover projects, entity types, fields (with allowed values) and users of a system.
+    Discover {
+        /// A system id from an applied config (or from --config).
+        system: String,
+        #[command(subcommand)]
+        what: DiscoverWhat,
+        /// Read the system from these config files instead of the store.
+        #[arg(long, global = true)]
+        config: Vec<PathBuf>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Start both simulators, run a bidirectional Jira ⇄ Azure DevOps integration on a
+    /// fresh embedded store, make changes on both sides, and print what synced.
+    Demo {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum FailureAction {
+    /// List parked failures and dead-lettered messages.
+    List {
+        #[arg(long)]
+        integration: Option<String>,
+        /// Full records (input snapshot and mapping output) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay failures through the current configuration.
+    Retry {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        /// After queueing, run one cycle to process the retried events.
+        #[arg(long)]
+        run: bool,
+    },
+    /// Drop failures for good.
+    Discard { ids: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum DiscoverWhat {
+    Projects,
+    Types {
+        #[arg(long)]
+        project: String,
+    },
+    Fields {
+        #[arg(long)]
+        project: String,
+        #[arg(long = "type")]
+        entity_type: String,
+    },
+    Users {
+        #[arg(long)]
+        project: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match cli.command {
+        Command::Run { .. } => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn open(cli_db: &std::path::Path) -> Result<Embedded> {
+    Embedded::open(cli_db, Arc::new(EnvSecrets))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { files } => {
+            if files.is_empty() {
+                bail!("name at least one config file: ferry validate FILE...");
+            }
+            match ferry_config::load_files(&files) {
+                Ok(set) => {
+                    println!(
+                        "ok: {} system(s), {} integration(s) in {} file(s)",
+                        set.systems.len(),
+                        set.integrations.len(),
+                        files.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{} error(s)", errors.0.len());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&ferry_config::json_schema())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Apply { files, no_check } => {
+            let set = ferry_config::load_files(&files).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+            let rt = open(&cli.db)?;
+            let report = rt.engine.apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
+            output::apply(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Activate { integration } => {
+            let rt = open(&cli.db)?;
+            let report = rt.engine.activate(&parse_integration(&integration)?, Utc::now()).await?;
+            output::activation(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deactivate { integration } => {
+            let rt = open(&cli.db)?;
+            let changed = rt.engine.deactivate(&parse_integration(&integration)?, Utc::now()).await?;
+            println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once } => {
+            let rt = open(&cli.db)?;
+            let runner = rt.runner(RunnerSettings::default());
+            if once {
+                let report = runner.cycle(Utc::now(), true).await;
+                output::cycle(&report);
+                return Ok(if report.poll_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
+            }
+            eprintln!("ferry: running (Ctrl-C to stop)");
+            runner
+                .run_until(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let rt = open(&cli.db)?;
+            let status = rt.engine.status(Utc::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                output::status(&status);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Failures { action } => failures(&cli.db, action).await,
+        Command::Discover { system, what, config, json } => discover(&cli.db, &system, what, &config, json).await,
+        Command::Demo { json } => demo::run(json).await,
+    }
+}
+
+fn parse_integration(s: &str) -> Result<IntegrationId> {
+    IntegrationId::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCode> {
+    use ferry_domain::ports::QueueName;
+    let rt = open(db)?;
+    let state = rt.engine.state().clone();
+    match action {
+        FailureAction::List { integration, json } => {
+            let filter = integration.as_deref().map(parse_integration).transpose()?;
+            let records = state.list_failures(filter.as_ref()).await?;
+            let mut dead = Vec::new();
+            for q in [QueueName::Changes, QueueName::Writes] {
+                for d in rt.engine.queue().dead_letters(q).await? {
+                    dead.push((q.as_str(), d));
+                }
+            }
+            if json {
+                let dead: Vec<_> = dead
+                    .iter()
+                    .map(|(q, d)| serde_json::json!({"queue": q, "message_id": d.message_id, "receive_count": d.receive_count, "body": d.body}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"failures": records, "dead_letters": dead}))?);
+            } else {
+                output::failures(&records, &dead);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FailureAction::Retry { ids, all, run } => {
+            let ids = if all {
+                state.list_failures(None).await?.into_iter().map(|f| f.id).collect()
+            } else if ids.is_empty() {
+                bail!("name failure ids (see `ferry failures list`) or pass --all");
+            } else {
+                ids
+            };
+            for id in &ids {
+                let f = rt.engine.retry_failure(id).await?;
+                println!("{id}: {} {} queued again", f.integration, f.entity_key);
+            }
+            if run {
+                let report = rt.runner(RunnerSettings::default()).cycle(Utc::now(), false).await;
+                output::cycle(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FailureAction::Discard { ids } => {
+            if ids.is_empty() {
+                bail!("name failure ids to discard (see `ferry failures list`)");
+            }
+            for id in &ids {
+                let f = rt.engine.discard_failure(id).await?;
+                println!("{id}: {} {} discarded", f.integration, f.entity_key);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn discover(db: &std::path::Path, system: &str, what: DiscoverWhat, config: &[PathBuf], json: bool) -> Result<ExitCode> {
+    use ferry_domain::ports::ConnectorFactory;
+    use ferry_domain::Scope;
+    let id = SystemId::parse(system).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = open(db)?;
+    let cfg = if config.is_empty() {
+        rt.engine.config_store().get_system(&id).await?.with_context(|| {
+            format!("system {system:?} is not in the store {}: apply a config first or pass --config FILE", db.display())
+        })?
+    } else {
+        let set = ferry_config::load_files(config).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+        set.systems.into_iter().find(|s| s.id == id).with_context(|| format!("system {system:?} is not in the given config"))?
+    };
+    let conn = rt.connectors.connector(&cfg).await?;
+    let value = match what {
+        DiscoverWhat::Projects => serde_json::to_value(conn.projects().await?)?,
+        DiscoverWhat::Types { project } => serde_json::to_value(conn.entity_types(&project).await?)?,
+        DiscoverWhat::Fields { project, entity_type } => {
+            serde_json::to_value(conn.fields(&Scope { project, entity_type }).await?)?
+        }
+        DiscoverWhat::Users { project } => serde_json::to_value(conn.users(&project).await?)?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        output::discovered(&value);
+    }
+    Ok(ExitCode::SUCCESS)
+}

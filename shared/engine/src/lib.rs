@@ -1,1 +1,16 @@
-//! ferry-engine
+//! Ferry's use cases, generic over the ports: apply, activate, deactivate, poll,
+//! transform, write, retry and status. Both runtimes (the embedded local runner and
+//! the Lambda functions) call these and nothing else.
+
+mod cache;
+mod engine;
+mod error;
+mod lifecycle;
+mod pipeline;
+mod status;
+
+pub use engine::{Engine, EngineSettings};
+pub use error::{EngineError, HandleError};
+pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
+pub use pipeline::{PollReport, TransformOutcome, WriteOutcome};
+pub use status::{FlowStatus, IntegrationStatus};

@@ -1,1 +1,12 @@
-//! ferry-runtime
+//! Composition root: builds the real adapters from settings (secrets, connectors,
+//! stores) and the embedded runtime's local runner.
+
+pub mod connectors;
+pub mod embedded;
+pub mod runner;
+pub mod secrets;
+
+pub use connectors::Connectors;
+pub use embedded::Embedded;
+pub use runner::{CycleReport, HandledEvent, Runner, RunnerSettings};
+pub use secrets::{EnvSecrets, SecretSource, StaticSecrets};

@@ -1,0 +1,148 @@
+//! Human-readable output of the CLI commands.
+
+use ferry_domain::ports::Delivery;
+use ferry_domain::FailureRecord;
+use ferry_engine::{ActivationReport, ApplyReport, IntegrationStatus, TransformOutcome, WriteOutcome};
+use ferry_runtime::{CycleReport, HandledEvent};
+
+pub fn apply(r: &ApplyReport) {
+    for s in &r.systems_written {
+        println!("system {s}: stored");
+    }
+    for s in &r.systems_unchanged {
+        println!("system {s}: unchanged");
+    }
+    for i in &r.integrations_written {
+        println!("integration {i}: stored (inactive: run `ferry activate {i}`)");
+    }
+    for i in &r.integrations_unchanged {
+        println!("integration {i}: unchanged");
+    }
+}
+
+pub fn activation(r: &ActivationReport) {
+    println!("{}: active", r.integration);
+    for s in &r.starts {
+        let why = match s.reason {
+            "override" => "start_time from the config",
+            "last_updated" => "last updated time in the source project",
+            "empty_project" => "source project is empty: now - 26 h",
+            _ => "kept from an earlier activation",
+        };
+        println!("  {:<14} polls changes after {} ({why})", s.flow.as_str(), s.at.to_rfc3339());
+    }
+}
+
+pub fn cycle(r: &CycleReport) {
+    for (i, flow, p) in &r.polls {
+        println!(
+            "poll {i} {}: fetched {}, enqueued {}, already seen {}, before start {}",
+            flow.as_str(),
+            p.fetched,
+            p.enqueued,
+            p.duplicates,
+            p.before_start
+        );
+    }
+    for e in &r.poll_errors {
+        println!("poll error: {e}");
+    }
+    for h in &r.handled {
+        match h {
+            HandledEvent::Transform { outcome: TransformOutcome::Skipped { reason, detail } } => {
+                println!("  skipped ({reason}): {detail}")
+            }
+            HandledEvent::Transform { outcome: TransformOutcome::Parked { failure_id } } => {
+                println!("  failed: parked as {failure_id} (see `ferry failures list`)")
+            }
+            HandledEvent::Transform { .. } => {}
+            HandledEvent::Write { outcome } => match outcome {
+                WriteOutcome::Created { source, target } => println!("  {source} -> created {target}"),
+                WriteOutcome::Updated { source, target, fields } => println!("  {source} -> updated {target} ({fields} field(s))"),
+                WriteOutcome::Unchanged { source, target } => println!("  {source} -> {target} already up to date"),
+                WriteOutcome::Parked { failure_id } => println!("  failed: parked as {failure_id}"),
+            },
+            HandledEvent::Retry { queue, error } => println!("  will retry ({queue}): {error}"),
+            HandledEvent::BadMessage { queue, error } => println!("  bad message on {queue}: {error}"),
+        }
+    }
+}
+
+pub fn status(all: &[IntegrationStatus]) {
+    if all.is_empty() {
+        println!("no integrations: run `ferry apply FILE`");
+    }
+    for s in all {
+        println!(
+            "{} ({}, version {}): {} <-> {}, {} linked pair(s)",
+            s.integration,
+            if s.active { "active" } else { "inactive" },
+            s.version,
+            s.left,
+            s.right,
+            s.links
+        );
+        for f in &s.flows {
+            let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.to_rfc3339());
+            println!(
+                "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}",
+                f.flow.as_str(),
+                t(f.watermark),
+                t(f.last_poll),
+                f.lag_secs.map_or("-".into(), |s| format!("{s}s")),
+                f.counts.synced,
+                f.counts.skipped,
+                f.counts.failed,
+                f.open_failures
+            );
+        }
+    }
+}
+
+pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery)]) {
+    if records.is_empty() && dead.is_empty() {
+        println!("no failures");
+    }
+    for f in records {
+        println!(
+            "{}  {} {} {}  [{}] after {} attempt(s), last {}\n    {}",
+            f.id,
+            f.integration,
+            f.flow.as_str(),
+            f.entity_key,
+            f.category,
+            f.attempts,
+            f.last_failed_at.to_rfc3339(),
+            f.cause
+        );
+    }
+    for (q, d) in dead {
+        println!("dead letter {} on {q} after {} receive(s): {} bytes", d.message_id, d.receive_count, d.body.len());
+    }
+}
+
+pub fn discovered(v: &serde_json::Value) {
+    match v.as_array() {
+        Some(items) => {
+            for item in items {
+                let name = item.get("name").and_then(|n| n.as_str()).unwrap_or("");
+                let id = item
+                    .get("key")
+                    .or_else(|| item.get("id"))
+                    .or_else(|| item.get("email"))
+                    .map(|k| k.as_str().map(str::to_string).unwrap_or_else(|| k.to_string()))
+                    .unwrap_or_default();
+                let extra = item
+                    .get("allowed_values")
+                    .or_else(|| item.get("states"))
+                    .and_then(|a| a.as_array())
+                    .filter(|a| !a.is_empty())
+                    .map(|a| format!("  [{}]", a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")))
+                    .unwrap_or_default();
+                let display = item.get("display_name").and_then(|n| n.as_str()).unwrap_or(name);
+                println!("{id:<28} {display}{extra}");
+            }
+        }
+        None => println!("{v}"),
+    }
+}

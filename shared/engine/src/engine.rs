@@ -1,0 +1,141 @@
+use crate::cache::{TtlCache, UserCache};
+use crate::error::EngineError;
+use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, StateStore};
+use ferry_domain::{
+    ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemId, UserRef,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables of the pipeline.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Messages per queue send call (SQS takes at most 10 entries per batch).
+    pub send_batch: usize,
+    /// How long users looked up by e-mail and integration users are cached.
+    pub user_cache_ttl: Duration,
+    /// Base of the jittered backoff for retried messages without `Retry-After`.
+    pub retry_base: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            send_batch: 10,
+            user_cache_ttl: Duration::from_secs(600),
+            retry_base: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The use cases over one set of ports.
+pub struct Engine {
+    pub(crate) config: Arc<dyn ConfigStore>,
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) connectors: Arc<dyn ConnectorFactory>,
+    pub(crate) settings: EngineSettings,
+    pub(crate) users: UserCache,
+    pub(crate) integration_users: TtlCache<UserRef>,
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<dyn ConfigStore>,
+        state: Arc<dyn StateStore>,
+        queue: Arc<dyn Queue>,
+        connectors: Arc<dyn ConnectorFactory>,
+        settings: EngineSettings,
+    ) -> Self {
+        let ttl = settings.user_cache_ttl;
+        Self {
+            config,
+            state,
+            queue,
+            connectors,
+            settings,
+            users: TtlCache::new(ttl),
+            integration_users: TtlCache::new(ttl),
+        }
+    }
+
+    pub fn state(&self) -> &Arc<dyn StateStore> {
+        &self.state
+    }
+    pub fn config_store(&self) -> &Arc<dyn ConfigStore> {
+        &self.config
+    }
+    pub fn queue(&self) -> &Arc<dyn Queue> {
+        &self.queue
+    }
+
+    pub(crate) async fn record(
+        &self,
+        id: &IntegrationId,
+    ) -> Result<IntegrationRecord, EngineError> {
+        self.config
+            .get_integration(id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))
+    }
+
+    pub(crate) async fn connector_for(
+        &self,
+        system: &SystemId,
+    ) -> Result<Arc<dyn Connector>, PortError> {
+        let cfg = self.config.get_system(system).await?.ok_or_else(|| {
+            PortError::new(
+                ErrorCategory::Config,
+                format!("system {system:?} is not configured (apply a config that defines it)"),
+            )
+        })?;
+        self.connectors.connector(&cfg).await
+    }
+
+    pub(crate) async fn side_connector(
+        &self,
+        record: &IntegrationRecord,
+        side: Side,
+    ) -> Result<(Arc<dyn Connector>, Scope), PortError> {
+        let ep = record.integration.endpoint(side);
+        let conn = self.connector_for(&ep.system).await?;
+        Ok((
+            conn,
+            Scope {
+                project: ep.project.clone(),
+                entity_type: ep.entity_type.clone(),
+            },
+        ))
+    }
+
+    /// The integration user of a system, cached.
+    pub(crate) async fn integration_user(
+        &self,
+        system: &SystemId,
+        conn: &dyn Connector,
+    ) -> Result<UserRef, PortError> {
+        if let Some(u) = self.integration_users.get(system.as_str()) {
+            return Ok(u);
+        }
+        let u = conn.integration_user().await?;
+        self.integration_users.put(system.to_string(), u.clone());
+        Ok(u)
+    }
+
+    /// A target user by e-mail, cached (misses are cached too: a person who has no
+    /// account now is looked up again after the TTL).
+    pub(crate) async fn user_by_email(
+        &self,
+        system: &SystemId,
+        conn: &dyn Connector,
+        email: &str,
+    ) -> Result<Option<UserRef>, PortError> {
+        let key = format!("{system}\u{0}{}", email.to_ascii_lowercase());
+        if let Some(u) = self.users.get(&key) {
+            return Ok(u);
+        }
+        let u = conn.find_user_by_email(email).await?;
+        self.users.put(key, u.clone());
+        Ok(u)
+    }
+}

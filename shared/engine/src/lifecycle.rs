@@ -1,0 +1,197 @@
+//! Apply, activate, deactivate: the integration lifecycle of DESIGN §1.5.
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use ferry_domain::{Flow, Integration, IntegrationId, IntegrationRecord, SystemConfig, Watermark};
+use serde::Serialize;
+
+/// How far back an empty project starts (DESIGN §1.5: now − 26 hours).
+pub const EMPTY_PROJECT_LOOKBACK_HOURS: i64 = 26;
+
+#[derive(Debug, Default, Serialize)]
+pub struct ApplyReport {
+    pub systems_written: Vec<String>,
+    pub systems_unchanged: Vec<String>,
+    pub integrations_written: Vec<String>,
+    pub integrations_unchanged: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StartPoint {
+    pub flow: Flow,
+    pub at: DateTime<Utc>,
+    /// Why this start: `override`, `last_updated`, `empty_project`, or `kept`.
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActivationReport {
+    pub integration: String,
+    pub starts: Vec<StartPoint>,
+}
+
+impl Engine {
+    /// Stores systems and integrations. Everything is checked before anything is
+    /// written, so a refused apply leaves the store as it was. With
+    /// `check_connections`, each new or changed system is contacted first.
+    pub async fn apply(
+        &self,
+        systems: &[SystemConfig],
+        integrations: &[Integration],
+        check_connections: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyReport, EngineError> {
+        let stored = self.config.list_integrations().await?;
+        let active_users = |system: &str| {
+            stored
+                .iter()
+                .find(|r| {
+                    r.active
+                        && (r.integration.left.system.as_str() == system
+                            || r.integration.right.system.as_str() == system)
+                })
+                .map(|r| r.integration.id.to_string())
+        };
+
+        let mut report = ApplyReport::default();
+        let mut system_writes = Vec::new();
+        for s in systems {
+            match self.config.get_system(&s.id).await? {
+                Some(old) if &old == s => report.systems_unchanged.push(s.id.to_string()),
+                old => {
+                    if old.is_some() {
+                        if let Some(integration) = active_users(s.id.as_str()) {
+                            return Err(EngineError::SystemInUse {
+                                system: s.id.to_string(),
+                                integration,
+                            });
+                        }
+                    }
+                    if check_connections {
+                        let conn = self.connectors.connector(s).await?;
+                        conn.integration_user().await.map_err(|e| {
+                            ferry_domain::PortError::new(
+                                e.category,
+                                format!("testing system {:?}: {}", s.id.as_str(), e.message),
+                            )
+                        })?;
+                    }
+                    system_writes.push(s);
+                }
+            }
+        }
+
+        let mut integration_writes = Vec::new();
+        for i in integrations {
+            for ep in [&i.left, &i.right] {
+                let known = systems.iter().any(|s| s.id == ep.system)
+                    || self.config.get_system(&ep.system).await?.is_some();
+                if !known {
+                    return Err(EngineError::UnknownSystem(ep.system.to_string()));
+                }
+            }
+            match stored.iter().find(|r| r.integration.id == i.id) {
+                Some(r) if &r.integration == i => {
+                    report.integrations_unchanged.push(i.id.to_string())
+                }
+                Some(r) if r.active => {
+                    return Err(EngineError::ActiveIntegration(i.id.to_string()))
+                }
+                Some(r) => integration_writes.push((i, Some(r.version))),
+                None => integration_writes.push((i, None)),
+            }
+        }
+
+        for s in system_writes {
+            self.config.put_system(s).await?;
+            report.systems_written.push(s.id.to_string());
+        }
+        for (i, version) in integration_writes {
+            let record = IntegrationRecord {
+                integration: i.clone(),
+                active: false,
+                version: version.map_or(1, |v| v + 1),
+                updated_at: now,
+            };
+            self.config.put_integration(&record, version).await?;
+            report.integrations_written.push(i.id.to_string());
+        }
+        Ok(report)
+    }
+
+    /// Activates an integration. Each direction without a watermark gets its start
+    /// polling time: the override if configured, else the last updated time in the
+    /// source project, else (empty project) now − 26 h. Existing watermarks are kept.
+    pub async fn activate(
+        &self,
+        id: &IntegrationId,
+        now: DateTime<Utc>,
+    ) -> Result<ActivationReport, EngineError> {
+        let record = self.record(id).await?;
+        let mut starts = Vec::new();
+        for flow in record.integration.flows() {
+            if let Some(w) = self.state.get_watermark(id, flow).await? {
+                starts.push(StartPoint {
+                    flow,
+                    at: w.floor,
+                    reason: "kept",
+                });
+                continue;
+            }
+            let (at, reason) = match record.integration.start_time {
+                Some(t) => (t, "override"),
+                None => {
+                    let (conn, scope) = self.side_connector(&record, flow.source()).await?;
+                    match conn.last_updated(&scope).await? {
+                        Some(t) => (t, "last_updated"),
+                        None => (
+                            now - ChronoDuration::hours(EMPTY_PROJECT_LOOKBACK_HOURS),
+                            "empty_project",
+                        ),
+                    }
+                }
+            };
+            let w = Watermark {
+                floor: at,
+                cursor: at,
+                version: 1,
+                last_poll: None,
+            };
+            self.state.put_watermark(id, flow, &w, None).await?;
+            starts.push(StartPoint { flow, at, reason });
+        }
+        if !record.active {
+            let mut next = record.clone();
+            next.active = true;
+            next.version += 1;
+            next.updated_at = now;
+            self.config
+                .put_integration(&next, Some(record.version))
+                .await?;
+        }
+        Ok(ActivationReport {
+            integration: id.to_string(),
+            starts,
+        })
+    }
+
+    pub async fn deactivate(
+        &self,
+        id: &IntegrationId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        let record = self.record(id).await?;
+        if !record.active {
+            return Ok(false);
+        }
+        let mut next = record.clone();
+        next.active = false;
+        next.version += 1;
+        next.updated_at = now;
+        self.config
+            .put_integration(&next, Some(record.version))
+            .await?;
+        Ok(true)
+    }
+}

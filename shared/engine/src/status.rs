@@ -1,0 +1,75 @@
+//! `ferry status`: per integration and direction, how far sync has got.
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use chrono::{DateTime, Utc};
+use ferry_domain::{Flow, FlowCounts};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowStatus {
+    pub flow: Flow,
+    /// Changes strictly before this are never synced.
+    pub start: Option<DateTime<Utc>>,
+    /// Newest source change read so far.
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_poll: Option<DateTime<Utc>>,
+    /// Seconds since the last successful poll (how stale this direction may be).
+    pub lag_secs: Option<i64>,
+    pub counts: FlowCounts,
+    /// Parked failures of this direction.
+    pub open_failures: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationStatus {
+    pub integration: String,
+    pub active: bool,
+    pub version: u64,
+    pub left: String,
+    pub right: String,
+    pub links: u64,
+    pub flows: Vec<FlowStatus>,
+}
+
+impl Engine {
+    pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationStatus>, EngineError> {
+        let failures = self.state.list_failures(None).await?;
+        let mut out = Vec::new();
+        for record in self.config.list_integrations().await? {
+            let i = &record.integration;
+            let mut flows = Vec::new();
+            for flow in i.flows() {
+                let mark = self.state.get_watermark(&i.id, flow).await?;
+                flows.push(FlowStatus {
+                    flow,
+                    start: mark.as_ref().map(|m| m.floor),
+                    watermark: mark.as_ref().map(|m| m.cursor),
+                    last_poll: mark.as_ref().and_then(|m| m.last_poll),
+                    lag_secs: mark
+                        .as_ref()
+                        .and_then(|m| m.last_poll)
+                        .map(|t| (now - t).num_seconds().max(0)),
+                    counts: self.state.counts(&i.id, flow).await?,
+                    open_failures: failures
+                        .iter()
+                        .filter(|f| f.integration == i.id && f.flow == flow)
+                        .count(),
+                });
+            }
+            let side = |e: &ferry_domain::Endpoint| {
+                format!("{}/{}/{}", e.system, e.project, e.entity_type)
+            };
+            out.push(IntegrationStatus {
+                integration: i.id.to_string(),
+                active: record.active,
+                version: record.version,
+                left: side(&i.left),
+                right: side(&i.right),
+                links: self.state.count_links(&i.id).await?,
+                flows,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,70 @@
+//! Builds connectors for configured systems, one per system, reused across calls.
+
+use crate::secrets::SecretSource;
+use async_trait::async_trait;
+use ferry_connectors::ado::AdoConnector;
+use ferry_connectors::http::HttpOptions;
+use ferry_connectors::jira::JiraConnector;
+use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
+use ferry_domain::{AuthConfig, ErrorCategory, PortError, SystemConfig, SystemKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct Connectors {
+    secrets: Arc<dyn SecretSource>,
+    http: HttpOptions,
+    cache: Mutex<HashMap<String, (SystemConfig, Arc<dyn Connector>)>>,
+}
+
+impl Connectors {
+    pub fn new(secrets: Arc<dyn SecretSource>, http: HttpOptions) -> Self {
+        Self {
+            secrets,
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Builds a connector without caching (e.g. acting as another user in the demo).
+    pub fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
+        let token = match &system.auth {
+            AuthConfig::Basic { token, .. }
+            | AuthConfig::Pat { token }
+            | AuthConfig::Bearer { token } => token,
+        };
+        let secret = self.secrets.resolve(token)?;
+        let mut opts = self.http.clone();
+        opts.allow_http_loopback = system.allow_http_loopback;
+        opts.proxy = system.proxy.clone();
+        if let Some(path) = &system.ca_cert {
+            opts.ca_cert_pem = Some(std::fs::read(path).map_err(|e| {
+                PortError::new(
+                    ErrorCategory::Config,
+                    format!("system {}: CA certificate {path:?}: {e}", system.id),
+                )
+            })?);
+        }
+        Ok(match system.kind {
+            SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
+            SystemKind::AzureDevops => Arc::new(AdoConnector::new(system, secret, opts)?),
+        })
+    }
+}
+
+#[async_trait]
+impl ConnectorFactory for Connectors {
+    async fn connector(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((cfg, conn)) = cache.get(system.id.as_str()) {
+                if cfg == system {
+                    return Ok(conn.clone());
+                }
+            }
+        }
+        let conn = self.build(system)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(system.id.to_string(), (system.clone(), conn.clone()));
+        }
+        Ok(conn)
+    }
+}
