@@ -1,1 +1,33 @@
-//! ferry-store
+//! ferry-store: adapters for the [`ConfigStore`](ferry_domain::ports::ConfigStore),
+//! [`StateStore`](ferry_domain::ports::StateStore) and [`Queue`](ferry_domain::ports::Queue)
+//! ports.
+//!
+//! - [`sqlite`]: one SQLite file holding configs, sync state and a durable FIFO queue
+//!   (the local runtime).
+//! - [`contract`]: the behaviour every backend must show, written against the traits
+//!   only, so the same suite runs against SQLite and DynamoDB/SQS.
+
+pub mod contract;
+pub mod sqlite;
+
+use std::time::Duration;
+
+/// How a queue backend dead-letters and deduplicates (SQS FIFO semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// A message already received this many times is moved to the dead-letter queue on
+    /// its next receive instead of being delivered (SQS `maxReceiveCount`). At least 1.
+    pub max_receives: u32,
+    /// A second send with the same dedup id within this window after the first one is
+    /// accepted and dropped (SQS FIFO: 5 minutes).
+    pub dedup_window: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_receives: 5,
+            dedup_window: Duration::from_secs(300),
+        }
+    }
+}

@@ -1,0 +1,742 @@
+//! The behaviour every store and queue backend must show, written against the port
+//! traits only: run it against SQLite here and against DynamoDB/SQS on an emulator.
+//!
+//! The suites panic (assert) on the first deviation. `config_store` and `state_store`
+//! use fresh random ids, so they run against a store that already holds data;
+//! `queue` needs both queues empty at the start and leaves them empty. Waits use whole
+//! seconds because SQS visibility timeouts have one-second granularity.
+
+use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
+use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateStore};
+use ferry_domain::{
+    AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot,
+    ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint,
+    Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, RemoteRefs,
+    SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable,
+    Watermark, MESSAGE_SCHEMA,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A fixed instant with sub-microsecond precision, to catch lossy timestamp storage.
+fn at(secs_after_base: i64) -> DateTime<Utc> {
+    let base = Utc
+        .with_ymd_and_hms(2026, 3, 14, 9, 26, 53)
+        .single()
+        .expect("valid fixture date");
+    base + TimeDelta::seconds(secs_after_base) + TimeDelta::nanoseconds(123_456_789)
+}
+
+fn system(id: &str, base_url: &str) -> SystemConfig {
+    SystemConfig {
+        id: SystemId::parse(id).expect("valid fixture id"),
+        kind: SystemKind::Jira,
+        base_url: base_url.to_string(),
+        identity_url: None,
+        auth: AuthConfig::Basic {
+            username: "ferry@example.com".into(),
+            token: SecretRef::Env("JIRA_TOKEN".into()),
+        },
+        integration_user: Some("ferry@example.com".into()),
+        proxy: None,
+        ca_cert: None,
+        allow_http_loopback: true,
+    }
+}
+
+fn integration(id: &IntegrationId, version: u64, active: bool) -> IntegrationRecord {
+    IntegrationRecord {
+        integration: Integration {
+            id: id.clone(),
+            left: Endpoint {
+                system: SystemId::parse("jira").expect("valid fixture id"),
+                project: "APP".into(),
+                entity_type: "Bug".into(),
+            },
+            right: Endpoint {
+                system: SystemId::parse("ado").expect("valid fixture id"),
+                project: "App".into(),
+                entity_type: "Bug".into(),
+            },
+            poll_interval_secs: 60,
+            overlap_secs: 120,
+            start_time: Some(at(0)),
+            filter_left_to_right: Some("labels = sync".into()),
+            filter_right_to_left: None,
+            filter_exit: FilterExit::KeepSyncing,
+            remote: RemoteRefs::default(),
+            fields: vec![FieldMapping {
+                left: Some(FieldKey::new("summary")),
+                right: Some(FieldKey::new("System.Title")),
+                direction: Direction::Both,
+                kind: MappingKind::Value,
+                values: None,
+                default_left: None,
+                default_right: None,
+                constant: None,
+                unmatched: UnmatchedUser::Default,
+            }],
+            users: UserTable::default(),
+            max_attempts: 3 + version as u32,
+        },
+        active,
+        version,
+        updated_at: at(version as i64),
+    }
+}
+
+fn entity_ref(id: &str, rev: &str) -> EntityRef {
+    EntityRef {
+        id: EntityId::new(id),
+        key: format!("K-{id}"),
+        url: format!("https://example.test/{id}"),
+        revision: rev.to_string(),
+        updated: at(10),
+    }
+}
+
+fn link(integration: &IntegrationId, left: &str, right: &str) -> Link {
+    Link {
+        integration: integration.clone(),
+        left: entity_ref(left, "1"),
+        right: entity_ref(right, "7"),
+        created_at: at(20),
+    }
+}
+
+fn snapshot(id: &str) -> EntitySnapshot {
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        FieldKey::new("summary"),
+        FieldValue::Text("Crash on save".into()),
+    );
+    fields.insert(FieldKey::new("priority"), FieldValue::Option("High".into()));
+    EntitySnapshot {
+        id: EntityId::new(id),
+        key: format!("APP-{id}"),
+        revision: "1710408413123".into(),
+        updated: at(30),
+        changed_by: None,
+        url: format!("https://example.test/browse/APP-{id}"),
+        fields,
+    }
+}
+
+fn failure(
+    integration: &IntegrationId,
+    flow: Flow,
+    entity: &str,
+    first: DateTime<Utc>,
+    attempts: u32,
+) -> FailureRecord {
+    FailureRecord {
+        id: unique("failure"),
+        integration: integration.clone(),
+        flow,
+        entity: EntityId::new(entity),
+        entity_key: format!("APP-{entity}"),
+        category: ErrorCategory::InvalidRequest,
+        cause: format!("field Priority rejected (attempt {attempts})"),
+        input: ChangeEvent {
+            schema: MESSAGE_SCHEMA,
+            integration: integration.clone(),
+            flow,
+            snapshot: snapshot(entity),
+            matches_filter: true,
+            polled_at: first,
+        },
+        mapping_output: None,
+        attempts,
+        first_failed_at: first,
+        last_failed_at: first + TimeDelta::seconds(i64::from(attempts)),
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: Result<T, ferry_domain::PortError>) -> bool {
+    matches!(r, Err(ref e) if e.category == ErrorCategory::Conflict)
+}
+
+/// Systems upsert by id; integrations are written only when the version condition holds.
+pub async fn config_store(store: &dyn ConfigStore) {
+    let sys_id = unique("sys");
+    let sid = SystemId::parse(sys_id.clone()).expect("valid id");
+    assert_eq!(store.get_system(&sid).await.expect("get_system"), None);
+    let first = system(&sys_id, "https://acme.atlassian.net");
+    store.put_system(&first).await.expect("put_system");
+    assert_eq!(
+        store.get_system(&sid).await.expect("get_system"),
+        Some(first)
+    );
+    let replaced = system(&sys_id, "https://other.atlassian.net");
+    store.put_system(&replaced).await.expect("put_system again");
+    assert_eq!(
+        store.get_system(&sid).await.expect("get_system"),
+        Some(replaced.clone()),
+        "put_system replaces by id"
+    );
+    let other = system(&unique("sys"), "http://127.0.0.1:9");
+    store.put_system(&other).await.expect("put_system other");
+    let listed = store.list_systems().await.expect("list_systems");
+    assert_eq!(listed.iter().filter(|s| s.id == sid).count(), 1);
+    assert!(listed.contains(&replaced) && listed.contains(&other));
+
+    let iid = IntegrationId::parse(unique("int")).expect("valid id");
+    assert_eq!(store.get_integration(&iid).await.expect("get"), None);
+    assert!(
+        is_conflict(
+            store
+                .put_integration(&integration(&iid, 1, false), Some(0))
+                .await
+        ),
+        "expecting a version of a missing integration conflicts"
+    );
+    let v1 = integration(&iid, 1, false);
+    store.put_integration(&v1, None).await.expect("create");
+    assert_eq!(
+        store.get_integration(&iid).await.expect("get"),
+        Some(v1.clone())
+    );
+    assert!(
+        is_conflict(
+            store
+                .put_integration(&integration(&iid, 1, true), None)
+                .await
+        ),
+        "creating an existing integration conflicts"
+    );
+    assert!(
+        is_conflict(
+            store
+                .put_integration(&integration(&iid, 2, true), Some(7))
+                .await
+        ),
+        "a wrong expected version conflicts"
+    );
+    assert_eq!(
+        store.get_integration(&iid).await.expect("get"),
+        Some(v1.clone()),
+        "a conflicting put changes nothing"
+    );
+    let v2 = integration(&iid, 2, true);
+    store
+        .put_integration(&v2, Some(1))
+        .await
+        .expect("update v1 -> v2");
+    assert_eq!(
+        store.get_integration(&iid).await.expect("get"),
+        Some(v2.clone())
+    );
+    assert!(
+        is_conflict(
+            store
+                .put_integration(&integration(&iid, 2, false), Some(1))
+                .await
+        ),
+        "a stale expected version conflicts"
+    );
+    let listed = store.list_integrations().await.expect("list_integrations");
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|r| r.integration.id == iid)
+            .collect::<Vec<_>>(),
+        vec![&v2]
+    );
+}
+
+/// Watermarks, seen revisions, links, fingerprints, failures and counters.
+pub async fn state_store(store: &dyn StateStore) {
+    let iid = IntegrationId::parse(unique("int")).expect("valid id");
+    let other = IntegrationId::parse(unique("int")).expect("valid id");
+    watermarks(store, &iid).await;
+    seen(store, &iid).await;
+    links(store, &iid, &other).await;
+    fingerprints(store, &iid).await;
+    failures(store, &iid, &other).await;
+    counters(store, &iid, &other).await;
+}
+
+async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
+    let flow = Flow::LeftToRight;
+    assert_eq!(store.get_watermark(iid, flow).await.expect("get"), None);
+    let wm = |cursor: i64, version: u64| Watermark {
+        floor: at(0),
+        cursor: at(cursor),
+        version,
+        last_poll: Some(at(cursor + 1)),
+    };
+    assert!(
+        is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),
+        "expecting a version of a missing watermark conflicts"
+    );
+    store
+        .put_watermark(iid, flow, &wm(5, 0), None)
+        .await
+        .expect("first put");
+    let got = store
+        .get_watermark(iid, flow)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(got, wm(5, 1), "first put stores version 1");
+    assert!(is_conflict(
+        store.put_watermark(iid, flow, &wm(6, 0), None).await
+    ));
+    assert!(is_conflict(
+        store.put_watermark(iid, flow, &wm(6, 0), Some(9)).await
+    ));
+    // The version inside the given watermark is ignored: the store owns it.
+    store
+        .put_watermark(iid, flow, &wm(6, 99), Some(got.version))
+        .await
+        .expect("conditional put");
+    let got = store
+        .get_watermark(iid, flow)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(got, wm(6, 2), "stored version becomes expected + 1");
+    assert!(
+        is_conflict(store.put_watermark(iid, flow, &wm(7, 0), Some(1)).await),
+        "a stale version conflicts"
+    );
+    assert_eq!(
+        store.get_watermark(iid, flow).await.expect("get"),
+        Some(wm(6, 2))
+    );
+    assert_eq!(
+        store
+            .get_watermark(iid, Flow::RightToLeft)
+            .await
+            .expect("get"),
+        None,
+        "flows have separate watermarks"
+    );
+}
+
+async fn seen(store: &dyn StateStore, iid: &IntegrationId) {
+    let e = EntityId::new("10001");
+    assert_eq!(
+        store.get_seen(iid, Side::Left, &e).await.expect("get"),
+        None
+    );
+    let s1 = SeenRevision {
+        revision: "3".into(),
+        updated: at(40),
+    };
+    store.put_seen(iid, Side::Left, &e, &s1).await.expect("put");
+    assert_eq!(
+        store.get_seen(iid, Side::Left, &e).await.expect("get"),
+        Some(s1)
+    );
+    let s2 = SeenRevision {
+        revision: "4".into(),
+        updated: at(41),
+    };
+    store
+        .put_seen(iid, Side::Left, &e, &s2)
+        .await
+        .expect("put again");
+    assert_eq!(
+        store.get_seen(iid, Side::Left, &e).await.expect("get"),
+        Some(s2)
+    );
+    assert_eq!(
+        store.get_seen(iid, Side::Right, &e).await.expect("get"),
+        None,
+        "sides are separate"
+    );
+}
+
+async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let l1 = link(iid, "10001", "42");
+    store.put_link(&l1).await.expect("put_link");
+    let get = |side: Side, id: &str| {
+        let id = EntityId::new(id);
+        async move { store.get_link(iid, side, &id).await }
+    };
+    assert_eq!(
+        get(Side::Left, "10001").await.expect("get"),
+        Some(l1.clone())
+    );
+    assert_eq!(get(Side::Right, "42").await.expect("get"), Some(l1.clone()));
+    assert_eq!(
+        get(Side::Right, "10001").await.expect("get"),
+        None,
+        "ids are per side"
+    );
+    assert_eq!(
+        get(Side::Left, "42").await.expect("get"),
+        None,
+        "ids are per side"
+    );
+    assert_eq!(
+        store
+            .get_link(other, Side::Left, &EntityId::new("10001"))
+            .await
+            .expect("get"),
+        None,
+        "links are per integration"
+    );
+    store
+        .put_link(&link(iid, "10002", "43"))
+        .await
+        .expect("second link");
+    assert_eq!(store.count_links(iid).await.expect("count"), 2);
+    assert_eq!(store.count_links(other).await.expect("count"), 0);
+
+    // Re-linking one entity replaces its old link: links stay one-to-one.
+    let relinked = link(iid, "10001", "44");
+    store.put_link(&relinked).await.expect("relink");
+    assert_eq!(
+        get(Side::Left, "10001").await.expect("get"),
+        Some(relinked.clone())
+    );
+    assert_eq!(get(Side::Right, "44").await.expect("get"), Some(relinked));
+    assert_eq!(get(Side::Right, "42").await.expect("get"), None);
+    assert_eq!(store.count_links(iid).await.expect("count"), 2);
+}
+
+async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
+    let e = EntityId::new("42");
+    assert_eq!(
+        store
+            .get_fingerprint(iid, Side::Right, &e)
+            .await
+            .expect("get"),
+        None
+    );
+    let mut fp = Fingerprint {
+        integration: iid.clone(),
+        side: Side::Right,
+        entity: e.clone(),
+        values: BTreeMap::from([
+            ("System.Title".to_string(), FieldValue::Text("Crash".into())),
+            (
+                "Microsoft.VSTS.Common.Priority".to_string(),
+                FieldValue::Number(2.0),
+            ),
+        ]),
+        written_revision: Some("7".into()),
+        updated_at: at(50),
+    };
+    store.put_fingerprint(&fp).await.expect("put");
+    assert_eq!(
+        store
+            .get_fingerprint(iid, Side::Right, &e)
+            .await
+            .expect("get"),
+        Some(fp.clone())
+    );
+    fp.written_revision = Some("8".into());
+    fp.values
+        .insert("System.State".into(), FieldValue::Option("Active".into()));
+    store.put_fingerprint(&fp).await.expect("upsert");
+    assert_eq!(
+        store
+            .get_fingerprint(iid, Side::Right, &e)
+            .await
+            .expect("get"),
+        Some(fp)
+    );
+    assert_eq!(
+        store
+            .get_fingerprint(iid, Side::Left, &e)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let flow = Flow::LeftToRight;
+    let late = failure(iid, flow, "10001", at(100), 1);
+    let early = failure(iid, flow, "10002", at(50), 1);
+    let elsewhere = failure(other, flow, "10001", at(75), 1);
+    for f in [&late, &early, &elsewhere] {
+        store.put_failure(f).await.expect("put_failure");
+    }
+    assert_eq!(
+        store.get_failure(&late.id).await.expect("get"),
+        Some(late.clone())
+    );
+    assert_eq!(
+        store.get_failure("no-such-failure").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store
+            .failure_for_entity(iid, flow, &EntityId::new("10001"))
+            .await
+            .expect("for entity"),
+        Some(late.clone())
+    );
+    assert_eq!(
+        store
+            .failure_for_entity(iid, flow.reverse(), &EntityId::new("10001"))
+            .await
+            .expect("for entity"),
+        None,
+        "failures are per flow"
+    );
+    assert_eq!(
+        store.list_failures(Some(iid)).await.expect("list"),
+        vec![early.clone(), late.clone()],
+        "oldest first_failed_at first"
+    );
+    let all = store.list_failures(None).await.expect("list all");
+    let ours: Vec<_> = all
+        .iter()
+        .filter(|f| &f.integration == iid || &f.integration == other)
+        .cloned()
+        .collect();
+    assert_eq!(ours, vec![early.clone(), elsewhere.clone(), late.clone()]);
+
+    // A second failure of the same entity replaces the first but keeps its id and
+    // the earlier first_failed_at.
+    let mut again = failure(iid, flow, "10001", at(200), 2);
+    again.cause = "still rejected".into();
+    store.put_failure(&again).await.expect("replace");
+    let mut expected = again.clone();
+    expected.id = late.id.clone();
+    expected.first_failed_at = late.first_failed_at;
+    assert_eq!(
+        store.get_failure(&late.id).await.expect("get"),
+        Some(expected.clone())
+    );
+    assert_eq!(store.get_failure(&again.id).await.expect("get"), None);
+    assert_eq!(
+        store.list_failures(Some(iid)).await.expect("list"),
+        vec![early.clone(), expected.clone()]
+    );
+
+    store.delete_failure(&early.id).await.expect("delete");
+    store
+        .delete_failure(&early.id)
+        .await
+        .expect("delete is idempotent");
+    assert_eq!(store.get_failure(&early.id).await.expect("get"), None);
+    assert_eq!(
+        store.list_failures(Some(iid)).await.expect("list"),
+        vec![expected]
+    );
+    assert_eq!(
+        store.list_failures(Some(other)).await.expect("list"),
+        vec![elsewhere]
+    );
+}
+
+async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let flow = Flow::RightToLeft;
+    assert_eq!(
+        store.counts(iid, flow).await.expect("counts"),
+        FlowCounts::default()
+    );
+    store
+        .incr_counter(iid, flow, Counter::Synced, 1)
+        .await
+        .expect("incr");
+    store
+        .incr_counter(iid, flow, Counter::Synced, 2)
+        .await
+        .expect("incr");
+    store
+        .incr_counter(iid, flow, Counter::Failed, 1)
+        .await
+        .expect("incr");
+    store
+        .incr_counter(iid, flow, Counter::Skipped, 0)
+        .await
+        .expect("incr by 0");
+    assert_eq!(
+        store.counts(iid, flow).await.expect("counts"),
+        FlowCounts {
+            synced: 3,
+            skipped: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(
+        store.counts(iid, flow.reverse()).await.expect("counts"),
+        FlowCounts::default()
+    );
+    assert_eq!(
+        store.counts(other, flow).await.expect("counts"),
+        FlowCounts::default()
+    );
+}
+
+fn msg(group: &str, dedup: &str, body: &str) -> OutMessage {
+    OutMessage {
+        group_id: group.to_string(),
+        dedup_id: dedup.to_string(),
+        body: body.to_string(),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// FIFO order per group, group blocking, dedup, visibility expiry, stale receipts,
+/// release, dead-lettering after `max_receives` receives, depth. Needs empty queues.
+pub async fn queue(queue: &dyn Queue, max_receives: u32) {
+    let q = QueueName::Changes;
+    for name in [QueueName::Changes, QueueName::Writes] {
+        assert_eq!(
+            queue.depth(name).await.expect("depth"),
+            0,
+            "contract::queue needs an empty {} queue",
+            name.as_str()
+        );
+    }
+    let run = unique("run");
+    let (ga, gb) = (format!("{run}-a"), format!("{run}-b"));
+
+    // Dedup: a second send of the same dedup id is accepted and dropped.
+    queue
+        .send(
+            q,
+            &[
+                msg(&ga, &format!("{run}-a1"), "a1"),
+                msg(&ga, &format!("{run}-a2"), "a2"),
+                msg(&gb, &format!("{run}-b1"), "b1"),
+            ],
+        )
+        .await
+        .expect("send");
+    queue
+        .send(q, &[msg(&ga, &format!("{run}-a1"), "a1 again")])
+        .await
+        .expect("a duplicate send is accepted");
+    assert_eq!(
+        queue.depth(q).await.expect("depth"),
+        3,
+        "the duplicate was dropped"
+    );
+    assert_eq!(
+        queue.depth(QueueName::Writes).await.expect("depth"),
+        0,
+        "queues are separate"
+    );
+
+    // Group order: A1 first; while A1 is in flight group A is blocked, B is not.
+    let a1 = one(queue, q, LONG).await.expect("a1 delivered");
+    assert_eq!((a1.body.as_str(), a1.receive_count), ("a1", 1));
+    let b1 = one(queue, q, LONG).await.expect("b1 delivered");
+    assert_eq!(b1.body, "b1", "group A is blocked while a1 is in flight");
+    assert_eq!(one(queue, q, LONG).await, None, "both groups are in flight");
+    assert_eq!(
+        queue.depth(q).await.expect("depth"),
+        3,
+        "depth counts in-flight messages"
+    );
+
+    // Release makes a1 visible again with a fresh receipt; the old one goes stale.
+    queue
+        .release(q, &a1.receipt, Duration::ZERO)
+        .await
+        .expect("release");
+    let a1_again = one(queue, q, LONG).await.expect("a1 redelivered");
+    assert_eq!(a1_again.message_id, a1.message_id);
+    assert_eq!((a1_again.body.as_str(), a1_again.receive_count), ("a1", 2));
+    assert_ne!(
+        a1_again.receipt, a1.receipt,
+        "each receive issues a fresh receipt"
+    );
+    let _ = queue.ack(q, &a1.receipt).await;
+    assert_eq!(
+        queue.depth(q).await.expect("depth"),
+        3,
+        "a stale receipt must not delete the redelivered message"
+    );
+    queue.ack(q, &a1_again.receipt).await.expect("ack a1");
+    queue.ack(q, &b1.receipt).await.expect("ack b1");
+    assert_eq!(queue.depth(q).await.expect("depth"), 1);
+
+    // A deleted message's dedup id still drops resends within the window.
+    queue
+        .send(q, &[msg(&ga, &format!("{run}-a1"), "a1 resent")])
+        .await
+        .expect("send");
+    assert_eq!(queue.depth(q).await.expect("depth"), 1);
+
+    // Visibility timeout: an unacked message comes back after it expires.
+    let a2 = one(queue, q, Duration::from_secs(1))
+        .await
+        .expect("a2 delivered");
+    assert_eq!((a2.body.as_str(), a2.receive_count), ("a2", 1));
+    assert_eq!(one(queue, q, LONG).await, None, "a2 is in flight");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a2_again = one(queue, q, LONG)
+        .await
+        .expect("a2 visible after its timeout");
+    assert_eq!((a2_again.body.as_str(), a2_again.receive_count), ("a2", 2));
+    queue.ack(q, &a2_again.receipt).await.expect("ack a2");
+    assert_eq!(queue.depth(q).await.expect("depth"), 0);
+
+    // Dead-lettering: after max_receives receives the next receive moves it to the DLQ.
+    let w = QueueName::Writes;
+    queue
+        .send(
+            w,
+            &[
+                msg(&ga, &format!("{run}-poison"), "poison"),
+                msg(&ga, &format!("{run}-next"), "next"),
+            ],
+        )
+        .await
+        .expect("send");
+    for n in 1..=max_receives {
+        let d = one(queue, w, LONG).await.expect("poison delivered");
+        assert_eq!((d.body.as_str(), d.receive_count), ("poison", n));
+        queue
+            .release(w, &d.receipt, Duration::ZERO)
+            .await
+            .expect("release");
+    }
+    let next = one(queue, w, LONG).await.expect("the group moves on");
+    assert_eq!(
+        next.body, "next",
+        "the dead-lettered head no longer blocks its group"
+    );
+    queue.ack(w, &next.receipt).await.expect("ack next");
+    let dead = queue.dead_letters(w).await.expect("dead_letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+    assert!(dead[0].receive_count >= max_receives);
+    assert!(queue
+        .dead_letters(q)
+        .await
+        .expect("dead_letters")
+        .is_empty());
+    assert_eq!(
+        queue.depth(w).await.expect("depth"),
+        0,
+        "dead letters are not in depth"
+    );
+    queue
+        .delete_dead_letter(w, &dead[0].message_id)
+        .await
+        .expect("delete_dead_letter");
+    assert!(queue
+        .dead_letters(w)
+        .await
+        .expect("dead_letters")
+        .is_empty());
+}
+
+async fn one(
+    queue: &dyn Queue,
+    name: QueueName,
+    visibility: Duration,
+) -> Option<ferry_domain::ports::Delivery> {
+    let mut got = queue.receive(name, 1, visibility).await.expect("receive");
+    assert!(got.len() <= 1, "receive returned more than max");
+    got.pop()
+}

@@ -1,0 +1,140 @@
+//! Schema and migrations, tracked in `schema_version`.
+
+use super::{commit, immediate, Ctx};
+use ferry_domain::ports::PortResult;
+use ferry_domain::PortError;
+use rusqlite::{Connection, OptionalExtension};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE systems (
+    id   TEXT PRIMARY KEY NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE integrations (
+    id      TEXT PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE TABLE watermarks (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, flow)
+);
+CREATE TABLE seen (
+    integration TEXT NOT NULL,
+    side        TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, side, entity)
+);
+CREATE TABLE links (
+    integration TEXT NOT NULL,
+    left_id     TEXT NOT NULL,
+    right_id    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, left_id),
+    UNIQUE (integration, right_id)
+);
+CREATE TABLE fingerprints (
+    integration TEXT NOT NULL,
+    side        TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, side, entity)
+);
+CREATE TABLE failures (
+    id              TEXT PRIMARY KEY NOT NULL,
+    integration     TEXT NOT NULL,
+    flow            TEXT NOT NULL,
+    entity          TEXT NOT NULL,
+    first_failed_at TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    UNIQUE (integration, flow, entity)
+);
+CREATE INDEX failures_by_time ON failures (first_failed_at, id);
+CREATE INDEX failures_by_integration_time ON failures (integration, first_failed_at, id);
+CREATE TABLE counters (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    counter     TEXT NOT NULL,
+    value       INTEGER NOT NULL,
+    PRIMARY KEY (integration, flow, counter)
+);
+CREATE TABLE queue_messages (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT NOT NULL,
+    message_id    TEXT NOT NULL UNIQUE,
+    group_id      TEXT NOT NULL,
+    dedup_id      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_at       INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt       TEXT UNIQUE
+);
+CREATE INDEX queue_messages_by_group ON queue_messages (queue, group_id, seq);
+CREATE INDEX queue_messages_by_visibility ON queue_messages (queue, visible_at);
+CREATE TABLE queue_dedup (
+    queue      TEXT NOT NULL,
+    dedup_id   TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+);
+CREATE TABLE queue_dead_letters (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue         TEXT NOT NULL,
+    message_id    TEXT NOT NULL UNIQUE,
+    group_id      TEXT NOT NULL,
+    dedup_id      TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    sent_at       INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    dead_at       INTEGER NOT NULL
+);
+CREATE INDEX queue_dead_letters_by_queue ON queue_dead_letters (queue, seq);
+"#];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to [`CURRENT`] in one transaction; refuses a newer file.
+pub(crate) fn migrate(conn: &mut Connection) -> PortResult<()> {
+    const WHAT: &str = "schema migration";
+    let tx = immediate(conn, WHAT)?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .ctx(|| "cannot create table schema_version")?;
+    let stored: Option<i64> = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .optional()
+        .ctx(|| "cannot read the schema version")?
+        .flatten();
+    let stored = stored.unwrap_or(0);
+    if stored < 0 {
+        return Err(PortError::store(format!(
+            "schema_version holds an invalid version {stored}"
+        )));
+    }
+    if stored > CURRENT {
+        return Err(PortError::store(format!(
+            "schema version {stored} is newer than this Ferry supports ({CURRENT}); upgrade Ferry"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(stored as usize) {
+        let to = i as i64 + 1;
+        tx.execute_batch(sql)
+            .ctx(|| format!("migration to schema version {to} failed"))?;
+    }
+    if stored < CURRENT {
+        tx.execute("DELETE FROM schema_version", [])
+            .ctx(|| "cannot update the schema version")?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [CURRENT],
+        )
+        .ctx(|| "cannot update the schema version")?;
+    }
+    commit(tx, WHAT)
+}

@@ -1,0 +1,521 @@
+//! `StateStore`: watermarks, seen revisions, links, fingerprints, failures, counters.
+
+use super::config::version_conflict;
+use super::{commit, decode, encode, immediate, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::{PortResult, StateStore};
+use ferry_domain::{
+    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId,
+    Link, PortError, SeenRevision, Side, Watermark,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+
+fn counter_name(c: Counter) -> &'static str {
+    match c {
+        Counter::Synced => "synced",
+        Counter::Skipped => "skipped",
+        Counter::Failed => "failed",
+    }
+}
+
+/// Reads the JSON bodies of a query whose rows are `(key, body)`.
+fn bodies<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    table: &str,
+    what: &str,
+) -> PortResult<Vec<T>> {
+    let mut stmt = conn.prepare(sql).ctx(|| what.to_string())?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .ctx(|| what.to_string())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, body) = row.ctx(|| what.to_string())?;
+        out.push(decode(&body, table, format!("key {key}"))?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    /// The returned `version` is the stored one (see the module docs).
+    async fn get_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+    ) -> PortResult<Option<Watermark>> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let what = || format!("get_watermark {integration} {flow}");
+            let row: Option<(i64, String)> = conn
+                .query_row(
+                    "SELECT version, body FROM watermarks WHERE integration = ?1 AND flow = ?2",
+                    params![integration, flow.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .ctx(what)?;
+            let Some((version, body)) = row else {
+                return Ok(None);
+            };
+            let mut wm: Watermark = decode(
+                &body,
+                "watermarks",
+                format!("integration {integration} flow {flow}"),
+            )?;
+            wm.version = to_u64(version, &what())?;
+            Ok(Some(wm))
+        })
+        .await
+    }
+
+    /// Ignores `watermark.version`: the stored version becomes `expected + 1` (1 first).
+    async fn put_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        watermark: &Watermark,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        let integration = integration.to_string();
+        let what = format!("put_watermark {integration} {flow}");
+        let next = match expected_version {
+            None => 1,
+            Some(v) => v.checked_add(1).ok_or_else(|| {
+                PortError::store(format!("{what}: version {v} cannot be incremented"))
+            })?,
+        };
+        let mut stored_wm = watermark.clone();
+        stored_wm.version = next;
+        let body = encode(&stored_wm, &what)?;
+        let next = to_i64(next, &what)?;
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM watermarks WHERE integration = ?1 AND flow = ?2",
+                    params![integration, flow.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let stored = stored.map(|v| to_u64(v, &what)).transpose()?;
+            if stored != expected_version {
+                return Err(version_conflict(
+                    "watermark of",
+                    &format!("{integration} {flow}"),
+                    expected_version,
+                    stored,
+                ));
+            }
+            tx.execute(
+                "INSERT INTO watermarks (integration, flow, version, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, flow)
+                 DO UPDATE SET version = excluded.version, body = excluded.body",
+                params![integration, flow.as_str(), next, body],
+            )
+            .ctx(|| what.clone())?;
+            commit(tx, &what)
+        })
+        .await
+    }
+
+    async fn get_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<SeenRevision>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        self.run(move |conn, _| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM seen WHERE integration = ?1 AND side = ?2 AND entity = ?3",
+                    params![integration, side.as_str(), entity],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| format!("get_seen {integration} {} {entity}", side.as_str()))?;
+            body.map(|b| {
+                decode(
+                    &b,
+                    "seen",
+                    format!(
+                        "integration {integration} {} entity {entity}",
+                        side.as_str()
+                    ),
+                )
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+        seen: &SeenRevision,
+    ) -> PortResult<()> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        let what = format!("put_seen {integration} {} {entity}", side.as_str());
+        let body = encode(seen, &what)?;
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO seen (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
+                params![integration, side.as_str(), entity, body],
+            )
+            .ctx(|| what)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_link(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Link>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        let sql = match side {
+            Side::Left => "SELECT body FROM links WHERE integration = ?1 AND left_id = ?2",
+            Side::Right => "SELECT body FROM links WHERE integration = ?1 AND right_id = ?2",
+        };
+        self.run(move |conn, _| {
+            let body: Option<String> = conn
+                .query_row(sql, params![integration, entity], |r| r.get(0))
+                .optional()
+                .ctx(|| format!("get_link {integration} {} {entity}", side.as_str()))?;
+            body.map(|b| {
+                decode(
+                    &b,
+                    "links",
+                    format!(
+                        "integration {integration} {} entity {entity}",
+                        side.as_str()
+                    ),
+                )
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    /// Replaces any link of the integration that holds either entity.
+    async fn put_link(&self, link: &Link) -> PortResult<()> {
+        let integration = link.integration.to_string();
+        let (left, right) = (link.left.id.to_string(), link.right.id.to_string());
+        let what = format!("put_link {integration} left {left} right {right}");
+        let body = encode(link, &what)?;
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            tx.execute(
+                "DELETE FROM links WHERE integration = ?1 AND (left_id = ?2 OR right_id = ?3)",
+                params![integration, left, right],
+            )
+            .ctx(|| what.clone())?;
+            tx.execute(
+                "INSERT INTO links (integration, left_id, right_id, body) VALUES (?1, ?2, ?3, ?4)",
+                params![integration, left, right, body],
+            )
+            .ctx(|| what.clone())?;
+            commit(tx, &what)
+        })
+        .await
+    }
+
+    async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let what = format!("count_links {integration}");
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM links WHERE integration = ?1",
+                    [&integration],
+                    |r| r.get(0),
+                )
+                .ctx(|| what.clone())?;
+            to_u64(n, &what)
+        })
+        .await
+    }
+
+    async fn get_fingerprint(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Fingerprint>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        self.run(move |conn, _| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM fingerprints
+                     WHERE integration = ?1 AND side = ?2 AND entity = ?3",
+                    params![integration, side.as_str(), entity],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| format!("get_fingerprint {integration} {} {entity}", side.as_str()))?;
+            body.map(|b| {
+                decode(
+                    &b,
+                    "fingerprints",
+                    format!(
+                        "integration {integration} {} entity {entity}",
+                        side.as_str()
+                    ),
+                )
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {
+        let integration = fingerprint.integration.to_string();
+        let side = fingerprint.side;
+        let entity = fingerprint.entity.to_string();
+        let what = format!("put_fingerprint {integration} {} {entity}", side.as_str());
+        let body = encode(fingerprint, &what)?;
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO fingerprints (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
+                params![integration, side.as_str(), entity, body],
+            )
+            .ctx(|| what)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Keeps the existing failure's `id` and earlier `first_failed_at`; replaces the rest.
+    async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()> {
+        let failure = failure.clone();
+        let integration = failure.integration.to_string();
+        let flow = failure.flow;
+        let entity = failure.entity.to_string();
+        let what = format!("put_failure {integration} {flow} entity {entity}");
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let existing: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT id, body FROM failures
+                     WHERE integration = ?1 AND flow = ?2 AND entity = ?3",
+                    params![integration, flow.as_str(), entity],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let mut record = failure;
+            match existing {
+                Some((id, body)) => {
+                    // The earlier first_failed_at is read from the JSON (exact to the
+                    // nanosecond); a corrupt old row is replaced rather than blocking.
+                    #[derive(serde::Deserialize)]
+                    struct First {
+                        first_failed_at: DateTime<Utc>,
+                    }
+                    if let Ok(old) = serde_json::from_str::<First>(&body) {
+                        record.first_failed_at = record.first_failed_at.min(old.first_failed_at);
+                    }
+                    record.id = id;
+                    let body = encode(&record, &what)?;
+                    tx.execute(
+                        "UPDATE failures SET first_failed_at = ?2, body = ?3 WHERE id = ?1",
+                        params![record.id, sortable_time(&record.first_failed_at), body],
+                    )
+                    .ctx(|| what.clone())?;
+                }
+                None => {
+                    let taken: Option<(String, String, String)> = tx
+                        .query_row(
+                            "SELECT integration, flow, entity FROM failures WHERE id = ?1",
+                            [&record.id],
+                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        )
+                        .optional()
+                        .ctx(|| what.clone())?;
+                    if let Some((i, f, e)) = taken {
+                        return Err(PortError::new(
+                            ErrorCategory::Conflict,
+                            format!(
+                                "{what}: failure id {} already belongs to {i} {f} entity {e}",
+                                record.id
+                            ),
+                        ));
+                    }
+                    let body = encode(&record, &what)?;
+                    tx.execute(
+                        "INSERT INTO failures
+                         (id, integration, flow, entity, first_failed_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            record.id,
+                            integration,
+                            flow.as_str(),
+                            entity,
+                            sortable_time(&record.first_failed_at),
+                            body
+                        ],
+                    )
+                    .ctx(|| what.clone())?;
+                }
+            }
+            commit(tx, &what)
+        })
+        .await
+    }
+
+    async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            let body: Option<String> = conn
+                .query_row("SELECT body FROM failures WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .ctx(|| format!("get_failure {id}"))?;
+            body.map(|b| decode(&b, "failures", format!("failure {id}")))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn failure_for_entity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+    ) -> PortResult<Option<FailureRecord>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        self.run(move |conn, _| {
+            let row: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT id, body FROM failures
+                     WHERE integration = ?1 AND flow = ?2 AND entity = ?3",
+                    params![integration, flow.as_str(), entity],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .ctx(|| format!("failure_for_entity {integration} {flow} {entity}"))?;
+            row.map(|(id, b)| decode(&b, "failures", format!("failure {id}")))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Oldest first (by `first_failed_at`, then id).
+    async fn list_failures(
+        &self,
+        integration: Option<&IntegrationId>,
+    ) -> PortResult<Vec<FailureRecord>> {
+        let integration = integration.map(|i| i.to_string());
+        self.run(move |conn, _| match integration {
+            Some(i) => bodies(
+                conn,
+                "SELECT id, body FROM failures WHERE integration = ?1
+                 ORDER BY first_failed_at, id",
+                [&i],
+                "failures",
+                &format!("list_failures {i}"),
+            ),
+            None => bodies(
+                conn,
+                "SELECT id, body FROM failures ORDER BY first_failed_at, id",
+                [],
+                "failures",
+                "list_failures",
+            ),
+        })
+        .await
+    }
+
+    /// Idempotent: deleting an absent failure succeeds.
+    async fn delete_failure(&self, id: &str) -> PortResult<()> {
+        let id = id.to_string();
+        self.run(move |conn, _| {
+            conn.execute("DELETE FROM failures WHERE id = ?1", [&id])
+                .ctx(|| format!("delete_failure {id}"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn incr_counter(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        counter: Counter,
+        by: u64,
+    ) -> PortResult<()> {
+        let integration = integration.to_string();
+        let name = counter_name(counter);
+        let what = format!("incr_counter {integration} {flow} {name}");
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT value FROM counters
+                     WHERE integration = ?1 AND flow = ?2 AND counter = ?3",
+                    params![integration, flow.as_str(), name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let current = to_u64(current.unwrap_or(0), &what)?;
+            let next = current.checked_add(by).ok_or_else(|| {
+                PortError::store(format!("{what}: counter overflows at {current} + {by}"))
+            })?;
+            tx.execute(
+                "INSERT INTO counters (integration, flow, counter, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, flow, counter) DO UPDATE SET value = excluded.value",
+                params![integration, flow.as_str(), name, to_i64(next, &what)?],
+            )
+            .ctx(|| what.clone())?;
+            commit(tx, &what)
+        })
+        .await
+    }
+
+    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let what = format!("counts {integration} {flow}");
+            let mut stmt = conn
+                .prepare("SELECT counter, value FROM counters WHERE integration = ?1 AND flow = ?2")
+                .ctx(|| what.clone())?;
+            let rows = stmt
+                .query_map(params![integration, flow.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .ctx(|| what.clone())?;
+            let mut counts = FlowCounts::default();
+            for row in rows {
+                let (name, value) = row.ctx(|| what.clone())?;
+                let value = to_u64(value, &what)?;
+                match name.as_str() {
+                    "synced" => counts.synced = value,
+                    "skipped" => counts.skipped = value,
+                    "failed" => counts.failed = value,
+                    other => {
+                        return Err(PortError::store(format!(
+                            "{what}: unknown counter `{other}` in table `counters`"
+                        )))
+                    }
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}
