@@ -498,14 +498,8 @@ impl Engine {
         .await?;
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
-        let mut source_values = source_extra;
-        for m in &integration.fields {
-            if let Some(f) = m.field(source_side) {
-                if let Some(v) = cmd.source.field(f) {
-                    source_values.insert(f.to_string(), v.clone());
-                }
-            }
-        }
+        let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
+        source_values.extend(source_extra);
         self.remember(
             id,
             source_side,
