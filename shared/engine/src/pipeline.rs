@@ -14,7 +14,8 @@ use ferry_domain::{
     PortError, SeenRevision, Side, WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    map_change, needed_target_emails, source_fields, Decision, MappingInput, UserDirectory,
+    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput,
+    UserDirectory,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
