@@ -1,1 +1,284 @@
-//! ferry-config
+//! Ferry's configuration as code: YAML files describing systems and integrations,
+//! with value and user tables that may live in CSV or Excel (.xlsx) sheets.
+//!
+//! Loading validates everything and reports every problem it finds, each at its
+//! `FILE:LINE:COL` with the key path (`integrations[0].fields[2].direction`) and, where
+//! it helps, a hint. Sheets are read at load time, so the produced
+//! [`Integration`]s are self-contained.
+//!
+//! The format is described for editors by [`json_schema`].
+
+mod decode;
+mod integrations;
+mod schema;
+mod systems;
+mod tables;
+mod yaml;
+
+use ferry_domain::{Integration, SystemConfig};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use tables::{read_csv_table, read_xlsx_table, TableError, TableRow};
+
+/// Everything the loaded files declare, validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigSet {
+    pub systems: Vec<SystemConfig>,
+    pub integrations: Vec<Integration>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file as named by the caller (`load_files`) or the `name` given to `load_str`.
+    pub file: String,
+    /// 1-based; `None` when the problem is the file itself (unreadable).
+    pub line: Option<usize>,
+    /// 1-based.
+    pub column: Option<usize>,
+    /// Key path such as `integrations[0].fields[2].values.sheet.left_column`; empty for the file.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// All problems found; never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads and merges several files. Sheet and certificate paths resolve relative to the
+/// file that names them; integrations may refer to systems declared in any of the files.
+pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader::default();
+    for path in paths {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let base = path.parent().unwrap_or(Path::new("."));
+                let base = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base
+                };
+                loader.add(&name, &text, base);
+            }
+            Err(e) => loader.errors.push(ConfigError {
+                file: name,
+                line: None,
+                column: None,
+                path: String::new(),
+                message: format!("cannot read the file: {e}"),
+                hint: None,
+            }),
+        }
+    }
+    loader.finish()
+}
+
+/// Loads one document given as text; `name` is used in messages and `base_dir` resolves
+/// relative sheet and certificate paths.
+pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader::default();
+    loader.add(name, text, base_dir);
+    loader.finish()
+}
+
+/// JSON Schema (draft-07) of the YAML file format, for editors (e.g. the YAML language
+/// server's `# yaml-language-server: $schema=ferry.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    schema::json_schema()
+}
+
+#[derive(Default)]
+struct Loader {
+    files: Vec<String>,
+    errors: Vec<ConfigError>,
+    systems: Vec<systems::SystemDecl>,
+    integrations: Vec<integrations::IntegrationDecl>,
+}
+
+impl Loader {
+    fn add(&mut self, name: &str, text: &str, base_dir: &Path) {
+        self.files.push(name.to_string());
+        let mut ctx = decode::Ctx::new(name, &mut self.errors);
+        let root = match yaml::parse(text) {
+            Ok(Some(root)) => root,
+            Ok(None) => return,
+            Err(e) => {
+                ctx.error(e.pos, "", format!("YAML syntax error: {}", e.message), None);
+                return;
+            }
+        };
+        if root.is_null() {
+            return;
+        }
+        let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &["systems", "integrations"]) else {
+            return;
+        };
+        if let Some(list) = obj.get("systems") {
+            for (i, item) in decode::list(&mut ctx, list, "systems")
+                .into_iter()
+                .enumerate()
+            {
+                let path = format!("systems[{i}]");
+                if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir) {
+                    self.systems.push(d);
+                }
+            }
+        }
+        if let Some(list) = obj.get("integrations") {
+            for (i, item) in decode::list(&mut ctx, list, "integrations")
+                .into_iter()
+                .enumerate()
+            {
+                let path = format!("integrations[{i}]");
+                if let Some(d) = integrations::decode(&mut ctx, item, &path, base_dir) {
+                    self.integrations.push(d);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<ConfigSet, ConfigErrors> {
+        self.cross_check();
+        if !self.errors.is_empty() {
+            let order: HashMap<&str, usize> = self
+                .files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.as_str(), i))
+                .collect();
+            let mut errors = self.errors;
+            errors.sort_by_key(|e| {
+                (
+                    order.get(e.file.as_str()).copied().unwrap_or(0),
+                    e.line.unwrap_or(0),
+                    e.column.unwrap_or(0),
+                )
+            });
+            return Err(ConfigErrors(errors));
+        }
+        Ok(ConfigSet {
+            systems: self.systems.into_iter().filter_map(|d| d.system).collect(),
+            integrations: self
+                .integrations
+                .into_iter()
+                .filter_map(|d| d.integration)
+                .collect(),
+        })
+    }
+
+    /// Checks that span files: duplicate ids and references to systems.
+    fn cross_check(&mut self) {
+        let mut seen: HashMap<&str, &systems::SystemDecl> = HashMap::new();
+        for d in &self.systems {
+            match seen.get(d.id.as_str()) {
+                Some(first) => self.errors.push(ConfigError {
+                    file: d.at.file.clone(),
+                    line: Some(d.at.pos.line),
+                    column: Some(d.at.pos.col),
+                    path: format!("{}.id", d.at.path),
+                    message: format!("duplicate system id \"{}\"", d.id),
+                    hint: Some(format!(
+                        "it is already declared at {}:{}",
+                        first.at.file, first.at.pos.line
+                    )),
+                }),
+                None => {
+                    seen.insert(d.id.as_str(), d);
+                }
+            }
+        }
+        let known: Vec<&str> = {
+            let mut v: Vec<&str> = seen.keys().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let mut seen_integrations: HashMap<&str, &decode::At> = HashMap::new();
+        for d in &self.integrations {
+            if let Some((id, at)) = &d.id {
+                match seen_integrations.get(id.as_str()) {
+                    Some(first) => self.errors.push(ConfigError {
+                        file: at.file.clone(),
+                        line: Some(at.pos.line),
+                        column: Some(at.pos.col),
+                        path: at.path.clone(),
+                        message: format!("duplicate integration id \"{id}\""),
+                        hint: Some(format!(
+                            "it is already declared at {}:{}",
+                            first.file, first.pos.line
+                        )),
+                    }),
+                    None => {
+                        seen_integrations.insert(id.as_str(), at);
+                    }
+                }
+            }
+            for (system, at) in d.system_refs.iter() {
+                if !seen.contains_key(system.as_str()) {
+                    let hint = if known.is_empty() {
+                        "declare it under `systems:` in this file or in another file loaded with it"
+                            .to_string()
+                    } else {
+                        let close = decode::did_you_mean(system, &known);
+                        let list = known.join(", ");
+                        match close {
+                            Some(c) => format!("did you mean \"{c}\"? known systems: {list}"),
+                            None => format!("known systems: {list}"),
+                        }
+                    };
+                    self.errors.push(ConfigError {
+                        file: at.file.clone(),
+                        line: Some(at.pos.line),
+                        column: Some(at.pos.col),
+                        path: at.path.clone(),
+                        message: format!("unknown system \"{system}\""),
+                        hint: Some(hint),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

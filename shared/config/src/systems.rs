@@ -1,0 +1,380 @@
+//! `systems:` entries.
+
+use crate::decode::{self, At, Ctx, Obj};
+use crate::yaml::{Kind, Node, Value};
+use ferry_domain::{AuthConfig, SecretRef, SystemConfig, SystemId, SystemKind};
+use std::path::Path;
+
+pub const SYSTEM_KEYS: &[&str] = &[
+    "id",
+    "kind",
+    "base_url",
+    "identity_url",
+    "auth",
+    "integration_user",
+    "proxy",
+    "ca_cert",
+    "allow_http_loopback",
+];
+pub const AUTH_KEYS: &[&str] = &["kind", "username", "token"];
+pub const SECRET_KEYS: &[&str] = &["env", "ssm", "secrets_manager"];
+
+const SECRET_HINT: &str = "name where the secret lives: token: { env: VAR }, { ssm: /param/name } or { secrets_manager: secret-id }";
+
+pub struct SystemDecl {
+    pub id: SystemId,
+    /// `None` when the entry had errors (they are reported); the id still counts as declared.
+    pub system: Option<SystemConfig>,
+    /// The `id` value.
+    pub at: At,
+}
+
+pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<SystemDecl> {
+    let obj = Obj::new(ctx, node, path, SYSTEM_KEYS)?;
+    let before = ctx.error_count();
+
+    let id = obj.required(ctx, "id", None).and_then(|n| {
+        let s = decode::string(ctx, n, &obj.path_of("id"))?;
+        match SystemId::parse(s) {
+            Ok(id) => Some((id, n.pos)),
+            Err(e) => {
+                ctx.error(n.pos, &obj.path_of("id"), e.to_string(), None);
+                None
+            }
+        }
+    });
+    let kind = match obj.required(ctx, "kind", Some("use jira or azure_devops")) {
+        Some(n) => decode::enum_value(
+            ctx,
+            n,
+            &obj.path_of("kind"),
+            "system kind",
+            &[
+                ("jira", SystemKind::Jira),
+                ("azure_devops", SystemKind::AzureDevops),
+            ],
+        ),
+        None => None,
+    };
+    let allow_http_loopback = obj
+        .opt_bool(ctx, "allow_http_loopback")
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let base_url = obj
+        .required(ctx, "base_url", None)
+        .and_then(|n| service_url(ctx, n, &obj.path_of("base_url"), allow_http_loopback));
+    let identity_url = match obj.get("identity_url") {
+        Some(n) => service_url(ctx, n, &obj.path_of("identity_url"), allow_http_loopback),
+        None => None,
+    };
+    let auth = obj
+        .required(ctx, "auth", None)
+        .and_then(|n| auth(ctx, n, &obj.path_of("auth"), kind));
+    let integration_user = obj.opt_str(ctx, "integration_user").ok().flatten();
+    if let Some((user, n)) = integration_user.as_ref().zip(obj.get("integration_user")) {
+        if !user.contains('@') {
+            ctx.error(
+                n.pos,
+                &obj.path_of("integration_user"),
+                format!("\"{user}\" is not an e-mail address"),
+                Some("give the e-mail of the user Ferry writes as".into()),
+            );
+        }
+    }
+    if kind == Some(SystemKind::AzureDevops) && integration_user.is_none() {
+        ctx.error(
+            obj.node.pos,
+            &obj.path_of("integration_user"),
+            "missing key \"integration_user\" (required for azure_devops)",
+            Some(
+                "the e-mail of the user the PAT belongs to; its changes are never synced back"
+                    .into(),
+            ),
+        );
+    }
+    let proxy = obj.get("proxy").and_then(|n| {
+        let p = obj.path_of("proxy");
+        let s = decode::string(ctx, n, &p)?;
+        match url::Url::parse(&s) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                ctx.error(
+                    n.pos,
+                    &p,
+                    "the proxy URL holds credentials; secrets never go in the config",
+                    Some("use a proxy that does not need credentials in the URL".into()),
+                );
+                None
+            }
+            Ok(u) if matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h") => Some(s),
+            Ok(u) => {
+                ctx.error(
+                    n.pos,
+                    &p,
+                    format!("unsupported proxy scheme \"{}\"", u.scheme()),
+                    Some("use http://, https:// or socks5://".into()),
+                );
+                None
+            }
+            Err(e) => {
+                ctx.error(
+                    n.pos,
+                    &p,
+                    format!("invalid proxy URL: {e}"),
+                    Some("e.g. http://proxy.corp:3128".into()),
+                );
+                None
+            }
+        }
+    });
+    let ca_cert = obj.get("ca_cert").and_then(|n| {
+        let p = obj.path_of("ca_cert");
+        let s = decode::string(ctx, n, &p)?;
+        let full = base_dir.join(&s);
+        if !full.is_file() {
+            ctx.error(
+                n.pos,
+                &p,
+                format!("certificate file \"{s}\" not found"),
+                Some(format!(
+                    "the path is relative to this file: {}",
+                    full.display()
+                )),
+            );
+            return None;
+        }
+        Some(full.display().to_string())
+    });
+
+    let (id, id_pos) = id?;
+    let at = ctx.at(id_pos, path);
+    let system = (ctx.error_count() == before)
+        .then(|| {
+            let auth = auth?;
+            let integration_user = integration_user.or_else(|| match (&auth, kind) {
+                // Jira Cloud's basic-auth user is the user Ferry writes as.
+                (AuthConfig::Basic { username, .. }, Some(SystemKind::Jira)) => {
+                    Some(username.clone())
+                }
+                _ => None,
+            });
+            Some(SystemConfig {
+                id: id.clone(),
+                kind: kind?,
+                base_url: base_url?,
+                identity_url,
+                auth,
+                integration_user,
+                proxy,
+                ca_cert,
+                allow_http_loopback,
+            })
+        })
+        .flatten();
+    Some(SystemDecl { id, system, at })
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// An https URL, or http to a loopback host when the system allows it.
+fn service_url(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    allow_http_loopback: bool,
+) -> Option<String> {
+    let s = decode::string(ctx, node, path)?;
+    let u = match url::Url::parse(&s) {
+        Ok(u) => u,
+        Err(e) => {
+            ctx.error(
+                node.pos,
+                path,
+                format!("invalid URL: {e}"),
+                Some("e.g. https://acme.atlassian.net or https://dev.azure.com/acme".into()),
+            );
+            return None;
+        }
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        ctx.error(
+            node.pos,
+            path,
+            "the URL holds credentials; secrets never go in the config",
+            Some("put the credentials under auth:".into()),
+        );
+        return None;
+    }
+    let loopback = u.host().is_some_and(|h| is_loopback(&h));
+    match u.scheme() {
+        "https" => {}
+        "http" if loopback && allow_http_loopback => {}
+        "http" if loopback => {
+            ctx.error(
+                node.pos,
+                path,
+                "plain http is refused",
+                Some(
+                    "set allow_http_loopback: true (tests and simulators only) or use https".into(),
+                ),
+            );
+            return None;
+        }
+        "http" => {
+            ctx.error(
+                node.pos,
+                path,
+                "plain http is refused",
+                Some(
+                    "use https; allow_http_loopback only permits http to 127.0.0.1 or localhost"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        other => {
+            ctx.error(
+                node.pos,
+                path,
+                format!("unsupported URL scheme \"{other}\""),
+                Some("use https://".into()),
+            );
+            return None;
+        }
+    }
+    if u.host().is_none() {
+        ctx.error(node.pos, path, "the URL has no host", None);
+        return None;
+    }
+    Some(s.trim_end_matches('/').to_string())
+}
+
+fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> Option<AuthConfig> {
+    let obj = Obj::new(ctx, node, path, AUTH_KEYS)?;
+    let kind_node = obj.required(ctx, "kind", Some("use basic, pat or bearer"))?;
+    #[derive(Clone, Copy, PartialEq)]
+    enum K {
+        Basic,
+        Pat,
+        Bearer,
+    }
+    let kind = decode::enum_value(
+        ctx,
+        kind_node,
+        &obj.path_of("kind"),
+        "auth kind",
+        &[("basic", K::Basic), ("pat", K::Pat), ("bearer", K::Bearer)],
+    );
+    let token = obj
+        .required(ctx, "token", Some(SECRET_HINT))
+        .and_then(|n| secret(ctx, n, &obj.path_of("token")));
+    let username = match kind {
+        Some(K::Basic) => obj.req_str(ctx, "username", Some("the Jira account e-mail")),
+        _ => {
+            if let Some(k) = obj.key_node("username") {
+                ctx.error(
+                    k.pos,
+                    &obj.path_of("username"),
+                    "username is only used with kind: basic",
+                    None,
+                );
+            }
+            None
+        }
+    };
+    match (kind?, system) {
+        (K::Pat, Some(SystemKind::Jira)) => {
+            ctx.error(
+                kind_node.pos,
+                &obj.path_of("kind"),
+                "Jira Cloud does not take a personal access token",
+                Some("use kind: basic with the account e-mail as username and an API token".into()),
+            );
+            None
+        }
+        (K::Basic, Some(SystemKind::AzureDevops)) => {
+            ctx.error(
+                kind_node.pos,
+                &obj.path_of("kind"),
+                "Azure DevOps authenticates with a personal access token",
+                Some("use kind: pat".into()),
+            );
+            None
+        }
+        (K::Basic, _) => Some(AuthConfig::Basic {
+            username: username?,
+            token: token?,
+        }),
+        (K::Pat, _) => Some(AuthConfig::Pat { token: token? }),
+        (K::Bearer, _) => Some(AuthConfig::Bearer { token: token? }),
+    }
+}
+
+/// `{ env: NAME }`, `{ ssm: NAME }` or `{ secrets_manager: NAME }`. The value of a secret
+/// given inline is never repeated in a message.
+fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
+    if let Kind::Scalar { .. } = node.kind {
+        let msg = match node.scalar() {
+            Some(Value::Str(_) | Value::Int(_) | Value::Float(_)) => {
+                "a secret is given inline; the config names where a secret lives, never the secret"
+            }
+            _ => "expected a secret reference",
+        };
+        ctx.error(node.pos, path, msg, Some(SECRET_HINT.into()));
+        return None;
+    }
+    let obj = Obj::new(ctx, node, path, SECRET_KEYS)?;
+    let given: Vec<&str> = SECRET_KEYS.iter().copied().filter(|k| obj.has(k)).collect();
+    if given.len() != 1 {
+        ctx.error(
+            node.pos,
+            path,
+            if given.is_empty() {
+                "the secret reference is empty".to_string()
+            } else {
+                format!("give one of {}, not several", given.join(", "))
+            },
+            Some(SECRET_HINT.into()),
+        );
+        return None;
+    }
+    let key = given[0];
+    let name = obj.req_str(ctx, key, None)?;
+    let n = obj.get(key)?;
+    if name.chars().any(char::is_whitespace) {
+        ctx.error(
+            n.pos,
+            &obj.path_of(key),
+            "a secret name has no spaces; a secret is never written in the config",
+            Some(SECRET_HINT.into()),
+        );
+        return None;
+    }
+    Some(match key {
+        "env" => {
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                ctx.error(
+                    n.pos,
+                    &obj.path_of(key),
+                    "not an environment variable name",
+                    Some("use letters, digits and _, e.g. JIRA_API_TOKEN".into()),
+                );
+                return None;
+            }
+            SecretRef::Env(name)
+        }
+        "ssm" => SecretRef::Ssm(name),
+        _ => SecretRef::SecretsManager(name),
+    })
+}

@@ -1,0 +1,889 @@
+use super::*;
+use ferry_domain::{
+    AuthConfig, Direction, FilterExit, Flow, MappingKind, Scalar, SecretRef, SystemKind,
+    UnmatchedUser,
+};
+use std::path::PathBuf;
+
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A valid file; the error cases below each change one thing in it.
+const BASE: &str = "\
+systems:
+  - id: jira
+    kind: jira
+    base_url: https://acme.atlassian.net
+    auth: { kind: basic, username: bot@acme.test, token: { env: JIRA_TOKEN } }
+  - id: ado
+    kind: azure_devops
+    base_url: https://dev.azure.com/acme
+    auth: { kind: pat, token: { ssm: /ferry/ado } }
+    integration_user: bot@acme.test
+integrations:
+  - id: bugs
+    left: { system: jira, project: APP, type: Bug }
+    right: { system: ado, project: App, type: Bug }
+    poll_interval: 30s
+    start_time: 2026-01-01T00:00:00Z
+    fields:
+      - { left: summary, right: System.Title }
+      - left: priority
+        right: Microsoft.VSTS.Common.Priority
+        direction: both
+        values: { inline: { High: 2, Medium: 3 } }
+      - { left: status, right: System.State, type: status, values: { csv: { file: status.csv, left_column: jira, right_column: ado } } }
+      - { left: assignee, right: System.AssignedTo, type: user, unmatched: skip }
+";
+
+fn load(text: &str) -> Result<ConfigSet, ConfigErrors> {
+    load_str("t.yaml", text, &examples_dir())
+}
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE does not contain {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+fn append(line: &str) -> String {
+    format!("{BASE}{line}\n")
+}
+
+#[test]
+fn base_config_is_valid() {
+    let set = load(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.systems.len(), 2);
+    let i = &set.integrations[0];
+    assert_eq!(i.poll_interval_secs, 30);
+    assert_eq!(i.overlap_secs, 120);
+    assert_eq!(i.max_attempts, 5);
+    assert_eq!(i.fields.len(), 4);
+    assert!(i.remote.left_link && i.remote.right_link);
+}
+
+#[test]
+fn each_error_kind_is_reported_at_its_line_and_key_path() {
+    // (what, text, line, path, message fragment)
+    let cases: Vec<(&str, String, usize, &str, &str)> =
+        vec![
+        (
+            "unknown key",
+            edit("        direction: both", "        directon: both"),
+            21,
+            "integrations[0].fields[1].directon",
+            "unknown key \"directon\"",
+        ),
+        (
+            "wrong type",
+            edit("poll_interval: 30s", "poll_interval: [30s]"),
+            15,
+            "integrations[0].poll_interval",
+            "expected a duration",
+        ),
+        (
+            "wrong type: mapping expected",
+            edit(
+                "    left: { system: jira, project: APP, type: Bug }",
+                "    left: jira",
+            ),
+            13,
+            "integrations[0].left",
+            "expected a mapping, found a string",
+        ),
+        (
+            "bad direction",
+            edit("direction: both", "direction: sideways"),
+            21,
+            "integrations[0].fields[1].direction",
+            "unknown direction \"sideways\"",
+        ),
+        (
+            "bad system kind",
+            edit("kind: azure_devops", "kind: azure"),
+            7,
+            "systems[1].kind",
+            "unknown system kind \"azure\"",
+        ),
+        (
+            "unknown system",
+            edit("system: ado, project", "system: adoo, project"),
+            14,
+            "integrations[0].right.system",
+            "unknown system \"adoo\"",
+        ),
+        (
+            "duplicate system id",
+            edit("  - id: ado", "  - id: jira"),
+            6,
+            "systems[1].id",
+            "duplicate system id \"jira\"",
+        ),
+        (
+            "missing column",
+            edit("left_column: jira", "left_column: jiraa"),
+            23,
+            "integrations[0].fields[2].values.csv.left_column",
+            "status.csv has no column \"jiraa\"",
+        ),
+        (
+            "missing sheet",
+            edit(
+                "csv: { file: status.csv, left_column: jira, right_column: ado }",
+                "sheet: { file: severity.xlsx, sheet: Sev, left_column: Jira, right_column: ADO }",
+            ),
+            23,
+            "integrations[0].fields[2].values.sheet.sheet",
+            "severity.xlsx has no sheet \"Sev\"",
+        ),
+        (
+            "missing file",
+            edit("file: status.csv", "file: nope.csv"),
+            23,
+            "integrations[0].fields[2].values.csv.file",
+            "file \"nope.csv\" not found",
+        ),
+        (
+            "inline secret",
+            edit("token: { env: JIRA_TOKEN }", "token: s3cr3t-value"),
+            5,
+            "systems[0].auth.token",
+            "a secret is given inline",
+        ),
+        (
+            "none source without a constant",
+            append("      - { left: none, right: Custom.Origin }"),
+            25,
+            "integrations[0].fields[4].value",
+            "needs value:",
+        ),
+        (
+            "bad unmatched policy",
+            edit("unmatched: skip", "unmatched: maybe"),
+            24,
+            "integrations[0].fields[3].unmatched",
+            "unknown unmatched policy \"maybe\"",
+        ),
+        (
+            "unmatched on a non-user mapping",
+            edit("type: user, unmatched: skip", "unmatched: skip"),
+            24,
+            "integrations[0].fields[3].unmatched",
+            "user mappings only",
+        ),
+        (
+            "http without allow_http_loopback",
+            edit(
+                "base_url: https://dev.azure.com/acme",
+                "base_url: http://127.0.0.1:8080/acme",
+            ),
+            8,
+            "systems[1].base_url",
+            "plain http is refused",
+        ),
+        (
+            "http to a remote host even with allow_http_loopback",
+            edit(
+                "    base_url: https://dev.azure.com/acme",
+                "    base_url: http://dev.azure.com/acme\n    allow_http_loopback: true",
+            ),
+            8,
+            "systems[1].base_url",
+            "plain http is refused",
+        ),
+        (
+            "start_time not RFC 3339",
+            edit("start_time: 2026-01-01T00:00:00Z", "start_time: 2026-01-01"),
+            16,
+            "integrations[0].start_time",
+            "not an RFC 3339 time",
+        ),
+        (
+            "duplicate target field in one direction",
+            append("      - { left: title, right: System.Title }"),
+            25,
+            "integrations[0].fields[4].right",
+            "System.Title is already mapped left_to_right by fields[0] (line 18)",
+        ),
+        (
+            "value map without rows",
+            edit("{ inline: { High: 2, Medium: 3 } }", "{ inline: {} }"),
+            22,
+            "integrations[0].fields[1].values.inline",
+            "the inline table has no rows",
+        ),
+        (
+            "missing required key",
+            edit("    integration_user: bot@acme.test\n", ""),
+            6,
+            "systems[1].integration_user",
+            "required for azure_devops",
+        ),
+        (
+            "duplicate key",
+            edit("    kind: jira\n", "    kind: jira\n    kind: jira\n"),
+            4,
+            "systems[0].kind",
+            "duplicate key \"kind\"",
+        ),
+        (
+            "poll interval below the minimum",
+            edit("poll_interval: 30s", "poll_interval: 5s"),
+            15,
+            "integrations[0].poll_interval",
+            "5s is out of range",
+        ),
+        (
+            "bare number as a duration",
+            edit("poll_interval: 30s", "poll_interval: 30"),
+            15,
+            "integrations[0].poll_interval",
+            "expected a duration, found 30",
+        ),
+        (
+            "max_attempts of the wrong type",
+            edit("poll_interval: 30s", "poll_interval: 30s\n    max_attempts: five"),
+            16,
+            "integrations[0].max_attempts",
+            "expected a whole number from 1 to 100",
+        ),
+        (
+            "default for a side the direction never writes",
+            edit(
+                "direction: both",
+                "direction: left_to_right\n        default: { left: Medium }",
+            ),
+            22,
+            "integrations[0].fields[1].default.left",
+            "default.left is never used",
+        ),
+        (
+            "value without a none side",
+            append("      - { left: labels, right: System.Tags, value: x }"),
+            25,
+            "integrations[0].fields[4].value",
+            "only for a mapping whose left or right is none",
+        ),
+        (
+            "none source with a contrary direction",
+            append("      - { left: none, right: Custom.Origin, value: Jira, direction: both }"),
+            25,
+            "integrations[0].fields[4].direction",
+            "can only be left_to_right",
+        ),
+        (
+            "invalid id characters",
+            edit("  - id: bugs", "  - id: app bugs"),
+            12,
+            "integrations[0].id",
+            "invalid IntegrationId",
+        ),
+        (
+            "values on a user mapping",
+            edit(
+                "type: user, unmatched: skip",
+                "type: user, values: { inline: { a: b } }",
+            ),
+            24,
+            "integrations[0].fields[3].values",
+            "a user mapping takes no value table",
+        ),
+        (
+            "pat auth on jira",
+            edit("auth: { kind: basic, username: bot@acme.test,", "auth: { kind: pat,"),
+            5,
+            "systems[0].auth.kind",
+            "does not take a personal access token",
+        ),
+        (
+            "proxy with credentials",
+            edit(
+                "    integration_user: bot@acme.test\n",
+                "    integration_user: bot@acme.test\n    proxy: http://u:hunter2@proxy:3128\n",
+            ),
+            11,
+            "systems[1].proxy",
+            "holds credentials",
+        ),
+        (
+            "no fields",
+            format!(
+                "{}    fields: []\n",
+                BASE.split("    fields:\n").next().unwrap_or_default()
+            ),
+            17,
+            "integrations[0].fields",
+            "at least one field mapping",
+        ),
+        (
+            "top level not a mapping",
+            "- a\n- b\n".to_string(),
+            1,
+            "",
+            "expected a mapping, found a list",
+        ),
+        (
+            "unknown top-level key",
+            format!("sytems: []\n{BASE}"),
+            1,
+            "sytems",
+            "unknown key \"sytems\"",
+        ),
+    ];
+    for (what, text, line, path, fragment) in cases {
+        let errs = match load(&text) {
+            Ok(_) => panic!("{what}: loaded without errors"),
+            Err(e) => e,
+        };
+        let found = errs
+            .0
+            .iter()
+            .find(|e| e.message.contains(fragment))
+            .unwrap_or_else(|| panic!("{what}: no error containing {fragment:?} in:\n{errs}"));
+        assert_eq!(found.line, Some(line), "{what}: {found}");
+        assert_eq!(found.path, path, "{what}: {found}");
+        assert_eq!(found.file, "t.yaml", "{what}");
+        assert!(
+            !errs.to_string().contains("s3cr3t"),
+            "{what}: secret leaked"
+        );
+        assert!(
+            !errs.to_string().contains("hunter2"),
+            "{what}: secret leaked"
+        );
+    }
+}
+
+#[test]
+fn syntax_error_is_reported_with_its_line() {
+    let text = edit(
+        "      - { left: summary, right: System.Title }",
+        "      - { left: summary, right: System.Title }}",
+    );
+    let errs = load(&text).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    let e = &errs.0[0];
+    assert!(e.message.starts_with("YAML syntax error"), "{e}");
+    assert_eq!(e.line, Some(18), "{e}");
+}
+
+#[test]
+fn tab_indentation_is_a_syntax_error_with_its_line() {
+    let errs = load("systems:\n\t- id: x\n").unwrap_err();
+    assert_eq!(errs.0[0].line, Some(2), "{errs}");
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let text = BASE
+        .replacen("kind: azure_devops", "kind: azure", 1)
+        .replacen("poll_interval: 30s", "poll_interval: 1s", 1)
+        .replacen("direction: both", "direction: sideways", 1)
+        .replacen("unmatched: skip", "unmatched: maybe", 1);
+    let errs = load(&text).unwrap_err();
+    let lines: Vec<Option<usize>> = errs.0.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![Some(7), Some(15), Some(21), Some(24)], "{errs}");
+}
+
+#[test]
+fn display_is_file_line_col_path_message_hint() {
+    let errs = load(&edit("direction: both", "direction: sideways")).unwrap_err();
+    assert_eq!(
+        errs.to_string(),
+        "t.yaml:21:20: integrations[0].fields[1].direction: unknown direction \"sideways\" \
+         (hint: use left_to_right, right_to_left or both)"
+    );
+}
+
+#[test]
+fn scalar_default_applies_to_both_sides_the_direction_writes() {
+    let both = load(&edit(
+        "        direction: both\n",
+        "        direction: both\n        default: 3\n",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = &both.integrations[0].fields[1];
+    assert_eq!(m.default_right, Some(Scalar::Number(3.0)));
+    assert_eq!(m.default_left, Some(Scalar::Number(3.0)));
+
+    let one_way = load(&edit(
+        "        direction: both\n",
+        "        direction: left_to_right\n        default: 3\n",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = &one_way.integrations[0].fields[1];
+    assert_eq!(m.default_right, Some(Scalar::Number(3.0)));
+    assert_eq!(m.default_left, None);
+}
+
+#[test]
+fn none_source_writes_a_constant_left_to_right() {
+    let set = load(&append(
+        "      - { left: none, right: Custom.Origin, value: Jira }",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = &set.integrations[0].fields[4];
+    assert_eq!(m.left, None);
+    assert_eq!(m.right.as_ref().map(|f| f.as_str()), Some("Custom.Origin"));
+    assert_eq!(m.direction, Direction::LeftToRight);
+    assert_eq!(m.constant, Some(Scalar::Text("Jira".into())));
+}
+
+#[test]
+fn same_target_in_opposite_directions_is_allowed() {
+    let text = append(
+        "      - { left: title, right: System.Title, direction: right_to_left }\n      - { left: summary, right: Custom.Summary, direction: left_to_right }",
+    );
+    // summary is written right_to_left by fields[0] and System.Title left_to_right by fields[0]:
+    // fields[4] writes title (left) and fields[5] writes Custom.Summary (right); no clash.
+    load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let clash =
+        append("      - { left: summary, right: System.Description, direction: right_to_left }");
+    let errs = load(&clash).unwrap_err();
+    assert!(
+        errs.0[0]
+            .message
+            .contains("summary is already mapped right_to_left"),
+        "{errs}"
+    );
+}
+
+#[test]
+fn remote_id_field_cannot_also_be_mapped() {
+    let text = BASE.replacen(
+        "    fields:\n",
+        "    remote: { left_id_field: customfield_10050, right_id_field: Custom.JiraKey }\n    fields:\n",
+        1,
+    ) + "      - { left: key, right: Custom.JiraKey }\n";
+    let errs = load(&text).unwrap_err();
+    assert!(
+        errs.0[0]
+            .message
+            .contains("already written by remote.right_id_field"),
+        "{errs}"
+    );
+    assert_eq!(errs.0[0].line, Some(26));
+}
+
+#[test]
+fn loopback_http_is_allowed_when_asked() {
+    let set = load(&edit(
+        "    base_url: https://dev.azure.com/acme",
+        "    base_url: http://127.0.0.1:8080/acme/\n    allow_http_loopback: true",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.systems[1].base_url, "http://127.0.0.1:8080/acme");
+    assert!(set.systems[1].allow_http_loopback);
+}
+
+#[test]
+fn jira_integration_user_defaults_to_the_basic_username() {
+    let set = load(BASE).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        set.systems[0].integration_user.as_deref(),
+        Some("bot@acme.test")
+    );
+}
+
+#[test]
+fn empty_file_is_an_empty_config() {
+    assert_eq!(load("").unwrap(), ConfigSet::default());
+    assert_eq!(load("# only a comment\n").unwrap(), ConfigSet::default());
+}
+
+// ---- several files ----
+
+#[test]
+fn files_merge_and_sheets_resolve_relative_to_their_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("team");
+    std::fs::create_dir(&sub).unwrap();
+    let systems = dir.path().join("systems.yaml");
+    let integ = sub.join("bugs.yaml");
+    std::fs::write(&systems, BASE.split("integrations:\n").next().unwrap()).unwrap();
+    std::fs::write(sub.join("map.csv"), "J,A\nTo Do,New\n").unwrap();
+    std::fs::write(
+        &integ,
+        "integrations:
+  - id: bugs
+    left: { system: jira, project: APP, type: Bug }
+    right: { system: ado, project: App, type: Bug }
+    fields:
+      - { left: status, right: System.State, values: { csv: { file: map.csv, left_column: J, right_column: A } } }
+",
+    )
+    .unwrap();
+    let set = load_files(&[systems.clone(), integ.clone()]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.systems.len(), 2);
+    let v = set.integrations[0].fields[0].values.as_ref().unwrap();
+    assert_eq!(v.rows, vec![("To Do".into(), "New".into())]);
+    assert_eq!(v.origin, "map.csv");
+
+    // The integration alone names unknown systems, and a missing file is reported too.
+    let errs = load_files(&[integ.clone(), dir.path().join("absent.yaml")]).unwrap_err();
+    let text = errs.to_string();
+    assert!(
+        text.contains("bugs.yaml:3:21: integrations[0].left.system: unknown system \"jira\""),
+        "{text}"
+    );
+    assert!(text.contains("absent.yaml: cannot read the file"), "{text}");
+
+    // The same system declared in two files.
+    let errs = load_files(&[systems.clone(), systems]).unwrap_err();
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert!(errs.0[0].message.contains("duplicate system id"), "{errs}");
+}
+
+// ---- examples ----
+
+#[test]
+fn example_config_loads_into_the_expected_integration() {
+    let set = load_files(&[examples_dir().join("ferry.yaml")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.systems.len(), 2);
+    let jira = &set.systems[0];
+    assert_eq!(jira.kind, SystemKind::Jira);
+    assert_eq!(
+        jira.auth,
+        AuthConfig::Basic {
+            username: "ferry-bot@acme.test".into(),
+            token: SecretRef::Env("JIRA_API_TOKEN".into())
+        }
+    );
+    let ado = &set.systems[1];
+    assert_eq!(ado.kind, SystemKind::AzureDevops);
+    assert_eq!(
+        ado.auth,
+        AuthConfig::Pat {
+            token: SecretRef::SecretsManager("ferry/ado-pat".into())
+        }
+    );
+    assert_eq!(ado.integration_user.as_deref(), Some("ferry-bot@acme.test"));
+
+    let i = &set.integrations[0];
+    assert_eq!(i.id.as_str(), "app-bugs");
+    assert_eq!(
+        (i.left.project.as_str(), i.left.entity_type.as_str()),
+        ("APP", "Bug")
+    );
+    assert_eq!(
+        (i.right.project.as_str(), i.right.entity_type.as_str()),
+        ("App", "Bug")
+    );
+    assert_eq!(i.left.system.as_str(), "jira-cloud");
+    assert_eq!(
+        (i.poll_interval_secs, i.overlap_secs, i.max_attempts),
+        (60, 120, 5)
+    );
+    assert_eq!(i.filter_left_to_right, None);
+    assert_eq!(i.filter_exit, FilterExit::KeepSyncing);
+    assert_eq!(
+        i.remote.left_id_field.as_ref().unwrap().as_str(),
+        "customfield_10050"
+    );
+    assert_eq!(
+        i.remote.right_id_field.as_ref().unwrap().as_str(),
+        "Custom.JiraKey"
+    );
+    assert!(i.remote.left_link && i.remote.right_link);
+    assert_eq!(i.users.origin, "users.xlsx#Users");
+    assert_eq!(
+        i.users.lookup(Flow::LeftToRight, "Carol@acme.test"),
+        Some("carol.w@acme.test")
+    );
+    assert_eq!(
+        i.users.lookup(Flow::RightToLeft, "carol.w@acme.test"),
+        Some("carol@acme.test")
+    );
+
+    let by_left = |k: &str| {
+        i.fields
+            .iter()
+            .find(|m| m.left.as_ref().map(|f| f.as_str()) == Some(k))
+            .unwrap_or_else(|| panic!("no mapping for {k}"))
+    };
+    let priority = by_left("priority");
+    let p = priority.values.as_ref().unwrap();
+    assert_eq!(p.origin, "inline");
+    assert_eq!(p.lookup(Flow::LeftToRight, "Highest"), Some("1"));
+    assert_eq!(p.lookup(Flow::LeftToRight, "Lowest"), Some("4"));
+    assert_eq!(p.lookup(Flow::RightToLeft, "4"), Some("Low"));
+    assert_eq!(priority.default_right, Some(Scalar::Number(3.0)));
+    assert_eq!(priority.default_left, Some(Scalar::Text("Medium".into())));
+    assert_eq!(priority.direction, Direction::Both);
+
+    let status = by_left("status");
+    assert_eq!(status.kind, MappingKind::Status);
+    let s = status.values.as_ref().unwrap();
+    assert_eq!(s.origin, "status.csv");
+    assert_eq!(
+        s.rows,
+        vec![
+            ("To Do".into(), "New".into()),
+            ("In Progress".into(), "Active".into()),
+            ("In Review".into(), "Resolved".into()),
+            ("Done".into(), "Closed".into()),
+        ]
+    );
+    assert_eq!(s.lookup(Flow::RightToLeft, "Resolved"), Some("In Review"));
+
+    let severity = by_left("customfield_10051").values.as_ref().unwrap();
+    assert_eq!(severity.origin, "severity.xlsx#Severity");
+    assert_eq!(
+        severity.lookup(Flow::LeftToRight, "Major"),
+        Some("2 - High")
+    );
+    assert_eq!(
+        severity.lookup(Flow::RightToLeft, "1 - Critical"),
+        Some("Critical")
+    );
+
+    let assignee = by_left("assignee");
+    assert_eq!(assignee.kind, MappingKind::User);
+    assert_eq!(assignee.unmatched, UnmatchedUser::Default);
+    assert_eq!(
+        assignee.default_right,
+        Some(Scalar::Text("ferry-bot@acme.test".into()))
+    );
+    assert_eq!(by_left("description").kind, MappingKind::RichText);
+    assert_eq!(
+        by_left("labels").right.as_ref().unwrap().as_str(),
+        "System.Tags"
+    );
+    assert_eq!(
+        by_left("customfield_10052")
+            .right
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "Microsoft.VSTS.Scheduling.StoryPoints"
+    );
+    let constant = i.fields.iter().find(|m| m.left.is_none()).unwrap();
+    assert_eq!(constant.constant, Some(Scalar::Text("App".into())));
+    assert_eq!(constant.direction, Direction::LeftToRight);
+}
+
+#[test]
+fn broken_examples_report_file_line_and_key_path() {
+    let dir = examples_dir().join("broken");
+    let cases = [
+        (
+            "wrong-key.yaml",
+            20,
+            "integrations[0].fields[1].directon",
+            "unknown key \"directon\"",
+        ),
+        (
+            "bad-direction.yaml",
+            20,
+            "integrations[0].fields[1].direction",
+            "unknown direction \"sideways\"",
+        ),
+        (
+            "missing-column.yaml",
+            21,
+            "integrations[0].fields[1].values.sheet.right_column",
+            "severity.xlsx has no column \"Azure\"",
+        ),
+    ];
+    for (file, line, path, message) in cases {
+        let p = dir.join(file);
+        let errs = load_files(std::slice::from_ref(&p)).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{file}: {errs}");
+        let e = &errs.0[0];
+        assert_eq!(e.file, p.display().to_string());
+        assert_eq!(e.line, Some(line), "{e}");
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.contains(message), "{e}");
+        assert!(e.hint.is_some(), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:{line}:", p.display())),
+            "{e}"
+        );
+    }
+}
+
+// ---- schema ----
+
+#[test]
+fn json_schema_is_draft07_with_the_top_level_properties() {
+    let s = json_schema();
+    let text = serde_json::to_string(&s).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back["$schema"].as_str(),
+        Some("http://json-schema.org/draft-07/schema#")
+    );
+    let props = back["properties"].as_object().unwrap();
+    let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+    assert_eq!(keys, vec!["integrations", "systems"]);
+    assert_eq!(back["additionalProperties"], serde_json::Value::Bool(false));
+}
+
+fn schema_keys(s: &serde_json::Value, def: &str) -> Vec<String> {
+    let mut keys: Vec<String> = s["definitions"][def]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no definition {def}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn sorted(keys: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn json_schema_has_the_keys_the_loader_accepts() {
+    let s = json_schema();
+    let pairs: [(&str, &[&str]); 8] = [
+        ("System", systems::SYSTEM_KEYS),
+        ("Integration", integrations::INTEGRATION_KEYS),
+        ("Endpoint", integrations::ENDPOINT_KEYS),
+        ("Filters", integrations::FILTER_KEYS),
+        ("Remote", integrations::REMOTE_KEYS),
+        ("Field", integrations::FIELD_KEYS),
+        ("CsvTable", tables::CSV_KEYS),
+        ("SheetTable", tables::SHEET_KEYS),
+    ];
+    for (def, keys) in pairs {
+        assert_eq!(schema_keys(&s, def), sorted(keys), "{def}");
+    }
+    assert_eq!(
+        schema_keys(&s, "DefaultSides"),
+        sorted(integrations::DEFAULT_KEYS)
+    );
+}
+
+#[test]
+fn examples_also_deserialize_with_the_schema_types() {
+    let text = std::fs::read_to_string(examples_dir().join("ferry.yaml")).unwrap();
+    // Through JSON: serde_yaml 0.9 spells enums as YAML tags, editors see plain maps.
+    let as_json = |text: &str| -> serde_json::Value { serde_yaml::from_str(text).unwrap() };
+    let file: schema::File =
+        serde_json::from_value(as_json(&text)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.integrations[0].fields.len(), 9);
+    let broken = std::fs::read_to_string(examples_dir().join("broken/wrong-key.yaml")).unwrap();
+    assert!(serde_json::from_value::<schema::File>(as_json(&broken)).is_err());
+}
+
+#[test]
+fn committed_schema_file_is_current() {
+    let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+    let have =
+        std::fs::read_to_string(examples_dir().join("ferry.schema.json")).unwrap_or_default();
+    assert!(
+        have == want,
+        "examples/ferry.schema.json is stale: run `cargo run -p ferry-config --example make_example_sheets -- examples`"
+    );
+}
+
+// ---- never panic ----
+
+#[test]
+fn nasty_inputs_give_errors_not_panics() {
+    let inputs = [
+        "\u{feff}systems: []",
+        "systems: {",
+        ":",
+        "- - - -",
+        "systems: [[[[[]]]]]",
+        "systems:\n  - &a { id: x, kind: *a }",
+        "integrations:\n  - fields: [ { left: none, right: none } ]",
+        "integrations: [ { id: x, fields: [ { values: { inline: { a: [1] } } } ] } ]",
+        "integrations: [ { id: x, fields: [ { values: { csv: { file: /, left_column: a, right_column: b } } } ] } ]",
+        "integrations: [ { id: x, users: { sheet: { file: status.csv, left_column: a, right_column: b } } } ]",
+        "integrations: [ { id: x, users: { sheet: { file: ferry.yaml, left_column: a, right_column: b } } } ]",
+        "integrations: [ { id: x, fields: [ { default: { } } ] } ]",
+        "systems: [ { ? [a, b] : c } ]",
+        "--- a\n--- b\n",
+        "%YAML 1.2\n---\nsystems: ~",
+        "systems:\n  - id: \"\\uD800\"",
+        "integrations: [ { poll_interval: 99999999999999999999999h } ]",
+        "integrations: [ { max_attempts: -1, start_time: 9 } ]",
+        "systems: !!map { a: b }",
+        "systems: [ { auth: { kind: basic, token: { env: a, ssm: b } } } ]",
+        "systems: [ { auth: { kind: pat, token: 123 } } ]",
+        "x: \"unterminated",
+        "\t",
+        "\0",
+        "[",
+        "*unknown",
+        "&a [*a]",
+    ];
+    for input in inputs {
+        let r = std::panic::catch_unwind(|| load(input));
+        assert!(r.is_ok(), "panicked on {input:?}");
+    }
+    let deep = "a: ".repeat(5000);
+    assert!(load(&deep).is_err());
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "[ -~\\n\\t]{0,200}") {
+            let _ = load(&text);
+        }
+
+        #[test]
+        fn yaml_like_text_never_panics(parts in proptest::collection::vec(
+            prop_oneof![
+                Just("systems:"), Just("integrations:"), Just("\n"), Just("  "), Just("- "),
+                Just("id: x"), Just("{"), Just("}"), Just("["), Just("]"), Just(", "),
+                Just("fields:"), Just("left: none"), Just("values:"), Just("inline:"),
+                Just("&a "), Just("*a"), Just(": "), Just("'"), Just("\""), Just("#"),
+                Just("kind: jira"), Just("token: s"), Just("? "), Just("|"), Just(">"),
+            ],
+            0..60,
+        )) {
+            let _ = load(&parts.concat());
+        }
+
+        #[test]
+        fn mutated_base_never_panics(cut in 0usize..BASE.len(), len in 0usize..40, ins in "[ -~\\n]{0,5}") {
+            let mut text = BASE.to_string();
+            let end = (cut + len).min(text.len());
+            if text.is_char_boundary(cut) && text.is_char_boundary(end) {
+                text.replace_range(cut..end, &ins);
+            }
+            let r = load(&text);
+            if let Err(errs) = r {
+                for e in &errs.0 {
+                    prop_assert!(e.line.is_some(), "{}", e);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn duplicate_integration_id_points_at_the_first() {
+    let second = BASE.split("integrations:\n").nth(1).unwrap();
+    let errs = load(&format!("{BASE}{second}")).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    let e = &errs.0[0];
+    assert_eq!(e.line, Some(25));
+    assert_eq!(e.path, "integrations[1].id");
+    assert_eq!(e.message, "duplicate integration id \"bugs\"");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("it is already declared at t.yaml:12")
+    );
+}
+
+#[test]
+fn crlf_line_endings_keep_line_numbers() {
+    let text = edit("direction: both", "direction: sideways").replace('\n', "\r\n");
+    let errs = load(&text).unwrap_err();
+    assert_eq!(errs.0[0].line, Some(21), "{errs}");
+}
