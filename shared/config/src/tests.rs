@@ -553,8 +553,8 @@ fn example_config_loads_into_the_expected_integration() {
     assert_eq!(ado.kind, SystemKind::AzureDevops);
     assert_eq!(
         ado.auth,
+        AuthConfig::Pat {
             token: SecretRef::Env("ADO_PAT".into())
-            token: SecretRef::SecretsManager("ferry/ado-pat".into())
         }
     );
     assert_eq!(ado.integration_user.as_deref(), Some("ferry-bot@acme.test"));
