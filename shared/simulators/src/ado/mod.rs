@@ -1,3 +1,551 @@
-//! ado simulator (being written).
-pub struct AdoSim;
-pub struct AdoSeed;
+//! Azure DevOps Services REST 7.1 simulator: work item tracking (wit), projects (core) and
+//! identities (ims) on one 127.0.0.1 host, `http://127.0.0.1:PORT/{organization}`.
+//!
+//! Wire shapes follow Microsoft's httpExamples rather than the Swagger where they disagree
+//! (CRIB §5): lists are `{count, value}`, `_links` is `{self:{href}}`, errors carry the
+//! service's `{$id, innerException, message, typeName, typeKey, errorCode, eventId}`.
+
+mod api;
+mod model;
+mod patch;
+#[cfg(test)]
+mod tests;
+mod wiql;
+
+pub use model::{
+    AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWorkItemType, FieldKind,
+};
+
+use crate::common::{Faults, Injected, RequestLog, RequestRecord, SimUser};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use base64::Engine as _;
+use model::Store;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A running simulator; clones share it.
+#[derive(Clone)]
+pub struct AdoSim {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// `http://127.0.0.1:PORT/{org}`
+    base: String,
+    seed: AdoSeed,
+    store: Mutex<Store>,
+    faults: Faults,
+    log: RequestLog,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Inner {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the store half-written: every
+        // mutation is computed first and stored in one step.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn user_by_email(&self, email: &str) -> Option<&SimUser> {
+        self.seed
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+    }
+    fn project(&self, key: &str) -> Option<&AdoProject> {
+        self.seed
+            .projects
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(key) || p.id.eq_ignore_ascii_case(key))
+    }
+}
+
+impl AdoSim {
+    /// Binds 127.0.0.1 on an ephemeral port, serves in the background (tokio::spawn) and
+    /// returns once the socket is listening.
+    pub async fn start(seed: AdoSeed) -> std::io::Result<AdoSim> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let base = format!("http://127.0.0.1:{port}/{}", seed.organization);
+        let inner = Arc::new(Inner {
+            base,
+            store: Mutex::new(Store {
+                next_id: 1,
+                next_comment_id: 1,
+                ..Store::default()
+            }),
+            faults: Faults::default(),
+            log: RequestLog::default(),
+            started: chrono::Utc::now(),
+            seed,
+        });
+        patch::load_seed_items(&inner)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "ado simulator stopped");
+            }
+        });
+        Ok(AdoSim { inner })
+    }
+
+    /// `http://127.0.0.1:PORT/{organization}`
+    pub fn base_url(&self) -> String {
+        self.inner.base.clone()
+    }
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.inner.log.snapshot()
+    }
+    pub fn clear_requests(&self) {
+        self.inner.log.clear()
+    }
+    /// The work item as `GET workitems/{id}?$expand=relations` returns it.
+    pub fn work_item_json(&self, id: u64) -> Option<Value> {
+        let store = self.inner.store();
+        let item = store.items.get(&id)?;
+        Some(api::render_item(
+            &self.inner,
+            item,
+            item.current(),
+            &api::Render {
+                fields: None,
+                relations: true,
+                links: true,
+            },
+        ))
+    }
+    /// Ids of the work items of a project (name or id), ascending.
+    pub fn work_item_ids(&self, project: &str) -> Vec<u64> {
+        let Some(p) = self.inner.project(project) else {
+            return Vec::new();
+        };
+        let store = self.inner.store();
+        store
+            .items
+            .values()
+            .filter(|i| i.project_id == p.id)
+            .map(|i| i.id)
+            .collect()
+    }
+    pub fn user(&self, email: &str) -> Option<SimUser> {
+        self.inner.user_by_email(email).cloned()
+    }
+}
+
+/// One answer, before it becomes an HTTP response.
+pub(crate) struct Reply {
+    status: u16,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub(crate) fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+    /// `{count, value}`, the wire form of every list.
+    pub(crate) fn list(value: Vec<Value>) -> Reply {
+        Reply::ok(json!({"count": value.len(), "value": value}))
+    }
+    /// The service's error body; `type_key` picks the exception's namespace.
+    pub(crate) fn error(status: u16, type_key: &str, message: impl Into<String>) -> Reply {
+        let ns = if type_key.starts_with("Vss") || type_key == "TestPatchOperationFailedException" {
+            "Microsoft.VisualStudio.Services.WebApi"
+        } else if type_key.starts_with("Project") || type_key.starts_with("Team") {
+            "Microsoft.TeamFoundation.Core.WebApi"
+        } else if type_key == "RequestBlockedException" || type_key == "UnexpectedException" {
+            "Microsoft.TeamFoundation.Framework.Server"
+        } else if type_key.starts_with("Identity") {
+            "Microsoft.VisualStudio.Services.Identity"
+        } else {
+            "Microsoft.TeamFoundation.WorkItemTracking.Server"
+        };
+        Reply {
+            status,
+            body: Some(json!({
+                "$id": "1",
+                "innerException": null,
+                "message": message.into(),
+                "typeName": format!("{ns}.{type_key}, {ns}"),
+                "typeKey": type_key,
+                "errorCode": 0,
+                "eventId": 3200,
+            })),
+            headers: Vec::new(),
+        }
+    }
+    /// The error message (seed loading reports it).
+    pub(crate) fn message(&self) -> String {
+        self.body
+            .as_ref()
+            .and_then(|b| b.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = match self.body {
+            Some(b) => (
+                status,
+                [(
+                    "content-type",
+                    "application/json; charset=utf-8; api-version=7.1",
+                )],
+                b.to_string(),
+            )
+                .into_response(),
+            None => status.into_response(),
+        };
+        for (k, v) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().append(HeaderName::from_static(k), v);
+            }
+        }
+        resp
+    }
+}
+
+/// Query string parameters, looked up case-insensitively as the service does.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(q: &str) -> Params {
+        Params(
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k, true), decode(v, true))
+                })
+                .collect(),
+        )
+    }
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What a handler gets to work with.
+pub(crate) struct Call<'a> {
+    pub method: &'a Method,
+    pub params: Params,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub user: &'a SimUser,
+    pub project: Option<&'a AdoProject>,
+}
+
+fn authenticate<'a>(headers: &HeaderMap, users: &'a [SimUser]) -> Option<&'a SimUser> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, cred) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(cred.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (_, pat) = text.split_once(':')?;
+    users
+        .iter()
+        .find(|u| u.active && !pat.is_empty() && u.token == pat)
+}
+
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let delay = inner.faults.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let user = authenticate(&headers, &inner.seed.users);
+    let reply = match inner.faults.take() {
+        Injected::RateLimited(secs) => rate_limited(secs),
+        Injected::Fail(status) => failure(status),
+        Injected::None => match user {
+            None => Reply {
+                status: 401,
+                body: None,
+                headers: vec![(
+                    "www-authenticate",
+                    "Basic realm=\"https://127.0.0.1/\"".into(),
+                )],
+            },
+            Some(u) => route(&inner, &method, &uri, &headers, &body, u),
+        },
+    };
+    inner.log.push(RequestRecord {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
+        status: reply.status,
+        user: user.map(|u| u.email.clone()),
+    });
+    reply.into_response()
+}
+
+fn rate_limited(secs: u64) -> Reply {
+    let reset = chrono::Utc::now().timestamp() + secs as i64;
+    Reply::error(
+        429,
+        "RequestBlockedException",
+        "TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource 'Core' in namespace 'User'.",
+    )
+    .header("retry-after", secs.to_string())
+    .header("x-ratelimit-resource", "Core".into())
+    .header("x-ratelimit-delay", "0.000".into())
+    .header("x-ratelimit-limit", "200".into())
+    .header("x-ratelimit-remaining", "0".into())
+    .header("x-ratelimit-reset", reset.to_string())
+}
+
+fn failure(status: u16) -> Reply {
+    let activity = uuid::Uuid::new_v4();
+    let message = if status == 503 {
+        format!("TF400893: The service is temporarily unavailable. Activity Id: {activity}.")
+    } else {
+        format!("TF400898: An Internal Error Occurred. Activity Id: {activity}.")
+    };
+    Reply::error(status, "UnexpectedException", message)
+}
+
+fn not_found_route(path: &str) -> Reply {
+    Reply::error(
+        404,
+        "VssResourceNotFoundException",
+        format!("VS800075: The project or resource at '{path}' does not exist, or the simulator does not serve it."),
+    )
+}
+
+/// Accepts `7.1` and `7.1-preview[.N]` (query parameter or `Accept: application/json; api-version=`);
+/// tells whether the preview flag was given.
+fn check_api_version(method: &Method, params: &Params, headers: &HeaderMap) -> Result<bool, Reply> {
+    let from_accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| {
+            a.split(';')
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("api-version"))
+                .map(|(_, v)| v.trim().to_string())
+        });
+    let Some(version) = params
+        .get("api-version")
+        .map(str::to_string)
+        .or(from_accept)
+    else {
+        return Err(Reply::error(
+            400,
+            "VssVersionNotSpecifiedException",
+            format!("No api-version was supplied for the \"{method}\" request. The version must be supplied either as part of the Accept header (e.g. \"application/json; api-version=1.0\") or as a query parameter (e.g. '?api-version=1.0')."),
+        ));
+    };
+    let (number, preview) = match version.split_once('-') {
+        Some((n, p)) => (n, Some(p)),
+        None => (version.as_str(), None),
+    };
+    let preview_ok = match preview {
+        None => true,
+        Some(p) => {
+            p == "preview"
+                || p.strip_prefix("preview.")
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        }
+    };
+    let parts: Vec<&str> = number.split('.').collect();
+    let well_formed = preview_ok
+        && parts.len() == 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if !well_formed {
+        return Err(Reply::error(
+            400,
+            "VssInvalidApiVersionException",
+            format!("The api-version '{version}' is not in a valid format. Expected a version such as '7.1' or '7.1-preview.1'."),
+        ));
+    }
+    if number != "7.1" {
+        return Err(Reply::error(
+            400,
+            "VssVersionOutOfRangeException",
+            format!("The requested REST API version of {version} is not served here: this Azure DevOps simulator implements api-version 7.1 only."),
+        ));
+    }
+    Ok(preview.is_some())
+}
+
+fn route(
+    inner: &Inner,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    user: &SimUser,
+) -> Reply {
+    let path = uri.path();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| decode(s, false))
+        .collect();
+    if segs.is_empty() || !segs[0].eq_ignore_ascii_case(&inner.seed.organization) {
+        return not_found_route(path);
+    }
+    let Some(apis) = segs.iter().position(|s| s.eq_ignore_ascii_case("_apis")) else {
+        return not_found_route(path);
+    };
+    let scope = &segs[1..apis];
+    let rest: Vec<&str> = segs[apis + 1..].iter().map(String::as_str).collect();
+    let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let params = Params::parse(uri.query().unwrap_or_default());
+    let preview = match check_api_version(method, &params, headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // Work item comments are a preview API (7.1-preview.4): the flag is mandatory.
+    if lower.len() >= 4 && lower[..2] == ["wit", "workitems"] && lower[3] == "comments" && !preview
+    {
+        return Reply::error(
+            400,
+            "VssInvalidPreviewVersionException",
+            "The requested version \"7.1\" of the resource is under preview. The -preview flag must be supplied in the api-version for such requests. For example: \"7.1-preview.4\"",
+        );
+    }
+    if scope.len() > 2 || (scope.len() == 2 && lower != ["wit", "wiql"]) {
+        return not_found_route(path);
+    }
+    let project = match scope.first() {
+        None => None,
+        Some(key) => match inner.project(key) {
+            Some(p) => Some(p),
+            None => {
+                return Reply::error(
+                    404,
+                    "ProjectDoesNotExistWithNameException",
+                    format!("TF200016: The following project does not exist: {key}. Verify that the name of the project is correct and that the project exists on the specified Azure DevOps Server."),
+                )
+            }
+        },
+    };
+    if let (Some(team), Some(p)) = (scope.get(1), project) {
+        if !team.eq_ignore_ascii_case(&format!("{} Team", p.name)) {
+            return Reply::error(
+                404,
+                "TeamNotFoundException",
+                format!(
+                    "TF400344: The team '{team}' does not exist in project {}.",
+                    p.name
+                ),
+            );
+        }
+    }
+    let call = Call {
+        method,
+        params,
+        headers,
+        body,
+        user,
+        project,
+    };
+    let m = method.clone();
+    match (m, lower.as_slice()) {
+        (Method::POST, ["wit", "wiql"]) => api::wiql(inner, &call),
+        (Method::POST, ["wit", "workitemsbatch"]) => api::batch(inner, &call),
+        (Method::GET, ["wit", "workitems"]) => api::list(inner, &call),
+        (Method::POST, ["wit", "workitems", t]) if t.starts_with('$') => {
+            api::create(inner, &call, &rest[2][1..])
+        }
+        (Method::GET, ["wit", "workitems", id]) => api::get(inner, &call, id),
+        (Method::PATCH, ["wit", "workitems", id]) => api::update(inner, &call, id),
+        (Method::GET, ["wit", "workitems", id, "updates"]) => api::updates(inner, &call, id, None),
+        (Method::GET, ["wit", "workitems", id, "updates", n]) => {
+            api::updates(inner, &call, id, Some(n))
+        }
+        (Method::GET, ["wit", "workitems", id, "revisions"]) => {
+            api::revisions(inner, &call, id, None)
+        }
+        (Method::GET, ["wit", "workitems", id, "revisions", n]) => {
+            api::revisions(inner, &call, id, Some(n))
+        }
+        (Method::GET, ["wit", "workitems", id, "comments"]) => api::comments(inner, &call, id),
+        (Method::POST, ["wit", "workitems", id, "comments"]) => api::add_comment(inner, &call, id),
+        (Method::GET, ["wit", "workitems", id, "comments", c]) => api::comment(inner, &call, id, c),
+        (Method::GET, ["wit", "fields"]) => api::fields(inner, None),
+        (Method::GET, ["wit", "fields", _]) => api::fields(inner, Some(rest[2])),
+        (Method::GET, ["wit", "workitemtypes"]) => api::types(inner, &call, None),
+        (Method::GET, ["wit", "workitemtypes", _]) => api::types(inner, &call, Some(rest[2])),
+        (Method::GET, ["wit", "workitemtypes", _, "states"]) => api::states(inner, rest[2]),
+        (Method::GET, ["wit", "workitemtypes", _, "fields"]) => {
+            api::type_fields(inner, &call, rest[2], None)
+        }
+        (Method::GET, ["wit", "workitemtypes", _, "fields", _]) => {
+            api::type_fields(inner, &call, rest[2], Some(rest[4]))
+        }
+        (Method::GET, ["projects"]) if call.project.is_none() => api::projects(inner, &call, None),
+        (Method::GET, ["projects", _]) if call.project.is_none() => {
+            api::projects(inner, &call, Some(rest[1]))
+        }
+        (Method::GET, ["identities"]) if call.project.is_none() => api::identities(inner, &call),
+        _ => not_found_route(path),
+    }
+}

@@ -1,3 +1,303 @@
-//! jira simulator (being written).
-pub struct JiraSim;
-pub struct JiraSeed;
+//! Jira Cloud platform REST v3 simulator.
+//!
+//! Serves the endpoints Ferry's Jira connector uses (JQL search with `nextPageToken`
+//! paging, issues with changelog, transitions with screens, field metadata, users,
+//! remote links) from in-memory state, with Jira's wire quirks: timestamps rendered
+//! `2026-11-26T19:24:50.123+0100` in the server zone, JQL dates read in the searcher's
+//! profile zone with minute precision, ErrorCollection errors, default search fields
+//! `id` only and no `total`.
+//!
+//! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`;
+//! `search/jql` (GET, POST); `search/approximate-count`; `issue` (POST);
+//! `issue/{idOrKey}` (GET, PUT); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
+//! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `changelog/bulkfetch`;
+//! `field`; `project/search`; `project/{key}/statuses`; `issue/createmeta/{p}/issuetypes[/{id}]`;
+//! `priority/{id}`; `user`; `user/search`; `user/assignable/search`.
+
+mod handlers;
+mod jql;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use crate::common::{Faults, RequestRecord, SimUser};
+use std::sync::Arc;
+
+/// A Jira project (both seeded projects share the issue types and workflow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraProject {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+}
+
+/// An id/name pair: issue types, priorities, resolutions, select options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraNamed {
+    pub id: String,
+    pub name: String,
+}
+
+impl JiraNamed {
+    pub fn new(id: &str, name: &str) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+}
+
+/// Jira's three status categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusCategory {
+    New,
+    Indeterminate,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraStatus {
+    pub id: String,
+    pub name: String,
+    pub category: StatusCategory,
+}
+
+/// A workflow transition, available from any status in `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraTransition {
+    pub id: String,
+    pub name: String,
+    pub from: Vec<String>,
+    pub to: String,
+    /// Field ids on the transition screen; all of them are required.
+    pub screen_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomFieldKind {
+    /// Single-line text (`textfield`), plain string values.
+    Text,
+    /// Single select (`select`) with these options.
+    Select(Vec<JiraNamed>),
+    /// Number (`float`).
+    Number,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraCustomField {
+    /// `customfield_NNNNN`.
+    pub id: String,
+    pub name: String,
+    pub kind: CustomFieldKind,
+}
+
+/// Everything a simulator instance starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraSeed {
+    /// IANA zone timestamps are rendered in.
+    pub server_time_zone: String,
+    pub users: Vec<SimUser>,
+    pub projects: Vec<JiraProject>,
+    pub issue_types: Vec<JiraNamed>,
+    pub statuses: Vec<JiraStatus>,
+    /// Status of newly created issues.
+    pub initial_status_id: String,
+    pub transitions: Vec<JiraTransition>,
+    /// Highest first.
+    pub priorities: Vec<JiraNamed>,
+    pub default_priority_id: String,
+    pub resolutions: Vec<JiraNamed>,
+    pub custom_fields: Vec<JiraCustomField>,
+    /// When false, remote-link endpoints answer 403 (issue linking disabled).
+    pub remote_links_enabled: bool,
+}
+
+impl JiraSeed {
+    /// The demo data of `.notes/SEED.md`.
+    pub fn demo() -> JiraSeed {
+        let user = |n: u32, email: &str, name: &str, token: &str, tz: &str| {
+            let mut u = SimUser::new(&format!("5b10ac8d82e05b22cc7d{n:04}"), email, name, token);
+            u.time_zone = tz.into();
+            u
+        };
+        let mut dave = user(5, "dave@acme.test", "Dave Hidden", "jira-dave-token", "UTC");
+        dave.email_hidden = true;
+        let s = |id: &str, name: &str, category| JiraStatus {
+            id: id.into(),
+            name: name.into(),
+            category,
+        };
+        let t = |id: &str, name: &str, from: &[&str], to: &str, screen: &[&str]| JiraTransition {
+            id: id.into(),
+            name: name.into(),
+            from: from.iter().map(|x| x.to_string()).collect(),
+            to: to.into(),
+            screen_fields: screen.iter().map(|x| x.to_string()).collect(),
+        };
+        let (todo, progress, review, done) = ("10000", "3", "10002", "10001");
+        JiraSeed {
+            server_time_zone: "Europe/Berlin".into(),
+            users: vec![
+                user(
+                    1,
+                    "ferry-bot@acme.test",
+                    "Ferry Bot",
+                    "jira-bot-token",
+                    "Europe/Berlin",
+                ),
+                user(
+                    2,
+                    "alice@acme.test",
+                    "Alice Jones",
+                    "jira-alice-token",
+                    "UTC",
+                ),
+                user(
+                    3,
+                    "bob@acme.test",
+                    "Bob Smith",
+                    "jira-bob-token",
+                    "America/New_York",
+                ),
+                user(
+                    4,
+                    "carol@acme.test",
+                    "Carol White",
+                    "jira-carol-token",
+                    "UTC",
+                ),
+                dave,
+                user(6, "erin@acme.test", "Erin Only", "jira-erin-token", "UTC"),
+            ],
+            projects: vec![
+                JiraProject {
+                    id: "10000".into(),
+                    key: "APP".into(),
+                    name: "Application".into(),
+                },
+                JiraProject {
+                    id: "10001".into(),
+                    key: "OPS".into(),
+                    name: "Operations".into(),
+                },
+            ],
+            issue_types: vec![
+                JiraNamed::new("10001", "Bug"),
+                JiraNamed::new("10002", "Task"),
+            ],
+            statuses: vec![
+                s(todo, "To Do", StatusCategory::New),
+                s(progress, "In Progress", StatusCategory::Indeterminate),
+                s(review, "In Review", StatusCategory::Indeterminate),
+                s(done, "Done", StatusCategory::Done),
+            ],
+            initial_status_id: todo.into(),
+            transitions: vec![
+                t("11", "Start progress", &[todo], progress, &[]),
+                t("21", "Request review", &[progress], review, &[]),
+                t("31", "Done", &[progress, review], done, &["resolution"]),
+                t("41", "Stop progress", &[progress], todo, &[]),
+                t("51", "Rework", &[review], progress, &[]),
+                t("61", "Reopen", &[done], todo, &[]),
+            ],
+            priorities: vec![
+                JiraNamed::new("1", "Highest"),
+                JiraNamed::new("2", "High"),
+                JiraNamed::new("3", "Medium"),
+                JiraNamed::new("4", "Low"),
+                JiraNamed::new("5", "Lowest"),
+            ],
+            default_priority_id: "3".into(),
+            resolutions: vec![
+                JiraNamed::new("10000", "Done"),
+                JiraNamed::new("10001", "Won't Do"),
+            ],
+            custom_fields: vec![
+                JiraCustomField {
+                    id: "customfield_10050".into(),
+                    name: "ADO ID".into(),
+                    kind: CustomFieldKind::Text,
+                },
+                JiraCustomField {
+                    id: "customfield_10051".into(),
+                    name: "Severity".into(),
+                    kind: CustomFieldKind::Select(vec![
+                        JiraNamed::new("10100", "Critical"),
+                        JiraNamed::new("10101", "Major"),
+                        JiraNamed::new("10102", "Minor"),
+                    ]),
+                },
+                JiraCustomField {
+                    id: "customfield_10052".into(),
+                    name: "Story Points".into(),
+                    kind: CustomFieldKind::Number,
+                },
+            ],
+            remote_links_enabled: true,
+        }
+    }
+}
+
+/// A running Jira simulator; cheap to clone.
+#[derive(Clone)]
+pub struct JiraSim {
+    inner: Arc<store::Inner>,
+}
+
+impl JiraSim {
+    /// Binds 127.0.0.1 on an ephemeral port and serves on the current tokio runtime.
+    pub async fn start(seed: JiraSeed) -> std::io::Result<JiraSim> {
+        let tz: chrono_tz::Tz = seed.server_time_zone.parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("unknown server time zone '{}'", seed.server_time_zone),
+            )
+        })?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(store::Inner::new(seed, tz, format!("http://{addr}")));
+        let app = handlers::router(inner.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "jira simulator stopped");
+            }
+        });
+        Ok(JiraSim { inner })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.inner.base.clone()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.inner.log.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner.log.clear()
+    }
+
+    /// The issue as `GET /rest/api/3/issue/{key}` returns it (all fields, no expand).
+    pub fn issue_json(&self, key: &str) -> Option<serde_json::Value> {
+        self.inner.issue_json(key)
+    }
+
+    /// Keys of a project's issues, in creation order.
+    pub fn issue_keys(&self, project_key: &str) -> Vec<String> {
+        self.inner.issue_keys(project_key)
+    }
+
+    pub fn user(&self, email: &str) -> Option<SimUser> {
+        self.inner
+            .seed
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+            .cloned()
+    }
+}
