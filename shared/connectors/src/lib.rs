@@ -3,6 +3,7 @@
 //! Vendor DTOs stay private to their module; the outside sees only the domain's
 //! [`ferry_domain::ports::Connector`].
 
+pub mod adf;
 pub mod ado;
 pub mod http;
 pub mod jira;

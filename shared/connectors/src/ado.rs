@@ -1,1 +1,0 @@
-//! Azure DevOps REST 7.1 connector (being written).
