@@ -6,12 +6,12 @@
 
 use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
-use ferry_domain::ports::Connector;
 use ferry_domain::{
-    AuthConfig, EntityId, FieldChange, FieldKey, FieldValue, Integration, Scope, SecretRef, Side, SystemConfig,
+    AuthConfig, EntityId, FieldKey, FieldValue, Integration, Scope, SecretRef, Side, SystemConfig,
     SystemKind, UserRef,
 };
 use ferry_engine::WriteOutcome;
+use ferry_runtime::actor::Actor;
 use ferry_runtime::{CycleReport, Embedded, EnvSecrets, RunnerSettings, SecretSource, StaticSecrets};
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
 use serde_json::{json, Value};
@@ -25,26 +25,6 @@ const EXAMPLE_FILES: &[(&str, &[u8])] = &[
     ("severity.xlsx", include_bytes!("../../examples/severity.xlsx")),
     ("users.xlsx", include_bytes!("../../examples/users.xlsx")),
 ];
-
-/// A person acting on one system through its REST API.
-struct Person {
-    conn: Arc<dyn Connector>,
-    scope: Scope,
-}
-
-impl Person {
-    async fn create(&self, fields: Vec<(&str, FieldValue)>) -> Result<ferry_domain::EntityRef> {
-        Ok(self.conn.create(&self.scope, &changes(fields)).await?)
-    }
-    async fn update(&self, id: &EntityId, fields: Vec<(&str, FieldValue)>) -> Result<()> {
-        self.conn.update(&self.scope, id, &changes(fields), None).await?;
-        Ok(())
-    }
-}
-
-fn changes(fields: Vec<(&str, FieldValue)>) -> Vec<FieldChange> {
-    fields.into_iter().map(|(k, v)| FieldChange { field: FieldKey::new(k), value: v }).collect()
-}
 
 fn text(s: &str) -> FieldValue {
     FieldValue::Text(s.into())
@@ -99,18 +79,10 @@ pub async fn run(json_out: bool) -> Result<ExitCode> {
         SystemKind::AzureDevops => (Side::Right, right_sys.clone(), left_sys.clone()),
     };
     let ado_side = jira_side.other();
-    let person = |sys: &SystemConfig, side: Side, email: &str, secret: &str| -> Result<Person> {
-        let mut cfg = sys.clone();
-        cfg.auth = match cfg.kind {
-            SystemKind::Jira => AuthConfig::Basic { username: email.into(), token: SecretRef::Env(secret.into()) },
-            SystemKind::AzureDevops => AuthConfig::Pat { token: SecretRef::Env(secret.into()) },
-        };
-        cfg.integration_user = Some(email.into());
+    let person = |sys: &SystemConfig, side: Side, email: &str, secret: &str| -> Result<Actor> {
         let ep = integration.endpoint(side);
-        Ok(Person {
-            conn: rt.connectors.build(&cfg)?,
-            scope: Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() },
-        })
+        let scope = Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() };
+        Ok(Actor::new(&rt.connectors, sys, email, SecretRef::Env(secret.into()), scope)?)
     };
     let jira_alice = person(&jira_sys, jira_side, "alice@acme.test", "DEMO_JIRA_ALICE")?;
     let jira_bob = person(&jira_sys, jira_side, "bob@acme.test", "DEMO_JIRA_BOB")?;
@@ -179,9 +151,9 @@ pub async fn run(json_out: bool) -> Result<ExitCode> {
     steps.push(step("polled again after the sync settled", &r3));
     checks.push(("no echo: a settled sync writes nothing".into(), r3.write_count() == 0));
 
-    let jira_now = jira_bob.conn.get(&jira_bob.scope, &jira_bug.id, &[]).await?.context("Jira bug vanished")?;
-    let ado_now = ado_bob.conn.get(&ado_bob.scope, &ado_twin, &[]).await?.context("ADO twin vanished")?;
-    let ado_title_now = ado_bob.conn.get(&ado_bob.scope, &ado_bug.id, &[]).await?.context("ADO bug vanished")?;
+    let jira_now = jira_bob.get(&jira_bug.id).await?.context("Jira bug vanished")?;
+    let ado_now = ado_bob.get(&ado_twin).await?.context("ADO twin vanished")?;
+    let ado_title_now = ado_bob.get(&ado_bug.id).await?.context("ADO bug vanished")?;
     let status = jira_now.field(&FieldKey::new("status")).and_then(FieldValue::key_string).unwrap_or_default();
     checks.push((format!("{} moved to In Review through transitions", jira_bug.key), status == "In Review"));
     let title = ado_title_now.field(&FieldKey::new("System.Title")).and_then(FieldValue::key_string).unwrap_or_default();

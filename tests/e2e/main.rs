@@ -1,1 +1,7 @@
+//! End-to-end tests of the whole pipeline: real HTTP to the Jira and Azure DevOps
+//! simulators, a real SQLite file, the real engine and, where an operator would use
+//! it, the real `ferry` binary. Nothing of ours is mocked.
 
+mod harness;
+mod cli;
+mod sync;

@@ -45,7 +45,7 @@ pub trait Connector: Send + Sync {
         fields: &[FieldKey],
     ) -> PortResult<Vec<EntitySnapshot>>;
 
-    /// One entity, or `None` when it does not exist.
+    /// One entity, or `None` when it does not exist. An empty `fields` reads every field.
     async fn get(
         &self,
         scope: &Scope,

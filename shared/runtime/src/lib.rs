@@ -1,6 +1,7 @@
 //! Composition root: builds the real adapters from settings (secrets, connectors,
 //! stores) and the embedded runtime's local runner.
 
+pub mod actor;
 pub mod connectors;
 pub mod embedded;
 pub mod runner;

@@ -502,7 +502,9 @@ impl Connector for AdoConnector {
         let id = work_item_id(id)?;
         let project = scope.project.as_str();
         let names = read_fields(fields).join(",");
-        let Some(item) = self.get_item(project, id, &[("fields", &names)]).await? else {
+        // The port's convention: no field list means every field.
+        let params: &[(&str, &str)] = if fields.is_empty() { &[] } else { &[("fields", &names)] };
+        let Some(item) = self.get_item(project, id, params).await? else {
             return Ok(None);
         };
         let catalog = self.catalog(project).await?;

@@ -321,6 +321,10 @@ impl JiraConnector {
 
     /// Field ids sent to search / get: the requested ones plus what a snapshot needs.
     fn wire_fields(fields: &[FieldKey]) -> Vec<String> {
+        if fields.is_empty() {
+            // The port's convention: no field list means every field.
+            return vec!["*all".to_string()];
+        }
         let mut out: Vec<String> = Vec::new();
         for f in fields
             .iter()
@@ -357,6 +361,16 @@ impl JiraConnector {
                 convert::bad_response("issue", format!("{key} has no readable `updated`"))
             })?;
         let mut values = BTreeMap::new();
+        if fields.is_empty() {
+            // Every field returned, best effort: system fields Ferry does not model
+            // (votes, watches, ...) are left out rather than failing the read.
+            for (name, raw) in f.as_object().into_iter().flatten() {
+                let kind = metas.get(name.as_str()).map(|m| m.kind);
+                if let Ok(v) = convert::to_field_value(raw, kind) {
+                    values.insert(FieldKey::new(name.clone()), v);
+                }
+            }
+        }
         for fk in fields {
             let raw = f.get(fk.as_str()).unwrap_or(&Value::Null);
             let kind = metas.get(fk.as_str()).map(|m| m.kind);

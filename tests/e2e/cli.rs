@@ -1,0 +1,60 @@
+//! The operator's commands that need no running integration.
+
+use crate::harness::*;
+use std::process::Command;
+
+fn ferry() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    c.current_dir(repo_root());
+    c
+}
+
+#[tokio::test]
+async fn validate_accepts_the_shipped_example() {
+    let mut c = ferry();
+    c.args(["validate", "examples/ferry.yaml"]);
+    let r = run(c).await;
+    assert!(r.ok, "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn validate_reports_file_line_and_key_for_broken_configs() {
+    for (file, needle) in [
+        ("examples/broken/wrong-key.yaml", ""),
+        ("examples/broken/bad-direction.yaml", "direction"),
+        ("examples/broken/missing-column.yaml", "column"),
+    ] {
+        let mut c = ferry();
+        c.args(["validate", file]);
+        let r = run(c).await;
+        assert!(!r.ok, "{file} must be rejected");
+        let first = r.stderr.lines().next().unwrap_or("");
+        let prefix = format!("{file}:");
+        assert!(first.starts_with(&prefix), "{file}: error must start with FILE:LINE: {first}");
+        let line: String = first[prefix.len()..].chars().take_while(char::is_ascii_digit).collect();
+        assert!(!line.is_empty(), "{file}: no line number in {first}");
+        assert!(first.contains(needle), "{file}: {first}");
+    }
+}
+
+#[tokio::test]
+async fn schema_prints_a_json_schema() {
+    let mut c = ferry();
+    c.arg("schema");
+    let r = run(c).await;
+    assert!(r.ok);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
+    assert!(v["properties"]["integrations"].is_object(), "{v}");
+}
+
+#[tokio::test]
+async fn demo_json_reports_a_passing_bidirectional_sync() {
+    let mut c = ferry();
+    c.args(["demo", "--json"]).env("FERRY_LOG", "warn");
+    let r = run(c).await;
+    assert!(r.ok, "demo failed:\n{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("demo --json prints one JSON object");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert!(v["elapsed_ms"].as_u64().unwrap_or(u64::MAX) < 60_000);
+    assert!(v["checks"].as_array().map_or(0, Vec::len) >= 5);
+}

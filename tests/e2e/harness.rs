@@ -1,0 +1,233 @@
+//! A world per test: both simulators on ephemeral loopback ports, a temp dir with
+//! the config and sheets, an embedded store, and people acting through REST.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use ferry_domain::ports::QueueName;
+use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_runtime::actor::Actor;
+use ferry_runtime::{CycleReport, Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
+use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const JIRA_TOKEN_VAR: &str = "FERRY_E2E_JIRA_TOKEN";
+pub const ADO_PAT_VAR: &str = "FERRY_E2E_ADO_PAT";
+pub const JIRA_BOT_TOKEN: &str = "jira-bot-token";
+pub const ADO_BOT_PAT: &str = "ado-bot-pat";
+
+/// Variants of the e2e config template.
+#[derive(Clone)]
+pub struct Variant {
+    pub jira_project: &'static str,
+    pub ado_project: &'static str,
+    pub unmatched: &'static str,
+    pub filter_left_to_right: Option<&'static str>,
+    /// Extra inline priority rows, e.g. `", Lowest: 4"`.
+    pub extra_priority: &'static str,
+    /// The priority mapping's default for the right side (`None`: no default).
+    pub priority_default: Option<&'static str>,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Self { jira_project: "APP", ado_project: "App", unmatched: "default",
+            filter_left_to_right: None,
+            extra_priority: "",
+            priority_default: Some("3"),
+        }
+    }
+}
+
+pub struct World {
+    pub jira: JiraSim,
+    pub ado: AdoSim,
+    /// Holds the config, sheets and store; removed when the world is dropped.
+    pub _dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: PathBuf,
+    pub rt: Embedded,
+    pub runner: Runner,
+    pub id: IntegrationId,
+    pub integration: Integration,
+    pub systems: Vec<SystemConfig>,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli crate sits in the repo").to_path_buf()
+}
+
+impl World {
+    pub async fn new(variant: Variant) -> Result<World> {
+        let jira = JiraSim::start(JiraSeed::demo()).await?;
+        let ado = AdoSim::start(AdoSeed::demo()).await?;
+        let dir = tempfile::tempdir()?;
+        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
+            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f)).with_context(|| format!("copying {f}"))?;
+        }
+        let config = dir.path().join("ferry.yaml");
+        std::fs::write(&config, render(&jira, &ado, &variant))?;
+        let set = ferry_config::load_files(&[config.clone()]).map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
+        let db = dir.path().join("ferry.sqlite");
+        let rt = Embedded::open(&db, secrets())?;
+        let runner = rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
+        let integration = set.integrations[0].clone();
+        Ok(World {
+            id: integration.id.clone(),
+            integration,
+            systems: set.systems,
+            jira,
+            ado,
+            db,
+            config,
+            _dir: dir,
+            rt,
+            runner,
+        })
+    }
+
+    /// Applies the config (testing connections) and activates the integration.
+    pub async fn activate(&self) -> Result<ferry_engine::ActivationReport> {
+        self.rt.engine.apply(&self.systems, &[self.integration.clone()], true, Utc::now()).await?;
+        Ok(self.rt.engine.activate(&self.id, Utc::now()).await?)
+    }
+
+    /// Polls every direction now and drains the queues.
+    pub async fn sync(&self) -> CycleReport {
+        let r = self.runner.cycle(Utc::now(), true).await;
+        assert!(r.poll_errors.is_empty(), "poll errors: {:?}", r.poll_errors);
+        r
+    }
+
+    fn system(&self, side: Side) -> &SystemConfig {
+        let id = &self.integration.endpoint(side).system;
+        self.systems.iter().find(|s| &s.id == id).expect("system of the integration")
+    }
+
+    fn scope(&self, side: Side) -> Scope {
+        let ep = self.integration.endpoint(side);
+        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
+    }
+
+    /// A person in Jira (left side), e.g. `jira_user("alice")`.
+    pub fn jira_user(&self, name: &str) -> Actor {
+        self.actor(Side::Left, name, &format!("jira-{name}-token"))
+    }
+    /// A person in Azure DevOps (right side).
+    pub fn ado_user(&self, name: &str) -> Actor {
+        self.actor(Side::Right, name, &format!("ado-{name}-pat"))
+    }
+    /// Ferry's own view (the integration user) of a side, for reading results.
+    pub fn reader(&self, side: Side) -> Actor {
+        let token = if side == Side::Left { JIRA_BOT_TOKEN } else { ADO_BOT_PAT };
+        self.actor(side, "ferry-bot", token)
+    }
+
+    fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
+        let var = format!("FERRY_E2E_TOKEN_{}", token.replace('-', "_").to_uppercase());
+        let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
+        let connectors = ferry_runtime::Connectors::new(secrets, Default::default());
+        Actor::new(&connectors, self.system(side), &format!("{name}@acme.test"), SecretRef::Env(var), self.scope(side))
+            .expect("actor connector")
+    }
+
+    /// The entity linked to `id` on `side`, if any.
+    pub async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
+        let link = self.rt.engine.state().get_link(&self.id, side, id).await.expect("store");
+        link.map(|l| l.side(side.other()).id.clone())
+    }
+
+    /// Runs the real `ferry` binary against this world's store (off the async
+    /// workers, so the in-process simulators keep answering it).
+    pub async fn ferry(&self, args: &[&str]) -> Ran {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(args)
+            .env("FERRY_DB", &self.db)
+            .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
+            .env(ADO_PAT_VAR, ADO_BOT_PAT)
+            .env("FERRY_LOG", "warn");
+        run(cmd).await
+    }
+
+    /// Rewrites the config file with another variant (same simulators).
+    pub fn rewrite_config(&self, variant: &Variant) -> Result<Vec<SystemConfig>> {
+        std::fs::write(&self.config, render(&self.jira, &self.ado, variant))?;
+        Ok(self.systems.clone())
+    }
+
+    pub async fn queue_depth(&self) -> u64 {
+        let q = self.rt.engine.queue();
+        q.depth(QueueName::Changes).await.unwrap() + q.depth(QueueName::Writes).await.unwrap()
+    }
+}
+
+/// What a `ferry` run printed.
+pub struct Ran {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn run(mut cmd: Command) -> Ran {
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("running ferry");
+    Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn secrets() -> Arc<dyn SecretSource> {
+    Arc::new(
+        StaticSecrets::new(EnvSecrets)
+            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), JIRA_BOT_TOKEN)
+            .with(SecretRef::Env(ADO_PAT_VAR.into()), ADO_BOT_PAT),
+    )
+}
+
+pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant) -> String {
+    let filters = match v.filter_left_to_right {
+        Some(f) => format!("    filters:\n      left_to_right: '{f}'\n      on_exit: keep_syncing"),
+        None => String::new(),
+    };
+    include_str!("fixtures/integration.yaml")
+        .replace("@JIRA_URL@", &jira.base_url())
+        .replace("@ADO_URL@", &ado.base_url())
+        .replace("@JIRA_PROJECT@", v.jira_project)
+        .replace("@ADO_PROJECT@", v.ado_project)
+        .replace("@UNMATCHED@", v.unmatched)
+        .replace("@FILTERS@", &filters)
+        .replace("@EXTRA_PRIORITY@", v.extra_priority)
+        .replace(
+            "@PRIORITY_DEFAULT@",
+            &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),
+        )
+}
+
+pub fn text(s: &str) -> FieldValue {
+    FieldValue::Text(s.into())
+}
+
+pub fn field(snapshot: &ferry_domain::EntitySnapshot, key: &str) -> FieldValue {
+    snapshot.field(&FieldKey::new(key)).cloned().unwrap_or(FieldValue::Null)
+}
+
+pub fn field_str(snapshot: &ferry_domain::EntitySnapshot, key: &str) -> String {
+    field(snapshot, key).key_string().unwrap_or_default()
+}
+
+/// Requests that changed something (not reads), as the simulators logged them.
+pub fn writes_in(requests: &[ferry_sim::RequestRecord]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| {
+            let read_only_post = r.path.ends_with("/search/jql")
+                || r.path.to_ascii_lowercase().ends_with("/wiql")
+                || r.path.to_ascii_lowercase().ends_with("/workitemsbatch");
+            matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !read_only_post
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
