@@ -2,6 +2,6 @@
 //! simulators, a real SQLite file, the real engine and, where an operator would use
 //! it, the real `ferry` binary. Nothing of ours is mocked.
 
-mod harness;
 mod cli;
+mod harness;
 mod sync;

@@ -614,7 +614,7 @@ impl Engine {
                 (e, None)
             }
         };
-        let output = output.or_else(|| command.cloned());
+        let output = output.map(|b| *b).or_else(|| command.cloned());
         let now = Utc::now();
         let existing = self
             .state
@@ -739,7 +739,7 @@ fn changes_to_send(
 /// A handler error before it is settled.
 pub(crate) enum Parkable {
     Transient(PortError),
-    Permanent(PortError, Option<WriteCommand>),
+    Permanent(PortError, Option<Box<WriteCommand>>),
 }
 
 impl Parkable {

@@ -10,10 +10,14 @@ use ferry_domain::{AuthConfig, ErrorCategory, PortError, SystemConfig, SystemKin
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// Connectors by system id, with the config they were built from (a changed config
+/// builds a new one).
+type Built = HashMap<String, (SystemConfig, Arc<dyn Connector>)>;
+
 pub struct Connectors {
     secrets: Arc<dyn SecretSource>,
     http: HttpOptions,
-    cache: Mutex<HashMap<String, (SystemConfig, Arc<dyn Connector>)>>,
+    cache: Mutex<Built>,
 }
 
 impl Connectors {

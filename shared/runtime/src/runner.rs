@@ -105,9 +105,9 @@ impl Runner {
             for flow in i.flows() {
                 if !force {
                     let due = match self.engine.state().get_watermark(&i.id, flow).await {
-                        Ok(Some(w)) => w.last_poll.map_or(true, |t| {
-                            (now - t).num_seconds() >= i.poll_interval_secs as i64
-                        }),
+                        Ok(Some(w)) => w
+                            .last_poll
+                            .is_none_or(|t| (now - t).num_seconds() >= i.poll_interval_secs as i64),
                         Ok(None) => false,
                         Err(e) => {
                             report.poll_errors.push(format!("{} {flow}: {e}", i.id));

@@ -503,7 +503,11 @@ impl Connector for AdoConnector {
         let project = scope.project.as_str();
         let names = read_fields(fields).join(",");
         // The port's convention: no field list means every field.
-        let params: &[(&str, &str)] = if fields.is_empty() { &[] } else { &[("fields", &names)] };
+        let params: &[(&str, &str)] = if fields.is_empty() {
+            &[]
+        } else {
+            &[("fields", &names)]
+        };
         let Some(item) = self.get_item(project, id, params).await? else {
             return Ok(None);
         };
@@ -515,8 +519,9 @@ impl Connector for AdoConnector {
         let project = scope.project.as_str();
         // A new work item starts in its type's initial state; another state is reached
         // by an update right after the create, as the process rules require.
-        let (state, rest): (Vec<&FieldChange>, Vec<&FieldChange>) =
-            changes.iter().partition(|c| c.field.as_str() == "System.State");
+        let (state, rest): (Vec<&FieldChange>, Vec<&FieldChange>) = changes
+            .iter()
+            .partition(|c| c.field.as_str() == "System.State");
         let rest: Vec<FieldChange> = rest.into_iter().cloned().collect();
         let ops = self.patch_ops(project, &rest, true).await?;
         let ty = format!("${}", scope.entity_type);
@@ -537,7 +542,8 @@ impl Connector for AdoConnector {
                     != wanted.value.key_string().as_deref() =>
             {
                 let change = (*wanted).clone();
-                self.update(scope, &created.id, &[change], Some(&created.revision)).await
+                self.update(scope, &created.id, &[change], Some(&created.revision))
+                    .await
             }
             _ => Ok(created),
         }
