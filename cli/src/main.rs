@@ -13,11 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "ferry",
-    version,
-    about = "Ferry keeps work items in sync between Jira Cloud and Azure DevOps."
-)]
+#[command(name = "ferry", version, about = "Ferry keeps work items in sync between Jira Cloud and Azure DevOps.")]
 struct Cli {
     /// The embedded store (one SQLite file).
     #[arg(long, global = true, env = "FERRY_DB", default_value = "ferry.sqlite")]
@@ -127,11 +123,7 @@ enum DiscoverWhat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
@@ -154,9 +146,7 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cli.log_json {
         builder.json().init();
     } else {
@@ -194,46 +184,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&ferry_config::json_schema())?
-            );
+            println!("{}", serde_json::to_string_pretty(&ferry_config::json_schema())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply { files, no_check } => {
-            let set = ferry_config::load_files(&files)
-                .map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+            let set = ferry_config::load_files(&files).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
             let rt = open(&cli.db)?;
-            let report = rt
-                .engine
-                .apply(&set.systems, &set.integrations, !no_check, Utc::now())
-                .await?;
+            let report = rt.engine.apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Activate { integration } => {
             let rt = open(&cli.db)?;
-            let report = rt
-                .engine
-                .activate(&parse_integration(&integration)?, Utc::now())
-                .await?;
+            let report = rt.engine.activate(&parse_integration(&integration)?, Utc::now()).await?;
             output::activation(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Deactivate { integration } => {
             let rt = open(&cli.db)?;
-            let changed = rt
-                .engine
-                .deactivate(&parse_integration(&integration)?, Utc::now())
-                .await?;
-            println!(
-                "{integration}: {}",
-                if changed {
-                    "deactivated"
-                } else {
-                    "was not active"
-                }
-            );
+            let changed = rt.engine.deactivate(&parse_integration(&integration)?, Utc::now()).await?;
+            println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { once } => {
@@ -242,11 +212,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if once {
                 let report = runner.cycle(Utc::now(), true).await;
                 output::cycle(&report);
-                return Ok(if report.poll_errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(2)
-                });
+                return Ok(if report.poll_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
             }
             eprintln!("ferry: running (Ctrl-C to stop)");
             runner
@@ -267,12 +233,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Failures { action } => failures(&cli.db, action).await,
-        Command::Discover {
-            system,
-            what,
-            config,
-            json,
-        } => discover(&cli.db, &system, what, &config, json).await,
+        Command::Discover { system, what, config, json } => discover(&cli.db, &system, what, &config, json).await,
         Command::Demo { json } => demo::run(json).await,
     }
 }
@@ -302,9 +263,7 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
                     .collect();
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"failures": records, "dead_letters": dead})
-                    )?
+                    serde_json::to_string_pretty(&serde_json::json!({"failures": records, "dead_letters": dead}))?
                 );
             } else {
                 output::failures(&records, &dead);
@@ -313,12 +272,7 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
         }
         FailureAction::Retry { ids, all, run } => {
             let ids = if all {
-                state
-                    .list_failures(None)
-                    .await?
-                    .into_iter()
-                    .map(|f| f.id)
-                    .collect()
+                state.list_failures(None).await?.into_iter().map(|f| f.id).collect()
             } else if ids.is_empty() {
                 bail!("name failure ids (see `ferry failures list`) or pass --all");
             } else {
@@ -329,10 +283,7 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
                 println!("{id}: {} {} queued again", f.integration, f.entity_key);
             }
             if run {
-                let report = rt
-                    .runner(RunnerSettings::default())
-                    .cycle(Utc::now(), false)
-                    .await;
+                let report = rt.runner(RunnerSettings::default()).cycle(Utc::now(), false).await;
                 output::cycle(&report);
             }
             Ok(ExitCode::SUCCESS)
@@ -363,11 +314,13 @@ async fn discover(
     let rt = open(db)?;
     let cfg = if config.is_empty() {
         rt.engine.config_store().get_system(&id).await?.with_context(|| {
-            format!("system {system:?} is not in the store {}: apply a config first or pass --config FILE", db.display())
+            format!(
+                "system {system:?} is not in the store {}: apply a config first or pass --config FILE",
+                db.display()
+            )
         })?
     } else {
-        let set = ferry_config::load_files(config)
-            .map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+        let set = ferry_config::load_files(config).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
         set.systems
             .into_iter()
             .find(|s| s.id == id)
@@ -376,19 +329,10 @@ async fn discover(
     let conn = rt.connectors.connector(&cfg).await?;
     let value = match what {
         DiscoverWhat::Projects => serde_json::to_value(conn.projects().await?)?,
-        DiscoverWhat::Types { project } => {
-            serde_json::to_value(conn.entity_types(&project).await?)?
+        DiscoverWhat::Types { project } => serde_json::to_value(conn.entity_types(&project).await?)?,
+        DiscoverWhat::Fields { project, entity_type } => {
+            serde_json::to_value(conn.fields(&Scope { project, entity_type }).await?)?
         }
-        DiscoverWhat::Fields {
-            project,
-            entity_type,
-        } => serde_json::to_value(
-            conn.fields(&Scope {
-                project,
-                entity_type,
-            })
-            .await?,
-        )?,
         DiscoverWhat::Users { project } => serde_json::to_value(conn.users(&project).await?)?,
     };
     if json {

@@ -2,9 +2,7 @@
 
 use ferry_domain::ports::Delivery;
 use ferry_domain::FailureRecord;
-use ferry_engine::{
-    ActivationReport, ApplyReport, IntegrationStatus, TransformOutcome, WriteOutcome,
-};
+use ferry_engine::{ActivationReport, ApplyReport, IntegrationStatus, TransformOutcome, WriteOutcome};
 use ferry_runtime::{CycleReport, HandledEvent};
 
 pub fn apply(r: &ApplyReport) {
@@ -31,11 +29,7 @@ pub fn activation(r: &ActivationReport) {
             "empty_project" => "source project is empty: now - 26 h",
             _ => "kept from an earlier activation",
         };
-        println!(
-            "  {:<14} polls changes after {} ({why})",
-            s.flow.as_str(),
-            s.at.to_rfc3339()
-        );
+        println!("  {:<14} polls changes after {} ({why})", s.flow.as_str(), s.at.to_rfc3339());
     }
 }
 
@@ -55,14 +49,10 @@ pub fn cycle(r: &CycleReport) {
     }
     for h in &r.handled {
         match h {
-            HandledEvent::Transform {
-                outcome: TransformOutcome::Skipped { reason, detail },
-            } => {
+            HandledEvent::Transform { outcome: TransformOutcome::Skipped { reason, detail } } => {
                 println!("  skipped ({reason}): {detail}")
             }
-            HandledEvent::Transform {
-                outcome: TransformOutcome::Parked { failure_id },
-            } => {
+            HandledEvent::Transform { outcome: TransformOutcome::Parked { failure_id } } => {
                 println!("  failed: parked as {failure_id} (see `ferry failures list`)")
             }
             HandledEvent::Transform { .. } => {}
@@ -70,11 +60,9 @@ pub fn cycle(r: &CycleReport) {
                 WriteOutcome::Created { source, target } => {
                     println!("  {source} -> created {target}")
                 }
-                WriteOutcome::Updated {
-                    source,
-                    target,
-                    fields,
-                } => println!("  {source} -> updated {target} ({fields} field(s))"),
+                WriteOutcome::Updated { source, target, fields } => {
+                    println!("  {source} -> updated {target} ({fields} field(s))")
+                }
                 WriteOutcome::Unchanged { source, target } => {
                     println!("  {source} -> {target} already up to date")
                 }
@@ -103,9 +91,7 @@ pub fn status(all: &[IntegrationStatus]) {
             s.links
         );
         for f in &s.flows {
-            let t = |d: Option<chrono::DateTime<chrono::Utc>>| {
-                d.map_or("-".to_string(), |d| d.to_rfc3339())
-            };
+            let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.to_rfc3339());
             println!(
                 "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}",
                 f.flow.as_str(),
@@ -139,12 +125,7 @@ pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery)]) {
         );
     }
     for (q, d) in dead {
-        println!(
-            "dead letter {} on {q} after {} receive(s): {} bytes",
-            d.message_id,
-            d.receive_count,
-            d.body.len()
-        );
+        println!("dead letter {} on {q} after {} receive(s): {} bytes", d.message_id, d.receive_count, d.body.len());
     }
 }
 
@@ -157,31 +138,16 @@ pub fn discovered(v: &serde_json::Value) {
                     .get("key")
                     .or_else(|| item.get("id"))
                     .or_else(|| item.get("email"))
-                    .map(|k| {
-                        k.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| k.to_string())
-                    })
+                    .map(|k| k.as_str().map(str::to_string).unwrap_or_else(|| k.to_string()))
                     .unwrap_or_default();
                 let extra = item
                     .get("allowed_values")
                     .or_else(|| item.get("states"))
                     .and_then(|a| a.as_array())
                     .filter(|a| !a.is_empty())
-                    .map(|a| {
-                        format!(
-                            "  [{}]",
-                            a.iter()
-                                .filter_map(|x| x.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })
+                    .map(|a| format!("  [{}]", a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")))
                     .unwrap_or_default();
-                let display = item
-                    .get("display_name")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or(name);
+                let display = item.get("display_name").and_then(|n| n.as_str()).unwrap_or(name);
                 println!("{id:<28} {display}{extra}");
             }
         }

@@ -30,14 +30,8 @@ async fn validate_reports_file_line_and_key_for_broken_configs() {
         assert!(!r.ok, "{file} must be rejected");
         let first = r.stderr.lines().next().unwrap_or("");
         let prefix = format!("{file}:");
-        assert!(
-            first.starts_with(&prefix),
-            "{file}: error must start with FILE:LINE: {first}"
-        );
-        let line: String = first[prefix.len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
+        assert!(first.starts_with(&prefix), "{file}: error must start with FILE:LINE: {first}");
+        let line: String = first[prefix.len()..].chars().take_while(char::is_ascii_digit).collect();
         assert!(!line.is_empty(), "{file}: no line number in {first}");
         assert!(first.contains(needle), "{file}: {first}");
     }
@@ -59,8 +53,7 @@ async fn demo_json_reports_a_passing_bidirectional_sync() {
     c.args(["demo", "--json"]).env("FERRY_LOG", "warn");
     let r = run(c).await;
     assert!(r.ok, "demo failed:\n{}\n{}", r.stdout, r.stderr);
-    let v: serde_json::Value =
-        serde_json::from_str(&r.stdout).expect("demo --json prints one JSON object");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("demo --json prints one JSON object");
     assert_eq!(v["ok"], true, "{v:#}");
     assert!(v["elapsed_ms"].as_u64().unwrap_or(u64::MAX) < 60_000);
     assert!(v["checks"].as_array().map_or(0, Vec::len) >= 5);

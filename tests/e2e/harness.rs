@@ -4,14 +4,9 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
-use ferry_domain::{
-    EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side,
-    SystemConfig,
-};
+use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
 use ferry_runtime::actor::Actor;
-use ferry_runtime::{
-    CycleReport, Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets,
-};
+use ferry_runtime::{CycleReport, Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,10 +59,7 @@ pub struct World {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli crate sits in the repo")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli crate sits in the repo").to_path_buf()
 }
 
 impl World {
@@ -85,10 +77,7 @@ impl World {
             .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
         let db = dir.path().join("ferry.sqlite");
         let rt = Embedded::open(&db, secrets())?;
-        let runner = rt.runner(RunnerSettings {
-            drain_patience: Duration::from_secs(15),
-            ..RunnerSettings::default()
-        });
+        let runner = rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
         let integration = set.integrations[0].clone();
         Ok(World {
             id: integration.id.clone(),
@@ -106,15 +95,7 @@ impl World {
 
     /// Applies the config (testing connections) and activates the integration.
     pub async fn activate(&self) -> Result<ferry_engine::ActivationReport> {
-        self.rt
-            .engine
-            .apply(
-                &self.systems,
-                std::slice::from_ref(&self.integration),
-                true,
-                Utc::now(),
-            )
-            .await?;
+        self.rt.engine.apply(&self.systems, std::slice::from_ref(&self.integration), true, Utc::now()).await?;
         Ok(self.rt.engine.activate(&self.id, Utc::now()).await?)
     }
 
@@ -127,18 +108,12 @@ impl World {
 
     fn system(&self, side: Side) -> &SystemConfig {
         let id = &self.integration.endpoint(side).system;
-        self.systems
-            .iter()
-            .find(|s| &s.id == id)
-            .expect("system of the integration")
+        self.systems.iter().find(|s| &s.id == id).expect("system of the integration")
     }
 
     fn scope(&self, side: Side) -> Scope {
         let ep = self.integration.endpoint(side);
-        Scope {
-            project: ep.project.clone(),
-            entity_type: ep.entity_type.clone(),
-        }
+        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
     }
 
     /// A person in Jira (left side), e.g. `jira_user("alice")`.
@@ -151,11 +126,7 @@ impl World {
     }
     /// Ferry's own view (the integration user) of a side, for reading results.
     pub fn reader(&self, side: Side) -> Actor {
-        let token = if side == Side::Left {
-            JIRA_BOT_TOKEN
-        } else {
-            ADO_BOT_PAT
-        };
+        let token = if side == Side::Left { JIRA_BOT_TOKEN } else { ADO_BOT_PAT };
         self.actor(side, "ferry-bot", token)
     }
 
@@ -164,25 +135,13 @@ impl World {
         let secrets: Arc<dyn SecretSource> =
             Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
         let connectors = ferry_runtime::Connectors::new(secrets, Default::default());
-        Actor::new(
-            &connectors,
-            self.system(side),
-            &format!("{name}@acme.test"),
-            SecretRef::Env(var),
-            self.scope(side),
-        )
-        .expect("actor connector")
+        Actor::new(&connectors, self.system(side), &format!("{name}@acme.test"), SecretRef::Env(var), self.scope(side))
+            .expect("actor connector")
     }
 
     /// The entity linked to `id` on `side`, if any.
     pub async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
-        let link = self
-            .rt
-            .engine
-            .state()
-            .get_link(&self.id, side, id)
-            .await
-            .expect("store");
+        let link = self.rt.engine.state().get_link(&self.id, side, id).await.expect("store");
         link.map(|l| l.side(side.other()).id.clone())
     }
 
@@ -218,10 +177,7 @@ pub struct Ran {
 }
 
 pub async fn run(mut cmd: Command) -> Ran {
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("running ferry");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("running ferry");
     Ran {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -252,9 +208,7 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant) -> String {
         .replace("@EXTRA_PRIORITY@", v.extra_priority)
         .replace(
             "@PRIORITY_DEFAULT@",
-            &v.priority_default
-                .map(|d| format!("        default: {{ right: {d} }}\n"))
-                .unwrap_or_default(),
+            &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),
         )
 }
 
@@ -263,10 +217,7 @@ pub fn text(s: &str) -> FieldValue {
 }
 
 pub fn field(snapshot: &ferry_domain::EntitySnapshot, key: &str) -> FieldValue {
-    snapshot
-        .field(&FieldKey::new(key))
-        .cloned()
-        .unwrap_or(FieldValue::Null)
+    snapshot.field(&FieldKey::new(key)).cloned().unwrap_or(FieldValue::Null)
 }
 
 pub fn field_str(snapshot: &ferry_domain::EntitySnapshot, key: &str) -> String {

@@ -9,11 +9,7 @@ const CAROL_JIRA: &str = "5b10ac8d82e05b22cc7d0004";
 const ERIN_JIRA: &str = "5b10ac8d82e05b22cc7d0006";
 
 fn jira_user(id: &str) -> FieldValue {
-    FieldValue::User(UserRef {
-        id: id.into(),
-        email: None,
-        display_name: None,
-    })
+    FieldValue::User(UserRef { id: id.into(), email: None, display_name: None })
 }
 
 fn user_email(v: &FieldValue) -> Option<String> {
@@ -33,104 +29,42 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
             ("summary", text("Checkout fails for guests")),
             (
                 "description",
-                FieldValue::RichText(
-                    "<p>Pay as a <strong>guest</strong></p><ul><li>Chrome</li></ul>".into(),
-                ),
+                FieldValue::RichText("<p>Pay as a <strong>guest</strong></p><ul><li>Chrome</li></ul>".into()),
             ),
             ("priority", FieldValue::Option("High".into())),
             ("assignee", jira_user(CAROL_JIRA)),
             ("customfield_10051", FieldValue::Option("Major".into())),
-            (
-                "labels",
-                FieldValue::List(vec!["checkout".into(), "web".into()]),
-            ),
+            ("labels", FieldValue::List(vec!["checkout".into(), "web".into()])),
             ("customfield_10052", FieldValue::Number(5.0)),
         ])
         .await?;
     w.sync().await;
 
-    let twin = w
-        .twin(Side::Left, &bug.id)
-        .await
-        .context("the Jira bug has no Azure DevOps twin")?;
-    let item = w
-        .reader(Side::Right)
-        .get(&twin)
-        .await?
-        .context("twin missing in ADO")?;
-    assert_eq!(
-        field_str(&item, "System.Title"),
-        "Checkout fails for guests"
-    );
+    let twin = w.twin(Side::Left, &bug.id).await.context("the Jira bug has no Azure DevOps twin")?;
+    let item = w.reader(Side::Right).get(&twin).await?.context("twin missing in ADO")?;
+    assert_eq!(field_str(&item, "System.Title"), "Checkout fails for guests");
     let html = field_str(&item, "System.Description");
     // ADF list items hold paragraphs, so the HTML reads <li><p>Chrome</p></li>.
-    assert!(
-        html.contains("<strong>guest</strong>") && html.contains("<li><p>Chrome</p></li>"),
-        "description: {html}"
-    );
-    assert_eq!(
-        field(&item, "Microsoft.VSTS.Common.Priority"),
-        FieldValue::Number(2.0),
-        "High -> 2 (inline map)"
-    );
-    assert_eq!(
-        field_str(&item, "System.State"),
-        "New",
-        "To Do -> New (status.csv)"
-    );
-    assert_eq!(
-        field_str(&item, "Microsoft.VSTS.Common.Severity"),
-        "2 - High",
-        "Major -> 2 - High (severity.xlsx)"
-    );
+    assert!(html.contains("<strong>guest</strong>") && html.contains("<li><p>Chrome</p></li>"), "description: {html}");
+    assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(2.0), "High -> 2 (inline map)");
+    assert_eq!(field_str(&item, "System.State"), "New", "To Do -> New (status.csv)");
+    assert_eq!(field_str(&item, "Microsoft.VSTS.Common.Severity"), "2 - High", "Major -> 2 - High (severity.xlsx)");
     assert_eq!(
         user_email(&field(&item, "System.AssignedTo")).as_deref(),
         Some("carol.w@acme.test"),
         "carol@acme.test -> carol.w@acme.test (users.xlsx override)"
     );
-    assert_eq!(
-        field(&item, "System.Tags"),
-        FieldValue::List(vec!["checkout".into(), "web".into()])
-    );
-    assert_eq!(
-        field(&item, "Microsoft.VSTS.Scheduling.StoryPoints"),
-        FieldValue::Number(5.0)
-    );
-    assert_eq!(
-        field_str(&item, "Custom.JiraKey"),
-        bug.key,
-        "remote id on the right"
-    );
+    assert_eq!(field(&item, "System.Tags"), FieldValue::List(vec!["checkout".into(), "web".into()]));
+    assert_eq!(field(&item, "Microsoft.VSTS.Scheduling.StoryPoints"), FieldValue::Number(5.0));
+    assert_eq!(field_str(&item, "Custom.JiraKey"), bug.key, "remote id on the right");
 
-    let jira_now = w
-        .reader(Side::Left)
-        .get(&bug.id)
-        .await?
-        .context("bug missing")?;
-    assert_eq!(
-        field_str(&jira_now, "customfield_10050"),
-        twin.to_string(),
-        "remote id written back on the left"
-    );
-    let relations = w
-        .ado
-        .work_item_json(twin.as_str().parse()?)
-        .context("raw work item")?;
-    let hyperlink = relations["relations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|r| {
-            r["rel"] == "Hyperlink"
-                && r["url"]
-                    .as_str()
-                    .is_some_and(|u| u.ends_with(&format!("/browse/{}", bug.key)))
-        });
-    assert!(
-        hyperlink,
-        "ADO twin links back to the Jira issue: {}",
-        relations["relations"]
-    );
+    let jira_now = w.reader(Side::Left).get(&bug.id).await?.context("bug missing")?;
+    assert_eq!(field_str(&jira_now, "customfield_10050"), twin.to_string(), "remote id written back on the left");
+    let relations = w.ado.work_item_json(twin.as_str().parse()?).context("raw work item")?;
+    let hyperlink = relations["relations"].as_array().into_iter().flatten().any(|r| {
+        r["rel"] == "Hyperlink" && r["url"].as_str().is_some_and(|u| u.ends_with(&format!("/browse/{}", bug.key)))
+    });
+    assert!(hyperlink, "ADO twin links back to the Jira issue: {}", relations["relations"]);
     Ok(())
 }
 
@@ -138,10 +72,7 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
 async fn synced_pair(w: &World) -> Result<(ferry_domain::EntityId, ferry_domain::EntityId)> {
     let bug = w
         .jira_user("alice")
-        .create(vec![
-            ("summary", text("Search is slow")),
-            ("priority", FieldValue::Option("Medium".into())),
-        ])
+        .create(vec![("summary", text("Search is slow")), ("priority", FieldValue::Option("Medium".into()))])
         .await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &bug.id).await.context("no twin")?;
@@ -167,21 +98,12 @@ async fn an_azure_devops_update_flows_back_to_jira_with_status_through_transitio
         .await?;
     w.sync().await;
     let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
-    assert_eq!(
-        field_str(&issue, "status"),
-        "In Review",
-        "Resolved -> In Review, two transitions from To Do"
-    );
-    assert_eq!(
-        field_str(&issue, "summary"),
-        "Search is slow on large projects"
-    );
+    assert_eq!(field_str(&issue, "status"), "In Review", "Resolved -> In Review, two transitions from To Do");
+    assert_eq!(field_str(&issue, "summary"), "Search is slow on large projects");
     assert_eq!(field_str(&issue, "priority"), "Highest");
 
     // Closing needs the Done transition, whose screen requires a resolution.
-    ado_alice
-        .update(&ado_id, vec![("System.State", text("Closed"))])
-        .await?;
+    ado_alice.update(&ado_id, vec![("System.State", text("Closed"))]).await?;
     w.sync().await;
     let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
     assert_eq!(field_str(&issue, "status"), "Done");
@@ -193,15 +115,8 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
     let w = World::new(Variant::default()).await?;
     w.activate().await?;
     let (jira_id, ado_id) = synced_pair(&w).await?;
-    w.ado_user("bob")
-        .update(&ado_id, vec![("System.Title", text("Edited in ADO"))])
-        .await?;
-    w.jira_user("bob")
-        .update(
-            &jira_id,
-            vec![("priority", FieldValue::Option("High".into()))],
-        )
-        .await?;
+    w.ado_user("bob").update(&ado_id, vec![("System.Title", text("Edited in ADO"))]).await?;
+    w.jira_user("bob").update(&jira_id, vec![("priority", FieldValue::Option("High".into()))]).await?;
     w.sync().await;
     w.sync().await;
 
@@ -211,74 +126,34 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
         let r = w.sync().await;
         assert_eq!(r.write_count(), 0, "writes after settling: {:?}", r.handled);
     }
-    assert_eq!(
-        writes_in(&w.jira.requests()),
-        Vec::<String>::new(),
-        "Jira saw writes after settling"
-    );
-    assert_eq!(
-        writes_in(&w.ado.requests()),
-        Vec::<String>::new(),
-        "Azure DevOps saw writes after settling"
-    );
+    assert_eq!(writes_in(&w.jira.requests()), Vec::<String>::new(), "Jira saw writes after settling");
+    assert_eq!(writes_in(&w.ado.requests()), Vec::<String>::new(), "Azure DevOps saw writes after settling");
     assert_eq!(w.queue_depth().await, 0, "nothing left queued");
     let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
     assert_eq!(field_str(&issue, "summary"), "Edited in ADO");
     let item = w.reader(Side::Right).get(&ado_id).await?.context("item")?;
-    assert_eq!(
-        field(&item, "Microsoft.VSTS.Common.Priority"),
-        FieldValue::Number(2.0)
-    );
+    assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(2.0));
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entity_outside_the_filter_never_syncs_and_a_synced_one_keeps_syncing() -> Result<()> {
-    let w = World::new(Variant {
-        filter_left_to_right: Some("labels = sync"),
-        ..Variant::default()
-    })
-    .await?;
+    let w = World::new(Variant { filter_left_to_right: Some("labels = sync"), ..Variant::default() }).await?;
     w.activate().await?;
     let alice = w.jira_user("alice");
-    let inside = alice
-        .create(vec![
-            ("summary", text("In scope")),
-            ("labels", FieldValue::List(vec!["sync".into()])),
-        ])
-        .await?;
-    let outside = alice
-        .create(vec![("summary", text("Out of scope"))])
-        .await?;
+    let inside =
+        alice.create(vec![("summary", text("In scope")), ("labels", FieldValue::List(vec!["sync".into()]))]).await?;
+    let outside = alice.create(vec![("summary", text("Out of scope"))]).await?;
     w.sync().await;
-    assert!(
-        w.twin(Side::Left, &inside.id).await.is_some(),
-        "matching entity synced"
-    );
-    assert!(
-        w.twin(Side::Left, &outside.id).await.is_none(),
-        "non-matching entity synced"
-    );
+    assert!(w.twin(Side::Left, &inside.id).await.is_some(), "matching entity synced");
+    assert!(w.twin(Side::Left, &outside.id).await.is_none(), "non-matching entity synced");
 
-    alice
-        .update(&outside.id, vec![("summary", text("Still out of scope"))])
-        .await?;
+    alice.update(&outside.id, vec![("summary", text("Still out of scope"))]).await?;
     w.sync().await;
-    assert!(
-        w.twin(Side::Left, &outside.id).await.is_none(),
-        "non-matching entity synced after an update"
-    );
+    assert!(w.twin(Side::Left, &outside.id).await.is_none(), "non-matching entity synced after an update");
 
     // keep_syncing: a linked entity that stops matching still syncs.
-    alice
-        .update(
-            &inside.id,
-            vec![
-                ("labels", FieldValue::List(vec![])),
-                ("summary", text("Left the filter")),
-            ],
-        )
-        .await?;
+    alice.update(&inside.id, vec![("labels", FieldValue::List(vec![])), ("summary", text("Left the filter"))]).await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &inside.id).await.context("twin")?;
     let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
@@ -287,8 +162,7 @@ async fn an_entity_outside_the_filter_never_syncs_and_a_synced_one_keeps_syncing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_user() -> Result<()>
-{
+async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_user() -> Result<()> {
     let w = World::new(Variant::default()).await?;
     w.activate().await?;
     let bug = w
@@ -302,128 +176,70 @@ async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_u
     w.sync().await;
     let twin = w.twin(Side::Left, &bug.id).await.context("twin")?;
     let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
-    assert_eq!(
-        user_email(&field(&item, "System.AssignedTo")).as_deref(),
-        Some("ferry-bot@acme.test")
-    );
-    assert_eq!(
-        field(&item, "Microsoft.VSTS.Common.Priority"),
-        FieldValue::Number(3.0),
-        "unmapped Lowest -> default 3"
-    );
+    assert_eq!(user_email(&field(&item, "System.AssignedTo")).as_deref(), Some("ferry-bot@acme.test"));
+    assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(3.0), "unmapped Lowest -> default 3");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_skip_leaves_the_user_unset_and_syncs_the_rest() -> Result<()> {
-    let w = World::new(Variant {
-        unmatched: "skip",
-        ..Variant::default()
-    })
-    .await?;
+    let w = World::new(Variant { unmatched: "skip", ..Variant::default() }).await?;
     w.activate().await?;
-    let bug = w
-        .jira_user("alice")
-        .create(vec![
-            ("summary", text("Erin's bug")),
-            ("assignee", jira_user(ERIN_JIRA)),
-        ])
-        .await?;
+    let bug =
+        w.jira_user("alice").create(vec![("summary", text("Erin's bug")), ("assignee", jira_user(ERIN_JIRA))]).await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &bug.id).await.context("twin")?;
     let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
     assert_eq!(field_str(&item, "System.Title"), "Erin's bug");
-    assert!(
-        field(&item, "System.AssignedTo").is_null(),
-        "assignee should stay unset"
-    );
+    assert!(field(&item, "System.AssignedTo").is_null(), "assignee should stay unset");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_fail_parks_the_event_as_user_not_found() -> Result<()> {
-    let w = World::new(Variant {
-        unmatched: "fail",
-        ..Variant::default()
-    })
-    .await?;
+    let w = World::new(Variant { unmatched: "fail", ..Variant::default() }).await?;
     w.activate().await?;
     let bug = w
         .jira_user("alice")
-        .create(vec![
-            ("summary", text("Erin's other bug")),
-            ("assignee", jira_user(ERIN_JIRA)),
-        ])
+        .create(vec![("summary", text("Erin's other bug")), ("assignee", jira_user(ERIN_JIRA))])
         .await?;
     w.sync().await;
     assert!(w.twin(Side::Left, &bug.id).await.is_none());
     let failures = w.rt.engine.state().list_failures(Some(&w.id)).await?;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].category, ErrorCategory::UserNotFound);
-    assert!(
-        failures[0].cause.contains("erin"),
-        "cause names the user: {}",
-        failures[0].cause
-    );
+    assert!(failures[0].cause.contains("erin"), "cause names the user: {}", failures[0].cause);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_polling_time_is_the_last_update_in_a_project_with_data() -> Result<()> {
     let w = World::new(Variant::default()).await?;
-    let old = w
-        .jira_user("alice")
-        .create(vec![("summary", text("Before Ferry"))])
-        .await?;
+    let old = w.jira_user("alice").create(vec![("summary", text("Before Ferry"))]).await?;
     let report = w.activate().await?;
-    let l2r = report
-        .starts
-        .iter()
-        .find(|s| s.flow == Flow::LeftToRight)
-        .context("left_to_right start")?;
+    let l2r = report.starts.iter().find(|s| s.flow == Flow::LeftToRight).context("left_to_right start")?;
     assert_eq!(l2r.reason, "last_updated");
     let old_now = w.reader(Side::Left).get(&old.id).await?.context("old")?;
-    assert_eq!(
-        l2r.at, old_now.updated,
-        "start = last updated time in the project"
-    );
+    assert_eq!(l2r.at, old_now.updated, "start = last updated time in the project");
 
     w.sync().await;
-    assert!(
-        w.twin(Side::Left, &old.id).await.is_none(),
-        "work from before the start time is not copied"
-    );
-    w.jira_user("alice")
-        .update(&old.id, vec![("summary", text("Touched after activation"))])
-        .await?;
+    assert!(w.twin(Side::Left, &old.id).await.is_none(), "work from before the start time is not copied");
+    w.jira_user("alice").update(&old.id, vec![("summary", text("Touched after activation"))]).await?;
     w.sync().await;
-    assert!(
-        w.twin(Side::Left, &old.id).await.is_some(),
-        "a change after the start time syncs"
-    );
+    assert!(w.twin(Side::Left, &old.id).await.is_some(), "a change after the start time syncs");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_polling_time_is_now_minus_26_hours_for_an_empty_project() -> Result<()> {
-    let w = World::new(Variant {
-        jira_project: "OPS",
-        ado_project: "Ops",
-        ..Variant::default()
-    })
-    .await?;
+    let w = World::new(Variant { jira_project: "OPS", ado_project: "Ops", ..Variant::default() }).await?;
     let before = Utc::now();
     let report = w.activate().await?;
     assert_eq!(report.starts.len(), 2);
     for s in &report.starts {
         assert_eq!(s.reason, "empty_project", "{s:?}");
         let expected = before - ChronoDuration::hours(26);
-        assert!(
-            (s.at - expected).num_seconds().abs() < 60,
-            "{} vs {}",
-            s.at,
-            expected
-        );
+        assert!((s.at - expected).num_seconds().abs() < 60, "{} vs {}", s.at, expected);
     }
     Ok(())
 }
@@ -436,50 +252,28 @@ async fn an_active_integration_refuses_edits_until_deactivated() -> Result<()> {
     let act = w.ferry(&["activate", "app-bugs"]).await;
     assert!(act.ok, "{}", act.stderr);
 
-    w.rewrite_config(&Variant {
-        unmatched: "skip",
-        ..Variant::default()
-    })?;
+    w.rewrite_config(&Variant { unmatched: "skip", ..Variant::default() })?;
     let refused = w.ferry(&["apply", &config]).await;
-    assert!(
-        !refused.ok,
-        "apply of an edit to an active integration must fail"
-    );
-    assert!(
-        refused.stderr.contains("deactivate"),
-        "says how to proceed: {}",
-        refused.stderr
-    );
+    assert!(!refused.ok, "apply of an edit to an active integration must fail");
+    assert!(refused.stderr.contains("deactivate"), "says how to proceed: {}", refused.stderr);
 
     assert!(w.ferry(&["deactivate", "app-bugs"]).await.ok);
     let applied = w.ferry(&["apply", &config]).await;
     assert!(applied.ok, "{}", applied.stderr);
     let again = w.ferry(&["activate", "app-bugs"]).await;
-    assert!(
-        again.ok && again.stdout.contains("kept"),
-        "watermarks kept: {}",
-        again.stdout
-    );
+    assert!(again.ok && again.stdout.contains("kept"), "watermarks kept: {}", again.stdout);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_is_fixed(
-) -> Result<()> {
-    let w = World::new(Variant {
-        priority_default: None,
-        ..Variant::default()
-    })
-    .await?;
+async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_is_fixed() -> Result<()> {
+    let w = World::new(Variant { priority_default: None, ..Variant::default() }).await?;
     let config = w.config.to_string_lossy().to_string();
     assert!(w.ferry(&["apply", &config]).await.ok);
     assert!(w.ferry(&["activate", "app-bugs"]).await.ok);
     let bug = w
         .jira_user("alice")
-        .create(vec![
-            ("summary", text("Lowest priority bug")),
-            ("priority", FieldValue::Option("Lowest".into())),
-        ])
+        .create(vec![("summary", text("Lowest priority bug")), ("priority", FieldValue::Option("Lowest".into()))])
         .await?;
     let run = w.ferry(&["run", "--once"]).await;
     assert!(run.ok, "{}{}", run.stdout, run.stderr);
@@ -489,38 +283,21 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     let v: serde_json::Value = serde_json::from_str(&listed.stdout)?;
     let failure = &v["failures"][0];
     assert_eq!(failure["category"], "mapping_value_missing", "{v:#}");
-    assert!(
-        failure["cause"].as_str().unwrap_or("").contains("Lowest"),
-        "cause names the value: {failure}"
-    );
-    assert_eq!(
-        failure["input"]["snapshot"]["key"],
-        bug.key.as_str(),
-        "input is recorded"
-    );
+    assert!(failure["cause"].as_str().unwrap_or("").contains("Lowest"), "cause names the value: {failure}");
+    assert_eq!(failure["input"]["snapshot"]["key"], bug.key.as_str(), "input is recorded");
     let id = failure["id"].as_str().context("failure id")?.to_string();
 
     // Fix the mapping: deactivate, apply the new table, activate, retry.
-    w.rewrite_config(&Variant {
-        priority_default: None,
-        extra_priority: ", Lowest: 4",
-        ..Variant::default()
-    })?;
+    w.rewrite_config(&Variant { priority_default: None, extra_priority: ", Lowest: 4", ..Variant::default() })?;
     assert!(w.ferry(&["deactivate", "app-bugs"]).await.ok);
     assert!(w.ferry(&["apply", &config]).await.ok);
     assert!(w.ferry(&["activate", "app-bugs"]).await.ok);
     let retried = w.ferry(&["failures", "retry", &id, "--run"]).await;
     assert!(retried.ok, "{}{}", retried.stdout, retried.stderr);
 
-    let twin = w
-        .twin(Side::Left, &bug.id)
-        .await
-        .context("synced after retry")?;
+    let twin = w.twin(Side::Left, &bug.id).await.context("synced after retry")?;
     let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
-    assert_eq!(
-        field(&item, "Microsoft.VSTS.Common.Priority"),
-        FieldValue::Number(4.0)
-    );
+    assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(4.0));
     let after = w.ferry(&["failures", "list", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&after.stdout)?;
     assert_eq!(v["failures"].as_array().map(Vec::len), Some(0), "{v:#}");

@@ -23,18 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write(
         dir.join("severity.xlsx"),
         "Severity",
-        &[
-            ["Jira", "ADO"],
-            ["Critical", "1 - Critical"],
-            ["Major", "2 - High"],
-            ["Minor", "3 - Medium"],
-        ],
+        &[["Jira", "ADO"], ["Critical", "1 - Critical"], ["Major", "2 - High"], ["Minor", "3 - Medium"]],
     )?;
-    write(
-        dir.join("users.xlsx"),
-        "Users",
-        &[["Jira", "ADO"], ["carol@acme.test", "carol.w@acme.test"]],
-    )?;
+    write(dir.join("users.xlsx"), "Users", &[["Jira", "ADO"], ["carol@acme.test", "carol.w@acme.test"]])?;
     let schema = serde_json::to_string_pretty(&ferry_config::json_schema())? + "\n";
     std::fs::write(dir.join("ferry.schema.json"), schema)?;
     println!("wrote {}", dir.join("ferry.schema.json").display());

@@ -19,19 +19,10 @@ pub struct Ctx<'e> {
 
 impl<'e> Ctx<'e> {
     pub fn new(file: &str, errors: &'e mut Vec<ConfigError>) -> Self {
-        Ctx {
-            file: file.to_string(),
-            errors,
-        }
+        Ctx { file: file.to_string(), errors }
     }
 
-    pub fn error(
-        &mut self,
-        pos: Pos,
-        path: &str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
+    pub fn error(&mut self, pos: Pos, path: &str, message: impl Into<String>, hint: Option<String>) {
         self.errors.push(ConfigError {
             file: self.file.clone(),
             line: Some(pos.line),
@@ -43,11 +34,7 @@ impl<'e> Ctx<'e> {
     }
 
     pub fn at(&self, pos: Pos, path: &str) -> At {
-        At {
-            file: self.file.clone(),
-            pos,
-            path: path.to_string(),
-        }
+        At { file: self.file.clone(), pos, path: path.to_string() }
     }
 
     pub fn error_count(&self) -> usize {
@@ -87,12 +74,7 @@ impl<'n> Obj<'n> {
             let key = match k.scalar() {
                 Some(Value::Str(s)) => s,
                 _ => {
-                    ctx.error(
-                        k.pos,
-                        path,
-                        format!("a key must be a string, found {}", k.type_name()),
-                        None,
-                    );
+                    ctx.error(k.pos, path, format!("a key must be a string, found {}", k.type_name()), None);
                     continue;
                 }
             };
@@ -112,37 +94,22 @@ impl<'n> Obj<'n> {
                     }
                     None => format!("allowed keys: {}", allowed.join(", ")),
                 };
-                ctx.error(
-                    k.pos,
-                    &join(path, key),
-                    format!("unknown key \"{key}\""),
-                    Some(hint),
-                );
+                ctx.error(k.pos, &join(path, key), format!("unknown key \"{key}\""), Some(hint));
                 continue;
             }
             entries.push((key, k, v));
         }
-        Some(Obj {
-            node,
-            path: path.to_string(),
-            entries,
-        })
+        Some(Obj { node, path: path.to_string(), entries })
     }
 
     /// The value of a key; an explicit null counts as absent.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _, v)| *k == key && !v.is_null())
-            .map(|(_, _, v)| *v)
+        self.entries.iter().find(|(k, _, v)| *k == key && !v.is_null()).map(|(_, _, v)| *v)
     }
 
     /// The key node itself (for errors about the key, e.g. a missing sheet).
     pub fn key_node(&self, key: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, k, _)| *k)
+        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| *k)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -156,12 +123,7 @@ impl<'n> Obj<'n> {
     pub fn required(&self, ctx: &mut Ctx, key: &str, hint: Option<&str>) -> Option<&'n Node> {
         let v = self.get(key);
         if v.is_none() {
-            ctx.error(
-                self.node.pos,
-                &self.path_of(key),
-                format!("missing key \"{key}\""),
-                hint.map(str::to_string),
-            );
+            ctx.error(self.node.pos, &self.path_of(key), format!("missing key \"{key}\""), hint.map(str::to_string));
         }
         v
     }
@@ -187,12 +149,7 @@ impl<'n> Obj<'n> {
         match n.scalar() {
             Some(Value::Bool(b)) => Ok(Some(b)),
             _ => {
-                ctx.error(
-                    n.pos,
-                    &self.path_of(key),
-                    format!("expected true or false, found {}", n.type_name()),
-                    None,
-                );
+                ctx.error(n.pos, &self.path_of(key), format!("expected true or false, found {}", n.type_name()), None);
                 Err(())
             }
         }
@@ -208,9 +165,7 @@ impl<'n> Obj<'n> {
     ) -> Result<Option<(T, Pos)>, ()> {
         match self.get(key) {
             None => Ok(None),
-            Some(n) => enum_value(ctx, n, &self.path_of(key), what, options)
-                .map(|v| Some((v, n.pos)))
-                .ok_or(()),
+            Some(n) => enum_value(ctx, n, &self.path_of(key), what, options).map(|v| Some((v, n.pos))).ok_or(()),
         }
     }
 }
@@ -250,35 +205,19 @@ pub fn string(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String> {
             None
         }
         _ => {
-            ctx.error(
-                node.pos,
-                path,
-                format!("expected a string, found {}", node.type_name()),
-                None,
-            );
+            ctx.error(node.pos, path, format!("expected a string, found {}", node.type_name()), None);
             None
         }
     }
 }
 
-pub fn enum_value<T: Copy>(
-    ctx: &mut Ctx,
-    node: &Node,
-    path: &str,
-    what: &str,
-    options: &[(&str, T)],
-) -> Option<T> {
+pub fn enum_value<T: Copy>(ctx: &mut Ctx, node: &Node, path: &str, what: &str, options: &[(&str, T)]) -> Option<T> {
     let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
     let hint = Some(format!("use {}", or_list(&names)));
     let text = match node.scalar() {
         Some(Value::Str(s)) => s,
         _ => {
-            ctx.error(
-                node.pos,
-                path,
-                format!("expected a {what} name, found {}", node.type_name()),
-                hint,
-            );
+            ctx.error(node.pos, path, format!("expected a {what} name, found {}", node.type_name()), hint);
             return None;
         }
     };
@@ -304,10 +243,7 @@ pub fn scalar(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Scalar> {
             ctx.error(
                 node.pos,
                 path,
-                format!(
-                    "expected a string, number or boolean, found {}",
-                    node.type_name()
-                ),
+                format!("expected a string, number or boolean, found {}", node.type_name()),
                 None,
             );
             None
@@ -338,9 +274,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (levenshtein(&word, &c.to_lowercase()), *c))
-        .filter(|(d, c)| {
-            *d <= 2.max(c.len() / 4) || (word.len() >= 3 && c.to_lowercase().starts_with(&word))
-        })
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) || (word.len() >= 3 && c.to_lowercase().starts_with(&word)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -4,8 +4,8 @@ use crate::decode::{self, At, Ctx, Obj};
 use crate::tables::{self, Purpose};
 use crate::yaml::{Kind, Node, Pos, Value};
 use ferry_domain::{
-    Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId,
-    MappingKind, RemoteRefs, Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
+    Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId, MappingKind, RemoteRefs,
+    Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,16 +26,7 @@ pub const INTEGRATION_KEYS: &[&str] = &[
 pub const ENDPOINT_KEYS: &[&str] = &["system", "project", "type"];
 pub const FILTER_KEYS: &[&str] = &["left_to_right", "right_to_left", "on_exit"];
 pub const REMOTE_KEYS: &[&str] = &["left_id_field", "right_id_field", "links"];
-pub const FIELD_KEYS: &[&str] = &[
-    "left",
-    "right",
-    "direction",
-    "type",
-    "values",
-    "default",
-    "unmatched",
-    "value",
-];
+pub const FIELD_KEYS: &[&str] = &["left", "right", "direction", "type", "values", "default", "unmatched", "value"];
 pub const DEFAULT_KEYS: &[&str] = &["left", "right"];
 
 pub const DEFAULT_POLL_SECS: u64 = 60;
@@ -44,11 +35,8 @@ pub const DEFAULT_OVERLAP_SECS: u64 = 120;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_DURATION_SECS: u64 = 86_400;
 
-const DIRECTIONS: &[(&str, Direction)] = &[
-    ("left_to_right", Direction::LeftToRight),
-    ("right_to_left", Direction::RightToLeft),
-    ("both", Direction::Both),
-];
+const DIRECTIONS: &[(&str, Direction)] =
+    &[("left_to_right", Direction::LeftToRight), ("right_to_left", Direction::RightToLeft), ("both", Direction::Both)];
 
 pub struct IntegrationDecl {
     /// `None` when the entry had errors (they are reported).
@@ -61,11 +49,7 @@ pub struct IntegrationDecl {
 pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<IntegrationDecl> {
     let obj = Obj::new(ctx, node, path, INTEGRATION_KEYS)?;
     let before = ctx.error_count();
-    let mut decl = IntegrationDecl {
-        integration: None,
-        id: None,
-        system_refs: Vec::new(),
-    };
+    let mut decl = IntegrationDecl { integration: None, id: None, system_refs: Vec::new() };
 
     let id = obj.required(ctx, "id", None).and_then(|n| {
         let p = obj.path_of("id");
@@ -82,18 +66,10 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         }
     });
     let left = obj
-        .required(
-            ctx,
-            "left",
-            Some("left: { system: ID, project: KEY, type: Bug }"),
-        )
+        .required(ctx, "left", Some("left: { system: ID, project: KEY, type: Bug }"))
         .and_then(|n| endpoint(ctx, n, &obj.path_of("left"), &mut decl.system_refs));
     let right = obj
-        .required(
-            ctx,
-            "right",
-            Some("right: { system: ID, project: NAME, type: Bug }"),
-        )
+        .required(ctx, "right", Some("right: { system: ID, project: NAME, type: Bug }"))
         .and_then(|n| endpoint(ctx, n, &obj.path_of("right"), &mut decl.system_refs));
     if let (Some(l), Some(r)) = (&left, &right) {
         if l == r {
@@ -132,10 +108,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
                 ctx.error(
                     n.pos,
                     &obj.path_of("max_attempts"),
-                    format!(
-                        "expected a whole number from 1 to 100, found {}",
-                        describe(n)
-                    ),
+                    format!("expected a whole number from 1 to 100, found {}", describe(n)),
                     None,
                 );
                 DEFAULT_MAX_ATTEMPTS
@@ -147,11 +120,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         Some(n) => filters(ctx, n, &obj.path_of("filters")),
     };
     let remote = match obj.get("remote") {
-        None => RemoteRefs {
-            left_link: true,
-            right_link: true,
-            ..RemoteRefs::default()
-        },
+        None => RemoteRefs { left_link: true, right_link: true, ..RemoteRefs::default() },
         Some(n) => remote(ctx, n, &obj.path_of("remote")).unwrap_or_default(),
     };
     let users = match obj.get("users") {
@@ -161,32 +130,17 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             .unwrap_or_default(),
     };
     let mut fields = Vec::new();
-    if let Some(n) = obj.required(
-        ctx,
-        "fields",
-        Some("list the mapped fields, e.g. - { left: summary, right: System.Title }"),
-    ) {
+    if let Some(n) =
+        obj.required(ctx, "fields", Some("list the mapped fields, e.g. - { left: summary, right: System.Title }"))
+    {
         let items = decode::list(ctx, n, &obj.path_of("fields"));
         if items.is_empty() && matches!(n.kind, Kind::Seq(_)) {
-            ctx.error(
-                n.pos,
-                &obj.path_of("fields"),
-                "an integration needs at least one field mapping",
-                None,
-            );
+            ctx.error(n.pos, &obj.path_of("fields"), "an integration needs at least one field mapping", None);
         }
         let mut targets: HashMap<(Flow, String), (usize, usize)> = HashMap::new();
         let remote_targets = [
-            (
-                Flow::RightToLeft,
-                remote.left_id_field.as_ref(),
-                "remote.left_id_field",
-            ),
-            (
-                Flow::LeftToRight,
-                remote.right_id_field.as_ref(),
-                "remote.right_id_field",
-            ),
+            (Flow::RightToLeft, remote.left_id_field.as_ref(), "remote.left_id_field"),
+            (Flow::LeftToRight, remote.right_id_field.as_ref(), "remote.right_id_field"),
         ];
         for (i, item) in items.into_iter().enumerate() {
             let p = format!("{}[{i}]", obj.path_of("fields"));
@@ -214,27 +168,22 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
                             item.pos,
                             &format!("{p}.{side}"),
                             format!("{target} is already written by {remote_key}"),
-                            Some(
-                                "a remote id field is written by Ferry itself; map another field"
-                                    .into(),
-                            ),
+                            Some("a remote id field is written by Ferry itself; map another field".into()),
                         );
                     }
                 }
                 let key = (flow, target.as_str().to_string());
                 match targets.get(&key) {
-                        Some((j, line)) => ctx.error(
-                            item.pos,
-                            &format!("{p}.{side}"),
-                            format!(
-                                "{target} is already mapped {flow_name} by fields[{j}] (line {line})"
-                            ),
-                            Some("each target field takes one mapping per direction; limit one with direction:".into()),
-                        ),
-                        None => {
-                            targets.insert(key, (i, item.pos.line));
-                        }
+                    Some((j, line)) => ctx.error(
+                        item.pos,
+                        &format!("{p}.{side}"),
+                        format!("{target} is already mapped {flow_name} by fields[{j}] (line {line})"),
+                        Some("each target field takes one mapping per direction; limit one with direction:".into()),
+                    ),
+                    None => {
+                        targets.insert(key, (i, item.pos.line));
                     }
+                }
             }
             fields.push(m);
         }
@@ -269,40 +218,25 @@ fn describe(n: &Node) -> String {
     }
 }
 
-fn endpoint(
-    ctx: &mut Ctx,
-    node: &Node,
-    path: &str,
-    refs: &mut Vec<(String, At)>,
-) -> Option<Endpoint> {
+fn endpoint(ctx: &mut Ctx, node: &Node, path: &str, refs: &mut Vec<(String, At)>) -> Option<Endpoint> {
     let obj = Obj::new(ctx, node, path, ENDPOINT_KEYS)?;
-    let system = obj
-        .required(ctx, "system", Some("the id of a system under systems:"))
-        .and_then(|n| {
-            let p = obj.path_of("system");
-            let s = decode::string(ctx, n, &p)?;
-            match SystemId::parse(s.clone()) {
-                Ok(id) => {
-                    refs.push((s, ctx.at(n.pos, &p)));
-                    Some(id)
-                }
-                Err(e) => {
-                    ctx.error(n.pos, &p, e.to_string(), None);
-                    None
-                }
+    let system = obj.required(ctx, "system", Some("the id of a system under systems:")).and_then(|n| {
+        let p = obj.path_of("system");
+        let s = decode::string(ctx, n, &p)?;
+        match SystemId::parse(s.clone()) {
+            Ok(id) => {
+                refs.push((s, ctx.at(n.pos, &p)));
+                Some(id)
             }
-        });
-    let project = obj.req_str(
-        ctx,
-        "project",
-        Some("a Jira project key or an Azure DevOps project name"),
-    );
+            Err(e) => {
+                ctx.error(n.pos, &p, e.to_string(), None);
+                None
+            }
+        }
+    });
+    let project = obj.req_str(ctx, "project", Some("a Jira project key or an Azure DevOps project name"));
     let entity_type = obj.req_str(ctx, "type", Some("the issue / work item type, e.g. Bug"));
-    Some(Endpoint {
-        system: system?,
-        project: project?,
-        entity_type: entity_type?,
-    })
+    Some(Endpoint { system: system?, project: project?, entity_type: entity_type? })
 }
 
 fn duration(ctx: &mut Ctx, obj: &Obj, key: &str, default: u64, min: u64) -> u64 {
@@ -320,22 +254,12 @@ fn duration(ctx: &mut Ctx, obj: &Obj, key: &str, default: u64, min: u64) -> u64 
             }
         },
         _ => {
-            ctx.error(
-                n.pos,
-                &p,
-                format!("expected a duration, found {}", describe(n)),
-                hint,
-            );
+            ctx.error(n.pos, &p, format!("expected a duration, found {}", describe(n)), hint);
             return default;
         }
     };
     if secs < min || secs > MAX_DURATION_SECS {
-        ctx.error(
-            n.pos,
-            &p,
-            format!("{secs}s is out of range"),
-            Some(format!("use {min}s to 24h")),
-        );
+        ctx.error(n.pos, &p, format!("{secs}s is out of range"), Some(format!("use {min}s to 24h")));
         return default;
     }
     secs
@@ -352,10 +276,7 @@ fn filters(ctx: &mut Ctx, node: &Node, path: &str) -> (Option<String>, Option<St
             ctx,
             "on_exit",
             "filter exit policy",
-            &[
-                ("keep_syncing", FilterExit::KeepSyncing),
-                ("stop_syncing", FilterExit::StopSyncing),
-            ],
+            &[("keep_syncing", FilterExit::KeepSyncing), ("stop_syncing", FilterExit::StopSyncing)],
         )
         .ok()
         .flatten()
@@ -373,21 +294,11 @@ fn remote(ctx: &mut Ctx, node: &Node, path: &str) -> Option<RemoteRefs> {
             ctx,
             "links",
             "links setting",
-            &[
-                ("none", (false, false)),
-                ("left", (true, false)),
-                ("right", (false, true)),
-                ("both", (true, true)),
-            ],
+            &[("none", (false, false)), ("left", (true, false)), ("right", (false, true)), ("both", (true, true))],
         )
         .ok()?
         .map_or((true, true), |(v, _)| v);
-    Some(RemoteRefs {
-        left_id_field,
-        right_id_field,
-        left_link,
-        right_link,
-    })
+    Some(RemoteRefs { left_id_field, right_id_field, left_link, right_link })
 }
 
 /// `left:` / `right:` of a mapping: a field key, or `none` (`Some(None)`).
@@ -407,10 +318,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
     let before = ctx.error_count();
     let left = side_field(ctx, &obj, "left");
     let right = side_field(ctx, &obj, "right");
-    let direction = obj
-        .opt_enum(ctx, "direction", "direction", DIRECTIONS)
-        .ok()
-        .flatten();
+    let direction = obj.opt_enum(ctx, "direction", "direction", DIRECTIONS).ok().flatten();
     let kind = obj
         .opt_enum(
             ctx,
@@ -430,11 +338,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             ctx,
             "unmatched",
             "unmatched policy",
-            &[
-                ("default", UnmatchedUser::Default),
-                ("skip", UnmatchedUser::Skip),
-                ("fail", UnmatchedUser::Fail),
-            ],
+            &[("default", UnmatchedUser::Default), ("skip", UnmatchedUser::Skip), ("fail", UnmatchedUser::Fail)],
         )
         .ok()
         .flatten();
@@ -465,12 +369,9 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             );
             return None;
         }
-        tables::decode(ctx, n, &p, base_dir, Purpose::Values)
-            .map(|(rows, origin)| ValueTable { rows, origin })
+        tables::decode(ctx, n, &p, base_dir, Purpose::Values).map(|(rows, origin)| ValueTable { rows, origin })
     });
-    let constant = obj
-        .get("value")
-        .and_then(|n| decode::scalar(ctx, n, &obj.path_of("value")).map(|v| (v, n.pos)));
+    let constant = obj.get("value").and_then(|n| decode::scalar(ctx, n, &obj.path_of("value")).map(|v| (v, n.pos)));
 
     let (left, right) = (left?, right?);
     let implied = match (&left, &right) {
@@ -492,10 +393,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             ctx.error(
                 pos,
                 &obj.path_of("direction"),
-                format!(
-                    "a mapping whose {side} is none can only be {}",
-                    dir_name(want)
-                ),
+                format!("a mapping whose {side} is none can only be {}", dir_name(want)),
                 Some("remove direction: it is implied".into()),
             );
             want
@@ -578,12 +476,7 @@ fn defaults(
             match &v {
                 Some(Scalar::Text(s)) if s.contains('@') => {}
                 Some(_) => {
-                    ctx.error(
-                        pos,
-                        p,
-                        "a user default is an e-mail address",
-                        Some("e.g. ferry-bot@acme.com".into()),
-                    );
+                    ctx.error(pos, p, "a user default is an e-mail address", Some("e.g. ferry-bot@acme.com".into()));
                     return None;
                 }
                 None => {}
@@ -594,10 +487,7 @@ fn defaults(
     if let Kind::Scalar { .. } = node.kind {
         let v = decode::scalar(ctx, node, path);
         let v = user_check(ctx, v, node.pos, path);
-        let l = direction
-            .allows(Flow::RightToLeft)
-            .then(|| v.clone())
-            .flatten();
+        let l = direction.allows(Flow::RightToLeft).then(|| v.clone()).flatten();
         let r = direction.allows(Flow::LeftToRight).then_some(v).flatten();
         return (l, r);
     }
@@ -611,10 +501,7 @@ fn defaults(
             ctx.error(
                 n.pos,
                 &p,
-                format!(
-                    "default.{key} is never used: the direction is {}",
-                    dir_name(direction)
-                ),
+                format!("default.{key} is never used: the direction is {}", dir_name(direction)),
                 Some("remove it or change direction".into()),
             );
             return None;

@@ -94,11 +94,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let base = path.parent().unwrap_or(Path::new("."));
-                let base = if base.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    base
-                };
+                let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
                 loader.add(&name, &text, base);
             }
             Err(e) => loader.errors.push(ConfigError {
@@ -155,10 +151,7 @@ impl Loader {
             return;
         };
         if let Some(list) = obj.get("systems") {
-            for (i, item) in decode::list(&mut ctx, list, "systems")
-                .into_iter()
-                .enumerate()
-            {
+            for (i, item) in decode::list(&mut ctx, list, "systems").into_iter().enumerate() {
                 let path = format!("systems[{i}]");
                 if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir) {
                     self.systems.push(d);
@@ -166,10 +159,7 @@ impl Loader {
             }
         }
         if let Some(list) = obj.get("integrations") {
-            for (i, item) in decode::list(&mut ctx, list, "integrations")
-                .into_iter()
-                .enumerate()
-            {
+            for (i, item) in decode::list(&mut ctx, list, "integrations").into_iter().enumerate() {
                 let path = format!("integrations[{i}]");
                 if let Some(d) = integrations::decode(&mut ctx, item, &path, base_dir) {
                     self.integrations.push(d);
@@ -181,29 +171,16 @@ impl Loader {
     fn finish(mut self) -> Result<ConfigSet, ConfigErrors> {
         self.cross_check();
         if !self.errors.is_empty() {
-            let order: HashMap<&str, usize> = self
-                .files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (f.as_str(), i))
-                .collect();
+            let order: HashMap<&str, usize> = self.files.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
             let mut errors = self.errors;
             errors.sort_by_key(|e| {
-                (
-                    order.get(e.file.as_str()).copied().unwrap_or(0),
-                    e.line.unwrap_or(0),
-                    e.column.unwrap_or(0),
-                )
+                (order.get(e.file.as_str()).copied().unwrap_or(0), e.line.unwrap_or(0), e.column.unwrap_or(0))
             });
             return Err(ConfigErrors(errors));
         }
         Ok(ConfigSet {
             systems: self.systems.into_iter().filter_map(|d| d.system).collect(),
-            integrations: self
-                .integrations
-                .into_iter()
-                .filter_map(|d| d.integration)
-                .collect(),
+            integrations: self.integrations.into_iter().filter_map(|d| d.integration).collect(),
         })
     }
 
@@ -218,10 +195,7 @@ impl Loader {
                     column: Some(d.at.pos.col),
                     path: format!("{}.id", d.at.path),
                     message: format!("duplicate system id \"{}\"", d.id),
-                    hint: Some(format!(
-                        "it is already declared at {}:{}",
-                        first.at.file, first.at.pos.line
-                    )),
+                    hint: Some(format!("it is already declared at {}:{}", first.at.file, first.at.pos.line)),
                 }),
                 None => {
                     seen.insert(d.id.as_str(), d);
@@ -243,10 +217,7 @@ impl Loader {
                         column: Some(at.pos.col),
                         path: at.path.clone(),
                         message: format!("duplicate integration id \"{id}\""),
-                        hint: Some(format!(
-                            "it is already declared at {}:{}",
-                            first.file, first.pos.line
-                        )),
+                        hint: Some(format!("it is already declared at {}:{}", first.file, first.pos.line)),
                     }),
                     None => {
                         seen_integrations.insert(id.as_str(), at);
@@ -256,8 +227,7 @@ impl Loader {
             for (system, at) in d.system_refs.iter() {
                 if !seen.contains_key(system.as_str()) {
                     let hint = if known.is_empty() {
-                        "declare it under `systems:` in this file or in another file loaded with it"
-                            .to_string()
+                        "declare it under `systems:` in this file or in another file loaded with it".to_string()
                     } else {
                         let close = decode::did_you_mean(system, &known);
                         let list = known.join(", ");

@@ -5,21 +5,13 @@ use crate::yaml::{Kind, Node, Value};
 use ferry_domain::{AuthConfig, SecretRef, SystemConfig, SystemId, SystemKind};
 use std::path::Path;
 
-pub const SYSTEM_KEYS: &[&str] = &[
-    "id",
-    "kind",
-    "base_url",
-    "identity_url",
-    "auth",
-    "integration_user",
-    "proxy",
-    "ca_cert",
-    "allow_http_loopback",
-];
+pub const SYSTEM_KEYS: &[&str] =
+    &["id", "kind", "base_url", "identity_url", "auth", "integration_user", "proxy", "ca_cert", "allow_http_loopback"];
 pub const AUTH_KEYS: &[&str] = &["kind", "username", "token"];
 pub const SECRET_KEYS: &[&str] = &["env", "ssm", "secrets_manager"];
 
-const SECRET_HINT: &str = "name where the secret lives: token: { env: VAR }, { ssm: /param/name } or { secrets_manager: secret-id }";
+const SECRET_HINT: &str =
+    "name where the secret lives: token: { env: VAR }, { ssm: /param/name } or { secrets_manager: secret-id }";
 
 pub struct SystemDecl {
     pub id: SystemId,
@@ -49,18 +41,11 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             n,
             &obj.path_of("kind"),
             "system kind",
-            &[
-                ("jira", SystemKind::Jira),
-                ("azure_devops", SystemKind::AzureDevops),
-            ],
+            &[("jira", SystemKind::Jira), ("azure_devops", SystemKind::AzureDevops)],
         ),
         None => None,
     };
-    let allow_http_loopback = obj
-        .opt_bool(ctx, "allow_http_loopback")
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let allow_http_loopback = obj.opt_bool(ctx, "allow_http_loopback").ok().flatten().unwrap_or(false);
     let base_url = obj
         .required(ctx, "base_url", None)
         .and_then(|n| service_url(ctx, n, &obj.path_of("base_url"), allow_http_loopback));
@@ -68,9 +53,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         Some(n) => service_url(ctx, n, &obj.path_of("identity_url"), allow_http_loopback),
         None => None,
     };
-    let auth = obj
-        .required(ctx, "auth", None)
-        .and_then(|n| auth(ctx, n, &obj.path_of("auth"), kind));
+    let auth = obj.required(ctx, "auth", None).and_then(|n| auth(ctx, n, &obj.path_of("auth"), kind));
     let integration_user = obj.opt_str(ctx, "integration_user").ok().flatten();
     if let Some((user, n)) = integration_user.as_ref().zip(obj.get("integration_user")) {
         if !user.contains('@') {
@@ -87,10 +70,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             obj.node.pos,
             &obj.path_of("integration_user"),
             "missing key \"integration_user\" (required for azure_devops)",
-            Some(
-                "the e-mail of the user the PAT belongs to; its changes are never synced back"
-                    .into(),
-            ),
+            Some("the e-mail of the user the PAT belongs to; its changes are never synced back".into()),
         );
     }
     let proxy = obj.get("proxy").and_then(|n| {
@@ -117,12 +97,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
                 None
             }
             Err(e) => {
-                ctx.error(
-                    n.pos,
-                    &p,
-                    format!("invalid proxy URL: {e}"),
-                    Some("e.g. http://proxy.corp:3128".into()),
-                );
+                ctx.error(n.pos, &p, format!("invalid proxy URL: {e}"), Some("e.g. http://proxy.corp:3128".into()));
                 None
             }
         }
@@ -136,10 +111,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
                 n.pos,
                 &p,
                 format!("certificate file \"{s}\" not found"),
-                Some(format!(
-                    "the path is relative to this file: {}",
-                    full.display()
-                )),
+                Some(format!("the path is relative to this file: {}", full.display())),
             );
             return None;
         }
@@ -153,9 +125,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             let auth = auth?;
             let integration_user = integration_user.or_else(|| match (&auth, kind) {
                 // Jira Cloud's basic-auth user is the user Ferry writes as.
-                (AuthConfig::Basic { username, .. }, Some(SystemKind::Jira)) => {
-                    Some(username.clone())
-                }
+                (AuthConfig::Basic { username, .. }, Some(SystemKind::Jira)) => Some(username.clone()),
                 _ => None,
             });
             Some(SystemConfig {
@@ -183,12 +153,7 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 }
 
 /// An https URL, or http to a loopback host when the system allows it.
-fn service_url(
-    ctx: &mut Ctx,
-    node: &Node,
-    path: &str,
-    allow_http_loopback: bool,
-) -> Option<String> {
+fn service_url(ctx: &mut Ctx, node: &Node, path: &str, allow_http_loopback: bool) -> Option<String> {
     let s = decode::string(ctx, node, path)?;
     let u = match url::Url::parse(&s) {
         Ok(u) => u,
@@ -220,9 +185,7 @@ fn service_url(
                 node.pos,
                 path,
                 "plain http is refused",
-                Some(
-                    "set allow_http_loopback: true (tests and simulators only) or use https".into(),
-                ),
+                Some("set allow_http_loopback: true (tests and simulators only) or use https".into()),
             );
             return None;
         }
@@ -231,20 +194,12 @@ fn service_url(
                 node.pos,
                 path,
                 "plain http is refused",
-                Some(
-                    "use https; allow_http_loopback only permits http to 127.0.0.1 or localhost"
-                        .into(),
-                ),
+                Some("use https; allow_http_loopback only permits http to 127.0.0.1 or localhost".into()),
             );
             return None;
         }
         other => {
-            ctx.error(
-                node.pos,
-                path,
-                format!("unsupported URL scheme \"{other}\""),
-                Some("use https://".into()),
-            );
+            ctx.error(node.pos, path, format!("unsupported URL scheme \"{other}\""), Some("use https://".into()));
             return None;
         }
     }
@@ -271,19 +226,12 @@ fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> O
         "auth kind",
         &[("basic", K::Basic), ("pat", K::Pat), ("bearer", K::Bearer)],
     );
-    let token = obj
-        .required(ctx, "token", Some(SECRET_HINT))
-        .and_then(|n| secret(ctx, n, &obj.path_of("token")));
+    let token = obj.required(ctx, "token", Some(SECRET_HINT)).and_then(|n| secret(ctx, n, &obj.path_of("token")));
     let username = match kind {
         Some(K::Basic) => obj.req_str(ctx, "username", Some("the Jira account e-mail")),
         _ => {
             if let Some(k) = obj.key_node("username") {
-                ctx.error(
-                    k.pos,
-                    &obj.path_of("username"),
-                    "username is only used with kind: basic",
-                    None,
-                );
+                ctx.error(k.pos, &obj.path_of("username"), "username is only used with kind: basic", None);
             }
             None
         }
@@ -307,10 +255,7 @@ fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> O
             );
             None
         }
-        (K::Basic, _) => Some(AuthConfig::Basic {
-            username: username?,
-            token: token?,
-        }),
+        (K::Basic, _) => Some(AuthConfig::Basic { username: username?, token: token? }),
         (K::Pat, _) => Some(AuthConfig::Pat { token: token? }),
         (K::Bearer, _) => Some(AuthConfig::Bearer { token: token? }),
     }
@@ -358,10 +303,7 @@ fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
     }
     Some(match key {
         "env" => {
-            let valid = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 ctx.error(

@@ -30,23 +30,11 @@ pub enum TableError {
     #[error("{file} has no header row")]
     NoHeader { file: String },
     #[error("{file} has no sheet \"{sheet}\"")]
-    NoSheet {
-        file: String,
-        sheet: String,
-        available: Vec<String>,
-    },
+    NoSheet { file: String, sheet: String, available: Vec<String> },
     #[error("{file} has no column \"{column}\"")]
-    NoColumn {
-        file: String,
-        column: String,
-        available: Vec<String>,
-    },
+    NoColumn { file: String, column: String, available: Vec<String> },
     #[error("{file} row {row}: {reason}")]
-    BadCell {
-        file: String,
-        row: usize,
-        reason: String,
-    },
+    BadCell { file: String, row: usize, reason: String },
 }
 
 /// Which of the two named columns an error is about.
@@ -57,29 +45,21 @@ enum Which {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+    path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
 }
 
 fn column_index(file: &str, headers: &[String], column: &str) -> Result<usize, TableError> {
-    headers
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| TableError::NoColumn {
-            file: file.to_string(),
-            column: column.to_string(),
-            available: headers.iter().filter(|h| !h.is_empty()).cloned().collect(),
-        })
+    headers.iter().position(|h| h == column).ok_or_else(|| TableError::NoColumn {
+        file: file.to_string(),
+        column: column.to_string(),
+        available: headers.iter().filter(|h| !h.is_empty()).cloned().collect(),
+    })
 }
 
 /// Reads two columns of a CSV file (comma separated, first line headers).
 pub fn read_csv_table(path: &Path, left: &str, right: &str) -> Result<Vec<TableRow>, TableError> {
     let file = file_name(path);
-    let unreadable = |e: &dyn std::fmt::Display| TableError::Unreadable {
-        file: file.clone(),
-        reason: e.to_string(),
-    };
+    let unreadable = |e: &dyn std::fmt::Display| TableError::Unreadable { file: file.clone(), reason: e.to_string() };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -119,31 +99,17 @@ pub fn read_xlsx_table(
     right: &str,
 ) -> Result<(String, Vec<TableRow>), TableError> {
     let file = file_name(path);
-    let mut book = calamine::open_workbook_auto(path).map_err(|e| TableError::Unreadable {
-        file: file.clone(),
-        reason: e.to_string(),
-    })?;
+    let mut book = calamine::open_workbook_auto(path)
+        .map_err(|e| TableError::Unreadable { file: file.clone(), reason: e.to_string() })?;
     let names = book.sheet_names();
     let name = match sheet {
         Some(s) if names.iter().any(|n| n == s) => s.to_string(),
-        Some(s) => {
-            return Err(TableError::NoSheet {
-                file,
-                sheet: s.to_string(),
-                available: names,
-            })
-        }
-        None => names
-            .first()
-            .cloned()
-            .ok_or(TableError::NoHeader { file: file.clone() })?,
+        Some(s) => return Err(TableError::NoSheet { file, sheet: s.to_string(), available: names }),
+        None => names.first().cloned().ok_or(TableError::NoHeader { file: file.clone() })?,
     };
     let range = book
         .worksheet_range(&name)
-        .map_err(|e| TableError::Unreadable {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| TableError::Unreadable { file: file.clone(), reason: e.to_string() })?;
     let Some((first_row, _)) = range.start() else {
         return Err(TableError::NoHeader { file });
     };
@@ -161,19 +127,14 @@ pub fn read_xlsx_table(
                 row,
                 reason: "a cell holds a date; format the column as text".into(),
             }),
-            Data::Error(e) => Err(TableError::BadCell {
-                file: file.clone(),
-                row,
-                reason: format!("a cell holds the error {e}"),
-            }),
+            Data::Error(e) => {
+                Err(TableError::BadCell { file: file.clone(), row, reason: format!("a cell holds the error {e}") })
+            }
         }
     };
     let header_row = first_row as usize + 1;
     let headers: Vec<String> = match rows_iter.next() {
-        Some(cells) => cells
-            .iter()
-            .map(|c| cell_text(c, header_row))
-            .collect::<Result<_, _>>()?,
+        Some(cells) => cells.iter().map(|c| cell_text(c, header_row)).collect::<Result<_, _>>()?,
         None => return Err(TableError::NoHeader { file }),
     };
     if headers.iter().all(String::is_empty) {
@@ -184,16 +145,8 @@ pub fn read_xlsx_table(
     let mut rows = Vec::new();
     for (i, cells) in rows_iter.enumerate() {
         let row = header_row + 1 + i;
-        let get = |idx: usize| {
-            cells
-                .get(idx)
-                .map_or(Ok(String::new()), |c| cell_text(c, row))
-        };
-        rows.push(TableRow {
-            row,
-            left: get(li)?,
-            right: get(ri)?,
-        });
+        let get = |idx: usize| cells.get(idx).map_or(Ok(String::new()), |c| cell_text(c, row));
+        rows.push(TableRow { row, left: get(li)?, right: get(ri)? });
     }
     Ok((name, rows))
 }
@@ -238,21 +191,9 @@ pub fn decode(
             let keys = if key == "csv" { CSV_KEYS } else { SHEET_KEYS };
             let spec = Obj::new(ctx, src, &src_path, keys)?;
             let file = spec.req_str(ctx, "file", None);
-            let left = spec.req_str(
-                ctx,
-                "left_column",
-                Some("the header of the left system's column"),
-            );
-            let right = spec.req_str(
-                ctx,
-                "right_column",
-                Some("the header of the right system's column"),
-            );
-            let sheet = if key == "sheet" {
-                spec.opt_str(ctx, "sheet").ok()?
-            } else {
-                None
-            };
+            let left = spec.req_str(ctx, "left_column", Some("the header of the left system's column"));
+            let right = spec.req_str(ctx, "right_column", Some("the header of the right system's column"));
+            let sheet = if key == "sheet" { spec.opt_str(ctx, "sheet").ok()? } else { None };
             let (file, left, right) = (file?, left?, right?);
             let full = base_dir.join(&file);
             let file_node = spec.get("file")?;
@@ -261,10 +202,7 @@ pub fn decode(
                     file_node.pos,
                     &spec.path_of("file"),
                     format!("file \"{file}\" not found"),
-                    Some(format!(
-                        "the path is relative to this file: {}",
-                        full.display()
-                    )),
+                    Some(format!("the path is relative to this file: {}", full.display())),
                 );
                 return None;
             }
@@ -298,29 +236,16 @@ pub fn decode(
 
 fn report(ctx: &mut Ctx, spec: &Obj, e: &TableError, left: &str) {
     let (key, hint) = match e {
-        TableError::NoSheet { available, .. } => (
-            "sheet",
-            Some(format!("sheets in the workbook: {}", available.join(", "))),
-        ),
-        TableError::NoColumn {
-            column, available, ..
-        } => (
-            if column == left {
-                "left_column"
-            } else {
-                "right_column"
-            },
-            Some(format!(
-                "columns in the header row: {}",
-                available.join(", ")
-            )),
+        TableError::NoSheet { available, .. } => {
+            ("sheet", Some(format!("sheets in the workbook: {}", available.join(", "))))
+        }
+        TableError::NoColumn { column, available, .. } => (
+            if column == left { "left_column" } else { "right_column" },
+            Some(format!("columns in the header row: {}", available.join(", "))),
         ),
         _ => ("file", None),
     };
-    let pos = spec
-        .get(key)
-        .or_else(|| spec.get("file"))
-        .map_or(spec.node.pos, |n| n.pos);
+    let pos = spec.get(key).or_else(|| spec.get("file")).map_or(spec.node.pos, |n| n.pos);
     ctx.error(pos, &spec.path_of(key), e.to_string(), hint);
 }
 
@@ -329,10 +254,7 @@ fn inline(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<TableRow>> {
         ctx.error(
             node.pos,
             path,
-            format!(
-                "expected a mapping of left value: right value, found {}",
-                node.type_name()
-            ),
+            format!("expected a mapping of left value: right value, found {}", node.type_name()),
             Some("e.g. inline: { Highest: 1, High: 2 }".into()),
         );
         return None;
@@ -342,22 +264,13 @@ fn inline(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<TableRow>> {
     for (k, v) in entries {
         let left = decode::scalar_text(ctx, k, path);
         let right = if v.is_null() {
-            ctx.error(
-                v.pos,
-                path,
-                format!("no value for \"{}\"", left.as_deref().unwrap_or("")),
-                None,
-            );
+            ctx.error(v.pos, path, format!("no value for \"{}\"", left.as_deref().unwrap_or("")), None);
             None
         } else {
             decode::scalar_text(ctx, v, path)
         };
         if let (Some(left), Some(right)) = (left, right) {
-            rows.push(TableRow {
-                row: k.pos.line,
-                left,
-                right,
-            });
+            rows.push(TableRow { row: k.pos.line, left, right });
         }
     }
     (ctx.error_count() == before).then_some(rows)
@@ -385,14 +298,7 @@ fn check_rows(
         }
     };
     for r in rows {
-        let pos = if inline {
-            crate::yaml::Pos {
-                line: r.row,
-                col: 1,
-            }
-        } else {
-            src.pos
-        };
+        let pos = if inline { crate::yaml::Pos { line: r.row, col: 1 } } else { src.pos };
         match (r.left.is_empty(), r.right.is_empty()) {
             (true, true) => continue,
             (true, false) | (false, true) => {
@@ -422,11 +328,7 @@ fn check_rows(
                     ctx.error(
                         pos,
                         path,
-                        format!(
-                            "{}: the {} cell \"{cell}\" is not an e-mail address",
-                            where_(r.row),
-                            side(which)
-                        ),
+                        format!("{}: the {} cell \"{cell}\" is not an e-mail address", where_(r.row), side(which)),
                         None,
                     );
                 }
@@ -444,11 +346,7 @@ fn check_rows(
                     "{}: \"{}\" is mapped again (first at {}); the mapping would be ambiguous",
                     where_(r.row),
                     r.left,
-                    if inline {
-                        format!("line {first}")
-                    } else {
-                        format!("row {first}")
-                    }
+                    if inline { format!("line {first}") } else { format!("row {first}") }
                 ),
                 Some("keep one row per left value".into()),
             );
@@ -464,11 +362,7 @@ fn check_rows(
         ctx.error(
             if inline { src.pos } else { table_node.pos },
             path,
-            if inline {
-                "the inline table has no rows".to_string()
-            } else {
-                format!("{origin} has no rows")
-            },
+            if inline { "the inline table has no rows".to_string() } else { format!("{origin} has no rows") },
             Some("a table needs at least one row of two values".into()),
         );
         return None;
@@ -566,14 +460,7 @@ integrations:
         );
         let (name, rows) = read_xlsx_table(&path, Some("Priority"), "Jira", "ADO").unwrap();
         assert_eq!(name, "Priority");
-        assert_eq!(
-            rows[0],
-            TableRow {
-                row: 2,
-                left: "Highest".into(),
-                right: "1".into()
-            }
-        );
+        assert_eq!(rows[0], TableRow { row: 2, left: "Highest".into(), right: "1".into() });
         let t = load_table(
             dir.path(),
             "{ sheet: { file: p.xlsx, sheet: Priority, left_column: Jira, right_column: ADO } }",
@@ -591,15 +478,9 @@ integrations:
     #[test]
     fn xlsx_without_a_sheet_name_reads_the_first_sheet() {
         let dir = tempfile::tempdir().unwrap();
-        workbook(
-            &dir.path().join("p.xlsx"),
-            &[("First", &[&[S("L"), S("R")], &[S("a"), S("b")]])],
-        );
-        let t = load_table(
-            dir.path(),
-            "{ sheet: { file: p.xlsx, left_column: L, right_column: R } }",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        workbook(&dir.path().join("p.xlsx"), &[("First", &[&[S("L"), S("R")], &[S("a"), S("b")]])]);
+        let t = load_table(dir.path(), "{ sheet: { file: p.xlsx, left_column: L, right_column: R } }")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.origin, "p.xlsx#First");
         assert_eq!(t.rows, vec![("a".into(), "b".into())]);
     }
@@ -609,22 +490,10 @@ integrations:
         let dir = tempfile::tempdir().unwrap();
         workbook(
             &dir.path().join("p.xlsx"),
-            &[(
-                "S",
-                &[
-                    &[S("L"), S("R")],
-                    &[S("a"), S("1")],
-                    &[S("b"), Blank],
-                    &[Blank, S("3")],
-                    &[S("a"), S("4")],
-                ],
-            )],
+            &[("S", &[&[S("L"), S("R")], &[S("a"), S("1")], &[S("b"), Blank], &[Blank, S("3")], &[S("a"), S("4")]])],
         );
-        let errs = load_table(
-            dir.path(),
-            "{ sheet: { file: p.xlsx, sheet: S, left_column: L, right_column: R } }",
-        )
-        .unwrap_err();
+        let errs = load_table(dir.path(), "{ sheet: { file: p.xlsx, sheet: S, left_column: L, right_column: R } }")
+            .unwrap_err();
         let msgs: Vec<&str> = errs.0.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(
             msgs,
@@ -641,92 +510,45 @@ integrations:
     #[test]
     fn missing_sheet_and_column_list_what_exists() {
         let dir = tempfile::tempdir().unwrap();
-        workbook(
-            &dir.path().join("p.xlsx"),
-            &[("Alpha", &[&[S("L"), S("R")]]), ("Beta", &[&[S("x")]])],
-        );
-        let errs = load_table(
-            dir.path(),
-            "{ sheet: { file: p.xlsx, sheet: Gamma, left_column: L, right_column: R } }",
-        )
-        .unwrap_err();
-        assert_eq!(
-            errs.0[0].path,
-            "integrations[0].fields[0].values.sheet.sheet"
-        );
-        assert_eq!(
-            errs.0[0].hint.as_deref(),
-            Some("sheets in the workbook: Alpha, Beta")
-        );
-        let errs = load_table(
-            dir.path(),
-            "{ sheet: { file: p.xlsx, sheet: Alpha, left_column: L, right_column: Right } }",
-        )
-        .unwrap_err();
-        assert_eq!(
-            errs.0[0].path,
-            "integrations[0].fields[0].values.sheet.right_column"
-        );
-        assert_eq!(
-            errs.0[0].hint.as_deref(),
-            Some("columns in the header row: L, R")
-        );
+        workbook(&dir.path().join("p.xlsx"), &[("Alpha", &[&[S("L"), S("R")]]), ("Beta", &[&[S("x")]])]);
+        let errs = load_table(dir.path(), "{ sheet: { file: p.xlsx, sheet: Gamma, left_column: L, right_column: R } }")
+            .unwrap_err();
+        assert_eq!(errs.0[0].path, "integrations[0].fields[0].values.sheet.sheet");
+        assert_eq!(errs.0[0].hint.as_deref(), Some("sheets in the workbook: Alpha, Beta"));
+        let errs =
+            load_table(dir.path(), "{ sheet: { file: p.xlsx, sheet: Alpha, left_column: L, right_column: Right } }")
+                .unwrap_err();
+        assert_eq!(errs.0[0].path, "integrations[0].fields[0].values.sheet.right_column");
+        assert_eq!(errs.0[0].hint.as_deref(), Some("columns in the header row: L, R"));
         // Only a header: no rows.
-        let errs = load_table(
-            dir.path(),
-            "{ sheet: { file: p.xlsx, sheet: Alpha, left_column: L, right_column: R } }",
-        )
-        .unwrap_err();
+        let errs = load_table(dir.path(), "{ sheet: { file: p.xlsx, sheet: Alpha, left_column: L, right_column: R } }")
+            .unwrap_err();
         assert!(errs.0[0].message.contains("has no rows"), "{errs}");
     }
 
     #[test]
     fn csv_rows_report_their_line_and_reverse_lookup_swaps_columns() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("s.csv"),
-            "\u{feff}jira, ado ,x\nTo Do,New,1\n\n Done , Closed\nOpen,New\n",
-        )
-        .unwrap();
-        let t = load_table(
-            dir.path(),
-            "{ csv: { file: s.csv, left_column: jira, right_column: ado } }",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("s.csv"), "\u{feff}jira, ado ,x\nTo Do,New,1\n\n Done , Closed\nOpen,New\n")
+            .unwrap();
+        let t = load_table(dir.path(), "{ csv: { file: s.csv, left_column: jira, right_column: ado } }")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             t.rows,
-            vec![
-                ("To Do".into(), "New".into()),
-                ("Done".into(), "Closed".into()),
-                ("Open".into(), "New".into())
-            ]
+            vec![("To Do".into(), "New".into()), ("Done".into(), "Closed".into()), ("Open".into(), "New".into())]
         );
         assert_eq!(t.lookup(Flow::RightToLeft, "New"), Some("To Do"));
         std::fs::write(dir.path().join("bad.csv"), "jira,ado\nTo Do,New\nDone,\n").unwrap();
-        let errs = load_table(
-            dir.path(),
-            "{ csv: { file: bad.csv, left_column: jira, right_column: ado } }",
-        )
-        .unwrap_err();
-        assert_eq!(
-            errs.0[0].message,
-            "bad.csv row 3: the right cell is empty while the left cell is \"Done\""
-        );
+        let errs =
+            load_table(dir.path(), "{ csv: { file: bad.csv, left_column: jira, right_column: ado } }").unwrap_err();
+        assert_eq!(errs.0[0].message, "bad.csv row 3: the right cell is empty while the left cell is \"Done\"");
     }
 
     #[test]
     fn inline_tables_format_numbers_and_report_repeats_at_their_line() {
         let dir = tempfile::tempdir().unwrap();
-        let t = load_table(dir.path(), "{ inline: { 1.0: 2, x: true, y: 2.5 } }")
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            t.rows,
-            vec![
-                ("1".into(), "2".into()),
-                ("x".into(), "true".into()),
-                ("y".into(), "2.5".into())
-            ]
-        );
+        let t = load_table(dir.path(), "{ inline: { 1.0: 2, x: true, y: 2.5 } }").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.rows, vec![("1".into(), "2".into()), ("x".into(), "true".into()), ("y".into(), "2.5".into())]);
         let errs = load_table(dir.path(), "{ inline: { a: 1, b: [2] } }").unwrap_err();
         assert_eq!(errs.0[0].line, Some(11));
         let errs = load_table(dir.path(), "{ inline: { a: 1, b: } }").unwrap_err();
@@ -742,21 +564,8 @@ integrations:
         );
         let errs = load_str("t.yaml", &text, dir.path()).unwrap_err();
         let msgs: Vec<&str> = errs.0.iter().map(|e| e.message.as_str()).collect();
-        assert!(
-            msgs.iter()
-                .any(|m| m.contains("\"carol@x.test\" is mapped again")),
-            "{errs}"
-        );
-        assert!(
-            msgs.iter()
-                .any(|m| m.contains("\"bob\" is not an e-mail address")),
-            "{errs}"
-        );
-        assert!(
-            errs.0
-                .iter()
-                .all(|e| e.path == "integrations[0].users.inline"),
-            "{errs}"
-        );
+        assert!(msgs.iter().any(|m| m.contains("\"carol@x.test\" is mapped again")), "{errs}");
+        assert!(msgs.iter().any(|m| m.contains("\"bob\" is not an e-mail address")), "{errs}");
+        assert!(errs.0.iter().all(|e| e.path == "integrations[0].users.inline"), "{errs}");
     }
 }

@@ -1,7 +1,6 @@
 use super::*;
 use ferry_domain::{
-    AuthConfig, Direction, FilterExit, Flow, MappingKind, Scalar, SecretRef, SystemKind,
-    UnmatchedUser,
+    AuthConfig, Direction, FilterExit, Flow, MappingKind, Scalar, SecretRef, SystemKind, UnmatchedUser,
 };
 use std::path::PathBuf;
 
@@ -65,8 +64,7 @@ fn base_config_is_valid() {
 #[test]
 fn each_error_kind_is_reported_at_its_line_and_key_path() {
     // (what, text, line, path, message fragment)
-    let cases: Vec<(&str, String, usize, &str, &str)> =
-        vec![
+    let cases: Vec<(&str, String, usize, &str, &str)> = vec![
         (
             "unknown key",
             edit("        direction: both", "        directon: both"),
@@ -83,10 +81,7 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ),
         (
             "wrong type: mapping expected",
-            edit(
-                "    left: { system: jira, project: APP, type: Bug }",
-                "    left: jira",
-            ),
+            edit("    left: { system: jira, project: APP, type: Bug }", "    left: jira"),
             13,
             "integrations[0].left",
             "expected a mapping, found a string",
@@ -173,10 +168,7 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ),
         (
             "http without allow_http_loopback",
-            edit(
-                "base_url: https://dev.azure.com/acme",
-                "base_url: http://127.0.0.1:8080/acme",
-            ),
+            edit("base_url: https://dev.azure.com/acme", "base_url: http://127.0.0.1:8080/acme"),
             8,
             "systems[1].base_url",
             "plain http is refused",
@@ -249,10 +241,7 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ),
         (
             "default for a side the direction never writes",
-            edit(
-                "direction: both",
-                "direction: left_to_right\n        default: { left: Medium }",
-            ),
+            edit("direction: both", "direction: left_to_right\n        default: { left: Medium }"),
             22,
             "integrations[0].fields[1].default.left",
             "default.left is never used",
@@ -280,10 +269,7 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ),
         (
             "values on a user mapping",
-            edit(
-                "type: user, unmatched: skip",
-                "type: user, values: { inline: { a: b } }",
-            ),
+            edit("type: user, unmatched: skip", "type: user, values: { inline: { a: b } }"),
             24,
             "integrations[0].fields[3].values",
             "a user mapping takes no value table",
@@ -307,28 +293,13 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ),
         (
             "no fields",
-            format!(
-                "{}    fields: []\n",
-                BASE.split("    fields:\n").next().unwrap_or_default()
-            ),
+            format!("{}    fields: []\n", BASE.split("    fields:\n").next().unwrap_or_default()),
             17,
             "integrations[0].fields",
             "at least one field mapping",
         ),
-        (
-            "top level not a mapping",
-            "- a\n- b\n".to_string(),
-            1,
-            "",
-            "expected a mapping, found a list",
-        ),
-        (
-            "unknown top-level key",
-            format!("sytems: []\n{BASE}"),
-            1,
-            "sytems",
-            "unknown key \"sytems\"",
-        ),
+        ("top level not a mapping", "- a\n- b\n".to_string(), 1, "", "expected a mapping, found a list"),
+        ("unknown top-level key", format!("sytems: []\n{BASE}"), 1, "sytems", "unknown key \"sytems\""),
     ];
     for (what, text, line, path, fragment) in cases {
         let errs = match load(&text) {
@@ -343,23 +314,15 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         assert_eq!(found.line, Some(line), "{what}: {found}");
         assert_eq!(found.path, path, "{what}: {found}");
         assert_eq!(found.file, "t.yaml", "{what}");
-        assert!(
-            !errs.to_string().contains("s3cr3t"),
-            "{what}: secret leaked"
-        );
-        assert!(
-            !errs.to_string().contains("hunter2"),
-            "{what}: secret leaked"
-        );
+        assert!(!errs.to_string().contains("s3cr3t"), "{what}: secret leaked");
+        assert!(!errs.to_string().contains("hunter2"), "{what}: secret leaked");
     }
 }
 
 #[test]
 fn syntax_error_is_reported_with_its_line() {
-    let text = edit(
-        "      - { left: summary, right: System.Title }",
-        "      - { left: summary, right: System.Title }}",
-    );
+    let text =
+        edit("      - { left: summary, right: System.Title }", "      - { left: summary, right: System.Title }}");
     let errs = load(&text).unwrap_err();
     assert_eq!(errs.0.len(), 1, "{errs}");
     let e = &errs.0[0];
@@ -397,20 +360,14 @@ fn display_is_file_line_col_path_message_hint() {
 
 #[test]
 fn scalar_default_applies_to_both_sides_the_direction_writes() {
-    let both = load(&edit(
-        "        direction: both\n",
-        "        direction: both\n        default: 3\n",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let both = load(&edit("        direction: both\n", "        direction: both\n        default: 3\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let m = &both.integrations[0].fields[1];
     assert_eq!(m.default_right, Some(Scalar::Number(3.0)));
     assert_eq!(m.default_left, Some(Scalar::Number(3.0)));
 
-    let one_way = load(&edit(
-        "        direction: both\n",
-        "        direction: left_to_right\n        default: 3\n",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let one_way = load(&edit("        direction: both\n", "        direction: left_to_right\n        default: 3\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let m = &one_way.integrations[0].fields[1];
     assert_eq!(m.default_right, Some(Scalar::Number(3.0)));
     assert_eq!(m.default_left, None);
@@ -418,10 +375,8 @@ fn scalar_default_applies_to_both_sides_the_direction_writes() {
 
 #[test]
 fn none_source_writes_a_constant_left_to_right() {
-    let set = load(&append(
-        "      - { left: none, right: Custom.Origin, value: Jira }",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let set =
+        load(&append("      - { left: none, right: Custom.Origin, value: Jira }")).unwrap_or_else(|e| panic!("{e}"));
     let m = &set.integrations[0].fields[4];
     assert_eq!(m.left, None);
     assert_eq!(m.right.as_ref().map(|f| f.as_str()), Some("Custom.Origin"));
@@ -437,15 +392,9 @@ fn same_target_in_opposite_directions_is_allowed() {
     // summary is written right_to_left by fields[0] and System.Title left_to_right by fields[0]:
     // fields[4] writes title (left) and fields[5] writes Custom.Summary (right); no clash.
     load(&text).unwrap_or_else(|e| panic!("{e}"));
-    let clash =
-        append("      - { left: summary, right: System.Description, direction: right_to_left }");
+    let clash = append("      - { left: summary, right: System.Description, direction: right_to_left }");
     let errs = load(&clash).unwrap_err();
-    assert!(
-        errs.0[0]
-            .message
-            .contains("summary is already mapped right_to_left"),
-        "{errs}"
-    );
+    assert!(errs.0[0].message.contains("summary is already mapped right_to_left"), "{errs}");
 }
 
 #[test]
@@ -456,12 +405,7 @@ fn remote_id_field_cannot_also_be_mapped() {
         1,
     ) + "      - { left: key, right: Custom.JiraKey }\n";
     let errs = load(&text).unwrap_err();
-    assert!(
-        errs.0[0]
-            .message
-            .contains("already written by remote.right_id_field"),
-        "{errs}"
-    );
+    assert!(errs.0[0].message.contains("already written by remote.right_id_field"), "{errs}");
     assert_eq!(errs.0[0].line, Some(26));
 }
 
@@ -479,10 +423,7 @@ fn loopback_http_is_allowed_when_asked() {
 #[test]
 fn jira_integration_user_defaults_to_the_basic_username() {
     let set = load(BASE).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        set.systems[0].integration_user.as_deref(),
-        Some("bot@acme.test")
-    );
+    assert_eq!(set.systems[0].integration_user.as_deref(), Some("bot@acme.test"));
 }
 
 #[test]
@@ -522,10 +463,7 @@ fn files_merge_and_sheets_resolve_relative_to_their_file() {
     // The integration alone names unknown systems, and a missing file is reported too.
     let errs = load_files(&[integ.clone(), dir.path().join("absent.yaml")]).unwrap_err();
     let text = errs.to_string();
-    assert!(
-        text.contains("bugs.yaml:3:21: integrations[0].left.system: unknown system \"jira\""),
-        "{text}"
-    );
+    assert!(text.contains("bugs.yaml:3:21: integrations[0].left.system: unknown system \"jira\""), "{text}");
     assert!(text.contains("absent.yaml: cannot read the file"), "{text}");
 
     // The same system declared in two files.
@@ -544,56 +482,27 @@ fn example_config_loads_into_the_expected_integration() {
     assert_eq!(jira.kind, SystemKind::Jira);
     assert_eq!(
         jira.auth,
-        AuthConfig::Basic {
-            username: "ferry-bot@acme.test".into(),
-            token: SecretRef::Env("JIRA_API_TOKEN".into())
-        }
+        AuthConfig::Basic { username: "ferry-bot@acme.test".into(), token: SecretRef::Env("JIRA_API_TOKEN".into()) }
     );
     let ado = &set.systems[1];
     assert_eq!(ado.kind, SystemKind::AzureDevops);
-    assert_eq!(
-        ado.auth,
-        AuthConfig::Pat {
-            token: SecretRef::Env("ADO_PAT".into())
-        }
-    );
+    assert_eq!(ado.auth, AuthConfig::Pat { token: SecretRef::Env("ADO_PAT".into()) });
     assert_eq!(ado.integration_user.as_deref(), Some("ferry-bot@acme.test"));
 
     let i = &set.integrations[0];
     assert_eq!(i.id.as_str(), "app-bugs");
-    assert_eq!(
-        (i.left.project.as_str(), i.left.entity_type.as_str()),
-        ("APP", "Bug")
-    );
-    assert_eq!(
-        (i.right.project.as_str(), i.right.entity_type.as_str()),
-        ("App", "Bug")
-    );
+    assert_eq!((i.left.project.as_str(), i.left.entity_type.as_str()), ("APP", "Bug"));
+    assert_eq!((i.right.project.as_str(), i.right.entity_type.as_str()), ("App", "Bug"));
     assert_eq!(i.left.system.as_str(), "jira-cloud");
-    assert_eq!(
-        (i.poll_interval_secs, i.overlap_secs, i.max_attempts),
-        (60, 120, 5)
-    );
+    assert_eq!((i.poll_interval_secs, i.overlap_secs, i.max_attempts), (60, 120, 5));
     assert_eq!(i.filter_left_to_right, None);
     assert_eq!(i.filter_exit, FilterExit::KeepSyncing);
-    assert_eq!(
-        i.remote.left_id_field.as_ref().unwrap().as_str(),
-        "customfield_10050"
-    );
-    assert_eq!(
-        i.remote.right_id_field.as_ref().unwrap().as_str(),
-        "Custom.JiraKey"
-    );
+    assert_eq!(i.remote.left_id_field.as_ref().unwrap().as_str(), "customfield_10050");
+    assert_eq!(i.remote.right_id_field.as_ref().unwrap().as_str(), "Custom.JiraKey");
     assert!(i.remote.left_link && i.remote.right_link);
     assert_eq!(i.users.origin, "users.xlsx#Users");
-    assert_eq!(
-        i.users.lookup(Flow::LeftToRight, "Carol@acme.test"),
-        Some("carol.w@acme.test")
-    );
-    assert_eq!(
-        i.users.lookup(Flow::RightToLeft, "carol.w@acme.test"),
-        Some("carol@acme.test")
-    );
+    assert_eq!(i.users.lookup(Flow::LeftToRight, "Carol@acme.test"), Some("carol.w@acme.test"));
+    assert_eq!(i.users.lookup(Flow::RightToLeft, "carol.w@acme.test"), Some("carol@acme.test"));
 
     let by_left = |k: &str| {
         i.fields
@@ -628,35 +537,16 @@ fn example_config_loads_into_the_expected_integration() {
 
     let severity = by_left("customfield_10051").values.as_ref().unwrap();
     assert_eq!(severity.origin, "severity.xlsx#Severity");
-    assert_eq!(
-        severity.lookup(Flow::LeftToRight, "Major"),
-        Some("2 - High")
-    );
-    assert_eq!(
-        severity.lookup(Flow::RightToLeft, "1 - Critical"),
-        Some("Critical")
-    );
+    assert_eq!(severity.lookup(Flow::LeftToRight, "Major"), Some("2 - High"));
+    assert_eq!(severity.lookup(Flow::RightToLeft, "1 - Critical"), Some("Critical"));
 
     let assignee = by_left("assignee");
     assert_eq!(assignee.kind, MappingKind::User);
     assert_eq!(assignee.unmatched, UnmatchedUser::Default);
-    assert_eq!(
-        assignee.default_right,
-        Some(Scalar::Text("ferry-bot@acme.test".into()))
-    );
+    assert_eq!(assignee.default_right, Some(Scalar::Text("ferry-bot@acme.test".into())));
     assert_eq!(by_left("description").kind, MappingKind::RichText);
-    assert_eq!(
-        by_left("labels").right.as_ref().unwrap().as_str(),
-        "System.Tags"
-    );
-    assert_eq!(
-        by_left("customfield_10052")
-            .right
-            .as_ref()
-            .unwrap()
-            .as_str(),
-        "Microsoft.VSTS.Scheduling.StoryPoints"
-    );
+    assert_eq!(by_left("labels").right.as_ref().unwrap().as_str(), "System.Tags");
+    assert_eq!(by_left("customfield_10052").right.as_ref().unwrap().as_str(), "Microsoft.VSTS.Scheduling.StoryPoints");
     let constant = i.fields.iter().find(|m| m.left.is_none()).unwrap();
     assert_eq!(constant.constant, Some(Scalar::Text("App".into())));
     assert_eq!(constant.direction, Direction::LeftToRight);
@@ -666,18 +556,8 @@ fn example_config_loads_into_the_expected_integration() {
 fn broken_examples_report_file_line_and_key_path() {
     let dir = examples_dir().join("broken");
     let cases = [
-        (
-            "wrong-key.yaml",
-            20,
-            "integrations[0].fields[1].directon",
-            "unknown key \"directon\"",
-        ),
-        (
-            "bad-direction.yaml",
-            20,
-            "integrations[0].fields[1].direction",
-            "unknown direction \"sideways\"",
-        ),
+        ("wrong-key.yaml", 20, "integrations[0].fields[1].directon", "unknown key \"directon\""),
+        ("bad-direction.yaml", 20, "integrations[0].fields[1].direction", "unknown direction \"sideways\""),
         (
             "missing-column.yaml",
             21,
@@ -695,11 +575,7 @@ fn broken_examples_report_file_line_and_key_path() {
         assert_eq!(e.path, path, "{e}");
         assert!(e.message.contains(message), "{e}");
         assert!(e.hint.is_some(), "{e}");
-        assert!(
-            e.to_string()
-                .starts_with(&format!("{}:{line}:", p.display())),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with(&format!("{}:{line}:", p.display())), "{e}");
     }
 }
 
@@ -710,10 +586,7 @@ fn json_schema_is_draft07_with_the_top_level_properties() {
     let s = json_schema();
     let text = serde_json::to_string(&s).unwrap();
     let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        back["$schema"].as_str(),
-        Some("http://json-schema.org/draft-07/schema#")
-    );
+    assert_eq!(back["$schema"].as_str(), Some("http://json-schema.org/draft-07/schema#"));
     let props = back["properties"].as_object().unwrap();
     let keys: Vec<&str> = props.keys().map(String::as_str).collect();
     assert_eq!(keys, vec!["integrations", "systems"]);
@@ -753,10 +626,7 @@ fn json_schema_has_the_keys_the_loader_accepts() {
     for (def, keys) in pairs {
         assert_eq!(schema_keys(&s, def), sorted(keys), "{def}");
     }
-    assert_eq!(
-        schema_keys(&s, "DefaultSides"),
-        sorted(integrations::DEFAULT_KEYS)
-    );
+    assert_eq!(schema_keys(&s, "DefaultSides"), sorted(integrations::DEFAULT_KEYS));
 }
 
 #[test]
@@ -764,8 +634,7 @@ fn examples_also_deserialize_with_the_schema_types() {
     let text = std::fs::read_to_string(examples_dir().join("ferry.yaml")).unwrap();
     // Through JSON: serde_yaml 0.9 spells enums as YAML tags, editors see plain maps.
     let as_json = |text: &str| -> serde_json::Value { serde_yaml::from_str(text).unwrap() };
-    let file: schema::File =
-        serde_json::from_value(as_json(&text)).unwrap_or_else(|e| panic!("{e}"));
+    let file: schema::File = serde_json::from_value(as_json(&text)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(file.integrations[0].fields.len(), 9);
     let broken = std::fs::read_to_string(examples_dir().join("broken/wrong-key.yaml")).unwrap();
     assert!(serde_json::from_value::<schema::File>(as_json(&broken)).is_err());
@@ -774,8 +643,7 @@ fn examples_also_deserialize_with_the_schema_types() {
 #[test]
 fn committed_schema_file_is_current() {
     let want = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
-    let have =
-        std::fs::read_to_string(examples_dir().join("ferry.schema.json")).unwrap_or_default();
+    let have = std::fs::read_to_string(examples_dir().join("ferry.schema.json")).unwrap_or_default();
     assert!(
         have == want,
         "examples/ferry.schema.json is stale: run `cargo run -p ferry-config --example make_example_sheets -- examples`"
@@ -875,10 +743,7 @@ fn duplicate_integration_id_points_at_the_first() {
     assert_eq!(e.line, Some(25));
     assert_eq!(e.path, "integrations[1].id");
     assert_eq!(e.message, "duplicate integration id \"bugs\"");
-    assert_eq!(
-        e.hint.as_deref(),
-        Some("it is already declared at t.yaml:12")
-    );
+    assert_eq!(e.hint.as_deref(), Some("it is already declared at t.yaml:12"));
 }
 
 #[test]

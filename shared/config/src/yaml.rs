@@ -22,10 +22,7 @@ pub struct Pos {
 
 impl Pos {
     fn of(m: &Marker) -> Pos {
-        Pos {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Pos { line: m.line(), col: m.col() + 1 }
     }
 }
 
@@ -90,9 +87,7 @@ fn resolve_plain(t: &str) -> Value<'_> {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Value::Float(f64::INFINITY)
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -123,9 +118,7 @@ fn resolve_plain(t: &str) -> Value<'_> {
         None => (unsigned, None),
     };
     let mantissa_ok = match mantissa.split_once('.') {
-        Some((a, b)) => {
-            (a.is_empty() && int_like(b)) || (int_like(a) && (b.is_empty() || int_like(b)))
-        }
+        Some((a, b)) => (a.is_empty() && int_like(b)) || (int_like(a) && (b.is_empty() || int_like(b))),
         None => int_like(mantissa),
     };
     let exp_ok = match exp {
@@ -161,10 +154,8 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let mut documents = 0usize;
     let mut nodes = 0usize;
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| SyntaxError {
-            pos: Pos::of(e.marker()),
-            message: e.info().to_string(),
-        })?;
+        let (event, mark) =
+            parser.next_token().map_err(|e| SyntaxError { pos: Pos::of(e.marker()), message: e.info().to_string() })?;
         let pos = Pos::of(&mark);
         let finished: Option<(Node, usize)> = match event {
             Event::StreamEnd => break,
@@ -174,8 +165,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
                 if documents > 1 {
                     return Err(SyntaxError {
                         pos,
-                        message: "a config file holds one YAML document; remove the second `---`"
-                            .into(),
+                        message: "a config file holds one YAML document; remove the second `---`".into(),
                     });
                 }
                 None
@@ -183,13 +173,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == TScalarStyle::Plain && !forced_str;
-                Some((
-                    Node {
-                        kind: Kind::Scalar { text, plain },
-                        pos,
-                    },
-                    anchor,
-                ))
+                Some((Node { kind: Kind::Scalar { text, plain }, pos }, anchor))
             }
             Event::Alias(id) => match anchors.get(&id) {
                 Some(n) => {
@@ -199,10 +183,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
                     Some((n, 0))
                 }
                 None => {
-                    return Err(SyntaxError {
-                        pos,
-                        message: "an alias refers to an anchor that encloses it".into(),
-                    })
+                    return Err(SyntaxError { pos, message: "an alias refers to an anchor that encloses it".into() })
                 }
             },
             Event::SequenceStart(anchor, _) => {
@@ -214,31 +195,16 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(p, anchor, items)) => Some((
-                    Node {
-                        kind: Kind::Seq(items),
-                        pos: p,
-                    },
-                    anchor,
-                )),
+                Some(Frame::Seq(p, anchor, items)) => Some((Node { kind: Kind::Seq(items), pos: p }, anchor)),
                 _ => return Err(unbalanced(pos)),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(p, anchor, entries, None)) => Some((
-                    Node {
-                        kind: Kind::Map(entries),
-                        pos: p,
-                    },
-                    anchor,
-                )),
+                Some(Frame::Map(p, anchor, entries, None)) => Some((Node { kind: Kind::Map(entries), pos: p }, anchor)),
                 _ => return Err(unbalanced(pos)),
             },
         };
         if stack.len() > MAX_DEPTH {
-            return Err(SyntaxError {
-                pos,
-                message: format!("nesting deeper than {MAX_DEPTH} levels"),
-            });
+            return Err(SyntaxError { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
         }
         let Some((node, anchor)) = finished else {
             continue;
@@ -266,10 +232,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
 }
 
 fn unbalanced(pos: Pos) -> SyntaxError {
-    SyntaxError {
-        pos,
-        message: "unbalanced YAML structure".into(),
-    }
+    SyntaxError { pos, message: "unbalanced YAML structure".into() }
 }
 
 fn count(n: &Node) -> usize {
@@ -299,14 +262,10 @@ mod tests {
     #[test]
     fn positions_are_one_based_lines_and_columns() {
         let root = parse("a: 1\nb:\n  - x\n  - { c: d }\n").unwrap().unwrap();
-        let Kind::Map(entries) = &root.kind else {
-            panic!("not a map")
-        };
+        let Kind::Map(entries) = &root.kind else { panic!("not a map") };
         assert_eq!(entries[0].0.pos, Pos { line: 1, col: 1 });
         assert_eq!(entries[0].1.pos, Pos { line: 1, col: 4 });
-        let Kind::Seq(items) = &entries[1].1.kind else {
-            panic!("not a seq")
-        };
+        let Kind::Seq(items) = &entries[1].1.kind else { panic!("not a seq") };
         assert_eq!(items[0].pos, Pos { line: 3, col: 5 });
         assert_eq!(items[1].pos.line, 4);
     }
@@ -334,9 +293,7 @@ mod tests {
     #[test]
     fn quoted_scalars_stay_strings() {
         let root = parse("a: '12'\n").unwrap().unwrap();
-        let Kind::Map(entries) = &root.kind else {
-            panic!("not a map")
-        };
+        let Kind::Map(entries) = &root.kind else { panic!("not a map") };
         assert_eq!(entries[0].1.scalar(), Some(Value::Str("12")));
     }
 

@@ -107,11 +107,7 @@ fn attr_u64(obj: &Map<String, Value>, key: &str) -> Option<u64> {
     })
 }
 
-fn render_children(
-    obj: &Map<String, Value>,
-    out: &mut String,
-    depth: usize,
-) -> Result<(), AdfError> {
+fn render_children(obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
     if depth > MAX_DEPTH {
         return Err(AdfError::TooDeep);
     }
@@ -175,10 +171,9 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         "mention" | "emoji" => escape_into(&inline_atom_text(obj), out),
         "status" => escape_into(attr_str(obj, "text").unwrap_or(""), out),
         "date" => {
-            let ms = attrs(obj).and_then(|a| a.get("timestamp")).and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            });
+            let ms = attrs(obj)
+                .and_then(|a| a.get("timestamp"))
+                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
             if let Some(d) = ms.and_then(chrono::DateTime::from_timestamp_millis) {
                 out.push_str(&d.format("%Y-%m-%d").to_string());
             }
@@ -187,11 +182,7 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         "taskItem" | "decisionItem" => {
             out.push_str("<li><p>");
             if ty == "taskItem" {
-                out.push_str(if attr_str(obj, "state") == Some("DONE") {
-                    "[x] "
-                } else {
-                    "[ ] "
-                });
+                out.push_str(if attr_str(obj, "state") == Some("DONE") { "[x] " } else { "[ ] " });
             }
             render_children(obj, out, depth)?;
             out.push_str("</p></li>");
@@ -278,11 +269,7 @@ fn inline_atom_text(obj: &Map<String, Value>) -> String {
     match obj.get("type").and_then(Value::as_str).unwrap_or("") {
         "mention" => {
             let t = attr_str(obj, "text").unwrap_or("");
-            let t = if t.is_empty() {
-                attr_str(obj, "id").unwrap_or("")
-            } else {
-                t
-            };
+            let t = if t.is_empty() { attr_str(obj, "id").unwrap_or("") } else { t };
             if t.starts_with('@') {
                 t.to_string()
             } else {
@@ -338,9 +325,7 @@ impl Mark {
                 Some("sup") => Some(Mark::Sup),
                 _ => Some(Mark::Sub),
             },
-            "link" => attr_str(m, "href")
-                .filter(|h| safe_href(h))
-                .map(|h| Mark::Link(h.to_string())),
+            "link" => attr_str(m, "href").filter(|h| safe_href(h)).map(|h| Mark::Link(h.to_string())),
             _ => None,
         }
     }
@@ -394,12 +379,7 @@ fn render_text(obj: &Map<String, Value>, out: &mut String) {
     let marks: Vec<Mark> = obj
         .get("marks")
         .and_then(Value::as_array)
-        .map(|ms| {
-            ms.iter()
-                .filter_map(Value::as_object)
-                .filter_map(Mark::from_adf)
-                .collect()
-        })
+        .map(|ms| ms.iter().filter_map(Value::as_object).filter_map(Mark::from_adf).collect())
         .unwrap_or_default();
     let marks = canonical_marks(marks);
     for m in &marks {
@@ -422,12 +402,8 @@ fn render_text(obj: &Map<String, Value>, out: &mut String) {
 
 /// Links with script-capable schemes are dropped (their text stays).
 fn safe_href(href: &str) -> bool {
-    let h: String = href
-        .trim()
-        .chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let h: String =
+        href.trim().chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect::<String>().to_ascii_lowercase();
     !(h.starts_with("javascript:") || h.starts_with("vbscript:") || h.starts_with("data:"))
 }
 
@@ -455,11 +431,7 @@ pub fn escape_html(s: &str) -> String {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
-    Start {
-        name: String,
-        attrs: Vec<(String, String)>,
-        self_closing: bool,
-    },
+    Start { name: String, attrs: Vec<(String, String)>, self_closing: bool },
     End(String),
     Text(String),
 }
@@ -488,10 +460,7 @@ fn tokenize(html: &str) -> Vec<Token> {
         let name_len = rest[name_start..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == ':'))
             .unwrap_or(rest.len() - name_start);
-        let starts_with_letter = rest[name_start..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic());
+        let starts_with_letter = rest[name_start..].chars().next().is_some_and(|c| c.is_ascii_alphabetic());
         if name_len == 0 || !starts_with_letter {
             // A lone '<' is text.
             text.push('<');
@@ -511,18 +480,11 @@ fn tokenize(html: &str) -> Vec<Token> {
             let close = format!("</{name}");
             let lower = rest.to_ascii_lowercase();
             rest = match lower.find(&close) {
-                Some(i) => rest[i..]
-                    .find('>')
-                    .map(|j| &rest[i + j + 1..])
-                    .unwrap_or(""),
+                Some(i) => rest[i..].find('>').map(|j| &rest[i + j + 1..]).unwrap_or(""),
                 None => "",
             };
         } else {
-            tokens.push(Token::Start {
-                name,
-                attrs,
-                self_closing,
-            });
+            tokens.push(Token::Start { name, attrs, self_closing });
         }
     }
     if !text.is_empty() {
@@ -553,10 +515,7 @@ fn parse_tag_rest(s: &str) -> (Vec<(String, String)>, bool, usize) {
         }
         self_closing = false;
         let start = i;
-        while i < bytes.len()
-            && !bytes[i].is_ascii_whitespace()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-        {
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !matches!(bytes[i], b'=' | b'>' | b'/') {
             i += 1;
         }
         let name = s[start..i].to_ascii_lowercase();
@@ -572,11 +531,7 @@ fn parse_tag_rest(s: &str) -> (Vec<(String, String)>, bool, usize) {
             if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
                 let q = bytes[i];
                 let vstart = i + 1;
-                let vend = s[vstart..]
-                    .bytes()
-                    .position(|b| b == q)
-                    .map(|p| vstart + p)
-                    .unwrap_or(s.len());
+                let vend = s[vstart..].bytes().position(|b| b == q).map(|p| vstart + p).unwrap_or(s.len());
                 value = decode_entities(&s[vstart..vend]);
                 i = (vend + 1).min(s.len());
             } else {
@@ -604,10 +559,8 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let end = rest[1..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
-            .map(|i| i + 1)
-            .unwrap_or(rest.len());
+        let end =
+            rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '#')).map(|i| i + 1).unwrap_or(rest.len());
         let name = &rest[1..end];
         let has_semi = rest[end..].starts_with(';');
         let decoded = if name.is_empty() {
@@ -617,11 +570,7 @@ pub fn decode_entities(s: &str) -> String {
                 Some(hex) => u32::from_str_radix(hex, 16).ok(),
                 None => num.parse::<u32>().ok(),
             };
-            code.map(|c| {
-                char::from_u32(c)
-                    .filter(|c| *c != '\0')
-                    .unwrap_or('\u{fffd}')
-            })
+            code.map(|c| char::from_u32(c).filter(|c| *c != '\0').unwrap_or('\u{fffd}'))
         } else if has_semi {
             named_entity(name)
         } else {
@@ -672,40 +621,21 @@ fn named_entity(name: &str) -> Option<char> {
 
 #[derive(Debug, Clone, PartialEq)]
 enum HNode {
-    Element {
-        name: String,
-        attrs: Vec<(String, String)>,
-        children: Vec<HNode>,
-    },
+    Element { name: String, attrs: Vec<(String, String)>, children: Vec<HNode> },
     Text(String),
 }
 
 impl HNode {
     fn attr(&self, key: &str) -> Option<&str> {
         match self {
-            HNode::Element { attrs, .. } => attrs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str()),
+            HNode::Element { attrs, .. } => attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
             HNode::Text(_) => None,
         }
     }
 }
 
 fn is_void(name: &str) -> bool {
-    matches!(
-        name,
-        "br" | "hr"
-            | "img"
-            | "input"
-            | "meta"
-            | "link"
-            | "wbr"
-            | "col"
-            | "area"
-            | "base"
-            | "source"
-    )
+    matches!(name, "br" | "hr" | "img" | "input" | "meta" | "link" | "wbr" | "col" | "area" | "base" | "source")
 }
 
 fn is_block_tag(name: &str) -> bool {
@@ -741,11 +671,7 @@ fn build_tree(tokens: Vec<Token>) -> Vec<HNode> {
         if stack.len() > 1 {
             if let Some((name, attrs, children)) = stack.pop() {
                 if let Some(parent) = stack.last_mut() {
-                    parent.2.push(HNode::Element {
-                        name,
-                        attrs,
-                        children,
-                    });
+                    parent.2.push(HNode::Element { name, attrs, children });
                 }
             }
         }
@@ -771,17 +697,7 @@ fn build_tree(tokens: Vec<Token>) -> Vec<HNode> {
         }
     }
     const PARA: &[&str] = &["p", "h1", "h2", "h3", "h4", "h5", "h6"];
-    const CONTAINERS: &[&str] = &[
-        "ul",
-        "ol",
-        "li",
-        "blockquote",
-        "div",
-        "td",
-        "th",
-        "table",
-        "pre",
-    ];
+    const CONTAINERS: &[&str] = &["ul", "ol", "li", "blockquote", "div", "td", "th", "table", "pre"];
     for tok in tokens {
         match tok {
             Token::Text(t) => {
@@ -789,11 +705,7 @@ fn build_tree(tokens: Vec<Token>) -> Vec<HNode> {
                     top.2.push(HNode::Text(t));
                 }
             }
-            Token::Start {
-                name,
-                attrs,
-                self_closing,
-            } => {
+            Token::Start { name, attrs, self_closing } => {
                 if is_block_tag(&name) {
                     close_implied(&mut stack, PARA, CONTAINERS);
                 }
@@ -805,11 +717,7 @@ fn build_tree(tokens: Vec<Token>) -> Vec<HNode> {
                 }
                 if is_void(&name) || self_closing {
                     if let Some(top) = stack.last_mut() {
-                        top.2.push(HNode::Element {
-                            name,
-                            attrs,
-                            children: Vec::new(),
-                        });
+                        top.2.push(HNode::Element { name, attrs, children: Vec::new() });
                     }
                 } else if stack.len() > MAX_DEPTH * 4 {
                     // Absurd nesting: keep content, drop the element.
@@ -862,9 +770,7 @@ pub fn text_to_adf(text: &str) -> Value {
 fn is_inline_node(n: &HNode) -> bool {
     match n {
         HNode::Text(_) => true,
-        HNode::Element { name, .. } => {
-            !is_block_tag(name) && !matches!(name.as_str(), "tbody" | "thead" | "tfoot")
-        }
+        HNode::Element { name, .. } => !is_block_tag(name) && !matches!(name.as_str(), "tbody" | "thead" | "tfoot"),
     }
 }
 
@@ -876,9 +782,7 @@ fn blocks(nodes: &[HNode], depth: usize) -> Vec<Value> {
         if run.is_empty() {
             return;
         }
-        let blank = run
-            .iter()
-            .all(|n| matches!(n, HNode::Text(t) if t.trim().is_empty()));
+        let blank = run.iter().all(|n| matches!(n, HNode::Text(t) if t.trim().is_empty()));
         if !blank {
             let mut inl = Vec::new();
             for n in run.iter() {
@@ -943,19 +847,13 @@ fn block(n: &HNode, depth: usize, out: &mut Vec<Value>) {
         "p" => out.push(para("paragraph", inline_of(children), None)),
         "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
             let level: u64 = name[1..].parse().unwrap_or(1);
-            out.push(para(
-                "heading",
-                inline_of(children),
-                Some(json!({"level": level})),
-            ));
+            out.push(para("heading", inline_of(children), Some(json!({"level": level}))));
         }
         "ul" | "ol" => {
             let mut items = Vec::new();
             for c in children {
                 match c {
-                    HNode::Element { name, children, .. } if name == "li" => {
-                        items.push(list_item(children, depth))
-                    }
+                    HNode::Element { name, children, .. } if name == "li" => items.push(list_item(children, depth)),
                     HNode::Text(t) if t.trim().is_empty() => {}
                     other => items.push(list_item(std::slice::from_ref(other), depth)),
                 }
@@ -1048,60 +946,28 @@ fn non_empty_blocks(mut inner: Vec<Value>) -> Vec<Value> {
 // Block children each ADF container accepts (Jira rejects documents that break them).
 const IN_LIST_ITEM: &[&str] = &["paragraph", "bulletList", "orderedList", "codeBlock"];
 const IN_BLOCKQUOTE: &[&str] = &["paragraph", "bulletList", "orderedList", "codeBlock"];
-const IN_PANEL: &[&str] = &[
-    "paragraph",
-    "heading",
-    "bulletList",
-    "orderedList",
-    "codeBlock",
-    "rule",
-];
-const IN_CELL: &[&str] = &[
-    "paragraph",
-    "heading",
-    "bulletList",
-    "orderedList",
-    "codeBlock",
-    "rule",
-    "blockquote",
-    "panel",
-];
+const IN_PANEL: &[&str] = &["paragraph", "heading", "bulletList", "orderedList", "codeBlock", "rule"];
+const IN_CELL: &[&str] =
+    &["paragraph", "heading", "bulletList", "orderedList", "codeBlock", "rule", "blockquote", "panel"];
 
 /// Rewrites blocks a container does not accept: headings become paragraphs, quotes,
 /// panels and tables give up their content, rules are dropped.
 fn fit(blocks: Vec<Value>, allowed: &[&str]) -> Vec<Value> {
     let mut out = Vec::new();
     for b in blocks {
-        let ty = b
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let ty = b.get("type").and_then(Value::as_str).unwrap_or("").to_string();
         if allowed.contains(&ty.as_str()) {
             out.push(b);
             continue;
         }
-        let content = b
-            .get("content")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let content = b.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
         match ty.as_str() {
             "heading" => out.push(para("paragraph", content, None)),
             "blockquote" | "panel" => out.extend(fit(content, allowed)),
             "table" => {
                 for row in content {
-                    for cell in row
-                        .get("content")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        let inner = cell
-                            .get("content")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
+                    for cell in row.get("content").and_then(Value::as_array).into_iter().flatten() {
+                        let inner = cell.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
                         out.extend(fit(inner, allowed));
                     }
                 }
@@ -1135,12 +1001,7 @@ fn collect_rows(nodes: &[HNode], depth: usize, rows: &mut Vec<Value>) {
             "tr" => {
                 let mut cells = Vec::new();
                 for c in children {
-                    if let HNode::Element {
-                        name: cname,
-                        children: cchildren,
-                        ..
-                    } = c
-                    {
+                    if let HNode::Element { name: cname, children: cchildren, .. } = c {
                         if cname == "td" || cname == "th" {
                             let mut cell = json!({
                                 "type": if cname == "th" { "tableHeader" } else { "tableCell" },
@@ -1148,9 +1009,7 @@ fn collect_rows(nodes: &[HNode], depth: usize, rows: &mut Vec<Value>) {
                             });
                             let mut a = Map::new();
                             for key in ["colspan", "rowspan"] {
-                                if let Some(v) =
-                                    c.attr(key).and_then(|s| s.trim().parse::<u64>().ok())
-                                {
+                                if let Some(v) = c.attr(key).and_then(|s| s.trim().parse::<u64>().ok()) {
                                     if v > 1 {
                                         a.insert(key.to_string(), json!(v));
                                     }
@@ -1167,9 +1026,7 @@ fn collect_rows(nodes: &[HNode], depth: usize, rows: &mut Vec<Value>) {
                     rows.push(json!({"type": "tableRow", "content": cells}));
                 }
             }
-            "thead" | "tbody" | "tfoot" | "table" if depth < MAX_DEPTH => {
-                collect_rows(children, depth + 1, rows)
-            }
+            "thead" | "tbody" | "tfoot" | "table" if depth < MAX_DEPTH => collect_rows(children, depth + 1, rows),
             _ => {}
         }
     }
@@ -1227,10 +1084,7 @@ fn inline(n: &HNode, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
                 "code" | "tt" | "kbd" => Some(Mark::Code),
                 "sub" => Some(Mark::Sub),
                 "sup" => Some(Mark::Sup),
-                "a" => n
-                    .attr("href")
-                    .filter(|h| !h.is_empty() && safe_href(h))
-                    .map(|h| Mark::Link(h.to_string())),
+                "a" => n.attr("href").filter(|h| !h.is_empty() && safe_href(h)).map(|h| Mark::Link(h.to_string())),
                 _ => None,
             };
             if name == "img" {
@@ -1301,13 +1155,20 @@ mod tests {
             ("sup", p(json!([tm("2", json!([{"type": "subsup", "attrs": {"type": "sup"}}]))])), "<p><sup>2</sup></p>"),
             (
                 "marks nest canonically",
-                p(json!([tm("x", json!([{"type": "em"}, {"type": "link", "attrs": {"href": "h"}}, {"type": "strong"}]))])),
+                p(json!([tm(
+                    "x",
+                    json!([{"type": "em"}, {"type": "link", "attrs": {"href": "h"}}, {"type": "strong"}])
+                )])),
                 "<p><a href=\"h\"><strong><em>x</em></strong></a></p>",
             ),
             ("escaping", p(json!([t("a<b>&\"c'")])), "<p>a&lt;b&gt;&amp;&quot;c&#39;</p>"),
             ("hardBreak", p(json!([t("a"), {"type": "hardBreak"}, t("b")])), "<p>a<br>b</p>"),
             ("heading", json!({"type": "heading", "attrs": {"level": 3}, "content": [t("H")]}), "<h3>H</h3>"),
-            ("heading level clamped", json!({"type": "heading", "attrs": {"level": 9}, "content": [t("H")]}), "<h6>H</h6>"),
+            (
+                "heading level clamped",
+                json!({"type": "heading", "attrs": {"level": 9}, "content": [t("H")]}),
+                "<h6>H</h6>",
+            ),
             (
                 "bulletList nested",
                 json!({"type": "bulletList", "content": [{"type": "listItem", "content": [p(json!([t("a")])),
@@ -1325,14 +1186,22 @@ mod tests {
                 "<pre><code class=\"language-rust\">fn x() {}\n&lt;y&gt;</code></pre>",
             ),
             ("codeBlock plain", json!({"type": "codeBlock", "content": [t("x")]}), "<pre><code>x</code></pre>"),
-            ("blockquote", json!({"type": "blockquote", "content": [p(json!([t("q")]))]}), "<blockquote><p>q</p></blockquote>"),
+            (
+                "blockquote",
+                json!({"type": "blockquote", "content": [p(json!([t("q")]))]}),
+                "<blockquote><p>q</p></blockquote>",
+            ),
             ("rule", json!({"type": "rule"}), "<hr>"),
             (
                 "mention",
                 p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "@Alice Jones"}}])),
                 "<p>@Alice Jones</p>",
             ),
-            ("mention without @", p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "Bob"}}])), "<p>@Bob</p>"),
+            (
+                "mention without @",
+                p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "Bob"}}])),
+                "<p>@Bob</p>",
+            ),
             ("emoji text", p(json!([{"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}}])), "<p>😄</p>"),
             ("emoji shortName", p(json!([{"type": "emoji", "attrs": {"shortName": ":x:"}}])), "<p>:x:</p>"),
             (
@@ -1362,7 +1231,11 @@ mod tests {
                 json!({"type": "mediaSingle", "content": [{"type": "media", "attrs": {"id": "abc", "type": "file", "collection": "c", "alt": "shot.png"}}]}),
                 "<p>[attachment: shot.png]</p>",
             ),
-            ("status lozenge", p(json!([{"type": "status", "attrs": {"text": "IN QA", "color": "blue"}}])), "<p>IN QA</p>"),
+            (
+                "status lozenge",
+                p(json!([{"type": "status", "attrs": {"text": "IN QA", "color": "blue"}}])),
+                "<p>IN QA</p>",
+            ),
             ("date", p(json!([{"type": "date", "attrs": {"timestamp": "1795717490500"}}])), "<p>2026-11-26</p>"),
             (
                 "taskList",
@@ -1383,59 +1256,20 @@ mod tests {
     fn each_html_element_converts_to_its_adf() {
         let cases: Vec<(&str, &str, Value)> = vec![
             ("p", "<p>hi</p>", json!([p(json!([t("hi")]))])),
-            (
-                "bare text becomes a paragraph",
-                "hello",
-                json!([p(json!([t("hello")]))]),
-            ),
-            (
-                "b",
-                "<p><b>x</b></p>",
-                json!([p(json!([tm("x", json!([{"type": "strong"}]))]))]),
-            ),
-            (
-                "i",
-                "<p><i>x</i></p>",
-                json!([p(json!([tm("x", json!([{"type": "em"}]))]))]),
-            ),
-            (
-                "u",
-                "<p><u>x</u></p>",
-                json!([p(json!([tm("x", json!([{"type": "underline"}]))]))]),
-            ),
-            (
-                "del",
-                "<p><del>x</del></p>",
-                json!([p(json!([tm("x", json!([{"type": "strike"}]))]))]),
-            ),
-            (
-                "strike",
-                "<p><strike>x</strike></p>",
-                json!([p(json!([tm("x", json!([{"type": "strike"}]))]))]),
-            ),
-            (
-                "code",
-                "<p><code>x</code></p>",
-                json!([p(json!([tm("x", json!([{"type": "code"}]))]))]),
-            ),
+            ("bare text becomes a paragraph", "hello", json!([p(json!([t("hello")]))])),
+            ("b", "<p><b>x</b></p>", json!([p(json!([tm("x", json!([{"type": "strong"}]))]))])),
+            ("i", "<p><i>x</i></p>", json!([p(json!([tm("x", json!([{"type": "em"}]))]))])),
+            ("u", "<p><u>x</u></p>", json!([p(json!([tm("x", json!([{"type": "underline"}]))]))])),
+            ("del", "<p><del>x</del></p>", json!([p(json!([tm("x", json!([{"type": "strike"}]))]))])),
+            ("strike", "<p><strike>x</strike></p>", json!([p(json!([tm("x", json!([{"type": "strike"}]))]))])),
+            ("code", "<p><code>x</code></p>", json!([p(json!([tm("x", json!([{"type": "code"}]))]))])),
             (
                 "a",
                 "<p><a href='https://a.test/?q=1&amp;r=2'>x</a></p>",
-                json!([p(json!([tm(
-                    "x",
-                    json!([{"type": "link", "attrs": {"href": "https://a.test/?q=1&r=2"}}])
-                )]))]),
+                json!([p(json!([tm("x", json!([{"type": "link", "attrs": {"href": "https://a.test/?q=1&r=2"}}]))]))]),
             ),
-            (
-                "br",
-                "<p>a<br/>b</p>",
-                json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))]),
-            ),
-            (
-                "h2",
-                "<h2>T</h2>",
-                json!([{"type": "heading", "attrs": {"level": 2}, "content": [t("T")]}]),
-            ),
+            ("br", "<p>a<br/>b</p>", json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))])),
+            ("h2", "<h2>T</h2>", json!([{"type": "heading", "attrs": {"level": 2}, "content": [t("T")]}])),
             (
                 "ul with bare li text",
                 "<ul>\n  <li>a</li>\n  <li>b</li>\n</ul>",
@@ -1461,21 +1295,9 @@ mod tests {
                 json!([{"type": "blockquote", "content": [p(json!([t("q")]))]}]),
             ),
             ("hr", "<hr>", json!([{"type": "rule"}])),
-            (
-                "plain div is transparent",
-                "<div>a</div><div>b</div>",
-                json!([p(json!([t("a")])), p(json!([t("b")]))]),
-            ),
-            (
-                "span is transparent",
-                "<p><span style='x'>a</span></p>",
-                json!([p(json!([t("a")]))]),
-            ),
-            (
-                "unknown tag keeps text",
-                "<p><blink>a</blink></p>",
-                json!([p(json!([t("a")]))]),
-            ),
+            ("plain div is transparent", "<div>a</div><div>b</div>", json!([p(json!([t("a")])), p(json!([t("b")]))])),
+            ("span is transparent", "<p><span style='x'>a</span></p>", json!([p(json!([t("a")]))])),
+            ("unknown tag keeps text", "<p><blink>a</blink></p>", json!([p(json!([t("a")]))])),
             (
                 "entities",
                 "<p>&amp;&lt;&gt;&quot;&#39;&nbsp;&#65;&#x42;&bogus; & x</p>",
@@ -1490,31 +1312,11 @@ mod tests {
                         {"type": "tableCell", "content": [p(json!([t("c")]))]},
                         {"type": "tableCell", "content": [{"type": "paragraph"}]}]}]}]),
             ),
-            (
-                "script dropped",
-                "<p>a<script>alert(1)</script>b</p>",
-                json!([p(json!([t("a"), t("b")]))]),
-            ),
-            (
-                "comment dropped",
-                "<!-- c --><p>a</p>",
-                json!([p(json!([t("a")]))]),
-            ),
-            (
-                "p closed by block",
-                "<p>a<p>b",
-                json!([p(json!([t("a")])), p(json!([t("b")]))]),
-            ),
-            (
-                "lone lt is text",
-                "<p>1 < 2</p>",
-                json!([p(json!([t("1 < 2")]))]),
-            ),
-            (
-                "img placeholder",
-                "<p><img src=x alt=\"cat\"></p>",
-                json!([p(json!([t("[image: cat]")]))]),
-            ),
+            ("script dropped", "<p>a<script>alert(1)</script>b</p>", json!([p(json!([t("a"), t("b")]))])),
+            ("comment dropped", "<!-- c --><p>a</p>", json!([p(json!([t("a")]))])),
+            ("p closed by block", "<p>a<p>b", json!([p(json!([t("a")])), p(json!([t("b")]))])),
+            ("lone lt is text", "<p>1 < 2</p>", json!([p(json!([t("1 < 2")]))])),
+            ("img placeholder", "<p><img src=x alt=\"cat\"></p>", json!([p(json!([t("[image: cat]")]))])),
             (
                 "blocks a list item cannot hold are fitted",
                 "<ul><li><h2>t</h2><blockquote><p>q</p></blockquote><hr><table><tr><td>c</td></tr></table></li></ul>",
@@ -1540,10 +1342,7 @@ mod tests {
     #[test]
     fn malformed_adf_is_an_error_not_a_panic() {
         assert_eq!(adf_to_html(&json!("text")), Err(AdfError::NotAnObject));
-        assert_eq!(
-            adf_to_html(&json!({"type": "paragraph"})),
-            Err(AdfError::NotADoc("paragraph".into()))
-        );
+        assert_eq!(adf_to_html(&json!({"type": "paragraph"})), Err(AdfError::NotADoc("paragraph".into())));
         assert!(matches!(
             adf_to_html(&json!({"type": "doc", "version": 2, "content": []})),
             Err(AdfError::UnsupportedVersion(_))
@@ -1586,10 +1385,7 @@ mod tests {
 
     #[test]
     fn text_to_adf_splits_lines_with_hard_breaks() {
-        assert_eq!(
-            text_to_adf("a\nb"),
-            doc(json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))]))
-        );
+        assert_eq!(text_to_adf("a\nb"), doc(json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))])));
         assert_eq!(adf_to_text(&text_to_adf("a\nb")), "a\nb");
     }
 
@@ -1645,8 +1441,7 @@ mod tests {
     }
 
     fn arb_para() -> impl Strategy<Value = Value> {
-        proptest::collection::vec(arb_inline(), 0..4)
-            .prop_map(|c| json!({"type": "paragraph", "content": c}))
+        proptest::collection::vec(arb_inline(), 0..4).prop_map(|c| json!({"type": "paragraph", "content": c}))
     }
 
     /// Keeps the children valid ADF allows in a container (media renders as a paragraph).

@@ -43,10 +43,7 @@ impl Default for HttpOptions {
 
 /// Credentials, held as secrets and only ever put in the Authorization header.
 pub enum Auth {
-    Basic {
-        username: String,
-        password: SecretString,
-    },
+    Basic { username: String, password: SecretString },
     Bearer(SecretString),
 }
 
@@ -62,10 +59,7 @@ impl HttpResponse {
     /// Parses the body as JSON, naming the request on failure.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, PortError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            PortError::new(
-                ErrorCategory::BadResponse,
-                format!("{what}: response is not the expected JSON: {e}"),
-            )
+            PortError::new(ErrorCategory::BadResponse, format!("{what}: response is not the expected JSON: {e}"))
         })
     }
 }
@@ -85,12 +79,8 @@ pub struct Http {
 
 /// Checks the base URL policy: https, or http to a loopback host when allowed.
 pub fn check_base_url(base_url: &str, allow_http_loopback: bool) -> Result<Url, PortError> {
-    let url = Url::parse(base_url).map_err(|e| {
-        PortError::new(
-            ErrorCategory::Config,
-            format!("base URL {base_url:?} is not a URL: {e}"),
-        )
-    })?;
+    let url = Url::parse(base_url)
+        .map_err(|e| PortError::new(ErrorCategory::Config, format!("base URL {base_url:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" => {
@@ -111,10 +101,9 @@ pub fn check_base_url(base_url: &str, allow_http_loopback: bool) -> Result<Url, 
                 ))
             }
         }
-        other => Err(PortError::new(
-            ErrorCategory::Config,
-            format!("base URL {base_url:?}: unsupported scheme {other:?}"),
-        )),
+        other => {
+            Err(PortError::new(ErrorCategory::Config, format!("base URL {base_url:?}: unsupported scheme {other:?}")))
+        }
     }
 }
 
@@ -130,34 +119,25 @@ impl Http {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(Duration::from_secs(10));
+        let mut builder = reqwest::Client::builder().timeout(opts.timeout).connect_timeout(Duration::from_secs(10));
         if let Some(p) = &opts.proxy {
-            let proxy = reqwest::Proxy::all(p).map_err(|e| {
-                PortError::new(
-                    ErrorCategory::Config,
-                    format!("{system}: proxy {p:?} is invalid: {e}"),
-                )
-            })?;
+            let proxy = reqwest::Proxy::all(p)
+                .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: proxy {p:?} is invalid: {e}")))?;
             builder = builder.proxy(proxy);
         } else {
             builder = builder.no_proxy();
         }
         if let Some(pem) = &opts.ca_cert_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                PortError::new(
-                    ErrorCategory::Config,
-                    format!("{system}: CA certificate is not PEM: {e}"),
-                )
+                PortError::new(ErrorCategory::Config, format!("{system}: CA certificate is not PEM: {e}"))
             })?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
         }
-        let client = builder.build().map_err(|e| {
-            PortError::new(ErrorCategory::Config, format!("{system}: HTTP client: {e}"))
-        })?;
+        let client = builder
+            .build()
+            .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: HTTP client: {e}")))?;
         let mut auth = match auth {
             Auth::Basic { username, password } => {
                 use base64::Engine;
@@ -174,14 +154,7 @@ impl Http {
             )
         })?;
         auth.set_sensitive(true);
-        Ok(Self {
-            client,
-            base,
-            auth,
-            system: system.into(),
-            opts,
-            error_text,
-        })
+        Ok(Self { client, base, auth, system: system.into(), opts, error_text })
     }
 
     pub fn base(&self) -> &Url {
@@ -190,12 +163,9 @@ impl Http {
 
     /// Resolves `path` (relative, e.g. `rest/api/3/myself`, or absolute URL).
     pub fn url(&self, path: &str) -> Result<Url, PortError> {
-        self.base.join(path.trim_start_matches('/')).map_err(|e| {
-            PortError::new(
-                ErrorCategory::Config,
-                format!("{}: bad path {path:?}: {e}", self.system),
-            )
-        })
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| PortError::new(ErrorCategory::Config, format!("{}: bad path {path:?}: {e}", self.system)))
     }
 
     /// Sends a request, retrying 429/502/503/504 and network errors with jittered
@@ -212,17 +182,11 @@ impl Http {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut req = self
-                .client
-                .request(method.clone(), url.clone())
-                .header(AUTHORIZATION, self.auth.clone());
+            let mut req = self.client.request(method.clone(), url.clone()).header(AUTHORIZATION, self.auth.clone());
             if let Some(b) = body {
-                let bytes = serde_json::to_vec(b).map_err(|e| {
-                    PortError::new(ErrorCategory::BadMessage, format!("{what}: body: {e}"))
-                })?;
-                req = req
-                    .header(CONTENT_TYPE, content_type.unwrap_or("application/json"))
-                    .body(bytes);
+                let bytes = serde_json::to_vec(b)
+                    .map_err(|e| PortError::new(ErrorCategory::BadMessage, format!("{what}: body: {e}")))?;
+                req = req.header(CONTENT_TYPE, content_type.unwrap_or("application/json")).body(bytes);
             }
             let result = req.send().await;
             let (err, wait) = match result {
@@ -231,18 +195,10 @@ impl Http {
                     let headers = resp.headers().clone();
                     let body = resp.bytes().await.map(|b| b.to_vec());
                     match body {
-                        Ok(body) if status.is_success() => {
-                            return Ok(HttpResponse {
-                                status,
-                                headers,
-                                body,
-                            })
-                        }
+                        Ok(body) if status.is_success() => return Ok(HttpResponse { status, headers, body }),
                         Ok(body) => {
                             let retry_after = retry_after(&headers);
-                            let err = self
-                                .status_error(&what, status, &body)
-                                .with_retry_after(retry_after);
+                            let err = self.status_error(&what, status, &body).with_retry_after(retry_after);
                             (err, retry_after)
                         }
                         Err(e) => (network_error(&what, &e), None),
@@ -250,10 +206,7 @@ impl Http {
                 }
                 Err(e) => (network_error(&what, &e), None),
             };
-            if !err.is_retryable()
-                || err.category == ErrorCategory::Conflict
-                || attempt >= self.opts.max_attempts
-            {
+            if !err.is_retryable() || err.category == ErrorCategory::Conflict || attempt >= self.opts.max_attempts {
                 return Err(err);
             }
             let delay = match wait {
@@ -272,10 +225,7 @@ impl Http {
             let t: String = text.chars().take(300).collect();
             t
         });
-        PortError::new(
-            classify_status(status),
-            format!("{what}: HTTP {}: {detail}", status.as_u16()),
-        )
+        PortError::new(classify_status(status), format!("{what}: HTTP {}: {detail}", status.as_u16()))
     }
 }
 
@@ -310,10 +260,7 @@ fn network_error(what: &str, e: &reqwest::Error) -> PortError {
 /// `Retry-After` in seconds (HTTP-date is not used by Jira or ADO).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }
 
 fn jittered(base: Duration, attempt: u32) -> Duration {
@@ -337,18 +284,9 @@ mod tests {
 
     #[test]
     fn statuses_classify_into_categories() {
-        assert_eq!(
-            classify_status(StatusCode::TOO_MANY_REQUESTS),
-            ErrorCategory::RateLimited
-        );
-        assert_eq!(
-            classify_status(StatusCode::PRECONDITION_FAILED),
-            ErrorCategory::Conflict
-        );
-        assert_eq!(
-            classify_status(StatusCode::UNAUTHORIZED),
-            ErrorCategory::Auth
-        );
+        assert_eq!(classify_status(StatusCode::TOO_MANY_REQUESTS), ErrorCategory::RateLimited);
+        assert_eq!(classify_status(StatusCode::PRECONDITION_FAILED), ErrorCategory::Conflict);
+        assert_eq!(classify_status(StatusCode::UNAUTHORIZED), ErrorCategory::Auth);
         assert!(classify_status(StatusCode::SERVICE_UNAVAILABLE).is_retryable());
         assert!(!classify_status(StatusCode::BAD_REQUEST).is_retryable());
     }

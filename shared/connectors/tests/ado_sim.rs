@@ -5,8 +5,8 @@ use ferry_connectors::ado::AdoConnector;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{Connector, QueryFilter};
 use ferry_domain::{
-    AuthConfig, EntityId, ErrorCategory, FieldChange, FieldKey, FieldType, FieldValue, RemoteLink,
-    Scope, SecretRef, SystemConfig, SystemId, SystemKind, UserRef,
+    AuthConfig, EntityId, ErrorCategory, FieldChange, FieldKey, FieldType, FieldValue, RemoteLink, Scope, SecretRef,
+    SystemConfig, SystemId, SystemKind, UserRef,
 };
 use ferry_sim::ado::AdoSeedWorkItem;
 use ferry_sim::{AdoSeed, AdoSim};
@@ -25,9 +25,7 @@ fn system(base_url: &str) -> SystemConfig {
         kind: SystemKind::AzureDevops,
         base_url: base_url.into(),
         identity_url: None,
-        auth: AuthConfig::Pat {
-            token: SecretRef::Env("ADO_PAT".into()),
-        },
+        auth: AuthConfig::Pat { token: SecretRef::Env("ADO_PAT".into()) },
         integration_user: Some("ferry-bot@acme.test".into()),
         proxy: None,
         ca_cert: None,
@@ -36,17 +34,9 @@ fn system(base_url: &str) -> SystemConfig {
 }
 
 fn connector(sim: &AdoSim) -> AdoConnector {
-    let opts = HttpOptions {
-        allow_http_loopback: true,
-        backoff_base: Duration::from_millis(20),
-        ..HttpOptions::default()
-    };
-    AdoConnector::new(
-        &system(&sim.base_url()),
-        SecretString::from("ado-bot-pat"),
-        opts,
-    )
-    .unwrap()
+    let opts =
+        HttpOptions { allow_http_loopback: true, backoff_base: Duration::from_millis(20), ..HttpOptions::default() };
+    AdoConnector::new(&system(&sim.base_url()), SecretString::from("ado-bot-pat"), opts).unwrap()
 }
 
 async fn demo() -> (AdoSim, AdoConnector) {
@@ -56,10 +46,7 @@ async fn demo() -> (AdoSim, AdoConnector) {
 }
 
 fn bugs(project: &str) -> Scope {
-    Scope {
-        project: project.into(),
-        entity_type: "Bug".into(),
-    }
+    Scope { project: project.into(), entity_type: "Bug".into() }
 }
 
 fn keys(names: &[&str]) -> Vec<FieldKey> {
@@ -67,18 +54,11 @@ fn keys(names: &[&str]) -> Vec<FieldKey> {
 }
 
 fn change(field: &str, value: FieldValue) -> FieldChange {
-    FieldChange {
-        field: FieldKey::new(field),
-        value,
-    }
+    FieldChange { field: FieldKey::new(field), value }
 }
 
 fn email_user(email: &str) -> FieldValue {
-    FieldValue::User(UserRef {
-        id: "jira-account-id".into(),
-        email: Some(email.into()),
-        display_name: None,
-    })
+    FieldValue::User(UserRef { id: "jira-account-id".into(), email: Some(email.into()), display_name: None })
 }
 
 fn seed_item(ty: &str, title: &str, priority: u8, at: chrono::DateTime<Utc>) -> AdoSeedWorkItem {
@@ -101,83 +81,43 @@ async fn changed_since_reads_more_than_200_items_oldest_first_in_batches() {
     // Reverse creation order so the id order differs from the ChangedDate order.
     for i in 0..205u32 {
         let at = t0 + ChronoDuration::seconds(i64::from(205 - i));
-        seed.work_items
-            .push(seed_item("Bug", &format!("bug {i}"), (i % 4 + 1) as u8, at));
+        seed.work_items.push(seed_item("Bug", &format!("bug {i}"), (i % 4 + 1) as u8, at));
     }
-    seed.work_items.push(seed_item(
-        "Task",
-        "not a bug",
-        1,
-        t0 + ChronoDuration::seconds(10),
-    ));
+    seed.work_items.push(seed_item("Task", "not a bug", 1, t0 + ChronoDuration::seconds(10)));
     let sim = AdoSim::start(seed).await.unwrap();
     let c = connector(&sim);
     sim.clear_requests();
 
     let fields = keys(&["System.Title", PRIORITY, "System.CreatedBy"]);
-    let snaps = c
-        .changed_since(&bugs("App"), t0, None, &fields)
-        .await
-        .unwrap();
+    let snaps = c.changed_since(&bugs("App"), t0, None, &fields).await.unwrap();
     assert_eq!(snaps.len(), 205);
-    assert!(snaps
-        .windows(2)
-        .all(|w| (w[0].updated, w[0].id.as_str().parse::<u64>().unwrap())
-            < (w[1].updated, w[1].id.as_str().parse::<u64>().unwrap())));
+    assert!(snaps.windows(2).all(|w| (w[0].updated, w[0].id.as_str().parse::<u64>().unwrap())
+        < (w[1].updated, w[1].id.as_str().parse::<u64>().unwrap())));
     let first = &snaps[0];
-    assert_eq!(
-        first.field(&FieldKey::new("System.Title")),
-        Some(&FieldValue::Text("bug 204".into()))
-    );
-    assert!(matches!(
-        first.field(&FieldKey::new(PRIORITY)),
-        Some(FieldValue::Number(_))
-    ));
-    assert!(
-        matches!(first.field(&FieldKey::new("System.CreatedBy")), Some(FieldValue::User(u)) if u.id == ALICE)
-    );
+    assert_eq!(first.field(&FieldKey::new("System.Title")), Some(&FieldValue::Text("bug 204".into())));
+    assert!(matches!(first.field(&FieldKey::new(PRIORITY)), Some(FieldValue::Number(_))));
+    assert!(matches!(first.field(&FieldKey::new("System.CreatedBy")), Some(FieldValue::User(u)) if u.id == ALICE));
     assert_eq!(first.revision, "1");
-    assert!(first
-        .url
-        .ends_with(&format!("/acme/App/_workitems/edit/{}", first.id)));
+    assert!(first.url.ends_with(&format!("/acme/App/_workitems/edit/{}", first.id)));
 
     let batches: Vec<_> = sim
         .requests()
         .into_iter()
-        .filter(|r| {
-            r.path
-                .to_ascii_lowercase()
-                .ends_with("/_apis/wit/workitemsbatch")
-        })
+        .filter(|r| r.path.to_ascii_lowercase().ends_with("/_apis/wit/workitemsbatch"))
         .collect();
     assert_eq!(batches.len(), 2, "205 ids are read as 200 + 5");
-    assert!(sim
-        .requests()
-        .iter()
-        .all(|r| r.query.contains("api-version=7.1")));
+    assert!(sim.requests().iter().all(|r| r.query.contains("api-version=7.1")));
 
     // The window starts at `since`, inclusive.
-    let later = c
-        .changed_since(&bugs("App"), snaps[200].updated, None, &fields)
-        .await
-        .unwrap();
+    let later = c.changed_since(&bugs("App"), snaps[200].updated, None, &fields).await.unwrap();
     assert_eq!(later.len(), 5);
 
     // Filters push into the WIQL, plain and negated.
-    let p1 = QueryFilter {
-        condition: format!("[{PRIORITY}] = 1"),
-        negate: false,
-    };
-    let only = c
-        .changed_since(&bugs("App"), t0, Some(&p1), &fields)
-        .await
-        .unwrap();
+    let p1 = QueryFilter { condition: format!("[{PRIORITY}] = 1"), negate: false };
+    let only = c.changed_since(&bugs("App"), t0, Some(&p1), &fields).await.unwrap();
     assert_eq!(only.len(), 52);
     let not = QueryFilter { negate: true, ..p1 };
-    let rest = c
-        .changed_since(&bugs("App"), t0, Some(&not), &fields)
-        .await
-        .unwrap();
+    let rest = c.changed_since(&bugs("App"), t0, Some(&not), &fields).await.unwrap();
     assert_eq!(rest.len(), 153);
 }
 
@@ -193,10 +133,7 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
                 change("System.Description", FieldValue::Text("a < b".into())),
                 change("System.AssignedTo", email_user("ALICE@acme.test")),
                 change(PRIORITY, FieldValue::Option("1".into())),
-                change(
-                    "System.Tags",
-                    FieldValue::List(vec!["jira".into(), "sync".into()]),
-                ),
+                change("System.Tags", FieldValue::List(vec!["jira".into(), "sync".into()])),
                 change("Custom.JiraKey", FieldValue::Text("APP-1".into())),
                 change("Microsoft.VSTS.Scheduling.StoryPoints", FieldValue::Null),
             ],
@@ -205,37 +142,20 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
         .unwrap();
     assert_eq!(created.revision, "1");
     assert_eq!(created.key, created.id.as_str());
-    assert!(created
-        .url
-        .ends_with(&format!("/App/_workitems/edit/{}", created.id)));
+    assert!(created.url.ends_with(&format!("/App/_workitems/edit/{}", created.id)));
 
-    let fields = keys(&[
-        "System.Title",
-        "System.Description",
-        "System.AssignedTo",
-        PRIORITY,
-        "System.Tags",
-        "System.State",
-    ]);
+    let fields =
+        keys(&["System.Title", "System.Description", "System.AssignedTo", PRIORITY, "System.Tags", "System.State"]);
     let s = c.get(&scope, &created.id, &fields).await.unwrap().unwrap();
     assert_eq!(s.revision, "1");
     assert_eq!(s.updated, created.updated);
     assert_eq!(s.changed_by.as_ref().map(|u| u.id.as_str()), Some(BOT));
     let f = |k: &str| s.field(&FieldKey::new(k)).cloned();
-    assert_eq!(
-        f("System.Title"),
-        Some(FieldValue::Text("Checkout <fails>".into()))
-    );
-    assert_eq!(
-        f("System.Description"),
-        Some(FieldValue::RichText("a &lt; b".into()))
-    );
+    assert_eq!(f("System.Title"), Some(FieldValue::Text("Checkout <fails>".into())));
+    assert_eq!(f("System.Description"), Some(FieldValue::RichText("a &lt; b".into())));
     assert!(matches!(f("System.AssignedTo"), Some(FieldValue::User(u)) if u.id == ALICE));
     assert_eq!(f(PRIORITY), Some(FieldValue::Number(1.0)));
-    assert_eq!(
-        f("System.Tags"),
-        Some(FieldValue::List(vec!["jira".into(), "sync".into()]))
-    );
+    assert_eq!(f("System.Tags"), Some(FieldValue::List(vec!["jira".into(), "sync".into()])));
     assert_eq!(f("System.State"), Some(FieldValue::Text("New".into())));
 
     let updated = c
@@ -262,64 +182,29 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
     assert_eq!(f("System.Tags"), None);
 
     // Idempotent-create search by the remote id field.
-    let found = c
-        .find_by_field(&scope, &FieldKey::new("Custom.JiraKey"), "APP-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let found = c.find_by_field(&scope, &FieldKey::new("Custom.JiraKey"), "APP-1").await.unwrap().unwrap();
     assert_eq!(found.id, created.id);
     assert_eq!(found.revision, "2");
-    assert!(c
-        .find_by_field(&scope, &FieldKey::new("Custom.JiraKey"), "APP-1' OR 'x'='x")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.find_by_field(&scope, &FieldKey::new("Custom.JiraKey"), "APP-1' OR 'x'='x").await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn a_stale_revision_is_a_conflict_and_writes_nothing() {
     let (_sim, c) = demo().await;
     let scope = bugs("App");
-    let r = c
-        .create(
-            &scope,
-            &[change("System.Title", FieldValue::Text("t".into()))],
-        )
-        .await
-        .unwrap();
-    c.update(
-        &scope,
-        &r.id,
-        &[change("System.Title", FieldValue::Text("t2".into()))],
-        Some("1"),
-    )
-    .await
-    .unwrap();
-    let err = c
-        .update(
-            &scope,
-            &r.id,
-            &[change("System.Title", FieldValue::Text("t3".into()))],
-            Some("1"),
-        )
-        .await
-        .unwrap_err();
+    let r = c.create(&scope, &[change("System.Title", FieldValue::Text("t".into()))]).await.unwrap();
+    c.update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t2".into()))], Some("1")).await.unwrap();
+    let err =
+        c.update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t3".into()))], Some("1")).await.unwrap_err();
     assert_eq!(err.category, ErrorCategory::Conflict, "{err}");
     // With nothing to write the guard still applies, and no revision is added.
     let same = c.update(&scope, &r.id, &[], Some("2")).await.unwrap();
     assert_eq!(same.revision, "2");
     let err = c.update(&scope, &r.id, &[], Some("1")).await.unwrap_err();
     assert_eq!(err.category, ErrorCategory::Conflict, "{err}");
-    let s = c
-        .get(&scope, &r.id, &keys(&["System.Title"]))
-        .await
-        .unwrap()
-        .unwrap();
+    let s = c.get(&scope, &r.id, &keys(&["System.Title"])).await.unwrap().unwrap();
     assert_eq!(s.revision, "2");
-    assert_eq!(
-        s.field(&FieldKey::new("System.Title")),
-        Some(&FieldValue::Text("t2".into()))
-    );
+    assert_eq!(s.field(&FieldKey::new("System.Title")), Some(&FieldValue::Text("t2".into())));
 }
 
 #[tokio::test]
@@ -351,33 +236,17 @@ async fn invalid_writes_are_classified_without_leaking_the_pat() {
         .unwrap_err();
     assert_eq!(err.category, ErrorCategory::UserNotFound, "{err}");
 
-    let err = c
-        .create(
-            &scope,
-            &[change(PRIORITY, FieldValue::Option("High".into()))],
-        )
-        .await
-        .unwrap_err();
+    let err = c.create(&scope, &[change(PRIORITY, FieldValue::Option("High".into()))]).await.unwrap_err();
     assert_eq!(err.category, ErrorCategory::InvalidRequest, "{err}");
 
-    assert!(c
-        .get(&scope, &EntityId::new("999999"), &[])
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.get(&scope, &EntityId::new("999999"), &[]).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn remote_link_upserted_twice_is_one_hyperlink() {
     let (sim, c) = demo().await;
     let scope = bugs("App");
-    let r = c
-        .create(
-            &scope,
-            &[change("System.Title", FieldValue::Text("linked".into()))],
-        )
-        .await
-        .unwrap();
+    let r = c.create(&scope, &[change("System.Title", FieldValue::Text("linked".into()))]).await.unwrap();
     let link = RemoteLink {
         global_id: "ferry:app-bugs:left:10001".into(),
         url: "https://acme.atlassian.net/browse/APP-1".into(),
@@ -400,30 +269,15 @@ async fn users_are_found_by_exact_email_only() {
     let me = c.integration_user().await.unwrap();
     assert_eq!(me.id, BOT);
     assert_eq!(me.email.as_deref(), Some("ferry-bot@acme.test"));
-    let alice = c
-        .find_user_by_email("ALICE@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let alice = c.find_user_by_email("ALICE@acme.test").await.unwrap().unwrap();
     assert_eq!(alice.id, ALICE);
     assert_eq!(alice.display_name.as_deref(), Some("Alice Jones"));
     // Carol is carol.w@ in ADO; Erin has no account; prefixes do not match.
-    assert!(c
-        .find_user_by_email("carol@acme.test")
-        .await
-        .unwrap()
-        .is_none());
-    assert!(c
-        .find_user_by_email("erin@acme.test")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.find_user_by_email("carol@acme.test").await.unwrap().is_none());
+    assert!(c.find_user_by_email("erin@acme.test").await.unwrap().is_none());
     assert!(c.find_user_by_email("ali").await.unwrap().is_none());
     assert_eq!(
-        c.find_user_by_email("carol.w@acme.test")
-            .await
-            .unwrap()
-            .map(|u| u.id),
+        c.find_user_by_email("carol.w@acme.test").await.unwrap().map(|u| u.id),
         Some("8c2a0000-0000-4000-8000-000000000004".into())
     );
 }
@@ -436,10 +290,7 @@ async fn an_unknown_integration_user_is_a_config_error() {
     let c = AdoConnector::new(
         &sys,
         SecretString::from("ado-bot-pat"),
-        HttpOptions {
-            allow_http_loopback: true,
-            ..HttpOptions::default()
-        },
+        HttpOptions { allow_http_loopback: true, ..HttpOptions::default() },
     )
     .unwrap();
     let err = c.integration_user().await.unwrap_err();
@@ -451,20 +302,8 @@ async fn last_updated_is_none_for_an_empty_project_and_the_newest_change_otherwi
     let (_sim, c) = demo().await;
     assert_eq!(c.last_updated(&bugs("Ops")).await.unwrap(), None);
     let scope = bugs("App");
-    let a = c
-        .create(
-            &scope,
-            &[change("System.Title", FieldValue::Text("a".into()))],
-        )
-        .await
-        .unwrap();
-    let b = c
-        .create(
-            &scope,
-            &[change("System.Title", FieldValue::Text("b".into()))],
-        )
-        .await
-        .unwrap();
+    let a = c.create(&scope, &[change("System.Title", FieldValue::Text("a".into()))]).await.unwrap();
+    let b = c.create(&scope, &[change("System.Title", FieldValue::Text("b".into()))]).await.unwrap();
     assert!(b.updated >= a.updated);
     assert_eq!(c.last_updated(&scope).await.unwrap(), Some(b.updated));
     let users = c.users("App").await.unwrap();
@@ -477,10 +316,7 @@ async fn discovery_lists_projects_types_states_and_typed_fields() {
     let (_sim, c) = demo().await;
     let projects = c.projects().await.unwrap();
     let names: Vec<_> = projects.iter().map(|p| p.name.as_str()).collect();
-    assert!(
-        names.contains(&"App") && names.contains(&"Ops"),
-        "{names:?}"
-    );
+    assert!(names.contains(&"App") && names.contains(&"Ops"), "{names:?}");
     let app = projects.iter().find(|p| p.name == "App").unwrap();
     assert_eq!(app.id, "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c");
 
@@ -492,10 +328,7 @@ async fn discovery_lists_projects_types_states_and_typed_fields() {
     let get = |k: &str| fields.iter().find(|f| f.key.as_str() == k).unwrap();
     assert_eq!(get(PRIORITY).field_type, FieldType::Number);
     assert_eq!(get(PRIORITY).allowed_values, vec!["1", "2", "3", "4"]);
-    assert_eq!(
-        get("Microsoft.VSTS.Common.Severity").field_type,
-        FieldType::Option
-    );
+    assert_eq!(get("Microsoft.VSTS.Common.Severity").field_type, FieldType::Option);
     assert_eq!(get("System.AssignedTo").field_type, FieldType::User);
     assert_eq!(get("System.Description").field_type, FieldType::RichText);
     assert_eq!(get("System.Tags").field_type, FieldType::List);
@@ -509,11 +342,7 @@ async fn a_429_with_retry_after_is_waited_out_and_retried() {
     let started = Instant::now();
     let projects = c.projects().await.unwrap();
     assert!(!projects.is_empty());
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -530,13 +359,6 @@ async fn changed_since_narrows_past_the_20000_item_wiql_cap_without_losing_items
     sim.clear_requests();
     let snaps = c.changed_since(&bugs("App"), t0, None, &[]).await.unwrap();
     assert_eq!(snaps.len(), n as usize);
-    let wiql_calls = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/_apis/wit/wiql"))
-        .count();
-    assert!(
-        wiql_calls >= 3,
-        "the capped window is split, got {wiql_calls} queries"
-    );
+    let wiql_calls = sim.requests().iter().filter(|r| r.path.ends_with("/_apis/wit/wiql")).count();
+    assert!(wiql_calls >= 3, "the capped window is split, got {wiql_calls} queries");
 }

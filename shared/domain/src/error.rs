@@ -81,12 +81,7 @@ pub struct PortError {
 
 impl PortError {
     pub fn new(category: ErrorCategory, message: impl Into<String>) -> Self {
-        Self {
-            category,
-            message: message.into(),
-            retry_after: None,
-            source: None,
-        }
+        Self { category, message: message.into(), retry_after: None, source: None }
     }
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));

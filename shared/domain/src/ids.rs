@@ -93,9 +93,6 @@ mod tests {
     fn ids_reject_spaces_and_empty() {
         assert!(SystemId::parse("jira cloud").is_err());
         assert!(SystemId::parse("").is_err());
-        assert_eq!(
-            SystemId::parse("jira-cloud").unwrap().as_str(),
-            "jira-cloud"
-        );
+        assert_eq!(SystemId::parse("jira-cloud").unwrap().as_str(), "jira-cloud");
     }
 }

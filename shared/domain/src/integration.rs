@@ -40,6 +40,19 @@ pub enum AuthConfig {
     Pat { token: SecretRef },
     /// An OAuth / bearer token.
     Bearer { token: SecretRef },
+    /// An API key sent in a vendor header (Redmine `X-Redmine-API-Key`).
+    ApiKey { token: SecretRef },
+}
+
+impl AuthConfig {
+    pub fn token(&self) -> &SecretRef {
+        match self {
+            AuthConfig::Basic { token, .. }
+            | AuthConfig::Pat { token }
+            | AuthConfig::Bearer { token }
+            | AuthConfig::ApiKey { token } => token,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,16 +147,8 @@ pub struct ValueTable {
 impl ValueTable {
     pub fn lookup(&self, flow: Flow, source: &str) -> Option<&str> {
         match flow {
-            Flow::LeftToRight => self
-                .rows
-                .iter()
-                .find(|(l, _)| l == source)
-                .map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self
-                .rows
-                .iter()
-                .find(|(_, r)| r == source)
-                .map(|(l, _)| l.as_str()),
+            Flow::LeftToRight => self.rows.iter().find(|(l, _)| l == source).map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self.rows.iter().find(|(_, r)| r == source).map(|(l, _)| l.as_str()),
         }
     }
 }
@@ -254,16 +259,8 @@ impl UserTable {
     pub fn lookup(&self, flow: Flow, email: &str) -> Option<&str> {
         let eq = |a: &str| a.eq_ignore_ascii_case(email);
         match flow {
-            Flow::LeftToRight => self
-                .rows
-                .iter()
-                .find(|(l, _)| eq(l))
-                .map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self
-                .rows
-                .iter()
-                .find(|(_, r)| eq(r))
-                .map(|(l, _)| l.as_str()),
+            Flow::LeftToRight => self.rows.iter().find(|(l, _)| eq(l)).map(|(_, r)| r.as_str()),
+            Flow::RightToLeft => self.rows.iter().find(|(_, r)| eq(r)).map(|(l, _)| l.as_str()),
         }
     }
 }
@@ -312,10 +309,7 @@ impl Integration {
     }
     /// Directions in which at least one field mapping travels.
     pub fn flows(&self) -> Vec<Flow> {
-        Flow::BOTH
-            .into_iter()
-            .filter(|f| self.fields.iter().any(|m| m.direction.allows(*f)))
-            .collect()
+        Flow::BOTH.into_iter().filter(|f| self.fields.iter().any(|m| m.direction.allows(*f))).collect()
     }
 }
 

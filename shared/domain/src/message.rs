@@ -36,13 +36,7 @@ impl ChangeEvent {
     }
     /// Deduplication id: a change is identified by its entity and revision.
     pub fn dedup_id(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.integration,
-            self.flow.source().as_str(),
-            self.snapshot.id,
-            self.snapshot.revision
-        )
+        format!("{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.snapshot.id, self.snapshot.revision)
     }
 }
 
@@ -71,13 +65,7 @@ impl WriteCommand {
         entity_group(&self.integration, self.flow.source(), &self.source.id)
     }
     pub fn dedup_id(&self) -> String {
-        format!(
-            "w:{}:{}:{}:{}",
-            self.integration,
-            self.flow.source().as_str(),
-            self.source.id,
-            self.source.revision
-        )
+        format!("w:{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.source.id, self.source.revision)
     }
 }
 
@@ -172,12 +160,7 @@ pub enum Counter {
 }
 
 /// A back-link to write after a create.
-pub fn remote_link_for(
-    integration: &IntegrationId,
-    peer_side: Side,
-    peer: &EntityRef,
-    label: &str,
-) -> RemoteLink {
+pub fn remote_link_for(integration: &IntegrationId, peer_side: Side, peer: &EntityRef, label: &str) -> RemoteLink {
     RemoteLink {
         global_id: format!("ferry:{integration}:{}:{}", peer_side.as_str(), peer.id),
         url: peer.url.clone(),

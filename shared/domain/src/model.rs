@@ -12,6 +12,7 @@ use std::fmt;
 pub enum SystemKind {
     Jira,
     AzureDevops,
+    Redmine,
 }
 
 impl fmt::Display for SystemKind {
@@ -19,6 +20,7 @@ impl fmt::Display for SystemKind {
         f.write_str(match self {
             SystemKind::Jira => "jira",
             SystemKind::AzureDevops => "azure_devops",
+            SystemKind::Redmine => "redmine",
         })
     }
 }
@@ -144,9 +146,7 @@ impl FieldValue {
     pub fn key_string(&self) -> Option<String> {
         match self {
             FieldValue::Null => None,
-            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => {
-                Some(s.clone())
-            }
+            FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => Some(s.clone()),
             FieldValue::Number(n) => Some(format_number(*n)),
             FieldValue::Bool(b) => Some(b.to_string()),
             FieldValue::DateTime(d) => Some(d.to_rfc3339()),

@@ -6,12 +6,10 @@
 use crate::error::PortError;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
-use crate::message::{
-    Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark,
-};
+use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark};
 use crate::model::{
-    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo,
-    RemoteLink, Scope, Side, SystemKind, UserRef,
+    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
+    SystemKind, UserRef,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -46,12 +44,7 @@ pub trait Connector: Send + Sync {
     ) -> PortResult<Vec<EntitySnapshot>>;
 
     /// One entity, or `None` when it does not exist. An empty `fields` reads every field.
-    async fn get(
-        &self,
-        scope: &Scope,
-        id: &EntityId,
-        fields: &[FieldKey],
-    ) -> PortResult<Option<EntitySnapshot>>;
+    async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
 
     /// Creates an entity; values are coerced to each target field's native type.
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef>;
@@ -68,20 +61,10 @@ pub trait Connector: Send + Sync {
     ) -> PortResult<EntityRef>;
 
     /// The entity whose `field` equals `value` (remote-id search for idempotent creates).
-    async fn find_by_field(
-        &self,
-        scope: &Scope,
-        field: &FieldKey,
-        value: &str,
-    ) -> PortResult<Option<EntityRef>>;
+    async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>>;
 
     /// Adds or updates (by `global_id`) a link to the peer entity.
-    async fn upsert_remote_link(
-        &self,
-        scope: &Scope,
-        id: &EntityId,
-        link: &RemoteLink,
-    ) -> PortResult<()>;
+    async fn upsert_remote_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()>;
 
     /// The newest `updated` in the scope, `None` for an empty project (start polling time).
     async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>>;
@@ -115,21 +98,13 @@ pub trait ConfigStore: Send + Sync {
     async fn list_integrations(&self) -> PortResult<Vec<IntegrationRecord>>;
     /// Writes the record if the stored version equals `expected_version` (`None`: must
     /// not exist yet); otherwise fails with `Conflict`.
-    async fn put_integration(
-        &self,
-        record: &IntegrationRecord,
-        expected_version: Option<u64>,
-    ) -> PortResult<()>;
+    async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
 }
 
 /// Sync state: watermarks, dedupe, links, fingerprints, failures, counters.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    async fn get_watermark(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-    ) -> PortResult<Option<Watermark>>;
+    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
     /// Conditional put: succeeds only if the stored version equals `expected_version`
     /// (`None`: no watermark stored yet); the stored version becomes `expected + 1`.
     async fn put_watermark(
@@ -155,12 +130,7 @@ pub trait StateStore: Send + Sync {
     ) -> PortResult<()>;
 
     /// The link that holds `entity` on `side`.
-    async fn get_link(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Link>>;
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;
     async fn put_link(&self, link: &Link) -> PortResult<()>;
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
 
@@ -181,20 +151,32 @@ pub trait StateStore: Send + Sync {
         flow: Flow,
         entity: &EntityId,
     ) -> PortResult<Option<FailureRecord>>;
-    async fn list_failures(
-        &self,
-        integration: Option<&IntegrationId>,
-    ) -> PortResult<Vec<FailureRecord>>;
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
 
-    async fn incr_counter(
+    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
+    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
+
+    /// Takes the poll lease of (integration, flow) for `ttl` if it is free, expired or
+    /// already held by `owner`; `false` when another owner holds it. Stops two polls
+    /// of one integration direction from overlapping.
+    async fn acquire_lease(
         &self,
         integration: &IntegrationId,
         flow: Flow,
-        counter: Counter,
-        by: u64,
-    ) -> PortResult<()>;
-    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
+        owner: &str,
+        ttl: Duration,
+    ) -> PortResult<bool>;
+    /// Frees the lease if `owner` still holds it.
+    async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()>;
+}
+
+/// Turns each integration direction's poll schedule on and off (EventBridge Scheduler
+/// on AWS; the embedded runner reads the active flag itself).
+#[async_trait]
+pub trait ScheduleControl: Send + Sync {
+    async fn enable(&self, integration: &IntegrationId, flow: Flow, every: Duration) -> PortResult<()>;
+    async fn disable(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()>;
 }
 
 /// The two pipeline queues.
@@ -237,12 +219,7 @@ pub trait Queue: Send + Sync {
     /// Sends all messages; implementations batch (SQS takes at most 10 per call) and
     /// fail if any entry failed.
     async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()>;
-    async fn receive(
-        &self,
-        queue: QueueName,
-        max: usize,
-        visibility: Duration,
-    ) -> PortResult<Vec<Delivery>>;
+    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>>;
     async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()>;
     /// Makes an in-flight message visible again after `delay`.
     async fn release(&self, queue: QueueName, receipt: &str, delay: Duration) -> PortResult<()>;

@@ -13,16 +13,11 @@ pub struct TtlCache<V: Clone> {
 
 impl<V: Clone> TtlCache<V> {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
     }
     pub fn get(&self, key: &str) -> Option<V> {
         let map = self.entries.lock().ok()?;
-        map.get(key)
-            .filter(|(t, _)| t.elapsed() < self.ttl)
-            .map(|(_, v)| v.clone())
+        map.get(key).filter(|(t, _)| t.elapsed() < self.ttl).map(|(_, v)| v.clone())
     }
     pub fn put(&self, key: String, value: V) {
         if let Ok(mut map) = self.entries.lock() {

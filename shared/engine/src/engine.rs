@@ -1,9 +1,7 @@
 use crate::cache::{TtlCache, UserCache};
 use crate::error::EngineError;
-use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, StateStore};
-use ferry_domain::{
-    ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemId, UserRef,
-};
+use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore};
+use ferry_domain::{ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemId, UserRef};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +14,8 @@ pub struct EngineSettings {
     pub user_cache_ttl: Duration,
     /// Base of the jittered backoff for retried messages without `Retry-After`.
     pub retry_base: Duration,
+    /// How long a poll may hold its integration direction's lease.
+    pub poll_lease: Duration,
 }
 
 impl Default for EngineSettings {
@@ -24,6 +24,7 @@ impl Default for EngineSettings {
             send_batch: 10,
             user_cache_ttl: Duration::from_secs(600),
             retry_base: Duration::from_secs(2),
+            poll_lease: Duration::from_secs(300),
         }
     }
 }
@@ -37,6 +38,7 @@ pub struct Engine {
     pub(crate) settings: EngineSettings,
     pub(crate) users: UserCache,
     pub(crate) integration_users: TtlCache<UserRef>,
+    pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
 }
 
 impl Engine {
@@ -56,7 +58,14 @@ impl Engine {
             settings,
             users: TtlCache::new(ttl),
             integration_users: TtlCache::new(ttl),
+            schedules: None,
         }
+    }
+
+    /// Schedules to enable on activation and disable on deactivation (AWS runtime).
+    pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleControl>) -> Self {
+        self.schedules = Some(schedules);
+        self
     }
 
     pub fn state(&self) -> &Arc<dyn StateStore> {
@@ -69,20 +78,11 @@ impl Engine {
         &self.queue
     }
 
-    pub(crate) async fn record(
-        &self,
-        id: &IntegrationId,
-    ) -> Result<IntegrationRecord, EngineError> {
-        self.config
-            .get_integration(id)
-            .await?
-            .ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))
+    pub(crate) async fn record(&self, id: &IntegrationId) -> Result<IntegrationRecord, EngineError> {
+        self.config.get_integration(id).await?.ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))
     }
 
-    pub(crate) async fn connector_for(
-        &self,
-        system: &SystemId,
-    ) -> Result<Arc<dyn Connector>, PortError> {
+    pub(crate) async fn connector_for(&self, system: &SystemId) -> Result<Arc<dyn Connector>, PortError> {
         let cfg = self.config.get_system(system).await?.ok_or_else(|| {
             PortError::new(
                 ErrorCategory::Config,
@@ -99,21 +99,11 @@ impl Engine {
     ) -> Result<(Arc<dyn Connector>, Scope), PortError> {
         let ep = record.integration.endpoint(side);
         let conn = self.connector_for(&ep.system).await?;
-        Ok((
-            conn,
-            Scope {
-                project: ep.project.clone(),
-                entity_type: ep.entity_type.clone(),
-            },
-        ))
+        Ok((conn, Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }))
     }
 
     /// The integration user of a system, cached.
-    pub(crate) async fn integration_user(
-        &self,
-        system: &SystemId,
-        conn: &dyn Connector,
-    ) -> Result<UserRef, PortError> {
+    pub(crate) async fn integration_user(&self, system: &SystemId, conn: &dyn Connector) -> Result<UserRef, PortError> {
         if let Some(u) = self.integration_users.get(system.as_str()) {
             return Ok(u);
         }

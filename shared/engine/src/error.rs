@@ -10,7 +10,9 @@ pub enum EngineError {
     UnknownSystem(String),
     #[error("integration {0:?} is active and cannot be edited: run `ferry deactivate {0}`, apply, then `ferry activate {0}` (watermarks are kept)")]
     ActiveIntegration(String),
-    #[error("system {system:?} is used by active integration {integration:?} and cannot be edited: deactivate it first")]
+    #[error(
+        "system {system:?} is used by active integration {integration:?} and cannot be edited: deactivate it first"
+    )]
     SystemInUse { system: String, integration: String },
     #[error("failure {0:?} does not exist")]
     UnknownFailure(String),
@@ -23,10 +25,7 @@ pub enum EngineError {
 pub enum HandleError {
     /// Try the message again later (transient: network, rate limit, stale revision).
     #[error("retry later: {error}")]
-    Retry {
-        error: PortError,
-        after: Option<Duration>,
-    },
+    Retry { error: PortError, after: Option<Duration> },
     /// The message itself is unusable (corrupt JSON, unknown schema): it goes to the
     /// dead-letter queue, where `ferry failures list` shows it.
     #[error("bad message: {0}")]

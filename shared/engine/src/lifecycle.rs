@@ -62,10 +62,7 @@ impl Engine {
                 old => {
                     if old.is_some() {
                         if let Some(integration) = active_users(s.id.as_str()) {
-                            return Err(EngineError::SystemInUse {
-                                system: s.id.to_string(),
-                                integration,
-                            });
+                            return Err(EngineError::SystemInUse { system: s.id.to_string(), integration });
                         }
                     }
                     if check_connections {
@@ -85,19 +82,15 @@ impl Engine {
         let mut integration_writes = Vec::new();
         for i in integrations {
             for ep in [&i.left, &i.right] {
-                let known = systems.iter().any(|s| s.id == ep.system)
-                    || self.config.get_system(&ep.system).await?.is_some();
+                let known =
+                    systems.iter().any(|s| s.id == ep.system) || self.config.get_system(&ep.system).await?.is_some();
                 if !known {
                     return Err(EngineError::UnknownSystem(ep.system.to_string()));
                 }
             }
             match stored.iter().find(|r| r.integration.id == i.id) {
-                Some(r) if &r.integration == i => {
-                    report.integrations_unchanged.push(i.id.to_string())
-                }
-                Some(r) if r.active => {
-                    return Err(EngineError::ActiveIntegration(i.id.to_string()))
-                }
+                Some(r) if &r.integration == i => report.integrations_unchanged.push(i.id.to_string()),
+                Some(r) if r.active => return Err(EngineError::ActiveIntegration(i.id.to_string())),
                 Some(r) => integration_writes.push((i, Some(r.version))),
                 None => integration_writes.push((i, None)),
             }
@@ -123,20 +116,12 @@ impl Engine {
     /// Activates an integration. Each direction without a watermark gets its start
     /// polling time: the override if configured, else the last updated time in the
     /// source project, else (empty project) now − 26 h. Existing watermarks are kept.
-    pub async fn activate(
-        &self,
-        id: &IntegrationId,
-        now: DateTime<Utc>,
-    ) -> Result<ActivationReport, EngineError> {
+    pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<ActivationReport, EngineError> {
         let record = self.record(id).await?;
         let mut starts = Vec::new();
         for flow in record.integration.flows() {
             if let Some(w) = self.state.get_watermark(id, flow).await? {
-                starts.push(StartPoint {
-                    flow,
-                    at: w.floor,
-                    reason: "kept",
-                });
+                starts.push(StartPoint { flow, at: w.floor, reason: "kept" });
                 continue;
             }
             let (at, reason) = match record.integration.start_time {
@@ -145,43 +130,37 @@ impl Engine {
                     let (conn, scope) = self.side_connector(&record, flow.source()).await?;
                     match conn.last_updated(&scope).await? {
                         Some(t) => (t, "last_updated"),
-                        None => (
-                            now - ChronoDuration::hours(EMPTY_PROJECT_LOOKBACK_HOURS),
-                            "empty_project",
-                        ),
+                        None => (now - ChronoDuration::hours(EMPTY_PROJECT_LOOKBACK_HOURS), "empty_project"),
                     }
                 }
             };
-            let w = Watermark {
-                floor: at,
-                cursor: at,
-                version: 1,
-                last_poll: None,
-            };
+            let w = Watermark { floor: at, cursor: at, version: 1, last_poll: None };
             self.state.put_watermark(id, flow, &w, None).await?;
             starts.push(StartPoint { flow, at, reason });
+        }
+        if let Some(schedules) = &self.schedules {
+            let every = std::time::Duration::from_secs(record.integration.poll_interval_secs);
+            for flow in record.integration.flows() {
+                schedules.enable(id, flow, every).await?;
+            }
         }
         if !record.active {
             let mut next = record.clone();
             next.active = true;
             next.version += 1;
             next.updated_at = now;
-            self.config
-                .put_integration(&next, Some(record.version))
-                .await?;
+            self.config.put_integration(&next, Some(record.version)).await?;
         }
-        Ok(ActivationReport {
-            integration: id.to_string(),
-            starts,
-        })
+        Ok(ActivationReport { integration: id.to_string(), starts })
     }
 
-    pub async fn deactivate(
-        &self,
-        id: &IntegrationId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, EngineError> {
+    pub async fn deactivate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<bool, EngineError> {
         let record = self.record(id).await?;
+        if let Some(schedules) = &self.schedules {
+            for flow in record.integration.flows() {
+                schedules.disable(id, flow).await?;
+            }
+        }
         if !record.active {
             return Ok(false);
         }
@@ -189,9 +168,7 @@ impl Engine {
         next.active = false;
         next.version += 1;
         next.updated_at = now;
-        self.config
-            .put_integration(&next, Some(record.version))
-            .await?;
+        self.config.put_integration(&next, Some(record.version)).await?;
         Ok(true)
     }
 }

@@ -9,13 +9,12 @@ use crate::error::{EngineError, HandleError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::{OutMessage, QueryFilter, QueueName};
 use ferry_domain::{
-    remote_link_for, ChangeEvent, Counter, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord,
-    FieldChange, FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link,
-    PortError, SeenRevision, Side, WriteCommand, MESSAGE_SCHEMA,
+    remote_link_for, ChangeEvent, Counter, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldChange,
+    FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision, Side,
+    WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput,
-    UserDirectory,
+    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, UserDirectory,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -30,6 +29,8 @@ pub struct PollReport {
     /// Updated before the start polling time.
     pub before_start: usize,
     pub skipped_inactive: bool,
+    /// Another poll of this integration direction held the lease.
+    pub busy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,12 +74,21 @@ impl Engine {
     /// Reads changes of one direction since its watermark and enqueues one message
     /// per changed entity; the watermark advances only after everything is enqueued.
     #[instrument(skip_all, fields(integration = %id, flow = %flow))]
-    pub async fn poll(
-        &self,
-        id: &IntegrationId,
-        flow: Flow,
-        now: DateTime<Utc>,
-    ) -> Result<PollReport, EngineError> {
+    pub async fn poll(&self, id: &IntegrationId, flow: Flow, now: DateTime<Utc>) -> Result<PollReport, EngineError> {
+        // One poll per integration direction at a time: a second one (an overlapping
+        // schedule, a manual run) steps aside instead of racing the first.
+        let owner = uuid::Uuid::new_v4().to_string();
+        if !self.state.acquire_lease(id, flow, &owner, self.settings.poll_lease).await? {
+            return Ok(PollReport { busy: true, ..PollReport::default() });
+        }
+        let result = self.poll_leased(id, flow, now).await;
+        if let Err(e) = self.state.release_lease(id, flow, &owner).await {
+            warn!("releasing the poll lease: {e}");
+        }
+        result
+    }
+
+    async fn poll_leased(&self, id: &IntegrationId, flow: Flow, now: DateTime<Utc>) -> Result<PollReport, EngineError> {
         let record = self.record(id).await?;
         let mut report = PollReport::default();
         if !record.active {
@@ -99,27 +109,14 @@ impl Engine {
             fields.push(f.clone());
         }
         let since = mark.cursor - ChronoDuration::seconds(integration.overlap_secs as i64);
-        let filter = integration.filter(flow).map(|c| QueryFilter {
-            condition: c.to_string(),
-            negate: false,
-        });
+        let filter = integration.filter(flow).map(|c| QueryFilter { condition: c.to_string(), negate: false });
 
-        let mut batch: Vec<(EntitySnapshot, bool)> = conn
-            .changed_since(&scope, since, filter.as_ref(), &fields)
-            .await?
-            .into_iter()
-            .map(|s| (s, true))
-            .collect();
+        let mut batch: Vec<(EntitySnapshot, bool)> =
+            conn.changed_since(&scope, since, filter.as_ref(), &fields).await?.into_iter().map(|s| (s, true)).collect();
         if let (Some(f), FilterExit::KeepSyncing) = (&filter, integration.filter_exit) {
             if self.state.count_links(id).await? > 0 {
-                let outside = QueryFilter {
-                    condition: f.condition.clone(),
-                    negate: true,
-                };
-                for s in conn
-                    .changed_since(&scope, since, Some(&outside), &fields)
-                    .await?
-                {
+                let outside = QueryFilter { condition: f.condition.clone(), negate: true };
+                for s in conn.changed_since(&scope, since, Some(&outside), &fields).await? {
                     if self.state.get_link(id, source, &s.id).await?.is_some() {
                         batch.push((s, false));
                     }
@@ -159,10 +156,7 @@ impl Engine {
                     group_id: e.group_id(),
                     dedup_id: e.dedup_id(),
                     body: serde_json::to_string(e).map_err(|err| {
-                        PortError::new(
-                            ErrorCategory::BadMessage,
-                            format!("encoding change event: {err}"),
-                        )
+                        PortError::new(ErrorCategory::BadMessage, format!("encoding change event: {err}"))
                     })?,
                 })
             })
@@ -171,13 +165,8 @@ impl Engine {
             self.queue.send(QueueName::Changes, chunk).await?;
         }
         for e in &accepted {
-            let seen = SeenRevision {
-                revision: e.snapshot.revision.clone(),
-                updated: e.snapshot.updated,
-            };
-            self.state
-                .put_seen(id, source, &e.snapshot.id, &seen)
-                .await?;
+            let seen = SeenRevision { revision: e.snapshot.revision.clone(), updated: e.snapshot.updated };
+            self.state.put_seen(id, source, &e.snapshot.id, &seen).await?;
         }
         report.enqueued = accepted.len();
 
@@ -186,32 +175,18 @@ impl Engine {
         next.last_poll = Some(now);
         next.version = mark.version + 1;
         // A concurrent poll that advanced first wins; our enqueued messages dedupe.
-        self.state
-            .put_watermark(id, flow, &next, Some(mark.version))
-            .await?;
-        info!(
-            fetched = report.fetched,
-            enqueued = report.enqueued,
-            duplicates = report.duplicates,
-            "polled"
-        );
+        self.state.put_watermark(id, flow, &next, Some(mark.version)).await?;
+        info!(fetched = report.fetched, enqueued = report.enqueued, duplicates = report.duplicates, "polled");
         Ok(report)
     }
 
     /// Maps one change event and enqueues the write command (or records why not).
     #[instrument(skip_all)]
-    pub async fn transform(
-        &self,
-        body: &str,
-        receive_count: u32,
-    ) -> Result<TransformOutcome, HandleError> {
+    pub async fn transform(&self, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
         let event: ChangeEvent = serde_json::from_str(body)
             .map_err(|e| HandleError::BadMessage(format!("change event is not valid JSON: {e}")))?;
         if event.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!(
-                "change event schema {} is not supported",
-                event.schema
-            )));
+            return Err(HandleError::BadMessage(format!("change event schema {} is not supported", event.schema)));
         }
         let result = self.transform_event(&event).await;
         self.settle(&event, None, result, receive_count).await
@@ -230,36 +205,19 @@ impl Engine {
         let (source_conn, _) = self.side_connector(&record, source_side).await?;
         let (target_conn, _) = self.side_connector(&record, target_side).await?;
 
-        let link = self
-            .state
-            .get_link(id, source_side, &event.snapshot.id)
-            .await?;
+        let link = self.state.get_link(id, source_side, &event.snapshot.id).await?;
         let target_fp = match &link {
-            Some(l) => {
-                self.state
-                    .get_fingerprint(id, target_side, &l.side(target_side).id)
-                    .await?
-            }
+            Some(l) => self.state.get_fingerprint(id, target_side, &l.side(target_side).id).await?,
             None => None,
         };
-        let source_fp = self
-            .state
-            .get_fingerprint(id, source_side, &event.snapshot.id)
-            .await?;
-        let source_user = self
-            .integration_user(
-                &integration.endpoint(source_side).system,
-                source_conn.as_ref(),
-            )
-            .await?;
+        let source_fp = self.state.get_fingerprint(id, source_side, &event.snapshot.id).await?;
+        let source_user =
+            self.integration_user(&integration.endpoint(source_side).system, source_conn.as_ref()).await?;
 
         let mut users = UserDirectory::new();
         let target_system = &integration.endpoint(target_side).system;
         for email in needed_target_emails(integration, flow, &event.snapshot) {
-            if let Some(u) = self
-                .user_by_email(target_system, target_conn.as_ref(), &email)
-                .await?
-            {
+            if let Some(u) = self.user_by_email(target_system, target_conn.as_ref(), &email).await? {
                 users.insert(&email, u);
             }
         }
@@ -280,22 +238,11 @@ impl Engine {
         }
         match output.decision {
             Decision::Skip { reason, detail } => {
-                self.state
-                    .incr_counter(id, flow, Counter::Skipped, 1)
-                    .await?;
-                Ok(TransformOutcome::Skipped {
-                    reason: reason.as_str().to_string(),
-                    detail,
-                })
+                self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+                Ok(TransformOutcome::Skipped { reason: reason.as_str().to_string(), detail })
             }
-            Decision::Fail { category, message } => {
-                Err(Parkable::Permanent(PortError::new(category, message), None))
-            }
-            Decision::Write {
-                create,
-                changes,
-                mapped,
-            } => {
+            Decision::Fail { category, message } => Err(Parkable::Permanent(PortError::new(category, message), None)),
+            Decision::Write { create, changes, mapped } => {
                 let command = WriteCommand {
                     schema: MESSAGE_SCHEMA,
                     integration: id.clone(),
@@ -305,21 +252,13 @@ impl Engine {
                     changes,
                     mapped,
                 };
-                let body = serde_json::to_string(&command).map_err(|e| {
-                    Parkable::Permanent(
-                        PortError::new(ErrorCategory::BadMessage, e.to_string()),
-                        None,
-                    )
-                })?;
+                let body = serde_json::to_string(&command)
+                    .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;
                 let fields = command.changes.len();
                 self.queue
                     .send(
                         QueueName::Writes,
-                        &[OutMessage {
-                            group_id: command.group_id(),
-                            dedup_id: command.dedup_id(),
-                            body,
-                        }],
+                        &[OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body }],
                     )
                     .await?;
                 Ok(TransformOutcome::Enqueued { create, fields })
@@ -330,39 +269,28 @@ impl Engine {
     /// Applies one write command to the target system.
     #[instrument(skip_all)]
     pub async fn write(&self, body: &str, receive_count: u32) -> Result<WriteOutcome, HandleError> {
-        let command: WriteCommand = serde_json::from_str(body).map_err(|e| {
-            HandleError::BadMessage(format!("write command is not valid JSON: {e}"))
-        })?;
+        let command: WriteCommand = serde_json::from_str(body)
+            .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
         if command.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!(
-                "write command schema {} is not supported",
-                command.schema
-            )));
+            return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
         }
         let event = command_event(&command);
         let result = self.write_command(&command).await;
-        self.settle(&event, Some(&command), result, receive_count)
-            .await
+        self.settle(&event, Some(&command), result, receive_count).await
     }
 
     async fn write_command(&self, cmd: &WriteCommand) -> Result<WriteOutcome, Parkable> {
         let id = &cmd.integration;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
         let event = command_event(cmd);
-        if let Some(TransformOutcome::Parked { failure_id }) =
-            self.park_behind(&event, Some(cmd)).await?
-        {
+        if let Some(TransformOutcome::Parked { failure_id }) = self.park_behind(&event, Some(cmd)).await? {
             return Ok(WriteOutcome::Parked { failure_id });
         }
         let integration = &record.integration;
         let source_side = cmd.flow.source();
         let target_side = cmd.flow.target();
         let (target_conn, target_scope) = self.side_connector(&record, target_side).await?;
-        let read_fields: Vec<FieldKey> = cmd
-            .mapped
-            .keys()
-            .map(|k| FieldKey::new(k.clone()))
-            .collect();
+        let read_fields: Vec<FieldKey> = cmd.mapped.keys().map(|k| FieldKey::new(k.clone())).collect();
 
         // The link may have appeared since transform (a duplicate event was written
         // first); the target id in the command may be stale in the other direction.
@@ -373,37 +301,29 @@ impl Engine {
             (None, None) => match integration.remote.id_field(target_side) {
                 // A retry after a crash between create and link finds the entity it
                 // created instead of creating another.
-                Some(field) => target_conn
-                    .find_by_field(&target_scope, field, &cmd.source.key)
-                    .await?
-                    .map(|r| r.id),
+                Some(field) => target_conn.find_by_field(&target_scope, field, &cmd.source.key).await?.map(|r| r.id),
                 None => None,
             },
         };
 
         let (target_ref, created, written) = match existing {
             Some(target_id) => {
-                let current = target_conn
-                    .get(&target_scope, &target_id, &read_fields)
-                    .await?
-                    .ok_or_else(|| {
-                        Parkable::Permanent(
-                            PortError::new(
-                                ErrorCategory::NotFound,
-                                format!("linked target entity {target_id} no longer exists"),
-                            ),
-                            None,
-                        )
-                    })?;
+                let current = target_conn.get(&target_scope, &target_id, &read_fields).await?.ok_or_else(|| {
+                    Parkable::Permanent(
+                        PortError::new(
+                            ErrorCategory::NotFound,
+                            format!("linked target entity {target_id} no longer exists"),
+                        ),
+                        None,
+                    )
+                })?;
                 // Send only what the target does not already hold; the rest was
                 // already applied (by an earlier delivery or by a person).
                 let changes: Vec<FieldChange> = changes_to_send(cmd, link.is_none(), &current);
                 let r = if changes.is_empty() {
                     entity_ref(&current)
                 } else {
-                    target_conn
-                        .update(&target_scope, &target_id, &changes, Some(&current.revision))
-                        .await?
+                    target_conn.update(&target_scope, &target_id, &changes, Some(&current.revision)).await?
                 };
                 (r, false, changes.len())
             }
@@ -424,42 +344,26 @@ impl Engine {
                 Side::Left => (source_ref.clone(), target_ref.clone()),
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
-            self.state
-                .put_link(&Link {
-                    integration: id.clone(),
-                    left,
-                    right,
-                    created_at: now,
-                })
-                .await?;
+            self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
             if integration.remote.link(target_side) {
                 let l = remote_link_for(id, source_side, &source_ref, &system_label(source_side));
-                target_conn
-                    .upsert_remote_link(&target_scope, &target_ref.id, &l)
-                    .await?;
+                target_conn.upsert_remote_link(&target_scope, &target_ref.id, &l).await?;
             }
             let mut touched_source = false;
             if let Some(field) = integration.remote.id_field(source_side) {
                 let value = FieldValue::Text(target_ref.key.clone());
                 if cmd.source.field(field) != Some(&value) {
-                    let change = FieldChange {
-                        field: field.clone(),
-                        value: value.clone(),
-                    };
-                    source_ref = source_conn
-                        .update(&source_scope, &cmd.source.id, &[change], None)
-                        .await?;
+                    let change = FieldChange { field: field.clone(), value: value.clone() };
+                    source_ref = source_conn.update(&source_scope, &cmd.source.id, &[change], None).await?;
                     source_extra.insert(field.to_string(), value);
                     touched_source = true;
                 }
             }
             if integration.remote.link(source_side) {
                 let l = remote_link_for(id, target_side, &target_ref, &system_label(target_side));
-                source_conn
-                    .upsert_remote_link(&source_scope, &cmd.source.id, &l)
-                    .await?;
+                source_conn.upsert_remote_link(&source_scope, &cmd.source.id, &l).await?;
                 touched_source = true;
             }
             if touched_source {
@@ -478,41 +382,16 @@ impl Engine {
                 Side::Left => (source_ref.clone(), target_ref.clone()),
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
-            self.state
-                .put_link(&Link {
-                    integration: id.clone(),
-                    left,
-                    right,
-                    created_at: now,
-                })
-                .await?;
+            self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
         }
 
-        self.remember(
-            id,
-            target_side,
-            &target_ref.id,
-            &cmd.mapped,
-            Some(target_ref.revision.clone()),
-            now,
-        )
-        .await?;
+        self.remember(id, target_side, &target_ref.id, &cmd.mapped, Some(target_ref.revision.clone()), now).await?;
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
         source_values.extend(source_extra);
-        self.remember(
-            id,
-            source_side,
-            &cmd.source.id,
-            &source_values,
-            source_written_revision,
-            now,
-        )
-        .await?;
-        self.state
-            .incr_counter(id, cmd.flow, Counter::Synced, 1)
-            .await?;
+        self.remember(id, source_side, &cmd.source.id, &source_values, source_written_revision, now).await?;
+        self.state.incr_counter(id, cmd.flow, Counter::Synced, 1).await?;
         let target = target_ref.key.clone();
         let source = cmd.source.key.clone();
         Ok(if created {
@@ -520,11 +399,7 @@ impl Engine {
         } else if written == 0 {
             WriteOutcome::Unchanged { source, target }
         } else {
-            WriteOutcome::Updated {
-                source,
-                target,
-                fields: written,
-            }
+            WriteOutcome::Updated { source, target, fields: written }
         })
     }
 
@@ -539,20 +414,15 @@ impl Engine {
         revision: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let mut fp = self
-            .state
-            .get_fingerprint(id, side, entity)
-            .await?
-            .unwrap_or_else(|| Fingerprint {
-                integration: id.clone(),
-                side,
-                entity: entity.clone(),
-                values: BTreeMap::new(),
-                written_revision: None,
-                updated_at: now,
-            });
-        fp.values
-            .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut fp = self.state.get_fingerprint(id, side, entity).await?.unwrap_or_else(|| Fingerprint {
+            integration: id.clone(),
+            side,
+            entity: entity.clone(),
+            values: BTreeMap::new(),
+            written_revision: None,
+            updated_at: now,
+        });
+        fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         if revision.is_some() {
             fp.written_revision = revision;
         }
@@ -567,10 +437,8 @@ impl Engine {
         event: &ChangeEvent,
         command: Option<&WriteCommand>,
     ) -> Result<Option<TransformOutcome>, Parkable> {
-        let Some(mut failure) = self
-            .state
-            .failure_for_entity(&event.integration, event.flow, &event.snapshot.id)
-            .await?
+        let Some(mut failure) =
+            self.state.failure_for_entity(&event.integration, event.flow, &event.snapshot.id).await?
         else {
             return Ok(None);
         };
@@ -582,9 +450,7 @@ impl Engine {
             failure.last_failed_at = Utc::now();
             self.state.put_failure(&failure).await?;
         }
-        Ok(Some(TransformOutcome::Parked {
-            failure_id: failure.id,
-        }))
+        Ok(Some(TransformOutcome::Parked { failure_id: failure.id }))
     }
 
     /// Turns a handler result into the queue's answer: success, retry later, or a
@@ -622,9 +488,7 @@ impl Engine {
             .await
             .map_err(HandleError::retry)?;
         let failure = FailureRecord {
-            id: existing
-                .as_ref()
-                .map_or_else(|| uuid::Uuid::new_v4().to_string(), |f| f.id.clone()),
+            id: existing.as_ref().map_or_else(|| uuid::Uuid::new_v4().to_string(), |f| f.id.clone()),
             integration: event.integration.clone(),
             flow: event.flow,
             entity: event.snapshot.id.clone(),
@@ -637,10 +501,7 @@ impl Engine {
             first_failed_at: existing.as_ref().map_or(now, |f| f.first_failed_at),
             last_failed_at: now,
         };
-        self.state
-            .put_failure(&failure)
-            .await
-            .map_err(HandleError::retry)?;
+        self.state.put_failure(&failure).await.map_err(HandleError::retry)?;
         self.state
             .incr_counter(&event.integration, event.flow, Counter::Failed, 1)
             .await
@@ -661,8 +522,7 @@ impl Engine {
             group_id: event.group_id(),
             // A fresh id: the original dedup id may still be inside the window.
             dedup_id: format!("{}:retry:{}", event.dedup_id(), uuid::Uuid::new_v4()),
-            body: serde_json::to_string(event)
-                .map_err(|e| PortError::new(ErrorCategory::BadMessage, e.to_string()))?,
+            body: serde_json::to_string(event).map_err(|e| PortError::new(ErrorCategory::BadMessage, e.to_string()))?,
         };
         // Delete first: the replayed event must not park behind its own record. If the
         // send fails the record is restored, so nothing is lost.
@@ -709,30 +569,15 @@ fn entity_ref(s: &EntitySnapshot) -> EntityRef {
 
 /// The changes the target still needs. For an entity adopted through the remote-id
 /// search (no link yet) every mapped value is considered.
-fn changes_to_send(
-    cmd: &WriteCommand,
-    adopting: bool,
-    current: &EntitySnapshot,
-) -> Vec<FieldChange> {
+fn changes_to_send(cmd: &WriteCommand, adopting: bool, current: &EntitySnapshot) -> Vec<FieldChange> {
     let wanted: Vec<FieldChange> = if adopting {
-        cmd.mapped
-            .iter()
-            .map(|(k, v)| FieldChange {
-                field: FieldKey::new(k.clone()),
-                value: v.clone(),
-            })
-            .collect()
+        cmd.mapped.iter().map(|(k, v)| FieldChange { field: FieldKey::new(k.clone()), value: v.clone() }).collect()
     } else {
         cmd.changes.clone()
     };
     wanted
         .into_iter()
-        .filter(|c| {
-            !ferry_mapping::same_value(
-                current.field(&c.field).unwrap_or(&FieldValue::Null),
-                &c.value,
-            )
-        })
+        .filter(|c| !ferry_mapping::same_value(current.field(&c.field).unwrap_or(&FieldValue::Null), &c.value))
         .collect()
 }
 
@@ -746,10 +591,7 @@ impl Parkable {
     fn from_engine(e: EngineError) -> Self {
         match e {
             EngineError::Port(p) => p.into(),
-            other => Parkable::Permanent(
-                PortError::new(ErrorCategory::Config, other.to_string()),
-                None,
-            ),
+            other => Parkable::Permanent(PortError::new(ErrorCategory::Config, other.to_string()), None),
         }
     }
 }

@@ -46,20 +46,12 @@ impl Engine {
                     start: mark.as_ref().map(|m| m.floor),
                     watermark: mark.as_ref().map(|m| m.cursor),
                     last_poll: mark.as_ref().and_then(|m| m.last_poll),
-                    lag_secs: mark
-                        .as_ref()
-                        .and_then(|m| m.last_poll)
-                        .map(|t| (now - t).num_seconds().max(0)),
+                    lag_secs: mark.as_ref().and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
                     counts: self.state.counts(&i.id, flow).await?,
-                    open_failures: failures
-                        .iter()
-                        .filter(|f| f.integration == i.id && f.flow == flow)
-                        .count(),
+                    open_failures: failures.iter().filter(|f| f.integration == i.id && f.flow == flow).count(),
                 });
             }
-            let side = |e: &ferry_domain::Endpoint| {
-                format!("{}/{}/{}", e.system, e.project, e.entity_type)
-            };
+            let side = |e: &ferry_domain::Endpoint| format!("{}/{}/{}", e.system, e.project, e.entity_type);
             out.push(IntegrationStatus {
                 integration: i.id.to_string(),
                 active: record.active,

@@ -6,9 +6,8 @@
 
 use chrono::{TimeZone, Utc};
 use ferry_domain::{
-    Direction, Endpoint, EntityId, EntitySnapshot, FieldKey, FieldMapping, FieldValue, Fingerprint,
-    Flow, Integration, IntegrationId, MappingKind, RemoteRefs, Scalar, Side, SystemId,
-    UnmatchedUser, UserRef, ValueTable,
+    Direction, Endpoint, EntityId, EntitySnapshot, FieldKey, FieldMapping, FieldValue, Fingerprint, Flow, Integration,
+    IntegrationId, MappingKind, RemoteRefs, Scalar, Side, SystemId, UnmatchedUser, UserRef, ValueTable,
 };
 use ferry_mapping::{map_change, Decision, MappingInput, UserDirectory};
 use std::hint::black_box;
@@ -34,10 +33,7 @@ fn pair(left: &str, right: &str) -> FieldMapping {
 
 fn table(rows: &[(&str, &str)]) -> Option<ValueTable> {
     Some(ValueTable {
-        rows: rows
-            .iter()
-            .map(|(l, r)| (l.to_string(), r.to_string()))
-            .collect(),
+        rows: rows.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect(),
         origin: "inline".into(),
     })
 }
@@ -45,61 +41,31 @@ fn table(rows: &[(&str, &str)]) -> Option<ValueTable> {
 fn fixture() -> Result<(Integration, EntitySnapshot, UserDirectory), Box<dyn std::error::Error>> {
     let integration = Integration {
         id: IntegrationId::parse("app-bugs")?,
-        left: Endpoint {
-            system: SystemId::parse("jira")?,
-            project: "APP".into(),
-            entity_type: "Bug".into(),
-        },
-        right: Endpoint {
-            system: SystemId::parse("ado")?,
-            project: "App".into(),
-            entity_type: "Bug".into(),
-        },
+        left: Endpoint { system: SystemId::parse("jira")?, project: "APP".into(), entity_type: "Bug".into() },
+        right: Endpoint { system: SystemId::parse("ado")?, project: "App".into(), entity_type: "Bug".into() },
         poll_interval_secs: 60,
         overlap_secs: 120,
         start_time: None,
         filter_left_to_right: None,
         filter_right_to_left: None,
         filter_exit: Default::default(),
-        remote: RemoteRefs {
-            right_id_field: Some(key("Custom.JiraKey")),
-            ..Default::default()
-        },
+        remote: RemoteRefs { right_id_field: Some(key("Custom.JiraKey")), ..Default::default() },
         fields: vec![
             pair("summary", "System.Title"),
+            FieldMapping { kind: MappingKind::RichText, ..pair("description", "System.Description") },
             FieldMapping {
-                kind: MappingKind::RichText,
-                ..pair("description", "System.Description")
-            },
-            FieldMapping {
-                values: table(&[
-                    ("Highest", "1"),
-                    ("High", "2"),
-                    ("Medium", "3"),
-                    ("Low", "4"),
-                ]),
+                values: table(&[("Highest", "1"), ("High", "2"), ("Medium", "3"), ("Low", "4")]),
                 default_right: Some(Scalar::Number(3.0)),
                 ..pair("priority", "Microsoft.VSTS.Common.Priority")
             },
             FieldMapping {
                 kind: MappingKind::Status,
-                values: table(&[
-                    ("To Do", "New"),
-                    ("In Progress", "Active"),
-                    ("Done", "Closed"),
-                ]),
+                values: table(&[("To Do", "New"), ("In Progress", "Active"), ("Done", "Closed")]),
                 ..pair("status", "System.State")
             },
-            FieldMapping {
-                kind: MappingKind::User,
-                ..pair("assignee", "System.AssignedTo")
-            },
+            FieldMapping { kind: MappingKind::User, ..pair("assignee", "System.AssignedTo") },
             pair("labels", "System.Tags"),
-            FieldMapping {
-                left: None,
-                constant: Some(Scalar::Text("Jira".into())),
-                ..pair("unused", "Custom.Origin")
-            },
+            FieldMapping { left: None, constant: Some(Scalar::Text("Jira".into())), ..pair("unused", "Custom.Origin") },
         ],
         users: Default::default(),
         max_attempts: 5,
@@ -107,28 +73,18 @@ fn fixture() -> Result<(Integration, EntitySnapshot, UserDirectory), Box<dyn std
     let mut users = UserDirectory::new();
     users.insert(
         "erin@acme.test",
-        UserRef {
-            id: "vsid-1".into(),
-            email: Some("erin@acme.test".into()),
-            display_name: Some("Erin".into()),
-        },
+        UserRef { id: "vsid-1".into(), email: Some("erin@acme.test".into()), display_name: Some("Erin".into()) },
     );
     let source = EntitySnapshot {
         id: EntityId::new("10001"),
         key: "APP-1".into(),
         revision: "1767225600000".into(),
-        updated: Utc
-            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .unwrap_or_default(),
+        updated: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default(),
         changed_by: None,
         url: String::new(),
         fields: [
             ("summary", FieldValue::Text("Login fails on Safari".into())),
-            (
-                "description",
-                FieldValue::Text("Steps:\n1. open\n2. click".into()),
-            ),
+            ("description", FieldValue::Text("Steps:\n1. open\n2. click".into())),
             ("priority", FieldValue::Option("High".into())),
             ("status", FieldValue::Option("In Progress".into())),
             (
@@ -139,10 +95,7 @@ fn fixture() -> Result<(Integration, EntitySnapshot, UserDirectory), Box<dyn std
                     display_name: Some("Erin".into()),
                 }),
             ),
-            (
-                "labels",
-                FieldValue::List(vec!["ui".into(), "safari".into()]),
-            ),
+            ("labels", FieldValue::List(vec!["ui".into(), "safari".into()])),
         ]
         .into_iter()
         .map(|(k, v)| (key(k), v))

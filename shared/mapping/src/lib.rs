@@ -65,9 +65,7 @@ pub use map::{map_change, needed_target_emails, source_fields, synced_source_val
 pub use users::UserDirectory;
 pub use value::same_value;
 
-use ferry_domain::{
-    EntitySnapshot, ErrorCategory, FieldChange, FieldValue, Fingerprint, Flow, Integration, UserRef,
-};
+use ferry_domain::{EntitySnapshot, ErrorCategory, FieldChange, FieldValue, Fingerprint, Flow, Integration, UserRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -4,8 +4,8 @@ use crate::users::normalise;
 use crate::value::{describe, key_str, same_value, scalar_str, scalar_value, text_to_html};
 use crate::{Decision, MappingInput, MappingOutput, SkipReason};
 use ferry_domain::{
-    EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldMapping, FieldValue, FilterExit,
-    Flow, Integration, MappingKind, Scalar, Side, UnmatchedUser, UserRef, ValueTable,
+    EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldMapping, FieldValue, FilterExit, Flow, Integration,
+    MappingKind, Scalar, Side, UnmatchedUser, UserRef, ValueTable,
 };
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,14 +14,8 @@ use std::fmt;
 /// How one field mapping takes part in one flow.
 #[derive(Clone, Copy)]
 enum Plan<'a> {
-    Field {
-        source: &'a FieldKey,
-        target: &'a FieldKey,
-    },
-    Constant {
-        value: &'a Scalar,
-        target: &'a FieldKey,
-    },
+    Field { source: &'a FieldKey, target: &'a FieldKey },
+    Constant { value: &'a Scalar, target: &'a FieldKey },
 }
 
 impl<'a> Plan<'a> {
@@ -32,14 +26,8 @@ impl<'a> Plan<'a> {
     }
     fn label(&self) -> Label<'a> {
         match *self {
-            Plan::Field { source, target } => Label {
-                source: Some(source),
-                target,
-            },
-            Plan::Constant { target, .. } => Label {
-                source: None,
-                target,
-            },
+            Plan::Field { source, target } => Label { source: Some(source), target },
+            Plan::Constant { target, .. } => Label { source: None, target },
         }
     }
 }
@@ -52,11 +40,9 @@ fn plan(m: &FieldMapping, flow: Flow) -> Option<Plan<'_>> {
     let target = m.field(flow.target())?;
     match m.field(flow.source()) {
         Some(source) => Some(Plan::Field { source, target }),
-        None => m
-            .constant
-            .as_ref()
-            .or_else(|| m.default_for(flow.target()))
-            .map(|value| Plan::Constant { value, target }),
+        None => {
+            m.constant.as_ref().or_else(|| m.default_for(flow.target())).map(|value| Plan::Constant { value, target })
+        }
     }
 }
 
@@ -110,8 +96,7 @@ pub fn synced_source_values(
         }
         if let Some(Plan::Field { target, .. }) = plan(m, flow.reverse()) {
             if let Some(v) = source.field(target).filter(|v| !v.is_null()) {
-                out.entry(target.as_str().to_owned())
-                    .or_insert_with(|| v.clone());
+                out.entry(target.as_str().to_owned()).or_insert_with(|| v.clone());
             }
         }
     }
@@ -121,11 +106,7 @@ pub fn synced_source_values(
 /// E-mails (in the TARGET system) the mapping of this snapshot will look up: each source
 /// user's e-mail after the integration's user-table override, plus the default users and
 /// user constants of user mappings for this flow. Lower-cased, deduplicated, sorted.
-pub fn needed_target_emails(
-    integration: &Integration,
-    flow: Flow,
-    source: &EntitySnapshot,
-) -> Vec<String> {
+pub fn needed_target_emails(integration: &Integration, flow: Flow, source: &EntitySnapshot) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |email: &str| {
         let e = normalise(email);
@@ -188,33 +169,21 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
     let src = input.source;
     let integration = input.integration;
 
-    if !input.matches_filter
-        && (!input.linked || integration.filter_exit == FilterExit::StopSyncing)
-    {
+    if !input.matches_filter && (!input.linked || integration.filter_exit == FilterExit::StopSyncing) {
         let detail = if input.linked {
-            format!(
-                "{} no longer matches the {flow} filter and filter_exit is stop_syncing",
-                src.key
-            )
+            format!("{} no longer matches the {flow} filter and filter_exit is stop_syncing", src.key)
         } else {
-            format!(
-                "{} does not match the {flow} filter and is not linked",
-                src.key
-            )
+            format!("{} does not match the {flow} filter and is not linked", src.key)
         };
         return skip(SkipReason::Filtered, detail, Vec::new());
     }
 
-    if let (Some(by), Some(me), Some(fp)) = (
-        src.changed_by.as_ref(),
-        input.source_integration_user,
-        input.source_fingerprint,
-    ) {
+    if let (Some(by), Some(me), Some(fp)) =
+        (src.changed_by.as_ref(), input.source_integration_user, input.source_fingerprint)
+    {
         if same_person(by, me) && fp.written_revision.as_deref() == Some(src.revision.as_str()) {
-            let detail = format!(
-                "{} revision {} is Ferry's own write (changed by the integration user)",
-                src.key, src.revision
-            );
+            let detail =
+                format!("{} revision {} is Ferry's own write (changed by the integration user)", src.key, src.revision);
             return skip(SkipReason::Echo, detail, Vec::new());
         }
     }
@@ -229,11 +198,7 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
     let mut mapper = Mapper {
         input,
         create,
-        prior: if create {
-            None
-        } else {
-            input.target_fingerprint.map(|f| &f.values)
-        },
+        prior: if create { None } else { input.target_fingerprint.map(|f| &f.values) },
         notes: Vec::new(),
     };
     let id_field = integration.remote.id_field(flow.target());
@@ -245,20 +210,11 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         let Some(p) = plan(m, flow) else { continue };
         let target = p.target();
         if id_field == Some(target) {
-            mapper.notes.push(format!(
-                "{}: ignored, the field receives the remote id",
-                p.label()
-            ));
+            mapper.notes.push(format!("{}: ignored, the field receives the remote id", p.label()));
             continue;
         }
-        if fields[..i]
-            .iter()
-            .any(|e| plan(e, flow).is_some_and(|q| q.target() == target))
-        {
-            mapper.notes.push(format!(
-                "{}: ignored, an earlier mapping writes {target}",
-                p.label()
-            ));
+        if fields[..i].iter().any(|e| plan(e, flow).is_some_and(|q| q.target() == target)) {
+            mapper.notes.push(format!("{}: ignored, an earlier mapping writes {target}", p.label()));
             continue;
         }
         match mapper.eval(m, p) {
@@ -268,12 +224,7 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         }
     }
     if let Some(target) = id_field {
-        mapper.record(
-            target,
-            FieldValue::Text(src.key.clone()),
-            &mut changes,
-            &mut mapped,
-        );
+        mapper.record(target, FieldValue::Text(src.key.clone()), &mut changes, &mut mapped);
     }
 
     let notes = mapper.notes;
@@ -282,32 +233,15 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         let message = if failures.len() == 1 {
             failures.pop().map(|f| f.message).unwrap_or_default()
         } else {
-            failures
-                .iter()
-                .map(|f| f.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
+            failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
         };
-        return MappingOutput {
-            decision: Decision::Fail { category, message },
-            notes,
-        };
+        return MappingOutput { decision: Decision::Fail { category, message }, notes };
     }
     if !create && changes.is_empty() {
-        let detail = format!(
-            "{}: no mapped field differs from what Ferry last wrote",
-            src.key
-        );
+        let detail = format!("{}: no mapped field differs from what Ferry last wrote", src.key);
         return skip(SkipReason::Unchanged, detail, notes);
     }
-    MappingOutput {
-        decision: Decision::Write {
-            create,
-            changes,
-            mapped,
-        },
-        notes,
-    }
+    MappingOutput { decision: Decision::Write { create, changes, mapped }, notes }
 }
 
 /// The same person by id, or, when an id is unknown (the integration user is configured by
@@ -323,10 +257,7 @@ fn same_person(a: &UserRef, b: &UserRef) -> bool {
 }
 
 fn skip(reason: SkipReason, detail: String, notes: Vec<String>) -> MappingOutput {
-    MappingOutput {
-        decision: Decision::Skip { reason, detail },
-        notes,
-    }
+    MappingOutput { decision: Decision::Skip { reason, detail }, notes }
 }
 
 impl<'i, 'a> Mapper<'i, 'a> {
@@ -355,10 +286,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
             }
         };
         if write {
-            changes.push(FieldChange {
-                field: target.clone(),
-                value: v.clone(),
-            });
+            changes.push(FieldChange { field: target.clone(), value: v.clone() });
         }
         mapped.insert(target.as_str().to_owned(), v);
     }
@@ -374,12 +302,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
     }
 
     /// A default or constant as the target value (rules 5 and 6).
-    fn scalar(
-        &self,
-        m: &FieldMapping,
-        s: &Scalar,
-        label: Label<'_>,
-    ) -> Result<FieldValue, Failure> {
+    fn scalar(&self, m: &FieldMapping, s: &Scalar, label: Label<'_>) -> Result<FieldValue, Failure> {
         if m.kind == MappingKind::User {
             let email = scalar_str(s);
             return match self.input.users.get(&email) {
@@ -399,10 +322,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
 
     /// Rule 5: the source value is absent or empty.
     fn absent(&self, m: &FieldMapping, target: &FieldKey, label: Label<'_>) -> Eval {
-        let wrote_before = self
-            .prior
-            .and_then(|p| p.get(target.as_str()))
-            .is_some_and(|v| !v.is_null());
+        let wrote_before = self.prior.and_then(|p| p.get(target.as_str())).is_some_and(|v| !v.is_null());
         match m.default_for(self.target_side()) {
             Some(d) if self.create || wrote_before => self.scalar(m, d, label).map(Some),
             Some(_) => Ok(None),
@@ -420,22 +340,16 @@ impl<'i, 'a> Mapper<'i, 'a> {
             }))),
             MappingKind::Value | MappingKind::Status => match &m.values {
                 Some(table) => self.via_table(m, table, v, label),
-                None if m.kind == MappingKind::Status => Ok(Some(FieldValue::Option(
-                    key_str(v).unwrap_or_default().into_owned(),
-                ))),
+                None if m.kind == MappingKind::Status => {
+                    Ok(Some(FieldValue::Option(key_str(v).unwrap_or_default().into_owned())))
+                }
                 None => Ok(Some(v.clone())),
             },
         }
     }
 
     /// Rule 4 with a value table.
-    fn via_table(
-        &mut self,
-        m: &FieldMapping,
-        table: &ValueTable,
-        v: &FieldValue,
-        label: Label<'_>,
-    ) -> Eval {
+    fn via_table(&mut self, m: &FieldMapping, table: &ValueTable, v: &FieldValue, label: Label<'_>) -> Eval {
         let flow = self.flow();
         let default = m.default_for(self.target_side());
         if let FieldValue::List(items) = v {
@@ -512,9 +426,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
                 ),
             }),
             UnmatchedUser::Skip => {
-                self.notes.push(format!(
-                    "{label}: {who} has no match in the target, skipped (unmatched: skip)"
-                ));
+                self.notes.push(format!("{label}: {who} has no match in the target, skipped (unmatched: skip)"));
                 Ok(None)
             }
             UnmatchedUser::Default => match m.default_for(self.target_side()) {
@@ -552,10 +464,7 @@ fn describe_scalar(s: &Scalar) -> String {
 /// `Erin Example <erin@acme.test>`, with the user-table override when one applied.
 fn describe_source_user(v: &FieldValue, email: Option<&str>, looked_up: Option<&str>) -> String {
     let name = match v {
-        FieldValue::User(UserRef {
-            display_name: Some(n),
-            ..
-        }) if !n.is_empty() => Some(n.as_str()),
+        FieldValue::User(UserRef { display_name: Some(n), .. }) if !n.is_empty() => Some(n.as_str()),
         _ => None,
     };
     let mut s = match (name, email) {
@@ -582,10 +491,7 @@ mod tests {
     use ferry_domain::{Direction, RemoteRefs};
 
     fn l2r(left: &str, right: &str) -> FieldMapping {
-        FieldMapping {
-            direction: Direction::LeftToRight,
-            ..fm(left, right)
-        }
+        FieldMapping { direction: Direction::LeftToRight, ..fm(left, right) }
     }
 
     fn priority() -> FieldMapping {
@@ -620,26 +526,17 @@ mod tests {
 
     #[test]
     fn unlinked_entity_outside_the_filter_is_skipped_as_filtered() {
-        let mut c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("a"))]),
-        );
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("a"))]));
         c.matches_filter = false;
         let (reason, detail) = expect_skip(&c.run());
         assert_eq!(reason, SkipReason::Filtered);
-        assert!(
-            detail.contains("APP-1") && detail.contains("not linked"),
-            "{detail}"
-        );
+        assert!(detail.contains("APP-1") && detail.contains("not linked"), "{detail}");
     }
 
     #[test]
     fn linked_entity_outside_the_filter_keeps_syncing_under_keep_syncing() {
-        let mut c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("b"))]),
-        )
-        .update(vec![("System.Title", text("a"))]);
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("b"))]))
+            .update(vec![("System.Title", text("a"))]);
         c.matches_filter = false;
         let w = expect_write(&c.run());
         assert_eq!(w.change("System.Title"), Some(&text("b")));
@@ -647,11 +544,8 @@ mod tests {
 
     #[test]
     fn linked_entity_outside_the_filter_is_skipped_under_stop_syncing() {
-        let mut c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("b"))]),
-        )
-        .update(vec![("System.Title", text("a"))]);
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("b"))]))
+            .update(vec![("System.Title", text("a"))]);
         c.integration.filter_exit = FilterExit::StopSyncing;
         c.matches_filter = false;
         let (reason, detail) = expect_skip(&c.run());
@@ -662,11 +556,8 @@ mod tests {
     // Rule 2: echo.
 
     fn echo_case(changed_by: &str, written_revision: &str) -> Case {
-        let mut c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("b"))]),
-        )
-        .update(vec![("System.Title", text("a"))]);
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("b"))]))
+            .update(vec![("System.Title", text("a"))]);
         c.source.changed_by = Some(user(changed_by, None, None));
         c.integration_user = Some(user("ferry-bot", Some("ferry@acme.test"), None));
         let mut sfp = fingerprint(Side::Left, values(vec![]));
@@ -725,10 +616,7 @@ mod tests {
     fn mappings_travel_only_in_their_direction() {
         let i = integration(vec![
             l2r("summary", "System.Title"),
-            FieldMapping {
-                direction: Direction::RightToLeft,
-                ..fm("labels", "System.Tags")
-            },
+            FieldMapping { direction: Direction::RightToLeft, ..fm("labels", "System.Tags") },
             fm("description", "System.Description"),
         ]);
         let src = snapshot(vec![
@@ -737,10 +625,7 @@ mod tests {
             ("description", text("d")),
         ]);
         let w = expect_write(&Case::new(i.clone(), src).run());
-        assert_eq!(
-            w.changed_fields(),
-            vec!["System.Title", "System.Description"]
-        );
+        assert_eq!(w.changed_fields(), vec!["System.Title", "System.Description"]);
 
         let back = snapshot(vec![
             ("System.Title", text("s")),
@@ -753,25 +638,15 @@ mod tests {
 
     #[test]
     fn a_constant_with_none_on_the_left_flows_only_to_the_right() {
-        let constant = FieldMapping {
-            left: None,
-            constant: Some(stext("Jira")),
-            ..fm("unused", "Custom.Origin")
-        };
+        let constant = FieldMapping { left: None, constant: Some(stext("Jira")), ..fm("unused", "Custom.Origin") };
         let i = integration(vec![constant, fm("summary", "System.Title")]);
         let w = expect_write(&Case::new(i.clone(), snapshot(vec![("summary", text("s"))])).run());
         assert_eq!(w.change("Custom.Origin"), Some(&text("Jira")));
 
-        let back = snapshot(vec![
-            ("System.Title", text("s")),
-            ("Custom.Origin", text("x")),
-        ]);
+        let back = snapshot(vec![("System.Title", text("s")), ("Custom.Origin", text("x"))]);
         let w = expect_write(&Case::new(i.clone(), back).flow(Flow::RightToLeft).run());
         assert_eq!(w.changed_fields(), vec!["summary"]);
-        assert_eq!(
-            source_fields(&i, Flow::RightToLeft),
-            vec![key("System.Title")]
-        );
+        assert_eq!(source_fields(&i, Flow::RightToLeft), vec![key("System.Title")]);
     }
 
     #[test]
@@ -785,10 +660,7 @@ mod tests {
 
     #[test]
     fn a_mapping_without_a_target_field_and_no_constant_does_not_apply() {
-        let i = integration(vec![FieldMapping {
-            right: None,
-            ..fm("summary", "x")
-        }]);
+        let i = integration(vec![FieldMapping { right: None, ..fm("summary", "x") }]);
         let (reason, _) = expect_skip(&Case::new(i, snapshot(vec![("summary", text("s"))])).run());
         assert_eq!(reason, SkipReason::NoMappedFields);
     }
@@ -798,16 +670,10 @@ mod tests {
         let i = integration(vec![
             fm("summary", "System.Title"),
             l2r("summary", "Custom.Summary"),
-            FieldMapping {
-                direction: Direction::RightToLeft,
-                ..fm("labels", "System.Tags")
-            },
+            FieldMapping { direction: Direction::RightToLeft, ..fm("labels", "System.Tags") },
             priority(),
         ]);
-        assert_eq!(
-            source_fields(&i, Flow::LeftToRight),
-            vec![key("summary"), key("priority")]
-        );
+        assert_eq!(source_fields(&i, Flow::LeftToRight), vec![key("summary"), key("priority")]);
         assert_eq!(
             source_fields(&i, Flow::RightToLeft),
             vec![key("System.Title"), key("System.Tags"), key("Priority")]
@@ -816,48 +682,21 @@ mod tests {
 
     #[test]
     fn two_mappings_into_one_field_the_first_wins_with_a_note() {
-        let i = integration(vec![
-            fm("summary", "System.Title"),
-            l2r("customfield_1", "System.Title"),
-        ]);
-        let out = Case::new(
-            i,
-            snapshot(vec![("summary", text("a")), ("customfield_1", text("b"))]),
-        )
-        .run();
+        let i = integration(vec![fm("summary", "System.Title"), l2r("customfield_1", "System.Title")]);
+        let out = Case::new(i, snapshot(vec![("summary", text("a")), ("customfield_1", text("b"))])).run();
         let w = expect_write(&out);
         assert_eq!(w.changes, vec![("System.Title".to_string(), text("a"))]);
-        assert!(
-            out.notes
-                .iter()
-                .any(|n| n.contains("customfield_1 -> System.Title: ignored")),
-            "{:?}",
-            out.notes
-        );
+        assert!(out.notes.iter().any(|n| n.contains("customfield_1 -> System.Title: ignored")), "{:?}", out.notes);
     }
 
     #[test]
     fn a_mapping_into_the_remote_id_field_is_ignored_with_a_note() {
-        let mut i = integration(vec![
-            fm("summary", "System.Title"),
-            fm("customfield_9", "Custom.JiraKey"),
-        ]);
-        i.remote = RemoteRefs {
-            right_id_field: Some(key("Custom.JiraKey")),
-            ..Default::default()
-        };
-        let out = Case::new(
-            i,
-            snapshot(vec![("summary", text("a")), ("customfield_9", text("zzz"))]),
-        )
-        .run();
+        let mut i = integration(vec![fm("summary", "System.Title"), fm("customfield_9", "Custom.JiraKey")]);
+        i.remote = RemoteRefs { right_id_field: Some(key("Custom.JiraKey")), ..Default::default() };
+        let out = Case::new(i, snapshot(vec![("summary", text("a")), ("customfield_9", text("zzz"))])).run();
         let w = expect_write(&out);
         assert_eq!(w.change("Custom.JiraKey"), Some(&text("APP-1")));
-        assert!(
-            out.notes.iter().any(|n| n.contains("remote id")),
-            "{:?}",
-            out.notes
-        );
+        assert!(out.notes.iter().any(|n| n.contains("remote id")), "{:?}", out.notes);
     }
 
     // Rule 4: values and value tables.
@@ -875,10 +714,7 @@ mod tests {
             ("rich text", FieldValue::RichText("<p>x</p>".into())),
         ];
         for (name, v) in cases {
-            let c = Case::new(
-                integration(vec![fm("f", "g")]),
-                snapshot(vec![("f", v.clone())]),
-            );
+            let c = Case::new(integration(vec![fm("f", "g")]), snapshot(vec![("f", v.clone())]));
             let w = expect_write(&c.run());
             assert_eq!(w.change("g"), Some(&v), "{name}");
             assert_eq!(w.mapped.get("g"), Some(&v), "{name}");
@@ -888,42 +724,14 @@ mod tests {
     #[test]
     fn a_value_table_maps_in_the_flows_orientation() {
         let cases = vec![
-            (
-                Flow::LeftToRight,
-                "priority",
-                opt("High"),
-                "Priority",
-                opt("2"),
-            ),
-            (
-                Flow::LeftToRight,
-                "priority",
-                text("Highest"),
-                "Priority",
-                opt("1"),
-            ),
-            (
-                Flow::RightToLeft,
-                "Priority",
-                opt("3"),
-                "priority",
-                opt("Medium"),
-            ),
+            (Flow::LeftToRight, "priority", opt("High"), "Priority", opt("2")),
+            (Flow::LeftToRight, "priority", text("Highest"), "Priority", opt("1")),
+            (Flow::RightToLeft, "Priority", opt("3"), "priority", opt("Medium")),
             // Numbers key on their integral form: 2.0 looks up "2".
-            (
-                Flow::RightToLeft,
-                "Priority",
-                FieldValue::Number(2.0),
-                "priority",
-                opt("High"),
-            ),
+            (Flow::RightToLeft, "Priority", FieldValue::Number(2.0), "priority", opt("High")),
         ];
         for (flow, src, v, target, want) in cases {
-            let c = Case::new(
-                integration(vec![priority()]),
-                snapshot(vec![(src, v.clone())]),
-            )
-            .flow(flow);
+            let c = Case::new(integration(vec![priority()]), snapshot(vec![(src, v.clone())])).flow(flow);
             let w = expect_write(&c.run());
             assert_eq!(w.change(target), Some(&want), "{flow} {v:?}");
         }
@@ -931,122 +739,61 @@ mod tests {
 
     #[test]
     fn the_first_row_wins_when_a_value_repeats() {
-        let m = FieldMapping {
-            values: Some(table(&[("High", "2"), ("Major", "2")])),
-            ..fm("priority", "Priority")
-        };
-        let c = Case::new(integration(vec![m]), snapshot(vec![("Priority", opt("2"))]))
-            .flow(Flow::RightToLeft);
-        assert_eq!(
-            expect_write(&c.run()).change("priority"),
-            Some(&opt("High"))
-        );
+        let m = FieldMapping { values: Some(table(&[("High", "2"), ("Major", "2")])), ..fm("priority", "Priority") };
+        let c = Case::new(integration(vec![m]), snapshot(vec![("Priority", opt("2"))])).flow(Flow::RightToLeft);
+        assert_eq!(expect_write(&c.run()).change("priority"), Some(&opt("High")));
     }
 
     #[test]
     fn a_value_without_a_row_takes_the_default_with_a_note() {
-        let m = FieldMapping {
-            default_right: Some(Scalar::Number(3.0)),
-            ..priority()
-        };
-        let out = Case::new(
-            integration(vec![m]),
-            snapshot(vec![("priority", opt("Blocker"))]),
-        )
-        .run();
+        let m = FieldMapping { default_right: Some(Scalar::Number(3.0)), ..priority() };
+        let out = Case::new(integration(vec![m]), snapshot(vec![("priority", opt("Blocker"))])).run();
         assert_eq!(expect_write(&out).change("Priority"), Some(&opt("3")));
-        assert!(
-            out.notes
-                .iter()
-                .any(|n| n.contains("\"Blocker\"") && n.contains("default")),
-            "{:?}",
-            out.notes
-        );
+        assert!(out.notes.iter().any(|n| n.contains("\"Blocker\"") && n.contains("default")), "{:?}", out.notes);
     }
 
     #[test]
     fn a_value_without_a_row_takes_the_default_on_an_update_too() {
-        let m = FieldMapping {
-            default_right: Some(stext("3")),
-            ..priority()
-        };
-        let c = Case::new(
-            integration(vec![m]),
-            snapshot(vec![("priority", opt("Blocker"))]),
-        )
-        .update(vec![("Priority", opt("1"))]);
+        let m = FieldMapping { default_right: Some(stext("3")), ..priority() };
+        let c = Case::new(integration(vec![m]), snapshot(vec![("priority", opt("Blocker"))]))
+            .update(vec![("Priority", opt("1"))]);
         assert_eq!(expect_write(&c.run()).change("Priority"), Some(&opt("3")));
     }
 
     #[test]
     fn a_value_without_a_row_and_no_default_fails_naming_value_fields_and_table() {
-        let c = Case::new(
-            integration(vec![priority()]),
-            snapshot(vec![("priority", opt("Blocker"))]),
-        );
+        let c = Case::new(integration(vec![priority()]), snapshot(vec![("priority", opt("Blocker"))]));
         let (category, message) = expect_fail(&c.run());
         assert_eq!(category, ErrorCategory::MappingValueMissing);
-        for part in [
-            "\"Blocker\"",
-            "priority -> Priority",
-            "priorities.xlsx#Priority",
-            "add a row",
-            "default_right",
-        ] {
+        for part in ["\"Blocker\"", "priority -> Priority", "priorities.xlsx#Priority", "add a row", "default_right"] {
             assert!(message.contains(part), "missing {part:?} in {message}");
         }
-        let back = Case::new(
-            integration(vec![priority()]),
-            snapshot(vec![("Priority", opt("9"))]),
-        )
-        .flow(Flow::RightToLeft);
+        let back =
+            Case::new(integration(vec![priority()]), snapshot(vec![("Priority", opt("9"))])).flow(Flow::RightToLeft);
         let (_, message) = expect_fail(&back.run());
-        assert!(
-            message.contains("default_left") && message.contains("right column"),
-            "{message}"
-        );
+        assert!(message.contains("default_left") && message.contains("right column"), "{message}");
     }
 
     #[test]
     fn list_values_map_element_wise_without_duplicates() {
         let m = FieldMapping {
-            values: Some(table(&[
-                ("ui", "frontend"),
-                ("css", "frontend"),
-                ("db", "backend"),
-            ])),
+            values: Some(table(&[("ui", "frontend"), ("css", "frontend"), ("db", "backend")])),
             ..fm("labels", "System.Tags")
         };
-        let src = snapshot(vec![(
-            "labels",
-            FieldValue::List(vec!["ui".into(), "db".into(), "css".into()]),
-        )]);
+        let src = snapshot(vec![("labels", FieldValue::List(vec!["ui".into(), "db".into(), "css".into()]))]);
         let w = expect_write(&Case::new(integration(vec![m]), src).run());
-        assert_eq!(
-            w.change("System.Tags"),
-            Some(&FieldValue::List(vec!["frontend".into(), "backend".into()]))
-        );
+        assert_eq!(w.change("System.Tags"), Some(&FieldValue::List(vec!["frontend".into(), "backend".into()])));
     }
 
     #[test]
     fn a_list_item_without_a_row_uses_the_default_or_fails() {
-        let m = FieldMapping {
-            values: Some(table(&[("ui", "frontend")])),
-            ..fm("labels", "System.Tags")
-        };
-        let src = snapshot(vec![(
-            "labels",
-            FieldValue::List(vec!["ui".into(), "misc".into()]),
-        )]);
-        let (category, message) =
-            expect_fail(&Case::new(integration(vec![m.clone()]), src.clone()).run());
+        let m = FieldMapping { values: Some(table(&[("ui", "frontend")])), ..fm("labels", "System.Tags") };
+        let src = snapshot(vec![("labels", FieldValue::List(vec!["ui".into(), "misc".into()]))]);
+        let (category, message) = expect_fail(&Case::new(integration(vec![m.clone()]), src.clone()).run());
         assert_eq!(category, ErrorCategory::MappingValueMissing);
         assert!(message.contains("\"misc\""), "{message}");
 
-        let with_default = FieldMapping {
-            default_right: Some(stext("other")),
-            ..m
-        };
+        let with_default = FieldMapping { default_right: Some(stext("other")), ..m };
         let out = Case::new(integration(vec![with_default]), src).run();
         assert_eq!(
             expect_write(&out).change("System.Tags"),
@@ -1057,11 +804,7 @@ mod tests {
 
     #[test]
     fn every_failing_field_is_named_with_the_first_category() {
-        let i = integration(vec![
-            priority(),
-            assignee(UnmatchedUser::Fail, None),
-            fm("summary", "System.Title"),
-        ]);
+        let i = integration(vec![priority(), assignee(UnmatchedUser::Fail, None), fm("summary", "System.Title")]);
         let src = snapshot(vec![
             ("priority", opt("Blocker")),
             ("assignee", FieldValue::User(erin())),
@@ -1069,20 +812,14 @@ mod tests {
         ]);
         let (category, message) = expect_fail(&Case::new(i, src).run());
         assert_eq!(category, ErrorCategory::MappingValueMissing);
-        assert!(
-            message.contains("Blocker") && message.contains("erin@acme.test"),
-            "{message}"
-        );
+        assert!(message.contains("Blocker") && message.contains("erin@acme.test"), "{message}");
     }
 
     // Rule 5: defaults and clears.
 
     #[test]
     fn an_absent_or_empty_source_writes_the_default_on_create() {
-        let m = FieldMapping {
-            default_right: Some(stext("Untitled")),
-            ..fm("summary", "System.Title")
-        };
+        let m = FieldMapping { default_right: Some(stext("Untitled")), ..fm("summary", "System.Title") };
         for (name, fields) in [
             ("absent", vec![]),
             ("null", vec![("summary", FieldValue::Null)]),
@@ -1095,36 +832,23 @@ mod tests {
 
     #[test]
     fn a_default_is_written_on_update_only_when_ferry_wrote_a_real_value_before() {
-        let m = FieldMapping {
-            default_right: Some(stext("Untitled")),
-            ..fm("summary", "System.Title")
-        };
+        let m = FieldMapping { default_right: Some(stext("Untitled")), ..fm("summary", "System.Title") };
         let other = fm("description", "System.Description");
         // (case, prior fingerprint of the field, expected change of System.Title)
         let cases: Vec<(&str, Option<FieldValue>, Option<FieldValue>)> = vec![
-            (
-                "source cleared after Ferry wrote a value",
-                Some(text("Login fails")),
-                Some(text("Untitled")),
-            ),
+            ("source cleared after Ferry wrote a value", Some(text("Login fails")), Some(text("Untitled"))),
             ("Ferry never wrote the field", None, None),
             ("Ferry wrote null before", Some(FieldValue::Null), None),
-            (
-                "Ferry already wrote the default",
-                Some(text("Untitled")),
-                None,
-            ),
+            ("Ferry already wrote the default", Some(text("Untitled")), None),
         ];
         for (name, prior, want) in cases {
             let mut fp = vec![("System.Description", text("old"))];
             if let Some(p) = prior {
                 fp.push(("System.Title", p));
             }
-            let c = Case::new(
-                integration(vec![m.clone(), other.clone()]),
-                snapshot(vec![("description", text("new"))]),
-            )
-            .update(fp);
+            let c =
+                Case::new(integration(vec![m.clone(), other.clone()]), snapshot(vec![("description", text("new"))]))
+                    .update(fp);
             let w = expect_write(&c.run());
             assert_eq!(w.change("System.Title"), want.as_ref(), "{name}");
         }
@@ -1132,40 +856,20 @@ mod tests {
 
     #[test]
     fn a_default_never_replaces_a_real_source_value() {
-        let m = FieldMapping {
-            default_right: Some(stext("Untitled")),
-            ..fm("summary", "System.Title")
-        };
-        let w = expect_write(
-            &Case::new(
-                integration(vec![m.clone()]),
-                snapshot(vec![("summary", text("Real"))]),
-            )
-            .run(),
-        );
+        let m = FieldMapping { default_right: Some(stext("Untitled")), ..fm("summary", "System.Title") };
+        let w = expect_write(&Case::new(integration(vec![m.clone()]), snapshot(vec![("summary", text("Real"))])).run());
         assert_eq!(w.change("System.Title"), Some(&text("Real")));
-        let c = Case::new(
-            integration(vec![m]),
-            snapshot(vec![("summary", text("Real"))]),
-        )
-        .update(vec![("System.Title", text("Untitled"))]);
-        assert_eq!(
-            expect_write(&c.run()).change("System.Title"),
-            Some(&text("Real"))
-        );
+        let c = Case::new(integration(vec![m]), snapshot(vec![("summary", text("Real"))]))
+            .update(vec![("System.Title", text("Untitled"))]);
+        assert_eq!(expect_write(&c.run()).change("System.Title"), Some(&text("Real")));
     }
 
     #[test]
     fn a_cleared_source_without_default_writes_null_only_after_ferry_wrote_a_value() {
-        let i = integration(vec![
-            fm("summary", "System.Title"),
-            fm("description", "System.Description"),
-        ]);
+        let i = integration(vec![fm("summary", "System.Title"), fm("description", "System.Description")]);
         let src = snapshot(vec![("description", text("new"))]);
-        let c = Case::new(i.clone(), src.clone()).update(vec![
-            ("System.Title", text("old")),
-            ("System.Description", text("d")),
-        ]);
+        let c = Case::new(i.clone(), src.clone())
+            .update(vec![("System.Title", text("old")), ("System.Description", text("d"))]);
         let w = expect_write(&c.run());
         assert_eq!(w.change("System.Title"), Some(&FieldValue::Null));
         assert_eq!(w.mapped.get("System.Title"), Some(&FieldValue::Null));
@@ -1184,44 +888,19 @@ mod tests {
         let cases = vec![
             (
                 "plain value",
-                FieldMapping {
-                    default_right: Some(Scalar::Number(5.0)),
-                    ..fm("f", "g")
-                },
+                FieldMapping { default_right: Some(Scalar::Number(5.0)), ..fm("f", "g") },
                 FieldValue::Number(5.0),
             ),
-            (
-                "bool",
-                FieldMapping {
-                    default_right: Some(Scalar::Bool(true)),
-                    ..fm("f", "g")
-                },
-                FieldValue::Bool(true),
-            ),
-            (
-                "value with table",
-                FieldMapping {
-                    default_right: Some(Scalar::Number(3.0)),
-                    ..priority()
-                },
-                opt("3"),
-            ),
+            ("bool", FieldMapping { default_right: Some(Scalar::Bool(true)), ..fm("f", "g") }, FieldValue::Bool(true)),
+            ("value with table", FieldMapping { default_right: Some(Scalar::Number(3.0)), ..priority() }, opt("3")),
             (
                 "status",
-                FieldMapping {
-                    kind: MappingKind::Status,
-                    default_right: Some(stext("New")),
-                    ..fm("f", "g")
-                },
+                FieldMapping { kind: MappingKind::Status, default_right: Some(stext("New")), ..fm("f", "g") },
                 opt("New"),
             ),
             (
                 "rich text",
-                FieldMapping {
-                    kind: MappingKind::RichText,
-                    default_right: Some(stext("n/a")),
-                    ..fm("f", "g")
-                },
+                FieldMapping { kind: MappingKind::RichText, default_right: Some(stext("n/a")), ..fm("f", "g") },
                 FieldValue::RichText("<p>n/a</p>".into()),
             ),
         ];
@@ -1234,18 +913,12 @@ mod tests {
 
     #[test]
     fn defaults_apply_per_target_side() {
-        let m = FieldMapping {
-            default_left: Some(stext("left default")),
-            ..fm("summary", "System.Title")
-        };
+        let m = FieldMapping { default_left: Some(stext("left default")), ..fm("summary", "System.Title") };
         let i = integration(vec![m, fm("description", "System.Description")]);
-        let w =
-            expect_write(&Case::new(i.clone(), snapshot(vec![("description", text("d"))])).run());
+        let w = expect_write(&Case::new(i.clone(), snapshot(vec![("description", text("d"))])).run());
         assert_eq!(w.change("System.Title"), None, "no default_right");
         let w = expect_write(
-            &Case::new(i, snapshot(vec![("System.Description", text("d"))]))
-                .flow(Flow::RightToLeft)
-                .run(),
+            &Case::new(i, snapshot(vec![("System.Description", text("d"))])).flow(Flow::RightToLeft).run(),
         );
         assert_eq!(w.change("summary"), Some(&text("left default")));
     }
@@ -1254,40 +927,26 @@ mod tests {
 
     #[test]
     fn a_constant_is_written_on_create_and_then_only_when_it_differs() {
-        let constant = FieldMapping {
-            left: None,
-            constant: Some(stext("Jira")),
-            ..fm("unused", "Custom.Origin")
-        };
+        let constant = FieldMapping { left: None, constant: Some(stext("Jira")), ..fm("unused", "Custom.Origin") };
         let i = integration(vec![constant, fm("summary", "System.Title")]);
         let src = snapshot(vec![("summary", text("s2"))]);
         let w = expect_write(&Case::new(i.clone(), src.clone()).run());
         assert_eq!(w.change("Custom.Origin"), Some(&text("Jira")));
 
-        let c = Case::new(i.clone(), src.clone()).update(vec![
-            ("Custom.Origin", text("Jira")),
-            ("System.Title", text("s1")),
-        ]);
+        let c = Case::new(i.clone(), src.clone())
+            .update(vec![("Custom.Origin", text("Jira")), ("System.Title", text("s1"))]);
         let w = expect_write(&c.run());
         assert_eq!(w.changed_fields(), vec!["System.Title"]);
         assert_eq!(w.mapped.get("Custom.Origin"), Some(&text("Jira")));
 
         let c = Case::new(i, src).update(vec![("System.Title", text("s2"))]);
         let w = expect_write(&c.run());
-        assert_eq!(
-            w.changed_fields(),
-            vec!["Custom.Origin"],
-            "a fingerprint without it writes it once"
-        );
+        assert_eq!(w.changed_fields(), vec!["Custom.Origin"], "a fingerprint without it writes it once");
     }
 
     #[test]
     fn a_none_source_without_constant_writes_the_target_default() {
-        let m = FieldMapping {
-            right: None,
-            default_left: Some(Scalar::Number(1.0)),
-            ..fm("customfield_7", "unused")
-        };
+        let m = FieldMapping { right: None, default_left: Some(Scalar::Number(1.0)), ..fm("customfield_7", "unused") };
         let i = integration(vec![m]);
         let w = expect_write(&Case::new(i, snapshot(vec![])).flow(Flow::RightToLeft).run());
         assert_eq!(w.change("customfield_7"), Some(&FieldValue::Number(1.0)));
@@ -1302,15 +961,8 @@ mod tests {
             ..fm("unused", "System.AssignedTo")
         };
         let i = integration(vec![m]);
-        let w = expect_write(
-            &Case::new(i.clone(), snapshot(vec![]))
-                .with_user("triage@acme.test", ado_triage())
-                .run(),
-        );
-        assert_eq!(
-            w.change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_triage()))
-        );
+        let w = expect_write(&Case::new(i.clone(), snapshot(vec![])).with_user("triage@acme.test", ado_triage()).run());
+        assert_eq!(w.change("System.AssignedTo"), Some(&FieldValue::User(ado_triage())));
         let (category, _) = expect_fail(&Case::new(i, snapshot(vec![])).run());
         assert_eq!(category, ErrorCategory::UserNotFound);
     }
@@ -1319,17 +971,11 @@ mod tests {
 
     #[test]
     fn a_user_matches_by_email_ignoring_case() {
-        let src = snapshot(vec![(
-            "assignee",
-            FieldValue::User(user("acc", Some("Erin@ACME.test"), None)),
-        )]);
+        let src = snapshot(vec![("assignee", FieldValue::User(user("acc", Some("Erin@ACME.test"), None)))]);
         let c = Case::new(integration(vec![assignee(UnmatchedUser::Fail, None)]), src)
             .with_user("erin@acme.test", ado_erin());
         let out = c.run();
-        assert_eq!(
-            expect_write(&out).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_erin()))
-        );
+        assert_eq!(expect_write(&out).change("System.AssignedTo"), Some(&FieldValue::User(ado_erin())));
         assert!(out.notes.is_empty());
     }
 
@@ -1338,26 +984,14 @@ mod tests {
         let mut i = integration(vec![assignee(UnmatchedUser::Fail, None)]);
         i.users.rows = vec![("erin@jira.acme.test".into(), "erin@acme.test".into())];
         let jira_erin = user("acc", Some("erin@jira.acme.test"), None);
-        let c = Case::new(
-            i.clone(),
-            snapshot(vec![("assignee", FieldValue::User(jira_erin.clone()))]),
-        )
-        .with_user("erin@acme.test", ado_erin());
-        assert_eq!(
-            expect_write(&c.run()).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_erin()))
-        );
+        let c = Case::new(i.clone(), snapshot(vec![("assignee", FieldValue::User(jira_erin.clone()))]))
+            .with_user("erin@acme.test", ado_erin());
+        assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::User(ado_erin())));
 
-        let c = Case::new(
-            i,
-            snapshot(vec![("System.AssignedTo", FieldValue::User(ado_erin()))]),
-        )
-        .flow(Flow::RightToLeft)
-        .with_user("erin@jira.acme.test", jira_erin.clone());
-        assert_eq!(
-            expect_write(&c.run()).change("assignee"),
-            Some(&FieldValue::User(jira_erin))
-        );
+        let c = Case::new(i, snapshot(vec![("System.AssignedTo", FieldValue::User(ado_erin()))]))
+            .flow(Flow::RightToLeft)
+            .with_user("erin@jira.acme.test", jira_erin.clone());
+        assert_eq!(expect_write(&c.run()).change("assignee"), Some(&FieldValue::User(jira_erin)));
     }
 
     #[test]
@@ -1367,38 +1001,21 @@ mod tests {
             snapshot(vec![("assignee", text("erin@acme.test"))]),
         )
         .with_user("erin@acme.test", ado_erin());
-        assert_eq!(
-            expect_write(&c.run()).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_erin()))
-        );
+        assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::User(ado_erin())));
     }
 
     fn unmatched_case(policy: UnmatchedUser, default: Option<&str>, source_user: UserRef) -> Case {
-        let i = integration(vec![
-            assignee(policy, default),
-            fm("summary", "System.Title"),
-        ]);
-        Case::new(
-            i,
-            snapshot(vec![
-                ("assignee", FieldValue::User(source_user)),
-                ("summary", text("s")),
-            ]),
-        )
-        .with_user("triage@acme.test", ado_triage())
+        let i = integration(vec![assignee(policy, default), fm("summary", "System.Title")]);
+        Case::new(i, snapshot(vec![("assignee", FieldValue::User(source_user)), ("summary", text("s"))]))
+            .with_user("triage@acme.test", ado_triage())
     }
 
     #[test]
     fn an_unmatched_user_under_default_gets_the_default_user_with_a_note() {
         let out = unmatched_case(UnmatchedUser::Default, Some("triage@acme.test"), erin()).run();
-        assert_eq!(
-            expect_write(&out).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_triage()))
-        );
+        assert_eq!(expect_write(&out).change("System.AssignedTo"), Some(&FieldValue::User(ado_triage())));
         assert!(
-            out.notes
-                .iter()
-                .any(|n| n.contains("erin@acme.test") && n.contains("triage@acme.test")),
+            out.notes.iter().any(|n| n.contains("erin@acme.test") && n.contains("triage@acme.test")),
             "{:?}",
             out.notes
         );
@@ -1410,11 +1027,7 @@ mod tests {
         let w = expect_write(&out);
         assert_eq!(w.changed_fields(), vec!["System.Title"]);
         assert!(!w.mapped.contains_key("System.AssignedTo"));
-        assert!(
-            out.notes.iter().any(|n| n.contains("no default user")),
-            "{:?}",
-            out.notes
-        );
+        assert!(out.notes.iter().any(|n| n.contains("no default user")), "{:?}", out.notes);
     }
 
     #[test]
@@ -1422,10 +1035,7 @@ mod tests {
         let out = unmatched_case(UnmatchedUser::Default, Some("nobody@acme.test"), erin()).run();
         let (category, message) = expect_fail(&out);
         assert_eq!(category, ErrorCategory::UserNotFound);
-        assert!(
-            message.contains("nobody@acme.test") && message.contains("System.AssignedTo"),
-            "{message}"
-        );
+        assert!(message.contains("nobody@acme.test") && message.contains("System.AssignedTo"), "{message}");
     }
 
     #[test]
@@ -1441,16 +1051,10 @@ mod tests {
 
     #[test]
     fn an_unmatched_user_under_fail_fails_naming_the_user_and_field() {
-        let (category, message) = expect_fail(
-            &unmatched_case(UnmatchedUser::Fail, Some("triage@acme.test"), erin()).run(),
-        );
+        let (category, message) =
+            expect_fail(&unmatched_case(UnmatchedUser::Fail, Some("triage@acme.test"), erin()).run());
         assert_eq!(category, ErrorCategory::UserNotFound);
-        for part in [
-            "Erin Example",
-            "erin@acme.test",
-            "assignee -> System.AssignedTo",
-            "unmatched: fail",
-        ] {
+        for part in ["Erin Example", "erin@acme.test", "assignee -> System.AssignedTo", "unmatched: fail"] {
             assert!(message.contains(part), "missing {part:?} in {message}");
         }
     }
@@ -1459,15 +1063,8 @@ mod tests {
     fn a_hidden_email_counts_as_unmatched() {
         let hidden = user("acc-x", None, Some("Xavier"));
         let out = unmatched_case(UnmatchedUser::Skip, None, hidden.clone()).run();
-        assert!(
-            out.notes
-                .iter()
-                .any(|n| n.contains("Xavier (e-mail hidden)")),
-            "{:?}",
-            out.notes
-        );
-        let (category, message) =
-            expect_fail(&unmatched_case(UnmatchedUser::Fail, None, hidden).run());
+        assert!(out.notes.iter().any(|n| n.contains("Xavier (e-mail hidden)")), "{:?}", out.notes);
+        let (category, message) = expect_fail(&unmatched_case(UnmatchedUser::Fail, None, hidden).run());
         assert_eq!(category, ErrorCategory::UserNotFound);
         assert!(message.contains("Xavier"), "{message}");
     }
@@ -1477,30 +1074,16 @@ mod tests {
         let mut c = unmatched_case(UnmatchedUser::Fail, None, erin());
         c.integration.users.rows = vec![("erin@acme.test".into(), "erin.e@acme.test".into())];
         let (_, message) = expect_fail(&c.run());
-        assert!(
-            message.contains("user table: erin.e@acme.test"),
-            "{message}"
-        );
+        assert!(message.contains("user table: erin.e@acme.test"), "{message}");
     }
 
     #[test]
     fn a_cleared_source_user_unassigns_only_after_ferry_assigned() {
-        let i = integration(vec![
-            assignee(UnmatchedUser::Default, None),
-            fm("summary", "System.Title"),
-        ]);
-        let src = snapshot(vec![
-            ("assignee", FieldValue::Null),
-            ("summary", text("new")),
-        ]);
-        let c = Case::new(i.clone(), src.clone()).update(vec![
-            ("System.AssignedTo", FieldValue::User(ado_erin())),
-            ("System.Title", text("old")),
-        ]);
-        assert_eq!(
-            expect_write(&c.run()).change("System.AssignedTo"),
-            Some(&FieldValue::Null)
-        );
+        let i = integration(vec![assignee(UnmatchedUser::Default, None), fm("summary", "System.Title")]);
+        let src = snapshot(vec![("assignee", FieldValue::Null), ("summary", text("new"))]);
+        let c = Case::new(i.clone(), src.clone())
+            .update(vec![("System.AssignedTo", FieldValue::User(ado_erin())), ("System.Title", text("old"))]);
+        assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::Null));
 
         let c = Case::new(i, src).update(vec![("System.Title", text("old"))]);
         assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), None);
@@ -1508,23 +1091,14 @@ mod tests {
 
     #[test]
     fn a_cleared_source_user_gets_the_default_user_per_the_default_rule() {
-        let i = integration(vec![assignee(
-            UnmatchedUser::Default,
-            Some("triage@acme.test"),
-        )]);
+        let i = integration(vec![assignee(UnmatchedUser::Default, Some("triage@acme.test"))]);
         let src = snapshot(vec![]);
         let c = Case::new(i.clone(), src.clone()).with_user("triage@acme.test", ado_triage());
-        assert_eq!(
-            expect_write(&c.run()).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_triage()))
-        );
+        assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::User(ado_triage())));
         let c = Case::new(i, src)
             .with_user("triage@acme.test", ado_triage())
             .update(vec![("System.AssignedTo", FieldValue::User(ado_erin()))]);
-        assert_eq!(
-            expect_write(&c.run()).change("System.AssignedTo"),
-            Some(&FieldValue::User(ado_triage()))
-        );
+        assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::User(ado_triage())));
     }
 
     #[test]
@@ -1542,10 +1116,7 @@ mod tests {
     fn needed_target_emails_are_overridden_lowercased_and_unique() {
         let mut i = integration(vec![
             assignee(UnmatchedUser::Default, Some("Triage@Acme.test")),
-            FieldMapping {
-                kind: MappingKind::User,
-                ..fm("reporter", "Custom.Reporter")
-            },
+            FieldMapping { kind: MappingKind::User, ..fm("reporter", "Custom.Reporter") },
             FieldMapping {
                 kind: MappingKind::User,
                 direction: Direction::RightToLeft,
@@ -1561,18 +1132,9 @@ mod tests {
         ]);
         i.users.rows = vec![("pat@jira.acme.test".into(), "Pat@acme.test".into())];
         let src = snapshot(vec![
-            (
-                "assignee",
-                FieldValue::User(user("a", Some("pat@JIRA.acme.test"), None)),
-            ),
-            (
-                "reporter",
-                FieldValue::User(user("b", Some("pat@acme.test"), None)),
-            ),
-            (
-                "watcher",
-                FieldValue::User(user("c", Some("w@acme.test"), None)),
-            ),
+            ("assignee", FieldValue::User(user("a", Some("pat@JIRA.acme.test"), None))),
+            ("reporter", FieldValue::User(user("b", Some("pat@acme.test"), None))),
+            ("watcher", FieldValue::User(user("c", Some("w@acme.test"), None))),
             ("summary", text("not@an.email.field")),
         ]);
         assert_eq!(
@@ -1580,38 +1142,22 @@ mod tests {
             vec!["bot@acme.test", "pat@acme.test", "triage@acme.test"]
         );
         let hidden = snapshot(vec![("assignee", FieldValue::User(user("a", None, None)))]);
-        assert_eq!(
-            needed_target_emails(&i, Flow::LeftToRight, &hidden),
-            vec!["bot@acme.test", "triage@acme.test"]
-        );
+        assert_eq!(needed_target_emails(&i, Flow::LeftToRight, &hidden), vec!["bot@acme.test", "triage@acme.test"]);
     }
 
     // Rule 8: rich text and status.
 
     #[test]
     fn rich_text_mappings_escape_plain_text_and_pass_html() {
-        let m = FieldMapping {
-            kind: MappingKind::RichText,
-            ..fm("description", "System.Description")
-        };
+        let m = FieldMapping { kind: MappingKind::RichText, ..fm("description", "System.Description") };
         let cases = vec![
-            (
-                text("a < b & c\nnext"),
-                FieldValue::RichText("<p>a &lt; b &amp; c<br>next</p>".into()),
-            ),
-            (
-                FieldValue::RichText("<p><b>bold</b></p>".into()),
-                FieldValue::RichText("<p><b>bold</b></p>".into()),
-            ),
+            (text("a < b & c\nnext"), FieldValue::RichText("<p>a &lt; b &amp; c<br>next</p>".into())),
+            (FieldValue::RichText("<p><b>bold</b></p>".into()), FieldValue::RichText("<p><b>bold</b></p>".into())),
             (opt("High"), FieldValue::RichText("<p>High</p>".into())),
         ];
         for (v, want) in cases {
             let w = expect_write(
-                &Case::new(
-                    integration(vec![m.clone()]),
-                    snapshot(vec![("description", v.clone())]),
-                )
-                .run(),
+                &Case::new(integration(vec![m.clone()]), snapshot(vec![("description", v.clone())])).run(),
             );
             assert_eq!(w.change("System.Description"), Some(&want), "{v:?}");
         }
@@ -1619,43 +1165,21 @@ mod tests {
 
     #[test]
     fn a_status_mapping_writes_an_option_with_or_without_a_table() {
-        let plain = FieldMapping {
-            kind: MappingKind::Status,
-            ..fm("status", "System.State")
-        };
-        let w = expect_write(
-            &Case::new(
-                integration(vec![plain]),
-                snapshot(vec![("status", text("Done"))]),
-            )
-            .run(),
-        );
+        let plain = FieldMapping { kind: MappingKind::Status, ..fm("status", "System.State") };
+        let w = expect_write(&Case::new(integration(vec![plain]), snapshot(vec![("status", text("Done"))])).run());
         assert_eq!(w.change("System.State"), Some(&opt("Done")));
 
         let tabled = FieldMapping {
             kind: MappingKind::Status,
-            values: Some(table(&[
-                ("To Do", "New"),
-                ("In Progress", "Active"),
-                ("Done", "Closed"),
-            ])),
+            values: Some(table(&[("To Do", "New"), ("In Progress", "Active"), ("Done", "Closed")])),
             ..fm("status", "System.State")
         };
         let w = expect_write(
-            &Case::new(
-                integration(vec![tabled.clone()]),
-                snapshot(vec![("status", opt("In Progress"))]),
-            )
-            .run(),
+            &Case::new(integration(vec![tabled.clone()]), snapshot(vec![("status", opt("In Progress"))])).run(),
         );
         assert_eq!(w.change("System.State"), Some(&opt("Active")));
-        let (category, _) = expect_fail(
-            &Case::new(
-                integration(vec![tabled]),
-                snapshot(vec![("status", opt("Blocked"))]),
-            )
-            .run(),
-        );
+        let (category, _) =
+            expect_fail(&Case::new(integration(vec![tabled]), snapshot(vec![("status", opt("Blocked"))])).run());
         assert_eq!(category, ErrorCategory::MappingValueMissing);
     }
 
@@ -1673,9 +1197,7 @@ mod tests {
 
     #[test]
     fn the_remote_id_is_written_on_create() {
-        let w = expect_write(
-            &Case::new(with_remote_id(), snapshot(vec![("summary", text("s"))])).run(),
-        );
+        let w = expect_write(&Case::new(with_remote_id(), snapshot(vec![("summary", text("s"))])).run());
         assert!(w.create);
         assert_eq!(w.changed_fields(), vec!["System.Title", "Custom.JiraKey"]);
         assert_eq!(w.change("Custom.JiraKey"), Some(&text("APP-1")));
@@ -1689,10 +1211,8 @@ mod tests {
         assert!(!w.create);
         assert_eq!(w.changed_fields(), vec!["Custom.JiraKey"]);
 
-        let c = Case::new(with_remote_id(), src).update(vec![
-            ("System.Title", text("s")),
-            ("Custom.JiraKey", text("APP-1")),
-        ]);
+        let c = Case::new(with_remote_id(), src)
+            .update(vec![("System.Title", text("s")), ("Custom.JiraKey", text("APP-1"))]);
         assert_eq!(expect_skip(&c.run()).0, SkipReason::Unchanged);
     }
 
@@ -1700,11 +1220,7 @@ mod tests {
     fn the_remote_id_goes_to_the_flows_target_side() {
         let mut src = snapshot(vec![("System.Title", text("s"))]);
         src.key = "42".into();
-        let w = expect_write(
-            &Case::new(with_remote_id(), src)
-                .flow(Flow::RightToLeft)
-                .run(),
-        );
+        let w = expect_write(&Case::new(with_remote_id(), src).flow(Flow::RightToLeft).run());
         assert_eq!(w.change("customfield_10050"), Some(&text("42")));
     }
 
@@ -1712,16 +1228,8 @@ mod tests {
 
     #[test]
     fn an_update_writes_only_the_fields_that_differ() {
-        let i = integration(vec![
-            fm("summary", "System.Title"),
-            fm("description", "System.Description"),
-            priority(),
-        ]);
-        let src = snapshot(vec![
-            ("summary", text("same")),
-            ("description", text("new")),
-            ("priority", opt("High")),
-        ]);
+        let i = integration(vec![fm("summary", "System.Title"), fm("description", "System.Description"), priority()]);
+        let src = snapshot(vec![("summary", text("same")), ("description", text("new")), ("priority", opt("High"))]);
         let c = Case::new(i, src).update(vec![
             ("System.Title", text("same")),
             ("System.Description", text("old")),
@@ -1730,42 +1238,27 @@ mod tests {
         let w = expect_write(&c.run());
         assert!(!w.create);
         assert_eq!(w.changed_fields(), vec!["System.Description"]);
-        assert_eq!(
-            w.mapped.len(),
-            3,
-            "mapped holds every mapped field: {:?}",
-            w.mapped
-        );
+        assert_eq!(w.mapped.len(), 3, "mapped holds every mapped field: {:?}", w.mapped);
     }
 
     #[test]
     fn equal_values_across_kinds_are_unchanged() {
         let cases: Vec<(&str, FieldValue, FieldValue)> = vec![
             ("text vs option", text("High"), opt("High")),
-            (
-                "integral numbers",
-                FieldValue::Number(2.0),
-                FieldValue::Number(2.0),
-            ),
+            ("integral numbers", FieldValue::Number(2.0), FieldValue::Number(2.0)),
             ("number vs its text", FieldValue::Number(2.0), text("2")),
         ];
         for (name, source, prior) in cases {
-            let c = Case::new(
-                integration(vec![fm("f", "g")]),
-                snapshot(vec![("f", source)]),
-            )
-            .update(vec![("g", prior)]);
+            let c =
+                Case::new(integration(vec![fm("f", "g")]), snapshot(vec![("f", source)])).update(vec![("g", prior)]);
             assert_eq!(expect_skip(&c.run()).0, SkipReason::Unchanged, "{name}");
         }
     }
 
     #[test]
     fn nothing_differing_skips_as_unchanged_with_a_detail() {
-        let c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("s"))]),
-        )
-        .update(vec![("System.Title", text("s"))]);
+        let c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("s"))]))
+            .update(vec![("System.Title", text("s"))]);
         let (reason, detail) = expect_skip(&c.run());
         assert_eq!(reason, SkipReason::Unchanged);
         assert!(detail.contains("APP-1"), "{detail}");
@@ -1773,10 +1266,7 @@ mod tests {
 
     #[test]
     fn a_linked_entity_without_a_fingerprint_writes_every_mapped_value() {
-        let mut c = Case::new(
-            integration(vec![fm("summary", "System.Title")]),
-            snapshot(vec![("summary", text("s"))]),
-        );
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("s"))]));
         c.linked = true;
         let w = expect_write(&c.run());
         assert!(!w.create);
@@ -1785,18 +1275,9 @@ mod tests {
 
     #[test]
     fn a_create_writes_every_non_empty_value_and_ignores_a_stale_fingerprint() {
-        let i = integration(vec![
-            fm("summary", "System.Title"),
-            fm("description", "System.Description"),
-        ]);
-        let mut c = Case::new(
-            i,
-            snapshot(vec![("summary", text("s")), ("description", text(""))]),
-        );
-        c.target_fingerprint = Some(fingerprint(
-            Side::Right,
-            values(vec![("System.Title", text("s"))]),
-        ));
+        let i = integration(vec![fm("summary", "System.Title"), fm("description", "System.Description")]);
+        let mut c = Case::new(i, snapshot(vec![("summary", text("s")), ("description", text(""))]));
+        c.target_fingerprint = Some(fingerprint(Side::Right, values(vec![("System.Title", text("s"))])));
         let w = expect_write(&c.run());
         assert!(w.create);
         assert_eq!(w.changes, vec![("System.Title".to_string(), text("s"))]);
@@ -1825,11 +1306,7 @@ mod tests {
             priority(),
             assignee(UnmatchedUser::Fail, None),
             l2r("description", "System.Description"),
-            FieldMapping {
-                left: None,
-                constant: Some(stext("Jira")),
-                ..fm("unused", "Custom.Origin")
-            },
+            FieldMapping { left: None, constant: Some(stext("Jira")), ..fm("unused", "Custom.Origin") },
         ];
         let i = integration(both_ways);
         let jira = snapshot(vec![
@@ -1839,10 +1316,7 @@ mod tests {
             ("description", text("only left to right")),
         ]);
         let synced = synced_source_values(&i, Flow::LeftToRight, &jira);
-        assert_eq!(
-            synced.keys().map(String::as_str).collect::<Vec<_>>(),
-            vec!["assignee", "priority", "summary"]
-        );
+        assert_eq!(synced.keys().map(String::as_str).collect::<Vec<_>>(), vec!["assignee", "priority", "summary"]);
 
         let c = Case::new(i.clone(), jira).with_user("erin@acme.test", ado_erin());
         let w = expect_write(&c.run());
@@ -1850,9 +1324,7 @@ mod tests {
         let mut ado = snapshot(vec![]);
         ado.fields = w.mapped.into_iter().map(|(k, v)| (key(&k), v)).collect();
         ado.key = "42".into();
-        let mut back = Case::new(i, ado)
-            .flow(Flow::RightToLeft)
-            .with_user("erin@acme.test", erin());
+        let mut back = Case::new(i, ado).flow(Flow::RightToLeft).with_user("erin@acme.test", erin());
         back.linked = true;
         back.target_fingerprint = Some(fingerprint(Side::Left, synced));
         assert_eq!(expect_skip(&back.run()).0, SkipReason::Unchanged);

@@ -4,8 +4,8 @@ use crate::testkit::*;
 use crate::{map_change, same_value, Decision, MappingInput, SkipReason, UserDirectory};
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    Direction, EntitySnapshot, FieldMapping, FieldValue, Fingerprint, Flow, Integration,
-    MappingKind, RemoteRefs, Scalar, Side, UnmatchedUser, UserRef, ValueTable,
+    Direction, EntitySnapshot, FieldMapping, FieldValue, Fingerprint, Flow, Integration, MappingKind, RemoteRefs,
+    Scalar, Side, UnmatchedUser, UserRef, ValueTable,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -34,16 +34,8 @@ fn arb_number() -> impl Strategy<Value = f64> {
 }
 
 fn arb_user() -> impl Strategy<Value = UserRef> {
-    (
-        "[a-c]{1,2}",
-        proptest::option::of(arb_email()),
-        proptest::option::of("\\PC{0,8}"),
-    )
-        .prop_map(|(id, email, display_name)| UserRef {
-            id,
-            email,
-            display_name,
-        })
+    ("[a-c]{1,2}", proptest::option::of(arb_email()), proptest::option::of("\\PC{0,8}"))
+        .prop_map(|(id, email, display_name)| UserRef { id, email, display_name })
 }
 
 fn arb_value() -> impl Strategy<Value = FieldValue> {
@@ -53,9 +45,8 @@ fn arb_value() -> impl Strategy<Value = FieldValue> {
         arb_word().prop_map(FieldValue::RichText),
         arb_number().prop_map(FieldValue::Number),
         any::<bool>().prop_map(FieldValue::Bool),
-        (0i64..4_000_000_000).prop_map(|s| FieldValue::DateTime(
-            DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default()
-        )),
+        (0i64..4_000_000_000)
+            .prop_map(|s| FieldValue::DateTime(DateTime::<Utc>::from_timestamp(s, 0).unwrap_or_default())),
         arb_word().prop_map(FieldValue::Option),
         proptest::collection::vec(arb_word(), 0..4).prop_map(FieldValue::List),
         arb_user().prop_map(FieldValue::User),
@@ -71,10 +62,8 @@ fn arb_scalar() -> impl Strategy<Value = Scalar> {
 }
 
 fn arb_table() -> impl Strategy<Value = ValueTable> {
-    proptest::collection::vec((arb_word(), arb_word()), 0..5).prop_map(|rows| ValueTable {
-        rows,
-        origin: String::new(),
-    })
+    proptest::collection::vec((arb_word(), arb_word()), 0..5)
+        .prop_map(|rows| ValueTable { rows, origin: String::new() })
 }
 
 fn arb_mapping() -> impl Strategy<Value = FieldMapping> {
@@ -96,16 +85,12 @@ fn arb_mapping() -> impl Strategy<Value = FieldMapping> {
         proptest::option::of(arb_scalar()),
         proptest::option::of(arb_scalar()),
         proptest::option::of(arb_scalar()),
-        prop_oneof![
-            Just(UnmatchedUser::Default),
-            Just(UnmatchedUser::Skip),
-            Just(UnmatchedUser::Fail)
-        ],
+        prop_oneof![Just(UnmatchedUser::Default), Just(UnmatchedUser::Skip), Just(UnmatchedUser::Fail)],
     )
-        .prop_map(
-            |(
-                left,
-                right,
+        .prop_map(|(left, right, direction, kind, values, default_left, default_right, constant, unmatched)| {
+            FieldMapping {
+                left: left.map(|k| key(&k)),
+                right: right.map(|k| key(&k)),
                 direction,
                 kind,
                 values,
@@ -113,20 +98,8 @@ fn arb_mapping() -> impl Strategy<Value = FieldMapping> {
                 default_right,
                 constant,
                 unmatched,
-            )| {
-                FieldMapping {
-                    left: left.map(|k| key(&k)),
-                    right: right.map(|k| key(&k)),
-                    direction,
-                    kind,
-                    values,
-                    default_left,
-                    default_right,
-                    constant,
-                    unmatched,
-                }
-            },
-        )
+            }
+        })
 }
 
 fn arb_integration() -> impl Strategy<Value = Integration> {
@@ -157,36 +130,27 @@ fn arb_fields() -> impl Strategy<Value = BTreeMap<String, FieldValue>> {
 }
 
 fn arb_snapshot() -> impl Strategy<Value = EntitySnapshot> {
-    (
-        arb_fields(),
-        "\\PC{0,6}",
-        "[0-9]{1,2}",
-        proptest::option::of(arb_user()),
-    )
-        .prop_map(|(fields, k, revision, changed_by)| {
+    (arb_fields(), "\\PC{0,6}", "[0-9]{1,2}", proptest::option::of(arb_user())).prop_map(
+        |(fields, k, revision, changed_by)| {
             let mut s = snapshot(vec![]);
             s.fields = fields.into_iter().map(|(k, v)| (key(&k), v)).collect();
             s.key = k;
             s.revision = revision;
             s.changed_by = changed_by;
             s
-        })
+        },
+    )
 }
 
 fn arb_directory() -> impl Strategy<Value = UserDirectory> {
-    proptest::collection::vec((arb_email(), arb_user()), 0..4)
-        .prop_map(|rows| rows.into_iter().collect())
+    proptest::collection::vec((arb_email(), arb_user()), 0..4).prop_map(|rows| rows.into_iter().collect())
 }
 
 fn arb_flow() -> impl Strategy<Value = Flow> {
     prop_oneof![Just(Flow::LeftToRight), Just(Flow::RightToLeft)]
 }
 
-fn fp_of(
-    side: Side,
-    values: BTreeMap<String, FieldValue>,
-    revision: Option<String>,
-) -> Fingerprint {
+fn fp_of(side: Side, values: BTreeMap<String, FieldValue>, revision: Option<String>) -> Fingerprint {
     let mut fp = fingerprint(side, values);
     fp.written_revision = revision;
     fp

@@ -3,9 +3,8 @@
 use crate::{map_change, Decision, MappingInput, MappingOutput, SkipReason, UserDirectory};
 use chrono::{TimeZone, Utc};
 use ferry_domain::{
-    Direction, Endpoint, EntityId, EntitySnapshot, ErrorCategory, FieldKey, FieldMapping,
-    FieldValue, Fingerprint, Flow, Integration, IntegrationId, MappingKind, Scalar, Side, SystemId,
-    UnmatchedUser, UserRef, ValueTable,
+    Direction, Endpoint, EntityId, EntitySnapshot, ErrorCategory, FieldKey, FieldMapping, FieldValue, Fingerprint,
+    Flow, Integration, IntegrationId, MappingKind, Scalar, Side, SystemId, UnmatchedUser, UserRef, ValueTable,
 };
 use std::collections::BTreeMap;
 
@@ -22,11 +21,7 @@ pub fn opt(s: &str) -> FieldValue {
 }
 
 pub fn user(id: &str, email: Option<&str>, name: Option<&str>) -> UserRef {
-    UserRef {
-        id: id.into(),
-        email: email.map(Into::into),
-        display_name: name.map(Into::into),
-    }
+    UserRef { id: id.into(), email: email.map(Into::into), display_name: name.map(Into::into) }
 }
 
 /// A both-ways value mapping `left <-> right`.
@@ -46,10 +41,7 @@ pub fn fm(left: &str, right: &str) -> FieldMapping {
 
 pub fn table(rows: &[(&str, &str)]) -> ValueTable {
     ValueTable {
-        rows: rows
-            .iter()
-            .map(|(l, r)| (l.to_string(), r.to_string()))
-            .collect(),
+        rows: rows.iter().map(|(l, r)| (l.to_string(), r.to_string())).collect(),
         origin: "priorities.xlsx#Priority".into(),
     }
 }
@@ -62,16 +54,8 @@ pub fn integration(fields: Vec<FieldMapping>) -> Integration {
     let sys = |s: &str| SystemId::parse(s).expect("valid system id");
     Integration {
         id: IntegrationId::parse("app-bugs").expect("valid integration id"),
-        left: Endpoint {
-            system: sys("jira"),
-            project: "APP".into(),
-            entity_type: "Bug".into(),
-        },
-        right: Endpoint {
-            system: sys("ado"),
-            project: "App".into(),
-            entity_type: "Bug".into(),
-        },
+        left: Endpoint { system: sys("jira"), project: "APP".into(), entity_type: "Bug".into() },
+        right: Endpoint { system: sys("ado"), project: "App".into(), entity_type: "Bug".into() },
         poll_interval_secs: 60,
         overlap_secs: 120,
         start_time: None,
@@ -180,10 +164,7 @@ pub struct Written {
 
 impl Written {
     pub fn change(&self, field: &str) -> Option<&FieldValue> {
-        self.changes
-            .iter()
-            .find(|(f, _)| f == field)
-            .map(|(_, v)| v)
+        self.changes.iter().find(|(f, _)| f == field).map(|(_, v)| v)
     }
     pub fn changed_fields(&self) -> Vec<&str> {
         self.changes.iter().map(|(f, _)| f.as_str()).collect()
@@ -193,16 +174,9 @@ impl Written {
 #[track_caller]
 pub fn expect_write(out: &MappingOutput) -> Written {
     match &out.decision {
-        Decision::Write {
-            create,
-            changes,
-            mapped,
-        } => Written {
+        Decision::Write { create, changes, mapped } => Written {
             create: *create,
-            changes: changes
-                .iter()
-                .map(|c| (c.field.as_str().to_string(), c.value.clone()))
-                .collect(),
+            changes: changes.iter().map(|c| (c.field.as_str().to_string(), c.value.clone())).collect(),
             mapped: mapped.clone(),
         },
         other => panic!("expected a write, got {other:?} (notes {:?})", out.notes),

@@ -61,11 +61,7 @@ mod tests {
     use super::*;
 
     fn u(id: &str) -> UserRef {
-        UserRef {
-            id: id.into(),
-            email: None,
-            display_name: None,
-        }
+        UserRef { id: id.into(), email: None, display_name: None }
     }
 
     #[test]
@@ -80,9 +76,7 @@ mod tests {
 
     #[test]
     fn inserting_the_same_email_again_replaces_the_user() {
-        let d: UserDirectory = [("a@x".to_string(), u("1")), ("A@X".to_string(), u("2"))]
-            .into_iter()
-            .collect();
+        let d: UserDirectory = [("a@x".to_string(), u("1")), ("A@X".to_string(), u("2"))].into_iter().collect();
         assert_eq!(d.len(), 1);
         assert_eq!(d.get("a@x").map(|x| x.id.as_str()), Some("2"));
     }

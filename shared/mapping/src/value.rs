@@ -9,9 +9,7 @@ use std::borrow::Cow;
 pub(crate) fn key_str(v: &FieldValue) -> Option<Cow<'_, str>> {
     match v {
         FieldValue::Null => None,
-        FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => {
-            Some(Cow::Borrowed(s))
-        }
+        FieldValue::Text(s) | FieldValue::RichText(s) | FieldValue::Option(s) => Some(Cow::Borrowed(s)),
         FieldValue::User(u) => Some(Cow::Borrowed(u.email.as_deref().unwrap_or(&u.id))),
         other => other.key_string().map(Cow::Owned),
     }
@@ -113,11 +111,7 @@ mod tests {
     use ferry_domain::UserRef;
 
     fn user(id: &str, email: Option<&str>) -> FieldValue {
-        FieldValue::User(UserRef {
-            id: id.into(),
-            email: email.map(Into::into),
-            display_name: None,
-        })
+        FieldValue::User(UserRef { id: id.into(), email: email.map(Into::into), display_name: None })
     }
 
     #[test]
@@ -126,47 +120,17 @@ mod tests {
         let o = |s: &str| FieldValue::Option(s.into());
         let d = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let cases: Vec<(&str, FieldValue, FieldValue, bool)> = vec![
-            (
-                "users by id",
-                user("a", Some("x@y")),
-                user("a", Some("other@y")),
-                true,
-            ),
-            (
-                "different user ids",
-                user("a", None),
-                user("b", None),
-                false,
-            ),
+            ("users by id", user("a", Some("x@y")), user("a", Some("other@y")), true),
+            ("different user ids", user("a", None), user("b", None), false),
             ("user vs text", user("a", Some("a@x")), t("a@x"), false),
-            (
-                "numbers numerically",
-                FieldValue::Number(2.0),
-                FieldValue::Number(2.0),
-                true,
-            ),
-            (
-                "zero signs",
-                FieldValue::Number(0.0),
-                FieldValue::Number(-0.0),
-                true,
-            ),
-            (
-                "nan equals nan",
-                FieldValue::Number(f64::NAN),
-                FieldValue::Number(f64::NAN),
-                true,
-            ),
+            ("numbers numerically", FieldValue::Number(2.0), FieldValue::Number(2.0), true),
+            ("zero signs", FieldValue::Number(0.0), FieldValue::Number(-0.0), true),
+            ("nan equals nan", FieldValue::Number(f64::NAN), FieldValue::Number(f64::NAN), true),
             ("number vs text", FieldValue::Number(2.0), t("2"), true),
             ("text vs option", t("High"), o("High"), true),
             ("text vs option differ", t("High"), o("high"), false),
             ("null vs empty text", FieldValue::Null, t(""), true),
-            (
-                "null vs empty list",
-                FieldValue::Null,
-                FieldValue::List(vec![]),
-                true,
-            ),
+            ("null vs empty list", FieldValue::Null, FieldValue::List(vec![]), true),
             ("null vs value", FieldValue::Null, t("a"), false),
             (
                 "lists in order",
@@ -180,24 +144,9 @@ mod tests {
                 FieldValue::List(vec!["b".into(), "a".into()]),
                 false,
             ),
-            (
-                "list vs joined text",
-                FieldValue::List(vec!["a".into(), "b".into()]),
-                t("a;b"),
-                false,
-            ),
-            (
-                "datetimes",
-                FieldValue::DateTime(d),
-                FieldValue::DateTime(d),
-                true,
-            ),
-            (
-                "bools",
-                FieldValue::Bool(true),
-                FieldValue::Bool(false),
-                false,
-            ),
+            ("list vs joined text", FieldValue::List(vec!["a".into(), "b".into()]), t("a;b"), false),
+            ("datetimes", FieldValue::DateTime(d), FieldValue::DateTime(d), true),
+            ("bools", FieldValue::Bool(true), FieldValue::Bool(false), false),
             ("bool vs text", FieldValue::Bool(true), t("true"), true),
         ];
         for (name, a, b, want) in cases {
@@ -208,24 +157,15 @@ mod tests {
 
     #[test]
     fn plain_text_is_escaped_into_one_paragraph() {
-        assert_eq!(
-            text_to_html("a < b & \"c\"\r\nd'e\nf"),
-            "<p>a &lt; b &amp; &quot;c&quot;<br>d&#39;e<br>f</p>"
-        );
+        assert_eq!(text_to_html("a < b & \"c\"\r\nd'e\nf"), "<p>a &lt; b &amp; &quot;c&quot;<br>d&#39;e<br>f</p>");
         assert_eq!(text_to_html("<script>"), "<p>&lt;script&gt;</p>");
     }
 
     #[test]
     fn scalars_become_the_kind_the_mapping_writes() {
         let n = Scalar::Number(3.0);
-        assert_eq!(
-            scalar_value(MappingKind::Value, false, &n),
-            FieldValue::Number(3.0)
-        );
-        assert_eq!(
-            scalar_value(MappingKind::Value, true, &n),
-            FieldValue::Option("3".into())
-        );
+        assert_eq!(scalar_value(MappingKind::Value, false, &n), FieldValue::Number(3.0));
+        assert_eq!(scalar_value(MappingKind::Value, true, &n), FieldValue::Option("3".into()));
         assert_eq!(
             scalar_value(MappingKind::Status, false, &Scalar::Text("New".into())),
             FieldValue::Option("New".into())
@@ -234,10 +174,7 @@ mod tests {
             scalar_value(MappingKind::RichText, false, &Scalar::Text("a&b".into())),
             FieldValue::RichText("<p>a&amp;b</p>".into())
         );
-        assert_eq!(
-            scalar_value(MappingKind::Value, false, &Scalar::Bool(true)),
-            FieldValue::Bool(true)
-        );
+        assert_eq!(scalar_value(MappingKind::Value, false, &Scalar::Bool(true)), FieldValue::Bool(true));
     }
 
     #[test]

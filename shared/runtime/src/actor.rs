@@ -5,8 +5,8 @@
 use crate::connectors::Connectors;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
-    AuthConfig, EntityId, EntityRef, EntitySnapshot, FieldChange, FieldKey, FieldValue, PortError,
-    Scope, SecretRef, SystemConfig, SystemKind,
+    AuthConfig, EntityId, EntityRef, EntitySnapshot, FieldChange, FieldKey, FieldValue, PortError, Scope, SecretRef,
+    SystemConfig, SystemKind,
 };
 use std::sync::Arc;
 
@@ -27,31 +27,20 @@ impl Actor {
     ) -> Result<Self, PortError> {
         let mut cfg = system.clone();
         cfg.auth = match cfg.kind {
-            SystemKind::Jira => AuthConfig::Basic {
-                username: email.into(),
-                token: secret,
-            },
+            SystemKind::Jira => AuthConfig::Basic { username: email.into(), token: secret },
             SystemKind::AzureDevops => AuthConfig::Pat { token: secret },
+            SystemKind::Redmine => AuthConfig::ApiKey { token: secret },
         };
         cfg.integration_user = Some(email.into());
-        Ok(Self {
-            conn: connectors.build(&cfg)?,
-            scope,
-        })
+        Ok(Self { conn: connectors.build(&cfg)?, scope })
     }
 
     pub async fn create(&self, fields: Vec<(&str, FieldValue)>) -> Result<EntityRef, PortError> {
         self.conn.create(&self.scope, &changes(fields)).await
     }
 
-    pub async fn update(
-        &self,
-        id: &EntityId,
-        fields: Vec<(&str, FieldValue)>,
-    ) -> Result<EntityRef, PortError> {
-        self.conn
-            .update(&self.scope, id, &changes(fields), None)
-            .await
+    pub async fn update(&self, id: &EntityId, fields: Vec<(&str, FieldValue)>) -> Result<EntityRef, PortError> {
+        self.conn.update(&self.scope, id, &changes(fields), None).await
     }
 
     pub async fn get(&self, id: &EntityId) -> Result<Option<EntitySnapshot>, PortError> {
@@ -60,11 +49,5 @@ impl Actor {
 }
 
 fn changes(fields: Vec<(&str, FieldValue)>) -> Vec<FieldChange> {
-    fields
-        .into_iter()
-        .map(|(k, v)| FieldChange {
-            field: FieldKey::new(k),
-            value: v,
-        })
-        .collect()
+    fields.into_iter().map(|(k, v)| FieldChange { field: FieldKey::new(k), value: v }).collect()
 }

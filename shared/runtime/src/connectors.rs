@@ -6,7 +6,7 @@ use ferry_connectors::ado::AdoConnector;
 use ferry_connectors::http::HttpOptions;
 use ferry_connectors::jira::JiraConnector;
 use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
-use ferry_domain::{AuthConfig, ErrorCategory, PortError, SystemConfig, SystemKind};
+use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -22,35 +22,29 @@ pub struct Connectors {
 
 impl Connectors {
     pub fn new(secrets: Arc<dyn SecretSource>, http: HttpOptions) -> Self {
-        Self {
-            secrets,
-            http,
-            cache: Mutex::new(HashMap::new()),
-        }
+        Self { secrets, http, cache: Mutex::new(HashMap::new()) }
     }
 
     /// Builds a connector without caching (e.g. acting as another user in the demo).
     pub fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
-        let token = match &system.auth {
-            AuthConfig::Basic { token, .. }
-            | AuthConfig::Pat { token }
-            | AuthConfig::Bearer { token } => token,
-        };
-        let secret = self.secrets.resolve(token)?;
+        let secret = self.secrets.resolve(system.auth.token())?;
         let mut opts = self.http.clone();
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
         if let Some(path) = &system.ca_cert {
             opts.ca_cert_pem = Some(std::fs::read(path).map_err(|e| {
-                PortError::new(
-                    ErrorCategory::Config,
-                    format!("system {}: CA certificate {path:?}: {e}", system.id),
-                )
+                PortError::new(ErrorCategory::Config, format!("system {}: CA certificate {path:?}: {e}", system.id))
             })?);
         }
         Ok(match system.kind {
             SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
             SystemKind::AzureDevops => Arc::new(AdoConnector::new(system, secret, opts)?),
+            SystemKind::Redmine => {
+                return Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("system {}: this build has no Redmine connector", system.id),
+                ))
+            }
         })
     }
 }

@@ -19,13 +19,7 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path, secrets: Arc<dyn SecretSource>) -> anyhow::Result<Self> {
-        Self::open_with(
-            path,
-            secrets,
-            HttpOptions::default(),
-            QueueSettings::default(),
-            EngineSettings::default(),
-        )
+        Self::open_with(path, secrets, HttpOptions::default(), QueueSettings::default(), EngineSettings::default())
     }
 
     pub fn open_with(
@@ -39,18 +33,8 @@ impl Embedded {
             .map_err(|e| anyhow::anyhow!("opening the embedded store {}: {e}", path.display()))?;
         let connectors = Arc::new(Connectors::new(secrets, http));
         let shared = Arc::new(store.clone());
-        let engine = Arc::new(Engine::new(
-            shared.clone(),
-            shared.clone(),
-            shared,
-            connectors.clone(),
-            settings,
-        ));
-        Ok(Self {
-            engine,
-            store,
-            connectors,
-        })
+        let engine = Arc::new(Engine::new(shared.clone(), shared.clone(), shared, connectors.clone(), settings));
+        Ok(Self { engine, store, connectors })
     }
 
     pub fn runner(&self, settings: RunnerSettings) -> Runner {

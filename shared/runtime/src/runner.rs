@@ -60,14 +60,7 @@ impl CycleReport {
     }
     /// Target writes performed (creates and updates that changed something).
     pub fn write_count(&self) -> usize {
-        self.writes()
-            .filter(|w| {
-                matches!(
-                    w,
-                    WriteOutcome::Created { .. } | WriteOutcome::Updated { .. }
-                )
-            })
-            .count()
+        self.writes().filter(|w| matches!(w, WriteOutcome::Created { .. } | WriteOutcome::Updated { .. })).count()
     }
 }
 
@@ -94,9 +87,7 @@ impl Runner {
         let records = match self.engine.config_store().list_integrations().await {
             Ok(r) => r,
             Err(e) => {
-                report
-                    .poll_errors
-                    .push(format!("listing integrations: {e}"));
+                report.poll_errors.push(format!("listing integrations: {e}"));
                 return;
             }
         };
@@ -105,9 +96,9 @@ impl Runner {
             for flow in i.flows() {
                 if !force {
                     let due = match self.engine.state().get_watermark(&i.id, flow).await {
-                        Ok(Some(w)) => w
-                            .last_poll
-                            .is_none_or(|t| (now - t).num_seconds() >= i.poll_interval_secs as i64),
+                        Ok(Some(w)) => {
+                            w.last_poll.is_none_or(|t| (now - t).num_seconds() >= i.poll_interval_secs as i64)
+                        }
                         Ok(None) => false,
                         Err(e) => {
                             report.poll_errors.push(format!("{} {flow}: {e}", i.id));
@@ -141,10 +132,7 @@ impl Runner {
             if a + b > 0 {
                 continue;
             }
-            let depth = match (
-                queue.depth(QueueName::Changes).await,
-                queue.depth(QueueName::Writes).await,
-            ) {
+            let depth = match (queue.depth(QueueName::Changes).await, queue.depth(QueueName::Writes).await) {
                 (Ok(x), Ok(y)) => x + y,
                 (Err(e), _) | (_, Err(e)) => {
                     error!("queue depth: {e}");
@@ -160,10 +148,7 @@ impl Runner {
 
     async fn process(&self, name: QueueName, report: &mut CycleReport) -> usize {
         let queue = self.engine.queue().clone();
-        let deliveries = match queue
-            .receive(name, self.settings.batch_size, self.settings.visibility)
-            .await
-        {
+        let deliveries = match queue.receive(name, self.settings.batch_size, self.settings.visibility).await {
             Ok(d) => d,
             Err(e) => {
                 error!(queue = name.as_str(), "receive failed: {e}");
@@ -178,11 +163,9 @@ impl Runner {
                     .transform(&d.body, d.receive_count)
                     .await
                     .map(|o| HandledEvent::Transform { outcome: o }),
-                QueueName::Writes => self
-                    .engine
-                    .write(&d.body, d.receive_count)
-                    .await
-                    .map(|o| HandledEvent::Write { outcome: o }),
+                QueueName::Writes => {
+                    self.engine.write(&d.body, d.receive_count).await.map(|o| HandledEvent::Write { outcome: o })
+                }
             };
             let settle = match result {
                 Ok(event) => {
@@ -197,38 +180,25 @@ impl Runner {
                         delay_ms = delay.as_millis() as u64,
                         "{error}"
                     );
-                    report.handled.push(HandledEvent::Retry {
-                        queue: name.as_str(),
-                        error: error.to_string(),
-                    });
+                    report.handled.push(HandledEvent::Retry { queue: name.as_str(), error: error.to_string() });
                     queue.release(name, &d.receipt, delay).await
                 }
                 Err(HandleError::BadMessage(msg)) => {
                     // Redelivered until the queue's receive limit moves it to the DLQ.
                     error!(queue = name.as_str(), message_id = %d.message_id, "{msg}");
-                    report.handled.push(HandledEvent::BadMessage {
-                        queue: name.as_str(),
-                        error: msg,
-                    });
+                    report.handled.push(HandledEvent::BadMessage { queue: name.as_str(), error: msg });
                     queue.release(name, &d.receipt, Duration::ZERO).await
                 }
             };
             if let Err(e) = settle {
-                error!(
-                    queue = name.as_str(),
-                    "settling message {}: {e}", d.message_id
-                );
+                error!(queue = name.as_str(), "settling message {}: {e}", d.message_id);
             }
         }
         n
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let max = self
-            .settings
-            .retry_base
-            .saturating_mul(1u32 << attempt.min(6))
-            .as_millis() as u64;
+        let max = self.settings.retry_base.saturating_mul(1u32 << attempt.min(6)).as_millis() as u64;
         Duration::from_millis(rand::thread_rng().gen_range(max / 2..=max.max(1)))
     }
 

@@ -42,14 +42,10 @@ pub struct StaticSecrets<F: SecretSource> {
 
 impl<F: SecretSource> StaticSecrets<F> {
     pub fn new(fallback: F) -> Self {
-        Self {
-            values: HashMap::new(),
-            fallback,
-        }
+        Self { values: HashMap::new(), fallback }
     }
     pub fn with(mut self, reference: SecretRef, value: &str) -> Self {
-        self.values
-            .insert(reference, SecretString::from(value.to_string()));
+        self.values.insert(reference, SecretString::from(value.to_string()));
         self
     }
 }
@@ -70,25 +66,14 @@ mod tests {
 
     #[test]
     fn missing_env_secret_names_the_variable_not_a_value() {
-        let e = EnvSecrets
-            .resolve(&SecretRef::Env("FERRY_TEST_SURELY_UNSET_VAR".into()))
-            .unwrap_err();
-        assert!(
-            e.message.contains("FERRY_TEST_SURELY_UNSET_VAR"),
-            "{}",
-            e.message
-        );
+        let e = EnvSecrets.resolve(&SecretRef::Env("FERRY_TEST_SURELY_UNSET_VAR".into())).unwrap_err();
+        assert!(e.message.contains("FERRY_TEST_SURELY_UNSET_VAR"), "{}", e.message);
     }
 
     #[test]
     fn static_secrets_take_precedence_then_fall_back() {
         let s = StaticSecrets::new(EnvSecrets).with(SecretRef::Env("X_TOKEN".into()), "s3cret");
-        assert_eq!(
-            s.resolve(&SecretRef::Env("X_TOKEN".into()))
-                .unwrap()
-                .expose_secret(),
-            "s3cret"
-        );
+        assert_eq!(s.resolve(&SecretRef::Env("X_TOKEN".into())).unwrap().expose_secret(), "s3cret");
         let e = s.resolve(&SecretRef::Ssm("/p".into())).unwrap_err();
         assert!(!e.message.contains("s3cret"));
     }

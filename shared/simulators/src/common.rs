@@ -60,8 +60,7 @@ pub enum Injected {
 impl Faults {
     /// The next `n` requests get 429 with `Retry-After: retry_after_secs`.
     pub fn rate_limit_next(&self, n: u32, retry_after_secs: u64) {
-        self.retry_after_secs
-            .store(retry_after_secs, Ordering::SeqCst);
+        self.retry_after_secs.store(retry_after_secs, Ordering::SeqCst);
         self.rate_limit_next.store(n, Ordering::SeqCst);
     }
     /// The next `n` requests fail with `status` (e.g. 500, 503).
@@ -72,16 +71,14 @@ impl Faults {
     /// Entities updated within the last `lag` are missing from search results
     /// (Jira JQL search / ADO WIQL), as a lagging index would have it.
     pub fn set_search_lag(&self, lag: Duration) {
-        self.search_lag_ms
-            .store(lag.as_millis() as u64, Ordering::SeqCst);
+        self.search_lag_ms.store(lag.as_millis() as u64, Ordering::SeqCst);
     }
     pub fn search_lag(&self) -> Duration {
         Duration::from_millis(self.search_lag_ms.load(Ordering::SeqCst))
     }
     /// Every request is answered after `delay` (timeouts).
     pub fn set_delay(&self, delay: Duration) {
-        self.delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
     pub fn delay(&self) -> Duration {
         Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
@@ -99,9 +96,7 @@ impl Faults {
 }
 
 fn take_one(counter: &AtomicU32) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
 }
 
 /// One request as the simulator saw it (for request counting in tests and benchmarks).

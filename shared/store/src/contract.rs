@@ -9,28 +9,21 @@
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateStore};
 use ferry_domain::{
-    AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot,
-    ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint,
-    Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, RemoteRefs,
-    SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable,
-    Watermark, MESSAGE_SCHEMA,
+    AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
+    FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
+    IntegrationId, IntegrationRecord, Link, MappingKind, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
+    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// A fixed instant with sub-microsecond precision, to catch lossy timestamp storage.
 fn at(secs_after_base: i64) -> DateTime<Utc> {
-    let base = Utc
-        .with_ymd_and_hms(2026, 3, 14, 9, 26, 53)
-        .single()
-        .expect("valid fixture date");
+    let base = Utc.with_ymd_and_hms(2026, 3, 14, 9, 26, 53).single().expect("valid fixture date");
     base + TimeDelta::seconds(secs_after_base) + TimeDelta::nanoseconds(123_456_789)
 }
 
@@ -40,10 +33,7 @@ fn system(id: &str, base_url: &str) -> SystemConfig {
         kind: SystemKind::Jira,
         base_url: base_url.to_string(),
         identity_url: None,
-        auth: AuthConfig::Basic {
-            username: "ferry@example.com".into(),
-            token: SecretRef::Env("JIRA_TOKEN".into()),
-        },
+        auth: AuthConfig::Basic { username: "ferry@example.com".into(), token: SecretRef::Env("JIRA_TOKEN".into()) },
         integration_user: Some("ferry@example.com".into()),
         proxy: None,
         ca_cert: None,
@@ -113,10 +103,7 @@ fn link(integration: &IntegrationId, left: &str, right: &str) -> Link {
 
 fn snapshot(id: &str) -> EntitySnapshot {
     let mut fields = BTreeMap::new();
-    fields.insert(
-        FieldKey::new("summary"),
-        FieldValue::Text("Crash on save".into()),
-    );
+    fields.insert(FieldKey::new("summary"), FieldValue::Text("Crash on save".into()));
     fields.insert(FieldKey::new("priority"), FieldValue::Option("High".into()));
     EntitySnapshot {
         id: EntityId::new(id),
@@ -170,17 +157,10 @@ pub async fn config_store(store: &dyn ConfigStore) {
     assert_eq!(store.get_system(&sid).await.expect("get_system"), None);
     let first = system(&sys_id, "https://acme.atlassian.net");
     store.put_system(&first).await.expect("put_system");
-    assert_eq!(
-        store.get_system(&sid).await.expect("get_system"),
-        Some(first)
-    );
+    assert_eq!(store.get_system(&sid).await.expect("get_system"), Some(first));
     let replaced = system(&sys_id, "https://other.atlassian.net");
     store.put_system(&replaced).await.expect("put_system again");
-    assert_eq!(
-        store.get_system(&sid).await.expect("get_system"),
-        Some(replaced.clone()),
-        "put_system replaces by id"
-    );
+    assert_eq!(store.get_system(&sid).await.expect("get_system"), Some(replaced.clone()), "put_system replaces by id");
     let other = system(&unique("sys"), "http://127.0.0.1:9");
     store.put_system(&other).await.expect("put_system other");
     let listed = store.list_systems().await.expect("list_systems");
@@ -190,65 +170,30 @@ pub async fn config_store(store: &dyn ConfigStore) {
     let iid = IntegrationId::parse(unique("int")).expect("valid id");
     assert_eq!(store.get_integration(&iid).await.expect("get"), None);
     assert!(
-        is_conflict(
-            store
-                .put_integration(&integration(&iid, 1, false), Some(0))
-                .await
-        ),
+        is_conflict(store.put_integration(&integration(&iid, 1, false), Some(0)).await),
         "expecting a version of a missing integration conflicts"
     );
     let v1 = integration(&iid, 1, false);
     store.put_integration(&v1, None).await.expect("create");
-    assert_eq!(
-        store.get_integration(&iid).await.expect("get"),
-        Some(v1.clone())
-    );
+    assert_eq!(store.get_integration(&iid).await.expect("get"), Some(v1.clone()));
     assert!(
-        is_conflict(
-            store
-                .put_integration(&integration(&iid, 1, true), None)
-                .await
-        ),
+        is_conflict(store.put_integration(&integration(&iid, 1, true), None).await),
         "creating an existing integration conflicts"
     );
     assert!(
-        is_conflict(
-            store
-                .put_integration(&integration(&iid, 2, true), Some(7))
-                .await
-        ),
+        is_conflict(store.put_integration(&integration(&iid, 2, true), Some(7)).await),
         "a wrong expected version conflicts"
     );
-    assert_eq!(
-        store.get_integration(&iid).await.expect("get"),
-        Some(v1.clone()),
-        "a conflicting put changes nothing"
-    );
+    assert_eq!(store.get_integration(&iid).await.expect("get"), Some(v1.clone()), "a conflicting put changes nothing");
     let v2 = integration(&iid, 2, true);
-    store
-        .put_integration(&v2, Some(1))
-        .await
-        .expect("update v1 -> v2");
-    assert_eq!(
-        store.get_integration(&iid).await.expect("get"),
-        Some(v2.clone())
-    );
+    store.put_integration(&v2, Some(1)).await.expect("update v1 -> v2");
+    assert_eq!(store.get_integration(&iid).await.expect("get"), Some(v2.clone()));
     assert!(
-        is_conflict(
-            store
-                .put_integration(&integration(&iid, 2, false), Some(1))
-                .await
-        ),
+        is_conflict(store.put_integration(&integration(&iid, 2, false), Some(1)).await),
         "a stale expected version conflicts"
     );
     let listed = store.list_integrations().await.expect("list_integrations");
-    assert_eq!(
-        listed
-            .iter()
-            .filter(|r| r.integration.id == iid)
-            .collect::<Vec<_>>(),
-        vec![&v2]
-    );
+    assert_eq!(listed.iter().filter(|r| r.integration.id == iid).collect::<Vec<_>>(), vec![&v2]);
 }
 
 /// Watermarks, seen revisions, links, fingerprints, failures and counters.
@@ -261,6 +206,30 @@ pub async fn state_store(store: &dyn StateStore) {
     fingerprints(store, &iid).await;
     failures(store, &iid, &other).await;
     counters(store, &iid, &other).await;
+    leases(store, &iid).await;
+}
+
+async fn leases(store: &dyn StateStore, iid: &IntegrationId) {
+    let flow = Flow::LeftToRight;
+    let long = Duration::from_secs(60);
+    assert!(store.acquire_lease(iid, flow, "a", long).await.expect("acquire"), "a free lease is granted");
+    assert!(
+        !store.acquire_lease(iid, flow, "b", long).await.expect("acquire"),
+        "a held lease is refused to another owner"
+    );
+    assert!(store.acquire_lease(iid, flow, "a", long).await.expect("acquire"), "the holder may renew");
+    assert!(store.acquire_lease(iid, Flow::RightToLeft, "b", long).await.expect("acquire"), "leases are per direction");
+    store.release_lease(iid, flow, "b").await.expect("release by a non-holder is a no-op");
+    assert!(!store.acquire_lease(iid, flow, "b", long).await.expect("acquire"));
+    store.release_lease(iid, flow, "a").await.expect("release");
+    assert!(
+        store.acquire_lease(iid, flow, "b", Duration::from_secs(1)).await.expect("acquire"),
+        "a released lease is free"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(store.acquire_lease(iid, flow, "c", long).await.expect("acquire"), "an expired lease is free");
+    store.release_lease(iid, flow, "c").await.expect("release");
+    store.release_lease(iid, Flow::RightToLeft, "b").await.expect("release");
 }
 
 async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
@@ -276,83 +245,30 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
         is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),
         "expecting a version of a missing watermark conflicts"
     );
-    store
-        .put_watermark(iid, flow, &wm(5, 0), None)
-        .await
-        .expect("first put");
-    let got = store
-        .get_watermark(iid, flow)
-        .await
-        .expect("get")
-        .expect("stored");
+    store.put_watermark(iid, flow, &wm(5, 0), None).await.expect("first put");
+    let got = store.get_watermark(iid, flow).await.expect("get").expect("stored");
     assert_eq!(got, wm(5, 1), "first put stores version 1");
-    assert!(is_conflict(
-        store.put_watermark(iid, flow, &wm(6, 0), None).await
-    ));
-    assert!(is_conflict(
-        store.put_watermark(iid, flow, &wm(6, 0), Some(9)).await
-    ));
+    assert!(is_conflict(store.put_watermark(iid, flow, &wm(6, 0), None).await));
+    assert!(is_conflict(store.put_watermark(iid, flow, &wm(6, 0), Some(9)).await));
     // The version inside the given watermark is ignored: the store owns it.
-    store
-        .put_watermark(iid, flow, &wm(6, 99), Some(got.version))
-        .await
-        .expect("conditional put");
-    let got = store
-        .get_watermark(iid, flow)
-        .await
-        .expect("get")
-        .expect("stored");
+    store.put_watermark(iid, flow, &wm(6, 99), Some(got.version)).await.expect("conditional put");
+    let got = store.get_watermark(iid, flow).await.expect("get").expect("stored");
     assert_eq!(got, wm(6, 2), "stored version becomes expected + 1");
-    assert!(
-        is_conflict(store.put_watermark(iid, flow, &wm(7, 0), Some(1)).await),
-        "a stale version conflicts"
-    );
-    assert_eq!(
-        store.get_watermark(iid, flow).await.expect("get"),
-        Some(wm(6, 2))
-    );
-    assert_eq!(
-        store
-            .get_watermark(iid, Flow::RightToLeft)
-            .await
-            .expect("get"),
-        None,
-        "flows have separate watermarks"
-    );
+    assert!(is_conflict(store.put_watermark(iid, flow, &wm(7, 0), Some(1)).await), "a stale version conflicts");
+    assert_eq!(store.get_watermark(iid, flow).await.expect("get"), Some(wm(6, 2)));
+    assert_eq!(store.get_watermark(iid, Flow::RightToLeft).await.expect("get"), None, "flows have separate watermarks");
 }
 
 async fn seen(store: &dyn StateStore, iid: &IntegrationId) {
     let e = EntityId::new("10001");
-    assert_eq!(
-        store.get_seen(iid, Side::Left, &e).await.expect("get"),
-        None
-    );
-    let s1 = SeenRevision {
-        revision: "3".into(),
-        updated: at(40),
-    };
+    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), None);
+    let s1 = SeenRevision { revision: "3".into(), updated: at(40) };
     store.put_seen(iid, Side::Left, &e, &s1).await.expect("put");
-    assert_eq!(
-        store.get_seen(iid, Side::Left, &e).await.expect("get"),
-        Some(s1)
-    );
-    let s2 = SeenRevision {
-        revision: "4".into(),
-        updated: at(41),
-    };
-    store
-        .put_seen(iid, Side::Left, &e, &s2)
-        .await
-        .expect("put again");
-    assert_eq!(
-        store.get_seen(iid, Side::Left, &e).await.expect("get"),
-        Some(s2)
-    );
-    assert_eq!(
-        store.get_seen(iid, Side::Right, &e).await.expect("get"),
-        None,
-        "sides are separate"
-    );
+    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), Some(s1));
+    let s2 = SeenRevision { revision: "4".into(), updated: at(41) };
+    store.put_seen(iid, Side::Left, &e, &s2).await.expect("put again");
+    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), Some(s2));
+    assert_eq!(store.get_seen(iid, Side::Right, &e).await.expect("get"), None, "sides are separate");
 }
 
 async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -362,43 +278,23 @@ async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationI
         let id = EntityId::new(id);
         async move { store.get_link(iid, side, &id).await }
     };
-    assert_eq!(
-        get(Side::Left, "10001").await.expect("get"),
-        Some(l1.clone())
-    );
+    assert_eq!(get(Side::Left, "10001").await.expect("get"), Some(l1.clone()));
     assert_eq!(get(Side::Right, "42").await.expect("get"), Some(l1.clone()));
+    assert_eq!(get(Side::Right, "10001").await.expect("get"), None, "ids are per side");
+    assert_eq!(get(Side::Left, "42").await.expect("get"), None, "ids are per side");
     assert_eq!(
-        get(Side::Right, "10001").await.expect("get"),
-        None,
-        "ids are per side"
-    );
-    assert_eq!(
-        get(Side::Left, "42").await.expect("get"),
-        None,
-        "ids are per side"
-    );
-    assert_eq!(
-        store
-            .get_link(other, Side::Left, &EntityId::new("10001"))
-            .await
-            .expect("get"),
+        store.get_link(other, Side::Left, &EntityId::new("10001")).await.expect("get"),
         None,
         "links are per integration"
     );
-    store
-        .put_link(&link(iid, "10002", "43"))
-        .await
-        .expect("second link");
+    store.put_link(&link(iid, "10002", "43")).await.expect("second link");
     assert_eq!(store.count_links(iid).await.expect("count"), 2);
     assert_eq!(store.count_links(other).await.expect("count"), 0);
 
     // Re-linking one entity replaces its old link: links stay one-to-one.
     let relinked = link(iid, "10001", "44");
     store.put_link(&relinked).await.expect("relink");
-    assert_eq!(
-        get(Side::Left, "10001").await.expect("get"),
-        Some(relinked.clone())
-    );
+    assert_eq!(get(Side::Left, "10001").await.expect("get"), Some(relinked.clone()));
     assert_eq!(get(Side::Right, "44").await.expect("get"), Some(relinked));
     assert_eq!(get(Side::Right, "42").await.expect("get"), None);
     assert_eq!(store.count_links(iid).await.expect("count"), 2);
@@ -406,53 +302,25 @@ async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationI
 
 async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     let e = EntityId::new("42");
-    assert_eq!(
-        store
-            .get_fingerprint(iid, Side::Right, &e)
-            .await
-            .expect("get"),
-        None
-    );
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), None);
     let mut fp = Fingerprint {
         integration: iid.clone(),
         side: Side::Right,
         entity: e.clone(),
         values: BTreeMap::from([
             ("System.Title".to_string(), FieldValue::Text("Crash".into())),
-            (
-                "Microsoft.VSTS.Common.Priority".to_string(),
-                FieldValue::Number(2.0),
-            ),
+            ("Microsoft.VSTS.Common.Priority".to_string(), FieldValue::Number(2.0)),
         ]),
         written_revision: Some("7".into()),
         updated_at: at(50),
     };
     store.put_fingerprint(&fp).await.expect("put");
-    assert_eq!(
-        store
-            .get_fingerprint(iid, Side::Right, &e)
-            .await
-            .expect("get"),
-        Some(fp.clone())
-    );
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp.clone()));
     fp.written_revision = Some("8".into());
-    fp.values
-        .insert("System.State".into(), FieldValue::Option("Active".into()));
+    fp.values.insert("System.State".into(), FieldValue::Option("Active".into()));
     store.put_fingerprint(&fp).await.expect("upsert");
-    assert_eq!(
-        store
-            .get_fingerprint(iid, Side::Right, &e)
-            .await
-            .expect("get"),
-        Some(fp)
-    );
-    assert_eq!(
-        store
-            .get_fingerprint(iid, Side::Left, &e)
-            .await
-            .expect("get"),
-        None
-    );
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp));
+    assert_eq!(store.get_fingerprint(iid, Side::Left, &e).await.expect("get"), None);
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -463,26 +331,14 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     for f in [&late, &early, &elsewhere] {
         store.put_failure(f).await.expect("put_failure");
     }
+    assert_eq!(store.get_failure(&late.id).await.expect("get"), Some(late.clone()));
+    assert_eq!(store.get_failure("no-such-failure").await.expect("get"), None);
     assert_eq!(
-        store.get_failure(&late.id).await.expect("get"),
+        store.failure_for_entity(iid, flow, &EntityId::new("10001")).await.expect("for entity"),
         Some(late.clone())
     );
     assert_eq!(
-        store.get_failure("no-such-failure").await.expect("get"),
-        None
-    );
-    assert_eq!(
-        store
-            .failure_for_entity(iid, flow, &EntityId::new("10001"))
-            .await
-            .expect("for entity"),
-        Some(late.clone())
-    );
-    assert_eq!(
-        store
-            .failure_for_entity(iid, flow.reverse(), &EntityId::new("10001"))
-            .await
-            .expect("for entity"),
+        store.failure_for_entity(iid, flow.reverse(), &EntityId::new("10001")).await.expect("for entity"),
         None,
         "failures are per flow"
     );
@@ -492,11 +348,7 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
         "oldest first_failed_at first"
     );
     let all = store.list_failures(None).await.expect("list all");
-    let ours: Vec<_> = all
-        .iter()
-        .filter(|f| &f.integration == iid || &f.integration == other)
-        .cloned()
-        .collect();
+    let ours: Vec<_> = all.iter().filter(|f| &f.integration == iid || &f.integration == other).cloned().collect();
     assert_eq!(ours, vec![early.clone(), elsewhere.clone(), late.clone()]);
 
     // A second failure of the same entity replaces the first but keeps its id and
@@ -507,78 +359,31 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     let mut expected = again.clone();
     expected.id = late.id.clone();
     expected.first_failed_at = late.first_failed_at;
-    assert_eq!(
-        store.get_failure(&late.id).await.expect("get"),
-        Some(expected.clone())
-    );
+    assert_eq!(store.get_failure(&late.id).await.expect("get"), Some(expected.clone()));
     assert_eq!(store.get_failure(&again.id).await.expect("get"), None);
-    assert_eq!(
-        store.list_failures(Some(iid)).await.expect("list"),
-        vec![early.clone(), expected.clone()]
-    );
+    assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![early.clone(), expected.clone()]);
 
     store.delete_failure(&early.id).await.expect("delete");
-    store
-        .delete_failure(&early.id)
-        .await
-        .expect("delete is idempotent");
+    store.delete_failure(&early.id).await.expect("delete is idempotent");
     assert_eq!(store.get_failure(&early.id).await.expect("get"), None);
-    assert_eq!(
-        store.list_failures(Some(iid)).await.expect("list"),
-        vec![expected]
-    );
-    assert_eq!(
-        store.list_failures(Some(other)).await.expect("list"),
-        vec![elsewhere]
-    );
+    assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![expected]);
+    assert_eq!(store.list_failures(Some(other)).await.expect("list"), vec![elsewhere]);
 }
 
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
     let flow = Flow::RightToLeft;
-    assert_eq!(
-        store.counts(iid, flow).await.expect("counts"),
-        FlowCounts::default()
-    );
-    store
-        .incr_counter(iid, flow, Counter::Synced, 1)
-        .await
-        .expect("incr");
-    store
-        .incr_counter(iid, flow, Counter::Synced, 2)
-        .await
-        .expect("incr");
-    store
-        .incr_counter(iid, flow, Counter::Failed, 1)
-        .await
-        .expect("incr");
-    store
-        .incr_counter(iid, flow, Counter::Skipped, 0)
-        .await
-        .expect("incr by 0");
-    assert_eq!(
-        store.counts(iid, flow).await.expect("counts"),
-        FlowCounts {
-            synced: 3,
-            skipped: 0,
-            failed: 1
-        }
-    );
-    assert_eq!(
-        store.counts(iid, flow.reverse()).await.expect("counts"),
-        FlowCounts::default()
-    );
-    assert_eq!(
-        store.counts(other, flow).await.expect("counts"),
-        FlowCounts::default()
-    );
+    assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts::default());
+    store.incr_counter(iid, flow, Counter::Synced, 1).await.expect("incr");
+    store.incr_counter(iid, flow, Counter::Synced, 2).await.expect("incr");
+    store.incr_counter(iid, flow, Counter::Failed, 1).await.expect("incr");
+    store.incr_counter(iid, flow, Counter::Skipped, 0).await.expect("incr by 0");
+    assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts { synced: 3, skipped: 0, failed: 1 });
+    assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
+    assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
 }
 
 fn msg(group: &str, dedup: &str, body: &str) -> OutMessage {
-    OutMessage {
-        group_id: group.to_string(),
-        dedup_id: dedup.to_string(),
-        body: body.to_string(),
-    }
+    OutMessage { group_id: group.to_string(), dedup_id: dedup.to_string(), body: body.to_string() }
 }
 
 const LONG: Duration = Duration::from_secs(30);
@@ -610,20 +415,9 @@ pub async fn queue(queue: &dyn Queue, max_receives: u32) {
         )
         .await
         .expect("send");
-    queue
-        .send(q, &[msg(&ga, &format!("{run}-a1"), "a1 again")])
-        .await
-        .expect("a duplicate send is accepted");
-    assert_eq!(
-        queue.depth(q).await.expect("depth"),
-        3,
-        "the duplicate was dropped"
-    );
-    assert_eq!(
-        queue.depth(QueueName::Writes).await.expect("depth"),
-        0,
-        "queues are separate"
-    );
+    queue.send(q, &[msg(&ga, &format!("{run}-a1"), "a1 again")]).await.expect("a duplicate send is accepted");
+    assert_eq!(queue.depth(q).await.expect("depth"), 3, "the duplicate was dropped");
+    assert_eq!(queue.depth(QueueName::Writes).await.expect("depth"), 0, "queues are separate");
 
     // Group order: A1 first; while A1 is in flight group A is blocked, B is not.
     let a1 = one(queue, q, LONG).await.expect("a1 delivered");
@@ -631,51 +425,30 @@ pub async fn queue(queue: &dyn Queue, max_receives: u32) {
     let b1 = one(queue, q, LONG).await.expect("b1 delivered");
     assert_eq!(b1.body, "b1", "group A is blocked while a1 is in flight");
     assert_eq!(one(queue, q, LONG).await, None, "both groups are in flight");
-    assert_eq!(
-        queue.depth(q).await.expect("depth"),
-        3,
-        "depth counts in-flight messages"
-    );
+    assert_eq!(queue.depth(q).await.expect("depth"), 3, "depth counts in-flight messages");
 
     // Release makes a1 visible again with a fresh receipt; the old one goes stale.
-    queue
-        .release(q, &a1.receipt, Duration::ZERO)
-        .await
-        .expect("release");
+    queue.release(q, &a1.receipt, Duration::ZERO).await.expect("release");
     let a1_again = one(queue, q, LONG).await.expect("a1 redelivered");
     assert_eq!(a1_again.message_id, a1.message_id);
     assert_eq!((a1_again.body.as_str(), a1_again.receive_count), ("a1", 2));
-    assert_ne!(
-        a1_again.receipt, a1.receipt,
-        "each receive issues a fresh receipt"
-    );
+    assert_ne!(a1_again.receipt, a1.receipt, "each receive issues a fresh receipt");
     let _ = queue.ack(q, &a1.receipt).await;
-    assert_eq!(
-        queue.depth(q).await.expect("depth"),
-        3,
-        "a stale receipt must not delete the redelivered message"
-    );
+    assert_eq!(queue.depth(q).await.expect("depth"), 3, "a stale receipt must not delete the redelivered message");
     queue.ack(q, &a1_again.receipt).await.expect("ack a1");
     queue.ack(q, &b1.receipt).await.expect("ack b1");
     assert_eq!(queue.depth(q).await.expect("depth"), 1);
 
     // A deleted message's dedup id still drops resends within the window.
-    queue
-        .send(q, &[msg(&ga, &format!("{run}-a1"), "a1 resent")])
-        .await
-        .expect("send");
+    queue.send(q, &[msg(&ga, &format!("{run}-a1"), "a1 resent")]).await.expect("send");
     assert_eq!(queue.depth(q).await.expect("depth"), 1);
 
     // Visibility timeout: an unacked message comes back after it expires.
-    let a2 = one(queue, q, Duration::from_secs(1))
-        .await
-        .expect("a2 delivered");
+    let a2 = one(queue, q, Duration::from_secs(1)).await.expect("a2 delivered");
     assert_eq!((a2.body.as_str(), a2.receive_count), ("a2", 1));
     assert_eq!(one(queue, q, LONG).await, None, "a2 is in flight");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let a2_again = one(queue, q, LONG)
-        .await
-        .expect("a2 visible after its timeout");
+    let a2_again = one(queue, q, LONG).await.expect("a2 visible after its timeout");
     assert_eq!((a2_again.body.as_str(), a2_again.receive_count), ("a2", 2));
     queue.ack(q, &a2_again.receipt).await.expect("ack a2");
     assert_eq!(queue.depth(q).await.expect("depth"), 0);
@@ -683,59 +456,28 @@ pub async fn queue(queue: &dyn Queue, max_receives: u32) {
     // Dead-lettering: after max_receives receives the next receive moves it to the DLQ.
     let w = QueueName::Writes;
     queue
-        .send(
-            w,
-            &[
-                msg(&ga, &format!("{run}-poison"), "poison"),
-                msg(&ga, &format!("{run}-next"), "next"),
-            ],
-        )
+        .send(w, &[msg(&ga, &format!("{run}-poison"), "poison"), msg(&ga, &format!("{run}-next"), "next")])
         .await
         .expect("send");
     for n in 1..=max_receives {
         let d = one(queue, w, LONG).await.expect("poison delivered");
         assert_eq!((d.body.as_str(), d.receive_count), ("poison", n));
-        queue
-            .release(w, &d.receipt, Duration::ZERO)
-            .await
-            .expect("release");
+        queue.release(w, &d.receipt, Duration::ZERO).await.expect("release");
     }
     let next = one(queue, w, LONG).await.expect("the group moves on");
-    assert_eq!(
-        next.body, "next",
-        "the dead-lettered head no longer blocks its group"
-    );
+    assert_eq!(next.body, "next", "the dead-lettered head no longer blocks its group");
     queue.ack(w, &next.receipt).await.expect("ack next");
     let dead = queue.dead_letters(w).await.expect("dead_letters");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "poison");
     assert!(dead[0].receive_count >= max_receives);
-    assert!(queue
-        .dead_letters(q)
-        .await
-        .expect("dead_letters")
-        .is_empty());
-    assert_eq!(
-        queue.depth(w).await.expect("depth"),
-        0,
-        "dead letters are not in depth"
-    );
-    queue
-        .delete_dead_letter(w, &dead[0].message_id)
-        .await
-        .expect("delete_dead_letter");
-    assert!(queue
-        .dead_letters(w)
-        .await
-        .expect("dead_letters")
-        .is_empty());
+    assert!(queue.dead_letters(q).await.expect("dead_letters").is_empty());
+    assert_eq!(queue.depth(w).await.expect("depth"), 0, "dead letters are not in depth");
+    queue.delete_dead_letter(w, &dead[0].message_id).await.expect("delete_dead_letter");
+    assert!(queue.dead_letters(w).await.expect("dead_letters").is_empty());
 }
 
-async fn one(
-    queue: &dyn Queue,
-    name: QueueName,
-    visibility: Duration,
-) -> Option<ferry_domain::ports::Delivery> {
+async fn one(queue: &dyn Queue, name: QueueName, visibility: Duration) -> Option<ferry_domain::ports::Delivery> {
     let mut got = queue.receive(name, 1, visibility).await.expect("receive");
     assert!(got.len() <= 1, "receive returned more than max");
     got.pop()

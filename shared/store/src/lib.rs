@@ -25,9 +25,6 @@ pub struct QueueSettings {
 
 impl Default for QueueSettings {
     fn default() -> Self {
-        Self {
-            max_receives: 5,
-            dedup_window: Duration::from_secs(300),
-        }
+        Self { max_receives: 5, dedup_window: Duration::from_secs(300) }
     }
 }

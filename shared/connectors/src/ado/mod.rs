@@ -19,9 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{Connector, PortResult, QueryFilter};
 use ferry_domain::{
-    AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange,
-    FieldInfo, FieldKey, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind,
-    UserRef,
+    AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
+    PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
@@ -33,8 +32,8 @@ use tokio::sync::OnceCell;
 use url::Url;
 use wiql::{Window, WIQL_CAP};
 use wire::{
-    identity_ref, parse_time, read_value, write_value, FieldCatalog, FieldDef, Identity, ListOf,
-    ProjectDto, TypeFieldDef, WiqlResult, WorkItem, WorkItemTypeDto,
+    identity_ref, parse_time, read_value, write_value, FieldCatalog, FieldDef, Identity, ListOf, ProjectDto,
+    TypeFieldDef, WiqlResult, WorkItem, WorkItemTypeDto,
 };
 
 const API_VERSION: &str = "7.1";
@@ -44,14 +43,8 @@ const JSON_PATCH: &str = "application/json-patch+json";
 /// How long an e-mail with no identity is remembered as absent.
 const NEGATIVE_USER_TTL: Duration = Duration::from_secs(300);
 /// Fields every read includes, for revision, echo detection and ordering.
-const BASE_FIELDS: [&str; 6] = [
-    "System.Id",
-    "System.Rev",
-    "System.ChangedDate",
-    "System.ChangedBy",
-    "System.WorkItemType",
-    "System.Title",
-];
+const BASE_FIELDS: [&str; 6] =
+    ["System.Id", "System.Rev", "System.ChangedDate", "System.ChangedBy", "System.WorkItemType", "System.Title"];
 
 pub struct AdoConnector {
     http: Http,
@@ -93,19 +86,12 @@ impl AdoConnector {
     /// identities host comes from `system.identity_url`, else `vssps.dev.azure.com/ORG`
     /// for dev.azure.com and the base itself for any other host. The PAT (`secret`) is
     /// sent as the basic-auth password with an empty user name.
-    pub fn new(
-        system: &SystemConfig,
-        secret: SecretString,
-        mut opts: HttpOptions,
-    ) -> Result<Self, PortError> {
+    pub fn new(system: &SystemConfig, secret: SecretString, mut opts: HttpOptions) -> Result<Self, PortError> {
         let name = system.id.as_str().to_string();
         opts.allow_http_loopback |= system.allow_http_loopback;
         let base = with_slash(check_base_url(&system.base_url, opts.allow_http_loopback)?);
-        let org = base
-            .path_segments()
-            .and_then(|mut s| s.rfind(|s| !s.is_empty()))
-            .map(str::to_string)
-            .ok_or_else(|| {
+        let org =
+            base.path_segments().and_then(|mut s| s.rfind(|s| !s.is_empty())).map(str::to_string).ok_or_else(|| {
                 config_err(format!(
                     "{name}: base URL {:?} has no organization: use https://dev.azure.com/ORGANIZATION",
                     system.base_url
@@ -115,8 +101,7 @@ impl AdoConnector {
             Some(u) => with_slash(check_base_url(u, opts.allow_http_loopback)?),
             None if base.host_str() == Some("dev.azure.com") => {
                 let u = format!("https://vssps.dev.azure.com/{org}/");
-                Url::parse(&u)
-                    .map_err(|e| config_err(format!("{name}: identity URL {u:?}: {e}")))?
+                Url::parse(&u).map_err(|e| config_err(format!("{name}: identity URL {u:?}: {e}")))?
             }
             None => base.clone(),
         };
@@ -132,15 +117,15 @@ impl AdoConnector {
             })?
             .to_string();
         let auth = match &system.auth {
+            AuthConfig::ApiKey { .. } => {
+                return Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("system {}: API-key auth is Redmine's; use basic, bearer or pat here", system.id),
+                ))
+            }
             AuthConfig::Bearer { .. } => Auth::Bearer(secret),
-            AuthConfig::Basic { username, .. } => Auth::Basic {
-                username: username.clone(),
-                password: secret,
-            },
-            AuthConfig::Pat { .. } => Auth::Basic {
-                username: String::new(),
-                password: secret,
-            },
+            AuthConfig::Basic { username, .. } => Auth::Basic { username: username.clone(), password: secret },
+            AuthConfig::Pat { .. } => Auth::Basic { username: String::new(), password: secret },
         };
         let http = Http::new(&name, base.as_str(), auth, opts, error_text)?;
         Ok(Self {
@@ -185,17 +170,12 @@ impl AdoConnector {
     fn entity_url(&self, project: &str, id: u64) -> String {
         let mut url = self.base.clone();
         if let Ok(mut s) = url.path_segments_mut() {
-            s.pop_if_empty()
-                .extend([project, "_workitems", "edit", &id.to_string()]);
+            s.pop_if_empty().extend([project, "_workitems", "edit", &id.to_string()]);
         }
         url.to_string()
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        url: Url,
-        what: &str,
-    ) -> PortResult<T> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: Url, what: &str) -> PortResult<T> {
         let resp = self.http.send(Method::GET, url, None, None).await?;
         resp.json(what)
     }
@@ -208,11 +188,7 @@ impl AdoConnector {
         content_type: Option<&str>,
         what: &str,
     ) -> PortResult<T> {
-        let resp = self
-            .http
-            .send(method, url, Some(body), content_type)
-            .await
-            .map_err(refine)?;
+        let resp = self.http.send(method, url, Some(body), content_type).await.map_err(refine)?;
         resp.json(what)
     }
 
@@ -232,35 +208,18 @@ impl AdoConnector {
 
     async fn run_wiql(&self, project: &str, query: String, top: usize) -> PortResult<WiqlResult> {
         let top = top.to_string();
-        let url = self.wit(
-            project,
-            &["wiql"],
-            &[("timePrecision", "true"), ("$top", top.as_str())],
-        )?;
-        self.send_json(
-            Method::POST,
-            url,
-            &json!({ "query": query }),
-            None,
-            "ADO WIQL",
-        )
-        .await
+        let url = self.wit(project, &["wiql"], &[("timePrecision", "true"), ("$top", top.as_str())])?;
+        self.send_json(Method::POST, url, &json!({ "query": query }), None, "ADO WIQL").await
     }
 
-    async fn read_batch(
-        &self,
-        project: &str,
-        ids: &[u64],
-        fields: &[String],
-    ) -> PortResult<Vec<WorkItem>> {
+    async fn read_batch(&self, project: &str, ids: &[u64], fields: &[String]) -> PortResult<Vec<WorkItem>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH) {
             let url = self.wit(project, &["workitemsbatch"], &[])?;
             let body = json!({ "ids": chunk, "fields": fields, "errorPolicy": "omit" });
             // With errorPolicy=omit, items deleted meanwhile come back as null.
-            let list: ListOf<Option<WorkItem>> = self
-                .send_json(Method::POST, url, &body, None, "ADO work items batch")
-                .await?;
+            let list: ListOf<Option<WorkItem>> =
+                self.send_json(Method::POST, url, &body, None, "ADO work items batch").await?;
             out.extend(list.value.into_iter().flatten());
         }
         Ok(out)
@@ -281,10 +240,7 @@ impl AdoConnector {
             requested.iter().map(FieldKey::as_str).collect()
         };
         for key in wanted {
-            let found = item
-                .fields
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key));
+            let found = item.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key));
             if let Some((_, v)) = found {
                 if let Some(val) = read_value(key, catalog.kind(key), v) {
                     fields.insert(FieldKey::new(key), val);
@@ -312,30 +268,18 @@ impl AdoConnector {
         })
     }
 
-    async fn get_item(
-        &self,
-        project: &str,
-        id: u64,
-        query: &[(&str, &str)],
-    ) -> PortResult<Option<WorkItem>> {
+    async fn get_item(&self, project: &str, id: u64, query: &[(&str, &str)]) -> PortResult<Option<WorkItem>> {
         let url = self.wit(project, &["workitems", &id.to_string()], query)?;
         match self.get_json::<WorkItem>(url, "ADO work item").await {
             Ok(item) => Ok(Some(item)),
             // A missing project (TF200016) is a configuration error, not a missing item.
-            Err(e) if e.category == ErrorCategory::NotFound && !e.message.contains("TF200016") => {
-                Ok(None)
-            }
+            Err(e) if e.category == ErrorCategory::NotFound && !e.message.contains("TF200016") => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// JSON Patch `add`/`remove` operations for `changes`, coerced to field types.
-    async fn patch_ops(
-        &self,
-        project: &str,
-        changes: &[FieldChange],
-        creating: bool,
-    ) -> PortResult<Vec<Value>> {
+    async fn patch_ops(&self, project: &str, changes: &[FieldChange], creating: bool) -> PortResult<Vec<Value>> {
         let catalog = self.catalog(project).await?;
         let mut ops = Vec::with_capacity(changes.len());
         for ch in changes {
@@ -358,19 +302,11 @@ impl AdoConnector {
         let url = self.api(
             &self.identity_base,
             &["_apis", "identities"],
-            &[
-                ("searchFilter", "General"),
-                ("filterValue", email),
-                ("queryMembership", "None"),
-            ],
+            &[("searchFilter", "General"), ("filterValue", email), ("queryMembership", "None")],
         )?;
         let list: ListOf<Identity> = self.get_json(url, "ADO identities").await?;
-        let mut matches: Vec<UserRef> = list
-            .value
-            .iter()
-            .filter(|i| i.is_user() && i.matches_email(email))
-            .map(Identity::to_user)
-            .collect();
+        let mut matches: Vec<UserRef> =
+            list.value.iter().filter(|i| i.is_user() && i.matches_email(email)).map(Identity::to_user).collect();
         matches.sort();
         matches.dedup_by(|a, b| a.id == b.id);
         Ok(match matches.len() {
@@ -388,10 +324,7 @@ fn refine(e: PortError) -> PortError {
             || m.contains("identity not found")
             || m.contains("could not resolve identity")
         {
-            return PortError {
-                category: ErrorCategory::UserNotFound,
-                ..e
-            };
+            return PortError { category: ErrorCategory::UserNotFound, ..e };
         }
     }
     e
@@ -399,30 +332,18 @@ fn refine(e: PortError) -> PortError {
 
 fn work_item_id(id: &EntityId) -> PortResult<u64> {
     id.as_str().trim().parse::<u64>().map_err(|_| {
-        PortError::new(
-            ErrorCategory::InvalidRequest,
-            format!("{:?} is not an Azure DevOps work item id", id.as_str()),
-        )
+        PortError::new(ErrorCategory::InvalidRequest, format!("{:?} is not an Azure DevOps work item id", id.as_str()))
     })
 }
 
 fn revision(item: &WorkItem) -> u64 {
-    item.rev
-        .or_else(|| item.fields.get("System.Rev").and_then(Value::as_u64))
-        .unwrap_or(0)
+    item.rev.or_else(|| item.fields.get("System.Rev").and_then(Value::as_u64)).unwrap_or(0)
 }
 
 fn changed_date(item: &WorkItem) -> PortResult<DateTime<Utc>> {
-    item.fields
-        .get("System.ChangedDate")
-        .and_then(Value::as_str)
-        .and_then(parse_time)
-        .ok_or_else(|| {
-            PortError::new(
-                ErrorCategory::BadResponse,
-                format!("work item {} has no readable System.ChangedDate", item.id),
-            )
-        })
+    item.fields.get("System.ChangedDate").and_then(Value::as_str).and_then(parse_time).ok_or_else(|| {
+        PortError::new(ErrorCategory::BadResponse, format!("work item {} has no readable System.ChangedDate", item.id))
+    })
 }
 
 /// Requested fields plus the ones every read needs, without duplicates.
@@ -454,8 +375,7 @@ impl Connector for AdoConnector {
         }
         let project = scope.project.as_str();
         // Millisecond literals: truncating `since` can only widen the window.
-        let since =
-            DateTime::<Utc>::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
+        let since = DateTime::<Utc>::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
         let ids = wiql::collect_ids(since, WIQL_CAP, |lower, upper| {
             let q = wiql::changed_query(&scope.entity_type, lower, upper, filter);
             async move {
@@ -476,10 +396,8 @@ impl Connector for AdoConnector {
         let catalog = self.catalog(project).await?;
         let ids: Vec<u64> = ids.into_iter().collect();
         let items = self.read_batch(project, &ids, &read_fields(fields)).await?;
-        let mut snaps = items
-            .iter()
-            .map(|i| self.snapshot(project, i, &catalog, fields))
-            .collect::<PortResult<Vec<_>>>()?;
+        let mut snaps =
+            items.iter().map(|i| self.snapshot(project, i, &catalog, fields)).collect::<PortResult<Vec<_>>>()?;
         snaps.retain(|s| s.updated >= since);
         snaps.sort_by(|a, b| {
             a.updated.cmp(&b.updated).then_with(|| {
@@ -490,12 +408,7 @@ impl Connector for AdoConnector {
         Ok(snaps)
     }
 
-    async fn get(
-        &self,
-        scope: &Scope,
-        id: &EntityId,
-        fields: &[FieldKey],
-    ) -> PortResult<Option<EntitySnapshot>> {
+    async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {
         for f in fields {
             wiql::field_ref(f.as_str())?;
         }
@@ -503,11 +416,7 @@ impl Connector for AdoConnector {
         let project = scope.project.as_str();
         let names = read_fields(fields).join(",");
         // The port's convention: no field list means every field.
-        let params: &[(&str, &str)] = if fields.is_empty() {
-            &[]
-        } else {
-            &[("fields", &names)]
-        };
+        let params: &[(&str, &str)] = if fields.is_empty() { &[] } else { &[("fields", &names)] };
         let Some(item) = self.get_item(project, id, params).await? else {
             return Ok(None);
         };
@@ -519,31 +428,21 @@ impl Connector for AdoConnector {
         let project = scope.project.as_str();
         // A new work item starts in its type's initial state; another state is reached
         // by an update right after the create, as the process rules require.
-        let (state, rest): (Vec<&FieldChange>, Vec<&FieldChange>) = changes
-            .iter()
-            .partition(|c| c.field.as_str() == "System.State");
+        let (state, rest): (Vec<&FieldChange>, Vec<&FieldChange>) =
+            changes.iter().partition(|c| c.field.as_str() == "System.State");
         let rest: Vec<FieldChange> = rest.into_iter().cloned().collect();
         let ops = self.patch_ops(project, &rest, true).await?;
         let ty = format!("${}", scope.entity_type);
         let url = self.wit(project, &["workitems", &ty], &[])?;
-        let item: WorkItem = self
-            .send_json(
-                Method::POST,
-                url,
-                &Value::Array(ops),
-                Some(JSON_PATCH),
-                "ADO create",
-            )
-            .await?;
+        let item: WorkItem =
+            self.send_json(Method::POST, url, &Value::Array(ops), Some(JSON_PATCH), "ADO create").await?;
         let created = self.entity_ref(project, &item)?;
         match state.first() {
             Some(wanted)
-                if item.fields.get("System.State").and_then(Value::as_str)
-                    != wanted.value.key_string().as_deref() =>
+                if item.fields.get("System.State").and_then(Value::as_str) != wanted.value.key_string().as_deref() =>
             {
                 let change = (*wanted).clone();
-                self.update(scope, &created.id, &[change], Some(&created.revision))
-                    .await
+                self.update(scope, &created.id, &[change], Some(&created.revision)).await
             }
             _ => Ok(created),
         }
@@ -574,20 +473,12 @@ impl Connector for AdoConnector {
             let item = self
                 .get_item(project, wid, &[("fields", &BASE_FIELDS.join(","))])
                 .await?
-                .ok_or_else(|| {
-                    PortError::new(
-                        ErrorCategory::NotFound,
-                        format!("work item {wid} not found"),
-                    )
-                })?;
+                .ok_or_else(|| PortError::new(ErrorCategory::NotFound, format!("work item {wid} not found")))?;
             if let Some(exp) = expected {
                 if revision(&item) != exp {
                     return Err(PortError::new(
                         ErrorCategory::Conflict,
-                        format!(
-                            "work item {wid} is at rev {}, expected {exp}",
-                            revision(&item)
-                        ),
+                        format!("work item {wid} is at rev {}, expected {exp}", revision(&item)),
                     ));
                 }
             }
@@ -599,56 +490,34 @@ impl Connector for AdoConnector {
         }
         ops.extend(field_ops);
         let url = self.wit(project, &["workitems", &wid.to_string()], &[])?;
-        let item: WorkItem = self
-            .send_json(
-                Method::PATCH,
-                url,
-                &Value::Array(ops),
-                Some(JSON_PATCH),
-                "ADO update",
-            )
-            .await?;
+        let item: WorkItem =
+            self.send_json(Method::PATCH, url, &Value::Array(ops), Some(JSON_PATCH), "ADO update").await?;
         self.entity_ref(project, &item)
     }
 
-    async fn find_by_field(
-        &self,
-        scope: &Scope,
-        field: &FieldKey,
-        value: &str,
-    ) -> PortResult<Option<EntityRef>> {
+    async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {
         let project = scope.project.as_str();
         let q = wiql::field_equals_query(&scope.entity_type, field.as_str(), value)?;
         let r = self.run_wiql(project, q, 1).await?;
         let Some(first) = r.work_items.first() else {
             return Ok(None);
         };
-        let item = self
-            .get_item(project, first.id, &[("fields", &BASE_FIELDS.join(","))])
-            .await?;
+        let item = self.get_item(project, first.id, &[("fields", &BASE_FIELDS.join(","))]).await?;
         item.map(|i| self.entity_ref(project, &i)).transpose()
     }
 
-    async fn upsert_remote_link(
-        &self,
-        scope: &Scope,
-        id: &EntityId,
-        link: &RemoteLink,
-    ) -> PortResult<()> {
+    async fn upsert_remote_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()> {
         let project = scope.project.as_str();
         let wid = work_item_id(id)?;
         let item = self
             .get_item(project, wid, &[("$expand", "relations")])
             .await?
-            .ok_or_else(|| {
-                PortError::new(
-                    ErrorCategory::NotFound,
-                    format!("work item {wid} not found"),
-                )
-            })?;
-        let exists = item.relations.iter().flatten().any(|r| {
-            r.rel.eq_ignore_ascii_case("Hyperlink") && r.url.eq_ignore_ascii_case(&link.url)
-        });
+            .ok_or_else(|| PortError::new(ErrorCategory::NotFound, format!("work item {wid} not found")))?;
+        let exists = item
+            .relations
+            .iter()
+            .flatten()
+            .any(|r| r.rel.eq_ignore_ascii_case("Hyperlink") && r.url.eq_ignore_ascii_case(&link.url));
         if exists {
             return Ok(());
         }
@@ -659,41 +528,29 @@ impl Connector for AdoConnector {
                 "rel": "Hyperlink", "url": link.url, "attributes": { "comment": link.title } } }
         ]);
         let url = self.wit(project, &["workitems", &wid.to_string()], &[])?;
-        let _: Value = self
-            .send_json(Method::PATCH, url, &ops, Some(JSON_PATCH), "ADO add link")
-            .await?;
+        let _: Value = self.send_json(Method::PATCH, url, &ops, Some(JSON_PATCH), "ADO add link").await?;
         Ok(())
     }
 
     async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>> {
         let project = scope.project.as_str();
-        let r = self
-            .run_wiql(project, wiql::newest_query(Some(&scope.entity_type)), 1)
-            .await?;
+        let r = self.run_wiql(project, wiql::newest_query(Some(&scope.entity_type)), 1).await?;
         let Some(first) = r.work_items.first() else {
             return Ok(None);
         };
-        let item = self
-            .get_item(
-                project,
-                first.id,
-                &[("fields", "System.Id,System.ChangedDate")],
-            )
-            .await?;
+        let item = self.get_item(project, first.id, &[("fields", "System.Id,System.ChangedDate")]).await?;
         item.map(|i| changed_date(&i)).transpose()
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {
         self.me
             .get_or_try_init(|| async {
-                self.lookup_identity(&self.integration_email)
-                    .await?
-                    .ok_or_else(|| {
-                        config_err(format!(
-                            "{}: integration_user {} is not exactly one identity in the organization",
-                            self.system, self.integration_email
-                        ))
-                    })
+                self.lookup_identity(&self.integration_email).await?.ok_or_else(|| {
+                    config_err(format!(
+                        "{}: integration_user {} is not exactly one identity in the organization",
+                        self.system, self.integration_email
+                    ))
+                })
             })
             .await
             .cloned()
@@ -729,11 +586,7 @@ impl Connector for AdoConnector {
             let url = self.org_api(&["_apis", "projects"], &q)?;
             let resp = self.http.send(Method::GET, url, None, None).await?;
             let list: ListOf<ProjectDto> = resp.json("ADO projects")?;
-            out.extend(list.value.into_iter().map(|p| ProjectInfo {
-                id: p.id,
-                key: p.name.clone(),
-                name: p.name,
-            }));
+            out.extend(list.value.into_iter().map(|p| ProjectInfo { id: p.id, key: p.name.clone(), name: p.name }));
             token = resp
                 .headers
                 .get("x-ms-continuationtoken")
@@ -760,11 +613,7 @@ impl Connector for AdoConnector {
                     s.value.into_iter().map(|s| s.name).collect()
                 }
             };
-            out.push(EntityTypeInfo {
-                id: t.name.clone(),
-                name: t.name,
-                states,
-            });
+            out.push(EntityTypeInfo { id: t.name.clone(), name: t.name, states });
         }
         Ok(out)
     }
@@ -772,11 +621,8 @@ impl Connector for AdoConnector {
     async fn fields(&self, scope: &Scope) -> PortResult<Vec<FieldInfo>> {
         let project = scope.project.as_str();
         let catalog = self.catalog(project).await?;
-        let url = self.wit(
-            project,
-            &["workitemtypes", &scope.entity_type, "fields"],
-            &[("$expand", "allowedValues")],
-        )?;
+        let url =
+            self.wit(project, &["workitemtypes", &scope.entity_type, "fields"], &[("$expand", "allowedValues")])?;
         let list: ListOf<TypeFieldDef> = self.get_json(url, "ADO type fields").await?;
         Ok(list
             .value
@@ -791,15 +637,9 @@ impl Connector for AdoConnector {
                     })
                     .collect();
                 let kind = catalog.kind(&f.reference_name);
-                let is_choice = !allowed.is_empty()
-                    || catalog
-                        .def(&f.reference_name)
-                        .is_some_and(|d| d.is_picklist);
+                let is_choice = !allowed.is_empty() || catalog.def(&f.reference_name).is_some_and(|d| d.is_picklist);
                 let name = if f.name.is_empty() {
-                    catalog
-                        .def(&f.reference_name)
-                        .map(|d| d.name.clone())
-                        .unwrap_or_default()
+                    catalog.def(&f.reference_name).map(|d| d.name.clone()).unwrap_or_default()
                 } else {
                     f.name
                 };
@@ -815,22 +655,15 @@ impl Connector for AdoConnector {
     }
 
     async fn users(&self, project: &str) -> PortResult<Vec<UserRef>> {
-        let r = self
-            .run_wiql(project, wiql::newest_query(None), BATCH)
-            .await?;
+        let r = self.run_wiql(project, wiql::newest_query(None), BATCH).await?;
         let ids: Vec<u64> = r.work_items.iter().map(|w| w.id).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let fields: Vec<String> = [
-            "System.Id",
-            "System.AssignedTo",
-            "System.CreatedBy",
-            "System.ChangedBy",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let fields: Vec<String> = ["System.Id", "System.AssignedTo", "System.CreatedBy", "System.ChangedBy"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let items = self.read_batch(project, &ids, &fields).await?;
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();

@@ -23,9 +23,7 @@ fn system(base: &str, user: Option<&str>) -> SystemConfig {
         kind: SystemKind::AzureDevops,
         base_url: base.into(),
         identity_url: None,
-        auth: AuthConfig::Pat {
-            token: SecretRef::Env("ADO_PAT".into()),
-        },
+        auth: AuthConfig::Pat { token: SecretRef::Env("ADO_PAT".into()) },
         integration_user: user.map(str::to_string),
         proxy: None,
         ca_cert: None,
@@ -59,17 +57,12 @@ fn example_work_item_becomes_a_snapshot_with_typed_fields() {
         "System.Description",
         "System.State",
     ]);
-    let s = c
-        .snapshot("Fabrikam-Fiber-Git", &item, &fields_catalog(), &requested)
-        .unwrap();
+    let s = c.snapshot("Fabrikam-Fiber-Git", &item, &fields_catalog(), &requested).unwrap();
     assert_eq!(s.id.as_str(), "12");
     assert_eq!(s.key, "12");
     assert_eq!(s.revision, "3");
     assert_eq!(s.updated, parse_time("2017-10-04T23:32:02.18Z").unwrap());
-    assert_eq!(
-        s.url,
-        "https://dev.azure.com/fabrikam/Fabrikam-Fiber-Git/_workitems/edit/12"
-    );
+    assert_eq!(s.url, "https://dev.azure.com/fabrikam/Fabrikam-Fiber-Git/_workitems/edit/12");
     let by = s.changed_by.unwrap();
     assert_eq!(by.id, "d291b0c4-a05c-4ea6-8df1-4b41d5f39eff");
     assert_eq!(by.email.as_deref(), Some("fabrikamfiber4@hotmail.com"));
@@ -77,18 +70,8 @@ fn example_work_item_becomes_a_snapshot_with_typed_fields() {
     let f = |k: &str| s.fields.get(&FieldKey::new(k)).cloned();
     assert_eq!(f("System.Title"), Some(FieldValue::Text("Epic 2".into())));
     assert_eq!(f("System.State"), Some(FieldValue::Text("Active".into())));
-    assert_eq!(
-        f("System.Tags"),
-        Some(FieldValue::List(vec![
-            "client".into(),
-            "sample".into(),
-            "teamservices".into()
-        ]))
-    );
-    assert_eq!(
-        f("Microsoft.VSTS.Common.Priority"),
-        Some(FieldValue::Number(2.0))
-    );
+    assert_eq!(f("System.Tags"), Some(FieldValue::List(vec!["client".into(), "sample".into(), "teamservices".into()])));
+    assert_eq!(f("Microsoft.VSTS.Common.Priority"), Some(FieldValue::Number(2.0)));
     assert!(
         matches!(f("System.AssignedTo"), Some(FieldValue::User(u)) if u.email.as_deref() == Some("fabrikamfiber4@hotmail.com"))
     );
@@ -100,24 +83,17 @@ fn example_work_item_becomes_a_snapshot_with_typed_fields() {
 
 #[test]
 fn example_batch_response_parses_count_value_wrapper() {
-    let body = example_body(include_str!(
-        "../../tests/fixtures/ado_workitems_batch.json"
-    ));
+    let body = example_body(include_str!("../../tests/fixtures/ado_workitems_batch.json"));
     let list: ListOf<Option<WorkItem>> = serde_json::from_value(body).unwrap();
     let items: Vec<WorkItem> = list.value.into_iter().flatten().collect();
-    assert_eq!(
-        items.iter().map(|i| i.id).collect::<Vec<_>>(),
-        vec![297, 299, 300]
-    );
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), vec![297, 299, 300]);
     assert_eq!(revision(&items[1]), 7);
     let cat = fields_catalog();
     let key = "Microsoft.VSTS.Scheduling.RemainingWork";
     let v = read_value(key, cat.kind(key), &items[1].fields[key]);
     assert_eq!(v, Some(FieldValue::Number(4.0)));
     // The example selected no ChangedDate: a snapshot needs it and says so.
-    let err = connector("https://dev.azure.com/fabrikam")
-        .snapshot("P", &items[0], &cat, &[])
-        .unwrap_err();
+    let err = connector("https://dev.azure.com/fabrikam").snapshot("P", &items[0], &cat, &[]).unwrap_err();
     assert_eq!(err.category, ErrorCategory::BadResponse);
 }
 
@@ -136,17 +112,12 @@ fn example_flat_wiql_result_yields_ids_in_order() {
     let r: WiqlResult = serde_json::from_value(body).unwrap();
     let ids: Vec<u64> = r.work_items.iter().map(|w| w.id).collect();
     assert_eq!(&ids[..4], &[300, 299, 298, 17]);
-    assert_eq!(
-        r.as_of.as_deref().and_then(parse_time),
-        parse_time("2014-12-29T20:49:34.617Z")
-    );
+    assert_eq!(r.as_of.as_deref().and_then(parse_time), parse_time("2014-12-29T20:49:34.617Z"));
 }
 
 #[test]
 fn example_identity_matches_mail_case_insensitively() {
-    let body = example_body(include_str!(
-        "../../tests/fixtures/ado_identities_by_email.json"
-    ));
+    let body = example_body(include_str!("../../tests/fixtures/ado_identities_by_email.json"));
     let list: ListOf<Identity> = serde_json::from_value(body).unwrap();
     let id = &list.value[0];
     assert!(id.is_user());
@@ -171,126 +142,44 @@ fn identity_fields_accept_refs_and_legacy_strings() {
 fn reads_convert_by_field_type() {
     let cat = fields_catalog();
     let cases: Vec<(&str, Value, Option<FieldValue>)> = vec![
-        (
-            "System.Description",
-            json!("<p>x</p>"),
-            Some(FieldValue::RichText("<p>x</p>".into())),
-        ),
-        (
-            "System.History",
-            json!("<b>h</b>"),
-            Some(FieldValue::RichText("<b>h</b>".into())),
-        ),
-        (
-            "System.Title",
-            json!("T"),
-            Some(FieldValue::Text("T".into())),
-        ),
-        (
-            "System.Tags",
-            json!("a; b;;c "),
-            Some(FieldValue::List(vec!["a".into(), "b".into(), "c".into()])),
-        ),
-        (
-            "Microsoft.VSTS.Common.Priority",
-            json!(3),
-            Some(FieldValue::Number(3.0)),
-        ),
-        (
-            "Microsoft.VSTS.Common.Priority",
-            json!("4"),
-            Some(FieldValue::Number(4.0)),
-        ),
+        ("System.Description", json!("<p>x</p>"), Some(FieldValue::RichText("<p>x</p>".into()))),
+        ("System.History", json!("<b>h</b>"), Some(FieldValue::RichText("<b>h</b>".into()))),
+        ("System.Title", json!("T"), Some(FieldValue::Text("T".into()))),
+        ("System.Tags", json!("a; b;;c "), Some(FieldValue::List(vec!["a".into(), "b".into(), "c".into()]))),
+        ("Microsoft.VSTS.Common.Priority", json!(3), Some(FieldValue::Number(3.0))),
+        ("Microsoft.VSTS.Common.Priority", json!("4"), Some(FieldValue::Number(4.0))),
         (
             "System.ChangedDate",
             json!("2026-11-26T18:00:00Z"),
-            Some(FieldValue::DateTime(
-                parse_time("2026-11-26T18:00:00Z").unwrap(),
-            )),
+            Some(FieldValue::DateTime(parse_time("2026-11-26T18:00:00Z").unwrap())),
         ),
         ("System.Title", Value::Null, None),
         ("Custom.Unknown", json!(true), Some(FieldValue::Bool(true))),
         ("Custom.Unknown", json!(1.5), Some(FieldValue::Number(1.5))),
     ];
     for (field, wire, want) in cases {
-        assert_eq!(
-            read_value(field, cat.kind(field), &wire),
-            want,
-            "{field} {wire}"
-        );
+        assert_eq!(read_value(field, cat.kind(field), &wire), want, "{field} {wire}");
     }
 }
 
 #[test]
 fn writes_coerce_to_the_target_field_type() {
     let cat = fields_catalog();
-    let bob = UserRef {
-        id: "g".into(),
-        email: Some("bob@acme.test".into()),
-        display_name: Some("Bob Smith".into()),
-    };
-    let nameless = UserRef {
-        id: "g".into(),
-        email: None,
-        display_name: Some("Bob Smith".into()),
-    };
+    let bob = UserRef { id: "g".into(), email: Some("bob@acme.test".into()), display_name: Some("Bob Smith".into()) };
+    let nameless = UserRef { id: "g".into(), email: None, display_name: Some("Bob Smith".into()) };
     let t = parse_time("2026-11-26T18:00:00.5+01:00").unwrap();
     let cases: Vec<(&str, FieldValue, Value)> = vec![
-        (
-            "Microsoft.VSTS.Common.Priority",
-            FieldValue::Option("2".into()),
-            json!(2),
-        ),
-        (
-            "Microsoft.VSTS.Common.Priority",
-            FieldValue::Text(" 3 ".into()),
-            json!(3),
-        ),
-        (
-            "Microsoft.VSTS.Common.Priority",
-            FieldValue::Number(1.0),
-            json!(1),
-        ),
-        (
-            "Microsoft.VSTS.Scheduling.RemainingWork",
-            FieldValue::Text("2.5".into()),
-            json!(2.5),
-        ),
-        (
-            "System.AssignedTo",
-            FieldValue::User(bob),
-            json!("bob@acme.test"),
-        ),
-        (
-            "System.AssignedTo",
-            FieldValue::User(nameless),
-            json!("Bob Smith"),
-        ),
-        (
-            "System.Description",
-            FieldValue::RichText("<p>a</p>".into()),
-            json!("<p>a</p>"),
-        ),
-        (
-            "System.Description",
-            FieldValue::Text("a < b & c".into()),
-            json!("a &lt; b &amp; c"),
-        ),
-        (
-            "System.Title",
-            FieldValue::RichText("<p>Fish &amp; chips</p>".into()),
-            json!("Fish & chips"),
-        ),
-        (
-            "System.Tags",
-            FieldValue::List(vec!["a".into(), "b".into()]),
-            json!("a; b"),
-        ),
-        (
-            "System.ChangedDate",
-            FieldValue::DateTime(t),
-            json!("2026-11-26T17:00:00.500Z"),
-        ),
+        ("Microsoft.VSTS.Common.Priority", FieldValue::Option("2".into()), json!(2)),
+        ("Microsoft.VSTS.Common.Priority", FieldValue::Text(" 3 ".into()), json!(3)),
+        ("Microsoft.VSTS.Common.Priority", FieldValue::Number(1.0), json!(1)),
+        ("Microsoft.VSTS.Scheduling.RemainingWork", FieldValue::Text("2.5".into()), json!(2.5)),
+        ("System.AssignedTo", FieldValue::User(bob), json!("bob@acme.test")),
+        ("System.AssignedTo", FieldValue::User(nameless), json!("Bob Smith")),
+        ("System.Description", FieldValue::RichText("<p>a</p>".into()), json!("<p>a</p>")),
+        ("System.Description", FieldValue::Text("a < b & c".into()), json!("a &lt; b &amp; c")),
+        ("System.Title", FieldValue::RichText("<p>Fish &amp; chips</p>".into()), json!("Fish & chips")),
+        ("System.Tags", FieldValue::List(vec!["a".into(), "b".into()]), json!("a; b")),
+        ("System.ChangedDate", FieldValue::DateTime(t), json!("2026-11-26T17:00:00.500Z")),
         ("System.Title", FieldValue::Number(2.0), json!("2")),
     ];
     for (field, value, want) in cases {
@@ -303,20 +192,10 @@ fn writes_coerce_to_the_target_field_type() {
 fn writes_that_cannot_be_coerced_are_invalid_requests() {
     let cat = fields_catalog();
     let cases: Vec<(&str, FieldValue)> = vec![
-        (
-            "Microsoft.VSTS.Common.Priority",
-            FieldValue::Option("High".into()),
-        ),
+        ("Microsoft.VSTS.Common.Priority", FieldValue::Option("High".into())),
         ("Microsoft.VSTS.Common.Priority", FieldValue::Number(2.5)),
         ("System.AssignedTo", FieldValue::Number(1.0)),
-        (
-            "System.AssignedTo",
-            FieldValue::User(UserRef {
-                id: "x".into(),
-                email: None,
-                display_name: None,
-            }),
-        ),
+        ("System.AssignedTo", FieldValue::User(UserRef { id: "x".into(), email: None, display_name: None })),
         ("System.ChangedDate", FieldValue::Text("yesterday".into())),
     ];
     for (field, value) in cases {
@@ -342,10 +221,7 @@ fn discovery_types_follow_the_field_catalog() {
 #[test]
 fn error_text_reads_the_ado_message() {
     let body = br#"{"$id":"1","innerException":null,"message":"TF51535: Cannot find field Custom.Nope.","typeKey":"WorkItemTrackingFieldDefinitionNotFoundException","errorCode":0}"#;
-    assert_eq!(
-        error_text(body).as_deref(),
-        Some("TF51535: Cannot find field Custom.Nope.")
-    );
+    assert_eq!(error_text(body).as_deref(), Some("TF51535: Cannot find field Custom.Nope."));
     assert_eq!(error_text(b"<html>oops</html>"), None);
     assert_eq!(error_text(br#"{"message":""}"#), None);
 }
@@ -364,12 +240,7 @@ fn unknown_identity_errors_become_user_not_found() {
 #[test]
 fn read_fields_always_include_revision_and_changed_by_once() {
     let f = read_fields(&keys(&["System.Title", "Custom.JiraKey", "system.rev"]));
-    assert_eq!(
-        f.iter()
-            .filter(|x| x.eq_ignore_ascii_case("System.Rev"))
-            .count(),
-        1
-    );
+    assert_eq!(f.iter().filter(|x| x.eq_ignore_ascii_case("System.Rev")).count(), 1);
     assert!(f.contains(&"System.ChangedBy".to_string()));
     assert!(f.contains(&"Custom.JiraKey".to_string()));
 }
@@ -377,24 +248,12 @@ fn read_fields_always_include_revision_and_changed_by_once() {
 #[test]
 fn constructor_derives_organization_and_identity_host() {
     let c = connector("https://dev.azure.com/acme");
-    assert_eq!(
-        c.identity_base.as_str(),
-        "https://vssps.dev.azure.com/acme/"
-    );
+    assert_eq!(c.identity_base.as_str(), "https://vssps.dev.azure.com/acme/");
     let url = c.wit("My Project", &["workitems", "$Bug"], &[]).unwrap();
-    assert_eq!(
-        url.as_str(),
-        "https://dev.azure.com/acme/My%20Project/_apis/wit/workitems/$Bug?api-version=7.1"
-    );
-    assert_eq!(
-        c.entity_url("My Project", 7),
-        "https://dev.azure.com/acme/My%20Project/_workitems/edit/7"
-    );
+    assert_eq!(url.as_str(), "https://dev.azure.com/acme/My%20Project/_apis/wit/workitems/$Bug?api-version=7.1");
+    assert_eq!(c.entity_url("My Project", 7), "https://dev.azure.com/acme/My%20Project/_workitems/edit/7");
     let other = connector("https://ado.example.com/tfs/acme/");
-    assert_eq!(
-        other.identity_base.as_str(),
-        "https://ado.example.com/tfs/acme/"
-    );
+    assert_eq!(other.identity_base.as_str(), "https://ado.example.com/tfs/acme/");
     let mut explicit = system("https://dev.azure.com/acme", Some("bot@acme.test"));
     explicit.identity_url = Some("https://ids.example.com/acme".into());
     let c = AdoConnector::new(&explicit, SecretString::from("p"), HttpOptions::default()).unwrap();
@@ -411,8 +270,7 @@ fn constructor_rejects_bad_configuration_without_leaking_the_pat() {
         system("http://dev.azure.com/acme", Some("bot@acme.test")),
     ];
     for sys in cases {
-        let err =
-            AdoConnector::new(&sys, SecretString::from(pat), HttpOptions::default()).unwrap_err();
+        let err = AdoConnector::new(&sys, SecretString::from(pat), HttpOptions::default()).unwrap_err();
         assert_eq!(err.category, ErrorCategory::Config, "{}", err.message);
         assert!(!err.message.contains(pat));
     }

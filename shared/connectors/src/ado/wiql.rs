@@ -18,10 +18,7 @@ pub(crate) fn literal(s: &str) -> String {
 
 /// A field reference `[X]`; reference names are letters, digits, `_` and `.`.
 pub(crate) fn field_ref(field: &str) -> Result<String, PortError> {
-    let ok = !field.is_empty()
-        && field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let ok = !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(format!("[{field}]"))
     } else {
@@ -33,10 +30,7 @@ pub(crate) fn field_ref(field: &str) -> Result<String, PortError> {
 }
 
 fn scope_clause(entity_type: &str) -> String {
-    format!(
-        "[System.TeamProject] = @project AND [System.WorkItemType] = {}",
-        literal(entity_type)
-    )
+    format!("[System.TeamProject] = @project AND [System.WorkItemType] = {}", literal(entity_type))
 }
 
 /// Items of the type changed in `[lower, upper)`, oldest first.
@@ -52,10 +46,7 @@ pub(crate) fn changed_query(
         literal(&format_time(lower))
     );
     if let Some(u) = upper {
-        q.push_str(&format!(
-            " AND [System.ChangedDate] < {}",
-            literal(&format_time(u))
-        ));
+        q.push_str(&format!(" AND [System.ChangedDate] < {}", literal(&format_time(u))));
     }
     if let Some(f) = filter {
         let cond = f.condition.trim();
@@ -69,11 +60,7 @@ pub(crate) fn changed_query(
     q
 }
 
-pub(crate) fn field_equals_query(
-    entity_type: &str,
-    field: &str,
-    value: &str,
-) -> Result<String, PortError> {
+pub(crate) fn field_equals_query(entity_type: &str, field: &str, value: &str) -> Result<String, PortError> {
     Ok(format!(
         "SELECT [System.Id] FROM WorkItems WHERE {} AND {} = {} ORDER BY [System.Id] ASC",
         scope_clause(entity_type),
@@ -87,9 +74,7 @@ pub(crate) fn newest_query(entity_type: Option<&str>) -> String {
         Some(t) => scope_clause(t),
         None => "[System.TeamProject] = @project".to_string(),
     };
-    format!(
-        "SELECT [System.Id] FROM WorkItems WHERE {scope} ORDER BY [System.ChangedDate] DESC, [System.Id] DESC"
-    )
+    format!("SELECT [System.Id] FROM WorkItems WHERE {scope} ORDER BY [System.ChangedDate] DESC, [System.Id] DESC")
 }
 
 /// What one windowed WIQL returned.
@@ -133,10 +118,8 @@ where
         match upper {
             None => {
                 // An open window is closed at the server's query time; the rest after it.
-                let pivot = as_of
-                    .filter(|t| *t > lower)
-                    .unwrap_or_else(Utc::now)
-                    .max(lower + ChronoDuration::milliseconds(1));
+                let pivot =
+                    as_of.filter(|t| *t > lower).unwrap_or_else(Utc::now).max(lower + ChronoDuration::milliseconds(1));
                 windows.push((pivot, None));
                 windows.push((lower, Some(pivot)));
             }
@@ -171,10 +154,7 @@ mod tests {
 
     #[test]
     fn changed_query_escapes_type_and_appends_filter() {
-        let f = QueryFilter {
-            condition: "[System.State] = 'Active'".into(),
-            negate: true,
-        };
+        let f = QueryFilter { condition: "[System.State] = 'Active'".into(), negate: true };
         let q = changed_query("Bug's", at(0), Some(at(60)), Some(&f));
         assert!(q.contains("[System.WorkItemType] = 'Bug''s'"), "{q}");
         assert!(
@@ -213,10 +193,7 @@ mod tests {
         if found.len() > cap && error_on_cap {
             return Ok(Window::Capped);
         }
-        Ok(Window::Ids {
-            ids: found.into_iter().take(cap).collect(),
-            as_of: Some(at(10_000)),
-        })
+        Ok(Window::Ids { ids: found.into_iter().take(cap).collect(), as_of: Some(at(10_000)) })
     }
 
     #[tokio::test]
@@ -252,9 +229,7 @@ mod tests {
     #[tokio::test]
     async fn an_unsplittable_window_is_an_error_not_a_silent_loss() {
         let items: Vec<(u64, i64)> = (1..=10).map(|i| (i, 5)).collect();
-        let err = collect_ids(at(0), 3, |l, u| fake(&items, 3, true, l, u))
-            .await
-            .unwrap_err();
+        let err = collect_ids(at(0), 3, |l, u| fake(&items, 3, true, l, u)).await.unwrap_err();
         assert_eq!(err.category, ErrorCategory::InvalidRequest);
         assert!(err.message.contains("cannot be narrowed"));
     }

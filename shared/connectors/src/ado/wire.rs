@@ -116,19 +116,12 @@ pub(crate) struct Identity {
 
 impl Identity {
     fn property(&self, name: &str) -> Option<&str> {
-        self.properties
-            .get(name)?
-            .get("$value")?
-            .as_str()
-            .filter(|s| !s.is_empty())
+        self.properties.get(name)?.get("$value")?.as_str().filter(|s| !s.is_empty())
     }
 
     /// Whether this identity is the user with `email` (Mail or Account property).
     pub fn matches_email(&self, email: &str) -> bool {
-        ["Mail", "Account"]
-            .iter()
-            .filter_map(|p| self.property(p))
-            .any(|v| v.eq_ignore_ascii_case(email))
+        ["Mail", "Account"].iter().filter_map(|p| self.property(p)).any(|v| v.eq_ignore_ascii_case(email))
     }
 
     pub fn is_user(&self) -> bool {
@@ -136,20 +129,11 @@ impl Identity {
     }
 
     pub fn to_user(&self) -> UserRef {
-        let email = self
-            .property("Mail")
-            .or_else(|| self.property("Account").filter(|a| a.contains('@')))
-            .map(str::to_string);
-        let display_name = self
-            .custom_display_name
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| self.provider_display_name.clone());
-        UserRef {
-            id: self.id.clone(),
-            email,
-            display_name,
-        }
+        let email =
+            self.property("Mail").or_else(|| self.property("Account").filter(|a| a.contains('@'))).map(str::to_string);
+        let display_name =
+            self.custom_display_name.clone().filter(|s| !s.is_empty()).or_else(|| self.provider_display_name.clone());
+        UserRef { id: self.id.clone(), email, display_name }
     }
 }
 
@@ -229,9 +213,7 @@ pub(crate) fn field_type(field: &str, kind: Option<AdoType>, has_allowed: bool) 
 }
 
 pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
 }
 
 /// ISO UTC with milliseconds, as WIQL literals and dateTime fields take it.
@@ -243,37 +225,21 @@ pub(crate) fn format_time(t: DateTime<Utc>) -> String {
 pub(crate) fn identity_ref(v: &Value) -> Option<UserRef> {
     match v {
         Value::Object(o) => {
-            let s = |k: &str| {
-                o.get(k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-            };
+            let s = |k: &str| o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
             let unique = s("uniqueName");
             let email = unique.clone().filter(|u| u.contains('@'));
             let id = s("id").or_else(|| s("descriptor")).or(unique)?;
-            Some(UserRef {
-                id,
-                email,
-                display_name: s("displayName"),
-            })
+            Some(UserRef { id, email, display_name: s("displayName") })
         }
         Value::String(text) if !text.trim().is_empty() => {
             let text = text.trim();
             let (name, email) = match (text.rfind('<'), text.ends_with('>')) {
-                (Some(i), true) => (
-                    text[..i].trim().to_string(),
-                    Some(text[i + 1..text.len() - 1].trim().to_string()),
-                ),
+                (Some(i), true) => (text[..i].trim().to_string(), Some(text[i + 1..text.len() - 1].trim().to_string())),
                 _ if text.contains('@') => (String::new(), Some(text.to_string())),
                 _ => (text.to_string(), None),
             };
             let id = email.clone().unwrap_or_else(|| name.clone());
-            Some(UserRef {
-                id,
-                email,
-                display_name: Some(name).filter(|n| !n.is_empty()),
-            })
+            Some(UserRef { id, email, display_name: Some(name).filter(|n| !n.is_empty()) })
         }
         _ => None,
     }
@@ -318,19 +284,10 @@ fn infer_value(v: &Value) -> FieldValue {
     match v {
         Value::Null => FieldValue::Null,
         Value::Bool(b) => FieldValue::Bool(*b),
-        Value::Number(n) => n
-            .as_f64()
-            .map(FieldValue::Number)
-            .unwrap_or_else(|| FieldValue::Text(n.to_string())),
+        Value::Number(n) => n.as_f64().map(FieldValue::Number).unwrap_or_else(|| FieldValue::Text(n.to_string())),
         Value::String(s) => FieldValue::Text(s.clone()),
         Value::Array(a) => FieldValue::List(
-            a.iter()
-                .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| x.to_string())
-                })
-                .collect(),
+            a.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
         ),
         Value::Object(_) => match identity_ref(v) {
             Some(u) => FieldValue::User(u),
@@ -340,26 +297,13 @@ fn infer_value(v: &Value) -> FieldValue {
 }
 
 pub(crate) fn split_tags(s: &str) -> Vec<String> {
-    s.split(';')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(';').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
 /// Converts a neutral value into the JSON a json-patch `add` writes into `field`.
 /// The caller handles null values (a `remove` op, or nothing on create).
-pub(crate) fn write_value(
-    field: &str,
-    kind: Option<AdoType>,
-    value: &FieldValue,
-) -> Result<Value, PortError> {
-    let invalid = |what: &str| {
-        PortError::new(
-            ErrorCategory::InvalidRequest,
-            format!("field {field}: {what}"),
-        )
-    };
+pub(crate) fn write_value(field: &str, kind: Option<AdoType>, value: &FieldValue) -> Result<Value, PortError> {
+    let invalid = |what: &str| PortError::new(ErrorCategory::InvalidRequest, format!("field {field}: {what}"));
     if field.eq_ignore_ascii_case(TAGS) {
         if let FieldValue::List(items) = value {
             return Ok(Value::String(items.join("; ")));
@@ -392,10 +336,9 @@ pub(crate) fn write_value(
         Some(AdoType::Integer | AdoType::Double) => {
             let n = match value {
                 FieldValue::Number(n) => *n,
-                FieldValue::Text(s) | FieldValue::Option(s) => s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| invalid(&format!("{s:?} is not a number")))?,
+                FieldValue::Text(s) | FieldValue::Option(s) => {
+                    s.trim().parse::<f64>().map_err(|_| invalid(&format!("{s:?} is not a number")))?
+                }
                 _ => return Err(invalid("a numeric field takes a number")),
             };
             if !n.is_finite() {
@@ -407,9 +350,7 @@ pub(crate) fn write_value(
                 }
                 Ok(Value::from(n as i64))
             } else {
-                Ok(serde_json::Number::from_f64(n)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null))
+                Ok(serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null))
             }
         }
         Some(AdoType::DateTime) => match value {
@@ -429,14 +370,12 @@ pub(crate) fn write_value(
                 .map_err(|_| invalid(&format!("{s:?} is not true or false"))),
             _ => Err(invalid("a boolean field takes true or false")),
         },
-        Some(AdoType::Text) => plain()
-            .map(Value::String)
-            .ok_or_else(|| invalid("the user has neither an e-mail nor a display name")),
+        Some(AdoType::Text) => {
+            plain().map(Value::String).ok_or_else(|| invalid("the user has neither an e-mail nor a display name"))
+        }
         // Unknown to the catalog: write the natural JSON and let the server judge.
         Some(AdoType::Other) | None => Ok(match value {
-            FieldValue::Number(n) => serde_json::Number::from_f64(*n)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            FieldValue::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number).unwrap_or(Value::Null),
             FieldValue::Bool(b) => Value::Bool(*b),
             _ => Value::String(plain().unwrap_or_default()),
         }),
@@ -445,10 +384,7 @@ pub(crate) fn write_value(
 
 /// Identity fields accept an e-mail or a unique display name (CRIB §3.7).
 fn user_write_string(u: &UserRef) -> Option<String> {
-    u.email
-        .clone()
-        .filter(|e| !e.is_empty())
-        .or_else(|| u.display_name.clone().filter(|n| !n.is_empty()))
+    u.email.clone().filter(|e| !e.is_empty()).or_else(|| u.display_name.clone().filter(|n| !n.is_empty()))
 }
 
 pub(crate) fn escape_html(s: &str) -> String {
@@ -486,10 +422,8 @@ pub(crate) fn html_to_text(html: &str) -> String {
                     .next()
                     .unwrap_or("")
                     .to_ascii_lowercase();
-                if matches!(
-                    name.as_str(),
-                    "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                ) && !out.ends_with('\n')
+                if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
+                    && !out.ends_with('\n')
                     && !out.is_empty()
                 {
                     out.push('\n');

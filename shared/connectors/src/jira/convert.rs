@@ -14,10 +14,7 @@ use serde_json::{json, Value};
 pub fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::String(s) => parse_time_str(s),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(epoch)
-            .or_else(|| n.as_f64().and_then(|f| epoch(f as i64))),
+        Value::Number(n) => n.as_i64().and_then(epoch).or_else(|| n.as_f64().and_then(|f| epoch(f as i64))),
         _ => None,
     }
 }
@@ -27,11 +24,7 @@ pub fn parse_time_str(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M%z",
-    ] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"] {
         if let Ok(d) = DateTime::parse_from_str(s, f) {
             return Some(d.with_timezone(&Utc));
         }
@@ -74,9 +67,7 @@ pub fn jql_since_literal(since: DateTime<Utc>, tz: Tz) -> String {
         let floored = floor_minute(local);
         let ok = match tz.from_local_datetime(&floored) {
             chrono::LocalResult::Single(d) => d.with_timezone(&Utc) <= since,
-            chrono::LocalResult::Ambiguous(a, b) => {
-                a.with_timezone(&Utc) <= since && b.with_timezone(&Utc) <= since
-            }
+            chrono::LocalResult::Ambiguous(a, b) => a.with_timezone(&Utc) <= since && b.with_timezone(&Utc) <= since,
             chrono::LocalResult::None => false,
         };
         if ok {
@@ -84,16 +75,12 @@ pub fn jql_since_literal(since: DateTime<Utc>, tz: Tz) -> String {
         }
         at -= chrono::Duration::hours(1);
     }
-    floor_minute(at.with_timezone(&tz).naive_local())
-        .format("%Y/%m/%d %H:%M")
-        .to_string()
+    floor_minute(at.with_timezone(&tz).naive_local()).format("%Y/%m/%d %H:%M").to_string()
 }
 
 fn floor_minute(n: NaiveDateTime) -> NaiveDateTime {
     use chrono::Timelike;
-    n.with_second(0)
-        .and_then(|n| n.with_nanosecond(0))
-        .unwrap_or(n)
+    n.with_second(0).and_then(|n| n.with_nanosecond(0)).unwrap_or(n)
 }
 
 // ---------------------------------------------------------------- JQL
@@ -124,12 +111,7 @@ pub fn jql_field(key: &str) -> String {
     }
 }
 
-pub fn changed_since_jql(
-    project: &str,
-    issue_type: &str,
-    since_literal: &str,
-    filter: Option<(&str, bool)>,
-) -> String {
+pub fn changed_since_jql(project: &str, issue_type: &str, since_literal: &str, filter: Option<(&str, bool)>) -> String {
     let mut jql = format!(
         "project = {} AND issuetype = {} AND updated >= {}",
         jql_str(project),
@@ -159,10 +141,7 @@ pub fn error_text(body: &[u8]) -> Option<String> {
     }
     if let Some(errs) = v.get("errors").and_then(Value::as_object) {
         for (field, msg) in errs {
-            let msg = msg
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| msg.to_string());
+            let msg = msg.as_str().map(str::to_string).unwrap_or_else(|| msg.to_string());
             parts.push(format!("{field}: {msg}"));
         }
     }
@@ -176,14 +155,9 @@ pub fn error_text(body: &[u8]) -> Option<String> {
 /// Refines a 400/422 whose messages say a field is required.
 pub fn refine_write_error(e: PortError) -> PortError {
     if e.category == ErrorCategory::InvalidRequest
-        && ["required", "must specify"]
-            .iter()
-            .any(|w| e.message.to_ascii_lowercase().contains(w))
+        && ["required", "must specify"].iter().any(|w| e.message.to_ascii_lowercase().contains(w))
     {
-        PortError {
-            category: ErrorCategory::RequiredFieldMissing,
-            ..e
-        }
+        PortError { category: ErrorCategory::RequiredFieldMissing, ..e }
     } else {
         e
     }
@@ -230,29 +204,11 @@ pub struct FieldMeta {
 impl FieldMeta {
     /// Reads one `FieldDetails` (or createmeta `FieldCreateMetadata`) entry.
     pub fn from_json(v: &Value) -> Option<FieldMeta> {
-        let id = v
-            .get("id")
-            .or_else(|| v.get("fieldId"))
-            .or_else(|| v.get("key"))
-            .and_then(Value::as_str)?
-            .to_string();
-        let name = v
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or(&id)
-            .to_string();
+        let id = v.get("id").or_else(|| v.get("fieldId")).or_else(|| v.get("key")).and_then(Value::as_str)?.to_string();
+        let name = v.get("name").and_then(Value::as_str).unwrap_or(&id).to_string();
         let schema = v.get("schema").cloned().unwrap_or(Value::Null);
-        let schema_type = schema
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        Some(FieldMeta {
-            kind: kind_of(&id, &schema),
-            id,
-            name,
-            schema_type,
-        })
+        let schema_type = schema.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        Some(FieldMeta { kind: kind_of(&id, &schema), id, name, schema_type })
     }
 
     pub fn field_type(&self) -> FieldType {
@@ -263,9 +219,7 @@ impl FieldMeta {
             Kind::DateTime | Kind::Date => FieldType::DateTime,
             Kind::Named | Kind::OptionValue | Kind::Project => FieldType::Option,
             Kind::User => FieldType::User,
-            Kind::StringArray | Kind::NamedArray | Kind::OptionArray | Kind::UserArray => {
-                FieldType::List
-            }
+            Kind::StringArray | Kind::NamedArray | Kind::OptionArray | Kind::UserArray => FieldType::List,
             Kind::Bool => FieldType::Bool,
             Kind::Other => FieldType::Other,
         }
@@ -293,8 +247,7 @@ pub fn kind_of(id: &str, schema: &Value) -> Kind {
         "user" => Kind::User,
         "project" => Kind::Project,
         "option" | "option-with-child" => Kind::OptionValue,
-        "priority" | "status" | "resolution" | "issuetype" | "securitylevel" | "version"
-        | "component" => Kind::Named,
+        "priority" | "status" | "resolution" | "issuetype" | "securitylevel" | "version" | "component" => Kind::Named,
         "array" => match items {
             "string" => Kind::StringArray,
             "option" => Kind::OptionArray,
@@ -312,23 +265,13 @@ pub fn user_ref(v: &Value) -> Option<UserRef> {
     let id = v.get("accountId").and_then(Value::as_str)?;
     Some(UserRef {
         id: id.to_string(),
-        email: v
-            .get("emailAddress")
-            .and_then(Value::as_str)
-            .filter(|e| !e.is_empty())
-            .map(str::to_string),
-        display_name: v
-            .get("displayName")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        email: v.get("emailAddress").and_then(Value::as_str).filter(|e| !e.is_empty()).map(str::to_string),
+        display_name: v.get("displayName").and_then(Value::as_str).map(str::to_string),
     })
 }
 
 fn lookup_name(v: &Value) -> Option<String> {
-    ["value", "name", "key", "id"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map(str::to_string)
+    ["value", "name", "key", "id"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(str::to_string)
 }
 
 /// Converts a field's wire value into Ferry's neutral form. Unknown fields (no
@@ -339,35 +282,25 @@ pub fn to_field_value(v: &Value, kind: Option<Kind>) -> Result<FieldValue, Strin
         Value::Null => FieldValue::Null,
         Value::Bool(b) => FieldValue::Bool(*b),
         Value::Number(n) => match kind {
-            Kind::DateTime => parse_time(v)
-                .map(FieldValue::DateTime)
-                .unwrap_or(FieldValue::Null),
+            Kind::DateTime => parse_time(v).map(FieldValue::DateTime).unwrap_or(FieldValue::Null),
             Kind::Text => FieldValue::Text(n.to_string()),
             _ => FieldValue::Number(n.as_f64().unwrap_or(0.0)),
         },
         Value::String(s) => match kind {
-            Kind::DateTime => FieldValue::DateTime(
-                parse_time_str(s).ok_or_else(|| format!("timestamp {s:?} is not readable"))?,
-            ),
+            Kind::DateTime => {
+                FieldValue::DateTime(parse_time_str(s).ok_or_else(|| format!("timestamp {s:?} is not readable"))?)
+            }
             Kind::Date => FieldValue::DateTime(
-                parse_date_str(s)
-                    .or_else(|| parse_time_str(s))
-                    .ok_or_else(|| format!("date {s:?} is not readable"))?,
+                parse_date_str(s).or_else(|| parse_time_str(s)).ok_or_else(|| format!("date {s:?} is not readable"))?,
             ),
             // v2-style plain text in a rich field.
             Kind::RichText if s.is_empty() => FieldValue::Null,
             Kind::RichText => FieldValue::RichText(format!("<p>{}</p>", adf::escape_html(s))),
-            Kind::Number => s
-                .trim()
-                .parse::<f64>()
-                .map(FieldValue::Number)
-                .unwrap_or_else(|_| FieldValue::Text(s.clone())),
+            Kind::Number => {
+                s.trim().parse::<f64>().map(FieldValue::Number).unwrap_or_else(|_| FieldValue::Text(s.clone()))
+            }
             Kind::Named | Kind::OptionValue => FieldValue::Option(s.clone()),
-            Kind::User => FieldValue::User(UserRef {
-                id: s.clone(),
-                email: None,
-                display_name: None,
-            }),
+            Kind::User => FieldValue::User(UserRef { id: s.clone(), email: None, display_name: None }),
             _ => FieldValue::Text(s.clone()),
         },
         Value::Object(o) => {
@@ -377,11 +310,7 @@ pub fn to_field_value(v: &Value, kind: Option<Kind>) -> Result<FieldValue, Strin
                 FieldValue::User(u)
             } else if kind == Kind::Project {
                 FieldValue::Option(
-                    o.get("key")
-                        .or_else(|| o.get("name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
+                    o.get("key").or_else(|| o.get("name")).and_then(Value::as_str).unwrap_or("").to_string(),
                 )
             } else if let Some(n) = lookup_name(v) {
                 FieldValue::Option(n)
@@ -408,10 +337,7 @@ pub fn to_field_value(v: &Value, kind: Option<Kind>) -> Result<FieldValue, Strin
 /// Coerces a neutral value into the native shape of `meta`'s field.
 pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError> {
     let invalid = |what: &str| {
-        PortError::new(
-            ErrorCategory::InvalidRequest,
-            format!("field {} ({}): {what}", meta.id, meta.name),
-        )
+        PortError::new(ErrorCategory::InvalidRequest, format!("field {} ({}): {what}", meta.id, meta.name))
     };
     if value.is_null() {
         return Ok(match meta.kind {
@@ -422,11 +348,7 @@ pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError>
     let as_text = |v: &FieldValue| -> String {
         match v {
             FieldValue::RichText(h) => adf::adf_to_text(&adf::html_to_adf(h)),
-            FieldValue::User(u) => u
-                .display_name
-                .clone()
-                .or_else(|| u.email.clone())
-                .unwrap_or_else(|| u.id.clone()),
+            FieldValue::User(u) => u.display_name.clone().or_else(|| u.email.clone()).unwrap_or_else(|| u.id.clone()),
             FieldValue::List(l) => l.join(", "),
             other => other.key_string().unwrap_or_default(),
         }
@@ -441,10 +363,7 @@ pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError>
             FieldValue::Number(n) => json!(n),
             other => {
                 let s = as_text(other);
-                let n: f64 = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| invalid(&format!("{s:?} is not a number")))?;
+                let n: f64 = s.trim().parse().map_err(|_| invalid(&format!("{s:?} is not a number")))?;
                 json!(n)
             }
         },
@@ -527,22 +446,10 @@ mod tests {
     #[test]
     fn timestamps_parse_in_every_wire_form() {
         let cases: Vec<(Value, Option<&str>)> = vec![
-            (
-                json!("2026-11-26T19:24:50.123+0100"),
-                Some("2026-11-26T18:24:50.123Z"),
-            ),
-            (
-                json!("2023-06-24T19:24:50.000+0000"),
-                Some("2023-06-24T19:24:50Z"),
-            ),
-            (
-                json!("2026-11-26T19:24:50+0100"),
-                Some("2026-11-26T18:24:50Z"),
-            ),
-            (
-                json!("2026-11-26T19:24:50.5+01:00"),
-                Some("2026-11-26T18:24:50.5Z"),
-            ),
+            (json!("2026-11-26T19:24:50.123+0100"), Some("2026-11-26T18:24:50.123Z")),
+            (json!("2023-06-24T19:24:50.000+0000"), Some("2023-06-24T19:24:50Z")),
+            (json!("2026-11-26T19:24:50+0100"), Some("2026-11-26T18:24:50Z")),
+            (json!("2026-11-26T19:24:50.5+01:00"), Some("2026-11-26T18:24:50.5Z")),
             (json!("2026-11-26T18:24:50Z"), Some("2026-11-26T18:24:50Z")),
             (json!(1492070429), Some("2017-04-13T08:00:29Z")),
             (json!(1492070429123i64), Some("2017-04-13T08:00:29.123Z")),
@@ -586,10 +493,7 @@ mod tests {
             changed_since_jql("A\"B", "Bug", "x", Some(("labels = sync", true))),
             "project = \"A\\\"B\" AND issuetype = \"Bug\" AND updated >= \"x\" AND NOT (labels = sync) ORDER BY updated ASC, key ASC"
         );
-        assert!(
-            changed_since_jql("A", "B", "x", Some(("priority = High", false)))
-                .contains(" AND (priority = High) ")
-        );
+        assert!(changed_since_jql("A", "B", "x", Some(("priority = High", false))).contains(" AND (priority = High) "));
         assert_eq!(jql_field("customfield_10050"), "cf[10050]");
         assert_eq!(jql_field("summary"), "summary");
     }
@@ -597,24 +501,12 @@ mod tests {
     #[test]
     fn error_collection_becomes_one_line() {
         let body = br#"{"errorMessages":["Issue does not exist"],"errors":{"resolution":"Resolution is required."},"status":400}"#;
-        assert_eq!(
-            error_text(body).as_deref(),
-            Some("Issue does not exist; resolution: Resolution is required.")
-        );
+        assert_eq!(error_text(body).as_deref(), Some("Issue does not exist; resolution: Resolution is required."));
         assert_eq!(error_text(b"<html>"), None);
-        let e = PortError::new(
-            ErrorCategory::InvalidRequest,
-            "x: resolution: Resolution is required.",
-        );
-        assert_eq!(
-            refine_write_error(e).category,
-            ErrorCategory::RequiredFieldMissing
-        );
+        let e = PortError::new(ErrorCategory::InvalidRequest, "x: resolution: Resolution is required.");
+        assert_eq!(refine_write_error(e).category, ErrorCategory::RequiredFieldMissing);
         let e = PortError::new(ErrorCategory::InvalidRequest, "x: summary: too long");
-        assert_eq!(
-            refine_write_error(e).category,
-            ErrorCategory::InvalidRequest
-        );
+        assert_eq!(refine_write_error(e).category, ErrorCategory::InvalidRequest);
     }
 
     fn meta(id: &str, schema: Value) -> FieldMeta {
@@ -624,11 +516,7 @@ mod tests {
     #[test]
     fn schemas_classify_into_kinds() {
         let cases = [
-            (
-                json!({"type": "string", "system": "description"}),
-                "description",
-                Kind::RichText,
-            ),
+            (json!({"type": "string", "system": "description"}), "description", Kind::RichText),
             (
                 json!({"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textarea", "customId": 1}),
                 "customfield_1",
@@ -640,22 +528,10 @@ mod tests {
                 Kind::Text,
             ),
             (json!({"type": "number"}), "customfield_3", Kind::Number),
-            (
-                json!({"type": "option"}),
-                "customfield_4",
-                Kind::OptionValue,
-            ),
-            (
-                json!({"type": "priority", "system": "priority"}),
-                "priority",
-                Kind::Named,
-            ),
+            (json!({"type": "option"}), "customfield_4", Kind::OptionValue),
+            (json!({"type": "priority", "system": "priority"}), "priority", Kind::Named),
             (json!({"type": "user"}), "assignee", Kind::User),
-            (
-                json!({"type": "array", "items": "string", "system": "labels"}),
-                "labels",
-                Kind::StringArray,
-            ),
+            (json!({"type": "array", "items": "string", "system": "labels"}), "labels", Kind::StringArray),
             (json!({"type": "datetime"}), "updated", Kind::DateTime),
             (json!({"type": "date"}), "duedate", Kind::Date),
             (json!({"type": "any"}), "x", Kind::Other),
@@ -670,37 +546,17 @@ mod tests {
         let alice = json!({"accountId": "5b1", "emailAddress": "alice@acme.test", "displayName": "Alice Jones", "accountType": "atlassian"});
         let adf = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Order entry fails"}]}]});
         let cases: Vec<(Value, Option<Kind>, FieldValue)> = vec![
-            (
-                adf,
-                Some(Kind::RichText),
-                FieldValue::RichText("<p>Order entry fails</p>".into()),
-            ),
-            (
-                json!("plain"),
-                Some(Kind::RichText),
-                FieldValue::RichText("<p>plain</p>".into()),
-            ),
-            (
-                json!("Main flow"),
-                Some(Kind::Text),
-                FieldValue::Text("Main flow".into()),
-            ),
+            (adf, Some(Kind::RichText), FieldValue::RichText("<p>Order entry fails</p>".into())),
+            (json!("plain"), Some(Kind::RichText), FieldValue::RichText("<p>plain</p>".into())),
+            (json!("Main flow"), Some(Kind::Text), FieldValue::Text("Main flow".into())),
             (json!(5.5), Some(Kind::Number), FieldValue::Number(5.5)),
             (
                 json!("2026-11-26T19:24:50.000+0100"),
                 Some(Kind::DateTime),
                 FieldValue::DateTime(utc("2026-11-26T18:24:50Z")),
             ),
-            (
-                json!("2026-11-26"),
-                Some(Kind::Date),
-                FieldValue::DateTime(utc("2026-11-26T00:00:00Z")),
-            ),
-            (
-                json!({"id": "3", "name": "Medium"}),
-                Some(Kind::Named),
-                FieldValue::Option("Medium".into()),
-            ),
+            (json!("2026-11-26"), Some(Kind::Date), FieldValue::DateTime(utc("2026-11-26T00:00:00Z"))),
+            (json!({"id": "3", "name": "Medium"}), Some(Kind::Named), FieldValue::Option("Medium".into())),
             (
                 json!({"id": "1", "value": "Major", "self": "x"}),
                 Some(Kind::OptionValue),
@@ -723,17 +579,9 @@ mod tests {
             (
                 json!({"accountId": "5b5", "displayName": "Dave Hidden"}),
                 Some(Kind::User),
-                FieldValue::User(UserRef {
-                    id: "5b5".into(),
-                    email: None,
-                    display_name: Some("Dave Hidden".into()),
-                }),
+                FieldValue::User(UserRef { id: "5b5".into(), email: None, display_name: Some("Dave Hidden".into()) }),
             ),
-            (
-                json!(["a", "b"]),
-                Some(Kind::StringArray),
-                FieldValue::List(vec!["a".into(), "b".into()]),
-            ),
+            (json!(["a", "b"]), Some(Kind::StringArray), FieldValue::List(vec!["a".into(), "b".into()])),
             (json!(null), Some(Kind::User), FieldValue::Null),
             (
                 json!({"id": "10000", "key": "APP", "name": "Application"}),
@@ -745,35 +593,20 @@ mod tests {
             assert_eq!(to_field_value(&wire, kind).unwrap(), want, "{wire}");
         }
         assert!(to_field_value(&json!("soon"), Some(Kind::DateTime)).is_err());
-        assert!(
-            to_field_value(&json!({"type": "doc", "version": 7}), Some(Kind::RichText)).is_err()
-        );
+        assert!(to_field_value(&json!({"type": "doc", "version": 7}), Some(Kind::RichText)).is_err());
     }
 
     #[test]
     fn neutral_values_coerce_to_native_shapes() {
-        let desc = meta(
-            "description",
-            json!({"type": "string", "system": "description"}),
-        );
+        let desc = meta("description", json!({"type": "string", "system": "description"}));
         let summary = meta("summary", json!({"type": "string", "system": "summary"}));
-        let priority = meta(
-            "priority",
-            json!({"type": "priority", "system": "priority"}),
-        );
-        let severity = meta(
-            "customfield_10051",
-            json!({"type": "option", "custom": "x:select"}),
-        );
+        let priority = meta("priority", json!({"type": "priority", "system": "priority"}));
+        let severity = meta("customfield_10051", json!({"type": "option", "custom": "x:select"}));
         let points = meta("customfield_10052", json!({"type": "number"}));
         let assignee = meta("assignee", json!({"type": "user"}));
         let labels = meta("labels", json!({"type": "array", "items": "string"}));
         let due = meta("duedate", json!({"type": "date"}));
-        let user = UserRef {
-            id: "5b2".into(),
-            email: None,
-            display_name: None,
-        };
+        let user = UserRef { id: "5b2".into(), email: None, display_name: None };
         let cases: Vec<(FieldValue, &FieldMeta, Value)> = vec![
             (
                 FieldValue::RichText("<p><b>x</b></p>".into()),
@@ -785,36 +618,16 @@ mod tests {
                 &desc,
                 json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "line"}]}]}),
             ),
-            (
-                FieldValue::RichText("<p>a &amp; b</p>".into()),
-                &summary,
-                json!("a & b"),
-            ),
-            (
-                FieldValue::Option("High".into()),
-                &priority,
-                json!({"name": "High"}),
-            ),
-            (
-                FieldValue::Option("Major".into()),
-                &severity,
-                json!({"value": "Major"}),
-            ),
+            (FieldValue::RichText("<p>a &amp; b</p>".into()), &summary, json!("a & b")),
+            (FieldValue::Option("High".into()), &priority, json!({"name": "High"})),
+            (FieldValue::Option("Major".into()), &severity, json!({"value": "Major"})),
             (FieldValue::Text("3".into()), &points, json!(3.0)),
             (FieldValue::Number(2.0), &points, json!(2.0)),
-            (
-                FieldValue::User(user),
-                &assignee,
-                json!({"accountId": "5b2"}),
-            ),
+            (FieldValue::User(user), &assignee, json!({"accountId": "5b2"})),
             (FieldValue::Null, &assignee, Value::Null),
             (FieldValue::List(vec!["a".into()]), &labels, json!(["a"])),
             (FieldValue::Null, &labels, json!([])),
-            (
-                FieldValue::DateTime(utc("2026-11-26T18:00:00Z")),
-                &due,
-                json!("2026-11-26"),
-            ),
+            (FieldValue::DateTime(utc("2026-11-26T18:00:00Z")), &due, json!("2026-11-26")),
         ];
         for (value, m, want) in cases {
             assert_eq!(to_wire(&value, m).unwrap(), want, "{value:?} -> {}", m.id);

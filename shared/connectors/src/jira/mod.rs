@@ -17,9 +17,8 @@ use chrono_tz::Tz;
 use convert::{FieldMeta, Kind};
 use ferry_domain::ports::{Connector, PortResult, QueryFilter};
 use ferry_domain::{
-    AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange,
-    FieldInfo, FieldKey, FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope,
-    SystemConfig, SystemKind, UserRef,
+    AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
+    FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
@@ -77,16 +76,15 @@ fn str_of(v: &Value) -> Option<String> {
 impl JiraConnector {
     /// Builds a connector for `system`. Basic auth uses the configured user name (the
     /// integration user's e-mail) with `secret` as API token; bearer uses `secret`.
-    pub fn new(
-        system: &SystemConfig,
-        secret: SecretString,
-        mut opts: HttpOptions,
-    ) -> Result<Self, PortError> {
+    pub fn new(system: &SystemConfig, secret: SecretString, mut opts: HttpOptions) -> Result<Self, PortError> {
         let auth = match &system.auth {
-            AuthConfig::Basic { username, .. } => Auth::Basic {
-                username: username.clone(),
-                password: secret,
-            },
+            AuthConfig::Basic { username, .. } => Auth::Basic { username: username.clone(), password: secret },
+            AuthConfig::ApiKey { .. } => {
+                return Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("system {}: API-key auth is Redmine's; use basic, bearer or pat here", system.id),
+                ))
+            }
             AuthConfig::Bearer { .. } => Auth::Bearer(secret),
             AuthConfig::Pat { .. } => {
                 return Err(PortError::new(
@@ -102,13 +100,7 @@ impl JiraConnector {
         if opts.proxy.is_none() {
             opts.proxy = system.proxy.clone();
         }
-        let http = Http::new(
-            &format!("jira {}", system.id),
-            &system.base_url,
-            auth,
-            opts,
-            convert::error_text,
-        )?;
+        let http = Http::new(&format!("jira {}", system.id), &system.base_url, auth, opts, convert::error_text)?;
         let browse_base = http.base().as_str().trim_end_matches('/').to_string();
         Ok(Self {
             http,
@@ -127,9 +119,9 @@ impl JiraConnector {
     fn api(&self, segments: &[&str], query: &[(&str, String)]) -> PortResult<Url> {
         let mut url = self.http.url("rest/api/3/")?;
         {
-            let mut segs = url.path_segments_mut().map_err(|_| {
-                PortError::new(ErrorCategory::Config, "jira base URL cannot take a path")
-            })?;
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| PortError::new(ErrorCategory::Config, "jira base URL cannot take a path"))?;
             segs.pop_if_empty();
             for s in segments {
                 segs.push(s);
@@ -145,10 +137,7 @@ impl JiraConnector {
     }
 
     async fn get_json(&self, url: Url, what: &str) -> PortResult<Value> {
-        self.http
-            .send(Method::GET, url, None, None)
-            .await?
-            .json(what)
+        self.http.send(Method::GET, url, None, None).await?.json(what)
     }
 
     async fn post_json(&self, url: Url, body: &Value, what: &str) -> PortResult<Value> {
@@ -180,10 +169,7 @@ impl JiraConnector {
         let me = self.myself().await?;
         let name = me.get("timeZone").and_then(Value::as_str).unwrap_or("UTC");
         Ok(name.parse::<Tz>().unwrap_or_else(|_| {
-            tracing::warn!(
-                time_zone = name,
-                "unknown Jira profile time zone; using UTC"
-            );
+            tracing::warn!(time_zone = name, "unknown Jira profile time zone; using UTC");
             Tz::UTC
         }))
     }
@@ -193,29 +179,19 @@ impl JiraConnector {
             .get_or_try_init(|| async {
                 let url = self.api(&["field"], &[])?;
                 let v = self.get_json(url, "field").await?;
-                let list = v
-                    .as_array()
-                    .ok_or_else(|| convert::bad_response("field", "expected an array"))?;
-                Ok(list
-                    .iter()
-                    .filter_map(FieldMeta::from_json)
-                    .map(|m| (m.id.clone(), m))
-                    .collect())
+                let list = v.as_array().ok_or_else(|| convert::bad_response("field", "expected an array"))?;
+                Ok(list.iter().filter_map(FieldMeta::from_json).map(|m| (m.id.clone(), m)).collect())
             })
             .await
     }
 
     async fn meta(&self, field: &FieldKey) -> PortResult<FieldMeta> {
-        self.field_metas()
-            .await?
-            .get(field.as_str())
-            .cloned()
-            .ok_or_else(|| {
-                PortError::new(
-                    ErrorCategory::Config,
-                    format!("Jira has no field {field:?} (see `ferry discover` for field keys)"),
-                )
-            })
+        self.field_metas().await?.get(field.as_str()).cloned().ok_or_else(|| {
+            PortError::new(
+                ErrorCategory::Config,
+                format!("Jira has no field {field:?} (see `ferry discover` for field keys)"),
+            )
+        })
     }
 
     async fn issue_types(&self, project: &str) -> PortResult<Vec<IssueType>> {
@@ -230,21 +206,11 @@ impl JiraConnector {
                 &[("startAt", start.to_string()), ("maxResults", "200".into())],
             )?;
             let v = self.get_json(url, "createmeta issuetypes").await?;
-            let page = v
-                .get("issueTypes")
-                .or_else(|| v.get("values"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let page =
+                v.get("issueTypes").or_else(|| v.get("values")).and_then(Value::as_array).cloned().unwrap_or_default();
             for t in &page {
-                if let (Some(id), Some(name)) = (
-                    t.get("id").and_then(str_of),
-                    t.get("name").and_then(Value::as_str),
-                ) {
-                    out.push(IssueType {
-                        id,
-                        name: name.to_string(),
-                    });
+                if let (Some(id), Some(name)) = (t.get("id").and_then(str_of), t.get("name").and_then(Value::as_str)) {
+                    out.push(IssueType { id, name: name.to_string() });
                 }
             }
             let total = v.get("total").and_then(Value::as_u64).unwrap_or(0);
@@ -270,11 +236,7 @@ impl JiraConnector {
                         "Jira project {} has no issue type {:?} (known: {})",
                         scope.project,
                         scope.entity_type,
-                        types
-                            .iter()
-                            .map(|t| t.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        types.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                 )
             })
@@ -289,11 +251,7 @@ impl JiraConnector {
         let v = self.get_json(url, "project statuses").await?;
         let mut out = Vec::new();
         for t in v.as_array().map(Vec::as_slice).unwrap_or_default() {
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let name = t.get("name").and_then(Value::as_str).unwrap_or("").to_string();
             let statuses = t
                 .get("statuses")
                 .and_then(Value::as_array)
@@ -301,11 +259,8 @@ impl JiraConnector {
                     ss.iter()
                         .filter_map(|s| {
                             let n = s.get("name").and_then(Value::as_str)?;
-                            let cat = s
-                                .pointer("/statusCategory/key")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string();
+                            let cat =
+                                s.pointer("/statusCategory/key").and_then(Value::as_str).unwrap_or("").to_string();
                             Some((n.to_string(), cat))
                         })
                         .collect()
@@ -326,11 +281,7 @@ impl JiraConnector {
             return vec!["*all".to_string()];
         }
         let mut out: Vec<String> = Vec::new();
-        for f in fields
-            .iter()
-            .map(FieldKey::as_str)
-            .chain(["updated", "created", "creator", "reporter"])
-        {
+        for f in fields.iter().map(FieldKey::as_str).chain(["updated", "created", "creator", "reporter"]) {
             if !out.iter().any(|x| x == f) {
                 out.push(f.to_string());
             }
@@ -344,22 +295,14 @@ impl JiraConnector {
         fields: &[FieldKey],
         metas: &HashMap<String, FieldMeta>,
     ) -> PortResult<EntitySnapshot> {
-        let id = issue
-            .get("id")
-            .and_then(str_of)
-            .ok_or_else(|| convert::bad_response("issue", "an issue has no id"))?;
-        let key = issue
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or(&id)
-            .to_string();
+        let id =
+            issue.get("id").and_then(str_of).ok_or_else(|| convert::bad_response("issue", "an issue has no id"))?;
+        let key = issue.get("key").and_then(Value::as_str).unwrap_or(&id).to_string();
         let f = issue.get("fields").cloned().unwrap_or(Value::Null);
         let updated = f
             .get("updated")
             .and_then(convert::parse_time)
-            .ok_or_else(|| {
-                convert::bad_response("issue", format!("{key} has no readable `updated`"))
-            })?;
+            .ok_or_else(|| convert::bad_response("issue", format!("{key} has no readable `updated`")))?;
         let mut values = BTreeMap::new();
         if fields.is_empty() {
             // Every field returned, best effort: system fields Ferry does not model
@@ -393,33 +336,19 @@ impl JiraConnector {
         let url = self.api(&["issue", id], &[("fields", "updated".into())])?;
         let v = self.get_json(url, "issue").await?;
         let snap = self.snapshot(&v, &[], &HashMap::new())?;
-        Ok(EntityRef {
-            id: snap.id,
-            key: snap.key,
-            url: snap.url,
-            revision: snap.revision,
-            updated: snap.updated,
-        })
+        Ok(EntityRef { id: snap.id, key: snap.key, url: snap.url, revision: snap.revision, updated: snap.updated })
     }
 
     // ------------------------------------------------------------ writing issues
 
     /// Wire `fields` for `changes` (status and, with a status change, resolution are
     /// left to the transition).
-    async fn wire_changes(
-        &self,
-        changes: &[FieldChange],
-        skip_nulls: bool,
-    ) -> PortResult<Map<String, Value>> {
+    async fn wire_changes(&self, changes: &[FieldChange], skip_nulls: bool) -> PortResult<Map<String, Value>> {
         let has_status = changes.iter().any(|c| c.field.as_str() == "status");
         let mut out = Map::new();
         for c in changes {
             let k = c.field.as_str();
-            if k == "status"
-                || (has_status && k == "resolution")
-                || k == "project"
-                || k == "issuetype"
-            {
+            if k == "status" || (has_status && k == "resolution") || k == "project" || k == "issuetype" {
                 continue;
             }
             if skip_nulls && c.value.is_null() {
@@ -434,37 +363,25 @@ impl JiraConnector {
     async fn current_status(&self, id: &str) -> PortResult<String> {
         let url = self.api(&["issue", id], &[("fields", "status".into())])?;
         let v = self.get_json(url, "issue").await?;
-        Ok(v.pointer("/fields/status/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string())
+        Ok(v.pointer("/fields/status/name").and_then(Value::as_str).unwrap_or("").to_string())
     }
 
     /// Moves the issue to `target` through up to [`MAX_HOPS`] transitions, re-reading
     /// the available transitions after each hop.
-    async fn transition_to(
-        &self,
-        scope: &Scope,
-        id: &str,
-        target: &str,
-        changes: &[FieldChange],
-    ) -> PortResult<()> {
+    async fn transition_to(&self, scope: &Scope, id: &str, target: &str, changes: &[FieldChange]) -> PortResult<()> {
         let mut current = self.current_status(id).await?;
         if current.eq_ignore_ascii_case(target) {
             return Ok(());
         }
         // Status categories steer multi-hop choices (To Do -> In Progress -> Done).
-        let categories: HashMap<String, String> = match self.project_statuses(&scope.project).await
-        {
+        let categories: HashMap<String, String> = match self.project_statuses(&scope.project).await {
             Ok(types) => {
                 let of_type: Vec<(String, String)> = types
                     .iter()
                     .filter(|(t, _)| t.eq_ignore_ascii_case(&scope.entity_type))
                     .flat_map(|(_, s)| s.clone())
                     .collect();
-                if !of_type.is_empty()
-                    && !of_type.iter().any(|(n, _)| n.eq_ignore_ascii_case(target))
-                {
+                if !of_type.is_empty() && !of_type.iter().any(|(n, _)| n.eq_ignore_ascii_case(target)) {
                     return Err(PortError::new(
                         ErrorCategory::TransitionNotReachable,
                         format!(
@@ -475,10 +392,7 @@ impl JiraConnector {
                         ),
                     ));
                 }
-                of_type
-                    .into_iter()
-                    .map(|(n, c)| (n.to_lowercase(), c))
-                    .collect()
+                of_type.into_iter().map(|(n, c)| (n.to_lowercase(), c)).collect()
             }
             Err(e) => {
                 tracing::debug!("project statuses unavailable, transitions go unranked: {e}");
@@ -490,26 +404,13 @@ impl JiraConnector {
         let mut visited: Vec<String> = Vec::new();
         for _ in 0..MAX_HOPS {
             visited.push(current.to_lowercase());
-            let url = self.api(
-                &["issue", id, "transitions"],
-                &[("expand", "transitions.fields".into())],
-            )?;
+            let url = self.api(&["issue", id, "transitions"], &[("expand", "transitions.fields".into())])?;
             let v = self.get_json(url, "transitions").await?;
-            let transitions = v
-                .get("transitions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let transitions = v.get("transitions").and_then(Value::as_array).cloned().unwrap_or_default();
             let known = {
                 let mut wfs = lock(&self.workflows);
                 let wf = wfs.entry(wf_key.clone()).or_default();
-                wf.insert(
-                    current.to_lowercase(),
-                    transitions
-                        .iter()
-                        .map(|t| to_name(t).to_lowercase())
-                        .collect(),
-                );
+                wf.insert(current.to_lowercase(), transitions.iter().map(|t| to_name(t).to_lowercase()).collect());
                 wf.clone()
             };
             let chosen = choose_transition(&transitions, target, &visited, &known, &categories);
@@ -529,19 +430,13 @@ impl JiraConnector {
                 body["fields"] = Value::Object(fields);
             }
             let url = self.api(&["issue", id, "transitions"], &[])?;
-            self.http
-                .send(Method::POST, url, Some(&body), None)
-                .await
-                .map_err(|e| {
-                    let e = convert::refine_write_error(e);
-                    PortError {
-                        message: format!(
-                            "transition {tid} from {current:?} toward {target:?}: {}",
-                            e.message
-                        ),
-                        ..e
-                    }
-                })?;
+            self.http.send(Method::POST, url, Some(&body), None).await.map_err(|e| {
+                let e = convert::refine_write_error(e);
+                PortError {
+                    message: format!("transition {tid} from {current:?} toward {target:?}: {}", e.message),
+                    ..e
+                }
+            })?;
             current = to_name(t);
             if current.eq_ignore_ascii_case(target) {
                 return Ok(());
@@ -557,11 +452,7 @@ impl JiraConnector {
 
     /// Values for fields a transition screen requires: Ferry's own change when it has
     /// one, else a sensible allowed value ("Done" for resolutions, else the first).
-    async fn transition_fields(
-        &self,
-        transition: &Value,
-        changes: &[FieldChange],
-    ) -> PortResult<Map<String, Value>> {
+    async fn transition_fields(&self, transition: &Value, changes: &[FieldChange]) -> PortResult<Map<String, Value>> {
         let mut out = Map::new();
         let Some(fields) = transition.get("fields").and_then(Value::as_object) else {
             return Ok(out);
@@ -586,17 +477,9 @@ impl JiraConnector {
             if !required || fm.get("hasDefaultValue").and_then(Value::as_bool) == Some(true) {
                 continue;
             }
-            let allowed = fm
-                .get("allowedValues")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let label = |v: &Value| {
-                v.get("name")
-                    .or_else(|| v.get("value"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
+            let allowed = fm.get("allowedValues").and_then(Value::as_array).cloned().unwrap_or_default();
+            let label =
+                |v: &Value| v.get("name").or_else(|| v.get("value")).and_then(Value::as_str).map(str::to_string);
             let pick = allowed
                 .iter()
                 .find(|v| label(v).is_some_and(|l| l.eq_ignore_ascii_case("Done")))
@@ -639,10 +522,7 @@ impl JiraConnector {
 }
 
 fn to_name(t: &Value) -> String {
-    t.pointer("/to/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
+    t.pointer("/to/name").and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 fn category_rank(cat: &str) -> i32 {
@@ -664,10 +544,7 @@ fn choose_transition<'a>(
     known: &Workflow,
     categories: &HashMap<String, String>,
 ) -> Option<&'a Value> {
-    if let Some(t) = transitions
-        .iter()
-        .find(|t| to_name(t).eq_ignore_ascii_case(target))
-    {
+    if let Some(t) = transitions.iter().find(|t| to_name(t).eq_ignore_ascii_case(target)) {
         return Some(t);
     }
     let target = target.to_lowercase();
@@ -714,11 +591,7 @@ fn choose_transition<'a>(
 
 /// Adds a search hit; an issue edited while we page can show up twice (on a later
 /// page, with a newer `updated`): keep one entry, the newest.
-fn merge_snapshot(
-    out: &mut Vec<EntitySnapshot>,
-    index: &mut HashMap<EntityId, usize>,
-    snap: EntitySnapshot,
-) {
+fn merge_snapshot(out: &mut Vec<EntitySnapshot>, index: &mut HashMap<EntityId, usize>, snap: EntitySnapshot) {
     match index.get(&snap.id) {
         Some(&i) => {
             if snap.updated >= out[i].updated {
@@ -749,9 +622,7 @@ fn changed_by(issue: &Value, updated: DateTime<Utc>) -> Option<UserRef> {
         .and_then(|(_, h)| h.get("author").and_then(convert::user_ref));
     newest.or_else(|| {
         let f = issue.get("fields")?;
-        f.get("creator")
-            .and_then(convert::user_ref)
-            .or_else(|| f.get("reporter").and_then(convert::user_ref))
+        f.get("creator").and_then(convert::user_ref).or_else(|| f.get("reporter").and_then(convert::user_ref))
     })
 }
 
@@ -800,15 +671,8 @@ impl Connector for JiraConnector {
             for issue in issues {
                 merge_snapshot(&mut out, &mut index, self.snapshot(issue, fields, metas)?);
             }
-            let next = page
-                .get("nextPageToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
-            let is_last = page
-                .get("isLast")
-                .and_then(Value::as_bool)
-                .unwrap_or(next.is_none());
+            let next = page.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+            let is_last = page.get("isLast").and_then(Value::as_bool).unwrap_or(next.is_none());
             match next {
                 Some(t) if !is_last => {
                     if !seen_tokens.insert(t.clone()) {
@@ -822,25 +686,14 @@ impl Connector for JiraConnector {
                 }
             }
         }
-        Err(convert::bad_response(
-            "search/jql",
-            format!("more than {MAX_PAGES} pages"),
-        ))
+        Err(convert::bad_response("search/jql", format!("more than {MAX_PAGES} pages")))
     }
 
-    async fn get(
-        &self,
-        _scope: &Scope,
-        id: &EntityId,
-        fields: &[FieldKey],
-    ) -> PortResult<Option<EntitySnapshot>> {
+    async fn get(&self, _scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {
         let metas = self.field_metas().await?;
         let url = self.api(
             &["issue", id.as_str()],
-            &[
-                ("fields", Self::wire_fields(fields).join(",")),
-                ("expand", "changelog".into()),
-            ],
+            &[("fields", Self::wire_fields(fields).join(",")), ("expand", "changelog".into())],
         )?;
         match self.get_json(url, "issue").await {
             Ok(v) => self.snapshot(&v, fields, metas).map(Some),
@@ -853,10 +706,7 @@ impl Connector for JiraConnector {
         let target = Self::status_target(changes)?;
         let mut fields = self.wire_changes(changes, true).await?;
         fields.insert("project".into(), json!({"key": scope.project}));
-        fields.insert(
-            "issuetype".into(),
-            json!({"id": self.issue_type_id(scope).await?}),
-        );
+        fields.insert("issuetype".into(), json!({"id": self.issue_type_id(scope).await?}));
         let url = self.api(&["issue"], &[])?;
         let created = self
             .post_json(url, &json!({"fields": fields}), "create issue")
@@ -891,18 +741,12 @@ impl Connector for JiraConnector {
                 .map_err(convert::refine_write_error)?;
         }
         if let Some(status) = target {
-            self.transition_to(scope, id.as_str(), &status, changes)
-                .await?;
+            self.transition_to(scope, id.as_str(), &status, changes).await?;
         }
         self.entity_ref(id.as_str()).await
     }
 
-    async fn find_by_field(
-        &self,
-        scope: &Scope,
-        field: &FieldKey,
-        value: &str,
-    ) -> PortResult<Option<EntityRef>> {
+    async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {
         let meta = self.meta(field).await?;
         let op = match meta.kind {
             Kind::Text | Kind::RichText => "~",
@@ -919,18 +763,12 @@ impl Connector for JiraConnector {
         let metas = self.field_metas().await?;
         let mut token: Option<String> = None;
         for _ in 0..20 {
-            let mut body =
-                json!({"jql": jql, "fields": Self::wire_fields(&fields), "maxResults": PAGE_SIZE});
+            let mut body = json!({"jql": jql, "fields": Self::wire_fields(&fields), "maxResults": PAGE_SIZE});
             if let Some(t) = &token {
                 body["nextPageToken"] = json!(t);
             }
             let page = self.search_page(&body).await?;
-            for issue in page
-                .get("issues")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for issue in page.get("issues").and_then(Value::as_array).into_iter().flatten() {
                 let snap = self.snapshot(issue, &fields, metas)?;
                 // `~` is a word search: keep only exact matches.
                 let hit = snap.fields.get(field).and_then(convert::search_key);
@@ -945,21 +783,14 @@ impl Connector for JiraConnector {
                 }
             }
             match page.get("nextPageToken").and_then(Value::as_str) {
-                Some(t) if page.get("isLast").and_then(Value::as_bool) != Some(true) => {
-                    token = Some(t.to_string())
-                }
+                Some(t) if page.get("isLast").and_then(Value::as_bool) != Some(true) => token = Some(t.to_string()),
                 _ => break,
             }
         }
         Ok(None)
     }
 
-    async fn upsert_remote_link(
-        &self,
-        _scope: &Scope,
-        id: &EntityId,
-        link: &RemoteLink,
-    ) -> PortResult<()> {
+    async fn upsert_remote_link(&self, _scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()> {
         let url = self.api(&["issue", id.as_str(), "remotelink"], &[])?;
         let body = json!({
             "globalId": link.global_id,
@@ -967,10 +798,7 @@ impl Connector for JiraConnector {
             "relationship": "synced with",
             "object": {"url": link.url, "title": link.title},
         });
-        self.http
-            .send(Method::POST, url, Some(&body), None)
-            .await
-            .map(|_| ())
+        self.http.send(Method::POST, url, Some(&body), None).await.map(|_| ())
     }
 
     async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>> {
@@ -979,13 +807,8 @@ impl Connector for JiraConnector {
             convert::jql_str(&scope.project),
             convert::jql_str(&scope.entity_type)
         );
-        let page = self
-            .search_page(&json!({"jql": jql, "fields": ["updated"], "maxResults": 1}))
-            .await?;
-        let first = page
-            .get("issues")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first());
+        let page = self.search_page(&json!({"jql": jql, "fields": ["updated"], "maxResults": 1})).await?;
+        let first = page.get("issues").and_then(Value::as_array).and_then(|a| a.first());
         match first {
             None => Ok(None),
             Some(i) => i
@@ -997,8 +820,7 @@ impl Connector for JiraConnector {
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {
-        convert::user_ref(self.myself().await?)
-            .ok_or_else(|| convert::bad_response("myself", "no accountId"))
+        convert::user_ref(self.myself().await?).ok_or_else(|| convert::bad_response("myself", "no accountId"))
     }
 
     async fn find_user_by_email(&self, email: &str) -> PortResult<Option<UserRef>> {
@@ -1009,10 +831,7 @@ impl Connector for JiraConnector {
         if let Some(hit) = lock(&self.users_by_email).get(&wanted) {
             return Ok(hit.clone());
         }
-        let url = self.api(
-            &["user", "search"],
-            &[("query", wanted.clone()), ("maxResults", "50".into())],
-        )?;
+        let url = self.api(&["user", "search"], &[("query", wanted.clone()), ("maxResults", "50".into())])?;
         let v = self.get_json(url, "user/search").await?;
         let mut matches: Vec<UserRef> = v
             .as_array()
@@ -1021,18 +840,12 @@ impl Connector for JiraConnector {
             .filter(|u| u.get("accountType").and_then(Value::as_str) != Some("app"))
             .filter(|u| {
                 // Hidden e-mails (privacy) never match, even as the only hit.
-                u.get("emailAddress")
-                    .and_then(Value::as_str)
-                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(&wanted))
+                u.get("emailAddress").and_then(Value::as_str).is_some_and(|e| e.trim().eq_ignore_ascii_case(&wanted))
             })
             .filter_map(convert::user_ref)
             .collect();
         matches.dedup_by(|a, b| a.id == b.id);
-        let found = if matches.len() == 1 {
-            matches.pop()
-        } else {
-            None
-        };
+        let found = if matches.len() == 1 { matches.pop() } else { None };
         lock(&self.users_by_email).insert(wanted, found.clone());
         Ok(found)
     }
@@ -1043,31 +856,16 @@ impl Connector for JiraConnector {
         for _ in 0..MAX_PAGES {
             let url = self.api(
                 &["project", "search"],
-                &[
-                    ("startAt", start.to_string()),
-                    ("maxResults", "50".into()),
-                    ("orderBy", "key".into()),
-                ],
+                &[("startAt", start.to_string()), ("maxResults", "50".into()), ("orderBy", "key".into())],
             )?;
             let v = self.get_json(url, "project/search").await?;
-            let values = v
-                .get("values")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let values = v.get("values").and_then(Value::as_array).cloned().unwrap_or_default();
             for p in &values {
-                if let (Some(id), Some(key)) = (
-                    p.get("id").and_then(str_of),
-                    p.get("key").and_then(Value::as_str),
-                ) {
+                if let (Some(id), Some(key)) = (p.get("id").and_then(str_of), p.get("key").and_then(Value::as_str)) {
                     out.push(ProjectInfo {
                         id,
                         key: key.to_string(),
-                        name: p
-                            .get("name")
-                            .and_then(Value::as_str)
-                            .unwrap_or(key)
-                            .to_string(),
+                        name: p.get("name").and_then(Value::as_str).unwrap_or(key).to_string(),
                     });
                 }
             }
@@ -1090,11 +888,7 @@ impl Connector for JiraConnector {
                     .find(|(n, _)| n.eq_ignore_ascii_case(&t.name))
                     .map(|(_, s)| s.iter().map(|(n, _)| n.clone()).collect())
                     .unwrap_or_default();
-                EntityTypeInfo {
-                    id: t.id,
-                    name: t.name,
-                    states,
-                }
+                EntityTypeInfo { id: t.id, name: t.name, states }
             })
             .collect())
     }
@@ -1106,13 +900,7 @@ impl Connector for JiraConnector {
         let mut start = 0u64;
         for _ in 0..MAX_PAGES {
             let url = self.api(
-                &[
-                    "issue",
-                    "createmeta",
-                    scope.project.as_str(),
-                    "issuetypes",
-                    type_id.as_str(),
-                ],
+                &["issue", "createmeta", scope.project.as_str(), "issuetypes", type_id.as_str()],
                 &[("startAt", start.to_string()), ("maxResults", "200".into())],
             )?;
             let v = self.get_json(url, "createmeta fields").await?;
@@ -1158,14 +946,9 @@ impl Connector for JiraConnector {
             }
         }
         // Fields not on the create screen (status, resolution, created, ...) still sync.
-        let statuses = self
-            .project_statuses(&scope.project)
-            .await
-            .unwrap_or_default();
-        let mut rest: Vec<&FieldMeta> = metas
-            .values()
-            .filter(|m| !out.iter().any(|f| f.key.as_str() == m.id))
-            .collect();
+        let statuses = self.project_statuses(&scope.project).await.unwrap_or_default();
+        let mut rest: Vec<&FieldMeta> =
+            metas.values().filter(|m| !out.iter().any(|f| f.key.as_str() == m.id)).collect();
         rest.sort_by(|a, b| a.id.cmp(&b.id));
         for m in rest {
             let allowed = if m.id == "status" {
@@ -1180,11 +963,7 @@ impl Connector for JiraConnector {
             out.push(FieldInfo {
                 key: FieldKey::new(m.id.clone()),
                 name: m.name.clone(),
-                field_type: if m.id == "status" {
-                    FieldType::Option
-                } else {
-                    m.field_type()
-                },
+                field_type: if m.id == "status" { FieldType::Option } else { m.field_type() },
                 required: false,
                 allowed_values: allowed,
             });
@@ -1199,11 +978,7 @@ impl Connector for JiraConnector {
         for _ in 0..MAX_PAGES {
             let url = self.api(
                 &["user", "assignable", "search"],
-                &[
-                    ("project", project.to_string()),
-                    ("startAt", start.to_string()),
-                    ("maxResults", MAX.to_string()),
-                ],
+                &[("project", project.to_string()), ("startAt", start.to_string()), ("maxResults", MAX.to_string())],
             )?;
             let v = self.get_json(url, "user/assignable/search").await?;
             let page = v.as_array().cloned().unwrap_or_default();
@@ -1223,9 +998,7 @@ impl Connector for JiraConnector {
             // a page brings nobody new (startAt ignored).
             if page.is_empty()
                 || (out.len() == before
-                    && page
-                        .iter()
-                        .all(|u| u.get("accountType").and_then(Value::as_str) != Some("app")))
+                    && page.iter().all(|u| u.get("accountType").and_then(Value::as_str) != Some("app")))
             {
                 break;
             }
@@ -1264,11 +1037,7 @@ mod tests {
                     {"created": "2026-11-26T19:20:00.000+0100", "author": user("old")}]}}),
                 Some("c"),
             ),
-            (
-                "no creator: reporter",
-                json!({"fields": {"reporter": user("r")}}),
-                Some("r"),
-            ),
+            ("no creator: reporter", json!({"fields": {"reporter": user("r")}}), Some("r")),
             (
                 "epoch created",
                 json!({"fields": {}, "changelog": {"histories": [{"created": 1795717490500i64, "author": user("e")}]}}),
@@ -1277,11 +1046,7 @@ mod tests {
             ("nothing known", json!({"fields": {}}), None),
         ];
         for (name, issue, want) in cases {
-            assert_eq!(
-                changed_by(&issue, updated).map(|u| u.id).as_deref(),
-                want,
-                "{name}"
-            );
+            assert_eq!(changed_by(&issue, updated).map(|u| u.id).as_deref(), want, "{name}");
         }
     }
 
@@ -1324,34 +1089,16 @@ mod tests {
             }})
         };
         let picked = c
-            .transition_fields(
-                &screen(json!([{"id": "1", "name": "Fixed"}, {"id": "2", "name": "Done"}])),
-                &[],
-            )
+            .transition_fields(&screen(json!([{"id": "1", "name": "Fixed"}, {"id": "2", "name": "Done"}])), &[])
             .await
             .unwrap();
-        assert_eq!(
-            Value::Object(picked),
-            json!({"resolution": {"name": "Done"}})
-        );
-        let first = c
-            .transition_fields(&screen(json!([{"id": "7", "value": "Nope"}])), &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            Value::Object(first),
-            json!({"resolution": {"value": "Nope"}})
-        );
-        let err = c
-            .transition_fields(&screen(json!([])), &[])
-            .await
-            .unwrap_err();
+        assert_eq!(Value::Object(picked), json!({"resolution": {"name": "Done"}}));
+        let first = c.transition_fields(&screen(json!([{"id": "7", "value": "Nope"}])), &[]).await.unwrap();
+        assert_eq!(Value::Object(first), json!({"resolution": {"value": "Nope"}}));
+        let err = c.transition_fields(&screen(json!([])), &[]).await.unwrap_err();
         assert_eq!(err.category, ErrorCategory::RequiredFieldMissing);
         assert!(err.message.contains("resolution"), "{err}");
-        let none = c
-            .transition_fields(&json!({"id": "11", "name": "Start"}), &[])
-            .await
-            .unwrap();
+        let none = c.transition_fields(&json!({"id": "11", "name": "Start"}), &[]).await.unwrap();
         assert!(none.is_empty());
     }
 
@@ -1361,19 +1108,12 @@ mod tests {
 
     #[test]
     fn next_transition_prefers_direct_then_known_path_then_closest_category() {
-        let cats: HashMap<String, String> = [
-            ("done", "done"),
-            ("to do", "new"),
-            ("blocked", "indeterminate"),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let cats: HashMap<String, String> = [("done", "done"), ("to do", "new"), ("blocked", "indeterminate")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         let wf = |edges: &[(&str, &[&str])]| -> Workflow {
-            edges
-                .iter()
-                .map(|(f, t)| (f.to_string(), t.iter().map(|x| x.to_string()).collect()))
-                .collect()
+            edges.iter().map(|(f, t)| (f.to_string(), t.iter().map(|x| x.to_string()).collect())).collect()
         };
         let from_todo = [
             tr("a", "Blocked", "indeterminate"),
@@ -1382,38 +1122,16 @@ mod tests {
         ];
         type Case<'a> = (&'a str, Vec<Value>, Vec<&'a str>, Workflow, Option<&'a str>);
         let cases: Vec<Case> = vec![
-            (
-                "direct",
-                vec![tr("x", "To Do", "new"), tr("y", "Done", "done")],
-                vec!["in progress"],
-                wf(&[]),
-                Some("y"),
-            ),
-            (
-                "closest category",
-                from_todo.to_vec(),
-                vec!["to do"],
-                wf(&[]),
-                Some("c"),
-            ),
+            ("direct", vec![tr("x", "To Do", "new"), tr("y", "Done", "done")], vec!["in progress"], wf(&[]), Some("y")),
+            ("closest category", from_todo.to_vec(), vec!["to do"], wf(&[]), Some("c")),
             (
                 "known path beats category",
                 from_todo.to_vec(),
                 vec!["to do"],
-                wf(&[
-                    ("in progress", &["in review"]),
-                    ("in review", &["done"]),
-                    ("won't fix", &["to do"]),
-                ]),
+                wf(&[("in progress", &["in review"]), ("in review", &["done"]), ("won't fix", &["to do"])]),
                 Some("b"),
             ),
-            (
-                "visited excluded",
-                vec![tr("s", "To Do", "new")],
-                vec!["in progress", "to do"],
-                wf(&[]),
-                None,
-            ),
+            ("visited excluded", vec![tr("s", "To Do", "new")], vec!["in progress", "to do"], wf(&[]), None),
             (
                 "unavailable excluded",
                 vec![json!({"id": "u", "isAvailable": false, "to": {"name": "X"}})],
@@ -1433,10 +1151,7 @@ mod tests {
     #[test]
     fn wire_fields_add_what_snapshots_need_once() {
         let f = JiraConnector::wire_fields(&[FieldKey::new("summary"), FieldKey::new("updated")]);
-        assert_eq!(
-            f,
-            vec!["summary", "updated", "created", "creator", "reporter"]
-        );
+        assert_eq!(f, vec!["summary", "updated", "created", "creator", "reporter"]);
     }
 
     fn connector() -> JiraConnector {
@@ -1483,35 +1198,18 @@ mod tests {
         assert_eq!(s.updated, utc("2026-11-26T18:24:50.123Z"));
         assert_eq!(s.revision, s.updated.timestamp_millis().to_string());
         assert_eq!(s.changed_by.map(|u| u.id).as_deref(), Some("5b1"));
-        assert_eq!(
-            s.fields[&FieldKey::new("description")],
-            FieldValue::RichText("<p>Order entry fails</p>".into())
-        );
-        assert_eq!(
-            s.fields[&FieldKey::new("priority")],
-            FieldValue::Option("High".into())
-        );
+        assert_eq!(s.fields[&FieldKey::new("description")], FieldValue::RichText("<p>Order entry fails</p>".into()));
+        assert_eq!(s.fields[&FieldKey::new("priority")], FieldValue::Option("High".into()));
         assert_eq!(s.fields[&FieldKey::new("labels")], FieldValue::Null);
         let broken = json!({"id": "1", "key": "APP-1", "fields": {"updated": "never"}});
-        assert_eq!(
-            c.snapshot(&broken, &[], &metas).unwrap_err().category,
-            ErrorCategory::BadResponse
-        );
+        assert_eq!(c.snapshot(&broken, &[], &metas).unwrap_err().category, ErrorCategory::BadResponse);
     }
 
     #[test]
     fn api_urls_escape_path_segments_and_query() {
         let c = connector();
-        let u = c
-            .api(
-                &["issue", "APP 1/x", "remotelink"],
-                &[("globalId", "a&b=c".into())],
-            )
-            .unwrap();
-        assert_eq!(
-            u.as_str(),
-            "https://acme.atlassian.net/rest/api/3/issue/APP%201%2Fx/remotelink?globalId=a%26b%3Dc"
-        );
+        let u = c.api(&["issue", "APP 1/x", "remotelink"], &[("globalId", "a&b=c".into())]).unwrap();
+        assert_eq!(u.as_str(), "https://acme.atlassian.net/rest/api/3/issue/APP%201%2Fx/remotelink?globalId=a%26b%3Dc");
     }
 
     #[test]
@@ -1521,13 +1219,8 @@ mod tests {
             "auth": {"kind": "pat", "token": {"env": "T"}}
         }))
         .unwrap();
-        let err = JiraConnector::new(
-            &system,
-            SecretString::from("s3cr3t-value"),
-            HttpOptions::default(),
-        )
-        .err()
-        .unwrap();
+        let err =
+            JiraConnector::new(&system, SecretString::from("s3cr3t-value"), HttpOptions::default()).err().unwrap();
         assert_eq!(err.category, ErrorCategory::Config);
         assert!(!err.message.contains("s3cr3t"));
     }

@@ -13,19 +13,13 @@ fn connector_as(sim: &JiraSim, email: &str, token: &str) -> JiraConnector {
         kind: SystemKind::Jira,
         base_url: sim.base_url(),
         identity_url: None,
-        auth: AuthConfig::Basic {
-            username: email.into(),
-            token: ferry_domain::SecretRef::Env("JIRA_TOKEN".into()),
-        },
+        auth: AuthConfig::Basic { username: email.into(), token: ferry_domain::SecretRef::Env("JIRA_TOKEN".into()) },
         integration_user: Some(email.into()),
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
     };
-    let opts = HttpOptions {
-        backoff_base: Duration::from_millis(10),
-        ..HttpOptions::default()
-    };
+    let opts = HttpOptions { backoff_base: Duration::from_millis(10), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from(token.to_string()), opts).unwrap()
 }
 
@@ -36,10 +30,7 @@ async fn start() -> (JiraSim, JiraConnector) {
 }
 
 fn scope(project: &str, ty: &str) -> Scope {
-    Scope {
-        project: project.into(),
-        entity_type: ty.into(),
-    }
+    Scope { project: project.into(), entity_type: ty.into() }
 }
 
 fn fk(s: &str) -> FieldKey {
@@ -47,10 +38,7 @@ fn fk(s: &str) -> FieldKey {
 }
 
 fn change(field: &str, value: FieldValue) -> FieldChange {
-    FieldChange {
-        field: fk(field),
-        value,
-    }
+    FieldChange { field: fk(field), value }
 }
 
 fn text(s: &str) -> FieldValue {
@@ -58,9 +46,7 @@ fn text(s: &str) -> FieldValue {
 }
 
 async fn create_bug(c: &JiraConnector, summary: &str) -> EntityRef {
-    c.create(&scope("APP", "Bug"), &[change("summary", text(summary))])
-        .await
-        .unwrap()
+    c.create(&scope("APP", "Bug"), &[change("summary", text(summary))]).await.unwrap()
 }
 
 #[tokio::test]
@@ -72,47 +58,21 @@ async fn changed_since_pages_through_every_issue_once_oldest_first() {
         created.push(create_bug(&c, &format!("bug {i}")).await.id);
     }
     // A Task must not show up in a Bug scope.
-    c.create(&scope("APP", "Task"), &[change("summary", text("a task"))])
-        .await
-        .unwrap();
+    c.create(&scope("APP", "Task"), &[change("summary", text("a task"))]).await.unwrap();
     sim.clear_requests();
-    let got = c
-        .changed_since(
-            &scope("APP", "Bug"),
-            since,
-            None,
-            &[fk("summary"), fk("status")],
-        )
-        .await
-        .unwrap();
+    let got = c.changed_since(&scope("APP", "Bug"), since, None, &[fk("summary"), fk("status")]).await.unwrap();
     assert_eq!(got.len(), 57);
     let ids: HashSet<_> = got.iter().map(|s| s.id.clone()).collect();
     assert_eq!(ids, created.iter().cloned().collect::<HashSet<_>>());
     assert!(got.windows(2).all(|w| w[0].updated <= w[1].updated));
-    let searches = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/rest/api/3/search/jql")
-        .count();
-    assert!(
-        searches >= 2,
-        "expected paging, saw {searches} search requests"
-    );
+    let searches = sim.requests().iter().filter(|r| r.path == "/rest/api/3/search/jql").count();
+    assert!(searches >= 2, "expected paging, saw {searches} search requests");
     let first = &got[0];
-    assert_eq!(
-        first.fields[&fk("status")],
-        FieldValue::Option("To Do".into())
-    );
+    assert_eq!(first.fields[&fk("status")], FieldValue::Option("To Do".into()));
     assert!(matches!(&first.fields[&fk("summary")], FieldValue::Text(s) if s.starts_with("bug ")));
     assert_eq!(first.revision, first.updated.timestamp_millis().to_string());
-    assert_eq!(
-        first.changed_by.as_ref().map(|u| u.id.as_str()),
-        Some("5b10ac8d82e05b22cc7d0001")
-    );
-    assert_eq!(
-        first.url,
-        format!("{}/browse/{}", sim.base_url(), first.key)
-    );
+    assert_eq!(first.changed_by.as_ref().map(|u| u.id.as_str()), Some("5b10ac8d82e05b22cc7d0001"));
+    assert_eq!(first.url, format!("{}/browse/{}", sim.base_url(), first.key));
 }
 
 #[tokio::test]
@@ -132,22 +92,11 @@ async fn an_issue_updated_seconds_after_since_is_found_in_every_profile_zone() {
             created.updated - ChronoDuration::seconds(3),
             created.updated - ChronoDuration::milliseconds(1),
         ] {
-            let got = c
-                .changed_since(&scope("APP", "Bug"), since, None, &[])
-                .await
-                .unwrap();
-            assert!(
-                got.iter().any(|s| s.id == created.id),
-                "{me:?} missed the issue with since {since}"
-            );
+            let got = c.changed_since(&scope("APP", "Bug"), since, None, &[]).await.unwrap();
+            assert!(got.iter().any(|s| s.id == created.id), "{me:?} missed the issue with since {since}");
         }
         let later = c
-            .changed_since(
-                &scope("APP", "Bug"),
-                created.updated + ChronoDuration::minutes(2),
-                None,
-                &[],
-            )
+            .changed_since(&scope("APP", "Bug"), created.updated + ChronoDuration::minutes(2), None, &[])
             .await
             .unwrap();
         assert!(later.is_empty(), "{me:?}: {later:?}");
@@ -161,27 +110,18 @@ async fn criteria_filter_selects_and_negates() {
     let high = c
         .create(
             &scope("APP", "Bug"),
-            &[
-                change("summary", text("high one")),
-                change("priority", FieldValue::Option("High".into())),
-            ],
+            &[change("summary", text("high one")), change("priority", FieldValue::Option("High".into()))],
         )
         .await
         .unwrap();
     let low = c
         .create(
             &scope("APP", "Bug"),
-            &[
-                change("summary", text("low one")),
-                change("priority", FieldValue::Option("Low".into())),
-            ],
+            &[change("summary", text("low one")), change("priority", FieldValue::Option("Low".into()))],
         )
         .await
         .unwrap();
-    let filter = |negate| QueryFilter {
-        condition: "priority = High".into(),
-        negate,
-    };
+    let filter = |negate| QueryFilter { condition: "priority = High".into(), negate };
     let only: Vec<_> = c
         .changed_since(&scope("APP", "Bug"), since, Some(&filter(false)), &[])
         .await
@@ -216,14 +156,7 @@ async fn create_and_update_round_trip_adf_priority_and_custom_fields() {
                 change("customfield_10052", text("3")),
                 change("customfield_10050", FieldValue::Number(42.0)),
                 change("labels", FieldValue::List(vec!["synced".into()])),
-                change(
-                    "assignee",
-                    FieldValue::User(UserRef {
-                        id: ALICE.into(),
-                        email: None,
-                        display_name: None,
-                    }),
-                ),
+                change("assignee", FieldValue::User(UserRef { id: ALICE.into(), email: None, display_name: None })),
                 change("reporter", FieldValue::Null),
             ],
         )
@@ -246,27 +179,12 @@ async fn create_and_update_round_trip_adf_priority_and_custom_fields() {
     ];
     let got = c.get(&s, &created.id, &fields).await.unwrap().unwrap();
     assert_eq!(got.revision, created.revision);
-    assert_eq!(
-        got.fields[&fk("description")],
-        FieldValue::RichText(desc.into())
-    );
-    assert_eq!(
-        got.fields[&fk("priority")],
-        FieldValue::Option("High".into())
-    );
-    assert_eq!(
-        got.fields[&fk("customfield_10051")],
-        FieldValue::Option("Major".into())
-    );
-    assert_eq!(
-        got.fields[&fk("customfield_10052")],
-        FieldValue::Number(3.0)
-    );
+    assert_eq!(got.fields[&fk("description")], FieldValue::RichText(desc.into()));
+    assert_eq!(got.fields[&fk("priority")], FieldValue::Option("High".into()));
+    assert_eq!(got.fields[&fk("customfield_10051")], FieldValue::Option("Major".into()));
+    assert_eq!(got.fields[&fk("customfield_10052")], FieldValue::Number(3.0));
     assert_eq!(got.fields[&fk("customfield_10050")], text("42"));
-    assert_eq!(
-        got.fields[&fk("labels")],
-        FieldValue::List(vec!["synced".into()])
-    );
+    assert_eq!(got.fields[&fk("labels")], FieldValue::List(vec!["synced".into()]));
     match &got.fields[&fk("assignee")] {
         FieldValue::User(u) => {
             assert_eq!(u.id, ALICE);
@@ -293,14 +211,8 @@ async fn create_and_update_round_trip_adf_priority_and_custom_fields() {
     assert_eq!(updated.id, created.id);
     assert!(updated.updated >= created.updated);
     let got = c.get(&s, &created.id, &fields).await.unwrap().unwrap();
-    assert_eq!(
-        got.fields[&fk("description")],
-        FieldValue::RichText("<p>plain<br>second line</p>".into())
-    );
-    assert_eq!(
-        got.fields[&fk("priority")],
-        FieldValue::Option("Low".into())
-    );
+    assert_eq!(got.fields[&fk("description")], FieldValue::RichText("<p>plain<br>second line</p>".into()));
+    assert_eq!(got.fields[&fk("priority")], FieldValue::Option("Low".into()));
     assert_eq!(got.fields[&fk("assignee")], FieldValue::Null);
     assert_eq!(got.fields[&fk("customfield_10051")], FieldValue::Null);
     assert_eq!(got.fields[&fk("summary")], text("Main order flow broken"));
@@ -310,56 +222,22 @@ async fn create_and_update_round_trip_adf_priority_and_custom_fields() {
 async fn bad_values_fail_with_clear_categories() {
     let (_sim, c) = start().await;
     let s = scope("APP", "Bug");
-    let e = c
-        .create(
-            &s,
-            &[
-                change("summary", text("x")),
-                change("customfield_10052", text("many")),
-            ],
-        )
-        .await
-        .unwrap_err();
+    let e = c.create(&s, &[change("summary", text("x")), change("customfield_10052", text("many"))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::InvalidRequest);
-    let e = c
-        .create(
-            &s,
-            &[
-                change("summary", text("x")),
-                change("nonexistent", text("v")),
-            ],
-        )
-        .await
-        .unwrap_err();
+    let e = c.create(&s, &[change("summary", text("x")), change("nonexistent", text("v"))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::Config);
     let e = c
-        .create(
-            &s,
-            &[
-                change("summary", text("x")),
-                change("priority", FieldValue::Option("Urgent!".into())),
-            ],
-        )
+        .create(&s, &[change("summary", text("x")), change("priority", FieldValue::Option("Urgent!".into()))])
         .await
         .unwrap_err();
     assert_eq!(e.category, ErrorCategory::InvalidRequest, "{e}");
-    let e = c
-        .create(&s, &[change("labels", FieldValue::List(vec!["x".into()]))])
-        .await
-        .unwrap_err();
+    let e = c.create(&s, &[change("labels", FieldValue::List(vec!["x".into()]))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::RequiredFieldMissing, "{e}");
     assert!(e.message.contains("summary"), "{e}");
-    let e = c
-        .create(&scope("APP", "Epic"), &[change("summary", text("x"))])
-        .await
-        .unwrap_err();
+    let e = c.create(&scope("APP", "Epic"), &[change("summary", text("x"))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::Config);
     assert!(!e.to_string().contains("jira-bot-token"));
-    assert!(c
-        .get(&s, &EntityId::new("99999"), &[])
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.get(&s, &EntityId::new("99999"), &[]).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -367,33 +245,15 @@ async fn status_change_walks_two_hops_and_supplies_the_required_resolution() {
     let (sim, c) = start().await;
     let s = scope("APP", "Bug");
     let bug = create_bug(&c, "to be done").await;
-    c.update(
-        &s,
-        &bug.id,
-        &[change("status", FieldValue::Option("Done".into()))],
-        None,
-    )
-    .await
-    .unwrap();
+    c.update(&s, &bug.id, &[change("status", FieldValue::Option("Done".into()))], None).await.unwrap();
     let raw = sim.issue_json(&bug.key).unwrap();
     assert_eq!(raw.pointer("/fields/status/name"), Some(&json!("Done")));
     assert_eq!(raw.pointer("/fields/resolution/name"), Some(&json!("Done")));
 
     // Done -> To Do -> In Progress -> In Review: three hops, re-reading each time.
-    let back = c
-        .update(
-            &s,
-            &bug.id,
-            &[change("status", FieldValue::Option("In Review".into()))],
-            None,
-        )
-        .await
-        .unwrap();
+    let back = c.update(&s, &bug.id, &[change("status", FieldValue::Option("In Review".into()))], None).await.unwrap();
     let got = c.get(&s, &bug.id, &[fk("status")]).await.unwrap().unwrap();
-    assert_eq!(
-        got.fields[&fk("status")],
-        FieldValue::Option("In Review".into())
-    );
+    assert_eq!(got.fields[&fk("status")], FieldValue::Option("In Review".into()));
     assert_eq!(got.revision, back.revision);
 
     // A mapped resolution wins over the default pick.
@@ -409,80 +269,38 @@ async fn status_change_walks_two_hops_and_supplies_the_required_resolution() {
     .await
     .unwrap();
     let raw = sim.issue_json(&bug.key).unwrap();
-    assert_eq!(
-        raw.pointer("/fields/resolution/name"),
-        Some(&json!("Won't Do"))
-    );
+    assert_eq!(raw.pointer("/fields/resolution/name"), Some(&json!("Won't Do")));
 
     // Create straight into a later status.
     let started = c
         .create(
             &s,
-            &[
-                change("summary", text("born in progress")),
-                change("status", FieldValue::Option("In Progress".into())),
-            ],
+            &[change("summary", text("born in progress")), change("status", FieldValue::Option("In Progress".into()))],
         )
         .await
         .unwrap();
     let raw = sim.issue_json(&started.key).unwrap();
-    assert_eq!(
-        raw.pointer("/fields/status/name"),
-        Some(&json!("In Progress"))
-    );
+    assert_eq!(raw.pointer("/fields/status/name"), Some(&json!("In Progress")));
 
-    let e = c
-        .update(
-            &s,
-            &bug.id,
-            &[change("status", FieldValue::Option("Shipped".into()))],
-            None,
-        )
-        .await
-        .unwrap_err();
+    let e = c.update(&s, &bug.id, &[change("status", FieldValue::Option("Shipped".into()))], None).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::TransitionNotReachable);
-    assert!(
-        e.message.contains("Shipped") && e.message.contains("Done"),
-        "{e}"
-    );
+    assert!(e.message.contains("Shipped") && e.message.contains("Done"), "{e}");
 }
 
 #[tokio::test]
 async fn user_lookup_by_email_is_exact_and_skips_hidden_emails() {
     let (sim, c) = start().await;
-    let alice = c
-        .find_user_by_email("ALICE@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let alice = c.find_user_by_email("ALICE@acme.test").await.unwrap().unwrap();
     assert_eq!(alice.id, ALICE);
     assert_eq!(alice.display_name.as_deref(), Some("Alice Jones"));
-    assert!(c
-        .find_user_by_email("dave@acme.test")
-        .await
-        .unwrap()
-        .is_none());
-    assert!(c
-        .find_user_by_email("nobody@acme.test")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.find_user_by_email("dave@acme.test").await.unwrap().is_none());
+    assert!(c.find_user_by_email("nobody@acme.test").await.unwrap().is_none());
     // Prefix matches in Jira's search are not exact matches.
     assert!(c.find_user_by_email("alice@acme").await.unwrap().is_none());
-    assert!(c
-        .find_user_by_email("erin@acme.test")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(c.find_user_by_email("erin@acme.test").await.unwrap().is_some());
     sim.clear_requests();
-    assert_eq!(
-        c.find_user_by_email("alice@acme.test").await.unwrap(),
-        Some(alice)
-    );
-    assert!(
-        sim.requests().is_empty(),
-        "cached lookups must not hit Jira"
-    );
+    assert_eq!(c.find_user_by_email("alice@acme.test").await.unwrap(), Some(alice));
+    assert!(sim.requests().is_empty(), "cached lookups must not hit Jira");
 
     let me = c.integration_user().await.unwrap();
     assert_eq!(me.id, "5b10ac8d82e05b22cc7d0001");
@@ -516,14 +334,8 @@ async fn remote_link_upsert_twice_leaves_one_link() {
         .unwrap();
     let links = links.as_array().unwrap();
     assert_eq!(links.len(), 1, "{links:?}");
-    assert_eq!(
-        links[0].pointer("/object/title"),
-        Some(&json!("ADO #42 (renamed)"))
-    );
-    assert_eq!(
-        links[0].pointer("/application/type"),
-        Some(&json!("com.ferry.sync"))
-    );
+    assert_eq!(links[0].pointer("/object/title"), Some(&json!("ADO #42 (renamed)")));
+    assert_eq!(links[0].pointer("/application/type"), Some(&json!("com.ferry.sync")));
     assert_eq!(links[0].get("relationship"), Some(&json!("synced with")));
 }
 
@@ -534,11 +346,7 @@ async fn rate_limited_request_is_retried_after_retry_after() {
     let t0 = Instant::now();
     let me = c.integration_user().await.unwrap();
     assert_eq!(me.id, "5b10ac8d82e05b22cc7d0001");
-    assert!(
-        t0.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(950), "{:?}", t0.elapsed());
     let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 200]);
 }
@@ -550,47 +358,22 @@ async fn find_by_field_returns_only_the_exact_match() {
     let mk = |v: &'static str| {
         let c = &c;
         let s = &s;
-        async move {
-            c.create(
-                s,
-                &[
-                    change("summary", text(v)),
-                    change("customfield_10050", text(v)),
-                ],
-            )
-            .await
-            .unwrap()
-        }
+        async move { c.create(s, &[change("summary", text(v)), change("customfield_10050", text(v))]).await.unwrap() }
     };
     let _near = mk("acme/App/421").await;
     let exact = mk("acme/App/42").await;
     let _superset = mk("acme/App/42/x").await;
-    let hit = c
-        .find_by_field(&s, &fk("customfield_10050"), "acme/App/42")
-        .await
-        .unwrap()
-        .unwrap();
+    let hit = c.find_by_field(&s, &fk("customfield_10050"), "acme/App/42").await.unwrap().unwrap();
     assert_eq!(hit.id, exact.id);
-    assert!(c
-        .find_by_field(&s, &fk("customfield_10050"), "acme/App/7")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(c.find_by_field(&s, &fk("customfield_10050"), "acme/App/7").await.unwrap().is_none());
     let sev = c
         .create(
             &s,
-            &[
-                change("summary", text("sev")),
-                change("customfield_10051", FieldValue::Option("Critical".into())),
-            ],
+            &[change("summary", text("sev")), change("customfield_10051", FieldValue::Option("Critical".into()))],
         )
         .await
         .unwrap();
-    let hit = c
-        .find_by_field(&s, &fk("customfield_10051"), "Critical")
-        .await
-        .unwrap()
-        .unwrap();
+    let hit = c.find_by_field(&s, &fk("customfield_10051"), "Critical").await.unwrap().unwrap();
     assert_eq!(hit.id, sev.id);
 }
 
@@ -600,10 +383,7 @@ async fn last_updated_and_discovery_describe_the_demo_seed() {
     assert_eq!(c.last_updated(&scope("OPS", "Bug")).await.unwrap(), None);
     create_bug(&c, "first").await;
     let second = create_bug(&c, "second").await;
-    assert_eq!(
-        c.last_updated(&scope("APP", "Bug")).await.unwrap(),
-        Some(second.updated)
-    );
+    assert_eq!(c.last_updated(&scope("APP", "Bug")).await.unwrap(), Some(second.updated));
 
     let projects = c.projects().await.unwrap();
     let keys: Vec<_> = projects.iter().map(|p| p.key.as_str()).collect();
@@ -613,39 +393,21 @@ async fn last_updated_and_discovery_describe_the_demo_seed() {
     let bug = types.iter().find(|t| t.name == "Bug").unwrap();
     assert_eq!(bug.id, "10001");
     for st in ["To Do", "In Progress", "In Review", "Done"] {
-        assert!(
-            bug.states.iter().any(|s| s == st),
-            "{st} in {:?}",
-            bug.states
-        );
+        assert!(bug.states.iter().any(|s| s == st), "{st} in {:?}", bug.states);
     }
 
     let fields = c.fields(&scope("APP", "Bug")).await.unwrap();
-    let get = |k: &str| {
-        fields
-            .iter()
-            .find(|f| f.key.as_str() == k)
-            .unwrap_or_else(|| panic!("{k}"))
-    };
+    let get = |k: &str| fields.iter().find(|f| f.key.as_str() == k).unwrap_or_else(|| panic!("{k}"));
     assert!(get("summary").required);
     assert_eq!(get("summary").field_type, FieldType::Text);
     assert_eq!(get("description").field_type, FieldType::RichText);
-    assert_eq!(
-        get("customfield_10051").allowed_values,
-        vec!["Critical", "Major", "Minor"]
-    );
+    assert_eq!(get("customfield_10051").allowed_values, vec!["Critical", "Major", "Minor"]);
     assert_eq!(get("customfield_10052").field_type, FieldType::Number);
     assert_eq!(get("assignee").field_type, FieldType::User);
     assert_eq!(get("labels").field_type, FieldType::List);
-    assert!(get("priority")
-        .allowed_values
-        .iter()
-        .any(|p| p == "Highest"));
+    assert!(get("priority").allowed_values.iter().any(|p| p == "Highest"));
     assert_eq!(get("status").field_type, FieldType::Option);
-    assert!(get("status")
-        .allowed_values
-        .iter()
-        .any(|s| s == "In Review"));
+    assert!(get("status").allowed_values.iter().any(|s| s == "In Review"));
     assert_eq!(get("updated").field_type, FieldType::DateTime);
 }
 
@@ -658,25 +420,9 @@ async fn changed_by_names_the_user_who_made_the_latest_change() {
     let theirs = create_bug(&bot, "alice edits me").await;
     let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    alice
-        .update(
-            &s,
-            &theirs.id,
-            &[change("summary", text("edited by alice"))],
-            None,
-        )
-        .await
-        .unwrap();
-    let got = bot
-        .changed_since(&s, since, None, &[fk("summary")])
-        .await
-        .unwrap();
-    let by = |id: &EntityId| {
-        got.iter()
-            .find(|x| &x.id == id)
-            .and_then(|x| x.changed_by.clone())
-            .map(|u| u.id)
-    };
+    alice.update(&s, &theirs.id, &[change("summary", text("edited by alice"))], None).await.unwrap();
+    let got = bot.changed_since(&s, since, None, &[fk("summary")]).await.unwrap();
+    let by = |id: &EntityId| got.iter().find(|x| &x.id == id).and_then(|x| x.changed_by.clone()).map(|u| u.id);
     assert_eq!(by(&mine.id).as_deref(), Some("5b10ac8d82e05b22cc7d0001"));
     assert_eq!(by(&theirs.id).as_deref(), Some(ALICE));
     assert_eq!(got.last().map(|x| &x.id), Some(&theirs.id), "oldest first");

@@ -1,8 +1,8 @@
 //! Endpoint handlers.
 
 use super::model::{
-    allowed_values_wire, field_json, field_ref, fmt_date, identity, identity_reference, AdoField,
-    AdoWorkItemType, Item, Snapshot, FAR_FUTURE,
+    allowed_values_wire, field_json, field_ref, fmt_date, identity, identity_reference, AdoField, AdoWorkItemType,
+    Item, Snapshot, FAR_FUTURE,
 };
 use super::patch::{self, Target};
 use super::wiql;
@@ -22,9 +22,7 @@ pub(crate) fn not_found(id: u64) -> Reply {
     Reply::error(
         404,
         "WorkItemUnauthorizedAccessException",
-        format!(
-            "TF401232: Work item {id} does not exist, or you do not have permissions to read it."
-        ),
+        format!("TF401232: Work item {id} does not exist, or you do not have permissions to read it."),
     )
 }
 
@@ -33,11 +31,7 @@ fn bad_request(message: impl Into<String>) -> Reply {
 }
 
 fn require_content_type(call: &Call, want: &str) -> Result<(), Reply> {
-    let got = call
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let got = call.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let media = got.split(';').next().unwrap_or_default().trim();
     if media.eq_ignore_ascii_case(want) {
         Ok(())
@@ -54,8 +48,7 @@ fn require_content_type(call: &Call, want: &str) -> Result<(), Reply> {
 }
 
 fn json_body(call: &Call) -> Result<Value, Reply> {
-    serde_json::from_slice(call.body)
-        .map_err(|e| bad_request(format!("The request body is not valid JSON: {e}.")))
+    serde_json::from_slice(call.body).map_err(|e| bad_request(format!("The request body is not valid JSON: {e}.")))
 }
 
 fn patch_body(call: &Call) -> Result<Value, Reply> {
@@ -73,9 +66,7 @@ fn parse_bool(call: &Call, name: &str) -> Result<bool, Reply> {
         None | Some("") => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(bad_request(format!(
-            "The value '{v}' of query parameter {name} is not a boolean."
-        ))),
+        Some(v) => Err(bad_request(format!("The value '{v}' of query parameter {name} is not a boolean."))),
     }
 }
 
@@ -83,27 +74,17 @@ fn parse_num(call: &Call, name: &str) -> Result<Option<usize>, Reply> {
     match call.params.get(name) {
         None | Some("") => Ok(None),
         Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
-            bad_request(format!(
-                "The value '{v}' of query parameter {name} is not a non-negative integer."
-            ))
+            bad_request(format!("The value '{v}' of query parameter {name} is not a non-negative integer."))
         }),
     }
 }
 
 fn field_by_name<'a>(inner: &'a Inner, name: &str) -> Option<&'a AdoField> {
-    inner
-        .seed
-        .fields
-        .iter()
-        .find(|f| f.reference_name.eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name))
+    inner.seed.fields.iter().find(|f| f.reference_name.eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name))
 }
 
 fn unknown_field(name: &str) -> Reply {
-    Reply::error(
-        400,
-        "WorkItemTrackingFieldDefinitionNotFoundException",
-        format!("TF51535: Cannot find field {name}."),
-    )
+    Reply::error(400, "WorkItemTrackingFieldDefinitionNotFoundException", format!("TF51535: Cannot find field {name}."))
 }
 
 /// What a work item rendering includes.
@@ -137,21 +118,13 @@ fn parse_expand(v: Option<&str>) -> Result<Expand, Reply> {
 }
 
 fn parse_fields(inner: &Inner, names: Vec<String>) -> Result<Option<Vec<String>>, Reply> {
-    let names: Vec<String> = names
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let names: Vec<String> = names.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     if names.is_empty() {
         return Ok(None);
     }
     names
         .iter()
-        .map(|n| {
-            field_by_name(inner, n)
-                .map(|f| f.reference_name.clone())
-                .ok_or_else(|| unknown_field(n))
-        })
+        .map(|n| field_by_name(inner, n).map(|f| f.reference_name.clone()).ok_or_else(|| unknown_field(n)))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -171,11 +144,7 @@ pub(crate) fn render_item(inner: &Inner, item: &Item, snap: &Snapshot, r: &Rende
                 Some((f.clone(), v))
             })
             .collect(),
-        None => snap
-            .fields
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        None => snap.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     };
     let mut out = serde_json::Map::new();
     out.insert("id".into(), json!(id));
@@ -208,10 +177,7 @@ pub(crate) fn render_item(inner: &Inner, item: &Item, snap: &Snapshot, r: &Rende
             }),
         );
     }
-    out.insert(
-        "url".into(),
-        json!(format!("{base}/_apis/wit/workItems/{id}")),
-    );
+    out.insert("url".into(), json!(format!("{base}/_apis/wit/workItems/{id}")));
     Value::Object(out)
 }
 
@@ -267,9 +233,7 @@ fn fetch(
 
 fn check_ids(ids: &[u64]) -> Result<(), Reply> {
     if ids.is_empty() {
-        return Err(bad_request(
-            "Value cannot be null or empty. Parameter name: ids",
-        ));
+        return Err(bad_request("Value cannot be null or empty. Parameter name: ids"));
     }
     if ids.len() > MAX_BATCH {
         return Err(bad_request(format!(
@@ -284,9 +248,7 @@ fn parse_error_policy(v: Option<&str>) -> Result<bool, Reply> {
     match v.map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("fail") => Ok(false),
         Some("omit") => Ok(true),
-        Some(other) => Err(bad_request(format!(
-            "The errorPolicy value '{other}' is not valid; use fail or omit."
-        ))),
+        Some(other) => Err(bad_request(format!("The errorPolicy value '{other}' is not valid; use fail or omit."))),
     }
 }
 
@@ -298,70 +260,47 @@ pub(crate) fn batch(inner: &Inner, call: &Call) -> Reply {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| {
-                    v.as_u64()
-                        .ok_or_else(|| bad_request("ids must be an array of positive integers."))
-                })
+                .map(|v| v.as_u64().ok_or_else(|| bad_request("ids must be an array of positive integers.")))
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(bad_request("ids must be an array of positive integers.")),
         };
         check_ids(&ids)?;
         let names: Vec<String> = match body.get("fields") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            Some(_) => {
-                return Err(bad_request(
-                    "fields must be an array of field reference names.",
-                ))
-            }
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(_) => return Err(bad_request("fields must be an array of field reference names.")),
         };
         let fields = parse_fields(inner, names)?;
         let expand = parse_expand(body.get("$expand").and_then(Value::as_str))?;
         let as_of = parse_as_of(body.get("asOf").and_then(Value::as_str))?;
         let omit = parse_error_policy(body.get("errorPolicy").and_then(Value::as_str))?;
-        Ok(Reply::list(fetch(
-            inner, &ids, fields, expand, as_of, omit, false,
-        )?))
+        Ok(Reply::list(fetch(inner, &ids, fields, expand, as_of, omit, false)?))
     };
     run().unwrap_or_else(|e| e)
 }
 
 fn split_list(s: Option<&str>) -> Vec<String> {
-    s.unwrap_or_default()
-        .split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
+    s.unwrap_or_default().split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
 }
 
 pub(crate) fn list(inner: &Inner, call: &Call) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let ids: Vec<u64> = split_list(call.params.get("ids"))
             .iter()
-            .map(|s| {
-                s.parse::<u64>()
-                    .map_err(|_| bad_request(format!("The id '{s}' is not a valid work item id.")))
-            })
+            .map(|s| s.parse::<u64>().map_err(|_| bad_request(format!("The id '{s}' is not a valid work item id."))))
             .collect::<Result<_, _>>()?;
         check_ids(&ids)?;
         let fields = parse_fields(inner, split_list(call.params.get("fields")))?;
         let expand = parse_expand(call.params.get("$expand"))?;
         let as_of = parse_as_of(call.params.get("asOf"))?;
         let omit = parse_error_policy(call.params.get("errorPolicy"))?;
-        Ok(Reply::list(fetch(
-            inner, &ids, fields, expand, as_of, omit, false,
-        )?))
+        Ok(Reply::list(fetch(inner, &ids, fields, expand, as_of, omit, false)?))
     };
     run().unwrap_or_else(|e| e)
 }
 
 fn parse_id(s: &str) -> Result<u64, Reply> {
-    s.parse::<u64>()
-        .map_err(|_| bad_request(format!("The work item id '{s}' is not a valid integer.")))
+    s.parse::<u64>().map_err(|_| bad_request(format!("The work item id '{s}' is not a valid integer.")))
 }
 
 pub(crate) fn get(inner: &Inner, call: &Call, id: &str) -> Reply {
@@ -377,19 +316,12 @@ pub(crate) fn get(inner: &Inner, call: &Call, id: &str) -> Reply {
 }
 
 fn patch_response(inner: &Inner, applied: patch::Applied) -> Result<Reply, Reply> {
-    let render = Render {
-        fields: None,
-        relations: true,
-        links: true,
-    };
+    let render = Render { fields: None, relations: true, links: true };
     if let Some((item, snap)) = applied.preview {
         return Ok(Reply::ok(render_item(inner, &item, &snap, &render)));
     }
     let store = inner.store();
-    let item = store
-        .items
-        .get(&applied.id)
-        .ok_or_else(|| not_found(applied.id))?;
+    let item = store.items.get(&applied.id).ok_or_else(|| not_found(applied.id))?;
     Ok(Reply::ok(render_item(inner, item, item.current(), &render)))
 }
 
@@ -398,19 +330,12 @@ pub(crate) fn create(inner: &Inner, call: &Call, type_name: &str) -> Reply {
         let project = call.project.ok_or_else(|| {
             bad_request("A project is required to create a work item: POST /{organization}/{project}/_apis/wit/workitems/${type}.")
         })?;
-        let ty = inner
-            .seed
-            .work_item_types
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(type_name))
-            .ok_or_else(|| {
+        let ty =
+            inner.seed.work_item_types.iter().find(|t| t.name.eq_ignore_ascii_case(type_name)).ok_or_else(|| {
                 Reply::error(
                     404,
                     "WorkItemTypeNotFoundException",
-                    format!(
-                        "VS402323: Work item type {type_name} does not exist in project {}.",
-                        project.name
-                    ),
+                    format!("VS402323: Work item type {type_name} does not exist in project {}.", project.name),
                 )
             })?;
         require_content_type(call, "application/json-patch+json")?;
@@ -421,15 +346,7 @@ pub(crate) fn create(inner: &Inner, call: &Call, type_name: &str) -> Reply {
         let body = patch_body(call)?;
         let applied = {
             let mut store = inner.store();
-            patch::apply(
-                inner,
-                &mut store,
-                call.user,
-                Target::Create { project, ty },
-                &body,
-                validate_only,
-                None,
-            )?
+            patch::apply(inner, &mut store, call.user, Target::Create { project, ty }, &body, validate_only, None)?
         };
         patch_response(inner, applied)
     };
@@ -453,15 +370,7 @@ pub(crate) fn update(inner: &Inner, call: &Call, id: &str) -> Reply {
                     return Err(not_found(id));
                 }
             }
-            patch::apply(
-                inner,
-                &mut store,
-                call.user,
-                Target::Update { id },
-                &body,
-                validate_only,
-                None,
-            )?
+            patch::apply(inner, &mut store, call.user, Target::Update { id }, &body, validate_only, None)?
         };
         patch_response(inner, applied)
     };
@@ -511,11 +420,7 @@ pub(crate) fn updates(inner: &Inner, call: &Call, id: &str, number: Option<&str>
                 }
                 o.insert(
                     "url".into(),
-                    json!(format!(
-                        "{base}/{}/_apis/wit/workItems/{id}/updates/{}",
-                        item.project_id,
-                        i + 1
-                    )),
+                    json!(format!("{base}/{}/_apis/wit/workItems/{id}/updates/{}", item.project_id, i + 1)),
                 );
                 Value::Object(o)
             })
@@ -523,20 +428,14 @@ pub(crate) fn updates(inner: &Inner, call: &Call, id: &str, number: Option<&str>
         match number {
             None => Ok(Reply::list(page(call, rendered)?)),
             Some(n) => {
-                let n: usize = n
-                    .parse()
-                    .map_err(|_| bad_request(format!("The update number '{n}' is not valid.")))?;
-                rendered
-                    .into_iter()
-                    .nth(n.wrapping_sub(1))
-                    .map(Reply::ok)
-                    .ok_or_else(|| {
-                        Reply::error(
-                            404,
-                            "WorkItemUpdateNotFoundException",
-                            format!("TF401234: Update {n} of work item {id} does not exist."),
-                        )
-                    })
+                let n: usize = n.parse().map_err(|_| bad_request(format!("The update number '{n}' is not valid.")))?;
+                rendered.into_iter().nth(n.wrapping_sub(1)).map(Reply::ok).ok_or_else(|| {
+                    Reply::error(
+                        404,
+                        "WorkItemUpdateNotFoundException",
+                        format!("TF401234: Update {n} of work item {id} does not exist."),
+                    )
+                })
             }
         }
     };
@@ -556,10 +455,8 @@ pub(crate) fn revisions(inner: &Inner, call: &Call, id: &str, number: Option<&st
         let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
         let one = |s: &Snapshot| {
             let mut v = render_item(inner, item, s, &render);
-            v["url"] = json!(format!(
-                "{}/{}/_apis/wit/workItems/{id}/revisions/{}",
-                inner.base, item.project_id, s.rev
-            ));
+            v["url"] =
+                json!(format!("{}/{}/_apis/wit/workItems/{id}/revisions/{}", inner.base, item.project_id, s.rev));
             v
         };
         match number {
@@ -568,20 +465,14 @@ pub(crate) fn revisions(inner: &Inner, call: &Call, id: &str, number: Option<&st
                 Ok(Reply::list(page(call, all)?))
             }
             Some(n) => {
-                let n: u64 = n
-                    .parse()
-                    .map_err(|_| bad_request(format!("The revision '{n}' is not valid.")))?;
-                item.revisions
-                    .iter()
-                    .find(|s| s.rev == n)
-                    .map(|s| Reply::ok(one(s)))
-                    .ok_or_else(|| {
-                        Reply::error(
-                            404,
-                            "WorkItemRevisionNotFoundException",
-                            format!("TF401233: Revision {n} of work item {id} does not exist."),
-                        )
-                    })
+                let n: u64 = n.parse().map_err(|_| bad_request(format!("The revision '{n}' is not valid.")))?;
+                item.revisions.iter().find(|s| s.rev == n).map(|s| Reply::ok(one(s))).ok_or_else(|| {
+                    Reply::error(
+                        404,
+                        "WorkItemRevisionNotFoundException",
+                        format!("TF401233: Revision {n} of work item {id} does not exist."),
+                    )
+                })
             }
         }
     };
@@ -596,9 +487,7 @@ pub(crate) fn wiql(inner: &Inner, call: &Call) -> Reply {
             .get("query")
             .and_then(Value::as_str)
             .filter(|q| !q.trim().is_empty())
-            .ok_or_else(|| {
-                bad_request("Value cannot be null or empty. Parameter name: wiql.query")
-            })?;
+            .ok_or_else(|| bad_request("Value cannot be null or empty. Parameter name: wiql.query"))?;
         let precise = parse_bool(call, "timePrecision")?;
         let top = parse_num(call, "$top")?;
         let syntax = |m: String| Reply::error(400, "WorkItemTrackingQueryException", m);
@@ -611,40 +500,19 @@ pub(crate) fn wiql(inner: &Inner, call: &Call) -> Reply {
             me: &call.user.email,
             now,
         };
-        let columns: Vec<&AdoField> = q
-            .columns
-            .iter()
-            .map(|c| ctx.field(c))
-            .collect::<Result<_, _>>()
-            .map_err(syntax)?;
-        let order: Vec<(&AdoField, bool)> = q
-            .order
-            .iter()
-            .map(|(c, d)| ctx.field(c).map(|f| (f, *d)))
-            .collect::<Result<_, _>>()
-            .map_err(syntax)?;
-        let filter = q
-            .filter
-            .as_ref()
-            .map(|e| wiql::compile(e, &ctx))
-            .transpose()
-            .map_err(syntax)?;
+        let columns: Vec<&AdoField> =
+            q.columns.iter().map(|c| ctx.field(c)).collect::<Result<_, _>>().map_err(syntax)?;
+        let order: Vec<(&AdoField, bool)> =
+            q.order.iter().map(|(c, d)| ctx.field(c).map(|f| (f, *d))).collect::<Result<_, _>>().map_err(syntax)?;
+        let filter = q.filter.as_ref().map(|e| wiql::compile(e, &ctx)).transpose().map_err(syntax)?;
         let lag = inner.faults.search_lag();
-        let cutoff = chrono::Duration::from_std(lag)
-            .ok()
-            .and_then(|d| now.checked_sub_signed(d))
-            .unwrap_or(now);
+        let cutoff = chrono::Duration::from_std(lag).ok().and_then(|d| now.checked_sub_signed(d)).unwrap_or(now);
         let store = inner.store();
         let value = |item: &Item, f: &str| -> Value {
             match f {
                 "System.Id" => json!(item.id),
                 "System.Rev" => json!(item.rev()),
-                other => item
-                    .current()
-                    .fields
-                    .get(other)
-                    .cloned()
-                    .unwrap_or(Value::Null),
+                other => item.current().fields.get(other).cloned().unwrap_or(Value::Null),
             }
         };
         let mut hits: Vec<&Item> = store
@@ -658,11 +526,7 @@ pub(crate) fn wiql(inner: &Inner, call: &Call) -> Reply {
             .collect();
         hits.sort_by(|a, b| {
             for (f, desc) in &order {
-                let o = wiql::order_values(
-                    &value(a, &f.reference_name),
-                    &value(b, &f.reference_name),
-                    f.kind,
-                );
+                let o = wiql::order_values(&value(a, &f.reference_name), &value(b, &f.reference_name), f.kind);
                 let o = if *desc { o.reverse() } else { o };
                 if o != Ordering::Equal {
                     return o;
@@ -695,14 +559,7 @@ pub(crate) fn wiql(inner: &Inner, call: &Call) -> Reply {
 
 pub(crate) fn fields(inner: &Inner, name: Option<&str>) -> Reply {
     match name {
-        None => Reply::list(
-            inner
-                .seed
-                .fields
-                .iter()
-                .map(|f| field_json(&inner.base, f))
-                .collect(),
-        ),
+        None => Reply::list(inner.seed.fields.iter().map(|f| field_json(&inner.base, f)).collect()),
         Some(n) => match field_by_name(inner, n) {
             Some(f) => Reply::ok(field_json(&inner.base, f)),
             None => Reply::error(
@@ -751,12 +608,7 @@ fn type_json(inner: &Inner, project_id: &str, t: &AdoWorkItemType) -> Value {
     let mut transitions = serde_json::Map::new();
     for s in &t.states {
         let mut to: Vec<Value> = vec![json!({"to": s.name, "actions": null})];
-        to.extend(
-            t.states
-                .iter()
-                .filter(|o| o.name != s.name)
-                .map(|o| json!({"to": o.name, "actions": null})),
-        );
+        to.extend(t.states.iter().filter(|o| o.name != s.name).map(|o| json!({"to": o.name, "actions": null})));
         transitions.insert(s.name.clone(), Value::Array(to));
     }
     if let Some(first) = t.states.first() {
@@ -781,9 +633,7 @@ fn type_json(inner: &Inner, project_id: &str, t: &AdoWorkItemType) -> Value {
 
 fn need_project<'a>(call: &'a Call) -> Result<&'a super::AdoProject, Reply> {
     call.project.ok_or_else(|| {
-        bad_request(
-            "A project is required in the path: /{organization}/{project}/_apis/wit/workitemtypes.",
-        )
+        bad_request("A project is required in the path: /{organization}/{project}/_apis/wit/workitemtypes.")
     })
 }
 
@@ -791,19 +641,10 @@ pub(crate) fn types(inner: &Inner, call: &Call, name: Option<&str>) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let project = need_project(call)?;
         match name {
-            None => Ok(Reply::list(
-                inner
-                    .seed
-                    .work_item_types
-                    .iter()
-                    .map(|t| type_json(inner, &project.id, t))
-                    .collect(),
-            )),
-            Some(n) => Ok(Reply::ok(type_json(
-                inner,
-                &project.id,
-                find_type(inner, n)?,
-            ))),
+            None => {
+                Ok(Reply::list(inner.seed.work_item_types.iter().map(|t| type_json(inner, &project.id, t)).collect()))
+            }
+            Some(n) => Ok(Reply::ok(type_json(inner, &project.id, find_type(inner, n)?))),
         }
     };
     run().unwrap_or_else(|e| e)
@@ -812,21 +653,13 @@ pub(crate) fn types(inner: &Inner, call: &Call, name: Option<&str>) -> Reply {
 pub(crate) fn states(inner: &Inner, name: &str) -> Reply {
     match find_type(inner, name) {
         Ok(t) => Reply::list(
-            t.states
-                .iter()
-                .map(|s| json!({"name": s.name, "color": s.color, "category": s.category}))
-                .collect(),
+            t.states.iter().map(|s| json!({"name": s.name, "color": s.color, "category": s.category})).collect(),
         ),
         Err(e) => e,
     }
 }
 
-pub(crate) fn type_fields(
-    inner: &Inner,
-    call: &Call,
-    type_name: &str,
-    field: Option<&str>,
-) -> Reply {
+pub(crate) fn type_fields(inner: &Inner, call: &Call, type_name: &str, field: Option<&str>) -> Reply {
     let run = || -> Result<Reply, Reply> {
         let t = find_type(inner, type_name)?;
         let expand = call.params.get("$expand").map(str::to_ascii_lowercase);
@@ -835,19 +668,17 @@ pub(crate) fn type_fields(
             Some("allowedvalues") => (true, false),
             Some("dependentfields") => (false, true),
             Some("all") => (true, true),
-            Some(other) => return Err(bad_request(format!("The $expand value '{other}' is not valid; use none, allowedValues, dependentFields or all."))),
+            Some(other) => {
+                return Err(bad_request(format!(
+                    "The $expand value '{other}' is not valid; use none, allowedValues, dependentFields or all."
+                )))
+            }
         };
         let one = |f: &AdoField| {
             let default = if f.reference_name == "System.State" {
-                t.states
-                    .first()
-                    .map(|s| json!(s.name))
-                    .unwrap_or(Value::Null)
+                t.states.first().map(|s| json!(s.name)).unwrap_or(Value::Null)
             } else {
-                f.default_value
-                    .as_ref()
-                    .map(|v| json!(super::model::value_text(v)))
-                    .unwrap_or(Value::Null)
+                f.default_value.as_ref().map(|v| json!(super::model::value_text(v))).unwrap_or(Value::Null)
             };
             let mut o = serde_json::Map::new();
             if let Some(h) = &f.help_text {
@@ -863,20 +694,12 @@ pub(crate) fn type_fields(
             }
             o.insert("referenceName".into(), json!(f.reference_name));
             o.insert("name".into(), json!(f.name));
-            o.insert(
-                "url".into(),
-                json!(format!(
-                    "{}/_apis/wit/fields/{}",
-                    inner.base, f.reference_name
-                )),
-            );
+            o.insert("url".into(), json!(format!("{}/_apis/wit/fields/{}", inner.base, f.reference_name)));
             Value::Object(o)
         };
         match field {
             None => Ok(Reply::list(inner.seed.fields.iter().map(one).collect())),
-            Some(n) => field_by_name(inner, n)
-                .map(|f| Reply::ok(one(f)))
-                .ok_or_else(|| unknown_field(n)),
+            Some(n) => field_by_name(inner, n).map(|f| Reply::ok(one(f))).ok_or_else(|| unknown_field(n)),
         }
     };
     run().unwrap_or_else(|e| e)
@@ -934,9 +757,7 @@ pub(crate) fn projects(inner: &Inner, call: &Call, key: Option<&str>) -> Reply {
 pub(crate) fn identities(inner: &Inner, call: &Call) -> Reply {
     let users = inner.seed.users.iter().filter(|u| u.active);
     if let Some(q) = call.params.get("queryMembership") {
-        if !["none", "direct", "expanded", "expandedup", "expandeddown"]
-            .contains(&q.to_ascii_lowercase().as_str())
-        {
+        if !["none", "direct", "expanded", "expandedup", "expandeddown"].contains(&q.to_ascii_lowercase().as_str()) {
             return bad_request(format!("The queryMembership value '{q}' is not valid."));
         }
     }
@@ -948,10 +769,7 @@ pub(crate) fn identities(inner: &Inner, call: &Call) -> Reply {
             .collect();
         return Reply::list(found);
     }
-    let (Some(filter), Some(value)) = (
-        call.params.get("searchFilter"),
-        call.params.get("filterValue"),
-    ) else {
+    let (Some(filter), Some(value)) = (call.params.get("searchFilter"), call.params.get("filterValue")) else {
         return Reply::error(
             400,
             "IdentitySearchParameterException",
@@ -968,12 +786,7 @@ pub(crate) fn identities(inner: &Inner, call: &Call) -> Reply {
         "localgroupname" => Box::new(|_| false),
         other => return bad_request(format!("The searchFilter '{other}' is not valid; use General, MailAddress, AccountName, DisplayName or LocalGroupName.")),
     };
-    Reply::list(
-        users
-            .filter(|u| matcher(u))
-            .map(|u| identity(u, DOMAIN))
-            .collect(),
-    )
+    Reply::list(users.filter(|u| matcher(u)).map(|u| identity(u, DOMAIN)).collect())
 }
 
 /// `Comment` (7.1-preview.4) of a discussion entry stored as a revision's `System.History`.
@@ -986,10 +799,7 @@ fn comment_json(inner: &Inner, item: &Item, cid: u64, rev: u64) -> Value {
         .map(|u| super::model::identity_ref(&inner.base, u))
         .unwrap_or(Value::Null);
     let date = snap.map(|s| fmt_date(s.changed)).unwrap_or_default();
-    let text = snap
-        .and_then(|s| s.fields.get("System.History"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let text = snap.and_then(|s| s.fields.get("System.History")).cloned().unwrap_or(Value::Null);
     json!({
         "workItemId": item.id,
         "id": cid,
@@ -1011,31 +821,16 @@ pub(crate) fn comments(inner: &Inner, call: &Call, id: &str) -> Reply {
         let top = parse_num(call, "$top")?.unwrap_or(200).min(200);
         let skip: usize = match call.params.get("continuationToken") {
             None | Some("") => 0,
-            Some(t) => t
-                .parse()
-                .map_err(|_| bad_request(format!("The continuationToken '{t}' is not valid.")))?,
+            Some(t) => t.parse().map_err(|_| bad_request(format!("The continuationToken '{t}' is not valid.")))?,
         };
-        let ascending = match call
-            .params
-            .get("order")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let ascending = match call.params.get("order").map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("desc") => false,
             Some("asc") => true,
-            Some(other) => {
-                return Err(bad_request(format!(
-                    "The order '{other}' is not valid; use asc or desc."
-                )))
-            }
+            Some(other) => return Err(bad_request(format!("The order '{other}' is not valid; use asc or desc."))),
         };
         let store = inner.store();
         let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
-        let mut all: Vec<Value> = item
-            .comments
-            .iter()
-            .map(|(c, r)| comment_json(inner, item, *c, *r))
-            .collect();
+        let mut all: Vec<Value> = item.comments.iter().map(|(c, r)| comment_json(inner, item, *c, *r)).collect();
         if !ascending {
             all.reverse();
         }
@@ -1060,9 +855,7 @@ pub(crate) fn comment(inner: &Inner, _call: &Call, id: &str, cid: &str) -> Reply
         let id = parse_id(id)?;
         let store = inner.store();
         let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
-        let wanted: u64 = cid
-            .parse()
-            .map_err(|_| bad_request(format!("The comment id '{cid}' is not valid.")))?;
+        let wanted: u64 = cid.parse().map_err(|_| bad_request(format!("The comment id '{cid}' is not valid.")))?;
         item.comments
             .iter()
             .find(|(c, _)| *c == wanted)
@@ -1088,9 +881,7 @@ pub(crate) fn add_comment(inner: &Inner, call: &Call, id: &str) -> Reply {
             .get("text")
             .and_then(Value::as_str)
             .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                bad_request("Value cannot be null or empty. Parameter name: request.Text")
-            })?;
+            .ok_or_else(|| bad_request("Value cannot be null or empty. Parameter name: request.Text"))?;
         let ops = json!([{"op": "add", "path": "/fields/System.History", "value": text}]);
         let mut store = inner.store();
         if let (Some(p), Some(item)) = (call.project, store.items.get(&id)) {
@@ -1098,15 +889,7 @@ pub(crate) fn add_comment(inner: &Inner, call: &Call, id: &str) -> Reply {
                 return Err(not_found(id));
             }
         }
-        patch::apply(
-            inner,
-            &mut store,
-            call.user,
-            Target::Update { id },
-            &ops,
-            false,
-            None,
-        )?;
+        patch::apply(inner, &mut store, call.user, Target::Update { id }, &ops, false, None)?;
         let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
         let (c, r) = item.comments.last().copied().ok_or_else(|| not_found(id))?;
         Ok(Reply::ok(comment_json(inner, item, c, r)))

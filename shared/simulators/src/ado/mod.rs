@@ -12,9 +12,7 @@ mod patch;
 mod tests;
 mod wiql;
 
-pub use model::{
-    AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWorkItemType, FieldKind,
-};
+pub use model::{AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWorkItemType, FieldKind};
 
 use crate::common::{Faults, Injected, RequestLog, RequestRecord, SimUser};
 use axum::body::Bytes;
@@ -50,16 +48,10 @@ impl Inner {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn user_by_email(&self, email: &str) -> Option<&SimUser> {
-        self.seed
-            .users
-            .iter()
-            .find(|u| u.email.eq_ignore_ascii_case(email))
+        self.seed.users.iter().find(|u| u.email.eq_ignore_ascii_case(email))
     }
     fn project(&self, key: &str) -> Option<&AdoProject> {
-        self.seed
-            .projects
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(key) || p.id.eq_ignore_ascii_case(key))
+        self.seed.projects.iter().find(|p| p.name.eq_ignore_ascii_case(key) || p.id.eq_ignore_ascii_case(key))
     }
 }
 
@@ -72,18 +64,13 @@ impl AdoSim {
         let base = format!("http://127.0.0.1:{port}/{}", seed.organization);
         let inner = Arc::new(Inner {
             base,
-            store: Mutex::new(Store {
-                next_id: 1,
-                next_comment_id: 1,
-                ..Store::default()
-            }),
+            store: Mutex::new(Store { next_id: 1, next_comment_id: 1, ..Store::default() }),
             faults: Faults::default(),
             log: RequestLog::default(),
             started: chrono::Utc::now(),
             seed,
         });
-        patch::load_seed_items(&inner)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        patch::load_seed_items(&inner).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let app = Router::new().fallback(handle).with_state(inner.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -114,11 +101,7 @@ impl AdoSim {
             &self.inner,
             item,
             item.current(),
-            &api::Render {
-                fields: None,
-                relations: true,
-                links: true,
-            },
+            &api::Render { fields: None, relations: true, links: true },
         ))
     }
     /// Ids of the work items of a project (name or id), ascending.
@@ -127,12 +110,7 @@ impl AdoSim {
             return Vec::new();
         };
         let store = self.inner.store();
-        store
-            .items
-            .values()
-            .filter(|i| i.project_id == p.id)
-            .map(|i| i.id)
-            .collect()
+        store.items.values().filter(|i| i.project_id == p.id).map(|i| i.id).collect()
     }
     pub fn user(&self, email: &str) -> Option<SimUser> {
         self.inner.user_by_email(email).cloned()
@@ -148,11 +126,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn ok(body: Value) -> Reply {
-        Reply {
-            status: 200,
-            body: Some(body),
-            headers: Vec::new(),
-        }
+        Reply { status: 200, body: Some(body), headers: Vec::new() }
     }
     /// `{count, value}`, the wire form of every list.
     pub(crate) fn list(value: Vec<Value>) -> Reply {
@@ -187,12 +161,7 @@ impl Reply {
     }
     /// The error message (seed loading reports it).
     pub(crate) fn message(&self) -> String {
-        self.body
-            .as_ref()
-            .and_then(|b| b.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+        self.body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).unwrap_or_default().to_string()
     }
     fn header(mut self, name: &'static str, value: String) -> Reply {
         self.headers.push((name, value));
@@ -204,14 +173,7 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = match self.body {
-            Some(b) => (
-                status,
-                [(
-                    "content-type",
-                    "application/json; charset=utf-8; api-version=7.1",
-                )],
-                b.to_string(),
-            )
+            Some(b) => (status, [("content-type", "application/json; charset=utf-8; api-version=7.1")], b.to_string())
                 .into_response(),
             None => status.into_response(),
         };
@@ -240,10 +202,7 @@ impl Params {
         )
     }
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -295,14 +254,10 @@ fn authenticate<'a>(headers: &HeaderMap, users: &'a [SimUser]) -> Option<&'a Sim
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(cred.trim())
-        .ok()?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(cred.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (_, pat) = text.split_once(':')?;
-    users
-        .iter()
-        .find(|u| u.active && !pat.is_empty() && u.token == pat)
+    users.iter().find(|u| u.active && !pat.is_empty() && u.token == pat)
 }
 
 async fn handle(
@@ -324,10 +279,7 @@ async fn handle(
             None => Reply {
                 status: 401,
                 body: None,
-                headers: vec![(
-                    "www-authenticate",
-                    "Basic realm=\"https://127.0.0.1/\"".into(),
-                )],
+                headers: vec![("www-authenticate", "Basic realm=\"https://127.0.0.1/\"".into())],
             },
             Some(u) => route(&inner, &method, &uri, &headers, &body, u),
         },
@@ -378,20 +330,13 @@ fn not_found_route(path: &str) -> Reply {
 /// Accepts `7.1` and `7.1-preview[.N]` (query parameter or `Accept: application/json; api-version=`);
 /// tells whether the preview flag was given.
 fn check_api_version(method: &Method, params: &Params, headers: &HeaderMap) -> Result<bool, Reply> {
-    let from_accept = headers
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| {
-            a.split(';')
-                .filter_map(|p| p.trim().split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("api-version"))
-                .map(|(_, v)| v.trim().to_string())
-        });
-    let Some(version) = params
-        .get("api-version")
-        .map(str::to_string)
-        .or(from_accept)
-    else {
+    let from_accept = headers.get("accept").and_then(|v| v.to_str().ok()).and_then(|a| {
+        a.split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("api-version"))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    let Some(version) = params.get("api-version").map(str::to_string).or(from_accept) else {
         return Err(Reply::error(
             400,
             "VssVersionNotSpecifiedException",
@@ -404,18 +349,11 @@ fn check_api_version(method: &Method, params: &Params, headers: &HeaderMap) -> R
     };
     let preview_ok = match preview {
         None => true,
-        Some(p) => {
-            p == "preview"
-                || p.strip_prefix("preview.")
-                    .is_some_and(|n| n.parse::<u32>().is_ok())
-        }
+        Some(p) => p == "preview" || p.strip_prefix("preview.").is_some_and(|n| n.parse::<u32>().is_ok()),
     };
     let parts: Vec<&str> = number.split('.').collect();
-    let well_formed = preview_ok
-        && parts.len() == 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let well_formed =
+        preview_ok && parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !well_formed {
         return Err(Reply::error(
             400,
@@ -433,20 +371,9 @@ fn check_api_version(method: &Method, params: &Params, headers: &HeaderMap) -> R
     Ok(preview.is_some())
 }
 
-fn route(
-    inner: &Inner,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    user: &SimUser,
-) -> Reply {
+fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], user: &SimUser) -> Reply {
     let path = uri.path();
-    let segs: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| decode(s, false))
-        .collect();
+    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false)).collect();
     if segs.is_empty() || !segs[0].eq_ignore_ascii_case(&inner.seed.organization) {
         return not_found_route(path);
     }
@@ -463,8 +390,7 @@ fn route(
         Err(r) => return r,
     };
     // Work item comments are a preview API (7.1-preview.4): the flag is mandatory.
-    if lower.len() >= 4 && lower[..2] == ["wit", "workitems"] && lower[3] == "comments" && !preview
-    {
+    if lower.len() >= 4 && lower[..2] == ["wit", "workitems"] && lower[3] == "comments" && !preview {
         return Reply::error(
             400,
             "VssInvalidPreviewVersionException",
@@ -492,41 +418,23 @@ fn route(
             return Reply::error(
                 404,
                 "TeamNotFoundException",
-                format!(
-                    "TF400344: The team '{team}' does not exist in project {}.",
-                    p.name
-                ),
+                format!("TF400344: The team '{team}' does not exist in project {}.", p.name),
             );
         }
     }
-    let call = Call {
-        method,
-        params,
-        headers,
-        body,
-        user,
-        project,
-    };
+    let call = Call { method, params, headers, body, user, project };
     let m = method.clone();
     match (m, lower.as_slice()) {
         (Method::POST, ["wit", "wiql"]) => api::wiql(inner, &call),
         (Method::POST, ["wit", "workitemsbatch"]) => api::batch(inner, &call),
         (Method::GET, ["wit", "workitems"]) => api::list(inner, &call),
-        (Method::POST, ["wit", "workitems", t]) if t.starts_with('$') => {
-            api::create(inner, &call, &rest[2][1..])
-        }
+        (Method::POST, ["wit", "workitems", t]) if t.starts_with('$') => api::create(inner, &call, &rest[2][1..]),
         (Method::GET, ["wit", "workitems", id]) => api::get(inner, &call, id),
         (Method::PATCH, ["wit", "workitems", id]) => api::update(inner, &call, id),
         (Method::GET, ["wit", "workitems", id, "updates"]) => api::updates(inner, &call, id, None),
-        (Method::GET, ["wit", "workitems", id, "updates", n]) => {
-            api::updates(inner, &call, id, Some(n))
-        }
-        (Method::GET, ["wit", "workitems", id, "revisions"]) => {
-            api::revisions(inner, &call, id, None)
-        }
-        (Method::GET, ["wit", "workitems", id, "revisions", n]) => {
-            api::revisions(inner, &call, id, Some(n))
-        }
+        (Method::GET, ["wit", "workitems", id, "updates", n]) => api::updates(inner, &call, id, Some(n)),
+        (Method::GET, ["wit", "workitems", id, "revisions"]) => api::revisions(inner, &call, id, None),
+        (Method::GET, ["wit", "workitems", id, "revisions", n]) => api::revisions(inner, &call, id, Some(n)),
         (Method::GET, ["wit", "workitems", id, "comments"]) => api::comments(inner, &call, id),
         (Method::POST, ["wit", "workitems", id, "comments"]) => api::add_comment(inner, &call, id),
         (Method::GET, ["wit", "workitems", id, "comments", c]) => api::comment(inner, &call, id, c),
@@ -535,16 +443,12 @@ fn route(
         (Method::GET, ["wit", "workitemtypes"]) => api::types(inner, &call, None),
         (Method::GET, ["wit", "workitemtypes", _]) => api::types(inner, &call, Some(rest[2])),
         (Method::GET, ["wit", "workitemtypes", _, "states"]) => api::states(inner, rest[2]),
-        (Method::GET, ["wit", "workitemtypes", _, "fields"]) => {
-            api::type_fields(inner, &call, rest[2], None)
-        }
+        (Method::GET, ["wit", "workitemtypes", _, "fields"]) => api::type_fields(inner, &call, rest[2], None),
         (Method::GET, ["wit", "workitemtypes", _, "fields", _]) => {
             api::type_fields(inner, &call, rest[2], Some(rest[4]))
         }
         (Method::GET, ["projects"]) if call.project.is_none() => api::projects(inner, &call, None),
-        (Method::GET, ["projects", _]) if call.project.is_none() => {
-            api::projects(inner, &call, Some(rest[1]))
-        }
+        (Method::GET, ["projects", _]) if call.project.is_none() => api::projects(inner, &call, Some(rest[1])),
         (Method::GET, ["identities"]) if call.project.is_none() => api::identities(inner, &call),
         _ => not_found_route(path),
     }

@@ -126,47 +126,18 @@ pub struct AdoSeed {
 }
 
 fn state(name: &str, category: &str, color: &str) -> AdoState {
-    AdoState {
-        name: name.into(),
-        category: category.into(),
-        color: color.into(),
-    }
+    AdoState { name: name.into(), category: category.into(), color: color.into() }
 }
 
 impl AdoSeed {
     /// The demo organization of SEED.md.
     pub fn demo() -> AdoSeed {
         let users = vec![
-            SimUser::new(
-                "8c2a0000-0000-4000-8000-000000000001",
-                "ferry-bot@acme.test",
-                "Ferry Bot",
-                "ado-bot-pat",
-            ),
-            SimUser::new(
-                "8c2a0000-0000-4000-8000-000000000002",
-                "alice@acme.test",
-                "Alice Jones",
-                "ado-alice-pat",
-            ),
-            SimUser::new(
-                "8c2a0000-0000-4000-8000-000000000003",
-                "bob@acme.test",
-                "Bob Smith",
-                "ado-bob-pat",
-            ),
-            SimUser::new(
-                "8c2a0000-0000-4000-8000-000000000004",
-                "carol.w@acme.test",
-                "Carol White",
-                "ado-carol-pat",
-            ),
-            SimUser::new(
-                "8c2a0000-0000-4000-8000-000000000005",
-                "dave@acme.test",
-                "Dave Hidden",
-                "ado-dave-pat",
-            ),
+            SimUser::new("8c2a0000-0000-4000-8000-000000000001", "ferry-bot@acme.test", "Ferry Bot", "ado-bot-pat"),
+            SimUser::new("8c2a0000-0000-4000-8000-000000000002", "alice@acme.test", "Alice Jones", "ado-alice-pat"),
+            SimUser::new("8c2a0000-0000-4000-8000-000000000003", "bob@acme.test", "Bob Smith", "ado-bob-pat"),
+            SimUser::new("8c2a0000-0000-4000-8000-000000000004", "carol.w@acme.test", "Carol White", "ado-carol-pat"),
+            SimUser::new("8c2a0000-0000-4000-8000-000000000005", "dave@acme.test", "Dave Hidden", "ado-dave-pat"),
         ];
         let projects = vec![
             AdoProject {
@@ -207,23 +178,13 @@ impl AdoSeed {
                 ],
             },
         ];
-        let mut priority = AdoField::new(
-            "Microsoft.VSTS.Common.Priority",
-            "Priority",
-            FieldKind::Integer,
-        );
+        let mut priority = AdoField::new("Microsoft.VSTS.Common.Priority", "Priority", FieldKind::Integer);
         priority.allowed_values = (1..=4).map(|n| json!(n)).collect();
         priority.default_value = Some(json!(2));
         priority.help_text = Some("Business importance. 1=must fix; 4=unimportant.".into());
-        let mut severity = AdoField::new(
-            "Microsoft.VSTS.Common.Severity",
-            "Severity",
-            FieldKind::String,
-        );
-        severity.allowed_values = ["1 - Critical", "2 - High", "3 - Medium", "4 - Low"]
-            .iter()
-            .map(|s| json!(s))
-            .collect();
+        let mut severity = AdoField::new("Microsoft.VSTS.Common.Severity", "Severity", FieldKind::String);
+        severity.allowed_values =
+            ["1 - Critical", "2 - High", "3 - Medium", "4 - Low"].iter().map(|s| json!(s)).collect();
         severity.default_value = Some(json!("3 - Medium"));
         severity.help_text = Some("Assessment of the effect of the bug on the project".into());
         let fields = vec![
@@ -241,30 +202,15 @@ impl AdoSeed {
             AdoField::new("System.WorkItemType", "Work Item Type", FieldKind::String).read_only(),
             AdoField::new("System.TeamProject", "Team Project", FieldKind::String).read_only(),
             AdoField::new("System.AreaPath", "Area Path", FieldKind::TreePath),
-            AdoField::new(
-                "System.IterationPath",
-                "Iteration Path",
-                FieldKind::TreePath,
-            ),
+            AdoField::new("System.IterationPath", "Iteration Path", FieldKind::TreePath),
             AdoField::new("System.Tags", "Tags", FieldKind::PlainText),
             AdoField::new("System.History", "History", FieldKind::History),
             priority,
             severity,
-            AdoField::new(
-                "Microsoft.VSTS.Scheduling.StoryPoints",
-                "Story Points",
-                FieldKind::Double,
-            ),
+            AdoField::new("Microsoft.VSTS.Scheduling.StoryPoints", "Story Points", FieldKind::Double),
             AdoField::new("Custom.JiraKey", "Jira Key", FieldKind::String),
         ];
-        AdoSeed {
-            organization: "acme".into(),
-            users,
-            projects,
-            work_item_types,
-            fields,
-            work_items: Vec::new(),
-        }
+        AdoSeed { organization: "acme".into(), users, projects, work_item_types, fields, work_items: Vec::new() }
     }
 }
 
@@ -354,10 +300,7 @@ pub fn fmt_date(t: DateTime<Utc>) -> String {
 pub const FAR_FUTURE: &str = "9999-01-01T00:00:00Z";
 
 pub fn descriptor(user: &SimUser) -> String {
-    format!(
-        "aad.{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(user.id.as_bytes())
-    )
+    format!("aad.{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(user.id.as_bytes()))
 }
 
 /// `IdentityRef` as work item fields carry it.
@@ -378,10 +321,7 @@ pub fn identity_ref(base: &str, user: &SimUser) -> Value {
 pub fn identity_reference(base: &str, user: &SimUser) -> Value {
     let mut v = identity_ref(base, user);
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "name".into(),
-            json!(format!("{} <{}>", user.display_name, user.email)),
-        );
+        o.insert("name".into(), json!(format!("{} <{}>", user.display_name, user.email)));
     }
     v
 }
@@ -427,10 +367,7 @@ fn supported_operations(kind: FieldKind) -> Vec<Value> {
     let ops: &[(&str, &str)] = match kind {
         FieldKind::History | FieldKind::PlainText | FieldKind::Html => &[
             ("SupportedOperations.ContainsWords", "Contains Words"),
-            (
-                "SupportedOperations.NotContainsWords",
-                "Does Not Contain Words",
-            ),
+            ("SupportedOperations.NotContainsWords", "Does Not Contain Words"),
         ],
         FieldKind::TreePath => &[
             ("SupportedOperations.Under", "Under"),
@@ -460,9 +397,7 @@ fn supported_operations(kind: FieldKind) -> Vec<Value> {
             ("SupportedOperations.In", "In"),
         ],
     };
-    ops.iter()
-        .map(|(r, n)| json!({"referenceName": r, "name": n}))
-        .collect()
+    ops.iter().map(|(r, n)| json!({"referenceName": r, "name": n})).collect()
 }
 
 /// `WorkItemField2`.
@@ -498,10 +433,7 @@ pub fn allowed_values_wire(f: &AdoField, ty: &AdoWorkItemType) -> Vec<Value> {
     if f.reference_name == "System.WorkItemType" {
         return vec![json!(ty.name)];
     }
-    f.allowed_values
-        .iter()
-        .map(|v| json!(value_text(v)))
-        .collect()
+    f.allowed_values.iter().map(|v| json!(value_text(v))).collect()
 }
 
 /// A scalar as text (numbers without quotes).

@@ -1,8 +1,7 @@
 //! JSON Patch create and update of work items, with the rules the service enforces.
 
 use super::model::{
-    fmt_date, identity_ref, AdoField, AdoProject, AdoWorkItemType, FieldKind, Item, Snapshot,
-    Store, UpdateRec,
+    fmt_date, identity_ref, AdoField, AdoProject, AdoWorkItemType, FieldKind, Item, Snapshot, Store, UpdateRec,
 };
 use super::{Inner, Reply};
 use crate::common::SimUser;
@@ -11,13 +10,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 pub(crate) enum Target<'a> {
-    Create {
-        project: &'a AdoProject,
-        ty: &'a AdoWorkItemType,
-    },
-    Update {
-        id: u64,
-    },
+    Create { project: &'a AdoProject, ty: &'a AdoWorkItemType },
+    Update { id: u64 },
 }
 
 /// Outcome of a patch: the id it touched and whether a new revision was stored.
@@ -39,10 +33,7 @@ fn rule_error(f: &AdoField, codes: &str) -> Reply {
     Reply::error(
         400,
         "RuleValidationException",
-        format!(
-            "TF401320: Rule Error for field {}. Error code: {codes}.",
-            f.name
-        ),
+        format!("TF401320: Rule Error for field {}. Error code: {codes}.", f.name),
     )
 }
 
@@ -50,19 +41,12 @@ fn status_error(f: &AdoField, status: &str) -> Reply {
     Reply::error(
         400,
         "WorkItemFieldInvalidException",
-        format!(
-            "TF401326: Invalid field status '{status}' for field '{}'.",
-            f.reference_name
-        ),
+        format!("TF401326: Invalid field status '{status}' for field '{}'.", f.reference_name),
     )
 }
 
 fn unknown_field(name: &str) -> Reply {
-    Reply::error(
-        400,
-        "WorkItemTrackingFieldDefinitionNotFoundException",
-        format!("TF51535: Cannot find field {name}."),
-    )
+    Reply::error(400, "WorkItemTrackingFieldDefinitionNotFoundException", format!("TF51535: Cannot find field {name}."))
 }
 
 /// Resolves what identity fields accept: e-mail, unique display name, "Name <email>",
@@ -90,19 +74,12 @@ pub(crate) fn resolve_identity<'a>(
         }
         if let (Some(open), true) = (s.rfind('<'), s.ends_with('>')) {
             let email = s[open + 1..s.len() - 1].trim();
-            return active()
-                .find(|u| u.email.eq_ignore_ascii_case(email))
-                .map(Some)
-                .ok_or_else(|| unknown(s));
+            return active().find(|u| u.email.eq_ignore_ascii_case(email)).map(Some).ok_or_else(|| unknown(s));
         }
-        if let Some(u) =
-            active().find(|u| u.email.eq_ignore_ascii_case(s) || u.id.eq_ignore_ascii_case(s))
-        {
+        if let Some(u) = active().find(|u| u.email.eq_ignore_ascii_case(s) || u.id.eq_ignore_ascii_case(s)) {
             return Ok(Some(u));
         }
-        let named: Vec<&SimUser> = active()
-            .filter(|u| u.display_name.eq_ignore_ascii_case(s))
-            .collect();
+        let named: Vec<&SimUser> = active().filter(|u| u.display_name.eq_ignore_ascii_case(s)).collect();
         match named.as_slice() {
             [one] => Ok(Some(one)),
             [] => Err(unknown(s)),
@@ -121,10 +98,7 @@ pub(crate) fn resolve_identity<'a>(
         Value::String(s) => by_text(s),
         Value::Object(o) => {
             if let Some(id) = o.get("id").and_then(Value::as_str) {
-                return active()
-                    .find(|u| u.id.eq_ignore_ascii_case(id))
-                    .map(Some)
-                    .ok_or_else(|| unknown(id));
+                return active().find(|u| u.id.eq_ignore_ascii_case(id)).map(Some).ok_or_else(|| unknown(id));
             }
             for key in ["uniqueName", "displayName"] {
                 if let Some(s) = o.get(key).and_then(Value::as_str) {
@@ -138,13 +112,7 @@ pub(crate) fn resolve_identity<'a>(
 }
 
 /// Converts a patch value into what the field stores (`Null` = cleared).
-fn convert(
-    inner: &Inner,
-    project: &AdoProject,
-    id: i64,
-    f: &AdoField,
-    v: &Value,
-) -> Result<Value, Reply> {
+fn convert(inner: &Inner, project: &AdoProject, id: i64, f: &AdoField, v: &Value) -> Result<Value, Reply> {
     if v.is_null() {
         return Ok(Value::Null);
     }
@@ -164,9 +132,9 @@ fn convert(
         }
     };
     match f.kind {
-        FieldKind::Identity => Ok(resolve_identity(&inner.seed.users, f, v)?
-            .map(|u| identity_ref(&inner.base, u))
-            .unwrap_or(Value::Null)),
+        FieldKind::Identity => {
+            Ok(resolve_identity(&inner.seed.users, f, v)?.map(|u| identity_ref(&inner.base, u)).unwrap_or(Value::Null))
+        }
         FieldKind::Integer => {
             let n = match v {
                 Value::Number(n) => n.as_i64(),
@@ -195,9 +163,7 @@ fn convert(
         },
         FieldKind::DateTime => {
             let s = text()?;
-            super::wiql::parse_time(&s)
-                .map(|t| json!(fmt_date(t)))
-                .ok_or_else(|| status_error(f, "InvalidDate"))
+            super::wiql::parse_time(&s).map(|t| json!(fmt_date(t))).ok_or_else(|| status_error(f, "InvalidDate"))
         }
         FieldKind::TreePath => {
             let s = text()?;
@@ -207,10 +173,7 @@ fn convert(
                 Err(Reply::error(
                     400,
                     "WorkItemTrackingTreeNodeNotFoundException",
-                    format!(
-                        "TF401347: Invalid tree name given for work item {id}, field '{}'.",
-                        f.reference_name
-                    ),
+                    format!("TF401347: Invalid tree name given for work item {id}, field '{}'.", f.reference_name),
                 ))
             }
         }
@@ -288,26 +251,15 @@ pub(crate) fn apply(
     validate_only: bool,
     at: Option<DateTime<Utc>>,
 ) -> Result<Applied, Reply> {
-    let ops = ops
-        .as_array()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(invalid_patch)?;
+    let ops = ops.as_array().filter(|a| !a.is_empty()).ok_or_else(invalid_patch)?;
     let old_owned: Option<Item> = match &target {
         Target::Create { .. } => None,
-        Target::Update { id } => Some(
-            store
-                .items
-                .get(id)
-                .cloned()
-                .ok_or_else(|| super::api::not_found(*id))?,
-        ),
+        Target::Update { id } => Some(store.items.get(id).cloned().ok_or_else(|| super::api::not_found(*id))?),
     };
     let (project, ty, old): (&AdoProject, &AdoWorkItemType, Option<&Item>) = match &target {
         Target::Create { project, ty } => (project, ty, None),
         Target::Update { id } => {
-            let item = old_owned
-                .as_ref()
-                .ok_or_else(|| super::api::not_found(*id))?;
+            let item = old_owned.as_ref().ok_or_else(|| super::api::not_found(*id))?;
             let project = inner
                 .seed
                 .projects
@@ -334,22 +286,13 @@ pub(crate) fn apply(
     };
     // History belongs to the revision that wrote it.
     fields.remove("System.History");
-    let mut relations: Vec<Value> = old
-        .map(|i| i.current().relations.clone())
-        .unwrap_or_default();
+    let mut relations: Vec<Value> = old.map(|i| i.current().relations.clone()).unwrap_or_default();
     let mut set_reason = false;
 
     for (index, op) in ops.iter().enumerate() {
         let o = op.as_object().ok_or_else(invalid_patch)?;
-        let kind = o
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or_else(invalid_patch)?
-            .to_ascii_lowercase();
-        let path = o
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(invalid_patch)?;
+        let kind = o.get("op").and_then(Value::as_str).ok_or_else(invalid_patch)?.to_ascii_lowercase();
+        let path = o.get("path").and_then(Value::as_str).ok_or_else(invalid_patch)?;
         let value = o.get("value").cloned().unwrap_or(Value::Null);
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let test_failed = |actual: String| {
@@ -382,16 +325,10 @@ pub(crate) fn apply(
             }
             ("add" | "replace" | "remove", ["fields", name]) => {
                 let f = field_def(inner, name)?;
-                if f.read_only
-                    || matches!(f.reference_name.as_str(), "System.WorkItemType" | "System.TeamProject")
-                {
+                if f.read_only || matches!(f.reference_name.as_str(), "System.WorkItemType" | "System.TeamProject") {
                     return Err(status_error(f, "ReadOnly"));
                 }
-                let v = if kind == "remove" {
-                    Value::Null
-                } else {
-                    convert(inner, project, shown_id, f, &value)?
-                };
+                let v = if kind == "remove" { Value::Null } else { convert(inner, project, shown_id, f, &value)? };
                 if f.reference_name == "System.Reason" {
                     set_reason = true;
                 }
@@ -415,23 +352,23 @@ pub(crate) fn apply(
                 if url.is_empty() {
                     return Err(Reply::error(400, "VssPropertyValidationException", "The relation needs a url."));
                 }
-                if relations.iter().any(|x| {
-                    x["rel"] == json!(rel)
-                        && x["url"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(url))
-                }) {
+                if relations
+                    .iter()
+                    .any(|x| x["rel"] == json!(rel) && x["url"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(url)))
+                {
                     return Err(Reply::error(
                         400,
                         "WorkItemLinkAlreadyExistsException",
                         format!("TF201035: The {rel} relation to '{url}' already exists on work item {shown_id}."),
                     ));
                 }
-                let mut attributes = r
-                    .get("attributes")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
+                let mut attributes = r.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
                 if *rel == "ArtifactLink" && !attributes.contains_key("name") {
-                    return Err(Reply::error(400, "VssPropertyValidationException", "An ArtifactLink needs attributes.name (the link type name)."));
+                    return Err(Reply::error(
+                        400,
+                        "VssPropertyValidationException",
+                        "An ArtifactLink needs attributes.name (the link type name).",
+                    ));
                 }
                 attributes.entry("isLocked").or_insert(json!(false));
                 relations.push(json!({"rel": rel, "url": url, "attributes": attributes}));
@@ -442,10 +379,7 @@ pub(crate) fn apply(
             }
             ("add" | "replace", ["relations", i, "attributes", attr]) => {
                 let i = relation_index(i, relations.len())?;
-                if let Some(a) = relations[i]
-                    .get_mut("attributes")
-                    .and_then(Value::as_object_mut)
-                {
+                if let Some(a) = relations[i].get_mut("attributes").and_then(Value::as_object_mut) {
                     a.insert((*attr).to_string(), value.clone());
                 }
             }
@@ -460,7 +394,9 @@ pub(crate) fn apply(
                 return Err(Reply::error(
                     400,
                     "VssPropertyValidationException",
-                    format!("The patch operation '{kind}' on path '{path}' is not supported for work items (index {index})."),
+                    format!(
+                    "The patch operation '{kind}' on path '{path}' is not supported for work items (index {index})."
+                ),
                 ))
             }
         }
@@ -474,52 +410,30 @@ pub(crate) fn apply(
                 fields.entry(f.reference_name.clone()).or_insert(d.clone());
             }
         }
-        fields
-            .entry("System.AreaPath".into())
-            .or_insert(json!(project.name));
-        fields
-            .entry("System.IterationPath".into())
-            .or_insert(json!(project.name));
+        fields.entry("System.AreaPath".into()).or_insert(json!(project.name));
+        fields.entry("System.IterationPath".into()).or_insert(json!(project.name));
     }
-    let has_title =
-        matches!(fields.get("System.Title"), Some(Value::String(s)) if !s.trim().is_empty());
+    let has_title = matches!(fields.get("System.Title"), Some(Value::String(s)) if !s.trim().is_empty());
     if !has_title {
         if let Some(f) = field("System.Title") {
             return Err(rule_error(f, "Required, InvalidEmpty"));
         }
     }
-    let initial = ty
-        .states
-        .first()
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
+    let initial = ty.states.first().map(|s| s.name.clone()).unwrap_or_default();
     let old_state = old.and_then(|i| i.current().fields.get("System.State").cloned());
-    let state = fields
-        .get("System.State")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let state = fields.get("System.State").and_then(Value::as_str).map(str::to_string);
     let state_field = field("System.State");
     let state = match (state, state_field) {
         (None, _) if is_create => initial.clone(),
         (None, Some(f)) => return Err(rule_error(f, "Required, InvalidEmpty")),
         (Some(s), Some(f)) => {
-            let canonical = ty
-                .states
-                .iter()
-                .find(|x| x.name.eq_ignore_ascii_case(&s))
-                .map(|x| x.name.clone())
-                .ok_or_else(|| {
-                    rule_error(
-                        f,
-                        "Required, InvalidListValue, HasValues, LimitedToValues, AllowsOldValue",
-                    )
-                })?;
+            let canonical =
+                ty.states.iter().find(|x| x.name.eq_ignore_ascii_case(&s)).map(|x| x.name.clone()).ok_or_else(
+                    || rule_error(f, "Required, InvalidListValue, HasValues, LimitedToValues, AllowsOldValue"),
+                )?;
             if is_create && canonical != initial {
                 // A new work item can only enter the type's initial state ("" -> New transition).
-                return Err(rule_error(
-                    f,
-                    "InvalidListValue, LimitedToValues, AllowsOldValue",
-                ));
+                return Err(rule_error(f, "InvalidListValue, LimitedToValues, AllowsOldValue"));
             }
             canonical
         }
@@ -529,18 +443,12 @@ pub(crate) fn apply(
     let state_changed = old_state.as_ref().and_then(Value::as_str) != Some(state.as_str());
     fields.insert("System.State".into(), json!(state));
     if state_changed && !set_reason {
-        let reason = if is_create {
-            "New".to_string()
-        } else {
-            format!("Moved to state {state}")
-        };
+        let reason = if is_create { "New".to_string() } else { format!("Moved to state {state}") };
         fields.insert("System.Reason".into(), json!(reason));
     }
 
     let old_fields = old.map(|i| i.current().fields.clone()).unwrap_or_default();
-    let old_relations = old
-        .map(|i| i.current().relations.clone())
-        .unwrap_or_default();
+    let old_relations = old.map(|i| i.current().relations.clone()).unwrap_or_default();
     let mut changed_any = fields.contains_key("System.History") || relations != old_relations;
     for (k, v) in &fields {
         if old_fields.get(k) != Some(v) {
@@ -600,10 +508,7 @@ pub(crate) fn apply(
         diff.insert("System.Id".into(), json!({"newValue": id}));
         diff.insert("System.Rev".into(), json!({"newValue": rev}));
     } else {
-        diff.insert(
-            "System.Rev".into(),
-            json!({"oldValue": current_rev, "newValue": rev}),
-        );
+        diff.insert("System.Rev".into(), json!({"oldValue": current_rev, "newValue": rev}));
     }
     for (k, v) in &fields {
         match old_fields.get(k) {
@@ -621,16 +526,8 @@ pub(crate) fn apply(
             diff.insert(k.clone(), json!({"oldValue": o}));
         }
     }
-    let added: Vec<Value> = relations
-        .iter()
-        .filter(|r| !old_relations.contains(r))
-        .cloned()
-        .collect();
-    let removed: Vec<Value> = old_relations
-        .iter()
-        .filter(|r| !relations.contains(r))
-        .cloned()
-        .collect();
+    let added: Vec<Value> = relations.iter().filter(|r| !old_relations.contains(r)).cloned().collect();
+    let removed: Vec<Value> = old_relations.iter().filter(|r| !relations.contains(r)).cloned().collect();
     let rel_diff = if added.is_empty() && removed.is_empty() {
         None
     } else {
@@ -644,18 +541,8 @@ pub(crate) fn apply(
         Some(Value::Object(m))
     };
     let has_history = fields.contains_key("System.History");
-    let snapshot = Snapshot {
-        rev,
-        fields,
-        relations,
-        changed: ts,
-    };
-    let update = UpdateRec {
-        rev,
-        by_user: user.id.clone(),
-        fields: diff,
-        relations: rel_diff,
-    };
+    let snapshot = Snapshot { rev, fields, relations, changed: ts };
+    let update = UpdateRec { rev, by_user: user.id.clone(), fields: diff, relations: rel_diff };
     let mut item = match old_owned {
         Some(i) => i,
         None => Item {
@@ -668,10 +555,7 @@ pub(crate) fn apply(
         },
     };
     if validate_only {
-        return Ok(Applied {
-            id,
-            preview: Some((item, snapshot)),
-        });
+        return Ok(Applied { id, preview: Some((item, snapshot)) });
     }
     if has_history {
         item.comments.push((store.next_comment_id, rev));
@@ -694,21 +578,15 @@ fn relation_index(s: &str, len: usize) -> Result<usize, Reply> {
 }
 
 fn field_def<'a>(inner: &'a Inner, name: &str) -> Result<&'a AdoField, Reply> {
-    inner
-        .seed
-        .fields
-        .iter()
-        .find(|f| f.reference_name.eq_ignore_ascii_case(name))
-        .ok_or_else(|| unknown_field(name))
+    inner.seed.fields.iter().find(|f| f.reference_name.eq_ignore_ascii_case(name)).ok_or_else(|| unknown_field(name))
 }
 
 /// Creates the seed's work items through the same rules as the REST API.
 pub(crate) fn load_seed_items(inner: &Inner) -> Result<(), String> {
     let mut store = inner.store();
     for (n, w) in inner.seed.work_items.iter().enumerate() {
-        let project = inner
-            .project(&w.project)
-            .ok_or_else(|| format!("seed work item {n}: unknown project {}", w.project))?;
+        let project =
+            inner.project(&w.project).ok_or_else(|| format!("seed work item {n}: unknown project {}", w.project))?;
         let ty = inner
             .seed
             .work_item_types
@@ -718,21 +596,10 @@ pub(crate) fn load_seed_items(inner: &Inner) -> Result<(), String> {
         let user = inner
             .user_by_email(&w.created_by)
             .ok_or_else(|| format!("seed work item {n}: unknown user {}", w.created_by))?;
-        let ops: Vec<Value> = w
-            .fields
-            .iter()
-            .map(|(k, v)| json!({"op": "add", "path": format!("/fields/{k}"), "value": v}))
-            .collect();
-        apply(
-            inner,
-            &mut store,
-            user,
-            Target::Create { project, ty },
-            &Value::Array(ops),
-            false,
-            w.created_at,
-        )
-        .map_err(|r| format!("seed work item {n}: {}", r.message()))?;
+        let ops: Vec<Value> =
+            w.fields.iter().map(|(k, v)| json!({"op": "add", "path": format!("/fields/{k}"), "value": v})).collect();
+        apply(inner, &mut store, user, Target::Create { project, ty }, &Value::Array(ops), false, w.created_at)
+            .map_err(|r| format!("seed work item {n}: {}", r.message()))?;
     }
     Ok(())
 }

@@ -35,13 +35,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                     .position(|&c| c == ']')
                     .map(|p| start + p)
                     .ok_or("TF51006: The query has an unclosed '[' around a field name.")?;
-                out.push(Tok::Field(
-                    chars[start..end]
-                        .iter()
-                        .collect::<String>()
-                        .trim()
-                        .to_string(),
-                ));
+                out.push(Tok::Field(chars[start..end].iter().collect::<String>().trim().to_string()));
                 i = end + 1;
             }
             '\'' | '"' => {
@@ -50,11 +44,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => {
-                            return Err(
-                                "TF51006: The query has an unterminated string literal.".into()
-                            )
-                        }
+                        None => return Err("TF51006: The query has an unterminated string literal.".into()),
                         Some(&ch) if ch == quote => {
                             if chars.get(i + 1) == Some(&quote) {
                                 s.push(quote);
@@ -110,9 +100,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                 while end < chars.len() && (chars[end].is_alphanumeric() || chars[end] == '_') {
                     end += 1;
                 }
-                out.push(Tok::Macro(
-                    chars[start..end].iter().collect::<String>().to_lowercase(),
-                ));
+                out.push(Tok::Macro(chars[start..end].iter().collect::<String>().to_lowercase()));
                 i = end;
             }
             c if c.is_ascii_digit() => {
@@ -121,25 +109,17 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                     i += 1;
                 }
                 let s: String = chars[start..i].iter().collect();
-                let n = s
-                    .parse::<f64>()
-                    .map_err(|_| format!("TF51006: Invalid number «{s}» in the query."))?;
+                let n = s.parse::<f64>().map_err(|_| format!("TF51006: Invalid number «{s}» in the query."))?;
                 out.push(Tok::Num(n));
             }
             c if c.is_alphabetic() || c == '_' => {
                 let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || chars[i] == '.' || chars[i] == '_')
-                {
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '.' || chars[i] == '_') {
                     i += 1;
                 }
                 out.push(Tok::Word(chars[start..i].iter().collect()));
             }
-            other => {
-                return Err(format!(
-                    "TF51006: Unexpected character «{other}» in the query."
-                ))
-            }
+            other => return Err(format!("TF51006: Unexpected character «{other}» in the query.")),
         }
     }
     Ok(out)
@@ -245,8 +225,8 @@ struct Parser {
 }
 
 const KEYWORDS: &[&str] = &[
-    "select", "from", "where", "order", "by", "asc", "desc", "and", "or", "not", "contains", "in",
-    "under", "ever", "asof", "words", "group", "mode",
+    "select", "from", "where", "order", "by", "asc", "desc", "and", "or", "not", "contains", "in", "under", "ever",
+    "asof", "words", "group", "mode",
 ];
 
 impl Parser {
@@ -273,11 +253,7 @@ impl Parser {
         if self.eat_kw(kw) {
             Ok(())
         } else {
-            Err(format!(
-                "TF51006: Expecting {}. The error is caused by «{}».",
-                kw.to_uppercase(),
-                self.here()
-            ))
+            Err(format!("TF51006: Expecting {}. The error is caused by «{}».", kw.to_uppercase(), self.here()))
         }
     }
     fn here(&self) -> String {
@@ -292,9 +268,7 @@ impl Parser {
             Some(Tok::Word(w)) if !KEYWORDS.contains(&w.to_lowercase().as_str()) => Ok(w),
             other => Err(format!(
                 "TF51006: Expecting field name. The error is caused by «{}».",
-                other
-                    .map(|t| tok_text(&t))
-                    .unwrap_or_else(|| "end of query".into())
+                other.map(|t| tok_text(&t)).unwrap_or_else(|| "end of query".into())
             )),
         }
     }
@@ -310,7 +284,10 @@ impl Parser {
         match self.next() {
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("workitems") => {}
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("workitemlinks") => {
-                return Err("TF51006: The simulator supports flat queries only (FROM WorkItems), not FROM WorkItemLinks.".into())
+                return Err(
+                    "TF51006: The simulator supports flat queries only (FROM WorkItems), not FROM WorkItemLinks."
+                        .into(),
+                )
             }
             other => {
                 return Err(format!(
@@ -319,11 +296,7 @@ impl Parser {
                 ))
             }
         }
-        let filter = if self.eat_kw("where") {
-            Some(self.or()?)
-        } else {
-            None
-        };
+        let filter = if self.eat_kw("where") { Some(self.or()?) } else { None };
         let mut order = Vec::new();
         if self.eat_kw("order") {
             self.expect_kw("by")?;
@@ -347,9 +320,7 @@ impl Parser {
             return Err("TF51006: The simulator does not support ASOF in WIQL.".into());
         }
         if self.is_kw("mode") {
-            return Err(
-                "TF51006: The simulator does not support MODE (link queries) in WIQL.".into(),
-            );
+            return Err("TF51006: The simulator does not support MODE (link queries) in WIQL.".into());
         }
         if let Some(t) = self.peek() {
             return Err(format!(
@@ -357,11 +328,7 @@ impl Parser {
                 tok_text(t)
             ));
         }
-        Ok(Query {
-            columns,
-            filter,
-            order,
-        })
+        Ok(Query { columns, filter, order })
     }
 
     fn or(&mut self) -> Result<Expr, String> {
@@ -392,9 +359,7 @@ impl Parser {
                 other => {
                     return Err(format!(
                         "TF51006: Expecting ')'. The error is caused by «{}».",
-                        other
-                            .map(|t| tok_text(&t))
-                            .unwrap_or_else(|| "end of query".into())
+                        other.map(|t| tok_text(&t)).unwrap_or_else(|| "end of query".into())
                     ))
                 }
             }
@@ -440,24 +405,18 @@ impl Parser {
                 }
             }
             Some(Tok::Word(w)) if w.eq_ignore_ascii_case("ever") => {
-                return Err(
-                    "TF51006: The simulator does not support EVER (history queries).".into(),
-                )
+                return Err("TF51006: The simulator does not support EVER (history queries).".into())
             }
             other => {
                 return Err(format!(
                     "TF51006: Expecting comparison operator. The error is caused by «{}».",
-                    other
-                        .map(|t| tok_text(&t))
-                        .unwrap_or_else(|| "end of query".into())
+                    other.map(|t| tok_text(&t)).unwrap_or_else(|| "end of query".into())
                 ))
             }
         };
         let values = if matches!(op, Op::In | Op::NotIn) {
             if self.next() != Some(Tok::LParen) {
-                return Err(format!(
-                    "TF51006: Expecting '(' after IN. The error is caused by «[{field}] IN»."
-                ));
+                return Err(format!("TF51006: Expecting '(' after IN. The error is caused by «[{field}] IN»."));
             }
             let mut vals = vec![self.value(&field)?];
             loop {
@@ -467,9 +426,7 @@ impl Parser {
                     other => {
                         return Err(format!(
                             "TF51006: Expecting ',' or ')'. The error is caused by «{}».",
-                            other
-                                .map(|t| tok_text(&t))
-                                .unwrap_or_else(|| "end of query".into())
+                            other.map(|t| tok_text(&t)).unwrap_or_else(|| "end of query".into())
                         ))
                     }
                 }
@@ -551,7 +508,9 @@ impl Ctx<'_> {
         self.fields
             .iter()
             .find(|f| f.reference_name.eq_ignore_ascii_case(name) || f.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| format!("TF51005: The query references a field that does not exist. The error is caused by «[{name}]»."))
+            .ok_or_else(|| {
+                format!("TF51005: The query references a field that does not exist. The error is caused by «[{name}]».")
+            })
     }
 }
 
@@ -568,12 +527,7 @@ pub enum Compiled {
     And(Box<Compiled>, Box<Compiled>),
     Or(Box<Compiled>, Box<Compiled>),
     Not(Box<Compiled>),
-    Cond {
-        field: String,
-        kind: FieldKind,
-        op: Op,
-        values: Vec<CVal>,
-    },
+    Cond { field: String, kind: FieldKind, op: Op, values: Vec<CVal> },
 }
 
 fn has_time(s: &str) -> bool {
@@ -582,9 +536,7 @@ fn has_time(s: &str) -> bool {
 
 fn parse_day(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%m/%d/%Y"))
-        .ok()
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(s, "%m/%d/%Y")).ok()
 }
 
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -592,19 +544,12 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(Utc.from_utc_datetime(&t));
         }
     }
-    parse_day(s)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Utc.from_utc_datetime(&t))
+    parse_day(s).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| Utc.from_utc_datetime(&t))
 }
 
 pub fn compile(e: &Expr, ctx: &Ctx) -> Result<Compiled, String> {
@@ -618,12 +563,7 @@ pub fn compile(e: &Expr, ctx: &Ctx) -> Result<Compiled, String> {
             for v in &c.values {
                 values.push(literal(v, f, c, ctx)?);
             }
-            Compiled::Cond {
-                field: f.reference_name.clone(),
-                kind: f.kind,
-                op: c.op,
-                values,
-            }
+            Compiled::Cond { field: f.reference_name.clone(), kind: f.kind, op: c.op, values }
         }
     })
 }
@@ -644,16 +584,15 @@ fn literal(v: &Lit, f: &AdoField, c: &Cond, ctx: &Ctx) -> Result<CVal, String> {
         }
         Lit::Project => match ctx.project {
             Some(p) => p.to_string(),
-            None => {
-                return Err(
-                    "TF51011: The @project macro needs a project in the request path.".into(),
-                )
-            }
+            None => return Err("TF51011: The @project macro needs a project in the request path.".into()),
         },
         Lit::Me => ctx.me.to_string(),
         Lit::Today(days) => {
             if f.kind != FieldKind::DateTime {
-                return Err(format!("TF51006: @today can only be compared with a date field. The error is caused by «{}».", c.source()));
+                return Err(format!(
+                    "TF51006: @today can only be compared with a date field. The error is caused by «{}».",
+                    c.source()
+                ));
             }
             let day = ctx.now.date_naive() + Duration::days(*days);
             return Ok(if ctx.time_precision {
@@ -693,22 +632,13 @@ fn texts(v: &Value) -> Vec<String> {
         Value::Null => vec![String::new()],
         Value::String(s) => vec![s.to_lowercase()],
         Value::Object(o) => {
-            let name = o
-                .get("displayName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let unique = o
-                .get("uniqueName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let name = o.get("displayName").and_then(Value::as_str).unwrap_or_default();
+            let unique = o.get("uniqueName").and_then(Value::as_str).unwrap_or_default();
             vec![
                 unique.to_lowercase(),
                 name.to_lowercase(),
                 format!("{name} <{unique}>").to_lowercase(),
-                o.get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_lowercase(),
+                o.get("id").and_then(Value::as_str).unwrap_or_default().to_lowercase(),
             ]
         }
         other => vec![other.to_string().to_lowercase()],
@@ -726,21 +656,14 @@ fn num(v: &Value) -> Option<f64> {
 fn cmp_one(v: &Value, kind: FieldKind, c: &CVal) -> Option<Ordering> {
     match c {
         CVal::Num(n) => num(v).and_then(|x| x.partial_cmp(n)),
-        CVal::Day(d) => v
-            .as_str()
-            .and_then(parse_time)
-            .map(|t| t.date_naive().cmp(d)),
+        CVal::Day(d) => v.as_str().and_then(parse_time).map(|t| t.date_naive().cmp(d)),
         CVal::Time(t) => v.as_str().and_then(parse_time).map(|x| x.cmp(t)),
         CVal::Text(s) => {
             if kind == FieldKind::Identity {
                 if texts(v).iter().any(|x| x == s) {
                     return Some(Ordering::Equal);
                 }
-                let name = v
-                    .get("displayName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_lowercase();
+                let name = v.get("displayName").and_then(Value::as_str).unwrap_or_default().to_lowercase();
                 Some(name.as_str().cmp(s.as_str()))
             } else {
                 Some(texts(v)[0].as_str().cmp(s.as_str()))
@@ -763,12 +686,7 @@ pub fn eval(c: &Compiled, get: &dyn Fn(&str) -> Value) -> bool {
         Compiled::And(a, b) => eval(a, get) && eval(b, get),
         Compiled::Or(a, b) => eval(a, get) || eval(b, get),
         Compiled::Not(a) => !eval(a, get),
-        Compiled::Cond {
-            field,
-            kind,
-            op,
-            values,
-        } => {
+        Compiled::Cond { field, kind, op, values } => {
             let v = get(field);
             let first = &values[0];
             let eq = |c: &CVal| {
@@ -829,20 +747,10 @@ pub fn order_values(a: &Value, b: &Value, kind: FieldKind) -> Ordering {
         _ => {}
     }
     match kind {
-        FieldKind::Integer | FieldKind::Double => {
-            num(a).partial_cmp(&num(b)).unwrap_or(Ordering::Equal)
-        }
-        FieldKind::DateTime => a
-            .as_str()
-            .and_then(parse_time)
-            .cmp(&b.as_str().and_then(parse_time)),
+        FieldKind::Integer | FieldKind::Double => num(a).partial_cmp(&num(b)).unwrap_or(Ordering::Equal),
+        FieldKind::DateTime => a.as_str().and_then(parse_time).cmp(&b.as_str().and_then(parse_time)),
         FieldKind::Identity => {
-            let n = |v: &Value| {
-                v.get("displayName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_lowercase()
-            };
+            let n = |v: &Value| v.get("displayName").and_then(Value::as_str).unwrap_or_default().to_lowercase();
             n(a).cmp(&n(b))
         }
         _ => texts(a)[0].cmp(&texts(b)[0]),
@@ -866,19 +774,13 @@ mod tests {
         };
         let parsed = parse(q)?;
         let c = compile(parsed.filter.as_ref().expect("where"), &ctx)?;
-        let get = |f: &str| {
-            item.iter()
-                .find(|(k, _)| *k == f)
-                .map(|(_, v)| v.clone())
-                .unwrap_or(Value::Null)
-        };
+        let get = |f: &str| item.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone()).unwrap_or(Value::Null);
         Ok(eval(&c, &get))
     }
 
     #[test]
     fn conditions_match_as_wiql_defines_them() {
-        let alice =
-            json!({"displayName": "Alice Jones", "uniqueName": "alice@acme.test", "id": "x"});
+        let alice = json!({"displayName": "Alice Jones", "uniqueName": "alice@acme.test", "id": "x"});
         let item = [
             ("System.TeamProject", json!("App")),
             ("System.State", json!("Active")),
@@ -890,46 +792,26 @@ mod tests {
             ("System.AreaPath", json!("App\\Web")),
         ];
         let cases = [
-            (
-                "[System.TeamProject] = @project AND [State] = 'active'",
-                false,
-                true,
-            ),
+            ("[System.TeamProject] = @project AND [State] = 'active'", false, true),
             ("[System.State] <> 'Active'", false, false),
             ("[System.State] IN ('New', 'Active')", false, true),
             ("[System.State] NOT IN ('New', 'Active')", false, false),
             ("[System.Title] CONTAINS 'LOGIN'", false, true),
             ("[System.Title] NOT CONTAINS 'login'", false, false),
-            (
-                "[Microsoft.VSTS.Common.Priority] >= 2 AND [Priority] < 3",
-                false,
-                true,
-            ),
+            ("[Microsoft.VSTS.Common.Priority] >= 2 AND [Priority] < 3", false, true),
             ("[Priority] > '2'", false, false),
             ("[System.Tags] CONTAINS 'jira'", false, true),
             ("[System.Tags] CONTAINS 'jir'", false, false),
             ("[System.AssignedTo] = @me", false, true),
-            (
-                "[Assigned To] = 'Alice Jones <alice@acme.test>'",
-                false,
-                true,
-            ),
+            ("[Assigned To] = 'Alice Jones <alice@acme.test>'", false, true),
             ("[System.AssignedTo] = ''", false, false),
             ("[System.Description] = ''", false, true),
             ("NOT ([State] = 'Active' OR [State] = 'New')", false, false),
             ("[System.ChangedDate] >= '2026-11-25'", false, true),
             ("[System.ChangedDate] > '2026-11-25'", false, false),
             ("[System.ChangedDate] >= @today - 1", false, true),
-            (
-                "[System.ChangedDate] > '2026-11-25T10:00:00.4Z'",
-                true,
-                true,
-            ),
-            (
-                "[System.ChangedDate] > '2026-11-25T10:00:00.5Z'",
-                true,
-                false,
-            ),
+            ("[System.ChangedDate] > '2026-11-25T10:00:00.4Z'", true, true),
+            ("[System.ChangedDate] > '2026-11-25T10:00:00.5Z'", true, false),
             ("[System.AreaPath] UNDER 'App'", false, true),
         ];
         for (cond, precise, want) in cases {
@@ -951,32 +833,14 @@ mod tests {
     #[test]
     fn malformed_or_unsupported_queries_are_rejected_with_a_reason() {
         let cases = [
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE [Nope] = 1",
-                "TF51005",
-            ),
+            ("SELECT [System.Id] FROM WorkItems WHERE [Nope] = 1", "TF51005"),
             ("SELECT [System.Id] WorkItems", "Expecting FROM"),
             ("SELECT [System.Id] FROM WorkItemLinks", "flat queries"),
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE [State] = 'a' AND",
-                "Expecting field name",
-            ),
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE ([State] = 'a'",
-                "Expecting ')'",
-            ),
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE [State] EVER 'a'",
-                "EVER",
-            ),
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE [State] = 'a",
-                "unterminated",
-            ),
-            (
-                "SELECT [System.Id] FROM WorkItems WHERE [Priority] = 'high'",
-                "number",
-            ),
+            ("SELECT [System.Id] FROM WorkItems WHERE [State] = 'a' AND", "Expecting field name"),
+            ("SELECT [System.Id] FROM WorkItems WHERE ([State] = 'a'", "Expecting ')'"),
+            ("SELECT [System.Id] FROM WorkItems WHERE [State] EVER 'a'", "EVER"),
+            ("SELECT [System.Id] FROM WorkItems WHERE [State] = 'a", "unterminated"),
+            ("SELECT [System.Id] FROM WorkItems WHERE [Priority] = 'high'", "number"),
         ];
         for (q, want) in cases {
             let err = run(q, false, &[]).unwrap_err();
@@ -986,17 +850,8 @@ mod tests {
 
     #[test]
     fn order_by_clauses_are_parsed_with_directions() {
-        let q = parse(
-            "select [System.Id] from workitems order by [System.ChangedDate] desc, [System.Id]",
-        )
-        .unwrap();
-        assert_eq!(
-            q.order,
-            vec![
-                ("System.ChangedDate".to_string(), true),
-                ("System.Id".to_string(), false)
-            ]
-        );
+        let q = parse("select [System.Id] from workitems order by [System.ChangedDate] desc, [System.Id]").unwrap();
+        assert_eq!(q.order, vec![("System.ChangedDate".to_string(), true), ("System.Id".to_string(), false)]);
         assert!(q.filter.is_none());
     }
 }

@@ -32,35 +32,17 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/rest/api/3/issue", post(create_issue))
         .route("/rest/api/3/issue/:key", get(get_issue).put(edit_issue))
         .route("/rest/api/3/issue/:key/changelog", get(changelog))
-        .route(
-            "/rest/api/3/issue/:key/assignee",
-            axum::routing::put(assign_issue),
-        )
-        .route(
-            "/rest/api/3/issue/:key/transitions",
-            get(get_transitions).post(do_transition),
-        )
-        .route(
-            "/rest/api/3/issue/:key/remotelink",
-            get(get_remote_links).post(upsert_remote_link),
-        )
+        .route("/rest/api/3/issue/:key/assignee", axum::routing::put(assign_issue))
+        .route("/rest/api/3/issue/:key/transitions", get(get_transitions).post(do_transition))
+        .route("/rest/api/3/issue/:key/remotelink", get(get_remote_links).post(upsert_remote_link))
         .route("/rest/api/3/issue/:key/editmeta", get(editmeta))
-        .route(
-            "/rest/api/3/search/approximate-count",
-            post(approximate_count),
-        )
+        .route("/rest/api/3/search/approximate-count", post(approximate_count))
         .route("/rest/api/3/changelog/bulkfetch", post(bulk_changelog))
         .route("/rest/api/3/field", get(fields))
         .route("/rest/api/3/project/search", get(project_search))
         .route("/rest/api/3/project/:key/statuses", get(project_statuses))
-        .route(
-            "/rest/api/3/issue/createmeta/:project/issuetypes",
-            get(createmeta_types),
-        )
-        .route(
-            "/rest/api/3/issue/createmeta/:project/issuetypes/:type",
-            get(createmeta_fields),
-        )
+        .route("/rest/api/3/issue/createmeta/:project/issuetypes", get(createmeta_types))
+        .route("/rest/api/3/issue/createmeta/:project/issuetypes/:type", get(createmeta_fields))
         .route("/rest/api/3/priority/:id", get(priority))
         .route("/rest/api/3/user", get(get_user))
         .route("/rest/api/3/user/search", get(user_search))
@@ -89,35 +71,22 @@ fn field_errors(errors: FieldErrors) -> Response {
 }
 
 fn issue_not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &["Issue does not exist or you do not have permission to see it."],
-        FieldErrors::new(),
-    )
+    error(StatusCode::NOT_FOUND, &["Issue does not exist or you do not have permission to see it."], FieldErrors::new())
 }
 
 fn project_not_found(key: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &[&format!("No project could be found with key '{key}'.")],
-        FieldErrors::new(),
-    )
+    error(StatusCode::NOT_FOUND, &[&format!("No project could be found with key '{key}'.")], FieldErrors::new())
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, Response> {
     if body.is_empty() {
-        return Err(bad_request(
-            "No content to map to Object due to end of input",
-        ));
+        return Err(bad_request("No content to map to Object due to end of input"));
     }
-    serde_json::from_slice::<Value>(body)
-        .map_err(|e| bad_request(&format!("Unexpected character in JSON: {e}")))
+    serde_json::from_slice::<Value>(body).map_err(|e| bad_request(&format!("Unexpected character in JSON: {e}")))
 }
 
 fn object(v: &Value) -> Result<&Map<String, Value>, Response> {
-    v.as_object().ok_or_else(|| {
-        bad_request("Can not deserialize instance of object out of non-object token")
-    })
+    v.as_object().ok_or_else(|| bad_request("Can not deserialize instance of object out of non-object token"))
 }
 
 /// Query parameters, possibly repeated and/or comma-separated.
@@ -125,10 +94,7 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -141,11 +107,9 @@ impl Params {
     fn int(&self, name: &str, default: i64) -> Result<i64, Response> {
         match self.get(name) {
             None | Some("") => Ok(default),
-            Some(v) => v.parse::<i64>().map_err(|_| {
-                bad_request(&format!(
-                    "The value '{v}' for parameter '{name}' is not a valid number."
-                ))
-            }),
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| bad_request(&format!("The value '{v}' for parameter '{name}' is not a valid number."))),
         }
     }
 }
@@ -154,31 +118,16 @@ impl Params {
 
 fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<SimUser> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (email, token) = text.split_once(':')?;
-    inner
-        .seed
-        .users
-        .iter()
-        .find(|u| u.active && u.email.eq_ignore_ascii_case(email) && u.token == token)
-        .cloned()
+    inner.seed.users.iter().find(|u| u.active && u.email.eq_ignore_ascii_case(email) && u.token == token).cloned()
 }
 
 fn rate_limited(retry_after: u64) -> Response {
-    let reset = (Utc::now() + Duration::seconds(retry_after as i64))
-        .format("%Y-%m-%dT%H:%MZ")
-        .to_string();
-    let mut resp = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        &["Rate limit exceeded."],
-        FieldErrors::new(),
-    );
+    let reset = (Utc::now() + Duration::seconds(retry_after as i64)).format("%Y-%m-%dT%H:%MZ").to_string();
+    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, &["Rate limit exceeded."], FieldErrors::new());
     let h = resp.headers_mut();
     let mut put = |name: &'static str, v: String| {
         if let Ok(v) = HeaderValue::from_str(&v) {
@@ -216,10 +165,8 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                     &["You are not authenticated. Authentication required to perform this operation."],
                     FieldErrors::new(),
                 );
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"protected-area\""),
-                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"protected-area\""));
                 r
             }
             Some(u) => {
@@ -228,22 +175,12 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             }
         },
     };
-    inner.log.push(RequestRecord {
-        method,
-        path,
-        query,
-        status: resp.status().as_u16(),
-        user: user.map(|u| u.email),
-    });
+    inner.log.push(RequestRecord { method, path, query, status: resp.status().as_u16(), user: user.map(|u| u.email) });
     resp
 }
 
 async fn unknown_resource(req: Request) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        &[&format!("null for uri: {}", req.uri())],
-        FieldErrors::new(),
-    )
+    error(StatusCode::NOT_FOUND, &[&format!("null for uri: {}", req.uri())], FieldErrors::new())
 }
 
 // ---------- users ----------
@@ -255,9 +192,7 @@ async fn myself(State(inner): S, Extension(Caller(me)): Extension<Caller>) -> Re
 fn user_matches(u: &SimUser, query: &str) -> bool {
     let q = query.to_lowercase();
     let name = u.display_name.to_lowercase();
-    name.starts_with(&q)
-        || name.split_whitespace().any(|w| w.starts_with(&q))
-        || u.email.to_lowercase().starts_with(&q)
+    name.starts_with(&q) || name.split_whitespace().any(|w| w.starts_with(&q)) || u.email.to_lowercase().starts_with(&q)
 }
 
 fn page<T: Clone>(items: &[T], start: i64, max: i64) -> Vec<T> {
@@ -298,9 +233,7 @@ async fn get_user(State(inner): S, Query(q): Q) -> Response {
         Some(u) => json_resp(StatusCode::OK, inner.user_json(u)),
         None => error(
             StatusCode::NOT_FOUND,
-            &[&format!(
-                "Specified user does not exist or you do not have required permissions: {id}"
-            )],
+            &[&format!("Specified user does not exist or you do not have required permissions: {id}")],
             FieldErrors::new(),
         ),
     }
@@ -327,9 +260,7 @@ async fn assignable_search(State(inner): S, Query(q): Q) -> Response {
             return issue_not_found();
         }
     } else {
-        return bad_request(
-            "One of the following parameters must be provided: 'project', 'issueKey' or 'issueId'.",
-        );
+        return bad_request("One of the following parameters must be provided: 'project', 'issueKey' or 'issueId'.");
     }
     let found: Vec<Value> = inner
         .seed
@@ -346,11 +277,7 @@ async fn assignable_search(State(inner): S, Query(q): Q) -> Response {
 // ---------- metadata ----------
 
 fn find_project<'a>(inner: &'a Inner, id_or_key: &str) -> Option<&'a super::JiraProject> {
-    inner
-        .seed
-        .projects
-        .iter()
-        .find(|p| p.id == id_or_key || p.key == id_or_key)
+    inner.seed.projects.iter().find(|p| p.id == id_or_key || p.key == id_or_key)
 }
 
 async fn fields(State(inner): S) -> Response {
@@ -373,12 +300,7 @@ fn project_full(inner: &Inner, p: &super::JiraProject, with_types: bool) -> Valu
     o["isPrivate"] = json!(false);
     o["expand"] = json!("description,lead,issueTypes,url,projectKeys,permissions,insight");
     if with_types {
-        o["issueTypes"] = inner
-            .seed
-            .issue_types
-            .iter()
-            .map(|t| inner.issuetype_json(t))
-            .collect();
+        o["issueTypes"] = inner.seed.issue_types.iter().map(|t| inner.issuetype_json(t)).collect();
     }
     o
 }
@@ -398,27 +320,20 @@ async fn project_search(State(inner): S, Query(q): Q) -> Response {
         .iter()
         .filter(|pr| keys.is_empty() || keys.iter().any(|k| k == &pr.key || k == &pr.id))
         .filter(|pr| {
-            query.is_empty()
-                || pr.key.to_lowercase().contains(&query)
-                || pr.name.to_lowercase().contains(&query)
+            query.is_empty() || pr.key.to_lowercase().contains(&query) || pr.name.to_lowercase().contains(&query)
         })
         .collect();
     matching.sort_by(|a, b| a.key.cmp(&b.key));
     let total = matching.len() as i64;
-    let values: Vec<Value> = page(&matching, start, max)
-        .into_iter()
-        .map(|pr| project_full(&inner, pr, with_types))
-        .collect();
+    let values: Vec<Value> =
+        page(&matching, start, max).into_iter().map(|pr| project_full(&inner, pr, with_types)).collect();
     let is_last = start + max >= total;
     let mut o = json!({
         "self": inner.api(&format!("project/search?startAt={start}&maxResults={max}")),
         "maxResults": max, "startAt": start, "total": total, "isLast": is_last, "values": values,
     });
     if !is_last {
-        o["nextPage"] = json!(inner.api(&format!(
-            "project/search?startAt={}&maxResults={max}",
-            start + max
-        )));
+        o["nextPage"] = json!(inner.api(&format!("project/search?startAt={}&maxResults={max}", start + max)));
     }
     json_resp(StatusCode::OK, o)
 }
@@ -427,12 +342,7 @@ async fn project_statuses(State(inner): S, Path(key): Path<String>) -> Response 
     if find_project(&inner, &key).is_none() {
         return project_not_found(&key);
     }
-    let statuses: Vec<Value> = inner
-        .seed
-        .statuses
-        .iter()
-        .map(|s| inner.status_json(&s.id))
-        .collect();
+    let statuses: Vec<Value> = inner.seed.statuses.iter().map(|s| inner.status_json(&s.id)).collect();
     let v: Vec<Value> = inner
         .seed
         .issue_types
@@ -453,12 +363,7 @@ async fn createmeta_types(State(inner): S, Path(project): Path<String>, Query(q)
     if find_project(&inner, &project).is_none() {
         return project_not_found(&project);
     }
-    let all: Vec<Value> = inner
-        .seed
-        .issue_types
-        .iter()
-        .map(|t| inner.issuetype_json(t))
-        .collect();
+    let all: Vec<Value> = inner.seed.issue_types.iter().map(|t| inner.issuetype_json(t)).collect();
     json_resp(
         StatusCode::OK,
         json!({"issueTypes": page(&all, start, max), "maxResults": max, "startAt": start, "total": all.len()}),
@@ -479,19 +384,14 @@ const CREATE_SCREEN: &[(&str, bool)] = &[
 ];
 
 fn on_create_screen(inner: &Inner, field: &str) -> bool {
-    CREATE_SCREEN.iter().any(|(f, _)| *f == field)
-        || inner.seed.custom_fields.iter().any(|c| c.id == field)
+    CREATE_SCREEN.iter().any(|(f, _)| *f == field) || inner.seed.custom_fields.iter().any(|c| c.id == field)
 }
 
 fn on_edit_screen(inner: &Inner, field: &str) -> bool {
     field != "project" && on_create_screen(inner, field)
 }
 
-async fn createmeta_fields(
-    State(inner): S,
-    Path((project, type_id)): Path<(String, String)>,
-    Query(q): Q,
-) -> Response {
+async fn createmeta_fields(State(inner): S, Path((project, type_id)): Path<(String, String)>, Query(q): Q) -> Response {
     let p = Params(q);
     let (start, max) = match (p.int("startAt", 0), p.int("maxResults", 50)) {
         (Ok(s), Ok(m)) => (s.max(0), m.clamp(0, 200)),
@@ -503,9 +403,7 @@ async fn createmeta_fields(
     if !inner.seed.issue_types.iter().any(|t| t.id == type_id) {
         return error(
             StatusCode::NOT_FOUND,
-            &[&format!(
-                "Issue type with id '{type_id}' does not exist or is not valid for the project."
-            )],
+            &[&format!("Issue type with id '{type_id}' does not exist or is not valid for the project.")],
             FieldErrors::new(),
         );
     }
@@ -513,13 +411,7 @@ async fn createmeta_fields(
     let ids = CREATE_SCREEN
         .iter()
         .map(|(f, r)| (f.to_string(), *r))
-        .chain(
-            inner
-                .seed
-                .custom_fields
-                .iter()
-                .map(|c| (c.id.clone(), false)),
-        );
+        .chain(inner.seed.custom_fields.iter().map(|c| (c.id.clone(), false)));
     for (id, required) in ids {
         if let Some(mut meta) = inner.field_meta(&id, required) {
             meta["fieldId"] = json!(id);
@@ -556,11 +448,9 @@ async fn priority(State(inner): S, Path(id): Path<String>) -> Response {
             o["isDefault"] = json!(p.id == inner.seed.default_priority_id);
             json_resp(StatusCode::OK, o)
         }
-        None => error(
-            StatusCode::NOT_FOUND,
-            &[&format!("The priority with ID '{id}' does not exist.")],
-            FieldErrors::new(),
-        ),
+        None => {
+            error(StatusCode::NOT_FOUND, &[&format!("The priority with ID '{id}' does not exist.")], FieldErrors::new())
+        }
     }
 }
 
@@ -576,17 +466,10 @@ struct SearchReq {
 }
 
 fn split_expand(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
+    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
 }
 
-async fn search_get(
-    State(inner): S,
-    Extension(Caller(me)): Extension<Caller>,
-    Query(q): Q,
-) -> Response {
+async fn search_get(State(inner): S, Extension(Caller(me)): Extension<Caller>, Query(q): Q) -> Response {
     let p = Params(q);
     let max = match p.get("maxResults") {
         None => None,
@@ -617,11 +500,7 @@ async fn search_get(
     search(&inner, &me, req)
 }
 
-async fn search_post(
-    State(inner): S,
-    Extension(Caller(me)): Extension<Caller>,
-    body: Bytes,
-) -> Response {
+async fn search_post(State(inner): S, Extension(Caller(me)): Extension<Caller>, body: Bytes) -> Response {
     let v = match parse_json(&body) {
         Ok(v) => v,
         Err(e) => return e,
@@ -630,23 +509,14 @@ async fn search_post(
         Ok(o) => o,
         Err(e) => return e,
     };
-    const KNOWN: &[&str] = &[
-        "expand",
-        "fields",
-        "fieldsByKeys",
-        "jql",
-        "maxResults",
-        "nextPageToken",
-        "properties",
-        "reconcileIssues",
-    ];
+    const KNOWN: &[&str] =
+        &["expand", "fields", "fieldsByKeys", "jql", "maxResults", "nextPageToken", "properties", "reconcileIssues"];
     if let Some(k) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return bad_request(&format!(
             "Unrecognized field \"{k}\" (class com.atlassian.jira.rest.v3.search.SearchAndReconcileRequestBean), not marked as ignorable"
         ));
     }
-    let type_err =
-        |f: &str, t: &str| bad_request(&format!("Invalid value for '{f}': expected {t}."));
+    let type_err = |f: &str, t: &str| bad_request(&format!("Invalid value for '{f}': expected {t}."));
     let jql = match o.get("jql") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -657,11 +527,7 @@ async fn search_post(
             None | Some(Value::Null) => Ok(vec![]),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| type_err(f, "an array of strings"))
-                })
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| type_err(f, "an array of strings")))
                 .collect(),
             Some(_) => Err(type_err(f, "an array of strings")),
         }
@@ -702,36 +568,20 @@ async fn search_post(
     } else {
         return type_err("fieldsByKeys", "a boolean");
     }
-    search(
-        &inner,
-        &me,
-        SearchReq {
-            jql,
-            fields,
-            expand,
-            max_results,
-            token,
-            reconcile,
-        },
-    )
+    search(&inner, &me, SearchReq { jql, fields, expand, max_results, token, reconcile })
 }
 
 fn fingerprint(jql: &str) -> u64 {
     // FNV-1a: stable across runs, unlike the std hasher.
-    jql.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
+    jql.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 fn encode_token(offset: usize, jql: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("ferry-sim:{offset}:{:016x}", fingerprint(jql)))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ferry-sim:{offset}:{:016x}", fingerprint(jql)))
 }
 
 fn decode_token(token: &str, jql: &str) -> Option<usize> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let mut parts = text.split(':');
     if parts.next()? != "ferry-sim" {
@@ -757,9 +607,7 @@ fn encode_search_token(last: &Issue, jql: &str) -> String {
 
 /// The sort values a search token carries, as an issue to compare against.
 fn decode_search_token(token: &str, jql: &str) -> Option<Issue> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let p: Vec<&str> = text.split(':').collect();
     if p.len() != 8 || p[0] != "ferry-sim-after" || p[1] != format!("{:016x}", fingerprint(jql)) {
@@ -836,18 +684,12 @@ fn search(inner: &Inner, me: &SimUser, req: SearchReq) -> Response {
     // Keyset paging: the next page starts after the last issue's sort values, so an issue
     // that moves in the order between pages shows up again instead of shifting others out.
     if let Some(probe) = &after {
-        hits.retain(|i| {
-            jql::compare(i, probe, &query.order, &inner.seed) == std::cmp::Ordering::Greater
-        });
+        hits.retain(|i| jql::compare(i, probe, &query.order, &inner.seed) == std::cmp::Ordering::Greater);
     }
     let page: Vec<&Issue> = hits.iter().take(max).copied().collect();
     let is_last = page.len() >= hits.len();
-    let per_issue_expand: Vec<String> = req
-        .expand
-        .iter()
-        .filter(|e| *e != "names" && *e != "schema")
-        .cloned()
-        .collect();
+    let per_issue_expand: Vec<String> =
+        req.expand.iter().filter(|e| *e != "names" && *e != "schema").cloned().collect();
     let pure_id = id_only && !sel.include.iter().any(|f| f == "key");
     let issues: Vec<Value> = page
         .iter()
@@ -871,12 +713,7 @@ fn search(inner: &Inner, me: &SimUser, req: SearchReq) -> Response {
             out["nextPageToken"] = json!(encode_search_token(last, &req.jql));
         }
     }
-    let selected: Vec<String> = inner
-        .field_defs()
-        .into_iter()
-        .map(|d| d.id)
-        .filter(|id| sel.wants(id))
-        .collect();
+    let selected: Vec<String> = inner.field_defs().into_iter().map(|d| d.id).filter(|id| sel.wants(id)).collect();
     if req.expand.iter().any(|e| e == "names") {
         out["names"] = inner.names_for(selected.iter());
     }
@@ -894,10 +731,7 @@ async fn get_issue(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Res
     let expand = split_expand(p.get("expand").unwrap_or(""));
     let st = inner.lock();
     match inner.find_issue(&st, &key) {
-        Some(idx) => json_resp(
-            StatusCode::OK,
-            inner.issue_bean(&st.issues[idx], &sel, &expand),
-        ),
+        Some(idx) => json_resp(StatusCode::OK, inner.issue_bean(&st.issues[idx], &sel, &expand)),
         None => issue_not_found(),
     }
 }
@@ -913,10 +747,7 @@ async fn changelog(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Res
         return issue_not_found();
     };
     let issue = &st.issues[idx];
-    let values: Vec<Value> = page(&issue.histories, start, max)
-        .iter()
-        .map(|h| inner.history_json(h))
-        .collect();
+    let values: Vec<Value> = page(&issue.histories, start, max).iter().map(|h| inner.history_json(h)).collect();
     let total = issue.histories.len() as i64;
     let is_last = start + max >= total;
     let path = format!("issue/{}/changelog", issue.key);
@@ -925,24 +756,17 @@ async fn changelog(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Res
         "maxResults": max, "startAt": start, "total": total, "isLast": is_last, "values": values,
     });
     if !is_last {
-        o["nextPage"] =
-            json!(inner.api(&format!("{path}?startAt={}&maxResults={max}", start + max)));
+        o["nextPage"] = json!(inner.api(&format!("{path}?startAt={}&maxResults={max}", start + max)));
     }
     json_resp(StatusCode::OK, o)
 }
 
 fn id_of(v: Option<&Value>) -> Option<String> {
     let v = v?;
-    v.as_str()
-        .map(str::to_string)
-        .or_else(|| v.as_i64().map(|n| n.to_string()))
+    v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string()))
 }
 
-async fn create_issue(
-    State(inner): S,
-    Extension(Caller(me)): Extension<Caller>,
-    body: Bytes,
-) -> Response {
+async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>, body: Bytes) -> Response {
     let v = match parse_json(&body) {
         Ok(v) => v,
         Err(e) => return e,
@@ -966,11 +790,7 @@ async fn create_issue(
     let project = fields.get("project").and_then(|p| {
         let id = id_of(p.get("id"));
         let key = p.get("key").and_then(Value::as_str);
-        inner
-            .seed
-            .projects
-            .iter()
-            .find(|x| Some(&x.id) == id.as_ref() || Some(x.key.as_str()) == key)
+        inner.seed.projects.iter().find(|x| Some(&x.id) == id.as_ref() || Some(x.key.as_str()) == key)
     });
     if project.is_none() {
         errors.insert("project".into(), "Specify a valid project ID or key".into());
@@ -989,21 +809,14 @@ async fn create_issue(
         },
     };
     let has_summary = fields.contains_key("summary")
-        || update.is_some_and(|u| {
-            u.get("summary")
-                .is_some_and(|ops| ops.as_array().is_some_and(|a| !a.is_empty()))
-        });
+        || update.is_some_and(|u| u.get("summary").is_some_and(|ops| ops.as_array().is_some_and(|a| !a.is_empty())));
     if !has_summary {
-        errors.insert(
-            "summary".into(),
-            "You must specify a summary of the issue.".into(),
-        );
+        errors.insert("summary".into(), "You must specify a summary of the issue.".into());
     }
     let mut rest = fields.clone();
     rest.remove("project");
     rest.remove("issuetype");
-    let sets = match inner.collect_sets(Some(&rest), update, &[], &|f| on_create_screen(&inner, f))
-    {
+    let sets = match inner.collect_sets(Some(&rest), update, &[], &|f| on_create_screen(&inner, f)) {
         Ok(s) => s,
         Err(e) => {
             errors.extend(e);
@@ -1050,10 +863,7 @@ async fn create_issue(
     let _ = inner.apply_sets(&mut issue, sets);
     let key = issue.key.clone();
     st.issues.push(issue);
-    json_resp(
-        StatusCode::CREATED,
-        json!({"id": id.to_string(), "key": key, "self": inner.api(&format!("issue/{id}"))}),
-    )
+    json_resp(StatusCode::CREATED, json!({"id": id.to_string(), "key": key, "self": inner.api(&format!("issue/{id}"))}))
 }
 
 async fn edit_issue(
@@ -1096,10 +906,7 @@ async fn edit_issue(
     if p.get("returnIssue") == Some("true") {
         let sel = FieldSel::parse(&["*all"], "");
         let expand = split_expand(p.get("expand").unwrap_or(""));
-        return json_resp(
-            StatusCode::OK,
-            inner.issue_bean(&st.issues[idx], &sel, &expand),
-        );
+        return json_resp(StatusCode::OK, inner.issue_bean(&st.issues[idx], &sel, &expand));
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -1112,10 +919,7 @@ async fn get_transitions(State(inner): S, Path(key): Path<String>, Query(q): Q) 
         return issue_not_found();
     };
     let list = inner.transitions_json(&st.issues[idx], with_fields, p.get("transitionId"));
-    json_resp(
-        StatusCode::OK,
-        json!({"expand": "transitions", "transitions": list}),
-    )
+    json_resp(StatusCode::OK, json!({"expand": "transitions", "transitions": list}))
 }
 
 async fn do_transition(
@@ -1150,46 +954,28 @@ async fn do_transition(
         return issue_not_found();
     };
     let from = st.issues[idx].status_id.clone();
-    let Some(tr) = inner
-        .seed
-        .transitions
-        .iter()
-        .find(|t| t.id == tid && t.from.contains(&from))
-    else {
-        return bad_request(&format!(
-            "Transition id '{tid}' is not valid for this issue."
-        ));
+    let Some(tr) = inner.seed.transitions.iter().find(|t| t.id == tid && t.from.contains(&from)) else {
+        return bad_request(&format!("Transition id '{tid}' is not valid for this issue."));
     };
     let labels = st.issues[idx].labels.clone();
-    let sets = match inner.collect_sets(fields, update, &labels, &|f| {
-        tr.screen_fields.iter().any(|s| s == f)
-    }) {
+    let sets = match inner.collect_sets(fields, update, &labels, &|f| tr.screen_fields.iter().any(|s| s == f)) {
         Ok(s) => s,
         Err(e) => return field_errors(e),
     };
     let mut missing = FieldErrors::new();
     for f in &tr.screen_fields {
-        let given = fields.and_then(|m| m.get(f)).is_some_and(|v| !v.is_null())
-            || update.and_then(|m| m.get(f)).is_some();
+        let given =
+            fields.and_then(|m| m.get(f)).is_some_and(|v| !v.is_null()) || update.and_then(|m| m.get(f)).is_some();
         if !given {
-            let name = inner
-                .field_defs()
-                .into_iter()
-                .find(|d| &d.id == f)
-                .map(|d| d.name)
-                .unwrap_or_else(|| f.clone());
+            let name = inner.field_defs().into_iter().find(|d| &d.id == f).map(|d| d.name).unwrap_or_else(|| f.clone());
             missing.insert(f.clone(), format!("{name} is required."));
         }
     }
     if !missing.is_empty() {
         return field_errors(missing);
     }
-    let to_done = inner
-        .seed
-        .statuses
-        .iter()
-        .find(|s| s.id == tr.to)
-        .is_some_and(|s| s.category == super::StatusCategory::Done);
+    let to_done =
+        inner.seed.statuses.iter().find(|s| s.id == tr.to).is_some_and(|s| s.category == super::StatusCategory::Done);
     let mut sets = sets;
     if !to_done {
         // Leaving the done category clears the resolution, as Jira's default workflows do.
@@ -1210,11 +996,7 @@ async fn do_transition(
 // ---------- remote links ----------
 
 fn links_disabled() -> Response {
-    error(
-        StatusCode::FORBIDDEN,
-        &["Issue linking is currently disabled."],
-        FieldErrors::new(),
-    )
+    error(StatusCode::FORBIDDEN, &["Issue linking is currently disabled."], FieldErrors::new())
 }
 
 fn link_json(inner: &Inner, issue: &Issue, l: &RemoteLink) -> Value {
@@ -1246,26 +1028,16 @@ async fn get_remote_links(State(inner): S, Path(key): Path<String>, Query(q): Q)
     };
     let issue = &st.issues[idx];
     if let Some(g) = p.get("globalId") {
-        return match issue
-            .remote_links
-            .iter()
-            .find(|l| l.global_id.as_deref() == Some(g))
-        {
+        return match issue.remote_links.iter().find(|l| l.global_id.as_deref() == Some(g)) {
             Some(l) => json_resp(StatusCode::OK, link_json(&inner, issue, l)),
             None => error(
                 StatusCode::NOT_FOUND,
-                &[&format!(
-                    "No remote link with global id '{g}' exists on this issue."
-                )],
+                &[&format!("No remote link with global id '{g}' exists on this issue.")],
                 FieldErrors::new(),
             ),
         };
     }
-    let all: Vec<Value> = issue
-        .remote_links
-        .iter()
-        .map(|l| link_json(&inner, issue, l))
-        .collect();
+    let all: Vec<Value> = issue.remote_links.iter().map(|l| link_json(&inner, issue, l)).collect();
     json_resp(StatusCode::OK, Value::Array(all))
 }
 
@@ -1303,12 +1075,9 @@ async fn upsert_remote_link(State(inner): S, Path(key): Path<String>, body: Byte
     };
     let application = o.get("application").cloned().unwrap_or(Value::Null);
     let relationship = o.get("relationship").cloned().unwrap_or(Value::Null);
-    let existing = global_id.as_ref().and_then(|g| {
-        st.issues[idx]
-            .remote_links
-            .iter()
-            .position(|l| l.global_id.as_ref() == Some(g))
-    });
+    let existing = global_id
+        .as_ref()
+        .and_then(|g| st.issues[idx].remote_links.iter().position(|l| l.global_id.as_ref() == Some(g)));
     let issue_key = st.issues[idx].key.clone();
     let (status, id) = match existing {
         Some(pos) => {
@@ -1321,20 +1090,11 @@ async fn upsert_remote_link(State(inner): S, Path(key): Path<String>, body: Byte
         None => {
             let id = st.next_link_id;
             st.next_link_id += 1;
-            st.issues[idx].remote_links.push(RemoteLink {
-                id,
-                global_id,
-                application,
-                relationship,
-                object: object_v,
-            });
+            st.issues[idx].remote_links.push(RemoteLink { id, global_id, application, relationship, object: object_v });
             (StatusCode::CREATED, id)
         }
     };
-    json_resp(
-        status,
-        json!({"id": id, "self": inner.api(&format!("issue/{issue_key}/remotelink/{id}"))}),
-    )
+    json_resp(status, json!({"id": id, "self": inner.api(&format!("issue/{issue_key}/remotelink/{id}"))}))
 }
 
 /// `PUT /issue/{key}/assignee` with `{"accountId": "..."|null|"-1"}`.
@@ -1349,9 +1109,7 @@ async fn assign_issue(
         Err(e) => return e,
     };
     if object(&v).is_err() {
-        return bad_request(
-            "The request body must be a user object like {\"accountId\": \"...\"}.",
-        );
+        return bad_request("The request body must be a user object like {\"accountId\": \"...\"}.");
     }
     let mut st = inner.lock();
     let Some(idx) = inner.find_issue(&st, &key) else {
@@ -1375,13 +1133,7 @@ async fn editmeta(State(inner): S, Path(key): Path<String>) -> Response {
     let ids = CREATE_SCREEN
         .iter()
         .map(|(f, r)| (f.to_string(), *r))
-        .chain(
-            inner
-                .seed
-                .custom_fields
-                .iter()
-                .map(|c| (c.id.clone(), false)),
-        );
+        .chain(inner.seed.custom_fields.iter().map(|c| (c.id.clone(), false)));
     for (id, required) in ids {
         if !on_edit_screen(&inner, &id) {
             continue;
@@ -1394,11 +1146,7 @@ async fn editmeta(State(inner): S, Path(key): Path<String>) -> Response {
 }
 
 /// `POST /search/approximate-count` (JQLCountRequestBean -> JQLCountResultsBean).
-async fn approximate_count(
-    State(inner): S,
-    Extension(Caller(me)): Extension<Caller>,
-    body: Bytes,
-) -> Response {
+async fn approximate_count(State(inner): S, Extension(Caller(me)): Extension<Caller>, body: Bytes) -> Response {
     let v = match parse_json(&body) {
         Ok(v) => v,
         Err(e) => return e,
@@ -1487,10 +1235,7 @@ async fn bulk_changelog(State(inner): S, body: Bytes) -> Response {
         },
     };
     let st = inner.lock();
-    let mut idxs: Vec<usize> = wanted
-        .iter()
-        .filter_map(|k| inner.find_issue(&st, k))
-        .collect();
+    let mut idxs: Vec<usize> = wanted.iter().filter_map(|k| inner.find_issue(&st, k)).collect();
     idxs.sort_by_key(|i| st.issues[*i].id);
     idxs.dedup();
     let mut flat: Vec<(u64, Value)> = Vec::new();

@@ -14,10 +14,7 @@ use std::cmp::Ordering;
 pub struct JqlError(pub String);
 
 fn syntax(msg: impl std::fmt::Display, pos: usize) -> JqlError {
-    JqlError(format!(
-        "Error in the JQL Query: {msg} (line 1, character {})",
-        pos + 1
-    ))
+    JqlError(format!("Error in the JQL Query: {msg} (line 1, character {})", pos + 1))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,12 +77,7 @@ fn lex(input: &str) -> Result<Vec<Token>, JqlError> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => {
-                            return Err(syntax(
-                                format!("The quoted string '{s}' has not been completed."),
-                                pos,
-                            ))
-                        }
+                        None => return Err(syntax(format!("The quoted string '{s}' has not been completed."), pos)),
                         Some('\\') => {
                             if let Some(n) = chars.get(i + 1) {
                                 s.push(*n);
@@ -172,12 +164,7 @@ enum RawExpr {
     And(Vec<RawExpr>),
     Or(Vec<RawExpr>),
     Not(Box<RawExpr>),
-    Clause {
-        field: String,
-        op: String,
-        values: Vec<Value>,
-        list: bool,
-    },
+    Clause { field: String, op: String, values: Vec<Value>, list: bool },
 }
 
 struct Parser {
@@ -209,11 +196,7 @@ impl Parser {
             self.i += 1;
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            RawExpr::Or(parts)
-        })
+        Ok(if parts.len() == 1 { parts.remove(0) } else { RawExpr::Or(parts) })
     }
     fn and(&mut self) -> Result<RawExpr, JqlError> {
         let mut parts = vec![self.not()?];
@@ -221,11 +204,7 @@ impl Parser {
             self.i += 1;
             parts.push(self.not()?);
         }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            RawExpr::And(parts)
-        })
+        Ok(if parts.len() == 1 { parts.remove(0) } else { RawExpr::And(parts) })
     }
     fn not(&mut self) -> Result<RawExpr, JqlError> {
         if self.peek_kw("not") {
@@ -245,14 +224,8 @@ impl Parser {
     }
     fn expecting(&self, what: &str) -> JqlError {
         match self.peek() {
-            None => syntax(
-                format!("Expecting {what} before the end of the query."),
-                self.pos(),
-            ),
-            Some(t) => syntax(
-                format!("Expecting {what} but got '{}'.", describe(t)),
-                self.pos(),
-            ),
+            None => syntax(format!("Expecting {what} before the end of the query."), self.pos()),
+            Some(t) => syntax(format!("Expecting {what} but got '{}'.", describe(t)), self.pos()),
         }
     }
     fn clause(&mut self) -> Result<RawExpr, JqlError> {
@@ -262,7 +235,8 @@ impl Parser {
             _ => return Err(self.expecting("a field name")),
         };
         self.i += 1;
-        const VALID: &str = "The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'.";
+        const VALID: &str =
+            "The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'.";
         let op = match self.peek() {
             Some(Tok::Op(o)) => {
                 let o = o.to_string();
@@ -286,17 +260,9 @@ impl Parser {
                     "is".into()
                 }
             }
-            None => {
-                return Err(syntax(
-                    format!("Expecting operator before the end of the query. {VALID}"),
-                    self.pos(),
-                ))
-            }
+            None => return Err(syntax(format!("Expecting operator before the end of the query. {VALID}"), self.pos())),
             Some(t) => {
-                return Err(syntax(
-                    format!("Expecting operator but got '{}'. {VALID}", describe(t)),
-                    self.pos(),
-                ))
+                return Err(syntax(format!("Expecting operator but got '{}'. {VALID}", describe(t)), self.pos()))
             }
         };
         if op == "in" || op == "not in" {
@@ -318,26 +284,13 @@ impl Parser {
                     _ => return Err(self.expecting("')' or ','")),
                 }
             }
-            return Ok(RawExpr::Clause {
-                field,
-                op,
-                values,
-                list: true,
-            });
+            return Ok(RawExpr::Clause { field, op, values, list: true });
         }
         let value = self.value()?;
         if (op == "is" || op == "is not") && !matches!(value, Value::Empty) {
-            return Err(syntax(
-                "The operator 'IS' can only be used with EMPTY or NULL.",
-                self.pos(),
-            ));
+            return Err(syntax("The operator 'IS' can only be used with EMPTY or NULL.", self.pos()));
         }
-        Ok(RawExpr::Clause {
-            field,
-            op,
-            values: vec![value],
-            list: false,
-        })
+        Ok(RawExpr::Clause { field, op, values: vec![value], list: false })
     }
     fn value(&mut self) -> Result<Value, JqlError> {
         match self.peek().cloned() {
@@ -377,11 +330,9 @@ impl Parser {
 }
 
 fn is_keyword(w: &str) -> bool {
-    [
-        "and", "or", "not", "in", "is", "empty", "null", "order", "by", "asc", "desc",
-    ]
-    .iter()
-    .any(|k| w.eq_ignore_ascii_case(k))
+    ["and", "or", "not", "in", "is", "empty", "null", "order", "by", "asc", "desc"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 /// Who searches and when: dates are read in the searcher's profile time zone.
@@ -488,16 +439,8 @@ pub struct Query {
 /// Parses and resolves a JQL string. An empty or order-only query is unbounded and rejected.
 pub fn compile(jql: &str, ctx: &SearchCtx) -> Result<Query, JqlError> {
     let toks = lex(jql)?;
-    let mut p = Parser {
-        end: jql.chars().count(),
-        toks,
-        i: 0,
-    };
-    let raw = if p.peek().is_none() || p.at_order_by() {
-        None
-    } else {
-        Some(p.or()?)
-    };
+    let mut p = Parser { end: jql.chars().count(), toks, i: 0 };
+    let raw = if p.peek().is_none() || p.at_order_by() { None } else { Some(p.or()?) };
     let mut order = Vec::new();
     if p.at_order_by() {
         p.i += 2;
@@ -532,16 +475,11 @@ pub fn compile(jql: &str, ctx: &SearchCtx) -> Result<Query, JqlError> {
             break;
         }
         if order.len() > 7 {
-            return Err(JqlError(
-                "The ORDER BY clause may contain at most 7 fields.".into(),
-            ));
+            return Err(JqlError("The ORDER BY clause may contain at most 7 fields.".into()));
         }
     }
     if let Some(t) = p.peek() {
-        return Err(syntax(
-            format!("Expecting either 'OR' or 'AND' but got '{}'.", describe(t)),
-            p.pos(),
-        ));
+        return Err(syntax(format!("Expecting either 'OR' or 'AND' but got '{}'.", describe(t)), p.pos()));
     }
     let Some(raw) = raw else {
         return Err(JqlError(
@@ -583,9 +521,7 @@ fn lookup_field(name: &str, seed: &JiraSeed) -> Option<FieldRef> {
         _ => {
             let idx = seed.custom_fields.iter().position(|cf| {
                 let num = cf.id.trim_start_matches("customfield_");
-                lower == cf.id
-                    || lower == format!("cf[{num}]")
-                    || cf.name.eq_ignore_ascii_case(name)
+                lower == cf.id || lower == format!("cf[{num}]") || cf.name.eq_ignore_ascii_case(name)
             })?;
             match seed.custom_fields[idx].kind {
                 CustomFieldKind::Text => FieldRef::Text(TextField::Custom(idx)),
@@ -598,10 +534,7 @@ fn lookup_field(name: &str, seed: &JiraSeed) -> Option<FieldRef> {
 }
 
 fn op_unsupported(op: &str, field: &str) -> JqlError {
-    JqlError(format!(
-        "The operator '{}' is not supported by the '{field}' field.",
-        op.to_ascii_uppercase()
-    ))
+    JqlError(format!("The operator '{}' is not supported by the '{field}' field.", op.to_ascii_uppercase()))
 }
 
 fn lit_text(v: &Value) -> Option<&str> {
@@ -613,38 +546,17 @@ fn lit_text(v: &Value) -> Option<&str> {
 
 fn resolve(e: &RawExpr, ctx: &SearchCtx) -> Result<Cond, JqlError> {
     match e {
-        RawExpr::And(v) => Ok(Cond::And(
-            v.iter()
-                .map(|x| resolve(x, ctx))
-                .collect::<Result<_, _>>()?,
-        )),
-        RawExpr::Or(v) => Ok(Cond::Or(
-            v.iter()
-                .map(|x| resolve(x, ctx))
-                .collect::<Result<_, _>>()?,
-        )),
+        RawExpr::And(v) => Ok(Cond::And(v.iter().map(|x| resolve(x, ctx)).collect::<Result<_, _>>()?)),
+        RawExpr::Or(v) => Ok(Cond::Or(v.iter().map(|x| resolve(x, ctx)).collect::<Result<_, _>>()?)),
         RawExpr::Not(x) => Ok(Cond::Not(Box::new(resolve(x, ctx)?))),
-        RawExpr::Clause {
-            field,
-            op,
-            values,
-            list,
-        } => resolve_clause(field, op, values, *list, ctx),
+        RawExpr::Clause { field, op, values, list } => resolve_clause(field, op, values, *list, ctx),
     }
 }
 
-fn resolve_clause(
-    field: &str,
-    op: &str,
-    values: &[Value],
-    list: bool,
-    ctx: &SearchCtx,
-) -> Result<Cond, JqlError> {
+fn resolve_clause(field: &str, op: &str, values: &[Value], list: bool, ctx: &SearchCtx) -> Result<Cond, JqlError> {
     let seed = ctx.seed;
     let Some(fref) = lookup_field(field, seed) else {
-        return Err(JqlError(format!(
-            "Field '{field}' does not exist or you do not have permission to view it."
-        )));
+        return Err(JqlError(format!("Field '{field}' does not exist or you do not have permission to view it.")));
     };
     for v in values {
         if let Value::Func(name) = v {
@@ -655,12 +567,7 @@ fn resolve_clause(
         }
     }
     let is_op = op == "is" || op == "is not";
-    if values.iter().any(|v| matches!(v, Value::Empty))
-        && !is_op
-        && op != "="
-        && op != "!="
-        && !list
-    {
+    if values.iter().any(|v| matches!(v, Value::Empty)) && !is_op && op != "=" && op != "!=" && !list {
         return Err(op_unsupported(op, field));
     }
     match fref {
@@ -668,10 +575,7 @@ fn resolve_clause(
             let neg = op == "!=" || op == "not in";
             if is_op || (values.len() == 1 && matches!(values[0], Value::Empty)) {
                 let want_empty = op == "is" || op == "=";
-                return Ok(Cond::Empty {
-                    field: idf,
-                    want_empty,
-                });
+                return Ok(Cond::Empty { field: idf, want_empty });
             }
             if !matches!(op, "=" | "!=" | "in" | "not in") {
                 return Err(op_unsupported(op, field));
@@ -687,21 +591,10 @@ fn resolve_clause(
                     },
                 }
             }
-            let base = Cond::In {
-                field: idf,
-                vals,
-                neg,
-            };
+            let base = Cond::In { field: idf, vals, neg };
             if include_empty {
-                let e = Cond::Empty {
-                    field: idf,
-                    want_empty: !neg,
-                };
-                return Ok(if neg {
-                    Cond::And(vec![base, e])
-                } else {
-                    Cond::Or(vec![base, e])
-                });
+                let e = Cond::Empty { field: idf, want_empty: !neg };
+                return Ok(if neg { Cond::And(vec![base, e]) } else { Cond::Or(vec![base, e]) });
             }
             Ok(base)
         }
@@ -712,9 +605,7 @@ fn resolve_clause(
             let mut vals = Vec::new();
             for v in values {
                 let Some(text) = lit_text(v) else {
-                    return Err(JqlError(format!(
-                        "The field '{field}' does not support searching for EMPTY values."
-                    )));
+                    return Err(JqlError(format!("The field '{field}' does not support searching for EMPTY values.")));
                 };
                 if let Ok(n) = text.parse::<u64>() {
                     vals.push(n.to_string());
@@ -723,13 +614,10 @@ fn resolve_clause(
                 match ctx.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(text)) {
                     Some((_, id)) => vals.push(id.to_string()),
                     None => {
-                        let valid = text
-                            .rsplit_once('-')
-                            .is_some_and(|(p, n)| !p.is_empty() && n.parse::<u64>().is_ok());
+                        let valid =
+                            text.rsplit_once('-').is_some_and(|(p, n)| !p.is_empty() && n.parse::<u64>().is_ok());
                         if !valid {
-                            return Err(JqlError(format!(
-                                "The issue key '{text}' for field '{field}' is invalid."
-                            )));
+                            return Err(JqlError(format!("The issue key '{text}' for field '{field}' is invalid.")));
                         }
                         return Err(JqlError(format!(
                             "An issue with key '{text}' does not exist for field '{field}'."
@@ -737,18 +625,11 @@ fn resolve_clause(
                     }
                 }
             }
-            Ok(Cond::In {
-                field: IdField::Id,
-                vals,
-                neg: op == "!=" || op == "not in",
-            })
+            Ok(Cond::In { field: IdField::Id, vals, neg: op == "!=" || op == "not in" })
         }
         FieldRef::Text(tf) => {
             if is_op {
-                return Ok(Cond::TextEmpty {
-                    field: tf,
-                    want_empty: op == "is",
-                });
+                return Ok(Cond::TextEmpty { field: tf, want_empty: op == "is" });
             }
             if op != "~" && op != "!~" {
                 return Err(op_unsupported(op, field));
@@ -765,24 +646,14 @@ fn resolve_clause(
                 )));
             }
             if terms.is_empty() {
-                return Err(JqlError(format!(
-                    "The field '{field}' does not support searching for an empty string."
-                )));
+                return Err(JqlError(format!("The field '{field}' does not support searching for an empty string.")));
             }
-            Ok(Cond::Text {
-                field: tf,
-                terms,
-                neg: op == "!~",
-            })
+            Ok(Cond::Text { field: tf, terms, neg: op == "!~" })
         }
         FieldRef::Date(df) => {
             if is_op {
                 // created/updated are never empty.
-                return Ok(if op == "is" {
-                    Cond::Or(vec![])
-                } else {
-                    Cond::And(vec![])
-                });
+                return Ok(if op == "is" { Cond::Or(vec![]) } else { Cond::And(vec![]) });
             }
             let cmp = match op {
                 "<" => Cmp::Lt,
@@ -795,36 +666,19 @@ fn resolve_clause(
                     let mut parts = Vec::new();
                     for v in values {
                         let (at, span) = date_value(v, field, ctx)?;
-                        parts.push(Cond::Date {
-                            field: df,
-                            cmp: Cmp::Eq,
-                            at,
-                            span,
-                        });
+                        parts.push(Cond::Date { field: df, cmp: Cmp::Eq, at, span });
                     }
                     let any = Cond::Or(parts);
-                    return Ok(if op == "in" {
-                        any
-                    } else {
-                        Cond::Not(Box::new(any))
-                    });
+                    return Ok(if op == "in" { any } else { Cond::Not(Box::new(any)) });
                 }
                 _ => return Err(op_unsupported(op, field)),
             };
             let (at, span) = date_value(&values[0], field, ctx)?;
-            Ok(Cond::Date {
-                field: df,
-                cmp,
-                at,
-                span,
-            })
+            Ok(Cond::Date { field: df, cmp, at, span })
         }
         FieldRef::Number(cf) => {
             if is_op {
-                return Ok(Cond::Empty {
-                    field: IdField::Custom(cf),
-                    want_empty: op == "is",
-                });
+                return Ok(Cond::Empty { field: IdField::Custom(cf), want_empty: op == "is" });
             }
             let cmp = match op {
                 "<" => Cmp::Lt,
@@ -836,11 +690,9 @@ fn resolve_clause(
                 _ => return Err(op_unsupported(op, field)),
             };
             let text = lit_text(&values[0]).unwrap_or_default();
-            let val = text.parse::<f64>().map_err(|_| {
-                JqlError(format!(
-                    "The value '{text}' is not a valid number for the field '{field}'."
-                ))
-            })?;
+            let val = text
+                .parse::<f64>()
+                .map_err(|_| JqlError(format!("The value '{text}' is not a valid number for the field '{field}'.")))?;
             Ok(Cond::Number { cf, cmp, val })
         }
     }
@@ -848,26 +700,15 @@ fn resolve_clause(
 
 /// Resolves one value of an id-like field to the stored id; `Ok(None)` means "empty"
 /// (e.g. `resolution = Unresolved`).
-fn resolve_id_value(
-    idf: IdField,
-    field: &str,
-    v: &Value,
-    ctx: &SearchCtx,
-) -> Result<Option<String>, JqlError> {
+fn resolve_id_value(idf: IdField, field: &str, v: &Value, ctx: &SearchCtx) -> Result<Option<String>, JqlError> {
     let seed = ctx.seed;
-    let not_found = |text: &str| {
-        JqlError(format!(
-            "The value '{text}' does not exist for the field '{field}'."
-        ))
-    };
+    let not_found = |text: &str| JqlError(format!("The value '{text}' does not exist for the field '{field}'."));
     if let Value::Func(name) = v {
         return match idf {
             IdField::Assignee | IdField::Reporter if name.eq_ignore_ascii_case("currentUser") => {
                 Ok(Some(ctx.user_id.to_string()))
             }
-            _ => Err(JqlError(format!(
-                "Function '{name}' is not supported for the field '{field}'."
-            ))),
+            _ => Err(JqlError(format!("Function '{name}' is not supported for the field '{field}'."))),
         };
     }
     let text = lit_text(v).unwrap_or_default();
@@ -882,11 +723,7 @@ fn resolve_id_value(
         IdField::Project => seed
             .projects
             .iter()
-            .find(|p| {
-                p.id == text
-                    || p.key.eq_ignore_ascii_case(text)
-                    || p.name.eq_ignore_ascii_case(text)
-            })
+            .find(|p| p.id == text || p.key.eq_ignore_ascii_case(text) || p.name.eq_ignore_ascii_case(text))
             .map(|p| Some(p.id.clone()))
             .ok_or_else(|| not_found(text)),
         IdField::IssueType => by_named(&seed.issue_types).map(Some),
@@ -923,28 +760,17 @@ fn invalid_date(text: &str, field: &str) -> JqlError {
     JqlError(format!("Date value '{text}' for field '{field}' is invalid. Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."))
 }
 
-fn date_value(
-    v: &Value,
-    field: &str,
-    ctx: &SearchCtx,
-) -> Result<(DateTime<Utc>, Duration), JqlError> {
+fn date_value(v: &Value, field: &str, ctx: &SearchCtx) -> Result<(DateTime<Utc>, Duration), JqlError> {
     let text = match v {
-        Value::Func(name) if name.eq_ignore_ascii_case("now") => {
-            return Ok((ctx.now, Duration::minutes(1)))
-        }
+        Value::Func(name) if name.eq_ignore_ascii_case("now") => return Ok((ctx.now, Duration::minutes(1))),
         Value::Func(name) => {
-            return Err(JqlError(format!(
-                "Function '{name}' is not supported for the field '{field}'."
-            )))
+            return Err(JqlError(format!("Function '{name}' is not supported for the field '{field}'.")))
         }
         Value::Empty => return Err(invalid_date("EMPTY", field)),
         Value::Lit(text) => text.trim(),
     };
     if let Some(d) = parse_period(text) {
-        let at = ctx
-            .now
-            .checked_add_signed(d)
-            .ok_or_else(|| invalid_date(text, field))?;
+        let at = ctx.now.checked_add_signed(d).ok_or_else(|| invalid_date(text, field))?;
         return Ok((at, Duration::minutes(1)));
     }
     for fmt in ["%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M"] {
@@ -1034,12 +860,7 @@ fn id_values(issue: &Issue, f: IdField) -> Vec<String> {
 fn texts(issue: &Issue, f: TextField, seed: &JiraSeed) -> Vec<String> {
     match f {
         TextField::Summary => vec![issue.summary.clone()],
-        TextField::Description => issue
-            .description
-            .as_ref()
-            .map(super::store::adf_text)
-            .into_iter()
-            .collect(),
+        TextField::Description => issue.description.as_ref().map(super::store::adf_text).into_iter().collect(),
         TextField::Custom(i) => match issue.custom.get(&i) {
             Some(CfValue::Text(s)) => vec![s.clone()],
             _ => vec![],
@@ -1067,10 +888,7 @@ fn term_matches(term: &str, word: &str) -> bool {
         return true;
     }
     let alphabetic = term.chars().all(char::is_alphabetic);
-    alphabetic
-        && word
-            .strip_prefix(term)
-            .is_some_and(|rest| ["s", "es", "ed", "ing", "er", "ly"].contains(&rest))
+    alphabetic && word.strip_prefix(term).is_some_and(|rest| ["s", "es", "ed", "ing", "er", "ly"].contains(&rest))
 }
 
 fn cmp_holds<T: PartialOrd>(a: T, cmp: Cmp, b: T) -> bool {
@@ -1092,13 +910,7 @@ pub fn matches(c: &Cond, issue: &Issue, seed: &JiraSeed) -> bool {
         Cond::In { field, vals, neg } => {
             let have = id_values(issue, *field);
             let hit = have.iter().any(|h| {
-                vals.iter().any(|v| {
-                    if *field == IdField::Labels {
-                        h.eq_ignore_ascii_case(v)
-                    } else {
-                        h == v
-                    }
-                })
+                vals.iter().any(|v| if *field == IdField::Labels { h.eq_ignore_ascii_case(v) } else { h == v })
             });
             if *neg {
                 !have.is_empty() && !hit
@@ -1109,36 +921,22 @@ pub fn matches(c: &Cond, issue: &Issue, seed: &JiraSeed) -> bool {
         Cond::Empty { field, want_empty } => id_values(issue, *field).is_empty() == *want_empty,
         Cond::Text { field, terms, neg } => {
             let hay = texts(issue, *field, seed).join(" ").to_lowercase();
-            let words: Vec<&str> = hay
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .collect();
-            let hit = terms
-                .iter()
-                .all(|t| words.iter().any(|w| term_matches(t, w)));
+            let words: Vec<&str> = hay.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+            let hit = terms.iter().all(|t| words.iter().any(|w| term_matches(t, w)));
             hit != *neg
         }
         Cond::TextEmpty { field, want_empty } => {
-            let empty = texts(issue, *field, seed)
-                .iter()
-                .all(|s| s.trim().is_empty());
+            let empty = texts(issue, *field, seed).iter().all(|s| s.trim().is_empty());
             empty == *want_empty
         }
-        Cond::Date {
-            field,
-            cmp,
-            at,
-            span,
-        } => {
+        Cond::Date { field, cmp, at, span } => {
             let t = match field {
                 DateField::Created => issue.created,
                 DateField::Updated => issue.updated,
             };
             match cmp {
                 Cmp::Eq | Cmp::Ne => {
-                    let end = at
-                        .checked_add_signed(*span)
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    let end = at.checked_add_signed(*span).unwrap_or(DateTime::<Utc>::MAX_UTC);
                     let inside = t >= *at && t < end;
                     inside == (*cmp == Cmp::Eq)
                 }
@@ -1154,19 +952,13 @@ pub fn matches(c: &Cond, issue: &Issue, seed: &JiraSeed) -> bool {
 
 /// Orders issues per the ORDER BY list, ties broken by id so paging is stable.
 pub fn compare(a: &Issue, b: &Issue, order: &[(SortKey, bool)], seed: &JiraSeed) -> Ordering {
-    let prio_rank = |i: &Issue| {
-        i.priority_id
-            .as_ref()
-            .and_then(|p| seed.priorities.iter().position(|x| &x.id == p))
-    };
+    let prio_rank = |i: &Issue| i.priority_id.as_ref().and_then(|p| seed.priorities.iter().position(|x| &x.id == p));
     for (key, desc) in order {
         let o = match key {
             SortKey::Updated => a.updated.cmp(&b.updated),
             SortKey::Created => a.created.cmp(&b.created),
             SortKey::Id => a.id.cmp(&b.id),
-            SortKey::Key => {
-                (a.project_key.as_str(), a.number).cmp(&(b.project_key.as_str(), b.number))
-            }
+            SortKey::Key => (a.project_key.as_str(), a.number).cmp(&(b.project_key.as_str(), b.number)),
             // Highest first means "descending" priority; empty priorities sort last.
             SortKey::Priority => match (prio_rank(a), prio_rank(b)) {
                 (Some(x), Some(y)) => y.cmp(&x),

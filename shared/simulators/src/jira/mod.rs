@@ -40,10 +40,7 @@ pub struct JiraNamed {
 
 impl JiraNamed {
     pub fn new(id: &str, name: &str) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
-        }
+        Self { id: id.into(), name: name.into() }
     }
 }
 
@@ -122,11 +119,7 @@ impl JiraSeed {
         };
         let mut dave = user(5, "dave@acme.test", "Dave Hidden", "jira-dave-token", "UTC");
         dave.email_hidden = true;
-        let s = |id: &str, name: &str, category| JiraStatus {
-            id: id.into(),
-            name: name.into(),
-            category,
-        };
+        let s = |id: &str, name: &str, category| JiraStatus { id: id.into(), name: name.into(), category };
         let t = |id: &str, name: &str, from: &[&str], to: &str, screen: &[&str]| JiraTransition {
             id: id.into(),
             name: name.into(),
@@ -138,53 +131,18 @@ impl JiraSeed {
         JiraSeed {
             server_time_zone: "Europe/Berlin".into(),
             users: vec![
-                user(
-                    1,
-                    "ferry-bot@acme.test",
-                    "Ferry Bot",
-                    "jira-bot-token",
-                    "Europe/Berlin",
-                ),
-                user(
-                    2,
-                    "alice@acme.test",
-                    "Alice Jones",
-                    "jira-alice-token",
-                    "UTC",
-                ),
-                user(
-                    3,
-                    "bob@acme.test",
-                    "Bob Smith",
-                    "jira-bob-token",
-                    "America/New_York",
-                ),
-                user(
-                    4,
-                    "carol@acme.test",
-                    "Carol White",
-                    "jira-carol-token",
-                    "UTC",
-                ),
+                user(1, "ferry-bot@acme.test", "Ferry Bot", "jira-bot-token", "Europe/Berlin"),
+                user(2, "alice@acme.test", "Alice Jones", "jira-alice-token", "UTC"),
+                user(3, "bob@acme.test", "Bob Smith", "jira-bob-token", "America/New_York"),
+                user(4, "carol@acme.test", "Carol White", "jira-carol-token", "UTC"),
                 dave,
                 user(6, "erin@acme.test", "Erin Only", "jira-erin-token", "UTC"),
             ],
             projects: vec![
-                JiraProject {
-                    id: "10000".into(),
-                    key: "APP".into(),
-                    name: "Application".into(),
-                },
-                JiraProject {
-                    id: "10001".into(),
-                    key: "OPS".into(),
-                    name: "Operations".into(),
-                },
+                JiraProject { id: "10000".into(), key: "APP".into(), name: "Application".into() },
+                JiraProject { id: "10001".into(), key: "OPS".into(), name: "Operations".into() },
             ],
-            issue_types: vec![
-                JiraNamed::new("10001", "Bug"),
-                JiraNamed::new("10002", "Task"),
-            ],
+            issue_types: vec![JiraNamed::new("10001", "Bug"), JiraNamed::new("10002", "Task")],
             statuses: vec![
                 s(todo, "To Do", StatusCategory::New),
                 s(progress, "In Progress", StatusCategory::Indeterminate),
@@ -208,16 +166,9 @@ impl JiraSeed {
                 JiraNamed::new("5", "Lowest"),
             ],
             default_priority_id: "3".into(),
-            resolutions: vec![
-                JiraNamed::new("10000", "Done"),
-                JiraNamed::new("10001", "Won't Do"),
-            ],
+            resolutions: vec![JiraNamed::new("10000", "Done"), JiraNamed::new("10001", "Won't Do")],
             custom_fields: vec![
-                JiraCustomField {
-                    id: "customfield_10050".into(),
-                    name: "ADO ID".into(),
-                    kind: CustomFieldKind::Text,
-                },
+                JiraCustomField { id: "customfield_10050".into(), name: "ADO ID".into(), kind: CustomFieldKind::Text },
                 JiraCustomField {
                     id: "customfield_10051".into(),
                     name: "Severity".into(),
@@ -293,11 +244,6 @@ impl JiraSim {
     }
 
     pub fn user(&self, email: &str) -> Option<SimUser> {
-        self.inner
-            .seed
-            .users
-            .iter()
-            .find(|u| u.email.eq_ignore_ascii_case(email))
-            .cloned()
+        self.inner.seed.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).cloned()
     }
 }

@@ -129,8 +129,7 @@ pub(crate) fn adf_text(v: &Value) -> String {
         }
         if let Some(c) = v.get("content").and_then(Value::as_array) {
             for (i, n) in c.iter().enumerate() {
-                let block = n.get("content").is_some()
-                    && v.get("type").and_then(Value::as_str) == Some("doc");
+                let block = n.get("content").is_some() && v.get("type").and_then(Value::as_str) == Some("doc");
                 if block && i > 0 {
                     out.push('\n');
                 }
@@ -148,9 +147,7 @@ fn valid_adf_node(v: &Value, depth: usize) -> bool {
     if depth > 64 || !o.get("type").is_some_and(Value::is_string) {
         return false;
     }
-    if o.get("type").and_then(Value::as_str) == Some("text")
-        && !o.get("text").is_some_and(Value::is_string)
-    {
+    if o.get("type").and_then(Value::as_str) == Some("text") && !o.get("text").is_some_and(Value::is_string) {
         return false;
     }
     match o.get("content") {
@@ -181,12 +178,7 @@ impl FieldSel {
         let mut sel = FieldSel::default();
         let mut any = false;
         for item in items {
-            for f in item
-                .as_ref()
-                .split(',')
-                .map(str::trim)
-                .filter(|f| !f.is_empty())
-            {
+            for f in item.as_ref().split(',').map(str::trim).filter(|f| !f.is_empty()) {
                 any = true;
                 if f == "*all" || f == "*navigable" {
                     sel.all = true;
@@ -254,9 +246,7 @@ impl Inner {
     }
 
     pub fn ts(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.tz)
-            .format("%Y-%m-%dT%H:%M:%S%.3f%z")
-            .to_string()
+        t.with_timezone(&self.tz).format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
     }
 
     pub fn user_by_id(&self, id: &str) -> Option<&SimUser> {
@@ -375,11 +365,9 @@ impl Inner {
         match (v, &self.seed.custom_fields[idx].kind) {
             (Some(CfValue::Text(s)), _) => json!(s),
             (Some(CfValue::Number(n)), _) => json!(n),
-            (Some(CfValue::Option(id)), CustomFieldKind::Select(opts)) => opts
-                .iter()
-                .find(|o| &o.id == id)
-                .map(|o| self.option_json(o))
-                .unwrap_or(Value::Null),
+            (Some(CfValue::Option(id)), CustomFieldKind::Select(opts)) => {
+                opts.iter().find(|o| &o.id == id).map(|o| self.option_json(o)).unwrap_or(Value::Null)
+            }
             _ => Value::Null,
         }
     }
@@ -394,88 +382,24 @@ impl Inner {
             orderable,
         };
         let mut v = vec![
-            sys(
-                "summary",
-                "Summary",
-                json!({"type": "string", "system": "summary"}),
-                true,
-            ),
-            sys(
-                "description",
-                "Description",
-                json!({"type": "string", "system": "description"}),
-                true,
-            ),
-            sys(
-                "priority",
-                "Priority",
-                json!({"type": "priority", "system": "priority"}),
-                true,
-            ),
-            sys(
-                "status",
-                "Status",
-                json!({"type": "status", "system": "status"}),
-                false,
-            ),
-            sys(
-                "assignee",
-                "Assignee",
-                json!({"type": "user", "system": "assignee"}),
-                true,
-            ),
-            sys(
-                "reporter",
-                "Reporter",
-                json!({"type": "user", "system": "reporter"}),
-                true,
-            ),
-            sys(
-                "labels",
-                "Labels",
-                json!({"type": "array", "items": "string", "system": "labels"}),
-                true,
-            ),
-            sys(
-                "issuetype",
-                "Issue Type",
-                json!({"type": "issuetype", "system": "issuetype"}),
-                true,
-            ),
-            sys(
-                "project",
-                "Project",
-                json!({"type": "project", "system": "project"}),
-                false,
-            ),
-            sys(
-                "created",
-                "Created",
-                json!({"type": "datetime", "system": "created"}),
-                false,
-            ),
-            sys(
-                "updated",
-                "Updated",
-                json!({"type": "datetime", "system": "updated"}),
-                false,
-            ),
-            sys(
-                "resolution",
-                "Resolution",
-                json!({"type": "resolution", "system": "resolution"}),
-                true,
-            ),
+            sys("summary", "Summary", json!({"type": "string", "system": "summary"}), true),
+            sys("description", "Description", json!({"type": "string", "system": "description"}), true),
+            sys("priority", "Priority", json!({"type": "priority", "system": "priority"}), true),
+            sys("status", "Status", json!({"type": "status", "system": "status"}), false),
+            sys("assignee", "Assignee", json!({"type": "user", "system": "assignee"}), true),
+            sys("reporter", "Reporter", json!({"type": "user", "system": "reporter"}), true),
+            sys("labels", "Labels", json!({"type": "array", "items": "string", "system": "labels"}), true),
+            sys("issuetype", "Issue Type", json!({"type": "issuetype", "system": "issuetype"}), true),
+            sys("project", "Project", json!({"type": "project", "system": "project"}), false),
+            sys("created", "Created", json!({"type": "datetime", "system": "created"}), false),
+            sys("updated", "Updated", json!({"type": "datetime", "system": "updated"}), false),
+            sys("resolution", "Resolution", json!({"type": "resolution", "system": "resolution"}), true),
         ];
         v[7].clause_names = vec!["issuetype".into(), "type".into()];
         v[9].clause_names = vec!["created".into(), "createdDate".into()];
         v[10].clause_names = vec!["updated".into(), "updatedDate".into()];
         for cf in &self.seed.custom_fields {
-            let num: i64 = cf
-                .id
-                .trim_start_matches("customfield_")
-                .parse()
-                .unwrap_or(0);
+            let num: i64 = cf.id.trim_start_matches("customfield_").parse().unwrap_or(0);
             let (ty, custom) = match cf.kind {
                 CustomFieldKind::Text => ("string", "textfield"),
                 CustomFieldKind::Select(_) => ("option", "select"),
@@ -501,10 +425,7 @@ impl Inner {
     pub fn all_fields(&self, i: &Issue) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("summary".into(), json!(i.summary));
-        m.insert(
-            "description".into(),
-            i.description.clone().unwrap_or(Value::Null),
-        );
+        m.insert("description".into(), i.description.clone().unwrap_or(Value::Null));
         m.insert("priority".into(), self.priority_ref(i.priority_id.as_ref()));
         m.insert("status".into(), self.status_json(&i.status_id));
         m.insert("assignee".into(), self.user_ref(i.assignee.as_ref()));
@@ -521,10 +442,7 @@ impl Inner {
         m.insert("project".into(), self.project_json(&i.project_id));
         m.insert("created".into(), json!(self.ts(i.created)));
         m.insert("updated".into(), json!(self.ts(i.updated)));
-        m.insert(
-            "resolution".into(),
-            self.resolution_ref(i.resolution_id.as_ref()),
-        );
+        m.insert("resolution".into(), self.resolution_ref(i.resolution_id.as_ref()));
         for (idx, cf) in self.seed.custom_fields.iter().enumerate() {
             m.insert(cf.id.clone(), self.cf_json(idx, i.custom.get(&idx)));
         }
@@ -552,13 +470,7 @@ impl Inner {
 
     /// `PageOfChangelogs` of GET issue `expand=changelog`: newest first, at most 100.
     pub fn changelog_expand(&self, i: &Issue) -> Value {
-        let histories: Vec<Value> = i
-            .histories
-            .iter()
-            .rev()
-            .take(100)
-            .map(|h| self.history_json(h))
-            .collect();
+        let histories: Vec<Value> = i.histories.iter().rev().take(100).map(|h| self.history_json(h)).collect();
         json!({"startAt": 0, "maxResults": histories.len(), "total": i.histories.len(), "histories": histories})
     }
 
@@ -607,29 +519,14 @@ impl Inner {
         });
         match id {
             "priority" => {
-                o["allowedValues"] = self
-                    .seed
-                    .priorities
-                    .iter()
-                    .map(|p| self.priority_json(p))
-                    .collect();
-                if let Some(p) = self
-                    .seed
-                    .priorities
-                    .iter()
-                    .find(|p| p.id == self.seed.default_priority_id)
-                {
+                o["allowedValues"] = self.seed.priorities.iter().map(|p| self.priority_json(p)).collect();
+                if let Some(p) = self.seed.priorities.iter().find(|p| p.id == self.seed.default_priority_id) {
                     o["hasDefaultValue"] = json!(true);
                     o["defaultValue"] = self.priority_json(p);
                 }
             }
             "resolution" => {
-                o["allowedValues"] = self
-                    .seed
-                    .resolutions
-                    .iter()
-                    .map(|r| self.resolution_json(r))
-                    .collect();
+                o["allowedValues"] = self.seed.resolutions.iter().map(|r| self.resolution_json(r)).collect();
             }
             "labels" => {
                 o["operations"] = json!(["add", "set", "remove"]);
@@ -639,12 +536,7 @@ impl Inner {
                 o["autoCompleteUrl"] = json!(self.api("user/search?query="));
             }
             "issuetype" => {
-                o["allowedValues"] = self
-                    .seed
-                    .issue_types
-                    .iter()
-                    .map(|t| self.issuetype_json(t))
-                    .collect();
+                o["allowedValues"] = self.seed.issue_types.iter().map(|t| self.issuetype_json(t)).collect();
             }
             _ => {}
         }
@@ -659,10 +551,7 @@ impl Inner {
     pub fn find_issue(&self, st: &State, id_or_key: &str) -> Option<usize> {
         match id_or_key.parse::<u64>() {
             Ok(n) => st.issues.iter().position(|i| i.id == n),
-            Err(_) => st
-                .issues
-                .iter()
-                .position(|i| i.key.eq_ignore_ascii_case(id_or_key)),
+            Err(_) => st.issues.iter().position(|i| i.key.eq_ignore_ascii_case(id_or_key)),
         }
     }
 
@@ -737,10 +626,7 @@ impl Inner {
 
     fn named<'a>(items: &'a [JiraNamed], v: &Value) -> Option<&'a JiraNamed> {
         if let Some(id) = v.get("id") {
-            let id = id
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| id.as_i64().map(|n| n.to_string()))?;
+            let id = id.as_str().map(str::to_string).or_else(|| id.as_i64().map(|n| n.to_string()))?;
             return items.iter().find(|x| x.id == id);
         }
         let name = v.get("name").and_then(Value::as_str)?;
@@ -751,16 +637,12 @@ impl Inner {
         if v.is_null() {
             return Ok(None);
         }
-        let raw = v
-            .get("accountId")
-            .or_else(|| v.get("id"))
-            .ok_or_else(|| format!("Specify a valid value for {field}"))?;
+        let raw =
+            v.get("accountId").or_else(|| v.get("id")).ok_or_else(|| format!("Specify a valid value for {field}"))?;
         if raw.is_null() {
             return Ok(None);
         }
-        let id = raw
-            .as_str()
-            .ok_or_else(|| format!("Specify a valid value for {field}"))?;
+        let id = raw.as_str().ok_or_else(|| format!("Specify a valid value for {field}"))?;
         // "-1" is the project's default assignee, which is "unassigned" here.
         if field == "assignee" && id == "-1" {
             return Ok(None);
@@ -776,15 +658,11 @@ impl Inner {
     pub fn parse_set(&self, field: &str, v: &Value) -> Result<Set, String> {
         match field {
             "summary" => match v.as_str() {
-                Some(s) if s.trim().is_empty() => {
-                    Err("You must specify a summary of the issue.".into())
-                }
+                Some(s) if s.trim().is_empty() => Err("You must specify a summary of the issue.".into()),
                 Some(s) if s.contains('\n') || s.contains('\r') => {
                     Err("The summary is invalid because it contains newline characters.".into())
                 }
-                Some(s) if s.chars().count() > 255 => {
-                    Err("Summary must be less than 255 characters.".into())
-                }
+                Some(s) if s.chars().count() > 255 => Err("Summary must be less than 255 characters.".into()),
                 Some(s) => Ok(Set::Summary(s.to_string())),
                 None => Err("Operation value must be a string".into()),
             },
@@ -841,7 +719,9 @@ impl Inner {
                 let val = match &cf.kind {
                     CustomFieldKind::Text => match v.as_str() {
                         Some(s) if s.chars().count() > 255 => {
-                            return Err("The entered text is too long. It exceeds the allowed limit of 255 characters.".into())
+                            return Err(
+                                "The entered text is too long. It exceeds the allowed limit of 255 characters.".into()
+                            )
                         }
                         Some("") => return Ok(Set::Custom(idx, None)),
                         Some(s) => CfValue::Text(s.to_string()),
@@ -853,11 +733,21 @@ impl Inner {
                     },
                     CustomFieldKind::Select(opts) => {
                         if let Some(id) = v.get("id") {
-                            let id = id.as_str().map(str::to_string).or_else(|| id.as_i64().map(|n| n.to_string())).unwrap_or_default();
-                            let o = opts.iter().find(|o| o.id == id).ok_or_else(|| format!("Option id '{id}' is not valid"))?;
+                            let id = id
+                                .as_str()
+                                .map(str::to_string)
+                                .or_else(|| id.as_i64().map(|n| n.to_string()))
+                                .unwrap_or_default();
+                            let o = opts
+                                .iter()
+                                .find(|o| o.id == id)
+                                .ok_or_else(|| format!("Option id '{id}' is not valid"))?;
                             CfValue::Option(o.id.clone())
                         } else if let Some(val) = v.get("value").and_then(Value::as_str) {
-                            let o = opts.iter().find(|o| o.name == val).ok_or_else(|| format!("Option value '{val}' is not valid"))?;
+                            let o = opts
+                                .iter()
+                                .find(|o| o.name == val)
+                                .ok_or_else(|| format!("Option value '{val}' is not valid"))?;
                             CfValue::Option(o.id.clone())
                         } else {
                             return Err("Could not find valid 'id' or 'value' in the Parent Option object.".into());
@@ -896,9 +786,7 @@ impl Inner {
             if fields.is_some_and(|f| f.contains_key(k)) {
                 errors.insert(
                     k.clone(),
-                    format!(
-                        "Field '{k}' cannot be set in both 'fields' and 'update'. Specify it once."
-                    ),
+                    format!("Field '{k}' cannot be set in both 'fields' and 'update'. Specify it once."),
                 );
                 continue;
             }
@@ -914,10 +802,7 @@ impl Inner {
             let mut set_value: Option<Set> = None;
             for op in ops {
                 let Some((name, val)) = op.as_object().and_then(|o| o.iter().next()) else {
-                    errors.insert(
-                        k.clone(),
-                        "Field operation must be an object like {\"set\": value}.".into(),
-                    );
+                    errors.insert(k.clone(), "Field operation must be an object like {\"set\": value}.".into());
                     break;
                 };
                 let res: Result<(), String> = match (name.as_str(), k.as_str()) {
@@ -957,60 +842,36 @@ impl Inner {
     }
 
     fn user_name(&self, id: Option<&String>) -> Option<String> {
-        id.map(|i| {
-            self.user_by_id(i)
-                .map(|u| u.display_name.clone())
-                .unwrap_or_else(|| i.clone())
-        })
+        id.map(|i| self.user_by_id(i).map(|u| u.display_name.clone()).unwrap_or_else(|| i.clone()))
     }
 
     fn named_name(items: &[JiraNamed], id: Option<&String>) -> Option<String> {
-        id.map(|i| {
-            items
-                .iter()
-                .find(|x| &x.id == i)
-                .map(|x| x.name.clone())
-                .unwrap_or_else(|| i.clone())
-        })
+        id.map(|i| items.iter().find(|x| &x.id == i).map(|x| x.name.clone()).unwrap_or_else(|| i.clone()))
     }
 
     /// Applies sets to an issue, returning the change items for what actually changed.
     pub fn apply_sets(&self, issue: &mut Issue, sets: Vec<Set>) -> Vec<ChangeItem> {
-        let sys = |field: &str,
-                   from: Option<String>,
-                   fs: Option<String>,
-                   to: Option<String>,
-                   ts: Option<String>| ChangeItem {
-            field: field.into(),
-            field_id: field.into(),
-            fieldtype: "jira",
-            from,
-            from_string: fs,
-            to,
-            to_string: ts,
+        let sys = |field: &str, from: Option<String>, fs: Option<String>, to: Option<String>, ts: Option<String>| {
+            ChangeItem {
+                field: field.into(),
+                field_id: field.into(),
+                fieldtype: "jira",
+                from,
+                from_string: fs,
+                to,
+                to_string: ts,
+            }
         };
         let mut items = Vec::new();
         for s in sets {
             match s {
                 Set::Summary(v) if v != issue.summary => {
-                    items.push(sys(
-                        "summary",
-                        None,
-                        Some(issue.summary.clone()),
-                        None,
-                        Some(v.clone()),
-                    ));
+                    items.push(sys("summary", None, Some(issue.summary.clone()), None, Some(v.clone())));
                     issue.summary = v;
                 }
                 Set::Description(v) if v != issue.description => {
                     let old = issue.description.as_ref().map(adf_text);
-                    items.push(sys(
-                        "description",
-                        None,
-                        old,
-                        None,
-                        v.as_ref().map(adf_text),
-                    ));
+                    items.push(sys("description", None, old, None, v.as_ref().map(adf_text)));
                     issue.description = v;
                 }
                 Set::Priority(v) if v != issue.priority_id => {
@@ -1110,13 +971,7 @@ impl Inner {
     }
 
     pub fn status_item(&self, from: &str, to: &str) -> ChangeItem {
-        let name = |id: &str| {
-            self.seed
-                .statuses
-                .iter()
-                .find(|s| s.id == id)
-                .map(|s| s.name.clone())
-        };
+        let name = |id: &str| self.seed.statuses.iter().find(|s| s.id == id).map(|s| s.name.clone());
         ChangeItem {
             field: "status".into(),
             field_id: "status".into(),
@@ -1140,12 +995,7 @@ impl State {
         let issue = &mut self.issues[idx];
         let at = next_instant(Some(issue.updated));
         issue.updated = at;
-        issue.histories.push(History {
-            id,
-            author: author.into(),
-            created: at,
-            items,
-        });
+        issue.histories.push(History { id, author: author.into(), created: at, items });
     }
 }
 

@@ -23,11 +23,7 @@ struct Resp {
 
 impl Api {
     fn new(sim: &JiraSim, who: (&'static str, &'static str)) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: sim.base_url(),
-            who,
-        }
+        Api { http: reqwest::Client::new(), base: sim.base_url(), who }
     }
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Resp {
         let mut rb = self
@@ -41,16 +37,9 @@ impl Api {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Resp { status, headers, body }
     }
     async fn get(&self, path: &str) -> Resp {
         self.send(reqwest::Method::GET, path, None).await
@@ -77,15 +66,11 @@ impl Api {
 }
 
 async fn start() -> JiraSim {
-    JiraSim::start(JiraSeed::demo())
-        .await
-        .expect("simulator starts")
+    JiraSim::start(JiraSeed::demo()).await.expect("simulator starts")
 }
 
 fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z")
-        .expect("Jira timestamp")
-        .with_timezone(&Utc)
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z").expect("Jira timestamp").with_timezone(&Utc)
 }
 
 fn adf(text: &str) -> Value {
@@ -102,14 +87,10 @@ async fn myself_reports_profile_zone_and_unauthenticated_calls_get_401() {
     assert_eq!(r.body["accountType"], "atlassian");
     assert_eq!(r.body["emailAddress"], "bob@acme.test");
 
-    let wrong = Api::new(&sim, ("bob@acme.test", "jira-alice-token"))
-        .get("myself")
-        .await;
+    let wrong = Api::new(&sim, ("bob@acme.test", "jira-alice-token")).get("myself").await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body["errorMessages"][0].as_str().is_some());
-    let anon = reqwest::get(format!("{}/rest/api/3/myself", sim.base_url()))
-        .await
-        .unwrap();
+    let anon = reqwest::get(format!("{}/rest/api/3/myself", sim.base_url())).await.unwrap();
     assert_eq!(anon.status().as_u16(), 401);
 
     let log = sim.requests();
@@ -138,10 +119,7 @@ async fn created_issue_has_jira_shapes_and_timestamps_in_server_zone() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["key"], "APP-1");
     assert_eq!(r.body["id"], "10000");
-    assert!(r.body["self"]
-        .as_str()
-        .unwrap()
-        .ends_with("/rest/api/3/issue/10000"));
+    assert!(r.body["self"].as_str().unwrap().ends_with("/rest/api/3/issue/10000"));
     assert_eq!(bot.create("second").await, "APP-2");
     assert_eq!(sim.issue_keys("APP"), vec!["APP-1", "APP-2"]);
     assert!(sim.issue_keys("OPS").is_empty());
@@ -164,19 +142,12 @@ async fn created_issue_has_jira_shapes_and_timestamps_in_server_zone() {
     assert!(f["resolution"].is_null());
     let created = f["created"].as_str().unwrap();
     // Rendered in Europe/Berlin (November: +0100) with milliseconds.
-    assert_eq!(
-        created.len(),
-        "2026-11-26T19:24:50.123+0100".len(),
-        "{created}"
-    );
+    assert_eq!(created.len(), "2026-11-26T19:24:50.123+0100".len(), "{created}");
     let off = &created[created.len() - 5..];
     assert!(off == "+0100" || off == "+0200", "{created}");
 
     let second = bot.get("issue/APP-2").await.body;
-    assert_eq!(
-        second["fields"]["priority"]["name"], "Medium",
-        "default priority"
-    );
+    assert_eq!(second["fields"]["priority"]["name"], "Medium", "default priority");
 
     let only = bot.get("issue/10000?fields=summary,status").await.body;
     let keys: Vec<&String> = only["fields"].as_object().unwrap().keys().collect();
@@ -252,24 +223,14 @@ async fn create_and_edit_validation_errors_use_error_collection() {
 
     let key = bot.create("valid").await;
     let both = bot
-        .put(
-            &format!("issue/{key}"),
-            json!({"fields": {"labels": ["a"]}, "update": {"labels": [{"add": "b"}]}}),
-        )
+        .put(&format!("issue/{key}"), json!({"fields": {"labels": ["a"]}, "update": {"labels": [{"add": "b"}]}}))
         .await;
     assert_eq!(both.status, 400);
     assert!(both.body["errors"]["labels"].as_str().is_some());
-    let project = bot
-        .put(
-            &format!("issue/{key}"),
-            json!({"fields": {"project": {"key": "OPS"}}}),
-        )
-        .await;
+    let project = bot.put(&format!("issue/{key}"), json!({"fields": {"project": {"key": "OPS"}}})).await;
     assert_eq!(project.status, 400);
     assert!(project.body["errors"]["project"].as_str().is_some());
-    let garbage = bot
-        .put(&format!("issue/{key}"), json!(["not", "an", "object"]))
-        .await;
+    let garbage = bot.put(&format!("issue/{key}"), json!(["not", "an", "object"])).await;
     assert_eq!(garbage.status, 400);
 }
 
@@ -279,11 +240,7 @@ async fn edits_record_changelog_by_caller_and_bump_updated() {
     let bot = Api::new(&sim, BOT);
     let alice = Api::new(&sim, ALICE);
     let key = bot.create("first").await;
-    let before = parse_ts(
-        bot.get(&format!("issue/{key}")).await.body["fields"]["updated"]
-            .as_str()
-            .unwrap(),
-    );
+    let before = parse_ts(bot.get(&format!("issue/{key}")).await.body["fields"]["updated"].as_str().unwrap());
 
     let r = alice
         .put(
@@ -293,10 +250,7 @@ async fn edits_record_changelog_by_caller_and_bump_updated() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let issue = bot
-        .get(&format!("issue/{key}?expand=changelog,names"))
-        .await
-        .body;
+    let issue = bot.get(&format!("issue/{key}?expand=changelog,names")).await.body;
     let after = parse_ts(issue["fields"]["updated"].as_str().unwrap());
     assert!(after > before);
     assert_eq!(issue["fields"]["labels"], json!(["y"]));
@@ -305,64 +259,26 @@ async fn edits_record_changelog_by_caller_and_bump_updated() {
     assert_eq!(h["author"]["accountId"], "5b10ac8d82e05b22cc7d0002");
     let items = h["items"].as_array().unwrap();
     let summary = items.iter().find(|i| i["field"] == "summary").unwrap();
+    assert_eq!((summary["fromString"].as_str(), summary["toString"].as_str()), (Some("first"), Some("renamed")));
+    let sev = items.iter().find(|i| i["fieldId"] == "customfield_10051").unwrap();
     assert_eq!(
-        (summary["fromString"].as_str(), summary["toString"].as_str()),
-        (Some("first"), Some("renamed"))
-    );
-    let sev = items
-        .iter()
-        .find(|i| i["fieldId"] == "customfield_10051")
-        .unwrap();
-    assert_eq!(
-        (
-            sev["field"].as_str(),
-            sev["fieldtype"].as_str(),
-            sev["to"].as_str()
-        ),
+        (sev["field"].as_str(), sev["fieldtype"].as_str(), sev["to"].as_str()),
         (Some("Severity"), Some("custom"), Some("10100"))
     );
 
     // A no-op edit changes nothing; a second edit appends, oldest first on /changelog.
-    assert_eq!(
-        bot.put(
-            &format!("issue/{key}"),
-            json!({"fields": {"summary": "renamed"}})
-        )
-        .await
-        .status,
-        204
-    );
-    assert_eq!(
-        bot.put(
-            &format!("issue/{key}"),
-            json!({"fields": {"customfield_10052": 3}})
-        )
-        .await
-        .status,
-        204
-    );
-    let page1 = bot
-        .get(&format!("issue/{key}/changelog?maxResults=1"))
-        .await
-        .body;
+    assert_eq!(bot.put(&format!("issue/{key}"), json!({"fields": {"summary": "renamed"}})).await.status, 204);
+    assert_eq!(bot.put(&format!("issue/{key}"), json!({"fields": {"customfield_10052": 3}})).await.status, 204);
+    let page1 = bot.get(&format!("issue/{key}/changelog?maxResults=1")).await.body;
     assert_eq!(page1["total"], 2);
     assert_eq!(page1["isLast"], false);
     assert!(page1["nextPage"].as_str().is_some());
-    assert_eq!(
-        page1["values"][0]["author"]["accountId"],
-        "5b10ac8d82e05b22cc7d0002"
-    );
-    let page2 = bot
-        .get(&format!("issue/{key}/changelog?startAt=1&maxResults=1"))
-        .await
-        .body;
+    assert_eq!(page1["values"][0]["author"]["accountId"], "5b10ac8d82e05b22cc7d0002");
+    let page2 = bot.get(&format!("issue/{key}/changelog?startAt=1&maxResults=1")).await.body;
     assert_eq!(page2["isLast"], true);
     assert_eq!(page2["values"][0]["items"][0]["toString"], "3");
     let newest_first = bot.get(&format!("issue/{key}?expand=changelog")).await.body;
-    assert_eq!(
-        newest_first["changelog"]["histories"][0]["id"],
-        page2["values"][0]["id"]
-    );
+    assert_eq!(newest_first["changelog"]["histories"][0]["id"], page2["values"][0]["id"]);
 }
 
 #[tokio::test]
@@ -402,16 +318,12 @@ async fn search_defaults_to_ids_and_pages_by_token_without_total() {
     assert_eq!(pages, 3);
     assert_eq!(ids, vec!["10000", "10001", "10002", "10003", "10004"]);
 
-    let bad = bot
-        .search(json!({"jql": "project = APP", "nextPageToken": "bogus"}))
-        .await;
+    let bad = bot.search(json!({"jql": "project = APP", "nextPageToken": "bogus"})).await;
     assert_eq!(bad.status, 400);
 
     let full = bot
-        .search(
-            json!({"jql": "project = APP AND key in (APP-1, APP-3) ORDER BY key DESC",
-                        "fields": ["summary", "status"], "expand": "names,changelog"}),
-        )
+        .search(json!({"jql": "project = APP AND key in (APP-1, APP-3) ORDER BY key DESC",
+                        "fields": ["summary", "status"], "expand": "names,changelog"}))
         .await
         .body;
     let issues = full["issues"].as_array().unwrap();
@@ -421,21 +333,13 @@ async fn search_defaults_to_ids_and_pages_by_token_without_total() {
     assert_eq!(full["names"]["summary"], "Summary");
     assert!(issues[0]["changelog"]["histories"].is_array());
 
-    let get = bot
-        .get("search/jql?jql=project%3DAPP&fields=*all&maxResults=1")
-        .await
-        .body;
+    let get = bot.get("search/jql?jql=project%3DAPP&fields=*all&maxResults=1").await.body;
     assert!(get["issues"][0]["fields"]["customfield_10050"].is_null());
     assert!(get["nextPageToken"].as_str().is_some());
 
-    let unknown = bot
-        .search(json!({"jql": "project = APP", "startAt": 0}))
-        .await;
+    let unknown = bot.search(json!({"jql": "project = APP", "startAt": 0})).await;
     assert_eq!(unknown.status, 400);
-    assert!(unknown.body["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .contains("startAt"));
+    assert!(unknown.body["errorMessages"][0].as_str().unwrap().contains("startAt"));
 }
 
 /// The minute (UTC) `t` falls in, rendered as a JQL literal in zone `tz`.
@@ -449,19 +353,10 @@ async fn jql_dates_are_read_in_the_searchers_zone_with_minute_precision() {
     let bot = Api::new(&sim, BOT);
     let alice = Api::new(&sim, ALICE);
     let key = bot.create("dated").await;
-    let updated = parse_ts(
-        sim.issue_json(&key).unwrap()["fields"]["updated"]
-            .as_str()
-            .unwrap(),
-    );
+    let updated = parse_ts(sim.issue_json(&key).unwrap()["fields"]["updated"].as_str().unwrap());
     let floor = updated.with_second(0).unwrap().with_nanosecond(0).unwrap();
     let berlin = chrono_tz::Europe::Berlin;
-    let count = |r: Resp| {
-        r.body["issues"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(usize::MAX)
-    };
+    let count = |r: Resp| r.body["issues"].as_array().map(Vec::len).unwrap_or(usize::MAX);
 
     let same_minute = jql_minute(floor, berlin);
     let next_minute = jql_minute(floor + Duration::minutes(1), berlin);
@@ -471,47 +366,18 @@ async fn jql_dates_are_read_in_the_searchers_zone_with_minute_precision() {
     assert_eq!(count(bot.search(q(&next_minute)).await), 0);
     // Alice's profile is UTC: the same wall-clock text is an hour later for her.
     assert_eq!(count(alice.search(q(&same_minute)).await), 0);
-    assert_eq!(
-        count(alice.search(q(&jql_minute(floor, chrono_tz::UTC))).await),
-        1
-    );
+    assert_eq!(count(alice.search(q(&jql_minute(floor, chrono_tz::UTC))).await), 1);
     // Other literal shapes and relative dates.
-    let dashed = floor
-        .with_timezone(&berlin)
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    let dashed = floor.with_timezone(&berlin).format("%Y-%m-%d %H:%M").to_string();
     assert_eq!(count(bot.search(q(&dashed)).await), 1);
     let day = floor.with_timezone(&berlin).format("%Y/%m/%d").to_string();
-    assert_eq!(
-        count(
-            bot.search(json!({"jql": format!("project = APP AND updated = \"{day}\"")}))
-                .await
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            bot.search(json!({"jql": "project = APP AND updated >= -5m"}))
-                .await
-        ),
-        1
-    );
-    assert_eq!(
-        count(
-            bot.search(json!({"jql": "project = APP AND created < \"-1d\""}))
-                .await
-        ),
-        0
-    );
+    assert_eq!(count(bot.search(json!({"jql": format!("project = APP AND updated = \"{day}\"")})).await), 1);
+    assert_eq!(count(bot.search(json!({"jql": "project = APP AND updated >= -5m"})).await), 1);
+    assert_eq!(count(bot.search(json!({"jql": "project = APP AND created < \"-1d\""})).await), 0);
 
-    let bad = bot
-        .search(json!({"jql": "project = APP AND updated >= \"26.11.2026\""}))
-        .await;
+    let bad = bot.search(json!({"jql": "project = APP AND updated >= \"26.11.2026\""})).await;
     assert_eq!(bad.status, 400);
-    assert!(bad.body["errorMessages"][0]
-        .as_str()
-        .unwrap()
-        .contains("yyyy/MM/dd HH:mm"));
+    assert!(bad.body["errorMessages"][0].as_str().unwrap().contains("yyyy/MM/dd HH:mm"));
 }
 
 #[tokio::test]
@@ -521,50 +387,17 @@ async fn jql_rejects_unbounded_and_invalid_queries_with_error_collection() {
     let cases = [
         ("ORDER BY key DESC", "Unbounded JQL queries are not allowed"),
         ("", "Unbounded JQL queries are not allowed"),
-        (
-            "project = APP AND",
-            "Error in the JQL Query: Expecting a field name before the end of the query.",
-        ),
-        (
-            "project APP",
-            "Error in the JQL Query: Expecting operator but got 'APP'.",
-        ),
-        (
-            "(project = APP",
-            "Error in the JQL Query: Expecting ')' before the end of the query.",
-        ),
-        (
-            "foo = bar",
-            "Field 'foo' does not exist or you do not have permission to view it.",
-        ),
-        (
-            "project = NOPE",
-            "The value 'NOPE' does not exist for the field 'project'.",
-        ),
-        (
-            "status = Closed",
-            "The value 'Closed' does not exist for the field 'status'.",
-        ),
-        (
-            "project = APP AND summary = x",
-            "The operator '=' is not supported by the 'summary' field.",
-        ),
-        (
-            "project = APP AND \"ADO ID\" = 101",
-            "The operator '=' is not supported by the 'ADO ID' field.",
-        ),
-        (
-            "project = APP AND assignee = membersOf(x)",
-            "Unable to find JQL function 'membersOf()'.",
-        ),
-        (
-            "project = APP ORDER BY key, id, updated, created, priority, key, id, updated",
-            "at most 7 fields",
-        ),
-        (
-            "project = APP ORDER BY summary",
-            "Not able to sort using field 'summary'.",
-        ),
+        ("project = APP AND", "Error in the JQL Query: Expecting a field name before the end of the query."),
+        ("project APP", "Error in the JQL Query: Expecting operator but got 'APP'."),
+        ("(project = APP", "Error in the JQL Query: Expecting ')' before the end of the query."),
+        ("foo = bar", "Field 'foo' does not exist or you do not have permission to view it."),
+        ("project = NOPE", "The value 'NOPE' does not exist for the field 'project'."),
+        ("status = Closed", "The value 'Closed' does not exist for the field 'status'."),
+        ("project = APP AND summary = x", "The operator '=' is not supported by the 'summary' field."),
+        ("project = APP AND \"ADO ID\" = 101", "The operator '=' is not supported by the 'ADO ID' field."),
+        ("project = APP AND assignee = membersOf(x)", "Unable to find JQL function 'membersOf()'."),
+        ("project = APP ORDER BY key, id, updated, created, priority, key, id, updated", "at most 7 fields"),
+        ("project = APP ORDER BY summary", "Not able to sort using field 'summary'."),
     ];
     for (jql, msg) in cases {
         let r = bot.search(json!({ "jql": jql })).await;
@@ -580,8 +413,7 @@ async fn jql_fields_operators_and_ordering_select_the_right_issues() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);
     let mk = |summary: &str, extra: Value| {
-        let mut fields =
-            json!({"project": {"key": "APP"}, "issuetype": {"name": "Bug"}, "summary": summary});
+        let mut fields = json!({"project": {"key": "APP"}, "issuetype": {"name": "Bug"}, "summary": summary});
         if let (Some(f), Some(e)) = (fields.as_object_mut(), extra.as_object()) {
             f.extend(e.clone());
         }
@@ -596,10 +428,7 @@ async fn jql_fields_operators_and_ordering_select_the_right_issues() {
             "Export is slow",
             json!({"issuetype": {"name": "Task"}, "priority": {"name": "Low"}, "customfield_10051": {"value": "Minor"}, "customfield_10052": 8}),
         ),
-        mk(
-            "Crash on export",
-            json!({"priority": {"name": "High"}, "description": adf("stack trace attached")}),
-        ),
+        mk("Crash on export", json!({"priority": {"name": "High"}, "description": adf("stack trace attached")})),
     ];
     for b in bodies {
         assert_eq!(bot.post("issue", b).await.status, 201);
@@ -617,73 +446,28 @@ async fn jql_fields_operators_and_ordering_select_the_right_issues() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(
-        keys("project = \"APP\" AND issuetype = Bug ORDER BY key ASC").await,
-        ["APP-1", "APP-3"]
-    );
-    assert_eq!(
-        keys("project = 10000 AND issuetype = 10002").await,
-        ["APP-2"]
-    );
+    assert_eq!(keys("project = \"APP\" AND issuetype = Bug ORDER BY key ASC").await, ["APP-1", "APP-3"]);
+    assert_eq!(keys("project = 10000 AND issuetype = 10002").await, ["APP-2"]);
     assert_eq!(keys("labels = synced").await, ["APP-1"]);
-    assert_eq!(
-        keys("project = APP AND labels is EMPTY ORDER BY key").await,
-        ["APP-2", "APP-3"]
-    );
-    assert_eq!(
-        keys("summary ~ \"crash\" ORDER BY key").await,
-        ["APP-1", "APP-3"]
-    );
+    assert_eq!(keys("project = APP AND labels is EMPTY ORDER BY key").await, ["APP-2", "APP-3"]);
+    assert_eq!(keys("summary ~ \"crash\" ORDER BY key").await, ["APP-1", "APP-3"]);
     assert_eq!(keys("text ~ \"stack trace\"").await, ["APP-3"]);
     assert_eq!(keys("\"ADO ID\" ~ 101").await, ["APP-1"]);
-    assert_eq!(
-        keys("\"ADO ID\" ~ 10").await,
-        Vec::<String>::new(),
-        "whole tokens, not substrings"
-    );
+    assert_eq!(keys("\"ADO ID\" ~ 10").await, Vec::<String>::new(), "whole tokens, not substrings");
     assert_eq!(keys("\"ADO ID\" ~ \"10*\"").await, ["APP-1"]);
-    assert_eq!(
-        keys("project = APP AND cf[10050] is not EMPTY").await,
-        ["APP-1"]
-    );
-    assert_eq!(
-        keys("project = APP AND customfield_10050 IS EMPTY ORDER BY key").await,
-        ["APP-2", "APP-3"]
-    );
+    assert_eq!(keys("project = APP AND cf[10050] is not EMPTY").await, ["APP-1"]);
+    assert_eq!(keys("project = APP AND customfield_10050 IS EMPTY ORDER BY key").await, ["APP-2", "APP-3"]);
     assert_eq!(keys("Severity = Minor").await, ["APP-2"]);
     assert_eq!(keys("\"Story Points\" >= 5").await, ["APP-2"]);
     assert_eq!(keys("assignee = currentUser()").await, ["APP-1"]);
-    assert_eq!(
-        keys("project = APP AND assignee is EMPTY ORDER BY key").await,
-        ["APP-2", "APP-3"]
-    );
-    assert_eq!(
-        keys("project = APP AND NOT (priority = High OR priority = Low)").await,
-        ["APP-1"]
-    );
-    assert_eq!(
-        keys("priority in (Highest, Low) ORDER BY key DESC").await,
-        ["APP-2", "APP-1"]
-    );
-    assert_eq!(
-        keys("project = APP AND status = \"To Do\" ORDER BY priority DESC").await,
-        ["APP-1", "APP-3", "APP-2"]
-    );
-    assert_eq!(
-        keys("project = APP AND key != APP-2 ORDER BY id").await,
-        ["APP-1", "APP-3"]
-    );
-    assert_eq!(
-        keys("id in (10000, 10002) ORDER BY created ASC").await,
-        ["APP-1", "APP-3"]
-    );
+    assert_eq!(keys("project = APP AND assignee is EMPTY ORDER BY key").await, ["APP-2", "APP-3"]);
+    assert_eq!(keys("project = APP AND NOT (priority = High OR priority = Low)").await, ["APP-1"]);
+    assert_eq!(keys("priority in (Highest, Low) ORDER BY key DESC").await, ["APP-2", "APP-1"]);
+    assert_eq!(keys("project = APP AND status = \"To Do\" ORDER BY priority DESC").await, ["APP-1", "APP-3", "APP-2"]);
+    assert_eq!(keys("project = APP AND key != APP-2 ORDER BY id").await, ["APP-1", "APP-3"]);
+    assert_eq!(keys("id in (10000, 10002) ORDER BY created ASC").await, ["APP-1", "APP-3"]);
     assert_eq!(keys("issuekey = app-2").await, ["APP-2"]);
-    assert_eq!(
-        keys("project = APP AND resolution = Unresolved ORDER BY key")
-            .await
-            .len(),
-        3
-    );
+    assert_eq!(keys("project = APP AND resolution = Unresolved ORDER BY key").await.len(), 3);
     assert_eq!(keys("project = OPS").await, Vec::<String>::new());
 }
 
@@ -696,44 +480,18 @@ async fn transitions_follow_the_workflow_and_require_resolution_on_done() {
     let path = format!("issue/{key}/transitions");
 
     let list = bot.get(&path).await.body;
-    let ids: Vec<&str> = list["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = list["transitions"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["11"]);
     assert_eq!(list["transitions"][0]["to"]["name"], "In Progress");
 
     // To Do -> Done is two hops: "31" is not available from To Do.
-    let direct = bob
-        .post(
-            &path,
-            json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}}),
-        )
-        .await;
+    let direct = bob.post(&path, json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}})).await;
     assert_eq!(direct.status, 400);
-    assert_eq!(
-        direct.body["errorMessages"][0],
-        "Transition id '31' is not valid for this issue."
-    );
+    assert_eq!(direct.body["errorMessages"][0], "Transition id '31' is not valid for this issue.");
 
-    assert_eq!(
-        bob.post(&path, json!({"transition": {"id": "11"}}))
-            .await
-            .status,
-        204
-    );
-    let screen = bot
-        .get(&format!("{path}?expand=transitions.fields"))
-        .await
-        .body;
-    let done = screen["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "31")
-        .unwrap();
+    assert_eq!(bob.post(&path, json!({"transition": {"id": "11"}})).await.status, 204);
+    let screen = bot.get(&format!("{path}?expand=transitions.fields")).await.body;
+    let done = screen["transitions"].as_array().unwrap().iter().find(|t| t["id"] == "31").unwrap();
     assert_eq!(done["hasScreen"], true);
     assert_eq!(done["fields"]["resolution"]["required"], true);
     let allowed: Vec<&str> = done["fields"]["resolution"]["allowedValues"]
@@ -746,31 +504,16 @@ async fn transitions_follow_the_workflow_and_require_resolution_on_done() {
 
     let no_res = bob.post(&path, json!({"transition": {"id": "31"}})).await;
     assert_eq!(no_res.status, 400);
-    assert!(
-        no_res.body["errors"]["resolution"].as_str().is_some(),
-        "{}",
-        no_res.body
-    );
+    assert!(no_res.body["errors"]["resolution"].as_str().is_some(), "{}", no_res.body);
     let off_screen = bob
         .post(&path, json!({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}, "summary": "x"}}))
         .await;
     assert_eq!(off_screen.status, 400);
-    assert!(off_screen.body["errors"]["summary"]
-        .as_str()
-        .unwrap()
-        .contains("cannot be set"));
+    assert!(off_screen.body["errors"]["summary"].as_str().unwrap().contains("cannot be set"));
 
-    let ok = bob
-        .post(
-            &path,
-            json!({"transition": {"id": 31}, "fields": {"resolution": {"name": "Won't Do"}}}),
-        )
-        .await;
+    let ok = bob.post(&path, json!({"transition": {"id": 31}, "fields": {"resolution": {"name": "Won't Do"}}})).await;
     assert_eq!(ok.status, 204, "{}", ok.body);
-    let issue = bot
-        .get(&format!("issue/{key}?expand=changelog,transitions"))
-        .await
-        .body;
+    let issue = bot.get(&format!("issue/{key}?expand=changelog,transitions")).await.body;
     assert_eq!(issue["fields"]["status"]["name"], "Done");
     assert_eq!(issue["fields"]["status"]["statusCategory"]["key"], "done");
     assert_eq!(issue["fields"]["resolution"]["name"], "Won't Do");
@@ -779,35 +522,18 @@ async fn transitions_follow_the_workflow_and_require_resolution_on_done() {
     assert_eq!(histories.len(), 2);
     let last = &histories[0];
     assert_eq!(last["author"]["accountId"], "5b10ac8d82e05b22cc7d0003");
-    let status = last["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["field"] == "status")
-        .unwrap();
+    let status = last["items"].as_array().unwrap().iter().find(|i| i["field"] == "status").unwrap();
     assert_eq!(
-        (
-            status["from"].as_str(),
-            status["to"].as_str(),
-            status["toString"].as_str()
-        ),
+        (status["from"].as_str(), status["to"].as_str(), status["toString"].as_str()),
         (Some("3"), Some("10001"), Some("Done"))
     );
 
     // Reopen clears the resolution.
-    assert_eq!(
-        bob.post(&path, json!({"transition": {"id": "61"}}))
-            .await
-            .status,
-        204
-    );
+    assert_eq!(bob.post(&path, json!({"transition": {"id": "61"}})).await.status, 204);
     let reopened = sim.issue_json(&key).unwrap();
     assert_eq!(reopened["fields"]["status"]["name"], "To Do");
     assert!(reopened["fields"]["resolution"].is_null());
-    let found = bot
-        .search(json!({"jql": format!("key = {key} AND status = \"To Do\"")}))
-        .await
-        .body;
+    let found = bot.search(json!({"jql": format!("key = {key} AND status = \"To Do\"")})).await.body;
     assert_eq!(found["issues"].as_array().unwrap().len(), 1);
 }
 
@@ -824,35 +550,22 @@ async fn remote_links_upsert_by_global_id() {
     let first = bot.post(&path, link("ADO #7")).await;
     assert_eq!(first.status, 201);
     let id = first.body["id"].as_u64().unwrap();
-    assert!(first.body["self"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("/remotelink/{id}")));
+    assert!(first.body["self"].as_str().unwrap().ends_with(&format!("/remotelink/{id}")));
     let again = bot.post(&path, link("ADO #7 renamed")).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["id"].as_u64(), Some(id));
 
     let all = bot.get(&path).await.body;
     assert_eq!(all.as_array().unwrap().len(), 1);
-    let one = bot
-        .get(&format!("{path}?globalId=ado%3Aacme%2FApp%2Fworkitem%2F7"))
-        .await;
+    let one = bot.get(&format!("{path}?globalId=ado%3Aacme%2FApp%2Fworkitem%2F7")).await;
     assert_eq!(one.status, 200);
     assert_eq!(one.body["object"]["title"], "ADO #7 renamed");
     assert_eq!(one.body["relationship"], "synced with");
 
-    let invalid = bot
-        .post(
-            &path,
-            json!({"globalId": "g", "object": {"url": "http://x"}}),
-        )
-        .await;
+    let invalid = bot.post(&path, json!({"globalId": "g", "object": {"url": "http://x"}})).await;
     assert_eq!(invalid.status, 400);
     assert!(invalid.body["errors"]["title"].as_str().is_some());
-    assert_eq!(
-        bot.post("issue/APP-404/remotelink", link("x")).await.status,
-        404
-    );
+    assert_eq!(bot.post("issue/APP-404/remotelink", link("x")).await.status, 404);
 }
 
 #[tokio::test]
@@ -870,19 +583,13 @@ async fn user_search_hides_private_email_and_matches_prefixes() {
     assert_eq!(bot.get("user/search?query=zzz").await.body, json!([]));
     assert_eq!(bot.get("user/search").await.status, 400);
 
-    let one = bot
-        .get("user?accountId=5b10ac8d82e05b22cc7d0004")
-        .await
-        .body;
+    let one = bot.get("user?accountId=5b10ac8d82e05b22cc7d0004").await.body;
     assert_eq!(one["displayName"], "Carol White");
     assert_eq!(bot.get("user?accountId=missing").await.status, 404);
 
     let assignable = bot.get("user/assignable/search?project=APP").await.body;
     assert_eq!(assignable.as_array().unwrap().len(), 6);
-    assert_eq!(
-        bot.get("user/assignable/search?project=NOPE").await.status,
-        404
-    );
+    assert_eq!(bot.get("user/assignable/search?project=NOPE").await.status, 404);
 }
 
 #[tokio::test]
@@ -909,35 +616,21 @@ async fn search_lag_hides_fresh_updates_unless_reconciled() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);
     let old = bot.create("old").await;
-    sim.faults()
-        .set_search_lag(std::time::Duration::from_secs(60));
+    sim.faults().set_search_lag(std::time::Duration::from_secs(60));
     let fresh = bot.create("fresh").await;
-    let fresh_id: u64 = sim.issue_json(&fresh).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let fresh_id: u64 = sim.issue_json(&fresh).unwrap()["id"].as_str().unwrap().parse().unwrap();
     let keys = |r: Resp| -> Vec<String> {
-        r.body["issues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_string())
-            .collect()
+        r.body["issues"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_string()).collect()
     };
     // Everything is "fresh" now, the old issue too.
-    let lagging = bot
-        .search(json!({"jql": "project = APP ORDER BY key", "fields": ["key"]}))
-        .await;
+    let lagging = bot.search(json!({"jql": "project = APP ORDER BY key", "fields": ["key"]})).await;
     assert!(keys(lagging).is_empty());
     let reconciled = bot
         .search(json!({"jql": "project = APP ORDER BY key", "fields": ["key"], "reconcileIssues": [fresh_id]}))
         .await;
     assert_eq!(keys(reconciled), std::slice::from_ref(&fresh));
     sim.faults().set_search_lag(std::time::Duration::ZERO);
-    let all = bot
-        .search(json!({"jql": "project = APP ORDER BY key", "fields": ["key"]}))
-        .await;
+    let all = bot.search(json!({"jql": "project = APP ORDER BY key", "fields": ["key"]})).await;
     assert_eq!(keys(all), [old, fresh]);
 }
 
@@ -946,28 +639,12 @@ async fn metadata_endpoints_describe_fields_projects_and_statuses() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);
     let fields = bot.get("field").await.body;
-    let ado = fields
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "customfield_10050")
-        .unwrap();
+    let ado = fields.as_array().unwrap().iter().find(|f| f["id"] == "customfield_10050").unwrap();
     assert_eq!(ado["name"], "ADO ID");
-    assert_eq!(
-        ado["schema"]["custom"],
-        "com.atlassian.jira.plugin.system.customfieldtypes:textfield"
-    );
+    assert_eq!(ado["schema"]["custom"], "com.atlassian.jira.plugin.system.customfieldtypes:textfield");
     assert_eq!(ado["clauseNames"], json!(["cf[10050]", "ADO ID"]));
-    let labels = fields
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "labels")
-        .unwrap();
-    assert_eq!(
-        labels["schema"],
-        json!({"type": "array", "items": "string", "system": "labels"})
-    );
+    let labels = fields.as_array().unwrap().iter().find(|f| f["id"] == "labels").unwrap();
+    assert_eq!(labels["schema"], json!({"type": "array", "items": "string", "system": "labels"}));
 
     let projects = bot.get("project/search").await.body;
     assert_eq!(projects["total"], 2);
@@ -981,38 +658,18 @@ async fn metadata_endpoints_describe_fields_projects_and_statuses() {
     assert_eq!(types["issueTypes"][0]["name"], "Bug");
     assert_eq!(types["total"], 2);
     let meta = bot.get("issue/createmeta/APP/issuetypes/10001").await.body;
-    let field = |id: &str| {
-        meta["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["fieldId"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let field = |id: &str| meta["fields"].as_array().unwrap().iter().find(|f| f["fieldId"] == id).cloned().unwrap();
     assert_eq!(field("summary")["required"], true);
-    assert_eq!(
-        field("priority")["allowedValues"].as_array().unwrap().len(),
-        5
-    );
+    assert_eq!(field("priority")["allowedValues"].as_array().unwrap().len(), 5);
     assert_eq!(field("priority")["defaultValue"]["name"], "Medium");
     assert_eq!(field("resolution")["allowedValues"][1]["name"], "Won't Do");
-    assert_eq!(
-        field("customfield_10051")["allowedValues"][0]["value"],
-        "Critical"
-    );
-    assert_eq!(
-        bot.get("issue/createmeta/NOPE/issuetypes").await.status,
-        404
-    );
+    assert_eq!(field("customfield_10051")["allowedValues"][0]["value"], "Critical");
+    assert_eq!(bot.get("issue/createmeta/NOPE/issuetypes").await.status, 404);
 
     let statuses = bot.get("project/APP/statuses").await.body;
     assert_eq!(statuses[0]["statuses"].as_array().unwrap().len(), 4);
     let prio = bot.get("priority/3").await.body;
-    assert_eq!(
-        (prio["name"].as_str(), prio["isDefault"].as_bool()),
-        (Some("Medium"), Some(true))
-    );
+    assert_eq!((prio["name"].as_str(), prio["isDefault"].as_bool()), (Some("Medium"), Some(true)));
     assert_eq!(bot.get("priority/9").await.status, 404);
     let unknown = bot.get("nothing/here").await;
     assert_eq!(unknown.status, 404);
@@ -1040,54 +697,25 @@ async fn assignee_endpoint_field_exclusions_and_delay_behave_like_jira() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);
     let key = bot.create("assign me").await;
-    let r = bot
-        .put(
-            &format!("issue/{key}/assignee"),
-            json!({"accountId": "5b10ac8d82e05b22cc7d0003"}),
-        )
-        .await;
+    let r = bot.put(&format!("issue/{key}/assignee"), json!({"accountId": "5b10ac8d82e05b22cc7d0003"})).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    assert_eq!(
-        sim.issue_json(&key).unwrap()["fields"]["assignee"]["displayName"],
-        "Bob Smith"
-    );
-    assert_eq!(
-        bot.put(&format!("issue/{key}/assignee"), json!({"accountId": null}))
-            .await
-            .status,
-        204
-    );
+    assert_eq!(sim.issue_json(&key).unwrap()["fields"]["assignee"]["displayName"], "Bob Smith");
+    assert_eq!(bot.put(&format!("issue/{key}/assignee"), json!({"accountId": null})).await.status, 204);
     assert!(sim.issue_json(&key).unwrap()["fields"]["assignee"].is_null());
-    let bad = bot
-        .put(
-            &format!("issue/{key}/assignee"),
-            json!({"accountId": "ghost"}),
-        )
-        .await;
+    let bad = bot.put(&format!("issue/{key}/assignee"), json!({"accountId": "ghost"})).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body["errors"]["assignee"].as_str().is_some());
     let history = bot.get(&format!("issue/{key}/changelog")).await.body;
     assert_eq!(history["total"], 2);
 
-    let without = bot
-        .get(&format!("issue/{key}?fields=-description,-labels"))
-        .await
-        .body;
+    let without = bot.get(&format!("issue/{key}?fields=-description,-labels")).await.body;
     let fields = without["fields"].as_object().unwrap();
-    assert!(
-        fields.contains_key("summary")
-            && !fields.contains_key("description")
-            && !fields.contains_key("labels")
-    );
+    assert!(fields.contains_key("summary") && !fields.contains_key("description") && !fields.contains_key("labels"));
 
-    let zero = bot
-        .search(json!({"jql": "project = APP", "maxResults": 0}))
-        .await
-        .body;
+    let zero = bot.search(json!({"jql": "project = APP", "maxResults": 0})).await.body;
     assert_eq!(zero["issues"].as_array().unwrap().len(), 1);
 
-    sim.faults()
-        .set_delay(std::time::Duration::from_millis(150));
+    sim.faults().set_delay(std::time::Duration::from_millis(150));
     let t0 = std::time::Instant::now();
     assert_eq!(bot.get("myself").await.status, 200);
     assert!(t0.elapsed() >= std::time::Duration::from_millis(150));
@@ -1101,20 +729,11 @@ async fn bulk_changelog_count_and_editmeta_serve_sync_helpers() {
     let b = bot.create("b").await;
     for (key, n) in [(&a, 1), (&b, 2), (&a, 3)] {
         let r = bot
-            .put(
-                &format!("issue/{key}"),
-                json!({"fields": {"summary": format!("s{n}"), "labels": [format!("l{n}")]}}),
-            )
+            .put(&format!("issue/{key}"), json!({"fields": {"summary": format!("s{n}"), "labels": [format!("l{n}")]}}))
             .await;
         assert_eq!(r.status, 204);
     }
-    let all = bot
-        .post(
-            "changelog/bulkfetch",
-            json!({"issueIdsOrKeys": [b.clone(), a.clone()]}),
-        )
-        .await
-        .body;
+    let all = bot.post("changelog/bulkfetch", json!({"issueIdsOrKeys": [b.clone(), a.clone()]})).await.body;
     let logs = all["issueChangeLogs"].as_array().unwrap();
     assert_eq!(logs.len(), 2);
     assert_eq!(logs[0]["issueId"], "10000");
@@ -1122,10 +741,7 @@ async fn bulk_changelog_count_and_editmeta_serve_sync_helpers() {
     assert!(all.get("nextPageToken").is_none());
 
     let labels_only = bot
-        .post(
-            "changelog/bulkfetch",
-            json!({"issueIdsOrKeys": [a.clone()], "fieldIds": ["labels"], "maxResults": 1}),
-        )
+        .post("changelog/bulkfetch", json!({"issueIdsOrKeys": [a.clone()], "fieldIds": ["labels"], "maxResults": 1}))
         .await
         .body;
     let items = &labels_only["issueChangeLogs"][0]["changeHistories"][0]["items"];
@@ -1139,36 +755,17 @@ async fn bulk_changelog_count_and_editmeta_serve_sync_helpers() {
         )
         .await
         .body;
-    assert_eq!(
-        next["issueChangeLogs"][0]["changeHistories"][0]["items"][0]["toString"],
-        "l3"
-    );
-    assert_eq!(
-        bot.post("changelog/bulkfetch", json!({"issueIdsOrKeys": []}))
-            .await
-            .status,
-        400
-    );
+    assert_eq!(next["issueChangeLogs"][0]["changeHistories"][0]["items"][0]["toString"], "l3");
+    assert_eq!(bot.post("changelog/bulkfetch", json!({"issueIdsOrKeys": []})).await.status, 400);
 
-    let count = bot
-        .post("search/approximate-count", json!({"jql": "project = APP"}))
-        .await
-        .body;
+    let count = bot.post("search/approximate-count", json!({"jql": "project = APP"})).await.body;
     assert_eq!(count, json!({"count": 2}));
-    assert_eq!(
-        bot.post("search/approximate-count", json!({"jql": "order by key"}))
-            .await
-            .status,
-        400
-    );
+    assert_eq!(bot.post("search/approximate-count", json!({"jql": "order by key"})).await.status, 400);
 
     let meta = bot.get(&format!("issue/{a}/editmeta")).await.body;
     assert!(meta["fields"]["summary"]["required"].as_bool().unwrap());
     assert!(meta["fields"].get("project").is_none());
-    assert_eq!(
-        meta["fields"]["labels"]["operations"],
-        json!(["add", "set", "remove"])
-    );
+    assert_eq!(meta["fields"]["labels"]["operations"], json!(["add", "set", "remove"]));
 }
 
 #[test]
@@ -1224,12 +821,7 @@ fn jql_garbage_is_rejected_without_panicking() {
         let r = compile(jql, &ctx);
         assert!(r.is_err(), "{jql} should be rejected, got {r:?}");
     }
-    for ok in [
-        "updated >= \"-1w 2d\"",
-        "updated = now()",
-        "key in (APP-1, 10000)",
-        "issuetype in (Bug, \"Task\")",
-    ] {
+    for ok in ["updated >= \"-1w 2d\"", "updated = now()", "key in (APP-1, 10000)", "issuetype in (Bug, \"Task\")"] {
         assert!(compile(ok, &ctx).is_ok(), "{ok}");
     }
 }
@@ -1243,37 +835,19 @@ async fn search_pages_continue_after_the_last_issue_when_order_changes_between_p
     }
     let jql = "project = APP ORDER BY updated ASC, key ASC";
     let keys = |r: &Resp| -> Vec<String> {
-        r.body["issues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["key"].as_str().unwrap().to_string())
-            .collect()
+        r.body["issues"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_string()).collect()
     };
-    let first = bot
-        .search(json!({"jql": jql, "fields": ["key"], "maxResults": 2}))
-        .await;
+    let first = bot.search(json!({"jql": jql, "fields": ["key"], "maxResults": 2})).await;
     assert_eq!(keys(&first), ["APP-1", "APP-2"]);
     // APP-1 moves to the end of the order; APP-3 must not be skipped.
-    assert_eq!(
-        bot.put("issue/APP-1", json!({"fields": {"summary": "touched"}}))
-            .await
-            .status,
-        204
-    );
+    assert_eq!(bot.put("issue/APP-1", json!({"fields": {"summary": "touched"}})).await.status, 204);
     let token = first.body["nextPageToken"].as_str().unwrap();
-    let second = bot
-        .search(json!({"jql": jql, "fields": ["key"], "maxResults": 2, "nextPageToken": token}))
-        .await;
+    let second = bot.search(json!({"jql": jql, "fields": ["key"], "maxResults": 2, "nextPageToken": token})).await;
     assert_eq!(keys(&second), ["APP-3", "APP-4"]);
     let token = second.body["nextPageToken"].as_str().unwrap();
-    let third = bot
-        .search(json!({"jql": jql, "fields": ["key"], "maxResults": 2, "nextPageToken": token}))
-        .await;
+    let third = bot.search(json!({"jql": jql, "fields": ["key"], "maxResults": 2, "nextPageToken": token})).await;
     assert_eq!(keys(&third), ["APP-1"]);
     assert_eq!(third.body["isLast"], true);
-    let other_query = bot
-        .search(json!({"jql": "project = APP", "nextPageToken": token}))
-        .await;
+    let other_query = bot.search(json!({"jql": "project = APP", "nextPageToken": token})).await;
     assert_eq!(other_query.status, 400, "a token belongs to its query");
 }

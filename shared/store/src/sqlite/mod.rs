@@ -73,10 +73,7 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.inner.path)
-            .field("settings", &self.inner.settings)
-            .finish()
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).field("settings", &self.inner.settings).finish()
     }
 }
 
@@ -85,47 +82,28 @@ impl SqliteStore {
     /// store at `path`: WAL journal, 5 s busy timeout, foreign keys on.
     pub fn open(path: &Path, settings: QueueSettings) -> Result<Self, PortError> {
         if settings.max_receives == 0 {
-            return Err(PortError::new(
-                ErrorCategory::Config,
-                "queue max_receives must be at least 1",
-            ));
+            return Err(PortError::new(ErrorCategory::Config, "queue max_receives must be at least 1"));
         }
         let shown = path.display();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                PortError::store(format!(
-                    "cannot create the directory of the SQLite store {shown}: {e}"
-                ))
-                .with_source(e)
+                PortError::store(format!("cannot create the directory of the SQLite store {shown}: {e}")).with_source(e)
             })?;
         }
-        let mut conn =
-            Connection::open(path).ctx(|| format!("cannot open the SQLite store {shown}"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .ctx(|| format!("cannot set the busy timeout on {shown}"))?;
+        let mut conn = Connection::open(path).ctx(|| format!("cannot open the SQLite store {shown}"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).ctx(|| format!("cannot set the busy timeout on {shown}"))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .ctx(|| format!("cannot switch {shown} to WAL mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(PortError::store(format!(
-                "SQLite store {shown} refused WAL mode (journal mode is {mode})"
-            )));
+            return Err(PortError::store(format!("SQLite store {shown} refused WAL mode (journal mode is {mode})")));
         }
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .ctx(|| format!("cannot enable foreign keys on {shown}"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").ctx(|| format!("cannot enable foreign keys on {shown}"))?;
         // NORMAL is durable across process crashes in WAL mode; only an OS crash can
         // lose the last commits, which at-least-once delivery absorbs.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .ctx(|| format!("cannot set synchronous mode on {shown}"))?;
-        schema::migrate(&mut conn)
-            .map_err(|e| PortError::store(format!("SQLite store {shown}: {}", e.message)))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
-                settings,
-                path: path.to_path_buf(),
-            }),
-        })
+        conn.pragma_update(None, "synchronous", "NORMAL").ctx(|| format!("cannot set synchronous mode on {shown}"))?;
+        schema::migrate(&mut conn).map_err(|e| PortError::store(format!("SQLite store {shown}: {}", e.message)))?;
+        Ok(Self { inner: Arc::new(Inner { conn: Mutex::new(conn), settings, path: path.to_path_buf() }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -182,29 +160,21 @@ pub(crate) fn commit(tx: Transaction<'_>, what: &str) -> PortResult<()> {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> PortResult<String> {
-    serde_json::to_string(value).map_err(|e| {
-        PortError::store(format!("{what}: cannot encode the record as JSON: {e}")).with_source(e)
-    })
+    serde_json::to_string(value)
+        .map_err(|e| PortError::store(format!("{what}: cannot encode the record as JSON: {e}")).with_source(e))
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(
-    json: &str,
-    table: &str,
-    key: impl Display,
-) -> PortResult<T> {
-    serde_json::from_str(json).map_err(|e| {
-        PortError::store(format!("corrupt JSON in table `{table}` for {key}: {e}")).with_source(e)
-    })
+pub(crate) fn decode<T: DeserializeOwned>(json: &str, table: &str, key: impl Display) -> PortResult<T> {
+    serde_json::from_str(json)
+        .map_err(|e| PortError::store(format!("corrupt JSON in table `{table}` for {key}: {e}")).with_source(e))
 }
 
 pub(crate) fn to_i64(value: u64, what: &str) -> PortResult<i64> {
-    i64::try_from(value)
-        .map_err(|_| PortError::store(format!("{what}: {value} is too large for the store")))
+    i64::try_from(value).map_err(|_| PortError::store(format!("{what}: {value} is too large for the store")))
 }
 
 pub(crate) fn to_u64(value: i64, what: &str) -> PortResult<u64> {
-    u64::try_from(value)
-        .map_err(|_| PortError::store(format!("{what}: stored value {value} is negative")))
+    u64::try_from(value).map_err(|_| PortError::store(format!("{what}: stored value {value} is negative")))
 }
 
 /// Microseconds since the Unix epoch, UTC: the queue's clock.

@@ -45,13 +45,11 @@ fn visible_heads(tx: &Transaction<'_>, queue: &str, now: i64, what: &str) -> Por
             })
         })
         .ctx(|| what.to_string())?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .ctx(|| what.to_string())
+    rows.collect::<rusqlite::Result<Vec<_>>>().ctx(|| what.to_string())
 }
 
 fn receive_count(n: i64, what: &str) -> PortResult<u32> {
-    u32::try_from(n)
-        .map_err(|_| PortError::store(format!("{what}: invalid stored receive count {n}")))
+    u32::try_from(n).map_err(|_| PortError::store(format!("{what}: invalid stored receive count {n}")))
 }
 
 fn stale_receipt(queue: QueueName, op: &str, receipt: &str) -> PortError {
@@ -74,10 +72,7 @@ impl Queue for SqliteStore {
             return Ok(());
         }
         let what = format!("send to queue {}", queue.as_str());
-        if let Some(m) = messages
-            .iter()
-            .find(|m| m.group_id.is_empty() || m.dedup_id.is_empty())
-        {
+        if let Some(m) = messages.iter().find(|m| m.group_id.is_empty() || m.dedup_id.is_empty()) {
             return Err(PortError::new(
                 ErrorCategory::BadMessage,
                 format!(
@@ -92,11 +87,8 @@ impl Queue for SqliteStore {
             let tx = immediate(conn, &what)?;
             let now = now_micros();
             let q = queue.as_str();
-            tx.execute(
-                "DELETE FROM queue_dedup WHERE queue = ?1 AND expires_at <= ?2",
-                params![q, now],
-            )
-            .ctx(|| what.clone())?;
+            tx.execute("DELETE FROM queue_dedup WHERE queue = ?1 AND expires_at <= ?2", params![q, now])
+                .ctx(|| what.clone())?;
             for m in &messages {
                 let fresh = tx
                     .execute(
@@ -112,14 +104,7 @@ impl Queue for SqliteStore {
                     "INSERT INTO queue_messages
                      (queue, message_id, group_id, dedup_id, body, sent_at, visible_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    params![
-                        q,
-                        uuid::Uuid::new_v4().to_string(),
-                        m.group_id,
-                        m.dedup_id,
-                        m.body,
-                        now
-                    ],
+                    params![q, uuid::Uuid::new_v4().to_string(), m.group_id, m.dedup_id, m.body, now],
                 )
                 .ctx(|| what.clone())?;
             }
@@ -131,12 +116,7 @@ impl Queue for SqliteStore {
     /// Up to `max` group heads in send order, at most one per group. A head already
     /// received `max_receives` times moves to the dead-letter queue instead, and the
     /// next message of its group is considered in its place.
-    async fn receive(
-        &self,
-        queue: QueueName,
-        max: usize,
-        visibility: Duration,
-    ) -> PortResult<Vec<Delivery>> {
+    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -168,8 +148,7 @@ impl Queue for SqliteStore {
                             params![head.seq, now],
                         )
                         .ctx(|| what.clone())?;
-                        tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [head.seq])
-                            .ctx(|| what.clone())?;
+                        tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [head.seq]).ctx(|| what.clone())?;
                         // The group's next message may now be a head: scan again.
                         continue 'scan;
                     }
@@ -252,11 +231,7 @@ impl Queue for SqliteStore {
                 .ctx(|| what.clone())?;
             let rows = stmt
                 .query_map([queue.as_str()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
                 })
                 .ctx(|| what.clone())?;
             let mut out = Vec::new();
@@ -282,12 +257,7 @@ impl Queue for SqliteStore {
                 "DELETE FROM queue_dead_letters WHERE queue = ?1 AND message_id = ?2",
                 params![queue.as_str(), message_id],
             )
-            .ctx(|| {
-                format!(
-                    "delete_dead_letter {message_id} on queue {}",
-                    queue.as_str()
-                )
-            })?;
+            .ctx(|| format!("delete_dead_letter {message_id} on queue {}", queue.as_str()))?;
             Ok(())
         })
         .await
@@ -298,11 +268,7 @@ impl Queue for SqliteStore {
         self.run(move |conn, _| {
             let what = format!("depth of queue {}", queue.as_str());
             let n: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
-                    [queue.as_str()],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", [queue.as_str()], |r| r.get(0))
                 .ctx(|| what.clone())?;
             super::to_u64(n, &what)
         })

@@ -6,7 +6,8 @@ use ferry_domain::PortError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE systems (
     id   TEXT PRIMARY KEY NOT NULL,
     body TEXT NOT NULL
@@ -95,7 +96,17 @@ CREATE TABLE queue_dead_letters (
     dead_at       INTEGER NOT NULL
 );
 CREATE INDEX queue_dead_letters_by_queue ON queue_dead_letters (queue, seq);
-"#];
+"#,
+    r#"
+CREATE TABLE leases (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (integration, flow)
+);
+"#,
+];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: i64 = MIGRATIONS.len() as i64;
@@ -113,9 +124,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> PortResult<()> {
         .flatten();
     let stored = stored.unwrap_or(0);
     if stored < 0 {
-        return Err(PortError::store(format!(
-            "schema_version holds an invalid version {stored}"
-        )));
+        return Err(PortError::store(format!("schema_version holds an invalid version {stored}")));
     }
     if stored > CURRENT {
         return Err(PortError::store(format!(
@@ -124,17 +133,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> PortResult<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(stored as usize) {
         let to = i as i64 + 1;
-        tx.execute_batch(sql)
-            .ctx(|| format!("migration to schema version {to} failed"))?;
+        tx.execute_batch(sql).ctx(|| format!("migration to schema version {to} failed"))?;
     }
     if stored < CURRENT {
-        tx.execute("DELETE FROM schema_version", [])
+        tx.execute("DELETE FROM schema_version", []).ctx(|| "cannot update the schema version")?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [CURRENT])
             .ctx(|| "cannot update the schema version")?;
-        tx.execute(
-            "INSERT INTO schema_version (version) VALUES (?1)",
-            [CURRENT],
-        )
-        .ctx(|| "cannot update the schema version")?;
     }
     commit(tx, WHAT)
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateStore};
 use ferry_domain::{
-    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId,
-    Link, PortError, SeenRevision, Side, Watermark,
+    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
+    SeenRevision, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -28,11 +28,8 @@ fn bodies<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> PortResult<Vec<T>> {
     let mut stmt = conn.prepare(sql).ctx(|| what.to_string())?;
-    let rows = stmt
-        .query_map(params, |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .ctx(|| what.to_string())?;
+    let rows =
+        stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).ctx(|| what.to_string())?;
     let mut out = Vec::new();
     for row in rows {
         let (key, body) = row.ctx(|| what.to_string())?;
@@ -44,11 +41,7 @@ fn bodies<T: serde::de::DeserializeOwned>(
 #[async_trait]
 impl StateStore for SqliteStore {
     /// The returned `version` is the stored one (see the module docs).
-    async fn get_watermark(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-    ) -> PortResult<Option<Watermark>> {
+    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>> {
         let integration = integration.to_string();
         self.run(move |conn, _| {
             let what = || format!("get_watermark {integration} {flow}");
@@ -63,11 +56,7 @@ impl StateStore for SqliteStore {
             let Some((version, body)) = row else {
                 return Ok(None);
             };
-            let mut wm: Watermark = decode(
-                &body,
-                "watermarks",
-                format!("integration {integration} flow {flow}"),
-            )?;
+            let mut wm: Watermark = decode(&body, "watermarks", format!("integration {integration} flow {flow}"))?;
             wm.version = to_u64(version, &what())?;
             Ok(Some(wm))
         })
@@ -86,9 +75,9 @@ impl StateStore for SqliteStore {
         let what = format!("put_watermark {integration} {flow}");
         let next = match expected_version {
             None => 1,
-            Some(v) => v.checked_add(1).ok_or_else(|| {
-                PortError::store(format!("{what}: version {v} cannot be incremented"))
-            })?,
+            Some(v) => v
+                .checked_add(1)
+                .ok_or_else(|| PortError::store(format!("{what}: version {v} cannot be incremented")))?,
         };
         let mut stored_wm = watermark.clone();
         stored_wm.version = next;
@@ -141,17 +130,8 @@ impl StateStore for SqliteStore {
                 )
                 .optional()
                 .ctx(|| format!("get_seen {integration} {} {entity}", side.as_str()))?;
-            body.map(|b| {
-                decode(
-                    &b,
-                    "seen",
-                    format!(
-                        "integration {integration} {} entity {entity}",
-                        side.as_str()
-                    ),
-                )
-            })
-            .transpose()
+            body.map(|b| decode(&b, "seen", format!("integration {integration} {} entity {entity}", side.as_str())))
+                .transpose()
         })
         .await
     }
@@ -178,12 +158,7 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn get_link(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Link>> {
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         let (integration, entity) = (integration.to_string(), entity.to_string());
         let sql = match side {
             Side::Left => "SELECT body FROM links WHERE integration = ?1 AND left_id = ?2",
@@ -194,17 +169,8 @@ impl StateStore for SqliteStore {
                 .query_row(sql, params![integration, entity], |r| r.get(0))
                 .optional()
                 .ctx(|| format!("get_link {integration} {} {entity}", side.as_str()))?;
-            body.map(|b| {
-                decode(
-                    &b,
-                    "links",
-                    format!(
-                        "integration {integration} {} entity {entity}",
-                        side.as_str()
-                    ),
-                )
-            })
-            .transpose()
+            body.map(|b| decode(&b, "links", format!("integration {integration} {} entity {entity}", side.as_str())))
+                .transpose()
         })
         .await
     }
@@ -237,11 +203,7 @@ impl StateStore for SqliteStore {
         self.run(move |conn, _| {
             let what = format!("count_links {integration}");
             let n: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM links WHERE integration = ?1",
-                    [&integration],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT COUNT(*) FROM links WHERE integration = ?1", [&integration], |r| r.get(0))
                 .ctx(|| what.clone())?;
             to_u64(n, &what)
         })
@@ -266,14 +228,7 @@ impl StateStore for SqliteStore {
                 .optional()
                 .ctx(|| format!("get_fingerprint {integration} {} {entity}", side.as_str()))?;
             body.map(|b| {
-                decode(
-                    &b,
-                    "fingerprints",
-                    format!(
-                        "integration {integration} {} entity {entity}",
-                        side.as_str()
-                    ),
-                )
+                decode(&b, "fingerprints", format!("integration {integration} {} entity {entity}", side.as_str()))
             })
             .transpose()
         })
@@ -338,20 +293,15 @@ impl StateStore for SqliteStore {
                 }
                 None => {
                     let taken: Option<(String, String, String)> = tx
-                        .query_row(
-                            "SELECT integration, flow, entity FROM failures WHERE id = ?1",
-                            [&record.id],
-                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                        )
+                        .query_row("SELECT integration, flow, entity FROM failures WHERE id = ?1", [&record.id], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
                         .optional()
                         .ctx(|| what.clone())?;
                     if let Some((i, f, e)) = taken {
                         return Err(PortError::new(
                             ErrorCategory::Conflict,
-                            format!(
-                                "{what}: failure id {} already belongs to {i} {f} entity {e}",
-                                record.id
-                            ),
+                            format!("{what}: failure id {} already belongs to {i} {f} entity {e}", record.id),
                         ));
                     }
                     let body = encode(&record, &what)?;
@@ -380,13 +330,10 @@ impl StateStore for SqliteStore {
         let id = id.to_string();
         self.run(move |conn, _| {
             let body: Option<String> = conn
-                .query_row("SELECT body FROM failures WHERE id = ?1", [&id], |r| {
-                    r.get(0)
-                })
+                .query_row("SELECT body FROM failures WHERE id = ?1", [&id], |r| r.get(0))
                 .optional()
                 .ctx(|| format!("get_failure {id}"))?;
-            body.map(|b| decode(&b, "failures", format!("failure {id}")))
-                .transpose()
+            body.map(|b| decode(&b, "failures", format!("failure {id}"))).transpose()
         })
         .await
     }
@@ -408,17 +355,13 @@ impl StateStore for SqliteStore {
                 )
                 .optional()
                 .ctx(|| format!("failure_for_entity {integration} {flow} {entity}"))?;
-            row.map(|(id, b)| decode(&b, "failures", format!("failure {id}")))
-                .transpose()
+            row.map(|(id, b)| decode(&b, "failures", format!("failure {id}"))).transpose()
         })
         .await
     }
 
     /// Oldest first (by `first_failed_at`, then id).
-    async fn list_failures(
-        &self,
-        integration: Option<&IntegrationId>,
-    ) -> PortResult<Vec<FailureRecord>> {
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
         let integration = integration.map(|i| i.to_string());
         self.run(move |conn, _| match integration {
             Some(i) => bodies(
@@ -444,20 +387,13 @@ impl StateStore for SqliteStore {
     async fn delete_failure(&self, id: &str) -> PortResult<()> {
         let id = id.to_string();
         self.run(move |conn, _| {
-            conn.execute("DELETE FROM failures WHERE id = ?1", [&id])
-                .ctx(|| format!("delete_failure {id}"))?;
+            conn.execute("DELETE FROM failures WHERE id = ?1", [&id]).ctx(|| format!("delete_failure {id}"))?;
             Ok(())
         })
         .await
     }
 
-    async fn incr_counter(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-        counter: Counter,
-        by: u64,
-    ) -> PortResult<()> {
+    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
         let integration = integration.to_string();
         let name = counter_name(counter);
         let what = format!("incr_counter {integration} {flow} {name}");
@@ -473,9 +409,9 @@ impl StateStore for SqliteStore {
                 .optional()
                 .ctx(|| what.clone())?;
             let current = to_u64(current.unwrap_or(0), &what)?;
-            let next = current.checked_add(by).ok_or_else(|| {
-                PortError::store(format!("{what}: counter overflows at {current} + {by}"))
-            })?;
+            let next = current
+                .checked_add(by)
+                .ok_or_else(|| PortError::store(format!("{what}: counter overflows at {current} + {by}")))?;
             tx.execute(
                 "INSERT INTO counters (integration, flow, counter, value) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (integration, flow, counter) DO UPDATE SET value = excluded.value",
@@ -483,6 +419,50 @@ impl StateStore for SqliteStore {
             )
             .ctx(|| what.clone())?;
             commit(tx, &what)
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> PortResult<bool> {
+        let integration = integration.to_string();
+        let owner = owner.to_string();
+        self.run(move |conn, _| {
+            let what = format!("lease {integration} {flow}");
+            let now = chrono::Utc::now().timestamp_millis();
+            let expires = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let tx = immediate(conn, &what)?;
+            // Free, expired, or ours: take it; otherwise leave it to its holder.
+            let changed = tx
+                .execute(
+                    "INSERT INTO leases (integration, flow, owner, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (integration, flow) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                     WHERE leases.expires_at <= ?5 OR leases.owner = excluded.owner",
+                    params![integration, flow.as_str(), owner, expires, now],
+                )
+                .ctx(|| what.clone())?;
+            commit(tx, &what)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()> {
+        let integration = integration.to_string();
+        let owner = owner.to_string();
+        self.run(move |conn, _| {
+            let what = format!("release lease {integration} {flow}");
+            conn.execute(
+                "DELETE FROM leases WHERE integration = ?1 AND flow = ?2 AND owner = ?3",
+                params![integration, flow.as_str(), owner],
+            )
+            .ctx(|| what.clone())?;
+            Ok(())
         })
         .await
     }
@@ -495,9 +475,7 @@ impl StateStore for SqliteStore {
                 .prepare("SELECT counter, value FROM counters WHERE integration = ?1 AND flow = ?2")
                 .ctx(|| what.clone())?;
             let rows = stmt
-                .query_map(params![integration, flow.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
+                .query_map(params![integration, flow.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                 .ctx(|| what.clone())?;
             let mut counts = FlowCounts::default();
             for row in rows {
@@ -508,9 +486,7 @@ impl StateStore for SqliteStore {
                     "skipped" => counts.skipped = value,
                     "failed" => counts.failed = value,
                     other => {
-                        return Err(PortError::store(format!(
-                            "{what}: unknown counter `{other}` in table `counters`"
-                        )))
+                        return Err(PortError::store(format!("{what}: unknown counter `{other}` in table `counters`")))
                     }
                 }
             }

@@ -3,8 +3,7 @@ use crate::{contract, QueueSettings};
 use chrono::{TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, Delivery, OutMessage, Queue, QueueName, StateStore};
 use ferry_domain::{
-    Counter, EntityId, EntityRef, ErrorCategory, Flow, FlowCounts, IntegrationId, Link, Side,
-    Watermark,
+    Counter, EntityId, EntityRef, ErrorCategory, Flow, FlowCounts, IntegrationId, Link, Side, Watermark,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,10 +12,7 @@ const Q: QueueName = QueueName::Changes;
 const LONG: Duration = Duration::from_secs(60);
 
 fn settings(max_receives: u32, dedup_ms: u64) -> QueueSettings {
-    QueueSettings {
-        max_receives,
-        dedup_window: Duration::from_millis(dedup_ms),
-    }
+    QueueSettings { max_receives, dedup_window: Duration::from_millis(dedup_ms) }
 }
 
 fn open_in(dir: &tempfile::TempDir, settings: QueueSettings) -> (SqliteStore, PathBuf) {
@@ -32,11 +28,7 @@ fn fresh(settings: QueueSettings) -> (tempfile::TempDir, SqliteStore) {
 }
 
 fn msg(group: &str, dedup: &str) -> OutMessage {
-    OutMessage {
-        group_id: group.into(),
-        dedup_id: dedup.into(),
-        body: format!("body-{dedup}"),
-    }
+    OutMessage { group_id: group.into(), dedup_id: dedup.into(), body: format!("body-{dedup}") }
 }
 
 fn bodies(d: &[Delivery]) -> Vec<&str> {
@@ -49,12 +41,7 @@ fn iid(s: &str) -> IntegrationId {
 
 fn watermark(cursor_secs: i64) -> Watermark {
     let t = Utc.timestamp_opt(1_700_000_000 + cursor_secs, 0).unwrap();
-    Watermark {
-        floor: t,
-        cursor: t,
-        version: 0,
-        last_poll: None,
-    }
+    Watermark { floor: t, cursor: t, version: 0, last_poll: None }
 }
 
 fn entity_ref(id: &str) -> EntityRef {
@@ -91,25 +78,10 @@ async fn queue_contract_holds() {
 #[tokio::test]
 async fn one_receive_delivers_group_heads_in_send_order_one_per_group() {
     let (_dir, store) = fresh(QueueSettings::default());
-    store
-        .send(
-            Q,
-            &[
-                msg("a", "a1"),
-                msg("b", "b1"),
-                msg("a", "a2"),
-                msg("c", "c1"),
-                msg("b", "b2"),
-            ],
-        )
-        .await
-        .unwrap();
+    store.send(Q, &[msg("a", "a1"), msg("b", "b1"), msg("a", "a2"), msg("c", "c1"), msg("b", "b2")]).await.unwrap();
     let first = store.receive(Q, 10, LONG).await.unwrap();
     assert_eq!(bodies(&first), ["body-a1", "body-b1", "body-c1"]);
-    assert!(
-        store.receive(Q, 10, LONG).await.unwrap().is_empty(),
-        "every group is blocked"
-    );
+    assert!(store.receive(Q, 10, LONG).await.unwrap().is_empty(), "every group is blocked");
 
     store.ack(Q, &first[1].receipt).await.unwrap();
     let next = store.receive(Q, 10, LONG).await.unwrap();
@@ -123,19 +95,10 @@ async fn one_receive_delivers_group_heads_in_send_order_one_per_group() {
 #[tokio::test]
 async fn released_message_blocks_its_group_until_its_delay_passes() {
     let (_dir, store) = fresh(QueueSettings::default());
-    store
-        .send(Q, &[msg("a", "a1"), msg("a", "a2")])
-        .await
-        .unwrap();
+    store.send(Q, &[msg("a", "a1"), msg("a", "a2")]).await.unwrap();
     let a1 = store.receive(Q, 10, LONG).await.unwrap().remove(0);
-    store
-        .release(Q, &a1.receipt, Duration::from_millis(300))
-        .await
-        .unwrap();
-    assert!(
-        store.receive(Q, 10, LONG).await.unwrap().is_empty(),
-        "a2 must not overtake the delayed a1"
-    );
+    store.release(Q, &a1.receipt, Duration::from_millis(300)).await.unwrap();
+    assert!(store.receive(Q, 10, LONG).await.unwrap().is_empty(), "a2 must not overtake the delayed a1");
     tokio::time::sleep(Duration::from_millis(350)).await;
     let again = store.receive(Q, 10, LONG).await.unwrap();
     assert_eq!(bodies(&again), ["body-a1"]);
@@ -146,10 +109,7 @@ async fn released_message_blocks_its_group_until_its_delay_passes() {
 async fn unacked_message_is_redelivered_after_its_visibility_timeout() {
     let (_dir, store) = fresh(QueueSettings::default());
     store.send(Q, &[msg("a", "a1")]).await.unwrap();
-    let first = store
-        .receive(Q, 1, Duration::from_millis(200))
-        .await
-        .unwrap();
+    let first = store.receive(Q, 1, Duration::from_millis(200)).await.unwrap();
     assert_eq!(first[0].receive_count, 1);
     assert!(store.receive(Q, 1, LONG).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -161,69 +121,35 @@ async fn unacked_message_is_redelivered_after_its_visibility_timeout() {
 #[tokio::test]
 async fn message_is_dead_lettered_after_max_receives_and_unblocks_its_group() {
     let (_dir, store) = fresh(settings(3, 300_000));
-    store
-        .send(Q, &[msg("a", "poison"), msg("a", "ok")])
-        .await
-        .unwrap();
+    store.send(Q, &[msg("a", "poison"), msg("a", "ok")]).await.unwrap();
     for n in 1..=3 {
-        let d = store
-            .receive(Q, 10, Duration::from_millis(30))
-            .await
-            .unwrap();
+        let d = store.receive(Q, 10, Duration::from_millis(30)).await.unwrap();
         assert_eq!(bodies(&d), ["body-poison"]);
         assert_eq!(d[0].receive_count, n);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let d = store.receive(Q, 10, LONG).await.unwrap();
-    assert_eq!(
-        bodies(&d),
-        ["body-ok"],
-        "the poison head moved to the DLQ in the same receive"
-    );
+    assert_eq!(bodies(&d), ["body-ok"], "the poison head moved to the DLQ in the same receive");
     let dead = store.dead_letters(Q).await.unwrap();
     assert_eq!(bodies(&dead), ["body-poison"]);
     assert_eq!(dead[0].receive_count, 3);
     assert_eq!(dead[0].receipt, "");
-    assert!(store
-        .dead_letters(QueueName::Writes)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.dead_letters(QueueName::Writes).await.unwrap().is_empty());
     assert_eq!(store.depth(Q).await.unwrap(), 1);
-    store
-        .delete_dead_letter(Q, &dead[0].message_id)
-        .await
-        .unwrap();
-    store
-        .delete_dead_letter(Q, &dead[0].message_id)
-        .await
-        .unwrap();
+    store.delete_dead_letter(Q, &dead[0].message_id).await.unwrap();
+    store.delete_dead_letter(Q, &dead[0].message_id).await.unwrap();
     assert!(store.dead_letters(Q).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn dedup_id_is_dropped_within_the_window_and_accepted_after_it() {
     let (_dir, store) = fresh(settings(5, 300));
-    store
-        .send(Q, &[msg("a", "x"), msg("a", "x")])
-        .await
-        .unwrap();
-    assert_eq!(
-        store.depth(Q).await.unwrap(),
-        1,
-        "duplicates in one batch are dropped too"
-    );
+    store.send(Q, &[msg("a", "x"), msg("a", "x")]).await.unwrap();
+    assert_eq!(store.depth(Q).await.unwrap(), 1, "duplicates in one batch are dropped too");
     store.send(Q, &[msg("a", "x")]).await.unwrap();
     assert_eq!(store.depth(Q).await.unwrap(), 1);
-    store
-        .send(QueueName::Writes, &[msg("a", "x")])
-        .await
-        .unwrap();
-    assert_eq!(
-        store.depth(QueueName::Writes).await.unwrap(),
-        1,
-        "dedup is per queue"
-    );
+    store.send(QueueName::Writes, &[msg("a", "x")]).await.unwrap();
+    assert_eq!(store.depth(QueueName::Writes).await.unwrap(), 1, "dedup is per queue");
     tokio::time::sleep(Duration::from_millis(350)).await;
     store.send(Q, &[msg("a", "x")]).await.unwrap();
     assert_eq!(store.depth(Q).await.unwrap(), 2, "the window has passed");
@@ -233,11 +159,7 @@ async fn dedup_id_is_dropped_within_the_window_and_accepted_after_it() {
 async fn stale_receipt_is_rejected_and_leaves_the_redelivered_message() {
     let (_dir, store) = fresh(QueueSettings::default());
     store.send(Q, &[msg("a", "a1")]).await.unwrap();
-    let old = store
-        .receive(Q, 1, Duration::from_millis(50))
-        .await
-        .unwrap()
-        .remove(0);
+    let old = store.receive(Q, 1, Duration::from_millis(50)).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_millis(80)).await;
     let new = store.receive(Q, 1, LONG).await.unwrap().remove(0);
     for result in [
@@ -250,16 +172,10 @@ async fn stale_receipt_is_rejected_and_leaves_the_redelivered_message() {
         assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
     }
     assert_eq!(store.depth(Q).await.unwrap(), 1);
-    assert!(
-        store.receive(Q, 1, LONG).await.unwrap().is_empty(),
-        "still in flight"
-    );
+    assert!(store.receive(Q, 1, LONG).await.unwrap().is_empty(), "still in flight");
     store.ack(Q, &new.receipt).await.unwrap();
     assert_eq!(store.depth(Q).await.unwrap(), 0);
-    let err = store
-        .ack(Q, &new.receipt)
-        .await
-        .expect_err("already deleted");
+    let err = store.ack(Q, &new.receipt).await.expect_err("already deleted");
     assert_eq!(err.category, ErrorCategory::NotFound);
 }
 
@@ -267,11 +183,7 @@ async fn stale_receipt_is_rejected_and_leaves_the_redelivered_message() {
 async fn receipt_stays_valid_after_expiry_until_the_message_is_received_again() {
     let (_dir, store) = fresh(QueueSettings::default());
     store.send(Q, &[msg("a", "a1")]).await.unwrap();
-    let d = store
-        .receive(Q, 1, Duration::from_millis(20))
-        .await
-        .unwrap()
-        .remove(0);
+    let d = store.receive(Q, 1, Duration::from_millis(20)).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_millis(40)).await;
     store.ack(Q, &d.receipt).await.unwrap();
     assert_eq!(store.depth(Q).await.unwrap(), 0);
@@ -281,10 +193,7 @@ async fn receipt_stays_valid_after_expiry_until_the_message_is_received_again() 
 async fn empty_group_or_dedup_id_is_rejected_and_nothing_is_sent() {
     let (_dir, store) = fresh(QueueSettings::default());
     for bad in [msg("", "x"), msg("a", "")] {
-        let err = store
-            .send(Q, &[msg("a", "ok"), bad])
-            .await
-            .expect_err("rejected");
+        let err = store.send(Q, &[msg("a", "ok"), bad]).await.expect_err("rejected");
         assert_eq!(err.category, ErrorCategory::BadMessage);
     }
     assert_eq!(store.depth(Q).await.unwrap(), 0);
@@ -310,9 +219,7 @@ async fn version_conditions_report_conflicts() {
         (Some(1), true),  // version 2
     ];
     for (n, (expected, ok)) in cases.into_iter().enumerate() {
-        let r = store
-            .put_watermark(&i, flow, &watermark(n as i64), expected)
-            .await;
+        let r = store.put_watermark(&i, flow, &watermark(n as i64), expected).await;
         match r {
             Ok(()) => assert!(ok, "case {n} should conflict"),
             Err(e) => {
@@ -339,48 +246,20 @@ async fn data_survives_close_and_reopen() {
     };
     let receipt = {
         let (store, _) = open_in(&dir, QueueSettings::default());
-        store
-            .put_watermark(&i, Flow::LeftToRight, &watermark(1), None)
-            .await
-            .unwrap();
+        store.put_watermark(&i, Flow::LeftToRight, &watermark(1), None).await.unwrap();
         store.put_link(&link).await.unwrap();
-        store
-            .incr_counter(&i, Flow::LeftToRight, Counter::Synced, 7)
-            .await
-            .unwrap();
-        store
-            .send(Q, &[msg("a", "a1"), msg("a", "a2")])
-            .await
-            .unwrap();
+        store.incr_counter(&i, Flow::LeftToRight, Counter::Synced, 7).await.unwrap();
+        store.send(Q, &[msg("a", "a1"), msg("a", "a2")]).await.unwrap();
         let d = store.receive(Q, 1, LONG).await.unwrap().remove(0);
         d.receipt
     };
     let (store, _) = open_in(&dir, QueueSettings::default());
-    let wm = store
-        .get_watermark(&i, Flow::LeftToRight)
-        .await
-        .unwrap()
-        .unwrap();
+    let wm = store.get_watermark(&i, Flow::LeftToRight).await.unwrap().unwrap();
     assert_eq!((wm.version, wm.cursor), (1, watermark(1).cursor));
-    assert_eq!(
-        store
-            .get_link(&i, Side::Right, &EntityId::new("42"))
-            .await
-            .unwrap(),
-        Some(link)
-    );
-    assert_eq!(
-        store.counts(&i, Flow::LeftToRight).await.unwrap(),
-        FlowCounts {
-            synced: 7,
-            ..FlowCounts::default()
-        }
-    );
+    assert_eq!(store.get_link(&i, Side::Right, &EntityId::new("42")).await.unwrap(), Some(link));
+    assert_eq!(store.counts(&i, Flow::LeftToRight).await.unwrap(), FlowCounts { synced: 7, ..FlowCounts::default() });
     assert_eq!(store.depth(Q).await.unwrap(), 2);
-    assert!(
-        store.receive(Q, 1, LONG).await.unwrap().is_empty(),
-        "a1 is still in flight"
-    );
+    assert!(store.receive(Q, 1, LONG).await.unwrap().is_empty(), "a1 is still in flight");
     store.ack(Q, &receipt).await.unwrap();
     let d = store.receive(Q, 1, LONG).await.unwrap();
     assert_eq!(bodies(&d), ["body-a2"]);
@@ -393,17 +272,9 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     let b = SqliteStore::open(&path, QueueSettings::default()).unwrap();
     let i = iid("app-bugs");
 
-    a.put_watermark(&i, Flow::RightToLeft, &watermark(1), None)
-        .await
-        .unwrap();
-    let wm = b
-        .get_watermark(&i, Flow::RightToLeft)
-        .await
-        .unwrap()
-        .unwrap();
-    b.put_watermark(&i, Flow::RightToLeft, &watermark(2), Some(wm.version))
-        .await
-        .unwrap();
+    a.put_watermark(&i, Flow::RightToLeft, &watermark(1), None).await.unwrap();
+    let wm = b.get_watermark(&i, Flow::RightToLeft).await.unwrap().unwrap();
+    b.put_watermark(&i, Flow::RightToLeft, &watermark(2), Some(wm.version)).await.unwrap();
     let err = a
         .put_watermark(&i, Flow::RightToLeft, &watermark(3), Some(wm.version))
         .await
@@ -415,10 +286,7 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     assert_eq!(a.depth(Q).await.unwrap(), 2, "dedup spans handles");
     let d = b.receive(Q, 10, LONG).await.unwrap();
     assert_eq!(bodies(&d), ["body-1"]);
-    assert!(
-        a.receive(Q, 10, LONG).await.unwrap().is_empty(),
-        "the group is in flight"
-    );
+    assert!(a.receive(Q, 10, LONG).await.unwrap().is_empty(), "the group is in flight");
     a.ack(Q, &d[0].receipt).await.unwrap();
     assert_eq!(bodies(&b.receive(Q, 10, LONG).await.unwrap()), ["body-2"]);
 }
@@ -428,9 +296,7 @@ async fn concurrent_receivers_on_two_handles_never_share_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let (a, path) = open_in(&dir, QueueSettings::default());
     let b = SqliteStore::open(&path, QueueSettings::default()).unwrap();
-    let messages: Vec<_> = (0..40)
-        .map(|n| msg(&format!("g{n}"), &format!("m{n}")))
-        .collect();
+    let messages: Vec<_> = (0..40).map(|n| msg(&format!("g{n}"), &format!("m{n}"))).collect();
     a.send(Q, &messages).await.unwrap();
     let mut tasks = Vec::new();
     for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
@@ -468,11 +334,7 @@ async fn concurrent_counter_increments_are_not_lost() {
     for n in 0..20 {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         let i = i.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .incr_counter(&i, Flow::LeftToRight, Counter::Skipped, 2)
-                .await
-        }));
+        tasks.push(tokio::spawn(async move { store.incr_counter(&i, Flow::LeftToRight, Counter::Skipped, 2).await }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -494,10 +356,7 @@ async fn corrupt_json_is_reported_with_table_and_key() {
         })
         .await
         .unwrap();
-    store
-        .put_watermark(&i, Flow::LeftToRight, &watermark(1), None)
-        .await
-        .unwrap();
+    store.put_watermark(&i, Flow::LeftToRight, &watermark(1), None).await.unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "UPDATE links SET body = '{\"integration\": '; UPDATE watermarks SET body = '[1,2]';
@@ -505,18 +364,12 @@ async fn corrupt_json_is_reported_with_table_and_key() {
     )
     .unwrap();
 
-    let err = store
-        .get_link(&i, Side::Left, &EntityId::new("10001"))
-        .await
-        .expect_err("corrupt link");
+    let err = store.get_link(&i, Side::Left, &EntityId::new("10001")).await.expect_err("corrupt link");
     assert_eq!(err.category, ErrorCategory::Store);
     assert!(err.message.contains("table `links`"), "{err}");
     assert!(err.message.contains("10001"), "{err}");
     assert!(err.message.contains("ferry.db"), "names the file: {err}");
-    let err = store
-        .get_watermark(&i, Flow::LeftToRight)
-        .await
-        .expect_err("corrupt");
+    let err = store.get_watermark(&i, Flow::LeftToRight).await.expect_err("corrupt");
     assert!(err.message.contains("table `watermarks`"), "{err}");
     let err = store.list_integrations().await.expect_err("corrupt");
     assert!(err.message.contains("integration broken"), "{err}");
@@ -527,8 +380,7 @@ async fn a_newer_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, path) = open_in(&dir, QueueSettings::default());
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE schema_version SET version = 99", [])
-        .unwrap();
+    raw.execute("UPDATE schema_version SET version = 99", []).unwrap();
     let err = SqliteStore::open(&path, QueueSettings::default()).expect_err("newer schema");
     assert_eq!(err.category, ErrorCategory::Store);
     assert!(err.message.contains("99"), "{err}");
@@ -548,9 +400,7 @@ async fn reopening_keeps_one_schema_version_row_and_wal_mode() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows, vec![super::schema::CURRENT]);
-    let mode: String = raw
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
