@@ -79,15 +79,16 @@ pub async fn run(json_out: bool) -> Result<ExitCode> {
         _ => (Side::Right, right_sys.clone(), left_sys.clone()),
     };
     let ado_side = jira_side.other();
-    let person = |sys: &SystemConfig, side: Side, email: &str, secret: &str| -> Result<Actor> {
+    let person = |sys: SystemConfig, side: Side, email: &'static str, secret: &'static str| {
         let ep = integration.endpoint(side);
         let scope = Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() };
-        Ok(Actor::new(&rt.connectors, sys, email, SecretRef::Env(secret.into()), scope)?)
+        let connectors = rt.connectors.clone();
+        async move { Actor::new(&connectors, &sys, email, SecretRef::Env(secret.into()), scope).await }
     };
-    let jira_alice = person(&jira_sys, jira_side, "alice@acme.test", "DEMO_JIRA_ALICE")?;
-    let jira_bob = person(&jira_sys, jira_side, "bob@acme.test", "DEMO_JIRA_BOB")?;
-    let ado_alice = person(&ado_sys, ado_side, "alice@acme.test", "DEMO_ADO_ALICE")?;
-    let ado_bob = person(&ado_sys, ado_side, "bob@acme.test", "DEMO_ADO_BOB")?;
+    let jira_alice = person(jira_sys.clone(), jira_side, "alice@acme.test", "DEMO_JIRA_ALICE").await?;
+    let jira_bob = person(jira_sys.clone(), jira_side, "bob@acme.test", "DEMO_JIRA_BOB").await?;
+    let ado_alice = person(ado_sys.clone(), ado_side, "alice@acme.test", "DEMO_ADO_ALICE").await?;
+    let ado_bob = person(ado_sys.clone(), ado_side, "bob@acme.test", "DEMO_ADO_BOB").await?;
     let carol_jira = jira_alice.conn.find_user_by_email("carol@acme.test").await?.context("carol in Jira")?;
 
     let mut steps = Vec::new();

@@ -117,25 +117,26 @@ impl World {
     }
 
     /// A person in Jira (left side), e.g. `jira_user("alice")`.
-    pub fn jira_user(&self, name: &str) -> Actor {
-        self.actor(Side::Left, name, &format!("jira-{name}-token"))
+    pub async fn jira_user(&self, name: &str) -> Actor {
+        self.actor(Side::Left, name, &format!("jira-{name}-token")).await
     }
     /// A person in Azure DevOps (right side).
-    pub fn ado_user(&self, name: &str) -> Actor {
-        self.actor(Side::Right, name, &format!("ado-{name}-pat"))
+    pub async fn ado_user(&self, name: &str) -> Actor {
+        self.actor(Side::Right, name, &format!("ado-{name}-pat")).await
     }
     /// Ferry's own view (the integration user) of a side, for reading results.
-    pub fn reader(&self, side: Side) -> Actor {
+    pub async fn reader(&self, side: Side) -> Actor {
         let token = if side == Side::Left { JIRA_BOT_TOKEN } else { ADO_BOT_PAT };
-        self.actor(side, "ferry-bot", token)
+        self.actor(side, "ferry-bot", token).await
     }
 
-    fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
+    async fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
         let var = format!("FERRY_E2E_TOKEN_{}", token.replace('-', "_").to_uppercase());
         let secrets: Arc<dyn SecretSource> =
             Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
         let connectors = ferry_runtime::Connectors::new(secrets, Default::default());
         Actor::new(&connectors, self.system(side), &format!("{name}@acme.test"), SecretRef::Env(var), self.scope(side))
+            .await
             .expect("actor connector")
     }
 

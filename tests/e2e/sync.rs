@@ -25,6 +25,7 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
     w.activate().await?;
     let bug = w
         .jira_user("alice")
+        .await
         .create(vec![
             ("summary", text("Checkout fails for guests")),
             (
@@ -41,7 +42,7 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
     w.sync().await;
 
     let twin = w.twin(Side::Left, &bug.id).await.context("the Jira bug has no Azure DevOps twin")?;
-    let item = w.reader(Side::Right).get(&twin).await?.context("twin missing in ADO")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("twin missing in ADO")?;
     assert_eq!(field_str(&item, "System.Title"), "Checkout fails for guests");
     let html = field_str(&item, "System.Description");
     // ADF list items hold paragraphs, so the HTML reads <li><p>Chrome</p></li>.
@@ -58,7 +59,7 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
     assert_eq!(field(&item, "Microsoft.VSTS.Scheduling.StoryPoints"), FieldValue::Number(5.0));
     assert_eq!(field_str(&item, "Custom.JiraKey"), bug.key, "remote id on the right");
 
-    let jira_now = w.reader(Side::Left).get(&bug.id).await?.context("bug missing")?;
+    let jira_now = w.reader(Side::Left).await.get(&bug.id).await?.context("bug missing")?;
     assert_eq!(field_str(&jira_now, "customfield_10050"), twin.to_string(), "remote id written back on the left");
     let relations = w.ado.work_item_json(twin.as_str().parse()?).context("raw work item")?;
     let hyperlink = relations["relations"].as_array().into_iter().flatten().any(|r| {
@@ -72,6 +73,7 @@ async fn a_jira_bug_appears_in_azure_devops_with_every_mapped_field() -> Result<
 async fn synced_pair(w: &World) -> Result<(ferry_domain::EntityId, ferry_domain::EntityId)> {
     let bug = w
         .jira_user("alice")
+        .await
         .create(vec![("summary", text("Search is slow")), ("priority", FieldValue::Option("Medium".into()))])
         .await?;
     w.sync().await;
@@ -85,7 +87,7 @@ async fn an_azure_devops_update_flows_back_to_jira_with_status_through_transitio
     w.activate().await?;
     let (jira_id, ado_id) = synced_pair(&w).await?;
 
-    let ado_alice = w.ado_user("alice");
+    let ado_alice = w.ado_user("alice").await;
     ado_alice
         .update(
             &ado_id,
@@ -97,7 +99,7 @@ async fn an_azure_devops_update_flows_back_to_jira_with_status_through_transitio
         )
         .await?;
     w.sync().await;
-    let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
+    let issue = w.reader(Side::Left).await.get(&jira_id).await?.context("issue")?;
     assert_eq!(field_str(&issue, "status"), "In Review", "Resolved -> In Review, two transitions from To Do");
     assert_eq!(field_str(&issue, "summary"), "Search is slow on large projects");
     assert_eq!(field_str(&issue, "priority"), "Highest");
@@ -105,7 +107,7 @@ async fn an_azure_devops_update_flows_back_to_jira_with_status_through_transitio
     // Closing needs the Done transition, whose screen requires a resolution.
     ado_alice.update(&ado_id, vec![("System.State", text("Closed"))]).await?;
     w.sync().await;
-    let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
+    let issue = w.reader(Side::Left).await.get(&jira_id).await?.context("issue")?;
     assert_eq!(field_str(&issue, "status"), "Done");
     Ok(())
 }
@@ -115,8 +117,8 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
     let w = World::new(Variant::default()).await?;
     w.activate().await?;
     let (jira_id, ado_id) = synced_pair(&w).await?;
-    w.ado_user("bob").update(&ado_id, vec![("System.Title", text("Edited in ADO"))]).await?;
-    w.jira_user("bob").update(&jira_id, vec![("priority", FieldValue::Option("High".into()))]).await?;
+    w.ado_user("bob").await.update(&ado_id, vec![("System.Title", text("Edited in ADO"))]).await?;
+    w.jira_user("bob").await.update(&jira_id, vec![("priority", FieldValue::Option("High".into()))]).await?;
     w.sync().await;
     w.sync().await;
 
@@ -129,9 +131,9 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
     assert_eq!(writes_in(&w.jira.requests()), Vec::<String>::new(), "Jira saw writes after settling");
     assert_eq!(writes_in(&w.ado.requests()), Vec::<String>::new(), "Azure DevOps saw writes after settling");
     assert_eq!(w.queue_depth().await, 0, "nothing left queued");
-    let issue = w.reader(Side::Left).get(&jira_id).await?.context("issue")?;
+    let issue = w.reader(Side::Left).await.get(&jira_id).await?.context("issue")?;
     assert_eq!(field_str(&issue, "summary"), "Edited in ADO");
-    let item = w.reader(Side::Right).get(&ado_id).await?.context("item")?;
+    let item = w.reader(Side::Right).await.get(&ado_id).await?.context("item")?;
     assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(2.0));
     Ok(())
 }
@@ -140,7 +142,7 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
 async fn an_entity_outside_the_filter_never_syncs_and_a_synced_one_keeps_syncing() -> Result<()> {
     let w = World::new(Variant { filter_left_to_right: Some("labels = sync"), ..Variant::default() }).await?;
     w.activate().await?;
-    let alice = w.jira_user("alice");
+    let alice = w.jira_user("alice").await;
     let inside =
         alice.create(vec![("summary", text("In scope")), ("labels", FieldValue::List(vec!["sync".into()]))]).await?;
     let outside = alice.create(vec![("summary", text("Out of scope"))]).await?;
@@ -156,7 +158,7 @@ async fn an_entity_outside_the_filter_never_syncs_and_a_synced_one_keeps_syncing
     alice.update(&inside.id, vec![("labels", FieldValue::List(vec![])), ("summary", text("Left the filter"))]).await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &inside.id).await.context("twin")?;
-    let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
     assert_eq!(field_str(&item, "System.Title"), "Left the filter");
     Ok(())
 }
@@ -167,6 +169,7 @@ async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_u
     w.activate().await?;
     let bug = w
         .jira_user("alice")
+        .await
         .create(vec![
             ("summary", text("Assigned to someone ADO does not know")),
             ("assignee", jira_user(ERIN_JIRA)),
@@ -175,7 +178,7 @@ async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_u
         .await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &bug.id).await.context("twin")?;
-    let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
     assert_eq!(user_email(&field(&item, "System.AssignedTo")).as_deref(), Some("ferry-bot@acme.test"));
     assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(3.0), "unmapped Lowest -> default 3");
     Ok(())
@@ -185,11 +188,14 @@ async fn defaults_fill_missing_values_and_unmatched_default_writes_the_default_u
 async fn unmatched_skip_leaves_the_user_unset_and_syncs_the_rest() -> Result<()> {
     let w = World::new(Variant { unmatched: "skip", ..Variant::default() }).await?;
     w.activate().await?;
-    let bug =
-        w.jira_user("alice").create(vec![("summary", text("Erin's bug")), ("assignee", jira_user(ERIN_JIRA))]).await?;
+    let bug = w
+        .jira_user("alice")
+        .await
+        .create(vec![("summary", text("Erin's bug")), ("assignee", jira_user(ERIN_JIRA))])
+        .await?;
     w.sync().await;
     let twin = w.twin(Side::Left, &bug.id).await.context("twin")?;
-    let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
     assert_eq!(field_str(&item, "System.Title"), "Erin's bug");
     assert!(field(&item, "System.AssignedTo").is_null(), "assignee should stay unset");
     Ok(())
@@ -201,6 +207,7 @@ async fn unmatched_fail_parks_the_event_as_user_not_found() -> Result<()> {
     w.activate().await?;
     let bug = w
         .jira_user("alice")
+        .await
         .create(vec![("summary", text("Erin's other bug")), ("assignee", jira_user(ERIN_JIRA))])
         .await?;
     w.sync().await;
@@ -215,16 +222,16 @@ async fn unmatched_fail_parks_the_event_as_user_not_found() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_polling_time_is_the_last_update_in_a_project_with_data() -> Result<()> {
     let w = World::new(Variant::default()).await?;
-    let old = w.jira_user("alice").create(vec![("summary", text("Before Ferry"))]).await?;
+    let old = w.jira_user("alice").await.create(vec![("summary", text("Before Ferry"))]).await?;
     let report = w.activate().await?;
     let l2r = report.starts.iter().find(|s| s.flow == Flow::LeftToRight).context("left_to_right start")?;
     assert_eq!(l2r.reason, "last_updated");
-    let old_now = w.reader(Side::Left).get(&old.id).await?.context("old")?;
+    let old_now = w.reader(Side::Left).await.get(&old.id).await?.context("old")?;
     assert_eq!(l2r.at, old_now.updated, "start = last updated time in the project");
 
     w.sync().await;
     assert!(w.twin(Side::Left, &old.id).await.is_none(), "work from before the start time is not copied");
-    w.jira_user("alice").update(&old.id, vec![("summary", text("Touched after activation"))]).await?;
+    w.jira_user("alice").await.update(&old.id, vec![("summary", text("Touched after activation"))]).await?;
     w.sync().await;
     assert!(w.twin(Side::Left, &old.id).await.is_some(), "a change after the start time syncs");
     Ok(())
@@ -273,6 +280,7 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     assert!(w.ferry(&["activate", "app-bugs"]).await.ok);
     let bug = w
         .jira_user("alice")
+        .await
         .create(vec![("summary", text("Lowest priority bug")), ("priority", FieldValue::Option("Lowest".into()))])
         .await?;
     let run = w.ferry(&["run", "--once"]).await;
@@ -296,7 +304,7 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     assert!(retried.ok, "{}{}", retried.stdout, retried.stderr);
 
     let twin = w.twin(Side::Left, &bug.id).await.context("synced after retry")?;
-    let item = w.reader(Side::Right).get(&twin).await?.context("item")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
     assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(4.0));
     let after = w.ferry(&["failures", "list", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&after.stdout)?;

@@ -18,7 +18,7 @@ pub struct Actor {
 impl Actor {
     /// `secret` names the reference the connectors' secret source resolves to this
     /// person's token.
-    pub fn new(
+    pub async fn new(
         connectors: &Connectors,
         system: &SystemConfig,
         email: &str,
@@ -32,7 +32,7 @@ impl Actor {
             SystemKind::Redmine => AuthConfig::ApiKey { token: secret },
         };
         cfg.integration_user = Some(email.into());
-        Ok(Self { conn: connectors.build(&cfg)?, scope })
+        Ok(Self { conn: connectors.build(&cfg).await?, scope })
     }
 
     pub async fn create(&self, fields: Vec<(&str, FieldValue)>) -> Result<EntityRef, PortError> {

@@ -26,8 +26,8 @@ impl Connectors {
     }
 
     /// Builds a connector without caching (e.g. acting as another user in the demo).
-    pub fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
-        let secret = self.secrets.resolve(system.auth.token())?;
+    pub async fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
+        let secret = self.secrets.resolve(system.auth.token()).await?;
         let mut opts = self.http.clone();
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
@@ -59,7 +59,7 @@ impl ConnectorFactory for Connectors {
                 }
             }
         }
-        let conn = self.build(system)?;
+        let conn = self.build(system).await?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(system.id.to_string(), (system.clone(), conn.clone()));
         }

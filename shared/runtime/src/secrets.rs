@@ -2,20 +2,23 @@
 //! environment (embedded runtime) or SSM / Secrets Manager (AWS runtime), and never
 //! appear in errors or logs.
 
+use async_trait::async_trait;
 use ferry_domain::{ErrorCategory, PortError, SecretRef};
 use secrecy::SecretString;
 use std::collections::HashMap;
 
+#[async_trait]
 pub trait SecretSource: Send + Sync {
-    fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError>;
+    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError>;
 }
 
 /// Environment variables; SSM and Secrets Manager references need the AWS backend.
 #[derive(Debug, Default, Clone)]
 pub struct EnvSecrets;
 
+#[async_trait]
 impl SecretSource for EnvSecrets {
-    fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
         match reference {
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
@@ -50,11 +53,12 @@ impl<F: SecretSource> StaticSecrets<F> {
     }
 }
 
+#[async_trait]
 impl<F: SecretSource> SecretSource for StaticSecrets<F> {
-    fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
         match self.values.get(reference) {
             Some(v) => Ok(v.clone()),
-            None => self.fallback.resolve(reference),
+            None => self.fallback.resolve(reference).await,
         }
     }
 }
@@ -64,17 +68,17 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
-    #[test]
-    fn missing_env_secret_names_the_variable_not_a_value() {
-        let e = EnvSecrets.resolve(&SecretRef::Env("FERRY_TEST_SURELY_UNSET_VAR".into())).unwrap_err();
+    #[tokio::test]
+    async fn missing_env_secret_names_the_variable_not_a_value() {
+        let e = EnvSecrets.resolve(&SecretRef::Env("FERRY_TEST_SURELY_UNSET_VAR".into())).await.unwrap_err();
         assert!(e.message.contains("FERRY_TEST_SURELY_UNSET_VAR"), "{}", e.message);
     }
 
-    #[test]
-    fn static_secrets_take_precedence_then_fall_back() {
+    #[tokio::test]
+    async fn static_secrets_take_precedence_then_fall_back() {
         let s = StaticSecrets::new(EnvSecrets).with(SecretRef::Env("X_TOKEN".into()), "s3cret");
-        assert_eq!(s.resolve(&SecretRef::Env("X_TOKEN".into())).unwrap().expose_secret(), "s3cret");
-        let e = s.resolve(&SecretRef::Ssm("/p".into())).unwrap_err();
+        assert_eq!(s.resolve(&SecretRef::Env("X_TOKEN".into())).await.unwrap().expose_secret(), "s3cret");
+        let e = s.resolve(&SecretRef::Ssm("/p".into())).await.unwrap_err();
         assert!(!e.message.contains("s3cret"));
     }
 }
