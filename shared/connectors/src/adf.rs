@@ -408,16 +408,7 @@ fn safe_href(href: &str) -> bool {
 }
 
 fn escape_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
+    ferry_domain::html::escape_html_into(s, out, false);
 }
 
 /// Escapes text for HTML element content or a quoted attribute.

@@ -5,6 +5,7 @@
 //! their edge into these types.
 
 pub mod error;
+pub mod html;
 pub mod ids;
 pub mod integration;
 pub mod message;

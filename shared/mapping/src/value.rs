@@ -38,31 +38,7 @@ pub fn same_value(a: &FieldValue, b: &FieldValue) -> bool {
     }
 }
 
-/// Plain text as one HTML paragraph: escaped, line breaks as `<br>`.
-pub(crate) fn text_to_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    out.push_str("<p>");
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' => {
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                out.push_str("<br>");
-            }
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</p>");
-    out
-}
+pub(crate) use ferry_domain::html::text_to_html_paragraph as text_to_html;
 
 /// A scalar as the string a value table or an e-mail look-up uses.
 pub(crate) fn scalar_str(s: &Scalar) -> Cow<'_, str> {
