@@ -72,7 +72,8 @@ impl World {
                 .with_context(|| format!("copying {f}"))?;
         }
         let config = dir.path().join("ferry.yaml");
-        std::fs::write(&config, render(&jira, &ado, &variant))?;
+        let id = integration_id();
+        std::fs::write(&config, render(&jira, &ado, &variant, &id))?;
         let set = ferry_config::load_files(std::slice::from_ref(&config))
             .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
         let db = dir.path().join("ferry.sqlite");
@@ -160,7 +161,7 @@ impl World {
 
     /// Rewrites the config file with another variant (same simulators).
     pub fn rewrite_config(&self, variant: &Variant) -> Result<Vec<SystemConfig>> {
-        std::fs::write(&self.config, render(&self.jira, &self.ado, variant))?;
+        std::fs::write(&self.config, render(&self.jira, &self.ado, variant, self.id.as_str()))?;
         Ok(self.systems.clone())
     }
 
@@ -194,12 +195,21 @@ fn secrets() -> Arc<dyn SecretSource> {
     )
 }
 
-pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant) -> String {
+/// A fresh integration id per world: worlds may share one store (the AWS backend's
+/// tables on the emulator), and their ids must not collide.
+fn integration_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("app-bugs-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
     let filters = match v.filter_left_to_right {
         Some(f) => format!("    filters:\n      left_to_right: '{f}'\n      on_exit: keep_syncing"),
         None => String::new(),
     };
     include_str!("fixtures/integration.yaml")
+        .replace("@ID@", id)
         .replace("@JIRA_URL@", &jira.base_url())
         .replace("@ADO_URL@", &ado.base_url())
         .replace("@JIRA_PROJECT@", v.jira_project)

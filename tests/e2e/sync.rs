@@ -255,8 +255,9 @@ async fn start_polling_time_is_now_minus_26_hours_for_an_empty_project() -> Resu
 async fn an_active_integration_refuses_edits_until_deactivated() -> Result<()> {
     let w = World::new(Variant::default()).await?;
     let config = w.config.to_string_lossy().to_string();
+    let id = w.id.to_string();
     assert!(w.ferry(&["apply", &config]).await.ok);
-    let act = w.ferry(&["activate", "app-bugs"]).await;
+    let act = w.ferry(&["activate", &id]).await;
     assert!(act.ok, "{}", act.stderr);
 
     w.rewrite_config(&Variant { unmatched: "skip", ..Variant::default() })?;
@@ -264,10 +265,10 @@ async fn an_active_integration_refuses_edits_until_deactivated() -> Result<()> {
     assert!(!refused.ok, "apply of an edit to an active integration must fail");
     assert!(refused.stderr.contains("deactivate"), "says how to proceed: {}", refused.stderr);
 
-    assert!(w.ferry(&["deactivate", "app-bugs"]).await.ok);
+    assert!(w.ferry(&["deactivate", &id]).await.ok);
     let applied = w.ferry(&["apply", &config]).await;
     assert!(applied.ok, "{}", applied.stderr);
-    let again = w.ferry(&["activate", "app-bugs"]).await;
+    let again = w.ferry(&["activate", &id]).await;
     assert!(again.ok && again.stdout.contains("kept"), "watermarks kept: {}", again.stdout);
     Ok(())
 }
@@ -276,8 +277,9 @@ async fn an_active_integration_refuses_edits_until_deactivated() -> Result<()> {
 async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_is_fixed() -> Result<()> {
     let w = World::new(Variant { priority_default: None, ..Variant::default() }).await?;
     let config = w.config.to_string_lossy().to_string();
+    let id = w.id.to_string();
     assert!(w.ferry(&["apply", &config]).await.ok);
-    assert!(w.ferry(&["activate", "app-bugs"]).await.ok);
+    assert!(w.ferry(&["activate", &id]).await.ok);
     let bug = w
         .jira_user("alice")
         .await
@@ -293,14 +295,14 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     assert_eq!(failure["category"], "mapping_value_missing", "{v:#}");
     assert!(failure["cause"].as_str().unwrap_or("").contains("Lowest"), "cause names the value: {failure}");
     assert_eq!(failure["input"]["snapshot"]["key"], bug.key.as_str(), "input is recorded");
-    let id = failure["id"].as_str().context("failure id")?.to_string();
+    let failure_id = failure["id"].as_str().context("failure id")?.to_string();
 
     // Fix the mapping: deactivate, apply the new table, activate, retry.
     w.rewrite_config(&Variant { priority_default: None, extra_priority: ", Lowest: 4", ..Variant::default() })?;
-    assert!(w.ferry(&["deactivate", "app-bugs"]).await.ok);
+    assert!(w.ferry(&["deactivate", &id]).await.ok);
     assert!(w.ferry(&["apply", &config]).await.ok);
-    assert!(w.ferry(&["activate", "app-bugs"]).await.ok);
-    let retried = w.ferry(&["failures", "retry", &id, "--run"]).await;
+    assert!(w.ferry(&["activate", &id]).await.ok);
+    let retried = w.ferry(&["failures", "retry", &failure_id, "--run"]).await;
     assert!(retried.ok, "{}{}", retried.stdout, retried.stderr);
 
     let twin = w.twin(Side::Left, &bug.id).await.context("synced after retry")?;

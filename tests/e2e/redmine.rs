@@ -1,0 +1,733 @@
+//! Ferry against a real Redmine 5 server (started by `infra/redmine.sh start`):
+//! Jira ⇄ Redmine and Azure DevOps ⇄ Redmine through the embedded runtime, with the
+//! Jira and Azure DevOps simulators in-process. Each test creates its own Redmine
+//! project, so the tests are independent of each other and of earlier runs.
+//!
+//! The server is found through `infra/.redmine.env` (written by the script) or the
+//! same `FERRY_REDMINE_*` variables in the environment. Without it every test here
+//! fails with a message saying how to start it.
+
+use crate::harness::{field, field_str, repo_root, text, writes_in};
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use ferry_domain::{
+    EntityId, ErrorCategory, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig, UserRef,
+};
+use ferry_runtime::actor::Actor;
+use ferry_runtime::{CycleReport, Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
+use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const JIRA_VAR: &str = "FERRY_E2E_JIRA_TOKEN";
+const ADO_VAR: &str = "FERRY_E2E_ADO_PAT";
+const REDMINE_VAR: &str = "FERRY_E2E_REDMINE_KEY";
+const CAROL_JIRA: &str = "5b10ac8d82e05b22cc7d0004";
+const BOB_JIRA: &str = "5b10ac8d82e05b22cc7d0003";
+
+const HOW_TO_START: &str = "Redmine is not running: start it with `infra/redmine.sh start` \
+     (it writes infra/.redmine.env; or export FERRY_REDMINE_URL and the FERRY_REDMINE_* keys)";
+
+/// The Redmine server and the accounts `infra/redmine.sh` seeded.
+#[derive(Clone)]
+struct Redmine {
+    url: String,
+    vars: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+impl Redmine {
+    /// Reads infra/.redmine.env, then lets the environment override it; checks the
+    /// server answers as ferry-bot. Panics with how to start Redmine otherwise.
+    async fn connect() -> Redmine {
+        let mut vars = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(repo_root().join("infra/.redmine.env")) {
+            for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                if let Some((k, v)) = line.split_once('=') {
+                    vars.insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+        }
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("FERRY_REDMINE_")) {
+            vars.insert(k, v);
+        }
+        let Some(url) = vars.get("FERRY_REDMINE_URL").cloned() else { panic!("{HOW_TO_START}") };
+        let rm = Redmine { url, vars, http: reqwest::Client::new() };
+        match rm.call(reqwest::Method::GET, "my/account.json", &rm.key("ferry-bot"), None).await {
+            Ok(v) if v["user"]["admin"] == true => rm,
+            Ok(v) => panic!("Redmine at {} answers, but ferry-bot is not an administrator: {v}", rm.url),
+            Err(e) => panic!("{HOW_TO_START}\n(checked {}: {e:#})", rm.url),
+        }
+    }
+
+    fn var(&self, name: &str) -> String {
+        self.vars.get(name).cloned().unwrap_or_else(|| panic!("{name} missing: re-run `infra/redmine.sh start`"))
+    }
+
+    fn key(&self, login: &str) -> String {
+        self.var(&format!("FERRY_REDMINE_KEY_{}", login.to_uppercase().replace('-', "_")))
+    }
+
+    fn user_id(&self, login: &str) -> u64 {
+        self.var(&format!("FERRY_REDMINE_USER_{}", login.to_uppercase().replace('-', "_"))).parse().expect("user id")
+    }
+
+    fn cf(&self) -> String {
+        format!("cf_{}", self.var("FERRY_REDMINE_CF_EXTERNAL_ID"))
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> Result<Value> {
+        let mut req =
+            self.http.request(method.clone(), format!("{}/{path}", self.url)).header("X-Redmine-API-Key", key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: HTTP {status}: {text}");
+        }
+        Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    }
+
+    /// A fresh project with trackers Bug and Task, alice/bob/carol as developers and
+    /// ferry-bot as manager; returns its identifier.
+    async fn new_project(&self, tag: &str) -> Result<String> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let ident = format!("t-{tag}-{}-{}-{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed));
+        let admin = self.var("FERRY_REDMINE_ADMIN_KEY");
+        let trackers: Vec<u64> = ["FERRY_REDMINE_TRACKER_BUG", "FERRY_REDMINE_TRACKER_TASK"]
+            .iter()
+            .map(|v| self.var(v).parse().expect("tracker id"))
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "projects.json",
+            &admin,
+            Some(json!({ "project": {
+                "name": ident, "identifier": ident, "is_public": false,
+                "tracker_ids": trackers, "enabled_module_names": ["issue_tracking"],
+            }})),
+        )
+        .await?;
+        let dev: u64 = self.var("FERRY_REDMINE_ROLE_DEVELOPER").parse()?;
+        let manager: u64 = self.var("FERRY_REDMINE_ROLE_MANAGER").parse()?;
+        for (login, role) in [("alice", dev), ("bob", dev), ("carol", dev), ("ferry-bot", manager)] {
+            let body = json!({ "membership": { "user_id": self.user_id(login), "role_ids": [role] } });
+            self.call(reqwest::Method::POST, &format!("projects/{ident}/memberships.json"), &admin, Some(body)).await?;
+        }
+        Ok(ident)
+    }
+
+    /// The raw issue with journals, as the admin sees it.
+    async fn raw_issue(&self, id: &EntityId) -> Result<Value> {
+        let path = format!("issues/{id}.json?include=journals");
+        Ok(self.call(reqwest::Method::GET, &path, &self.var("FERRY_REDMINE_ADMIN_KEY"), None).await?["issue"].clone())
+    }
+
+    async fn priority_id(&self, name: &str) -> Result<u64> {
+        let v = self
+            .call(reqwest::Method::GET, "enumerations/issue_priorities.json", &self.key("ferry-bot"), None)
+            .await?;
+        v["issue_priorities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["id"].as_u64())
+            .with_context(|| format!("no Redmine priority {name}"))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Peer {
+    Jira,
+    Ado,
+}
+
+/// Differences between the scenarios' configs.
+#[derive(Clone, Default)]
+struct Opts {
+    /// Redmine-side filter (query-string conditions), right to left.
+    filter_right_to_left: Option<String>,
+    /// Replaces the peer's "Medium"/3 priority row's Redmine value.
+    medium_priority: Option<&'static str>,
+    /// Replaces the Redmine status the peer's "In Progress"/"Active" maps to.
+    in_progress_status: Option<&'static str>,
+}
+
+fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> String {
+    let medium = o.medium_priority.unwrap_or("Normal");
+    let in_progress = o.in_progress_status.unwrap_or("In Progress");
+    let filters = match &o.filter_right_to_left {
+        Some(f) => format!("    filters:\n      right_to_left: '{f}'\n      on_exit: keep_syncing\n"),
+        None => String::new(),
+    };
+    let redmine = format!(
+        "  - id: redmine
+    kind: redmine
+    base_url: {url}
+    auth: {{ kind: api_key, token: {{ env: {REDMINE_VAR} }} }}
+    integration_user: ferry-bot@acme.test
+    allow_http_loopback: true
+",
+        url = rm.url
+    );
+    let cf = rm.cf();
+    match peer {
+        Peer::Jira => format!(
+            "systems:
+  - id: jira
+    kind: jira
+    base_url: {peer_url}
+    auth: {{ kind: basic, username: ferry-bot@acme.test, token: {{ env: {JIRA_VAR} }} }}
+    integration_user: ferry-bot@acme.test
+    allow_http_loopback: true
+{redmine}
+integrations:
+  - id: jira-redmine
+    left: {{ system: jira, project: APP, type: Bug }}
+    right: {{ system: redmine, project: {project}, type: Bug }}
+    poll_interval: 10s
+    overlap: 120s
+    max_attempts: 2
+{filters}    remote:
+      left_id_field: customfield_10050
+      right_id_field: {cf}
+      links: both
+    fields:
+      - {{ left: summary, right: subject }}
+      - {{ left: description, right: description, type: rich_text }}
+      - left: priority
+        right: priority
+        values: {{ inline: {{ Highest: Immediate, High: High, Medium: {medium}, Low: Low }} }}
+      - left: status
+        right: status
+        type: status
+        values: {{ inline: {{ To Do: New, In Progress: {in_progress}, In Review: Resolved, Done: Closed }} }}
+      - {{ left: assignee, right: assigned_to, type: user, unmatched: skip }}
+"
+        ),
+        Peer::Ado => format!(
+            "systems:
+  - id: ado
+    kind: azure_devops
+    base_url: {peer_url}
+    auth: {{ kind: pat, token: {{ env: {ADO_VAR} }} }}
+    integration_user: ferry-bot@acme.test
+    allow_http_loopback: true
+{redmine}
+integrations:
+  - id: ado-redmine
+    left: {{ system: ado, project: App, type: Bug }}
+    right: {{ system: redmine, project: {project}, type: Bug }}
+    poll_interval: 10s
+    overlap: 120s
+    max_attempts: 2
+{filters}    remote:
+      left_id_field: Custom.JiraKey
+      right_id_field: {cf}
+      links: both
+    fields:
+      - {{ left: System.Title, right: subject }}
+      - {{ left: System.Description, right: description, type: rich_text }}
+      - left: Microsoft.VSTS.Common.Priority
+        right: priority
+        values: {{ inline: {{ 1: Immediate, 2: High, 3: {medium}, 4: Low }} }}
+      - left: System.State
+        right: status
+        type: status
+        values: {{ inline: {{ New: New, Active: {in_progress}, Resolved: Resolved, Closed: Closed }} }}
+      - {{ left: System.AssignedTo, right: assigned_to, type: user, unmatched: skip }}
+"
+        ),
+    }
+}
+
+struct RmWorld {
+    rm: Redmine,
+    peer: Peer,
+    jira: Option<JiraSim>,
+    ado: Option<AdoSim>,
+    project: String,
+    dir: tempfile::TempDir,
+    rt: Embedded,
+    runner: Runner,
+    id: IntegrationId,
+    integration: Integration,
+    systems: Vec<SystemConfig>,
+}
+
+impl RmWorld {
+    async fn new(peer: Peer, tag: &str, opts: Opts) -> Result<RmWorld> {
+        let rm = Redmine::connect().await;
+        let project = rm.new_project(tag).await?;
+        let (jira, ado) = match peer {
+            Peer::Jira => (Some(JiraSim::start(JiraSeed::demo()).await?), None),
+            Peer::Ado => (None, Some(AdoSim::start(AdoSeed::demo()).await?)),
+        };
+        let dir = tempfile::tempdir()?;
+        let secrets: Arc<dyn SecretSource> = Arc::new(
+            StaticSecrets::new(EnvSecrets)
+                .with(SecretRef::Env(JIRA_VAR.into()), "jira-bot-token")
+                .with(SecretRef::Env(ADO_VAR.into()), "ado-bot-pat")
+                .with(SecretRef::Env(REDMINE_VAR.into()), &rm.key("ferry-bot")),
+        );
+        let rt = Embedded::open(&dir.path().join("ferry.sqlite"), secrets)?;
+        let runner = rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
+        let mut w = RmWorld {
+            rm,
+            peer,
+            jira,
+            ado,
+            project,
+            dir,
+            rt,
+            runner,
+            id: IntegrationId::parse("x").expect("id"),
+            integration: placeholder_integration(),
+            systems: Vec::new(),
+        };
+        w.load_config(&opts)?;
+        Ok(w)
+    }
+
+    fn peer_url(&self) -> String {
+        match (&self.jira, &self.ado) {
+            (Some(j), _) => j.base_url(),
+            (_, Some(a)) => a.base_url(),
+            _ => String::new(),
+        }
+    }
+
+    fn load_config(&mut self, opts: &Opts) -> Result<()> {
+        let path = self.dir.path().join("ferry.yaml");
+        std::fs::write(&path, render(self.peer, &self.peer_url(), &self.rm, &self.project, opts))?;
+        let set = ferry_config::load_files(std::slice::from_ref(&path))
+            .map_err(|e| anyhow::anyhow!("Redmine e2e config invalid:\n{e}"))?;
+        self.integration = set.integrations[0].clone();
+        self.id = self.integration.id.clone();
+        self.systems = set.systems;
+        Ok(())
+    }
+
+    async fn activate(&self) -> Result<()> {
+        self.rt.engine.apply(&self.systems, std::slice::from_ref(&self.integration), true, Utc::now()).await?;
+        self.rt.engine.activate(&self.id, Utc::now()).await?;
+        Ok(())
+    }
+
+    /// Deactivates, applies `opts` and activates again (how an operator fixes a mapping).
+    async fn reconfigure(&mut self, opts: &Opts) -> Result<()> {
+        self.rt.engine.deactivate(&self.id, Utc::now()).await?;
+        self.load_config(opts)?;
+        self.activate().await
+    }
+
+    async fn sync(&self) -> CycleReport {
+        let r = self.runner.cycle(Utc::now(), true).await;
+        assert!(r.poll_errors.is_empty(), "poll errors: {:?}", r.poll_errors);
+        r
+    }
+
+    fn system(&self, side: Side) -> &SystemConfig {
+        let id = &self.integration.endpoint(side).system;
+        self.systems.iter().find(|s| &s.id == id).expect("system of the integration")
+    }
+
+    fn scope(&self, side: Side) -> Scope {
+        let ep = self.integration.endpoint(side);
+        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
+    }
+
+    async fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
+        let var = format!("FERRY_E2E_RM_{}_{}", side.as_str().to_uppercase(), name.to_uppercase().replace('-', "_"));
+        let secrets: Arc<dyn SecretSource> =
+            Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
+        let connectors = ferry_runtime::Connectors::new(secrets, Default::default());
+        Actor::new(&connectors, self.system(side), &format!("{name}@acme.test"), SecretRef::Env(var), self.scope(side))
+            .await
+            .expect("actor connector")
+    }
+
+    /// A person in the peer system (left side).
+    async fn peer_user(&self, name: &str) -> Actor {
+        let token = match self.peer {
+            Peer::Jira => format!("jira-{name}-token"),
+            Peer::Ado => format!("ado-{name}-pat"),
+        };
+        self.actor(Side::Left, name, &token).await
+    }
+
+    /// A person in Redmine (right side), with their own API key.
+    async fn redmine_user(&self, name: &str) -> Actor {
+        self.actor(Side::Right, name, &self.rm.key(name)).await
+    }
+
+    /// Ferry's own view of a side.
+    async fn reader(&self, side: Side) -> Actor {
+        match side {
+            Side::Left => {
+                let token = if self.peer == Peer::Jira { "jira-bot-token" } else { "ado-bot-pat" };
+                self.actor(Side::Left, "ferry-bot", token).await
+            }
+            Side::Right => self.redmine_user("ferry-bot").await,
+        }
+    }
+
+    async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
+        let link = self.rt.engine.state().get_link(&self.id, side, id).await.expect("store");
+        link.map(|l| l.side(side.other()).id.clone())
+    }
+
+    fn peer_writes(&self) -> Vec<String> {
+        match (&self.jira, &self.ado) {
+            (Some(j), _) => writes_in(&j.requests()),
+            (_, Some(a)) => writes_in(&a.requests()),
+            _ => Vec::new(),
+        }
+    }
+
+    fn clear_peer_requests(&self) {
+        if let Some(j) = &self.jira {
+            j.clear_requests();
+        }
+        if let Some(a) = &self.ado {
+            a.clear_requests();
+        }
+    }
+
+    async fn journal_count(&self, id: &EntityId) -> Result<usize> {
+        Ok(self.rm.raw_issue(id).await?["journals"].as_array().map_or(0, Vec::len))
+    }
+}
+
+fn placeholder_integration() -> Integration {
+    let ep = |s: &str| ferry_domain::Endpoint {
+        system: ferry_domain::SystemId::parse(s).expect("id"),
+        project: "p".into(),
+        entity_type: "t".into(),
+    };
+    Integration {
+        id: IntegrationId::parse("x").expect("id"),
+        left: ep("l"),
+        right: ep("r"),
+        poll_interval_secs: 60,
+        overlap_secs: 120,
+        start_time: None,
+        filter_left_to_right: None,
+        filter_right_to_left: None,
+        filter_exit: Default::default(),
+        remote: Default::default(),
+        fields: Vec::new(),
+        users: Default::default(),
+        max_attempts: 2,
+    }
+}
+
+fn user(id: &str) -> FieldValue {
+    FieldValue::User(UserRef { id: id.into(), email: None, display_name: None })
+}
+
+fn by_email(email: &str) -> FieldValue {
+    FieldValue::User(UserRef { id: String::new(), email: Some(email.into()), display_name: None })
+}
+
+fn email_of(v: &FieldValue) -> Option<String> {
+    match v {
+        FieldValue::User(u) => u.email.clone(),
+        _ => None,
+    }
+}
+
+fn opt(s: &str) -> FieldValue {
+    FieldValue::Option(s.into())
+}
+
+/// Peer side vocabulary, so one scenario body serves Jira and Azure DevOps.
+struct Vocab {
+    title: &'static str,
+    description: &'static str,
+    priority: &'static str,
+    status: &'static str,
+    assignee: &'static str,
+    remote_id: &'static str,
+}
+
+fn vocab(peer: Peer) -> Vocab {
+    match peer {
+        Peer::Jira => Vocab {
+            title: "summary",
+            description: "description",
+            priority: "priority",
+            status: "status",
+            assignee: "assignee",
+            remote_id: "customfield_10050",
+        },
+        Peer::Ado => Vocab {
+            title: "System.Title",
+            description: "System.Description",
+            priority: "Microsoft.VSTS.Common.Priority",
+            status: "System.State",
+            assignee: "System.AssignedTo",
+            remote_id: "Custom.JiraKey",
+        },
+    }
+}
+
+/// The peer's value for a Redmine priority name (the inline tables above).
+fn peer_priority(peer: Peer, redmine: &str) -> FieldValue {
+    let (jira, ado) = match redmine {
+        "Immediate" => ("Highest", 1.0),
+        "High" => ("High", 2.0),
+        "Normal" => ("Medium", 3.0),
+        _ => ("Low", 4.0),
+    };
+    match peer {
+        Peer::Jira => opt(jira),
+        Peer::Ado => FieldValue::Number(ado),
+    }
+}
+
+fn peer_status(peer: Peer, redmine: &str) -> &'static str {
+    match (peer, redmine) {
+        (Peer::Jira, "New") => "To Do",
+        (Peer::Jira, "In Progress") => "In Progress",
+        (Peer::Jira, "Resolved") => "In Review",
+        (Peer::Jira, _) => "Done",
+        (Peer::Ado, "New") => "New",
+        (Peer::Ado, "In Progress") => "Active",
+        (Peer::Ado, "Resolved") => "Resolved",
+        (Peer::Ado, _) => "Closed",
+    }
+}
+
+fn peer_user_value(peer: Peer, name: &str) -> FieldValue {
+    match (peer, name) {
+        (Peer::Jira, "carol") => user(CAROL_JIRA),
+        (Peer::Jira, _) => user(BOB_JIRA),
+        (Peer::Ado, n) => by_email(&format!("{n}@acme.test")),
+    }
+}
+
+// ---- scenarios, each run for Jira and for Azure DevOps ----
+
+async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<()> {
+    let w = RmWorld::new(peer, tag, Opts::default()).await?;
+    w.activate().await?;
+    let v = vocab(peer);
+    let assignee = if peer == Peer::Jira { "carol" } else { "bob" };
+
+    // Peer -> Redmine.
+    let bug = w
+        .peer_user("alice")
+        .await
+        .create(vec![
+            (v.title, text("Checkout fails for guests")),
+            (v.description, FieldValue::RichText("<p>Pay as a <strong>guest</strong></p><ul><li>Chrome</li><li>Firefox</li></ul>".into())),
+            (v.priority, peer_priority(peer, "High")),
+            (v.assignee, peer_user_value(peer, assignee)),
+        ])
+        .await?;
+    w.sync().await;
+    let twin = w.twin(Side::Left, &bug.id).await.context("the peer bug has no Redmine twin")?;
+    let issue = w.reader(Side::Right).await.get(&twin).await?.context("twin missing in Redmine")?;
+    assert_eq!(field_str(&issue, "subject"), "Checkout fails for guests");
+    assert_eq!(field_str(&issue, "description"), "Pay as a guest\nChrome\nFirefox", "HTML -> plain text with line breaks");
+    assert_eq!(field(&issue, "priority"), opt("High"));
+    assert_eq!(field(&issue, "status"), opt("New"));
+    assert_eq!(field(&issue, "tracker"), opt("Bug"));
+    assert_eq!(email_of(&field(&issue, "assigned_to")).as_deref(), Some(format!("{assignee}@acme.test").as_str()));
+    assert_eq!(field_str(&issue, &w.rm.cf()), bug.key, "remote id in the External ID custom field");
+    let peer_now = w.reader(Side::Left).await.get(&bug.id).await?.context("peer bug")?;
+    assert_eq!(field_str(&peer_now, v.remote_id), twin.to_string(), "Redmine id written back to the peer");
+    let raw = w.rm.raw_issue(&twin).await?;
+    let linked = raw["journals"].as_array().into_iter().flatten().filter(|j| {
+        j["notes"].as_str().is_some_and(|n| n.starts_with("Linked:") && n.contains(bug.url.as_str()))
+    });
+    assert_eq!(linked.count(), 1, "one link note to the peer: {}", raw["journals"]);
+    assert_eq!(raw["author"]["id"], w.rm.user_id("ferry-bot"), "created as the integration user");
+
+    // Redmine -> peer.
+    let issue = w
+        .redmine_user("alice")
+        .await
+        .create(vec![
+            ("subject", text("Printer on fire")),
+            ("description", text("Line one\nLine two")),
+            ("priority", opt("Immediate")),
+            ("assigned_to", by_email("bob@acme.test")),
+        ])
+        .await?;
+    w.sync().await;
+    let twin = w.twin(Side::Right, &issue.id).await.context("the Redmine issue has no peer twin")?;
+    let item = w.reader(Side::Left).await.get(&twin).await?.context("twin missing in the peer")?;
+    assert_eq!(field_str(&item, v.title), "Printer on fire");
+    let html = field_str(&item, v.description);
+    assert!(html.contains("Line one") && html.contains("Line two"), "description: {html}");
+    assert_eq!(field(&item, v.priority), peer_priority(peer, "Immediate"));
+    assert_eq!(field_str(&item, v.status), peer_status(peer, "New"));
+    assert_eq!(email_of(&field(&item, v.assignee)).as_deref(), Some("bob@acme.test"));
+    let back = w.reader(Side::Right).await.get(&issue.id).await?.context("issue")?;
+    assert_eq!(field_str(&back, &w.rm.cf()), item.key, "peer key written to the External ID field");
+    Ok(())
+}
+
+/// A pair created from the peer side; returns (peer id, Redmine id).
+async fn synced_pair(w: &RmWorld) -> Result<(EntityId, EntityId)> {
+    let v = vocab(w.peer);
+    let bug = w
+        .peer_user("alice")
+        .await
+        .create(vec![(v.title, text("Search is slow")), (v.priority, peer_priority(w.peer, "Normal"))])
+        .await?;
+    w.sync().await;
+    let twin = w.twin(Side::Left, &bug.id).await.context("no Redmine twin")?;
+    Ok((bug.id, twin))
+}
+
+async fn updates_both_ways_then_settle_without_echo(peer: Peer, tag: &str) -> Result<()> {
+    let w = RmWorld::new(peer, tag, Opts::default()).await?;
+    w.activate().await?;
+    let v = vocab(peer);
+    let (peer_id, rm_id) = synced_pair(&w).await?;
+    assert_eq!(field(&w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?, "priority"), opt("Normal"));
+
+    // Redmine -> peer: status (through Jira transitions), priority, subject.
+    w.redmine_user("bob")
+        .await
+        .update(
+            &rm_id,
+            vec![("status", opt("Resolved")), ("priority", opt("Immediate")), ("subject", text("Search is slow on big projects"))],
+        )
+        .await?;
+    w.sync().await;
+    let item = w.reader(Side::Left).await.get(&peer_id).await?.context("peer item")?;
+    assert_eq!(field_str(&item, v.status), peer_status(peer, "Resolved"));
+    assert_eq!(field(&item, v.priority), peer_priority(peer, "Immediate"));
+    assert_eq!(field_str(&item, v.title), "Search is slow on big projects");
+
+    // Peer -> Redmine: closing and a lower priority.
+    w.peer_user("bob")
+        .await
+        .update(&peer_id, vec![(v.status, text(peer_status(peer, "Closed"))), (v.priority, peer_priority(peer, "Low"))])
+        .await?;
+    w.sync().await;
+    w.sync().await;
+    let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
+    assert_eq!(field(&issue, "status"), opt("Closed"));
+    assert_eq!(field(&issue, "priority"), opt("Low"));
+    assert_eq!(field_str(&issue, "subject"), "Search is slow on big projects");
+
+    // Settled: polling again writes nothing on either side.
+    let journals = w.journal_count(&rm_id).await?;
+    w.clear_peer_requests();
+    for _ in 0..3 {
+        let r = w.sync().await;
+        assert_eq!(r.write_count(), 0, "writes after settling: {:?}", r.handled);
+    }
+    assert_eq!(w.peer_writes(), Vec::<String>::new(), "the peer saw writes after settling");
+    assert_eq!(w.journal_count(&rm_id).await?, journals, "Redmine saw writes after settling");
+    let item = w.reader(Side::Left).await.get(&peer_id).await?.context("peer item")?;
+    assert_eq!(field_str(&item, v.status), peer_status(peer, "Closed"));
+    Ok(())
+}
+
+async fn the_redmine_filter_excludes_an_issue_and_a_linked_one_keeps_syncing(peer: Peer, tag: &str) -> Result<()> {
+    let rm = Redmine::connect().await;
+    let high = rm.priority_id("High").await?;
+    let w = RmWorld::new(peer, tag, Opts { filter_right_to_left: Some(format!("priority_id={high}")), ..Opts::default() })
+        .await?;
+    w.activate().await?;
+    let v = vocab(peer);
+    let alice = w.redmine_user("alice").await;
+    let inside = alice.create(vec![("subject", text("In scope")), ("priority", opt("High"))]).await?;
+    let outside = alice.create(vec![("subject", text("Out of scope")), ("priority", opt("Normal"))]).await?;
+    w.sync().await;
+    assert!(w.twin(Side::Right, &inside.id).await.is_some(), "matching issue synced");
+    assert!(w.twin(Side::Right, &outside.id).await.is_none(), "non-matching issue synced");
+
+    alice.update(&outside.id, vec![("subject", text("Still out of scope"))]).await?;
+    w.sync().await;
+    assert!(w.twin(Side::Right, &outside.id).await.is_none(), "non-matching issue synced after an update");
+
+    // keep_syncing: found through the negated filter once it stops matching.
+    alice.update(&inside.id, vec![("priority", opt("Normal")), ("subject", text("Left the filter"))]).await?;
+    w.sync().await;
+    let twin = w.twin(Side::Right, &inside.id).await.context("twin")?;
+    let item = w.reader(Side::Left).await.get(&twin).await?.context("peer item")?;
+    assert_eq!(field_str(&item, v.title), "Left the filter");
+    assert_eq!(field(&item, v.priority), peer_priority(peer, "Normal"));
+    Ok(())
+}
+
+async fn a_rejected_write_is_recorded_and_retried_after_the_fix(peer: Peer, tag: &str) -> Result<()> {
+    // The peer's In Progress/Active maps to a status this Redmine does not have.
+    let broken = Opts { in_progress_status: Some("Doing"), ..Opts::default() };
+    let mut w = RmWorld::new(peer, tag, broken).await?;
+    w.activate().await?;
+    let v = vocab(peer);
+    let (peer_id, rm_id) = synced_pair(&w).await?;
+    w.peer_user("alice").await.update(&peer_id, vec![(v.status, text(peer_status(peer, "In Progress")))]).await?;
+    w.sync().await;
+
+    let failures = w.rt.engine.state().list_failures(Some(&w.id)).await?;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].category, ErrorCategory::InvalidRequest, "{:?}", failures[0]);
+    assert!(failures[0].cause.contains("Doing"), "cause names the value: {}", failures[0].cause);
+    let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
+    assert_eq!(field(&issue, "status"), opt("New"), "nothing written while failing");
+
+    w.reconfigure(&Opts::default()).await?;
+    w.rt.engine.retry_failure(&failures[0].id).await?;
+    w.sync().await;
+    let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
+    assert_eq!(field(&issue, "status"), opt("In Progress"), "written after the retry");
+    assert!(w.rt.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "failure cleared");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_create_both_ways_with_mapped_fields() -> Result<()> {
+    creates_both_ways_with_mapped_fields(Peer::Jira, "jr-create").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ado_and_redmine_create_both_ways_with_mapped_fields() -> Result<()> {
+    creates_both_ways_with_mapped_fields(Peer::Ado, "ar-create").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_updates_flow_both_ways_and_settle_without_echo() -> Result<()> {
+    updates_both_ways_then_settle_without_echo(Peer::Jira, "jr-update").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ado_and_redmine_updates_flow_both_ways_and_settle_without_echo() -> Result<()> {
+    updates_both_ways_then_settle_without_echo(Peer::Ado, "ar-update").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_filter_excludes_an_issue_and_keeps_syncing_a_linked_one() -> Result<()> {
+    the_redmine_filter_excludes_an_issue_and_a_linked_one_keeps_syncing(Peer::Jira, "jr-filter").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ado_and_redmine_filter_excludes_an_issue_and_keeps_syncing_a_linked_one() -> Result<()> {
+    the_redmine_filter_excludes_an_issue_and_a_linked_one_keeps_syncing(Peer::Ado, "ar-filter").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_failure_is_recorded_and_retried() -> Result<()> {
+    a_rejected_write_is_recorded_and_retried_after_the_fix(Peer::Jira, "jr-fail").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ado_and_redmine_failure_is_recorded_and_retried() -> Result<()> {
+    a_rejected_write_is_recorded_and_retried_after_the_fix(Peer::Ado, "ar-fail").await
+}
