@@ -138,6 +138,7 @@ fn failure(
             snapshot: snapshot(entity),
             matches_filter: true,
             polled_at: first,
+            replay: None,
         },
         mapping_output: None,
         attempts,

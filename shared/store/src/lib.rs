@@ -4,9 +4,12 @@
 //!
 //! - [`sqlite`]: one SQLite file holding configs, sync state and a durable FIFO queue
 //!   (the local runtime).
+//! - [`aws`]: DynamoDB (configs and sync state), SQS FIFO queues and EventBridge
+//!   Scheduler (the AWS runtime).
 //! - [`contract`]: the behaviour every backend must show, written against the traits
 //!   only, so the same suite runs against SQLite and DynamoDB/SQS.
 
+pub mod aws;
 pub mod contract;
 pub mod sqlite;
 

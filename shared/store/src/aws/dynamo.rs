@@ -1,0 +1,252 @@
+//! `DynamoStore`: the item helpers and `ConfigStore`.
+
+use super::error::{corrupt, sdk_error};
+use super::AwsNames;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+use ferry_domain::ports::{ConfigStore, PortResult};
+use ferry_domain::{ErrorCategory, IntegrationId, IntegrationRecord, PortError, SystemConfig, SystemId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB backend of [`ConfigStore`] and
+/// [`StateStore`](ferry_domain::ports::StateStore). Cheap to clone.
+///
+/// Semantics match the SQLite backend (see `crate::sqlite`): `put_integration` stores the
+/// record's own `version`; `put_watermark` owns the version (`expected + 1`);
+/// `put_link` replaces links holding either entity; `put_failure` keeps an existing
+/// failure's id and earlier `first_failed_at`; deletes are idempotent. Point reads and
+/// base-table queries are strongly consistent; `list_failures` reads the `gsi1` index,
+/// which DynamoDB keeps eventually consistent (a failure written a moment ago may be
+/// missing from a list).
+#[derive(Clone)]
+pub struct DynamoStore {
+    pub(crate) client: Client,
+    pub(crate) config_table: Arc<str>,
+    pub(crate) state_table: Arc<str>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("config_table", &self.config_table)
+            .field("state_table", &self.state_table)
+            .finish()
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T, what: &str) -> PortResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| PortError::store(format!("{what}: cannot encode the record as JSON: {e}")).with_source(e))
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, attr: &str, table: &str) -> PortResult<&'a str> {
+    match item.get(attr) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(corrupt(table, &item_key(item), format!("attribute `{attr}` is missing or not a string"))),
+    }
+}
+
+pub(crate) fn get_u64(item: &Item, attr: &str, table: &str) -> PortResult<Option<u64>> {
+    match item.get(attr) {
+        None => Ok(None),
+        Some(AttributeValue::N(v)) => v.parse::<u64>().map(Some).map_err(|_| {
+            corrupt(table, &item_key(item), format!("attribute `{attr}` = {v} is not a whole number ≥ 0"))
+        }),
+        Some(_) => Err(corrupt(table, &item_key(item), format!("attribute `{attr}` is not a number"))),
+    }
+}
+
+pub(crate) fn item_key(item: &Item) -> String {
+    let part = |a: &str| match item.get(a) {
+        Some(AttributeValue::S(v)) => v.as_str(),
+        _ => "?",
+    };
+    format!("{}/{}", part("pk"), part("sk"))
+}
+
+/// The JSON `doc` of an item.
+pub(crate) fn doc<T: DeserializeOwned>(item: &Item, table: &str) -> PortResult<T> {
+    let json = get_s(item, "doc", table)?;
+    serde_json::from_str(json)
+        .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `doc`: {e}")).with_source(e))
+}
+
+pub(crate) fn version_conflict(what: &str, key: &str, expected: Option<u64>, stored: Option<u64>) -> PortError {
+    let show = |v: Option<u64>| match v {
+        Some(v) => format!("version {v}"),
+        None => "none".to_string(),
+    };
+    PortError::new(
+        ErrorCategory::Conflict,
+        format!("{what} {key} was changed concurrently: expected {}, stored {}", show(expected), show(stored)),
+    )
+}
+
+/// Put `item` if the stored `version` equals `expected` (`None`: no item). On a failed
+/// condition, the stored version (from `ALL_OLD`) goes into the `Conflict` message.
+pub(crate) async fn put_versioned(
+    client: &Client,
+    table: &str,
+    item: Item,
+    expected: Option<u64>,
+    what: &str,
+    label: (&str, &str),
+) -> PortResult<()> {
+    let mut req = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    req = match expected {
+        None => req.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", "pk"),
+        Some(v) => req
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":expected", n(v)),
+    };
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            if let Some(PutItemError::ConditionalCheckFailedException(cc)) = err.as_service_error() {
+                let stored = cc.item().and_then(|old| get_u64(old, "version", table).ok().flatten());
+                return Err(version_conflict(label.0, label.1, expected, stored));
+            }
+            Err(sdk_error("DynamoDB", "PutItem", table, what, err))
+        }
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, names: &AwsNames) -> Self {
+        Self {
+            client,
+            config_table: Arc::from(names.config_table.as_str()),
+            state_table: Arc::from(names.state_table.as_str()),
+        }
+    }
+
+    /// Strongly consistent `GetItem`.
+    pub(crate) async fn get(&self, table: &str, pk: String, sk: &str, what: &str) -> PortResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "GetItem", table, what, e))?;
+        Ok(out.item)
+    }
+
+    pub(crate) async fn put(&self, table: &str, item: Item, what: &str) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "PutItem", table, what, e))?;
+        Ok(())
+    }
+
+    /// Every item of the config table with sort key `sk`, across all scan pages.
+    async fn scan_kind(&self, sk: &str, what: &str) -> PortResult<Vec<Item>> {
+        let table = &*self.config_table;
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .filter_expression("#sk = :sk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":sk", s(sk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "Scan", table, what, e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// A JSON record with its key attributes.
+    pub(crate) fn record(pk: String, sk: &str, json: String) -> Item {
+        let mut item = key(pk, sk);
+        item.insert("doc".into(), s(json));
+        item
+    }
+}
+
+#[async_trait]
+impl ConfigStore for DynamoStore {
+    async fn put_system(&self, system: &SystemConfig) -> PortResult<()> {
+        let what = format!("put_system {}", system.id);
+        let item = Self::record(format!("system#{}", system.id), "system", encode(system, &what)?);
+        self.put(&self.config_table, item, &what).await
+    }
+
+    async fn get_system(&self, id: &SystemId) -> PortResult<Option<SystemConfig>> {
+        let what = format!("get_system {id}");
+        let item = self.get(&self.config_table, format!("system#{id}"), "system", &what).await?;
+        item.map(|i| doc(&i, &self.config_table)).transpose()
+    }
+
+    /// Sorted by id.
+    async fn list_systems(&self) -> PortResult<Vec<SystemConfig>> {
+        let items = self.scan_kind("system", "list_systems").await?;
+        let mut out: Vec<SystemConfig> = items.iter().map(|i| doc(i, &self.config_table)).collect::<PortResult<_>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn get_integration(&self, id: &IntegrationId) -> PortResult<Option<IntegrationRecord>> {
+        let what = format!("get_integration {id}");
+        let item = self.get(&self.config_table, format!("integration#{id}"), "integration", &what).await?;
+        item.map(|i| doc(&i, &self.config_table)).transpose()
+    }
+
+    /// Sorted by id.
+    async fn list_integrations(&self) -> PortResult<Vec<IntegrationRecord>> {
+        let items = self.scan_kind("integration", "list_integrations").await?;
+        let mut out: Vec<IntegrationRecord> =
+            items.iter().map(|i| doc(i, &self.config_table)).collect::<PortResult<_>>()?;
+        out.sort_by(|a, b| a.integration.id.cmp(&b.integration.id));
+        Ok(out)
+    }
+
+    /// Stores the record as given (its `version` becomes the stored version) when the
+    /// stored version equals `expected_version`.
+    async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()> {
+        let id = record.integration.id.to_string();
+        let what = format!("put_integration {id}");
+        let mut item = Self::record(format!("integration#{id}"), "integration", encode(record, &what)?);
+        item.insert("version".into(), n(record.version));
+        put_versioned(&self.client, &self.config_table, item, expected_version, &what, ("integration", &id)).await
+    }
+}

@@ -1,0 +1,613 @@
+//! `StateStore` on the state table (item layout in the module docs of `aws`).
+
+use super::dynamo::{doc, encode, get_s, get_u64, key, n, put_versioned, s, DynamoStore, Item};
+use super::error::{corrupt, sdk_error};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use chrono::{DateTime, SecondsFormat, Utc};
+use ferry_domain::ports::{PortResult, StateStore};
+use ferry_domain::{
+    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
+    SeenRevision, Side, Watermark,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const GSI: &str = "gsi1";
+/// Read-check-write operations retry this often when a concurrent writer wins the
+/// transaction's condition, then report `Conflict`.
+const ATTEMPTS: usize = 4;
+
+fn wm_pk(i: &IntegrationId, flow: Flow) -> String {
+    format!("wm#{i}#{}", flow.as_str())
+}
+fn seen_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
+    format!("seen#{i}#{}#{e}", side.as_str())
+}
+fn link_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
+    format!("link#{i}#{}#{e}", side.as_str())
+}
+fn linkcount_pk(i: &IntegrationId) -> String {
+    format!("linkcount#{i}")
+}
+fn fp_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
+    format!("fp#{i}#{}#{e}", side.as_str())
+}
+fn failure_pk(id: &str) -> String {
+    format!("failure#{id}")
+}
+fn pointer_pk(i: &IntegrationId, flow: Flow, e: &EntityId) -> String {
+    format!("failure-entity#{i}#{}#{e}", flow.as_str())
+}
+fn failures_gsi_pk(i: &IntegrationId) -> String {
+    format!("failures#{i}")
+}
+fn count_pk(i: &IntegrationId, flow: Flow) -> String {
+    format!("count#{i}#{}", flow.as_str())
+}
+fn lease_pk(i: &IntegrationId, flow: Flow) -> String {
+    format!("lease#{i}#{}", flow.as_str())
+}
+fn counter_attr(c: Counter) -> &'static str {
+    match c {
+        Counter::Synced => "synced",
+        Counter::Skipped => "skipped",
+        Counter::Failed => "failed",
+    }
+}
+
+/// RFC 3339 with nanoseconds and `Z`: fixed width, so it sorts as text.
+fn sortable_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn names(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+fn values(pairs: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>) -> Option<Item> {
+    Some(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn built<T>(r: Result<T, BuildError>, what: &str) -> PortResult<T> {
+    r.map_err(|e| PortError::store(format!("{what}: cannot build the DynamoDB request: {e}")).with_source(e))
+}
+
+/// A condition expression with its attribute names and values.
+type Condition<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<Item>);
+
+/// Why a transaction did not commit.
+enum TxError {
+    /// Cancelled; one reason code per item (`ConditionalCheckFailed`, `None`, ...),
+    /// empty when the service gave none.
+    Cancelled(Vec<String>),
+    Failed(PortError),
+}
+
+impl DynamoStore {
+    async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxError> {
+        let table = &*self.state_table;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) = err.as_service_error() {
+                    let reasons =
+                        tc.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect();
+                    return Err(TxError::Cancelled(reasons));
+                }
+                Err(TxError::Failed(sdk_error("DynamoDB", "TransactWriteItems", table, what, err)))
+            }
+        }
+    }
+
+    fn tx_put(&self, item: Item, condition: Option<Condition<'_>>, what: &str) -> PortResult<TransactWriteItem> {
+        let mut put = Put::builder().table_name(&*self.state_table).set_item(Some(item));
+        if let Some((expr, attr_names, attr_values)) = condition {
+            put = put
+                .condition_expression(expr)
+                .set_expression_attribute_names(names(attr_names))
+                .set_expression_attribute_values(attr_values);
+        }
+        Ok(TransactWriteItem::builder().put(built(put.build(), what)?).build())
+    }
+
+    fn tx_delete(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: Option<Condition<'_>>,
+        what: &str,
+    ) -> PortResult<TransactWriteItem> {
+        let mut del = Delete::builder().table_name(&*self.state_table).set_key(Some(key(pk, sk)));
+        if let Some((expr, attr_names, attr_values)) = condition {
+            del = del
+                .condition_expression(expr)
+                .set_expression_attribute_names(names(attr_names))
+                .set_expression_attribute_values(attr_values);
+        }
+        Ok(TransactWriteItem::builder().delete(built(del.build(), what)?).build())
+    }
+
+    /// Every item of a `gsi1` partition (`Some`) or of the whole index (`None`), all pages.
+    async fn failure_items(&self, partition: Option<String>, what: &str) -> PortResult<Vec<Item>> {
+        let table = &*self.state_table;
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, last) = match &partition {
+                Some(p) => {
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(table)
+                        .index_name(GSI)
+                        .key_condition_expression("#g = :g")
+                        .expression_attribute_names("#g", "gsi1pk")
+                        .expression_attribute_values(":g", s(p.clone()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DynamoDB", "Query (index gsi1)", table, what, e))?;
+                    (page.items, page.last_evaluated_key)
+                }
+                // The index is sparse: only failure items carry gsi1pk.
+                None => {
+                    let page = self
+                        .client
+                        .scan()
+                        .table_name(table)
+                        .index_name(GSI)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DynamoDB", "Scan (index gsi1)", table, what, e))?;
+                    (page.items, page.last_evaluated_key)
+                }
+            };
+            out.extend(items.unwrap_or_default());
+            match last {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn failure_item(&self, record: &FailureRecord, pointer: &str, what: &str) -> PortResult<Item> {
+        let mut item = Self::record(failure_pk(&record.id), "failure", encode(record, what)?);
+        item.insert("gsi1pk".into(), s(failures_gsi_pk(&record.integration)));
+        item.insert("gsi1sk".into(), s(format!("{}#{}", sortable_time(&record.first_failed_at), record.id)));
+        item.insert("pointer_pk".into(), s(pointer));
+        Ok(item)
+    }
+}
+
+fn conflict(message: String) -> PortError {
+    PortError::new(ErrorCategory::Conflict, message)
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    /// The returned `version` is the stored `version` attribute.
+    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>> {
+        let what = format!("get_watermark {integration} {flow}");
+        let Some(item) = self.get(&self.state_table, wm_pk(integration, flow), "wm", &what).await? else {
+            return Ok(None);
+        };
+        let mut wm: Watermark = doc(&item, &self.state_table)?;
+        wm.version = get_u64(&item, "version", &self.state_table)?
+            .ok_or_else(|| corrupt(&self.state_table, &wm_pk(integration, flow), "attribute `version` is missing"))?;
+        Ok(Some(wm))
+    }
+
+    /// Ignores `watermark.version`: the stored version becomes `expected + 1` (1 first).
+    async fn put_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        watermark: &Watermark,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        let what = format!("put_watermark {integration} {flow}");
+        let next = match expected_version {
+            None => 1,
+            Some(v) => v
+                .checked_add(1)
+                .ok_or_else(|| PortError::store(format!("{what}: version {v} cannot be incremented")))?,
+        };
+        let mut stored = watermark.clone();
+        stored.version = next;
+        let mut item = Self::record(wm_pk(integration, flow), "wm", encode(&stored, &what)?);
+        item.insert("version".into(), n(next));
+        let label = format!("{integration} {flow}");
+        put_versioned(&self.client, &self.state_table, item, expected_version, &what, ("watermark of", &label)).await
+    }
+
+    async fn get_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<SeenRevision>> {
+        let what = format!("get_seen {integration} {} {entity}", side.as_str());
+        let item = self.get(&self.state_table, seen_pk(integration, side, entity), "seen", &what).await?;
+        item.map(|i| doc(&i, &self.state_table)).transpose()
+    }
+
+    async fn put_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+        seen: &SeenRevision,
+    ) -> PortResult<()> {
+        let what = format!("put_seen {integration} {} {entity}", side.as_str());
+        let item = Self::record(seen_pk(integration, side, entity), "seen", encode(seen, &what)?);
+        self.put(&self.state_table, item, &what).await
+    }
+
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
+        let what = format!("get_link {integration} {} {entity}", side.as_str());
+        let item = self.get(&self.state_table, link_pk(integration, side, entity), "link", &what).await?;
+        item.map(|i| doc(&i, &self.state_table)).transpose()
+    }
+
+    /// Writes both items in one transaction and replaces any link of the integration
+    /// that holds either entity (its other item is deleted, the count adjusted).
+    /// Every item read is re-checked by its `token` in the transaction.
+    async fn put_link(&self, link: &Link) -> PortResult<()> {
+        let i = &link.integration;
+        let (left, right) = (&link.left.id, &link.right.id);
+        let what = format!("put_link {i} left {left} right {right}");
+        let body = encode(link, &what)?;
+        let table = &*self.state_table;
+        for _ in 0..ATTEMPTS {
+            let mut old = Vec::new();
+            for (side, id) in [(Side::Left, left), (Side::Right, right)] {
+                let item = self.get(table, link_pk(i, side, id), "link", &what).await?;
+                let parsed = match item {
+                    Some(item) => {
+                        let l: Link = doc(&item, table)?;
+                        Some((l, get_s(&item, "token", table)?.to_string()))
+                    }
+                    None => None,
+                };
+                old.push(parsed);
+            }
+            let token = uuid::Uuid::new_v4().to_string();
+            let mut items = Vec::new();
+            let mut replaced: Vec<String> = Vec::new();
+            for ((side, id), prev) in [(Side::Left, left), (Side::Right, right)].into_iter().zip(&old) {
+                let mut item = Self::record(link_pk(i, side, id), "link", body.clone());
+                item.insert("token".into(), s(token.clone()));
+                let cond = match prev {
+                    Some((_, t)) => ("#t = :t", &[("#t", "token")][..], values(vec![(":t", s(t.clone()))])),
+                    None => ("attribute_not_exists(#pk)", &[("#pk", "pk")][..], None),
+                };
+                items.push(self.tx_put(item, Some(cond), &what)?);
+                // The other item of the replaced link, unless this put overwrites it.
+                if let Some((prev_link, t)) = prev {
+                    let other_side = side.other();
+                    let other_id = &prev_link.side(other_side).id;
+                    let overwritten = match other_side {
+                        Side::Left => other_id == left,
+                        Side::Right => other_id == right,
+                    };
+                    if !overwritten {
+                        items.push(self.tx_delete(
+                            link_pk(i, other_side, other_id),
+                            "link",
+                            Some((
+                                "attribute_not_exists(#pk) OR #t = :t",
+                                &[("#pk", "pk"), ("#t", "token")],
+                                values(vec![(":t", s(t.clone()))]),
+                            )),
+                            &what,
+                        )?);
+                    }
+                    if !replaced.contains(t) {
+                        replaced.push(t.clone());
+                    }
+                }
+            }
+            let delta = 1 - replaced.len() as i64;
+            if delta != 0 {
+                let update = Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key(linkcount_pk(i), "linkcount")))
+                    .update_expression("ADD #n :d")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_values(":d", n(delta));
+                items.push(TransactWriteItem::builder().update(built(update.build(), &what)?).build());
+            }
+            match self.transact(items, &what).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Cancelled(_)) => continue,
+                Err(TxError::Failed(e)) => return Err(e),
+            }
+        }
+        Err(conflict(format!("{what}: the links of these entities kept changing concurrently; retry")))
+    }
+
+    async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
+        let what = format!("count_links {integration}");
+        let item = self.get(&self.state_table, linkcount_pk(integration), "linkcount", &what).await?;
+        match item {
+            None => Ok(0),
+            Some(item) => Ok(get_u64(&item, "n", &self.state_table)?.unwrap_or(0)),
+        }
+    }
+
+    async fn get_fingerprint(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Fingerprint>> {
+        let what = format!("get_fingerprint {integration} {} {entity}", side.as_str());
+        let item = self.get(&self.state_table, fp_pk(integration, side, entity), "fp", &what).await?;
+        item.map(|i| doc(&i, &self.state_table)).transpose()
+    }
+
+    async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {
+        let f = fingerprint;
+        let what = format!("put_fingerprint {} {} {}", f.integration, f.side.as_str(), f.entity);
+        let item = Self::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, &what)?);
+        self.put(&self.state_table, item, &what).await
+    }
+
+    /// Keeps the existing failure's `id` and earlier `first_failed_at`; replaces the rest.
+    /// The pointer item and the failure are written in one transaction.
+    async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()> {
+        let (i, flow, e) = (&failure.integration, failure.flow, &failure.entity);
+        let what = format!("put_failure {i} {flow} entity {e}");
+        let table = &*self.state_table;
+        let ptr = pointer_pk(i, flow, e);
+        for _ in 0..ATTEMPTS {
+            let mut record = failure.clone();
+            let existing = self.get(table, ptr.clone(), "failure-entity", &what).await?;
+            let items = match &existing {
+                Some(p) => {
+                    let id = get_s(p, "failure_id", table)?.to_string();
+                    if let Some(old) = self.get(table, failure_pk(&id), "failure", &what).await? {
+                        // A corrupt old record is replaced rather than blocking new failures.
+                        if let Ok(old) = doc::<FailureRecord>(&old, table) {
+                            record.first_failed_at = record.first_failed_at.min(old.first_failed_at);
+                        }
+                    }
+                    record.id = id.clone();
+                    let item = self.failure_item(&record, &ptr, &what)?;
+                    let check = ConditionCheck::builder()
+                        .table_name(table)
+                        .set_key(Some(key(ptr.clone(), "failure-entity")))
+                        .condition_expression("#f = :id")
+                        .expression_attribute_names("#f", "failure_id")
+                        .expression_attribute_values(":id", s(id));
+                    vec![
+                        self.tx_put(item, None, &what)?,
+                        TransactWriteItem::builder().condition_check(built(check.build(), &what)?).build(),
+                    ]
+                }
+                None => {
+                    let mut pointer = key(ptr.clone(), "failure-entity");
+                    pointer.insert("failure_id".into(), s(record.id.clone()));
+                    let new = ("attribute_not_exists(#pk)", &[("#pk", "pk")][..], None);
+                    vec![
+                        self.tx_put(pointer, Some(new.clone()), &what)?,
+                        self.tx_put(self.failure_item(&record, &ptr, &what)?, Some(new), &what)?,
+                    ]
+                }
+            };
+            match self.transact(items, &what).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Failed(err)) => return Err(err),
+                Err(TxError::Cancelled(reasons)) => {
+                    let id_taken = existing.is_none() && reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed");
+                    if id_taken {
+                        if let Some(other) = self.get(table, failure_pk(&record.id), "failure", &what).await? {
+                            let owner = doc::<FailureRecord>(&other, table)
+                                .map(|o| format!("{} {} entity {}", o.integration, o.flow, o.entity))
+                                .unwrap_or_else(|_| "another entity".to_string());
+                            return Err(conflict(format!(
+                                "{what}: failure id {} already belongs to {owner}",
+                                record.id
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Err(conflict(format!("{what}: the failure of this entity kept changing concurrently; retry")))
+    }
+
+    async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>> {
+        let what = format!("get_failure {id}");
+        let item = self.get(&self.state_table, failure_pk(id), "failure", &what).await?;
+        item.map(|i| doc(&i, &self.state_table)).transpose()
+    }
+
+    async fn failure_for_entity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+    ) -> PortResult<Option<FailureRecord>> {
+        let what = format!("failure_for_entity {integration} {flow} {entity}");
+        let table = &*self.state_table;
+        let Some(p) = self.get(table, pointer_pk(integration, flow, entity), "failure-entity", &what).await? else {
+            return Ok(None);
+        };
+        let id = get_s(&p, "failure_id", table)?;
+        // A pointer without its failure is left by an interrupted delete: no failure.
+        let item = self.get(table, failure_pk(id), "failure", &what).await?;
+        item.map(|i| doc(&i, table)).transpose()
+    }
+
+    /// Oldest first (by `first_failed_at`, then id). One integration is a `Query` of its
+    /// `gsi1` partition; all integrations a `Scan` of the (sparse) index.
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+        let what = match integration {
+            Some(i) => format!("list_failures {i}"),
+            None => "list_failures".to_string(),
+        };
+        let items = self.failure_items(integration.map(failures_gsi_pk), &what).await?;
+        let mut out: Vec<FailureRecord> = items.iter().map(|i| doc(i, &self.state_table)).collect::<PortResult<_>>()?;
+        out.sort_by(|a, b| a.first_failed_at.cmp(&b.first_failed_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Idempotent. Deletes the entity pointer in the same transaction when it still
+    /// points at this failure.
+    async fn delete_failure(&self, id: &str) -> PortResult<()> {
+        let what = format!("delete_failure {id}");
+        let table = &*self.state_table;
+        let Some(item) = self.get(table, failure_pk(id), "failure", &what).await? else {
+            return Ok(());
+        };
+        let ptr = get_s(&item, "pointer_pk", table)?.to_string();
+        let items = vec![
+            self.tx_delete(failure_pk(id), "failure", None, &what)?,
+            self.tx_delete(
+                ptr,
+                "failure-entity",
+                Some(("#f = :id", &[("#f", "failure_id")], values(vec![(":id", s(id))]))),
+                &what,
+            )?,
+        ];
+        match self.transact(items, &what).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Failed(e)) => Err(e),
+            // The pointer is gone or names another failure: delete this one alone.
+            Err(TxError::Cancelled(_)) => {
+                self.client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(Some(key(failure_pk(id), "failure")))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB", "DeleteItem", table, &what, e))?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
+        let attr = counter_attr(counter);
+        let what = format!("incr_counter {integration} {flow} {attr}");
+        let table = &*self.state_table;
+        self.client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key(count_pk(integration, flow), "count")))
+            .update_expression("ADD #c :by")
+            .expression_attribute_names("#c", attr)
+            .expression_attribute_values(":by", n(by))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "UpdateItem", table, &what, e))?;
+        Ok(())
+    }
+
+    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts> {
+        let what = format!("counts {integration} {flow}");
+        let table = &*self.state_table;
+        let Some(item) = self.get(table, count_pk(integration, flow), "count", &what).await? else {
+            return Ok(FlowCounts::default());
+        };
+        let get = |c: Counter| get_u64(&item, counter_attr(c), table).map(|v| v.unwrap_or(0));
+        Ok(FlowCounts { synced: get(Counter::Synced)?, skipped: get(Counter::Skipped)?, failed: get(Counter::Failed)? })
+    }
+
+    /// Conditional put: free, expired (`expires_at_ms <= now`) or already ours. Uses
+    /// this machine's clock, so `ttl` must exceed the clock skew between pollers.
+    /// `expires_at` (whole seconds) lets the table's TTL remove stale leases.
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        owner: &str,
+        ttl: Duration,
+    ) -> PortResult<bool> {
+        let what = format!("acquire_lease {integration} {flow}");
+        let table = &*self.state_table;
+        let now_ms = Utc::now().timestamp_millis();
+        let expires_ms = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let expires_s = expires_ms.saturating_add(999).div_euclid(1000);
+        let mut item = key(lease_pk(integration, flow), "lease");
+        item.insert("owner".into(), s(owner));
+        item.insert("expires_at".into(), n(expires_s));
+        item.insert("expires_at_ms".into(), n(expires_ms));
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #exp <= :now OR #owner = :me")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#exp", "expires_at_ms")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+        }
+    }
+
+    /// No-op unless `owner` holds the lease.
+    async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()> {
+        let what = format!("release_lease {integration} {flow}");
+        let table = &*self.state_table;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key(lease_pk(integration, flow), "lease")))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(sdk_error("DynamoDB", "DeleteItem", table, &what, err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn failure_sort_keys_order_like_their_instants() {
+        let base = Utc.with_ymd_and_hms(2026, 3, 14, 9, 26, 53).single().expect("valid date");
+        let times = [
+            base,
+            base + chrono::Duration::nanoseconds(1),
+            base + chrono::Duration::milliseconds(5),
+            base + chrono::Duration::seconds(61),
+            base + chrono::Duration::days(400),
+        ];
+        let keys: Vec<String> = times.iter().map(sortable_time).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(keys.iter().all(|k| k.len() == keys[0].len()), "fixed width");
+    }
+
+    #[test]
+    fn keys_put_the_free_form_entity_id_last() {
+        let i = IntegrationId::parse("app-bugs").expect("valid id");
+        let e = EntityId::new("a#b");
+        assert_eq!(link_pk(&i, Side::Left, &e), "link#app-bugs#left#a#b");
+        assert_eq!(pointer_pk(&i, Flow::RightToLeft, &e), "failure-entity#app-bugs#right_to_left#a#b");
+        assert_eq!(wm_pk(&i, Flow::LeftToRight), "wm#app-bugs#left_to_right");
+    }
+}

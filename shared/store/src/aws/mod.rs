@@ -1,0 +1,160 @@
+//! The AWS backend: DynamoDB ([`DynamoStore`]: `ConfigStore` + `StateStore`), SQS FIFO
+//! ([`SqsQueue`]: `Queue`) and EventBridge Scheduler ([`SchedulerControl`]:
+//! `ScheduleControl`).
+//!
+//! Resources are never created here: they come from `template.yaml` and their physical
+//! names reach the code through the `FERRY_*` variables read by [`AwsNames::from_env`].
+//! The SDK clients are built by the caller (`aws_config::load_defaults`), so an emulator
+//! is selected only through the standard `AWS_ENDPOINT_URL`.
+//!
+//! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`):
+//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts)
+//! - seen `seen#{integration}#{side}#{entity}` / `seen`
+//! - link: one item per side, `link#{integration}#{side}#{entity}` / `link`, both written
+//!   in one `TransactWriteItems` with a shared `token`; count in `linkcount#{integration}`
+//!   / `linkcount` (`n`, ADD)
+//! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`
+//! - failure `failure#{id}` / `failure` with `gsi1pk = failures#{integration}`,
+//!   `gsi1sk = {first_failed_at RFC 3339 nanos}#{id}`; pointer
+//!   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`)
+//! - counter `count#{integration}#{flow}` / `count` (`synced`, `skipped`, `failed`, ADD)
+//! - lease `lease#{integration}#{flow}` / `lease` (`owner`, `expires_at` epoch seconds
+//!   for the table's TTL, `expires_at_ms` for the lease check)
+//!
+//! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
+//! (`version` N).
+//!
+//! Integration and system ids cannot contain `#` (see `ferry_domain::ids`) and the entity
+//! id always comes last, so keys are unambiguous.
+
+mod dynamo;
+mod dynamo_state;
+mod error;
+mod scheduler;
+mod sqs;
+
+pub use dynamo::DynamoStore;
+pub use scheduler::{rate_expression, schedule_name, SchedulerControl};
+pub use sqs::{SqsQueue, DEDUP_WINDOW, LISTING_VISIBILITY, MAX_DEAD_LETTERS};
+
+use ferry_domain::{ErrorCategory, PortError};
+
+/// Physical resource names, from the `FERRY_*` environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsNames {
+    pub config_table: String,
+    pub state_table: String,
+    pub changes_queue_url: String,
+    pub writes_queue_url: String,
+    pub changes_dlq_url: String,
+    pub writes_dlq_url: String,
+    /// The queues' `maxReceiveCount` (the template's `MaxReceives`).
+    pub max_receives: u32,
+}
+
+impl AwsNames {
+    /// Reads `FERRY_CONFIG_TABLE`, `FERRY_STATE_TABLE`, `FERRY_CHANGES_QUEUE_URL`,
+    /// `FERRY_WRITES_QUEUE_URL`, `FERRY_CHANGES_DLQ_URL`, `FERRY_WRITES_DLQ_URL` and
+    /// `FERRY_MAX_RECEIVES` (default 5). A missing or empty variable is a `Config` error
+    /// naming it.
+    pub fn from_env() -> Result<Self, PortError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any source of variables.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, PortError> {
+        let var = |name: &str| -> Result<String, PortError> {
+            match get(name) {
+                Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                _ => Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!(
+                        "environment variable {name} is not set: it names a resource of the Ferry stack \
+                         (set by template.yaml on Lambda; `infra/moto.sh env` prints it for the emulator)"
+                    ),
+                )),
+            }
+        };
+        let max_receives = match get("FERRY_MAX_RECEIVES") {
+            None => 5,
+            Some(v) if v.trim().is_empty() => 5,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(PortError::new(
+                        ErrorCategory::Config,
+                        format!("environment variable FERRY_MAX_RECEIVES is {v:?}: use a whole number of at least 1"),
+                    ))
+                }
+            },
+        };
+        Ok(Self {
+            config_table: var("FERRY_CONFIG_TABLE")?,
+            state_table: var("FERRY_STATE_TABLE")?,
+            changes_queue_url: var("FERRY_CHANGES_QUEUE_URL")?,
+            writes_queue_url: var("FERRY_WRITES_QUEUE_URL")?,
+            changes_dlq_url: var("FERRY_CHANGES_DLQ_URL")?,
+            writes_dlq_url: var("FERRY_WRITES_DLQ_URL")?,
+            max_receives,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn full() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("FERRY_CONFIG_TABLE", "cfg"),
+            ("FERRY_STATE_TABLE", "state"),
+            ("FERRY_CHANGES_QUEUE_URL", "http://q/changes.fifo"),
+            ("FERRY_WRITES_QUEUE_URL", "http://q/writes.fifo"),
+            ("FERRY_CHANGES_DLQ_URL", "http://q/changes-dlq.fifo"),
+            ("FERRY_WRITES_DLQ_URL", "http://q/writes-dlq.fifo"),
+        ])
+    }
+
+    fn names(vars: &HashMap<&'static str, &'static str>) -> Result<AwsNames, PortError> {
+        AwsNames::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn all_variables_set_gives_names_and_default_max_receives() {
+        let n = names(&full()).expect("complete environment");
+        assert_eq!(n.config_table, "cfg");
+        assert_eq!(n.writes_dlq_url, "http://q/writes-dlq.fifo");
+        assert_eq!(n.max_receives, 5);
+    }
+
+    #[test]
+    fn each_missing_or_empty_variable_is_named_in_a_config_error() {
+        for key in full().keys() {
+            for value in [None, Some("  ")] {
+                let mut vars = full();
+                match value {
+                    None => vars.remove(key),
+                    Some(v) => vars.insert(key, v),
+                };
+                let err = names(&vars).expect_err("missing variable");
+                assert_eq!(err.category, ErrorCategory::Config);
+                assert!(err.message.contains(key), "{} does not name {key}", err.message);
+            }
+        }
+    }
+
+    #[test]
+    fn max_receives_must_be_a_positive_whole_number() {
+        let table = [("3", Some(3)), ("1", Some(1)), ("0", None), ("-1", None), ("five", None)];
+        for (value, expected) in table {
+            let mut vars = full();
+            vars.insert("FERRY_MAX_RECEIVES", value);
+            match (names(&vars), expected) {
+                (Ok(n), Some(want)) => assert_eq!(n.max_receives, want),
+                (Err(e), None) => assert!(e.message.contains("FERRY_MAX_RECEIVES")),
+                (got, want) => panic!("{value}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,601 @@
+//! The store contract and AWS-specific behaviour against the AWS emulator (moto) at
+//! `AWS_ENDPOINT_URL`. Each test creates its own uniquely named tables and queues with
+//! the SDK and deletes them at the end (a failed test leaves them in the emulator).
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
+use aws_sdk_sqs::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept};
+use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
+use aws_sdk_sqs::types::QueueAttributeName;
+use chrono::{TimeZone, Utc};
+use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, ScheduleControl, StateStore};
+use ferry_domain::{
+    ChangeEvent, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, Flow, IntegrationId, Link,
+    Watermark, MESSAGE_SCHEMA,
+};
+use ferry_store::aws::{AwsNames, DynamoStore, SchedulerControl, SqsQueue};
+use ferry_store::contract;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MAX_RECEIVES: u32 = 3;
+
+struct Clients {
+    dynamo: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    scheduler: aws_sdk_scheduler::Client,
+    sdk_config: aws_config::SdkConfig,
+}
+
+async fn clients() -> Clients {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: the AWS adapter tests need the AWS emulator. Start it with \
+             `infra/moto.sh start` and export what `infra/moto.sh env` prints (CI does this), or run \
+             `moto_server -H 127.0.0.1 -p 5000` and set AWS_ENDPOINT_URL=http://127.0.0.1:5000"
+        )
+    });
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint);
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        loader =
+            loader.credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests"));
+    }
+    let sdk_config = loader.load().await;
+    Clients {
+        dynamo: aws_sdk_dynamodb::Client::new(&sdk_config),
+        sqs: aws_sdk_sqs::Client::new(&sdk_config),
+        scheduler: aws_sdk_scheduler::Client::new(&sdk_config),
+        sdk_config,
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn key_schema(hash: &str, range: &str) -> Vec<KeySchemaElement> {
+    [(hash, KeyType::Hash), (range, KeyType::Range)]
+        .into_iter()
+        .map(|(name, kind)| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key"))
+        .collect()
+}
+
+fn string_attrs(names: &[&str]) -> Vec<AttributeDefinition> {
+    names
+        .iter()
+        .map(|n| {
+            AttributeDefinition::builder()
+                .attribute_name(*n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr")
+        })
+        .collect()
+}
+
+/// Tables and queues shaped like template.yaml, under unique names.
+struct Stack {
+    c: Clients,
+    names: AwsNames,
+}
+
+impl Stack {
+    async fn create(max_receives: u32) -> Stack {
+        let c = clients().await;
+        let prefix = unique("ferry-test");
+        let config_table = format!("{prefix}-config");
+        let state_table = format!("{prefix}-state");
+        c.dynamo
+            .create_table()
+            .table_name(&config_table)
+            .set_key_schema(Some(key_schema("pk", "sk")))
+            .set_attribute_definitions(Some(string_attrs(&["pk", "sk"])))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("create config table");
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name("gsi1")
+            .set_key_schema(Some(key_schema("gsi1pk", "gsi1sk")))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .expect("gsi");
+        c.dynamo
+            .create_table()
+            .table_name(&state_table)
+            .set_key_schema(Some(key_schema("pk", "sk")))
+            .set_attribute_definitions(Some(string_attrs(&["pk", "sk", "gsi1pk", "gsi1sk"])))
+            .global_secondary_indexes(gsi)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("create state table");
+        let mut urls = Vec::new();
+        for name in ["changes", "writes"] {
+            let dlq = Self::fifo(&c, &format!("{prefix}-{name}-dlq.fifo"), None).await;
+            let arn = c
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&dlq)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("dlq arn")
+                .attributes
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                .expect("dlq has an arn");
+            let redrive =
+                serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives }).to_string();
+            let queue = Self::fifo(&c, &format!("{prefix}-{name}.fifo"), Some(redrive)).await;
+            urls.push((queue, dlq));
+        }
+        let names = AwsNames {
+            config_table,
+            state_table,
+            changes_queue_url: urls[0].0.clone(),
+            writes_queue_url: urls[1].0.clone(),
+            changes_dlq_url: urls[0].1.clone(),
+            writes_dlq_url: urls[1].1.clone(),
+            max_receives,
+        };
+        Stack { c, names }
+    }
+
+    async fn fifo(c: &Clients, name: &str, redrive: Option<String>) -> String {
+        let mut req = c
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+            .attributes(QueueAttributeName::VisibilityTimeout, "30");
+        if let Some(r) = redrive {
+            req = req.attributes(QueueAttributeName::RedrivePolicy, r);
+        }
+        req.send().await.expect("create queue").queue_url.expect("queue url")
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.c.dynamo.clone(), &self.names)
+    }
+
+    fn queue(&self) -> SqsQueue {
+        SqsQueue::new(self.c.sqs.clone(), &self.names)
+    }
+
+    async fn delete(self) {
+        for t in [&self.names.config_table, &self.names.state_table] {
+            self.c.dynamo.delete_table().table_name(t).send().await.expect("delete table");
+        }
+        for q in [
+            &self.names.changes_queue_url,
+            &self.names.writes_queue_url,
+            &self.names.changes_dlq_url,
+            &self.names.writes_dlq_url,
+        ] {
+            self.c.sqs.delete_queue().queue_url(q).send().await.expect("delete queue");
+        }
+    }
+}
+
+fn iid(s: &str) -> IntegrationId {
+    IntegrationId::parse(unique(s)).expect("valid id")
+}
+
+fn at(secs: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().expect("valid date") + chrono::Duration::seconds(secs)
+}
+
+fn entity_ref(id: &str) -> EntityRef {
+    EntityRef {
+        id: EntityId::new(id),
+        key: format!("K-{id}"),
+        url: format!("https://x.test/{id}"),
+        revision: "1".into(),
+        updated: at(0),
+    }
+}
+
+fn link(i: &IntegrationId, left: &str, right: &str) -> Link {
+    Link { integration: i.clone(), left: entity_ref(left), right: entity_ref(right), created_at: at(1) }
+}
+
+fn failure(i: &IntegrationId, entity: &str, first: i64, cause: String) -> FailureRecord {
+    FailureRecord {
+        id: unique("failure"),
+        integration: i.clone(),
+        flow: Flow::LeftToRight,
+        entity: EntityId::new(entity),
+        entity_key: format!("APP-{entity}"),
+        category: ErrorCategory::InvalidRequest,
+        cause,
+        input: ChangeEvent {
+            schema: MESSAGE_SCHEMA,
+            integration: i.clone(),
+            flow: Flow::LeftToRight,
+            snapshot: EntitySnapshot {
+                id: EntityId::new(entity),
+                key: format!("APP-{entity}"),
+                revision: "1".into(),
+                updated: at(first),
+                changed_by: None,
+                url: format!("https://x.test/{entity}"),
+                fields: BTreeMap::new(),
+            },
+            matches_filter: true,
+            polled_at: at(first),
+            replay: None,
+        },
+        mapping_output: None,
+        attempts: 1,
+        first_failed_at: at(first),
+        last_failed_at: at(first),
+    }
+}
+
+fn msg(group: &str, dedup: &str, body: &str) -> OutMessage {
+    OutMessage { group_id: group.into(), dedup_id: dedup.into(), body: body.into() }
+}
+
+async fn drain(q: &SqsQueue, name: QueueName) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let got = q.receive(name, 10, Duration::from_secs(30)).await.expect("receive");
+        if got.is_empty() {
+            return bodies;
+        }
+        for d in got {
+            bodies.push(d.body.clone());
+            q.ack(name, &d.receipt).await.expect("ack");
+        }
+    }
+}
+
+#[tokio::test]
+async fn config_store_contract_holds_on_dynamodb() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    contract::config_store(&stack.store()).await;
+    contract::config_store(&stack.store()).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn state_store_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::state_store(&store).await;
+    contract::state_store(&store).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn queue_contract_holds_on_sqs() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    contract::queue(&stack.queue(), stack.names.max_receives).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn conditional_writes_conflict_and_name_the_stored_version() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("int");
+    let wm = Watermark { floor: at(0), cursor: at(5), version: 0, last_poll: None };
+    store.put_watermark(&i, Flow::LeftToRight, &wm, None).await.expect("first put");
+    store.put_watermark(&i, Flow::LeftToRight, &wm, Some(1)).await.expect("second put");
+    let err = store.put_watermark(&i, Flow::LeftToRight, &wm, Some(1)).await.expect_err("stale version");
+    assert_eq!(err.category, ErrorCategory::Conflict);
+    assert!(err.message.contains("expected version 1, stored version 2"), "{}", err.message);
+    assert!(err.is_retryable());
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn relinking_replaces_the_old_links_of_both_entities_and_keeps_the_count() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("int");
+    store.put_link(&link(&i, "L1", "R1")).await.expect("link 1");
+    store.put_link(&link(&i, "L2", "R2")).await.expect("link 2");
+    assert_eq!(store.count_links(&i).await.expect("count"), 2);
+    // L1 moves to R2: both (L1,R1) and (L2,R2) are replaced by one link.
+    let l = link(&i, "L1", "R2");
+    store.put_link(&l).await.expect("relink");
+    let get = |side, id: &str| {
+        let (store, i, id) = (store.clone(), i.clone(), EntityId::new(id));
+        async move { store.get_link(&i, side, &id).await.expect("get") }
+    };
+    assert_eq!(get(ferry_domain::Side::Left, "L1").await, Some(l.clone()));
+    assert_eq!(get(ferry_domain::Side::Right, "R2").await, Some(l.clone()));
+    assert_eq!(get(ferry_domain::Side::Right, "R1").await, None);
+    assert_eq!(get(ferry_domain::Side::Left, "L2").await, None);
+    assert_eq!(store.count_links(&i).await.expect("count"), 1);
+    store.put_link(&l).await.expect("same link again");
+    assert_eq!(store.count_links(&i).await.expect("count"), 1, "re-putting a link does not count it twice");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn concurrent_counter_increments_are_not_lost() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("int");
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (store, i) = (store.clone(), i.clone());
+            tokio::spawn(
+                async move { store.incr_counter(&i, Flow::LeftToRight, ferry_domain::Counter::Synced, 2).await },
+            )
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("incr");
+    }
+    assert_eq!(store.counts(&i, Flow::LeftToRight).await.expect("counts").synced, 20);
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn failures_are_listed_across_several_index_pages() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let (i, other) = (iid("int"), iid("int"));
+    // ~100 KB each: 25 of them span three 1 MB query pages.
+    let mut expected = Vec::new();
+    for n in 0..25i64 {
+        let f = failure(&i, &format!("e{n}"), 1000 - n, format!("{n}: {}", "x".repeat(100_000)));
+        store.put_failure(&f).await.expect("put_failure");
+        expected.push(f);
+    }
+    let elsewhere = failure(&other, "e0", 0, "other".into());
+    store.put_failure(&elsewhere).await.expect("put_failure");
+    expected.sort_by_key(|f| f.first_failed_at);
+
+    let first_page = stack
+        .c
+        .dynamo
+        .query()
+        .table_name(&stack.names.state_table)
+        .index_name("gsi1")
+        .key_condition_expression("gsi1pk = :g")
+        .expression_attribute_values(":g", aws_sdk_dynamodb::types::AttributeValue::S(format!("failures#{i}")))
+        .send()
+        .await
+        .expect("raw query");
+    assert!(first_page.last_evaluated_key.is_some(), "the fixture must need more than one page");
+
+    assert_eq!(store.list_failures(Some(&i)).await.expect("list"), expected);
+    let all = store.list_failures(None).await.expect("list all");
+    assert_eq!(all.len(), 26);
+    assert_eq!(all[0], elsewhere, "oldest first across integrations");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn one_lease_holder_wins_among_concurrent_pollers() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("int");
+    let attempts = (0..8).map(|n| {
+        let (store, i) = (store.clone(), i.clone());
+        tokio::spawn(async move {
+            store.acquire_lease(&i, Flow::LeftToRight, &format!("poller-{n}"), Duration::from_secs(60)).await
+        })
+    });
+    let mut winners = 0;
+    for a in attempts {
+        if a.await.expect("task").expect("acquire") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    stack.delete().await;
+}
+
+/// Records the entry count and ids of every SendMessageBatch call.
+#[derive(Debug, Default, Clone)]
+struct BatchSpy(Arc<Mutex<Vec<Batch>>>);
+
+/// (group id, dedup id) of each entry.
+type Batch = Vec<(String, String)>;
+
+impl Intercept for BatchSpy {
+    fn name(&self) -> &'static str {
+        "BatchSpy"
+    }
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(input) = context.input().downcast_ref::<SendMessageBatchInput>() {
+            let entries = input
+                .entries()
+                .iter()
+                .map(|e| {
+                    (
+                        e.message_group_id().unwrap_or_default().to_string(),
+                        e.message_deduplication_id().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            self.0.lock().expect("spy lock").push(entries);
+        }
+        Ok(())
+    }
+}
+
+fn spied_queue(stack: &Stack) -> (SqsQueue, BatchSpy) {
+    let spy = BatchSpy::default();
+    let conf = aws_sdk_sqs::config::Builder::from(&stack.c.sdk_config).interceptor(spy.clone()).build();
+    (SqsQueue::new(aws_sdk_sqs::Client::from_conf(conf), &stack.names), spy)
+}
+
+#[tokio::test]
+async fn eleven_messages_go_out_as_two_batches_in_order() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let (q, spy) = spied_queue(&stack);
+    let run = unique("run");
+    let messages: Vec<OutMessage> = (0..11).map(|n| msg(&run, &format!("{run}-{n}"), &format!("m{n}"))).collect();
+    q.send(QueueName::Changes, &messages).await.expect("send");
+    let sizes: Vec<usize> = spy.0.lock().expect("spy").iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 1]);
+    assert_eq!(q.depth(QueueName::Changes).await.expect("depth"), 11);
+    let bodies = drain(&q, QueueName::Changes).await;
+    assert_eq!(bodies, (0..11).map(|n| format!("m{n}")).collect::<Vec<_>>(), "one group keeps send order");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn ids_sqs_would_reject_are_sent_hashed_and_still_deduplicate() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let (q, spy) = spied_queue(&stack);
+    let long = format!("{}-{}", unique("d"), "x".repeat(200));
+    let spaced = format!("{} with spaces é", unique("d"));
+    q.send(QueueName::Writes, &[msg("group with space", &long, "long"), msg("g", &spaced, "spaced")])
+        .await
+        .expect("send");
+    let sent = spy.0.lock().expect("spy")[0].clone();
+    for (group, dedup) in &sent {
+        assert_eq!(dedup.len(), 64, "{dedup}");
+        assert!(dedup.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(!group.contains(' '));
+    }
+    assert_eq!(sent[1].0, "g", "valid ids are sent as given");
+    // A fresh adapter (no memory of the first send) relies on SQS's own dedup.
+    let fresh = SqsQueue::new(stack.c.sqs.clone(), &stack.names);
+    fresh.send(QueueName::Writes, &[msg("group with space", &long, "long again")]).await.expect("resend");
+    assert_eq!(q.depth(QueueName::Writes).await.expect("depth"), 2, "the hashed dedup id matched");
+    let mut bodies = drain(&q, QueueName::Writes).await;
+    bodies.sort();
+    assert_eq!(bodies, vec!["long", "spaced"]);
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn poison_messages_are_redriven_and_listing_or_deleting_dead_letters_hides_none() {
+    let stack = Stack::create(2).await;
+    let q = stack.queue();
+    let run = unique("run");
+    let w = QueueName::Writes;
+    q.send(
+        w,
+        &[
+            msg(&format!("{run}-a"), &format!("{run}-p1"), "poison-1"),
+            msg(&format!("{run}-b"), &format!("{run}-p2"), "poison-2"),
+            msg(&format!("{run}-c"), &format!("{run}-o"), "other"),
+        ],
+    )
+    .await
+    .expect("send");
+    for _ in 0..2 {
+        for d in q.receive(w, 10, Duration::from_secs(30)).await.expect("receive") {
+            if d.body == "other" {
+                q.ack(w, &d.receipt).await.expect("ack");
+            } else {
+                q.release(w, &d.receipt, Duration::ZERO).await.expect("release");
+            }
+        }
+    }
+    assert!(drain(&q, w).await.is_empty(), "the third receive redrives both poison messages");
+    assert_eq!(q.depth(w).await.expect("depth"), 0);
+    let first = q.dead_letters(w).await.expect("dead letters");
+    let mut bodies: Vec<&str> = first.iter().map(|d| d.body.as_str()).collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["poison-1", "poison-2"]);
+    assert!(first.iter().all(|d| d.receive_count >= 2 && d.receipt.is_empty()));
+    let again = q.dead_letters(w).await.expect("dead letters again");
+    assert_eq!(again.len(), 2, "a listing leaves the dead letters visible");
+    q.delete_dead_letter(w, "no-such-message").await.expect("absent id: nothing to delete");
+    assert_eq!(q.dead_letters(w).await.expect("dead letters").len(), 2, "a miss hides nothing");
+    let (gone, kept) = (&first[0], &first[1]);
+    q.delete_dead_letter(w, &gone.message_id).await.expect("delete");
+    let left = q.dead_letters(w).await.expect("dead letters");
+    assert_eq!(
+        left.iter().map(|d| &d.message_id).collect::<Vec<_>>(),
+        vec![&kept.message_id],
+        "the other stays visible"
+    );
+    q.delete_dead_letter(w, &kept.message_id).await.expect("delete");
+    assert!(q.dead_letters(w).await.expect("dead letters").is_empty());
+    assert!(q.dead_letters(QueueName::Changes).await.expect("dead letters").is_empty());
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn missing_resources_are_config_errors_naming_them() {
+    let c = clients().await;
+    let names = AwsNames {
+        config_table: unique("no-such-table"),
+        state_table: unique("no-such-table"),
+        changes_queue_url: format!(
+            "{}/123456789012/{}",
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+            unique("no-such-queue")
+        ),
+        writes_queue_url: String::new(),
+        changes_dlq_url: String::new(),
+        writes_dlq_url: String::new(),
+        max_receives: 5,
+    };
+    let store = DynamoStore::new(c.dynamo.clone(), &names);
+    let err = store.list_systems().await.expect_err("missing table");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(err.message.contains(&names.config_table) && err.message.contains("Scan"), "{}", err.message);
+    assert!(!err.is_retryable());
+    let q = SqsQueue::new(c.sqs.clone(), &names);
+    let err = q.depth(QueueName::Changes).await.expect_err("missing queue");
+    assert!(err.message.contains("GetQueueAttributes") && err.message.contains("no-such-queue"), "{}", err.message);
+    assert!(!err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn schedules_are_created_updated_and_disabled() {
+    let c = clients().await;
+    let group = unique("ferry-polls");
+    c.scheduler.create_schedule_group().name(&group).send().await.expect("create group");
+    let control = SchedulerControl::new(
+        c.scheduler.clone(),
+        group.clone(),
+        "arn:aws:lambda:us-east-1:123456789012:function:poll".into(),
+        "arn:aws:iam::123456789012:role/scheduler".into(),
+    );
+    let i = IntegrationId::parse("app-bugs").expect("valid id");
+    let get = || async {
+        c.scheduler.get_schedule().group_name(&group).name("ferry-app-bugs-left_to_right").send().await.expect("get")
+    };
+    control.disable(&i, Flow::LeftToRight).await.expect("disabling a missing schedule is a no-op");
+
+    control.enable(&i, Flow::LeftToRight, Duration::from_secs(90)).await.expect("enable");
+    let s = get().await;
+    assert_eq!(s.state().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(s.schedule_expression(), Some("rate(2 minutes)"));
+    let target = s.target().expect("target");
+    assert_eq!(target.arn(), "arn:aws:lambda:us-east-1:123456789012:function:poll");
+    assert_eq!(target.role_arn(), "arn:aws:iam::123456789012:role/scheduler");
+    let input: serde_json::Value = serde_json::from_str(target.input().expect("input")).expect("json input");
+    assert_eq!(input, serde_json::json!({"integration": "app-bugs", "flow": "left_to_right"}));
+    assert_eq!(s.flexible_time_window().map(|w| w.mode().as_str()), Some("OFF"));
+
+    control.enable(&i, Flow::LeftToRight, Duration::from_secs(300)).await.expect("enable again updates");
+    assert_eq!(get().await.schedule_expression(), Some("rate(5 minutes)"));
+
+    control.disable(&i, Flow::LeftToRight).await.expect("disable");
+    let s = get().await;
+    assert_eq!(s.state().map(|s| s.as_str()), Some("DISABLED"));
+    assert_eq!(s.schedule_expression(), Some("rate(5 minutes)"), "disabling keeps the definition");
+    assert_eq!(s.target().and_then(|t| t.input()), target.input());
+
+    control.enable(&i, Flow::LeftToRight, Duration::from_secs(60)).await.expect("re-enable");
+    assert_eq!(get().await.state().map(|s| s.as_str()), Some("ENABLED"));
+    c.scheduler.delete_schedule().group_name(&group).name("ferry-app-bugs-left_to_right").send().await.expect("delete");
+    c.scheduler.delete_schedule_group().name(&group).send().await.expect("delete group");
+}
