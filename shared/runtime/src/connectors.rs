@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use ferry_connectors::ado::AdoConnector;
 use ferry_connectors::http::HttpOptions;
 use ferry_connectors::jira::JiraConnector;
+use ferry_connectors::redmine::RedmineConnector;
 use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
 use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemKind};
 use std::collections::HashMap;
@@ -39,12 +40,7 @@ impl Connectors {
         Ok(match system.kind {
             SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
             SystemKind::AzureDevops => Arc::new(AdoConnector::new(system, secret, opts)?),
-            SystemKind::Redmine => {
-                return Err(PortError::new(
-                    ErrorCategory::Config,
-                    format!("system {}: this build has no Redmine connector", system.id),
-                ))
-            }
+            SystemKind::Redmine => Arc::new(RedmineConnector::new(system, secret, opts)?),
         })
     }
 }

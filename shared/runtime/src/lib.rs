@@ -2,6 +2,7 @@
 //! stores) and the embedded runtime's local runner.
 
 pub mod actor;
+pub mod aws;
 pub mod connectors;
 pub mod embedded;
 pub mod runner;

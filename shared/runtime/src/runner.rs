@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::QueueName;
-use ferry_domain::Flow;
+use ferry_domain::{Flow, IntegrationId};
 use ferry_engine::{Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
 use rand::Rng;
 use serde::Serialize;
@@ -77,13 +77,18 @@ impl Runner {
     /// Polls every active integration's directions that are due (all of them with
     /// `force`), then drains both queues.
     pub async fn cycle(&self, now: DateTime<Utc>, force: bool) -> CycleReport {
+        self.cycle_for(now, force, &[]).await
+    }
+
+    /// As [`Runner::cycle`], polling only the named integrations (all when empty).
+    pub async fn cycle_for(&self, now: DateTime<Utc>, force: bool, only: &[IntegrationId]) -> CycleReport {
         let mut report = CycleReport::default();
-        self.poll_due(now, force, &mut report).await;
+        self.poll_due(now, force, only, &mut report).await;
         self.drain(&mut report).await;
         report
     }
 
-    async fn poll_due(&self, now: DateTime<Utc>, force: bool, report: &mut CycleReport) {
+    async fn poll_due(&self, now: DateTime<Utc>, force: bool, only: &[IntegrationId], report: &mut CycleReport) {
         let records = match self.engine.config_store().list_integrations().await {
             Ok(r) => r,
             Err(e) => {
@@ -91,7 +96,8 @@ impl Runner {
                 return;
             }
         };
-        for record in records.into_iter().filter(|r| r.active) {
+        for record in records.into_iter().filter(|r| r.active && (only.is_empty() || only.contains(&r.integration.id)))
+        {
             let i = &record.integration;
             for flow in i.flows() {
                 if !force {
@@ -203,10 +209,10 @@ impl Runner {
     }
 
     /// Runs until `stop` resolves: polls when due, drains, sleeps a second between ticks.
-    pub async fn run_until<F: std::future::Future<Output = ()>>(&self, stop: F) {
+    pub async fn run_until<F: std::future::Future<Output = ()>>(&self, only: &[IntegrationId], stop: F) {
         tokio::pin!(stop);
         loop {
-            let report = self.cycle(Utc::now(), false).await;
+            let report = self.cycle_for(Utc::now(), false, only).await;
             for (i, flow, p) in &report.polls {
                 if p.enqueued > 0 {
                     tracing::info!(integration = %i, %flow, enqueued = p.enqueued, "changes enqueued");

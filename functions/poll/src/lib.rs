@@ -1,0 +1,69 @@
+//! The poll function: EventBridge Scheduler invokes it per integration direction with
+//! the schedule's input `{"integration": "app-bugs", "flow": "left_to_right"}`.
+
+use chrono::{DateTime, Utc};
+use ferry_domain::{Flow, IntegrationId};
+use ferry_engine::{Engine, EngineError, PollReport};
+use serde::{Deserialize, Serialize};
+
+/// The schedule target's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollInput {
+    pub integration: IntegrationId,
+    pub flow: Flow,
+}
+
+/// What one invocation did (the function's response, also logged).
+#[derive(Debug, Clone, Serialize)]
+pub struct PollSummary {
+    pub integration: String,
+    pub flow: Flow,
+    #[serde(flatten)]
+    pub report: PollReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(
+        "the poll event must be {{\"integration\": \"<id>\", \"flow\": \"left_to_right\" | \"right_to_left\"}}: {0}"
+    )]
+    BadInput(String),
+    #[error("polling {integration} {flow}: {source}")]
+    Engine {
+        integration: String,
+        flow: Flow,
+        #[source]
+        source: EngineError,
+    },
+}
+
+impl PollInput {
+    pub fn from_event(event: serde_json::Value) -> Result<Self, PollError> {
+        serde_json::from_value(event).map_err(|e| PollError::BadInput(e.to_string()))
+    }
+}
+
+/// Polls the integration direction named by `event` (the Scheduler input) at `now`.
+pub async fn handle(engine: &Engine, event: serde_json::Value, now: DateTime<Utc>) -> Result<PollSummary, PollError> {
+    let input = PollInput::from_event(event)?;
+    let report = engine.poll(&input.integration, input.flow, now).await.map_err(|source| PollError::Engine {
+        integration: input.integration.to_string(),
+        flow: input.flow,
+        source,
+    })?;
+    tracing::info!(
+        integration = %input.integration,
+        flow = %input.flow,
+        fetched = report.fetched,
+        enqueued = report.enqueued,
+        duplicates = report.duplicates,
+        busy = report.busy,
+        skipped_inactive = report.skipped_inactive,
+        "poll finished"
+    );
+    Ok(PollSummary { integration: input.integration.to_string(), flow: input.flow, report })
+}
+
+#[cfg(test)]
+mod tests;

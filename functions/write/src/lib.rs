@@ -1,0 +1,14 @@
+//! The write function: the writes queue's SQS event source invokes it with up to 10
+//! write commands; it applies each to the target system idempotently.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ferry_engine::Engine;
+use ferry_runtime::aws::{handle_sqs_batch, BatchSettings, Step};
+
+/// Handles each record on its own; the response names only the failed message ids.
+pub async fn handle(engine: &Engine, event: SqsEvent) -> SqsBatchResponse {
+    handle_sqs_batch(engine, Step::Write, event, BatchSettings::default()).await
+}
+
+#[cfg(test)]
+mod tests;

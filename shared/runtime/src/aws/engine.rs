@@ -1,0 +1,130 @@
+//! Builds the engine over DynamoDB, SQS and EventBridge Scheduler from the
+//! environment (once per Lambda cold start).
+
+use super::secrets::AwsSecrets;
+use crate::connectors::Connectors;
+use crate::secrets::SecretSource;
+use anyhow::Context;
+use aws_config::{BehaviorVersion, SdkConfig};
+use ferry_connectors::http::HttpOptions;
+use ferry_domain::ports::Queue;
+use ferry_engine::{Engine, EngineSettings};
+use ferry_store::aws::{AwsNames, DynamoStore, SchedulerControl, SqsQueue};
+use std::sync::Arc;
+
+/// The engine and the adapters behind it.
+pub struct AwsRuntime {
+    pub engine: Arc<Engine>,
+    pub queue: Arc<dyn Queue>,
+    pub names: AwsNames,
+    /// The SDK configuration the adapters were built from (region, endpoint, credentials).
+    pub sdk: SdkConfig,
+    /// Whether activation turns EventBridge schedules on and off.
+    pub schedules: Option<ScheduleSettings>,
+    pub connectors: Arc<Connectors>,
+}
+
+/// Where per-integration poll schedules live and what they invoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    pub group: String,
+    pub poll_function_arn: String,
+    pub role_arn: String,
+}
+
+const SCHEDULE_VARS: [&str; 3] = ["FERRY_SCHEDULE_GROUP", "FERRY_POLL_FUNCTION_ARN", "FERRY_SCHEDULER_ROLE_ARN"];
+
+/// The schedule settings from `FERRY_SCHEDULE_GROUP`, `FERRY_POLL_FUNCTION_ARN` and
+/// `FERRY_SCHEDULER_ROLE_ARN`: all three or none (the functions that never activate
+/// need none); some but not all is a configuration error naming the missing ones.
+pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<ScheduleSettings>> {
+    let values: Vec<Option<String>> = SCHEDULE_VARS.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
+    let missing: Vec<&str> = SCHEDULE_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+    match (missing.len(), values.as_slice()) {
+        (0, [Some(group), Some(arn), Some(role)]) => {
+            Ok(Some(ScheduleSettings { group: group.clone(), poll_function_arn: arn.clone(), role_arn: role.clone() }))
+        }
+        (n, _) if n == SCHEDULE_VARS.len() => Ok(None),
+        _ => anyhow::bail!(
+            "poll schedules are half configured: set {} as well (or none of {})",
+            missing.join(", "),
+            SCHEDULE_VARS.join(", ")
+        ),
+    }
+}
+
+/// [`aws_engine_with`] with the default engine settings.
+pub async fn aws_engine() -> anyhow::Result<AwsRuntime> {
+    aws_engine_with(EngineSettings::default()).await
+}
+
+/// Loads the SDK configuration the standard way (environment, profile, instance role;
+/// `AWS_ENDPOINT_URL` for an emulator) and the resource names from `FERRY_*` variables.
+pub async fn aws_engine_with(settings: EngineSettings) -> anyhow::Result<AwsRuntime> {
+    aws_engine_with_secrets(settings, None).await
+}
+
+/// As [`aws_engine_with`], with another secret source in front of SSM / Secrets
+/// Manager (tests and tools that hold tokens themselves).
+pub async fn aws_engine_with_secrets(
+    settings: EngineSettings,
+    secrets: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<AwsRuntime> {
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let names = AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context("reading the FERRY_* settings")?;
+    let schedules = schedule_settings(|n| std::env::var(n).ok())?;
+
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
+    let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
+    let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
+    let mut engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
+    if let Some(s) = &schedules {
+        engine = engine.with_schedules(Arc::new(SchedulerControl::new(
+            aws_sdk_scheduler::Client::new(&sdk),
+            s.group.clone(),
+            s.poll_function_arn.clone(),
+            s.role_arn.clone(),
+        )));
+    }
+    Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn no_schedule_variables_means_no_schedule_control() {
+        assert_eq!(schedule_settings(env(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn all_schedule_variables_build_the_settings() {
+        let s = schedule_settings(env(&[
+            ("FERRY_SCHEDULE_GROUP", "ferry-polls"),
+            ("FERRY_POLL_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:ferry-poll"),
+            ("FERRY_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/ferry-scheduler"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.group, "ferry-polls");
+        assert!(s.poll_function_arn.ends_with("function:ferry-poll"));
+        assert!(s.role_arn.ends_with("role/ferry-scheduler"));
+    }
+
+    #[test]
+    fn half_configured_schedules_name_the_missing_variables() {
+        let e = schedule_settings(env(&[("FERRY_SCHEDULE_GROUP", "ferry-polls"), ("FERRY_POLL_FUNCTION_ARN", " ")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FERRY_POLL_FUNCTION_ARN") && e.contains("FERRY_SCHEDULER_ROLE_ARN"), "{e}");
+        assert!(!e.starts_with("FERRY_SCHEDULE_GROUP"), "{e}");
+    }
+}

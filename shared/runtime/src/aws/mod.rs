@@ -1,0 +1,13 @@
+//! The AWS runtime's composition root: secrets from SSM / Secrets Manager and the
+//! engine over DynamoDB, SQS and EventBridge Scheduler. Every endpoint comes from the
+//! standard SDK configuration, so `AWS_ENDPOINT_URL` points it at an emulator.
+
+mod engine;
+mod secrets;
+pub mod sqs_batch;
+
+pub use engine::{
+    aws_engine, aws_engine_with, aws_engine_with_secrets, schedule_settings, AwsRuntime, ScheduleSettings,
+};
+pub use secrets::AwsSecrets;
+pub use sqs_batch::{handle_sqs_batch, receive_count, BatchSettings, Step};
