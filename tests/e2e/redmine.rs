@@ -27,6 +27,7 @@ const ADO_VAR: &str = "FERRY_E2E_ADO_PAT";
 const REDMINE_VAR: &str = "FERRY_E2E_REDMINE_KEY";
 const CAROL_JIRA: &str = "5b10ac8d82e05b22cc7d0004";
 const BOB_JIRA: &str = "5b10ac8d82e05b22cc7d0003";
+const ERIN_JIRA: &str = "5b10ac8d82e05b22cc7d0006";
 
 const HOW_TO_START: &str = "Redmine is not running: start it with `infra/redmine.sh start` \
      (it writes infra/.redmine.env; or export FERRY_REDMINE_URL and the FERRY_REDMINE_* keys)";
@@ -79,19 +80,28 @@ impl Redmine {
         format!("cf_{}", self.var("FERRY_REDMINE_CF_EXTERNAL_ID"))
     }
 
+    /// One REST call; a 5xx (SQLite busy under parallel tests) is tried again.
     async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> Result<Value> {
-        let mut req =
-            self.http.request(method.clone(), format!("{}/{path}", self.url)).header("X-Redmine-API-Key", key);
-        if let Some(b) = body {
-            req = req.json(&b);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req =
+                self.http.request(method.clone(), format!("{}/{path}", self.url)).header("X-Redmine-API-Key", key);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            if status.is_server_error() && attempt < 5 {
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                continue;
+            }
+            if !status.is_success() {
+                bail!("{method} {path}: HTTP {status}: {text}");
+            }
+            return Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text)? });
         }
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path}: HTTP {status}: {text}");
-        }
-        Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text)? })
     }
 
     /// A fresh project with trackers Bug and Task, alice/bob/carol as developers and
@@ -99,7 +109,8 @@ impl Redmine {
     async fn new_project(&self, tag: &str) -> Result<String> {
         static N: AtomicU32 = AtomicU32::new(0);
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let ident = format!("t-{tag}-{}-{}-{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed));
+        let ident =
+            format!("t-{tag}-{}-{}-{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed));
         let admin = self.var("FERRY_REDMINE_ADMIN_KEY");
         let trackers: Vec<u64> = ["FERRY_REDMINE_TRACKER_BUG", "FERRY_REDMINE_TRACKER_TASK"]
             .iter()
@@ -131,9 +142,8 @@ impl Redmine {
     }
 
     async fn priority_id(&self, name: &str) -> Result<u64> {
-        let v = self
-            .call(reqwest::Method::GET, "enumerations/issue_priorities.json", &self.key("ferry-bot"), None)
-            .await?;
+        let v =
+            self.call(reqwest::Method::GET, "enumerations/issue_priorities.json", &self.key("ferry-bot"), None).await?;
         v["issue_priorities"]
             .as_array()
             .into_iter()
@@ -151,14 +161,30 @@ enum Peer {
 }
 
 /// Differences between the scenarios' configs.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Opts {
+    /// What happens to a user with no Redmine match (`skip` or `fail`).
+    unmatched: &'static str,
+    /// One user-table row, peer e-mail -> Redmine e-mail.
+    user_row: Option<(&'static str, &'static str)>,
     /// Redmine-side filter (query-string conditions), right to left.
     filter_right_to_left: Option<String>,
     /// Replaces the peer's "Medium"/3 priority row's Redmine value.
     medium_priority: Option<&'static str>,
     /// Replaces the Redmine status the peer's "In Progress"/"Active" maps to.
     in_progress_status: Option<&'static str>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            unmatched: "skip",
+            user_row: None,
+            filter_right_to_left: None,
+            medium_priority: None,
+            in_progress_status: None,
+        }
+    }
 }
 
 fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> String {
@@ -179,6 +205,11 @@ fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> 
         url = rm.url
     );
     let cf = rm.cf();
+    let unmatched = o.unmatched;
+    let users = match o.user_row {
+        Some((l, r)) => format!("    users: {{ inline: {{ {l}: {r} }} }}\n"),
+        None => String::new(),
+    };
     match peer {
         Peer::Jira => format!(
             "systems:
@@ -190,13 +221,13 @@ fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> 
     allow_http_loopback: true
 {redmine}
 integrations:
-  - id: jira-redmine
+  - id: jira-redmine-{project}
     left: {{ system: jira, project: APP, type: Bug }}
     right: {{ system: redmine, project: {project}, type: Bug }}
     poll_interval: 10s
     overlap: 120s
     max_attempts: 2
-{filters}    remote:
+{filters}{users}    remote:
       left_id_field: customfield_10050
       right_id_field: {cf}
       links: both
@@ -210,7 +241,7 @@ integrations:
         right: status
         type: status
         values: {{ inline: {{ To Do: New, In Progress: {in_progress}, In Review: Resolved, Done: Closed }} }}
-      - {{ left: assignee, right: assigned_to, type: user, unmatched: skip }}
+      - {{ left: assignee, right: assigned_to, type: user, unmatched: {unmatched} }}
 "
         ),
         Peer::Ado => format!(
@@ -223,13 +254,13 @@ integrations:
     allow_http_loopback: true
 {redmine}
 integrations:
-  - id: ado-redmine
+  - id: ado-redmine-{project}
     left: {{ system: ado, project: App, type: Bug }}
     right: {{ system: redmine, project: {project}, type: Bug }}
     poll_interval: 10s
     overlap: 120s
     max_attempts: 2
-{filters}    remote:
+{filters}{users}    remote:
       left_id_field: Custom.JiraKey
       right_id_field: {cf}
       links: both
@@ -243,7 +274,7 @@ integrations:
         right: status
         type: status
         values: {{ inline: {{ New: New, Active: {in_progress}, Resolved: Resolved, Closed: Closed }} }}
-      - {{ left: System.AssignedTo, right: assigned_to, type: user, unmatched: skip }}
+      - {{ left: System.AssignedTo, right: assigned_to, type: user, unmatched: {unmatched} }}
 "
         ),
     }
@@ -529,7 +560,12 @@ async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<(
         .await
         .create(vec![
             (v.title, text("Checkout fails for guests")),
-            (v.description, FieldValue::RichText("<p>Pay as a <strong>guest</strong></p><ul><li>Chrome</li><li>Firefox</li></ul>".into())),
+            (
+                v.description,
+                FieldValue::RichText(
+                    "<p>Pay as a <strong>guest</strong></p><ul><li>Chrome</li><li>Firefox</li></ul>".into(),
+                ),
+            ),
             (v.priority, peer_priority(peer, "High")),
             (v.assignee, peer_user_value(peer, assignee)),
         ])
@@ -538,7 +574,11 @@ async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<(
     let twin = w.twin(Side::Left, &bug.id).await.context("the peer bug has no Redmine twin")?;
     let issue = w.reader(Side::Right).await.get(&twin).await?.context("twin missing in Redmine")?;
     assert_eq!(field_str(&issue, "subject"), "Checkout fails for guests");
-    assert_eq!(field_str(&issue, "description"), "Pay as a guest\nChrome\nFirefox", "HTML -> plain text with line breaks");
+    assert_eq!(
+        field_str(&issue, "description"),
+        "Pay as a guest\nChrome\nFirefox",
+        "HTML -> plain text with line breaks"
+    );
     assert_eq!(field(&issue, "priority"), opt("High"));
     assert_eq!(field(&issue, "status"), opt("New"));
     assert_eq!(field(&issue, "tracker"), opt("Bug"));
@@ -547,9 +587,11 @@ async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<(
     let peer_now = w.reader(Side::Left).await.get(&bug.id).await?.context("peer bug")?;
     assert_eq!(field_str(&peer_now, v.remote_id), twin.to_string(), "Redmine id written back to the peer");
     let raw = w.rm.raw_issue(&twin).await?;
-    let linked = raw["journals"].as_array().into_iter().flatten().filter(|j| {
-        j["notes"].as_str().is_some_and(|n| n.starts_with("Linked:") && n.contains(bug.url.as_str()))
-    });
+    let linked = raw["journals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|j| j["notes"].as_str().is_some_and(|n| n.starts_with("Linked:") && n.contains(bug.url.as_str())));
     assert_eq!(linked.count(), 1, "one link note to the peer: {}", raw["journals"]);
     assert_eq!(raw["author"]["id"], w.rm.user_id("ferry-bot"), "created as the integration user");
 
@@ -561,7 +603,8 @@ async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<(
             ("subject", text("Printer on fire")),
             ("description", text("Line one\nLine two")),
             ("priority", opt("Immediate")),
-            ("assigned_to", by_email("bob@acme.test")),
+            // A person picks the assignee by account (looking up e-mails is admin-only).
+            ("assigned_to", user(&w.rm.user_id("bob").to_string())),
         ])
         .await?;
     w.sync().await;
@@ -603,10 +646,17 @@ async fn updates_both_ways_then_settle_without_echo(peer: Peer, tag: &str) -> Re
         .await
         .update(
             &rm_id,
-            vec![("status", opt("Resolved")), ("priority", opt("Immediate")), ("subject", text("Search is slow on big projects"))],
+            vec![
+                ("status", opt("Resolved")),
+                ("priority", opt("Immediate")),
+                ("subject", text("Search is slow on big projects")),
+            ],
         )
         .await?;
     w.sync().await;
+    let bobs = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
+    assert_eq!(bobs.changed_by.as_ref().map(|u| u.id.clone()), Some(w.rm.user_id("bob").to_string()), "changed by bob");
+    assert_eq!(bobs.changed_by.as_ref().and_then(|u| u.email.as_deref()), Some("bob@acme.test"));
     let item = w.reader(Side::Left).await.get(&peer_id).await?.context("peer item")?;
     assert_eq!(field_str(&item, v.status), peer_status(peer, "Resolved"));
     assert_eq!(field(&item, v.priority), peer_priority(peer, "Immediate"));
@@ -622,6 +672,8 @@ async fn updates_both_ways_then_settle_without_echo(peer: Peer, tag: &str) -> Re
     let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
     assert_eq!(field(&issue, "status"), opt("Closed"));
     assert_eq!(field(&issue, "priority"), opt("Low"));
+    let by = issue.changed_by.as_ref().and_then(|u| u.email.as_deref());
+    assert_eq!(by, Some("ferry-bot@acme.test"), "Ferry's write is changed by the integration user (echo detection)");
     assert_eq!(field_str(&issue, "subject"), "Search is slow on big projects");
 
     // Settled: polling again writes nothing on either side.
@@ -641,8 +693,9 @@ async fn updates_both_ways_then_settle_without_echo(peer: Peer, tag: &str) -> Re
 async fn the_redmine_filter_excludes_an_issue_and_a_linked_one_keeps_syncing(peer: Peer, tag: &str) -> Result<()> {
     let rm = Redmine::connect().await;
     let high = rm.priority_id("High").await?;
-    let w = RmWorld::new(peer, tag, Opts { filter_right_to_left: Some(format!("priority_id={high}")), ..Opts::default() })
-        .await?;
+    let w =
+        RmWorld::new(peer, tag, Opts { filter_right_to_left: Some(format!("priority_id={high}")), ..Opts::default() })
+            .await?;
     w.activate().await?;
     let v = vocab(peer);
     let alice = w.redmine_user("alice").await;
@@ -666,10 +719,9 @@ async fn the_redmine_filter_excludes_an_issue_and_a_linked_one_keeps_syncing(pee
     Ok(())
 }
 
-async fn a_rejected_write_is_recorded_and_retried_after_the_fix(peer: Peer, tag: &str) -> Result<()> {
+async fn a_value_redmine_rejects_is_recorded_as_a_failure(peer: Peer, tag: &str) -> Result<()> {
     // The peer's In Progress/Active maps to a status this Redmine does not have.
-    let broken = Opts { in_progress_status: Some("Doing"), ..Opts::default() };
-    let mut w = RmWorld::new(peer, tag, broken).await?;
+    let w = RmWorld::new(peer, tag, Opts { in_progress_status: Some("Doing"), ..Opts::default() }).await?;
     w.activate().await?;
     let v = vocab(peer);
     let (peer_id, rm_id) = synced_pair(&w).await?;
@@ -680,14 +732,39 @@ async fn a_rejected_write_is_recorded_and_retried_after_the_fix(peer: Peer, tag:
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].category, ErrorCategory::InvalidRequest, "{:?}", failures[0]);
     assert!(failures[0].cause.contains("Doing"), "cause names the value: {}", failures[0].cause);
+    let item = w.reader(Side::Left).await.get(&peer_id).await?.context("peer item")?;
+    assert_eq!(failures[0].entity_key, item.key, "the failure names the source entity");
     let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
     assert_eq!(field(&issue, "status"), opt("New"), "nothing written while failing");
+    Ok(())
+}
 
-    w.reconfigure(&Opts::default()).await?;
+async fn an_unknown_redmine_user_is_recorded_and_syncs_after_the_fix_and_retry(peer: Peer, tag: &str) -> Result<()> {
+    // erin (Jira) and dave (Azure DevOps) have no Redmine account.
+    let (who, value) = match peer {
+        Peer::Jira => ("erin@acme.test", user(ERIN_JIRA)),
+        Peer::Ado => ("dave@acme.test", by_email("dave@acme.test")),
+    };
+    let mut w = RmWorld::new(peer, tag, Opts { unmatched: "fail", ..Opts::default() }).await?;
+    w.activate().await?;
+    let v = vocab(peer);
+    let bug =
+        w.peer_user("alice").await.create(vec![(v.title, text("Nobody here knows")), (v.assignee, value)]).await?;
+    w.sync().await;
+    assert!(w.twin(Side::Left, &bug.id).await.is_none(), "synced despite the unknown user");
+    let failures = w.rt.engine.state().list_failures(Some(&w.id)).await?;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].category, ErrorCategory::UserNotFound, "{:?}", failures[0]);
+    assert!(failures[0].cause.contains(who), "cause names the user: {}", failures[0].cause);
+
+    // Fix: map the user to carol, then retry the parked event.
+    w.reconfigure(&Opts { unmatched: "fail", user_row: Some((who, "carol@acme.test")), ..Opts::default() }).await?;
     w.rt.engine.retry_failure(&failures[0].id).await?;
     w.sync().await;
-    let issue = w.reader(Side::Right).await.get(&rm_id).await?.context("issue")?;
-    assert_eq!(field(&issue, "status"), opt("In Progress"), "written after the retry");
+    let twin = w.twin(Side::Left, &bug.id).await.context("synced after the retry")?;
+    let issue = w.reader(Side::Right).await.get(&twin).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "subject"), "Nobody here knows");
+    assert_eq!(email_of(&field(&issue, "assigned_to")).as_deref(), Some("carol@acme.test"));
     assert!(w.rt.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "failure cleared");
     Ok(())
 }
@@ -723,11 +800,65 @@ async fn ado_and_redmine_filter_excludes_an_issue_and_keeps_syncing_a_linked_one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jira_and_redmine_failure_is_recorded_and_retried() -> Result<()> {
-    a_rejected_write_is_recorded_and_retried_after_the_fix(Peer::Jira, "jr-fail").await
+async fn jira_and_redmine_rejected_value_is_recorded_as_invalid_request() -> Result<()> {
+    a_value_redmine_rejects_is_recorded_as_a_failure(Peer::Jira, "jr-reject").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ado_and_redmine_failure_is_recorded_and_retried() -> Result<()> {
-    a_rejected_write_is_recorded_and_retried_after_the_fix(Peer::Ado, "ar-fail").await
+async fn ado_and_redmine_rejected_value_is_recorded_as_invalid_request() -> Result<()> {
+    a_value_redmine_rejects_is_recorded_as_a_failure(Peer::Ado, "ar-reject").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_unknown_user_is_recorded_and_retried_after_the_fix() -> Result<()> {
+    an_unknown_redmine_user_is_recorded_and_syncs_after_the_fix_and_retry(Peer::Jira, "jr-user").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ado_and_redmine_unknown_user_is_recorded_and_retried_after_the_fix() -> Result<()> {
+    an_unknown_redmine_user_is_recorded_and_syncs_after_the_fix_and_retry(Peer::Ado, "ar-user").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redmine_discovery_lists_projects_trackers_fields_and_members() -> Result<()> {
+    let w = RmWorld::new(Peer::Jira, "discover", Opts::default()).await?;
+    let bot = w.reader(Side::Right).await;
+    let (conn, scope) = (&bot.conn, &bot.scope);
+
+    let me = conn.integration_user().await?;
+    assert_eq!(
+        (me.id.clone(), me.email.as_deref()),
+        (w.rm.user_id("ferry-bot").to_string(), Some("ferry-bot@acme.test"))
+    );
+    let carol = conn.find_user_by_email("CAROL@acme.test").await?.context("carol by e-mail")?;
+    assert_eq!(carol.id, w.rm.user_id("carol").to_string());
+    assert!(conn.find_user_by_email("erin@acme.test").await?.is_none(), "no such user");
+
+    let projects = conn.projects().await?;
+    assert!(projects.iter().any(|p| p.key == w.project), "{} in {projects:?}", w.project);
+    let types = conn.entity_types(&w.project).await?;
+    let names: Vec<&str> = types.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Bug", "Task"]);
+    assert!(types[0].states.iter().any(|s| s == "Closed"), "{:?}", types[0].states);
+
+    let fields = conn.fields(scope).await?;
+    let find = |k: &str| fields.iter().find(|f| f.key.as_str() == k).with_context(|| format!("field {k}"));
+    assert_eq!(find(&w.rm.cf())?.name, "External ID");
+    assert_eq!(find(&w.rm.cf())?.field_type, ferry_domain::FieldType::Text);
+    assert!(find("priority")?.allowed_values.iter().any(|v| v == "Immediate"));
+    assert_eq!(find("assigned_to")?.field_type, ferry_domain::FieldType::User);
+
+    let mut members: Vec<String> = conn.users(&w.project).await?.into_iter().filter_map(|u| u.email).collect();
+    members.sort();
+    assert_eq!(members, ["alice@acme.test", "bob@acme.test", "carol@acme.test", "ferry-bot@acme.test"]);
+
+    assert_eq!(conn.last_updated(scope).await?, None, "a fresh project is empty");
+    let created = w.redmine_user("alice").await.create(vec![("subject", text("First"))]).await?;
+    assert_eq!(conn.last_updated(scope).await?, Some(created.updated));
+    let id_field = ferry_domain::FieldKey::new("External ID");
+    w.redmine_user("alice").await.update(&created.id, vec![("External ID", text("APP-77"))]).await?;
+    let found = conn.find_by_field(scope, &id_field, "APP-77").await?.context("found by custom field name")?;
+    assert_eq!(found.id, created.id);
+    assert!(conn.find_by_field(scope, &id_field, "APP-7").await?.is_none(), "exact match only");
+    Ok(())
 }

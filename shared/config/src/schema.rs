@@ -34,7 +34,7 @@ pub struct System {
     /// Unique id, referenced by integrations: 1-128 of letters, digits, `_ - . :`.
     pub id: String,
     pub kind: SystemKind,
-    /// `https://acme.atlassian.net` or `https://dev.azure.com/acme`. Plain http only with
+    /// `https://acme.atlassian.net`, `https://dev.azure.com/acme` or the Redmine root URL. Plain http only with
     /// allow_http_loopback and a 127.0.0.1/localhost host.
     pub base_url: String,
     /// Azure DevOps identities host (`https://vssps.dev.azure.com/acme`); derived when absent.
@@ -56,6 +56,7 @@ pub struct System {
 pub enum SystemKind {
     Jira,
     AzureDevops,
+    Redmine,
 }
 
 /// Credentials, as references to where the secret lives. A secret written inline is an error.
@@ -68,6 +69,8 @@ pub enum Auth {
     Pat { token: Secret },
     /// An OAuth / bearer token.
     Bearer { token: Secret },
+    /// Redmine: the integration user's API key, sent as `X-Redmine-API-Key`.
+    ApiKey { token: Secret },
 }
 
 /// Where a secret lives: exactly one of env, ssm or secrets_manager.

@@ -35,13 +35,13 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             }
         }
     });
-    let kind = match obj.required(ctx, "kind", Some("use jira or azure_devops")) {
+    let kind = match obj.required(ctx, "kind", Some("use jira, azure_devops or redmine")) {
         Some(n) => decode::enum_value(
             ctx,
             n,
             &obj.path_of("kind"),
             "system kind",
-            &[("jira", SystemKind::Jira), ("azure_devops", SystemKind::AzureDevops)],
+            &[("jira", SystemKind::Jira), ("azure_devops", SystemKind::AzureDevops), ("redmine", SystemKind::Redmine)],
         ),
         None => None,
     };
@@ -212,19 +212,20 @@ fn service_url(ctx: &mut Ctx, node: &Node, path: &str, allow_http_loopback: bool
 
 fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> Option<AuthConfig> {
     let obj = Obj::new(ctx, node, path, AUTH_KEYS)?;
-    let kind_node = obj.required(ctx, "kind", Some("use basic, pat or bearer"))?;
+    let kind_node = obj.required(ctx, "kind", Some("use basic, pat, bearer or api_key"))?;
     #[derive(Clone, Copy, PartialEq)]
     enum K {
         Basic,
         Pat,
         Bearer,
+        ApiKey,
     }
     let kind = decode::enum_value(
         ctx,
         kind_node,
         &obj.path_of("kind"),
         "auth kind",
-        &[("basic", K::Basic), ("pat", K::Pat), ("bearer", K::Bearer)],
+        &[("basic", K::Basic), ("pat", K::Pat), ("bearer", K::Bearer), ("api_key", K::ApiKey)],
     );
     let token = obj.required(ctx, "token", Some(SECRET_HINT)).and_then(|n| secret(ctx, n, &obj.path_of("token")));
     let username = match kind {
@@ -255,6 +256,25 @@ fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> O
             );
             None
         }
+        (K::ApiKey, Some(SystemKind::Jira | SystemKind::AzureDevops)) => {
+            ctx.error(
+                kind_node.pos,
+                &obj.path_of("kind"),
+                "an API key header is Redmine's authentication",
+                Some("use kind: basic for Jira Cloud or kind: pat for Azure DevOps".into()),
+            );
+            None
+        }
+        (K::Basic | K::Pat | K::Bearer, Some(SystemKind::Redmine)) => {
+            ctx.error(
+                kind_node.pos,
+                &obj.path_of("kind"),
+                "Ferry authenticates to Redmine with the integration user's API key",
+                Some("use kind: api_key (My account > API access key)".into()),
+            );
+            None
+        }
+        (K::ApiKey, _) => Some(AuthConfig::ApiKey { token: token? }),
         (K::Basic, _) => Some(AuthConfig::Basic { username: username?, token: token? }),
         (K::Pat, _) => Some(AuthConfig::Pat { token: token? }),
         (K::Bearer, _) => Some(AuthConfig::Bearer { token: token? }),

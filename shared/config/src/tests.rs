@@ -752,3 +752,88 @@ fn crlf_line_endings_keep_line_numbers() {
     let errs = load(&text).unwrap_err();
     assert_eq!(errs.0[0].line, Some(21), "{errs}");
 }
+
+// ---- Redmine ----
+
+const REDMINE: &str = "  - id: rm
+    kind: redmine
+    base_url: https://redmine.acme.test/
+    auth: { kind: api_key, token: { secrets_manager: ferry/redmine } }
+    integration_user: bot@acme.test
+integrations:";
+
+fn with_redmine(system: &str) -> String {
+    BASE.replacen("integrations:", system, 1)
+}
+
+#[test]
+fn a_redmine_system_takes_an_api_key_from_any_secret_source() {
+    for (token, want) in [
+        ("{ env: REDMINE_KEY }", SecretRef::Env("REDMINE_KEY".into())),
+        ("{ ssm: /ferry/redmine }", SecretRef::Ssm("/ferry/redmine".into())),
+        ("{ secrets_manager: ferry/redmine }", SecretRef::SecretsManager("ferry/redmine".into())),
+    ] {
+        let text = with_redmine(&REDMINE.replace("{ secrets_manager: ferry/redmine }", token));
+        let set = load(&text).unwrap_or_else(|e| panic!("{token}: {e}"));
+        let rm = &set.systems[2];
+        assert_eq!(rm.kind, SystemKind::Redmine);
+        assert_eq!(rm.base_url, "https://redmine.acme.test");
+        assert_eq!(rm.auth, AuthConfig::ApiKey { token: want });
+        assert_eq!(rm.integration_user.as_deref(), Some("bot@acme.test"));
+    }
+}
+
+#[test]
+fn redmine_auth_and_url_errors_name_their_line_and_fix() {
+    // (what, edit of the Redmine entry, line, key path, message fragment)
+    let cases = [
+        ("pat for redmine", ("kind: api_key", "kind: pat"), 14, "systems[2].auth.kind", "API key"),
+        (
+            "inline key",
+            ("token: { secrets_manager: ferry/redmine }", "token: abc123"),
+            14,
+            "systems[2].auth.token",
+            "inline",
+        ),
+        (
+            "plain http",
+            ("https://redmine.acme.test/", "http://redmine.acme.test/"),
+            13,
+            "systems[2].base_url",
+            "plain http",
+        ),
+        (
+            "loopback http without the flag",
+            ("https://redmine.acme.test/", "http://127.0.0.1:3000"),
+            13,
+            "systems[2].base_url",
+            "allow_http_loopback",
+        ),
+        ("unknown auth kind", ("kind: api_key", "kind: apikey"), 14, "systems[2].auth.kind", "unknown auth kind"),
+    ];
+    for (what, (from, to), line, path, fragment) in cases {
+        let errs = load(&with_redmine(&REDMINE.replacen(from, to, 1))).expect_err(what);
+        let e = errs.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("{what}: no error at {path}: {errs}"));
+        assert_eq!(e.line, Some(line), "{what}: {errs}");
+        assert!(e.to_string().contains(fragment), "{what}: {e}");
+    }
+}
+
+#[test]
+fn api_key_auth_is_refused_for_jira_and_azure_devops() {
+    let text =
+        edit("auth: { kind: pat, token: { ssm: /ferry/ado } }", "auth: { kind: api_key, token: { ssm: /ferry/ado } }");
+    let errs = load(&text).expect_err("api_key for ado");
+    assert_eq!(errs.0[0].path, "systems[1].auth.kind", "{errs}");
+    assert!(errs.0[0].to_string().contains("Redmine"), "{errs}");
+}
+
+#[test]
+fn a_redmine_system_on_loopback_http_loads_when_allowed() {
+    let text = with_redmine(&REDMINE.replace(
+        "base_url: https://redmine.acme.test/",
+        "base_url: http://127.0.0.1:3000\n    allow_http_loopback: true",
+    ));
+    let set = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.systems[2].base_url, "http://127.0.0.1:3000");
+}

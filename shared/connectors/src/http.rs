@@ -3,7 +3,7 @@
 
 use ferry_domain::{ErrorCategory, PortError};
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -41,10 +41,19 @@ impl Default for HttpOptions {
     }
 }
 
-/// Credentials, held as secrets and only ever put in the Authorization header.
+/// Credentials, held as secrets and only ever put in the Authorization header (or,
+/// for [`Auth::Header`], the vendor's own header).
 pub enum Auth {
-    Basic { username: String, password: SecretString },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
     Bearer(SecretString),
+    /// An API key sent in a vendor header, e.g. Redmine's `X-Redmine-API-Key`.
+    Header {
+        name: &'static str,
+        key: SecretString,
+    },
 }
 
 /// A response after retries: status and body.
@@ -71,6 +80,7 @@ pub type ErrorText = fn(&[u8]) -> Option<String>;
 pub struct Http {
     client: reqwest::Client,
     base: Url,
+    auth_name: HeaderName,
     auth: HeaderValue,
     system: String,
     opts: HttpOptions,
@@ -138,6 +148,12 @@ impl Http {
         let client = builder
             .build()
             .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: HTTP client: {e}")))?;
+        let auth_name = match &auth {
+            Auth::Header { name, .. } => HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                PortError::new(ErrorCategory::Config, format!("{system}: {name:?} is not a header name"))
+            })?,
+            _ => AUTHORIZATION,
+        };
         let mut auth = match auth {
             Auth::Basic { username, password } => {
                 use base64::Engine;
@@ -146,6 +162,7 @@ impl Http {
                 HeaderValue::from_str(&format!("Basic {enc}"))
             }
             Auth::Bearer(t) => HeaderValue::from_str(&format!("Bearer {}", t.expose_secret())),
+            Auth::Header { key, .. } => HeaderValue::from_str(key.expose_secret().trim()),
         }
         .map_err(|_| {
             PortError::new(
@@ -154,7 +171,7 @@ impl Http {
             )
         })?;
         auth.set_sensitive(true);
-        Ok(Self { client, base, auth, system: system.into(), opts, error_text })
+        Ok(Self { client, base, auth_name, auth, system: system.into(), opts, error_text })
     }
 
     pub fn base(&self) -> &Url {
@@ -182,7 +199,8 @@ impl Http {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut req = self.client.request(method.clone(), url.clone()).header(AUTHORIZATION, self.auth.clone());
+            let mut req =
+                self.client.request(method.clone(), url.clone()).header(self.auth_name.clone(), self.auth.clone());
             if let Some(b) = body {
                 let bytes = serde_json::to_vec(b)
                     .map_err(|e| PortError::new(ErrorCategory::BadMessage, format!("{what}: body: {e}")))?;

@@ -1,4 +1,4 @@
-//! Connectors for Jira Cloud REST v3 and Azure DevOps REST 7.1.
+//! Connectors for Jira Cloud REST v3, Azure DevOps REST 7.1 and Redmine (REST, JSON).
 //!
 //! Vendor DTOs stay private to their module; the outside sees only the domain's
 //! [`ferry_domain::ports::Connector`].
@@ -7,3 +7,4 @@ pub mod adf;
 pub mod ado;
 pub mod http;
 pub mod jira;
+pub mod redmine;
