@@ -1,9 +1,16 @@
-//! Pieces both simulators share: seeded users, fault switches and the request log.
+//! Pieces both simulators share: seeded users, fault switches, the request log and the
+//! traffic capture that the protocol contract check (`infra/contract`) reads.
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// When set to a directory, every simulator started in the process appends each
+/// request/response pair to `<dir>/<service>-<pid>-<port>.jsonl` (see [`Exchange`]).
+pub const CONTRACT_DIR_VAR: &str = "FERRY_CONTRACT_DIR";
 
 /// A person (or bot) known to a simulator. Requests authenticate as a user with HTTP
 /// basic auth: Jira `email:token`, Azure DevOps `<anything>:token` (a PAT).
@@ -129,9 +136,154 @@ impl RequestLog {
     }
 }
 
+/// One request and the simulator's answer, as they went over the wire. Bodies are the
+/// raw text (lossy UTF-8) so a contract checker judges exactly what was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// `jira` or `ado`.
+    pub service: String,
+    pub method: String,
+    pub path: String,
+    /// Raw query string, without `?`.
+    pub query: String,
+    /// Scheme of the `Authorization` header (`Basic`, `Bearer`), never the credential.
+    #[serde(default)]
+    pub auth_scheme: Option<String>,
+    pub request_content_type: Option<String>,
+    pub request_body: Option<String>,
+    pub status: u16,
+    pub response_content_type: Option<String>,
+    pub response_body: Option<String>,
+    /// Set when a fault switch ([`Faults`]) produced the answer, not the API logic:
+    /// `rate_limited` or `failure`.
+    pub injected: Option<String>,
+}
+
+/// Traffic capture: off unless [`CONTRACT_DIR_VAR`] was set when the simulator started or
+/// [`TrafficLog::capture_to`] switched it on. Exchanges go straight to the file, so memory
+/// stays flat however long the run.
+#[derive(Debug, Default)]
+pub struct TrafficLog {
+    on: AtomicBool,
+    file: Mutex<Option<(PathBuf, std::fs::File)>>,
+}
+
+impl TrafficLog {
+    /// Capture into `$FERRY_CONTRACT_DIR` when it is set (except in this crate's own unit
+    /// tests); a directory that cannot be written is reported once on stderr and capture
+    /// stays off (tests still run).
+    pub fn from_env(service: &str, port: u16) -> TrafficLog {
+        let log = TrafficLog::default();
+        // The simulators' own tests send deliberately broken requests: never captured.
+        if cfg!(test) {
+            return log;
+        }
+        if let Some(dir) = std::env::var_os(CONTRACT_DIR_VAR).filter(|d| !d.is_empty()) {
+            if let Err(e) = log.capture_to(Path::new(&dir), service, port) {
+                eprintln!("{CONTRACT_DIR_VAR}: cannot capture {service} traffic: {e}");
+            }
+        }
+        log
+    }
+
+    /// Starts appending exchanges to `<dir>/<service>-<pid>-<port>.jsonl` (the directory
+    /// is created); returns the file's path.
+    pub fn capture_to(&self, dir: &Path, service: &str, port: u16) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{service}-{}-{port}.jsonl", std::process::id()));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        if let Ok(mut slot) = self.file.lock() {
+            *slot = Some((path.clone(), file));
+        }
+        self.on.store(true, Ordering::SeqCst);
+        Ok(path)
+    }
+
+    /// Whether handlers should buffer bodies for [`TrafficLog::record`].
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// The capture file, while capturing.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.file.lock().ok().and_then(|f| f.as_ref().map(|(p, _)| p.clone()))
+    }
+
+    /// Appends one JSON line. A failing write is reported on stderr and does not fail the
+    /// request: the contract check then misses the exchange, it is not invented.
+    pub fn record(&self, e: &Exchange) {
+        if !self.is_on() {
+            return;
+        }
+        let Ok(mut line) = serde_json::to_vec(e) else { return };
+        line.push(b'\n');
+        if let Ok(mut slot) = self.file.lock() {
+            if let Some((path, file)) = slot.as_mut() {
+                if let Err(err) = file.write_all(&line) {
+                    eprintln!("cannot append to {}: {err}", path.display());
+                }
+            }
+        }
+    }
+}
+
+/// The scheme word of an `Authorization` header value; the credential after it is dropped.
+pub fn auth_scheme(value: Option<&str>) -> Option<String> {
+    value.and_then(|v| v.split_whitespace().next()).map(str::to_string)
+}
+
+/// Body bytes as captured text; `None` for an empty body.
+pub fn body_text(bytes: &[u8]) -> Option<String> {
+    (!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captured_exchanges_are_appended_as_json_lines() {
+        let dir = std::env::temp_dir().join(format!("ferry-traffic-test-{}", std::process::id()));
+        let log = TrafficLog::default();
+        let exchange = Exchange {
+            service: "jira".into(),
+            method: "GET".into(),
+            path: "/rest/api/3/myself".into(),
+            query: String::new(),
+            auth_scheme: Some("Basic".into()),
+            request_content_type: None,
+            request_body: None,
+            status: 200,
+            response_content_type: Some("application/json".into()),
+            response_body: Some("{}".into()),
+            injected: None,
+        };
+        log.record(&exchange);
+        assert!(log.path().is_none(), "capture is off by default");
+        let path = log.capture_to(&dir, "jira", 4242).expect("capture file");
+        assert!(path.ends_with(format!("jira-{}-4242.jsonl", std::process::id())));
+        log.record(&exchange);
+        log.record(&Exchange { status: 404, ..exchange.clone() });
+        let text = std::fs::read_to_string(&path).expect("written");
+        let lines: Vec<Exchange> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], exchange);
+        assert_eq!(lines[1].status, 404);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_the_auth_scheme_is_kept_never_the_credential() {
+        assert_eq!(auth_scheme(Some("Basic eDpzZWNyZXQ=")).as_deref(), Some("Basic"));
+        assert_eq!(auth_scheme(Some("   ")), None);
+        assert_eq!(auth_scheme(None), None);
+    }
+
+    #[test]
+    fn empty_bodies_are_not_captured_as_text() {
+        assert_eq!(body_text(b""), None);
+        assert_eq!(body_text(b"[1]").as_deref(), Some("[1]"));
+    }
 
     #[test]
     fn faults_are_consumed_one_per_request() {

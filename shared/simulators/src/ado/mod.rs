@@ -14,7 +14,9 @@ mod wiql;
 
 pub use model::{AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWorkItemType, FieldKind};
 
-use crate::common::{Faults, Injected, RequestLog, RequestRecord, SimUser};
+use crate::common::{
+    auth_scheme, body_text, Exchange, Faults, Injected, RequestLog, RequestRecord, SimUser, TrafficLog,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -38,6 +40,8 @@ pub(crate) struct Inner {
     store: Mutex<Store>,
     faults: Faults,
     log: RequestLog,
+    traffic: TrafficLog,
+    port: u16,
     started: chrono::DateTime<chrono::Utc>,
 }
 
@@ -67,6 +71,8 @@ impl AdoSim {
             store: Mutex::new(Store { next_id: 1, next_comment_id: 1, ..Store::default() }),
             faults: Faults::default(),
             log: RequestLog::default(),
+            traffic: TrafficLog::from_env("ado", port),
+            port,
             started: chrono::Utc::now(),
             seed,
         });
@@ -93,6 +99,11 @@ impl AdoSim {
     pub fn clear_requests(&self) {
         self.inner.log.clear()
     }
+    /// Appends every later request and answer to `<dir>/ado-<pid>-<port>.jsonl` (as
+    /// `FERRY_CONTRACT_DIR` does from the start); returns that file's path.
+    pub fn capture_traffic(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        self.inner.traffic.capture_to(dir, "ado", self.inner.port)
+    }
     /// The work item as `GET workitems/{id}?$expand=relations` returns it.
     pub fn work_item_json(&self, id: u64) -> Option<Value> {
         let store = self.inner.store();
@@ -116,6 +127,8 @@ impl AdoSim {
         self.inner.user_by_email(email).cloned()
     }
 }
+
+const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8; api-version=7.1";
 
 /// One answer, before it becomes an HTTP response.
 pub(crate) struct Reply {
@@ -173,8 +186,7 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = match self.body {
-            Some(b) => (status, [("content-type", "application/json; charset=utf-8; api-version=7.1")], b.to_string())
-                .into_response(),
+            Some(b) => (status, [("content-type", JSON_CONTENT_TYPE)], b.to_string()).into_response(),
             None => status.into_response(),
         };
         for (k, v) in self.headers {
@@ -272,7 +284,8 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let user = authenticate(&headers, &inner.seed.users);
-    let reply = match inner.faults.take() {
+    let injected = inner.faults.take();
+    let reply = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
         Injected::Fail(status) => failure(status),
         Injected::None => match user {
@@ -291,6 +304,26 @@ async fn handle(
         status: reply.status,
         user: user.map(|u| u.email.clone()),
     });
+    if inner.traffic.is_on() {
+        let response_body = reply.body.as_ref().map(Value::to_string);
+        inner.traffic.record(&Exchange {
+            service: "ado".into(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or_default().to_string(),
+            auth_scheme: auth_scheme(headers.get("authorization").and_then(|v| v.to_str().ok())),
+            request_content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string),
+            request_body: body_text(&body),
+            status: reply.status,
+            response_content_type: reply.body.as_ref().map(|_| JSON_CONTENT_TYPE.to_string()),
+            response_body,
+            injected: match injected {
+                Injected::RateLimited(_) => Some("rate_limited".into()),
+                Injected::Fail(_) => Some("failure".into()),
+                Injected::None => None,
+            },
+        });
+    }
     reply.into_response()
 }
 

@@ -898,3 +898,29 @@ async fn comments_are_discussion_entries_and_need_the_preview_flag() {
     let r = get(&sim, &format!("{path}/999?api-version=7.1-preview.4")).await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn captured_traffic_holds_both_bodies_and_marks_injected_faults() {
+    let sim = sim().await;
+    let port = sim.base_url().rsplit(':').next().unwrap_or_default().replace('/', "_");
+    let dir = std::env::temp_dir().join(format!("ferry-ado-capture-{port}"));
+    let file = sim.capture_traffic(&dir).expect("capture file");
+    let id = new_bug(&sim, "Captured").await;
+    sim.faults().fail_next(1, 503);
+    assert_eq!(get(&sim, &format!("/App/_apis/wit/workitems/{id}?api-version=7.1")).await.status, 503);
+    let lines: Vec<crate::Exchange> = std::fs::read_to_string(&file)
+        .expect("written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("exchange"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0].method.as_str(), lines[0].status), ("POST", 200));
+    assert_eq!(lines[0].query, "api-version=7.1");
+    assert_eq!(lines[0].request_content_type.as_deref(), Some(PATCH));
+    let sent: Value = serde_json::from_str(lines[0].request_body.as_deref().expect("request body")).expect("json");
+    assert_eq!(sent[0]["value"], "Captured");
+    let answer: Value = serde_json::from_str(lines[0].response_body.as_deref().expect("response body")).expect("json");
+    assert_eq!(answer["id"], id);
+    assert_eq!((lines[1].status, lines[1].injected.as_deref()), (503, Some("failure")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

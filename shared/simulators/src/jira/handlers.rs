@@ -5,8 +5,8 @@
 
 use super::jql::{self, SearchCtx};
 use super::store::{next_instant, FieldErrors, FieldSel, Inner, Issue, RemoteLink, Set};
-use crate::common::{Injected, RequestRecord, SimUser};
-use axum::body::Bytes;
+use crate::common::{auth_scheme, body_text, Exchange, Injected, RequestRecord, SimUser};
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -147,12 +147,24 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    // Bodies are buffered only while traffic is captured for the contract check.
+    let captured_request = if inner.traffic.is_on() {
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let scheme = auth_scheme(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        req = Request::from_parts(parts, Body::from(bytes.clone()));
+        Some((content_type, scheme, bytes))
+    } else {
+        None
+    };
     let delay = inner.faults.delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let user = authenticate(&inner, req.headers());
-    let resp = match inner.faults.take() {
+    let injected = inner.faults.take();
+    let resp = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
         Injected::Fail(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -175,7 +187,35 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             }
         },
     };
-    inner.log.push(RequestRecord { method, path, query, status: resp.status().as_u16(), user: user.map(|u| u.email) });
+    let status = resp.status().as_u16();
+    let resp = match captured_request {
+        None => resp,
+        Some((request_content_type, auth_scheme, request_bytes)) => {
+            let response_content_type =
+                resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            inner.traffic.record(&Exchange {
+                service: "jira".into(),
+                method: method.clone(),
+                path: path.clone(),
+                query: query.clone(),
+                auth_scheme,
+                request_content_type,
+                request_body: body_text(&request_bytes),
+                status,
+                response_content_type,
+                response_body: body_text(&bytes),
+                injected: match injected {
+                    Injected::RateLimited(_) => Some("rate_limited".into()),
+                    Injected::Fail(_) => Some("failure".into()),
+                    Injected::None => None,
+                },
+            });
+            Response::from_parts(parts, Body::from(bytes))
+        }
+    };
+    inner.log.push(RequestRecord { method, path, query, status, user: user.map(|u| u.email) });
     resp
 }
 

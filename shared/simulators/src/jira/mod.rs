@@ -206,7 +206,7 @@ impl JiraSim {
         })?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let inner = Arc::new(store::Inner::new(seed, tz, format!("http://{addr}")));
+        let inner = Arc::new(store::Inner::new(seed, tz, addr.port()));
         let app = handlers::router(inner.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -231,6 +231,12 @@ impl JiraSim {
 
     pub fn clear_requests(&self) {
         self.inner.log.clear()
+    }
+
+    /// Appends every later request and answer to `<dir>/jira-<pid>-<port>.jsonl` (as
+    /// `FERRY_CONTRACT_DIR` does from the start); returns that file's path.
+    pub fn capture_traffic(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        self.inner.traffic.capture_to(dir, "jira", self.inner.port)
     }
 
     /// The issue as `GET /rest/api/3/issue/{key}` returns it (all fields, no expand).

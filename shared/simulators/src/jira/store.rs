@@ -2,7 +2,7 @@
 //! field changes that create, edit and transition share.
 
 use super::{CustomFieldKind, JiraNamed, JiraSeed, StatusCategory};
-use crate::common::{Faults, RequestLog, SimUser};
+use crate::common::{Faults, RequestLog, SimUser, TrafficLog};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub base: String,
     pub faults: Faults,
     pub log: RequestLog,
+    pub traffic: TrafficLog,
+    pub port: u16,
     state: Mutex<State>,
 }
 
@@ -219,13 +221,15 @@ pub(crate) struct FieldDef {
 }
 
 impl Inner {
-    pub fn new(seed: JiraSeed, tz: Tz, base: String) -> Inner {
+    pub fn new(seed: JiraSeed, tz: Tz, port: u16) -> Inner {
         Inner {
             seed,
             tz,
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             faults: Faults::default(),
             log: RequestLog::default(),
+            traffic: TrafficLog::from_env("jira", port),
+            port,
             state: Mutex::new(State {
                 issues: Vec::new(),
                 next_issue_id: 10000,

@@ -851,3 +851,32 @@ async fn search_pages_continue_after_the_last_issue_when_order_changes_between_p
     let other_query = bot.search(json!({"jql": "project = APP", "nextPageToken": token})).await;
     assert_eq!(other_query.status, 400, "a token belongs to its query");
 }
+
+#[tokio::test]
+async fn captured_traffic_holds_both_bodies_and_marks_injected_faults() {
+    let sim = start().await;
+    let dir = std::env::temp_dir().join(format!("ferry-jira-capture-{}", sim.base_url().rsplit(':').next().unwrap()));
+    let file = sim.capture_traffic(&dir).expect("capture file");
+    let key = Api::new(&sim, BOT).create("Captured").await;
+    sim.faults().rate_limit_next(1, 1);
+    assert_eq!(Api::new(&sim, BOT).get(&format!("issue/{key}")).await.status, 429);
+    let lines: Vec<crate::Exchange> = std::fs::read_to_string(&file)
+        .expect("written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("exchange"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0].method.as_str(), lines[0].path.as_str(), lines[0].status), ("POST", "/rest/api/3/issue", 201));
+    assert_eq!(lines[0].request_content_type.as_deref(), Some("application/json"));
+    let sent: Value = serde_json::from_str(lines[0].request_body.as_deref().expect("request body")).expect("json");
+    assert_eq!(sent["fields"]["summary"], "Captured");
+    let answer: Value = serde_json::from_str(lines[0].response_body.as_deref().expect("response body")).expect("json");
+    assert_eq!(answer["key"], key.as_str());
+    assert_eq!(lines[0].injected, None);
+    assert_eq!(lines[0].auth_scheme.as_deref(), Some("Basic"), "the scheme only, not the token");
+    let raw = std::fs::read_to_string(&file).expect("written");
+    assert!(!raw.contains("ZmVycnktYm90QGFjbWUudGVzdDpqaXJhLWJvdC10b2tlbg") && !raw.contains("jira-bot-token"));
+    assert_eq!((lines[1].status, lines[1].injected.as_deref()), (429, Some("rate_limited")));
+    assert_eq!(sim.requests().len(), 2, "the request log is kept as before");
+    let _ = std::fs::remove_dir_all(&dir);
+}
