@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use ferry_domain::{IntegrationId, SystemId};
-use ferry_runtime::{Embedded, EnvSecrets, RunnerSettings};
+use ferry_engine::Engine;
+use ferry_runtime::aws::{aws_engine, AwsRuntime};
+use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +17,10 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "Ferry keeps work items in sync between Jira Cloud and Azure DevOps.")]
 struct Cli {
+    /// Where configs and state live: `embedded` (one SQLite file, --db) or `aws`
+    /// (DynamoDB + SQS named by the FERRY_* variables of the stack's outputs).
+    #[arg(long, global = true, env = "FERRY_BACKEND", value_enum, default_value_t = BackendKind::Embedded)]
+    backend: BackendKind,
     /// The embedded store (one SQLite file).
     #[arg(long, global = true, env = "FERRY_DB", default_value = "ferry.sqlite")]
     db: PathBuf,
@@ -47,6 +53,9 @@ enum Command {
         /// One cycle (poll every direction now, drain the queues), then exit.
         #[arg(long)]
         once: bool,
+        /// Poll only these integrations (repeatable; default: every active one).
+        #[arg(long = "integration")]
+        integrations: Vec<String>,
     },
     /// Per integration and direction: watermark, lag, counts synced / skipped / failed.
     Status {
@@ -154,11 +163,51 @@ fn init_logging(cli: &Cli) {
     }
 }
 
-fn open(cli_db: &std::path::Path) -> Result<Embedded> {
-    Embedded::open(cli_db, Arc::new(EnvSecrets))
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+/// The store a command works on; the commands are the same on both.
+enum Backend {
+    Embedded(Embedded),
+    Aws(Box<AwsRuntime>),
+}
+
+impl Backend {
+    fn engine(&self) -> &Arc<Engine> {
+        match self {
+            Backend::Embedded(e) => &e.engine,
+            Backend::Aws(a) => &a.engine,
+        }
+    }
+    fn connectors(&self) -> &Arc<ferry_runtime::Connectors> {
+        match self {
+            Backend::Embedded(e) => &e.connectors,
+            Backend::Aws(a) => &a.connectors,
+        }
+    }
+    fn runner(&self) -> Runner {
+        Runner::new(self.engine().clone(), RunnerSettings::default())
+    }
+}
+
+struct Target {
+    kind: BackendKind,
+    db: PathBuf,
+}
+
+async fn open(target: &Target) -> Result<Backend> {
+    Ok(match target.kind {
+        BackendKind::Embedded => Backend::Embedded(Embedded::open(&target.db, Arc::new(EnvSecrets))?),
+        // Secrets come from SSM / Secrets Manager (and env references from this process).
+        BackendKind::Aws => Backend::Aws(Box::new(aws_engine().await.context("opening the AWS backend")?)),
+    })
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    let target = Target { kind: cli.backend, db: cli.db.clone() };
     match cli.command {
         Command::Validate { files } => {
             if files.is_empty() {
@@ -189,42 +238,43 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apply { files, no_check } => {
             let set = ferry_config::load_files(&files).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
-            let rt = open(&cli.db)?;
-            let report = rt.engine.apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
+            let rt = open(&target).await?;
+            let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Activate { integration } => {
-            let rt = open(&cli.db)?;
-            let report = rt.engine.activate(&parse_integration(&integration)?, Utc::now()).await?;
+            let rt = open(&target).await?;
+            let report = rt.engine().activate(&parse_integration(&integration)?, Utc::now()).await?;
             output::activation(&report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Deactivate { integration } => {
-            let rt = open(&cli.db)?;
-            let changed = rt.engine.deactivate(&parse_integration(&integration)?, Utc::now()).await?;
+            let rt = open(&target).await?;
+            let changed = rt.engine().deactivate(&parse_integration(&integration)?, Utc::now()).await?;
             println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { once } => {
-            let rt = open(&cli.db)?;
-            let runner = rt.runner(RunnerSettings::default());
+        Command::Run { once, integrations } => {
+            let only = integrations.iter().map(|i| parse_integration(i)).collect::<Result<Vec<_>>>()?;
+            let rt = open(&target).await?;
+            let runner = rt.runner();
             if once {
-                let report = runner.cycle(Utc::now(), true).await;
+                let report = runner.cycle_for(Utc::now(), true, &only).await;
                 output::cycle(&report);
                 return Ok(if report.poll_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
             }
             eprintln!("ferry: running (Ctrl-C to stop)");
             runner
-                .run_until(async {
+                .run_until(&only, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {
-            let rt = open(&cli.db)?;
-            let status = rt.engine.status(Utc::now()).await?;
+            let rt = open(&target).await?;
+            let status = rt.engine().status(Utc::now()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -232,8 +282,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Failures { action } => failures(&cli.db, action).await,
-        Command::Discover { system, what, config, json } => discover(&cli.db, &system, what, &config, json).await,
+        Command::Failures { action } => failures(&target, action).await,
+        Command::Discover { system, what, config, json } => discover(&target, &system, what, &config, json).await,
         Command::Demo { json } => demo::run(json).await,
     }
 }
@@ -242,17 +292,17 @@ fn parse_integration(s: &str) -> Result<IntegrationId> {
     IntegrationId::parse(s).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCode> {
+async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
     use ferry_domain::ports::QueueName;
-    let rt = open(db)?;
-    let state = rt.engine.state().clone();
+    let rt = open(target).await?;
+    let state = rt.engine().state().clone();
     match action {
         FailureAction::List { integration, json } => {
             let filter = integration.as_deref().map(parse_integration).transpose()?;
             let records = state.list_failures(filter.as_ref()).await?;
             let mut dead = Vec::new();
             for q in [QueueName::Changes, QueueName::Writes] {
-                for d in rt.engine.queue().dead_letters(q).await? {
+                for d in rt.engine().queue().dead_letters(q).await? {
                     dead.push((q.as_str(), d));
                 }
             }
@@ -279,11 +329,11 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
                 ids
             };
             for id in &ids {
-                let f = rt.engine.retry_failure(id).await?;
+                let f = rt.engine().retry_failure(id).await?;
                 println!("{id}: {} {} queued again", f.integration, f.entity_key);
             }
             if run {
-                let report = rt.runner(RunnerSettings::default()).cycle(Utc::now(), false).await;
+                let report = rt.runner().cycle(Utc::now(), false).await;
                 output::cycle(&report);
             }
             Ok(ExitCode::SUCCESS)
@@ -293,7 +343,7 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
                 bail!("name failure ids to discard (see `ferry failures list`)");
             }
             for id in &ids {
-                let f = rt.engine.discard_failure(id).await?;
+                let f = rt.engine().discard_failure(id).await?;
                 println!("{id}: {} {} discarded", f.integration, f.entity_key);
             }
             Ok(ExitCode::SUCCESS)
@@ -302,7 +352,7 @@ async fn failures(db: &std::path::Path, action: FailureAction) -> Result<ExitCod
 }
 
 async fn discover(
-    db: &std::path::Path,
+    target: &Target,
     system: &str,
     what: DiscoverWhat,
     config: &[PathBuf],
@@ -311,13 +361,10 @@ async fn discover(
     use ferry_domain::ports::ConnectorFactory;
     use ferry_domain::Scope;
     let id = SystemId::parse(system).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rt = open(db)?;
+    let rt = open(target).await?;
     let cfg = if config.is_empty() {
-        rt.engine.config_store().get_system(&id).await?.with_context(|| {
-            format!(
-                "system {system:?} is not in the store {}: apply a config first or pass --config FILE",
-                db.display()
-            )
+        rt.engine().config_store().get_system(&id).await?.with_context(|| {
+            format!("system {system:?} is not in the store: apply a config first or pass --config FILE")
         })?
     } else {
         let set = ferry_config::load_files(config).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
@@ -326,7 +373,7 @@ async fn discover(
             .find(|s| s.id == id)
             .with_context(|| format!("system {system:?} is not in the given config"))?
     };
-    let conn = rt.connectors.connector(&cfg).await?;
+    let conn = rt.connectors().connector(&cfg).await?;
     let value = match what {
         DiscoverWhat::Projects => serde_json::to_value(conn.projects().await?)?,
         DiscoverWhat::Types { project } => serde_json::to_value(conn.entity_types(&project).await?)?,

@@ -5,8 +5,11 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
 use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_engine::{Engine, EngineSettings};
+use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
-use ferry_runtime::{CycleReport, Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
+use ferry_runtime::aws::{aws_engine_with_secrets, AwsRuntime};
+use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,15 +47,27 @@ impl Default for Variant {
     }
 }
 
+/// Which runtime a world syncs on: `FERRY_E2E_BACKEND=aws` runs the suite on DynamoDB
+/// + SQS at `AWS_ENDPOINT_URL` (an emulator started outside the tests, by `.ci/run`),
+/// through the real Lambda handlers; anything else runs it on the embedded store.
+pub enum Backend {
+    Embedded { rt: Embedded, runner: Runner },
+    Aws { rt: Box<AwsRuntime>, events: tokio::sync::Mutex<EventRunner> },
+}
+
+pub fn aws_backend() -> bool {
+    std::env::var("FERRY_E2E_BACKEND").is_ok_and(|b| b == "aws")
+}
+
 pub struct World {
     pub jira: JiraSim,
     pub ado: AdoSim,
+    pub engine: Arc<Engine>,
     /// Holds the config, sheets and store; removed when the world is dropped.
     pub _dir: tempfile::TempDir,
     pub db: PathBuf,
     pub config: PathBuf,
-    pub rt: Embedded,
-    pub runner: Runner,
+    pub backend: Backend,
     pub id: IntegrationId,
     pub integration: Integration,
     pub systems: Vec<SystemConfig>,
@@ -77,8 +92,42 @@ impl World {
         let set = ferry_config::load_files(std::slice::from_ref(&config))
             .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
         let db = dir.path().join("ferry.sqlite");
-        let rt = Embedded::open(&db, secrets())?;
-        let runner = rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
+        let backend = if aws_backend() {
+            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets())).await.context(
+                "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
+            )?;
+            let options = RunnerOptions {
+                tick: Duration::from_secs(1),
+                once: true,
+                until_idle: Some(Duration::from_secs(20)),
+                wait: Duration::from_secs(0),
+                // The worlds poll through the real poll handler themselves (below), so
+                // other worlds' schedules on the shared emulator are not fired.
+                schedule_group: None,
+                poll_function_arn: None,
+            };
+            let region = rt.sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+            let events = EventRunner::new(
+                rt.engine.clone(),
+                aws_sdk_sqs::Client::new(&rt.sdk),
+                aws_sdk_scheduler::Client::new(&rt.sdk),
+                region,
+                &rt.names.changes_queue_url,
+                &rt.names.writes_queue_url,
+                options,
+            )
+            .await?;
+            Backend::Aws { rt: Box::new(rt), events: tokio::sync::Mutex::new(events) }
+        } else {
+            let rt = Embedded::open(&db, secrets())?;
+            let runner =
+                rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
+            Backend::Embedded { rt, runner }
+        };
+        let engine = match &backend {
+            Backend::Embedded { rt, .. } => rt.engine.clone(),
+            Backend::Aws { rt, .. } => rt.engine.clone(),
+        };
         let integration = set.integrations[0].clone();
         Ok(World {
             id: integration.id.clone(),
@@ -89,22 +138,34 @@ impl World {
             db,
             config,
             _dir: dir,
-            rt,
-            runner,
+            engine,
+            backend,
         })
     }
 
     /// Applies the config (testing connections) and activates the integration.
     pub async fn activate(&self) -> Result<ferry_engine::ActivationReport> {
-        self.rt.engine.apply(&self.systems, std::slice::from_ref(&self.integration), true, Utc::now()).await?;
-        Ok(self.rt.engine.activate(&self.id, Utc::now()).await?)
+        self.engine.apply(&self.systems, std::slice::from_ref(&self.integration), true, Utc::now()).await?;
+        Ok(self.engine.activate(&self.id, Utc::now()).await?)
     }
 
-    /// Polls every direction now and drains the queues.
-    pub async fn sync(&self) -> CycleReport {
-        let r = self.runner.cycle(Utc::now(), true).await;
-        assert!(r.poll_errors.is_empty(), "poll errors: {:?}", r.poll_errors);
-        r
+    /// Polls every direction of this world's integration now and drains the queues.
+    pub async fn sync(&self) {
+        match &self.backend {
+            Backend::Embedded { runner, .. } => {
+                let r = runner.cycle(Utc::now(), true).await;
+                assert!(r.poll_errors.is_empty(), "poll errors: {:?}", r.poll_errors);
+            }
+            Backend::Aws { events, .. } => {
+                for flow in self.integration.flows() {
+                    let input = serde_json::json!({"integration": self.id.as_str(), "flow": flow.as_str()});
+                    if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
+                        panic!("poll handler failed: {e}");
+                    }
+                }
+                events.lock().await.drain().await.expect("draining the emulator's queues");
+            }
+        }
     }
 
     fn system(&self, side: Side) -> &SystemConfig {
@@ -143,7 +204,7 @@ impl World {
 
     /// The entity linked to `id` on `side`, if any.
     pub async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
-        let link = self.rt.engine.state().get_link(&self.id, side, id).await.expect("store");
+        let link = self.engine.state().get_link(&self.id, side, id).await.expect("store");
         link.map(|l| l.side(side.other()).id.clone())
     }
 
@@ -153,10 +214,23 @@ impl World {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.args(args)
             .env("FERRY_DB", &self.db)
+            .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
             .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
             .env(ADO_PAT_VAR, ADO_BOT_PAT)
             .env("FERRY_LOG", "warn");
         run(cmd).await
+    }
+
+    /// Deactivates, applies another variant of the config and activates again (what
+    /// an operator does to change an integration).
+    pub async fn reconfigure(&self, variant: &Variant) -> Result<()> {
+        self.rewrite_config(variant)?;
+        let set = ferry_config::load_files(std::slice::from_ref(&self.config))
+            .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
+        self.engine.deactivate(&self.id, Utc::now()).await?;
+        self.engine.apply(&set.systems, &set.integrations, false, Utc::now()).await?;
+        self.engine.activate(&self.id, Utc::now()).await?;
+        Ok(())
     }
 
     /// Rewrites the config file with another variant (same simulators).
@@ -166,7 +240,7 @@ impl World {
     }
 
     pub async fn queue_depth(&self) -> u64 {
-        let q = self.rt.engine.queue();
+        let q = self.engine.queue();
         q.depth(QueueName::Changes).await.unwrap() + q.depth(QueueName::Writes).await.unwrap()
     }
 }
@@ -195,8 +269,8 @@ fn secrets() -> Arc<dyn SecretSource> {
     )
 }
 
-/// A fresh integration id per world: worlds may share one store (the AWS backend's
-/// tables on the emulator), and their ids must not collide.
+/// A fresh integration id per world (also prefixing its system ids): worlds may share
+/// one store (the AWS backend's tables on the emulator), and their ids must not collide.
 fn integration_id() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -210,6 +284,7 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
     };
     include_str!("fixtures/integration.yaml")
         .replace("@ID@", id)
+        .replace("@SYS@", id)
         .replace("@JIRA_URL@", &jira.base_url())
         .replace("@ADO_URL@", &ado.base_url())
         .replace("@JIRA_PROJECT@", v.jira_project)

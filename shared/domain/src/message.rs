@@ -23,6 +23,10 @@ pub struct ChangeEvent {
     #[serde(default = "yes")]
     pub matches_filter: bool,
     pub polled_at: DateTime<Utc>,
+    /// Set when an operator replays a parked event: it makes the replay's queue
+    /// deduplication ids new, so a replay inside the dedup window is not dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 fn yes() -> bool {
@@ -36,7 +40,21 @@ impl ChangeEvent {
     }
     /// Deduplication id: a change is identified by its entity and revision.
     pub fn dedup_id(&self) -> String {
-        format!("{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.snapshot.id, self.snapshot.revision)
+        let base = format!(
+            "{}:{}:{}:{}",
+            self.integration,
+            self.flow.source().as_str(),
+            self.snapshot.id,
+            self.snapshot.revision
+        );
+        with_replay(base, self.replay.as_deref())
+    }
+}
+
+fn with_replay(base: String, replay: Option<&str>) -> String {
+    match replay {
+        Some(r) => format!("{base}:replay:{r}"),
+        None => base,
     }
 }
 
@@ -58,6 +76,9 @@ pub struct WriteCommand {
     /// Values Ferry means the target to hold after this write (all mapped fields), the
     /// next fingerprint.
     pub mapped: BTreeMap<String, FieldValue>,
+    /// Carried from a replayed [`ChangeEvent`] (see its `replay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 impl WriteCommand {
@@ -65,7 +86,14 @@ impl WriteCommand {
         entity_group(&self.integration, self.flow.source(), &self.source.id)
     }
     pub fn dedup_id(&self) -> String {
-        format!("w:{}:{}:{}:{}", self.integration, self.flow.source().as_str(), self.source.id, self.source.revision)
+        let base = format!(
+            "w:{}:{}:{}:{}",
+            self.integration,
+            self.flow.source().as_str(),
+            self.source.id,
+            self.source.revision
+        );
+        with_replay(base, self.replay.as_deref())
     }
 }
 

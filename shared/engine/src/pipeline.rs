@@ -146,6 +146,7 @@ impl Engine {
                 snapshot,
                 matches_filter,
                 polled_at: now,
+                replay: None,
             });
         }
 
@@ -251,6 +252,7 @@ impl Engine {
                     target: link.map(|l| l.side(target_side).id.clone()),
                     changes,
                     mapped,
+                    replay: event.replay.clone(),
                 };
                 let body = serde_json::to_string(&command)
                     .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;
@@ -517,12 +519,15 @@ impl Engine {
             .get_failure(failure_id)
             .await?
             .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
-        let event = &failure.input;
+        // A replay marker makes this event's and its write command's dedup ids new:
+        // the originals may still be inside the queue's deduplication window.
+        let mut event = failure.input.clone();
+        event.replay = Some(uuid::Uuid::new_v4().simple().to_string());
         let message = OutMessage {
             group_id: event.group_id(),
-            // A fresh id: the original dedup id may still be inside the window.
-            dedup_id: format!("{}:retry:{}", event.dedup_id(), uuid::Uuid::new_v4()),
-            body: serde_json::to_string(event).map_err(|e| PortError::new(ErrorCategory::BadMessage, e.to_string()))?,
+            dedup_id: event.dedup_id(),
+            body: serde_json::to_string(&event)
+                .map_err(|e| PortError::new(ErrorCategory::BadMessage, e.to_string()))?,
         };
         // Delete first: the replayed event must not park behind its own record. If the
         // send fails the record is restored, so nothing is lost.
@@ -554,6 +559,7 @@ fn command_event(cmd: &WriteCommand) -> ChangeEvent {
         snapshot: cmd.source.clone(),
         matches_filter: true,
         polled_at: cmd.source.updated,
+        replay: cmd.replay.clone(),
     }
 }
 
