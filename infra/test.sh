@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine, in one command (README's test command;
+# .ci/run calls it too):
+#   1. starts what the tests need on 127.0.0.1 unless already running: moto with
+#      template.yaml's resources (infra/moto.sh) and a real Redmine (infra/redmine.sh)
+#   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
+#      embedded e2e suite, the Redmine e2e tests against the real server)
+#   3. the sync scenarios again on the AWS backend, through the real Lambda handlers
+#      (FERRY_E2E_BACKEND=aws; one thread, since the worlds share the emulator's queues)
+#   4. the protocol contract check: the e2e suite once more with the simulators'
+#      traffic captured, validated against the official Jira / Azure DevOps specs
+# Every server this script started is stopped when it exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+STATE="$ROOT/target/ci"
+mkdir -p "$STATE"
+
+alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+STARTED_MOTO=0
+STARTED_REDMINE=0
+cleanup() {
+  local rc=$?
+  set +e
+  ((STARTED_MOTO)) && infra/moto.sh stop
+  ((STARTED_REDMINE)) && infra/redmine.sh stop
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+section() { echo "== $*"; }
+
+section "emulator: moto + template resources (infra/moto.sh)"
+alive infra/.moto.pid || STARTED_MOTO=1
+infra/moto.sh start
+# shellcheck source=/dev/null
+source infra/.emulator.env
+
+section "redmine (infra/redmine.sh)"
+alive infra/.redmine.pid || STARTED_REDMINE=1
+infra/redmine.sh start
+
+section "cargo test --workspace"
+cargo test --workspace
+
+section "sync scenarios on the AWS backend (moto, real Lambda handlers)"
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e sync:: -- --test-threads=1
+
+section "protocol contract check (infra/contract)"
+traffic="$STATE/contract"
+rm -rf "$traffic" && mkdir -p "$traffic"
+FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-cli --test e2e
+FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-connectors
+FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"
