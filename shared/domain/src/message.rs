@@ -140,6 +140,10 @@ pub struct Fingerprint {
     pub values: BTreeMap<String, FieldValue>,
     /// Revision of the target right after Ferry's write.
     pub written_revision: Option<String>,
+    /// The entity's `updated` at that revision: a snapshot older than this was read
+    /// before Ferry's latest write and is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_updated: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 

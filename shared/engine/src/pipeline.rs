@@ -212,6 +212,22 @@ impl Engine {
             None => None,
         };
         let source_fp = self.state.get_fingerprint(id, source_side, &event.snapshot.id).await?;
+        // A snapshot read before Ferry's latest write to this entity is stale: mapping
+        // it would write older values back over the newer sync (a revert).
+        if let Some(written) = source_fp.as_ref().and_then(|fp| fp.written_updated) {
+            if event.snapshot.updated < written {
+                self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+                return Ok(TransformOutcome::Skipped {
+                    reason: "stale".into(),
+                    detail: format!(
+                        "{} was read at {}, before Ferry's write at {}",
+                        event.snapshot.key,
+                        event.snapshot.updated.to_rfc3339(),
+                        written.to_rfc3339()
+                    ),
+                });
+            }
+        }
         let source_user =
             self.integration_user(&integration.endpoint(source_side).system, source_conn.as_ref()).await?;
 
@@ -338,7 +354,7 @@ impl Engine {
         let now = Utc::now();
         let mut target_ref = target_ref;
         let mut source_ref = entity_ref(&cmd.source);
-        let mut source_written_revision = None;
+        let mut source_written = None;
         let mut source_extra = BTreeMap::new();
         if link.is_none() {
             let (source_conn, source_scope) = self.side_connector(&record, source_side).await?;
@@ -372,7 +388,7 @@ impl Engine {
                 if let Some(s) = source_conn.get(&source_scope, &cmd.source.id, &[]).await? {
                     source_ref = entity_ref(&s);
                 }
-                source_written_revision = Some(source_ref.revision.clone());
+                source_written = Some(source_ref.clone());
             }
             if integration.remote.link(target_side) {
                 if let Some(t) = target_conn.get(&target_scope, &target_ref.id, &[]).await? {
@@ -387,12 +403,12 @@ impl Engine {
             self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
         }
 
-        self.remember(id, target_side, &target_ref.id, &cmd.mapped, Some(target_ref.revision.clone()), now).await?;
+        self.remember(id, target_side, &target_ref.id, &cmd.mapped, Some(&target_ref), now).await?;
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
         source_values.extend(source_extra);
-        self.remember(id, source_side, &cmd.source.id, &source_values, source_written_revision, now).await?;
+        self.remember(id, source_side, &cmd.source.id, &source_values, source_written.as_ref(), now).await?;
         self.state.incr_counter(id, cmd.flow, Counter::Synced, 1).await?;
         let target = target_ref.key.clone();
         let source = cmd.source.key.clone();
@@ -413,7 +429,7 @@ impl Engine {
         side: Side,
         entity: &ferry_domain::EntityId,
         values: &BTreeMap<String, FieldValue>,
-        revision: Option<String>,
+        written: Option<&EntityRef>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
         let mut fp = self.state.get_fingerprint(id, side, entity).await?.unwrap_or_else(|| Fingerprint {
@@ -422,11 +438,13 @@ impl Engine {
             entity: entity.clone(),
             values: BTreeMap::new(),
             written_revision: None,
+            written_updated: None,
             updated_at: now,
         });
         fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if revision.is_some() {
-            fp.written_revision = revision;
+        if let Some(w) = written {
+            fp.written_revision = Some(w.revision.clone());
+            fp.written_updated = Some(w.updated);
         }
         fp.updated_at = now;
         self.state.put_fingerprint(&fp).await

@@ -1,17 +1,17 @@
 //! Throughput of `map_change` on a typical Jira Bug -> ADO Bug update (7 mappings, a value
 //! table, a status table, a user, rich text, a constant and the remote id).
 //!
-//! `cargo bench -p ferry-mapping --bench map_change` prints entities/s on one core;
-//! under `cargo test` it runs a few iterations as a smoke test.
+//! `cargo bench -p ferry-mapping --bench map_change` prints entities/s on one core
+//! (criterion's `thrpt`); `cargo test -p ferry-mapping --benches` runs each once.
 
 use chrono::{TimeZone, Utc};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferry_domain::{
     Direction, Endpoint, EntityId, EntitySnapshot, FieldKey, FieldMapping, FieldValue, Fingerprint, Flow, Integration,
     IntegrationId, MappingKind, RemoteRefs, Scalar, Side, SystemId, UnmatchedUser, UserRef, ValueTable,
 };
 use ferry_mapping::{map_change, Decision, MappingInput, UserDirectory};
 use std::hint::black_box;
-use std::time::Instant;
 
 fn key(s: &str) -> FieldKey {
     FieldKey::new(s)
@@ -104,10 +104,11 @@ fn fixture() -> Result<(Integration, EntitySnapshot, UserDirectory), Box<dyn std
     Ok((integration, source, users))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let full = std::env::args().any(|a| a == "--bench");
-    let iterations: u32 = if full { 1_000_000 } else { 1_000 };
-    let (integration, source, users) = fixture()?;
+fn bench(c: &mut Criterion) {
+    let (integration, source, users) = match fixture() {
+        Ok(f) => f,
+        Err(e) => panic!("benchmark fixture: {e}"),
+    };
     let input = |fp: Option<&'_ Fingerprint>, linked: bool| {
         map_change(&MappingInput {
             integration: &integration,
@@ -122,7 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let Decision::Write { mut mapped, .. } = input(None, false).decision else {
-        return Err("the fixture's create did not map to a write".into());
+        panic!("the fixture's create did not map to a write");
     };
     // The previous write had another title: each update maps every field, writes one.
     mapped.insert("System.Title".into(), FieldValue::Text("old title".into()));
@@ -132,25 +133,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         entity: EntityId::new("42"),
         values: mapped,
         written_revision: None,
+        written_updated: None,
         updated_at: Utc::now(),
     };
+    // The measured call must do the real work: one changed field to write.
+    match input(Some(&fingerprint), true).decision {
+        Decision::Write { changes, .. } if changes.len() == 1 => {}
+        other => panic!("expected a one-field write, got {other:?}"),
+    }
 
-    let start = Instant::now();
-    let mut writes = 0u32;
-    for _ in 0..iterations {
-        let out = input(black_box(Some(&fingerprint)), true);
-        if let Decision::Write { changes, .. } = black_box(out.decision) {
-            writes += u32::from(changes.len() == 1);
-        }
-    }
-    let elapsed = start.elapsed();
-    if writes != iterations {
-        return Err(format!("expected {iterations} one-field writes, got {writes}").into());
-    }
-    println!(
-        "map_change: {iterations} updates in {:.3}s = {:.0} entities/s on one core",
-        elapsed.as_secs_f64(),
-        f64::from(iterations) / elapsed.as_secs_f64()
-    );
-    Ok(())
+    let mut group = c.benchmark_group("mapping");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("map_change update (entities/s on one core)", |b| {
+        b.iter(|| black_box(input(black_box(Some(&fingerprint)), true)))
+    });
+    group.bench_function("map_change create (entities/s on one core)", |b| {
+        b.iter(|| black_box(input(black_box(None), false)))
+    });
+    group.finish();
 }
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -88,6 +88,7 @@ pub fn fingerprint(side: Side, values: BTreeMap<String, FieldValue>) -> Fingerpr
         entity: EntityId::new("42"),
         values,
         written_revision: Some("3".into()),
+        written_updated: None,
         updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap(),
     }
 }

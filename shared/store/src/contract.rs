@@ -313,6 +313,7 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
             ("Microsoft.VSTS.Common.Priority".to_string(), FieldValue::Number(2.0)),
         ]),
         written_revision: Some("7".into()),
+        written_updated: None,
         updated_at: at(50),
     };
     store.put_fingerprint(&fp).await.expect("put");

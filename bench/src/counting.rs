@@ -1,0 +1,397 @@
+//! Counting what the pipeline asks of its queue and store.
+//!
+//! On AWS an SDK interceptor on the DynamoDB and SQS clients counts every request that
+//! goes over the wire (by its `X-Amz-Target` operation). On the embedded backend there
+//! is no SQS or DynamoDB, so the port calls are counted instead: each queue call and
+//! each store call is what one SQS / DynamoDB request would be on AWS.
+
+use async_trait::async_trait;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use ferry_domain::ports::{ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateStore};
+use ferry_domain::{
+    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link,
+    SeenRevision, Side, SystemConfig, SystemId, Watermark,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Request counts by operation, plus the billing units they use.
+#[derive(Debug, Default)]
+pub struct Tally {
+    ops: Mutex<BTreeMap<String, u64>>,
+    /// SQS: billed 64 KB chunks (every request is at least one).
+    pub sqs_chunks: AtomicU64,
+    /// DynamoDB: estimated read / write capacity units (see [`Tally::dynamo_units`]).
+    pub read_units: AtomicU64,
+    pub write_units: AtomicU64,
+}
+
+/// A point-in-time copy of a [`Tally`].
+#[derive(Debug, Default, Clone)]
+pub struct Counts {
+    pub ops: BTreeMap<String, u64>,
+    pub sqs_chunks: u64,
+    pub read_units: u64,
+    pub write_units: u64,
+}
+
+impl Counts {
+    pub fn sqs_requests(&self) -> u64 {
+        self.ops.iter().filter(|(k, _)| k.starts_with("sqs.")).map(|(_, v)| v).sum()
+    }
+    pub fn dynamo_requests(&self) -> u64 {
+        self.ops.iter().filter(|(k, _)| k.starts_with("ddb.")).map(|(_, v)| v).sum()
+    }
+    pub fn plus(&self, other: &Counts) -> Counts {
+        let mut ops = self.ops.clone();
+        for (k, v) in &other.ops {
+            *ops.entry(k.clone()).or_insert(0) += v;
+        }
+        Counts {
+            ops,
+            sqs_chunks: self.sqs_chunks + other.sqs_chunks,
+            read_units: self.read_units + other.read_units,
+            write_units: self.write_units + other.write_units,
+        }
+    }
+    pub fn minus(&self, before: &Counts) -> Counts {
+        let ops = self
+            .ops
+            .iter()
+            .map(|(k, v)| (k.clone(), v - before.ops.get(k).copied().unwrap_or(0)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        Counts {
+            ops,
+            sqs_chunks: self.sqs_chunks - before.sqs_chunks,
+            read_units: self.read_units - before.read_units,
+            write_units: self.write_units - before.write_units,
+        }
+    }
+}
+
+impl Tally {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn count(&self, op: &str) {
+        if let Ok(mut m) = self.ops.lock() {
+            *m.entry(op.to_string()).or_insert(0) += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> Counts {
+        Counts {
+            ops: self.ops.lock().map(|m| m.clone()).unwrap_or_default(),
+            sqs_chunks: self.sqs_chunks.load(Ordering::Relaxed),
+            read_units: self.read_units.load(Ordering::Relaxed),
+            write_units: self.write_units.load(Ordering::Relaxed),
+        }
+    }
+
+    fn sqs(&self, op: &str, payload_bytes: usize) {
+        self.count(&format!("sqs.{op}"));
+        self.sqs_chunks.fetch_add(chunks(payload_bytes, 64 * 1024), Ordering::Relaxed);
+    }
+
+    /// On-demand units as DynamoDB bills them, estimated from the request size: a write
+    /// costs one unit per started KB of item (the request body stands in for the item),
+    /// a strongly consistent read one unit per started 4 KB (one unit assumed: the
+    /// response size is not seen here). Transactions cost double.
+    fn dynamo(&self, op: &str, request_bytes: usize) {
+        self.count(&format!("ddb.{op}"));
+        match op {
+            "GetItem" | "Query" | "Scan" | "BatchGetItem" => {
+                self.read_units.fetch_add(1, Ordering::Relaxed);
+            }
+            "TransactWriteItems" => {
+                self.write_units.fetch_add(2 * chunks(request_bytes, 1024), Ordering::Relaxed);
+            }
+            "TransactGetItems" => {
+                self.read_units.fetch_add(2, Ordering::Relaxed);
+            }
+            _ => {
+                self.write_units.fetch_add(chunks(request_bytes, 1024), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn chunks(bytes: usize, size: usize) -> u64 {
+    (bytes.max(1)).div_ceil(size) as u64
+}
+
+/// Counts each SDK request once, before it is sent (retries of one call count again,
+/// as AWS bills them).
+#[derive(Debug, Clone)]
+pub struct CountingInterceptor {
+    pub tally: Arc<Tally>,
+}
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "FerryBenchRequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let req = context.request();
+        let target = req.headers().get("x-amz-target").unwrap_or("unknown.Unknown");
+        let bytes = req.body().bytes().map_or(0, <[u8]>::len);
+        match target.split_once('.') {
+            Some((svc, op)) if svc.starts_with("DynamoDB") => self.tally.dynamo(op, bytes),
+            Some((svc, op)) if svc.starts_with("AmazonSQS") => self.tally.sqs(op, bytes),
+            _ => self.tally.count(&format!("other.{target}")),
+        }
+        Ok(())
+    }
+}
+
+/// The embedded queue, counted as SQS requests: one per send batch of up to 10
+/// messages (as `SendMessageBatch`), receive, ack (`DeleteMessage`), release
+/// (`ChangeMessageVisibility`) and depth (`GetQueueAttributes`).
+pub struct CountedQueue {
+    pub inner: Arc<dyn Queue>,
+    pub tally: Arc<Tally>,
+}
+
+#[async_trait]
+impl Queue for CountedQueue {
+    async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()> {
+        for chunk in messages.chunks(10) {
+            let bytes = chunk.iter().map(|m| m.body.len()).sum();
+            self.tally.sqs(if chunk.len() == 1 { "SendMessage" } else { "SendMessageBatch" }, bytes);
+        }
+        self.inner.send(queue, messages).await
+    }
+    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>> {
+        let got = self.inner.receive(queue, max, visibility).await?;
+        self.tally.sqs("ReceiveMessage", got.iter().map(|d| d.body.len()).sum());
+        Ok(got)
+    }
+    async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()> {
+        self.tally.sqs("DeleteMessage", 0);
+        self.inner.ack(queue, receipt).await
+    }
+    async fn release(&self, queue: QueueName, receipt: &str, delay: Duration) -> PortResult<()> {
+        self.tally.sqs("ChangeMessageVisibility", 0);
+        self.inner.release(queue, receipt, delay).await
+    }
+    async fn dead_letters(&self, queue: QueueName) -> PortResult<Vec<Delivery>> {
+        self.tally.sqs("ReceiveMessage", 0);
+        self.inner.dead_letters(queue).await
+    }
+    async fn delete_dead_letter(&self, queue: QueueName, message_id: &str) -> PortResult<()> {
+        self.tally.sqs("DeleteMessage", 0);
+        self.inner.delete_dead_letter(queue, message_id).await
+    }
+    async fn depth(&self, queue: QueueName) -> PortResult<u64> {
+        self.tally.sqs("GetQueueAttributes", 0);
+        self.inner.depth(queue).await
+    }
+}
+
+/// The embedded store, counted as DynamoDB requests: each port call is one request
+/// (a get is `GetItem`, a put `PutItem`, ...), one unit each.
+pub struct CountedStore<S: ConfigStore + StateStore> {
+    pub inner: Arc<S>,
+    pub tally: Arc<Tally>,
+}
+
+impl<S: ConfigStore + StateStore> CountedStore<S> {
+    fn read(&self, method: &str) {
+        self.op("GetItem", method);
+    }
+    fn write(&self, method: &str) {
+        self.op("PutItem", method);
+    }
+    /// Counts the request, and the port method behind it (to show where they go).
+    fn op(&self, request: &str, method: &str) {
+        self.tally.dynamo(request, 0);
+        self.tally.count(&format!("port.{method}"));
+    }
+}
+
+#[async_trait]
+impl<S: ConfigStore + StateStore> ConfigStore for CountedStore<S> {
+    async fn put_system(&self, system: &SystemConfig) -> PortResult<()> {
+        self.write("put_system");
+        self.inner.put_system(system).await
+    }
+    async fn get_system(&self, id: &SystemId) -> PortResult<Option<SystemConfig>> {
+        self.read("get_system");
+        self.inner.get_system(id).await
+    }
+    async fn list_systems(&self) -> PortResult<Vec<SystemConfig>> {
+        self.op("Query", "list_systems");
+        self.inner.list_systems().await
+    }
+    async fn get_integration(&self, id: &IntegrationId) -> PortResult<Option<IntegrationRecord>> {
+        self.read("get_integration");
+        self.inner.get_integration(id).await
+    }
+    async fn list_integrations(&self) -> PortResult<Vec<IntegrationRecord>> {
+        self.op("Query", "list_integrations");
+        self.inner.list_integrations().await
+    }
+    async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()> {
+        self.write("put_integration");
+        self.inner.put_integration(record, expected_version).await
+    }
+}
+
+#[async_trait]
+impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
+    async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>> {
+        self.read("get_watermark");
+        self.inner.get_watermark(integration, flow).await
+    }
+    async fn put_watermark(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        watermark: &Watermark,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        self.write("put_watermark");
+        self.inner.put_watermark(integration, flow, watermark, expected_version).await
+    }
+    async fn get_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<SeenRevision>> {
+        self.read("get_seen");
+        self.inner.get_seen(integration, side, entity).await
+    }
+    async fn put_seen(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+        seen: &SeenRevision,
+    ) -> PortResult<()> {
+        self.write("put_seen");
+        self.inner.put_seen(integration, side, entity, seen).await
+    }
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
+        self.read("get_link");
+        self.inner.get_link(integration, side, entity).await
+    }
+    async fn put_link(&self, link: &Link) -> PortResult<()> {
+        self.write("put_link");
+        self.inner.put_link(link).await
+    }
+    async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
+        self.read("count_links");
+        self.inner.count_links(integration).await
+    }
+    async fn get_fingerprint(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Fingerprint>> {
+        self.read("get_fingerprint");
+        self.inner.get_fingerprint(integration, side, entity).await
+    }
+    async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {
+        self.write("put_fingerprint");
+        self.inner.put_fingerprint(fingerprint).await
+    }
+    async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()> {
+        self.write("put_failure");
+        self.inner.put_failure(failure).await
+    }
+    async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>> {
+        self.read("get_failure");
+        self.inner.get_failure(id).await
+    }
+    async fn failure_for_entity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+    ) -> PortResult<Option<FailureRecord>> {
+        self.read("failure_for_entity");
+        self.inner.failure_for_entity(integration, flow, entity).await
+    }
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+        self.op("Query", "list_failures");
+        self.inner.list_failures(integration).await
+    }
+    async fn delete_failure(&self, id: &str) -> PortResult<()> {
+        self.op("DeleteItem", "delete_failure");
+        self.inner.delete_failure(id).await
+    }
+    async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
+        self.op("UpdateItem", "incr_counter");
+        self.inner.incr_counter(integration, flow, counter, by).await
+    }
+    async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts> {
+        self.read("counts");
+        self.inner.counts(integration, flow).await
+    }
+    async fn acquire_lease(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        owner: &str,
+        ttl: Duration,
+    ) -> PortResult<bool> {
+        self.op("UpdateItem", "acquire_lease");
+        self.inner.acquire_lease(integration, flow, owner, ttl).await
+    }
+    async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()> {
+        self.op("DeleteItem", "release_lease");
+        self.inner.release_lease(integration, flow, owner).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqs_chunks_are_started_64_kb_pieces_and_at_least_one() {
+        let t = Tally::default();
+        t.sqs("SendMessage", 0);
+        t.sqs("SendMessageBatch", 64 * 1024 + 1);
+        let c = t.snapshot();
+        assert_eq!(c.sqs_requests(), 2);
+        assert_eq!(c.sqs_chunks, 3);
+    }
+
+    #[test]
+    fn dynamo_writes_cost_a_unit_per_started_kb_and_transactions_double() {
+        let t = Tally::default();
+        t.dynamo("PutItem", 1500);
+        t.dynamo("TransactWriteItems", 100);
+        t.dynamo("GetItem", 9000);
+        let c = t.snapshot();
+        assert_eq!((c.dynamo_requests(), c.write_units, c.read_units), (3, 4, 1));
+    }
+
+    #[test]
+    fn differences_drop_operations_that_did_not_change() {
+        let t = Tally::default();
+        t.count("sqs.ReceiveMessage");
+        let before = t.snapshot();
+        t.count("ddb.GetItem");
+        let d = t.snapshot().minus(&before);
+        assert_eq!(d.ops.len(), 1);
+        assert_eq!(d.dynamo_requests(), 1);
+    }
+}

@@ -1,0 +1,354 @@
+//! `ferry-bench`: syncs a workload of N changes through the whole pipeline (embedded
+//! or AWS backend) for a tuned and a naive configuration, and prints throughput,
+//! latency, requests per change and dollars per million changes; `ferry-bench
+//! footprint` measures the function binaries.
+
+mod counting;
+mod footprint;
+mod pipeline;
+mod prices;
+mod report;
+mod workload;
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use counting::Tally;
+use ferry_domain::{Flow, Scope, SecretRef};
+use ferry_engine::EngineSettings;
+use ferry_runtime::actor::Actor;
+use ferry_runtime::{Connectors, EnvSecrets, SecretSource, StaticSecrets};
+use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use pipeline::{Invocations, Pipeline};
+use report::{RequestBreakdown, Run};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workload::Workload;
+
+#[derive(Parser)]
+#[command(
+    name = "ferry-bench",
+    about = "Ferry's benchmarks: throughput, latency, requests and AWS cost per synced change"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    sync: SyncArgs,
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// Changes to sync (half creates, half updates; both directions).
+    #[arg(long, default_value_t = 10_000)]
+    changes: usize,
+    /// Changes people make between two polls (one poll interval's worth).
+    #[arg(long, default_value_t = 500)]
+    round: usize,
+    #[arg(long, value_enum, default_value_t = BackendKind::Embedded)]
+    backend: BackendKind,
+    /// The integration's poll overlap window. The benchmark compresses time (a round
+    /// takes seconds, not a poll interval), so the default 120 s re-reads many rounds;
+    /// scale it to about two rounds' duration to model 60 s polls with a 120 s overlap.
+    #[arg(long, default_value = "120s")]
+    overlap: String,
+    /// Lambda memory size the cost is computed for (the template's FunctionMemory).
+    #[arg(long, default_value_t = 256)]
+    memory_mb: u32,
+    /// The price table.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/prices.toml"))]
+    prices: PathBuf,
+    /// Skip the naive configuration (no batching, no caching).
+    #[arg(long)]
+    no_naive: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Binary size, time to the first handled event and peak memory of each function
+    /// binary, run against a local Lambda Runtime API.
+    Footprint(footprint::Args),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
+const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
+
+/// A configuration of the pipeline under test.
+struct Variant {
+    name: &'static str,
+    settings: EngineSettings,
+    /// Messages per handler call (the SQS event source's batch size).
+    receive_batch: usize,
+}
+
+fn variants(naive: bool) -> Vec<Variant> {
+    let mut v = vec![Variant { name: "tuned", settings: EngineSettings::default(), receive_batch: 10 }];
+    if naive {
+        v.push(Variant {
+            name: "naive",
+            settings: EngineSettings { send_batch: 1, user_cache_ttl: Duration::ZERO, ..EngineSettings::default() },
+            receive_batch: 1,
+        });
+    }
+    v
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| "error".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Some(Command::Footprint(args)) = cli.command {
+        return footprint::run(args).await;
+    }
+    let args = cli.sync;
+    if args.changes == 0 || args.round == 0 {
+        bail!("--changes and --round must be at least 1");
+    }
+    let prices_text =
+        std::fs::read_to_string(&args.prices).with_context(|| format!("reading {}", args.prices.display()))?;
+    let prices =
+        prices::Prices::parse(&prices_text).with_context(|| format!("price table {}", args.prices.display()))?;
+    let mut runs = Vec::new();
+    for v in variants(!args.no_naive) {
+        eprintln!("{} backend, {} configuration: {} changes ...", backend_name(args.backend), v.name, args.changes);
+        let run = run_variant(&args, &v).await.with_context(|| format!("the {} run", v.name))?;
+        eprintln!("  done in {:.1} s", run.wall.as_secs_f64());
+        runs.push(run);
+    }
+    let out = report::Report { backend: backend_name(args.backend), memory_mb: args.memory_mb, prices, runs };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out.to_json())?);
+    } else {
+        print!("{}", out.to_text());
+    }
+    Ok(())
+}
+
+fn backend_name(b: BackendKind) -> &'static str {
+    match b {
+        BackendKind::Embedded => "embedded",
+        BackendKind::Aws => "aws",
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn secrets() -> Arc<dyn SecretSource> {
+    Arc::new(
+        StaticSecrets::new(EnvSecrets)
+            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), "jira-bot-token")
+            .with(SecretRef::Env(ADO_PAT_VAR.into()), "ado-bot-pat"),
+    )
+}
+
+async fn actor(system: &ferry_domain::SystemConfig, email: &str, token: &str, scope: Scope) -> Result<Actor> {
+    let var = format!("FERRY_BENCH_ACTOR_{}", token.replace('-', "_").to_uppercase());
+    let secrets: Arc<dyn SecretSource> =
+        Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
+    let connectors = Connectors::new(secrets, Default::default());
+    Ok(Actor::new(&connectors, system, email, SecretRef::Env(var), scope).await?)
+}
+
+async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
+    let jira = JiraSim::start(JiraSeed::demo()).await?;
+    let ado = AdoSim::start(AdoSeed::demo()).await?;
+    let dir = tempfile::tempdir()?;
+    for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
+        std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
+            .with_context(|| format!("copying examples/{f}"))?;
+    }
+    // A fresh id per run: runs may share one store (the emulator's tables).
+    let id = format!("bench-{}-{}-{}", v.name, std::process::id(), Utc::now().timestamp_millis());
+    let config = dir.path().join("ferry.yaml");
+    std::fs::write(
+        &config,
+        include_str!("integration.yaml")
+            .replace("@ID@", &id)
+            .replace("@OVERLAP@", &args.overlap)
+            .replace("@JIRA_URL@", &jira.base_url())
+            .replace("@ADO_URL@", &ado.base_url()),
+    )?;
+    let set = ferry_config::load_files(std::slice::from_ref(&config))
+        .map_err(|e| anyhow!("the benchmark's config is invalid:\n{e}"))?;
+    let integration = set.integrations.first().cloned().context("the config has no integration")?;
+
+    let tally = Tally::new();
+    let pipe = match args.backend {
+        BackendKind::Embedded => {
+            Pipeline::embedded(&dir.path().join("ferry.sqlite"), secrets(), v.settings.clone(), tally.clone())?
+        }
+        BackendKind::Aws => Pipeline::aws(secrets(), v.settings.clone(), tally.clone()).await?,
+    };
+    let engine = pipe.engine().clone();
+    engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
+    engine.activate(&integration.id, Utc::now()).await?;
+
+    let system = |side: ferry_domain::Side| {
+        let sid = &integration.endpoint(side).system;
+        set.systems.iter().find(|s| &s.id == sid).cloned().context("system of the integration")
+    };
+    let scope = |side: ferry_domain::Side| {
+        let ep = integration.endpoint(side);
+        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
+    };
+    let people_jira = actor(
+        &system(ferry_domain::Side::Left)?,
+        "alice@acme.test",
+        "jira-alice-token",
+        scope(ferry_domain::Side::Left),
+    )
+    .await?;
+    let people_ado =
+        actor(&system(ferry_domain::Side::Right)?, "bob@acme.test", "ado-bob-pat", scope(ferry_domain::Side::Right))
+            .await?;
+    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
+        .iter()
+        .filter_map(|e| jira.user(e).map(|u| u.id))
+        .collect::<Vec<_>>();
+    let mut work = Workload::new(args.changes, assignees);
+
+    // Count only what the pipeline does from here on.
+    jira.clear_requests();
+    ado.clear_requests();
+    let before = tally.snapshot();
+    let mut inv = Invocations::default();
+    let mut all_latencies = Vec::with_capacity(args.changes);
+    let mut unsynced = 0usize;
+    // Entities written although nobody changed their source in that round.
+    let mut extra_writes = 0usize;
+    let mut sync_time = Duration::ZERO;
+    let mut synced = 0usize;
+    let mut steady = report::Bucket::default();
+    let (mut steady_jira, mut steady_ado) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while !work.finished() {
+        let steady_round = work.updating();
+        let made = work.round(args.round, &people_jira, &people_ado).await?;
+        let round_counts = tally.snapshot();
+        let round_inv = inv.clone();
+        let (jira_seen, ado_seen) = (jira.requests().len(), ado.requests().len());
+        let sync_started = Instant::now();
+        for flow in integration.flows() {
+            pipe.poll(&integration.id, flow, &mut inv).await?;
+        }
+        let written = pipe.drain(v.receive_batch, &mut inv).await?;
+        let took = sync_started.elapsed();
+        sync_time += took;
+        synced += written.len();
+        let mut at: HashMap<(Flow, String), Instant> = HashMap::new();
+        let n_written = written.len();
+        for w in written {
+            at.entry((w.flow, w.source_key)).or_insert(w.at);
+        }
+        let changed: std::collections::HashSet<(Flow, &str)> =
+            made.iter().map(|m| (m.flow, m.source_key.as_str())).collect();
+        extra_writes += at.keys().filter(|(f, k)| !changed.contains(&(*f, k.as_str()))).count();
+        let mut latencies = Vec::with_capacity(made.len());
+        for m in made {
+            match at.get(&(m.flow, m.source_key)) {
+                Some(t) if *t >= m.at => latencies.push(*t - m.at),
+                _ => unsynced += 1,
+            }
+        }
+        if steady_round {
+            steady.synced += n_written;
+            steady.sync_time += took;
+            steady.latencies.extend(latencies.iter().copied());
+            steady.counts = steady.counts.plus(&tally.snapshot().minus(&round_counts));
+            steady.invocations.add_since(&inv, &round_inv);
+            steady_jira.extend(jira.requests().into_iter().skip(jira_seen).filter(bot));
+            steady_ado.extend(ado.requests().into_iter().skip(ado_seen).filter(bot));
+        }
+        all_latencies.extend(latencies);
+    }
+    let wall = started.elapsed();
+    steady.requests = RequestBreakdown::of(&steady_jira, &steady_ado);
+    let jira_reqs: Vec<_> = jira.requests().into_iter().filter(bot).collect();
+    let ado_reqs: Vec<_> = ado.requests().into_iter().filter(bot).collect();
+    Ok(Run {
+        name: v.name,
+        changes: args.changes,
+        round: args.round,
+        send_batch: v.settings.send_batch,
+        receive_batch: v.receive_batch,
+        user_cache_ttl: v.settings.user_cache_ttl,
+        wall,
+        unsynced,
+        extra_writes,
+        all: report::Bucket {
+            synced,
+            sync_time,
+            latencies: all_latencies,
+            counts: tally.snapshot().minus(&before),
+            invocations: inv,
+            requests: RequestBreakdown::of(&jira_reqs, &ado_reqs),
+        },
+        steady,
+    })
+}
+
+/// Requests made by Ferry's integration user (not by the people of the workload).
+fn bot(r: &ferry_sim::RequestRecord) -> bool {
+    r.user.as_deref() == Some("ferry-bot@acme.test")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(changes: usize, round: usize) -> SyncArgs {
+        SyncArgs {
+            changes,
+            round,
+            backend: BackendKind::Embedded,
+            memory_mb: 256,
+            prices: PathBuf::from("unused"),
+            overlap: "120s".into(),
+            no_naive: false,
+            json: false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_workload_syncs_every_change_once_in_both_configurations() {
+        for v in variants(true) {
+            let run = run_variant(&args(8, 4), &v).await.unwrap();
+            assert_eq!(run.unsynced, 0, "{}", v.name);
+            // Every write is a change someone made: a stale echo read before Ferry's own
+            // later write is skipped, never written back (the engine once reverted these).
+            assert_eq!(run.extra_writes, 0, "{}: writes of entities nobody changed", v.name);
+            assert_eq!(run.all.synced, 8, "{}", v.name);
+            // Round 1 files 4 bugs, round 2 updates them: the steady state.
+            assert!(run.steady.synced >= 4, "{}", v.name);
+            assert_eq!(run.all.latencies.len(), 8);
+            assert!(run.all.counts.sqs_requests() > 0 && run.all.counts.dynamo_requests() > 0);
+            assert_eq!(run.all.requests.get("create"), 4, "{:?}", run.all.requests.by_kind);
+            assert!(run.all.invocations.poll >= 4, "two polls per round");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_naive_configuration_sends_and_receives_one_message_per_call() {
+        let vs = variants(true);
+        let tuned = run_variant(&args(8, 8), &vs[0]).await.unwrap();
+        let naive = run_variant(&args(8, 8), &vs[1]).await.unwrap();
+        assert!(naive.all.counts.sqs_requests() > tuned.all.counts.sqs_requests());
+        assert!(naive.all.invocations.total() > tuned.all.invocations.total());
+    }
+}
