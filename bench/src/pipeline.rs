@@ -4,12 +4,13 @@
 
 use crate::counting::{CountedQueue, CountedStore, CountingInterceptor, Tally};
 use anyhow::{anyhow, Context, Result};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{Queue, QueueName};
 use ferry_domain::{Flow, IntegrationId, WriteCommand};
 use ferry_engine::{Engine, EngineSettings, HandleError, WriteOutcome};
+use ferry_event_runner::QueueInfo;
 use ferry_runtime::{Connectors, SecretSource};
 use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
 use ferry_store::sqlite::SqliteStore;
@@ -64,8 +65,8 @@ pub struct AwsPipeline {
     engine: Arc<Engine>,
     sqs: aws_sdk_sqs::Client,
     region: String,
-    changes: (String, String, i32),
-    writes: (String, String, i32),
+    changes: QueueInfo,
+    writes: QueueInfo,
 }
 
 impl Pipeline {
@@ -103,8 +104,8 @@ impl Pipeline {
         let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
         let engine = Arc::new(Engine::new(store.clone(), store, queue, connectors, settings));
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-        let changes = queue_info(&sqs, &names.changes_queue_url).await?;
-        let writes = queue_info(&sqs, &names.writes_queue_url).await?;
+        let changes = ferry_event_runner::queue_info(&sqs, &names.changes_queue_url).await?;
+        let writes = ferry_event_runner::queue_info(&sqs, &names.writes_queue_url).await?;
         Ok(Pipeline::Aws(Box::new(AwsPipeline { engine, sqs, region, changes, writes })))
     }
 
@@ -209,7 +210,7 @@ impl AwsPipeline {
         inv: &mut Invocations,
         written: &mut Vec<Written>,
     ) -> Result<usize> {
-        let (url, arn, visibility) = match q {
+        let QueueInfo { url, arn, visibility } = match q {
             QueueName::Changes => &self.changes,
             QueueName::Writes => &self.writes,
         };
@@ -272,20 +273,4 @@ impl AwsPipeline {
         }
         Ok(messages.len())
     }
-}
-
-async fn queue_info(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<(String, String, i32)> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .attribute_names(QueueAttributeName::VisibilityTimeout)
-        .send()
-        .await
-        .map_err(|e| anyhow!("GetQueueAttributes {url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-    let attrs = out.attributes.unwrap_or_default();
-    let arn =
-        attrs.get(&QueueAttributeName::QueueArn).cloned().ok_or_else(|| anyhow!("queue {url} has no QueueArn"))?;
-    let visibility = attrs.get(&QueueAttributeName::VisibilityTimeout).and_then(|v| v.parse().ok()).unwrap_or(30);
-    Ok((url.to_string(), arn, visibility))
 }

@@ -48,10 +48,12 @@ impl Source {
     }
 }
 
-struct QueueInfo {
-    url: String,
-    arn: String,
-    visibility: i32,
+/// What an SQS event source needs to know of its queue.
+pub struct QueueInfo {
+    pub url: String,
+    pub arn: String,
+    /// Seconds; a received batch stays hidden this long.
+    pub visibility: i32,
 }
 
 pub struct EventRunner {
@@ -377,7 +379,8 @@ pub fn deletable(event: &SqsEvent, failed: &HashSet<String>) -> Vec<(String, Str
         .collect()
 }
 
-async fn queue_info(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueInfo> {
+/// Reads the queue's ARN and visibility timeout.
+pub async fn queue_info(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueInfo> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)
