@@ -48,11 +48,12 @@ impl Default for Variant {
 }
 
 /// Which runtime a world syncs on: `FERRY_E2E_BACKEND=aws` runs the suite on DynamoDB
-/// + SQS at `AWS_ENDPOINT_URL` (an emulator started outside the tests, by `.ci/run`),
-/// through the real Lambda handlers; anything else runs it on the embedded store.
+/// and SQS at `AWS_ENDPOINT_URL` (an emulator started outside the tests, by
+/// `infra/test.sh`), through the real Lambda handlers; anything else runs it on the
+/// embedded store.
 pub enum Backend {
     Embedded { rt: Embedded, runner: Runner },
-    Aws { rt: Box<AwsRuntime>, events: tokio::sync::Mutex<EventRunner> },
+    Aws { rt: Box<AwsRuntime>, events: Box<tokio::sync::Mutex<EventRunner>> },
 }
 
 pub fn aws_backend() -> bool {
@@ -117,7 +118,7 @@ impl World {
                 options,
             )
             .await?;
-            Backend::Aws { rt: Box::new(rt), events: tokio::sync::Mutex::new(events) }
+            Backend::Aws { rt: Box::new(rt), events: Box::new(tokio::sync::Mutex::new(events)) }
         } else {
             let rt = Embedded::open(&db, secrets())?;
             let runner =
