@@ -89,6 +89,15 @@ fn object(v: &Value) -> Result<&Map<String, Value>, Response> {
     v.as_object().ok_or_else(|| bad_request("Can not deserialize instance of object out of non-object token"))
 }
 
+/// An optional object member of a request body (`fields`, `update`): absent or null is `None`.
+fn optional_object<'a>(o: &'a Map<String, Value>, key: &str) -> Result<Option<&'a Map<String, Value>>, Response> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(bad_request(&format!("'{key}' must be an object."))),
+    }
+}
+
 /// Query parameters, possibly repeated and/or comma-separated.
 struct Params(Vec<(String, String)>);
 
@@ -821,10 +830,9 @@ async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>,
         Some(Value::Object(f)) => f,
         Some(_) => return bad_request("'fields' must be an object."),
     };
-    let update = match o.get("update") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(u)) => Some(u),
-        Some(_) => return bad_request("'update' must be an object."),
+    let update = match optional_object(o, "update") {
+        Ok(v) => v,
+        Err(e) => return e,
     };
     let mut errors = FieldErrors::new();
     let project = fields.get("project").and_then(|p| {
@@ -922,15 +930,13 @@ async fn edit_issue(
         Ok(o) => o,
         Err(e) => return e,
     };
-    let fields = match o.get("fields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(f)) => Some(f),
-        Some(_) => return bad_request("'fields' must be an object."),
+    let fields = match optional_object(o, "fields") {
+        Ok(v) => v,
+        Err(e) => return e,
     };
-    let update = match o.get("update") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(u)) => Some(u),
-        Some(_) => return bad_request("'update' must be an object."),
+    let update = match optional_object(o, "update") {
+        Ok(v) => v,
+        Err(e) => return e,
     };
     let mut st = inner.lock();
     let Some(idx) = inner.find_issue(&st, &key) else {
@@ -979,15 +985,13 @@ async fn do_transition(
     let Some(tid) = id_of(o.get("transition").and_then(|t| t.get("id"))) else {
         return bad_request("Missing 'transition' identifier");
     };
-    let fields = match o.get("fields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(f)) => Some(f),
-        Some(_) => return bad_request("'fields' must be an object."),
+    let fields = match optional_object(o, "fields") {
+        Ok(v) => v,
+        Err(e) => return e,
     };
-    let update = match o.get("update") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(u)) => Some(u),
-        Some(_) => return bad_request("'update' must be an object."),
+    let update = match optional_object(o, "update") {
+        Ok(v) => v,
+        Err(e) => return e,
     };
     let mut st = inner.lock();
     let Some(idx) = inner.find_issue(&st, &key) else {
