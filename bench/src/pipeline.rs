@@ -185,6 +185,7 @@ async fn embedded_batch(
                 queue.release(q, &d.receipt, after.unwrap_or(Duration::from_millis(200))).await?;
             }
             Err(HandleError::BadMessage(m)) => return Err(anyhow!("the pipeline produced a bad message: {m}")),
+            Err(HandleError::Crashed(c)) => return Err(anyhow!("the benchmark injects no crashes, yet: {c}")),
         }
     }
     inv.add(started.elapsed());

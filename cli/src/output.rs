@@ -56,6 +56,7 @@ pub fn cycle(r: &CycleReport) {
                 println!("  failed: parked as {failure_id} (see `ferry failures list`)")
             }
             HandledEvent::Transform { .. } => {}
+            HandledEvent::Crashed { queue, point } => println!("  {queue}: injected crash at {point}"),
             HandledEvent::Write { outcome } => match outcome {
                 WriteOutcome::Created { source, target } => {
                     println!("  {source} -> created {target}")

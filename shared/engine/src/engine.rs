@@ -1,4 +1,5 @@
 use crate::cache::{TtlCache, UserCache};
+use crate::crash::{CrashInjector, CrashPoint, Crashed};
 use crate::error::EngineError;
 use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore};
 use ferry_domain::{ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemId, UserRef};
@@ -39,6 +40,7 @@ pub struct Engine {
     pub(crate) users: UserCache,
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
+    pub(crate) crash: Option<Arc<dyn CrashInjector>>,
 }
 
 impl Engine {
@@ -59,6 +61,7 @@ impl Engine {
             users: TtlCache::new(ttl),
             integration_users: TtlCache::new(ttl),
             schedules: None,
+            crash: None,
         }
     }
 
@@ -66,6 +69,23 @@ impl Engine {
     pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleControl>) -> Self {
         self.schedules = Some(schedules);
         self
+    }
+
+    /// Fault-injection runs only: handlers may stop at [`CrashPoint`]s.
+    pub fn with_crash_injector(mut self, crash: Arc<dyn CrashInjector>) -> Self {
+        self.crash = Some(crash);
+        self
+    }
+
+    /// Passes a step boundary: `Err` when the injector says the handler dies here.
+    pub fn crash_point(&self, point: CrashPoint) -> Result<(), Crashed> {
+        match &self.crash {
+            Some(c) if c.crash_at(point) => {
+                tracing::warn!(%point, "injected crash");
+                Err(Crashed(point))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn state(&self) -> &Arc<dyn StateStore> {

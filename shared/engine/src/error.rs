@@ -1,3 +1,4 @@
+use crate::crash::Crashed;
 use ferry_domain::{ErrorCategory, PortError};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub enum EngineError {
     UnknownFailure(String),
     #[error("{0}")]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Crashed(#[from] Crashed),
 }
 
 /// The outcome of handling one queue message that did not succeed.
@@ -30,6 +33,10 @@ pub enum HandleError {
     /// dead-letter queue, where `ferry failures list` shows it.
     #[error("bad message: {0}")]
     BadMessage(String),
+    /// Fault injection: the handler stopped as if its process died. The message is
+    /// neither acknowledged nor released; it returns after the visibility timeout.
+    #[error(transparent)]
+    Crashed(#[from] Crashed),
 }
 
 impl HandleError {
@@ -41,6 +48,7 @@ impl HandleError {
         match self {
             HandleError::Retry { error, .. } => error.category,
             HandleError::BadMessage(_) => ErrorCategory::BadMessage,
+            HandleError::Crashed(_) => ErrorCategory::Network,
         }
     }
 }

@@ -3,12 +3,14 @@
 //! the Lambda functions) call these and nothing else.
 
 mod cache;
+mod crash;
 mod engine;
 mod error;
 mod lifecycle;
 mod pipeline;
 mod status;
 
+pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};

@@ -4,6 +4,7 @@
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
 //! before a create).
 
+use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -82,6 +83,10 @@ impl Engine {
             return Ok(PollReport { busy: true, ..PollReport::default() });
         }
         let result = self.poll_leased(id, flow, now).await;
+        if let Err(EngineError::Crashed(_)) = &result {
+            // A dead process releases nothing: the lease expires on its own.
+            return result;
+        }
         if let Err(e) = self.state.release_lease(id, flow, &owner).await {
             warn!("releasing the poll lease: {e}");
         }
@@ -162,9 +167,13 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>, PortError>>()?;
-        for chunk in messages.chunks(self.settings.send_batch.max(1)) {
+        for (i, chunk) in messages.chunks(self.settings.send_batch.max(1)).enumerate() {
+            if i > 0 {
+                self.crash_point(CrashPoint::PollBetweenSends)?;
+            }
             self.queue.send(QueueName::Changes, chunk).await?;
         }
+        self.crash_point(CrashPoint::PollAfterEnqueue)?;
         for e in &accepted {
             let seen = SeenRevision { revision: e.snapshot.revision.clone(), updated: e.snapshot.updated };
             self.state.put_seen(id, source, &e.snapshot.id, &seen).await?;
@@ -279,6 +288,7 @@ impl Engine {
                         &[OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body }],
                     )
                     .await?;
+                self.crash_point(CrashPoint::TransformAfterEnqueue)?;
                 Ok(TransformOutcome::Enqueued { create, fields })
             }
         }
@@ -351,6 +361,7 @@ impl Engine {
             }
         };
 
+        self.crash_point(CrashPoint::WriteAfterTarget)?;
         let now = Utc::now();
         let mut target_ref = target_ref;
         let mut source_ref = entity_ref(&cmd.source);
@@ -363,6 +374,7 @@ impl Engine {
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
             self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
+            self.crash_point(CrashPoint::WriteAfterLink)?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
             if integration.remote.link(target_side) {
@@ -487,6 +499,7 @@ impl Engine {
     {
         let (error, output) = match result {
             Ok(v) => return Ok(v),
+            Err(Parkable::Crashed(c)) => return Err(HandleError::Crashed(c)),
             Err(Parkable::Permanent(e, out)) => (e, out),
             Err(Parkable::Transient(e)) => {
                 let max = match self.config.get_integration(&event.integration).await {
@@ -609,12 +622,20 @@ fn changes_to_send(cmd: &WriteCommand, adopting: bool, current: &EntitySnapshot)
 pub(crate) enum Parkable {
     Transient(PortError),
     Permanent(PortError, Option<Box<WriteCommand>>),
+    Crashed(Crashed),
+}
+
+impl From<Crashed> for Parkable {
+    fn from(c: Crashed) -> Self {
+        Parkable::Crashed(c)
+    }
 }
 
 impl Parkable {
     fn from_engine(e: EngineError) -> Self {
         match e {
             EngineError::Port(p) => p.into(),
+            EngineError::Crashed(c) => Parkable::Crashed(c),
             other => Parkable::Permanent(PortError::new(ErrorCategory::Config, other.to_string()), None),
         }
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::QueueName;
 use ferry_domain::{Flow, IntegrationId};
-use ferry_engine::{Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
+use ferry_engine::{CrashPoint, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
 use rand::Rng;
 use serde::Serialize;
 use std::sync::Arc;
@@ -38,10 +38,25 @@ impl Default for RunnerSettings {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum HandledEvent {
-    Transform { outcome: TransformOutcome },
-    Write { outcome: WriteOutcome },
-    Retry { queue: &'static str, error: String },
-    BadMessage { queue: &'static str, error: String },
+    Transform {
+        outcome: TransformOutcome,
+    },
+    Write {
+        outcome: WriteOutcome,
+    },
+    Retry {
+        queue: &'static str,
+        error: String,
+    },
+    BadMessage {
+        queue: &'static str,
+        error: String,
+    },
+    /// Fault injection: the handler stopped at a crash point.
+    Crashed {
+        queue: &'static str,
+        point: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -162,7 +177,13 @@ impl Runner {
             }
         };
         let n = deliveries.len();
-        for d in deliveries {
+        for (i, d) in deliveries.into_iter().enumerate() {
+            if i > 0 {
+                if let Err(c) = self.engine.crash_point(CrashPoint::BatchMiddle) {
+                    report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                    return n;
+                }
+            }
             let result = match name {
                 QueueName::Changes => self
                     .engine
@@ -188,6 +209,13 @@ impl Runner {
                     );
                     report.handled.push(HandledEvent::Retry { queue: name.as_str(), error: error.to_string() });
                     queue.release(name, &d.receipt, delay).await
+                }
+                Err(HandleError::Crashed(c)) => {
+                    // As if the process died: no ack, no release; the message and the
+                    // rest of this batch come back after the visibility timeout.
+                    warn!(queue = name.as_str(), message_id = %d.message_id, "{c}");
+                    report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                    return n;
                 }
                 Err(HandleError::BadMessage(msg)) => {
                     // Redelivered until the queue's receive limit moves it to the DLQ.

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_domain::ports::QueueName;
-use ferry_engine::{Engine, HandleError};
+use ferry_engine::{CrashPoint, Engine, HandleError};
 use rand::Rng;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -66,7 +66,10 @@ pub async fn handle_sqs_batch(
     let queue = step.queue();
     let mut response = SqsBatchResponse::default();
     let mut blocked_groups: HashSet<String> = HashSet::new();
-    for record in &event.records {
+    for (i, record) in event.records.iter().enumerate() {
+        if i > 0 && engine.crash_point(CrashPoint::BatchMiddle).is_err() {
+            return whole_batch_failed(&event);
+        }
         let message_id = record.message_id.clone().unwrap_or_default();
         let group = record.attributes.get("MessageGroupId").cloned();
         if let Some(g) = group.as_ref().filter(|g| blocked_groups.contains(*g)) {
@@ -93,6 +96,10 @@ pub async fn handle_sqs_batch(
                 warn!(queue = queue.as_str(), message_id = %message_id, attempt, delay_s = delay.as_secs(), "will retry: {error}");
                 delay
             }
+            Err(HandleError::Crashed(c)) => {
+                warn!(queue = queue.as_str(), message_id = %message_id, "{c}");
+                return whole_batch_failed(&event);
+            }
             Err(HandleError::BadMessage(msg)) => {
                 error!(queue = queue.as_str(), message_id = %message_id, attempt, "bad message (dead-lettered after the queue's receive limit): {msg}");
                 Duration::ZERO
@@ -103,6 +110,16 @@ pub async fn handle_sqs_batch(
             blocked_groups.insert(g);
         }
         fail(&mut response, message_id);
+    }
+    response
+}
+
+/// A crashed invocation (fault injection) acknowledges nothing: like a Lambda that died,
+/// every record of the batch returns after the visibility timeout.
+fn whole_batch_failed(event: &SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        fail(&mut response, record.message_id.clone().unwrap_or_default());
     }
     response
 }
