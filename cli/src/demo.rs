@@ -190,6 +190,7 @@ fn step(what: &str, r: &CycleReport) -> Value {
                 format!("{source} -> {target} already up to date")
             }
             WriteOutcome::Parked { failure_id } => format!("failed, parked as {failure_id}"),
+            WriteOutcome::Skipped { source, reason, .. } => format!("{source} skipped ({reason})"),
         })
         .collect();
     let skipped = r

@@ -6,7 +6,7 @@ mod output;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use ferry_domain::{IntegrationId, SystemId};
+use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
 use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings};
@@ -105,6 +105,9 @@ enum FailureAction {
         /// After queueing, run one cycle to process the retried events.
         #[arg(long)]
         run: bool,
+        /// For a field_conflict: the side whose values win (left or right).
+        #[arg(long, value_parser = parse_side)]
+        winner: Option<Side>,
     },
     /// Drop failures for good.
     Discard { ids: Vec<String> },
@@ -320,7 +323,7 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        FailureAction::Retry { ids, all, run } => {
+        FailureAction::Retry { ids, all, run, winner } => {
             let ids = if all {
                 state.list_failures(None).await?.into_iter().map(|f| f.id).collect()
             } else if ids.is_empty() {
@@ -329,7 +332,7 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
                 ids
             };
             for id in &ids {
-                let f = rt.engine().retry_failure(id).await?;
+                let f = rt.engine().retry_failure_with(id, winner).await?;
                 println!("{id}: {} {} queued again", f.integration, f.entity_key);
             }
             if run {
@@ -388,4 +391,12 @@ async fn discover(
         output::discovered(&value);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_side(s: &str) -> Result<Side, String> {
+    match s {
+        "left" => Ok(Side::Left),
+        "right" => Ok(Side::Right),
+        other => Err(format!("{other:?} is not a side: use left or right")),
+    }
 }

@@ -68,6 +68,9 @@ pub fn cycle(r: &CycleReport) {
                     println!("  {source} -> {target} already up to date")
                 }
                 WriteOutcome::Parked { failure_id } => println!("  failed: parked as {failure_id}"),
+                WriteOutcome::Skipped { source, reason, detail } => {
+                    println!("  {source}: skipped ({reason}): {detail}")
+                }
             },
             HandledEvent::Retry { queue, error } => println!("  will retry ({queue}): {error}"),
             HandledEvent::BadMessage { queue, error } => {
@@ -94,7 +97,7 @@ pub fn status(all: &[IntegrationStatus]) {
         for f in &s.flows {
             let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.to_rfc3339());
             println!(
-                "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}",
+                "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}  conflicts {}",
                 f.flow.as_str(),
                 t(f.watermark),
                 t(f.last_poll),
@@ -102,7 +105,8 @@ pub fn status(all: &[IntegrationStatus]) {
                 f.counts.synced,
                 f.counts.skipped,
                 f.counts.failed,
-                f.open_failures
+                f.open_failures,
+                f.conflicts
             );
         }
     }

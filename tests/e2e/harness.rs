@@ -32,6 +32,8 @@ pub struct Variant {
     pub extra_priority: &'static str,
     /// The priority mapping's default for the right side (`None`: no default).
     pub priority_default: Option<&'static str>,
+    /// The title mapping's conflict policy (`None`: the default, last writer).
+    pub title_conflict: Option<&'static str>,
 }
 
 impl Default for Variant {
@@ -43,6 +45,7 @@ impl Default for Variant {
             filter_left_to_right: None,
             extra_priority: "",
             priority_default: Some("3"),
+            title_conflict: None,
         }
     }
 }
@@ -163,6 +166,25 @@ impl World {
                     if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
                         panic!("poll handler failed: {e}");
                     }
+                }
+                events.lock().await.drain().await.expect("draining the emulator's queues");
+            }
+        }
+    }
+
+    /// Polls one direction only and drains the queues (the other direction's changes
+    /// stay unread until a later sync).
+    pub async fn sync_flow(&self, flow: ferry_domain::Flow) {
+        match &self.backend {
+            Backend::Embedded { runner, .. } => {
+                self.engine.poll(&self.id, flow, Utc::now()).await.expect("poll");
+                let mut report = ferry_runtime::CycleReport::default();
+                runner.drain(&mut report).await;
+            }
+            Backend::Aws { events, .. } => {
+                let input = serde_json::json!({"integration": self.id.as_str(), "flow": flow.as_str()});
+                if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
+                    panic!("poll handler failed: {e}");
                 }
                 events.lock().await.drain().await.expect("draining the emulator's queues");
             }
@@ -293,6 +315,13 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
         .replace("@UNMATCHED@", v.unmatched)
         .replace("@FILTERS@", &filters)
         .replace("@EXTRA_PRIORITY@", v.extra_priority)
+        .replace(
+            "{ left: summary, right: System.Title }",
+            &match v.title_conflict {
+                Some(c) => format!("{{ left: summary, right: System.Title, conflict: {c} }}"),
+                None => "{ left: summary, right: System.Title }".to_string(),
+            },
+        )
         .replace(
             "@PRIORITY_DEFAULT@",
             &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),

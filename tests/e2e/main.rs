@@ -3,6 +3,7 @@
 //! it, the real `ferry` binary. Nothing of ours is mocked.
 
 mod cli;
+mod conflicts;
 mod harness;
 mod redmine;
 mod sync;

@@ -4,7 +4,7 @@ use crate::decode::{self, At, Ctx, Obj};
 use crate::tables::{self, Purpose};
 use crate::yaml::{Kind, Node, Pos, Value};
 use ferry_domain::{
-    Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId, MappingKind, RemoteRefs,
+    ConflictPolicy, Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId, MappingKind, RemoteRefs,
     Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
 };
 use std::collections::HashMap;
@@ -26,7 +26,8 @@ pub const INTEGRATION_KEYS: &[&str] = &[
 pub const ENDPOINT_KEYS: &[&str] = &["system", "project", "type"];
 pub const FILTER_KEYS: &[&str] = &["left_to_right", "right_to_left", "on_exit"];
 pub const REMOTE_KEYS: &[&str] = &["left_id_field", "right_id_field", "links"];
-pub const FIELD_KEYS: &[&str] = &["left", "right", "direction", "type", "values", "default", "unmatched", "value"];
+pub const FIELD_KEYS: &[&str] =
+    &["left", "right", "direction", "type", "values", "default", "unmatched", "value", "conflict"];
 pub const DEFAULT_KEYS: &[&str] = &["left", "right"];
 
 pub const DEFAULT_POLL_SECS: u64 = 60;
@@ -342,6 +343,20 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
         )
         .ok()
         .flatten();
+    let conflict = obj
+        .opt_enum(
+            ctx,
+            "conflict",
+            "conflict policy",
+            &[
+                ("last_writer", ConflictPolicy::LastWriter),
+                ("left", ConflictPolicy::Left),
+                ("right", ConflictPolicy::Right),
+                ("flag", ConflictPolicy::Flag),
+            ],
+        )
+        .ok()
+        .flatten();
     let mapping_kind = kind.map_or(MappingKind::Value, |(k, _)| k);
     if let Some((_, pos)) = unmatched {
         if mapping_kind != MappingKind::User {
@@ -402,6 +417,16 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
         (None, Some((d, _))) => d,
         (None, None) => Direction::Both,
     };
+    if let Some((_, pos)) = conflict {
+        if direction != Direction::Both {
+            ctx.error(
+                pos,
+                &obj.path_of("conflict"),
+                format!("conflict applies to both-way mappings only; this one is {}", dir_name(direction)),
+                Some("remove conflict: the one-way direction already decides which side wins".into()),
+            );
+        }
+    }
     let mut default_left = None;
     let mut default_right = None;
     match implied {
@@ -459,6 +484,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
         default_right,
         constant: constant.map(|(v, _)| v),
         unmatched: unmatched.map_or(UnmatchedUser::default(), |(u, _)| u),
+        conflict: conflict.map_or(ConflictPolicy::default(), |(c, _)| c),
     })
 }
 

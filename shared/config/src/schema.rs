@@ -228,6 +228,18 @@ pub struct Field {
     pub unmatched: Option<Unmatched>,
     /// The constant written when the other side is `none`.
     pub value: Option<Scalar>,
+    /// Both-way mappings: who wins when the field changed on both sides since the last
+    /// sync (last_writer by default; flag parks a field_conflict failure for a person).
+    pub conflict: Option<Conflict>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflict {
+    LastWriter,
+    Left,
+    Right,
+    Flag,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -160,6 +160,23 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
             "unknown unmatched policy \"maybe\"",
         ),
         (
+            "bad conflict policy",
+            edit("{ left: summary, right: System.Title }", "{ left: summary, right: System.Title, conflict: newest }"),
+            18,
+            "integrations[0].fields[0].conflict",
+            "unknown conflict policy \"newest\"",
+        ),
+        (
+            "conflict on a one-way mapping",
+            edit(
+                "{ left: summary, right: System.Title }",
+                "{ left: summary, right: System.Title, direction: left_to_right, conflict: flag }",
+            ),
+            18,
+            "integrations[0].fields[0].conflict",
+            "both-way mappings only",
+        ),
+        (
             "unmatched on a non-user mapping",
             edit("type: user, unmatched: skip", "unmatched: skip"),
             24,
@@ -836,4 +853,13 @@ fn a_redmine_system_on_loopback_http_loads_when_allowed() {
     ));
     let set = load(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.systems[2].base_url, "http://127.0.0.1:3000");
+}
+
+#[test]
+fn a_field_conflict_policy_is_read_and_defaults_to_last_writer() {
+    let set = load(&edit("{ left: summary, right: System.Title }", "{ left: summary, right: System.Title, conflict: flag }"))
+        .expect("valid");
+    let fields = &set.integrations[0].fields;
+    assert_eq!(fields[0].conflict, ferry_domain::ConflictPolicy::Flag);
+    assert_eq!(fields[1].conflict, ferry_domain::ConflictPolicy::LastWriter);
 }

@@ -18,6 +18,9 @@ pub enum ErrorCategory {
     InvalidRequest,
     /// Stale revision (ADO 412, Jira 409).
     Conflict,
+    /// A field changed on both sides since the last sync and its conflict policy is
+    /// `flag`: a person decides (`ferry failures retry ID --winner left|right`).
+    FieldConflict,
     RateLimited,
     Network,
     Server,
@@ -50,6 +53,7 @@ impl ErrorCategory {
             ErrorCategory::RequiredFieldMissing => "required_field_missing",
             ErrorCategory::InvalidRequest => "invalid_request",
             ErrorCategory::Conflict => "conflict",
+            ErrorCategory::FieldConflict => "field_conflict",
             ErrorCategory::RateLimited => "rate_limited",
             ErrorCategory::Network => "network",
             ErrorCategory::Server => "server",

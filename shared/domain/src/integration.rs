@@ -121,6 +121,32 @@ pub enum MappingKind {
     Status,
 }
 
+/// Who wins when a field changed on both sides since the last sync (three-way
+/// comparison against the last-synced value). Edits to different fields always merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// The side whose entity changed last (entity-level `updated`; the systems do not
+    /// timestamp single fields without extra history requests).
+    #[default]
+    LastWriter,
+    Left,
+    Right,
+    /// Neither value is written; a `field_conflict` failure record waits for a person.
+    Flag,
+}
+
+impl ConflictPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictPolicy::LastWriter => "last_writer",
+            ConflictPolicy::Left => "left",
+            ConflictPolicy::Right => "right",
+            ConflictPolicy::Flag => "flag",
+        }
+    }
+}
+
 /// What to do when a source user has no match in the target system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,6 +212,8 @@ pub struct FieldMapping {
     pub constant: Option<Scalar>,
     #[serde(default)]
     pub unmatched: UnmatchedUser,
+    #[serde(default)]
+    pub conflict: ConflictPolicy,
 }
 
 impl FieldMapping {

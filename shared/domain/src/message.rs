@@ -27,6 +27,10 @@ pub struct ChangeEvent {
     /// deduplication ids new, so a replay inside the dedup window is not dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// Set by an operator's replay of a flagged field conflict: the side whose values
+    /// win every conflict of this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Side>,
 }
 
 fn yes() -> bool {
@@ -79,6 +83,9 @@ pub struct WriteCommand {
     /// Carried from a replayed [`ChangeEvent`] (see its `replay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// Carried from a replayed [`ChangeEvent`] (see its `winner`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Side>,
 }
 
 impl WriteCommand {
@@ -144,6 +151,10 @@ pub struct Fingerprint {
     /// before Ferry's latest write and is stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_updated: Option<DateTime<Utc>>,
+    /// `updated` of the newest source snapshot (of the peer) applied to this side: an
+    /// older snapshot delivered later (a reordered or duplicated message) is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_source_updated: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -15,7 +15,8 @@ use ferry_domain::{
     WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, UserDirectory,
+    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, Resolution,
+    UserDirectory,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -65,6 +66,13 @@ pub enum WriteOutcome {
     Unchanged {
         source: String,
         target: String,
+    },
+    /// Not applied: the command's snapshot is older than what the target already got,
+    /// or than Ferry's own latest write to the source.
+    Skipped {
+        source: String,
+        reason: String,
+        detail: String,
     },
     Parked {
         failure_id: String,
@@ -152,6 +160,7 @@ impl Engine {
                 matches_filter,
                 polled_at: now,
                 replay: None,
+                winner: None,
             });
         }
 
@@ -237,6 +246,10 @@ impl Engine {
                 });
             }
         }
+        if let Some(detail) = already_applied(&event.snapshot, target_fp.as_ref()) {
+            self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+            return Ok(TransformOutcome::Skipped { reason: "stale".into(), detail });
+        }
         let source_user =
             self.integration_user(&integration.endpoint(source_side).system, source_conn.as_ref()).await?;
 
@@ -254,7 +267,8 @@ impl Engine {
             source: &event.snapshot,
             users: &users,
             source_integration_user: Some(&source_user),
-            source_fingerprint: source_fp.as_ref(),
+            // An operator's decision replays the entity's current state: never an echo.
+            source_fingerprint: if event.winner.is_some() { None } else { source_fp.as_ref() },
             target_fingerprint: target_fp.as_ref(),
             linked: link.is_some(),
             matches_filter: event.matches_filter,
@@ -278,6 +292,7 @@ impl Engine {
                     changes,
                     mapped,
                     replay: event.replay.clone(),
+                    winner: event.winner,
                 };
                 let body = serde_json::to_string(&command)
                     .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;
@@ -334,7 +349,7 @@ impl Engine {
             },
         };
 
-        let (target_ref, created, written) = match existing {
+        let (target_ref, created, written, plan) = match existing {
             Some(target_id) => {
                 let current = target_conn.get(&target_scope, &target_id, &read_fields).await?.ok_or_else(|| {
                     Parkable::Permanent(
@@ -345,21 +360,34 @@ impl Engine {
                         None,
                     )
                 })?;
-                // Send only what the target does not already hold; the rest was
-                // already applied (by an earlier delivery or by a person).
-                let changes: Vec<FieldChange> = changes_to_send(cmd, link.is_none(), &current);
-                let r = if changes.is_empty() {
+                // Read now, not at transform: a write of the reverse flow may have
+                // happened in between.
+                let base = self.state.get_fingerprint(id, target_side, &target_id).await?;
+                let source_fp = self.state.get_fingerprint(id, source_side, &cmd.source.id).await?;
+                if let Some(detail) = stale_at_write(&cmd.source, base.as_ref(), source_fp.as_ref()) {
+                    self.state.incr_counter(id, cmd.flow, Counter::Skipped, 1).await?;
+                    return Ok(WriteOutcome::Skipped {
+                        source: cmd.source.key.clone(),
+                        reason: "stale".into(),
+                        detail,
+                    });
+                }
+                let plan = plan_update(integration, cmd, link.is_none(), &current, base.as_ref());
+                let r = if plan.send.is_empty() {
                     entity_ref(&current)
                 } else {
-                    target_conn.update(&target_scope, &target_id, &changes, Some(&current.revision)).await?
+                    target_conn.update(&target_scope, &target_id, &plan.send, Some(&current.revision)).await?
                 };
-                (r, false, changes.len())
+                (r, false, plan.send.len(), plan)
             }
             None => {
                 let r = target_conn.create(&target_scope, &cmd.changes).await?;
-                (r, true, cmd.changes.len())
+                (r, true, cmd.changes.len(), UpdatePlan::create())
             }
         };
+        for c in &plan.resolved {
+            info!(entity = %cmd.source.key, field = %c.field, winner = %c.winner, "conflict resolved by policy");
+        }
 
         self.crash_point(CrashPoint::WriteAfterTarget)?;
         let now = Utc::now();
@@ -415,12 +443,56 @@ impl Engine {
             self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
         }
 
-        self.remember(id, target_side, &target_ref.id, &cmd.mapped, Some(&target_ref), now).await?;
+        // Fields the target kept (it won a conflict, or a person must decide) keep their
+        // last-synced value as the base of the next three-way comparison.
+        let mut target_values = cmd.mapped.clone();
+        for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
+            target_values.remove(f.as_str());
+        }
+        // A target a person had changed since Ferry's last write: the new revision also
+        // carries that person's edits, so it must not be taken for a pure echo.
+        let echo = if plan.target_was_clean { Some(&target_ref) } else { None };
+        self.remember(
+            id,
+            target_side,
+            &target_ref.id,
+            &target_values,
+            echo,
+            Some(&target_ref),
+            Some(cmd.source.updated),
+            now,
+        )
+        .await?;
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
+        for c in &plan.flagged {
+            source_values.remove(c.source_field.as_str());
+        }
         source_values.extend(source_extra);
-        self.remember(id, source_side, &cmd.source.id, &source_values, source_written.as_ref(), now).await?;
+        self.remember(
+            id,
+            source_side,
+            &cmd.source.id,
+            &source_values,
+            source_written.as_ref(),
+            source_written.as_ref(),
+            None,
+            now,
+        )
+        .await?;
+        if cmd.winner.is_some() {
+            self.clear_sibling_conflict(id, cmd.flow, &target_ref.id).await?;
+        }
+        if !plan.flagged.is_empty() {
+            let message = flagged_message(cmd, &target_ref, &plan.flagged);
+            let mut parked = cmd.clone();
+            parked.changes.retain(|c| plan.flagged.iter().any(|f| f.field == c.field));
+            return Err(Parkable::Permanent(
+                PortError::new(ErrorCategory::FieldConflict, message),
+                Some(Box::new(parked)),
+            ));
+        }
         self.state.incr_counter(id, cmd.flow, Counter::Synced, 1).await?;
         let target = target_ref.key.clone();
         let source = cmd.source.key.clone();
@@ -433,15 +505,20 @@ impl Engine {
         })
     }
 
-    /// Merges values into a side's fingerprint; `revision` (when Ferry wrote) marks
-    /// the revision a later poll must recognise as Ferry's own echo.
+    /// Merges values into a side's fingerprint. `echo` (when Ferry wrote a clean
+    /// target) marks the revision a later poll must recognise as Ferry's own echo;
+    /// `written` is Ferry's latest write (older snapshots are stale); `applied` is the
+    /// `updated` of the peer snapshot just applied (older deliveries are stale).
+    #[allow(clippy::too_many_arguments)]
     async fn remember(
         &self,
         id: &IntegrationId,
         side: Side,
         entity: &ferry_domain::EntityId,
         values: &BTreeMap<String, FieldValue>,
+        echo: Option<&EntityRef>,
         written: Option<&EntityRef>,
+        applied: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
         let mut fp = self.state.get_fingerprint(id, side, entity).await?.unwrap_or_else(|| Fingerprint {
@@ -452,11 +529,15 @@ impl Engine {
             written_revision: None,
             written_updated: None,
             updated_at: now,
+            applied_source_updated: None,
         });
         fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         if let Some(w) = written {
-            fp.written_revision = Some(w.revision.clone());
+            fp.written_revision = echo.map(|e| e.revision.clone());
             fp.written_updated = Some(w.updated);
+        }
+        if let Some(a) = applied {
+            fp.applied_source_updated = Some(fp.applied_source_updated.map_or(a, |old| old.max(a)));
         }
         fp.updated_at = now;
         self.state.put_fingerprint(&fp).await
@@ -545,6 +626,16 @@ impl Engine {
 
     /// Replays a parked event through the current configuration.
     pub async fn retry_failure(&self, failure_id: &str) -> Result<FailureRecord, EngineError> {
+        self.retry_failure_with(failure_id, None).await
+    }
+
+    /// Replays a parked event; `winner` decides every field conflict of the replay (the
+    /// way out of a flagged `field_conflict`).
+    pub async fn retry_failure_with(
+        &self,
+        failure_id: &str,
+        winner: Option<Side>,
+    ) -> Result<FailureRecord, EngineError> {
         let failure = self
             .state
             .get_failure(failure_id)
@@ -552,8 +643,14 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
         // A replay marker makes this event's and its write command's dedup ids new:
         // the originals may still be inside the queue's deduplication window.
-        let mut event = failure.input.clone();
+        let mut event = match winner {
+            // The winning values live on the other side: they travel in the reverse
+            // direction, from a fresh read of the twin entity.
+            Some(w) if w != failure.flow.source() => self.twin_event(&failure).await?,
+            _ => failure.input.clone(),
+        };
         event.replay = Some(uuid::Uuid::new_v4().simple().to_string());
+        event.winner = winner.or(event.winner);
         let message = OutMessage {
             group_id: event.group_id(),
             dedup_id: event.dedup_id(),
@@ -563,11 +660,76 @@ impl Engine {
         // Delete first: the replayed event must not park behind its own record. If the
         // send fails the record is restored, so nothing is lost.
         self.state.delete_failure(&failure.id).await?;
+        // The twin's own parked conflict would hold the replay behind it.
+        let sibling = match event.flow == failure.flow {
+            true => None,
+            false => self
+                .state
+                .failure_for_entity(&event.integration, event.flow, &event.snapshot.id)
+                .await?
+                .filter(|f| f.category == ErrorCategory::FieldConflict),
+        };
+        if let Some(f) = &sibling {
+            self.state.delete_failure(&f.id).await?;
+        }
         if let Err(e) = self.queue.send(QueueName::Changes, &[message]).await {
             self.state.put_failure(&failure).await?;
+            if let Some(f) = &sibling {
+                self.state.put_failure(f).await?;
+            }
             return Err(e.into());
         }
         Ok(failure)
+    }
+
+    /// A change event of the reverse flow for the linked twin of a failure's entity, from
+    /// its current state.
+    async fn twin_event(&self, failure: &FailureRecord) -> Result<ChangeEvent, EngineError> {
+        let id = &failure.integration;
+        let flow = failure.flow.reverse();
+        let record = self.record(id).await?;
+        let missing = |what: &str| {
+            EngineError::Port(PortError::new(
+                ErrorCategory::NotFound,
+                format!("{} has no {what}: the other side cannot win; retry without --winner", failure.entity_key),
+            ))
+        };
+        let link =
+            self.state.get_link(id, failure.flow.source(), &failure.entity).await?.ok_or_else(|| missing("link"))?;
+        let twin = link.side(flow.source()).id.clone();
+        let (conn, scope) = self.side_connector(&record, flow.source()).await?;
+        let mut fields = source_fields(&record.integration, flow);
+        if let Some(f) = record.integration.remote.id_field(flow.source()) {
+            fields.push(f.clone());
+        }
+        let snapshot = conn.get(&scope, &twin, &fields).await?.ok_or_else(|| missing("twin entity any more"))?;
+        Ok(ChangeEvent {
+            schema: MESSAGE_SCHEMA,
+            integration: id.clone(),
+            flow,
+            snapshot,
+            matches_filter: true,
+            polled_at: Utc::now(),
+            replay: None,
+            winner: None,
+        })
+    }
+
+    /// After an operator's decision is applied in one direction, the same conflict parked
+    /// by the reverse direction (on the twin entity) is settled too.
+    async fn clear_sibling_conflict(
+        &self,
+        id: &IntegrationId,
+        flow: Flow,
+        twin: &ferry_domain::EntityId,
+    ) -> Result<(), PortError> {
+        if let Some(f) = self.state.failure_for_entity(id, flow.reverse(), twin).await? {
+            if f.category == ErrorCategory::FieldConflict {
+                info!(failure = %f.id, "the reverse direction's conflict on the same field(s) is settled too");
+                self.state.delete_failure(&f.id).await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn discard_failure(&self, failure_id: &str) -> Result<FailureRecord, EngineError> {
@@ -591,6 +753,7 @@ fn command_event(cmd: &WriteCommand) -> ChangeEvent {
         matches_filter: true,
         polled_at: cmd.source.updated,
         replay: cmd.replay.clone(),
+        winner: cmd.winner,
     }
 }
 
@@ -604,18 +767,168 @@ fn entity_ref(s: &EntitySnapshot) -> EntityRef {
     }
 }
 
-/// The changes the target still needs. For an entity adopted through the remote-id
-/// search (no link yet) every mapped value is considered.
-fn changes_to_send(cmd: &WriteCommand, adopting: bool, current: &EntitySnapshot) -> Vec<FieldChange> {
+/// What an update sends, and what the three-way comparison decided.
+struct UpdatePlan {
+    send: Vec<FieldChange>,
+    /// Target fields whose (changed) target value won over the source's.
+    kept_target: Vec<FieldKey>,
+    flagged: Vec<FlaggedField>,
+    resolved: Vec<ResolvedField>,
+    /// The target was at Ferry's own last-written revision (or is new): nobody else
+    /// changed it since.
+    target_was_clean: bool,
+}
+
+impl UpdatePlan {
+    fn create() -> Self {
+        UpdatePlan {
+            send: Vec::new(),
+            kept_target: Vec::new(),
+            flagged: Vec::new(),
+            resolved: Vec::new(),
+            target_was_clean: true,
+        }
+    }
+}
+
+struct FlaggedField {
+    field: FieldKey,
+    source_field: FieldKey,
+    source_value: FieldValue,
+    target_value: FieldValue,
+    base: FieldValue,
+}
+
+struct ResolvedField {
+    field: FieldKey,
+    winner: &'static str,
+}
+
+/// The changes the target still needs, field by field against its current values and
+/// the last-synced base: a field the target holds already is skipped; one the target
+/// changed since the last sync (current differs from the base) while the source changed
+/// it too is a conflict, settled by the field's policy. For an entity adopted through
+/// the remote-id search (no link yet) every mapped value is considered, without a base.
+fn plan_update(
+    integration: &ferry_domain::Integration,
+    cmd: &WriteCommand,
+    adopting: bool,
+    current: &EntitySnapshot,
+    base: Option<&Fingerprint>,
+) -> UpdatePlan {
     let wanted: Vec<FieldChange> = if adopting {
         cmd.mapped.iter().map(|(k, v)| FieldChange { field: FieldKey::new(k.clone()), value: v.clone() }).collect()
     } else {
         cmd.changes.clone()
     };
-    wanted
-        .into_iter()
-        .filter(|c| !ferry_mapping::same_value(current.field(&c.field).unwrap_or(&FieldValue::Null), &c.value))
-        .collect()
+    let mut plan = UpdatePlan {
+        send: Vec::new(),
+        kept_target: Vec::new(),
+        flagged: Vec::new(),
+        resolved: Vec::new(),
+        target_was_clean: base.and_then(|b| b.written_revision.as_deref()) == Some(current.revision.as_str()),
+    };
+    for c in wanted {
+        let now = current.field(&c.field).unwrap_or(&FieldValue::Null);
+        if ferry_mapping::same_value(now, &c.value) {
+            continue;
+        }
+        let last_synced = if adopting { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
+        let target_changed = last_synced.is_some_and(|b| !ferry_mapping::same_value(now, b));
+        let policy = target_changed.then(|| ferry_mapping::conflict_policy(integration, cmd.flow, &c.field)).flatten();
+        let Some((policy, source_field)) = policy else {
+            plan.send.push(c);
+            continue;
+        };
+        match ferry_mapping::resolve(policy, cmd.winner, cmd.flow, cmd.source.updated, current.updated) {
+            Resolution::SourceWins => {
+                plan.resolved.push(ResolvedField { field: c.field.clone(), winner: cmd.flow.source().as_str() });
+                plan.send.push(c);
+            }
+            Resolution::TargetWins => {
+                plan.resolved.push(ResolvedField { field: c.field.clone(), winner: cmd.flow.target().as_str() });
+                plan.kept_target.push(c.field);
+            }
+            Resolution::Flag => plan.flagged.push(FlaggedField {
+                source_field: source_field.clone(),
+                source_value: cmd.source.field(source_field).cloned().unwrap_or(FieldValue::Null),
+                target_value: now.clone(),
+                base: last_synced.cloned().unwrap_or(FieldValue::Null),
+                field: c.field,
+            }),
+        }
+    }
+    plan
+}
+
+/// Why a write command's snapshot must not be applied, if it must not.
+fn stale_at_write(
+    source: &EntitySnapshot,
+    target_fp: Option<&Fingerprint>,
+    source_fp: Option<&Fingerprint>,
+) -> Option<String> {
+    if let Some(detail) = already_applied(source, target_fp) {
+        return Some(detail);
+    }
+    let written = source_fp.and_then(|f| f.written_updated)?;
+    (source.updated < written).then(|| {
+        format!(
+            "{} was read at {}, before Ferry's write to it at {}",
+            source.key,
+            source.updated.to_rfc3339(),
+            written.to_rfc3339()
+        )
+    })
+}
+
+/// A snapshot older than the newest one already applied to the target (a reordered or
+/// duplicated delivery) must not write its older values back.
+fn already_applied(source: &EntitySnapshot, target_fp: Option<&Fingerprint>) -> Option<String> {
+    let applied = target_fp.and_then(|f| f.applied_source_updated)?;
+    (source.updated < applied).then(|| {
+        format!(
+            "{} revision {} ({}) is older than the change already applied ({})",
+            source.key,
+            source.revision,
+            source.updated.to_rfc3339(),
+            applied.to_rfc3339()
+        )
+    })
+}
+
+/// The cause of a flagged-conflict failure record: each field with both values and the base.
+fn flagged_message(cmd: &WriteCommand, target: &EntityRef, flagged: &[FlaggedField]) -> String {
+    let (src, tgt) = (cmd.flow.source().as_str(), cmd.flow.target().as_str());
+    let fields: Vec<String> = flagged
+        .iter()
+        .map(|f| {
+            format!(
+                "{} / {}: {src} {} has {}, {tgt} {} has {}, last synced {}",
+                f.source_field,
+                f.field,
+                cmd.source.key,
+                shown(&f.source_value),
+                target.key,
+                shown(&f.target_value),
+                shown(&f.base)
+            )
+        })
+        .collect();
+    format!(
+        "changed on both sides since the last sync (conflict policy flag): {}; the other fields were synced. \
+         Decide with `ferry failures retry <id> --winner left|right`",
+        fields.join("; ")
+    )
+}
+
+/// A value for a message, cut to a readable length.
+fn shown(v: &FieldValue) -> String {
+    let s = serde_json::to_string(v).unwrap_or_default();
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// A handler error before it is settled.

@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
-use ferry_domain::{Flow, FlowCounts};
+use ferry_domain::{ErrorCategory, Flow, FlowCounts};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +19,8 @@ pub struct FlowStatus {
     pub counts: FlowCounts,
     /// Parked failures of this direction.
     pub open_failures: usize,
+    /// Of those, fields changed on both sides that wait for a person (policy flag).
+    pub conflicts: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +51,12 @@ impl Engine {
                     lag_secs: mark.as_ref().and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
                     counts: self.state.counts(&i.id, flow).await?,
                     open_failures: failures.iter().filter(|f| f.integration == i.id && f.flow == flow).count(),
+                    conflicts: failures
+                        .iter()
+                        .filter(|f| {
+                            f.integration == i.id && f.flow == flow && f.category == ErrorCategory::FieldConflict
+                        })
+                        .count(),
                 });
             }
             let side = |e: &ferry_domain::Endpoint| format!("{}/{}/{}", e.system, e.project, e.entity_type);

@@ -28,6 +28,7 @@ fn pair(left: &str, right: &str) -> FieldMapping {
         default_right: None,
         constant: None,
         unmatched: UnmatchedUser::Default,
+        conflict: Default::default(),
     }
 }
 
@@ -135,6 +136,7 @@ fn bench(c: &mut Criterion) {
         written_revision: None,
         written_updated: None,
         updated_at: Utc::now(),
+        applied_source_updated: None,
     };
     // The measured call must do the real work: one changed field to write.
     match input(Some(&fingerprint), true).decision {

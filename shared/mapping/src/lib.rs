@@ -54,6 +54,7 @@
 //! A failing field does not stop the others from being evaluated: the decision then names
 //! every failing field, with the category of the first.
 
+mod conflict;
 mod map;
 mod users;
 mod value;
@@ -61,6 +62,7 @@ mod value;
 #[cfg(test)]
 mod proptests;
 
+pub use conflict::{conflict_policy, resolve, Resolution};
 pub use map::{map_change, needed_target_emails, source_fields, synced_source_values};
 pub use users::UserDirectory;
 pub use value::same_value;

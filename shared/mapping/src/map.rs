@@ -62,6 +62,15 @@ impl fmt::Display for Label<'_> {
     }
 }
 
+/// The mapping that writes `target` in `flow` (rule 3: the first in configuration order).
+pub(crate) fn governing_mapping<'a>(
+    integration: &'a Integration,
+    flow: Flow,
+    target: &FieldKey,
+) -> Option<&'a FieldMapping> {
+    integration.fields.iter().find(|m| plan(m, flow).is_some_and(|p| p.target() == target))
+}
+
 /// Source fields the mapping reads for this flow (what the connector must fetch), in
 /// configuration order, without duplicates.
 pub fn source_fields(integration: &Integration, flow: Flow) -> Vec<FieldKey> {

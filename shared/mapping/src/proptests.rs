@@ -98,6 +98,7 @@ fn arb_mapping() -> impl Strategy<Value = FieldMapping> {
                 default_right,
                 constant,
                 unmatched,
+                conflict: Default::default(),
             }
         })
 }

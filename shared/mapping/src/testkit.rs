@@ -36,6 +36,7 @@ pub fn fm(left: &str, right: &str) -> FieldMapping {
         default_right: None,
         constant: None,
         unmatched: UnmatchedUser::Default,
+        conflict: Default::default(),
     }
 }
 
@@ -90,6 +91,7 @@ pub fn fingerprint(side: Side, values: BTreeMap<String, FieldValue>) -> Fingerpr
         written_revision: Some("3".into()),
         written_updated: None,
         updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap(),
+        applied_source_updated: None,
     }
 }
 

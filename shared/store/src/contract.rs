@@ -72,6 +72,7 @@ fn integration(id: &IntegrationId, version: u64, active: bool) -> IntegrationRec
                 default_right: None,
                 constant: None,
                 unmatched: UnmatchedUser::Default,
+                conflict: Default::default(),
             }],
             users: UserTable::default(),
             max_attempts: 3 + version as u32,
@@ -139,6 +140,7 @@ fn failure(
             matches_filter: true,
             polled_at: first,
             replay: None,
+            winner: None,
         },
         mapping_output: None,
         attempts,
@@ -315,6 +317,7 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
         written_revision: Some("7".into()),
         written_updated: None,
         updated_at: at(50),
+        applied_source_updated: None,
     };
     store.put_fingerprint(&fp).await.expect("put");
     assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp.clone()));

@@ -233,6 +233,7 @@ fn failure(i: &IntegrationId, entity: &str, first: i64, cause: String) -> Failur
             matches_filter: true,
             polled_at: at(first),
             replay: None,
+            winner: None,
         },
         mapping_output: None,
         attempts: 1,
