@@ -284,7 +284,7 @@ pub async fn run(mut cmd: Command) -> Ran {
     }
 }
 
-fn secrets() -> Arc<dyn SecretSource> {
+pub fn secrets() -> Arc<dyn SecretSource> {
     Arc::new(
         StaticSecrets::new(EnvSecrets)
             .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), JIRA_BOT_TOKEN)

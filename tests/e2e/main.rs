@@ -5,5 +5,6 @@
 mod cli;
 mod conflicts;
 mod harness;
+mod recovery;
 mod redmine;
 mod sync;

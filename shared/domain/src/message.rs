@@ -155,6 +155,11 @@ pub struct Fingerprint {
     /// older snapshot delivered later (a reordered or duplicated message) is stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_source_updated: Option<DateTime<Utc>>,
+    /// Source side: when Ferry started creating this entity's twin, until the link is
+    /// stored. A retry that finds it set knows a create may already have happened and
+    /// searches the target before creating again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_started: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -17,6 +17,9 @@ pub struct EngineSettings {
     pub retry_base: Duration,
     /// How long a poll may hold its integration direction's lease.
     pub poll_lease: Duration,
+    /// How long a just-created entity may stay missing from the target's search (index
+    /// lag); a retry after an interrupted create waits this long before creating again.
+    pub search_settle: Duration,
 }
 
 impl Default for EngineSettings {
@@ -26,6 +29,7 @@ impl Default for EngineSettings {
             user_cache_ttl: Duration::from_secs(600),
             retry_base: Duration::from_secs(2),
             poll_lease: Duration::from_secs(300),
+            search_settle: Duration::from_secs(60),
         }
     }
 }

@@ -341,12 +341,7 @@ impl Engine {
         let existing = match (&link, &cmd.target) {
             (Some(l), _) => Some(l.side(target_side).id.clone()),
             (None, Some(t)) => Some(t.clone()),
-            (None, None) => match integration.remote.id_field(target_side) {
-                // A retry after a crash between create and link finds the entity it
-                // created instead of creating another.
-                Some(field) => target_conn.find_by_field(&target_scope, field, &cmd.source.key).await?.map(|r| r.id),
-                None => None,
-            },
+            (None, None) => self.find_earlier_create(&record, cmd, target_conn.as_ref(), &target_scope).await?,
         };
 
         let (target_ref, created, written, plan) = match existing {
@@ -381,6 +376,17 @@ impl Engine {
                 (r, false, plan.send.len(), plan)
             }
             None => {
+                // The intent goes first: a crash after the create leaves a trace that
+                // makes the retry look for the entity instead of creating a second one.
+                let none = BTreeMap::new();
+                let intent = FpUpdate {
+                    values: &none,
+                    echo: None,
+                    written: None,
+                    applied: None,
+                    create_started: Some(Some(Utc::now())),
+                };
+                self.remember(id, source_side, &cmd.source.id, intent, Utc::now()).await?;
                 let r = target_conn.create(&target_scope, &cmd.changes).await?;
                 (r, true, cmd.changes.len(), UpdatePlan::create())
             }
@@ -452,17 +458,14 @@ impl Engine {
         // A target a person had changed since Ferry's last write: the new revision also
         // carries that person's edits, so it must not be taken for a pure echo.
         let echo = if plan.target_was_clean { Some(&target_ref) } else { None };
-        self.remember(
-            id,
-            target_side,
-            &target_ref.id,
-            &target_values,
+        let target_update = FpUpdate {
+            values: &target_values,
             echo,
-            Some(&target_ref),
-            Some(cmd.source.updated),
-            now,
-        )
-        .await?;
+            written: Some(&target_ref),
+            applied: Some(cmd.source.updated),
+            create_started: None,
+        };
+        self.remember(id, target_side, &target_ref.id, target_update, now).await?;
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
@@ -470,17 +473,15 @@ impl Engine {
             source_values.remove(c.source_field.as_str());
         }
         source_values.extend(source_extra);
-        self.remember(
-            id,
-            source_side,
-            &cmd.source.id,
-            &source_values,
-            source_written.as_ref(),
-            source_written.as_ref(),
-            None,
-            now,
-        )
-        .await?;
+        // The link exists now: a create intent of this source entity is fulfilled.
+        let source_update = FpUpdate {
+            values: &source_values,
+            echo: source_written.as_ref(),
+            written: source_written.as_ref(),
+            applied: None,
+            create_started: Some(None),
+        };
+        self.remember(id, source_side, &cmd.source.id, source_update, now).await?;
         if cmd.winner.is_some() {
             self.clear_sibling_conflict(id, cmd.flow, &target_ref.id).await?;
         }
@@ -509,18 +510,15 @@ impl Engine {
     /// target) marks the revision a later poll must recognise as Ferry's own echo;
     /// `written` is Ferry's latest write (older snapshots are stale); `applied` is the
     /// `updated` of the peer snapshot just applied (older deliveries are stale).
-    #[allow(clippy::too_many_arguments)]
     async fn remember(
         &self,
         id: &IntegrationId,
         side: Side,
         entity: &ferry_domain::EntityId,
-        values: &BTreeMap<String, FieldValue>,
-        echo: Option<&EntityRef>,
-        written: Option<&EntityRef>,
-        applied: Option<DateTime<Utc>>,
+        update: FpUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
+        let FpUpdate { values, echo, written, applied, create_started } = update;
         let mut fp = self.state.get_fingerprint(id, side, entity).await?.unwrap_or_else(|| Fingerprint {
             integration: id.clone(),
             side,
@@ -530,6 +528,7 @@ impl Engine {
             written_updated: None,
             updated_at: now,
             applied_source_updated: None,
+            create_started: None,
         });
         fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
         if let Some(w) = written {
@@ -539,8 +538,72 @@ impl Engine {
         if let Some(a) = applied {
             fp.applied_source_updated = Some(fp.applied_source_updated.map_or(a, |old| old.max(a)));
         }
+        if let Some(c) = create_started {
+            fp.create_started = c;
+        }
         fp.updated_at = now;
         self.state.put_fingerprint(&fp).await
+    }
+
+    /// Before a create: the entity an earlier, interrupted attempt created, if any. Only a
+    /// recorded create intent triggers the search (the common first create costs none).
+    /// A search that finds nothing while the intent is younger than the target's search
+    /// lag allowance is retried later: the entity may exist but not be searchable yet.
+    async fn find_earlier_create(
+        &self,
+        record: &ferry_domain::IntegrationRecord,
+        cmd: &WriteCommand,
+        target_conn: &dyn ferry_domain::ports::Connector,
+        target_scope: &ferry_domain::Scope,
+    ) -> Result<Option<ferry_domain::EntityId>, Parkable> {
+        let integration = &record.integration;
+        let (source_side, target_side) = (cmd.flow.source(), cmd.flow.target());
+        let fp = self.state.get_fingerprint(&integration.id, source_side, &cmd.source.id).await?;
+        let Some(started) = fp.and_then(|f| f.create_started) else {
+            return Ok(None);
+        };
+        let Some(field) = integration.remote.id_field(target_side) else {
+            if cmd.replay.is_some() {
+                // An operator looked and replayed: create.
+                return Ok(None);
+            }
+            return Err(Parkable::Permanent(
+                PortError::new(
+                    ErrorCategory::Conflict,
+                    format!(
+                        "a create of {}'s twin started at {} and its result was not recorded; without a remote id \
+                         field ({}_id_field) Ferry cannot check whether the {} system holds it. Look for it, delete a \
+                         duplicate if any, then `ferry failures retry` (creates) or `discard`",
+                        cmd.source.key,
+                        started.to_rfc3339(),
+                        target_side.as_str(),
+                        target_side.as_str()
+                    ),
+                ),
+                None,
+            ));
+        };
+        if let Some(found) = target_conn.find_by_field(target_scope, field, &cmd.source.key).await? {
+            info!(entity = %cmd.source.key, target = %found.key, "adopting the twin an interrupted create made");
+            return Ok(Some(found.id));
+        }
+        let waited = (Utc::now() - started).to_std().unwrap_or_default();
+        if cmd.replay.is_none() && waited < self.settings.search_settle {
+            let remaining = self.settings.search_settle - waited;
+            return Err(Parkable::Transient(
+                PortError::new(
+                    ErrorCategory::Conflict,
+                    format!(
+                        "a create of {}'s twin started at {} is not found by search yet; looking again in {} s",
+                        cmd.source.key,
+                        started.to_rfc3339(),
+                        remaining.as_secs()
+                    ),
+                )
+                .with_retry_after(Some(remaining)),
+            ));
+        }
+        Ok(None)
     }
 
     /// If the entity already has a parked failure, this newer event replaces the
@@ -765,6 +828,16 @@ fn entity_ref(s: &EntitySnapshot) -> EntityRef {
         revision: s.revision.clone(),
         updated: s.updated,
     }
+}
+
+/// Changes to merge into one side's fingerprint (see [`Engine::remember`]).
+struct FpUpdate<'a> {
+    values: &'a BTreeMap<String, FieldValue>,
+    echo: Option<&'a EntityRef>,
+    written: Option<&'a EntityRef>,
+    applied: Option<DateTime<Utc>>,
+    /// `Some(x)`: set the create intent to `x`.
+    create_started: Option<Option<DateTime<Utc>>>,
 }
 
 /// What an update sends, and what the three-way comparison decided.

@@ -137,6 +137,7 @@ fn bench(c: &mut Criterion) {
         written_updated: None,
         updated_at: Utc::now(),
         applied_source_updated: None,
+        create_started: None,
     };
     // The measured call must do the real work: one changed field to write.
     match input(Some(&fingerprint), true).decision {

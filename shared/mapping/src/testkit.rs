@@ -92,6 +92,7 @@ pub fn fingerprint(side: Side, values: BTreeMap<String, FieldValue>) -> Fingerpr
         written_updated: None,
         updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap(),
         applied_source_updated: None,
+        create_started: None,
     }
 }
 

@@ -318,6 +318,7 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
         written_updated: None,
         updated_at: at(50),
         applied_source_updated: None,
+        create_started: None,
     };
     store.put_fingerprint(&fp).await.expect("put");
     assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp.clone()));
