@@ -93,7 +93,7 @@ struct Variant {
 }
 
 fn variants(naive: bool) -> Vec<Variant> {
-    let mut v = vec![Variant { name: "tuned", settings: EngineSettings::default(), receive_batch: 10 }];
+    let mut v = vec![Variant { name: "tuned", settings: EngineSettings::lambda(), receive_batch: 10 }];
     if naive {
         v.push(Variant {
             name: "naive",

@@ -7,4 +7,5 @@ mod conflicts;
 mod harness;
 mod recovery;
 mod redmine;
+mod security;
 mod sync;

@@ -25,6 +25,9 @@ pub struct HttpOptions {
     pub proxy: Option<String>,
     /// PEM bytes of extra CA certificates.
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// Hosts Ferry may call (base URLs, absolute URLs and redirect targets); empty
+    /// means no restriction. Operators set it with [`ALLOWED_HOSTS_VAR`].
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl Default for HttpOptions {
@@ -37,7 +40,164 @@ impl Default for HttpOptions {
             allow_http_loopback: false,
             proxy: None,
             ca_cert_pem: None,
+            allowed_hosts: AllowedHosts::default(),
         }
+    }
+}
+
+/// The environment variable holding the host allow-list: comma-separated host names
+/// (`dev.azure.com`), IP addresses, or `*.domain` for any subdomain of a domain.
+pub const ALLOWED_HOSTS_VAR: &str = "FERRY_ALLOWED_HOSTS";
+
+/// Longest redirect chain followed (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    /// One host, lower-case (an IPv6 address in brackets).
+    Exact(String),
+    /// Any host ending in `.` + this domain (not the domain itself).
+    Subdomains(String),
+}
+
+/// A validated host allow-list; the default (empty) allows every host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<HostPattern>);
+
+/// Why an allow-list entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ALLOWED_HOSTS_VAR}: entry {entry:?} {problem}")]
+pub struct AllowedHostsError {
+    pub entry: String,
+    pub problem: String,
+}
+
+impl AllowedHosts {
+    /// Parses a comma-separated list; blank entries are ignored, so an empty or blank
+    /// string means no restriction.
+    pub fn parse(list: &str) -> Result<Self, AllowedHostsError> {
+        let mut patterns = Vec::new();
+        for raw in list.split(',') {
+            let entry = raw.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let fail = |problem: &str| AllowedHostsError { entry: entry.to_string(), problem: problem.to_string() };
+            if entry.contains("://") || entry.contains('/') {
+                return Err(fail("is a URL: give the host name only, e.g. dev.azure.com"));
+            }
+            let lower = entry.to_ascii_lowercase();
+            let (wildcard, host) = match lower.strip_prefix("*.") {
+                Some(rest) => (true, rest),
+                None => (false, lower.as_str()),
+            };
+            if host.contains('*') {
+                return Err(fail("has a wildcard that is not a leading `*.`: use *.example.com for subdomains"));
+            }
+            let host = host.trim_end_matches('.');
+            if host.contains(':') && !host.starts_with('[') {
+                return Err(fail("has a port: give the host name only (ports are not restricted)"));
+            }
+            let parsed = url::Host::parse(host).map_err(|_| fail("is not a host name or IP address"))?;
+            let pattern = match parsed {
+                url::Host::Domain(d) => {
+                    let label_ok = |l: &str| {
+                        !l.is_empty()
+                            && !l.starts_with('-')
+                            && !l.ends_with('-')
+                            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    };
+                    if !d.split('.').all(label_ok) {
+                        return Err(fail("is not a valid host name"));
+                    }
+                    if wildcard {
+                        if !d.contains('.') {
+                            return Err(fail("would allow a whole top-level domain: name at least example.com"));
+                        }
+                        HostPattern::Subdomains(d)
+                    } else {
+                        HostPattern::Exact(d)
+                    }
+                }
+                ip if !wildcard => HostPattern::Exact(ip.to_string()),
+                _ => return Err(fail("puts a wildcard on an IP address")),
+            };
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
+            }
+        }
+        Ok(Self(patterns))
+    }
+
+    /// Reads [`ALLOWED_HOSTS_VAR`]; unset or blank means no restriction.
+    pub fn from_env() -> Result<Self, AllowedHostsError> {
+        match std::env::var(ALLOWED_HOSTS_VAR) {
+            Ok(v) => Self::parse(&v),
+            Err(std::env::VarError::NotPresent) => Ok(Self::default()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(AllowedHostsError {
+                entry: "(not UTF-8)".into(),
+                problem: "cannot be read: the value is not UTF-8".into(),
+            }),
+        }
+    }
+
+    /// No restriction.
+    pub fn is_unrestricted(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `host` (as [`Url::host_str`] gives it) may be called.
+    pub fn allows(&self, host: &str) -> bool {
+        if self.0.is_empty() {
+            return true;
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.0.iter().any(|p| match p {
+            HostPattern::Exact(h) => *h == host,
+            HostPattern::Subdomains(d) => {
+                host.len() > d.len() + 1 && host.ends_with(d.as_str()) && host[..host.len() - d.len()].ends_with('.')
+            }
+        })
+    }
+
+    /// `Ok` when `url`'s host is allowed; else a Config error naming the host and the list.
+    pub fn check(&self, what: &str, url: &Url) -> Result<(), PortError> {
+        let host = url.host_str().unwrap_or("");
+        if self.allows(host) {
+            Ok(())
+        } else {
+            Err(PortError::new(
+                ErrorCategory::Config,
+                format!("{what}: host {host} is not in {ALLOWED_HOSTS_VAR} ({self})"),
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for AllowedHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match p {
+                HostPattern::Exact(h) => f.write_str(h)?,
+                HostPattern::Subdomains(d) => write!(f, "*.{d}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `url` without user name and password, for messages.
+fn redacted(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            format!("{u} (credentials removed)")
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -91,6 +251,15 @@ pub struct Http {
 pub fn check_base_url(base_url: &str, allow_http_loopback: bool) -> Result<Url, PortError> {
     let url = Url::parse(base_url)
         .map_err(|e| PortError::new(ErrorCategory::Config, format!("base URL {base_url:?} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(PortError::new(
+            ErrorCategory::Config,
+            format!(
+                "base URL {} holds credentials: put them in the system's auth (a secret reference)",
+                redacted(base_url)
+            ),
+        ));
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" => {
@@ -126,13 +295,18 @@ impl Http {
         error_text: ErrorText,
     ) -> Result<Self, PortError> {
         let mut base = check_base_url(base_url, opts.allow_http_loopback)?;
+        opts.allowed_hosts.check(system, &base)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let mut builder = reqwest::Client::builder().timeout(opts.timeout).connect_timeout(Duration::from_secs(10));
+        let mut builder = reqwest::Client::builder()
+            .timeout(opts.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(redirect_policy(&opts, matches!(auth, Auth::Header { .. })));
         if let Some(p) = &opts.proxy {
-            let proxy = reqwest::Proxy::all(p)
-                .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: proxy {p:?} is invalid: {e}")))?;
+            let proxy = reqwest::Proxy::all(p).map_err(|e| {
+                PortError::new(ErrorCategory::Config, format!("{system}: proxy {} is invalid: {e}", redacted(p)))
+            })?;
             builder = builder.proxy(proxy);
         } else {
             builder = builder.no_proxy();
@@ -141,6 +315,12 @@ impl Http {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 PortError::new(ErrorCategory::Config, format!("{system}: CA certificate is not PEM: {e}"))
             })?;
+            if certs.is_empty() {
+                return Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("{system}: the CA certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+                ));
+            }
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }
@@ -196,6 +376,8 @@ impl Http {
         content_type: Option<&str>,
     ) -> Result<HttpResponse, PortError> {
         let what = format!("{} {} {}", self.system, method, url.path());
+        // Absolute URLs (e.g. Azure DevOps' identities host) meet the allow-list too.
+        self.opts.allowed_hosts.check(&what, &url)?;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -263,16 +445,62 @@ pub fn classify_status(status: StatusCode) -> ErrorCategory {
     }
 }
 
+/// Follows at most [`MAX_REDIRECTS`] redirects, and only to targets that pass the base
+/// URL policy (no downgrade to plain http) and the host allow-list. reqwest drops the
+/// `Authorization` header on a cross-host redirect, but not a vendor key header
+/// ([`Auth::Header`]): with one, a redirect to another host or port is refused.
+fn redirect_policy(opts: &HttpOptions, header_auth: bool) -> reqwest::redirect::Policy {
+    let allowed = opts.allowed_hosts.clone();
+    let allow_http_loopback = opts.allow_http_loopback;
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let next = attempt.url();
+        let host = next.host_str().unwrap_or("").to_string();
+        if let Err(e) = check_base_url(next.as_str(), allow_http_loopback) {
+            return attempt.error(format!("redirect refused: {}", e.message));
+        }
+        if !allowed.allows(&host) {
+            return attempt
+                .error(format!("redirect to host {host} refused: it is not in {ALLOWED_HOSTS_VAR} ({allowed})"));
+        }
+        if header_auth {
+            if let Some(prev) = attempt.previous().last() {
+                if prev.host_str() != next.host_str() || prev.port_or_known_default() != next.port_or_known_default() {
+                    return attempt.error(format!(
+                        "redirect to another host ({host}) refused: the API key header would go with it"
+                    ));
+                }
+            }
+        }
+        attempt.follow()
+    })
+}
+
 fn network_error(what: &str, e: &reqwest::Error) -> PortError {
-    // reqwest's Display can include the URL but never our Authorization header.
-    let kind = if e.is_timeout() {
-        "timed out"
+    // reqwest's messages name the URL (base URLs never hold credentials) but never a
+    // header; the source chain says why (refused redirect, TLS, proxy).
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
+        source = s.source();
+    }
+    let (category, kind) = if e.is_redirect() {
+        (ErrorCategory::Config, "redirect not followed")
+    } else if e.is_timeout() {
+        (ErrorCategory::Network, "timed out")
     } else if e.is_connect() {
-        "could not connect (DNS, TLS, proxy or refused)"
+        (ErrorCategory::Network, "could not connect (DNS, TLS, proxy or refused)")
     } else {
-        "transport error"
+        (ErrorCategory::Network, "transport error")
     };
-    PortError::new(ErrorCategory::Network, format!("{what}: {kind}: {e}"))
+    PortError::new(category, format!("{what}: {kind}: {detail}"))
 }
 
 /// `Retry-After` in seconds (HTTP-date is not used by Jira or ADO).
@@ -298,6 +526,101 @@ mod tests {
         assert!(check_base_url("http://127.0.0.1:8080", false).is_err());
         assert!(check_base_url("http://127.0.0.1:8080", true).is_ok());
         assert!(check_base_url("ftp://x", true).is_err());
+    }
+
+    #[test]
+    fn base_urls_with_credentials_are_refused_without_echoing_them() {
+        let e = check_base_url("https://bot:hunter2@acme.atlassian.net", false).unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config);
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        assert!(e.message.contains("acme.atlassian.net"), "{}", e.message);
+    }
+
+    #[test]
+    fn allow_list_entries_parse_or_are_refused_with_a_reason() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("", Ok("")),
+            (" , ", Ok("")),
+            ("dev.azure.com", Ok("dev.azure.com")),
+            ("Dev.Azure.COM, *.Atlassian.net,", Ok("dev.azure.com, *.atlassian.net")),
+            ("dev.azure.com,dev.azure.com", Ok("dev.azure.com")),
+            ("jira.example.com.", Ok("jira.example.com")),
+            ("127.0.0.1", Ok("127.0.0.1")),
+            ("[::1]", Ok("[::1]")),
+            ("https://dev.azure.com", Err("is a URL")),
+            ("dev.azure.com/acme", Err("is a URL")),
+            ("dev.azure.com:443", Err("has a port")),
+            ("*.net", Err("top-level domain")),
+            ("*", Err("wildcard")),
+            ("jira.*.com", Err("wildcard")),
+            ("**.example.com", Err("wildcard")),
+            ("*.127.0.0.1", Err("wildcard on an IP")),
+            ("bad host.com", Err("not a")),
+            ("-x.example.com", Err("not a valid host name")),
+        ];
+        for (input, want) in cases {
+            match (AllowedHosts::parse(input), want) {
+                (Ok(list), Ok(display)) => assert_eq!(list.to_string(), *display, "{input:?}"),
+                (Err(e), Err(needle)) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(needle) && msg.contains(ALLOWED_HOSTS_VAR), "{input:?}: {msg}");
+                }
+                (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn allow_list_matches_exact_hosts_and_subdomains_only() {
+        let list = AllowedHosts::parse("dev.azure.com, *.atlassian.net, 127.0.0.1").unwrap();
+        let cases = [
+            ("dev.azure.com", true),
+            ("DEV.azure.com", true),
+            ("dev.azure.com.", true),
+            ("vssps.dev.azure.com", false),
+            ("acme.atlassian.net", true),
+            ("a.b.atlassian.net", true),
+            ("atlassian.net", false),
+            ("evilatlassian.net", false),
+            ("atlassian.net.evil.com", false),
+            ("127.0.0.1", true),
+            ("127.0.0.2", false),
+            ("", false),
+        ];
+        for (host, want) in cases {
+            assert_eq!(list.allows(host), want, "{host}");
+        }
+        assert!(AllowedHosts::default().allows("anything.example"));
+        assert!(AllowedHosts::default().is_unrestricted());
+    }
+
+    #[test]
+    fn a_base_url_outside_the_allow_list_is_a_config_error_naming_host_and_list() {
+        let opts =
+            HttpOptions { allowed_hosts: AllowedHosts::parse("*.atlassian.net").unwrap(), ..HttpOptions::default() };
+        let auth = Auth::Bearer(SecretString::from("tok-value"));
+        let err = Http::new("jira j1", "https://jira.evil.example/", auth, opts.clone(), |_| None).err().unwrap();
+        assert_eq!(err.category, ErrorCategory::Config);
+        assert_eq!(err.message, "jira j1: host jira.evil.example is not in FERRY_ALLOWED_HOSTS (*.atlassian.net)",);
+        let auth = Auth::Bearer(SecretString::from("tok-value"));
+        assert!(Http::new("jira j1", "https://acme.atlassian.net/", auth, opts, |_| None).is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_absolute_url_outside_the_allow_list_is_refused_before_sending() {
+        let opts =
+            HttpOptions { allowed_hosts: AllowedHosts::parse("dev.azure.com").unwrap(), ..HttpOptions::default() };
+        let http =
+            Http::new("ado a1", "https://dev.azure.com/acme", Auth::Bearer(SecretString::from("t")), opts, |_| None)
+                .unwrap();
+        let url = Url::parse("https://vssps.dev.azure.com/acme/_apis/identities").unwrap();
+        let err = http.send(Method::GET, url, None, None).await.unwrap_err();
+        assert_eq!(err.category, ErrorCategory::Config);
+        assert!(
+            err.message.contains("host vssps.dev.azure.com is not in FERRY_ALLOWED_HOSTS (dev.azure.com)"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -19,7 +19,15 @@ impl<V: Clone> TtlCache<V> {
         let map = self.entries.lock().ok()?;
         map.get(key).filter(|(t, _)| t.elapsed() < self.ttl).map(|(_, v)| v.clone())
     }
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
     pub fn put(&self, key: String, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
         if let Ok(mut map) = self.entries.lock() {
             map.insert(key, (Instant::now(), value));
         }

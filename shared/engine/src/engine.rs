@@ -2,7 +2,9 @@ use crate::cache::{TtlCache, UserCache};
 use crate::crash::{CrashInjector, CrashPoint, Crashed};
 use crate::error::EngineError;
 use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore};
-use ferry_domain::{ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemId, UserRef};
+use ferry_domain::{
+    ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemConfig, SystemId, UserRef,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +22,18 @@ pub struct EngineSettings {
     /// How long a just-created entity may stay missing from the target's search (index
     /// lag); a retry after an interrupted create waits this long before creating again.
     pub search_settle: Duration,
+    /// How long integration and system configs are reused in this process before being
+    /// read again (zero: read per message). Apply, activate and deactivate through this
+    /// engine drop the cached copies at once; other processes see a change within the TTL.
+    pub config_ttl: Duration,
+}
+
+impl EngineSettings {
+    /// The settings of the Lambda functions: configs are cached for 30 s, since every
+    /// read is a billed DynamoDB request and configs change rarely.
+    pub fn lambda() -> Self {
+        Self { config_ttl: Duration::from_secs(30), ..Self::default() }
+    }
 }
 
 impl Default for EngineSettings {
@@ -30,6 +44,7 @@ impl Default for EngineSettings {
             retry_base: Duration::from_secs(2),
             poll_lease: Duration::from_secs(300),
             search_settle: Duration::from_secs(60),
+            config_ttl: Duration::ZERO,
         }
     }
 }
@@ -45,6 +60,8 @@ pub struct Engine {
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
     pub(crate) crash: Option<Arc<dyn CrashInjector>>,
+    integrations: TtlCache<IntegrationRecord>,
+    systems: TtlCache<SystemConfig>,
 }
 
 impl Engine {
@@ -56,6 +73,7 @@ impl Engine {
         settings: EngineSettings,
     ) -> Self {
         let ttl = settings.user_cache_ttl;
+        let settings_ttl = settings.config_ttl;
         Self {
             config,
             state,
@@ -66,6 +84,8 @@ impl Engine {
             integration_users: TtlCache::new(ttl),
             schedules: None,
             crash: None,
+            integrations: TtlCache::new(settings_ttl),
+            systems: TtlCache::new(settings_ttl),
         }
     }
 
@@ -103,16 +123,35 @@ impl Engine {
     }
 
     pub(crate) async fn record(&self, id: &IntegrationId) -> Result<IntegrationRecord, EngineError> {
-        self.config.get_integration(id).await?.ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))
+        if let Some(r) = self.integrations.get(id.as_str()) {
+            return Ok(r);
+        }
+        let r =
+            self.config.get_integration(id).await?.ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))?;
+        self.integrations.put(id.to_string(), r.clone());
+        Ok(r)
+    }
+
+    /// Drops the cached configs (after this process changed them).
+    pub(crate) fn forget_configs(&self) {
+        self.integrations.clear();
+        self.systems.clear();
     }
 
     pub(crate) async fn connector_for(&self, system: &SystemId) -> Result<Arc<dyn Connector>, PortError> {
-        let cfg = self.config.get_system(system).await?.ok_or_else(|| {
-            PortError::new(
-                ErrorCategory::Config,
-                format!("system {system:?} is not configured (apply a config that defines it)"),
-            )
-        })?;
+        let cfg = match self.systems.get(system.as_str()) {
+            Some(c) => c,
+            None => {
+                let c = self.config.get_system(system).await?.ok_or_else(|| {
+                    PortError::new(
+                        ErrorCategory::Config,
+                        format!("system {system:?} is not configured (apply a config that defines it)"),
+                    )
+                })?;
+                self.systems.put(system.to_string(), c.clone());
+                c
+            }
+        };
         self.connectors.connector(&cfg).await
     }
 

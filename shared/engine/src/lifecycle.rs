@@ -42,6 +42,7 @@ impl Engine {
         check_connections: bool,
         now: DateTime<Utc>,
     ) -> Result<ApplyReport, EngineError> {
+        self.forget_configs();
         let stored = self.config.list_integrations().await?;
         let active_users = |system: &str| {
             stored
@@ -98,6 +99,7 @@ impl Engine {
 
         for s in system_writes {
             self.config.put_system(s).await?;
+            self.forget_configs();
             report.systems_written.push(s.id.to_string());
         }
         for (i, version) in integration_writes {
@@ -108,6 +110,7 @@ impl Engine {
                 updated_at: now,
             };
             self.config.put_integration(&record, version).await?;
+            self.forget_configs();
             report.integrations_written.push(i.id.to_string());
         }
         Ok(report)
@@ -117,6 +120,7 @@ impl Engine {
     /// polling time: the override if configured, else the last updated time in the
     /// source project, else (empty project) now − 26 h. Existing watermarks are kept.
     pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<ActivationReport, EngineError> {
+        self.forget_configs();
         let record = self.record(id).await?;
         let mut starts = Vec::new();
         for flow in record.integration.flows() {
@@ -150,11 +154,13 @@ impl Engine {
             next.version += 1;
             next.updated_at = now;
             self.config.put_integration(&next, Some(record.version)).await?;
+            self.forget_configs();
         }
         Ok(ActivationReport { integration: id.to_string(), starts })
     }
 
     pub async fn deactivate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<bool, EngineError> {
+        self.forget_configs();
         let record = self.record(id).await?;
         if let Some(schedules) = &self.schedules {
             for flow in record.integration.flows() {
@@ -169,6 +175,7 @@ impl Engine {
         next.version += 1;
         next.updated_at = now;
         self.config.put_integration(&next, Some(record.version)).await?;
+        self.forget_configs();
         Ok(true)
     }
 }

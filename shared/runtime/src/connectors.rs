@@ -3,13 +3,21 @@
 use crate::secrets::SecretSource;
 use async_trait::async_trait;
 use ferry_connectors::ado::AdoConnector;
-use ferry_connectors::http::HttpOptions;
+use ferry_connectors::http::{AllowedHosts, HttpOptions};
 use ferry_connectors::jira::JiraConnector;
 use ferry_connectors::redmine::RedmineConnector;
 use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
 use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// The transport settings operators give through the environment, read once where a
+/// runtime is built: [`ferry_connectors::http::ALLOWED_HOSTS_VAR`] (the host
+/// allow-list). A malformed value stops start-up with a message naming the entry.
+pub fn http_options_from_env() -> Result<HttpOptions, PortError> {
+    let allowed_hosts = AllowedHosts::from_env().map_err(|e| PortError::new(ErrorCategory::Config, e.to_string()))?;
+    Ok(HttpOptions { allowed_hosts, ..HttpOptions::default() })
+}
 
 /// Connectors by system id, with the config they were built from (a changed config
 /// builds a new one).

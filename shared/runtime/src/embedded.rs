@@ -19,7 +19,8 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path, secrets: Arc<dyn SecretSource>) -> anyhow::Result<Self> {
-        Self::open_with(path, secrets, HttpOptions::default(), QueueSettings::default(), EngineSettings::default())
+        let http = crate::connectors::http_options_from_env()?;
+        Self::open_with(path, secrets, http, QueueSettings::default(), EngineSettings::default())
     }
 
     pub fn open_with(

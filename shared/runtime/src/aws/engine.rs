@@ -6,7 +6,6 @@ use crate::connectors::Connectors;
 use crate::secrets::SecretSource;
 use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
-use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
 use ferry_store::aws::{AwsNames, DynamoStore, SchedulerControl, SqsQueue};
@@ -53,9 +52,9 @@ pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> anyhow::Result
     }
 }
 
-/// [`aws_engine_with`] with the default engine settings.
+/// [`aws_engine_with`] with the Lambda functions' settings ([`EngineSettings::lambda`]).
 pub async fn aws_engine() -> anyhow::Result<AwsRuntime> {
-    aws_engine_with(EngineSettings::default()).await
+    aws_engine_with(EngineSettings::lambda()).await
 }
 
 /// Loads the SDK configuration the standard way (environment, profile, instance role;
@@ -77,7 +76,7 @@ pub async fn aws_engine_with_secrets(
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
-    let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
+    let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
     let mut engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
     if let Some(s) = &schedules {
         engine = engine.with_schedules(Arc::new(SchedulerControl::new(

@@ -1,0 +1,208 @@
+//! Transport policy against real loopback sockets: credentials never follow a redirect
+//! to another host, the host allow-list covers redirects, and the configured proxy is
+//! used. Each server is a few lines of raw HTTP/1.1 so the tests see exactly what
+//! arrived on the wire.
+
+use ferry_connectors::http::{AllowedHosts, Auth, Http, HttpOptions};
+use ferry_domain::ErrorCategory;
+use reqwest::Method;
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A loopback server answering every request with `respond(request_head)` and
+/// recording each request head (request line and headers, lower-cased names kept as sent).
+struct Server {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    async fn start(ip: &str, respond: impl Fn(&str) -> String + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let respond = Arc::new(respond);
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let log = log.clone();
+                let respond = respond.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).into_owned();
+                    log.lock().unwrap().push(head.clone());
+                    let _ = sock.write_all(respond(&head).as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        Server { addr, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn reply(status: &str, extra_headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{extra_headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn redirect_to(location: String) -> impl Fn(&str) -> String + Send + Sync + 'static {
+    move |_| reply("302 Found", &format!("location: {location}\r\n"), "")
+}
+
+fn ok(_: &str) -> String {
+    reply("200 OK", "", "{}")
+}
+
+/// The value of header `name` (case-insensitive) in a recorded request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn opts() -> HttpOptions {
+    HttpOptions {
+        allow_http_loopback: true,
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(5),
+        ..HttpOptions::default()
+    }
+}
+
+fn basic() -> Auth {
+    Auth::Basic { username: "bot@acme.test".into(), password: SecretString::from("pw-redirect-secret".to_string()) }
+}
+
+async fn get(http: &Http, path: &str) -> Result<ferry_connectors::http::HttpResponse, ferry_domain::PortError> {
+    let url = http.url(path).expect("url");
+    http.send(Method::GET, url, None, None).await
+}
+
+#[tokio::test]
+async fn authorization_is_not_sent_to_another_host_on_redirect() {
+    for auth in [basic(), Auth::Bearer(SecretString::from("bearer-redirect-secret".to_string()))] {
+        let other = Server::start("127.0.0.2", ok).await;
+        let origin = Server::start("127.0.0.1", redirect_to(other.url("/landing"))).await;
+        let http = Http::new("jira j1", &origin.url("/"), auth, opts(), |_| None).expect("client");
+        let resp = get(&http, "start").await.expect("redirect followed");
+        assert_eq!(resp.status.as_u16(), 200);
+
+        let first = origin.requests();
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(header(&first[0], "authorization").is_some(), "the origin gets the credentials: {}", first[0]);
+        let second = other.requests();
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert!(second[0].starts_with("GET /landing "), "{}", second[0]);
+        assert_eq!(header(&second[0], "authorization"), None, "credentials leaked to the other host: {}", second[0]);
+        assert!(!second[0].contains("secret"), "{}", second[0]);
+    }
+}
+
+#[tokio::test]
+async fn an_api_key_header_never_follows_a_redirect_to_another_host() {
+    let key =
+        || Auth::Header { name: "X-Redmine-API-Key", key: SecretString::from("apikey-redirect-secret".to_string()) };
+
+    // Another port on the same address is another origin too.
+    let other = Server::start("127.0.0.1", ok).await;
+    let origin = Server::start("127.0.0.1", redirect_to(other.url("/landing"))).await;
+    let http = Http::new("redmine r1", &origin.url("/"), key(), opts(), |_| None).expect("client");
+    let err = get(&http, "start").await.expect_err("cross-origin redirect refused");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(err.message.contains("redirect to another host"), "{}", err.message);
+    assert!(!err.message.contains("apikey-redirect-secret"), "{}", err.message);
+    assert!(other.requests().is_empty(), "the other host was called: {:?}", other.requests());
+    assert_eq!(origin.requests().len(), 1, "a refused redirect is not retried");
+
+    // A redirect within the same origin keeps working, key included.
+    let same = Server::start("127.0.0.1", |head: &str| {
+        if head.starts_with("GET /start ") {
+            reply("302 Found", "location: /landing\r\n", "")
+        } else {
+            ok(head)
+        }
+    })
+    .await;
+    let http = Http::new("redmine r1", &same.url("/"), key(), opts(), |_| None).expect("client");
+    assert_eq!(get(&http, "start").await.expect("same-origin redirect").status.as_u16(), 200);
+    let seen = same.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(header(&seen[1], "x-redmine-api-key"), Some("apikey-redirect-secret"));
+}
+
+#[tokio::test]
+async fn redirects_to_hosts_outside_the_allow_list_are_refused() {
+    let other = Server::start("127.0.0.2", ok).await;
+    let origin = Server::start("127.0.0.1", redirect_to(other.url("/landing"))).await;
+    let opts = HttpOptions { allowed_hosts: AllowedHosts::parse("127.0.0.1").unwrap(), ..opts() };
+    let http = Http::new("jira j1", &origin.url("/"), basic(), opts, |_| None).expect("client");
+    let err = get(&http, "start").await.expect_err("redirect refused");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(
+        err.message.contains("redirect to host 127.0.0.2 refused: it is not in FERRY_ALLOWED_HOSTS (127.0.0.1)"),
+        "{}",
+        err.message
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    assert_eq!(origin.requests().len(), 1, "a refused redirect is not retried");
+}
+
+#[tokio::test]
+async fn redirects_that_downgrade_to_plain_http_are_refused() {
+    let origin = Server::start("127.0.0.1", redirect_to("http://jira.example.test/landing".into())).await;
+    let http = Http::new("jira j1", &origin.url("/"), basic(), opts(), |_| None).expect("client");
+    let err = get(&http, "start").await.expect_err("redirect refused");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(err.message.contains("plain http"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn plain_requests_go_through_the_configured_proxy() {
+    let proxy = Server::start("127.0.0.1", |_: &str| reply("200 OK", "", r#"{"via":"proxy"}"#)).await;
+    // Nothing listens at the target: only the proxy can answer.
+    let target = "http://127.0.0.1:9/";
+    let opts = HttpOptions { proxy: Some(format!("http://{}", proxy.addr)), ..opts() };
+    let http = Http::new("jira j1", target, basic(), opts, |_| None).expect("client");
+    let resp = get(&http, "rest/api/3/myself").await.expect("answered by the proxy");
+    assert_eq!(resp.body, br#"{"via":"proxy"}"#);
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("GET http://127.0.0.1:9/rest/api/3/myself HTTP/1.1"), "{}", seen[0]);
+}
+
+#[tokio::test]
+async fn https_requests_tunnel_through_the_configured_proxy() {
+    // The proxy refuses the tunnel: the connector must have asked it (and nobody else).
+    let proxy = Server::start("127.0.0.1", |_: &str| reply("403 Forbidden", "", "")).await;
+    let opts = HttpOptions { proxy: Some(format!("http://{}", proxy.addr)), max_attempts: 1, ..opts() };
+    let http = Http::new("jira j1", "https://jira.example.test/", basic(), opts, |_| None).expect("client");
+    let err = get(&http, "rest/api/3/myself").await.expect_err("the tunnel was refused");
+    assert_eq!(err.category, ErrorCategory::Network, "{err}");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("CONNECT jira.example.test:443 HTTP/1.1"), "{}", seen[0]);
+    // The credentials travel inside the TLS tunnel, never to the proxy.
+    assert_eq!(header(&seen[0], "authorization"), None, "{}", seen[0]);
+}
