@@ -1,6 +1,7 @@
 //! The HTTP client both connectors share: base-URL policy, auth, retries that honour
 //! `Retry-After`, and status classification.
 
+use chrono::{DateTime, Utc};
 use ferry_domain::{ErrorCategory, PortError};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -245,6 +246,9 @@ pub struct Http {
     system: String,
     opts: HttpOptions,
     error_text: ErrorText,
+    /// A `Retry-After` on a successful response (Azure DevOps sends one while it delays
+    /// a client) paces the next requests of this client until then.
+    paced_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Checks the base URL policy: https, or http to a loopback host when allowed.
@@ -351,7 +355,16 @@ impl Http {
             )
         })?;
         auth.set_sensitive(true);
-        Ok(Self { client, base, auth_name, auth, system: system.into(), opts, error_text })
+        Ok(Self {
+            client,
+            base,
+            auth_name,
+            auth,
+            system: system.into(),
+            opts,
+            error_text,
+            paced_until: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn base(&self) -> &Url {
@@ -381,6 +394,7 @@ impl Http {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.wait_for_pace().await;
             let mut req =
                 self.client.request(method.clone(), url.clone()).header(self.auth_name.clone(), self.auth.clone());
             if let Some(b) = body {
@@ -395,9 +409,14 @@ impl Http {
                     let headers = resp.headers().clone();
                     let body = resp.bytes().await.map(|b| b.to_vec());
                     match body {
-                        Ok(body) if status.is_success() => return Ok(HttpResponse { status, headers, body }),
+                        Ok(body) if status.is_success() => {
+                            if let Some(d) = retry_after(&headers) {
+                                self.pace(d.min(self.opts.max_retry_after));
+                            }
+                            return Ok(HttpResponse { status, headers, body });
+                        }
                         Ok(body) => {
-                            let retry_after = retry_after(&headers);
+                            let retry_after = rate_limit_wait(&headers, status, Utc::now());
                             let err = self.status_error(&what, status, &body).with_retry_after(retry_after);
                             (err, retry_after)
                         }
@@ -503,6 +522,45 @@ fn network_error(what: &str, e: &reqwest::Error) -> PortError {
     PortError::new(category, format!("{what}: {kind}: {detail}"))
 }
 
+impl Http {
+    fn pace(&self, d: Duration) {
+        if let Ok(mut p) = self.paced_until.lock() {
+            let until = std::time::Instant::now() + d;
+            *p = Some(p.map_or(until, |old| old.max(until)));
+        }
+    }
+
+    async fn wait_for_pace(&self) {
+        let until = self.paced_until.lock().ok().and_then(|p| *p);
+        if let Some(d) = until.and_then(|u| u.checked_duration_since(std::time::Instant::now())) {
+            tracing::debug!(system = %self.system, wait_ms = d.as_millis() as u64, "pacing after the server's Retry-After");
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// How long to wait before retrying a failed response: `Retry-After` when given; for a
+/// 429 or 503 without it, until `X-RateLimit-Reset` (Jira: ISO `yyyy-MM-ddTHH:mmZ`;
+/// Azure DevOps: Unix epoch seconds).
+pub fn rate_limit_wait(headers: &HeaderMap, status: StatusCode, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(d) = retry_after(headers) {
+        return Some(d);
+    }
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim();
+    let at = if let Ok(epoch) = reset.parse::<i64>() {
+        DateTime::<Utc>::from_timestamp(epoch, 0)?
+    } else if let Ok(t) = DateTime::parse_from_rfc3339(reset) {
+        t.with_timezone(&Utc)
+    } else {
+        // Jira's minute form has no seconds: 2026-11-26T22:15Z.
+        chrono::NaiveDateTime::parse_from_str(reset.trim_end_matches('Z'), "%Y-%m-%dT%H:%M").ok()?.and_utc()
+    };
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
 /// `Retry-After` in seconds (HTTP-date is not used by Jira or ADO).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
@@ -518,6 +576,35 @@ fn jittered(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limit_without_retry_after_waits_until_x_ratelimit_reset() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T22:14:30Z").unwrap().with_timezone(&Utc);
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        let cases = [
+            // (headers, status, expected wait)
+            (h(&[("retry-after", "7")]), StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(7))),
+            (
+                h(&[("x-ratelimit-reset", "2026-11-26T22:15Z")]),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(Duration::from_secs(30)),
+            ),
+            (h(&[("x-ratelimit-reset", "1795731300")]), StatusCode::SERVICE_UNAVAILABLE, Some(Duration::from_secs(30))),
+            (h(&[("x-ratelimit-reset", "2026-11-26T22:14Z")]), StatusCode::TOO_MANY_REQUESTS, Some(Duration::ZERO)),
+            (h(&[("x-ratelimit-reset", "soon")]), StatusCode::TOO_MANY_REQUESTS, None),
+            (h(&[("x-ratelimit-reset", "1795731300")]), StatusCode::INTERNAL_SERVER_ERROR, None),
+            (h(&[]), StatusCode::TOO_MANY_REQUESTS, None),
+        ];
+        for (headers, status, want) in cases {
+            assert_eq!(rate_limit_wait(&headers, status, now), want, "{headers:?} {status}");
+        }
+    }
 
     #[test]
     fn plain_http_is_refused_unless_loopback_and_allowed() {

@@ -206,3 +206,23 @@ async fn https_requests_tunnel_through_the_configured_proxy() {
     // The credentials travel inside the TLS tunnel, never to the proxy.
     assert_eq!(header(&seen[0], "authorization"), None, "{}", seen[0]);
 }
+
+#[tokio::test]
+async fn a_retry_after_on_a_successful_response_paces_the_next_request() {
+    // Azure DevOps answers 200 with Retry-After while it delays a client: the next
+    // request of that client waits that long instead of digging the hole deeper.
+    let server = Server::start("127.0.0.1", |_| {
+        "HTTP/1.1 200 OK\r\nretry-after: 1\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}".to_string()
+    })
+    .await;
+    let http = Http::new("ado a1", &server.url("/"), basic(), opts(), |_| None).expect("client");
+    get(&http, "first").await.expect("first");
+    let started = std::time::Instant::now();
+    get(&http, "second").await.expect("second");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the second request went out after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+}
