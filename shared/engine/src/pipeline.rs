@@ -466,6 +466,12 @@ impl Engine {
             create_started: None,
         };
         self.remember(id, target_side, &target_ref.id, target_update, now).await?;
+        if echo.is_some() && (created || written > 0) {
+            // The revision Ferry just made holds nothing a person did: the target's own
+            // poll may take it as already seen instead of enqueueing an echo to drop.
+            let seen = SeenRevision { revision: target_ref.revision.clone(), updated: target_ref.updated };
+            self.state.put_seen(id, target_side, &target_ref.id, &seen).await?;
+        }
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
