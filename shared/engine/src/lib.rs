@@ -14,5 +14,5 @@ pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
-pub use pipeline::{PollReport, TransformOutcome, WriteOutcome};
+pub use pipeline::{Outbox, PollReport, TransformOutcome, WriteOutcome};
 pub use status::{FlowStatus, IntegrationStatus};

@@ -202,16 +202,45 @@ impl Engine {
     /// Maps one change event and enqueues the write command (or records why not).
     #[instrument(skip_all)]
     pub async fn transform(&self, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
+        let outbox = Outbox::default();
+        let outcome = self.transform_to(body, receive_count, &outbox).await?;
+        self.flush(&outbox).await?;
+        Ok(outcome)
+    }
+
+    /// Sends the write commands a batch of transforms produced, in their order, in as
+    /// few queue calls as `send_batch` allows. The change events they came from may be
+    /// acknowledged only after this succeeded.
+    pub async fn flush(&self, outbox: &Outbox) -> Result<usize, HandleError> {
+        let messages = outbox.take();
+        for chunk in messages.chunks(self.settings.send_batch.max(1)) {
+            self.queue.send(QueueName::Writes, chunk).await.map_err(HandleError::retry)?;
+        }
+        if !messages.is_empty() {
+            self.crash_point(CrashPoint::TransformAfterEnqueue)?;
+        }
+        Ok(messages.len())
+    }
+
+    /// Maps one change event; its write command (if any) goes to `outbox`, for
+    /// [`Engine::flush`] to send with the rest of the batch.
+    #[instrument(skip_all)]
+    pub async fn transform_to(
+        &self,
+        body: &str,
+        receive_count: u32,
+        outbox: &Outbox,
+    ) -> Result<TransformOutcome, HandleError> {
         let event: ChangeEvent = serde_json::from_str(body)
             .map_err(|e| HandleError::BadMessage(format!("change event is not valid JSON: {e}")))?;
         if event.schema != MESSAGE_SCHEMA {
             return Err(HandleError::BadMessage(format!("change event schema {} is not supported", event.schema)));
         }
-        let result = self.transform_event(&event).await;
+        let result = self.transform_event(&event, outbox).await;
         self.settle(&event, None, result, receive_count).await
     }
 
-    async fn transform_event(&self, event: &ChangeEvent) -> Result<TransformOutcome, Parkable> {
+    async fn transform_event(&self, event: &ChangeEvent, outbox: &Outbox) -> Result<TransformOutcome, Parkable> {
         let id = &event.integration;
         let flow = event.flow;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
@@ -297,13 +326,7 @@ impl Engine {
                 let body = serde_json::to_string(&command)
                     .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;
                 let fields = command.changes.len();
-                self.queue
-                    .send(
-                        QueueName::Writes,
-                        &[OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body }],
-                    )
-                    .await?;
-                self.crash_point(CrashPoint::TransformAfterEnqueue)?;
+                outbox.push(OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body });
                 Ok(TransformOutcome::Enqueued { create, fields })
             }
         }
@@ -833,6 +856,26 @@ fn entity_ref(s: &EntitySnapshot) -> EntityRef {
         url: s.url.clone(),
         revision: s.revision.clone(),
         updated: s.updated,
+    }
+}
+
+/// Write commands waiting to be sent (see [`Engine::flush`]).
+#[derive(Debug, Default)]
+pub struct Outbox(std::sync::Mutex<Vec<OutMessage>>);
+
+impl Outbox {
+    // A poisoned lock still holds every message pushed: take them, never drop them.
+    fn push(&self, m: OutMessage) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(m);
+    }
+    fn take(&self) -> Vec<OutMessage> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::QueueName;
 use ferry_domain::{Flow, IntegrationId};
-use ferry_engine::{CrashPoint, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
+use ferry_engine::{CrashPoint, Engine, HandleError, Outbox, PollReport, TransformOutcome, WriteOutcome};
 use rand::Rng;
 use serde::Serialize;
 use std::sync::Arc;
@@ -177,6 +177,10 @@ impl Runner {
             }
         };
         let n = deliveries.len();
+        // Transforms put their write commands in one outbox, sent together after the
+        // batch; a change event is acknowledged only once its command is on the queue.
+        let outbox = Outbox::default();
+        let mut results = Vec::with_capacity(n);
         for (i, d) in deliveries.into_iter().enumerate() {
             if i > 0 {
                 if let Err(c) = self.engine.crash_point(CrashPoint::BatchMiddle) {
@@ -187,13 +191,46 @@ impl Runner {
             let result = match name {
                 QueueName::Changes => self
                     .engine
-                    .transform(&d.body, d.receive_count)
+                    .transform_to(&d.body, d.receive_count, &outbox)
                     .await
                     .map(|o| HandledEvent::Transform { outcome: o }),
                 QueueName::Writes => {
                     self.engine.write(&d.body, d.receive_count).await.map(|o| HandledEvent::Write { outcome: o })
                 }
             };
+            if let Err(HandleError::Crashed(c)) = &result {
+                // As if the process died: no ack, no release; this message and the rest
+                // of the batch come back after the visibility timeout.
+                warn!(queue = name.as_str(), message_id = %d.message_id, "{c}");
+                report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                return n;
+            }
+            results.push((d, result));
+        }
+        match self.engine.flush(&outbox).await {
+            Ok(_) => {}
+            Err(HandleError::Crashed(c)) => {
+                report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                return n;
+            }
+            Err(e) => {
+                // Some commands may be on the queue, some not: every transformed event of
+                // the batch is retried (its command's dedup id absorbs a resend).
+                let (category, message) = match &e {
+                    HandleError::Retry { error, .. } => (error.category, error.message.clone()),
+                    other => (other.category(), other.to_string()),
+                };
+                for (_, r) in results.iter_mut() {
+                    if r.is_ok() {
+                        *r = Err(HandleError::retry(ferry_domain::PortError::new(
+                            category,
+                            format!("sending the batch's write commands: {message}"),
+                        )));
+                    }
+                }
+            }
+        }
+        for (d, result) in results {
             let settle = match result {
                 Ok(event) => {
                     report.handled.push(event);
@@ -210,12 +247,10 @@ impl Runner {
                     report.handled.push(HandledEvent::Retry { queue: name.as_str(), error: error.to_string() });
                     queue.release(name, &d.receipt, delay).await
                 }
+                // Crashes returned above; neither ack nor release if one got here.
                 Err(HandleError::Crashed(c)) => {
-                    // As if the process died: no ack, no release; the message and the
-                    // rest of this batch come back after the visibility timeout.
-                    warn!(queue = name.as_str(), message_id = %d.message_id, "{c}");
                     report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
-                    return n;
+                    continue;
                 }
                 Err(HandleError::BadMessage(msg)) => {
                     // Redelivered until the queue's receive limit moves it to the DLQ.

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_domain::ports::QueueName;
-use ferry_engine::{CrashPoint, Engine, HandleError};
+use ferry_engine::{CrashPoint, Engine, HandleError, Outbox};
 use rand::Rng;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -66,6 +66,10 @@ pub async fn handle_sqs_batch(
     let queue = step.queue();
     let mut response = SqsBatchResponse::default();
     let mut blocked_groups: HashSet<String> = HashSet::new();
+    // Write commands of the batch's transforms, sent together after it; the records
+    // that produced them succeed only if that send does.
+    let outbox = Outbox::default();
+    let mut handled: Vec<&SqsMessage> = Vec::new();
     for (i, record) in event.records.iter().enumerate() {
         if i > 0 && engine.crash_point(CrashPoint::BatchMiddle).is_err() {
             return whole_batch_failed(&event);
@@ -82,13 +86,14 @@ pub async fn handle_sqs_batch(
         let result = match record.body.as_deref() {
             None => Err(HandleError::BadMessage("the SQS record has no body".into())),
             Some(body) => match step {
-                Step::Transform => engine.transform(body, attempt).await.map(|o| format!("{o:?}")),
+                Step::Transform => engine.transform_to(body, attempt, &outbox).await.map(|o| format!("{o:?}")),
                 Step::Write => engine.write(body, attempt).await.map(|o| format!("{o:?}")),
             },
         };
         let delay = match result {
             Ok(outcome) => {
                 info!(queue = queue.as_str(), message_id = %message_id, attempt, outcome = %outcome, "handled");
+                handled.push(record);
                 continue;
             }
             Err(HandleError::Retry { error, after }) => {
@@ -110,6 +115,23 @@ pub async fn handle_sqs_batch(
             blocked_groups.insert(g);
         }
         fail(&mut response, message_id);
+    }
+    match engine.flush(&outbox).await {
+        Ok(_) => {}
+        Err(HandleError::Crashed(_)) => return whole_batch_failed(&event),
+        Err(e) => {
+            // Some commands may be on the queue: every handled record is retried, and
+            // the commands' dedup ids absorb what is sent twice.
+            warn!(
+                queue = queue.as_str(),
+                records = handled.len(),
+                "sending the batch's write commands failed, retrying them: {e}"
+            );
+            for record in handled {
+                release(engine, queue, record, backoff(settings, receive_count(record))).await;
+                fail(&mut response, record.message_id.clone().unwrap_or_default());
+            }
+        }
     }
     response
 }
