@@ -4,8 +4,8 @@ use crate::decode::{self, At, Ctx, Obj};
 use crate::tables::{self, Purpose};
 use crate::yaml::{Kind, Node, Pos, Value};
 use ferry_domain::{
-    ConflictPolicy, Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId, MappingKind, RemoteRefs,
-    Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
+    ConflictPolicy, Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId,
+    MappingKind, RemoteRefs, Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
 };
 use std::collections::HashMap;
 use std::path::Path;

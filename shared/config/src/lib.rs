@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use tables::{read_csv_table, read_xlsx_table, TableError, TableRow};
+pub use tables::{read_csv_bytes, read_csv_table, read_xlsx_bytes, read_xlsx_table, TableError, TableRow};
 
 /// Everything the loaded files declare, validated.
 #[derive(Debug, Clone, PartialEq, Default)]

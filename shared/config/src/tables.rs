@@ -59,13 +59,19 @@ fn column_index(file: &str, headers: &[String], column: &str) -> Result<usize, T
 /// Reads two columns of a CSV file (comma separated, first line headers).
 pub fn read_csv_table(path: &Path, left: &str, right: &str) -> Result<Vec<TableRow>, TableError> {
     let file = file_name(path);
+    let reader =
+        std::fs::File::open(path).map_err(|e| TableError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    read_csv(file, reader, left, right)
+}
+
+/// [`read_csv_table`] on CSV text already in memory; `file` names it in errors.
+pub fn read_csv_bytes(file: &str, bytes: &[u8], left: &str, right: &str) -> Result<Vec<TableRow>, TableError> {
+    read_csv(file.to_string(), bytes, left, right)
+}
+
+fn read_csv<R: std::io::Read>(file: String, input: R, left: &str, right: &str) -> Result<Vec<TableRow>, TableError> {
     let unreadable = |e: &dyn std::fmt::Display| TableError::Unreadable { file: file.clone(), reason: e.to_string() };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| unreadable(&e))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(input);
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| unreadable(&e))?
@@ -99,8 +105,32 @@ pub fn read_xlsx_table(
     right: &str,
 ) -> Result<(String, Vec<TableRow>), TableError> {
     let file = file_name(path);
-    let mut book = calamine::open_workbook_auto(path)
+    let book = calamine::open_workbook_auto(path)
         .map_err(|e| TableError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    read_workbook(file, book, sheet, left, right)
+}
+
+/// [`read_xlsx_table`] on a workbook already in memory (its format is detected from the
+/// content); `file` names it in errors.
+pub fn read_xlsx_bytes(
+    file: &str,
+    bytes: &[u8],
+    sheet: Option<&str>,
+    left: &str,
+    right: &str,
+) -> Result<(String, Vec<TableRow>), TableError> {
+    let book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| TableError::Unreadable { file: file.to_string(), reason: e.to_string() })?;
+    read_workbook(file.to_string(), book, sheet, left, right)
+}
+
+fn read_workbook<RS: std::io::Read + std::io::Seek>(
+    file: String,
+    mut book: calamine::Sheets<RS>,
+    sheet: Option<&str>,
+    left: &str,
+    right: &str,
+) -> Result<(String, Vec<TableRow>), TableError> {
     let names = book.sheet_names();
     let name = match sheet {
         Some(s) if names.iter().any(|n| n == s) => s.to_string(),
@@ -524,6 +554,56 @@ integrations:
         let errs = load_table(dir.path(), "{ sheet: { file: p.xlsx, sheet: Alpha, left_column: L, right_column: R } }")
             .unwrap_err();
         assert!(errs.0[0].message.contains("has no rows"), "{errs}");
+    }
+
+    #[test]
+    fn bytes_entry_points_read_like_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.xlsx");
+        workbook(&path, &[("S", &[&[S("L"), S("R")], &[S("a"), N(1.0)]])]);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            read_xlsx_bytes("p.xlsx", &bytes, Some("S"), "L", "R").unwrap(),
+            read_xlsx_table(&path, Some("S"), "L", "R").unwrap()
+        );
+        let csv = b"L,R\na,1\n";
+        std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+        assert_eq!(
+            read_csv_bytes("t.csv", csv, "L", "R").unwrap(),
+            read_csv_table(&dir.path().join("t.csv"), "L", "R").unwrap()
+        );
+    }
+
+    #[test]
+    fn corrupt_workbooks_and_csv_are_unreadable_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.xlsx");
+        workbook(&path, &[("S", &[&[S("L"), S("R")], &[S("a"), S("b")]])]);
+        let whole = std::fs::read(&path).unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("truncated", whole[..whole.len() / 2].to_vec()),
+            ("not a workbook", b"L,R\na,b\n".to_vec()),
+            ("empty", Vec::new()),
+            ("a zip without a workbook", [&whole[..30], &[0u8; 100][..]].concat()),
+        ];
+        for (name, bytes) in cases {
+            let e = read_xlsx_bytes("p.xlsx", &bytes, None, "L", "R").unwrap_err();
+            assert!(matches!(e, TableError::Unreadable { ref file, .. } if file == "p.xlsx"), "{name}: {e:?}");
+            // Through a config file: reported at the `file:` key of the table.
+            std::fs::write(&path, &bytes).unwrap();
+            let errs =
+                load_table(dir.path(), "{ sheet: { file: p.xlsx, left_column: L, right_column: R } }").unwrap_err();
+            assert_eq!(errs.0[0].path, "integrations[0].fields[0].values.sheet.file", "{name}: {errs}");
+            assert_eq!(errs.0[0].line, Some(11), "{name}: {errs}");
+            assert!(errs.0[0].message.starts_with("cannot read p.xlsx: "), "{name}: {errs}");
+        }
+        let e = read_csv_bytes("s.csv", b"L,R\na,\xff\xfe\n", "L", "R").unwrap_err();
+        assert!(
+            matches!(&e, TableError::Unreadable { file, reason } if file == "s.csv" && reason.contains("UTF-8")),
+            "{e:?}"
+        );
+        let e = read_csv_bytes("s.csv", b"", "L", "R").unwrap_err();
+        assert_eq!(e, TableError::NoHeader { file: "s.csv".into() });
     }
 
     #[test]

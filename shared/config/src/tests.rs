@@ -857,8 +857,9 @@ fn a_redmine_system_on_loopback_http_loads_when_allowed() {
 
 #[test]
 fn a_field_conflict_policy_is_read_and_defaults_to_last_writer() {
-    let set = load(&edit("{ left: summary, right: System.Title }", "{ left: summary, right: System.Title, conflict: flag }"))
-        .expect("valid");
+    let set =
+        load(&edit("{ left: summary, right: System.Title }", "{ left: summary, right: System.Title, conflict: flag }"))
+            .expect("valid");
     let fields = &set.integrations[0].fields;
     assert_eq!(fields[0].conflict, ferry_domain::ConflictPolicy::Flag);
     assert_eq!(fields[1].conflict, ferry_domain::ConflictPolicy::LastWriter);

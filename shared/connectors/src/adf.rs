@@ -193,7 +193,8 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             if block {
                 out.push_str("<p>");
             }
-            if safe_href(url) {
+            // An empty link would be dropped on the way back: not canonical.
+            if safe_href(url) && !url.is_empty() {
                 out.push_str("<a href=\"");
                 escape_into(url, out);
                 out.push_str("\">");
@@ -1378,6 +1379,19 @@ mod tests {
     fn text_to_adf_splits_lines_with_hard_breaks() {
         assert_eq!(text_to_adf("a\nb"), doc(json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))])));
         assert_eq!(adf_to_text(&text_to_adf("a\nb")), "a\nb");
+    }
+
+    #[test]
+    fn inline_card_without_url_renders_no_empty_link() {
+        // Found by fuzzing (fuzz/regressions/adf_html-inline-card-empty-url).
+        let d = doc(json!([{"type": "paragraph", "content": [
+            {"type": "text", "text": "a"},
+            {"type": "inlineCard", "attrs": {"url": ""}},
+            {"type": "inlineCard"}
+        ]}]));
+        let h = adf_to_html(&d).unwrap();
+        assert_eq!(h, "<p>a</p>");
+        assert_eq!(adf_to_html(&html_to_adf(&h)).unwrap(), h);
     }
 
     #[test]

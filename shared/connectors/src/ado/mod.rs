@@ -293,6 +293,7 @@ impl AdoConnector {
                 continue;
             }
             let value = write_value(field, catalog.kind(field), &ch.value)?;
+            wire::check_length(field, catalog.def(field), &value)?;
             ops.push(json!({ "op": "add", "path": path, "value": value }));
         }
         Ok(ops)

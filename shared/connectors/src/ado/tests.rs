@@ -281,3 +281,30 @@ fn debug_output_does_not_show_the_pat() {
     let c = connector("https://dev.azure.com/acme");
     assert!(!format!("{c:?}").contains("pat-secret-value"));
 }
+
+#[test]
+fn oversized_string_field_is_a_permanent_error_naming_the_field() {
+    let def = |kind: &str, is_identity: bool| FieldDef {
+        reference_name: "System.Title".into(),
+        name: "Title".into(),
+        kind: Some(kind.into()),
+        is_identity,
+        is_picklist: false,
+    };
+    let fits = json!("é".repeat(MAX_STRING_CHARS));
+    let over = json!("x".repeat(MAX_STRING_CHARS + 1));
+    assert!(check_length("System.Title", Some(&def("string", false)), &fits).is_ok());
+    let e = check_length("System.Title", Some(&def("string", false)), &over).unwrap_err();
+    assert_eq!(e.category, ErrorCategory::InvalidRequest);
+    assert!(!e.is_retryable());
+    assert_eq!(
+        e.message,
+        "field System.Title: the value has 256 characters; Azure DevOps accepts at most 255 in a string field, and Ferry does not truncate"
+    );
+    assert!(check_length("X", Some(&def("picklistString", false)), &over).is_err());
+    // Long-text fields and identities are not limited here; unknown fields are the server's call.
+    for (kind, identity) in [("html", false), ("plainText", false), ("string", true)] {
+        assert!(check_length("X", Some(&def(kind, identity)), &over).is_ok(), "{kind}");
+    }
+    assert!(check_length("X", None, &over).is_ok());
+}

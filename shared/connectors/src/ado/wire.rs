@@ -12,19 +12,19 @@ use std::collections::HashMap;
 
 pub(crate) const TAGS: &str = "System.Tags";
 
-/// `{count, value}` list wrapper.
+/// `{count, value}` list wrapper. `value` is required: a body without it is a bad
+/// response, not an empty list (an empty search reads as "no such item").
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListOf<T> {
-    #[serde(default = "Vec::new")]
     pub value: Vec<T>,
 }
 
+/// A flat WIQL result; `workItems` is required for the same reason.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WiqlResult {
     #[serde(default)]
     pub as_of: Option<String>,
-    #[serde(default)]
     pub work_items: Vec<WiqlRef>,
 }
 
@@ -380,6 +380,29 @@ pub(crate) fn write_value(field: &str, kind: Option<AdoType>, value: &FieldValue
             _ => Value::String(plain().unwrap_or_default()),
         }),
     }
+}
+
+/// Azure DevOps' limit on `string` fields (single-line text, string picklists), in characters.
+pub(crate) const MAX_STRING_CHARS: usize = 255;
+
+/// Rejects a value too long for a single-line field before sending it: a clear,
+/// permanent error naming the field rather than a silent truncation. Long-text fields
+/// (`html`, `plainText`) are left to the server, whose 400 message is surfaced.
+pub(crate) fn check_length(field: &str, def: Option<&FieldDef>, value: &Value) -> Result<(), PortError> {
+    let Some(def) = def else { return Ok(()) };
+    if def.is_identity || !matches!(def.kind.as_deref(), Some("string" | "picklistString")) {
+        return Ok(());
+    }
+    let n = value.as_str().map_or(0, |s| s.chars().count());
+    if n > MAX_STRING_CHARS {
+        return Err(PortError::new(
+            ErrorCategory::InvalidRequest,
+            format!(
+                "field {field}: the value has {n} characters; Azure DevOps accepts at most {MAX_STRING_CHARS} in a string field, and Ferry does not truncate"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Identity fields accept an e-mail or a unique display name (CRIB §3.7).

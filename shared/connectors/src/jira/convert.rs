@@ -334,6 +334,30 @@ pub fn to_field_value(v: &Value, kind: Option<Kind>) -> Result<FieldValue, Strin
 
 // ---------------------------------------------------------------- write
 
+/// Jira Cloud's limit on the summary (and single-line text), in characters.
+pub const MAX_SUMMARY_CHARS: usize = 255;
+/// Jira Cloud's limit on other text fields (description, multi-line text), in characters.
+pub const MAX_TEXT_CHARS: usize = 32_767;
+
+/// Rejects a value Jira would refuse for its length, before sending it: a clear,
+/// permanent error naming the field, rather than a silent truncation or a bare 400.
+/// Rich text counts its plain text, a lower bound of what Jira counts, so a document
+/// that passes may still be refused (that 400 carries Jira's own message).
+fn check_length(meta: &FieldMeta, text: &str) -> Result<(), PortError> {
+    let limit = if meta.id == "summary" { MAX_SUMMARY_CHARS } else { MAX_TEXT_CHARS };
+    let n = text.chars().count();
+    if n > limit {
+        return Err(PortError::new(
+            ErrorCategory::InvalidRequest,
+            format!(
+                "field {} ({}): the value has {n} characters; Jira accepts at most {limit}, and Ferry does not truncate",
+                meta.id, meta.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Coerces a neutral value into the native shape of `meta`'s field.
 pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError> {
     let invalid = |what: &str| {
@@ -354,11 +378,19 @@ pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError>
         }
     };
     Ok(match meta.kind {
-        Kind::RichText => match value {
-            FieldValue::RichText(h) => adf::html_to_adf(h),
-            other => adf::text_to_adf(&as_text(other)),
-        },
-        Kind::Text => Value::String(as_text(value)),
+        Kind::RichText => {
+            let doc = match value {
+                FieldValue::RichText(h) => adf::html_to_adf(h),
+                other => adf::text_to_adf(&as_text(other)),
+            };
+            check_length(meta, &adf::adf_to_text(&doc))?;
+            doc
+        }
+        Kind::Text => {
+            let s = as_text(value);
+            check_length(meta, &s)?;
+            Value::String(s)
+        }
         Kind::Number => match value {
             FieldValue::Number(n) => json!(n),
             other => {
@@ -511,6 +543,32 @@ mod tests {
 
     fn meta(id: &str, schema: Value) -> FieldMeta {
         FieldMeta::from_json(&json!({"id": id, "name": id, "schema": schema})).unwrap()
+    }
+
+    #[test]
+    fn oversized_text_is_a_permanent_error_naming_the_field_not_a_truncation() {
+        let summary = meta("summary", json!({"type": "string", "system": "summary"}));
+        let description = meta("description", json!({"type": "string", "system": "description"}));
+        let ok = "x".repeat(MAX_SUMMARY_CHARS);
+        assert_eq!(to_wire(&FieldValue::Text(ok.clone()), &summary).unwrap(), json!(ok));
+        // Characters, not bytes: 255 two-byte characters still fit.
+        assert!(to_wire(&FieldValue::Text("é".repeat(MAX_SUMMARY_CHARS)), &summary).is_ok());
+        let e = to_wire(&FieldValue::Text("x".repeat(MAX_SUMMARY_CHARS + 1)), &summary).unwrap_err();
+        assert_eq!(e.category, ErrorCategory::InvalidRequest);
+        assert!(!e.is_retryable());
+        assert!(
+            e.message.contains("field summary (summary): the value has 256 characters; Jira accepts at most 255"),
+            "{e}"
+        );
+        let long = format!("<p>{}</p>", "y".repeat(MAX_TEXT_CHARS + 1));
+        let e = to_wire(&FieldValue::RichText(long), &description).unwrap_err();
+        assert_eq!(e.category, ErrorCategory::InvalidRequest);
+        assert!(e.message.contains("field description (description): the value has 32768 characters"), "{e}");
+        // Markup does not count: only the text Jira stores.
+        let fits = format!("<p><b>{}</b></p>", "y".repeat(MAX_TEXT_CHARS));
+        assert!(to_wire(&FieldValue::RichText(fits), &description).is_ok());
+        let e = to_wire(&FieldValue::Text("z".repeat(MAX_TEXT_CHARS + 1)), &description).unwrap_err();
+        assert!(e.message.contains("32767"), "{e}");
     }
 
     #[test]

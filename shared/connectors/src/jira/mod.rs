@@ -65,6 +65,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The array at `key` of a response (the body itself for `None`). A missing or
+/// non-array value is a bad response, never an empty list: an empty search would read
+/// as "no such issue" and lead to a duplicate.
+fn array_at<'a>(v: &'a Value, key: Option<&str>, what: &str) -> PortResult<&'a [Value]> {
+    let found = match key {
+        Some(k) => v.get(k),
+        None => Some(v),
+    };
+    found.and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| {
+        convert::bad_response(what, key.map_or("expected an array".to_string(), |k| format!("no `{k}` array")))
+    })
+}
+
 fn str_of(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -206,9 +219,9 @@ impl JiraConnector {
                 &[("startAt", start.to_string()), ("maxResults", "200".into())],
             )?;
             let v = self.get_json(url, "createmeta issuetypes").await?;
-            let page =
-                v.get("issueTypes").or_else(|| v.get("values")).and_then(Value::as_array).cloned().unwrap_or_default();
-            for t in &page {
+            let key = if v.get("issueTypes").is_some() { "issueTypes" } else { "values" };
+            let page = array_at(&v, Some(key), "createmeta issuetypes")?;
+            for t in page {
                 if let (Some(id), Some(name)) = (t.get("id").and_then(str_of), t.get("name").and_then(Value::as_str)) {
                     out.push(IssueType { id, name: name.to_string() });
                 }
@@ -250,7 +263,7 @@ impl JiraConnector {
         let url = self.api(&["project", project, "statuses"], &[])?;
         let v = self.get_json(url, "project statuses").await?;
         let mut out = Vec::new();
-        for t in v.as_array().map(Vec::as_slice).unwrap_or_default() {
+        for t in array_at(&v, None, "project statuses")? {
             let name = t.get("name").and_then(Value::as_str).unwrap_or("").to_string();
             let statuses = t
                 .get("statuses")
@@ -406,7 +419,7 @@ impl JiraConnector {
             visited.push(current.to_lowercase());
             let url = self.api(&["issue", id, "transitions"], &[("expand", "transitions.fields".into())])?;
             let v = self.get_json(url, "transitions").await?;
-            let transitions = v.get("transitions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let transitions = array_at(&v, Some("transitions"), "transitions")?.to_vec();
             let known = {
                 let mut wfs = lock(&self.workflows);
                 let wf = wfs.entry(wf_key.clone()).or_default();
@@ -768,7 +781,7 @@ impl Connector for JiraConnector {
                 body["nextPageToken"] = json!(t);
             }
             let page = self.search_page(&body).await?;
-            for issue in page.get("issues").and_then(Value::as_array).into_iter().flatten() {
+            for issue in array_at(&page, Some("issues"), "search/jql")? {
                 let snap = self.snapshot(issue, &fields, metas)?;
                 // `~` is a word search: keep only exact matches.
                 let hit = snap.fields.get(field).and_then(convert::search_key);
@@ -808,7 +821,7 @@ impl Connector for JiraConnector {
             convert::jql_str(&scope.entity_type)
         );
         let page = self.search_page(&json!({"jql": jql, "fields": ["updated"], "maxResults": 1})).await?;
-        let first = page.get("issues").and_then(Value::as_array).and_then(|a| a.first());
+        let first = array_at(&page, Some("issues"), "search/jql")?.first();
         match first {
             None => Ok(None),
             Some(i) => i
@@ -833,10 +846,8 @@ impl Connector for JiraConnector {
         }
         let url = self.api(&["user", "search"], &[("query", wanted.clone()), ("maxResults", "50".into())])?;
         let v = self.get_json(url, "user/search").await?;
-        let mut matches: Vec<UserRef> = v
-            .as_array()
-            .into_iter()
-            .flatten()
+        let mut matches: Vec<UserRef> = array_at(&v, None, "user/search")?
+            .iter()
             .filter(|u| u.get("accountType").and_then(Value::as_str) != Some("app"))
             .filter(|u| {
                 // Hidden e-mails (privacy) never match, even as the only hit.
@@ -859,8 +870,8 @@ impl Connector for JiraConnector {
                 &[("startAt", start.to_string()), ("maxResults", "50".into()), ("orderBy", "key".into())],
             )?;
             let v = self.get_json(url, "project/search").await?;
-            let values = v.get("values").and_then(Value::as_array).cloned().unwrap_or_default();
-            for p in &values {
+            let values = array_at(&v, Some("values"), "project/search")?;
+            for p in values {
                 if let (Some(id), Some(key)) = (p.get("id").and_then(str_of), p.get("key").and_then(Value::as_str)) {
                     out.push(ProjectInfo {
                         id,
@@ -981,9 +992,9 @@ impl Connector for JiraConnector {
                 &[("project", project.to_string()), ("startAt", start.to_string()), ("maxResults", MAX.to_string())],
             )?;
             let v = self.get_json(url, "user/assignable/search").await?;
-            let page = v.as_array().cloned().unwrap_or_default();
+            let page = array_at(&v, None, "user/assignable/search")?;
             let before = out.len();
-            for u in &page {
+            for u in page {
                 if u.get("accountType").and_then(Value::as_str) == Some("app") {
                     continue;
                 }
