@@ -407,7 +407,7 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.map(|b| b.to_vec());
+                    let body = read_capped(resp, MAX_RESPONSE_BYTES).await;
                     match body {
                         Ok(body) if status.is_success() => {
                             if let Some(d) = retry_after(&headers) {
@@ -420,7 +420,17 @@ impl Http {
                             let err = self.status_error(&what, status, &body).with_retry_after(retry_after);
                             (err, retry_after)
                         }
-                        Err(e) => (network_error(&what, &e), None),
+                        Err(BodyError::Transport(e)) => (network_error(&what, &e), None),
+                        Err(BodyError::TooLarge) => {
+                            return Err(PortError::new(
+                                ErrorCategory::BadResponse,
+                                format!(
+                                    "{what}: HTTP {}: the response is larger than {} MB; Ferry reads no more",
+                                    status.as_u16(),
+                                    MAX_RESPONSE_BYTES >> 20
+                                ),
+                            ))
+                        }
                     }
                 }
                 Err(e) => (network_error(&what, &e), None),
@@ -439,13 +449,39 @@ impl Http {
     }
 
     fn status_error(&self, what: &str, status: StatusCode, body: &[u8]) -> PortError {
-        let detail = (self.error_text)(body).unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let t: String = text.chars().take(300).collect();
-            t
-        });
+        // A vendor's message is shown as given, but never at unbounded length.
+        let detail = (self.error_text)(body).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+        let detail = if detail.chars().count() > 300 {
+            format!("{}…", detail.chars().take(300).collect::<String>())
+        } else {
+            detail
+        };
         PortError::new(classify_status(status), format!("{what}: HTTP {}: {detail}", status.as_u16()))
     }
+}
+
+/// No Jira or Azure DevOps answer Ferry asks for comes near this (pages are at most a few
+/// hundred entities); a bigger one is refused instead of filling the Lambda's memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a response body chunk by chunk, stopping at `limit` bytes.
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The category a final HTTP status maps to (vendor-specific cases are refined by

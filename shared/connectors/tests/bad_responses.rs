@@ -323,3 +323,26 @@ async fn ado_wiql_without_work_items_is_an_error_not_no_match() {
     let (base, _) = serve(vec![("GET /org/_apis/projects", ok_json(r#"{"count": 0}"#))]).await;
     clear(ado(&base).projects().await, ErrorCategory::BadResponse, &["ADO projects", "missing field `value`"]);
 }
+
+#[tokio::test]
+async fn an_oversized_response_is_refused_not_read_into_memory() {
+    // Declared bigger than the cap: refused before the body is read.
+    let declared = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{{",
+        ferry_connectors::http::MAX_RESPONSE_BYTES + 1
+    )
+    .into_bytes();
+    // Undeclared (chunk after chunk until the connection closes): refused at the cap.
+    let mut streamed = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[\"".to_vec();
+    streamed.extend(std::iter::repeat_n(b'x', ferry_connectors::http::MAX_RESPONSE_BYTES + 10));
+    for reply in [declared, streamed] {
+        let (base, hits) = serve(vec![("GET /rest/api/3/myself", reply)]).await;
+        let e = clear(
+            jira(&base).integration_user().await,
+            ErrorCategory::BadResponse,
+            &["GET /rest/api/3/myself", "32 MB"],
+        );
+        assert!(!e.is_retryable(), "{e}");
+        assert_eq!(count(&hits, "GET /rest/api/3/myself"), 1, "not retried");
+    }
+}
