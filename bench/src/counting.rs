@@ -286,6 +286,30 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.write("put_seen");
         self.inner.put_seen(integration, side, entity, seen).await
     }
+    async fn get_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entities: &[EntityId],
+    ) -> PortResult<std::collections::HashMap<EntityId, SeenRevision>> {
+        // One DynamoDB BatchGetItem per 100 keys.
+        for _ in 0..entities.len().div_ceil(100) {
+            self.read("get_seen_many");
+        }
+        self.inner.get_seen_many(integration, side, entities).await
+    }
+    async fn put_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        seen: &[(EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        // One DynamoDB BatchWriteItem per 25 items.
+        for _ in 0..seen.len().div_ceil(25) {
+            self.write("put_seen_many");
+        }
+        self.inner.put_seen_many(integration, side, seen).await
+    }
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         self.read("get_link");
         self.inner.get_link(integration, side, entity).await

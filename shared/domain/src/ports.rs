@@ -128,6 +128,34 @@ pub trait StateStore: Send + Sync {
         entity: &EntityId,
         seen: &SeenRevision,
     ) -> PortResult<()>;
+    /// The seen revisions of many entities at once (a poll's whole batch); entities
+    /// never seen are absent from the map. Stores with batch reads override this.
+    async fn get_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entities: &[EntityId],
+    ) -> PortResult<std::collections::HashMap<EntityId, SeenRevision>> {
+        let mut out = std::collections::HashMap::new();
+        for e in entities {
+            if let Some(s) = self.get_seen(integration, side, e).await? {
+                out.insert(e.clone(), s);
+            }
+        }
+        Ok(out)
+    }
+    /// Records many seen revisions at once. Stores with batch writes override this.
+    async fn put_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        seen: &[(EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        for (e, s) in seen {
+            self.put_seen(integration, side, e, s).await?;
+        }
+        Ok(())
+    }
 
     /// The link that holds `entity` on `side`.
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;

@@ -140,13 +140,16 @@ impl Engine {
 
         let mut newest = mark.cursor;
         let mut accepted = Vec::new();
+        // One batched read for the whole poll (the overlap window re-reads many).
+        let ids: Vec<_> = batch.iter().filter(|(s, _)| s.updated > mark.floor).map(|(s, _)| s.id.clone()).collect();
+        let seen_before = self.state.get_seen_many(id, source, &ids).await?;
         for (snapshot, matches_filter) in batch {
             newest = newest.max(snapshot.updated);
             if snapshot.updated <= mark.floor {
                 report.before_start += 1;
                 continue;
             }
-            if let Some(seen) = self.state.get_seen(id, source, &snapshot.id).await? {
+            if let Some(seen) = seen_before.get(&snapshot.id) {
                 if seen.revision == snapshot.revision || seen.updated > snapshot.updated {
                     report.duplicates += 1;
                     continue;
@@ -183,10 +186,16 @@ impl Engine {
             self.queue.send(QueueName::Changes, chunk).await?;
         }
         self.crash_point(CrashPoint::PollAfterEnqueue)?;
-        for e in &accepted {
-            let seen = SeenRevision { revision: e.snapshot.revision.clone(), updated: e.snapshot.updated };
-            self.state.put_seen(id, source, &e.snapshot.id, &seen).await?;
-        }
+        let seen: Vec<_> = accepted
+            .iter()
+            .map(|e| {
+                (
+                    e.snapshot.id.clone(),
+                    SeenRevision { revision: e.snapshot.revision.clone(), updated: e.snapshot.updated },
+                )
+            })
+            .collect();
+        self.state.put_seen_many(id, source, &seen).await?;
         report.enqueued = accepted.len();
 
         let mut next = mark.clone();
@@ -424,6 +433,8 @@ impl Engine {
         let mut source_ref = entity_ref(&cmd.source);
         let mut source_written = None;
         let mut source_extra = BTreeMap::new();
+        // The target as read after the write, when it was (for lossy values and defaults).
+        let mut target_read: Option<EntitySnapshot> = None;
         if link.is_none() {
             let (source_conn, source_scope) = self.side_connector(&record, source_side).await?;
             let (left, right) = match source_side {
@@ -438,15 +449,32 @@ impl Engine {
                 let l = remote_link_for(id, source_side, &source_ref, &system_label(source_side));
                 target_conn.upsert_remote_link(&target_scope, &target_ref.id, &l).await?;
             }
+            // What the target holds right after the create: it may have filled in its
+            // own defaults for fields the source left empty.
+            let mut back: Vec<FieldChange> = Vec::new();
+            {
+                let mut fields = source_fields(integration, cmd.flow.reverse());
+                fields.extend(read_fields.iter().cloned());
+                if let Some(now_t) = target_conn.get(&target_scope, &target_ref.id, &fields).await? {
+                    back = backfill(integration, cmd, &now_t);
+                    for c in &back {
+                        info!(entity = %cmd.source.key, field = %c.field, "the target filled in a value the source left empty: copied back");
+                    }
+                    target_read = Some(now_t);
+                }
+            }
             let mut touched_source = false;
             if let Some(field) = integration.remote.id_field(source_side) {
                 let value = FieldValue::Text(target_ref.key.clone());
                 if cmd.source.field(field) != Some(&value) {
-                    let change = FieldChange { field: field.clone(), value: value.clone() };
-                    source_ref = source_conn.update(&source_scope, &cmd.source.id, &[change], None).await?;
-                    source_extra.insert(field.to_string(), value);
-                    touched_source = true;
+                    back.push(FieldChange { field: field.clone(), value });
                 }
+            }
+            if !back.is_empty() {
+                // One write carries the remote id and the back-filled values.
+                source_ref = source_conn.update(&source_scope, &cmd.source.id, &back, None).await?;
+                source_extra.extend(back.iter().map(|c| (c.field.to_string(), c.value.clone())));
+                touched_source = true;
             }
             if integration.remote.link(source_side) {
                 let l = remote_link_for(id, target_side, &target_ref, &system_label(target_side));
@@ -459,7 +487,10 @@ impl Engine {
                 }
                 source_written = Some(source_ref.clone());
             }
-            if integration.remote.link(target_side) {
+            if let Some(t) = &target_read {
+                // Read after every follow-up write to the target (the remote link).
+                target_ref = entity_ref(t);
+            } else if integration.remote.link(target_side) {
                 if let Some(t) = target_conn.get(&target_scope, &target_ref.id, &[]).await? {
                     target_ref = entity_ref(&t);
                 }
@@ -475,6 +506,26 @@ impl Engine {
         // Fields the target kept (it won a conflict, or a person must decide) keep their
         // last-synced value as the base of the next three-way comparison.
         let mut target_values = cmd.mapped.clone();
+        // A lossy value (rich text through Jira's ADF) reads back in another form than
+        // sent: remember the form the target holds, so a later read of it is no change.
+        if target_read.is_none()
+            && (created || written > 0)
+            && sends_lossy(integration, cmd.flow, &plan.send, &cmd.changes, created)
+        {
+            target_read = target_conn.get(&target_scope, &target_ref.id, &read_fields).await?;
+        }
+        if let Some(t) = target_read.as_ref().filter(|t| t.revision == target_ref.revision) {
+            for (k, v) in target_values.iter_mut() {
+                if let Some(now_v) = t.field(&FieldKey::new(k.clone())) {
+                    *v = now_v.clone();
+                }
+            }
+            for f in &plan.send {
+                if let Some(now_v) = t.field(&f.field) {
+                    target_values.insert(f.field.to_string(), now_v.clone());
+                }
+            }
+        }
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
@@ -981,6 +1032,59 @@ fn plan_update(
         }
     }
     plan
+}
+
+/// Whether the write sent a value whose target form may differ from the sent one.
+fn sends_lossy(
+    integration: &ferry_domain::Integration,
+    flow: Flow,
+    sent: &[FieldChange],
+    create_changes: &[FieldChange],
+    created: bool,
+) -> bool {
+    let fields = if created { create_changes } else { sent };
+    fields
+        .iter()
+        .any(|c| ferry_mapping::mapping_kind(integration, flow, &c.field) == Some(ferry_domain::MappingKind::RichText))
+}
+
+/// Source fields the source left empty and the just-created target filled in (its own
+/// defaults), mapped back to the source's terms. Only both-way mappings apply; a value
+/// the reverse mapping cannot map is left alone.
+fn backfill(integration: &ferry_domain::Integration, cmd: &WriteCommand, created: &EntitySnapshot) -> Vec<FieldChange> {
+    let source_side = cmd.flow.source();
+    let base = Fingerprint {
+        integration: integration.id.clone(),
+        side: source_side,
+        entity: cmd.source.id.clone(),
+        values: synced_source_values(integration, cmd.flow, &cmd.source),
+        written_revision: None,
+        written_updated: None,
+        applied_source_updated: None,
+        create_started: None,
+        updated_at: cmd.source.updated,
+    };
+    let users = UserDirectory::new();
+    let out = map_change(&MappingInput {
+        integration,
+        flow: cmd.flow.reverse(),
+        source: created,
+        users: &users,
+        source_integration_user: None,
+        source_fingerprint: None,
+        target_fingerprint: Some(&base),
+        linked: true,
+        matches_filter: true,
+    });
+    let Decision::Write { changes, .. } = out.decision else {
+        return Vec::new();
+    };
+    let id_field = integration.remote.id_field(source_side);
+    changes
+        .into_iter()
+        .filter(|c| Some(&c.field) != id_field && !c.value.is_null())
+        .filter(|c| cmd.source.field(&c.field).is_none_or(FieldValue::is_null))
+        .collect()
 }
 
 /// Why a write command's snapshot must not be applied, if it must not.

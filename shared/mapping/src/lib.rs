@@ -48,6 +48,10 @@
 //!     fingerprint are written ([`same_value`]); nothing differing means skip. On a create
 //!     every non-empty mapped value is written, whatever a fingerprint says.
 //!
+//! 11. **Unchanged at the source**: on an update a field whose source value equals the
+//!     source-side fingerprint (its value at the last sync) is not written: it did not
+//!     change here since then.
+//!
 //! After a write, [`synced_source_values`] gives the source values the engine may merge into
 //! the source entity's fingerprint, so the reverse flow does not write them back.
 //!
@@ -62,7 +66,7 @@ mod value;
 #[cfg(test)]
 mod proptests;
 
-pub use conflict::{conflict_policy, resolve, Resolution};
+pub use conflict::{conflict_policy, mapping_kind, resolve, Resolution};
 pub use map::{map_change, needed_target_emails, source_fields, synced_source_values};
 pub use users::UserDirectory;
 pub use value::same_value;

@@ -226,6 +226,11 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
             mapper.notes.push(format!("{}: ignored, an earlier mapping writes {target}", p.label()));
             continue;
         }
+        if let (false, Plan::Field { source, .. }) = (create, p) {
+            if unchanged_at_source(input, source) {
+                continue;
+            }
+        }
         match mapper.eval(m, p) {
             Ok(Some(v)) => mapper.record(target, v, &mut changes, &mut mapped),
             Ok(None) => {}
@@ -251,6 +256,17 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         return skip(SkipReason::Unchanged, detail, notes);
     }
     MappingOutput { decision: Decision::Write { create, changes, mapped }, notes }
+}
+
+/// Rule 11: a source field that still holds the value it had at the last sync (the
+/// source-side fingerprint) did not change here; whatever the target holds now came from
+/// the other side or a person there, so it is not written back. This also keeps a lossy
+/// round trip (HTML through Jira's ADF) from echoing.
+fn unchanged_at_source(input: &MappingInput, source: &FieldKey) -> bool {
+    let Some(base) = input.source_fingerprint.and_then(|fp| fp.values.get(source.as_str())) else {
+        return false;
+    };
+    same_value(input.source.field(source).unwrap_or(&FieldValue::Null), base)
 }
 
 /// The same person by id, or, when an id is unknown (the integration user is configured by
@@ -560,6 +576,25 @@ mod tests {
         let (reason, detail) = expect_skip(&c.run());
         assert_eq!(reason, SkipReason::Filtered);
         assert!(detail.contains("stop_syncing"), "{detail}");
+    }
+
+    // Rule 11: unchanged at the source.
+
+    #[test]
+    fn a_field_unchanged_at_the_source_since_the_last_sync_is_not_written_back() {
+        // The target holds a normalised form of what Ferry wrote (a lossy round trip):
+        // the source still holds what it held at the last sync, so nothing is written.
+        let i = integration(vec![fm("summary", "System.Title"), fm("labels", "System.Tags")]);
+        let mut c = Case::new(i, snapshot(vec![("summary", text("<p>a</p>")), ("labels", text("x"))]))
+            .update(vec![("System.Title", text("<p>a</p>\n")), ("System.Tags", text("x"))]);
+        c.source_fingerprint =
+            Some(fingerprint(Side::Left, values(vec![("summary", text("<p>a</p>")), ("labels", text("x"))])));
+        assert_eq!(expect_skip(&c.run()).0, SkipReason::Unchanged);
+
+        // A field that did change at the source is written; the unchanged one is not.
+        c.source = snapshot(vec![("summary", text("<p>a</p>")), ("labels", text("y"))]);
+        let w = expect_write(&c.run());
+        assert_eq!(w.changed_fields(), vec!["System.Tags"]);
     }
 
     // Rule 2: echo.

@@ -272,6 +272,24 @@ async fn seen(store: &dyn StateStore, iid: &IntegrationId) {
     store.put_seen(iid, Side::Left, &e, &s2).await.expect("put again");
     assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), Some(s2));
     assert_eq!(store.get_seen(iid, Side::Right, &e).await.expect("get"), None, "sides are separate");
+
+    // Many at once, across the batch limits (DynamoDB: 100 keys per read, 25 per write).
+    let many: Vec<(EntityId, SeenRevision)> = (0..130)
+        .map(|i| (EntityId::new(format!("2{i:04}")), SeenRevision { revision: format!("{i}"), updated: at(i % 50) }))
+        .collect();
+    let mut with_repeat = many.clone();
+    with_repeat.push((many[0].0.clone(), SeenRevision { revision: "latest".into(), updated: at(59) }));
+    store.put_seen_many(iid, Side::Right, &with_repeat).await.expect("put many");
+    let mut ids: Vec<EntityId> = many.iter().map(|(e, _)| e.clone()).collect();
+    ids.push(EntityId::new("never-seen"));
+    let got = store.get_seen_many(iid, Side::Right, &ids).await.expect("get many");
+    assert_eq!(got.len(), 130, "every stored entity and no other");
+    assert_eq!(got[&many[0].0].revision, "latest", "a repeated entity keeps its last revision");
+    for (e, s) in &many[1..] {
+        assert_eq!(got.get(e), Some(s), "{e}");
+    }
+    assert!(store.get_seen_many(iid, Side::Left, &ids[..3]).await.expect("get many").is_empty(), "sides are separate");
+    assert!(store.get_seen_many(iid, Side::Right, &[]).await.expect("get none").is_empty());
 }
 
 async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

@@ -5,7 +5,9 @@ use super::error::{corrupt, sdk_error};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateStore};
 use ferry_domain::{
@@ -245,6 +247,101 @@ impl StateStore for DynamoStore {
         let what = format!("put_seen {integration} {} {entity}", side.as_str());
         let item = Self::record(seen_pk(integration, side, entity), "seen", encode(seen, &what)?);
         self.put(&self.state_table, item, &what).await
+    }
+
+    /// BatchGetItem: at most 100 keys per call; unprocessed keys are asked again.
+    async fn get_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entities: &[EntityId],
+    ) -> PortResult<HashMap<EntityId, SeenRevision>> {
+        let table = &*self.state_table;
+        let what = format!("get_seen_many {integration} {} ({} entities)", side.as_str(), entities.len());
+        let by_pk: HashMap<String, &EntityId> = entities.iter().map(|e| (seen_pk(integration, side, e), e)).collect();
+        let mut out = HashMap::new();
+        let pks: Vec<&String> = by_pk.keys().collect();
+        for chunk in pks.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(|pk| key((*pk).clone(), "seen")).collect();
+            let mut round = 0u32;
+            while !keys.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PortError::store(format!("{what}: {e}")))?;
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB", "BatchGetItem", table, &what, e))?;
+                for item in res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
+                    let pk = get_s(&item, "pk", table)?.to_string();
+                    if let Some(e) = by_pk.get(&pk) {
+                        out.insert((*e).clone(), doc(&item, table)?);
+                    }
+                }
+                keys = res.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
+                round += 1;
+                if !keys.is_empty() {
+                    if round >= 8 {
+                        return Err(PortError::store(format!("{what}: keys still unprocessed after {round} rounds")));
+                    }
+                    // Unprocessed keys mean throttling: back off before asking again.
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// BatchWriteItem: at most 25 puts per call; unprocessed items are sent again.
+    async fn put_seen_many(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        seen: &[(EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        let table = &*self.state_table;
+        let what = format!("put_seen_many {integration} {} ({} entities)", side.as_str(), seen.len());
+        // One batch may not hold the same key twice: the last revision of an entity wins.
+        let mut latest: HashMap<&EntityId, &SeenRevision> = HashMap::new();
+        for (e, s) in seen {
+            latest.insert(e, s);
+        }
+        let mut requests = Vec::with_capacity(latest.len());
+        for (e, s) in latest {
+            let item = Self::record(seen_pk(integration, side, e), "seen", encode(s, &what)?);
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| PortError::store(format!("{what}: {e}")))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0u32;
+            while !pending.is_empty() {
+                let res = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB", "BatchWriteItem", table, &what, e))?;
+                pending = res.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+                round += 1;
+                if !pending.is_empty() {
+                    if round >= 8 {
+                        return Err(PortError::store(format!("{what}: items still unprocessed after {round} rounds")));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
