@@ -8,7 +8,7 @@ use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
-use ferry_store::aws::{AwsNames, DynamoStore, SchedulerControl, SqsQueue};
+use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
 use std::sync::Arc;
 
 /// The engine and the adapters behind it.
@@ -69,24 +69,47 @@ pub async fn aws_engine_with_secrets(
     settings: EngineSettings,
     secrets: Option<Arc<dyn SecretSource>>,
 ) -> anyhow::Result<AwsRuntime> {
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await;
     let names = AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context("reading the FERRY_* settings")?;
+    // Still parsed without the feature: a half-configured template fails every cold start.
     let schedules = schedule_settings(|n| std::env::var(n).ok())?;
+    // Without the feature nothing turns schedules on or off, so say none are controlled.
+    #[cfg(not(feature = "schedules"))]
+    let schedules = schedules.and(None);
 
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
     let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
-    let mut engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
-    if let Some(s) = &schedules {
-        engine = engine.with_schedules(Arc::new(SchedulerControl::new(
+    let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
+    #[cfg(feature = "schedules")]
+    let engine = match &schedules {
+        Some(s) => engine.with_schedules(Arc::new(ferry_store::aws::SchedulerControl::new(
             aws_sdk_scheduler::Client::new(&sdk),
             s.group.clone(),
             s.poll_function_arn.clone(),
             s.role_arn.clone(),
-        )));
-    }
+        ))),
+        None => engine,
+    };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
+}
+
+/// The SDK's default HTTPS client (hyper 1.x, rustls, system roots, proxy from the
+/// environment; plain http for an emulator) with ring as the crypto provider: the one reqwest
+/// uses too, so the binaries link one crypto library instead of ring and aws-lc-rs.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The AWS runtime's composition root: secrets from SSM / Secrets Manager and the
-//! engine over DynamoDB, SQS and EventBridge Scheduler. Every endpoint comes from the
-//! standard SDK configuration, so `AWS_ENDPOINT_URL` points it at an emulator.
+//! engine over DynamoDB, SQS and (feature `schedules`) EventBridge Scheduler. Every
+//! endpoint comes from the standard SDK configuration, so `AWS_ENDPOINT_URL` points it
+//! at an emulator.
 
 mod engine;
 mod secrets;
