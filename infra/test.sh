@@ -9,6 +9,8 @@
 #      (FERRY_E2E_BACKEND=aws; one thread, since the worlds share the emulator's queues)
 #   4. the protocol contract check: the e2e suite once more with the simulators'
 #      traffic captured, validated against the official Jira / Azure DevOps specs
+#   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
+#      emulator stack
 # Every server this script started is stopped when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,3 +55,18 @@ rm -rf "$traffic" && mkdir -p "$traffic"
 FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-cli --test e2e
 FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-connectors
 FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"
+
+section "fault-injection suite (tests/faults) on both backends"
+# A fixed seed keeps CI reproducible (pass another through FERRY_FAULTS_SEED). moto answers
+# ~25 ms per request, so the AWS run is smaller to stay within a few minutes.
+faults_seed="${FERRY_FAULTS_SEED:-20261126}"
+cargo run -q -p ferry-faults -- --backend embedded --changes "${FERRY_FAULTS_CHANGES:-2000}" --seed "$faults_seed"
+# Its own stack on the emulator: the suite's queues must hold nothing of other runs.
+faults_env="$STATE/faults.env"
+"${FERRY_MOTO_VENV:-$ROOT/.venv-moto}/bin/python" infra/emulator_resources.py --endpoint "$AWS_ENDPOINT_URL" \
+  --stack-name ferry-faults --env-file "$faults_env" --quiet
+(
+  # shellcheck source=/dev/null
+  source "$faults_env"
+  cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_CHANGES:-500}" --seed "$faults_seed"
+)

@@ -6,4 +6,4 @@ pub mod event;
 pub mod runner;
 pub mod schedule;
 
-pub use runner::{queue_info, EventRunner, QueueInfo, RunnerOptions};
+pub use runner::{queue_info, EventRunner, QueueInfo, RunnerOptions, SourceStats};

@@ -56,7 +56,19 @@ pub struct QueueInfo {
     pub visibility: i32,
 }
 
+/// What the SQS event sources did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Handler invocations (one per received batch).
+    pub invocations: u64,
+    /// Records handed to the handlers.
+    pub records: u64,
+    /// Records the handlers reported failed (they come back: retries, crashes).
+    pub failed: u64,
+}
+
 pub struct EventRunner {
+    stats: SourceStats,
     engine: Arc<Engine>,
     sqs: aws_sdk_sqs::Client,
     scheduler: aws_sdk_scheduler::Client,
@@ -87,6 +99,7 @@ impl EventRunner {
         let changes = queue_info(&sqs, changes_url).await?;
         let writes = queue_info(&sqs, writes_url).await?;
         Ok(Self {
+            stats: SourceStats::default(),
             engine,
             sqs,
             scheduler,
@@ -97,6 +110,19 @@ impl EventRunner {
             last_fired: HashMap::new(),
             warned: HashSet::new(),
         })
+    }
+
+    /// Receives with this visibility timeout instead of the queues' own (ReceiveMessage's
+    /// `VisibilityTimeout`): fault-injection runs make crashed batches return quickly.
+    pub fn with_visibility(mut self, visibility: Duration) -> Self {
+        let secs = visibility.as_secs().clamp(0, 43_200) as i32;
+        self.changes.visibility = secs;
+        self.writes.visibility = secs;
+        self
+    }
+
+    pub fn stats(&self) -> SourceStats {
+        self.stats
     }
 
     /// Runs until `--once` has drained, `--until-idle-secs` passed without messages,
@@ -207,6 +233,9 @@ impl EventRunner {
             Source::Writes => ferry_fn_write::handle(&self.engine, event.clone()).await,
         };
         let failed: HashSet<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        self.stats.invocations += 1;
+        self.stats.records += messages.len() as u64;
+        self.stats.failed += response.batch_item_failures.len() as u64;
         if failed.contains("") {
             // Lambda's rule: an empty identifier fails the whole batch.
             warn!(queue = source.name(), "the handler failed a record without an id: the whole batch stays");

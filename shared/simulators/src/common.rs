@@ -52,6 +52,9 @@ pub struct Faults {
     fail_status: AtomicU32,
     search_lag_ms: AtomicU64,
     delay_ms: AtomicU64,
+    hang_next: AtomicU32,
+    hang_ms: AtomicU64,
+    stale_revision_next: AtomicU32,
 }
 
 /// What a fault check tells the request handler to do.
@@ -62,6 +65,21 @@ pub enum Injected {
     RateLimited(u64),
     /// Answer with this 5xx status.
     Fail(u16),
+    /// Hold the request this long, then drop it unapplied with a 504 (a client with a
+    /// shorter timeout sees a timeout; nothing was changed).
+    Hang(Duration),
+}
+
+impl Injected {
+    /// The `Exchange::injected` label of this fault.
+    pub fn label(self) -> Option<String> {
+        match self {
+            Injected::None => None,
+            Injected::RateLimited(_) => Some("rate_limited".into()),
+            Injected::Fail(_) => Some("failure".into()),
+            Injected::Hang(_) => Some("timeout".into()),
+        }
+    }
 }
 
 impl Faults {
@@ -90,6 +108,22 @@ impl Faults {
     pub fn delay(&self) -> Duration {
         Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
     }
+    /// The next `n` requests hang for `hang` and are then answered 504 without being
+    /// applied: set `hang` longer than the client's timeout to make it time out.
+    pub fn hang_next(&self, n: u32, hang: Duration) {
+        self.hang_ms.store(hang.as_millis() as u64, Ordering::SeqCst);
+        self.hang_next.store(n, Ordering::SeqCst);
+    }
+    /// Azure DevOps only: before each of the next `n` work item updates that carry a
+    /// `test /rev` operation, another person edits the item (a new revision), so the
+    /// test fails as it does when someone saved in between (412).
+    pub fn stale_revision_next(&self, n: u32) {
+        self.stale_revision_next.store(n, Ordering::SeqCst);
+    }
+    /// Consumes one pending stale-revision fault, if any.
+    pub fn take_stale_revision(&self) -> bool {
+        take_one(&self.stale_revision_next)
+    }
     /// Consumes one pending fault, if any; call once per request.
     pub fn take(&self) -> Injected {
         if take_one(&self.rate_limit_next) {
@@ -97,6 +131,9 @@ impl Faults {
         }
         if take_one(&self.fail_next) {
             return Injected::Fail(self.fail_status.load(Ordering::SeqCst) as u16);
+        }
+        if take_one(&self.hang_next) {
+            return Injected::Hang(Duration::from_millis(self.hang_ms.load(Ordering::SeqCst)));
         }
         Injected::None
     }
@@ -115,6 +152,18 @@ pub struct RequestRecord {
     pub status: u16,
     /// Authenticated user's e-mail, if any.
     pub user: Option<String>,
+}
+
+/// One change of an entity as its history shows it (Jira changelog entry, Azure DevOps
+/// work item update); the first one is the creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// E-mail of the user who made the change.
+    pub author: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Field ids the change set (Jira field ids, Azure DevOps reference names).
+    pub fields: Vec<String>,
+    pub created: bool,
 }
 
 #[derive(Debug, Default)]
@@ -290,8 +339,19 @@ mod tests {
         let f = Faults::default();
         f.rate_limit_next(1, 2);
         f.fail_next(1, 503);
+        f.hang_next(1, Duration::from_millis(1500));
         assert_eq!(f.take(), Injected::RateLimited(2));
         assert_eq!(f.take(), Injected::Fail(503));
+        assert_eq!(f.take(), Injected::Hang(Duration::from_millis(1500)));
         assert_eq!(f.take(), Injected::None);
+    }
+
+    #[test]
+    fn stale_revision_faults_are_counted_apart_from_request_faults() {
+        let f = Faults::default();
+        f.stale_revision_next(1);
+        assert_eq!(f.take(), Injected::None);
+        assert!(f.take_stale_revision());
+        assert!(!f.take_stale_revision());
     }
 }

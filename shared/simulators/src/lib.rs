@@ -10,5 +10,5 @@ pub mod common;
 pub mod jira;
 
 pub use ado::{AdoSeed, AdoSim};
-pub use common::{Exchange, Faults, RequestRecord, SimUser, TrafficLog, CONTRACT_DIR_VAR};
+pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};
 pub use jira::{JiraSeed, JiraSim};

@@ -2,11 +2,12 @@
 
 use super::model::{
     allowed_values_wire, field_json, field_ref, fmt_date, identity, identity_reference, AdoField, AdoWorkItemType,
-    Item, Snapshot, FAR_FUTURE,
+    Item, Snapshot, Store, FAR_FUTURE,
 };
 use super::patch::{self, Target};
 use super::wiql;
 use super::{Call, Inner, Reply};
+use crate::common::SimUser;
 use chrono::Utc;
 use serde_json::{json, Value};
 use std::cmp::Ordering;
@@ -370,11 +371,34 @@ pub(crate) fn update(inner: &Inner, call: &Call, id: &str) -> Reply {
                     return Err(not_found(id));
                 }
             }
+            if !validate_only && tests_rev(&body) && inner.faults.take_stale_revision() {
+                edit_in_between(inner, &mut store, call.user, id)?;
+            }
             patch::apply(inner, &mut store, call.user, Target::Update { id }, &body, validate_only, None)?
         };
         patch_response(inner, applied)
     };
     run().unwrap_or_else(|e| e)
+}
+
+/// Whether a patch document guards on the revision (`{"op": "test", "path": "/rev"}`).
+fn tests_rev(body: &Value) -> bool {
+    body.as_array().is_some_and(|ops| {
+        ops.iter().any(|o| {
+            o.get("op").and_then(Value::as_str).is_some_and(|k| k.eq_ignore_ascii_case("test"))
+                && o.get("path").and_then(Value::as_str).is_some_and(|p| p.eq_ignore_ascii_case("/rev"))
+        })
+    })
+}
+
+/// The stale-revision fault: another person saves the item (a discussion comment, a new
+/// revision) just before the caller's guarded update is applied.
+fn edit_in_between(inner: &Inner, store: &mut Store, caller: &SimUser, id: u64) -> Result<(), Reply> {
+    let Some(editor) = inner.seed.users.iter().find(|u| u.active && u.id != caller.id) else {
+        return Ok(());
+    };
+    let ops = json!([{"op": "add", "path": "/fields/System.History", "value": "Looked at this in the meantime."}]);
+    patch::apply(inner, store, editor, Target::Update { id }, &ops, false, None).map(|_| ())
 }
 
 fn page(call: &Call, values: Vec<Value>) -> Result<Vec<Value>, Reply> {

@@ -126,6 +126,42 @@ impl AdoSim {
     pub fn user(&self, email: &str) -> Option<SimUser> {
         self.inner.user_by_email(email).cloned()
     }
+    /// The work item's updates, oldest first (the first is the creation), authors as
+    /// e-mails and fields as the reference names each update changed (`System.Rev`,
+    /// `System.Id` and the revision bookkeeping left out).
+    pub fn history(&self, id: u64) -> Option<Vec<crate::common::Revision>> {
+        let store = self.inner.store();
+        let item = store.items.get(&id)?;
+        let bookkeeping = [
+            "System.Id",
+            "System.Rev",
+            "System.ChangedDate",
+            "System.ChangedBy",
+            "System.RevisedDate",
+            "System.AuthorizedDate",
+            "System.AuthorizedAs",
+            "System.Watermark",
+            "System.CreatedDate",
+            "System.CreatedBy",
+        ];
+        Some(
+            item.updates
+                .iter()
+                .map(|u| crate::common::Revision {
+                    author: self
+                        .inner
+                        .seed
+                        .users
+                        .iter()
+                        .find(|x| x.id == u.by_user)
+                        .map_or_else(|| u.by_user.clone(), |x| x.email.clone()),
+                    at: item.revisions.iter().find(|r| r.rev == u.rev).map_or_else(chrono::Utc::now, |r| r.changed),
+                    fields: u.fields.keys().filter(|k| !bookkeeping.contains(&k.as_str())).cloned().collect(),
+                    created: u.rev == 1,
+                })
+                .collect(),
+        )
+    }
 }
 
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8; api-version=7.1";
@@ -288,6 +324,10 @@ async fn handle(
     let reply = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
         Injected::Fail(status) => failure(status),
+        Injected::Hang(hang) => {
+            tokio::time::sleep(hang).await;
+            failure(504)
+        }
         Injected::None => match user {
             None => Reply {
                 status: 401,
@@ -317,11 +357,7 @@ async fn handle(
             status: reply.status,
             response_content_type: reply.body.as_ref().map(|_| JSON_CONTENT_TYPE.to_string()),
             response_body,
-            injected: match injected {
-                Injected::RateLimited(_) => Some("rate_limited".into()),
-                Injected::Fail(_) => Some("failure".into()),
-                Injected::None => None,
-            },
+            injected: injected.label(),
         });
     }
     reply.into_response()

@@ -417,6 +417,53 @@ async fn a_stale_rev_test_rejects_the_whole_patch_with_412() {
 }
 
 #[tokio::test]
+async fn the_stale_revision_fault_makes_a_person_save_before_a_guarded_update() {
+    let sim = sim().await;
+    let id = new_bug(&sim, "original").await;
+    sim.faults().stale_revision_next(1);
+    let unguarded = patch(&sim, BOT, id, json!([{"op": "add", "path": "/fields/System.Title", "value": "v2"}])).await;
+    assert_eq!(unguarded.body["rev"], 2, "updates without a rev test are not affected");
+    let guarded = json!([
+        {"op": "test", "path": "/rev", "value": 2},
+        {"op": "add", "path": "/fields/System.Title", "value": "v3"}
+    ]);
+    let r = patch(&sim, BOT, id, guarded.clone()).await;
+    assert_error_shape(&r, 412, "/rev");
+    let now = sim.work_item_json(id).expect("exists");
+    assert_eq!(now["rev"], 3, "someone else saved in between");
+    assert_eq!(now["fields"]["System.Title"], "v2");
+    assert_ne!(now["fields"]["System.ChangedBy"]["uniqueName"], "ferry-bot@acme.test");
+    let history = sim.history(id).expect("history");
+    assert_eq!(history.len(), 3);
+    assert!(history[0].created && history[0].fields.contains(&"System.Title".to_string()));
+    assert_eq!(history[1].author, "ferry-bot@acme.test");
+    assert_eq!(history[1].fields, vec!["System.Title".to_string()]);
+    assert_ne!(history[2].author, "ferry-bot@acme.test");
+    let r = patch(&sim, BOT, id, json!([{"op": "test", "path": "/rev", "value": 3}, {"op": "add", "path": "/fields/System.Title", "value": "v3"}])).await;
+    assert_eq!(r.status, 200, "the fault is used up: {}", r.body);
+}
+
+#[tokio::test]
+async fn a_hanging_request_is_dropped_unapplied() {
+    let sim = sim().await;
+    let id = new_bug(&sim, "original").await;
+    sim.faults().hang_next(1, Duration::from_millis(300));
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().expect("client");
+    let r = client
+        .patch(format!("{}/App/_apis/wit/workitems/{id}?api-version=7.1", sim.base_url()))
+        .basic_auth("", Some(BOT))
+        .header(CONTENT_TYPE, PATCH)
+        .body(json!([{"op": "add", "path": "/fields/System.Title", "value": "late"}]).to_string())
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = sim.work_item_json(id).expect("exists");
+    assert_eq!(now["fields"]["System.Title"], "original");
+    assert_eq!(now["rev"], 1);
+}
+
+#[tokio::test]
 async fn wiql_compares_dates_by_day_unless_time_precision_is_requested() {
     let sim = sim().await;
     let a = new_bug(&sim, "a").await;

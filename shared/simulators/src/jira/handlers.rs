@@ -179,6 +179,10 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error(status, &["Internal server error"], FieldErrors::new())
         }
+        Injected::Hang(hang) => {
+            tokio::time::sleep(hang).await;
+            error(StatusCode::GATEWAY_TIMEOUT, &["Gateway timeout"], FieldErrors::new())
+        }
         Injected::None => match &user {
             None => {
                 let mut r = error(
@@ -215,11 +219,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                 status,
                 response_content_type,
                 response_body: body_text(&bytes),
-                injected: match injected {
-                    Injected::RateLimited(_) => Some("rate_limited".into()),
-                    Injected::Fail(_) => Some("failure".into()),
-                    Injected::None => None,
-                },
+                injected: injected.label(),
             });
             Response::from_parts(parts, Body::from(bytes))
         }

@@ -244,6 +244,11 @@ impl JiraSim {
         self.inner.issue_json(key)
     }
 
+    /// The issue's creation and every changelog entry, oldest first (`None`: no such issue).
+    pub fn history(&self, key: &str) -> Option<Vec<crate::common::Revision>> {
+        self.inner.history(key)
+    }
+
     /// Keys of a project's issues, in creation order.
     pub fn issue_keys(&self, project_key: &str) -> Vec<String> {
         self.inner.issue_keys(project_key)

@@ -619,6 +619,28 @@ impl Inner {
         Some(self.issue_bean(&st.issues[idx], &FieldSel::parse(&["*all"], ""), &[]))
     }
 
+    /// The issue's creation and changelog, oldest first, authors as e-mails.
+    pub fn history(&self, key: &str) -> Option<Vec<crate::common::Revision>> {
+        let st = self.lock();
+        let issue = &st.issues[self.find_issue(&st, key)?];
+        let email = |account: &str| {
+            self.seed.users.iter().find(|u| u.id == account).map_or_else(|| account.to_string(), |u| u.email.clone())
+        };
+        let mut out = vec![crate::common::Revision {
+            author: issue.reporter.as_deref().map(email).unwrap_or_default(),
+            at: issue.created,
+            fields: Vec::new(),
+            created: true,
+        }];
+        out.extend(issue.histories.iter().map(|h| crate::common::Revision {
+            author: email(&h.author),
+            at: h.created,
+            fields: h.items.iter().map(|i| i.field_id.clone()).collect(),
+            created: false,
+        }));
+        Some(out)
+    }
+
     pub fn issue_keys(&self, project_key: &str) -> Vec<String> {
         self.lock()
             .issues

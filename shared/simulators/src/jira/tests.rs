@@ -880,3 +880,38 @@ async fn captured_traffic_holds_both_bodies_and_marks_injected_faults() {
     assert_eq!(sim.requests().len(), 2, "the request log is kept as before");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn history_lists_the_creation_and_each_edit_with_its_author() {
+    let sim = start().await;
+    let alice = Api::new(&sim, ALICE);
+    let key = alice.create("history").await;
+    let r = Api::new(&sim, BOT).put(&format!("issue/{key}"), json!({"fields": {"summary": "edited"}})).await;
+    assert_eq!(r.status, 204);
+    let h = sim.history(&key).expect("issue exists");
+    assert_eq!(h.len(), 2);
+    assert!(h[0].created);
+    assert_eq!(h[0].author, "alice@acme.test");
+    assert_eq!(h[1].author, "ferry-bot@acme.test");
+    assert_eq!(h[1].fields, vec!["summary".to_string()]);
+    assert!(h[1].at >= h[0].at);
+    assert!(sim.history("APP-999").is_none());
+}
+
+#[tokio::test]
+async fn a_hanging_request_times_the_client_out_and_changes_nothing() {
+    let sim = start().await;
+    let key = Api::new(&sim, ALICE).create("before").await;
+    sim.faults().hang_next(1, std::time::Duration::from_millis(300));
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_millis(100)).build().expect("client");
+    let r = client
+        .put(format!("{}/rest/api/3/issue/{key}", sim.base_url()))
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .json(&json!({"fields": {"summary": "after"}}))
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let issue = sim.issue_json(&key).expect("exists");
+    assert_eq!(issue["fields"]["summary"], "before");
+}

@@ -1,0 +1,375 @@
+//! The end-of-run checks: every entity a person filed has exactly one linked twin, every
+//! linked pair holds mapped values on both sides, no person's last edit was lost, and
+//! Ferry never wrote in reaction to its own write.
+
+use crate::workload::{canonical, Workload};
+use crate::world::{World, BOT};
+use anyhow::Result;
+use ferry_domain::ports::Connector;
+use ferry_domain::{EntityId, EntitySnapshot, FailureRecord, FieldKey, FieldValue, Flow, Side};
+use ferry_mapping::{map_change, needed_target_emails, Decision, MappingInput, UserDirectory};
+use ferry_sim::Revision;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// What the oracle found; every list holds readable findings (at most a few printed).
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub entities: BTreeMap<Side, usize>,
+    pub pairs: usize,
+    pub linked: usize,
+    pub lost: Vec<String>,
+    pub duplicates: Vec<String>,
+    pub not_converged: Vec<String>,
+    pub lost_updates: Vec<String>,
+    pub checked_edits: usize,
+    pub ferry_writes: usize,
+    pub ferry_creates: usize,
+    pub echoes: Vec<String>,
+    pub failures: Vec<FailureRecord>,
+    pub dead_letters: Vec<String>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.lost.is_empty()
+            && self.duplicates.is_empty()
+            && self.not_converged.is_empty()
+            && self.lost_updates.is_empty()
+            && self.echoes.is_empty()
+            && self.failures.is_empty()
+            && self.dead_letters.is_empty()
+    }
+}
+
+struct Side2 {
+    conn: Arc<dyn Connector>,
+    /// By entity id.
+    snapshots: HashMap<String, EntitySnapshot>,
+    /// By entity id: the history, creation first.
+    history: HashMap<String, Vec<Revision>>,
+    /// Key -> id.
+    ids: HashMap<String, String>,
+}
+
+pub async fn check(world: &World, work: &mut Workload, jira_ids: &HashMap<String, String>) -> Result<Verdict> {
+    let mut v = Verdict::default();
+    let integration = &world.integration;
+    let id = world.id();
+
+    let mut sides: BTreeMap<Side, Side2> = BTreeMap::new();
+    for side in [Side::Left, Side::Right] {
+        let conn = world.reader(side).await?;
+        let scope = world.scope(side);
+        let mut fields = side_fields(integration, side);
+        if let Some(f) = integration.remote.id_field(side) {
+            fields.push(f.clone());
+        }
+        let keys: Vec<String> = match side {
+            Side::Left => world.jira.issue_keys(&scope.project),
+            Side::Right => world.ado.work_item_ids(&scope.project).iter().map(u64::to_string).collect(),
+        };
+        let mut s =
+            Side2 { conn: conn.clone(), snapshots: HashMap::new(), history: HashMap::new(), ids: HashMap::new() };
+        for key in keys {
+            let Some(snap) = conn.get(&scope, &EntityId::new(key.clone()), &fields).await? else { continue };
+            let history = match side {
+                Side::Left => world.jira.history(&key),
+                Side::Right => key.parse().ok().and_then(|n| world.ado.history(n)),
+            }
+            .unwrap_or_default();
+            s.ids.insert(snap.key.clone(), snap.id.as_str().to_string());
+            s.history.insert(snap.id.as_str().to_string(), history);
+            s.snapshots.insert(snap.id.as_str().to_string(), snap);
+        }
+        v.entities.insert(side, s.snapshots.len());
+        sides.insert(side, s);
+    }
+
+    // Duplicates: Ferry-created entities carry their source's key in the remote-id
+    // field; two with the same source are one too many.
+    for side in [Side::Left, Side::Right] {
+        let s = &sides[&side];
+        let Some(field) = integration.remote.id_field(side) else { continue };
+        let mut by_source: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (eid, snap) in &s.snapshots {
+            let by_ferry = s.history.get(eid).and_then(|h| h.first()).is_some_and(|r| r.author == BOT);
+            if !by_ferry {
+                continue;
+            }
+            v.ferry_creates += 1;
+            let source = snap.field(field).and_then(FieldValue::key_string).unwrap_or_else(|| "(none)".into());
+            by_source.entry(source).or_default().push(snap.key.clone());
+        }
+        for (source, keys) in by_source.into_iter().filter(|(_, k)| k.len() > 1) {
+            v.duplicates.push(format!(
+                "{} holds {} entities for {source}: {}",
+                side.as_str(),
+                keys.len(),
+                keys.join(", ")
+            ));
+        }
+    }
+
+    // Lost entities, links.
+    for pair in work.pairs.iter_mut() {
+        v.pairs += 1;
+        let (origin_id, origin_key) = pair.ids[&pair.origin].clone();
+        let link = world.state.get_link(id, pair.origin, &origin_id).await?;
+        let Some(link) = link else {
+            v.lost.push(format!(
+                "{origin_key} ({}, round {}) has no linked twin",
+                pair.origin.as_str(),
+                pair.created_round
+            ));
+            continue;
+        };
+        let twin = link.side(pair.origin.other()).clone();
+        if !sides[&pair.origin.other()].snapshots.contains_key(twin.id.as_str()) {
+            v.lost.push(format!("{origin_key} is linked to {}, which does not exist", twin.key));
+            continue;
+        }
+        pair.ids.insert(pair.origin.other(), (twin.id.clone(), twin.key.clone()));
+        v.linked += 1;
+    }
+
+    // Entities that are neither a person's nor the linked twin of one: one too many.
+    for side in [Side::Left, Side::Right] {
+        let known: std::collections::HashSet<&str> =
+            work.pairs.iter().filter_map(|p| p.ids.get(&side)).map(|(i, _)| i.as_str()).collect();
+        let field = integration.remote.id_field(side);
+        let mut extra: Vec<&EntitySnapshot> =
+            sides[&side].snapshots.values().filter(|s| !known.contains(s.id.as_str())).collect();
+        extra.sort_by_key(|s| s.updated);
+        for snap in extra {
+            let first = sides[&side].history.get(snap.id.as_str()).and_then(|h| h.first());
+            let remote = field.and_then(|f| snap.field(f)).and_then(FieldValue::key_string).unwrap_or_default();
+            v.duplicates.push(format!(
+                "{} {} belongs to no pair: created by {} at {}, remote id {remote:?}",
+                side.as_str(),
+                snap.key,
+                first.map_or("?", |r| r.author.as_str()),
+                first.map_or("?".into(), |r| r.at.format("%H:%M:%S%.3f").to_string()),
+            ));
+        }
+    }
+
+    // Convergence: each linked pair's values on one side are the mapping of the other's.
+    let mut directories: BTreeMap<Side, UserDirectory> = BTreeMap::new();
+    let mut looked_up: BTreeMap<Side, HashMap<String, bool>> = BTreeMap::new();
+    for pair in work.pairs.iter().filter(|p| p.ids.len() == 2) {
+        for flow in [Flow::LeftToRight, Flow::RightToLeft] {
+            let (src, dst) = (flow.source(), flow.target());
+            let Some(source) = sides[&src].snapshots.get(pair.ids[&src].0.as_str()) else { continue };
+            let Some(target) = sides[&dst].snapshots.get(pair.ids[&dst].0.as_str()) else { continue };
+            let dir = directories.entry(dst).or_default();
+            let seen = looked_up.entry(dst).or_default();
+            for email in needed_target_emails(integration, flow, source) {
+                if seen.insert(email.to_ascii_lowercase(), true).is_none() {
+                    if let Some(u) = sides[&dst].conn.find_user_by_email(&email).await? {
+                        dir.insert(&email, u);
+                    }
+                }
+            }
+            let out = map_change(&MappingInput {
+                integration,
+                flow,
+                source,
+                users: dir,
+                source_integration_user: None,
+                source_fingerprint: None,
+                target_fingerprint: None,
+                linked: true,
+                matches_filter: true,
+            });
+            match out.decision {
+                Decision::Write { mapped, .. } => {
+                    for (field, want) in mapped {
+                        let got = target.field(&FieldKey::new(field.clone())).cloned().unwrap_or(FieldValue::Null);
+                        if !same(&got, &want) {
+                            v.not_converged.push(format!(
+                                "{} {field}: {} holds {}, the mapping of {} gives {}",
+                                flow.as_str(),
+                                target.key,
+                                short(&got),
+                                source.key,
+                                short(&want)
+                            ));
+                        }
+                    }
+                }
+                Decision::Fail { message, .. } => {
+                    v.not_converged.push(format!("{} {}: the mapping fails: {message}", flow.as_str(), source.key))
+                }
+                Decision::Skip { .. } => {}
+            }
+        }
+    }
+
+    // Lost updates: a person's last edit of a field, not concurrent with one on the
+    // other side, is what both sides hold at the end.
+    for pair in work.pairs.iter().filter(|p| p.ids.len() == 2) {
+        for (f, edit) in pair.last.iter().filter(|(_, e)| !e.conflicted) {
+            v.checked_edits += 1;
+            for side in [Side::Left, Side::Right] {
+                let (eid, key) = &pair.ids[&side];
+                let snap = sides[&side].snapshots.get(eid.as_str());
+                let got = canonical(*f, side, snap.and_then(|s| s.field(&FieldKey::new(f.key(side)))), jira_ids);
+                if got.as_deref() != Some(edit.value.as_str()) {
+                    v.lost_updates.push(format!(
+                        "{key} {:?}: {} (round {}, on {}) edited it to {:?}, {} holds {:?}",
+                        f,
+                        if edit.side == side { "a person here" } else { "a person on the other side" },
+                        edit.round,
+                        edit.side.as_str(),
+                        edit.value,
+                        side.as_str(),
+                        got
+                    ));
+                }
+            }
+        }
+    }
+
+    // Echo writes: a Ferry write of mapped fields to an entity with no person change of
+    // its twin since Ferry's previous write to that entity.
+    let mapped_keys: BTreeMap<Side, Vec<String>> = [Side::Left, Side::Right]
+        .into_iter()
+        .map(|side| (side, side_fields(integration, side).iter().map(|k| k.as_str().to_string()).collect()))
+        .collect();
+    let touches = |side: Side, r: &Revision| r.created || r.fields.iter().any(|f| mapped_keys[&side].contains(f));
+    for pair in work.pairs.iter().filter(|p| p.ids.len() == 2) {
+        for side in [Side::Left, Side::Right] {
+            let (eid, key) = &pair.ids[&side];
+            let (tid, _) = &pair.ids[&side.other()];
+            let own = sides[&side].history.get(eid.as_str()).cloned().unwrap_or_default();
+            let twin = sides[&side.other()].history.get(tid.as_str()).cloned().unwrap_or_default();
+            let person_changes: Vec<_> =
+                twin.iter().filter(|r| r.author != BOT && touches(side.other(), r)).map(|r| r.at).collect();
+            let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+            for r in own.iter().filter(|r| r.author == BOT && touches(side, r)) {
+                if r.created {
+                    previous = Some(r.at);
+                    continue;
+                }
+                // One write can be several revisions (a status reached in transition
+                // hops); a reaction to a write takes at least a poll, seconds later.
+                if previous.is_some_and(|p| r.at - p < chrono::Duration::milliseconds(WRITE_SPAN_MS)) {
+                    previous = Some(r.at);
+                    continue;
+                }
+                v.ferry_writes += 1;
+                // Ferry's first write to a person's new entity after creating its twin is
+                // that create's follow-up (the peer's key, and values the new twin's
+                // system filled in that this side left empty): the person's create caused it.
+                let create_follow_up =
+                    previous.is_none() && twin.iter().any(|t| t.author == BOT && t.created && t.at <= r.at);
+                let reason =
+                    create_follow_up || person_changes.iter().any(|t| *t <= r.at && previous.is_none_or(|p| *t > p));
+                if !reason {
+                    v.echoes.push(format!(
+                        "{key} written at {} ({}) with no person change of its twin {} since Ferry's write at {}; \
+                         {key}: {}; {}: {}",
+                        r.at.format("%H:%M:%S%.3f"),
+                        r.fields.join(","),
+                        pair.ids[&side.other()].1,
+                        previous.map_or("-".into(), |p| p.format("%H:%M:%S%.3f").to_string()),
+                        story(&own),
+                        pair.ids[&side.other()].1,
+                        story(&twin),
+                    ));
+                }
+                previous = Some(r.at);
+            }
+        }
+    }
+
+    v.failures = world.state.list_failures(Some(id)).await?;
+    v.dead_letters = world
+        .dead_letters()
+        .await?
+        .into_iter()
+        .filter(|(_, body)| body.contains(id.as_str()))
+        .map(|(q, body)| format!("{}: {}", q.as_str(), body.chars().take(200).collect::<String>()))
+        .collect();
+    Ok(v)
+}
+
+/// A history in one line: `who@time[fields]`, creation marked `+`.
+fn story(h: &[Revision]) -> String {
+    h.iter()
+        .map(|r| {
+            let who = if r.author == BOT { "ferry" } else { r.author.split('@').next().unwrap_or("?") };
+            format!("{}{who}@{}[{}]", if r.created { "+" } else { "" }, r.at.format("%M:%S%.3f"), r.fields.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Revisions of one entity by Ferry closer together than this are one write.
+const WRITE_SPAN_MS: i64 = 500;
+
+/// Every field of a side the integration maps (to or from it, constants included).
+fn side_fields(integration: &ferry_domain::Integration, side: Side) -> Vec<FieldKey> {
+    let mut out: Vec<FieldKey> = Vec::new();
+    for m in &integration.fields {
+        let key = if side == Side::Left { &m.left } else { &m.right };
+        if let Some(k) = key.as_ref().filter(|k| !out.contains(k)) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+/// Values compare as the engine compares them; rich text by its text (the ADF ↔ HTML
+/// conversions may render the same content with other markup).
+fn same(a: &FieldValue, b: &FieldValue) -> bool {
+    match (a, b) {
+        (FieldValue::RichText(x), FieldValue::RichText(y)) => plain(x) == plain(y),
+        _ => ferry_mapping::same_value(a, b),
+    }
+}
+
+fn plain(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn short(v: &FieldValue) -> String {
+    let s = match v {
+        FieldValue::User(u) => u.email.clone().unwrap_or_else(|| u.id.clone()),
+        other => other.key_string().unwrap_or_else(|| "null".into()),
+    };
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rich_text_compares_by_its_text() {
+        let a = FieldValue::RichText("<p>Steps <strong>c1z</strong></p><ul><li>Chrome</li></ul>".into());
+        let b = FieldValue::RichText("<p>Steps <strong>c1z</strong></p><ul><li><p>Chrome</p></li></ul>".into());
+        let c = FieldValue::RichText("<p>Steps <strong>c2z</strong></p><ul><li>Chrome</li></ul>".into());
+        assert!(same(&a, &b));
+        assert!(!same(&a, &c));
+        assert!(same(&FieldValue::Number(2.0), &FieldValue::Number(2.0)));
+    }
+}

@@ -1,0 +1,332 @@
+//! One world per backend run: both simulators, the benchmark's bidirectional
+//! integration, the engine with the crash injector and the recording queue, and the
+//! runtime that drives it (the embedded runner, or the Lambda handlers fed by the local
+//! SQS event source on the emulator).
+
+use crate::inject::{RecordingQueue, SeededCrashes};
+use anyhow::{anyhow, Context, Result};
+use chrono::Utc;
+use ferry_connectors::http::HttpOptions;
+use ferry_domain::ports::{ConfigStore, Queue, QueueName, StateStore};
+use ferry_domain::{Flow, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_engine::{Engine, EngineError, EngineSettings};
+use ferry_event_runner::{EventRunner, RunnerOptions};
+use ferry_runtime::actor::Actor;
+use ferry_runtime::{Connectors, EnvSecrets, HandledEvent, Runner, RunnerSettings, SecretSource, StaticSecrets};
+use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
+use ferry_store::sqlite::SqliteStore;
+use ferry_store::QueueSettings;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Embedded,
+    Aws,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Aws => "aws",
+        }
+    }
+}
+
+/// The connector's per-request timeout in this suite (the hang fault outlasts it).
+pub const HTTP_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a hanging request is held by the simulator.
+pub const HANG: Duration = Duration::from_millis(2500);
+/// A crashed handler's batch returns after this long.
+const VISIBILITY: Duration = Duration::from_secs(1);
+/// The Jira integration user's profile zone: JQL dates are read in it (half-hour offset).
+const BOT_TIME_ZONE: &str = "Asia/Kolkata";
+
+// The benchmark's integration names these secret variables.
+const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
+const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
+pub const BOT: &str = "ferry-bot@acme.test";
+
+/// The stores and queue of a backend, and for AWS what the event source needs.
+type Ports = (Arc<dyn ConfigStore>, Arc<dyn StateStore>, Arc<dyn Queue>, Option<(aws_config::SdkConfig, AwsNames)>);
+
+enum Drive {
+    Embedded(Runner),
+    Aws(Box<tokio::sync::Mutex<EventRunner>>),
+}
+
+/// Handler outcomes counted while draining.
+#[derive(Debug, Default, Clone)]
+pub struct Handled {
+    pub retries: u64,
+    pub crashed_batches: u64,
+    pub records: u64,
+}
+
+pub struct World {
+    pub backend: Backend,
+    pub jira: JiraSim,
+    pub ado: AdoSim,
+    pub engine: Arc<Engine>,
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<RecordingQueue>,
+    pub crashes: Arc<SeededCrashes>,
+    pub integration: Integration,
+    pub systems: Vec<SystemConfig>,
+    pub people: Connectors,
+    drive: Drive,
+    pub handled: Handled,
+    _dir: tempfile::TempDir,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn secrets() -> Arc<dyn SecretSource> {
+    Arc::new(
+        StaticSecrets::new(EnvSecrets)
+            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), "jira-bot-token")
+            .with(SecretRef::Env(ADO_PAT_VAR.into()), "ado-bot-pat"),
+    )
+}
+
+/// Secret references for people's tokens (`FERRY_FAULTS_<TOKEN>`).
+fn person_secret(token: &str) -> SecretRef {
+    SecretRef::Env(format!("FERRY_FAULTS_{}", token.replace('-', "_").to_uppercase()))
+}
+
+const PEOPLE_TOKENS: [&str; 6] =
+    ["jira-alice-token", "jira-bob-token", "jira-carol-token", "ado-alice-pat", "ado-bob-pat", "ado-carol-pat"];
+
+impl World {
+    pub async fn new(backend: Backend, seed: u64, crash_rate: f64) -> Result<World> {
+        let mut jira_seed = JiraSeed::demo();
+        for u in jira_seed.users.iter_mut().filter(|u| u.email == BOT) {
+            u.time_zone = BOT_TIME_ZONE.into();
+        }
+        let jira = JiraSim::start(jira_seed).await?;
+        let ado = AdoSim::start(AdoSeed::demo()).await?;
+        let dir = tempfile::tempdir()?;
+        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
+            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
+                .with_context(|| format!("copying examples/{f}"))?;
+        }
+        // A fresh id per run: runs may share one store (the emulator's tables).
+        let id = format!("faults-{}-{}-{seed}", backend.name(), Utc::now().timestamp_millis());
+        let config = dir.path().join("ferry.yaml");
+        std::fs::write(
+            &config,
+            include_str!("../../../bench/src/integration.yaml")
+                .replace("@ID@", &id)
+                .replace("@OVERLAP@", "120s")
+                .replace("@JIRA_URL@", &jira.base_url())
+                .replace("@ADO_URL@", &ado.base_url()),
+        )?;
+        let set = ferry_config::load_files(std::slice::from_ref(&config))
+            .map_err(|e| anyhow!("the suite's config is invalid:\n{e}"))?;
+        let integration = set.integrations.first().cloned().context("the config has no integration")?;
+
+        let crashes = Arc::new(SeededCrashes::new(seed, crash_rate));
+        let http = HttpOptions { timeout: HTTP_TIMEOUT, ..HttpOptions::default() };
+        let connectors = Arc::new(Connectors::new(secrets(), http));
+        let settings = EngineSettings {
+            retry_base: Duration::from_millis(200),
+            poll_lease: Duration::from_secs(2),
+            ..EngineSettings::default()
+        };
+        let (config_store, state, inner_queue, aws): Ports = match backend {
+            Backend::Embedded => {
+                let store = Arc::new(
+                    SqliteStore::open(&dir.path().join("ferry.sqlite"), QueueSettings::default())
+                        .map_err(|e| anyhow!("opening the embedded store: {e}"))?,
+                );
+                (store.clone(), store.clone(), store, None)
+            }
+            Backend::Aws => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let names = AwsNames::from_env().map_err(|e| anyhow!("{e}")).context(
+                    "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
+                )?;
+                let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
+                let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
+                (store.clone(), store, queue, Some((sdk, names)))
+            }
+        };
+        let queue = Arc::new(RecordingQueue::new(inner_queue));
+        let engine = Arc::new(
+            Engine::new(config_store, state.clone(), queue.clone(), connectors, settings)
+                .with_crash_injector(crashes.clone()),
+        );
+        let drive = match aws {
+            None => Drive::Embedded(Runner::new(
+                engine.clone(),
+                RunnerSettings {
+                    batch_size: 10,
+                    visibility: VISIBILITY,
+                    retry_base: Duration::from_millis(100),
+                    drain_patience: Duration::from_secs(30),
+                },
+            )),
+            Some((sdk, names)) => {
+                let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+                let options = RunnerOptions {
+                    tick: Duration::from_secs(1),
+                    once: true,
+                    until_idle: Some(Duration::from_secs(30)),
+                    wait: Duration::from_secs(0),
+                    // The suite polls through the poll handler itself.
+                    schedule_group: None,
+                    poll_function_arn: None,
+                };
+                let events = EventRunner::new(
+                    engine.clone(),
+                    aws_sdk_sqs::Client::new(&sdk),
+                    aws_sdk_scheduler::Client::new(&sdk),
+                    region,
+                    &names.changes_queue_url,
+                    &names.writes_queue_url,
+                    options,
+                )
+                .await?
+                .with_visibility(VISIBILITY);
+                Drive::Aws(Box::new(tokio::sync::Mutex::new(events)))
+            }
+        };
+        let mut people_secrets = StaticSecrets::new(EnvSecrets);
+        for t in PEOPLE_TOKENS {
+            people_secrets = people_secrets.with(person_secret(t), t);
+        }
+        let people = Connectors::new(Arc::new(people_secrets), HttpOptions::default());
+        let world = World {
+            backend,
+            jira,
+            ado,
+            engine,
+            state,
+            queue,
+            crashes,
+            integration,
+            systems: set.systems,
+            people,
+            drive,
+            handled: Handled::default(),
+            _dir: dir,
+        };
+        // Leftovers of earlier runs on a shared emulator would be handled by this world.
+        if backend == Backend::Aws {
+            let q = world.engine.queue();
+            let left = q.depth(QueueName::Changes).await? + q.depth(QueueName::Writes).await?;
+            if left > 0 {
+                anyhow::bail!(
+                    "the emulator's queues hold {left} messages of another run: reset it (`infra/moto.sh reset`)"
+                );
+            }
+        }
+        world.engine.apply(&world.systems, std::slice::from_ref(&world.integration), true, Utc::now()).await?;
+        world.engine.activate(&world.integration.id, Utc::now()).await?;
+        Ok(world)
+    }
+
+    pub fn id(&self) -> &IntegrationId {
+        &self.integration.id
+    }
+
+    pub fn system(&self, side: Side) -> Result<&SystemConfig> {
+        let sid = &self.integration.endpoint(side).system;
+        self.systems.iter().find(|s| &s.id == sid).context("system of the integration")
+    }
+
+    pub fn scope(&self, side: Side) -> Scope {
+        let ep = self.integration.endpoint(side);
+        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
+    }
+
+    /// A person on one side, e.g. `person(Side::Left, "alice@acme.test", "jira-alice-token")`.
+    pub async fn person(&self, side: Side, email: &str, token: &str) -> Result<Actor> {
+        Ok(Actor::new(&self.people, self.system(side)?, email, person_secret(token), self.scope(side)).await?)
+    }
+
+    /// Ferry's own view of a side (its integration user), for reading the results.
+    pub async fn reader(&self, side: Side) -> Result<Arc<dyn ferry_domain::ports::Connector>> {
+        let connectors = Connectors::new(secrets(), HttpOptions::default());
+        Ok(connectors.build(self.system(side)?).await?)
+    }
+
+    /// One poll of one direction the way its runtime runs it; `Ok(false)` when the poll
+    /// "crashed" (its lease then expires on its own).
+    pub async fn poll(&self, flow: Flow) -> Result<bool> {
+        let now = Utc::now();
+        let result = match self.backend {
+            Backend::Embedded => self.engine.poll(self.id(), flow, now).await.map(|_| ()),
+            Backend::Aws => {
+                let input = serde_json::json!({"integration": self.id().as_str(), "flow": flow.as_str()});
+                match ferry_fn_poll::handle(&self.engine, input, now).await {
+                    Ok(_) => Ok(()),
+                    Err(ferry_fn_poll::PollError::Engine { source, .. }) => Err(source),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(EngineError::Crashed(_)) => Ok(false),
+            // Injected HTTP faults can fail a poll; the next one reads from the same watermark.
+            Err(EngineError::Port(e)) if e.is_retryable() => {
+                tracing::info!("poll failed (retried at the next poll): {e}");
+                Ok(true)
+            }
+            Err(e) => Err(anyhow!("poll {flow}: {e}")),
+        }
+    }
+
+    /// Handles both queues until they are empty (or the runtime's patience runs out).
+    pub async fn drain(&mut self) -> Result<()> {
+        match &self.drive {
+            Drive::Embedded(runner) => {
+                let mut report = ferry_runtime::CycleReport::default();
+                runner.drain(&mut report).await;
+                for h in &report.handled {
+                    self.handled.records += 1;
+                    match h {
+                        HandledEvent::Retry { .. } => self.handled.retries += 1,
+                        HandledEvent::Crashed { .. } => self.handled.crashed_batches += 1,
+                        HandledEvent::BadMessage { queue, error } => {
+                            return Err(anyhow!("the pipeline produced a bad {queue} message: {error}"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Drive::Aws(events) => {
+                let mut events = events.lock().await;
+                let before = events.stats();
+                events.drain().await?;
+                let after = events.stats();
+                self.handled.records += after.records - before.records;
+                // Failed records are retries (released with a delay) and crashed batches.
+                self.handled.retries += after.failed - before.failed;
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages still queued (visible, in flight or delayed).
+    pub async fn depth(&self) -> Result<u64> {
+        let q = self.engine.queue();
+        Ok(q.depth(QueueName::Changes).await? + q.depth(QueueName::Writes).await?)
+    }
+
+    /// Messages moved to the dead-letter queues.
+    pub async fn dead_letters(&self) -> Result<Vec<(QueueName, String)>> {
+        let q = self.engine.queue();
+        let mut out = Vec::new();
+        for name in [QueueName::Changes, QueueName::Writes] {
+            out.extend(q.dead_letters(name).await?.into_iter().map(|d| (name, d.body)));
+        }
+        Ok(out)
+    }
+}
