@@ -237,7 +237,7 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     let bug = alice
         .create(vec![("summary", text("Login page leaks nothing")), ("priority", FieldValue::Option("High".into()))])
         .await?;
-    assert!(s.ferry(&["run", "--once"], jt, ap).await, "{}", s.last().out);
+    assert!(s.ferry(&["run", "--once", "--integration", &id], jt, ap).await, "{}", s.last().out);
     assert!(!s.ado.work_item_ids("App").is_empty(), "the sync must have written to Azure DevOps");
     s.ferry(&["discover", &jira_sys, "users", "--project", "APP", "--json"], jt, ap).await;
     s.ferry(&["discover", &ado_sys, "projects"], jt, ap).await;
@@ -246,19 +246,19 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     s.jira.faults().rate_limit_next(2, 0);
     s.ado.faults().fail_next(2, 500);
     alice.update(&bug.id, vec![("summary", text("Login page leaks nothing, still"))]).await?;
-    s.ferry(&["run", "--once", "--log-json"], jt, ap).await;
+    s.ferry(&["run", "--once", "--log-json", "--integration", &id], jt, ap).await;
 
     // Forbidden: nothing retries a 403, so the write is parked as a failure.
     alice.create(vec![("summary", text("Forbidden bug")), ("priority", FieldValue::Option("Low".into()))]).await?;
     s.ado.faults().fail_next(1000, 403);
-    s.ferry(&["run", "--once"], jt, ap).await;
-    s.ferry(&["run", "--once", "--log-json"], jt, ap).await;
+    s.ferry(&["run", "--once", "--integration", &id], jt, ap).await;
+    s.ferry(&["run", "--once", "--log-json", "--integration", &id], jt, ap).await;
     s.ado.faults().fail_next(0, 403);
 
     // The wrong token during a sync cycle.
     alice.update(&bug.id, vec![("summary", text("Polled with a wrong token"))]).await?;
-    s.ferry(&["run", "--once"], wr, wr).await;
-    s.ferry(&["run", "--once", "--log-json"], jt, wr).await;
+    s.ferry(&["run", "--once", "--integration", &id], wr, wr).await;
+    s.ferry(&["run", "--once", "--log-json", "--integration", &id], jt, wr).await;
 
     // What an operator looks at afterwards.
     assert!(s.ferry(&["status"], jt, ap).await, "{}", s.last().out);
