@@ -243,9 +243,10 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     s.ferry(&["discover", &ado_sys, "projects"], jt, ap).await;
 
     // Throttling and server errors that the client retries (debug logs name each retry).
+    // Set after the person's own edit, so the faults meet Ferry's requests, not hers.
+    alice.update(&bug.id, vec![("summary", text("Login page leaks nothing, still"))]).await?;
     s.jira.faults().rate_limit_next(2, 0);
     s.ado.faults().fail_next(2, 500);
-    alice.update(&bug.id, vec![("summary", text("Login page leaks nothing, still"))]).await?;
     s.ferry(&["run", "--once", "--log-json", "--integration", &id], jt, ap).await;
 
     // Forbidden: nothing retries a 403, so the write is parked as a failure.
@@ -271,7 +272,11 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     // The failure paths really ran (or the scan below would prove nothing).
     let all: String = s.runs.iter().map(|r| format!("=== ferry {} (ok: {})\n{}\n", r.what, r.ok, r.out)).collect();
     for status in ["401", "403", "429", "500"] {
-        assert!(all.contains(status), "no run shows an HTTP {status}: the fault did not happen\n{all}");
+        // "HTTP 429", not a bare "429" that a port number or an id may contain.
+        assert!(
+            all.contains(&format!("HTTP {status}")),
+            "no run shows an HTTP {status}: the fault did not happen\n{all}"
+        );
     }
     assert!(listed.contains("\"failures\""), "{listed}");
     assert!(
