@@ -72,6 +72,9 @@ DEVIATIONS: dict[str, str] = {
     "service's {message, typeKey, ...} body (CRIB §5.9). Accepted when the body has that shape.",
     "jira-timestamp-offset": "Jira renders date-time values as 2023-06-24T19:24:50.000+0000 (offset without a "
     "colon), as the spec's own 'Timestamps' narrative says; `format: date-time` (RFC 3339) is not met.",
+    "ado-unauthorized": "ADO operations declare only 200 (their security lists oauth2/PAT); a request whose "
+    "credentials the service does not accept gets 401 with an empty body and a `WWW-Authenticate: Basic` "
+    "challenge, on every endpoint (CRIB §6: 401 is the one error a mock derives from the operations' security).",
     "injected-fault-status": "A 429/5xx produced by the simulator's fault switch, on an operation that does not "
     "declare that status (rate limits and outages exist on every endpoint per the vendors' docs).",
 }
@@ -532,6 +535,9 @@ class Checker:
         if status not in op.responses and "default" not in op.responses:
             if injected:
                 v.deviate("injected-fault-status")
+                return
+            if op.service == "ado" and status == "401" and not body:
+                v.deviate("ado-unauthorized")
                 return
             if op.service == "ado" and int(status) >= 400 and is_vss_error(body):
                 v.deviate("ado-undeclared-error-status")

@@ -114,6 +114,11 @@ GOOD = [
         "Identities_Read Identities",
     ),
     (
+        "ado 401 for credentials the service does not accept (empty body)",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/wiql", "api-version=7.1", req={"query": "SELECT"}, status=401),
+        "Wiql_Query By Wiql",
+    ),
+    (
         "jira injected 503",
         ex("jira", "GET", "/rest/api/3/issue/APP-1", status=503, resp={"errorMessages": ["x"]}, injected="failure"),
         "getIssue",
@@ -233,6 +238,12 @@ BAD = [
     (
         "ado error status without the service's error body",
         ex("ado", "GET", f"{ADO}/App/_apis/wit/workitems/7", "api-version=7.1", status=404, resp={"oops": 1}),
+        "not declared",
+    ),
+    (
+        "ado 401 with a body that is neither empty nor the service's error",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/wiql", "api-version=7.1", req={"query": "SELECT"}, status=401,
+           resp={"oops": 1}),
         "not declared",
     ),
     (
