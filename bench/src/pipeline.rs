@@ -4,7 +4,7 @@
 
 use crate::counting::{CountedQueue, CountedStore, CountingInterceptor, Tally};
 use anyhow::{anyhow, Context, Result};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{Queue, QueueName};
@@ -262,23 +262,7 @@ impl AwsPipeline {
                 }
             }
         }
-        let entries = done
-            .iter()
-            .enumerate()
-            .map(|(i, (_, receipt))| {
-                DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(receipt).build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .context("building DeleteMessageBatch entries")?;
-        if !entries.is_empty() {
-            self.sqs
-                .delete_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| anyhow!("DeleteMessageBatch: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        }
+        ferry_event_runner::runner::delete_received(&self.sqs, url, q.as_str(), &done).await?;
         Ok(messages.len())
     }
 }

@@ -135,19 +135,14 @@ async fn a_flagged_conflict_waits_for_a_person_and_their_decision_settles_both_s
     }
     let listed = w.ferry(&["failures", "list"]).await;
     assert!(listed.ok && listed.stdout.contains("[field_conflict]"), "{}{}", listed.stdout, listed.stderr);
-    let status = w.ferry(&["status"]).await;
+    let status = w.ferry(&["status", "--json"]).await;
     assert!(status.ok, "{}", status.stderr);
-    let conflicts: usize = status
-        .stdout
-        .lines()
-        .filter(|l| {
-            l.contains(w.id.as_str())
-                || l.trim_start().starts_with("left_to_right")
-                || l.trim_start().starts_with("right_to_left")
-        })
-        .filter_map(|l| l.split("conflicts ").nth(1))
-        .filter_map(|n| n.trim().parse::<usize>().ok())
-        .sum();
+    let all: serde_json::Value = serde_json::from_str(&status.stdout)?;
+    let mine = all
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["integration"] == w.id.as_str()))
+        .context("ferry status lists the integration")?;
+    let conflicts: u64 = mine["flows"].as_array().into_iter().flatten().filter_map(|f| f["conflicts"].as_u64()).sum();
     assert!(conflicts >= 1, "ferry status shows the conflict:\n{}", status.stdout);
 
     // A person decides: the right side wins, whichever record they pick.

@@ -162,13 +162,18 @@ impl World {
             }
             Backend::Aws { events, .. } => {
                 for flow in self.integration.flows() {
-                    let input = serde_json::json!({"integration": self.id.as_str(), "flow": flow.as_str()});
-                    if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
-                        panic!("poll handler failed: {e}");
-                    }
+                    self.poll_handler(flow).await;
                 }
                 events.lock().await.drain().await.expect("draining the emulator's queues");
             }
+        }
+    }
+
+    /// One direction polled through the real poll Lambda handler (AWS backend).
+    async fn poll_handler(&self, flow: ferry_domain::Flow) {
+        let input = serde_json::json!({"integration": self.id.as_str(), "flow": flow.as_str()});
+        if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
+            panic!("poll handler failed: {e}");
         }
     }
 
@@ -182,10 +187,7 @@ impl World {
                 runner.drain(&mut report).await;
             }
             Backend::Aws { events, .. } => {
-                let input = serde_json::json!({"integration": self.id.as_str(), "flow": flow.as_str()});
-                if let Err(e) = ferry_fn_poll::handle(&self.engine, input, Utc::now()).await {
-                    panic!("poll handler failed: {e}");
-                }
+                self.poll_handler(flow).await;
                 events.lock().await.drain().await.expect("draining the emulator's queues");
             }
         }

@@ -242,37 +242,9 @@ impl EventRunner {
             return Ok(messages.len());
         }
         let done = deletable(&event, &failed);
-        self.delete(source, &done).await?;
+        delete_received(&self.sqs, &self.queue(source).url, source.name(), &done).await?;
         info!(queue = source.name(), succeeded = done.len(), failed = failed.len(), "batch settled");
         Ok(messages.len())
-    }
-
-    async fn delete(&self, source: Source, receipts: &[(String, String)]) -> Result<()> {
-        let q = self.queue(source);
-        for chunk in receipts.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (_, receipt))| {
-                    DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(receipt).build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .context("building DeleteMessageBatch entries")?;
-            let out = self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&q.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| anyhow!("DeleteMessageBatch: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-            for f in out.failed {
-                let idx: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
-                let id = chunk.get(idx).map(|(id, _)| id.as_str()).unwrap_or("?");
-                warn!(queue = source.name(), message_id = id, code = %f.code, "delete failed; the message will be redelivered");
-            }
-        }
-        Ok(())
     }
 
     /// Visible plus in-flight plus delayed messages (SQS's approximate counts).
@@ -406,6 +378,40 @@ pub fn deletable(event: &SqsEvent, failed: &HashSet<String>) -> Vec<(String, Str
         .filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?)))
         .filter(|(id, _)| !failed.contains(id))
         .collect()
+}
+
+/// Deletes handled messages by their (message id, receipt) pairs, 10 per
+/// `DeleteMessageBatch` (SQS's limit), as Lambda's event source does after a batch.
+/// An entry SQS refuses is logged: that message is redelivered.
+pub async fn delete_received(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    queue: &str,
+    receipts: &[(String, String)],
+) -> Result<()> {
+    for chunk in receipts.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder().id(format!("m{i}")).receipt_handle(receipt).build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("building DeleteMessageBatch entries")?;
+        let out = sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| anyhow!("DeleteMessageBatch: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        for f in out.failed {
+            let idx: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
+            let id = chunk.get(idx).map(|(id, _)| id.as_str()).unwrap_or("?");
+            warn!(queue, message_id = id, code = %f.code, "delete failed; the message will be redelivered");
+        }
+    }
+    Ok(())
 }
 
 /// Reads the queue's ARN and visibility timeout.

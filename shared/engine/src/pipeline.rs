@@ -503,29 +503,24 @@ impl Engine {
             self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
         }
 
-        // Fields the target kept (it won a conflict, or a person must decide) keep their
-        // last-synced value as the base of the next three-way comparison.
         let mut target_values = cmd.mapped.clone();
         // A lossy value (rich text through Jira's ADF) reads back in another form than
         // sent: remember the form the target holds, so a later read of it is no change.
-        if target_read.is_none()
-            && (created || written > 0)
-            && sends_lossy(integration, cmd.flow, &plan.send, &cmd.changes, created)
-        {
+        let sent = if created { &cmd.changes } else { &plan.send };
+        if target_read.is_none() && !sent.is_empty() && sends_lossy(integration, cmd.flow, sent) {
             target_read = target_conn.get(&target_scope, &target_ref.id, &read_fields).await?;
         }
+        // Every value sent is among the mapped ones; a read from a later revision (a
+        // person's edit in between) is not Ferry's and is not taken.
         if let Some(t) = target_read.as_ref().filter(|t| t.revision == target_ref.revision) {
             for (k, v) in target_values.iter_mut() {
                 if let Some(now_v) = t.field(&FieldKey::new(k.clone())) {
                     *v = now_v.clone();
                 }
             }
-            for f in &plan.send {
-                if let Some(now_v) = t.field(&f.field) {
-                    target_values.insert(f.field.to_string(), now_v.clone());
-                }
-            }
         }
+        // Fields the target kept (it won a conflict, or a person must decide) keep their
+        // last-synced value as the base of the next three-way comparison.
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
@@ -804,13 +799,13 @@ impl Engine {
         // send fails the record is restored, so nothing is lost.
         self.state.delete_failure(&failure.id).await?;
         // The twin's own parked conflict would hold the replay behind it.
-        let sibling = match event.flow == failure.flow {
-            true => None,
-            false => self
-                .state
+        let sibling = if event.flow == failure.flow {
+            None
+        } else {
+            self.state
                 .failure_for_entity(&event.integration, event.flow, &event.snapshot.id)
                 .await?
-                .filter(|f| f.category == ErrorCategory::FieldConflict),
+                .filter(|f| f.category == ErrorCategory::FieldConflict)
         };
         if let Some(f) = &sibling {
             self.state.delete_failure(&f.id).await?;
@@ -1035,16 +1030,8 @@ fn plan_update(
 }
 
 /// Whether the write sent a value whose target form may differ from the sent one.
-fn sends_lossy(
-    integration: &ferry_domain::Integration,
-    flow: Flow,
-    sent: &[FieldChange],
-    create_changes: &[FieldChange],
-    created: bool,
-) -> bool {
-    let fields = if created { create_changes } else { sent };
-    fields
-        .iter()
+fn sends_lossy(integration: &ferry_domain::Integration, flow: Flow, sent: &[FieldChange]) -> bool {
+    sent.iter()
         .any(|c| ferry_mapping::mapping_kind(integration, flow, &c.field) == Some(ferry_domain::MappingKind::RichText))
 }
 

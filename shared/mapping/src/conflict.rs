@@ -33,11 +33,6 @@ pub fn conflict_policy<'a>(
     Some((m.conflict, m.field(flow.source())?))
 }
 
-/// The kind of the mapping that writes `target` in `flow`.
-pub fn mapping_kind(integration: &Integration, flow: Flow, target: &FieldKey) -> Option<ferry_domain::MappingKind> {
-    governing_mapping(integration, flow, target).map(|m| m.kind)
-}
-
 /// Who wins a conflict in `flow`. `winner` is an operator's decision for a replayed
 /// flagged conflict and overrides the policy. Last writer compares entity-level
 /// `updated` times; a tie goes to the source (the change being synced now).

@@ -66,8 +66,8 @@ mod value;
 #[cfg(test)]
 mod proptests;
 
-pub use conflict::{conflict_policy, mapping_kind, resolve, Resolution};
-pub use map::{map_change, needed_target_emails, source_fields, synced_source_values};
+pub use conflict::{conflict_policy, resolve, Resolution};
+pub use map::{map_change, mapping_kind, needed_target_emails, source_fields, synced_source_values};
 pub use users::UserDirectory;
 pub use value::same_value;
 

@@ -71,6 +71,11 @@ pub(crate) fn governing_mapping<'a>(
     integration.fields.iter().find(|m| plan(m, flow).is_some_and(|p| p.target() == target))
 }
 
+/// The kind of the mapping that writes `target` in `flow`.
+pub fn mapping_kind(integration: &Integration, flow: Flow, target: &FieldKey) -> Option<MappingKind> {
+    governing_mapping(integration, flow, target).map(|m| m.kind)
+}
+
 /// Source fields the mapping reads for this flow (what the connector must fetch), in
 /// configuration order, without duplicates.
 pub fn source_fields(integration: &Integration, flow: Flow) -> Vec<FieldKey> {
