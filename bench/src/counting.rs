@@ -11,7 +11,9 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use ferry_domain::ports::{ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateStore};
+use ferry_domain::ports::{
+    ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
+};
 use ferry_domain::{
     Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link,
     SeenRevision, Side, SystemConfig, SystemId, Watermark,
@@ -309,6 +311,30 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
             self.write("put_seen_many");
         }
         self.inner.put_seen_many(integration, side, seen).await
+    }
+    async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
+        // One DynamoDB BatchGetItem per 100 keys, and one more for the failures that
+        // the failure pointers name.
+        for _ in 0..keys.len().div_ceil(100) {
+            self.read("get_many");
+        }
+        let found = self.inner.get_many(keys).await?;
+        let failures = found.values().filter(|r| matches!(r, StateRecord::Failure(_))).count();
+        for _ in 0..failures.div_ceil(100) {
+            self.read("get_many");
+        }
+        Ok(found)
+    }
+    async fn put_many(
+        &self,
+        fingerprints: &[Fingerprint],
+        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        // One DynamoDB BatchWriteItem per 25 items.
+        for _ in 0..(fingerprints.len() + seen.len()).div_ceil(25) {
+            self.write("put_many");
+        }
+        self.inner.put_many(fingerprints, seen).await
     }
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         self.read("get_link");

@@ -9,7 +9,7 @@ use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{Queue, QueueName};
 use ferry_domain::{Flow, IntegrationId, WriteCommand};
-use ferry_engine::{Engine, EngineSettings, HandleError, Outbox, WriteOutcome};
+use ferry_engine::{Batch, Engine, EngineSettings, HandleError, WriteOutcome};
 use ferry_event_runner::QueueInfo;
 use ferry_runtime::{Connectors, SecretSource};
 use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
@@ -166,12 +166,14 @@ async fn embedded_batch(
     }
     let started = Instant::now();
     // As the runtimes do: the batch's write commands go out together, then the acks.
-    let outbox = Outbox::default();
+    let outbox = Batch::default();
+    let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+    engine.prefetch(&outbox, q, &bodies).await;
     let mut acks = Vec::new();
     for d in &deliveries {
         let result = match q {
             QueueName::Changes => engine.transform_to(&d.body, d.receive_count, &outbox).await.map(|_| None),
-            QueueName::Writes => engine.write(&d.body, d.receive_count).await.map(Some),
+            QueueName::Writes => engine.write_in(&d.body, d.receive_count, &outbox).await.map(Some),
         };
         match result {
             Ok(outcome) => {

@@ -89,8 +89,14 @@ pub struct WriteCommand {
 }
 
 impl WriteCommand {
+    /// FIFO message group: the pair's, named by its left entity, once the pair is linked,
+    /// so both directions' writes of one pair run one at a time (neither reads the
+    /// pair's fingerprints while the other changes them); the source entity's before.
     pub fn group_id(&self) -> String {
-        entity_group(&self.integration, self.flow.source(), &self.source.id)
+        match (self.flow.source(), &self.target) {
+            (Side::Right, Some(left)) => entity_group(&self.integration, Side::Left, left),
+            (side, _) => entity_group(&self.integration, side, &self.source.id),
+        }
     }
     pub fn dedup_id(&self) -> String {
         let base = format!(

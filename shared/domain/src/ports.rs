@@ -101,6 +101,24 @@ pub trait ConfigStore: Send + Sync {
     async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
 }
 
+/// One record of the sync state, named for a batched read ([`StateStore::get_many`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum StateKey {
+    /// The link that holds an entity on a side.
+    Link(IntegrationId, Side, EntityId),
+    Fingerprint(IntegrationId, Side, EntityId),
+    /// The parked failure of an entity in one flow.
+    Failure(IntegrationId, Flow, EntityId),
+}
+
+/// A record read by [`StateStore::get_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateRecord {
+    Link(Link),
+    Fingerprint(Fingerprint),
+    Failure(Box<FailureRecord>),
+}
+
 /// Sync state: watermarks, dedupe, links, fingerprints, failures, counters.
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -153,6 +171,44 @@ pub trait StateStore: Send + Sync {
     ) -> PortResult<()> {
         for (e, s) in seen {
             self.put_seen(integration, side, e, s).await?;
+        }
+        Ok(())
+    }
+
+    /// The records of many keys in as few requests as the store allows (a handler
+    /// batch's links, fingerprints and failures); keys without a record are absent.
+    /// Stores with batch reads override this.
+    async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
+        let mut out = std::collections::HashMap::new();
+        for k in keys {
+            let record = match k {
+                StateKey::Link(i, side, e) => self.get_link(i, *side, e).await?.map(StateRecord::Link),
+                StateKey::Fingerprint(i, side, e) => {
+                    self.get_fingerprint(i, *side, e).await?.map(StateRecord::Fingerprint)
+                }
+                StateKey::Failure(i, flow, e) => {
+                    self.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
+                }
+            };
+            if let Some(r) = record {
+                out.insert(k.clone(), r);
+            }
+        }
+        Ok(out)
+    }
+    /// Writes fingerprints and seen revisions together: what one write step learnt, in
+    /// one request on stores with batch writes (not atomic across items; each item is
+    /// a whole-item put, as `put_fingerprint` / `put_seen` are).
+    async fn put_many(
+        &self,
+        fingerprints: &[Fingerprint],
+        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        for fp in fingerprints {
+            self.put_fingerprint(fp).await?;
+        }
+        for (i, side, e, s) in seen {
+            self.put_seen(i, *side, e, s).await?;
         }
         Ok(())
     }

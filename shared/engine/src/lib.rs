@@ -2,6 +2,7 @@
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
 
+mod batch;
 mod cache;
 mod crash;
 mod engine;
@@ -10,9 +11,10 @@ mod lifecycle;
 mod pipeline;
 mod status;
 
+pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
-pub use pipeline::{Outbox, PollReport, TransformOutcome, WriteOutcome};
+pub use pipeline::{PollReport, TransformOutcome, WriteOutcome};
 pub use status::{FlowStatus, IntegrationStatus};

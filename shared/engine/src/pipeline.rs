@@ -4,6 +4,7 @@
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
 //! before a create).
 
+use crate::batch::Batch;
 use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
@@ -211,49 +212,50 @@ impl Engine {
     /// Maps one change event and enqueues the write command (or records why not).
     #[instrument(skip_all)]
     pub async fn transform(&self, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
-        let outbox = Outbox::default();
-        let outcome = self.transform_to(body, receive_count, &outbox).await?;
-        self.flush(&outbox).await?;
+        let batch = Batch::default();
+        let outcome = self.transform_to(body, receive_count, &batch).await?;
+        self.flush(&batch).await?;
         Ok(outcome)
     }
 
-    /// Sends the write commands a batch of transforms produced, in their order, in as
-    /// few queue calls as `send_batch` allows. The change events they came from may be
-    /// acknowledged only after this succeeded.
-    pub async fn flush(&self, outbox: &Outbox) -> Result<usize, HandleError> {
-        let messages = outbox.take();
+    /// Ends a handler batch: sends the write commands its transforms produced, in their
+    /// order, in as few queue calls as `send_batch` allows, then writes its counters. The
+    /// change events the commands came from may be acknowledged only after this succeeded.
+    pub async fn flush(&self, batch: &Batch) -> Result<usize, HandleError> {
+        let messages = batch.take();
         for chunk in messages.chunks(self.settings.send_batch.max(1)) {
             self.queue.send(QueueName::Writes, chunk).await.map_err(HandleError::retry)?;
         }
         if !messages.is_empty() {
             self.crash_point(CrashPoint::TransformAfterEnqueue)?;
         }
+        self.flush_counters(batch).await;
         Ok(messages.len())
     }
 
-    /// Maps one change event; its write command (if any) goes to `outbox`, for
+    /// Maps one change event; its write command (if any) goes to `batch`, for
     /// [`Engine::flush`] to send with the rest of the batch.
     #[instrument(skip_all)]
     pub async fn transform_to(
         &self,
         body: &str,
         receive_count: u32,
-        outbox: &Outbox,
+        batch: &Batch,
     ) -> Result<TransformOutcome, HandleError> {
         let event: ChangeEvent = serde_json::from_str(body)
             .map_err(|e| HandleError::BadMessage(format!("change event is not valid JSON: {e}")))?;
         if event.schema != MESSAGE_SCHEMA {
             return Err(HandleError::BadMessage(format!("change event schema {} is not supported", event.schema)));
         }
-        let result = self.transform_event(&event, outbox).await;
-        self.settle(&event, None, result, receive_count).await
+        let result = self.transform_event(&event, batch).await;
+        self.settle(&event, None, result, receive_count, batch).await
     }
 
-    async fn transform_event(&self, event: &ChangeEvent, outbox: &Outbox) -> Result<TransformOutcome, Parkable> {
+    async fn transform_event(&self, event: &ChangeEvent, batch: &Batch) -> Result<TransformOutcome, Parkable> {
         let id = &event.integration;
         let flow = event.flow;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
-        if let Some(parked) = self.park_behind(event, None).await? {
+        if let Some(parked) = self.park_behind(event, None, batch).await? {
             return Ok(parked);
         }
         let integration = &record.integration;
@@ -262,17 +264,17 @@ impl Engine {
         let (source_conn, _) = self.side_connector(&record, source_side).await?;
         let (target_conn, _) = self.side_connector(&record, target_side).await?;
 
-        let link = self.state.get_link(id, source_side, &event.snapshot.id).await?;
+        let link = self.batch_link(batch, id, source_side, &event.snapshot.id).await?;
         let target_fp = match &link {
-            Some(l) => self.state.get_fingerprint(id, target_side, &l.side(target_side).id).await?,
+            Some(l) => self.batch_fingerprint(batch, id, target_side, &l.side(target_side).id).await?,
             None => None,
         };
-        let source_fp = self.state.get_fingerprint(id, source_side, &event.snapshot.id).await?;
+        let source_fp = self.batch_fingerprint(batch, id, source_side, &event.snapshot.id).await?;
         // A snapshot read before Ferry's latest write to this entity is stale: mapping
         // it would write older values back over the newer sync (a revert).
         if let Some(written) = source_fp.as_ref().and_then(|fp| fp.written_updated) {
             if event.snapshot.updated < written {
-                self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+                batch.count(id, flow, Counter::Skipped);
                 return Ok(TransformOutcome::Skipped {
                     reason: "stale".into(),
                     detail: format!(
@@ -285,7 +287,7 @@ impl Engine {
             }
         }
         if let Some(detail) = already_applied(&event.snapshot, target_fp.as_ref()) {
-            self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+            batch.count(id, flow, Counter::Skipped);
             return Ok(TransformOutcome::Skipped { reason: "stale".into(), detail });
         }
         let source_user =
@@ -316,7 +318,7 @@ impl Engine {
         }
         match output.decision {
             Decision::Skip { reason, detail } => {
-                self.state.incr_counter(id, flow, Counter::Skipped, 1).await?;
+                batch.count(id, flow, Counter::Skipped);
                 Ok(TransformOutcome::Skipped { reason: reason.as_str().to_string(), detail })
             }
             Decision::Fail { category, message } => Err(Parkable::Permanent(PortError::new(category, message), None)),
@@ -335,30 +337,38 @@ impl Engine {
                 let body = serde_json::to_string(&command)
                     .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;
                 let fields = command.changes.len();
-                outbox.push(OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body });
+                batch.push(OutMessage { group_id: command.group_id(), dedup_id: command.dedup_id(), body });
                 Ok(TransformOutcome::Enqueued { create, fields })
             }
         }
     }
 
-    /// Applies one write command to the target system.
-    #[instrument(skip_all)]
+    /// Applies one write command to the target system (a batch of one).
     pub async fn write(&self, body: &str, receive_count: u32) -> Result<WriteOutcome, HandleError> {
+        let batch = Batch::default();
+        let outcome = self.write_in(body, receive_count, &batch).await?;
+        self.flush(&batch).await?;
+        Ok(outcome)
+    }
+
+    /// Applies one write command of a handler batch to the target system.
+    #[instrument(skip_all)]
+    pub async fn write_in(&self, body: &str, receive_count: u32, batch: &Batch) -> Result<WriteOutcome, HandleError> {
         let command: WriteCommand = serde_json::from_str(body)
             .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
         if command.schema != MESSAGE_SCHEMA {
             return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
         }
         let event = command_event(&command);
-        let result = self.write_command(&command).await;
-        self.settle(&event, Some(&command), result, receive_count).await
+        let result = self.write_command(&command, batch).await;
+        self.settle(&event, Some(&command), result, receive_count, batch).await
     }
 
-    async fn write_command(&self, cmd: &WriteCommand) -> Result<WriteOutcome, Parkable> {
+    async fn write_command(&self, cmd: &WriteCommand, batch: &Batch) -> Result<WriteOutcome, Parkable> {
         let id = &cmd.integration;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
         let event = command_event(cmd);
-        if let Some(TransformOutcome::Parked { failure_id }) = self.park_behind(&event, Some(cmd)).await? {
+        if let Some(TransformOutcome::Parked { failure_id }) = self.park_behind(&event, Some(cmd), batch).await? {
             return Ok(WriteOutcome::Parked { failure_id });
         }
         let integration = &record.integration;
@@ -369,11 +379,11 @@ impl Engine {
 
         // The link may have appeared since transform (a duplicate event was written
         // first); the target id in the command may be stale in the other direction.
-        let link = self.state.get_link(id, source_side, &cmd.source.id).await?;
+        let link = self.batch_link(batch, id, source_side, &cmd.source.id).await?;
         let existing = match (&link, &cmd.target) {
             (Some(l), _) => Some(l.side(target_side).id.clone()),
             (None, Some(t)) => Some(t.clone()),
-            (None, None) => self.find_earlier_create(&record, cmd, target_conn.as_ref(), &target_scope).await?,
+            (None, None) => self.find_earlier_create(&record, cmd, target_conn.as_ref(), &target_scope, batch).await?,
         };
 
         let (target_ref, created, written, plan) = match existing {
@@ -387,12 +397,13 @@ impl Engine {
                         None,
                     )
                 })?;
-                // Read now, not at transform: a write of the reverse flow may have
-                // happened in between.
-                let base = self.state.get_fingerprint(id, target_side, &target_id).await?;
-                let source_fp = self.state.get_fingerprint(id, source_side, &cmd.source.id).await?;
+                // Read for this batch, not at transform: a write of the reverse flow may
+                // have happened in between (both flows of a pair share one message group,
+                // so none runs while this batch does).
+                let base = self.batch_fingerprint(batch, id, target_side, &target_id).await?;
+                let source_fp = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
                 if let Some(detail) = stale_at_write(&cmd.source, base.as_ref(), source_fp.as_ref()) {
-                    self.state.incr_counter(id, cmd.flow, Counter::Skipped, 1).await?;
+                    batch.count(id, cmd.flow, Counter::Skipped);
                     return Ok(WriteOutcome::Skipped {
                         source: cmd.source.key.clone(),
                         reason: "stale".into(),
@@ -418,7 +429,8 @@ impl Engine {
                     applied: None,
                     create_started: Some(Some(Utc::now())),
                 };
-                self.remember(id, source_side, &cmd.source.id, intent, Utc::now()).await?;
+                let fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, intent, Utc::now()).await?;
+                self.batch_put_fingerprint(batch, &fp).await?;
                 let r = target_conn.create(&target_scope, &cmd.changes).await?;
                 (r, true, cmd.changes.len(), UpdatePlan::create())
             }
@@ -441,7 +453,7 @@ impl Engine {
                 Side::Left => (source_ref.clone(), target_ref.clone()),
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
-            self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
+            self.batch_put_link(batch, &Link { integration: id.clone(), left, right, created_at: now }).await?;
             self.crash_point(CrashPoint::WriteAfterLink)?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
@@ -500,7 +512,7 @@ impl Engine {
                 Side::Left => (source_ref.clone(), target_ref.clone()),
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
-            self.state.put_link(&Link { integration: id.clone(), left, right, created_at: now }).await?;
+            self.batch_put_link(batch, &Link { integration: id.clone(), left, right, created_at: now }).await?;
         }
 
         let mut target_values = cmd.mapped.clone();
@@ -534,12 +546,13 @@ impl Engine {
             applied: Some(cmd.source.updated),
             create_started: None,
         };
-        self.remember(id, target_side, &target_ref.id, target_update, now).await?;
+        let target_fp = self.merged_fingerprint(batch, id, target_side, &target_ref.id, target_update, now).await?;
+        let mut seen = Vec::new();
         if echo.is_some() && (created || written > 0) {
             // The revision Ferry just made holds nothing a person did: the target's own
             // poll may take it as already seen instead of enqueueing an echo to drop.
-            let seen = SeenRevision { revision: target_ref.revision.clone(), updated: target_ref.updated };
-            self.state.put_seen(id, target_side, &target_ref.id, &seen).await?;
+            let mark = SeenRevision { revision: target_ref.revision.clone(), updated: target_ref.updated };
+            seen.push((id.clone(), target_side, target_ref.id.clone(), mark));
         }
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
@@ -556,9 +569,11 @@ impl Engine {
             applied: None,
             create_started: Some(None),
         };
-        self.remember(id, source_side, &cmd.source.id, source_update, now).await?;
+        let source_fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, source_update, now).await?;
+        // Both fingerprints and the seen mark in one store request.
+        self.batch_put_many(batch, &[target_fp, source_fp], &seen).await?;
         if cmd.winner.is_some() {
-            self.clear_sibling_conflict(id, cmd.flow, &target_ref.id).await?;
+            self.clear_sibling_conflict(id, cmd.flow, &target_ref.id, batch).await?;
         }
         if !plan.flagged.is_empty() {
             let message = flagged_message(cmd, &target_ref, &plan.flagged);
@@ -569,7 +584,7 @@ impl Engine {
                 Some(Box::new(parked)),
             ));
         }
-        self.state.incr_counter(id, cmd.flow, Counter::Synced, 1).await?;
+        batch.count(id, cmd.flow, Counter::Synced);
         let target = target_ref.key.clone();
         let source = cmd.source.key.clone();
         Ok(if created {
@@ -581,20 +596,22 @@ impl Engine {
         })
     }
 
-    /// Merges values into a side's fingerprint. `echo` (when Ferry wrote a clean
-    /// target) marks the revision a later poll must recognise as Ferry's own echo;
-    /// `written` is Ferry's latest write (older snapshots are stale); `applied` is the
-    /// `updated` of the peer snapshot just applied (older deliveries are stale).
-    async fn remember(
+    /// A side's fingerprint with `update` merged in (the caller stores it). `echo` (when
+    /// Ferry wrote a clean target) marks the revision a later poll must recognise as
+    /// Ferry's own echo; `written` is Ferry's latest write (older snapshots are stale);
+    /// `applied` is the `updated` of the peer snapshot just applied (older deliveries
+    /// are stale).
+    async fn merged_fingerprint(
         &self,
+        batch: &Batch,
         id: &IntegrationId,
         side: Side,
         entity: &ferry_domain::EntityId,
         update: FpUpdate<'_>,
         now: DateTime<Utc>,
-    ) -> Result<(), PortError> {
+    ) -> Result<Fingerprint, PortError> {
         let FpUpdate { values, echo, written, applied, create_started } = update;
-        let mut fp = self.state.get_fingerprint(id, side, entity).await?.unwrap_or_else(|| Fingerprint {
+        let mut fp = self.batch_fingerprint(batch, id, side, entity).await?.unwrap_or_else(|| Fingerprint {
             integration: id.clone(),
             side,
             entity: entity.clone(),
@@ -617,7 +634,7 @@ impl Engine {
             fp.create_started = c;
         }
         fp.updated_at = now;
-        self.state.put_fingerprint(&fp).await
+        Ok(fp)
     }
 
     /// Before a create: the entity an earlier, interrupted attempt created, if any. Only a
@@ -630,10 +647,11 @@ impl Engine {
         cmd: &WriteCommand,
         target_conn: &dyn ferry_domain::ports::Connector,
         target_scope: &ferry_domain::Scope,
+        batch: &Batch,
     ) -> Result<Option<ferry_domain::EntityId>, Parkable> {
         let integration = &record.integration;
         let (source_side, target_side) = (cmd.flow.source(), cmd.flow.target());
-        let fp = self.state.get_fingerprint(&integration.id, source_side, &cmd.source.id).await?;
+        let fp = self.batch_fingerprint(batch, &integration.id, source_side, &cmd.source.id).await?;
         let Some(started) = fp.and_then(|f| f.create_started) else {
             return Ok(None);
         };
@@ -687,9 +705,9 @@ impl Engine {
         &self,
         event: &ChangeEvent,
         command: Option<&WriteCommand>,
+        batch: &Batch,
     ) -> Result<Option<TransformOutcome>, Parkable> {
-        let Some(mut failure) =
-            self.state.failure_for_entity(&event.integration, event.flow, &event.snapshot.id).await?
+        let Some(mut failure) = self.batch_failure(batch, &event.integration, event.flow, &event.snapshot.id).await?
         else {
             return Ok(None);
         };
@@ -699,7 +717,7 @@ impl Engine {
                 failure.mapping_output = Some(c.clone());
             }
             failure.last_failed_at = Utc::now();
-            self.state.put_failure(&failure).await?;
+            self.batch_put_failure(batch, &failure).await?;
         }
         Ok(Some(TransformOutcome::Parked { failure_id: failure.id }))
     }
@@ -712,6 +730,7 @@ impl Engine {
         command: Option<&WriteCommand>,
         result: Result<T, Parkable>,
         receive_count: u32,
+        batch: &Batch,
     ) -> Result<T, HandleError>
     where
         T: From<Parked>,
@@ -735,8 +754,7 @@ impl Engine {
         let output = output.map(|b| *b).or_else(|| command.cloned());
         let now = Utc::now();
         let existing = self
-            .state
-            .failure_for_entity(&event.integration, event.flow, &event.snapshot.id)
+            .batch_failure(batch, &event.integration, event.flow, &event.snapshot.id)
             .await
             .map_err(HandleError::retry)?;
         let failure = FailureRecord {
@@ -753,11 +771,8 @@ impl Engine {
             first_failed_at: existing.as_ref().map_or(now, |f| f.first_failed_at),
             last_failed_at: now,
         };
-        self.state.put_failure(&failure).await.map_err(HandleError::retry)?;
-        self.state
-            .incr_counter(&event.integration, event.flow, Counter::Failed, 1)
-            .await
-            .map_err(HandleError::retry)?;
+        self.batch_put_failure(batch, &failure).await.map_err(HandleError::retry)?;
+        batch.count(&event.integration, event.flow, Counter::Failed);
         warn!(entity = %event.snapshot.key, category = %error.category, failure = %failure.id, "parked: {}", error.message);
         Ok(T::from(Parked(failure.id)))
     }
@@ -860,11 +875,12 @@ impl Engine {
         id: &IntegrationId,
         flow: Flow,
         twin: &ferry_domain::EntityId,
+        batch: &Batch,
     ) -> Result<(), PortError> {
-        if let Some(f) = self.state.failure_for_entity(id, flow.reverse(), twin).await? {
+        if let Some(f) = self.batch_failure(batch, id, flow.reverse(), twin).await? {
             if f.category == ErrorCategory::FieldConflict {
                 info!(failure = %f.id, "the reverse direction's conflict on the same field(s) is settled too");
-                self.state.delete_failure(&f.id).await?;
+                self.batch_delete_failure(batch, &f).await?;
             }
         }
         Ok(())
@@ -905,27 +921,7 @@ fn entity_ref(s: &EntitySnapshot) -> EntityRef {
     }
 }
 
-/// Write commands waiting to be sent (see [`Engine::flush`]).
-#[derive(Debug, Default)]
-pub struct Outbox(std::sync::Mutex<Vec<OutMessage>>);
-
-impl Outbox {
-    // A poisoned lock still holds every message pushed: take them, never drop them.
-    fn push(&self, m: OutMessage) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(m);
-    }
-    fn take(&self) -> Vec<OutMessage> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Changes to merge into one side's fingerprint (see [`Engine::remember`]).
+/// Changes to merge into one side's fingerprint (see [`Engine::merged_fingerprint`]).
 struct FpUpdate<'a> {
     values: &'a BTreeMap<String, FieldValue>,
     echo: Option<&'a EntityRef>,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::QueueName;
 use ferry_domain::{Flow, IntegrationId};
-use ferry_engine::{CrashPoint, Engine, HandleError, Outbox, PollReport, TransformOutcome, WriteOutcome};
+use ferry_engine::{Batch, CrashPoint, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
 use rand::Rng;
 use serde::Serialize;
 use std::sync::Arc;
@@ -179,7 +179,9 @@ impl Runner {
         let n = deliveries.len();
         // Transforms put their write commands in one outbox, sent together after the
         // batch; a change event is acknowledged only once its command is on the queue.
-        let outbox = Outbox::default();
+        let outbox = Batch::default();
+        let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+        self.engine.prefetch(&outbox, name, &bodies).await;
         let mut results = Vec::with_capacity(n);
         for (i, d) in deliveries.into_iter().enumerate() {
             if i > 0 {
@@ -194,9 +196,11 @@ impl Runner {
                     .transform_to(&d.body, d.receive_count, &outbox)
                     .await
                     .map(|o| HandledEvent::Transform { outcome: o }),
-                QueueName::Writes => {
-                    self.engine.write(&d.body, d.receive_count).await.map(|o| HandledEvent::Write { outcome: o })
-                }
+                QueueName::Writes => self
+                    .engine
+                    .write_in(&d.body, d.receive_count, &outbox)
+                    .await
+                    .map(|o| HandledEvent::Write { outcome: o }),
             };
             if let Err(HandleError::Crashed(c)) = &result {
                 // As if the process died: no ack, no release; this message and the rest

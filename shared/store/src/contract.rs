@@ -7,7 +7,7 @@
 //! seconds because SQS visibility timeouts have one-second granularity.
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
-use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateStore};
+use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
     FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
@@ -208,6 +208,7 @@ pub async fn state_store(store: &dyn StateStore) {
     links(store, &iid, &other).await;
     fingerprints(store, &iid).await;
     failures(store, &iid, &other).await;
+    batched(store, &iid).await;
     counters(store, &iid, &other).await;
     leases(store, &iid).await;
 }
@@ -392,6 +393,69 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     assert_eq!(store.get_failure(&early.id).await.expect("get"), None);
     assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![expected]);
     assert_eq!(store.list_failures(Some(other)).await.expect("list"), vec![elsewhere]);
+}
+
+/// `get_many` answers exactly what the single reads answer; `put_many` stores what
+/// `put_fingerprint` / `put_seen` store. Runs after `links`, `fingerprints` and `failures`.
+async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
+    let l = link(iid, "B-1", "901");
+    store.put_link(&l).await.expect("put_link");
+    let fp = |side: Side, id: &str, title: &str| Fingerprint {
+        integration: iid.clone(),
+        side,
+        entity: EntityId::new(id),
+        values: BTreeMap::from([("title".to_string(), FieldValue::Text(title.into()))]),
+        written_revision: Some("3".into()),
+        written_updated: Some(at(60)),
+        updated_at: at(61),
+        applied_source_updated: Some(at(59)),
+        create_started: None,
+    };
+    let (left_fp, right_fp) = (fp(Side::Left, "B-1", "Crash"), fp(Side::Right, "901", "Crash!"));
+    let seen = SeenRevision { revision: "4".into(), updated: at(62) };
+    store
+        .put_many(
+            &[left_fp.clone(), right_fp.clone()],
+            &[(iid.clone(), Side::Right, EntityId::new("901"), seen.clone())],
+        )
+        .await
+        .expect("put_many");
+    assert_eq!(
+        store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"),
+        Some(left_fp.clone())
+    );
+    assert_eq!(store.get_seen(iid, Side::Right, &EntityId::new("901")).await.expect("get"), Some(seen));
+    // The same key twice in one call: the last one wins.
+    let newer = fp(Side::Left, "B-1", "Crash on start");
+    store.put_many(&[left_fp.clone(), newer.clone()], &[]).await.expect("put_many twice");
+    assert_eq!(store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"), Some(newer.clone()));
+
+    let parked = failure(iid, Flow::RightToLeft, "901", at(70), 1);
+    store.put_failure(&parked).await.expect("put_failure");
+    let keys = vec![
+        StateKey::Link(iid.clone(), Side::Left, EntityId::new("B-1")),
+        StateKey::Link(iid.clone(), Side::Right, EntityId::new("901")),
+        StateKey::Link(iid.clone(), Side::Right, EntityId::new("no-such")),
+        StateKey::Fingerprint(iid.clone(), Side::Left, EntityId::new("B-1")),
+        StateKey::Fingerprint(iid.clone(), Side::Right, EntityId::new("901")),
+        StateKey::Fingerprint(iid.clone(), Side::Right, EntityId::new("no-such")),
+        StateKey::Failure(iid.clone(), Flow::RightToLeft, EntityId::new("901")),
+        StateKey::Failure(iid.clone(), Flow::LeftToRight, EntityId::new("901")),
+    ];
+    let got = store.get_many(&keys).await.expect("get_many");
+    assert_eq!(got.len(), 5, "absent keys are absent: {got:?}");
+    assert_eq!(got.get(&keys[0]), Some(&StateRecord::Link(l.clone())));
+    assert_eq!(got.get(&keys[1]), Some(&StateRecord::Link(l)));
+    assert_eq!(got.get(&keys[3]), Some(&StateRecord::Fingerprint(newer)));
+    assert_eq!(got.get(&keys[4]), Some(&StateRecord::Fingerprint(right_fp)));
+    assert_eq!(got.get(&keys[6]), Some(&StateRecord::Failure(Box::new(parked.clone()))));
+    store.delete_failure(&parked.id).await.expect("delete");
+    let got = store.get_many(&keys[6..7]).await.expect("get_many");
+    assert!(got.is_empty(), "a deleted failure is gone: {got:?}");
+    // More keys than one DynamoDB batch takes (100).
+    let many: Vec<_> =
+        (0..130).map(|n| StateKey::Fingerprint(iid.clone(), Side::Left, EntityId::new(format!("none-{n}")))).collect();
+    assert!(store.get_many(&many).await.expect("get_many of 130").is_empty());
 }
 
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_domain::ports::QueueName;
-use ferry_engine::{CrashPoint, Engine, HandleError, Outbox};
+use ferry_engine::{Batch, CrashPoint, Engine, HandleError};
 use rand::Rng;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -68,7 +68,9 @@ pub async fn handle_sqs_batch(
     let mut blocked_groups: HashSet<String> = HashSet::new();
     // Write commands of the batch's transforms, sent together after it; the records
     // that produced them succeed only if that send does.
-    let outbox = Outbox::default();
+    let outbox = Batch::default();
+    let bodies: Vec<&str> = event.records.iter().filter_map(|r| r.body.as_deref()).collect();
+    engine.prefetch(&outbox, queue, &bodies).await;
     let mut handled: Vec<&SqsMessage> = Vec::new();
     for (i, record) in event.records.iter().enumerate() {
         if i > 0 && engine.crash_point(CrashPoint::BatchMiddle).is_err() {
@@ -87,7 +89,7 @@ pub async fn handle_sqs_batch(
             None => Err(HandleError::BadMessage("the SQS record has no body".into())),
             Some(body) => match step {
                 Step::Transform => engine.transform_to(body, attempt, &outbox).await.map(|o| format!("{o:?}")),
-                Step::Write => engine.write(body, attempt).await.map(|o| format!("{o:?}")),
+                Step::Write => engine.write_in(body, attempt, &outbox).await.map(|o| format!("{o:?}")),
             },
         };
         let delay = match result {

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use ferry_domain::ports::{PortResult, StateStore};
+use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
     SeenRevision, Side, Watermark,
@@ -130,6 +130,85 @@ impl DynamoStore {
                 .set_expression_attribute_values(attr_values);
         }
         Ok(TransactWriteItem::builder().delete(built(del.build(), what)?).build())
+    }
+
+    /// `BatchGetItem` of (pk, sk) keys, 100 per call, strongly consistent; unprocessed
+    /// keys (throttling) are asked again after a backoff. Absent items are not returned.
+    async fn batch_get(&self, keys: Vec<(String, &str)>, what: &str) -> PortResult<Vec<Item>> {
+        let table = &*self.state_table;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(|(pk, sk)| key(pk.clone(), sk)).collect();
+            let mut round = 0u32;
+            while !pending.is_empty() {
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PortError::store(format!("{what}: {e}")))?;
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB", "BatchGetItem", table, what, e))?;
+                out.extend(res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
+                pending = res.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
+                round += 1;
+                if !pending.is_empty() {
+                    if round >= 8 {
+                        return Err(PortError::store(format!("{what}: keys still unprocessed after {round} rounds")));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `BatchWriteItem` of whole-item puts, 25 per call; unprocessed items are sent again
+    /// after a backoff. One call may not hold a key twice: the last item of a key wins.
+    async fn batch_put(&self, items: Vec<Item>, what: &str) -> PortResult<()> {
+        let table = &*self.state_table;
+        let mut latest: Vec<Item> = Vec::with_capacity(items.len());
+        for item in items {
+            let same = |o: &Item| o.get("pk") == item.get("pk") && o.get("sk") == item.get("sk");
+            match latest.iter_mut().find(|o| same(o)) {
+                Some(slot) => *slot = item,
+                None => latest.push(item),
+            }
+        }
+        let mut requests = Vec::with_capacity(latest.len());
+        for item in latest {
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| PortError::store(format!("{what}: {e}")))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0u32;
+            while !pending.is_empty() {
+                let res = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB", "BatchWriteItem", table, what, e))?;
+                pending = res.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+                round += 1;
+                if !pending.is_empty() {
+                    if round >= 8 {
+                        return Err(PortError::store(format!("{what}: items still unprocessed after {round} rounds")));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every item of a `gsi1` partition (`Some`) or of the whole index (`None`), all pages.
@@ -259,39 +338,12 @@ impl StateStore for DynamoStore {
         let table = &*self.state_table;
         let what = format!("get_seen_many {integration} {} ({} entities)", side.as_str(), entities.len());
         let by_pk: HashMap<String, &EntityId> = entities.iter().map(|e| (seen_pk(integration, side, e), e)).collect();
+        let keys = by_pk.keys().map(|pk| (pk.clone(), "seen")).collect::<Vec<_>>();
         let mut out = HashMap::new();
-        let pks: Vec<&String> = by_pk.keys().collect();
-        for chunk in pks.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(|pk| key((*pk).clone(), "seen")).collect();
-            let mut round = 0u32;
-            while !keys.is_empty() {
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| PortError::store(format!("{what}: {e}")))?;
-                let res = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("DynamoDB", "BatchGetItem", table, &what, e))?;
-                for item in res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
-                    let pk = get_s(&item, "pk", table)?.to_string();
-                    if let Some(e) = by_pk.get(&pk) {
-                        out.insert((*e).clone(), doc(&item, table)?);
-                    }
-                }
-                keys = res.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
-                round += 1;
-                if !keys.is_empty() {
-                    if round >= 8 {
-                        return Err(PortError::store(format!("{what}: keys still unprocessed after {round} rounds")));
-                    }
-                    // Unprocessed keys mean throttling: back off before asking again.
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-                }
+        for item in self.batch_get(keys, &what).await? {
+            let pk = get_s(&item, "pk", table)?.to_string();
+            if let Some(e) = by_pk.get(&pk) {
+                out.insert((*e).clone(), doc(&item, table)?);
             }
         }
         Ok(out)
@@ -304,44 +356,76 @@ impl StateStore for DynamoStore {
         side: Side,
         seen: &[(EntityId, SeenRevision)],
     ) -> PortResult<()> {
-        let table = &*self.state_table;
         let what = format!("put_seen_many {integration} {} ({} entities)", side.as_str(), seen.len());
-        // One batch may not hold the same key twice: the last revision of an entity wins.
-        let mut latest: HashMap<&EntityId, &SeenRevision> = HashMap::new();
+        let mut items = Vec::with_capacity(seen.len());
         for (e, s) in seen {
-            latest.insert(e, s);
+            items.push(Self::record(seen_pk(integration, side, e), "seen", encode(s, &what)?));
         }
-        let mut requests = Vec::with_capacity(latest.len());
-        for (e, s) in latest {
-            let item = Self::record(seen_pk(integration, side, e), "seen", encode(s, &what)?);
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| PortError::store(format!("{what}: {e}")))?;
-            requests.push(WriteRequest::builder().put_request(put).build());
+        self.batch_put(items, &what).await
+    }
+
+    /// Links, fingerprints and failure pointers in one `BatchGetItem` (per 100 keys);
+    /// the failures the pointers name in a second one.
+    async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
+        let table = &*self.state_table;
+        let what = format!("get_many ({} records)", keys.len());
+        let mut by_key: HashMap<(String, &'static str), &StateKey> = HashMap::new();
+        for k in keys {
+            let address = match k {
+                StateKey::Link(i, side, e) => (link_pk(i, *side, e), "link"),
+                StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
+                StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
+            };
+            by_key.insert(address, k);
         }
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut round = 0u32;
-            while !pending.is_empty() {
-                let res = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("DynamoDB", "BatchWriteItem", table, &what, e))?;
-                pending = res.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-                round += 1;
-                if !pending.is_empty() {
-                    if round >= 8 {
-                        return Err(PortError::store(format!("{what}: items still unprocessed after {round} rounds")));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+        let mut out = HashMap::new();
+        let mut failures: HashMap<String, &StateKey> = HashMap::new();
+        for item in self.batch_get(by_key.keys().map(|(pk, sk)| (pk.clone(), *sk)).collect(), &what).await? {
+            let pk = get_s(&item, "pk", table)?.to_string();
+            let sk = get_s(&item, "sk", table)?;
+            let Some(k) = by_key.iter().find(|((p, s), _)| *p == pk && *s == sk).map(|(_, k)| *k) else {
+                continue;
+            };
+            match k {
+                StateKey::Link(..) => {
+                    out.insert(k.clone(), StateRecord::Link(doc(&item, table)?));
+                }
+                StateKey::Fingerprint(..) => {
+                    out.insert(k.clone(), StateRecord::Fingerprint(doc(&item, table)?));
+                }
+                StateKey::Failure(..) => {
+                    failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
                 }
             }
         }
-        Ok(())
+        if !failures.is_empty() {
+            let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
+            for item in self.batch_get(keys, &what).await? {
+                let record: FailureRecord = doc(&item, table)?;
+                // A pointer without its failure is left by an interrupted delete: no failure.
+                if let Some(k) = failures.get(&record.id) {
+                    out.insert((*k).clone(), StateRecord::Failure(Box::new(record)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `BatchWriteItem` (per 25 items) for a write step's fingerprints and seen mark.
+    async fn put_many(
+        &self,
+        fingerprints: &[Fingerprint],
+        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
+    ) -> PortResult<()> {
+        let what = format!("put_many ({} fingerprints, {} seen)", fingerprints.len(), seen.len());
+        let mut items = Vec::with_capacity(fingerprints.len() + seen.len());
+        for f in fingerprints {
+            items.push(Self::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, &what)?));
+        }
+        for (i, side, e, s) in seen {
+            items.push(Self::record(seen_pk(i, *side, e), "seen", encode(s, &what)?));
+        }
+        self.batch_put(items, &what).await
     }
 
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {

@@ -1,0 +1,245 @@
+//! One handler batch: its outgoing write commands, the sync state it read (fetched
+//! together up front) and its counters (written together at the end).
+//!
+//! Every DynamoDB request is billed, and one per record per message was most of
+//! Ferry's AWS cost. A batch reads the links, fingerprints and failures of all its
+//! messages in one `BatchGetItem` before handling them; handlers then read through
+//! this cache and write through it, so a later message of the same entity in the
+//! batch sees the earlier one's writes. The cache lives for one batch only. Nothing
+//! else writes a pair's fingerprints while its batch runs: write commands of both
+//! directions of a linked pair share one FIFO message group (see
+//! [`ferry_domain::WriteCommand::group_id`]).
+
+use crate::engine::Engine;
+use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
+use ferry_domain::{
+    ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision,
+    Side, WriteCommand,
+};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tracing::warn;
+
+/// A handler batch (see the module docs). Create one per received batch, hand it to
+/// [`Engine::prefetch`], every [`Engine::transform_to`] / [`Engine::write_in`] of the
+/// batch, then [`Engine::flush`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    outbox: Mutex<Vec<OutMessage>>,
+    /// `None`: known to be absent.
+    state: Mutex<HashMap<StateKey, Option<StateRecord>>>,
+    counters: Mutex<HashMap<(IntegrationId, Flow, Counter), u64>>,
+}
+
+// A poisoned lock still holds everything put in it: use it, never drop it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Batch {
+    pub(crate) fn push(&self, m: OutMessage) {
+        lock(&self.outbox).push(m);
+    }
+    pub(crate) fn take(&self) -> Vec<OutMessage> {
+        std::mem::take(&mut *lock(&self.outbox))
+    }
+    /// Write commands waiting to be sent.
+    pub fn len(&self) -> usize {
+        lock(&self.outbox).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn count(&self, integration: &IntegrationId, flow: Flow, counter: Counter) {
+        *lock(&self.counters).entry((integration.clone(), flow, counter)).or_default() += 1;
+    }
+    fn cached(&self, key: &StateKey) -> Option<Option<StateRecord>> {
+        lock(&self.state).get(key).cloned()
+    }
+    fn remember(&self, key: StateKey, record: Option<StateRecord>) {
+        lock(&self.state).insert(key, record);
+    }
+}
+
+impl Engine {
+    /// Reads the sync state every message of a received batch will need, in as few
+    /// store requests as the store allows. Best effort: a message that cannot be
+    /// parsed is skipped here (its handler reports it), and a failed read only means
+    /// the handlers read for themselves.
+    pub async fn prefetch(&self, batch: &Batch, queue: QueueName, bodies: &[&str]) {
+        let mut first = Vec::new();
+        // (integration, flow, source entity) per message, for the second round.
+        let mut peers = Vec::new();
+        for body in bodies {
+            let (integration, flow, source, target) = match queue {
+                QueueName::Changes => match serde_json::from_str::<ChangeEvent>(body) {
+                    Ok(e) => (e.integration, e.flow, e.snapshot.id, None),
+                    Err(_) => continue,
+                },
+                QueueName::Writes => match serde_json::from_str::<WriteCommand>(body) {
+                    Ok(c) => (c.integration, c.flow, c.source.id, c.target),
+                    Err(_) => continue,
+                },
+            };
+            let src = flow.source();
+            first.push(StateKey::Link(integration.clone(), src, source.clone()));
+            first.push(StateKey::Fingerprint(integration.clone(), src, source.clone()));
+            first.push(StateKey::Failure(integration.clone(), flow, source.clone()));
+            if let Some(t) = target {
+                first.push(StateKey::Fingerprint(integration.clone(), flow.target(), t));
+            }
+            peers.push((integration, flow, source));
+        }
+        if first.is_empty() {
+            return;
+        }
+        if let Err(e) = self.load(batch, first).await {
+            warn!("reading the batch's sync state ahead failed; each message reads its own: {e}");
+            return;
+        }
+        // The linked peers' fingerprints the first round did not know to ask for.
+        let mut second = Vec::new();
+        for (integration, flow, source) in peers {
+            let target_side = flow.target();
+            if let Some(Some(StateRecord::Link(l))) =
+                batch.cached(&StateKey::Link(integration.clone(), flow.source(), source))
+            {
+                let key = StateKey::Fingerprint(integration, target_side, l.side(target_side).id.clone());
+                if batch.cached(&key).is_none() {
+                    second.push(key);
+                }
+            }
+        }
+        if !second.is_empty() {
+            if let Err(e) = self.load(batch, second).await {
+                warn!("reading the batch's peer fingerprints ahead failed; each message reads its own: {e}");
+            }
+        }
+    }
+
+    async fn load(&self, batch: &Batch, mut keys: Vec<StateKey>) -> Result<(), PortError> {
+        keys.sort_by_key(|k| format!("{k:?}"));
+        keys.dedup();
+        let mut found = self.state.get_many(&keys).await?;
+        for k in keys {
+            let record = found.remove(&k);
+            batch.remember(k, record);
+        }
+        Ok(())
+    }
+
+    async fn cached_or(&self, batch: &Batch, key: StateKey) -> Result<Option<StateRecord>, PortError> {
+        if let Some(hit) = batch.cached(&key) {
+            return Ok(hit);
+        }
+        let record = match &key {
+            StateKey::Link(i, side, e) => self.state.get_link(i, *side, e).await?.map(StateRecord::Link),
+            StateKey::Fingerprint(i, side, e) => {
+                self.state.get_fingerprint(i, *side, e).await?.map(StateRecord::Fingerprint)
+            }
+            StateKey::Failure(i, flow, e) => {
+                self.state.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
+            }
+        };
+        batch.remember(key, record.clone());
+        Ok(record)
+    }
+
+    pub(crate) async fn batch_link(
+        &self,
+        batch: &Batch,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> Result<Option<Link>, PortError> {
+        match self.cached_or(batch, StateKey::Link(integration.clone(), side, entity.clone())).await? {
+            Some(StateRecord::Link(l)) => Ok(Some(l)),
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) async fn batch_fingerprint(
+        &self,
+        batch: &Batch,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> Result<Option<Fingerprint>, PortError> {
+        match self.cached_or(batch, StateKey::Fingerprint(integration.clone(), side, entity.clone())).await? {
+            Some(StateRecord::Fingerprint(f)) => Ok(Some(f)),
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) async fn batch_failure(
+        &self,
+        batch: &Batch,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+    ) -> Result<Option<FailureRecord>, PortError> {
+        match self.cached_or(batch, StateKey::Failure(integration.clone(), flow, entity.clone())).await? {
+            Some(StateRecord::Failure(f)) => Ok(Some(*f)),
+            _ => Ok(None),
+        }
+    }
+
+    pub(crate) async fn batch_put_link(&self, batch: &Batch, link: &Link) -> Result<(), PortError> {
+        // A replaced link's other entity may have lost its link: ask the store again.
+        lock(&batch.state).retain(|k, _| !matches!(k, StateKey::Link(i, ..) if *i == link.integration));
+        self.state.put_link(link).await?;
+        for side in [Side::Left, Side::Right] {
+            let key = StateKey::Link(link.integration.clone(), side, link.side(side).id.clone());
+            batch.remember(key, Some(StateRecord::Link(link.clone())));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn batch_put_fingerprint(&self, batch: &Batch, fp: &Fingerprint) -> Result<(), PortError> {
+        self.state.put_fingerprint(fp).await?;
+        let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
+        batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));
+        Ok(())
+    }
+
+    /// A write step's fingerprints and seen mark, in one store request.
+    pub(crate) async fn batch_put_many(
+        &self,
+        batch: &Batch,
+        fps: &[Fingerprint],
+        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
+    ) -> Result<(), PortError> {
+        self.state.put_many(fps, seen).await?;
+        for fp in fps {
+            let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
+            batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn batch_put_failure(&self, batch: &Batch, failure: &FailureRecord) -> Result<(), PortError> {
+        self.state.put_failure(failure).await?;
+        // The store keeps an existing failure's id: read it back when next asked.
+        let key = StateKey::Failure(failure.integration.clone(), failure.flow, failure.entity.clone());
+        lock(&batch.state).remove(&key);
+        Ok(())
+    }
+
+    pub(crate) async fn batch_delete_failure(&self, batch: &Batch, failure: &FailureRecord) -> Result<(), PortError> {
+        self.state.delete_failure(&failure.id).await?;
+        let key = StateKey::Failure(failure.integration.clone(), failure.flow, failure.entity.clone());
+        batch.remember(key, None);
+        Ok(())
+    }
+
+    /// Writes the batch's counters (one store request per integration, flow and counter).
+    /// Counters are statistics: a failure is logged, and the batch's messages still succeed.
+    pub(crate) async fn flush_counters(&self, batch: &Batch) {
+        let counters = std::mem::take(&mut *lock(&batch.counters));
+        for ((integration, flow, counter), by) in counters {
+            if let Err(e) = self.state.incr_counter(&integration, flow, counter, by).await {
+                warn!(%integration, %flow, ?counter, by, "counting the batch's outcomes failed: {e}");
+            }
+        }
+    }
+}
