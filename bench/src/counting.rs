@@ -103,26 +103,49 @@ impl Tally {
         self.sqs_chunks.fetch_add(chunks(payload_bytes, 64 * 1024), Ordering::Relaxed);
     }
 
-    /// On-demand units as DynamoDB bills them, estimated from the request size: a write
-    /// costs one unit per started KB of item (the request body stands in for the item),
-    /// a strongly consistent read one unit per started 4 KB (one unit assumed: the
-    /// response size is not seen here). Transactions cost double.
-    fn dynamo(&self, op: &str, request_bytes: usize) {
+    /// On-demand units as DynamoDB bills them, estimated from the request: a write costs
+    /// one unit per started KB of each item (the item's JSON in the request stands in
+    /// for its stored size, which is smaller), a strongly consistent read one unit per
+    /// item asked for (items stay under 4 KB; a missing item costs a unit as well).
+    /// `BatchGetItem` / `BatchWriteItem` are billed per item, transactions double.
+    fn dynamo(&self, op: &str, body: &[u8]) {
         self.count(&format!("ddb.{op}"));
-        match op {
-            "GetItem" | "Query" | "Scan" | "BatchGetItem" => {
-                self.read_units.fetch_add(1, Ordering::Relaxed);
-            }
-            "TransactWriteItems" => {
-                self.write_units.fetch_add(2 * chunks(request_bytes, 1024), Ordering::Relaxed);
-            }
-            "TransactGetItems" => {
-                self.read_units.fetch_add(2, Ordering::Relaxed);
-            }
-            _ => {
-                self.write_units.fetch_add(chunks(request_bytes, 1024), Ordering::Relaxed);
-            }
+        let (read, write) = dynamo_units(op, body);
+        self.read_units.fetch_add(read, Ordering::Relaxed);
+        self.write_units.fetch_add(write, Ordering::Relaxed);
+    }
+}
+
+/// (read units, write units) of one DynamoDB request (see [`Tally::dynamo`]).
+fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let item_units = |v: &serde_json::Value| chunks(v.to_string().len(), 1024);
+    let tables = || json.get("RequestItems").and_then(|r| r.as_object()).into_iter().flat_map(|m| m.values());
+    match op {
+        "GetItem" | "Query" | "Scan" => (1, 0),
+        "BatchGetItem" => {
+            let keys = tables().filter_map(|t| t.get("Keys").and_then(|k| k.as_array())).map(|k| k.len() as u64).sum();
+            (keys, 0)
         }
+        "BatchWriteItem" => {
+            let mut units = 0;
+            for request in tables().filter_map(|t| t.as_array()).flatten() {
+                units += match request.get("PutRequest").and_then(|p| p.get("Item")) {
+                    Some(item) => item_units(item),
+                    None => 1,
+                };
+            }
+            (0, units)
+        }
+        "TransactWriteItems" => {
+            let items = json.get("TransactItems").and_then(|t| t.as_array()).cloned().unwrap_or_default();
+            (0, items.iter().map(|i| 2 * item_units(i)).sum())
+        }
+        "TransactGetItems" => {
+            let items = json.get("TransactItems").and_then(|t| t.as_array()).map_or(1, |t| t.len() as u64);
+            (2 * items, 0)
+        }
+        _ => (0, chunks(body.len(), 1024)),
     }
 }
 
@@ -150,10 +173,10 @@ impl Intercept for CountingInterceptor {
     ) -> Result<(), BoxError> {
         let req = context.request();
         let target = req.headers().get("x-amz-target").unwrap_or("unknown.Unknown");
-        let bytes = req.body().bytes().map_or(0, <[u8]>::len);
+        let body = req.body().bytes().unwrap_or_default();
         match target.split_once('.') {
-            Some((svc, op)) if svc.starts_with("DynamoDB") => self.tally.dynamo(op, bytes),
-            Some((svc, op)) if svc.starts_with("AmazonSQS") => self.tally.sqs(op, bytes),
+            Some((svc, op)) if svc.starts_with("DynamoDB") => self.tally.dynamo(op, body),
+            Some((svc, op)) if svc.starts_with("AmazonSQS") => self.tally.sqs(op, body.len()),
             _ => self.tally.count(&format!("other.{target}")),
         }
         Ok(())
@@ -220,7 +243,7 @@ impl<S: ConfigStore + StateStore> CountedStore<S> {
     }
     /// Counts the request, and the port method behind it (to show where they go).
     fn op(&self, request: &str, method: &str) {
-        self.tally.dynamo(request, 0);
+        self.tally.dynamo(request, &[]);
         self.tally.count(&format!("port.{method}"));
     }
 }
@@ -318,6 +341,9 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         for _ in 0..keys.len().div_ceil(100) {
             self.read("get_many");
         }
+        // Billed per key, not per request.
+        let extra = keys.len().saturating_sub(keys.len().div_ceil(100)) as u64;
+        self.tally.read_units.fetch_add(extra, Ordering::Relaxed);
         let found = self.inner.get_many(keys).await?;
         let failures = found.values().filter(|r| matches!(r, StateRecord::Failure(_))).count();
         for _ in 0..failures.div_ceil(100) {
@@ -425,13 +451,24 @@ mod tests {
     }
 
     #[test]
-    fn dynamo_writes_cost_a_unit_per_started_kb_and_transactions_double() {
+    fn dynamo_writes_cost_a_unit_per_started_kb_of_each_item_and_reads_one_per_item() {
         let t = Tally::default();
-        t.dynamo("PutItem", 1500);
-        t.dynamo("TransactWriteItems", 100);
-        t.dynamo("GetItem", 9000);
+        t.dynamo("PutItem", &[b'x'; 1500]);
+        let tx = serde_json::json!({"TransactItems": [{"Put": {"Item": {"pk": {"S": "a"}}}}, {"Delete": {}}]});
+        t.dynamo("TransactWriteItems", tx.to_string().as_bytes());
+        t.dynamo("GetItem", b"{}");
+        let big = "y".repeat(1500);
+        let batch = serde_json::json!({"RequestItems": {"t": [
+            {"PutRequest": {"Item": {"pk": {"S": "a"}, "doc": {"S": big}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "b"}}}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "c"}}}}
+        ]}});
+        t.dynamo("BatchWriteItem", batch.to_string().as_bytes());
+        let get = serde_json::json!({"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}}});
+        t.dynamo("BatchGetItem", get.to_string().as_bytes());
         let c = t.snapshot();
-        assert_eq!((c.dynamo_requests(), c.write_units, c.read_units), (3, 4, 1));
+        // PutItem 2; transaction 2 x (1 + 1); batch write 2 + 1 + 1.
+        assert_eq!((c.dynamo_requests(), c.write_units, c.read_units), (5, 10, 4));
     }
 
     #[test]

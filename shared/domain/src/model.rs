@@ -132,7 +132,37 @@ pub enum FieldValue {
     User(UserRef),
 }
 
+/// Marks a fingerprint value that is a digest of a long text (see
+/// [`FieldValue::fingerprint_form`]). Starts with NUL, which no system's text holds.
+const DIGEST_PREFIX: &str = "\u{0}sha256:";
+/// Texts longer than this (bytes) are kept in fingerprints as a digest.
+pub const FINGERPRINT_TEXT_MAX: usize = 64;
+
 impl FieldValue {
+    /// The form a fingerprint keeps: a text or rich text longer than
+    /// [`FINGERPRINT_TEXT_MAX`] becomes a digest of itself (same variant). Fingerprints
+    /// are only compared, never written to a system, and every fingerprint write is a
+    /// billed DynamoDB unit per started KB: a description kept whole would cost several.
+    pub fn fingerprint_form(&self) -> FieldValue {
+        match self {
+            FieldValue::Text(s) if s.len() > FINGERPRINT_TEXT_MAX && !s.starts_with(DIGEST_PREFIX) => {
+                FieldValue::Text(digest_form(s))
+            }
+            FieldValue::RichText(s) if s.len() > FINGERPRINT_TEXT_MAX && !s.starts_with(DIGEST_PREFIX) => {
+                FieldValue::RichText(digest_form(s))
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The digest of a fingerprint value kept as one, `None` for a whole value.
+    pub fn fingerprint_digest(&self) -> Option<&str> {
+        match self {
+            FieldValue::Text(s) | FieldValue::RichText(s) => s.strip_prefix(DIGEST_PREFIX),
+            _ => None,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         match self {
             FieldValue::Null => true,
@@ -261,4 +291,34 @@ pub struct FieldInfo {
     pub required: bool,
     #[serde(default)]
     pub allowed_values: Vec<String>,
+}
+
+/// The digest [`FieldValue::fingerprint_form`] keeps of a text: 128 bits of SHA-256, hex.
+pub fn text_digest(s: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(s.as_bytes());
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn digest_form(s: &str) -> String {
+    format!("{DIGEST_PREFIX}{}", text_digest(s))
+}
+
+#[cfg(test)]
+mod fingerprint_form_tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_become_digests_and_short_values_stay_whole() {
+        let long = "x".repeat(FINGERPRINT_TEXT_MAX + 1);
+        let d = FieldValue::RichText(long.clone()).fingerprint_form();
+        assert!(matches!(&d, FieldValue::RichText(s) if s.len() < 50), "{d:?}");
+        assert_eq!(d.fingerprint_digest(), Some(text_digest(&long).as_str()));
+        assert_eq!(d.fingerprint_form(), d, "a digest is not digested again");
+        let short = FieldValue::Text("x".repeat(FINGERPRINT_TEXT_MAX));
+        assert_eq!(short.fingerprint_form(), short);
+        assert_eq!(short.fingerprint_digest(), None);
+        assert_eq!(FieldValue::Number(2.0).fingerprint_form(), FieldValue::Number(2.0));
+        assert_ne!(text_digest("a"), text_digest("b"));
+    }
 }

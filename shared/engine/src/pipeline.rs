@@ -622,7 +622,7 @@ impl Engine {
             applied_source_updated: None,
             create_started: None,
         });
-        fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.fingerprint_form())));
         if let Some(w) = written {
             fp.written_revision = echo.map(|e| e.revision.clone());
             fp.written_updated = Some(w.updated);
@@ -1132,6 +1132,9 @@ fn flagged_message(cmd: &WriteCommand, target: &EntityRef, flagged: &[FlaggedFie
 
 /// A value for a message, cut to a readable length.
 fn shown(v: &FieldValue) -> String {
+    if v.fingerprint_digest().is_some() {
+        return "(a long text: Ferry keeps only its digest)".to_string();
+    }
     let s = serde_json::to_string(v).unwrap_or_default();
     if s.chars().count() > 80 {
         format!("{}…", s.chars().take(80).collect::<String>())
