@@ -202,6 +202,21 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         }
     }
 
+    // An unlinked entity whose latest revision Ferry made is the twin of a create that
+    // was interrupted before its link was stored (a crash, a lost response). The
+    // create's retry adopts it through the remote-id search; creating it back on the
+    // other side would make a second twin of the original.
+    if let (false, Some(by), Some(me)) = (input.linked, src.changed_by.as_ref(), input.source_integration_user) {
+        if same_person(by, me) {
+            let detail = format!(
+                "{} was made by Ferry and has no link yet: the twin of an interrupted create, which the \
+                 create's retry links",
+                src.key
+            );
+            return skip(SkipReason::Echo, detail, Vec::new());
+        }
+    }
+
     let fields = &integration.fields;
     if !fields.iter().any(|m| plan(m, flow).is_some()) {
         let detail = format!("no field mapping travels {flow}");
@@ -644,6 +659,19 @@ mod tests {
         c.integration_user = Some(user("", None, None));
         c.source.changed_by = Some(user("", None, None));
         expect_write(&c.run());
+    }
+
+    #[test]
+    fn an_unlinked_entity_last_changed_by_ferry_is_an_interrupted_creates_twin_and_not_created_back() {
+        let mut c = Case::new(integration(vec![fm("summary", "System.Title")]), snapshot(vec![("summary", text("b"))]));
+        c.source.changed_by = Some(user("ferry-bot", None, None));
+        c.integration_user = Some(user("ferry-bot", Some("ferry@acme.test"), None));
+        let (reason, detail) = expect_skip(&c.run());
+        assert_eq!(reason, SkipReason::Echo);
+        assert!(detail.contains("no link yet"), "{detail}");
+        // A person's later edit of it is a person's entity to sync.
+        c.source.changed_by = Some(user("alice", None, None));
+        assert!(expect_write(&c.run()).changed_fields().contains(&"System.Title"));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! conversion between Jira's wire shapes and Ferry's [`FieldValue`].
 
 use crate::adf;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ferry_domain::{format_number, ErrorCategory, FieldType, FieldValue, PortError, UserRef};
+use jiff::tz::{AmbiguousOffset, TimeZone as Zone};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------- timestamps
@@ -60,27 +60,39 @@ pub fn format_time(d: &DateTime<Utc>) -> String {
 /// The JQL date literal (`yyyy/MM/dd HH:mm`, read in the searcher's profile zone) for
 /// `since`, floored to the minute. If the local minute is ambiguous or skipped (DST),
 /// it steps back an hour at a time so the window never narrows.
-pub fn jql_since_literal(since: DateTime<Utc>, tz: Tz) -> String {
-    let mut at = since;
+pub fn jql_since_literal(since: DateTime<Utc>, tz: &Zone) -> String {
+    let since_s = since.timestamp();
+    let not_after = |offset: jiff::tz::Offset, local: jiff::civil::DateTime| {
+        offset.to_timestamp(local).is_ok_and(|t| t.as_second() <= since_s)
+    };
+    let mut at = since_s;
     for _ in 0..4 {
-        let local = at.with_timezone(&tz).naive_local();
-        let floored = floor_minute(local);
-        let ok = match tz.from_local_datetime(&floored) {
-            chrono::LocalResult::Single(d) => d.with_timezone(&Utc) <= since,
-            chrono::LocalResult::Ambiguous(a, b) => a.with_timezone(&Utc) <= since && b.with_timezone(&Utc) <= since,
-            chrono::LocalResult::None => false,
+        let Some(local) = local_minute(at, tz) else { break };
+        let ok = match tz.to_ambiguous_timestamp(local).offset() {
+            AmbiguousOffset::Unambiguous { offset } => not_after(offset, local),
+            AmbiguousOffset::Fold { before, after } => not_after(before, local) && not_after(after, local),
+            AmbiguousOffset::Gap { .. } => false,
         };
         if ok {
-            return floored.format("%Y/%m/%d %H:%M").to_string();
+            return jql_minute(local);
         }
-        at -= chrono::Duration::hours(1);
+        at -= 3600;
     }
-    floor_minute(at.with_timezone(&tz).naive_local()).format("%Y/%m/%d %H:%M").to_string()
+    match local_minute(at, tz) {
+        Some(local) => jql_minute(local),
+        // Outside jiff's years -9999..=9999: no real watermark is.
+        None => since.format("%Y/%m/%d %H:%M").to_string(),
+    }
 }
 
-fn floor_minute(n: NaiveDateTime) -> NaiveDateTime {
-    use chrono::Timelike;
-    n.with_second(0).and_then(|n| n.with_nanosecond(0)).unwrap_or(n)
+/// The civil minute (seconds dropped) of a UTC second in `tz`.
+fn local_minute(secs: i64, tz: &Zone) -> Option<jiff::civil::DateTime> {
+    let local = tz.to_datetime(jiff::Timestamp::from_second(secs).ok()?);
+    local.with().second(0).subsec_nanosecond(0).build().ok()
+}
+
+fn jql_minute(d: jiff::civil::DateTime) -> String {
+    format!("{:04}/{:02}/{:02} {:02}:{:02}", d.year(), d.month(), d.day(), d.hour(), d.minute())
 }
 
 // ---------------------------------------------------------------- JQL
@@ -497,21 +509,21 @@ mod tests {
 
     #[test]
     fn jql_since_is_local_to_the_user_and_floored_to_the_minute() {
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
-        let ny: Tz = "America/New_York".parse().unwrap();
+        let berlin = Zone::get("Europe/Berlin").unwrap();
+        let ny = Zone::get("America/New_York").unwrap();
         let cases = [
-            ("2026-11-26T18:24:50.9Z", berlin, "2026/11/26 19:24"),
-            ("2026-11-26T18:24:00Z", berlin, "2026/11/26 19:24"),
-            ("2026-07-01T00:00:59Z", berlin, "2026/07/01 02:00"),
-            ("2026-11-26T03:10:00Z", ny, "2026/11/25 22:10"),
-            ("2026-11-26T23:59:59Z", Tz::UTC, "2026/11/26 23:59"),
+            ("2026-11-26T18:24:50.9Z", &berlin, "2026/11/26 19:24"),
+            ("2026-11-26T18:24:00Z", &berlin, "2026/11/26 19:24"),
+            ("2026-07-01T00:00:59Z", &berlin, "2026/07/01 02:00"),
+            ("2026-11-26T03:10:00Z", &ny, "2026/11/25 22:10"),
+            ("2026-11-26T23:59:59Z", &Zone::UTC, "2026/11/26 23:59"),
             // 02:30 local on 2026-10-25 exists twice in Berlin: step back an hour so
             // the later reading cannot narrow the window.
-            ("2026-10-25T00:30:30Z", berlin, "2026/10/25 01:30"),
-            ("2026-10-25T01:30:30Z", berlin, "2026/10/25 02:30"),
+            ("2026-10-25T00:30:30Z", &berlin, "2026/10/25 01:30"),
+            ("2026-10-25T01:30:30Z", &berlin, "2026/10/25 02:30"),
         ];
         for (since, tz, want) in cases {
-            assert_eq!(jql_since_literal(utc(since), tz), want, "{since} in {tz}");
+            assert_eq!(jql_since_literal(utc(since), tz), want, "{since} in {tz:?}");
         }
     }
 

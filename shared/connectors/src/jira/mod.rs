@@ -13,13 +13,13 @@ mod sim_tests;
 use crate::http::{Auth, Http, HttpOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use chrono_tz::Tz;
 use convert::{FieldMeta, Kind};
 use ferry_domain::ports::{Connector, PortResult, QueryFilter};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
+use jiff::tz::TimeZone;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
@@ -178,12 +178,12 @@ impl JiraConnector {
     }
 
     /// The integration user's profile zone: Jira reads JQL date literals in it.
-    async fn time_zone(&self) -> PortResult<Tz> {
+    async fn time_zone(&self) -> PortResult<TimeZone> {
         let me = self.myself().await?;
         let name = me.get("timeZone").and_then(Value::as_str).unwrap_or("UTC");
-        Ok(name.parse::<Tz>().unwrap_or_else(|_| {
+        Ok(TimeZone::get(name).unwrap_or_else(|_| {
             tracing::warn!(time_zone = name, "unknown Jira profile time zone; using UTC");
-            Tz::UTC
+            TimeZone::UTC
         }))
     }
 
@@ -653,7 +653,7 @@ impl Connector for JiraConnector {
         fields: &[FieldKey],
     ) -> PortResult<Vec<EntitySnapshot>> {
         let tz = self.time_zone().await?;
-        let literal = convert::jql_since_literal(since, tz);
+        let literal = convert::jql_since_literal(since, &tz);
         let jql = convert::changed_since_jql(
             &scope.project,
             &scope.entity_type,
