@@ -166,14 +166,14 @@ async fn embedded_batch(
     }
     let started = Instant::now();
     // As the runtimes do: the batch's write commands go out together, then the acks.
-    let outbox = Batch::default();
+    let batch = Batch::default();
     let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
-    engine.prefetch(&outbox, q, &bodies).await;
+    engine.prefetch(&batch, q, &bodies).await;
     let mut acks = Vec::new();
     for d in &deliveries {
         let result = match q {
-            QueueName::Changes => engine.transform_to(&d.body, d.receive_count, &outbox).await.map(|_| None),
-            QueueName::Writes => engine.write_in(&d.body, d.receive_count, &outbox).await.map(Some),
+            QueueName::Changes => engine.transform_to(&d.body, d.receive_count, &batch).await.map(|_| None),
+            QueueName::Writes => engine.write_in(&d.body, d.receive_count, &batch).await.map(Some),
         };
         match result {
             Ok(outcome) => {
@@ -193,7 +193,7 @@ async fn embedded_batch(
             Err(HandleError::Crashed(c)) => return Err(anyhow!("the benchmark injects no crashes, yet: {c}")),
         }
     }
-    engine.flush(&outbox).await.map_err(|e| anyhow!("sending write commands: {e}"))?;
+    engine.flush(&batch).await.map_err(|e| anyhow!("sending write commands: {e}"))?;
     for receipt in &acks {
         queue.ack(q, receipt).await?;
     }

@@ -8,7 +8,8 @@
 //! batch sees the earlier one's writes. The cache lives for one batch only. Nothing
 //! else writes a pair's fingerprints while its batch runs: write commands of both
 //! directions of a linked pair share one FIFO message group (see
-//! [`ferry_domain::WriteCommand::group_id`]).
+//! [`ferry_domain::WriteCommand::group_id`]). A create is not linked yet, so its link
+//! and create intent are not read ahead: they are read when it runs.
 
 use crate::engine::Engine;
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
@@ -16,7 +17,7 @@ use ferry_domain::{
     ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision,
     Side, WriteCommand,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tracing::warn;
 
@@ -82,9 +83,15 @@ impl Engine {
                 },
             };
             let src = flow.source();
+            first.push(StateKey::Failure(integration.clone(), flow, source.clone()));
+            if queue == QueueName::Writes && target.is_none() {
+                // A create: its link and create intent are read when it runs. Until the
+                // pair is linked the two directions are in different message groups, and
+                // the other one may link it (adopt the twin) while this batch runs.
+                continue;
+            }
             first.push(StateKey::Link(integration.clone(), src, source.clone()));
             first.push(StateKey::Fingerprint(integration.clone(), src, source.clone()));
-            first.push(StateKey::Failure(integration.clone(), flow, source.clone()));
             if let Some(t) = target {
                 first.push(StateKey::Fingerprint(integration.clone(), flow.target(), t));
             }
@@ -118,8 +125,8 @@ impl Engine {
     }
 
     async fn load(&self, batch: &Batch, mut keys: Vec<StateKey>) -> Result<(), PortError> {
-        keys.sort_by_key(|k| format!("{k:?}"));
-        keys.dedup();
+        let mut unique = HashSet::new();
+        keys.retain(|k| unique.insert(k.clone()));
         let mut found = self.state.get_many(&keys).await?;
         for k in keys {
             let record = found.remove(&k);

@@ -179,9 +179,9 @@ impl Runner {
         let n = deliveries.len();
         // Transforms put their write commands in one outbox, sent together after the
         // batch; a change event is acknowledged only once its command is on the queue.
-        let outbox = Batch::default();
+        let batch = Batch::default();
         let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
-        self.engine.prefetch(&outbox, name, &bodies).await;
+        self.engine.prefetch(&batch, name, &bodies).await;
         let mut results = Vec::with_capacity(n);
         for (i, d) in deliveries.into_iter().enumerate() {
             if i > 0 {
@@ -193,12 +193,12 @@ impl Runner {
             let result = match name {
                 QueueName::Changes => self
                     .engine
-                    .transform_to(&d.body, d.receive_count, &outbox)
+                    .transform_to(&d.body, d.receive_count, &batch)
                     .await
                     .map(|o| HandledEvent::Transform { outcome: o }),
                 QueueName::Writes => self
                     .engine
-                    .write_in(&d.body, d.receive_count, &outbox)
+                    .write_in(&d.body, d.receive_count, &batch)
                     .await
                     .map(|o| HandledEvent::Write { outcome: o }),
             };
@@ -211,7 +211,7 @@ impl Runner {
             }
             results.push((d, result));
         }
-        match self.engine.flush(&outbox).await {
+        match self.engine.flush(&batch).await {
             Ok(_) => {}
             Err(HandleError::Crashed(c)) => {
                 report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });

@@ -68,9 +68,9 @@ pub async fn handle_sqs_batch(
     let mut blocked_groups: HashSet<String> = HashSet::new();
     // Write commands of the batch's transforms, sent together after it; the records
     // that produced them succeed only if that send does.
-    let outbox = Batch::default();
+    let batch = Batch::default();
     let bodies: Vec<&str> = event.records.iter().filter_map(|r| r.body.as_deref()).collect();
-    engine.prefetch(&outbox, queue, &bodies).await;
+    engine.prefetch(&batch, queue, &bodies).await;
     let mut handled: Vec<&SqsMessage> = Vec::new();
     for (i, record) in event.records.iter().enumerate() {
         if i > 0 && engine.crash_point(CrashPoint::BatchMiddle).is_err() {
@@ -88,8 +88,8 @@ pub async fn handle_sqs_batch(
         let result = match record.body.as_deref() {
             None => Err(HandleError::BadMessage("the SQS record has no body".into())),
             Some(body) => match step {
-                Step::Transform => engine.transform_to(body, attempt, &outbox).await.map(|o| format!("{o:?}")),
-                Step::Write => engine.write_in(body, attempt, &outbox).await.map(|o| format!("{o:?}")),
+                Step::Transform => engine.transform_to(body, attempt, &batch).await.map(|o| format!("{o:?}")),
+                Step::Write => engine.write_in(body, attempt, &batch).await.map(|o| format!("{o:?}")),
             },
         };
         let delay = match result {
@@ -118,7 +118,7 @@ pub async fn handle_sqs_batch(
         }
         fail(&mut response, message_id);
     }
-    match engine.flush(&outbox).await {
+    match engine.flush(&batch).await {
         Ok(_) => {}
         Err(HandleError::Crashed(_)) => return whole_batch_failed(&event),
         Err(e) => {

@@ -77,6 +77,16 @@ fn built<T>(r: Result<T, BuildError>, what: &str) -> PortResult<T> {
     r.map_err(|e| PortError::store(format!("{what}: cannot build the DynamoDB request: {e}")).with_source(e))
 }
 
+/// Unprocessed batch entries mean throttling: wait longer each round before asking
+/// again, and give up after 8 rounds.
+async fn unprocessed_backoff(round: u32, kind: &str, what: &str) -> PortResult<()> {
+    if round >= 8 {
+        return Err(PortError::store(format!("{what}: {kind} still unprocessed after {round} rounds")));
+    }
+    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+    Ok(())
+}
+
 /// A condition expression with its attribute names and values.
 type Condition<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<Item>);
 
@@ -155,12 +165,9 @@ impl DynamoStore {
                     .map_err(|e| sdk_error("DynamoDB", "BatchGetItem", table, what, e))?;
                 out.extend(res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
                 pending = res.unprocessed_keys.and_then(|mut u| u.remove(table)).map(|k| k.keys).unwrap_or_default();
-                round += 1;
                 if !pending.is_empty() {
-                    if round >= 8 {
-                        return Err(PortError::store(format!("{what}: keys still unprocessed after {round} rounds")));
-                    }
-                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                    round += 1;
+                    unprocessed_backoff(round, "keys", what).await?;
                 }
             }
         }
@@ -199,12 +206,9 @@ impl DynamoStore {
                     .await
                     .map_err(|e| sdk_error("DynamoDB", "BatchWriteItem", table, what, e))?;
                 pending = res.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-                round += 1;
                 if !pending.is_empty() {
-                    if round >= 8 {
-                        return Err(PortError::store(format!("{what}: items still unprocessed after {round} rounds")));
-                    }
-                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                    round += 1;
+                    unprocessed_backoff(round, "items", what).await?;
                 }
             }
         }
@@ -369,21 +373,20 @@ impl StateStore for DynamoStore {
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
         let table = &*self.state_table;
         let what = format!("get_many ({} records)", keys.len());
-        let mut by_key: HashMap<(String, &'static str), &StateKey> = HashMap::new();
+        // Each kind's partition key has its own prefix: the key alone names the record.
+        let mut by_pk: HashMap<String, (&'static str, &StateKey)> = HashMap::new();
         for k in keys {
-            let address = match k {
+            let (pk, sk) = match k {
                 StateKey::Link(i, side, e) => (link_pk(i, *side, e), "link"),
                 StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
                 StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
             };
-            by_key.insert(address, k);
+            by_pk.insert(pk, (sk, k));
         }
         let mut out = HashMap::new();
         let mut failures: HashMap<String, &StateKey> = HashMap::new();
-        for item in self.batch_get(by_key.keys().map(|(pk, sk)| (pk.clone(), *sk)).collect(), &what).await? {
-            let pk = get_s(&item, "pk", table)?.to_string();
-            let sk = get_s(&item, "sk", table)?;
-            let Some(k) = by_key.iter().find(|((p, s), _)| *p == pk && *s == sk).map(|(_, k)| *k) else {
+        for item in self.batch_get(by_pk.iter().map(|(pk, (sk, _))| (pk.clone(), *sk)).collect(), &what).await? {
+            let Some((_, k)) = by_pk.get(get_s(&item, "pk", table)?).copied() else {
                 continue;
             };
             match k {
