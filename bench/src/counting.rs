@@ -7,7 +7,9 @@
 
 use async_trait::async_trait;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -15,8 +17,8 @@ use ferry_domain::ports::{
     ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
 };
 use ferry_domain::{
-    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link,
-    SeenRevision, Side, SystemConfig, SystemId, Watermark,
+    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link, Side,
+    SystemConfig, SystemId, Watermark,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,10 +105,11 @@ impl Tally {
         self.sqs_chunks.fetch_add(chunks(payload_bytes, 64 * 1024), Ordering::Relaxed);
     }
 
-    /// On-demand units as DynamoDB bills them, estimated from the request: a write costs
-    /// one unit per started KB of each item (the item's JSON in the request stands in
-    /// for its stored size, which is smaller), a strongly consistent read one unit per
-    /// item asked for (items stay under 4 KB; a missing item costs a unit as well).
+    /// On-demand units as DynamoDB bills them, estimated from the request: a put costs
+    /// one unit per started KB of its item's size (DynamoDB's documented formula, see
+    /// [`item_size`]), other writes one unit per started KB of their request entry, a
+    /// strongly consistent read one unit per item asked for (a missing item costs a unit
+    /// as well; a `GetItem` over 4 KB more, counted from its response).
     /// `BatchGetItem` / `BatchWriteItem` are billed per item, transactions double.
     fn dynamo(&self, op: &str, body: &[u8]) {
         self.count(&format!("ddb.{op}"));
@@ -119,7 +122,11 @@ impl Tally {
 /// (read units, write units) of one DynamoDB request (see [`Tally::dynamo`]).
 fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let item_units = |v: &serde_json::Value| chunks(v.to_string().len(), 1024);
+    let item_units = |v: &serde_json::Value| chunks(item_size(v), 1024);
+    let entry_units = |v: &serde_json::Value| match v.get("Put").and_then(|p| p.get("Item")) {
+        Some(item) => item_units(item),
+        None => chunks(v.to_string().len(), 1024),
+    };
     let tables = || json.get("RequestItems").and_then(|r| r.as_object()).into_iter().flat_map(|m| m.values());
     match op {
         "GetItem" | "Query" | "Scan" => (1, 0),
@@ -139,13 +146,46 @@ fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
         }
         "TransactWriteItems" => {
             let items = json.get("TransactItems").and_then(|t| t.as_array()).cloned().unwrap_or_default();
-            (0, items.iter().map(|i| 2 * item_units(i)).sum())
+            (0, items.iter().map(|i| 2 * entry_units(i)).sum())
         }
         "TransactGetItems" => {
             let items = json.get("TransactItems").and_then(|t| t.as_array()).map_or(1, |t| t.len() as u64);
             (2 * items, 0)
         }
+        "PutItem" => (0, json.get("Item").map_or_else(|| chunks(body.len(), 1024), item_units)),
         _ => (0, chunks(body.len(), 1024)),
+    }
+}
+
+/// An item's size as DynamoDB computes it for capacity units (its developer guide,
+/// "Item sizes and formats"), from the item in DynamoDB's JSON: attribute names and
+/// string values in UTF-8 bytes, a number 1 byte per two significant digits plus 1,
+/// binary its raw bytes, a map or list 3 bytes plus 1 per element.
+fn item_size(item: &serde_json::Value) -> usize {
+    item.as_object().map_or(0, |attrs| attrs.iter().map(|(name, v)| name.len() + value_size(v)).sum())
+}
+
+fn value_size(v: &serde_json::Value) -> usize {
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    let number = |n: &str| {
+        let digits = n.trim_start_matches('-').split(['e', 'E']).next().unwrap_or("").replace('.', "");
+        digits.trim_matches('0').len().div_ceil(2) + 1
+    };
+    let binary = |b: &str| b.len() / 4 * 3;
+    let strings = || inner.as_array().into_iter().flatten().filter_map(|x| x.as_str());
+    match kind.as_str() {
+        "S" => inner.as_str().map_or(0, str::len),
+        "N" => inner.as_str().map_or(1, number),
+        "B" => inner.as_str().map_or(0, binary),
+        "BOOL" | "NULL" => 1,
+        "SS" => strings().map(str::len).sum(),
+        "NS" => strings().map(number).sum(),
+        "BS" => strings().map(binary).sum(),
+        "M" => 3 + inner.as_object().map_or(0, |m| m.iter().map(|(k, x)| k.len() + value_size(x) + 1).sum()),
+        "L" => 3 + inner.as_array().map_or(0, |l| l.iter().map(|x| value_size(x) + 1).sum()),
+        _ => 0,
     }
 }
 
@@ -180,6 +220,33 @@ impl Intercept for CountingInterceptor {
             _ => self.tally.count(&format!("other.{target}")),
         }
         Ok(())
+    }
+
+    /// A `GetItem` of an item over 4 KB (a watermark with a large seen set) costs a read
+    /// unit per started 4 KB: the units beyond the one counted for the request.
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(body) = context.response().body().bytes() {
+            self.tally.read_units.fetch_add(large_item_extra_reads(body), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Read units beyond the first for a `GetItem` response body (`{"Item": ...}`) over
+/// 4 KB (the response's JSON stands in for the stored size, which is smaller).
+fn large_item_extra_reads(body: &[u8]) -> u64 {
+    if body.len() <= 4096 {
+        return 0;
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match json.get("Item") {
+        Some(item) => chunks(item_size(item), 4096) - 1,
+        None => 0,
     }
 }
 
@@ -292,49 +359,6 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.write("put_watermark");
         self.inner.put_watermark(integration, flow, watermark, expected_version).await
     }
-    async fn get_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<SeenRevision>> {
-        self.read("get_seen");
-        self.inner.get_seen(integration, side, entity).await
-    }
-    async fn put_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-        seen: &SeenRevision,
-    ) -> PortResult<()> {
-        self.write("put_seen");
-        self.inner.put_seen(integration, side, entity, seen).await
-    }
-    async fn get_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entities: &[EntityId],
-    ) -> PortResult<std::collections::HashMap<EntityId, SeenRevision>> {
-        // One DynamoDB BatchGetItem per 100 keys.
-        for _ in 0..entities.len().div_ceil(100) {
-            self.read("get_seen_many");
-        }
-        self.inner.get_seen_many(integration, side, entities).await
-    }
-    async fn put_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        seen: &[(EntityId, SeenRevision)],
-    ) -> PortResult<()> {
-        // One DynamoDB BatchWriteItem per 25 items.
-        for _ in 0..seen.len().div_ceil(25) {
-            self.write("put_seen_many");
-        }
-        self.inner.put_seen_many(integration, side, seen).await
-    }
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
         // One DynamoDB BatchGetItem per 100 keys, and one more for the failures that
         // the failure pointers name.
@@ -351,16 +375,12 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         }
         Ok(found)
     }
-    async fn put_many(
-        &self,
-        fingerprints: &[Fingerprint],
-        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
-    ) -> PortResult<()> {
+    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
         // One DynamoDB BatchWriteItem per 25 items.
-        for _ in 0..(fingerprints.len() + seen.len()).div_ceil(25) {
-            self.write("put_many");
+        for _ in 0..fingerprints.len().div_ceil(25) {
+            self.write("put_fingerprints");
         }
-        self.inner.put_many(fingerprints, seen).await
+        self.inner.put_fingerprints(fingerprints).await
     }
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         self.read("get_link");
@@ -469,6 +489,29 @@ mod tests {
         let c = t.snapshot();
         // PutItem 2; transaction 2 x (1 + 1); batch write 2 + 1 + 1.
         assert_eq!((c.dynamo_requests(), c.write_units, c.read_units), (5, 10, 4));
+    }
+
+    #[test]
+    fn item_sizes_follow_dynamodbs_formula() {
+        let item = serde_json::json!({
+            "pk": {"S": "fp#a"},                      // 2 + 4
+            "n": {"N": "-12345.600"},                 // 1 + (6 digits: 3) + 1
+            "ok": {"BOOL": true},                     // 2 + 1
+            "m": {"M": {"k": {"S": "vé"}}},           // 1 + 3 + (1 + 3 + 1)
+            "l": {"L": [{"N": "7"}, {"NULL": true}]}  // 1 + 3 + (2 + 1) + (1 + 1)
+        });
+        assert_eq!(item_size(&item), 6 + 5 + 3 + 9 + 9);
+        let escaped = serde_json::json!({"doc": {"S": "\"quoted\" text"}});
+        assert_eq!(item_size(&escaped), 3 + 13, "the stored string, not its JSON escaping");
+    }
+
+    #[test]
+    fn a_get_item_over_4_kb_costs_a_read_unit_per_started_4_kb() {
+        let item = |bytes: usize| serde_json::json!({"Item": {"doc": {"S": "z".repeat(bytes)}}}).to_string();
+        assert_eq!(large_item_extra_reads(item(100).as_bytes()), 0);
+        assert_eq!(large_item_extra_reads(item(9000).as_bytes()), 2);
+        let other = serde_json::json!({"Messages": [{"Body": "z".repeat(9000)}]}).to_string();
+        assert_eq!(large_item_extra_reads(other.as_bytes()), 0, "only GetItem answers hold one item");
     }
 
     #[test]

@@ -137,6 +137,30 @@ async fn a_settled_sync_writes_nothing_more_no_echo() -> Result<()> {
     Ok(())
 }
 
+/// Ferry's write read back by the target's poll is dropped there (its fingerprint names
+/// the revision), not enqueued; a re-read through the overlap window is a duplicate the
+/// watermark remembers; a person's next edit of that entity is enqueued again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_targets_poll_drops_ferrys_echo_and_remembers_what_it_read() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let (jira_id, ado_id) = synced_pair(&w).await?;
+    // The sync polls both sides before it writes: ADO's poll has not read Ferry's write.
+    w.jira_user("bob").await.update(&jira_id, vec![("summary", text("Edited in Jira"))]).await?;
+    w.sync().await;
+
+    let first = w.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
+    assert_eq!((first.echoes, first.enqueued), (1, 0), "Ferry's write to ADO is an echo: {first:?}");
+    let again = w.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
+    assert_eq!((again.duplicates, again.echoes, again.enqueued), (1, 0, 0), "a re-read is a duplicate: {again:?}");
+    assert_eq!(w.queue_depth().await, 0, "nothing was enqueued");
+
+    w.ado_user("bob").await.update(&ado_id, vec![("System.Title", text("Edited in ADO"))]).await?;
+    let edited = w.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
+    assert_eq!((edited.echoes, edited.enqueued), (0, 1), "a person's edit is enqueued: {edited:?}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entity_outside_the_filter_never_syncs_and_a_synced_one_keeps_syncing() -> Result<()> {
     let w = World::new(Variant { filter_left_to_right: Some("labels = sync"), ..Variant::default() }).await?;

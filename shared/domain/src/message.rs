@@ -121,6 +121,11 @@ pub struct Watermark {
     /// Optimistic-concurrency version; a put with a stale version fails.
     pub version: u64,
     pub last_poll: Option<DateTime<Utc>>,
+    /// Revisions the polls of this flow already handled (enqueued, or dropped as Ferry's
+    /// echo) for entities updated within the overlap window: a re-read of one is a
+    /// duplicate. Kept here so that a poll stores it with its cursor in one write.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seen: BTreeMap<EntityId, SeenRevision>,
 }
 
 /// The pairing of one left and one right entity.
@@ -169,10 +174,13 @@ pub struct Fingerprint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The last revision of a source entity that was accepted for syncing (dedupe).
+/// The last revision of a source entity a poll handled (dedupe). Short names and
+/// milliseconds: a watermark holds many and is written on every poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenRevision {
+    #[serde(rename = "r")]
     pub revision: String,
+    #[serde(rename = "u", with = "chrono::serde::ts_milliseconds")]
     pub updated: DateTime<Utc>,
 }
 

@@ -6,7 +6,7 @@
 use crate::error::PortError;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
-use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, SeenRevision, Watermark};
+use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, Watermark};
 use crate::model::{
     EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
     SystemKind, UserRef,
@@ -119,7 +119,7 @@ pub enum StateRecord {
     Failure(Box<FailureRecord>),
 }
 
-/// Sync state: watermarks, dedupe, links, fingerprints, failures, counters.
+/// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures, counters.
 #[async_trait]
 pub trait StateStore: Send + Sync {
     async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
@@ -132,48 +132,6 @@ pub trait StateStore: Send + Sync {
         watermark: &Watermark,
         expected_version: Option<u64>,
     ) -> PortResult<()>;
-
-    async fn get_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<SeenRevision>>;
-    async fn put_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-        seen: &SeenRevision,
-    ) -> PortResult<()>;
-    /// The seen revisions of many entities at once (a poll's whole batch); entities
-    /// never seen are absent from the map. Stores with batch reads override this.
-    async fn get_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entities: &[EntityId],
-    ) -> PortResult<std::collections::HashMap<EntityId, SeenRevision>> {
-        let mut out = std::collections::HashMap::new();
-        for e in entities {
-            if let Some(s) = self.get_seen(integration, side, e).await? {
-                out.insert(e.clone(), s);
-            }
-        }
-        Ok(out)
-    }
-    /// Records many seen revisions at once. Stores with batch writes override this.
-    async fn put_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        seen: &[(EntityId, SeenRevision)],
-    ) -> PortResult<()> {
-        for (e, s) in seen {
-            self.put_seen(integration, side, e, s).await?;
-        }
-        Ok(())
-    }
 
     /// The records of many keys in as few requests as the store allows (a handler
     /// batch's links, fingerprints and failures); keys without a record are absent.
@@ -196,19 +154,12 @@ pub trait StateStore: Send + Sync {
         }
         Ok(out)
     }
-    /// Writes fingerprints and seen revisions together: what one write step learnt, in
-    /// one request on stores with batch writes (not atomic across items; each item is
-    /// a whole-item put, as `put_fingerprint` / `put_seen` are).
-    async fn put_many(
-        &self,
-        fingerprints: &[Fingerprint],
-        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
-    ) -> PortResult<()> {
+    /// Writes the fingerprints one write step produced, in one request on stores with
+    /// batch writes (not atomic across items; each item is a whole-item put, as
+    /// `put_fingerprint` is).
+    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
         for fp in fingerprints {
             self.put_fingerprint(fp).await?;
-        }
-        for (i, side, e, s) in seen {
-            self.put_seen(i, *side, e, s).await?;
         }
         Ok(())
     }

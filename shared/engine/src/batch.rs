@@ -14,8 +14,8 @@
 use crate::engine::Engine;
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
 use ferry_domain::{
-    ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision,
-    Side, WriteCommand,
+    ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, Side,
+    WriteCommand,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -209,14 +209,9 @@ impl Engine {
         Ok(())
     }
 
-    /// A write step's fingerprints and seen mark, in one store request.
-    pub(crate) async fn batch_put_many(
-        &self,
-        batch: &Batch,
-        fps: &[Fingerprint],
-        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
-    ) -> Result<(), PortError> {
-        self.state.put_many(fps, seen).await?;
+    /// A write step's fingerprints, in one store request.
+    pub(crate) async fn batch_put_fingerprints(&self, batch: &Batch, fps: &[Fingerprint]) -> Result<(), PortError> {
+        self.state.put_fingerprints(fps).await?;
         for fp in fps {
             let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
             batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));

@@ -9,26 +9,28 @@ use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use ferry_domain::ports::{OutMessage, QueryFilter, QueueName};
+use ferry_domain::ports::{Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
 use ferry_domain::{
     remote_link_for, ChangeEvent, Counter, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldChange,
     FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision, Side,
     WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, Resolution,
+    is_echo, map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, Resolution,
     UserDirectory,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use tracing::{info, instrument, warn};
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct PollReport {
     pub fetched: usize,
     pub enqueued: usize,
-    /// Re-read through the overlap window, already accepted before.
+    /// Re-read through the overlap window, already handled before.
     pub duplicates: usize,
+    /// Ferry's own writes read back (not enqueued).
+    pub echoes: usize,
     /// Updated before the start polling time.
     pub before_start: usize,
     pub skipped_inactive: bool,
@@ -140,21 +142,32 @@ impl Engine {
         report.fetched = batch.len();
 
         let mut newest = mark.cursor;
-        let mut accepted = Vec::new();
-        // One batched read for the whole poll (the overlap window re-reads many).
-        let ids: Vec<_> = batch.iter().filter(|(s, _)| s.updated > mark.floor).map(|(s, _)| s.id.clone()).collect();
-        let seen_before = self.state.get_seen_many(id, source, &ids).await?;
+        let mut candidates = Vec::new();
         for (snapshot, matches_filter) in batch {
             newest = newest.max(snapshot.updated);
             if snapshot.updated <= mark.floor {
                 report.before_start += 1;
                 continue;
             }
-            if let Some(seen) = seen_before.get(&snapshot.id) {
+            if let Some(seen) = mark.seen.get(&snapshot.id) {
                 if seen.revision == snapshot.revision || seen.updated > snapshot.updated {
                     report.duplicates += 1;
                     continue;
                 }
+            }
+            candidates.push((snapshot, matches_filter));
+        }
+        let echoes = self.poll_echoes(&record, source, conn.as_ref(), &candidates).await?;
+        let mut handled = Vec::with_capacity(candidates.len());
+        let mut accepted = Vec::new();
+        for (snapshot, matches_filter) in candidates {
+            handled.push((
+                snapshot.id.clone(),
+                SeenRevision { revision: snapshot.revision.clone(), updated: snapshot.updated },
+            ));
+            if echoes.contains(&snapshot.id) {
+                report.echoes += 1;
+                continue;
             }
             accepted.push(ChangeEvent {
                 schema: MESSAGE_SCHEMA,
@@ -187,26 +200,59 @@ impl Engine {
             self.queue.send(QueueName::Changes, chunk).await?;
         }
         self.crash_point(CrashPoint::PollAfterEnqueue)?;
-        let seen: Vec<_> = accepted
-            .iter()
-            .map(|e| {
-                (
-                    e.snapshot.id.clone(),
-                    SeenRevision { revision: e.snapshot.revision.clone(), updated: e.snapshot.updated },
-                )
-            })
-            .collect();
-        self.state.put_seen_many(id, source, &seen).await?;
         report.enqueued = accepted.len();
 
         let mut next = mark.clone();
         next.cursor = newest;
         next.last_poll = Some(now);
         next.version = mark.version + 1;
+        let keep_from = newest - ChronoDuration::seconds(integration.overlap_secs as i64 + SEEN_MARGIN_SECS);
+        next.seen = seen_window(&mark.seen, handled, keep_from);
         // A concurrent poll that advanced first wins; our enqueued messages dedupe.
         self.state.put_watermark(id, flow, &next, Some(mark.version)).await?;
-        info!(fetched = report.fetched, enqueued = report.enqueued, duplicates = report.duplicates, "polled");
+        info!(
+            fetched = report.fetched,
+            enqueued = report.enqueued,
+            duplicates = report.duplicates,
+            echoes = report.echoes,
+            "polled"
+        );
         Ok(report)
+    }
+
+    /// The candidates that are Ferry's own writes read back ([`is_echo`]). Only the
+    /// integration user's revisions need their fingerprint read, in one batched read.
+    async fn poll_echoes(
+        &self,
+        record: &ferry_domain::IntegrationRecord,
+        source: Side,
+        conn: &dyn Connector,
+        candidates: &[(EntitySnapshot, bool)],
+    ) -> Result<HashSet<ferry_domain::EntityId>, EngineError> {
+        let mut echoes = HashSet::new();
+        if candidates.iter().all(|(s, _)| s.changed_by.is_none()) {
+            return Ok(echoes);
+        }
+        let id = &record.integration.id;
+        let me = self.integration_user(&record.integration.endpoint(source).system, conn).await?;
+        let keys: Vec<StateKey> = candidates
+            .iter()
+            .filter(|(s, _)| made_by(s, &me))
+            .map(|(s, _)| StateKey::Fingerprint(id.clone(), source, s.id.clone()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(echoes);
+        }
+        let fps = self.state.get_many(&keys).await?;
+        for (s, _) in candidates {
+            let key = StateKey::Fingerprint(id.clone(), source, s.id.clone());
+            if let Some(StateRecord::Fingerprint(fp)) = fps.get(&key) {
+                if is_echo(s, &me, fp) {
+                    echoes.insert(s.id.clone());
+                }
+            }
+        }
+        Ok(echoes)
     }
 
     /// Maps one change event and enqueues the write command (or records why not).
@@ -547,13 +593,6 @@ impl Engine {
             create_started: None,
         };
         let target_fp = self.merged_fingerprint(batch, id, target_side, &target_ref.id, target_update, now).await?;
-        let mut seen = Vec::new();
-        if echo.is_some() && (created || written > 0) {
-            // The revision Ferry just made holds nothing a person did: the target's own
-            // poll may take it as already seen instead of enqueueing an echo to drop.
-            let mark = SeenRevision { revision: target_ref.revision.clone(), updated: target_ref.updated };
-            seen.push((id.clone(), target_side, target_ref.id.clone(), mark));
-        }
         // The source's mapped values are now in sync too: record them so the reverse
         // direction sees them as unchanged (no ping-pong).
         let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
@@ -570,8 +609,9 @@ impl Engine {
             create_started: Some(None),
         };
         let source_fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, source_update, now).await?;
-        // Both fingerprints and the seen mark in one store request.
-        self.batch_put_many(batch, &[target_fp, source_fp], &seen).await?;
+        // Both fingerprints in one store request. The target's names the revision Ferry
+        // just made, so the target's poll drops it as an echo without enqueueing it.
+        self.batch_put_fingerprints(batch, &[target_fp, source_fp]).await?;
         if cmd.winner.is_some() {
             self.clear_sibling_conflict(id, cmd.flow, &target_ref.id, batch).await?;
         }
@@ -898,6 +938,43 @@ impl Engine {
 }
 
 /// The change event a write command came from (for failure records).
+/// Slack kept in a watermark's seen set beyond the overlap window, for sources whose
+/// change queries round `since` down (Jira's JQL has minute precision).
+const SEEN_MARGIN_SECS: i64 = 60;
+/// At most this many seen revisions stay in a watermark (the newest), so that it stays
+/// a small item in a burst. A re-read of a revision that fell out is enqueued again and
+/// dropped downstream (the queue's deduplication id, the transform's stale check).
+const SEEN_MAX: usize = 1000;
+
+/// The seen set a poll stores: the old one plus what it handled (a newer revision of an
+/// entity replaces an older one), without entities updated before `keep_from` (no later
+/// poll reads them again), and at most [`SEEN_MAX`] of the newest.
+fn seen_window(
+    old: &BTreeMap<ferry_domain::EntityId, SeenRevision>,
+    handled: Vec<(ferry_domain::EntityId, SeenRevision)>,
+    keep_from: DateTime<Utc>,
+) -> BTreeMap<ferry_domain::EntityId, SeenRevision> {
+    let mut seen = old.clone();
+    for (e, s) in handled {
+        if seen.get(&e).is_none_or(|o| o.updated <= s.updated) {
+            seen.insert(e, s);
+        }
+    }
+    seen.retain(|_, s| s.updated >= keep_from);
+    if seen.len() > SEEN_MAX {
+        let mut newest: Vec<_> = seen.into_iter().collect();
+        newest.sort_by(|a, b| b.1.updated.cmp(&a.1.updated).then_with(|| a.0.cmp(&b.0)));
+        newest.truncate(SEEN_MAX);
+        seen = newest.into_iter().collect();
+    }
+    seen
+}
+
+/// Whether `user` made the revision `s` shows.
+fn made_by(s: &EntitySnapshot, user: &ferry_domain::UserRef) -> bool {
+    s.changed_by.as_ref().is_some_and(|by| ferry_mapping::same_person(by, user))
+}
+
 fn command_event(cmd: &WriteCommand) -> ChangeEvent {
     ChangeEvent {
         schema: MESSAGE_SCHEMA,

@@ -244,6 +244,7 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
         cursor: at(cursor),
         version,
         last_poll: Some(at(cursor + 1)),
+        seen: BTreeMap::new(),
     };
     assert!(
         is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),
@@ -263,34 +264,27 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(store.get_watermark(iid, Flow::RightToLeft).await.expect("get"), None, "flows have separate watermarks");
 }
 
+/// A watermark carries its polls' seen revisions: a poll's thousand (the engine's cap)
+/// round-trip whole, at millisecond precision, and a later put replaces the set.
 async fn seen(store: &dyn StateStore, iid: &IntegrationId) {
-    let e = EntityId::new("10001");
-    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), None);
-    let s1 = SeenRevision { revision: "3".into(), updated: at(40) };
-    store.put_seen(iid, Side::Left, &e, &s1).await.expect("put");
-    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), Some(s1));
-    let s2 = SeenRevision { revision: "4".into(), updated: at(41) };
-    store.put_seen(iid, Side::Left, &e, &s2).await.expect("put again");
-    assert_eq!(store.get_seen(iid, Side::Left, &e).await.expect("get"), Some(s2));
-    assert_eq!(store.get_seen(iid, Side::Right, &e).await.expect("get"), None, "sides are separate");
-
-    // Many at once, across the batch limits (DynamoDB: 100 keys per read, 25 per write).
-    let many: Vec<(EntityId, SeenRevision)> = (0..130)
-        .map(|i| (EntityId::new(format!("2{i:04}")), SeenRevision { revision: format!("{i}"), updated: at(i % 50) }))
+    let flow = Flow::RightToLeft;
+    let base = DateTime::from_timestamp_millis(at(100).timestamp_millis()).expect("in range");
+    let ms = |i: i64| base + chrono::Duration::milliseconds(i);
+    let seen: BTreeMap<EntityId, SeenRevision> = (0..1000)
+        .map(|i| {
+            (EntityId::new(format!("{}", 20000 + i)), SeenRevision { revision: format!("{}", i * 7), updated: ms(i) })
+        })
         .collect();
-    let mut with_repeat = many.clone();
-    with_repeat.push((many[0].0.clone(), SeenRevision { revision: "latest".into(), updated: at(59) }));
-    store.put_seen_many(iid, Side::Right, &with_repeat).await.expect("put many");
-    let mut ids: Vec<EntityId> = many.iter().map(|(e, _)| e.clone()).collect();
-    ids.push(EntityId::new("never-seen"));
-    let got = store.get_seen_many(iid, Side::Right, &ids).await.expect("get many");
-    assert_eq!(got.len(), 130, "every stored entity and no other");
-    assert_eq!(got[&many[0].0].revision, "latest", "a repeated entity keeps its last revision");
-    for (e, s) in &many[1..] {
-        assert_eq!(got.get(e), Some(s), "{e}");
-    }
-    assert!(store.get_seen_many(iid, Side::Left, &ids[..3]).await.expect("get many").is_empty(), "sides are separate");
-    assert!(store.get_seen_many(iid, Side::Right, &[]).await.expect("get none").is_empty());
+    let wm = Watermark { floor: at(0), cursor: ms(999), version: 0, last_poll: None, seen: seen.clone() };
+    store.put_watermark(iid, flow, &wm, None).await.expect("put with a seen set");
+    let got = store.get_watermark(iid, flow).await.expect("get").expect("stored");
+    assert_eq!(got.seen, seen, "every seen revision round-trips");
+    let mut fewer = got.clone();
+    fewer.seen = seen.into_iter().take(2).collect();
+    store.put_watermark(iid, flow, &fewer, Some(got.version)).await.expect("put a smaller set");
+    let got = store.get_watermark(iid, flow).await.expect("get").expect("stored");
+    assert_eq!(got.seen.len(), 2, "a put replaces the set");
+    assert_eq!(store.get_watermark(iid, Flow::LeftToRight).await.expect("get").map(|w| w.seen.len()), Some(0));
 }
 
 async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -395,8 +389,8 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     assert_eq!(store.list_failures(Some(other)).await.expect("list"), vec![elsewhere]);
 }
 
-/// `get_many` answers exactly what the single reads answer; `put_many` stores what
-/// `put_fingerprint` / `put_seen` store. Runs after `links`, `fingerprints` and `failures`.
+/// `get_many` answers exactly what the single reads answer; `put_fingerprints` stores
+/// what `put_fingerprint` stores. Runs after `links`, `fingerprints` and `failures`.
 async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     let l = link(iid, "B-1", "901");
     store.put_link(&l).await.expect("put_link");
@@ -412,22 +406,18 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         create_started: None,
     };
     let (left_fp, right_fp) = (fp(Side::Left, "B-1", "Crash"), fp(Side::Right, "901", "Crash!"));
-    let seen = SeenRevision { revision: "4".into(), updated: at(62) };
-    store
-        .put_many(
-            &[left_fp.clone(), right_fp.clone()],
-            &[(iid.clone(), Side::Right, EntityId::new("901"), seen.clone())],
-        )
-        .await
-        .expect("put_many");
+    store.put_fingerprints(&[left_fp.clone(), right_fp.clone()]).await.expect("put_fingerprints");
     assert_eq!(
         store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"),
         Some(left_fp.clone())
     );
-    assert_eq!(store.get_seen(iid, Side::Right, &EntityId::new("901")).await.expect("get"), Some(seen));
+    assert_eq!(
+        store.get_fingerprint(iid, Side::Right, &EntityId::new("901")).await.expect("get"),
+        Some(right_fp.clone())
+    );
     // The same key twice in one call: the last one wins.
     let newer = fp(Side::Left, "B-1", "Crash on start");
-    store.put_many(&[left_fp.clone(), newer.clone()], &[]).await.expect("put_many twice");
+    store.put_fingerprints(&[left_fp.clone(), newer.clone()]).await.expect("put_fingerprints twice");
     assert_eq!(store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"), Some(newer.clone()));
 
     let parked = failure(iid, Flow::RightToLeft, "901", at(70), 1);

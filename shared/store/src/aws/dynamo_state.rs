@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
-    SeenRevision, Side, Watermark,
+    Side, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,9 +24,6 @@ const ATTEMPTS: usize = 4;
 
 fn wm_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("wm#{i}#{}", flow.as_str())
-}
-fn seen_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
-    format!("seen#{i}#{}#{e}", side.as_str())
 }
 fn link_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
     format!("link#{i}#{}#{e}", side.as_str())
@@ -309,65 +306,6 @@ impl StateStore for DynamoStore {
         put_versioned(&self.client, &self.state_table, item, expected_version, &what, ("watermark of", &label)).await
     }
 
-    async fn get_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<SeenRevision>> {
-        let what = format!("get_seen {integration} {} {entity}", side.as_str());
-        let item = self.get(&self.state_table, seen_pk(integration, side, entity), "seen", &what).await?;
-        item.map(|i| doc(&i, &self.state_table)).transpose()
-    }
-
-    async fn put_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-        seen: &SeenRevision,
-    ) -> PortResult<()> {
-        let what = format!("put_seen {integration} {} {entity}", side.as_str());
-        let item = Self::record(seen_pk(integration, side, entity), "seen", encode(seen, &what)?);
-        self.put(&self.state_table, item, &what).await
-    }
-
-    /// BatchGetItem: at most 100 keys per call; unprocessed keys are asked again.
-    async fn get_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entities: &[EntityId],
-    ) -> PortResult<HashMap<EntityId, SeenRevision>> {
-        let table = &*self.state_table;
-        let what = format!("get_seen_many {integration} {} ({} entities)", side.as_str(), entities.len());
-        let by_pk: HashMap<String, &EntityId> = entities.iter().map(|e| (seen_pk(integration, side, e), e)).collect();
-        let keys = by_pk.keys().map(|pk| (pk.clone(), "seen")).collect::<Vec<_>>();
-        let mut out = HashMap::new();
-        for item in self.batch_get(keys, &what).await? {
-            let pk = get_s(&item, "pk", table)?.to_string();
-            if let Some(e) = by_pk.get(&pk) {
-                out.insert((*e).clone(), doc(&item, table)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// BatchWriteItem: at most 25 puts per call; unprocessed items are sent again.
-    async fn put_seen_many(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        seen: &[(EntityId, SeenRevision)],
-    ) -> PortResult<()> {
-        let what = format!("put_seen_many {integration} {} ({} entities)", side.as_str(), seen.len());
-        let mut items = Vec::with_capacity(seen.len());
-        for (e, s) in seen {
-            items.push(Self::record(seen_pk(integration, side, e), "seen", encode(s, &what)?));
-        }
-        self.batch_put(items, &what).await
-    }
-
     /// Links, fingerprints and failure pointers in one `BatchGetItem` (per 100 keys);
     /// the failures the pointers name in a second one.
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
@@ -414,19 +352,12 @@ impl StateStore for DynamoStore {
         Ok(out)
     }
 
-    /// One `BatchWriteItem` (per 25 items) for a write step's fingerprints and seen mark.
-    async fn put_many(
-        &self,
-        fingerprints: &[Fingerprint],
-        seen: &[(IntegrationId, Side, EntityId, SeenRevision)],
-    ) -> PortResult<()> {
-        let what = format!("put_many ({} fingerprints, {} seen)", fingerprints.len(), seen.len());
-        let mut items = Vec::with_capacity(fingerprints.len() + seen.len());
+    /// One `BatchWriteItem` (per 25 items) for a write step's fingerprints.
+    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
+        let what = format!("put_fingerprints ({})", fingerprints.len());
+        let mut items = Vec::with_capacity(fingerprints.len());
         for f in fingerprints {
             items.push(Self::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, &what)?));
-        }
-        for (i, side, e, s) in seen {
-            items.push(Self::record(seen_pk(i, *side, e), "seen", encode(s, &what)?));
         }
         self.batch_put(items, &what).await
     }

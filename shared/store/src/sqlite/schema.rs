@@ -106,6 +106,10 @@ CREATE TABLE leases (
     PRIMARY KEY (integration, flow)
 );
 "#,
+    // The polls' seen revisions moved into the watermark body.
+    r#"
+DROP TABLE seen;
+"#,
 ];
 
 /// The schema version this build writes.

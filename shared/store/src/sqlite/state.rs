@@ -1,4 +1,4 @@
-//! `StateStore`: watermarks, seen revisions, links, fingerprints, failures, counters.
+//! `StateStore`: watermarks, links, fingerprints, failures, counters.
 
 use super::config::version_conflict;
 use super::{commit, decode, encode, immediate, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateStore};
 use ferry_domain::{
     Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
-    SeenRevision, Side, Watermark,
+    Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -110,50 +110,6 @@ impl StateStore for SqliteStore {
             )
             .ctx(|| what.clone())?;
             commit(tx, &what)
-        })
-        .await
-    }
-
-    async fn get_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<SeenRevision>> {
-        let (integration, entity) = (integration.to_string(), entity.to_string());
-        self.run(move |conn, _| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM seen WHERE integration = ?1 AND side = ?2 AND entity = ?3",
-                    params![integration, side.as_str(), entity],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(|| format!("get_seen {integration} {} {entity}", side.as_str()))?;
-            body.map(|b| decode(&b, "seen", format!("integration {integration} {} entity {entity}", side.as_str())))
-                .transpose()
-        })
-        .await
-    }
-
-    async fn put_seen(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-        seen: &SeenRevision,
-    ) -> PortResult<()> {
-        let (integration, entity) = (integration.to_string(), entity.to_string());
-        let what = format!("put_seen {integration} {} {entity}", side.as_str());
-        let body = encode(seen, &what)?;
-        self.run(move |conn, _| {
-            conn.execute(
-                "INSERT INTO seen (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
-                params![integration, side.as_str(), entity, body],
-            )
-            .ctx(|| what)?;
-            Ok(())
         })
         .await
     }
