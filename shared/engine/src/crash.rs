@@ -12,7 +12,7 @@ use std::fmt;
 pub enum CrashPoint {
     /// Poll: between two send batches of one poll.
     PollBetweenSends,
-    /// Poll: every change enqueued, the seen revisions and the watermark not yet saved.
+    /// Poll: every change enqueued, the watermark (with its seen revisions) not yet saved.
     PollAfterEnqueue,
     /// Transform: the write command is enqueued, the change event not yet acknowledged.
     TransformAfterEnqueue,

@@ -8,8 +8,9 @@
 //! is selected only through the standard `AWS_ENDPOINT_URL`.
 //!
 //! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`):
-//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts)
-//! - seen `seen#{integration}#{side}#{entity}` / `seen`
+//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts); its doc
+//!   holds the polls' seen revisions. (Before 2026-11-27 those were `seen#…` items, one per
+//!   entity; nothing reads them any more, so a table may drop them.)
 //! - link: one item per side, `link#{integration}#{side}#{entity}` / `link`, both written
 //!   in one `TransactWriteItems` with a shared `token`; count in `linkcount#{integration}`
 //!   / `linkcount` (`n`, ADD)
