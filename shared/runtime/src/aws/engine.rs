@@ -5,7 +5,7 @@ use super::secrets::AwsSecrets;
 use crate::connectors::Connectors;
 use crate::secrets::SecretSource;
 use anyhow::Context;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::sdk_config::SdkConfig;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
 use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
@@ -57,8 +57,9 @@ pub async fn aws_engine() -> anyhow::Result<AwsRuntime> {
     aws_engine_with(EngineSettings::lambda()).await
 }
 
-/// Loads the SDK configuration the standard way (environment, profile, instance role;
-/// `AWS_ENDPOINT_URL` for an emulator) and the resource names from `FERRY_*` variables.
+/// Loads the SDK configuration ([`super::load_sdk_config`]: the Lambda environment, or the
+/// standard chain with the feature `aws-config-chain`; `AWS_ENDPOINT_URL` for an emulator)
+/// and the resource names from `FERRY_*` variables.
 pub async fn aws_engine_with(settings: EngineSettings) -> anyhow::Result<AwsRuntime> {
     aws_engine_with_secrets(settings, None).await
 }
@@ -69,7 +70,7 @@ pub async fn aws_engine_with_secrets(
     settings: EngineSettings,
     secrets: Option<Arc<dyn SecretSource>>,
 ) -> anyhow::Result<AwsRuntime> {
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await;
+    let sdk = super::load_sdk_config().await.context("loading the AWS SDK configuration")?;
     let names = AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context("reading the FERRY_* settings")?;
     // Still parsed without the feature: a half-configured template fails every cold start.
     let schedules = schedule_settings(|n| std::env::var(n).ok())?;
@@ -93,23 +94,6 @@ pub async fn aws_engine_with_secrets(
         None => engine,
     };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
-}
-
-/// The SDK's default HTTPS client (hyper 1.x, rustls, system roots, proxy from the
-/// environment; plain http for an emulator) with ring as the crypto provider: the one reqwest
-/// uses too, so the binaries link one crypto library instead of ring and aws-lc-rs.
-fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut conn =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
-        conn.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            conn.set_sleep_impl(components.sleep_impl());
-        }
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
-        conn.build()
-    })
 }
 
 #[cfg(test)]

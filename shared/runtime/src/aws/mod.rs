@@ -4,11 +4,14 @@
 //! at an emulator.
 
 mod engine;
+pub mod http;
+mod sdk_config;
 mod secrets;
 pub mod sqs_batch;
 
 pub use engine::{
     aws_engine, aws_engine_with, aws_engine_with_secrets, schedule_settings, AwsRuntime, ScheduleSettings,
 };
+pub use sdk_config::{load_sdk_config, sdk_config_from_env, SdkEnvError};
 pub use secrets::AwsSecrets;
 pub use sqs_batch::{handle_sqs_batch, receive_count, BatchSettings, Step};

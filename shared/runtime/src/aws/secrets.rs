@@ -20,7 +20,7 @@ impl AwsSecrets {
         Self { ssm, secrets_manager, cache: Mutex::new(HashMap::new()) }
     }
 
-    pub fn from_conf(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn from_conf(sdk: &aws_types::sdk_config::SdkConfig) -> Self {
         Self::new(aws_sdk_ssm::Client::new(sdk), aws_sdk_secretsmanager::Client::new(sdk))
     }
 
@@ -137,6 +137,7 @@ mod tests {
             .credentials_provider(creds.clone())
             .endpoint_url("http://127.0.0.1:9")
             .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .http_client(crate::aws::http::sdk_http_client())
             .build();
         let sm = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
@@ -144,6 +145,7 @@ mod tests {
             .credentials_provider(creds)
             .endpoint_url("http://127.0.0.1:9")
             .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .http_client(crate::aws::http::sdk_http_client())
             .build();
         AwsSecrets::new(aws_sdk_ssm::Client::from_conf(ssm), aws_sdk_secretsmanager::Client::from_conf(sm))
     }
