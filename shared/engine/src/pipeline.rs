@@ -1265,3 +1265,50 @@ impl From<Parked> for WriteOutcome {
         WriteOutcome::Parked { failure_id: p.0 }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_domain::EntityId;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range")
+    }
+
+    fn rev(r: &str, secs: i64) -> SeenRevision {
+        SeenRevision { revision: r.into(), updated: at(secs) }
+    }
+
+    #[test]
+    fn the_seen_window_keeps_the_newest_revision_and_drops_what_no_poll_reads_again() {
+        let old = BTreeMap::from([
+            (EntityId::new("1"), rev("a", 10)),
+            (EntityId::new("2"), rev("b", 50)),
+            (EntityId::new("3"), rev("c", 60)),
+        ]);
+        let handled = vec![
+            (EntityId::new("2"), rev("b2", 70)),
+            // An older read of 3 (a lagging search) does not replace the newer one.
+            (EntityId::new("3"), rev("c0", 55)),
+            (EntityId::new("4"), rev("d", 80)),
+        ];
+        let seen = seen_window(&old, handled, at(20));
+        assert_eq!(
+            seen,
+            BTreeMap::from([
+                (EntityId::new("2"), rev("b2", 70)),
+                (EntityId::new("3"), rev("c", 60)),
+                (EntityId::new("4"), rev("d", 80)),
+            ]),
+            "1 was updated before the window"
+        );
+    }
+
+    #[test]
+    fn the_seen_window_keeps_at_most_its_cap_of_the_newest() {
+        let handled: Vec<_> = (0..SEEN_MAX as i64 + 5).map(|i| (EntityId::new(format!("{i}")), rev("r", i))).collect();
+        let seen = seen_window(&BTreeMap::new(), handled, at(0));
+        assert_eq!(seen.len(), SEEN_MAX);
+        assert!(seen.values().all(|s| s.updated >= at(5)), "the five oldest fell out");
+    }
+}
