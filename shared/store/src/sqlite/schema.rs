@@ -6,7 +6,7 @@ use ferry_domain::PortError;
 use rusqlite::{Connection, OptionalExtension};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE systems (
     id   TEXT PRIMARY KEY NOT NULL,

@@ -431,3 +431,38 @@ fn concurrent_opens_of_a_fresh_file_all_succeed() {
         h.join().unwrap().expect("open");
     }
 }
+
+/// A file of schema version 2 (seen revisions in their own table) opens: the table is
+/// dropped, and its watermark, written without a seen set, reads with an empty one.
+#[tokio::test]
+async fn a_version_2_file_drops_its_seen_table_and_keeps_its_watermarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        for sql in &super::schema::MIGRATIONS[..2] {
+            raw.execute_batch(sql).unwrap();
+        }
+        raw.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);",
+        )
+        .unwrap();
+        let body = r#"{"floor":"2026-11-01T00:00:00Z","cursor":"2026-11-02T00:00:00Z","version":3,"last_poll":null}"#;
+        raw.execute(
+            "INSERT INTO watermarks (integration, flow, version, body) VALUES ('app-bugs', 'left_to_right', 3, ?1)",
+            [body],
+        )
+        .unwrap();
+        raw.execute("INSERT INTO seen (integration, side, entity, body) VALUES ('app-bugs', 'left', '1', '{}')", [])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path, QueueSettings::default()).expect("migrates");
+    let wm = store.get_watermark(&iid("app-bugs"), Flow::LeftToRight).await.expect("get").expect("kept");
+    assert_eq!((wm.version, wm.seen.len()), (3, 0));
+    assert_eq!(wm.cursor, Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let tables: i64 = raw
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'seen'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "the seen table is gone");
+}
