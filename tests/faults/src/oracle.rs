@@ -246,9 +246,11 @@ pub async fn check(world: &World, work: &mut Workload, jira_ids: &HashMap<String
             let twin = sides[&side.other()].history.get(tid.as_str()).cloned().unwrap_or_default();
             let person_changes: Vec<_> =
                 twin.iter().filter(|r| r.author != BOT && touches(side.other(), r)).map(|r| r.at).collect();
+            let remote_id = integration.remote.id_field(side.other()).map(|f| f.as_str());
+            let create_done = create_completed_at(&own, &twin, remote_id);
             let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
             for r in own.iter().filter(|r| r.author == BOT && touches(side, r)) {
-                if r.created {
+                if r.created || create_done.is_some_and(|done| r.at <= done) {
                     previous = Some(r.at);
                     continue;
                 }
@@ -359,9 +361,46 @@ fn short(v: &FieldValue) -> String {
     }
 }
 
+/// When Ferry created `own`, the time its create finished: the create's write-back of
+/// `own`'s key (`remote_id`, a field of the twin) to the twin. Ferry's writes to `own` up to
+/// then belong to that create: one that failed half-way (a stale revision on Azure DevOps'
+/// state step after the work item was made) completes on its retry, seconds later.
+fn create_completed_at(
+    own: &[Revision],
+    twin: &[Revision],
+    remote_id: Option<&str>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let created = own.first().filter(|c| c.author == BOT && c.created)?;
+    let remote_id = remote_id?;
+    twin.iter().find(|t| t.author == BOT && t.at >= created.at && t.fields.iter().any(|f| f == remote_id)).map(|t| t.at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rev(author: &str, secs: i64, fields: &[&str], created: bool) -> Revision {
+        Revision {
+            author: author.into(),
+            at: chrono::DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range"),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            created,
+        }
+    }
+
+    #[test]
+    fn a_ferry_create_lasts_until_its_key_is_written_back_to_the_twin() {
+        let own = [rev(BOT, 10, &[], true), rev(BOT, 14, &["System.State"], false)];
+        let twin = [
+            rev("alice@acme.test", 1, &[], true),
+            rev(BOT, 12, &["summary"], false),
+            rev(BOT, 15, &["customfield_10050"], false),
+        ];
+        assert_eq!(create_completed_at(&own, &twin, Some("customfield_10050")), Some(twin[2].at));
+        assert_eq!(create_completed_at(&own, &twin, None), None, "no remote id: no write-back to wait for");
+        let persons = [rev("bob@acme.test", 10, &[], true)];
+        assert_eq!(create_completed_at(&persons, &twin, Some("customfield_10050")), None, "a person's create");
+    }
 
     #[test]
     fn rich_text_compares_by_its_text() {
