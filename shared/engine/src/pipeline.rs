@@ -16,8 +16,8 @@ use ferry_domain::{
     WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    is_echo, map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, Resolution,
-    UserDirectory,
+    is_echo, made_by, map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput,
+    Resolution, UserDirectory,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -233,20 +233,15 @@ impl Engine {
         if candidates.iter().all(|(s, _)| s.changed_by.is_none()) {
             return Ok(echoes);
         }
-        let id = &record.integration.id;
         let me = self.integration_user(&record.integration.endpoint(source).system, conn).await?;
-        let keys: Vec<StateKey> = candidates
-            .iter()
-            .filter(|(s, _)| made_by(s, &me))
-            .map(|(s, _)| StateKey::Fingerprint(id.clone(), source, s.id.clone()))
-            .collect();
-        if keys.is_empty() {
+        let mine: Vec<&EntitySnapshot> = candidates.iter().map(|(s, _)| s).filter(|s| made_by(s, &me)).collect();
+        if mine.is_empty() {
             return Ok(echoes);
         }
-        let fps = self.state.get_many(&keys).await?;
-        for (s, _) in candidates {
-            let key = StateKey::Fingerprint(id.clone(), source, s.id.clone());
-            if let Some(StateRecord::Fingerprint(fp)) = fps.get(&key) {
+        let key = |s: &EntitySnapshot| StateKey::Fingerprint(record.integration.id.clone(), source, s.id.clone());
+        let fps = self.state.get_many(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
+        for s in mine {
+            if let Some(StateRecord::Fingerprint(fp)) = fps.get(&key(s)) {
                 if is_echo(s, &me, fp) {
                     echoes.insert(s.id.clone());
                 }
@@ -937,7 +932,6 @@ impl Engine {
     }
 }
 
-/// The change event a write command came from (for failure records).
 /// Slack kept in a watermark's seen set beyond the overlap window, for sources whose
 /// change queries round `since` down (Jira's JQL has minute precision).
 const SEEN_MARGIN_SECS: i64 = 60;
@@ -970,11 +964,7 @@ fn seen_window(
     seen
 }
 
-/// Whether `user` made the revision `s` shows.
-fn made_by(s: &EntitySnapshot, user: &ferry_domain::UserRef) -> bool {
-    s.changed_by.as_ref().is_some_and(|by| ferry_mapping::same_person(by, user))
-}
-
+/// The change event a write command came from (for failure records).
 fn command_event(cmd: &WriteCommand) -> ChangeEvent {
     ChangeEvent {
         schema: MESSAGE_SCHEMA,

@@ -204,8 +204,8 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
     // was interrupted before its link was stored (a crash, a lost response). The
     // create's retry adopts it through the remote-id search; creating it back on the
     // other side would make a second twin of the original.
-    if let (false, Some(by), Some(me)) = (input.linked, src.changed_by.as_ref(), input.source_integration_user) {
-        if same_person(by, me) {
+    if let (false, Some(me)) = (input.linked, input.source_integration_user) {
+        if made_by(src, me) {
             let detail = format!(
                 "{} was made by Ferry and has no link yet: the twin of an interrupted create, which the \
                  create's retry links",
@@ -291,13 +291,17 @@ fn unchanged_at_source(input: &MappingInput, source: &FieldKey) -> bool {
 /// Ferry's last write to this entity produced (its fingerprint names it). The polls drop
 /// such a revision before it is enqueued; the transform skips it if one gets through.
 pub fn is_echo(src: &EntitySnapshot, integration_user: &UserRef, fp: &ferry_domain::Fingerprint) -> bool {
-    src.changed_by.as_ref().is_some_and(|by| same_person(by, integration_user))
-        && fp.written_revision.as_deref() == Some(src.revision.as_str())
+    made_by(src, integration_user) && fp.written_revision.as_deref() == Some(src.revision.as_str())
+}
+
+/// Whether `user` made the revision `src` shows.
+pub fn made_by(src: &EntitySnapshot, user: &UserRef) -> bool {
+    src.changed_by.as_ref().is_some_and(|by| same_person(by, user))
 }
 
 /// The same person by id, or, when an id is unknown (the integration user is configured by
 /// e-mail), by e-mail ignoring case.
-pub fn same_person(a: &UserRef, b: &UserRef) -> bool {
+fn same_person(a: &UserRef, b: &UserRef) -> bool {
     if !a.id.is_empty() && a.id == b.id {
         return true;
     }

@@ -4,8 +4,8 @@
 //!
 //! Resources are never created here: they come from `template.yaml` and their physical
 //! names reach the code through the `FERRY_*` variables read by [`AwsNames::from_env`].
-//! The SDK clients are built by the caller (`aws_config::load_defaults`), so an emulator
-//! is selected only through the standard `AWS_ENDPOINT_URL`.
+//! The SDK clients are built by the caller (`ferry_runtime::aws::load_sdk_config`), so an
+//! emulator is selected only through the standard `AWS_ENDPOINT_URL`.
 //!
 //! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`):
 //! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts); its doc
