@@ -432,6 +432,10 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("DeleteItem", "delete_failure");
         self.inner.delete_failure(id).await
     }
+    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
+        self.read("open_failures");
+        self.inner.open_failures(integration, flow).await
+    }
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
         self.op("UpdateItem", "incr_counter");
         self.inner.incr_counter(integration, flow, counter, by).await

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use anyhow::{Context, Result};
 use chrono::{Duration as ChronoDuration, Utc};
-use ferry_domain::{ErrorCategory, FieldValue, Flow, Side, UserRef};
+use ferry_domain::{ErrorCategory, FieldKey, FieldValue, Flow, Side, UserRef};
 
 const CAROL_JIRA: &str = "5b10ac8d82e05b22cc7d0004";
 const ERIN_JIRA: &str = "5b10ac8d82e05b22cc7d0006";
@@ -334,6 +334,47 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     let after = w.ferry(&["failures", "list", "--integration", &id, "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&after.stdout)?;
     assert_eq!(v["failures"].as_array().map(Vec::len), Some(0), "{v:#}");
+    Ok(())
+}
+
+/// A later change of an entity whose earlier change is parked must wait behind the
+/// failure (order per entity), while the flow's other entities keep syncing; the retry
+/// then carries the newest state. A batch only reads per-entity failures in a flow whose
+/// open-failure count is not 0, so this checks that count on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_change_of_a_parked_entity_waits_behind_its_failure_and_the_retry_carries_it() -> Result<()> {
+    let w = World::new(Variant { priority_default: None, ..Variant::default() }).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let bug = alice
+        .create(vec![("summary", text("Lowest priority bug")), ("priority", FieldValue::Option("Lowest".into()))])
+        .await?;
+    w.sync().await;
+    assert!(w.twin(Side::Left, &bug.id).await.is_none(), "parked: Lowest has no value mapping");
+    let failures = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(w.engine.state().open_failures(&w.id, Flow::LeftToRight).await?, Some(1));
+
+    // Now mappable, but its first change is still parked: it waits behind it.
+    alice
+        .update(&bug.id, vec![("summary", text("Now mappable")), ("priority", FieldValue::Option("High".into()))])
+        .await?;
+    let other = alice.create(vec![("summary", text("An unrelated bug"))]).await?;
+    w.sync().await;
+    assert!(w.twin(Side::Left, &bug.id).await.is_none(), "a later change must not overtake the parked one");
+    assert!(w.twin(Side::Left, &other.id).await.is_some(), "other entities of the flow still sync");
+    let parked = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].id, failures[0].id, "the same failure holds the newer input");
+    assert_eq!(parked[0].input.snapshot.field(&FieldKey::new("summary")), Some(&text("Now mappable")));
+
+    w.engine.retry_failure(&parked[0].id).await?;
+    w.sync().await;
+    let twin = w.twin(Side::Left, &bug.id).await.context("synced after the retry")?;
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+    assert_eq!(field(&item, "System.Title"), text("Now mappable"));
+    assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty());
+    assert_eq!(w.engine.state().open_failures(&w.id, Flow::LeftToRight).await?, Some(0));
     Ok(())
 }
 

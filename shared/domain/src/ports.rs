@@ -109,6 +109,8 @@ pub enum StateKey {
     Fingerprint(IntegrationId, Side, EntityId),
     /// The parked failure of an entity in one flow.
     Failure(IntegrationId, Flow, EntityId),
+    /// How many entities of a flow have a parked failure ([`StateStore::open_failures`]).
+    OpenFailures(IntegrationId, Flow),
 }
 
 /// A record read by [`StateStore::get_many`].
@@ -117,6 +119,7 @@ pub enum StateRecord {
     Link(Link),
     Fingerprint(Fingerprint),
     Failure(Box<FailureRecord>),
+    OpenFailures(u64),
 }
 
 /// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures, counters.
@@ -147,6 +150,7 @@ pub trait StateStore: Send + Sync {
                 StateKey::Failure(i, flow, e) => {
                     self.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
                 }
+                StateKey::OpenFailures(i, flow) => self.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
             };
             if let Some(r) = record {
                 out.insert(k.clone(), r);
@@ -188,6 +192,10 @@ pub trait StateStore: Send + Sync {
     ) -> PortResult<Option<FailureRecord>>;
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
+    /// How many entities of the flow have a parked failure, exactly; `None` when the
+    /// store cannot tell right now (the caller then asks per entity). At 0 no entity of
+    /// the flow has one, so a batch need not read each entity's failure.
+    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>>;
 
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
     async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;

@@ -3,7 +3,9 @@
 //!
 //! Every DynamoDB request is billed, and one per record per message was most of
 //! Ferry's AWS cost. A batch reads the links, fingerprints and failures of all its
-//! messages in one `BatchGetItem` before handling them; handlers then read through
+//! messages in one `BatchGetItem` before handling them (a failure only in a flow whose
+//! open-failure count is not 0, and a linked peer's fingerprint in a second one, so
+//! mostly two requests per batch); handlers then read through
 //! this cache and write through it, so a later message of the same entity in the
 //! batch sees the earlier one's writes. The cache lives for one batch only. Nothing
 //! else writes a pair's fingerprints while its batch runs: write commands of both
@@ -71,6 +73,8 @@ impl Engine {
         let mut first = Vec::new();
         // (integration, flow, source entity) per message, for the second round.
         let mut peers = Vec::new();
+        // The same, for the entities' failures: read only in flows that have any.
+        let mut parked = Vec::new();
         for body in bodies {
             let (integration, flow, source, target) = match queue {
                 QueueName::Changes => match serde_json::from_str::<ChangeEvent>(body) {
@@ -83,7 +87,8 @@ impl Engine {
                 },
             };
             let src = flow.source();
-            first.push(StateKey::Failure(integration.clone(), flow, source.clone()));
+            first.push(StateKey::OpenFailures(integration.clone(), flow));
+            parked.push((integration.clone(), flow, source.clone()));
             if queue == QueueName::Writes && target.is_none() {
                 // A create: its link and create intent are read when it runs. Until the
                 // pair is linked the two directions are in different message groups, and
@@ -104,8 +109,17 @@ impl Engine {
             warn!("reading the batch's sync state ahead failed; each message reads its own: {e}");
             return;
         }
-        // The linked peers' fingerprints the first round did not know to ask for.
+        // The linked peers' fingerprints the first round did not know to ask for, and
+        // the failures of entities in flows with any parked. A flow without one (nearly
+        // always) costs one count read per batch instead of one per message.
         let mut second = Vec::new();
+        for (integration, flow, source) in parked {
+            let key = StateKey::Failure(integration.clone(), flow, source);
+            match batch.cached(&StateKey::OpenFailures(integration, flow)) {
+                Some(Some(StateRecord::OpenFailures(0))) => batch.remember(key, None),
+                _ => second.push(key),
+            }
+        }
         for (integration, flow, source) in peers {
             let target_side = flow.target();
             if let Some(Some(StateRecord::Link(l))) =
@@ -119,7 +133,9 @@ impl Engine {
         }
         if !second.is_empty() {
             if let Err(e) = self.load(batch, second).await {
-                warn!("reading the batch's peer fingerprints ahead failed; each message reads its own: {e}");
+                warn!(
+                    "reading the batch's peer fingerprints and failures ahead failed; each message reads its own: {e}"
+                );
             }
         }
     }
@@ -147,6 +163,7 @@ impl Engine {
             StateKey::Failure(i, flow, e) => {
                 self.state.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
             }
+            StateKey::OpenFailures(i, flow) => self.state.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
         };
         batch.remember(key, record.clone());
         Ok(record)

@@ -382,8 +382,17 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     assert_eq!(store.get_failure(&again.id).await.expect("get"), None);
     assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![early.clone(), expected.clone()]);
 
+    let open = |i: &IntegrationId, flow: Flow| {
+        let i = i.clone();
+        async move { store.open_failures(&i, flow).await.expect("open_failures") }
+    };
+    assert_eq!(open(iid, flow).await, Some(2), "a replaced failure is still one entity's");
+    assert_eq!(open(iid, flow.reverse()).await, Some(0), "counts are per flow");
+    assert_eq!(open(other, flow).await, Some(1), "counts are per integration");
+
     store.delete_failure(&early.id).await.expect("delete");
     store.delete_failure(&early.id).await.expect("delete is idempotent");
+    assert_eq!(open(iid, flow).await, Some(1), "a second delete does not count again");
     assert_eq!(store.get_failure(&early.id).await.expect("get"), None);
     assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![expected]);
     assert_eq!(store.list_failures(Some(other)).await.expect("list"), vec![elsewhere]);
@@ -431,17 +440,23 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         StateKey::Fingerprint(iid.clone(), Side::Right, EntityId::new("no-such")),
         StateKey::Failure(iid.clone(), Flow::RightToLeft, EntityId::new("901")),
         StateKey::Failure(iid.clone(), Flow::LeftToRight, EntityId::new("901")),
+        StateKey::OpenFailures(iid.clone(), Flow::RightToLeft),
     ];
     let got = store.get_many(&keys).await.expect("get_many");
-    assert_eq!(got.len(), 5, "absent keys are absent: {got:?}");
+    assert_eq!(got.len(), 6, "absent keys are absent: {got:?}");
+    assert_eq!(got.get(&keys[8]), Some(&StateRecord::OpenFailures(1)));
     assert_eq!(got.get(&keys[0]), Some(&StateRecord::Link(l.clone())));
     assert_eq!(got.get(&keys[1]), Some(&StateRecord::Link(l)));
     assert_eq!(got.get(&keys[3]), Some(&StateRecord::Fingerprint(newer)));
     assert_eq!(got.get(&keys[4]), Some(&StateRecord::Fingerprint(right_fp)));
     assert_eq!(got.get(&keys[6]), Some(&StateRecord::Failure(Box::new(parked.clone()))));
     store.delete_failure(&parked.id).await.expect("delete");
-    let got = store.get_many(&keys[6..7]).await.expect("get_many");
-    assert!(got.is_empty(), "a deleted failure is gone: {got:?}");
+    let got = store.get_many(&keys[6..]).await.expect("get_many");
+    assert_eq!(
+        got,
+        std::collections::HashMap::from([(keys[8].clone(), StateRecord::OpenFailures(0))]),
+        "a deleted failure is gone, and no longer counted"
+    );
     // More keys than one DynamoDB batch takes (100).
     let many: Vec<_> =
         (0..130).map(|n| StateKey::Fingerprint(iid.clone(), Side::Left, EntityId::new(format!("none-{n}")))).collect();

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
@@ -16,6 +16,7 @@ use ferry_domain::{
 };
 use std::collections::HashMap;
 use std::time::Duration;
+use tracing::warn;
 
 const GSI: &str = "gsi1";
 /// Read-check-write operations retry this often when a concurrent writer wins the
@@ -39,6 +40,16 @@ fn failure_pk(id: &str) -> String {
 }
 fn pointer_pk(i: &IntegrationId, flow: Flow, e: &EntityId) -> String {
     format!("failure-entity#{i}#{}#{e}", flow.as_str())
+}
+fn failcount_pk(i: &IntegrationId, flow: Flow) -> String {
+    format!("failcount#{i}#{}", flow.as_str())
+}
+/// The open-failure count a pointer item belongs to (`failure-entity#{i}#{flow}#{e}`).
+fn failcount_pk_of_pointer(pointer: &str) -> Option<String> {
+    let mut parts = pointer.strip_prefix("failure-entity#")?.splitn(3, '#');
+    let (i, flow) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    Some(format!("failcount#{i}#{flow}"))
 }
 fn failures_gsi_pk(i: &IntegrationId) -> String {
     format!("failures#{i}")
@@ -120,6 +131,114 @@ impl DynamoStore {
                 .set_expression_attribute_values(attr_values);
         }
         Ok(TransactWriteItem::builder().put(built(put.build(), what)?).build())
+    }
+
+    /// Moves a flow's open-failure count by `delta` (and its version by one) inside a
+    /// failure transaction; creates the count item, unseeded, if it is absent.
+    fn tx_count(&self, count_pk: String, delta: i64, what: &str) -> PortResult<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&*self.state_table)
+            .set_key(Some(key(count_pk, "failcount")))
+            .update_expression("ADD #n :d, #v :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":one", n(1));
+        Ok(TransactWriteItem::builder().update(built(update.build(), what)?).build())
+    }
+
+    /// The count of a seeded count item; `None` for an absent or unseeded one, or a
+    /// count that is not a whole number ≥ 0 (then callers read per entity).
+    fn seeded_count(item: Option<&Item>, pk: &str) -> Option<u64> {
+        let item = item?;
+        if !matches!(item.get("seeded"), Some(AttributeValue::Bool(true))) {
+            return None;
+        }
+        match item.get("n") {
+            Some(AttributeValue::N(v)) => match v.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    warn!(item = pk, n = %v, "the open-failure count is not a whole number ≥ 0; reading failures per entity");
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
+    /// Makes the count of (integration, flow) exact, counting the pointers made before
+    /// the count existed: a strongly consistent scan for the flow's pointers, stored with
+    /// a condition on the version the count had before the scan, so a failure parked or
+    /// deleted meanwhile makes it count again. `None` when it kept changing.
+    async fn seed_open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
+        let what = format!("open_failures {integration} {flow}");
+        let table = &*self.state_table;
+        let pk = failcount_pk(integration, flow);
+        for _ in 0..ATTEMPTS {
+            let item = self.get(table, pk.clone(), "failcount", &what).await?;
+            if let Some(n) = Self::seeded_count(item.as_ref(), &pk) {
+                return Ok(Some(n));
+            }
+            let version = item.as_ref().map(|i| get_u64(i, "v", table)).transpose()?.flatten();
+            let count = self.count_pointers(integration, flow, &what).await?;
+            let mut seeded = key(pk.clone(), "failcount");
+            seeded.insert("n".into(), n(count));
+            seeded.insert("v".into(), n(version.unwrap_or(0) + 1));
+            seeded.insert("seeded".into(), AttributeValue::Bool(true));
+            let mut put = self.client.put_item().table_name(table).set_item(Some(seeded));
+            put = match (&item, version) {
+                (None, _) => {
+                    put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", "pk")
+                }
+                (Some(_), Some(v)) => put
+                    .condition_expression("#v = :v")
+                    .expression_attribute_names("#v", "v")
+                    .expression_attribute_values(":v", n(v)),
+                (Some(_), None) => {
+                    put.condition_expression("attribute_not_exists(#v)").expression_attribute_names("#v", "v")
+                }
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Some(count)),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    continue
+                }
+                Err(err) => return Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+            }
+        }
+        warn!(%integration, %flow, "failures kept changing while they were counted; reading failures per entity");
+        Ok(None)
+    }
+
+    /// The flow's failure pointers, by a strongly consistent scan of the table (once
+    /// per flow, when its count is seeded).
+    async fn count_pointers(&self, integration: &IntegrationId, flow: Flow, what: &str) -> PortResult<u64> {
+        let table = &*self.state_table;
+        let prefix = format!("failure-entity#{integration}#{}#", flow.as_str());
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .filter_expression("begins_with(#pk, :p) AND #sk = :sk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":p", s(prefix.clone()))
+                .expression_attribute_values(":sk", s("failure-entity"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "Scan", table, what, e))?;
+            total += u64::try_from(page.count).unwrap_or(0);
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
     }
 
     fn tx_delete(
@@ -318,16 +437,26 @@ impl StateStore for DynamoStore {
                 StateKey::Link(i, side, e) => (link_pk(i, *side, e), "link"),
                 StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
                 StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
+                StateKey::OpenFailures(i, flow) => (failcount_pk(i, *flow), "failcount"),
             };
             by_pk.insert(pk, (sk, k));
         }
         let mut out = HashMap::new();
         let mut failures: HashMap<String, &StateKey> = HashMap::new();
+        // Counts to seed: absent or unseeded when read (once per flow, ever).
+        let mut unseeded: Vec<&StateKey> = keys.iter().filter(|k| matches!(k, StateKey::OpenFailures(..))).collect();
         for item in self.batch_get(by_pk.iter().map(|(pk, (sk, _))| (pk.clone(), *sk)).collect(), &what).await? {
-            let Some((_, k)) = by_pk.get(get_s(&item, "pk", table)?).copied() else {
+            let pk = get_s(&item, "pk", table)?;
+            let Some((_, k)) = by_pk.get(pk).copied() else {
                 continue;
             };
             match k {
+                StateKey::OpenFailures(..) => {
+                    if let Some(n) = Self::seeded_count(Some(&item), pk) {
+                        unseeded.retain(|u| *u != k);
+                        out.insert(k.clone(), StateRecord::OpenFailures(n));
+                    }
+                }
                 StateKey::Link(..) => {
                     out.insert(k.clone(), StateRecord::Link(doc(&item, table)?));
                 }
@@ -336,6 +465,13 @@ impl StateStore for DynamoStore {
                 }
                 StateKey::Failure(..) => {
                     failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
+                }
+            }
+        }
+        for k in unseeded {
+            if let StateKey::OpenFailures(i, flow) = k {
+                if let Some(n) = self.seed_open_failures(i, *flow).await? {
+                    out.insert(k.clone(), StateRecord::OpenFailures(n));
                 }
             }
         }
@@ -511,6 +647,7 @@ impl StateStore for DynamoStore {
                     vec![
                         self.tx_put(pointer, Some(new.clone()), &what)?,
                         self.tx_put(self.failure_item(&record, &ptr, &what)?, Some(new), &what)?,
+                        self.tx_count(failcount_pk(i, flow), 1, &what)?,
                     ]
                 }
             };
@@ -581,6 +718,9 @@ impl StateStore for DynamoStore {
             return Ok(());
         };
         let ptr = get_s(&item, "pointer_pk", table)?.to_string();
+        let count = failcount_pk_of_pointer(&ptr).ok_or_else(|| {
+            corrupt(table, &failure_pk(id), format!("`pointer_pk` {ptr} is not a failure pointer key"))
+        })?;
         let items = vec![
             self.tx_delete(failure_pk(id), "failure", None, &what)?,
             self.tx_delete(
@@ -589,6 +729,7 @@ impl StateStore for DynamoStore {
                 Some(("#f = :id", &[("#f", "failure_id")], values(vec![(":id", s(id))]))),
                 &what,
             )?,
+            self.tx_count(count, -1, &what)?,
         ];
         match self.transact(items, &what).await {
             Ok(()) => Ok(()),
@@ -604,6 +745,18 @@ impl StateStore for DynamoStore {
                     .map_err(|e| sdk_error("DynamoDB", "DeleteItem", table, &what, e))?;
                 Ok(())
             }
+        }
+    }
+
+    /// The flow's count item (one strongly consistent read); seeds it first if it was
+    /// never seeded.
+    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
+        let what = format!("open_failures {integration} {flow}");
+        let pk = failcount_pk(integration, flow);
+        let item = self.get(&self.state_table, pk.clone(), "failcount", &what).await?;
+        match Self::seeded_count(item.as_ref(), &pk) {
+            Some(n) => Ok(Some(n)),
+            None => self.seed_open_failures(integration, flow).await,
         }
     }
 

@@ -17,7 +17,10 @@
 //! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`
 //! - failure `failure#{id}` / `failure` with `gsi1pk = failures#{integration}`,
 //!   `gsi1sk = {first_failed_at RFC 3339 nanos}#{id}`; pointer
-//!   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`)
+//   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`);
+//!   open pointers per flow in `failcount#{integration}#{flow}` / `failcount` (`n`, and `v`
+//!   bumped by every pointer create and delete, both inside the failure transactions;
+//!   `seeded` once `n` also counts the pointers made before the count existed)
 //! - counter `count#{integration}#{flow}` / `count` (`synced`, `skipped`, `failed`, ADD)
 //! - lease `lease#{integration}#{flow}` / `lease` (`owner`, `expires_at` epoch seconds
 //!   for the table's TTL, `expires_at_ms` for the lease check)

@@ -349,6 +349,22 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    /// Always known: a count over the failures table (its integration index).
+    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM failures WHERE integration = ?1 AND flow = ?2",
+                    params![integration, flow.as_str()],
+                    |r| r.get(0),
+                )
+                .ctx(|| format!("open_failures {integration} {flow}"))?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+        .await
+    }
+
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
         let integration = integration.to_string();
         let name = counter_name(counter);
