@@ -31,8 +31,9 @@ pub struct Tally {
     ops: Mutex<BTreeMap<String, u64>>,
     /// SQS: billed 64 KB chunks (every request is at least one).
     pub sqs_chunks: AtomicU64,
-    /// DynamoDB: estimated read / write capacity units (see [`Tally::dynamo_units`]).
-    pub read_units: AtomicU64,
+    /// DynamoDB: estimated read units in halves (an eventually consistent read of up
+    /// to 4 KB costs half a unit) and write units (see [`Tally::dynamo`]).
+    pub read_half_units: AtomicU64,
     pub write_units: AtomicU64,
 }
 
@@ -41,11 +42,15 @@ pub struct Tally {
 pub struct Counts {
     pub ops: BTreeMap<String, u64>,
     pub sqs_chunks: u64,
-    pub read_units: u64,
+    pub read_half_units: u64,
     pub write_units: u64,
 }
 
 impl Counts {
+    /// DynamoDB read units (on-demand read request units).
+    pub fn read_units(&self) -> f64 {
+        self.read_half_units as f64 / 2.0
+    }
     pub fn sqs_requests(&self) -> u64 {
         self.ops.iter().filter(|(k, _)| k.starts_with("sqs.")).map(|(_, v)| v).sum()
     }
@@ -60,7 +65,7 @@ impl Counts {
         Counts {
             ops,
             sqs_chunks: self.sqs_chunks + other.sqs_chunks,
-            read_units: self.read_units + other.read_units,
+            read_half_units: self.read_half_units + other.read_half_units,
             write_units: self.write_units + other.write_units,
         }
     }
@@ -74,7 +79,7 @@ impl Counts {
         Counts {
             ops,
             sqs_chunks: self.sqs_chunks - before.sqs_chunks,
-            read_units: self.read_units - before.read_units,
+            read_half_units: self.read_half_units - before.read_half_units,
             write_units: self.write_units - before.write_units,
         }
     }
@@ -95,7 +100,7 @@ impl Tally {
         Counts {
             ops: self.ops.lock().map(|m| m.clone()).unwrap_or_default(),
             sqs_chunks: self.sqs_chunks.load(Ordering::Relaxed),
-            read_units: self.read_units.load(Ordering::Relaxed),
+            read_half_units: self.read_half_units.load(Ordering::Relaxed),
             write_units: self.write_units.load(Ordering::Relaxed),
         }
     }
@@ -108,18 +113,19 @@ impl Tally {
     /// On-demand units as DynamoDB bills them, estimated from the request: a put costs
     /// one unit per started KB of its item's size (DynamoDB's documented formula, see
     /// [`item_size`]), other writes one unit per started KB of their request entry, a
-    /// strongly consistent read one unit per item asked for (a missing item costs a unit
-    /// as well; a `GetItem` over 4 KB more, counted from its response).
+    /// strongly consistent read one unit per item asked for and an eventually consistent
+    /// one half a unit (a missing item costs as much; a `GetItem` over 4 KB more, counted
+    /// from its response).
     /// `BatchGetItem` / `BatchWriteItem` are billed per item, transactions double.
     fn dynamo(&self, op: &str, body: &[u8]) {
         self.count(&format!("ddb.{op}"));
-        let (read, write) = dynamo_units(op, body);
-        self.read_units.fetch_add(read, Ordering::Relaxed);
+        let (read_halves, write) = dynamo_units(op, body);
+        self.read_half_units.fetch_add(read_halves, Ordering::Relaxed);
         self.write_units.fetch_add(write, Ordering::Relaxed);
     }
 }
 
-/// (read units, write units) of one DynamoDB request (see [`Tally::dynamo`]).
+/// (read half units, write units) of one DynamoDB request (see [`Tally::dynamo`]).
 fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let item_units = |v: &serde_json::Value| chunks(item_size(v), 1024);
@@ -128,10 +134,15 @@ fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
         None => chunks(v.to_string().len(), 1024),
     };
     let tables = || json.get("RequestItems").and_then(|r| r.as_object()).into_iter().flat_map(|m| m.values());
+    // DynamoDB's default is an eventually consistent read.
+    let halves =
+        |v: &serde_json::Value| if v.get("ConsistentRead") == Some(&serde_json::Value::Bool(true)) { 2 } else { 1 };
     match op {
-        "GetItem" | "Query" | "Scan" => (1, 0),
+        "GetItem" | "Query" | "Scan" => (halves(&json), 0),
         "BatchGetItem" => {
-            let keys = tables().filter_map(|t| t.get("Keys").and_then(|k| k.as_array())).map(|k| k.len() as u64).sum();
+            let keys = tables()
+                .filter_map(|t| t.get("Keys").and_then(|k| k.as_array()).map(|k| k.len() as u64 * halves(t)))
+                .sum();
             (keys, 0)
         }
         "BatchWriteItem" => {
@@ -150,7 +161,7 @@ fn dynamo_units(op: &str, body: &[u8]) -> (u64, u64) {
         }
         "TransactGetItems" => {
             let items = json.get("TransactItems").and_then(|t| t.as_array()).map_or(1, |t| t.len() as u64);
-            (2 * items, 0)
+            (4 * items, 0)
         }
         "PutItem" => (0, json.get("Item").map_or_else(|| chunks(body.len(), 1024), item_units)),
         _ => (0, chunks(body.len(), 1024)),
@@ -223,7 +234,8 @@ impl Intercept for CountingInterceptor {
     }
 
     /// A `GetItem` of an item over 4 KB (a watermark with a large seen set) costs a read
-    /// unit per started 4 KB: the units beyond the one counted for the request.
+    /// unit per started 4 KB: the units beyond the one counted for the request (Ferry's
+    /// `GetItem`s are all strongly consistent).
     fn read_after_deserialization(
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
@@ -231,7 +243,7 @@ impl Intercept for CountingInterceptor {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(body) = context.response().body().bytes() {
-            self.tally.read_units.fetch_add(large_item_extra_reads(body), Ordering::Relaxed);
+            self.tally.read_half_units.fetch_add(2 * large_item_extra_reads(body), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -308,9 +320,10 @@ impl<S: ConfigStore + StateStore> CountedStore<S> {
     fn write(&self, method: &str) {
         self.op("PutItem", method);
     }
-    /// Counts the request, and the port method behind it (to show where they go).
+    /// Counts the request, and the port method behind it (to show where they go). Its
+    /// reads stand for strongly consistent ones.
     fn op(&self, request: &str, method: &str) {
-        self.tally.dynamo(request, &[]);
+        self.tally.dynamo(request, br#"{"ConsistentRead":true}"#);
         self.tally.count(&format!("port.{method}"));
     }
 }
@@ -365,9 +378,9 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         for _ in 0..keys.len().div_ceil(100) {
             self.read("get_many");
         }
-        // Billed per key, not per request.
+        // Billed per key (strongly consistent), not per request.
         let extra = keys.len().saturating_sub(keys.len().div_ceil(100)) as u64;
-        self.tally.read_units.fetch_add(extra, Ordering::Relaxed);
+        self.tally.read_half_units.fetch_add(2 * extra, Ordering::Relaxed);
         let found = self.inner.get_many(keys).await?;
         let failures = found.values().filter(|r| matches!(r, StateRecord::Failure(_))).count();
         for _ in 0..failures.div_ceil(100) {
@@ -480,7 +493,7 @@ mod tests {
         t.dynamo("PutItem", &[b'x'; 1500]);
         let tx = serde_json::json!({"TransactItems": [{"Put": {"Item": {"pk": {"S": "a"}}}}, {"Delete": {}}]});
         t.dynamo("TransactWriteItems", tx.to_string().as_bytes());
-        t.dynamo("GetItem", b"{}");
+        t.dynamo("GetItem", br#"{"ConsistentRead": true}"#);
         let big = "y".repeat(1500);
         let batch = serde_json::json!({"RequestItems": {"t": [
             {"PutRequest": {"Item": {"pk": {"S": "a"}, "doc": {"S": big}}}},
@@ -488,11 +501,21 @@ mod tests {
             {"DeleteRequest": {"Key": {"pk": {"S": "c"}}}}
         ]}});
         t.dynamo("BatchWriteItem", batch.to_string().as_bytes());
-        let get = serde_json::json!({"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}}});
+        let get = serde_json::json!({"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}, {"pk": {"S": "c"}}], "ConsistentRead": true}}});
         t.dynamo("BatchGetItem", get.to_string().as_bytes());
         let c = t.snapshot();
-        // PutItem 2; transaction 2 x (1 + 1); batch write 2 + 1 + 1.
-        assert_eq!((c.dynamo_requests(), c.write_units, c.read_units), (5, 10, 4));
+        // PutItem 2; transaction 2 x (1 + 1); batch write 2 + 1 + 1. Reads 1 + 3.
+        assert_eq!((c.dynamo_requests(), c.write_units, c.read_units()), (5, 10, 4.0));
+    }
+
+    #[test]
+    fn an_eventually_consistent_read_costs_half_a_unit_per_item() {
+        let t = Tally::default();
+        t.dynamo("GetItem", b"{}");
+        let get = serde_json::json!({"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}, {"pk": {"S": "c"}}]}}});
+        t.dynamo("BatchGetItem", get.to_string().as_bytes());
+        t.dynamo("TransactGetItems", serde_json::json!({"TransactItems": [{}]}).to_string().as_bytes());
+        assert_eq!(t.snapshot().read_units(), 0.5 + 1.5 + 2.0, "a transactional read costs two");
     }
 
     #[test]

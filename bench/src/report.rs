@@ -162,7 +162,7 @@ impl Bucket {
             lambda_requests: self.invocations.total() as f64 * p.lambda_request,
             lambda_duration: self.invocations.billed_ms as f64 / 1000.0 * gb * p.lambda_arm64_gb_second,
             sqs: self.counts.sqs_chunks as f64 * p.sqs_fifo_request,
-            dynamodb: self.counts.read_units as f64 * p.dynamodb_read_unit
+            dynamodb: self.counts.read_units() * p.dynamodb_read_unit
                 + self.counts.write_units as f64 * p.dynamodb_write_unit,
             scheduler: self.invocations.poll as f64 * p.scheduler_invocation,
         }
@@ -187,7 +187,7 @@ impl Bucket {
             ("SQS requests / change", self.per_change(self.counts.sqs_requests())),
             ("SQS billed requests / change", self.per_change(self.counts.sqs_chunks)),
             ("DynamoDB requests / change", self.per_change(self.counts.dynamo_requests())),
-            ("DynamoDB read units / change", self.per_change(self.counts.read_units)),
+            ("DynamoDB read units / change", self.counts.read_units() / self.synced_f()),
             ("DynamoDB write units / change", self.per_change(self.counts.write_units)),
             ("Lambda invocations / change", self.per_change(self.invocations.total())),
             ("mean invocation (ms)", self.mean_invocation_ms()),

@@ -158,6 +158,15 @@ pub trait StateStore: Send + Sync {
         }
         Ok(out)
     }
+    /// [`StateStore::get_many`] where an answer from a moment ago will do: a stale
+    /// record may only cost work (an event enqueued that the transform then skips),
+    /// never correctness. DynamoDB reads these eventually consistent, at half the price.
+    async fn get_many_relaxed(
+        &self,
+        keys: &[StateKey],
+    ) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
+        self.get_many(keys).await
+    }
     /// Writes the fingerprints one write step produced, in one request on stores with
     /// batch writes (not atomic across items; each item is a whole-item put, as
     /// `put_fingerprint` is).

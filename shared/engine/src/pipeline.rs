@@ -239,7 +239,9 @@ impl Engine {
             return Ok(echoes);
         }
         let key = |s: &EntitySnapshot| StateKey::Fingerprint(record.integration.id.clone(), source, s.id.clone());
-        let fps = self.state.get_many(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
+        // A stale fingerprint only lets an echo through to the transform, which reads
+        // strongly and skips it.
+        let fps = self.state.get_many_relaxed(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
         for s in mine {
             if let Some(StateRecord::Fingerprint(fp)) = fps.get(&key(s)) {
                 if is_echo(s, &me, fp) {

@@ -445,6 +445,8 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     let got = store.get_many(&keys).await.expect("get_many");
     assert_eq!(got.len(), 6, "absent keys are absent: {got:?}");
     assert_eq!(got.get(&keys[8]), Some(&StateRecord::OpenFailures(1)));
+    let relaxed = store.get_many_relaxed(&keys[..6]).await.expect("get_many_relaxed");
+    assert_eq!(relaxed, store.get_many(&keys[..6]).await.expect("get_many"), "relaxed reads answer the same at rest");
     assert_eq!(got.get(&keys[0]), Some(&StateRecord::Link(l.clone())));
     assert_eq!(got.get(&keys[1]), Some(&StateRecord::Link(l)));
     assert_eq!(got.get(&keys[3]), Some(&StateRecord::Fingerprint(newer)));

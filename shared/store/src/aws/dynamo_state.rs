@@ -241,6 +241,71 @@ impl DynamoStore {
         }
     }
 
+    /// `get_many`: keys to items by their prefixed partition key, then the failures
+    /// the pointers name; counts never seeded are seeded here.
+    async fn read_many(&self, keys: &[StateKey], consistent: bool) -> PortResult<HashMap<StateKey, StateRecord>> {
+        let table = &*self.state_table;
+        let what = format!("get_many ({} records)", keys.len());
+        // Each kind's partition key has its own prefix: the key alone names the record.
+        let mut by_pk: HashMap<String, (&'static str, &StateKey)> = HashMap::new();
+        for k in keys {
+            let (pk, sk) = match k {
+                StateKey::Link(i, side, e) => (link_pk(i, *side, e), "link"),
+                StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
+                StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
+                StateKey::OpenFailures(i, flow) => (failcount_pk(i, *flow), "failcount"),
+            };
+            by_pk.insert(pk, (sk, k));
+        }
+        let mut out = HashMap::new();
+        let mut failures: HashMap<String, &StateKey> = HashMap::new();
+        // Counts to seed: absent or unseeded when read (once per flow, ever).
+        let mut unseeded: Vec<&StateKey> = keys.iter().filter(|k| matches!(k, StateKey::OpenFailures(..))).collect();
+        for item in
+            self.batch_get(by_pk.iter().map(|(pk, (sk, _))| (pk.clone(), *sk)).collect(), consistent, &what).await?
+        {
+            let pk = get_s(&item, "pk", table)?;
+            let Some((_, k)) = by_pk.get(pk).copied() else {
+                continue;
+            };
+            match k {
+                StateKey::OpenFailures(..) => {
+                    if let Some(n) = Self::seeded_count(Some(&item), pk) {
+                        unseeded.retain(|u| *u != k);
+                        out.insert(k.clone(), StateRecord::OpenFailures(n));
+                    }
+                }
+                StateKey::Link(..) => {
+                    out.insert(k.clone(), StateRecord::Link(doc(&item, table)?));
+                }
+                StateKey::Fingerprint(..) => {
+                    out.insert(k.clone(), StateRecord::Fingerprint(doc(&item, table)?));
+                }
+                StateKey::Failure(..) => {
+                    failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
+                }
+            }
+        }
+        for k in unseeded {
+            if let StateKey::OpenFailures(i, flow) = k {
+                if let Some(n) = self.seed_open_failures(i, *flow).await? {
+                    out.insert(k.clone(), StateRecord::OpenFailures(n));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
+            for item in self.batch_get(keys, consistent, &what).await? {
+                let record: FailureRecord = doc(&item, table)?;
+                // A pointer without its failure is left by an interrupted delete: no failure.
+                if let Some(k) = failures.get(&record.id) {
+                    out.insert((*k).clone(), StateRecord::Failure(Box::new(record)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn tx_delete(
         &self,
         pk: String,
@@ -258,9 +323,10 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(built(del.build(), what)?).build())
     }
 
-    /// `BatchGetItem` of (pk, sk) keys, 100 per call, strongly consistent; unprocessed
-    /// keys (throttling) are asked again after a backoff. Absent items are not returned.
-    async fn batch_get(&self, keys: Vec<(String, &str)>, what: &str) -> PortResult<Vec<Item>> {
+    /// `BatchGetItem` of (pk, sk) keys, 100 per call, strongly or eventually consistent;
+    /// unprocessed keys (throttling) are asked again after a backoff. Absent items are not
+    /// returned.
+    async fn batch_get(&self, keys: Vec<(String, &str)>, consistent: bool, what: &str) -> PortResult<Vec<Item>> {
         let table = &*self.state_table;
         let mut out = Vec::new();
         for chunk in keys.chunks(100) {
@@ -269,7 +335,7 @@ impl DynamoStore {
             while !pending.is_empty() {
                 let ka = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
                     .map_err(|e| PortError::store(format!("{what}: {e}")))?;
                 let res = self
@@ -425,67 +491,15 @@ impl StateStore for DynamoStore {
         put_versioned(&self.client, &self.state_table, item, expected_version, &what, ("watermark of", &label)).await
     }
 
-    /// Links, fingerprints and failure pointers in one `BatchGetItem` (per 100 keys);
-    /// the failures the pointers name in a second one.
+    /// Links, fingerprints, failure pointers and counts in one `BatchGetItem` (per 100
+    /// keys); the failures the pointers name in a second one.
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
-        let table = &*self.state_table;
-        let what = format!("get_many ({} records)", keys.len());
-        // Each kind's partition key has its own prefix: the key alone names the record.
-        let mut by_pk: HashMap<String, (&'static str, &StateKey)> = HashMap::new();
-        for k in keys {
-            let (pk, sk) = match k {
-                StateKey::Link(i, side, e) => (link_pk(i, *side, e), "link"),
-                StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
-                StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
-                StateKey::OpenFailures(i, flow) => (failcount_pk(i, *flow), "failcount"),
-            };
-            by_pk.insert(pk, (sk, k));
-        }
-        let mut out = HashMap::new();
-        let mut failures: HashMap<String, &StateKey> = HashMap::new();
-        // Counts to seed: absent or unseeded when read (once per flow, ever).
-        let mut unseeded: Vec<&StateKey> = keys.iter().filter(|k| matches!(k, StateKey::OpenFailures(..))).collect();
-        for item in self.batch_get(by_pk.iter().map(|(pk, (sk, _))| (pk.clone(), *sk)).collect(), &what).await? {
-            let pk = get_s(&item, "pk", table)?;
-            let Some((_, k)) = by_pk.get(pk).copied() else {
-                continue;
-            };
-            match k {
-                StateKey::OpenFailures(..) => {
-                    if let Some(n) = Self::seeded_count(Some(&item), pk) {
-                        unseeded.retain(|u| *u != k);
-                        out.insert(k.clone(), StateRecord::OpenFailures(n));
-                    }
-                }
-                StateKey::Link(..) => {
-                    out.insert(k.clone(), StateRecord::Link(doc(&item, table)?));
-                }
-                StateKey::Fingerprint(..) => {
-                    out.insert(k.clone(), StateRecord::Fingerprint(doc(&item, table)?));
-                }
-                StateKey::Failure(..) => {
-                    failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
-                }
-            }
-        }
-        for k in unseeded {
-            if let StateKey::OpenFailures(i, flow) = k {
-                if let Some(n) = self.seed_open_failures(i, *flow).await? {
-                    out.insert(k.clone(), StateRecord::OpenFailures(n));
-                }
-            }
-        }
-        if !failures.is_empty() {
-            let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
-            for item in self.batch_get(keys, &what).await? {
-                let record: FailureRecord = doc(&item, table)?;
-                // A pointer without its failure is left by an interrupted delete: no failure.
-                if let Some(k) = failures.get(&record.id) {
-                    out.insert((*k).clone(), StateRecord::Failure(Box::new(record)));
-                }
-            }
-        }
-        Ok(out)
+        self.read_many(keys, true).await
+    }
+
+    /// The same, eventually consistent (half the read units).
+    async fn get_many_relaxed(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
+        self.read_many(keys, false).await
     }
 
     /// One `BatchWriteItem` (per 25 items) for a write step's fingerprints.
