@@ -17,8 +17,8 @@ use ferry_domain::ports::{
     ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
 };
 use ferry_domain::{
-    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link, Side,
-    SystemConfig, SystemId, Watermark,
+    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link,
+    PairFingerprints, Side, SystemConfig, SystemId, Watermark,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -394,6 +394,14 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
             self.write("put_fingerprints");
         }
         self.inner.put_fingerprints(fingerprints).await
+    }
+    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
+        self.read("get_pair");
+        self.inner.get_pair(integration, left).await
+    }
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
+        self.write("put_pair");
+        self.inner.put_pair(left, right).await
     }
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         self.read("get_link");

@@ -174,6 +174,28 @@ pub struct Fingerprint {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Both fingerprints of a linked pair, stored together: a write step changes both, and
+/// one record is one billed write instead of two.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairFingerprints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Fingerprint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right: Option<Fingerprint>,
+}
+
+impl PairFingerprints {
+    /// The fingerprint of `entity` on `side`, if this pair holds it (after a relink the
+    /// pair of a left entity may still hold the former peer's).
+    pub fn of(&self, side: Side, entity: &EntityId) -> Option<&Fingerprint> {
+        let fp = match side {
+            Side::Left => self.left.as_ref(),
+            Side::Right => self.right.as_ref(),
+        };
+        fp.filter(|f| &f.entity == entity)
+    }
+}
+
 /// The last revision of a source entity a poll handled (dedupe). Short names and
 /// milliseconds: a watermark holds many and is written on every poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

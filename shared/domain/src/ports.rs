@@ -6,7 +6,7 @@
 use crate::error::PortError;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
-use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, Watermark};
+use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
 use crate::model::{
     EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
     SystemKind, UserRef,
@@ -111,6 +111,8 @@ pub enum StateKey {
     Failure(IntegrationId, Flow, EntityId),
     /// How many entities of a flow have a parked failure ([`StateStore::open_failures`]).
     OpenFailures(IntegrationId, Flow),
+    /// Both fingerprints of the linked pair whose left entity this is ([`StateStore::get_pair`]).
+    Pair(IntegrationId, EntityId),
 }
 
 /// A record read by [`StateStore::get_many`].
@@ -120,6 +122,7 @@ pub enum StateRecord {
     Fingerprint(Fingerprint),
     Failure(Box<FailureRecord>),
     OpenFailures(u64),
+    Pair(Box<PairFingerprints>),
 }
 
 /// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures, counters.
@@ -151,6 +154,7 @@ pub trait StateStore: Send + Sync {
                     self.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
                 }
                 StateKey::OpenFailures(i, flow) => self.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
+                StateKey::Pair(i, left) => self.get_pair(i, left).await?.map(|p| StateRecord::Pair(Box::new(p))),
             };
             if let Some(r) = record {
                 out.insert(k.clone(), r);
@@ -175,6 +179,25 @@ pub trait StateStore: Send + Sync {
             self.put_fingerprint(fp).await?;
         }
         Ok(())
+    }
+
+    /// The fingerprints of the linked pair whose left entity is `left` (`None` when it
+    /// is not linked). Stores without a pair record answer from the two fingerprints,
+    /// as does a store whose pair record was never written (older data).
+    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
+        let Some(link) = self.get_link(integration, Side::Left, left).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PairFingerprints {
+            left: self.get_fingerprint(integration, Side::Left, left).await?,
+            right: self.get_fingerprint(integration, Side::Right, &link.right.id).await?,
+        }))
+    }
+    /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
+    /// its peer) as one record where the store has one (one billed write), else as two.
+    /// From then on [`StateStore::get_fingerprint`] of either entity answers from it.
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
+        self.put_fingerprints(&[left.clone(), right.clone()]).await
     }
 
     /// The link that holds `entity` on `side`.

@@ -76,30 +76,26 @@ impl Engine {
         // The same, for the entities' failures: read only in flows that have any.
         let mut parked = Vec::new();
         for body in bodies {
-            let (integration, flow, source, target) = match queue {
+            let (integration, flow, source, create) = match queue {
                 QueueName::Changes => match serde_json::from_str::<ChangeEvent>(body) {
-                    Ok(e) => (e.integration, e.flow, e.snapshot.id, None),
+                    Ok(e) => (e.integration, e.flow, e.snapshot.id, false),
                     Err(_) => continue,
                 },
                 QueueName::Writes => match serde_json::from_str::<WriteCommand>(body) {
-                    Ok(c) => (c.integration, c.flow, c.source.id, c.target),
+                    Ok(c) => (c.integration, c.flow, c.source.id, c.target.is_none()),
                     Err(_) => continue,
                 },
             };
             let src = flow.source();
             first.push(StateKey::OpenFailures(integration.clone(), flow));
             parked.push((integration.clone(), flow, source.clone()));
-            if queue == QueueName::Writes && target.is_none() {
+            if create {
                 // A create: its link and create intent are read when it runs. Until the
                 // pair is linked the two directions are in different message groups, and
                 // the other one may link it (adopt the twin) while this batch runs.
                 continue;
             }
             first.push(StateKey::Link(integration.clone(), src, source.clone()));
-            first.push(StateKey::Fingerprint(integration.clone(), src, source.clone()));
-            if let Some(t) = target {
-                first.push(StateKey::Fingerprint(integration.clone(), flow.target(), t));
-            }
             peers.push((integration, flow, source));
         }
         if first.is_empty() {
@@ -109,9 +105,10 @@ impl Engine {
             warn!("reading the batch's sync state ahead failed; each message reads its own: {e}");
             return;
         }
-        // The linked peers' fingerprints the first round did not know to ask for, and
-        // the failures of entities in flows with any parked. A flow without one (nearly
-        // always) costs one count read per batch instead of one per message.
+        // The fingerprints, once the links say where they are: a linked pair's both in
+        // its pair record, an unlinked entity's its own; and the failures of entities in
+        // flows with any parked. A flow without one (nearly always) costs one count read
+        // per batch instead of one per message.
         let mut second = Vec::new();
         for (integration, flow, source) in parked {
             let key = StateKey::Failure(integration.clone(), flow, source);
@@ -121,14 +118,13 @@ impl Engine {
             }
         }
         for (integration, flow, source) in peers {
-            let target_side = flow.target();
-            if let Some(Some(StateRecord::Link(l))) =
-                batch.cached(&StateKey::Link(integration.clone(), flow.source(), source))
-            {
-                let key = StateKey::Fingerprint(integration, target_side, l.side(target_side).id.clone());
-                if batch.cached(&key).is_none() {
-                    second.push(key);
-                }
+            let key = match batch.cached(&StateKey::Link(integration.clone(), flow.source(), source.clone())) {
+                Some(Some(StateRecord::Link(l))) => StateKey::Pair(integration, l.left.id),
+                Some(None) => StateKey::Fingerprint(integration, flow.source(), source),
+                _ => continue,
+            };
+            if batch.cached(&key).is_none() {
+                second.push(key);
             }
         }
         if !second.is_empty() {
@@ -146,6 +142,15 @@ impl Engine {
         let mut found = self.state.get_many(&keys).await?;
         for k in keys {
             let record = found.remove(&k);
+            // Both items of a link hold the same link, written together: one is the other.
+            if let Some(StateRecord::Link(l)) = &record {
+                for side in [Side::Left, Side::Right] {
+                    let peer = StateKey::Link(l.integration.clone(), side, l.side(side).id.clone());
+                    if peer != k {
+                        batch.remember(peer, record.clone());
+                    }
+                }
+            }
             batch.remember(k, record);
         }
         Ok(())
@@ -164,6 +169,7 @@ impl Engine {
                 self.state.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
             }
             StateKey::OpenFailures(i, flow) => self.state.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
+            StateKey::Pair(i, left) => self.state.get_pair(i, left).await?.map(|p| StateRecord::Pair(Box::new(p))),
         };
         batch.remember(key, record.clone());
         Ok(record)
@@ -182,6 +188,7 @@ impl Engine {
         }
     }
 
+    /// A linked entity's fingerprint from its pair's record, an unlinked one's own.
     pub(crate) async fn batch_fingerprint(
         &self,
         batch: &Batch,
@@ -189,6 +196,12 @@ impl Engine {
         side: Side,
         entity: &EntityId,
     ) -> Result<Option<Fingerprint>, PortError> {
+        if let Some(link) = self.batch_link(batch, integration, side, entity).await? {
+            return match self.cached_or(batch, StateKey::Pair(integration.clone(), link.left.id)).await? {
+                Some(StateRecord::Pair(p)) => Ok(p.of(side, entity).cloned()),
+                _ => Ok(None),
+            };
+        }
         match self.cached_or(batch, StateKey::Fingerprint(integration.clone(), side, entity.clone())).await? {
             Some(StateRecord::Fingerprint(f)) => Ok(Some(f)),
             _ => Ok(None),
@@ -209,8 +222,10 @@ impl Engine {
     }
 
     pub(crate) async fn batch_put_link(&self, batch: &Batch, link: &Link) -> Result<(), PortError> {
-        // A replaced link's other entity may have lost its link: ask the store again.
-        lock(&batch.state).retain(|k, _| !matches!(k, StateKey::Link(i, ..) if *i == link.integration));
+        // A replaced link's other entity may have lost its link, and a pair record is
+        // found through links: ask the store again.
+        lock(&batch.state)
+            .retain(|k, _| !matches!(k, StateKey::Link(i, ..) | StateKey::Pair(i, ..) if *i == link.integration));
         self.state.put_link(link).await?;
         for side in [Side::Left, Side::Right] {
             let key = StateKey::Link(link.integration.clone(), side, link.side(side).id.clone());
@@ -226,13 +241,13 @@ impl Engine {
         Ok(())
     }
 
-    /// A write step's fingerprints, in one store request.
-    pub(crate) async fn batch_put_fingerprints(&self, batch: &Batch, fps: &[Fingerprint]) -> Result<(), PortError> {
-        self.state.put_fingerprints(fps).await?;
-        for fp in fps {
-            let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
-            batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));
-        }
+    /// A write step's fingerprints of a linked pair, as its one pair record.
+    pub(crate) async fn batch_put_pair(&self, batch: &Batch, a: Fingerprint, b: Fingerprint) -> Result<(), PortError> {
+        let (left, right) = if a.side == Side::Left { (a, b) } else { (b, a) };
+        self.state.put_pair(&left, &right).await?;
+        let key = StateKey::Pair(left.integration.clone(), left.entity.clone());
+        let pair = ferry_domain::PairFingerprints { left: Some(left), right: Some(right) };
+        batch.remember(key, Some(StateRecord::Pair(Box::new(pair))));
         Ok(())
     }
 

@@ -238,13 +238,34 @@ impl Engine {
         if mine.is_empty() {
             return Ok(echoes);
         }
-        let key = |s: &EntitySnapshot| StateKey::Fingerprint(record.integration.id.clone(), source, s.id.clone());
-        // A stale fingerprint only lets an echo through to the transform, which reads
-        // strongly and skips it.
-        let fps = self.state.get_many_relaxed(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
+        let id = &record.integration.id;
+        // A linked pair's fingerprints are in its pair record, keyed by its left entity:
+        // a right entity's is found through its link. All reads here may be a moment
+        // stale: that only lets an echo through to the transform, which reads strongly
+        // and skips it.
+        let mut left_of: std::collections::HashMap<&ferry_domain::EntityId, ferry_domain::EntityId> =
+            std::collections::HashMap::new();
+        match source {
+            Side::Left => left_of.extend(mine.iter().map(|s| (&s.id, s.id.clone()))),
+            Side::Right => {
+                let key = |s: &EntitySnapshot| StateKey::Link(id.clone(), Side::Right, s.id.clone());
+                let links = self.state.get_many_relaxed(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
+                for s in &mine {
+                    if let Some(StateRecord::Link(l)) = links.get(&key(s)) {
+                        left_of.insert(&s.id, l.left.id.clone());
+                    }
+                }
+            }
+        }
+        let keys: HashSet<StateKey> = left_of.values().map(|l| StateKey::Pair(id.clone(), l.clone())).collect();
+        if keys.is_empty() {
+            return Ok(echoes);
+        }
+        let pairs = self.state.get_many_relaxed(&keys.into_iter().collect::<Vec<_>>()).await?;
         for s in mine {
-            if let Some(StateRecord::Fingerprint(fp)) = fps.get(&key(s)) {
-                if is_echo(s, &me, fp) {
+            let Some(left) = left_of.get(&s.id) else { continue };
+            if let Some(StateRecord::Pair(p)) = pairs.get(&StateKey::Pair(id.clone(), left.clone())) {
+                if p.of(source, &s.id).is_some_and(|fp| is_echo(s, &me, fp)) {
                     echoes.insert(s.id.clone());
                 }
             }
@@ -606,9 +627,10 @@ impl Engine {
             create_started: Some(None),
         };
         let source_fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, source_update, now).await?;
-        // Both fingerprints in one store request. The target's names the revision Ferry
-        // just made, so the target's poll drops it as an echo without enqueueing it.
-        self.batch_put_fingerprints(batch, &[target_fp, source_fp]).await?;
+        // Both fingerprints in one pair record (one store write). The target's names the
+        // revision Ferry just made, so the target's poll drops it as an echo without
+        // enqueueing it.
+        self.batch_put_pair(batch, target_fp, source_fp).await?;
         if cmd.winner.is_some() {
             self.clear_sibling_conflict(id, cmd.flow, &target_ref.id, batch).await?;
         }

@@ -11,8 +11,8 @@ use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, S
 use ferry_domain::{
     AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
     FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
-    IntegrationId, IntegrationRecord, Link, MappingKind, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
-    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    IntegrationId, IntegrationRecord, Link, MappingKind, PairFingerprints, RemoteRefs, SecretRef, SeenRevision, Side,
+    SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -209,6 +209,7 @@ pub async fn state_store(store: &dyn StateStore) {
     fingerprints(store, &iid).await;
     failures(store, &iid, &other).await;
     batched(store, &iid).await;
+    pairs(store, &iid).await;
     counters(store, &iid, &other).await;
     leases(store, &iid).await;
 }
@@ -463,6 +464,54 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     let many: Vec<_> =
         (0..130).map(|n| StateKey::Fingerprint(iid.clone(), Side::Left, EntityId::new(format!("none-{n}")))).collect();
     assert!(store.get_many(&many).await.expect("get_many of 130").is_empty());
+}
+
+/// A linked pair's fingerprints: from its two fingerprints until its pair record is
+/// written, from the record after; `get_fingerprint` and `get_many` answer the same.
+async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
+    let (left_id, right_id) = (EntityId::new("P-1"), EntityId::new("701"));
+    let fp = |side: Side, id: &EntityId, title: &str| Fingerprint {
+        integration: iid.clone(),
+        side,
+        entity: id.clone(),
+        values: BTreeMap::from([
+            ("title".to_string(), FieldValue::Text(title.into())),
+            ("description".to_string(), FieldValue::RichText("<p>long</p>".repeat(20)).fingerprint_form()),
+            (
+                "assignee".to_string(),
+                FieldValue::User(ferry_domain::UserRef {
+                    id: "u-1".into(),
+                    email: Some("alice@example.com".into()),
+                    display_name: Some("Alice Ünal".into()),
+                }),
+            ),
+        ]),
+        written_revision: Some("7".into()),
+        written_updated: Some(at(80)),
+        updated_at: at(81),
+        applied_source_updated: Some(at(79)),
+        create_started: None,
+    };
+    assert_eq!(store.get_pair(iid, &left_id).await.expect("get_pair"), None, "not linked: no pair");
+    store.put_link(&link(iid, "P-1", "701")).await.expect("put_link");
+    let (old_left, old_right) = (fp(Side::Left, &left_id, "Old"), fp(Side::Right, &right_id, "Old!"));
+    store.put_fingerprints(&[old_left.clone(), old_right.clone()]).await.expect("put_fingerprints");
+    assert_eq!(
+        store.get_pair(iid, &left_id).await.expect("get_pair"),
+        Some(PairFingerprints { left: Some(old_left), right: Some(old_right) }),
+        "before its record is written: the two fingerprints"
+    );
+
+    let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
+    store.put_pair(&new_left, &new_right).await.expect("put_pair");
+    let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()) };
+    assert_eq!(store.get_pair(iid, &left_id).await.expect("get_pair"), Some(want.clone()));
+    assert_eq!(store.get_fingerprint(iid, Side::Left, &left_id).await.expect("get"), Some(new_left));
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &right_id).await.expect("get"), Some(new_right));
+    let key = StateKey::Pair(iid.clone(), left_id.clone());
+    let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
+    assert_eq!(got.get(&key), Some(&StateRecord::Pair(Box::new(want))));
+    assert_eq!(got.len(), 1);
 }
 
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

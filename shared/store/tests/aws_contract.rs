@@ -380,6 +380,99 @@ async fn failures_are_listed_across_several_index_pages() {
     stack.delete().await;
 }
 
+/// A write step's two fingerprints are one item, deflated under 1 KB: one billed write
+/// unit instead of two. (Fingerprints of a realistic mapping are ~0.7 KB of JSON each.)
+#[tokio::test]
+async fn a_pairs_fingerprints_are_one_item_under_a_kilobyte() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use ferry_domain::{FieldValue, Fingerprint, Side, UserRef};
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("int");
+    let fp = |side: Side, id: &str, fields: &[&str]| Fingerprint {
+        integration: i.clone(),
+        side,
+        entity: EntityId::new(id),
+        values: fields
+            .iter()
+            .enumerate()
+            .map(|(n, f)| {
+                let v = match n % 4 {
+                    0 => FieldValue::User(UserRef {
+                        id: format!("5b10ac8d82e05b22cc7d000{n}"),
+                        email: Some("carol@acme.test".into()),
+                        display_name: Some("Carol White".into()),
+                    }),
+                    1 => {
+                        FieldValue::RichText(format!("<p>{}</p>", "Steps to reproduce. ".repeat(10))).fingerprint_form()
+                    }
+                    2 => FieldValue::Option("In Progress".into()),
+                    _ => FieldValue::Text(format!("Checkout fails for guest users [c{n}]")),
+                };
+                (f.to_string(), v)
+            })
+            .collect(),
+        written_revision: Some("1795760767606".into()),
+        written_updated: Some(at(10)),
+        updated_at: at(11),
+        applied_source_updated: Some(at(9)),
+        create_started: None,
+    };
+    let left = fp(
+        Side::Left,
+        "10001",
+        &[
+            "assignee",
+            "description",
+            "status",
+            "summary",
+            "priority",
+            "customfield_10050",
+            "customfield_10051",
+            "labels",
+        ],
+    );
+    let right = fp(
+        Side::Right,
+        "51",
+        &[
+            "System.AssignedTo",
+            "System.Description",
+            "System.State",
+            "System.Title",
+            "Microsoft.VSTS.Common.Priority",
+            "Custom.Severity",
+            "Microsoft.VSTS.Scheduling.StoryPoints",
+            "System.Tags",
+        ],
+    );
+    let plain = serde_json::to_string(&left).expect("json").len() + serde_json::to_string(&right).expect("json").len();
+    assert!(plain > 1400, "the fixture is as large as real fingerprints: {plain} bytes");
+    store.put_link(&link(&i, "10001", "51")).await.expect("put_link");
+    store.put_pair(&left, &right).await.expect("put_pair");
+
+    let key = std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S(format!("pair#{i}#10001"))),
+        ("sk".to_string(), AttributeValue::S("pair".into())),
+    ]);
+    let got = stack.c.dynamo.get_item().table_name(&stack.names.state_table).set_key(Some(key)).send().await;
+    let item = got.expect("raw get").item.expect("the pair item exists");
+    let size: usize = item
+        .iter()
+        .map(|(name, v)| {
+            name.len()
+                + match v {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    other => panic!("unexpected attribute {name}: {other:?}"),
+                }
+        })
+        .sum();
+    assert!(size <= 1024, "the pair item is {size} bytes: more than one write unit");
+    assert_eq!(store.get_fingerprint(&i, Side::Right, &EntityId::new("51")).await.expect("get"), Some(right));
+    stack.delete().await;
+}
+
 /// Failures parked before the open-failure count existed (by an older Ferry) must be
 /// counted, or a batch would skip reading them and run past a parked entity.
 #[tokio::test]

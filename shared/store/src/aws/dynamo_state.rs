@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
-    Side, Watermark,
+    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
+    PairFingerprints, PortError, Side, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,6 +41,38 @@ fn failure_pk(id: &str) -> String {
 fn pointer_pk(i: &IntegrationId, flow: Flow, e: &EntityId) -> String {
     format!("failure-entity#{i}#{}#{e}", flow.as_str())
 }
+fn pair_pk(i: &IntegrationId, left: &EntityId) -> String {
+    format!("pair#{i}#{left}")
+}
+/// A pair record decompresses to at most this (DynamoDB items stop at 400 KB).
+const PAIR_MAX_JSON: u64 = 4 << 20;
+
+/// A pair record as stored: its JSON, deflated. Two fingerprints are about 1.5 KB of
+/// JSON with many repeated names and values, about 0.55 KB deflated: one write unit
+/// instead of two.
+fn encode_pair(pair: &PairFingerprints, what: &str) -> PortResult<Vec<u8>> {
+    use std::io::Write;
+    let json = encode(pair, what)?;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(json.as_bytes())
+        .and_then(|_| z.finish())
+        .map_err(|e| PortError::store(format!("{what}: cannot compress the pair record: {e}")))
+}
+
+fn decode_pair(item: &Item, table: &str) -> PortResult<PairFingerprints> {
+    use std::io::Read;
+    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let Some(AttributeValue::B(blob)) = item.get("z") else {
+        return Err(corrupt(table, &pk, "attribute `z` (the deflated pair record) is missing or not binary"));
+    };
+    let mut json = Vec::new();
+    flate2::read::DeflateDecoder::new(blob.as_ref())
+        .take(PAIR_MAX_JSON)
+        .read_to_end(&mut json)
+        .map_err(|e| corrupt(table, &pk, format!("attribute `z` does not inflate: {e}")))?;
+    serde_json::from_slice(&json).map_err(|e| corrupt(table, &pk, format!("attribute `z` is not a pair record: {e}")))
+}
+
 fn failcount_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("failcount#{i}#{}", flow.as_str())
 }
@@ -254,6 +286,7 @@ impl DynamoStore {
                 StateKey::Fingerprint(i, side, e) => (fp_pk(i, *side, e), "fp"),
                 StateKey::Failure(i, flow, e) => (pointer_pk(i, *flow, e), "failure-entity"),
                 StateKey::OpenFailures(i, flow) => (failcount_pk(i, *flow), "failcount"),
+                StateKey::Pair(i, left) => (pair_pk(i, left), "pair"),
             };
             by_pk.insert(pk, (sk, k));
         }
@@ -284,7 +317,15 @@ impl DynamoStore {
                 StateKey::Failure(..) => {
                     failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
                 }
+                StateKey::Pair(..) => {
+                    out.insert(k.clone(), StateRecord::Pair(Box::new(decode_pair(&item, table)?)));
+                }
             }
+        }
+        let unstored: Vec<&StateKey> =
+            keys.iter().filter(|k| matches!(k, StateKey::Pair(..)) && !out.contains_key(*k)).collect();
+        if !unstored.is_empty() {
+            self.pairs_from_fingerprints(&unstored, consistent, &mut out, &what).await?;
         }
         for k in unseeded {
             if let StateKey::OpenFailures(i, flow) = k {
@@ -304,6 +345,50 @@ impl DynamoStore {
             }
         }
         Ok(out)
+    }
+
+    /// Pairs whose record was never written (linked before pair records existed, or
+    /// just linked): their links, then the two fingerprints each. Unlinked: absent.
+    async fn pairs_from_fingerprints(
+        &self,
+        pairs: &[&StateKey],
+        consistent: bool,
+        out: &mut HashMap<StateKey, StateRecord>,
+        what: &str,
+    ) -> PortResult<()> {
+        let table = &*self.state_table;
+        let link_keys = pairs
+            .iter()
+            .filter_map(|k| match k {
+                StateKey::Pair(i, left) => Some((link_pk(i, Side::Left, left), "link")),
+                _ => None,
+            })
+            .collect();
+        let mut links = Vec::new();
+        for item in self.batch_get(link_keys, consistent, what).await? {
+            links.push(doc::<Link>(&item, table)?);
+        }
+        let fp_keys = links
+            .iter()
+            .flat_map(|l| {
+                [
+                    (fp_pk(&l.integration, Side::Left, &l.left.id), "fp"),
+                    (fp_pk(&l.integration, Side::Right, &l.right.id), "fp"),
+                ]
+            })
+            .collect();
+        let mut fps: HashMap<String, Fingerprint> = HashMap::new();
+        for item in self.batch_get(fp_keys, consistent, what).await? {
+            fps.insert(get_s(&item, "pk", table)?.to_string(), doc(&item, table)?);
+        }
+        for l in links {
+            let pair = PairFingerprints {
+                left: fps.remove(&fp_pk(&l.integration, Side::Left, &l.left.id)),
+                right: fps.remove(&fp_pk(&l.integration, Side::Right, &l.right.id)),
+            };
+            out.insert(StateKey::Pair(l.integration.clone(), l.left.id.clone()), StateRecord::Pair(Box::new(pair)));
+        }
+        Ok(())
     }
 
     fn tx_delete(
@@ -604,6 +689,7 @@ impl StateStore for DynamoStore {
         }
     }
 
+    /// A linked entity's from its pair record once that exists, else its own item.
     async fn get_fingerprint(
         &self,
         integration: &IntegrationId,
@@ -611,8 +697,40 @@ impl StateStore for DynamoStore {
         entity: &EntityId,
     ) -> PortResult<Option<Fingerprint>> {
         let what = format!("get_fingerprint {integration} {} {entity}", side.as_str());
-        let item = self.get(&self.state_table, fp_pk(integration, side, entity), "fp", &what).await?;
-        item.map(|i| doc(&i, &self.state_table)).transpose()
+        let table = &*self.state_table;
+        if let Some(link) = self.get(table, link_pk(integration, side, entity), "link", &what).await? {
+            let link: Link = doc(&link, table)?;
+            if let Some(fp) = self.get_pair(integration, &link.left.id).await?.and_then(|p| p.of(side, entity).cloned())
+            {
+                return Ok(Some(fp));
+            }
+        }
+        let item = self.get(table, fp_pk(integration, side, entity), "fp", &what).await?;
+        item.map(|i| doc(&i, table)).transpose()
+    }
+
+    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
+        let key = StateKey::Pair(integration.clone(), left.clone());
+        match self.read_many(std::slice::from_ref(&key), true).await?.remove(&key) {
+            Some(StateRecord::Pair(p)) => Ok(Some(*p)),
+            _ => Ok(None),
+        }
+    }
+
+    /// One `PutItem` of the deflated pair record (the entities' own `fp#` items, if
+    /// any, are no longer read for a linked pair once it exists).
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
+        let what = format!("put_pair {} left {} right {}", left.integration, left.entity, right.entity);
+        if left.side != Side::Left || right.side != Side::Right || left.integration != right.integration {
+            return Err(PortError::new(
+                ErrorCategory::InvalidRequest,
+                format!("{what}: needs the left side's fingerprint and the right side's of one integration"),
+            ));
+        }
+        let pair = PairFingerprints { left: Some(left.clone()), right: Some(right.clone()) };
+        let mut item = key(pair_pk(&left.integration, &left.entity), "pair");
+        item.insert("z".into(), AttributeValue::B(encode_pair(&pair, &what)?.into()));
+        self.put(&self.state_table, item, &what).await
     }
 
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {

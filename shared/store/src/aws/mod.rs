@@ -14,7 +14,11 @@
 //! - link: one item per side, `link#{integration}#{side}#{entity}` / `link`, both written
 //!   in one `TransactWriteItems` with a shared `token`; count in `linkcount#{integration}`
 //!   / `linkcount` (`n`, ADD)
-//! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`
+//! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`: an unlinked entity's (a
+//!   create's intent); a linked pair's two are one item `pair#{integration}#{left entity}`
+//!   / `pair` (`z` B: the pair's JSON, deflated), written by each write step. A pair
+//!   linked before pair items existed (2026-11-27) is read from its `fp#` items until its
+//!   next write.
 //! - failure `failure#{id}` / `failure` with `gsi1pk = failures#{integration}`,
 //!   `gsi1sk = {first_failed_at RFC 3339 nanos}#{id}`; pointer
 //   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`);
