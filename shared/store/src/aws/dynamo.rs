@@ -84,11 +84,30 @@ pub(crate) fn item_key(item: &Item) -> String {
 }
 
 /// The JSON `doc` of an item.
+/// A record's JSON: `doc` as text, or `z` deflated (see [`DynamoStore::record_deflated`]).
 pub(crate) fn doc<T: DeserializeOwned>(item: &Item, table: &str) -> PortResult<T> {
-    let json = get_s(item, "doc", table)?;
-    serde_json::from_str(json)
-        .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `doc`: {e}")).with_source(e))
+    match item.get("z") {
+        None => {
+            let json = get_s(item, "doc", table)?;
+            serde_json::from_str(json)
+                .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `doc`: {e}")).with_source(e))
+        }
+        Some(AttributeValue::B(blob)) => {
+            use std::io::Read;
+            let mut json = Vec::new();
+            flate2::read::DeflateDecoder::new(blob.as_ref())
+                .take(INFLATED_MAX)
+                .read_to_end(&mut json)
+                .map_err(|e| corrupt(table, &item_key(item), format!("attribute `z` does not inflate: {e}")))?;
+            serde_json::from_slice(&json)
+                .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `z`: {e}")).with_source(e))
+        }
+        Some(_) => Err(corrupt(table, &item_key(item), "attribute `z` is not binary")),
+    }
 }
+
+/// A deflated record inflates to at most this (a DynamoDB item stops at 400 KB).
+const INFLATED_MAX: u64 = 8 << 20;
 
 pub(crate) fn version_conflict(what: &str, key: &str, expected: Option<u64>, stored: Option<u64>) -> PortError {
     let show = |v: Option<u64>| match v {
@@ -201,6 +220,21 @@ impl DynamoStore {
         item.insert("doc".into(), s(json));
         item
     }
+
+    /// A record whose JSON is stored deflated in `z`: for records written often whose
+    /// JSON repeats names and values (a pair's fingerprints, a watermark's seen
+    /// revisions), where every started KB is a billed write unit.
+    pub(crate) fn record_deflated(pk: String, sk: &str, json: &str, what: &str) -> PortResult<Item> {
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let bytes = z
+            .write_all(json.as_bytes())
+            .and_then(|_| z.finish())
+            .map_err(|e| PortError::store(format!("{what}: cannot compress the record: {e}")))?;
+        let mut item = key(pk, sk);
+        item.insert("z".into(), AttributeValue::B(bytes.into()));
+        Ok(item)
+    }
 }
 
 #[async_trait]
@@ -248,5 +282,39 @@ impl ConfigStore for DynamoStore {
         let mut item = Self::record(format!("integration#{id}"), "integration", encode(record, &what)?);
         item.insert("version".into(), n(record.version));
         put_versioned(&self.client, &self.config_table, item, expected_version, &what, ("integration", &id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct Rec {
+        name: String,
+        seen: Vec<u32>,
+    }
+
+    #[test]
+    fn a_record_reads_the_same_from_doc_and_from_deflated_z() {
+        let rec = Rec { name: "wm".into(), seen: (0..500).collect() };
+        let json = encode(&rec, "test").expect("json");
+        let plain = DynamoStore::record("wm#a".into(), "wm", json.clone());
+        let deflated = DynamoStore::record_deflated("wm#a".into(), "wm", &json, "test").expect("deflate");
+        assert_eq!(doc::<Rec>(&plain, "t").expect("doc"), rec);
+        assert_eq!(doc::<Rec>(&deflated, "t").expect("z"), rec);
+        let Some(AttributeValue::B(z)) = deflated.get("z") else { panic!("z is binary: {deflated:?}") };
+        assert!(z.as_ref().len() * 2 < json.len(), "deflated {} of {} bytes", z.as_ref().len(), json.len());
+    }
+
+    #[test]
+    fn a_corrupt_z_is_reported_with_the_items_key() {
+        let mut item = key("wm#a", "wm");
+        item.insert("z".into(), AttributeValue::B(b"not deflate".to_vec().into()));
+        let err = doc::<Rec>(&item, "StateTable").expect_err("corrupt");
+        assert!(err.to_string().contains("wm#a") && err.to_string().contains("`z`"), "{err}");
+        item.insert("z".into(), AttributeValue::S("text".into()));
+        let err = doc::<Rec>(&item, "StateTable").expect_err("not binary");
+        assert!(err.to_string().contains("not binary"), "{err}");
     }
 }

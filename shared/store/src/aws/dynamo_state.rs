@@ -44,35 +44,6 @@ fn pointer_pk(i: &IntegrationId, flow: Flow, e: &EntityId) -> String {
 fn pair_pk(i: &IntegrationId, left: &EntityId) -> String {
     format!("pair#{i}#{left}")
 }
-/// A pair record decompresses to at most this (DynamoDB items stop at 400 KB).
-const PAIR_MAX_JSON: u64 = 4 << 20;
-
-/// A pair record as stored: its JSON, deflated. Two fingerprints are about 1.5 KB of
-/// JSON with many repeated names and values, about 0.55 KB deflated: one write unit
-/// instead of two.
-fn encode_pair(pair: &PairFingerprints, what: &str) -> PortResult<Vec<u8>> {
-    use std::io::Write;
-    let json = encode(pair, what)?;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(json.as_bytes())
-        .and_then(|_| z.finish())
-        .map_err(|e| PortError::store(format!("{what}: cannot compress the pair record: {e}")))
-}
-
-fn decode_pair(item: &Item, table: &str) -> PortResult<PairFingerprints> {
-    use std::io::Read;
-    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-    let Some(AttributeValue::B(blob)) = item.get("z") else {
-        return Err(corrupt(table, &pk, "attribute `z` (the deflated pair record) is missing or not binary"));
-    };
-    let mut json = Vec::new();
-    flate2::read::DeflateDecoder::new(blob.as_ref())
-        .take(PAIR_MAX_JSON)
-        .read_to_end(&mut json)
-        .map_err(|e| corrupt(table, &pk, format!("attribute `z` does not inflate: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| corrupt(table, &pk, format!("attribute `z` is not a pair record: {e}")))
-}
-
 fn failcount_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("failcount#{i}#{}", flow.as_str())
 }
@@ -318,7 +289,7 @@ impl DynamoStore {
                     failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
                 }
                 StateKey::Pair(..) => {
-                    out.insert(k.clone(), StateRecord::Pair(Box::new(decode_pair(&item, table)?)));
+                    out.insert(k.clone(), StateRecord::Pair(Box::new(doc(&item, table)?)));
                 }
             }
         }
@@ -570,7 +541,8 @@ impl StateStore for DynamoStore {
         };
         let mut stored = watermark.clone();
         stored.version = next;
-        let mut item = Self::record(wm_pk(integration, flow), "wm", encode(&stored, &what)?);
+        // Deflated: its seen revisions make it about 10 KB of JSON, written every poll.
+        let mut item = Self::record_deflated(wm_pk(integration, flow), "wm", &encode(&stored, &what)?, &what)?;
         item.insert("version".into(), n(next));
         let label = format!("{integration} {flow}");
         put_versioned(&self.client, &self.state_table, item, expected_version, &what, ("watermark of", &label)).await
@@ -727,9 +699,11 @@ impl StateStore for DynamoStore {
                 format!("{what}: needs the left side's fingerprint and the right side's of one integration"),
             ));
         }
+        // Two fingerprints are about 1.5 KB of JSON, about 0.55 KB deflated: one write
+        // unit instead of two.
         let pair = PairFingerprints { left: Some(left.clone()), right: Some(right.clone()) };
-        let mut item = key(pair_pk(&left.integration, &left.entity), "pair");
-        item.insert("z".into(), AttributeValue::B(encode_pair(&pair, &what)?.into()));
+        let item =
+            Self::record_deflated(pair_pk(&left.integration, &left.entity), "pair", &encode(&pair, &what)?, &what)?;
         self.put(&self.state_table, item, &what).await
     }
 

@@ -7,16 +7,17 @@
 //! The SDK clients are built by the caller (`ferry_runtime::aws::load_sdk_config`), so an
 //! emulator is selected only through the standard `AWS_ENDPOINT_URL`.
 //!
-//! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`):
-//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts); its doc
-//!   holds the polls' seen revisions. (Before 2026-11-27 those were `seen#…` items, one per
+//! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`,
+//! or that JSON deflated in `z` (B) where noted):
+//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts), in `z`
+//!   (a `doc` written before 2026-11-27 is still read); it holds the polls' seen revisions. (Before 2026-11-27 those were `seen#…` items, one per
 //!   entity; nothing reads them any more, so a table may drop them.)
 //! - link: one item per side, `link#{integration}#{side}#{entity}` / `link`, both written
 //!   in one `TransactWriteItems` with a shared `token`; count in `linkcount#{integration}`
 //!   / `linkcount` (`n`, ADD)
 //! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`: an unlinked entity's (a
 //!   create's intent); a linked pair's two are one item `pair#{integration}#{left entity}`
-//!   / `pair` (`z` B: the pair's JSON, deflated), written by each write step. A pair
+//!   / `pair` (in `z`), written by each write step. A pair
 //!   linked before pair items existed (2026-11-27) is read from its `fp#` items until its
 //!   next write.
 //! - failure `failure#{id}` / `failure` with `gsi1pk = failures#{integration}`,
