@@ -217,7 +217,7 @@ impl DynamoStore {
     /// per flow, when its count is seeded).
     async fn count_pointers(&self, integration: &IntegrationId, flow: Flow, what: &str) -> PortResult<u64> {
         let table = &*self.state_table;
-        let prefix = format!("failure-entity#{integration}#{}#", flow.as_str());
+        let prefix = pointer_pk(integration, flow, &EntityId::new(""));
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
@@ -983,5 +983,9 @@ mod tests {
         assert_eq!(link_pk(&i, Side::Left, &e), "link#app-bugs#left#a#b");
         assert_eq!(pointer_pk(&i, Flow::RightToLeft, &e), "failure-entity#app-bugs#right_to_left#a#b");
         assert_eq!(wm_pk(&i, Flow::LeftToRight), "wm#app-bugs#left_to_right");
+        let pointer = pointer_pk(&i, Flow::RightToLeft, &e);
+        assert_eq!(failcount_pk_of_pointer(&pointer), Some(failcount_pk(&i, Flow::RightToLeft)));
+        assert_eq!(failcount_pk_of_pointer("failure#x"), None, "not a pointer key");
+        assert_eq!(pair_pk(&i, &e), "pair#app-bugs#a#b");
     }
 }
