@@ -241,6 +241,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Remembers the pair of a link this step just made to a target it just created:
+    /// the source's own fingerprint as the batch knows it, none for the new target.
+    /// Nothing is remembered when the batch does not know the source's.
+    pub(crate) fn batch_new_pair(&self, batch: &Batch, link: &Link, source_side: Side) {
+        let source = link.side(source_side);
+        let own = match batch.cached(&StateKey::Fingerprint(link.integration.clone(), source_side, source.id.clone())) {
+            Some(Some(StateRecord::Fingerprint(f))) => Some(f),
+            Some(None) => None,
+            _ => return,
+        };
+        let pair = match source_side {
+            Side::Left => ferry_domain::PairFingerprints { left: own, right: None },
+            Side::Right => ferry_domain::PairFingerprints { left: None, right: own },
+        };
+        batch.remember(
+            StateKey::Pair(link.integration.clone(), link.left.id.clone()),
+            Some(StateRecord::Pair(Box::new(pair))),
+        );
+    }
+
     /// A write step's fingerprints of a linked pair, as its one pair record.
     pub(crate) async fn batch_put_pair(&self, batch: &Batch, a: Fingerprint, b: Fingerprint) -> Result<(), PortError> {
         let (left, right) = if a.side == Side::Left { (a, b) } else { (b, a) };

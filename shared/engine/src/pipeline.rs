@@ -517,7 +517,14 @@ impl Engine {
                 Side::Left => (source_ref.clone(), target_ref.clone()),
                 Side::Right => (target_ref.clone(), source_ref.clone()),
             };
-            self.batch_put_link(batch, &Link { integration: id.clone(), left, right, created_at: now }).await?;
+            let new_link = Link { integration: id.clone(), left, right, created_at: now };
+            self.batch_put_link(batch, &new_link).await?;
+            if created {
+                // The pair has no record yet, and what it would be read from is known:
+                // the source's own fingerprint (its create intent) and none for the new
+                // target. Saves reading the pair, the link and both fingerprints back.
+                self.batch_new_pair(batch, &new_link, source_side);
+            }
             self.crash_point(CrashPoint::WriteAfterLink)?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
@@ -571,12 +578,9 @@ impl Engine {
                     target_ref = entity_ref(&t);
                 }
             }
-            // Store the link again with the refs as they are after the follow-up writes.
-            let (left, right) = match source_side {
-                Side::Left => (source_ref.clone(), target_ref.clone()),
-                Side::Right => (target_ref.clone(), source_ref.clone()),
-            };
-            self.batch_put_link(batch, &Link { integration: id.clone(), left, right, created_at: now }).await?;
+            // The link keeps the refs of the create: nothing reads their revisions (the
+            // fingerprints below hold the revisions after the follow-up writes), and a
+            // second link put would cost two reads and a transaction per create.
         }
 
         let mut target_values = cmd.mapped.clone();
