@@ -2,14 +2,14 @@
 //! together up front) and its counters (written together at the end).
 //!
 //! Every DynamoDB request is billed, and one per record per message was most of
-//! Ferry's AWS cost. A batch reads the links, fingerprints and failures of all its
-//! messages in one `BatchGetItem` before handling them (a failure only in a flow whose
-//! open-failure count is not 0, and a linked peer's fingerprint in a second one, so
-//! mostly two requests per batch); handlers then read through
-//! this cache and write through it, so a later message of the same entity in the
-//! batch sees the earlier one's writes. The cache lives for one batch only. Nothing
-//! else writes a pair's fingerprints while its batch runs: write commands of both
-//! directions of a linked pair share one FIFO message group (see
+//! Ferry's AWS cost. A batch reads the state of all its messages before handling them,
+//! in two `BatchGetItem`s: the source entities' links and their flows' open-failure
+//! counts, then each linked pair's fingerprint record (an unlinked entity's own
+//! fingerprint) and, only in a flow whose count is not 0, the entities' failures.
+//! Handlers then read through this cache and write through it, so a later message of
+//! the same entity in the batch sees the earlier one's writes. The cache lives for one
+//! batch only. Nothing else writes a pair's fingerprints while its batch runs: write
+//! commands of both directions of a linked pair share one FIFO message group (see
 //! [`ferry_domain::WriteCommand::group_id`]). A create is not linked yet, so its link
 //! and create intent are not read ahead: they are read when it runs.
 

@@ -11,16 +11,16 @@ use crate::error::{EngineError, HandleError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::{Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
 use ferry_domain::{
-    remote_link_for, ChangeEvent, Counter, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldChange,
-    FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision, Side,
-    WriteCommand, MESSAGE_SCHEMA,
+    remote_link_for, ChangeEvent, Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord,
+    FieldChange, FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision,
+    Side, WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
     is_echo, made_by, map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput,
     Resolution, UserDirectory,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{info, instrument, warn};
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -228,7 +228,7 @@ impl Engine {
         source: Side,
         conn: &dyn Connector,
         candidates: &[(EntitySnapshot, bool)],
-    ) -> Result<HashSet<ferry_domain::EntityId>, EngineError> {
+    ) -> Result<HashSet<EntityId>, EngineError> {
         let mut echoes = HashSet::new();
         if candidates.iter().all(|(s, _)| s.changed_by.is_none()) {
             return Ok(echoes);
@@ -243,8 +243,7 @@ impl Engine {
         // a right entity's is found through its link. All reads here may be a moment
         // stale: that only lets an echo through to the transform, which reads strongly
         // and skips it.
-        let mut left_of: std::collections::HashMap<&ferry_domain::EntityId, ferry_domain::EntityId> =
-            std::collections::HashMap::new();
+        let mut left_of: HashMap<&EntityId, EntityId> = HashMap::new();
         match source {
             Side::Left => left_of.extend(mine.iter().map(|s| (&s.id, s.id.clone()))),
             Side::Right => {
@@ -669,7 +668,7 @@ impl Engine {
         batch: &Batch,
         id: &IntegrationId,
         side: Side,
-        entity: &ferry_domain::EntityId,
+        entity: &EntityId,
         update: FpUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<Fingerprint, PortError> {
@@ -711,7 +710,7 @@ impl Engine {
         target_conn: &dyn ferry_domain::ports::Connector,
         target_scope: &ferry_domain::Scope,
         batch: &Batch,
-    ) -> Result<Option<ferry_domain::EntityId>, Parkable> {
+    ) -> Result<Option<EntityId>, Parkable> {
         let integration = &record.integration;
         let (source_side, target_side) = (cmd.flow.source(), cmd.flow.target());
         let fp = self.batch_fingerprint(batch, &integration.id, source_side, &cmd.source.id).await?;
@@ -937,7 +936,7 @@ impl Engine {
         &self,
         id: &IntegrationId,
         flow: Flow,
-        twin: &ferry_domain::EntityId,
+        twin: &EntityId,
         batch: &Batch,
     ) -> Result<(), PortError> {
         if let Some(f) = self.batch_failure(batch, id, flow.reverse(), twin).await? {
@@ -972,10 +971,10 @@ const SEEN_MAX: usize = 1000;
 /// entity replaces an older one), without entities updated before `keep_from` (no later
 /// poll reads them again), and at most [`SEEN_MAX`] of the newest.
 fn seen_window(
-    old: &BTreeMap<ferry_domain::EntityId, SeenRevision>,
-    handled: Vec<(ferry_domain::EntityId, SeenRevision)>,
+    old: &BTreeMap<EntityId, SeenRevision>,
+    handled: Vec<(EntityId, SeenRevision)>,
     keep_from: DateTime<Utc>,
-) -> BTreeMap<ferry_domain::EntityId, SeenRevision> {
+) -> BTreeMap<EntityId, SeenRevision> {
     let mut seen = old.clone();
     for (e, s) in handled {
         if seen.get(&e).is_none_or(|o| o.updated <= s.updated) {
