@@ -584,14 +584,19 @@ impl StateStore for DynamoStore {
         let what = format!("put_link {i} left {left} right {right}");
         let body = encode(link, &what)?;
         let table = &*self.state_table;
+        let keys = [link_pk(i, Side::Left, left), link_pk(i, Side::Right, right)];
         for _ in 0..ATTEMPTS {
+            // Both current items in one request (strongly consistent).
+            let mut found: HashMap<String, Item> = HashMap::new();
+            for item in self.batch_get(keys.iter().map(|k| (k.clone(), "link")).collect(), true, &what).await? {
+                found.insert(get_s(&item, "pk", table)?.to_string(), item);
+            }
             let mut old = Vec::new();
-            for (side, id) in [(Side::Left, left), (Side::Right, right)] {
-                let item = self.get(table, link_pk(i, side, id), "link", &what).await?;
-                let parsed = match item {
+            for pk in &keys {
+                let parsed = match found.get(pk) {
                     Some(item) => {
-                        let l: Link = doc(&item, table)?;
-                        Some((l, get_s(&item, "token", table)?.to_string()))
+                        let l: Link = doc(item, table)?;
+                        Some((l, get_s(item, "token", table)?.to_string()))
                     }
                     None => None,
                 };
