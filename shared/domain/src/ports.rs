@@ -106,6 +106,9 @@ pub trait ConfigStore: Send + Sync {
 pub enum StateKey {
     /// The link that holds an entity on a side.
     Link(IntegrationId, Side, EntityId),
+    /// An entity's own fingerprint record: an unlinked entity's (a create's intent). A
+    /// linked pair's are read with [`StateKey::Pair`]; once its pair record is written,
+    /// a store with pair records no longer updates the entities' own.
     Fingerprint(IntegrationId, Side, EntityId),
     /// The parked failure of an entity in one flow.
     Failure(IntegrationId, Flow, EntityId),

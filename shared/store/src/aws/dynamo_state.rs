@@ -186,7 +186,7 @@ impl DynamoStore {
             let count = self.count_pointers(integration, flow, &what).await?;
             let mut seeded = key(pk.clone(), "failcount");
             seeded.insert("n".into(), n(count));
-            seeded.insert("v".into(), n(version.unwrap_or(0) + 1));
+            seeded.insert("v".into(), n(version.unwrap_or(0).saturating_add(1)));
             seeded.insert("seeded".into(), AttributeValue::Bool(true));
             let mut put = self.client.put_item().table_name(table).set_item(Some(seeded));
             put = match (&item, version) {
