@@ -169,11 +169,12 @@ impl DynamoStore {
         }
     }
 
-    /// Makes the count of (integration, flow) exact, counting the pointers made before
-    /// the count existed: a strongly consistent scan for the flow's pointers, stored with
-    /// a condition on the version the count had before the scan, so a failure parked or
-    /// deleted meanwhile makes it count again. `None` when it kept changing.
-    async fn seed_open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
+    /// The exact count of (integration, flow): its count item (one strongly consistent
+    /// read) once seeded. Seeding counts the pointers made before the count existed: a
+    /// strongly consistent scan for the flow's pointers, stored with a condition on the
+    /// version the count had before the scan, so a failure parked or deleted meanwhile
+    /// makes it count again. `None` when it kept changing.
+    async fn exact_open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
         let what = format!("open_failures {integration} {flow}");
         let table = &*self.state_table;
         let pk = failcount_pk(integration, flow);
@@ -300,7 +301,7 @@ impl DynamoStore {
         }
         for k in unseeded {
             if let StateKey::OpenFailures(i, flow) = k {
-                if let Some(n) = self.seed_open_failures(i, *flow).await? {
+                if let Some(n) = self.exact_open_failures(i, *flow).await? {
                     out.insert(k.clone(), StateRecord::OpenFailures(n));
                 }
             }
@@ -859,16 +860,8 @@ impl StateStore for DynamoStore {
         }
     }
 
-    /// The flow's count item (one strongly consistent read); seeds it first if it was
-    /// never seeded.
     async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
-        let what = format!("open_failures {integration} {flow}");
-        let pk = failcount_pk(integration, flow);
-        let item = self.get(&self.state_table, pk.clone(), "failcount", &what).await?;
-        match Self::seeded_count(item.as_ref(), &pk) {
-            Some(n) => Ok(Some(n)),
-            None => self.seed_open_failures(integration, flow).await,
-        }
+        self.exact_open_failures(integration, flow).await
     }
 
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
