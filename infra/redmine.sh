@@ -16,16 +16,50 @@ pid_file="$here/.redmine.pid"
 env_file="$here/.redmine.env"
 log_file="$here/.redmine.log"
 rm_dir=/usr/share/redmine
-export RAILS_ENV=production RUBYOPT=-rwebrick
+packages=(redmine redmine-sqlite ruby-webrick)
+
+# Redmine's bundle has no application server but WEBrick, which Ruby 3 no longer loads by
+# itself: the server and `rails runner` get it through RUBYOPT. Only they do: the
+# packages' post-install scripts run `rake` under Bundler, where `-rwebrick` is not in
+# the bundle ("cannot load such file -- webrick"), which would leave them half-configured.
+rails() {
+    (cd "$rm_dir" && env RAILS_ENV=production RUBYOPT=-rwebrick bin/rails "$@")
+}
+
+# Whether every package is installed and configured ("install ok installed"); a package
+# whose post-install failed stays "half-configured".
+installed() {
+    local p status
+    for p in "${packages[@]}"; do
+        status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || return 1
+        [ "$status" = "install ok installed" ] || return 1
+    done
+    [ -x "$rm_dir/bin/rails" ]
+}
 
 install() {
-    if [ -x "$rm_dir/bin/rails" ] && dpkg -s redmine-sqlite >/dev/null 2>&1; then
+    if installed; then
         return
     fi
-    echo "redmine: installing the Debian packages redmine and redmine-sqlite" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q redmine redmine-sqlite
+    # A clean environment for apt and the maintainer scripts: nothing of the caller's
+    # Ruby or Bundler settings may reach the post-install's rake.
+    local clean=(env -u RUBYOPT -u RUBYLIB -u BUNDLE_GEMFILE -u GEM_HOME -u GEM_PATH
+        -u RAILS_ENV DEBIAN_FRONTEND=noninteractive)
+    # Repair what an interrupted or failed earlier install left half-configured.
+    if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+        echo "redmine: finishing the configuration of a half-installed package (dpkg --configure -a)" >&2
+        "${clean[@]}" dpkg --configure -a
+    fi
+    if ! installed; then
+        echo "redmine: installing the Debian packages ${packages[*]}" >&2
+        "${clean[@]}" apt-get update -q
+        "${clean[@]}" apt-get install -y -q "${packages[@]}"
+    fi
+    if ! installed; then
+        echo "redmine: the packages are not fully configured after the install:" >&2
+        dpkg -l "${packages[@]}" >&2 || true
+        exit 1
+    fi
 }
 
 # Parallel tests write concurrently: wait for SQLite's lock instead of failing with
@@ -43,7 +77,7 @@ running() {
 
 seed() {
     # One rails runner: prints KEY=VALUE lines for the env file.
-    (cd "$rm_dir" && bin/rails runner - <<'RUBY'
+    (rails runner - <<'RUBY'
 Setting.rest_api_enabled = '1'
 ActiveRecord::Base.connection.execute('PRAGMA journal_mode=WAL') if ActiveRecord::Base.connection.adapter_name =~ /sqlite/i
 Setting.login_required = '0'
@@ -110,8 +144,8 @@ start() {
     tune_sqlite
     if ! running; then
         rm -f "$rm_dir/tmp/pids/server.pid" 2>/dev/null || true
-        (cd "$rm_dir" && exec setsid bin/rails server -u webrick -b 127.0.0.1 -p "$port" -P "$here/.redmine.rails.pid") \
-            >"$log_file" 2>&1 &
+        (cd "$rm_dir" && RAILS_ENV=production RUBYOPT=-rwebrick exec setsid bin/rails server -u webrick \
+            -b 127.0.0.1 -p "$port" -P "$here/.redmine.rails.pid") >"$log_file" 2>&1 &
         echo $! >"$pid_file"
     fi
     local url="http://127.0.0.1:$port"
