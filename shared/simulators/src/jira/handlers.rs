@@ -4,7 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::jql::{self, SearchCtx};
-use super::store::{next_instant, FieldErrors, FieldSel, Inner, Issue, RemoteLink, Set};
+use super::store::{FieldErrors, FieldSel, Inner, Issue, RemoteLink, Set};
 use crate::common::{auth_scheme, body_text, Exchange, Injected, RequestRecord, SimUser};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -885,7 +885,7 @@ async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>,
     };
     let id = st.next_issue_id;
     st.next_issue_id += 1;
-    let at = next_instant(None);
+    let at = st.tick();
     let mut issue = Issue {
         id,
         key: format!("{}-{number}", project.key),

@@ -76,6 +76,8 @@ pub(crate) struct State {
     pub next_history_id: u64,
     pub next_link_id: u64,
     pub counters: HashMap<String, u64>,
+    /// The last change instant handed out ([`State::tick`]).
+    pub last_instant: Option<DateTime<Utc>>,
 }
 
 pub(crate) struct Inner {
@@ -110,8 +112,8 @@ pub(crate) fn cannot_set(field: &str) -> String {
     format!("Field '{field}' cannot be set. It is not on the appropriate screen, or unknown.")
 }
 
-/// Millisecond "now", strictly after `prev` so `updated` always moves forward.
-pub(crate) fn next_instant(prev: Option<DateTime<Utc>>) -> DateTime<Utc> {
+/// Millisecond "now", strictly after `prev`.
+fn next_instant(prev: Option<DateTime<Utc>>) -> DateTime<Utc> {
     let now = Utc::now();
     let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
     match prev {
@@ -236,6 +238,7 @@ impl Inner {
                 next_history_id: 10000,
                 next_link_id: 10000,
                 counters: HashMap::new(),
+                last_instant: None,
             }),
         }
     }
@@ -1011,6 +1014,15 @@ impl Inner {
 }
 
 impl State {
+    /// The instant of a change: now at millisecond precision, strictly after every earlier
+    /// change of this site, so the order of `updated` is the order of the changes even when
+    /// the machine's clock steps back.
+    pub fn tick(&mut self) -> DateTime<Utc> {
+        let at = next_instant(self.last_instant);
+        self.last_instant = Some(at);
+        at
+    }
+
     /// Records a history entry (if anything changed) and bumps `updated`.
     pub fn record(&mut self, idx: usize, author: &str, items: Vec<ChangeItem>) {
         if items.is_empty() {
@@ -1018,8 +1030,8 @@ impl State {
         }
         let id = self.next_history_id;
         self.next_history_id += 1;
+        let at = self.tick();
         let issue = &mut self.issues[idx];
-        let at = next_instant(Some(issue.updated));
         issue.updated = at;
         issue.histories.push(History { id, author: author.into(), created: at, items });
     }
