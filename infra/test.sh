@@ -11,12 +11,17 @@
 #      traffic captured, validated against the official Jira / Azure DevOps specs
 #   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
 #      emulator stack
-# Every server this script started is stopped when it exits.
+#   6. the LocalStack leg (infra/localstack/test.sh): LocalStack on the host (no Docker), the
+#      AWS-backend scenarios and a fault-suite run on it. Moto stays the fast default:
+#      FERRY_SKIP_LOCALSTACK=1 skips this leg (.ci/run runs it as a step of its own).
+# Every server this script started is stopped when it exits; each section's time is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 STATE="$ROOT/target/ci"
 mkdir -p "$STATE"
+# shellcheck source=sections.sh
+source infra/sections.sh
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 STARTED_MOTO=0
@@ -26,12 +31,11 @@ cleanup() {
   set +e
   ((STARTED_MOTO)) && infra/moto.sh stop
   ((STARTED_REDMINE)) && infra/redmine.sh stop
+  sections_report "$rc" "infra/test.sh timings"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-section() { echo "== $*"; }
 
 section "emulator: moto + template resources (infra/moto.sh)"
 alive infra/.moto.pid || STARTED_MOTO=1
@@ -56,11 +60,13 @@ FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-cli --test e2e
 FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-connectors
 FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"
 
-section "fault-injection suite (tests/faults) on both backends"
+section "fault-injection suite (tests/faults) on the embedded backend"
 # A fixed seed keeps CI reproducible (pass another through FERRY_FAULTS_SEED). moto answers
 # ~25 ms per request, so the AWS run is smaller to stay within a few minutes.
 faults_seed="${FERRY_FAULTS_SEED:-20261126}"
 cargo run -q -p ferry-faults -- --backend embedded --changes "${FERRY_FAULTS_CHANGES:-2000}" --seed "$faults_seed"
+
+section "fault-injection suite (tests/faults) on the AWS backend (moto)"
 # Its own stack on the emulator: the suite's queues must hold nothing of other runs.
 faults_env="$STATE/faults.env"
 "${FERRY_MOTO_VENV:-$ROOT/.venv-moto}/bin/python" infra/emulator_resources.py --endpoint "$AWS_ENDPOINT_URL" \
@@ -70,3 +76,10 @@ faults_env="$STATE/faults.env"
   source "$faults_env"
   cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_CHANGES:-500}" --seed "$faults_seed"
 )
+
+if [[ "${FERRY_SKIP_LOCALSTACK:-0}" == 1 ]]; then
+  section "LocalStack leg: skipped (FERRY_SKIP_LOCALSTACK=1)"
+else
+  section "LocalStack leg (infra/localstack/test.sh)"
+  infra/localstack/test.sh
+fi

@@ -57,6 +57,12 @@ struct Args {
     /// Share of person changes that are creates (after the first round, which only creates).
     #[arg(long, default_value_t = 0.3)]
     create_share: f64,
+    /// Visibility timeout of received messages, in seconds: a crashed batch returns after
+    /// it. It must outlast the slowest batch: on SQS (and LocalStack) a FIFO message cannot
+    /// be deleted once its receipt handle has expired, so a slower batch is received again
+    /// and, after the queue's receive limit, dead-lettered (moto deletes it anyway).
+    #[arg(long, default_value_t = 1)]
+    visibility: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -89,8 +95,8 @@ async fn main() -> Result<std::process::ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if args.changes == 0 || args.round == 0 {
-        bail!("--changes and --round must be at least 1");
+    if args.changes == 0 || args.round == 0 || args.visibility == 0 {
+        bail!("--changes, --round and --visibility must be at least 1");
     }
     for (name, v) in [
         ("--crash-rate", args.crash_rate),
@@ -129,7 +135,7 @@ async fn main() -> Result<std::process::ExitCode> {
 
 async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracle::Verdict, World)> {
     eprintln!("{}: building the world ...", backend.name());
-    let mut world = World::new(backend, seed, args.crash_rate).await?;
+    let mut world = World::new(backend, seed, args.crash_rate, Duration::from_secs(args.visibility)).await?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut jira_ids = HashMap::new();
     for (name, email, _) in PEOPLE {

@@ -40,8 +40,6 @@ impl Backend {
 pub const HTTP_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a hanging request is held by the simulator.
 pub const HANG: Duration = Duration::from_millis(2500);
-/// A crashed handler's batch returns after this long.
-const VISIBILITY: Duration = Duration::from_secs(1);
 /// The Jira integration user's profile zone: JQL dates are read in it (half-hour offset).
 const BOT_TIME_ZONE: &str = "Asia/Kolkata";
 
@@ -103,7 +101,9 @@ const PEOPLE_TOKENS: [&str; 6] =
     ["jira-alice-token", "jira-bob-token", "jira-carol-token", "ado-alice-pat", "ado-bob-pat", "ado-carol-pat"];
 
 impl World {
-    pub async fn new(backend: Backend, seed: u64, crash_rate: f64) -> Result<World> {
+    /// `visibility`: how long a received message stays invisible (a crashed handler's
+    /// batch returns after it).
+    pub async fn new(backend: Backend, seed: u64, crash_rate: f64, visibility: Duration) -> Result<World> {
         let mut jira_seed = JiraSeed::demo();
         for u in jira_seed.users.iter_mut().filter(|u| u.email == BOT) {
             u.time_zone = BOT_TIME_ZONE.into();
@@ -166,7 +166,7 @@ impl World {
                 engine.clone(),
                 RunnerSettings {
                     batch_size: 10,
-                    visibility: VISIBILITY,
+                    visibility,
                     retry_base: Duration::from_millis(100),
                     drain_patience: Duration::from_secs(30),
                 },
@@ -192,7 +192,7 @@ impl World {
                     options,
                 )
                 .await?
-                .with_visibility(VISIBILITY);
+                .with_visibility(visibility);
                 Drive::Aws(Box::new(tokio::sync::Mutex::new(events)))
             }
         };
