@@ -155,32 +155,12 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             None => wrap("ol", out)?,
         },
         "listItem" => wrap("li", out)?,
-        "codeBlock" => {
-            match attr_str(obj, "language").filter(|l| !l.is_empty()) {
-                Some(lang) => {
-                    out.push_str("<pre><code class=\"language-");
-                    escape_into(lang, out);
-                    out.push_str("\">");
-                }
-                None => out.push_str("<pre><code>"),
-            }
-            let mut text = String::new();
-            collect_text_raw(obj, &mut text, depth);
-            escape_into(&text, out);
-            out.push_str("</code></pre>");
-        }
+        "codeBlock" => render_code_block(obj, out, depth),
         "blockquote" => wrap("blockquote", out)?,
         "rule" => out.push_str("<hr>"),
         "mention" | "emoji" => escape_into(&inline_atom_text(obj), out),
         "status" => escape_into(attr_str(obj, "text").unwrap_or(""), out),
-        "date" => {
-            let ms = attrs(obj)
-                .and_then(|a| a.get("timestamp"))
-                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-            if let Some(d) = ms.and_then(chrono::DateTime::from_timestamp_millis) {
-                out.push_str(&d.format("%Y-%m-%d").to_string());
-            }
-        }
+        "date" => render_date(obj, out),
         "taskList" | "decisionList" => wrap("ul", out)?,
         "taskItem" | "decisionItem" => {
             out.push_str("<li><p>");
@@ -190,66 +170,22 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             render_children(obj, out, depth)?;
             out.push_str("</p></li>");
         }
-        "inlineCard" | "blockCard" | "embedCard" => {
-            let url = attr_str(obj, "url").unwrap_or("");
-            let block = ty != "inlineCard";
-            if block {
-                out.push_str("<p>");
-            }
-            // A URL the allow-list refuses (an empty one too) stays as text.
-            if html::link_allowed(url) {
-                out.push_str("<a href=\"");
-                escape_into(url, out);
-                out.push_str("\">");
-                escape_into(url, out);
-                out.push_str("</a>");
-            } else {
-                escape_into(url, out);
-            }
-            if block {
-                out.push_str("</p>");
-            }
+        "inlineCard" => render_card(obj, out),
+        "blockCard" | "embedCard" => {
+            out.push_str("<p>");
+            render_card(obj, out);
+            out.push_str("</p>");
         }
-        "panel" => {
-            let kind = attr_str(obj, "panelType").unwrap_or("info");
-            out.push_str("<div data-panel-type=\"");
-            escape_into(kind, out);
-            out.push_str("\">");
-            render_children(obj, out, depth)?;
-            out.push_str("</div>");
-        }
+        "panel" => render_panel(obj, out, depth)?,
         "table" => {
             out.push_str("<table><tbody>");
             render_children(obj, out, depth)?;
             out.push_str("</tbody></table>");
         }
         "tableRow" => wrap("tr", out)?,
-        "tableHeader" | "tableCell" => {
-            let tag = if ty == "tableHeader" { "th" } else { "td" };
-            let _ = write!(out, "<{tag}");
-            for key in ["colspan", "rowspan"] {
-                if let Some(n) = attr_u64(obj, key).filter(|n| *n > 1) {
-                    let _ = write!(out, " {key}=\"{n}\"");
-                }
-            }
-            out.push('>');
-            render_children(obj, out, depth)?;
-            let _ = write!(out, "</{tag}>");
-        }
-        "mediaSingle" | "mediaGroup" => {
-            let mut names = Vec::new();
-            if let Some(children) = obj.get("content").and_then(Value::as_array) {
-                for c in children.iter().filter_map(Value::as_object) {
-                    names.push(media_label(c));
-                }
-            }
-            if names.is_empty() {
-                names.push("[attachment]".to_string());
-            }
-            out.push_str("<p>");
-            escape_into(&names.join(" "), out);
-            out.push_str("</p>");
-        }
+        "tableHeader" => render_cell("th", obj, out, depth)?,
+        "tableCell" => render_cell("td", obj, out, depth)?,
+        "mediaSingle" | "mediaGroup" => render_media_group(obj, out),
         "media" | "mediaInline" => escape_into(&media_label(obj), out),
         // doc nested somewhere, unknown and future nodes: their content, best effort.
         _ => {
@@ -260,6 +196,84 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         }
     }
     Ok(())
+}
+
+fn render_panel(obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+    let kind = attr_str(obj, "panelType").unwrap_or("info");
+    out.push_str("<div data-panel-type=\"");
+    escape_into(kind, out);
+    out.push_str("\">");
+    render_children(obj, out, depth)?;
+    out.push_str("</div>");
+    Ok(())
+}
+
+fn render_code_block(obj: &Map<String, Value>, out: &mut String, depth: usize) {
+    match attr_str(obj, "language").filter(|l| !l.is_empty()) {
+        Some(lang) => {
+            out.push_str("<pre><code class=\"language-");
+            escape_into(lang, out);
+            out.push_str("\">");
+        }
+        None => out.push_str("<pre><code>"),
+    }
+    let mut text = String::new();
+    collect_text_raw(obj, &mut text, depth);
+    escape_into(&text, out);
+    out.push_str("</code></pre>");
+}
+
+fn render_date(obj: &Map<String, Value>, out: &mut String) {
+    let ms = attrs(obj)
+        .and_then(|a| a.get("timestamp"))
+        .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    if let Some(d) = ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        out.push_str(&d.format("%Y-%m-%d").to_string());
+    }
+}
+
+/// A smart card's URL as a link; a URL the allow-list refuses (an empty one too) stays
+/// as text.
+fn render_card(obj: &Map<String, Value>, out: &mut String) {
+    let url = attr_str(obj, "url").unwrap_or("");
+    if html::link_allowed(url) {
+        out.push_str("<a href=\"");
+        escape_into(url, out);
+        out.push_str("\">");
+        escape_into(url, out);
+        out.push_str("</a>");
+    } else {
+        escape_into(url, out);
+    }
+}
+
+fn render_cell(tag: &str, obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+    let _ = write!(out, "<{tag}");
+    for key in ["colspan", "rowspan"] {
+        if let Some(n) = attr_u64(obj, key).filter(|n| *n > 1) {
+            let _ = write!(out, " {key}=\"{n}\"");
+        }
+    }
+    out.push('>');
+    render_children(obj, out, depth)?;
+    let _ = write!(out, "</{tag}>");
+    Ok(())
+}
+
+/// Media is not copied: each item is a labelled placeholder in one paragraph.
+fn render_media_group(obj: &Map<String, Value>, out: &mut String) {
+    let mut names = Vec::new();
+    if let Some(children) = obj.get("content").and_then(Value::as_array) {
+        for c in children.iter().filter_map(Value::as_object) {
+            names.push(media_label(c));
+        }
+    }
+    if names.is_empty() {
+        names.push("[attachment]".to_string());
+    }
+    out.push_str("<p>");
+    escape_into(&names.join(" "), out);
+    out.push_str("</p>");
 }
 
 fn media_label(obj: &Map<String, Value>) -> String {
@@ -524,45 +538,9 @@ fn block(n: &Node, depth: usize, out: &mut Vec<Value>) {
             let level: u64 = name[1..].parse().unwrap_or(1);
             out.push(para("heading", inline_of(children), Some(json!({"level": level}))));
         }
-        "ul" | "ol" => {
-            let mut items = Vec::new();
-            for c in children {
-                match c {
-                    Node::Element { name, children, .. } if name == "li" => items.push(list_item(children, depth)),
-                    Node::Text(t) if t.trim().is_empty() => {}
-                    other => items.push(list_item(std::slice::from_ref(other), depth)),
-                }
-            }
-            if items.is_empty() {
-                return;
-            }
-            let mut list = json!({
-                "type": if name == "ul" { "bulletList" } else { "orderedList" },
-                "content": items,
-            });
-            if name == "ol" {
-                if let Some(start) = n.attr("start").and_then(|s| s.trim().parse::<u64>().ok()) {
-                    if start != 1 {
-                        list["attrs"] = json!({"order": start});
-                    }
-                }
-            }
-            out.push(list);
-        }
+        "ul" | "ol" => out.extend(list(n, depth)),
         "li" => out.push(json!({"type": "bulletList", "content": [list_item(children, depth)]})),
-        "pre" => {
-            let mut text = String::new();
-            let mut lang = None;
-            raw_text(children, &mut text, &mut lang, depth);
-            let mut cb = json!({"type": "codeBlock"});
-            if let Some(l) = lang {
-                cb["attrs"] = json!({"language": l});
-            }
-            if !text.is_empty() {
-                cb["content"] = json!([{"type": "text", "text": text}]);
-            }
-            out.push(cb);
-        }
+        "pre" => out.push(code_block(children, depth)),
         "blockquote" => {
             let inner = blocks(children, depth + 1);
             let inner = fit(inner, IN_BLOCKQUOTE);
@@ -598,6 +576,49 @@ fn block(n: &Node, depth: usize, out: &mut Vec<Value>) {
         // tbody & co. outside a table: their content.
         _ => out.extend(blocks(children, depth + 1)),
     }
+}
+
+/// A `<ul>` or `<ol>`; stray content between items becomes an item of its own.
+fn list(n: &Node, depth: usize) -> Option<Value> {
+    let Node::Element { name, children, .. } = n else { return None };
+    let mut items = Vec::new();
+    for c in children {
+        match c {
+            Node::Element { name, children, .. } if name == "li" => items.push(list_item(children, depth)),
+            Node::Text(t) if t.trim().is_empty() => {}
+            other => items.push(list_item(std::slice::from_ref(other), depth)),
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let mut list = json!({
+        "type": if name == "ul" { "bulletList" } else { "orderedList" },
+        "content": items,
+    });
+    if name == "ol" {
+        if let Some(start) = n.attr("start").and_then(|s| s.trim().parse::<u64>().ok()) {
+            if start != 1 {
+                list["attrs"] = json!({"order": start});
+            }
+        }
+    }
+    Some(list)
+}
+
+/// A `<pre>`: its text as written, the language from `<code class="language-…">`.
+fn code_block(children: &[Node], depth: usize) -> Value {
+    let mut text = String::new();
+    let mut lang = None;
+    raw_text(children, &mut text, &mut lang, depth);
+    let mut cb = json!({"type": "codeBlock"});
+    if let Some(l) = lang {
+        cb["attrs"] = json!({"language": l});
+    }
+    if !text.is_empty() {
+        cb["content"] = json!([{"type": "text", "text": text}]);
+    }
+    cb
 }
 
 fn para(ty: &str, content: Vec<Value>, attrs: Option<Value>) -> Value {
