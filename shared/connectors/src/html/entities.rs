@@ -120,7 +120,17 @@ fn entry(all: &'static str, ends: &[u16; COUNT], i: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::{Map, Value};
+
+    proptest! {
+        #[test]
+        fn escaped_text_decodes_to_itself(s in "(.|&[a-zA-Z]{1,8};?|&#x?[0-9a-fA-F]{1,8};?)*") {
+            let escaped = crate::html::escape(&s);
+            prop_assert_eq!(decode_entities(&escaped), s.clone());
+            prop_assert_eq!(decode_attribute(&escaped), s);
+        }
+    }
 
     #[test]
     fn character_references_decode_as_the_html_standard_says() {
