@@ -1,11 +1,12 @@
 //! ADF ⇄ HTML conversion speed on a typical bug description (paragraphs with marks,
-//! a list, a link, a code block and a table).
+//! a list, a link, a code block and a table), and HTML → plain text (Redmine's path).
 //!
 //! `cargo bench -p ferry-connectors --bench adf_html` prints documents/s and MB/s;
 //! `cargo test -p ferry-connectors --benches` runs each once.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferry_connectors::adf::{adf_to_html, html_to_adf};
+use ferry_connectors::html;
 use std::hint::black_box;
 
 const DESCRIPTION: &str = "<h2>Checkout fails for guest users</h2>\
@@ -31,6 +32,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(html.len() as u64));
     group.bench_function("adf_to_html (description)", |b| b.iter(|| black_box(adf_to_html(black_box(&adf)))));
     group.bench_function("html_to_adf (description)", |b| b.iter(|| black_box(html_to_adf(black_box(&html)))));
+    group.bench_function("html::to_text (description)", |b| b.iter(|| black_box(html::to_text(black_box(&html)))));
     group.finish();
 }
 

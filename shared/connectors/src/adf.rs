@@ -4,7 +4,10 @@
 //! node), and `html_to_adf` reads that form back exactly, so the HTML Ferry produces
 //! survives a round trip. Foreign HTML (Azure DevOps descriptions) is accepted best
 //! effort: unknown tags contribute their text, and one pass reaches the canonical form.
+//! Reading HTML (tokenizer, character references, tree) and the link allow-list are
+//! the HTML module's ([`crate::html`]); this module maps that tree to ADF and back.
 
+use crate::html::{self, Node};
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 
@@ -152,32 +155,12 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             None => wrap("ol", out)?,
         },
         "listItem" => wrap("li", out)?,
-        "codeBlock" => {
-            match attr_str(obj, "language").filter(|l| !l.is_empty()) {
-                Some(lang) => {
-                    out.push_str("<pre><code class=\"language-");
-                    escape_into(lang, out);
-                    out.push_str("\">");
-                }
-                None => out.push_str("<pre><code>"),
-            }
-            let mut text = String::new();
-            collect_text_raw(obj, &mut text, depth);
-            escape_into(&text, out);
-            out.push_str("</code></pre>");
-        }
+        "codeBlock" => render_code_block(obj, out, depth),
         "blockquote" => wrap("blockquote", out)?,
         "rule" => out.push_str("<hr>"),
         "mention" | "emoji" => escape_into(&inline_atom_text(obj), out),
         "status" => escape_into(attr_str(obj, "text").unwrap_or(""), out),
-        "date" => {
-            let ms = attrs(obj)
-                .and_then(|a| a.get("timestamp"))
-                .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-            if let Some(d) = ms.and_then(chrono::DateTime::from_timestamp_millis) {
-                out.push_str(&d.format("%Y-%m-%d").to_string());
-            }
-        }
+        "date" => render_date(obj, out),
         "taskList" | "decisionList" => wrap("ul", out)?,
         "taskItem" | "decisionItem" => {
             out.push_str("<li><p>");
@@ -187,66 +170,22 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             render_children(obj, out, depth)?;
             out.push_str("</p></li>");
         }
-        "inlineCard" | "blockCard" | "embedCard" => {
-            let url = attr_str(obj, "url").unwrap_or("");
-            let block = ty != "inlineCard";
-            if block {
-                out.push_str("<p>");
-            }
-            // An empty link would be dropped on the way back: not canonical.
-            if safe_href(url) && !url.is_empty() {
-                out.push_str("<a href=\"");
-                escape_into(url, out);
-                out.push_str("\">");
-                escape_into(url, out);
-                out.push_str("</a>");
-            } else {
-                escape_into(url, out);
-            }
-            if block {
-                out.push_str("</p>");
-            }
+        "inlineCard" => render_card(obj, out),
+        "blockCard" | "embedCard" => {
+            out.push_str("<p>");
+            render_card(obj, out);
+            out.push_str("</p>");
         }
-        "panel" => {
-            let kind = attr_str(obj, "panelType").unwrap_or("info");
-            out.push_str("<div data-panel-type=\"");
-            escape_into(kind, out);
-            out.push_str("\">");
-            render_children(obj, out, depth)?;
-            out.push_str("</div>");
-        }
+        "panel" => render_panel(obj, out, depth)?,
         "table" => {
             out.push_str("<table><tbody>");
             render_children(obj, out, depth)?;
             out.push_str("</tbody></table>");
         }
         "tableRow" => wrap("tr", out)?,
-        "tableHeader" | "tableCell" => {
-            let tag = if ty == "tableHeader" { "th" } else { "td" };
-            let _ = write!(out, "<{tag}");
-            for key in ["colspan", "rowspan"] {
-                if let Some(n) = attr_u64(obj, key).filter(|n| *n > 1) {
-                    let _ = write!(out, " {key}=\"{n}\"");
-                }
-            }
-            out.push('>');
-            render_children(obj, out, depth)?;
-            let _ = write!(out, "</{tag}>");
-        }
-        "mediaSingle" | "mediaGroup" => {
-            let mut names = Vec::new();
-            if let Some(children) = obj.get("content").and_then(Value::as_array) {
-                for c in children.iter().filter_map(Value::as_object) {
-                    names.push(media_label(c));
-                }
-            }
-            if names.is_empty() {
-                names.push("[attachment]".to_string());
-            }
-            out.push_str("<p>");
-            escape_into(&names.join(" "), out);
-            out.push_str("</p>");
-        }
+        "tableHeader" => render_cell("th", obj, out, depth)?,
+        "tableCell" => render_cell("td", obj, out, depth)?,
+        "mediaSingle" | "mediaGroup" => render_media_group(obj, out),
         "media" | "mediaInline" => escape_into(&media_label(obj), out),
         // doc nested somewhere, unknown and future nodes: their content, best effort.
         _ => {
@@ -257,6 +196,84 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         }
     }
     Ok(())
+}
+
+fn render_panel(obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+    let kind = attr_str(obj, "panelType").unwrap_or("info");
+    out.push_str("<div data-panel-type=\"");
+    escape_into(kind, out);
+    out.push_str("\">");
+    render_children(obj, out, depth)?;
+    out.push_str("</div>");
+    Ok(())
+}
+
+fn render_code_block(obj: &Map<String, Value>, out: &mut String, depth: usize) {
+    match attr_str(obj, "language").filter(|l| !l.is_empty()) {
+        Some(lang) => {
+            out.push_str("<pre><code class=\"language-");
+            escape_into(lang, out);
+            out.push_str("\">");
+        }
+        None => out.push_str("<pre><code>"),
+    }
+    let mut text = String::new();
+    collect_text_raw(obj, &mut text, depth);
+    escape_into(&text, out);
+    out.push_str("</code></pre>");
+}
+
+fn render_date(obj: &Map<String, Value>, out: &mut String) {
+    let ms = attrs(obj)
+        .and_then(|a| a.get("timestamp"))
+        .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    if let Some(d) = ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        out.push_str(&d.format("%Y-%m-%d").to_string());
+    }
+}
+
+/// A smart card's URL as a link; a URL the allow-list refuses (an empty one too) stays
+/// as text.
+fn render_card(obj: &Map<String, Value>, out: &mut String) {
+    let url = attr_str(obj, "url").unwrap_or("");
+    if html::link_allowed(url) {
+        out.push_str("<a href=\"");
+        escape_into(url, out);
+        out.push_str("\">");
+        escape_into(url, out);
+        out.push_str("</a>");
+    } else {
+        escape_into(url, out);
+    }
+}
+
+fn render_cell(tag: &str, obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+    let _ = write!(out, "<{tag}");
+    for key in ["colspan", "rowspan"] {
+        if let Some(n) = attr_u64(obj, key).filter(|n| *n > 1) {
+            let _ = write!(out, " {key}=\"{n}\"");
+        }
+    }
+    out.push('>');
+    render_children(obj, out, depth)?;
+    let _ = write!(out, "</{tag}>");
+    Ok(())
+}
+
+/// Media is not copied: each item is a labelled placeholder in one paragraph.
+fn render_media_group(obj: &Map<String, Value>, out: &mut String) {
+    let mut names = Vec::new();
+    if let Some(children) = obj.get("content").and_then(Value::as_array) {
+        for c in children.iter().filter_map(Value::as_object) {
+            names.push(media_label(c));
+        }
+    }
+    if names.is_empty() {
+        names.push("[attachment]".to_string());
+    }
+    out.push_str("<p>");
+    escape_into(&names.join(" "), out);
+    out.push_str("</p>");
 }
 
 fn media_label(obj: &Map<String, Value>) -> String {
@@ -326,7 +343,7 @@ impl Mark {
                 Some("sup") => Some(Mark::Sup),
                 _ => Some(Mark::Sub),
             },
-            "link" => attr_str(m, "href").filter(|h| safe_href(h)).map(|h| Mark::Link(h.to_string())),
+            "link" => attr_str(m, "href").filter(|h| html::link_allowed(h)).map(|h| Mark::Link(h.to_string())),
             _ => None,
         }
     }
@@ -401,342 +418,22 @@ fn render_text(obj: &Map<String, Value>, out: &mut String) {
     }
 }
 
-/// Links with script-capable schemes are dropped (their text stays).
-fn safe_href(href: &str) -> bool {
-    let h: String =
-        href.trim().chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect::<String>().to_ascii_lowercase();
-    !(h.starts_with("javascript:") || h.starts_with("vbscript:") || h.starts_with("data:"))
-}
-
+/// Escapes text for element content or a quoted attribute. A carriage return is written
+/// as a reference: HTML readers turn a literal one into a line feed, and ADF text keeps it.
 fn escape_into(s: &str, out: &mut String) {
-    ferry_domain::html::escape_html_into(s, out, false);
-}
-
-/// Escapes text for HTML element content or a quoted attribute.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    escape_into(s, &mut out);
-    out
-}
-
-// ---------------------------------------------------------------- HTML tokenizer
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Start { name: String, attrs: Vec<(String, String)>, self_closing: bool },
-    End(String),
-    Text(String),
-}
-
-fn tokenize(html: &str) -> Vec<Token> {
-    let mut tokens = Vec::new();
-    let mut text = String::new();
-    let mut rest = html;
-    while !rest.is_empty() {
-        let Some(lt) = rest.find('<') else {
-            text.push_str(rest);
-            break;
-        };
-        text.push_str(&rest[..lt]);
-        rest = &rest[lt..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").map(|i| &after[i + 3..]).unwrap_or("");
-            continue;
+    for (i, part) in s.split('\r').enumerate() {
+        if i > 0 {
+            out.push_str("&#13;");
         }
-        if rest.starts_with("<!") || rest.starts_with("<?") {
-            rest = rest.find('>').map(|i| &rest[i + 1..]).unwrap_or("");
-            continue;
-        }
-        let is_end = rest.starts_with("</");
-        let name_start = if is_end { 2 } else { 1 };
-        let name_len = rest[name_start..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == ':'))
-            .unwrap_or(rest.len() - name_start);
-        let starts_with_letter = rest[name_start..].chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-        if name_len == 0 || !starts_with_letter {
-            // A lone '<' is text.
-            text.push('<');
-            rest = &rest[1..];
-            continue;
-        }
-        let name = rest[name_start..name_start + name_len].to_ascii_lowercase();
-        let (attrs, self_closing, consumed) = parse_tag_rest(&rest[name_start + name_len..]);
-        rest = &rest[name_start + name_len + consumed..];
-        if !text.is_empty() {
-            tokens.push(Token::Text(decode_entities(&std::mem::take(&mut text))));
-        }
-        if is_end {
-            tokens.push(Token::End(name));
-        } else if name == "script" || name == "style" {
-            // Raw-text elements: drop them with their content.
-            let close = format!("</{name}");
-            let lower = rest.to_ascii_lowercase();
-            rest = match lower.find(&close) {
-                Some(i) => rest[i..].find('>').map(|j| &rest[i + j + 1..]).unwrap_or(""),
-                None => "",
-            };
-        } else {
-            tokens.push(Token::Start { name, attrs, self_closing });
-        }
+        ferry_domain::html::escape_html_into(part, out, false);
     }
-    if !text.is_empty() {
-        tokens.push(Token::Text(decode_entities(&text)));
-    }
-    tokens
-}
-
-/// Parses attributes up to and including `>`; returns (attrs, self-closing, bytes consumed).
-fn parse_tag_rest(s: &str) -> (Vec<(String, String)>, bool, usize) {
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    let mut attrs = Vec::new();
-    let mut self_closing = false;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c == b'>' {
-            return (attrs, self_closing, i + 1);
-        }
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == b'/' {
-            self_closing = true;
-            i += 1;
-            continue;
-        }
-        self_closing = false;
-        let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !matches!(bytes[i], b'=' | b'>' | b'/') {
-            i += 1;
-        }
-        let name = s[start..i].to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
-                let q = bytes[i];
-                let vstart = i + 1;
-                let vend = s[vstart..].bytes().position(|b| b == q).map(|p| vstart + p).unwrap_or(s.len());
-                value = decode_entities(&s[vstart..vend]);
-                i = (vend + 1).min(s.len());
-            } else {
-                let vstart = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                    i += 1;
-                }
-                value = decode_entities(&s[vstart..i]);
-            }
-        }
-        if !name.is_empty() {
-            attrs.push((name, value));
-        }
-    }
-    (attrs, self_closing, s.len())
-}
-
-/// Decodes character references; unknown or malformed ones stay as written.
-pub fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let end =
-            rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '#')).map(|i| i + 1).unwrap_or(rest.len());
-        let name = &rest[1..end];
-        let has_semi = rest[end..].starts_with(';');
-        let decoded = if name.is_empty() {
-            None
-        } else if let Some(num) = name.strip_prefix('#') {
-            let code = match num.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                None => num.parse::<u32>().ok(),
-            };
-            code.map(|c| char::from_u32(c).filter(|c| *c != '\0').unwrap_or('\u{fffd}'))
-        } else if has_semi {
-            named_entity(name)
-        } else {
-            None
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + usize::from(has_semi)..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn named_entity(name: &str) -> Option<char> {
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "copy" => '©',
-        "reg" => '®',
-        "trade" => '™',
-        "hellip" => '…',
-        "mdash" => '—',
-        "ndash" => '–',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        "euro" => '€',
-        "bull" => '•',
-        "middot" => '·',
-        "times" => '×',
-        _ => return None,
-    })
-}
-
-// ---------------------------------------------------------------- HTML tree
-
-#[derive(Debug, Clone, PartialEq)]
-enum HNode {
-    Element { name: String, attrs: Vec<(String, String)>, children: Vec<HNode> },
-    Text(String),
-}
-
-impl HNode {
-    fn attr(&self, key: &str) -> Option<&str> {
-        match self {
-            HNode::Element { attrs, .. } => attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
-            HNode::Text(_) => None,
-        }
-    }
-}
-
-fn is_void(name: &str) -> bool {
-    matches!(name, "br" | "hr" | "img" | "input" | "meta" | "link" | "wbr" | "col" | "area" | "base" | "source")
-}
-
-fn is_block_tag(name: &str) -> bool {
-    matches!(
-        name,
-        "p" | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "ul"
-            | "ol"
-            | "pre"
-            | "blockquote"
-            | "hr"
-            | "table"
-            | "div"
-            | "li"
-            | "tr"
-            | "td"
-            | "th"
-    )
-}
-
-/// An element still open while building the tree: name, attributes, children.
-type OpenElement = (String, Vec<(String, String)>, Vec<HNode>);
-
-fn build_tree(tokens: Vec<Token>) -> Vec<HNode> {
-    // Stack of open elements: (name, attrs, children). Index 0 is the root.
-    let mut stack: Vec<OpenElement> = vec![(String::new(), Vec::new(), Vec::new())];
-    fn close_top(stack: &mut Vec<OpenElement>) {
-        if stack.len() > 1 {
-            if let Some((name, attrs, children)) = stack.pop() {
-                if let Some(parent) = stack.last_mut() {
-                    parent.2.push(HNode::Element { name, attrs, children });
-                }
-            }
-        }
-    }
-    // Closes elements up to and including the innermost `targets` element found above
-    // any of the `barriers`.
-    fn close_implied(stack: &mut Vec<OpenElement>, targets: &[&str], barriers: &[&str]) {
-        let mut found = None;
-        for i in (1..stack.len()).rev() {
-            let n = stack[i].0.as_str();
-            if targets.contains(&n) {
-                found = Some(i);
-                break;
-            }
-            if barriers.contains(&n) {
-                break;
-            }
-        }
-        if let Some(i) = found {
-            while stack.len() > i {
-                close_top(stack);
-            }
-        }
-    }
-    const PARA: &[&str] = &["p", "h1", "h2", "h3", "h4", "h5", "h6"];
-    const CONTAINERS: &[&str] = &["ul", "ol", "li", "blockquote", "div", "td", "th", "table", "pre"];
-    for tok in tokens {
-        match tok {
-            Token::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.2.push(HNode::Text(t));
-                }
-            }
-            Token::Start { name, attrs, self_closing } => {
-                if is_block_tag(&name) {
-                    close_implied(&mut stack, PARA, CONTAINERS);
-                }
-                match name.as_str() {
-                    "li" => close_implied(&mut stack, &["li"], &["ul", "ol"]),
-                    "td" | "th" => close_implied(&mut stack, &["td", "th"], &["tr", "table"]),
-                    "tr" => close_implied(&mut stack, &["tr"], &["table"]),
-                    _ => {}
-                }
-                if is_void(&name) || self_closing {
-                    if let Some(top) = stack.last_mut() {
-                        top.2.push(HNode::Element { name, attrs, children: Vec::new() });
-                    }
-                } else if stack.len() > MAX_DEPTH * 4 {
-                    // Absurd nesting: keep content, drop the element.
-                } else {
-                    stack.push((name, attrs, Vec::new()));
-                }
-            }
-            Token::End(name) => {
-                if let Some(i) = (1..stack.len()).rev().find(|i| stack[*i].0 == name) {
-                    while stack.len() > i {
-                        close_top(&mut stack);
-                    }
-                }
-            }
-        }
-    }
-    while stack.len() > 1 {
-        close_top(&mut stack);
-    }
-    stack.pop().map(|r| r.2).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- HTML -> ADF
 
 /// Converts HTML to an ADF document. Never fails: unknown tags contribute their text.
 pub fn html_to_adf(html: &str) -> Value {
-    let tree = build_tree(tokenize(html));
+    let tree = html::parse(html);
     let content = blocks(&tree, 0);
     json!({"type": "doc", "version": 1, "content": content})
 }
@@ -759,22 +456,22 @@ pub fn text_to_adf(text: &str) -> Value {
     json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": inline}]})
 }
 
-fn is_inline_node(n: &HNode) -> bool {
+fn is_inline_node(n: &Node) -> bool {
     match n {
-        HNode::Text(_) => true,
-        HNode::Element { name, .. } => !is_block_tag(name) && !matches!(name.as_str(), "tbody" | "thead" | "tfoot"),
+        Node::Text(_) => true,
+        Node::Element { name, .. } => !html::is_block(name),
     }
 }
 
 /// Block content: inline runs become paragraphs, whitespace between blocks is dropped.
-fn blocks(nodes: &[HNode], depth: usize) -> Vec<Value> {
+fn blocks(nodes: &[Node], depth: usize) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut run: Vec<&HNode> = Vec::new();
-    let flush = |run: &mut Vec<&HNode>, out: &mut Vec<Value>| {
+    let mut run: Vec<&Node> = Vec::new();
+    let flush = |run: &mut Vec<&Node>, out: &mut Vec<Value>| {
         if run.is_empty() {
             return;
         }
-        let blank = run.iter().all(|n| matches!(n, HNode::Text(t) if t.trim().is_empty()));
+        let blank = run.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()));
         if !blank {
             let mut inl = Vec::new();
             for n in run.iter() {
@@ -824,11 +521,11 @@ fn trim_run(inl: &mut Vec<Value>) {
     inl.retain(|n| n.get("type").and_then(Value::as_str) != Some("text") || n["text"] != "");
 }
 
-fn block(n: &HNode, depth: usize, out: &mut Vec<Value>) {
-    let HNode::Element { name, children, .. } = n else {
+fn block(n: &Node, depth: usize, out: &mut Vec<Value>) {
+    let Node::Element { name, children, .. } = n else {
         return;
     };
-    let inline_of = |children: &[HNode]| {
+    let inline_of = |children: &[Node]| {
         let mut inl = Vec::new();
         for c in children {
             inline(c, &[], &mut inl, depth + 1);
@@ -841,45 +538,9 @@ fn block(n: &HNode, depth: usize, out: &mut Vec<Value>) {
             let level: u64 = name[1..].parse().unwrap_or(1);
             out.push(para("heading", inline_of(children), Some(json!({"level": level}))));
         }
-        "ul" | "ol" => {
-            let mut items = Vec::new();
-            for c in children {
-                match c {
-                    HNode::Element { name, children, .. } if name == "li" => items.push(list_item(children, depth)),
-                    HNode::Text(t) if t.trim().is_empty() => {}
-                    other => items.push(list_item(std::slice::from_ref(other), depth)),
-                }
-            }
-            if items.is_empty() {
-                return;
-            }
-            let mut list = json!({
-                "type": if name == "ul" { "bulletList" } else { "orderedList" },
-                "content": items,
-            });
-            if name == "ol" {
-                if let Some(start) = n.attr("start").and_then(|s| s.trim().parse::<u64>().ok()) {
-                    if start != 1 {
-                        list["attrs"] = json!({"order": start});
-                    }
-                }
-            }
-            out.push(list);
-        }
+        "ul" | "ol" => out.extend(list(n, depth)),
         "li" => out.push(json!({"type": "bulletList", "content": [list_item(children, depth)]})),
-        "pre" => {
-            let mut text = String::new();
-            let mut lang = None;
-            raw_text(children, &mut text, &mut lang, depth);
-            let mut cb = json!({"type": "codeBlock"});
-            if let Some(l) = lang {
-                cb["attrs"] = json!({"language": l});
-            }
-            if !text.is_empty() {
-                cb["content"] = json!([{"type": "text", "text": text}]);
-            }
-            out.push(cb);
-        }
+        "pre" => out.push(code_block(children, depth)),
         "blockquote" => {
             let inner = blocks(children, depth + 1);
             let inner = fit(inner, IN_BLOCKQUOTE);
@@ -915,6 +576,49 @@ fn block(n: &HNode, depth: usize, out: &mut Vec<Value>) {
         // tbody & co. outside a table: their content.
         _ => out.extend(blocks(children, depth + 1)),
     }
+}
+
+/// A `<ul>` or `<ol>`; stray content between items becomes an item of its own.
+fn list(n: &Node, depth: usize) -> Option<Value> {
+    let Node::Element { name, children, .. } = n else { return None };
+    let mut items = Vec::new();
+    for c in children {
+        match c {
+            Node::Element { name, children, .. } if name == "li" => items.push(list_item(children, depth)),
+            Node::Text(t) if t.trim().is_empty() => {}
+            other => items.push(list_item(std::slice::from_ref(other), depth)),
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let mut list = json!({
+        "type": if name == "ul" { "bulletList" } else { "orderedList" },
+        "content": items,
+    });
+    if name == "ol" {
+        if let Some(start) = n.attr("start").and_then(|s| s.trim().parse::<u64>().ok()) {
+            if start != 1 {
+                list["attrs"] = json!({"order": start});
+            }
+        }
+    }
+    Some(list)
+}
+
+/// A `<pre>`: its text as written, the language from `<code class="language-…">`.
+fn code_block(children: &[Node], depth: usize) -> Value {
+    let mut text = String::new();
+    let mut lang = None;
+    raw_text(children, &mut text, &mut lang, depth);
+    let mut cb = json!({"type": "codeBlock"});
+    if let Some(l) = lang {
+        cb["attrs"] = json!({"language": l});
+    }
+    if !text.is_empty() {
+        cb["content"] = json!([{"type": "text", "text": text}]);
+    }
+    cb
 }
 
 fn para(ty: &str, content: Vec<Value>, attrs: Option<Value>) -> Value {
@@ -970,7 +674,7 @@ fn fit(blocks: Vec<Value>, allowed: &[&str]) -> Vec<Value> {
     out
 }
 
-fn list_item(children: &[HNode], depth: usize) -> Value {
+fn list_item(children: &[Node], depth: usize) -> Value {
     let mut inner = fit(blocks(children, depth + 1), IN_LIST_ITEM);
     let starts_with_para = inner
         .first()
@@ -984,16 +688,16 @@ fn list_item(children: &[HNode], depth: usize) -> Value {
     json!({"type": "listItem", "content": inner})
 }
 
-fn collect_rows(nodes: &[HNode], depth: usize, rows: &mut Vec<Value>) {
+fn collect_rows(nodes: &[Node], depth: usize, rows: &mut Vec<Value>) {
     for n in nodes {
-        let HNode::Element { name, children, .. } = n else {
+        let Node::Element { name, children, .. } = n else {
             continue;
         };
         match name.as_str() {
             "tr" => {
                 let mut cells = Vec::new();
                 for c in children {
-                    if let HNode::Element { name: cname, children: cchildren, .. } = c {
+                    if let Node::Element { name: cname, children: cchildren, .. } = c {
                         if cname == "td" || cname == "th" {
                             let mut cell = json!({
                                 "type": if cname == "th" { "tableHeader" } else { "tableCell" },
@@ -1024,11 +728,11 @@ fn collect_rows(nodes: &[HNode], depth: usize, rows: &mut Vec<Value>) {
     }
 }
 
-fn raw_text(nodes: &[HNode], out: &mut String, lang: &mut Option<String>, depth: usize) {
+fn raw_text(nodes: &[Node], out: &mut String, lang: &mut Option<String>, depth: usize) {
     for n in nodes {
         match n {
-            HNode::Text(t) => out.push_str(t),
-            HNode::Element { name, children, .. } => {
+            Node::Text(t) => out.push_str(t),
+            Node::Element { name, children, .. } => {
                 if name == "br" {
                     out.push('\n');
                     continue;
@@ -1050,9 +754,9 @@ fn raw_text(nodes: &[HNode], out: &mut String, lang: &mut Option<String>, depth:
     }
 }
 
-fn inline(n: &HNode, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
+fn inline(n: &Node, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
     match n {
-        HNode::Text(t) => {
+        Node::Text(t) => {
             if t.is_empty() {
                 return;
             }
@@ -1063,7 +767,7 @@ fn inline(n: &HNode, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
             }
             out.push(node);
         }
-        HNode::Element { name, children, .. } => {
+        Node::Element { name, children, .. } => {
             if name == "br" {
                 out.push(json!({"type": "hardBreak"}));
                 return;
@@ -1076,7 +780,7 @@ fn inline(n: &HNode, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
                 "code" | "tt" | "kbd" => Some(Mark::Code),
                 "sub" => Some(Mark::Sub),
                 "sup" => Some(Mark::Sup),
-                "a" => n.attr("href").filter(|h| !h.is_empty() && safe_href(h)).map(|h| Mark::Link(h.to_string())),
+                "a" => n.attr("href").filter(|h| html::link_allowed(h)).map(|h| Mark::Link(h.to_string())),
                 _ => None,
             };
             if name == "img" {
@@ -1084,7 +788,7 @@ fn inline(n: &HNode, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
                     Some(alt) => format!("[image: {alt}]"),
                     None => "[image]".to_string(),
                 };
-                inline(&HNode::Text(label), marks, out, depth);
+                inline(&Node::Text(label), marks, out, depth);
                 return;
             }
             let mut ms = marks.to_vec();
@@ -1149,10 +853,29 @@ mod tests {
                 "marks nest canonically",
                 p(json!([tm(
                     "x",
-                    json!([{"type": "em"}, {"type": "link", "attrs": {"href": "h"}}, {"type": "strong"}])
+                    json!([{"type": "em"}, {"type": "link", "attrs": {"href": "https://h.test"}}, {"type": "strong"}])
                 )])),
-                "<p><a href=\"h\"><strong><em>x</em></strong></a></p>",
+                "<p><a href=\"https://h.test\"><strong><em>x</em></strong></a></p>",
             ),
+            (
+                "relative link dropped, text kept",
+                p(json!([tm("x", json!([{"type": "link", "attrs": {"href": "/browse/X-1"}}]))])),
+                "<p>x</p>",
+            ),
+            (
+                "mailto and tel links kept",
+                p(json!([
+                    tm("m", json!([{"type": "link", "attrs": {"href": "mailto:a@x.test"}}])),
+                    tm("t", json!([{"type": "link", "attrs": {"href": "tel:+1555"}}]))
+                ])),
+                "<p><a href=\"mailto:a@x.test\">m</a><a href=\"tel:+1555\">t</a></p>",
+            ),
+            (
+                "card with a refused URL is text",
+                p(json!([{"type": "inlineCard", "attrs": {"url": "javascript:alert(1)"}}])),
+                "<p>javascript:alert(1)</p>",
+            ),
+            ("carriage return written as a reference", p(json!([t("a\r\nb")])), "<p>a&#13;\nb</p>"),
             ("escaping", p(json!([t("a<b>&\"c'")])), "<p>a&lt;b&gt;&amp;&quot;c&#39;</p>"),
             ("hardBreak", p(json!([t("a"), {"type": "hardBreak"}, t("b")])), "<p>a<br>b</p>"),
             ("heading", json!({"type": "heading", "attrs": {"level": 3}, "content": [t("H")]}), "<h3>H</h3>"),
@@ -1322,9 +1045,30 @@ mod tests {
             ),
             (
                 "code excludes other marks but link",
-                "<p><b><a href=\"h\"><code>x</code></a></b></p>",
-                json!([p(json!([tm("x", json!([{"type": "link", "attrs": {"href": "h"}}, {"type": "code"}]))]))]),
+                "<p><b><a href=\"https://h.test\"><code>x</code></a></b></p>",
+                json!([p(json!([tm("x", json!([{"type": "link", "attrs": {"href": "https://h.test"}}, {"type": "code"}]))]))]),
             ),
+            (
+                "named references from the full table, with and without semicolon",
+                "<p>caf&eacute; &eacute &hellip;</p>",
+                json!([p(json!([t("café é …")]))]),
+            ),
+            (
+                "numeric references as the standard reads them",
+                "<p>&#x80;&#150;&#0;&#xD800;&#x110000;</p>",
+                json!([p(json!([t("€–\u{fffd}\u{fffd}\u{fffd}")]))]),
+            ),
+            (
+                "links with refused schemes or relative URLs lose the link",
+                "<p><a href=\"/browse/X-1\">a</a><a href=\"#\">b</a><a href=\" jav&#x09;ascript:x\">c</a><a href=\"data:,x\">d</a></p>",
+                json!([p(json!([t("a"), t("b"), t("c"), t("d")]))]),
+            ),
+            (
+                "carriage returns read as line feeds",
+                "<pre>a\r\nb\rc</pre>",
+                json!([{"type": "codeBlock", "content": [t("a\nb\nc")]}]),
+            ),
+            ("style and title dropped", "<title>t</title><style>p{}</style><p>a</p>", json!([p(json!([t("a")]))])),
         ];
         for (name, html, want) in cases {
             assert_eq!(html_to_adf(html), doc(want), "{name}");

@@ -1,7 +1,7 @@
 //! Pure pieces of the Jira connector: timestamps, JQL, field schemas and value
 //! conversion between Jira's wire shapes and Ferry's [`FieldValue`].
 
-use crate::adf;
+use crate::{adf, html};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ferry_domain::{format_number, ErrorCategory, FieldType, FieldValue, PortError, UserRef};
 use jiff::tz::{AmbiguousOffset, TimeZone as Zone};
@@ -307,7 +307,7 @@ pub fn to_field_value(v: &Value, kind: Option<Kind>) -> Result<FieldValue, Strin
             ),
             // v2-style plain text in a rich field.
             Kind::RichText if s.is_empty() => FieldValue::Null,
-            Kind::RichText => FieldValue::RichText(format!("<p>{}</p>", adf::escape_html(s))),
+            Kind::RichText => FieldValue::RichText(format!("<p>{}</p>", html::escape(s))),
             Kind::Number => {
                 s.trim().parse::<f64>().map(FieldValue::Number).unwrap_or_else(|_| FieldValue::Text(s.clone()))
             }
@@ -383,7 +383,7 @@ pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError>
     }
     let as_text = |v: &FieldValue| -> String {
         match v {
-            FieldValue::RichText(h) => adf::adf_to_text(&adf::html_to_adf(h)),
+            FieldValue::RichText(h) => html::to_text(h),
             FieldValue::User(u) => u.display_name.clone().or_else(|| u.email.clone()).unwrap_or_else(|| u.id.clone()),
             FieldValue::List(l) => l.join(", "),
             other => other.key_string().unwrap_or_default(),

@@ -74,6 +74,8 @@ fn rich_text_becomes_plain_text_with_line_breaks() {
         ("<ul><li>Chrome</li><li>Firefox</li></ul>", "Chrome\nFirefox"),
         ("<p>a<br>b</p>", "a\nb"),
         ("<p>1 &lt; 2 &amp; 3</p>", "1 < 2 & 3"),
+        ("<p>caf&eacute;\n  au&nbsp;lait</p>", "café au\u{a0}lait"),
+        ("<table><tr><td>Chrome</td><td>500</td></tr></table>", "Chrome\t500"),
     ];
     for (html, want) in table {
         assert_eq!(html_to_text(html), want, "{html}");

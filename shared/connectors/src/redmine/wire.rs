@@ -1,6 +1,5 @@
 //! Redmine REST (JSON) shapes and the conversions between them and Ferry's values.
 
-use crate::adf::{adf_to_text, html_to_adf};
 use chrono::{DateTime, NaiveDate, Utc};
 use ferry_domain::{ErrorCategory, FieldValue, PortError, UserRef};
 use serde::Deserialize;
@@ -241,7 +240,7 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// Rich text (HTML) as Redmine plain text: blocks and list items on their own lines.
 pub fn html_to_text(html: &str) -> String {
-    adf_to_text(&html_to_adf(html))
+    crate::html::to_text(html)
 }
 
 /// `cf_12` → 12.
