@@ -328,7 +328,10 @@ impl JiraConnector {
             }
         }
         for fk in fields {
-            let raw = f.get(fk.as_str()).unwrap_or(&Value::Null);
+            // Jira returns every requested field the caller may see, `null` when empty;
+            // one it leaves out (no permission, not in the issue's field context) is
+            // missing, not empty, and stays out of the snapshot.
+            let Some(raw) = f.get(fk.as_str()) else { continue };
             let kind = metas.get(fk.as_str()).map(|m| m.kind);
             let v = convert::to_field_value(raw, kind)
                 .map_err(|e| convert::bad_response("issue", format!("{key} field {fk}: {e}")))?;
@@ -1192,6 +1195,7 @@ mod tests {
                 "summary": "Main order flow broken",
                 "description": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Order entry fails"}]}]},
                 "priority": {"id": "2", "name": "High"},
+                "assignee": null,
                 "updated": "2026-11-26T19:24:50.123+0100",
                 "creator": user("5b1")
             }
@@ -1201,6 +1205,7 @@ mod tests {
             FieldKey::new("description"),
             FieldKey::new("priority"),
             FieldKey::new("labels"),
+            FieldKey::new("assignee"),
         ];
         let s = c.snapshot(&issue, &fields, &metas).unwrap();
         assert_eq!(s.id.as_str(), "10042");
@@ -1211,7 +1216,8 @@ mod tests {
         assert_eq!(s.changed_by.map(|u| u.id).as_deref(), Some("5b1"));
         assert_eq!(s.fields[&FieldKey::new("description")], FieldValue::RichText("<p>Order entry fails</p>".into()));
         assert_eq!(s.fields[&FieldKey::new("priority")], FieldValue::Option("High".into()));
-        assert_eq!(s.fields[&FieldKey::new("labels")], FieldValue::Null);
+        assert_eq!(s.fields[&FieldKey::new("assignee")], FieldValue::Null, "an explicit null is empty");
+        assert_eq!(s.fields.get(&FieldKey::new("labels")), None, "a field Jira left out is missing, not empty");
         let broken = json!({"id": "1", "key": "APP-1", "fields": {"updated": "never"}});
         assert_eq!(c.snapshot(&broken, &[], &metas).unwrap_err().category, ErrorCategory::BadResponse);
     }

@@ -131,7 +131,12 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<SimUser> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (email, token) = text.split_once(':')?;
-    inner.seed.users.iter().find(|u| u.active && u.email.eq_ignore_ascii_case(email) && u.token == token).cloned()
+    inner
+        .seed
+        .users
+        .iter()
+        .find(|u| u.active && u.email.eq_ignore_ascii_case(email) && inner.token_of(u) == token)
+        .cloned()
 }
 
 fn rate_limited(retry_after: u64) -> Response {
@@ -433,7 +438,8 @@ const CREATE_SCREEN: &[(&str, bool)] = &[
 ];
 
 fn on_create_screen(inner: &Inner, field: &str) -> bool {
-    CREATE_SCREEN.iter().any(|(f, _)| *f == field) || inner.seed.custom_fields.iter().any(|c| c.id == field)
+    (CREATE_SCREEN.iter().any(|(f, _)| *f == field) || inner.seed.custom_fields.iter().any(|c| c.id == field))
+        && !inner.is_hidden(field)
 }
 
 fn on_edit_screen(inner: &Inner, field: &str) -> bool {
