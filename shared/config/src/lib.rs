@@ -15,7 +15,8 @@ mod systems;
 mod tables;
 mod yaml;
 
-use ferry_domain::{Integration, SystemConfig};
+use ferry_domain::filter_scope::{check_condition, QueryLanguage, FILTER_RULES};
+use ferry_domain::{Integration, SystemConfig, SystemKind};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -222,6 +223,24 @@ impl Loader {
                     None => {
                         seen_integrations.insert(id.as_str(), at);
                     }
+                }
+            }
+            for f in &d.filters {
+                let lang = match seen.get(f.source_system.as_str()).and_then(|s| s.system.as_ref()).map(|s| s.kind) {
+                    Some(SystemKind::Jira) => QueryLanguage::Jql,
+                    Some(SystemKind::AzureDevops) => QueryLanguage::Wiql,
+                    // Redmine filters are query-string pairs, checked by the connector.
+                    Some(SystemKind::Redmine) | None => continue,
+                };
+                if let Err(e) = check_condition(lang, f.condition.trim()) {
+                    self.errors.push(ConfigError {
+                        file: f.at.file.clone(),
+                        line: Some(f.at.pos.line),
+                        column: Some(f.at.pos.col),
+                        path: f.at.path.clone(),
+                        message: format!("this {lang} condition cannot be a filter: {e}"),
+                        hint: Some(FILTER_RULES.to_string()),
+                    });
                 }
             }
             for (system, at) in d.system_refs.iter() {

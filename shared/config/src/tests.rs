@@ -864,3 +864,22 @@ fn a_field_conflict_policy_is_read_and_defaults_to_last_writer() {
     assert_eq!(fields[0].conflict, ferry_domain::ConflictPolicy::Flag);
     assert_eq!(fields[1].conflict, ferry_domain::ConflictPolicy::LastWriter);
 }
+
+#[test]
+fn a_filter_that_would_leave_its_project_is_refused_at_its_line() {
+    let filters = "    filters:\n      left_to_right: 'labels = sync) OR (project = HR'\n      right_to_left: \"[System.Tags] CONTAINS 'x' ORDER BY [System.Id]\"\n";
+    let text = edit("    fields:\n", &format!("{filters}    fields:\n"));
+    let errs = load(&text).unwrap_err();
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert_eq!(errs.0[0].path, "integrations[0].filters.left_to_right");
+    assert_eq!(errs.0[0].line, Some(18), "{errs}");
+    assert!(errs.0[0].message.contains("JQL") && errs.0[0].message.contains("closes a parenthesis"), "{errs}");
+    assert!(errs.0[0].hint.as_deref().is_some_and(|h| h.contains("balanced parentheses")), "{errs}");
+    assert_eq!(errs.0[1].path, "integrations[0].filters.right_to_left");
+    assert_eq!(errs.0[1].line, Some(19), "{errs}");
+    assert!(errs.0[1].message.contains("WIQL") && errs.0[1].message.contains("ORDER BY"), "{errs}");
+
+    let fine = "    filters:\n      left_to_right: 'labels = sync OR (priority = High)'\n";
+    let set = load(&edit("    fields:\n", &format!("{fine}    fields:\n"))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.integrations[0].filter(Flow::LeftToRight), Some("labels = sync OR (priority = High)"));
+}

@@ -5,6 +5,7 @@
 
 pub mod adf;
 pub mod ado;
+mod filter;
 pub mod http;
 pub mod jira;
 pub mod redmine;

@@ -392,3 +392,24 @@ async fn a_field_left_out_is_empty_when_the_type_has_it_and_missing_when_it_does
     assert!(!polled[0].fields.contains_key(&FieldKey::new("Custom.JiraKey")), "{:?}", polled[0].fields);
     assert_eq!(polled[0].fields.get(&FieldKey::new("System.Description")), Some(&FieldValue::Null));
 }
+
+#[tokio::test]
+async fn azure_devops_judges_a_filter_and_a_breakout_never_reaches_it() {
+    let (sim, c) = demo().await;
+    c.validate_filter(&bugs("App"), "[System.Tags] CONTAINS 'sync' OR ([System.State] = 'New')").await.unwrap();
+    let e = c.validate_filter(&bugs("App"), "[System.Tags] CONTAINZ 'sync'").await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::Config);
+    assert!(e.message.contains("Azure DevOps refuses the criteria filter"), "{e}");
+    sim.clear_requests();
+    for breakout in
+        ["[System.Tags] CONTAINS 'sync') OR ([System.TeamProject] <> ''", "[System.Id] > 0 ASOF '2020-01-01T00:00:00Z'"]
+    {
+        let e = c.validate_filter(&bugs("App"), breakout).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+        let filter = QueryFilter { condition: breakout.into(), negate: false };
+        let e = c.changed_since(&bugs("App"), Utc::now(), Some(&filter), &keys(&["System.Title"])).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+    }
+    let sent: Vec<String> = sim.requests().iter().map(|r| r.path.to_ascii_lowercase()).collect();
+    assert!(!sent.iter().any(|p| p.ends_with("/wiql")), "{sent:?}");
+}

@@ -409,7 +409,7 @@ impl Connector for AdoConnector {
         let ids = wiql::collect_ids(since, WIQL_CAP, |lower, upper| {
             let q = wiql::changed_query(&scope.entity_type, lower, upper, filter);
             async move {
-                match self.run_wiql(project, q, WIQL_CAP).await {
+                match self.run_wiql(project, q?, WIQL_CAP).await {
                     Ok(r) => Ok(Window::Ids {
                         ids: r.work_items.iter().map(|w| w.id).collect(),
                         as_of: r.as_of.as_deref().and_then(parse_time),
@@ -574,6 +574,19 @@ impl Connector for AdoConnector {
         };
         let item = self.get_item(project, first.id, &[("fields", "System.Id,System.ChangedDate")]).await?;
         item.map(|i| changed_date(&i)).transpose()
+    }
+
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
+        let filter = QueryFilter { condition: condition.to_string(), negate: false };
+        let q = wiql::changed_query(&scope.entity_type, Utc::now(), None, Some(&filter))?;
+        match self.run_wiql(&scope.project, q, 1).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.category == ErrorCategory::InvalidRequest => Err(PortError::new(
+                ErrorCategory::Config,
+                format!("Azure DevOps refuses the criteria filter {condition:?}: {}", e.message),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {

@@ -657,12 +657,7 @@ impl Connector for JiraConnector {
     ) -> PortResult<Vec<EntitySnapshot>> {
         let tz = self.time_zone().await?;
         let literal = convert::jql_since_literal(since, &tz);
-        let jql = convert::changed_since_jql(
-            &scope.project,
-            &scope.entity_type,
-            &literal,
-            filter.map(|f| (f.condition.as_str(), f.negate)),
-        );
+        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, filter)?;
         let metas = self.field_metas().await?;
         let wire_fields = Self::wire_fields(fields);
         let mut out: Vec<EntitySnapshot> = Vec::new();
@@ -833,6 +828,30 @@ impl Connector for JiraConnector {
                 .map(Some)
                 .ok_or_else(|| convert::bad_response("search/jql", "issue without `updated`")),
         }
+    }
+
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
+        let tz = self.time_zone().await?;
+        let literal = convert::jql_since_literal(Utc::now(), &tz);
+        let filter = QueryFilter { condition: condition.to_string(), negate: false };
+        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, Some(&filter))?;
+        let url = self.api(&["jql", "parse"], &[("validation", "strict".into())])?;
+        let parsed = self.post_json(url, &json!({ "queries": [jql] }), "jql/parse").await?;
+        let errors: Vec<&str> = array_at(&parsed, Some("queries"), "jql/parse")?
+            .first()
+            .and_then(|q| q.get("errors"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(PortError::new(
+            ErrorCategory::Config,
+            format!("Jira refuses the criteria filter {condition:?}: {}", errors.join("; ")),
+        ))
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {

@@ -451,3 +451,23 @@ async fn a_field_jira_leaves_out_is_missing_and_an_empty_one_is_null() {
     assert!(!polled[0].fields.contains_key(&fk("customfield_10050")), "{:?}", polled[0].fields);
     assert_eq!(polled[0].fields.get(&fk("assignee")), Some(&FieldValue::Null));
 }
+
+#[tokio::test]
+async fn jira_judges_a_filter_and_a_breakout_never_reaches_it() {
+    let (sim, c) = start().await;
+    let bugs = scope("APP", "Bug");
+    c.validate_filter(&bugs, "labels = sync OR (priority in (High, Low))").await.unwrap();
+    let e = c.validate_filter(&bugs, "labelz = sync").await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::Config);
+    assert!(e.message.contains("Jira refuses the criteria filter") && e.message.contains("labelz"), "{e}");
+    sim.clear_requests();
+    for breakout in ["labels = sync) OR (project = OPS", "labels = sync ORDER BY created"] {
+        let e = c.validate_filter(&bugs, breakout).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+        let filter = QueryFilter { condition: breakout.into(), negate: false };
+        let e = c.changed_since(&bugs, Utc::now(), Some(&filter), &[fk("summary")]).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+    }
+    let sent: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(!sent.iter().any(|p| p.ends_with("/jql/parse") || p.ends_with("/search/jql")), "{sent:?}");
+}

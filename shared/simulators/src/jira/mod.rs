@@ -8,7 +8,7 @@
 //! `id` only and no `total`.
 //!
 //! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`;
-//! `search/jql` (GET, POST); `search/approximate-count`; `issue` (POST);
+//! `search/jql` (GET, POST); `search/approximate-count`; `jql/parse`; `issue` (POST);
 //! `issue/{idOrKey}` (GET, PUT); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
 //! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `changelog/bulkfetch`;
 //! `field`; `project/search`; `project/{key}/statuses`; `issue/createmeta/{p}/issuetypes[/{id}]`;
