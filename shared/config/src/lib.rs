@@ -8,11 +8,13 @@
 //!
 //! The format is described for editors by [`json_schema`].
 
+mod confined;
 mod decode;
 mod integrations;
 mod schema;
 mod systems;
 mod tables;
+mod workbook_size;
 mod yaml;
 
 use ferry_domain::filter_scope::{check_condition, QueryLanguage, FILTER_RULES};
