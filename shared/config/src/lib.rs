@@ -88,10 +88,24 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Where a loaded config runs. The AWS backend's functions cannot read the operator's
+/// files: a certificate given as a file path is an error there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    #[default]
+    Embedded,
+    Aws,
+}
+
 /// Loads and merges several files. Sheet and certificate paths resolve relative to the
 /// file that names them; integrations may refer to systems declared in any of the files.
 pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
-    let mut loader = Loader::default();
+    load_files_for(paths, Target::Embedded)
+}
+
+/// [`load_files`] for a given backend.
+pub fn load_files_for(paths: &[PathBuf], target: Target) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader { target, ..Loader::default() };
     for path in paths {
         let name = path.display().to_string();
         match std::fs::read_to_string(path) {
@@ -116,7 +130,12 @@ pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
 /// Loads one document given as text; `name` is used in messages and `base_dir` resolves
 /// relative sheet and certificate paths.
 pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<ConfigSet, ConfigErrors> {
-    let mut loader = Loader::default();
+    load_str_for(name, text, base_dir, Target::Embedded)
+}
+
+/// [`load_str`] for a given backend.
+pub fn load_str_for(name: &str, text: &str, base_dir: &Path, target: Target) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader { target, ..Loader::default() };
     loader.add(name, text, base_dir);
     loader.finish()
 }
@@ -129,6 +148,7 @@ pub fn json_schema() -> serde_json::Value {
 
 #[derive(Default)]
 struct Loader {
+    target: Target,
     files: Vec<String>,
     errors: Vec<ConfigError>,
     systems: Vec<systems::SystemDecl>,
@@ -156,7 +176,7 @@ impl Loader {
         if let Some(list) = obj.get("systems") {
             for (i, item) in decode::list(&mut ctx, list, "systems").into_iter().enumerate() {
                 let path = format!("systems[{i}]");
-                if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir) {
+                if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir, self.target) {
                     self.systems.push(d);
                 }
             }

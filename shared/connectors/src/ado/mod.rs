@@ -49,6 +49,9 @@ const TYPE_FIELDS_TTL: Duration = Duration::from_secs(60);
 const BASE_FIELDS: [&str; 6] =
     ["System.Id", "System.Rev", "System.ChangedDate", "System.ChangedBy", "System.WorkItemType", "System.Title"];
 
+/// A work item type's field reference names, lower case.
+type TypeFields = Arc<HashSet<String>>;
+
 pub struct AdoConnector {
     http: Http,
     system: String,
@@ -59,8 +62,8 @@ pub struct AdoConnector {
     integration_email: String,
     me: OnceCell<UserRef>,
     catalogs: Mutex<HashMap<String, Arc<FieldCatalog>>>,
-    /// Per `project\0type` (lower case): the type's field reference names, lower case.
-    type_fields: Mutex<HashMap<String, (Arc<HashSet<String>>, Instant)>>,
+    /// Per `project\0type` (lower case): the type's field reference names.
+    type_fields: Mutex<HashMap<String, (TypeFields, Instant)>>,
     users: Mutex<HashMap<String, (Option<UserRef>, Instant)>>,
 }
 
@@ -213,7 +216,7 @@ impl AdoConnector {
     }
 
     /// The reference names (lower case) of the fields the scope's work item type has.
-    async fn type_field_names(&self, scope: &Scope) -> PortResult<Arc<HashSet<String>>> {
+    async fn type_field_names(&self, scope: &Scope) -> PortResult<TypeFields> {
         let key = format!("{}\0{}", scope.project.to_ascii_lowercase(), scope.entity_type.to_ascii_lowercase());
         if let Some((names, at)) = self.type_fields.lock().ok().and_then(|m| m.get(&key).cloned()) {
             if at.elapsed() < TYPE_FIELDS_TTL {
@@ -222,7 +225,7 @@ impl AdoConnector {
         }
         let url = self.wit(&scope.project, &["workitemtypes", &scope.entity_type, "fields"], &[])?;
         let list: ListOf<TypeFieldDef> = self.get_json(url, "ADO type fields").await?;
-        let names: Arc<HashSet<String>> =
+        let names: TypeFields =
             Arc::new(list.value.into_iter().map(|f| f.reference_name.to_ascii_lowercase()).collect());
         if let Ok(mut m) = self.type_fields.lock() {
             m.insert(key, (names.clone(), Instant::now()));
