@@ -5,7 +5,7 @@
 #      template.yaml's resources (infra/moto.sh) and a real Redmine (infra/redmine.sh)
 #   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
 #      embedded e2e suite, the Redmine e2e tests against the real server)
-#   3. the sync scenarios again on the AWS backend, through the real Lambda handlers
+#   3. the sync scenarios (and edges: missing fields, rotation, filters) again on the AWS backend, through the real Lambda handlers
 #      (FERRY_E2E_BACKEND=aws; one thread, since the worlds share the emulator's queues)
 #   4. the protocol contract check: the e2e suite once more with the simulators'
 #      traffic captured, validated against the official Jira / Azure DevOps specs
@@ -51,7 +51,7 @@ section "cargo test --workspace"
 cargo test --workspace
 
 section "sync, conflict and security scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security::
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges::
 
 section "protocol contract check (infra/contract)"
 traffic="$STATE/contract"

@@ -201,6 +201,16 @@ struct Target {
     db: PathBuf,
 }
 
+impl Target {
+    /// What config validation checks for: the AWS functions cannot read local files.
+    fn config_target(&self) -> ferry_config::Target {
+        match self.kind {
+            BackendKind::Embedded => ferry_config::Target::Embedded,
+            BackendKind::Aws => ferry_config::Target::Aws,
+        }
+    }
+}
+
 async fn open(target: &Target) -> Result<Backend> {
     Ok(match target.kind {
         BackendKind::Embedded => Backend::Embedded(Embedded::open(&target.db, Arc::new(EnvSecrets))?),
@@ -216,7 +226,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if files.is_empty() {
                 bail!("name at least one config file: ferry validate FILE...");
             }
-            match ferry_config::load_files(&files) {
+            match ferry_config::load_files_for(&files, target.config_target()) {
                 Ok(set) => {
                     println!(
                         "ok: {} system(s), {} integration(s) in {} file(s)",
@@ -240,7 +250,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply { files, no_check } => {
-            let set = ferry_config::load_files(&files).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+            let set = ferry_config::load_files_for(&files, target.config_target())
+                .map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
             let rt = open(&target).await?;
             let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             output::apply(&report);
@@ -370,7 +381,8 @@ async fn discover(
             format!("system {system:?} is not in the store: apply a config first or pass --config FILE")
         })?
     } else {
-        let set = ferry_config::load_files(config).map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+        let set = ferry_config::load_files_for(config, target.config_target())
+            .map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
         set.systems
             .into_iter()
             .find(|s| s.id == id)

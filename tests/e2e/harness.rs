@@ -83,6 +83,11 @@ pub fn repo_root() -> PathBuf {
 
 impl World {
     pub async fn new(variant: Variant) -> Result<World> {
+        World::with_secrets(variant, secrets()).await
+    }
+
+    /// A world whose engine resolves the systems' secrets through `secrets`.
+    pub async fn with_secrets(variant: Variant, secrets: Arc<dyn SecretSource>) -> Result<World> {
         let jira = JiraSim::start(JiraSeed::demo()).await?;
         let ado = AdoSim::start(AdoSeed::demo()).await?;
         let dir = tempfile::tempdir()?;
@@ -97,7 +102,7 @@ impl World {
             .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
         let db = dir.path().join("ferry.sqlite");
         let backend = if aws_backend() {
-            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets())).await.context(
+            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets)).await.context(
                 "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
             )?;
             let options = RunnerOptions {
@@ -123,7 +128,7 @@ impl World {
             .await?;
             Backend::Aws { rt: Box::new(rt), events: Box::new(tokio::sync::Mutex::new(events)) }
         } else {
-            let rt = Embedded::open(&db, secrets())?;
+            let rt = Embedded::open(&db, secrets)?;
             let runner =
                 rt.runner(RunnerSettings { drain_patience: Duration::from_secs(15), ..RunnerSettings::default() });
             Backend::Embedded { rt, runner }

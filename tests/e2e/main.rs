@@ -4,6 +4,7 @@
 
 mod cli;
 mod conflicts;
+mod edges;
 mod harness;
 mod recovery;
 mod redmine;

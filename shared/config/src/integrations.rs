@@ -45,12 +45,22 @@ pub struct IntegrationDecl {
     pub id: Option<(String, At)>,
     /// Each `left.system` / `right.system` with where it was written.
     pub system_refs: Vec<(String, At)>,
+    /// Each criteria filter with its source system, checked once the systems' kinds
+    /// (which may be declared in another file) are known.
+    pub filters: Vec<FilterDecl>,
+}
+
+pub struct FilterDecl {
+    pub condition: String,
+    /// The system the filtered direction reads.
+    pub source_system: String,
+    pub at: At,
 }
 
 pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<IntegrationDecl> {
     let obj = Obj::new(ctx, node, path, INTEGRATION_KEYS)?;
     let before = ctx.error_count();
-    let mut decl = IntegrationDecl { integration: None, id: None, system_refs: Vec::new() };
+    let mut decl = IntegrationDecl { integration: None, id: None, system_refs: Vec::new(), filters: Vec::new() };
 
     let id = obj.required(ctx, "id", None).and_then(|n| {
         let p = obj.path_of("id");
@@ -120,6 +130,26 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         None => (None, None, FilterExit::default()),
         Some(n) => filters(ctx, n, &obj.path_of("filters")),
     };
+    if let Some(Kind::Map(entries)) = obj.get("filters").map(|n| &n.kind) {
+        let value_of = |key: &str| {
+            entries.iter().find(|(k, _)| matches!(&k.kind, Kind::Scalar { text, .. } if text == key)).map(|(_, v)| v)
+        };
+        for (flow, key, endpoint) in
+            [(Flow::LeftToRight, "left_to_right", &left), (Flow::RightToLeft, "right_to_left", &right)]
+        {
+            let condition = match flow {
+                Flow::LeftToRight => &filter_left_to_right,
+                Flow::RightToLeft => &filter_right_to_left,
+            };
+            if let (Some(condition), Some(ep), Some(node)) = (condition, endpoint, value_of(key)) {
+                decl.filters.push(FilterDecl {
+                    condition: condition.clone(),
+                    source_system: ep.system.to_string(),
+                    at: ctx.at(node.pos, &format!("{}.{key}", obj.path_of("filters"))),
+                });
+            }
+        }
+    }
     let remote = match obj.get("remote") {
         None => RemoteRefs { left_link: true, right_link: true, ..RemoteRefs::default() },
         Some(n) => remote(ctx, n, &obj.path_of("remote")).unwrap_or_default(),

@@ -8,14 +8,17 @@
 //!
 //! The format is described for editors by [`json_schema`].
 
+mod confined;
 mod decode;
 mod integrations;
 mod schema;
 mod systems;
 mod tables;
+mod workbook_size;
 mod yaml;
 
-use ferry_domain::{Integration, SystemConfig};
+use ferry_domain::filter_scope::{check_condition, QueryLanguage, FILTER_RULES};
+use ferry_domain::{Integration, SystemConfig, SystemKind};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -85,10 +88,24 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Where a loaded config runs. The AWS backend's functions cannot read the operator's
+/// files: a certificate given as a file path is an error there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    #[default]
+    Embedded,
+    Aws,
+}
+
 /// Loads and merges several files. Sheet and certificate paths resolve relative to the
 /// file that names them; integrations may refer to systems declared in any of the files.
 pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
-    let mut loader = Loader::default();
+    load_files_for(paths, Target::Embedded)
+}
+
+/// [`load_files`] for a given backend.
+pub fn load_files_for(paths: &[PathBuf], target: Target) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader { target, ..Loader::default() };
     for path in paths {
         let name = path.display().to_string();
         match std::fs::read_to_string(path) {
@@ -113,7 +130,12 @@ pub fn load_files(paths: &[PathBuf]) -> Result<ConfigSet, ConfigErrors> {
 /// Loads one document given as text; `name` is used in messages and `base_dir` resolves
 /// relative sheet and certificate paths.
 pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<ConfigSet, ConfigErrors> {
-    let mut loader = Loader::default();
+    load_str_for(name, text, base_dir, Target::Embedded)
+}
+
+/// [`load_str`] for a given backend.
+pub fn load_str_for(name: &str, text: &str, base_dir: &Path, target: Target) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader { target, ..Loader::default() };
     loader.add(name, text, base_dir);
     loader.finish()
 }
@@ -126,6 +148,7 @@ pub fn json_schema() -> serde_json::Value {
 
 #[derive(Default)]
 struct Loader {
+    target: Target,
     files: Vec<String>,
     errors: Vec<ConfigError>,
     systems: Vec<systems::SystemDecl>,
@@ -153,7 +176,7 @@ impl Loader {
         if let Some(list) = obj.get("systems") {
             for (i, item) in decode::list(&mut ctx, list, "systems").into_iter().enumerate() {
                 let path = format!("systems[{i}]");
-                if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir) {
+                if let Some(d) = systems::decode(&mut ctx, item, &path, base_dir, self.target) {
                     self.systems.push(d);
                 }
             }
@@ -222,6 +245,24 @@ impl Loader {
                     None => {
                         seen_integrations.insert(id.as_str(), at);
                     }
+                }
+            }
+            for f in &d.filters {
+                let lang = match seen.get(f.source_system.as_str()).and_then(|s| s.system.as_ref()).map(|s| s.kind) {
+                    Some(SystemKind::Jira) => QueryLanguage::Jql,
+                    Some(SystemKind::AzureDevops) => QueryLanguage::Wiql,
+                    // Redmine filters are query-string pairs, checked by the connector.
+                    Some(SystemKind::Redmine) | None => continue,
+                };
+                if let Err(e) = check_condition(lang, f.condition.trim()) {
+                    self.errors.push(ConfigError {
+                        file: f.at.file.clone(),
+                        line: Some(f.at.pos.line),
+                        column: Some(f.at.pos.col),
+                        path: f.at.path.clone(),
+                        message: format!("this {lang} condition cannot be a filter: {e}"),
+                        hint: Some(FILTER_RULES.to_string()),
+                    });
                 }
             }
             for (system, at) in d.system_refs.iter() {

@@ -45,8 +45,7 @@ pub struct System {
     pub integration_user: Option<String>,
     /// Proxy URL (`http://proxy:3128`), without credentials.
     pub proxy: Option<String>,
-    /// PEM file of extra CA certificates, relative to this file.
-    pub ca_cert: Option<String>,
+    pub ca_cert: Option<CaCert>,
     /// Allow plain http to 127.0.0.1/localhost (simulators, tests). Default false.
     pub allow_http_loopback: Option<bool>,
 }
@@ -80,6 +79,27 @@ pub enum Secret {
     /// Environment variable name.
     Env(String),
     /// SSM Parameter Store name (SecureString).
+    Ssm(String),
+    /// Secrets Manager secret id or ARN.
+    SecretsManager(String),
+}
+
+/// Extra trusted CA certificates: the PEM text itself, where it lives ({ ssm: NAME } or
+/// { secrets_manager: ID }), or (embedded backend only) a PEM file's path relative to
+/// this file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CaCert {
+    /// PEM text (`-----BEGIN CERTIFICATE-----` ...) or, on the embedded backend, a file path.
+    Text(String),
+    Reference(CaCertRef),
+}
+
+/// Where a CA certificate (PEM) lives: exactly one of ssm or secrets_manager.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CaCertRef {
+    /// SSM Parameter Store name.
     Ssm(String),
     /// Secrets Manager secret id or ARN.
     SecretsManager(String),

@@ -2,13 +2,18 @@
 
 use crate::decode::{self, At, Ctx, Obj};
 use crate::yaml::{Kind, Node, Value};
-use ferry_domain::{AuthConfig, SecretRef, SystemConfig, SystemId, SystemKind};
+use crate::Target;
+use ferry_domain::{AuthConfig, CaCert, SecretRef, SystemConfig, SystemId, SystemKind};
 use std::path::Path;
 
 pub const SYSTEM_KEYS: &[&str] =
     &["id", "kind", "base_url", "identity_url", "auth", "integration_user", "proxy", "ca_cert", "allow_http_loopback"];
 pub const AUTH_KEYS: &[&str] = &["kind", "username", "token"];
 pub const SECRET_KEYS: &[&str] = &["env", "ssm", "secrets_manager"];
+pub const CA_CERT_KEYS: &[&str] = &["ssm", "secrets_manager"];
+
+const CA_CERT_HINT: &str = "give the PEM inline (ca_cert: |, then the -----BEGIN CERTIFICATE----- block) or where it \
+     lives: { ssm: /ferry/ca } or { secrets_manager: ferry/ca }";
 
 const SECRET_HINT: &str =
     "name where the secret lives: token: { env: VAR }, { ssm: /param/name } or { secrets_manager: secret-id }";
@@ -21,7 +26,7 @@ pub struct SystemDecl {
     pub at: At,
 }
 
-pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<SystemDecl> {
+pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<SystemDecl> {
     let obj = Obj::new(ctx, node, path, SYSTEM_KEYS)?;
     let before = ctx.error_count();
 
@@ -102,21 +107,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             }
         }
     });
-    let ca_cert = obj.get("ca_cert").and_then(|n| {
-        let p = obj.path_of("ca_cert");
-        let s = decode::string(ctx, n, &p)?;
-        let full = base_dir.join(&s);
-        if !full.is_file() {
-            ctx.error(
-                n.pos,
-                &p,
-                format!("certificate file \"{s}\" not found"),
-                Some(format!("the path is relative to this file: {}", full.display())),
-            );
-            return None;
-        }
-        Some(full.display().to_string())
-    });
+    let ca_cert = obj.get("ca_cert").and_then(|n| ca_cert(ctx, n, &obj.path_of("ca_cert"), base_dir, target));
 
     let (id, id_pos) = id?;
     let at = ctx.at(id_pos, path);
@@ -339,4 +330,66 @@ fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
         "ssm" => SecretRef::Ssm(name),
         _ => SecretRef::SecretsManager(name),
     })
+}
+
+/// `ca_cert`: PEM text, `{ ssm: NAME }`, `{ secrets_manager: ID }`, or (embedded backend
+/// only) a PEM file's path relative to this file.
+fn ca_cert(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<CaCert> {
+    if let Kind::Map(_) = node.kind {
+        let obj = Obj::new(ctx, node, path, CA_CERT_KEYS)?;
+        let given: Vec<&str> = CA_CERT_KEYS.iter().copied().filter(|k| obj.has(k)).collect();
+        if given.len() != 1 {
+            ctx.error(node.pos, path, "give one of ssm or secrets_manager", Some(CA_CERT_HINT.into()));
+            return None;
+        }
+        let name = obj.req_str(ctx, given[0], None)?;
+        if name.chars().any(char::is_whitespace) {
+            let at = obj.get(given[0]).map_or(node.pos, |n| n.pos);
+            ctx.error(
+                at,
+                &obj.path_of(given[0]),
+                "a parameter or secret name has no spaces",
+                Some(CA_CERT_HINT.into()),
+            );
+            return None;
+        }
+        return Some(if given[0] == "ssm" { CaCert::Ssm(name) } else { CaCert::SecretsManager(name) });
+    }
+    let text = decode::string(ctx, node, path)?;
+    if text.starts_with("-----BEGIN") {
+        if text.contains("PRIVATE KEY") {
+            ctx.error(
+                node.pos,
+                path,
+                "this PEM holds a private key; a secret never goes in the config",
+                Some("ca_cert takes only the CA's certificates".into()),
+            );
+            return None;
+        }
+        if !(text.contains("-----BEGIN CERTIFICATE-----") && text.contains("-----END CERTIFICATE-----")) {
+            ctx.error(node.pos, path, "not a PEM certificate block", Some(CA_CERT_HINT.into()));
+            return None;
+        }
+        return Some(CaCert::Pem(format!("{text}\n")));
+    }
+    if target == Target::Aws {
+        ctx.error(
+            node.pos,
+            path,
+            format!("\"{text}\" is a file path, which the AWS backend's functions cannot read"),
+            Some(CA_CERT_HINT.into()),
+        );
+        return None;
+    }
+    let full = base_dir.join(&text);
+    if !full.is_file() {
+        ctx.error(
+            node.pos,
+            path,
+            format!("certificate file \"{text}\" not found"),
+            Some(format!("the path is relative to this file: {}", full.display())),
+        );
+        return None;
+    }
+    Some(CaCert::File(full.display().to_string()))
 }

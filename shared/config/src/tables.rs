@@ -31,6 +31,8 @@ pub enum TableError {
     NoHeader { file: String },
     #[error("{file} has no sheet \"{sheet}\"")]
     NoSheet { file: String, sheet: String, available: Vec<String> },
+    /// `available`: the header row's column names when it looks like a header row
+    /// ([`column_names`]), else empty.
     #[error("{file} has no column \"{column}\"")]
     NoColumn { file: String, column: String, available: Vec<String> },
     #[error("{file} row {row}: {reason}")]
@@ -52,8 +54,37 @@ fn column_index(file: &str, headers: &[String], column: &str) -> Result<usize, T
     headers.iter().position(|h| h == column).ok_or_else(|| TableError::NoColumn {
         file: file.to_string(),
         column: column.to_string(),
-        available: headers.iter().filter(|h| !h.is_empty()).cloned().collect(),
+        available: column_names(headers),
     })
+}
+
+/// Longest header cell taken for a column name.
+const MAX_COLUMN_NAME: usize = 64;
+/// Most cells a header row has.
+const MAX_HEADER_CELLS: usize = 100;
+
+/// The names of a header row, or nothing when the first row does not look like one
+/// (too many or too long cells, control characters, `=`): a message may name columns,
+/// never repeat what a file holds (a wrong path could point at secrets).
+pub fn column_names(headers: &[String]) -> Vec<String> {
+    let names: Vec<&String> = headers.iter().filter(|h| !h.is_empty()).collect();
+    let plausible = |h: &str| h.chars().count() <= MAX_COLUMN_NAME && !h.chars().any(|c| c.is_control() || c == '=');
+    if names.len() > MAX_HEADER_CELLS || !names.iter().all(|h| plausible(h)) {
+        return Vec::new();
+    }
+    names.into_iter().cloned().collect()
+}
+
+/// At most this many names are listed in a hint.
+const LISTED_NAMES: usize = 12;
+
+/// `a, b, c` or `a, b, ... and 9 more`.
+fn listed(names: &[String]) -> String {
+    let mut out = names.iter().take(LISTED_NAMES).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > LISTED_NAMES {
+        out.push_str(&format!(" and {} more", names.len() - LISTED_NAMES));
+    }
+    out
 }
 
 /// Reads two columns of a CSV file (comma separated, first line headers).
@@ -105,8 +136,10 @@ pub fn read_xlsx_table(
     right: &str,
 ) -> Result<(String, Vec<TableRow>), TableError> {
     let file = file_name(path);
-    let book = calamine::open_workbook_auto(path)
-        .map_err(|e| TableError::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    let unreadable = |reason: String| TableError::Unreadable { file: file.clone(), reason };
+    let opened = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    crate::workbook_size::check(opened).map_err(unreadable)?;
+    let book = calamine::open_workbook_auto(path).map_err(|e| unreadable(e.to_string()))?;
     read_workbook(file, book, sheet, left, right)
 }
 
@@ -119,8 +152,10 @@ pub fn read_xlsx_bytes(
     left: &str,
     right: &str,
 ) -> Result<(String, Vec<TableRow>), TableError> {
-    let book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
-        .map_err(|e| TableError::Unreadable { file: file.to_string(), reason: e.to_string() })?;
+    let unreadable = |reason: String| TableError::Unreadable { file: file.to_string(), reason };
+    crate::workbook_size::check(std::io::Cursor::new(bytes)).map_err(unreadable)?;
+    let book =
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
     read_workbook(file.to_string(), book, sheet, left, right)
 }
 
@@ -225,17 +260,14 @@ pub fn decode(
             let right = spec.req_str(ctx, "right_column", Some("the header of the right system's column"));
             let sheet = if key == "sheet" { spec.opt_str(ctx, "sheet").ok()? } else { None };
             let (file, left, right) = (file?, left?, right?);
-            let full = base_dir.join(&file);
             let file_node = spec.get("file")?;
-            if !full.is_file() {
-                ctx.error(
-                    file_node.pos,
-                    &spec.path_of("file"),
-                    format!("file \"{file}\" not found"),
-                    Some(format!("the path is relative to this file: {}", full.display())),
-                );
-                return None;
-            }
+            let full = match crate::confined::table_file(base_dir, &file) {
+                Ok(full) => full,
+                Err((message, hint)) => {
+                    ctx.error(file_node.pos, &spec.path_of("file"), message, Some(hint));
+                    return None;
+                }
+            };
             let is_csv_name = file.to_ascii_lowercase().ends_with(".csv");
             if key == "sheet" && is_csv_name {
                 ctx.error(
@@ -267,11 +299,16 @@ pub fn decode(
 fn report(ctx: &mut Ctx, spec: &Obj, e: &TableError, left: &str) {
     let (key, hint) = match e {
         TableError::NoSheet { available, .. } => {
-            ("sheet", Some(format!("sheets in the workbook: {}", available.join(", "))))
+            ("sheet", Some(format!("sheets in the workbook: {}", listed(available))))
         }
         TableError::NoColumn { column, available, .. } => (
             if column == left { "left_column" } else { "right_column" },
-            Some(format!("columns in the header row: {}", available.join(", "))),
+            Some(if available.is_empty() {
+                "the first row does not look like a header row of column names; put the names in the first row"
+                    .to_string()
+            } else {
+                format!("columns in the header row: {}", listed(available))
+            }),
         ),
         _ => ("file", None),
     };
@@ -307,6 +344,8 @@ fn inline(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Vec<TableRow>> {
 }
 
 /// Half-empty rows and ambiguous (repeated) left values are errors; blank rows are skipped.
+/// Messages about a file's rows name the row, never its cells (see [`column_names`]);
+/// an inline table's values are the config's own text and are quoted.
 fn check_rows(
     ctx: &mut Ctx,
     table_node: &Node,
@@ -327,6 +366,7 @@ fn check_rows(
             format!("{origin} row {row}")
         }
     };
+    let quoted = |cell: &str| if inline { format!(" \"{cell}\"") } else { String::new() };
     for r in rows {
         let pos = if inline { crate::yaml::Pos { line: r.row, col: 1 } } else { src.pos };
         match (r.left.is_empty(), r.right.is_empty()) {
@@ -341,10 +381,11 @@ fn check_rows(
                     pos,
                     path,
                     format!(
-                        "{}: the {} cell is empty while the {} cell is \"{val}\"",
+                        "{}: the {} cell is empty while the {} cell{} is not",
                         where_(r.row),
                         side(empty),
-                        side(full)
+                        side(full),
+                        quoted(val)
                     ),
                     Some("fill both cells or clear the row".into()),
                 );
@@ -358,7 +399,7 @@ fn check_rows(
                     ctx.error(
                         pos,
                         path,
-                        format!("{}: the {} cell \"{cell}\" is not an e-mail address", where_(r.row), side(which)),
+                        format!("{}: the {} cell{} is not an e-mail address", where_(r.row), side(which), quoted(cell)),
                         None,
                     );
                 }
@@ -373,9 +414,9 @@ fn check_rows(
                 pos,
                 path,
                 format!(
-                    "{}: \"{}\" is mapped again (first at {}); the mapping would be ambiguous",
+                    "{}: the left value{} is mapped again (first at {}); the mapping would be ambiguous",
                     where_(r.row),
-                    r.left,
+                    quoted(&r.left),
                     if inline { format!("line {first}") } else { format!("row {first}") }
                 ),
                 Some("keep one row per left value".into()),
@@ -528,9 +569,9 @@ integrations:
         assert_eq!(
             msgs,
             vec![
-                "p.xlsx#S row 3: the right cell is empty while the left cell is \"b\"",
-                "p.xlsx#S row 4: the left cell is empty while the right cell is \"3\"",
-                "p.xlsx#S row 5: \"a\" is mapped again (first at row 2); the mapping would be ambiguous",
+                "p.xlsx#S row 3: the right cell is empty while the left cell is not",
+                "p.xlsx#S row 4: the left cell is empty while the right cell is not",
+                "p.xlsx#S row 5: the left value is mapped again (first at row 2); the mapping would be ambiguous",
             ],
             "{errs}"
         );
@@ -621,7 +662,7 @@ integrations:
         std::fs::write(dir.path().join("bad.csv"), "jira,ado\nTo Do,New\nDone,\n").unwrap();
         let errs =
             load_table(dir.path(), "{ csv: { file: bad.csv, left_column: jira, right_column: ado } }").unwrap_err();
-        assert_eq!(errs.0[0].message, "bad.csv row 3: the right cell is empty while the left cell is \"Done\"");
+        assert_eq!(errs.0[0].message, "bad.csv row 3: the right cell is empty while the left cell is not");
     }
 
     #[test]
@@ -647,5 +688,73 @@ integrations:
         assert!(msgs.iter().any(|m| m.contains("\"carol@x.test\" is mapped again")), "{errs}");
         assert!(msgs.iter().any(|m| m.contains("\"bob\" is not an e-mail address")), "{errs}");
         assert!(errs.0.iter().all(|e| e.path == "integrations[0].users.inline"), "{errs}");
+    }
+
+    #[test]
+    fn inline_values_are_quoted_in_messages_and_file_cells_never_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let errs = load_table(dir.path(), "{ inline: { a: 1, b: \"\" } }").unwrap_err();
+        assert!(errs.0[0].message.contains("the left cell \"b\" is not"), "{errs}");
+        std::fs::write(dir.path().join("t.csv"), "L,R\nsecret-cell,\n").unwrap();
+        let errs = load_table(dir.path(), "{ csv: { file: t.csv, left_column: L, right_column: R } }").unwrap_err();
+        assert!(!errs.to_string().contains("secret-cell"), "{errs}");
+    }
+
+    #[test]
+    fn a_table_file_outside_the_config_directory_is_refused_and_its_content_never_shown() {
+        std::env::set_var("FERRY_TABLES_TEST_CANARY", "canary-6f1d");
+        let root = tempfile::tempdir().unwrap();
+        let config_dir = root.path().join("config");
+        std::fs::create_dir(&config_dir).unwrap();
+        std::fs::write(root.path().join("secrets.csv"), "API_TOKEN=canary-6f1d\nx\n").unwrap();
+        for file in ["/proc/self/environ", "../secrets.csv"] {
+            let table = format!("{{ csv: {{ file: \"{file}\", left_column: a, right_column: b }} }}");
+            let errs = load_table(&config_dir, &table).unwrap_err();
+            assert_eq!(errs.0.len(), 1, "{errs}");
+            assert_eq!(errs.0[0].path, "integrations[0].fields[0].values.csv.file", "{errs}");
+            assert_eq!(errs.0[0].line, Some(11), "{errs}");
+            assert!(errs.0[0].message.contains("outside the config file's directory"), "{errs}");
+            assert!(!errs.to_string().contains("canary-6f1d"), "{errs}");
+        }
+    }
+
+    #[test]
+    fn a_missing_column_hint_lists_capped_names_of_a_real_header_row_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let many: Vec<String> = (1..=20).map(|i| format!("c{i}")).collect();
+        std::fs::write(dir.path().join("wide.csv"), format!("{}\n", many.join(","))).unwrap();
+        std::fs::write(dir.path().join("env.csv"), "TOKEN=canary-6f1d,PATH=/bin\nx,y\n").unwrap();
+        let long = "y".repeat(200);
+        std::fs::write(dir.path().join("long.csv"), format!("a,{long}\n")).unwrap();
+        let hint = |file: &str| {
+            let table = format!("{{ csv: {{ file: {file}, left_column: L, right_column: R }} }}");
+            load_table(dir.path(), &table).unwrap_err().0[0].hint.clone().unwrap_or_default()
+        };
+        assert_eq!(
+            hint("wide.csv"),
+            "columns in the header row: c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12 and 8 more"
+        );
+        for file in ["env.csv", "long.csv"] {
+            let h = hint(file);
+            assert!(h.contains("does not look like a header row"), "{file}: {h}");
+            assert!(!h.contains("canary") && !h.contains(&long), "{file}: {h}");
+        }
+    }
+
+    #[test]
+    fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_parsed() {
+        let bomb = crate::workbook_size::tests::zeros_zip(crate::workbook_size::MAX_UNPACKED_BYTES + 1);
+        assert!(bomb.len() < 1 << 20, "the bomb is small: {} bytes", bomb.len());
+        let e = read_xlsx_bytes("bomb.xlsx", &bomb, None, "L", "R").unwrap_err();
+        assert!(
+            matches!(&e, TableError::Unreadable { file, reason } if file == "bomb.xlsx" && reason.contains("unpacks to more than 64 MiB")),
+            "{e:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bomb.xlsx"), &bomb).unwrap();
+        let errs =
+            load_table(dir.path(), "{ sheet: { file: bomb.xlsx, left_column: L, right_column: R } }").unwrap_err();
+        assert_eq!(errs.0[0].path, "integrations[0].fields[0].values.sheet.file", "{errs}");
+        assert!(errs.0[0].message.contains("zip bomb"), "{errs}");
     }
 }

@@ -864,3 +864,64 @@ fn a_field_conflict_policy_is_read_and_defaults_to_last_writer() {
     assert_eq!(fields[0].conflict, ferry_domain::ConflictPolicy::Flag);
     assert_eq!(fields[1].conflict, ferry_domain::ConflictPolicy::LastWriter);
 }
+
+#[test]
+fn a_filter_that_would_leave_its_project_is_refused_at_its_line() {
+    let filters = "    filters:\n      left_to_right: 'labels = sync) OR (project = HR'\n      right_to_left: \"[System.Tags] CONTAINS 'x' ORDER BY [System.Id]\"\n";
+    let text = edit("    fields:\n", &format!("{filters}    fields:\n"));
+    let errs = load(&text).unwrap_err();
+    assert_eq!(errs.0.len(), 2, "{errs}");
+    assert_eq!(errs.0[0].path, "integrations[0].filters.left_to_right");
+    assert_eq!(errs.0[0].line, Some(18), "{errs}");
+    assert!(errs.0[0].message.contains("JQL") && errs.0[0].message.contains("closes a parenthesis"), "{errs}");
+    assert!(errs.0[0].hint.as_deref().is_some_and(|h| h.contains("balanced parentheses")), "{errs}");
+    assert_eq!(errs.0[1].path, "integrations[0].filters.right_to_left");
+    assert_eq!(errs.0[1].line, Some(19), "{errs}");
+    assert!(errs.0[1].message.contains("WIQL") && errs.0[1].message.contains("ORDER BY"), "{errs}");
+
+    let fine = "    filters:\n      left_to_right: 'labels = sync OR (priority = High)'\n";
+    let set = load(&edit("    fields:\n", &format!("{fine}    fields:\n"))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.integrations[0].filter(Flow::LeftToRight), Some("labels = sync OR (priority = High)"));
+}
+
+#[test]
+fn a_ca_cert_path_is_refused_for_the_aws_backend_at_its_line_and_references_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    std::fs::copy(examples_dir().join("status.csv"), dir.path().join("status.csv")).unwrap();
+    let with =
+        |ca: &str| edit("    integration_user: bot@acme.test\n", &format!("    integration_user: bot@acme.test\n{ca}"));
+    let path = with("    ca_cert: ca.pem\n");
+
+    let errs = load_str_for("t.yaml", &path, dir.path(), Target::Aws).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    let e = &errs.0[0];
+    assert_eq!((e.line, e.path.as_str()), (Some(11), "systems[1].ca_cert"), "{e}");
+    assert!(e.message.contains("file path, which the AWS backend's functions cannot read"), "{e}");
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("{ ssm: /ferry/ca }")), "{e}");
+    assert!(e.to_string().starts_with("t.yaml:11:"), "{e}");
+
+    // The embedded backend reads the file, relative to the config.
+    let set = load_str("t.yaml", &path, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let want = dir.path().join("ca.pem").display().to_string();
+    assert_eq!(set.systems[1].ca_cert, Some(ferry_domain::CaCert::File(want)));
+
+    let cases: Vec<(String, ferry_domain::CaCert)> = vec![
+        (with("    ca_cert: { ssm: /ferry/ca }\n"), ferry_domain::CaCert::Ssm("/ferry/ca".into())),
+        (with("    ca_cert: { secrets_manager: ferry/ca }\n"), ferry_domain::CaCert::SecretsManager("ferry/ca".into())),
+        (
+            with("    ca_cert: |\n      -----BEGIN CERTIFICATE-----\n      AA==\n      -----END CERTIFICATE-----\n"),
+            ferry_domain::CaCert::Pem("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n".into()),
+        ),
+    ];
+    for (text, want) in cases {
+        let set = load_str_for("t.yaml", &text, dir.path(), Target::Aws).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.systems[1].ca_cert, Some(want));
+    }
+    let key = with("    ca_cert: |\n      -----BEGIN PRIVATE KEY-----\n      AA==\n      -----END PRIVATE KEY-----\n");
+    let errs = load_str_for("t.yaml", &key, dir.path(), Target::Aws).unwrap_err();
+    assert!(errs.0[0].message.contains("private key"), "{errs}");
+    let both = with("    ca_cert: { ssm: /a, secrets_manager: b }\n");
+    assert!(load_str_for("t.yaml", &both, dir.path(), Target::Aws).is_err());
+}

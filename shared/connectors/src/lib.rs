@@ -5,6 +5,7 @@
 
 pub mod adf;
 pub mod ado;
+mod filter;
 pub mod html;
 pub mod http;
 pub mod jira;

@@ -179,7 +179,7 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
     assert_eq!(f(PRIORITY), Some(FieldValue::Number(3.0)));
     assert!(matches!(f("System.AssignedTo"), Some(FieldValue::User(u)) if u.id == BOB));
     assert_eq!(f("System.State"), Some(FieldValue::Text("Active".into())));
-    assert_eq!(f("System.Tags"), None);
+    assert_eq!(f("System.Tags"), Some(FieldValue::Null), "removed tags read as empty");
 
     // Idempotent-create search by the remote id field.
     let found = c.find_by_field(&scope, &FieldKey::new("Custom.JiraKey"), "APP-1").await.unwrap().unwrap();
@@ -361,4 +361,55 @@ async fn changed_since_narrows_past_the_20000_item_wiql_cap_without_losing_items
     assert_eq!(snaps.len(), n as usize);
     let wiql_calls = sim.requests().iter().filter(|r| r.path.ends_with("/_apis/wit/wiql")).count();
     assert!(wiql_calls >= 3, "the capped window is split, got {wiql_calls} queries");
+}
+
+#[tokio::test]
+async fn a_field_left_out_is_empty_when_the_type_has_it_and_missing_when_it_does_not() {
+    let (sim, c) = demo().await;
+    let since = Utc::now() - ChronoDuration::seconds(5);
+    let created = c
+        .create(
+            &bugs("App"),
+            &[change("System.Title", FieldValue::Text("t".into())), change(PRIORITY, FieldValue::Number(2.0))],
+        )
+        .await
+        .unwrap();
+    let wanted = keys(&["System.Title", "System.Description", "Custom.JiraKey", PRIORITY]);
+    // Azure DevOps leaves empty fields out of a work item: read as empty.
+    let read = c.get(&bugs("App"), &created.id, &wanted).await.unwrap().unwrap();
+    assert_eq!(read.fields.get(&FieldKey::new("System.Description")), Some(&FieldValue::Null));
+    assert_eq!(read.fields.get(&FieldKey::new("Custom.JiraKey")), Some(&FieldValue::Null));
+
+    // A process change takes Custom.JiraKey off the Bug type: the field is missing now.
+    sim.remove_type_field("Bug", "Custom.JiraKey");
+    let fresh = connector(&sim);
+    let read = fresh.get(&bugs("App"), &created.id, &wanted).await.unwrap().unwrap();
+    assert_eq!(read.fields.get(&FieldKey::new("Custom.JiraKey")), None, "{:?}", read.fields);
+    assert_eq!(read.fields.get(&FieldKey::new("System.Description")), Some(&FieldValue::Null));
+    assert_eq!(read.fields.get(&FieldKey::new(PRIORITY)), Some(&FieldValue::Number(2.0)));
+    let polled = fresh.changed_since(&bugs("App"), since, None, &wanted).await.unwrap();
+    assert_eq!(polled.len(), 1);
+    assert!(!polled[0].fields.contains_key(&FieldKey::new("Custom.JiraKey")), "{:?}", polled[0].fields);
+    assert_eq!(polled[0].fields.get(&FieldKey::new("System.Description")), Some(&FieldValue::Null));
+}
+
+#[tokio::test]
+async fn azure_devops_judges_a_filter_and_a_breakout_never_reaches_it() {
+    let (sim, c) = demo().await;
+    c.validate_filter(&bugs("App"), "[System.Tags] CONTAINS 'sync' OR ([System.State] = 'New')").await.unwrap();
+    let e = c.validate_filter(&bugs("App"), "[System.Tags] CONTAINZ 'sync'").await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::Config);
+    assert!(e.message.contains("Azure DevOps refuses the criteria filter"), "{e}");
+    sim.clear_requests();
+    for breakout in
+        ["[System.Tags] CONTAINS 'sync') OR ([System.TeamProject] <> ''", "[System.Id] > 0 ASOF '2020-01-01T00:00:00Z'"]
+    {
+        let e = c.validate_filter(&bugs("App"), breakout).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+        let filter = QueryFilter { condition: breakout.into(), negate: false };
+        let e = c.changed_since(&bugs("App"), Utc::now(), Some(&filter), &keys(&["System.Title"])).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+    }
+    let sent: Vec<String> = sim.requests().iter().map(|r| r.path.to_ascii_lowercase()).collect();
+    assert!(!sent.iter().any(|p| p.ends_with("/wiql")), "{sent:?}");
 }

@@ -70,12 +70,56 @@ pub struct SystemConfig {
     pub integration_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
-    /// Path to a PEM file of extra CA certificates.
+    /// Extra trusted CA certificates (PEM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert: Option<String>,
+    pub ca_cert: Option<CaCert>,
     /// Allow plain http, only for loopback hosts (simulators, tests).
     #[serde(default)]
     pub allow_http_loopback: bool,
+}
+
+/// Where a system's extra trusted CA certificates (PEM) come from. The AWS backend
+/// cannot read the operator's files: there the PEM is given inline or by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", from = "CaCertStored")]
+pub enum CaCert {
+    /// The PEM text itself.
+    Pem(String),
+    /// A PEM file on the machine that runs Ferry (embedded backend), as an absolute path.
+    File(String),
+    /// An SSM parameter holding the PEM.
+    Ssm(String),
+    /// A Secrets Manager secret holding the PEM.
+    SecretsManager(String),
+}
+
+/// What stores hold: [`CaCert`] as tagged, or a bare string, the file path that earlier
+/// configs stored.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CaCertStored {
+    Path(String),
+    Tagged(CaCertTagged),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CaCertTagged {
+    Pem(String),
+    File(String),
+    Ssm(String),
+    SecretsManager(String),
+}
+
+impl From<CaCertStored> for CaCert {
+    fn from(s: CaCertStored) -> Self {
+        match s {
+            CaCertStored::Path(p) | CaCertStored::Tagged(CaCertTagged::File(p)) => CaCert::File(p),
+            CaCertStored::Tagged(CaCertTagged::Pem(p)) => CaCert::Pem(p),
+            CaCertStored::Tagged(CaCertTagged::Ssm(n)) => CaCert::Ssm(n),
+            CaCertStored::Tagged(CaCertTagged::SecretsManager(n)) => CaCert::SecretsManager(n),
+        }
+    }
 }
 
 /// One side of an integration: which system, project and entity type.
@@ -371,5 +415,25 @@ mod tests {
         assert!(Direction::Both.allows(Flow::RightToLeft));
         assert!(!Direction::LeftToRight.allows(Flow::RightToLeft));
         assert!(Direction::RightToLeft.allows(Flow::RightToLeft));
+    }
+}
+
+#[cfg(test)]
+mod ca_cert_tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_cert_round_trips_and_a_stored_bare_path_reads_as_a_file() {
+        for ca in [
+            CaCert::Pem("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n".into()),
+            CaCert::File("/etc/ferry/ca.pem".into()),
+            CaCert::Ssm("/ferry/ca".into()),
+            CaCert::SecretsManager("ferry/ca".into()),
+        ] {
+            let json = serde_json::to_string(&ca).unwrap();
+            assert_eq!(serde_json::from_str::<CaCert>(&json).unwrap(), ca, "{json}");
+        }
+        assert_eq!(serde_json::to_value(CaCert::Ssm("/p".into())).unwrap(), serde_json::json!({"ssm": "/p"}));
+        assert_eq!(serde_json::from_str::<CaCert>("\"/old/ca.pem\"").unwrap(), CaCert::File("/old/ca.pem".into()));
     }
 }

@@ -5,6 +5,7 @@
 //! their edge into these types.
 
 pub mod error;
+pub mod filter_scope;
 pub mod html;
 pub mod ids;
 pub mod integration;

@@ -69,6 +69,12 @@ pub trait Connector: Send + Sync {
     /// The newest `updated` in the scope, `None` for an empty project (start polling time).
     async fn last_updated(&self, scope: &Scope) -> PortResult<Option<DateTime<Utc>>>;
 
+    /// Asks the live system whether the poll query of `scope` with the criteria filter
+    /// `condition` is valid (Jira: `jql/parse`; Azure DevOps: the WIQL query with
+    /// `$top=1`; Redmine: one listing). A condition the system or Ferry refuses is a
+    /// `Config` error saying why.
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()>;
+
     /// The user Ferry authenticates as (changes by this user are echoes).
     async fn integration_user(&self) -> PortResult<UserRef>;
 

@@ -1,6 +1,7 @@
 use crate::cache::{TtlCache, UserCache};
 use crate::crash::{CrashInjector, CrashPoint, Crashed};
 use crate::error::EngineError;
+use crate::missing::MissingFields;
 use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore};
 use ferry_domain::{
     ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemConfig, SystemId, UserRef,
@@ -60,6 +61,7 @@ pub struct Engine {
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
     pub(crate) crash: Option<Arc<dyn CrashInjector>>,
+    pub(crate) missing_fields: MissingFields,
     integrations: TtlCache<IntegrationRecord>,
     systems: TtlCache<SystemConfig>,
 }
@@ -84,6 +86,7 @@ impl Engine {
             integration_users: TtlCache::new(ttl),
             schedules: None,
             crash: None,
+            missing_fields: MissingFields::default(),
             integrations: TtlCache::new(settings_ttl),
             systems: TtlCache::new(settings_ttl),
         }

@@ -15,6 +15,8 @@ pub enum EngineError {
         "system {system:?} is used by active integration {integration:?} and cannot be edited: deactivate it first"
     )]
     SystemInUse { system: String, integration: String },
+    #[error("integration {integration:?}: the {flow} filter cannot be used: {message}")]
+    InvalidFilter { integration: String, flow: ferry_domain::Flow, message: String },
     #[error("failure {0:?} does not exist")]
     UnknownFailure(String),
     #[error("{0}")]

@@ -8,6 +8,7 @@ mod crash;
 mod engine;
 mod error;
 mod lifecycle;
+mod missing;
 mod pipeline;
 mod status;
 

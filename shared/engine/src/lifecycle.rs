@@ -3,7 +3,9 @@
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use ferry_domain::{Flow, Integration, IntegrationId, IntegrationRecord, SystemConfig, Watermark};
+use ferry_domain::{
+    ErrorCategory, Flow, Integration, IntegrationId, IntegrationRecord, Scope, SystemConfig, Watermark,
+};
 use serde::Serialize;
 
 /// How far back an empty project starts (DESIGN §1.5: now − 26 hours).
@@ -97,6 +99,12 @@ impl Engine {
             }
         }
 
+        if check_connections {
+            for (i, _) in &integration_writes {
+                self.check_filters(i, systems).await?;
+            }
+        }
+
         for s in system_writes {
             self.config.put_system(s).await?;
             self.forget_configs();
@@ -114,6 +122,32 @@ impl Engine {
             report.integrations_written.push(i.id.to_string());
         }
         Ok(report)
+    }
+
+    /// Asks each filtered direction's source system whether its poll query, with the
+    /// filter, is valid: a typo surfaces at apply rather than as failing polls.
+    async fn check_filters(&self, i: &Integration, systems: &[SystemConfig]) -> Result<(), EngineError> {
+        for flow in Flow::BOTH {
+            let Some(condition) = i.filter(flow) else { continue };
+            let ep = i.endpoint(flow.source());
+            let system = match systems.iter().find(|s| s.id == ep.system) {
+                Some(s) => s.clone(),
+                None => self
+                    .config
+                    .get_system(&ep.system)
+                    .await?
+                    .ok_or_else(|| EngineError::UnknownSystem(ep.system.to_string()))?,
+            };
+            let scope = Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() };
+            let conn = self.connectors.connector(&system).await?;
+            conn.validate_filter(&scope, condition).await.map_err(|e| match e.category {
+                ErrorCategory::Config | ErrorCategory::InvalidRequest => {
+                    EngineError::InvalidFilter { integration: i.id.to_string(), flow, message: e.message }
+                }
+                _ => EngineError::Port(e),
+            })?;
+        }
+        Ok(())
     }
 
     /// Activates an integration. Each direction without a watermark gets its start

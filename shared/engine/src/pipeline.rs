@@ -379,6 +379,17 @@ impl Engine {
         for note in &output.notes {
             info!(entity = %event.snapshot.key, "{note}");
         }
+        for field in &output.missing {
+            if self.missing_fields.first_report(id, source_side, field) {
+                warn!(
+                    integration = %id, side = source_side.as_str(), %field, entity = %event.snapshot.key,
+                    "the {} system did not return the mapped field {field} (permissions, the field's context or \
+                     the entity type changed?): the field is left as it is on the other side and the rest syncs; \
+                     reported once per integration",
+                    source_side.as_str()
+                );
+            }
+        }
         match output.decision {
             Decision::Skip { reason, detail } => {
                 batch.count(id, flow, Counter::Skipped);
@@ -1087,7 +1098,12 @@ fn plan_update(
         target_was_clean: base.and_then(|b| b.written_revision.as_deref()) == Some(current.revision.as_str()),
     };
     for c in wanted {
-        let now = current.field(&c.field).unwrap_or(&FieldValue::Null);
+        // A field the target did not return (mapping rule 12) has no known value to
+        // compare or conflict with: it is written.
+        let Some(now) = current.field(&c.field) else {
+            plan.send.push(c);
+            continue;
+        };
         if ferry_mapping::same_value(now, &c.value) {
             continue;
         }
@@ -1157,10 +1173,16 @@ fn backfill(integration: &ferry_domain::Integration, cmd: &WriteCommand, created
         return Vec::new();
     };
     let id_field = integration.remote.id_field(source_side);
+    let read = source_fields(integration, cmd.flow);
     changes
         .into_iter()
         .filter(|c| Some(&c.field) != id_field && !c.value.is_null())
-        .filter(|c| cmd.source.field(&c.field).is_none_or(FieldValue::is_null))
+        // Empty in the source, or never read by this flow; a field that was read and
+        // not returned (mapping rule 12) is not known to be empty.
+        .filter(|c| match cmd.source.field(&c.field) {
+            Some(v) => v.is_null(),
+            None => !read.contains(&c.field),
+        })
         .collect()
 }
 

@@ -25,7 +25,8 @@
 //!    ([`FieldValue::key_string`](ferry_domain::FieldValue::key_string)) to an option, element
 //!    by element for lists (mapped lists are deduplicated, order kept). A value with no row
 //!    takes the default for the target side (noted) or fails with `mapping_value_missing`.
-//! 5. **Defaults** apply when the source value is absent or empty. On a create they are
+//! 5. **Defaults** apply when the source value is empty (an explicit null or an empty
+//!    text, option or list; rule 12 covers a field the source did not return). On a create they are
 //!    always written; on an update only when Ferry wrote a real (non-empty) value to that
 //!    field before, i.e. the source was cleared, so a value a person set in the target is
 //!    never overwritten. Without a default, a cleared source writes `Null` under the same
@@ -51,6 +52,12 @@
 //! 11. **Unchanged at the source**: on an update a field whose source value equals the
 //!     source-side fingerprint (its value at the last sync) is not written: it did not
 //!     change here since then.
+//! 12. **Missing is not empty**: a mapped source field absent from the snapshot (the
+//!     system did not return it: a permission or field-context change, a field removed
+//!     from the type) says nothing about its value. The mapping leaves the target field
+//!     alone (no value, no default, no clear; the rest of the change syncs) and names
+//!     the field in [`MappingOutput::missing`]. Only an explicit empty value clears
+//!     (rule 5). Connectors put a key in the snapshot only when the system returned it.
 //!
 //! After a write, [`synced_source_values`] gives the source values the engine may merge into
 //! the source entity's fingerprint, so the reverse flow does not write them back.
@@ -71,7 +78,9 @@ pub use map::{is_echo, made_by, map_change, mapping_kind, needed_target_emails, 
 pub use users::UserDirectory;
 pub use value::same_value;
 
-use ferry_domain::{EntitySnapshot, ErrorCategory, FieldChange, FieldValue, Fingerprint, Flow, Integration, UserRef};
+use ferry_domain::{
+    EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, Flow, Integration, UserRef,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -102,6 +111,9 @@ pub struct MappingOutput {
     /// Things a person may want to know even when the write succeeds, e.g.
     /// `assignee -> System.AssignedTo: erin@acme.test has no match in the target, skipped (unmatched: skip)`.
     pub notes: Vec<String>,
+    /// Mapped source fields the snapshot does not hold (rule 12), in configuration
+    /// order: left alone in the target. The engine reports them once per integration.
+    pub missing: Vec<FieldKey>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

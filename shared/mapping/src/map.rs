@@ -232,6 +232,7 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
     let mut changes = Vec::new();
     let mut mapped = BTreeMap::new();
     let mut failures: Vec<Failure> = Vec::new();
+    let mut missing: Vec<FieldKey> = Vec::new();
 
     for (i, m) in fields.iter().enumerate() {
         let Some(p) = plan(m, flow) else { continue };
@@ -244,8 +245,14 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
             mapper.notes.push(format!("{}: ignored, an earlier mapping writes {target}", p.label()));
             continue;
         }
-        if let (false, Plan::Field { source, .. }) = (create, p) {
-            if unchanged_at_source(input, source) {
+        if let Plan::Field { source, .. } = p {
+            if input.source.field(source).is_none() {
+                if !missing.contains(source) {
+                    missing.push(source.clone());
+                }
+                continue;
+            }
+            if !create && unchanged_at_source(input, source) {
                 continue;
             }
         }
@@ -267,13 +274,13 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         } else {
             failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
         };
-        return MappingOutput { decision: Decision::Fail { category, message }, notes };
+        return MappingOutput { decision: Decision::Fail { category, message }, notes, missing };
     }
     if !create && changes.is_empty() {
         let detail = format!("{}: no mapped field differs from what Ferry last wrote", src.key);
-        return skip(SkipReason::Unchanged, detail, notes);
+        return MappingOutput { missing, ..skip(SkipReason::Unchanged, detail, notes) };
     }
-    MappingOutput { decision: Decision::Write { create, changes, mapped }, notes }
+    MappingOutput { decision: Decision::Write { create, changes, mapped }, notes, missing }
 }
 
 /// Rule 11: a source field that still holds the value it had at the last sync (the
@@ -312,7 +319,7 @@ fn same_person(a: &UserRef, b: &UserRef) -> bool {
 }
 
 fn skip(reason: SkipReason, detail: String, notes: Vec<String>) -> MappingOutput {
-    MappingOutput { decision: Decision::Skip { reason, detail }, notes }
+    MappingOutput { decision: Decision::Skip { reason, detail }, notes, missing: Vec::new() }
 }
 
 impl<'i, 'a> Mapper<'i, 'a> {
@@ -351,7 +358,9 @@ impl<'i, 'a> Mapper<'i, 'a> {
             Plan::Constant { value, .. } => self.scalar(m, value, p.label()).map(Some),
             Plan::Field { source, target } => match self.input.source.field(source) {
                 Some(v) if !v.is_null() => self.present(m, v, p.label()),
-                _ => self.absent(m, target, p.label()),
+                Some(_) => self.empty(m, target, p.label()),
+                // Rule 12: the caller leaves a missing field out before evaluating it.
+                None => Ok(None),
             },
         }
     }
@@ -375,8 +384,8 @@ impl<'i, 'a> Mapper<'i, 'a> {
         Ok(scalar_value(m.kind, m.values.is_some(), s))
     }
 
-    /// Rule 5: the source value is absent or empty.
-    fn absent(&self, m: &FieldMapping, target: &FieldKey, label: Label<'_>) -> Eval {
+    /// Rule 5: the source value is empty.
+    fn empty(&self, m: &FieldMapping, target: &FieldKey, label: Label<'_>) -> Eval {
         let wrote_before = self.prior.and_then(|p| p.get(target.as_str())).is_some_and(|v| !v.is_null());
         match m.default_for(self.target_side()) {
             Some(d) if self.create || wrote_before => self.scalar(m, d, label).map(Some),
@@ -905,11 +914,11 @@ mod tests {
     // Rule 5: defaults and clears.
 
     #[test]
-    fn an_absent_or_empty_source_writes_the_default_on_create() {
+    fn an_empty_source_writes_the_default_on_create() {
         let m = FieldMapping { default_right: Some(stext("Untitled")), ..fm("summary", "System.Title") };
         for (name, fields) in [
-            ("absent", vec![]),
             ("null", vec![("summary", FieldValue::Null)]),
+            ("empty list", vec![("summary", FieldValue::List(vec![]))]),
             ("empty text", vec![("summary", text(""))]),
         ] {
             let w = expect_write(&Case::new(integration(vec![m.clone()]), snapshot(fields)).run());
@@ -933,9 +942,8 @@ mod tests {
             if let Some(p) = prior {
                 fp.push(("System.Title", p));
             }
-            let c =
-                Case::new(integration(vec![m.clone(), other.clone()]), snapshot(vec![("description", text("new"))]))
-                    .update(fp);
+            let src = snapshot(vec![("description", text("new")), ("summary", text(""))]);
+            let c = Case::new(integration(vec![m.clone(), other.clone()]), src).update(fp);
             let w = expect_write(&c.run());
             assert_eq!(w.change("System.Title"), want.as_ref(), "{name}");
         }
@@ -954,7 +962,7 @@ mod tests {
     #[test]
     fn a_cleared_source_without_default_writes_null_only_after_ferry_wrote_a_value() {
         let i = integration(vec![fm("summary", "System.Title"), fm("description", "System.Description")]);
-        let src = snapshot(vec![("description", text("new"))]);
+        let src = snapshot(vec![("description", text("new")), ("summary", FieldValue::Null)]);
         let c = Case::new(i.clone(), src.clone())
             .update(vec![("System.Title", text("old")), ("System.Description", text("d"))]);
         let w = expect_write(&c.run());
@@ -993,7 +1001,9 @@ mod tests {
         ];
         for (name, m, want) in cases {
             let target = m.right.clone().unwrap();
-            let w = expect_write(&Case::new(integration(vec![m]), snapshot(vec![])).run());
+            let source = m.left.clone().unwrap();
+            let empty = snapshot(vec![(source.as_str(), FieldValue::Null)]);
+            let w = expect_write(&Case::new(integration(vec![m]), empty).run());
             assert_eq!(w.change(target.as_str()), Some(&want), "{name}");
         }
     }
@@ -1002,11 +1012,11 @@ mod tests {
     fn defaults_apply_per_target_side() {
         let m = FieldMapping { default_left: Some(stext("left default")), ..fm("summary", "System.Title") };
         let i = integration(vec![m, fm("description", "System.Description")]);
-        let w = expect_write(&Case::new(i.clone(), snapshot(vec![("description", text("d"))])).run());
+        let src = snapshot(vec![("description", text("d")), ("summary", FieldValue::Null)]);
+        let w = expect_write(&Case::new(i.clone(), src).run());
         assert_eq!(w.change("System.Title"), None, "no default_right");
-        let w = expect_write(
-            &Case::new(i, snapshot(vec![("System.Description", text("d"))])).flow(Flow::RightToLeft).run(),
-        );
+        let src = snapshot(vec![("System.Description", text("d")), ("System.Title", FieldValue::Null)]);
+        let w = expect_write(&Case::new(i, src).flow(Flow::RightToLeft).run());
         assert_eq!(w.change("summary"), Some(&text("left default")));
     }
 
@@ -1179,7 +1189,7 @@ mod tests {
     #[test]
     fn a_cleared_source_user_gets_the_default_user_per_the_default_rule() {
         let i = integration(vec![assignee(UnmatchedUser::Default, Some("triage@acme.test"))]);
-        let src = snapshot(vec![]);
+        let src = snapshot(vec![("assignee", FieldValue::Null)]);
         let c = Case::new(i.clone(), src.clone()).with_user("triage@acme.test", ado_triage());
         assert_eq!(expect_write(&c.run()).change("System.AssignedTo"), Some(&FieldValue::User(ado_triage())));
         let c = Case::new(i, src)
@@ -1415,5 +1425,67 @@ mod tests {
         back.linked = true;
         back.target_fingerprint = Some(fingerprint(Side::Left, synced));
         assert_eq!(expect_skip(&back.run()).0, SkipReason::Unchanged);
+    }
+
+    // Rule 12: missing is not empty.
+
+    #[test]
+    fn a_missing_source_field_leaves_the_target_alone_and_the_rest_syncs() {
+        let i = integration(vec![fm("summary", "System.Title"), fm("description", "System.Description")]);
+        // Jira stopped returning `summary` (a field-context change); the description changed.
+        let src = snapshot(vec![("description", text("new"))]);
+        let c = Case::new(i, src).update(vec![("System.Title", text("kept")), ("System.Description", text("old"))]);
+        let out = c.run();
+        let w = expect_write(&out);
+        assert_eq!(w.changed_fields(), vec!["System.Description"]);
+        assert!(!w.mapped.contains_key("System.Title"), "the fingerprint keeps its last value: {:?}", w.mapped);
+        assert_eq!(out.missing, vec![key("summary")]);
+    }
+
+    #[test]
+    fn an_explicit_null_clears_where_a_missing_field_does_not() {
+        let i = integration(vec![fm("summary", "System.Title")]);
+        let prior = vec![("System.Title", text("kept"))];
+        let cleared = Case::new(i.clone(), snapshot(vec![("summary", FieldValue::Null)])).update(prior.clone()).run();
+        assert_eq!(expect_write(&cleared).change("System.Title"), Some(&FieldValue::Null));
+        assert!(cleared.missing.is_empty());
+        let missing = Case::new(i, snapshot(vec![])).update(prior).run();
+        assert_eq!(expect_skip(&missing).0, SkipReason::Unchanged);
+        assert_eq!(missing.missing, vec![key("summary")]);
+    }
+
+    #[test]
+    fn a_missing_source_field_gets_no_default_even_on_create() {
+        let m = FieldMapping { default_right: Some(stext("Untitled")), ..fm("summary", "System.Title") };
+        let i = integration(vec![m, fm("description", "System.Description")]);
+        let out = Case::new(i, snapshot(vec![("description", text("d"))])).run();
+        let w = expect_write(&out);
+        assert_eq!(w.changed_fields(), vec!["System.Description"]);
+        assert_eq!(out.missing, vec![key("summary")]);
+    }
+
+    #[test]
+    fn a_missing_user_field_is_not_an_unassignment() {
+        let i = integration(vec![
+            assignee(UnmatchedUser::Default, Some("triage@acme.test")),
+            fm("description", "System.Description"),
+        ]);
+        let c = Case::new(i, snapshot(vec![("description", text("new"))]))
+            .with_user("triage@acme.test", ado_triage())
+            .update(vec![("System.AssignedTo", FieldValue::User(ado_erin())), ("System.Description", text("old"))]);
+        let out = c.run();
+        assert_eq!(expect_write(&out).changed_fields(), vec!["System.Description"]);
+        assert_eq!(out.missing, vec![key("assignee")]);
+    }
+
+    #[test]
+    fn constants_and_the_remote_id_are_never_missing() {
+        let constant = FieldMapping { left: None, constant: Some(stext("Jira")), ..fm("unused", "Custom.Origin") };
+        let mut i = integration(vec![constant, fm("summary", "System.Title")]);
+        i.remote.right_id_field = Some(key("Custom.JiraKey"));
+        let out = Case::new(i, snapshot(vec![])).run();
+        let w = expect_write(&out);
+        assert_eq!(w.changed_fields(), vec!["Custom.Origin", "Custom.JiraKey"]);
+        assert_eq!(out.missing, vec![key("summary")]);
     }
 }

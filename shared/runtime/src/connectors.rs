@@ -1,5 +1,6 @@
 //! Builds connectors for configured systems, one per system, reused across calls.
 
+use crate::refreshing::Refreshing;
 use crate::secrets::SecretSource;
 use async_trait::async_trait;
 use ferry_connectors::ado::AdoConnector;
@@ -7,7 +8,8 @@ use ferry_connectors::http::{AllowedHosts, HttpOptions};
 use ferry_connectors::jira::JiraConnector;
 use ferry_connectors::redmine::RedmineConnector;
 use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
-use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemKind};
+use ferry_domain::{CaCert, ErrorCategory, PortError, SecretRef, SystemConfig, SystemKind};
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,27 +25,25 @@ pub fn http_options_from_env() -> Result<HttpOptions, PortError> {
 /// builds a new one).
 type Built = HashMap<String, (SystemConfig, Arc<dyn Connector>)>;
 
-pub struct Connectors {
-    secrets: Arc<dyn SecretSource>,
+/// What a connector is built from: the secret source and the transport settings.
+#[derive(Clone)]
+pub(crate) struct Builder {
+    pub(crate) secrets: Arc<dyn SecretSource>,
     http: HttpOptions,
-    cache: Mutex<Built>,
 }
 
-impl Connectors {
-    pub fn new(secrets: Arc<dyn SecretSource>, http: HttpOptions) -> Self {
-        Self { secrets, http, cache: Mutex::new(HashMap::new()) }
-    }
-
-    /// Builds a connector without caching (e.g. acting as another user in the demo).
-    pub async fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
-        let secret = self.secrets.resolve(system.auth.token()).await?;
+impl Builder {
+    /// A connector for `system` authenticating with `secret`.
+    pub(crate) async fn build_with(
+        &self,
+        system: &SystemConfig,
+        secret: SecretString,
+    ) -> PortResult<Arc<dyn Connector>> {
         let mut opts = self.http.clone();
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
-        if let Some(path) = &system.ca_cert {
-            opts.ca_cert_pem = Some(std::fs::read(path).map_err(|e| {
-                PortError::new(ErrorCategory::Config, format!("system {}: CA certificate {path:?}: {e}", system.id))
-            })?);
+        if let Some(ca) = &system.ca_cert {
+            opts.ca_cert_pem = Some(self.ca_pem(system, ca).await?);
         }
         Ok(match system.kind {
             SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
@@ -51,10 +51,48 @@ impl Connectors {
             SystemKind::Redmine => Arc::new(RedmineConnector::new(system, secret, opts)?),
         })
     }
+
+    /// The PEM of a system's extra CAs, wherever the config says it lives.
+    async fn ca_pem(&self, system: &SystemConfig, ca: &CaCert) -> PortResult<Vec<u8>> {
+        let reference = match ca {
+            CaCert::Pem(pem) => return Ok(pem.as_bytes().to_vec()),
+            CaCert::File(path) => {
+                return std::fs::read(path).map_err(|e| {
+                    PortError::new(ErrorCategory::Config, format!("system {}: CA certificate {path:?}: {e}", system.id))
+                })
+            }
+            CaCert::Ssm(name) => SecretRef::Ssm(name.clone()),
+            CaCert::SecretsManager(id) => SecretRef::SecretsManager(id.clone()),
+        };
+        let pem = self
+            .secrets
+            .resolve(&reference)
+            .await
+            .map_err(|e| PortError { message: format!("system {}: CA certificate: {}", system.id, e.message), ..e })?;
+        Ok(pem.expose_secret().as_bytes().to_vec())
+    }
+}
+
+pub struct Connectors {
+    builder: Builder,
+    cache: Mutex<Built>,
+}
+
+impl Connectors {
+    pub fn new(secrets: Arc<dyn SecretSource>, http: HttpOptions) -> Self {
+        Self { builder: Builder { secrets, http }, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Builds a connector without caching (e.g. acting as another user in the demo).
+    pub async fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
+        let secret = self.builder.secrets.resolve(system.auth.token()).await?;
+        self.builder.build_with(system, secret).await
+    }
 }
 
 #[async_trait]
 impl ConnectorFactory for Connectors {
+    /// The system's connector, which survives a rotated token ([`Refreshing`]).
     async fn connector(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
         if let Ok(cache) = self.cache.lock() {
             if let Some((cfg, conn)) = cache.get(system.id.as_str()) {
@@ -63,10 +101,62 @@ impl ConnectorFactory for Connectors {
                 }
             }
         }
-        let conn = self.build(system).await?;
+        let secret = self.builder.secrets.resolve(system.auth.token()).await?;
+        let inner = self.builder.build_with(system, secret.clone()).await?;
+        let conn: Arc<dyn Connector> = Arc::new(Refreshing::new(self.builder.clone(), system.clone(), inner, secret));
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(system.id.to_string(), (system.clone(), conn.clone()));
         }
         Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EnvSecrets, StaticSecrets};
+    use ferry_domain::{AuthConfig, SystemId};
+
+    const CA: &str = include_str!("../../connectors/tests/fixtures/tls/ca.pem");
+
+    fn system(ca: CaCert) -> SystemConfig {
+        SystemConfig {
+            id: SystemId::parse("jira").unwrap(),
+            kind: SystemKind::Jira,
+            base_url: "https://acme.atlassian.net".into(),
+            identity_url: None,
+            auth: AuthConfig::Basic { username: "bot@acme.test".into(), token: SecretRef::Env("T".into()) },
+            integration_user: None,
+            proxy: None,
+            ca_cert: Some(ca),
+            allow_http_loopback: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ca_certificate_is_read_inline_or_from_where_it_lives() {
+        let secrets = StaticSecrets::new(EnvSecrets)
+            .with(SecretRef::Env("T".into()), "token")
+            .with(SecretRef::Ssm("/ferry/ca".into()), CA)
+            .with(SecretRef::SecretsManager("ferry/ca".into()), CA)
+            .with(SecretRef::Ssm("/ferry/not-a-ca".into()), "hello");
+        let connectors = Connectors::new(Arc::new(secrets), HttpOptions::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, CA).unwrap();
+        for ca in [
+            CaCert::Pem(CA.into()),
+            CaCert::Ssm("/ferry/ca".into()),
+            CaCert::SecretsManager("ferry/ca".into()),
+            CaCert::File(file.display().to_string()),
+        ] {
+            connectors.build(&system(ca.clone())).await.unwrap_or_else(|e| panic!("{ca:?}: {e}"));
+        }
+        // What the reference holds is what the TLS client trusts: not a PEM, no connector.
+        let e = connectors.build(&system(CaCert::Ssm("/ferry/not-a-ca".into()))).await.err().unwrap();
+        assert_eq!(e.category, ErrorCategory::Config);
+        assert!(e.message.contains("CA certificate"), "{e}");
+        let e = connectors.build(&system(CaCert::Ssm("/ferry/unknown".into()))).await.err().unwrap();
+        assert!(e.message.contains("system jira: CA certificate"), "{e}");
     }
 }

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod aws;
 pub mod connectors;
 pub mod embedded;
+mod refreshing;
 pub mod runner;
 pub mod secrets;
 

@@ -10,6 +10,12 @@ use std::collections::HashMap;
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, PortError>;
+
+    /// The value as it is at its source now, past any cache (which it updates): asked
+    /// after a system refused the resolved value, e.g. a token rotated meanwhile.
+    async fn refresh(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+        self.resolve(reference).await
+    }
 }
 
 /// Environment variables; SSM and Secrets Manager references need the AWS backend.
@@ -59,6 +65,13 @@ impl<F: SecretSource> SecretSource for StaticSecrets<F> {
         match self.values.get(reference) {
             Some(v) => Ok(v.clone()),
             None => self.fallback.resolve(reference).await,
+        }
+    }
+
+    async fn refresh(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+        match self.values.get(reference) {
+            Some(v) => Ok(v.clone()),
+            None => self.fallback.refresh(reference).await,
         }
     }
 }

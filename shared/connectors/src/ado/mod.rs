@@ -20,12 +20,12 @@ use chrono::{DateTime, Utc};
 use ferry_domain::ports::{Connector, PortResult, QueryFilter};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
@@ -42,9 +42,15 @@ const BATCH: usize = 200;
 const JSON_PATCH: &str = "application/json-patch+json";
 /// How long an e-mail with no identity is remembered as absent.
 const NEGATIVE_USER_TTL: Duration = Duration::from_secs(300);
+/// How long a work item type's field list is reused. Within it a field just taken off
+/// the type reads as empty rather than missing.
+const TYPE_FIELDS_TTL: Duration = Duration::from_secs(60);
 /// Fields every read includes, for revision, echo detection and ordering.
 const BASE_FIELDS: [&str; 6] =
     ["System.Id", "System.Rev", "System.ChangedDate", "System.ChangedBy", "System.WorkItemType", "System.Title"];
+
+/// A work item type's field reference names, lower case.
+type TypeFields = Arc<HashSet<String>>;
 
 pub struct AdoConnector {
     http: Http,
@@ -56,6 +62,8 @@ pub struct AdoConnector {
     integration_email: String,
     me: OnceCell<UserRef>,
     catalogs: Mutex<HashMap<String, Arc<FieldCatalog>>>,
+    /// Per `project\0type` (lower case): the type's field reference names.
+    type_fields: Mutex<HashMap<String, (TypeFields, Instant)>>,
     users: Mutex<HashMap<String, (Option<UserRef>, Instant)>>,
 }
 
@@ -136,6 +144,7 @@ impl AdoConnector {
             integration_email,
             me: OnceCell::new(),
             catalogs: Mutex::new(HashMap::new()),
+            type_fields: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
         })
     }
@@ -206,6 +215,24 @@ impl AdoConnector {
         Ok(cat)
     }
 
+    /// The reference names (lower case) of the fields the scope's work item type has.
+    async fn type_field_names(&self, scope: &Scope) -> PortResult<TypeFields> {
+        let key = format!("{}\0{}", scope.project.to_ascii_lowercase(), scope.entity_type.to_ascii_lowercase());
+        if let Some((names, at)) = self.type_fields.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            if at.elapsed() < TYPE_FIELDS_TTL {
+                return Ok(names);
+            }
+        }
+        let url = self.wit(&scope.project, &["workitemtypes", &scope.entity_type, "fields"], &[])?;
+        let list: ListOf<TypeFieldDef> = self.get_json(url, "ADO type fields").await?;
+        let names: TypeFields =
+            Arc::new(list.value.into_iter().map(|f| f.reference_name.to_ascii_lowercase()).collect());
+        if let Ok(mut m) = self.type_fields.lock() {
+            m.insert(key, (names.clone(), Instant::now()));
+        }
+        Ok(names)
+    }
+
     async fn run_wiql(&self, project: &str, query: String, top: usize) -> PortResult<WiqlResult> {
         let top = top.to_string();
         let url = self.wit(project, &["wiql"], &[("timePrecision", "true"), ("$top", top.as_str())])?;
@@ -225,11 +252,15 @@ impl AdoConnector {
         Ok(out)
     }
 
+    /// `on_type`: the type's field names (lower case). Azure DevOps leaves empty fields
+    /// out of a work item, so a requested field the type has but the item lacks is
+    /// empty (`Null`); one the type does not have is missing and stays out.
     fn snapshot(
         &self,
         project: &str,
         item: &WorkItem,
         catalog: &FieldCatalog,
+        on_type: &HashSet<String>,
         requested: &[FieldKey],
     ) -> PortResult<EntitySnapshot> {
         let updated = changed_date(item)?;
@@ -241,11 +272,12 @@ impl AdoConnector {
         };
         for key in wanted {
             let found = item.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key));
-            if let Some((_, v)) = found {
-                if let Some(val) = read_value(key, catalog.kind(key), v) {
-                    fields.insert(FieldKey::new(key), val);
-                }
-            }
+            let value = match found {
+                Some((_, v)) => read_value(key, catalog.kind(key), v).unwrap_or(FieldValue::Null),
+                None if on_type.contains(&key.to_ascii_lowercase()) => FieldValue::Null,
+                None => continue,
+            };
+            fields.insert(FieldKey::new(key), value);
         }
         Ok(EntitySnapshot {
             id: EntityId::new(item.id.to_string()),
@@ -380,7 +412,7 @@ impl Connector for AdoConnector {
         let ids = wiql::collect_ids(since, WIQL_CAP, |lower, upper| {
             let q = wiql::changed_query(&scope.entity_type, lower, upper, filter);
             async move {
-                match self.run_wiql(project, q, WIQL_CAP).await {
+                match self.run_wiql(project, q?, WIQL_CAP).await {
                     Ok(r) => Ok(Window::Ids {
                         ids: r.work_items.iter().map(|w| w.id).collect(),
                         as_of: r.as_of.as_deref().and_then(parse_time),
@@ -395,10 +427,13 @@ impl Connector for AdoConnector {
             return Ok(Vec::new());
         }
         let catalog = self.catalog(project).await?;
+        let on_type = self.type_field_names(scope).await?;
         let ids: Vec<u64> = ids.into_iter().collect();
         let items = self.read_batch(project, &ids, &read_fields(fields)).await?;
-        let mut snaps =
-            items.iter().map(|i| self.snapshot(project, i, &catalog, fields)).collect::<PortResult<Vec<_>>>()?;
+        let mut snaps = items
+            .iter()
+            .map(|i| self.snapshot(project, i, &catalog, &on_type, fields))
+            .collect::<PortResult<Vec<_>>>()?;
         snaps.retain(|s| s.updated >= since);
         snaps.sort_by(|a, b| {
             a.updated.cmp(&b.updated).then_with(|| {
@@ -422,7 +457,8 @@ impl Connector for AdoConnector {
             return Ok(None);
         };
         let catalog = self.catalog(project).await?;
-        self.snapshot(project, &item, &catalog, fields).map(Some)
+        let on_type = if fields.is_empty() { Arc::default() } else { self.type_field_names(scope).await? };
+        self.snapshot(project, &item, &catalog, &on_type, fields).map(Some)
     }
 
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef> {
@@ -541,6 +577,19 @@ impl Connector for AdoConnector {
         };
         let item = self.get_item(project, first.id, &[("fields", "System.Id,System.ChangedDate")]).await?;
         item.map(|i| changed_date(&i)).transpose()
+    }
+
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
+        let filter = QueryFilter { condition: condition.to_string(), negate: false };
+        let q = wiql::changed_query(&scope.entity_type, Utc::now(), None, Some(&filter))?;
+        match self.run_wiql(&scope.project, q, 1).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.category == ErrorCategory::InvalidRequest => Err(PortError::new(
+                ErrorCategory::Config,
+                format!("Azure DevOps refuses the criteria filter {condition:?}: {}", e.message),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {

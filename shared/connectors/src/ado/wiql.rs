@@ -3,6 +3,7 @@
 
 use super::wire::format_time;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use ferry_domain::filter_scope::QueryLanguage;
 use ferry_domain::ports::QueryFilter;
 use ferry_domain::{ErrorCategory, PortError};
 use std::collections::BTreeSet;
@@ -39,7 +40,7 @@ pub(crate) fn changed_query(
     lower: DateTime<Utc>,
     upper: Option<DateTime<Utc>>,
     filter: Option<&QueryFilter>,
-) -> String {
+) -> Result<String, PortError> {
     let mut q = format!(
         "SELECT [System.Id] FROM WorkItems WHERE {} AND [System.ChangedDate] >= {}",
         scope_clause(entity_type),
@@ -48,16 +49,9 @@ pub(crate) fn changed_query(
     if let Some(u) = upper {
         q.push_str(&format!(" AND [System.ChangedDate] < {}", literal(&format_time(u))));
     }
-    if let Some(f) = filter {
-        let cond = f.condition.trim();
-        if !cond.is_empty() {
-            q.push_str(if f.negate { " AND NOT (" } else { " AND (" });
-            q.push_str(cond);
-            q.push(')');
-        }
-    }
+    q.push_str(&crate::filter::clause(QueryLanguage::Wiql, filter)?);
     q.push_str(" ORDER BY [System.ChangedDate] ASC");
-    q
+    Ok(q)
 }
 
 pub(crate) fn field_equals_query(entity_type: &str, field: &str, value: &str) -> Result<String, PortError> {
@@ -155,7 +149,7 @@ mod tests {
     #[test]
     fn changed_query_escapes_type_and_appends_filter() {
         let f = QueryFilter { condition: "[System.State] = 'Active'".into(), negate: true };
-        let q = changed_query("Bug's", at(0), Some(at(60)), Some(&f));
+        let q = changed_query("Bug's", at(0), Some(at(60)), Some(&f)).unwrap();
         assert!(q.contains("[System.WorkItemType] = 'Bug''s'"), "{q}");
         assert!(
             q.contains("[System.ChangedDate] >= '2026-11-26T18:00:00.000Z' AND [System.ChangedDate] < '2026-11-26T18:01:00.000Z'"),
@@ -163,9 +157,14 @@ mod tests {
         );
         assert!(q.contains(" AND NOT ([System.State] = 'Active')"), "{q}");
         assert!(q.ends_with("ORDER BY [System.ChangedDate] ASC"), "{q}");
-        let plain = changed_query("Bug", at(0), None, None);
+        let plain = changed_query("Bug", at(0), None, None).unwrap();
         assert!(!plain.contains(" < "), "{plain}");
         assert!(!plain.contains("NOT"), "{plain}");
+        let breakout =
+            QueryFilter { condition: "[System.Tags] CONTAINS 'x') OR ([System.Id] > 0".into(), negate: false };
+        let e = changed_query("Bug", at(0), None, Some(&breakout)).unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config);
+        assert!(e.message.contains("closes a parenthesis"), "{e}");
     }
 
     #[test]

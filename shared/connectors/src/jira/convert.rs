@@ -3,6 +3,8 @@
 
 use crate::{adf, html};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use ferry_domain::filter_scope::QueryLanguage;
+use ferry_domain::ports::QueryFilter;
 use ferry_domain::{format_number, ErrorCategory, FieldType, FieldValue, PortError, UserRef};
 use jiff::tz::{AmbiguousOffset, TimeZone as Zone};
 use serde_json::{json, Value};
@@ -123,23 +125,21 @@ pub fn jql_field(key: &str) -> String {
     }
 }
 
-pub fn changed_since_jql(project: &str, issue_type: &str, since_literal: &str, filter: Option<(&str, bool)>) -> String {
+pub fn changed_since_jql(
+    project: &str,
+    issue_type: &str,
+    since_literal: &str,
+    filter: Option<&QueryFilter>,
+) -> Result<String, PortError> {
     let mut jql = format!(
         "project = {} AND issuetype = {} AND updated >= {}",
         jql_str(project),
         jql_str(issue_type),
         jql_str(since_literal)
     );
-    if let Some((cond, negate)) = filter {
-        let cond = cond.trim();
-        if !cond.is_empty() {
-            jql.push_str(if negate { " AND NOT (" } else { " AND (" });
-            jql.push_str(cond);
-            jql.push(')');
-        }
-    }
+    jql.push_str(&crate::filter::clause(QueryLanguage::Jql, filter)?);
     jql.push_str(" ORDER BY updated ASC, key ASC");
-    jql
+    Ok(jql)
 }
 
 // ---------------------------------------------------------------- errors
@@ -529,15 +529,22 @@ mod tests {
 
     #[test]
     fn changed_since_jql_quotes_and_applies_filters() {
+        let filter = |c: &str, negate: bool| QueryFilter { condition: c.into(), negate };
         assert_eq!(
-            changed_since_jql("APP", "Bug", "2026/11/26 19:24", None),
+            changed_since_jql("APP", "Bug", "2026/11/26 19:24", None).unwrap(),
             "project = \"APP\" AND issuetype = \"Bug\" AND updated >= \"2026/11/26 19:24\" ORDER BY updated ASC, key ASC"
         );
         assert_eq!(
-            changed_since_jql("A\"B", "Bug", "x", Some(("labels = sync", true))),
+            changed_since_jql("A\"B", "Bug", "x", Some(&filter("labels = sync", true))).unwrap(),
             "project = \"A\\\"B\" AND issuetype = \"Bug\" AND updated >= \"x\" AND NOT (labels = sync) ORDER BY updated ASC, key ASC"
         );
-        assert!(changed_since_jql("A", "B", "x", Some(("priority = High", false))).contains(" AND (priority = High) "));
+        assert!(changed_since_jql("A", "B", "x", Some(&filter("priority = High", false)))
+            .unwrap()
+            .contains(" AND (priority = High) "));
+        let e =
+            changed_since_jql("APP", "Bug", "x", Some(&filter("labels = sync) OR (project = HR", false))).unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config);
+        assert!(e.message.contains("closes a parenthesis"), "{e}");
         assert_eq!(jql_field("customfield_10050"), "cf[10050]");
         assert_eq!(jql_field("summary"), "summary");
     }

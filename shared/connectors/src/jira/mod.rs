@@ -328,7 +328,10 @@ impl JiraConnector {
             }
         }
         for fk in fields {
-            let raw = f.get(fk.as_str()).unwrap_or(&Value::Null);
+            // Jira returns every requested field the caller may see, `null` when empty;
+            // one it leaves out (no permission, not in the issue's field context) is
+            // missing, not empty, and stays out of the snapshot.
+            let Some(raw) = f.get(fk.as_str()) else { continue };
             let kind = metas.get(fk.as_str()).map(|m| m.kind);
             let v = convert::to_field_value(raw, kind)
                 .map_err(|e| convert::bad_response("issue", format!("{key} field {fk}: {e}")))?;
@@ -654,12 +657,7 @@ impl Connector for JiraConnector {
     ) -> PortResult<Vec<EntitySnapshot>> {
         let tz = self.time_zone().await?;
         let literal = convert::jql_since_literal(since, &tz);
-        let jql = convert::changed_since_jql(
-            &scope.project,
-            &scope.entity_type,
-            &literal,
-            filter.map(|f| (f.condition.as_str(), f.negate)),
-        );
+        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, filter)?;
         let metas = self.field_metas().await?;
         let wire_fields = Self::wire_fields(fields);
         let mut out: Vec<EntitySnapshot> = Vec::new();
@@ -830,6 +828,30 @@ impl Connector for JiraConnector {
                 .map(Some)
                 .ok_or_else(|| convert::bad_response("search/jql", "issue without `updated`")),
         }
+    }
+
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
+        let tz = self.time_zone().await?;
+        let literal = convert::jql_since_literal(Utc::now(), &tz);
+        let filter = QueryFilter { condition: condition.to_string(), negate: false };
+        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, Some(&filter))?;
+        let url = self.api(&["jql", "parse"], &[("validation", "strict".into())])?;
+        let parsed = self.post_json(url, &json!({ "queries": [jql] }), "jql/parse").await?;
+        let errors: Vec<&str> = array_at(&parsed, Some("queries"), "jql/parse")?
+            .first()
+            .and_then(|q| q.get("errors"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(PortError::new(
+            ErrorCategory::Config,
+            format!("Jira refuses the criteria filter {condition:?}: {}", errors.join("; ")),
+        ))
     }
 
     async fn integration_user(&self) -> PortResult<UserRef> {
@@ -1192,6 +1214,7 @@ mod tests {
                 "summary": "Main order flow broken",
                 "description": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Order entry fails"}]}]},
                 "priority": {"id": "2", "name": "High"},
+                "assignee": null,
                 "updated": "2026-11-26T19:24:50.123+0100",
                 "creator": user("5b1")
             }
@@ -1201,6 +1224,7 @@ mod tests {
             FieldKey::new("description"),
             FieldKey::new("priority"),
             FieldKey::new("labels"),
+            FieldKey::new("assignee"),
         ];
         let s = c.snapshot(&issue, &fields, &metas).unwrap();
         assert_eq!(s.id.as_str(), "10042");
@@ -1211,7 +1235,8 @@ mod tests {
         assert_eq!(s.changed_by.map(|u| u.id).as_deref(), Some("5b1"));
         assert_eq!(s.fields[&FieldKey::new("description")], FieldValue::RichText("<p>Order entry fails</p>".into()));
         assert_eq!(s.fields[&FieldKey::new("priority")], FieldValue::Option("High".into()));
-        assert_eq!(s.fields[&FieldKey::new("labels")], FieldValue::Null);
+        assert_eq!(s.fields[&FieldKey::new("assignee")], FieldValue::Null, "an explicit null is empty");
+        assert_eq!(s.fields.get(&FieldKey::new("labels")), None, "a field Jira left out is missing, not empty");
         let broken = json!({"id": "1", "key": "APP-1", "fields": {"updated": "never"}});
         assert_eq!(c.snapshot(&broken, &[], &metas).unwrap_err().category, ErrorCategory::BadResponse);
     }

@@ -427,3 +427,47 @@ async fn changed_by_names_the_user_who_made_the_latest_change() {
     assert_eq!(by(&theirs.id).as_deref(), Some(ALICE));
     assert_eq!(got.last().map(|x| &x.id), Some(&theirs.id), "oldest first");
 }
+
+#[tokio::test]
+async fn a_field_jira_leaves_out_is_missing_and_an_empty_one_is_null() {
+    let (sim, c) = start().await;
+    let since = Utc::now() - ChronoDuration::seconds(5);
+    let bug = c
+        .create(&scope("APP", "Bug"), &[change("summary", text("s")), change("customfield_10050", text("42"))])
+        .await
+        .unwrap();
+    let wanted = [fk("summary"), fk("customfield_10050"), fk("assignee")];
+    let read = c.get(&scope("APP", "Bug"), &bug.id, &wanted).await.unwrap().unwrap();
+    assert_eq!(read.fields.get(&fk("customfield_10050")), Some(&text("42")));
+    assert_eq!(read.fields.get(&fk("assignee")), Some(&FieldValue::Null), "unassigned is an explicit null");
+
+    // An administrator takes the field out of the project's field context.
+    sim.hide_field("customfield_10050");
+    let read = c.get(&scope("APP", "Bug"), &bug.id, &wanted).await.unwrap().unwrap();
+    assert_eq!(read.fields.get(&fk("customfield_10050")), None, "{:?}", read.fields);
+    assert_eq!(read.fields.get(&fk("summary")), Some(&text("s")));
+    let polled = c.changed_since(&scope("APP", "Bug"), since, None, &wanted).await.unwrap();
+    assert_eq!(polled.len(), 1);
+    assert!(!polled[0].fields.contains_key(&fk("customfield_10050")), "{:?}", polled[0].fields);
+    assert_eq!(polled[0].fields.get(&fk("assignee")), Some(&FieldValue::Null));
+}
+
+#[tokio::test]
+async fn jira_judges_a_filter_and_a_breakout_never_reaches_it() {
+    let (sim, c) = start().await;
+    let bugs = scope("APP", "Bug");
+    c.validate_filter(&bugs, "labels = sync OR (priority in (High, Low))").await.unwrap();
+    let e = c.validate_filter(&bugs, "labelz = sync").await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::Config);
+    assert!(e.message.contains("Jira refuses the criteria filter") && e.message.contains("labelz"), "{e}");
+    sim.clear_requests();
+    for breakout in ["labels = sync) OR (project = OPS", "labels = sync ORDER BY created"] {
+        let e = c.validate_filter(&bugs, breakout).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+        let filter = QueryFilter { condition: breakout.into(), negate: false };
+        let e = c.changed_since(&bugs, Utc::now(), Some(&filter), &[fk("summary")]).await.unwrap_err();
+        assert_eq!(e.category, ErrorCategory::Config, "{breakout}: {e}");
+    }
+    let sent: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(!sent.iter().any(|p| p.ends_with("/jql/parse") || p.ends_with("/search/jql")), "{sent:?}");
+}

@@ -687,6 +687,30 @@ impl Connector for RedmineConnector {
         }
     }
 
+    async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
+        let extra = wire::filter_pairs(condition)?;
+        let base = self.scope_query(scope).await?;
+        let mut url = self.url("issues.json", &[])?;
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in base.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)) {
+                q.append_pair(k, v);
+            }
+            for (k, v) in &extra {
+                q.append_pair(k, v);
+            }
+            q.append_pair("limit", "1");
+        }
+        match self.get_json::<IssueList>(url, "Redmine issues").await {
+            Ok(_) => Ok(()),
+            Err(e) if e.category == ErrorCategory::InvalidRequest => Err(err(
+                ErrorCategory::Config,
+                format!("Redmine refuses the criteria filter {condition:?}: {}", e.message),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn integration_user(&self) -> PortResult<UserRef> {
         self.me
             .get_or_try_init(|| async {

@@ -465,3 +465,22 @@ async fn users_are_found_by_exact_e_mail_and_links_are_added_once() {
     assert_eq!(puts.len(), 1, "only the new link is written: {puts:?}");
     assert!(puts[0].contains("Linked: APP-1 https://jira.test/browse/APP-2"), "{}", puts[0]);
 }
+
+#[tokio::test]
+async fn a_custom_field_redmine_leaves_out_is_missing_and_an_empty_one_is_null() {
+    let (url, _) = serve(Box::new(common)).await;
+    let c = connector(&url);
+    let mut json = canned_issue(4, "2026-11-26T10:00:00Z", json!([]));
+    // Redmine leaves out an empty assignee, and a custom field the project, the tracker
+    // or the reader's role does not show; an empty custom value is an empty string.
+    json.as_object_mut().expect("object").remove("assigned_to");
+    json["custom_fields"] = json!([{"id": 2, "name": "Tags", "multiple": true, "value": []},
+                                   {"id": 3, "name": "Note", "value": ""}]);
+    let wanted: Vec<FieldKey> = ["assigned_to", "cf_1", "cf_2", "cf_3"].into_iter().map(FieldKey::new).collect();
+    let s = c.snapshot(&issue(json), &wanted).await.expect("snapshot");
+    let f = |k: &str| s.fields.get(&FieldKey::new(k)).cloned();
+    assert_eq!(f("assigned_to"), Some(FieldValue::Null), "an unassigned issue is empty");
+    assert_eq!(f("cf_1"), None, "a custom field the issue does not carry is missing");
+    assert_eq!(f("cf_2"), Some(FieldValue::Null));
+    assert_eq!(f("cf_3"), Some(FieldValue::Null));
+}

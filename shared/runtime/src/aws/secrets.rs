@@ -1,5 +1,8 @@
 //! Secrets on AWS: environment variables, SSM Parameter Store (SecureString) and
-//! Secrets Manager, each value fetched once per process (a Lambda cold start).
+//! Secrets Manager. A fetched value is reused for [`SECRET_TTL`], so a warm Lambda
+//! picks up a rotated token within that time even if the old one still works; a
+//! system refusing the cached value makes the connector ask again at once
+//! ([`SecretSource::refresh`]).
 
 use crate::secrets::SecretSource;
 use async_trait::async_trait;
@@ -8,16 +11,27 @@ use ferry_domain::{ErrorCategory, PortError, SecretRef};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a fetched secret is reused before it is fetched again.
+pub const SECRET_TTL: Duration = Duration::from_secs(300);
 
 pub struct AwsSecrets {
     ssm: aws_sdk_ssm::Client,
     secrets_manager: aws_sdk_secretsmanager::Client,
-    cache: Mutex<HashMap<SecretRef, SecretString>>,
+    ttl: Duration,
+    cache: Mutex<HashMap<SecretRef, (SecretString, Instant)>>,
 }
 
 impl AwsSecrets {
     pub fn new(ssm: aws_sdk_ssm::Client, secrets_manager: aws_sdk_secretsmanager::Client) -> Self {
-        Self { ssm, secrets_manager, cache: Mutex::new(HashMap::new()) }
+        Self { ssm, secrets_manager, ttl: SECRET_TTL, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Reuse fetched values for `ttl` instead of [`SECRET_TTL`].
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
     }
 
     pub fn from_conf(sdk: &aws_types::sdk_config::SdkConfig) -> Self {
@@ -25,7 +39,20 @@ impl AwsSecrets {
     }
 
     fn cached(&self, reference: &SecretRef) -> Option<SecretString> {
-        self.cache.lock().ok().and_then(|c| c.get(reference).cloned())
+        let cache = self.cache.lock().ok()?;
+        cache.get(reference).filter(|(_, at)| at.elapsed() < self.ttl).map(|(v, _)| v.clone())
+    }
+
+    /// Fetches and (for SSM and Secrets Manager) caches the value.
+    async fn fetch_and_keep(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+        let value = self.fetch(reference).await?;
+        // Env values are not cached: the process environment is already in memory.
+        if !matches!(reference, SecretRef::Env(_)) {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.insert(reference.clone(), (value.clone(), Instant::now()));
+            }
+        }
+        Ok(value)
     }
 
     async fn fetch(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
@@ -83,14 +110,11 @@ impl SecretSource for AwsSecrets {
         if let Some(v) = self.cached(reference) {
             return Ok(v);
         }
-        let value = self.fetch(reference).await?;
-        // Env values are not cached: the process environment is already in memory.
-        if !matches!(reference, SecretRef::Env(_)) {
-            if let Ok(mut cache) = self.cache.lock() {
-                cache.insert(reference.clone(), value.clone());
-            }
-        }
-        Ok(value)
+        self.fetch_and_keep(reference).await
+    }
+
+    async fn refresh(&self, reference: &SecretRef) -> Result<SecretString, PortError> {
+        self.fetch_and_keep(reference).await
     }
 }
 
@@ -179,8 +203,19 @@ mod tests {
     async fn resolved_aws_values_are_served_from_the_cache() {
         let s = unreachable();
         let r = SecretRef::Ssm("/ferry/cached".into());
-        s.cache.lock().unwrap().insert(r.clone(), SecretString::from("from-cache".to_string()));
+        s.cache.lock().unwrap().insert(r.clone(), (SecretString::from("from-cache".to_string()), Instant::now()));
         // The endpoint is unreachable, so only the cache can answer.
         assert_eq!(s.resolve(&r).await.unwrap().expose_secret(), "from-cache");
+    }
+
+    #[tokio::test]
+    async fn a_cached_value_expires_after_the_ttl_and_a_refresh_skips_the_cache() {
+        let s = unreachable().with_ttl(Duration::from_millis(50));
+        let r = SecretRef::Ssm("/ferry/rotated".into());
+        s.cache.lock().unwrap().insert(r.clone(), (SecretString::from("old".to_string()), Instant::now()));
+        assert_eq!(s.refresh(&r).await.unwrap_err().category, ErrorCategory::Network, "a refresh asks the service");
+        assert_eq!(s.resolve(&r).await.unwrap().expose_secret(), "old", "the failed refresh kept the cache");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(s.resolve(&r).await.unwrap_err().category, ErrorCategory::Network, "expired: asked again");
     }
 }

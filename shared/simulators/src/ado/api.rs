@@ -147,6 +147,7 @@ pub(crate) fn render_item(inner: &Inner, item: &Item, snap: &Snapshot, r: &Rende
             .collect(),
         None => snap.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     };
+    let fields = fields.into_iter().filter(|(k, _)| inner.type_has(&item.type_name, k)).collect();
     let mut out = serde_json::Map::new();
     out.insert("id".into(), json!(id));
     out.insert("rev".into(), json!(snap.rev));
@@ -722,7 +723,9 @@ pub(crate) fn type_fields(inner: &Inner, call: &Call, type_name: &str, field: Op
             Value::Object(o)
         };
         match field {
-            None => Ok(Reply::list(inner.seed.fields.iter().map(one).collect())),
+            None => Ok(Reply::list(
+                inner.seed.fields.iter().filter(|f| inner.type_has(&t.name, &f.reference_name)).map(one).collect(),
+            )),
             Some(n) => field_by_name(inner, n).map(|f| Reply::ok(one(f))).ok_or_else(|| unknown_field(n)),
         }
     };

@@ -43,6 +43,10 @@ pub(crate) struct Inner {
     traffic: TrafficLog,
     port: u16,
     started: chrono::DateTime<chrono::Utc>,
+    /// PATs that replaced a user's seeded one, by lower-case e-mail.
+    pats: Mutex<std::collections::HashMap<String, String>>,
+    /// (work item type, field reference name), lower case: fields taken off a type.
+    removed_fields: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Inner {
@@ -53,6 +57,18 @@ impl Inner {
     }
     fn user_by_email(&self, email: &str) -> Option<&SimUser> {
         self.seed.users.iter().find(|u| u.email.eq_ignore_ascii_case(email))
+    }
+    /// The user's current PAT.
+    fn pat_of<'a>(&self, user: &'a SimUser) -> std::borrow::Cow<'a, str> {
+        match self.pats.lock().unwrap_or_else(|p| p.into_inner()).get(&user.email.to_ascii_lowercase()) {
+            Some(t) => std::borrow::Cow::Owned(t.clone()),
+            None => std::borrow::Cow::Borrowed(user.token.as_str()),
+        }
+    }
+    /// Whether the work item type holds the field (every seeded field, unless removed).
+    pub(crate) fn type_has(&self, type_name: &str, field: &str) -> bool {
+        let key = (type_name.to_ascii_lowercase(), field.to_ascii_lowercase());
+        !self.removed_fields.lock().unwrap_or_else(|p| p.into_inner()).contains(&key)
     }
     fn project(&self, key: &str) -> Option<&AdoProject> {
         self.seed.projects.iter().find(|p| p.name.eq_ignore_ascii_case(key) || p.id.eq_ignore_ascii_case(key))
@@ -74,6 +90,8 @@ impl AdoSim {
             traffic: TrafficLog::from_env("ado", port),
             port,
             started: chrono::Utc::now(),
+            pats: Mutex::new(Default::default()),
+            removed_fields: Mutex::new(Default::default()),
             seed,
         });
         patch::load_seed_items(&inner).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -125,6 +143,17 @@ impl AdoSim {
     }
     pub fn user(&self, email: &str) -> Option<SimUser> {
         self.inner.user_by_email(email).cloned()
+    }
+    /// Revokes the user's PAT and issues `pat` in its place (a rotation): requests with
+    /// the old one answer 401 from now on.
+    pub fn rotate_pat(&self, email: &str, pat: &str) {
+        self.inner.pats.lock().unwrap_or_else(|p| p.into_inner()).insert(email.to_ascii_lowercase(), pat.to_string());
+    }
+    /// Takes a field off a work item type, as a process change does: the type's field
+    /// list leaves it out and its work items no longer carry it.
+    pub fn remove_type_field(&self, type_name: &str, field: &str) {
+        let key = (type_name.to_ascii_lowercase(), field.to_ascii_lowercase());
+        self.inner.removed_fields.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
     }
     /// The work item's updates, oldest first (the first is the creation), authors as
     /// e-mails and fields as the reference names each update changed (`System.Rev`,
@@ -296,7 +325,7 @@ pub(crate) struct Call<'a> {
     pub project: Option<&'a AdoProject>,
 }
 
-fn authenticate<'a>(headers: &HeaderMap, users: &'a [SimUser]) -> Option<&'a SimUser> {
+fn authenticate<'a>(headers: &HeaderMap, inner: &'a Inner) -> Option<&'a SimUser> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, cred) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -305,7 +334,7 @@ fn authenticate<'a>(headers: &HeaderMap, users: &'a [SimUser]) -> Option<&'a Sim
     let raw = base64::engine::general_purpose::STANDARD.decode(cred.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (_, pat) = text.split_once(':')?;
-    users.iter().find(|u| u.active && !pat.is_empty() && u.token == pat)
+    inner.seed.users.iter().find(|u| u.active && !pat.is_empty() && inner.pat_of(u) == pat)
 }
 
 async fn handle(
@@ -319,7 +348,7 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let user = authenticate(&headers, &inner.seed.users);
+    let user = authenticate(&headers, &inner);
     let injected = inner.faults.take();
     let reply = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),

@@ -37,6 +37,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/rest/api/3/issue/:key/remotelink", get(get_remote_links).post(upsert_remote_link))
         .route("/rest/api/3/issue/:key/editmeta", get(editmeta))
         .route("/rest/api/3/search/approximate-count", post(approximate_count))
+        .route("/rest/api/3/jql/parse", post(jql_parse))
         .route("/rest/api/3/changelog/bulkfetch", post(bulk_changelog))
         .route("/rest/api/3/field", get(fields))
         .route("/rest/api/3/project/search", get(project_search))
@@ -131,7 +132,12 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<SimUser> {
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (email, token) = text.split_once(':')?;
-    inner.seed.users.iter().find(|u| u.active && u.email.eq_ignore_ascii_case(email) && u.token == token).cloned()
+    inner
+        .seed
+        .users
+        .iter()
+        .find(|u| u.active && u.email.eq_ignore_ascii_case(email) && inner.token_of(u) == token)
+        .cloned()
 }
 
 fn rate_limited(retry_after: u64) -> Response {
@@ -433,7 +439,8 @@ const CREATE_SCREEN: &[(&str, bool)] = &[
 ];
 
 fn on_create_screen(inner: &Inner, field: &str) -> bool {
-    CREATE_SCREEN.iter().any(|(f, _)| *f == field) || inner.seed.custom_fields.iter().any(|c| c.id == field)
+    (CREATE_SCREEN.iter().any(|(f, _)| *f == field) || inner.seed.custom_fields.iter().any(|c| c.id == field))
+        && !inner.is_hidden(field)
 }
 
 fn on_edit_screen(inner: &Inner, field: &str) -> bool {
@@ -1187,6 +1194,58 @@ async fn editmeta(State(inner): S, Path(key): Path<String>) -> Response {
         }
     }
     json_resp(StatusCode::OK, json!({ "fields": fields }))
+}
+
+/// `POST /jql/parse?validation=strict|warn|none` (JqlQueriesToParse -> ParsedJqlQueries):
+/// each query is parsed and resolved as a search would be, in the caller's context;
+/// `errors` lists what is wrong (with `none`, only syntax errors). The optional
+/// `structure` is left out: the simulator resolves JQL to ids and keeps no syntax tree.
+async fn jql_parse(State(inner): S, Extension(Caller(me)): Extension<Caller>, Query(q): Q, body: Bytes) -> Response {
+    let p = Params(q);
+    let validation = p.get("validation").unwrap_or("strict");
+    if !["strict", "warn", "none"].contains(&validation) {
+        return bad_request(&format!("Invalid validation value '{validation}'. Valid values are: strict, warn, none."));
+    }
+    let v = match parse_json(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let o = match object(&v) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    if let Some(k) = o.keys().find(|k| k.as_str() != "queries") {
+        return bad_request(&format!(
+            "Unrecognized field \"{k}\" (class com.atlassian.jira.rest.v2.search.JqlQueriesToParse), not marked as ignorable"
+        ));
+    }
+    let queries: Vec<&str> = match o.get("queries").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => match list.iter().map(Value::as_str).collect::<Option<Vec<_>>>() {
+            Some(qs) if qs.iter().all(|q| !q.is_empty()) => qs,
+            _ => return bad_request("Each query must be a non-empty string."),
+        },
+        _ => return bad_request("The list of queries must not be empty."),
+    };
+    let st = inner.lock();
+    let keys: Vec<(String, u64)> = st.issues.iter().map(|i| (i.key.clone(), i.id)).collect();
+    let ctx = SearchCtx {
+        seed: &inner.seed,
+        user_id: &me.id,
+        user_tz: me.time_zone.parse().unwrap_or(chrono_tz::UTC),
+        now: Utc::now(),
+        keys: &keys,
+    };
+    let parsed: Vec<Value> = queries
+        .iter()
+        .map(|q| match jql::compile(q, &ctx) {
+            Ok(_) => json!({ "query": q }),
+            // A query without a restriction is valid JQL; only a search refuses it.
+            Err(e) if e.0.starts_with("Unbounded JQL") => json!({ "query": q }),
+            Err(e) if validation == "none" && !e.0.starts_with("Error in the JQL Query") => json!({ "query": q }),
+            Err(e) => json!({ "query": q, "errors": [e.0] }),
+        })
+        .collect();
+    json_resp(StatusCode::OK, json!({ "queries": parsed }))
 }
 
 /// `POST /search/approximate-count` (JQLCountRequestBean -> JQLCountResultsBean).

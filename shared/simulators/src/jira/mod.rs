@@ -8,7 +8,7 @@
 //! `id` only and no `total`.
 //!
 //! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`;
-//! `search/jql` (GET, POST); `search/approximate-count`; `issue` (POST);
+//! `search/jql` (GET, POST); `search/approximate-count`; `jql/parse`; `issue` (POST);
 //! `issue/{idOrKey}` (GET, PUT); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
 //! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `changelog/bulkfetch`;
 //! `field`; `project/search`; `project/{key}/statuses`; `issue/createmeta/{p}/issuetypes[/{id}]`;
@@ -256,5 +256,22 @@ impl JiraSim {
 
     pub fn user(&self, email: &str) -> Option<SimUser> {
         self.inner.seed.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).cloned()
+    }
+
+    /// Takes a field out of every issue's field context, as a Jira administrator's
+    /// field-configuration change does: issue reads and searches leave it out (even
+    /// when asked for by id) and edits cannot set it. [`JiraSim::show_field`] undoes it.
+    pub fn hide_field(&self, field: &str) {
+        self.inner.set_hidden(field, true)
+    }
+
+    pub fn show_field(&self, field: &str) {
+        self.inner.set_hidden(field, false)
+    }
+
+    /// Revokes the user's API token and issues `token` in its place (a rotation):
+    /// requests with the old token answer 401 from now on.
+    pub fn rotate_token(&self, email: &str, token: &str) {
+        self.inner.rotate_token(email, token)
     }
 }

@@ -89,6 +89,10 @@ pub(crate) struct Inner {
     pub traffic: TrafficLog,
     pub port: u16,
     state: Mutex<State>,
+    /// Field ids taken out of the issues' field context (an administrator's change).
+    hidden: Mutex<std::collections::HashSet<String>>,
+    /// API tokens that replaced a user's seeded one, by lower-case e-mail.
+    tokens: Mutex<HashMap<String, String>>,
 }
 
 /// One validated field assignment.
@@ -240,6 +244,35 @@ impl Inner {
                 counters: HashMap::new(),
                 last_instant: None,
             }),
+            hidden: Mutex::new(Default::default()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes `field` out of (`hidden`) or back into the issues' field context.
+    pub fn set_hidden(&self, field: &str, hidden: bool) {
+        let mut h = self.hidden.lock().unwrap_or_else(|p| p.into_inner());
+        if hidden {
+            h.insert(field.to_string());
+        } else {
+            h.remove(field);
+        }
+    }
+
+    pub fn is_hidden(&self, field: &str) -> bool {
+        self.hidden.lock().unwrap_or_else(|p| p.into_inner()).contains(field)
+    }
+
+    /// Revokes the user's API token and issues `token` in its place.
+    pub fn rotate_token(&self, email: &str, token: &str) {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(email.to_ascii_lowercase(), token.to_string());
+    }
+
+    /// The user's current API token.
+    pub fn token_of<'a>(&self, user: &'a SimUser) -> std::borrow::Cow<'a, str> {
+        match self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&user.email.to_ascii_lowercase()) {
+            Some(t) => std::borrow::Cow::Owned(t.clone()),
+            None => std::borrow::Cow::Borrowed(user.token.as_str()),
         }
     }
 
@@ -453,6 +486,8 @@ impl Inner {
         for (idx, cf) in self.seed.custom_fields.iter().enumerate() {
             m.insert(cf.id.clone(), self.cf_json(idx, i.custom.get(&idx)));
         }
+        // Jira leaves a field out of an issue whose field context does not include it.
+        m.retain(|k, _| !self.is_hidden(k));
         m
     }
 

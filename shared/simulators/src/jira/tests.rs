@@ -915,3 +915,32 @@ async fn a_hanging_request_times_the_client_out_and_changes_nothing() {
     let issue = sim.issue_json(&key).expect("exists");
     assert_eq!(issue["fields"]["summary"], "before");
 }
+
+#[tokio::test]
+async fn jql_parse_answers_each_query_with_its_errors() {
+    let sim = JiraSim::start(JiraSeed::demo()).await.unwrap();
+    let bot = Api::new(&sim, BOT);
+    let queries = json!({"queries": [
+        "project = APP AND (labels = sync)",
+        "project = APP AND (labels = sync) OR (project = OPS",
+        "project = NOPE",
+        "order by key",
+    ]});
+    let r = bot.post("jql/parse?validation=strict", queries.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let parsed = r.body["queries"].as_array().expect("queries").clone();
+    assert_eq!(parsed.len(), 4);
+    assert_eq!(parsed[0]["query"], "project = APP AND (labels = sync)");
+    assert!(parsed[0].get("errors").is_none(), "{}", parsed[0]);
+    let unbalanced = parsed[1]["errors"][0].as_str().expect("a syntax error");
+    assert!(unbalanced.starts_with("Error in the JQL Query"), "{unbalanced}");
+    assert!(parsed[2]["errors"][0].as_str().is_some_and(|e| e.contains("NOPE")), "{}", parsed[2]);
+    assert!(parsed[3].get("errors").is_none(), "an order-only query is valid JQL: {}", parsed[3]);
+    // `none` keeps only syntax errors.
+    let r = bot.post("jql/parse?validation=none", queries).await;
+    let parsed = r.body["queries"].as_array().expect("queries").clone();
+    assert!(parsed[1]["errors"].is_array() && parsed[2].get("errors").is_none(), "{}", r.body);
+    assert_eq!(bot.post("jql/parse?validation=loose", json!({"queries": ["x = 1"]})).await.status, 400);
+    assert_eq!(bot.post("jql/parse", json!({"queries": []})).await.status, 400);
+    assert_eq!(bot.post("jql/parse", json!({"queries": ["a = b"], "extra": 1})).await.status, 400);
+}
