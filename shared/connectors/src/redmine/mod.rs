@@ -377,7 +377,10 @@ impl RedmineConnector {
             let plan = paging::plan(position, &listed, limit);
             match plan.next {
                 paging::Next::WithinNow(second) => position = paging::Position::Within { second, after: None },
-                _ => return Ok((listed.into_iter().take(plan.take).collect(), plan, as_of)),
+                _ => {
+                    let taken = plan.take.iter().map(|i| listed[*i]).collect();
+                    return Ok((taken, plan, as_of));
+                }
             }
         }
         Err(err(ErrorCategory::BadResponse, "Redmine listed one second twice as a whole page"))

@@ -4,11 +4,18 @@
 //! page is edited during the read it moves to the end, the rest shift back by one and
 //! the first issue of the next page is never listed. A read here continues from the
 //! last second it listed instead. Redmine shows `updated_on` in whole seconds but sorts
-//! (and filters) by the stored fraction, so issues within one second are in no order a
-//! position could name: a second that a page boundary splits is listed on its own
-//! (`updated_on=><S|S+1`, which Redmine reads as `[S, S+1)`), by id, after the last id
-//! listed. An issue edited meanwhile leaves that second for a later one and is listed
-//! there; nothing shifts.
+//! by the stored value, which may hold a fraction (SQLite, PostgreSQL) or not (MySQL),
+//! so issues within one second are in no order a position could name: a second that a
+//! page boundary splits is listed on its own, by id, after the last id listed. An issue
+//! edited meanwhile leaves that second for a later one and is listed there; nothing
+//! shifts.
+//!
+//! Redmine reads `updated_on=>=T` as `updated_on > T - 1s` and `><A|B` as
+//! `> A - 1s AND <= B`, at whole seconds: with stored fractions a listing from second
+//! `S` also holds issues of second `S - 1`, and one within `S` (`><S|S+1`) those of
+//! `S - 1` and `S + 1` at their whole second. Listings therefore ask for a little more
+//! and keep the issues of the seconds they stand for; an issue of an earlier second was
+//! listed before.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,8 +61,8 @@ pub(super) fn listing_conditions(position: Position) -> Vec<(String, String)> {
 /// What a listing page at a position yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Plan {
-    /// How many of the listed issues (a prefix) this page takes.
-    pub take: usize,
+    /// The listed issues (by their index in the listing) this page takes.
+    pub take: Vec<usize>,
     /// Every issue updated before this has been listed (see `ChangePage::through`).
     pub through: Option<DateTime<Utc>>,
     pub next: Next,
@@ -67,8 +74,8 @@ pub(super) enum Next {
     Done,
     /// The next page lists from here.
     At(Position),
-    /// The whole page was one second: list that second by id now instead (a page
-    /// taking nothing would not advance).
+    /// The page would take nothing and not advance (it was all one second, or all of
+    /// the second before): list that second by id now instead.
     WithinNow(DateTime<Utc>),
 }
 
@@ -77,32 +84,33 @@ pub(super) enum Next {
 pub(super) fn plan(position: Position, listed: &[(u64, DateTime<Utc>)], limit: usize) -> Plan {
     let full = listed.len() >= limit;
     match position {
-        Position::From { .. } => {
-            let last = listed.last().map(|l| l.1);
+        Position::From { second } => {
+            // Issues of earlier seconds were listed before (see the module docs).
+            let kept: Vec<usize> = (0..listed.len()).filter(|i| listed[*i].1 >= second).collect();
             if !full {
-                return Plan { take: listed.len(), through: last, next: Next::Done };
+                let through = kept.last().map(|i| listed[*i].1);
+                return Plan { take: kept, through, next: Next::Done };
             }
-            let Some(last) = last else {
-                return Plan { take: 0, through: None, next: Next::Done };
-            };
+            let last = listed.last().map_or(second, |l| l.1);
+            if last < second {
+                return Plan { take: vec![], through: None, next: Next::WithinNow(second) };
+            }
             // The last second may go on past the page: take what came before it.
-            let take = listed.iter().take_while(|l| l.1 < last).count();
-            if take == 0 {
-                return Plan { take: 0, through: None, next: Next::WithinNow(last) };
+            let take: Vec<usize> = kept.into_iter().filter(|i| listed[*i].1 < last).collect();
+            if take.is_empty() {
+                return Plan { take, through: None, next: Next::WithinNow(last) };
             }
             Plan { take, through: Some(last), next: Next::At(Position::Within { second: last, after: None }) }
         }
         Position::Within { second, .. } => {
+            let take: Vec<usize> = (0..listed.len()).filter(|i| listed[*i].1 == second).collect();
             if full {
+                // Every id up to the last listed one is passed, whichever second it had.
                 let after = listed.last().map(|l| l.0);
-                Plan { take: listed.len(), through: Some(second), next: Next::At(Position::Within { second, after }) }
+                Plan { take, through: Some(second), next: Next::At(Position::Within { second, after }) }
             } else {
                 let next_second = second + ChronoDuration::seconds(1);
-                Plan {
-                    take: listed.len(),
-                    through: Some(next_second),
-                    next: Next::At(Position::From { second: next_second }),
-                }
+                Plan { take, through: Some(next_second), next: Next::At(Position::From { second: next_second }) }
             }
         }
     }
@@ -142,17 +150,25 @@ mod tests {
 
     #[test]
     fn a_page_boundary_inside_a_second_lists_that_second_by_id() {
-        let from = Position::From { second: at(0) };
+        let from = Position::From { second: at(1) };
         // (listed, limit, plan)
         let cases = [
-            (vec![(5, at(1)), (3, at(2))], 3, Plan { take: 2, through: Some(at(2)), next: Next::Done }),
-            (vec![], 3, Plan { take: 0, through: None, next: Next::Done }),
+            (vec![(5, at(1)), (3, at(2))], 3, Plan { take: vec![0, 1], through: Some(at(2)), next: Next::Done }),
+            (vec![], 3, Plan { take: vec![], through: None, next: Next::Done }),
             (
                 vec![(5, at(1)), (3, at(2)), (4, at(2))],
                 3,
-                Plan { take: 1, through: Some(at(2)), next: Next::At(Position::Within { second: at(2), after: None }) },
+                Plan {
+                    take: vec![0],
+                    through: Some(at(2)),
+                    next: Next::At(Position::Within { second: at(2), after: None }),
+                },
             ),
-            (vec![(5, at(2)), (3, at(2))], 2, Plan { take: 0, through: None, next: Next::WithinNow(at(2)) }),
+            (vec![(5, at(2)), (3, at(2))], 2, Plan { take: vec![], through: None, next: Next::WithinNow(at(2)) }),
+            // Redmine's `>=` also lists the second before: those were listed already.
+            (vec![(9, at(0)), (5, at(1))], 3, Plan { take: vec![1], through: Some(at(1)), next: Next::Done }),
+            (vec![(9, at(0)), (8, at(0))], 3, Plan { take: vec![], through: None, next: Next::Done }),
+            (vec![(9, at(0)), (8, at(0))], 2, Plan { take: vec![], through: None, next: Next::WithinNow(at(1)) }),
         ];
         for (listed, limit, want) in cases {
             assert_eq!(plan(from, &listed, limit), want, "{listed:?}");
@@ -160,15 +176,28 @@ mod tests {
     }
 
     #[test]
-    fn a_second_listed_by_id_ends_where_its_page_is_short() {
+    fn a_second_listed_by_id_ends_where_its_page_is_short_and_keeps_only_its_own_issues() {
         let within = Position::Within { second: at(2), after: None };
         assert_eq!(
             plan(within, &[(3, at(2)), (9, at(2))], 2),
-            Plan { take: 2, through: Some(at(2)), next: Next::At(Position::Within { second: at(2), after: Some(9) }) }
+            Plan {
+                take: vec![0, 1],
+                through: Some(at(2)),
+                next: Next::At(Position::Within { second: at(2), after: Some(9) })
+            }
         );
         assert_eq!(
             plan(within, &[(11, at(2))], 2),
-            Plan { take: 1, through: Some(at(3)), next: Next::At(Position::From { second: at(3) }) }
+            Plan { take: vec![0], through: Some(at(3)), next: Next::At(Position::From { second: at(3) }) }
+        );
+        // Neighbouring seconds come with the listing; the id position passes them too.
+        assert_eq!(
+            plan(within, &[(4, at(1)), (6, at(3))], 2),
+            Plan {
+                take: vec![],
+                through: Some(at(2)),
+                next: Next::At(Position::Within { second: at(2), after: Some(6) })
+            }
         );
     }
 
