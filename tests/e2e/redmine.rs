@@ -862,3 +862,118 @@ async fn redmine_discovery_lists_projects_trackers_fields_and_members() -> Resul
     assert!(conn.find_by_field(scope, &id_field, "APP-7").await?.is_none(), "exact match only");
     Ok(())
 }
+
+// ---- reads of changes by position (no offset paging) ----
+
+/// Ids of one `/issues.json` page by offset, oldest change first (the paging a read of
+/// changes must not use).
+async fn offset_page(w: &RmWorld, offset: usize, limit: usize) -> Result<Vec<u64>> {
+    let path = format!(
+        "issues.json?project_id={}&status_id=*&sort=updated_on:asc,id:asc&offset={offset}&limit={limit}",
+        w.project
+    );
+    let v = w.rm.call(reqwest::Method::GET, &path, &w.rm.key("ferry-bot"), None).await?;
+    Ok(v["issues"].as_array().into_iter().flatten().filter_map(|i| i["id"].as_u64()).collect())
+}
+
+/// An issue of a page already read is edited before the next page is read: it moves to
+/// the end of the order. With offset paging the issue that slid into its place is never
+/// listed (shown first against the same server); a read of changes by position lists
+/// every issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redmine_read_of_changes_skips_no_issue_when_one_is_edited_between_pages() -> Result<()> {
+    let w = RmWorld::new(Peer::Jira, "paging", Opts::default()).await?;
+    let alice = w.redmine_user("alice").await;
+    let since = Utc::now() - chrono::Duration::seconds(2);
+    let mut created = Vec::new();
+    for i in 0..6 {
+        created.push(alice.create(vec![("subject", text(&format!("paging {i}")))]).await?.id);
+    }
+    let all: std::collections::BTreeSet<String> = created.iter().map(|i| i.to_string()).collect();
+
+    // The defect, on this server: offset paging over `updated_on` loses an issue.
+    let first = offset_page(&w, 0, 2).await?;
+    alice.update(&EntityId::new(first[0].to_string()), vec![("subject", text("edited during the read"))]).await?;
+    let mut by_offset: std::collections::BTreeSet<String> = first.iter().map(u64::to_string).collect();
+    for offset in [2, 4, 6] {
+        by_offset.extend(offset_page(&w, offset, 2).await?.iter().map(u64::to_string));
+    }
+    assert_ne!(by_offset, all, "offset paging was expected to skip the issue that slid back");
+
+    // The same again through the connector, by position.
+    let bot = w.reader(Side::Right).await;
+    let seen = std::collections::BTreeMap::new();
+    let fields = [ferry_domain::FieldKey::new("subject")];
+    let query = ferry_domain::ChangeQuery { since, filter: None, fields: &fields, seen: &seen, page_size: 2 };
+    let page = bot.conn.changes(&bot.scope, &query, None).await?;
+    assert!(page.next.is_some(), "six issues do not fit a page of two");
+    let mut read: Vec<String> = page.snapshots.iter().map(|s| s.id.to_string()).collect();
+    let edited = page.snapshots.first().context("a first page")?.id.clone();
+    alice.update(&edited, vec![("subject", text("edited during the second read"))]).await?;
+    let mut from = page.next;
+    let mut pages = 1;
+    while let Some(token) = from {
+        let page = bot.conn.changes(&bot.scope, &query, Some(&token)).await?;
+        read.extend(page.snapshots.iter().map(|s| s.id.to_string()));
+        from = page.next;
+        pages += 1;
+        assert!(pages < 30, "the read must end");
+    }
+    let distinct: std::collections::BTreeSet<String> = read.iter().cloned().collect();
+    assert_eq!(distinct, all, "every issue was read ({pages} pages: {read:?})");
+    assert_eq!(read.last(), Some(&edited.to_string()), "the edited issue came again, at the end: {read:?}");
+    Ok(())
+}
+
+/// A backlog of Redmine issues (one GET each) is read over several polls, each saving
+/// its progress, each issue enqueued once; reading the same changes again lists them
+/// without reading any in full again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redmine_backlog_is_read_over_polls_and_a_re_read_lists_without_full_reads() -> Result<()> {
+    use crate::backlog::{assert_each_sent_once, poll_until_read_ends, RecordingQueue};
+    let w = RmWorld::new(Peer::Jira, "backlog", Opts::default()).await?;
+    let alice = w.redmine_user("alice").await;
+    let mut created = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        created.insert(alice.create(vec![("subject", text(&format!("backlog {i}")))]).await?.id.to_string());
+    }
+    let store = Arc::new(
+        ferry_store::sqlite::SqliteStore::open(&w.dir.path().join("backlog.sqlite"), Default::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let queue = Arc::new(RecordingQueue::new(store.clone()));
+    let secrets: Arc<dyn SecretSource> = Arc::new(
+        StaticSecrets::new(EnvSecrets)
+            .with(SecretRef::Env(JIRA_VAR.into()), "jira-bot-token")
+            .with(SecretRef::Env(REDMINE_VAR.into()), &w.rm.key("ferry-bot")),
+    );
+    let settings = ferry_engine::EngineSettings { poll_page_size: 10, ..Default::default() };
+    let connectors = Arc::new(ferry_runtime::Connectors::new(secrets, Default::default()));
+    let engine = ferry_engine::Engine::new(store.clone(), store.clone(), queue.clone(), connectors, settings);
+    // Activation starts the direction at the project's newest change: start before it.
+    let mut integration = w.integration.clone();
+    integration.start_time = Some(Utc::now() - chrono::Duration::minutes(5));
+    engine.apply(&w.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
+    engine.activate(&w.id, Utc::now()).await?;
+    let flow = ferry_domain::Flow::RightToLeft;
+
+    // A zero budget: one page (10 issues) per poll.
+    let steps = poll_until_read_ends(&engine, store.as_ref(), &w.id, flow, Duration::ZERO, 100).await?;
+    assert!(steps.len() >= 6, "{} polls", steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        assert!(s.advanced(), "poll {i} saved no progress: {:?}", s.report);
+        assert!(s.report.pages == 1 && s.report.enqueued <= 10, "poll {i}: {:?}", s.report);
+    }
+    assert_each_sent_once(&queue.sent_changes(), &created);
+
+    // The changes are within the overlap window: the next read lists them again; only
+    // those read within a second or two of their change are read in full again.
+    let again = poll_until_read_ends(&engine, store.as_ref(), &w.id, flow, Duration::from_secs(60), 10).await?;
+    let fetched: usize = again.iter().map(|s| s.report.fetched).sum();
+    let duplicates: usize = again.iter().map(|s| s.report.duplicates).sum();
+    let enqueued: usize = again.iter().map(|s| s.report.enqueued).sum();
+    assert_eq!(enqueued, 0);
+    assert!(duplicates >= 60, "listed again: {duplicates}");
+    assert!(fetched <= 10, "read in full again: {fetched} of 60");
+    Ok(())
+}

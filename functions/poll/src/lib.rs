@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::{Flow, IntegrationId};
-use ferry_engine::{Engine, EngineError, PollReport};
+use ferry_engine::{budget_before_deadline, Engine, EngineError, PollReport};
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime};
 
 /// The schedule target's input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,10 +45,30 @@ impl PollInput {
     }
 }
 
-/// Polls the integration direction named by `event` (the Scheduler input) at `now`.
+/// Polls the integration direction named by `event` (the Scheduler input) at `now`,
+/// within the engine's default poll budget.
 pub async fn handle(engine: &Engine, event: serde_json::Value, now: DateTime<Utc>) -> Result<PollSummary, PollError> {
+    handle_until(engine, event, now, None).await
+}
+
+/// As [`handle`], for an invocation that must end by `deadline` (the Lambda context's):
+/// the poll reads no page that would end too close to it ([`budget_before_deadline`]),
+/// and the next scheduled poll continues the read.
+pub async fn handle_until(
+    engine: &Engine,
+    event: serde_json::Value,
+    now: DateTime<Utc>,
+    deadline: Option<SystemTime>,
+) -> Result<PollSummary, PollError> {
     let input = PollInput::from_event(event)?;
-    let report = engine.poll(&input.integration, input.flow, now).await.map_err(|source| PollError::Engine {
+    let polled = match deadline {
+        Some(d) => {
+            let remaining = d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+            engine.poll_within(&input.integration, input.flow, now, budget_before_deadline(remaining)).await
+        }
+        None => engine.poll(&input.integration, input.flow, now).await,
+    };
+    let report = polled.map_err(|source| PollError::Engine {
         integration: input.integration.to_string(),
         flow: input.flow,
         source,
@@ -58,6 +79,8 @@ pub async fn handle(engine: &Engine, event: serde_json::Value, now: DateTime<Utc
         fetched = report.fetched,
         enqueued = report.enqueued,
         duplicates = report.duplicates,
+        pages = report.pages,
+        more = report.more,
         busy = report.busy,
         skipped_inactive = report.skipped_inactive,
         "poll finished"

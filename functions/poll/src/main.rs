@@ -11,7 +11,10 @@ async fn main() -> Result<(), Error> {
     let engine = rt.engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let engine = engine.clone();
-        async move { ferry_fn_poll::handle(&engine, event.payload, chrono::Utc::now()).await.map_err(Error::from) }
+        async move {
+            let deadline = Some(event.context.deadline());
+            ferry_fn_poll::handle_until(&engine, event.payload, chrono::Utc::now(), deadline).await.map_err(Error::from)
+        }
     }))
     .await
 }

@@ -37,6 +37,25 @@ async fn a_second_poll_enqueues_nothing_new() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_near_its_deadline_reads_one_page_and_the_next_continues_the_read() {
+    let w = World::new().await;
+    for i in 0..130 {
+        w.jira_bug(&format!("Bulk-edited bug {i}")).await;
+    }
+    let event = serde_json::json!({"integration": "app-bugs", "flow": "left_to_right"});
+    // Two seconds left: all of it is the reserve, so only the first page is read.
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let first = handle_until(w.engine(), event.clone(), Utc::now(), Some(soon)).await.expect("first poll");
+    assert_eq!((first.report.pages, first.report.enqueued, first.report.more), (1, 100, true), "{first:?}");
+    let json = serde_json::to_value(&first).expect("summary serialises");
+    assert_eq!(json["more"], true, "the summary says the read goes on: {json}");
+    let ample = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let next = handle_until(w.engine(), event, Utc::now(), Some(ample)).await.expect("next poll");
+    assert_eq!((next.report.enqueued, next.report.more), (30, false), "{next:?}");
+    assert_eq!(w.depth(QueueName::Changes).await, 130);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_integration_is_an_error_naming_it() {
     let w = World::new().await;
     let e = handle(w.engine(), serde_json::json!({"integration": "nope", "flow": "right_to_left"}), Utc::now())

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use decode::duration_secs;
 pub use tables::{read_csv_bytes, read_csv_table, read_xlsx_bytes, read_xlsx_table, TableError, TableRow};
 
 /// Everything the loaded files declare, validated.

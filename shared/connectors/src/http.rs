@@ -226,6 +226,13 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
+    /// The server's clock when it answered (the `Date` header, RFC 9110 §6.6.1), whole
+    /// seconds; `None` when absent or unreadable.
+    pub fn server_time(&self) -> Option<DateTime<Utc>> {
+        let v = self.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+        DateTime::parse_from_rfc2822(v.trim()).ok().map(|d| d.with_timezone(&Utc))
+    }
+
     /// Parses the body as JSON, naming the request on failure.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, PortError> {
         serde_json::from_slice(&self.body).map_err(|e| {

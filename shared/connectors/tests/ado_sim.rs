@@ -3,7 +3,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use ferry_connectors::ado::AdoConnector;
 use ferry_connectors::http::HttpOptions;
-use ferry_domain::ports::{Connector, QueryFilter};
+use ferry_domain::ports::{ChangeQuery, Connector, QueryFilter, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, ErrorCategory, FieldChange, FieldKey, FieldType, FieldValue, RemoteLink, Scope, SecretRef,
     SystemConfig, SystemId, SystemKind, UserRef,
@@ -105,7 +105,7 @@ async fn changed_since_reads_more_than_200_items_oldest_first_in_batches() {
         .into_iter()
         .filter(|r| r.path.to_ascii_lowercase().ends_with("/_apis/wit/workitemsbatch"))
         .collect();
-    assert_eq!(batches.len(), 2, "205 ids are read as 200 + 5");
+    assert_eq!(batches.len(), 3, "205 ids are read a page of 100 at a time");
     assert!(sim.requests().iter().all(|r| r.query.contains("api-version=7.1")));
 
     // The window starts at `since`, inclusive.
@@ -412,4 +412,51 @@ async fn azure_devops_judges_a_filter_and_a_breakout_never_reaches_it() {
     }
     let sent: Vec<String> = sim.requests().iter().map(|r| r.path.to_ascii_lowercase()).collect();
     assert!(!sent.iter().any(|p| p.ends_with("/wiql")), "{sent:?}");
+}
+
+#[tokio::test]
+async fn a_read_of_changes_pages_by_position_through_tied_instants_and_edits_between_pages() {
+    let mut seed = AdoSeed::demo();
+    let t0 = Utc::now() - ChronoDuration::hours(1);
+    let t0 = chrono::DateTime::from_timestamp_millis(t0.timestamp_millis()).unwrap();
+    // 25 bugs changed in one millisecond, and 5 a second later.
+    for i in 0..30u32 {
+        let at = if i < 25 { t0 } else { t0 + ChronoDuration::seconds(1) };
+        seed.work_items.push(seed_item("Bug", &format!("bug {i}"), 2, at));
+    }
+    let sim = AdoSim::start(seed).await.unwrap();
+    let c = connector(&sim);
+    let seen = std::collections::BTreeMap::new();
+    let fields = keys(&["System.Title"]);
+    let query = ChangeQuery { since: t0, filter: None, fields: &fields, seen: &seen, page_size: 10 };
+    let first = c.changes(&bugs("App"), &query, None).await.unwrap();
+    assert_eq!(first.snapshots.len(), 10);
+    assert_eq!(first.through, Some(t0), "the page ended inside the tied millisecond");
+    assert!(first.next.is_some());
+    // An item of the first page is edited between pages: it comes again, at the end.
+    let edited = first.snapshots[0].id.clone();
+    c.update(&bugs("App"), &edited, &[change("System.Title", FieldValue::Text("edited".into()))], None).await.unwrap();
+    let mut read: Vec<EntityId> = first.snapshots.iter().map(|s| s.id.clone()).collect();
+    let mut from = first.next.clone();
+    let mut pages = 1;
+    while let Some(token) = from {
+        let page = c.changes(&bugs("App"), &query, Some(&token)).await.unwrap();
+        read.extend(page.snapshots.iter().map(|s| s.id.clone()));
+        from = page.next;
+        pages += 1;
+        assert!(pages < 10, "the read must end");
+    }
+    assert_eq!(read.len(), 31, "30 items and the edited one again: {read:?}");
+    let distinct: std::collections::BTreeSet<_> = read.iter().collect();
+    assert_eq!(distinct.len(), 30, "none skipped");
+    assert_eq!(read.last(), Some(&edited));
+    let wiql: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.to_ascii_lowercase().ends_with("/_apis/wit/wiql"))
+        .map(|r| r.query)
+        .collect();
+    assert!(wiql.iter().all(|q| q.contains("%24top=10") || q.contains("$top=10")), "{wiql:?}");
+    let e = c.changes(&bugs("App"), &query, Some(&ReadToken("not json".into()))).await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::InvalidRequest);
 }

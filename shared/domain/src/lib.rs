@@ -4,6 +4,7 @@
 //! attribute values) never appear in this crate: connectors and stores translate at
 //! their edge into these types.
 
+pub mod changes;
 pub mod error;
 pub mod filter_scope;
 pub mod html;
@@ -13,6 +14,7 @@ pub mod message;
 pub mod model;
 pub mod ports;
 
+pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;
 pub use integration::*;

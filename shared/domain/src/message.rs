@@ -1,5 +1,6 @@
 //! Queue messages and store records: the schemas shared by both runtimes.
 
+use crate::changes::ReadToken;
 use crate::error::ErrorCategory;
 use crate::ids::{EntityId, IntegrationId};
 use crate::model::{EntityRef, EntitySnapshot, FieldChange, FieldValue, Flow, RemoteLink, Side};
@@ -115,17 +116,69 @@ impl WriteCommand {
 pub struct Watermark {
     /// Changes strictly before this instant are never synced (the start polling time).
     pub floor: DateTime<Utc>,
-    /// The newest `updated` seen and enqueued; the next poll reads from
-    /// `cursor - overlap`.
+    /// How far the read of changes got: every change before this instant that the
+    /// source listed has been handled ([`crate::ChangePage::through`]). A new read
+    /// starts here, or earlier at [`ReadState::rescan_from`].
     pub cursor: DateTime<Utc>,
     /// Optimistic-concurrency version; a put with a stale version fails.
     pub version: u64,
     pub last_poll: Option<DateTime<Utc>>,
     /// Revisions the polls of this flow already handled (enqueued, or dropped as Ferry's
-    /// echo) for entities updated within the overlap window: a re-read of one is a
+    /// echo) for entities a later read may list again: a re-read of one is a
     /// duplicate. Kept here so that a poll stores it with its cursor in one write.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub seen: BTreeMap<EntityId, SeenRevision>,
+    /// The state of the read of changes (continuation, rescan bound).
+    #[serde(default, skip_serializing_if = "ReadState::is_idle")]
+    pub read: ReadState,
+    /// With a filter whose exit policy keeps syncing linked entities: the read of the
+    /// entities outside the filter, which has its own position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside: Option<OutsideRead>,
+}
+
+impl Watermark {
+    /// The watermark of a direction activated at `at` (its start polling time).
+    pub fn starting_at(at: DateTime<Utc>) -> Self {
+        Watermark {
+            floor: at,
+            cursor: at,
+            version: 1,
+            last_poll: None,
+            seen: BTreeMap::new(),
+            read: ReadState::default(),
+            outside: None,
+        }
+    }
+}
+
+/// Where one read of changes stands between polls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadState {
+    /// Where the read the last poll could not finish continues; `None`: the next poll
+    /// starts a new read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ReadToken>,
+    /// A new read starts no later than this. A page read while its entities were
+    /// younger than the overlap window may have missed some the system's search did not
+    /// show yet; the next read covers them again from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescan_from: Option<DateTime<Utc>>,
+}
+
+impl ReadState {
+    pub fn is_idle(&self) -> bool {
+        self.resume.is_none() && self.rescan_from.is_none()
+    }
+}
+
+/// The read of linked entities outside a flow's filter (see [`Watermark::outside`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutsideRead {
+    /// As [`Watermark::cursor`], for this read.
+    pub cursor: DateTime<Utc>,
+    #[serde(default, flatten)]
+    pub read: ReadState,
 }
 
 /// The pairing of one left and one right entity.
@@ -197,13 +250,31 @@ impl PairFingerprints {
 }
 
 /// The last revision of a source entity a poll handled (dedupe). Short names and
-/// milliseconds: a watermark holds many and is written on every poll.
+/// milliseconds: a watermark holds thousands after a burst and is written per page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenRevision {
-    #[serde(rename = "r")]
-    pub revision: String,
+    /// The revision, kept only while its `updated` alone may not name it: when it was
+    /// read so soon after its update that a later edit could carry the same `updated`
+    /// (Redmine's `updated_on` has second precision). Once a read came later than that,
+    /// `updated` names the revision and this is `None`.
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     #[serde(rename = "u", with = "chrono::serde::ts_milliseconds")]
     pub updated: DateTime<Utc>,
+}
+
+impl SeenRevision {
+    /// Whether a snapshot at (`revision`, `updated`) is this revision or an older one:
+    /// a re-read, not a change.
+    pub fn covers(&self, revision: &str, updated: DateTime<Utc>) -> bool {
+        self.updated > updated || (self.updated == updated && self.revision.as_deref().is_none_or(|r| r == revision))
+    }
+
+    /// Whether a listing that shows the entity at `updated` (without its revision) shows
+    /// nothing newer than this: the entity need not be read in full.
+    pub fn covers_listed(&self, updated: DateTime<Utc>) -> bool {
+        self.updated > updated || (self.updated == updated && self.revision.is_none())
+    }
 }
 
 /// A parked event: visible, retryable, discardable.

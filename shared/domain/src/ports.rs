@@ -3,7 +3,8 @@
 //! Every adapter (Jira, Azure DevOps, SQLite, DynamoDB, SQS) implements these, and
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
-use crate::error::PortError;
+pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
+use crate::error::{ErrorCategory, PortError};
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
 use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
@@ -16,6 +17,11 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 pub type PortResult<T> = Result<T, PortError>;
+
+/// Entities per page of [`Connector::changed_since`].
+const CHANGES_PAGE: usize = 100;
+/// Guard of [`Connector::changed_since`] against a server that never ends a read.
+const MAX_CHANGE_PAGES: usize = 100_000;
 
 /// A criteria filter pushed into the source query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,17 +37,49 @@ pub struct QueryFilter {
 pub trait Connector: Send + Sync {
     fn kind(&self) -> SystemKind;
 
-    /// Entities of `scope` whose `updated` is at or after `since` (the connector widens
-    /// the bound to the system's query precision, never narrows it), oldest first,
-    /// with `fields` read (plus whatever the connector needs for revision and
-    /// changed-by). Pages through all results.
+    /// One page of the entities of `scope` changed since `query.since`, oldest first:
+    /// the first page with `from: None`, each later one from the previous page's
+    /// [`ChangePage::next`]. Paging is by position (`updated`, then id), never by
+    /// offset: an entity edited while the read goes on moves to the end instead of
+    /// shifting the others past a page boundary.
+    async fn changes(&self, scope: &Scope, query: &ChangeQuery<'_>, from: Option<&ReadToken>)
+        -> PortResult<ChangePage>;
+
+    /// Every entity of `scope` changed since `since` (all pages of [`Connector::changes`]),
+    /// oldest first, each once with its newest read.
     async fn changed_since(
         &self,
         scope: &Scope,
         since: DateTime<Utc>,
         filter: Option<&QueryFilter>,
         fields: &[FieldKey],
-    ) -> PortResult<Vec<EntitySnapshot>>;
+    ) -> PortResult<Vec<EntitySnapshot>> {
+        let seen = std::collections::BTreeMap::new();
+        let query = ChangeQuery { since, filter, fields, seen: &seen, page_size: CHANGES_PAGE };
+        let mut newest: std::collections::HashMap<crate::EntityId, EntitySnapshot> = Default::default();
+        let mut from: Option<ReadToken> = None;
+        for _ in 0..MAX_CHANGE_PAGES {
+            let page = self.changes(scope, &query, from.as_ref()).await?;
+            for snap in page.snapshots {
+                // An entity edited during the read comes again, newer: keep the newest.
+                if newest.get(&snap.id).is_none_or(|s| s.updated <= snap.updated) {
+                    newest.insert(snap.id.clone(), snap);
+                }
+            }
+            match page.next {
+                Some(next) if Some(&next) == from.as_ref() => {
+                    return Err(PortError::new(ErrorCategory::BadResponse, "a read of changes did not advance"))
+                }
+                Some(next) => from = Some(next),
+                None => {
+                    let mut out: Vec<EntitySnapshot> = newest.into_values().collect();
+                    out.sort_by(|a, b| a.updated.cmp(&b.updated).then_with(|| a.id.cmp(&b.id)));
+                    return Ok(out);
+                }
+            }
+        }
+        Err(PortError::new(ErrorCategory::BadResponse, format!("a read of changes ran over {MAX_CHANGE_PAGES} pages")))
+    }
 
     /// One entity, or `None` when it does not exist. An empty `fields` reads every field.
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;

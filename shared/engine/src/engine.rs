@@ -18,8 +18,16 @@ pub struct EngineSettings {
     pub user_cache_ttl: Duration,
     /// Base of the jittered backoff for retried messages without `Retry-After`.
     pub retry_base: Duration,
-    /// How long a poll may hold its integration direction's lease.
+    /// The longest a poll may hold its integration direction's lease; a poll's budget
+    /// stays within four fifths of it.
     pub poll_lease: Duration,
+    /// A poll's time budget when the caller sets none ([`Engine::poll`]; the embedded
+    /// runner): it reads no further page that would end after it. The Lambda function
+    /// derives its budget from the invocation's deadline instead.
+    pub poll_budget: Duration,
+    /// Entities a poll lists per page (connectors cap it at their API's limit); each
+    /// page is enqueued and saved to the watermark before the next.
+    pub poll_page_size: usize,
     /// How long a just-created entity may stay missing from the target's search (index
     /// lag); a retry after an interrupted create waits this long before creating again.
     pub search_settle: Duration,
@@ -44,6 +52,8 @@ impl Default for EngineSettings {
             user_cache_ttl: Duration::from_secs(600),
             retry_base: Duration::from_secs(2),
             poll_lease: Duration::from_secs(300),
+            poll_budget: Duration::from_secs(30),
+            poll_page_size: 100,
             search_settle: Duration::from_secs(60),
             config_ttl: Duration::ZERO,
         }

@@ -10,12 +10,16 @@ mod error;
 mod lifecycle;
 mod missing;
 mod pipeline;
+mod poll;
 mod status;
+mod watermark;
 
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
-pub use pipeline::{PollReport, TransformOutcome, WriteOutcome};
+pub use pipeline::{TransformOutcome, WriteOutcome};
+pub use poll::PollReport;
 pub use status::{FlowStatus, IntegrationStatus};
+pub use watermark::budget_before_deadline;

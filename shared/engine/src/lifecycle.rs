@@ -172,7 +172,7 @@ impl Engine {
                     }
                 }
             };
-            let w = Watermark { floor: at, cursor: at, version: 1, last_poll: None, seen: Default::default() };
+            let w = Watermark::starting_at(at);
             self.state.put_watermark(id, flow, &w, None).await?;
             starts.push(StartPoint { flow, at, reason });
         }

@@ -1,4 +1,4 @@
-//! poll → transform → write, plus failure retry and discard.
+//! transform → write (after the poll, see [`crate::poll`]), plus failure retry and discard.
 //!
 //! Every step is safe to repeat: the queue delivers at least once, and each handler
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
@@ -8,35 +8,20 @@ use crate::batch::Batch;
 use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use ferry_domain::ports::{Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::{OutMessage, QueueName};
 use ferry_domain::{
     remote_link_for, ChangeEvent, Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord,
-    FieldChange, FieldKey, FieldValue, FilterExit, Fingerprint, Flow, IntegrationId, Link, PortError, SeenRevision,
-    Side, WriteCommand, MESSAGE_SCHEMA,
+    FieldChange, FieldKey, FieldValue, Fingerprint, Flow, IntegrationId, Link, PortError, Side, WriteCommand,
+    MESSAGE_SCHEMA,
 };
 use ferry_mapping::{
-    is_echo, made_by, map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput,
-    Resolution, UserDirectory,
+    map_change, needed_target_emails, source_fields, synced_source_values, Decision, MappingInput, Resolution,
+    UserDirectory,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use tracing::{info, instrument, warn};
-
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct PollReport {
-    pub fetched: usize,
-    pub enqueued: usize,
-    /// Re-read through the overlap window, already handled before.
-    pub duplicates: usize,
-    /// Ferry's own writes read back (not enqueued).
-    pub echoes: usize,
-    /// Updated before the start polling time.
-    pub before_start: usize,
-    pub skipped_inactive: bool,
-    /// Another poll of this integration direction held the lease.
-    pub busy: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum TransformOutcome {
@@ -83,195 +68,6 @@ pub enum WriteOutcome {
 }
 
 impl Engine {
-    /// Reads changes of one direction since its watermark and enqueues one message
-    /// per changed entity; the watermark advances only after everything is enqueued.
-    #[instrument(skip_all, fields(integration = %id, flow = %flow))]
-    pub async fn poll(&self, id: &IntegrationId, flow: Flow, now: DateTime<Utc>) -> Result<PollReport, EngineError> {
-        // One poll per integration direction at a time: a second one (an overlapping
-        // schedule, a manual run) steps aside instead of racing the first.
-        let owner = uuid::Uuid::new_v4().to_string();
-        if !self.state.acquire_lease(id, flow, &owner, self.settings.poll_lease).await? {
-            return Ok(PollReport { busy: true, ..PollReport::default() });
-        }
-        let result = self.poll_leased(id, flow, now).await;
-        if let Err(EngineError::Crashed(_)) = &result {
-            // A dead process releases nothing: the lease expires on its own.
-            return result;
-        }
-        if let Err(e) = self.state.release_lease(id, flow, &owner).await {
-            warn!("releasing the poll lease: {e}");
-        }
-        result
-    }
-
-    async fn poll_leased(&self, id: &IntegrationId, flow: Flow, now: DateTime<Utc>) -> Result<PollReport, EngineError> {
-        let record = self.record(id).await?;
-        let mut report = PollReport::default();
-        if !record.active {
-            report.skipped_inactive = true;
-            return Ok(report);
-        }
-        let integration = &record.integration;
-        let Some(mark) = self.state.get_watermark(id, flow).await? else {
-            // Activation writes every flow's watermark; a flow added by a later apply
-            // gets one at the next activation.
-            report.skipped_inactive = true;
-            return Ok(report);
-        };
-        let source = flow.source();
-        let (conn, scope) = self.side_connector(&record, source).await?;
-        let mut fields = source_fields(integration, flow);
-        if let Some(f) = integration.remote.id_field(source) {
-            fields.push(f.clone());
-        }
-        let since = mark.cursor - ChronoDuration::seconds(integration.overlap_secs as i64);
-        let filter = integration.filter(flow).map(|c| QueryFilter { condition: c.to_string(), negate: false });
-
-        let mut batch: Vec<(EntitySnapshot, bool)> =
-            conn.changed_since(&scope, since, filter.as_ref(), &fields).await?.into_iter().map(|s| (s, true)).collect();
-        if let (Some(f), FilterExit::KeepSyncing) = (&filter, integration.filter_exit) {
-            if self.state.count_links(id).await? > 0 {
-                let outside = QueryFilter { condition: f.condition.clone(), negate: true };
-                for s in conn.changed_since(&scope, since, Some(&outside), &fields).await? {
-                    if self.state.get_link(id, source, &s.id).await?.is_some() {
-                        batch.push((s, false));
-                    }
-                }
-            }
-        }
-        report.fetched = batch.len();
-
-        let mut newest = mark.cursor;
-        let mut candidates = Vec::new();
-        for (snapshot, matches_filter) in batch {
-            newest = newest.max(snapshot.updated);
-            if snapshot.updated <= mark.floor {
-                report.before_start += 1;
-                continue;
-            }
-            if let Some(seen) = mark.seen.get(&snapshot.id) {
-                if seen.revision == snapshot.revision || seen.updated > snapshot.updated {
-                    report.duplicates += 1;
-                    continue;
-                }
-            }
-            candidates.push((snapshot, matches_filter));
-        }
-        let echoes = self.poll_echoes(&record, source, conn.as_ref(), &candidates).await?;
-        let mut handled = Vec::with_capacity(candidates.len());
-        let mut accepted = Vec::new();
-        for (snapshot, matches_filter) in candidates {
-            handled.push((
-                snapshot.id.clone(),
-                SeenRevision { revision: snapshot.revision.clone(), updated: snapshot.updated },
-            ));
-            if echoes.contains(&snapshot.id) {
-                report.echoes += 1;
-                continue;
-            }
-            accepted.push(ChangeEvent {
-                schema: MESSAGE_SCHEMA,
-                integration: id.clone(),
-                flow,
-                snapshot,
-                matches_filter,
-                polled_at: now,
-                replay: None,
-                winner: None,
-            });
-        }
-
-        let messages = accepted
-            .iter()
-            .map(|e| {
-                Ok(OutMessage {
-                    group_id: e.group_id(),
-                    dedup_id: e.dedup_id(),
-                    body: serde_json::to_string(e).map_err(|err| {
-                        PortError::new(ErrorCategory::BadMessage, format!("encoding change event: {err}"))
-                    })?,
-                })
-            })
-            .collect::<Result<Vec<_>, PortError>>()?;
-        for (i, chunk) in messages.chunks(self.settings.send_batch.max(1)).enumerate() {
-            if i > 0 {
-                self.crash_point(CrashPoint::PollBetweenSends)?;
-            }
-            self.queue.send(QueueName::Changes, chunk).await?;
-        }
-        self.crash_point(CrashPoint::PollAfterEnqueue)?;
-        report.enqueued = accepted.len();
-
-        let mut next = mark.clone();
-        next.cursor = newest;
-        next.last_poll = Some(now);
-        next.version = mark.version + 1;
-        let keep_from = newest - ChronoDuration::seconds(integration.overlap_secs as i64 + SEEN_MARGIN_SECS);
-        next.seen = seen_window(&mark.seen, handled, keep_from);
-        // A concurrent poll that advanced first wins; our enqueued messages dedupe.
-        self.state.put_watermark(id, flow, &next, Some(mark.version)).await?;
-        info!(
-            fetched = report.fetched,
-            enqueued = report.enqueued,
-            duplicates = report.duplicates,
-            echoes = report.echoes,
-            "polled"
-        );
-        Ok(report)
-    }
-
-    /// The candidates that are Ferry's own writes read back ([`is_echo`]). Only the
-    /// integration user's revisions need their fingerprint read, in one batched read.
-    async fn poll_echoes(
-        &self,
-        record: &ferry_domain::IntegrationRecord,
-        source: Side,
-        conn: &dyn Connector,
-        candidates: &[(EntitySnapshot, bool)],
-    ) -> Result<HashSet<EntityId>, EngineError> {
-        let mut echoes = HashSet::new();
-        if candidates.iter().all(|(s, _)| s.changed_by.is_none()) {
-            return Ok(echoes);
-        }
-        let me = self.integration_user(&record.integration.endpoint(source).system, conn).await?;
-        let mine: Vec<&EntitySnapshot> = candidates.iter().map(|(s, _)| s).filter(|s| made_by(s, &me)).collect();
-        if mine.is_empty() {
-            return Ok(echoes);
-        }
-        let id = &record.integration.id;
-        // A linked pair's fingerprints are in its pair record, keyed by its left entity:
-        // a right entity's is found through its link. All reads here may be a moment
-        // stale: that only lets an echo through to the transform, which reads strongly
-        // and skips it.
-        let mut left_of: HashMap<&EntityId, EntityId> = HashMap::new();
-        match source {
-            Side::Left => left_of.extend(mine.iter().map(|s| (&s.id, s.id.clone()))),
-            Side::Right => {
-                let key = |s: &EntitySnapshot| StateKey::Link(id.clone(), Side::Right, s.id.clone());
-                let links = self.state.get_many_relaxed(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
-                for s in &mine {
-                    if let Some(StateRecord::Link(l)) = links.get(&key(s)) {
-                        left_of.insert(&s.id, l.left.id.clone());
-                    }
-                }
-            }
-        }
-        let keys: HashSet<StateKey> = left_of.values().map(|l| StateKey::Pair(id.clone(), l.clone())).collect();
-        if keys.is_empty() {
-            return Ok(echoes);
-        }
-        let pairs = self.state.get_many_relaxed(&keys.into_iter().collect::<Vec<_>>()).await?;
-        for s in mine {
-            let Some(left) = left_of.get(&s.id) else { continue };
-            if let Some(StateRecord::Pair(p)) = pairs.get(&StateKey::Pair(id.clone(), left.clone())) {
-                if p.of(source, &s.id).is_some_and(|fp| is_echo(s, &me, fp)) {
-                    echoes.insert(s.id.clone());
-                }
-            }
-        }
-        Ok(echoes)
-    }
-
     /// Maps one change event and enqueues the write command (or records why not).
     #[instrument(skip_all)]
     pub async fn transform(&self, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
@@ -970,38 +766,6 @@ impl Engine {
     }
 }
 
-/// Slack kept in a watermark's seen set beyond the overlap window, for sources whose
-/// change queries round `since` down (Jira's JQL has minute precision).
-const SEEN_MARGIN_SECS: i64 = 60;
-/// At most this many seen revisions stay in a watermark (the newest), so that it stays
-/// a small item in a burst. A re-read of a revision that fell out is enqueued again and
-/// dropped downstream (the queue's deduplication id, the transform's stale check).
-const SEEN_MAX: usize = 1000;
-
-/// The seen set a poll stores: the old one plus what it handled (a newer revision of an
-/// entity replaces an older one), without entities updated before `keep_from` (no later
-/// poll reads them again), and at most [`SEEN_MAX`] of the newest.
-fn seen_window(
-    old: &BTreeMap<EntityId, SeenRevision>,
-    handled: Vec<(EntityId, SeenRevision)>,
-    keep_from: DateTime<Utc>,
-) -> BTreeMap<EntityId, SeenRevision> {
-    let mut seen = old.clone();
-    for (e, s) in handled {
-        if seen.get(&e).is_none_or(|o| o.updated <= s.updated) {
-            seen.insert(e, s);
-        }
-    }
-    seen.retain(|_, s| s.updated >= keep_from);
-    if seen.len() > SEEN_MAX {
-        let mut newest: Vec<_> = seen.into_iter().collect();
-        newest.sort_by(|a, b| b.1.updated.cmp(&a.1.updated).then_with(|| a.0.cmp(&b.0)));
-        newest.truncate(SEEN_MAX);
-        seen = newest.into_iter().collect();
-    }
-    seen
-}
-
 /// The change event a write command came from (for failure records).
 fn command_event(cmd: &WriteCommand) -> ChangeEvent {
     ChangeEvent {
@@ -1302,52 +1066,5 @@ impl From<Parked> for TransformOutcome {
 impl From<Parked> for WriteOutcome {
     fn from(p: Parked) -> Self {
         WriteOutcome::Parked { failure_id: p.0 }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ferry_domain::EntityId;
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range")
-    }
-
-    fn rev(r: &str, secs: i64) -> SeenRevision {
-        SeenRevision { revision: r.into(), updated: at(secs) }
-    }
-
-    #[test]
-    fn the_seen_window_keeps_the_newest_revision_and_drops_what_no_poll_reads_again() {
-        let old = BTreeMap::from([
-            (EntityId::new("1"), rev("a", 10)),
-            (EntityId::new("2"), rev("b", 50)),
-            (EntityId::new("3"), rev("c", 60)),
-        ]);
-        let handled = vec![
-            (EntityId::new("2"), rev("b2", 70)),
-            // An older read of 3 (a lagging search) does not replace the newer one.
-            (EntityId::new("3"), rev("c0", 55)),
-            (EntityId::new("4"), rev("d", 80)),
-        ];
-        let seen = seen_window(&old, handled, at(20));
-        assert_eq!(
-            seen,
-            BTreeMap::from([
-                (EntityId::new("2"), rev("b2", 70)),
-                (EntityId::new("3"), rev("c", 60)),
-                (EntityId::new("4"), rev("d", 80)),
-            ]),
-            "1 was updated before the window"
-        );
-    }
-
-    #[test]
-    fn the_seen_window_keeps_at_most_its_cap_of_the_newest() {
-        let handled: Vec<_> = (0..SEEN_MAX as i64 + 5).map(|i| (EntityId::new(format!("{i}")), rev("r", i))).collect();
-        let seen = seen_window(&BTreeMap::new(), handled, at(0));
-        assert_eq!(seen.len(), SEEN_MAX);
-        assert!(seen.values().all(|s| s.updated >= at(5)), "the five oldest fell out");
     }
 }

@@ -12,7 +12,7 @@
 use crate::connectors::Builder;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ferry_domain::ports::{Connector, PortResult, QueryFilter};
+use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
 use ferry_domain::{
     EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, PortError,
     ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -99,14 +99,13 @@ impl Connector for Refreshing {
         self.kind
     }
 
-    async fn changed_since(
+    async fn changes(
         &self,
         scope: &Scope,
-        since: DateTime<Utc>,
-        filter: Option<&QueryFilter>,
-        fields: &[FieldKey],
-    ) -> PortResult<Vec<EntitySnapshot>> {
-        self.call(Again::Now, |c| async move { c.changed_since(scope, since, filter, fields).await }).await
+        query: &ChangeQuery<'_>,
+        from: Option<&ReadToken>,
+    ) -> PortResult<ChangePage> {
+        self.call(Again::Now, |c| async move { c.changes(scope, query, from).await }).await
     }
 
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {

@@ -11,8 +11,9 @@ use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, S
 use ferry_domain::{
     AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
     FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
-    IntegrationId, IntegrationRecord, Link, MappingKind, PairFingerprints, RemoteRefs, SecretRef, SeenRevision, Side,
-    SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead, PairFingerprints, ReadState, ReadToken,
+    RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
+    MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -246,6 +247,11 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
         version,
         last_poll: Some(at(cursor + 1)),
         seen: BTreeMap::new(),
+        read: ReadState {
+            resume: Some(ReadToken(format!("{{\"after\":{cursor}}}"))),
+            rescan_from: Some(at(cursor - 3)),
+        },
+        outside: Some(OutsideRead { cursor: at(cursor - 1), read: ReadState::default() }),
     };
     assert!(
         is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),
@@ -265,18 +271,20 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(store.get_watermark(iid, Flow::RightToLeft).await.expect("get"), None, "flows have separate watermarks");
 }
 
-/// A watermark carries its polls' seen revisions: a poll's thousand (the engine's cap)
-/// round-trip whole, at millisecond precision, and a later put replaces the set.
+/// A watermark carries its polls' seen revisions: a burst's twenty thousand (the
+/// engine's cap) round-trip whole, at millisecond precision, with the revisions kept for
+/// some, and a later put replaces the set.
 async fn seen(store: &dyn StateStore, iid: &IntegrationId) {
     let flow = Flow::RightToLeft;
     let base = DateTime::from_timestamp_millis(at(100).timestamp_millis()).expect("in range");
     let ms = |i: i64| base + chrono::Duration::milliseconds(i);
-    let seen: BTreeMap<EntityId, SeenRevision> = (0..1000)
+    let seen: BTreeMap<EntityId, SeenRevision> = (0..20_000)
         .map(|i| {
-            (EntityId::new(format!("{}", 20000 + i)), SeenRevision { revision: format!("{}", i * 7), updated: ms(i) })
+            let revision = (i % 50 == 0).then(|| format!("2026-11-26T10:00:00Z#{}", i * 7));
+            (EntityId::new(format!("{}", 20000 + i)), SeenRevision { revision, updated: ms(i / 3) })
         })
         .collect();
-    let wm = Watermark { floor: at(0), cursor: ms(999), version: 0, last_poll: None, seen: seen.clone() };
+    let wm = Watermark { cursor: ms(6666), seen: seen.clone(), ..Watermark::starting_at(at(0)) };
     store.put_watermark(iid, flow, &wm, None).await.expect("put with a seen set");
     let got = store.get_watermark(iid, flow).await.expect("get").expect("stored");
     assert_eq!(got.seen, seen, "every seen revision round-trips");

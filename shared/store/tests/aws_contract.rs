@@ -289,7 +289,7 @@ async fn conditional_writes_conflict_and_name_the_stored_version() {
     let stack = Stack::create(MAX_RECEIVES).await;
     let store = stack.store();
     let i = iid("int");
-    let wm = Watermark { floor: at(0), cursor: at(5), version: 0, last_poll: None, seen: Default::default() };
+    let wm = Watermark { cursor: at(5), ..Watermark::starting_at(at(0)) };
     store.put_watermark(&i, Flow::LeftToRight, &wm, None).await.expect("first put");
     store.put_watermark(&i, Flow::LeftToRight, &wm, Some(1)).await.expect("second put");
     let err = store.put_watermark(&i, Flow::LeftToRight, &wm, Some(1)).await.expect_err("stale version");

@@ -5,6 +5,7 @@
 //! duplicates, fields not converged, lost updates, echo writes, failures parked.
 //! Exits non-zero when an invariant fails.
 
+mod backlog;
 mod inject;
 mod oracle;
 mod workload;
@@ -63,6 +64,10 @@ struct Args {
     /// and, after the queue's receive limit, dead-lettered (moto deletes it anyway).
     #[arg(long, default_value_t = 1)]
     visibility: u64,
+    /// Before the second round, a person bulk-edits up to this many bugs at once (0: no
+    /// backlog scenario); the direction is then polled one page per poll until it caught up.
+    #[arg(long, default_value_t = 100)]
+    backlog: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -86,6 +91,7 @@ struct Figures {
     sim_faults: BTreeMap<&'static str, u64>,
     http_faults_answered: u64,
     parked_during_run: Vec<String>,
+    backlog: Option<backlog::Backlog>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +128,8 @@ async fn main() -> Result<std::process::ExitCode> {
         let started = Instant::now();
         let (figures, verdict, world) = run(&args, b, seed).await?;
         print_report(&args, seed, b, &figures, &verdict, &world, started.elapsed());
-        if !verdict.passed() {
+        let backlog_ok = figures.backlog.as_ref().is_none_or(backlog::Backlog::passed);
+        if !verdict.passed() || !backlog_ok {
             failed.push(b.name());
         }
     }
@@ -153,6 +160,12 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
     let mut made_total = 0;
     let mut round = 0;
     while made_total < args.changes {
+        if round == 1 && args.backlog > 0 && f.backlog.is_none() {
+            let b = backlog::bulk_edit_and_catch_up(&world, &mut work, &people, &mut rng, round, args.backlog).await?;
+            eprintln!("{}: backlog of {} edits read over {} polls", backend.name(), b.edits, b.enqueued_per_poll.len());
+            world.drain().await?;
+            f.backlog = Some(b);
+        }
         let n = args.round.min(args.changes - made_total);
         let made = work.round(round, n, &people, &mut rng).await?;
         made_total += made.creates + made.updates;
@@ -413,6 +426,20 @@ fn print_report(
             println!("  ... and {} more", items.len() - 10);
         }
     };
+    if let Some(b) = &f.backlog {
+        println!(
+            "backlog: a bulk edit of {} bugs read over {} polls of one page each (enqueued per poll {:?}; {} polls found a crashed poll's lease)",
+            b.edits,
+            b.enqueued_per_poll.len(),
+            b.enqueued_per_poll,
+            b.busy_polls
+        );
+        println!("  backlog polls that saved no progress: {} {}", b.stalled_polls, ok(b.stalled_polls));
+        println!("  bulk edits not enqueued exactly once: {} {}", b.not_once.len(), ok(b.not_once.len()));
+        for line in b.not_once.iter().take(10) {
+            println!("    {line}");
+        }
+    }
     list("entities lost", &v.lost, true);
     list("duplicate target entities", &v.duplicates, true);
     list("fields not converged to the mapped values", &v.not_converged, true);

@@ -192,7 +192,7 @@ impl Workload {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn update(
+    pub(crate) async fn update(
         &mut self,
         round: usize,
         p: usize,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{ConfigStore, Queue, QueueName, StateStore};
 use ferry_domain::{Flow, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
-use ferry_engine::{Engine, EngineError, EngineSettings};
+use ferry_engine::{Engine, EngineError, EngineSettings, PollReport};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
 use ferry_runtime::{Connectors, EnvSecrets, HandledEvent, Runner, RunnerSettings, SecretSource, StaticSecrets};
@@ -40,6 +40,8 @@ impl Backend {
 pub const HTTP_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a hanging request is held by the simulator.
 pub const HANG: Duration = Duration::from_millis(2500);
+/// Entities a poll lists per page in this suite.
+pub const PAGE_SIZE: usize = 20;
 /// The Jira integration user's profile zone: JQL dates are read in it (half-hour offset).
 const BOT_TIME_ZONE: &str = "Asia/Kolkata";
 
@@ -136,6 +138,8 @@ impl World {
         let settings = EngineSettings {
             retry_base: Duration::from_millis(200),
             poll_lease: Duration::from_secs(2),
+            // Pages of 20: a round's changes take several pages, each a crash boundary.
+            poll_page_size: PAGE_SIZE,
             ..EngineSettings::default()
         };
         let (config_store, state, inner_queue, aws): Ports = match backend {
@@ -280,6 +284,19 @@ impl World {
                 Ok(true)
             }
             Err(e) => Err(anyhow!("poll {flow}: {e}")),
+        }
+    }
+
+    /// One poll of one direction within `budget`, the way its runtime runs it (on AWS
+    /// through the poll handler, with an invocation deadline that leaves `budget`).
+    pub async fn poll_within(&self, flow: Flow, budget: Duration) -> Result<PollReport> {
+        match self.backend {
+            Backend::Embedded => Ok(self.engine.poll_within(self.id(), flow, Utc::now(), budget).await?),
+            Backend::Aws => {
+                let input = serde_json::json!({"integration": self.id().as_str(), "flow": flow.as_str()});
+                let deadline = std::time::SystemTime::now() + budget + Duration::from_secs(2);
+                Ok(ferry_fn_poll::handle_until(&self.engine, input, Utc::now(), Some(deadline)).await?.report)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Azure DevOps Services REST 7.1 connector (work item tracking, identities, core).
 //!
-//! Incremental pulls run WIQL with `timePrecision=true` (millisecond literals), then
-//! read the items in batches of 200. Writes are JSON Patch documents; an update with
+//! Incremental pulls run WIQL with `timePrecision=true` (millisecond literals) a page
+//! of up to 200 ids at a time, then read the page in one batch. Writes are JSON Patch documents; an update with
 //! an expected revision starts with `test /rev` so a stale write fails with 412
 //! (mapped to [`ErrorCategory::Conflict`]).
 //!
@@ -17,26 +17,45 @@ pub use wire::error_text;
 use crate::http::{check_base_url, Auth, Http, HttpOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ferry_domain::ports::{Connector, PortResult, QueryFilter};
+use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, QueryFilter, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 use url::Url;
-use wiql::{Window, WIQL_CAP};
 use wire::{
     identity_ref, parse_time, read_value, write_value, FieldCatalog, FieldDef, Identity, ListOf, ProjectDto,
     TypeFieldDef, WiqlResult, WorkItem, WorkItemTypeDto,
 };
 
 const API_VERSION: &str = "7.1";
+
+/// Where a read of changes continues: after `(changed, id)` in the order (changed date,
+/// then id), or from `changed` on when no item marked a position yet.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct AdoPosition {
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    changed: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+}
+
+impl AdoPosition {
+    fn start(&self) -> wiql::Start {
+        match self.id {
+            Some(id) => wiql::Start::After(self.changed, id),
+            None => wiql::Start::Since(self.changed),
+        }
+    }
+}
 /// `workitemsbatch` and `workitems?ids=` take at most 200 ids.
 const BATCH: usize = 200;
 const JSON_PATCH: &str = "application/json-patch+json";
@@ -396,52 +415,61 @@ impl Connector for AdoConnector {
         SystemKind::AzureDevops
     }
 
-    async fn changed_since(
+    /// A page of WIQL (`$top` ids from the position on, ordered by changed date, then
+    /// id), read in one batch. The next page starts after the last item the query
+    /// listed that was not changed again before the batch read it: a re-changed item
+    /// has moved on in the order and comes again later (the engine dedupes it). Every
+    /// item comes whole, so nothing is left out as unchanged.
+    async fn changes(
         &self,
         scope: &Scope,
-        since: DateTime<Utc>,
-        filter: Option<&QueryFilter>,
-        fields: &[FieldKey],
-    ) -> PortResult<Vec<EntitySnapshot>> {
-        for f in fields {
+        query: &ChangeQuery<'_>,
+        from: Option<&ReadToken>,
+    ) -> PortResult<ChangePage> {
+        for f in query.fields {
             wiql::field_ref(f.as_str())?;
         }
         let project = scope.project.as_str();
-        // Millisecond literals: truncating `since` can only widen the window.
-        let since = DateTime::<Utc>::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
-        let ids = wiql::collect_ids(since, WIQL_CAP, |lower, upper| {
-            let q = wiql::changed_query(&scope.entity_type, lower, upper, filter);
-            async move {
-                match self.run_wiql(project, q?, WIQL_CAP).await {
-                    Ok(r) => Ok(Window::Ids {
-                        ids: r.work_items.iter().map(|w| w.id).collect(),
-                        as_of: r.as_of.as_deref().and_then(parse_time),
-                    }),
-                    Err(e) if wiql::is_cap_error(&e) => Ok(Window::Capped),
-                    Err(e) => Err(e),
+        let start = match from {
+            // Millisecond literals: truncating `since` can only widen the read.
+            None => AdoPosition {
+                changed: DateTime::<Utc>::from_timestamp_millis(query.since.timestamp_millis()).unwrap_or(query.since),
+                id: None,
+            },
+            Some(t) => t.decode().ok_or_else(|| {
+                PortError::new(ErrorCategory::InvalidRequest, "the read position is not an Azure DevOps position")
+            })?,
+        };
+        let top = query.page_size.clamp(1, BATCH);
+        let q = wiql::changed_query(&scope.entity_type, start.start(), query.filter)?;
+        let r = self.run_wiql(project, q, top).await?;
+        let as_of = r.as_of.as_deref().and_then(parse_time);
+        let ids: Vec<u64> = r.work_items.iter().map(|w| w.id).collect();
+        let mut snapshots = Vec::with_capacity(ids.len());
+        let mut position: Option<AdoPosition> = None;
+        if !ids.is_empty() {
+            let catalog = self.catalog(project).await?;
+            let on_type = self.type_field_names(scope).await?;
+            let items = self.read_batch(project, &ids, &read_fields(query.fields)).await?;
+            let by_id: HashMap<u64, &WorkItem> = items.iter().map(|i| (i.id, i)).collect();
+            // In the query's order; an item deleted meanwhile is gone from the batch.
+            for id in &ids {
+                let Some(item) = by_id.get(id) else { continue };
+                let snap = self.snapshot(project, item, &catalog, &on_type, query.fields)?;
+                if as_of.is_none_or(|t| snap.updated <= t) {
+                    position = Some(AdoPosition { changed: snap.updated, id: Some(*id) });
                 }
+                snapshots.push(snap);
             }
-        })
-        .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
         }
-        let catalog = self.catalog(project).await?;
-        let on_type = self.type_field_names(scope).await?;
-        let ids: Vec<u64> = ids.into_iter().collect();
-        let items = self.read_batch(project, &ids, &read_fields(fields)).await?;
-        let mut snaps = items
-            .iter()
-            .map(|i| self.snapshot(project, i, &catalog, &on_type, fields))
-            .collect::<PortResult<Vec<_>>>()?;
-        snaps.retain(|s| s.updated >= since);
-        snaps.sort_by(|a, b| {
-            a.updated.cmp(&b.updated).then_with(|| {
-                let n = |s: &EntitySnapshot| s.id.as_str().parse::<u64>().unwrap_or(0);
-                n(a).cmp(&n(b))
-            })
+        snapshots.sort_by(|a, b| {
+            let n = |s: &EntitySnapshot| s.id.as_str().parse::<u64>().unwrap_or(0);
+            a.updated.cmp(&b.updated).then_with(|| n(a).cmp(&n(b)))
         });
-        Ok(snaps)
+        let through = position.as_ref().map(|p| p.changed);
+        // A short page is the last; a full one continues after its position.
+        let next = (ids.len() >= top).then(|| ReadToken::encode(&position.unwrap_or(start)));
+        Ok(ChangePage { snapshots, unchanged: 0, through, as_of, next })
     }
 
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {
@@ -581,7 +609,7 @@ impl Connector for AdoConnector {
 
     async fn validate_filter(&self, scope: &Scope, condition: &str) -> PortResult<()> {
         let filter = QueryFilter { condition: condition.to_string(), negate: false };
-        let q = wiql::changed_query(&scope.entity_type, Utc::now(), None, Some(&filter))?;
+        let q = wiql::changed_query(&scope.entity_type, wiql::Start::Since(Utc::now()), Some(&filter))?;
         match self.run_wiql(&scope.project, q, 1).await {
             Ok(_) => Ok(()),
             Err(e) if e.category == ErrorCategory::InvalidRequest => Err(PortError::new(

@@ -14,7 +14,7 @@ use crate::http::{Auth, Http, HttpOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use convert::{FieldMeta, Kind};
-use ferry_domain::ports::{Connector, PortResult, QueryFilter};
+use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, QueryFilter, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -22,6 +22,7 @@ use ferry_domain::{
 use jiff::tz::TimeZone;
 use reqwest::Method;
 use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -34,6 +35,18 @@ const PAGE_SIZE: u64 = 50;
 const MAX_HOPS: usize = 5;
 /// Guard against a server that keeps handing out page tokens.
 const MAX_PAGES: usize = 10_000;
+/// Issues per page of a read of changes: what `search/jql` returns at most when more
+/// than ids are asked for.
+const CHANGES_PAGE_MAX: usize = 100;
+
+/// Where a read of changes continues (see [`JiraConnector::changes`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct JiraPosition {
+    /// The JQL `updated >=` literal the read started with.
+    since: String,
+    /// The search's `nextPageToken`.
+    token: String,
+}
 
 #[derive(Debug, Clone)]
 struct IssueType {
@@ -648,56 +661,61 @@ impl Connector for JiraConnector {
         SystemKind::Jira
     }
 
-    async fn changed_since(
+    /// A page of `search/jql` (`updated >= since`, ordered by `updated` then key), the
+    /// next one from the search's `nextPageToken`. The token belongs to its query, so the
+    /// position keeps the JQL's date literal. Every issue comes whole (with changelog),
+    /// so nothing is left out as unchanged: the engine dedupes. Jira hands out tokens
+    /// that continue after the last issue's sort values (an issue edited meanwhile moves
+    /// to the end instead of shifting others past the boundary) and honours them for 7
+    /// days; one it refuses fails with `InvalidRequest` and the engine reads again from
+    /// its cursor.
+    async fn changes(
         &self,
         scope: &Scope,
-        since: DateTime<Utc>,
-        filter: Option<&QueryFilter>,
-        fields: &[FieldKey],
-    ) -> PortResult<Vec<EntitySnapshot>> {
-        let tz = self.time_zone().await?;
-        let literal = convert::jql_since_literal(since, &tz);
-        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, filter)?;
+        query: &ChangeQuery<'_>,
+        from: Option<&ReadToken>,
+    ) -> PortResult<ChangePage> {
+        let (literal, token) = match from {
+            None => (convert::jql_since_literal(query.since, &self.time_zone().await?), None),
+            Some(t) => {
+                let p: JiraPosition = t.decode().ok_or_else(|| {
+                    PortError::new(ErrorCategory::InvalidRequest, "the read position is not a Jira search position")
+                })?;
+                (p.since, Some(p.token))
+            }
+        };
+        let jql = convert::changed_since_jql(&scope.project, &scope.entity_type, &literal, query.filter)?;
         let metas = self.field_metas().await?;
-        let wire_fields = Self::wire_fields(fields);
-        let mut out: Vec<EntitySnapshot> = Vec::new();
-        let mut index: HashMap<EntityId, usize> = HashMap::new();
-        let mut token: Option<String> = None;
-        let mut seen_tokens: HashSet<String> = HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let mut body = json!({
-                "jql": jql,
-                "fields": wire_fields,
-                "expand": "changelog",
-                "maxResults": PAGE_SIZE,
-            });
-            if let Some(t) = &token {
-                body["nextPageToken"] = json!(t);
-            }
-            let page = self.search_page(&body).await?;
-            let issues = page
-                .get("issues")
-                .and_then(Value::as_array)
-                .ok_or_else(|| convert::bad_response("search/jql", "no `issues` array"))?;
-            for issue in issues {
-                merge_snapshot(&mut out, &mut index, self.snapshot(issue, fields, metas)?);
-            }
-            let next = page.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
-            let is_last = page.get("isLast").and_then(Value::as_bool).unwrap_or(next.is_none());
-            match next {
-                Some(t) if !is_last => {
-                    if !seen_tokens.insert(t.clone()) {
-                        return Err(convert::bad_response("search/jql", "page token repeated"));
-                    }
-                    token = Some(t);
-                }
-                _ => {
-                    out.sort_by_key(|s| s.updated);
-                    return Ok(out);
-                }
-            }
+        let mut body = json!({
+            "jql": jql,
+            "fields": Self::wire_fields(query.fields),
+            "expand": "changelog",
+            "maxResults": query.page_size.clamp(1, CHANGES_PAGE_MAX),
+        });
+        if let Some(t) = &token {
+            body["nextPageToken"] = json!(t);
         }
-        Err(convert::bad_response("search/jql", format!("more than {MAX_PAGES} pages")))
+        let resp = self.http.send(Method::POST, self.api(&["search", "jql"], &[])?, Some(&body), None).await?;
+        let page: Value = resp.json("search/jql")?;
+        let mut snapshots: Vec<EntitySnapshot> = Vec::new();
+        let mut index: HashMap<EntityId, usize> = HashMap::new();
+        for issue in array_at(&page, Some("issues"), "search/jql")? {
+            merge_snapshot(&mut snapshots, &mut index, self.snapshot(issue, query.fields, metas)?);
+        }
+        snapshots.sort_by_key(|s| s.updated);
+        let through = snapshots.iter().map(|s| s.updated).max();
+        let next_token = page.get("nextPageToken").and_then(Value::as_str).filter(|t| !t.is_empty());
+        let is_last = page.get("isLast").and_then(Value::as_bool).unwrap_or(next_token.is_none());
+        let next = match next_token {
+            Some(t) if !is_last => {
+                if token.as_deref() == Some(t) {
+                    return Err(convert::bad_response("search/jql", "page token repeated"));
+                }
+                Some(ReadToken::encode(&JiraPosition { since: literal, token: t.to_string() }))
+            }
+            _ => None,
+        };
+        Ok(ChangePage { snapshots, unchanged: 0, through, as_of: resp.server_time(), next })
     }
 
     async fn get(&self, _scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {

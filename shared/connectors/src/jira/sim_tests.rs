@@ -1,6 +1,7 @@
 //! The connector against the Jira simulator (`ferry_sim::JiraSim`, demo seed).
 
 use super::*;
+use ferry_domain::ports::QueryFilter;
 use ferry_domain::SystemId;
 use ferry_sim::{JiraSeed, JiraSim};
 use std::time::{Duration, Instant};
@@ -65,14 +66,53 @@ async fn changed_since_pages_through_every_issue_once_oldest_first() {
     let ids: HashSet<_> = got.iter().map(|s| s.id.clone()).collect();
     assert_eq!(ids, created.iter().cloned().collect::<HashSet<_>>());
     assert!(got.windows(2).all(|w| w[0].updated <= w[1].updated));
-    let searches = sim.requests().iter().filter(|r| r.path == "/rest/api/3/search/jql").count();
-    assert!(searches >= 2, "expected paging, saw {searches} search requests");
     let first = &got[0];
     assert_eq!(first.fields[&fk("status")], FieldValue::Option("To Do".into()));
     assert!(matches!(&first.fields[&fk("summary")], FieldValue::Text(s) if s.starts_with("bug ")));
     assert_eq!(first.revision, first.updated.timestamp_millis().to_string());
     assert_eq!(first.changed_by.as_ref().map(|u| u.id.as_str()), Some("5b10ac8d82e05b22cc7d0001"));
     assert_eq!(first.url, format!("{}/browse/{}", sim.base_url(), first.key));
+}
+
+#[tokio::test]
+async fn a_read_of_changes_pages_by_token_and_an_issue_edited_between_pages_moves_to_the_end() {
+    let (sim, c) = start().await;
+    let since = Utc::now() - ChronoDuration::seconds(5);
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(create_bug(&c, &format!("bug {i}")).await);
+    }
+    let seen = BTreeMap::new();
+    let fields = [fk("summary")];
+    let query = ChangeQuery { since, filter: None, fields: &fields, seen: &seen, page_size: 3 };
+    let first = c.changes(&scope("APP", "Bug"), &query, None).await.unwrap();
+    let keys = |p: &ChangePage| p.snapshots.iter().map(|s| s.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&first), created[..3].iter().map(|r| r.key.clone()).collect::<Vec<_>>());
+    assert_eq!(first.through, Some(created[2].updated));
+    let as_of = first.as_of.expect("the server's Date header");
+    assert!((Utc::now() - as_of).num_seconds().abs() <= 2, "{as_of}");
+    // The first issue is edited between pages: it moves to the end, nothing shifts.
+    c.update(&scope("APP", "Bug"), &created[0].id, &[change("summary", text("edited"))], None).await.unwrap();
+    let mut read: Vec<String> = keys(&first);
+    let mut from = first.next.clone();
+    let mut pages = 1;
+    while let Some(token) = from {
+        let page = c.changes(&scope("APP", "Bug"), &query, Some(&token)).await.unwrap();
+        read.extend(keys(&page));
+        from = page.next;
+        pages += 1;
+    }
+    assert_eq!(pages, 3, "7 issues and the edited one again, 3 per page");
+    let mut want: Vec<String> = created.iter().map(|r| r.key.clone()).collect();
+    want.push(created[0].key.clone());
+    assert_eq!(read, want);
+    // A token the server does not know is refused as an invalid request.
+    let bogus = ReadToken::encode(&JiraPosition { since: "2026/01/01 00:00".into(), token: "bogus".into() });
+    let e = c.changes(&scope("APP", "Bug"), &query, Some(&bogus)).await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::InvalidRequest, "{e}");
+    let e = c.changes(&scope("APP", "Bug"), &query, Some(&ReadToken("{}".into()))).await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::InvalidRequest, "{e}");
+    drop(sim);
 }
 
 #[tokio::test]

@@ -20,8 +20,10 @@
 //!
 //! Revisions are `updated_on` plus the newest journal id; `changed_by` is the newest
 //! journal's author (else the issue's author). `updated_on` has second precision, so
-//! `changed_since` starts one second before the truncated bound.
+//! a read of changes starts one second before the truncated bound, and pages by
+//! position ([`paging`]).
 
+mod paging;
 mod wire;
 
 #[cfg(test)]
@@ -32,7 +34,7 @@ pub use wire::{error_text, html_to_text};
 use crate::http::{Auth, Http, HttpOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
-use ferry_domain::ports::{Connector, PortResult, QueryFilter};
+use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -331,7 +333,76 @@ impl RedmineConnector {
         })
     }
 
-    /// Issue ids of one listing query, in the server's order (`sort` applies).
+    /// One page of `/issues.json` (offset 0) and the server's clock when it answered.
+    async fn list_issues(
+        &self,
+        query: &[(String, String)],
+        limit: usize,
+    ) -> PortResult<(Vec<Issue>, Option<DateTime<Utc>>)> {
+        let mut url = self.url("issues.json", &[])?;
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+            q.append_pair("limit", &limit.to_string());
+        }
+        let resp = self.http.send(Method::GET, url, None, None).await?;
+        let page: IssueList = resp.json("Redmine issues")?;
+        Ok((page.issues, resp.server_time()))
+    }
+
+    /// The listing of a read of changes at `position` (see [`paging`]): the issues the
+    /// page takes, each with its `updated_on`, and the page's plan.
+    async fn list_changes(
+        &self,
+        base: &[(String, String)],
+        position: paging::Position,
+        limit: usize,
+    ) -> PortResult<(Vec<(u64, DateTime<Utc>)>, paging::Plan, Option<DateTime<Utc>>)> {
+        let mut position = position;
+        // At most twice: a page that was one second is listed again within that second.
+        for _ in 0..2 {
+            let mut query = base.to_vec();
+            query.extend(paging::listing_conditions(position));
+            let (issues, as_of) = self.list_issues(&query, limit).await?;
+            let listed = issues
+                .iter()
+                .map(|i| {
+                    wire::parse_time(&i.updated_on).map(|t| (i.id, t)).ok_or_else(|| {
+                        err(ErrorCategory::BadResponse, format!("Redmine issue {} has no readable updated_on", i.id))
+                    })
+                })
+                .collect::<PortResult<Vec<_>>>()?;
+            let plan = paging::plan(position, &listed, limit);
+            match plan.next {
+                paging::Next::WithinNow(second) => position = paging::Position::Within { second, after: None },
+                _ => {
+                    let taken = plan.take.iter().map(|i| listed[*i]).collect();
+                    return Ok((taken, plan, as_of));
+                }
+            }
+        }
+        Err(err(ErrorCategory::BadResponse, "Redmine listed one second twice as a whole page"))
+    }
+
+    /// The ids among `ids` that match the filter conditions `extra` (one listing).
+    async fn matching(
+        &self,
+        base: &[(String, String)],
+        extra: &[(String, String)],
+        ids: &[u64],
+    ) -> PortResult<BTreeSet<u64>> {
+        let mut query = with_filter(base, extra);
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        query.push(("issue_id".into(), list.join(",")));
+        let (issues, _) = self.list_issues(&query, ids.len().max(1)).await?;
+        Ok(issues.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Issue ids of one listing query, in the server's order (`sort` applies). Offset
+    /// paging: only for a sort that edits do not change (`id`); a read of changes pages
+    /// by position instead ([`paging`]).
     async fn list_ids(&self, query: &[(String, String)]) -> PortResult<Vec<u64>> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
@@ -513,6 +584,15 @@ impl RedmineConnector {
     }
 }
 
+/// A listing query with filter conditions: a condition replaces a scope condition of
+/// the same name (`status_id=open` narrows the scope's `status_id=*`).
+fn with_filter(base: &[(String, String)], extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut q: Vec<(String, String)> =
+        base.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).cloned().collect();
+    q.extend(extra.iter().cloned());
+    q
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -523,47 +603,62 @@ impl Connector for RedmineConnector {
         SystemKind::Redmine
     }
 
-    async fn changed_since(
+    /// A page of `/issues.json` by position ([`paging`]), then each issue read in full
+    /// (the listing has no journals: revision and changed-by need them), except those
+    /// the engine's seen revisions show unchanged. A negated filter lists unfiltered
+    /// and drops the page's issues that match it (Redmine cannot negate a filter).
+    async fn changes(
         &self,
         scope: &Scope,
-        since: DateTime<Utc>,
-        filter: Option<&QueryFilter>,
-        fields: &[FieldKey],
-    ) -> PortResult<Vec<EntitySnapshot>> {
-        let extra = filter.map(|f| wire::filter_pairs(&f.condition)).transpose()?;
-        // Second precision: truncate, then one more second, so the bound only widens.
-        let bound = since.trunc_subsecs(0) - ChronoDuration::seconds(1);
-        let mut base = self.scope_query(scope).await?;
-        base.push(("updated_on".into(), format!(">={}", bound.format("%Y-%m-%dT%H:%M:%SZ"))));
-        base.push(("sort".into(), "updated_on:asc,id:asc".into()));
-        let with_filter = |q: &[(String, String)], extra: &[(String, String)]| {
-            let mut q: Vec<(String, String)> =
-                q.iter().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).cloned().collect();
-            q.extend(extra.iter().cloned());
-            q
+        query: &ChangeQuery<'_>,
+        from: Option<&ReadToken>,
+    ) -> PortResult<ChangePage> {
+        let extra = query.filter.map(|f| wire::filter_pairs(&f.condition)).transpose()?;
+        let negate = query.filter.is_some_and(|f| f.negate);
+        let base = self.scope_query(scope).await?;
+        let listing = match (&extra, negate) {
+            (Some(extra), false) => with_filter(&base, extra),
+            _ => base.clone(),
         };
-        let ids = match (&extra, filter.map(|f| f.negate)) {
-            (Some(extra), Some(true)) => {
-                let excluded: BTreeSet<u64> = self.list_ids(&with_filter(&base, extra)).await?.into_iter().collect();
-                self.list_ids(&base).await?.into_iter().filter(|i| !excluded.contains(i)).collect()
-            }
-            (Some(extra), _) => self.list_ids(&with_filter(&base, extra)).await?,
-            (None, _) => self.list_ids(&base).await?,
+        let position = match from {
+            // Second precision: truncate, then one more second, so the bound only widens.
+            None => paging::Position::From { second: query.since.trunc_subsecs(0) - ChronoDuration::seconds(1) },
+            Some(t) => t
+                .decode()
+                .ok_or_else(|| err(ErrorCategory::InvalidRequest, "the read position is not a Redmine position"))?,
         };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            // The listing has no journals; each issue is read for changed-by and revision.
-            if let Some(issue) = self.read_issue(id).await? {
-                out.push(self.snapshot(&issue, fields).await?);
+        let limit = query.page_size.clamp(1, PAGE as usize);
+        let (listed, plan, as_of) = self.list_changes(&listing, position, limit).await?;
+        let mut unchanged = 0;
+        let mut wanted = Vec::with_capacity(listed.len());
+        for (id, updated) in listed {
+            if query.seen.get(&EntityId::new(id.to_string())).is_some_and(|s| s.covers_listed(updated)) {
+                unchanged += 1;
+            } else {
+                wanted.push(id);
             }
         }
-        out.sort_by(|a, b| {
-            a.updated.cmp(&b.updated).then_with(|| {
-                let n = |s: &EntitySnapshot| s.id.as_str().parse::<u64>().unwrap_or(0);
-                n(a).cmp(&n(b))
-            })
+        if let (Some(extra), true) = (&extra, negate) {
+            if !wanted.is_empty() {
+                let excluded = self.matching(&base, extra, &wanted).await?;
+                wanted.retain(|i| !excluded.contains(i));
+            }
+        }
+        let mut snapshots = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            if let Some(issue) = self.read_issue(id).await? {
+                snapshots.push(self.snapshot(&issue, query.fields).await?);
+            }
+        }
+        snapshots.sort_by(|a, b| {
+            let n = |s: &EntitySnapshot| s.id.as_str().parse::<u64>().unwrap_or(0);
+            a.updated.cmp(&b.updated).then_with(|| n(a).cmp(&n(b)))
         });
-        Ok(out)
+        let next = match plan.next {
+            paging::Next::At(p) => Some(ReadToken::encode(&p)),
+            _ => None,
+        };
+        Ok(ChangePage { snapshots, unchanged, through: plan.through, as_of, next })
     }
 
     async fn get(&self, _scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>> {

@@ -3,7 +3,10 @@
 
 use super::wire::*;
 use super::*;
+use ferry_domain::ports::QueryFilter;
+use ferry_domain::SeenRevision;
 use ferry_domain::{SecretRef, SystemId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -243,18 +246,36 @@ fn common(method: &str, target: &str) -> Option<(u16, String)> {
     Some((200, body.to_string()))
 }
 
+/// The listing of a server whose issues 1..=`n` were all updated at `at`: it honours
+/// `updated_on` (`>=S`, `><A|B` as `[A, B)`), `issue_id=>=N` and `limit`.
+fn one_second_listing(target: &str, n: u64, at: &str) -> Option<(u16, String)> {
+    let q: HashMap<String, String> =
+        url::form_urlencoded::parse(target.split_once('?')?.1.as_bytes()).into_owned().collect();
+    let limit: usize = q.get("limit")?.parse().ok()?;
+    let t = parse_time(at)?;
+    let updated = q.get("updated_on")?;
+    let in_range = match updated.strip_prefix("><") {
+        Some(range) => {
+            let (a, b) = range.split_once('|')?;
+            parse_time(a)? <= t && t < parse_time(b)?
+        }
+        None => parse_time(updated.strip_prefix(">=")?)? <= t,
+    };
+    let first: u64 = q.get("issue_id").and_then(|v| v.strip_prefix(">=")).and_then(|v| v.parse().ok()).unwrap_or(1);
+    let ids: Vec<u64> = if in_range { (first..=n).take(limit).collect() } else { vec![] };
+    let issues: Vec<Value> = ids.iter().map(|i| json!({"id": i, "subject": "s", "updated_on": at})).collect();
+    Some((200, json!({"issues": issues, "total_count": ids.len()}).to_string()))
+}
+
 #[tokio::test]
-async fn changed_since_pages_by_total_count_and_widens_the_bound_by_a_second() {
+async fn a_read_of_changes_lists_a_second_fuller_than_a_page_by_id_and_widens_the_bound() {
     let (url, seen) = serve(Box::new(|m, t| {
         if let Some(r) = common(m, t) {
             return Some(r);
         }
         let path = t.split('?').next().unwrap_or("");
         if path == "/issues.json" {
-            let (ids, total) = if t.contains("offset=0") { (1..=100u64, 101) } else { (101..=101, 101) };
-            let issues: Vec<Value> =
-                ids.map(|i| json!({"id": i, "subject": "s", "updated_on": "2026-11-26T10:00:00Z"})).collect();
-            return Some((200, json!({"issues": issues, "total_count": total}).to_string()));
+            return one_second_listing(t, 101, "2026-11-26T10:00:00Z");
         }
         let id: u64 = path.strip_prefix("/issues/")?.strip_suffix(".json")?.parse().ok()?;
         Some((200, json!({"issue": canned_issue(id, "2026-11-26T10:00:00Z", json!([]))}).to_string()))
@@ -262,6 +283,14 @@ async fn changed_since_pages_by_total_count_and_widens_the_bound_by_a_second() {
     .await;
     let c = connector(&url);
     let since = parse_time("2026-11-26T10:00:05.750Z").expect("since");
+    // With the bound at 10:00:04 nothing is listed; from 09:59:59 all 101 are.
+    assert!(c.changed_since(&scope(), since, None, &[]).await.expect("pull").is_empty());
+    let lists = |seen: &Seen| -> Vec<String> {
+        seen.lock().expect("log").iter().filter(|r| r.1.starts_with("/issues.json")).map(|r| r.1.clone()).collect()
+    };
+    assert!(lists(&seen)[0].contains("updated_on=%3E%3D2026-11-26T10%3A00%3A04Z"), "bound widened to 10:00:04");
+    seen.lock().expect("log").clear();
+    let since = parse_time("2026-11-26T10:00:00.250Z").expect("since");
     let snaps = c
         .changed_since(&scope(), since, None, &[FieldKey::new("subject"), FieldKey::new("External ID")])
         .await
@@ -270,14 +299,55 @@ async fn changed_since_pages_by_total_count_and_widens_the_bound_by_a_second() {
     assert_eq!(snaps[0].key, "1");
     assert_eq!(snaps[0].fields.get(&FieldKey::new("External ID")), Some(&FieldValue::Text("APP-7".into())));
     assert_eq!(snaps[0].changed_by.as_ref().and_then(|u| u.email.as_deref()), Some("alice@acme.test"));
-    let lists: Vec<String> =
-        seen.lock().expect("log").iter().filter(|r| r.1.starts_with("/issues.json")).map(|r| r.1.clone()).collect();
-    assert_eq!(lists.len(), 2, "{lists:?}");
+    let lists = lists(&seen);
+    // The first page is all one second: that second is listed by id, 100 and then 1,
+    // then the read goes on after it and finds nothing more.
+    assert_eq!(lists.len(), 4, "{lists:?}");
+    assert!(lists[0].contains("updated_on=%3E%3D2026-11-26T09%3A59%3A59Z"), "{}", lists[0]);
+    assert!(lists[0].contains("sort=updated_on%3Aasc%2Cid%3Aasc"), "{}", lists[0]);
+    assert!(lists[1].contains("updated_on=%3E%3C2026-11-26T10%3A00%3A00Z%7C2026-11-26T10%3A00%3A01Z"), "{}", lists[1]);
+    assert!(lists[1].contains("sort=id%3Aasc") && !lists[1].contains("issue_id"), "{}", lists[1]);
+    assert!(lists[2].contains("issue_id=%3E%3D101"), "{}", lists[2]);
+    assert!(lists[3].contains("updated_on=%3E%3D2026-11-26T10%3A00%3A01Z"), "{}", lists[3]);
     for l in &lists {
-        assert!(l.contains("updated_on=%3E%3D2026-11-26T10%3A00%3A04Z"), "bound widened to 10:00:04: {l}");
         assert!(l.contains("tracker_id=1") && l.contains("status_id=*") && l.contains("project_id=app"), "{l}");
-        assert!(l.contains("sort=updated_on%3Aasc%2Cid%3Aasc"), "{l}");
+        assert!(!l.contains("offset"), "no offset paging: {l}");
     }
+}
+
+#[tokio::test]
+async fn issues_the_seen_revisions_show_unchanged_are_not_read_again() {
+    let (url, seen) = serve(Box::new(|m, t| {
+        if let Some(r) = common(m, t) {
+            return Some(r);
+        }
+        let path = t.split('?').next().unwrap_or("");
+        if path == "/issues.json" {
+            return one_second_listing(t, 3, "2026-11-26T10:00:00Z");
+        }
+        let id: u64 = path.strip_prefix("/issues/")?.strip_suffix(".json")?.parse().ok()?;
+        Some((200, json!({"issue": canned_issue(id, "2026-11-26T10:00:00Z", json!([]))}).to_string()))
+    }))
+    .await;
+    let c = connector(&url);
+    let at = parse_time("2026-11-26T10:00:00Z").expect("time");
+    let earlier = at - ChronoDuration::seconds(1);
+    // 1 was read well after its change; 2 within its second (a later edit in that
+    // second would look the same); 3 at an older revision.
+    let seen_set = BTreeMap::from([
+        (EntityId::new("1"), SeenRevision { revision: None, updated: at }),
+        (EntityId::new("2"), SeenRevision { revision: Some("2026-11-26T10:00:00Z#0".into()), updated: at }),
+        (EntityId::new("3"), SeenRevision { revision: None, updated: earlier }),
+    ]);
+    let query = ChangeQuery { since: at, filter: None, fields: &[], seen: &seen_set, page_size: 100 };
+    let page = c.changes(&scope(), &query, None).await.expect("page");
+    let keys: Vec<&str> = page.snapshots.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, vec!["2", "3"]);
+    assert_eq!(page.unchanged, 1);
+    let reads: Vec<String> =
+        seen.lock().expect("log").iter().filter(|r| r.1.starts_with("/issues/")).map(|r| r.1.clone()).collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(!reads.iter().any(|r| r.starts_with("/issues/1.json")), "{reads:?}");
 }
 
 #[tokio::test]

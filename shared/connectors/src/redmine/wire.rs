@@ -405,7 +405,8 @@ pub fn lookup_id(list: &[IdName], what: &str, v: &FieldValue) -> Result<u64, Por
 /// The query-string pairs of a filter condition (`priority_id=4&cf_5=x`). Keys Ferry
 /// sets itself are refused, so a filter cannot widen the scope.
 pub fn filter_pairs(condition: &str) -> Result<Vec<(String, String)>, PortError> {
-    const RESERVED: [&str; 7] = ["project_id", "tracker_id", "updated_on", "sort", "offset", "limit", "key"];
+    const RESERVED: [&str; 8] =
+        ["project_id", "tracker_id", "updated_on", "issue_id", "sort", "offset", "limit", "key"];
     let c = condition.trim().trim_start_matches('?');
     let mut out = Vec::new();
     for (k, v) in url::form_urlencoded::parse(c.as_bytes()) {

@@ -41,7 +41,7 @@ fn iid(s: &str) -> IntegrationId {
 
 fn watermark(cursor_secs: i64) -> Watermark {
     let t = Utc.timestamp_opt(1_700_000_000 + cursor_secs, 0).unwrap();
-    Watermark { floor: t, cursor: t, version: 0, last_poll: None, seen: Default::default() }
+    Watermark { version: 0, ..Watermark::starting_at(t) }
 }
 
 fn entity_ref(id: &str) -> EntityRef {

@@ -1,0 +1,377 @@
+//! The poll use case: reads the changes of one direction since its watermark, a page
+//! at a time within a time budget, enqueues one message per changed entity, and saves
+//! the watermark after each page, once the page's messages are sent. A read the budget
+//! cuts short is continued by the next poll; nothing is read twice but what
+//! [`crate::watermark`] says must be.
+
+use crate::crash::CrashPoint;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::watermark::{
+    budget_and_lease, classify, earliest, page_rescan, read_start, seen_entry, seen_needed_from, seen_window,
+    set_stream_state, start_outside, stream_state, Budget, Stream, Verdict,
+};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use ferry_domain::ports::{ChangeQuery, Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
+use ferry_domain::{
+    ChangeEvent, ChangePage, EntityId, EntitySnapshot, ErrorCategory, FieldKey, FilterExit, Flow, IntegrationId,
+    IntegrationRecord, PortError, Scope, Side, Watermark, MESSAGE_SCHEMA,
+};
+use ferry_mapping::{is_echo, made_by, source_fields};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{info, instrument, warn};
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PollReport {
+    pub fetched: usize,
+    pub enqueued: usize,
+    /// Listed again (a rescan, a tie at a page boundary), already handled before.
+    pub duplicates: usize,
+    /// Ferry's own writes read back (not enqueued).
+    pub echoes: usize,
+    /// Updated before the start polling time.
+    pub before_start: usize,
+    pub skipped_inactive: bool,
+    /// Another poll of this integration direction held the lease.
+    pub busy: bool,
+    /// Pages read (each saved to the watermark before the next).
+    pub pages: usize,
+    /// The time budget ended before the read did: the next poll continues it.
+    pub more: bool,
+}
+
+/// What every page of one poll needs.
+struct PollCtx {
+    record: IntegrationRecord,
+    flow: Flow,
+    conn: Arc<dyn Connector>,
+    scope: Scope,
+    fields: Vec<FieldKey>,
+    filter: Option<QueryFilter>,
+    overlap: ChronoDuration,
+    /// The reads this poll runs: the main one, and the outside one when the filter's
+    /// exit policy keeps syncing linked entities.
+    streams: Vec<Stream>,
+    now: DateTime<Utc>,
+}
+
+impl PollCtx {
+    fn filter(&self, stream: Stream) -> Option<QueryFilter> {
+        let f = self.filter.as_ref()?;
+        Some(QueryFilter { condition: f.condition.clone(), negate: stream == Stream::Outside })
+    }
+}
+
+impl Engine {
+    /// Polls one direction within the engine's default time budget
+    /// ([`crate::EngineSettings::poll_budget`]).
+    pub async fn poll(&self, id: &IntegrationId, flow: Flow, now: DateTime<Utc>) -> Result<PollReport, EngineError> {
+        self.poll_within(id, flow, now, self.settings.poll_budget).await
+    }
+
+    /// Polls one direction: reads and enqueues its changes page by page, saving the
+    /// watermark after each, until the read ends or `budget` would be exceeded by
+    /// another page (the first page is always read, so every poll makes progress).
+    #[instrument(skip_all, fields(integration = %id, flow = %flow))]
+    pub async fn poll_within(
+        &self,
+        id: &IntegrationId,
+        flow: Flow,
+        now: DateTime<Utc>,
+        budget: Duration,
+    ) -> Result<PollReport, EngineError> {
+        let (budget, lease) = budget_and_lease(budget, self.settings.poll_lease);
+        // One poll per integration direction at a time: a second one (an overlapping
+        // schedule, a manual run) steps aside instead of racing the first.
+        let owner = uuid::Uuid::new_v4().to_string();
+        if !self.state.acquire_lease(id, flow, &owner, lease).await? {
+            return Ok(PollReport { busy: true, ..PollReport::default() });
+        }
+        let result = self.poll_leased(id, flow, now, Budget::new(Instant::now(), budget)).await;
+        if let Err(EngineError::Crashed(_)) = &result {
+            // A dead process releases nothing: the lease expires on its own.
+            return result;
+        }
+        if let Err(e) = self.state.release_lease(id, flow, &owner).await {
+            warn!("releasing the poll lease: {e}");
+        }
+        result
+    }
+
+    async fn poll_leased(
+        &self,
+        id: &IntegrationId,
+        flow: Flow,
+        now: DateTime<Utc>,
+        mut budget: Budget,
+    ) -> Result<PollReport, EngineError> {
+        let record = self.record(id).await?;
+        let mut report = PollReport::default();
+        if !record.active {
+            report.skipped_inactive = true;
+            return Ok(report);
+        }
+        let Some(mut mark) = self.state.get_watermark(id, flow).await? else {
+            // Activation writes every flow's watermark; a flow added by a later apply
+            // gets one at the next activation.
+            report.skipped_inactive = true;
+            return Ok(report);
+        };
+        let ctx = self.poll_ctx(record, flow, now).await?;
+        if ctx.streams.contains(&Stream::Outside) {
+            start_outside(&mut mark, ctx.overlap);
+        }
+        let mut pages = vec![0usize; ctx.streams.len()];
+        let mut done = vec![false; ctx.streams.len()];
+        'poll: while done.iter().any(|d| !d) {
+            for (i, stream) in ctx.streams.iter().enumerate() {
+                if done[i] {
+                    continue;
+                }
+                if pages[i] > 0 && !budget.allows_page(Instant::now()) {
+                    report.more = true;
+                    break 'poll;
+                }
+                let started = Instant::now();
+                done[i] = self.poll_page(&ctx, *stream, &mut mark, &mut report).await?;
+                budget.page_took(started.elapsed());
+                pages[i] += 1;
+            }
+        }
+        info!(
+            pages = report.pages,
+            fetched = report.fetched,
+            enqueued = report.enqueued,
+            duplicates = report.duplicates,
+            echoes = report.echoes,
+            more = report.more,
+            "polled"
+        );
+        Ok(report)
+    }
+
+    async fn poll_ctx(
+        &self,
+        record: IntegrationRecord,
+        flow: Flow,
+        now: DateTime<Utc>,
+    ) -> Result<PollCtx, EngineError> {
+        let integration = &record.integration;
+        let source = flow.source();
+        let (conn, scope) = self.side_connector(&record, source).await?;
+        let mut fields = source_fields(integration, flow);
+        if let Some(f) = integration.remote.id_field(source) {
+            fields.push(f.clone());
+        }
+        let filter = integration.filter(flow).map(|c| QueryFilter { condition: c.to_string(), negate: false });
+        let mut streams = vec![Stream::Main];
+        if filter.is_some()
+            && integration.filter_exit == FilterExit::KeepSyncing
+            && self.state.count_links(&integration.id).await? > 0
+        {
+            streams.push(Stream::Outside);
+        }
+        let overlap = ChronoDuration::seconds(integration.overlap_secs as i64);
+        Ok(PollCtx { record, flow, conn, scope, fields, filter, overlap, streams, now })
+    }
+
+    /// Reads one page of a stream, enqueues its changes and saves the watermark;
+    /// `Ok(true)` when the page ended the stream's read.
+    async fn poll_page(
+        &self,
+        ctx: &PollCtx,
+        stream: Stream,
+        mark: &mut Watermark,
+        report: &mut PollReport,
+    ) -> Result<bool, EngineError> {
+        let (cursor, mut read) = stream_state(mark, stream);
+        let resume = read.resume.take();
+        let fresh = resume.is_none();
+        let since = if fresh { read_start(cursor, &read) } else { cursor };
+        if fresh {
+            // A new read lists everything from `since` on: its own pages set the next bound.
+            read.rescan_from = None;
+        }
+        let filter = ctx.filter(stream);
+        let page_size = self.settings.poll_page_size.max(1);
+        let mut query =
+            ChangeQuery { since, filter: filter.as_ref(), fields: &ctx.fields, seen: &mark.seen, page_size };
+        let page = match ctx.conn.changes(&ctx.scope, &query, resume.as_ref()).await {
+            Err(e) if !fresh && e.category == ErrorCategory::InvalidRequest => {
+                warn!("the source refused to continue the read ({e}); a new read starts at the cursor");
+                query.since = cursor;
+                ctx.conn.changes(&ctx.scope, &query, None).await?
+            }
+            other => other?,
+        };
+        if page.next.is_some() && page.next == resume && page.snapshots.is_empty() && page.unchanged == 0 {
+            return Err(
+                PortError::new(ErrorCategory::BadResponse, "the source's read of changes did not advance").into()
+            );
+        }
+        let since = query.since;
+        let (events, handled) = self.page_events(ctx, stream, mark, since, &page, report).await?;
+        self.enqueue_changes(&events).await?;
+        report.enqueued += events.len();
+
+        let mut next = mark.clone();
+        let ended = page.next.is_none();
+        read.resume = page.next;
+        read.rescan_from = earliest(read.rescan_from, page_rescan(page.through, page.as_of, ctx.overlap));
+        set_stream_state(&mut next, stream, page.through.map_or(cursor, |t| t.max(cursor)), read);
+        next.last_poll = Some(ctx.now);
+        next.version = mark.version + 1;
+        next.seen = seen_window(&mark.seen, handled, seen_needed_from(&next, &ctx.streams));
+        // A concurrent poll that advanced first wins; our enqueued messages dedupe.
+        self.state.put_watermark(&ctx.record.integration.id, ctx.flow, &next, Some(mark.version)).await?;
+        *mark = next;
+        Ok(ended)
+    }
+
+    /// The change events of a page (new revisions, not Ferry's echoes, and outside the
+    /// filter only linked entities) and the seen revisions it handled.
+    async fn page_events(
+        &self,
+        ctx: &PollCtx,
+        stream: Stream,
+        mark: &Watermark,
+        since: DateTime<Utc>,
+        page: &ChangePage,
+        report: &mut PollReport,
+    ) -> Result<(Vec<ChangeEvent>, Vec<(EntityId, ferry_domain::SeenRevision)>), EngineError> {
+        report.pages += 1;
+        report.fetched += page.snapshots.len();
+        report.duplicates += page.unchanged;
+        let mut handled = Vec::new();
+        let mut candidates = Vec::new();
+        for snapshot in &page.snapshots {
+            match classify(snapshot, mark.floor, since, mark.seen.get(&snapshot.id)) {
+                Verdict::BeforeStart => report.before_start += 1,
+                Verdict::Duplicate => {
+                    report.duplicates += 1;
+                    // A later read of a revision read soon after its change may settle it.
+                    if snapshot.updated >= since {
+                        handled.push((snapshot.id.clone(), seen_entry(snapshot, page.as_of)));
+                    }
+                }
+                Verdict::New => candidates.push(snapshot.clone()),
+            }
+        }
+        if stream == Stream::Outside {
+            candidates = self.linked_only(ctx, candidates).await?;
+        }
+        let source = ctx.flow.source();
+        let echoes = self.poll_echoes(&ctx.record, source, ctx.conn.as_ref(), &candidates).await?;
+        let mut events = Vec::with_capacity(candidates.len());
+        for snapshot in candidates {
+            handled.push((snapshot.id.clone(), seen_entry(&snapshot, page.as_of)));
+            if echoes.contains(&snapshot.id) {
+                report.echoes += 1;
+                continue;
+            }
+            events.push(ChangeEvent {
+                schema: MESSAGE_SCHEMA,
+                integration: ctx.record.integration.id.clone(),
+                flow: ctx.flow,
+                snapshot,
+                matches_filter: stream == Stream::Main,
+                polled_at: ctx.now,
+                replay: None,
+                winner: None,
+            });
+        }
+        Ok((events, handled))
+    }
+
+    /// The snapshots of linked entities (changes outside the filter sync only for those).
+    async fn linked_only(
+        &self,
+        ctx: &PollCtx,
+        snapshots: Vec<EntitySnapshot>,
+    ) -> Result<Vec<EntitySnapshot>, EngineError> {
+        let id = &ctx.record.integration.id;
+        let key = |s: &EntitySnapshot| StateKey::Link(id.clone(), ctx.flow.source(), s.id.clone());
+        let keys: Vec<StateKey> = snapshots.iter().map(key).collect();
+        let links = if keys.is_empty() { HashMap::new() } else { self.state.get_many(&keys).await? };
+        Ok(snapshots.into_iter().filter(|s| links.contains_key(&key(s))).collect())
+    }
+
+    /// Sends change events in batches of `send_batch`, in order.
+    async fn enqueue_changes(&self, events: &[ChangeEvent]) -> Result<(), EngineError> {
+        let messages = events
+            .iter()
+            .map(|e| {
+                Ok(OutMessage {
+                    group_id: e.group_id(),
+                    dedup_id: e.dedup_id(),
+                    body: serde_json::to_string(e).map_err(|err| {
+                        PortError::new(ErrorCategory::BadMessage, format!("encoding change event: {err}"))
+                    })?,
+                })
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        for (i, chunk) in messages.chunks(self.settings.send_batch.max(1)).enumerate() {
+            if i > 0 {
+                self.crash_point(CrashPoint::PollBetweenSends)?;
+            }
+            self.queue.send(QueueName::Changes, chunk).await?;
+        }
+        self.crash_point(CrashPoint::PollAfterEnqueue)?;
+        Ok(())
+    }
+
+    /// The candidates that are Ferry's own writes read back ([`is_echo`]). Only the
+    /// integration user's revisions need their fingerprint read, in one batched read.
+    async fn poll_echoes(
+        &self,
+        record: &ferry_domain::IntegrationRecord,
+        source: Side,
+        conn: &dyn Connector,
+        candidates: &[EntitySnapshot],
+    ) -> Result<HashSet<EntityId>, EngineError> {
+        let mut echoes = HashSet::new();
+        if candidates.iter().all(|s| s.changed_by.is_none()) {
+            return Ok(echoes);
+        }
+        let me = self.integration_user(&record.integration.endpoint(source).system, conn).await?;
+        let mine: Vec<&EntitySnapshot> = candidates.iter().filter(|s| made_by(s, &me)).collect();
+        if mine.is_empty() {
+            return Ok(echoes);
+        }
+        let id = &record.integration.id;
+        // A linked pair's fingerprints are in its pair record, keyed by its left entity:
+        // a right entity's is found through its link. All reads here may be a moment
+        // stale: that only lets an echo through to the transform, which reads strongly
+        // and skips it.
+        let mut left_of: HashMap<&EntityId, EntityId> = HashMap::new();
+        match source {
+            Side::Left => left_of.extend(mine.iter().map(|s| (&s.id, s.id.clone()))),
+            Side::Right => {
+                let key = |s: &EntitySnapshot| StateKey::Link(id.clone(), Side::Right, s.id.clone());
+                let links = self.state.get_many_relaxed(&mine.iter().map(|s| key(s)).collect::<Vec<_>>()).await?;
+                for s in &mine {
+                    if let Some(StateRecord::Link(l)) = links.get(&key(s)) {
+                        left_of.insert(&s.id, l.left.id.clone());
+                    }
+                }
+            }
+        }
+        let keys: HashSet<StateKey> = left_of.values().map(|l| StateKey::Pair(id.clone(), l.clone())).collect();
+        if keys.is_empty() {
+            return Ok(echoes);
+        }
+        let pairs = self.state.get_many_relaxed(&keys.into_iter().collect::<Vec<_>>()).await?;
+        for s in mine {
+            let Some(left) = left_of.get(&s.id) else { continue };
+            if let Some(StateRecord::Pair(p)) = pairs.get(&StateKey::Pair(id.clone(), left.clone())) {
+                if p.of(source, &s.id).is_some_and(|fp| is_echo(s, &me, fp)) {
+                    echoes.insert(s.id.clone());
+                }
+            }
+        }
+        Ok(echoes)
+    }
+}
