@@ -2,19 +2,23 @@
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
 
+mod attempts;
 mod batch;
 mod cache;
 mod crash;
 mod engine;
 mod error;
 mod lifecycle;
+mod outbox;
 mod pipeline;
 mod status;
 
+pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
+pub use outbox::Flushed;
 pub use pipeline::{PollReport, TransformOutcome, WriteOutcome};
 pub use status::{FlowStatus, IntegrationStatus};

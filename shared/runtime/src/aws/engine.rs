@@ -8,7 +8,7 @@ use anyhow::Context;
 use aws_types::sdk_config::SdkConfig;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
-use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
+use ferry_store::aws::{AwsNames, DynamoStore, PayloadStore, SqsQueue};
 use std::sync::Arc;
 
 /// The engine and the adapters behind it.
@@ -78,8 +78,11 @@ pub async fn aws_engine_with_secrets(
     #[cfg(not(feature = "schedules"))]
     let schedules = schedules.and(None);
 
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
-    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
+    let payloads = payload_store(&sdk, &names.payload_bucket, |n| std::env::var(n).ok());
+    let store =
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
+    let queue: Arc<dyn Queue> =
+        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
     let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
@@ -94,6 +97,16 @@ pub async fn aws_engine_with_secrets(
         None => engine,
     };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
+}
+
+/// The payload bucket's client. Addressed path-style (`endpoint/bucket/key`) when an S3
+/// endpoint is configured (`AWS_ENDPOINT_URL[_S3]`: an emulator or an S3-compatible
+/// store, where `bucket.host` names resolve nowhere), virtual-hosted as AWS prefers
+/// otherwise.
+pub fn payload_store(sdk: &SdkConfig, bucket: &str, var: impl Fn(&str) -> Option<String>) -> PayloadStore {
+    let custom_endpoint = sdk.endpoint_url().is_some() || var("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
+    PayloadStore::new(aws_sdk_s3::Client::from_conf(conf), bucket)
 }
 
 #[cfg(test)]

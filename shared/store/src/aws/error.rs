@@ -37,7 +37,10 @@ pub(crate) fn category_of(code: Option<&str>, status: Option<u16>) -> ErrorCateg
             "ConditionalCheckFailedException" | "TransactionConflictException" | "ConflictException" => {
                 Some(ErrorCategory::Conflict)
             }
-            "ReceiptHandleIsInvalid" | "InvalidReceiptHandle" | "MessageNotInflight" => Some(ErrorCategory::NotFound),
+            "ReceiptHandleIsInvalid" | "InvalidReceiptHandle" | "MessageNotInflight" | "NoSuchKey" => {
+                Some(ErrorCategory::NotFound)
+            }
+            "NoSuchBucket" => Some(ErrorCategory::Config),
             "InternalServerError"
             | "InternalFailure"
             | "InternalError"
