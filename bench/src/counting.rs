@@ -303,7 +303,12 @@ impl Queue for CountedQueue {
     async fn depth(&self, queue: QueueName) -> PortResult<u64> {
         self.tally.sqs("GetQueueAttributes", 0);
         self.inner.depth(queue).await
-    }    async fn send_each(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<ferry_domain::ports::SendResults> {
+    }
+    async fn send_each(
+        &self,
+        queue: QueueName,
+        messages: &[OutMessage],
+    ) -> PortResult<ferry_domain::ports::SendResults> {
         for chunk in messages.chunks(10) {
             let bytes = chunk.iter().map(|m| m.body.len()).sum();
             self.tally.sqs(if chunk.len() == 1 { "SendMessage" } else { "SendMessageBatch" }, bytes);

@@ -50,7 +50,11 @@ mod tests {
             (1, 5, Some(0), true),
         ];
         for (count, max_attempts, max_receives, want) in table {
-            assert_eq!(last_attempt(count, max_attempts, max_receives), want, "{count} {max_attempts} {max_receives:?}");
+            assert_eq!(
+                last_attempt(count, max_attempts, max_receives),
+                want,
+                "{count} {max_attempts} {max_receives:?}"
+            );
         }
     }
 

@@ -86,7 +86,11 @@ impl Engine {
 
         let mut integration_writes = Vec::new();
         for i in integrations {
-            report.notes.extend(crate::attempts::attempts_note(i.id.as_str(), i.max_attempts, self.queue.max_receives()));
+            report.notes.extend(crate::attempts::attempts_note(
+                i.id.as_str(),
+                i.max_attempts,
+                self.queue.max_receives(),
+            ));
             for ep in [&i.left, &i.right] {
                 let known =
                     systems.iter().any(|s| s.id == ep.system) || self.config.get_system(&ep.system).await?.is_some();

@@ -135,7 +135,10 @@ impl Engine {
         batch: &Batch,
     ) -> Result<(), PortError> {
         let unreadable = |e: serde_json::Error| {
-            PortError::new(ErrorCategory::BadMessage, format!("a message of the {} queue is unreadable: {e}", queue.as_str()))
+            PortError::new(
+                ErrorCategory::BadMessage,
+                format!("a message of the {} queue is unreadable: {e}", queue.as_str()),
+            )
         };
         let (event, command) = match queue {
             QueueName::Changes => (serde_json::from_str::<ChangeEvent>(body).map_err(unreadable)?, None),

@@ -138,7 +138,12 @@ impl Queue for RecordingQueue {
     }
     async fn depth(&self, queue: QueueName) -> PortResult<u64> {
         self.inner.depth(queue).await
-    }    async fn send_each(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<ferry_domain::ports::SendResults> {
+    }
+    async fn send_each(
+        &self,
+        queue: QueueName,
+        messages: &[OutMessage],
+    ) -> PortResult<ferry_domain::ports::SendResults> {
         let results = self.inner.send_each(queue, messages).await?;
         if let Ok(mut sent) = self.sent.lock() {
             let ok = messages.iter().zip(&results).filter(|(_, r)| r.is_none());

@@ -79,10 +79,8 @@ pub async fn aws_engine_with_secrets(
     let schedules = schedules.and(None);
 
     let payloads = payload_store(&sdk, &names.payload_bucket, |n| std::env::var(n).ok());
-    let store =
-        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
-    let queue: Arc<dyn Queue> =
-        Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
     let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);

@@ -183,7 +183,11 @@ async fn open_bodies(engine: &Engine, queue: QueueName, event: &SqsEvent) -> Vec
 /// reported failed, except a record on its last delivery, which is parked (and so
 /// succeeds) rather than dead-lettered unrecorded.
 async fn hand_back(engine: &Engine, queue: QueueName, records: &[SqsMessage], response: &mut SqsBatchResponse) {
-    warn!(queue = queue.as_str(), records = records.len(), "the deadline is near: handing back the records not started");
+    warn!(
+        queue = queue.as_str(),
+        records = records.len(),
+        "the deadline is near: handing back the records not started"
+    );
     let last = engine.queue().max_receives();
     for record in records {
         let attempt = receive_count(record);
@@ -224,7 +228,11 @@ async fn flush(
     };
     if !retry.is_empty() {
         // Commands that did reach the queue dedupe when the retry sends them again.
-        warn!(queue = queue.as_str(), records = retry.len(), "some write commands were not sent; retrying their change events");
+        warn!(
+            queue = queue.as_str(),
+            records = retry.len(),
+            "some write commands were not sent; retrying their change events"
+        );
     }
     for record in retry {
         release(engine, queue, record, backoff(settings, receive_count(record))).await;

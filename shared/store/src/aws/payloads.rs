@@ -77,9 +77,9 @@ pub(crate) fn claim_check_of(body: &str) -> PortResult<Option<ClaimCheck>> {
     if !body.trim_start().starts_with("{\"claim_check\"") {
         return Ok(None);
     }
-    serde_json::from_str::<Envelope>(body).map(|e| Some(e.claim_check)).map_err(|e| {
-        PortError::new(ErrorCategory::BadMessage, format!("a message's claim check is not readable: {e}"))
-    })
+    serde_json::from_str::<Envelope>(body)
+        .map(|e| Some(e.claim_check))
+        .map_err(|e| PortError::new(ErrorCategory::BadMessage, format!("a message's claim check is not readable: {e}")))
 }
 
 impl PayloadStore {

@@ -544,16 +544,21 @@ impl SqsQueue {
     }
 }
 
-/// Whether SQS answered that it does not know the action (an emulator without it).
+/// Whether the endpoint does not know the action: it says so, or (moto) fails with a
+/// server error that carries no AWS error at all. SQS's own server errors name a code
+/// (`InternalError`) and stay errors.
 fn unsupported_action<E: aws_sdk_sqs::error::ProvideErrorMetadata>(
     e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
 ) -> bool {
     use aws_sdk_sqs::error::ProvideErrorMetadata as _;
-    let code = e.code().unwrap_or_default();
     let status = e.raw_response().map(|r| r.status().as_u16());
-    matches!(code, "InvalidAction" | "UnknownOperationException" | "UnsupportedOperation" | "NotImplemented")
-        || code.ends_with("UnsupportedOperation")
-        || status == Some(501)
+    match e.code() {
+        Some(code) => {
+            matches!(code, "InvalidAction" | "UnknownOperationException" | "NotImplemented")
+                || code.ends_with("UnsupportedOperation")
+        }
+        None => matches!(status, Some(500 | 501)),
+    }
 }
 
 fn stale_receipt(queue: QueueName, op: &str) -> PortError {
@@ -629,17 +634,24 @@ impl Queue for SqsQueue {
         let (index, entries): (Vec<usize>, Vec<Prepared>) = sendable.into_iter().unzip();
         let sizes: Vec<usize> = entries.iter().map(|p| p.body.len()).collect();
         for range in batches(&sizes) {
-            match self.send_batch(queue, &entries[range.clone()], &what).await {
-                Ok(answers) => {
-                    for (k, answer) in range.clone().zip(answers) {
-                        results[index[k]] = answer;
+            let answers = match self.send_batch(queue, &entries[range.clone()], &what).await {
+                // SQS refuses a whole batch for one entry it will never take (over the
+                // queue's MaximumMessageSize): send them one by one to find it.
+                Err(e) if !e.is_retryable() && range.len() > 1 => {
+                    let mut one_by_one = Vec::with_capacity(range.len());
+                    for k in range.clone() {
+                        one_by_one.push(match self.send_batch(queue, &entries[k..k + 1], &what).await {
+                            Ok(mut answer) => answer.pop().flatten(),
+                            Err(e) => Some(e),
+                        });
                     }
+                    one_by_one
                 }
-                Err(e) => {
-                    for k in range {
-                        results[index[k]] = Some(copied(&e));
-                    }
-                }
+                Ok(answers) => answers,
+                Err(e) => range.clone().map(|_| Some(copied(&e))).collect(),
+            };
+            for (k, answer) in range.zip(answers) {
+                results[index[k]] = answer;
             }
         }
         Ok(results)
@@ -679,7 +691,8 @@ impl Queue for SqsQueue {
         let what = format!("redrive of queue {}", queue.as_str());
         let arns = self.attributes_text(self.dlq_url(queue), QueueAttributeName::QueueArn, &what).await?;
         let target = self.attributes_text(self.url(queue), QueueAttributeName::QueueArn, &what).await?;
-        let waiting = self.attributes(self.dlq_url(queue), &[QueueAttributeName::ApproximateNumberOfMessages], &what).await?;
+        let waiting =
+            self.attributes(self.dlq_url(queue), &[QueueAttributeName::ApproximateNumberOfMessages], &what).await?;
         match self.client.start_message_move_task().source_arn(&arns).destination_arn(&target).send().await {
             Ok(_) => Ok(waiting.first().copied().unwrap_or(0)),
             Err(e) if unsupported_action(&e) => self.redrive_by_resending(queue, &what).await,
