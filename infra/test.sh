@@ -46,8 +46,8 @@ infra/redmine.sh start
 section "cargo test --workspace"
 cargo test --workspace
 
-section "sync, conflict and security scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security::
+section "sync, conflict, security and delivery scenarios on the AWS backend (moto, real Lambda handlers)"
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: delivery::
 
 section "protocol contract check (infra/contract)"
 traffic="$STATE/contract"

@@ -4,6 +4,7 @@
 
 mod cli;
 mod conflicts;
+mod delivery;
 mod harness;
 mod recovery;
 mod redmine;
