@@ -28,6 +28,13 @@ impl Flushed {
     }
 }
 
+/// Whether the queue refused a message for what it is (its content, its size), so that
+/// sending it again can never succeed. Anything else (a passing fault, a missing
+/// permission) is not the message's doing: it is sent again later.
+fn never_taken(e: &PortError) -> bool {
+    matches!(e.category, ErrorCategory::BadMessage | ErrorCategory::InvalidRequest)
+}
+
 /// A copy of a port error for a second owner (its source is not kept).
 fn copied(e: &PortError) -> PortError {
     PortError::new(e.category, e.message.clone()).with_retry_after(e.retry_after)
@@ -35,8 +42,8 @@ fn copied(e: &PortError) -> PortError {
 
 impl Engine {
     /// Sends `messages` (a poll's change events); each the queue rejects for good is
-    /// parked. Fails on the first one it rejected for now (the poll then keeps its
-    /// watermark, and the next one sends it again).
+    /// parked. Fails on the first one it did not take for another reason (the poll then
+    /// keeps its watermark, and the next one sends it again).
     pub(crate) async fn send_or_park(&self, queue: QueueName, messages: &[OutMessage]) -> Result<usize, PortError> {
         let results = self.queue.send_each(queue, messages).await?;
         let batch = Batch::default();
@@ -45,8 +52,8 @@ impl Engine {
         for (m, result) in messages.iter().zip(results) {
             match result {
                 None => sent += 1,
-                Some(e) if e.is_retryable() => retry = retry.or(Some(e)),
-                Some(e) => self.park_unsendable(queue, &m.body, e, &batch).await?,
+                Some(e) if never_taken(&e) => self.park_unsendable(queue, &m.body, e, &batch).await?,
+                Some(e) => retry = retry.or(Some(e)),
             }
         }
         self.flush_counters(&batch).await;
@@ -75,11 +82,13 @@ impl Engine {
                         flushed.sent += 1;
                         continue;
                     }
-                    Some(e) if e.is_retryable() => e,
-                    Some(e) => match self.park_unsendable(QueueName::Writes, &m.body, e, batch).await {
-                        Ok(()) => continue,
-                        Err(e) => e,
-                    },
+                    Some(e) if never_taken(&e) => {
+                        match self.park_unsendable(QueueName::Writes, &m.body, e, batch).await {
+                            Ok(()) => continue,
+                            Err(e) => e,
+                        }
+                    }
+                    Some(e) => e,
                 };
                 flushed.unsent.push((origin.clone(), error));
             }
