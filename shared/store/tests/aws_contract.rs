@@ -776,7 +776,7 @@ fn long_text(bytes: usize) -> String {
     let mut i = 0usize;
     while out.len() < bytes {
         out.push_str(words[(i * 7 + i / 3) % words.len()]);
-        out.push_str(if i % 13 == 0 { ". " } else { " " });
+        out.push_str(if i.is_multiple_of(13) { ". " } else { " " });
         i += 1;
     }
     out
