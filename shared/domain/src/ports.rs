@@ -312,10 +312,9 @@ pub trait Queue: Send + Sync {
         self.send(queue, messages).await?;
         Ok(messages.iter().map(|_| None).collect())
     }
-    /// The body a consumer handles for a body as the queue's event source delivered it
-    /// (on Lambda, the SQS records): a queue that keeps large bodies elsewhere (a claim
-    /// check in object storage) fetches it here. [`Queue::receive`] answers with
-    /// opened bodies already.
+    /// The body a consumer handles for a body as delivered ([`Queue::receive`], or on
+    /// Lambda the SQS records): a queue that keeps large bodies elsewhere (a claim check
+    /// in object storage) fetches it here. Both runtimes' consumers open every body.
     async fn open_body(&self, _queue: QueueName, body: &str) -> PortResult<String> {
         Ok(body.to_string())
     }
