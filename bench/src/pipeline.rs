@@ -99,7 +99,7 @@ impl Pipeline {
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(counter).build());
-        let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket, |n| std::env::var(n).ok());
+        let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
         let store = Arc::new(DynamoStore::new(ddb, &names).with_payloads(payloads.clone()));
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), &names).with_payloads(payloads));
         let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));

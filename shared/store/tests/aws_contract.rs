@@ -17,8 +17,10 @@ use ferry_domain::{
     ChangeEvent, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, Flow, IntegrationId, Link,
     Watermark, MESSAGE_SCHEMA,
 };
+use ferry_store::aws::s3::{S3Client, S3Request};
 use ferry_store::aws::{AwsNames, DynamoStore, PayloadStore, SchedulerControl, SqsQueue, MESSAGE_INLINE_MAX};
 use ferry_store::contract;
+use reqwest::Method;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +31,7 @@ struct Clients {
     dynamo: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     scheduler: aws_sdk_scheduler::Client,
-    s3: aws_sdk_s3::Client,
+    s3: S3Client,
     sdk_config: aws_config::SdkConfig,
 }
 
@@ -54,10 +56,8 @@ async fn clients() -> Clients {
         dynamo: aws_sdk_dynamodb::Client::new(&sdk_config),
         sqs: aws_sdk_sqs::Client::new(&sdk_config),
         scheduler: aws_sdk_scheduler::Client::new(&sdk_config),
-        // Path-style: the emulator serves no per-bucket host names.
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk_config).force_path_style(true).build(),
-        ),
+        // Path-style, as for any configured endpoint: the emulator serves no per-bucket host names.
+        s3: S3Client::from_sdk_config(&sdk_config, reqwest::Client::new()),
         sdk_config,
     }
 }
@@ -143,7 +143,7 @@ impl Stack {
             urls.push((queue, dlq));
         }
         let payload_bucket = prefix.to_ascii_lowercase();
-        c.s3.create_bucket().bucket(&payload_bucket).send().await.expect("create bucket");
+        create_bucket(&c, &payload_bucket).await;
         let names = AwsNames {
             config_table,
             state_table,
@@ -183,18 +183,18 @@ impl Stack {
         SqsQueue::new(self.c.sqs.clone(), &self.names).with_payloads(self.payloads())
     }
 
-    /// The keys of the payload bucket's objects under `prefix`.
+    /// The keys of the payload bucket's objects under `prefix` (ListObjectsV2; a test
+    /// bucket holds fewer than its 1000 keys a page).
     async fn objects(&self, prefix: &str) -> Vec<String> {
-        let out = self
-            .c
-            .s3
-            .list_objects_v2()
-            .bucket(&self.names.payload_bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list objects");
-        out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect()
+        let query = [("list-type", "2"), ("prefix", prefix)];
+        let listing = self.bucket_request(Method::GET, "", &query, b"").await;
+        let listing = String::from_utf8(listing).expect("UTF-8 listing");
+        assert!(!listing.contains("<IsTruncated>true</IsTruncated>"), "more keys than one page: {listing}");
+        listing.split("<Key>").skip(1).filter_map(|rest| rest.split_once("</Key>")).map(|(k, _)| xml_text(k)).collect()
+    }
+
+    async fn bucket_request(&self, method: Method, key: &str, query: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+        s3_request(&self.c, method, &self.names.payload_bucket, key, query, body).await
     }
 
     async fn delete(self) {
@@ -210,10 +210,46 @@ impl Stack {
             self.c.sqs.delete_queue().queue_url(q).send().await.expect("delete queue");
         }
         for key in self.objects("").await {
-            self.c.s3.delete_object().bucket(&self.names.payload_bucket).key(key).send().await.expect("delete object");
+            self.c.s3.delete_object(&self.names.payload_bucket, &key).await.expect("delete object");
         }
-        self.c.s3.delete_bucket().bucket(&self.names.payload_bucket).send().await.expect("delete bucket");
+        self.bucket_request(Method::DELETE, "", &[], b"").await;
     }
+}
+
+/// CreateBucket in the configured region (outside us-east-1 S3 wants it named).
+async fn create_bucket(c: &Clients, bucket: &str) {
+    let region = c.sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let body = match region.as_str() {
+        "us-east-1" => String::new(),
+        r => format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <LocationConstraint>{r}</LocationConstraint></CreateBucketConfiguration>"
+        ),
+    };
+    s3_request(c, Method::PUT, bucket, "", &[], body.as_bytes()).await;
+}
+
+async fn s3_request(
+    c: &Clients,
+    method: Method,
+    bucket: &str,
+    key: &str,
+    query: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let what = format!("S3 {method} {bucket}/{key}");
+    let request = S3Request { method, bucket, key, query, content_type: None, body, max_response: 16 << 20 };
+    c.s3.send(request).await.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The text of an XML element (keys are listed escaped).
+fn xml_text(escaped: &str) -> String {
+    escaped
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn iid(s: &str) -> IntegrationId {
@@ -724,6 +760,14 @@ async fn missing_resources_are_config_errors_naming_them() {
     let err = q.depth(QueueName::Changes).await.expect_err("missing queue");
     assert!(err.message.contains("GetQueueAttributes") && err.message.contains("no-such-queue"), "{}", err.message);
     assert!(!err.is_retryable(), "{err}");
+    // A body over the inline limit goes to the payload bucket first, and that is missing.
+    let q = q.with_payloads(PayloadStore::new(c.s3.clone(), &names.payload_bucket));
+    let big = long_text(MESSAGE_INLINE_MAX + 1);
+    let results = q.send_each(QueueName::Changes, &[msg("g", "d", &big)]).await.expect("answered per message");
+    let err = results[0].as_ref().expect("the message is not sent");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(err.message.contains("NoSuchBucket") && err.message.contains(&names.payload_bucket), "{}", err.message);
+    assert!(err.message.contains("PutObject") && !err.is_retryable(), "{err}");
 }
 
 #[tokio::test]

@@ -151,8 +151,7 @@ impl World {
                 let names = AwsNames::from_env().map_err(|e| anyhow!("{e}")).context(
                     "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
                 )?;
-                let payloads =
-                    ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket, |n| std::env::var(n).ok());
+                let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
                 let store = Arc::new(
                     DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()),
                 );

@@ -8,6 +8,7 @@ use anyhow::Context;
 use aws_types::sdk_config::SdkConfig;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
+use ferry_store::aws::s3::S3Client;
 use ferry_store::aws::{AwsNames, DynamoStore, PayloadStore, SqsQueue};
 use std::sync::Arc;
 
@@ -78,7 +79,7 @@ pub async fn aws_engine_with_secrets(
     #[cfg(not(feature = "schedules"))]
     let schedules = schedules.and(None);
 
-    let payloads = payload_store(&sdk, &names.payload_bucket, |n| std::env::var(n).ok());
+    let payloads = payload_store(&sdk, &names.payload_bucket)?;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
@@ -97,14 +98,18 @@ pub async fn aws_engine_with_secrets(
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
 }
 
-/// The payload bucket's client. Addressed path-style (`endpoint/bucket/key`) when an S3
-/// endpoint is configured (`AWS_ENDPOINT_URL[_S3]`: an emulator or an S3-compatible
-/// store, where `bucket.host` names resolve nowhere), virtual-hosted as AWS prefers
-/// otherwise.
-pub fn payload_store(sdk: &SdkConfig, bucket: &str, var: impl Fn(&str) -> Option<String>) -> PayloadStore {
-    let custom_endpoint = sdk.endpoint_url().is_some() || var("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-    let conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build();
-    PayloadStore::new(aws_sdk_s3::Client::from_conf(conf), bucket)
+/// The payload bucket's store: an S3 client configured from `sdk` like the SDK
+/// clients (region, credentials, `AWS_ENDPOINT_URL[_S3]`, retries, timeouts), over
+/// the same reqwest stack. Addressed path-style when an endpoint is configured (an
+/// emulator or an S3-compatible store), virtual-hosted as AWS prefers otherwise.
+pub fn payload_store(sdk: &SdkConfig, bucket: &str) -> anyhow::Result<PayloadStore> {
+    let timeouts = sdk.timeout_config();
+    let http = super::http::aws_reqwest_client(
+        timeouts.and_then(|t| t.connect_timeout()),
+        timeouts.and_then(|t| t.read_timeout()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(PayloadStore::new(S3Client::from_sdk_config(sdk, http), bucket))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod dynamo;
 mod dynamo_state;
 mod error;
 mod payloads;
+pub mod s3;
 mod scheduler;
 mod sqs;
 

@@ -9,9 +9,8 @@
 //! itself and never tells the adapter; failure payloads (`failures/…`) live as long as
 //! their record and are deleted with it.
 
-use super::error::sdk_error;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
+use super::error::s3_error;
+use super::s3::{hex, S3Client};
 use ferry_domain::ports::PortResult;
 use ferry_domain::{ErrorCategory, PortError};
 use serde::{Deserialize, Serialize};
@@ -31,7 +30,7 @@ const FETCH_MAX: u64 = 64 << 20;
 /// The payload bucket (`FERRY_PAYLOAD_BUCKET`). Cheap to clone.
 #[derive(Clone)]
 pub struct PayloadStore {
-    client: Client,
+    client: S3Client,
     bucket: Arc<str>,
 }
 
@@ -61,10 +60,6 @@ pub(crate) fn content_key(prefix: &str, bytes: &[u8]) -> String {
     format!("{prefix}/{}.json", hex(&Sha256::digest(bytes)))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The body of a message that carries `check`.
 pub(crate) fn envelope(check: ClaimCheck) -> String {
     // A struct of strings and a number always serialises.
@@ -83,7 +78,7 @@ pub(crate) fn claim_check_of(body: &str) -> PortResult<Option<ClaimCheck>> {
 }
 
 impl PayloadStore {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+    pub fn new(client: S3Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: Arc::from(bucket.into().as_str()) }
     }
 
@@ -95,14 +90,9 @@ impl PayloadStore {
     pub(crate) async fn put(&self, prefix: &str, bytes: &[u8], what: &str) -> PortResult<ClaimCheck> {
         let key = content_key(prefix, bytes);
         self.client
-            .put_object()
-            .bucket(&*self.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .body(ByteStream::from(bytes.to_vec()))
-            .send()
+            .put_object(&self.bucket, &key, bytes, "application/json")
             .await
-            .map_err(|e| sdk_error("S3", "PutObject", &self.bucket, what, e))?;
+            .map_err(|e| s3_error("PutObject", &self.bucket, &key, what, e))?;
         Ok(ClaimCheck { bucket: self.bucket.to_string(), key, bytes: bytes.len() })
     }
 
@@ -114,27 +104,11 @@ impl PayloadStore {
                 format!("{what}: the claim check names bucket {:?}, not Ferry's {:?}", check.bucket, self.bucket),
             ));
         }
-        let out = self
+        let bytes = self
             .client
-            .get_object()
-            .bucket(&*self.bucket)
-            .key(&check.key)
-            .send()
+            .get_object(&self.bucket, &check.key, FETCH_MAX)
             .await
-            .map_err(|e| sdk_error("S3", "GetObject", &self.bucket, what, e))?;
-        if out.content_length().is_some_and(|n| n < 0 || n as u64 > FETCH_MAX) {
-            return Err(PortError::new(
-                ErrorCategory::BadMessage,
-                format!("{what}: object {} is larger than {FETCH_MAX} bytes", check.key),
-            ));
-        }
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| PortError::new(ErrorCategory::Network, format!("{what}: reading object {}: {e}", check.key)))?
-            .into_bytes()
-            .to_vec();
+            .map_err(|e| s3_error("GetObject", &self.bucket, &check.key, what, e))?;
         let expected = check.key.rsplit('/').next().and_then(|name| name.strip_suffix(".json"));
         if expected != Some(hex(&Sha256::digest(&bytes)).as_str()) {
             return Err(PortError::new(
@@ -148,12 +122,9 @@ impl PayloadStore {
     /// Deletes an object (S3 answers success for an absent one).
     pub(crate) async fn delete(&self, key: &str, what: &str) -> PortResult<()> {
         self.client
-            .delete_object()
-            .bucket(&*self.bucket)
-            .key(key)
-            .send()
+            .delete_object(&self.bucket, key)
             .await
-            .map_err(|e| sdk_error("S3", "DeleteObject", &self.bucket, what, e))?;
+            .map_err(|e| s3_error("DeleteObject", &self.bucket, key, what, e))?;
         Ok(())
     }
 
