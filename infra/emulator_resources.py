@@ -3,8 +3,8 @@
 
 The template is the only list of resources: this script parses it (CloudFormation short tags
 included), resolves the intrinsic functions the way CloudFormation would for a stack named
---stack-name, creates the DynamoDB tables, SQS queues, schedule groups, IAM roles and managed
-policies it finds, and writes the FERRY_* variables the functions would receive (the template's
+--stack-name, creates the DynamoDB tables, SQS queues, S3 buckets (and their policies), schedule
+groups, IAM roles and managed policies it finds, and writes the FERRY_* variables the functions would receive (the template's
 Globals.Function.Environment) as `export` lines. Lambda functions are not created (the
 emulators cannot run them without Docker); their ARNs are derived from their FunctionName.
 
@@ -31,6 +31,8 @@ URL_SUFFIX = "amazonaws.com"
 CREATED_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
+    "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy",
     "AWS::Scheduler::ScheduleGroup",
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Role",
@@ -334,6 +336,8 @@ class Creator:
         handler = {
             "AWS::DynamoDB::Table": self.table,
             "AWS::SQS::Queue": self.queue,
+            "AWS::S3::Bucket": self.bucket,
+            "AWS::S3::BucketPolicy": self.bucket_policy,
             "AWS::Scheduler::ScheduleGroup": self.schedule_group,
             "AWS::IAM::ManagedPolicy": self.managed_policy,
             "AWS::IAM::Role": self.role,
@@ -421,6 +425,42 @@ class Creator:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
+    def bucket(self, lid: str, p: dict) -> dict[str, str]:
+        s3 = self.client("s3")
+        # CloudFormation lower-cases the stack name and logical id for a bucket name.
+        name = p.get("BucketName") or generated_name(self.stack.stack_name, lid, 63).lower()
+        args: dict[str, Any] = {"Bucket": name}
+        if self.stack.region != "us-east-1":
+            args["CreateBucketConfiguration"] = {"LocationConstraint": self.stack.region}
+        try:
+            s3.create_bucket(**args)
+        except ClientError as e:
+            if not _exists(e, "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        if "BucketEncryption" in p:
+            # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+            rules = [
+                {("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                 for k, v in r.items()}
+                for r in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if "PublicAccessBlockConfiguration" in p:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration={k: bool(v) for k, v in p["PublicAccessBlockConfiguration"].items()})
+        rules = (p.get("LifecycleConfiguration") or {}).get("Rules")
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [lifecycle_rule(r) for r in rules]})
+        arn = f"arn:{PARTITION}:s3:::{name}"
+        return {"Ref": name, "Arn": arn, "DomainName": f"{name}.s3.{URL_SUFFIX}"}
+
+    def bucket_policy(self, lid: str, p: dict) -> dict[str, str]:
+        # Not applied: the template's policy denies requests without TLS, and the
+        # emulators serve plain HTTP on loopback (moto enforces the denial).
+        self.log(f"note: {lid}: the bucket policy is not applied on the emulator (TLS-only; the emulator is HTTP)")
+        return {"Ref": p["Bucket"]}
+
     def schedule_group(self, lid: str, p: dict) -> dict[str, str]:
         scheduler = self.client("scheduler")
         name = p.get("Name") or generated_name(self.stack.stack_name, lid, 64)
@@ -483,6 +523,18 @@ class Creator:
                     raise
                 self.log(f"note: {lid}: emulator does not know {arn}; not attached")
         return {"Ref": name, "Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+
+def lifecycle_rule(rule: dict) -> dict:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule.get("Status", "Enabled"),
+                           "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        out["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])}
+    return out
 
 
 # ---------------------------------------------------------------- env file

@@ -50,8 +50,8 @@ infra/redmine.sh start
 section "cargo test --workspace"
 cargo test --workspace
 
-section "sync, conflict, security, edge and backlog scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog::
+section "sync, conflict, security, edge, backlog and delivery scenarios on the AWS backend (moto, real Lambda handlers)"
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery::
 
 section "protocol contract check (infra/contract)"
 traffic="$STATE/contract"

@@ -102,9 +102,80 @@ class FerryTemplate(unittest.TestCase):
         expected = {
             "FERRY_CONFIG_TABLE", "FERRY_STATE_TABLE", "FERRY_CHANGES_QUEUE_URL", "FERRY_WRITES_QUEUE_URL",
             "FERRY_CHANGES_DLQ_URL", "FERRY_WRITES_DLQ_URL", "FERRY_MAX_RECEIVES", "FERRY_SCHEDULE_GROUP",
-            "FERRY_POLL_FUNCTION_ARN", "FERRY_SCHEDULER_ROLE_ARN",
+            "FERRY_POLL_FUNCTION_ARN", "FERRY_SCHEDULER_ROLE_ARN", "FERRY_PAYLOAD_BUCKET",
         }
         self.assertLessEqual(expected, names)
+
+    def test_the_payload_bucket_is_created_before_the_policy_that_names_it(self):
+        order = er.creation_order(er.load_template(TEMPLATE)["Resources"])
+        self.assertLess(order.index("PayloadBucket"), order.index("PayloadBucketPolicy"))
+
+    def test_lifecycle_rules_take_the_s3_apis_shape(self):
+        rule = {"Id": "x", "Status": "Enabled", "Prefix": "messages/", "ExpirationInDays": 30}
+        self.assertEqual(
+            er.lifecycle_rule(rule),
+            {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": "messages/"}, "Expiration": {"Days": 30}},
+        )
+
+
+def statements(template: dict, resource: str) -> list[dict]:
+    """Every policy statement of a role (inline policies) or a managed policy."""
+    props = template["Resources"][resource]["Properties"]
+    docs = [p["PolicyDocument"] for p in props.get("Policies", [])] + (
+        [props["PolicyDocument"]] if "PolicyDocument" in props else [])
+    return [st for d in docs for st in d["Statement"] if isinstance(st, dict) and "Effect" in st]
+
+
+def granted(template: dict, resource: str, target: str) -> set[str]:
+    """The actions a role or policy allows on resources whose reference mentions `target`."""
+    out: set[str] = set()
+    for st in statements(template, resource):
+        if st["Effect"] != "Allow" or target not in repr(st["Resource"]):
+            continue
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        out |= set(actions)
+    return out
+
+
+class LeastPrivilege(unittest.TestCase):
+    def setUp(self):
+        self.t = er.load_template(TEMPLATE)
+
+    def test_the_poll_role_only_reads_the_config_table(self):
+        actions = granted(self.t, "PollFunctionRole", "ConfigTable")
+        self.assertTrue(actions, "the poll reads integrations")
+        self.assertEqual({a for a in actions if not a.startswith(("dynamodb:Get", "dynamodb:BatchGet",
+                                                                 "dynamodb:Query", "dynamodb:Scan"))}, set())
+
+    def test_the_operator_may_consume_the_main_queues_and_redrive_the_dead_letters(self):
+        for queue in ("ChangesQueue", "WritesQueue"):
+            actions = granted(self.t, "FerryOperatorPolicy", queue)
+            self.assertLessEqual({"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                  "sqs:ChangeMessageVisibility"}, actions, queue)
+        for dlq in ("ChangesDlq", "WritesDlq"):
+            self.assertIn("sqs:StartMessageMoveTask", granted(self.t, "FerryOperatorPolicy", dlq))
+
+    def test_each_function_reaches_only_its_own_payload_prefixes(self):
+        def s3(resource):
+            return {(a, r) for st in statements(self.t, resource) if st["Effect"] == "Allow"
+                    for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                    if a.startswith("s3:")
+                    for r in [repr(st["Resource"]).split("/", 1)[-1].rstrip("'}\"")]}
+        self.assertEqual(s3("PollFunctionRole"), {
+            ("s3:PutObject", "messages/changes/*"),
+            ("s3:GetObject", "failures/*"), ("s3:PutObject", "failures/*"), ("s3:DeleteObject", "failures/*")})
+        self.assertIn(("s3:GetObject", "messages/changes/*"), s3("TransformFunctionRole"))
+        self.assertIn(("s3:PutObject", "messages/writes/*"), s3("TransformFunctionRole"))
+        self.assertNotIn(("s3:PutObject", "messages/changes/*"), s3("TransformFunctionRole"))
+        self.assertIn(("s3:GetObject", "messages/writes/*"), s3("WriteFunctionRole"))
+        self.assertFalse({a for a, r in s3("WriteFunctionRole") if r.startswith("messages") and a != "s3:GetObject"})
+
+    def test_the_payload_bucket_is_encrypted_private_and_expires_message_payloads(self):
+        p = self.t["Resources"]["PayloadBucket"]["Properties"]
+        self.assertTrue(p["BucketEncryption"]["ServerSideEncryptionConfiguration"])
+        self.assertTrue(all(p["PublicAccessBlockConfiguration"].values()))
+        rules = {r.get("Prefix"): r for r in p["LifecycleConfiguration"]["Rules"]}
+        self.assertGreater(rules["messages/"]["ExpirationInDays"], 14, "outlives the dead-letter retention")
 
 
 if __name__ == "__main__":

@@ -304,6 +304,30 @@ impl Queue for CountedQueue {
         self.tally.sqs("GetQueueAttributes", 0);
         self.inner.depth(queue).await
     }
+    async fn send_each(
+        &self,
+        queue: QueueName,
+        messages: &[OutMessage],
+    ) -> PortResult<ferry_domain::ports::SendResults> {
+        for chunk in messages.chunks(10) {
+            let bytes = chunk.iter().map(|m| m.body.len()).sum();
+            self.tally.sqs(if chunk.len() == 1 { "SendMessage" } else { "SendMessageBatch" }, bytes);
+        }
+        self.inner.send_each(queue, messages).await
+    }
+    async fn open_body(&self, queue: QueueName, body: &str) -> PortResult<String> {
+        self.inner.open_body(queue, body).await
+    }
+    fn max_receives(&self) -> Option<u32> {
+        self.inner.max_receives()
+    }
+    async fn dead_letter_retention(&self, queue: QueueName) -> PortResult<Option<Duration>> {
+        self.inner.dead_letter_retention(queue).await
+    }
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64> {
+        self.tally.sqs("StartMessageMoveTask", 0);
+        self.inner.redrive(queue).await
+    }
 }
 
 /// The embedded store, counted as DynamoDB requests: each port call is one request

@@ -124,6 +124,7 @@ async fn measure(bin: &Path, event: &'static str) -> Result<(f64, f64, f64, &'st
         .env("FERRY_WRITES_QUEUE_URL", format!("http://{dead}/000000000000/writes.fifo"))
         .env("FERRY_CHANGES_DLQ_URL", format!("http://{dead}/000000000000/changes-dlq.fifo"))
         .env("FERRY_WRITES_DLQ_URL", format!("http://{dead}/000000000000/writes-dlq.fifo"))
+        .env("FERRY_PAYLOAD_BUCKET", "ferry-payloads")
         .env("FERRY_LOG", "error")
         // Without an emulator the one store request fails at once, without retries.
         .env("AWS_MAX_ATTEMPTS", "1")

@@ -99,8 +99,9 @@ impl Pipeline {
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&sdk).interceptor(counter).build());
-        let store = Arc::new(DynamoStore::new(ddb, &names));
-        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), &names));
+        let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
+        let store = Arc::new(DynamoStore::new(ddb, &names).with_payloads(payloads.clone()));
+        let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), &names).with_payloads(payloads));
         let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
         let engine = Arc::new(Engine::new(store.clone(), store, queue, connectors, settings));
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());

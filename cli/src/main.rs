@@ -111,6 +111,18 @@ enum FailureAction {
     },
     /// Drop failures for good.
     Discard { ids: Vec<String> },
+    /// Move dead-lettered messages back onto their queue, to be handled again.
+    Redrive {
+        /// Only this queue's dead letters (default: both).
+        #[arg(long, value_enum)]
+        queue: Option<QueueArg>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueueArg {
+    Changes,
+    Writes,
 }
 
 #[derive(Subcommand)]
@@ -315,22 +327,32 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             let filter = integration.as_deref().map(parse_integration).transpose()?;
             let records = state.list_failures(filter.as_ref()).await?;
             let mut dead = Vec::new();
+            let mut retention = Vec::new();
             for q in [QueueName::Changes, QueueName::Writes] {
+                let kept = rt.engine().queue().dead_letter_retention(q).await?;
+                retention.push((q.as_str(), kept));
                 for d in rt.engine().queue().dead_letters(q).await? {
-                    dead.push((q.as_str(), d));
+                    dead.push((q.as_str(), d, kept));
                 }
             }
+            let now = Utc::now();
             if json {
                 let dead: Vec<_> = dead
                     .iter()
-                    .map(|(q, d)| serde_json::json!({"queue": q, "message_id": d.message_id, "receive_count": d.receive_count, "body": d.body}))
+                    .map(|(q, d, kept)| {
+                        serde_json::json!({
+                            "queue": q, "message_id": d.message_id, "receive_count": d.receive_count,
+                            "since": d.since, "age_secs": d.since.map(|t| (now - t).num_seconds()),
+                            "retention_secs": kept.map(|k| k.as_secs()), "body": d.body,
+                        })
+                    })
                     .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({"failures": records, "dead_letters": dead}))?
                 );
             } else {
-                output::failures(&records, &dead);
+                output::failures(&records, &dead, now);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -349,6 +371,18 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             if run {
                 let report = rt.runner().cycle(Utc::now(), false).await;
                 output::cycle(&report);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FailureAction::Redrive { queue } => {
+            let queues = match queue {
+                Some(QueueArg::Changes) => vec![QueueName::Changes],
+                Some(QueueArg::Writes) => vec![QueueName::Writes],
+                None => vec![QueueName::Changes, QueueName::Writes],
+            };
+            for q in queues {
+                let moved = rt.engine().queue().redrive(q).await?;
+                println!("{}: {moved} dead letter(s) moved back to be handled again", q.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,6 @@
 //! Human-readable output of the CLI commands.
 
+use chrono::{DateTime, Utc};
 use ferry_domain::ports::Delivery;
 use ferry_domain::FailureRecord;
 use ferry_engine::{ActivationReport, ApplyReport, IntegrationStatus, TransformOutcome, WriteOutcome};
@@ -17,6 +18,9 @@ pub fn apply(r: &ApplyReport) {
     }
     for i in &r.integrations_unchanged {
         println!("integration {i}: unchanged");
+    }
+    for n in &r.notes {
+        println!("note: {n}");
     }
 }
 
@@ -112,7 +116,7 @@ pub fn status(all: &[IntegrationStatus]) {
     }
 }
 
-pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery)]) {
+pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery, Option<std::time::Duration>)], now: DateTime<Utc>) {
     if records.is_empty() && dead.is_empty() {
         println!("no failures");
     }
@@ -129,8 +133,43 @@ pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery)]) {
             f.cause
         );
     }
-    for (q, d) in dead {
-        println!("dead letter {} on {q} after {} receive(s): {} bytes", d.message_id, d.receive_count, d.body.len());
+    for (q, d, kept) in dead {
+        println!(
+            "dead letter {} on {q} after {} receive(s): {} bytes, {}",
+            d.message_id,
+            d.receive_count,
+            d.body.len(),
+            dead_letter_age(d.since, *kept, now)
+        );
+    }
+    if !dead.is_empty() {
+        println!("replay dead letters with `ferry failures redrive [--queue changes|writes]`");
+    }
+}
+
+/// A dead letter's age against how long its queue keeps it.
+pub fn dead_letter_age(since: Option<DateTime<Utc>>, kept: Option<std::time::Duration>, now: DateTime<Utc>) -> String {
+    let age = since.map(|t| (now - t).to_std().unwrap_or_default());
+    match (age, kept) {
+        (Some(age), Some(kept)) => {
+            let left = kept.saturating_sub(age);
+            format!("age {} of the {} the dead-letter queue keeps it ({} left)", span(age), span(kept), span(left))
+        }
+        (Some(age), None) => format!("age {}, kept until deleted or redriven", span(age)),
+        (None, Some(kept)) => format!("kept {} after it reached the dead-letter queue", span(kept)),
+        (None, None) => "kept until deleted or redriven".to_string(),
+    }
+}
+
+/// A duration in its two largest units (`3d 4h`, `5h 10m`, `42s`).
+fn span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, minutes) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m {}s", s % 60),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -157,5 +196,26 @@ pub fn discovered(v: &serde_json::Value) {
             }
         }
         None => println!("{v}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letters_age_is_shown_against_its_queues_retention() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let day = std::time::Duration::from_secs(86_400);
+        let since = now - chrono::Duration::hours(50);
+        let table = [
+            (Some(since), Some(14 * day), "age 2d 2h of the 14d 0h the dead-letter queue keeps it (11d 22h left)"),
+            (Some(since), None, "age 2d 2h, kept until deleted or redriven"),
+            (None, Some(4 * day), "kept 4d 0h after it reached the dead-letter queue"),
+            (Some(now - chrono::Duration::seconds(42)), None, "age 42s, kept until deleted or redriven"),
+        ];
+        for (since, kept, want) in table {
+            assert_eq!(dead_letter_age(since, kept, now), want);
+        }
     }
 }

@@ -9,7 +9,9 @@ use crate::harness::{aws_backend, render, repo_root, secrets, Variant};
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
 use chrono::Utc;
-use ferry_domain::ports::{ConfigStore, Connector, Delivery, OutMessage, PortResult, Queue, QueueName, StateStore};
+use ferry_domain::ports::{
+    ConfigStore, Connector, Delivery, OutMessage, PortResult, Queue, QueueName, SendResults, StateStore,
+};
 use ferry_domain::{
     FieldChange, FieldKey, FieldValue, Flow, Integration, IntegrationId, ReadToken, Scope, SecretRef, Side,
     SystemConfig, Watermark,
@@ -47,6 +49,28 @@ impl Queue for RecordingQueue {
         self.inner.send(queue, messages).await?;
         self.sent.lock().expect("lock").extend(messages.iter().map(|m| (queue, m.clone())));
         Ok(())
+    }
+    async fn send_each(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<SendResults> {
+        let results = self.inner.send_each(queue, messages).await?;
+        let mut sent = self.sent.lock().expect("lock");
+        for (m, r) in messages.iter().zip(&results) {
+            if r.is_none() {
+                sent.push((queue, m.clone()));
+            }
+        }
+        Ok(results)
+    }
+    async fn open_body(&self, queue: QueueName, body: &str) -> PortResult<String> {
+        self.inner.open_body(queue, body).await
+    }
+    fn max_receives(&self) -> Option<u32> {
+        self.inner.max_receives()
+    }
+    async fn dead_letter_retention(&self, queue: QueueName) -> PortResult<Option<Duration>> {
+        self.inner.dead_letter_retention(queue).await
+    }
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64> {
+        self.inner.redrive(queue).await
     }
     async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>> {
         self.inner.receive(queue, max, visibility).await

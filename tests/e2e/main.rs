@@ -5,6 +5,7 @@
 mod backlog;
 mod cli;
 mod conflicts;
+mod delivery;
 mod edges;
 mod harness;
 mod recovery;

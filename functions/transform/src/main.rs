@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let engine = rt.engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let engine = engine.clone();
-        async move { Ok::<_, Error>(ferry_fn_transform::handle(&engine, event.payload).await) }
+        let deadline = event.context.deadline();
+        async move { Ok::<_, Error>(ferry_fn_transform::handle_until(&engine, event.payload, deadline).await) }
     }))
     .await
 }

@@ -10,5 +10,10 @@ pub async fn handle(engine: &Engine, event: SqsEvent) -> SqsBatchResponse {
     handle_sqs_batch(engine, Step::Write, event, BatchSettings::default()).await
 }
 
+/// [`handle`] within Lambda's deadline: records not started in time are handed back.
+pub async fn handle_until(engine: &Engine, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
+    handle_sqs_batch(engine, Step::Write, event, BatchSettings::default().until(deadline)).await
+}
+
 #[cfg(test)]
 mod tests;

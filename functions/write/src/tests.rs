@@ -78,3 +78,48 @@ async fn poll_transform_write_chain_through_the_handlers_syncs_a_new_bug() {
     assert_eq!(twin.field(&FieldKey::new("System.Title")), Some(&FieldValue::Text("Cart total rounds wrong".into())));
     assert_eq!(twin.field(&FieldKey::new("Microsoft.VSTS.Common.Priority")), Some(&FieldValue::Number(2.0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_not_started_before_the_deadline_are_handed_back_and_the_last_delivery_is_parked() {
+    let w = World::new().await;
+    for title in ["Slow one", "Slow two", "Slow three"] {
+        w.jira_bug(title).await;
+    }
+    w.engine().poll(&w.id, ferry_domain::Flow::LeftToRight, chrono::Utc::now()).await.expect("poll");
+    let changes = w.receive_event(QueueName::Changes).await;
+    let r =
+        ferry_runtime::aws::handle_sqs_batch(w.engine(), Step::Transform, changes.clone(), Default::default()).await;
+    w.settle(QueueName::Changes, &changes, &failed_ids(&r)).await;
+    let mut event = w.receive_event(QueueName::Writes).await;
+    assert_eq!(event.records.len(), 3);
+    // The third is on its last delivery before the dead-letter queue (the store's limit is 5).
+    event.records[2].attributes.insert("ApproximateReceiveCount".into(), "5".into());
+    // Every Azure DevOps request now takes 700 ms: a create takes at least that long.
+    w.ado.faults().set_delay(std::time::Duration::from_millis(700));
+    let settings = BatchSettings {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_millis(2500)),
+        deadline_margin: std::time::Duration::from_secs(2),
+        ..BatchSettings::default()
+    };
+
+    let response = handle_sqs_batch(w.engine(), Step::Write, event.clone(), settings).await;
+    w.ado.faults().set_delay(std::time::Duration::ZERO);
+
+    let id = |i: usize| event.records[i].message_id.clone().unwrap_or_default();
+    assert_eq!(failed_ids(&response), vec![id(1)], "the second is handed back; the first succeeded");
+    w.settle(QueueName::Writes, &event, &failed_ids(&response)).await;
+    let first: ferry_domain::WriteCommand =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap_or_default()).expect("write command");
+    assert!(w.engine().state().get_link(&w.id, Side::Left, &first.source.id).await.expect("store").is_some());
+    let failures = w.engine().state().list_failures(None).await.expect("failures");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let third: ferry_domain::WriteCommand =
+        serde_json::from_str(event.records[2].body.as_deref().unwrap_or_default()).expect("write command");
+    assert!(failures[0].cause.contains("deadline"), "{:?}", failures[0]);
+    assert_eq!((failures[0].entity_key.as_str(), failures[0].attempts), (third.source.key.as_str(), 5));
+    // Handed back at once (not after the visibility timeout), as an unhandled record.
+    let again = w.receive_event(QueueName::Writes).await;
+    assert_eq!(again.records.iter().map(|r| r.message_id.clone().unwrap_or_default()).collect::<Vec<_>>(), vec![id(1)]);
+    let response = handle(w.engine(), again.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+}

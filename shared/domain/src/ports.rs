@@ -333,7 +333,14 @@ pub struct Delivery {
     pub body: String,
     /// 1 on first delivery.
     pub receive_count: u32,
+    /// For a dead letter: when it reached the dead-letter queue where the queue records
+    /// that (SQLite), else when it was first sent (SQS's `SentTimestamp`, so its age in
+    /// the dead-letter queue is at most the age shown). `None` where unknown.
+    pub since: Option<DateTime<Utc>>,
 }
+
+/// What [`Queue::send_each`] did with each message, in the order given.
+pub type SendResults = Vec<Option<PortError>>;
 
 /// A durable FIFO queue with visibility timeouts and dead-lettering (SQS FIFO semantics).
 #[async_trait]
@@ -341,6 +348,33 @@ pub trait Queue: Send + Sync {
     /// Sends all messages; implementations batch (SQS takes at most 10 per call) and
     /// fail if any entry failed.
     async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()>;
+    /// Sends every message on its own account: `None` where it was sent, the error where
+    /// it was not (a retryable one may succeed later; any other never will), so one
+    /// message the queue rejects does not hold back the others. `Err` when nothing is
+    /// known of any message. Queues that send all or nothing answer from [`Queue::send`].
+    async fn send_each(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<SendResults> {
+        self.send(queue, messages).await?;
+        Ok(messages.iter().map(|_| None).collect())
+    }
+    /// The body a consumer handles for a body as delivered ([`Queue::receive`], or on
+    /// Lambda the SQS records): a queue that keeps large bodies elsewhere (a claim check
+    /// in object storage) fetches it here. Both runtimes' consumers open every body.
+    async fn open_body(&self, _queue: QueueName, body: &str) -> PortResult<String> {
+        Ok(body.to_string())
+    }
+    /// Deliveries of one message before the queue moves it to its dead-letter queue,
+    /// where the queue dead-letters at all.
+    fn max_receives(&self) -> Option<u32> {
+        None
+    }
+    /// How long the dead-letter queue keeps a message (`None`: until it is deleted).
+    async fn dead_letter_retention(&self, _queue: QueueName) -> PortResult<Option<Duration>> {
+        Ok(None)
+    }
+    /// Moves every dead letter of `queue` back onto it, to be handled again from a first
+    /// delivery; answers how many were moved (or, where the queue moves them in the
+    /// background, were asked to be).
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64>;
     async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>>;
     async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()>;
     /// Makes an in-flight message visible again after `delay`.

@@ -28,7 +28,10 @@ use tracing::warn;
 /// batch, then [`Engine::flush`].
 #[derive(Debug, Default)]
 pub struct Batch {
-    outbox: Mutex<Vec<OutMessage>>,
+    /// Write commands to send, each with the received message it came from.
+    outbox: Mutex<Vec<(Option<String>, OutMessage)>>,
+    /// The received message being handled ([`Batch::begin`]).
+    current: Mutex<Option<String>>,
     /// `None`: known to be absent.
     state: Mutex<HashMap<StateKey, Option<StateRecord>>>,
     counters: Mutex<HashMap<(IntegrationId, Flow, Counter), u64>>,
@@ -40,10 +43,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Batch {
-    pub(crate) fn push(&self, m: OutMessage) {
-        lock(&self.outbox).push(m);
+    /// Names the received message (its queue message id) handled next: the write
+    /// commands it produces are attributed to it, so that a command the queue does not
+    /// take fails that message alone ([`Engine::flush_each`]).
+    pub fn begin(&self, origin: &str) {
+        *lock(&self.current) = Some(origin.to_string());
     }
-    pub(crate) fn take(&self) -> Vec<OutMessage> {
+    pub(crate) fn push(&self, m: OutMessage) {
+        let origin = lock(&self.current).clone();
+        lock(&self.outbox).push((origin, m));
+    }
+    pub(crate) fn take(&self) -> Vec<(Option<String>, OutMessage)> {
         std::mem::take(&mut *lock(&self.outbox))
     }
     /// Write commands waiting to be sent.

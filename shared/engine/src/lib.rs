@@ -2,6 +2,7 @@
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
 
+mod attempts;
 mod batch;
 mod cache;
 mod crash;
@@ -9,16 +10,19 @@ mod engine;
 mod error;
 mod lifecycle;
 mod missing;
+mod outbox;
 mod pipeline;
 mod poll;
 mod status;
 mod watermark;
 
+pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
+pub use outbox::Flushed;
 pub use pipeline::{TransformOutcome, WriteOutcome};
 pub use poll::PollReport;
 pub use status::{FlowStatus, IntegrationStatus};

@@ -17,6 +17,10 @@ pub struct ApplyReport {
     pub systems_unchanged: Vec<String>,
     pub integrations_written: Vec<String>,
     pub integrations_unchanged: Vec<String>,
+    /// What the stored settings will do that the config may not say (the retries the
+    /// queue allows).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +88,11 @@ impl Engine {
 
         let mut integration_writes = Vec::new();
         for i in integrations {
+            report.notes.extend(crate::attempts::attempts_note(
+                i.id.as_str(),
+                i.max_attempts,
+                self.queue.max_receives(),
+            ));
             for ep in [&i.left, &i.right] {
                 let known =
                     systems.iter().any(|s| s.id == ep.system) || self.config.get_system(&ep.system).await?.is_some();

@@ -77,19 +77,15 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Ends a handler batch: sends the write commands its transforms produced, in their
-    /// order, in as few queue calls as `send_batch` allows, then writes its counters. The
-    /// change events the commands came from may be acknowledged only after this succeeded.
+    /// Ends a handler batch ([`Engine::flush_each`]); fails when any command must be
+    /// sent again. The change events the commands came from may be acknowledged only
+    /// after this succeeded.
     pub async fn flush(&self, batch: &Batch) -> Result<usize, HandleError> {
-        let messages = batch.take();
-        for chunk in messages.chunks(self.settings.send_batch.max(1)) {
-            self.queue.send(QueueName::Writes, chunk).await.map_err(HandleError::retry)?;
+        let flushed = self.flush_each(batch).await?;
+        match flushed.unsent.into_iter().next() {
+            Some((_, e)) => Err(HandleError::retry(e)),
+            None => Ok(flushed.sent),
         }
-        if !messages.is_empty() {
-            self.crash_point(CrashPoint::TransformAfterEnqueue)?;
-        }
-        self.flush_counters(batch).await;
-        Ok(messages.len())
     }
 
     /// Maps one change event; its write command (if any) goes to `batch`, for
@@ -592,8 +588,9 @@ impl Engine {
     }
 
     /// Turns a handler result into the queue's answer: success, retry later, or a
-    /// failure record (permanent error, or a transient one after `max_attempts`).
-    async fn settle<T>(
+    /// failure record (permanent error, or a transient one on its last attempt: see
+    /// [`last_attempt`](crate::attempts::last_attempt)).
+    pub(crate) async fn settle<T>(
         &self,
         event: &ChangeEvent,
         command: Option<&WriteCommand>,
@@ -613,7 +610,7 @@ impl Engine {
                     Ok(Some(r)) => r.integration.max_attempts,
                     _ => 5,
                 };
-                if receive_count < max {
+                if !crate::attempts::last_attempt(receive_count, max, self.queue.max_receives()) {
                     warn!(entity = %event.snapshot.key, attempt = receive_count, "transient failure, will retry: {e}");
                     return Err(HandleError::retry(e));
                 }
@@ -767,7 +764,7 @@ impl Engine {
 }
 
 /// The change event a write command came from (for failure records).
-fn command_event(cmd: &WriteCommand) -> ChangeEvent {
+pub(crate) fn command_event(cmd: &WriteCommand) -> ChangeEvent {
     ChangeEvent {
         schema: MESSAGE_SCHEMA,
         integration: cmd.integration.clone(),

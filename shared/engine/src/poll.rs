@@ -317,7 +317,7 @@ impl Engine {
             if i > 0 {
                 self.crash_point(CrashPoint::PollBetweenSends)?;
             }
-            self.queue.send(QueueName::Changes, chunk).await?;
+            self.send_or_park(QueueName::Changes, chunk).await?;
         }
         self.crash_point(CrashPoint::PollAfterEnqueue)?;
         Ok(())

@@ -180,6 +180,15 @@ impl Runner {
         // Transforms put their write commands in one outbox, sent together after the
         // batch; a change event is acknowledged only once its command is on the queue.
         let batch = Batch::default();
+        let mut deliveries = deliveries;
+        let mut unopened = Vec::new();
+        for d in deliveries.iter_mut() {
+            // The body a claim check stands for, as the Lambda handlers open it.
+            match queue.open_body(name, &d.body).await {
+                Ok(body) => d.body = body,
+                Err(e) => unopened.push((d.message_id.clone(), e)),
+            }
+        }
         let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
         self.engine.prefetch(&batch, name, &bodies).await;
         let mut results = Vec::with_capacity(n);
@@ -189,6 +198,14 @@ impl Runner {
                     report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
                     return n;
                 }
+            }
+            batch.begin(&d.message_id);
+            if let Some(pos) = unopened.iter().position(|(id, _)| id == &d.message_id) {
+                let (_, e) = unopened.swap_remove(pos);
+                let error =
+                    if e.is_retryable() { HandleError::retry(e) } else { HandleError::BadMessage(e.to_string()) };
+                results.push((d, Err(error)));
+                continue;
             }
             let result = match name {
                 QueueName::Changes => self
@@ -211,27 +228,29 @@ impl Runner {
             }
             results.push((d, result));
         }
-        match self.engine.flush(&batch).await {
-            Ok(_) => {}
+        let unsent = match self.engine.flush_each(&batch).await {
+            Ok(flushed) => flushed,
             Err(HandleError::Crashed(c)) => {
                 report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
                 return n;
             }
             Err(e) => {
-                // Some commands may be on the queue, some not: every transformed event of
-                // the batch is retried (its command's dedup id absorbs a resend).
                 let (category, message) = match &e {
                     HandleError::Retry { error, .. } => (error.category, error.message.clone()),
                     other => (other.category(), other.to_string()),
                 };
-                for (_, r) in results.iter_mut() {
-                    if r.is_ok() {
-                        *r = Err(HandleError::retry(ferry_domain::PortError::new(
-                            category,
-                            format!("sending the batch's write commands: {message}"),
-                        )));
-                    }
-                }
+                ferry_engine::Flushed { sent: 0, unsent: vec![(None, ferry_domain::PortError::new(category, message))] }
+            }
+        };
+        // A transformed event whose command is not on the queue is retried (a command
+        // that did reach it dedupes when sent again).
+        for (d, r) in results.iter_mut() {
+            let why = unsent.unsent.iter().find(|(o, _)| o.as_deref().is_none_or(|o| o == d.message_id));
+            if let (true, Some((_, e))) = (r.is_ok(), why) {
+                *r = Err(HandleError::retry(ferry_domain::PortError::new(
+                    e.category,
+                    format!("sending the batch's write commands: {}", e.message),
+                )));
             }
         }
         for (d, result) in results {

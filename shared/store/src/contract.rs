@@ -627,6 +627,22 @@ pub async fn queue(queue: &dyn Queue, max_receives: u32) {
     assert_eq!(queue.depth(w).await.expect("depth"), 0, "dead letters are not in depth");
     queue.delete_dead_letter(w, &dead[0].message_id).await.expect("delete_dead_letter");
     assert!(queue.dead_letters(w).await.expect("dead_letters").is_empty());
+
+    // Redrive: a dead letter goes back onto its queue, to a first delivery.
+    queue.send(w, &[msg(&gb, &format!("{run}-poison-2"), "poison 2")]).await.expect("send");
+    for _ in 1..=max_receives {
+        let d = one(queue, w, LONG).await.expect("poison 2 delivered");
+        queue.release(w, &d.receipt, Duration::ZERO).await.expect("release");
+    }
+    assert_eq!(one(queue, w, LONG).await, None, "dead-lettered");
+    assert_eq!(queue.dead_letters(w).await.expect("dead_letters").len(), 1);
+    assert_eq!(queue.redrive(w).await.expect("redrive"), 1);
+    assert!(queue.dead_letters(w).await.expect("dead_letters").is_empty(), "moved, not copied");
+    let back = one(queue, w, LONG).await.expect("redriven");
+    assert_eq!((back.body.as_str(), back.receive_count), ("poison 2", 1));
+    queue.ack(w, &back.receipt).await.expect("ack");
+    assert_eq!(queue.redrive(w).await.expect("redrive of none"), 0);
+    assert_eq!(queue.max_receives(), Some(max_receives));
 }
 
 async fn one(queue: &dyn Queue, name: QueueName, visibility: Duration) -> Option<ferry_domain::ports::Delivery> {

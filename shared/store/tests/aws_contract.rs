@@ -17,8 +17,10 @@ use ferry_domain::{
     ChangeEvent, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, Flow, IntegrationId, Link,
     Watermark, MESSAGE_SCHEMA,
 };
-use ferry_store::aws::{AwsNames, DynamoStore, SchedulerControl, SqsQueue};
+use ferry_store::aws::s3::{S3Client, S3Request};
+use ferry_store::aws::{AwsNames, DynamoStore, PayloadStore, SchedulerControl, SqsQueue, MESSAGE_INLINE_MAX};
 use ferry_store::contract;
+use reqwest::Method;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +31,7 @@ struct Clients {
     dynamo: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
     scheduler: aws_sdk_scheduler::Client,
+    s3: S3Client,
     sdk_config: aws_config::SdkConfig,
 }
 
@@ -53,6 +56,8 @@ async fn clients() -> Clients {
         dynamo: aws_sdk_dynamodb::Client::new(&sdk_config),
         sqs: aws_sdk_sqs::Client::new(&sdk_config),
         scheduler: aws_sdk_scheduler::Client::new(&sdk_config),
+        // Path-style, as for any configured endpoint: the emulator serves no per-bucket host names.
+        s3: S3Client::from_sdk_config(&sdk_config, reqwest::Client::new()),
         sdk_config,
     }
 }
@@ -137,6 +142,8 @@ impl Stack {
             let queue = Self::fifo(&c, &format!("{prefix}-{name}.fifo"), Some(redrive)).await;
             urls.push((queue, dlq));
         }
+        let payload_bucket = prefix.to_ascii_lowercase();
+        create_bucket(&c, &payload_bucket).await;
         let names = AwsNames {
             config_table,
             state_table,
@@ -145,6 +152,7 @@ impl Stack {
             changes_dlq_url: urls[0].1.clone(),
             writes_dlq_url: urls[1].1.clone(),
             max_receives,
+            payload_bucket,
         };
         Stack { c, names }
     }
@@ -163,12 +171,30 @@ impl Stack {
         req.send().await.expect("create queue").queue_url.expect("queue url")
     }
 
+    fn payloads(&self) -> PayloadStore {
+        PayloadStore::new(self.c.s3.clone(), &self.names.payload_bucket)
+    }
+
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(self.c.dynamo.clone(), &self.names)
+        DynamoStore::new(self.c.dynamo.clone(), &self.names).with_payloads(self.payloads())
     }
 
     fn queue(&self) -> SqsQueue {
-        SqsQueue::new(self.c.sqs.clone(), &self.names)
+        SqsQueue::new(self.c.sqs.clone(), &self.names).with_payloads(self.payloads())
+    }
+
+    /// The keys of the payload bucket's objects under `prefix` (ListObjectsV2; a test
+    /// bucket holds fewer than its 1000 keys a page).
+    async fn objects(&self, prefix: &str) -> Vec<String> {
+        let query = [("list-type", "2"), ("prefix", prefix)];
+        let listing = self.bucket_request(Method::GET, "", &query, b"").await;
+        let listing = String::from_utf8(listing).expect("UTF-8 listing");
+        assert!(!listing.contains("<IsTruncated>true</IsTruncated>"), "more keys than one page: {listing}");
+        listing.split("<Key>").skip(1).filter_map(|rest| rest.split_once("</Key>")).map(|(k, _)| xml_text(k)).collect()
+    }
+
+    async fn bucket_request(&self, method: Method, key: &str, query: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+        s3_request(&self.c, method, &self.names.payload_bucket, key, query, body).await
     }
 
     async fn delete(self) {
@@ -183,7 +209,47 @@ impl Stack {
         ] {
             self.c.sqs.delete_queue().queue_url(q).send().await.expect("delete queue");
         }
+        for key in self.objects("").await {
+            self.c.s3.delete_object(&self.names.payload_bucket, &key).await.expect("delete object");
+        }
+        self.bucket_request(Method::DELETE, "", &[], b"").await;
     }
+}
+
+/// CreateBucket in the configured region (outside us-east-1 S3 wants it named).
+async fn create_bucket(c: &Clients, bucket: &str) {
+    let region = c.sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let body = match region.as_str() {
+        "us-east-1" => String::new(),
+        r => format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <LocationConstraint>{r}</LocationConstraint></CreateBucketConfiguration>"
+        ),
+    };
+    s3_request(c, Method::PUT, bucket, "", &[], body.as_bytes()).await;
+}
+
+async fn s3_request(
+    c: &Clients,
+    method: Method,
+    bucket: &str,
+    key: &str,
+    query: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let what = format!("S3 {method} {bucket}/{key}");
+    let request = S3Request { method, bucket, key, query, content_type: None, body, max_response: 16 << 20 };
+    c.s3.send(request).await.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The text of an XML element (keys are listed escaped).
+fn xml_text(escaped: &str) -> String {
+    escaped
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 fn iid(s: &str) -> IntegrationId {
@@ -683,6 +749,7 @@ async fn missing_resources_are_config_errors_naming_them() {
         changes_dlq_url: String::new(),
         writes_dlq_url: String::new(),
         max_receives: 5,
+        payload_bucket: unique("no-such-bucket"),
     };
     let store = DynamoStore::new(c.dynamo.clone(), &names);
     let err = store.list_systems().await.expect_err("missing table");
@@ -693,6 +760,14 @@ async fn missing_resources_are_config_errors_naming_them() {
     let err = q.depth(QueueName::Changes).await.expect_err("missing queue");
     assert!(err.message.contains("GetQueueAttributes") && err.message.contains("no-such-queue"), "{}", err.message);
     assert!(!err.is_retryable(), "{err}");
+    // A body over the inline limit goes to the payload bucket first, and that is missing.
+    let q = q.with_payloads(PayloadStore::new(c.s3.clone(), &names.payload_bucket));
+    let big = long_text(MESSAGE_INLINE_MAX + 1);
+    let results = q.send_each(QueueName::Changes, &[msg("g", "d", &big)]).await.expect("answered per message");
+    let err = results[0].as_ref().expect("the message is not sent");
+    assert_eq!(err.category, ErrorCategory::Config, "{err}");
+    assert!(err.message.contains("NoSuchBucket") && err.message.contains(&names.payload_bucket), "{}", err.message);
+    assert!(err.message.contains("PutObject") && !err.is_retryable(), "{err}");
 }
 
 #[tokio::test]
@@ -736,4 +811,157 @@ async fn schedules_are_created_updated_and_disabled() {
     assert_eq!(get().await.state().map(|s| s.as_str()), Some("ENABLED"));
     c.scheduler.delete_schedule().group_name(&group).name("ferry-app-bugs-left_to_right").send().await.expect("delete");
     c.scheduler.delete_schedule_group().name(&group).send().await.expect("delete group");
+}
+
+/// A description of `bytes` bytes that does not compress to nothing.
+fn long_text(bytes: usize) -> String {
+    let words = ["login", "fails", "when", "the", "session", "cookie", "expires", "during", "checkout", "on", "mobile"];
+    let mut out = String::with_capacity(bytes + 16);
+    let mut i = 0usize;
+    while out.len() < bytes {
+        out.push_str(words[(i * 7 + i / 3) % words.len()]);
+        out.push_str(if i.is_multiple_of(13) { ". " } else { " " });
+        i += 1;
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_message_over_the_inline_limit_travels_as_a_claim_check_and_opens_to_its_body() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let q = stack.queue();
+    let run = unique("run");
+    let big = long_text(1 << 20);
+    q.send(QueueName::Changes, &[msg(&run, &format!("{run}-big"), &big), msg(&run, &format!("{run}-small"), "small")])
+        .await
+        .expect("send");
+    let got = q.receive(QueueName::Changes, 10, Duration::from_secs(30)).await.expect("receive");
+    assert_eq!(got.len(), 2);
+    assert!(got[0].body.len() < MESSAGE_INLINE_MAX && got[0].body.starts_with("{\"claim_check\""), "{}", &got[0].body);
+    assert_eq!(q.open_body(QueueName::Changes, &got[0].body).await.expect("open"), big);
+    assert_eq!(q.open_body(QueueName::Changes, &got[1].body).await.expect("open"), "small", "a short body is its own");
+    assert_eq!(stack.objects("messages/changes/").await.len(), 1, "one object, under the queue's prefix");
+    // The same body sent again names the same object.
+    q.send(QueueName::Changes, &[msg(&run, &format!("{run}-big-again"), &big)]).await.expect("send again");
+    assert_eq!(stack.objects("messages/").await.len(), 1);
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn a_message_the_queue_never_takes_fails_alone_and_its_batch_mates_are_sent() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    // A queue that takes at most 1 KiB a message (SQS's smallest MaximumMessageSize):
+    // a 2 KB body is under the claim-check limit, so SQS sees it and refuses it.
+    stack
+        .c
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&stack.names.writes_queue_url)
+        .attributes(QueueAttributeName::MaximumMessageSize, "1024")
+        .send()
+        .await
+        .expect("set MaximumMessageSize");
+    let q = stack.queue();
+    let run = unique("run");
+    let messages = [
+        msg(&format!("{run}-a"), &format!("{run}-1"), "first"),
+        msg(&format!("{run}-b"), &format!("{run}-2"), &"x".repeat(2048)),
+        msg(&format!("{run}-c"), &format!("{run}-3"), "third"),
+        msg(&format!("{run}-d"), "", "no dedup id"),
+    ];
+    let results = q.send_each(QueueName::Writes, &messages).await.expect("send_each");
+    let verdicts: Vec<Option<bool>> = results.iter().map(|r| r.as_ref().map(|e| e.is_retryable())).collect();
+    assert_eq!(verdicts, vec![None, Some(false), None, Some(false)], "{results:?}");
+    let mut bodies = drain(&q, QueueName::Writes).await;
+    bodies.sort();
+    assert_eq!(bodies, vec!["first", "third"]);
+    let err = q.send(QueueName::Writes, &messages[1..2]).await.expect_err("send reports it");
+    assert_eq!(err.category, ErrorCategory::InvalidRequest, "{err}");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn a_failure_over_the_item_limit_is_kept_in_the_payload_bucket_until_it_is_deleted() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("big-failure");
+    let mut f = failure(&i, "7", 0, "the target refused it".into());
+    // A long description: in the input snapshot and again in the mapping output.
+    f.input
+        .snapshot
+        .fields
+        .insert(ferry_domain::FieldKey::new("description"), ferry_domain::FieldValue::Text(long_text(300 * 1024)));
+    f.mapping_output = Some(ferry_domain::WriteCommand {
+        schema: MESSAGE_SCHEMA,
+        integration: i.clone(),
+        flow: Flow::LeftToRight,
+        source: f.input.snapshot.clone(),
+        target: None,
+        changes: Vec::new(),
+        mapped: BTreeMap::new(),
+        replay: None,
+        winner: None,
+    });
+    store.put_failure(&f).await.expect("put a 600 KB failure");
+    assert_eq!(store.get_failure(&f.id).await.expect("get"), Some(f.clone()));
+    let by_entity = store.failure_for_entity(&i, Flow::LeftToRight, &EntityId::new("7")).await.expect("by entity");
+    assert_eq!(by_entity.as_ref().map(|x| &x.id), Some(&f.id));
+    assert_eq!(store.list_failures(Some(&i)).await.expect("list"), vec![f.clone()]);
+    let batched = store
+        .get_many(&[ferry_domain::ports::StateKey::Failure(i.clone(), Flow::LeftToRight, EntityId::new("7"))])
+        .await
+        .expect("get_many");
+    assert_eq!(batched.len(), 1, "read through the batched path too");
+    let first = stack.objects(&format!("failures/{}/", f.id)).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // A newer failure of the entity replaces the record, and its object the old one.
+    let mut newer = f.clone();
+    newer.cause = "refused again".into();
+    newer.attempts = 2;
+    store.put_failure(&newer).await.expect("replace");
+    let now = stack.objects(&format!("failures/{}/", f.id)).await;
+    assert_eq!(now.len(), 1, "the replaced record's object is deleted: {now:?}");
+    assert_ne!(now, first);
+    assert_eq!(store.get_failure(&f.id).await.expect("get").map(|x| x.cause), Some("refused again".into()));
+
+    store.delete_failure(&f.id).await.expect("delete");
+    assert_eq!(store.get_failure(&f.id).await.expect("get"), None);
+    assert!(stack.objects("failures/").await.is_empty(), "deleted with its record");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn redrive_moves_every_dead_letter_back_to_a_first_delivery() {
+    let stack = Stack::create(1).await;
+    let q = stack.queue();
+    let run = unique("run");
+    let w = QueueName::Writes;
+    q.send(
+        w,
+        &[msg(&format!("{run}-a"), &format!("{run}-1"), "one"), msg(&format!("{run}-b"), &format!("{run}-2"), "two")],
+    )
+    .await
+    .expect("send");
+    for d in q.receive(w, 10, Duration::from_secs(30)).await.expect("receive") {
+        q.release(w, &d.receipt, Duration::ZERO).await.expect("release");
+    }
+    assert!(q.receive(w, 10, Duration::from_secs(30)).await.expect("receive").is_empty(), "both dead-lettered");
+    let dead = q.dead_letters(w).await.expect("dead letters");
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|d| d.since.is_some()), "{dead:?}");
+    assert_eq!(
+        q.dead_letter_retention(w).await.expect("retention"),
+        Some(Duration::from_secs(345_600)),
+        "SQS's default"
+    );
+
+    assert_eq!(q.redrive(w).await.expect("redrive"), 2);
+    assert!(q.dead_letters(w).await.expect("dead letters").is_empty());
+    let mut back = q.receive(w, 10, Duration::from_secs(30)).await.expect("receive");
+    back.sort_by(|a, b| a.body.cmp(&b.body));
+    let seen: Vec<(&str, u32)> = back.iter().map(|d| (d.body.as_str(), d.receive_count)).collect();
+    assert_eq!(seen, vec![("one", 1), ("two", 1)]);
+    assert_eq!(q.max_receives(), Some(1));
+    stack.delete().await;
 }

@@ -139,6 +139,30 @@ impl Queue for RecordingQueue {
     async fn depth(&self, queue: QueueName) -> PortResult<u64> {
         self.inner.depth(queue).await
     }
+    async fn send_each(
+        &self,
+        queue: QueueName,
+        messages: &[OutMessage],
+    ) -> PortResult<ferry_domain::ports::SendResults> {
+        let results = self.inner.send_each(queue, messages).await?;
+        if let Ok(mut sent) = self.sent.lock() {
+            let ok = messages.iter().zip(&results).filter(|(_, r)| r.is_none());
+            sent.extend(ok.map(|(m, _)| Sent { queue, message: m.clone() }));
+        }
+        Ok(results)
+    }
+    async fn open_body(&self, queue: QueueName, body: &str) -> PortResult<String> {
+        self.inner.open_body(queue, body).await
+    }
+    fn max_receives(&self) -> Option<u32> {
+        self.inner.max_receives()
+    }
+    async fn dead_letter_retention(&self, queue: QueueName) -> PortResult<Option<Duration>> {
+        self.inner.dead_letter_retention(queue).await
+    }
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64> {
+        self.inner.redrive(queue).await
+    }
 }
 
 #[cfg(test)]

@@ -155,8 +155,12 @@ impl World {
                 let names = AwsNames::from_env().map_err(|e| anyhow!("{e}")).context(
                     "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
                 )?;
-                let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
-                let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
+                let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
+                let store = Arc::new(
+                    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()),
+                );
+                let queue: Arc<dyn Queue> =
+                    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
                 (store.clone(), store, queue, Some((sdk, names)))
             }
         };

@@ -8,7 +8,8 @@ use anyhow::Context;
 use aws_types::sdk_config::SdkConfig;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
-use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
+use ferry_store::aws::s3::S3Client;
+use ferry_store::aws::{AwsNames, DynamoStore, PayloadStore, SqsQueue};
 use std::sync::Arc;
 
 /// The engine and the adapters behind it.
@@ -78,8 +79,9 @@ pub async fn aws_engine_with_secrets(
     #[cfg(not(feature = "schedules"))]
     let schedules = schedules.and(None);
 
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
-    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
+    let payloads = payload_store(&sdk, &names.payload_bucket)?;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
     let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
@@ -94,6 +96,20 @@ pub async fn aws_engine_with_secrets(
         None => engine,
     };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
+}
+
+/// The payload bucket's store: an S3 client configured from `sdk` like the SDK
+/// clients (region, credentials, `AWS_ENDPOINT_URL[_S3]`, retries, timeouts), over
+/// the same reqwest stack. Addressed path-style when an endpoint is configured (an
+/// emulator or an S3-compatible store), virtual-hosted as AWS prefers otherwise.
+pub fn payload_store(sdk: &SdkConfig, bucket: &str) -> anyhow::Result<PayloadStore> {
+    let timeouts = sdk.timeout_config();
+    let http = super::http::aws_reqwest_client(
+        timeouts.and_then(|t| t.connect_timeout()),
+        timeouts.and_then(|t| t.read_timeout()),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(PayloadStore::new(S3Client::from_sdk_config(sdk, http), bucket))
 }
 
 #[cfg(test)]

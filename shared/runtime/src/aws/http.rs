@@ -57,27 +57,36 @@ pub struct ReqwestConnector {
 
 impl ReqwestConnector {
     pub fn new(connect_timeout: Option<Duration>, read_timeout: Option<Duration>) -> Self {
-        let builder = || {
-            // The SDK handles redirects and retries itself; reqwest must hand responses back as they are.
-            let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-            if let Some(t) = connect_timeout {
-                builder = builder.connect_timeout(t);
-            }
-            if let Some(t) = read_timeout {
-                builder = builder.read_timeout(t);
-            }
-            builder
-        };
-        // A system certificate rustls refuses must not take the AWS client down with it.
-        #[cfg(feature = "aws-config-chain")]
-        let client = with_system_roots(builder()).or_else(|e| {
-            tracing::warn!("the system's root certificates cannot be used for AWS ({e}); using the bundled ones");
-            builder().build()
-        });
-        #[cfg(not(feature = "aws-config-chain"))]
-        let client = builder().build();
-        Self { client: client.map_err(|e| format!("building the AWS HTTP client failed: {e}")) }
+        Self { client: aws_reqwest_client(connect_timeout, read_timeout) }
     }
+}
+
+/// The reqwest client for AWS requests, with the given timeouts: no redirects followed
+/// (the SDK and the S3 client handle them themselves, and S3's are errors to report);
+/// the operator build also trusts the system's root certificates.
+pub fn aws_reqwest_client(
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+) -> Result<reqwest::Client, String> {
+    let builder = || {
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        if let Some(t) = read_timeout {
+            builder = builder.read_timeout(t);
+        }
+        builder
+    };
+    // A system certificate rustls refuses must not take the AWS client down with it.
+    #[cfg(feature = "aws-config-chain")]
+    let client = with_system_roots(builder()).or_else(|e| {
+        tracing::warn!("the system's root certificates cannot be used for AWS ({e}); using the bundled ones");
+        builder().build()
+    });
+    #[cfg(not(feature = "aws-config-chain"))]
+    let client = builder().build();
+    client.map_err(|e| format!("building the AWS HTTP client failed: {e}"))
 }
 
 /// Operators' machines may reach AWS through a TLS-inspecting proxy whose CA is only in

@@ -57,7 +57,7 @@ pub fn sdk_config_from_env(
     let service_endpoints: HashMap<String, String> = if ignore_endpoints {
         HashMap::new()
     } else {
-        ["DYNAMODB", "SQS", "SSM", "SECRETS_MANAGER", "SCHEDULER"]
+        ["DYNAMODB", "SQS", "S3", "SSM", "SECRETS_MANAGER", "SCHEDULER"]
             .iter()
             .filter_map(|s| {
                 let name = format!("AWS_ENDPOINT_URL_{s}");

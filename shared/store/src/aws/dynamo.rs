@@ -1,6 +1,7 @@
 //! `DynamoStore`: the item helpers and `ConfigStore`.
 
 use super::error::{corrupt, sdk_error};
+use super::payloads::PayloadStore;
 use super::AwsNames;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -30,6 +31,8 @@ pub struct DynamoStore {
     pub(crate) client: Client,
     pub(crate) config_table: Arc<str>,
     pub(crate) state_table: Arc<str>,
+    /// Where failure records too large for an item are kept (claim checks).
+    pub(crate) payloads: Option<PayloadStore>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -160,7 +163,15 @@ impl DynamoStore {
             client,
             config_table: Arc::from(names.config_table.as_str()),
             state_table: Arc::from(names.state_table.as_str()),
+            payloads: None,
         }
+    }
+
+    /// Keeps failure records over [`super::RECORD_INLINE_MAX`] in `payloads`. Without it
+    /// such a record is put inline and DynamoDB rejects it when over its item limit.
+    pub fn with_payloads(mut self, payloads: PayloadStore) -> Self {
+        self.payloads = Some(payloads);
+        self
     }
 
     /// Strongly consistent `GetItem`.

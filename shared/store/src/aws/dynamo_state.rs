@@ -2,6 +2,7 @@
 
 use super::dynamo::{doc, encode, get_s, get_u64, key, n, put_versioned, s, DynamoStore, Item};
 use super::error::{corrupt, sdk_error};
+use super::payloads::{ClaimCheck, RECORD_INLINE_MAX};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -309,7 +310,7 @@ impl DynamoStore {
         if !failures.is_empty() {
             let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
             for item in self.batch_get(keys, consistent, &what).await? {
-                let record: FailureRecord = doc(&item, table)?;
+                let record = self.failure_of(&item, &what).await?;
                 // A pointer without its failure is left by an interrupted delete: no failure.
                 if let Some(k) = failures.get(&record.id) {
                     out.insert((*k).clone(), StateRecord::Failure(Box::new(record)));
@@ -498,12 +499,73 @@ impl DynamoStore {
         }
     }
 
-    fn failure_item(&self, record: &FailureRecord, pointer: &str, what: &str) -> PortResult<Item> {
-        let mut item = Self::record(failure_pk(&record.id), "failure", encode(record, what)?);
+    /// The item of a failure, and the payload object holding its JSON when that is over
+    /// [`RECORD_INLINE_MAX`] (a long description is in it several times: input snapshot,
+    /// mapping output) and a payload bucket is configured.
+    async fn failure_item(
+        &self,
+        record: &FailureRecord,
+        pointer: &str,
+        what: &str,
+    ) -> PortResult<(Item, Option<String>)> {
+        let json = encode(record, what)?;
+        let (mut item, object) = match &self.payloads {
+            Some(p) if json.len() > RECORD_INLINE_MAX => {
+                let check = p.put(&format!("failures/{}", record.id), json.as_bytes(), what).await?;
+                let mut item = key(failure_pk(&record.id), "failure");
+                item.insert("s3".into(), s(check.key.clone()));
+                (item, Some(check.key))
+            }
+            _ => (Self::record(failure_pk(&record.id), "failure", json), None),
+        };
         item.insert("gsi1pk".into(), s(failures_gsi_pk(&record.integration)));
         item.insert("gsi1sk".into(), s(format!("{}#{}", sortable_time(&record.first_failed_at), record.id)));
         item.insert("pointer_pk".into(), s(pointer));
-        Ok(item)
+        Ok((item, object))
+    }
+
+    /// The failure record of an item: its `doc`, or the payload object its `s3` names.
+    async fn failure_of(&self, item: &Item, what: &str) -> PortResult<FailureRecord> {
+        let table = &*self.state_table;
+        let Some(object) = payload_key(item) else {
+            return doc(item, table);
+        };
+        let Some(p) = &self.payloads else {
+            return Err(PortError::new(
+                ErrorCategory::Config,
+                format!("{what}: the failure is kept in the payload bucket ({object}) and none is configured"),
+            ));
+        };
+        let check = ClaimCheck { bucket: p.bucket().to_string(), key: object.to_string(), bytes: 0 };
+        let bytes = p.get(&check, what).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(table, &super::dynamo::item_key(item), format!("bad JSON in object {object}: {e}")))
+    }
+
+    async fn failures_of(&self, items: &[Item], what: &str) -> PortResult<Vec<FailureRecord>> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(self.failure_of(item, what).await?);
+        }
+        Ok(out)
+    }
+
+    /// Deletes a failure's payload object, if any. Best effort: an object left behind
+    /// costs storage, never correctness (nothing names it any more).
+    async fn drop_payload(&self, object: Option<&str>, what: &str) {
+        if let (Some(p), Some(object)) = (&self.payloads, object) {
+            if let Err(e) = p.delete(object, what).await {
+                warn!(object, "deleting a failure's payload object failed: {e}");
+            }
+        }
+    }
+}
+
+/// The payload object a failure item names instead of holding its `doc`.
+fn payload_key(item: &Item) -> Option<&str> {
+    match item.get("s3") {
+        Some(AttributeValue::S(k)) => Some(k.as_str()),
+        _ => None,
     }
 }
 
@@ -730,17 +792,22 @@ impl StateStore for DynamoStore {
         for _ in 0..ATTEMPTS {
             let mut record = failure.clone();
             let existing = self.get(table, ptr.clone(), "failure-entity", &what).await?;
+            // The payload object of the record this put replaces (deleted once replaced).
+            let mut replaced: Option<String> = None;
+            let written: Option<String>;
             let items = match &existing {
                 Some(p) => {
                     let id = get_s(p, "failure_id", table)?.to_string();
                     if let Some(old) = self.get(table, failure_pk(&id), "failure", &what).await? {
+                        replaced = payload_key(&old).map(str::to_string);
                         // A corrupt old record is replaced rather than blocking new failures.
-                        if let Ok(old) = doc::<FailureRecord>(&old, table) {
+                        if let Ok(old) = self.failure_of(&old, &what).await {
                             record.first_failed_at = record.first_failed_at.min(old.first_failed_at);
                         }
                     }
                     record.id = id.clone();
-                    let item = self.failure_item(&record, &ptr, &what)?;
+                    let (item, object) = self.failure_item(&record, &ptr, &what).await?;
+                    written = object;
                     let check = ConditionCheck::builder()
                         .table_name(table)
                         .set_key(Some(key(ptr.clone(), "failure-entity")))
@@ -756,21 +823,34 @@ impl StateStore for DynamoStore {
                     let mut pointer = key(ptr.clone(), "failure-entity");
                     pointer.insert("failure_id".into(), s(record.id.clone()));
                     let new = ("attribute_not_exists(#pk)", &[("#pk", "pk")][..], None);
+                    let (item, object) = self.failure_item(&record, &ptr, &what).await?;
+                    written = object;
                     vec![
                         self.tx_put(pointer, Some(new.clone()), &what)?,
-                        self.tx_put(self.failure_item(&record, &ptr, &what)?, Some(new), &what)?,
+                        self.tx_put(item, Some(new), &what)?,
                         self.tx_count(failcount_pk(i, flow), 1, &what)?,
                     ]
                 }
             };
-            match self.transact(items, &what).await {
+            let result = self.transact(items, &what).await;
+            // Content keys: an object both records name is one object, and stays.
+            let (kept, dropped) = match &result {
+                Ok(()) => (written.as_deref(), replaced.as_deref()),
+                Err(_) => (replaced.as_deref(), written.as_deref()),
+            };
+            if dropped != kept {
+                self.drop_payload(dropped, &what).await;
+            }
+            match result {
                 Ok(()) => return Ok(()),
                 Err(TxError::Failed(err)) => return Err(err),
                 Err(TxError::Cancelled(reasons)) => {
                     let id_taken = existing.is_none() && reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed");
                     if id_taken {
                         if let Some(other) = self.get(table, failure_pk(&record.id), "failure", &what).await? {
-                            let owner = doc::<FailureRecord>(&other, table)
+                            let owner = self
+                                .failure_of(&other, &what)
+                                .await
                                 .map(|o| format!("{} {} entity {}", o.integration, o.flow, o.entity))
                                 .unwrap_or_else(|_| "another entity".to_string());
                             return Err(conflict(format!(
@@ -787,8 +867,10 @@ impl StateStore for DynamoStore {
 
     async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>> {
         let what = format!("get_failure {id}");
-        let item = self.get(&self.state_table, failure_pk(id), "failure", &what).await?;
-        item.map(|i| doc(&i, &self.state_table)).transpose()
+        match self.get(&self.state_table, failure_pk(id), "failure", &what).await? {
+            Some(item) => self.failure_of(&item, &what).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn failure_for_entity(
@@ -804,8 +886,10 @@ impl StateStore for DynamoStore {
         };
         let id = get_s(&p, "failure_id", table)?;
         // A pointer without its failure is left by an interrupted delete: no failure.
-        let item = self.get(table, failure_pk(id), "failure", &what).await?;
-        item.map(|i| doc(&i, table)).transpose()
+        match self.get(table, failure_pk(id), "failure", &what).await? {
+            Some(item) => self.failure_of(&item, &what).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Oldest first (by `first_failed_at`, then id). One integration is a `Query` of its
@@ -816,7 +900,7 @@ impl StateStore for DynamoStore {
             None => "list_failures".to_string(),
         };
         let items = self.failure_items(integration.map(failures_gsi_pk), &what).await?;
-        let mut out: Vec<FailureRecord> = items.iter().map(|i| doc(i, &self.state_table)).collect::<PortResult<_>>()?;
+        let mut out = self.failures_of(&items, &what).await?;
         out.sort_by(|a, b| a.first_failed_at.cmp(&b.first_failed_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }
@@ -830,6 +914,7 @@ impl StateStore for DynamoStore {
             return Ok(());
         };
         let ptr = get_s(&item, "pointer_pk", table)?.to_string();
+        let object = payload_key(&item).map(str::to_string);
         let count = failcount_pk_of_pointer(&ptr).ok_or_else(|| {
             corrupt(table, &failure_pk(id), format!("`pointer_pk` {ptr} is not a failure pointer key"))
         })?;
@@ -844,8 +929,8 @@ impl StateStore for DynamoStore {
             self.tx_count(count, -1, &what)?,
         ];
         match self.transact(items, &what).await {
-            Ok(()) => Ok(()),
-            Err(TxError::Failed(e)) => Err(e),
+            Ok(()) => {}
+            Err(TxError::Failed(e)) => return Err(e),
             // The pointer is gone or names another failure: delete this one alone.
             Err(TxError::Cancelled(_)) => {
                 self.client
@@ -855,9 +940,10 @@ impl StateStore for DynamoStore {
                     .send()
                     .await
                     .map_err(|e| sdk_error("DynamoDB", "DeleteItem", table, &what, e))?;
-                Ok(())
             }
         }
+        self.drop_payload(object.as_deref(), &what).await;
+        Ok(())
     }
 
     async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {

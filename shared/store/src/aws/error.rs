@@ -1,11 +1,12 @@
-//! SDK errors → `PortError`, classified once here.
+//! SDK and S3 errors → `PortError`, classified once here.
 
+use super::s3::S3Error;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use ferry_domain::{ErrorCategory, PortError};
 
-/// The category of an AWS error code (DynamoDB, SQS and Scheduler spell some alike),
-/// falling back on the HTTP status.
+/// The category of an AWS error code (DynamoDB, SQS, Scheduler and S3 spell some
+/// alike), falling back on the HTTP status.
 pub(crate) fn category_of(code: Option<&str>, status: Option<u16>) -> ErrorCategory {
     let by_code = code.map(|c| {
         // SQS over the query protocol prefixes codes (`AWS.SimpleQueueService.NonExistentQueue`).
@@ -29,21 +30,38 @@ pub(crate) fn category_of(code: Option<&str>, status: Option<u16>) -> ErrorCateg
             | "SignatureDoesNotMatch"
             | "MissingAuthenticationToken"
             | "IncompleteSignature"
-            | "InvalidSecurity" => Some(ErrorCategory::Auth),
-            "AccessDeniedException" | "AccessDenied" | "KmsAccessDenied" | "KMSAccessDeniedException" => {
-                Some(ErrorCategory::Permission)
-            }
+            | "InvalidSecurity"
+            | "InvalidAccessKeyId"
+            | "InvalidToken"
+            | "TokenRefreshRequired"
+            | "RequestTimeTooSkewed" => Some(ErrorCategory::Auth),
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "AllAccessDisabled"
+            | "KmsAccessDenied"
+            | "KMSAccessDeniedException" => Some(ErrorCategory::Permission),
             "ResourceNotFoundException" | "QueueDoesNotExist" | "NonExistentQueue" => Some(ErrorCategory::Config),
-            "ConditionalCheckFailedException" | "TransactionConflictException" | "ConflictException" => {
-                Some(ErrorCategory::Conflict)
+            "ConditionalCheckFailedException"
+            | "TransactionConflictException"
+            | "ConflictException"
+            | "OperationAborted" => Some(ErrorCategory::Conflict),
+            "ReceiptHandleIsInvalid" | "InvalidReceiptHandle" | "MessageNotInflight" | "NoSuchKey" => {
+                Some(ErrorCategory::NotFound)
             }
-            "ReceiptHandleIsInvalid" | "InvalidReceiptHandle" | "MessageNotInflight" => Some(ErrorCategory::NotFound),
+            // S3: the bucket is missing or in another region than the one configured.
+            "NoSuchBucket"
+            | "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException" => Some(ErrorCategory::Config),
+            // S3: the connection idled while the request body was on its way.
+            "RequestTimeout" => Some(ErrorCategory::Network),
             "InternalServerError"
             | "InternalFailure"
             | "InternalError"
             | "ServiceUnavailable"
             | "ServiceUnavailableException"
-            | "InternalServerException" => Some(ErrorCategory::Server),
+            | "InternalServerException"
+            | "TemporaryRedirect" => Some(ErrorCategory::Server),
             "ValidationException"
             | "InvalidParameterValue"
             | "InvalidParameterValueException"
@@ -113,6 +131,17 @@ where
         _ => "",
     };
     PortError::new(category, format!("{place}: {detail}{hint}")).with_source(err)
+}
+
+/// An S3 request's failure, worded like [`sdk_error`]'s: `op` names the call
+/// (`GetObject`), `bucket` and `key` the object, `what` the port operation and its key.
+pub(crate) fn s3_error(op: &str, bucket: &str, key: &str, what: &str, err: S3Error) -> PortError {
+    let category = err.category();
+    let hint = match category {
+        ErrorCategory::Config => " (check FERRY_PAYLOAD_BUCKET and the region)",
+        _ => "",
+    };
+    PortError::new(category, format!("{what}: S3 {op} on {bucket}/{key}: {err}{hint}")).with_source(err)
 }
 
 /// A record that cannot be decoded or a required attribute that is missing.

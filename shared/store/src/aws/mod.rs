@@ -1,6 +1,6 @@
 //! The AWS backend: DynamoDB ([`DynamoStore`]: `ConfigStore` + `StateStore`), SQS FIFO
-//! ([`SqsQueue`]: `Queue`) and EventBridge Scheduler ([`SchedulerControl`]:
-//! `ScheduleControl`).
+//! ([`SqsQueue`]: `Queue`), EventBridge Scheduler ([`SchedulerControl`]:
+//! `ScheduleControl`) and the S3 payload bucket of both ([`PayloadStore`]: claim checks).
 //!
 //! Resources are never created here: they come from `template.yaml` and their physical
 //! names reach the code through the `FERRY_*` variables read by [`AwsNames::from_env`].
@@ -30,6 +30,10 @@
 //! - lease `lease#{integration}#{flow}` / `lease` (`owner`, `expires_at` epoch seconds
 //!   for the table's TTL, `expires_at_ms` for the lease check)
 //!
+//! - a failure whose JSON is over [`RECORD_INLINE_MAX`] keeps it in the payload bucket
+//!   (`failures/{id}/{sha256}.json`) and its item names the object in `s3` instead of
+//!   holding `doc`; the object is deleted with the failure or when a new one replaces it.
+//!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
 //! (`version` N).
 //!
@@ -39,10 +43,13 @@
 mod dynamo;
 mod dynamo_state;
 mod error;
+mod payloads;
+pub mod s3;
 mod scheduler;
 mod sqs;
 
 pub use dynamo::DynamoStore;
+pub use payloads::{PayloadStore, MESSAGE_INLINE_MAX, RECORD_INLINE_MAX};
 pub use scheduler::{rate_expression, schedule_name, SchedulerControl};
 pub use sqs::{SqsQueue, DEDUP_WINDOW, LISTING_VISIBILITY, MAX_DEAD_LETTERS};
 
@@ -59,12 +66,14 @@ pub struct AwsNames {
     pub writes_dlq_url: String,
     /// The queues' `maxReceiveCount` (the template's `MaxReceives`).
     pub max_receives: u32,
+    /// The S3 bucket of claim-checked payloads (see [`PayloadStore`]).
+    pub payload_bucket: String,
 }
 
 impl AwsNames {
     /// Reads `FERRY_CONFIG_TABLE`, `FERRY_STATE_TABLE`, `FERRY_CHANGES_QUEUE_URL`,
-    /// `FERRY_WRITES_QUEUE_URL`, `FERRY_CHANGES_DLQ_URL`, `FERRY_WRITES_DLQ_URL` and
-    /// `FERRY_MAX_RECEIVES` (default 5). A missing or empty variable is a `Config` error
+    /// `FERRY_WRITES_QUEUE_URL`, `FERRY_CHANGES_DLQ_URL`, `FERRY_WRITES_DLQ_URL`,
+    /// `FERRY_PAYLOAD_BUCKET` and `FERRY_MAX_RECEIVES` (default 5). A missing or empty variable is a `Config` error
     /// naming it.
     pub fn from_env() -> Result<Self, PortError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -105,6 +114,7 @@ impl AwsNames {
             changes_dlq_url: var("FERRY_CHANGES_DLQ_URL")?,
             writes_dlq_url: var("FERRY_WRITES_DLQ_URL")?,
             max_receives,
+            payload_bucket: var("FERRY_PAYLOAD_BUCKET")?,
         })
     }
 }
@@ -122,6 +132,7 @@ mod tests {
             ("FERRY_WRITES_QUEUE_URL", "http://q/writes.fifo"),
             ("FERRY_CHANGES_DLQ_URL", "http://q/changes-dlq.fifo"),
             ("FERRY_WRITES_DLQ_URL", "http://q/writes-dlq.fifo"),
+            ("FERRY_PAYLOAD_BUCKET", "ferry-payloads"),
         ])
     }
 

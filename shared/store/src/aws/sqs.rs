@@ -1,10 +1,18 @@
 //! `SqsQueue`: the `changes` and `writes` FIFO queues and their dead-letter queues.
 //!
-//! - `send` batches (SQS takes at most 10 entries and 256 KiB per `SendMessageBatch`),
-//!   checks every entry, and retries the failed entries of a batch once when all of
-//!   them failed for a transient reason (throttling, server side). A retried entry may
-//!   land after later messages of its group from the same batch; consumers compare
-//!   revisions, so this costs a skipped update, never a wrong one.
+//! - `send_each` batches (SQS takes at most 10 entries and 256 KiB per
+//!   `SendMessageBatch`), answers for every entry, and retries the entries that failed
+//!   for a transient reason (throttling, server side) once. A retried entry may land
+//!   after later messages of its group from the same batch; consumers compare
+//!   revisions, so this costs a skipped update, never a wrong one. `send` fails when any
+//!   entry failed, naming each.
+//! - Claim checks (with a [`PayloadStore`]): a body over [`MESSAGE_INLINE_MAX`] is put in
+//!   the payload bucket and the message carries its key; `open_body` fetches it back.
+//!   `receive` and `dead_letters` answer the bodies as sent (a claim check stays one), so
+//!   both runtimes' consumers open them the way the Lambda handlers do.
+//! - `redrive` asks SQS to move the dead letters back (`StartMessageMoveTask`); where the
+//!   endpoint lacks that (moto) it receives them from the dead-letter queue, sends each
+//!   to its queue (same group, dedup id `redrive:{message id}`) and deletes it.
 //! - Group and dedup ids are sent as given when SQS accepts them (≤ 128 characters of
 //!   letters, digits and ASCII punctuation), otherwise as their SHA-256 hex digest (the
 //!   same input always maps to the same id, so grouping and dedup still hold).
@@ -31,6 +39,7 @@
 //!   minutes. Both only repeat what SQS itself guarantees; they cover this process only.
 
 use super::error::{category_of, sdk_error};
+use super::payloads::{PayloadStore, MESSAGE_INLINE_MAX};
 use super::AwsNames;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
@@ -38,7 +47,8 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
-use ferry_domain::ports::{Delivery, OutMessage, PortResult, Queue, QueueName};
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::{Delivery, OutMessage, PortResult, Queue, QueueName, SendResults};
 use ferry_domain::{ErrorCategory, PortError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -71,6 +81,8 @@ pub struct SqsQueue {
     writes_url: Arc<str>,
     changes_dlq_url: Arc<str>,
     writes_dlq_url: Arc<str>,
+    max_receives: u32,
+    payloads: Option<PayloadStore>,
     ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -184,20 +196,23 @@ pub(crate) fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-fn transient(code: &str, sender_fault: bool) -> bool {
-    !sender_fault || category_of(Some(code), None) == ErrorCategory::RateLimited
+/// The category of one entry SQS rejected: server-side faults and throttling are
+/// transient (the same entry may be accepted later); anything else is the message's own
+/// fault (its content, its size) and never will be.
+fn entry_category(code: &str, sender_fault: bool) -> ErrorCategory {
+    if !sender_fault {
+        ErrorCategory::Server
+    } else if category_of(Some(code), None) == ErrorCategory::RateLimited {
+        ErrorCategory::RateLimited
+    } else {
+        ErrorCategory::BadMessage
+    }
 }
 
-/// After a batch call whose failed entries are `(sender_fault, code)`: `None` to retry
-/// them (first attempt, all transient), else the category of the error to report.
-fn failure_verdict(failed: &[(bool, &str)], attempt: usize) -> Option<ErrorCategory> {
-    let all_transient = failed.iter().all(|(sender, code)| transient(code, *sender));
-    match (all_transient, attempt) {
-        (true, 0) => None,
-        (true, _) if failed.iter().any(|(sender, _)| !sender) => Some(ErrorCategory::Server),
-        (true, _) => Some(ErrorCategory::RateLimited),
-        (false, _) => Some(ErrorCategory::BadMessage),
-    }
+/// An error reported for several entries (the port error is not `Clone`: its source is
+/// dropped from the copies).
+fn copied(e: &PortError) -> PortError {
+    PortError::new(e.category, e.message.clone()).with_retry_after(e.retry_after)
 }
 
 struct Prepared {
@@ -210,6 +225,17 @@ struct Listed {
     message_id: String,
     body: String,
     receive_count: u32,
+    sent: Option<DateTime<Utc>>,
+}
+
+/// One received message, as SQS gave it.
+struct Raw {
+    id: String,
+    receipt: String,
+    body: String,
+    count: u32,
+    group: Option<String>,
+    sent: Option<DateTime<Utc>>,
 }
 
 impl SqsQueue {
@@ -220,8 +246,17 @@ impl SqsQueue {
             writes_url: Arc::from(names.writes_queue_url.as_str()),
             changes_dlq_url: Arc::from(names.changes_dlq_url.as_str()),
             writes_dlq_url: Arc::from(names.writes_dlq_url.as_str()),
+            max_receives: names.max_receives,
+            payloads: None,
             ledger: Arc::new(Mutex::new(Ledger::default())),
         }
+    }
+
+    /// Keeps bodies over [`MESSAGE_INLINE_MAX`] in `payloads` (claim checks). Without it
+    /// such a message is rejected as too large.
+    pub fn with_payloads(mut self, payloads: PayloadStore) -> Self {
+        self.payloads = Some(payloads);
+        self
     }
 
     fn url(&self, queue: QueueName) -> &str {
@@ -243,10 +278,12 @@ impl SqsQueue {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends one batch, retrying its failed entries once when all failed transiently.
-    async fn send_batch(&self, queue: QueueName, batch: &[Prepared], what: &str) -> PortResult<()> {
+    /// Sends one batch and answers for each entry; the entries that failed transiently
+    /// are sent once more. `Err` when the call itself failed (nothing is known).
+    async fn send_batch(&self, queue: QueueName, batch: &[Prepared], what: &str) -> PortResult<SendResults> {
         let url = self.url(queue);
         let target = format!("queue `{}` ({url})", queue.as_str());
+        let mut results: SendResults = batch.iter().map(|_| None).collect();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         for attempt in 0..2 {
             let mut entries = Vec::with_capacity(pending.len());
@@ -273,44 +310,110 @@ impl SqsQueue {
             {
                 let mut ledger = self.ledger();
                 for ok in out.successful() {
-                    if let Some(m) = ok.id().parse::<usize>().ok().and_then(|i| batch.get(i)) {
-                        ledger.record_sent(queue, m.dedup.clone(), now);
+                    if let Some(i) = ok.id().parse::<usize>().ok().filter(|i| *i < batch.len()) {
+                        ledger.record_sent(queue, batch[i].dedup.clone(), now);
+                        results[i] = None;
                     }
                 }
             }
-            let failed = out.failed();
-            if failed.is_empty() {
-                return Ok(());
+            let mut again = Vec::new();
+            for f in out.failed() {
+                let Some(i) = f.id().parse::<usize>().ok().filter(|i| *i < batch.len()) else {
+                    return Err(PortError::new(
+                        ErrorCategory::BadResponse,
+                        format!("{what}: SQS SendMessageBatch on {target} named an unknown entry {:?}", f.id()),
+                    ));
+                };
+                let category = entry_category(f.code(), f.sender_fault());
+                results[i] = Some(PortError::new(
+                    category,
+                    format!(
+                        "{what}: SQS SendMessageBatch on {target} rejected the message with dedup id {}: {} ({})",
+                        batch[i].dedup,
+                        f.code(),
+                        f.message().unwrap_or("no message")
+                    ),
+                ));
+                if category.is_retryable() {
+                    again.push(i);
+                }
             }
-            let kinds: Vec<(bool, &str)> = failed.iter().map(|f| (f.sender_fault(), f.code())).collect();
-            let retry_ids: Option<Vec<usize>> =
-                failed.iter().map(|f| f.id().parse::<usize>().ok().filter(|i| *i < batch.len())).collect();
-            let verdict = failure_verdict(&kinds, attempt);
-            if let (None, Some(ids)) = (verdict, &retry_ids) {
-                pending = ids.clone();
-                tokio::time::sleep(RETRY_PAUSE).await;
-                continue;
+            if attempt > 0 || again.is_empty() {
+                break;
             }
-            let category = verdict.unwrap_or(ErrorCategory::BadResponse);
-            let detail: Vec<String> = failed
+            pending = again;
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Ok(results)
+    }
+
+    /// The body to send for `body` (a claim check for a long one, see [`PayloadStore`]).
+    async fn checked_body(&self, queue: QueueName, body: &str, what: &str) -> PortResult<String> {
+        match &self.payloads {
+            Some(p) => p.checked_body(queue.as_str(), body, what).await,
+            None if body.len() > MESSAGE_INLINE_MAX => Err(PortError::new(
+                ErrorCategory::BadMessage,
+                format!(
+                    "{what}: the message is {} bytes, over the {MESSAGE_INLINE_MAX} a message may carry, and no \
+                     payload bucket (FERRY_PAYLOAD_BUCKET) is configured for larger ones",
+                    body.len()
+                ),
+            )),
+            None => Ok(body.to_string()),
+        }
+    }
+
+    /// Receives the dead letters and sends each back to its queue, then deletes it.
+    /// A crash in between leaves a copy in both; the redrive dedup id drops a second
+    /// send of it within SQS's deduplication interval, and consumers are idempotent.
+    async fn redrive_by_resending(&self, queue: QueueName, what: &str) -> PortResult<u64> {
+        let dlq = self.dlq_url(queue);
+        let hide = whole_seconds(LISTING_VISIBILITY, what)?;
+        let mut moved = 0u64;
+        loop {
+            let page = self.receive_raw(dlq, MAX_BATCH as i32, hide, what).await?;
+            if page.is_empty() {
+                return Ok(moved);
+            }
+            let entries: Vec<Prepared> = page
                 .iter()
-                .map(|f| {
-                    let dedup =
-                        f.id().parse::<usize>().ok().and_then(|i| batch.get(i)).map_or("?", |m| m.dedup.as_str());
-                    format!("dedup id {dedup}: {} ({})", f.code(), f.message().unwrap_or("no message"))
+                .map(|m| Prepared {
+                    group: m.group.clone().unwrap_or_else(|| sqs_id(&format!("redrive:{}", m.id))),
+                    dedup: sqs_id(&format!("redrive:{}", m.id)),
+                    body: m.body.clone(),
                 })
                 .collect();
-            return Err(PortError::new(
-                category,
-                format!(
-                    "{what}: SQS SendMessageBatch on {target} rejected {} of {} entries: {}",
-                    failed.len(),
-                    pending.len(),
-                    detail.join("; ")
-                ),
-            ));
+            let answers = self.send_batch(queue, &entries, what).await?;
+            for (m, answer) in page.iter().zip(answers) {
+                if let Some(e) = answer {
+                    // Left in the dead-letter queue; it shows again after the listing's hide.
+                    tracing::warn!(message_id = %m.id, "redrive: not sent back: {e}");
+                    continue;
+                }
+                self.client
+                    .delete_message()
+                    .queue_url(dlq)
+                    .receipt_handle(&m.receipt)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("SQS", "DeleteMessage", dlq, what, e))?;
+                moved += 1;
+            }
         }
-        Ok(())
+    }
+
+    async fn attributes_text(&self, url: &str, name: QueueAttributeName, what: &str) -> PortResult<String> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("SQS", "GetQueueAttributes", url, what, e))?;
+        out.attributes.and_then(|mut a| a.remove(&name)).ok_or_else(|| {
+            PortError::new(ErrorCategory::BadResponse, format!("{what}: queue {url} did not report {name}"))
+        })
     }
 
     async fn attributes(&self, url: &str, names: &[QueueAttributeName], what: &str) -> PortResult<Vec<u64>> {
@@ -334,14 +437,8 @@ impl SqsQueue {
             .collect()
     }
 
-    /// Receives up to 10 messages, asking for their receive counts.
-    async fn receive_raw(
-        &self,
-        url: &str,
-        max: i32,
-        visibility: i32,
-        what: &str,
-    ) -> PortResult<Vec<(String, String, String, u32)>> {
+    /// Receives up to 10 messages, asking for their receive counts, groups and send times.
+    async fn receive_raw(&self, url: &str, max: i32, visibility: i32, what: &str) -> PortResult<Vec<Raw>> {
         #[allow(deprecated)] // moto and older endpoints only read AttributeNames.
         let req = self
             .client
@@ -353,7 +450,11 @@ impl SqsQueue {
             // Lets an SDK retry of a lost response get the same messages back (FIFO).
             .receive_request_attempt_id(uuid::Uuid::new_v4().simple().to_string())
             .attribute_names(QueueAttributeName::from("ApproximateReceiveCount"))
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount);
+            .attribute_names(QueueAttributeName::from("MessageGroupId"))
+            .attribute_names(QueueAttributeName::from("SentTimestamp"))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp);
         let out = req.send().await.map_err(|e| sdk_error("SQS", "ReceiveMessage", url, what, e))?;
         let mut got = Vec::new();
         for m in out.messages.unwrap_or_default() {
@@ -363,13 +464,15 @@ impl SqsQueue {
             let id = m.message_id.clone().ok_or_else(|| bad("a message has no MessageId"))?;
             let receipt =
                 m.receipt_handle.clone().ok_or_else(|| bad(&format!("message {id} has no receipt handle")))?;
-            let count = m
-                .attributes
-                .as_ref()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            let attr = |name: MessageSystemAttributeName| m.attributes.as_ref().and_then(|a| a.get(&name)).cloned();
+            let count = attr(MessageSystemAttributeName::ApproximateReceiveCount)
                 .and_then(|v| v.parse::<u32>().ok())
                 .ok_or_else(|| bad(&format!("message {id} has no ApproximateReceiveCount")))?;
-            got.push((id, receipt, m.body.unwrap_or_default(), count));
+            let sent = attr(MessageSystemAttributeName::SentTimestamp)
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_millis);
+            let group = attr(MessageSystemAttributeName::MessageGroupId);
+            got.push(Raw { id, receipt, body: m.body.unwrap_or_default(), count, group, sent });
         }
         Ok(got)
     }
@@ -392,15 +495,15 @@ impl SqsQueue {
             while listed.len() < MAX_DEAD_LETTERS {
                 let page = self.receive_raw(url, MAX_BATCH as i32, hide, what).await?;
                 let mut new = 0;
-                for (id, receipt, body, count) in page {
-                    if find == Some(id.as_str()) {
+                for m in page {
+                    if find == Some(m.id.as_str()) {
                         // Kept hidden: the caller deletes it.
-                        found = Some(receipt);
+                        found = Some(m.receipt);
                         continue;
                     }
-                    if receipts.insert(id.clone(), receipt).is_none() {
+                    if receipts.insert(m.id.clone(), m.receipt).is_none() {
                         new += 1;
-                        listed.push(Listed { message_id: id, body, receive_count: count });
+                        listed.push(Listed { message_id: m.id, body: m.body, receive_count: m.count, sent: m.sent });
                     }
                 }
                 if found.is_some() || new == 0 {
@@ -441,6 +544,23 @@ impl SqsQueue {
     }
 }
 
+/// Whether the endpoint does not know the action: it says so, or (moto) fails with a
+/// server error that carries no AWS error at all. SQS's own server errors name a code
+/// (`InternalError`) and stay errors.
+fn unsupported_action<E: aws_sdk_sqs::error::ProvideErrorMetadata>(
+    e: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> bool {
+    use aws_sdk_sqs::error::ProvideErrorMetadata as _;
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match e.code() {
+        Some(code) => {
+            matches!(code, "InvalidAction" | "UnknownOperationException" | "NotImplemented")
+                || code.ends_with("UnsupportedOperation")
+        }
+        None => matches!(status, Some(500 | 501)),
+    }
+}
+
 fn stale_receipt(queue: QueueName, op: &str) -> PortError {
     PortError::new(
         ErrorCategory::NotFound,
@@ -454,40 +574,131 @@ fn stale_receipt(queue: QueueName, op: &str) -> PortError {
 #[async_trait]
 impl Queue for SqsQueue {
     /// In order, in batches of up to 10; fails naming every rejected entry. Messages
-    /// before a failed batch stay sent (resending is safe: dedup ids drop repeats).
+    /// before and beside a rejected one stay sent (resending is safe: dedup ids drop
+    /// repeats).
     async fn send(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<()> {
+        let results = self.send_each(queue, messages).await?;
+        let failed: Vec<PortError> = results.into_iter().flatten().collect();
+        let Some(first) = failed.first() else {
+            return Ok(());
+        };
+        // A message that can never be sent decides the category over a passing fault.
+        let category = failed.iter().find(|e| !e.is_retryable()).unwrap_or(first).category;
+        let detail: Vec<&str> = failed.iter().map(|e| e.message.as_str()).collect();
+        Err(PortError::new(
+            category,
+            format!("{} of {} messages were not sent: {}", failed.len(), messages.len(), detail.join("; ")),
+        ))
+    }
+
+    /// As `send`, answering for each message: an empty id, a body the payload bucket
+    /// could not take, or an entry SQS rejected fails that message alone.
+    async fn send_each(&self, queue: QueueName, messages: &[OutMessage]) -> PortResult<SendResults> {
         let what = format!("send to queue {}", queue.as_str());
-        if let Some(m) = messages.iter().find(|m| m.group_id.is_empty() || m.dedup_id.is_empty()) {
-            return Err(PortError::new(
-                ErrorCategory::BadMessage,
-                format!(
-                    "{what}: group id and dedup id must not be empty (group {:?}, dedup {:?})",
-                    m.group_id, m.dedup_id
-                ),
-            ));
-        }
+        let mut results: SendResults = messages.iter().map(|_| None).collect();
         let now = Instant::now();
-        let prepared: Vec<Prepared> = {
+        // (index in `messages`, prepared entry) of what goes to SQS.
+        let mut prepared: Vec<(usize, Prepared)> = Vec::with_capacity(messages.len());
+        {
             let mut ledger = self.ledger();
             // Repeats within this call go to SQS, which drops them itself.
             let mut this_call = HashSet::new();
-            let mut out = Vec::with_capacity(messages.len());
-            for m in messages {
+            for (i, m) in messages.iter().enumerate() {
+                if m.group_id.is_empty() || m.dedup_id.is_empty() {
+                    results[i] = Some(PortError::new(
+                        ErrorCategory::BadMessage,
+                        format!(
+                            "{what}: group id and dedup id must not be empty (group {:?}, dedup {:?})",
+                            m.group_id, m.dedup_id
+                        ),
+                    ));
+                    continue;
+                }
                 let p = Prepared { group: sqs_id(&m.group_id), dedup: sqs_id(&m.dedup_id), body: m.body.clone() };
                 if this_call.contains(&p.dedup) || !ledger.recently_sent(queue, &p.dedup, now) {
                     this_call.insert(p.dedup.clone());
-                    out.push(p);
+                    prepared.push((i, p));
                 }
             }
-            out
-        };
-        let sizes: Vec<usize> = prepared.iter().map(|p| p.body.len()).collect();
-        for range in batches(&sizes) {
-            self.send_batch(queue, &prepared[range], &what).await?;
         }
-        Ok(())
+        let mut sendable: Vec<(usize, Prepared)> = Vec::with_capacity(prepared.len());
+        for (i, mut p) in prepared {
+            match self.checked_body(queue, &p.body, &what).await {
+                Ok(body) => {
+                    p.body = body;
+                    sendable.push((i, p));
+                }
+                Err(e) => results[i] = Some(e),
+            }
+        }
+        let (index, entries): (Vec<usize>, Vec<Prepared>) = sendable.into_iter().unzip();
+        let sizes: Vec<usize> = entries.iter().map(|p| p.body.len()).collect();
+        for range in batches(&sizes) {
+            let answers = match self.send_batch(queue, &entries[range.clone()], &what).await {
+                // SQS refuses a whole batch for one entry it will never take (over the
+                // queue's MaximumMessageSize): send them one by one to find it.
+                Err(e) if !e.is_retryable() && range.len() > 1 => {
+                    let mut one_by_one = Vec::with_capacity(range.len());
+                    for k in range.clone() {
+                        one_by_one.push(match self.send_batch(queue, &entries[k..k + 1], &what).await {
+                            Ok(mut answer) => answer.pop().flatten(),
+                            Err(e) => Some(e),
+                        });
+                    }
+                    one_by_one
+                }
+                Ok(answers) => answers,
+                Err(e) => range.clone().map(|_| Some(copied(&e))).collect(),
+            };
+            for (k, answer) in range.zip(answers) {
+                results[index[k]] = answer;
+            }
+        }
+        Ok(results)
     }
 
+    /// Fetches the payload of a claim check from the payload bucket; any other body is
+    /// its own.
+    async fn open_body(&self, queue: QueueName, body: &str) -> PortResult<String> {
+        let what = format!("open a message of queue {}", queue.as_str());
+        match &self.payloads {
+            Some(p) => p.opened_body(body, &what).await,
+            None => match super::payloads::claim_check_of(body)? {
+                Some(c) => Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("{what}: it is a claim check ({}) and no payload bucket is configured", c.key),
+                )),
+                None => Ok(body.to_string()),
+            },
+        }
+    }
+
+    fn max_receives(&self) -> Option<u32> {
+        Some(self.max_receives)
+    }
+
+    /// The dead-letter queue's `MessageRetentionPeriod`.
+    async fn dead_letter_retention(&self, queue: QueueName) -> PortResult<Option<Duration>> {
+        let what = format!("retention of the dead-letter queue of {}", queue.as_str());
+        let secs = self.attributes(self.dlq_url(queue), &[QueueAttributeName::MessageRetentionPeriod], &what).await?;
+        Ok(secs.first().map(|s| Duration::from_secs(*s)))
+    }
+
+    /// `StartMessageMoveTask` from the dead-letter queue to its source queue (SQS moves
+    /// them in the background: the answer is how many were waiting); receive-and-resend
+    /// where the endpoint does not know the action.
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64> {
+        let what = format!("redrive of queue {}", queue.as_str());
+        let arns = self.attributes_text(self.dlq_url(queue), QueueAttributeName::QueueArn, &what).await?;
+        let target = self.attributes_text(self.url(queue), QueueAttributeName::QueueArn, &what).await?;
+        let waiting =
+            self.attributes(self.dlq_url(queue), &[QueueAttributeName::ApproximateNumberOfMessages], &what).await?;
+        match self.client.start_message_move_task().source_arn(&arns).destination_arn(&target).send().await {
+            Ok(_) => Ok(waiting.first().copied().unwrap_or(0)),
+            Err(e) if unsupported_action(&e) => self.redrive_by_resending(queue, &what).await,
+            Err(e) => Err(sdk_error("SQS", "StartMessageMoveTask", self.dlq_url(queue), &what, e)),
+        }
+    }
     /// At most `min(max, 10)` messages; the visibility is rounded up to whole seconds.
     async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>> {
         if max == 0 {
@@ -500,9 +711,9 @@ impl Queue for SqsQueue {
         let mut ledger = self.ledger();
         Ok(got
             .into_iter()
-            .map(|(message_id, receipt, body, receive_count)| {
-                ledger.issued(queue, &message_id, &receipt, now);
-                Delivery { message_id, receipt, body, receive_count }
+            .map(|m| {
+                ledger.issued(queue, &m.id, &m.receipt, now);
+                Delivery { message_id: m.id, receipt: m.receipt, body: m.body, receive_count: m.count, since: m.sent }
             })
             .collect())
     }
@@ -557,6 +768,7 @@ impl Queue for SqsQueue {
                 receipt: String::new(),
                 body: l.body,
                 receive_count: l.receive_count,
+                since: l.sent,
             })
             .collect())
     }
@@ -699,28 +911,15 @@ mod tests {
     }
 
     #[test]
-    fn failed_entries_are_retried_once_only_when_all_are_transient() {
-        let throttled = (true, "RequestThrottled");
-        let server = (false, "InternalError");
-        let invalid = (true, "InvalidParameterValue");
-        type Case<'a> = (&'a [(bool, &'a str)], usize, Option<ErrorCategory>);
-        let table: [Case<'_>; 6] = [
-            (&[throttled, server], 0, None),
-            (&[throttled], 1, Some(ErrorCategory::RateLimited)),
-            (&[server], 1, Some(ErrorCategory::Server)),
-            (&[invalid], 0, Some(ErrorCategory::BadMessage)),
-            (&[throttled, invalid], 0, Some(ErrorCategory::BadMessage)),
-            (&[invalid], 1, Some(ErrorCategory::BadMessage)),
+    fn throttling_and_server_side_entry_failures_are_transient_and_the_rest_are_the_messages_own() {
+        let table = [
+            ("RequestThrottled", true, ErrorCategory::RateLimited),
+            ("InternalError", false, ErrorCategory::Server),
+            ("InvalidParameterValue", true, ErrorCategory::BadMessage),
+            ("InvalidMessageContents", true, ErrorCategory::BadMessage),
         ];
-        for (failed, attempt, want) in table {
-            assert_eq!(failure_verdict(failed, attempt), want, "{failed:?} attempt {attempt}");
+        for (code, sender_fault, want) in table {
+            assert_eq!(entry_category(code, sender_fault), want, "{code}");
         }
-    }
-
-    #[test]
-    fn throttling_and_server_side_entry_failures_are_transient() {
-        assert!(transient("RequestThrottled", true));
-        assert!(transient("InternalError", false));
-        assert!(!transient("InvalidParameterValue", true));
     }
 }

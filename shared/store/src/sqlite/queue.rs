@@ -167,6 +167,7 @@ impl Queue for SqliteStore {
                         receipt,
                         body: head.body,
                         receive_count: receive_count(count, &what)?,
+                        since: None,
                     });
                 }
                 break;
@@ -225,23 +226,24 @@ impl Queue for SqliteStore {
             let what = format!("dead_letters of queue {}", queue.as_str());
             let mut stmt = conn
                 .prepare(
-                    "SELECT message_id, body, receive_count FROM queue_dead_letters
+                    "SELECT message_id, body, receive_count, dead_at FROM queue_dead_letters
                      WHERE queue = ?1 ORDER BY seq",
                 )
                 .ctx(|| what.clone())?;
             let rows = stmt
                 .query_map([queue.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
                 })
                 .ctx(|| what.clone())?;
             let mut out = Vec::new();
             for row in rows {
-                let (message_id, body, count) = row.ctx(|| what.clone())?;
+                let (message_id, body, count, dead_at) = row.ctx(|| what.clone())?;
                 out.push(Delivery {
                     message_id,
                     receipt: String::new(),
                     body,
                     receive_count: receive_count(count, &what)?,
+                    since: chrono::DateTime::from_timestamp_micros(dead_at),
                 });
             }
             Ok(out)
@@ -259,6 +261,34 @@ impl Queue for SqliteStore {
             )
             .ctx(|| format!("delete_dead_letter {message_id} on queue {}", queue.as_str()))?;
             Ok(())
+        })
+        .await
+    }
+
+    fn max_receives(&self) -> Option<u32> {
+        Some(self.settings().max_receives)
+    }
+
+    /// Moves the dead letters back in dead-lettering order, each at the end of its
+    /// group with its receive count reset, in one transaction. They bypass the dedup
+    /// window: their dedup ids were taken when they were first sent.
+    async fn redrive(&self, queue: QueueName) -> PortResult<u64> {
+        self.run(move |conn, _| {
+            let what = format!("redrive of queue {}", queue.as_str());
+            let tx = immediate(conn, &what)?;
+            let now = now_micros();
+            let moved = tx
+                .execute(
+                    "INSERT INTO queue_messages
+                     (queue, message_id, group_id, dedup_id, body, sent_at, visible_at)
+                     SELECT queue, message_id, group_id, dedup_id, body, sent_at, ?2
+                     FROM queue_dead_letters WHERE queue = ?1 ORDER BY seq",
+                    params![queue.as_str(), now],
+                )
+                .ctx(|| what.clone())?;
+            tx.execute("DELETE FROM queue_dead_letters WHERE queue = ?1", [queue.as_str()]).ctx(|| what.clone())?;
+            commit(tx, &what)?;
+            super::to_u64(moved as i64, &what)
         })
         .await
     }
