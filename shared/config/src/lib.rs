@@ -10,6 +10,9 @@
 
 mod confined;
 mod decode;
+#[cfg(test)]
+mod drift;
+mod format;
 mod integrations;
 mod schema;
 mod systems;
@@ -170,7 +173,7 @@ impl Loader {
         if root.is_null() {
             return;
         }
-        let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &["systems", "integrations"]) else {
+        let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &format::FILE) else {
             return;
         };
         if let Some(list) = obj.get("systems") {

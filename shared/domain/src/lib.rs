@@ -11,6 +11,7 @@ pub mod ids;
 pub mod integration;
 pub mod message;
 pub mod model;
+pub mod names;
 pub mod ports;
 
 pub use error::{ErrorCategory, PortError};
@@ -18,3 +19,4 @@ pub use ids::*;
 pub use integration::*;
 pub use message::*;
 pub use model::*;
+pub use names::{EnumNames, Named};
