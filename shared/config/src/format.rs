@@ -2,15 +2,19 @@
 //! and whether it is required.
 //!
 //! The decoder takes each object's allowed keys (unknown-key errors and their hints) and
-//! required keys (missing-key errors) from here, and reads values by key name; enum
-//! values come from the `named_enum!` declarations in ferry-domain. The JSON Schema for
-//! editors is generated from here (`schema.rs`). The `format_drift` test checks that the
-//! decoder reads every key declared here, reads no other, and accepts exactly the enum
-//! values the schema lists.
+//! required keys (missing-key errors and their hints) from here, and reads values by key
+//! name; enum values come from the `named_enum!` declarations in ferry-domain. The JSON
+//! Schema for editors is generated from here (`schema.rs`). The tests in `drift.rs` fail
+//! when the decoder does not read a key declared here, reads one that is not, or accepts
+//! other enum values than the schema lists.
 //!
-//! Adding a key: add a [`Key`] to its object below and read it in that object's decoder
-//! (`obj.get("name")`, `obj.enum_of::<T>(ctx, "name")`, ...); then regenerate
-//! `examples/ferry.schema.json` (`cargo run -p ferry-config --example make_example_sheets -- examples`).
+//! Adding a key: add a [`Key`] to its object below (`key(..)` optional, `required(..)`
+//! required) and read it in that object's decoder (`obj.get("name")`, `obj.string(..)`,
+//! `obj.enum_of::<T>(..)`). A new object is a `static Object` named by a key's
+//! [`Shape::Object`], decoded with `Obj::new(ctx, node, path, &format::NAME)`; reach it
+//! in the drift sample. Adding an enum value: one line in its `named_enum!`.
+//! Then regenerate `examples/ferry.schema.json`:
+//! `cargo run -p ferry-config --example make_example_sheets -- examples`.
 
 use ferry_domain::{
     AuthKind, ConflictPolicy, Direction, EnumNames, FilterExit, Links, MappingKind, SystemKind, UnmatchedUser,

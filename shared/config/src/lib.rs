@@ -6,7 +6,8 @@
 //! it helps, a hint. Sheets are read at load time, so the produced
 //! [`Integration`]s are self-contained.
 //!
-//! The format is described for editors by [`json_schema`].
+//! The format is declared once, in `format.rs`: the decoder takes each object's keys from
+//! there, and [`json_schema`] (for editors) is generated from it.
 
 mod confined;
 mod decode;
