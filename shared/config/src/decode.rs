@@ -1,8 +1,9 @@
 //! Reading the positioned YAML tree while collecting every error.
 
+use crate::format::{Object, Presence, Shape};
 use crate::yaml::{Kind, Node, Pos, Value};
 use crate::ConfigError;
-use ferry_domain::{format_number, Scalar};
+use ferry_domain::{format_number, Named, Scalar};
 
 /// Where something was declared, kept for checks that run after all files are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,16 +51,20 @@ pub fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// A YAML mapping whose keys were checked against the allowed ones.
+/// A YAML mapping of one [`Object`] of the format: its keys were checked against the
+/// object's declared keys, and its required keys were reported when missing.
 pub struct Obj<'n> {
     pub node: &'n Node,
     pub path: String,
+    def: &'static Object,
     entries: Vec<(&'n str, &'n Node, &'n Node)>,
 }
 
 impl<'n> Obj<'n> {
-    /// Reports a non-mapping, unknown keys (with a did-you-mean hint) and non-string keys.
-    pub fn new(ctx: &mut Ctx, node: &'n Node, path: &str, allowed: &[&str]) -> Option<Obj<'n>> {
+    /// Reports a non-mapping, unknown keys (with a did-you-mean hint), non-string keys,
+    /// duplicate keys and missing required keys.
+    pub fn new(ctx: &mut Ctx, node: &'n Node, path: &str, def: &'static Object) -> Option<Obj<'n>> {
+        let allowed: Vec<&str> = def.keys.iter().map(|k| k.name).collect();
         let Kind::Map(raw) = &node.kind else {
             ctx.error(
                 node.pos,
@@ -88,7 +93,7 @@ impl<'n> Obj<'n> {
                 continue;
             }
             if !allowed.contains(&key) {
-                let hint = match did_you_mean(key, allowed) {
+                let hint = match did_you_mean(key, &allowed) {
                     Some(c) => {
                         format!("did you mean \"{c}\"? allowed keys: {}", allowed.join(", "))
                     }
@@ -99,17 +104,56 @@ impl<'n> Obj<'n> {
             }
             entries.push((key, k, v));
         }
-        Some(Obj { node, path: path.to_string(), entries })
+        let obj = Obj { node, path: path.to_string(), def, entries };
+        #[cfg(test)]
+        crate::drift::decoded(def);
+        obj.check_presence(ctx);
+        Some(obj)
     }
 
-    /// The value of a key; an explicit null counts as absent.
-    pub fn get(&self, key: &str) -> Option<&'n Node> {
+    fn check_presence(&self, ctx: &mut Ctx) {
+        for key in self.def.keys {
+            let absent = self.value(key.name).is_none();
+            match key.presence {
+                Presence::Optional => {}
+                Presence::Required(hint) => {
+                    if absent {
+                        let hint = hint.map(str::to_string).or_else(|| match &key.shape {
+                            Shape::Enum(names) => Some(format!("use {}", or_list(&names.names()))),
+                            _ => None,
+                        });
+                        self.missing(ctx, key.name, hint);
+                    }
+                }
+                Presence::RequiredWith { tag, value, hint } => match self.value(tag).and_then(Node::scalar) {
+                    Some(Value::Str(v)) if v == value && absent => self.missing(ctx, key.name, Some(hint.into())),
+                    Some(Value::Str(v)) if v != value => {
+                        if let Some((_, k, _)) = self.entries.iter().find(|(n, _, _)| *n == key.name) {
+                            let message = format!("{} is only used with {tag}: {value}", key.name);
+                            ctx.error(k.pos, &self.path_of(key.name), message, None);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    fn missing(&self, ctx: &mut Ctx, key: &str, hint: Option<String>) {
+        ctx.error(self.node.pos, &self.path_of(key), format!("missing key \"{key}\""), hint);
+    }
+
+    /// A value without recording a read (for the checks above, which read the format).
+    fn value(&self, key: &str) -> Option<&'n Node> {
         self.entries.iter().find(|(k, _, v)| *k == key && !v.is_null()).map(|(_, _, v)| *v)
     }
 
-    /// The key node itself (for errors about the key, e.g. a missing sheet).
-    pub fn key_node(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| *k)
+    /// The value of a key; an explicit null counts as absent. A required key that is
+    /// absent was already reported.
+    pub fn get(&self, key: &str) -> Option<&'n Node> {
+        #[cfg(test)]
+        crate::drift::read(self.def, key, None);
+        self.value(key)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -120,21 +164,13 @@ impl<'n> Obj<'n> {
         join(&self.path, key)
     }
 
-    pub fn required(&self, ctx: &mut Ctx, key: &str, hint: Option<&str>) -> Option<&'n Node> {
-        let v = self.get(key);
-        if v.is_none() {
-            ctx.error(self.node.pos, &self.path_of(key), format!("missing key \"{key}\""), hint.map(str::to_string));
-        }
-        v
-    }
-
-    /// A required non-empty string.
-    pub fn req_str(&self, ctx: &mut Ctx, key: &str, hint: Option<&str>) -> Option<String> {
-        let n = self.required(ctx, key, hint)?;
+    /// A non-empty string; `None` when absent or invalid (reported).
+    pub fn string(&self, ctx: &mut Ctx, key: &str) -> Option<String> {
+        let n = self.get(key)?;
         string(ctx, n, &self.path_of(key))
     }
 
-    /// An optional non-empty string.
+    /// An optional non-empty string; `Err` when invalid (reported).
     pub fn opt_str(&self, ctx: &mut Ctx, key: &str) -> Result<Option<String>, ()> {
         match self.get(key) {
             None => Ok(None),
@@ -155,17 +191,13 @@ impl<'n> Obj<'n> {
         }
     }
 
-    /// An optional enum value given as one of `options`.
-    pub fn opt_enum<T: Copy>(
-        &self,
-        ctx: &mut Ctx,
-        key: &str,
-        what: &str,
-        options: &[(&str, T)],
-    ) -> Result<Option<(T, Pos)>, ()> {
-        match self.get(key) {
+    /// A named enum's value with where it was written; `Err` when invalid (reported).
+    pub fn enum_of<T: Named>(&self, ctx: &mut Ctx, key: &str) -> Result<Option<(T, Pos)>, ()> {
+        #[cfg(test)]
+        crate::drift::read(self.def, key, Some(T::NAMES));
+        match self.value(key) {
             None => Ok(None),
-            Some(n) => enum_value(ctx, n, &self.path_of(key), what, options).map(|v| Some((v, n.pos))).ok_or(()),
+            Some(n) => enum_value::<T>(ctx, n, &self.path_of(key)).map(|v| Some((v, n.pos))).ok_or(()),
         }
     }
 }
@@ -211,8 +243,9 @@ pub fn string(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String> {
     }
 }
 
-pub fn enum_value<T: Copy>(ctx: &mut Ctx, node: &Node, path: &str, what: &str, options: &[(&str, T)]) -> Option<T> {
-    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+/// A named enum's value; an unknown name is reported with the names it could be.
+pub fn enum_value<T: Named>(ctx: &mut Ctx, node: &Node, path: &str) -> Option<T> {
+    let (what, names) = (T::NAMES.what, T::NAMES.names());
     let hint = Some(format!("use {}", or_list(&names)));
     let text = match node.scalar() {
         Some(Value::Str(s)) => s,
@@ -221,8 +254,8 @@ pub fn enum_value<T: Copy>(ctx: &mut Ctx, node: &Node, path: &str, what: &str, o
             return None;
         }
     };
-    if let Some((_, v)) = options.iter().find(|(n, _)| *n == text) {
-        return Some(*v);
+    if let Some(v) = T::parse(text) {
+        return Some(v);
     }
     let hint = match did_you_mean(text, &names) {
         Some(c) => Some(format!("did you mean \"{c}\"? use {}", or_list(&names))),

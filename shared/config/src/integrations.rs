@@ -1,43 +1,21 @@
 //! `integrations:` entries.
 
 use crate::decode::{self, At, Ctx, Obj};
+use crate::format;
 use crate::tables::{self, Purpose};
 use crate::yaml::{Kind, Node, Pos, Value};
 use ferry_domain::{
-    ConflictPolicy, Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId,
-    MappingKind, RemoteRefs, Scalar, SystemId, UnmatchedUser, UserTable, ValueTable,
+    ConflictPolicy, Direction, Endpoint, FieldKey, FieldMapping, FilterExit, Flow, Integration, IntegrationId, Links,
+    MappingKind, RemoteRefs, Scalar, Side, SystemId, UnmatchedUser, UserTable, ValueTable,
 };
 use std::collections::HashMap;
 use std::path::Path;
-
-pub const INTEGRATION_KEYS: &[&str] = &[
-    "id",
-    "left",
-    "right",
-    "poll_interval",
-    "overlap",
-    "start_time",
-    "max_attempts",
-    "filters",
-    "remote",
-    "users",
-    "fields",
-];
-pub const ENDPOINT_KEYS: &[&str] = &["system", "project", "type"];
-pub const FILTER_KEYS: &[&str] = &["left_to_right", "right_to_left", "on_exit"];
-pub const REMOTE_KEYS: &[&str] = &["left_id_field", "right_id_field", "links"];
-pub const FIELD_KEYS: &[&str] =
-    &["left", "right", "direction", "type", "values", "default", "unmatched", "value", "conflict"];
-pub const DEFAULT_KEYS: &[&str] = &["left", "right"];
 
 pub const DEFAULT_POLL_SECS: u64 = 60;
 pub const MIN_POLL_SECS: u64 = 10;
 pub const DEFAULT_OVERLAP_SECS: u64 = 120;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 const MAX_DURATION_SECS: u64 = 86_400;
-
-const DIRECTIONS: &[(&str, Direction)] =
-    &[("left_to_right", Direction::LeftToRight), ("right_to_left", Direction::RightToLeft), ("both", Direction::Both)];
 
 pub struct IntegrationDecl {
     /// `None` when the entry had errors (they are reported).
@@ -58,11 +36,11 @@ pub struct FilterDecl {
 }
 
 pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<IntegrationDecl> {
-    let obj = Obj::new(ctx, node, path, INTEGRATION_KEYS)?;
+    let obj = Obj::new(ctx, node, path, &format::INTEGRATION)?;
     let before = ctx.error_count();
     let mut decl = IntegrationDecl { integration: None, id: None, system_refs: Vec::new(), filters: Vec::new() };
 
-    let id = obj.required(ctx, "id", None).and_then(|n| {
+    let id = obj.get("id").and_then(|n| {
         let p = obj.path_of("id");
         let s = decode::string(ctx, n, &p)?;
         match IntegrationId::parse(s.clone()) {
@@ -76,12 +54,8 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             }
         }
     });
-    let left = obj
-        .required(ctx, "left", Some("left: { system: ID, project: KEY, type: Bug }"))
-        .and_then(|n| endpoint(ctx, n, &obj.path_of("left"), &mut decl.system_refs));
-    let right = obj
-        .required(ctx, "right", Some("right: { system: ID, project: NAME, type: Bug }"))
-        .and_then(|n| endpoint(ctx, n, &obj.path_of("right"), &mut decl.system_refs));
+    let left = obj.get("left").and_then(|n| endpoint(ctx, n, &obj.path_of("left"), &mut decl.system_refs));
+    let right = obj.get("right").and_then(|n| endpoint(ctx, n, &obj.path_of("right"), &mut decl.system_refs));
     if let (Some(l), Some(r)) = (&left, &right) {
         if l == r {
             let n = obj.get("right").map_or(node.pos, |n| n.pos);
@@ -134,9 +108,8 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         let value_of = |key: &str| {
             entries.iter().find(|(k, _)| matches!(&k.kind, Kind::Scalar { text, .. } if text == key)).map(|(_, v)| v)
         };
-        for (flow, key, endpoint) in
-            [(Flow::LeftToRight, "left_to_right", &left), (Flow::RightToLeft, "right_to_left", &right)]
-        {
+        for (flow, endpoint) in [(Flow::LeftToRight, &left), (Flow::RightToLeft, &right)] {
+            let key = flow.as_str();
             let condition = match flow {
                 Flow::LeftToRight => &filter_left_to_right,
                 Flow::RightToLeft => &filter_right_to_left,
@@ -151,7 +124,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         }
     }
     let remote = match obj.get("remote") {
-        None => RemoteRefs { left_link: true, right_link: true, ..RemoteRefs::default() },
+        None => remote_refs(None, None, Links::default()),
         Some(n) => remote(ctx, n, &obj.path_of("remote")).unwrap_or_default(),
     };
     let users = match obj.get("users") {
@@ -161,9 +134,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             .unwrap_or_default(),
     };
     let mut fields = Vec::new();
-    if let Some(n) =
-        obj.required(ctx, "fields", Some("list the mapped fields, e.g. - { left: summary, right: System.Title }"))
-    {
+    if let Some(n) = obj.get("fields") {
         let items = decode::list(ctx, n, &obj.path_of("fields"));
         if items.is_empty() && matches!(n.kind, Kind::Seq(_)) {
             ctx.error(n.pos, &obj.path_of("fields"), "an integration needs at least one field mapping", None);
@@ -185,14 +156,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
                 let Some(target) = m.field(flow.target()) else {
                     continue;
                 };
-                let side = match flow {
-                    Flow::LeftToRight => "right",
-                    Flow::RightToLeft => "left",
-                };
-                let flow_name = match flow {
-                    Flow::LeftToRight => "left_to_right",
-                    Flow::RightToLeft => "right_to_left",
-                };
+                let (side, flow_name) = (flow.target().as_str(), flow.as_str());
                 for (f, remote_field, remote_key) in remote_targets {
                     if f == flow && remote_field == Some(target) {
                         ctx.error(
@@ -250,8 +214,8 @@ fn describe(n: &Node) -> String {
 }
 
 fn endpoint(ctx: &mut Ctx, node: &Node, path: &str, refs: &mut Vec<(String, At)>) -> Option<Endpoint> {
-    let obj = Obj::new(ctx, node, path, ENDPOINT_KEYS)?;
-    let system = obj.required(ctx, "system", Some("the id of a system under systems:")).and_then(|n| {
+    let obj = Obj::new(ctx, node, path, &format::ENDPOINT)?;
+    let system = obj.get("system").and_then(|n| {
         let p = obj.path_of("system");
         let s = decode::string(ctx, n, &p)?;
         match SystemId::parse(s.clone()) {
@@ -265,8 +229,8 @@ fn endpoint(ctx: &mut Ctx, node: &Node, path: &str, refs: &mut Vec<(String, At)>
             }
         }
     });
-    let project = obj.req_str(ctx, "project", Some("a Jira project key or an Azure DevOps project name"));
-    let entity_type = obj.req_str(ctx, "type", Some("the issue / work item type, e.g. Bug"));
+    let project = obj.string(ctx, "project");
+    let entity_type = obj.string(ctx, "type");
     Some(Endpoint { system: system?, project: project?, entity_type: entity_type? })
 }
 
@@ -297,45 +261,30 @@ fn duration(ctx: &mut Ctx, obj: &Obj, key: &str, default: u64, min: u64) -> u64 
 }
 
 fn filters(ctx: &mut Ctx, node: &Node, path: &str) -> (Option<String>, Option<String>, FilterExit) {
-    let Some(obj) = Obj::new(ctx, node, path, FILTER_KEYS) else {
+    let Some(obj) = Obj::new(ctx, node, path, &format::FILTERS) else {
         return (None, None, FilterExit::default());
     };
     let l2r = obj.opt_str(ctx, "left_to_right").ok().flatten();
     let r2l = obj.opt_str(ctx, "right_to_left").ok().flatten();
-    let exit = obj
-        .opt_enum(
-            ctx,
-            "on_exit",
-            "filter exit policy",
-            &[("keep_syncing", FilterExit::KeepSyncing), ("stop_syncing", FilterExit::StopSyncing)],
-        )
-        .ok()
-        .flatten()
-        .map(|(v, _)| v)
-        .unwrap_or_default();
+    let exit = obj.enum_of::<FilterExit>(ctx, "on_exit").ok().flatten().map(|(v, _)| v).unwrap_or_default();
     (l2r, r2l, exit)
 }
 
 fn remote(ctx: &mut Ctx, node: &Node, path: &str) -> Option<RemoteRefs> {
-    let obj = Obj::new(ctx, node, path, REMOTE_KEYS)?;
+    let obj = Obj::new(ctx, node, path, &format::REMOTE)?;
     let left_id_field = obj.opt_str(ctx, "left_id_field").ok()?.map(FieldKey::new);
     let right_id_field = obj.opt_str(ctx, "right_id_field").ok()?.map(FieldKey::new);
-    let (left_link, right_link) = obj
-        .opt_enum(
-            ctx,
-            "links",
-            "links setting",
-            &[("none", (false, false)), ("left", (true, false)), ("right", (false, true)), ("both", (true, true))],
-        )
-        .ok()?
-        .map_or((true, true), |(v, _)| v);
-    Some(RemoteRefs { left_id_field, right_id_field, left_link, right_link })
+    let links = obj.enum_of::<Links>(ctx, "links").ok()?.map(|(v, _)| v).unwrap_or_default();
+    Some(remote_refs(left_id_field, right_id_field, links))
+}
+
+fn remote_refs(left_id_field: Option<FieldKey>, right_id_field: Option<FieldKey>, links: Links) -> RemoteRefs {
+    RemoteRefs { left_id_field, right_id_field, left_link: links.on(Side::Left), right_link: links.on(Side::Right) }
 }
 
 /// `left:` / `right:` of a mapping: a field key, or `none` (`Some(None)`).
 fn side_field(ctx: &mut Ctx, obj: &Obj, key: &str) -> Option<Option<FieldKey>> {
-    let hint = "a field key of that system, or none for a constant";
-    let n = obj.required(ctx, key, Some(hint))?;
+    let n = obj.get(key)?;
     let s = decode::string(ctx, n, &obj.path_of(key))?;
     if s == "none" {
         Some(None)
@@ -345,48 +294,14 @@ fn side_field(ctx: &mut Ctx, obj: &Obj, key: &str) -> Option<Option<FieldKey>> {
 }
 
 fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<FieldMapping> {
-    let obj = Obj::new(ctx, node, path, FIELD_KEYS)?;
+    let obj = Obj::new(ctx, node, path, &format::FIELD)?;
     let before = ctx.error_count();
     let left = side_field(ctx, &obj, "left");
     let right = side_field(ctx, &obj, "right");
-    let direction = obj.opt_enum(ctx, "direction", "direction", DIRECTIONS).ok().flatten();
-    let kind = obj
-        .opt_enum(
-            ctx,
-            "type",
-            "mapping type",
-            &[
-                ("value", MappingKind::Value),
-                ("rich_text", MappingKind::RichText),
-                ("user", MappingKind::User),
-                ("status", MappingKind::Status),
-            ],
-        )
-        .ok()
-        .flatten();
-    let unmatched = obj
-        .opt_enum(
-            ctx,
-            "unmatched",
-            "unmatched policy",
-            &[("default", UnmatchedUser::Default), ("skip", UnmatchedUser::Skip), ("fail", UnmatchedUser::Fail)],
-        )
-        .ok()
-        .flatten();
-    let conflict = obj
-        .opt_enum(
-            ctx,
-            "conflict",
-            "conflict policy",
-            &[
-                ("last_writer", ConflictPolicy::LastWriter),
-                ("left", ConflictPolicy::Left),
-                ("right", ConflictPolicy::Right),
-                ("flag", ConflictPolicy::Flag),
-            ],
-        )
-        .ok()
-        .flatten();
+    let direction = obj.enum_of::<Direction>(ctx, "direction").ok().flatten();
+    let kind = obj.enum_of::<MappingKind>(ctx, "type").ok().flatten();
+    let unmatched = obj.enum_of::<UnmatchedUser>(ctx, "unmatched").ok().flatten();
+    let conflict = obj.enum_of::<ConflictPolicy>(ctx, "conflict").ok().flatten();
     let mapping_kind = kind.map_or(MappingKind::Value, |(k, _)| k);
     if let Some((_, pos)) = unmatched {
         if mapping_kind != MappingKind::User {
@@ -406,12 +321,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             } else {
                 "rich text is converted, not looked up"
             };
-            ctx.error(
-                n.pos,
-                &p,
-                format!("a {} mapping takes no value table", kind_name(mapping_kind)),
-                Some(hint.into()),
-            );
+            ctx.error(n.pos, &p, format!("a {mapping_kind} mapping takes no value table"), Some(hint.into()));
             return None;
         }
         tables::decode(ctx, n, &p, base_dir, Purpose::Values).map(|(rows, origin)| ValueTable { rows, origin })
@@ -438,7 +348,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             ctx.error(
                 pos,
                 &obj.path_of("direction"),
-                format!("a mapping whose {side} is none can only be {}", dir_name(want)),
+                format!("a mapping whose {side} is none can only be {}", want),
                 Some("remove direction: it is implied".into()),
             );
             want
@@ -452,7 +362,7 @@ fn field(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<Fiel
             ctx.error(
                 pos,
                 &obj.path_of("conflict"),
-                format!("conflict applies to both-way mappings only; this one is {}", dir_name(direction)),
+                format!("conflict applies to both-way mappings only; this one is {}", direction),
                 Some("remove conflict: the one-way direction already decides which side wins".into()),
             );
         }
@@ -547,7 +457,7 @@ fn defaults(
         let r = direction.allows(Flow::LeftToRight).then_some(v).flatten();
         return (l, r);
     }
-    let Some(obj) = Obj::new(ctx, node, path, DEFAULT_KEYS) else {
+    let Some(obj) = Obj::new(ctx, node, path, &format::DEFAULT_SIDES) else {
         return (None, None);
     };
     let one = |ctx: &mut Ctx, key: &str, flow: Flow| -> Option<Scalar> {
@@ -557,7 +467,7 @@ fn defaults(
             ctx.error(
                 n.pos,
                 &p,
-                format!("default.{key} is never used: the direction is {}", dir_name(direction)),
+                format!("default.{key} is never used: the direction is {}", direction),
                 Some("remove it or change direction".into()),
             );
             return None;
@@ -576,21 +486,4 @@ fn defaults(
         );
     }
     (l, r)
-}
-
-fn dir_name(d: Direction) -> &'static str {
-    match d {
-        Direction::LeftToRight => "left_to_right",
-        Direction::RightToLeft => "right_to_left",
-        Direction::Both => "both",
-    }
-}
-
-fn kind_name(k: MappingKind) -> &'static str {
-    match k {
-        MappingKind::Value => "value",
-        MappingKind::RichText => "rich_text",
-        MappingKind::User => "user",
-        MappingKind::Status => "status",
-    }
 }

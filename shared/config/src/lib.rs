@@ -6,10 +6,14 @@
 //! it helps, a hint. Sheets are read at load time, so the produced
 //! [`Integration`]s are self-contained.
 //!
-//! The format is described for editors by [`json_schema`].
+//! The format is declared once, in `format.rs`: the decoder takes each object's keys from
+//! there, and [`json_schema`] (for editors) is generated from it.
 
 mod confined;
 mod decode;
+#[cfg(test)]
+mod drift;
+mod format;
 mod integrations;
 mod schema;
 mod systems;
@@ -171,7 +175,7 @@ impl Loader {
         if root.is_null() {
             return;
         }
-        let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &["systems", "integrations"]) else {
+        let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &format::FILE) else {
             return;
         };
         if let Some(list) = obj.get("systems") {

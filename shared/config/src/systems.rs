@@ -1,22 +1,17 @@
 //! `systems:` entries.
 
 use crate::decode::{self, At, Ctx, Obj};
+use crate::format::{self, SECRET_HINT};
 use crate::yaml::{Kind, Node, Value};
 use crate::Target;
-use ferry_domain::{AuthConfig, CaCert, SecretRef, SystemConfig, SystemId, SystemKind};
+use ferry_domain::{AuthConfig, AuthKind, CaCert, SecretRef, SystemConfig, SystemId, SystemKind};
 use std::path::Path;
 
-pub const SYSTEM_KEYS: &[&str] =
-    &["id", "kind", "base_url", "identity_url", "auth", "integration_user", "proxy", "ca_cert", "allow_http_loopback"];
-pub const AUTH_KEYS: &[&str] = &["kind", "username", "token"];
-pub const SECRET_KEYS: &[&str] = &["env", "ssm", "secrets_manager"];
-pub const CA_CERT_KEYS: &[&str] = &["ssm", "secrets_manager"];
+/// A key of a one-of reference (`{ ssm: NAME }`) and what its value names.
+type Source<T> = (&'static str, fn(String) -> T);
 
 const CA_CERT_HINT: &str = "give the PEM inline (ca_cert: |, then the -----BEGIN CERTIFICATE----- block) or where it \
      lives: { ssm: /ferry/ca } or { secrets_manager: ferry/ca }";
-
-const SECRET_HINT: &str =
-    "name where the secret lives: token: { env: VAR }, { ssm: /param/name } or { secrets_manager: secret-id }";
 
 pub struct SystemDecl {
     pub id: SystemId,
@@ -27,10 +22,10 @@ pub struct SystemDecl {
 }
 
 pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<SystemDecl> {
-    let obj = Obj::new(ctx, node, path, SYSTEM_KEYS)?;
+    let obj = Obj::new(ctx, node, path, &format::SYSTEM)?;
     let before = ctx.error_count();
 
-    let id = obj.required(ctx, "id", None).and_then(|n| {
+    let id = obj.get("id").and_then(|n| {
         let s = decode::string(ctx, n, &obj.path_of("id"))?;
         match SystemId::parse(s) {
             Ok(id) => Some((id, n.pos)),
@@ -40,25 +35,14 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: T
             }
         }
     });
-    let kind = match obj.required(ctx, "kind", Some("use jira, azure_devops or redmine")) {
-        Some(n) => decode::enum_value(
-            ctx,
-            n,
-            &obj.path_of("kind"),
-            "system kind",
-            &[("jira", SystemKind::Jira), ("azure_devops", SystemKind::AzureDevops), ("redmine", SystemKind::Redmine)],
-        ),
-        None => None,
-    };
+    let kind = obj.enum_of::<SystemKind>(ctx, "kind").ok().flatten().map(|(k, _)| k);
     let allow_http_loopback = obj.opt_bool(ctx, "allow_http_loopback").ok().flatten().unwrap_or(false);
-    let base_url = obj
-        .required(ctx, "base_url", None)
-        .and_then(|n| service_url(ctx, n, &obj.path_of("base_url"), allow_http_loopback));
+    let base_url = obj.get("base_url").and_then(|n| service_url(ctx, n, &obj.path_of("base_url"), allow_http_loopback));
     let identity_url = match obj.get("identity_url") {
         Some(n) => service_url(ctx, n, &obj.path_of("identity_url"), allow_http_loopback),
         None => None,
     };
-    let auth = obj.required(ctx, "auth", None).and_then(|n| auth(ctx, n, &obj.path_of("auth"), kind));
+    let auth = obj.get("auth").and_then(|n| auth(ctx, n, &obj.path_of("auth"), kind));
     let integration_user = obj.opt_str(ctx, "integration_user").ok().flatten();
     if let Some((user, n)) = integration_user.as_ref().zip(obj.get("integration_user")) {
         if !user.contains('@') {
@@ -202,73 +186,56 @@ fn service_url(ctx: &mut Ctx, node: &Node, path: &str, allow_http_loopback: bool
 }
 
 fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> Option<AuthConfig> {
-    let obj = Obj::new(ctx, node, path, AUTH_KEYS)?;
-    let kind_node = obj.required(ctx, "kind", Some("use basic, pat, bearer or api_key"))?;
-    #[derive(Clone, Copy, PartialEq)]
-    enum K {
-        Basic,
-        Pat,
-        Bearer,
-        ApiKey,
-    }
-    let kind = decode::enum_value(
-        ctx,
-        kind_node,
-        &obj.path_of("kind"),
-        "auth kind",
-        &[("basic", K::Basic), ("pat", K::Pat), ("bearer", K::Bearer), ("api_key", K::ApiKey)],
-    );
-    let token = obj.required(ctx, "token", Some(SECRET_HINT)).and_then(|n| secret(ctx, n, &obj.path_of("token")));
+    let obj = Obj::new(ctx, node, path, &format::AUTH)?;
+    let kind = obj.enum_of::<AuthKind>(ctx, "kind").ok().flatten();
+    let token = obj.get("token").and_then(|n| secret(ctx, n, &obj.path_of("token")));
+    // Given with another kind, `username` was refused by the format's check.
     let username = match kind {
-        Some(K::Basic) => obj.req_str(ctx, "username", Some("the Jira account e-mail")),
-        _ => {
-            if let Some(k) = obj.key_node("username") {
-                ctx.error(k.pos, &obj.path_of("username"), "username is only used with kind: basic", None);
-            }
-            None
-        }
+        Some((AuthKind::Basic, _)) => obj.string(ctx, "username"),
+        _ => None,
     };
-    match (kind?, system) {
-        (K::Pat, Some(SystemKind::Jira)) => {
+    let (kind, kind_pos) = kind?;
+    match (kind, system) {
+        (AuthKind::Pat, Some(SystemKind::Jira)) => {
             ctx.error(
-                kind_node.pos,
+                kind_pos,
                 &obj.path_of("kind"),
                 "Jira Cloud does not take a personal access token",
                 Some("use kind: basic with the account e-mail as username and an API token".into()),
             );
             None
         }
-        (K::Basic, Some(SystemKind::AzureDevops)) => {
+        (AuthKind::Basic, Some(SystemKind::AzureDevops)) => {
             ctx.error(
-                kind_node.pos,
+                kind_pos,
                 &obj.path_of("kind"),
                 "Azure DevOps authenticates with a personal access token",
                 Some("use kind: pat".into()),
             );
             None
         }
-        (K::ApiKey, Some(SystemKind::Jira | SystemKind::AzureDevops)) => {
+        (AuthKind::ApiKey, Some(SystemKind::Jira | SystemKind::AzureDevops)) => {
             ctx.error(
-                kind_node.pos,
+                kind_pos,
                 &obj.path_of("kind"),
                 "an API key header is Redmine's authentication",
                 Some("use kind: basic for Jira Cloud or kind: pat for Azure DevOps".into()),
             );
             None
         }
-        (K::Basic | K::Pat | K::Bearer, Some(SystemKind::Redmine)) => {
+        (AuthKind::Basic | AuthKind::Pat | AuthKind::Bearer, Some(SystemKind::Redmine)) => {
             ctx.error(
-                kind_node.pos,
+                kind_pos,
                 &obj.path_of("kind"),
                 "Ferry authenticates to Redmine with the integration user's API key",
                 Some("use kind: api_key (My account > API access key)".into()),
             );
             None
         }
-        (K::ApiKey, _) => Some(AuthConfig::ApiKey { token: token? }),
-        (K::Basic, _) => Some(AuthConfig::Basic { username: username?, token: token? }),
-        (K::Pat, _) => Some(AuthConfig::Pat { token: token? }),
-        (K::Bearer, _) => Some(AuthConfig::Bearer { token: token? }),
+        (AuthKind::ApiKey, _) => Some(AuthConfig::ApiKey { token: token? }),
+        (AuthKind::Basic, _) => Some(AuthConfig::Basic { username: username?, token: token? }),
+        (AuthKind::Pat, _) => Some(AuthConfig::Pat { token: token? }),
+        (AuthKind::Bearer, _) => Some(AuthConfig::Bearer { token: token? }),
     }
 }
 
@@ -285,8 +252,10 @@ fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
         ctx.error(node.pos, path, msg, Some(SECRET_HINT.into()));
         return None;
     }
-    let obj = Obj::new(ctx, node, path, SECRET_KEYS)?;
-    let given: Vec<&str> = SECRET_KEYS.iter().copied().filter(|k| obj.has(k)).collect();
+    let obj = Obj::new(ctx, node, path, &format::SECRET)?;
+    let sources: [Source<SecretRef>; 3] =
+        [("env", SecretRef::Env), ("ssm", SecretRef::Ssm), ("secrets_manager", SecretRef::SecretsManager)];
+    let given: Vec<Source<SecretRef>> = sources.into_iter().filter(|(k, _)| obj.has(k)).collect();
     if given.len() != 1 {
         ctx.error(
             node.pos,
@@ -294,14 +263,14 @@ fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
             if given.is_empty() {
                 "the secret reference is empty".to_string()
             } else {
-                format!("give one of {}, not several", given.join(", "))
+                format!("give one of {}, not several", given.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "))
             },
             Some(SECRET_HINT.into()),
         );
         return None;
     }
-    let key = given[0];
-    let name = obj.req_str(ctx, key, None)?;
+    let (key, source) = given[0];
+    let name = obj.string(ctx, key)?;
     let n = obj.get(key)?;
     if name.chars().any(char::is_whitespace) {
         ctx.error(
@@ -312,48 +281,38 @@ fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
         );
         return None;
     }
-    Some(match key {
-        "env" => {
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                ctx.error(
-                    n.pos,
-                    &obj.path_of(key),
-                    "not an environment variable name",
-                    Some("use letters, digits and _, e.g. JIRA_API_TOKEN".into()),
-                );
-                return None;
-            }
-            SecretRef::Env(name)
-        }
-        "ssm" => SecretRef::Ssm(name),
-        _ => SecretRef::SecretsManager(name),
-    })
+    let valid_env = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if key == "env" && !valid_env {
+        ctx.error(
+            n.pos,
+            &obj.path_of(key),
+            "not an environment variable name",
+            Some("use letters, digits and _, e.g. JIRA_API_TOKEN".into()),
+        );
+        return None;
+    }
+    Some(source(name))
 }
 
 /// `ca_cert`: PEM text, `{ ssm: NAME }`, `{ secrets_manager: ID }`, or (embedded backend
 /// only) a PEM file's path relative to this file.
 fn ca_cert(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<CaCert> {
     if let Kind::Map(_) = node.kind {
-        let obj = Obj::new(ctx, node, path, CA_CERT_KEYS)?;
-        let given: Vec<&str> = CA_CERT_KEYS.iter().copied().filter(|k| obj.has(k)).collect();
-        if given.len() != 1 {
+        let obj = Obj::new(ctx, node, path, &format::CA_CERT_REF)?;
+        let sources: [Source<CaCert>; 2] = [("ssm", CaCert::Ssm), ("secrets_manager", CaCert::SecretsManager)];
+        let given: Vec<Source<CaCert>> = sources.into_iter().filter(|(k, _)| obj.has(k)).collect();
+        let [(key, source)] = given[..] else {
             ctx.error(node.pos, path, "give one of ssm or secrets_manager", Some(CA_CERT_HINT.into()));
             return None;
-        }
-        let name = obj.req_str(ctx, given[0], None)?;
+        };
+        let name = obj.string(ctx, key)?;
         if name.chars().any(char::is_whitespace) {
-            let at = obj.get(given[0]).map_or(node.pos, |n| n.pos);
-            ctx.error(
-                at,
-                &obj.path_of(given[0]),
-                "a parameter or secret name has no spaces",
-                Some(CA_CERT_HINT.into()),
-            );
+            let at = obj.get(key).map_or(node.pos, |n| n.pos);
+            ctx.error(at, &obj.path_of(key), "a parameter or secret name has no spaces", Some(CA_CERT_HINT.into()));
             return None;
         }
-        return Some(if given[0] == "ssm" { CaCert::Ssm(name) } else { CaCert::SecretsManager(name) });
+        return Some(source(name));
     }
     let text = decode::string(ctx, node, path)?;
     if text.starts_with("-----BEGIN") {

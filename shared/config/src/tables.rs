@@ -4,15 +4,12 @@
 //! cells are both empty are skipped.
 
 use crate::decode::{self, Ctx, Obj};
+use crate::format;
 use crate::yaml::{Kind, Node};
 use calamine::{Data, Reader};
 use ferry_domain::format_number;
 use std::collections::HashMap;
 use std::path::Path;
-
-pub const SOURCE_KEYS: &[&str] = &["inline", "csv", "sheet"];
-pub const CSV_KEYS: &[&str] = &["file", "left_column", "right_column"];
-pub const SHEET_KEYS: &[&str] = &["file", "sheet", "left_column", "right_column"];
 
 /// One data row of a table: its 1-based row number in the sheet (or line in the CSV) and
 /// the two chosen cells, trimmed (empty when blank).
@@ -232,8 +229,8 @@ pub fn decode(
     base_dir: &Path,
     purpose: Purpose,
 ) -> Option<(Vec<(String, String)>, String)> {
-    let obj = Obj::new(ctx, node, path, SOURCE_KEYS)?;
-    let given: Vec<&str> = SOURCE_KEYS.iter().copied().filter(|k| obj.has(k)).collect();
+    let obj = Obj::new(ctx, node, path, &format::TABLE)?;
+    let given: Vec<&str> = ["inline", "csv", "sheet"].into_iter().filter(|k| obj.has(k)).collect();
     if given.len() != 1 {
         ctx.error(
             node.pos,
@@ -253,11 +250,11 @@ pub fn decode(
     let (rows, origin): (Vec<TableRow>, String) = match key {
         "inline" => (inline(ctx, src, &src_path)?, "inline".to_string()),
         _ => {
-            let keys = if key == "csv" { CSV_KEYS } else { SHEET_KEYS };
-            let spec = Obj::new(ctx, src, &src_path, keys)?;
-            let file = spec.req_str(ctx, "file", None);
-            let left = spec.req_str(ctx, "left_column", Some("the header of the left system's column"));
-            let right = spec.req_str(ctx, "right_column", Some("the header of the right system's column"));
+            let def = if key == "csv" { &format::CSV_TABLE } else { &format::SHEET_TABLE };
+            let spec = Obj::new(ctx, src, &src_path, def)?;
+            let file = spec.string(ctx, "file");
+            let left = spec.string(ctx, "left_column");
+            let right = spec.string(ctx, "right_column");
             let sheet = if key == "sheet" { spec.opt_str(ctx, "sheet").ok()? } else { None };
             let (file, left, right) = (file?, left?, right?);
             let file_node = spec.get("file")?;

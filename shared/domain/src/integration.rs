@@ -6,6 +6,7 @@
 
 use crate::ids::{FieldKey, IntegrationId, SystemId};
 use crate::model::{Flow, Side, SystemKind};
+use crate::names::named_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,21 @@ impl std::fmt::Display for SecretRef {
     }
 }
 
+named_enum! {
+    /// How Ferry authenticates to a system: the `kind` of an [`AuthConfig`].
+    pub enum AuthKind("auth kind") {
+        /// Jira Cloud: the account e-mail (`username`) and an API token, as HTTP basic auth.
+        Basic = "basic",
+        /// Azure DevOps: a personal access token.
+        Pat = "pat",
+        /// An OAuth / bearer token.
+        Bearer = "bearer",
+        /// Redmine: the integration user's API key, sent as `X-Redmine-API-Key`.
+        ApiKey = "api_key",
+    }
+}
+
+/// Stored with its [`AuthKind`] name as the `kind` tag (a test keeps the two in step).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AuthConfig {
@@ -45,6 +61,14 @@ pub enum AuthConfig {
 }
 
 impl AuthConfig {
+    pub fn kind(&self) -> AuthKind {
+        match self {
+            AuthConfig::Basic { .. } => AuthKind::Basic,
+            AuthConfig::Pat { .. } => AuthKind::Pat,
+            AuthConfig::Bearer { .. } => AuthKind::Bearer,
+            AuthConfig::ApiKey { .. } => AuthKind::ApiKey,
+        }
+    }
     pub fn token(&self) -> &SecretRef {
         match self {
             AuthConfig::Basic { token, .. }
@@ -130,13 +154,16 @@ pub struct Endpoint {
     pub entity_type: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    LeftToRight,
-    RightToLeft,
-    #[default]
-    Both,
+named_enum! {
+    /// Which way a field mapping carries values.
+    pub enum Direction("direction") default Both {
+        /// From the left field to the right one only.
+        LeftToRight = "left_to_right",
+        /// From the right field to the left one only.
+        RightToLeft = "right_to_left",
+        /// Both ways.
+        Both = "both",
+    }
 }
 
 impl Direction {
@@ -150,58 +177,46 @@ impl Direction {
     }
 }
 
-/// How a mapped value is interpreted and converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MappingKind {
-    /// Plain value, converted by the target field's type (text, number, date, list).
-    #[default]
-    Value,
-    /// HTML on both sides after connector conversion (Jira ADF ⇄ ADO HTML).
-    RichText,
-    /// A person, matched by e-mail (with the user table as override).
-    User,
-    /// A Jira status / ADO state: written on Jira through a workflow transition.
-    Status,
-}
-
-/// Who wins when a field changed on both sides since the last sync (three-way
-/// comparison against the last-synced value). Edits to different fields always merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConflictPolicy {
-    /// The side whose entity changed last (entity-level `updated`; the systems do not
-    /// timestamp single fields without extra history requests).
-    #[default]
-    LastWriter,
-    Left,
-    Right,
-    /// Neither value is written; a `field_conflict` failure record waits for a person.
-    Flag,
-}
-
-impl ConflictPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConflictPolicy::LastWriter => "last_writer",
-            ConflictPolicy::Left => "left",
-            ConflictPolicy::Right => "right",
-            ConflictPolicy::Flag => "flag",
-        }
+named_enum! {
+    /// How a mapped value is interpreted and converted.
+    pub enum MappingKind("mapping type") default Value {
+        /// A plain value, converted by the target field's type (text, number, date, list).
+        Value = "value",
+        /// Rich text: HTML on both sides after connector conversion (Jira ADF ⇄ Azure DevOps HTML).
+        RichText = "rich_text",
+        /// A person, matched by e-mail (with the users table as override).
+        User = "user",
+        /// A Jira status / Azure DevOps state: written on Jira through a workflow transition.
+        Status = "status",
     }
 }
 
-/// What to do when a source user has no match in the target system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnmatchedUser {
-    /// Write the mapping's default user for that direction (or leave unset if none).
-    #[default]
-    Default,
-    /// Leave the target field as it is; the rest of the change is written.
-    Skip,
-    /// Fail the event with a failure record ("user not found").
-    Fail,
+named_enum! {
+    /// Who wins when a field changed on both sides since the last sync (three-way
+    /// comparison against the last-synced value). Edits to different fields always merge.
+    pub enum ConflictPolicy("conflict policy") default LastWriter {
+        /// The side whose entity changed last (entity-level `updated`; the systems do not
+        /// timestamp single fields without extra history requests).
+        LastWriter = "last_writer",
+        /// The left value wins.
+        Left = "left",
+        /// The right value wins.
+        Right = "right",
+        /// Neither value is written; a `field_conflict` failure record waits for a person.
+        Flag = "flag",
+    }
+}
+
+named_enum! {
+    /// What to do when a source user has no match in the target system.
+    pub enum UnmatchedUser("unmatched policy") default Default {
+        /// Write the mapping's default user for that direction (or leave the field unset if none).
+        Default = "default",
+        /// Leave the target field as it is; the rest of the change is written.
+        Skip = "skip",
+        /// Fail the event with a failure record ("user not found").
+        Fail = "fail",
+    }
 }
 
 /// A value table between left and right look-up values, in left→right orientation.
@@ -275,15 +290,35 @@ impl FieldMapping {
     }
 }
 
-/// What happens when an entity that already synced stops matching the criteria filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FilterExit {
-    /// A linked entity keeps syncing even after it stops matching (the seed's default).
-    #[default]
-    KeepSyncing,
-    /// A linked entity stops syncing while it does not match; the link is kept.
-    StopSyncing,
+named_enum! {
+    /// What happens when an entity that already synced stops matching the criteria filter.
+    pub enum FilterExit("filter exit policy") default KeepSyncing {
+        /// A linked entity keeps syncing after it stops matching.
+        KeepSyncing = "keep_syncing",
+        /// A linked entity stops syncing while it does not match; the link is kept.
+        StopSyncing = "stop_syncing",
+    }
+}
+
+named_enum! {
+    /// On which entities Ferry adds a remote link to the peer ([`RemoteRefs`]).
+    pub enum Links("links setting") default Both {
+        /// No remote links.
+        Neither = "none",
+        /// On the left entity only.
+        Left = "left",
+        /// On the right entity only.
+        Right = "right",
+        /// On both entities.
+        Both = "both",
+    }
+}
+
+impl Links {
+    /// Whether the entity on `side` gets a remote link.
+    pub fn on(self, side: Side) -> bool {
+        matches!((self, side), (Links::Both, _) | (Links::Left, Side::Left) | (Links::Right, Side::Right))
+    }
 }
 
 /// Where Ferry writes the peer's id and link.
@@ -415,6 +450,36 @@ mod tests {
         assert!(Direction::Both.allows(Flow::RightToLeft));
         assert!(!Direction::LeftToRight.allows(Flow::RightToLeft));
         assert!(Direction::RightToLeft.allows(Flow::RightToLeft));
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    #[test]
+    fn an_auth_config_is_stored_with_its_kind_name_as_the_tag() {
+        let token = SecretRef::Env("T".into());
+        let all = [
+            AuthConfig::Basic { username: "u@x.test".into(), token: token.clone() },
+            AuthConfig::Pat { token: token.clone() },
+            AuthConfig::Bearer { token: token.clone() },
+            AuthConfig::ApiKey { token },
+        ];
+        assert_eq!(all.iter().map(AuthConfig::kind).collect::<Vec<_>>(), AuthKind::ALL);
+        for auth in all {
+            let json = serde_json::to_value(&auth).unwrap();
+            assert_eq!(json["kind"], auth.kind().as_str(), "{json}");
+        }
+    }
+
+    #[test]
+    fn links_name_the_sides_that_get_a_remote_link() {
+        let on = |l: Links| (l.on(Side::Left), l.on(Side::Right));
+        assert_eq!(on(Links::Neither), (false, false));
+        assert_eq!(on(Links::Left), (true, false));
+        assert_eq!(on(Links::Right), (false, true));
+        assert_eq!(on(Links::Both), (true, true));
     }
 }
 

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod integration;
 pub mod message;
 pub mod model;
+pub mod names;
 pub mod ports;
 
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
@@ -20,3 +21,4 @@ pub use ids::*;
 pub use integration::*;
 pub use message::*;
 pub use model::*;
+pub use names::{EnumNames, Named};

@@ -1,27 +1,20 @@
 //! Work items as Ferry sees them, independent of any vendor's wire format.
 
 use crate::ids::{EntityId, FieldKey};
+use crate::names::named_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// The kinds of system Ferry connects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemKind {
-    Jira,
-    AzureDevops,
-    Redmine,
-}
-
-impl fmt::Display for SystemKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SystemKind::Jira => "jira",
-            SystemKind::AzureDevops => "azure_devops",
-            SystemKind::Redmine => "redmine",
-        })
+named_enum! {
+    /// The kinds of system Ferry connects.
+    pub enum SystemKind("system kind") {
+        /// Jira Cloud.
+        Jira = "jira",
+        /// Azure DevOps Services.
+        AzureDevops = "azure_devops",
+        /// Redmine.
+        Redmine = "redmine",
     }
 }
 
@@ -48,12 +41,14 @@ impl Side {
     }
 }
 
-/// The direction one change travels: from its source side to the other side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    LeftToRight,
-    RightToLeft,
+named_enum! {
+    /// The direction one change travels: from its source side to the other side.
+    pub enum Flow("flow") {
+        /// From the left entity to the right one.
+        LeftToRight = "left_to_right",
+        /// From the right entity to the left one.
+        RightToLeft = "right_to_left",
+    }
 }
 
 impl Flow {
@@ -78,25 +73,6 @@ impl Flow {
             Side::Left => Flow::LeftToRight,
             Side::Right => Flow::RightToLeft,
         }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Flow::LeftToRight => "left_to_right",
-            Flow::RightToLeft => "right_to_left",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Flow> {
-        match s {
-            "left_to_right" => Some(Flow::LeftToRight),
-            "right_to_left" => Some(Flow::RightToLeft),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Flow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
