@@ -251,9 +251,10 @@ impl Engine {
             Some(None) => None,
             _ => return,
         };
+        // Just linked: no pair record exists yet (version 0).
         let pair = match source_side {
-            Side::Left => ferry_domain::PairFingerprints { left: own, right: None },
-            Side::Right => ferry_domain::PairFingerprints { left: None, right: own },
+            Side::Left => ferry_domain::PairFingerprints { left: own, right: None, version: 0 },
+            Side::Right => ferry_domain::PairFingerprints { left: None, right: own, version: 0 },
         };
         batch.remember(
             StateKey::Pair(link.integration.clone(), link.left.id.clone()),
@@ -261,12 +262,24 @@ impl Engine {
         );
     }
 
-    /// A write step's fingerprints of a linked pair, as its one pair record.
+    /// A write step's fingerprints of a linked pair, as its one pair record, on the
+    /// condition that the record is still the version this batch read them from. A
+    /// write of the other direction may have changed it meanwhile (it may run in another
+    /// message group: see [`ferry_domain::PairFingerprints::version`]): then nothing is
+    /// written, the batch forgets the record, and the `Conflict` makes the step run
+    /// again on a fresh read.
     pub(crate) async fn batch_put_pair(&self, batch: &Batch, a: Fingerprint, b: Fingerprint) -> Result<(), PortError> {
         let (left, right) = if a.side == Side::Left { (a, b) } else { (b, a) };
-        self.state.put_pair(&left, &right).await?;
         let key = StateKey::Pair(left.integration.clone(), left.entity.clone());
-        let pair = ferry_domain::PairFingerprints { left: Some(left), right: Some(right) };
+        let read = match batch.cached(&key) {
+            Some(Some(StateRecord::Pair(p))) => p.version,
+            _ => 0,
+        };
+        if let Err(e) = self.state.put_pair(&left, &right, read).await {
+            lock(&batch.state).remove(&key);
+            return Err(e);
+        }
+        let pair = ferry_domain::PairFingerprints { left: Some(left), right: Some(right), version: read + 1 };
         batch.remember(key, Some(StateRecord::Pair(Box::new(pair))));
         Ok(())
     }

@@ -2,11 +2,14 @@
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
 
+mod adopt;
 mod batch;
 mod cache;
 mod crash;
 mod engine;
 mod error;
+mod foreign;
+mod history;
 mod lifecycle;
 mod pipeline;
 mod status;

@@ -4,10 +4,12 @@
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
 //! before a create).
 
+use crate::adopt::{AdoptScope, Adoption};
 use crate::batch::Batch;
 use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
+use crate::history::Written;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::{Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
 use ferry_domain::{
@@ -444,13 +446,14 @@ impl Engine {
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, source_side, &cmd.source.id).await?;
         let existing = match (&link, &cmd.target) {
-            (Some(l), _) => Some(l.side(target_side).id.clone()),
-            (None, Some(t)) => Some(t.clone()),
-            (None, None) => self.find_earlier_create(&record, cmd, target_conn.as_ref(), &target_scope, batch).await?,
+            (Some(l), _) => Some((l.side(target_side).id.clone(), Adoption::Linked)),
+            (None, Some(t)) => Some((t.clone(), Adoption::Named)),
+            (None, None) => self.unlinked_target(&record, cmd, target_conn.as_ref(), &target_scope, batch).await?,
         };
 
-        let (target_ref, created, written, plan) = match existing {
-            Some(target_id) => {
+        // `from`: the target's revision before the write (`None`: created).
+        let (target_ref, created, written, plan, from) = match existing {
+            Some((target_id, adoption)) => {
                 let current = target_conn.get(&target_scope, &target_id, &read_fields).await?.ok_or_else(|| {
                     Parkable::Permanent(
                         PortError::new(
@@ -473,13 +476,15 @@ impl Engine {
                         detail,
                     });
                 }
-                let plan = plan_update(integration, cmd, link.is_none(), &current, base.as_ref());
+                let target = (target_conn.as_ref(), &target_scope, &current);
+                let scope = self.adoption_scope(&record, cmd, adoption, target, &read_fields).await?;
+                let plan = plan_update(integration, cmd, scope.as_ref(), &current, base.as_ref());
                 let r = if plan.send.is_empty() {
                     entity_ref(&current)
                 } else {
                     target_conn.update(&target_scope, &target_id, &plan.send, Some(&current.revision)).await?
                 };
-                (r, false, plan.send.len(), plan)
+                (r, false, plan.send.len(), plan, Some(current.revision))
             }
             None => {
                 // The intent goes first: a crash after the create leaves a trace that
@@ -492,10 +497,20 @@ impl Engine {
                     applied: None,
                     create_started: Some(Some(Utc::now())),
                 };
+                let before = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
                 let fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, intent, Utc::now()).await?;
                 self.batch_put_fingerprint(batch, &fp).await?;
-                let r = target_conn.create(&target_scope, &cmd.changes).await?;
-                (r, true, cmd.changes.len(), UpdatePlan::create())
+                let r = match target_conn.create(&target_scope, &cmd.changes).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.nothing_applied {
+                            // Refused: nothing was created, so no twin can exist.
+                            self.restore_intent(batch, cmd, before.and_then(|f| f.create_started)).await;
+                        }
+                        return Err(e.into());
+                    }
+                };
+                (r, true, cmd.changes.len(), UpdatePlan::create(), None)
             }
         };
         for c in &plan.resolved {
@@ -507,6 +522,8 @@ impl Engine {
         let mut target_ref = target_ref;
         let mut source_ref = entity_ref(&cmd.source);
         let mut source_written = None;
+        // Someone else changed the source around Ferry's write-back to it.
+        let mut source_foreign = false;
         let mut source_extra = BTreeMap::new();
         // The target as read after the write, when it was (for lossy values and defaults).
         let mut target_read: Option<EntitySnapshot> = None;
@@ -568,6 +585,16 @@ impl Engine {
                     source_ref = entity_ref(&s);
                 }
                 source_written = Some(source_ref.clone());
+                let w = Written {
+                    side: source_side,
+                    conn: source_conn.as_ref(),
+                    scope: &source_scope,
+                    entity: &cmd.source.id,
+                    from: Some(&cmd.source.revision),
+                    to: &source_ref.revision,
+                };
+                let watched = source_fields(integration, cmd.flow.reverse());
+                source_foreign = self.foreign_in_write(&record, &w, &back, &watched).await?.is_some();
             }
             if let Some(t) = &target_read {
                 // Read after every follow-up write to the target (the remote link).
@@ -589,11 +616,33 @@ impl Engine {
         if target_read.is_none() && !sent.is_empty() && sends_lossy(integration, cmd.flow, sent) {
             target_read = target_conn.get(&target_scope, &target_ref.id, &read_fields).await?;
         }
+        // Whether the revision now recorded holds anyone else's change (a person's edit
+        // between the requests of a non-atomic write). An atomic update of a linked
+        // target returned its own revision, with no follow-up write: nothing to read.
+        let wrote = !sent.is_empty() || (link.is_none() && integration.remote.link(target_side));
+        let foreign = if wrote && !(link.is_some() && target_conn.atomic_updates()) {
+            let w = Written {
+                side: target_side,
+                conn: target_conn.as_ref(),
+                scope: &target_scope,
+                entity: &target_ref.id,
+                from: from.as_deref(),
+                to: &target_ref.revision,
+            };
+            self.foreign_in_write(&record, &w, sent, &read_fields).await?
+        } else {
+            None
+        };
         // Every value sent is among the mapped ones; a read from a later revision (a
-        // person's edit in between) is not Ferry's and is not taken.
+        // person's edit in between) is not Ferry's and is not taken, nor is a value
+        // someone else changed in the recorded one.
         if let Some(t) = target_read.as_ref().filter(|t| t.revision == target_ref.revision) {
             for (k, v) in target_values.iter_mut() {
-                if let Some(now_v) = t.field(&FieldKey::new(k.clone())) {
+                let key = FieldKey::new(k.clone());
+                if foreign.as_ref().is_some_and(|f| f.touches(&key)) {
+                    continue;
+                }
+                if let Some(now_v) = t.field(&key) {
                     *v = now_v.clone();
                 }
             }
@@ -603,9 +652,10 @@ impl Engine {
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
-        // A target a person had changed since Ferry's last write: the new revision also
-        // carries that person's edits, so it must not be taken for a pure echo.
-        let echo = if plan.target_was_clean { Some(&target_ref) } else { None };
+        // A target a person had changed since Ferry's last write, or changed during this
+        // one: the new revision also carries that person's edits, so it must not be
+        // taken for a pure echo.
+        let echo = if plan.target_was_clean && foreign.is_none() { Some(&target_ref) } else { None };
         let target_update = FpUpdate {
             values: &target_values,
             echo,
@@ -624,7 +674,7 @@ impl Engine {
         // The link exists now: a create intent of this source entity is fulfilled.
         let source_update = FpUpdate {
             values: &source_values,
-            echo: source_written.as_ref(),
+            echo: source_written.as_ref().filter(|_| !source_foreign),
             written: source_written.as_ref(),
             applied: None,
             create_started: Some(None),
@@ -703,7 +753,7 @@ impl Engine {
     /// recorded create intent triggers the search (the common first create costs none).
     /// A search that finds nothing while the intent is younger than the target's search
     /// lag allowance is retried later: the entity may exist but not be searchable yet.
-    async fn find_earlier_create(
+    pub(crate) async fn find_earlier_create(
         &self,
         record: &ferry_domain::IntegrationRecord,
         cmd: &WriteCommand,
@@ -759,6 +809,23 @@ impl Engine {
             ));
         }
         Ok(None)
+    }
+
+    /// Puts back the create intent a refused create replaced (`before`: the one an
+    /// earlier attempt left, if any). Best effort: if it fails, the intent stays and the
+    /// next attempt looks for a twin first, as after a crash.
+    async fn restore_intent(&self, batch: &Batch, cmd: &WriteCommand, before: Option<DateTime<Utc>>) {
+        let none = BTreeMap::new();
+        let update = FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(before) };
+        let (id, side) = (&cmd.integration, cmd.flow.source());
+        let result = async {
+            let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, update, Utc::now()).await?;
+            self.batch_put_fingerprint(batch, &fp).await
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
+        }
     }
 
     /// If the entity already has a parked failure, this newer event replaces the
@@ -1065,16 +1132,17 @@ struct ResolvedField {
 /// The changes the target still needs, field by field against its current values and
 /// the last-synced base: a field the target holds already is skipped; one the target
 /// changed since the last sync (current differs from the base) while the source changed
-/// it too is a conflict, settled by the field's policy. For an entity adopted through
-/// the remote-id search (no link yet) every mapped value is considered, without a base.
+/// it too is a conflict, settled by the field's policy. An adoption (no link yet)
+/// considers the mapped values its scope allows, without a base; the others the target
+/// keeps.
 fn plan_update(
     integration: &ferry_domain::Integration,
     cmd: &WriteCommand,
-    adopting: bool,
+    adopting: Option<&AdoptScope>,
     current: &EntitySnapshot,
     base: Option<&Fingerprint>,
 ) -> UpdatePlan {
-    let wanted: Vec<FieldChange> = if adopting {
+    let wanted: Vec<FieldChange> = if adopting.is_some() {
         cmd.mapped.iter().map(|(k, v)| FieldChange { field: FieldKey::new(k.clone()), value: v.clone() }).collect()
     } else {
         cmd.changes.clone()
@@ -1091,7 +1159,11 @@ fn plan_update(
         if ferry_mapping::same_value(now, &c.value) {
             continue;
         }
-        let last_synced = if adopting { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
+        if adopting.is_some_and(|scope| !scope.may_write(&c.field)) {
+            plan.kept_target.push(c.field);
+            continue;
+        }
+        let last_synced = if adopting.is_some() { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
         let target_changed = last_synced.is_some_and(|b| !ferry_mapping::same_value(now, b));
         let policy = target_changed.then(|| ferry_mapping::conflict_policy(integration, cmd.flow, &c.field)).flatten();
         let Some((policy, source_field)) = policy else {

@@ -85,6 +85,7 @@ pub(crate) struct Inner {
     pub faults: Faults,
     pub log: RequestLog,
     pub traffic: TrafficLog,
+    pub hooks: crate::hooks::Hooks,
     pub port: u16,
     state: Mutex<State>,
 }
@@ -229,6 +230,7 @@ impl Inner {
             faults: Faults::default(),
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("jira", port),
+            hooks: crate::hooks::Hooks::default(),
             port,
             state: Mutex::new(State {
                 issues: Vec::new(),

@@ -1,0 +1,180 @@
+//! Adoption: a write whose source entity has no link yet, but whose twin exists, links
+//! the two instead of creating a second twin. Two ways to find it:
+//! - the source has a create intent (an interrupted create of its twin): the remote-id
+//!   search finds the twin Ferry made ([`Adoption::Twin`]);
+//! - the source's own remote-id field names an entity of the other side: the source is
+//!   the twin an interrupted create made there, and the named entity its original
+//!   ([`Adoption::Original`]). Creating it back would make a duplicate of the original.
+//!
+//! Ferry made the twin as a copy of the original; what people changed on the twin since
+//! is theirs, read from its history. An adoption writes the original's values over the
+//! twin except those fields (they travel back in the reverse flow), and writes from the
+//! twin to the original only those fields.
+
+use crate::batch::Batch;
+use crate::engine::Engine;
+use crate::foreign::Foreign;
+use crate::history::Written;
+use crate::pipeline::Parkable;
+use ferry_domain::ports::Connector;
+use ferry_domain::{
+    EntityId, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, IntegrationRecord, PortError, Scope, WriteCommand,
+};
+use ferry_mapping::{source_field, source_fields};
+use std::collections::BTreeSet;
+use tracing::info;
+
+/// How a write reached its target entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Adoption {
+    /// Through the pair's link: a plain update.
+    Linked,
+    /// No link, but the command names the target: every mapped value is considered.
+    Named,
+    /// The twin an interrupted create of the source made (found by the remote-id search).
+    Twin,
+    /// The original whose interrupted create made the source (named by its remote id).
+    Original,
+}
+
+/// Which mapped values an adoption writes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AdoptScope {
+    /// Every mapped value.
+    All,
+    /// Every mapped value except these target fields: people changed them on the target
+    /// since Ferry created it, and the target keeps them.
+    Except(Foreign),
+    /// Only these target fields: people changed their source fields on the source since
+    /// Ferry created it.
+    Only(BTreeSet<FieldKey>),
+}
+
+impl AdoptScope {
+    pub(crate) fn may_write(&self, target: &FieldKey) -> bool {
+        match self {
+            AdoptScope::All => true,
+            AdoptScope::Except(theirs) => !theirs.touches(target),
+            AdoptScope::Only(fields) => fields.contains(target),
+        }
+    }
+}
+
+impl Engine {
+    /// The target of a write whose source is not linked and whose command names none:
+    /// the original the source's remote id names, else the twin an interrupted create
+    /// made, else none (create).
+    pub(crate) async fn unlinked_target(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        target_conn: &dyn Connector,
+        target_scope: &Scope,
+        batch: &Batch,
+    ) -> Result<Option<(EntityId, Adoption)>, Parkable> {
+        if let Some(original) = self.named_original(record, cmd, target_conn, target_scope, batch).await? {
+            return Ok(Some((original, Adoption::Original)));
+        }
+        let twin = self.find_earlier_create(record, cmd, target_conn, target_scope, batch).await?;
+        Ok(twin.map(|t| (t, Adoption::Twin)))
+    }
+
+    /// The entity of the target side the source's remote-id field names, if it exists.
+    /// One already linked to another entity is never taken over: the source is then a
+    /// duplicate, which a person must resolve.
+    async fn named_original(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        target_conn: &dyn Connector,
+        target_scope: &Scope,
+        batch: &Batch,
+    ) -> Result<Option<EntityId>, Parkable> {
+        let integration = &record.integration;
+        let (source_side, target_side) = (cmd.flow.source(), cmd.flow.target());
+        let Some(field) = integration.remote.id_field(source_side) else { return Ok(None) };
+        let named = cmd.source.field(field).and_then(FieldValue::key_string).map(|k| k.trim().to_string());
+        let Some(named) = named.filter(|k| !k.is_empty()) else { return Ok(None) };
+        // Read for its existence and id only: the target's own remote-id field, if any.
+        let fields: Vec<FieldKey> = integration.remote.id_field(target_side).cloned().into_iter().collect();
+        let Some(found) = target_conn.get(target_scope, &EntityId::new(named.clone()), &fields).await? else {
+            info!(entity = %cmd.source.key, named = %named, "the remote id names no entity of the other side: created");
+            return Ok(None);
+        };
+        if let Some(l) = self.batch_link(batch, &integration.id, target_side, &found.id).await? {
+            if l.side(source_side).id != cmd.source.id {
+                return Err(Parkable::Permanent(
+                    PortError::new(
+                        ErrorCategory::Conflict,
+                        format!(
+                            "{} names {} in {field}, but {} is synced with {} already: {} is a duplicate twin. \
+                             Delete it (or clear its {field}), then `ferry failures discard` (or retry)",
+                            cmd.source.key,
+                            found.key,
+                            found.key,
+                            l.side(source_side).key,
+                            cmd.source.key
+                        ),
+                    ),
+                    None,
+                ));
+            }
+        }
+        info!(entity = %cmd.source.key, original = %found.key, "adopting the original whose interrupted create made this twin");
+        Ok(Some(found.id))
+    }
+
+    /// What an adoption may write (`None` for a linked write).
+    pub(crate) async fn adoption_scope(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        adoption: Adoption,
+        target: (&dyn Connector, &Scope, &EntitySnapshot),
+        watched: &[FieldKey],
+    ) -> Result<Option<AdoptScope>, PortError> {
+        let integration = &record.integration;
+        let (target_conn, target_scope, current) = target;
+        match adoption {
+            Adoption::Linked => Ok(None),
+            Adoption::Named => Ok(Some(AdoptScope::All)),
+            Adoption::Twin => {
+                let w = Written {
+                    side: cmd.flow.target(),
+                    conn: target_conn,
+                    scope: target_scope,
+                    entity: &current.id,
+                    from: None,
+                    to: &current.revision,
+                };
+                let theirs = self.changed_since_creation(record, &w, watched).await?;
+                if !theirs.fields.is_empty() || theirs.all {
+                    info!(entity = %current.key, "people changed the twin since Ferry created it ({}): those fields are kept", theirs.reason);
+                }
+                Ok(Some(AdoptScope::Except(theirs)))
+            }
+            Adoption::Original => {
+                let source_side = cmd.flow.source();
+                let (source_conn, source_scope) = self.side_connector(record, source_side).await?;
+                let w = Written {
+                    side: source_side,
+                    conn: source_conn.as_ref(),
+                    scope: &source_scope,
+                    entity: &cmd.source.id,
+                    from: None,
+                    to: &cmd.source.revision,
+                };
+                let theirs = self.changed_since_creation(record, &w, &source_fields(integration, cmd.flow)).await?;
+                let mut fields: BTreeSet<FieldKey> = cmd
+                    .mapped
+                    .keys()
+                    .map(|k| FieldKey::new(k.clone()))
+                    .filter(|t| source_field(integration, cmd.flow, t).is_some_and(|s| theirs.touches(s)))
+                    .collect();
+                // The original learns its twin's key.
+                fields.extend(integration.remote.id_field(cmd.flow.target()).cloned());
+                Ok(Some(AdoptScope::Only(fields)))
+            }
+        }
+    }
+}
