@@ -5,6 +5,7 @@
 mod cli;
 mod conflicts;
 mod harness;
+mod interleave;
 mod recovery;
 mod redmine;
 mod security;
