@@ -190,13 +190,22 @@ async fn an_unlinked_twin_a_person_edited_is_adopted_before_the_crashed_create_r
     let twin = EntityId::new(twin.to_string());
     assert!(c.engine.state().get_link(&w.id, Side::Left, &bug.id).await?.is_none(), "not linked");
 
-    // A person edits the twin; its direction runs while the crashed create is in flight.
+    // A person edits the twin, another the original; the twin's direction runs while
+    // the crashed create is in flight.
     w.ado_user("bob").await.update(&twin, vec![("Microsoft.VSTS.Common.Priority", FieldValue::Number(1.0))]).await?;
+    w.jira_user("alice").await.update(&bug.id, vec![("summary", text("Retitled in Jira meanwhile"))]).await?;
     c.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
     handle_flow(&c, Flow::RightToLeft, visibility).await?;
     assert_eq!(w.jira.issue_keys("APP"), vec![bug.key.clone()], "no second Jira issue");
     let link = c.engine.state().get_link(&w.id, Side::Right, &twin).await?.context("the twin was adopted")?;
     assert_eq!(link.left.id, bug.id);
+    // The adoption carried each side's change to the other: the person's edit of the twin
+    // to the original, and what the original holds that the twin does not to the twin.
+    let issue = w.reader(Side::Left).await.get(&bug.id).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "priority"), "Highest");
+    assert_eq!(field_str(&issue, "summary"), "Retitled in Jira meanwhile", "the original's own edit stays");
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+    assert_eq!(field_str(&item, "System.Title"), "Retitled in Jira meanwhile");
 
     // The create's retry comes back and finds the pair linked; then everything settles.
     tokio::time::sleep(visibility).await;
@@ -209,6 +218,7 @@ async fn an_unlinked_twin_a_person_edited_is_adopted_before_the_crashed_create_r
     assert_eq!(field_str(&issue, "customfield_10050"), twin.to_string(), "the original knows its twin");
     let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
     assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(1.0), "bob's edit stays");
+    assert_eq!(field_str(&item, "System.Title"), "Retitled in Jira meanwhile", "alice's edit stays");
     assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! Ferry made the twin as a copy of the original; what people changed on the twin since
 //! is theirs, read from its history. An adoption writes the original's values over the
 //! twin except those fields (they travel back in the reverse flow), and writes from the
-//! twin to the original only those fields.
+//! twin to the original only those fields, and the ones the original leaves empty (the
+//! twin's system filled them in when it was created, as a create copies back).
 
 use crate::batch::Batch;
 use crate::engine::Engine;
@@ -18,10 +19,14 @@ use crate::history::Written;
 use crate::pipeline::Parkable;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
-    EntityId, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, IntegrationRecord, PortError, Scope, WriteCommand,
+    EntityId, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, IntegrationRecord,
+    PortError, Scope, WriteCommand,
 };
-use ferry_mapping::{source_field, source_fields};
-use std::collections::BTreeSet;
+use ferry_mapping::{
+    map_change, needed_target_emails, source_field, source_fields, synced_source_values, Decision, MappingInput,
+    UserDirectory,
+};
+use std::collections::{BTreeMap, BTreeSet};
 use tracing::info;
 
 /// How a write reached its target entity.
@@ -45,17 +50,18 @@ pub(crate) enum AdoptScope {
     /// Every mapped value except these target fields: people changed them on the target
     /// since Ferry created it, and the target keeps them.
     Except(Foreign),
-    /// Only these target fields: people changed their source fields on the source since
-    /// Ferry created it.
+    /// Only these target fields (people changed their source fields on the source since
+    /// Ferry created it), and the ones the target leaves empty.
     Only(BTreeSet<FieldKey>),
 }
 
 impl AdoptScope {
-    pub(crate) fn may_write(&self, target: &FieldKey) -> bool {
+    /// Whether the adoption writes `target`, whose value is `current` now.
+    pub(crate) fn may_write(&self, target: &FieldKey, current: &FieldValue) -> bool {
         match self {
             AdoptScope::All => true,
             AdoptScope::Except(theirs) => !theirs.touches(target),
-            AdoptScope::Only(fields) => fields.contains(target),
+            AdoptScope::Only(fields) => fields.contains(target) || current.is_null(),
         }
     }
 }
@@ -122,6 +128,68 @@ impl Engine {
         }
         info!(entity = %cmd.source.key, original = %found.key, "adopting the original whose interrupted create made this twin");
         Ok(Some(found.id))
+    }
+
+    /// The rest of an adoption of the original: the original's values of the fields it
+    /// kept (people did not change them on the twin, and the original holds other
+    /// values: changed there since the twin was made, or a state the interrupted create
+    /// never reached) go back to the twin, as the create's retry would have written them.
+    /// Returns the changes for the twin (the source) and the target fields they cover.
+    pub(crate) async fn carry_to_twin(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        original: &EntitySnapshot,
+        kept: &[FieldKey],
+    ) -> Result<(Vec<FieldChange>, Vec<FieldKey>), PortError> {
+        let integration = &record.integration;
+        let wanted: BTreeMap<&FieldKey, &FieldKey> =
+            kept.iter().filter_map(|k| Some((source_field(integration, cmd.flow, k)?, k))).collect();
+        if wanted.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let back = cmd.flow.reverse();
+        let (twin_conn, _) = self.side_connector(record, cmd.flow.source()).await?;
+        let twin_system = &integration.endpoint(cmd.flow.source()).system;
+        let mut users = UserDirectory::new();
+        for email in needed_target_emails(integration, back, original) {
+            if let Some(u) = self.user_by_email(twin_system, twin_conn.as_ref(), &email).await? {
+                users.insert(&email, u);
+            }
+        }
+        // The twin as Ferry knows it: the values of the snapshot being synced.
+        let twin_now = Fingerprint {
+            integration: integration.id.clone(),
+            side: cmd.flow.source(),
+            entity: cmd.source.id.clone(),
+            values: synced_source_values(integration, cmd.flow, &cmd.source),
+            written_revision: None,
+            written_updated: None,
+            applied_source_updated: None,
+            create_started: None,
+            updated_at: cmd.source.updated,
+        };
+        let out = map_change(&MappingInput {
+            integration,
+            flow: back,
+            source: original,
+            users: &users,
+            source_integration_user: None,
+            source_fingerprint: None,
+            target_fingerprint: Some(&twin_now),
+            linked: true,
+            matches_filter: true,
+        });
+        let Decision::Write { changes, .. } = out.decision else {
+            info!(entity = %original.key, "the original's kept values could not be mapped to the twin: they follow with its next change");
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let carried: Vec<FieldChange> = changes.into_iter().filter(|c| wanted.contains_key(&c.field)).collect();
+        let covered = carried.iter().filter_map(|c| wanted.get(&c.field).map(|k| (*k).clone())).collect();
+        for c in &carried {
+            info!(entity = %cmd.source.key, field = %c.field, "the original holds another value: carried to the adopted twin");
+        }
+        Ok((carried, covered))
     }
 
     /// What an adoption may write (`None` for a linked write).

@@ -8,10 +8,12 @@
 //! fingerprint) and, only in a flow whose count is not 0, the entities' failures.
 //! Handlers then read through this cache and write through it, so a later message of
 //! the same entity in the batch sees the earlier one's writes. The cache lives for one
-//! batch only. Nothing else writes a pair's fingerprints while its batch runs: write
-//! commands of both directions of a linked pair share one FIFO message group (see
-//! [`ferry_domain::WriteCommand::group_id`]). A create is not linked yet, so its link
-//! and create intent are not read ahead: they are read when it runs.
+//! batch only. Write commands of both directions of a linked pair share one FIFO message
+//! group (see [`ferry_domain::WriteCommand::group_id`]), but one built before the pair
+//! was linked runs in its source entity's group, at the same time as the pair's: a
+//! pair's record is therefore written on the condition of the version read
+//! ([`Engine::batch_put_pair`]). A create is not linked yet, so its link and create
+//! intent are not read ahead: they are read when it runs.
 
 use crate::engine::Engine;
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
@@ -43,7 +45,9 @@ impl Batch {
     pub(crate) fn push(&self, m: OutMessage) {
         lock(&self.outbox).push(m);
     }
-    pub(crate) fn take(&self) -> Vec<OutMessage> {
+    /// Takes the write commands waiting to be sent out of the batch ([`Engine::flush`]
+    /// sends them; a caller that hands them to a handler itself takes them instead).
+    pub fn take(&self) -> Vec<OutMessage> {
         std::mem::take(&mut *lock(&self.outbox))
     }
     /// Write commands waiting to be sent.

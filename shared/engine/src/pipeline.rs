@@ -452,7 +452,7 @@ impl Engine {
         };
 
         // `from`: the target's revision before the write (`None`: created).
-        let (target_ref, created, written, plan, from) = match existing {
+        let (target_ref, created, written, plan, from, adoption) = match existing {
             Some((target_id, adoption)) => {
                 let current = target_conn.get(&target_scope, &target_id, &read_fields).await?.ok_or_else(|| {
                     Parkable::Permanent(
@@ -464,8 +464,8 @@ impl Engine {
                     )
                 })?;
                 // Read for this batch, not at transform: a write of the reverse flow may
-                // have happened in between (both flows of a pair share one message group,
-                // so none runs while this batch does).
+                // have happened in between (the pair's record is written on the
+                // condition that none happens before this step stores it).
                 let base = self.batch_fingerprint(batch, id, target_side, &target_id).await?;
                 let source_fp = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
                 if let Some(detail) = stale_at_write(&cmd.source, base.as_ref(), source_fp.as_ref()) {
@@ -484,33 +484,11 @@ impl Engine {
                 } else {
                     target_conn.update(&target_scope, &target_id, &plan.send, Some(&current.revision)).await?
                 };
-                (r, false, plan.send.len(), plan, Some(current.revision))
+                (r, false, plan.send.len(), plan, Some(current.revision), Some(adoption))
             }
             None => {
-                // The intent goes first: a crash after the create leaves a trace that
-                // makes the retry look for the entity instead of creating a second one.
-                let none = BTreeMap::new();
-                let intent = FpUpdate {
-                    values: &none,
-                    echo: None,
-                    written: None,
-                    applied: None,
-                    create_started: Some(Some(Utc::now())),
-                };
-                let before = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
-                let fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, intent, Utc::now()).await?;
-                self.batch_put_fingerprint(batch, &fp).await?;
-                let r = match target_conn.create(&target_scope, &cmd.changes).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if e.nothing_applied {
-                            // Refused: nothing was created, so no twin can exist.
-                            self.restore_intent(batch, cmd, before.and_then(|f| f.create_started)).await;
-                        }
-                        return Err(e.into());
-                    }
-                };
-                (r, true, cmd.changes.len(), UpdatePlan::create(), None)
+                let r = self.create_target(batch, cmd, target_conn.as_ref(), &target_scope).await?;
+                (r, true, cmd.changes.len(), UpdatePlan::create(), None, None)
             }
         };
         for c in &plan.resolved {
@@ -524,6 +502,8 @@ impl Engine {
         let mut source_written = None;
         // Someone else changed the source around Ferry's write-back to it.
         let mut source_foreign = false;
+        // Target fields an adoption kept whose values it carried to the source.
+        let mut carried_kept: Vec<FieldKey> = Vec::new();
         let mut source_extra = BTreeMap::new();
         // The target as read after the write, when it was (for lossy values and defaults).
         let mut target_read: Option<EntitySnapshot> = None;
@@ -558,6 +538,11 @@ impl Engine {
                     back = backfill(integration, cmd, &now_t);
                     for c in &back {
                         info!(entity = %cmd.source.key, field = %c.field, "the target filled in a value the source left empty: copied back");
+                    }
+                    if adoption == Some(Adoption::Original) {
+                        let (carried, fields) = self.carry_to_twin(&record, cmd, &now_t, &plan.kept_target).await?;
+                        back.extend(carried);
+                        carried_kept = fields;
                     }
                     target_read = Some(now_t);
                 }
@@ -652,6 +637,17 @@ impl Engine {
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
+        // An adoption left alone the fields the two hold alike (one may be the other's
+        // rendering), and carried the ones it kept to the source: each side's own value
+        // is what is in sync.
+        for (f, v) in &plan.alike {
+            target_values.insert(f.to_string(), v.clone());
+        }
+        if let Some(t) = &target_read {
+            for f in &carried_kept {
+                target_values.insert(f.to_string(), t.field(f).cloned().unwrap_or(FieldValue::Null));
+            }
+        }
         // A target a person had changed since Ferry's last write, or changed during this
         // one: the new revision also carries that person's edits, so it must not be
         // taken for a pure echo.
@@ -670,6 +666,7 @@ impl Engine {
         for c in &plan.flagged {
             source_values.remove(c.source_field.as_str());
         }
+
         source_values.extend(source_extra);
         // The link exists now: a create intent of this source entity is fulfilled.
         let source_update = FpUpdate {
@@ -811,21 +808,40 @@ impl Engine {
         Ok(None)
     }
 
-    /// Puts back the create intent a refused create replaced (`before`: the one an
-    /// earlier attempt left, if any). Best effort: if it fails, the intent stays and the
-    /// next attempt looks for a twin first, as after a crash.
-    async fn restore_intent(&self, batch: &Batch, cmd: &WriteCommand, before: Option<DateTime<Utc>>) {
-        let none = BTreeMap::new();
-        let update = FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(before) };
+    /// Creates the target entity, after recording the intent: a crash after the create
+    /// leaves a trace that makes the retry look for the entity instead of creating a
+    /// second one. A create the target refused created nothing: the intent an earlier
+    /// attempt left (if any) is put back, so a retry creates instead of looking for a
+    /// twin that cannot exist (without a remote-id field it would park).
+    async fn create_target(
+        &self,
+        batch: &Batch,
+        cmd: &WriteCommand,
+        conn: &dyn Connector,
+        scope: &ferry_domain::Scope,
+    ) -> Result<EntityRef, Parkable> {
         let (id, side) = (&cmd.integration, cmd.flow.source());
-        let result = async {
-            let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, update, Utc::now()).await?;
-            self.batch_put_fingerprint(batch, &fp).await
+        let none = BTreeMap::new();
+        let intent =
+            |at| FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(at) };
+        let before = self.batch_fingerprint(batch, id, side, &cmd.source.id).await?.and_then(|f| f.create_started);
+        let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(Some(Utc::now())), Utc::now()).await?;
+        self.batch_put_fingerprint(batch, &fp).await?;
+        let err = match conn.create(scope, &cmd.changes).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        if err.nothing_applied {
+            let restored = async {
+                let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(before), Utc::now()).await?;
+                self.batch_put_fingerprint(batch, &fp).await
+            };
+            if let Err(e) = restored.await {
+                // The intent stays: the retry looks for a twin first, as after a crash.
+                warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
+            }
         }
-        .await;
-        if let Err(e) = result {
-            warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
-        }
+        Err(err.into())
     }
 
     /// If the entity already has a parked failure, this newer event replaces the
@@ -1097,6 +1113,9 @@ struct UpdatePlan {
     send: Vec<FieldChange>,
     /// Target fields whose (changed) target value won over the source's.
     kept_target: Vec<FieldKey>,
+    /// Target fields an adoption does not write that already say what the source says
+    /// (rich text in another rendering), with the target's value.
+    alike: Vec<(FieldKey, FieldValue)>,
     flagged: Vec<FlaggedField>,
     resolved: Vec<ResolvedField>,
     /// The target was at Ferry's own last-written revision (or is new): nobody else
@@ -1109,6 +1128,7 @@ impl UpdatePlan {
         UpdatePlan {
             send: Vec::new(),
             kept_target: Vec::new(),
+            alike: Vec::new(),
             flagged: Vec::new(),
             resolved: Vec::new(),
             target_was_clean: true,
@@ -1150,6 +1170,7 @@ fn plan_update(
     let mut plan = UpdatePlan {
         send: Vec::new(),
         kept_target: Vec::new(),
+        alike: Vec::new(),
         flagged: Vec::new(),
         resolved: Vec::new(),
         target_was_clean: base.and_then(|b| b.written_revision.as_deref()) == Some(current.revision.as_str()),
@@ -1159,8 +1180,12 @@ fn plan_update(
         if ferry_mapping::same_value(now, &c.value) {
             continue;
         }
-        if adopting.is_some_and(|scope| !scope.may_write(&c.field)) {
-            plan.kept_target.push(c.field);
+        if adopting.is_some_and(|scope| !scope.may_write(&c.field, now)) {
+            if ferry_mapping::same_content(now, &c.value) {
+                plan.alike.push((c.field, now.clone()));
+            } else {
+                plan.kept_target.push(c.field);
+            }
             continue;
         }
         let last_synced = if adopting.is_some() { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };

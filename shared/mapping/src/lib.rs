@@ -72,7 +72,7 @@ pub use map::{
     synced_source_values,
 };
 pub use users::UserDirectory;
-pub use value::same_value;
+pub use value::{same_content, same_value};
 
 use ferry_domain::{EntitySnapshot, ErrorCategory, FieldChange, FieldValue, Fingerprint, Flow, Integration, UserRef};
 use serde::{Deserialize, Serialize};
