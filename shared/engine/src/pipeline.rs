@@ -666,7 +666,6 @@ impl Engine {
         for c in &plan.flagged {
             source_values.remove(c.source_field.as_str());
         }
-
         source_values.extend(source_extra);
         // The link exists now: a create intent of this source entity is fulfilled.
         let source_update = FpUpdate {
