@@ -1417,6 +1417,124 @@ mod tests {
         );
     }
 
+    /// Summary, priority and a rich-text description, both ways; remote ids.
+    fn integration() -> ferry_domain::Integration {
+        use ferry_domain::{Direction, Endpoint, FieldMapping, MappingKind, RemoteRefs, SystemId};
+        let m = |l: &str, r: &str, kind| FieldMapping {
+            left: Some(FieldKey::new(l)),
+            right: Some(FieldKey::new(r)),
+            direction: Direction::Both,
+            kind,
+            values: None,
+            default_left: None,
+            default_right: None,
+            constant: None,
+            unmatched: Default::default(),
+            conflict: Default::default(),
+        };
+        let ep = |s: &str| Endpoint {
+            system: SystemId::parse(s).expect("id"),
+            project: "P".into(),
+            entity_type: "Bug".into(),
+        };
+        ferry_domain::Integration {
+            id: IntegrationId::parse("i").expect("id"),
+            left: ep("jira"),
+            right: ep("ado"),
+            poll_interval_secs: 60,
+            overlap_secs: 120,
+            start_time: None,
+            filter_left_to_right: None,
+            filter_right_to_left: None,
+            filter_exit: Default::default(),
+            remote: RemoteRefs {
+                left_id_field: Some(FieldKey::new("customfield_10050")),
+                right_id_field: Some(FieldKey::new("Custom.JiraKey")),
+                ..Default::default()
+            },
+            fields: vec![
+                m("summary", "System.Title", MappingKind::Value),
+                m("priority", "Priority", MappingKind::Value),
+                m("description", "System.Description", MappingKind::RichText),
+            ],
+            users: Default::default(),
+            max_attempts: 5,
+        }
+    }
+
+    fn snapshot(id: &str, fields: &[(&str, FieldValue)]) -> EntitySnapshot {
+        EntitySnapshot {
+            id: EntityId::new(id),
+            key: id.into(),
+            revision: "1".into(),
+            updated: at(0),
+            changed_by: None,
+            url: String::new(),
+            fields: fields.iter().map(|(k, v)| (FieldKey::new(*k), v.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn an_adoption_writes_what_its_scope_allows_and_the_target_keeps_the_rest() {
+        let text = |s: &str| FieldValue::Text(s.into());
+        let rich = |s: &str| FieldValue::RichText(s.into());
+        // Right to left: the twin (right) as mapped onto the original (left).
+        let mapped: BTreeMap<String, FieldValue> = [
+            ("summary", text("Title at the create")),
+            ("priority", text("High")),
+            ("description", rich("<p>Steps</p><ul><li>Chrome</li></ul>")),
+            ("customfield_10050", text("7")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let cmd = WriteCommand {
+            schema: MESSAGE_SCHEMA,
+            integration: IntegrationId::parse("i").expect("id"),
+            flow: Flow::RightToLeft,
+            source: snapshot("7", &[]),
+            target: None,
+            changes: Vec::new(),
+            mapped,
+            replay: None,
+            winner: None,
+        };
+        // The original: retitled since, another priority, the description as Jira renders it.
+        let current = snapshot(
+            "APP-1",
+            &[
+                ("summary", text("Retitled since")),
+                ("priority", text("Low")),
+                ("description", rich("<p>Steps</p><ul><li><p>Chrome</p></li></ul>")),
+            ],
+        );
+        let i = integration();
+        let fields = |v: &[FieldChange]| v.iter().map(|c| c.field.to_string()).collect::<Vec<_>>();
+        let keys = |v: &[FieldKey]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+
+        // People changed the twin's priority: it goes, the empty remote id is filled,
+        // the rest stays as the original holds it.
+        let only = AdoptScope::Only([FieldKey::new("priority")].into_iter().collect());
+        let plan = plan_update(&i, &cmd, Some(&only), &current, None);
+        assert_eq!(fields(&plan.send), ["customfield_10050", "priority"]);
+        assert_eq!(keys(&plan.kept_target), ["summary"], "a real difference: carried the other way");
+        assert_eq!(plan.alike.len(), 1, "the description says the same: {:?}", plan.alike);
+        assert!(!plan.target_was_clean);
+
+        // People changed the target's summary (a twin Ferry made): kept; the rest goes.
+        let theirs = crate::foreign::Foreign {
+            reason: String::new(),
+            fields: [FieldKey::new("summary")].into_iter().collect(),
+            all: false,
+        };
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::Except(theirs)), &current, None);
+        assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority"]);
+        assert_eq!(keys(&plan.kept_target), ["summary"]);
+
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::All), &current, None);
+        assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority", "summary"]);
+    }
+
     #[test]
     fn the_seen_window_keeps_at_most_its_cap_of_the_newest() {
         let handled: Vec<_> = (0..SEEN_MAX as i64 + 5).map(|i| (EntityId::new(format!("{i}")), rev("r", i))).collect();
