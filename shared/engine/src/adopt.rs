@@ -9,8 +9,10 @@
 //! Ferry made the twin as a copy of the original; what people changed on the twin since
 //! is theirs, read from its history. An adoption writes the original's values over the
 //! twin except those fields (they travel back in the reverse flow), and writes from the
-//! twin to the original only those fields, and the ones the original leaves empty (the
-//! twin's system filled them in when it was created, as a create copies back).
+//! twin to the original only those fields, the ones the original leaves empty (the
+//! twin's system filled them in when it was created, as a create copies back) and the
+//! ones both say alike (rich text in the other system's rendering); the original's other
+//! values go back to the twin.
 
 use crate::batch::Batch;
 use crate::engine::Engine;

@@ -637,12 +637,8 @@ impl Engine {
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
-        // An adoption left alone the fields the two hold alike (one may be the other's
-        // rendering), and carried the ones it kept to the source: each side's own value
-        // is what is in sync.
-        for (f, v) in &plan.alike {
-            target_values.insert(f.to_string(), v.clone());
-        }
+        // An adoption carried the fields it kept to the source: the target's own value is
+        // what is in sync.
         if let Some(t) = &target_read {
             for f in &carried_kept {
                 target_values.insert(f.to_string(), t.field(f).cloned().unwrap_or(FieldValue::Null));
@@ -1112,9 +1108,6 @@ struct UpdatePlan {
     send: Vec<FieldChange>,
     /// Target fields whose (changed) target value won over the source's.
     kept_target: Vec<FieldKey>,
-    /// Target fields an adoption does not write that already say what the source says
-    /// (rich text in another rendering), with the target's value.
-    alike: Vec<(FieldKey, FieldValue)>,
     flagged: Vec<FlaggedField>,
     resolved: Vec<ResolvedField>,
     /// The target was at Ferry's own last-written revision (or is new): nobody else
@@ -1127,7 +1120,6 @@ impl UpdatePlan {
         UpdatePlan {
             send: Vec::new(),
             kept_target: Vec::new(),
-            alike: Vec::new(),
             flagged: Vec::new(),
             resolved: Vec::new(),
             target_was_clean: true,
@@ -1169,7 +1161,6 @@ fn plan_update(
     let mut plan = UpdatePlan {
         send: Vec::new(),
         kept_target: Vec::new(),
-        alike: Vec::new(),
         flagged: Vec::new(),
         resolved: Vec::new(),
         target_was_clean: base.and_then(|b| b.written_revision.as_deref()) == Some(current.revision.as_str()),
@@ -1179,12 +1170,13 @@ fn plan_update(
         if ferry_mapping::same_value(now, &c.value) {
             continue;
         }
-        if adopting.is_some_and(|scope| !scope.may_write(&c.field, now)) {
-            if ferry_mapping::same_content(now, &c.value) {
-                plan.alike.push((c.field, now.clone()));
-            } else {
-                plan.kept_target.push(c.field);
-            }
+        // A field outside the adoption's scope that says the same on both sides (rich
+        // text in the other system's rendering) is written all the same: then the target
+        // holds exactly the command's value, and a redelivery of the command finds
+        // nothing to write.
+        if adopting.is_some_and(|scope| !scope.may_write(&c.field, now)) && !ferry_mapping::same_content(now, &c.value)
+        {
+            plan.kept_target.push(c.field);
             continue;
         }
         let last_synced = if adopting.is_some() { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
@@ -1516,9 +1508,12 @@ mod tests {
         // the rest stays as the original holds it.
         let only = AdoptScope::Only([FieldKey::new("priority")].into_iter().collect());
         let plan = plan_update(&i, &cmd, Some(&only), &current, None);
-        assert_eq!(fields(&plan.send), ["customfield_10050", "priority"]);
+        assert_eq!(
+            fields(&plan.send),
+            ["customfield_10050", "description", "priority"],
+            "the description says the same (in the other system's rendering): written, so the target holds the command's value"
+        );
         assert_eq!(keys(&plan.kept_target), ["summary"], "a real difference: carried the other way");
-        assert_eq!(plan.alike.len(), 1, "the description says the same: {:?}", plan.alike);
         assert!(!plan.target_was_clean);
 
         // People changed the target's summary (a twin Ferry made): kept; the rest goes.
