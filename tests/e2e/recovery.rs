@@ -222,3 +222,24 @@ async fn an_unlinked_twin_a_person_edited_is_adopted_before_the_crashed_create_r
     assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
     Ok(())
 }
+
+/// A remote-id field a person filled with something that names no entity of the other
+/// side (free text, an id that does not exist) is no twin to adopt: the entity is
+/// created as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_id_that_names_nothing_on_the_other_side_still_creates() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let typed =
+        alice.create(vec![("summary", text("Typed text")), ("customfield_10050", text("see ticket 12"))]).await?;
+    let unknown = alice.create(vec![("summary", text("Unknown id")), ("customfield_10050", text("987654"))]).await?;
+    w.sync().await;
+    for bug in [&typed, &unknown] {
+        let twin = w.twin(Side::Left, &bug.id).await.with_context(|| format!("{} has a twin", bug.key))?;
+        let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+        assert_eq!(field_str(&item, "Custom.JiraKey"), bug.key);
+    }
+    assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
+    Ok(())
+}

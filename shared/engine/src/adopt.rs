@@ -105,7 +105,13 @@ impl Engine {
         let Some(named) = named.filter(|k| !k.is_empty()) else { return Ok(None) };
         // Read for its existence and id only: the target's own remote-id field, if any.
         let fields: Vec<FieldKey> = integration.remote.id_field(target_side).cloned().into_iter().collect();
-        let Some(found) = target_conn.get(target_scope, &EntityId::new(named.clone()), &fields).await? else {
+        let found = match target_conn.get(target_scope, &EntityId::new(named.clone()), &fields).await {
+            Ok(found) => found,
+            // Not an id or key the other side knows (text a person typed): it names nothing.
+            Err(e) if e.category == ErrorCategory::InvalidRequest => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(found) = found else {
             info!(entity = %cmd.source.key, named = %named, "the remote id names no entity of the other side: created");
             return Ok(None);
         };
