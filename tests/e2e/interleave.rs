@@ -237,3 +237,35 @@ async fn a_create_refused_with_429_is_retried_not_parked_without_remote_ids() ->
     assert_eq!(w.ado.work_item_ids("App").len(), 1, "one work item");
     Ok(())
 }
+
+/// A create is several requests: once the twin exists and the pair is linked, Ferry
+/// adds the back-link to the twin. A person's edit of the twin just before that request
+/// makes it fail (Azure DevOps' `test /rev`), and the step runs again with the pair
+/// linked but its fingerprints not stored yet. The retry must keep the person's edit,
+/// not take the twin for Ferry's copy and write over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_edit_that_fails_a_creates_last_step_is_kept() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let (ado, bob) = (w.ado.clone(), w.ado_user("bob").await);
+    // The first PATCH of a work item by Ferry: the back-link of a new twin.
+    w.ado.hooks().once(
+        HookWhen::Before,
+        |r| r.method == "PATCH" && r.path.contains("/workitems/") && r.user.as_deref() == Some(BOT),
+        move |_| async move {
+            let id = ado.work_item_ids("App").into_iter().max().expect("the new work item");
+            bob.update(&EntityId::new(id.to_string()), vec![("System.Title", text("Retitled by bob"))])
+                .await
+                .expect("bob's edit");
+        },
+    );
+    let (jira_id, ado_id) = synced_pair(&w).await?;
+    assert_eq!(w.ado.hooks().pending(), 0, "bob edited the twin during the create");
+    w.sync().await;
+
+    let item = w.reader(Side::Right).await.get(&ado_id).await?.context("item")?;
+    assert_eq!(field_str(&item, "System.Title"), "Retitled by bob", "bob's edit stays");
+    let issue = w.reader(Side::Left).await.get(&jira_id).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "summary"), "Retitled by bob", "bob's edit reached Jira");
+    Ok(())
+}

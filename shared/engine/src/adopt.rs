@@ -21,8 +21,8 @@ use crate::history::Written;
 use crate::pipeline::Parkable;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
-    EntityId, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, IntegrationRecord,
-    PortError, Scope, WriteCommand,
+    EntityId, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, Integration,
+    IntegrationRecord, PortError, Scope, WriteCommand,
 };
 use ferry_mapping::{
     map_change, needed_target_emails, source_field, source_fields, synced_source_values, Decision, MappingInput,
@@ -65,6 +65,19 @@ impl AdoptScope {
             AdoptScope::Except(theirs) => !theirs.touches(target),
             AdoptScope::Only(fields) => fields.contains(target) || current.is_null(),
         }
+    }
+}
+
+/// The adoption a step was that linked the pair but stopped before storing its
+/// fingerprints: of the original when the source's remote id names the target, else of
+/// the twin a create made.
+pub(crate) fn unfinished_adoption(integration: &Integration, cmd: &WriteCommand, target: &EntitySnapshot) -> Adoption {
+    let named = integration.remote.id_field(cmd.flow.source()).and_then(|f| cmd.source.field(f));
+    let named = named.and_then(FieldValue::key_string).map(|k| k.trim().to_string());
+    if named.is_some_and(|k| k == target.key || k == target.id.as_str()) {
+        Adoption::Original
+    } else {
+        Adoption::Twin
     }
 }
 

@@ -4,7 +4,7 @@
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
 //! before a create).
 
-use crate::adopt::{AdoptScope, Adoption};
+use crate::adopt::{unfinished_adoption, AdoptScope, Adoption};
 use crate::batch::Batch;
 use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
@@ -467,6 +467,13 @@ impl Engine {
                 // have happened in between (the pair's record is written on the
                 // condition that none happens before this step stores it).
                 let base = self.batch_fingerprint(batch, id, target_side, &target_id).await?;
+                // Linked, but with no fingerprint of the target: the step that linked the
+                // pair did not finish. Ferry does not know what the target holds of its
+                // own, so the write goes on as the adoption that step was.
+                let adoption = match (adoption, &base) {
+                    (Adoption::Linked, None) => unfinished_adoption(integration, cmd, &current),
+                    (a, _) => a,
+                };
                 let source_fp = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
                 if let Some(detail) = stale_at_write(&cmd.source, base.as_ref(), source_fp.as_ref()) {
                     batch.count(id, cmd.flow, Counter::Skipped);
@@ -507,21 +514,26 @@ impl Engine {
         let mut source_extra = BTreeMap::new();
         // The target as read after the write, when it was (for lossy values and defaults).
         let mut target_read: Option<EntitySnapshot> = None;
-        if link.is_none() {
+        // A create or adoption links the pair, then finishes it (back-links, remote ids,
+        // values copied back); one whose link was stored before it stopped finishes now.
+        let linking = link.is_none() || matches!(adoption, Some(Adoption::Twin | Adoption::Original));
+        if linking {
             let (source_conn, source_scope) = self.side_connector(&record, source_side).await?;
-            let (left, right) = match source_side {
-                Side::Left => (source_ref.clone(), target_ref.clone()),
-                Side::Right => (target_ref.clone(), source_ref.clone()),
-            };
-            let new_link = Link { integration: id.clone(), left, right, created_at: now };
-            self.batch_put_link(batch, &new_link).await?;
-            if created {
-                // The pair has no record yet, and what it would be read from is known:
-                // the source's own fingerprint (its create intent) and none for the new
-                // target. Saves reading the pair, the link and both fingerprints back.
-                self.batch_new_pair(batch, &new_link, source_side);
+            if link.is_none() {
+                let (left, right) = match source_side {
+                    Side::Left => (source_ref.clone(), target_ref.clone()),
+                    Side::Right => (target_ref.clone(), source_ref.clone()),
+                };
+                let new_link = Link { integration: id.clone(), left, right, created_at: now };
+                self.batch_put_link(batch, &new_link).await?;
+                if created {
+                    // The pair has no record yet, and what it would be read from is known:
+                    // the source's own fingerprint (its create intent) and none for the
+                    // new target. Saves reading the pair, the link and both fingerprints.
+                    self.batch_new_pair(batch, &new_link, source_side);
+                }
+                self.crash_point(CrashPoint::WriteAfterLink)?;
             }
-            self.crash_point(CrashPoint::WriteAfterLink)?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
             if integration.remote.link(target_side) {
@@ -604,8 +616,8 @@ impl Engine {
         // Whether the revision now recorded holds anyone else's change (a person's edit
         // between the requests of a non-atomic write). An atomic update of a linked
         // target returned its own revision, with no follow-up write: nothing to read.
-        let wrote = !sent.is_empty() || (link.is_none() && integration.remote.link(target_side));
-        let foreign = if wrote && !(link.is_some() && target_conn.atomic_updates()) {
+        let wrote = !sent.is_empty() || (linking && integration.remote.link(target_side));
+        let foreign = if wrote && !(!linking && target_conn.atomic_updates()) {
             let w = Written {
                 side: target_side,
                 conn: target_conn.as_ref(),

@@ -27,6 +27,8 @@ pub struct HookRequest {
     pub user: Option<String>,
     /// The JSON body, if it had one.
     pub body: Option<serde_json::Value>,
+    /// The status of the answer, for a hook run after the request (`None` before).
+    pub status: Option<u16>,
 }
 
 impl HookRequest {
@@ -109,7 +111,13 @@ mod tests {
     use std::sync::Arc;
 
     fn req(method: &str, path: &str) -> HookRequest {
-        HookRequest { method: method.into(), path: path.into(), user: Some("bot@acme.test".into()), body: None }
+        HookRequest {
+            method: method.into(),
+            path: path.into(),
+            user: Some("bot@acme.test".into()),
+            body: None,
+            status: None,
+        }
     }
 
     #[tokio::test]

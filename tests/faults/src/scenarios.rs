@@ -233,7 +233,9 @@ impl Scenarios {
             figures: self.figures.clone(),
         };
         lock(&self.figures).twins_armed += 1;
-        hooks(world, side).once(HookWhen::After, move |req| is_create(side, req), move |req| ctx.run(req));
+        // Only a create that was made (not one a fault switch answered).
+        let made = |req: &HookRequest| req.status.is_some_and(|s| (200..300).contains(&s));
+        hooks(world, side).once(HookWhen::After, move |req| is_create(side, req) && made(req), move |req| ctx.run(req));
     }
 
     /// Folds what the hooks did into the workload (an edit whose pair cannot be found
@@ -313,6 +315,11 @@ impl TwinCtx {
             }
         };
         let Some(twin) = twin.map(EntityId::new) else { return };
+        // The newest entity is the one this create made: it names its origin.
+        if self.names_origin(&twin, &origin_key).await != Some(true) {
+            lock(&self.figures).skipped += 1;
+            return;
+        }
         let was_on = self.crashes.enabled();
         self.crashes.set_enabled(false);
         let edited = self.edit(&twin).await;
@@ -344,6 +351,20 @@ impl TwinCtx {
         });
     }
 
+    /// Whether `twin`'s remote-id field holds `origin_key` (`None`: it cannot be read).
+    async fn names_origin(&self, twin: &EntityId, origin_key: &str) -> Option<bool> {
+        let field = self.integration.remote.id_field(self.side)?;
+        let snapshot = self.reader.get(&self.scope(), twin, std::slice::from_ref(field)).await.ok()??;
+        Some(snapshot.field(field).and_then(ferry_domain::FieldValue::key_string).as_deref() == Some(origin_key))
+    }
+
+    fn scope(&self) -> ferry_domain::Scope {
+        ferry_domain::Scope {
+            project: self.integration.endpoint(self.side).project.clone(),
+            entity_type: self.integration.endpoint(self.side).entity_type.clone(),
+        }
+    }
+
     async fn edit(&self, twin: &EntityId) -> anyhow::Result<()> {
         let rendered = if self.field == Field::Title { title(&self.value) } else { self.value.clone() };
         let v = to_value(self.field, self.side, &rendered, &self.jira_ids);
@@ -364,11 +385,8 @@ impl TwinCtx {
         let flow = Flow::from_source(self.side);
         let mut fields = ferry_mapping::source_fields(&self.integration, flow);
         fields.extend(self.integration.remote.id_field(self.side).cloned());
-        let scope = ferry_domain::Scope {
-            project: self.integration.endpoint(self.side).project.clone(),
-            entity_type: self.integration.endpoint(self.side).entity_type.clone(),
-        };
-        let snapshot = self.reader.get(&scope, twin, &fields).await?.ok_or_else(|| anyhow::anyhow!("twin gone"))?;
+        let snapshot =
+            self.reader.get(&self.scope(), twin, &fields).await?.ok_or_else(|| anyhow::anyhow!("twin gone"))?;
         let event = ChangeEvent {
             schema: MESSAGE_SCHEMA,
             integration: self.integration.id.clone(),

@@ -332,6 +332,7 @@ async fn handle(
         path: uri.path().to_string(),
         user: user.map(|u| u.email.clone()),
         body: serde_json::from_slice(&body).ok(),
+        status: None,
     });
     if let Some(h) = &hook_request {
         inner.hooks.fire(HookWhen::Before, h).await;
@@ -353,8 +354,9 @@ async fn handle(
             Some(u) => route(&inner, &method, &uri, &headers, &body, u),
         },
     };
-    if let Some(h) = &hook_request {
-        inner.hooks.fire(HookWhen::After, h).await;
+    if let Some(h) = hook_request {
+        let answered = HookRequest { status: Some(reply.status), ..h };
+        inner.hooks.fire(HookWhen::After, &answered).await;
     }
     inner.log.push(RequestRecord {
         method: method.to_string(),

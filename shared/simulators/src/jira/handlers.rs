@@ -180,6 +180,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
         path: path.clone(),
         user: user.as_ref().map(|u| u.email.clone()),
         body: captured_request.as_ref().and_then(|(_, _, b)| serde_json::from_slice(b).ok()),
+        status: None,
     });
     if let Some(h) = &hook_request {
         inner.hooks.fire(HookWhen::Before, h).await;
@@ -212,8 +213,9 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             }
         },
     };
-    if let Some(h) = &hook_request {
-        inner.hooks.fire(HookWhen::After, h).await;
+    if let Some(h) = hook_request {
+        let answered = HookRequest { status: Some(resp.status().as_u16()), ..h };
+        inner.hooks.fire(HookWhen::After, &answered).await;
     }
     let status = resp.status().as_u16();
     let resp = match captured_request.filter(|_| inner.traffic.is_on()) {
