@@ -423,9 +423,9 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.read("get_pair");
         self.inner.get_pair(integration, left).await
     }
-    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()> {
         self.write("put_pair");
-        self.inner.put_pair(left, right).await
+        self.inner.put_pair(left, right, expected_version).await
     }
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
         self.read("get_link");

@@ -34,6 +34,10 @@ pub struct Variant {
     pub priority_default: Option<&'static str>,
     /// The title mapping's conflict policy (`None`: the default, last writer).
     pub title_conflict: Option<&'static str>,
+    /// Whether the integration writes remote ids (`left_id_field` / `right_id_field`).
+    pub remote_ids: bool,
+    /// The sides that get a remote link to their peer (`remote.links`).
+    pub links: &'static str,
 }
 
 impl Default for Variant {
@@ -46,6 +50,8 @@ impl Default for Variant {
             extra_priority: "",
             priority_default: Some("3"),
             title_conflict: None,
+            remote_ids: true,
+            links: "both",
         }
     }
 }
@@ -329,6 +335,15 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
                 None => "{ left: summary, right: System.Title }".to_string(),
             },
         )
+        .replace(
+            "      left_id_field: customfield_10050\n      right_id_field: Custom.JiraKey\n",
+            if v.remote_ids {
+                "      left_id_field: customfield_10050\n      right_id_field: Custom.JiraKey\n"
+            } else {
+                ""
+            },
+        )
+        .replace("      links: both\n", &format!("      links: {}\n", v.links))
         .replace(
             "@PRIORITY_DEFAULT@",
             &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),

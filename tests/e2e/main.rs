@@ -8,6 +8,7 @@ mod conflicts;
 mod delivery;
 mod edges;
 mod harness;
+mod interleave;
 mod recovery;
 mod redmine;
 mod security;

@@ -5,7 +5,8 @@
 use crate::harness::*;
 use anyhow::{Context, Result};
 use chrono::Utc;
-use ferry_domain::{FieldValue, Flow, Side};
+use ferry_domain::ports::QueueName;
+use ferry_domain::{EntityId, FieldValue, Flow, Side};
 use ferry_engine::{CrashInjector, CrashPoint, Engine, EngineSettings};
 use ferry_runtime::{Connectors, CycleReport, Runner, RunnerSettings};
 use ferry_store::sqlite::SqliteStore;
@@ -42,6 +43,17 @@ struct Crashing {
 }
 
 async fn crashing_engine(w: &World, point: CrashPoint, settings: EngineSettings) -> Result<Crashing> {
+    crashing_engine_with(w, point, settings, Duration::from_secs(1)).await
+}
+
+/// As [`crashing_engine`], with the visibility timeout after which a crashed message
+/// comes back.
+async fn crashing_engine_with(
+    w: &World,
+    point: CrashPoint,
+    settings: EngineSettings,
+    visibility: Duration,
+) -> Result<Crashing> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("crash.sqlite"), QueueSettings::default())?);
     let connectors = Arc::new(Connectors::new(secrets(), Default::default()));
@@ -54,11 +66,7 @@ async fn crashing_engine(w: &World, point: CrashPoint, settings: EngineSettings)
     // A crashed message comes back after its visibility timeout: keep it short.
     let runner = Runner::new(
         engine.clone(),
-        RunnerSettings {
-            visibility: Duration::from_secs(1),
-            drain_patience: Duration::from_secs(20),
-            ..RunnerSettings::default()
-        },
+        RunnerSettings { visibility, drain_patience: Duration::from_secs(20), ..RunnerSettings::default() },
     );
     Ok(Crashing { engine, runner, crash, _dir: dir })
 }
@@ -133,5 +141,105 @@ async fn a_crash_after_enqueue_before_the_watermark_loses_and_duplicates_nothing
         })
         .count();
     assert_eq!(twins, 1, "one twin, {}", twin.right.key);
+    Ok(())
+}
+
+/// Handles the waiting messages of one flow in the engine's queues (changes, then
+/// writes); messages of the other flow are put back. A crashed write stays in flight.
+async fn handle_flow(c: &Crashing, flow: Flow, visibility: Duration) -> Result<()> {
+    let q = c.engine.queue();
+    for name in [QueueName::Changes, QueueName::Writes] {
+        for d in q.receive(name, 10, visibility).await? {
+            let of_flow = serde_json::from_str::<serde_json::Value>(&d.body)?["flow"] == flow.as_str();
+            if !of_flow {
+                q.release(name, &d.receipt, Duration::ZERO).await?;
+                continue;
+            }
+            let done = match name {
+                QueueName::Changes => c.engine.transform(&d.body, d.receive_count).await.map(|_| ()),
+                QueueName::Writes => c.engine.write(&d.body, d.receive_count).await.map(|_| ()),
+            };
+            match done {
+                Ok(()) => q.ack(name, &d.receipt).await?,
+                Err(ferry_engine::HandleError::Crashed(_)) => {}
+                Err(e) => anyhow::bail!("{name:?} of {flow}: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A create that crashed after making the twin and before linking it leaves the twin
+/// unlinked; a person edits the twin, and its direction runs before the create's retry.
+/// The twin names its original in its remote-id field: it is adopted, never created
+/// back, and the person's edit reaches the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlinked_twin_a_person_edited_is_adopted_before_the_crashed_create_retries() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    let visibility = Duration::from_secs(6);
+    let c = crashing_engine_with(&w, CrashPoint::WriteAfterTarget, EngineSettings::default(), visibility).await?;
+    let bug = w
+        .jira_user("alice")
+        .await
+        .create(vec![("summary", text("Crash, then an edit")), ("priority", FieldValue::Option("Medium".into()))])
+        .await?;
+    c.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
+    handle_flow(&c, Flow::LeftToRight, visibility).await?;
+    assert_eq!(c.crash.fired.load(Ordering::SeqCst), 1, "the create crashed after making the twin");
+    let twin = w.ado.work_item_ids("App").into_iter().max().context("the twin exists")?;
+    let twin = EntityId::new(twin.to_string());
+    assert!(c.engine.state().get_link(&w.id, Side::Left, &bug.id).await?.is_none(), "not linked");
+
+    // A person edits the twin, another the original; the twin's direction runs while
+    // the crashed create is in flight.
+    w.ado_user("bob").await.update(&twin, vec![("Microsoft.VSTS.Common.Priority", FieldValue::Number(1.0))]).await?;
+    w.jira_user("alice").await.update(&bug.id, vec![("summary", text("Retitled in Jira meanwhile"))]).await?;
+    c.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
+    handle_flow(&c, Flow::RightToLeft, visibility).await?;
+    assert_eq!(w.jira.issue_keys("APP"), vec![bug.key.clone()], "no second Jira issue");
+    let link = c.engine.state().get_link(&w.id, Side::Right, &twin).await?.context("the twin was adopted")?;
+    assert_eq!(link.left.id, bug.id);
+    // The adoption carried each side's change to the other: the person's edit of the twin
+    // to the original, and what the original holds that the twin does not to the twin.
+    let issue = w.reader(Side::Left).await.get(&bug.id).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "priority"), "Highest");
+    assert_eq!(field_str(&issue, "summary"), "Retitled in Jira meanwhile", "the original's own edit stays");
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+    assert_eq!(field_str(&item, "System.Title"), "Retitled in Jira meanwhile");
+
+    // The create's retry comes back and finds the pair linked; then everything settles.
+    tokio::time::sleep(visibility).await;
+    c.sync(&w).await;
+    c.sync(&w).await;
+    assert_eq!(w.jira.issue_keys("APP").len(), 1, "one Jira issue");
+    assert_eq!(w.ado.work_item_ids("App").len(), 1, "one work item");
+    let issue = w.reader(Side::Left).await.get(&bug.id).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "priority"), "Highest", "bob's edit reached Jira");
+    assert_eq!(field_str(&issue, "customfield_10050"), twin.to_string(), "the original knows its twin");
+    let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+    assert_eq!(field(&item, "Microsoft.VSTS.Common.Priority"), FieldValue::Number(1.0), "bob's edit stays");
+    assert_eq!(field_str(&item, "System.Title"), "Retitled in Jira meanwhile", "alice's edit stays");
+    assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
+    Ok(())
+}
+
+/// A remote-id field a person filled with something that names no entity of the other
+/// side (free text, an id that does not exist) is no twin to adopt: the entity is
+/// created as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_id_that_names_nothing_on_the_other_side_still_creates() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let typed =
+        alice.create(vec![("summary", text("Typed text")), ("customfield_10050", text("see ticket 12"))]).await?;
+    let unknown = alice.create(vec![("summary", text("Unknown id")), ("customfield_10050", text("987654"))]).await?;
+    w.sync().await;
+    for bug in [&typed, &unknown] {
+        let twin = w.twin(Side::Left, &bug.id).await.with_context(|| format!("{} has a twin", bug.key))?;
+        let item = w.reader(Side::Right).await.get(&twin).await?.context("item")?;
+        assert_eq!(field_str(&item, "Custom.JiraKey"), bug.key);
+    }
+    assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
     Ok(())
 }

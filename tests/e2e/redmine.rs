@@ -173,6 +173,8 @@ struct Opts {
     medium_priority: Option<&'static str>,
     /// Replaces the Redmine status the peer's "In Progress"/"Active" maps to.
     in_progress_status: Option<&'static str>,
+    /// Where Ferry reaches Redmine, when not directly (a proxy in front of it).
+    redmine_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -183,6 +185,7 @@ impl Default for Opts {
             filter_right_to_left: None,
             medium_priority: None,
             in_progress_status: None,
+            redmine_url: None,
         }
     }
 }
@@ -202,7 +205,7 @@ fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> 
     integration_user: ferry-bot@acme.test
     allow_http_loopback: true
 ",
-        url = rm.url
+        url = o.redmine_url.as_deref().unwrap_or(&rm.url)
     );
     let cf = rm.cf();
     let unmatched = o.unmatched;
@@ -975,5 +978,129 @@ async fn a_redmine_backlog_is_read_over_polls_and_a_re_read_lists_without_full_r
     assert_eq!(enqueued, 0);
     assert!(duplicates >= 60, "listed again: {duplicates}");
     assert!(fetched <= 10, "read in full again: {fetched} of 60");
+    Ok(())
+}
+
+/// A loopback proxy in front of the real Redmine: it forwards every request as it came,
+/// except that before the first PUT of an armed issue by ferry-bot it makes a person's
+/// edit of that issue (Redmine is a real server: this is how an edit lands inside
+/// Ferry's write, between Ferry's read of the issue and its PUT).
+struct EditingProxy {
+    url: String,
+    armed: Arc<std::sync::Mutex<Option<(String, Value)>>>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    bot_key: String,
+    person_key: String,
+    http: reqwest::Client,
+    armed: Arc<std::sync::Mutex<Option<(String, Value)>>>,
+}
+
+impl EditingProxy {
+    async fn start(rm: &Redmine, person: &str) -> Result<EditingProxy> {
+        let armed = Arc::new(std::sync::Mutex::new(None));
+        let state = ProxyState {
+            upstream: rm.url.trim_end_matches('/').to_string(),
+            bot_key: rm.key("ferry-bot"),
+            person_key: rm.key(person),
+            http: reqwest::Client::new(),
+            armed: armed.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(EditingProxy { url, armed })
+    }
+
+    /// Before ferry-bot's next PUT of issue `id`, the person PUTs `issue` (Redmine's
+    /// `{"issue": {...}}` body) to it.
+    fn arm(&self, id: &EntityId, issue: Value) {
+        *self.armed.lock().expect("lock") = Some((format!("/issues/{id}.json"), issue));
+    }
+
+    fn fired(&self) -> bool {
+        self.armed.lock().expect("lock").is_none()
+    }
+}
+
+async fn forward(
+    axum::extract::State(p): axum::extract::State<ProxyState>,
+    method: reqwest::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let key = headers.get(REDMINE_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let edit = {
+        let mut armed = p.armed.lock().expect("lock");
+        let hit = armed.as_ref().is_some_and(|(path, _)| method == reqwest::Method::PUT && uri.path() == path);
+        if hit && key == p.bot_key {
+            armed.take()
+        } else {
+            None
+        }
+    };
+    if let Some((path, issue)) = edit {
+        let r = p
+            .http
+            .put(format!("{}{path}", p.upstream))
+            .header(REDMINE_KEY_HEADER, &p.person_key)
+            .json(&json!({ "issue": issue }))
+            .send()
+            .await;
+        assert!(r.is_ok_and(|r| r.status().is_success()), "the person's edit through the proxy failed");
+    }
+    let target = format!("{}{}", p.upstream, uri.path_and_query().map_or("", |q| q.as_str()));
+    let mut req = p.http.request(method, target).header(REDMINE_KEY_HEADER, key).body(body);
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        req = req.header(axum::http::header::CONTENT_TYPE, ct.clone());
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status =
+                axum::http::StatusCode::from_u16(resp.status().as_u16()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+            let ct = resp.headers().get(axum::http::header::CONTENT_TYPE).cloned();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let mut out = (status, bytes).into_response();
+            if let Some(ct) = ct {
+                out.headers_mut().insert(axum::http::header::CONTENT_TYPE, ct);
+            }
+            out
+        }
+        Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+const REDMINE_KEY_HEADER: &str = "X-Redmine-API-Key";
+
+/// Redmine has no conditional update: Ferry reads the issue, then PUTs its change. A
+/// person's edit of another field in between must reach the other side, not be taken
+/// for part of Ferry's echo (Ferry's journal is the newest one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jira_and_redmine_a_persons_edit_during_ferrys_write_reaches_the_other_side() -> Result<()> {
+    let rm = Redmine::connect().await;
+    let proxy = EditingProxy::start(&rm, "alice").await?;
+    let opts = Opts { redmine_url: Some(proxy.url.clone()), ..Opts::default() };
+    let w = RmWorld::new(Peer::Jira, "interleave", opts).await?;
+    w.activate().await?;
+    let (jira_id, redmine_id) = synced_pair(&w).await?;
+    w.peer_user("bob").await.update(&jira_id, vec![("summary", text("Retitled in Jira"))]).await?;
+    proxy.arm(&redmine_id, json!({ "priority_id": w.rm.priority_id("Immediate").await? }));
+    w.sync().await;
+    assert!(proxy.fired(), "Ferry's PUT of the Redmine issue went through the proxy");
+    w.sync().await;
+
+    let issue = w.reader(Side::Right).await.get(&redmine_id).await?.context("issue")?;
+    assert_eq!(field_str(&issue, "subject"), "Retitled in Jira");
+    assert_eq!(field_str(&issue, "priority"), "Immediate", "alice's edit stays");
+    let bug = w.reader(Side::Left).await.get(&jira_id).await?.context("bug")?;
+    assert_eq!(field_str(&bug, "priority"), "Highest", "alice's Redmine edit reached Jira");
     Ok(())
 }

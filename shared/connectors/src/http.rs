@@ -399,6 +399,8 @@ impl Http {
         // Absolute URLs (e.g. Azure DevOps' identities host) meet the allow-list too.
         self.opts.allowed_hosts.check(&what, &url)?;
         let mut attempt = 0u32;
+        // Whether every attempt so far was certainly not applied (see `nothing_applied`).
+        let mut nothing_applied = true;
         loop {
             attempt += 1;
             self.wait_for_pace().await;
@@ -423,11 +425,17 @@ impl Http {
                             return Ok(HttpResponse { status, headers, body });
                         }
                         Ok(body) => {
+                            // A 4xx is a refusal: the request was not applied. A 5xx may
+                            // have been applied in part.
+                            nothing_applied &= status.is_client_error();
                             let retry_after = rate_limit_wait(&headers, status, Utc::now());
                             let err = self.status_error(&what, status, &body).with_retry_after(retry_after);
                             (err, retry_after)
                         }
-                        Err(BodyError::Transport(e)) => (network_error(&what, &e), None),
+                        Err(BodyError::Transport(e)) => {
+                            nothing_applied = false;
+                            (network_error(&what, &e), None)
+                        }
                         Err(BodyError::TooLarge) => {
                             return Err(PortError::new(
                                 ErrorCategory::BadResponse,
@@ -440,8 +448,13 @@ impl Http {
                         }
                     }
                 }
-                Err(e) => (network_error(&what, &e), None),
+                Err(e) => {
+                    // Only a failed connect is certain not to have sent the request.
+                    nothing_applied &= e.is_connect();
+                    (network_error(&what, &e), None)
+                }
             };
+            let err = err.with_nothing_applied(nothing_applied);
             if !err.is_retryable() || err.category == ErrorCategory::Conflict || attempt >= self.opts.max_attempts {
                 return Err(err);
             }

@@ -460,3 +460,33 @@ async fn a_read_of_changes_pages_by_position_through_tied_instants_and_edits_bet
     let e = c.changes(&bugs("App"), &query, Some(&ReadToken("not json".into()))).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::InvalidRequest);
 }
+
+#[tokio::test]
+async fn history_reads_the_work_item_updates_between_two_revs() {
+    let (sim, bot) = demo().await;
+    let alice = AdoConnector::new(
+        &system(&sim.base_url()),
+        SecretString::from("ado-alice-pat"),
+        HttpOptions { allow_http_loopback: true, ..HttpOptions::default() },
+    )
+    .unwrap();
+    let app = bugs("App");
+    let made = bot.create(&app, &[change("System.Title", FieldValue::Text("history".into()))]).await.unwrap();
+    alice.update(&app, &made.id, &[change(PRIORITY, FieldValue::Number(1.0))], None).await.unwrap();
+    let last =
+        bot.update(&app, &made.id, &[change("System.State", FieldValue::Text("Active".into()))], None).await.unwrap();
+
+    let all = bot.history(&app, &made.id, None, &last.revision, &keys(&["system.title", PRIORITY])).await.unwrap();
+    let who: Vec<(&str, bool)> =
+        all.iter().map(|e| (e.author.as_ref().map_or("?", |a| a.id.as_str()), e.created)).collect();
+    assert_eq!(who, [(BOT, true), (ALICE, false), (BOT, false)], "{all:?}");
+    // Fields come back under the caller's keys, values in Ferry's form.
+    assert!(all[0].fields.contains(&(FieldKey::new("system.title"), Some(FieldValue::Text("history".into())))));
+    assert!(all[1].fields.contains(&(FieldKey::new(PRIORITY), Some(FieldValue::Number(1.0)))));
+    assert!(all[2].fields.iter().any(|(k, _)| k.as_str() == "System.State"));
+
+    let window = bot.history(&app, &made.id, Some(&made.revision), &last.revision, &[]).await.unwrap();
+    assert_eq!(window.len(), 2, "alice's update and Ferry's: {window:?}");
+    assert!(bot.history(&app, &made.id, Some(&last.revision), &last.revision, &[]).await.unwrap().is_empty());
+    assert!(bot.atomic_updates(), "updates carry test /rev");
+}

@@ -226,3 +226,48 @@ async fn a_retry_after_on_a_successful_response_paces_the_next_request() {
     );
     assert_eq!(server.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn a_request_refused_on_every_attempt_is_known_not_to_have_been_applied() {
+    // A create that fails this way created nothing: the engine may create again.
+    let refused = Server::start("127.0.0.1", |_| reply("429 Too Many Requests", "retry-after: 0\r\n", "{}")).await;
+    let http = Http::new("jira r1", &refused.url("/"), basic(), opts(), |_| None).expect("client");
+    let e = get(&http, "issue").await.expect_err("429 three times");
+    assert_eq!(e.category, ErrorCategory::RateLimited);
+    assert!(e.nothing_applied, "every attempt was answered 429: {e}");
+    assert_eq!(refused.requests().len(), 3, "retried up to max_attempts");
+
+    let bad = Server::start("127.0.0.1", |_| reply("400 Bad Request", "", "{}")).await;
+    let http = Http::new("jira r2", &bad.url("/"), basic(), opts(), |_| None).expect("client");
+    assert!(get(&http, "issue").await.expect_err("400").nothing_applied);
+
+    // Nothing listens on a port just freed: the connection is refused, nothing was sent.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let http = Http::new("jira r3", &format!("http://127.0.0.1:{port}/"), basic(), opts(), |_| None).expect("client");
+    let e = get(&http, "issue").await.expect_err("refused");
+    assert_eq!(e.category, ErrorCategory::Network);
+    assert!(e.nothing_applied, "a refused connection sent nothing: {e}");
+}
+
+#[tokio::test]
+async fn a_server_error_on_any_attempt_leaves_the_outcome_unknown() {
+    // The first attempt fails with a 500 (the server may have applied it), the retries
+    // are refused: the request may still have been applied by the first.
+    let calls = Arc::new(Mutex::new(0u32));
+    let n = calls.clone();
+    let server = Server::start("127.0.0.1", move |_| {
+        let mut n = n.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            reply("502 Bad Gateway", "", "{}")
+        } else {
+            reply("429 Too Many Requests", "retry-after: 0\r\n", "{}")
+        }
+    })
+    .await;
+    let http = Http::new("jira u1", &server.url("/"), basic(), opts(), |_| None).expect("client");
+    let e = get(&http, "issue").await.expect_err("502 then 429");
+    assert_eq!(e.category, ErrorCategory::RateLimited);
+    assert!(!e.nothing_applied, "the 502 leaves the outcome open: {e}");
+    assert_eq!(*calls.lock().unwrap(), 3);
+}

@@ -79,13 +79,18 @@ pub struct PortError {
     pub message: String,
     /// Server-requested wait (`Retry-After`), when given.
     pub retry_after: Option<Duration>,
+    /// The system did not apply the request, for certain: every attempt was refused with
+    /// an answer (a 4xx status) or never reached it (no connection). A failed create that
+    /// says so created nothing; one that does not (a timeout, a 5xx, a reset after
+    /// sending, a later step of a create) may have.
+    pub nothing_applied: bool,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl PortError {
     pub fn new(category: ErrorCategory, message: impl Into<String>) -> Self {
-        Self { category, message: message.into(), retry_after: None, source: None }
+        Self { category, message: message.into(), retry_after: None, nothing_applied: false, source: None }
     }
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
@@ -94,6 +99,16 @@ impl PortError {
     pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.retry_after = d;
         self
+    }
+    /// Marks whether the system certainly did not apply the request (see `nothing_applied`).
+    pub fn with_nothing_applied(mut self, nothing_applied: bool) -> Self {
+        self.nothing_applied = nothing_applied;
+        self
+    }
+    /// The error of a step after the system applied an earlier request (a create's
+    /// follow-up): whatever this step's answer was, something was applied.
+    pub fn after_applied(self) -> Self {
+        self.with_nothing_applied(false)
     }
     pub fn is_retryable(&self) -> bool {
         self.category.is_retryable()

@@ -235,6 +235,12 @@ pub struct PairFingerprints {
     pub left: Option<Fingerprint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub right: Option<Fingerprint>,
+    /// The record's version as read (0: none written yet). Writes of both directions of
+    /// a pair may run at once (one built before the pair was linked runs in the source
+    /// entity's message group), so a write is conditional on it
+    /// ([`crate::ports::StateStore::put_pair`]). Stores keep it beside the record.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 impl PairFingerprints {

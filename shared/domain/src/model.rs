@@ -219,6 +219,20 @@ pub struct FieldChange {
     pub value: FieldValue,
 }
 
+/// One change in an entity's history as the system records it: a Jira changelog entry,
+/// an Azure DevOps work item update, a Redmine journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Who made the change; `None` when the history does not say.
+    pub author: Option<UserRef>,
+    /// The entity's creation (the first entry).
+    pub created: bool,
+    /// The fields the change set, keyed as the caller asked for them, each with its new
+    /// value where the history gives it in the form Ferry writes (`None`: it changed, to
+    /// a value the history does not show comparably, e.g. a rich text).
+    pub fields: Vec<(FieldKey, Option<FieldValue>)>,
+}
+
 /// A link to the peer entity, written as a Jira remote link or an ADO Hyperlink relation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteLink {

@@ -9,8 +9,8 @@ use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
 use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
 use crate::model::{
-    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, ProjectInfo, RemoteLink, Scope, Side,
-    SystemKind, UserRef,
+    EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, HistoryEntry, ProjectInfo, RemoteLink,
+    Scope, Side, SystemKind, UserRef,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -82,6 +82,8 @@ pub trait Connector: Send + Sync {
     }
 
     /// One entity, or `None` when it does not exist. An empty `fields` reads every field.
+    /// `id` may also be the entity's key (Jira takes an issue id or key; Azure DevOps and
+    /// Redmine keys are their ids).
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
 
     /// Creates an entity; values are coerced to each target field's native type.
@@ -97,6 +99,27 @@ pub trait Connector: Send + Sync {
         changes: &[FieldChange],
         expected_revision: Option<&str>,
     ) -> PortResult<EntityRef>;
+
+    /// Whether [`Connector::update`] given an expected revision applies the change
+    /// atomically at that revision (Azure DevOps' `test /rev`): the revision it returns
+    /// then holds Ferry's change and nothing else, and no history needs reading.
+    fn atomic_updates(&self) -> bool {
+        false
+    }
+
+    /// The entity's history after revision `after` (exclusive; `None`: from its creation,
+    /// included) up to revision `through` (inclusive), oldest first; revisions as this
+    /// connector's snapshots name them. Changed fields are reported under the keys of
+    /// `fields` where one names them (e.g. a Redmine custom field by name), else under
+    /// the system's own key.
+    async fn history(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>>;
 
     /// The entity whose `field` equals `value` (remote-id search for idempotent creates).
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>>;
@@ -229,23 +252,18 @@ pub trait StateStore: Send + Sync {
     }
 
     /// The fingerprints of the linked pair whose left entity is `left` (`None` when it
-    /// is not linked). Stores without a pair record answer from the two fingerprints,
-    /// as does a store whose pair record was never written (older data).
-    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
-        let Some(link) = self.get_link(integration, Side::Left, left).await? else {
-            return Ok(None);
-        };
-        Ok(Some(PairFingerprints {
-            left: self.get_fingerprint(integration, Side::Left, left).await?,
-            right: self.get_fingerprint(integration, Side::Right, &link.right.id).await?,
-        }))
-    }
+    /// is not linked), with the version of its record (0 when no record was written: a
+    /// pair linked before pair records existed, or just linked; its fingerprints then
+    /// come from the two entities' own records).
+    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>>;
     /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
-    /// its peer) as one record where the store has one (one billed write), else as two.
-    /// From then on [`StateStore::get_fingerprint`] of either entity answers from it.
-    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
-        self.put_fingerprints(&[left.clone(), right.clone()]).await
-    }
+    /// its peer) as one record, if its version is still `expected_version` (the one
+    /// [`StateStore::get_pair`] read; 0: no record yet); the stored version becomes
+    /// `expected_version + 1`. Otherwise it fails with `Conflict` and writes nothing: a
+    /// write of the other direction changed the pair since it was read, and the caller
+    /// reads it again. From then on [`StateStore::get_fingerprint`] of either entity
+    /// answers from it.
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()>;
 
     /// The link that holds `entity` on `side`.
     async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;

@@ -8,10 +8,12 @@
 //! fingerprint) and, only in a flow whose count is not 0, the entities' failures.
 //! Handlers then read through this cache and write through it, so a later message of
 //! the same entity in the batch sees the earlier one's writes. The cache lives for one
-//! batch only. Nothing else writes a pair's fingerprints while its batch runs: write
-//! commands of both directions of a linked pair share one FIFO message group (see
-//! [`ferry_domain::WriteCommand::group_id`]). A create is not linked yet, so its link
-//! and create intent are not read ahead: they are read when it runs.
+//! batch only. Write commands of both directions of a linked pair share one FIFO message
+//! group (see [`ferry_domain::WriteCommand::group_id`]), but one built before the pair
+//! was linked runs in its source entity's group, at the same time as the pair's: a
+//! pair's record is therefore written on the condition of the version read
+//! ([`Engine::batch_put_pair`]). A create is not linked yet, so its link and create
+//! intent are not read ahead: they are read when it runs.
 
 use crate::engine::Engine;
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
@@ -53,7 +55,10 @@ impl Batch {
         let origin = lock(&self.current).clone();
         lock(&self.outbox).push((origin, m));
     }
-    pub(crate) fn take(&self) -> Vec<(Option<String>, OutMessage)> {
+    /// Takes the write commands waiting to be sent out of the batch, each with the
+    /// received message it came from ([`Engine::flush`] sends them; a caller that hands
+    /// them to a handler itself takes them instead).
+    pub fn take(&self) -> Vec<(Option<String>, OutMessage)> {
         std::mem::take(&mut *lock(&self.outbox))
     }
     /// Write commands waiting to be sent.
@@ -261,9 +266,10 @@ impl Engine {
             Some(None) => None,
             _ => return,
         };
+        // Just linked: no pair record exists yet (version 0).
         let pair = match source_side {
-            Side::Left => ferry_domain::PairFingerprints { left: own, right: None },
-            Side::Right => ferry_domain::PairFingerprints { left: None, right: own },
+            Side::Left => ferry_domain::PairFingerprints { left: own, right: None, version: 0 },
+            Side::Right => ferry_domain::PairFingerprints { left: None, right: own, version: 0 },
         };
         batch.remember(
             StateKey::Pair(link.integration.clone(), link.left.id.clone()),
@@ -271,12 +277,24 @@ impl Engine {
         );
     }
 
-    /// A write step's fingerprints of a linked pair, as its one pair record.
+    /// A write step's fingerprints of a linked pair, as its one pair record, on the
+    /// condition that the record is still the version this batch read them from. A
+    /// write of the other direction may have changed it meanwhile (it may run in another
+    /// message group: see [`ferry_domain::PairFingerprints::version`]): then nothing is
+    /// written, the batch forgets the record, and the `Conflict` makes the step run
+    /// again on a fresh read.
     pub(crate) async fn batch_put_pair(&self, batch: &Batch, a: Fingerprint, b: Fingerprint) -> Result<(), PortError> {
         let (left, right) = if a.side == Side::Left { (a, b) } else { (b, a) };
-        self.state.put_pair(&left, &right).await?;
         let key = StateKey::Pair(left.integration.clone(), left.entity.clone());
-        let pair = ferry_domain::PairFingerprints { left: Some(left), right: Some(right) };
+        let read = match batch.cached(&key) {
+            Some(Some(StateRecord::Pair(p))) => p.version,
+            _ => 0,
+        };
+        if let Err(e) = self.state.put_pair(&left, &right, read).await {
+            lock(&batch.state).remove(&key);
+            return Err(e);
+        }
+        let pair = ferry_domain::PairFingerprints { left: Some(left), right: Some(right), version: read + 1 };
         batch.remember(key, Some(StateRecord::Pair(Box::new(pair))));
         Ok(())
     }

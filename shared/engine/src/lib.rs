@@ -2,12 +2,15 @@
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
 
+mod adopt;
 mod attempts;
 mod batch;
 mod cache;
 mod crash;
 mod engine;
 mod error;
+mod foreign;
+mod history;
 mod lifecycle;
 mod missing;
 mod outbox;

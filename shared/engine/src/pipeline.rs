@@ -4,12 +4,14 @@
 //! is idempotent (dedupe by revision, link table and fingerprints, remote-id search
 //! before a create).
 
+use crate::adopt::{unfinished_adoption, AdoptScope, Adoption};
 use crate::batch::Batch;
 use crate::crash::{CrashPoint, Crashed};
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
+use crate::history::Written;
 use chrono::{DateTime, Utc};
-use ferry_domain::ports::{OutMessage, QueueName};
+use ferry_domain::ports::{Connector, OutMessage, QueueName};
 use ferry_domain::{
     remote_link_for, ChangeEvent, Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord,
     FieldChange, FieldKey, FieldValue, Fingerprint, Flow, IntegrationId, Link, PortError, Side, WriteCommand,
@@ -247,13 +249,14 @@ impl Engine {
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, source_side, &cmd.source.id).await?;
         let existing = match (&link, &cmd.target) {
-            (Some(l), _) => Some(l.side(target_side).id.clone()),
-            (None, Some(t)) => Some(t.clone()),
-            (None, None) => self.find_earlier_create(&record, cmd, target_conn.as_ref(), &target_scope, batch).await?,
+            (Some(l), _) => Some((l.side(target_side).id.clone(), Adoption::Linked)),
+            (None, Some(t)) => Some((t.clone(), Adoption::Named)),
+            (None, None) => self.unlinked_target(&record, cmd, target_conn.as_ref(), &target_scope, batch).await?,
         };
 
-        let (target_ref, created, written, plan) = match existing {
-            Some(target_id) => {
+        // `from`: the target's revision before the write (`None`: created).
+        let (target_ref, created, written, plan, from, adoption) = match existing {
+            Some((target_id, adoption)) => {
                 let current = target_conn.get(&target_scope, &target_id, &read_fields).await?.ok_or_else(|| {
                     Parkable::Permanent(
                         PortError::new(
@@ -264,9 +267,16 @@ impl Engine {
                     )
                 })?;
                 // Read for this batch, not at transform: a write of the reverse flow may
-                // have happened in between (both flows of a pair share one message group,
-                // so none runs while this batch does).
+                // have happened in between (the pair's record is written on the
+                // condition that none happens before this step stores it).
                 let base = self.batch_fingerprint(batch, id, target_side, &target_id).await?;
+                // Linked, but with no fingerprint of the target: the step that linked the
+                // pair did not finish. Ferry does not know what the target holds of its
+                // own, so the write goes on as the adoption that step was.
+                let adoption = match (adoption, &base) {
+                    (Adoption::Linked, None) => unfinished_adoption(integration, cmd, &current),
+                    (a, _) => a,
+                };
                 let source_fp = self.batch_fingerprint(batch, id, source_side, &cmd.source.id).await?;
                 if let Some(detail) = stale_at_write(&cmd.source, base.as_ref(), source_fp.as_ref()) {
                     batch.count(id, cmd.flow, Counter::Skipped);
@@ -276,29 +286,19 @@ impl Engine {
                         detail,
                     });
                 }
-                let plan = plan_update(integration, cmd, link.is_none(), &current, base.as_ref());
+                let target = (target_conn.as_ref(), &target_scope, &current);
+                let scope = self.adoption_scope(&record, cmd, adoption, target, &read_fields).await?;
+                let plan = plan_update(integration, cmd, scope.as_ref(), &current, base.as_ref());
                 let r = if plan.send.is_empty() {
                     entity_ref(&current)
                 } else {
                     target_conn.update(&target_scope, &target_id, &plan.send, Some(&current.revision)).await?
                 };
-                (r, false, plan.send.len(), plan)
+                (r, false, plan.send.len(), plan, Some(current.revision), Some(adoption))
             }
             None => {
-                // The intent goes first: a crash after the create leaves a trace that
-                // makes the retry look for the entity instead of creating a second one.
-                let none = BTreeMap::new();
-                let intent = FpUpdate {
-                    values: &none,
-                    echo: None,
-                    written: None,
-                    applied: None,
-                    create_started: Some(Some(Utc::now())),
-                };
-                let fp = self.merged_fingerprint(batch, id, source_side, &cmd.source.id, intent, Utc::now()).await?;
-                self.batch_put_fingerprint(batch, &fp).await?;
-                let r = target_conn.create(&target_scope, &cmd.changes).await?;
-                (r, true, cmd.changes.len(), UpdatePlan::create())
+                let r = self.create_target(batch, cmd, target_conn.as_ref(), &target_scope).await?;
+                (r, true, cmd.changes.len(), UpdatePlan::create(), None, None)
             }
         };
         for c in &plan.resolved {
@@ -310,24 +310,33 @@ impl Engine {
         let mut target_ref = target_ref;
         let mut source_ref = entity_ref(&cmd.source);
         let mut source_written = None;
+        // Someone else changed the source around Ferry's write-back to it.
+        let mut source_foreign = false;
+        // Target fields an adoption kept whose values it carried to the source.
+        let mut carried_kept: Vec<FieldKey> = Vec::new();
         let mut source_extra = BTreeMap::new();
         // The target as read after the write, when it was (for lossy values and defaults).
         let mut target_read: Option<EntitySnapshot> = None;
-        if link.is_none() {
+        // A create or adoption links the pair, then finishes it (back-links, remote ids,
+        // values copied back); one whose link was stored before it stopped finishes now.
+        let linking = link.is_none() || matches!(adoption, Some(Adoption::Twin | Adoption::Original));
+        if linking {
             let (source_conn, source_scope) = self.side_connector(&record, source_side).await?;
-            let (left, right) = match source_side {
-                Side::Left => (source_ref.clone(), target_ref.clone()),
-                Side::Right => (target_ref.clone(), source_ref.clone()),
-            };
-            let new_link = Link { integration: id.clone(), left, right, created_at: now };
-            self.batch_put_link(batch, &new_link).await?;
-            if created {
-                // The pair has no record yet, and what it would be read from is known:
-                // the source's own fingerprint (its create intent) and none for the new
-                // target. Saves reading the pair, the link and both fingerprints back.
-                self.batch_new_pair(batch, &new_link, source_side);
+            if link.is_none() {
+                let (left, right) = match source_side {
+                    Side::Left => (source_ref.clone(), target_ref.clone()),
+                    Side::Right => (target_ref.clone(), source_ref.clone()),
+                };
+                let new_link = Link { integration: id.clone(), left, right, created_at: now };
+                self.batch_put_link(batch, &new_link).await?;
+                if created {
+                    // The pair has no record yet, and what it would be read from is known:
+                    // the source's own fingerprint (its create intent) and none for the
+                    // new target. Saves reading the pair, the link and both fingerprints.
+                    self.batch_new_pair(batch, &new_link, source_side);
+                }
+                self.crash_point(CrashPoint::WriteAfterLink)?;
             }
-            self.crash_point(CrashPoint::WriteAfterLink)?;
 
             let system_label = |side: Side| integration.endpoint(side).system.to_string();
             if integration.remote.link(target_side) {
@@ -344,6 +353,11 @@ impl Engine {
                     back = backfill(integration, cmd, &now_t);
                     for c in &back {
                         info!(entity = %cmd.source.key, field = %c.field, "the target filled in a value the source left empty: copied back");
+                    }
+                    if adoption == Some(Adoption::Original) {
+                        let (carried, fields) = self.carry_to_twin(&record, cmd, &now_t, &plan.kept_target).await?;
+                        back.extend(carried);
+                        carried_kept = fields;
                     }
                     target_read = Some(now_t);
                 }
@@ -371,6 +385,16 @@ impl Engine {
                     source_ref = entity_ref(&s);
                 }
                 source_written = Some(source_ref.clone());
+                let w = Written {
+                    side: source_side,
+                    conn: source_conn.as_ref(),
+                    scope: &source_scope,
+                    entity: &cmd.source.id,
+                    from: Some(&cmd.source.revision),
+                    to: &source_ref.revision,
+                };
+                let watched = source_fields(integration, cmd.flow.reverse());
+                source_foreign = self.foreign_in_write(&record, &w, &back, &watched).await?.is_some();
             }
             if let Some(t) = &target_read {
                 // Read after every follow-up write to the target (the remote link).
@@ -392,11 +416,33 @@ impl Engine {
         if target_read.is_none() && !sent.is_empty() && sends_lossy(integration, cmd.flow, sent) {
             target_read = target_conn.get(&target_scope, &target_ref.id, &read_fields).await?;
         }
+        // Whether the revision now recorded holds anyone else's change (a person's edit
+        // between the requests of a non-atomic write). An atomic update of a linked
+        // target returned its own revision, with no follow-up write: nothing to read.
+        let wrote = !sent.is_empty() || (linking && integration.remote.link(target_side));
+        let foreign = if wrote && !(!linking && target_conn.atomic_updates()) {
+            let w = Written {
+                side: target_side,
+                conn: target_conn.as_ref(),
+                scope: &target_scope,
+                entity: &target_ref.id,
+                from: from.as_deref(),
+                to: &target_ref.revision,
+            };
+            self.foreign_in_write(&record, &w, sent, &read_fields).await?
+        } else {
+            None
+        };
         // Every value sent is among the mapped ones; a read from a later revision (a
-        // person's edit in between) is not Ferry's and is not taken.
+        // person's edit in between) is not Ferry's and is not taken, nor is a value
+        // someone else changed in the recorded one.
         if let Some(t) = target_read.as_ref().filter(|t| t.revision == target_ref.revision) {
             for (k, v) in target_values.iter_mut() {
-                if let Some(now_v) = t.field(&FieldKey::new(k.clone())) {
+                let key = FieldKey::new(k.clone());
+                if foreign.as_ref().is_some_and(|f| f.touches(&key)) {
+                    continue;
+                }
+                if let Some(now_v) = t.field(&key) {
                     *v = now_v.clone();
                 }
             }
@@ -406,9 +452,17 @@ impl Engine {
         for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
             target_values.remove(f.as_str());
         }
-        // A target a person had changed since Ferry's last write: the new revision also
-        // carries that person's edits, so it must not be taken for a pure echo.
-        let echo = if plan.target_was_clean { Some(&target_ref) } else { None };
+        // An adoption carried the fields it kept to the source: the target's own value is
+        // what is in sync.
+        if let Some(t) = &target_read {
+            for f in &carried_kept {
+                target_values.insert(f.to_string(), t.field(f).cloned().unwrap_or(FieldValue::Null));
+            }
+        }
+        // A target a person had changed since Ferry's last write, or changed during this
+        // one: the new revision also carries that person's edits, so it must not be
+        // taken for a pure echo.
+        let echo = if plan.target_was_clean && foreign.is_none() { Some(&target_ref) } else { None };
         let target_update = FpUpdate {
             values: &target_values,
             echo,
@@ -427,7 +481,7 @@ impl Engine {
         // The link exists now: a create intent of this source entity is fulfilled.
         let source_update = FpUpdate {
             values: &source_values,
-            echo: source_written.as_ref(),
+            echo: source_written.as_ref().filter(|_| !source_foreign),
             written: source_written.as_ref(),
             applied: None,
             create_started: Some(None),
@@ -506,7 +560,7 @@ impl Engine {
     /// recorded create intent triggers the search (the common first create costs none).
     /// A search that finds nothing while the intent is younger than the target's search
     /// lag allowance is retried later: the entity may exist but not be searchable yet.
-    async fn find_earlier_create(
+    pub(crate) async fn find_earlier_create(
         &self,
         record: &ferry_domain::IntegrationRecord,
         cmd: &WriteCommand,
@@ -562,6 +616,42 @@ impl Engine {
             ));
         }
         Ok(None)
+    }
+
+    /// Creates the target entity, after recording the intent: a crash after the create
+    /// leaves a trace that makes the retry look for the entity instead of creating a
+    /// second one. A create the target refused created nothing: the intent an earlier
+    /// attempt left (if any) is put back, so a retry creates instead of looking for a
+    /// twin that cannot exist (without a remote-id field it would park).
+    async fn create_target(
+        &self,
+        batch: &Batch,
+        cmd: &WriteCommand,
+        conn: &dyn Connector,
+        scope: &ferry_domain::Scope,
+    ) -> Result<EntityRef, Parkable> {
+        let (id, side) = (&cmd.integration, cmd.flow.source());
+        let none = BTreeMap::new();
+        let intent =
+            |at| FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(at) };
+        let before = self.batch_fingerprint(batch, id, side, &cmd.source.id).await?.and_then(|f| f.create_started);
+        let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(Some(Utc::now())), Utc::now()).await?;
+        self.batch_put_fingerprint(batch, &fp).await?;
+        let err = match conn.create(scope, &cmd.changes).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        if err.nothing_applied {
+            let restored = async {
+                let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(before), Utc::now()).await?;
+                self.batch_put_fingerprint(batch, &fp).await
+            };
+            if let Err(e) = restored.await {
+                // The intent stays: the retry looks for a twin first, as after a crash.
+                warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
+            }
+        }
+        Err(err.into())
     }
 
     /// If the entity already has a parked failure, this newer event replaces the
@@ -837,16 +927,17 @@ struct ResolvedField {
 /// The changes the target still needs, field by field against its current values and
 /// the last-synced base: a field the target holds already is skipped; one the target
 /// changed since the last sync (current differs from the base) while the source changed
-/// it too is a conflict, settled by the field's policy. For an entity adopted through
-/// the remote-id search (no link yet) every mapped value is considered, without a base.
+/// it too is a conflict, settled by the field's policy. An adoption (no link yet)
+/// considers the mapped values its scope allows, without a base; the others the target
+/// keeps.
 fn plan_update(
     integration: &ferry_domain::Integration,
     cmd: &WriteCommand,
-    adopting: bool,
+    adopting: Option<&AdoptScope>,
     current: &EntitySnapshot,
     base: Option<&Fingerprint>,
 ) -> UpdatePlan {
-    let wanted: Vec<FieldChange> = if adopting {
+    let wanted: Vec<FieldChange> = if adopting.is_some() {
         cmd.mapped.iter().map(|(k, v)| FieldChange { field: FieldKey::new(k.clone()), value: v.clone() }).collect()
     } else {
         cmd.changes.clone()
@@ -868,7 +959,16 @@ fn plan_update(
         if ferry_mapping::same_value(now, &c.value) {
             continue;
         }
-        let last_synced = if adopting { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
+        // A field outside the adoption's scope that says the same on both sides (rich
+        // text in the other system's rendering) is written all the same: then the target
+        // holds exactly the command's value, and a redelivery of the command finds
+        // nothing to write.
+        if adopting.is_some_and(|scope| !scope.may_write(&c.field, now)) && !ferry_mapping::same_content(now, &c.value)
+        {
+            plan.kept_target.push(c.field);
+            continue;
+        }
+        let last_synced = if adopting.is_some() { None } else { base.and_then(|b| b.values.get(c.field.as_str())) };
         let target_changed = last_synced.is_some_and(|b| !ferry_mapping::same_value(now, b));
         let policy = target_changed.then(|| ferry_mapping::conflict_policy(integration, cmd.flow, &c.field)).flatten();
         let Some((policy, source_field)) = policy else {
@@ -1063,5 +1163,136 @@ impl From<Parked> for TransformOutcome {
 impl From<Parked> for WriteOutcome {
     fn from(p: Parked) -> Self {
         WriteOutcome::Parked { failure_id: p.0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_domain::EntityId;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range")
+    }
+
+    /// Summary, priority and a rich-text description, both ways; remote ids.
+    fn integration() -> ferry_domain::Integration {
+        use ferry_domain::{Direction, Endpoint, FieldMapping, MappingKind, RemoteRefs, SystemId};
+        let m = |l: &str, r: &str, kind| FieldMapping {
+            left: Some(FieldKey::new(l)),
+            right: Some(FieldKey::new(r)),
+            direction: Direction::Both,
+            kind,
+            values: None,
+            default_left: None,
+            default_right: None,
+            constant: None,
+            unmatched: Default::default(),
+            conflict: Default::default(),
+        };
+        let ep = |s: &str| Endpoint {
+            system: SystemId::parse(s).expect("id"),
+            project: "P".into(),
+            entity_type: "Bug".into(),
+        };
+        ferry_domain::Integration {
+            id: IntegrationId::parse("i").expect("id"),
+            left: ep("jira"),
+            right: ep("ado"),
+            poll_interval_secs: 60,
+            overlap_secs: 120,
+            start_time: None,
+            filter_left_to_right: None,
+            filter_right_to_left: None,
+            filter_exit: Default::default(),
+            remote: RemoteRefs {
+                left_id_field: Some(FieldKey::new("customfield_10050")),
+                right_id_field: Some(FieldKey::new("Custom.JiraKey")),
+                ..Default::default()
+            },
+            fields: vec![
+                m("summary", "System.Title", MappingKind::Value),
+                m("priority", "Priority", MappingKind::Value),
+                m("description", "System.Description", MappingKind::RichText),
+            ],
+            users: Default::default(),
+            max_attempts: 5,
+        }
+    }
+
+    fn snapshot(id: &str, fields: &[(&str, FieldValue)]) -> EntitySnapshot {
+        EntitySnapshot {
+            id: EntityId::new(id),
+            key: id.into(),
+            revision: "1".into(),
+            updated: at(0),
+            changed_by: None,
+            url: String::new(),
+            fields: fields.iter().map(|(k, v)| (FieldKey::new(*k), v.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn an_adoption_writes_what_its_scope_allows_and_the_target_keeps_the_rest() {
+        let text = |s: &str| FieldValue::Text(s.into());
+        let rich = |s: &str| FieldValue::RichText(s.into());
+        // Right to left: the twin (right) as mapped onto the original (left).
+        let mapped: BTreeMap<String, FieldValue> = [
+            ("summary", text("Title at the create")),
+            ("priority", text("High")),
+            ("description", rich("<p>Steps</p><ul><li>Chrome</li></ul>")),
+            ("customfield_10050", text("7")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let cmd = WriteCommand {
+            schema: MESSAGE_SCHEMA,
+            integration: IntegrationId::parse("i").expect("id"),
+            flow: Flow::RightToLeft,
+            source: snapshot("7", &[]),
+            target: None,
+            changes: Vec::new(),
+            mapped,
+            replay: None,
+            winner: None,
+        };
+        // The original: retitled since, another priority, the description as Jira renders it.
+        let current = snapshot(
+            "APP-1",
+            &[
+                ("summary", text("Retitled since")),
+                ("priority", text("Low")),
+                ("description", rich("<p>Steps</p><ul><li><p>Chrome</p></li></ul>")),
+            ],
+        );
+        let i = integration();
+        let fields = |v: &[FieldChange]| v.iter().map(|c| c.field.to_string()).collect::<Vec<_>>();
+        let keys = |v: &[FieldKey]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+
+        // People changed the twin's priority: it goes, the empty remote id is filled,
+        // the rest stays as the original holds it.
+        let only = AdoptScope::Only([FieldKey::new("priority")].into_iter().collect());
+        let plan = plan_update(&i, &cmd, Some(&only), &current, None);
+        assert_eq!(
+            fields(&plan.send),
+            ["customfield_10050", "description", "priority"],
+            "the description says the same (in the other system's rendering): written, so the target holds the command's value"
+        );
+        assert_eq!(keys(&plan.kept_target), ["summary"], "a real difference: carried the other way");
+        assert!(!plan.target_was_clean);
+
+        // People changed the target's summary (a twin Ferry made): kept; the rest goes.
+        let theirs = crate::foreign::Foreign {
+            reason: String::new(),
+            fields: [FieldKey::new("summary")].into_iter().collect(),
+            all: false,
+        };
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::Except(theirs)), &current, None);
+        assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority"]);
+        assert_eq!(keys(&plan.kept_target), ["summary"]);
+
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::All), &current, None);
+        assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority", "summary"]);
     }
 }

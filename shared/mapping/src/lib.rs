@@ -74,9 +74,12 @@ mod value;
 mod proptests;
 
 pub use conflict::{conflict_policy, resolve, Resolution};
-pub use map::{is_echo, made_by, map_change, mapping_kind, needed_target_emails, source_fields, synced_source_values};
+pub use map::{
+    is_echo, made_by, map_change, mapping_kind, needed_target_emails, same_person, source_field, source_fields,
+    synced_source_values,
+};
 pub use users::UserDirectory;
-pub use value::same_value;
+pub use value::{same_content, same_value};
 
 use ferry_domain::{
     EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, Flow, Integration, UserRef,

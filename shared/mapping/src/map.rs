@@ -71,6 +71,15 @@ pub(crate) fn governing_mapping<'a>(
     integration.fields.iter().find(|m| plan(m, flow).is_some_and(|p| p.target() == target))
 }
 
+/// The source field the mapping that writes `target` in `flow` reads (`None` for a
+/// constant or no mapping).
+pub fn source_field<'a>(integration: &'a Integration, flow: Flow, target: &FieldKey) -> Option<&'a FieldKey> {
+    match governing_mapping(integration, flow, target).and_then(|m| plan(m, flow))? {
+        Plan::Field { source, .. } => Some(source),
+        Plan::Constant { .. } => None,
+    }
+}
+
 /// The kind of the mapping that writes `target` in `flow`.
 pub fn mapping_kind(integration: &Integration, flow: Flow, target: &FieldKey) -> Option<MappingKind> {
     governing_mapping(integration, flow, target).map(|m| m.kind)
@@ -308,7 +317,7 @@ pub fn made_by(src: &EntitySnapshot, user: &UserRef) -> bool {
 
 /// The same person by id, or, when an id is unknown (the integration user is configured by
 /// e-mail), by e-mail ignoring case.
-fn same_person(a: &UserRef, b: &UserRef) -> bool {
+pub fn same_person(a: &UserRef, b: &UserRef) -> bool {
     if !a.id.is_empty() && a.id == b.id {
         return true;
     }

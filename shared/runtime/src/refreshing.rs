@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
 use ferry_domain::{
-    EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, PortError,
-    ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, HistoryEntry,
+    PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
@@ -126,6 +126,21 @@ impl Connector for Refreshing {
         expected_revision: Option<&str>,
     ) -> PortResult<EntityRef> {
         self.call(Again::Now, |c| async move { c.update(scope, id, changes, expected_revision).await }).await
+    }
+
+    fn atomic_updates(&self) -> bool {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).0.atomic_updates()
+    }
+
+    async fn history(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        self.call(Again::Now, |c| async move { c.history(scope, id, after, through, fields).await }).await
     }
 
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {

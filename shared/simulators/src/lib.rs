@@ -7,8 +7,10 @@
 
 pub mod ado;
 pub mod common;
+pub mod hooks;
 pub mod jira;
 
 pub use ado::{AdoSeed, AdoSim};
 pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};
+pub use hooks::{HookRequest, HookWhen, Hooks};
 pub use jira::{JiraSeed, JiraSim};

@@ -506,13 +506,13 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     store.put_fingerprints(&[old_left.clone(), old_right.clone()]).await.expect("put_fingerprints");
     assert_eq!(
         store.get_pair(iid, &left_id).await.expect("get_pair"),
-        Some(PairFingerprints { left: Some(old_left), right: Some(old_right) }),
+        Some(PairFingerprints { left: Some(old_left), right: Some(old_right), version: 0 }),
         "before its record is written: the two fingerprints"
     );
 
     let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
-    store.put_pair(&new_left, &new_right).await.expect("put_pair");
-    let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()) };
+    store.put_pair(&new_left, &new_right, 0).await.expect("put_pair");
+    let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()), version: 1 };
     assert_eq!(store.get_pair(iid, &left_id).await.expect("get_pair"), Some(want.clone()));
     assert_eq!(store.get_fingerprint(iid, Side::Left, &left_id).await.expect("get"), Some(new_left));
     assert_eq!(store.get_fingerprint(iid, Side::Right, &right_id).await.expect("get"), Some(new_right));
@@ -520,6 +520,38 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
     assert_eq!(got.get(&key), Some(&StateRecord::Pair(Box::new(want))));
     assert_eq!(got.len(), 1);
+    pair_writes_are_conditional(store, iid, &fp).await;
+}
+
+/// Writes of both directions of one pair may run at once (one built before the pair was
+/// linked runs in its source entity's message group): each reads the pair and writes
+/// it back merged. The second to write must fail, not overwrite the first's update
+/// unseen; read again, its write goes through.
+async fn pair_writes_are_conditional(
+    store: &dyn StateStore,
+    iid: &IntegrationId,
+    fp: &dyn Fn(Side, &EntityId, &str) -> Fingerprint,
+) {
+    let (left_id, right_id) = (EntityId::new("P-2"), EntityId::new("702"));
+    store.put_link(&link(iid, "P-2", "702")).await.expect("put_link");
+    let read = |who: &'static str| async move { store.get_pair(iid, &EntityId::new("P-2")).await.expect(who) };
+    let (a, b) = (read("a reads").await.expect("linked"), read("b reads").await.expect("linked"));
+    assert_eq!((a.version, b.version), (0, 0), "no record yet");
+
+    let (a_left, a_right) = (fp(Side::Left, &left_id, "A"), fp(Side::Right, &right_id, "A!"));
+    store.put_pair(&a_left, &a_right, a.version).await.expect("the first write goes through");
+    let (b_left, b_right) = (fp(Side::Left, &left_id, "B"), fp(Side::Right, &right_id, "B!"));
+    let lost = store.put_pair(&b_left, &b_right, b.version).await.expect_err("the second read a pair since changed");
+    assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
+    let now = read("reads again").await.expect("linked");
+    assert_eq!((now.left.as_ref(), now.right.as_ref(), now.version), (Some(&a_left), Some(&a_right), 1), "A's kept");
+
+    store.put_pair(&b_left, &b_right, now.version).await.expect("read again, the write goes through");
+    let last = read("reads the last").await.expect("linked");
+    assert_eq!((last.left, last.right, last.version), (Some(b_left.clone()), Some(b_right.clone()), 2));
+    let stale = store.put_pair(&a_left, &a_right, 1).await.expect_err("version 1 is gone");
+    assert_eq!(stale.category, ErrorCategory::Conflict);
+    assert_eq!(store.get_fingerprint(iid, Side::Left, &left_id).await.expect("get"), Some(b_left));
 }
 
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

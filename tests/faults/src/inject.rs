@@ -21,6 +21,8 @@ pub struct SeededCrashes {
     rates: BTreeMap<CrashPoint, f64>,
     /// Per point: (visits, crashes).
     seen: Mutex<BTreeMap<CrashPoint, (u64, u64)>>,
+    /// A point where the next visit crashes, whatever the dice say (a scenario's crash).
+    forced: Mutex<Option<CrashPoint>>,
 }
 
 /// Visits after which a point that never fired is forced once.
@@ -46,6 +48,18 @@ impl SeededCrashes {
             on: AtomicBool::new(false),
             rates,
             seen: Mutex::new(BTreeMap::new()),
+            forced: Mutex::new(None),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// The next visit of `point` crashes (while crashes are enabled).
+    pub fn force_next(&self, point: CrashPoint) {
+        if let Ok(mut f) = self.forced.lock() {
+            *f = Some(point);
         }
     }
 
@@ -68,6 +82,11 @@ impl CrashInjector for SeededCrashes {
         let Ok(mut seen) = self.seen.lock() else { return false };
         let entry = seen.entry(point).or_insert((0, 0));
         entry.0 += 1;
+        let forced = self.forced.lock().map(|mut f| f.take_if(|p| *p == point).is_some()).unwrap_or(false);
+        if forced {
+            entry.1 += 1;
+            return true;
+        }
         let rate = self.rates.get(&point).copied().unwrap_or(0.0);
         let roll = self.rng.lock().map(|mut r| r.gen_bool(rate)).unwrap_or(false);
         let crash = roll || (rate > 0.0 && entry.1 == 0 && entry.0 > FORCE_AFTER);

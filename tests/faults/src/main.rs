@@ -8,6 +8,7 @@
 mod backlog;
 mod inject;
 mod oracle;
+mod scenarios;
 mod workload;
 mod world;
 
@@ -68,6 +69,11 @@ struct Args {
     /// backlog scenario); the direction is then polled one page per poll until it caught up.
     #[arg(long, default_value_t = 100)]
     backlog: usize,
+    /// Chance a sync round gets each interleaving (a person's edit during one of Ferry's
+    /// writes; a person's edit of a twin Ferry just created, handled by the twin's
+    /// direction in the middle of the create or after it crashed).
+    #[arg(long, default_value_t = 0.7)]
+    interleave: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -92,6 +98,8 @@ struct Figures {
     http_faults_answered: u64,
     parked_during_run: Vec<String>,
     backlog: Option<backlog::Backlog>,
+    interleavings: scenarios::Figures,
+    unresolved_edits: usize,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -111,6 +119,7 @@ async fn main() -> Result<std::process::ExitCode> {
         ("--sim-faults", args.sim_faults),
         ("--conflicts", args.conflicts),
         ("--create-share", args.create_share),
+        ("--interleave", args.interleave),
     ] {
         if !(0.0..=1.0).contains(&v) {
             bail!("{name} is a probability: give a number from 0 to 1, not {v}");
@@ -156,6 +165,7 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
         people.ado.push(world.person(Side::Right, ado_email, &format!("ado-{name}-pat")).await?);
     }
     let mut work = Workload::new(args.conflicts, args.create_share);
+    let mut interleave = scenarios::Scenarios::new(&world).await?;
     let mut f = Figures::default();
     let mut made_total = 0;
     let mut round = 0;
@@ -179,6 +189,7 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
         }
         world.crashes.set_enabled(true);
         arm_sim_faults(&world, args.sim_faults, &mut rng, &mut f);
+        interleave.arm(&world, &mut work, round, args.interleave, &mut rng);
         let sent_before = world.queue.sent().len();
         poll_both(&world, &mut rng, &mut f, true).await?;
         world.drain().await?;
@@ -190,6 +201,7 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
             world.drain().await?;
         }
         world.crashes.set_enabled(false);
+        interleave.merge(&mut work);
         for failure in world.state.list_failures(Some(world.id())).await? {
             let line =
                 format!("{} {} [{}] {}", failure.flow.as_str(), failure.entity_key, failure.category, failure.cause);
@@ -207,7 +219,11 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
         );
     }
 
+    interleave.disarm(&world);
     settle(&mut world, &mut f).await?;
+    interleave.merge(&mut work);
+    f.interleavings = interleave.figures();
+    f.unresolved_edits = interleave.unresolved();
     f.http_faults_answered = [world.jira.requests(), world.ado.requests()]
         .iter()
         .flatten()
@@ -404,6 +420,22 @@ fn print_report(
         println!("  simulator rounds with {name}: {n}");
     }
     println!("  jira integration user time zone: Asia/Kolkata; conflicting edits share: {}", args.conflicts);
+    let i = &f.interleavings;
+    println!(
+        "  a person's edit during one of Ferry's writes: {} made ({} rounds armed)",
+        i.during_write_made, i.during_write_armed
+    );
+    println!(
+        "  a person's edit of a twin before its create linked it, the twin's direction run at once: {} after a \
+         crash at write_after_target, {} in the middle of the create ({} rounds armed; handled as {:?})",
+        i.twins_made.get("crash").unwrap_or(&0),
+        i.twins_made.get("middle").unwrap_or(&0),
+        i.twins_armed,
+        i.twin_outcomes
+    );
+    if i.skipped > 0 || f.unresolved_edits > 0 {
+        println!("  interleavings not used: {}; edits whose pair was not found: {}", i.skipped, f.unresolved_edits);
+    }
     let retried = match backend {
         Backend::Embedded => "messages released for a retry",
         Backend::Aws => "records reported failed (retries, and every record of a crashed batch)",

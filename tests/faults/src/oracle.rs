@@ -216,15 +216,21 @@ pub async fn check(world: &World, work: &mut Workload, jira_ids: &HashMap<String
                 let snap = sides[&side].snapshots.get(eid.as_str());
                 let got = canonical(*f, side, snap.and_then(|s| s.field(&FieldKey::new(f.key(side)))), jira_ids);
                 if got.as_deref() != Some(edit.value.as_str()) {
+                    let story_of = |s: Side| {
+                        let (id, key) = &pair.ids[&s];
+                        format!("{key}: {}", story(sides[&s].history.get(id.as_str()).map_or(&[][..], Vec::as_slice)))
+                    };
                     v.lost_updates.push(format!(
-                        "{key} {:?}: {} (round {}, on {}) edited it to {:?}, {} holds {:?}",
+                        "{key} {:?}: {} (round {}, on {}) edited it to {:?}, {} holds {:?}; {}; {}",
                         f,
                         if edit.side == side { "a person here" } else { "a person on the other side" },
                         edit.round,
                         edit.side.as_str(),
                         edit.value,
                         side.as_str(),
-                        got
+                        got,
+                        story_of(Side::Left),
+                        story_of(Side::Right)
                     ));
                 }
             }

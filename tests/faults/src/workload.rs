@@ -44,7 +44,7 @@ impl Field {
     }
 }
 
-const PRIORITIES: [&str; 4] = ["Highest", "High", "Medium", "Low"];
+pub const PRIORITIES: [&str; 4] = ["Highest", "High", "Medium", "Low"];
 /// Jira status ↔ Azure DevOps state (examples/status.csv), without Done/Closed (its
 /// transition screen needs a resolution nobody maps back).
 const STATES: [(&str, &str); 3] = [("To Do", "New"), ("In Progress", "Active"), ("In Review", "Resolved")];
@@ -105,9 +105,37 @@ impl Workload {
         Self { pairs: Vec::new(), token: 0, conflict_share, create_share }
     }
 
-    fn next_token(&mut self) -> String {
+    pub fn next_token(&mut self) -> String {
         self.token += 1;
         format!("c{}", self.token)
+    }
+
+    /// The pair holding entity `id` on `side`: as the entity a person filed, or (with
+    /// `twin_of`, the id the link names on the other side) as its twin.
+    pub fn pair_of(&self, side: Side, id: &EntityId, twin_of: Option<&EntityId>) -> Option<usize> {
+        self.pairs.iter().position(|p| {
+            p.ids.get(&side).is_some_and(|(i, _)| i == id)
+                || (p.origin == side.other() && twin_of.is_some_and(|t| &p.ids[&p.origin].0 == t))
+        })
+    }
+
+    /// The pair whose person-filed entity has `key`.
+    pub fn pair_by_origin_key(&self, key: &str) -> Option<usize> {
+        self.pairs.iter().position(|p| p.ids.get(&p.origin).is_some_and(|(_, k)| k == key))
+    }
+
+    /// Remembers a person's edit made outside the workload (during Ferry's work): `value`
+    /// in canonical form. It is concurrent (either value may win) when the other side
+    /// edited the field in this round or the last.
+    pub fn record_edit(&mut self, pair: usize, round: usize, side: Side, field: Field, value: String) {
+        let p = &mut self.pairs[pair];
+        // A later round's edit of the field is the last one (this one may be merged late).
+        if p.last.get(&field).is_some_and(|e| e.round > round) {
+            return;
+        }
+        let conflicted = p.edited.get(&(field, side.other())).is_some_and(|r| r + 1 >= round);
+        p.edited.insert((field, side), round);
+        p.last.insert(field, Edit { round, side, value, conflicted });
     }
 
     /// Makes `n` person changes (creates and updates, both sides).
@@ -254,7 +282,7 @@ fn pick<'a>(side: Side, people: &'a People, rng: &mut StdRng) -> &'a Actor {
     &list[rng.gen_range(0..list.len())]
 }
 
-fn title(tok: &str) -> String {
+pub fn title(tok: &str) -> String {
     format!("Checkout fails for guest users [{tok}]")
 }
 
@@ -267,7 +295,7 @@ fn description(tok: &str) -> String {
 
 /// The value a person writes for `f` on `side` (`v` is canonical, titles and
 /// descriptions already rendered).
-fn to_value(f: Field, side: Side, v: &str, people: &People) -> FieldValue {
+pub fn to_value(f: Field, side: Side, v: &str, people: &People) -> FieldValue {
     match (f, side) {
         (Field::Title, _) => FieldValue::Text(v.into()),
         (Field::Description, _) => FieldValue::RichText(v.into()),

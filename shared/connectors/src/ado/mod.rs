@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, QueryFilter, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    FieldValue, HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
@@ -33,7 +33,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 use wire::{
     identity_ref, parse_time, read_value, write_value, FieldCatalog, FieldDef, Identity, ListOf, ProjectDto,
-    TypeFieldDef, WiqlResult, WorkItem, WorkItemTypeDto,
+    TypeFieldDef, WiqlResult, WorkItem, WorkItemTypeDto, WorkItemUpdate,
 };
 
 const API_VERSION: &str = "7.1";
@@ -501,15 +501,79 @@ impl Connector for AdoConnector {
         let url = self.wit(project, &["workitems", &ty], &[])?;
         let item: WorkItem =
             self.send_json(Method::POST, url, &Value::Array(ops), Some(JSON_PATCH), "ADO create").await?;
-        let created = self.entity_ref(project, &item)?;
+        // The work item exists from here on, whatever the state step answers.
+        let created = self.entity_ref(project, &item).map_err(PortError::after_applied)?;
         match state.first() {
             Some(wanted)
                 if item.fields.get("System.State").and_then(Value::as_str) != wanted.value.key_string().as_deref() =>
             {
                 let change = (*wanted).clone();
-                self.update(scope, &created.id, &[change], Some(&created.revision)).await
+                self.update(scope, &created.id, &[change], Some(&created.revision))
+                    .await
+                    .map_err(PortError::after_applied)
             }
             _ => Ok(created),
+        }
+    }
+
+    /// Every update carries `test /rev`: the PATCH applies at the expected revision or
+    /// not at all, and its answer is the revision it made.
+    fn atomic_updates(&self) -> bool {
+        true
+    }
+
+    /// From `workItems/{id}/updates` (one per revision, oldest first), paged by 200.
+    async fn history(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let rev = |r: &str| {
+            r.trim()
+                .parse::<u64>()
+                .map_err(|_| PortError::new(ErrorCategory::InvalidRequest, format!("{r:?} is not an Azure DevOps rev")))
+        };
+        let after = after.map(rev).transpose()?.unwrap_or(0);
+        let through = rev(through)?;
+        let project = scope.project.as_str();
+        let wid = work_item_id(id)?.to_string();
+        let catalog = self.catalog(project).await?;
+        let mut out = Vec::new();
+        let mut skip = 0usize;
+        loop {
+            let (top, from) = (BATCH.to_string(), skip.to_string());
+            let url = self.wit(project, &["workItems", &wid, "updates"], &[("$top", &top), ("$skip", &from)])?;
+            let page: ListOf<WorkItemUpdate> = self.get_json(url, "ADO work item updates").await?;
+            let n = page.value.len();
+            let mut past = false;
+            for u in page.value {
+                // An update without a rev changed no revision (nothing to attribute).
+                let Some(r) = u.rev else { continue };
+                past |= r >= through;
+                if r <= after || r > through {
+                    continue;
+                }
+                let changed = u.fields.into_iter().flatten().map(|(name, f)| {
+                    let value = match f.new_value {
+                        None | Some(Value::Null) => Some(FieldValue::Null),
+                        Some(v) => read_value(&name, catalog.kind(&name), &v),
+                    };
+                    let key = fields.iter().find(|k| k.as_str().eq_ignore_ascii_case(&name)).cloned();
+                    (key.unwrap_or_else(|| FieldKey::new(name)), value)
+                });
+                out.push(HistoryEntry {
+                    author: u.revised_by.as_ref().and_then(identity_ref),
+                    created: r == 1,
+                    fields: changed.collect(),
+                });
+            }
+            if n < BATCH || past {
+                return Ok(out);
+            }
+            skip += n;
         }
     }
 

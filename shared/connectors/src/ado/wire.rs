@@ -19,6 +19,25 @@ pub(crate) struct ListOf<T> {
     pub value: Vec<T>,
 }
 
+/// One entry of `workItems/{id}/updates`: who made revision `rev` and the fields it set.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WorkItemUpdate {
+    #[serde(default)]
+    pub rev: Option<u64>,
+    #[serde(default)]
+    pub revised_by: Option<Value>,
+    #[serde(default)]
+    pub fields: Option<std::collections::BTreeMap<String, FieldUpdate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FieldUpdate {
+    #[serde(default)]
+    pub new_value: Option<Value>,
+}
+
 /// A flat WIQL result; `workItems` is required for the same reason.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,7 @@
 //! ignored: the engine's fingerprint and revision checks carry that role.
 
 mod convert;
+mod history;
 #[cfg(test)]
 mod sim_tests;
 
@@ -17,7 +18,7 @@ use convert::{FieldMeta, Kind};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, QueryFilter, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    FieldType, FieldValue, HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use jiff::tz::TimeZone;
 use reqwest::Method;
@@ -745,10 +746,11 @@ impl Connector for JiraConnector {
             .get("id")
             .and_then(str_of)
             .ok_or_else(|| convert::bad_response("create issue", "no id in the response"))?;
+        // The issue exists from here on, whatever the next steps answer.
         if let Some(status) = target {
-            self.transition_to(scope, &id, &status, changes).await?;
+            self.transition_to(scope, &id, &status, changes).await.map_err(PortError::after_applied)?;
         }
-        self.entity_ref(&id).await
+        self.entity_ref(&id).await.map_err(PortError::after_applied)
     }
 
     /// `expected_revision` is ignored: Jira's edit API has no precondition (no ETag,
@@ -773,6 +775,59 @@ impl Connector for JiraConnector {
             self.transition_to(scope, id.as_str(), &status, changes).await?;
         }
         self.entity_ref(id.as_str()).await
+    }
+
+    /// From the changelog: `GET issue?expand=changelog` holds the newest entries; older
+    /// ones inside the window are paged from `/changelog` (oldest first) backwards.
+    async fn history(
+        &self,
+        _scope: &Scope,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let after = after.map(history::revision_millis).transpose()?;
+        let through = history::revision_millis(through)?;
+        let metas = self.field_metas().await?;
+        let url = self.api(
+            &["issue", id.as_str()],
+            &[("fields", "created,creator,reporter".into()), ("expand", "changelog".into())],
+        )?;
+        let issue = self.get_json(url, "issue").await?;
+        let recent = issue
+            .pointer("/changelog/histories")
+            .and_then(Value::as_array)
+            .ok_or_else(|| convert::bad_response("issue changelog", "no `changelog.histories` array"))?;
+        let total = issue.pointer("/changelog/total").and_then(Value::as_u64).unwrap_or(recent.len() as u64);
+        let mut entries: Vec<Value> = recent.clone();
+        entries.sort_by_key(|h| history::entry_millis(h).unwrap_or(i64::MIN));
+        // Older entries exist and the oldest one at hand is still inside the window.
+        let mut missing = total.saturating_sub(entries.len() as u64);
+        while missing > 0 && entries.first().is_none_or(|h| history::in_window(h, after, through)) {
+            let start = missing.saturating_sub(100);
+            let url = self.api(
+                &["issue", id.as_str(), "changelog"],
+                &[("startAt", start.to_string()), ("maxResults", (missing - start).to_string())],
+            )?;
+            let page = self.get_json(url, "issue changelog").await?;
+            let values = array_at(&page, Some("values"), "issue changelog")?;
+            if values.is_empty() {
+                break;
+            }
+            let mut older = values.to_vec();
+            older.append(&mut entries);
+            entries = older;
+            missing = start;
+        }
+        let mut out = Vec::new();
+        if after.is_none() {
+            out.push(history::creation(&issue));
+        }
+        out.extend(
+            entries.iter().filter(|h| history::in_window(h, after, through)).map(|h| history::entry(h, fields, metas)),
+        );
+        Ok(out)
     }
 
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {

@@ -511,3 +511,48 @@ async fn jira_judges_a_filter_and_a_breakout_never_reaches_it() {
     let sent: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
     assert!(!sent.iter().any(|p| p.ends_with("/jql/parse") || p.ends_with("/search/jql")), "{sent:?}");
 }
+
+#[tokio::test]
+async fn history_names_who_changed_what_between_two_revisions() {
+    let (sim, bot) = start().await;
+    let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
+    let s = scope("APP", "Bug");
+    let made = create_bug(&bot, "history").await;
+    let before = bot.update(&s, &made.id, &[change("summary", text("by ferry"))], None).await.unwrap();
+    alice.update(&s, &made.id, &[change("priority", FieldValue::Option("High".into()))], None).await.unwrap();
+    let after =
+        bot.update(&s, &made.id, &[change("status", FieldValue::Option("In Review".into()))], None).await.unwrap();
+
+    let window = bot.history(&s, &made.id, Some(&before.revision), &after.revision, &[]).await.unwrap();
+    let who: Vec<&str> = window.iter().map(|e| e.author.as_ref().map_or("?", |a| a.id.as_str())).collect();
+    // Alice's edit, then Ferry's two transition hops (To Do -> In Progress -> In Review).
+    assert_eq!(who, [ALICE, "5b10ac8d82e05b22cc7d0001", "5b10ac8d82e05b22cc7d0001"], "{window:?}");
+    assert_eq!(window[0].fields, vec![(fk("priority"), Some(FieldValue::Option("High".into())))]);
+    assert_eq!(window[2].fields, vec![(fk("status"), Some(FieldValue::Option("In Review".into())))]);
+    assert!(window.iter().all(|e| !e.created));
+
+    let all = bot.history(&s, &made.id, None, &after.revision, &[]).await.unwrap();
+    assert!(all[0].created && all[0].author.as_ref().is_some_and(|a| a.id == "5b10ac8d82e05b22cc7d0001"));
+    assert_eq!(all.len(), 5, "creation, Ferry's edit, Alice's, two hops: {all:?}");
+    let none = bot.history(&s, &made.id, Some(&after.revision), &after.revision, &[]).await.unwrap();
+    assert!(none.is_empty(), "an empty window");
+}
+
+#[tokio::test]
+async fn history_reaches_back_past_the_hundred_entries_an_issue_read_holds() {
+    let (sim, bot) = start().await;
+    let s = scope("APP", "Bug");
+    let made = create_bug(&bot, "busy").await;
+    let first = bot.update(&s, &made.id, &[change("summary", text("edit 0"))], None).await.unwrap();
+    let mut last = first.clone();
+    for i in 1..=130 {
+        last = bot.update(&s, &made.id, &[change("summary", text(&format!("edit {i}")))], None).await.unwrap();
+    }
+    sim.clear_requests();
+    let window = bot.history(&s, &made.id, Some(&first.revision), &last.revision, &[]).await.unwrap();
+    assert_eq!(window.len(), 130, "every entry after the first edit");
+    assert_eq!(window[0].fields, vec![(fk("summary"), Some(text("edit 1")))]);
+    assert_eq!(window[129].fields, vec![(fk("summary"), Some(text("edit 130")))]);
+    let pages = sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count();
+    assert!(pages >= 1, "older entries were paged from /changelog");
+}

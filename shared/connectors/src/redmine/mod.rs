@@ -37,7 +37,7 @@ use chrono::{DateTime, Duration as ChronoDuration, SubsecRound, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    FieldType, FieldValue, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    FieldType, FieldValue, HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use reqwest::Method;
 use secrecy::SecretString;
@@ -569,6 +569,86 @@ impl RedmineConnector {
         Ok(())
     }
 
+    /// A create's steps after the issue exists: the wanted status (a new issue may be
+    /// forced into its tracker's default one), then the read of what was made.
+    async fn finish_create(&self, id: u64, status: Option<u64>, created: &Issue) -> PortResult<EntityRef> {
+        if let (Some(wanted), Some(now)) = (status, &created.status) {
+            if now.id != wanted {
+                let mut b = Map::new();
+                b.insert("status_id".into(), Value::from(wanted));
+                self.put_issue(id, b).await?;
+            }
+        }
+        let issue = self.must_read(id).await?;
+        self.check_status(&issue, status)?;
+        self.entity_ref(&issue)
+    }
+
+    async fn update_issue(
+        &self,
+        id: &EntityId,
+        changes: &[FieldChange],
+        expected_revision: Option<&str>,
+    ) -> PortResult<EntityRef> {
+        let id = issue_id(id)?;
+        let current = self.must_read(id).await?;
+        if let Some(exp) = expected_revision {
+            // Redmine has no conditional update; this check narrows the race window only.
+            let now = wire::revision(&current);
+            if now != exp {
+                return Err(err(
+                    ErrorCategory::Conflict,
+                    format!("{}: Redmine issue {id} is at revision {now}, expected {exp}", self.system),
+                ));
+            }
+        }
+        let (body, status) = self.issue_body(changes, false, Some(&current)).await?;
+        if body.is_empty() {
+            return self.entity_ref(&current);
+        }
+        self.put_issue(id, body).await?;
+        let issue = self.must_read(id).await?;
+        self.check_status(&issue, status)?;
+        self.entity_ref(&issue)
+    }
+
+    /// The caller's key for a journal's field: the requested key that names it (a
+    /// custom field may be requested by name), else the journal's own.
+    async fn requested_key(&self, name: &str, requested: &[FieldKey], issue: &Issue) -> PortResult<FieldKey> {
+        for k in requested {
+            if k.as_str() == name {
+                return Ok(k.clone());
+            }
+            if let Some(cf) = name.strip_prefix("cf_").and_then(|id| id.parse::<u64>().ok()) {
+                if wire::core_value(issue, k.as_str()).is_none()
+                    && self.custom_field_id(k.as_str(), Some(issue)).await? == Some(cf)
+                {
+                    return Ok(k.clone());
+                }
+            }
+        }
+        Ok(FieldKey::new(name))
+    }
+
+    /// A journal detail's new value in the form Ferry writes, where it says it plainly:
+    /// texts, and statuses, priorities and assignees by their ids.
+    async fn detail_value(&self, key: &str, text: Option<String>) -> PortResult<Option<FieldValue>> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else { return Ok(Some(FieldValue::Null)) };
+        let name_of = |list: &Vec<IdName>| {
+            let id = text.parse::<u64>().ok();
+            list.iter().find(|n| Some(n.id) == id).map(|n| FieldValue::Option(n.name.clone()))
+        };
+        Ok(match key {
+            "subject" => Some(FieldValue::Text(text)),
+            "status" => name_of(self.statuses().await?),
+            "priority" => name_of(self.priorities().await?),
+            "assigned_to" => Some(FieldValue::User(UserRef { id: text, email: None, display_name: None })),
+            k if k.starts_with("cf_") => Some(FieldValue::Text(text)),
+            // Description (Redmine's markup, written from HTML) and the rest: no comparable form.
+            _ => None,
+        })
+    }
+
     /// Redmine ignores a status its workflow does not allow; that is a failed write here.
     fn check_status(&self, issue: &Issue, wanted: Option<u64>) -> PortResult<()> {
         match (wanted, &issue.status) {
@@ -677,19 +757,10 @@ impl Connector for RedmineConnector {
         body.entry("tracker_id").or_insert(Value::from(tracker));
         let url = self.url("issues.json", &[])?;
         let resp = self.http.send(Method::POST, url, Some(&json!({ "issue": body })), None).await.map_err(refine)?;
-        let created: IssueEnvelope = resp.json("Redmine create")?;
+        let created: IssueEnvelope = resp.json("Redmine create").map_err(PortError::after_applied)?;
         let id = created.issue.id;
-        // A new issue may be forced into its tracker's default status; move it after.
-        if let (Some(wanted), Some(now)) = (status, &created.issue.status) {
-            if now.id != wanted {
-                let mut b = Map::new();
-                b.insert("status_id".into(), Value::from(wanted));
-                self.put_issue(id, b).await?;
-            }
-        }
-        let issue = self.must_read(id).await?;
-        self.check_status(&issue, status)?;
-        self.entity_ref(&issue)
+        // The issue exists from here on, whatever the next steps answer.
+        self.finish_create(id, status, &created.issue).await.map_err(PortError::after_applied)
     }
 
     async fn update(
@@ -699,26 +770,52 @@ impl Connector for RedmineConnector {
         changes: &[FieldChange],
         expected_revision: Option<&str>,
     ) -> PortResult<EntityRef> {
-        let id = issue_id(id)?;
-        let current = self.must_read(id).await?;
-        if let Some(exp) = expected_revision {
-            // Redmine has no conditional update; this check narrows the race window only.
-            let now = wire::revision(&current);
-            if now != exp {
-                return Err(err(
-                    ErrorCategory::Conflict,
-                    format!("{}: Redmine issue {id} is at revision {now}, expected {exp}", self.system),
-                ));
+        self.update_issue(id, changes, expected_revision).await
+    }
+
+    /// From the journals (`include=journals`); a revision names its newest journal.
+    async fn history(
+        &self,
+        _scope: &Scope,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let journal = |r: &str| {
+            wire::revision_journal(r).ok_or_else(|| {
+                err(ErrorCategory::InvalidRequest, format!("{r:?} is not a Redmine revision (updated_on#journal)"))
+            })
+        };
+        let from = after.map(journal).transpose()?;
+        let to = journal(through)?;
+        let issue = self.must_read(issue_id(id)?).await?;
+        let mut out = Vec::new();
+        if from.is_none() {
+            let author = match &issue.author {
+                Some(a) => Some(self.with_email(wire::user_ref(a, None)).await),
+                None => None,
+            };
+            out.push(HistoryEntry { author, created: true, fields: Vec::new() });
+        }
+        let mut journals: Vec<&wire::Journal> =
+            issue.journals.iter().filter(|j| j.id > from.unwrap_or(0) && j.id <= to).collect();
+        journals.sort_by_key(|j| j.id);
+        for j in journals {
+            let mut changed = Vec::new();
+            for d in &j.details {
+                let (name, text) = wire::detail_field(d);
+                let key = self.requested_key(&name, fields, &issue).await?;
+                let value = self.detail_value(&name, text).await?;
+                changed.push((key, value));
             }
+            let author = match &j.user {
+                Some(u) => Some(self.with_email(wire::user_ref(u, None)).await),
+                None => None,
+            };
+            out.push(HistoryEntry { author, created: false, fields: changed });
         }
-        let (body, status) = self.issue_body(changes, false, Some(&current)).await?;
-        if body.is_empty() {
-            return self.entity_ref(&current);
-        }
-        self.put_issue(id, body).await?;
-        let issue = self.must_read(id).await?;
-        self.check_status(&issue, status)?;
-        self.entity_ref(&issue)
+        Ok(out)
     }
 
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {

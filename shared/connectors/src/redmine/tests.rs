@@ -554,3 +554,53 @@ async fn a_custom_field_redmine_leaves_out_is_missing_and_an_empty_one_is_null()
     assert_eq!(f("cf_2"), Some(FieldValue::Null));
     assert_eq!(f("cf_3"), Some(FieldValue::Null));
 }
+
+#[tokio::test]
+async fn history_reads_the_journals_between_two_revisions_under_the_callers_keys() {
+    let journals = json!([
+        {"id": 11, "user": {"id": 8, "name": "Ferry Bot"}, "notes": "",
+         "details": [{"property": "attr", "name": "subject", "old_value": "a", "new_value": "b"}]},
+        {"id": 12, "user": {"id": 6, "name": "Bob Baker"}, "notes": "",
+         "details": [{"property": "attr", "name": "priority_id", "old_value": "2", "new_value": "3"},
+                     {"property": "cf", "name": "1", "old_value": null, "new_value": "APP-9"},
+                     {"property": "attr", "name": "assigned_to_id", "old_value": "7", "new_value": null}]},
+        {"id": 13, "user": {"id": 8, "name": "Ferry Bot"}, "notes": "",
+         "details": [{"property": "attr", "name": "status_id", "old_value": "1", "new_value": "2"},
+                     {"property": "attr", "name": "description", "old_value": "x", "new_value": "y"}]}
+    ]);
+    let (url, _) = serve(Box::new(move |m, t| {
+        if m == "GET" && t.starts_with("/issues/4.json") {
+            let body = json!({"issue": canned_issue(4, "2026-11-26T10:00:00Z", journals.clone())});
+            return Some((200, body.to_string()));
+        }
+        common(m, t)
+    }))
+    .await;
+    let c = connector(&url);
+    let id = EntityId::new("4");
+    let requested = [FieldKey::new("External ID"), FieldKey::new("priority")];
+    let s = scope();
+    let window = c.history(&s, &id, Some("2026-11-26T10:00:00Z#11"), "2026-11-26T10:00:00Z#13", &requested);
+    let window = window.await.expect("history");
+    let by: Vec<Option<String>> = window.iter().map(|e| e.author.as_ref().map(|a| a.id.clone())).collect();
+    assert_eq!(by, [Some("6".to_string()), Some("8".to_string())], "journals 12 and 13: {window:?}");
+    assert_eq!(
+        window[0].fields,
+        vec![
+            (FieldKey::new("priority"), Some(FieldValue::Option("High".into()))),
+            (FieldKey::new("External ID"), Some(FieldValue::Text("APP-9".into()))),
+            (FieldKey::new("assigned_to"), Some(FieldValue::Null)),
+        ]
+    );
+    assert_eq!(
+        window[1].fields,
+        vec![
+            (FieldKey::new("status"), Some(FieldValue::Option("In Progress".into()))),
+            (FieldKey::new("description"), None),
+        ]
+    );
+    let all = c.history(&scope(), &id, None, "2026-11-26T10:00:00Z#12", &[]).await.expect("history");
+    assert!(all[0].created && all[0].author.as_ref().is_some_and(|a| a.id == "5"), "the author's creation");
+    assert_eq!(all.len(), 3, "creation, journals 11 and 12");
+    assert!(c.history(&scope(), &id, Some("bad#x"), "2026-11-26T10:00:00Z#12", &[]).await.is_err());
+}

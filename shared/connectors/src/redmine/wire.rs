@@ -46,6 +46,43 @@ pub struct Journal {
     pub user: Option<IdName>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// What the journal changed: `{property: attr|cf|..., name, old_value, new_value}`.
+    #[serde(default)]
+    pub details: Vec<JournalDetail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JournalDetail {
+    #[serde(default)]
+    pub property: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub new_value: Option<Value>,
+}
+
+/// The journal id a revision token names (0: the issue had no journal yet).
+pub fn revision_journal(revision: &str) -> Option<u64> {
+    match revision.rsplit_once('#') {
+        Some((_, id)) => id.trim().parse().ok(),
+        None => Some(0),
+    }
+}
+
+/// The Ferry key of a journal detail's field (`attr` names are wire names such as
+/// `status_id`; custom fields are `cf_<id>`), and its new value as text.
+pub fn detail_field(d: &JournalDetail) -> (String, Option<String>) {
+    let key = match (d.property.as_str(), d.name.as_str()) {
+        ("attr", name) => name.strip_suffix("_id").filter(|n| CORE_FIELDS.contains(n)).unwrap_or(name).to_string(),
+        ("cf", id) => format!("cf_{id}"),
+        (property, name) => format!("{property}:{name}"),
+    };
+    let value = match &d.new_value {
+        Some(Value::String(s)) => Some(lf(s)),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    (key, value)
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,6 +17,7 @@ pub use model::{AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWor
 use crate::common::{
     auth_scheme, body_text, Exchange, Faults, Injected, RequestLog, RequestRecord, SimUser, TrafficLog,
 };
+use crate::hooks::{HookRequest, HookWhen};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     faults: Faults,
     log: RequestLog,
     traffic: TrafficLog,
+    hooks: crate::hooks::Hooks,
     port: u16,
     started: chrono::DateTime<chrono::Utc>,
     /// PATs that replaced a user's seeded one, by lower-case e-mail.
@@ -88,6 +90,7 @@ impl AdoSim {
             faults: Faults::default(),
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("ado", port),
+            hooks: crate::hooks::Hooks::default(),
             port,
             started: chrono::Utc::now(),
             pats: Mutex::new(Default::default()),
@@ -110,6 +113,10 @@ impl AdoSim {
     }
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+    /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
+    pub fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.inner.hooks
     }
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.inner.log.snapshot()
@@ -349,6 +356,16 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let user = authenticate(&headers, &inner);
+    let hook_request = (inner.hooks.pending() > 0).then(|| HookRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        user: user.map(|u| u.email.clone()),
+        body: serde_json::from_slice(&body).ok(),
+        status: None,
+    });
+    if let Some(h) = &hook_request {
+        inner.hooks.fire(HookWhen::Before, h).await;
+    }
     let injected = inner.faults.take();
     let reply = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
@@ -366,6 +383,10 @@ async fn handle(
             Some(u) => route(&inner, &method, &uri, &headers, &body, u),
         },
     };
+    if let Some(h) = hook_request {
+        let answered = HookRequest { status: Some(reply.status), ..h };
+        inner.hooks.fire(HookWhen::After, &answered).await;
+    }
     inner.log.push(RequestRecord {
         method: method.to_string(),
         path: uri.path().to_string(),

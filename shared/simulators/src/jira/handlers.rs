@@ -6,6 +6,7 @@
 use super::jql::{self, SearchCtx};
 use super::store::{FieldErrors, FieldSel, Inner, Issue, RemoteLink, Set};
 use crate::common::{auth_scheme, body_text, Exchange, Injected, RequestRecord, SimUser};
+use crate::hooks::{HookRequest, HookWhen};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -162,8 +163,10 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    // Bodies are buffered only while traffic is captured for the contract check.
-    let captured_request = if inner.traffic.is_on() {
+    // Bodies are buffered only while traffic is captured for the contract check, or a
+    // test hook may want to see them.
+    let hooked = inner.hooks.pending() > 0;
+    let captured_request = if inner.traffic.is_on() || hooked {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         let scheme = auth_scheme(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
         let (parts, body) = req.into_parts();
@@ -178,6 +181,16 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
         tokio::time::sleep(delay).await;
     }
     let user = authenticate(&inner, req.headers());
+    let hook_request = hooked.then(|| HookRequest {
+        method: method.clone(),
+        path: path.clone(),
+        user: user.as_ref().map(|u| u.email.clone()),
+        body: captured_request.as_ref().and_then(|(_, _, b)| serde_json::from_slice(b).ok()),
+        status: None,
+    });
+    if let Some(h) = &hook_request {
+        inner.hooks.fire(HookWhen::Before, h).await;
+    }
     let injected = inner.faults.take();
     let resp = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
@@ -206,8 +219,12 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             }
         },
     };
+    if let Some(h) = hook_request {
+        let answered = HookRequest { status: Some(resp.status().as_u16()), ..h };
+        inner.hooks.fire(HookWhen::After, &answered).await;
+    }
     let status = resp.status().as_u16();
-    let resp = match captured_request {
+    let resp = match captured_request.filter(|_| inner.traffic.is_on()) {
         None => resp,
         Some((request_content_type, auth_scheme, request_bytes)) => {
             let response_content_type =

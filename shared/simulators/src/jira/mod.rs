@@ -225,6 +225,11 @@ impl JiraSim {
         &self.inner.faults
     }
 
+    /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
+    pub fn hooks(&self) -> &crate::hooks::Hooks {
+        &self.inner.hooks
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.inner.log.snapshot()
     }

@@ -87,6 +87,7 @@ pub(crate) struct Inner {
     pub faults: Faults,
     pub log: RequestLog,
     pub traffic: TrafficLog,
+    pub hooks: crate::hooks::Hooks,
     pub port: u16,
     state: Mutex<State>,
     /// Field ids taken out of the issues' field context (an administrator's change).
@@ -235,6 +236,7 @@ impl Inner {
             faults: Faults::default(),
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("jira", port),
+            hooks: crate::hooks::Hooks::default(),
             port,
             state: Mutex::new(State {
                 issues: Vec::new(),

@@ -291,7 +291,9 @@ impl DynamoStore {
                     failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
                 }
                 StateKey::Pair(..) => {
-                    out.insert(k.clone(), StateRecord::Pair(Box::new(doc(&item, table)?)));
+                    let mut pair: PairFingerprints = doc(&item, table)?;
+                    pair.version = get_u64(&item, "v", table)?.unwrap_or(0);
+                    out.insert(k.clone(), StateRecord::Pair(Box::new(pair)));
                 }
             }
         }
@@ -358,6 +360,7 @@ impl DynamoStore {
             let pair = PairFingerprints {
                 left: fps.remove(&fp_pk(&l.integration, Side::Left, &l.left.id)),
                 right: fps.remove(&fp_pk(&l.integration, Side::Right, &l.right.id)),
+                version: 0,
             };
             out.insert(StateKey::Pair(l.integration.clone(), l.left.id.clone()), StateRecord::Pair(Box::new(pair)));
         }
@@ -573,6 +576,14 @@ fn conflict(message: String) -> PortError {
     PortError::new(ErrorCategory::Conflict, message)
 }
 
+/// A pair record written by someone else since it was read.
+fn pair_changed(what: &str, expected: u64) -> PortError {
+    conflict(format!(
+        "{what}: the pair's record is no longer at version {expected}: a write of the other direction changed it \
+         meanwhile; read it again"
+    ))
+}
+
 #[async_trait]
 impl StateStore for DynamoStore {
     /// The returned `version` is the stored `version` attribute.
@@ -757,9 +768,10 @@ impl StateStore for DynamoStore {
         }
     }
 
-    /// One `PutItem` of the deflated pair record (the entities' own `fp#` items, if
-    /// any, are no longer read for a linked pair once it exists).
-    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint) -> PortResult<()> {
+    /// One conditional `PutItem` of the deflated pair record, its version in `v` (the
+    /// entities' own `fp#` items, if any, are no longer read for a linked pair once it
+    /// exists). A record without `v` was written before pair records had versions: 0.
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()> {
         let what = format!("put_pair {} left {} right {}", left.integration, left.entity, right.entity);
         if left.side != Side::Left || right.side != Side::Right || left.integration != right.integration {
             return Err(PortError::new(
@@ -769,10 +781,24 @@ impl StateStore for DynamoStore {
         }
         // Two fingerprints are about 1.5 KB of JSON, about 0.55 KB deflated: one write
         // unit instead of two.
-        let pair = PairFingerprints { left: Some(left.clone()), right: Some(right.clone()) };
-        let item =
+        let pair = PairFingerprints { left: Some(left.clone()), right: Some(right.clone()), version: 0 };
+        let table = &*self.state_table;
+        let mut item =
             Self::record_deflated(pair_pk(&left.integration, &left.entity), "pair", &encode(&pair, &what)?, &what)?;
-        self.put(&self.state_table, item, &what).await
+        item.insert("v".into(), n(expected_version.saturating_add(1)));
+        let put = self.client.put_item().table_name(table).set_item(Some(item)).expression_attribute_names("#v", "v");
+        let put = if expected_version == 0 {
+            put.condition_expression("attribute_not_exists(#v)")
+        } else {
+            put.condition_expression("#v = :v").expression_attribute_values(":v", n(expected_version))
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(pair_changed(&what, expected_version))
+            }
+            Err(err) => Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+        }
     }
 
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {

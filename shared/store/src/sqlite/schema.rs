@@ -110,6 +110,15 @@ CREATE TABLE leases (
     r#"
 DROP TABLE seen;
 "#,
+    // A linked pair's fingerprints are written conditionally on this version.
+    r#"
+CREATE TABLE pair_versions (
+    integration TEXT NOT NULL,
+    left_id     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    PRIMARY KEY (integration, left_id)
+);
+"#,
 ];
 
 /// The schema version this build writes.

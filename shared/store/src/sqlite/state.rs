@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateStore};
 use ferry_domain::{
-    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError,
-    Side, Watermark,
+    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
+    PairFingerprints, PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -187,6 +187,108 @@ impl StateStore for SqliteStore {
                 decode(&b, "fingerprints", format!("integration {integration} {} entity {entity}", side.as_str()))
             })
             .transpose()
+        })
+        .await
+    }
+
+    /// A pair's fingerprints are the two entities' rows; its version is in `pair_versions`.
+    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
+        let (integration, left) = (integration.to_string(), left.to_string());
+        self.run(move |conn, _| {
+            let what = format!("get_pair {integration} {left}");
+            let tx = conn.transaction().ctx(|| what.clone())?;
+            let link: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM links WHERE integration = ?1 AND left_id = ?2",
+                    params![integration, left],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let Some(link) = link else { return Ok(None) };
+            let link: Link = decode(&link, "links", format!("integration {integration} left entity {left}"))?;
+            let fingerprint = |side: Side, entity: &str| -> PortResult<Option<Fingerprint>> {
+                let body: Option<String> = tx
+                    .query_row(
+                        "SELECT body FROM fingerprints WHERE integration = ?1 AND side = ?2 AND entity = ?3",
+                        params![integration, side.as_str(), entity],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .ctx(|| what.clone())?;
+                body.map(|b| {
+                    decode(&b, "fingerprints", format!("integration {integration} {} {entity}", side.as_str()))
+                })
+                .transpose()
+            };
+            let pair_left = fingerprint(Side::Left, &left)?;
+            let pair_right = fingerprint(Side::Right, link.right.id.as_str())?;
+            let version: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
+                    params![integration, left],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let version = version.map(|v| to_u64(v, &what)).transpose()?.unwrap_or(0);
+            Ok(Some(PairFingerprints { left: pair_left, right: pair_right, version }))
+        })
+        .await
+    }
+
+    /// Both fingerprint rows and the version in one transaction, if the version is still
+    /// the expected one.
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()> {
+        let integration = left.integration.to_string();
+        let what = format!("put_pair {integration} left {} right {}", left.entity, right.entity);
+        if left.side != Side::Left || right.side != Side::Right || left.integration != right.integration {
+            return Err(PortError::new(
+                ErrorCategory::InvalidRequest,
+                format!("{what}: needs the left side's fingerprint and the right side's of one integration"),
+            ));
+        }
+        let rows = [
+            (left.entity.to_string(), Side::Left, encode(left, &what)?),
+            (right.entity.to_string(), Side::Right, encode(right, &what)?),
+        ];
+        let left_id = left.entity.to_string();
+        let expected = to_i64(expected_version, &what)?;
+        let next = to_i64(expected_version.saturating_add(1), &what)?;
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
+                    params![integration, left_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            if stored.unwrap_or(0) != expected {
+                return Err(PortError::new(
+                    ErrorCategory::Conflict,
+                    format!(
+                        "{what}: the pair's record is no longer at version {expected}: a write of the other direction \
+                         changed it meanwhile; read it again"
+                    ),
+                ));
+            }
+            for (entity, side, body) in &rows {
+                tx.execute(
+                    "INSERT INTO fingerprints (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
+                    params![integration, side.as_str(), entity, body],
+                )
+                .ctx(|| what.clone())?;
+            }
+            tx.execute(
+                "INSERT INTO pair_versions (integration, left_id, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (integration, left_id) DO UPDATE SET version = excluded.version",
+                params![integration, left_id, next],
+            )
+            .ctx(|| what.clone())?;
+            commit(tx, &what)
         })
         .await
     }
