@@ -50,11 +50,11 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 DEVIATIONS: dict[str, str] = {
     "ado-list-wrapper": "ADO lists are declared as bare arrays; the wire wraps them as {count, value}: "
-    "`value` is validated against the array's schema and `count` must equal its length (CRIB §5.3).",
+    "`value` is validated against the array's schema and `count` must equal its length (docs/system-apis.md §5.3).",
     "ado-workitem-field-values": "ADO WorkItem.fields values are declared `type: object`; real values are "
-    "strings, numbers, booleans and IdentityRefs (CRIB §5.5).",
+    "strings, numbers, booleans and IdentityRefs (docs/system-apis.md §5.5).",
     "ado-field-update-values": "ADO WorkItemFieldUpdate.oldValue/newValue are declared `type: object`; real "
-    "values are primitives or IdentityRefs (as WorkItem.fields; CRIB §5.5).",
+    "values are primitives or IdentityRefs (as WorkItem.fields; docs/system-apis.md §5.5).",
     "ado-relation-attribute-values": "ADO Link.attributes values are declared `type: object`; the wire (and "
     "Microsoft's examples) carry primitives: {isLocked: false, comment: \"...\", name: \"...\"}.",
     "ado-identity-descriptor-string": "ADO IdentityDescriptor is declared as {identityType, identifier}; the wire "
@@ -69,12 +69,12 @@ DEVIATIONS: dict[str, str] = {
     "document's `accessToken` (basic auth with a PAT); the service takes a PAT on every operation, so basic auth "
     "is accepted where the document-level requirement allows it.",
     "ado-undeclared-error-status": "ADO operations declare only 200; errors (400, 404, 412, 429, 5xx) carry the "
-    "service's {message, typeKey, ...} body (CRIB §5.9). Accepted when the body has that shape.",
+    "service's {message, typeKey, ...} body (docs/system-apis.md §5.9). Accepted when the body has that shape.",
     "jira-timestamp-offset": "Jira renders date-time values as 2023-06-24T19:24:50.000+0000 (offset without a "
     "colon), as the spec's own 'Timestamps' narrative says; `format: date-time` (RFC 3339) is not met.",
     "ado-unauthorized": "ADO operations declare only 200 (their security lists oauth2/PAT); a request whose "
     "credentials the service does not accept gets 401 with an empty body and a `WWW-Authenticate: Basic` "
-    "challenge, on every endpoint (CRIB §6: 401 is the one error a mock derives from the operations' security).",
+    "challenge, on every endpoint (docs/system-apis.md §6: 401 is the one error a mock derives from the operations' security).",
     "injected-fault-status": "A 429/5xx produced by the simulator's fault switch, on an operation that does not "
     "declare that status (rate limits and outages exist on every endpoint per the vendors' docs).",
 }

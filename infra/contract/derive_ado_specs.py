@@ -2,7 +2,7 @@
 """Writes the derived Azure DevOps 7.1 specs the contract check validates against.
 
 The originals under specs/azure-devops are Microsoft's files, byte for byte. Two problems
-make them unusable for validation as they are (CRIB §5.4, §6):
+make them unusable for validation as they are (docs/system-apis.md §5.4, §6):
 
 * `x-ms-examples` hold external `$ref`s to httpExamples/ files (not copied; 11 of them differ
   in case from the real file names), so a resolver that crawls every key fails;

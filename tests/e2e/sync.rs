@@ -1,4 +1,4 @@
-//! The sync scenarios of DESIGN §1 over the embedded runtime.
+//! The sync scenarios of docs/design.md §1 over the embedded runtime.
 
 use crate::harness::*;
 use anyhow::{Context, Result};

@@ -2,7 +2,7 @@
 //! identities (ims) on one 127.0.0.1 host, `http://127.0.0.1:PORT/{organization}`.
 //!
 //! Wire shapes follow Microsoft's httpExamples rather than the Swagger where they disagree
-//! (CRIB §5): lists are `{count, value}`, `_links` is `{self:{href}}`, errors carry the
+//! (docs/system-apis.md §5): lists are `{count, value}`, `_links` is `{self:{href}}`, errors carry the
 //! service's `{$id, innerException, message, typeName, typeKey, errorCode, eventId}`.
 
 mod api;

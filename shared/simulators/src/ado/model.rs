@@ -130,7 +130,7 @@ fn state(name: &str, category: &str, color: &str) -> AdoState {
 }
 
 impl AdoSeed {
-    /// The demo organization of SEED.md.
+    /// The demo organization (docs/demo-data.md).
     pub fn demo() -> AdoSeed {
         let users = vec![
             SimUser::new("8c2a0000-0000-4000-8000-000000000001", "ferry-bot@acme.test", "Ferry Bot", "ado-bot-pat"),

@@ -110,7 +110,7 @@ pub struct JiraSeed {
 }
 
 impl JiraSeed {
-    /// The demo data of `.notes/SEED.md`.
+    /// The demo data (docs/demo-data.md).
     pub fn demo() -> JiraSeed {
         let user = |n: u32, email: &str, name: &str, token: &str, tz: &str| {
             let mut u = SimUser::new(&format!("5b10ac8d82e05b22cc7d{n:04}"), email, name, token);
