@@ -5,6 +5,7 @@
 //! their edge into these types.
 
 pub mod changes;
+pub mod collab;
 pub mod error;
 pub mod filter_scope;
 pub mod html;
@@ -16,6 +17,7 @@ pub mod names;
 pub mod ports;
 
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
+pub use collab::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;
 pub use integration::*;

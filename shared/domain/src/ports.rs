@@ -4,6 +4,7 @@
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
 pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
+use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
@@ -146,6 +147,85 @@ pub trait Connector: Send + Sync {
     async fn entity_types(&self, project: &str) -> PortResult<Vec<EntityTypeInfo>>;
     async fn fields(&self, scope: &Scope) -> PortResult<Vec<FieldInfo>>;
     async fn users(&self, project: &str) -> PortResult<Vec<UserRef>>;
+
+    // ---- the conversation and structure around an entity (crate::collab) ----
+    // A system without one of these keeps the default: its capability is off and the
+    // call is refused as a `Config` error (the config validator refuses it earlier).
+
+    /// What this system supports beyond fields.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Every comment of the entity, oldest first, bodies in neutral HTML.
+    async fn comments(&self, _scope: &Scope, _id: &EntityId) -> PortResult<Vec<Comment>> {
+        Err(unsupported(self.kind(), "comments"))
+    }
+    /// Posts a comment as the integration user, keeping `origin` with it where possible.
+    async fn add_comment(&self, _scope: &Scope, _id: &EntityId, _comment: &CommentWrite) -> PortResult<Comment> {
+        Err(unsupported(self.kind(), "comments"))
+    }
+    /// Replaces the body of a comment Ferry wrote.
+    async fn edit_comment(
+        &self,
+        _scope: &Scope,
+        _id: &EntityId,
+        _comment_id: &str,
+        _comment: &CommentWrite,
+    ) -> PortResult<Comment> {
+        Err(unsupported(self.kind(), "comment edits"))
+    }
+    /// Deletes a comment; one already gone is not an error.
+    async fn delete_comment(&self, _scope: &Scope, _id: &EntityId, _comment_id: &str) -> PortResult<()> {
+        Err(unsupported(self.kind(), "comment deletions"))
+    }
+
+    /// Every attachment of the entity.
+    async fn attachments(&self, _scope: &Scope, _id: &EntityId) -> PortResult<Vec<Attachment>> {
+        Err(unsupported(self.kind(), "attachments"))
+    }
+    /// Streams an attachment's bytes into `sink`; returns how many were written.
+    async fn download(
+        &self,
+        _scope: &Scope,
+        _id: &EntityId,
+        _attachment: &Attachment,
+        _sink: &mut dyn ByteSink,
+    ) -> PortResult<u64> {
+        Err(unsupported(self.kind(), "attachments"))
+    }
+    /// Attaches `size` bytes read from `source` to the entity under `name`.
+    async fn upload(
+        &self,
+        _scope: &Scope,
+        _id: &EntityId,
+        _name: &str,
+        _size: u64,
+        _source: &mut dyn ByteSource,
+    ) -> PortResult<Attachment> {
+        Err(unsupported(self.kind(), "attachments"))
+    }
+    /// Removes an attachment; one already gone is not an error.
+    async fn delete_attachment(&self, _scope: &Scope, _id: &EntityId, _attachment_id: &str) -> PortResult<()> {
+        Err(unsupported(self.kind(), "attachments"))
+    }
+
+    /// The entity's parent and typed links to entities of the same system.
+    async fn relations(&self, _scope: &Scope, _id: &EntityId) -> PortResult<Vec<Relation>> {
+        Err(unsupported(self.kind(), "relations"))
+    }
+    /// Adds a relation (a parent replaces the current one); an existing one is not an error.
+    async fn add_relation(&self, _scope: &Scope, _id: &EntityId, _relation: &Relation) -> PortResult<()> {
+        Err(unsupported(self.kind(), "relations"))
+    }
+    /// Removes a relation; one already gone is not an error.
+    async fn remove_relation(&self, _scope: &Scope, _id: &EntityId, _relation: &Relation) -> PortResult<()> {
+        Err(unsupported(self.kind(), "relations"))
+    }
+}
+
+fn unsupported(kind: SystemKind, what: &str) -> PortError {
+    PortError::new(ErrorCategory::Config, format!("Ferry's {} connector does not support {what}", kind.as_str()))
 }
 
 /// Builds connectors for configured systems (secrets resolved by the implementation).

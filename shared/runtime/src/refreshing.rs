@@ -13,6 +13,7 @@ use crate::connectors::Builder;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
+use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, HistoryEntry,
     PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -68,6 +69,25 @@ impl Refreshing {
                     self.system.id
                 ),
             )),
+        }
+    }
+
+    /// The outcome of a call that cannot be made again (it consumed a stream): on a
+    /// refused token a newer secret is put in place for the next call and the call is
+    /// handed back as transient, for the engine's retry.
+    async fn refresh_after<T>(&self, used: &Arc<dyn Connector>, result: PortResult<T>) -> PortResult<T> {
+        match result {
+            Err(e) if e.category == ErrorCategory::Auth => match self.renewed(used).await? {
+                Some(_) => Err(PortError::new(
+                    ErrorCategory::Server,
+                    format!(
+                        "system {}: the token was refused and has been replaced by a newer one; the transfer is tried again",
+                        self.system.id
+                    ),
+                )),
+                None => Err(e),
+            },
+            other => other,
         }
     }
 
@@ -129,7 +149,7 @@ impl Connector for Refreshing {
     }
 
     fn atomic_updates(&self) -> bool {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).0.atomic_updates()
+        self.current().atomic_updates()
     }
 
     async fn history(
@@ -141,6 +161,80 @@ impl Connector for Refreshing {
         fields: &[FieldKey],
     ) -> PortResult<Vec<HistoryEntry>> {
         self.call(Again::Now, |c| async move { c.history(scope, id, after, through, fields).await }).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.current().capabilities()
+    }
+
+    async fn comments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Comment>> {
+        self.call(Again::Now, |c| async move { c.comments(scope, id).await }).await
+    }
+
+    /// Handed back on a refused secret: the comment may have been posted.
+    async fn add_comment(&self, scope: &Scope, id: &EntityId, comment: &CommentWrite) -> PortResult<Comment> {
+        self.call(Again::Later, |c| async move { c.add_comment(scope, id, comment).await }).await
+    }
+
+    async fn edit_comment(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        comment_id: &str,
+        comment: &CommentWrite,
+    ) -> PortResult<Comment> {
+        self.call(Again::Now, |c| async move { c.edit_comment(scope, id, comment_id, comment).await }).await
+    }
+
+    async fn delete_comment(&self, scope: &Scope, id: &EntityId, comment_id: &str) -> PortResult<()> {
+        self.call(Again::Now, |c| async move { c.delete_comment(scope, id, comment_id).await }).await
+    }
+
+    async fn attachments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Attachment>> {
+        self.call(Again::Now, |c| async move { c.attachments(scope, id).await }).await
+    }
+
+    /// Not made again: the sink may hold part of the bytes; the engine's retry starts over.
+    async fn download(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        attachment: &Attachment,
+        sink: &mut dyn ByteSink,
+    ) -> PortResult<u64> {
+        let c = self.current();
+        let r = c.download(scope, id, attachment, sink).await;
+        self.refresh_after(&c, r).await
+    }
+
+    /// Not made again: the source has been read from.
+    async fn upload(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        name: &str,
+        size: u64,
+        source: &mut dyn ByteSource,
+    ) -> PortResult<Attachment> {
+        let c = self.current();
+        let r = c.upload(scope, id, name, size, source).await;
+        self.refresh_after(&c, r).await
+    }
+
+    async fn delete_attachment(&self, scope: &Scope, id: &EntityId, attachment_id: &str) -> PortResult<()> {
+        self.call(Again::Now, |c| async move { c.delete_attachment(scope, id, attachment_id).await }).await
+    }
+
+    async fn relations(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Relation>> {
+        self.call(Again::Now, |c| async move { c.relations(scope, id).await }).await
+    }
+
+    async fn add_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.call(Again::Now, |c| async move { c.add_relation(scope, id, relation).await }).await
+    }
+
+    async fn remove_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.call(Again::Now, |c| async move { c.remove_relation(scope, id, relation).await }).await
     }
 
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {

@@ -1,0 +1,124 @@
+//! The conversation and structure around a work item: comments, attachments, the
+//! parent and issue links, as Ferry sees them in every system.
+//!
+//! Rich text is HTML here, as for field values, with two neutral forms a connector
+//! translates at its edge:
+//! - a mention is `<span data-ferry-mention="USER_ID">@Display Name</span>`, `USER_ID`
+//!   being the person's id in the system the text was read from;
+//! - an inline image is `<img src="ferry-attachment:ATTACHMENT_ID" alt="NAME">`,
+//!   `ATTACHMENT_ID` being an attachment of the same entity in that system.
+//!
+//! The engine rewrites both for the other side (user mapping; the attachment copies) before
+//! a connector writes the text.
+
+use crate::ids::EntityId;
+use crate::model::UserRef;
+use crate::PortError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The scheme of an inline image's `src` in neutral HTML.
+pub const ATTACHMENT_SCHEME: &str = "ferry-attachment:";
+/// The attribute that marks a mention in neutral HTML.
+pub const MENTION_ATTRIBUTE: &str = "data-ferry-mention";
+
+/// What a connector can do beyond fields; the config validator refuses a capability an
+/// integration asks of a system that lacks it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub comments: bool,
+    pub comment_edits: bool,
+    pub attachments: bool,
+    pub hierarchy: bool,
+    pub links: bool,
+    pub deletions: bool,
+}
+
+/// One comment of a work item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The system's id of the comment (unique within the entity at least).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<UserRef>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    /// Neutral HTML (see the module docs).
+    pub body: String,
+    /// Where the comment can be seen (a permalink), for the attribution line of a copy.
+    #[serde(default)]
+    pub url: String,
+    /// The mark Ferry left on a comment it wrote ([`CommentWrite::origin`]), when the
+    /// system keeps one (a Jira comment property; a marker the connector embeds
+    /// elsewhere). `None`: a person's comment, or a system that keeps no mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// A comment Ferry writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentWrite {
+    /// Neutral HTML, already attributed ("Alice Jones wrote:") and rewritten for this side.
+    pub body: String,
+    /// A stable mark naming the source comment (integration, side, entity, comment id):
+    /// kept with the comment where the system allows, so a retry after a crash finds the
+    /// comment it made instead of posting it twice, and a poll knows Ferry's own comments.
+    pub origin: String,
+}
+
+/// One attachment of a work item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    /// Bytes, as the system reports them.
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<UserRef>,
+    pub created: DateTime<Utc>,
+    /// Where a person downloads it (for the link written instead of a copy over `max_size`).
+    #[serde(default)]
+    pub url: String,
+}
+
+/// What ties a work item to another of the same system.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Relation {
+    /// The entity's parent (Jira `parent`; ADO Hierarchy-Reverse; Redmine `parent_issue_id`).
+    Parent { parent: EntityId },
+    /// A typed link. `link_type` is the system's name of the type (Jira: the issue link
+    /// type's name, e.g. `Blocks`; ADO: the reference name without its end, e.g.
+    /// `System.LinkTypes.Dependency`; Redmine: the relation type, e.g. `blocks`);
+    /// `outward` says which end this entity is (Jira outward issue; ADO `-Forward`).
+    Link { link_type: String, outward: bool, other: EntityId },
+}
+
+/// Bytes of an attachment read a piece at a time: never a whole file in memory.
+#[async_trait]
+pub trait ByteSource: Send {
+    /// The next piece, `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, PortError>;
+}
+
+/// Where a download writes its bytes, a piece at a time.
+#[async_trait]
+pub trait ByteSink: Send {
+    async fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relations_serialize_with_their_kind() {
+        let r = Relation::Link { link_type: "Blocks".into(), outward: true, other: EntityId::new("APP-2") };
+        let json = serde_json::to_string(&r).expect("serializes");
+        assert_eq!(json, r#"{"kind":"link","link_type":"Blocks","outward":true,"other":"APP-2"}"#);
+        assert_eq!(serde_json::from_str::<Relation>(&json).expect("parses"), r);
+    }
+}
