@@ -6,6 +6,7 @@ mod adopt;
 mod attempts;
 mod batch;
 mod cache;
+pub mod collab;
 mod crash;
 mod engine;
 mod error;

@@ -1,0 +1,9 @@
+//! The conversation and structure around a pair of work items — comments, attachments,
+//! inline images, mentions, the parent and issue links — as pure decisions: what a
+//! write step changes on the target, given both sides as read and what Ferry recorded.
+//! The write step does the I/O (see the connectors' collaboration calls in
+//! `ferry_domain::ports::Connector`).
+
+pub mod comments;
+pub mod markup;
+pub mod relations;

@@ -1,0 +1,173 @@
+//! Which parent and link changes a write step makes on the target: one rule, a
+//! three-way merge of the source's relations now, the relations last synced and the
+//! target's relations now.
+//!
+//! Only what changed on the source since the last sync travels (an addition, a removal,
+//! a new parent), so two people changing links on both sides at once do not undo each
+//! other, and a relation Ferry just wrote does not come back as a change. A relation to
+//! an entity outside the integration (not linked) is left alone on both sides; one to an
+//! entity not synced *yet* is pending: it is added when that entity's pair is linked.
+
+use ferry_domain::{EntityId, Relation};
+use std::collections::BTreeSet;
+
+/// How relation types and entities of the source translate to the target.
+pub struct RelationMap<'a> {
+    /// Whether parents travel (`hierarchy`).
+    pub hierarchy: bool,
+    /// The target's link type for a source link type (`links`), `None`: not synced.
+    pub link_type: &'a dyn Fn(&str) -> Option<String>,
+    /// The target entity linked to a source entity, `None`: not (yet) synced.
+    pub peer: &'a dyn Fn(&EntityId) -> Option<EntityId>,
+}
+
+impl RelationMap<'_> {
+    /// The relation in the target's terms; `Err(other)`: its other end is not synced yet;
+    /// `Ok(None)`: a relation this integration does not sync.
+    fn translate(&self, r: &Relation) -> Result<Option<Relation>, EntityId> {
+        match r {
+            Relation::Parent { parent } if self.hierarchy => match (self.peer)(parent) {
+                Some(p) => Ok(Some(Relation::Parent { parent: p })),
+                None => Err(parent.clone()),
+            },
+            Relation::Parent { .. } => Ok(None),
+            Relation::Link { link_type, outward, other } => {
+                let Some(t) = (self.link_type)(link_type) else { return Ok(None) };
+                match (self.peer)(other) {
+                    Some(o) => Ok(Some(Relation::Link { link_type: t, outward: *outward, other: o })),
+                    None => Err(other.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// What to change on the target, and what to record.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RelationPlan {
+    pub add: Vec<Relation>,
+    pub remove: Vec<Relation>,
+    /// Source entities the source relates to that are not synced yet: revisit this
+    /// entity when one of them is linked.
+    pub pending: Vec<EntityId>,
+    /// The source's synced relations now, in the target's terms: the next base.
+    pub base: Vec<Relation>,
+}
+
+/// `source`: the source entity's relations now; `base`: the source's relations as last
+/// synced, in the target's terms; `target`: the target entity's relations now.
+pub fn plan_relations(
+    source: &[Relation],
+    base: &[Relation],
+    target: &[Relation],
+    map: &RelationMap<'_>,
+) -> RelationPlan {
+    let mut now = BTreeSet::new();
+    let mut pending = BTreeSet::new();
+    for r in source {
+        match map.translate(r) {
+            Ok(Some(t)) => {
+                now.insert(t);
+            }
+            Ok(None) => {}
+            Err(waiting) => {
+                pending.insert(waiting);
+            }
+        }
+    }
+    let base: BTreeSet<Relation> = base.iter().cloned().collect();
+    let target: BTreeSet<&Relation> = target.iter().collect();
+    let add: Vec<Relation> = now.difference(&base).filter(|r| !target.contains(r)).cloned().collect();
+    let new_parent = add.iter().any(|r| matches!(r, Relation::Parent { .. }));
+    let remove = base
+        .difference(&now)
+        .filter(|r| target.contains(r))
+        // Adding a parent replaces the old one: no separate removal.
+        .filter(|r| !(new_parent && matches!(r, Relation::Parent { .. })))
+        .cloned()
+        .collect();
+    RelationPlan { add, remove, pending: pending.into_iter().collect(), base: now.into_iter().collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(s: &str) -> EntityId {
+        EntityId::new(s)
+    }
+    fn parent(p: &str) -> Relation {
+        Relation::Parent { parent: e(p) }
+    }
+    fn link(t: &str, outward: bool, other: &str) -> Relation {
+        Relation::Link { link_type: t.into(), outward, other: e(other) }
+    }
+
+    /// Jira keys APP-n are synced to ADO ids 10n; APP-9 is not synced yet.
+    fn plan(source: &[Relation], base: &[Relation], target: &[Relation]) -> RelationPlan {
+        let types = |t: &str| match t {
+            "Blocks" => Some("System.LinkTypes.Dependency".to_string()),
+            _ => None,
+        };
+        let peer = |id: &EntityId| match id.as_str() {
+            "APP-9" | "OUT-1" => None,
+            s => s.strip_prefix("APP-").map(|n| e(&format!("10{n}"))),
+        };
+        plan_relations(source, base, target, &RelationMap { hierarchy: true, link_type: &types, peer: &peer })
+    }
+
+    const DEP: &str = "System.LinkTypes.Dependency";
+
+    #[test]
+    fn a_new_parent_and_link_are_added_in_the_targets_terms() {
+        let p = plan(&[parent("APP-1"), link("Blocks", true, "APP-2")], &[], &[]);
+        assert_eq!(p.add, [parent("101"), link(DEP, true, "102")]);
+        assert!(p.remove.is_empty() && p.pending.is_empty());
+        assert_eq!(p.base, p.add);
+    }
+
+    #[test]
+    fn a_parent_not_synced_yet_is_pending_and_not_recorded() {
+        let p = plan(&[parent("APP-9")], &[], &[]);
+        assert_eq!(p.pending, [e("APP-9")]);
+        assert!(p.add.is_empty() && p.base.is_empty(), "added once APP-9 is linked: {p:?}");
+    }
+
+    #[test]
+    fn moving_a_child_replaces_its_parent_without_a_separate_removal() {
+        let p = plan(&[parent("APP-2")], &[parent("101")], &[parent("101")]);
+        assert_eq!(p.add, [parent("102")]);
+        assert!(p.remove.is_empty());
+    }
+
+    #[test]
+    fn a_removal_on_the_source_removes_on_the_target_and_a_target_only_link_stays() {
+        // The source removed its Blocks link to APP-2; someone added one to 103 on the target.
+        let target = [link(DEP, true, "102"), link(DEP, true, "103")];
+        let p = plan(&[], &[link(DEP, true, "102")], &target);
+        assert_eq!(p.remove, [link(DEP, true, "102")]);
+        assert!(p.add.is_empty());
+    }
+
+    #[test]
+    fn what_the_target_holds_already_is_not_added_again() {
+        let p = plan(&[link("Blocks", false, "APP-3")], &[], &[link(DEP, false, "103")]);
+        assert!(p.add.is_empty(), "the reverse end written by the other entity's sync: {p:?}");
+        assert_eq!(p.base, [link(DEP, false, "103")]);
+    }
+
+    #[test]
+    fn unmapped_link_types_and_entities_outside_the_integration_are_left_alone() {
+        let p = plan(&[link("Relates", true, "APP-2")], &[], &[link("System.LinkTypes.Related", true, "555")]);
+        assert_eq!(p, RelationPlan::default());
+        let p = plan(&[link("Blocks", true, "OUT-1")], &[], &[]);
+        assert_eq!(p.pending, [e("OUT-1")], "not linked: it may be synced later");
+        assert!(p.add.is_empty() && p.remove.is_empty());
+    }
+
+    #[test]
+    fn a_parent_removed_on_the_source_is_removed_on_the_target() {
+        let p = plan(&[], &[parent("101")], &[parent("101")]);
+        assert_eq!(p.remove, [parent("101")]);
+    }
+}
