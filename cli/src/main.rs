@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Ferry keeps work items in sync between Jira Cloud, Azure DevOps and Redmine.")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Ferry keeps work items in sync between Jira Cloud, Azure DevOps and Redmine."
+)]
 struct Cli {
     /// Where configs and state live: `embedded` (one SQLite file, --db) or `aws`
     /// (DynamoDB + SQS named by the FERRY_* variables of the stack's outputs).
