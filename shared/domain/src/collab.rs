@@ -12,7 +12,7 @@
 //! a connector writes the text.
 
 use crate::ids::EntityId;
-use crate::model::UserRef;
+use crate::model::{Side, UserRef};
 use crate::PortError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -95,6 +95,53 @@ pub enum Relation {
     /// `System.LinkTypes.Dependency`; Redmine: the relation type, e.g. `blocks`);
     /// `outward` says which end this entity is (Jira outward issue; ADO `-Forward`).
     Link { link_type: String, outward: bool, other: EntityId },
+}
+
+/// A person's comment and Ferry's copy of it on the other side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentPair {
+    /// The comment's id on the left side.
+    pub left: String,
+    pub right: String,
+    /// The side the person wrote it on.
+    pub original: Side,
+    /// Digest ([`crate::text_digest`]) of the original's body when the copy was last written.
+    pub digest: String,
+}
+
+impl CommentPair {
+    pub fn id(&self, side: Side) -> &str {
+        match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        }
+    }
+}
+
+/// An attachment and Ferry's copy of it (or the link written instead of a copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentPair {
+    pub left: String,
+    /// The copy's id; `None` when the original was over `max_size` and a link was
+    /// written instead.
+    pub right: Option<String>,
+    pub original: Side,
+}
+
+/// What Ferry recorded of a linked pair's conversation and structure, stored per pair
+/// (keyed by its left entity) and written on the condition of the version read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CollabState {
+    #[serde(default)]
+    pub comments: Vec<CommentPair>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentPair>,
+    /// The left entity's synced relations as last written to the right, in the right's terms.
+    #[serde(default)]
+    pub relations_left: Vec<Relation>,
+    /// The right entity's synced relations as last written to the left, in the left's terms.
+    #[serde(default)]
+    pub relations_right: Vec<Relation>,
 }
 
 /// Bytes of an attachment read a piece at a time: never a whole file in memory.

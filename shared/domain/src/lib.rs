@@ -17,7 +17,10 @@ pub mod names;
 pub mod ports;
 
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
-pub use collab::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
+pub use collab::{
+    Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentPair, CommentWrite,
+    Relation,
+};
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;
 pub use integration::*;

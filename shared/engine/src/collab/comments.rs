@@ -8,29 +8,7 @@
 //! when a crash came between posting it and recording the pair.
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{text_digest, Comment, Side};
-use serde::{Deserialize, Serialize};
-
-/// A person's comment and Ferry's copy of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommentPair {
-    /// The comment's id on the left side.
-    pub left: String,
-    pub right: String,
-    /// The side the person wrote it on.
-    pub original: Side,
-    /// Digest of the original's body when the copy was last written.
-    pub digest: String,
-}
-
-impl CommentPair {
-    pub fn id(&self, side: Side) -> &str {
-        match side {
-            Side::Left => &self.left,
-            Side::Right => &self.right,
-        }
-    }
-}
+use ferry_domain::{text_digest, Comment, CommentPair, Side};
 
 /// What to do on the target for one comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
