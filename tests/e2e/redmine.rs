@@ -461,6 +461,7 @@ fn placeholder_integration() -> Integration {
         fields: Vec::new(),
         users: Default::default(),
         max_attempts: 2,
+        collaboration: Default::default(),
     }
 }
 

@@ -148,6 +148,12 @@ integrations:
     left: { system: jira-cloud, project: APP, type: Story }
     right: { system: redmine, project: app, type: Feature }
     filters: { left_to_right: 'labels = sync', on_exit: stop_syncing }
+    comments: { direction: both }
+    attachments: { direction: left_to_right, max_size: 5MB }
+    hierarchy: { direction: both }
+    links:
+      - { left: Blocks, right: blocks }
+    on_target_deleted: park
     fields:
       - { left: summary, right: subject }
 ";

@@ -17,7 +17,8 @@
 //! `cargo run -p ferry-config --example make_example_sheets -- examples`.
 
 use ferry_domain::{
-    AuthKind, ConflictPolicy, Direction, EnumNames, FilterExit, Links, MappingKind, SystemKind, UnmatchedUser,
+    AuthKind, ConflictPolicy, Direction, EnumNames, FilterExit, Links, MappingKind, OnTargetDeleted, SystemKind,
+    UnmatchedUser,
 };
 
 /// A YAML mapping of the format.
@@ -58,6 +59,8 @@ pub enum Shape {
     Text,
     /// A duration with a unit: `30s`, `5m`, `1h`, `1m30s`.
     Duration,
+    /// A size in bytes with a unit: `512KB`, `100MB`, `2GB` (powers of 1024).
+    Size,
     /// An RFC 3339 time.
     DateTime,
     Bool,
@@ -242,6 +245,32 @@ pub static INTEGRATION: Object = object(
              e-mail). Left column: left system e-mails.",
             Shape::Object(&TABLE),
         ),
+        key(
+            "comments",
+            "Comments travel (new ones, edits and deletions); a copy names the original's author and time.",
+            Shape::Object(&COMMENTS),
+        ),
+        key(
+            "attachments",
+            "Attachments travel (content checked by hash); larger than max_size, a link is written instead.",
+            Shape::Object(&ATTACHMENTS),
+        ),
+        key(
+            "hierarchy",
+            "Parents travel: Jira parent, Azure DevOps Parent/Child, Redmine parent issue.",
+            Shape::Object(&HIERARCHY),
+        ),
+        key(
+            "links",
+            "Issue link types that travel, as pairs: a Jira link type name, an Azure DevOps link type reference \
+             name (System.LinkTypes.Dependency), a Redmine relation type (blocks).",
+            Shape::ListOf(&LINK_TYPE),
+        ),
+        key(
+            "on_target_deleted",
+            "What happens when a linked target was deleted. Default unlink.",
+            Shape::Enum(OnTargetDeleted::NAMES),
+        ),
         required(
             "fields",
             "Mapped field pairs.",
@@ -335,6 +364,41 @@ pub static FIELD: Object = object(
             "Both-way mappings: who wins when the field changed on both sides since the last sync. Default \
              last_writer.",
             Shape::Enum(ConflictPolicy::NAMES),
+        ),
+    ],
+);
+
+pub static COMMENTS: Object = object(
+    "Comments",
+    "Which way comments travel.",
+    &[key("direction", "Which way comments travel. Default both.", Shape::Enum(Direction::NAMES))],
+);
+
+pub static ATTACHMENTS: Object = object(
+    "Attachments",
+    "Which way attachments travel, and up to what size they are copied.",
+    &[
+        key("direction", "Which way attachments travel. Default both.", Shape::Enum(Direction::NAMES)),
+        key("max_size", "Larger files are linked, not copied: `100MB` (default), `512KB`, `1GB`.", Shape::Size),
+    ],
+);
+
+pub static HIERARCHY: Object = object(
+    "Hierarchy",
+    "Which way parents travel.",
+    &[key("direction", "Which way parents travel. Default both.", Shape::Enum(Direction::NAMES))],
+);
+
+pub static LINK_TYPE: Object = object(
+    "LinkType",
+    "A pair of issue link types.",
+    &[
+        required("left", "The left system's link type.", Shape::Text, Some("e.g. left: Blocks")),
+        required(
+            "right",
+            "The right system's link type.",
+            Shape::Text,
+            Some("e.g. right: System.LinkTypes.Dependency"),
         ),
     ],
 );

@@ -133,6 +133,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             .map(|(rows, origin)| UserTable { rows, origin })
             .unwrap_or_default(),
     };
+    let collaboration = crate::collaboration::decode(ctx, &obj);
     let mut fields = Vec::new();
     if let Some(n) = obj.get("fields") {
         let items = decode::list(ctx, n, &obj.path_of("fields"));
@@ -200,6 +201,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         fields,
         users,
         max_attempts,
+        collaboration,
     });
     Some(decl)
 }

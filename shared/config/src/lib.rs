@@ -9,6 +9,7 @@
 //! The format is declared once, in `format.rs`: the decoder takes each object's keys from
 //! there, and [`json_schema`] (for editors) is generated from it.
 
+mod collaboration;
 mod confined;
 mod decode;
 #[cfg(test)]

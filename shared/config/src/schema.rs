@@ -83,6 +83,7 @@ fn shape(s: &Shape, defs: &mut Map<String, Value>) -> Value {
     match s {
         Shape::Text => json!({ "type": "string", "minLength": 1 }),
         Shape::Duration => json!({ "type": "string", "pattern": "^([0-9]+[smh])+$" }),
+        Shape::Size => json!({ "type": "string", "pattern": "^[0-9]+ ?([KMG]i?B|B)$" }),
         Shape::DateTime => json!({ "type": "string", "format": "date-time" }),
         Shape::Bool => json!({ "type": "boolean" }),
         Shape::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),

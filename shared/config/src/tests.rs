@@ -909,3 +909,60 @@ fn a_ca_cert_path_is_refused_for_the_aws_backend_at_its_line_and_references_are_
     let both = with("    ca_cert: { ssm: /a, secrets_manager: b }\n");
     assert!(load_str_for("t.yaml", &both, dir.path(), Target::Aws).is_err());
 }
+
+#[test]
+fn collaboration_keys_are_read_with_their_defaults() {
+    let text = edit(
+        "    fields:\n      - { left: summary",
+        "    comments: { direction: both }\n    attachments: { max_size: 5MB }\n    hierarchy: { direction: left_to_right }\n    links:\n      - { left: Blocks, right: System.LinkTypes.Dependency }\n      - { left: Relates, right: System.LinkTypes.Related }\n    on_target_deleted: recreate\n    fields:\n      - { left: summary",
+    );
+    let set = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let c = &set.integrations[0].collaboration;
+    assert_eq!(c.comments, Some(Direction::Both));
+    let a = c.attachments.expect("attachments");
+    assert_eq!((a.direction, a.max_size), (Direction::Both, 5 << 20));
+    assert_eq!(c.hierarchy, Some(Direction::LeftToRight));
+    assert_eq!(c.link_type(Flow::RightToLeft, "System.LinkTypes.Related"), Some("Relates"));
+    assert_eq!(c.on_target_deleted, ferry_domain::OnTargetDeleted::Recreate);
+    assert_eq!(load(BASE).unwrap().integrations[0].collaboration, Default::default(), "nothing unless configured");
+}
+
+#[test]
+fn collaboration_errors_name_their_line_and_key() {
+    let at_fields = |yaml: &str| {
+        edit("    fields:\n      - { left: summary", &format!("{yaml}\n    fields:\n      - {{ left: summary"))
+    };
+    let cases = [
+        (
+            "size without unit",
+            at_fields("    attachments: { max_size: 100 }"),
+            "integrations[0].attachments.max_size",
+            "expected a size",
+        ),
+        (
+            "bad policy",
+            at_fields("    on_target_deleted: vanish"),
+            "integrations[0].on_target_deleted",
+            "unknown on_target_deleted policy",
+        ),
+        (
+            "a link type paired twice",
+            at_fields("    links:\n      - { left: Blocks, right: A }\n      - { left: Blocks, right: B }"),
+            "integrations[0].links[1].left",
+            "Blocks is already paired by links[0]",
+        ),
+        ("missing right", at_fields("    links:\n      - { left: Blocks }"), "integrations[0].links[0]", "right"),
+        (
+            "unknown key",
+            at_fields("    comments: { directon: both }"),
+            "integrations[0].comments.directon",
+            "unknown key",
+        ),
+    ];
+    for (what, text, path, fragment) in cases {
+        let e = load(&text).expect_err(what);
+        let e = e.0.iter().find(|e| e.path.starts_with(path)).unwrap_or_else(|| panic!("{what}: {e}"));
+        assert!(e.message.contains(fragment), "{what}: {}", e.message);
+        assert!(e.line.is_some_and(|l| l >= 17), "{what}: reported at the line of the key: {e:?}");
+    }
+}

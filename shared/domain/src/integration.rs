@@ -399,6 +399,74 @@ pub struct Integration {
     pub users: UserTable,
     /// Attempts before an event is parked as a failure.
     pub max_attempts: u32,
+    /// Comments, attachments, hierarchy, links and deletions.
+    #[serde(default)]
+    pub collaboration: Collaboration,
+}
+
+named_enum! {
+    /// What happens when Ferry finds the linked target of an entity deleted.
+    pub enum OnTargetDeleted("on_target_deleted policy") default Unlink {
+        /// Drop the link: the pair stops syncing and the source entity is reported in
+        /// `ferry status`; a later change of it is not created again.
+        Unlink = "unlink",
+        /// Drop the link and create the target again from the source.
+        Recreate = "recreate",
+        /// Park the event as a failure (a person decides).
+        Park = "park",
+    }
+}
+
+/// Attachments of an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRule {
+    pub direction: Direction,
+    /// Files larger than this (bytes) are linked, not copied.
+    pub max_size: u64,
+}
+
+/// Attachments over this are linked instead of copied unless `max_size` says otherwise.
+pub const DEFAULT_ATTACHMENT_MAX: u64 = 100 * 1024 * 1024;
+
+/// One pair of issue link types (`links:`): a Jira issue link type name, an Azure DevOps
+/// link type reference name (without `-Forward`/`-Reverse`), a Redmine relation type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTypePair {
+    pub left: String,
+    pub right: String,
+}
+
+/// What of the conversation and structure around a work item an integration syncs
+/// (nothing unless configured).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collaboration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<AttachmentRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkTypePair>,
+    #[serde(default)]
+    pub on_target_deleted: OnTargetDeleted,
+}
+
+impl Collaboration {
+    /// Whether anything beyond fields travels in `flow`.
+    pub fn any(&self, flow: Flow) -> bool {
+        self.comments.is_some_and(|d| d.allows(flow))
+            || self.attachments.is_some_and(|a| a.direction.allows(flow))
+            || self.hierarchy.is_some_and(|d| d.allows(flow))
+            || !self.links.is_empty()
+    }
+    /// The target's link type for a link type of `flow`'s source.
+    pub fn link_type(&self, flow: Flow, source_type: &str) -> Option<&str> {
+        self.links.iter().find_map(|p| match flow {
+            Flow::LeftToRight => (p.left == source_type).then_some(p.right.as_str()),
+            Flow::RightToLeft => (p.right == source_type).then_some(p.left.as_str()),
+        })
+    }
 }
 
 impl Integration {

@@ -1217,6 +1217,7 @@ mod tests {
             ],
             users: Default::default(),
             max_attempts: 5,
+            collaboration: Default::default(),
         }
     }
 

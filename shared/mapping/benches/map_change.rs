@@ -70,6 +70,7 @@ fn fixture() -> Result<(Integration, EntitySnapshot, UserDirectory), Box<dyn std
         ],
         users: Default::default(),
         max_attempts: 5,
+        collaboration: Default::default(),
     };
     let mut users = UserDirectory::new();
     users.insert(

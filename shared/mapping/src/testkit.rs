@@ -67,6 +67,7 @@ pub fn integration(fields: Vec<FieldMapping>) -> Integration {
         fields,
         users: Default::default(),
         max_attempts: 5,
+        collaboration: Default::default(),
     }
 }
 

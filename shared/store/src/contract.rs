@@ -77,6 +77,7 @@ fn integration(id: &IntegrationId, version: u64, active: bool) -> IntegrationRec
             }],
             users: UserTable::default(),
             max_attempts: 3 + version as u32,
+            collaboration: Default::default(),
         },
         active,
         version,
