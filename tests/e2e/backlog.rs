@@ -334,9 +334,15 @@ async fn a_backlog_arrives_once_over_polls_that_each_advance(side: Side, n: usiz
         // The last poll may only learn that the read ended (a full last page).
         assert!(s.report.enqueued > 0 || i + 1 == steps.len(), "poll {i} enqueued nothing: {:?}", s.report);
         // A page starts only if it would end in time at the slowest page's pace: a poll
-        // overruns its budget by at most about one page.
+        // overruns its budget by at most about one page (measured in this poll's own
+        // pages, so a loaded machine's slower pages do not fail it).
         let overrun = s.took.saturating_sub(BUDGET);
-        assert!(overrun < Duration::from_secs(5), "poll {i} overran its budget by {overrun:?}");
+        let page = s.took / u32::try_from(s.report.pages.max(1)).unwrap_or(u32::MAX);
+        assert!(
+            overrun <= page * 2,
+            "poll {i} overran its budget by {overrun:?}, more than about a page ({page:?}): {:?}",
+            s.report
+        );
     }
     assert!(steps.last().is_some_and(|s| s.after.read.resume.is_none()), "the read ended");
     assert_each_sent_once(&w.queue.sent_changes(), &filed);
