@@ -408,6 +408,7 @@ async fn handle(
             response_content_type: reply.body.as_ref().map(|_| JSON_CONTENT_TYPE.to_string()),
             response_body,
             injected: injected.label(),
+            ..Exchange::default()
         });
     }
     reply.into_response()

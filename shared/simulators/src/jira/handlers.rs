@@ -243,6 +243,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                 response_content_type,
                 response_body: body_text(&bytes),
                 injected: injected.label(),
+                ..Exchange::default()
             });
             Response::from_parts(parts, Body::from(bytes))
         }
