@@ -142,6 +142,9 @@ async fn comments_are_listed_paged_ordered_and_read_one_by_one() {
     let one = a.get(&format!("{}/{cid}?$expand=renderedText&{PREVIEW}", comments_path(id))).await.body;
     assert_eq!((one["text"].clone(), one["renderedText"].clone()), (json!("c3"), json!("c3")));
     assert_eq!(a.get(&format!("{}/999?{PREVIEW}", comments_path(id))).await.status, 404);
+    let first = page["comments"][0]["id"].as_u64().expect("id");
+    let batch = a.get(&format!("{}?ids={first},{cid}&{PREVIEW}", comments_path(id))).await.body;
+    assert_eq!(batch["totalCount"], 2, "the ids variant reads those comments only");
 }
 
 #[tokio::test]
@@ -458,6 +461,8 @@ async fn a_deleted_work_item_answers_404_sits_in_the_recycle_bin_and_its_links_g
     assert_eq!(bin["value"][0]["id"], parent);
     let one = a.get(&format!("/App/_apis/wit/recyclebin/{parent}?{V}")).await.body;
     assert_eq!(one["resource"]["fields"]["System.Title"], "p");
+    let some = a.get(&format!("/App/_apis/wit/recyclebin?ids={parent}&{V}")).await.body;
+    assert_eq!((some["count"].clone(), some["value"][0]["name"].clone()), (json!(1), json!("p")));
     let r = a
         .json(
             BOT,

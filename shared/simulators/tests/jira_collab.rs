@@ -341,6 +341,8 @@ async fn issue_links_show_on_both_issues_in_their_direction_and_in_both_changelo
     assert!(names.contains(&("Duplicate", "is duplicated by", "duplicates")));
     assert!(names.contains(&("Relates", "relates to", "relates to")));
     assert!(names.iter().any(|n| n.0 == "Cloners"));
+    assert_eq!(j.get("issueLinkType/10000").await.body["name"], "Blocks");
+    assert_eq!(j.get("issueLinkType/99").await.status, 404);
 
     let (a, b) = (j.create("Bug", "blocker", None).await, j.create("Bug", "blocked", None).await);
     let body = json!({"type": {"name": "Blocks"}, "inwardIssue": {"key": a}, "outwardIssue": {"key": b},
