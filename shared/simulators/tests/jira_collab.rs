@@ -273,6 +273,16 @@ async fn epics_standard_issues_and_sub_tasks_form_the_hierarchy() {
     assert!(j.issue(&epic).await["fields"].get("parent").is_none());
     let found = j.post("search/jql", json!({"jql": "project = APP ORDER BY key ASC", "fields": ["parent"]})).await.body;
     assert_eq!(found["issues"][1]["fields"]["parent"]["key"], epic, "search reads the parent too");
+    for (jql, want) in [
+        (format!("parent = {epic}"), vec![story.clone()]),
+        (format!("parent in ({story}, {epic}) ORDER BY key ASC"), vec![story.clone(), sub.clone()]),
+        ("project = APP AND parent is EMPTY".to_string(), vec![epic.clone()]),
+    ] {
+        let r = j.post("search/jql", json!({"jql": jql, "fields": ["key"]})).await.body;
+        let keys: Vec<&str> =
+            r["issues"].as_array().expect("issues").iter().filter_map(|i| i["key"].as_str()).collect();
+        assert_eq!(keys, want, "{jql}");
+    }
 
     let refused = [
         (
