@@ -85,6 +85,7 @@ fn comments_path(id: u64) -> String {
 async fn a_comment_is_a_new_revision_with_history_and_a_higher_comment_count() {
     let a = Ado::start().await;
     let id = a.create("Bug", "talk").await;
+    assert_eq!(a.item(id)["fields"]["System.CommentCount"], 0, "a new item counts no comment");
     let mention =
         format!("<div><a href=\"#\" data-vss-mention=\"version:2.0,{ALICE_ID}\">@Alice Jones</a> please look</div>");
     let r =

@@ -380,6 +380,7 @@ pub(crate) fn apply(
         }
         fields.entry("System.AreaPath".into()).or_insert(json!(project.name));
         fields.entry("System.IterationPath".into()).or_insert(json!(project.name));
+        fields.entry("System.CommentCount".into()).or_insert(json!(0));
     }
     let has_title = matches!(fields.get("System.Title"), Some(Value::String(s)) if !s.trim().is_empty());
     if !has_title {
