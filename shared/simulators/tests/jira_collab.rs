@@ -241,6 +241,18 @@ async fn files_over_the_upload_limit_are_refused_with_413_and_nothing_is_stored(
 }
 
 #[tokio::test]
+async fn files_larger_than_the_web_frameworks_default_body_limit_are_uploaded_whole() {
+    let j = Jira::start().await;
+    let key = j.create("Bug", "3 MB", None).await;
+    let big: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
+    let r = j.upload(&key, &[("big.bin", "application/octet-stream", &big)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body[0]["id"].as_str().expect("id").to_string();
+    let got = j.get(&format!("attachment/content/{id}?redirect=false")).await;
+    assert!(got.bytes == big, "{} bytes back", got.bytes.len());
+}
+
+#[tokio::test]
 async fn media_nodes_of_descriptions_and_comments_resolve_to_the_issues_attachments() {
     let j = Jira::start().await;
     let key = j.create("Task", "inline", None).await;
