@@ -77,7 +77,39 @@ DEVIATIONS: dict[str, str] = {
     "challenge, on every endpoint (docs/system-apis.md §6: 401 is the one error a mock derives from the operations' security).",
     "injected-fault-status": "A 429/5xx produced by the simulator's fault switch, on an operation that does not "
     "declare that status (rate limits and outages exist on every endpoint per the vendors' docs).",
+    "ado-relation-type-attribute-values": "ADO WorkItemRelationType.attributes values are declared `type: object`; "
+    "Microsoft's workItemRelationTypes example (and the wire) carry booleans and strings (usage, topology, isForward, ...).",
+    "ado-attachment-created-201": "ADO Attachments_Create and Attachments_Upload Chunk declare 200; Microsoft's "
+    "attachment examples answer 201 Created. The body is validated against the 200 schema (AttachmentReference).",
+    "ado-chunked-register-empty-body": "ADO Attachments_Create marks its body required; the request that registers a "
+    "chunked upload (uploadType=Chunked) carries none, as Microsoft's chunked example shows. Only then.",
+    "ado-attachment-download-without-api-version": "ADO Attachments_Get requires api-version; the attachment URLs the "
+    "service puts into HTML (<img src=\".../_apis/wit/attachments/{id}?fileName=...\">) are fetched without one and served.",
+    "ado-omitted-work-items": "ADO Work Items_Get Work Items Batch / Work Items_List with errorPolicy=omit answer null "
+    "for an id that cannot be read; the WorkItem schema has no null. Only on those two operations.",
+    "ado-content-range-header": "ADO Attachments_Upload Chunk names its required header parameter `contentRangeHeader`; "
+    "its description (and the service) use the `Content-Range` header, which is what is checked.",
 }
+
+# Rules an operation's description states in prose (not in its schema): checked as strictly as
+# the schema. (service, operationId) -> list of (kind, argument).
+DESCRIPTION_RULES: dict[tuple[str, str], list[tuple[str, Any]]] = {
+    # "The request must have a `X-Atlassian-Token: no-check` header" and "The name of the
+    # multipart/form-data parameter that contains the attachments must be `file`."
+    ("jira", "addAttachment"): [("request_header", ("x-atlassian-token", "no-check")), ("multipart_part_name", "file")],
+    # 303: "See the `Location` header for the download URL."
+    ("jira", "getAttachmentContent"): [("redirect_location", "303")],
+}
+
+# Request headers the simulators capture (shared/simulators/src/common.rs CAPTURED_REQUEST_HEADERS):
+# a required header parameter can only be checked when it is one of them.
+CAPTURED_REQUEST_HEADERS = {"x-atlassian-token", "content-range", "range"}
+
+# Header parameters whose wire name differs from their declared name (with the deviation that says so).
+HEADER_WIRE_NAMES = {"contentRangeHeader": ("content-range", "ado-content-range-header")}
+
+# ADO operations answered 201 where the spec declares 200.
+CREATED_FOR_OK = {"Attachments_Create", "Attachments_Upload Chunk"}
 
 # Schema locations known to be wrong: a validation error raised by a (sub)schema inside one
 # of these, for an instance the predicate accepts, is attributed to the deviation instead of
@@ -96,6 +128,9 @@ def _primitive(value: object) -> bool:
 
 def _descriptor(value: object) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"[^;]+;.+", value))
+
+
+OMIT_OPS = frozenset({"Work Items_Get Work Items Batch", "Work Items_List"})
 
 
 SCHEMA_DEVIATIONS = [
@@ -121,6 +156,14 @@ SCHEMA_DEVIATIONS = [
 ] + [
     ("jira", f"/components/schemas/ChangeDetails/properties/{name}", "jira-changelog-null-values", _null)
     for name in ("from", "fromString", "to", "toString")
+] + [
+    (
+        "ado",
+        "/definitions/WorkItemRelationType/properties/attributes/additionalProperties",
+        "ado-relation-type-attribute-values",
+        _primitive,
+    ),
+    ("ado", "/definitions/WorkItem", "ado-omitted-work-items", _null, OMIT_OPS),
 ]
 
 JIRA_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}$")
@@ -161,7 +204,8 @@ def resolve_local(doc: dict, node: Any) -> Any:
             raise ValueError(f"non-local $ref {ref}")
         target: Any = doc
         for part in ref[2:].split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target[int(part)] if isinstance(target, list) else target[part]
         node, seen = target, seen + 1
     return node
 
@@ -207,16 +251,20 @@ class Spec:
         self.auth_kinds = {n: auth_kind(d) for n, d in schemes.items()}
         self.registry = Registry().with_resource(self.uri, Resource(doc, DRAFT4))
         self.swagger2 = "swagger" in doc
-        self.deviation_nodes: dict[int, list[tuple[str, Any]]] = {}
-        for svc, pointer, dev, accepts in SCHEMA_DEVIATIONS:
+        # id(schema node) -> (deviation, instance predicate, operation ids it is limited to or None)
+        self.deviation_nodes: dict[int, list[tuple[str, Any, frozenset | None]]] = {}
+        for svc, pointer, dev, accepts, *limit in SCHEMA_DEVIATIONS:
             if svc != service:
                 continue
             try:
                 node = resolve_local(doc, {"$ref": "#" + pointer})
             except (KeyError, TypeError):
                 continue
-            for sub in walk_dicts(node):
-                self.deviation_nodes.setdefault(id(sub), []).append((dev, accepts))
+            ops = limit[0] if limit else None
+            # Unlimited deviations name a value location: every sub-schema there. Limited ones name
+            # a whole object in its place: the schema and the schemas it extends (allOf).
+            for sub in walk_dicts(node) if ops is None else schema_family(doc, node):
+                self.deviation_nodes.setdefault(id(sub), []).append((dev, accepts, ops))
 
     def validator(self, pointer: str, write: bool):
         cls = OAS30WriteValidator if write else OAS30ReadValidator
@@ -250,7 +298,7 @@ class Spec:
                 body_pointer = (ref[1:] if ref else where) + "/schema"
                 body_required = bool(p.get("required"))
                 continue
-            if p.get("in") not in ("path", "query"):
+            if p.get("in") not in ("path", "query", "header"):
                 continue
             schema = p.get("schema") or {k: v for k, v in p.items() if k in ("type", "format", "enum", "items")}
             version = None
@@ -326,6 +374,18 @@ def auth_kind(definition: dict) -> str:
     if kind == "oauth2" or (kind == "http" and definition.get("scheme", "").lower() == "bearer"):
         return "bearer"
     return kind
+
+
+def schema_family(doc: dict, node: Any) -> list[dict]:
+    """A schema and, through `allOf` references, the schemas it extends."""
+    out: list[dict] = []
+    todo = [node]
+    while todo:
+        n = resolve_local(doc, todo.pop())
+        if isinstance(n, dict) and all(n is not o for o in out):
+            out.append(n)
+            todo += [x for x in n.get("allOf", []) if isinstance(x, dict)]
+    return out
 
 
 def walk_dicts(node: Any) -> Iterable[dict]:
@@ -454,8 +514,10 @@ class Checker:
             return None, v
         self.check_auth(op, ex, v)
         self.check_params(op, path_values or {}, query, v)
-        self.check_request(op, ex, v)
+        self.check_headers(op, ex, v)
+        self.check_request(op, ex, query, v)
         self.check_response(op, ex, v)
+        self.check_description_rules(op, ex, v)
         return op, v
 
     @staticmethod
@@ -494,6 +556,9 @@ class Checker:
         given = {norm(k): vals for k, vals in query.items()}
         for name, p in declared.items():
             if p.required and name not in given:
+                if ado and op.op_id == "Attachments_Get" and name == "api-version":
+                    v.deviate("ado-attachment-download-without-api-version")
+                    continue
                 v.fail(f"required query parameter {p.name} missing")
         for name, vals in given.items():
             p = declared.get(name)
@@ -509,11 +574,33 @@ class Checker:
                     if err:
                         v.fail(f"query parameter {p.name}: {err}")
 
-    def check_request(self, op: Operation, ex: dict, v: Verdict) -> None:
+    @staticmethod
+    def check_headers(op: Operation, ex: dict, v: Verdict) -> None:
+        """Required header parameters, where the capture holds the header (the others cannot be judged)."""
+        sent = {k.lower(): val for k, val in (ex.get("request_headers") or {}).items()}
+        for p in op.params:
+            if p.location != "header" or not p.required:
+                continue
+            wire, dev = HEADER_WIRE_NAMES.get(p.name, (p.name.lower(), None))
+            if wire not in CAPTURED_REQUEST_HEADERS:
+                continue
+            if dev:
+                v.deviate(dev)
+            if wire not in sent:
+                v.fail(f"required header {wire} (parameter {p.name}) missing")
+            elif wire == "content-range" and not re.fullmatch(r"bytes \d+-\d+/\d+", sent[wire].strip()):
+                v.fail(f"header content-range {sent[wire]!r} is not 'bytes first-last/total'")
+
+    def check_request(self, op: Operation, ex: dict, query: dict[str, list[str]], v: Verdict) -> None:
         body = ex.get("request_body")
+        binary = ex.get("request_body_size")
         ctype = (ex.get("request_content_type") or "").split(";")[0].strip().lower()
-        if body is None:
+        if body is None and binary is None:
             if op.body_required:
+                chunked = any(x.lower() == "chunked" for x in query.get("uploadType", []))
+                if op.service == "ado" and op.op_id == "Attachments_Create" and chunked:
+                    v.deviate("ado-chunked-register-empty-body")
+                    return
                 v.fail("request body required by the spec but none was sent")
             return
         if op.body_pointer is None:
@@ -521,17 +608,46 @@ class Checker:
             return
         if op.consumes and ctype not in [c.lower() for c in op.consumes]:
             v.fail(f"request content type {ctype or 'none'!r} not among {op.consumes}")
+        if body is None:
+            # A file (or a multipart form of files): judged by its media type, not as JSON.
+            schema = resolve_local(op.spec.doc, {"$ref": "#" + op.body_pointer})
+            if ctype == "multipart/form-data":
+                if not ex.get("request_parts"):
+                    v.fail("multipart request body whose parts could not be read")
+            elif not is_binary_schema(schema):
+                v.fail(f"a binary request body ({binary} bytes) where {op.op_id} declares a JSON body")
+            return
         try:
             doc = json.loads(body)
         except json.JSONDecodeError as e:
             v.fail(f"request body is not JSON: {e}")
             return
-        self.validate(op.spec, op.body_pointer, doc, True, "request", v)
+        self.validate(op, op.body_pointer, doc, True, "request", v)
+
+    @staticmethod
+    def check_description_rules(op: Operation, ex: dict, v: Verdict) -> None:
+        sent = {k.lower(): val for k, val in (ex.get("request_headers") or {}).items()}
+        answered = {k.lower(): val for k, val in (ex.get("response_headers") or {}).items()}
+        for kind, arg in DESCRIPTION_RULES.get((op.service, op.op_id), []):
+            if kind == "request_header":
+                name, want = arg
+                if sent.get(name, "").strip().lower() != want:
+                    v.fail(f"the description requires the header {name}: {want} (sent: {sent.get(name)!r})")
+            elif kind == "multipart_part_name":
+                for part in ex.get("request_parts") or []:
+                    if part.get("name") != arg or not part.get("filename"):
+                        v.fail(f"multipart part {part.get('name')!r} ({part.get('filename')!r}): the description requires "
+                               f"file parts named {arg!r} with a file name")
+            elif kind == "redirect_location" and str(ex.get("status")) == arg and not answered.get("location"):
+                v.fail(f"a {arg} answer without the Location header the description promises")
 
     def check_response(self, op: Operation, ex: dict, v: Verdict) -> None:
         status = str(ex.get("status"))
         body = ex.get("response_body")
         injected = ex.get("injected")
+        if op.service == "ado" and status == "201" and op.op_id in CREATED_FOR_OK and "201" not in op.responses:
+            v.deviate("ado-attachment-created-201")
+            status = "200"
         if status not in op.responses and "default" not in op.responses:
             if injected:
                 v.deviate("injected-fault-status")
@@ -547,8 +663,12 @@ class Checker:
         pointer = op.responses.get(status, op.responses.get("default"))
         media = op.response_media.get(status, op.response_media.get("default", []))
         ctype = (ex.get("response_content_type") or "").split(";")[0].strip().lower()
-        if body is not None and media and ctype not in [m.lower() for m in media]:
+        if (body is not None or ex.get("response_body_size")) and media and ctype not in [m.lower() for m in media]:
             v.fail(f"response content type {ctype or 'none'!r} not among {media}")
+        if body is None and ex.get("response_body_size") and pointer is not None:
+            if not is_binary_schema(resolve_local(op.spec.doc, {"$ref": "#" + pointer})):
+                v.fail(f"a binary response body where {op.op_id} declares a JSON body")
+            return
         if pointer is None or body is None:
             return
         try:
@@ -569,12 +689,13 @@ class Checker:
                 v.fail("list wrapper: count does not equal the number of values")
                 return
             doc = doc["value"]
-        self.validate(op.spec, pointer, doc, False, "response", v)
+        self.validate(op, pointer, doc, False, "response", v)
 
-    def validate(self, spec: Spec, pointer: str, doc: Any, write: bool, what: str, v: Verdict) -> None:
+    def validate(self, op: Operation, pointer: str, doc: Any, write: bool, what: str, v: Verdict) -> None:
+        spec = op.spec
         reported: set[str] = set()
         for err in spec.validator(pointer, write).iter_errors(doc):
-            dev = self.attribute(spec, err)
+            dev = self.attribute(spec, err, op.op_id)
             if dev:
                 v.deviate(dev)
                 continue
@@ -585,9 +706,9 @@ class Checker:
             v.fail(f"{what} body at {where}: {err.message[:300]}")
 
     @staticmethod
-    def attribute(spec: Spec, err) -> str | None:
-        for dev, accepts in spec.deviation_nodes.get(id(err.schema), []):
-            if accepts(err.instance):
+    def attribute(spec: Spec, err, op_id: str) -> str | None:
+        for dev, accepts, ops in spec.deviation_nodes.get(id(err.schema), []):
+            if accepts(err.instance) and (ops is None or op_id in ops):
                 return dev
         if (
             spec.service == "jira"
@@ -598,6 +719,11 @@ class Checker:
         ):
             return "jira-timestamp-offset"
         return None
+
+
+def is_binary_schema(schema: Any) -> bool:
+    """A body schema for raw bytes (Swagger `format: Stream`, OpenAPI `binary`)."""
+    return isinstance(schema, dict) and schema.get("type") == "string" and schema.get("format") in ("Stream", "binary")
 
 
 def is_vss_error(body: str | None) -> bool:

@@ -53,6 +53,37 @@ def ex(service, method, path, query="", req=None, status=200, resp=None, ctype="
     }
 
 
+def with_(exchange: dict, **extra) -> dict:
+    """An exchange with more captured fields (headers, binary sizes, multipart parts)."""
+    return {**exchange, **extra}
+
+
+ATTACHMENT = {"id": "10001", "self": "http://x/rest/api/3/attachment/10001", "filename": "a.png", "size": 3,
+              "mimeType": "image/png", "content": "http://x/rest/api/3/attachment/content/10001",
+              "created": "2026-11-26T19:24:50.123+0100"}
+FILE_PART = {"name": "file", "filename": "a.png", "content_type": "image/png", "size": 3}
+UPLOAD = with_(ex("jira", "POST", "/rest/api/3/issue/APP-1/attachments", resp=[ATTACHMENT]),
+               request_content_type="multipart/form-data; boundary=B", request_body_size=180,
+               request_parts=[FILE_PART], request_headers={"x-atlassian-token": "no-check"})
+COMMENT = {"id": "10000", "self": "http://x/rest/api/3/issue/10000/comment/10000", "jsdPublic": True,
+           "body": {"type": "doc", "version": 1, "content": []}, "created": "2026-11-26T19:24:50.123+0100",
+           "updated": "2026-11-26T19:24:50.123+0100", "author": {"accountId": "a"}, "updateAuthor": {"accountId": "a"}}
+GUID = "a5cedde4-2dd5-4fcf-befe-fd0977dd3433"
+ADO_UPLOAD = with_(
+    ex("ado", "POST", f"{ADO}/App/_apis/wit/attachments", "fileName=a.png&uploadType=Simple&api-version=7.1",
+       status=201, resp={"id": GUID, "url": f"http://x/acme/_apis/wit/attachments/{GUID}?fileName=a.png"}),
+    request_content_type="application/octet-stream", request_body_size=3)
+ADO_CHUNK = with_(
+    ex("ado", "PUT", f"{ADO}/App/_apis/wit/attachments/{GUID}", "api-version=7.1", status=201,
+       resp={"id": GUID, "url": f"http://x/acme/_apis/wit/attachments/{GUID}"}),
+    request_content_type="application/octet-stream", request_body_size=10,
+    request_headers={"content-range": "bytes 0-9/30"})
+ADO_COMMENT = {"id": 5, "workItemId": 7, "version": 1, "text": "<p>x</p>", "format": "html", "isDeleted": False,
+               "createdDate": "2026-11-26T10:00:00.123Z", "url": "http://x/acme/App/_apis/wit/workItems/7/comments/5"}
+RELATION_TYPE = {"referenceName": "System.LinkTypes.Hierarchy-Reverse", "name": "Parent", "url": "u",
+                 "attributes": {"usage": "workItemLink", "isForward": False, "topology": "tree"}}
+
+
 def verdict(checker, exchange):
     op, v = checker.check(exchange)
     return (op.op_id if op else None), v
@@ -117,6 +148,62 @@ GOOD = [
         "ado 401 for credentials the service does not accept (empty body)",
         ex("ado", "POST", f"{ADO}/App/_apis/wit/wiql", "api-version=7.1", req={"query": "SELECT"}, status=401),
         "Wiql_Query By Wiql",
+    ),
+    ("jira multipart upload with the XSRF header and file parts", UPLOAD, "addAttachment"),
+    (
+        "jira attachment content: 303 with Location",
+        with_(ex("jira", "GET", "/rest/api/3/attachment/content/10001", status=303),
+              response_headers={"location": "http://127.0.0.1/media/file/x/binary?token=t"}),
+        "getAttachmentContent",
+    ),
+    (
+        "jira attachment content bytes with redirect=false",
+        with_(ex("jira", "GET", "/rest/api/3/attachment/content/10001", "redirect=false"),
+              response_content_type="image/png", response_body_size=3),
+        "getAttachmentContent",
+    ),
+    (
+        "jira comment with an ADF body",
+        ex("jira", "POST", "/rest/api/3/issue/APP-1/comment", req={"body": COMMENT["body"]}, status=201, resp=COMMENT),
+        "addComment",
+    ),
+    (
+        "jira issue link, 201 without a body",
+        ex("jira", "POST", "/rest/api/3/issueLink",
+           req={"type": {"name": "Blocks"}, "inwardIssue": {"key": "APP-1"}, "outwardIssue": {"key": "APP-2"}}, status=201),
+        "linkIssues",
+    ),
+    ("ado simple upload of bytes, 201", ADO_UPLOAD, "Attachments_Create"),
+    ("ado chunk with Content-Range", ADO_CHUNK, "Attachments_Upload Chunk"),
+    (
+        "ado chunked upload registered without a body",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/attachments", "fileName=big.zip&uploadType=Chunked&api-version=7.1",
+           status=201, resp={"id": GUID, "url": "u"}),
+        "Attachments_Create",
+    ),
+    (
+        "ado attachment download without api-version (an <img> source)",
+        with_(ex("ado", "GET", f"{ADO}/App/_apis/wit/attachments/{GUID}", "fileName=a.png"),
+              response_content_type="application/octet-stream", response_body_size=3),
+        "Attachments_Get",
+    ),
+    (
+        "ado comment added as markdown",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/workItems/7/comments", "format=markdown&api-version=7.1-preview.4",
+           req={"text": "**x**"}, resp=ADO_COMMENT),
+        "Comments_Add Work Item Comment",
+    ),
+    (
+        "ado relation types with primitive attributes",
+        ex("ado", "GET", f"{ADO}/_apis/wit/workitemrelationtypes", "api-version=7.1",
+           resp={"count": 1, "value": [RELATION_TYPE]}),
+        "Work Item Relation Types_List",
+    ),
+    (
+        "ado batch with errorPolicy=omit and a null for an unreadable id",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/workitemsbatch", "api-version=7.1",
+           req={"ids": [7, 8], "errorPolicy": "omit"}, resp={"count": 2, "value": [WI, None]}),
+        "Work Items_Get Work Items Batch",
     ),
     (
         "jira injected 503",
@@ -247,6 +334,92 @@ BAD = [
         "not declared",
     ),
     (
+        "jira upload without the XSRF header the description requires",
+        with_(UPLOAD, request_headers={}),
+        "x-atlassian-token",
+    ),
+    (
+        "jira upload whose part is not named file",
+        with_(UPLOAD, request_parts=[{**FILE_PART, "name": "upload"}]),
+        "named 'file'",
+    ),
+    (
+        "jira upload sent as JSON",
+        ex("jira", "POST", "/rest/api/3/issue/APP-1/attachments", req={"file": "a.png"}, resp=[ATTACHMENT]),
+        "content type",
+    ),
+    (
+        "jira attachment redirect without a Location",
+        ex("jira", "GET", "/rest/api/3/attachment/content/10001", status=303),
+        "Location",
+    ),
+    (
+        "jira comment whose id is a number",
+        ex("jira", "GET", "/rest/api/3/issue/APP-1/comment/10000", resp={**COMMENT, "id": 10000}),
+        "response body at id",
+    ),
+    (
+        "jira issue link request without its outward issue",
+        ex("jira", "POST", "/rest/api/3/issueLink", req={"type": {"name": "Blocks"}, "inwardIssue": {"key": "APP-1"}},
+           status=201),
+        "outwardIssue",
+    ),
+    (
+        "ado upload sent as JSON",
+        with_(ADO_UPLOAD, request_content_type="application/json", request_body='{"a": 1}', request_body_size=None),
+        "content type",
+    ),
+    (
+        "ado chunk without Content-Range",
+        with_(ADO_CHUNK, request_headers={}),
+        "content-range",
+    ),
+    (
+        "ado chunk whose Content-Range is not a byte range",
+        with_(ADO_CHUNK, request_headers={"content-range": "0-9"}),
+        "bytes first-last/total",
+    ),
+    (
+        "ado attachment reference whose id is no GUID",
+        with_(ADO_UPLOAD, response_body=json.dumps({"id": "42", "url": "u"})),
+        "uuid",
+    ),
+    (
+        "ado upload answered 201 where no 201 deviation applies",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/workItems/7/comments", "api-version=7.1-preview.4",
+           req={"text": "x"}, status=201, resp=ADO_COMMENT),
+        "not declared",
+    ),
+    (
+        "ado comment whose isDeleted is no boolean",
+        ex("ado", "GET", f"{ADO}/App/_apis/wit/workItems/7/comments/5", "api-version=7.1-preview.4",
+           resp={**ADO_COMMENT, "isDeleted": "no"}),
+        "response body at isDeleted",
+    ),
+    (
+        "ado null work item outside errorPolicy=omit reads",
+        ex("ado", "POST", f"{ADO}/App/_apis/wit/wiql", "api-version=7.1", req={"query": "SELECT"},
+           resp={"workItems": [None]}),
+        "response body at workItems/0",
+    ),
+    (
+        "ado relation type attribute that is a list",
+        ex("ado", "GET", f"{ADO}/_apis/wit/workitemrelationtypes", "api-version=7.1",
+           resp={"count": 1, "value": [{**RELATION_TYPE, "attributes": {"usage": ["workItemLink"]}}]}),
+        "response body at 0/attributes/usage",
+    ),
+    (
+        "ado file bytes where the operation answers JSON",
+        with_(ex("ado", "GET", f"{ADO}/App/_apis/wit/workItems/7/comments/5", "api-version=7.1-preview.4"),
+              response_content_type="application/json", response_body_size=3),
+        "binary response body",
+    ),
+    (
+        "ado comment read without api-version (only attachment downloads may)",
+        ex("ado", "GET", f"{ADO}/App/_apis/wit/workItems/7/comments/5", resp=ADO_COMMENT),
+        "api-version missing",
+    ),
+    (
         "ado timestamp that is not RFC 3339",
         ex("ado", "POST", f"{ADO}/App/_apis/wit/wiql", "api-version=7.1", req={"query": "SELECT"},
            resp={"asOf": "26.11.2026 10:00", "workItems": []}),
@@ -265,6 +438,23 @@ def test_each_kind_of_break_fails_with_a_reason(checker, name, exchange, needle)
 def test_known_deviations_are_counted_not_hidden(checker):
     _, v = verdict(checker, GOOD[4][1])
     assert v.deviations == {"ado-list-wrapper", "ado-workitem-field-values", "ado-pat-basic-auth"}
+
+
+def test_collaboration_deviations_are_counted_where_they_apply(checker):
+    by_name = {g[0]: g[1] for g in GOOD}
+    cases = {
+        "ado simple upload of bytes, 201": "ado-attachment-created-201",
+        "ado chunked upload registered without a body": "ado-chunked-register-empty-body",
+        "ado attachment download without api-version (an <img> source)": "ado-attachment-download-without-api-version",
+        "ado relation types with primitive attributes": "ado-relation-type-attribute-values",
+        "ado batch with errorPolicy=omit and a null for an unreadable id": "ado-omitted-work-items",
+        "ado chunk with Content-Range": "ado-content-range-header",
+    }
+    for name, dev in cases.items():
+        _, v = verdict(checker, by_name[name])
+        assert dev in v.deviations, (name, v.deviations)
+    _, v = verdict(checker, by_name["jira multipart upload with the XSRF header and file parts"])
+    assert v.deviations == {"jira-timestamp-offset"}
 
 
 def test_a_run_with_one_bad_exchange_exits_non_zero_and_reports_it(tmp_path, checker):

@@ -1,7 +1,9 @@
 //! Pieces both simulators share: seeded users, fault switches, the request log and the
 //! traffic capture that the protocol contract check (`infra/contract`) reads.
 
+use crate::multipart::PartSummary;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -185,9 +187,10 @@ impl RequestLog {
     }
 }
 
-/// One request and the simulator's answer, as they went over the wire. Bodies are the
-/// raw text (lossy UTF-8) so a contract checker judges exactly what was sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One request and the simulator's answer, as they went over the wire. Text bodies are the
+/// raw text (lossy UTF-8) so a contract checker judges exactly what was sent; binary bodies
+/// (files) are kept as their size, multipart bodies as their parts' headers and sizes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exchange {
     /// `jira` or `ado`.
     pub service: String,
@@ -206,6 +209,68 @@ pub struct Exchange {
     /// Set when a fault switch ([`Faults`]) produced the answer, not the API logic:
     /// `rate_limited` or `failure`.
     pub injected: Option<String>,
+    /// The request headers of [`CAPTURED_REQUEST_HEADERS`] that were sent, by lower-case name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub request_headers: BTreeMap<String, String>,
+    /// Size of a binary request body, which is not captured as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_size: Option<u64>,
+    /// The parts of a `multipart/form-data` request (headers and sizes, never content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_parts: Option<Vec<PartSummary>>,
+    /// The response headers of [`CAPTURED_RESPONSE_HEADERS`] that were sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, String>,
+    /// Size of a binary response body (a file download), which is not captured as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body_size: Option<u64>,
+}
+
+/// Request headers a contract check needs (Jira's XSRF token, chunk ranges). Credentials and
+/// cookies are never captured.
+pub const CAPTURED_REQUEST_HEADERS: &[&str] = &["x-atlassian-token", "content-range", "range"];
+
+/// Response headers a contract check needs (redirects, partial content, downloads).
+pub const CAPTURED_RESPONSE_HEADERS: &[&str] = &["location", "content-range", "content-disposition"];
+
+/// The headers of `names` present in `headers`, by lower-case name.
+pub fn captured_headers(headers: &axum::http::HeaderMap, names: &[&str]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()).map(|v| (n.to_string(), v.to_string())))
+        .collect()
+}
+
+/// A body as the capture keeps it: `(text, binary size, multipart parts)`.
+pub type CapturedBody = (Option<String>, Option<u64>, Option<Vec<PartSummary>>);
+
+/// Text bodies (JSON, text, XML, forms, or no declared type) are kept as text; multipart
+/// bodies as their parts; anything else (files) as its size only.
+pub fn capture_body(content_type: Option<&str>, bytes: &[u8]) -> CapturedBody {
+    if bytes.is_empty() {
+        return (None, None, None);
+    }
+    let media = content_type.and_then(|c| c.split(';').next()).map(|m| m.trim().to_ascii_lowercase());
+    let size = Some(bytes.len() as u64);
+    if let Some(b) = content_type.and_then(crate::multipart::boundary) {
+        let parts = crate::multipart::parse(bytes, &b).ok().map(|ps| ps.iter().map(|p| p.summary()).collect());
+        return (None, size, parts);
+    }
+    let textual = match media.as_deref() {
+        None => std::str::from_utf8(bytes).is_ok(),
+        Some(m) => {
+            m.starts_with("text/")
+                || m.ends_with("json")
+                || m.ends_with("+json")
+                || m.ends_with("xml")
+                || m == "application/x-www-form-urlencoded"
+        }
+    };
+    if textual {
+        (body_text(bytes), None, None)
+    } else {
+        (None, size, None)
+    }
 }
 
 /// Traffic capture: off unless [`CONTRACT_DIR_VAR`] was set when the simulator started or
@@ -306,6 +371,7 @@ mod tests {
             response_content_type: Some("application/json".into()),
             response_body: Some("{}".into()),
             injected: None,
+            ..Exchange::default()
         };
         log.record(&exchange);
         assert!(log.path().is_none(), "capture is off by default");
@@ -326,6 +392,36 @@ mod tests {
         assert_eq!(auth_scheme(Some("Basic eDpzZWNyZXQ=")).as_deref(), Some("Basic"));
         assert_eq!(auth_scheme(Some("   ")), None);
         assert_eq!(auth_scheme(None), None);
+    }
+
+    #[test]
+    fn files_are_captured_as_sizes_and_multipart_bodies_as_their_parts() {
+        assert_eq!(capture_body(Some("application/json"), b"{}"), (Some("{}".into()), None, None));
+        assert_eq!(capture_body(None, b"plain"), (Some("plain".into()), None, None));
+        assert_eq!(capture_body(None, b"\xff\xfe"), (None, Some(2), None));
+        assert_eq!(capture_body(Some("application/octet-stream"), b"abc"), (None, Some(3), None));
+        assert_eq!(capture_body(Some("image/png"), b""), (None, None, None));
+        let form =
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n\x00\x01\r\n--B--\r\n";
+        let (text, size, parts) = capture_body(Some("multipart/form-data; boundary=B"), form);
+        assert_eq!((text, size), (None, Some(form.len() as u64)));
+        let parts = parts.expect("parts");
+        assert_eq!(
+            (parts[0].name.as_deref(), parts[0].filename.as_deref(), parts[0].size),
+            (Some("file"), Some("a.bin"), 2)
+        );
+    }
+
+    #[test]
+    fn only_the_listed_headers_are_captured() {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-atlassian-token", "no-check".parse().expect("header"));
+        h.insert("authorization", "Basic secret".parse().expect("header"));
+        let got = captured_headers(&h, CAPTURED_REQUEST_HEADERS);
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            vec![("x-atlassian-token".to_string(), "no-check".to_string())]
+        );
     }
 
     #[test]

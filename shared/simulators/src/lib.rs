@@ -9,6 +9,7 @@ pub mod ado;
 pub mod common;
 pub mod hooks;
 pub mod jira;
+pub mod multipart;
 
 pub use ado::{AdoSeed, AdoSim};
 pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};

@@ -274,7 +274,7 @@ async fn bad_values_fail_with_clear_categories() {
     let e = c.create(&s, &[change("labels", FieldValue::List(vec!["x".into()]))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::RequiredFieldMissing, "{e}");
     assert!(e.message.contains("summary"), "{e}");
-    let e = c.create(&scope("APP", "Epic"), &[change("summary", text("x"))]).await.unwrap_err();
+    let e = c.create(&scope("APP", "Story"), &[change("summary", text("x"))]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::Config);
     assert!(!e.to_string().contains("jira-bot-token"));
     assert!(c.get(&s, &EntityId::new("99999"), &[]).await.unwrap().is_none());

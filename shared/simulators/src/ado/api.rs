@@ -27,11 +27,11 @@ pub(crate) fn not_found(id: u64) -> Reply {
     )
 }
 
-fn bad_request(message: impl Into<String>) -> Reply {
+pub(crate) fn bad_request(message: impl Into<String>) -> Reply {
     Reply::error(400, "VssPropertyValidationException", message)
 }
 
-fn require_content_type(call: &Call, want: &str) -> Result<(), Reply> {
+pub(crate) fn require_content_type(call: &Call, want: &str) -> Result<(), Reply> {
     let got = call.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let media = got.split(';').next().unwrap_or_default().trim();
     if media.eq_ignore_ascii_case(want) {
@@ -62,7 +62,7 @@ fn patch_body(call: &Call) -> Result<Value, Reply> {
     })
 }
 
-fn parse_bool(call: &Call, name: &str) -> Result<bool, Reply> {
+pub(crate) fn parse_bool(call: &Call, name: &str) -> Result<bool, Reply> {
     match call.params.get(name) {
         None | Some("") => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -71,7 +71,7 @@ fn parse_bool(call: &Call, name: &str) -> Result<bool, Reply> {
     }
 }
 
-fn parse_num(call: &Call, name: &str) -> Result<Option<usize>, Reply> {
+pub(crate) fn parse_num(call: &Call, name: &str) -> Result<Option<usize>, Reply> {
     match call.params.get(name) {
         None | Some("") => Ok(None),
         Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
@@ -155,13 +155,14 @@ pub(crate) fn render_item(inner: &Inner, item: &Item, snap: &Snapshot, r: &Rende
     if r.relations && !snap.relations.is_empty() {
         out.insert("relations".into(), json!(snap.relations));
     }
-    if let Some((cid, _)) = item.comments.iter().rev().find(|(_, rev)| *rev <= snap.rev) {
+    if let Some(c) = item.comments.iter().rev().find(|c| c.rev <= snap.rev) {
+        let (cid, version) = (c.id, c.versions.len());
         out.insert(
             "commentVersionRef".into(),
             json!({
                 "commentId": cid,
-                "version": 1,
-                "url": format!("{base}/{}/_apis/wit/workItems/{id}/comments/{cid}/versions/1", item.project_id),
+                "version": version,
+                "url": format!("{base}/{}/_apis/wit/workItems/{id}/comments/{cid}/versions/{version}", item.project_id),
             }),
         );
     }
@@ -301,7 +302,7 @@ pub(crate) fn list(inner: &Inner, call: &Call) -> Reply {
     run().unwrap_or_else(|e| e)
 }
 
-fn parse_id(s: &str) -> Result<u64, Reply> {
+pub(crate) fn parse_id(s: &str) -> Result<u64, Reply> {
     s.parse::<u64>().map_err(|_| bad_request(format!("The work item id '{s}' is not a valid integer.")))
 }
 
@@ -814,112 +815,4 @@ pub(crate) fn identities(inner: &Inner, call: &Call) -> Reply {
         other => return bad_request(format!("The searchFilter '{other}' is not valid; use General, MailAddress, AccountName, DisplayName or LocalGroupName.")),
     };
     Reply::list(users.filter(|u| matcher(u)).map(|u| identity(u, DOMAIN)).collect())
-}
-
-/// `Comment` (7.1-preview.4) of a discussion entry stored as a revision's `System.History`.
-fn comment_json(inner: &Inner, item: &Item, cid: u64, rev: u64) -> Value {
-    let snap = item.revisions.get(rev.saturating_sub(1) as usize);
-    let by = item
-        .updates
-        .get(rev.saturating_sub(1) as usize)
-        .and_then(|u| inner.seed.users.iter().find(|x| x.id == u.by_user))
-        .map(|u| super::model::identity_ref(&inner.base, u))
-        .unwrap_or(Value::Null);
-    let date = snap.map(|s| fmt_date(s.changed)).unwrap_or_default();
-    let text = snap.and_then(|s| s.fields.get("System.History")).cloned().unwrap_or(Value::Null);
-    json!({
-        "workItemId": item.id,
-        "id": cid,
-        "version": 1,
-        "text": text,
-        "format": "html",
-        "createdBy": by,
-        "createdDate": date,
-        "modifiedBy": by,
-        "modifiedDate": date,
-        "isDeleted": false,
-        "url": format!("{}/{}/_apis/wit/workItems/{}/comments/{cid}", inner.base, item.project_id, item.id),
-    })
-}
-
-pub(crate) fn comments(inner: &Inner, call: &Call, id: &str) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let id = parse_id(id)?;
-        let top = parse_num(call, "$top")?.unwrap_or(200).min(200);
-        let skip: usize = match call.params.get("continuationToken") {
-            None | Some("") => 0,
-            Some(t) => t.parse().map_err(|_| bad_request(format!("The continuationToken '{t}' is not valid.")))?,
-        };
-        let ascending = match call.params.get("order").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") | Some("desc") => false,
-            Some("asc") => true,
-            Some(other) => return Err(bad_request(format!("The order '{other}' is not valid; use asc or desc."))),
-        };
-        let store = inner.store();
-        let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
-        let mut all: Vec<Value> = item.comments.iter().map(|(c, r)| comment_json(inner, item, *c, *r)).collect();
-        if !ascending {
-            all.reverse();
-        }
-        let total = all.len();
-        let page: Vec<Value> = all.into_iter().skip(skip).take(top).collect();
-        let mut out = json!({"totalCount": total, "count": page.len(), "comments": page});
-        if skip + top < total {
-            let next = (skip + top).to_string();
-            out["continuationToken"] = json!(next);
-            out["nextPage"] = json!(format!(
-                "{}/{}/_apis/wit/workItems/{id}/comments?continuationToken={next}&api-version=7.1-preview.4",
-                inner.base, item.project_id
-            ));
-        }
-        Ok(Reply::ok(out))
-    };
-    run().unwrap_or_else(|e| e)
-}
-
-pub(crate) fn comment(inner: &Inner, _call: &Call, id: &str, cid: &str) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let id = parse_id(id)?;
-        let store = inner.store();
-        let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
-        let wanted: u64 = cid.parse().map_err(|_| bad_request(format!("The comment id '{cid}' is not valid.")))?;
-        item.comments
-            .iter()
-            .find(|(c, _)| *c == wanted)
-            .map(|(c, r)| Reply::ok(comment_json(inner, item, *c, *r)))
-            .ok_or_else(|| {
-                Reply::error(
-                    404,
-                    "WorkItemCommentNotFoundException",
-                    format!("TF401214: Comment {wanted} of work item {id} does not exist."),
-                )
-            })
-    };
-    run().unwrap_or_else(|e| e)
-}
-
-/// Adding a comment writes a discussion entry, i.e. a new revision with `System.History`.
-pub(crate) fn add_comment(inner: &Inner, call: &Call, id: &str) -> Reply {
-    let run = || -> Result<Reply, Reply> {
-        let id = parse_id(id)?;
-        require_content_type(call, "application/json")?;
-        let body = json_body(call)?;
-        let text = body
-            .get("text")
-            .and_then(Value::as_str)
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| bad_request("Value cannot be null or empty. Parameter name: request.Text"))?;
-        let ops = json!([{"op": "add", "path": "/fields/System.History", "value": text}]);
-        let mut store = inner.store();
-        if let (Some(p), Some(item)) = (call.project, store.items.get(&id)) {
-            if item.project_id != p.id {
-                return Err(not_found(id));
-            }
-        }
-        patch::apply(inner, &mut store, call.user, Target::Update { id }, &ops, false, None)?;
-        let item = store.items.get(&id).ok_or_else(|| not_found(id))?;
-        let (c, r) = item.comments.last().copied().ok_or_else(|| not_found(id))?;
-        Ok(Reply::ok(comment_json(inner, item, c, r)))
-    };
-    run().unwrap_or_else(|e| e)
 }

@@ -6,8 +6,14 @@
 //! service's `{$id, innerException, message, typeName, typeKey, errorCode, eventId}`.
 
 mod api;
+mod attachments;
+#[cfg(test)]
+mod collab_tests;
+mod comments;
+mod deletion;
 mod model;
 mod patch;
+mod relations;
 #[cfg(test)]
 mod tests;
 mod wiql;
@@ -15,7 +21,8 @@ mod wiql;
 pub use model::{AdoField, AdoProject, AdoSeed, AdoSeedWorkItem, AdoState, AdoWorkItemType, FieldKind};
 
 use crate::common::{
-    auth_scheme, body_text, Exchange, Faults, Injected, RequestLog, RequestRecord, SimUser, TrafficLog,
+    auth_scheme, capture_body, captured_headers, Exchange, Faults, Injected, RequestLog, RequestRecord, SimUser,
+    TrafficLog, CAPTURED_REQUEST_HEADERS,
 };
 use crate::hooks::{HookRequest, HookWhen};
 use axum::body::Bytes;
@@ -86,7 +93,7 @@ impl AdoSim {
         let base = format!("http://127.0.0.1:{port}/{}", seed.organization);
         let inner = Arc::new(Inner {
             base,
-            store: Mutex::new(Store { next_id: 1, next_comment_id: 1, ..Store::default() }),
+            store: Mutex::new(Store { next_id: 1, next_comment_id: 1, next_file_id: 1, ..Store::default() }),
             faults: Faults::default(),
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("ado", port),
@@ -98,7 +105,15 @@ impl AdoSim {
             seed,
         });
         patch::load_seed_items(&inner).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let app = Router::new().fallback(handle).with_state(inner.clone());
+        // Uploads up to the seed's limits reach the handlers, which answer the service's
+        // own errors for files over them.
+        let body_limit = usize::try_from(inner.seed.attachment_max_bytes.max(inner.seed.simple_upload_max_bytes))
+            .unwrap_or(usize::MAX)
+            .saturating_add(1 << 20);
+        let app = Router::new()
+            .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+            .with_state(inner.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "ado simulator stopped");
@@ -183,7 +198,8 @@ impl AdoSim {
         Some(
             item.updates
                 .iter()
-                .map(|u| crate::common::Revision {
+                .enumerate()
+                .map(|(i, u)| crate::common::Revision {
                     author: self
                         .inner
                         .seed
@@ -191,9 +207,9 @@ impl AdoSim {
                         .iter()
                         .find(|x| x.id == u.by_user)
                         .map_or_else(|| u.by_user.clone(), |x| x.email.clone()),
-                    at: item.revisions.iter().find(|r| r.rev == u.rev).map_or_else(chrono::Utc::now, |r| r.changed),
+                    at: u.at,
                     fields: u.fields.keys().filter(|k| !bookkeeping.contains(&k.as_str())).cloned().collect(),
-                    created: u.rev == 1,
+                    created: i == 0,
                 })
                 .collect(),
         )
@@ -207,11 +223,25 @@ pub(crate) struct Reply {
     status: u16,
     body: Option<Value>,
     headers: Vec<(&'static str, String)>,
+    /// A file download: (content type, bytes), instead of a JSON body.
+    file: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Reply {
     pub(crate) fn ok(body: Value) -> Reply {
-        Reply { status: 200, body: Some(body), headers: Vec::new() }
+        Reply { status: 200, body: Some(body), headers: Vec::new(), file: None }
+    }
+    /// No body at all.
+    pub(crate) fn empty(status: u16) -> Reply {
+        Reply { status, body: None, headers: Vec::new(), file: None }
+    }
+    /// A 200 carrying the bytes of a file.
+    pub(crate) fn file(content_type: &'static str, data: Vec<u8>) -> Reply {
+        Reply { status: 200, body: None, headers: Vec::new(), file: Some((content_type, data)) }
+    }
+    pub(crate) fn status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
     }
     /// `{count, value}`, the wire form of every list.
     pub(crate) fn list(value: Vec<Value>) -> Reply {
@@ -242,13 +272,14 @@ impl Reply {
                 "eventId": 3200,
             })),
             headers: Vec::new(),
+            file: None,
         }
     }
     /// The error message (seed loading reports it).
     pub(crate) fn message(&self) -> String {
         self.body.as_ref().and_then(|b| b.get("message")).and_then(Value::as_str).unwrap_or_default().to_string()
     }
-    fn header(mut self, name: &'static str, value: String) -> Reply {
+    pub(crate) fn header(mut self, name: &'static str, value: String) -> Reply {
         self.headers.push((name, value));
         self
     }
@@ -257,9 +288,10 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = match self.body {
-            Some(b) => (status, [("content-type", JSON_CONTENT_TYPE)], b.to_string()).into_response(),
-            None => status.into_response(),
+        let mut resp = match (self.body, self.file) {
+            (Some(b), _) => (status, [("content-type", JSON_CONTENT_TYPE)], b.to_string()).into_response(),
+            (None, Some((content_type, data))) => (status, [("content-type", content_type)], data).into_response(),
+            (None, None) => status.into_response(),
         };
         for (k, v) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&v) {
@@ -375,11 +407,7 @@ async fn handle(
             failure(504)
         }
         Injected::None => match user {
-            None => Reply {
-                status: 401,
-                body: None,
-                headers: vec![("www-authenticate", "Basic realm=\"https://127.0.0.1/\"".into())],
-            },
+            None => Reply::empty(401).header("www-authenticate", "Basic realm=\"https://127.0.0.1/\"".into()),
             Some(u) => route(&inner, &method, &uri, &headers, &body, u),
         },
     };
@@ -395,22 +423,51 @@ async fn handle(
         user: user.map(|u| u.email.clone()),
     });
     if inner.traffic.is_on() {
-        let response_body = reply.body.as_ref().map(Value::to_string);
-        inner.traffic.record(&Exchange {
-            service: "ado".into(),
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or_default().to_string(),
-            auth_scheme: auth_scheme(headers.get("authorization").and_then(|v| v.to_str().ok())),
-            request_content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string),
-            request_body: body_text(&body),
-            status: reply.status,
-            response_content_type: reply.body.as_ref().map(|_| JSON_CONTENT_TYPE.to_string()),
-            response_body,
-            injected: injected.label(),
-        });
+        record_exchange(&inner, &method, &uri, &headers, &body, &reply, injected);
     }
     reply.into_response()
+}
+
+fn record_exchange(
+    inner: &Inner,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    reply: &Reply,
+    injected: Injected,
+) {
+    let request_content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (request_body, request_body_size, request_parts) = capture_body(request_content_type.as_deref(), body);
+    let response_headers = reply
+        .headers
+        .iter()
+        .filter(|(k, _)| crate::common::CAPTURED_RESPONSE_HEADERS.contains(k))
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let (response_content_type, response_body, response_body_size) = match (&reply.body, &reply.file) {
+        (Some(b), _) => (Some(JSON_CONTENT_TYPE.to_string()), Some(b.to_string()), None),
+        (None, Some((ct, data))) => (Some(ct.to_string()), None, Some(data.len() as u64)),
+        (None, None) => (None, None, None),
+    };
+    inner.traffic.record(&Exchange {
+        service: "ado".into(),
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
+        auth_scheme: auth_scheme(headers.get("authorization").and_then(|v| v.to_str().ok())),
+        request_content_type,
+        request_body,
+        status: reply.status,
+        response_content_type,
+        response_body,
+        injected: injected.label(),
+        request_headers: captured_headers(headers, CAPTURED_REQUEST_HEADERS),
+        request_body_size,
+        request_parts,
+        response_headers,
+        response_body_size,
+    });
 }
 
 fn rate_limited(secs: u64) -> Reply {
@@ -504,8 +561,15 @@ fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let params = Params::parse(uri.query().unwrap_or_default());
+    // Attachment URLs are embedded in HTML (`<img src=…/_apis/wit/attachments/{id}?fileName=…>`)
+    // and fetched without an api-version: the service serves them.
+    let version_optional = method == Method::GET
+        && lower.len() == 3
+        && lower[..2] == ["wit", "attachments"]
+        && params.get("api-version").is_none();
     let preview = match check_api_version(method, &params, headers) {
         Ok(p) => p,
+        Err(_) if version_optional => false,
         Err(r) => return r,
     };
     // Work item comments are a preview API (7.1-preview.4): the flag is mandatory.
@@ -554,9 +618,36 @@ fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
         (Method::GET, ["wit", "workitems", id, "updates", n]) => api::updates(inner, &call, id, Some(n)),
         (Method::GET, ["wit", "workitems", id, "revisions"]) => api::revisions(inner, &call, id, None),
         (Method::GET, ["wit", "workitems", id, "revisions", n]) => api::revisions(inner, &call, id, Some(n)),
-        (Method::GET, ["wit", "workitems", id, "comments"]) => api::comments(inner, &call, id),
-        (Method::POST, ["wit", "workitems", id, "comments"]) => api::add_comment(inner, &call, id),
-        (Method::GET, ["wit", "workitems", id, "comments", c]) => api::comment(inner, &call, id, c),
+        (Method::DELETE, ["wit", "workitems", id]) => deletion::delete(inner, &call, id),
+        (Method::GET, ["wit", "workitems", id, "comments"]) => comments::list(inner, &call, id),
+        (Method::POST, ["wit", "workitems", id, "comments"]) => comments::add(inner, &call, id),
+        (Method::GET, ["wit", "workitems", id, "comments", c]) => comments::get(inner, &call, id, c),
+        (Method::PATCH, ["wit", "workitems", id, "comments", c]) => comments::update(inner, &call, id, c),
+        (Method::DELETE, ["wit", "workitems", id, "comments", c]) => comments::delete(inner, &call, id, c),
+        (Method::GET, ["wit", "workitems", id, "comments", c, "versions"]) => {
+            comments::versions(inner, &call, id, c, None)
+        }
+        (Method::GET, ["wit", "workitems", id, "comments", c, "versions", v]) => {
+            comments::versions(inner, &call, id, c, Some(v))
+        }
+        (Method::POST, ["wit", "attachments"]) => attachments::create(inner, &call),
+        (Method::PUT, ["wit", "attachments", a]) => attachments::upload_chunk(inner, &call, a),
+        (Method::GET, ["wit", "attachments", a]) => attachments::download(inner, &call, a),
+        (Method::GET, ["wit", "recyclebin"]) => deletion::list(inner, &call),
+        (Method::GET, ["wit", "recyclebin", id]) => deletion::get(inner, &call, id),
+        (Method::GET, ["wit", "workitemrelationtypes"]) if call.project.is_none() => {
+            Reply::list(relations::TYPES.iter().map(|t| relations::type_json(&inner.base, t)).collect())
+        }
+        (Method::GET, ["wit", "workitemrelationtypes", _]) if call.project.is_none() => {
+            match relations::find(rest[2]) {
+                Some(t) => Reply::ok(relations::type_json(&inner.base, t)),
+                None => Reply::error(
+                    404,
+                    "WorkItemLinkTypeNotFoundException",
+                    format!("TF201037: The link type '{}' does not exist.", rest[2]),
+                ),
+            }
+        }
         (Method::GET, ["wit", "fields"]) => api::fields(inner, None),
         (Method::GET, ["wit", "fields", _]) => api::fields(inner, Some(rest[2])),
         (Method::GET, ["wit", "workitemtypes"]) => api::types(inner, &call, None),

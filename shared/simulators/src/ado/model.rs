@@ -123,6 +123,13 @@ pub struct AdoSeed {
     pub work_item_types: Vec<AdoWorkItemType>,
     pub fields: Vec<AdoField>,
     pub work_items: Vec<AdoSeedWorkItem>,
+    /// The organization's attachment size limit, in bytes: a file over it is refused with
+    /// TF237082, whichever way it is uploaded.
+    pub attachment_max_bytes: u64,
+    /// Largest body a simple (one-request) upload takes; bigger files need a chunked upload.
+    pub simple_upload_max_bytes: u64,
+    /// Most `AttachedFile` relations one work item holds (VS403313).
+    pub max_attachments_per_item: usize,
 }
 
 fn state(name: &str, category: &str, color: &str) -> AdoState {
@@ -151,6 +158,19 @@ impl AdoSeed {
                 description: "Operations".into(),
             },
         ];
+        let agile = |name: &str, icon: &str, color: &str, description: &str| AdoWorkItemType {
+            name: name.into(),
+            reference_name: format!("Microsoft.VSTS.WorkItemTypes.{}", name.replace(' ', "")),
+            description: description.into(),
+            color: color.into(),
+            icon: icon.into(),
+            states: vec![
+                state("New", "Proposed", "b2b2b2"),
+                state("Active", "InProgress", "007acc"),
+                state("Resolved", "Resolved", "ff9d00"),
+                state("Closed", "Completed", "339933"),
+            ],
+        };
         let work_item_types = vec![
             AdoWorkItemType {
                 name: "Bug".into(),
@@ -177,6 +197,19 @@ impl AdoSeed {
                     state("Closed", "Completed", "339933"),
                 ],
             },
+            agile(
+                "Epic",
+                "icon_crown",
+                "FF7B00",
+                "Epics help teams effectively manage and groom their product backlog.",
+            ),
+            agile("Feature", "icon_trophy", "773B93", "Tracks a feature that will be released with the product."),
+            agile(
+                "User Story",
+                "icon_book",
+                "009CCC",
+                "Tracks an activity the user will be able to perform with the product.",
+            ),
         ];
         let mut priority = AdoField::new("Microsoft.VSTS.Common.Priority", "Priority", FieldKind::Integer);
         priority.allowed_values = (1..=4).map(|n| json!(n)).collect();
@@ -209,8 +242,20 @@ impl AdoSeed {
             severity,
             AdoField::new("Microsoft.VSTS.Scheduling.StoryPoints", "Story Points", FieldKind::Double),
             AdoField::new("Custom.JiraKey", "Jira Key", FieldKind::String),
+            AdoField::new("System.Parent", "Parent", FieldKind::Integer).read_only(),
+            AdoField::new("System.CommentCount", "Comment Count", FieldKind::Integer).read_only(),
         ];
-        AdoSeed { organization: "acme".into(), users, projects, work_item_types, fields, work_items: Vec::new() }
+        AdoSeed {
+            organization: "acme".into(),
+            users,
+            projects,
+            work_item_types,
+            fields,
+            work_items: Vec::new(),
+            attachment_max_bytes: 130 << 20,
+            simple_upload_max_bytes: 130 << 20,
+            max_attachments_per_item: 100,
+        }
     }
 }
 
@@ -223,13 +268,81 @@ pub struct Snapshot {
     pub changed: DateTime<Utc>,
 }
 
-/// What one revision changed (`WorkItemUpdate`).
+/// What one change did (`WorkItemUpdate`): a new revision, or (for the far end of a
+/// work item link added or removed from the other item) a relation change that keeps the
+/// revision, as the service records it.
 #[derive(Debug, Clone)]
 pub struct UpdateRec {
     pub rev: u64,
     pub by_user: String,
     pub fields: Map<String, Value>,
     pub relations: Option<Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// One version of a comment's text.
+#[derive(Debug, Clone)]
+pub struct CommentText {
+    pub text: String,
+    /// `html` or `markdown`.
+    pub format: String,
+    /// VSID of the author of this version.
+    pub by_user: String,
+    pub at: DateTime<Utc>,
+    /// Whether this version is the deletion.
+    pub deleted: bool,
+}
+
+/// A work item comment: a discussion entry written by a revision's `System.History`,
+/// then edited (new versions) or deleted.
+#[derive(Debug, Clone)]
+pub struct CommentRec {
+    pub id: u64,
+    /// The revision that wrote it.
+    pub rev: u64,
+    /// Oldest first; the last is the current text.
+    pub versions: Vec<CommentText>,
+}
+
+impl CommentRec {
+    pub fn current(&self) -> &CommentText {
+        // A comment is created with its first version.
+        &self.versions[self.versions.len() - 1]
+    }
+    pub fn is_deleted(&self) -> bool {
+        self.current().deleted
+    }
+}
+
+/// An uploaded file (`AttachmentReference` id), complete or still receiving chunks.
+#[derive(Debug, Clone)]
+pub struct AttachmentRec {
+    pub id: String,
+    /// The number the service gives the file in `AttachedFile` relation attributes.
+    pub file_id: u64,
+    pub name: String,
+    pub data: Vec<u8>,
+    /// Registered for a chunked upload (`uploadType=Chunked`).
+    pub chunked: bool,
+    /// Chunked upload: the total size the chunks announce (`Content-Range: …/total`),
+    /// once the first chunk arrived.
+    pub expected: Option<u64>,
+    pub created: DateTime<Utc>,
+}
+
+impl AttachmentRec {
+    /// A simple upload, or a chunked one whose chunks all arrived.
+    pub fn complete(&self) -> bool {
+        !self.chunked || self.expected == Some(self.data.len() as u64)
+    }
+}
+
+/// A work item in the recycle bin.
+#[derive(Debug, Clone)]
+pub struct DeletedItem {
+    pub item: Item,
+    pub by_user: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,8 +353,8 @@ pub struct Item {
     /// `revisions[i].rev == i + 1`; the last one is the current state.
     pub revisions: Vec<Snapshot>,
     pub updates: Vec<UpdateRec>,
-    /// (comment id, revision) of every `System.History` entry.
-    pub comments: Vec<(u64, u64)>,
+    /// Every discussion entry, oldest first.
+    pub comments: Vec<CommentRec>,
 }
 
 impl Item {
@@ -267,6 +380,11 @@ pub struct Store {
     pub next_id: u64,
     pub next_comment_id: u64,
     pub last_ts: Option<DateTime<Utc>>,
+    /// Uploaded files by id (lower-case GUID).
+    pub attachments: BTreeMap<String, AttachmentRec>,
+    pub next_file_id: u64,
+    /// The recycle bin.
+    pub deleted: BTreeMap<u64, DeletedItem>,
 }
 
 impl Store {

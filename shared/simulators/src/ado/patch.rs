@@ -1,7 +1,8 @@
 //! JSON Patch create and update of work items, with the rules the service enforces.
 
 use super::model::{
-    fmt_date, identity_ref, AdoField, AdoProject, AdoWorkItemType, FieldKind, Item, Snapshot, Store, UpdateRec,
+    fmt_date, identity_ref, AdoField, AdoProject, AdoWorkItemType, CommentRec, CommentText, FieldKind, Item, Snapshot,
+    Store, UpdateRec,
 };
 use super::{Inner, Reply};
 use crate::common::SimUser;
@@ -239,8 +240,6 @@ fn rev_of(v: &Value) -> Option<u64> {
     }
 }
 
-const RELATION_TYPES: &[&str] = &["Hyperlink", "ArtifactLink"];
-
 /// Applies a patch document. Nothing is stored unless every operation succeeds.
 pub(crate) fn apply(
     inner: &Inner,
@@ -339,39 +338,8 @@ pub(crate) fn apply(
                 }
             }
             ("add", ["relations", "-"]) => {
-                let r = value.as_object().ok_or_else(invalid_patch)?;
-                let rel = r.get("rel").and_then(Value::as_str).unwrap_or_default();
-                let Some(rel) = RELATION_TYPES.iter().find(|t| t.eq_ignore_ascii_case(rel)) else {
-                    return Err(Reply::error(
-                        400,
-                        "WorkItemLinkTypeNotSupportedException",
-                        format!("The relation type '{rel}' is not supported by this simulator; use Hyperlink or ArtifactLink."),
-                    ));
-                };
-                let url = r.get("url").and_then(Value::as_str).unwrap_or_default().trim();
-                if url.is_empty() {
-                    return Err(Reply::error(400, "VssPropertyValidationException", "The relation needs a url."));
-                }
-                if relations
-                    .iter()
-                    .any(|x| x["rel"] == json!(rel) && x["url"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(url)))
-                {
-                    return Err(Reply::error(
-                        400,
-                        "WorkItemLinkAlreadyExistsException",
-                        format!("TF201035: The {rel} relation to '{url}' already exists on work item {shown_id}."),
-                    ));
-                }
-                let mut attributes = r.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
-                if *rel == "ArtifactLink" && !attributes.contains_key("name") {
-                    return Err(Reply::error(
-                        400,
-                        "VssPropertyValidationException",
-                        "An ArtifactLink needs attributes.name (the link type name).",
-                    ));
-                }
-                attributes.entry("isLocked").or_insert(json!(false));
-                relations.push(json!({"rel": rel, "url": url, "attributes": attributes}));
+                let relation = super::relations::to_add(inner, store, shown_id, &value, &relations)?;
+                relations.push(relation);
             }
             ("remove", ["relations", i]) => {
                 let i = relation_index(i, relations.len())?;
@@ -412,6 +380,7 @@ pub(crate) fn apply(
         }
         fields.entry("System.AreaPath".into()).or_insert(json!(project.name));
         fields.entry("System.IterationPath".into()).or_insert(json!(project.name));
+        fields.entry("System.CommentCount".into()).or_insert(json!(0));
     }
     let has_title = matches!(fields.get("System.Title"), Some(Value::String(s)) if !s.trim().is_empty());
     if !has_title {
@@ -449,6 +418,27 @@ pub(crate) fn apply(
 
     let old_fields = old.map(|i| i.current().fields.clone()).unwrap_or_default();
     let old_relations = old.map(|i| i.current().relations.clone()).unwrap_or_default();
+    super::relations::check_hierarchy(inner, store, shown_id.max(0) as u64, &relations, &old_relations)?;
+    let files = |r: &[Value]| r.iter().filter(|x| x["rel"] == json!("AttachedFile")).count();
+    if files(&relations) > inner.seed.max_attachments_per_item && files(&relations) > files(&old_relations) {
+        return Err(Reply::error(
+            400,
+            "VssServiceException",
+            format!(
+                "VS403313: The number of attachments exceeded the limit. One work item should contain no more than {} attachments.",
+                inner.seed.max_attachments_per_item
+            ),
+        ));
+    }
+    match super::relations::parent_of(inner, &relations) {
+        Some(p) => fields.insert("System.Parent".into(), json!(p)),
+        None => fields.remove("System.Parent"),
+    };
+    let history = fields.get("System.History").and_then(Value::as_str).map(str::to_string);
+    if history.is_some() {
+        let count = old_fields.get("System.CommentCount").and_then(Value::as_u64).unwrap_or(0);
+        fields.insert("System.CommentCount".into(), json!(count + 1));
+    }
     let mut changed_any = fields.contains_key("System.History") || relations != old_relations;
     for (k, v) in &fields {
         if old_fields.get(k) != Some(v) {
@@ -540,9 +530,8 @@ pub(crate) fn apply(
         }
         Some(Value::Object(m))
     };
-    let has_history = fields.contains_key("System.History");
     let snapshot = Snapshot { rev, fields, relations, changed: ts };
-    let update = UpdateRec { rev, by_user: user.id.clone(), fields: diff, relations: rel_diff };
+    let update = UpdateRec { rev, by_user: user.id.clone(), fields: diff, relations: rel_diff, at: ts };
     let mut item = match old_owned {
         Some(i) => i,
         None => Item {
@@ -557,13 +546,15 @@ pub(crate) fn apply(
     if validate_only {
         return Ok(Applied { id, preview: Some((item, snapshot)) });
     }
-    if has_history {
-        item.comments.push((store.next_comment_id, rev));
+    if let Some(text) = history {
+        let first = CommentText { text, format: "html".into(), by_user: user.id.clone(), at: ts, deleted: false };
+        item.comments.push(CommentRec { id: store.next_comment_id, rev, versions: vec![first] });
         store.next_comment_id += 1;
     }
     item.revisions.push(snapshot);
     item.updates.push(update);
     store.items.insert(id, item);
+    super::relations::update_far_ends(inner, store, &user.id, id, &added, &removed, ts);
     Ok(Applied { id, preview: None })
 }
 

@@ -119,10 +119,10 @@ async fn lists_are_wrapped_in_count_and_value() {
     let sim = sim().await;
     let cases = [
         ("/_apis/projects?api-version=7.1", 2),
-        ("/App/_apis/wit/workitemtypes?api-version=7.1", 2),
+        ("/App/_apis/wit/workitemtypes?api-version=7.1", 5),
         ("/App/_apis/wit/workitemtypes/Bug/states?api-version=7.1", 4),
         ("/App/_apis/wit/workitemtypes/Task/states?api-version=7.1", 3),
-        ("/App/_apis/wit/fields?api-version=7.1", 21),
+        ("/App/_apis/wit/fields?api-version=7.1", 23),
         ("/_apis/identities?searchFilter=General&filterValue=bob@acme.test&api-version=7.1", 1),
     ];
     for (path, n) in cases {
@@ -268,7 +268,12 @@ async fn invalid_patches_are_rejected_with_the_services_messages() {
         (
             json!([title, {"op": "add", "path": "/relations/-", "value": {"rel": "System.LinkTypes.Related", "url": "x"}}]),
             400,
-            "not supported",
+            "not a work item URL",
+        ),
+        (
+            json!([title, {"op": "add", "path": "/relations/-", "value": {"rel": "System.LinkTypes.Nope", "url": "x"}}]),
+            400,
+            "TF201037",
         ),
         (json!([]), 400, "valid patch document"),
         (json!({"op": "add"}), 400, "valid patch document"),
@@ -278,8 +283,8 @@ async fn invalid_patches_are_rejected_with_the_services_messages() {
         assert_error_shape(&r, status, needle);
     }
     assert!(sim.work_item_ids("App").is_empty(), "nothing was stored");
-    let r = create(&sim, BOT, "Epic", json!([title])).await;
-    assert_error_shape(&r, 404, "Epic");
+    let r = create(&sim, BOT, "Product Backlog Item", json!([title])).await;
+    assert_error_shape(&r, 404, "Product Backlog Item");
 }
 
 #[tokio::test]

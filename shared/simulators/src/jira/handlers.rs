@@ -3,9 +3,13 @@
 // Helpers return a ready error `Response` as their `Err`, the natural shape for handlers.
 #![allow(clippy::result_large_err)]
 
+use super::hierarchy;
 use super::jql::{self, SearchCtx};
 use super::store::{FieldErrors, FieldSel, Inner, Issue, RemoteLink, Set};
-use crate::common::{auth_scheme, body_text, Exchange, Injected, RequestRecord, SimUser};
+use crate::common::{
+    auth_scheme, capture_body, captured_headers, Exchange, Injected, RequestRecord, SimUser, CAPTURED_REQUEST_HEADERS,
+    CAPTURED_RESPONSE_HEADERS,
+};
 use crate::hooks::{HookRequest, HookWhen};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
@@ -20,29 +24,64 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type S = State<Arc<Inner>>;
-type Q = Query<Vec<(String, String)>>;
+pub(super) type S = State<Arc<Inner>>;
+pub(super) type Q = Query<Vec<(String, String)>>;
 
 #[derive(Clone)]
-struct Caller(SimUser);
+pub(super) struct Caller(pub(super) SimUser);
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
-    Router::new()
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{delete, put};
+    // Uploads may carry several files up to the limit each; Jira's own 413 is answered for
+    // any one file over it, so the transport limit sits well above.
+    let upload_body_limit = usize::try_from(inner.seed.attachment_upload_limit.saturating_mul(2))
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
+    let api = Router::new()
         .route("/rest/api/3/myself", get(myself))
+        .route("/rest/api/3/serverInfo", get(super::projects::server_info))
         .route("/rest/api/3/search/jql", get(search_get).post(search_post))
         .route("/rest/api/3/issue", post(create_issue))
-        .route("/rest/api/3/issue/:key", get(get_issue).put(edit_issue))
+        .route("/rest/api/3/issue/:key", get(get_issue).put(edit_issue).delete(super::deletion::delete_issue))
         .route("/rest/api/3/issue/:key/changelog", get(changelog))
-        .route("/rest/api/3/issue/:key/assignee", axum::routing::put(assign_issue))
+        .route("/rest/api/3/issue/:key/assignee", put(assign_issue))
         .route("/rest/api/3/issue/:key/transitions", get(get_transitions).post(do_transition))
         .route("/rest/api/3/issue/:key/remotelink", get(get_remote_links).post(upsert_remote_link))
         .route("/rest/api/3/issue/:key/editmeta", get(editmeta))
+        .route("/rest/api/3/issue/:key/comment", get(super::comments::list).post(super::comments::add))
+        .route(
+            "/rest/api/3/issue/:key/comment/:id",
+            get(super::comments::get).put(super::comments::update).delete(super::comments::delete),
+        )
+        .route("/rest/api/3/comment/list", post(super::comments::by_ids))
+        .route("/rest/api/3/comment/:id/properties", get(super::comments::property_keys))
+        .route(
+            "/rest/api/3/comment/:id/properties/:key",
+            get(super::comments::get_property)
+                .put(super::comments::set_property)
+                .delete(super::comments::delete_property),
+        )
+        .route(
+            "/rest/api/3/issue/:key/attachments",
+            post(super::attachments::upload).layer(DefaultBodyLimit::max(upload_body_limit)),
+        )
+        .route("/rest/api/3/attachment/meta", get(super::attachments::settings))
+        .route("/rest/api/3/attachment/content/:id", get(super::attachments::content))
+        .route("/rest/api/3/attachment/:id", get(super::attachments::metadata).delete(super::attachments::delete))
+        .route("/rest/api/3/issueLinkType", get(super::links::types))
+        .route("/rest/api/3/issueLinkType/:id", get(super::links::link_type))
+        .route("/rest/api/3/issueLink", post(super::links::create))
+        .route("/rest/api/3/issueLink/:id", get(super::links::get).delete(delete(super::links::delete)))
         .route("/rest/api/3/search/approximate-count", post(approximate_count))
         .route("/rest/api/3/jql/parse", post(jql_parse))
         .route("/rest/api/3/changelog/bulkfetch", post(bulk_changelog))
         .route("/rest/api/3/field", get(fields))
         .route("/rest/api/3/project/search", get(project_search))
+        .route("/rest/api/3/project/:key", get(super::projects::get))
         .route("/rest/api/3/project/:key/statuses", get(project_statuses))
+        .route("/rest/api/3/project/:key/components", get(super::projects::components))
+        .route("/rest/api/3/project/:key/versions", get(super::projects::versions))
         .route("/rest/api/3/issue/createmeta/:project/issuetypes", get(createmeta_types))
         .route("/rest/api/3/issue/createmeta/:project/issuetypes/:type", get(createmeta_fields))
         .route("/rest/api/3/priority/:id", get(priority))
@@ -50,49 +89,54 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/rest/api/3/user/search", get(user_search))
         .route("/rest/api/3/user/assignable/search", get(assignable_search))
         .fallback(unknown_resource)
-        .layer(middleware::from_fn_with_state(inner.clone(), gate))
-        .with_state(inner)
+        .layer(middleware::from_fn_with_state(inner.clone(), gate));
+    // The media service is another host in Jira Cloud: its downloads are authorised by the
+    // token in the URL, not by the site's basic auth, and are not Jira REST traffic.
+    Router::new().route("/media/file/:id/binary", get(super::attachments::media)).merge(api).with_state(inner)
 }
 
 // ---------- responses ----------
 
-fn json_resp(status: StatusCode, v: Value) -> Response {
+pub(super) fn json_resp(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
-fn error(status: StatusCode, messages: &[&str], errors: FieldErrors) -> Response {
+pub(super) fn error(status: StatusCode, messages: &[&str], errors: FieldErrors) -> Response {
     json_resp(status, json!({"errorMessages": messages, "errors": errors}))
 }
 
-fn bad_request(msg: &str) -> Response {
+pub(super) fn bad_request(msg: &str) -> Response {
     error(StatusCode::BAD_REQUEST, &[msg], FieldErrors::new())
 }
 
-fn field_errors(errors: FieldErrors) -> Response {
+pub(super) fn field_errors(errors: FieldErrors) -> Response {
     error(StatusCode::BAD_REQUEST, &[], errors)
 }
 
-fn issue_not_found() -> Response {
+pub(super) fn issue_not_found() -> Response {
     error(StatusCode::NOT_FOUND, &["Issue does not exist or you do not have permission to see it."], FieldErrors::new())
 }
 
-fn project_not_found(key: &str) -> Response {
+pub(super) fn project_not_found(key: &str) -> Response {
     error(StatusCode::NOT_FOUND, &[&format!("No project could be found with key '{key}'.")], FieldErrors::new())
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, Response> {
+pub(super) fn parse_json(body: &Bytes) -> Result<Value, Response> {
     if body.is_empty() {
         return Err(bad_request("No content to map to Object due to end of input"));
     }
     serde_json::from_slice::<Value>(body).map_err(|e| bad_request(&format!("Unexpected character in JSON: {e}")))
 }
 
-fn object(v: &Value) -> Result<&Map<String, Value>, Response> {
+pub(super) fn object(v: &Value) -> Result<&Map<String, Value>, Response> {
     v.as_object().ok_or_else(|| bad_request("Can not deserialize instance of object out of non-object token"))
 }
 
 /// An optional object member of a request body (`fields`, `update`): absent or null is `None`.
-fn optional_object<'a>(o: &'a Map<String, Value>, key: &str) -> Result<Option<&'a Map<String, Value>>, Response> {
+pub(super) fn optional_object<'a>(
+    o: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a Map<String, Value>>, Response> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -101,13 +145,13 @@ fn optional_object<'a>(o: &'a Map<String, Value>, key: &str) -> Result<Option<&'
 }
 
 /// Query parameters, possibly repeated and/or comma-separated.
-struct Params(Vec<(String, String)>);
+pub(super) struct Params(pub(super) Vec<(String, String)>);
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-    fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -115,7 +159,7 @@ impl Params {
             .filter(|s| !s.is_empty())
             .collect()
     }
-    fn int(&self, name: &str, default: i64) -> Result<i64, Response> {
+    pub(super) fn int(&self, name: &str, default: i64) -> Result<i64, Response> {
         match self.get(name) {
             None | Some("") => Ok(default),
             Some(v) => v
@@ -169,10 +213,11 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let captured_request = if inner.traffic.is_on() || hooked {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         let scheme = auth_scheme(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+        let headers = captured_headers(req.headers(), CAPTURED_REQUEST_HEADERS);
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
         req = Request::from_parts(parts, Body::from(bytes.clone()));
-        Some((content_type, scheme, bytes))
+        Some((content_type, scheme, bytes, headers))
     } else {
         None
     };
@@ -185,7 +230,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
         method: method.clone(),
         path: path.clone(),
         user: user.as_ref().map(|u| u.email.clone()),
-        body: captured_request.as_ref().and_then(|(_, _, b)| serde_json::from_slice(b).ok()),
+        body: captured_request.as_ref().and_then(|(_, _, b, _)| serde_json::from_slice(b).ok()),
         status: None,
     });
     if let Some(h) = &hook_request {
@@ -226,11 +271,15 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let status = resp.status().as_u16();
     let resp = match captured_request.filter(|_| inner.traffic.is_on()) {
         None => resp,
-        Some((request_content_type, auth_scheme, request_bytes)) => {
+        Some((request_content_type, auth_scheme, request_bytes, request_headers)) => {
             let response_content_type =
                 resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let response_headers = captured_headers(resp.headers(), CAPTURED_RESPONSE_HEADERS);
             let (parts, body) = resp.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let (request_body, request_body_size, request_parts) =
+                capture_body(request_content_type.as_deref(), &request_bytes);
+            let (response_body, response_body_size, _) = capture_body(response_content_type.as_deref(), &bytes);
             inner.traffic.record(&Exchange {
                 service: "jira".into(),
                 method: method.clone(),
@@ -238,11 +287,16 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                 query: query.clone(),
                 auth_scheme,
                 request_content_type,
-                request_body: body_text(&request_bytes),
+                request_body,
                 status,
                 response_content_type,
-                response_body: body_text(&bytes),
+                response_body,
                 injected: injected.label(),
+                request_headers,
+                request_body_size,
+                request_parts,
+                response_headers,
+                response_body_size,
             });
             Response::from_parts(parts, Body::from(bytes))
         }
@@ -267,7 +321,7 @@ fn user_matches(u: &SimUser, query: &str) -> bool {
     name.starts_with(&q) || name.split_whitespace().any(|w| w.starts_with(&q)) || u.email.to_lowercase().starts_with(&q)
 }
 
-fn page<T: Clone>(items: &[T], start: i64, max: i64) -> Vec<T> {
+pub(super) fn page<T: Clone>(items: &[T], start: i64, max: i64) -> Vec<T> {
     let start = start.max(0) as usize;
     let max = max.max(0) as usize;
     items.iter().skip(start).take(max).cloned().collect()
@@ -420,7 +474,7 @@ async fn project_statuses(State(inner): S, Path(key): Path<String>) -> Response 
         .issue_types
         .iter()
         .map(|t| {
-            json!({"self": inner.api(&format!("issuetype/{}", t.id)), "id": t.id, "name": t.name, "subtask": false, "statuses": statuses})
+            json!({"self": inner.api(&format!("issuetype/{}", t.id)), "id": t.id, "name": t.name, "subtask": inner.seed.level(&t.id) < 0, "statuses": statuses})
         })
         .collect();
     json_resp(StatusCode::OK, Value::Array(v))
@@ -538,7 +592,7 @@ struct SearchReq {
     reconcile: Vec<u64>,
 }
 
-fn split_expand(s: &str) -> Vec<String> {
+pub(super) fn split_expand(s: &str) -> Vec<String> {
     s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
 }
 
@@ -708,6 +762,9 @@ fn decode_search_token(token: &str, jql: &str) -> Option<Issue> {
         updated,
         histories: vec![],
         remote_links: vec![],
+        parent: None,
+        comments: vec![],
+        attachments: vec![],
     })
 }
 
@@ -770,7 +827,7 @@ fn search(inner: &Inner, me: &SimUser, req: SearchReq) -> Response {
             if pure_id && per_issue_expand.is_empty() {
                 json!({"id": i.id.to_string()})
             } else {
-                let mut b = inner.issue_bean(i, &sel, &per_issue_expand);
+                let mut b = inner.issue_bean(&st, i, &sel, &per_issue_expand);
                 if id_only && b["fields"].as_object().is_some_and(Map::is_empty) {
                     if let Some(o) = b.as_object_mut() {
                         o.remove("fields");
@@ -804,7 +861,7 @@ async fn get_issue(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Res
     let expand = split_expand(p.get("expand").unwrap_or(""));
     let st = inner.lock();
     match inner.find_issue(&st, &key) {
-        Some(idx) => json_resp(StatusCode::OK, inner.issue_bean(&st.issues[idx], &sel, &expand)),
+        Some(idx) => json_resp(StatusCode::OK, inner.issue_bean(&st, &st.issues[idx], &sel, &expand)),
         None => issue_not_found(),
     }
 }
@@ -888,7 +945,9 @@ async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>,
     let mut rest = fields.clone();
     rest.remove("project");
     rest.remove("issuetype");
-    let sets = match inner.collect_sets(Some(&rest), update, &[], &|f| on_create_screen(&inner, f)) {
+    rest.remove("parent");
+    let update_rest = without_parent(update);
+    let sets = match inner.collect_sets(Some(&rest), update_rest.as_ref(), &[], &|f| on_create_screen(&inner, f)) {
         Ok(s) => s,
         Err(e) => {
             errors.extend(e);
@@ -902,6 +961,13 @@ async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>,
         return field_errors(errors);
     }
     let mut st = inner.lock();
+    let parent = match hierarchy::requested_parent_id(&inner, &st, Some(fields), update)
+        .map(Option::flatten)
+        .and_then(|p| hierarchy::check_parent(&inner, &st, &issuetype, &project.id, None, p).map(|_| p))
+    {
+        Ok(p) => p,
+        Err(msg) => return field_errors(FieldErrors::from([("parent".to_string(), msg)])),
+    };
     let number = {
         let c = st.counters.entry(project.key.clone()).or_insert(0);
         *c += 1;
@@ -910,32 +976,27 @@ async fn create_issue(State(inner): S, Extension(Caller(me)): Extension<Caller>,
     let id = st.next_issue_id;
     st.next_issue_id += 1;
     let at = st.tick();
-    let mut issue = Issue {
-        id,
-        key: format!("{}-{number}", project.key),
-        project_id: project.id.clone(),
-        project_key: project.key.clone(),
-        number,
-        issuetype_id: issuetype,
-        summary: String::new(),
-        description: None,
-        priority_id: Some(inner.seed.default_priority_id.clone()),
-        status_id: inner.seed.initial_status_id.clone(),
-        resolution_id: None,
-        assignee: None,
-        reporter: Some(me.id.clone()),
-        labels: vec![],
-        custom: BTreeMap::new(),
-        created: at,
-        updated: at,
-        histories: vec![],
-        remote_links: vec![],
-    };
+    let mut issue = Issue::blank(id, format!("{}-{number}", project.key), project, number, at);
+    issue.issuetype_id = issuetype;
+    issue.priority_id = Some(inner.seed.default_priority_id.clone());
+    issue.status_id = inner.seed.initial_status_id.clone();
+    issue.reporter = Some(me.id.clone());
+    issue.parent = parent;
     // Creation writes no history items, as in Jira.
     let _ = inner.apply_sets(&mut issue, sets);
     let key = issue.key.clone();
     st.issues.push(issue);
     json_resp(StatusCode::CREATED, json!({"id": id.to_string(), "key": key, "self": inner.api(&format!("issue/{id}"))}))
+}
+
+/// A copy of a request's `fields` / `update` without `parent`, which the hierarchy rules
+/// handle apart from the other fields.
+fn without_parent(m: Option<&Map<String, Value>>) -> Option<Map<String, Value>> {
+    m.map(|m| {
+        let mut m = m.clone();
+        m.remove("parent");
+        m
+    })
 }
 
 async fn edit_issue(
@@ -967,16 +1028,27 @@ async fn edit_issue(
         return issue_not_found();
     };
     let labels = st.issues[idx].labels.clone();
-    let sets = match inner.collect_sets(fields, update, &labels, &|f| on_edit_screen(&inner, f)) {
-        Ok(s) => s,
+    let fields_rest = without_parent(fields);
+    let update_rest = without_parent(update);
+    let sets =
+        match inner.collect_sets(fields_rest.as_ref(), update_rest.as_ref(), &labels, &|f| on_edit_screen(&inner, f)) {
+            Ok(s) => s,
+            Err(e) => return field_errors(e),
+        };
+    let parent = match hierarchy::edited_parent(&inner, &st, idx, fields, update, &sets) {
+        Ok(p) => p,
         Err(e) => return field_errors(e),
     };
-    let items = inner.apply_sets(&mut st.issues[idx], sets);
+    let mut items = inner.apply_sets(&mut st.issues[idx], sets);
+    if let Some(p) = parent.filter(|p| *p != st.issues[idx].parent) {
+        items.push(hierarchy::parent_item(st.issues[idx].parent, p));
+        st.issues[idx].parent = p;
+    }
     st.record(idx, &me.id, items);
     if p.get("returnIssue") == Some("true") {
         let sel = FieldSel::parse(&["*all"], "");
         let expand = split_expand(p.get("expand").unwrap_or(""));
-        return json_resp(StatusCode::OK, inner.issue_bean(&st.issues[idx], &sel, &expand));
+        return json_resp(StatusCode::OK, inner.issue_bean(&st, &st.issues[idx], &sel, &expand));
     }
     StatusCode::NO_CONTENT.into_response()
 }

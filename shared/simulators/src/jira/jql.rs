@@ -356,6 +356,8 @@ pub enum IdField {
     Reporter,
     Labels,
     Id,
+    /// The parent issue's id.
+    Parent,
     Custom(usize),
 }
 
@@ -497,7 +499,9 @@ enum FieldRef {
     Id(IdField),
     Text(TextField),
     Date(DateField),
-    Key,
+    /// A field whose values are issues given by key or id: the issue itself (`key`) or its
+    /// parent (`parent`).
+    Key(IdField),
     Number(usize),
 }
 
@@ -512,7 +516,8 @@ fn lookup_field(name: &str, seed: &JiraSeed) -> Option<FieldRef> {
         "assignee" => FieldRef::Id(IdField::Assignee),
         "reporter" => FieldRef::Id(IdField::Reporter),
         "labels" => FieldRef::Id(IdField::Labels),
-        "key" | "issuekey" | "id" => FieldRef::Key,
+        "key" | "issuekey" | "id" => FieldRef::Key(IdField::Id),
+        "parent" => FieldRef::Key(IdField::Parent),
         "summary" => FieldRef::Text(TextField::Summary),
         "description" => FieldRef::Text(TextField::Description),
         "text" => FieldRef::Text(TextField::All),
@@ -598,7 +603,10 @@ fn resolve_clause(field: &str, op: &str, values: &[Value], list: bool, ctx: &Sea
             }
             Ok(base)
         }
-        FieldRef::Key => {
+        FieldRef::Key(idf) => {
+            if is_op && idf == IdField::Parent {
+                return Ok(Cond::Empty { field: idf, want_empty: op == "is" });
+            }
             if !matches!(op, "=" | "!=" | "in" | "not in") {
                 return Err(op_unsupported(op, field));
             }
@@ -625,7 +633,7 @@ fn resolve_clause(field: &str, op: &str, values: &[Value], list: bool, ctx: &Sea
                     }
                 }
             }
-            Ok(Cond::In { field: IdField::Id, vals, neg: op == "!=" || op == "not in" })
+            Ok(Cond::In { field: idf, vals, neg: op == "!=" || op == "not in" })
         }
         FieldRef::Text(tf) => {
             if is_op {
@@ -748,7 +756,8 @@ fn resolve_id_value(idf: IdField, field: &str, v: &Value, ctx: &SearchCtx) -> Re
             .map(|u| Some(u.id.clone()))
             .ok_or_else(|| not_found(text)),
         IdField::Labels => Ok(Some(text.to_string())),
-        IdField::Id => Ok(Some(text.to_string())),
+        // Issue values come through resolve_clause's key branch, which resolves keys itself.
+        IdField::Id | IdField::Parent => Ok(Some(text.to_string())),
         IdField::Custom(i) => match &seed.custom_fields[i].kind {
             CustomFieldKind::Select(opts) => by_named(opts).map(Some),
             _ => Ok(Some(text.to_string())),
@@ -848,6 +857,7 @@ fn id_values(issue: &Issue, f: IdField) -> Vec<String> {
         IdField::Reporter => issue.reporter.iter().cloned().collect(),
         IdField::Labels => issue.labels.clone(),
         IdField::Id => vec![issue.id.to_string()],
+        IdField::Parent => issue.parent.iter().map(u64::to_string).collect(),
         IdField::Custom(i) => match issue.custom.get(&i) {
             Some(CfValue::Option(id)) => vec![id.clone()],
             Some(CfValue::Text(s)) => vec![s.clone()],

@@ -7,20 +7,35 @@
 //! profile zone with minute precision, ErrorCollection errors, default search fields
 //! `id` only and no `total`.
 //!
-//! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`;
+//! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`; `serverInfo`;
 //! `search/jql` (GET, POST); `search/approximate-count`; `jql/parse`; `issue` (POST);
-//! `issue/{idOrKey}` (GET, PUT); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
-//! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `changelog/bulkfetch`;
-//! `field`; `project/search`; `project/{key}/statuses`; `issue/createmeta/{p}/issuetypes[/{id}]`;
-//! `priority/{id}`; `user`; `user/search`; `user/assignable/search`.
+//! `issue/{idOrKey}` (GET, PUT, DELETE); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
+//! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `.../comment` (GET, POST)
+//! and `.../comment/{id}` (GET, PUT, DELETE); `comment/list`; `comment/{id}/properties[/{key}]`;
+//! `.../attachments` (multipart POST); `attachment/{id}` (GET, DELETE); `attachment/content/{id}`;
+//! `attachment/meta`; `issueLinkType`; `issueLink` (POST) and `issueLink/{id}` (GET, DELETE);
+//! `changelog/bulkfetch`; `field`; `project/search`; `project/{key}` with `/statuses`,
+//! `/components` and `/versions`; `issue/createmeta/{p}/issuetypes[/{id}]`; `priority/{id}`;
+//! `user`; `user/search`; `user/assignable/search`. Attachment bytes are served from a
+//! media URL the content endpoint redirects to (`/media/file/{mediaId}/binary`, see
+//! [`JiraSim::attachment_media_id`]).
 
+mod attachments;
+#[cfg(test)]
+mod collab_tests;
+mod comments;
+mod deletion;
 mod handlers;
+mod hierarchy;
 mod jql;
+mod links;
+mod projects;
 mod store;
 #[cfg(test)]
 mod tests;
 
 use crate::common::{Faults, RequestRecord, SimUser};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A Jira project (both seeded projects share the issue types and workflow).
@@ -80,6 +95,30 @@ pub enum CustomFieldKind {
     Number,
 }
 
+/// A type of issue link. A link goes from a source issue, which shows the `outward`
+/// description ("blocks"), to a destination issue, which shows the `inward` one ("is blocked by").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JiraLinkType {
+    pub id: String,
+    pub name: String,
+    pub inward: String,
+    pub outward: String,
+}
+
+impl JiraLinkType {
+    pub fn new(id: &str, name: &str, inward: &str, outward: &str) -> Self {
+        Self { id: id.into(), name: name.into(), inward: inward.into(), outward: outward.into() }
+    }
+}
+
+/// Per-issue limits Jira Cloud enforces (a request over one is answered 413).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JiraIssueLimits {
+    pub comments: usize,
+    pub attachments: usize,
+    pub issue_links: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JiraCustomField {
     /// `customfield_NNNNN`.
@@ -107,6 +146,15 @@ pub struct JiraSeed {
     pub custom_fields: Vec<JiraCustomField>,
     /// When false, remote-link endpoints answer 403 (issue linking disabled).
     pub remote_links_enabled: bool,
+    /// Hierarchy level by issue type id: 1 epic, 0 standard, -1 sub-task; types not listed
+    /// are standard. A parent is one level above its child.
+    pub issue_type_levels: BTreeMap<String, i32>,
+    pub issue_link_types: Vec<JiraLinkType>,
+    /// When false, attachment endpoints answer 403/404 as with attachments turned off.
+    pub attachments_enabled: bool,
+    /// Largest file an upload accepts, in bytes (`GET /attachment/meta` `uploadLimit`).
+    pub attachment_upload_limit: u64,
+    pub issue_limits: JiraIssueLimits,
 }
 
 impl JiraSeed {
@@ -142,7 +190,12 @@ impl JiraSeed {
                 JiraProject { id: "10000".into(), key: "APP".into(), name: "Application".into() },
                 JiraProject { id: "10001".into(), key: "OPS".into(), name: "Operations".into() },
             ],
-            issue_types: vec![JiraNamed::new("10001", "Bug"), JiraNamed::new("10002", "Task")],
+            issue_types: vec![
+                JiraNamed::new("10000", "Epic"),
+                JiraNamed::new("10001", "Bug"),
+                JiraNamed::new("10002", "Task"),
+                JiraNamed::new("10003", "Sub-task"),
+            ],
             statuses: vec![
                 s(todo, "To Do", StatusCategory::New),
                 s(progress, "In Progress", StatusCategory::Indeterminate),
@@ -185,7 +238,24 @@ impl JiraSeed {
                 },
             ],
             remote_links_enabled: true,
+            issue_type_levels: BTreeMap::from([("10000".to_string(), 1), ("10003".to_string(), -1)]),
+            // Jira Cloud's default link types, with their default ids.
+            issue_link_types: vec![
+                JiraLinkType::new("10000", "Blocks", "is blocked by", "blocks"),
+                JiraLinkType::new("10001", "Cloners", "is cloned by", "clones"),
+                JiraLinkType::new("10002", "Duplicate", "is duplicated by", "duplicates"),
+                JiraLinkType::new("10003", "Relates", "relates to", "relates to"),
+            ],
+            attachments_enabled: true,
+            // Jira Cloud's maximum (1 GB); tests that want a 413 set a smaller one.
+            attachment_upload_limit: 1 << 30,
+            issue_limits: JiraIssueLimits { comments: 5000, attachments: 2000, issue_links: 2000 },
         }
+    }
+
+    /// Hierarchy level of an issue type (1 epic, 0 standard, -1 sub-task).
+    pub fn level(&self, issue_type_id: &str) -> i32 {
+        self.issue_type_levels.get(issue_type_id).copied().unwrap_or(0)
     }
 }
 
@@ -272,6 +342,13 @@ impl JiraSim {
 
     pub fn show_field(&self, field: &str) {
         self.inner.set_hidden(field, false)
+    }
+
+    /// The media id (Media Services file id) of an attachment: what ADF `media` nodes carry
+    /// as `attrs.id`, and the `{id}` of the `/file/{id}/binary` URL that
+    /// `GET /rest/api/3/attachment/content/{attachmentId}` redirects to.
+    pub fn attachment_media_id(&self, attachment_id: &str) -> Option<String> {
+        self.inner.media_id_of(attachment_id)
     }
 
     /// Revokes the user's API token and issues `token` in its place (a rotation):

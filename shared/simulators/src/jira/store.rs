@@ -20,7 +20,10 @@ pub(crate) enum CfValue {
 #[derive(Debug, Clone)]
 pub(crate) struct ChangeItem {
     pub field: String,
+    /// Field id; history renderings leave `fieldId` out when `wire_field_id` is false, as
+    /// Jira does for its link and parent items (`Link`, `IssueParentAssociation`).
     pub field_id: String,
+    pub wire_field_id: bool,
     pub fieldtype: &'static str,
     pub from: Option<String>,
     pub from_string: Option<String>,
@@ -45,6 +48,47 @@ pub(crate) struct RemoteLink {
     pub object: Value,
 }
 
+/// A comment (`Comment`); `body` is ADF.
+#[derive(Debug, Clone)]
+pub(crate) struct Comment {
+    pub id: u64,
+    /// accountIds.
+    pub author: String,
+    pub update_author: String,
+    pub body: Value,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub visibility: Option<Value>,
+    /// Entity properties by key.
+    pub properties: BTreeMap<String, Value>,
+}
+
+/// An attachment and its bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Attachment {
+    pub id: u64,
+    pub filename: String,
+    pub mime_type: String,
+    /// accountId.
+    pub author: String,
+    pub created: DateTime<Utc>,
+    pub data: std::sync::Arc<[u8]>,
+    /// Media Services file id: ADF `media` nodes refer to the file by it.
+    pub media_id: String,
+    /// The token of the media URL the content endpoint redirects to.
+    pub media_token: String,
+}
+
+/// An issue link from `source` (shows the type's outward description; the `inwardIssue`
+/// of the create request) to `dest` (shows the inward one).
+#[derive(Debug, Clone)]
+pub(crate) struct IssueLink {
+    pub id: u64,
+    pub type_id: String,
+    pub source: u64,
+    pub dest: u64,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Issue {
     pub id: u64,
@@ -67,6 +111,40 @@ pub(crate) struct Issue {
     pub updated: DateTime<Utc>,
     pub histories: Vec<History>,
     pub remote_links: Vec<RemoteLink>,
+    /// Id of the parent issue (an epic, or the issue a sub-task belongs to).
+    pub parent: Option<u64>,
+    pub comments: Vec<Comment>,
+    pub attachments: Vec<Attachment>,
+}
+
+impl Issue {
+    /// A new issue with nothing set beyond its identity and times.
+    pub fn blank(id: u64, key: String, project: &super::JiraProject, number: u64, at: DateTime<Utc>) -> Issue {
+        Issue {
+            id,
+            key,
+            project_id: project.id.clone(),
+            project_key: project.key.clone(),
+            number,
+            issuetype_id: String::new(),
+            summary: String::new(),
+            description: None,
+            priority_id: None,
+            status_id: String::new(),
+            resolution_id: None,
+            assignee: None,
+            reporter: None,
+            labels: vec![],
+            custom: BTreeMap::new(),
+            created: at,
+            updated: at,
+            histories: vec![],
+            remote_links: vec![],
+            parent: None,
+            comments: vec![],
+            attachments: vec![],
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -75,6 +153,12 @@ pub(crate) struct State {
     pub next_issue_id: u64,
     pub next_history_id: u64,
     pub next_link_id: u64,
+    /// Comment ids are site-wide.
+    pub next_comment_id: u64,
+    /// Attachment ids are site-wide.
+    pub next_attachment_id: u64,
+    pub issue_links: Vec<IssueLink>,
+    pub next_issue_link_id: u64,
     pub counters: HashMap<String, u64>,
     /// The last change instant handed out ([`State::tick`]).
     pub last_instant: Option<DateTime<Utc>>,
@@ -89,6 +173,7 @@ pub(crate) struct Inner {
     pub traffic: TrafficLog,
     pub hooks: crate::hooks::Hooks,
     pub port: u16,
+    pub started: DateTime<Utc>,
     state: Mutex<State>,
     /// Field ids taken out of the issues' field context (an administrator's change).
     hidden: Mutex<std::collections::HashSet<String>>,
@@ -238,11 +323,16 @@ impl Inner {
             traffic: TrafficLog::from_env("jira", port),
             hooks: crate::hooks::Hooks::default(),
             port,
+            started: Utc::now(),
             state: Mutex::new(State {
                 issues: Vec::new(),
                 next_issue_id: 10000,
                 next_history_id: 10000,
                 next_link_id: 10000,
+                next_comment_id: 10000,
+                next_attachment_id: 10000,
+                issue_links: Vec::new(),
+                next_issue_link_id: 10000,
                 counters: HashMap::new(),
                 last_instant: None,
             }),
@@ -379,8 +469,8 @@ impl Inner {
             "description": "",
             "iconUrl": format!("{}/images/icons/issuetypes/{}.png", self.base, t.name.to_lowercase()),
             "name": t.name,
-            "subtask": false,
-            "hierarchyLevel": 0,
+            "subtask": self.seed.level(&t.id) < 0,
+            "hierarchyLevel": self.seed.level(&t.id),
         })
     }
 
@@ -437,6 +527,23 @@ impl Inner {
             sys("updated", "Updated", json!({"type": "datetime", "system": "updated"}), false),
             sys("resolution", "Resolution", json!({"type": "resolution", "system": "resolution"}), true),
         ];
+        v.extend([
+            sys(
+                "attachment",
+                "Attachment",
+                json!({"type": "array", "items": "attachment", "system": "attachment"}),
+                true,
+            ),
+            sys("comment", "Comment", json!({"type": "comments-page", "system": "comment"}), true),
+            sys(
+                "issuelinks",
+                "Linked Issues",
+                json!({"type": "array", "items": "issuelinks", "system": "issuelinks"}),
+                true,
+            ),
+            sys("subtasks", "Sub-tasks", json!({"type": "array", "items": "issuelinks", "system": "subtasks"}), false),
+            sys("parent", "Parent", json!({"type": "issuelink", "system": "parent"}), true),
+        ]);
         v[7].clause_names = vec!["issuetype".into(), "type".into()];
         v[9].clause_names = vec!["created".into(), "createdDate".into()];
         v[10].clause_names = vec!["updated".into(), "updatedDate".into()];
@@ -464,7 +571,7 @@ impl Inner {
     }
 
     /// Every field of an issue, as GET issue renders it.
-    pub fn all_fields(&self, i: &Issue) -> Map<String, Value> {
+    pub fn all_fields(&self, st: &State, i: &Issue) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("summary".into(), json!(i.summary));
         m.insert("description".into(), i.description.clone().unwrap_or(Value::Null));
@@ -488,6 +595,13 @@ impl Inner {
         for (idx, cf) in self.seed.custom_fields.iter().enumerate() {
             m.insert(cf.id.clone(), self.cf_json(idx, i.custom.get(&idx)));
         }
+        m.insert("attachment".into(), Value::Array(i.attachments.iter().map(|a| self.attachment_json(a)).collect()));
+        m.insert("comment".into(), self.comment_field(i));
+        m.insert("issuelinks".into(), Value::Array(self.issue_links_json(st, i)));
+        m.insert("subtasks".into(), Value::Array(self.subtasks_json(st, i)));
+        if let Some(p) = i.parent.and_then(|p| st.issue_by_id(p)) {
+            m.insert("parent".into(), self.issue_ref(p));
+        }
         // Jira leaves a field out of an issue whose field context does not include it.
         m.retain(|k, _| !self.is_hidden(k));
         m
@@ -498,10 +612,16 @@ impl Inner {
             .items
             .iter()
             .map(|c| {
-                json!({
+                let mut o = json!({
                     "field": c.field, "fieldtype": c.fieldtype, "fieldId": c.field_id,
                     "from": c.from, "fromString": c.from_string, "to": c.to, "toString": c.to_string,
-                })
+                });
+                if !c.wire_field_id {
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("fieldId");
+                    }
+                }
+                o
             })
             .collect();
         json!({
@@ -600,8 +720,8 @@ impl Inner {
     }
 
     /// IssueBean with the selected fields and expansions.
-    pub fn issue_bean(&self, i: &Issue, sel: &FieldSel, expand: &[String]) -> Value {
-        let all = self.all_fields(i);
+    pub fn issue_bean(&self, st: &State, i: &Issue, sel: &FieldSel, expand: &[String]) -> Value {
+        let all = self.all_fields(st, i);
         let mut fields = Map::new();
         for (k, v) in all {
             if sel.wants(&k) {
@@ -656,7 +776,7 @@ impl Inner {
     pub fn issue_json(&self, key: &str) -> Option<Value> {
         let st = self.lock();
         let idx = self.find_issue(&st, key)?;
-        Some(self.issue_bean(&st.issues[idx], &FieldSel::parse(&["*all"], ""), &[]))
+        Some(self.issue_bean(&st, &st.issues[idx], &FieldSel::parse(&["*all"], ""), &[]))
     }
 
     /// The issue's creation and changelog, oldest first, authors as e-mails.
@@ -921,6 +1041,7 @@ impl Inner {
             ChangeItem {
                 field: field.into(),
                 field_id: field.into(),
+                wire_field_id: true,
                 fieldtype: "jira",
                 from,
                 from_string: fs,
@@ -1019,6 +1140,7 @@ impl Inner {
                     items.push(ChangeItem {
                         field: cf.name.clone(),
                         field_id: cf.id.clone(),
+                        wire_field_id: true,
                         fieldtype: "custom",
                         from,
                         from_string: fs,
@@ -1041,6 +1163,7 @@ impl Inner {
         ChangeItem {
             field: "status".into(),
             field_id: "status".into(),
+            wire_field_id: true,
             fieldtype: "jira",
             from: Some(from.into()),
             from_string: name(from),
@@ -1051,6 +1174,34 @@ impl Inner {
 }
 
 impl State {
+    pub fn issue_by_id(&self, id: u64) -> Option<&Issue> {
+        self.issues.iter().find(|i| i.id == id)
+    }
+
+    pub fn index_of(&self, id: u64) -> Option<usize> {
+        self.issues.iter().position(|i| i.id == id)
+    }
+
+    /// Records a history entry (if anything changed) without touching `updated`: for
+    /// changes whose time the caller already set.
+    pub fn record_at(&mut self, idx: usize, author: &str, at: DateTime<Utc>, items: Vec<ChangeItem>) {
+        if items.is_empty() {
+            return;
+        }
+        let id = self.next_history_id;
+        self.next_history_id += 1;
+        let issue = &mut self.issues[idx];
+        issue.updated = at;
+        issue.histories.push(History { id, author: author.into(), created: at, items });
+    }
+
+    /// Bumps `updated` without a history entry (comments: Jira writes none for them).
+    pub fn touch(&mut self, idx: usize) -> DateTime<Utc> {
+        let at = self.tick();
+        self.issues[idx].updated = at;
+        at
+    }
+
     /// The instant of a change: now at millisecond precision, strictly after every earlier
     /// change of this site, so the order of `updated` is the order of the changes even when
     /// the machine's clock steps back.

@@ -655,8 +655,16 @@ async fn metadata_endpoints_describe_fields_projects_and_statuses() {
     assert!(paged["nextPage"].as_str().is_some());
 
     let types = bot.get("issue/createmeta/APP/issuetypes").await.body;
-    assert_eq!(types["issueTypes"][0]["name"], "Bug");
-    assert_eq!(types["total"], 2);
+    let names: Vec<&str> = types["issueTypes"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["Epic", "Bug", "Task", "Sub-task"]);
+    assert_eq!(types["total"], 4);
+    let levels: Vec<(bool, i64)> = types["issueTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["subtask"].as_bool().unwrap(), t["hierarchyLevel"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(levels, [(false, 1), (false, 0), (false, 0), (true, -1)]);
     let meta = bot.get("issue/createmeta/APP/issuetypes/10001").await.body;
     let field = |id: &str| meta["fields"].as_array().unwrap().iter().find(|f| f["fieldId"] == id).cloned().unwrap();
     assert_eq!(field("summary")["required"], true);
