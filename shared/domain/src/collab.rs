@@ -121,11 +121,13 @@ impl CommentPair {
 /// An attachment and Ferry's copy of it (or the link written instead of a copy).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentPair {
-    pub left: String,
-    /// The copy's id; `None` when the original was over `max_size` and a link was
-    /// written instead.
-    pub right: Option<String>,
+    /// The side the person attached it on.
     pub original: Side,
+    /// The attachment's id on that side.
+    pub id: String,
+    /// Its copy's id on the other side; `None` when it was over `max_size` and a link was
+    /// written instead.
+    pub copy: Option<String>,
 }
 
 /// What Ferry recorded of a linked pair's conversation and structure, stored per pair

@@ -34,8 +34,10 @@ pub fn origin_mark(integration: &str, side: Side, entity: &str, comment: &str) -
 }
 
 /// The comments of one flow: `source` and `target` as read now, `pairs` as recorded,
-/// `start` the integration's start (older comments are not copied), `mark` the origin
-/// mark of a source comment id.
+/// `start` the flow's start polling time (older comments are not copied), `mark` the
+/// origin mark of a source comment id, `by_ferry` whether a comment is Ferry's (its
+/// origin mark, or written by the integration user: people do not work under Ferry's
+/// account, so an unpaired comment of that user is a copy whose pair was not recorded).
 pub struct CommentView<'a> {
     pub source_side: Side,
     pub source: &'a [Comment],
@@ -43,6 +45,7 @@ pub struct CommentView<'a> {
     pub pairs: &'a [CommentPair],
     pub start: DateTime<Utc>,
     pub mark: &'a dyn Fn(&str) -> String,
+    pub by_ferry: &'a dyn Fn(&Comment) -> bool,
 }
 
 /// The actions that bring the target's comments in line with the source's, in order:
@@ -67,7 +70,7 @@ pub fn plan_comments(v: &CommentView<'_>) -> Vec<CommentAction> {
         .source
         .iter()
         .filter(|c| !v.pairs.iter().any(|p| p.id(src) == c.id))
-        .filter(|c| c.origin.is_none())
+        .filter(|c| !(v.by_ferry)(c))
         .filter(|c| c.created >= v.start)
         .collect();
     fresh.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
@@ -127,7 +130,16 @@ mod tests {
     }
 
     fn plan(source: &[Comment], target: &[Comment], pairs: &[CommentPair]) -> Vec<CommentAction> {
-        plan_comments(&CommentView { source_side: Side::Left, source, target, pairs, start: at(10), mark: &mark })
+        let by_ferry = |c: &Comment| c.origin.is_some() || c.author.as_ref().is_some_and(|a| a.id == "bot");
+        plan_comments(&CommentView {
+            source_side: Side::Left,
+            source,
+            target,
+            pairs,
+            start: at(10),
+            mark: &mark,
+            by_ferry: &by_ferry,
+        })
     }
 
     #[test]
@@ -154,6 +166,13 @@ mod tests {
         let source = [comment("7", 11, "copy", None), comment("8", 12, "copy", Some("ferry:i:right:5:51"))];
         let pairs = [pair("7", "50", Side::Right, "x")];
         assert_eq!(plan(&source, &[comment("50", 11, "x", None)], &pairs), []);
+    }
+
+    #[test]
+    fn an_unpaired_comment_of_the_integration_user_is_ferrys_not_a_persons() {
+        let mut c = comment("9", 11, "copy whose pair was lost", None);
+        c.author = Some(ferry_domain::UserRef { id: "bot".into(), email: None, display_name: None });
+        assert_eq!(plan(&[c], &[], &[]), []);
     }
 
     #[test]
