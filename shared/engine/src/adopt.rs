@@ -16,9 +16,9 @@
 
 use crate::batch::Batch;
 use crate::engine::Engine;
+use crate::failures::Parkable;
 use crate::foreign::Foreign;
 use crate::history::Written;
-use crate::pipeline::Parkable;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     EntityId, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, Integration,

@@ -4,20 +4,31 @@
 
 mod adopt;
 mod attempts;
+mod backfill;
 mod batch;
 mod cache;
 mod crash;
+mod create;
 mod engine;
 mod error;
+mod failures;
+mod fingerprints;
 mod foreign;
 mod history;
 mod lifecycle;
+mod link;
 mod missing;
 mod outbox;
-mod pipeline;
+mod outcome;
 mod poll;
+mod stale;
 mod status;
+#[cfg(test)]
+mod testkit;
+mod transform;
+mod update_plan;
 mod watermark;
+mod write;
 
 pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use batch::Batch;
@@ -26,7 +37,7 @@ pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
 pub use outbox::Flushed;
-pub use pipeline::{TransformOutcome, WriteOutcome};
+pub use outcome::{TransformOutcome, WriteOutcome};
 pub use poll::PollReport;
 pub use status::{FlowStatus, IntegrationStatus};
 pub use watermark::budget_before_deadline;

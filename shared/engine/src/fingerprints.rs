@@ -1,0 +1,209 @@
+//! What a write records of both sides: each side's fingerprint (the values now in sync,
+//! the revision Ferry made, the newest snapshot applied), stored together as the pair's
+//! record. The next transform compares against them (no ping-pong), the polls drop the
+//! revisions they name as Ferry's echoes, and older snapshots are stale
+//! ([`crate::stale`]).
+
+use crate::batch::Batch;
+use crate::engine::Engine;
+use crate::failures::Parkable;
+use crate::foreign::Foreign;
+use crate::history::Written;
+use crate::link::Linked;
+use crate::update_plan::UpdatePlan;
+use crate::write::{TargetWrite, WriteCtx};
+use chrono::{DateTime, Utc};
+use ferry_domain::{
+    EntityId, EntityRef, EntitySnapshot, FieldChange, FieldKey, FieldValue, Fingerprint, Flow, Integration,
+    IntegrationId, MappingKind, PortError, Side,
+};
+use ferry_mapping::{mapping_kind, synced_source_values};
+use std::collections::BTreeMap;
+
+/// Changes to merge into one side's fingerprint (see [`Engine::merged_fingerprint`]).
+pub(crate) struct FpUpdate<'a> {
+    pub values: &'a BTreeMap<String, FieldValue>,
+    pub echo: Option<&'a EntityRef>,
+    pub written: Option<&'a EntityRef>,
+    pub applied: Option<DateTime<Utc>>,
+    /// `Some(x)`: set the create intent to `x`.
+    pub create_started: Option<Option<DateTime<Utc>>>,
+}
+
+impl Engine {
+    /// Step 4 of a write: both sides' fingerprints, in one pair record (one store write).
+    /// The target's names the revision Ferry just made, so the target's poll drops it as
+    /// an echo without enqueueing it; the source's values are in sync too, so the
+    /// reverse direction sees them as unchanged.
+    pub(crate) async fn record_fingerprints(
+        &self,
+        ctx: &WriteCtx<'_>,
+        written: &TargetWrite,
+        linked: &Linked,
+        linking: bool,
+        now: DateTime<Utc>,
+        batch: &Batch,
+    ) -> Result<(), Parkable> {
+        let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
+        let (id, target) = (&cmd.integration, &written.target);
+        let (target_read, foreign) = self.target_after_write(ctx, written, linked, linking).await?;
+        let target_values = synced_target_values(
+            &cmd.mapped,
+            target_read.as_ref(),
+            target,
+            foreign.as_ref(),
+            &written.plan,
+            &linked.carried_kept,
+        );
+        // A target a person had changed since Ferry's last write, or changed during this
+        // one: the new revision also carries that person's edits, so it must not be
+        // taken for a pure echo.
+        let echo = (written.plan.target_was_clean && foreign.is_none()).then_some(target);
+        let target_update = FpUpdate {
+            values: &target_values,
+            echo,
+            written: Some(target),
+            applied: Some(cmd.source.updated),
+            create_started: None,
+        };
+        let target_fp = self.merged_fingerprint(batch, id, cmd.flow.target(), &target.id, target_update, now).await?;
+        let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
+        for c in &written.plan.flagged {
+            source_values.remove(c.source_field.as_str());
+        }
+        source_values.extend(linked.source_extra.clone());
+        // The link exists now: a create intent of this source entity is fulfilled.
+        let source_update = FpUpdate {
+            values: &source_values,
+            echo: linked.source_written.as_ref().filter(|_| !linked.source_foreign),
+            written: linked.source_written.as_ref(),
+            applied: None,
+            create_started: Some(None),
+        };
+        let source_fp =
+            self.merged_fingerprint(batch, id, cmd.flow.source(), &cmd.source.id, source_update, now).await?;
+        self.batch_put_pair(batch, target_fp, source_fp).await?;
+        Ok(())
+    }
+
+    /// The target as read after the write, if it was (a lossy value, rich text through
+    /// Jira's ADF, reads back in another form than sent: the form the target holds is
+    /// recorded, so a later read of it is no change), and what the revision now recorded
+    /// holds of anyone else's changes (a person's edit between the requests of a
+    /// non-atomic write).
+    async fn target_after_write(
+        &self,
+        ctx: &WriteCtx<'_>,
+        written: &TargetWrite,
+        linked: &Linked,
+        linking: bool,
+    ) -> Result<(Option<EntitySnapshot>, Option<Foreign>), PortError> {
+        let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
+        let (conn, target) = (ctx.target_conn.as_ref(), &written.target);
+        let sent = written.sent(cmd);
+        let mut target_read = linked.target_read.clone();
+        if target_read.is_none() && !sent.is_empty() && sends_lossy(integration, cmd.flow, sent) {
+            target_read = conn.get(&ctx.target_scope, &target.id, &ctx.read_fields).await?;
+        }
+        // An atomic update of a linked target returned its own revision, with no
+        // follow-up write: nothing to read.
+        let wrote = !sent.is_empty() || (linking && integration.remote.link(cmd.flow.target()));
+        if !wrote || (!linking && conn.atomic_updates()) {
+            return Ok((target_read, None));
+        }
+        let w = Written {
+            side: cmd.flow.target(),
+            conn,
+            scope: &ctx.target_scope,
+            entity: &target.id,
+            from: written.from.as_deref(),
+            to: &target.revision,
+        };
+        let foreign = self.foreign_in_write(ctx.record, &w, sent, &ctx.read_fields).await?;
+        Ok((target_read, foreign))
+    }
+
+    /// A side's fingerprint with `update` merged in (the caller stores it). `echo` (when
+    /// Ferry wrote a clean target) marks the revision a later poll must recognise as
+    /// Ferry's own echo; `written` is Ferry's latest write (older snapshots are stale);
+    /// `applied` is the `updated` of the peer snapshot just applied (older deliveries
+    /// are stale).
+    pub(crate) async fn merged_fingerprint(
+        &self,
+        batch: &Batch,
+        id: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+        update: FpUpdate<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Fingerprint, PortError> {
+        let FpUpdate { values, echo, written, applied, create_started } = update;
+        let mut fp = self.batch_fingerprint(batch, id, side, entity).await?.unwrap_or_else(|| Fingerprint {
+            integration: id.clone(),
+            side,
+            entity: entity.clone(),
+            values: BTreeMap::new(),
+            written_revision: None,
+            written_updated: None,
+            updated_at: now,
+            applied_source_updated: None,
+            create_started: None,
+        });
+        fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.fingerprint_form())));
+        if let Some(w) = written {
+            fp.written_revision = echo.map(|e| e.revision.clone());
+            fp.written_updated = Some(w.updated);
+        }
+        if let Some(a) = applied {
+            fp.applied_source_updated = Some(fp.applied_source_updated.map_or(a, |old| old.max(a)));
+        }
+        if let Some(c) = create_started {
+            fp.create_started = c;
+        }
+        fp.updated_at = now;
+        Ok(fp)
+    }
+}
+
+/// The target's values now in sync, for its fingerprint: every mapped value, as the
+/// target holds it when it was read at the recorded revision (a value sent is among the
+/// mapped ones; a read from a later revision, a person's edit in between, is not
+/// Ferry's and is not taken, nor is a value someone else changed in the recorded one).
+/// Fields the target kept (it won a conflict, or a person must decide) are left out, so
+/// they keep their last-synced value as the base of the next three-way comparison; the
+/// fields an adoption kept and carried to the source are in sync at the target's value.
+fn synced_target_values(
+    mapped: &BTreeMap<String, FieldValue>,
+    target_read: Option<&EntitySnapshot>,
+    target: &EntityRef,
+    foreign: Option<&Foreign>,
+    plan: &UpdatePlan,
+    carried_kept: &[FieldKey],
+) -> BTreeMap<String, FieldValue> {
+    let mut values = mapped.clone();
+    if let Some(t) = target_read.filter(|t| t.revision == target.revision) {
+        for (k, v) in values.iter_mut() {
+            let key = FieldKey::new(k.clone());
+            if foreign.is_some_and(|f| f.touches(&key)) {
+                continue;
+            }
+            if let Some(now) = t.field(&key) {
+                *v = now.clone();
+            }
+        }
+    }
+    for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
+        values.remove(f.as_str());
+    }
+    if let Some(t) = target_read {
+        for f in carried_kept {
+            values.insert(f.to_string(), t.field(f).cloned().unwrap_or(FieldValue::Null));
+        }
+    }
+    values
+}
+
+/// Whether the write sent a value whose target form may differ from the sent one.
+fn sends_lossy(integration: &Integration, flow: Flow, sent: &[FieldChange]) -> bool {
+    sent.iter().any(|c| mapping_kind(integration, flow, &c.field) == Some(MappingKind::RichText))
+}
