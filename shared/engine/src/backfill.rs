@@ -50,3 +50,58 @@ pub(crate) fn backfill(integration: &Integration, cmd: &WriteCommand, created: &
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{both, command, integration, snapshot, text};
+    use ferry_domain::{Direction, FieldValue, Flow, MappingKind};
+
+    #[test]
+    fn a_create_copies_back_what_the_target_filled_in_where_the_source_is_empty() {
+        let (high, low) = (text("High"), text("Low"));
+        // (the priority mapping's direction, the source's priority (None: not returned),
+        // the new target's Priority, copied back)
+        let table = [
+            (Direction::Both, Some(FieldValue::Null), high.clone(), Some(high.clone())),
+            (Direction::Both, Some(low.clone()), high.clone(), None),
+            (Direction::Both, Some(FieldValue::Null), FieldValue::Null, None),
+            // Read by the create's flow and not returned: not known to be empty.
+            (Direction::Both, None, high.clone(), None),
+            // Never read by the create's flow: the source has no value of it.
+            (Direction::RightToLeft, None, high.clone(), Some(high.clone())),
+            // A field the reverse flow does not map stays as it is.
+            (Direction::LeftToRight, Some(FieldValue::Null), high.clone(), None),
+        ];
+        for (direction, source_priority, target_priority, want) in table {
+            let mut i = integration();
+            i.fields[1] = ferry_domain::FieldMapping { direction, ..both("priority", "Priority", MappingKind::Value) };
+            let mut fields = vec![("summary", text("Crash on save"))];
+            fields.extend(source_priority.clone().map(|v| ("priority", v)));
+            let cmd = command(Flow::LeftToRight, snapshot("APP-1", &fields), &[]);
+            // The target as created: the summary sent, the priority its own, its remote id.
+            let created = snapshot(
+                "7",
+                &[
+                    ("System.Title", text("Crash on save")),
+                    ("Priority", target_priority.clone()),
+                    ("Custom.JiraKey", text("APP-1")),
+                ],
+            );
+            let back = backfill(&i, &cmd, &created);
+            let got: Vec<(String, FieldValue)> = back.into_iter().map(|c| (c.field.to_string(), c.value)).collect();
+            let want: Vec<(String, FieldValue)> = want.into_iter().map(|v| ("priority".to_string(), v)).collect();
+            assert_eq!(got, want, "{direction:?}: source {source_priority:?}, target {target_priority:?}");
+        }
+    }
+
+    #[test]
+    fn the_remote_id_is_never_copied_back_as_a_default() {
+        let i = integration();
+        // The source's remote-id field is empty; the target names it in its own.
+        let cmd = command(Flow::RightToLeft, snapshot("7", &[("Custom.JiraKey", FieldValue::Null)]), &[]);
+        let created = snapshot("APP-1", &[("customfield_10050", text("7")), ("summary", text("x"))]);
+        let back = backfill(&i, &cmd, &created);
+        assert!(back.iter().all(|c| c.field.as_str() != "Custom.JiraKey"), "{back:?}");
+    }
+}

@@ -207,3 +207,95 @@ fn synced_target_values(
 fn sends_lossy(integration: &Integration, flow: Flow, sent: &[FieldChange]) -> bool {
     sent.iter().any(|c| mapping_kind(integration, flow, &c.field) == Some(MappingKind::RichText))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{at, rich, snapshot, text};
+    use std::collections::BTreeSet;
+
+    fn target(revision: &str) -> EntityRef {
+        EntityRef {
+            id: EntityId::new("7"),
+            key: "7".into(),
+            url: String::new(),
+            revision: revision.into(),
+            updated: at(0),
+        }
+    }
+
+    fn keys(ks: &[&str]) -> Vec<FieldKey> {
+        ks.iter().map(|k| FieldKey::new(*k)).collect()
+    }
+
+    #[test]
+    fn the_target_is_recorded_as_it_holds_ferrys_values_and_without_the_fields_it_kept() {
+        let sent = rich("<p>Steps</p>");
+        let held = rich("<p>Steps</p>\n");
+        let mapped: BTreeMap<String, FieldValue> = [
+            ("System.Title".to_string(), text("Crash")),
+            ("System.Description".to_string(), sent.clone()),
+            ("Priority".to_string(), text("High")),
+        ]
+        .into();
+        // The target read back: the description in its own form, and an Area Ferry does not map.
+        let read = snapshot(
+            "7",
+            &[("System.Title", text("Crash")), ("System.Description", held.clone()), ("Area", text("Web"))],
+        );
+        // (read at the recorded revision, fields someone else changed in it, kept by the
+        // target, flagged, carried to the source, the description and priority recorded)
+        type Row<'a> = (bool, &'a [&'a str], &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let table: [(Row, Option<&FieldValue>, Option<FieldValue>); 7] = [
+            ((true, &[], &[], &[], &[]), Some(&held), Some(text("High"))),
+            // A read of a later revision (a person's edit in between) is not Ferry's.
+            ((false, &[], &[], &[], &[]), Some(&sent), Some(text("High"))),
+            // Someone else changed the description in the recorded revision.
+            ((true, &["System.Description"], &[], &[], &[]), Some(&sent), Some(text("High"))),
+            // The target won the priority, or a person must decide it: its base stays.
+            ((true, &[], &["Priority"], &[], &[]), Some(&held), None),
+            ((true, &[], &[], &["Priority"], &[]), Some(&held), None),
+            // An adoption kept the target's priority and carried it to the source: the
+            // target's value (none returned: empty) is in sync.
+            ((true, &[], &["Priority"], &[], &["Priority"]), Some(&held), Some(FieldValue::Null)),
+            ((true, &[], &["System.Description"], &[], &["System.Description"]), Some(&held), Some(text("High"))),
+        ];
+        for ((same_revision, theirs, kept, flagged, carried), description, priority) in table {
+            let foreign = Foreign {
+                reason: String::new(),
+                fields: keys(theirs).into_iter().collect::<BTreeSet<_>>(),
+                all: false,
+            };
+            let foreign = (!theirs.is_empty()).then_some(&foreign);
+            let plan = UpdatePlan {
+                kept_target: keys(kept),
+                flagged: keys(flagged)
+                    .into_iter()
+                    .map(|field| crate::update_plan::FlaggedField {
+                        source_field: FieldKey::new("priority"),
+                        source_value: FieldValue::Null,
+                        target_value: FieldValue::Null,
+                        base: FieldValue::Null,
+                        field,
+                    })
+                    .collect(),
+                ..UpdatePlan::create()
+            };
+            let at = target(if same_revision { "1" } else { "2" });
+            let values = synced_target_values(&mapped, Some(&read), &at, foreign, &plan, &keys(carried));
+            let row = format!("{same_revision} {theirs:?} {kept:?} {flagged:?} {carried:?}");
+            assert_eq!(values.get("System.Description"), description, "{row}");
+            assert_eq!(values.get("Priority"), priority.as_ref(), "{row}");
+            assert_eq!(values.get("System.Title"), Some(&text("Crash")), "{row}");
+            assert!(!values.contains_key("Area"), "only mapped fields: {row}");
+        }
+    }
+
+    #[test]
+    fn without_a_read_the_mapped_values_are_recorded_as_sent() {
+        let mapped: BTreeMap<String, FieldValue> = [("Priority".to_string(), text("High"))].into();
+        let values =
+            synced_target_values(&mapped, None, &target("1"), None, &UpdatePlan::create(), &keys(&["Priority"]));
+        assert_eq!(values, mapped, "a carried field needs the target's read value");
+    }
+}

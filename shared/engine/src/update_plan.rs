@@ -37,9 +37,10 @@ impl UpdatePlan {
 pub(crate) struct FlaggedField {
     pub field: FieldKey,
     pub source_field: FieldKey,
-    source_value: FieldValue,
-    target_value: FieldValue,
-    base: FieldValue,
+    pub source_value: FieldValue,
+    pub target_value: FieldValue,
+    /// The last-synced value.
+    pub base: FieldValue,
 }
 
 pub(crate) struct ResolvedField {
