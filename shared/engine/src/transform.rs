@@ -23,19 +23,10 @@ struct PairState {
 }
 
 impl Engine {
-    /// Maps one change event and enqueues the write command (or records why not).
-    #[instrument(skip_all)]
-    pub async fn transform(&self, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
-        let batch = Batch::default();
-        let outcome = self.transform_to(body, receive_count, &batch).await?;
-        self.flush(&batch).await?;
-        Ok(outcome)
-    }
-
     /// Maps one change event (a message body of the changes queue); its write command,
     /// if any, goes to `batch`, for [`Engine::flush`] to send with the rest of the batch.
     #[instrument(skip_all)]
-    pub async fn transform_to(
+    pub async fn transform_change(
         &self,
         body: &str,
         receive_count: u32,

@@ -69,18 +69,15 @@ enum Update {
 }
 
 impl Engine {
-    /// Applies one write command to the target system (a batch of one).
-    pub async fn write(&self, body: &str, receive_count: u32) -> Result<WriteOutcome, HandleError> {
-        let batch = Batch::default();
-        let outcome = self.write_in(body, receive_count, &batch).await?;
-        self.flush(&batch).await?;
-        Ok(outcome)
-    }
-
     /// Applies one write command (a message body of the writes queue) to the target
     /// system, as part of a handler batch.
     #[instrument(skip_all)]
-    pub async fn write_in(&self, body: &str, receive_count: u32, batch: &Batch) -> Result<WriteOutcome, HandleError> {
+    pub async fn write_command(
+        &self,
+        body: &str,
+        receive_count: u32,
+        batch: &Batch,
+    ) -> Result<WriteOutcome, HandleError> {
         let command: WriteCommand = serde_json::from_str(body)
             .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
         if command.schema != MESSAGE_SCHEMA {
