@@ -6,7 +6,7 @@ use crate::batch::Batch;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::Parkable;
-use crate::outcome::TransformOutcome;
+use crate::outcome::{Skip, TransformOutcome};
 use crate::stale::stale_snapshot;
 use ferry_domain::ports::{Connector, OutMessage};
 use ferry_domain::{
@@ -54,14 +54,14 @@ impl Engine {
         // its twin already got: mapping it would write older values back (a revert).
         if let Some(detail) = stale_snapshot(&event.snapshot, pair.source_fp.as_ref(), pair.target_fp.as_ref()) {
             batch.count(id, flow, Counter::Skipped);
-            return Ok(TransformOutcome::Skipped { reason: "stale".into(), detail });
+            return Ok(TransformOutcome::Skipped { reason: Skip::Stale, detail });
         }
         let output = self.map_event(&record, event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;
         self.report_mapping(&record, event, &output);
         match output.decision {
             Decision::Skip { reason, detail } => {
                 batch.count(id, flow, Counter::Skipped);
-                Ok(TransformOutcome::Skipped { reason: reason.as_str().to_string(), detail })
+                Ok(TransformOutcome::Skipped { reason: reason.into(), detail })
             }
             Decision::Fail { category, message } => Err(Parkable::Permanent(PortError::new(category, message), None)),
             Decision::Write { create, changes, mapped } => {

@@ -17,7 +17,7 @@ use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::{command_event, Parkable};
-use crate::outcome::WriteOutcome;
+use crate::outcome::{Skip, WriteOutcome};
 use crate::stale::stale_snapshot;
 use crate::update_plan::{flagged_message, plan_update, UpdatePlan};
 use chrono::Utc;
@@ -108,7 +108,7 @@ impl Engine {
                 Update::Stale(detail) => {
                     batch.count(id, cmd.flow, Counter::Skipped);
                     let source = cmd.source.key.clone();
-                    return Ok(WriteOutcome::Skipped { source, reason: "stale".into(), detail });
+                    return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
                 }
             },
             None => self.create_in_target(&ctx, batch).await?,
