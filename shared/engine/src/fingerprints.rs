@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 
 /// Changes to merge into one side's fingerprint (see [`Engine::merged_fingerprint`]).
 pub(crate) struct FpUpdate<'a> {
-    pub values: &'a BTreeMap<String, FieldValue>,
+    /// Values now in sync, merged over the fingerprint's.
+    pub values: &'a BTreeMap<FieldKey, FieldValue>,
     pub echo: Option<&'a EntityRef>,
     pub written: Option<&'a EntityRef>,
     pub applied: Option<DateTime<Utc>>,
@@ -67,9 +68,11 @@ impl Engine {
             create_started: None,
         };
         let target_fp = self.merged_fingerprint(batch, id, cmd.flow.target(), &target.id, target_update, now).await?;
-        let mut source_values = synced_source_values(integration, cmd.flow, &cmd.source);
+        let synced = synced_source_values(integration, cmd.flow, &cmd.source);
+        let mut source_values: BTreeMap<FieldKey, FieldValue> =
+            synced.into_iter().map(|(k, v)| (FieldKey::new(k), v)).collect();
         for c in &written.plan.flagged {
-            source_values.remove(c.source_field.as_str());
+            source_values.remove(&c.source_field);
         }
         source_values.extend(linked.source_extra.clone());
         // The link exists now: a create intent of this source entity is fulfilled.
@@ -149,7 +152,8 @@ impl Engine {
             applied_source_updated: None,
             create_started: None,
         });
-        fp.values.extend(values.iter().map(|(k, v)| (k.clone(), v.fingerprint_form())));
+        // The stored record keys its values by field name.
+        fp.values.extend(values.iter().map(|(k, v)| (k.to_string(), v.fingerprint_form())));
         if let Some(w) = written {
             fp.written_revision = echo.map(|e| e.revision.clone());
             fp.written_updated = Some(w.updated);
@@ -173,31 +177,30 @@ impl Engine {
 /// they keep their last-synced value as the base of the next three-way comparison; the
 /// fields an adoption kept and carried to the source are in sync at the target's value.
 fn synced_target_values(
-    mapped: &BTreeMap<String, FieldValue>,
+    mapped: &BTreeMap<FieldKey, FieldValue>,
     target_read: Option<&EntitySnapshot>,
     target: &EntityRef,
     foreign: Option<&Foreign>,
     plan: &UpdatePlan,
     carried_kept: &[FieldKey],
-) -> BTreeMap<String, FieldValue> {
+) -> BTreeMap<FieldKey, FieldValue> {
     let mut values = mapped.clone();
     if let Some(t) = target_read.filter(|t| t.revision == target.revision) {
-        for (k, v) in values.iter_mut() {
-            let key = FieldKey::new(k.clone());
-            if foreign.is_some_and(|f| f.touches(&key)) {
+        for (key, v) in values.iter_mut() {
+            if foreign.is_some_and(|f| f.touches(key)) {
                 continue;
             }
-            if let Some(now) = t.field(&key) {
+            if let Some(now) = t.field(key) {
                 *v = now.clone();
             }
         }
     }
     for f in plan.kept_target.iter().chain(plan.flagged.iter().map(|c| &c.field)) {
-        values.remove(f.as_str());
+        values.remove(f);
     }
     if let Some(t) = target_read {
         for f in carried_kept {
-            values.insert(f.to_string(), t.field(f).cloned().unwrap_or(FieldValue::Null));
+            values.insert(f.clone(), t.field(f).cloned().unwrap_or(FieldValue::Null));
         }
     }
     values
@@ -232,10 +235,10 @@ mod tests {
     fn the_target_is_recorded_as_it_holds_ferrys_values_and_without_the_fields_it_kept() {
         let sent = rich("<p>Steps</p>");
         let held = rich("<p>Steps</p>\n");
-        let mapped: BTreeMap<String, FieldValue> = [
-            ("System.Title".to_string(), text("Crash")),
-            ("System.Description".to_string(), sent.clone()),
-            ("Priority".to_string(), text("High")),
+        let mapped: BTreeMap<FieldKey, FieldValue> = [
+            (FieldKey::new("System.Title"), text("Crash")),
+            (FieldKey::new("System.Description"), sent.clone()),
+            (FieldKey::new("Priority"), text("High")),
         ]
         .into();
         // The target read back: the description in its own form, and an Area Ferry does not map.
@@ -293,7 +296,7 @@ mod tests {
 
     #[test]
     fn without_a_read_the_mapped_values_are_recorded_as_sent() {
-        let mapped: BTreeMap<String, FieldValue> = [("Priority".to_string(), text("High"))].into();
+        let mapped: BTreeMap<FieldKey, FieldValue> = [(FieldKey::new("Priority"), text("High"))].into();
         let values =
             synced_target_values(&mapped, None, &target("1"), None, &UpdatePlan::create(), &keys(&["Priority"]));
         assert_eq!(values, mapped, "a carried field needs the target's read value");

@@ -30,7 +30,7 @@ pub(crate) struct Linked {
     /// Someone else changed the source around that write.
     pub source_foreign: bool,
     /// The values written to the source (they are in sync now).
-    pub source_extra: BTreeMap<String, FieldValue>,
+    pub source_extra: BTreeMap<FieldKey, FieldValue>,
     /// Target fields an adoption kept whose values it carried to the source.
     pub carried_kept: Vec<FieldKey>,
     /// The target as read after the write (for lossy values and defaults).
@@ -75,7 +75,7 @@ impl Engine {
         back.extend(remote_id_back(integration, cmd, &written.target));
         let source = (source_conn.as_ref(), &source_scope);
         let (source_written, source_foreign) = self.write_to_source(ctx, source, &back, written).await?;
-        let source_extra = back.into_iter().map(|c| (c.field.to_string(), c.value)).collect();
+        let source_extra = back.into_iter().map(|c| (c.field, c.value)).collect();
         let linked = Linked { source_written, source_foreign, source_extra, carried_kept, target_read };
         if let Some(t) = &linked.target_read {
             // Read after every follow-up write to the target (the remote link).

@@ -80,7 +80,7 @@ pub(crate) fn snapshot(id: &str, fields: &[(&str, FieldValue)]) -> EntitySnapsho
 
 /// A write command of `flow` from `source`: `changes` sent, `mapped` the values meant.
 pub(crate) fn command(flow: Flow, source: EntitySnapshot, mapped: &[(&str, FieldValue)]) -> WriteCommand {
-    let mapped: BTreeMap<String, FieldValue> = mapped.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let mapped: BTreeMap<FieldKey, FieldValue> = mapped.iter().map(|(k, v)| (FieldKey::new(*k), v.clone())).collect();
     WriteCommand {
         schema: MESSAGE_SCHEMA,
         integration: IntegrationId::parse("i").expect("id"),

@@ -62,7 +62,7 @@ pub(crate) fn plan_update(
     base: Option<&Fingerprint>,
 ) -> UpdatePlan {
     let wanted: Vec<FieldChange> = if adopting.is_some() {
-        cmd.mapped.iter().map(|(k, v)| FieldChange { field: FieldKey::new(k.clone()), value: v.clone() }).collect()
+        cmd.mapped.iter().map(|(k, v)| FieldChange { field: k.clone(), value: v.clone() }).collect()
     } else {
         cmd.changes.clone()
     };

@@ -96,7 +96,7 @@ impl Engine {
             return Ok(parked.into());
         }
         let (target_conn, target_scope) = self.side_connector(&record, cmd.flow.target()).await?;
-        let read_fields: Vec<FieldKey> = cmd.mapped.keys().map(|k| FieldKey::new(k.clone())).collect();
+        let read_fields: Vec<FieldKey> = cmd.mapped.keys().cloned().collect();
         let ctx = WriteCtx { record: &record, cmd, target_conn, target_scope, read_fields };
 
         // The link may have appeared since transform (a duplicate event was written
