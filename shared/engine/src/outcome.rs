@@ -11,7 +11,7 @@ use std::fmt;
 pub enum Skip {
     /// The mapping found nothing to write ([`SkipReason`]).
     Mapping(SkipReason),
-    /// The snapshot is stale ([`crate::stale`]): read before Ferry's latest write to its
+    /// The snapshot is stale (see `stale.rs`): read before Ferry's latest write to its
     /// entity, or older than a snapshot of it the twin already got.
     Stale,
 }
