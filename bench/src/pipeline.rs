@@ -173,8 +173,8 @@ async fn embedded_batch(
     let mut acks = Vec::new();
     for d in &deliveries {
         let result = match q {
-            QueueName::Changes => engine.transform_to(&d.body, d.receive_count, &batch).await.map(|_| None),
-            QueueName::Writes => engine.write_in(&d.body, d.receive_count, &batch).await.map(Some),
+            QueueName::Changes => engine.transform_change(&d.body, d.receive_count, &batch).await.map(|_| None),
+            QueueName::Writes => engine.write_command(&d.body, d.receive_count, &batch).await.map(Some),
         };
         match result {
             Ok(outcome) => {

@@ -199,7 +199,7 @@ fn step(what: &str, r: &CycleReport) -> Value {
         .filter_map(|h| match h {
             ferry_runtime::HandledEvent::Transform {
                 outcome: ferry_engine::TransformOutcome::Skipped { reason, .. },
-            } => Some(reason.clone()),
+            } => Some(*reason),
             _ => None,
         })
         .collect::<Vec<_>>();

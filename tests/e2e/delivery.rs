@@ -144,14 +144,14 @@ async fn a_failure_whose_snapshot_is_over_300_kb_is_parked_and_retried() -> Resu
         .await?;
     w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
     let (change, receipt) = next_message(&w, QueueName::Changes).await?;
-    let outcome = w.engine.transform(&change, 1).await?;
+    let outcome = transform_one(&w.engine, &change, 1).await?;
     assert!(matches!(outcome, TransformOutcome::Enqueued { create: true, .. }), "{outcome:?}");
     w.engine.queue().ack(QueueName::Changes, &receipt).await?;
     let (command, receipt) = next_message(&w, QueueName::Writes).await?;
     // Azure DevOps refuses the create: parked at once, with the input snapshot and the
     // mapping output (the description three more times) in the failure record.
     w.ado.faults().fail_next(1, 400);
-    let outcome = w.engine.write(&command, 1).await?;
+    let outcome = write_one(&w.engine, &command, 1).await?;
     let WriteOutcome::Parked { failure_id } = outcome else { panic!("parked: {outcome:?}") };
     w.engine.queue().ack(QueueName::Writes, &receipt).await?;
 
@@ -185,15 +185,15 @@ async fn a_transient_failure_on_the_last_delivery_before_the_dead_letter_queue_i
     w.jira_user("alice").await.create(vec![("summary", text("Flaky target"))]).await?;
     w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
     let (change, receipt) = next_message(&w, QueueName::Changes).await?;
-    w.engine.transform(&change, 1).await?;
+    transform_one(&w.engine, &change, 1).await?;
     w.engine.queue().ack(QueueName::Changes, &receipt).await?;
     let (command, receipt) = next_message(&w, QueueName::Writes).await?;
 
     // Azure DevOps answers 503 to everything (each attempt retries inside the connector too).
     w.ado.faults().fail_next(1000, 503);
-    let before_last = w.engine.write(&command, max - 1).await;
+    let before_last = write_one(&w.engine, &command, max - 1).await;
     assert!(before_last.is_err(), "retried while deliveries remain: {before_last:?}");
-    let last = w.engine.write(&command, max).await?;
+    let last = write_one(&w.engine, &command, max).await?;
     w.ado.faults().fail_next(0, 503);
     let WriteOutcome::Parked { failure_id } = last else { panic!("parked on the last delivery: {last:?}") };
     w.engine.queue().ack(QueueName::Writes, &receipt).await?;

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
 use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
-use ferry_engine::{Engine, EngineSettings};
+use ferry_engine::{Batch, Engine, EngineSettings, HandleError, TransformOutcome, WriteOutcome};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
 use ferry_runtime::aws::{aws_engine_with_secrets, AwsRuntime};
@@ -286,6 +286,23 @@ pub struct Ran {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Handles one change event as a handler batch of one: the engine's transform, then the
+/// flush that sends its write command.
+pub async fn transform_one(engine: &Engine, body: &str, receive_count: u32) -> Result<TransformOutcome, HandleError> {
+    let batch = Batch::default();
+    let outcome = engine.transform_change(body, receive_count, &batch).await?;
+    engine.flush(&batch).await?;
+    Ok(outcome)
+}
+
+/// Applies one write command as a handler batch of one.
+pub async fn write_one(engine: &Engine, body: &str, receive_count: u32) -> Result<WriteOutcome, HandleError> {
+    let batch = Batch::default();
+    let outcome = engine.write_command(body, receive_count, &batch).await?;
+    engine.flush(&batch).await?;
+    Ok(outcome)
 }
 
 pub async fn run(mut cmd: Command) -> Ran {

@@ -42,14 +42,14 @@ async fn receive_all(w: &World, queue: QueueName) -> Result<Vec<Delivery>> {
 /// Transforms every waiting change event (their write commands stay queued).
 async fn transform_all(w: &World) -> Result<()> {
     for d in receive_all(w, QueueName::Changes).await? {
-        w.engine.transform(&d.body, d.receive_count).await?;
+        transform_one(&w.engine, &d.body, d.receive_count).await?;
         w.engine.queue().ack(QueueName::Changes, &d.receipt).await?;
     }
     Ok(())
 }
 
 async fn write_and_ack(w: &World, d: &Delivery) -> Result<()> {
-    w.engine.write(&d.body, d.receive_count).await?;
+    write_one(&w.engine, &d.body, d.receive_count).await?;
     w.engine.queue().ack(QueueName::Writes, &d.receipt).await?;
     Ok(())
 }
@@ -171,16 +171,16 @@ async fn writes_of_both_directions_of_one_pair_at_once_lose_neither_fingerprint(
         HookWhen::Before,
         move |req| req.is("PATCH", &path, BOT),
         move |_| async move {
-            engine.write(&body, 1).await.expect("the right-to-left write");
+            write_one(&engine, &body, 1).await.expect("the right-to-left write");
         },
     );
-    let raced = w.engine.write(&l2r[0].body, 1).await;
+    let raced = write_one(&w.engine, &l2r[0].body, 1).await;
     assert_eq!(w.ado.hooks().pending(), 0, "the other direction ran in between");
     assert!(
         matches!(raced, Err(HandleError::Retry { .. })),
         "the pair changed since this write read it: it runs again: {raced:?}"
     );
-    w.engine.write(&l2r[0].body, 2).await?;
+    write_one(&w.engine, &l2r[0].body, 2).await?;
     w.engine.queue().ack(QueueName::Writes, &second.receipt).await?;
     w.engine.queue().ack(QueueName::Writes, &l2r[0].receipt).await?;
 

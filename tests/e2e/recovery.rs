@@ -156,8 +156,8 @@ async fn handle_flow(c: &Crashing, flow: Flow, visibility: Duration) -> Result<(
                 continue;
             }
             let done = match name {
-                QueueName::Changes => c.engine.transform(&d.body, d.receive_count).await.map(|_| ()),
-                QueueName::Writes => c.engine.write(&d.body, d.receive_count).await.map(|_| ()),
+                QueueName::Changes => transform_one(&c.engine, &d.body, d.receive_count).await.map(|_| ()),
+                QueueName::Writes => write_one(&c.engine, &d.body, d.receive_count).await.map(|_| ()),
             };
             match done {
                 Ok(()) => q.ack(name, &d.receipt).await?,

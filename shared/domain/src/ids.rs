@@ -1,6 +1,7 @@
 //! Validated identifiers ("parse, don't validate").
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::fmt;
 
 macro_rules! id_newtype {
@@ -76,6 +77,12 @@ impl FieldKey {
         Self(s.into())
     }
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+/// Maps keyed by field are looked up by name: `fields.get("summary")`.
+impl Borrow<str> for FieldKey {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

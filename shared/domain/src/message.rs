@@ -2,7 +2,7 @@
 
 use crate::changes::ReadToken;
 use crate::error::ErrorCategory;
-use crate::ids::{EntityId, IntegrationId};
+use crate::ids::{EntityId, FieldKey, IntegrationId};
 use crate::model::{EntityRef, EntitySnapshot, FieldChange, FieldValue, Flow, RemoteLink, Side};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -79,8 +79,8 @@ pub struct WriteCommand {
     pub target: Option<EntityId>,
     pub changes: Vec<FieldChange>,
     /// Values Ferry means the target to hold after this write (all mapped fields), the
-    /// next fingerprint.
-    pub mapped: BTreeMap<String, FieldValue>,
+    /// next fingerprint. On the wire an object keyed by field name.
+    pub mapped: BTreeMap<FieldKey, FieldValue>,
     /// Carried from a replayed [`ChangeEvent`] (see its `replay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
@@ -326,5 +326,24 @@ pub fn remote_link_for(integration: &IntegrationId, peer_side: Side, peer: &Enti
         global_id: format!("ferry:{integration}:{}:{}", peer_side.as_str(), peer.id),
         url: peer.url.clone(),
         title: format!("{label} {}", peer.key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write command as Ferry wrote it before its mapped values were keyed by
+    /// `FieldKey`: queue messages in flight across an upgrade must still parse, and a
+    /// command must still be written the same way.
+    const WRITE_COMMAND: &str = r#"{"schema":1,"integration":"app-bugs","flow":"left_to_right","source":{"id":"10001","key":"APP-1","revision":"1795000000000","updated":"2026-11-18T11:06:40Z","url":"https://acme.atlassian.net/browse/APP-1","fields":{"priority":{"type":"option","value":"High"},"summary":{"type":"text","value":"Crash on save"}}},"target":"7","changes":[{"field":"System.Title","value":{"type":"text","value":"Crash on save"}}],"mapped":{"Microsoft.VSTS.Common.Priority":{"type":"number","value":2.0},"System.Description":{"type":"rich_text","value":"<p>Steps</p>"},"System.Title":{"type":"text","value":"Crash on save"}}}"#;
+
+    #[test]
+    fn a_write_command_parses_and_is_written_back_byte_for_byte() {
+        let cmd: WriteCommand = serde_json::from_str(WRITE_COMMAND).expect("parses");
+        assert_eq!(cmd.mapped.len(), 3);
+        assert_eq!(cmd.mapped.get("Microsoft.VSTS.Common.Priority"), Some(&FieldValue::Number(2.0)));
+        assert_eq!(cmd.mapped.get("System.Title"), Some(&FieldValue::Text("Crash on save".into())));
+        assert_eq!(serde_json::to_string(&cmd).expect("serializes"), WRITE_COMMAND);
     }
 }

@@ -16,9 +16,9 @@
 
 use crate::batch::Batch;
 use crate::engine::Engine;
+use crate::failures::Parkable;
 use crate::foreign::Foreign;
 use crate::history::Written;
-use crate::pipeline::Parkable;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     EntityId, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, FieldValue, Fingerprint, Integration,
@@ -257,8 +257,8 @@ impl Engine {
                 let mut fields: BTreeSet<FieldKey> = cmd
                     .mapped
                     .keys()
-                    .map(|k| FieldKey::new(k.clone()))
                     .filter(|t| source_field(integration, cmd.flow, t).is_some_and(|s| theirs.touches(s)))
+                    .cloned()
                     .collect();
                 // The original learns its twin's key.
                 fields.extend(integration.remote.id_field(cmd.flow.target()).cloned());

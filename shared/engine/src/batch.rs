@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use tracing::warn;
 
 /// A handler batch (see the module docs). Create one per received batch, hand it to
-/// [`Engine::prefetch`], every [`Engine::transform_to`] / [`Engine::write_in`] of the
+/// [`Engine::prefetch`], every [`Engine::transform_change`] / [`Engine::write_command`] of the
 /// batch, then [`Engine::flush`].
 #[derive(Debug, Default)]
 pub struct Batch {

@@ -16,8 +16,6 @@ pub struct EngineSettings {
     pub send_batch: usize,
     /// How long users looked up by e-mail and integration users are cached.
     pub user_cache_ttl: Duration,
-    /// Base of the jittered backoff for retried messages without `Retry-After`.
-    pub retry_base: Duration,
     /// The longest a poll may hold its integration direction's lease; a poll's budget
     /// stays within four fifths of it.
     pub poll_lease: Duration,
@@ -50,7 +48,6 @@ impl Default for EngineSettings {
         Self {
             send_batch: 10,
             user_cache_ttl: Duration::from_secs(600),
-            retry_base: Duration::from_secs(2),
             poll_lease: Duration::from_secs(300),
             poll_budget: Duration::from_secs(30),
             poll_page_size: 100,

@@ -1,33 +1,60 @@
 //! Ferry's use cases, generic over the ports: apply, activate, deactivate, poll,
 //! transform, write, retry and status. Both runtimes (the embedded local runner and
 //! the Lambda functions) call these and nothing else.
+//!
+//! One module per use case, and one per rule a use case applies:
+//! - `lifecycle.rs`: apply, activate, deactivate; `status.rs`: `ferry status`.
+//! - `poll.rs`: one direction's changes onto the changes queue; `watermark.rs`: where a
+//!   read starts, which entities of a page are new, when the watermark advances.
+//! - `transform.rs`: a change event through the mapping to a write command.
+//! - `write.rs`: a write command to the target, in steps: `adopt.rs` (an unlinked twin),
+//!   `create.rs` (the create intent), `update_plan.rs` (the three-way comparison and
+//!   conflict policy), `link.rs` (linking a new pair; `backfill.rs`: the target's
+//!   defaults copied back), `fingerprints.rs` (what a write records of both sides).
+//! - `stale.rs`: when a snapshot must not be applied; `foreign.rs` / `history.rs`: whether
+//!   the revision Ferry recorded holds someone else's edit (not an echo).
+//! - `failures.rs`: retry later or park, a change waiting behind a parked one, and the
+//!   operator's retry and discard; `attempts.rs`: which delivery is the last.
+//! - `batch.rs`: a handler batch's state read ahead; `outbox.rs`: sending what it produced.
 
 mod adopt;
 mod attempts;
+mod backfill;
 mod batch;
 mod cache;
 pub mod collab;
 mod crash;
+mod create;
 mod engine;
 mod error;
+mod failures;
+mod fingerprints;
 mod foreign;
 mod history;
 mod lifecycle;
+mod link;
 mod missing;
 mod outbox;
-mod pipeline;
+mod outcome;
 mod poll;
+mod stale;
 mod status;
+#[cfg(test)]
+mod testkit;
+mod transform;
+mod update_plan;
 mod watermark;
+mod write;
 
 pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
+pub use ferry_mapping::SkipReason;
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
 pub use outbox::Flushed;
-pub use pipeline::{TransformOutcome, WriteOutcome};
+pub use outcome::{Skip, TransformOutcome, WriteOutcome};
 pub use poll::PollReport;
 pub use status::{FlowStatus, IntegrationStatus};
 pub use watermark::budget_before_deadline;

@@ -50,64 +50,9 @@ impl Engine {
     ) -> Result<ApplyReport, EngineError> {
         self.forget_configs();
         let stored = self.config.list_integrations().await?;
-        let active_users = |system: &str| {
-            stored
-                .iter()
-                .find(|r| {
-                    r.active
-                        && (r.integration.left.system.as_str() == system
-                            || r.integration.right.system.as_str() == system)
-                })
-                .map(|r| r.integration.id.to_string())
-        };
-
         let mut report = ApplyReport::default();
-        let mut system_writes = Vec::new();
-        for s in systems {
-            match self.config.get_system(&s.id).await? {
-                Some(old) if &old == s => report.systems_unchanged.push(s.id.to_string()),
-                old => {
-                    if old.is_some() {
-                        if let Some(integration) = active_users(s.id.as_str()) {
-                            return Err(EngineError::SystemInUse { system: s.id.to_string(), integration });
-                        }
-                    }
-                    if check_connections {
-                        let conn = self.connectors.connector(s).await?;
-                        conn.integration_user().await.map_err(|e| {
-                            ferry_domain::PortError::new(
-                                e.category,
-                                format!("testing system {:?}: {}", s.id.as_str(), e.message),
-                            )
-                        })?;
-                    }
-                    system_writes.push(s);
-                }
-            }
-        }
-
-        let mut integration_writes = Vec::new();
-        for i in integrations {
-            report.notes.extend(crate::attempts::attempts_note(
-                i.id.as_str(),
-                i.max_attempts,
-                self.queue.max_receives(),
-            ));
-            for ep in [&i.left, &i.right] {
-                let known =
-                    systems.iter().any(|s| s.id == ep.system) || self.config.get_system(&ep.system).await?.is_some();
-                if !known {
-                    return Err(EngineError::UnknownSystem(ep.system.to_string()));
-                }
-            }
-            match stored.iter().find(|r| r.integration.id == i.id) {
-                Some(r) if &r.integration == i => report.integrations_unchanged.push(i.id.to_string()),
-                Some(r) if r.active => return Err(EngineError::ActiveIntegration(i.id.to_string())),
-                Some(r) => integration_writes.push((i, Some(r.version))),
-                None => integration_writes.push((i, None)),
-            }
-        }
-
+        let system_writes = self.systems_to_write(systems, &stored, check_connections, &mut report).await?;
+        let integration_writes = self.integrations_to_write(integrations, systems, &stored, &mut report).await?;
         if check_connections {
             for (i, _) in &integration_writes {
                 self.check_filters(i, systems).await?;
@@ -131,6 +76,84 @@ impl Engine {
             report.integrations_written.push(i.id.to_string());
         }
         Ok(report)
+    }
+
+    /// The systems an apply writes (new or changed); the unchanged ones go to the
+    /// report. A system an active integration uses cannot change, and with
+    /// `check_connections` each one written is contacted first.
+    async fn systems_to_write<'a>(
+        &self,
+        systems: &'a [SystemConfig],
+        stored: &[IntegrationRecord],
+        check_connections: bool,
+        report: &mut ApplyReport,
+    ) -> Result<Vec<&'a SystemConfig>, EngineError> {
+        let active_user = |system: &SystemConfig| {
+            stored
+                .iter()
+                .find(|r| {
+                    r.active && (r.integration.left.system == system.id || r.integration.right.system == system.id)
+                })
+                .map(|r| r.integration.id.to_string())
+        };
+        let mut writes = Vec::new();
+        for s in systems {
+            match self.config.get_system(&s.id).await? {
+                Some(old) if &old == s => report.systems_unchanged.push(s.id.to_string()),
+                old => {
+                    if old.is_some() {
+                        if let Some(integration) = active_user(s) {
+                            return Err(EngineError::SystemInUse { system: s.id.to_string(), integration });
+                        }
+                    }
+                    if check_connections {
+                        let conn = self.connectors.connector(s).await?;
+                        conn.integration_user().await.map_err(|e| {
+                            ferry_domain::PortError::new(
+                                e.category,
+                                format!("testing system {:?}: {}", s.id.as_str(), e.message),
+                            )
+                        })?;
+                    }
+                    writes.push(s);
+                }
+            }
+        }
+        Ok(writes)
+    }
+
+    /// The integrations an apply writes, each with the stored version it replaces; the
+    /// unchanged ones go to the report. Every system they name must exist (in this
+    /// apply or the store), and an active integration cannot change.
+    async fn integrations_to_write<'a>(
+        &self,
+        integrations: &'a [Integration],
+        systems: &[SystemConfig],
+        stored: &[IntegrationRecord],
+        report: &mut ApplyReport,
+    ) -> Result<Vec<(&'a Integration, Option<u64>)>, EngineError> {
+        let mut writes = Vec::new();
+        for i in integrations {
+            report.notes.extend(crate::attempts::attempts_note(
+                i.id.as_str(),
+                i.max_attempts,
+                self.queue.max_receives(),
+            ));
+            for ep in [&i.left, &i.right] {
+                let known =
+                    systems.iter().any(|s| s.id == ep.system) || self.config.get_system(&ep.system).await?.is_some();
+                if !known {
+                    return Err(EngineError::UnknownSystem(ep.system.to_string()));
+                }
+            }
+            match stored.iter().find(|r| r.integration.id == i.id) {
+                Some(r) if &r.integration == i => report.integrations_unchanged.push(i.id.to_string()),
+                Some(r) if r.active => return Err(EngineError::ActiveIntegration(i.id.to_string())),
+                Some(r) => writes.push((i, Some(r.version))),
+                None => writes.push((i, None)),
+            }
+        }
+        Ok(writes)
     }
 
     /// Asks each filtered direction's source system whether its poll query, with the

@@ -7,7 +7,8 @@ use crate::batch::Batch;
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::HandleError;
-use crate::pipeline::{command_event, Parkable, TransformOutcome};
+use crate::failures::{command_event, Parkable};
+use crate::outcome::TransformOutcome;
 use ferry_domain::ports::{OutMessage, QueueName};
 use ferry_domain::{ChangeEvent, ErrorCategory, PortError, WriteCommand};
 use tracing::warn;
@@ -60,6 +61,17 @@ impl Engine {
         match retry {
             Some(e) => Err(e),
             None => Ok(sent),
+        }
+    }
+
+    /// Ends a handler batch ([`Engine::flush_each`]); fails when any command must be
+    /// sent again. The change events the commands came from may be acknowledged only
+    /// after this succeeded.
+    pub async fn flush(&self, batch: &Batch) -> Result<usize, HandleError> {
+        let flushed = self.flush_each(batch).await?;
+        match flushed.unsent.into_iter().next() {
+            Some((_, e)) => Err(HandleError::retry(e)),
+            None => Ok(flushed.sent),
         }
     }
 

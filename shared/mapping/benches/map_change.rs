@@ -128,12 +128,12 @@ fn bench(c: &mut Criterion) {
         panic!("the fixture's create did not map to a write");
     };
     // The previous write had another title: each update maps every field, writes one.
-    mapped.insert("System.Title".into(), FieldValue::Text("old title".into()));
+    mapped.insert(FieldKey::new("System.Title"), FieldValue::Text("old title".into()));
     let fingerprint = Fingerprint {
         integration: integration.id.clone(),
         side: Side::Right,
         entity: EntityId::new("42"),
-        values: mapped,
+        values: mapped.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         written_revision: None,
         written_updated: None,
         updated_at: Utc::now(),

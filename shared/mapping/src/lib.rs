@@ -129,7 +129,7 @@ pub enum Decision {
     Write {
         create: bool,
         changes: Vec<FieldChange>,
-        mapped: BTreeMap<String, FieldValue>,
+        mapped: BTreeMap<FieldKey, FieldValue>,
     },
     Skip {
         reason: SkipReason,

@@ -346,7 +346,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
         target: &FieldKey,
         v: FieldValue,
         changes: &mut Vec<FieldChange>,
-        mapped: &mut BTreeMap<String, FieldValue>,
+        mapped: &mut BTreeMap<FieldKey, FieldValue>,
     ) {
         let write = if self.create {
             !v.is_null()
@@ -359,7 +359,7 @@ impl<'i, 'a> Mapper<'i, 'a> {
         if write {
             changes.push(FieldChange { field: target.clone(), value: v.clone() });
         }
-        mapped.insert(target.as_str().to_owned(), v);
+        mapped.insert(target.clone(), v);
     }
 
     fn eval(&mut self, m: &FieldMapping, p: Plan<'_>) -> Eval {
@@ -1428,7 +1428,7 @@ mod tests {
         let w = expect_write(&c.run());
         // The target as the ADO connector reads it back after the write.
         let mut ado = snapshot(vec![]);
-        ado.fields = w.mapped.into_iter().map(|(k, v)| (key(&k), v)).collect();
+        ado.fields = w.mapped;
         ado.key = "42".into();
         let mut back = Case::new(i, ado).flow(Flow::RightToLeft).with_user("erin@acme.test", erin());
         back.linked = true;

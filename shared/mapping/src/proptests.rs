@@ -221,7 +221,9 @@ proptest! {
         let prior_fp = prior.map(|v| fp_of(flow.target(), v, None));
         let first = map_change(&input(&i, flow, &src, &users, prior_fp.as_ref(), linked));
         if let Decision::Write { mapped, .. } = &first.decision {
-            let fp = fp_of(flow.target(), mapped.clone(), None);
+            // The fingerprint stores the mapped values by field name.
+            let values = mapped.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let fp = fp_of(flow.target(), values, None);
             let second = map_change(&input(&i, flow, &src, &users, Some(&fp), true));
             prop_assert!(
                 matches!(second.decision, Decision::Skip { reason: SkipReason::Unchanged, .. }),

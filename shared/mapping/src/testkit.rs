@@ -164,7 +164,7 @@ impl Case {
 pub struct Written {
     pub create: bool,
     pub changes: Vec<(String, FieldValue)>,
-    pub mapped: BTreeMap<String, FieldValue>,
+    pub mapped: BTreeMap<FieldKey, FieldValue>,
 }
 
 impl Written {

@@ -210,12 +210,12 @@ impl Runner {
             let result = match name {
                 QueueName::Changes => self
                     .engine
-                    .transform_to(&d.body, d.receive_count, &batch)
+                    .transform_change(&d.body, d.receive_count, &batch)
                     .await
                     .map(|o| HandledEvent::Transform { outcome: o }),
                 QueueName::Writes => self
                     .engine
-                    .write_in(&d.body, d.receive_count, &batch)
+                    .write_command(&d.body, d.receive_count, &batch)
                     .await
                     .map(|o| HandledEvent::Write { outcome: o }),
             };

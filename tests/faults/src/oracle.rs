@@ -185,7 +185,7 @@ pub async fn check(world: &World, work: &mut Workload, jira_ids: &HashMap<String
             match out.decision {
                 Decision::Write { mapped, .. } => {
                     for (field, want) in mapped {
-                        let got = target.field(&FieldKey::new(field.clone())).cloned().unwrap_or(FieldValue::Null);
+                        let got = target.field(&field).cloned().unwrap_or(FieldValue::Null);
                         if !same(&got, &want) {
                             v.not_converged.push(format!(
                                 "{} {field}: {} holds {}, the mapping of {} gives {}",

@@ -400,7 +400,7 @@ impl TwinCtx {
         let body = serde_json::to_string(&event)?;
         let batch = Batch::default();
         let queue = self.engine.queue();
-        let transformed = match self.engine.transform_to(&body, 1, &batch).await {
+        let transformed = match self.engine.transform_change(&body, 1, &batch).await {
             Ok(t) => t,
             Err(e) => {
                 let m = OutMessage { group_id: event.group_id(), dedup_id: event.dedup_id(), body };
@@ -412,7 +412,12 @@ impl TwinCtx {
         self.engine.flush(&batch).await?;
         let mut outcome = name_of(&format!("{transformed:?}"));
         for (_, c) in commands {
-            outcome = match self.engine.write(&c.body, 1).await {
+            let batch = Batch::default();
+            let written = match self.engine.write_command(&c.body, 1, &batch).await {
+                Ok(w) => self.engine.flush(&batch).await.map(|_| w),
+                Err(e) => Err(e),
+            };
+            outcome = match written {
                 Ok(w) => name_of(&format!("{w:?}")),
                 Err(e) => {
                     queue.send(QueueName::Writes, std::slice::from_ref(&c)).await?;

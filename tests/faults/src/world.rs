@@ -136,7 +136,6 @@ impl World {
         let http = HttpOptions { timeout: HTTP_TIMEOUT, ..HttpOptions::default() };
         let connectors = Arc::new(Connectors::new(secrets(), http));
         let settings = EngineSettings {
-            retry_base: Duration::from_millis(200),
             poll_lease: Duration::from_secs(2),
             // Pages of 20: a round's changes take several pages, each a crash boundary.
             poll_page_size: PAGE_SIZE,

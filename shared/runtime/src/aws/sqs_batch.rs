@@ -125,8 +125,8 @@ pub async fn handle_sqs_batch(
         let result = match body {
             Err(e) => Err(e),
             Ok(body) => match step {
-                Step::Transform => engine.transform_to(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
-                Step::Write => engine.write_in(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
+                Step::Transform => engine.transform_change(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
+                Step::Write => engine.write_command(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
             },
         };
         slowest = slowest.max(started.elapsed());

@@ -1,0 +1,113 @@
+//! Creating a target: the intent is recorded on the source's fingerprint before the
+//! create, so a retry after a crash between the create and the link looks for the twin
+//! the first attempt made (by the remote-id search) instead of creating a second one.
+
+use crate::batch::Batch;
+use crate::engine::Engine;
+use crate::failures::Parkable;
+use crate::fingerprints::FpUpdate;
+use chrono::Utc;
+use ferry_domain::ports::Connector;
+use ferry_domain::{EntityId, EntityRef, ErrorCategory, IntegrationRecord, PortError, Scope, WriteCommand};
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+impl Engine {
+    /// Before a create: the entity an earlier, interrupted attempt created, if any. Only a
+    /// recorded create intent triggers the search (the common first create costs none).
+    /// A search that finds nothing while the intent is younger than the target's search
+    /// lag allowance is retried later: the entity may exist but not be searchable yet.
+    pub(crate) async fn find_earlier_create(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        target_conn: &dyn Connector,
+        target_scope: &Scope,
+        batch: &Batch,
+    ) -> Result<Option<EntityId>, Parkable> {
+        let integration = &record.integration;
+        let (source_side, target_side) = (cmd.flow.source(), cmd.flow.target());
+        let fp = self.batch_fingerprint(batch, &integration.id, source_side, &cmd.source.id).await?;
+        let Some(started) = fp.and_then(|f| f.create_started) else {
+            return Ok(None);
+        };
+        let Some(field) = integration.remote.id_field(target_side) else {
+            if cmd.replay.is_some() {
+                // An operator looked and replayed: create.
+                return Ok(None);
+            }
+            return Err(Parkable::Permanent(
+                PortError::new(
+                    ErrorCategory::Conflict,
+                    format!(
+                        "a create of {}'s twin started at {} and its result was not recorded; without a remote id \
+                         field ({}_id_field) Ferry cannot check whether the {} system holds it. Look for it, delete a \
+                         duplicate if any, then `ferry failures retry` (creates) or `discard`",
+                        cmd.source.key,
+                        started.to_rfc3339(),
+                        target_side.as_str(),
+                        target_side.as_str()
+                    ),
+                ),
+                None,
+            ));
+        };
+        if let Some(found) = target_conn.find_by_field(target_scope, field, &cmd.source.key).await? {
+            info!(entity = %cmd.source.key, target = %found.key, "adopting the twin an interrupted create made");
+            return Ok(Some(found.id));
+        }
+        let waited = (Utc::now() - started).to_std().unwrap_or_default();
+        if cmd.replay.is_none() && waited < self.settings.search_settle {
+            let remaining = self.settings.search_settle - waited;
+            return Err(Parkable::Transient(
+                PortError::new(
+                    ErrorCategory::Conflict,
+                    format!(
+                        "a create of {}'s twin started at {} is not found by search yet; looking again in {} s",
+                        cmd.source.key,
+                        started.to_rfc3339(),
+                        remaining.as_secs()
+                    ),
+                )
+                .with_retry_after(Some(remaining)),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Creates the target entity, after recording the intent: a crash after the create
+    /// leaves a trace that makes the retry look for the entity instead of creating a
+    /// second one. A create the target refused created nothing: the intent an earlier
+    /// attempt left (if any) is put back, so a retry creates instead of looking for a
+    /// twin that cannot exist (without a remote-id field it would park).
+    pub(crate) async fn create_target(
+        &self,
+        batch: &Batch,
+        cmd: &WriteCommand,
+        conn: &dyn Connector,
+        scope: &Scope,
+    ) -> Result<EntityRef, Parkable> {
+        let (id, side) = (&cmd.integration, cmd.flow.source());
+        let none = BTreeMap::new();
+        let intent =
+            |at| FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(at) };
+        let before = self.batch_fingerprint(batch, id, side, &cmd.source.id).await?.and_then(|f| f.create_started);
+        let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(Some(Utc::now())), Utc::now()).await?;
+        self.batch_put_fingerprint(batch, &fp).await?;
+        let err = match conn.create(scope, &cmd.changes).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        if err.nothing_applied {
+            let restored = async {
+                let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(before), Utc::now()).await?;
+                self.batch_put_fingerprint(batch, &fp).await
+            };
+            if let Err(e) = restored.await {
+                // The intent stays: the retry looks for a twin first, as after a crash.
+                warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
+            }
+        }
+        Err(err.into())
+    }
+}

@@ -1,0 +1,237 @@
+//! The write use case: one write command → the target system. Its steps, in order:
+//! 1. resolve the target: the linked entity, the one the command names, or for an
+//!    unlinked source the twin an earlier create made or the original that made the
+//!    source ([`crate::adopt`]); none means create;
+//! 2. create it ([`crate::create`]) or update it with what the three-way comparison
+//!    leaves to send ([`crate::update_plan`]);
+//! 3. link the new pair: the link, back-links, remote ids, values copied back
+//!    ([`crate::link`]);
+//! 4. record both sides' fingerprints in the pair's record ([`crate::fingerprints`]).
+//!
+//! Every step is safe to repeat: the queue delivers at least once, and a redelivery
+//! finds the link, the fingerprints or the twin a crashed attempt left.
+
+use crate::adopt::{unfinished_adoption, Adoption};
+use crate::batch::Batch;
+use crate::crash::CrashPoint;
+use crate::engine::Engine;
+use crate::error::HandleError;
+use crate::failures::{command_event, Parkable};
+use crate::outcome::{Skip, WriteOutcome};
+use crate::stale::stale_snapshot;
+use crate::update_plan::{flagged_message, plan_update, UpdatePlan};
+use chrono::Utc;
+use ferry_domain::ports::Connector;
+use ferry_domain::{
+    Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, IntegrationRecord, Link,
+    PortError, Scope, WriteCommand, MESSAGE_SCHEMA,
+};
+use std::sync::Arc;
+use tracing::{info, instrument};
+
+/// What the steps of one write command share.
+pub(crate) struct WriteCtx<'a> {
+    pub record: &'a IntegrationRecord,
+    pub cmd: &'a WriteCommand,
+    pub target_conn: Arc<dyn Connector>,
+    pub target_scope: Scope,
+    /// The target fields the command maps: read before an update, and after the write.
+    pub read_fields: Vec<FieldKey>,
+}
+
+/// What the create or update of the target did.
+pub(crate) struct TargetWrite {
+    /// The target as written (its revision after the write).
+    pub target: EntityRef,
+    pub created: bool,
+    pub plan: UpdatePlan,
+    /// The target's revision before the write (`None`: created).
+    pub from: Option<String>,
+    /// How an update reached its target (`None`: created).
+    pub adoption: Option<Adoption>,
+}
+
+impl TargetWrite {
+    /// The changes sent to the target.
+    pub(crate) fn sent<'a>(&'a self, cmd: &'a WriteCommand) -> &'a [FieldChange] {
+        if self.created {
+            &cmd.changes
+        } else {
+            &self.plan.send
+        }
+    }
+}
+
+/// An update's result: written, or not applied because the command's snapshot is stale.
+enum Update {
+    Written(Box<TargetWrite>),
+    Stale(String),
+}
+
+impl Engine {
+    /// Applies one write command (a message body of the writes queue) to the target
+    /// system, as part of a handler batch.
+    #[instrument(skip_all)]
+    pub async fn write_command(
+        &self,
+        body: &str,
+        receive_count: u32,
+        batch: &Batch,
+    ) -> Result<WriteOutcome, HandleError> {
+        let command: WriteCommand = serde_json::from_str(body)
+            .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
+        if command.schema != MESSAGE_SCHEMA {
+            return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
+        }
+        let event = command_event(&command);
+        let result = self.apply_command(&command, batch).await;
+        self.settle(&event, Some(&command), result, receive_count, batch).await
+    }
+
+    /// The steps of a write (see the module docs).
+    async fn apply_command(&self, cmd: &WriteCommand, batch: &Batch) -> Result<WriteOutcome, Parkable> {
+        let id = &cmd.integration;
+        let record = self.record(id).await.map_err(Parkable::from_engine)?;
+        if let Some(parked) = self.park_behind(&command_event(cmd), Some(cmd), batch).await? {
+            return Ok(parked.into());
+        }
+        let (target_conn, target_scope) = self.side_connector(&record, cmd.flow.target()).await?;
+        let read_fields: Vec<FieldKey> = cmd.mapped.keys().cloned().collect();
+        let ctx = WriteCtx { record: &record, cmd, target_conn, target_scope, read_fields };
+
+        // The link may have appeared since transform (a duplicate event was written
+        // first); the target id in the command may be stale in the other direction.
+        let link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?;
+        let mut written = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
+            Some((target, adoption)) => match self.update_target(&ctx, target, adoption, batch).await? {
+                Update::Written(w) => *w,
+                Update::Stale(detail) => {
+                    batch.count(id, cmd.flow, Counter::Skipped);
+                    let source = cmd.source.key.clone();
+                    return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
+                }
+            },
+            None => self.create_in_target(&ctx, batch).await?,
+        };
+        for c in &written.plan.resolved {
+            info!(entity = %cmd.source.key, field = %c.field, winner = %c.winner, "conflict resolved by policy");
+        }
+        self.crash_point(CrashPoint::WriteAfterTarget)?;
+        let now = Utc::now();
+        // A create or adoption links the pair, then finishes it (back-links, remote ids,
+        // values copied back); one whose link was stored before it stopped finishes now.
+        let linking = link.is_none() || matches!(written.adoption, Some(Adoption::Twin | Adoption::Original));
+        let linked = if linking {
+            self.link_pair(&ctx, &mut written, link.is_none(), now, batch).await?
+        } else {
+            Default::default()
+        };
+        self.record_fingerprints(&ctx, &written, &linked, linking, now, batch).await?;
+        if cmd.winner.is_some() {
+            self.clear_sibling_conflict(id, cmd.flow, &written.target.id, batch).await?;
+        }
+        park_flagged(cmd, &written)?;
+        batch.count(id, cmd.flow, Counter::Synced);
+        Ok(outcome(cmd, &written))
+    }
+
+    /// Step 1: the target entity and how the write reached it, or `None` to create one.
+    async fn resolve_target(
+        &self,
+        ctx: &WriteCtx<'_>,
+        link: Option<&Link>,
+        batch: &Batch,
+    ) -> Result<Option<(EntityId, Adoption)>, Parkable> {
+        let cmd = ctx.cmd;
+        Ok(match (link, &cmd.target) {
+            (Some(l), _) => Some((l.side(cmd.flow.target()).id.clone(), Adoption::Linked)),
+            (None, Some(t)) => Some((t.clone(), Adoption::Named)),
+            (None, None) => {
+                self.unlinked_target(ctx.record, cmd, ctx.target_conn.as_ref(), &ctx.target_scope, batch).await?
+            }
+        })
+    }
+
+    /// Step 2, an existing target: what it still needs, against its current values and
+    /// the last-synced base, sent in one conditional update.
+    async fn update_target(
+        &self,
+        ctx: &WriteCtx<'_>,
+        target_id: EntityId,
+        adoption: Adoption,
+        batch: &Batch,
+    ) -> Result<Update, Parkable> {
+        let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
+        let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
+        let current = conn.get(scope, &target_id, &ctx.read_fields).await?.ok_or_else(|| {
+            let message = format!("linked target entity {target_id} no longer exists");
+            Parkable::Permanent(PortError::new(ErrorCategory::NotFound, message), None)
+        })?;
+        // Read for this batch, not at transform: a write of the reverse flow may have
+        // happened in between (the pair's record is written on the condition that none
+        // happens before this step stores it).
+        let base = self.batch_fingerprint(batch, &integration.id, cmd.flow.target(), &target_id).await?;
+        // Linked, but with no fingerprint of the target: the step that linked the pair
+        // did not finish. Ferry does not know what the target holds of its own, so the
+        // write goes on as the adoption that step was.
+        let adoption = match (adoption, &base) {
+            (Adoption::Linked, None) => unfinished_adoption(integration, cmd, &current),
+            (a, _) => a,
+        };
+        let source_fp = self.batch_fingerprint(batch, &integration.id, cmd.flow.source(), &cmd.source.id).await?;
+        if let Some(detail) = stale_snapshot(&cmd.source, source_fp.as_ref(), base.as_ref()) {
+            return Ok(Update::Stale(detail));
+        }
+        let target = (conn, scope, &current);
+        let adopting = self.adoption_scope(ctx.record, cmd, adoption, target, &ctx.read_fields).await?;
+        let plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref());
+        let target = if plan.send.is_empty() {
+            entity_ref(&current)
+        } else {
+            conn.update(scope, &target_id, &plan.send, Some(&current.revision)).await?
+        };
+        let from = Some(current.revision);
+        Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
+    }
+
+    /// Step 2, no target yet: a new one with every mapped value.
+    async fn create_in_target(&self, ctx: &WriteCtx<'_>, batch: &Batch) -> Result<TargetWrite, Parkable> {
+        let target = self.create_target(batch, ctx.cmd, ctx.target_conn.as_ref(), &ctx.target_scope).await?;
+        Ok(TargetWrite { target, created: true, plan: UpdatePlan::create(), from: None, adoption: None })
+    }
+}
+
+/// Fields changed on both sides that the conflict policy leaves to a person: the rest
+/// is synced, and these park as a `field_conflict` failure with a command of their own.
+fn park_flagged(cmd: &WriteCommand, written: &TargetWrite) -> Result<(), Parkable> {
+    let flagged = &written.plan.flagged;
+    if flagged.is_empty() {
+        return Ok(());
+    }
+    let message = flagged_message(cmd, &written.target, flagged);
+    let mut parked = cmd.clone();
+    parked.changes.retain(|c| flagged.iter().any(|f| f.field == c.field));
+    Err(Parkable::Permanent(PortError::new(ErrorCategory::FieldConflict, message), Some(Box::new(parked))))
+}
+
+fn outcome(cmd: &WriteCommand, written: &TargetWrite) -> WriteOutcome {
+    let (source, target) = (cmd.source.key.clone(), written.target.key.clone());
+    let fields = written.sent(cmd).len();
+    if written.created {
+        WriteOutcome::Created { source, target }
+    } else if fields == 0 {
+        WriteOutcome::Unchanged { source, target }
+    } else {
+        WriteOutcome::Updated { source, target, fields }
+    }
+}
+
+pub(crate) fn entity_ref(s: &EntitySnapshot) -> EntityRef {
+    EntityRef {
+        id: s.id.clone(),
+        key: s.key.clone(),
+        url: s.url.clone(),
+        revision: s.revision.clone(),
+        updated: s.updated,
+    }
+}
