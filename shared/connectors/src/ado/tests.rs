@@ -1,9 +1,12 @@
 //! Parsing and conversion tests against Microsoft's example payloads (copied into
 //! `tests/fixtures/`), plus constructor policy.
 
+use super::snapshot::{read_fields, revision};
 use super::wire::*;
 use super::*;
 use ferry_domain::{FieldType, FieldValue, SecretRef, SystemId};
+use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// The response body of a Microsoft `httpExamples` file.
 fn example_body(text: &str) -> Value {
