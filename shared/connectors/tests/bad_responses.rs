@@ -158,8 +158,12 @@ async fn jira_malformed_bodies_are_bad_responses_not_empty_lists() {
             "not the expected JSON",
         ),
         ("empty body", ok_json(""), "not the expected JSON"),
-        ("values not an array", ok_json(r#"{"values": "APP", "isLast": true}"#), "no `values` array"),
-        ("an array instead of a page", ok_json("[]"), "no `values` array"),
+        (
+            "values not an array",
+            ok_json(r#"{"values": "APP", "isLast": true}"#),
+            "at `values`: invalid type: string \"APP\", expected a sequence",
+        ),
+        ("an array instead of a page", ok_json("[]"), "expected an object, found an array"),
     ];
     for (name, body, says) in cases {
         let (base, hits) = serve(vec![("GET /rest/api/3/project/search", body)]).await;
@@ -184,9 +188,9 @@ async fn jira_search_without_an_issues_array_is_an_error_not_no_match() {
     clear(
         c.find_by_field(&scope(), &FieldKey::new("customfield_10050"), "ADO-7").await,
         ErrorCategory::BadResponse,
-        &["search/jql", "no `issues` array"],
+        &["search/jql", "missing field `issues`"],
     );
-    clear(c.last_updated(&scope()).await, ErrorCategory::BadResponse, &["search/jql", "no `issues` array"]);
+    clear(c.last_updated(&scope()).await, ErrorCategory::BadResponse, &["search/jql", "missing field `issues`"]);
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! Parsing and conversion tests against Microsoft's example payloads (copied into
 //! `tests/fixtures/`), plus constructor policy.
 
+use super::snapshot::{read_fields, revision};
 use super::wire::*;
 use super::*;
 use ferry_domain::{FieldType, FieldValue, SecretRef, SystemId};
+use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// The response body of a Microsoft `httpExamples` file.
 fn example_body(text: &str) -> Value {
@@ -185,6 +188,12 @@ fn writes_coerce_to_the_target_field_type() {
         ("System.Description", FieldValue::RichText("<p>a</p>".into()), json!("<p>a</p>")),
         ("System.Description", FieldValue::Text("a < b & c".into()), json!("a &lt; b &amp; c")),
         ("System.Title", FieldValue::RichText("<p>Fish &amp; chips</p>".into()), json!("Fish & chips")),
+        // Rich text into a plain-text field reads as the page shows it (the html module's rules).
+        (
+            "System.Title",
+            FieldValue::RichText("<p>Caf&eacute;\n  &lt;menu&gt;</p><style>p{}</style><p>open&nbsp;late</p>".into()),
+            json!("Café <menu>\nopen\u{a0}late"),
+        ),
         ("System.Tags", FieldValue::List(vec!["a".into(), "b".into()]), json!("a; b")),
         ("System.ChangedDate", FieldValue::DateTime(t), json!("2026-11-26T17:00:00.500Z")),
         ("System.Title", FieldValue::Number(2.0), json!("2")),

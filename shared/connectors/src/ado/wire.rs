@@ -332,7 +332,7 @@ pub(crate) fn write_value(field: &str, kind: Option<AdoType>, value: &FieldValue
         Some(match value {
             FieldValue::Null => String::new(),
             FieldValue::Text(s) | FieldValue::Option(s) => s.clone(),
-            FieldValue::RichText(h) => html_to_text(h),
+            FieldValue::RichText(h) => crate::html::to_text(h),
             FieldValue::Number(n) => ferry_domain::format_number(*n),
             FieldValue::Bool(b) => b.to_string(),
             FieldValue::DateTime(d) => format_time(*d),
@@ -433,46 +433,6 @@ pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     ferry_domain::html::escape_html_into(s, &mut out, true);
     out
-}
-
-/// Plain text of an HTML fragment, for rich text written into a plain-text field.
-pub(crate) fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in html.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                tag.clear();
-            }
-            (true, '>') => {
-                in_tag = false;
-                let name = tag
-                    .trim_start_matches('/')
-                    .split(|c: char| c.is_whitespace() || c == '/')
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if matches!(name.as_str(), "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
-                    && !out.ends_with('\n')
-                    && !out.is_empty()
-                {
-                    out.push('\n');
-                }
-            }
-            (true, c) => tag.push(c),
-            (false, c) => out.push(c),
-        }
-    }
-    out.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-        .trim()
-        .to_string()
 }
 
 /// ADO error bodies are `{"message": "...", "typeKey": "...", ...}`.

@@ -1,15 +1,75 @@
 //! An issue's history in a revision window, from its changelog. A Jira revision is the
 //! issue's `updated` in milliseconds, and every changelog entry's `created` is the
 //! `updated` it gave the issue, so the window is a range of entry times.
+//!
+//! `GET /issue/{id}?expand=changelog` holds the newest entries; while older ones exist
+//! and the oldest at hand is still inside the window, they are paged from
+//! `/issue/{id}/changelog` (oldest first) backwards.
 
-use super::convert::{self, FieldMeta, Kind};
+use super::schema::{FieldMeta, Kind};
+use super::snapshot::creator;
+use super::wire::{ChangeItem, Changelog, ChangelogPage, Issue, User};
+use super::JiraConnector;
 use ferry_domain::ports::PortResult;
-use ferry_domain::{ErrorCategory, FieldKey, FieldValue, HistoryEntry, PortError, UserRef};
-use serde_json::Value;
+use ferry_domain::{EntityId, ErrorCategory, FieldKey, FieldValue, HistoryEntry, PortError, UserRef};
 use std::collections::HashMap;
 
+/// Entries per page of `/issue/{id}/changelog`.
+const CHANGELOG_PAGE: u64 = 100;
+
+impl JiraConnector {
+    /// The history of issue `id` in the revision window `(after, through]`; from its
+    /// creation when `after` is `None`.
+    pub(super) async fn read_history(
+        &self,
+        id: &EntityId,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let after = after.map(revision_millis).transpose()?;
+        let through = revision_millis(through)?;
+        let metas = self.field_metas().await?;
+        let url = self.api(
+            &["issue", id.as_str()],
+            &[("fields", "created,creator,reporter".into()), ("expand", "changelog".into())],
+        )?;
+        let issue: Issue = self.get_json(url, "issue").await?;
+        let mut entries = issue.histories("issue changelog")?.to_vec();
+        let total = issue.changelog.as_ref().and_then(|c| c.total).unwrap_or(entries.len() as u64);
+        entries.sort_by_key(|h| entry_millis(h).unwrap_or(i64::MIN));
+        // Older entries exist and the oldest one at hand is still inside the window.
+        let mut missing = total.saturating_sub(entries.len() as u64);
+        while missing > 0 && entries.first().is_none_or(|h| in_window(h, after, through)) {
+            let start = missing.saturating_sub(CHANGELOG_PAGE);
+            let mut older = self.changelog_page(id, start, missing - start).await?;
+            if older.is_empty() {
+                break;
+            }
+            older.append(&mut entries);
+            entries = older;
+            missing = start;
+        }
+        let mut out = Vec::new();
+        if after.is_none() {
+            out.push(HistoryEntry { author: creator(&issue, "issue")?, created: true, fields: Vec::new() });
+        }
+        out.extend(entries.iter().filter(|h| in_window(h, after, through)).map(|h| entry(h, fields, metas)));
+        Ok(out)
+    }
+
+    async fn changelog_page(&self, id: &EntityId, start: u64, max: u64) -> PortResult<Vec<Changelog>> {
+        let url = self.api(
+            &["issue", id.as_str(), "changelog"],
+            &[("startAt", start.to_string()), ("maxResults", max.to_string())],
+        )?;
+        let page: ChangelogPage = self.get_json(url, "issue changelog").await?;
+        Ok(page.values)
+    }
+}
+
 /// A revision as milliseconds.
-pub(super) fn revision_millis(r: &str) -> PortResult<i64> {
+fn revision_millis(r: &str) -> PortResult<i64> {
     r.trim().parse::<i64>().map_err(|_| {
         PortError::new(
             ErrorCategory::InvalidRequest,
@@ -19,62 +79,46 @@ pub(super) fn revision_millis(r: &str) -> PortResult<i64> {
 }
 
 /// When a changelog entry was made, in milliseconds; `None` when unreadable.
-pub(super) fn entry_millis(h: &Value) -> Option<i64> {
-    h.get("created").and_then(convert::parse_time).map(|t| t.timestamp_millis())
+fn entry_millis(h: &Changelog) -> Option<i64> {
+    h.created.map(|t| t.timestamp_millis())
 }
 
 /// Whether entry `h` is inside the window `(after, through]`. An entry whose time is
 /// unreadable counts as inside: it may be someone else's change.
-pub(super) fn in_window(h: &Value, after: Option<i64>, through: i64) -> bool {
+fn in_window(h: &Changelog, after: Option<i64>, through: i64) -> bool {
     entry_millis(h).is_none_or(|t| after.is_none_or(|a| t > a) && t <= through)
 }
 
 /// One changelog entry as a history entry: each item's field under the requested key
 /// that names it, with its new value where the changelog gives it comparably.
-pub(super) fn entry(h: &Value, requested: &[FieldKey], metas: &HashMap<String, FieldMeta>) -> HistoryEntry {
+fn entry(h: &Changelog, requested: &[FieldKey], metas: &HashMap<String, FieldMeta>) -> HistoryEntry {
     let fields = h
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .items
+        .iter()
         .map(|item| {
-            let id = item
-                .get("fieldId")
-                .and_then(Value::as_str)
-                .or_else(|| item.get("field").and_then(Value::as_str))
-                .unwrap_or_default();
+            let id = item.id();
             let key = requested
                 .iter()
                 .find(|k| k.as_str().eq_ignore_ascii_case(id))
                 .cloned()
                 .unwrap_or_else(|| FieldKey::new(id));
-            let value = new_value(item, metas.get(id).map(|m| m.kind));
-            (key, value)
+            (key, new_value(item, metas.get(id).map(|m| m.kind)))
         })
         .collect();
-    HistoryEntry { author: h.get("author").and_then(convert::user_ref), created: false, fields }
-}
-
-/// The creation, by the issue's creator (Jira writes no changelog entry for it).
-pub(super) fn creation(issue: &Value) -> HistoryEntry {
-    let f = issue.get("fields");
-    let author: Option<UserRef> = f.and_then(|f| {
-        f.get("creator").and_then(convert::user_ref).or_else(|| f.get("reporter").and_then(convert::user_ref))
-    });
-    HistoryEntry { author, created: true, fields: Vec::new() }
+    HistoryEntry { author: h.author.as_ref().and_then(User::to_ref), created: false, fields }
 }
 
 /// A changelog item's new value in the form Ferry writes, for the kinds whose
 /// `to` / `toString` say it unambiguously; `None` otherwise (rich text, lists, dates).
-fn new_value(item: &Value, kind: Option<Kind>) -> Option<FieldValue> {
-    let to_string = item.get("toString").and_then(Value::as_str);
-    let to = item.get("to").and_then(Value::as_str);
-    let empty = to_string.is_none_or(str::is_empty) && to.is_none_or(str::is_empty);
+fn new_value(item: &ChangeItem, kind: Option<Kind>) -> Option<FieldValue> {
+    let to_text = item.to_text.as_deref();
+    let to = item.to.as_deref();
+    let empty = to_text.is_none_or(str::is_empty) && to.is_none_or(str::is_empty);
     match kind? {
         _ if empty => Some(FieldValue::Null),
-        Kind::Text => to_string.map(|s| FieldValue::Text(s.to_string())),
-        Kind::Number => to_string.and_then(|s| s.trim().parse::<f64>().ok()).map(FieldValue::Number),
-        Kind::Named | Kind::OptionValue => to_string.map(|s| FieldValue::Option(s.to_string())),
+        Kind::Text => to_text.map(|s| FieldValue::Text(s.to_string())),
+        Kind::Number => to_text.and_then(|s| s.trim().parse::<f64>().ok()).map(FieldValue::Number),
+        Kind::Named | Kind::OptionValue => to_text.map(|s| FieldValue::Option(s.to_string())),
         Kind::User => to.map(|id| FieldValue::User(UserRef { id: id.to_string(), email: None, display_name: None })),
         _ => None,
     }
@@ -83,20 +127,22 @@ fn new_value(item: &Value, kind: Option<Kind>) -> Option<FieldValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn metas() -> HashMap<String, FieldMeta> {
         [("summary", Kind::Text), ("priority", Kind::Named), ("assignee", Kind::User), ("description", Kind::RichText)]
             .into_iter()
-            .map(|(id, kind)| {
-                (id.to_string(), FieldMeta { id: id.into(), name: id.into(), kind, schema_type: String::new() })
-            })
+            .map(|(id, kind)| (id.to_string(), FieldMeta { id: id.into(), name: id.into(), kind }))
             .collect()
+    }
+
+    fn changelog(v: Value) -> Changelog {
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
     fn changelog_items_become_fields_with_comparable_values() {
-        let h = json!({
+        let h = changelog(json!({
             "id": "10001", "created": "2026-11-26T19:24:50.123+0100",
             "author": {"accountId": "acc-1", "emailAddress": "alice@acme.test"},
             "items": [
@@ -107,7 +153,7 @@ mod tests {
                 {"field": "Story Points", "fieldId": "customfield_10052", "toString": "5"},
                 {"field": "assignee", "fieldId": "assignee", "to": null, "toString": null}
             ]
-        });
+        }));
         let requested = [FieldKey::new("customfield_10052")];
         let e = entry(&h, &requested, &metas());
         assert_eq!(e.author.map(|a| a.id), Some("acc-1".to_string()));
@@ -130,7 +176,7 @@ mod tests {
     fn the_window_is_exclusive_below_and_inclusive_above() {
         let at = |ms: i64| {
             let t = chrono::DateTime::from_timestamp_millis(ms).expect("time");
-            json!({"created": convert::format_time(&t)})
+            changelog(json!({"created": super::super::time::format_time(&t)}))
         };
         let base = 1_795_000_000_000;
         assert!(!in_window(&at(base), Some(base), base + 10));
@@ -138,7 +184,7 @@ mod tests {
         assert!(in_window(&at(base + 10), Some(base), base + 10));
         assert!(!in_window(&at(base + 11), Some(base), base + 10));
         assert!(in_window(&at(base), None, base + 10), "from the creation");
-        assert!(in_window(&json!({"created": "soon"}), Some(base), base + 10), "unreadable: counted");
+        assert!(in_window(&changelog(json!({"created": "soon"})), Some(base), base + 10), "unreadable: counted");
         assert_eq!(revision_millis(" 1795000000123 ").ok(), Some(1_795_000_000_123));
         assert!(revision_millis("12#3").is_err());
     }

@@ -1,9 +1,13 @@
 //! The connector against the Jira simulator (`ferry_sim::JiraSim`, demo seed).
 
+use super::search::JiraPosition;
 use super::*;
+use chrono::Duration as ChronoDuration;
 use ferry_domain::ports::QueryFilter;
-use ferry_domain::SystemId;
+use ferry_domain::{AuthConfig, FieldType, FieldValue, SystemId};
 use ferry_sim::{JiraSeed, JiraSim};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 const ALICE: &str = "5b10ac8d82e05b22cc7d0002";

@@ -3,9 +3,13 @@
 
 use super::wire::*;
 use super::*;
+use chrono::Duration as ChronoDuration;
 use ferry_domain::ports::QueryFilter;
+use ferry_domain::FieldValue;
 use ferry_domain::SeenRevision;
 use ferry_domain::{SecretRef, SystemId};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
