@@ -106,7 +106,7 @@ CREATE TABLE leases (
     PRIMARY KEY (integration, flow)
 );
 "#,
-    // The polls' seen revisions moved into the watermark body.
+    // A watermark holds its polls' seen revisions: the per-entity table goes.
     r#"
 DROP TABLE seen;
 "#,
