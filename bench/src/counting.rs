@@ -17,8 +17,8 @@ use ferry_domain::ports::{
     ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
 };
 use ferry_domain::{
-    Counter, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link, SystemConfig,
-    SystemId, Watermark,
+    CollabState, Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord,
+    Link, Side, SystemConfig, SystemId, Watermark,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -465,6 +465,44 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()> {
         self.op("DeleteItem", "release_lease");
         self.inner.release_lease(integration, flow, owner).await
+    }
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
+        self.read("get_collab");
+        self.inner.get_collab(integration, left).await
+    }
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        self.write("put_collab");
+        self.inner.put_collab(integration, left, state, expected_version).await
+    }
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.write("add_pending");
+        self.inner.add_pending(integration, side, awaited, waiting).await
+    }
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {
+        self.op("Query", "pending");
+        self.inner.pending(integration, side, awaited).await
+    }
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.op("DeleteItem", "remove_pending");
+        self.inner.remove_pending(integration, side, awaited, waiting).await
     }
 }
 

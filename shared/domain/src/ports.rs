@@ -4,7 +4,7 @@
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
 pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
-use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
+use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
@@ -277,7 +277,7 @@ pub enum StateRecord {
 }
 
 /// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures,
-/// counters and poll leases.
+/// counters, poll leases, and each linked pair's collaboration record.
 #[async_trait]
 pub trait StateStore: Send + Sync {
     async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
@@ -366,6 +366,42 @@ pub trait StateStore: Send + Sync {
     ) -> PortResult<bool>;
     /// Frees the lease if `owner` still holds it.
     async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()>;
+
+    /// The collaboration record of the linked pair whose left entity is `left` (its
+    /// comment and attachment pairs and relation bases), with its version; `None`
+    /// until one is written.
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>>;
+    /// Writes the pair's collaboration record if the stored version equals
+    /// `expected_version` (`None`: no record may exist yet); the stored version becomes
+    /// `expected + 1` (1 for the first). Otherwise it fails with `Conflict` and writes
+    /// nothing: another write changed the record since it was read.
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()>;
+
+    /// Records that `waiting` (an entity on `side`) has a relation to `awaited` (on the
+    /// same side) that cannot be written yet: `awaited` is not synced. Idempotent.
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()>;
+    /// The entities waiting for `awaited` on `side`, in id order (bytewise).
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>>;
+    /// Forgets that `waiting` waits for `awaited`. Idempotent.
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

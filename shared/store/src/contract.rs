@@ -1,19 +1,19 @@
 //! The behaviour every store and queue backend must show, written against the port
 //! traits only: run it against SQLite here and against DynamoDB/SQS on an emulator.
 //!
-//! The suites panic (assert) on the first deviation. `config_store` and `state_store`
-//! use fresh random ids, so they run against a store that already holds data;
+//! The suites panic (assert) on the first deviation. `config_store`, `state_store` and
+//! `collaboration` use fresh random ids, so they run against a store that already holds data;
 //! `queue` needs both queues empty at the start and leaves them empty. Waits use whole
 //! seconds because SQS visibility timeouts have one-second granularity.
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
-    FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
-    IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead, PairFingerprints, ReadState, ReadToken,
-    RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
-    MESSAGE_SCHEMA,
+    AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction, Endpoint, EntityId,
+    EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit,
+    Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead,
+    PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
+    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -579,6 +579,140 @@ async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts { synced: 3, skipped: 0, failed: 1 });
     assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
     assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
+}
+
+/// Each linked pair's collaboration record and the pending relations (issue 15's
+/// comments, attachments and hierarchy). Uses fresh integrations, so it runs against a
+/// store that already holds data.
+pub async fn collaboration(store: &dyn StateStore) {
+    let iid = IntegrationId::parse(unique("int")).expect("valid id");
+    let other = IntegrationId::parse(unique("int")).expect("valid id");
+    a_pair_without_a_collaboration_record_reads_none(store, &iid).await;
+    collaboration_records_round_trip_with_versions_counting_from_one(store, &iid).await;
+    collaboration_puts_conflict_unless_the_version_read_is_still_stored(store, &iid).await;
+    pending_relations_are_added_listed_and_removed_idempotently(store, &iid).await;
+    collaboration_state_is_kept_per_integration_and_per_side(store, &iid, &other).await;
+}
+
+fn collab_state(comments: usize) -> CollabState {
+    CollabState {
+        comments: (0..comments)
+            .map(|n| CommentPair {
+                left: format!("100{n}"),
+                right: format!("c-{n}"),
+                original: if n % 2 == 0 { Side::Left } else { Side::Right },
+                digest: format!("sha256:{n:064}"),
+            })
+            .collect(),
+        attachments: vec![
+            AttachmentPair { left: "att-1".into(), right: Some("9f0c".into()), original: Side::Left },
+            AttachmentPair { left: "att-2".into(), right: None, original: Side::Right },
+        ],
+        relations_left: vec![Relation::Parent { parent: EntityId::new("51") }],
+        relations_right: vec![Relation::Link {
+            link_type: "Blocks".into(),
+            outward: true,
+            other: EntityId::new("APP-9"),
+        }],
+    }
+}
+
+async fn a_pair_without_a_collaboration_record_reads_none(store: &dyn StateStore, iid: &IntegrationId) {
+    assert_eq!(store.get_collab(iid, &EntityId::new("C-0")).await.expect("get_collab"), None);
+}
+
+async fn collaboration_records_round_trip_with_versions_counting_from_one(store: &dyn StateStore, iid: &IntegrationId) {
+    let left = EntityId::new("C-1");
+    let first = collab_state(2);
+    store.put_collab(iid, &left, &first, None).await.expect("first put");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((first, 1)), "the first version is 1");
+    let second = collab_state(5);
+    store.put_collab(iid, &left, &second, Some(1)).await.expect("conditional put");
+    assert_eq!(
+        store.get_collab(iid, &left).await.expect("get"),
+        Some((second, 2)),
+        "a put replaces it at expected + 1"
+    );
+    store.put_collab(iid, &left, &CollabState::default(), Some(2)).await.expect("an empty record");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((CollabState::default(), 3)));
+}
+
+async fn collaboration_puts_conflict_unless_the_version_read_is_still_stored(
+    store: &dyn StateStore,
+    iid: &IntegrationId,
+) {
+    let left = EntityId::new("C-2");
+    assert!(
+        is_conflict(store.put_collab(iid, &left, &collab_state(1), Some(0)).await),
+        "expecting a version of a missing record conflicts"
+    );
+    assert!(
+        is_conflict(store.put_collab(iid, &left, &collab_state(1), Some(1)).await),
+        "expecting version 1 of a missing record conflicts"
+    );
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), None, "a conflicting put writes nothing");
+    store.put_collab(iid, &left, &collab_state(1), None).await.expect("create");
+    // Two writers read version 1; the first to write wins.
+    store.put_collab(iid, &left, &collab_state(2), Some(1)).await.expect("the first writer");
+    let lost = store.put_collab(iid, &left, &collab_state(3), Some(1)).await.expect_err("the second writer");
+    assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
+    assert!(is_conflict(store.put_collab(iid, &left, &collab_state(3), None).await), "creating an existing record");
+    assert!(is_conflict(store.put_collab(iid, &left, &collab_state(3), Some(7)).await), "a version never stored");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((collab_state(2), 2)), "the winner's is kept");
+}
+
+async fn pending_relations_are_added_listed_and_removed_idempotently(store: &dyn StateStore, iid: &IntegrationId) {
+    let (epic, side) = (EntityId::new("EPIC-1"), Side::Left);
+    let ids = |v: &[&str]| v.iter().map(|s| EntityId::new(*s)).collect::<Vec<_>>();
+    assert!(store.pending(iid, side, &epic).await.expect("pending").is_empty(), "nothing waits at first");
+    for waiting in ["APP-3", "APP-10", "APP-2", "APP-3"] {
+        store.add_pending(iid, side, &epic, &EntityId::new(waiting)).await.expect("add_pending");
+    }
+    assert_eq!(
+        store.pending(iid, side, &epic).await.expect("pending"),
+        ids(&["APP-10", "APP-2", "APP-3"]),
+        "each waiting entity once, in id order (bytewise)"
+    );
+    store.remove_pending(iid, side, &epic, &EntityId::new("APP-2")).await.expect("remove");
+    store.remove_pending(iid, side, &epic, &EntityId::new("APP-2")).await.expect("a second remove is a no-op");
+    store.remove_pending(iid, side, &epic, &EntityId::new("never-added")).await.expect("removing the absent");
+    assert_eq!(store.pending(iid, side, &epic).await.expect("pending"), ids(&["APP-10", "APP-3"]));
+    // Entity ids are free-form: a `#` in them separates nothing.
+    let odd = EntityId::new("EPIC#1");
+    store.add_pending(iid, side, &odd, &EntityId::new("A#B")).await.expect("add_pending");
+    assert_eq!(store.pending(iid, side, &odd).await.expect("pending"), ids(&["A#B"]));
+    assert_eq!(store.pending(iid, side, &epic).await.expect("pending"), ids(&["APP-10", "APP-3"]));
+    for waiting in ["APP-10", "APP-3"] {
+        store.remove_pending(iid, side, &epic, &EntityId::new(waiting)).await.expect("remove");
+    }
+    store.remove_pending(iid, side, &odd, &EntityId::new("A#B")).await.expect("remove");
+    assert!(store.pending(iid, side, &epic).await.expect("pending").is_empty(), "all resolved");
+}
+
+async fn collaboration_state_is_kept_per_integration_and_per_side(
+    store: &dyn StateStore,
+    iid: &IntegrationId,
+    other: &IntegrationId,
+) {
+    let left = EntityId::new("C-3");
+    store.put_collab(iid, &left, &collab_state(4), None).await.expect("put");
+    assert_eq!(store.get_collab(other, &left).await.expect("get"), None, "records are per integration");
+    store.put_collab(other, &left, &collab_state(1), None).await.expect("the other integration creates its own");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((collab_state(4), 1)));
+    assert_eq!(store.get_collab(other, &left).await.expect("get"), Some((collab_state(1), 1)));
+
+    let parent = EntityId::new("900");
+    store.add_pending(iid, Side::Right, &parent, &EntityId::new("901")).await.expect("add_pending");
+    assert!(store.pending(other, Side::Right, &parent).await.expect("pending").is_empty(), "per integration");
+    assert!(store.pending(iid, Side::Left, &parent).await.expect("pending").is_empty(), "per side");
+    assert_eq!(store.pending(iid, Side::Right, &parent).await.expect("pending"), vec![EntityId::new("901")]);
+    store.remove_pending(other, Side::Right, &parent, &EntityId::new("901")).await.expect("remove elsewhere");
+    assert_eq!(
+        store.pending(iid, Side::Right, &parent).await.expect("pending"),
+        vec![EntityId::new("901")],
+        "a remove in another integration leaves this one's"
+    );
+    store.remove_pending(iid, Side::Right, &parent, &EntityId::new("901")).await.expect("remove");
 }
 
 fn msg(group: &str, dedup: &str, body: &str) -> OutMessage {

@@ -344,6 +344,15 @@ async fn state_store_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn collaboration_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::collaboration(&store).await;
+    contract::collaboration(&store).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds_on_sqs() {
     let stack = Stack::create(MAX_RECEIVES).await;
     contract::queue(&stack.queue(), stack.names.max_receives).await;
@@ -889,6 +898,67 @@ async fn a_failure_over_the_item_limit_is_kept_in_the_payload_bucket_until_it_is
     store.delete_failure(&f.id).await.expect("delete");
     assert_eq!(store.get_failure(&f.id).await.expect("get"), None);
     assert!(stack.objects("failures/").await.is_empty(), "deleted with its record");
+    stack.delete().await;
+}
+
+/// A collaboration record of this many comment pairs is over the item limit.
+fn huge_collab(comments: usize, tag: &str) -> ferry_domain::CollabState {
+    use ferry_domain::{CollabState, CommentPair, Side};
+    CollabState {
+        comments: (0..comments)
+            .map(|n| CommentPair {
+                left: format!("{tag}-{n}"),
+                right: format!("{n}"),
+                original: Side::Left,
+                digest: format!("{n:0>64}"),
+            })
+            .collect(),
+        ..CollabState::default()
+    }
+}
+
+#[tokio::test]
+async fn a_collaboration_record_over_the_item_limit_is_kept_in_the_payload_bucket() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("big-collab");
+    let left = EntityId::new("APP-1");
+    let first = huge_collab(4000, "a");
+    assert!(serde_json::to_string(&first).expect("json").len() > 400_000, "over a DynamoDB item");
+    store.put_collab(&i, &left, &first, None).await.expect("put a record over the item limit");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((first.clone(), 1)));
+    let objects = stack.objects("collab/").await;
+    assert_eq!(objects.len(), 1, "{objects:?}");
+
+    // A conditional put that loses leaves no object behind and keeps the winner's.
+    let lost = store.put_collab(&i, &left, &huge_collab(4000, "b"), None).await.expect_err("exists");
+    assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
+    assert_eq!(stack.objects("collab/").await, objects, "the loser's object is deleted");
+
+    // A newer record replaces the object; a small one goes back into the item.
+    let second = huge_collab(4001, "c");
+    store.put_collab(&i, &left, &second, Some(1)).await.expect("replace");
+    let now = stack.objects("collab/").await;
+    assert_eq!(now.len(), 1, "the replaced record's object is deleted: {now:?}");
+    assert_ne!(now, objects);
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((second, 2)));
+    let small = huge_collab(2, "d");
+    store.put_collab(&i, &left, &small, Some(2)).await.expect("shrink");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((small, 3)));
+    assert!(stack.objects("collab/").await.is_empty(), "an inline record names no object");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn without_a_payload_bucket_an_oversized_collaboration_record_is_a_store_error_naming_the_pair() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = DynamoStore::new(stack.c.dynamo.clone(), &stack.names);
+    let i = iid("big-collab");
+    let left = EntityId::new("APP-77");
+    let err = store.put_collab(&i, &left, &huge_collab(4000, "a"), None).await.expect_err("too large");
+    assert_eq!(err.category, ErrorCategory::Store, "{err}");
+    assert!(err.message.contains(&format!("{i} APP-77")) && err.message.contains("payload bucket"), "{err}");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), None, "nothing written");
     stack.delete().await;
 }
 

@@ -25,10 +25,15 @@
 //! - counter `count#{integration}#{flow}` / `count` (`synced`, `skipped`, `failed`, ADD)
 //! - lease `lease#{integration}#{flow}` / `lease` (`owner`, `expires_at` epoch seconds
 //!   for the table's TTL, `expires_at_ms` for the lease check)
+//! - collaboration record of a linked pair `collab#{integration}#{left entity}` /
+//!   `collab` (`doc`, `version` N, conditional puts)
+//! - pending relation `pending#{integration}#{side}#{awaited entity}` /
+//!   `pending#{waiting entity}` (no attributes; listed by a `Query` of the partition)
 //!
-//! A failure whose JSON is over [`RECORD_INLINE_MAX`] keeps it in the payload bucket
-//! (`failures/{id}/{sha256}.json`) and its item names the object in `s3` instead of
-//! holding `doc`; the object is deleted with the failure or when a new one replaces it.
+//! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
+//! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
+//! pk}/{sha256}.json`) and its item names the object in `s3` instead of holding `doc`;
+//! the object is deleted with the failure or when a newer record replaces it.
 //!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
 //! (`version` N).
@@ -37,6 +42,7 @@
 //! id always comes last, so keys are unambiguous.
 
 mod dynamo;
+mod dynamo_collab;
 mod dynamo_state;
 mod error;
 mod payloads;

@@ -1,16 +1,21 @@
-//! `StateStore`: watermarks, links, fingerprints, failures, counters.
+//! `StateStore`: watermarks, links, fingerprints, failures, counters, leases, and the
+//! collaboration records (their SQL in `collab`).
 
 use super::config::version_conflict;
-use super::{commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
+use super::{collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    Counter, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link, PortError, Side,
-    Watermark,
+    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
+    PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
+
+fn awaited_key(integration: &IntegrationId, side: Side, awaited: &EntityId) -> collab::AwaitedKey {
+    collab::AwaitedKey { integration: integration.to_string(), side: side.as_str(), awaited: awaited.to_string() }
+}
 
 fn counter_name(c: Counter) -> &'static str {
     match c {
@@ -459,5 +464,51 @@ impl StateStore for SqliteStore {
             Ok(counts)
         })
         .await
+    }
+
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
+        let pair = collab::PairKey { integration: integration.to_string(), left: left.to_string() };
+        self.run(move |conn, _| collab::get(conn, &pair)).await
+    }
+
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        let body = encode(state, &format!("put_collab {integration} {left}"))?;
+        let pair = collab::PairKey { integration: integration.to_string(), left: left.to_string() };
+        self.run(move |conn, _| collab::put(conn, &pair, &body, expected_version)).await
+    }
+
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        let key = awaited_key(integration, side, awaited);
+        let waiting = waiting.to_string();
+        self.run(move |conn, _| collab::add_pending(conn, &key, &waiting)).await
+    }
+
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {
+        let key = awaited_key(integration, side, awaited);
+        self.run(move |conn, _| collab::pending(conn, &key)).await
+    }
+
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        let key = awaited_key(integration, side, awaited);
+        let waiting = waiting.to_string();
+        self.run(move |conn, _| collab::remove_pending(conn, &key, &waiting)).await
     }
 }
