@@ -25,7 +25,7 @@ fn link(conn: &Connection, integration: &IntegrationId, side: Side, entity: &Ent
     let body: Option<String> = conn
         .query_row(sql, params![integration.as_str(), entity.as_str()], |r| r.get(0))
         .optional()
-        .ctx(|| format!("get_link {integration} {} {entity}", side.as_str()))?;
+        .ctx(|| format!("read link {integration} {} {entity}", side.as_str()))?;
     body.map(|b| decode(&b, "links", format!("integration {integration} {} entity {entity}", side.as_str())))
         .transpose()
 }
@@ -43,7 +43,7 @@ fn fingerprint(
             |r| r.get(0),
         )
         .optional()
-        .ctx(|| format!("get_fingerprint {integration} {} {entity}", side.as_str()))?;
+        .ctx(|| format!("read fingerprint {integration} {} {entity}", side.as_str()))?;
     body.map(|b| decode(&b, "fingerprints", format!("integration {integration} {} entity {entity}", side.as_str())))
         .transpose()
 }
@@ -61,13 +61,13 @@ fn failure(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .ctx(|| format!("failure_for_entity {integration} {flow} {entity}"))?;
+        .ctx(|| format!("read failure {integration} {flow} {entity}"))?;
     row.map(|(id, b)| decode(&b, "failures", format!("failure {id}"))).transpose()
 }
 
 /// A count over the failures table (its integration index).
 fn open_failures(conn: &Connection, integration: &IntegrationId, flow: Flow) -> PortResult<u64> {
-    let what = format!("open_failures {integration} {flow}");
+    let what = format!("count open failures {integration} {flow}");
     let n: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM failures WHERE integration = ?1 AND flow = ?2",
@@ -81,7 +81,7 @@ fn open_failures(conn: &Connection, integration: &IntegrationId, flow: Flow) -> 
 /// A pair's fingerprints are the two entities' rows, its version is in `pair_versions`:
 /// a pair has a record once `put_pair` wrote that row.
 fn pair(conn: &Connection, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
-    let what = format!("get_pair {integration} {left}");
+    let what = format!("read pair {integration} {left}");
     let version: Option<i64> = conn
         .query_row(
             "SELECT version FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
