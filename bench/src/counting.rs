@@ -17,8 +17,8 @@ use ferry_domain::ports::{
     ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
 };
 use ferry_domain::{
-    Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord, Link,
-    PairFingerprints, Side, SystemConfig, SystemId, Watermark,
+    CollabState, Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord,
+    Link, Side, SystemConfig, SystemId, Watermark,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -412,24 +412,9 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         }
         Ok(found)
     }
-    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
-        // One DynamoDB BatchWriteItem per 25 items.
-        for _ in 0..fingerprints.len().div_ceil(25) {
-            self.write("put_fingerprints");
-        }
-        self.inner.put_fingerprints(fingerprints).await
-    }
-    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
-        self.read("get_pair");
-        self.inner.get_pair(integration, left).await
-    }
     async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()> {
         self.write("put_pair");
         self.inner.put_pair(left, right, expected_version).await
-    }
-    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
-        self.read("get_link");
-        self.inner.get_link(integration, side, entity).await
     }
     async fn put_link(&self, link: &Link) -> PortResult<()> {
         self.write("put_link");
@@ -438,15 +423,6 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
         self.read("count_links");
         self.inner.count_links(integration).await
-    }
-    async fn get_fingerprint(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Fingerprint>> {
-        self.read("get_fingerprint");
-        self.inner.get_fingerprint(integration, side, entity).await
     }
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {
         self.write("put_fingerprint");
@@ -460,15 +436,6 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.read("get_failure");
         self.inner.get_failure(id).await
     }
-    async fn failure_for_entity(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-        entity: &EntityId,
-    ) -> PortResult<Option<FailureRecord>> {
-        self.read("failure_for_entity");
-        self.inner.failure_for_entity(integration, flow, entity).await
-    }
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
         self.op("Query", "list_failures");
         self.inner.list_failures(integration).await
@@ -476,10 +443,6 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn delete_failure(&self, id: &str) -> PortResult<()> {
         self.op("DeleteItem", "delete_failure");
         self.inner.delete_failure(id).await
-    }
-    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
-        self.read("open_failures");
-        self.inner.open_failures(integration, flow).await
     }
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
         self.op("UpdateItem", "incr_counter");
@@ -502,6 +465,44 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()> {
         self.op("DeleteItem", "release_lease");
         self.inner.release_lease(integration, flow, owner).await
+    }
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
+        self.read("get_collab");
+        self.inner.get_collab(integration, left).await
+    }
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        self.write("put_collab");
+        self.inner.put_collab(integration, left, state, expected_version).await
+    }
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.write("add_pending");
+        self.inner.add_pending(integration, side, awaited, waiting).await
+    }
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {
+        self.op("Query", "pending");
+        self.inner.pending(integration, side, awaited).await
+    }
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.op("DeleteItem", "remove_pending");
+        self.inner.remove_pending(integration, side, awaited, waiting).await
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::harness::*;
 use anyhow::{Context, Result};
 use chrono::Utc;
-use ferry_domain::ports::{Delivery, QueueName};
+use ferry_domain::ports::{Delivery, QueueName, StateKey, StateRecord};
 use ferry_domain::{EntityId, FieldValue, Flow, Side};
 use ferry_engine::HandleError;
 use ferry_sim::HookWhen;
@@ -186,7 +186,11 @@ async fn writes_of_both_directions_of_one_pair_at_once_lose_neither_fingerprint(
 
     // The right-to-left write's update of the pair's record is kept (the left-to-right
     // write's retry read it, and found its own snapshot older than that write).
-    let pair = w.engine.state().get_pair(&w.id, &jira_id).await?.context("pair")?;
+    let key = StateKey::Pair(w.id.clone(), jira_id.clone());
+    let pair = match w.engine.state().get_many(std::slice::from_ref(&key)).await?.remove(&key) {
+        Some(StateRecord::Pair(p)) => p,
+        other => anyhow::bail!("the pair has no record: {other:?}"),
+    };
     let (left, right) = (pair.left.context("left")?, pair.right.context("right")?);
     assert_eq!(left.values.get("priority"), Some(&FieldValue::Option("Highest".into())), "what it wrote to Jira");
     assert_eq!(right.values.get(PRIORITY), Some(&FieldValue::Number(1.0)), "the work item's synced values");

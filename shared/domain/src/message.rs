@@ -227,16 +227,16 @@ pub struct Fingerprint {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Both fingerprints of a linked pair, stored together: a write step changes both, and
-/// one record is one billed write instead of two.
+/// Both fingerprints of a linked pair, stored together: a write step changes both at
+/// once, and writes of the pair are conditional on one version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairFingerprints {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left: Option<Fingerprint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub right: Option<Fingerprint>,
-    /// The record's version as read (0: none written yet). Writes of both directions of
-    /// a pair may run at once (one built before the pair was linked runs in the source
+    /// The record's version as read (0 stands for no record). Writes of both directions
+    /// of a pair may run at once (one built before the pair was linked runs in the source
     /// entity's message group), so a write is conditional on it
     /// ([`crate::ports::StateStore::put_pair`]). Stores keep it beside the record.
     #[serde(skip)]

@@ -117,8 +117,8 @@ pub const FINGERPRINT_TEXT_MAX: usize = 64;
 impl FieldValue {
     /// The form a fingerprint keeps: a text or rich text longer than
     /// [`FINGERPRINT_TEXT_MAX`] becomes a digest of itself (same variant). Fingerprints
-    /// are only compared, never written to a system, and every fingerprint write is a
-    /// billed DynamoDB unit per started KB: a description kept whole would cost several.
+    /// are only compared, never written to a system, so a digest tells as much as the
+    /// text, and a fingerprint stays small however long the description it covers.
     pub fn fingerprint_form(&self) -> FieldValue {
         match self {
             FieldValue::Text(s) if s.len() > FINGERPRINT_TEXT_MAX && !s.starts_with(DIGEST_PREFIX) => {

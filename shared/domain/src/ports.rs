@@ -4,7 +4,7 @@
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
 pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
-use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
+use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
@@ -248,20 +248,21 @@ pub trait ConfigStore: Send + Sync {
     async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
 }
 
-/// One record of the sync state, named for a batched read ([`StateStore::get_many`]).
+/// One record of the sync state, named for a read ([`StateStore::get_many`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StateKey {
     /// The link that holds an entity on a side.
     Link(IntegrationId, Side, EntityId),
-    /// An entity's own fingerprint record: an unlinked entity's (a create's intent). A
-    /// linked pair's are read with [`StateKey::Pair`]; once its pair record is written,
-    /// a store with pair records no longer updates the entities' own.
+    /// An entity's own fingerprint record ([`StateStore::put_fingerprint`]): an unlinked
+    /// entity's (a create's intent). A linked pair's are read with [`StateKey::Pair`].
     Fingerprint(IntegrationId, Side, EntityId),
     /// The parked failure of an entity in one flow.
     Failure(IntegrationId, Flow, EntityId),
-    /// How many entities of a flow have a parked failure ([`StateStore::open_failures`]).
+    /// How many entities of a flow have a parked failure: always answered, 0 included.
     OpenFailures(IntegrationId, Flow),
-    /// Both fingerprints of the linked pair whose left entity this is ([`StateStore::get_pair`]).
+    /// The record of the linked pair whose left entity this is: both fingerprints as the
+    /// last [`StateStore::put_pair`] wrote them, with its version. Absent until the first
+    /// one (a pair linked a moment ago has none yet).
     Pair(IntegrationId, EntityId),
 }
 
@@ -275,7 +276,8 @@ pub enum StateRecord {
     Pair(Box<PairFingerprints>),
 }
 
-/// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures, counters.
+/// Sync state: watermarks (with the polls' dedupe), links, fingerprints, failures,
+/// counters, poll leases, and each linked pair's collaboration record.
 #[async_trait]
 pub trait StateStore: Send + Sync {
     async fn get_watermark(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<Watermark>>;
@@ -289,90 +291,65 @@ pub trait StateStore: Send + Sync {
         expected_version: Option<u64>,
     ) -> PortResult<()>;
 
-    /// The records of many keys in as few requests as the store allows (a handler
-    /// batch's links, fingerprints and failures); keys without a record are absent.
-    /// Stores with batch reads override this.
-    async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
-        let mut out = std::collections::HashMap::new();
-        for k in keys {
-            let record = match k {
-                StateKey::Link(i, side, e) => self.get_link(i, *side, e).await?.map(StateRecord::Link),
-                StateKey::Fingerprint(i, side, e) => {
-                    self.get_fingerprint(i, *side, e).await?.map(StateRecord::Fingerprint)
-                }
-                StateKey::Failure(i, flow, e) => {
-                    self.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
-                }
-                StateKey::OpenFailures(i, flow) => self.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
-                StateKey::Pair(i, left) => self.get_pair(i, left).await?.map(|p| StateRecord::Pair(Box::new(p))),
-            };
-            if let Some(r) = record {
-                out.insert(k.clone(), r);
-            }
-        }
-        Ok(out)
-    }
-    /// [`StateStore::get_many`] where an answer from a moment ago will do: a stale
-    /// record may only cost work (an event enqueued that the transform then skips),
-    /// never correctness. DynamoDB reads these eventually consistent, at half the price.
+    /// The records of many keys, read together (a handler batch's links, fingerprints
+    /// and failures in as few requests as the store allows). Keys without a record are
+    /// absent; an [`StateKey::OpenFailures`] key is always answered.
+    async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>>;
+    /// [`StateStore::get_many`] where an answer from a moment ago will do: a record
+    /// written a moment ago may be missing or older, which may only cost work (an event
+    /// enqueued that the transform then skips), never correctness. Stores whose stale
+    /// reads are cheaper than current ones override this.
     async fn get_many_relaxed(
         &self,
         keys: &[StateKey],
     ) -> PortResult<std::collections::HashMap<StateKey, StateRecord>> {
         self.get_many(keys).await
     }
-    /// Writes the fingerprints one write step produced, in one request on stores with
-    /// batch writes (not atomic across items; each item is a whole-item put, as
-    /// `put_fingerprint` is).
-    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
-        for fp in fingerprints {
-            self.put_fingerprint(fp).await?;
+
+    /// The link that holds `entity` on `side` ([`StateKey::Link`]).
+    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
+        let key = StateKey::Link(integration.clone(), side, entity.clone());
+        match self.get_many(std::slice::from_ref(&key)).await?.remove(&key) {
+            Some(StateRecord::Link(l)) => Ok(Some(l)),
+            _ => Ok(None),
         }
-        Ok(())
     }
-
-    /// The fingerprints of the linked pair whose left entity is `left` (`None` when it
-    /// is not linked), with the version of its record (0 when no record was written: a
-    /// pair linked before pair records existed, or just linked; its fingerprints then
-    /// come from the two entities' own records).
-    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>>;
-    /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
-    /// its peer) as one record, if its version is still `expected_version` (the one
-    /// [`StateStore::get_pair`] read; 0: no record yet); the stored version becomes
-    /// `expected_version + 1`. Otherwise it fails with `Conflict` and writes nothing: a
-    /// write of the other direction changed the pair since it was read, and the caller
-    /// reads it again. From then on [`StateStore::get_fingerprint`] of either entity
-    /// answers from it.
-    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()>;
-
-    /// The link that holds `entity` on `side`.
-    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>>;
+    /// Stores a link, replacing any link of the integration that holds either entity
+    /// (links are one-to-one).
     async fn put_link(&self, link: &Link) -> PortResult<()>;
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
 
-    async fn get_fingerprint(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Fingerprint>>;
+    /// Stores an entity's own fingerprint ([`StateKey::Fingerprint`]), replacing it.
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()>;
+    /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
+    /// its peer) as its one record ([`StateKey::Pair`]), if the record is still at
+    /// `expected_version` (the version read; 0: no record yet); the stored version
+    /// becomes `expected_version + 1`. Otherwise it fails with `Conflict` and writes
+    /// nothing: a write of the other direction changed the pair since it was read, and
+    /// the caller reads it again.
+    async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()>;
 
     /// Inserts or replaces the failure of (integration, flow, entity): one per entity.
+    /// A replacement keeps the existing failure's `id` and earlier `first_failed_at`.
     async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()>;
     async fn get_failure(&self, id: &str) -> PortResult<Option<FailureRecord>>;
+    /// The parked failure of `entity` in `flow` ([`StateKey::Failure`]).
     async fn failure_for_entity(
         &self,
         integration: &IntegrationId,
         flow: Flow,
         entity: &EntityId,
-    ) -> PortResult<Option<FailureRecord>>;
+    ) -> PortResult<Option<FailureRecord>> {
+        let key = StateKey::Failure(integration.clone(), flow, entity.clone());
+        match self.get_many(std::slice::from_ref(&key)).await?.remove(&key) {
+            Some(StateRecord::Failure(f)) => Ok(Some(*f)),
+            _ => Ok(None),
+        }
+    }
+    /// Oldest `first_failed_at` first, of one integration or of all.
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
+    /// Idempotent: deleting an absent failure succeeds.
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
-    /// How many entities of the flow have a parked failure, exactly; `None` when the
-    /// store cannot tell right now (the caller then asks per entity). At 0 no entity of
-    /// the flow has one, so a batch need not read each entity's failure.
-    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>>;
 
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
     async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
@@ -389,6 +366,42 @@ pub trait StateStore: Send + Sync {
     ) -> PortResult<bool>;
     /// Frees the lease if `owner` still holds it.
     async fn release_lease(&self, integration: &IntegrationId, flow: Flow, owner: &str) -> PortResult<()>;
+
+    /// The collaboration record of the linked pair whose left entity is `left` (its
+    /// comment and attachment pairs and relation bases), with its version; `None`
+    /// until one is written.
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>>;
+    /// Writes the pair's collaboration record if the stored version equals
+    /// `expected_version` (`None`: no record may exist yet); the stored version becomes
+    /// `expected + 1` (1 for the first). Otherwise it fails with `Conflict` and writes
+    /// nothing: another write changed the record since it was read.
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()>;
+
+    /// Records that `waiting` (an entity on `side`) has a relation to `awaited` (on the
+    /// same side) that cannot be written yet: `awaited` is not synced. Idempotent.
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()>;
+    /// The entities waiting for `awaited` on `side`, in id order (bytewise).
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>>;
+    /// Forgets that `waiting` waits for `awaited`. Idempotent.
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

@@ -175,17 +175,7 @@ impl Engine {
         if let Some(hit) = batch.cached(&key) {
             return Ok(hit);
         }
-        let record = match &key {
-            StateKey::Link(i, side, e) => self.state.get_link(i, *side, e).await?.map(StateRecord::Link),
-            StateKey::Fingerprint(i, side, e) => {
-                self.state.get_fingerprint(i, *side, e).await?.map(StateRecord::Fingerprint)
-            }
-            StateKey::Failure(i, flow, e) => {
-                self.state.failure_for_entity(i, *flow, e).await?.map(|f| StateRecord::Failure(Box::new(f)))
-            }
-            StateKey::OpenFailures(i, flow) => self.state.open_failures(i, *flow).await?.map(StateRecord::OpenFailures),
-            StateKey::Pair(i, left) => self.state.get_pair(i, left).await?.map(|p| StateRecord::Pair(Box::new(p))),
-        };
+        let record = self.state.get_many(std::slice::from_ref(&key)).await?.remove(&key);
         batch.remember(key, record.clone());
         Ok(record)
     }

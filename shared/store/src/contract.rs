@@ -1,19 +1,19 @@
 //! The behaviour every store and queue backend must show, written against the port
 //! traits only: run it against SQLite here and against DynamoDB/SQS on an emulator.
 //!
-//! The suites panic (assert) on the first deviation. `config_store` and `state_store`
-//! use fresh random ids, so they run against a store that already holds data;
+//! The suites panic (assert) on the first deviation. `config_store`, `state_store` and
+//! `collaboration` use fresh random ids, so they run against a store that already holds data;
 //! `queue` needs both queues empty at the start and leaves them empty. Waits use whole
 //! seconds because SQS visibility timeouts have one-second granularity.
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    AuthConfig, ChangeEvent, Counter, Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory,
-    FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration,
-    IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead, PairFingerprints, ReadState, ReadToken,
-    RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
-    MESSAGE_SCHEMA,
+    AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction, Endpoint, EntityId,
+    EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit,
+    Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead,
+    PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
+    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -153,6 +153,34 @@ fn failure(
 
 fn is_conflict<T: std::fmt::Debug>(r: Result<T, ferry_domain::PortError>) -> bool {
     matches!(r, Err(ref e) if e.category == ErrorCategory::Conflict)
+}
+
+/// The record of one key, read through `get_many`.
+async fn record(store: &dyn StateStore, key: StateKey) -> Option<StateRecord> {
+    store.get_many(std::slice::from_ref(&key)).await.expect("get_many").remove(&key)
+}
+
+async fn own_fingerprint(store: &dyn StateStore, iid: &IntegrationId, side: Side, e: &EntityId) -> Option<Fingerprint> {
+    match record(store, StateKey::Fingerprint(iid.clone(), side, e.clone())).await {
+        Some(StateRecord::Fingerprint(f)) => Some(f),
+        None => None,
+        other => panic!("a fingerprint key answered {other:?}"),
+    }
+}
+
+async fn pair_record(store: &dyn StateStore, iid: &IntegrationId, left: &EntityId) -> Option<PairFingerprints> {
+    match record(store, StateKey::Pair(iid.clone(), left.clone())).await {
+        Some(StateRecord::Pair(p)) => Some(*p),
+        None => None,
+        other => panic!("a pair key answered {other:?}"),
+    }
+}
+
+async fn open_failures(store: &dyn StateStore, iid: &IntegrationId, flow: Flow) -> u64 {
+    match record(store, StateKey::OpenFailures(iid.clone(), flow)).await {
+        Some(StateRecord::OpenFailures(n)) => n,
+        other => panic!("an open-failure count is always answered, got {other:?}"),
+    }
 }
 
 /// Systems upsert by id; integrations are written only when the version condition holds.
@@ -328,7 +356,7 @@ async fn links(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationI
 
 async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     let e = EntityId::new("42");
-    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), None);
+    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, None);
     let mut fp = Fingerprint {
         integration: iid.clone(),
         side: Side::Right,
@@ -344,12 +372,12 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
         create_started: None,
     };
     store.put_fingerprint(&fp).await.expect("put");
-    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp.clone()));
+    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
     fp.written_revision = Some("8".into());
     fp.values.insert("System.State".into(), FieldValue::Option("Active".into()));
     store.put_fingerprint(&fp).await.expect("upsert");
-    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp));
-    assert_eq!(store.get_fingerprint(iid, Side::Left, &e).await.expect("get"), None);
+    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp));
+    assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, None, "fingerprints are per side");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -394,22 +422,22 @@ async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
 
     let open = |i: &IntegrationId, flow: Flow| {
         let i = i.clone();
-        async move { store.open_failures(&i, flow).await.expect("open_failures") }
+        async move { open_failures(store, &i, flow).await }
     };
-    assert_eq!(open(iid, flow).await, Some(2), "a replaced failure is still one entity's");
-    assert_eq!(open(iid, flow.reverse()).await, Some(0), "counts are per flow");
-    assert_eq!(open(other, flow).await, Some(1), "counts are per integration");
+    assert_eq!(open(iid, flow).await, 2, "a replaced failure is still one entity's");
+    assert_eq!(open(iid, flow.reverse()).await, 0, "counts are per flow, and 0 is an answer");
+    assert_eq!(open(other, flow).await, 1, "counts are per integration");
 
     store.delete_failure(&early.id).await.expect("delete");
     store.delete_failure(&early.id).await.expect("delete is idempotent");
-    assert_eq!(open(iid, flow).await, Some(1), "a second delete does not count again");
+    assert_eq!(open(iid, flow).await, 1, "a second delete does not count again");
     assert_eq!(store.get_failure(&early.id).await.expect("get"), None);
     assert_eq!(store.list_failures(Some(iid)).await.expect("list"), vec![expected]);
     assert_eq!(store.list_failures(Some(other)).await.expect("list"), vec![elsewhere]);
 }
 
-/// `get_many` answers exactly what the single reads answer; `put_fingerprints` stores
-/// what `put_fingerprint` stores. Runs after `links`, `fingerprints` and `failures`.
+/// `get_many` answers many keys at once what each answers alone, of every kind; keys
+/// without a record are absent. Runs after `links`, `fingerprints` and `failures`.
 async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     let l = link(iid, "B-1", "901");
     store.put_link(&l).await.expect("put_link");
@@ -425,19 +453,12 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         create_started: None,
     };
     let (left_fp, right_fp) = (fp(Side::Left, "B-1", "Crash"), fp(Side::Right, "901", "Crash!"));
-    store.put_fingerprints(&[left_fp.clone(), right_fp.clone()]).await.expect("put_fingerprints");
-    assert_eq!(
-        store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"),
-        Some(left_fp.clone())
-    );
-    assert_eq!(
-        store.get_fingerprint(iid, Side::Right, &EntityId::new("901")).await.expect("get"),
-        Some(right_fp.clone())
-    );
-    // The same key twice in one call: the last one wins.
+    for f in [&left_fp, &right_fp] {
+        store.put_fingerprint(f).await.expect("put_fingerprint");
+    }
     let newer = fp(Side::Left, "B-1", "Crash on start");
-    store.put_fingerprints(&[left_fp.clone(), newer.clone()]).await.expect("put_fingerprints twice");
-    assert_eq!(store.get_fingerprint(iid, Side::Left, &EntityId::new("B-1")).await.expect("get"), Some(newer.clone()));
+    store.put_fingerprint(&newer).await.expect("put_fingerprint again");
+    assert_eq!(own_fingerprint(store, iid, Side::Left, &EntityId::new("B-1")).await, Some(newer.clone()), "replaced");
 
     let parked = failure(iid, Flow::RightToLeft, "901", at(70), 1);
     store.put_failure(&parked).await.expect("put_failure");
@@ -451,9 +472,10 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         StateKey::Failure(iid.clone(), Flow::RightToLeft, EntityId::new("901")),
         StateKey::Failure(iid.clone(), Flow::LeftToRight, EntityId::new("901")),
         StateKey::OpenFailures(iid.clone(), Flow::RightToLeft),
+        StateKey::Pair(iid.clone(), EntityId::new("B-1")),
     ];
     let got = store.get_many(&keys).await.expect("get_many");
-    assert_eq!(got.len(), 6, "absent keys are absent: {got:?}");
+    assert_eq!(got.len(), 6, "absent keys are absent (a pair linked without a record among them): {got:?}");
     assert_eq!(got.get(&keys[8]), Some(&StateRecord::OpenFailures(1)));
     let relaxed = store.get_many_relaxed(&keys[..6]).await.expect("get_many_relaxed");
     assert_eq!(relaxed, store.get_many(&keys[..6]).await.expect("get_many"), "relaxed reads answer the same at rest");
@@ -475,8 +497,8 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     assert!(store.get_many(&many).await.expect("get_many of 130").is_empty());
 }
 
-/// A linked pair's fingerprints: from its two fingerprints until its pair record is
-/// written, from the record after; `get_fingerprint` and `get_many` answer the same.
+/// A linked pair's fingerprints are one record, absent until its first `put_pair`;
+/// the entities' own fingerprints are not part of it.
 async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     let (left_id, right_id) = (EntityId::new("P-1"), EntityId::new("701"));
     let fp = |side: Side, id: &EntityId, title: &str| Fingerprint {
@@ -501,26 +523,20 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
         applied_source_updated: Some(at(79)),
         create_started: None,
     };
-    assert_eq!(store.get_pair(iid, &left_id).await.expect("get_pair"), None, "not linked: no pair");
+    assert_eq!(pair_record(store, iid, &left_id).await, None, "not linked: no record");
+    // A create's intent, then the link: the pair has no record yet.
+    let intent = Fingerprint { create_started: Some(at(78)), ..fp(Side::Left, &left_id, "Intent") };
+    store.put_fingerprint(&intent).await.expect("put_fingerprint");
     store.put_link(&link(iid, "P-1", "701")).await.expect("put_link");
-    let (old_left, old_right) = (fp(Side::Left, &left_id, "Old"), fp(Side::Right, &right_id, "Old!"));
-    store.put_fingerprints(&[old_left.clone(), old_right.clone()]).await.expect("put_fingerprints");
-    assert_eq!(
-        store.get_pair(iid, &left_id).await.expect("get_pair"),
-        Some(PairFingerprints { left: Some(old_left), right: Some(old_right), version: 0 }),
-        "before its record is written: the two fingerprints"
-    );
+    assert_eq!(pair_record(store, iid, &left_id).await, None, "linked a moment ago: no record yet");
 
     let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
     store.put_pair(&new_left, &new_right, 0).await.expect("put_pair");
     let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()), version: 1 };
-    assert_eq!(store.get_pair(iid, &left_id).await.expect("get_pair"), Some(want.clone()));
-    assert_eq!(store.get_fingerprint(iid, Side::Left, &left_id).await.expect("get"), Some(new_left));
-    assert_eq!(store.get_fingerprint(iid, Side::Right, &right_id).await.expect("get"), Some(new_right));
+    assert_eq!(pair_record(store, iid, &left_id).await, Some(want.clone()), "the record as written, at version 1");
     let key = StateKey::Pair(iid.clone(), left_id.clone());
     let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
-    assert_eq!(got.get(&key), Some(&StateRecord::Pair(Box::new(want))));
-    assert_eq!(got.len(), 1);
+    assert_eq!(got, std::collections::HashMap::from([(key, StateRecord::Pair(Box::new(want)))]));
     pair_writes_are_conditional(store, iid, &fp).await;
 }
 
@@ -535,24 +551,23 @@ async fn pair_writes_are_conditional(
 ) {
     let (left_id, right_id) = (EntityId::new("P-2"), EntityId::new("702"));
     store.put_link(&link(iid, "P-2", "702")).await.expect("put_link");
-    let read = |who: &'static str| async move { store.get_pair(iid, &EntityId::new("P-2")).await.expect(who) };
-    let (a, b) = (read("a reads").await.expect("linked"), read("b reads").await.expect("linked"));
-    assert_eq!((a.version, b.version), (0, 0), "no record yet");
+    let read = || async move { pair_record(store, iid, &EntityId::new("P-2")).await.map_or(0, |p| p.version) };
+    let (a, b) = (read().await, read().await);
+    assert_eq!((a, b), (0, 0), "no record yet");
 
     let (a_left, a_right) = (fp(Side::Left, &left_id, "A"), fp(Side::Right, &right_id, "A!"));
-    store.put_pair(&a_left, &a_right, a.version).await.expect("the first write goes through");
+    store.put_pair(&a_left, &a_right, a).await.expect("the first write goes through");
     let (b_left, b_right) = (fp(Side::Left, &left_id, "B"), fp(Side::Right, &right_id, "B!"));
-    let lost = store.put_pair(&b_left, &b_right, b.version).await.expect_err("the second read a pair since changed");
+    let lost = store.put_pair(&b_left, &b_right, b).await.expect_err("the second read a pair since changed");
     assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
-    let now = read("reads again").await.expect("linked");
+    let now = pair_record(store, iid, &left_id).await.expect("written");
     assert_eq!((now.left.as_ref(), now.right.as_ref(), now.version), (Some(&a_left), Some(&a_right), 1), "A's kept");
 
     store.put_pair(&b_left, &b_right, now.version).await.expect("read again, the write goes through");
-    let last = read("reads the last").await.expect("linked");
-    assert_eq!((last.left, last.right, last.version), (Some(b_left.clone()), Some(b_right.clone()), 2));
+    let last = pair_record(store, iid, &left_id).await.expect("written");
+    assert_eq!((last.left, last.right, last.version), (Some(b_left), Some(b_right), 2));
     let stale = store.put_pair(&a_left, &a_right, 1).await.expect_err("version 1 is gone");
     assert_eq!(stale.category, ErrorCategory::Conflict);
-    assert_eq!(store.get_fingerprint(iid, Side::Left, &left_id).await.expect("get"), Some(b_left));
 }
 
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -565,6 +580,140 @@ async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts { synced: 3, skipped: 0, failed: 1 });
     assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
     assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
+}
+
+/// Each linked pair's collaboration record and the pending relations (issue 15's
+/// comments, attachments and hierarchy). Uses fresh integrations, so it runs against a
+/// store that already holds data.
+pub async fn collaboration(store: &dyn StateStore) {
+    let iid = IntegrationId::parse(unique("int")).expect("valid id");
+    let other = IntegrationId::parse(unique("int")).expect("valid id");
+    a_pair_without_a_collaboration_record_reads_none(store, &iid).await;
+    collaboration_records_round_trip_with_versions_counting_from_one(store, &iid).await;
+    collaboration_puts_conflict_unless_the_version_read_is_still_stored(store, &iid).await;
+    pending_relations_are_added_listed_and_removed_idempotently(store, &iid).await;
+    collaboration_state_is_kept_per_integration_and_per_side(store, &iid, &other).await;
+}
+
+fn collab_state(comments: usize) -> CollabState {
+    CollabState {
+        comments: (0..comments)
+            .map(|n| CommentPair {
+                left: format!("100{n}"),
+                right: format!("c-{n}"),
+                original: if n % 2 == 0 { Side::Left } else { Side::Right },
+                digest: format!("sha256:{n:064}"),
+            })
+            .collect(),
+        attachments: vec![
+            AttachmentPair { left: "att-1".into(), right: Some("9f0c".into()), original: Side::Left },
+            AttachmentPair { left: "att-2".into(), right: None, original: Side::Right },
+        ],
+        relations_left: vec![Relation::Parent { parent: EntityId::new("51") }],
+        relations_right: vec![Relation::Link {
+            link_type: "Blocks".into(),
+            outward: true,
+            other: EntityId::new("APP-9"),
+        }],
+    }
+}
+
+async fn a_pair_without_a_collaboration_record_reads_none(store: &dyn StateStore, iid: &IntegrationId) {
+    assert_eq!(store.get_collab(iid, &EntityId::new("C-0")).await.expect("get_collab"), None);
+}
+
+async fn collaboration_records_round_trip_with_versions_counting_from_one(store: &dyn StateStore, iid: &IntegrationId) {
+    let left = EntityId::new("C-1");
+    let first = collab_state(2);
+    store.put_collab(iid, &left, &first, None).await.expect("first put");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((first, 1)), "the first version is 1");
+    let second = collab_state(5);
+    store.put_collab(iid, &left, &second, Some(1)).await.expect("conditional put");
+    assert_eq!(
+        store.get_collab(iid, &left).await.expect("get"),
+        Some((second, 2)),
+        "a put replaces it at expected + 1"
+    );
+    store.put_collab(iid, &left, &CollabState::default(), Some(2)).await.expect("an empty record");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((CollabState::default(), 3)));
+}
+
+async fn collaboration_puts_conflict_unless_the_version_read_is_still_stored(
+    store: &dyn StateStore,
+    iid: &IntegrationId,
+) {
+    let left = EntityId::new("C-2");
+    assert!(
+        is_conflict(store.put_collab(iid, &left, &collab_state(1), Some(0)).await),
+        "expecting a version of a missing record conflicts"
+    );
+    assert!(
+        is_conflict(store.put_collab(iid, &left, &collab_state(1), Some(1)).await),
+        "expecting version 1 of a missing record conflicts"
+    );
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), None, "a conflicting put writes nothing");
+    store.put_collab(iid, &left, &collab_state(1), None).await.expect("create");
+    // Two writers read version 1; the first to write wins.
+    store.put_collab(iid, &left, &collab_state(2), Some(1)).await.expect("the first writer");
+    let lost = store.put_collab(iid, &left, &collab_state(3), Some(1)).await.expect_err("the second writer");
+    assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
+    assert!(is_conflict(store.put_collab(iid, &left, &collab_state(3), None).await), "creating an existing record");
+    assert!(is_conflict(store.put_collab(iid, &left, &collab_state(3), Some(7)).await), "a version never stored");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((collab_state(2), 2)), "the winner's is kept");
+}
+
+async fn pending_relations_are_added_listed_and_removed_idempotently(store: &dyn StateStore, iid: &IntegrationId) {
+    let (epic, side) = (EntityId::new("EPIC-1"), Side::Left);
+    let ids = |v: &[&str]| v.iter().map(|s| EntityId::new(*s)).collect::<Vec<_>>();
+    assert!(store.pending(iid, side, &epic).await.expect("pending").is_empty(), "nothing waits at first");
+    for waiting in ["APP-3", "APP-10", "APP-2", "APP-3"] {
+        store.add_pending(iid, side, &epic, &EntityId::new(waiting)).await.expect("add_pending");
+    }
+    assert_eq!(
+        store.pending(iid, side, &epic).await.expect("pending"),
+        ids(&["APP-10", "APP-2", "APP-3"]),
+        "each waiting entity once, in id order (bytewise)"
+    );
+    store.remove_pending(iid, side, &epic, &EntityId::new("APP-2")).await.expect("remove");
+    store.remove_pending(iid, side, &epic, &EntityId::new("APP-2")).await.expect("a second remove is a no-op");
+    store.remove_pending(iid, side, &epic, &EntityId::new("never-added")).await.expect("removing the absent");
+    assert_eq!(store.pending(iid, side, &epic).await.expect("pending"), ids(&["APP-10", "APP-3"]));
+    // Entity ids are free-form: a `#` in them separates nothing.
+    let odd = EntityId::new("EPIC#1");
+    store.add_pending(iid, side, &odd, &EntityId::new("A#B")).await.expect("add_pending");
+    assert_eq!(store.pending(iid, side, &odd).await.expect("pending"), ids(&["A#B"]));
+    assert_eq!(store.pending(iid, side, &epic).await.expect("pending"), ids(&["APP-10", "APP-3"]));
+    for waiting in ["APP-10", "APP-3"] {
+        store.remove_pending(iid, side, &epic, &EntityId::new(waiting)).await.expect("remove");
+    }
+    store.remove_pending(iid, side, &odd, &EntityId::new("A#B")).await.expect("remove");
+    assert!(store.pending(iid, side, &epic).await.expect("pending").is_empty(), "all resolved");
+}
+
+async fn collaboration_state_is_kept_per_integration_and_per_side(
+    store: &dyn StateStore,
+    iid: &IntegrationId,
+    other: &IntegrationId,
+) {
+    let left = EntityId::new("C-3");
+    store.put_collab(iid, &left, &collab_state(4), None).await.expect("put");
+    assert_eq!(store.get_collab(other, &left).await.expect("get"), None, "records are per integration");
+    store.put_collab(other, &left, &collab_state(1), None).await.expect("the other integration creates its own");
+    assert_eq!(store.get_collab(iid, &left).await.expect("get"), Some((collab_state(4), 1)));
+    assert_eq!(store.get_collab(other, &left).await.expect("get"), Some((collab_state(1), 1)));
+
+    let parent = EntityId::new("900");
+    store.add_pending(iid, Side::Right, &parent, &EntityId::new("901")).await.expect("add_pending");
+    assert!(store.pending(other, Side::Right, &parent).await.expect("pending").is_empty(), "per integration");
+    assert!(store.pending(iid, Side::Left, &parent).await.expect("pending").is_empty(), "per side");
+    assert_eq!(store.pending(iid, Side::Right, &parent).await.expect("pending"), vec![EntityId::new("901")]);
+    store.remove_pending(other, Side::Right, &parent, &EntityId::new("901")).await.expect("remove elsewhere");
+    assert_eq!(
+        store.pending(iid, Side::Right, &parent).await.expect("pending"),
+        vec![EntityId::new("901")],
+        "a remove in another integration leaves this one's"
+    );
+    store.remove_pending(iid, Side::Right, &parent, &EntityId::new("901")).await.expect("remove");
 }
 
 fn msg(group: &str, dedup: &str, body: &str) -> OutMessage {

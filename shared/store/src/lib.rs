@@ -6,10 +6,12 @@
 //!   (the local runtime).
 //! - [`aws`]: DynamoDB (configs and sync state), SQS FIFO queues and EventBridge
 //!   Scheduler (the AWS runtime).
-//! - [`contract`]: the behaviour every backend must show, written against the traits
-//!   only, so the same suite runs against SQLite and DynamoDB/SQS.
+//! - `contract` (feature `contract`, on for this crate's tests only): the behaviour
+//!   every backend must show, written against the traits only, so the same suite runs
+//!   against SQLite and DynamoDB/SQS.
 
 pub mod aws;
+#[cfg(feature = "contract")]
 pub mod contract;
 pub mod sqlite;
 

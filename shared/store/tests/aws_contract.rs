@@ -344,6 +344,15 @@ async fn state_store_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn collaboration_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::collaboration(&store).await;
+    contract::collaboration(&store).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds_on_sqs() {
     let stack = Stack::create(MAX_RECEIVES).await;
     contract::queue(&stack.queue(), stack.names.max_receives).await;
@@ -537,51 +546,10 @@ async fn a_pairs_fingerprints_are_one_item_under_a_kilobyte() {
         })
         .sum();
     assert!(size <= 1024, "the pair item is {size} bytes: more than one write unit");
-    assert_eq!(store.get_fingerprint(&i, Side::Right, &EntityId::new("51")).await.expect("get"), Some(right));
-    stack.delete().await;
-}
-
-/// Failures parked before the open-failure count existed (by an older Ferry) must be
-/// counted, or a batch would skip reading them and run past a parked entity.
-#[tokio::test]
-async fn failures_parked_before_the_count_existed_are_counted_once_it_is_seeded() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use ferry_domain::ports::{StateKey, StateRecord};
-    let stack = Stack::create(MAX_RECEIVES).await;
-    let store = stack.store();
-    let i = iid("int");
-    let count_key = || {
-        std::collections::HashMap::from([
-            ("pk".to_string(), AttributeValue::S(format!("failcount#{i}#left_to_right"))),
-            ("sk".to_string(), AttributeValue::S("failcount".into())),
-        ])
-    };
-    let forget_count = || async {
-        let t = &stack.names.state_table;
-        stack.c.dynamo.delete_item().table_name(t).set_key(Some(count_key())).send().await.expect("raw delete");
-    };
-    // ~100 KB each: the seeding scan needs more than one 1 MB page.
-    let mut parked = Vec::new();
-    for n in 0..12i64 {
-        let f = failure(&i, &format!("e{n}"), n, format!("{n}: {}", "x".repeat(100_000)));
-        store.put_failure(&f).await.expect("put_failure");
-        parked.push(f);
-    }
-    forget_count().await;
-    assert_eq!(store.open_failures(&i, Flow::LeftToRight).await.expect("open"), Some(12), "seeded by a scan");
-    assert_eq!(store.open_failures(&i, Flow::RightToLeft).await.expect("open"), Some(0));
-    store.delete_failure(&parked[0].id).await.expect("delete");
-    assert_eq!(store.open_failures(&i, Flow::LeftToRight).await.expect("open"), Some(11), "kept by the transactions");
-
-    // A delete before the count is seeded leaves an unseeded count of -1: seeding replaces it.
-    forget_count().await;
-    store.delete_failure(&parked[1].id).await.expect("delete");
-    let key = StateKey::OpenFailures(i.clone(), Flow::LeftToRight);
-    let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
-    assert_eq!(got.get(&key), Some(&StateRecord::OpenFailures(10)), "get_many seeds too");
-    let again = failure(&i, "new", 50, "again".into());
-    store.put_failure(&again).await.expect("put_failure");
-    assert_eq!(store.open_failures(&i, Flow::LeftToRight).await.expect("open"), Some(11));
+    let key = ferry_domain::ports::StateKey::Pair(i.clone(), EntityId::new("10001"));
+    let read = store.get_many(std::slice::from_ref(&key)).await.expect("get_many").remove(&key);
+    let Some(ferry_domain::ports::StateRecord::Pair(pair)) = read else { panic!("the pair reads back: {read:?}") };
+    assert_eq!(pair.right, Some(right));
     stack.delete().await;
 }
 
@@ -930,6 +898,67 @@ async fn a_failure_over_the_item_limit_is_kept_in_the_payload_bucket_until_it_is
     store.delete_failure(&f.id).await.expect("delete");
     assert_eq!(store.get_failure(&f.id).await.expect("get"), None);
     assert!(stack.objects("failures/").await.is_empty(), "deleted with its record");
+    stack.delete().await;
+}
+
+/// A collaboration record of this many comment pairs is over the item limit.
+fn huge_collab(comments: usize, tag: &str) -> ferry_domain::CollabState {
+    use ferry_domain::{CollabState, CommentPair, Side};
+    CollabState {
+        comments: (0..comments)
+            .map(|n| CommentPair {
+                left: format!("{tag}-{n}"),
+                right: format!("{n}"),
+                original: Side::Left,
+                digest: format!("{n:0>64}"),
+            })
+            .collect(),
+        ..CollabState::default()
+    }
+}
+
+#[tokio::test]
+async fn a_collaboration_record_over_the_item_limit_is_kept_in_the_payload_bucket() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("big-collab");
+    let left = EntityId::new("APP-1");
+    let first = huge_collab(4000, "a");
+    assert!(serde_json::to_string(&first).expect("json").len() > 400_000, "over a DynamoDB item");
+    store.put_collab(&i, &left, &first, None).await.expect("put a record over the item limit");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((first.clone(), 1)));
+    let objects = stack.objects("collab/").await;
+    assert_eq!(objects.len(), 1, "{objects:?}");
+
+    // A conditional put that loses leaves no object behind and keeps the winner's.
+    let lost = store.put_collab(&i, &left, &huge_collab(4000, "b"), None).await.expect_err("exists");
+    assert_eq!(lost.category, ErrorCategory::Conflict, "{lost}");
+    assert_eq!(stack.objects("collab/").await, objects, "the loser's object is deleted");
+
+    // A newer record replaces the object; a small one goes back into the item.
+    let second = huge_collab(4001, "c");
+    store.put_collab(&i, &left, &second, Some(1)).await.expect("replace");
+    let now = stack.objects("collab/").await;
+    assert_eq!(now.len(), 1, "the replaced record's object is deleted: {now:?}");
+    assert_ne!(now, objects);
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((second, 2)));
+    let small = huge_collab(2, "d");
+    store.put_collab(&i, &left, &small, Some(2)).await.expect("shrink");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), Some((small, 3)));
+    assert!(stack.objects("collab/").await.is_empty(), "an inline record names no object");
+    stack.delete().await;
+}
+
+#[tokio::test]
+async fn without_a_payload_bucket_an_oversized_collaboration_record_is_a_store_error_naming_the_pair() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = DynamoStore::new(stack.c.dynamo.clone(), &stack.names);
+    let i = iid("big-collab");
+    let left = EntityId::new("APP-77");
+    let err = store.put_collab(&i, &left, &huge_collab(4000, "a"), None).await.expect_err("too large");
+    assert_eq!(err.category, ErrorCategory::Store, "{err}");
+    assert!(err.message.contains(&format!("{i} APP-77")) && err.message.contains("payload bucket"), "{err}");
+    assert_eq!(store.get_collab(&i, &left).await.expect("get"), None, "nothing written");
     stack.delete().await;
 }
 

@@ -86,27 +86,28 @@ pub(crate) fn item_key(item: &Item) -> String {
     format!("{}/{}", part("pk"), part("sk"))
 }
 
-/// The JSON `doc` of an item.
-/// A record's JSON: `doc` as text, or `z` deflated (see [`DynamoStore::record_deflated`]).
+/// The record an item holds as JSON text in `doc` (see [`DynamoStore::record`]).
 pub(crate) fn doc<T: DeserializeOwned>(item: &Item, table: &str) -> PortResult<T> {
-    match item.get("z") {
-        None => {
-            let json = get_s(item, "doc", table)?;
-            serde_json::from_str(json)
-                .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `doc`: {e}")).with_source(e))
-        }
-        Some(AttributeValue::B(blob)) => {
-            use std::io::Read;
-            let mut json = Vec::new();
-            flate2::read::DeflateDecoder::new(blob.as_ref())
-                .take(INFLATED_MAX)
-                .read_to_end(&mut json)
-                .map_err(|e| corrupt(table, &item_key(item), format!("attribute `z` does not inflate: {e}")))?;
-            serde_json::from_slice(&json)
-                .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `z`: {e}")).with_source(e))
-        }
-        Some(_) => Err(corrupt(table, &item_key(item), "attribute `z` is not binary")),
-    }
+    let json = get_s(item, "doc", table)?;
+    serde_json::from_str(json)
+        .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `doc`: {e}")).with_source(e))
+}
+
+/// The record an item holds as deflated JSON in `z` (see [`DynamoStore::record_deflated`]).
+pub(crate) fn inflated<T: DeserializeOwned>(item: &Item, table: &str) -> PortResult<T> {
+    use std::io::Read;
+    let blob = match item.get("z") {
+        Some(AttributeValue::B(blob)) => blob,
+        Some(_) => return Err(corrupt(table, &item_key(item), "attribute `z` is not binary")),
+        None => return Err(corrupt(table, &item_key(item), "attribute `z` is missing")),
+    };
+    let mut json = Vec::new();
+    flate2::read::DeflateDecoder::new(blob.as_ref())
+        .take(INFLATED_MAX)
+        .read_to_end(&mut json)
+        .map_err(|e| corrupt(table, &item_key(item), format!("attribute `z` does not inflate: {e}")))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| corrupt(table, &item_key(item), format!("bad JSON in `z`: {e}")).with_source(e))
 }
 
 /// A deflated record inflates to at most this (a DynamoDB item stops at 400 KB).
@@ -307,25 +308,35 @@ mod tests {
     }
 
     #[test]
-    fn a_record_reads_the_same_from_doc_and_from_deflated_z() {
+    fn a_deflated_record_reads_back_and_is_smaller_than_its_json() {
         let rec = Rec { name: "wm".into(), seen: (0..500).collect() };
         let json = encode(&rec, "test").expect("json");
-        let plain = DynamoStore::record("wm#a".into(), "wm", json.clone());
         let deflated = DynamoStore::record_deflated("wm#a".into(), "wm", &json, "test").expect("deflate");
-        assert_eq!(doc::<Rec>(&plain, "t").expect("doc"), rec);
-        assert_eq!(doc::<Rec>(&deflated, "t").expect("z"), rec);
+        assert_eq!(inflated::<Rec>(&deflated, "t").expect("z"), rec);
         let Some(AttributeValue::B(z)) = deflated.get("z") else { panic!("z is binary: {deflated:?}") };
         assert!(z.as_ref().len() * 2 < json.len(), "deflated {} of {} bytes", z.as_ref().len(), json.len());
+    }
+
+    #[test]
+    fn a_record_is_read_from_the_attribute_its_kind_is_written_to() {
+        let json = encode(&Rec { name: "pair".into(), seen: vec![1] }, "test").expect("json");
+        let plain = DynamoStore::record("link#a".into(), "link", json.clone());
+        assert_eq!(doc::<Rec>(&plain, "t").expect("doc").name, "pair");
+        let err = inflated::<Rec>(&plain, "StateTable").expect_err("a deflated kind has no `doc`");
+        assert!(err.to_string().contains("link#a") && err.to_string().contains("`z` is missing"), "{err}");
+        let deflated = DynamoStore::record_deflated("pair#a".into(), "pair", &json, "test").expect("deflate");
+        let err = doc::<Rec>(&deflated, "StateTable").expect_err("a plain kind has no `z`");
+        assert!(err.to_string().contains("pair#a") && err.to_string().contains("`doc`"), "{err}");
     }
 
     #[test]
     fn a_corrupt_z_is_reported_with_the_items_key() {
         let mut item = key("wm#a", "wm");
         item.insert("z".into(), AttributeValue::B(b"not deflate".to_vec().into()));
-        let err = doc::<Rec>(&item, "StateTable").expect_err("corrupt");
+        let err = inflated::<Rec>(&item, "StateTable").expect_err("corrupt");
         assert!(err.to_string().contains("wm#a") && err.to_string().contains("`z`"), "{err}");
         item.insert("z".into(), AttributeValue::S("text".into()));
-        let err = doc::<Rec>(&item, "StateTable").expect_err("not binary");
+        let err = inflated::<Rec>(&item, "StateTable").expect_err("not binary");
         assert!(err.to_string().contains("not binary"), "{err}");
     }
 }

@@ -1,23 +1,20 @@
 //! `StateStore` on the state table (item layout in the module docs of `aws`).
 
-use super::dynamo::{doc, encode, get_s, get_u64, key, n, put_versioned, s, DynamoStore, Item};
+use super::dynamo::{doc, encode, get_s, get_u64, inflated, key, n, put_versioned, s, DynamoStore, Item};
 use super::error::{corrupt, sdk_error};
-use super::payloads::{ClaimCheck, RECORD_INLINE_MAX};
+use super::record_payloads::payload_key;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
+    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
     PairFingerprints, PortError, Side, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
-use tracing::warn;
 
 const GSI: &str = "gsi1";
 /// Read-check-write operations retry this often when a concurrent writer wins the
@@ -137,117 +134,20 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(built(put.build(), what)?).build())
     }
 
-    /// Moves a flow's open-failure count by `delta` (and its version by one) inside a
-    /// failure transaction; creates the count item, unseeded, if it is absent.
+    /// Moves a flow's open-failure count by `delta` inside a failure transaction; creates
+    /// the count item if it is absent.
     fn tx_count(&self, count_pk: String, delta: i64, what: &str) -> PortResult<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&*self.state_table)
             .set_key(Some(key(count_pk, "failcount")))
-            .update_expression("ADD #n :d, #v :one")
+            .update_expression("ADD #n :d")
             .expression_attribute_names("#n", "n")
-            .expression_attribute_names("#v", "v")
-            .expression_attribute_values(":d", n(delta))
-            .expression_attribute_values(":one", n(1));
+            .expression_attribute_values(":d", n(delta));
         Ok(TransactWriteItem::builder().update(built(update.build(), what)?).build())
     }
 
-    /// The count of a seeded count item; `None` for an absent or unseeded one, or a
-    /// count that is not a whole number ≥ 0 (then callers read per entity).
-    fn seeded_count(item: Option<&Item>, pk: &str) -> Option<u64> {
-        let item = item?;
-        if !matches!(item.get("seeded"), Some(AttributeValue::Bool(true))) {
-            return None;
-        }
-        match item.get("n") {
-            Some(AttributeValue::N(v)) => match v.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    warn!(item = pk, n = %v, "the open-failure count is not a whole number ≥ 0; reading failures per entity");
-                    None
-                }
-            },
-            _ => None,
-        }
-    }
-
-    /// The exact count of (integration, flow): its count item (one strongly consistent
-    /// read) once seeded. Seeding counts the pointers made before the count existed: a
-    /// strongly consistent scan for the flow's pointers, stored with a condition on the
-    /// version the count had before the scan, so a failure parked or deleted meanwhile
-    /// makes it count again. `None` when it kept changing.
-    async fn exact_open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
-        let what = format!("open_failures {integration} {flow}");
-        let table = &*self.state_table;
-        let pk = failcount_pk(integration, flow);
-        for _ in 0..ATTEMPTS {
-            let item = self.get(table, pk.clone(), "failcount", &what).await?;
-            if let Some(n) = Self::seeded_count(item.as_ref(), &pk) {
-                return Ok(Some(n));
-            }
-            let version = item.as_ref().map(|i| get_u64(i, "v", table)).transpose()?.flatten();
-            let count = self.count_pointers(integration, flow, &what).await?;
-            let mut seeded = key(pk.clone(), "failcount");
-            seeded.insert("n".into(), n(count));
-            seeded.insert("v".into(), n(version.unwrap_or(0).saturating_add(1)));
-            seeded.insert("seeded".into(), AttributeValue::Bool(true));
-            let mut put = self.client.put_item().table_name(table).set_item(Some(seeded));
-            put = match (&item, version) {
-                (None, _) => {
-                    put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", "pk")
-                }
-                (Some(_), Some(v)) => put
-                    .condition_expression("#v = :v")
-                    .expression_attribute_names("#v", "v")
-                    .expression_attribute_values(":v", n(v)),
-                (Some(_), None) => {
-                    put.condition_expression("attribute_not_exists(#v)").expression_attribute_names("#v", "v")
-                }
-            };
-            match put.send().await {
-                Ok(_) => return Ok(Some(count)),
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                    continue
-                }
-                Err(err) => return Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
-            }
-        }
-        warn!(%integration, %flow, "failures kept changing while they were counted; reading failures per entity");
-        Ok(None)
-    }
-
-    /// The flow's failure pointers, by a strongly consistent scan of the table (once
-    /// per flow, when its count is seeded).
-    async fn count_pointers(&self, integration: &IntegrationId, flow: Flow, what: &str) -> PortResult<u64> {
-        let table = &*self.state_table;
-        let prefix = pointer_pk(integration, flow, &EntityId::new(""));
-        let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(table)
-                .consistent_read(true)
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .filter_expression("begins_with(#pk, :p) AND #sk = :sk")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":p", s(prefix.clone()))
-                .expression_attribute_values(":sk", s("failure-entity"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("DynamoDB", "Scan", table, what, e))?;
-            total += u64::try_from(page.count).unwrap_or(0);
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
-            }
-        }
-    }
-
     /// `get_many`: keys to items by their prefixed partition key, then the failures
-    /// the pointers name; counts never seeded are seeded here.
+    /// the pointers name.
     async fn read_many(&self, keys: &[StateKey], consistent: bool) -> PortResult<HashMap<StateKey, StateRecord>> {
         let table = &*self.state_table;
         let what = format!("get_many ({} records)", keys.len());
@@ -263,10 +163,13 @@ impl DynamoStore {
             };
             by_pk.insert(pk, (sk, k));
         }
-        let mut out = HashMap::new();
+        // A flow's count item exists from its first failure on: none is 0.
+        let mut out: HashMap<StateKey, StateRecord> = keys
+            .iter()
+            .filter(|k| matches!(k, StateKey::OpenFailures(..)))
+            .map(|k| (k.clone(), StateRecord::OpenFailures(0)))
+            .collect();
         let mut failures: HashMap<String, &StateKey> = HashMap::new();
-        // Counts to seed: absent or unseeded when read (once per flow, ever).
-        let mut unseeded: Vec<&StateKey> = keys.iter().filter(|k| matches!(k, StateKey::OpenFailures(..))).collect();
         for item in
             self.batch_get(by_pk.iter().map(|(pk, (sk, _))| (pk.clone(), *sk)).collect(), consistent, &what).await?
         {
@@ -274,40 +177,22 @@ impl DynamoStore {
             let Some((_, k)) = by_pk.get(pk).copied() else {
                 continue;
             };
-            match k {
-                StateKey::OpenFailures(..) => {
-                    if let Some(n) = Self::seeded_count(Some(&item), pk) {
-                        unseeded.retain(|u| *u != k);
-                        out.insert(k.clone(), StateRecord::OpenFailures(n));
-                    }
-                }
-                StateKey::Link(..) => {
-                    out.insert(k.clone(), StateRecord::Link(doc(&item, table)?));
-                }
-                StateKey::Fingerprint(..) => {
-                    out.insert(k.clone(), StateRecord::Fingerprint(doc(&item, table)?));
-                }
+            let record = match k {
+                StateKey::OpenFailures(..) => StateRecord::OpenFailures(get_u64(&item, "n", table)?.unwrap_or(0)),
+                StateKey::Link(..) => StateRecord::Link(doc(&item, table)?),
+                StateKey::Fingerprint(..) => StateRecord::Fingerprint(doc(&item, table)?),
                 StateKey::Failure(..) => {
                     failures.insert(get_s(&item, "failure_id", table)?.to_string(), k);
+                    continue;
                 }
                 StateKey::Pair(..) => {
-                    let mut pair: PairFingerprints = doc(&item, table)?;
-                    pair.version = get_u64(&item, "v", table)?.unwrap_or(0);
-                    out.insert(k.clone(), StateRecord::Pair(Box::new(pair)));
+                    let mut pair: PairFingerprints = inflated(&item, table)?;
+                    pair.version = get_u64(&item, "v", table)?
+                        .ok_or_else(|| corrupt(table, pk, "attribute `v` (the pair's version) is missing"))?;
+                    StateRecord::Pair(Box::new(pair))
                 }
-            }
-        }
-        let unstored: Vec<&StateKey> =
-            keys.iter().filter(|k| matches!(k, StateKey::Pair(..)) && !out.contains_key(*k)).collect();
-        if !unstored.is_empty() {
-            self.pairs_from_fingerprints(&unstored, consistent, &mut out, &what).await?;
-        }
-        for k in unseeded {
-            if let StateKey::OpenFailures(i, flow) = k {
-                if let Some(n) = self.exact_open_failures(i, *flow).await? {
-                    out.insert(k.clone(), StateRecord::OpenFailures(n));
-                }
-            }
+            };
+            out.insert(k.clone(), record);
         }
         if !failures.is_empty() {
             let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
@@ -320,51 +205,6 @@ impl DynamoStore {
             }
         }
         Ok(out)
-    }
-
-    /// Pairs whose record was never written (linked before pair records existed, or
-    /// just linked): their links, then the two fingerprints each. Unlinked: absent.
-    async fn pairs_from_fingerprints(
-        &self,
-        pairs: &[&StateKey],
-        consistent: bool,
-        out: &mut HashMap<StateKey, StateRecord>,
-        what: &str,
-    ) -> PortResult<()> {
-        let table = &*self.state_table;
-        let link_keys = pairs
-            .iter()
-            .filter_map(|k| match k {
-                StateKey::Pair(i, left) => Some((link_pk(i, Side::Left, left), "link")),
-                _ => None,
-            })
-            .collect();
-        let mut links = Vec::new();
-        for item in self.batch_get(link_keys, consistent, what).await? {
-            links.push(doc::<Link>(&item, table)?);
-        }
-        let fp_keys = links
-            .iter()
-            .flat_map(|l| {
-                [
-                    (fp_pk(&l.integration, Side::Left, &l.left.id), "fp"),
-                    (fp_pk(&l.integration, Side::Right, &l.right.id), "fp"),
-                ]
-            })
-            .collect();
-        let mut fps: HashMap<String, Fingerprint> = HashMap::new();
-        for item in self.batch_get(fp_keys, consistent, what).await? {
-            fps.insert(get_s(&item, "pk", table)?.to_string(), doc(&item, table)?);
-        }
-        for l in links {
-            let pair = PairFingerprints {
-                left: fps.remove(&fp_pk(&l.integration, Side::Left, &l.left.id)),
-                right: fps.remove(&fp_pk(&l.integration, Side::Right, &l.right.id)),
-                version: 0,
-            };
-            out.insert(StateKey::Pair(l.integration.clone(), l.left.id.clone()), StateRecord::Pair(Box::new(pair)));
-        }
-        Ok(())
     }
 
     fn tx_delete(
@@ -417,47 +257,6 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// `BatchWriteItem` of whole-item puts, 25 per call; unprocessed items are sent again
-    /// after a backoff. One call may not hold a key twice: the last item of a key wins.
-    async fn batch_put(&self, items: Vec<Item>, what: &str) -> PortResult<()> {
-        let table = &*self.state_table;
-        let mut latest: Vec<Item> = Vec::with_capacity(items.len());
-        for item in items {
-            let same = |o: &Item| o.get("pk") == item.get("pk") && o.get("sk") == item.get("sk");
-            match latest.iter_mut().find(|o| same(o)) {
-                Some(slot) => *slot = item,
-                None => latest.push(item),
-            }
-        }
-        let mut requests = Vec::with_capacity(latest.len());
-        for item in latest {
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| PortError::store(format!("{what}: {e}")))?;
-            requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut round = 0u32;
-            while !pending.is_empty() {
-                let res = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("DynamoDB", "BatchWriteItem", table, what, e))?;
-                pending = res.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-                if !pending.is_empty() {
-                    round += 1;
-                    unprocessed_backoff(round, "items", what).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Every item of a `gsi1` partition (`Some`) or of the whole index (`None`), all pages.
     async fn failure_items(&self, partition: Option<String>, what: &str) -> PortResult<Vec<Item>> {
         let table = &*self.state_table;
@@ -502,9 +301,9 @@ impl DynamoStore {
         }
     }
 
-    /// The item of a failure, and the payload object holding its JSON when that is over
-    /// [`RECORD_INLINE_MAX`] (a long description is in it several times: input snapshot,
-    /// mapping output) and a payload bucket is configured.
+    /// The item of a failure; its JSON goes to the payload bucket when it is too large
+    /// for the item (a long description is in it several times: input snapshot, mapping
+    /// output).
     async fn failure_item(
         &self,
         record: &FailureRecord,
@@ -512,37 +311,16 @@ impl DynamoStore {
         what: &str,
     ) -> PortResult<(Item, Option<String>)> {
         let json = encode(record, what)?;
-        let (mut item, object) = match &self.payloads {
-            Some(p) if json.len() > RECORD_INLINE_MAX => {
-                let check = p.put(&format!("failures/{}", record.id), json.as_bytes(), what).await?;
-                let mut item = key(failure_pk(&record.id), "failure");
-                item.insert("s3".into(), s(check.key.clone()));
-                (item, Some(check.key))
-            }
-            _ => (Self::record(failure_pk(&record.id), "failure", json), None),
-        };
+        let prefix = format!("failures/{}", record.id);
+        let (mut item, object) = self.record_item((failure_pk(&record.id), "failure"), json, &prefix, what).await?;
         item.insert("gsi1pk".into(), s(failures_gsi_pk(&record.integration)));
         item.insert("gsi1sk".into(), s(format!("{}#{}", sortable_time(&record.first_failed_at), record.id)));
         item.insert("pointer_pk".into(), s(pointer));
         Ok((item, object))
     }
 
-    /// The failure record of an item: its `doc`, or the payload object its `s3` names.
     async fn failure_of(&self, item: &Item, what: &str) -> PortResult<FailureRecord> {
-        let table = &*self.state_table;
-        let Some(object) = payload_key(item) else {
-            return doc(item, table);
-        };
-        let Some(p) = &self.payloads else {
-            return Err(PortError::new(
-                ErrorCategory::Config,
-                format!("{what}: the failure is kept in the payload bucket ({object}) and none is configured"),
-            ));
-        };
-        let check = ClaimCheck { bucket: p.bucket().to_string(), key: object.to_string(), bytes: 0 };
-        let bytes = p.get(&check, what).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| corrupt(table, &super::dynamo::item_key(item), format!("bad JSON in object {object}: {e}")))
+        self.record_of(item, what).await
     }
 
     async fn failures_of(&self, items: &[Item], what: &str) -> PortResult<Vec<FailureRecord>> {
@@ -551,24 +329,6 @@ impl DynamoStore {
             out.push(self.failure_of(item, what).await?);
         }
         Ok(out)
-    }
-
-    /// Deletes a failure's payload object, if any. Best effort: an object left behind
-    /// costs storage, never correctness (nothing names it any more).
-    async fn drop_payload(&self, object: Option<&str>, what: &str) {
-        if let (Some(p), Some(object)) = (&self.payloads, object) {
-            if let Err(e) = p.delete(object, what).await {
-                warn!(object, "deleting a failure's payload object failed: {e}");
-            }
-        }
-    }
-}
-
-/// The payload object a failure item names instead of holding its `doc`.
-fn payload_key(item: &Item) -> Option<&str> {
-    match item.get("s3") {
-        Some(AttributeValue::S(k)) => Some(k.as_str()),
-        _ => None,
     }
 }
 
@@ -592,7 +352,7 @@ impl StateStore for DynamoStore {
         let Some(item) = self.get(&self.state_table, wm_pk(integration, flow), "wm", &what).await? else {
             return Ok(None);
         };
-        let mut wm: Watermark = doc(&item, &self.state_table)?;
+        let mut wm: Watermark = inflated(&item, &self.state_table)?;
         wm.version = get_u64(&item, "version", &self.state_table)?
             .ok_or_else(|| corrupt(&self.state_table, &wm_pk(integration, flow), "attribute `version` is missing"))?;
         Ok(Some(wm))
@@ -622,31 +382,15 @@ impl StateStore for DynamoStore {
         put_versioned(&self.client, &self.state_table, item, expected_version, &what, ("watermark of", &label)).await
     }
 
-    /// Links, fingerprints, failure pointers and counts in one `BatchGetItem` (per 100
-    /// keys); the failures the pointers name in a second one.
+    /// Links, fingerprints, failure pointers, counts and pair records in one
+    /// `BatchGetItem` (per 100 keys); the failures the pointers name in a second one.
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
         self.read_many(keys, true).await
     }
 
-    /// The same, eventually consistent (half the read units).
+    /// The same, eventually consistent.
     async fn get_many_relaxed(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
         self.read_many(keys, false).await
-    }
-
-    /// One `BatchWriteItem` (per 25 items) for a write step's fingerprints.
-    async fn put_fingerprints(&self, fingerprints: &[Fingerprint]) -> PortResult<()> {
-        let what = format!("put_fingerprints ({})", fingerprints.len());
-        let mut items = Vec::with_capacity(fingerprints.len());
-        for f in fingerprints {
-            items.push(Self::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, &what)?));
-        }
-        self.batch_put(items, &what).await
-    }
-
-    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
-        let what = format!("get_link {integration} {} {entity}", side.as_str());
-        let item = self.get(&self.state_table, link_pk(integration, side, entity), "link", &what).await?;
-        item.map(|i| doc(&i, &self.state_table)).transpose()
     }
 
     /// Writes both items in one transaction and replaces any link of the integration
@@ -740,37 +484,7 @@ impl StateStore for DynamoStore {
         }
     }
 
-    /// A linked entity's from its pair record once that exists, else its own item.
-    async fn get_fingerprint(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Fingerprint>> {
-        let what = format!("get_fingerprint {integration} {} {entity}", side.as_str());
-        let table = &*self.state_table;
-        if let Some(link) = self.get(table, link_pk(integration, side, entity), "link", &what).await? {
-            let link: Link = doc(&link, table)?;
-            if let Some(fp) = self.get_pair(integration, &link.left.id).await?.and_then(|p| p.of(side, entity).cloned())
-            {
-                return Ok(Some(fp));
-            }
-        }
-        let item = self.get(table, fp_pk(integration, side, entity), "fp", &what).await?;
-        item.map(|i| doc(&i, table)).transpose()
-    }
-
-    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
-        let key = StateKey::Pair(integration.clone(), left.clone());
-        match self.read_many(std::slice::from_ref(&key), true).await?.remove(&key) {
-            Some(StateRecord::Pair(p)) => Ok(Some(*p)),
-            _ => Ok(None),
-        }
-    }
-
-    /// One conditional `PutItem` of the deflated pair record, its version in `v` (the
-    /// entities' own `fp#` items, if any, are no longer read for a linked pair once it
-    /// exists). A record without `v` was written before pair records had versions: 0.
+    /// One conditional `PutItem` of the deflated pair record, its version in `v`.
     async fn put_pair(&self, left: &Fingerprint, right: &Fingerprint, expected_version: u64) -> PortResult<()> {
         let what = format!("put_pair {} left {} right {}", left.integration, left.entity, right.entity);
         if left.side != Side::Left || right.side != Side::Right || left.integration != right.integration {
@@ -899,25 +613,6 @@ impl StateStore for DynamoStore {
         }
     }
 
-    async fn failure_for_entity(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-        entity: &EntityId,
-    ) -> PortResult<Option<FailureRecord>> {
-        let what = format!("failure_for_entity {integration} {flow} {entity}");
-        let table = &*self.state_table;
-        let Some(p) = self.get(table, pointer_pk(integration, flow, entity), "failure-entity", &what).await? else {
-            return Ok(None);
-        };
-        let id = get_s(&p, "failure_id", table)?;
-        // A pointer without its failure is left by an interrupted delete: no failure.
-        match self.get(table, failure_pk(id), "failure", &what).await? {
-            Some(item) => self.failure_of(&item, &what).await.map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// Oldest first (by `first_failed_at`, then id). One integration is a `Query` of its
     /// `gsi1` partition; all integrations a `Scan` of the (sparse) index.
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
@@ -970,10 +665,6 @@ impl StateStore for DynamoStore {
         }
         self.drop_payload(object.as_deref(), &what).await;
         Ok(())
-    }
-
-    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
-        self.exact_open_failures(integration, flow).await
     }
 
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()> {
@@ -1061,6 +752,44 @@ impl StateStore for DynamoStore {
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(err) => Err(sdk_error("DynamoDB", "DeleteItem", table, &what, err)),
         }
+    }
+
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
+        self.collab_get(integration, left).await
+    }
+
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        self.collab_put(integration, left, state, expected_version).await
+    }
+
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.pending_add(integration, side, awaited, waiting).await
+    }
+
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {
+        self.pending_list(integration, side, awaited).await
+    }
+
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        self.pending_remove(integration, side, awaited, waiting).await
     }
 }
 

@@ -7,32 +7,33 @@
 //! The SDK clients are built by the caller (`ferry_runtime::aws::load_sdk_config`), so an
 //! emulator is selected only through the standard `AWS_ENDPOINT_URL`.
 //!
-//! Item layout (StateTable, every item keyed by `pk` + `sk`; records are a JSON `doc`,
-//! or that JSON deflated in `z` (B) where noted):
-//! - watermark `wm#{integration}#{flow}` / `wm`, `version` N (conditional puts), in `z`
-//!   (a `doc` written before 2026-11-27 is still read); it holds the polls' seen revisions. (Before 2026-11-27 those were `seen#…` items, one per
-//!   entity; nothing reads them any more, so a table may drop them.)
+//! Item layout (StateTable, every item keyed by `pk` + `sk`; a record is JSON text in
+//! `doc`, or that JSON deflated in `z` (B) where noted):
+//! - watermark `wm#{integration}#{flow}` / `wm`, in `z` (it holds the polls' seen
+//!   revisions), `version` N (conditional puts)
 //! - link: one item per side, `link#{integration}#{side}#{entity}` / `link`, both written
 //!   in one `TransactWriteItems` with a shared `token`; count in `linkcount#{integration}`
 //!   / `linkcount` (`n`, ADD)
 //! - fingerprint `fp#{integration}#{side}#{entity}` / `fp`: an unlinked entity's (a
 //!   create's intent); a linked pair's two are one item `pair#{integration}#{left entity}`
-//!   / `pair` (in `z`), written by each write step. A pair
-//!   linked before pair items existed (2026-11-27) is read from its `fp#` items until its
-//!   next write.
+//!   / `pair`, in `z`, its version in `v` (conditional puts), written by each write step
 //! - failure `failure#{id}` / `failure` with `gsi1pk = failures#{integration}`,
 //!   `gsi1sk = {first_failed_at RFC 3339 nanos}#{id}`; pointer
-//   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`);
-//!   open pointers per flow in `failcount#{integration}#{flow}` / `failcount` (`n`, and `v`
-//!   bumped by every pointer create and delete, both inside the failure transactions;
-//!   `seeded` once `n` also counts the pointers made before the count existed)
+//!   `failure-entity#{integration}#{flow}#{entity}` / `failure-entity` (`failure_id`);
+//!   open pointers per flow in `failcount#{integration}#{flow}` / `failcount` (`n`, ADD,
+//!   inside the failure transactions; no item: 0)
 //! - counter `count#{integration}#{flow}` / `count` (`synced`, `skipped`, `failed`, ADD)
 //! - lease `lease#{integration}#{flow}` / `lease` (`owner`, `expires_at` epoch seconds
 //!   for the table's TTL, `expires_at_ms` for the lease check)
+//! - collaboration record of a linked pair `collab#{integration}#{left entity}` /
+//!   `collab` (`doc`, `version` N, conditional puts)
+//! - pending relation `pending#{integration}#{side}#{awaited entity}` /
+//!   `pending#{waiting entity}` (no attributes; listed by a `Query` of the partition)
 //!
-//! - a failure whose JSON is over [`RECORD_INLINE_MAX`] keeps it in the payload bucket
-//!   (`failures/{id}/{sha256}.json`) and its item names the object in `s3` instead of
-//!   holding `doc`; the object is deleted with the failure or when a new one replaces it.
+//! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
+//! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
+//! pk}/{sha256}.json`) and its item names the object in `s3` instead of holding `doc`;
+//! the object is deleted with the failure or when a newer record replaces it.
 //!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
 //! (`version` N).
@@ -41,9 +42,11 @@
 //! id always comes last, so keys are unambiguous.
 
 mod dynamo;
+mod dynamo_collab;
 mod dynamo_state;
 mod error;
 mod payloads;
+mod record_payloads;
 pub mod s3;
 mod scheduler;
 mod sqs;

@@ -6,8 +6,8 @@
 //! twice (a resend, a retried put) is one object, so a put is idempotent, and a fetched
 //! payload is checked against its key. Message payloads (`messages/…`) expire through
 //! the bucket's lifecycle rule (template.yaml), since Lambda deletes consumed messages
-//! itself and never tells the adapter; failure payloads (`failures/…`) live as long as
-//! their record and are deleted with it.
+//! itself and never tells the adapter; record payloads (`failures/…`, `collab/…`) live
+//! as long as their record and are deleted with it (see `record_payloads`).
 
 use super::error::s3_error;
 use super::s3::{hex, S3Client};
@@ -20,8 +20,9 @@ use std::sync::Arc;
 /// A message body longer than this goes to the payload bucket. SQS takes 256 KiB per
 /// message and per batch call; the rest is room for the claim checks of a batch.
 pub const MESSAGE_INLINE_MAX: usize = 192 * 1024;
-/// A failure record whose JSON is longer than this goes to the payload bucket: a
-/// DynamoDB item takes 400 KB, attribute names and the index keys included.
+/// A state record (a failure, a collaboration record) whose JSON is longer than this
+/// goes to the payload bucket: a DynamoDB item takes 400 KB, attribute names and the
+/// index keys included.
 pub const RECORD_INLINE_MAX: usize = 300 * 1024;
 /// A claim-checked payload is at most this long when fetched (Ferry's own payloads are
 /// a few MB at most; this stops a wrong key from filling the memory).

@@ -106,7 +106,7 @@ CREATE TABLE leases (
     PRIMARY KEY (integration, flow)
 );
 "#,
-    // The polls' seen revisions moved into the watermark body.
+    // A watermark holds its polls' seen revisions: the per-entity table goes.
     r#"
 DROP TABLE seen;
 "#,
@@ -118,6 +118,24 @@ CREATE TABLE pair_versions (
     version     INTEGER NOT NULL,
     PRIMARY KEY (integration, left_id)
 );
+"#,
+    // Each linked pair's collaboration record (comment and attachment pairs, relation
+    // bases), and the relations waiting for an entity that is not synced yet.
+    r#"
+CREATE TABLE collab (
+    integration TEXT NOT NULL,
+    left_id     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (integration, left_id)
+);
+CREATE TABLE pending_relations (
+    integration TEXT NOT NULL,
+    side        TEXT NOT NULL,
+    awaited     TEXT NOT NULL,
+    waiting     TEXT NOT NULL,
+    PRIMARY KEY (integration, side, awaited, waiting)
+) WITHOUT ROWID;
 "#,
 ];
 

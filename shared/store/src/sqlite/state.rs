@@ -1,15 +1,21 @@
-//! `StateStore`: watermarks, links, fingerprints, failures, counters.
+//! `StateStore`: watermarks, links, fingerprints, failures, counters, leases, and the
+//! collaboration records (their SQL in `collab`).
 
 use super::config::version_conflict;
-use super::{commit, decode, encode, immediate, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
+use super::{collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ferry_domain::ports::{PortResult, StateStore};
+use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
-    PairFingerprints, PortError, Side, Watermark,
+    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
+    PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+
+fn awaited_key(integration: &IntegrationId, side: Side, awaited: &EntityId) -> collab::AwaitedKey {
+    collab::AwaitedKey { integration: integration.to_string(), side: side.as_str(), awaited: awaited.to_string() }
+}
 
 fn counter_name(c: Counter) -> &'static str {
     match c {
@@ -114,19 +120,19 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn get_link(&self, integration: &IntegrationId, side: Side, entity: &EntityId) -> PortResult<Option<Link>> {
-        let (integration, entity) = (integration.to_string(), entity.to_string());
-        let sql = match side {
-            Side::Left => "SELECT body FROM links WHERE integration = ?1 AND left_id = ?2",
-            Side::Right => "SELECT body FROM links WHERE integration = ?1 AND right_id = ?2",
-        };
+    /// Every key in one read transaction: the records answer as of one moment.
+    async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
+        let keys = keys.to_vec();
         self.run(move |conn, _| {
-            let body: Option<String> = conn
-                .query_row(sql, params![integration, entity], |r| r.get(0))
-                .optional()
-                .ctx(|| format!("get_link {integration} {} {entity}", side.as_str()))?;
-            body.map(|b| decode(&b, "links", format!("integration {integration} {} entity {entity}", side.as_str())))
-                .transpose()
+            let what = format!("get_many ({} records)", keys.len());
+            let tx = conn.transaction().ctx(|| what.clone())?;
+            let mut out = HashMap::with_capacity(keys.len());
+            for key in keys {
+                if let Some(record) = reads::read(&tx, &key)? {
+                    out.insert(key, record);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -162,77 +168,6 @@ impl StateStore for SqliteStore {
                 .query_row("SELECT COUNT(*) FROM links WHERE integration = ?1", [&integration], |r| r.get(0))
                 .ctx(|| what.clone())?;
             to_u64(n, &what)
-        })
-        .await
-    }
-
-    async fn get_fingerprint(
-        &self,
-        integration: &IntegrationId,
-        side: Side,
-        entity: &EntityId,
-    ) -> PortResult<Option<Fingerprint>> {
-        let (integration, entity) = (integration.to_string(), entity.to_string());
-        self.run(move |conn, _| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM fingerprints
-                     WHERE integration = ?1 AND side = ?2 AND entity = ?3",
-                    params![integration, side.as_str(), entity],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(|| format!("get_fingerprint {integration} {} {entity}", side.as_str()))?;
-            body.map(|b| {
-                decode(&b, "fingerprints", format!("integration {integration} {} entity {entity}", side.as_str()))
-            })
-            .transpose()
-        })
-        .await
-    }
-
-    /// A pair's fingerprints are the two entities' rows; its version is in `pair_versions`.
-    async fn get_pair(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
-        let (integration, left) = (integration.to_string(), left.to_string());
-        self.run(move |conn, _| {
-            let what = format!("get_pair {integration} {left}");
-            let tx = conn.transaction().ctx(|| what.clone())?;
-            let link: Option<String> = tx
-                .query_row(
-                    "SELECT body FROM links WHERE integration = ?1 AND left_id = ?2",
-                    params![integration, left],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(|| what.clone())?;
-            let Some(link) = link else { return Ok(None) };
-            let link: Link = decode(&link, "links", format!("integration {integration} left entity {left}"))?;
-            let fingerprint = |side: Side, entity: &str| -> PortResult<Option<Fingerprint>> {
-                let body: Option<String> = tx
-                    .query_row(
-                        "SELECT body FROM fingerprints WHERE integration = ?1 AND side = ?2 AND entity = ?3",
-                        params![integration, side.as_str(), entity],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .ctx(|| what.clone())?;
-                body.map(|b| {
-                    decode(&b, "fingerprints", format!("integration {integration} {} {entity}", side.as_str()))
-                })
-                .transpose()
-            };
-            let pair_left = fingerprint(Side::Left, &left)?;
-            let pair_right = fingerprint(Side::Right, link.right.id.as_str())?;
-            let version: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
-                    params![integration, left],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(|| what.clone())?;
-            let version = version.map(|v| to_u64(v, &what)).transpose()?.unwrap_or(0);
-            Ok(Some(PairFingerprints { left: pair_left, right: pair_right, version }))
         })
         .await
     }
@@ -396,28 +331,6 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn failure_for_entity(
-        &self,
-        integration: &IntegrationId,
-        flow: Flow,
-        entity: &EntityId,
-    ) -> PortResult<Option<FailureRecord>> {
-        let (integration, entity) = (integration.to_string(), entity.to_string());
-        self.run(move |conn, _| {
-            let row: Option<(String, String)> = conn
-                .query_row(
-                    "SELECT id, body FROM failures
-                     WHERE integration = ?1 AND flow = ?2 AND entity = ?3",
-                    params![integration, flow.as_str(), entity],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .ctx(|| format!("failure_for_entity {integration} {flow} {entity}"))?;
-            row.map(|(id, b)| decode(&b, "failures", format!("failure {id}"))).transpose()
-        })
-        .await
-    }
-
     /// Oldest first (by `first_failed_at`, then id).
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
         let integration = integration.map(|i| i.to_string());
@@ -447,22 +360,6 @@ impl StateStore for SqliteStore {
         self.run(move |conn, _| {
             conn.execute("DELETE FROM failures WHERE id = ?1", [&id]).ctx(|| format!("delete_failure {id}"))?;
             Ok(())
-        })
-        .await
-    }
-
-    /// Always known: a count over the failures table (its integration index).
-    async fn open_failures(&self, integration: &IntegrationId, flow: Flow) -> PortResult<Option<u64>> {
-        let integration = integration.to_string();
-        self.run(move |conn, _| {
-            let n: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM failures WHERE integration = ?1 AND flow = ?2",
-                    params![integration, flow.as_str()],
-                    |r| r.get(0),
-                )
-                .ctx(|| format!("open_failures {integration} {flow}"))?;
-            Ok(Some(u64::try_from(n).unwrap_or(0)))
         })
         .await
     }
@@ -567,5 +464,51 @@ impl StateStore for SqliteStore {
             Ok(counts)
         })
         .await
+    }
+
+    async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
+        let pair = collab::PairKey { integration: integration.to_string(), left: left.to_string() };
+        self.run(move |conn, _| collab::get(conn, &pair)).await
+    }
+
+    async fn put_collab(
+        &self,
+        integration: &IntegrationId,
+        left: &EntityId,
+        state: &CollabState,
+        expected_version: Option<u64>,
+    ) -> PortResult<()> {
+        let body = encode(state, &format!("put_collab {integration} {left}"))?;
+        let pair = collab::PairKey { integration: integration.to_string(), left: left.to_string() };
+        self.run(move |conn, _| collab::put(conn, &pair, &body, expected_version)).await
+    }
+
+    async fn add_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        let key = awaited_key(integration, side, awaited);
+        let waiting = waiting.to_string();
+        self.run(move |conn, _| collab::add_pending(conn, &key, &waiting)).await
+    }
+
+    async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {
+        let key = awaited_key(integration, side, awaited);
+        self.run(move |conn, _| collab::pending(conn, &key)).await
+    }
+
+    async fn remove_pending(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        awaited: &EntityId,
+        waiting: &EntityId,
+    ) -> PortResult<()> {
+        let key = awaited_key(integration, side, awaited);
+        let waiting = waiting.to_string();
+        self.run(move |conn, _| collab::remove_pending(conn, &key, &waiting)).await
     }
 }

@@ -70,6 +70,13 @@ async fn state_store_contract_holds() {
 }
 
 #[tokio::test]
+async fn collaboration_contract_holds() {
+    let (_dir, store) = fresh(QueueSettings::default());
+    contract::collaboration(&store).await;
+    contract::collaboration(&store).await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds() {
     let (_dir, store) = fresh(settings(4, 300_000));
     contract::queue(&store, 4).await;
