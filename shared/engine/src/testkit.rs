@@ -62,6 +62,7 @@ pub(crate) fn integration() -> Integration {
         ],
         users: Default::default(),
         max_attempts: 5,
+        collaboration: Default::default(),
     }
 }
 

@@ -606,8 +606,8 @@ fn collab_state(comments: usize) -> CollabState {
             })
             .collect(),
         attachments: vec![
-            AttachmentPair { left: "att-1".into(), right: Some("9f0c".into()), original: Side::Left },
-            AttachmentPair { left: "att-2".into(), right: None, original: Side::Right },
+            AttachmentPair { original: Side::Left, id: "att-1".into(), copy: Some("9f0c".into()) },
+            AttachmentPair { original: Side::Right, id: "att-2".into(), copy: None },
         ],
         relations_left: vec![Relation::Parent { parent: EntityId::new("51") }],
         relations_right: vec![Relation::Link {
