@@ -87,6 +87,10 @@ pub struct WriteCommand {
     /// Carried from a replayed [`ChangeEvent`] (see its `winner`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub winner: Option<Side>,
+    /// No field changed: the write step syncs only the pair's comments, attachments and
+    /// relations (`changes` and `mapped` are empty and write nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub collab_only: bool,
 }
 
 impl WriteCommand {

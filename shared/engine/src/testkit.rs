@@ -92,5 +92,6 @@ pub(crate) fn command(flow: Flow, source: EntitySnapshot, mapped: &[(&str, Field
         mapped,
         replay: None,
         winner: None,
+        collab_only: false,
     }
 }

@@ -10,9 +10,12 @@ use crate::outcome::{Skip, TransformOutcome};
 use crate::stale::stale_snapshot;
 use ferry_domain::ports::{Connector, OutMessage};
 use ferry_domain::{
-    ChangeEvent, Counter, ErrorCategory, Fingerprint, IntegrationRecord, Link, PortError, WriteCommand, MESSAGE_SCHEMA,
+    ChangeEvent, Counter, EntityId, ErrorCategory, Fingerprint, IntegrationRecord, Link, PortError, WriteCommand,
+    MESSAGE_SCHEMA,
 };
-use ferry_mapping::{map_change, needed_target_emails, Decision, MappingInput, MappingOutput, UserDirectory};
+use ferry_mapping::{
+    map_change, needed_target_emails, Decision, MappingInput, MappingOutput, SkipReason, UserDirectory,
+};
 use tracing::{info, instrument, warn};
 
 /// The pair's state a change event is mapped against.
@@ -59,6 +62,16 @@ impl Engine {
         let output = self.map_event(&record, event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;
         self.report_mapping(&record, event, &output);
         match output.decision {
+            Decision::Skip { reason: SkipReason::Unchanged, .. }
+                if pair.link.is_some() && record.integration.collaboration.any(flow) =>
+            {
+                // No field changed, but a person did change the entity (not Ferry: that
+                // is an echo): a comment, an attachment or a relation, which the write
+                // step syncs.
+                let command = collab_command(event, pair.link.as_ref().map(|l| l.side(flow.target()).id.clone()));
+                enqueue_command(batch, &command)?;
+                Ok(TransformOutcome::Enqueued { create: false, fields: 0 })
+            }
             Decision::Skip { reason, detail } => {
                 batch.count(id, flow, Counter::Skipped);
                 Ok(TransformOutcome::Skipped { reason: reason.into(), detail })
@@ -75,6 +88,7 @@ impl Engine {
                     mapped,
                     replay: event.replay.clone(),
                     winner: event.winner,
+                    collab_only: false,
                 };
                 let fields = command.changes.len();
                 enqueue_command(batch, &command)?;
@@ -149,6 +163,22 @@ impl Engine {
 }
 
 /// Puts a write command in the batch's outbox.
+/// A write command that syncs only the pair's comments, attachments and relations.
+fn collab_command(event: &ChangeEvent, target: Option<EntityId>) -> WriteCommand {
+    WriteCommand {
+        schema: MESSAGE_SCHEMA,
+        integration: event.integration.clone(),
+        flow: event.flow,
+        source: event.snapshot.clone(),
+        target,
+        changes: Vec::new(),
+        mapped: Default::default(),
+        replay: None,
+        winner: None,
+        collab_only: true,
+    }
+}
+
 fn enqueue_command(batch: &Batch, command: &WriteCommand) -> Result<(), Parkable> {
     let body = serde_json::to_string(command)
         .map_err(|e| Parkable::Permanent(PortError::new(ErrorCategory::BadMessage, e.to_string()), None))?;

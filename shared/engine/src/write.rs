@@ -6,13 +6,16 @@
 //!    leaves to send ([`crate::update_plan`]);
 //! 3. link the new pair: the link, back-links, remote ids, values copied back
 //!    ([`crate::link`]);
-//! 4. record both sides' fingerprints in the pair's record ([`crate::fingerprints`]).
+//! 4. record both sides' fingerprints in the pair's record ([`crate::fingerprints`]);
+//! 5. sync the pair's comments, attachments and relations ([`crate::collab`]); a pair
+//!    just linked also completes the relations that waited for it.
 //!
 //! Every step is safe to repeat: the queue delivers at least once, and a redelivery
 //! finds the link, the fingerprints or the twin a crashed attempt left.
 
 use crate::adopt::{unfinished_adoption, Adoption};
 use crate::batch::Batch;
+use crate::collab::sync::PairInFlow;
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::HandleError;
@@ -95,6 +98,9 @@ impl Engine {
         if let Some(parked) = self.park_behind(&command_event(cmd), Some(cmd), batch).await? {
             return Ok(parked.into());
         }
+        if cmd.collab_only {
+            return self.collab_only(&record, cmd, batch).await;
+        }
         let (target_conn, target_scope) = self.side_connector(&record, cmd.flow.target()).await?;
         let read_fields: Vec<FieldKey> = cmd.mapped.keys().cloned().collect();
         let ctx = WriteCtx { record: &record, cmd, target_conn, target_scope, read_fields };
@@ -127,12 +133,42 @@ impl Engine {
             Default::default()
         };
         self.record_fingerprints(&ctx, &written, &linked, linking, now, batch).await?;
+        // Step 5: the conversation and structure around the pair.
+        let pair = PairInFlow { record: &record, flow: cmd.flow, source: &cmd.source.id, target: &written.target.id };
+        self.sync_collaboration(pair).await?;
+        if linking {
+            self.resolve_pending(&record, cmd.flow.source(), &cmd.source.id).await?;
+            self.resolve_pending(&record, cmd.flow.target(), &written.target.id).await?;
+        }
         if cmd.winner.is_some() {
             self.clear_sibling_conflict(id, cmd.flow, &written.target.id, batch).await?;
         }
         park_flagged(cmd, &written)?;
         batch.count(id, cmd.flow, Counter::Synced);
         Ok(outcome(cmd, &written))
+    }
+
+    /// A command of a linked pair whose fields did not change: step 5 alone.
+    async fn collab_only(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        batch: &Batch,
+    ) -> Result<WriteOutcome, Parkable> {
+        let (id, source) = (&cmd.integration, cmd.source.key.clone());
+        let Some(link) = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await? else {
+            let detail = "the pair is no longer linked".to_string();
+            return Ok(WriteOutcome::Skipped {
+                source,
+                reason: Skip::Mapping(ferry_mapping::SkipReason::Unchanged),
+                detail,
+            });
+        };
+        let target = link.side(cmd.flow.target());
+        let pair = PairInFlow { record, flow: cmd.flow, source: &cmd.source.id, target: &target.id };
+        self.sync_collaboration(pair).await?;
+        batch.count(id, cmd.flow, Counter::Synced);
+        Ok(WriteOutcome::Unchanged { source, target: target.key.clone() })
     }
 
     /// Step 1: the target entity and how the write reached it, or `None` to create one.

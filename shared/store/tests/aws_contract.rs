@@ -871,6 +871,7 @@ async fn a_failure_over_the_item_limit_is_kept_in_the_payload_bucket_until_it_is
         mapped: BTreeMap::new(),
         replay: None,
         winner: None,
+        collab_only: false,
     });
     store.put_failure(&f).await.expect("put a 600 KB failure");
     assert_eq!(store.get_failure(&f.id).await.expect("get"), Some(f.clone()));

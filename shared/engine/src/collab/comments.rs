@@ -44,8 +44,8 @@ pub struct CommentView<'a> {
     pub target: &'a [Comment],
     pub pairs: &'a [CommentPair],
     pub start: DateTime<Utc>,
-    pub mark: &'a dyn Fn(&str) -> String,
-    pub by_ferry: &'a dyn Fn(&Comment) -> bool,
+    pub mark: &'a (dyn Fn(&str) -> String + Sync),
+    pub by_ferry: &'a (dyn Fn(&Comment) -> bool + Sync),
 }
 
 /// The actions that bring the target's comments in line with the source's, in order:

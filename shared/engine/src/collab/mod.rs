@@ -7,3 +7,7 @@
 pub mod comments;
 pub mod markup;
 pub mod relations;
+pub(crate) mod sync;
+pub mod transfer;
+
+pub use sync::CollabReport;

@@ -16,9 +16,9 @@ pub struct RelationMap<'a> {
     /// Whether parents travel (`hierarchy`).
     pub hierarchy: bool,
     /// The target's link type for a source link type (`links`), `None`: not synced.
-    pub link_type: &'a dyn Fn(&str) -> Option<String>,
+    pub link_type: &'a (dyn Fn(&str) -> Option<String> + Sync),
     /// The target entity linked to a source entity, `None`: not (yet) synced.
-    pub peer: &'a dyn Fn(&EntityId) -> Option<EntityId>,
+    pub peer: &'a (dyn Fn(&EntityId) -> Option<EntityId> + Sync),
 }
 
 impl RelationMap<'_> {

@@ -1,0 +1,537 @@
+//! The I/O around the collaboration decisions: after a write step has brought a linked
+//! pair's fields in line, it reads both sides' attachments, comments and relations,
+//! applies what `attachments`, `comments` and `relations` decide, and stores the pair's
+//! record ([`ferry_domain::CollabState`]) on the condition of the version it read.
+//!
+//! Everything here is idempotent: a retry after a crash at any point finds the copies it
+//! made (by their pairs, by the origin mark a comment carries, by the integration user a
+//! copy was written as) and makes nothing twice.
+
+use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
+use super::markup::{rewrite, Mentioned, Pictured};
+use super::relations::{plan_relations, RelationMap};
+use super::transfer::copy_attachment;
+use crate::engine::Engine;
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::Connector;
+use ferry_domain::{
+    text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
+    Flow, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// One linked pair, seen from one flow.
+pub(crate) struct PairInFlow<'a> {
+    pub record: &'a IntegrationRecord,
+    pub flow: Flow,
+    /// The source entity (the flow's source side).
+    pub source: &'a EntityId,
+    /// Its linked peer on the target side.
+    pub target: &'a EntityId,
+}
+
+impl PairInFlow<'_> {
+    fn left(&self) -> &EntityId {
+        match self.flow.source() {
+            Side::Left => self.source,
+            Side::Right => self.target,
+        }
+    }
+}
+
+/// What one collaboration sync changed on the target.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CollabReport {
+    pub comments_posted: usize,
+    pub comments_edited: usize,
+    pub comments_deleted: usize,
+    pub attachments_copied: usize,
+    /// Over `max_size`: a link was written instead of a copy.
+    pub attachments_linked: usize,
+    pub attachments_deleted: usize,
+    pub bytes_copied: u64,
+    pub relations_added: usize,
+    pub relations_removed: usize,
+    /// Related entities not synced yet: the relation is made when they are.
+    pub pending: usize,
+}
+
+impl CollabReport {
+    pub fn is_empty(&self) -> bool {
+        *self == CollabReport::default()
+    }
+}
+
+/// One side's connector, scope and entity.
+struct End {
+    conn: Arc<dyn Connector>,
+    scope: Scope,
+    id: EntityId,
+    side: Side,
+}
+
+impl Engine {
+    /// Syncs what the integration's `collaboration` carries in `pair.flow` (nothing when
+    /// it carries nothing).
+    pub(crate) async fn sync_collaboration(&self, pair: PairInFlow<'_>) -> Result<CollabReport, PortError> {
+        let c = &pair.record.integration.collaboration;
+        let mut report = CollabReport::default();
+        if !c.any(pair.flow) {
+            return Ok(report);
+        }
+        let id = &pair.record.integration.id;
+        let (mut state, version) = match self.state.get_collab(id, pair.left()).await? {
+            Some((s, v)) => (s, Some(v)),
+            None => (CollabState::default(), None),
+        };
+        let before = state.clone();
+        let src = self.end(pair.record, pair.flow.source(), pair.source).await?;
+        let tgt = self.end(pair.record, pair.flow.target(), pair.target).await?;
+        let floor = self.state.get_watermark(id, pair.flow).await?.map(|w| w.floor).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        // Attachments first: inline images of the comments then find their copies.
+        if let Some(rule) = c.attachments.filter(|a| a.direction.allows(pair.flow)) {
+            self.sync_attachments(&pair, &src, &tgt, rule, floor, &mut state, &mut report).await?;
+        }
+        if c.comments.is_some_and(|d| d.allows(pair.flow)) {
+            self.sync_comments(&pair, &src, &tgt, floor, &mut state, &mut report).await?;
+        }
+        if c.hierarchy.is_some_and(|d| d.allows(pair.flow)) || !c.links.is_empty() {
+            self.sync_relations(&pair, &src, &tgt, &mut state, &mut report).await?;
+        }
+        if state != before {
+            self.state.put_collab(id, pair.left(), &state, version).await?;
+        }
+        Ok(report)
+    }
+
+    /// Entities whose relations waited for `entity` (on `side`), which is now linked:
+    /// their relations are synced now.
+    pub(crate) async fn resolve_pending(
+        &self,
+        record: &IntegrationRecord,
+        side: Side,
+        entity: &EntityId,
+    ) -> Result<usize, PortError> {
+        let id = &record.integration.id;
+        let waiting = self.state.pending(id, side, entity).await?;
+        let mut resolved = 0;
+        for w in &waiting {
+            if let Some(link) = self.state.get_link(id, side, w).await? {
+                let peer = link.side(side.other()).id.clone();
+                let pair = PairInFlow { record, flow: Flow::from_source(side), source: w, target: &peer };
+                self.sync_collaboration(pair).await?;
+                resolved += 1;
+            }
+            self.state.remove_pending(id, side, entity, w).await?;
+        }
+        Ok(resolved)
+    }
+
+    async fn end(&self, record: &IntegrationRecord, side: Side, id: &EntityId) -> Result<End, PortError> {
+        let (conn, scope) = self.side_connector(record, side).await?;
+        Ok(End { conn, scope, id: id.clone(), side })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn sync_attachments(
+        &self,
+        pair: &PairInFlow<'_>,
+        src: &End,
+        tgt: &End,
+        rule: AttachmentRule,
+        floor: DateTime<Utc>,
+        state: &mut CollabState,
+        report: &mut CollabReport,
+    ) -> Result<(), PortError> {
+        let source = src.conn.attachments(&src.scope, &src.id).await?;
+        let target = tgt.conn.attachments(&tgt.scope, &tgt.id).await?;
+        let ferry =
+            self.integration_user(&pair.record.integration.endpoint(tgt.side).system, tgt.conn.as_ref()).await?;
+        let source_ferry =
+            self.integration_user(&pair.record.integration.endpoint(src.side).system, src.conn.as_ref()).await?;
+        self.drop_deleted_attachments(src, tgt, &source, &target, state, report).await?;
+        let paired = |a: &Attachment, side: Side| {
+            state
+                .attachments
+                .iter()
+                .any(|p| attachment_ids(p, side).0 == a.id || attachment_ids(p, side).1.as_deref() == Some(&a.id))
+        };
+        let mut fresh: Vec<&Attachment> = source
+            .iter()
+            .filter(|a| !paired(a, src.side) && a.created >= floor)
+            .filter(|a| a.author.as_ref().is_none_or(|u| u.id != source_ferry.id))
+            .collect();
+        fresh.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        let mut made = Vec::new();
+        let mut new_pairs = Vec::new();
+        for a in fresh {
+            // A copy made before a crash (same name and size, by Ferry, unpaired) is taken.
+            let earlier = target.iter().find(|t| {
+                t.name == a.name
+                    && t.size == a.size
+                    && t.author.as_ref().is_some_and(|u| u.id == ferry.id)
+                    && !paired(t, tgt.side)
+                    && !made.contains(&t.id)
+            });
+            let copy = match earlier {
+                Some(t) => Some(t.id.clone()),
+                None if a.size > rule.max_size => {
+                    self.link_instead(src, tgt, a, rule.max_size).await?;
+                    report.attachments_linked += 1;
+                    None
+                }
+                None => {
+                    let copied = copy_attachment(
+                        src.conn.as_ref(),
+                        &src.scope,
+                        &src.id,
+                        a,
+                        tgt.conn.as_ref(),
+                        &tgt.scope,
+                        &tgt.id,
+                    )
+                    .await?;
+                    report.attachments_copied += 1;
+                    report.bytes_copied += copied.size;
+                    Some(copied.id)
+                }
+            };
+            if let Some(c) = &copy {
+                made.push(c.clone());
+            }
+            new_pairs.push(attachment_pair(src.side, a.id.clone(), copy));
+        }
+        state.attachments.extend(new_pairs);
+        Ok(())
+    }
+
+    /// Originals deleted on the source: their copies go too, and their pairs.
+    async fn drop_deleted_attachments(
+        &self,
+        src: &End,
+        tgt: &End,
+        source: &[Attachment],
+        target: &[Attachment],
+        state: &mut CollabState,
+        report: &mut CollabReport,
+    ) -> Result<(), PortError> {
+        let mut kept = Vec::new();
+        for p in std::mem::take(&mut state.attachments) {
+            let (original, copy) = attachment_ids(&p, src.side);
+            let gone = p.original == src.side && !source.iter().any(|a| a.id == original);
+            match (gone, copy) {
+                (true, Some(copy)) if target.iter().any(|a| a.id == copy) => {
+                    tgt.conn.delete_attachment(&tgt.scope, &tgt.id, &copy).await?;
+                    report.attachments_deleted += 1;
+                }
+                (true, _) => {}
+                (false, _) => kept.push(p),
+            }
+        }
+        state.attachments = kept;
+        Ok(())
+    }
+
+    /// Over `max_size`: a comment on the target names the file and links to it.
+    async fn link_instead(&self, src: &End, tgt: &End, a: &Attachment, max: u64) -> Result<(), PortError> {
+        let mut body = String::from("<p>Attachment <a href=\"");
+        ferry_domain::html::escape_html_into(&a.url, &mut body, false);
+        body.push_str("\">");
+        ferry_domain::html::escape_html_into(&a.name, &mut body, false);
+        body.push_str(&format!(
+            "</a> ({} bytes) is larger than the {max} bytes Ferry copies: linked, not copied.</p>",
+            a.size
+        ));
+        let origin = format!("ferry-attachment-link:{}:{}:{}", src.side.as_str(), src.id, a.id);
+        let comments = tgt.conn.comments(&tgt.scope, &tgt.id).await.unwrap_or_default();
+        if comments.iter().any(|c| c.origin.as_deref() == Some(origin.as_str()) || c.body.contains(&origin)) {
+            return Ok(());
+        }
+        body.push_str(&format!("<p><a href=\"{}#{origin}\">source</a></p>", escape_attr(&a.url)));
+        tgt.conn.add_comment(&tgt.scope, &tgt.id, &CommentWrite { body, origin }).await?;
+        Ok(())
+    }
+
+    async fn sync_comments(
+        &self,
+        pair: &PairInFlow<'_>,
+        src: &End,
+        tgt: &End,
+        floor: DateTime<Utc>,
+        state: &mut CollabState,
+        report: &mut CollabReport,
+    ) -> Result<(), PortError> {
+        let integration = &pair.record.integration;
+        let source = src.conn.comments(&src.scope, &src.id).await?;
+        let mut target = tgt.conn.comments(&tgt.scope, &tgt.id).await?;
+        for c in &mut target {
+            if c.origin.is_none() {
+                c.origin = origin_in_body(&c.body);
+            }
+        }
+        let source_ferry = self.integration_user(&integration.endpoint(src.side).system, src.conn.as_ref()).await?;
+        let mark = |comment: &str| origin_mark(integration.id.as_str(), src.side, src.id.as_str(), comment);
+        let by_ferry = |c: &Comment| {
+            c.origin.is_some()
+                || origin_in_body(&c.body).is_some()
+                || c.author.as_ref().is_some_and(|a| a.id == source_ferry.id)
+        };
+        let view = CommentView {
+            source_side: src.side,
+            source: &source,
+            target: &target,
+            pairs: &state.comments,
+            start: floor,
+            mark: &mark,
+            by_ferry: &by_ferry,
+        };
+        let actions = plan_comments(&view);
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let people = self.mentioned_people(pair, src, tgt, &source).await?;
+        let images = image_copies(state, src.side);
+        let by_id: HashMap<&str, &Comment> = source.iter().map(|c| (c.id.as_str(), c)).collect();
+        let body_of = |c: &Comment| {
+            let who = c.author.as_ref().and_then(|a| a.display_name.clone().or_else(|| a.email.clone()));
+            let rewritten = rewrite(&c.body, &|user| people.get(user).cloned().unwrap_or(Mentioned::Text), &|att| {
+                images.get(att).cloned().unwrap_or_else(|| Pictured::Link(c.url.clone()))
+            });
+            let url = with_origin(&c.url, &mark(&c.id));
+            attributed(who.as_deref().unwrap_or("Someone"), c.created, &url, &rewritten)
+        };
+        self.apply_comment_actions(actions, &by_id, &body_of, &mark, src.side, tgt, state, report).await
+    }
+
+    /// Posts, edits and deletes the copies on the target and keeps the pairs in step.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_comment_actions(
+        &self,
+        actions: Vec<CommentAction>,
+        by_id: &HashMap<&str, &Comment>,
+        body_of: &(dyn Fn(&Comment) -> String + Sync),
+        mark: &(dyn Fn(&str) -> String + Sync),
+        source_side: Side,
+        tgt: &End,
+        state: &mut CollabState,
+        report: &mut CollabReport,
+    ) -> Result<(), PortError> {
+        for action in actions {
+            match action {
+                CommentAction::Post { source } | CommentAction::Edit { source, .. }
+                    if !by_id.contains_key(source.as_str()) =>
+                {
+                    return Err(PortError::new(
+                        ferry_domain::ErrorCategory::BadResponse,
+                        format!("comment {source} vanished while it was read"),
+                    ));
+                }
+                CommentAction::Post { source } => {
+                    let c = by_id[source.as_str()];
+                    let write = CommentWrite { body: body_of(c), origin: mark(&c.id) };
+                    let made = tgt.conn.add_comment(&tgt.scope, &tgt.id, &write).await?;
+                    state.comments.push(comment_pair(source_side, &c.id, &made.id, &c.body));
+                    report.comments_posted += 1;
+                }
+                CommentAction::Adopt { source, target } => {
+                    let c = by_id[source.as_str()];
+                    state.comments.push(comment_pair(source_side, &c.id, &target, &c.body));
+                }
+                CommentAction::Edit { source, target } => {
+                    let c = by_id[source.as_str()];
+                    let write = CommentWrite { body: body_of(c), origin: mark(&c.id) };
+                    tgt.conn.edit_comment(&tgt.scope, &tgt.id, &target, &write).await?;
+                    if let Some(p) = state.comments.iter_mut().find(|p| p.id(tgt.side) == target) {
+                        p.digest = text_digest(&c.body);
+                    }
+                    report.comments_edited += 1;
+                }
+                CommentAction::Delete { target } => {
+                    tgt.conn.delete_comment(&tgt.scope, &tgt.id, &target).await?;
+                    state.comments.retain(|p| p.id(tgt.side) != target);
+                    report.comments_deleted += 1;
+                }
+                CommentAction::Forget { target } => state.comments.retain(|p| p.id(tgt.side) != target),
+            }
+        }
+        Ok(())
+    }
+
+    /// The target's person for each person mentioned in `comments`, by e-mail through
+    /// the integration's user table.
+    async fn mentioned_people(
+        &self,
+        pair: &PairInFlow<'_>,
+        src: &End,
+        tgt: &End,
+        comments: &[Comment],
+    ) -> Result<HashMap<String, Mentioned>, PortError> {
+        let ids: Vec<String> = comments.iter().flat_map(|c| mention_ids(&c.body)).collect();
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let integration = &pair.record.integration;
+        let people: Vec<UserRef> = src.conn.users(&src.scope.project).await?;
+        let target_system = &integration.endpoint(tgt.side).system;
+        for id in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            let email = people.iter().find(|u| u.id == id).and_then(|u| u.email.clone());
+            let target_email =
+                email.as_deref().map(|e| integration.users.lookup(pair.flow, e).unwrap_or(e).to_string());
+            let found = match target_email {
+                Some(e) => self.user_by_email(target_system, tgt.conn.as_ref(), &e).await?,
+                None => None,
+            };
+            let m = match found {
+                Some(u) => Mentioned::Person { name: u.display_name.clone().unwrap_or_else(|| u.id.clone()), id: u.id },
+                None => Mentioned::Text,
+            };
+            out.insert(id, m);
+        }
+        Ok(out)
+    }
+
+    async fn sync_relations(
+        &self,
+        pair: &PairInFlow<'_>,
+        src: &End,
+        tgt: &End,
+        state: &mut CollabState,
+        report: &mut CollabReport,
+    ) -> Result<(), PortError> {
+        let integration = &pair.record.integration;
+        let c = &integration.collaboration;
+        let source = src.conn.relations(&src.scope, &src.id).await?;
+        let target = tgt.conn.relations(&tgt.scope, &tgt.id).await?;
+        let mut peers: BTreeMap<EntityId, EntityId> = BTreeMap::new();
+        for r in &source {
+            let other = relation_other(r);
+            if let Some(link) = self.state.get_link(&integration.id, src.side, other).await? {
+                peers.insert(other.clone(), link.side(tgt.side).id.clone());
+            }
+        }
+        let link_type = |t: &str| c.link_type(pair.flow, t).map(str::to_string);
+        let peer = |e: &EntityId| peers.get(e).cloned();
+        let map = RelationMap {
+            hierarchy: c.hierarchy.is_some_and(|d| d.allows(pair.flow)),
+            link_type: &link_type,
+            peer: &peer,
+        };
+        let base = match src.side {
+            Side::Left => &mut state.relations_left,
+            Side::Right => &mut state.relations_right,
+        };
+        let plan = plan_relations(&source, base, &target, &map);
+        for r in &plan.remove {
+            tgt.conn.remove_relation(&tgt.scope, &tgt.id, r).await?;
+        }
+        for r in &plan.add {
+            tgt.conn.add_relation(&tgt.scope, &tgt.id, r).await?;
+        }
+        report.relations_added += plan.add.len();
+        report.relations_removed += plan.remove.len();
+        report.pending += plan.pending.len();
+        *base = plan.base;
+        for awaited in &plan.pending {
+            self.state.add_pending(&integration.id, src.side, awaited, &src.id).await?;
+        }
+        Ok(())
+    }
+}
+
+fn relation_other(r: &Relation) -> &EntityId {
+    match r {
+        Relation::Parent { parent } => parent,
+        Relation::Link { other, .. } => other,
+    }
+}
+
+/// (this side's id, the other side's id) of an attachment pair, as seen from `side`.
+fn attachment_ids(p: &AttachmentPair, side: Side) -> (String, Option<String>) {
+    if p.original == side {
+        (p.id.clone(), p.copy.clone())
+    } else {
+        (p.copy.clone().unwrap_or_default(), Some(p.id.clone()))
+    }
+}
+
+fn attachment_pair(original: Side, id: String, copy: Option<String>) -> AttachmentPair {
+    AttachmentPair { original, id, copy }
+}
+
+fn comment_pair(source_side: Side, source: &str, target: &str, body: &str) -> CommentPair {
+    let (left, right) = match source_side {
+        Side::Left => (source.to_string(), target.to_string()),
+        Side::Right => (target.to_string(), source.to_string()),
+    };
+    CommentPair { left, right, original: source_side, digest: text_digest(body) }
+}
+
+/// Source attachment id → its copy on the other side, for inline images.
+fn image_copies(state: &CollabState, source_side: Side) -> HashMap<String, Pictured> {
+    state
+        .attachments
+        .iter()
+        .filter_map(|p| {
+            let (mine, theirs) = attachment_ids(p, source_side);
+            theirs.map(|t| (mine, Pictured::Attachment(t)))
+        })
+        .collect()
+}
+
+/// The ids of the people a neutral-HTML text mentions.
+fn mention_ids(html: &str) -> Vec<String> {
+    let open = format!("{}=\"", ferry_domain::collab::MENTION_ATTRIBUTE);
+    html.match_indices(&open)
+        .filter_map(|(i, _)| {
+            let rest = &html[i + open.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// The fragment that carries a copy's origin mark in its attribution link, for systems
+/// that keep no mark of their own (the link survives every rich-text conversion).
+const ORIGIN_FRAGMENT: &str = "ferry-origin=";
+
+fn with_origin(url: &str, mark: &str) -> String {
+    let base = url.split('#').next().unwrap_or(url);
+    format!("{base}#{ORIGIN_FRAGMENT}{mark}")
+}
+
+fn origin_in_body(body: &str) -> Option<String> {
+    let at = body.find(ORIGIN_FRAGMENT)? + ORIGIN_FRAGMENT.len();
+    let rest = &body[at..];
+    let end = rest.find(['"', '\'', '<', ' ', '&']).unwrap_or(rest.len());
+    Some(rest[..end].to_string()).filter(|m| !m.is_empty())
+}
+
+fn escape_attr(s: &str) -> String {
+    let mut out = String::new();
+    ferry_domain::html::escape_html_into(s, &mut out, false);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_mark_survives_in_the_attribution_link_and_is_found_again() {
+        let mark = origin_mark("app-bugs", Side::Left, "APP-1", "10001");
+        let url = with_origin("https://acme.atlassian.net/browse/APP-1?focusedCommentId=10001#old", &mark);
+        let body = attributed("Alice", DateTime::<Utc>::MIN_UTC, &url, "<p>x</p>");
+        assert_eq!(origin_in_body(&body).as_deref(), Some(mark.as_str()));
+        assert_eq!(origin_in_body("<p>a person's comment</p>"), None);
+    }
+
+    #[test]
+    fn mentions_are_listed_in_order() {
+        let html = r#"<p><span data-ferry-mention="a">@A</span> and <span data-ferry-mention="b">@B</span></p>"#;
+        assert_eq!(mention_ids(html), ["a", "b"]);
+    }
+}
