@@ -4,6 +4,7 @@
 //! attribute values) never appear in this crate: connectors and stores translate at
 //! their edge into these types.
 
+pub mod backoff;
 pub mod changes;
 pub mod error;
 pub mod filter_scope;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod names;
 pub mod ports;
 
+pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;
