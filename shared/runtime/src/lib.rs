@@ -5,9 +5,11 @@ pub mod actor;
 pub mod aws;
 pub mod connectors;
 pub mod embedded;
+mod handling;
 mod refreshing;
 pub mod runner;
 pub mod secrets;
+pub mod settle;
 
 pub use connectors::Connectors;
 pub use embedded::Embedded;
