@@ -6,6 +6,7 @@ pub mod aws;
 pub mod connectors;
 pub mod embedded;
 mod handling;
+pub mod logging;
 mod refreshing;
 pub mod runner;
 pub mod secrets;
