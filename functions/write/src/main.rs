@@ -2,12 +2,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use ferry_runtime::aws::aws_engine;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[path = "../../logging.rs"]
-mod logging;
-
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init();
+    ferry_runtime::logging::init();
     let rt = aws_engine().await?;
     let engine = rt.engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

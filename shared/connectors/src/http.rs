@@ -2,8 +2,7 @@
 //! `Retry-After`, and status classification.
 
 use chrono::{DateTime, Utc};
-use ferry_domain::{ErrorCategory, PortError};
-use rand::Rng;
+use ferry_domain::{Backoff, ErrorCategory, PortError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -18,8 +17,8 @@ pub struct HttpOptions {
     pub max_attempts: u32,
     /// Base delay of the jittered exponential backoff when no `Retry-After` is given.
     pub backoff_base: Duration,
-    /// Longest wait Ferry accepts from a `Retry-After` inside one call; longer waits
-    /// surface as a rate-limit error so the queue retries later.
+    /// Longest wait inside one call: the backoff stops growing at it, and a longer
+    /// `Retry-After` surfaces as a rate-limit error so the queue retries later.
     pub max_retry_after: Duration,
     /// Plain http is allowed only for loopback hosts and only when this is set.
     pub allow_http_loopback: bool,
@@ -461,7 +460,9 @@ impl Http {
             let delay = match wait {
                 Some(d) if d > self.opts.max_retry_after => return Err(err),
                 Some(d) => d,
-                None => jittered(self.opts.backoff_base, attempt),
+                // Ferry's one backoff rule; like a server's `Retry-After`, no wait
+                // inside one call is longer than `max_retry_after`.
+                None => Backoff::new(self.opts.backoff_base, self.opts.max_retry_after).delay(attempt, rand::random()),
             };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
             tokio::time::sleep(delay).await;
@@ -621,12 +622,6 @@ pub fn rate_limit_wait(headers: &HeaderMap, status: StatusCode, now: DateTime<Ut
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
-}
-
-fn jittered(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.min(6));
-    let ms = exp.as_millis() as u64;
-    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
 }
 
 #[cfg(test)]

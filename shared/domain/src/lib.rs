@@ -4,6 +4,7 @@
 //! attribute values) never appear in this crate: connectors and stores translate at
 //! their edge into these types.
 
+pub mod backoff;
 pub mod changes;
 pub mod collab;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod names;
 pub mod ports;
 
+pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
     Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentPair, CommentWrite,

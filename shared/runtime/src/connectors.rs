@@ -2,6 +2,7 @@
 
 use crate::refreshing::Refreshing;
 use crate::secrets::SecretSource;
+use crate::RuntimeError;
 use async_trait::async_trait;
 use ferry_connectors::ado::AdoConnector;
 use ferry_connectors::http::{AllowedHosts, HttpOptions};
@@ -16,8 +17,8 @@ use std::sync::{Arc, Mutex};
 /// The transport settings operators give through the environment, read once where a
 /// runtime is built: [`ferry_connectors::http::ALLOWED_HOSTS_VAR`] (the host
 /// allow-list). A malformed value stops start-up with a message naming the entry.
-pub fn http_options_from_env() -> Result<HttpOptions, PortError> {
-    let allowed_hosts = AllowedHosts::from_env().map_err(|e| PortError::new(ErrorCategory::Config, e.to_string()))?;
+pub fn http_options_from_env() -> Result<HttpOptions, RuntimeError> {
+    let allowed_hosts = AllowedHosts::from_env()?;
     Ok(HttpOptions { allowed_hosts, ..HttpOptions::default() })
 }
 

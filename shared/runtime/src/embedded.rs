@@ -3,6 +3,7 @@
 use crate::connectors::Connectors;
 use crate::runner::{Runner, RunnerSettings};
 use crate::secrets::SecretSource;
+use crate::RuntimeError;
 use ferry_connectors::http::HttpOptions;
 use ferry_engine::{Engine, EngineSettings};
 use ferry_store::sqlite::SqliteStore;
@@ -19,7 +20,7 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (creating if needed) the store at `path`, with the engine settings of
     /// [`engine_settings_from_env`].
-    pub fn open(path: &Path, secrets: Arc<dyn SecretSource>) -> anyhow::Result<Self> {
+    pub fn open(path: &Path, secrets: Arc<dyn SecretSource>) -> Result<Self, RuntimeError> {
         let http = crate::connectors::http_options_from_env()?;
         let settings = engine_settings_from_env(|name| std::env::var(name).ok())?;
         Self::open_with(path, secrets, http, QueueSettings::default(), settings)
@@ -31,9 +32,9 @@ impl Embedded {
         http: HttpOptions,
         queue: QueueSettings,
         settings: EngineSettings,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RuntimeError> {
         let store = SqliteStore::open(path, queue)
-            .map_err(|e| anyhow::anyhow!("opening the embedded store {}: {e}", path.display()))?;
+            .map_err(|source| RuntimeError::OpenStore { path: path.to_path_buf(), source })?;
         let connectors = Arc::new(Connectors::new(secrets, http));
         let shared = Arc::new(store.clone());
         let engine = Arc::new(Engine::new(shared.clone(), shared.clone(), shared, connectors.clone(), settings));
@@ -51,12 +52,12 @@ pub const POLL_BUDGET_VAR: &str = "FERRY_POLL_BUDGET";
 /// The embedded engine's settings: the defaults, with [`POLL_BUDGET_VAR`] (`45s`, `2m`):
 /// how long one poll of a direction reads before it leaves the rest of a backlog to the
 /// next poll (default 30 s).
-pub fn engine_settings_from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<EngineSettings> {
+pub fn engine_settings_from_env(var: impl Fn(&str) -> Option<String>) -> Result<EngineSettings, RuntimeError> {
     let mut settings = EngineSettings::default();
     if let Some(text) = var(POLL_BUDGET_VAR).filter(|v| !v.trim().is_empty()) {
-        let secs = ferry_config::duration_secs(&text).filter(|s| *s > 0).ok_or_else(|| {
-            anyhow::anyhow!("{POLL_BUDGET_VAR}={text:?} is not a duration: give one such as 30s, 90s or 2m")
-        })?;
+        let secs = ferry_config::duration_secs(&text)
+            .filter(|s| *s > 0)
+            .ok_or_else(|| RuntimeError::NotADuration { var: POLL_BUDGET_VAR, value: text.clone() })?;
         settings.poll_budget = std::time::Duration::from_secs(secs);
     }
     Ok(settings)

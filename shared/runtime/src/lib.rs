@@ -5,11 +5,16 @@ pub mod actor;
 pub mod aws;
 pub mod connectors;
 pub mod embedded;
+mod error;
+mod handling;
+pub mod logging;
 mod refreshing;
 pub mod runner;
 pub mod secrets;
+pub mod settle;
 
 pub use connectors::Connectors;
 pub use embedded::Embedded;
+pub use error::RuntimeError;
 pub use runner::{CycleReport, HandledEvent, Runner, RunnerSettings};
 pub use secrets::{EnvSecrets, SecretSource, StaticSecrets};

@@ -1,11 +1,13 @@
 //! The local runner: drives poll → transform → write on each integration's
 //! interval, as the schedule and the SQS event sources do on AWS.
 
+use crate::handling::{self, AckBy, Received, StepOutcome};
+use crate::settle::{settle, Limits, Outcome, RETRY_CAP};
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::QueueName;
+use ferry_domain::Backoff;
 use ferry_domain::{Flow, IntegrationId};
-use ferry_engine::{Batch, CrashPoint, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
-use rand::Rng;
+use ferry_engine::{Batch, CrashPoint, Crashed, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,8 @@ pub struct RunnerSettings {
     pub batch_size: usize,
     /// Visibility timeout of a received message (6× a handler's time budget).
     pub visibility: Duration,
-    /// Base of the jittered backoff for a retry without `Retry-After`.
+    /// Base of the jittered backoff for a retry without `Retry-After` ([`Backoff`],
+    /// capped at [`RETRY_CAP`] like the Lambda handlers').
     pub retry_base: Duration,
     /// How long `drain` waits for delayed (backing-off) messages before returning.
     pub drain_patience: Duration,
@@ -57,6 +60,21 @@ pub enum HandledEvent {
         queue: &'static str,
         point: &'static str,
     },
+}
+
+impl HandledEvent {
+    fn crashed(queue: QueueName, c: &Crashed) -> Self {
+        HandledEvent::Crashed { queue: queue.as_str(), point: c.0.as_str() }
+    }
+
+    fn failed(queue: QueueName, error: HandleError) -> Self {
+        let queue = queue.as_str();
+        match error {
+            HandleError::Retry { error, .. } => HandledEvent::Retry { queue, error: error.to_string() },
+            HandleError::BadMessage(error) => HandledEvent::BadMessage { queue, error },
+            HandleError::Crashed(c) => HandledEvent::Crashed { queue, point: c.0.as_str() },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -167,9 +185,11 @@ impl Runner {
         }
     }
 
+    /// Receives one batch from `name`, handles each message and settles it
+    /// ([`crate::settle`]); returns how many messages it received.
     async fn process(&self, name: QueueName, report: &mut CycleReport) -> usize {
-        let queue = self.engine.queue().clone();
-        let deliveries = match queue.receive(name, self.settings.batch_size, self.settings.visibility).await {
+        let engine = &*self.engine;
+        let deliveries = match engine.queue().receive(name, self.settings.batch_size, self.settings.visibility).await {
             Ok(d) => d,
             Err(e) => {
                 error!(queue = name.as_str(), "receive failed: {e}");
@@ -180,118 +200,66 @@ impl Runner {
         // Transforms put their write commands in one outbox, sent together after the
         // batch; a change event is acknowledged only once its command is on the queue.
         let batch = Batch::default();
-        let mut deliveries = deliveries;
-        let mut unopened = Vec::new();
-        for d in deliveries.iter_mut() {
-            // The body a claim check stands for, as the Lambda handlers open it.
-            match queue.open_body(name, &d.body).await {
-                Ok(body) => d.body = body,
-                Err(e) => unopened.push((d.message_id.clone(), e)),
-            }
+        let mut bodies = Vec::with_capacity(n);
+        for d in &deliveries {
+            bodies.push(handling::open_body(engine, name, &d.body).await);
         }
-        let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
-        self.engine.prefetch(&batch, name, &bodies).await;
+        let readable: Vec<&str> = bodies.iter().filter_map(|b| b.as_deref().ok()).collect();
+        engine.prefetch(&batch, name, &readable).await;
         let mut results = Vec::with_capacity(n);
-        for (i, d) in deliveries.into_iter().enumerate() {
+        for (i, (d, body)) in deliveries.iter().zip(bodies).enumerate() {
             if i > 0 {
-                if let Err(c) = self.engine.crash_point(CrashPoint::BatchMiddle) {
-                    report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                if let Err(c) = engine.crash_point(CrashPoint::BatchMiddle) {
+                    report.handled.push(HandledEvent::crashed(name, &c));
                     return n;
                 }
             }
             batch.begin(&d.message_id);
-            if let Some(pos) = unopened.iter().position(|(id, _)| id == &d.message_id) {
-                let (_, e) = unopened.swap_remove(pos);
-                let error =
-                    if e.is_retryable() { HandleError::retry(e) } else { HandleError::BadMessage(e.to_string()) };
-                results.push((d, Err(error)));
-                continue;
-            }
-            let result = match name {
-                QueueName::Changes => self
-                    .engine
-                    .transform_change(&d.body, d.receive_count, &batch)
-                    .await
-                    .map(|o| HandledEvent::Transform { outcome: o }),
-                QueueName::Writes => self
-                    .engine
-                    .write_command(&d.body, d.receive_count, &batch)
-                    .await
-                    .map(|o| HandledEvent::Write { outcome: o }),
+            let result = match body {
+                Ok(body) => handling::run_step(engine, name, &body, d.receive_count, &batch).await,
+                Err(e) => Err(e),
             };
             if let Err(HandleError::Crashed(c)) = &result {
                 // As if the process died: no ack, no release; this message and the rest
                 // of the batch come back after the visibility timeout.
                 warn!(queue = name.as_str(), message_id = %d.message_id, "{c}");
-                report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+                report.handled.push(HandledEvent::crashed(name, c));
                 return n;
             }
-            results.push((d, result));
+            results.push(result);
         }
-        let unsent = match self.engine.flush_each(&batch).await {
+        let flushed = match handling::flush(engine, name, &batch).await {
             Ok(flushed) => flushed,
-            Err(HandleError::Crashed(c)) => {
-                report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
+            Err(c) => {
+                report.handled.push(HandledEvent::crashed(name, &c));
                 return n;
-            }
-            Err(e) => {
-                let (category, message) = match &e {
-                    HandleError::Retry { error, .. } => (error.category, error.message.clone()),
-                    other => (other.category(), other.to_string()),
-                };
-                ferry_engine::Flushed { sent: 0, unsent: vec![(None, ferry_domain::PortError::new(category, message))] }
             }
         };
-        // A transformed event whose command is not on the queue is retried (a command
-        // that did reach it dedupes when sent again).
-        for (d, r) in results.iter_mut() {
-            let why = unsent.unsent.iter().find(|(o, _)| o.as_deref().is_none_or(|o| o == d.message_id));
-            if let (true, Some((_, e))) = (r.is_ok(), why) {
-                *r = Err(HandleError::retry(ferry_domain::PortError::new(
-                    e.category,
-                    format!("sending the batch's write commands: {}", e.message),
-                )));
-            }
-        }
-        for (d, result) in results {
-            let settle = match result {
-                Ok(event) => {
-                    report.handled.push(event);
-                    queue.ack(name, &d.receipt).await
-                }
-                Err(HandleError::Retry { error, after }) => {
-                    let delay = after.unwrap_or_else(|| self.backoff(d.receive_count));
-                    warn!(
-                        queue = name.as_str(),
-                        attempt = d.receive_count,
-                        delay_ms = delay.as_millis() as u64,
-                        "{error}"
-                    );
-                    report.handled.push(HandledEvent::Retry { queue: name.as_str(), error: error.to_string() });
-                    queue.release(name, &d.receipt, delay).await
-                }
-                // Crashes returned above; neither ack nor release if one got here.
-                Err(HandleError::Crashed(c)) => {
-                    report.handled.push(HandledEvent::Crashed { queue: name.as_str(), point: c.0.as_str() });
-                    continue;
-                }
-                Err(HandleError::BadMessage(msg)) => {
-                    // Redelivered until the queue's receive limit moves it to the DLQ.
-                    error!(queue = name.as_str(), message_id = %d.message_id, "{msg}");
-                    report.handled.push(HandledEvent::BadMessage { queue: name.as_str(), error: msg });
-                    queue.release(name, &d.receipt, Duration::ZERO).await
-                }
+        let limits = Limits {
+            retry: Backoff::new(self.settings.retry_base, RETRY_CAP),
+            max_receives: engine.queue().max_receives(),
+        };
+        for (d, result) in deliveries.iter().zip(results) {
+            let result = handling::unless_unsent(result, &flushed, &d.message_id);
+            let message = Received {
+                queue: name,
+                message_id: &d.message_id,
+                receipt: &d.receipt,
+                body: Some(&d.body),
+                receive_count: d.receive_count,
             };
-            if let Err(e) = settle {
-                error!(queue = name.as_str(), "settling message {}: {e}", d.message_id);
-            }
+            let decision = settle(Outcome::of(&result), d.receive_count, &limits, rand::random());
+            report.handled.push(match result {
+                Ok(StepOutcome::Transform(outcome)) => HandledEvent::Transform { outcome },
+                Ok(StepOutcome::Write(outcome)) => HandledEvent::Write { outcome },
+                Err(e) => {
+                    handling::log_failure(message, &e, decision);
+                    HandledEvent::failed(name, e)
+                }
+            });
+            handling::carry_out(engine, message, decision, AckBy::Queue).await;
         }
         n
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let max = self.settings.retry_base.saturating_mul(1u32 << attempt.min(6)).as_millis() as u64;
-        Duration::from_millis(rand::thread_rng().gen_range(max / 2..=max.max(1)))
     }
 
     /// Runs until `stop` resolves: polls when due, drains, sleeps a second between ticks.

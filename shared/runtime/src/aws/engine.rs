@@ -4,7 +4,7 @@
 use super::secrets::AwsSecrets;
 use crate::connectors::Connectors;
 use crate::secrets::SecretSource;
-use anyhow::Context;
+use crate::RuntimeError;
 use aws_types::sdk_config::SdkConfig;
 use ferry_domain::ports::Queue;
 use ferry_engine::{Engine, EngineSettings};
@@ -37,7 +37,7 @@ const SCHEDULE_VARS: [&str; 3] = ["FERRY_SCHEDULE_GROUP", "FERRY_POLL_FUNCTION_A
 /// The schedule settings from `FERRY_SCHEDULE_GROUP`, `FERRY_POLL_FUNCTION_ARN` and
 /// `FERRY_SCHEDULER_ROLE_ARN`: all three or none (the functions that never activate
 /// need none); some but not all is a configuration error naming the missing ones.
-pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<ScheduleSettings>> {
+pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> Result<Option<ScheduleSettings>, RuntimeError> {
     let values: Vec<Option<String>> = SCHEDULE_VARS.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
     let missing: Vec<&str> = SCHEDULE_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
     match (missing.len(), values.as_slice()) {
@@ -45,23 +45,19 @@ pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> anyhow::Result
             Ok(Some(ScheduleSettings { group: group.clone(), poll_function_arn: arn.clone(), role_arn: role.clone() }))
         }
         (n, _) if n == SCHEDULE_VARS.len() => Ok(None),
-        _ => anyhow::bail!(
-            "poll schedules are half configured: set {} as well (or none of {})",
-            missing.join(", "),
-            SCHEDULE_VARS.join(", ")
-        ),
+        _ => Err(RuntimeError::HalfConfiguredSchedules { missing, all: &SCHEDULE_VARS }),
     }
 }
 
 /// [`aws_engine_with`] with the Lambda functions' settings ([`EngineSettings::lambda`]).
-pub async fn aws_engine() -> anyhow::Result<AwsRuntime> {
+pub async fn aws_engine() -> Result<AwsRuntime, RuntimeError> {
     aws_engine_with(EngineSettings::lambda()).await
 }
 
 /// Loads the SDK configuration ([`super::load_sdk_config`]: the Lambda environment, or the
 /// standard chain with the feature `aws-config-chain`; `AWS_ENDPOINT_URL` for an emulator)
 /// and the resource names from `FERRY_*` variables.
-pub async fn aws_engine_with(settings: EngineSettings) -> anyhow::Result<AwsRuntime> {
+pub async fn aws_engine_with(settings: EngineSettings) -> Result<AwsRuntime, RuntimeError> {
     aws_engine_with_secrets(settings, None).await
 }
 
@@ -70,9 +66,9 @@ pub async fn aws_engine_with(settings: EngineSettings) -> anyhow::Result<AwsRunt
 pub async fn aws_engine_with_secrets(
     settings: EngineSettings,
     secrets: Option<Arc<dyn SecretSource>>,
-) -> anyhow::Result<AwsRuntime> {
-    let sdk = super::load_sdk_config().await.context("loading the AWS SDK configuration")?;
-    let names = AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context("reading the FERRY_* settings")?;
+) -> Result<AwsRuntime, RuntimeError> {
+    let sdk = super::load_sdk_config().await?;
+    let names = AwsNames::from_env().map_err(RuntimeError::AwsNames)?;
     // Still parsed without the feature: a half-configured template fails every cold start.
     let schedules = schedule_settings(|n| std::env::var(n).ok())?;
     // Without the feature nothing turns schedules on or off, so say none are controlled.
@@ -102,13 +98,13 @@ pub async fn aws_engine_with_secrets(
 /// clients (region, credentials, `AWS_ENDPOINT_URL[_S3]`, retries, timeouts), over
 /// the same reqwest stack. Addressed path-style when an endpoint is configured (an
 /// emulator or an S3-compatible store), virtual-hosted as AWS prefers otherwise.
-pub fn payload_store(sdk: &SdkConfig, bucket: &str) -> anyhow::Result<PayloadStore> {
+pub fn payload_store(sdk: &SdkConfig, bucket: &str) -> Result<PayloadStore, RuntimeError> {
     let timeouts = sdk.timeout_config();
     let http = super::http::aws_reqwest_client(
         timeouts.and_then(|t| t.connect_timeout()),
         timeouts.and_then(|t| t.read_timeout()),
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(RuntimeError::AwsHttpClient)?;
     Ok(PayloadStore::new(S3Client::from_sdk_config(sdk, http), bucket))
 }
 

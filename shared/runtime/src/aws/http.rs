@@ -52,12 +52,12 @@ impl HttpClient for ReqwestHttpClient {
 /// panicking while the SDK picks a connector.
 #[derive(Debug)]
 pub struct ReqwestConnector {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, Arc<reqwest::Error>>,
 }
 
 impl ReqwestConnector {
     pub fn new(connect_timeout: Option<Duration>, read_timeout: Option<Duration>) -> Self {
-        Self { client: aws_reqwest_client(connect_timeout, read_timeout) }
+        Self { client: aws_reqwest_client(connect_timeout, read_timeout).map_err(Arc::new) }
     }
 }
 
@@ -67,7 +67,7 @@ impl ReqwestConnector {
 pub fn aws_reqwest_client(
     connect_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
-) -> Result<reqwest::Client, String> {
+) -> reqwest::Result<reqwest::Client> {
     let builder = || {
         let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(t) = connect_timeout {
@@ -80,13 +80,16 @@ pub fn aws_reqwest_client(
     };
     // A system certificate rustls refuses must not take the AWS client down with it.
     #[cfg(feature = "aws-config-chain")]
-    let client = with_system_roots(builder()).or_else(|e| {
-        tracing::warn!("the system's root certificates cannot be used for AWS ({e}); using the bundled ones");
-        builder().build()
-    });
+    {
+        with_system_roots(builder()).or_else(|e| {
+            tracing::warn!("the system's root certificates cannot be used for AWS ({e}); using the bundled ones");
+            builder().build()
+        })
+    }
     #[cfg(not(feature = "aws-config-chain"))]
-    let client = builder().build();
-    client.map_err(|e| format!("building the AWS HTTP client failed: {e}"))
+    {
+        builder().build()
+    }
 }
 
 /// Operators' machines may reach AWS through a TLS-inspecting proxy whose CA is only in
@@ -112,7 +115,7 @@ impl HttpConnector for ReqwestConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let client = self.client.clone();
         HttpConnectorFuture::new(async move {
-            let client = client.map_err(|e| ConnectorError::other(e.into(), None))?;
+            let client = client.map_err(|e| ConnectorError::other(Box::new(e), None))?;
             let request = to_reqwest(request)?;
             let response = client.execute(request).await.map_err(connector_error)?;
             let mut builder = http::Response::builder().status(response.status()).version(response.version());

@@ -125,7 +125,7 @@ impl LoadServiceConfig for ServiceEndpoints {
 /// The SDK configuration for this build: the full aws-config chain with the feature
 /// `aws-config-chain`, the Lambda environment without it. Either way the SDK talks
 /// through [`super::http::sdk_http_client`].
-pub async fn load_sdk_config() -> anyhow::Result<SdkConfig> {
+pub async fn load_sdk_config() -> Result<SdkConfig, crate::RuntimeError> {
     #[cfg(feature = "aws-config-chain")]
     {
         Ok(aws_config::defaults(BehaviorVersion::latest()).http_client(super::http::sdk_http_client()).load().await)

@@ -8,10 +8,12 @@
 //! succeed. A record on its last delivery before the dead-letter queue is parked as a
 //! failure instead of handed back, so it never reaches the dead-letter queue unrecorded.
 
+use crate::handling::{self, AckBy, Received};
+use crate::settle::{settle, Limits, Outcome, Settle, RETRY_CAP};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_domain::ports::QueueName;
-use ferry_engine::{Batch, CrashPoint, Engine, HandleError};
-use rand::Rng;
+use ferry_domain::Backoff;
+use ferry_engine::{Batch, CrashPoint, Engine, Flushed, HandleError};
 use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
@@ -39,7 +41,8 @@ impl Step {
 pub struct BatchSettings {
     /// Base of the jittered exponential backoff when the error gave no `Retry-After`.
     pub retry_base: Duration,
-    /// Longest delay asked of the queue (SQS allows up to 12 hours).
+    /// Longest delay asked of the queue, for a backoff or a `Retry-After` (SQS allows
+    /// up to 12 hours; [`RETRY_CAP`] by default).
     pub retry_cap: Duration,
     /// When the invocation is stopped (Lambda's deadline); `None`: no limit.
     pub deadline: Option<Instant>,
@@ -51,7 +54,7 @@ impl Default for BatchSettings {
     fn default() -> Self {
         Self {
             retry_base: Duration::from_secs(2),
-            retry_cap: Duration::from_secs(900),
+            retry_cap: RETRY_CAP,
             deadline: None,
             deadline_margin: Duration::from_secs(3),
         }
@@ -63,6 +66,12 @@ impl BatchSettings {
     pub fn until(self, deadline: SystemTime) -> Self {
         let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
         Self { deadline: Some(Instant::now() + left), ..self }
+    }
+
+    /// The limits the batch's records are settled within ([`settle`]), on a queue that
+    /// dead-letters after `max_receives` deliveries.
+    pub fn limits(&self, max_receives: Option<u32>) -> Limits {
+        Limits { retry: Backoff::new(self.retry_base, self.retry_cap), max_receives }
     }
 
     /// Whether a record may start at `now`, with the slowest one so far having taken
@@ -79,13 +88,13 @@ pub fn receive_count(record: &SqsMessage) -> u32 {
 
 /// Handles every record of `event` with `step` and returns the ids of the failed ones.
 ///
-/// A failed record is made visible again through the engine's queue (SQS
-/// `ChangeMessageVisibility` with the record's receipt handle): after `Retry-After` or a
-/// jittered backoff for a transient error, at once for a bad message (so it reaches
-/// the dead-letter queue after `maxReceiveCount` receives without waiting out the
-/// visibility timeout each time) and for a record not started before the deadline.
-/// Later records of a failed record's FIFO message group are not handled and are
-/// reported failed too, so an entity's changes keep their order.
+/// Each record is settled by [`crate::settle`]: a failed one is made visible again
+/// through the engine's queue (SQS `ChangeMessageVisibility` with the record's receipt
+/// handle) after `Retry-After` or a jittered backoff for a transient error, at once for a
+/// bad message (so it reaches the dead-letter queue after `maxReceiveCount` receives
+/// without waiting out the visibility timeout each time) and for a record not started
+/// before the deadline. Later records of a failed record's FIFO message group are not
+/// handled and are reported failed too, so an entity's changes keep their order.
 pub async fn handle_sqs_batch(
     engine: &Engine,
     step: Step,
@@ -93,13 +102,14 @@ pub async fn handle_sqs_batch(
     settings: BatchSettings,
 ) -> SqsBatchResponse {
     let queue = step.queue();
+    let limits = settings.limits(engine.queue().max_receives());
     let mut response = SqsBatchResponse::default();
     let mut blocked_groups: HashSet<String> = HashSet::new();
     // Write commands of the batch's transforms, sent together after it; the records
     // that produced them succeed only if their command was sent.
     let batch = Batch::default();
     let bodies = open_bodies(engine, queue, &event).await;
-    let readable: Vec<&str> = bodies.iter().filter_map(|b| b.as_ref().ok().map(String::as_str)).collect();
+    let readable: Vec<&str> = bodies.iter().filter_map(|b| b.as_deref().ok()).collect();
     engine.prefetch(&batch, queue, &readable).await;
     let mut handled: Vec<&SqsMessage> = Vec::new();
     let mut slowest = Duration::ZERO;
@@ -108,137 +118,121 @@ pub async fn handle_sqs_batch(
             return whole_batch_failed(&event);
         }
         if !settings.may_start(Instant::now(), slowest) {
-            hand_back(engine, queue, &event.records[i..], &mut response).await;
+            hand_back(engine, queue, &event.records[i..], &limits, &mut response).await;
             break;
         }
-        let message_id = record.message_id.clone().unwrap_or_default();
+        let message = received(queue, record);
         let group = record.attributes.get("MessageGroupId").cloned();
         if let Some(g) = group.as_ref().filter(|g| blocked_groups.contains(*g)) {
-            info!(queue = queue.as_str(), message_id = %message_id, group = %g, "an earlier message of this group failed; handled after it");
-            release(engine, queue, record, Duration::ZERO).await;
-            fail(&mut response, message_id);
+            info!(queue = queue.as_str(), message_id = %message.message_id, group = %g, "an earlier message of this group failed; handled after it");
+            carry_out(engine, message, settle(Outcome::Blocked, message.receive_count, &limits, 0.0), &mut response)
+                .await;
             continue;
         }
-        let attempt = receive_count(record);
-        batch.begin(&message_id);
+        batch.begin(message.message_id);
         let started = Instant::now();
         let result = match body {
             Err(e) => Err(e),
-            Ok(body) => match step {
-                Step::Transform => engine.transform_change(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
-                Step::Write => engine.write_command(&body, attempt, &batch).await.map(|o| format!("{o:?}")),
-            },
+            Ok(body) => handling::run_step(engine, queue, &body, message.receive_count, &batch).await,
         };
         slowest = slowest.max(started.elapsed());
-        let delay = match result {
+        let outcome = Outcome::of(&result);
+        match result {
             Ok(outcome) => {
-                info!(queue = queue.as_str(), message_id = %message_id, attempt, outcome = %outcome, "handled");
+                info!(queue = queue.as_str(), message_id = %message.message_id, attempt = message.receive_count, outcome = %outcome, "handled");
                 handled.push(record);
-                continue;
-            }
-            Err(HandleError::Retry { error, after }) => {
-                let delay = after.unwrap_or_else(|| backoff(settings, attempt)).min(settings.retry_cap);
-                warn!(queue = queue.as_str(), message_id = %message_id, attempt, delay_s = delay.as_secs(), "will retry: {error}");
-                delay
             }
             Err(HandleError::Crashed(c)) => {
-                warn!(queue = queue.as_str(), message_id = %message_id, "{c}");
+                warn!(queue = queue.as_str(), message_id = %message.message_id, "{c}");
                 return whole_batch_failed(&event);
             }
-            Err(HandleError::BadMessage(msg)) => {
-                error!(queue = queue.as_str(), message_id = %message_id, attempt, "bad message (dead-lettered after the queue's receive limit): {msg}");
-                Duration::ZERO
+            Err(error) => {
+                let decision = settle(outcome, message.receive_count, &limits, rand::random());
+                handling::log_failure(message, &error, decision);
+                carry_out(engine, message, decision, &mut response).await;
+                if let Some(g) = group {
+                    blocked_groups.insert(g);
+                }
             }
-        };
-        release(engine, queue, record, delay).await;
-        if let Some(g) = group {
-            blocked_groups.insert(g);
         }
-        fail(&mut response, message_id);
     }
-    if flush(engine, queue, &batch, &handled, settings, &mut response).await.is_err() {
+    let Ok(flushed) = handling::flush(engine, queue, &batch).await else {
         return whole_batch_failed(&event);
-    }
+    };
+    settle_handled(engine, queue, &handled, &flushed, &limits, &mut response).await;
     response
 }
 
 /// The bodies the records stand for (a claim check's payload fetched), or why a record
-/// cannot be handled: a transient fetch error retries it, any other is a bad message.
+/// cannot be handled ([`handling::open_body`]).
 async fn open_bodies(engine: &Engine, queue: QueueName, event: &SqsEvent) -> Vec<Result<String, HandleError>> {
     let mut out = Vec::with_capacity(event.records.len());
     for record in &event.records {
         out.push(match record.body.as_deref() {
             None => Err(HandleError::BadMessage("the SQS record has no body".into())),
-            Some(body) => match engine.queue().open_body(queue, body).await {
-                Ok(b) => Ok(b),
-                Err(e) if e.is_retryable() => Err(HandleError::retry(e)),
-                Err(e) => Err(HandleError::BadMessage(e.to_string())),
-            },
+            Some(body) => handling::open_body(engine, queue, body).await,
         });
     }
     out
 }
 
-/// Hands back records not started before the deadline: visible again at once and
-/// reported failed, except a record on its last delivery, which is parked (and so
-/// succeeds) rather than dead-lettered unrecorded.
-async fn hand_back(engine: &Engine, queue: QueueName, records: &[SqsMessage], response: &mut SqsBatchResponse) {
+/// A record as settling it needs.
+fn received(queue: QueueName, record: &SqsMessage) -> Received<'_> {
+    Received {
+        queue,
+        message_id: record.message_id.as_deref().unwrap_or_default(),
+        receipt: record.receipt_handle.as_deref().unwrap_or_default(),
+        body: record.body.as_deref(),
+        receive_count: receive_count(record),
+    }
+}
+
+/// Hands back the records not started before the deadline (a record on its last
+/// delivery is parked rather than dead-lettered unrecorded).
+async fn hand_back(
+    engine: &Engine,
+    queue: QueueName,
+    records: &[SqsMessage],
+    limits: &Limits,
+    response: &mut SqsBatchResponse,
+) {
     warn!(
         queue = queue.as_str(),
         records = records.len(),
         "the deadline is near: handing back the records not started"
     );
-    let last = engine.queue().max_receives();
     for record in records {
-        let attempt = receive_count(record);
-        if last.is_some_and(|max| attempt >= max) {
-            if let Some(body) = record.body.as_deref() {
-                match engine.park_unhandled(queue, body, attempt).await {
-                    Ok(()) => continue,
-                    Err(e) => warn!(queue = queue.as_str(), "parking a record on its last delivery failed: {e}"),
-                }
-            }
-        }
-        release(engine, queue, record, Duration::ZERO).await;
-        fail(response, record.message_id.clone().unwrap_or_default());
+        let message = received(queue, record);
+        carry_out(engine, message, settle(Outcome::NotStarted, message.receive_count, limits, 0.0), response).await;
     }
 }
 
-/// Sends the batch's write commands; a handled record whose command was not sent is
-/// retried. `Err` when the invocation crashed (fault injection).
-async fn flush(
+/// Settles the handled records once the batch's write commands were sent: a record
+/// whose command was not sent is retried ([`handling::unless_unsent`]).
+async fn settle_handled(
     engine: &Engine,
     queue: QueueName,
-    batch: &Batch,
     handled: &[&SqsMessage],
-    settings: BatchSettings,
+    flushed: &Flushed,
+    limits: &Limits,
     response: &mut SqsBatchResponse,
-) -> Result<(), ()> {
-    let retry: Vec<&SqsMessage> = match engine.flush_each(batch).await {
-        Ok(flushed) => handled
-            .iter()
-            .copied()
-            .filter(|r| flushed.must_retry(r.message_id.as_deref().unwrap_or_default()))
-            .collect(),
-        Err(HandleError::Crashed(_)) => return Err(()),
-        Err(e) => {
-            warn!(queue = queue.as_str(), "writing the batch's outcomes failed: {e}");
-            handled.to_vec()
+) {
+    for record in handled {
+        let message = received(queue, record);
+        let result = handling::unless_unsent(Ok(()), flushed, message.message_id);
+        let decision = settle(Outcome::of(&result), message.receive_count, limits, rand::random());
+        if let Err(error) = &result {
+            handling::log_failure(message, error, decision);
         }
-    };
-    if !retry.is_empty() {
-        // Commands that did reach the queue dedupe when the retry sends them again.
-        warn!(
-            queue = queue.as_str(),
-            records = retry.len(),
-            "some write commands were not sent; retrying their change events"
-        );
+        carry_out(engine, message, decision, response).await;
     }
-    for record in retry {
-        release(engine, queue, record, backoff(settings, receive_count(record))).await;
-        fail(response, record.message_id.clone().unwrap_or_default());
+}
+
+/// Carries out a record's settlement; a record not done is reported failed.
+async fn carry_out(engine: &Engine, message: Received<'_>, decision: Settle, response: &mut SqsBatchResponse) {
+    if !handling::carry_out(engine, message, decision, AckBy::Response).await {
+        fail(response, message.message_id.to_string());
     }
-    Ok(())
 }
 
 /// A crashed invocation (fault injection) acknowledges nothing: like a Lambda that died,
@@ -258,25 +252,6 @@ fn fail(response: &mut SqsBatchResponse, message_id: String) {
         error!("a failed SQS record has no message id: the whole batch will be retried");
     }
     response.add_failure(message_id);
-}
-
-/// Asks the queue to show the record again after `delay`. Best effort: without it the
-/// record still comes back after the queue's visibility timeout.
-async fn release(engine: &Engine, queue: QueueName, record: &SqsMessage, delay: Duration) {
-    let Some(receipt) = record.receipt_handle.as_deref().filter(|r| !r.is_empty()) else {
-        return;
-    };
-    if let Err(e) = engine.queue().release(queue, receipt, delay).await {
-        warn!(
-            queue = queue.as_str(),
-            "could not change the message's visibility (it returns after the visibility timeout): {e}"
-        );
-    }
-}
-
-fn backoff(settings: BatchSettings, attempt: u32) -> Duration {
-    let max = settings.retry_base.saturating_mul(1u32 << attempt.min(8)).min(settings.retry_cap).as_millis() as u64;
-    Duration::from_millis(rand::thread_rng().gen_range(max / 2..=max.max(1)))
 }
 
 #[cfg(test)]
@@ -302,17 +277,10 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_with_the_attempt_and_stays_under_the_cap() {
-        let s = BatchSettings {
-            retry_base: Duration::from_secs(2),
-            retry_cap: Duration::from_secs(60),
-            ..BatchSettings::default()
-        };
-        for attempt in 1..20 {
-            let d = backoff(s, attempt);
-            let max = (2u64 << attempt.min(8)).min(60);
-            assert!(d <= Duration::from_secs(max) && d >= Duration::from_millis(max * 500), "{attempt}: {d:?}");
-        }
+    fn the_batch_backs_off_from_its_base_up_to_its_cap() {
+        let limits = BatchSettings::default().limits(Some(5));
+        assert_eq!(limits.retry, Backoff::new(Duration::from_secs(2), RETRY_CAP));
+        assert_eq!(limits.max_receives, Some(5));
     }
 
     #[test]

@@ -11,9 +11,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 pub const LOG_VAR: &str = "FERRY_LOG";
 
-/// The filter for a `FERRY_LOG` value: `info` when unset or invalid, as before; empty
-/// directives (`"info,"`) are skipped and no directive at all turns logging off, as
-/// `EnvFilter` does.
+/// The filter for a `FERRY_LOG` value: `info` when unset or invalid; empty directives
+/// (`"info,"`) are skipped and no directive at all turns logging off, as `EnvFilter`
+/// does.
 pub fn log_filter(spec: Option<&str>) -> Targets {
     let Some(spec) = spec else { return Targets::new().with_default(LevelFilter::INFO) };
     let directives: Vec<&str> = spec.split(',').filter(|d| !d.is_empty()).collect();
@@ -23,6 +23,8 @@ pub fn log_filter(spec: Option<&str>) -> Targets {
     directives.join(",").parse().unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
 }
 
+/// Installs the JSON logger as the process's global subscriber (once, at start-up;
+/// panics if one is already installed).
 pub fn init() {
     let spec = std::env::var(LOG_VAR).ok();
     tracing_subscriber::registry()
