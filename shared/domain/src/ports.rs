@@ -293,7 +293,7 @@ pub trait StateStore: Send + Sync {
 
     /// The records of many keys, read together (a handler batch's links, fingerprints
     /// and failures in as few requests as the store allows). Keys without a record are
-    /// absent; an [`StateKey::OpenFailures`] key is always answered.
+    /// absent; a [`StateKey::OpenFailures`] key is always answered.
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<std::collections::HashMap<StateKey, StateRecord>>;
     /// [`StateStore::get_many`] where an answer from a moment ago will do: a record
     /// written a moment ago may be missing or older, which may only cost work (an event
