@@ -4,6 +4,10 @@
 //! Wire shapes follow Microsoft's httpExamples rather than the Swagger where they disagree
 //! (docs/system-apis.md §5): lists are `{count, value}`, `_links` is `{self:{href}}`, errors carry the
 //! service's `{$id, innerException, message, typeName, typeKey, errorCode, eventId}`.
+//!
+//! wit: WIQL, work items (get, list, batch, create, update, delete), updates, revisions, fields,
+//! types and states, comments (with versions), attachments (simple and chunked upload,
+//! download), relation types, the recycle bin. Work item links keep both ends (relations.rs).
 
 mod api;
 mod attachments;
