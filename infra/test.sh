@@ -58,6 +58,7 @@ traffic="$STATE/contract"
 rm -rf "$traffic" && mkdir -p "$traffic"
 FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-cli --test e2e
 FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-connectors
+FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-sim --test jira_collab --test ado_collab
 FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"
 
 section "fault-injection suite (tests/faults) on the embedded backend"
