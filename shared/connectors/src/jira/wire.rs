@@ -44,18 +44,22 @@ fn decode<T: DeserializeOwned>(body: &[u8], endpoint: &str, opening: u8) -> Port
         };
         return Err(bad_json(endpoint, format!("expected {want}, found {found}")));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() && path != "." {
-            bad_json(endpoint, format!("at `{path}`: {inner}"))
-        } else {
-            bad_json(endpoint, inner)
-        }
-    })?;
-    de.end().map_err(|e| bad_json(endpoint, e))?;
-    Ok(value)
+    // The path of a malformed field is tracked only once a body failed: it costs about
+    // a quarter of the decoding time, and nearly every body is well formed.
+    serde_json::from_slice(body).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_data() && path != "." {
+                bad_json(endpoint, format!("at `{path}`: {inner}"))
+            } else {
+                bad_json(endpoint, inner)
+            }
+        })?;
+        de.end().map_err(|e| bad_json(endpoint, e))?;
+        Ok(value)
+    })
 }
 
 fn bad_json(endpoint: &str, detail: impl fmt::Display) -> PortError {
