@@ -95,7 +95,8 @@ async fn pump(
     }
 }
 
-fn wrong_length(size: u64, got: u64) -> PortError {
+/// The error of a source that gave `got` bytes of a file announced as `size`.
+pub fn wrong_length(size: u64, got: u64) -> PortError {
     let how = if got > size { "more" } else { "fewer" };
     PortError::new(
         ErrorCategory::BadMessage,
