@@ -79,7 +79,9 @@ pub(super) fn attachment_url(base: &Url, project: &str, id: &str, name: &str) ->
     let mut url = base.clone();
     url.path_segments_mut().ok()?.pop_if_empty().extend([project, "_apis", "wit", "attachments", id]);
     if !name.is_empty() {
-        url.query_pairs_mut().append_pair("fileName", name);
+        // Percent-encoded as Azure DevOps writes it (a space is `%20`, not a form's `+`).
+        let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        url.set_query(Some(&format!("fileName={}", encoded.replace('+', "%20"))));
     }
     Some(url.to_string())
 }
@@ -206,13 +208,13 @@ mod tests {
     #[test]
     fn neutral_markup_is_written_for_azure_devops_and_reads_back_the_same() {
         let neutral = format!(
-            "<p>Hi <span data-ferry-mention=\"{ALICE}\">@Alice &lt;AJ&gt;</span>, see <img src=\"ferry-attachment:{FILE}\" alt=\"a&amp;b.png\"></p><ul><li><strong>x</strong></li></ul>"
+            "<p>Hi <span data-ferry-mention=\"{ALICE}\">@Alice &lt;AJ&gt;</span>, see <img src=\"ferry-attachment:{FILE}\" alt=\"a&amp;b +1.png\"></p><ul><li><strong>x</strong></li></ul>"
         );
         let ado = from_neutral(&neutral, &base(), "My App");
         assert_eq!(
             ado,
             format!(
-                "<p>Hi <a href=\"#\" data-vss-mention=\"version:2.0,{ALICE}\">@Alice &lt;AJ&gt;</a>, see <img src=\"https://dev.azure.com/acme/My%20App/_apis/wit/attachments/{FILE}?fileName=a%26b.png\" alt=\"a&amp;b.png\"></p><ul><li><strong>x</strong></li></ul>"
+                "<p>Hi <a href=\"#\" data-vss-mention=\"version:2.0,{ALICE}\">@Alice &lt;AJ&gt;</a>, see <img src=\"https://dev.azure.com/acme/My%20App/_apis/wit/attachments/{FILE}?fileName=a%26b%20%2B1.png\" alt=\"a&amp;b +1.png\"></p><ul><li><strong>x</strong></li></ul>"
             )
         );
         assert_eq!(to_neutral(&ado, &base()), neutral, "a round trip changes nothing");
