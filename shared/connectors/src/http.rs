@@ -454,16 +454,7 @@ impl Http {
                 }
             };
             let err = err.with_nothing_applied(nothing_applied);
-            if !err.is_retryable() || err.category == ErrorCategory::Conflict || attempt >= self.opts.max_attempts {
-                return Err(err);
-            }
-            let delay = match wait {
-                Some(d) if d > self.opts.max_retry_after => return Err(err),
-                Some(d) => d,
-                // Ferry's one backoff rule; like a server's `Retry-After`, no wait
-                // inside one call is longer than `max_retry_after`.
-                None => Backoff::new(self.opts.backoff_base, self.opts.max_retry_after).delay(attempt, rand::random()),
-            };
+            let Some(delay) = self.retry_delay(&err, wait, attempt) else { return Err(err) };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
             tokio::time::sleep(delay).await;
         }
@@ -622,6 +613,130 @@ pub fn rate_limit_wait(headers: &HeaderMap, status: StatusCode, now: DateTime<Ut
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// Slowest transfer rate a file upload or download is given time for, in bytes per second.
+const MIN_TRANSFER_RATE: u64 = 256 << 10;
+
+/// The body of [`Http::send_raw`].
+pub enum RawBody {
+    /// Bytes in memory (none: an empty body), sent again on a retry.
+    Bytes(bytes::Bytes),
+    /// A body streamed while it is sent (`reqwest::Body::wrap`), sent once.
+    Stream(Option<reqwest::Body>),
+}
+
+/// Requests whose body is not JSON (a file upload) or whose answer is read as a stream
+/// (a file download). Retries follow [`Http::send`]'s rules.
+impl Http {
+    /// Time for a request that moves `bytes` of a file: the API call's timeout plus the
+    /// bytes at [`MIN_TRANSFER_RATE`] (the client's timeout covers the whole exchange).
+    pub fn transfer_timeout(&self, bytes: u64) -> Duration {
+        self.opts.timeout + Duration::from_secs(bytes / MIN_TRANSFER_RATE)
+    }
+
+    /// Sends `body` with `headers` (its content type among them) and returns the
+    /// successful response unread, for the caller to stream (`Response::chunk`). Bytes
+    /// are sent again on a retryable failure; a stream is sent once, and its failure is
+    /// the caller's to retry from the start. `timeout` replaces the client's for this
+    /// request.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: RawBody,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, PortError> {
+        let what = format!("{} {} {}", self.system, method, url.path());
+        self.opts.allowed_hosts.check(&what, &url)?;
+        let mut body = body;
+        let mut attempt = 0u32;
+        let mut nothing_applied = true;
+        loop {
+            attempt += 1;
+            self.wait_for_pace().await;
+            let (this, again) = match &mut body {
+                RawBody::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
+                RawBody::Stream(s) => (s.take(), false),
+            };
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .header(self.auth_name.clone(), self.auth.clone())
+                .headers(headers.clone())
+                .timeout(timeout);
+            if let Some(b) = this {
+                req = req.body(b);
+            }
+            let (err, wait) = match req.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    if let Some(d) = retry_after(resp.headers()) {
+                        self.pace(d.min(self.opts.max_retry_after));
+                    }
+                    return Ok(resp);
+                }
+                Ok(resp) => {
+                    let (status, headers) = (resp.status(), resp.headers().clone());
+                    nothing_applied &= status.is_client_error();
+                    let text = read_capped(resp, MAX_RESPONSE_BYTES).await.unwrap_or_default();
+                    let wait = rate_limit_wait(&headers, status, Utc::now());
+                    (self.status_error(&what, status, &text).with_retry_after(wait), wait)
+                }
+                Err(e) => {
+                    nothing_applied &= e.is_connect();
+                    (network_error(&what, &e), None)
+                }
+            };
+            let err = err.with_nothing_applied(nothing_applied);
+            match self.retry_delay(&err, wait, attempt).filter(|_| again) {
+                Some(delay) => {
+                    tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(err),
+            }
+        }
+    }
+
+    /// [`Http::send_raw`], its answer read whole (an API answer, at most
+    /// [`MAX_RESPONSE_BYTES`]).
+    pub async fn send_raw_read(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: RawBody,
+        timeout: Duration,
+    ) -> Result<HttpResponse, PortError> {
+        let what = format!("{} {} {}", self.system, method, url.path());
+        let resp = self.send_raw(method, url, headers, body, timeout).await?;
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        match read_capped(resp, MAX_RESPONSE_BYTES).await {
+            Ok(body) => Ok(HttpResponse { status, headers, body }),
+            Err(BodyError::Transport(e)) => Err(network_error(&what, &e)),
+            Err(BodyError::TooLarge) => Err(PortError::new(
+                ErrorCategory::BadResponse,
+                format!("{what}: the response is larger than {} MB; Ferry reads no more", MAX_RESPONSE_BYTES >> 20),
+            )),
+        }
+    }
+
+    /// How long to wait before attempt `attempt + 1` after `err`; `None`: give up.
+    fn retry_delay(&self, err: &PortError, wait: Option<Duration>, attempt: u32) -> Option<Duration> {
+        if !err.is_retryable() || err.category == ErrorCategory::Conflict || attempt >= self.opts.max_attempts {
+            return None;
+        }
+        match wait {
+            Some(d) if d > self.opts.max_retry_after => None,
+            Some(d) => Some(d),
+            // Ferry's one backoff rule; like a server's `Retry-After`, no wait inside one
+            // call is longer than `max_retry_after`.
+            None => {
+                Some(Backoff::new(self.opts.backoff_base, self.opts.max_retry_after).delay(attempt, rand::random()))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,3 +10,4 @@ pub mod html;
 pub mod http;
 pub mod jira;
 pub mod redmine;
+pub mod transfer;

@@ -15,9 +15,13 @@
 //! `discovery`; `wiql` and `wire` hold the query language and the wire shapes.
 
 mod api;
+mod attachments;
 mod catalog;
+mod comments;
 mod discovery;
 mod history;
+mod markup;
+mod relations;
 mod search;
 mod snapshot;
 mod users;
@@ -25,6 +29,7 @@ mod wiql;
 mod wire;
 mod write;
 
+pub use attachments::SIMPLE_UPLOAD_MAX;
 pub use wire::error_text;
 
 use crate::http::{check_base_url, Auth, Http, HttpOptions};
@@ -32,6 +37,7 @@ use async_trait::async_trait;
 use catalog::TypeFields;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
+use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -61,6 +67,8 @@ pub struct AdoConnector {
     /// Per `project\0type` (lower case): the type's field reference names.
     type_fields: Mutex<HashMap<String, (TypeFields, Instant)>>,
     users: Mutex<HashMap<String, (Option<UserRef>, Instant)>>,
+    /// Files over this many bytes are uploaded in chunks.
+    simple_upload_max: u64,
 }
 
 impl std::fmt::Debug for AdoConnector {
@@ -142,6 +150,7 @@ impl AdoConnector {
             catalogs: Mutex::new(HashMap::new()),
             type_fields: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
+            simple_upload_max: attachments::SIMPLE_UPLOAD_MAX,
         })
     }
 }
@@ -254,6 +263,83 @@ impl Connector for AdoConnector {
 
     async fn users(&self, project: &str) -> PortResult<Vec<UserRef>> {
         self.list_users(project).await
+    }
+
+    // The conversation and structure around a work item: comments.rs, attachments.rs,
+    // relations.rs.
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            comments: true,
+            comment_edits: true,
+            attachments: true,
+            hierarchy: true,
+            links: true,
+            deletions: true,
+        }
+    }
+
+    async fn comments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Comment>> {
+        self.list_comments(scope, id).await
+    }
+
+    async fn add_comment(&self, scope: &Scope, id: &EntityId, comment: &CommentWrite) -> PortResult<Comment> {
+        self.post_comment(scope, id, comment).await
+    }
+
+    async fn edit_comment(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        comment_id: &str,
+        comment: &CommentWrite,
+    ) -> PortResult<Comment> {
+        self.put_comment(scope, id, comment_id, comment).await
+    }
+
+    async fn delete_comment(&self, scope: &Scope, id: &EntityId, comment_id: &str) -> PortResult<()> {
+        self.remove_comment(scope, id, comment_id).await
+    }
+
+    async fn attachments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Attachment>> {
+        self.list_attachments(scope, id).await
+    }
+
+    async fn download(
+        &self,
+        scope: &Scope,
+        _id: &EntityId,
+        attachment: &Attachment,
+        sink: &mut dyn ByteSink,
+    ) -> PortResult<u64> {
+        self.download_file(scope, attachment, sink).await
+    }
+
+    async fn upload(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        name: &str,
+        size: u64,
+        source: &mut dyn ByteSource,
+    ) -> PortResult<Attachment> {
+        self.upload_file(scope, id, name, size, source).await
+    }
+
+    async fn delete_attachment(&self, scope: &Scope, id: &EntityId, attachment_id: &str) -> PortResult<()> {
+        self.detach_file(scope, id, attachment_id).await
+    }
+
+    async fn relations(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Relation>> {
+        self.list_relations(scope, id).await
+    }
+
+    async fn add_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.link(scope, id, relation).await
+    }
+
+    async fn remove_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.unlink(scope, id, relation).await
     }
 }
 

@@ -9,10 +9,12 @@
 //!   and the like, with their content.
 //! - [`to_text`]: plain text as a reader sees it, for plain-text fields.
 //! - [`link_allowed`]: the allow-list of link schemes.
+//! - [`clean`]: the allow-list of elements and attributes, for HTML passed on as HTML.
 //!
 //! Converting between this HTML and a tracker's own format (Jira's ADF) lives with that
 //! format (`crate::adf`).
 
+mod clean;
 mod entities;
 mod entity_table;
 mod links;
@@ -20,6 +22,7 @@ mod text;
 mod tokenizer;
 mod tree;
 
+pub use clean::clean;
 pub use entities::decode_entities;
 pub use links::{link_allowed, LINK_SCHEMES};
 pub use text::to_text;
