@@ -250,44 +250,27 @@ pub async fn check(world: &World, work: &mut Workload, jira_ids: &HashMap<String
             let (tid, _) = &pair.ids[&side.other()];
             let own = sides[&side].history.get(eid.as_str()).cloned().unwrap_or_default();
             let twin = sides[&side.other()].history.get(tid.as_str()).cloned().unwrap_or_default();
-            let person_changes: Vec<_> =
-                twin.iter().filter(|r| r.author != BOT && touches(side.other(), r)).map(|r| r.at).collect();
-            let remote_id = integration.remote.id_field(side.other()).map(|f| f.as_str());
-            let create_done = create_completed_at(&own, &twin, remote_id);
-            let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
-            for r in own.iter().filter(|r| r.author == BOT && touches(side, r)) {
-                if r.created || create_done.is_some_and(|done| r.at <= done) {
-                    previous = Some(r.at);
-                    continue;
-                }
-                // One write can be several revisions (a status reached in transition
-                // hops); a reaction to a write takes at least a poll, seconds later.
-                if previous.is_some_and(|p| r.at - p < chrono::Duration::milliseconds(WRITE_SPAN_MS)) {
-                    previous = Some(r.at);
-                    continue;
-                }
-                v.ferry_writes += 1;
-                // Ferry's first write to a person's new entity after creating its twin is
-                // that create's follow-up (the peer's key, and values the new twin's
-                // system filled in that this side left empty): the person's create caused it.
-                let create_follow_up =
-                    previous.is_none() && twin.iter().any(|t| t.author == BOT && t.created && t.at <= r.at);
-                let reason =
-                    create_follow_up || person_changes.iter().any(|t| *t <= r.at && previous.is_none_or(|p| *t > p));
-                if !reason {
-                    v.echoes.push(format!(
-                        "{key} written at {} ({}) with no person change of its twin {} since Ferry's write at {}; \
-                         {key}: {}; {}: {}",
-                        r.at.format("%H:%M:%S%.3f"),
-                        r.fields.join(","),
-                        pair.ids[&side.other()].1,
-                        previous.map_or("-".into(), |p| p.format("%H:%M:%S%.3f").to_string()),
-                        story(&own),
-                        pair.ids[&side.other()].1,
-                        story(&twin),
-                    ));
-                }
-                previous = Some(r.at);
+            let histories = Histories {
+                own: &own,
+                twin: &twin,
+                own_touch: &|r| touches(side, r),
+                twin_touch: &|r| touches(side.other(), r),
+                remote_id: integration.remote.id_field(side.other()).map(|f| f.as_str()),
+            };
+            let (writes, echoes) = unexplained_writes(&histories);
+            v.ferry_writes += writes;
+            for (r, previous) in echoes {
+                v.echoes.push(format!(
+                    "{key} written at {} ({}) with no person change of its twin {} since Ferry's write at {}; \
+                     {key}: {}; {}: {}",
+                    r.at.format("%H:%M:%S%.3f"),
+                    r.fields.join(","),
+                    pair.ids[&side.other()].1,
+                    previous.map_or("-".into(), |p| p.format("%H:%M:%S%.3f").to_string()),
+                    story(&own),
+                    pair.ids[&side.other()].1,
+                    story(&twin),
+                ));
             }
         }
     }
@@ -367,6 +350,68 @@ fn short(v: &FieldValue) -> String {
     }
 }
 
+/// One entity's history and its twin's, as the echo check reads them.
+struct Histories<'a> {
+    own: &'a [Revision],
+    twin: &'a [Revision],
+    /// Whether a revision of `own` / `twin` touches a mapped field (or created it).
+    own_touch: &'a dyn Fn(&Revision) -> bool,
+    twin_touch: &'a dyn Fn(&Revision) -> bool,
+    /// The twin's field that receives `own`'s key.
+    remote_id: Option<&'a str>,
+}
+
+/// Ferry's writes in `own`'s history, each with Ferry's write before it.
+type Writes<'a> = Vec<(&'a Revision, Option<chrono::DateTime<chrono::Utc>>)>;
+
+/// Ferry's writes of mapped fields to `own` that no person change of its twin explains
+/// (echo writes), each with Ferry's write to `own` before it; and how many of Ferry's
+/// writes were checked. A write is explained by a person's change of the twin since
+/// Ferry's previous write to `own`. Not checked: the writes of a create Ferry made of
+/// `own`, up to its key's write-back ([`create_completed_at`]); the revisions of one
+/// write (closer together than [`WRITE_SPAN_MS`]); and Ferry's first write to a
+/// person's entity after creating its twin, that create's follow-up (the twin's key and
+/// the values its system filled in), which the person's create explains; a person's
+/// change of the twin before the follow-up explains the write after it.
+fn unexplained_writes<'a>(h: &Histories<'a>) -> (usize, Writes<'a>) {
+    let person_changes: Vec<_> = h.twin.iter().filter(|r| r.author != BOT && (h.twin_touch)(r)).map(|r| r.at).collect();
+    let create_done = create_completed_at(h.own, h.twin, h.remote_id);
+    let twin_created = h.twin.iter().find(|t| t.author == BOT && t.created).map(|t| t.at);
+    let (mut writes, mut echoes) = (0, Vec::new());
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    // Person changes of the twin after this explain Ferry's next write.
+    let mut since: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut in_follow_up = false;
+    for r in h.own.iter().filter(|r| r.author == BOT && (h.own_touch)(r)) {
+        if r.created || create_done.is_some_and(|done| r.at <= done) {
+            (previous, since) = (Some(r.at), Some(r.at));
+            continue;
+        }
+        // One write can be several revisions (a status reached in transition hops); a
+        // reaction to a write takes at least a poll, seconds later.
+        if previous.is_some_and(|p| r.at - p < chrono::Duration::milliseconds(WRITE_SPAN_MS)) {
+            previous = Some(r.at);
+            if !in_follow_up {
+                since = previous;
+            }
+            continue;
+        }
+        writes += 1;
+        let create_follow_up = previous.is_none() && twin_created.is_some_and(|c| c <= r.at);
+        let reason = create_follow_up || person_changes.iter().any(|t| *t <= r.at && since.is_none_or(|s| *t > s));
+        if !reason {
+            echoes.push((r, previous));
+        }
+        previous = Some(r.at);
+        // The follow-up carries the twin's key and its system's defaults, not what people
+        // changed on the twin since Ferry created it: the reverse direction carries that
+        // (an adoption keeps it on the twin), and it explains Ferry's next write.
+        in_follow_up = create_follow_up;
+        since = if create_follow_up { twin_created } else { previous };
+    }
+    (writes, echoes)
+}
+
 /// When Ferry created `own`, the time its create finished: the create's write-back of
 /// `own`'s key (`remote_id`, a field of the twin) to the twin. Ferry's writes to `own` up to
 /// then belong to that create: one that failed half-way (a stale revision on Azure DevOps'
@@ -406,6 +451,48 @@ mod tests {
         assert_eq!(create_completed_at(&own, &twin, None), None, "no remote id: no write-back to wait for");
         let persons = [rev("bob@acme.test", 10, &[], true)];
         assert_eq!(create_completed_at(&persons, &twin, Some("customfield_10050")), None, "a person's create");
+    }
+
+    /// Which of Ferry's writes to a person's entity `APP-1` (created at 0) are echoes, given
+    /// its twin Ferry created at 10 and the twin's other revisions.
+    fn echoes_of(own_writes: &[(i64, &str)], twin_after_create: &[(&str, i64)]) -> Vec<i64> {
+        let mut own = vec![rev("carol@acme.test", 0, &[], true)];
+        own.extend(own_writes.iter().map(|(at, f)| rev(BOT, *at, &[f], false)));
+        let mut twin = vec![rev(BOT, 10, &[], true)];
+        twin.extend(twin_after_create.iter().map(|(who, at)| rev(who, *at, &["System.Title"], false)));
+        let h = Histories {
+            own: &own,
+            twin: &twin,
+            own_touch: &|_| true,
+            twin_touch: &|_| true,
+            remote_id: Some("Custom.JiraKey"),
+        };
+        let start = chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("in range");
+        unexplained_writes(&h).1.into_iter().map(|(r, _)| (r.at - start).num_seconds()).collect()
+    }
+
+    #[test]
+    fn a_ferry_write_is_an_echo_unless_a_person_changed_the_twin_since_ferrys_last_write() {
+        let bob = "bob@acme.test";
+        // (Ferry's writes to APP-1 (at, field), the twin's revisions after its create
+        // (who, at), the writes that are echoes)
+        let follow_up = (20, "customfield_10050");
+        type Row<'a> = (&'a [(i64, &'a str)], &'a [(&'a str, i64)], &'a [i64]);
+        let table: [Row; 7] = [
+            // The create's follow-up is explained by the person's create.
+            (&[follow_up], &[], &[]),
+            (&[follow_up, (40, "summary")], &[], &[40]),
+            (&[follow_up, (40, "summary")], &[(bob, 30)], &[]),
+            (&[follow_up, (40, "summary"), (60, "summary")], &[(bob, 30)], &[60]),
+            (&[follow_up, (40, "summary"), (60, "summary")], &[(bob, 30), (bob, 50)], &[]),
+            // Ferry's own write to the twin explains nothing.
+            (&[follow_up, (40, "summary")], &[(BOT, 30)], &[40]),
+            // A person's change of the twin before the follow-up, carried by a later write.
+            (&[follow_up, (40, "summary")], &[(bob, 11)], &[]),
+        ];
+        for (writes, twin, want) in table {
+            assert_eq!(echoes_of(writes, twin), want, "{writes:?} {twin:?}");
+        }
     }
 
     #[test]
