@@ -260,9 +260,12 @@ pub enum StateKey {
     Failure(IntegrationId, Flow, EntityId),
     /// How many entities of a flow have a parked failure: always answered, 0 included.
     OpenFailures(IntegrationId, Flow),
-    /// The record of the linked pair whose left entity this is: both fingerprints as the
-    /// last [`StateStore::put_pair`] wrote them, with its version. Absent until the first
-    /// one (a pair linked a moment ago has none yet).
+    /// The fingerprints of the linked pair whose left entity this is, with its record's
+    /// version: both as the last [`StateStore::put_pair`] wrote them. A pair linked a
+    /// moment ago, whose record the linking step has not written yet, answers its two
+    /// entities' own fingerprints (a create's intent) at version 0. Absent when the
+    /// entity is not linked (after a relink a store may still answer the record of the
+    /// pair it left: [`PairFingerprints::of`] tells whose fingerprints it holds).
     Pair(IntegrationId, EntityId),
 }
 

@@ -472,9 +472,12 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         StateKey::Failure(iid.clone(), Flow::LeftToRight, EntityId::new("901")),
         StateKey::OpenFailures(iid.clone(), Flow::RightToLeft),
         StateKey::Pair(iid.clone(), EntityId::new("B-1")),
+        StateKey::Pair(iid.clone(), EntityId::new("no-such")),
     ];
     let got = store.get_many(&keys).await.expect("get_many");
-    assert_eq!(got.len(), 6, "absent keys are absent (a pair linked without a record among them): {got:?}");
+    assert_eq!(got.len(), 7, "absent keys are absent: {got:?}");
+    let own = PairFingerprints { left: Some(newer.clone()), right: Some(right_fp.clone()), version: 0 };
+    assert_eq!(got.get(&keys[9]), Some(&StateRecord::Pair(Box::new(own))), "linked without a record: own fingerprints");
     assert_eq!(got.get(&keys[8]), Some(&StateRecord::OpenFailures(1)));
     let relaxed = store.get_many_relaxed(&keys[..6]).await.expect("get_many_relaxed");
     assert_eq!(relaxed, store.get_many(&keys[..6]).await.expect("get_many"), "relaxed reads answer the same at rest");
@@ -484,7 +487,7 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(got.get(&keys[4]), Some(&StateRecord::Fingerprint(right_fp)));
     assert_eq!(got.get(&keys[6]), Some(&StateRecord::Failure(Box::new(parked.clone()))));
     store.delete_failure(&parked.id).await.expect("delete");
-    let got = store.get_many(&keys[6..]).await.expect("get_many");
+    let got = store.get_many(&keys[6..9]).await.expect("get_many");
     assert_eq!(
         got,
         std::collections::HashMap::from([(keys[8].clone(), StateRecord::OpenFailures(0))]),
@@ -496,8 +499,8 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     assert!(store.get_many(&many).await.expect("get_many of 130").is_empty());
 }
 
-/// A linked pair's fingerprints are one record, absent until its first `put_pair`;
-/// the entities' own fingerprints are not part of it.
+/// A linked pair's fingerprints are one record, written by `put_pair`; until then (a
+/// pair linked a moment ago) they are the two entities' own, at version 0.
 async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     let (left_id, right_id) = (EntityId::new("P-1"), EntityId::new("701"));
     let fp = |side: Side, id: &EntityId, title: &str| Fingerprint {
@@ -526,8 +529,13 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     // A create's intent, then the link: the pair has no record yet.
     let intent = Fingerprint { create_started: Some(at(78)), ..fp(Side::Left, &left_id, "Intent") };
     store.put_fingerprint(&intent).await.expect("put_fingerprint");
+    assert_eq!(pair_record(store, iid, &left_id).await, None, "not linked yet: no pair");
     store.put_link(&link(iid, "P-1", "701")).await.expect("put_link");
-    assert_eq!(pair_record(store, iid, &left_id).await, None, "linked a moment ago: no record yet");
+    assert_eq!(
+        pair_record(store, iid, &left_id).await,
+        Some(PairFingerprints { left: Some(intent), right: None, version: 0 }),
+        "linked a moment ago: the entities' own fingerprints, at version 0"
+    );
 
     let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
     store.put_pair(&new_left, &new_right, 0).await.expect("put_pair");
@@ -550,7 +558,7 @@ async fn pair_writes_are_conditional(
 ) {
     let (left_id, right_id) = (EntityId::new("P-2"), EntityId::new("702"));
     store.put_link(&link(iid, "P-2", "702")).await.expect("put_link");
-    let read = || async move { pair_record(store, iid, &EntityId::new("P-2")).await.map_or(0, |p| p.version) };
+    let read = || async move { pair_record(store, iid, &EntityId::new("P-2")).await.expect("linked").version };
     let (a, b) = (read().await, read().await);
     assert_eq!((a, b), (0, 0), "no record yet");
 
