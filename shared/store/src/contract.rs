@@ -375,8 +375,9 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     fp.written_revision = Some("8".into());
     fp.values.insert("System.State".into(), FieldValue::Option("Active".into()));
     store.put_fingerprint(&fp).await.expect("upsert");
-    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp));
+    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
     assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, None, "fingerprints are per side");
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp), "unlinked: its own");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -533,14 +534,23 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     store.put_link(&link(iid, "P-1", "701")).await.expect("put_link");
     assert_eq!(
         pair_record(store, iid, &left_id).await,
-        Some(PairFingerprints { left: Some(intent), right: None, version: 0 }),
+        Some(PairFingerprints { left: Some(intent.clone()), right: None, version: 0 }),
         "linked a moment ago: the entities' own fingerprints, at version 0"
     );
+
+    let current = |side: Side, id: &EntityId| {
+        let id = id.clone();
+        async move { store.get_fingerprint(iid, side, &id).await.expect("get_fingerprint") }
+    };
+    assert_eq!(current(Side::Left, &left_id).await, Some(intent.clone()), "no record yet: its own");
+    assert_eq!(current(Side::Right, &right_id).await, None);
 
     let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
     store.put_pair(&new_left, &new_right, 0).await.expect("put_pair");
     let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()), version: 1 };
     assert_eq!(pair_record(store, iid, &left_id).await, Some(want.clone()), "the record as written, at version 1");
+    assert_eq!(current(Side::Left, &left_id).await, Some(new_left), "a linked entity's is its pair's");
+    assert_eq!(current(Side::Right, &right_id).await, Some(new_right));
     let key = StateKey::Pair(iid.clone(), left_id.clone());
     let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
     assert_eq!(got, std::collections::HashMap::from([(key, StateRecord::Pair(Box::new(want)))]));
