@@ -5,7 +5,7 @@
 use crate::harness::*;
 use anyhow::{Context, Result};
 use chrono::Utc;
-use ferry_domain::ports::{QueueName, StateKey, StateRecord};
+use ferry_domain::ports::QueueName;
 use ferry_domain::{EntityId, FieldValue, Flow, Side};
 use ferry_engine::{CrashInjector, CrashPoint, Engine, EngineSettings};
 use ferry_runtime::{Connectors, CycleReport, Runner, RunnerSettings};
@@ -110,12 +110,7 @@ async fn a_crash_between_create_and_link_adopts_the_twin_even_while_search_lags(
     assert_eq!(twins.len(), 1, "exactly one twin of {} in Azure DevOps: {twins:?}", bug.key);
     let link = c.engine.state().get_link(&w.id, Side::Left, &bug.id).await?.context("the link was stored")?;
     assert_eq!(link.right.id.to_string(), twins[0].to_string());
-    let key = StateKey::Pair(w.id.clone(), bug.id.clone());
-    let pair = match c.engine.state().get_many(std::slice::from_ref(&key)).await?.remove(&key) {
-        Some(StateRecord::Pair(p)) => p,
-        other => anyhow::bail!("the pair has no record: {other:?}"),
-    };
-    let fp = pair.left.context("the Jira bug's fingerprint")?;
+    let fp = c.engine.state().get_fingerprint(&w.id, Side::Left, &bug.id).await?.context("fingerprint")?;
     assert_eq!(fp.create_started, None, "the create intent is cleared once the link exists");
     Ok(())
 }

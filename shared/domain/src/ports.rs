@@ -260,9 +260,12 @@ pub enum StateKey {
     Failure(IntegrationId, Flow, EntityId),
     /// How many entities of a flow have a parked failure: always answered, 0 included.
     OpenFailures(IntegrationId, Flow),
-    /// The record of the linked pair whose left entity this is: both fingerprints as the
-    /// last [`StateStore::put_pair`] wrote them, with its version. Absent until the first
-    /// one (a pair linked a moment ago has none yet).
+    /// The fingerprints of the linked pair whose left entity this is, with its record's
+    /// version: both as the last [`StateStore::put_pair`] wrote them. A pair linked a
+    /// moment ago, whose record the linking step has not written yet, answers its two
+    /// entities' own fingerprints (a create's intent) at version 0. Absent when the
+    /// entity is not linked (after a relink a store may still answer the record of the
+    /// pair it left: [`PairFingerprints::of`] tells whose fingerprints it holds).
     Pair(IntegrationId, EntityId),
 }
 
@@ -319,6 +322,33 @@ pub trait StateStore: Send + Sync {
     async fn put_link(&self, link: &Link) -> PortResult<()>;
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
 
+    /// An entity's fingerprint as it stands now: its pair's ([`StateKey::Pair`]) when it
+    /// is linked and the pair holds one for it, else its own ([`StateKey::Fingerprint`]).
+    /// An entity a reader saw unlinked may have been linked since.
+    async fn get_fingerprint(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        entity: &EntityId,
+    ) -> PortResult<Option<Fingerprint>> {
+        let link_key = StateKey::Link(integration.clone(), side, entity.clone());
+        let own_key = StateKey::Fingerprint(integration.clone(), side, entity.clone());
+        let mut found = self.get_many(&[link_key.clone(), own_key.clone()]).await?;
+        if let Some(StateRecord::Link(link)) = found.remove(&link_key) {
+            let pair_key = StateKey::Pair(integration.clone(), link.left.id);
+            if let Some(StateRecord::Pair(pair)) =
+                self.get_many(std::slice::from_ref(&pair_key)).await?.remove(&pair_key)
+            {
+                if let Some(fp) = pair.of(side, entity) {
+                    return Ok(Some(fp.clone()));
+                }
+            }
+        }
+        match found.remove(&own_key) {
+            Some(StateRecord::Fingerprint(f)) => Ok(Some(f)),
+            _ => Ok(None),
+        }
+    }
     /// Stores an entity's own fingerprint ([`StateKey::Fingerprint`]), replacing it.
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()>;
     /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of

@@ -175,7 +175,12 @@ impl Engine {
         if let Some(hit) = batch.cached(&key) {
             return Ok(hit);
         }
-        let record = self.state.get_many(std::slice::from_ref(&key)).await?.remove(&key);
+        let record = match &key {
+            StateKey::Fingerprint(i, side, e) => {
+                self.state.get_fingerprint(i, *side, e).await?.map(StateRecord::Fingerprint)
+            }
+            _ => self.state.get_many(std::slice::from_ref(&key)).await?.remove(&key),
+        };
         batch.remember(key, record.clone());
         Ok(record)
     }

@@ -376,8 +376,9 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     fp.written_revision = Some("8".into());
     fp.values.insert("System.State".into(), FieldValue::Option("Active".into()));
     store.put_fingerprint(&fp).await.expect("upsert");
-    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp));
+    assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
     assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, None, "fingerprints are per side");
+    assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp), "unlinked: its own");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
@@ -473,9 +474,12 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         StateKey::Failure(iid.clone(), Flow::LeftToRight, EntityId::new("901")),
         StateKey::OpenFailures(iid.clone(), Flow::RightToLeft),
         StateKey::Pair(iid.clone(), EntityId::new("B-1")),
+        StateKey::Pair(iid.clone(), EntityId::new("no-such")),
     ];
     let got = store.get_many(&keys).await.expect("get_many");
-    assert_eq!(got.len(), 6, "absent keys are absent (a pair linked without a record among them): {got:?}");
+    assert_eq!(got.len(), 7, "absent keys are absent: {got:?}");
+    let own = PairFingerprints { left: Some(newer.clone()), right: Some(right_fp.clone()), version: 0 };
+    assert_eq!(got.get(&keys[9]), Some(&StateRecord::Pair(Box::new(own))), "linked without a record: own fingerprints");
     assert_eq!(got.get(&keys[8]), Some(&StateRecord::OpenFailures(1)));
     let relaxed = store.get_many_relaxed(&keys[..6]).await.expect("get_many_relaxed");
     assert_eq!(relaxed, store.get_many(&keys[..6]).await.expect("get_many"), "relaxed reads answer the same at rest");
@@ -485,7 +489,7 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(got.get(&keys[4]), Some(&StateRecord::Fingerprint(right_fp)));
     assert_eq!(got.get(&keys[6]), Some(&StateRecord::Failure(Box::new(parked.clone()))));
     store.delete_failure(&parked.id).await.expect("delete");
-    let got = store.get_many(&keys[6..]).await.expect("get_many");
+    let got = store.get_many(&keys[6..9]).await.expect("get_many");
     assert_eq!(
         got,
         std::collections::HashMap::from([(keys[8].clone(), StateRecord::OpenFailures(0))]),
@@ -497,8 +501,8 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
     assert!(store.get_many(&many).await.expect("get_many of 130").is_empty());
 }
 
-/// A linked pair's fingerprints are one record, absent until its first `put_pair`;
-/// the entities' own fingerprints are not part of it.
+/// A linked pair's fingerprints are one record, written by `put_pair`; until then (a
+/// pair linked a moment ago) they are the two entities' own, at version 0.
 async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     let (left_id, right_id) = (EntityId::new("P-1"), EntityId::new("701"));
     let fp = |side: Side, id: &EntityId, title: &str| Fingerprint {
@@ -527,13 +531,27 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
     // A create's intent, then the link: the pair has no record yet.
     let intent = Fingerprint { create_started: Some(at(78)), ..fp(Side::Left, &left_id, "Intent") };
     store.put_fingerprint(&intent).await.expect("put_fingerprint");
+    assert_eq!(pair_record(store, iid, &left_id).await, None, "not linked yet: no pair");
     store.put_link(&link(iid, "P-1", "701")).await.expect("put_link");
-    assert_eq!(pair_record(store, iid, &left_id).await, None, "linked a moment ago: no record yet");
+    assert_eq!(
+        pair_record(store, iid, &left_id).await,
+        Some(PairFingerprints { left: Some(intent.clone()), right: None, version: 0 }),
+        "linked a moment ago: the entities' own fingerprints, at version 0"
+    );
+
+    let current = |side: Side, id: &EntityId| {
+        let id = id.clone();
+        async move { store.get_fingerprint(iid, side, &id).await.expect("get_fingerprint") }
+    };
+    assert_eq!(current(Side::Left, &left_id).await, Some(intent.clone()), "no record yet: its own");
+    assert_eq!(current(Side::Right, &right_id).await, None);
 
     let (new_left, new_right) = (fp(Side::Left, &left_id, "New"), fp(Side::Right, &right_id, "New!"));
     store.put_pair(&new_left, &new_right, 0).await.expect("put_pair");
     let want = PairFingerprints { left: Some(new_left.clone()), right: Some(new_right.clone()), version: 1 };
     assert_eq!(pair_record(store, iid, &left_id).await, Some(want.clone()), "the record as written, at version 1");
+    assert_eq!(current(Side::Left, &left_id).await, Some(new_left), "a linked entity's is its pair's");
+    assert_eq!(current(Side::Right, &right_id).await, Some(new_right));
     let key = StateKey::Pair(iid.clone(), left_id.clone());
     let got = store.get_many(std::slice::from_ref(&key)).await.expect("get_many");
     assert_eq!(got, std::collections::HashMap::from([(key, StateRecord::Pair(Box::new(want)))]));
@@ -551,7 +569,7 @@ async fn pair_writes_are_conditional(
 ) {
     let (left_id, right_id) = (EntityId::new("P-2"), EntityId::new("702"));
     store.put_link(&link(iid, "P-2", "702")).await.expect("put_link");
-    let read = || async move { pair_record(store, iid, &EntityId::new("P-2")).await.map_or(0, |p| p.version) };
+    let read = || async move { pair_record(store, iid, &EntityId::new("P-2")).await.expect("linked").version };
     let (a, b) = (read().await, read().await);
     assert_eq!((a, b), (0, 0), "no record yet");
 

@@ -194,6 +194,11 @@ impl DynamoStore {
             };
             out.insert(k.clone(), record);
         }
+        let unwritten: Vec<&StateKey> =
+            keys.iter().filter(|k| matches!(k, StateKey::Pair(..)) && !out.contains_key(*k)).collect();
+        if !unwritten.is_empty() {
+            self.pairs_linked_a_moment_ago(&unwritten, consistent, &mut out, &what).await?;
+        }
         if !failures.is_empty() {
             let keys = failures.keys().map(|id| (failure_pk(id), "failure")).collect();
             for item in self.batch_get(keys, consistent, &what).await? {
@@ -205,6 +210,52 @@ impl DynamoStore {
             }
         }
         Ok(out)
+    }
+
+    /// Pairs without a record: those linked (a create or adoption stored the link and
+    /// has not written the pair's record yet) answer their entities' own fingerprints
+    /// (the create's intent) at version 0, read by their links; unlinked ones are absent.
+    async fn pairs_linked_a_moment_ago(
+        &self,
+        pairs: &[&StateKey],
+        consistent: bool,
+        out: &mut HashMap<StateKey, StateRecord>,
+        what: &str,
+    ) -> PortResult<()> {
+        let table = &*self.state_table;
+        let link_keys = pairs
+            .iter()
+            .filter_map(|k| match k {
+                StateKey::Pair(i, left) => Some((link_pk(i, Side::Left, left), "link")),
+                _ => None,
+            })
+            .collect();
+        let mut links = Vec::new();
+        for item in self.batch_get(link_keys, consistent, what).await? {
+            links.push(doc::<Link>(&item, table)?);
+        }
+        let fp_keys = links
+            .iter()
+            .flat_map(|l| {
+                [
+                    (fp_pk(&l.integration, Side::Left, &l.left.id), "fp"),
+                    (fp_pk(&l.integration, Side::Right, &l.right.id), "fp"),
+                ]
+            })
+            .collect();
+        let mut fps: HashMap<String, Fingerprint> = HashMap::new();
+        for item in self.batch_get(fp_keys, consistent, what).await? {
+            fps.insert(get_s(&item, "pk", table)?.to_string(), doc(&item, table)?);
+        }
+        for l in links {
+            let pair = PairFingerprints {
+                left: fps.remove(&fp_pk(&l.integration, Side::Left, &l.left.id)),
+                right: fps.remove(&fp_pk(&l.integration, Side::Right, &l.right.id)),
+                version: 0,
+            };
+            out.insert(StateKey::Pair(l.integration.clone(), l.left.id.clone()), StateRecord::Pair(Box::new(pair)));
+        }
+        Ok(())
     }
 
     fn tx_delete(
@@ -383,7 +434,8 @@ impl StateStore for DynamoStore {
     }
 
     /// Links, fingerprints, failure pointers, counts and pair records in one
-    /// `BatchGetItem` (per 100 keys); the failures the pointers name in a second one.
+    /// `BatchGetItem` (per 100 keys); the failures the pointers name in a second one
+    /// (and, for pairs without a record, their links and own fingerprints).
     async fn get_many(&self, keys: &[StateKey]) -> PortResult<HashMap<StateKey, StateRecord>> {
         self.read_many(keys, true).await
     }

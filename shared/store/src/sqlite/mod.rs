@@ -16,9 +16,9 @@
 //!   get → put round trip always passes the condition.
 //! - `put_link` replaces any link of the same integration that holds either entity
 //!   (links are one-to-one).
-//! - A linked pair's fingerprints are the two entities' rows of `fingerprints`; the pair
-//!   has a record (`get_many` answers [`StateKey::Pair`](ferry_domain::ports::StateKey))
-//!   once `put_pair` wrote its version into `pair_versions`.
+//! - A linked pair's fingerprints ([`StateKey::Pair`](ferry_domain::ports::StateKey))
+//!   are the two entities' rows of `fingerprints`; `put_pair` writes them with the
+//!   pair's version in `pair_versions` (no row: version 0).
 //! - `put_failure` keeps the identity of an existing failure of the same (integration,
 //!   flow, entity): its `id` and the earlier `first_failed_at` survive; everything
 //!   else is replaced. A new failure whose `id` already belongs to another entity fails

@@ -78,10 +78,11 @@ fn open_failures(conn: &Connection, integration: &IntegrationId, flow: Flow) -> 
     to_u64(n, &what)
 }
 
-/// A pair's fingerprints are the two entities' rows, its version is in `pair_versions`:
-/// a pair has a record once `put_pair` wrote that row.
+/// A pair's fingerprints are the two entities' rows, its version is in `pair_versions`
+/// (none: 0, a pair linked a moment ago whose record `put_pair` has not written yet).
 fn pair(conn: &Connection, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<PairFingerprints>> {
     let what = format!("read pair {integration} {left}");
+    let Some(l) = link(conn, integration, Side::Left, left)? else { return Ok(None) };
     let version: Option<i64> = conn
         .query_row(
             "SELECT version FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
@@ -90,11 +91,9 @@ fn pair(conn: &Connection, integration: &IntegrationId, left: &EntityId) -> Port
         )
         .optional()
         .ctx(|| what.clone())?;
-    let Some(version) = version else { return Ok(None) };
-    let Some(l) = link(conn, integration, Side::Left, left)? else { return Ok(None) };
     Ok(Some(PairFingerprints {
         left: fingerprint(conn, integration, Side::Left, left)?,
         right: fingerprint(conn, integration, Side::Right, &l.right.id)?,
-        version: to_u64(version, &what)?,
+        version: version.map(|v| to_u64(v, &what)).transpose()?.unwrap_or(0),
     }))
 }
