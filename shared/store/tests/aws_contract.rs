@@ -750,7 +750,8 @@ async fn schedules_are_created_updated_and_disabled() {
         group.clone(),
         "arn:aws:lambda:us-east-1:123456789012:function:poll".into(),
         "arn:aws:iam::123456789012:role/scheduler".into(),
-    );
+    )
+    .with_dead_letter_queue(Some("arn:aws:sqs:us-east-1:123456789012:ferry-poll-dlq".into()));
     let i = IntegrationId::parse("app-bugs").expect("valid id");
     let get = || async {
         c.scheduler.get_schedule().group_name(&group).name("ferry-app-bugs-left_to_right").send().await.expect("get")
@@ -767,6 +768,13 @@ async fn schedules_are_created_updated_and_disabled() {
     let input: serde_json::Value = serde_json::from_str(target.input().expect("input")).expect("json input");
     assert_eq!(input, serde_json::json!({"integration": "app-bugs", "flow": "left_to_right"}));
     assert_eq!(s.flexible_time_window().map(|w| w.mode().as_str()), Some("OFF"));
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!((retry.maximum_event_age_in_seconds(), retry.maximum_retry_attempts()), (Some(60), Some(2)));
+    assert_eq!(
+        target.dead_letter_config().and_then(|d| d.arn()),
+        Some("arn:aws:sqs:us-east-1:123456789012:ferry-poll-dlq"),
+        "undelivered ticks go to the poll dead-letter queue"
+    );
 
     control.enable(&i, Flow::LeftToRight, Duration::from_secs(300)).await.expect("enable again updates");
     assert_eq!(get().await.schedule_expression(), Some("rate(5 minutes)"));

@@ -30,6 +30,8 @@ pub struct ScheduleSettings {
     pub group: String,
     pub poll_function_arn: String,
     pub role_arn: String,
+    /// `FERRY_POLL_DLQ_ARN` (optional): where ticks the scheduler could not deliver go.
+    pub dead_letter_arn: Option<String>,
 }
 
 const SCHEDULE_VARS: [&str; 3] = ["FERRY_SCHEDULE_GROUP", "FERRY_POLL_FUNCTION_ARN", "FERRY_SCHEDULER_ROLE_ARN"];
@@ -37,13 +39,17 @@ const SCHEDULE_VARS: [&str; 3] = ["FERRY_SCHEDULE_GROUP", "FERRY_POLL_FUNCTION_A
 /// The schedule settings from `FERRY_SCHEDULE_GROUP`, `FERRY_POLL_FUNCTION_ARN` and
 /// `FERRY_SCHEDULER_ROLE_ARN`: all three or none (the functions that never activate
 /// need none); some but not all is a configuration error naming the missing ones.
+/// `FERRY_POLL_DLQ_ARN` is optional and only read with the three.
 pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> Result<Option<ScheduleSettings>, RuntimeError> {
     let values: Vec<Option<String>> = SCHEDULE_VARS.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
     let missing: Vec<&str> = SCHEDULE_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
     match (missing.len(), values.as_slice()) {
-        (0, [Some(group), Some(arn), Some(role)]) => {
-            Ok(Some(ScheduleSettings { group: group.clone(), poll_function_arn: arn.clone(), role_arn: role.clone() }))
-        }
+        (0, [Some(group), Some(arn), Some(role)]) => Ok(Some(ScheduleSettings {
+            group: group.clone(),
+            poll_function_arn: arn.clone(),
+            role_arn: role.clone(),
+            dead_letter_arn: var("FERRY_POLL_DLQ_ARN").filter(|v| !v.trim().is_empty()),
+        })),
         (n, _) if n == SCHEDULE_VARS.len() => Ok(None),
         _ => Err(RuntimeError::HalfConfiguredSchedules { missing, all: &SCHEDULE_VARS }),
     }
@@ -83,12 +89,15 @@ pub async fn aws_engine_with_secrets(
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
     #[cfg(feature = "schedules")]
     let engine = match &schedules {
-        Some(s) => engine.with_schedules(Arc::new(ferry_store::aws::SchedulerControl::new(
-            aws_sdk_scheduler::Client::new(&sdk),
-            s.group.clone(),
-            s.poll_function_arn.clone(),
-            s.role_arn.clone(),
-        ))),
+        Some(s) => engine.with_schedules(Arc::new(
+            ferry_store::aws::SchedulerControl::new(
+                aws_sdk_scheduler::Client::new(&sdk),
+                s.group.clone(),
+                s.poll_function_arn.clone(),
+                s.role_arn.clone(),
+            )
+            .with_dead_letter_queue(s.dead_letter_arn.clone()),
+        )),
         None => engine,
     };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
@@ -129,10 +138,12 @@ mod tests {
             ("FERRY_SCHEDULE_GROUP", "ferry-polls"),
             ("FERRY_POLL_FUNCTION_ARN", "arn:aws:lambda:us-east-1:123456789012:function:ferry-poll"),
             ("FERRY_SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/ferry-scheduler"),
+            ("FERRY_POLL_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:ferry-poll-dlq"),
         ]))
         .unwrap()
         .unwrap();
         assert_eq!(s.group, "ferry-polls");
+        assert_eq!(s.dead_letter_arn.as_deref(), Some("arn:aws:sqs:us-east-1:123456789012:ferry-poll-dlq"));
         assert!(s.poll_function_arn.ends_with("function:ferry-poll"));
         assert!(s.role_arn.ends_with("role/ferry-scheduler"));
     }

@@ -5,6 +5,7 @@
 
 mod engine;
 pub mod http;
+pub mod metrics;
 mod sdk_config;
 mod secrets;
 pub mod sqs_batch;

@@ -8,6 +8,7 @@
 //! succeed. A record on its last delivery before the dead-letter queue is parked as a
 //! failure instead of handed back, so it never reaches the dead-letter queue unrecorded.
 
+use super::metrics::BatchMetrics;
 use crate::handling::{self, AckBy, Received};
 use crate::settle::{settle, Limits, Outcome, Settle, RETRY_CAP};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -111,6 +112,7 @@ pub async fn handle_sqs_batch(
     let bodies = open_bodies(engine, queue, &event).await;
     let readable: Vec<&str> = bodies.iter().filter_map(|b| b.as_deref().ok()).collect();
     engine.prefetch(&batch, queue, &readable).await;
+    let mut metrics = BatchMetrics::default();
     let mut handled: Vec<&SqsMessage> = Vec::new();
     let mut slowest = Duration::ZERO;
     for (i, (record, body)) in event.records.iter().zip(bodies).enumerate() {
@@ -133,7 +135,13 @@ pub async fn handle_sqs_batch(
         let started = Instant::now();
         let result = match body {
             Err(e) => Err(e),
-            Ok(body) => handling::run_step(engine, queue, &body, message.receive_count, &batch).await,
+            Ok(body) => {
+                let result = handling::run_step(engine, queue, &body, message.receive_count, &batch).await;
+                if let Ok(outcome) = &result {
+                    metrics.record(&body, outcome, chrono::Utc::now());
+                }
+                result
+            }
         };
         slowest = slowest.max(started.elapsed());
         let outcome = Outcome::of(&result);
@@ -156,11 +164,21 @@ pub async fn handle_sqs_batch(
             }
         }
     }
+    print_metrics(&metrics);
     let Ok(flushed) = handling::flush(engine, queue, &batch).await else {
         return whole_batch_failed(&event);
     };
     settle_handled(engine, queue, &handled, &flushed, &limits, &mut response).await;
     response
+}
+
+/// The batch's metrics as EMF records on stdout, the function's log stream.
+fn print_metrics(metrics: &BatchMetrics) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in metrics.emf_lines(chrono::Utc::now()) {
+        let _ = writeln!(out, "{line}");
+    }
 }
 
 /// The bodies the records stand for (a claim check's payload fetched), or why a record

@@ -4,7 +4,9 @@
 use super::error::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_scheduler::error::BuildError;
-use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target};
+use aws_sdk_scheduler::types::{
+    DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, ScheduleState, Target,
+};
 use aws_sdk_scheduler::Client;
 use ferry_domain::ports::{PortResult, ScheduleControl};
 use ferry_domain::{Flow, IntegrationId, PortError};
@@ -19,7 +21,15 @@ pub struct SchedulerControl {
     group: String,
     poll_function_arn: String,
     role_arn: String,
+    dead_letter_arn: Option<String>,
 }
+
+/// How long EventBridge Scheduler keeps trying to invoke the poll function for one tick
+/// (its minimum): a tick older than the next one is worth nothing, since every poll reads
+/// from the watermark.
+pub const TICK_MAX_AGE_SECS: i32 = 60;
+/// Invocation retries of one tick within [`TICK_MAX_AGE_SECS`] (a throttled invoke).
+pub const TICK_RETRIES: i32 = 2;
 
 /// `ferry-{integration}-{flow}` when that is a valid schedule name (≤ 64 characters of
 /// `[0-9A-Za-z-_.]`); otherwise the integration id is shortened and cleaned and a
@@ -58,12 +68,33 @@ fn built<T>(r: Result<T, BuildError>, what: &str) -> PortResult<T> {
 
 impl SchedulerControl {
     pub fn new(client: Client, group: String, poll_function_arn: String, role_arn: String) -> Self {
-        Self { client, group, poll_function_arn, role_arn }
+        Self { client, group, poll_function_arn, role_arn, dead_letter_arn: None }
+    }
+
+    /// Ticks the scheduler could not deliver within [`TICK_MAX_AGE_SECS`] go to this SQS
+    /// queue (the template's PollDlq), where an alarm sees them.
+    pub fn with_dead_letter_queue(mut self, arn: Option<String>) -> Self {
+        self.dead_letter_arn = arn;
+        self
     }
 
     fn target(&self, integration: &IntegrationId, flow: Flow, what: &str) -> PortResult<Target> {
         let input = serde_json::json!({ "integration": integration.as_str(), "flow": flow }).to_string();
-        built(Target::builder().arn(&self.poll_function_arn).role_arn(&self.role_arn).input(input).build(), what)
+        let retry = RetryPolicy::builder()
+            .maximum_event_age_in_seconds(TICK_MAX_AGE_SECS)
+            .maximum_retry_attempts(TICK_RETRIES)
+            .build();
+        let dead_letters = self.dead_letter_arn.as_ref().map(|arn| DeadLetterConfig::builder().arn(arn).build());
+        built(
+            Target::builder()
+                .arn(&self.poll_function_arn)
+                .role_arn(&self.role_arn)
+                .input(input)
+                .retry_policy(retry)
+                .set_dead_letter_config(dead_letters)
+                .build(),
+            what,
+        )
     }
 
     fn off(what: &str) -> PortResult<FlexibleTimeWindow> {
