@@ -6,6 +6,12 @@
 //! effort: unknown tags contribute their text, and one pass reaches the canonical form.
 //! Reading HTML (tokenizer, character references, tree) and the link allow-list are
 //! the HTML module's ([`crate::html`]); this module maps that tree to ADF and back.
+//!
+//! Mentions and inline images take the neutral forms of `ferry_domain::collab`: a
+//! `mention` node is `<span data-ferry-mention="ACCOUNT_ID">@Name</span>`, and a media
+//! node the connector resolves to one of the entity's attachments ([`Media`], the `_with`
+//! functions) is `<img src="ferry-attachment:ID" alt="NAME">`; unresolved media stay text
+//! labels.
 
 use crate::html::{self, Node};
 use serde_json::{json, Map, Value};
@@ -289,9 +295,9 @@ fn render_mention(obj: &Map<String, Value>, out: &mut String) {
             out.push_str("<span ");
             out.push_str(ferry_domain::collab::MENTION_ATTRIBUTE);
             out.push_str("=\"");
-            ferry_domain::html::escape_html_into(id, out, false);
+            escape_into(id, out);
             out.push_str("\">");
-            ferry_domain::html::escape_html_into(&shown, out, false);
+            escape_into(&shown, out);
             out.push_str("</span>");
         }
         None => escape_into(&shown, out),
@@ -960,6 +966,11 @@ mod tests {
                 "<p><span data-ferry-mention=\"a&quot;&lt;b\">@O&#39;Neil &amp; Co</span></p>",
             ),
             (
+                "mention with a carriage return",
+                p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "@a\rb"}}])),
+                "<p><span data-ferry-mention=\"5b10\">@a&#13;b</span></p>",
+            ),
+            (
                 "mention without an id is text",
                 p(json!([{"type": "mention", "attrs": {"text": "@Ghost"}}])),
                 "<p>@Ghost</p>",
@@ -1185,6 +1196,16 @@ mod tests {
     fn text_to_adf_splits_lines_with_hard_breaks() {
         assert_eq!(text_to_adf("a\nb"), doc(json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))])));
         assert_eq!(adf_to_text(&text_to_adf("a\nb")), "a\nb");
+    }
+
+    #[test]
+    fn a_mention_survives_a_round_trip_whatever_its_text() {
+        for text in ["@Alice Jones", "Bob", "@a\rb\nc", "@<&\"'>", ""] {
+            let d = doc(json!([p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": text}}]))]));
+            let h = adf_to_html(&d).unwrap();
+            assert!(h.starts_with("<p><span data-ferry-mention=\"5b10\">@"), "{h}");
+            assert_eq!(adf_to_html(&html_to_adf(&h)).unwrap(), h, "{text:?}");
+        }
     }
 
     #[test]

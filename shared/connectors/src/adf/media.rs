@@ -102,13 +102,14 @@ fn image_id(n: &Node) -> Option<&str> {
     n.attr("src")?.strip_prefix(ATTACHMENT_SCHEME).filter(|id| !id.is_empty())
 }
 
-/// The neutral image, exactly as `ferry_domain::collab` spells it.
+/// The neutral image, exactly as `ferry_domain::collab` spells it (a carriage return,
+/// which no HTML reader keeps, written as a reference).
 fn image(id: &str, alt: &str, out: &mut String) {
     out.push_str("<img src=\"");
     out.push_str(ATTACHMENT_SCHEME);
-    ferry_domain::html::escape_html_into(id, out, false);
+    escape_into(id, out);
     out.push_str("\" alt=\"");
-    ferry_domain::html::escape_html_into(alt, out, false);
+    escape_into(alt, out);
     out.push_str("\">");
 }
 
