@@ -39,7 +39,7 @@ impl JiraConnector {
         let timeout = self.http.transfer_timeout(a.size);
         let empty = RawBody::Bytes(Default::default());
         let resp = self.http.send_raw(Method::GET, url, HeaderMap::new(), empty, timeout).await?;
-        let mut sink = Capped { sink, limit: a.size, written: 0 };
+        let mut sink = Capped { sink, limit: a.size, written: 0, what: &what };
         let written = transfer::download(resp, &mut sink, &what).await?;
         if written != a.size {
             return Err(PortError::new(
@@ -151,6 +151,8 @@ struct Capped<'a> {
     sink: &'a mut dyn ByteSink,
     limit: u64,
     written: u64,
+    /// The download, named in the error.
+    what: &'a str,
 }
 
 #[async_trait::async_trait]
@@ -160,7 +162,7 @@ impl ByteSink for Capped<'_> {
         if self.written > self.limit {
             return Err(PortError::new(
                 ErrorCategory::BadResponse,
-                format!("jira attachment download: more bytes than the {} the attachment has", self.limit),
+                format!("{}: more bytes than the {} the attachment has", self.what, self.limit),
             ));
         }
         self.sink.write_chunk(chunk).await
