@@ -173,18 +173,21 @@ impl JiraConnector {
     }
 }
 
-/// The body of a comment write: ADF, and the origin mark as a property.
+/// The body of a comment write: ADF, and the origin mark as a property. An empty origin
+/// is no mark (a person's comment): no property is written.
 fn comment_body(html: &str, origin: &str, media: &MediaTable) -> Value {
-    json!({
-        "body": adf::html_to_adf_with(html, media),
-        "properties": [{"key": ORIGIN_PROPERTY, "value": {"origin": origin}}],
-    })
+    let mut body = json!({ "body": adf::html_to_adf_with(html, media) });
+    if !origin.is_empty() {
+        body["properties"] = json!([{"key": ORIGIN_PROPERTY, "value": {"origin": origin}}]);
+    }
+    body
 }
 
 /// The origin mark among a comment's properties.
 fn origin_of(props: &[Property]) -> Option<String> {
     let p = props.iter().find(|p| p.key == ORIGIN_PROPERTY)?;
     match p.value.get("origin").and_then(Value::as_str) {
+        Some("") => None,
         Some(o) => Some(o.to_string()),
         None => {
             tracing::warn!(value = %p.value, "a comment's {ORIGIN_PROPERTY} property holds no origin; read as a person's");
@@ -202,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_origin_writes_no_property_and_a_mark_writes_one() {
+        let media = MediaTable::empty();
+        let person = comment_body("<p>hi</p>", "", &media);
+        assert_eq!(person.get("properties"), None, "{person}");
+        assert_eq!(person["body"]["type"], "doc");
+        let ferry = comment_body("<p>hi</p>", "ferry:i:left:1:2", &media);
+        assert_eq!(ferry["properties"], json!([{"key": ORIGIN_PROPERTY, "value": {"origin": "ferry:i:left:1:2"}}]));
+    }
+
+    #[test]
     fn the_origin_is_read_from_its_property_only() {
         assert_eq!(
             origin_of(&[prop("x", json!(1)), prop(ORIGIN_PROPERTY, json!({"origin": "ferry:i:left:1:2"}))]).as_deref(),
@@ -209,6 +222,7 @@ mod tests {
         );
         assert_eq!(origin_of(&[prop("other", json!({"origin": "x"}))]), None);
         assert_eq!(origin_of(&[prop(ORIGIN_PROPERTY, json!("bare"))]), None);
+        assert_eq!(origin_of(&[prop(ORIGIN_PROPERTY, json!({"origin": ""}))]), None);
         assert_eq!(origin_of(&[]), None);
     }
 }

@@ -60,6 +60,12 @@ pub(super) struct MediaTable {
 }
 
 impl MediaTable {
+    /// A table of no attachments.
+    #[cfg(test)]
+    pub(super) fn empty() -> Self {
+        Self { content_prefix: String::new(), names: HashMap::new(), shown: HashMap::new(), by_media: HashMap::new() }
+    }
+
     fn new(content_prefix: String, files: &IssueFiles) -> Self {
         let names = files.fields.attachment.iter().map(|a| (a.id.0.clone(), a.filename.clone())).collect();
         Self { content_prefix, names, shown: HashMap::new(), by_media: HashMap::new() }
