@@ -3,7 +3,9 @@
 
 use crate::harness::*;
 use anyhow::{Context, Result};
-use ferry_domain::{Attachment, ByteSink, ByteSource, Comment, CommentWrite, EntityId, PortError, Relation, Side};
+use ferry_domain::{
+    Attachment, ByteSink, ByteSource, Comment, CommentWrite, EntityId, FieldValue, PortError, Relation, Side,
+};
 use ferry_runtime::actor::Actor;
 use sha2::{Digest, Sha256};
 
@@ -18,6 +20,10 @@ fn said(text: &str) -> CommentWrite {
 
 async fn comments(a: &Actor, id: &EntityId) -> Result<Vec<Comment>> {
     Ok(a.conn.comments(&a.scope, id).await?)
+}
+
+async fn twin(w: &World, jira: &EntityId) -> Result<EntityId> {
+    w.twin(Side::Left, jira).await.with_context(|| format!("{jira} has no twin"))
 }
 
 async fn new_pair(w: &World, title: &str) -> Result<(EntityId, EntityId)> {
@@ -162,5 +168,116 @@ async fn a_blocks_link_becomes_a_dependency_in_its_direction() -> Result<()> {
     w.sync().await;
     let rel = ado.conn.relations(&ado.scope, &blocker_twin).await?;
     assert!(!rel.contains(&want), "the removal followed: {rel:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_screenshot_and_mentions_in_a_comment_arrive_as_an_image_and_people() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Screenshot").await?;
+    let alice = w.jira_user("alice").await;
+    let shot = alice.conn.upload(&alice.scope, &bug, "shot.png", 4096, &mut Generated { left: 4096, state: 3 }).await?;
+    // Alice Jones is on both sides (same e-mail); Erin Only has no Azure DevOps account.
+    let (alice_id, erin_id) = ("5b10ac8d82e05b22cc7d0002", "5b10ac8d82e05b22cc7d0006");
+    let body = format!(
+        "<p>Hi <span data-ferry-mention=\"{alice_id}\">@Alice Jones</span> and \
+         <span data-ferry-mention=\"{erin_id}\">@Erin Only</span>, see \
+         <img src=\"ferry-attachment:{}\" alt=\"shot.png\"></p>",
+        shot.id
+    );
+    alice.conn.add_comment(&alice.scope, &bug, &CommentWrite { body, origin: String::new() }).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let copies = ado.conn.attachments(&ado.scope, &item).await?;
+    let copy = copies.iter().find(|a| a.name == "shot.png").context("the screenshot's copy")?;
+    let on_ado = comments(&ado, &item).await?;
+    let c = on_ado.iter().find(|c| c.body.contains("see")).context("the comment's copy")?;
+    assert!(c.body.contains(&format!("<img src=\"ferry-attachment:{}\"", copy.id)), "an embedded image: {}", c.body);
+    let ado_alice = ado.conn.find_user_by_email("alice@acme.test").await?.context("alice on ADO")?;
+    assert!(
+        c.body.contains(&format!("<span data-ferry-mention=\"{}\">@Alice Jones</span>", ado_alice.id)),
+        "the mapped person is mentioned: {}",
+        c.body
+    );
+    assert!(c.body.contains("@Erin Only") && !c.body.contains(erin_id), "the unmapped one is text: {}", c.body);
+
+    // And back: an inline image in an Azure DevOps comment shows on Jira.
+    let bob = w.ado_user("bob").await;
+    let pic = bob.conn.upload(&bob.scope, &item, "diagram.png", 2048, &mut Generated { left: 2048, state: 5 }).await?;
+    let body = format!("<p>diagram: <img src=\"ferry-attachment:{}\" alt=\"diagram.png\"></p>", pic.id);
+    bob.conn.add_comment(&bob.scope, &item, &CommentWrite { body, origin: String::new() }).await?;
+    w.sync().await;
+    w.sync().await;
+    let jira = w.reader(Side::Left).await;
+    let files = jira.conn.attachments(&jira.scope, &bug).await?;
+    let back = files.iter().find(|a| a.name == "diagram.png").context("the diagram's copy")?;
+    let on_jira = comments(&jira, &bug).await?;
+    let c = on_jira.iter().find(|c| c.body.contains("diagram:")).context("the copy on Jira")?;
+    assert!(c.body.contains(&format!("<img src=\"ferry-attachment:{}\"", back.id)), "an embedded image: {}", c.body);
+    Ok(())
+}
+
+/// A parent cannot be shown with this integration's one type (Jira keeps a parent a
+/// level above its children: an epic above bugs), so the relation that waits for its
+/// other end is a Blocks link: the same pending rule holds both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_entity_synced_later_waits_and_is_made_when_it_arrives() -> Result<()> {
+    let w = World::new(Variant { filter_left_to_right: Some("labels = sync"), ..collab() }).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let sync_label = || ("labels", FieldValue::List(vec!["sync".into()]));
+    // The other end exists first: the link is made as the blocker arrives.
+    let early = alice.create(vec![("summary", text("Early")), sync_label()]).await?;
+    w.sync().await;
+    let first = alice.create(vec![("summary", text("First blocker")), sync_label()]).await?;
+    let blocks = |other: &EntityId| Relation::Link { link_type: "Blocks".into(), outward: true, other: other.clone() };
+    alice.conn.add_relation(&alice.scope, &first.id, &blocks(&early.id)).await?;
+    // This one blocks an issue not synced yet (no label): the link waits.
+    let late = alice.create(vec![("summary", text("Late"))]).await?;
+    let second = alice.create(vec![("summary", text("Second blocker")), sync_label()]).await?;
+    alice.conn.add_relation(&alice.scope, &second.id, &blocks(&late.id)).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let dependency =
+        |other: EntityId| Relation::Link { link_type: "System.LinkTypes.Dependency".into(), outward: true, other };
+    let (early_twin, first_twin, second_twin) =
+        (twin(&w, &early.id).await?, twin(&w, &first.id).await?, twin(&w, &second.id).await?);
+    let rel = ado.conn.relations(&ado.scope, &first_twin).await?;
+    assert!(rel.contains(&dependency(early_twin)), "{rel:#?}");
+    assert!(w.twin(Side::Left, &late.id).await.is_none(), "the late issue is outside the filter yet");
+    let rel = ado.conn.relations(&ado.scope, &second_twin).await?;
+    assert!(!rel.iter().any(|r| matches!(r, Relation::Link { .. })), "pending, not made: {rel:#?}");
+
+    alice.update(&late.id, vec![sync_label()]).await?;
+    w.sync().await;
+    w.sync().await;
+    let late_twin = twin(&w, &late.id).await?;
+    let rel = ado.conn.relations(&ado.scope, &second_twin).await?;
+    assert!(rel.contains(&dependency(late_twin)), "made when the late issue arrived: {rel:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mb_file_is_streamed_across_whole() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Big file").await?;
+    let bob = w.ado_user("bob").await;
+    let size = 60 * 1024 * 1024 + 5;
+    let original =
+        bob.conn.upload(&bob.scope, &item, "dump.bin", size, &mut Generated { left: size, state: 11 }).await?;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    let copies = jira.conn.attachments(&jira.scope, &bug).await?;
+    let copy = copies.iter().find(|a| a.name == "dump.bin").context("the copy on Jira")?;
+    assert_eq!(copy.size, size);
+    let ado = w.reader(Side::Right).await;
+    assert_eq!(digest(&jira, &bug, copy).await?, digest(&ado, &item, &original).await?, "same bytes");
     Ok(())
 }

@@ -38,7 +38,8 @@ pub struct Variant {
     pub remote_ids: bool,
     /// The sides that get a remote link to their peer (`remote.links`).
     pub links: &'static str,
-    /// Comments, attachments (up to 10 MB) and Blocks ⇄ Dependency links travel both ways.
+    /// Comments, attachments (up to 64 MB), parents and Blocks ⇄ Dependency links travel
+    /// both ways.
     pub collaboration: bool,
 }
 
@@ -374,7 +375,8 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
 /// The collaboration keys of a [`Variant`] with `collaboration`, before `fields:`.
 const COLLABORATION: &str = "
     comments: { direction: both }
-    attachments: { direction: both, max_size: 10MB }
+    attachments: { direction: both, max_size: 64MB }
+    hierarchy: { direction: both }
     links:
       - { left: Blocks, right: System.LinkTypes.Dependency }
     fields:
