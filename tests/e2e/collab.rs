@@ -281,3 +281,35 @@ async fn a_60_mb_file_is_streamed_across_whole() -> Result<()> {
     assert_eq!(digest(&jira, &bug, copy).await?, digest(&ado, &item, &original).await?, "same bytes");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_link_is_one_relates_link_seen_from_both_ends() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (one, one_twin) = new_pair(&w, "One").await?;
+    let (two, two_twin) = new_pair(&w, "Two").await?;
+    let bob = w.ado_user("bob").await;
+    let link = Relation::Link { link_type: "System.LinkTypes.Related".into(), outward: true, other: two_twin.clone() };
+    bob.conn.add_relation(&bob.scope, &one_twin, &link).await?;
+    // Both work items changed (each holds the link): both are synced, each seeing it
+    // from its own end.
+    w.sync().await;
+    w.sync().await;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    for (id, other) in [(&one, &two), (&two, &one)] {
+        let links = jira.conn.relations(&jira.scope, id).await?;
+        let relates: Vec<&Relation> = links
+            .iter()
+            .filter(|r| matches!(r, Relation::Link { link_type, other: o, .. } if link_type == "Relates" && o == other))
+            .collect();
+        assert_eq!(relates.len(), 1, "{id}: one Relates link to {other}: {links:#?}");
+    }
+    let ado = w.reader(Side::Right).await;
+    let rel = ado.conn.relations(&ado.scope, &one_twin).await?;
+    assert_eq!(rel.iter().filter(|r| matches!(r, Relation::Link { .. })).count(), 1, "no echo link: {rel:#?}");
+    let parked = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert!(parked.is_empty(), "nothing parked: {parked:#?}");
+    Ok(())
+}

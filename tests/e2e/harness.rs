@@ -38,8 +38,8 @@ pub struct Variant {
     pub remote_ids: bool,
     /// The sides that get a remote link to their peer (`remote.links`).
     pub links: &'static str,
-    /// Comments, attachments (up to 64 MB), parents and Blocks ⇄ Dependency links travel
-    /// both ways.
+    /// Comments, attachments (up to 64 MB), parents, Blocks ⇄ Dependency and Relates ⇄
+    /// Related links travel both ways.
     pub collaboration: bool,
 }
 
@@ -379,6 +379,7 @@ const COLLABORATION: &str = "
     hierarchy: { direction: both }
     links:
       - { left: Blocks, right: System.LinkTypes.Dependency }
+      - { left: Relates, right: System.LinkTypes.Related }
     fields:
 ";
 
