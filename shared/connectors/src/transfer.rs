@@ -106,7 +106,7 @@ pub fn wrong_length(size: u64, got: u64) -> PortError {
 }
 
 /// `head`, then the `size` bytes of a source, then `tail`: one source of
-/// [`Framed::len`] bytes. A source that gives more or fewer than `size` bytes fails with
+/// [`Framed::total_len`] bytes. A source that gives more or fewer than `size` bytes fails with
 /// [`wrong_length`] of its own size, before the tail is given.
 pub struct Framed<'a> {
     head: Option<Vec<u8>>,
@@ -122,7 +122,7 @@ impl<'a> Framed<'a> {
     }
 
     /// Bytes in all: head, source and tail.
-    pub fn len(&self) -> u64 {
+    pub fn total_len(&self) -> u64 {
         let frame = |p: &Option<Vec<u8>>| p.as_ref().map_or(0, |b| b.len() as u64);
         frame(&self.head) + self.size + frame(&self.tail)
     }
@@ -261,7 +261,7 @@ mod tests {
         let read = Arc::new(AtomicUsize::new(0));
         let mut source = Counted { left: 2, len: 3, read: read.clone() };
         let mut framed = Framed::new(b"<".to_vec(), &mut source, 6, b">>".to_vec());
-        assert_eq!(framed.len(), 9);
+        assert_eq!(framed.total_len(), 9);
         let mut all = Vec::new();
         while let Some(p) = framed.next_chunk().await.expect("read") {
             all.extend(p);

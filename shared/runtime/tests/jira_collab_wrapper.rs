@@ -85,7 +85,7 @@ async fn the_runtimes_jira_connector_forwards_every_collaboration_call() {
 
     let link = Relation::Link { link_type: "Blocks".into(), outward: true, other: b.id.clone() };
     c.add_relation(&bugs, &a.id, &link).await.unwrap();
-    assert_eq!(c.relations(&bugs, &a.id).await.unwrap(), [link.clone()]);
+    assert_eq!(c.relations(&bugs, &a.id).await.unwrap(), std::slice::from_ref(&link));
     c.remove_relation(&bugs, &a.id, &link).await.unwrap();
     assert!(c.relations(&bugs, &a.id).await.unwrap().is_empty());
 

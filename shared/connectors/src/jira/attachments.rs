@@ -63,7 +63,7 @@ impl JiraConnector {
         let boundary = boundary();
         let (head, tail) = multipart_frame(&boundary, name);
         let mut body = Framed::new(head, source, size, tail);
-        let len = body.len();
+        let len = body.total_len();
         let mut headers = HeaderMap::new();
         headers.insert("x-atlassian-token", HeaderValue::from_static("no-check"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from(len));

@@ -136,7 +136,8 @@ mod tests {
     #[test]
     fn a_symmetric_link_is_the_same_link_from_either_end() {
         // (source, base, target) -> (add, remove)
-        let cases: &[(&[Relation], &[Relation], &[Relation], &[Relation], &[Relation])] = &[
+        type Case<'a> = (&'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation]);
+        let cases: &[Case] = &[
             // APP-3's inward end of a Relates link; the target holds it from its other end.
             (&[link("Relates", false, "APP-2")], &[], &[link(RELATED, true, "102")], &[], &[]),
             // The same, the target holding it as its inward end.
