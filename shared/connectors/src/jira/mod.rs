@@ -17,6 +17,8 @@
 //! - `history`: an issue's changes in a revision window, from its changelog;
 //! - `users`: the integration user and look-ups by e-mail;
 //! - `discovery`: projects, issue types and fields for `ferry discover`;
+//! - `comments`, `attachments`, `relations`: the collaboration reads and writes
+//!   (`collab_wire` their response shapes), `media`: which attachment an ADF image shows;
 //! - `schema`, `values`, `time`, `jql`, `errors`: field kinds, value conversion,
 //!   timestamps, JQL and error answers.
 
