@@ -38,6 +38,9 @@ pub struct Variant {
     pub remote_ids: bool,
     /// The sides that get a remote link to their peer (`remote.links`).
     pub links: &'static str,
+    /// Comments, attachments (up to 64 MB), parents, Blocks ⇄ Dependency and Relates ⇄
+    /// Related links travel both ways.
+    pub collaboration: bool,
 }
 
 impl Default for Variant {
@@ -52,6 +55,7 @@ impl Default for Variant {
             title_conflict: None,
             remote_ids: true,
             links: "both",
+            collaboration: false,
         }
     }
 }
@@ -361,11 +365,23 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
             },
         )
         .replace("      links: both\n", &format!("      links: {}\n", v.links))
+        .replace("\n    fields:\n", if v.collaboration { COLLABORATION } else { "\n    fields:\n" })
         .replace(
             "@PRIORITY_DEFAULT@",
             &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),
         )
 }
+
+/// The collaboration keys of a [`Variant`] with `collaboration`, before `fields:`.
+const COLLABORATION: &str = "
+    comments: { direction: both }
+    attachments: { direction: both, max_size: 64MB }
+    hierarchy: { direction: both }
+    links:
+      - { left: Blocks, right: System.LinkTypes.Dependency }
+      - { left: Relates, right: System.LinkTypes.Related }
+    fields:
+";
 
 pub fn text(s: &str) -> FieldValue {
     FieldValue::Text(s.into())

@@ -4,6 +4,7 @@
 
 mod backlog;
 mod cli;
+mod collab;
 mod conflicts;
 mod delivery;
 mod edges;

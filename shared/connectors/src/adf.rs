@@ -6,10 +6,19 @@
 //! effort: unknown tags contribute their text, and one pass reaches the canonical form.
 //! Reading HTML (tokenizer, character references, tree) and the link allow-list are
 //! the HTML module's ([`crate::html`]); this module maps that tree to ADF and back.
+//!
+//! Mentions and inline images take the neutral forms of `ferry_domain::collab`: a
+//! `mention` node is `<span data-ferry-mention="ACCOUNT_ID">@Name</span>`, and a media
+//! node the connector resolves to one of the entity's attachments ([`Media`], the `_with`
+//! functions) is `<img src="ferry-attachment:ID" alt="NAME">`; unresolved media stay text
+//! labels.
 
 use crate::html::{self, Node};
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
+
+mod media;
+pub use media::{inline_image_ids, media_refs, Media, MediaRef, NoMedia};
 
 /// Documents nested deeper than this are rejected rather than risking the stack.
 const MAX_DEPTH: usize = 64;
@@ -31,8 +40,17 @@ pub enum AdfError {
 
 // ---------------------------------------------------------------- ADF -> HTML
 
-/// Renders an ADF document as HTML. Unknown nodes render their text content.
+/// Renders an ADF document as HTML. Unknown nodes render their text content; media
+/// nodes render as text labels (see [`adf_to_html_with`]).
 pub fn adf_to_html(doc: &Value) -> Result<String, AdfError> {
+    adf_to_html_with(doc, &NoMedia)
+}
+
+/// Renders an ADF document as HTML; a media node that `media` finds among the entity's
+/// attachments renders as the neutral inline image
+/// (`<img src="ferry-attachment:ID" alt="NAME">`, see `ferry_domain::collab`), any other
+/// as a text label.
+pub fn adf_to_html_with(doc: &Value, media: &dyn Media) -> Result<String, AdfError> {
     let obj = doc.as_object().ok_or(AdfError::NotAnObject)?;
     let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
     if ty != "doc" {
@@ -44,7 +62,7 @@ pub fn adf_to_html(doc: &Value) -> Result<String, AdfError> {
         Some(v) => return Err(AdfError::UnsupportedVersion(v.to_string())),
     }
     let mut out = String::new();
-    render_children(obj, &mut out, 0)?;
+    render_children(obj, &mut out, 0, media)?;
     Ok(out)
 }
 
@@ -110,19 +128,19 @@ fn attr_u64(obj: &Map<String, Value>, key: &str) -> Option<u64> {
     })
 }
 
-fn render_children(obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+fn render_children(obj: &Map<String, Value>, out: &mut String, depth: usize, m: &dyn Media) -> Result<(), AdfError> {
     if depth > MAX_DEPTH {
         return Err(AdfError::TooDeep);
     }
     if let Some(children) = obj.get("content").and_then(Value::as_array) {
         for c in children {
-            render_node(c, out, depth + 1)?;
+            render_node(c, out, depth + 1, m)?;
         }
     }
     Ok(())
 }
 
-fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfError> {
+fn render_node(node: &Value, out: &mut String, depth: usize, m: &dyn Media) -> Result<(), AdfError> {
     let Some(obj) = node.as_object() else {
         // A bare string where a node belongs: keep its text.
         if let Some(s) = node.as_str() {
@@ -133,7 +151,7 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
     let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
     let wrap = |tag: &str, out: &mut String| -> Result<(), AdfError> {
         let _ = write!(out, "<{tag}>");
-        render_children(obj, out, depth)?;
+        render_children(obj, out, depth, m)?;
         let _ = write!(out, "</{tag}>");
         Ok(())
     };
@@ -149,7 +167,7 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         "orderedList" => match attr_u64(obj, "order").filter(|o| *o != 1) {
             Some(start) => {
                 let _ = write!(out, "<ol start=\"{start}\">");
-                render_children(obj, out, depth)?;
+                render_children(obj, out, depth, m)?;
                 out.push_str("</ol>");
             }
             None => wrap("ol", out)?,
@@ -158,7 +176,8 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
         "codeBlock" => render_code_block(obj, out, depth),
         "blockquote" => wrap("blockquote", out)?,
         "rule" => out.push_str("<hr>"),
-        "mention" | "emoji" => escape_into(&inline_atom_text(obj), out),
+        "mention" => render_mention(obj, out),
+        "emoji" => escape_into(&inline_atom_text(obj), out),
         "status" => escape_into(attr_str(obj, "text").unwrap_or(""), out),
         "date" => render_date(obj, out),
         "taskList" | "decisionList" => wrap("ul", out)?,
@@ -167,7 +186,7 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             if ty == "taskItem" {
                 out.push_str(if attr_str(obj, "state") == Some("DONE") { "[x] " } else { "[ ] " });
             }
-            render_children(obj, out, depth)?;
+            render_children(obj, out, depth, m)?;
             out.push_str("</p></li>");
         }
         "inlineCard" => render_card(obj, out),
@@ -176,34 +195,34 @@ fn render_node(node: &Value, out: &mut String, depth: usize) -> Result<(), AdfEr
             render_card(obj, out);
             out.push_str("</p>");
         }
-        "panel" => render_panel(obj, out, depth)?,
+        "panel" => render_panel(obj, out, depth, m)?,
         "table" => {
             out.push_str("<table><tbody>");
-            render_children(obj, out, depth)?;
+            render_children(obj, out, depth, m)?;
             out.push_str("</tbody></table>");
         }
         "tableRow" => wrap("tr", out)?,
-        "tableHeader" => render_cell("th", obj, out, depth)?,
-        "tableCell" => render_cell("td", obj, out, depth)?,
-        "mediaSingle" | "mediaGroup" => render_media_group(obj, out),
-        "media" | "mediaInline" => escape_into(&media_label(obj), out),
+        "tableHeader" => render_cell("th", obj, out, depth, m)?,
+        "tableCell" => render_cell("td", obj, out, depth, m)?,
+        "mediaSingle" | "mediaGroup" => media::render_group(obj, out, m),
+        "media" | "mediaInline" => media::render_inline(obj, out, m),
         // doc nested somewhere, unknown and future nodes: their content, best effort.
         _ => {
             if let Some(t) = obj.get("text").and_then(Value::as_str) {
                 escape_into(t, out);
             }
-            render_children(obj, out, depth)?;
+            render_children(obj, out, depth, m)?;
         }
     }
     Ok(())
 }
 
-fn render_panel(obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+fn render_panel(obj: &Map<String, Value>, out: &mut String, depth: usize, m: &dyn Media) -> Result<(), AdfError> {
     let kind = attr_str(obj, "panelType").unwrap_or("info");
     out.push_str("<div data-panel-type=\"");
     escape_into(kind, out);
     out.push_str("\">");
-    render_children(obj, out, depth)?;
+    render_children(obj, out, depth, m)?;
     out.push_str("</div>");
     Ok(())
 }
@@ -247,7 +266,13 @@ fn render_card(obj: &Map<String, Value>, out: &mut String) {
     }
 }
 
-fn render_cell(tag: &str, obj: &Map<String, Value>, out: &mut String, depth: usize) -> Result<(), AdfError> {
+fn render_cell(
+    tag: &str,
+    obj: &Map<String, Value>,
+    out: &mut String,
+    depth: usize,
+    m: &dyn Media,
+) -> Result<(), AdfError> {
     let _ = write!(out, "<{tag}");
     for key in ["colspan", "rowspan"] {
         if let Some(n) = attr_u64(obj, key).filter(|n| *n > 1) {
@@ -255,31 +280,27 @@ fn render_cell(tag: &str, obj: &Map<String, Value>, out: &mut String, depth: usi
         }
     }
     out.push('>');
-    render_children(obj, out, depth)?;
+    render_children(obj, out, depth, m)?;
     let _ = write!(out, "</{tag}>");
     Ok(())
 }
 
-/// Media is not copied: each item is a labelled placeholder in one paragraph.
-fn render_media_group(obj: &Map<String, Value>, out: &mut String) {
-    let mut names = Vec::new();
-    if let Some(children) = obj.get("content").and_then(Value::as_array) {
-        for c in children.iter().filter_map(Value::as_object) {
-            names.push(media_label(c));
+/// A mention with a person's id renders as the neutral mention
+/// (`<span data-ferry-mention="ID">@Name</span>`, see `ferry_domain::collab`); one without
+/// an id as its text.
+fn render_mention(obj: &Map<String, Value>, out: &mut String) {
+    let shown = inline_atom_text(obj);
+    match attr_str(obj, "id").filter(|id| !id.is_empty()) {
+        Some(id) => {
+            out.push_str("<span ");
+            out.push_str(ferry_domain::collab::MENTION_ATTRIBUTE);
+            out.push_str("=\"");
+            escape_into(id, out);
+            out.push_str("\">");
+            escape_into(&shown, out);
+            out.push_str("</span>");
         }
-    }
-    if names.is_empty() {
-        names.push("[attachment]".to_string());
-    }
-    out.push_str("<p>");
-    escape_into(&names.join(" "), out);
-    out.push_str("</p>");
-}
-
-fn media_label(obj: &Map<String, Value>) -> String {
-    match attr_str(obj, "alt").filter(|a| !a.is_empty()) {
-        Some(alt) => format!("[attachment: {alt}]"),
-        None => "[attachment]".to_string(),
+        None => escape_into(&shown, out),
     }
 }
 
@@ -431,11 +452,21 @@ fn escape_into(s: &str, out: &mut String) {
 
 // ---------------------------------------------------------------- HTML -> ADF
 
-/// Converts HTML to an ADF document. Never fails: unknown tags contribute their text.
+/// Converts HTML to an ADF document. Never fails: unknown tags contribute their text; a
+/// neutral mention becomes a `mention` node, a neutral inline image a text label (see
+/// [`html_to_adf_with`]).
 pub fn html_to_adf(html: &str) -> Value {
+    html_to_adf_with(html, &NoMedia)
+}
+
+/// [`html_to_adf`], with each neutral inline image that `media` can show as a
+/// `mediaSingle` block of its own (the paragraph around it is split there).
+pub fn html_to_adf_with(html: &str, media: &dyn Media) -> Value {
     let tree = html::parse(html);
     let content = blocks(&tree, 0);
-    json!({"type": "doc", "version": 1, "content": content})
+    let mut doc = json!({"type": "doc", "version": 1, "content": content});
+    media::place_images(&mut doc, media);
+    doc
 }
 
 /// An ADF document of plain text: one paragraph, lines joined by hard breaks.
@@ -783,7 +814,19 @@ fn inline(n: &Node, marks: &[Mark], out: &mut Vec<Value>, depth: usize) {
                 "a" => n.attr("href").filter(|h| html::link_allowed(h)).map(|h| Mark::Link(h.to_string())),
                 _ => None,
             };
+            if let Some(id) = n.attr(ferry_domain::collab::MENTION_ATTRIBUTE).filter(|id| !id.is_empty()) {
+                // A mention carries no marks in ADF.
+                let mut text = String::new();
+                raw_text(children, &mut text, &mut None, depth);
+                out.push(json!({"type": "mention", "attrs": {"id": id, "text": text}}));
+                return;
+            }
             if name == "img" {
+                let adf_marks = canonical_marks(marks.to_vec()).iter().map(Mark::to_adf).collect();
+                if let Some(p) = media::placeholder(n, adf_marks) {
+                    out.push(p);
+                    return;
+                }
                 let label = match n.attr("alt").filter(|a| !a.is_empty()) {
                     Some(alt) => format!("[image: {alt}]"),
                     None => "[image]".to_string(),
@@ -910,12 +953,27 @@ mod tests {
             (
                 "mention",
                 p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "@Alice Jones"}}])),
-                "<p>@Alice Jones</p>",
+                "<p><span data-ferry-mention=\"5b10\">@Alice Jones</span></p>",
             ),
             (
                 "mention without @",
                 p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "Bob"}}])),
-                "<p>@Bob</p>",
+                "<p><span data-ferry-mention=\"5b10\">@Bob</span></p>",
+            ),
+            (
+                "mention escaped",
+                p(json!([{"type": "mention", "attrs": {"id": "a\"<b", "text": "@O'Neil & Co"}}])),
+                "<p><span data-ferry-mention=\"a&quot;&lt;b\">@O&#39;Neil &amp; Co</span></p>",
+            ),
+            (
+                "mention with a carriage return",
+                p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": "@a\rb"}}])),
+                "<p><span data-ferry-mention=\"5b10\">@a&#13;b</span></p>",
+            ),
+            (
+                "mention without an id is text",
+                p(json!([{"type": "mention", "attrs": {"text": "@Ghost"}}])),
+                "<p>@Ghost</p>",
             ),
             ("emoji text", p(json!([{"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}}])), "<p>😄</p>"),
             ("emoji shortName", p(json!([{"type": "emoji", "attrs": {"shortName": ":x:"}}])), "<p>:x:</p>"),
@@ -1033,6 +1091,21 @@ mod tests {
             ("lone lt is text", "<p>1 < 2</p>", json!([p(json!([t("1 < 2")]))])),
             ("img placeholder", "<p><img src=x alt=\"cat\"></p>", json!([p(json!([t("[image: cat]")]))])),
             (
+                "neutral image without attachments known",
+                "<p><b><img src=\"ferry-attachment:10001\" alt=\"shot.png\"></b></p>",
+                json!([p(json!([tm("[image: shot.png]", json!([{"type": "strong"}]))]))]),
+            ),
+            (
+                "neutral mention",
+                "<p>hi <span data-ferry-mention=\"5b10\">@Alice &amp; Co</span>!</p>",
+                json!([p(json!([t("hi "), {"type": "mention", "attrs": {"id": "5b10", "text": "@Alice & Co"}}, t("!")]))]),
+            ),
+            (
+                "span with an empty mention id is transparent",
+                "<p><span data-ferry-mention=\"\">@x</span></p>",
+                json!([p(json!([t("@x")]))]),
+            ),
+            (
                 "blocks a list item cannot hold are fitted",
                 "<ul><li><h2>t</h2><blockquote><p>q</p></blockquote><hr><table><tr><td>c</td></tr></table></li></ul>",
                 json!([{"type": "bulletList", "content": [{"type": "listItem", "content": [
@@ -1123,6 +1196,16 @@ mod tests {
     fn text_to_adf_splits_lines_with_hard_breaks() {
         assert_eq!(text_to_adf("a\nb"), doc(json!([p(json!([t("a"), {"type": "hardBreak"}, t("b")]))])));
         assert_eq!(adf_to_text(&text_to_adf("a\nb")), "a\nb");
+    }
+
+    #[test]
+    fn a_mention_survives_a_round_trip_whatever_its_text() {
+        for text in ["@Alice Jones", "Bob", "@a\rb\nc", "@<&\"'>", ""] {
+            let d = doc(json!([p(json!([{"type": "mention", "attrs": {"id": "5b10", "text": text}}]))]));
+            let h = adf_to_html(&d).unwrap();
+            assert!(h.starts_with("<p><span data-ferry-mention=\"5b10\">@"), "{h}");
+            assert_eq!(adf_to_html(&html_to_adf(&h)).unwrap(), h, "{text:?}");
+        }
     }
 
     #[test]
@@ -1268,6 +1351,23 @@ mod tests {
         fn html_from_adf_survives_a_round_trip(blocks in proptest::collection::vec(arb_block(), 0..5)) {
             let h1 = adf_to_html(&doc(Value::Array(blocks))).expect("valid doc");
             let h2 = adf_to_html(&html_to_adf(&h1)).expect("valid doc");
+            prop_assert_eq!(h1, h2);
+        }
+
+        #[test]
+        fn html_with_images_survives_a_round_trip(blocks in proptest::collection::vec(arb_block(), 0..5)) {
+            // Media file "1" is attachment 10001 here: every generated media node is an image.
+            struct One;
+            impl Media for One {
+                fn attachment(&self, node: &MediaRef<'_>) -> Option<(String, String)> {
+                    (node.id == "1").then(|| ("10001".to_string(), "shot <1>.png".to_string()))
+                }
+                fn media(&self, id: &str) -> Option<Map<String, Value>> {
+                    (id == "10001").then(|| json!({"type": "file", "id": "1", "collection": ""}).as_object().cloned()).flatten()
+                }
+            }
+            let h1 = adf_to_html_with(&doc(Value::Array(blocks)), &One).expect("valid doc");
+            let h2 = adf_to_html_with(&html_to_adf_with(&h1, &One), &One).expect("valid doc");
             prop_assert_eq!(h1, h2);
         }
 

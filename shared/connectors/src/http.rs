@@ -255,6 +255,8 @@ pub struct Http {
     /// A `Retry-After` on a successful response (Azure DevOps sends one while it delays
     /// a client) paces the next requests of this client until then.
     paced_until: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The same client without redirects, built on first use ([`Http::open_unredirected`]).
+    no_redirect: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// Checks the base URL policy: https, or http to a loopback host when allowed.
@@ -296,6 +298,39 @@ pub fn check_base_url(base_url: &str, allow_http_loopback: bool) -> Result<Url, 
     }
 }
 
+/// A client with the system's transport settings (timeouts, proxy, extra CA certificates)
+/// and `redirects` as its redirect policy.
+fn build_client(
+    system: &str,
+    opts: &HttpOptions,
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, PortError> {
+    let mut builder =
+        reqwest::Client::builder().timeout(opts.timeout).connect_timeout(Duration::from_secs(10)).redirect(redirects);
+    if let Some(p) = &opts.proxy {
+        let proxy = reqwest::Proxy::all(p).map_err(|e| {
+            PortError::new(ErrorCategory::Config, format!("{system}: proxy {} is invalid: {e}", redacted(p)))
+        })?;
+        builder = builder.proxy(proxy);
+    } else {
+        builder = builder.no_proxy();
+    }
+    if let Some(pem) = &opts.ca_cert_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: CA certificate is not PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(PortError::new(
+                ErrorCategory::Config,
+                format!("{system}: the CA certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+            ));
+        }
+        for c in certs {
+            builder = builder.add_root_certificate(c);
+        }
+    }
+    builder.build().map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: HTTP client: {e}")))
+}
+
 impl Http {
     pub fn new(
         system: &str,
@@ -309,35 +344,7 @@ impl Http {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(redirect_policy(&opts, matches!(auth, Auth::Header { .. })));
-        if let Some(p) = &opts.proxy {
-            let proxy = reqwest::Proxy::all(p).map_err(|e| {
-                PortError::new(ErrorCategory::Config, format!("{system}: proxy {} is invalid: {e}", redacted(p)))
-            })?;
-            builder = builder.proxy(proxy);
-        } else {
-            builder = builder.no_proxy();
-        }
-        if let Some(pem) = &opts.ca_cert_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                PortError::new(ErrorCategory::Config, format!("{system}: CA certificate is not PEM: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(PortError::new(
-                    ErrorCategory::Config,
-                    format!("{system}: the CA certificate file holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-                ));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| PortError::new(ErrorCategory::Config, format!("{system}: HTTP client: {e}")))?;
+        let client = build_client(system, &opts, redirect_policy(&opts, matches!(auth, Auth::Header { .. })))?;
         let auth_name = match &auth {
             Auth::Header { name, .. } => HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 PortError::new(ErrorCategory::Config, format!("{system}: {name:?} is not a header name"))
@@ -370,6 +377,7 @@ impl Http {
             opts,
             error_text,
             paced_until: std::sync::Mutex::new(None),
+            no_redirect: std::sync::OnceLock::new(),
         })
     }
 
@@ -648,6 +656,37 @@ impl Http {
         body: RawBody,
         timeout: Duration,
     ) -> Result<reqwest::Response, PortError> {
+        self.send_raw_via(&self.client, false, method, url, headers, body, timeout).await
+    }
+
+    /// A `GET` of `url` (no body) whose redirect is not followed: the answer, a 2xx or a
+    /// 3xx (whose `Location` the caller reads), comes back unread. Jira's attachment
+    /// content answers a redirect that names the file's media id.
+    pub async fn open_unredirected(&self, url: Url, timeout: Duration) -> Result<reqwest::Response, PortError> {
+        let client = match self.no_redirect.get() {
+            Some(c) => c,
+            None => {
+                let c = build_client(&self.system, &self.opts, reqwest::redirect::Policy::none())?;
+                self.no_redirect.get_or_init(|| c)
+            }
+        };
+        let empty = RawBody::Bytes(Default::default());
+        self.send_raw_via(client, true, Method::GET, url, HeaderMap::new(), empty, timeout).await
+    }
+
+    /// [`Http::send_raw`] through `client`; with `keep_redirect` a 3xx answer is
+    /// returned as a success is.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_raw_via(
+        &self,
+        client: &reqwest::Client,
+        keep_redirect: bool,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: RawBody,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, PortError> {
         let what = format!("{} {} {}", self.system, method, url.path());
         self.opts.allowed_hosts.check(&what, &url)?;
         let mut body = body;
@@ -660,8 +699,7 @@ impl Http {
                 RawBody::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
                 RawBody::Stream(s) => (s.take(), false),
             };
-            let mut req = self
-                .client
+            let mut req = client
                 .request(method.clone(), url.clone())
                 .header(self.auth_name.clone(), self.auth.clone())
                 .headers(headers.clone())
@@ -670,7 +708,7 @@ impl Http {
                 req = req.body(b);
             }
             let (err, wait) = match req.send().await {
-                Ok(resp) if resp.status().is_success() => {
+                Ok(resp) if resp.status().is_success() || (keep_redirect && resp.status().is_redirection()) => {
                     if let Some(d) = retry_after(resp.headers()) {
                         self.pace(d.min(self.opts.max_retry_after));
                     }

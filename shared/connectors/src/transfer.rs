@@ -4,6 +4,7 @@
 //! - [`stream_body`]: a request body fed from a source while the request is sent,
 //!   through a channel of [`PIPE_DEPTH`] pieces (the source is read only as fast as the
 //!   server takes the bytes).
+//! - [`Framed`]: a source between a fixed head and tail (a multipart body's one part).
 //! - [`Pieces`]: a source read in pieces of a chosen size (a chunked upload).
 //! - [`download`]: a response body written to a sink as it arrives.
 
@@ -102,6 +103,52 @@ pub fn wrong_length(size: u64, got: u64) -> PortError {
         ErrorCategory::BadMessage,
         format!("the file's bytes do not match its size: {size} bytes announced, {how} given ({got} read)"),
     )
+}
+
+/// `head`, then the `size` bytes of a source, then `tail`: one source of
+/// [`Framed::total_len`] bytes. A source that gives more or fewer than `size` bytes fails with
+/// [`wrong_length`] of its own size, before the tail is given.
+pub struct Framed<'a> {
+    head: Option<Vec<u8>>,
+    source: &'a mut dyn ByteSource,
+    size: u64,
+    read: u64,
+    tail: Option<Vec<u8>>,
+}
+
+impl<'a> Framed<'a> {
+    pub fn new(head: Vec<u8>, source: &'a mut dyn ByteSource, size: u64, tail: Vec<u8>) -> Self {
+        Self { head: Some(head), source, size, read: 0, tail: Some(tail) }
+    }
+
+    /// Bytes in all: head, source and tail.
+    pub fn total_len(&self) -> u64 {
+        let frame = |p: &Option<Vec<u8>>| p.as_ref().map_or(0, |b| b.len() as u64);
+        frame(&self.head) + self.size + frame(&self.tail)
+    }
+}
+
+#[async_trait::async_trait]
+impl ByteSource for Framed<'_> {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, PortError> {
+        if let Some(head) = self.head.take() {
+            return Ok(Some(head));
+        }
+        if self.tail.is_none() {
+            return Ok(None);
+        }
+        match self.source.next_chunk().await? {
+            Some(piece) => {
+                self.read += piece.len() as u64;
+                if self.read > self.size {
+                    return Err(wrong_length(self.size, self.read));
+                }
+                Ok(Some(piece))
+            }
+            None if self.read != self.size => Err(wrong_length(self.size, self.read)),
+            None => Ok(self.tail.take()),
+        }
+    }
 }
 
 /// A source read in pieces of a chosen size, whatever sizes it gives.
@@ -206,6 +253,31 @@ mod tests {
             let e = stream_body(&mut source, size, |b| consume(b, read)).await.expect_err("refused");
             assert_eq!(e.category, ErrorCategory::BadMessage, "{e}");
             assert!(e.message.contains(&format!("{size} bytes announced")), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_framed_source_gives_head_source_and_tail_and_checks_the_source_length() {
+        let read = Arc::new(AtomicUsize::new(0));
+        let mut source = Counted { left: 2, len: 3, read: read.clone() };
+        let mut framed = Framed::new(b"<".to_vec(), &mut source, 6, b">>".to_vec());
+        assert_eq!(framed.total_len(), 9);
+        let mut all = Vec::new();
+        while let Some(p) = framed.next_chunk().await.expect("read") {
+            all.extend(p);
+        }
+        assert_eq!(all, b"<\x07\x07\x07\x07\x07\x07>>");
+        for (pieces, size) in [(1, 6), (3, 6)] {
+            let mut source = Counted { left: pieces, len: 3, read: read.clone() };
+            let mut framed = Framed::new(b"<".to_vec(), &mut source, size, b">".to_vec());
+            let e = loop {
+                match framed.next_chunk().await {
+                    Ok(Some(p)) => assert_ne!(p, b">", "the tail came after a source of the wrong length"),
+                    Ok(None) => panic!("a source of the wrong length ended cleanly"),
+                    Err(e) => break e,
+                }
+            };
+            assert!(e.message.contains("6 bytes announced"), "{e}");
         }
     }
 

@@ -97,6 +97,16 @@ pub enum Relation {
     Link { link_type: String, outward: bool, other: EntityId },
 }
 
+/// Link types without a direction, per system: Jira's `Relates` ("relates to" both
+/// ways), Azure DevOps' `System.LinkTypes.Related` (no `-Forward`/`-Reverse` end),
+/// Redmine's `relates`. Either end of such a link is the same link.
+pub const SYMMETRIC_LINK_TYPES: &[&str] = &["Relates", "System.LinkTypes.Related", "relates"];
+
+/// Whether `link_type` (a system's name of it, any case) has no direction.
+pub fn is_symmetric_link_type(link_type: &str) -> bool {
+    SYMMETRIC_LINK_TYPES.iter().any(|s| s.eq_ignore_ascii_case(link_type))
+}
+
 /// A person's comment and Ferry's copy of it on the other side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentPair {

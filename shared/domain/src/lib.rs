@@ -20,8 +20,8 @@ pub mod ports;
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
-    Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentPair, CommentWrite,
-    Relation,
+    is_symmetric_link_type, Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment,
+    CommentPair, CommentWrite, Relation,
 };
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;

@@ -23,9 +23,6 @@ use url::Url;
 
 const PARENT: &str = "System.LinkTypes.Hierarchy-Reverse";
 const CHILD: &str = "System.LinkTypes.Hierarchy-Forward";
-/// Link types without ends. Azure DevOps Services has no custom link types; these are
-/// its network-topology ones among work item links.
-const SYMMETRIC: &[&str] = &["System.LinkTypes.Related"];
 const JSON_PATCH: &str = "application/json-patch+json";
 /// Reads of the relations when the revision keeps moving under a guarded patch.
 const ATTEMPTS: usize = 3;
@@ -107,7 +104,7 @@ fn rel_of(relation: &Relation) -> PortResult<(String, u64)> {
     let (rel, other) = match relation {
         Relation::Parent { parent } => (PARENT.to_string(), parent),
         Relation::Link { link_type, outward, other } => {
-            let rel = if SYMMETRIC.iter().any(|s| s.eq_ignore_ascii_case(link_type)) {
+            let rel = if ferry_domain::is_symmetric_link_type(link_type) {
                 link_type.clone()
             } else {
                 format!("{link_type}-{}", if *outward { "Forward" } else { "Reverse" })

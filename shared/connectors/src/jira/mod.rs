@@ -17,15 +17,22 @@
 //! - `history`: an issue's changes in a revision window, from its changelog;
 //! - `users`: the integration user and look-ups by e-mail;
 //! - `discovery`: projects, issue types and fields for `ferry discover`;
+//! - `comments`, `attachments`, `relations`: the collaboration reads and writes
+//!   (`collab_wire` their response shapes), `media`: which attachment an ADF image shows;
 //! - `schema`, `values`, `time`, `jql`, `errors`: field kinds, value conversion,
 //!   timestamps, JQL and error answers.
 
 mod api;
+mod attachments;
 mod catalog;
+mod collab_wire;
+mod comments;
 mod discovery;
 mod errors;
 mod history;
 mod jql;
+mod media;
+mod relations;
 mod schema;
 mod search;
 #[cfg(test)]
@@ -44,6 +51,7 @@ use async_trait::async_trait;
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
+use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
     HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
@@ -60,6 +68,8 @@ pub struct JiraConnector {
     users_by_email: Mutex<HashMap<String, Option<UserRef>>>,
     /// Workflow edges learned from transition reads, per (project, issue type).
     workflows: Mutex<HashMap<(String, String), Workflow>>,
+    /// Attachments' media ids, as ADF refers to them.
+    media: media::MediaIds,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,6 +112,7 @@ impl JiraConnector {
             catalog: Catalog::default(),
             users_by_email: Mutex::new(HashMap::new()),
             workflows: Mutex::new(HashMap::new()),
+            media: media::MediaIds::default(),
         })
     }
 }
@@ -200,6 +211,82 @@ impl Connector for JiraConnector {
 
     async fn users(&self, project: &str) -> PortResult<Vec<UserRef>> {
         self.assignable_users(project).await
+    }
+
+    // ---- collaboration (comments.rs, attachments.rs, media.rs, relations.rs)
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            comments: true,
+            comment_edits: true,
+            attachments: true,
+            hierarchy: true,
+            links: true,
+            deletions: true,
+        }
+    }
+
+    async fn comments(&self, _scope: &Scope, id: &EntityId) -> PortResult<Vec<Comment>> {
+        self.read_comments(id).await
+    }
+
+    async fn add_comment(&self, _scope: &Scope, id: &EntityId, comment: &CommentWrite) -> PortResult<Comment> {
+        self.post_comment(id, comment).await
+    }
+
+    async fn edit_comment(
+        &self,
+        _scope: &Scope,
+        id: &EntityId,
+        comment_id: &str,
+        comment: &CommentWrite,
+    ) -> PortResult<Comment> {
+        self.put_comment(id, comment_id, comment).await
+    }
+
+    async fn delete_comment(&self, _scope: &Scope, id: &EntityId, comment_id: &str) -> PortResult<()> {
+        self.remove_comment(id, comment_id).await
+    }
+
+    async fn attachments(&self, _scope: &Scope, id: &EntityId) -> PortResult<Vec<Attachment>> {
+        self.list_attachments(id).await
+    }
+
+    async fn download(
+        &self,
+        _scope: &Scope,
+        _id: &EntityId,
+        attachment: &Attachment,
+        sink: &mut dyn ByteSink,
+    ) -> PortResult<u64> {
+        self.download_attachment(attachment, sink).await
+    }
+
+    async fn upload(
+        &self,
+        _scope: &Scope,
+        id: &EntityId,
+        name: &str,
+        size: u64,
+        source: &mut dyn ByteSource,
+    ) -> PortResult<Attachment> {
+        self.upload_attachment(id, name, size, source).await
+    }
+
+    async fn delete_attachment(&self, _scope: &Scope, _id: &EntityId, attachment_id: &str) -> PortResult<()> {
+        self.remove_attachment(attachment_id).await
+    }
+
+    async fn relations(&self, _scope: &Scope, id: &EntityId) -> PortResult<Vec<Relation>> {
+        self.read_relations(id).await
+    }
+
+    async fn add_relation(&self, _scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.add_issue_relation(id, relation).await
+    }
+
+    async fn remove_relation(&self, _scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.remove_issue_relation(id, relation).await
     }
 }
 

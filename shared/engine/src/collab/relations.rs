@@ -7,9 +7,11 @@
 //! other, and a relation Ferry just wrote does not come back as a change. A relation to
 //! an entity outside the integration (not linked) is left alone on both sides; one to an
 //! entity not synced *yet* is pending: it is added when that entity's pair is linked.
+//! A link of a type without a direction ([`is_symmetric_link_type`]) is the same link
+//! from either end: its `outward` is not compared.
 
-use ferry_domain::{EntityId, Relation};
-use std::collections::BTreeSet;
+use ferry_domain::{is_symmetric_link_type, EntityId, Relation};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How relation types and entities of the source translate to the target.
 pub struct RelationMap<'a> {
@@ -67,7 +69,7 @@ pub fn plan_relations(
     for r in source {
         match map.translate(r) {
             Ok(Some(t)) => {
-                now.insert(t);
+                now.insert(undirected(&t));
             }
             Ok(None) => {}
             Err(waiting) => {
@@ -75,18 +77,29 @@ pub fn plan_relations(
             }
         }
     }
-    let base: BTreeSet<Relation> = base.iter().cloned().collect();
-    let target: BTreeSet<&Relation> = target.iter().collect();
-    let add: Vec<Relation> = now.difference(&base).filter(|r| !target.contains(r)).cloned().collect();
+    let base: BTreeSet<Relation> = base.iter().map(undirected).collect();
+    // The target's relations by their compared form, each with itself: a removal names
+    // the relation as the target holds it.
+    let target: BTreeMap<Relation, &Relation> = target.iter().map(|r| (undirected(r), r)).collect();
+    let add: Vec<Relation> = now.difference(&base).filter(|r| !target.contains_key(*r)).cloned().collect();
     let new_parent = add.iter().any(|r| matches!(r, Relation::Parent { .. }));
     let remove = base
         .difference(&now)
-        .filter(|r| target.contains(r))
+        .filter_map(|r| target.get(r).map(|held| (*held).clone()))
         // Adding a parent replaces the old one: no separate removal.
         .filter(|r| !(new_parent && matches!(r, Relation::Parent { .. })))
-        .cloned()
         .collect();
     RelationPlan { add, remove, pending: pending.into_iter().collect(), base: now.into_iter().collect() }
+}
+
+/// `r` as it is compared: a link of a symmetric type from its outward end.
+fn undirected(r: &Relation) -> Relation {
+    match r {
+        Relation::Link { link_type, other, .. } if is_symmetric_link_type(link_type) => {
+            Relation::Link { link_type: link_type.clone(), outward: true, other: other.clone() }
+        }
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +120,7 @@ mod tests {
     fn plan(source: &[Relation], base: &[Relation], target: &[Relation]) -> RelationPlan {
         let types = |t: &str| match t {
             "Blocks" => Some("System.LinkTypes.Dependency".to_string()),
+            "Relates" => Some(RELATED.to_string()),
             _ => None,
         };
         let peer = |id: &EntityId| match id.as_str() {
@@ -117,6 +131,29 @@ mod tests {
     }
 
     const DEP: &str = "System.LinkTypes.Dependency";
+    const RELATED: &str = "System.LinkTypes.Related";
+
+    #[test]
+    fn a_symmetric_link_is_the_same_link_from_either_end() {
+        // (source, base, target) -> (add, remove)
+        type Case<'a> = (&'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation]);
+        let cases: &[Case] = &[
+            // APP-3's inward end of a Relates link; the target holds it from its other end.
+            (&[link("Relates", false, "APP-2")], &[], &[link(RELATED, true, "102")], &[], &[]),
+            // The same, the target holding it as its inward end.
+            (&[link("Relates", true, "APP-2")], &[], &[link(RELATED, false, "102")], &[], &[]),
+            // A new one is written from its outward end.
+            (&[link("Relates", false, "APP-2")], &[], &[], &[link(RELATED, true, "102")], &[]),
+            // A removal names the link as the target holds it.
+            (&[], &[link(RELATED, true, "102")], &[link(RELATED, false, "102")], &[], &[link(RELATED, false, "102")]),
+            // A directed type still compares its direction.
+            (&[link("Blocks", false, "APP-2")], &[], &[link(DEP, true, "102")], &[link(DEP, false, "102")], &[]),
+        ];
+        for (source, base, target, add, remove) in cases {
+            let p = plan(source, base, target);
+            assert_eq!((p.add.as_slice(), p.remove.as_slice()), (*add, *remove), "{source:?} {base:?} {target:?}");
+        }
+    }
 
     #[test]
     fn a_new_parent_and_link_are_added_in_the_targets_terms() {
@@ -158,7 +195,7 @@ mod tests {
 
     #[test]
     fn unmapped_link_types_and_entities_outside_the_integration_are_left_alone() {
-        let p = plan(&[link("Relates", true, "APP-2")], &[], &[link("System.LinkTypes.Related", true, "555")]);
+        let p = plan(&[link("Duplicate", true, "APP-2")], &[], &[link("System.LinkTypes.Duplicate", true, "555")]);
         assert_eq!(p, RelationPlan::default());
         let p = plan(&[link("Blocks", true, "OUT-1")], &[], &[]);
         assert_eq!(p.pending, [e("OUT-1")], "not linked: it may be synced later");

@@ -1,0 +1,315 @@
+//! Comments, attachments and issue links between Jira and Azure DevOps, over the real
+//! engine and connectors against both simulators.
+
+use crate::harness::*;
+use anyhow::{Context, Result};
+use ferry_domain::{
+    Attachment, ByteSink, ByteSource, Comment, CommentWrite, EntityId, FieldValue, PortError, Relation, Side,
+};
+use ferry_runtime::actor::Actor;
+use sha2::{Digest, Sha256};
+
+fn collab() -> Variant {
+    Variant { collaboration: true, ..Variant::default() }
+}
+
+/// A person's comment: no origin mark.
+fn said(text: &str) -> CommentWrite {
+    CommentWrite { body: format!("<p>{text}</p>"), origin: String::new() }
+}
+
+async fn comments(a: &Actor, id: &EntityId) -> Result<Vec<Comment>> {
+    Ok(a.conn.comments(&a.scope, id).await?)
+}
+
+async fn twin(w: &World, jira: &EntityId) -> Result<EntityId> {
+    w.twin(Side::Left, jira).await.with_context(|| format!("{jira} has no twin"))
+}
+
+async fn new_pair(w: &World, title: &str) -> Result<(EntityId, EntityId)> {
+    let bug = w.jira_user("alice").await.create(vec![("summary", text(title))]).await?;
+    w.sync().await;
+    let twin = w.twin(Side::Left, &bug.id).await.context("no twin")?;
+    Ok((bug.id, twin))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_travel_both_ways_with_their_author_and_never_echo() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Comments").await?;
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let asked = alice.conn.add_comment(&alice.scope, &bug, &said("Which browser?")).await?;
+    bob.conn.add_comment(&bob.scope, &item, &said("Firefox 130")).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let on_ado = comments(&w.reader(Side::Right).await, &item).await?;
+    let on_jira = comments(&w.reader(Side::Left).await, &bug).await?;
+    assert_eq!(on_ado.len(), 2, "bob's and the copy of alice's: {on_ado:#?}");
+    assert_eq!(on_jira.len(), 2, "alice's and the copy of bob's: {on_jira:#?}");
+    let copy = on_ado.iter().find(|c| c.body.contains("Which browser?")).context("alice's copy")?;
+    assert!(copy.body.contains("Alice Jones wrote on"), "attributed: {}", copy.body);
+    assert!(on_jira.iter().any(|c| c.body.contains("Bob Smith wrote on") && c.body.contains("Firefox 130")));
+
+    // Settled: more syncs copy nothing back.
+    w.sync().await;
+    w.sync().await;
+    assert_eq!(comments(&w.reader(Side::Right).await, &item).await?.len(), 2, "no echo on Azure DevOps");
+    assert_eq!(comments(&w.reader(Side::Left).await, &bug).await?.len(), 2, "no echo on Jira");
+
+    // An edit reaches the copy; a deletion deletes it.
+    alice.conn.edit_comment(&alice.scope, &bug, &asked.id, &said("Which browser and version?")).await?;
+    let bobs = comments(&bob, &item)
+        .await?
+        .into_iter()
+        .find(|c| c.body.contains("Firefox 130") && !c.body.contains("wrote on"));
+    bob.conn.delete_comment(&bob.scope, &item, &bobs.context("bob's comment")?.id).await?;
+    w.sync().await;
+    w.sync().await;
+    let on_ado = comments(&w.reader(Side::Right).await, &item).await?;
+    assert!(on_ado.iter().any(|c| c.body.contains("Which browser and version?")), "edited: {on_ado:#?}");
+    let on_jira = comments(&w.reader(Side::Left).await, &bug).await?;
+    assert_eq!(on_jira.len(), 1, "the copy of bob's deleted comment is gone: {on_jira:#?}");
+    Ok(())
+}
+
+/// Bytes from a seeded generator, hashed as they are handed out.
+struct Generated {
+    left: u64,
+    state: u64,
+}
+
+#[async_trait::async_trait]
+impl ByteSource for Generated {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, PortError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let n = self.left.min(64 * 1024) as usize;
+        let mut chunk = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.state = self.state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            chunk.push((self.state >> 56) as u8);
+        }
+        self.left -= n as u64;
+        Ok(Some(chunk))
+    }
+}
+
+struct Hashing(Sha256, u64);
+
+#[async_trait::async_trait]
+impl ByteSink for Hashing {
+    async fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PortError> {
+        self.0.update(chunk);
+        self.1 += chunk.len() as u64;
+        Ok(())
+    }
+}
+
+async fn digest(a: &Actor, id: &EntityId, att: &Attachment) -> Result<(String, u64)> {
+    let mut sink = Hashing(Sha256::new(), 0);
+    a.conn.download(&a.scope, id, att, &mut sink).await?;
+    let hex: String = sink.0.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hex, sink.1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_is_copied_whole_and_its_deletion_follows() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Attachments").await?;
+    let alice = w.jira_user("alice").await;
+    let size = 5 * 1024 * 1024 + 17;
+    let mut bytes = Generated { left: size, state: 7 };
+    let original = alice.conn.upload(&alice.scope, &bug, "trace.pdf", size, &mut bytes).await?;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let copies = ado.conn.attachments(&ado.scope, &item).await?;
+    assert_eq!(copies.len(), 1, "{copies:#?}");
+    assert_eq!((copies[0].name.as_str(), copies[0].size), ("trace.pdf", size));
+    let jira = w.reader(Side::Left).await;
+    assert_eq!(digest(&ado, &item, &copies[0]).await?, digest(&jira, &bug, &original).await?, "same bytes");
+
+    w.sync().await;
+    assert_eq!(jira.conn.attachments(&jira.scope, &bug).await?.len(), 1, "the copy is not copied back");
+
+    alice.conn.delete_attachment(&alice.scope, &bug, &original.id).await?;
+    w.sync().await;
+    assert!(ado.conn.attachments(&ado.scope, &item).await?.is_empty(), "the deletion followed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocks_link_becomes_a_dependency_in_its_direction() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (blocker, blocker_twin) = new_pair(&w, "Blocker").await?;
+    let (blocked, blocked_twin) = new_pair(&w, "Blocked").await?;
+    let alice = w.jira_user("alice").await;
+    let link = Relation::Link { link_type: "Blocks".into(), outward: true, other: blocked.clone() };
+    alice.conn.add_relation(&alice.scope, &blocker, &link).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let rel = ado.conn.relations(&ado.scope, &blocker_twin).await?;
+    let want =
+        Relation::Link { link_type: "System.LinkTypes.Dependency".into(), outward: true, other: blocked_twin.clone() };
+    assert!(rel.contains(&want), "{rel:#?}");
+    let jira = w.reader(Side::Left).await;
+    let links = jira.conn.relations(&jira.scope, &blocker).await?;
+    assert_eq!(links.iter().filter(|r| matches!(r, Relation::Link { .. })).count(), 1, "no echo link: {links:#?}");
+
+    alice.conn.remove_relation(&alice.scope, &blocker, &link).await?;
+    w.sync().await;
+    w.sync().await;
+    let rel = ado.conn.relations(&ado.scope, &blocker_twin).await?;
+    assert!(!rel.contains(&want), "the removal followed: {rel:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_screenshot_and_mentions_in_a_comment_arrive_as_an_image_and_people() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Screenshot").await?;
+    let alice = w.jira_user("alice").await;
+    let shot = alice.conn.upload(&alice.scope, &bug, "shot.png", 4096, &mut Generated { left: 4096, state: 3 }).await?;
+    // Alice Jones is on both sides (same e-mail); Erin Only has no Azure DevOps account.
+    let (alice_id, erin_id) = ("5b10ac8d82e05b22cc7d0002", "5b10ac8d82e05b22cc7d0006");
+    let body = format!(
+        "<p>Hi <span data-ferry-mention=\"{alice_id}\">@Alice Jones</span> and \
+         <span data-ferry-mention=\"{erin_id}\">@Erin Only</span>, see \
+         <img src=\"ferry-attachment:{}\" alt=\"shot.png\"></p>",
+        shot.id
+    );
+    alice.conn.add_comment(&alice.scope, &bug, &CommentWrite { body, origin: String::new() }).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let copies = ado.conn.attachments(&ado.scope, &item).await?;
+    let copy = copies.iter().find(|a| a.name == "shot.png").context("the screenshot's copy")?;
+    let on_ado = comments(&ado, &item).await?;
+    let c = on_ado.iter().find(|c| c.body.contains("see")).context("the comment's copy")?;
+    assert!(c.body.contains(&format!("<img src=\"ferry-attachment:{}\"", copy.id)), "an embedded image: {}", c.body);
+    let ado_alice = ado.conn.find_user_by_email("alice@acme.test").await?.context("alice on ADO")?;
+    assert!(
+        c.body.contains(&format!("<span data-ferry-mention=\"{}\">@Alice Jones</span>", ado_alice.id)),
+        "the mapped person is mentioned: {}",
+        c.body
+    );
+    assert!(c.body.contains("@Erin Only") && !c.body.contains(erin_id), "the unmapped one is text: {}", c.body);
+
+    // And back: an inline image in an Azure DevOps comment shows on Jira.
+    let bob = w.ado_user("bob").await;
+    let pic = bob.conn.upload(&bob.scope, &item, "diagram.png", 2048, &mut Generated { left: 2048, state: 5 }).await?;
+    let body = format!("<p>diagram: <img src=\"ferry-attachment:{}\" alt=\"diagram.png\"></p>", pic.id);
+    bob.conn.add_comment(&bob.scope, &item, &CommentWrite { body, origin: String::new() }).await?;
+    w.sync().await;
+    w.sync().await;
+    let jira = w.reader(Side::Left).await;
+    let files = jira.conn.attachments(&jira.scope, &bug).await?;
+    let back = files.iter().find(|a| a.name == "diagram.png").context("the diagram's copy")?;
+    let on_jira = comments(&jira, &bug).await?;
+    let c = on_jira.iter().find(|c| c.body.contains("diagram:")).context("the copy on Jira")?;
+    assert!(c.body.contains(&format!("<img src=\"ferry-attachment:{}\"", back.id)), "an embedded image: {}", c.body);
+    Ok(())
+}
+
+/// A parent cannot be shown with this integration's one type (Jira keeps a parent a
+/// level above its children: an epic above bugs), so the relation that waits for its
+/// other end is a Blocks link: the same pending rule holds both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_an_entity_synced_later_waits_and_is_made_when_it_arrives() -> Result<()> {
+    let w = World::new(Variant { filter_left_to_right: Some("labels = sync"), ..collab() }).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let sync_label = || ("labels", FieldValue::List(vec!["sync".into()]));
+    // The other end exists first: the link is made as the blocker arrives.
+    let early = alice.create(vec![("summary", text("Early")), sync_label()]).await?;
+    w.sync().await;
+    let first = alice.create(vec![("summary", text("First blocker")), sync_label()]).await?;
+    let blocks = |other: &EntityId| Relation::Link { link_type: "Blocks".into(), outward: true, other: other.clone() };
+    alice.conn.add_relation(&alice.scope, &first.id, &blocks(&early.id)).await?;
+    // This one blocks an issue not synced yet (no label): the link waits.
+    let late = alice.create(vec![("summary", text("Late"))]).await?;
+    let second = alice.create(vec![("summary", text("Second blocker")), sync_label()]).await?;
+    alice.conn.add_relation(&alice.scope, &second.id, &blocks(&late.id)).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    let dependency =
+        |other: EntityId| Relation::Link { link_type: "System.LinkTypes.Dependency".into(), outward: true, other };
+    let (early_twin, first_twin, second_twin) =
+        (twin(&w, &early.id).await?, twin(&w, &first.id).await?, twin(&w, &second.id).await?);
+    let rel = ado.conn.relations(&ado.scope, &first_twin).await?;
+    assert!(rel.contains(&dependency(early_twin)), "{rel:#?}");
+    assert!(w.twin(Side::Left, &late.id).await.is_none(), "the late issue is outside the filter yet");
+    let rel = ado.conn.relations(&ado.scope, &second_twin).await?;
+    assert!(!rel.iter().any(|r| matches!(r, Relation::Link { .. })), "pending, not made: {rel:#?}");
+
+    alice.update(&late.id, vec![sync_label()]).await?;
+    w.sync().await;
+    w.sync().await;
+    let late_twin = twin(&w, &late.id).await?;
+    let rel = ado.conn.relations(&ado.scope, &second_twin).await?;
+    assert!(rel.contains(&dependency(late_twin)), "made when the late issue arrived: {rel:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mb_file_is_streamed_across_whole() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Big file").await?;
+    let bob = w.ado_user("bob").await;
+    let size = 60 * 1024 * 1024 + 5;
+    let original =
+        bob.conn.upload(&bob.scope, &item, "dump.bin", size, &mut Generated { left: size, state: 11 }).await?;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    let copies = jira.conn.attachments(&jira.scope, &bug).await?;
+    let copy = copies.iter().find(|a| a.name == "dump.bin").context("the copy on Jira")?;
+    assert_eq!(copy.size, size);
+    let ado = w.reader(Side::Right).await;
+    assert_eq!(digest(&jira, &bug, copy).await?, digest(&ado, &item, &original).await?, "same bytes");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_related_link_is_one_relates_link_seen_from_both_ends() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (one, one_twin) = new_pair(&w, "One").await?;
+    let (two, two_twin) = new_pair(&w, "Two").await?;
+    let bob = w.ado_user("bob").await;
+    let link = Relation::Link { link_type: "System.LinkTypes.Related".into(), outward: true, other: two_twin.clone() };
+    bob.conn.add_relation(&bob.scope, &one_twin, &link).await?;
+    // Both work items changed (each holds the link): both are synced, each seeing it
+    // from its own end.
+    w.sync().await;
+    w.sync().await;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    for (id, other) in [(&one, &two), (&two, &one)] {
+        let links = jira.conn.relations(&jira.scope, id).await?;
+        let relates: Vec<&Relation> = links
+            .iter()
+            .filter(|r| matches!(r, Relation::Link { link_type, other: o, .. } if link_type == "Relates" && o == other))
+            .collect();
+        assert_eq!(relates.len(), 1, "{id}: one Relates link to {other}: {links:#?}");
+    }
+    let ado = w.reader(Side::Right).await;
+    let rel = ado.conn.relations(&ado.scope, &one_twin).await?;
+    assert_eq!(rel.iter().filter(|r| matches!(r, Relation::Link { .. })).count(), 1, "no echo link: {rel:#?}");
+    let parked = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert!(parked.is_empty(), "nothing parked: {parked:#?}");
+    Ok(())
+}
