@@ -45,6 +45,8 @@ mod wire;
 mod write;
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
 
 pub use wire::{error_text, html_to_text};
