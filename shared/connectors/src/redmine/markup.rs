@@ -19,7 +19,7 @@
 //! attached), an image without a copy as its alt text.
 
 use crate::html::{self, Node};
-use ferry_domain::collab::{ATTACHMENT_SCHEME, MENTION_ATTRIBUTE};
+use ferry_domain::collab::{ATTACHMENT_SCHEME, MENTION_ATTRIBUTE, ORIGIN_FRAGMENT};
 use ferry_domain::html::escape_html_into;
 use std::collections::HashMap;
 
@@ -196,6 +196,24 @@ pub fn from_neutral(neutral: &str, names: &Names) -> String {
     html::to_text(&flat)
 }
 
+/// A person's note without the origin marks of Ferry's copies it quotes (Redmine's
+/// "Quote" copies a note's text, attribution link and all): the quote keeps its link to
+/// the original, and the person's note is not taken for one of Ferry's.
+pub fn without_origin(note: &str) -> String {
+    let mark = format!("#{ORIGIN_FRAGMENT}");
+    let mut out = String::with_capacity(note.len());
+    let mut rest = note;
+    while let Some(at) = rest.find(&mark) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + mark.len()..];
+        let end =
+            tail.find(|c: char| !(c.is_alphanumeric() || matches!(c, ':' | '.' | '_' | '-'))).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The user ids mentioned and the attachment ids pictured in neutral HTML.
 pub fn references(neutral: &str) -> (Vec<String>, Vec<String>) {
     let (mut users, mut files) = (Vec::new(), Vec::new());
@@ -316,6 +334,16 @@ mod tests {
         let html = "<p>hi <span data-ferry-mention=\"6\">@Bob Baker</span></p><p><img src=\"ferry-attachment:42\" alt=\"a.png\"></p>";
         let back = "<p>hi <span data-ferry-mention=\"6\">@Bob Baker</span><br><img src=\"ferry-attachment:42\" alt=\"a.png\"></p>";
         assert_eq!(to_neutral(&from_neutral(html, &names()), &names()), back, "paragraphs become lines");
+    }
+
+    #[test]
+    fn a_quoted_origin_mark_is_dropped_and_the_link_kept() {
+        let quote = "Ferry Bot wrote:\n> Alice wrote (original (https://x.test/browse/APP-1#ferry-origin=ferry:app:left:APP-1:10001)):\n> hi";
+        assert_eq!(
+            without_origin(quote),
+            "Ferry Bot wrote:\n> Alice wrote (original (https://x.test/browse/APP-1)):\n> hi"
+        );
+        assert_eq!(without_origin("no mark here"), "no mark here");
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! - Redmine keeps no property on a journal, so `origin` is never read back: the engine
 //!   knows Ferry's copies by their pairs, their author (the integration user, whose key
 //!   Ferry writes with) and the origin mark in their attribution link, which the note
-//!   keeps as a URL.
+//!   keeps as a URL. Redmine's "Quote" copies that link into a person's note; the mark
+//!   is dropped from everyone's notes but the integration user's, so a person's note is
+//!   never taken for Ferry's.
 
 use super::markup::{self, Names};
 use super::wire::{self, Issue, Journal};
@@ -70,7 +72,9 @@ impl RedmineConnector {
         Ok(names)
     }
 
-    async fn to_comment(&self, issue: &Issue, j: &Journal, names: &Names) -> PortResult<Comment> {
+    /// Journal `j` as a comment; `me` is the integration user's id: a quote of Ferry's
+    /// copy in anyone else's note loses its origin mark ([`markup::without_origin`]).
+    async fn to_comment(&self, issue: &Issue, j: &Journal, names: &Names, me: &str) -> PortResult<Comment> {
         let created = j.created_on.as_deref().and_then(wire::parse_time).ok_or_else(|| {
             err(
                 ErrorCategory::BadResponse,
@@ -81,12 +85,15 @@ impl RedmineConnector {
             Some(u) => Some(self.with_email(wire::user_ref(u, None)).await),
             None => None,
         };
+        let notes = comment_notes(j).unwrap_or_default();
+        let by_ferry = j.user.as_ref().is_some_and(|u| u.id.to_string() == me);
+        let notes = if by_ferry { notes.to_string() } else { markup::without_origin(notes) };
         Ok(Comment {
             id: j.id.to_string(),
             author,
             created,
             updated: created,
-            body: markup::to_neutral(comment_notes(j).unwrap_or_default(), names),
+            body: markup::to_neutral(&notes, names),
             url: format!("{}#change-{}", self.issue_url(issue.id), j.id),
             origin: None,
         })
@@ -94,9 +101,10 @@ impl RedmineConnector {
 
     async fn comments_of(&self, issue: &Issue) -> PortResult<Vec<Comment>> {
         let names = self.read_names(issue).await?;
+        let me = self.me().await?.id;
         let mut out = Vec::new();
         for j in issue.journals.iter().filter(|j| comment_notes(j).is_some()) {
-            out.push(self.to_comment(issue, j, &names).await?);
+            out.push(self.to_comment(issue, j, &names, &me).await?);
         }
         out.sort_by_key(|c| (c.created, c.id.parse::<u64>().unwrap_or(u64::MAX)));
         Ok(out)
@@ -141,7 +149,7 @@ impl RedmineConnector {
                     .after_applied()
             })?;
         let names = self.read_names(&issue).await.map_err(PortError::after_applied)?;
-        self.to_comment(&issue, made, &names).await.map_err(PortError::after_applied)
+        self.to_comment(&issue, made, &names, &me.id).await.map_err(PortError::after_applied)
     }
 
     /// The journal `comment_id` of issue `id` and the issue; `None` when either is gone.
@@ -179,11 +187,12 @@ impl RedmineConnector {
         self.put_journal(jid, &text).await?;
         let issue = self.must_read_collab(id).await.map_err(PortError::after_applied)?;
         let names = self.read_names(&issue).await.map_err(PortError::after_applied)?;
+        let me = self.me().await.map_err(PortError::after_applied)?;
         let j = issue.journals.iter().find(|j| j.id == jid).ok_or_else(|| {
             err(ErrorCategory::BadResponse, format!("Redmine issue {id} lost note {jid} while it was edited"))
                 .after_applied()
         })?;
-        self.to_comment(&issue, j, &names).await.map_err(PortError::after_applied)
+        self.to_comment(&issue, j, &names, &me.id).await.map_err(PortError::after_applied)
     }
 
     pub(super) async fn delete_note(&self, _scope: &Scope, id: &EntityId, comment_id: &str) -> PortResult<()> {
