@@ -232,17 +232,26 @@ async fn a_comment_is_posted_as_the_integration_user_edited_and_deleted() {
     let scope = live.project("notes").await;
     let id = live.issue(&c, &scope, "comments").await;
     let me = c.integration_user().await.expect("me");
+    let link = ferry_domain::RemoteLink {
+        global_id: "ferry:app:left:APP-1".into(),
+        url: "https://acme.atlassian.net/browse/APP-1".into(),
+        title: "APP-1".into(),
+    };
+    c.upsert_remote_link(&scope, &id, &link).await.expect("link note");
 
     let made =
         c.add_comment(&scope, &id, &write("<p>first <strong>line</strong></p><p>second</p>")).await.expect("post");
     assert_eq!(made.body, "<p>first line<br>second</p>");
     assert_eq!(made.author.as_ref().map(|a| a.id.as_str()), Some(me.id.as_str()), "written as Ferry's user");
     assert!(made.url.ends_with(&format!("/issues/{id}#change-{}", made.id)), "{}", made.url);
-    assert_eq!(c.comments(&scope, &id).await.expect("read"), [made.clone()]);
+    assert_eq!(c.comments(&scope, &id).await.expect("read"), [made.clone()], "the link note is not a comment");
 
     let edited = c.edit_comment(&scope, &id, &made.id, &write("<p>changed</p>")).await.expect("edit");
     assert_eq!((edited.id.as_str(), edited.body.as_str()), (made.id.as_str(), "<p>changed</p>"));
-    assert_eq!(live.raw_issue(&id).await["journals"][0]["notes"], "changed");
+    let raw = live.raw_issue(&id).await;
+    let journal =
+        raw["journals"].as_array().expect("journals").iter().find(|j| j["id"].to_string() == made.id).cloned();
+    assert_eq!(journal.expect("the note's journal")["notes"], "changed");
 
     c.delete_comment(&scope, &id, &made.id).await.expect("delete");
     assert!(c.comments(&scope, &id).await.expect("read").is_empty());

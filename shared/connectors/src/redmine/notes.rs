@@ -1,7 +1,8 @@
 //! Comments: an issue's journals that carry notes (docs/system-apis.md, Redmine).
 //!
 //! - Read: `GET /issues/{id}.json?include=journals,attachments`; a comment is a journal
-//!   with non-empty, public notes (private notes are not copied anywhere). Its id is the
+//!   with non-empty, public notes (private notes are not copied anywhere), except the
+//!   integration user's `Linked:` note that stands in for a remote link. Its id is the
 //!   journal id, its time the journal's `created_on` (Redmine 5.0 keeps no time of an
 //!   edit), its body the notes in neutral form ([`super::markup`]), its URL the issue
 //!   page's `#change-{id}` anchor.
@@ -20,7 +21,7 @@
 //!   never taken for Ferry's.
 
 use super::markup::{self, Names};
-use super::wire::{self, Issue, Journal};
+use super::wire::{self, Issue, Journal, LINK_NOTE_PREFIX};
 use super::{err, issue_id, RedmineConnector};
 use ferry_domain::ports::PortResult;
 use ferry_domain::{Comment, CommentWrite, EntityId, ErrorCategory, PortError, Scope};
@@ -30,6 +31,13 @@ use serde_json::json;
 /// The notes of a journal that is a comment.
 fn comment_notes(j: &Journal) -> Option<&str> {
     j.notes.as_deref().filter(|n| !n.trim().is_empty() && !j.private_notes)
+}
+
+/// The integration user's note that stands in for a remote link (`upsert_remote_link`):
+/// a link, not part of the conversation.
+fn is_link_note(j: &Journal, me: &str) -> bool {
+    j.user.as_ref().is_some_and(|u| u.id.to_string() == me)
+        && j.notes.as_deref().is_some_and(|n| n.starts_with(LINK_NOTE_PREFIX))
 }
 
 /// Redmine's text as Ferry compares it: `\n` line ends, no surrounding white space.
@@ -103,7 +111,7 @@ impl RedmineConnector {
         let names = self.read_names(issue).await?;
         let me = self.me().await?.id;
         let mut out = Vec::new();
-        for j in issue.journals.iter().filter(|j| comment_notes(j).is_some()) {
+        for j in issue.journals.iter().filter(|j| comment_notes(j).is_some() && !is_link_note(j, &me)) {
             out.push(self.to_comment(issue, j, &names, &me).await?);
         }
         out.sort_by_key(|c| (c.created, c.id.parse::<u64>().unwrap_or(u64::MAX)));
