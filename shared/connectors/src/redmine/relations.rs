@@ -116,7 +116,7 @@ impl RedmineConnector {
         match relation {
             Relation::Parent { parent } => {
                 let parent = issue_id(parent)?;
-                if !issue.parent.as_ref().is_some_and(|p| p.id == parent) {
+                if issue.parent.as_ref().is_none_or(|p| p.id != parent) {
                     return Ok(());
                 }
                 self.set_parent(me, None).await
