@@ -12,5 +12,6 @@ mod harness;
 mod interleave;
 mod recovery;
 mod redmine;
+mod redmine_collab;
 mod security;
 mod sync;

@@ -155,14 +155,14 @@ impl Redmine {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Peer {
+pub(crate) enum Peer {
     Jira,
     Ado,
 }
 
 /// Differences between the scenarios' configs.
 #[derive(Clone)]
-struct Opts {
+pub(crate) struct Opts {
     /// What happens to a user with no Redmine match (`skip` or `fail`).
     unmatched: &'static str,
     /// One user-table row, peer e-mail -> Redmine e-mail.
@@ -175,6 +175,9 @@ struct Opts {
     in_progress_status: Option<&'static str>,
     /// Where Ferry reaches Redmine, when not directly (a proxy in front of it).
     redmine_url: Option<String>,
+    /// The integration's collaboration keys (`comments:`, `links:`, ...), as YAML lines
+    /// indented under the integration.
+    pub(crate) collaboration: Option<&'static str>,
 }
 
 impl Default for Opts {
@@ -186,6 +189,7 @@ impl Default for Opts {
             medium_priority: None,
             in_progress_status: None,
             redmine_url: None,
+            collaboration: None,
         }
     }
 }
@@ -209,6 +213,7 @@ fn render(peer: Peer, peer_url: &str, rm: &Redmine, project: &str, o: &Opts) -> 
     );
     let cf = rm.cf();
     let unmatched = o.unmatched;
+    let collaboration = o.collaboration.unwrap_or_default();
     let users = match o.user_row {
         Some((l, r)) => format!("    users: {{ inline: {{ {l}: {r} }} }}\n"),
         None => String::new(),
@@ -245,7 +250,7 @@ integrations:
         type: status
         values: {{ inline: {{ To Do: New, In Progress: {in_progress}, In Review: Resolved, Done: Closed }} }}
       - {{ left: assignee, right: assigned_to, type: user, unmatched: {unmatched} }}
-"
+{collaboration}"
         ),
         Peer::Ado => format!(
             "systems:
@@ -278,12 +283,12 @@ integrations:
         type: status
         values: {{ inline: {{ New: New, Active: {in_progress}, Resolved: Resolved, Closed: Closed }} }}
       - {{ left: System.AssignedTo, right: assigned_to, type: user, unmatched: {unmatched} }}
-"
+{collaboration}"
         ),
     }
 }
 
-struct RmWorld {
+pub(crate) struct RmWorld {
     rm: Redmine,
     peer: Peer,
     jira: Option<JiraSim>,
@@ -298,7 +303,7 @@ struct RmWorld {
 }
 
 impl RmWorld {
-    async fn new(peer: Peer, tag: &str, opts: Opts) -> Result<RmWorld> {
+    pub(crate) async fn new(peer: Peer, tag: &str, opts: Opts) -> Result<RmWorld> {
         let rm = Redmine::connect().await;
         let project = rm.new_project(tag).await?;
         let (jira, ado) = match peer {
@@ -350,7 +355,7 @@ impl RmWorld {
         Ok(())
     }
 
-    async fn activate(&self) -> Result<()> {
+    pub(crate) async fn activate(&self) -> Result<()> {
         self.rt.engine.apply(&self.systems, std::slice::from_ref(&self.integration), true, Utc::now()).await?;
         self.rt.engine.activate(&self.id, Utc::now()).await?;
         Ok(())
@@ -363,7 +368,7 @@ impl RmWorld {
         self.activate().await
     }
 
-    async fn sync(&self) -> CycleReport {
+    pub(crate) async fn sync(&self) -> CycleReport {
         let r = self.runner.cycle(Utc::now(), true).await;
         assert!(r.poll_errors.is_empty(), "poll errors: {:?}", r.poll_errors);
         r
@@ -390,7 +395,7 @@ impl RmWorld {
     }
 
     /// A person in the peer system (left side).
-    async fn peer_user(&self, name: &str) -> Actor {
+    pub(crate) async fn peer_user(&self, name: &str) -> Actor {
         let token = match self.peer {
             Peer::Jira => format!("jira-{name}-token"),
             Peer::Ado => format!("ado-{name}-pat"),
@@ -399,12 +404,12 @@ impl RmWorld {
     }
 
     /// A person in Redmine (right side), with their own API key.
-    async fn redmine_user(&self, name: &str) -> Actor {
+    pub(crate) async fn redmine_user(&self, name: &str) -> Actor {
         self.actor(Side::Right, name, &self.rm.key(name)).await
     }
 
     /// Ferry's own view of a side.
-    async fn reader(&self, side: Side) -> Actor {
+    pub(crate) async fn reader(&self, side: Side) -> Actor {
         match side {
             Side::Left => {
                 let token = if self.peer == Peer::Jira { "jira-bot-token" } else { "ado-bot-pat" };
@@ -414,7 +419,7 @@ impl RmWorld {
         }
     }
 
-    async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
+    pub(crate) async fn twin(&self, side: Side, id: &EntityId) -> Option<EntityId> {
         let link = self.rt.engine.state().get_link(&self.id, side, id).await.expect("store");
         link.map(|l| l.side(side.other()).id.clone())
     }
@@ -626,7 +631,7 @@ async fn creates_both_ways_with_mapped_fields(peer: Peer, tag: &str) -> Result<(
 }
 
 /// A pair created from the peer side; returns (peer id, Redmine id).
-async fn synced_pair(w: &RmWorld) -> Result<(EntityId, EntityId)> {
+pub(crate) async fn synced_pair(w: &RmWorld) -> Result<(EntityId, EntityId)> {
     let v = vocab(w.peer);
     let bug = w
         .peer_user("alice")

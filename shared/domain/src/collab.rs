@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 pub const ATTACHMENT_SCHEME: &str = "ferry-attachment:";
 /// The attribute that marks a mention in neutral HTML.
 pub const MENTION_ATTRIBUTE: &str = "data-ferry-mention";
+/// The URL fragment (`#ferry-origin=MARK`) that carries a copy's origin mark in its
+/// attribution link, for systems that keep no mark of their own (the link survives every
+/// rich-text conversion). A connector whose people can quote a copy into their own
+/// comment drops it from their text, so a person's comment never reads as Ferry's.
+pub const ORIGIN_FRAGMENT: &str = "ferry-origin=";
 
 /// What a connector can do beyond fields; the config validator refuses a capability an
 /// integration asks of a system that lacks it.

@@ -30,16 +30,22 @@
 //! rules and the wire shapes.
 
 mod api;
+mod attachments;
 mod catalog;
 mod discovery;
 mod history;
+mod markup;
+mod notes;
 mod paging;
+mod relations;
 mod search;
 mod snapshot;
 mod users;
 mod wire;
 mod write;
 
+#[cfg(test)]
+mod live_tests;
 #[cfg(test)]
 mod tests;
 
@@ -50,8 +56,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadToken};
 use ferry_domain::{
-    AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    Attachment, AuthConfig, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, EntityId, EntityRef,
+    EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, HistoryEntry, PortError,
+    ProjectInfo, Relation, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -78,6 +85,8 @@ pub struct RedmineConnector {
     projects: Mutex<HashMap<String, Arc<wire::ProjectDto>>>,
     /// E-mail by user id; `None` when hidden or unreadable.
     emails: Mutex<HashMap<u64, Option<String>>>,
+    /// Users by lower-case login (mentions); `None`: no such user.
+    logins: Mutex<HashMap<String, Option<wire::UserDto>>>,
 }
 
 impl std::fmt::Debug for RedmineConnector {
@@ -130,6 +139,7 @@ impl RedmineConnector {
             custom_fields: OnceCell::new(),
             projects: Mutex::new(HashMap::new()),
             emails: Mutex::new(HashMap::new()),
+            logins: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -221,5 +231,81 @@ impl Connector for RedmineConnector {
 
     async fn users(&self, project: &str) -> PortResult<Vec<UserRef>> {
         self.list_users(project).await
+    }
+
+    /// Redmine 5.0's API edits and deletes a journal's notes, attaches and deletes
+    /// files, sets the parent and adds and deletes relations.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            comments: true,
+            comment_edits: true,
+            attachments: true,
+            hierarchy: true,
+            links: true,
+            deletions: true,
+        }
+    }
+
+    async fn comments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Comment>> {
+        self.list_notes(scope, id).await
+    }
+
+    async fn add_comment(&self, scope: &Scope, id: &EntityId, comment: &CommentWrite) -> PortResult<Comment> {
+        self.post_note(scope, id, comment).await
+    }
+
+    async fn edit_comment(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        comment_id: &str,
+        comment: &CommentWrite,
+    ) -> PortResult<Comment> {
+        self.edit_note(scope, id, comment_id, comment).await
+    }
+
+    async fn delete_comment(&self, scope: &Scope, id: &EntityId, comment_id: &str) -> PortResult<()> {
+        self.delete_note(scope, id, comment_id).await
+    }
+
+    async fn attachments(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Attachment>> {
+        self.list_attachments(scope, id).await
+    }
+
+    async fn download(
+        &self,
+        _scope: &Scope,
+        _id: &EntityId,
+        attachment: &Attachment,
+        sink: &mut dyn ByteSink,
+    ) -> PortResult<u64> {
+        self.download_file(attachment, sink).await
+    }
+
+    async fn upload(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        name: &str,
+        size: u64,
+        source: &mut dyn ByteSource,
+    ) -> PortResult<Attachment> {
+        self.upload_file(scope, id, name, size, source).await
+    }
+
+    async fn delete_attachment(&self, scope: &Scope, id: &EntityId, attachment_id: &str) -> PortResult<()> {
+        self.detach_file(scope, id, attachment_id).await
+    }
+
+    async fn relations(&self, scope: &Scope, id: &EntityId) -> PortResult<Vec<Relation>> {
+        self.list_relations(scope, id).await
+    }
+
+    async fn add_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.add_relation_to(scope, id, relation).await
+    }
+
+    async fn remove_relation(&self, scope: &Scope, id: &EntityId, relation: &Relation) -> PortResult<()> {
+        self.remove_relation_from(scope, id, relation).await
     }
 }

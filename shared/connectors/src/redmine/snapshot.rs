@@ -17,6 +17,23 @@ impl RedmineConnector {
         }
     }
 
+    /// The issue with what collaboration reads: journals, attachments, relations (the
+    /// parent comes with every issue). `None` when it does not exist.
+    pub(super) async fn read_collab(&self, id: u64) -> PortResult<Option<Issue>> {
+        let url = self.url(&format!("issues/{id}.json"), &[("include", "journals,attachments,relations")])?;
+        match self.get_json::<IssueEnvelope>(url, "Redmine issue").await {
+            Ok(e) => Ok(Some(e.issue)),
+            Err(e) if e.category == ErrorCategory::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) async fn must_read_collab(&self, id: u64) -> PortResult<Issue> {
+        self.read_collab(id)
+            .await?
+            .ok_or_else(|| err(ErrorCategory::NotFound, format!("{}: Redmine issue {id} not found", self.system)))
+    }
+
     pub(super) async fn must_read(&self, id: u64) -> PortResult<Issue> {
         self.read_issue(id)
             .await?

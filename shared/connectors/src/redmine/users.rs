@@ -1,7 +1,7 @@
 //! People: the integration user, users by e-mail (administrators only), e-mails of
 //! users by id (remembered, hidden ones too), and a project's members.
 
-use super::wire::{self, MembershipList, UserEnvelope, UserList};
+use super::wire::{self, MembershipList, UserDto, UserEnvelope, UserList};
 use super::{enc, err, RedmineConnector, MAX_PAGES, PAGE};
 use ferry_domain::ports::PortResult;
 use ferry_domain::{ErrorCategory, FieldValue, PortError, UserRef};
@@ -123,5 +123,44 @@ impl RedmineConnector {
         out.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
         out.dedup_by(|a, b| a.id == b.id);
         Ok(out)
+    }
+
+    /// The user whose login is `login` (case-insensitively), remembered; `None` when no
+    /// user has it or the key may not list users (not an administrator).
+    pub(super) async fn user_by_login(&self, login: &str) -> PortResult<Option<UserDto>> {
+        let key = login.to_lowercase();
+        if let Some(hit) = self.logins.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let url = self.url("users.json", &[("name", login), ("limit", "100")])?;
+        let found = match self.get_json::<UserList>(url, "Redmine users").await {
+            Ok(list) => list.users.into_iter().find(|u| u.login.eq_ignore_ascii_case(login)),
+            Err(e) if e.category == ErrorCategory::Permission => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut m) = self.logins.lock() {
+            m.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// The login of user `id`, remembered; `None` when hidden or unknown.
+    pub(super) async fn login_of(&self, id: u64) -> PortResult<Option<String>> {
+        if let Some(hit) = self.logins.lock().ok().and_then(|m| m.values().flatten().find(|u| u.id == id).cloned()) {
+            return Ok(Some(hit.login));
+        }
+        let url = self.url(&format!("users/{id}.json"), &[])?;
+        match self.get_json::<UserEnvelope>(url, "Redmine user").await {
+            Ok(u) if !u.user.login.is_empty() => {
+                let login = u.user.login.clone();
+                if let Ok(mut m) = self.logins.lock() {
+                    m.insert(login.to_lowercase(), Some(u.user));
+                }
+                Ok(Some(login))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(_) => Ok(None),
+        }
     }
 }

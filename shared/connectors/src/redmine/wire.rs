@@ -46,6 +46,11 @@ pub struct Journal {
     pub user: Option<IdName>,
     #[serde(default)]
     pub notes: Option<String>,
+    #[serde(default)]
+    pub created_on: Option<String>,
+    /// Seen only by users allowed to see private notes; never copied.
+    #[serde(default)]
+    pub private_notes: bool,
     /// What the journal changed: `{property: attr|cf|..., name, old_value, new_value}`.
     #[serde(default)]
     pub details: Vec<JournalDetail>,
@@ -110,6 +115,62 @@ pub struct Issue {
     pub updated_on: String,
     #[serde(default)]
     pub journals: Vec<Journal>,
+    /// `{id}` of the parent issue, if any.
+    #[serde(default)]
+    pub parent: Option<IdOnly>,
+    /// With `include=attachments`.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentDto>,
+    /// With `include=relations`: every relation the issue is at either end of.
+    #[serde(default)]
+    pub relations: Vec<RelationDto>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdOnly {
+    pub id: u64,
+}
+
+/// An attachment (`/attachments/{id}.json`, `include=attachments`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttachmentDto {
+    pub id: u64,
+    #[serde(default)]
+    pub filename: String,
+    #[serde(default)]
+    pub filesize: u64,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub content_url: Option<String>,
+    #[serde(default)]
+    pub author: Option<IdName>,
+    #[serde(default)]
+    pub created_on: Option<String>,
+}
+
+/// `{"upload": {"id": 7, "token": "7.<sha256 hex>"}}` of `POST /uploads.json`.
+#[derive(Debug, Deserialize)]
+pub struct UploadEnvelope {
+    pub upload: Upload,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Upload {
+    /// The attachment the upload becomes (Redmine 4.1 and later).
+    #[serde(default)]
+    pub id: Option<u64>,
+    pub token: String,
+}
+
+/// An issue relation, stored in one direction: `relates`, `duplicates`, `blocks`,
+/// `precedes`, `copied_to` from `issue_id` to `issue_to_id`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelationDto {
+    pub id: u64,
+    pub issue_id: u64,
+    pub issue_to_id: u64,
+    pub relation_type: String,
 }
 
 #[derive(Debug, Deserialize)]

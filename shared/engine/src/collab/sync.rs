@@ -13,6 +13,7 @@ use super::relations::{plan_relations, RelationMap};
 use super::transfer::copy_attachment;
 use crate::engine::Engine;
 use chrono::{DateTime, Utc};
+use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
@@ -493,10 +494,6 @@ fn mention_ids(html: &str) -> Vec<String> {
         })
         .collect()
 }
-
-/// The fragment that carries a copy's origin mark in its attribution link, for systems
-/// that keep no mark of their own (the link survives every rich-text conversion).
-const ORIGIN_FRAGMENT: &str = "ferry-origin=";
 
 fn with_origin(url: &str, mark: &str) -> String {
     let base = url.split('#').next().unwrap_or(url);
