@@ -526,6 +526,20 @@ mod tests {
         let twin = link.side(Side::Right).id.clone();
         assert_eq!(held(&world, Side::Right, &twin, Field::Points).await?.as_deref(), Some("35"), "bob's last edit");
         assert_eq!(held(&world, Side::Left, jira_id, Field::Points).await?.as_deref(), Some("35"), "carried over");
+        // The twin's history as in the suite's report: bob's edit, Ferry's back-link (a
+        // relation, no field), bob's edit during it.
+        let points = "Microsoft.VSTS.Scheduling.StoryPoints".to_string();
+        let after_create: Vec<(String, Vec<String>)> = world
+            .ado
+            .history(twin.as_str().parse()?)
+            .unwrap_or_default()
+            .into_iter()
+            .skip(1)
+            .map(|r| (r.author, r.fields))
+            .collect();
+        let bob = "bob@acme.test".to_string();
+        let want = [(bob.clone(), vec![points.clone()]), (crate::world::BOT.to_string(), vec![]), (bob, vec![points])];
+        assert_eq!(after_create, want);
         let last = &pair.last[&Field::Points];
         assert_eq!((last.side, last.value.as_str()), (Side::Right, "35"), "the model's last edit of the points");
         Ok(())
