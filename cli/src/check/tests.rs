@@ -3,7 +3,7 @@ use ferry_domain::{FieldKey, FieldType};
 
 const CONFIG: &str = "systems:
   - { id: j, kind: jira, base_url: 'https://x.atlassian.net', auth: { kind: basic, username: a@b.c, token: { env: T } } }
-  - { id: a, kind: azure_devops, base_url: 'https://dev.azure.com/o', auth: { kind: pat, token: { env: P } } }
+  - { id: a, kind: azure_devops, base_url: 'https://dev.azure.com/o', auth: { kind: pat, token: { env: P } }, integration_user: a@b.c }
 integrations:
   - id: i
     left: { system: j, project: APP, type: Bug }
@@ -128,6 +128,6 @@ fn findings_are_placed_at_the_line_that_declared_their_key() {
     let placed = raw.place(&i, &places);
     assert_eq!((placed.file.as_deref(), placed.line), (Some("f.yaml"), Some(13)));
     let csv_like = RawFinding::new(FindingKind::UnknownStatus, "fields[0].values.inline.x".into(), "m".into(), None);
-    assert_eq!(csv_like.place(&i, &places).line, Some(11), "falls back to the mapping's line");
+    assert_eq!(csv_like.place(&i, &places).line, Some(10), "falls back to the mapping's line");
     assert!(placed.to_string().starts_with("f.yaml:13:"), "{placed}");
 }
