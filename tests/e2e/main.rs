@@ -8,6 +8,7 @@ mod collab;
 mod conflicts;
 mod delivery;
 mod edges;
+mod first_steps;
 mod harness;
 mod interleave;
 mod recovery;
