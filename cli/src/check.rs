@@ -117,11 +117,7 @@ pub struct SideFacts {
 }
 
 /// Reads what [`side_findings`] needs from one side's system; a failed read is a finding.
-pub async fn side_facts(
-    conn: &dyn Connector,
-    integration: &Integration,
-    side: Side,
-) -> Result<SideFacts, RawFinding> {
+pub async fn side_facts(conn: &dyn Connector, integration: &Integration, side: Side) -> Result<SideFacts, RawFinding> {
     let ep = integration.endpoint(side);
     let unreachable = |e: ferry_domain::PortError| RawFinding::connection(ep.system.as_str(), side, &e.to_string());
     let mut facts = SideFacts { projects: conn.projects().await.map_err(unreachable)?, ..SideFacts::default() };
@@ -205,7 +201,12 @@ fn mapping_findings(
     let Some(info) = fields.iter().find(|f| same(f.key.as_str(), key.as_str())) else {
         let message = format!("{key} is not a field of {}/{}", ep.project, ep.entity_type);
         let hint = close_field(fields, key.as_str()).map_or_else(
-            || format!("`ferry discover {} fields --project {} --type {}` lists them", ep.system, ep.project, ep.entity_type),
+            || {
+                format!(
+                    "`ferry discover {} fields --project {} --type {}` lists them",
+                    ep.system, ep.project, ep.entity_type
+                )
+            },
             |c| format!("did you mean {c}?"),
         );
         return vec![RawFinding::new(FindingKind::UnknownField, at, message, Some(hint))];
@@ -236,7 +237,8 @@ fn mapping_findings(
             continue;
         }
         let what = if kind == FindingKind::UnknownStatus { "a status of" } else { "an allowed value of" };
-        let message = format!("\"{value}\" ({}) is not {what} {key} on {}/{}", table.origin, ep.project, ep.entity_type);
+        let message =
+            format!("\"{value}\" ({}) is not {what} {key} on {}/{}", table.origin, ep.project, ep.entity_type);
         let hint = format!("allowed: {}", list(&allowed.iter().map(String::as_str).collect::<Vec<_>>()));
         out.push(RawFinding::new(kind, format!("fields[{j}].values.inline.{left}"), message, Some(hint)));
     }

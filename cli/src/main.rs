@@ -341,7 +341,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if once {
                 let report = runner.cycle_for(Utc::now(), true, &only).await;
                 output::cycle(&report);
-                return Ok(if report.poll_errors.is_empty() { ExitCode::SUCCESS } else { exit::code(exit::POLL_FAILED) });
+                return Ok(if report.poll_errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    exit::code(exit::POLL_FAILED)
+                });
             }
             eprintln!("ferry: running (Ctrl-C to stop)");
             runner

@@ -125,9 +125,14 @@ async fn preview_shows_what_the_next_run_writes_and_writes_nothing() -> Result<(
     w.sync().await;
     let twin = w.twin(Side::Left, &synced.id).await.context("no twin")?;
     alice
-        .update(&synced.id, vec![("summary", text("Search is very slow")), ("priority", FieldValue::Option("High".into()))])
+        .update(
+            &synced.id,
+            vec![("summary", text("Search is very slow")), ("priority", FieldValue::Option("High".into()))],
+        )
         .await?;
-    let fresh = alice.create(vec![("summary", text("Export loses rows")), ("labels", FieldValue::List(vec!["csv".into()]))]).await?;
+    let fresh = alice
+        .create(vec![("summary", text("Export loses rows")), ("labels", FieldValue::List(vec!["csv".into()]))])
+        .await?;
 
     let (jira_before, ado_before) = (w.jira.requests().len(), w.ado.requests().len());
     let r = w.ferry(&["preview", w.id.as_str(), "--json"]).await;
@@ -144,7 +149,8 @@ async fn preview_shows_what_the_next_run_writes_and_writes_nothing() -> Result<(
     let update = of(&synced.key).with_context(|| format!("no preview of {}: {v:#}", synced.key))?;
     let create = of(&fresh.key).with_context(|| format!("no preview of {}: {v:#}", fresh.key))?;
     assert_eq!((update["action"].as_str(), create["action"].as_str()), (Some("update"), Some("create")), "{v:#}");
-    let updated: Vec<&str> = update["fields"].as_array().into_iter().flatten().filter_map(|f| f["field"].as_str()).collect();
+    let updated: Vec<&str> =
+        update["fields"].as_array().into_iter().flatten().filter_map(|f| f["field"].as_str()).collect();
     assert_eq!(updated, vec!["System.Title", "Microsoft.VSTS.Common.Priority"], "{update:#}");
 
     w.sync().await;

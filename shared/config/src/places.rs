@@ -88,7 +88,8 @@ mod tests {
 
     #[test]
     fn a_key_of_an_integration_is_found_at_its_line_and_a_missing_one_at_its_parent() {
-        let text = "integrations:\n  - id: a\n    fields:\n      - { left: x, right: y }\n      - left: p\n        right: q\n";
+        let text =
+            "integrations:\n  - id: a\n    fields:\n      - { left: x, right: y }\n      - left: p\n        right: q\n";
         let root = crate::yaml::parse(text).unwrap().unwrap();
         let mut places = Places::default();
         places.add_document("f.yaml", &root);

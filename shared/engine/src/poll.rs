@@ -400,7 +400,8 @@ impl Engine {
             let since = read_start(cursor, &read);
             let filter = ctx.filter(*stream);
             let page_size = self.settings.poll_page_size.max(1);
-            let query = ChangeQuery { since, filter: filter.as_ref(), fields: &ctx.fields, seen: &mark.seen, page_size };
+            let query =
+                ChangeQuery { since, filter: filter.as_ref(), fields: &ctx.fields, seen: &mark.seen, page_size };
             let mut from: Option<ferry_domain::ReadToken> = None;
             while events.len() < limit {
                 let page = ctx.conn.changes(&ctx.scope, &query, from.as_ref()).await?;

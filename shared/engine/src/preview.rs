@@ -63,7 +63,12 @@ pub enum PreviewAction {
     Create { fields: Vec<FieldDiff> },
     /// An update of the target: the fields that change, the conflicts it would flag
     /// (parked as a `field_conflict`), and those the policy settles (field, winner).
-    Update { target: String, fields: Vec<FieldDiff>, conflicts: Vec<PreviewConflict>, resolved: Vec<(FieldKey, String)> },
+    Update {
+        target: String,
+        fields: Vec<FieldDiff>,
+        conflicts: Vec<PreviewConflict>,
+        resolved: Vec<(FieldKey, String)>,
+    },
     /// Nothing to write: the target holds every mapped value already.
     Unchanged { target: Option<String> },
     /// The mapping writes nothing (echo, outside the filter, stale ...).
@@ -127,7 +132,11 @@ impl Engine {
     }
 
     /// One event through the transform and the write's planning, nothing sent.
-    async fn preview_event(&self, record: &IntegrationRecord, event: &ChangeEvent) -> Result<PreviewAction, EngineError> {
+    async fn preview_event(
+        &self,
+        record: &IntegrationRecord,
+        event: &ChangeEvent,
+    ) -> Result<PreviewAction, EngineError> {
         let batch = Batch::default();
         let (id, flow) = (&event.integration, event.flow);
         if let Some(f) = self.batch_failure(&batch, id, flow, &event.snapshot.id).await? {
@@ -173,7 +182,8 @@ impl Engine {
         let ctx = WriteCtx { record, cmd, target_conn, target_scope, read_fields };
         let link = self.batch_link(batch, &cmd.integration, cmd.flow.source(), &cmd.source.id).await?;
         let Some((target, adoption)) = self.resolve_target(&ctx, link.as_ref(), batch).await? else {
-            let fields = cmd.changes.iter().map(|c| FieldDiff { field: c.field.clone(), from: None, to: c.value.clone() });
+            let fields =
+                cmd.changes.iter().map(|c| FieldDiff { field: c.field.clone(), from: None, to: c.value.clone() });
             return Ok(PreviewAction::Create { fields: fields.collect() });
         };
         let (current, plan) = match self.plan_existing(&ctx, &target, adoption, batch).await? {

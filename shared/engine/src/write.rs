@@ -69,7 +69,11 @@ impl TargetWrite {
 pub(crate) enum Planned {
     /// Nothing: the command's snapshot is stale.
     Stale(String),
-    Update { current: EntitySnapshot, plan: UpdatePlan, adoption: Adoption },
+    Update {
+        current: Box<EntitySnapshot>,
+        plan: UpdatePlan,
+        adoption: Adoption,
+    },
 }
 
 /// An update's result: written, or not applied because the command's snapshot is stale.
@@ -206,7 +210,7 @@ impl Engine {
     ) -> Result<Update, Parkable> {
         let (current, plan, adoption) = match self.plan_existing(ctx, &target_id, adoption, batch).await? {
             Planned::Stale(detail) => return Ok(Update::Stale(detail)),
-            Planned::Update { current, plan, adoption } => (current, plan, adoption),
+            Planned::Update { current, plan, adoption } => (*current, plan, adoption),
         };
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
         let target = if plan.send.is_empty() {
@@ -251,7 +255,7 @@ impl Engine {
         let target = (conn, scope, &current);
         let adopting = self.adoption_scope(ctx.record, cmd, adoption, target, &ctx.read_fields).await?;
         let plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref());
-        Ok(Planned::Update { current, plan, adoption })
+        Ok(Planned::Update { current: Box::new(current), plan, adoption })
     }
 
     /// Step 2, no target yet: a new one with every mapped value.
