@@ -22,6 +22,7 @@ use crate::error::HandleError;
 use crate::failures::{command_event, Parkable};
 use crate::outcome::{Skip, WriteOutcome};
 use crate::stale::stale_snapshot;
+use crate::target_deleted::Next;
 use crate::update_plan::{flagged_message, plan_update, UpdatePlan};
 use chrono::Utc;
 use ferry_domain::ports::Connector;
@@ -65,10 +66,12 @@ impl TargetWrite {
     }
 }
 
-/// An update's result: written, or not applied because the command's snapshot is stale.
+/// An update's result: written, not applied because the command's snapshot is stale, or
+/// not applied because the target no longer exists ([`crate::target_deleted`]).
 enum Update {
     Written(Box<TargetWrite>),
     Stale(String),
+    Gone,
 }
 
 impl Engine {
@@ -108,16 +111,30 @@ impl Engine {
         // The link may have appeared since transform (a duplicate event was written
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?;
-        let mut written = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
-            Some((target, adoption)) => match self.update_target(&ctx, target, adoption, batch).await? {
-                Update::Written(w) => *w,
-                Update::Stale(detail) => {
-                    batch.count(id, cmd.flow, Counter::Skipped);
-                    let source = cmd.source.key.clone();
-                    return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
-                }
+        let update = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
+            Some((target, adoption)) => match self.update_target(&ctx, target.clone(), adoption, batch).await? {
+                Update::Gone => match self.target_gone(&ctx, link.as_ref(), &target, batch).await? {
+                    Next::Done(outcome) => return Ok(outcome),
+                    Next::Create => self.recreate_in_target(&ctx, batch).await?,
+                },
+                u => u,
             },
-            None => self.create_in_target(&ctx, batch).await?,
+            None => match self.dropped_pair(&ctx, batch).await? {
+                Some(Next::Done(outcome)) => return Ok(outcome),
+                Some(Next::Create) | None => Update::Written(Box::new(self.create_in_target(&ctx, batch).await?)),
+            },
+        };
+        let mut written = match update {
+            Update::Written(w) => *w,
+            Update::Stale(detail) => {
+                batch.count(id, cmd.flow, Counter::Skipped);
+                let source = cmd.source.key.clone();
+                return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
+            }
+            Update::Gone => {
+                let message = format!("the twin created for {} cannot be read yet", cmd.source.key);
+                return Err(Parkable::Transient(PortError::new(ErrorCategory::Conflict, message)));
+            }
         };
         for c in &written.plan.resolved {
             info!(entity = %cmd.source.key, field = %c.field, winner = %c.winner, "conflict resolved by policy");
@@ -126,9 +143,12 @@ impl Engine {
         let now = Utc::now();
         // A create or adoption links the pair, then finishes it (back-links, remote ids,
         // values copied back); one whose link was stored before it stopped finishes now.
-        let linking = link.is_none() || matches!(written.adoption, Some(Adoption::Twin | Adoption::Original));
+        // A pair dropped because its target was deleted ([`crate::target_deleted`]) is
+        // linked again, to the new twin.
+        let store_link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?.is_none();
+        let linking = store_link || matches!(written.adoption, Some(Adoption::Twin | Adoption::Original));
         let linked = if linking {
-            self.link_pair(&ctx, &mut written, link.is_none(), now, batch).await?
+            self.link_pair(&ctx, &mut written, store_link, now, batch).await?
         } else {
             Default::default()
         };
@@ -199,10 +219,9 @@ impl Engine {
     ) -> Result<Update, Parkable> {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
-        let current = conn.get(scope, &target_id, &ctx.read_fields).await?.ok_or_else(|| {
-            let message = format!("linked target entity {target_id} no longer exists");
-            Parkable::Permanent(PortError::new(ErrorCategory::NotFound, message), None)
-        })?;
+        let Some(current) = conn.get(scope, &target_id, &ctx.read_fields).await? else {
+            return Ok(Update::Gone);
+        };
         // Read for this batch, not at transform: a write of the reverse flow may have
         // happened in between (the pair's record is written on the condition that none
         // happens before this step stores it).
@@ -228,6 +247,17 @@ impl Engine {
         };
         let from = Some(current.revision);
         Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
+    }
+
+    /// Step 2 for a target deleted under `on_target_deleted: recreate` (the pair is
+    /// dropped): as for any unlinked source, the twin an interrupted attempt created is
+    /// adopted, else a new one is created.
+    async fn recreate_in_target(&self, ctx: &WriteCtx<'_>, batch: &Batch) -> Result<Update, Parkable> {
+        let (cmd, conn, scope) = (ctx.cmd, ctx.target_conn.as_ref(), &ctx.target_scope);
+        match self.unlinked_target(ctx.record, cmd, conn, scope, batch).await? {
+            Some((twin, adoption)) => self.update_target(ctx, twin, adoption, batch).await,
+            None => Ok(Update::Written(Box::new(self.create_in_target(ctx, batch).await?))),
+        }
     }
 
     /// Step 2, no target yet: a new one with every mapped value.
