@@ -5,6 +5,7 @@
 mod backlog;
 mod cli;
 mod conflicts;
+mod deletions;
 mod delivery;
 mod edges;
 mod harness;

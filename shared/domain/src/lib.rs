@@ -21,7 +21,7 @@ pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
     Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentPair, CommentWrite,
-    Relation,
+    KindAbilities, Relation, REDMINE_RELATIONS,
 };
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;

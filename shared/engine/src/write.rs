@@ -71,7 +71,7 @@ impl TargetWrite {
 enum Update {
     Written(Box<TargetWrite>),
     Stale(String),
-    Gone,
+    Gone(EntityId),
 }
 
 impl Engine {
@@ -112,13 +112,7 @@ impl Engine {
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?;
         let update = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
-            Some((target, adoption)) => match self.update_target(&ctx, target.clone(), adoption, batch).await? {
-                Update::Gone => match self.target_gone(&ctx, link.as_ref(), &target, batch).await? {
-                    Next::Done(outcome) => return Ok(outcome),
-                    Next::Create => self.recreate_in_target(&ctx, batch).await?,
-                },
-                u => u,
-            },
+            Some((target, adoption)) => self.update_target(&ctx, target, adoption, batch).await?,
             None => match self.dropped_pair(&ctx, batch).await? {
                 Some(Next::Done(outcome)) => return Ok(outcome),
                 Some(Next::Create) | None => Update::Written(Box::new(self.create_in_target(&ctx, batch).await?)),
@@ -131,10 +125,15 @@ impl Engine {
                 let source = cmd.source.key.clone();
                 return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
             }
-            Update::Gone => {
-                let message = format!("the twin created for {} cannot be read yet", cmd.source.key);
-                return Err(Parkable::Transient(PortError::new(ErrorCategory::Conflict, message)));
-            }
+            Update::Gone(target) => match self.target_gone(&ctx, link.as_ref(), &target, batch).await? {
+                Next::Done(outcome) => return Ok(outcome),
+                // The pair is dropped: the source is written as an unlinked one, with every
+                // mapped value, through the create intent.
+                Next::Create => {
+                    let fresh = self.create_command(&record, cmd, batch).await?;
+                    return Box::pin(self.apply_command(&fresh, batch)).await;
+                }
+            },
         };
         for c in &written.plan.resolved {
             info!(entity = %cmd.source.key, field = %c.field, winner = %c.winner, "conflict resolved by policy");
@@ -220,7 +219,7 @@ impl Engine {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
         let Some(current) = conn.get(scope, &target_id, &ctx.read_fields).await? else {
-            return Ok(Update::Gone);
+            return Ok(Update::Gone(target_id));
         };
         // Read for this batch, not at transform: a write of the reverse flow may have
         // happened in between (the pair's record is written on the condition that none
@@ -247,17 +246,6 @@ impl Engine {
         };
         let from = Some(current.revision);
         Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
-    }
-
-    /// Step 2 for a target deleted under `on_target_deleted: recreate` (the pair is
-    /// dropped): as for any unlinked source, the twin an interrupted attempt created is
-    /// adopted, else a new one is created.
-    async fn recreate_in_target(&self, ctx: &WriteCtx<'_>, batch: &Batch) -> Result<Update, Parkable> {
-        let (cmd, conn, scope) = (ctx.cmd, ctx.target_conn.as_ref(), &ctx.target_scope);
-        match self.unlinked_target(ctx.record, cmd, conn, scope, batch).await? {
-            Some((twin, adoption)) => self.update_target(ctx, twin, adoption, batch).await,
-            None => Ok(Update::Written(Box::new(self.create_in_target(ctx, batch).await?))),
-        }
     }
 
     /// Step 2, no target yet: a new one with every mapped value.
