@@ -91,6 +91,9 @@ mod tests {
         pairs.iter().map(|(l, r)| LinkTypePair { left: l.to_string(), right: r.to_string() }).collect()
     }
 
+    /// (what, left, right, collaboration, refused keys, a fragment of the first message)
+    type Case<'a> = (&'a str, &'a SideKind<'a>, &'a SideKind<'a>, Collaboration, Vec<&'a str>, &'a str);
+
     #[test]
     fn keys_a_paired_kind_cannot_do_are_refused_at_their_key() {
         let jira = side("jira", SystemKind::Jira, SystemKind::Jira.abilities());
@@ -98,8 +101,7 @@ mod tests {
         let redmine = side("redmine", SystemKind::Redmine, SystemKind::Redmine.abilities());
         let flat = side("flat", SystemKind::Redmine, flat());
         let attachments = |max_size| AttachmentRule { direction: Direction::Both, max_size };
-        // (what, left, right, collaboration, refused keys, a fragment of the first message)
-        let table: Vec<(&str, &SideKind, &SideKind, Collaboration, Vec<&str>, &str)> = vec![
+        let table: Vec<Case> = vec![
             ("nothing asked", &jira, &flat, collab(|_| {}), vec![], ""),
             (
                 "everything Jira and Azure DevOps both do",
