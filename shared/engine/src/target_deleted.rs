@@ -136,7 +136,7 @@ impl Engine {
                 Ok(Next::Done(WriteOutcome::Skipped { source, reason: Skip::TargetDeleted, detail }))
             }
             Decision::Unlink => {
-                self.mark_dropped(ctx, at, batch).await?;
+                self.keep_source_fingerprint(ctx, Some(at), batch).await?;
                 if let Some(l) = link {
                     self.batch_delete_link(batch, l).await?;
                 }
@@ -147,6 +147,7 @@ impl Engine {
             }
             Decision::Recreate => {
                 if let Some(l) = link {
+                    self.keep_source_fingerprint(ctx, None, batch).await?;
                     self.batch_delete_link(batch, l).await?;
                 }
                 warn!(entity = %source, "its linked twin was deleted: creating a new one (on_target_deleted: recreate)");
@@ -155,15 +156,24 @@ impl Engine {
         }
     }
 
-    /// Marks the source whose twin was deleted, before its pair is dropped: a crash in
-    /// between finds the pair and the deleted target again, and drops it then.
-    async fn mark_dropped(&self, ctx: &WriteCtx<'_>, at: DateTime<Utc>, batch: &Batch) -> Result<(), PortError> {
+    /// Before the pair is dropped: the source's fingerprint as its pair holds it becomes
+    /// its own record (a store may keep the two apart, and the own one may still hold
+    /// the intent of the create that made the pair), with `twin_deleted` when the pair is
+    /// over for good. A crash before the drop finds the pair and the deleted target
+    /// again, and drops it then.
+    async fn keep_source_fingerprint(
+        &self,
+        ctx: &WriteCtx<'_>,
+        twin_deleted: Option<DateTime<Utc>>,
+        batch: &Batch,
+    ) -> Result<(), PortError> {
+        let at = Utc::now();
         let cmd = ctx.cmd;
         let none = BTreeMap::new();
         let keep = FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: None };
         let mut fp =
             self.merged_fingerprint(batch, &cmd.integration, cmd.flow.source(), &cmd.source.id, keep, at).await?;
-        fp.twin_deleted = Some(at);
+        fp.twin_deleted = twin_deleted;
         self.batch_put_fingerprint(batch, &fp).await
     }
 }
