@@ -39,6 +39,7 @@ mod outcome;
 mod poll;
 mod stale;
 mod status;
+mod target_deleted;
 #[cfg(test)]
 mod testkit;
 mod transform;

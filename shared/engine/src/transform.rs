@@ -97,6 +97,35 @@ impl Engine {
         }
     }
 
+    /// A create command for the source of `cmd`, mapped as an unlinked entity (every
+    /// mapped value, the remote id): what a write sends when it creates a new twin for
+    /// one found deleted ([`crate::target_deleted`]); `cmd` itself may carry only the
+    /// fields that changed.
+    pub(crate) async fn create_command(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        batch: &Batch,
+    ) -> Result<WriteCommand, Parkable> {
+        let (id, flow) = (&cmd.integration, cmd.flow);
+        let event = crate::failures::command_event(cmd);
+        let (source_conn, _) = self.side_connector(record, flow.source()).await?;
+        let (target_conn, _) = self.side_connector(record, flow.target()).await?;
+        let source_fp = self.batch_fingerprint(batch, id, flow.source(), &cmd.source.id).await?;
+        let pair = PairState { link: None, source_fp, target_fp: None };
+        let output = self.map_event(record, &event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;
+        match output.decision {
+            Decision::Write { changes, mapped, .. } => {
+                Ok(WriteCommand { target: None, changes, mapped, collab_only: false, ..cmd.clone() })
+            }
+            Decision::Fail { category, message } => Err(Parkable::Permanent(PortError::new(category, message), None)),
+            Decision::Skip { detail, .. } => Err(Parkable::Permanent(
+                PortError::new(ErrorCategory::InvalidRequest, format!("nothing to create a new twin from: {detail}")),
+                None,
+            )),
+        }
+    }
+
     /// The event's link and both fingerprints, as this batch reads them.
     async fn pair_state(&self, event: &ChangeEvent, batch: &Batch) -> Result<PairState, PortError> {
         let (id, source_side, target_side) = (&event.integration, event.flow.source(), event.flow.target());
