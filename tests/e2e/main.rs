@@ -9,6 +9,7 @@ mod conflicts;
 mod delivery;
 mod edges;
 mod harness;
+mod hierarchy;
 mod interleave;
 mod recovery;
 mod redmine;
