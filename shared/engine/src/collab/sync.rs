@@ -124,7 +124,9 @@ impl Engine {
             .map(|r| r.integration.clone())
             .collect();
         let mut resolved = 0;
-        for route in routes(&record.integration, side, &others) {
+        // Nothing waits in an integration that syncs no relations: it is not asked.
+        let routes = routes(&record.integration, side, &others).into_iter().filter(|r| syncs_relations(r.integration));
+        for route in routes {
             let own = route.integration.id == record.integration.id;
             let found = all.iter().find(|r| !own && r.integration.id == route.integration.id);
             let waiting_in = found.unwrap_or(record);
@@ -498,6 +500,11 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether `i` syncs parents or links in either direction.
+fn syncs_relations(i: &Integration) -> bool {
+    i.collaboration.hierarchy.is_some() || !i.collaboration.links.is_empty()
 }
 
 fn relation_other(r: &Relation) -> &EntityId {
