@@ -10,6 +10,7 @@ mod deletions;
 mod delivery;
 mod edges;
 mod harness;
+mod hierarchy;
 mod interleave;
 mod recovery;
 mod redmine;

@@ -90,12 +90,18 @@ impl Engine {
             return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
         }
         let event = command_event(&command);
-        let result = self.apply_command(&command, batch).await;
+        let result = self.apply_command(&command, receive_count > 1, batch).await;
         self.settle(&event, Some(&command), result, receive_count, batch).await
     }
 
-    /// The steps of a write (see the module docs).
-    async fn apply_command(&self, cmd: &WriteCommand, batch: &Batch) -> Result<WriteOutcome, Parkable> {
+    /// The steps of a write (see the module docs). `redelivered`: an earlier attempt may
+    /// have linked the pair and stopped before completing the relations that waited for it.
+    async fn apply_command(
+        &self,
+        cmd: &WriteCommand,
+        redelivered: bool,
+        batch: &Batch,
+    ) -> Result<WriteOutcome, Parkable> {
         let id = &cmd.integration;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
         if let Some(parked) = self.park_behind(&command_event(cmd), Some(cmd), batch).await? {
@@ -155,7 +161,7 @@ impl Engine {
         // Step 5: the conversation and structure around the pair.
         let pair = PairInFlow { record: &record, flow: cmd.flow, source: &cmd.source.id, target: &written.target.id };
         self.sync_collaboration(pair).await?;
-        if linking {
+        if linking || redelivered {
             self.resolve_pending(&record, cmd.flow.source(), &cmd.source.id).await?;
             self.resolve_pending(&record, cmd.flow.target(), &written.target.id).await?;
         }
