@@ -137,7 +137,7 @@ impl Engine {
                 // mapped value, through the create intent.
                 Next::Create => {
                     let fresh = self.create_command(&record, cmd, batch).await?;
-                    return Box::pin(self.apply_command(&fresh, batch)).await;
+                    return Box::pin(self.apply_command(&fresh, false, batch)).await;
                 }
             },
         };
