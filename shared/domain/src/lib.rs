@@ -16,6 +16,7 @@ pub mod message;
 pub mod model;
 pub mod names;
 pub mod ports;
+pub mod value_map;
 
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};

@@ -25,6 +25,7 @@ mod cache;
 pub mod collab;
 mod crash;
 mod create;
+mod decode;
 mod engine;
 mod error;
 mod failures;

@@ -3,6 +3,7 @@
 //! [`Engine::flush`](crate::Engine::flush) to send with the rest of the batch.
 
 use crate::batch::Batch;
+use crate::decode::decode;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::Parkable;
@@ -35,11 +36,7 @@ impl Engine {
         receive_count: u32,
         batch: &Batch,
     ) -> Result<TransformOutcome, HandleError> {
-        let event: ChangeEvent = serde_json::from_str(body)
-            .map_err(|e| HandleError::BadMessage(format!("change event is not valid JSON: {e}")))?;
-        if event.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!("change event schema {} is not supported", event.schema)));
-        }
+        let event: ChangeEvent = decode(body)?;
         let result = self.transform_event(&event, batch).await;
         self.settle(&event, None, result, receive_count, batch).await
     }

@@ -17,6 +17,7 @@ use crate::adopt::{unfinished_adoption, Adoption};
 use crate::batch::Batch;
 use crate::collab::sync::PairInFlow;
 use crate::crash::CrashPoint;
+use crate::decode::decode;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::{command_event, Parkable};
@@ -28,7 +29,7 @@ use chrono::Utc;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, IntegrationRecord, Link,
-    PortError, Scope, WriteCommand, MESSAGE_SCHEMA,
+    PortError, Scope, WriteCommand,
 };
 use std::sync::Arc;
 use tracing::{info, instrument};
@@ -84,11 +85,7 @@ impl Engine {
         receive_count: u32,
         batch: &Batch,
     ) -> Result<WriteOutcome, HandleError> {
-        let command: WriteCommand = serde_json::from_str(body)
-            .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
-        if command.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
-        }
+        let command: WriteCommand = decode(body)?;
         let event = command_event(&command);
         let result = self.apply_command(&command, receive_count > 1, batch).await;
         self.settle(&event, Some(&command), result, receive_count, batch).await
