@@ -47,6 +47,7 @@ mod tests {
             counts: FlowCounts::default(),
             open_failures: failures,
             conflicts: 0,
+            targets_deleted: 0,
         };
         vec![IntegrationStatus {
             integration: "i".into(),

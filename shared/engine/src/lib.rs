@@ -27,6 +27,7 @@ mod cache;
 pub mod collab;
 mod crash;
 mod create;
+mod decode;
 mod engine;
 mod error;
 mod failures;
@@ -42,6 +43,7 @@ mod poll;
 mod preview;
 mod stale;
 mod status;
+mod target_deleted;
 #[cfg(test)]
 mod testkit;
 mod transform;

@@ -10,7 +10,8 @@ use crate::batch::Batch;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::failures::Parkable;
-use crate::outcome::TransformOutcome;
+use crate::outcome::{TransformOutcome, WriteOutcome};
+use crate::target_deleted::Next;
 use crate::write::{Planned, WriteCtx};
 use chrono::{DateTime, Utc};
 use ferry_domain::{
@@ -182,12 +183,21 @@ impl Engine {
         let ctx = WriteCtx { record, cmd, target_conn, target_scope, read_fields };
         let link = self.batch_link(batch, &cmd.integration, cmd.flow.source(), &cmd.source.id).await?;
         let Some((target, adoption)) = self.resolve_target(&ctx, link.as_ref(), batch).await? else {
-            let fields =
-                cmd.changes.iter().map(|c| FieldDiff { field: c.field.clone(), from: None, to: c.value.clone() });
-            return Ok(PreviewAction::Create { fields: fields.collect() });
+            // An unlinked source whose pair was dropped earlier is created again only
+            // under `on_target_deleted: recreate`.
+            return Ok(match self.dropped_pair(&ctx, batch).await? {
+                Some(Next::Done(outcome)) => skipped(outcome),
+                Some(Next::Create) | None => create(cmd),
+            });
         };
         let (current, plan) = match self.plan_existing(&ctx, &target, adoption, batch).await? {
             Planned::Stale(detail) => return Ok(PreviewAction::Skip { reason: "stale".into(), detail }),
+            Planned::Gone(target) => {
+                return Ok(match self.target_gone(&ctx, link.as_ref(), &target, batch).await? {
+                    Next::Done(outcome) => skipped(outcome),
+                    Next::Create => create(&self.create_command(record, cmd, batch).await?),
+                })
+            }
             Planned::Update { current, plan, .. } => (current, plan),
         };
         if plan.send.is_empty() && plan.flagged.is_empty() {
@@ -210,6 +220,20 @@ impl Engine {
             .collect();
         let resolved = plan.resolved.iter().map(|r| (r.field.clone(), r.winner.to_string())).collect();
         Ok(PreviewAction::Update { target: current.key, fields, conflicts, resolved })
+    }
+}
+
+/// A create of a new target with every value of the command.
+fn create(cmd: &WriteCommand) -> PreviewAction {
+    let fields = cmd.changes.iter().map(|c| FieldDiff { field: c.field.clone(), from: None, to: c.value.clone() });
+    PreviewAction::Create { fields: fields.collect() }
+}
+
+/// A write the run would skip (a deleted twin under `on_target_deleted: unlink`).
+fn skipped(outcome: WriteOutcome) -> PreviewAction {
+    match outcome {
+        WriteOutcome::Skipped { reason, detail, .. } => PreviewAction::Skip { reason: reason.as_str().into(), detail },
+        other => PreviewAction::Skip { reason: "not_written".into(), detail: format!("{other:?}") },
     }
 }
 
