@@ -9,6 +9,7 @@ mod conflicts;
 mod deletions;
 mod delivery;
 mod edges;
+mod first_steps;
 mod harness;
 mod hierarchy;
 mod interleave;
