@@ -45,10 +45,12 @@ mod dynamo;
 mod dynamo_collab;
 mod dynamo_state;
 mod error;
+pub mod json;
 mod payloads;
 mod record_payloads;
 pub mod s3;
 mod scheduler;
+mod signed;
 mod sqs;
 
 pub use dynamo::DynamoStore;
