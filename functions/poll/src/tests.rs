@@ -89,3 +89,56 @@ fn the_scheduler_fixture_parses() {
     let input = PollInput::from_event(event).expect("valid input");
     assert_eq!((input.integration.as_str(), input.flow), ("app-bugs", Flow::LeftToRight));
 }
+
+// ---- coalesced polls (ferry_engine's poll_request) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_requested_while_another_holds_the_direction_is_left_for_the_holder() {
+    let w = World::new().await;
+    w.jira_bug("Filed while a poll runs").await;
+    let state = w.engine().state().clone();
+    let (id, flow) = (w.id.clone(), Flow::LeftToRight);
+    assert!(state.acquire_lease(&id, flow, "another-poll", Duration::from_secs(60)).await.expect("lease"));
+
+    let report = w.engine().request_poll(&id, flow, Utc::now()).await.expect("requested poll");
+    assert!(report.busy && report.rounds == 0, "{report:?}");
+    assert!(state.poll_requested(&id, flow).await.expect("read"), "the request waits for the holder");
+    assert_eq!(w.depth(QueueName::Changes).await, 0);
+
+    state.release_lease(&id, flow, "another-poll").await.expect("release");
+    let next = w.engine().poll(&id, flow, Utc::now()).await.expect("the next poll");
+    assert_eq!((next.rounds, next.enqueued), (1, 1), "{next:?}");
+    assert!(!state.poll_requested(&id, flow).await.expect("read"), "the poll that read took the request");
+}
+
+/// Six people file a bug each, a moment apart, and each bug's webhook asks for a poll
+/// at once, while the simulator answers slowly: the polls overlap, most requests find
+/// the direction busy, and yet, when the last requested poll returns, every bug is
+/// enqueued exactly once with no further poll. Without the holder's rerun a bug filed
+/// during a read waits for the next scheduled poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_requested_polls_coalesce_and_lose_no_request() {
+    let w = std::sync::Arc::new(World::new().await);
+    let (id, flow) = (w.id.clone(), Flow::LeftToRight);
+    w.jira.faults().set_delay(Duration::from_millis(300));
+    let mut people = tokio::task::JoinSet::new();
+    for i in 0..6u64 {
+        let (w, id) = (w.clone(), id.clone());
+        people.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(80 * i)).await;
+            w.jira_bug(&format!("Bug {i} filed during polls")).await;
+            w.rt.engine.request_poll(&id, flow, Utc::now()).await.expect("requested poll")
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(r) = people.join_next().await {
+        reports.push(r.expect("person task"));
+    }
+    w.jira.faults().set_delay(Duration::ZERO);
+
+    let enqueued: usize = reports.iter().map(|r| r.enqueued).sum();
+    assert!(reports.iter().any(|r| r.busy), "the polls overlapped: {reports:?}");
+    assert_eq!(enqueued, 6, "each bug once: {reports:?}");
+    assert_eq!(w.depth(QueueName::Changes).await, 6);
+    assert!(!w.engine().state().poll_requested(&id, flow).await.expect("read"), "no request left open");
+}

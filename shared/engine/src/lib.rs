@@ -38,6 +38,7 @@ mod missing;
 mod outbox;
 mod outcome;
 mod poll;
+mod poll_request;
 mod stale;
 mod status;
 mod target_deleted;
