@@ -47,6 +47,7 @@ mod testkit;
 mod transform;
 mod update_plan;
 mod watermark;
+mod webhook;
 mod write;
 
 pub use attempts::{attempts_note, effective_attempts, last_attempt};
@@ -61,3 +62,4 @@ pub use outcome::{Skip, TransformOutcome, WriteOutcome};
 pub use poll::PollReport;
 pub use status::{FlowStatus, IntegrationStatus};
 pub use watermark::budget_before_deadline;
+pub use webhook::HookAccepted;
