@@ -153,6 +153,9 @@ mod webhooks {
 
     const SECRET: &[u8] = b"jira-webhook-secret";
 
+    /// A refused delivery: its name, hook, secret, headers, body and reason.
+    type Refusal<'a> = (&'a str, &'a str, Option<&'a HookSecret>, Vec<(String, String)>, &'a str, Rejection);
+
     /// A Jira `jira:issue_updated` delivery as Jira's admin webhooks send it (trimmed).
     fn jira_body(project: &str) -> String {
         serde_json::json!({
@@ -214,7 +217,7 @@ mod webhooks {
         deliver(&w, "jira", Some(&secret), &good, &body).await.expect("the first delivery");
         w.engine().state().take_poll_request(&w.id, Flow::LeftToRight).await.expect("clear the request");
 
-        let cases: Vec<(&str, &str, Option<&HookSecret>, Vec<(String, String)>, &str, Rejection)> = vec![
+        let cases: Vec<Refusal> = vec![
             (
                 "wrong secret",
                 "jira",
