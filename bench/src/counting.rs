@@ -508,6 +508,28 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("DeleteItem", "remove_pending");
         self.inner.remove_pending(integration, side, awaited, waiting).await
     }
+    async fn record_delivery(
+        &self,
+        hook: &str,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        window: Duration,
+    ) -> PortResult<bool> {
+        self.write("record_delivery");
+        self.inner.record_delivery(hook, id, at, window).await
+    }
+    async fn request_poll(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()> {
+        self.write("request_poll");
+        self.inner.request_poll(integration, flow).await
+    }
+    async fn poll_requested(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        self.read("poll_requested");
+        self.inner.poll_requested(integration, flow).await
+    }
+    async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        self.op("DeleteItem", "take_poll_request");
+        self.inner.take_poll_request(integration, flow).await
+    }
 }
 
 #[cfg(test)]

@@ -89,3 +89,201 @@ fn the_scheduler_fixture_parses() {
     let input = PollInput::from_event(event).expect("valid input");
     assert_eq!((input.integration.as_str(), input.flow), ("app-bugs", Flow::LeftToRight));
 }
+
+// ---- coalesced polls (ferry_engine's poll_request) ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_requested_while_another_holds_the_direction_is_left_for_the_holder() {
+    let w = World::new().await;
+    w.jira_bug("Filed while a poll runs").await;
+    let state = w.engine().state().clone();
+    let (id, flow) = (w.id.clone(), Flow::LeftToRight);
+    assert!(state.acquire_lease(&id, flow, "another-poll", Duration::from_secs(60)).await.expect("lease"));
+
+    let report = w.engine().request_poll(&id, flow, Utc::now()).await.expect("requested poll");
+    assert!(report.busy && report.rounds == 0, "{report:?}");
+    assert!(state.poll_requested(&id, flow).await.expect("read"), "the request waits for the holder");
+    assert_eq!(w.depth(QueueName::Changes).await, 0);
+
+    state.release_lease(&id, flow, "another-poll").await.expect("release");
+    let next = w.engine().poll(&id, flow, Utc::now()).await.expect("the next poll");
+    assert_eq!((next.rounds, next.enqueued), (1, 1), "{next:?}");
+    assert!(!state.poll_requested(&id, flow).await.expect("read"), "the poll that read took the request");
+}
+
+/// Six people file a bug each, a moment apart, and each bug's webhook asks for a poll
+/// at once, while the simulator answers slowly: the polls overlap, most requests find
+/// the direction busy, and yet, when the last requested poll returns, every bug is
+/// enqueued exactly once with no further poll. Without the holder's rerun a bug filed
+/// during a read waits for the next scheduled poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_requested_polls_coalesce_and_lose_no_request() {
+    let w = std::sync::Arc::new(World::new().await);
+    let (id, flow) = (w.id.clone(), Flow::LeftToRight);
+    w.jira.faults().set_delay(Duration::from_millis(300));
+    let mut people = tokio::task::JoinSet::new();
+    for i in 0..6u64 {
+        let (w, id) = (w.clone(), id.clone());
+        people.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(80 * i)).await;
+            w.jira_bug(&format!("Bug {i} filed during polls")).await;
+            w.rt.engine.request_poll(&id, flow, Utc::now()).await.expect("requested poll")
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(r) = people.join_next().await {
+        reports.push(r.expect("person task"));
+    }
+    w.jira.faults().set_delay(Duration::ZERO);
+
+    let enqueued: usize = reports.iter().map(|r| r.enqueued).sum();
+    assert!(reports.iter().any(|r| r.busy), "the polls overlapped: {reports:?}");
+    assert_eq!(enqueued, 6, "each bug once: {reports:?}");
+    assert_eq!(w.depth(QueueName::Changes).await, 6);
+    assert!(!w.engine().state().poll_requested(&id, flow).await.expect("read"), "no request left open");
+}
+
+// ---- webhook deliveries (ferry_engine's webhook use case) ----
+
+mod webhooks {
+    use super::*;
+    use ferry_domain::webhook::verify::jira_signature;
+    use ferry_domain::webhook::{HookRequest, HookSecret, Rejection};
+    use ferry_engine::HookAccepted;
+
+    const SECRET: &[u8] = b"jira-webhook-secret";
+
+    /// A refused delivery: its name, hook, secret, headers, body and reason.
+    type Refusal<'a> = (&'a str, &'a str, Option<&'a HookSecret>, Vec<(String, String)>, &'a str, Rejection);
+
+    /// A Jira `jira:issue_updated` delivery as Jira's admin webhooks send it (trimmed).
+    fn jira_body(project: &str) -> String {
+        serde_json::json!({
+            "timestamp": 1_765_000_000_000_i64,
+            "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic",
+            "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Alice"},
+            "issue": {"id": "10002", "key": format!("{project}-1"), "fields": {"project": {"id": "10000", "key": project}}},
+            "changelog": {"id": "10100", "items": [{"field": "summary", "fromString": "a", "toString": "b"}]},
+        })
+        .to_string()
+    }
+
+    fn jira_headers(body: &str, delivery: &str, secret: &[u8]) -> Vec<(String, String)> {
+        vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("X-Atlassian-Webhook-Identifier".into(), delivery.into()),
+            ("X-Hub-Signature".into(), jira_signature(secret, body.as_bytes())),
+        ]
+    }
+
+    async fn deliver(
+        w: &World,
+        hook: &str,
+        secret: Option<&HookSecret>,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Result<HookAccepted, Rejection> {
+        let request = HookRequest { headers, body: body.as_bytes() };
+        w.engine().accept_hook(hook, secret, &request, Utc::now()).await.expect("store")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signed_jira_delivery_requests_a_poll_of_the_direction_its_project_feeds() {
+        let w = World::new().await;
+        w.jira_bug("Edited in Jira").await;
+        let secret = HookSecret::Jira { secret: SECRET.to_vec() };
+        let body = jira_body("APP");
+
+        let accepted =
+            deliver(&w, "jira", Some(&secret), &jira_headers(&body, "d-1", SECRET), &body).await.expect("accepted");
+
+        assert_eq!(accepted.directions, vec![(w.id.clone(), Flow::LeftToRight)]);
+        let state = w.engine().state();
+        assert!(state.poll_requested(&w.id, Flow::LeftToRight).await.expect("read"));
+        assert!(!state.poll_requested(&w.id, Flow::RightToLeft).await.expect("read"));
+        let polled = w.engine().poll(&w.id, Flow::LeftToRight, Utc::now()).await.expect("poll");
+        assert_eq!(polled.enqueued, 1, "{polled:?}");
+        assert!(!state.poll_requested(&w.id, Flow::LeftToRight).await.expect("read"), "the poll took it");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_not_proven_new_and_authentic_are_refused_and_request_nothing() {
+        let w = World::new().await;
+        let secret = HookSecret::Jira { secret: SECRET.to_vec() };
+        let body = jira_body("APP");
+        let other_project = jira_body("OPS");
+        let good = jira_headers(&body, "d-1", SECRET);
+        deliver(&w, "jira", Some(&secret), &good, &body).await.expect("the first delivery");
+        w.engine().state().take_poll_request(&w.id, Flow::LeftToRight).await.expect("clear the request");
+
+        let cases: Vec<Refusal> = vec![
+            (
+                "wrong secret",
+                "jira",
+                Some(&secret),
+                jira_headers(&body, "d-2", b"guess"),
+                &body,
+                Rejection::BadSignature,
+            ),
+            ("no signature", "jira", Some(&secret), good[..2].to_vec(), &body, Rejection::BadSignature),
+            (
+                "body changed after signing",
+                "jira",
+                Some(&secret),
+                jira_headers(&body, "d-3", SECRET),
+                &other_project,
+                Rejection::BadSignature,
+            ),
+            ("no secret configured", "jira", None, jira_headers(&body, "d-4", SECRET), &body, Rejection::MissingSecret),
+            ("unknown hook", "nope", Some(&secret), jira_headers(&body, "d-5", SECRET), &body, Rejection::UnknownHook),
+            ("replayed delivery", "jira", Some(&secret), good.clone(), &body, Rejection::Replay),
+            (
+                "project of no integration",
+                "jira",
+                Some(&secret),
+                jira_headers(&other_project, "d-6", SECRET),
+                &other_project,
+                Rejection::UnknownIntegration,
+            ),
+        ];
+        for (name, hook, secret, headers, body, expected) in cases {
+            assert_eq!(deliver(&w, hook, secret, &headers, body).await, Err(expected), "{name}");
+            assert!(!w.engine().state().poll_requested(&w.id, Flow::LeftToRight).await.expect("read"), "{name}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ado_service_hook_with_its_credentials_requests_a_poll_of_the_other_direction() {
+        use base64::Engine as _;
+        let w = World::new().await;
+        let secret = HookSecret::Ado {
+            basic: Some(("ferry".into(), "basic-secret".into())),
+            header: Some(("X-Ferry-Hook".into(), "header-secret".into())),
+        };
+        // A `workitem.updated` event as Azure DevOps service hooks send it (trimmed).
+        let body = serde_json::json!({
+            "subscriptionId": "00ca946b-2fe9-4f2a-ae2f-40d5c48001bc",
+            "notificationId": 3,
+            "id": "1ca023d6-0d99-4ec8-9a1a-a1c6d2d1b9ea",
+            "eventType": "workitem.updated",
+            "publisherId": "tfs",
+            "resource": {"id": 2, "workItemId": 5, "rev": 2,
+                "revision": {"id": 5, "rev": 2, "fields": {"System.TeamProject": "App", "System.Title": "x"}}},
+            "resourceVersion": "1.0",
+            "createdDate": "2026-12-07T01:00:00Z",
+        })
+        .to_string();
+        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ferry:basic-secret"));
+        let headers: Vec<(String, String)> =
+            vec![("Authorization".into(), auth.clone()), ("X-Ferry-Hook".into(), "header-secret".into())];
+
+        let accepted = deliver(&w, "ado", Some(&secret), &headers, &body).await.expect("accepted");
+        assert_eq!(accepted.directions, vec![(w.id.clone(), Flow::RightToLeft)]);
+        assert_eq!(accepted.delivery_id, "00ca946b-2fe9-4f2a-ae2f-40d5c48001bc:3");
+
+        let no_header: Vec<(String, String)> = vec![("Authorization".into(), auth)];
+        let refused = deliver(&w, "ado", Some(&secret), &no_header, &body).await;
+        assert_eq!(refused, Err(Rejection::BadSignature));
+    }
+}

@@ -17,6 +17,7 @@ pub mod model;
 pub mod names;
 pub mod ports;
 pub mod value_map;
+pub mod webhook;
 
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};

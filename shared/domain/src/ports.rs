@@ -447,6 +447,22 @@ pub trait StateStore: Send + Sync {
         awaited: &EntityId,
         waiting: &EntityId,
     ) -> PortResult<()>;
+
+    // ---- webhooks (crate::webhook) ----
+
+    /// Records delivery `id` of hook `hook` (a system id) received at `at`: `true` when
+    /// it is new, `false` when the same id was recorded less than `window` before `at`
+    /// (a replay; nothing is written). An id recorded longer ago counts as new again,
+    /// and records older than the window may be dropped.
+    async fn record_delivery(&self, hook: &str, id: &str, at: DateTime<Utc>, window: Duration) -> PortResult<bool>;
+    /// Asks for one more poll of (integration, flow): whoever holds or next takes its
+    /// poll lease polls again ([`StateStore::take_poll_request`]). Idempotent.
+    async fn request_poll(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()>;
+    /// Whether a poll of (integration, flow) was requested and not taken yet.
+    async fn poll_requested(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool>;
+    /// Takes (clears) the poll request of (integration, flow); answers whether there was
+    /// one. Only the holder of the poll lease takes it, before it reads.
+    async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

@@ -7,6 +7,7 @@
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::poll_request::{merge, poll_again};
 use crate::watermark::{
     after_page, budget_and_lease, classify, read_start, seen_entry, start_outside, stream_state, Budget, PageRead,
     Stream, Verdict,
@@ -41,6 +42,9 @@ pub struct PollReport {
     pub pages: usize,
     /// The time budget ended before the read did: the next poll continues it.
     pub more: bool,
+    /// Reads this poll ran: 1, plus one for each rerun a poll request asked for while
+    /// it read ([`crate::poll_request`]); 0 when it did not run (`busy`).
+    pub rounds: usize,
 }
 
 /// What every page of one poll needs.
@@ -85,20 +89,45 @@ impl Engine {
     ) -> Result<PollReport, EngineError> {
         let (budget, lease) = budget_and_lease(budget, self.settings.poll_lease);
         // One poll per integration direction at a time: a second one (an overlapping
-        // schedule, a manual run) steps aside instead of racing the first.
+        // schedule, a manual run, a webhook) steps aside instead of racing the first,
+        // and its request is answered by the holder's rerun (crate::poll_request).
         let owner = uuid::Uuid::new_v4().to_string();
-        if !self.state.acquire_lease(id, flow, &owner, lease).await? {
-            return Ok(PollReport { busy: true, ..PollReport::default() });
+        let started = Instant::now();
+        let mut total = PollReport::default();
+        loop {
+            if !self.state.acquire_lease(id, flow, &owner, lease).await? {
+                total.busy = total.rounds == 0;
+                return Ok(total);
+            }
+            let spent = started.elapsed();
+            let round_now = now + ChronoDuration::from_std(spent).unwrap_or_default();
+            let result =
+                self.poll_round(id, flow, round_now, Budget::new(Instant::now(), budget.saturating_sub(spent))).await;
+            if let Err(EngineError::Crashed(_)) = &result {
+                // A dead process releases nothing: the lease expires on its own.
+                return result;
+            }
+            if let Err(e) = self.state.release_lease(id, flow, &owner).await {
+                warn!("releasing the poll lease: {e}");
+            }
+            merge(&mut total, result?);
+            let requested = self.state.poll_requested(id, flow).await?;
+            if !poll_again(requested, &total, total.rounds, started.elapsed(), budget) {
+                return Ok(total);
+            }
         }
-        let result = self.poll_leased(id, flow, now, Budget::new(Instant::now(), budget)).await;
-        if let Err(EngineError::Crashed(_)) = &result {
-            // A dead process releases nothing: the lease expires on its own.
-            return result;
-        }
-        if let Err(e) = self.state.release_lease(id, flow, &owner).await {
-            warn!("releasing the poll lease: {e}");
-        }
-        result
+    }
+
+    /// One read under the lease. A request made before it is answered by it.
+    async fn poll_round(
+        &self,
+        id: &IntegrationId,
+        flow: Flow,
+        now: DateTime<Utc>,
+        budget: Budget,
+    ) -> Result<PollReport, EngineError> {
+        self.state.take_poll_request(id, flow).await?;
+        self.poll_leased(id, flow, now, budget).await
     }
 
     async fn poll_leased(

@@ -18,6 +18,8 @@ use ferry_domain::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::webhook_contract::webhooks;
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }

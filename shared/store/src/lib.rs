@@ -14,6 +14,8 @@ pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod sqlite;
+#[cfg(feature = "contract")]
+pub mod webhook_contract;
 
 use std::time::Duration;
 

@@ -353,6 +353,15 @@ async fn collaboration_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn webhook_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::webhooks(&store).await;
+    contract::webhooks(&store).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds_on_sqs() {
     let stack = Stack::create(MAX_RECEIVES).await;
     contract::queue(&stack.queue(), stack.names.max_receives).await;

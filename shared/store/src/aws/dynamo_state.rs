@@ -890,6 +890,22 @@ impl StateStore for DynamoStore {
     ) -> PortResult<()> {
         self.pending_remove(integration, side, awaited, waiting).await
     }
+
+    async fn record_delivery(&self, hook: &str, id: &str, at: DateTime<Utc>, window: Duration) -> PortResult<bool> {
+        self.hook_record_delivery(hook, id, at, window).await
+    }
+
+    async fn request_poll(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()> {
+        self.hook_request_poll(integration, flow).await
+    }
+
+    async fn poll_requested(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        self.hook_poll_requested(integration, flow).await
+    }
+
+    async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        self.hook_take_poll_request(integration, flow).await
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@
 //!   `collab` (`doc`, `version` N, conditional puts)
 //! - pending relation `pending#{integration}#{side}#{awaited entity}` /
 //!   `pending#{waiting entity}` (no attributes; listed by a `Query` of the partition)
+//! - webhook delivery seen `hookdelivery#{system}#{delivery id}` / `delivery`
+//!   (`seen_at_ms`, conditional puts; `expires_at` for the table's TTL)
+//! - poll request `pollrequest#{integration}#{flow}` / `pollrequest` (no attributes;
+//!   taken by a `DeleteItem` that returns the old item)
 //!
 //! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
 //! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
@@ -45,6 +49,7 @@
 
 mod dynamo;
 mod dynamo_collab;
+mod dynamo_hooks;
 mod dynamo_state;
 mod error;
 pub mod json;

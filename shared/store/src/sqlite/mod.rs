@@ -39,6 +39,7 @@
 
 mod collab;
 mod config;
+mod hooks;
 mod queue;
 mod reads;
 mod schema;

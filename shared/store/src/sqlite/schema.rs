@@ -136,6 +136,20 @@ CREATE TABLE pending_relations (
     waiting     TEXT NOT NULL,
     PRIMARY KEY (integration, side, awaited, waiting)
 ) WITHOUT ROWID;
+"#, // Webhooks: the delivery ids seen (replay defence) and the polls they asked for.
+    r#"
+CREATE TABLE hook_deliveries (
+    hook     TEXT NOT NULL,
+    delivery TEXT NOT NULL,
+    seen_at  INTEGER NOT NULL,
+    PRIMARY KEY (hook, delivery)
+) WITHOUT ROWID;
+CREATE INDEX hook_deliveries_by_time ON hook_deliveries (seen_at);
+CREATE TABLE poll_requests (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    PRIMARY KEY (integration, flow)
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -77,6 +77,13 @@ async fn collaboration_contract_holds() {
 }
 
 #[tokio::test]
+async fn webhook_contract_holds() {
+    let (_dir, store) = fresh(QueueSettings::default());
+    contract::webhooks(&store).await;
+    contract::webhooks(&store).await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds() {
     let (_dir, store) = fresh(settings(4, 300_000));
     contract::queue(&store, 4).await;

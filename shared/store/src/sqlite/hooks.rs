@@ -1,0 +1,81 @@
+//! Webhook bookkeeping: delivery ids seen (replay defence) and poll requests.
+
+use super::{commit, immediate, Ctx, SqliteStore};
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::PortResult;
+use ferry_domain::{Flow, IntegrationId};
+use rusqlite::{params, OptionalExtension};
+use std::time::Duration;
+
+impl SqliteStore {
+    pub(super) async fn hook_record_delivery(
+        &self,
+        hook: &str,
+        id: &str,
+        at: DateTime<Utc>,
+        window: Duration,
+    ) -> PortResult<bool> {
+        let (hook, id) = (hook.to_string(), id.to_string());
+        let at_ms = at.timestamp_millis();
+        let cutoff = at_ms.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        self.run(move |conn, _| {
+            let what = format!("record_delivery {hook} {id}");
+            let tx = immediate(conn, &what)?;
+            // Ids past the window are forgotten first, so one seen again after it is new.
+            tx.execute("DELETE FROM hook_deliveries WHERE seen_at <= ?1", params![cutoff]).ctx(|| what.clone())?;
+            let added = tx
+                .execute(
+                    "INSERT INTO hook_deliveries (hook, delivery, seen_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (hook, delivery) DO NOTHING",
+                    params![hook, id, at_ms],
+                )
+                .ctx(|| what.clone())?;
+            commit(tx, &what)?;
+            Ok(added == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn hook_request_poll(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO poll_requests (integration, flow) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![integration, flow.as_str()],
+            )
+            .ctx(|| format!("request_poll {integration} {flow}"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn hook_poll_requested(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let found: Option<i64> = conn
+                .query_row(
+                    "SELECT 1 FROM poll_requests WHERE integration = ?1 AND flow = ?2",
+                    params![integration, flow.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| format!("poll_requested {integration} {flow}"))?;
+            Ok(found.is_some())
+        })
+        .await
+    }
+
+    pub(super) async fn hook_take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let removed = conn
+                .execute(
+                    "DELETE FROM poll_requests WHERE integration = ?1 AND flow = ?2",
+                    params![integration, flow.as_str()],
+                )
+                .ctx(|| format!("take_poll_request {integration} {flow}"))?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+}
