@@ -15,6 +15,7 @@ mod attachments;
 mod collab_tests;
 mod comments;
 mod deletion;
+mod discovery;
 mod model;
 mod patch;
 mod relations;
@@ -565,6 +566,9 @@ fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let params = Params::parse(uri.query().unwrap_or_default());
+    if let Some(reply) = discovery::answer(inner, method, scope, &lower, &params, headers, user) {
+        return reply;
+    }
     // Attachment URLs are embedded in HTML (`<img src=…/_apis/wit/attachments/{id}?fileName=…>`)
     // and fetched without an api-version: the service serves them.
     let version_optional = method == Method::GET
