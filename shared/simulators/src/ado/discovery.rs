@@ -238,11 +238,13 @@ fn connection_data(user: &SimUser) -> Reply {
 /// `template`: literal segments and `{area}` / `{resource}` match case-insensitively, a `{…}`
 /// segment matches any one segment or is left out (the clients drop the route values they
 /// were not given), `${type}` matches `$` and a type name.
+#[cfg(test)]
 pub(crate) fn template_matches(loc: &Location, path: &[&str]) -> bool {
     let template: Vec<&str> = loc.template.split('/').collect();
     matches_from(loc, &template, path)
 }
 
+#[cfg(test)]
 fn matches_from(loc: &Location, template: &[&str], path: &[&str]) -> bool {
     let Some((t, t_rest)) = template.split_first() else {
         return path.is_empty();
