@@ -17,17 +17,42 @@ const SERVED: &[(&str, &str, &str, &str)] = &[
     ("GET", r#"["wit","workitems",_]"#, "App/_apis/wit/workitems/1", "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b"),
     ("PATCH", r#"["wit","workitems",_]"#, "_apis/wit/workitems/1", "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b"),
     ("DELETE", r#"["wit","workitems",_]"#, "App/_apis/wit/workitems/1", "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b"),
-    ("GET", r#"["wit","workitems",_,"updates"]"#, "App/_apis/wit/workItems/1/updates", "6570bf97-d02c-4a91-8d93-3abe9895b1a9"),
-    ("GET", r#"["wit","workitems",_,"updates",_]"#, "_apis/wit/workItems/1/updates/1", "6570bf97-d02c-4a91-8d93-3abe9895b1a9"),
-    ("GET", r#"["wit","workitems",_,"revisions"]"#, "App/_apis/wit/workItems/1/revisions", "a00c85a5-80fa-4565-99c3-bcd2181434bb"),
+    (
+        "GET",
+        r#"["wit","workitems",_,"updates"]"#,
+        "App/_apis/wit/workItems/1/updates",
+        "6570bf97-d02c-4a91-8d93-3abe9895b1a9",
+    ),
+    (
+        "GET",
+        r#"["wit","workitems",_,"updates",_]"#,
+        "_apis/wit/workItems/1/updates/1",
+        "6570bf97-d02c-4a91-8d93-3abe9895b1a9",
+    ),
+    (
+        "GET",
+        r#"["wit","workitems",_,"revisions"]"#,
+        "App/_apis/wit/workItems/1/revisions",
+        "a00c85a5-80fa-4565-99c3-bcd2181434bb",
+    ),
     (
         "GET",
         r#"["wit","workitems",_,"revisions",_]"#,
         "App/_apis/wit/workItems/1/revisions/1",
         "a00c85a5-80fa-4565-99c3-bcd2181434bb",
     ),
-    ("GET", r#"["wit","workitems",_,"comments"]"#, "App/_apis/wit/workItems/1/comments", "608aac0a-32e1-4493-a863-b9cf4566d257"),
-    ("POST", r#"["wit","workitems",_,"comments"]"#, "App/_apis/wit/workItems/1/comments", "608aac0a-32e1-4493-a863-b9cf4566d257"),
+    (
+        "GET",
+        r#"["wit","workitems",_,"comments"]"#,
+        "App/_apis/wit/workItems/1/comments",
+        "608aac0a-32e1-4493-a863-b9cf4566d257",
+    ),
+    (
+        "POST",
+        r#"["wit","workitems",_,"comments"]"#,
+        "App/_apis/wit/workItems/1/comments",
+        "608aac0a-32e1-4493-a863-b9cf4566d257",
+    ),
     (
         "GET",
         r#"["wit","workitems",_,"comments",_]"#,
@@ -73,7 +98,12 @@ const SERVED: &[(&str, &str, &str, &str)] = &[
     ),
     ("GET", r#"["wit","recyclebin"]"#, "App/_apis/wit/recyclebin", "b70d8d39-926c-465e-b927-b1bf0e5ca0e0"),
     ("GET", r#"["wit","recyclebin",_]"#, "App/_apis/wit/recyclebin/1", "b70d8d39-926c-465e-b927-b1bf0e5ca0e0"),
-    ("GET", r#"["wit","workitemrelationtypes"]"#, "_apis/wit/workitemrelationtypes", "f5d33bc9-5b49-4a3c-a9bd-f3cd46dd2165"),
+    (
+        "GET",
+        r#"["wit","workitemrelationtypes"]"#,
+        "_apis/wit/workitemrelationtypes",
+        "f5d33bc9-5b49-4a3c-a9bd-f3cd46dd2165",
+    ),
     (
         "GET",
         r#"["wit","workitemrelationtypes",_]"#,
@@ -247,7 +277,8 @@ async fn options_on_an_area_lists_that_area_only_case_insensitively() {
     let value = body["value"].as_array().expect("value");
     assert!(!value.is_empty() && value.iter().all(|l| l["area"] == "wit"), "{body}");
     let (_, location) = send(&sim, "OPTIONS", "_apis/location", Some(PAT)).await;
-    let names: Vec<&str> = location["value"].as_array().expect("value").iter().filter_map(|l| l["resourceName"].as_str()).collect();
+    let names: Vec<&str> =
+        location["value"].as_array().expect("value").iter().filter_map(|l| l["resourceName"].as_str()).collect();
     assert_eq!(names, ["ResourceAreas", "ConnectionData"]);
     let (_, none) = send(&sim, "OPTIONS", "_apis/build", Some(PAT)).await;
     assert_eq!(none["count"], 0);
@@ -271,11 +302,16 @@ async fn resource_areas_point_every_area_at_this_host() {
     let url = format!("{}/", sim.base_url());
     assert!(value.iter().all(|a| a["locationUrl"] == url.as_str()), "{body}");
     let wit = "5264459e-e5e0-4bd8-b118-0985e68a4ec5";
-    let (status, one) = send(&sim, "GET", &format!("_apis/ResourceAreas/{wit}?api-version=7.1-preview.1"), Some(PAT)).await;
+    let (status, one) =
+        send(&sim, "GET", &format!("_apis/ResourceAreas/{wit}?api-version=7.1-preview.1"), Some(PAT)).await;
     assert_eq!((status, one["name"].as_str()), (200, Some("wit")));
-    let (status, _) =
-        send(&sim, "GET", "_apis/ResourceAreas/00000000-0000-0000-0000-000000000000?api-version=7.1-preview.1", Some(PAT))
-            .await;
+    let (status, _) = send(
+        &sim,
+        "GET",
+        "_apis/ResourceAreas/00000000-0000-0000-0000-000000000000?api-version=7.1-preview.1",
+        Some(PAT),
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, body) = send(&sim, "GET", "_apis/ResourceAreas", Some(PAT)).await;
     assert_eq!(status, 400, "a GET without api-version is refused as everywhere else: {body}");
