@@ -15,6 +15,7 @@ mod attachments;
 mod collab_tests;
 mod comments;
 mod deletion;
+mod discovery;
 mod model;
 mod patch;
 mod relations;
@@ -92,9 +93,22 @@ impl AdoSim {
     /// Binds 127.0.0.1 on an ephemeral port, serves in the background (tokio::spawn) and
     /// returns once the socket is listening.
     pub async fn start(seed: AdoSeed) -> std::io::Result<AdoSim> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let base = format!("http://127.0.0.1:{port}/{}", seed.organization);
+        AdoSim::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), seed).await
+    }
+
+    /// As [`AdoSim::start`], on the given loopback address (port 0 = any free port); any
+    /// other address is refused: the simulator is for this machine only.
+    pub async fn start_on(addr: std::net::SocketAddr, seed: AdoSeed) -> std::io::Result<AdoSim> {
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{addr} is not a loopback address; the simulator listens on 127.0.0.0/8 or ::1 only"),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let base = format!("http://{local}/{}", seed.organization);
         let inner = Arc::new(Inner {
             base,
             store: Mutex::new(Store { next_id: 1, next_comment_id: 1, next_file_id: 1, ..Store::default() }),
@@ -565,6 +579,9 @@ fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let params = Params::parse(uri.query().unwrap_or_default());
+    if let Some(reply) = discovery::answer(inner, method, scope, &lower, &params, headers, user) {
+        return reply;
+    }
     // Attachment URLs are embedded in HTML (`<img src=…/_apis/wit/attachments/{id}?fileName=…>`)
     // and fetched without an api-version: the service serves them.
     let version_optional = method == Method::GET
