@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod exit;
 mod health;
+mod init;
 mod output;
 mod preview;
 
@@ -108,6 +109,9 @@ enum Command {
         #[command(subcommand)]
         action: FailureAction,
     },
+    /// Propose an integration from what two systems offer: fields matched by name and
+    /// type, value tables where names match, users by e-mail; the gaps are marked `GAP:`.
+    Init(init::cmd::InitArgs),
     /// Discover projects, entity types, fields (with allowed values) and users of a system.
     Discover {
         /// A system id from an applied config (or from --config).
@@ -293,6 +297,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
+        Command::Init(args) => init::cmd::run(&target, args).await,
         Command::Preview { integration, key, limit, json } => {
             let id = parse_integration(&integration)?;
             let select = match key {

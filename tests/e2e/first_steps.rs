@@ -175,3 +175,51 @@ async fn preview_shows_what_the_next_run_writes_and_writes_nothing() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_proposes_an_integration_that_validate_and_check_accept() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    // Azure DevOps names its people through work items: Bob has made one.
+    w.ado_user("bob").await.create(vec![("System.Title", text("Bob was here"))]).await?;
+    let systems = w.config.to_str().context("utf-8 path")?;
+    let out = w.config.with_file_name("proposed");
+    let out_dir = out.to_str().context("utf-8 path")?;
+    let (jira, ado) = (format!("{}:APP:Bug", w.systems[0].id), format!("{}:App:Bug", w.systems[1].id));
+    let args = ["init", "--config", systems, "--left", &jira, "--right", &ado, "--id", "proposed", "--out", out_dir];
+    let r = w.ferry(&[&args[..], &["--json"]].concat()).await;
+    assert!(r.ok, "init failed:\n{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).context("init --json prints one object")?;
+    let yaml = std::fs::read_to_string(out.join("proposed.yaml"))?;
+    for mapped in [
+        r#"{ left: "summary", right: "System.Title" }"#,
+        r#"{ left: "description", right: "System.Description", type: rich_text }"#,
+    ] {
+        assert!(yaml.contains(mapped), "{mapped} is proposed:\n{yaml}");
+    }
+    assert!(yaml.contains("# GAP: left user without a match: Alice Jones <alice@acme.test>"), "{yaml}");
+    assert!(!yaml.contains("Bob Smith"), "Bob has the same e-mail on both sides:\n{yaml}");
+    // Severity `Critical` is Azure DevOps' `1 - Critical`; the others are gaps.
+    assert!(yaml.contains(r#"inline: { "Critical": "1 - Critical" }"#), "{yaml}");
+    let status = std::fs::read_to_string(out.join("proposed-status.csv"))?;
+    assert!(status.starts_with("left,right,left_gap,right_gap\n"), "{status}");
+    let gaps: Vec<&str> =
+        v["proposal"]["gaps"].as_array().into_iter().flatten().filter_map(|g| g["kind"].as_str()).collect();
+    assert!(gaps.contains(&"remote_id"), "{v:#}");
+    let gap_lines = yaml.lines().filter(|l| l.contains("GAP:")).count();
+    assert!(gap_lines >= gaps.len(), "each gap is marked in the file:\n{yaml}");
+
+    let proposed = out.join("proposed.yaml");
+    let proposed = proposed.to_str().context("utf-8 path")?;
+    let valid = w.ferry(&["validate", systems, proposed]).await;
+    assert!(valid.ok, "validate accepts the proposal:\n{}\n{}\n{yaml}", valid.stdout, valid.stderr);
+    let checked = w.ferry(&["check", systems, proposed]).await;
+    assert!(checked.ok, "check accepts the proposal:\n{}\n{}\n{yaml}", checked.stdout, checked.stderr);
+
+    let again = w.ferry(&args).await;
+    assert_eq!(again.code, Some(1), "an existing file is not replaced without --force: {}", again.stderr);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    let wrong = ["init", "--config", systems, "--left", &format!("{}:NOPE:Bug", w.systems[0].id), "--right", &ado];
+    let wrong = w.ferry(&wrong).await;
+    assert!(!wrong.ok && wrong.stderr.contains("no project \"NOPE\""), "{}", wrong.stderr);
+    Ok(())
+}
