@@ -1,5 +1,6 @@
 //! `ferry`: the operator CLI of the Ferry work-item sync engine.
 
+mod backfill;
 mod check;
 mod demo;
 mod exit;
@@ -80,8 +81,13 @@ enum Command {
         #[arg(long)]
         no_check: bool,
     },
-    /// Activate an integration; sets the start polling time of each direction.
-    Activate { integration: String },
+    /// Activate an integration; sets the start polling time of each direction
+    /// (`--since`: a backfill of the items changed since then, existing pairs linked).
+    Activate {
+        integration: String,
+        #[command(flatten)]
+        backfill: backfill::BackfillArgs,
+    },
     /// Deactivate an integration (watermarks are kept).
     Deactivate { integration: String },
     /// Run the sync loop: poll each active integration on its interval, transform, write.
@@ -327,11 +333,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { integration } => {
+        Command::Activate { integration, backfill } => {
             let rt = open(&target).await?;
-            let report = rt.engine().activate(&parse_integration(&integration)?, Utc::now()).await?;
-            output::activation(&report);
-            Ok(ExitCode::SUCCESS)
+            backfill::activate(rt.engine(), &parse_integration(&integration)?, backfill).await
         }
         Command::Deactivate { integration } => {
             let rt = open(&target).await?;

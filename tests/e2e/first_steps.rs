@@ -223,3 +223,87 @@ async fn init_proposes_an_integration_that_validate_and_check_accept() -> Result
     assert!(!wrong.ok && wrong.stderr.contains("no project \"NOPE\""), "{}", wrong.stderr);
     Ok(())
 }
+
+/// The Azure DevOps items whose remote-id field holds `key`.
+fn ado_items_naming(w: &World, key: &str) -> usize {
+    w.ado
+        .work_item_ids("App")
+        .into_iter()
+        .filter(|id| w.ado.work_item_json(*id).is_some_and(|j| j["fields"]["Custom.JiraKey"].as_str() == Some(key)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_rest() -> Result<()> {
+    const ITEMS: usize = 200;
+    const BY_HAND: usize = 30;
+    let w = World::new(Variant::default()).await?;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let mut keys = Vec::new();
+    for n in 0..ITEMS {
+        let title = format!("Existing bug {n}");
+        let issue = alice.create(vec![("summary", text(&title))]).await?;
+        if n < BY_HAND {
+            // Mirrored by hand before Ferry: the twin names the Jira key in the remote-id field.
+            bob.create(vec![("System.Title", text(&title)), ("Custom.JiraKey", text(&issue.key))]).await?;
+        }
+        keys.push(issue.key);
+    }
+    let config = w.config.to_str().context("utf-8 path")?;
+    let applied = w.ferry(&["apply", config]).await;
+    assert!(applied.ok, "apply: {}", applied.stderr);
+    let id = w.id.as_str();
+
+    let asked = w.ferry(&["activate", id, "--since", &since]).await;
+    assert!(
+        !asked.ok && asked.stderr.contains("--yes"),
+        "without a terminal nothing is done unless --yes: {}",
+        asked.stderr
+    );
+    assert!(
+        asked
+            .stdout
+            .contains(&format!("{} to create, 0 already paired, {BY_HAND} to pair, 0 ambiguous", ITEMS - BY_HAND)),
+        "{}",
+        asked.stdout
+    );
+    assert_eq!(w.engine.state().count_links(&w.id).await?, 0, "the refused run linked nothing");
+
+    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(v["linked"], BY_HAND, "{v:#}");
+    assert_eq!(v["plan"]["to_create"].as_array().map(Vec::len), Some(ITEMS - BY_HAND), "{v:#}");
+    // Run again (as after a crash before the sync): the pairs are found linked.
+    let again = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&again.stdout)?;
+    assert_eq!((v["linked"].as_u64(), v["plan"]["already_paired"].as_u64()), (Some(0), Some(BY_HAND as u64)), "{v:#}");
+
+    // The preview creates exactly the unpaired ones.
+    let p = w.ferry(&["preview", id, "--limit", "1000", "--json"]).await;
+    assert!(p.ok, "preview: {}", p.stderr);
+    let p: serde_json::Value = serde_json::from_str(&p.stdout)?;
+    let creates: Vec<&str> = p
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "create")
+        .filter_map(|e| e["source"].as_str())
+        .collect();
+    assert_eq!(creates.len(), ITEMS - BY_HAND, "{p:#}");
+    assert!(
+        creates.iter().all(|k| !keys[..BY_HAND].iter().any(|h| h == k)),
+        "a paired item is not created: {creates:?}"
+    );
+
+    w.sync().await;
+    w.sync().await;
+    assert_eq!(w.ado.work_item_ids("App").len(), ITEMS, "one Azure DevOps item per Jira issue");
+    for key in &keys {
+        assert_eq!(ado_items_naming(&w, key), 1, "{key} has exactly one twin");
+    }
+    let failures = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert!(failures.is_empty(), "nothing parked: {failures:?}");
+    Ok(())
+}

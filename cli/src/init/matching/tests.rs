@@ -28,7 +28,8 @@ fn fields_pair_by_concept_then_by_name_and_a_compatible_type() {
         f
     };
     // (case, left fields, right fields, expected pairs)
-    let table: Vec<(&str, Vec<FieldInfo>, Vec<FieldInfo>, Vec<(String, String, K)>)> = vec![
+    type Case<'a> = (&'a str, Vec<FieldInfo>, Vec<FieldInfo>, Vec<(String, String, K)>);
+    let table: Vec<Case> = vec![
         (
             "Jira and Azure DevOps core fields are the same concepts under other keys",
             vec![
