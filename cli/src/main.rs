@@ -1,9 +1,11 @@
 //! `ferry`: the operator CLI of the Ferry work-item sync engine.
 
+mod backfill;
 mod check;
 mod demo;
 mod exit;
 mod health;
+mod init;
 mod output;
 mod preview;
 
@@ -79,8 +81,13 @@ enum Command {
         #[arg(long)]
         no_check: bool,
     },
-    /// Activate an integration; sets the start polling time of each direction.
-    Activate { integration: String },
+    /// Activate an integration; sets the start polling time of each direction
+    /// (`--since`: a backfill of the items changed since then, existing pairs linked).
+    Activate {
+        integration: String,
+        #[command(flatten)]
+        backfill: backfill::BackfillArgs,
+    },
     /// Deactivate an integration (watermarks are kept).
     Deactivate { integration: String },
     /// Run the sync loop: poll each active integration on its interval, transform, write.
@@ -108,6 +115,9 @@ enum Command {
         #[command(subcommand)]
         action: FailureAction,
     },
+    /// Propose an integration from what two systems offer: fields matched by name and
+    /// type, value tables where names match, users by e-mail; the gaps are marked `GAP:`.
+    Init(init::cmd::InitArgs),
     /// Discover projects, entity types, fields (with allowed values) and users of a system.
     Discover {
         /// A system id from an applied config (or from --config).
@@ -293,6 +303,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
+        Command::Init(args) => init::cmd::run(&target, args).await,
         Command::Preview { integration, key, limit, json } => {
             let id = parse_integration(&integration)?;
             let select = match key {
@@ -322,11 +333,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { integration } => {
+        Command::Activate { integration, backfill } => {
             let rt = open(&target).await?;
-            let report = rt.engine().activate(&parse_integration(&integration)?, Utc::now()).await?;
-            output::activation(&report);
-            Ok(ExitCode::SUCCESS)
+            backfill::activate(rt.engine(), &parse_integration(&integration)?, backfill).await
         }
         Command::Deactivate { integration } => {
             let rt = open(&target).await?;

@@ -31,6 +31,7 @@ pub fn activation(r: &ActivationReport) {
             "override" => "start_time from the config",
             "last_updated" => "last updated time in the source project",
             "empty_project" => "source project is empty: now - 26 h",
+            "since" => "--since: the backfill's start",
             _ => "kept from an earlier activation",
         };
         println!("  {:<14} polls changes after {} ({why})", s.flow.as_str(), s.at.to_rfc3339());

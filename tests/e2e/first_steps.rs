@@ -175,3 +175,135 @@ async fn preview_shows_what_the_next_run_writes_and_writes_nothing() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_proposes_an_integration_that_validate_and_check_accept() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    // Azure DevOps names its people through work items: Bob has made one.
+    w.ado_user("bob").await.create(vec![("System.Title", text("Bob was here"))]).await?;
+    let systems = w.config.to_str().context("utf-8 path")?;
+    let out = w.config.with_file_name("proposed");
+    let out_dir = out.to_str().context("utf-8 path")?;
+    let (jira, ado) = (format!("{}:APP:Bug", w.systems[0].id), format!("{}:App:Bug", w.systems[1].id));
+    let args = ["init", "--config", systems, "--left", &jira, "--right", &ado, "--id", "proposed", "--out", out_dir];
+    let r = w.ferry(&[&args[..], &["--json"]].concat()).await;
+    assert!(r.ok, "init failed:\n{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).context("init --json prints one object")?;
+    let yaml = std::fs::read_to_string(out.join("proposed.yaml"))?;
+    for mapped in [
+        r#"{ left: "summary", right: "System.Title" }"#,
+        r#"{ left: "description", right: "System.Description", type: rich_text }"#,
+    ] {
+        assert!(yaml.contains(mapped), "{mapped} is proposed:\n{yaml}");
+    }
+    assert!(yaml.contains("# GAP: left user without a match: Alice Jones <alice@acme.test>"), "{yaml}");
+    assert!(!yaml.contains("Bob Smith"), "Bob has the same e-mail on both sides:\n{yaml}");
+    // Severity `Critical` is Azure DevOps' `1 - Critical`; the others are gaps.
+    assert!(yaml.contains(r#"inline: { "Critical": "1 - Critical" }"#), "{yaml}");
+    let status = std::fs::read_to_string(out.join("proposed-status.csv"))?;
+    assert!(status.starts_with("left,right,left_gap,right_gap\n"), "{status}");
+    let gaps: Vec<&str> =
+        v["proposal"]["gaps"].as_array().into_iter().flatten().filter_map(|g| g["kind"].as_str()).collect();
+    assert!(gaps.contains(&"remote_id"), "{v:#}");
+    let gap_lines = yaml.lines().filter(|l| l.contains("GAP:")).count();
+    assert!(gap_lines >= gaps.len(), "each gap is marked in the file:\n{yaml}");
+
+    let proposed = out.join("proposed.yaml");
+    let proposed = proposed.to_str().context("utf-8 path")?;
+    let valid = w.ferry(&["validate", systems, proposed]).await;
+    assert!(valid.ok, "validate accepts the proposal:\n{}\n{}\n{yaml}", valid.stdout, valid.stderr);
+    let checked = w.ferry(&["check", systems, proposed]).await;
+    assert!(checked.ok, "check accepts the proposal:\n{}\n{}\n{yaml}", checked.stdout, checked.stderr);
+
+    let again = w.ferry(&args).await;
+    assert_eq!(again.code, Some(1), "an existing file is not replaced without --force: {}", again.stderr);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    let wrong = ["init", "--config", systems, "--left", &format!("{}:NOPE:Bug", w.systems[0].id), "--right", &ado];
+    let wrong = w.ferry(&wrong).await;
+    assert!(!wrong.ok && wrong.stderr.contains("no project \"NOPE\""), "{}", wrong.stderr);
+    Ok(())
+}
+
+/// The Azure DevOps items whose remote-id field holds `key`.
+fn ado_items_naming(w: &World, key: &str) -> usize {
+    w.ado
+        .work_item_ids("App")
+        .into_iter()
+        .filter(|id| w.ado.work_item_json(*id).is_some_and(|j| j["fields"]["Custom.JiraKey"].as_str() == Some(key)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_rest() -> Result<()> {
+    const ITEMS: usize = 200;
+    const BY_HAND: usize = 30;
+    let w = World::new(Variant::default()).await?;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let mut keys = Vec::new();
+    for n in 0..ITEMS {
+        let title = format!("Existing bug {n}");
+        let issue = alice.create(vec![("summary", text(&title))]).await?;
+        if n < BY_HAND {
+            // Mirrored by hand before Ferry: the twin names the Jira key in the remote-id field.
+            bob.create(vec![("System.Title", text(&title)), ("Custom.JiraKey", text(&issue.key))]).await?;
+        }
+        keys.push(issue.key);
+    }
+    let config = w.config.to_str().context("utf-8 path")?;
+    let applied = w.ferry(&["apply", config]).await;
+    assert!(applied.ok, "apply: {}", applied.stderr);
+    let id = w.id.as_str();
+
+    let asked = w.ferry(&["activate", id, "--since", &since]).await;
+    assert!(
+        !asked.ok && asked.stderr.contains("--yes"),
+        "without a terminal nothing is done unless --yes: {}",
+        asked.stderr
+    );
+    assert!(
+        asked
+            .stdout
+            .contains(&format!("{} to create, 0 already paired, {BY_HAND} to pair, 0 ambiguous", ITEMS - BY_HAND)),
+        "{}",
+        asked.stdout
+    );
+    assert_eq!(w.engine.state().count_links(&w.id).await?, 0, "the refused run linked nothing");
+
+    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(v["linked"], BY_HAND, "{v:#}");
+    assert_eq!(v["plan"]["to_create"].as_array().map(Vec::len), Some(ITEMS - BY_HAND), "{v:#}");
+    // Run again (as after a crash before the sync): the pairs are found linked.
+    let again = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&again.stdout)?;
+    assert_eq!((v["linked"].as_u64(), v["plan"]["already_paired"].as_u64()), (Some(0), Some(BY_HAND as u64)), "{v:#}");
+
+    // The preview creates exactly the unpaired ones.
+    let p = w.ferry(&["preview", id, "--limit", "1000", "--json"]).await;
+    assert!(p.ok, "preview: {}", p.stderr);
+    let p: serde_json::Value = serde_json::from_str(&p.stdout)?;
+    let creates: Vec<&str> = p
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "create")
+        .filter_map(|e| e["source"].as_str())
+        .collect();
+    assert_eq!(creates.len(), ITEMS - BY_HAND, "{p:#}");
+    assert!(
+        creates.iter().all(|k| !keys[..BY_HAND].iter().any(|h| h == k)),
+        "a paired item is not created: {creates:?}"
+    );
+
+    w.sync().await;
+    w.sync().await;
+    assert_eq!(w.ado.work_item_ids("App").len(), ITEMS, "one Azure DevOps item per Jira issue");
+    for key in &keys {
+        assert_eq!(ado_items_naming(&w, key), 1, "{key} has exactly one twin");
+    }
+    let failures = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert!(failures.is_empty(), "nothing parked: {failures:?}");
+    Ok(())
+}

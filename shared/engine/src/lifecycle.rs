@@ -186,17 +186,33 @@ impl Engine {
     /// polling time: the override if configured, else the last updated time in the
     /// source project, else (empty project) now − 26 h. Existing watermarks are kept.
     pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<ActivationReport, EngineError> {
+        self.activate_from(id, now, None).await
+    }
+
+    /// Activation whose directions start polling at `since` when given (a backfill,
+    /// `ferry activate --since`: the entities changed since then are synced, after
+    /// [`Engine::record_pairs`] linked those that mirror each other already). A given
+    /// `since` replaces a kept watermark, so a backfill interrupted after activation
+    /// runs again from the same point.
+    pub async fn activate_from(
+        &self,
+        id: &IntegrationId,
+        now: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<ActivationReport, EngineError> {
         self.forget_configs();
         let record = self.record(id).await?;
         let mut starts = Vec::new();
         for flow in record.integration.flows() {
-            if let Some(w) = self.state.get_watermark(id, flow).await? {
+            let kept = self.state.get_watermark(id, flow).await?;
+            if let (Some(w), None) = (&kept, since) {
                 starts.push(StartPoint { flow, at: w.floor, reason: "kept" });
                 continue;
             }
-            let (at, reason) = match record.integration.start_time {
-                Some(t) => (t, "override"),
-                None => {
+            let (at, reason) = match (since, record.integration.start_time) {
+                (Some(t), _) => (t, "since"),
+                (None, Some(t)) => (t, "override"),
+                (None, None) => {
                     let (conn, scope) = self.side_connector(&record, flow.source()).await?;
                     match conn.last_updated(&scope).await? {
                         Some(t) => (t, "last_updated"),
@@ -204,8 +220,9 @@ impl Engine {
                     }
                 }
             };
+            // A kept watermark is replaced (`since`) on the condition of its version.
             let w = Watermark::starting_at(at);
-            self.state.put_watermark(id, flow, &w, None).await?;
+            self.state.put_watermark(id, flow, &w, kept.as_ref().map(|k| k.version)).await?;
             starts.push(StartPoint { flow, at, reason });
         }
         if let Some(schedules) = &self.schedules {

@@ -1,0 +1,83 @@
+use super::*;
+
+fn it(key: &str, title: &str, names: Option<&str>) -> Item {
+    Item {
+        entity: EntityRef {
+            id: EntityId::new(format!("id-{key}")),
+            key: key.into(),
+            url: String::new(),
+            revision: "1".into(),
+            updated: DateTime::<Utc>::UNIX_EPOCH,
+        },
+        title: Some(title.into()),
+        names: names.map(Into::into),
+    }
+}
+
+fn keys(left: &[Item], right: &[Item], pairs: &[(usize, usize)]) -> Vec<(String, String)> {
+    pairs.iter().map(|&(i, j)| (left[i].entity.key.clone(), right[j].entity.key.clone())).collect()
+}
+
+#[test]
+fn pairs_are_found_by_remote_id_either_way_or_by_exact_title_and_doubtful_ones_are_ambiguous() {
+    let remote = PairBy::RemoteId;
+    // (case, by, left, right, pairs, ambiguous keys)
+    type Case<'a> = (&'a str, &'a PairBy, Vec<Item>, Vec<Item>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let table: Vec<Case> = vec![
+        (
+            "the right side's remote id names the left key",
+            &remote,
+            vec![it("APP-1", "a", None), it("APP-2", "b", None)],
+            vec![it("7", "x", Some("APP-1"))],
+            vec![("APP-1", "7")],
+            vec![],
+        ),
+        (
+            "the left side's remote id names the right id",
+            &remote,
+            vec![it("APP-1", "a", Some("id-7"))],
+            vec![it("7", "x", None)],
+            vec![("APP-1", "7")],
+            vec![],
+        ),
+        (
+            "two right entities naming one left key: neither is paired",
+            &remote,
+            vec![it("APP-1", "a", None)],
+            vec![it("7", "x", Some("APP-1")), it("8", "y", Some("APP-1"))],
+            vec![],
+            vec!["APP-1", "7", "8"],
+        ),
+        (
+            "titles pair when exactly equal, surrounding blanks aside",
+            &PairBy::Title,
+            vec![it("APP-1", "Login fails ", None), it("APP-2", "login fails", None)],
+            vec![it("7", "Login fails", None)],
+            vec![("APP-1", "7")],
+            vec![],
+        ),
+        (
+            "a title found twice on one side is ambiguous",
+            &PairBy::Title,
+            vec![it("APP-1", "Crash", None), it("APP-2", "Crash", None)],
+            vec![it("7", "Crash", None)],
+            vec![],
+            vec!["APP-1", "APP-2", "7"],
+        ),
+        (
+            "titles are not compared when pairing by remote id",
+            &remote,
+            vec![it("APP-1", "Crash", None)],
+            vec![it("7", "Crash", None)],
+            vec![],
+            vec![],
+        ),
+    ];
+    for (case, by, left, right, want_pairs, want_ambiguous) in table {
+        let (pairs, ambiguous) = pair_items(&left, &right, by);
+        let want: Vec<(String, String)> = want_pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(keys(&left, &right, &pairs), want, "{case}");
+        let amb: Vec<&str> = ambiguous.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(amb, want_ambiguous, "{case}");
+    }
+}
