@@ -11,7 +11,9 @@ use super::comments::{attributed, origin_mark, plan_comments, CommentAction, Com
 use super::markup::{rewrite, Mentioned, Pictured};
 use super::relations::{plan_relations, RelationMap};
 use super::transfer::copy_attachment;
+use crate::crash::CrashPoint;
 use crate::engine::Engine;
+use crate::failures::Parkable;
 use chrono::{DateTime, Utc};
 use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
@@ -75,7 +77,7 @@ struct End {
 impl Engine {
     /// Syncs what the integration's `collaboration` carries in `pair.flow` (nothing when
     /// it carries nothing).
-    pub(crate) async fn sync_collaboration(&self, pair: PairInFlow<'_>) -> Result<CollabReport, PortError> {
+    pub(crate) async fn sync_collaboration(&self, pair: PairInFlow<'_>) -> Result<CollabReport, Parkable> {
         let c = &pair.record.integration.collaboration;
         let mut report = CollabReport::default();
         if !c.any(pair.flow) {
@@ -113,7 +115,7 @@ impl Engine {
         record: &IntegrationRecord,
         side: Side,
         entity: &EntityId,
-    ) -> Result<usize, PortError> {
+    ) -> Result<usize, Parkable> {
         let id = &record.integration.id;
         let waiting = self.state.pending(id, side, entity).await?;
         let mut resolved = 0;
@@ -144,7 +146,7 @@ impl Engine {
         floor: DateTime<Utc>,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let source = src.conn.attachments(&src.scope, &src.id).await?;
         let target = tgt.conn.attachments(&tgt.scope, &tgt.id).await?;
         let ferry =
@@ -195,6 +197,7 @@ impl Engine {
                     .await?;
                     report.attachments_copied += 1;
                     report.bytes_copied += copied.size;
+                    self.crash_point(CrashPoint::CollabAfterAttachment)?;
                     Some(copied.id)
                 }
             };
@@ -262,7 +265,7 @@ impl Engine {
         floor: DateTime<Utc>,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let integration = &pair.record.integration;
         let source = src.conn.comments(&src.scope, &src.id).await?;
         let mut target = tgt.conn.comments(&tgt.scope, &tgt.id).await?;
@@ -317,7 +320,7 @@ impl Engine {
         tgt: &End,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         for action in actions {
             match action {
                 CommentAction::Post { source } | CommentAction::Edit { source, .. }
@@ -326,7 +329,8 @@ impl Engine {
                     return Err(PortError::new(
                         ferry_domain::ErrorCategory::BadResponse,
                         format!("comment {source} vanished while it was read"),
-                    ));
+                    )
+                    .into());
                 }
                 CommentAction::Post { source } => {
                     let c = by_id[source.as_str()];
@@ -334,6 +338,7 @@ impl Engine {
                     let made = tgt.conn.add_comment(&tgt.scope, &tgt.id, &write).await?;
                     state.comments.push(comment_pair(source_side, &c.id, &made.id, &c.body));
                     report.comments_posted += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Adopt { source, target } => {
                     let c = by_id[source.as_str()];
@@ -347,11 +352,13 @@ impl Engine {
                         p.digest = text_digest(&c.body);
                     }
                     report.comments_edited += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Delete { target } => {
                     tgt.conn.delete_comment(&tgt.scope, &tgt.id, &target).await?;
                     state.comments.retain(|p| p.id(tgt.side) != target);
                     report.comments_deleted += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Forget { target } => state.comments.retain(|p| p.id(tgt.side) != target),
             }
@@ -403,7 +410,7 @@ impl Engine {
         tgt: &End,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let integration = &pair.record.integration;
         let c = &integration.collaboration;
         let source = src.conn.relations(&src.scope, &src.id).await?;
@@ -429,9 +436,11 @@ impl Engine {
         let plan = plan_relations(&source, base, &target, &map);
         for r in &plan.remove {
             tgt.conn.remove_relation(&tgt.scope, &tgt.id, r).await?;
+            self.crash_point(CrashPoint::CollabAfterRelation)?;
         }
         for r in &plan.add {
             tgt.conn.add_relation(&tgt.scope, &tgt.id, r).await?;
+            self.crash_point(CrashPoint::CollabAfterRelation)?;
         }
         report.relations_added += plan.add.len();
         report.relations_removed += plan.remove.len();
