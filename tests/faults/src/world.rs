@@ -50,6 +50,16 @@ const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
 const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
 pub const BOT: &str = "ferry-bot@acme.test";
 
+/// The suite's integration also syncs comments, attachments and Blocks links both ways
+/// (the benchmark's integration syncs fields only).
+const COLLABORATION: &str = "
+    comments: { direction: both }
+    attachments: { direction: both, max_size: 1MB }
+    links:
+      - { left: Blocks, right: System.LinkTypes.Dependency }
+    fields:
+";
+
 /// The stores and queue of a backend, and for AWS what the event source needs.
 type Ports = (Arc<dyn ConfigStore>, Arc<dyn StateStore>, Arc<dyn Queue>, Option<(aws_config::SdkConfig, AwsNames)>);
 
@@ -126,7 +136,8 @@ impl World {
                 .replace("@ID@", &id)
                 .replace("@OVERLAP@", "120s")
                 .replace("@JIRA_URL@", &jira.base_url())
-                .replace("@ADO_URL@", &ado.base_url()),
+                .replace("@ADO_URL@", &ado.base_url())
+                .replace("\n    fields:\n", COLLABORATION),
         )?;
         let set = ferry_config::load_files(std::slice::from_ref(&config))
             .map_err(|e| anyhow!("the suite's config is invalid:\n{e}"))?;
