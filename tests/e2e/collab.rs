@@ -313,3 +313,35 @@ async fn a_related_link_is_one_relates_link_seen_from_both_ends() -> Result<()> 
     assert!(parked.is_empty(), "nothing parked: {parked:#?}");
     Ok(())
 }
+
+/// Ferry's copy of a link on Azure DevOps is not a person's link there: when a person
+/// removes the link on Jira and the Azure DevOps direction runs first (a person touched
+/// the twin), the removal is not undone by writing Ferry's copy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_removed_while_its_copy_awaits_the_other_direction_stays_removed() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (blocker, blocker_twin) = new_pair(&w, "Blocker").await?;
+    let (blocked, _) = new_pair(&w, "Blocked").await?;
+    let alice = w.jira_user("alice").await;
+    let link = Relation::Link { link_type: "Blocks".into(), outward: true, other: blocked.clone() };
+    alice.conn.add_relation(&alice.scope, &blocker, &link).await?;
+    w.sync_flow(ferry_domain::Flow::LeftToRight).await;
+    let ado = w.reader(Side::Right).await;
+    let deps = |rel: &[Relation]| rel.iter().filter(|r| matches!(r, Relation::Link { .. })).count();
+    assert_eq!(deps(&ado.conn.relations(&ado.scope, &blocker_twin).await?), 1, "the copy was made");
+
+    alice.conn.remove_relation(&alice.scope, &blocker, &link).await?;
+    let bob = w.ado_user("bob").await;
+    bob.conn.add_comment(&bob.scope, &blocker_twin, &said("Is this still blocked?")).await?;
+    w.sync_flow(ferry_domain::Flow::RightToLeft).await;
+    w.sync().await;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    let links = jira.conn.relations(&jira.scope, &blocker).await?;
+    assert_eq!(deps(&links), 0, "alice's removal stands on Jira: {links:#?}");
+    let rel = ado.conn.relations(&ado.scope, &blocker_twin).await?;
+    assert_eq!(deps(&rel), 0, "and reached Azure DevOps: {rel:#?}");
+    Ok(())
+}

@@ -9,7 +9,7 @@
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
 use super::markup::{rewrite, Mentioned, Pictured};
-use super::relations::{plan_relations, RelationMap};
+use super::relations::{other_base_after, plan_relations, RelationMap};
 use super::transfer::copy_attachment;
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
@@ -415,9 +415,16 @@ impl Engine {
         let c = &integration.collaboration;
         let source = src.conn.relations(&src.scope, &src.id).await?;
         let target = tgt.conn.relations(&tgt.scope, &tgt.id).await?;
+        let (own_base, other_base) = match src.side {
+            Side::Left => (&mut state.relations_left, &mut state.relations_right),
+            Side::Right => (&mut state.relations_right, &mut state.relations_left),
+        };
         let mut peers: BTreeMap<EntityId, EntityId> = BTreeMap::new();
-        for r in &source {
+        for r in source.iter().chain(other_base.iter()) {
             let other = relation_other(r);
+            if peers.contains_key(other) {
+                continue;
+            }
             if let Some(link) = self.state.get_link(&integration.id, src.side, other).await? {
                 peers.insert(other.clone(), link.side(tgt.side).id.clone());
             }
@@ -429,11 +436,7 @@ impl Engine {
             link_type: &link_type,
             peer: &peer,
         };
-        let base = match src.side {
-            Side::Left => &mut state.relations_left,
-            Side::Right => &mut state.relations_right,
-        };
-        let plan = plan_relations(&source, base, &target, &map);
+        let plan = plan_relations(&source, own_base, &target, &map);
         for r in &plan.remove {
             tgt.conn.remove_relation(&tgt.scope, &tgt.id, r).await?;
             self.crash_point(CrashPoint::CollabAfterRelation)?;
@@ -445,7 +448,10 @@ impl Engine {
         report.relations_added += plan.add.len();
         report.relations_removed += plan.remove.len();
         report.pending += plan.pending.len();
-        *base = plan.base;
+        let mut target_after: Vec<Relation> = target.into_iter().filter(|r| !plan.remove.contains(r)).collect();
+        target_after.extend(plan.add.iter().cloned());
+        *other_base = other_base_after(other_base, &source, &target_after, &plan.remove, &map);
+        *own_base = plan.base;
         for awaited in &plan.pending {
             self.state.add_pending(&integration.id, src.side, awaited, &src.id).await?;
         }
