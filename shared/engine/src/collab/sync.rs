@@ -169,16 +169,15 @@ impl Engine {
         let mut made = Vec::new();
         let mut new_pairs = Vec::new();
         for a in fresh {
-            // A copy made before a crash (same name and size, by Ferry, unpaired) is taken.
-            let earlier = target.iter().find(|t| {
-                t.name == a.name
-                    && t.size == a.size
-                    && t.author.as_ref().is_some_and(|u| u.id == ferry.id)
-                    && !paired(t, tgt.side)
-                    && !made.contains(&t.id)
-            });
-            let copy = match earlier {
-                Some(t) => Some(t.id.clone()),
+            let unpaired: Vec<&Attachment> =
+                target.iter().filter(|t| !paired(t, tgt.side) && !made.contains(&t.id)).collect();
+            let copy = match crash_leftover(a, &unpaired, &ferry.id) {
+                Some(Leftover::CopyOfSource(t)) => Some(t),
+                Some(Leftover::OriginalOfSource(t)) => {
+                    made.push(t.clone());
+                    new_pairs.push(AttachmentPair { original: tgt.side, id: t, copy: Some(a.id.clone()) });
+                    continue;
+                }
                 None if a.size > rule.max_size => {
                     self.link_instead(src, tgt, a, rule.max_size).await?;
                     report.attachments_linked += 1;
@@ -459,6 +458,33 @@ impl Engine {
     }
 }
 
+/// An unpaired file on the target that is `a`'s other half, a crash having lost their pair.
+#[derive(Debug, PartialEq, Eq)]
+enum Leftover {
+    /// Ferry's copy of `a` (by the integration user, or by someone the system does not
+    /// name: Azure DevOps tells no attachment's author): taken as the copy.
+    CopyOfSource(String),
+    /// `a` itself is Ferry's copy (its author unknown) of this person's file: paired the
+    /// other way round, nothing copied back.
+    OriginalOfSource(String),
+}
+
+/// The rule for a source file that has no pair: a target file of the same name and size
+/// that has none either is its copy or its original (one write step copied it and
+/// crashed before recording the pair); `None`: `a` is new and is copied.
+fn crash_leftover(a: &Attachment, unpaired: &[&Attachment], ferry: &str) -> Option<Leftover> {
+    let same = unpaired.iter().filter(|t| t.name == a.name && t.size == a.size);
+    let mut by_person = None;
+    for t in same {
+        match &t.author {
+            None => return Some(Leftover::CopyOfSource(t.id.clone())),
+            Some(u) if u.id == ferry => return Some(Leftover::CopyOfSource(t.id.clone())),
+            Some(_) => by_person = by_person.or(Some(t.id.clone())),
+        }
+    }
+    by_person.filter(|_| a.author.is_none()).map(Leftover::OriginalOfSource)
+}
+
 fn relation_other(r: &Relation) -> &EntityId {
     match r {
         Relation::Parent { parent } => parent,
@@ -539,6 +565,46 @@ mod tests {
         let body = attributed("Alice", DateTime::<Utc>::MIN_UTC, &url, "<p>x</p>");
         assert_eq!(origin_in_body(&body).as_deref(), Some(mark.as_str()));
         assert_eq!(origin_in_body("<p>a person's comment</p>"), None);
+    }
+
+    fn file(id: &str, name: &str, author: Option<&str>) -> Attachment {
+        Attachment {
+            id: id.into(),
+            name: name.into(),
+            size: 10,
+            mime_type: None,
+            author: author.map(|a| UserRef { id: a.into(), email: None, display_name: None }),
+            created: DateTime::<Utc>::MIN_UTC,
+            url: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_unpaired_file_of_the_same_name_and_size_on_the_target_is_a_crashed_copys_other_half() {
+        use Leftover::*;
+        let (person, unknown) = (Some("alice"), None);
+        // (source file's author, target files (id, name, author), expected)
+        type Row<'a> = (Option<&'a str>, &'a [(&'a str, &'a str, Option<&'a str>)], Option<Leftover>);
+        let table: [Row; 7] = [
+            (person, &[], None),
+            (person, &[("t1", "a.txt", Some("bot"))], Some(CopyOfSource("t1".into()))),
+            // Azure DevOps names no author: a same-named file there is taken as the copy.
+            (person, &[("t1", "a.txt", unknown)], Some(CopyOfSource("t1".into()))),
+            // Another name is another file.
+            (person, &[("t1", "b.txt", Some("bot"))], None),
+            // A person's file of the same name on the target, the source's author named:
+            // two people's files, both synced.
+            (person, &[("t1", "a.txt", Some("bob"))], None),
+            // The source file names no author and the target holds a person's file of the
+            // same name and size: the source file is Ferry's copy of it.
+            (unknown, &[("t1", "a.txt", Some("bob"))], Some(OriginalOfSource("t1".into()))),
+            (unknown, &[("t1", "a.txt", Some("bob")), ("t2", "a.txt", Some("bot"))], Some(CopyOfSource("t2".into()))),
+        ];
+        for (author, target, want) in table {
+            let files: Vec<Attachment> = target.iter().map(|(id, n, a)| file(id, n, *a)).collect();
+            let refs: Vec<&Attachment> = files.iter().collect();
+            assert_eq!(crash_leftover(&file("s1", "a.txt", author), &refs, "bot"), want, "{author:?} {target:?}");
+        }
     }
 
     #[test]
