@@ -180,7 +180,7 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdi
     let mut collab = collab_work::CollabWork::default();
     // Collaboration changes come from their own generator: the field workload's choices
     // stay what they are for a seed.
-    let mut collab_rng = StdRng::seed_from_u64(seed ^ 0xc011_ab);
+    let mut collab_rng = StdRng::seed_from_u64(seed ^ 0x00c0_11ab);
     let mut interleave = scenarios::Scenarios::new(&world).await?;
     let mut f = Figures::default();
     let mut made_total = 0;

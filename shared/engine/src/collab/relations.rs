@@ -237,12 +237,12 @@ mod tests {
         let types = |t: &str| (t == "Blocks").then(|| DEP.to_string());
         let peer = |id: &EntityId| id.as_str().strip_prefix("APP-").map(|n| e(&format!("10{n}")));
         let map = RelationMap { hierarchy: true, link_type: &types, peer: &peer };
-        let blocks2 = link("Blocks", true, "APP-2");
+        let b2 = [link("Blocks", true, "APP-2")];
         // (other base, source, target after, removed) -> other base after
         type Row<'a> = (&'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation]);
         let table: [Row; 5] = [
             // Ferry added the link to the target: the target's side holds it as synced.
-            (&[], &[blocks2.clone()], &[link(DEP, true, "102")], &[], &[blocks2.clone()]),
+            (&[], &b2, &[link(DEP, true, "102")], &[], &b2),
             // The target held it already (the other end's sync wrote it).
             (
                 &[],
@@ -252,10 +252,10 @@ mod tests {
                 &[link("Blocks", false, "APP-3")],
             ),
             // Ferry removed it from the target: gone from the other base too.
-            (&[blocks2.clone()], &[], &[], &[link(DEP, true, "102")], &[]),
+            (&b2, &[], &[], &[link(DEP, true, "102")], &[]),
             // A person removed it on the target (not carried yet): it stays in the base,
             // so the other direction still sees that removal.
-            (&[blocks2.clone()], &[blocks2.clone()], &[], &[], &[blocks2.clone()]),
+            (&b2, &b2, &[], &[], &b2),
             // A person's link on the target not synced yet is not made part of the base.
             (&[], &[], &[link(DEP, true, "104")], &[], &[]),
         ];
