@@ -50,8 +50,8 @@ infra/redmine.sh start
 section "cargo test --workspace"
 cargo test --workspace
 
-section "sync, conflict, security, edge, backlog and delivery scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab::
+section "sync, conflict, security, edge, backlog, delivery and collaboration scenarios on the AWS backend (moto, real Lambda handlers)"
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab:: hierarchy:: deletions::
 
 section "protocol contract check (infra/contract)"
 traffic="$STATE/contract"

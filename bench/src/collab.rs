@@ -7,13 +7,14 @@
 
 use crate::counting::Tally;
 use crate::pipeline::{Invocations, Pipeline};
-use crate::{actor, repo_root, secrets, BackendKind, SyncArgs};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{actor, secrets, BackendKind, SyncArgs, PERSON_PREFIX};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::Utc;
-use ferry_domain::{ByteSource, CommentWrite, EntityId, Integration, PortError, Scope, Side, SystemConfig};
+use ferry_domain::{ByteSource, CommentWrite, EntityId, Integration, PortError, Side};
 use ferry_runtime::actor::Actor;
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use ferry_testsupport::config::{dir_with_sheets, scope, system, write_and_load};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -139,24 +140,15 @@ struct Setup {
 
 impl Setup {
     async fn new(args: &SyncArgs, jira_url: &str, ado_url: &str) -> Result<Setup> {
-        let dir = tempfile::tempdir()?;
-        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
-            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
-                .with_context(|| format!("copying examples/{f}"))?;
-        }
+        let dir = dir_with_sheets()?;
         let id = format!("bench-collab-{}-{}", std::process::id(), Utc::now().timestamp_millis());
-        let config = dir.path().join("ferry.yaml");
-        std::fs::write(
-            &config,
-            include_str!("integration.yaml")
-                .replace("@ID@", &id)
-                .replace("@OVERLAP@", &args.overlap)
-                .replace("@JIRA_URL@", jira_url)
-                .replace("@ADO_URL@", ado_url)
-                .replace("\n    fields:\n", COLLABORATION),
-        )?;
-        let set = ferry_config::load_files(std::slice::from_ref(&config))
-            .map_err(|e| anyhow!("the benchmark's collaboration config is invalid:\n{e}"))?;
+        let template = include_str!("integration.yaml")
+            .replace("@ID@", &id)
+            .replace("@OVERLAP@", &args.overlap)
+            .replace("@JIRA_URL@", jira_url)
+            .replace("@ADO_URL@", ado_url)
+            .replace("\n    fields:\n", COLLABORATION);
+        let set = write_and_load(&dir.path().join("ferry.yaml"), &template)?;
         let integration = set.integrations.first().cloned().context("the config has no integration")?;
         let settings = ferry_engine::EngineSettings::lambda();
         let pipe = match args.backend {
@@ -167,16 +159,13 @@ impl Setup {
         };
         pipe.engine().apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
         pipe.engine().activate(&integration.id, Utc::now()).await?;
-        let system = |side: Side| -> Result<SystemConfig> {
-            let sid = &integration.endpoint(side).system;
-            set.systems.iter().find(|s| &s.id == sid).cloned().context("system of the integration")
+        let person = |side: Side, email: &'static str, token: &'static str| {
+            let system = system(&set.systems, &integration, side);
+            let scope = scope(&integration, side);
+            async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
         };
-        let scope = |side: Side| {
-            let ep = integration.endpoint(side);
-            Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
-        };
-        let jira_person = actor(&system(Side::Left)?, "alice@acme.test", "jira-alice-token", scope(Side::Left)).await?;
-        let ado_person = actor(&system(Side::Right)?, "bob@acme.test", "ado-bob-pat", scope(Side::Right)).await?;
+        let jira_person = person(Side::Left, "alice@acme.test", "jira-alice-token").await?;
+        let ado_person = person(Side::Right, "bob@acme.test", "ado-bob-pat").await?;
         Ok(Setup { integration, pipe, jira_person, ado_person, _dir: dir })
     }
 

@@ -420,6 +420,10 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.write("put_link");
         self.inner.put_link(link).await
     }
+    async fn delete_link(&self, link: &Link) -> PortResult<()> {
+        self.write("delete_link");
+        self.inner.delete_link(link).await
+    }
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
         self.read("count_links");
         self.inner.count_links(integration).await

@@ -11,19 +11,19 @@ mod prices;
 mod report;
 mod workload;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use counting::Tally;
-use ferry_domain::{Flow, Scope, SecretRef};
+use ferry_domain::{Flow, Side};
 use ferry_engine::EngineSettings;
-use ferry_runtime::actor::Actor;
-use ferry_runtime::{Connectors, EnvSecrets, SecretSource, StaticSecrets};
-use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
+use ferry_runtime::SecretSource;
+use ferry_testsupport::config::{dir_with_sheets, scope, system, with_simulator_urls, write_and_load};
+use ferry_testsupport::people::{actor, bot_secrets};
 use pipeline::{Invocations, Pipeline};
 use report::{RequestBreakdown, Run};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workload::Workload;
@@ -174,47 +174,20 @@ fn backend_name(b: BackendKind) -> &'static str {
     }
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
-
 fn secrets() -> Arc<dyn SecretSource> {
-    Arc::new(
-        StaticSecrets::new(EnvSecrets)
-            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), "jira-bot-token")
-            .with(SecretRef::Env(ADO_PAT_VAR.into()), "ado-bot-pat"),
-    )
+    bot_secrets(JIRA_TOKEN_VAR, ADO_PAT_VAR)
 }
 
-async fn actor(system: &ferry_domain::SystemConfig, email: &str, token: &str, scope: Scope) -> Result<Actor> {
-    let var = format!("FERRY_BENCH_ACTOR_{}", token.replace('-', "_").to_uppercase());
-    let secrets: Arc<dyn SecretSource> =
-        Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
-    let connectors = Connectors::new(secrets, Default::default());
-    Ok(Actor::new(&connectors, system, email, SecretRef::Env(var), scope).await?)
-}
+/// People's tokens are resolved under `FERRY_BENCH_ACTOR_<TOKEN>`.
+const PERSON_PREFIX: &str = "FERRY_BENCH_ACTOR_";
 
 async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
-    let jira = JiraSim::start(JiraSeed::demo()).await?;
-    let ado = AdoSim::start(AdoSeed::demo()).await?;
-    let dir = tempfile::tempdir()?;
-    for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
-        std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
-            .with_context(|| format!("copying examples/{f}"))?;
-    }
+    let (jira, ado) = ferry_testsupport::demo_simulators().await?;
+    let dir = dir_with_sheets()?;
     // A fresh id per run: runs may share one store (the emulator's tables).
     let id = format!("bench-{}-{}-{}", v.name, std::process::id(), Utc::now().timestamp_millis());
-    let config = dir.path().join("ferry.yaml");
-    std::fs::write(
-        &config,
-        include_str!("integration.yaml")
-            .replace("@ID@", &id)
-            .replace("@OVERLAP@", &args.overlap)
-            .replace("@JIRA_URL@", &jira.base_url())
-            .replace("@ADO_URL@", &ado.base_url()),
-    )?;
-    let set = ferry_config::load_files(std::slice::from_ref(&config))
-        .map_err(|e| anyhow!("the benchmark's config is invalid:\n{e}"))?;
+    let template = include_str!("integration.yaml").replace("@ID@", &id).replace("@OVERLAP@", &args.overlap);
+    let set = write_and_load(&dir.path().join("ferry.yaml"), &with_simulator_urls(&template, &jira, &ado))?;
     let integration = set.integrations.first().cloned().context("the config has no integration")?;
 
     let tally = Tally::new();
@@ -228,24 +201,13 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
 
-    let system = |side: ferry_domain::Side| {
-        let sid = &integration.endpoint(side).system;
-        set.systems.iter().find(|s| &s.id == sid).cloned().context("system of the integration")
+    let person = |side: Side, email: &'static str, token: &'static str| {
+        let system = system(&set.systems, &integration, side);
+        let scope = scope(&integration, side);
+        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
     };
-    let scope = |side: ferry_domain::Side| {
-        let ep = integration.endpoint(side);
-        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
-    };
-    let people_jira = actor(
-        &system(ferry_domain::Side::Left)?,
-        "alice@acme.test",
-        "jira-alice-token",
-        scope(ferry_domain::Side::Left),
-    )
-    .await?;
-    let people_ado =
-        actor(&system(ferry_domain::Side::Right)?, "bob@acme.test", "ado-bob-pat", scope(ferry_domain::Side::Right))
-            .await?;
+    let people_jira = person(Side::Left, "alice@acme.test", "jira-alice-token").await?;
+    let people_ado = person(Side::Right, "bob@acme.test", "ado-bob-pat").await?;
     let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
         .iter()
         .filter_map(|e| jira.user(e).map(|u| u.id))

@@ -3,7 +3,7 @@
 //! batch one handler call (one Lambda invocation on AWS).
 
 use crate::counting::{CountedQueue, CountedStore, CountingInterceptor, Tally};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
@@ -12,7 +12,7 @@ use ferry_domain::{Flow, IntegrationId, WriteCommand};
 use ferry_engine::{Batch, Engine, EngineSettings, HandleError, WriteOutcome};
 use ferry_event_runner::QueueInfo;
 use ferry_runtime::{Connectors, SecretSource};
-use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
+use ferry_store::aws::{DynamoStore, SqsQueue};
 use ferry_store::sqlite::SqliteStore;
 use ferry_store::QueueSettings;
 use std::collections::HashSet;
@@ -90,10 +90,7 @@ impl Pipeline {
     /// The AWS backend at `AWS_ENDPOINT_URL` with the `FERRY_*` resource names; every
     /// DynamoDB and SQS request (the adapters' and the event source's) is counted.
     pub async fn aws(secrets: Arc<dyn SecretSource>, settings: EngineSettings, tally: Arc<Tally>) -> Result<Pipeline> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let names = AwsNames::from_env()
-            .map_err(|e| anyhow!("{e}"))
-            .context("the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`")?;
+        let (sdk, names) = ferry_testsupport::backend::emulator().await?;
         let counter = CountingInterceptor { tally };
         let ddb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build(),

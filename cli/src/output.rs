@@ -101,7 +101,8 @@ pub fn status(all: &[IntegrationStatus]) {
         for f in &s.flows {
             let t = |d: Option<chrono::DateTime<chrono::Utc>>| d.map_or("-".to_string(), |d| d.to_rfc3339());
             println!(
-                "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}  conflicts {}",
+                "  {:<14} watermark {}  last poll {}  lag {}  synced {}  skipped {}  failed {}  open failures {}  conflicts {}  \
+                 targets deleted: unlinked {} parked {}",
                 f.flow.as_str(),
                 t(f.watermark),
                 t(f.last_poll),
@@ -110,7 +111,9 @@ pub fn status(all: &[IntegrationStatus]) {
                 f.counts.skipped,
                 f.counts.failed,
                 f.open_failures,
-                f.conflicts
+                f.conflicts,
+                f.counts.unlinked,
+                f.targets_deleted
             );
         }
     }

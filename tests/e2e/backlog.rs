@@ -5,23 +5,20 @@
 //! real HTTP, on the backend `FERRY_E2E_BACKEND` names (the embedded store, or DynamoDB
 //! and SQS on the emulator).
 
-use crate::harness::{aws_backend, render, repo_root, secrets, Variant};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::harness::{aws_backend, render, secrets, Variant};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::Utc;
-use ferry_domain::ports::{
-    ConfigStore, Connector, Delivery, OutMessage, PortResult, Queue, QueueName, SendResults, StateStore,
-};
+use ferry_domain::ports::{Connector, Delivery, OutMessage, PortResult, Queue, QueueName, SendResults, StateStore};
 use ferry_domain::{
-    FieldChange, FieldKey, FieldValue, Flow, Integration, IntegrationId, ReadToken, Scope, SecretRef, Side,
-    SystemConfig, Watermark,
+    FieldChange, FieldKey, FieldValue, Flow, Integration, IntegrationId, ReadToken, Side, SystemConfig, Watermark,
 };
 use ferry_engine::{Engine, EngineSettings, PollReport};
-use ferry_runtime::{Connectors, EnvSecrets, SecretSource, StaticSecrets};
-use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
-use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
-use ferry_store::sqlite::SqliteStore;
-use ferry_store::QueueSettings;
+use ferry_runtime::Connectors;
+use ferry_sim::{AdoSim, JiraSim};
+use ferry_testsupport::backend::Stores;
+use ferry_testsupport::config::{dir_with_sheets, scope, system, write_and_load};
+use ferry_testsupport::people::actor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -195,73 +192,38 @@ struct BacklogWorld {
 
 impl BacklogWorld {
     async fn new(settings: EngineSettings) -> Result<BacklogWorld> {
-        let jira = JiraSim::start(JiraSeed::demo()).await?;
-        let ado = AdoSim::start(AdoSeed::demo()).await?;
-        let dir = tempfile::tempdir()?;
-        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
-            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
-                .with_context(|| format!("copying {f}"))?;
-        }
+        let (jira, ado) = ferry_testsupport::demo_simulators().await?;
+        let dir = dir_with_sheets()?;
         let id = format!("backlog-{}-{}", std::process::id(), Utc::now().timestamp_millis());
-        let config = dir.path().join("ferry.yaml");
-        std::fs::write(&config, render(&jira, &ado, &Variant::default(), &id))?;
-        let set = ferry_config::load_files(std::slice::from_ref(&config))
-            .map_err(|e| anyhow!("backlog config invalid:\n{e}"))?;
-        let (config_store, state, inner): (Arc<dyn ConfigStore>, Arc<dyn StateStore>, Arc<dyn Queue>) = if aws_backend()
-        {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let names = AwsNames::from_env()
-                .map_err(|e| anyhow!("{e}: run `infra/moto.sh start && source infra/.emulator.env`"))?;
-            let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
-            let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names));
-            (store.clone(), store, queue)
-        } else {
-            let store = Arc::new(
-                SqliteStore::open(&dir.path().join("ferry.sqlite"), QueueSettings::default())
-                    .map_err(|e| anyhow!("{e}"))?,
-            );
-            (store.clone(), store.clone(), store)
-        };
-        let queue = Arc::new(RecordingQueue::new(inner));
+        let set = write_and_load(&dir.path().join("ferry.yaml"), &render(&jira, &ado, &Variant::default(), &id))?;
+        let stores =
+            if aws_backend() { Stores::aws().await? } else { Stores::embedded(&dir.path().join("ferry.sqlite"))? };
+        let (state, queue) = (stores.state.clone(), Arc::new(RecordingQueue::new(stores.queue)));
         let connectors = Arc::new(Connectors::new(secrets(), Default::default()));
-        let engine = Arc::new(Engine::new(config_store, state.clone(), queue.clone(), connectors, settings));
+        let engine = Arc::new(Engine::new(stores.config, state.clone(), queue.clone(), connectors, settings));
         let integration = set.integrations[0].clone();
         engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
         engine.activate(&integration.id, Utc::now()).await?;
         Ok(BacklogWorld { jira, ado, engine, state, queue, integration, systems: set.systems, _dir: dir })
     }
 
-    fn scope(&self, side: Side) -> Scope {
-        let ep = self.integration.endpoint(side);
-        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
-    }
-
     /// Alice's connector on a side (a person, so the changes are not Ferry's echoes).
     async fn alice(&self, side: Side) -> Result<Arc<dyn Connector>> {
-        let (token, var) = match side {
-            Side::Left => ("jira-alice-token", "FERRY_E2E_BACKLOG_JIRA_ALICE"),
-            Side::Right => ("ado-alice-pat", "FERRY_E2E_BACKLOG_ADO_ALICE"),
+        let token = match side {
+            Side::Left => "jira-alice-token",
+            Side::Right => "ado-alice-pat",
         };
-        let id = &self.integration.endpoint(side).system;
-        let system = self.systems.iter().find(|s| &s.id == id).context("system")?;
-        let secrets: Arc<dyn SecretSource> =
-            Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.into()), token));
-        let actor = ferry_runtime::actor::Actor::new(
-            &Connectors::new(secrets, Default::default()),
-            system,
-            "alice@acme.test",
-            SecretRef::Env(var.into()),
-            self.scope(side),
-        )
-        .await?;
-        Ok(actor.conn)
+        let system = system(&self.systems, &self.integration, side)?;
+        let alice =
+            actor(system, scope(&self.integration, side), "alice@acme.test", token, "FERRY_E2E_BACKLOG_").await?;
+        Ok(alice.conn)
     }
 
     /// `n` bugs filed by alice on `side` (16 at a time); their ids.
     async fn file_bugs(&self, side: Side, n: usize) -> Result<BTreeSet<String>> {
         let conn = self.alice(side).await?;
         let title = if side == Side::Left { "summary" } else { "System.Title" };
-        let scope = self.scope(side);
+        let scope = scope(&self.integration, side);
         let mut ids = BTreeSet::new();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {

@@ -4,22 +4,25 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
-use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, Side, SystemConfig};
 use ferry_engine::{Batch, Engine, EngineSettings, HandleError, TransformOutcome, WriteOutcome};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
 use ferry_runtime::aws::{aws_engine_with_secrets, AwsRuntime};
-use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings, SecretSource, StaticSecrets};
-use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
-use std::path::{Path, PathBuf};
+use ferry_runtime::{Embedded, Runner, RunnerSettings, SecretSource};
+use ferry_sim::{AdoSim, JiraSim};
+use ferry_testsupport::backend::EMULATOR_HINT;
+pub use ferry_testsupport::config::repo_root;
+use ferry_testsupport::config::{dir_with_sheets, scope, system, write_and_load};
+use ferry_testsupport::people::{actor, bot_secrets};
+pub use ferry_testsupport::people::{ADO_BOT_PAT, JIRA_BOT_TOKEN};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub const JIRA_TOKEN_VAR: &str = "FERRY_E2E_JIRA_TOKEN";
 pub const ADO_PAT_VAR: &str = "FERRY_E2E_ADO_PAT";
-pub const JIRA_BOT_TOKEN: &str = "jira-bot-token";
-pub const ADO_BOT_PAT: &str = "ado-bot-pat";
 
 /// Variants of the e2e config template.
 #[derive(Clone)]
@@ -87,10 +90,6 @@ pub struct World {
     pub systems: Vec<SystemConfig>,
 }
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli crate sits in the repo").to_path_buf()
-}
-
 impl World {
     pub async fn new(variant: Variant) -> Result<World> {
         World::with_secrets(variant, secrets()).await
@@ -98,23 +97,14 @@ impl World {
 
     /// A world whose engine resolves the systems' secrets through `secrets`.
     pub async fn with_secrets(variant: Variant, secrets: Arc<dyn SecretSource>) -> Result<World> {
-        let jira = JiraSim::start(JiraSeed::demo()).await?;
-        let ado = AdoSim::start(AdoSeed::demo()).await?;
-        let dir = tempfile::tempdir()?;
-        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
-            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
-                .with_context(|| format!("copying {f}"))?;
-        }
+        let (jira, ado) = ferry_testsupport::demo_simulators().await?;
+        let dir = dir_with_sheets()?;
         let config = dir.path().join("ferry.yaml");
         let id = integration_id();
-        std::fs::write(&config, render(&jira, &ado, &variant, &id))?;
-        let set = ferry_config::load_files(std::slice::from_ref(&config))
-            .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
+        let set = write_and_load(&config, &render(&jira, &ado, &variant, &id))?;
         let db = dir.path().join("ferry.sqlite");
         let backend = if aws_backend() {
-            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets)).await.context(
-                "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
-            )?;
+            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets)).await.context(EMULATOR_HINT)?;
             let options = RunnerOptions {
                 tick: Duration::from_secs(1),
                 once: true,
@@ -208,16 +198,6 @@ impl World {
         }
     }
 
-    fn system(&self, side: Side) -> &SystemConfig {
-        let id = &self.integration.endpoint(side).system;
-        self.systems.iter().find(|s| &s.id == id).expect("system of the integration")
-    }
-
-    fn scope(&self, side: Side) -> Scope {
-        let ep = self.integration.endpoint(side);
-        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
-    }
-
     /// A person in Jira (left side), e.g. `jira_user("alice")`.
     pub async fn jira_user(&self, name: &str) -> Actor {
         self.actor(Side::Left, name, &format!("jira-{name}-token")).await
@@ -233,11 +213,8 @@ impl World {
     }
 
     async fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
-        let var = format!("FERRY_E2E_TOKEN_{}", token.replace('-', "_").to_uppercase());
-        let secrets: Arc<dyn SecretSource> =
-            Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
-        let connectors = ferry_runtime::Connectors::new(secrets, Default::default());
-        Actor::new(&connectors, self.system(side), &format!("{name}@acme.test"), SecretRef::Env(var), self.scope(side))
+        let system = system(&self.systems, &self.integration, side).expect("system of the integration");
+        actor(system, scope(&self.integration, side), &format!("{name}@acme.test"), token, "FERRY_E2E_TOKEN_")
             .await
             .expect("actor connector")
     }
@@ -265,8 +242,7 @@ impl World {
     /// an operator does to change an integration).
     pub async fn reconfigure(&self, variant: &Variant) -> Result<()> {
         self.rewrite_config(variant)?;
-        let set = ferry_config::load_files(std::slice::from_ref(&self.config))
-            .map_err(|e| anyhow::anyhow!("e2e config invalid:\n{e}"))?;
+        let set = ferry_testsupport::config::load(&self.config)?;
         self.engine.deactivate(&self.id, Utc::now()).await?;
         self.engine.apply(&set.systems, &set.integrations, false, Utc::now()).await?;
         self.engine.activate(&self.id, Utc::now()).await?;
@@ -319,11 +295,7 @@ pub async fn run(mut cmd: Command) -> Ran {
 }
 
 pub fn secrets() -> Arc<dyn SecretSource> {
-    Arc::new(
-        StaticSecrets::new(EnvSecrets)
-            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), JIRA_BOT_TOKEN)
-            .with(SecretRef::Env(ADO_PAT_VAR.into()), ADO_BOT_PAT),
-    )
+    bot_secrets(JIRA_TOKEN_VAR, ADO_PAT_VAR)
 }
 
 /// A fresh integration id per world (also prefixing its system ids): worlds may share

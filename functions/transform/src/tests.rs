@@ -1,5 +1,4 @@
-#[path = "../../testsupport/world.rs"]
-mod world;
+use ferry_testsupport::handlers as world;
 
 use super::*;
 use ferry_domain::ports::QueueName;

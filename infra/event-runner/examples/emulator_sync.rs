@@ -35,7 +35,7 @@ async fn main() -> Result<()> {
     let config = dir.path().join("ferry.yaml");
     std::fs::write(
         &config,
-        include_str!("../../../functions/testsupport/integration.yaml")
+        include_str!("../../../tests/support/fixtures/handlers.yaml")
             .replace("@JIRA_URL@", &jira.base_url())
             .replace("@ADO_URL@", &ado.base_url()),
     )?;

@@ -1,13 +1,46 @@
 //! `comments:`, `attachments:`, `hierarchy:`, `links:` and `on_target_deleted:` of an
 //! integration: what of the conversation and structure around a work item travels.
 
-use crate::decode::{self, Ctx, Obj};
+use crate::decode::{self, At, Ctx, Obj};
 use crate::format;
-use crate::yaml::{Node, Value};
+use crate::yaml::{Kind, Node, Value};
 use ferry_domain::{AttachmentRule, Collaboration, Direction, LinkTypePair, OnTargetDeleted, DEFAULT_ATTACHMENT_MAX};
 
-/// The collaboration keys of the integration `obj`; what is invalid is reported and left out.
-pub fn decode(ctx: &mut Ctx, obj: &Obj) -> Collaboration {
+/// The collaboration keys of the integration `obj`, and where each key (`comments`,
+/// `attachments.max_size`, `links[1].right`, ...) is written, for the checks that need
+/// the systems' kinds; what is invalid is reported and left out.
+pub fn decode(ctx: &mut Ctx, obj: &Obj) -> (Collaboration, Vec<(String, At)>) {
+    let mut at = Vec::new();
+    for key in ["comments", "attachments", "hierarchy", "links"] {
+        if let Some(n) = obj.get(key) {
+            key_positions(ctx, n, key, &obj.path_of(key), &mut at);
+        }
+    }
+    (decode_keys(ctx, obj), at)
+}
+
+/// Where `node` (under `key`, at `path`) and each key inside it (objects, lists of
+/// objects) are written.
+fn key_positions(ctx: &Ctx, node: &Node, key: &str, path: &str, out: &mut Vec<(String, At)>) {
+    out.push((key.to_string(), ctx.at(node.pos, path)));
+    match &node.kind {
+        Kind::Map(entries) => {
+            for (k, v) in entries {
+                if let Kind::Scalar { text, .. } = &k.kind {
+                    key_positions(ctx, v, &format!("{key}.{text}"), &format!("{path}.{text}"), out);
+                }
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                key_positions(ctx, item, &format!("{key}[{i}]"), &format!("{path}[{i}]"), out);
+            }
+        }
+        Kind::Scalar { .. } => {}
+    }
+}
+
+fn decode_keys(ctx: &mut Ctx, obj: &Obj) -> Collaboration {
     let comments = direction(ctx, obj, "comments", &format::COMMENTS).map(|(d, _)| d);
     let hierarchy = direction(ctx, obj, "hierarchy", &format::HIERARCHY).map(|(d, _)| d);
     let attachments = direction(ctx, obj, "attachments", &format::ATTACHMENTS).and_then(|(direction, o)| {

@@ -26,6 +26,9 @@ pub struct IntegrationDecl {
     /// Each criteria filter with its source system, checked once the systems' kinds
     /// (which may be declared in another file) are known.
     pub filters: Vec<FilterDecl>,
+    /// Where each collaboration key is written (`comments`, `links[1].right`, ...),
+    /// checked against the systems' kinds once they are known.
+    pub collab_at: Vec<(String, At)>,
 }
 
 pub struct FilterDecl {
@@ -38,7 +41,13 @@ pub struct FilterDecl {
 pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option<IntegrationDecl> {
     let obj = Obj::new(ctx, node, path, &format::INTEGRATION)?;
     let before = ctx.error_count();
-    let mut decl = IntegrationDecl { integration: None, id: None, system_refs: Vec::new(), filters: Vec::new() };
+    let mut decl = IntegrationDecl {
+        integration: None,
+        id: None,
+        system_refs: Vec::new(),
+        filters: Vec::new(),
+        collab_at: Vec::new(),
+    };
 
     let id = obj.get("id").and_then(|n| {
         let p = obj.path_of("id");
@@ -133,7 +142,8 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
             .map(|(rows, origin)| UserTable { rows, origin })
             .unwrap_or_default(),
     };
-    let collaboration = crate::collaboration::decode(ctx, &obj);
+    let (collaboration, collab_at) = crate::collaboration::decode(ctx, &obj);
+    decl.collab_at = collab_at;
     let mut fields = Vec::new();
     if let Some(n) = obj.get("fields") {
         let items = decode::list(ctx, n, &obj.path_of("fields"));

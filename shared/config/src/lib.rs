@@ -9,6 +9,7 @@
 //! The format is declared once, in `format.rs`: the decoder takes each object's keys from
 //! there, and [`json_schema`] (for editors) is generated from it.
 
+mod collab_support;
 mod collaboration;
 mod confined;
 mod decode;
@@ -271,6 +272,7 @@ impl Loader {
                     });
                 }
             }
+            self.errors.extend(collab_errors(d, &seen));
             for (system, at) in d.system_refs.iter() {
                 if !seen.contains_key(system.as_str()) {
                     let hint = if known.is_empty() {
@@ -295,6 +297,38 @@ impl Loader {
             }
         }
     }
+}
+
+/// The collaboration keys of an integration that one of its systems cannot do, each at
+/// the line of its key (see `collab_support.rs`).
+fn collab_errors(d: &integrations::IntegrationDecl, systems: &HashMap<&str, &systems::SystemDecl>) -> Vec<ConfigError> {
+    let Some(i) = &d.integration else { return Vec::new() };
+    fn side<'e>(
+        e: &'e ferry_domain::Endpoint,
+        systems: &HashMap<&str, &systems::SystemDecl>,
+    ) -> Option<collab_support::SideKind<'e>> {
+        let kind = systems.get(e.system.as_str()).and_then(|s| s.system.as_ref()).map(|s| s.kind)?;
+        Some(collab_support::SideKind { system: e.system.as_str(), kind, abilities: kind.abilities() })
+    }
+    let (Some(left), Some(right)) = (side(&i.left, systems), side(&i.right, systems)) else { return Vec::new() };
+    collab_support::refusals(&i.collaboration, &left, &right)
+        .into_iter()
+        .filter_map(|r| {
+            // The key itself, else the collaboration key it is under (always written).
+            let top = r.key.split(['.', '[']).next().unwrap_or_default();
+            let at =
+                d.collab_at.iter().find(|(k, _)| *k == r.key).or_else(|| d.collab_at.iter().find(|(k, _)| k == top));
+            let (_, at) = at?;
+            Some(ConfigError {
+                file: at.file.clone(),
+                line: Some(at.pos.line),
+                column: Some(at.pos.col),
+                path: at.path.clone(),
+                message: r.message,
+                hint: r.hint,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

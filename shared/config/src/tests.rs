@@ -966,3 +966,37 @@ fn collaboration_errors_name_their_line_and_key() {
         assert!(e.line.is_some_and(|l| l >= 17), "{what}: reported at the line of the key: {e:?}");
     }
 }
+
+#[test]
+fn collaboration_keys_a_paired_system_cannot_do_are_refused_at_their_line() {
+    let at_fields = |yaml: &str| {
+        edit("    fields:\n      - { left: summary", &format!("{yaml}\n    fields:\n      - {{ left: summary"))
+    };
+    let cases = [
+        (
+            "a link type named by one end",
+            at_fields("    links:\n      - { left: Blocks, right: System.LinkTypes.Dependency-Forward }"),
+            "integrations[0].links[0].right",
+            "names one end (-Forward)",
+        ),
+        (
+            "parent and child under links",
+            at_fields("    links:\n      - { left: Relates, right: System.LinkTypes.Hierarchy }"),
+            "integrations[0].links[0].right",
+            "use `hierarchy:`",
+        ),
+        (
+            "max_size over Jira Cloud's limit",
+            at_fields("    attachments: { max_size: 3GB }"),
+            "integrations[0].attachments.max_size",
+            "takes files of at most 2147483648 bytes",
+        ),
+    ];
+    for (what, text, path, fragment) in cases {
+        let e = load(&text).expect_err(what);
+        let found = e.0.iter().find(|e| e.path == path).unwrap_or_else(|| panic!("{what}: {e}"));
+        assert!(found.message.contains(fragment), "{what}: {}", found.message);
+        assert!(found.line.is_some_and(|l| l >= 17), "{what}: reported at the line of the key: {found:?}");
+        assert!(found.to_string().starts_with("t.yaml:"), "FILE:LINE: {found}");
+    }
+}

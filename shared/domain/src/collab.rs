@@ -12,7 +12,7 @@
 //! a connector writes the text.
 
 use crate::ids::EntityId;
-use crate::model::{Side, UserRef};
+use crate::model::{Side, SystemKind, UserRef};
 use crate::PortError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -38,6 +38,63 @@ pub struct Capabilities {
     pub hierarchy: bool,
     pub links: bool,
     pub deletions: bool,
+}
+
+/// What a kind of system can do beyond fields, known without asking a server: the config
+/// validator refuses a collaboration key a paired kind cannot do, before anything runs.
+/// A connector's [`Capabilities`] claim no less than its kind's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindAbilities {
+    pub capabilities: Capabilities,
+    /// The largest file the system ever takes as an attachment, in bytes; `None` when
+    /// each server sets its own (the upload's refusal then says so at run time).
+    pub max_attachment: Option<u64>,
+}
+
+/// Redmine's relation types (`relation_type`), the only link types it has.
+pub const REDMINE_RELATIONS: [&str; 9] =
+    ["relates", "duplicates", "duplicated", "blocks", "blocked", "precedes", "follows", "copied_to", "copied_from"];
+
+impl SystemKind {
+    /// What this kind of system can do beyond fields.
+    pub fn abilities(self) -> KindAbilities {
+        let all = Capabilities {
+            comments: true,
+            comment_edits: true,
+            attachments: true,
+            hierarchy: true,
+            links: true,
+            deletions: true,
+        };
+        match self {
+            // Jira Cloud: an administrator sets the attachment limit, at most 2 GB a file.
+            SystemKind::Jira => KindAbilities { capabilities: all, max_attachment: Some(2 << 30) },
+            // Azure DevOps: the organization's limit (130 MB simple uploads, more in chunks).
+            SystemKind::AzureDevops => KindAbilities { capabilities: all, max_attachment: None },
+            // Redmine: journals (notes), uploads (the server's attachment_max_size),
+            // parent_issue_id, relations.
+            SystemKind::Redmine => KindAbilities { capabilities: all, max_attachment: None },
+        }
+    }
+
+    /// Why `name` cannot be a link type of this kind (`links:`), if it cannot.
+    pub fn link_type_problem(self, name: &str) -> Option<String> {
+        match self {
+            // Issue link types are defined per site.
+            SystemKind::Jira => None,
+            SystemKind::AzureDevops => {
+                if let Some(end) = ["-Forward", "-Reverse"].into_iter().find(|e| name.ends_with(e)) {
+                    Some(format!("{name} names one end ({end}) of a link type; name the type without it"))
+                } else if name == "System.LinkTypes.Hierarchy" {
+                    Some("System.LinkTypes.Hierarchy is parent and child: use `hierarchy:`, not `links:`".into())
+                } else {
+                    None
+                }
+            }
+            SystemKind::Redmine => (!REDMINE_RELATIONS.contains(&name))
+                .then(|| format!("Redmine has no relation type {name:?}; it has {}", REDMINE_RELATIONS.join(", "))),
+        }
+    }
 }
 
 /// One comment of a work item.

@@ -21,6 +21,10 @@ pub enum ErrorCategory {
     /// A field changed on both sides since the last sync and its conflict policy is
     /// `flag`: a person decides (`ferry failures retry ID --winner left|right`).
     FieldConflict,
+    /// The linked twin of an entity was deleted in its system and the integration's
+    /// `on_target_deleted` policy is `park`: a person decides (restore it, or change
+    /// the policy, then `ferry failures retry`).
+    TargetDeleted,
     RateLimited,
     Network,
     Server,
@@ -54,6 +58,7 @@ impl ErrorCategory {
             ErrorCategory::InvalidRequest => "invalid_request",
             ErrorCategory::Conflict => "conflict",
             ErrorCategory::FieldConflict => "field_conflict",
+            ErrorCategory::TargetDeleted => "target_deleted",
             ErrorCategory::RateLimited => "rate_limited",
             ErrorCategory::Network => "network",
             ErrorCategory::Server => "server",

@@ -7,6 +7,7 @@
 use crate::ids::{FieldKey, IntegrationId, SystemId};
 use crate::model::{Flow, Side, SystemKind};
 use crate::names::named_enum;
+pub use crate::value_map::{UserTable, ValueTable};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -219,25 +220,6 @@ named_enum! {
     }
 }
 
-/// A value table between left and right look-up values, in left→right orientation.
-/// Reverse lookups use the right column; the first row wins when a value repeats.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ValueTable {
-    pub rows: Vec<(String, String)>,
-    /// Where the table came from (`inline`, `priorities.xlsx#Priority`), for messages.
-    #[serde(default)]
-    pub origin: String,
-}
-
-impl ValueTable {
-    pub fn lookup(&self, flow: Flow, source: &str) -> Option<&str> {
-        match flow {
-            Flow::LeftToRight => self.rows.iter().find(|(l, _)| l == source).map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self.rows.iter().find(|(_, r)| r == source).map(|(l, _)| l.as_str()),
-        }
-    }
-}
-
 /// A constant or default value, written as given (a string, number or boolean).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -349,25 +331,6 @@ impl RemoteRefs {
         match side {
             Side::Left => self.left_link,
             Side::Right => self.right_link,
-        }
-    }
-}
-
-/// User table: e-mail overrides in left→right orientation.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct UserTable {
-    pub rows: Vec<(String, String)>,
-    #[serde(default)]
-    pub origin: String,
-}
-
-impl UserTable {
-    /// The target e-mail for a source e-mail, case-insensitively.
-    pub fn lookup(&self, flow: Flow, email: &str) -> Option<&str> {
-        let eq = |a: &str| a.eq_ignore_ascii_case(email);
-        match flow {
-            Flow::LeftToRight => self.rows.iter().find(|(l, _)| eq(l)).map(|(_, r)| r.as_str()),
-            Flow::RightToLeft => self.rows.iter().find(|(_, r)| eq(r)).map(|(l, _)| l.as_str()),
         }
     }
 }
@@ -501,17 +464,6 @@ pub struct IntegrationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn value_table_reverse_swaps_columns() {
-        let t = ValueTable {
-            rows: vec![("High".into(), "2".into()), ("Highest".into(), "1".into())],
-            origin: "inline".into(),
-        };
-        assert_eq!(t.lookup(Flow::LeftToRight, "High"), Some("2"));
-        assert_eq!(t.lookup(Flow::RightToLeft, "1"), Some("Highest"));
-        assert_eq!(t.lookup(Flow::RightToLeft, "High"), None);
-    }
 
     #[test]
     fn direction_allows_its_flows_only() {

@@ -16,12 +16,13 @@ pub mod message;
 pub mod model;
 pub mod names;
 pub mod ports;
+pub mod value_map;
 
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
     is_symmetric_link_type, Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment,
-    CommentPair, CommentWrite, Relation,
+    CommentPair, CommentWrite, KindAbilities, Relation, REDMINE_RELATIONS,
 };
 pub use error::{ErrorCategory, PortError};
 pub use ids::*;

@@ -228,6 +228,10 @@ pub struct Fingerprint {
     /// searches the target before creating again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_started: Option<DateTime<Utc>>,
+    /// Source side: when Ferry found this entity's twin deleted and dropped the pair
+    /// (`on_target_deleted: unlink`). A later change of it is not created again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twin_deleted: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -314,6 +318,9 @@ pub struct FlowCounts {
     pub synced: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Pairs dropped because their target was deleted (`on_target_deleted: unlink`).
+    #[serde(default)]
+    pub unlinked: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -322,6 +329,8 @@ pub enum Counter {
     Synced,
     Skipped,
     Failed,
+    /// A pair dropped because its target was deleted.
+    Unlinked,
 }
 
 /// A back-link to write after a create.

@@ -87,6 +87,17 @@ pub trait Connector: Send + Sync {
     /// Redmine keys are their ids).
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
 
+    /// After [`Connector::get`] answered `None` for `id`: `Ok` when the entity is deleted
+    /// as far as this system can tell it apart from one Ferry cannot see (a lost
+    /// permission, a wrong or archived project), else the error that says why not. The
+    /// default reads the scope's project (its entity types): a project Ferry still reads
+    /// that has no such entity has lost it; a project it cannot read answers that error
+    /// (`permission`, `not_found`, `auth`), and nothing is taken for a deletion.
+    async fn confirm_deleted(&self, scope: &Scope, id: &EntityId) -> PortResult<()> {
+        let _ = id;
+        self.entity_types(&scope.project).await.map(|_| ())
+    }
+
     /// Creates an entity; values are coerced to each target field's native type.
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef>;
 
@@ -320,6 +331,10 @@ pub trait StateStore: Send + Sync {
     /// Stores a link, replacing any link of the integration that holds either entity
     /// (links are one-to-one).
     async fn put_link(&self, link: &Link) -> PortResult<()>;
+    /// Drops `link` (both entities' link records) and its pair's fingerprint record: the
+    /// pair is over. The entities' own fingerprints ([`StateKey::Fingerprint`]) stay.
+    /// Idempotent: a link no longer stored, or replaced by another, is left alone.
+    async fn delete_link(&self, link: &Link) -> PortResult<()>;
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64>;
 
     /// An entity's fingerprint as it stands now: its pair's ([`StateKey::Pair`]) when it

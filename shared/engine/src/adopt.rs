@@ -188,6 +188,7 @@ impl Engine {
             written_updated: None,
             applied_source_updated: None,
             create_started: None,
+            twin_deleted: None,
             updated_at: cmd.source.updated,
         };
         let out = map_change(&MappingInput {

@@ -20,6 +20,7 @@ pub(crate) fn backfill(integration: &Integration, cmd: &WriteCommand, created: &
         written_updated: None,
         applied_source_updated: None,
         create_started: None,
+        twin_deleted: None,
         updated_at: cmd.source.updated,
     };
     let users = UserDirectory::new();

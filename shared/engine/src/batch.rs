@@ -244,6 +244,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Drops a pair ([`ferry_domain::ports::StateStore::delete_link`]): both entities are
+    /// unlinked from now on, and their fingerprints are their own records.
+    pub(crate) async fn batch_delete_link(&self, batch: &Batch, link: &Link) -> Result<(), PortError> {
+        lock(&batch.state)
+            .retain(|k, _| !matches!(k, StateKey::Link(i, ..) | StateKey::Pair(i, ..) if *i == link.integration));
+        self.state.delete_link(link).await?;
+        for side in [Side::Left, Side::Right] {
+            batch.remember(StateKey::Link(link.integration.clone(), side, link.side(side).id.clone()), None);
+        }
+        Ok(())
+    }
+
     pub(crate) async fn batch_put_fingerprint(&self, batch: &Batch, fp: &Fingerprint) -> Result<(), PortError> {
         self.state.put_fingerprint(fp).await?;
         let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());

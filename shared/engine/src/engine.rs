@@ -70,6 +70,8 @@ pub struct Engine {
     pub(crate) crash: Option<Arc<dyn CrashInjector>>,
     pub(crate) missing_fields: MissingFields,
     integrations: TtlCache<IntegrationRecord>,
+    /// Every stored integration (one entry), for what crosses integrations.
+    all_integrations: TtlCache<Vec<IntegrationRecord>>,
     systems: TtlCache<SystemConfig>,
 }
 
@@ -95,6 +97,7 @@ impl Engine {
             crash: None,
             missing_fields: MissingFields::default(),
             integrations: TtlCache::new(settings_ttl),
+            all_integrations: TtlCache::new(settings_ttl),
             systems: TtlCache::new(settings_ttl),
         }
     }
@@ -142,9 +145,20 @@ impl Engine {
         Ok(r)
     }
 
+    /// Every stored integration, active or not.
+    pub(crate) async fn all_records(&self) -> Result<Vec<IntegrationRecord>, PortError> {
+        if let Some(all) = self.all_integrations.get("") {
+            return Ok(all);
+        }
+        let all = self.config.list_integrations().await?;
+        self.all_integrations.put(String::new(), all.clone());
+        Ok(all)
+    }
+
     /// Drops the cached configs (after this process changed them).
     pub(crate) fn forget_configs(&self) {
         self.integrations.clear();
+        self.all_integrations.clear();
         self.systems.clear();
     }
 

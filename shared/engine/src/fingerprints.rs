@@ -151,6 +151,7 @@ impl Engine {
             updated_at: now,
             applied_source_updated: None,
             create_started: None,
+            twin_deleted: None,
         });
         // The stored record keys its values by field name.
         fp.values.extend(values.iter().map(|(k, v)| (k.to_string(), v.fingerprint_form())));
@@ -163,6 +164,10 @@ impl Engine {
         }
         if let Some(c) = create_started {
             fp.create_started = c;
+            if c.is_none() {
+                // Linked: a twin deleted earlier has been replaced.
+                fp.twin_deleted = None;
+            }
         }
         fp.updated_at = now;
         Ok(fp)

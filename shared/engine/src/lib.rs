@@ -25,6 +25,7 @@ mod cache;
 pub mod collab;
 mod crash;
 mod create;
+mod decode;
 mod engine;
 mod error;
 mod failures;
@@ -39,6 +40,7 @@ mod outcome;
 mod poll;
 mod stale;
 mod status;
+mod target_deleted;
 #[cfg(test)]
 mod testkit;
 mod transform;

@@ -1,4 +1,4 @@
-//! Apply, activate, deactivate: the integration lifecycle of DESIGN §1.5.
+//! Apply, activate, deactivate: the integration lifecycle (docs/design.md §1, rule 5).
 
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -8,7 +8,7 @@ use ferry_domain::{
 };
 use serde::Serialize;
 
-/// How far back an empty project starts (DESIGN §1.5: now − 26 hours).
+/// How far back an empty project starts (docs/design.md §1, rule 5: now − 26 hours).
 pub const EMPTY_PROJECT_LOOKBACK_HOURS: i64 = 26;
 
 #[derive(Debug, Default, Serialize)]

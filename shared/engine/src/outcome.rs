@@ -14,6 +14,8 @@ pub enum Skip {
     /// The snapshot is stale (see `stale.rs`): read before Ferry's latest write to its
     /// entity, or older than a snapshot of it the twin already got.
     Stale,
+    /// The source's twin was deleted and the pair dropped (`on_target_deleted`).
+    TargetDeleted,
 }
 
 impl Skip {
@@ -21,6 +23,7 @@ impl Skip {
         match self {
             Skip::Mapping(reason) => reason.as_str(),
             Skip::Stale => "stale",
+            Skip::TargetDeleted => "target_deleted",
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::watermark::{
-    budget_and_lease, classify, earliest, page_rescan, read_start, seen_entry, seen_needed_from, seen_window,
-    set_stream_state, start_outside, stream_state, Budget, Stream, Verdict,
+    after_page, budget_and_lease, classify, read_start, seen_entry, start_outside, stream_state, Budget, PageRead,
+    Stream, Verdict,
 };
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::{ChangeQuery, Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
@@ -217,14 +217,20 @@ impl Engine {
         self.enqueue_changes(&events).await?;
         report.enqueued += events.len();
 
-        let mut next = mark.clone();
         let ended = page.next.is_none();
-        read.resume = page.next;
-        read.rescan_from = earliest(read.rescan_from, page_rescan(page.through, page.as_of, ctx.overlap));
-        set_stream_state(&mut next, stream, page.through.map_or(cursor, |t| t.max(cursor)), read);
-        next.last_poll = Some(ctx.now);
-        next.version = mark.version + 1;
-        next.seen = seen_window(&mark.seen, handled, seen_needed_from(&next, &ctx.streams));
+        let next = after_page(
+            mark,
+            PageRead {
+                stream,
+                cursor,
+                read,
+                page: &page,
+                handled,
+                overlap: ctx.overlap,
+                now: ctx.now,
+                streams: &ctx.streams,
+            },
+        );
         // A concurrent poll that advanced first wins; our enqueued messages dedupe.
         self.state.put_watermark(&ctx.record.integration.id, ctx.flow, &next, Some(mark.version)).await?;
         *mark = next;

@@ -65,6 +65,7 @@ mod tests {
             written_updated: written_updated.map(at),
             applied_source_updated: applied_source_updated.map(at),
             create_started: None,
+            twin_deleted: None,
             updated_at: at(0),
         }
     }

@@ -21,6 +21,9 @@ pub struct FlowStatus {
     pub open_failures: usize,
     /// Of those, fields changed on both sides that wait for a person (policy flag).
     pub conflicts: usize,
+    /// Of those, source entities whose linked twin was deleted (`on_target_deleted:
+    /// park`). Pairs dropped for a deleted twin (`unlink`) are `counts.unlinked`.
+    pub targets_deleted: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +45,12 @@ impl Engine {
             let i = &record.integration;
             let mut flows = Vec::new();
             for flow in i.flows() {
+                let of = |category| {
+                    failures
+                        .iter()
+                        .filter(|f| f.integration == i.id && f.flow == flow && f.category == category)
+                        .count()
+                };
                 let mark = self.state.get_watermark(&i.id, flow).await?;
                 flows.push(FlowStatus {
                     flow,
@@ -51,12 +60,8 @@ impl Engine {
                     lag_secs: mark.as_ref().and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
                     counts: self.state.counts(&i.id, flow).await?,
                     open_failures: failures.iter().filter(|f| f.integration == i.id && f.flow == flow).count(),
-                    conflicts: failures
-                        .iter()
-                        .filter(|f| {
-                            f.integration == i.id && f.flow == flow && f.category == ErrorCategory::FieldConflict
-                        })
-                        .count(),
+                    conflicts: of(ErrorCategory::FieldConflict),
+                    targets_deleted: of(ErrorCategory::TargetDeleted),
                 });
             }
             let side = |e: &ferry_domain::Endpoint| format!("{}/{}/{}", e.system, e.project, e.entity_type);

@@ -3,6 +3,7 @@
 //! [`Engine::flush`](crate::Engine::flush) to send with the rest of the batch.
 
 use crate::batch::Batch;
+use crate::decode::decode;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::Parkable;
@@ -35,11 +36,7 @@ impl Engine {
         receive_count: u32,
         batch: &Batch,
     ) -> Result<TransformOutcome, HandleError> {
-        let event: ChangeEvent = serde_json::from_str(body)
-            .map_err(|e| HandleError::BadMessage(format!("change event is not valid JSON: {e}")))?;
-        if event.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!("change event schema {} is not supported", event.schema)));
-        }
+        let event: ChangeEvent = decode(body)?;
         let result = self.transform_event(&event, batch).await;
         self.settle(&event, None, result, receive_count, batch).await
     }
@@ -94,6 +91,35 @@ impl Engine {
                 enqueue_command(batch, &command)?;
                 Ok(TransformOutcome::Enqueued { create, fields })
             }
+        }
+    }
+
+    /// A create command for the source of `cmd`, mapped as an unlinked entity (every
+    /// mapped value, the remote id): what a write sends when it creates a new twin for
+    /// one found deleted ([`crate::target_deleted`]); `cmd` itself may carry only the
+    /// fields that changed.
+    pub(crate) async fn create_command(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        batch: &Batch,
+    ) -> Result<WriteCommand, Parkable> {
+        let (id, flow) = (&cmd.integration, cmd.flow);
+        let event = crate::failures::command_event(cmd);
+        let (source_conn, _) = self.side_connector(record, flow.source()).await?;
+        let (target_conn, _) = self.side_connector(record, flow.target()).await?;
+        let source_fp = self.batch_fingerprint(batch, id, flow.source(), &cmd.source.id).await?;
+        let pair = PairState { link: None, source_fp, target_fp: None };
+        let output = self.map_event(record, &event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;
+        match output.decision {
+            Decision::Write { changes, mapped, .. } => {
+                Ok(WriteCommand { target: None, changes, mapped, collab_only: false, ..cmd.clone() })
+            }
+            Decision::Fail { category, message } => Err(Parkable::Permanent(PortError::new(category, message), None)),
+            Decision::Skip { detail, .. } => Err(Parkable::Permanent(
+                PortError::new(ErrorCategory::InvalidRequest, format!("nothing to create a new twin from: {detail}")),
+                None,
+            )),
         }
     }
 

@@ -174,6 +174,7 @@ mod tests {
             written_updated: None,
             applied_source_updated: None,
             create_started: None,
+            twin_deleted: None,
             updated_at: at(0),
         }
     }

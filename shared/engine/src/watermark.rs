@@ -11,7 +11,7 @@
 //! sharing an instant across a page boundary are told apart by the seen revisions.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use ferry_domain::{EntityId, EntitySnapshot, OutsideRead, ReadState, SeenRevision, Watermark};
+use ferry_domain::{ChangePage, EntityId, EntitySnapshot, OutsideRead, ReadState, SeenRevision, Watermark};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,40 @@ pub(crate) fn set_stream_state(mark: &mut Watermark, stream: Stream, cursor: Dat
         }
         Stream::Outside => mark.outside = Some(OutsideRead { cursor, read }),
     }
+}
+
+/// One page of a stream as a poll read and handled it.
+pub(crate) struct PageRead<'a> {
+    pub stream: Stream,
+    /// The stream's cursor before the page.
+    pub cursor: DateTime<Utc>,
+    /// The stream's read state before the page, its resume token taken.
+    pub read: ReadState,
+    pub page: &'a ChangePage,
+    /// The seen revisions of the entities the page handled ([`seen_entry`]).
+    pub handled: Vec<(EntityId, SeenRevision)>,
+    pub overlap: ChronoDuration,
+    pub now: DateTime<Utc>,
+    /// Every stream the poll reads (the seen revisions any of them still needs stay).
+    pub streams: &'a [Stream],
+}
+
+/// The watermark after a page, once its changes are enqueued: the only place a
+/// watermark advances. The stream's cursor moves up to the page's position (never back),
+/// the read resumes after the page (or ends with it), the rescan bound takes the
+/// earlier of the read's and the page's ([`page_rescan`]), the seen revisions add what
+/// the page handled ([`seen_window`]), and the version goes up by one: the store puts
+/// the result only over the version it was read at, so of two polls one advances it.
+pub(crate) fn after_page(mark: &Watermark, p: PageRead<'_>) -> Watermark {
+    let PageRead { stream, cursor, mut read, page, handled, overlap, now, streams } = p;
+    let mut next = mark.clone();
+    read.resume = page.next.clone();
+    read.rescan_from = earliest(read.rescan_from, page_rescan(page.through, page.as_of, overlap));
+    set_stream_state(&mut next, stream, page.through.map_or(cursor, |t| t.max(cursor)), read);
+    next.last_poll = Some(now);
+    next.version = mark.version + 1;
+    next.seen = seen_window(&mark.seen, handled, seen_needed_from(&next, streams));
+    next
 }
 
 /// Where a new read of a stream starts: its cursor, or earlier where pages read too
@@ -225,6 +259,46 @@ mod tests {
             changed_by: None,
             url: String::new(),
             fields: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_page_moves_the_cursor_forward_only_resumes_after_itself_and_bumps_the_version() {
+        use ferry_domain::ReadToken;
+        let overlap = ChronoDuration::seconds(120);
+        let mark = Watermark { cursor: at(500), version: 7, ..Watermark::starting_at(at(0)) };
+        let page = |through: Option<i64>, as_of: i64, next: Option<&str>| ChangePage {
+            snapshots: Vec::new(),
+            unchanged: 0,
+            through: through.map(at),
+            as_of: Some(at(as_of)),
+            next: next.map(|n| ReadToken(n.into())),
+        };
+        // (page, cursor after, resume after, rescan bound after)
+        let table = [
+            (page(Some(600), 5000, Some("p2")), at(600), Some("p2"), None),
+            (page(Some(400), 5000, None), at(500), None, None),
+            (page(None, 5000, None), at(500), None, None),
+            (page(Some(4950), 5000, None), at(4950), None, Some(at(4880))),
+        ];
+        for (p, cursor, resume, rescan) in table {
+            let read = PageRead {
+                stream: Stream::Main,
+                cursor: mark.cursor,
+                read: ReadState::default(),
+                page: &p,
+                handled: vec![(EntityId::new("7"), rev(Some("r1"), 4990))],
+                overlap,
+                now: at(5001),
+                streams: &[Stream::Main],
+            };
+            let next = after_page(&mark, read);
+            let through = p.through;
+            assert_eq!(next.cursor, cursor, "page through {through:?}");
+            assert_eq!(next.read.resume.as_ref().map(|t| t.0.as_str()), resume, "page through {through:?}");
+            assert_eq!(next.read.rescan_from, rescan, "page through {through:?}");
+            assert_eq!((next.version, next.last_poll), (8, Some(at(5001))));
+            assert!(next.seen.contains_key(&EntityId::new("7")), "the handled revision is remembered");
         }
     }
 

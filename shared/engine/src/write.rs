@@ -17,17 +17,19 @@ use crate::adopt::{unfinished_adoption, Adoption};
 use crate::batch::Batch;
 use crate::collab::sync::PairInFlow;
 use crate::crash::CrashPoint;
+use crate::decode::decode;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::{command_event, Parkable};
 use crate::outcome::{Skip, WriteOutcome};
 use crate::stale::stale_snapshot;
+use crate::target_deleted::Next;
 use crate::update_plan::{flagged_message, plan_update, UpdatePlan};
 use chrono::Utc;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, IntegrationRecord, Link,
-    PortError, Scope, WriteCommand, MESSAGE_SCHEMA,
+    PortError, Scope, WriteCommand,
 };
 use std::sync::Arc;
 use tracing::{info, instrument};
@@ -65,10 +67,12 @@ impl TargetWrite {
     }
 }
 
-/// An update's result: written, or not applied because the command's snapshot is stale.
+/// An update's result: written, not applied because the command's snapshot is stale, or
+/// not applied because the target no longer exists ([`crate::target_deleted`]).
 enum Update {
     Written(Box<TargetWrite>),
     Stale(String),
+    Gone(EntityId),
 }
 
 impl Engine {
@@ -81,18 +85,20 @@ impl Engine {
         receive_count: u32,
         batch: &Batch,
     ) -> Result<WriteOutcome, HandleError> {
-        let command: WriteCommand = serde_json::from_str(body)
-            .map_err(|e| HandleError::BadMessage(format!("write command is not valid JSON: {e}")))?;
-        if command.schema != MESSAGE_SCHEMA {
-            return Err(HandleError::BadMessage(format!("write command schema {} is not supported", command.schema)));
-        }
+        let command: WriteCommand = decode(body)?;
         let event = command_event(&command);
-        let result = self.apply_command(&command, batch).await;
+        let result = self.apply_command(&command, receive_count > 1, batch).await;
         self.settle(&event, Some(&command), result, receive_count, batch).await
     }
 
-    /// The steps of a write (see the module docs).
-    async fn apply_command(&self, cmd: &WriteCommand, batch: &Batch) -> Result<WriteOutcome, Parkable> {
+    /// The steps of a write (see the module docs). `redelivered`: an earlier attempt may
+    /// have linked the pair and stopped before completing the relations that waited for it.
+    async fn apply_command(
+        &self,
+        cmd: &WriteCommand,
+        redelivered: bool,
+        batch: &Batch,
+    ) -> Result<WriteOutcome, Parkable> {
         let id = &cmd.integration;
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
         if let Some(parked) = self.park_behind(&command_event(cmd), Some(cmd), batch).await? {
@@ -108,16 +114,29 @@ impl Engine {
         // The link may have appeared since transform (a duplicate event was written
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?;
-        let mut written = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
-            Some((target, adoption)) => match self.update_target(&ctx, target, adoption, batch).await? {
-                Update::Written(w) => *w,
-                Update::Stale(detail) => {
-                    batch.count(id, cmd.flow, Counter::Skipped);
-                    let source = cmd.source.key.clone();
-                    return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
+        let update = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
+            Some((target, adoption)) => self.update_target(&ctx, target, adoption, batch).await?,
+            None => match self.dropped_pair(&ctx, batch).await? {
+                Some(Next::Done(outcome)) => return Ok(outcome),
+                Some(Next::Create) | None => Update::Written(Box::new(self.create_in_target(&ctx, batch).await?)),
+            },
+        };
+        let mut written = match update {
+            Update::Written(w) => *w,
+            Update::Stale(detail) => {
+                batch.count(id, cmd.flow, Counter::Skipped);
+                let source = cmd.source.key.clone();
+                return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
+            }
+            Update::Gone(target) => match self.target_gone(&ctx, link.as_ref(), &target, batch).await? {
+                Next::Done(outcome) => return Ok(outcome),
+                // The pair is dropped: the source is written as an unlinked one, with every
+                // mapped value, through the create intent.
+                Next::Create => {
+                    let fresh = self.create_command(&record, cmd, batch).await?;
+                    return Box::pin(self.apply_command(&fresh, false, batch)).await;
                 }
             },
-            None => self.create_in_target(&ctx, batch).await?,
         };
         for c in &written.plan.resolved {
             info!(entity = %cmd.source.key, field = %c.field, winner = %c.winner, "conflict resolved by policy");
@@ -126,9 +145,12 @@ impl Engine {
         let now = Utc::now();
         // A create or adoption links the pair, then finishes it (back-links, remote ids,
         // values copied back); one whose link was stored before it stopped finishes now.
-        let linking = link.is_none() || matches!(written.adoption, Some(Adoption::Twin | Adoption::Original));
+        // A pair dropped because its target was deleted ([`crate::target_deleted`]) is
+        // linked again, to the new twin.
+        let store_link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?.is_none();
+        let linking = store_link || matches!(written.adoption, Some(Adoption::Twin | Adoption::Original));
         let linked = if linking {
-            self.link_pair(&ctx, &mut written, link.is_none(), now, batch).await?
+            self.link_pair(&ctx, &mut written, store_link, now, batch).await?
         } else {
             Default::default()
         };
@@ -136,7 +158,7 @@ impl Engine {
         // Step 5: the conversation and structure around the pair.
         let pair = PairInFlow { record: &record, flow: cmd.flow, source: &cmd.source.id, target: &written.target.id };
         self.sync_collaboration(pair).await?;
-        if linking {
+        if linking || redelivered {
             self.resolve_pending(&record, cmd.flow.source(), &cmd.source.id).await?;
             self.resolve_pending(&record, cmd.flow.target(), &written.target.id).await?;
         }
@@ -199,10 +221,9 @@ impl Engine {
     ) -> Result<Update, Parkable> {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
-        let current = conn.get(scope, &target_id, &ctx.read_fields).await?.ok_or_else(|| {
-            let message = format!("linked target entity {target_id} no longer exists");
-            Parkable::Permanent(PortError::new(ErrorCategory::NotFound, message), None)
-        })?;
+        let Some(current) = conn.get(scope, &target_id, &ctx.read_fields).await? else {
+            return Ok(Update::Gone(target_id));
+        };
         // Read for this batch, not at transform: a write of the reverse flow may have
         // happened in between (the pair's record is written on the condition that none
         // happens before this step stores it).

@@ -139,6 +139,7 @@ fn bench(c: &mut Criterion) {
         updated_at: Utc::now(),
         applied_source_updated: None,
         create_started: None,
+        twin_deleted: None,
     };
     // The measured call must do the real work: one changed field to write.
     match input(Some(&fingerprint), true).decision {

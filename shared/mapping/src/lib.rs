@@ -66,6 +66,7 @@
 //! every failing field, with the category of the first.
 
 mod conflict;
+mod echo;
 mod map;
 mod users;
 mod value;
@@ -74,10 +75,8 @@ mod value;
 mod proptests;
 
 pub use conflict::{conflict_policy, resolve, Resolution};
-pub use map::{
-    is_echo, made_by, map_change, mapping_kind, needed_target_emails, same_person, source_field, source_fields,
-    synced_source_values,
-};
+pub use echo::{is_echo, made_by, same_person};
+pub use map::{map_change, mapping_kind, needed_target_emails, source_field, source_fields, synced_source_values};
 pub use users::UserDirectory;
 pub use value::{same_content, same_value};
 

@@ -1,5 +1,6 @@
 //! The mapping rules (see the crate documentation for the numbered list).
 
+use crate::echo::echo;
 use crate::users::normalise;
 use crate::value::{describe, key_str, same_value, scalar_str, scalar_value, text_to_html};
 use crate::{Decision, MappingInput, MappingOutput, SkipReason};
@@ -201,27 +202,8 @@ pub fn map_change(input: &MappingInput) -> MappingOutput {
         return skip(SkipReason::Filtered, detail, Vec::new());
     }
 
-    if let (Some(me), Some(fp)) = (input.source_integration_user, input.source_fingerprint) {
-        if is_echo(src, me, fp) {
-            let detail =
-                format!("{} revision {} is Ferry's own write (changed by the integration user)", src.key, src.revision);
-            return skip(SkipReason::Echo, detail, Vec::new());
-        }
-    }
-
-    // An unlinked entity whose latest revision Ferry made is the twin of a create that
-    // was interrupted before its link was stored (a crash, a lost response). The
-    // create's retry adopts it through the remote-id search; creating it back on the
-    // other side would make a second twin of the original.
-    if let (false, Some(me)) = (input.linked, input.source_integration_user) {
-        if made_by(src, me) {
-            let detail = format!(
-                "{} was made by Ferry and has no link yet: the twin of an interrupted create, which the \
-                 create's retry links",
-                src.key
-            );
-            return skip(SkipReason::Echo, detail, Vec::new());
-        }
+    if let Some(detail) = echo(input) {
+        return skip(SkipReason::Echo, detail, Vec::new());
     }
 
     let fields = &integration.fields;
@@ -301,30 +283,6 @@ fn unchanged_at_source(input: &MappingInput, source: &FieldKey) -> bool {
         return false;
     };
     same_value(input.source.field(source).unwrap_or(&FieldValue::Null), base)
-}
-
-/// `src` is Ferry's own write read back: the integration user made the revision that
-/// Ferry's last write to this entity produced (its fingerprint names it). The polls drop
-/// such a revision before it is enqueued; the transform skips it if one gets through.
-pub fn is_echo(src: &EntitySnapshot, integration_user: &UserRef, fp: &ferry_domain::Fingerprint) -> bool {
-    made_by(src, integration_user) && fp.written_revision.as_deref() == Some(src.revision.as_str())
-}
-
-/// Whether `user` made the revision `src` shows.
-pub fn made_by(src: &EntitySnapshot, user: &UserRef) -> bool {
-    src.changed_by.as_ref().is_some_and(|by| same_person(by, user))
-}
-
-/// The same person by id, or, when an id is unknown (the integration user is configured by
-/// e-mail), by e-mail ignoring case.
-pub fn same_person(a: &UserRef, b: &UserRef) -> bool {
-    if !a.id.is_empty() && a.id == b.id {
-        return true;
-    }
-    match (a.email.as_deref(), b.email.as_deref()) {
-        (Some(x), Some(y)) => !x.trim().is_empty() && normalise(x) == normalise(y),
-        _ => false,
-    }
 }
 
 fn skip(reason: SkipReason, detail: String, notes: Vec<String>) -> MappingOutput {

@@ -94,6 +94,7 @@ pub fn fingerprint(side: Side, values: BTreeMap<String, FieldValue>) -> Fingerpr
         updated_at: Utc.with_ymd_and_hms(2026, 3, 1, 11, 0, 0).unwrap(),
         applied_source_updated: None,
         create_started: None,
+        twin_deleted: None,
     }
 }
 

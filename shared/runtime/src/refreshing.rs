@@ -163,6 +163,10 @@ impl Connector for Refreshing {
         self.call(Again::Now, |c| async move { c.history(scope, id, after, through, fields).await }).await
     }
 
+    async fn confirm_deleted(&self, scope: &Scope, id: &EntityId) -> PortResult<()> {
+        self.call(Again::Now, |c| async move { c.confirm_deleted(scope, id).await }).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.current().capabilities()
     }

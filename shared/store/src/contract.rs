@@ -240,6 +240,7 @@ pub async fn state_store(store: &dyn StateStore) {
     failures(store, &iid, &other).await;
     batched(store, &iid).await;
     pairs(store, &iid).await;
+    dropped_links(store).await;
     counters(store, &iid, &other).await;
     leases(store, &iid).await;
 }
@@ -370,6 +371,7 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
         updated_at: at(50),
         applied_source_updated: None,
         create_started: None,
+        twin_deleted: None,
     };
     store.put_fingerprint(&fp).await.expect("put");
     assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
@@ -452,6 +454,7 @@ async fn batched(store: &dyn StateStore, iid: &IntegrationId) {
         updated_at: at(61),
         applied_source_updated: Some(at(59)),
         create_started: None,
+        twin_deleted: None,
     };
     let (left_fp, right_fp) = (fp(Side::Left, "B-1", "Crash"), fp(Side::Right, "901", "Crash!"));
     for f in [&left_fp, &right_fp] {
@@ -526,6 +529,7 @@ async fn pairs(store: &dyn StateStore, iid: &IntegrationId) {
         updated_at: at(81),
         applied_source_updated: Some(at(79)),
         create_started: None,
+        twin_deleted: None,
     };
     assert_eq!(pair_record(store, iid, &left_id).await, None, "not linked: no record");
     // A create's intent, then the link: the pair has no record yet.
@@ -588,6 +592,54 @@ async fn pair_writes_are_conditional(
     assert_eq!(stale.category, ErrorCategory::Conflict);
 }
 
+/// A pair whose target was deleted is dropped: its link and its pair record go, the
+/// entities' own fingerprints stay, and the source can be linked to a new twin whose
+/// pair starts at version 0. Dropping a link no longer stored changes nothing.
+async fn dropped_links(store: &dyn StateStore) {
+    let iid = &IntegrationId::parse(unique("int")).expect("valid id");
+    let (left_id, right_id) = (EntityId::new("D-1"), EntityId::new("801"));
+    let fp = |side: Side, id: &EntityId| Fingerprint {
+        integration: iid.clone(),
+        side,
+        entity: id.clone(),
+        values: BTreeMap::from([("title".to_string(), FieldValue::Text("t".into()))]),
+        written_revision: None,
+        written_updated: None,
+        updated_at: at(90),
+        applied_source_updated: None,
+        create_started: None,
+        twin_deleted: None,
+    };
+    let old = link(iid, "D-1", "801");
+    store.put_link(&old).await.expect("put_link");
+    store.put_link(&link(iid, "D-2", "802")).await.expect("another pair");
+    store.put_pair(&fp(Side::Left, &left_id), &fp(Side::Right, &right_id), 0).await.expect("put_pair");
+
+    store.delete_link(&old).await.expect("delete_link");
+    assert_eq!(store.get_link(iid, Side::Left, &left_id).await.expect("get"), None);
+    assert_eq!(store.get_link(iid, Side::Right, &right_id).await.expect("get"), None);
+    assert_eq!(store.count_links(iid).await.expect("count"), 1, "the other pair stays");
+    assert_eq!(pair_record(store, iid, &left_id).await, None, "not linked: no pair record");
+    let gone = Fingerprint { twin_deleted: Some(at(91)), ..fp(Side::Left, &left_id) };
+    store.put_fingerprint(&gone).await.expect("put_fingerprint");
+    assert_eq!(
+        own_fingerprint(store, iid, Side::Left, &left_id).await,
+        Some(gone.clone()),
+        "the tombstone round-trips"
+    );
+    store.delete_link(&old).await.expect("dropping it again is a no-op");
+    assert_eq!(store.count_links(iid).await.expect("count"), 1, "not counted down twice");
+
+    // Linked again, to a new twin: the pair starts over at version 0.
+    let (new_right, relinked) = (EntityId::new("803"), link(iid, "D-1", "803"));
+    store.put_link(&relinked).await.expect("relink");
+    store.put_pair(&fp(Side::Left, &left_id), &fp(Side::Right, &new_right), 0).await.expect("a fresh pair record");
+    // A stale drop of the old pair leaves the new one alone.
+    store.delete_link(&old).await.expect("stale drop");
+    assert_eq!(store.get_link(iid, Side::Left, &left_id).await.expect("get"), Some(relinked));
+    assert_eq!(store.count_links(iid).await.expect("count"), 2);
+}
+
 async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
     let flow = Flow::RightToLeft;
     assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts::default());
@@ -595,7 +647,11 @@ async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     store.incr_counter(iid, flow, Counter::Synced, 2).await.expect("incr");
     store.incr_counter(iid, flow, Counter::Failed, 1).await.expect("incr");
     store.incr_counter(iid, flow, Counter::Skipped, 0).await.expect("incr by 0");
-    assert_eq!(store.counts(iid, flow).await.expect("counts"), FlowCounts { synced: 3, skipped: 0, failed: 1 });
+    store.incr_counter(iid, flow, Counter::Unlinked, 2).await.expect("incr");
+    assert_eq!(
+        store.counts(iid, flow).await.expect("counts"),
+        FlowCounts { synced: 3, skipped: 0, failed: 1, unlinked: 2 }
+    );
     assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
     assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
 }

@@ -492,6 +492,7 @@ async fn a_pairs_fingerprints_are_one_item_under_a_kilobyte() {
         updated_at: at(11),
         applied_source_updated: Some(at(9)),
         create_started: None,
+        twin_deleted: None,
     };
     let left = fp(
         Side::Left,

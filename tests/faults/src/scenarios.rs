@@ -54,6 +54,8 @@ pub struct Figures {
 pub struct Scenarios {
     people: BTreeMap<Side, Arc<Actor>>,
     readers: BTreeMap<Side, Arc<dyn Connector>>,
+    /// What the hooks did, in the order the edits were made: of two edits of one field
+    /// in one round, the later entry is the last edit ([`Workload::record_edit`]).
     made: Arc<Mutex<Vec<Made>>>,
     unresolved: Vec<Made>,
     figures: Arc<Mutex<Figures>>,
@@ -178,6 +180,13 @@ impl Scenarios {
         let moment = if rng.gen_bool(0.5) { HookWhen::Before } else { HookWhen::After };
         let values: Vec<(Field, String)> = EDITABLE.iter().map(|f| (*f, new_value(*f, work, rng))).collect();
         let pick = rng.gen_range(0..EDITABLE.len());
+        self.arm_edit_during_write(world, DuringWrite { side, moment, values, pick, round });
+    }
+
+    /// Arms a person's edit during Ferry's next write on `w.side`: of the `w.pick`-th
+    /// (modulo) of the fields in `w.values` that the write does not set.
+    fn arm_edit_during_write(&self, world: &World, w: DuringWrite) {
+        let DuringWrite { side, moment, values, pick, round } = w;
         let (person, made, figures) = (self.people[&side].clone(), self.made.clone(), self.figures.clone());
         let (state, id) = (world.state.clone(), world.id().clone());
         let jira_ids = work_people_ids(world);
@@ -215,6 +224,13 @@ impl Scenarios {
         let side = if rng.gen_bool(0.5) { Side::Left } else { Side::Right };
         let field = EDITABLE[rng.gen_range(0..EDITABLE.len())];
         let value = new_value(field, work, rng);
+        self.arm_twin_edit(world, TwinEdit { side, field, value, round, crash });
+    }
+
+    /// Arms a person's edit (`t.field` to `t.value`) of the next twin Ferry creates on
+    /// `t.side`, handled by the twin's direction at once.
+    fn arm_twin_edit(&self, world: &World, t: TwinEdit) {
+        let TwinEdit { side, field, value, round, crash } = t;
         let ctx = TwinCtx {
             side,
             field,
@@ -277,6 +293,26 @@ fn work_people_ids(world: &World) -> People {
     People { jira: Vec::new(), ado: Vec::new(), jira_ids }
 }
 
+/// A person's edit during one of Ferry's writes, as armed.
+struct DuringWrite {
+    side: Side,
+    moment: HookWhen,
+    /// The candidate fields and their new values (canonical form).
+    values: Vec<(Field, String)>,
+    pick: usize,
+    round: usize,
+}
+
+/// A person's edit of the next twin Ferry creates, as armed.
+struct TwinEdit {
+    side: Side,
+    field: Field,
+    value: String,
+    round: usize,
+    /// The create crashes at write_after_target after the twin's direction handled it.
+    crash: bool,
+}
+
 /// Everything the twin hook needs (it runs inside the simulator's request).
 struct TwinCtx {
     side: Side,
@@ -322,17 +358,24 @@ impl TwinCtx {
         }
         let was_on = self.crashes.enabled();
         self.crashes.set_enabled(false);
-        let edited = self.edit(&twin).await;
-        let outcome = match &edited {
-            Ok(()) => self.handle(&twin).await,
-            Err(e) => format!("not edited: {e}"),
-        };
-        self.crashes.set_enabled(was_on);
-        if let Err(e) = edited {
+        if let Err(e) = self.edit(&twin).await {
+            self.crashes.set_enabled(was_on);
             tracing::info!("the twin scenario's edit was refused: {e}");
             lock(&self.figures).skipped += 1;
             return;
         }
+        // The person's edit happened, whatever its handling does: it must reach the other
+        // side. Remembered before that handling, which writes to the twin: a person may
+        // edit the twin again during that write (the during-write hook), a later edit.
+        lock(&self.made).push(Made::Twin {
+            origin_key: origin_key.clone(),
+            side: self.side,
+            field: self.field,
+            value: self.value.clone(),
+            round: self.round,
+        });
+        let outcome = self.handle(&twin).await;
+        self.crashes.set_enabled(was_on);
         tracing::info!(%twin, %origin_key, side = self.side.as_str(), field = ?self.field, value = %self.value, round = self.round, crash = self.crash, %outcome, "interleaved: a twin edited before its link");
         if self.crash {
             self.crashes.force_next(CrashPoint::WriteAfterTarget);
@@ -340,15 +383,6 @@ impl TwinCtx {
         let mut f = lock(&self.figures);
         *f.twins_made.entry(if self.crash { "crash" } else { "middle" }).or_default() += 1;
         *f.twin_outcomes.entry(outcome).or_default() += 1;
-        drop(f);
-        // The person's edit happened, whatever its handling did: it must reach the other side.
-        lock(&self.made).push(Made::Twin {
-            origin_key,
-            side: self.side,
-            field: self.field,
-            value: self.value.clone(),
-            round: self.round,
-        });
     }
 
     /// Whether `twin`'s remote-id field holds `origin_key` (`None`: it cannot be read).
@@ -432,4 +466,82 @@ impl TwinCtx {
 /// The variant name of an outcome's debug form (`Updated { .. }` -> `Updated`).
 fn name_of(debug: &str) -> String {
     debug.split([' ', '{', '(', ':']).next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{canonical, PEOPLE};
+    use crate::world::Backend;
+    use ferry_domain::FieldKey;
+    use rand::SeedableRng;
+    use std::time::Duration;
+
+    /// The canonical value of `field` that `side`'s entity `id` holds now.
+    async fn held(world: &World, side: Side, id: &EntityId, field: Field) -> anyhow::Result<Option<String>> {
+        let key = FieldKey::new(field.key(side));
+        let snap = world.reader(side).await?.get(&world.scope(side), id, std::slice::from_ref(&key)).await?;
+        Ok(canonical(field, side, snap.as_ref().and_then(|s| s.field(&key)), &work_people_ids(world).jira_ids))
+    }
+
+    /// bob edits the twin's points right after Ferry created it (to 21); the twin's
+    /// direction, handling that edit inside the create, links the pair and writes the
+    /// back-link to the twin, and during that write bob edits the points again (to 35).
+    /// His second edit is the last one: the model must say so, as both sides end up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_edit_made_while_the_twins_direction_handles_an_earlier_one_is_the_last() -> anyhow::Result<()> {
+        let mut world = World::new(Backend::Embedded, 7, 0.0, Duration::from_secs(1)).await?;
+        let (name, email, _) = PEOPLE[0];
+        let people = People {
+            jira: vec![world.person(Side::Left, email, &format!("jira-{name}-token")).await?],
+            ado: Vec::new(),
+            jira_ids: work_people_ids(&world).jira_ids,
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut work = Workload::new(0.0, 1.0);
+        work.create(0, Side::Left, &people, &mut rng).await?;
+        let mut scenarios = Scenarios::new(&world).await?;
+        let (side, round) = (Side::Right, 0);
+        scenarios
+            .arm_twin_edit(&world, TwinEdit { side, field: Field::Points, value: "21".into(), round, crash: false });
+        let values = vec![(Field::Points, "35".to_string())];
+        scenarios.arm_edit_during_write(&world, DuringWrite { side, moment: HookWhen::After, values, pick: 0, round });
+
+        world.poll(Flow::LeftToRight).await?;
+        world.drain().await?;
+        let figures = scenarios.figures();
+        assert_eq!(
+            (figures.twins_made.values().sum::<u64>(), figures.during_write_made, figures.skipped),
+            (1, 1, 0),
+            "both edits made, the second one during the twin direction's handling: {figures:?}"
+        );
+        // The twin's change reaches the original.
+        world.poll(Flow::RightToLeft).await?;
+        world.drain().await?;
+        scenarios.merge(&mut work);
+
+        let pair = &work.pairs[0];
+        let (jira_id, _) = &pair.ids[&Side::Left];
+        let link = world.state.get_link(world.id(), Side::Left, jira_id).await?.expect("the pair is linked");
+        let twin = link.side(Side::Right).id.clone();
+        assert_eq!(held(&world, Side::Right, &twin, Field::Points).await?.as_deref(), Some("35"), "bob's last edit");
+        assert_eq!(held(&world, Side::Left, jira_id, Field::Points).await?.as_deref(), Some("35"), "carried over");
+        // The twin's history as in the suite's report: bob's edit, Ferry's back-link (a
+        // relation, no field), bob's edit during it.
+        let points = "Microsoft.VSTS.Scheduling.StoryPoints".to_string();
+        let after_create: Vec<(String, Vec<String>)> = world
+            .ado
+            .history(twin.as_str().parse()?)
+            .unwrap_or_default()
+            .into_iter()
+            .skip(1)
+            .map(|r| (r.author, r.fields))
+            .collect();
+        let bob = "bob@acme.test".to_string();
+        let want = [(bob.clone(), vec![points.clone()]), (crate::world::BOT.to_string(), vec![]), (bob, vec![points])];
+        assert_eq!(after_create, want);
+        let last = &pair.last[&Field::Points];
+        assert_eq!((last.side, last.value.as_str()), (Side::Right, "35"), "the model's last edit of the points");
+        Ok(())
+    }
 }

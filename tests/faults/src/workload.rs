@@ -182,7 +182,7 @@ impl Workload {
         Ok(made)
     }
 
-    async fn create(&mut self, round: usize, side: Side, people: &People, rng: &mut StdRng) -> Result<()> {
+    pub(crate) async fn create(&mut self, round: usize, side: Side, people: &People, rng: &mut StdRng) -> Result<()> {
         let tok = self.next_token();
         let person = PEOPLE[rng.gen_range(0..PEOPLE.len())].0;
         let mut values = vec![

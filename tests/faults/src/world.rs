@@ -7,17 +7,16 @@ use crate::inject::{RecordingQueue, SeededCrashes};
 use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
-use ferry_domain::ports::{ConfigStore, Queue, QueueName, StateStore};
-use ferry_domain::{Flow, Integration, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_domain::ports::{QueueName, StateStore};
+use ferry_domain::{Flow, Integration, IntegrationId, Scope, Side, SystemConfig};
 use ferry_engine::{Engine, EngineError, EngineSettings, PollReport};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
-use ferry_runtime::{Connectors, EnvSecrets, HandledEvent, Runner, RunnerSettings, SecretSource, StaticSecrets};
+use ferry_runtime::{Connectors, HandledEvent, Runner, RunnerSettings, SecretSource};
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
-use ferry_store::aws::{AwsNames, DynamoStore, SqsQueue};
-use ferry_store::sqlite::SqliteStore;
-use ferry_store::QueueSettings;
-use std::path::{Path, PathBuf};
+use ferry_testsupport::backend::Stores;
+use ferry_testsupport::config::{dir_with_sheets, with_simulator_urls, write_and_load};
+use ferry_testsupport::people::{actor, bot_secrets};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,8 +59,8 @@ const COLLABORATION: &str = "
     fields:
 ";
 
-/// The stores and queue of a backend, and for AWS what the event source needs.
-type Ports = (Arc<dyn ConfigStore>, Arc<dyn StateStore>, Arc<dyn Queue>, Option<(aws_config::SdkConfig, AwsNames)>);
+/// People's tokens are resolved under `FERRY_FAULTS_<TOKEN>`.
+const PERSON_PREFIX: &str = "FERRY_FAULTS_";
 
 enum Drive {
     Embedded(Runner),
@@ -86,31 +85,14 @@ pub struct World {
     pub crashes: Arc<SeededCrashes>,
     pub integration: Integration,
     pub systems: Vec<SystemConfig>,
-    pub people: Connectors,
     drive: Drive,
     pub handled: Handled,
     _dir: tempfile::TempDir,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn secrets() -> Arc<dyn SecretSource> {
-    Arc::new(
-        StaticSecrets::new(EnvSecrets)
-            .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), "jira-bot-token")
-            .with(SecretRef::Env(ADO_PAT_VAR.into()), "ado-bot-pat"),
-    )
+    bot_secrets(JIRA_TOKEN_VAR, ADO_PAT_VAR)
 }
-
-/// Secret references for people's tokens (`FERRY_FAULTS_<TOKEN>`).
-fn person_secret(token: &str) -> SecretRef {
-    SecretRef::Env(format!("FERRY_FAULTS_{}", token.replace('-', "_").to_uppercase()))
-}
-
-const PEOPLE_TOKENS: [&str; 6] =
-    ["jira-alice-token", "jira-bob-token", "jira-carol-token", "ado-alice-pat", "ado-bob-pat", "ado-carol-pat"];
 
 impl World {
     /// `visibility`: how long a received message stays invisible (a crashed handler's
@@ -120,27 +102,15 @@ impl World {
         for u in jira_seed.users.iter_mut().filter(|u| u.email == BOT) {
             u.time_zone = BOT_TIME_ZONE.into();
         }
-        let jira = JiraSim::start(jira_seed).await?;
-        let ado = AdoSim::start(AdoSeed::demo()).await?;
-        let dir = tempfile::tempdir()?;
-        for f in ["status.csv", "severity.xlsx", "users.xlsx"] {
-            std::fs::copy(repo_root().join("examples").join(f), dir.path().join(f))
-                .with_context(|| format!("copying examples/{f}"))?;
-        }
+        let (jira, ado) = ferry_testsupport::simulators(jira_seed, AdoSeed::demo()).await?;
+        let dir = dir_with_sheets()?;
         // A fresh id per run: runs may share one store (the emulator's tables).
         let id = format!("faults-{}-{}-{seed}", backend.name(), Utc::now().timestamp_millis());
-        let config = dir.path().join("ferry.yaml");
-        std::fs::write(
-            &config,
-            include_str!("../../../bench/src/integration.yaml")
-                .replace("@ID@", &id)
-                .replace("@OVERLAP@", "120s")
-                .replace("@JIRA_URL@", &jira.base_url())
-                .replace("@ADO_URL@", &ado.base_url())
-                .replace("\n    fields:\n", COLLABORATION),
-        )?;
-        let set = ferry_config::load_files(std::slice::from_ref(&config))
-            .map_err(|e| anyhow!("the suite's config is invalid:\n{e}"))?;
+        let template = include_str!("../../../bench/src/integration.yaml")
+            .replace("@ID@", &id)
+            .replace("@OVERLAP@", "120s")
+            .replace("\n    fields:\n", COLLABORATION);
+        let set = write_and_load(&dir.path().join("ferry.yaml"), &with_simulator_urls(&template, &jira, &ado))?;
         let integration = set.integrations.first().cloned().context("the config has no integration")?;
 
         let crashes = Arc::new(SeededCrashes::new(seed, crash_rate));
@@ -152,34 +122,16 @@ impl World {
             poll_page_size: PAGE_SIZE,
             ..EngineSettings::default()
         };
-        let (config_store, state, inner_queue, aws): Ports = match backend {
-            Backend::Embedded => {
-                let store = Arc::new(
-                    SqliteStore::open(&dir.path().join("ferry.sqlite"), QueueSettings::default())
-                        .map_err(|e| anyhow!("opening the embedded store: {e}"))?,
-                );
-                (store.clone(), store.clone(), store, None)
-            }
-            Backend::Aws => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let names = AwsNames::from_env().map_err(|e| anyhow!("{e}")).context(
-                    "the AWS backend needs an emulator: run `infra/moto.sh start && source infra/.emulator.env`",
-                )?;
-                let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
-                let store = Arc::new(
-                    DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()),
-                );
-                let queue: Arc<dyn Queue> =
-                    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
-                (store.clone(), store, queue, Some((sdk, names)))
-            }
+        let stores = match backend {
+            Backend::Embedded => Stores::embedded(&dir.path().join("ferry.sqlite"))?,
+            Backend::Aws => Stores::aws().await?,
         };
-        let queue = Arc::new(RecordingQueue::new(inner_queue));
+        let (state, queue) = (stores.state.clone(), Arc::new(RecordingQueue::new(stores.queue)));
         let engine = Arc::new(
-            Engine::new(config_store, state.clone(), queue.clone(), connectors, settings)
+            Engine::new(stores.config, state.clone(), queue.clone(), connectors, settings)
                 .with_crash_injector(crashes.clone()),
         );
-        let drive = match aws {
+        let drive = match stores.aws {
             None => Drive::Embedded(Runner::new(
                 engine.clone(),
                 RunnerSettings {
@@ -214,11 +166,6 @@ impl World {
                 Drive::Aws(Box::new(tokio::sync::Mutex::new(events)))
             }
         };
-        let mut people_secrets = StaticSecrets::new(EnvSecrets);
-        for t in PEOPLE_TOKENS {
-            people_secrets = people_secrets.with(person_secret(t), t);
-        }
-        let people = Connectors::new(Arc::new(people_secrets), HttpOptions::default());
         let world = World {
             backend,
             jira,
@@ -229,7 +176,6 @@ impl World {
             crashes,
             integration,
             systems: set.systems,
-            people,
             drive,
             handled: Handled::default(),
             _dir: dir,
@@ -254,18 +200,16 @@ impl World {
     }
 
     pub fn system(&self, side: Side) -> Result<&SystemConfig> {
-        let sid = &self.integration.endpoint(side).system;
-        self.systems.iter().find(|s| &s.id == sid).context("system of the integration")
+        ferry_testsupport::config::system(&self.systems, &self.integration, side)
     }
 
     pub fn scope(&self, side: Side) -> Scope {
-        let ep = self.integration.endpoint(side);
-        Scope { project: ep.project.clone(), entity_type: ep.entity_type.clone() }
+        ferry_testsupport::config::scope(&self.integration, side)
     }
 
     /// A person on one side, e.g. `person(Side::Left, "alice@acme.test", "jira-alice-token")`.
     pub async fn person(&self, side: Side, email: &str, token: &str) -> Result<Actor> {
-        Ok(Actor::new(&self.people, self.system(side)?, email, person_secret(token), self.scope(side)).await?)
+        actor(self.system(side)?, self.scope(side), email, token, PERSON_PREFIX).await
     }
 
     /// Ferry's own view of a side (its integration user), for reading the results.

@@ -1,5 +1,5 @@
 //! WIQL text. Reads of changes page by position with `$top` (see [`Start`]), so no
-//! result comes near the server's 20,000-item cap (not in the spec; CRIB §3.1).
+//! result comes near the server's 20,000-item cap (not in the spec; docs/system-apis.md §3.1).
 
 use super::wire::format_time;
 use chrono::{DateTime, Utc};

@@ -1,8 +1,8 @@
 //! Azure DevOps wire shapes and their conversion to and from Ferry's neutral values.
 //!
 //! Lists arrive as `{count, value}` on the wire even though the spec declares bare
-//! arrays (CRIB §5.3); work item field values are strings, numbers and IdentityRefs
-//! although the spec declares objects (CRIB §5.5).
+//! arrays (docs/system-apis.md §5, item 3); work item field values are strings, numbers and IdentityRefs
+//! although the spec declares objects (§5, item 5).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::{ErrorCategory, FieldType, FieldValue, PortError, UserRef};
@@ -424,7 +424,7 @@ pub(crate) fn check_length(field: &str, def: Option<&FieldDef>, value: &Value) -
     Ok(())
 }
 
-/// Identity fields accept an e-mail or a unique display name (CRIB §3.7).
+/// Identity fields accept an e-mail or a unique display name (docs/system-apis.md §3.7).
 fn user_write_string(u: &UserRef) -> Option<String> {
     u.email.clone().filter(|e| !e.is_empty()).or_else(|| u.display_name.clone().filter(|n| !n.is_empty()))
 }

@@ -3,71 +3,17 @@
 //! few conversions they share.
 
 use ferry_domain::ports::PortResult;
-use ferry_domain::{PortError, UserRef};
-use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
-use std::fmt;
 
-/// A response Ferry cannot use, naming the request.
-pub(super) fn bad_response(what: &str, detail: impl fmt::Display) -> PortError {
-    super::errors::bad_response(what, detail)
-}
+pub(super) use super::errors::bad_response;
+/// Ids and users read the same here as in the field reads.
+pub(super) use super::wire::{Id, User};
 
 /// A Jira timestamp (`2026-11-26T19:24:50.123+0100`); a missing or unreadable one is a
 /// bad response naming `what`.
 pub(super) fn time(s: &str, what: &str, field: &str) -> PortResult<chrono::DateTime<chrono::Utc>> {
     super::time::parse_time_str(s).ok_or_else(|| bad_response(what, format!("`{field}` {s:?} is not a time")))
-}
-
-/// An id: a string in the spec; a number is read as its decimal text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Id(pub String);
-
-impl<'de> Deserialize<'de> for Id {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = Id;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an id (a string or a number)")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id, E> {
-                Ok(Id(s.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Id, E> {
-                Ok(Id(n.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Id, E> {
-                Ok(Id(n.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `UserDetails` of a comment or attachment author.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct User {
-    #[serde(default)]
-    pub account_id: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Hidden (absent or null) under the user's privacy settings.
-    #[serde(default)]
-    pub email_address: Option<String>,
-}
-
-impl User {
-    /// The user as Ferry knows users; `None` without an account id.
-    pub fn to_ref(&self) -> Option<UserRef> {
-        Some(UserRef {
-            id: self.account_id.clone()?,
-            email: self.email_address.clone().filter(|e| !e.is_empty()),
-            display_name: self.display_name.clone(),
-        })
-    }
 }
 
 // ---------------------------------------------------------------- comments

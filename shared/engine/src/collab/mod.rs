@@ -6,6 +6,7 @@
 
 pub mod comments;
 pub mod markup;
+pub mod peers;
 pub mod relations;
 pub(crate) mod sync;
 pub mod transfer;

@@ -9,6 +9,7 @@
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
 use super::markup::{rewrite, Mentioned, Pictured};
+use super::peers::routes;
 use super::relations::{other_base_after, plan_relations, RelationMap};
 use super::transfer::copy_attachment;
 use crate::crash::CrashPoint;
@@ -19,7 +20,7 @@ use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
-    Flow, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
+    Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -108,9 +109,36 @@ impl Engine {
         Ok(report)
     }
 
-    /// Entities whose relations waited for `entity` (on `side`), which is now linked:
-    /// their relations are synced now.
+    /// Entities whose relations waited for `entity` (on `side` of `record`), which is
+    /// now linked: their relations are synced now. They may wait in any active integration
+    /// between the same two systems ([`super::peers`]): a child of another entity type
+    /// than its parent waits in its own integration for a parent another one links.
     pub(crate) async fn resolve_pending(
+        &self,
+        record: &IntegrationRecord,
+        side: Side,
+        entity: &EntityId,
+    ) -> Result<usize, Parkable> {
+        let all = self.all_records().await?;
+        let others: Vec<Integration> = all
+            .iter()
+            .filter(|r| r.active && r.integration.id != record.integration.id)
+            .map(|r| r.integration.clone())
+            .collect();
+        let mut resolved = 0;
+        // Nothing waits in an integration that syncs no relations: it is not asked.
+        let routes = routes(&record.integration, side, &others).into_iter().filter(|r| syncs_relations(r.integration));
+        for route in routes {
+            let own = route.integration.id == record.integration.id;
+            let found = all.iter().find(|r| !own && r.integration.id == route.integration.id);
+            let waiting_in = found.unwrap_or(record);
+            resolved += self.resolve_pending_in(waiting_in, route.side, entity).await?;
+        }
+        Ok(resolved)
+    }
+
+    /// [`Engine::resolve_pending`] within one integration, `entity` being on its `side`.
+    async fn resolve_pending_in(
         &self,
         record: &IntegrationRecord,
         side: Side,
@@ -129,6 +157,42 @@ impl Engine {
             self.state.remove_pending(id, side, entity, w).await?;
         }
         Ok(resolved)
+    }
+
+    /// The peers on the target side of the far ends of `relations` (on the source side of
+    /// `pair`) that some integration links ([`super::peers`] says which wins).
+    async fn relation_peers(
+        &self,
+        pair: &PairInFlow<'_>,
+        relations: &[Relation],
+    ) -> Result<BTreeMap<EntityId, EntityId>, PortError> {
+        let own = &pair.record.integration;
+        let source_side = pair.flow.source();
+        let mut peers = BTreeMap::new();
+        let mut all: Option<Vec<Integration>> = None;
+        for r in relations {
+            let other = relation_other(r);
+            if peers.contains_key(other) {
+                continue;
+            }
+            if let Some(link) = self.state.get_link(&own.id, source_side, other).await? {
+                peers.insert(other.clone(), link.side(source_side.other()).id.clone());
+                continue;
+            }
+            if all.is_none() {
+                let records = self.all_records().await?;
+                all = Some(records.into_iter().map(|r| r.integration).filter(|i| i.id != own.id).collect());
+            }
+            let candidates = all.as_deref().unwrap_or_default();
+            // The first route is this integration, asked above.
+            for route in routes(own, source_side, candidates).into_iter().skip(1) {
+                if let Some(link) = self.state.get_link(&route.integration.id, route.side, other).await? {
+                    peers.insert(other.clone(), link.side(route.side.other()).id.clone());
+                    break;
+                }
+            }
+        }
+        Ok(peers)
     }
 
     async fn end(&self, record: &IntegrationRecord, side: Side, id: &EntityId) -> Result<End, PortError> {
@@ -418,16 +482,10 @@ impl Engine {
             Side::Left => (&mut state.relations_left, &mut state.relations_right),
             Side::Right => (&mut state.relations_right, &mut state.relations_left),
         };
-        let mut peers: BTreeMap<EntityId, EntityId> = BTreeMap::new();
-        for r in source.iter().chain(other_base.iter()) {
-            let other = relation_other(r);
-            if peers.contains_key(other) {
-                continue;
-            }
-            if let Some(link) = self.state.get_link(&integration.id, src.side, other).await? {
-                peers.insert(other.clone(), link.side(tgt.side).id.clone());
-            }
-        }
+        // The other base's far ends too: [`other_base_after`] translates its relations
+        // to find the ones this sync removed from the target.
+        let ends: Vec<Relation> = source.iter().chain(other_base.iter()).cloned().collect();
+        let peers = self.relation_peers(pair, &ends).await?;
         let link_type = |t: &str| c.link_type(pair.flow, t).map(str::to_string);
         let peer = |e: &EntityId| peers.get(e).cloned();
         let map = RelationMap {
@@ -483,6 +541,11 @@ fn crash_leftover(a: &Attachment, unpaired: &[&Attachment], ferry: &str) -> Opti
         }
     }
     by_person.filter(|_| a.author.is_none()).map(Leftover::OriginalOfSource)
+}
+
+/// Whether `i` syncs parents or links in either direction.
+fn syncs_relations(i: &Integration) -> bool {
+    i.collaboration.hierarchy.is_some() || !i.collaboration.links.is_empty()
 }
 
 fn relation_other(r: &Relation) -> &EntityId {

@@ -885,7 +885,7 @@ async fn captured_traffic_holds_both_bodies_and_marks_injected_faults() {
     let raw = std::fs::read_to_string(&file).expect("written");
     assert!(!raw.contains("ZmVycnktYm90QGFjbWUudGVzdDpqaXJhLWJvdC10b2tlbg") && !raw.contains("jira-bot-token"));
     assert_eq!((lines[1].status, lines[1].injected.as_deref()), (429, Some("rate_limited")));
-    assert_eq!(sim.requests().len(), 2, "the request log is kept as before");
+    assert_eq!(sim.requests().len(), 2, "the in-memory request log still holds both requests");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

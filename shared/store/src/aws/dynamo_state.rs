@@ -66,6 +66,7 @@ fn counter_attr(c: Counter) -> &'static str {
         Counter::Synced => "synced",
         Counter::Skipped => "skipped",
         Counter::Failed => "failed",
+        Counter::Unlinked => "unlinked",
     }
 }
 
@@ -527,6 +528,47 @@ impl StateStore for DynamoStore {
         Err(conflict(format!("{what}: the links of these entities kept changing concurrently; retry")))
     }
 
+    /// Both link items (each on the condition that it still holds this link, by its
+    /// token), the pair record and the link count, in one transaction.
+    async fn delete_link(&self, link: &Link) -> PortResult<()> {
+        let i = &link.integration;
+        let (left, right) = (&link.left.id, &link.right.id);
+        let what = format!("delete_link {i} left {left} right {right}");
+        let table = &*self.state_table;
+        let keys = [link_pk(i, Side::Left, left), link_pk(i, Side::Right, right)];
+        for _ in 0..ATTEMPTS {
+            let mut items = Vec::new();
+            for item in self.batch_get(keys.iter().map(|k| (k.clone(), "link")).collect(), true, &what).await? {
+                let stored: Link = doc(&item, table)?;
+                if stored.left.id != *left || stored.right.id != *right {
+                    // Replaced by another link of one of the entities: not this pair's.
+                    continue;
+                }
+                let token = get_s(&item, "token", table)?.to_string();
+                let pk = get_s(&item, "pk", table)?.to_string();
+                let cond = ("#t = :t", &[("#t", "token")][..], values(vec![(":t", s(token))]));
+                items.push(self.tx_delete(pk, "link", Some(cond), &what)?);
+            }
+            if items.is_empty() {
+                return Ok(());
+            }
+            items.push(self.tx_delete(pair_pk(i, left), "pair", None, &what)?);
+            let update = Update::builder()
+                .table_name(table)
+                .set_key(Some(key(linkcount_pk(i), "linkcount")))
+                .update_expression("ADD #n :d")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":d", n(-1));
+            items.push(TransactWriteItem::builder().update(built(update.build(), &what)?).build());
+            match self.transact(items, &what).await {
+                Ok(()) => return Ok(()),
+                Err(TxError::Cancelled(_)) => continue,
+                Err(TxError::Failed(e)) => return Err(e),
+            }
+        }
+        Err(conflict(format!("{what}: the links of these entities kept changing concurrently; retry")))
+    }
+
     async fn count_links(&self, integration: &IntegrationId) -> PortResult<u64> {
         let what = format!("count_links {integration}");
         let item = self.get(&self.state_table, linkcount_pk(integration), "linkcount", &what).await?;
@@ -743,7 +785,12 @@ impl StateStore for DynamoStore {
             return Ok(FlowCounts::default());
         };
         let get = |c: Counter| get_u64(&item, counter_attr(c), table).map(|v| v.unwrap_or(0));
-        Ok(FlowCounts { synced: get(Counter::Synced)?, skipped: get(Counter::Skipped)?, failed: get(Counter::Failed)? })
+        Ok(FlowCounts {
+            synced: get(Counter::Synced)?,
+            skipped: get(Counter::Skipped)?,
+            failed: get(Counter::Failed)?,
+            unlinked: get(Counter::Unlinked)?,
+        })
     }
 
     /// Conditional put: free, expired (`expires_at_ms <= now`) or already ours. Uses

@@ -64,7 +64,7 @@ impl DynamoStore {
     }
 
     /// Deletes a record's payload object, if any. Best effort: an object left behind
-    /// costs storage, never correctness (nothing names it any more).
+    /// costs storage, never correctness (no record names it).
     pub(super) async fn drop_payload(&self, object: Option<&str>, what: &str) {
         if let (Some(p), Some(object)) = (&self.payloads, object) {
             if let Err(e) = p.delete(object, what).await {

@@ -22,6 +22,7 @@ fn counter_name(c: Counter) -> &'static str {
         Counter::Synced => "synced",
         Counter::Skipped => "skipped",
         Counter::Failed => "failed",
+        Counter::Unlinked => "unlinked",
     }
 }
 
@@ -155,6 +156,32 @@ impl StateStore for SqliteStore {
                 params![integration, left, right, body],
             )
             .ctx(|| what.clone())?;
+            commit(tx, &what)
+        })
+        .await
+    }
+
+    /// The link's row and its pair's version row in one transaction; the fingerprint rows
+    /// are the entities' own and stay.
+    async fn delete_link(&self, link: &Link) -> PortResult<()> {
+        let integration = link.integration.to_string();
+        let (left, right) = (link.left.id.to_string(), link.right.id.to_string());
+        let what = format!("delete_link {integration} left {left} right {right}");
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let dropped = tx
+                .execute(
+                    "DELETE FROM links WHERE integration = ?1 AND left_id = ?2 AND right_id = ?3",
+                    params![integration, left, right],
+                )
+                .ctx(|| what.clone())?;
+            if dropped > 0 {
+                tx.execute(
+                    "DELETE FROM pair_versions WHERE integration = ?1 AND left_id = ?2",
+                    params![integration, left],
+                )
+                .ctx(|| what.clone())?;
+            }
             commit(tx, &what)
         })
         .await
@@ -456,6 +483,7 @@ impl StateStore for SqliteStore {
                     "synced" => counts.synced = value,
                     "skipped" => counts.skipped = value,
                     "failed" => counts.failed = value,
+                    "unlinked" => counts.unlinked = value,
                     other => {
                         return Err(PortError::store(format!("{what}: unknown counter `{other}` in table `counters`")))
                     }

@@ -1,25 +1,32 @@
 //! The handler tests' world: both simulators on loopback, a real engine over the
-//! SQLite store in a temp dir, and the integration applied and activated. Shared by
-//! the function crates' tests through `#[path]`.
+//! SQLite store in a temp dir, and the integration of `fixtures/handlers.yaml` applied
+//! and activated. The three function crates' tests drive their handler with it, one SQS
+//! batch at a time.
 
-#![allow(dead_code)]
-
+use crate::config::{scope, system, with_simulator_urls, write_and_load};
+use crate::people::{actor, bot_secrets, ADO_BOT_PAT, JIRA_BOT_TOKEN};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
-use ferry_domain::{EntityRef, FieldValue, IntegrationId, Scope, SecretRef, Side, SystemConfig};
+use ferry_domain::{EntityRef, FieldValue, Integration, IntegrationId, Side, SystemConfig};
 use ferry_engine::Engine;
 use ferry_runtime::actor::Actor;
-use ferry_runtime::{Connectors, Embedded, EnvSecrets, SecretSource, StaticSecrets};
-use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
-use std::sync::Arc;
+use ferry_runtime::Embedded;
+use ferry_sim::{AdoSim, JiraSim};
 use std::time::Duration;
+
+/// The handler config names these secret references for the bot's tokens.
+const JIRA_TOKEN_VAR: &str = "FERRY_FN_TEST_JIRA_TOKEN";
+const ADO_PAT_VAR: &str = "FERRY_FN_TEST_ADO_PAT";
+/// People's tokens are resolved under `FERRY_FN_TEST_TOKEN_<TOKEN>`.
+const PERSON_PREFIX: &str = "FERRY_FN_TEST_TOKEN_";
 
 pub struct World {
     pub jira: JiraSim,
     pub ado: AdoSim,
     pub rt: Embedded,
     pub id: IntegrationId,
+    pub integration: Integration,
     pub systems: Vec<SystemConfig>,
     _dir: tempfile::TempDir,
 }
@@ -27,25 +34,17 @@ pub struct World {
 impl World {
     /// Starts the simulators, applies the config and activates `app-bugs`.
     pub async fn new() -> World {
-        let jira = JiraSim::start(JiraSeed::demo()).await.expect("jira simulator");
-        let ado = AdoSim::start(AdoSeed::demo()).await.expect("ado simulator");
+        let (jira, ado) = crate::demo_simulators().await.expect("simulators");
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("ferry.yaml");
-        let text = include_str!("integration.yaml")
-            .replace("@JIRA_URL@", &jira.base_url())
-            .replace("@ADO_URL@", &ado.base_url());
-        std::fs::write(&config, text).expect("writing the config");
-        let set = ferry_config::load_files(&[config]).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let secrets: Arc<dyn SecretSource> = Arc::new(
-            StaticSecrets::new(EnvSecrets)
-                .with(SecretRef::Env("FERRY_FN_TEST_JIRA_TOKEN".into()), "jira-bot-token")
-                .with(SecretRef::Env("FERRY_FN_TEST_ADO_PAT".into()), "ado-bot-pat"),
-        );
-        let rt = Embedded::open(&dir.path().join("ferry.sqlite"), secrets).expect("embedded store");
-        let id = set.integrations[0].id.clone();
+        let text = with_simulator_urls(include_str!("../fixtures/handlers.yaml"), &jira, &ado);
+        let set = write_and_load(&dir.path().join("ferry.yaml"), &text).expect("the handler config");
+        let rt = Embedded::open(&dir.path().join("ferry.sqlite"), bot_secrets(JIRA_TOKEN_VAR, ADO_PAT_VAR))
+            .expect("embedded store");
+        let integration = set.integrations[0].clone();
+        let id = integration.id.clone();
         rt.engine.apply(&set.systems, &set.integrations, true, Utc::now()).await.expect("apply");
         rt.engine.activate(&id, Utc::now()).await.expect("activate");
-        World { jira, ado, rt, id, systems: set.systems, _dir: dir }
+        World { jira, ado, rt, id, integration, systems: set.systems, _dir: dir }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -66,30 +65,15 @@ impl World {
 
     /// Ferry's own view of a side, for reading results.
     pub async fn reader(&self, side: Side) -> Actor {
-        let token = if side == Side::Left { "jira-bot-token" } else { "ado-bot-pat" };
+        let token = if side == Side::Left { JIRA_BOT_TOKEN } else { ADO_BOT_PAT };
         self.actor(side, "ferry-bot", token).await
     }
 
     async fn actor(&self, side: Side, name: &str, token: &str) -> Actor {
-        let var = format!("FERRY_FN_TEST_TOKEN_{}", token.replace('-', "_").to_uppercase());
-        let secrets: Arc<dyn SecretSource> =
-            Arc::new(StaticSecrets::new(EnvSecrets).with(SecretRef::Env(var.clone()), token));
-        let system_id = if side == Side::Left { "jira" } else { "ado" };
-        let system = self.systems.iter().find(|s| s.id.as_str() == system_id).expect("system");
-        let scope = if side == Side::Left {
-            Scope { project: "APP".into(), entity_type: "Bug".into() }
-        } else {
-            Scope { project: "App".into(), entity_type: "Bug".into() }
-        };
-        Actor::new(
-            &Connectors::new(secrets, Default::default()),
-            system,
-            &format!("{name}@acme.test"),
-            SecretRef::Env(var),
-            scope,
-        )
-        .await
-        .expect("actor connector")
+        let system = system(&self.systems, &self.integration, side).expect("system of the integration");
+        actor(system, scope(&self.integration, side), &format!("{name}@acme.test"), token, PERSON_PREFIX)
+            .await
+            .expect("actor connector")
     }
 
     pub async fn depth(&self, queue: QueueName) -> u64 {
