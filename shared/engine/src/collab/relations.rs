@@ -26,7 +26,7 @@ pub struct RelationMap<'a> {
 impl RelationMap<'_> {
     /// The relation in the target's terms; `Err(other)`: its other end is not synced yet;
     /// `Ok(None)`: a relation this integration does not sync.
-    fn translate(&self, r: &Relation) -> Result<Option<Relation>, EntityId> {
+    pub(super) fn translate(&self, r: &Relation) -> Result<Option<Relation>, EntityId> {
         match r {
             Relation::Parent { parent } if self.hierarchy => match (self.peer)(parent) {
                 Some(p) => Ok(Some(Relation::Parent { parent: p })),
@@ -123,7 +123,7 @@ pub fn other_base_after(
 }
 
 /// `r` as it is compared: a link of a symmetric type from its outward end.
-fn undirected(r: &Relation) -> Relation {
+pub(super) fn undirected(r: &Relation) -> Relation {
     match r {
         Relation::Link { link_type, other, .. } if is_symmetric_link_type(link_type) => {
             Relation::Link { link_type: link_type.clone(), outward: true, other: other.clone() }

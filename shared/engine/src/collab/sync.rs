@@ -8,6 +8,7 @@
 //! copy was written as) and makes nothing twice.
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
+use super::far_end::{far_ends, record_far_end, FarEnd};
 use super::markup::{rewrite, Mentioned, Pictured};
 use super::peers::routes;
 use super::relations::{other_base_after, plan_relations, RelationMap};
@@ -20,10 +21,14 @@ use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
-    Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
+    ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Reads of a far end's record before a conflicting write fails the sync (its message
+/// is retried).
+const FAR_END_ATTEMPTS: u32 = 5;
 
 /// One linked pair, seen from one flow.
 pub(crate) struct PairInFlow<'a> {
@@ -507,10 +512,48 @@ impl Engine {
         report.pending += plan.pending.len();
         let mut target_after: Vec<Relation> = target.into_iter().filter(|r| !plan.remove.contains(r)).collect();
         target_after.extend(plan.add.iter().cloned());
-        *other_base = other_base_after(other_base, &source, &target_after, &plan.remove, &map);
+        let after = other_base_after(other_base, &source, &target_after, &plan.remove, &map);
+        let far = far_ends(other_base, &after, (&src.id, &tgt.id), &map);
+        *other_base = after;
         *own_base = plan.base;
+        // Before this pair's record is stored: a retry after a crash in between finds
+        // the same change in its bases and records the far ends again.
+        self.record_far_ends(pair, &far).await?;
         for awaited in &plan.pending {
             self.state.add_pending(&integration.id, src.side, awaited, &src.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Records each of `far` in the record of its pair in this integration ([`super::far_end`]),
+    /// on the condition of the version read, reading again when another write came first.
+    /// A far end another integration links is left to that integration's own syncs.
+    async fn record_far_ends(&self, pair: &PairInFlow<'_>, far: &[FarEnd]) -> Result<(), Parkable> {
+        let id = &pair.record.integration.id;
+        let side = pair.flow.source();
+        for f in far {
+            if self.state.get_link(id, side, &f.source).await?.is_none() {
+                continue;
+            }
+            let left = match side {
+                Side::Left => &f.source,
+                Side::Right => &f.target,
+            };
+            let mut attempt = 0;
+            loop {
+                let (mut state, version) = match self.state.get_collab(id, left).await? {
+                    Some((s, v)) => (s, Some(v)),
+                    None => (CollabState::default(), None),
+                };
+                if !record_far_end(&mut state, side, f) {
+                    break;
+                }
+                match self.state.put_collab(id, left, &state, version).await {
+                    Ok(()) => break,
+                    Err(e) if e.category == ErrorCategory::Conflict && attempt < FAR_END_ATTEMPTS => attempt += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         Ok(())
     }
