@@ -129,17 +129,17 @@ mod tests {
             // APP-1 blocks APP-2, now in step: APP-2 is blocked by APP-1, 102 by 101.
             (
                 &[],
-                &[blocks_2.clone()],
+                std::slice::from_ref(&blocks_2),
                 vec![far("APP-2", "102", link("Blocks", false, "APP-1"), link(DEP, false, "101"), true)],
             ),
             // Removed from both sides.
             (
-                &[blocks_2.clone()],
+                std::slice::from_ref(&blocks_2),
                 &[],
                 vec![far("APP-2", "102", link("Blocks", false, "APP-1"), link(DEP, false, "101"), false)],
             ),
             // Unchanged: nothing to record.
-            (&[blocks_2.clone()], &[blocks_2.clone()], vec![]),
+            (std::slice::from_ref(&blocks_2), std::slice::from_ref(&blocks_2), vec![]),
             // The inward end: APP-1 is blocked by APP-3, so APP-3 blocks APP-1.
             (
                 &[],
