@@ -3,6 +3,7 @@
 //! latency, requests per change and dollars per million changes; `ferry-bench
 //! footprint` measures the function binaries.
 
+mod collab;
 mod counting;
 mod footprint;
 mod pipeline;
@@ -66,6 +67,10 @@ struct SyncArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Skip the collaboration figures (requests per comment and attachment, memory while
+    /// a 60 MB file streams).
+    #[arg(long)]
+    no_collab: bool,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +78,10 @@ enum Command {
     /// Binary size, time to the first handled event and peak memory of each function
     /// binary, run against a local Lambda Runtime API.
     Footprint(footprint::Args),
+    /// Both simulators in their own process (the memory run of the collaboration
+    /// figures starts it): prints their URLs and serves until stdin closes.
+    #[command(hide = true)]
+    ServeSims,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -111,8 +120,10 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Footprint(args)) = cli.command {
-        return footprint::run(args).await;
+    match cli.command {
+        Some(Command::Footprint(args)) => return footprint::run(args).await,
+        Some(Command::ServeSims) => return collab::serve_sims().await,
+        None => {}
     }
     let args = cli.sync;
     if args.changes == 0 || args.round == 0 {
@@ -129,11 +140,29 @@ async fn main() -> Result<()> {
         eprintln!("  done in {:.1} s", run.wall.as_secs_f64());
         runs.push(run);
     }
+    let collab = if args.no_collab {
+        None
+    } else {
+        eprintln!("{} backend, collaboration: comments, attachments, a 60 MB file ...", backend_name(args.backend));
+        Some(collab::run(&args).await.context("the collaboration run")?)
+    };
+    // The field figure the collaboration figures stand next to.
+    let field_requests = runs.first().map(|r| {
+        let b = if r.steady.synced > 0 { &r.steady } else { &r.all };
+        b.per_change(b.requests.total())
+    });
     let out = report::Report { backend: backend_name(args.backend), memory_mb: args.memory_mb, prices, runs };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out.to_json())?);
+        let mut v = out.to_json();
+        if let (Some(c), Some(o)) = (&collab, v.as_object_mut()) {
+            o.insert("collaboration".into(), c.to_json());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", out.to_text());
+        if let Some(c) = &collab {
+            print!("{}", c.to_text(field_requests));
+        }
     }
     Ok(())
 }
@@ -284,6 +313,7 @@ mod tests {
             overlap: "120s".into(),
             no_naive: false,
             json: false,
+            no_collab: true,
         }
     }
 

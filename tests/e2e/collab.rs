@@ -313,3 +313,73 @@ async fn a_related_link_is_one_relates_link_seen_from_both_ends() -> Result<()> 
     assert!(parked.is_empty(), "nothing parked: {parked:#?}");
     Ok(())
 }
+
+/// Ferry's copy of a link on Azure DevOps is not a person's link there: when a person
+/// removes the link on Jira and the Azure DevOps direction runs first (a person touched
+/// the twin), the removal is not undone by writing Ferry's copy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_removed_while_its_copy_awaits_the_other_direction_stays_removed() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (blocker, blocker_twin) = new_pair(&w, "Blocker").await?;
+    let (blocked, _) = new_pair(&w, "Blocked").await?;
+    let alice = w.jira_user("alice").await;
+    let link = Relation::Link { link_type: "Blocks".into(), outward: true, other: blocked.clone() };
+    alice.conn.add_relation(&alice.scope, &blocker, &link).await?;
+    w.sync_flow(ferry_domain::Flow::LeftToRight).await;
+    let ado = w.reader(Side::Right).await;
+    let deps = |rel: &[Relation]| rel.iter().filter(|r| matches!(r, Relation::Link { .. })).count();
+    assert_eq!(deps(&ado.conn.relations(&ado.scope, &blocker_twin).await?), 1, "the copy was made");
+
+    alice.conn.remove_relation(&alice.scope, &blocker, &link).await?;
+    let bob = w.ado_user("bob").await;
+    bob.conn.add_comment(&bob.scope, &blocker_twin, &said("Is this still blocked?")).await?;
+    w.sync_flow(ferry_domain::Flow::RightToLeft).await;
+    w.sync().await;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    let links = jira.conn.relations(&jira.scope, &blocker).await?;
+    assert_eq!(deps(&links), 0, "alice's removal stands on Jira: {links:#?}");
+    let rel = ado.conn.relations(&ado.scope, &blocker_twin).await?;
+    assert_eq!(deps(&rel), 0, "and reached Azure DevOps: {rel:#?}");
+    Ok(())
+}
+
+/// A link is held by both of its ends, so the sync that writes it makes it part of two
+/// pairs: when Ferry copies a link a person made on Azure DevOps (only that work item
+/// changes there), the pair at its other end records it too. A Jira edit of that other
+/// end, synced before the person's removal of the link on Azure DevOps, then does not
+/// take Ferry's copy on Jira for a person's new link and write it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_copied_by_one_end_is_not_new_to_the_pair_at_its_other_end() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (blocker, blocker_twin) = new_pair(&w, "Blocker").await?;
+    let (blocked, blocked_twin) = new_pair(&w, "Blocked").await?;
+    let bob = w.ado_user("bob").await;
+    let dependency =
+        Relation::Link { link_type: "System.LinkTypes.Dependency".into(), outward: true, other: blocked_twin.clone() };
+    bob.conn.add_relation(&bob.scope, &blocker_twin, &dependency).await?;
+    w.sync_flow(ferry_domain::Flow::RightToLeft).await;
+    let jira = w.reader(Side::Left).await;
+    let links = |rel: &[Relation]| rel.iter().filter(|r| matches!(r, Relation::Link { .. })).count();
+    assert_eq!(links(&jira.conn.relations(&jira.scope, &blocked).await?), 1, "the copy was made");
+
+    bob.conn.remove_relation(&bob.scope, &blocker_twin, &dependency).await?;
+    let alice = w.jira_user("alice").await;
+    alice.update(&blocked, vec![("summary", text("Blocked (edited)"))]).await?;
+    w.sync_flow(ferry_domain::Flow::LeftToRight).await;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    for (reader, ids) in [(&ado, [&blocker_twin, &blocked_twin]), (&jira, [&blocker, &blocked])] {
+        for id in ids {
+            let rel = reader.conn.relations(&reader.scope, id).await?;
+            assert_eq!(links(&rel), 0, "bob's removal stands and reached {id}: {rel:#?}");
+        }
+    }
+    assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
+    Ok(())
+}

@@ -243,3 +243,47 @@ async fn a_remote_id_that_names_nothing_on_the_other_side_still_creates() -> Res
     assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
     Ok(())
 }
+
+/// A crash after an attachment's copy reached Azure DevOps, before its pair was stored:
+/// Azure DevOps names no attachment's author, so the copy is known by its name and
+/// size — neither copied back to Jira nor uploaded a second time by the retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_an_attachment_copy_neither_echoes_nor_duplicates_it() -> Result<()> {
+    let w = World::new(Variant { collaboration: true, ..Variant::default() }).await?;
+    let c = crashing_engine(&w, CrashPoint::CollabAfterAttachment, EngineSettings::default()).await?;
+    let alice = w.jira_user("alice").await;
+    let bug = alice.create(vec![("summary", text("Crash after a copy"))]).await?;
+    c.sync(&w).await;
+    let item = c.engine.state().get_link(&w.id, Side::Left, &bug.id).await?.context("linked")?.right.id;
+    let mut bytes = bytes_of(2048);
+    alice.conn.upload(&alice.scope, &bug.id, "trace.log", 2048, &mut bytes).await?;
+    c.sync(&w).await;
+    assert_eq!(c.crash.fired.load(Ordering::SeqCst), 1, "the write crashed once after the copy");
+    // A person's change of the twin runs the Azure DevOps direction over it.
+    let bob = w.ado_user("bob").await;
+    bob.update(&item, vec![("System.Title", text("Crash after a copy (seen)"))]).await?;
+    c.sync(&w).await;
+    c.sync(&w).await;
+
+    let jira = w.reader(Side::Left).await;
+    let on_jira = jira.conn.attachments(&jira.scope, &bug.id).await?;
+    assert_eq!(on_jira.len(), 1, "not copied back: {on_jira:#?}");
+    let ado = w.reader(Side::Right).await;
+    let on_ado = ado.conn.attachments(&ado.scope, &item).await?;
+    assert_eq!(on_ado.len(), 1, "copied once: {on_ado:#?}");
+    Ok(())
+}
+
+/// `n` bytes for an upload.
+fn bytes_of(n: usize) -> Bytes {
+    Bytes(Some(vec![7u8; n]))
+}
+
+struct Bytes(Option<Vec<u8>>);
+
+#[async_trait::async_trait]
+impl ferry_domain::ByteSource for Bytes {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ferry_domain::PortError> {
+        Ok(self.0.take())
+    }
+}

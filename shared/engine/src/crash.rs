@@ -23,16 +23,28 @@ pub enum CrashPoint {
     WriteAfterLink,
     /// Runtimes: between two messages of one received batch.
     BatchMiddle,
+    /// Write step 5: an attachment was copied to the target, the pair's collaboration
+    /// record not yet stored.
+    CollabAfterAttachment,
+    /// Write step 5: a comment copy was posted, edited or deleted on the target, the
+    /// pair's collaboration record not yet stored.
+    CollabAfterComment,
+    /// Write step 5: a relation was added to or removed from the target, the pair's
+    /// collaboration record not yet stored.
+    CollabAfterRelation,
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 6] = [
+    pub const ALL: [CrashPoint; 9] = [
         CrashPoint::PollBetweenSends,
         CrashPoint::PollAfterEnqueue,
         CrashPoint::TransformAfterEnqueue,
         CrashPoint::WriteAfterTarget,
         CrashPoint::WriteAfterLink,
         CrashPoint::BatchMiddle,
+        CrashPoint::CollabAfterAttachment,
+        CrashPoint::CollabAfterComment,
+        CrashPoint::CollabAfterRelation,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,6 +54,9 @@ impl CrashPoint {
             CrashPoint::WriteAfterTarget => "write_after_target",
             CrashPoint::WriteAfterLink => "write_after_link",
             CrashPoint::BatchMiddle => "batch_middle",
+            CrashPoint::CollabAfterAttachment => "collab_after_attachment",
+            CrashPoint::CollabAfterComment => "collab_after_comment",
+            CrashPoint::CollabAfterRelation => "collab_after_relation",
         }
     }
 }

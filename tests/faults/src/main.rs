@@ -6,6 +6,8 @@
 //! Exits non-zero when an invariant fails.
 
 mod backlog;
+mod collab_oracle;
+mod collab_work;
 mod inject;
 mod oracle;
 mod scenarios;
@@ -30,7 +32,7 @@ use world::{Backend, World, HANG};
 struct Args {
     #[arg(long, value_enum, default_value_t = BackendArg::Embedded)]
     backend: BackendArg,
-    /// Person-made creates and updates, both sides together.
+    /// Person-made creates, updates, comments, files and links, both sides together.
     #[arg(long, default_value_t = 2000)]
     changes: usize,
     /// Person changes between two syncs.
@@ -56,6 +58,10 @@ struct Args {
     /// previous round is made anyway (a true conflict: either value may win).
     #[arg(long, default_value_t = 0.0)]
     conflicts: f64,
+    /// Share of each round's person changes that are comments, files and links (the
+    /// rest are creates and field edits).
+    #[arg(long, default_value_t = 0.3)]
+    collab_share: f64,
     /// Share of person changes that are creates (after the first round, which only creates).
     #[arg(long, default_value_t = 0.3)]
     create_share: f64,
@@ -100,6 +106,7 @@ struct Figures {
     backlog: Option<backlog::Backlog>,
     interleavings: scenarios::Figures,
     unresolved_edits: usize,
+    collab: collab_work::CollabMade,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +126,7 @@ async fn main() -> Result<std::process::ExitCode> {
         ("--sim-faults", args.sim_faults),
         ("--conflicts", args.conflicts),
         ("--create-share", args.create_share),
+        ("--collab-share", args.collab_share),
         ("--interleave", args.interleave),
     ] {
         if !(0.0..=1.0).contains(&v) {
@@ -135,10 +143,12 @@ async fn main() -> Result<std::process::ExitCode> {
     let mut failed = Vec::new();
     for b in backends {
         let started = Instant::now();
-        let (figures, verdict, world) = run(&args, b, seed).await?;
+        let (figures, (verdict, collab), world) = run(&args, b, seed).await?;
         print_report(&args, seed, b, &figures, &verdict, &world, started.elapsed());
+        collab_oracle::print(&collab, &figures.collab);
+        println!("collaboration result: {}", if collab.passed() { "PASS" } else { "FAIL" });
         let backlog_ok = figures.backlog.as_ref().is_none_or(backlog::Backlog::passed);
-        if !verdict.passed() || !backlog_ok {
+        if !verdict.passed() || !backlog_ok || !collab.passed() {
             failed.push(b.name());
         }
     }
@@ -149,7 +159,9 @@ async fn main() -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracle::Verdict, World)> {
+type Verdicts = (oracle::Verdict, collab_oracle::CollabVerdict);
+
+async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdicts, World)> {
     eprintln!("{}: building the world ...", backend.name());
     let mut world = World::new(backend, seed, args.crash_rate, Duration::from_secs(args.visibility)).await?;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -165,6 +177,10 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
         people.ado.push(world.person(Side::Right, ado_email, &format!("ado-{name}-pat")).await?);
     }
     let mut work = Workload::new(args.conflicts, args.create_share);
+    let mut collab = collab_work::CollabWork::default();
+    // Collaboration changes come from their own generator: the field workload's choices
+    // stay what they are for a seed.
+    let mut collab_rng = StdRng::seed_from_u64(seed ^ 0x00c0_11ab);
     let mut interleave = scenarios::Scenarios::new(&world).await?;
     let mut f = Figures::default();
     let mut made_total = 0;
@@ -177,12 +193,16 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
             f.backlog = Some(b);
         }
         let n = args.round.min(args.changes - made_total);
-        let made = work.round(round, n, &people, &mut rng).await?;
-        made_total += made.creates + made.updates;
+        let n_collab = if round == 0 { 0 } else { (n as f64 * args.collab_share).round() as usize };
+        let made = work.round(round, n - n_collab, &people, &mut rng).await?;
+        collab.learn_twins(&world, &work).await?;
+        let talk = collab.round(n_collab, &work, &people, &mut collab_rng).await?;
+        f.collab.add(&talk);
+        made_total += made.creates + made.updates + talk.total();
         f.creates += made.creates;
         f.updates += made.updates;
         f.rejected += made.rejected;
-        if made.creates + made.updates == 0 && made.rejected == 0 {
+        if made.creates + made.updates + talk.total() == 0 && made.rejected == 0 {
             // Every candidate edit was concurrent and skipped; try again.
             round += 1;
             continue;
@@ -230,7 +250,8 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, oracl
         .filter(|r| matches!(r.status, 429 | 500 | 504))
         .count() as u64;
     let verdict = oracle::check(&world, &mut work, &jira_ids).await?;
-    Ok((f, verdict, world))
+    let collab_verdict = collab_oracle::check(&world, &work, &collab).await?;
+    Ok((f, (verdict, collab_verdict), world))
 }
 
 /// Polls both directions; a share of the polls run twice at once.
@@ -394,7 +415,10 @@ fn print_report(
     let ok = |n: usize| if n == 0 { "ok" } else { "FAIL" };
     println!();
     println!("== backend {} (seed {seed}, {:.0} s)", backend.name(), took.as_secs_f64());
-    println!("changes made (person creates + updates): {}", f.creates + f.updates);
+    println!(
+        "changes made (person creates + updates + comments, files and links): {}",
+        f.creates + f.updates + f.collab.total()
+    );
     println!(
         "  creates {}, updates {}, refused by the system {}, rounds {}",
         f.creates, f.updates, f.rejected, f.rounds

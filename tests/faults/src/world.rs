@@ -48,6 +48,17 @@ const BOT_TIME_ZONE: &str = "Asia/Kolkata";
 const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
 const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
 pub const BOT: &str = "ferry-bot@acme.test";
+
+/// The suite's integration also syncs comments, attachments and Blocks links both ways
+/// (the benchmark's integration syncs fields only).
+const COLLABORATION: &str = "
+    comments: { direction: both }
+    attachments: { direction: both, max_size: 1MB }
+    links:
+      - { left: Blocks, right: System.LinkTypes.Dependency }
+    fields:
+";
+
 /// People's tokens are resolved under `FERRY_FAULTS_<TOKEN>`.
 const PERSON_PREFIX: &str = "FERRY_FAULTS_";
 
@@ -95,8 +106,10 @@ impl World {
         let dir = dir_with_sheets()?;
         // A fresh id per run: runs may share one store (the emulator's tables).
         let id = format!("faults-{}-{}-{seed}", backend.name(), Utc::now().timestamp_millis());
-        let template =
-            include_str!("../../../bench/src/integration.yaml").replace("@ID@", &id).replace("@OVERLAP@", "120s");
+        let template = include_str!("../../../bench/src/integration.yaml")
+            .replace("@ID@", &id)
+            .replace("@OVERLAP@", "120s")
+            .replace("\n    fields:\n", COLLABORATION);
         let set = write_and_load(&dir.path().join("ferry.yaml"), &with_simulator_urls(&template, &jira, &ado))?;
         let integration = set.integrations.first().cloned().context("the config has no integration")?;
 

@@ -49,7 +49,9 @@ pub struct CommentView<'a> {
 }
 
 /// The actions that bring the target's comments in line with the source's, in order:
-/// deletions and forgets first, then edits, then posts oldest first.
+/// deletions and forgets first, then edits, then posts oldest first. The origin mark of a
+/// comment ends with the comment's id ([`origin_mark`]): the mark of `""` is the prefix
+/// every copy of this flow's source entity carries.
 pub fn plan_comments(v: &CommentView<'_>) -> Vec<CommentAction> {
     let src = v.source_side;
     let tgt = src.other();
@@ -64,6 +66,14 @@ pub fn plan_comments(v: &CommentView<'_>) -> Vec<CommentAction> {
                 out.push(CommentAction::Edit { source: c.id.clone(), target: p.id(tgt).to_string() })
             }
             Some(_) => {}
+        }
+    }
+    // A copy whose pair a crash lost and whose original is gone since: only its mark
+    // (this flow's source entity, a comment it no longer holds) ties it to the original.
+    for t in v.target.iter().filter(|t| !v.pairs.iter().any(|p| p.id(tgt) == t.id)) {
+        let gone = |m: &String| !v.source.iter().any(|c| (v.mark)(&c.id) == *m);
+        if t.origin.as_ref().is_some_and(|m| m.starts_with(&(v.mark)("")) && gone(m)) {
+            out.push(CommentAction::Delete { target: t.id.clone() });
         }
     }
     let mut fresh: Vec<&Comment> = v
@@ -192,6 +202,26 @@ mod tests {
             plan(&source, &target, &pairs),
             [CommentAction::Delete { target: "900".into() }, CommentAction::Forget { target: "901".into() }],
             "1 was deleted by its author; 901 (the copy of 2) was deleted on the target"
+        );
+    }
+
+    #[test]
+    fn a_copy_whose_original_was_deleted_before_its_pair_was_recorded_is_deleted() {
+        // 900 was posted, the write crashed before recording the pair, then the person
+        // deleted comment 1: only the mark ties the copy to it. 901 is a copy of a
+        // comment that still exists (adopted), 902 one of another entity's comment.
+        let target = [
+            comment("900", 11, "copy", Some(&mark("1"))),
+            comment("901", 12, "copy", Some(&mark("2"))),
+            comment("902", 12, "copy", Some(&origin_mark("i", Side::Left, "APP-2", "1"))),
+        ];
+        let source = [comment("2", 12, "b", None)];
+        assert_eq!(
+            plan(&source, &target, &[]),
+            [
+                CommentAction::Delete { target: "900".into() },
+                CommentAction::Adopt { source: "2".into(), target: "901".into() }
+            ]
         );
     }
 

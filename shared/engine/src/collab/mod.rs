@@ -5,6 +5,7 @@
 //! `ferry_domain::ports::Connector`).
 
 pub mod comments;
+pub mod far_end;
 pub mod markup;
 pub mod peers;
 pub mod relations;

@@ -26,7 +26,7 @@ pub struct RelationMap<'a> {
 impl RelationMap<'_> {
     /// The relation in the target's terms; `Err(other)`: its other end is not synced yet;
     /// `Ok(None)`: a relation this integration does not sync.
-    fn translate(&self, r: &Relation) -> Result<Option<Relation>, EntityId> {
+    pub(super) fn translate(&self, r: &Relation) -> Result<Option<Relation>, EntityId> {
         match r {
             Relation::Parent { parent } if self.hierarchy => match (self.peer)(parent) {
                 Some(p) => Ok(Some(Relation::Parent { parent: p })),
@@ -92,8 +92,38 @@ pub fn plan_relations(
     RelationPlan { add, remove, pending: pending.into_iter().collect(), base: now.into_iter().collect() }
 }
 
+/// The other direction's base (`other_base`: the target's relations as last synced, in
+/// the source's terms) once this sync brought the target in line: a relation the source
+/// holds and the target now holds too is in step on both sides, one Ferry removed from
+/// the target is gone from both. Without this the other direction would take Ferry's
+/// own writes on the target for a person's changes there, and a link a person removed
+/// on the source before that direction ran would be written back to it.
+///
+/// `source`: the source's relations now; `target_after`: the target's relations after
+/// this sync's writes; `removed`: what this sync removed from the target (target terms).
+pub fn other_base_after(
+    other_base: &[Relation],
+    source: &[Relation],
+    target_after: &[Relation],
+    removed: &[Relation],
+    map: &RelationMap<'_>,
+) -> Vec<Relation> {
+    let removed: BTreeSet<Relation> = removed.iter().map(undirected).collect();
+    let held: BTreeSet<Relation> = target_after.iter().map(undirected).collect();
+    let in_target = |r: &Relation| map.translate(r).ok().flatten().map(|t| undirected(&t));
+    let mut out: Vec<Relation> =
+        other_base.iter().filter(|r| in_target(r).is_none_or(|t| !removed.contains(&t))).cloned().collect();
+    let mut seen: BTreeSet<Relation> = out.iter().map(undirected).collect();
+    for r in source {
+        if in_target(r).is_some_and(|t| held.contains(&t)) && seen.insert(undirected(r)) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
 /// `r` as it is compared: a link of a symmetric type from its outward end.
-fn undirected(r: &Relation) -> Relation {
+pub(super) fn undirected(r: &Relation) -> Relation {
     match r {
         Relation::Link { link_type, other, .. } if is_symmetric_link_type(link_type) => {
             Relation::Link { link_type: link_type.clone(), outward: true, other: other.clone() }
@@ -200,6 +230,38 @@ mod tests {
         let p = plan(&[link("Blocks", true, "OUT-1")], &[], &[]);
         assert_eq!(p.pending, [e("OUT-1")], "not linked: it may be synced later");
         assert!(p.add.is_empty() && p.remove.is_empty());
+    }
+
+    #[test]
+    fn what_ferry_wrote_to_the_target_is_in_the_other_directions_base() {
+        let types = |t: &str| (t == "Blocks").then(|| DEP.to_string());
+        let peer = |id: &EntityId| id.as_str().strip_prefix("APP-").map(|n| e(&format!("10{n}")));
+        let map = RelationMap { hierarchy: true, link_type: &types, peer: &peer };
+        let b2 = [link("Blocks", true, "APP-2")];
+        // (other base, source, target after, removed) -> other base after
+        type Row<'a> = (&'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation], &'a [Relation]);
+        let table: [Row; 5] = [
+            // Ferry added the link to the target: the target's side holds it as synced.
+            (&[], &b2, &[link(DEP, true, "102")], &[], &b2),
+            // The target held it already (the other end's sync wrote it).
+            (
+                &[],
+                &[link("Blocks", false, "APP-3")],
+                &[link(DEP, false, "103")],
+                &[],
+                &[link("Blocks", false, "APP-3")],
+            ),
+            // Ferry removed it from the target: gone from the other base too.
+            (&b2, &[], &[], &[link(DEP, true, "102")], &[]),
+            // A person removed it on the target (not carried yet): it stays in the base,
+            // so the other direction still sees that removal.
+            (&b2, &b2, &[], &[], &b2),
+            // A person's link on the target not synced yet is not made part of the base.
+            (&[], &[], &[link(DEP, true, "104")], &[], &[]),
+        ];
+        for (base, source, after, removed, want) in table {
+            assert_eq!(other_base_after(base, source, after, removed, &map), want, "{base:?} {source:?} {after:?}");
+        }
     }
 
     #[test]

@@ -8,20 +8,27 @@
 //! copy was written as) and makes nothing twice.
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
+use super::far_end::{far_ends, record_far_end, FarEnd};
 use super::markup::{rewrite, Mentioned, Pictured};
 use super::peers::routes;
-use super::relations::{plan_relations, RelationMap};
+use super::relations::{other_base_after, plan_relations, RelationMap};
 use super::transfer::copy_attachment;
+use crate::crash::CrashPoint;
 use crate::engine::Engine;
+use crate::failures::Parkable;
 use chrono::{DateTime, Utc};
 use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
-    Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
+    ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Reads of a far end's record before a conflicting write fails the sync (its message
+/// is retried).
+const FAR_END_ATTEMPTS: u32 = 5;
 
 /// One linked pair, seen from one flow.
 pub(crate) struct PairInFlow<'a> {
@@ -76,7 +83,7 @@ struct End {
 impl Engine {
     /// Syncs what the integration's `collaboration` carries in `pair.flow` (nothing when
     /// it carries nothing).
-    pub(crate) async fn sync_collaboration(&self, pair: PairInFlow<'_>) -> Result<CollabReport, PortError> {
+    pub(crate) async fn sync_collaboration(&self, pair: PairInFlow<'_>) -> Result<CollabReport, Parkable> {
         let c = &pair.record.integration.collaboration;
         let mut report = CollabReport::default();
         if !c.any(pair.flow) {
@@ -116,7 +123,7 @@ impl Engine {
         record: &IntegrationRecord,
         side: Side,
         entity: &EntityId,
-    ) -> Result<usize, PortError> {
+    ) -> Result<usize, Parkable> {
         let all = self.all_records().await?;
         let others: Vec<Integration> = all
             .iter()
@@ -141,7 +148,7 @@ impl Engine {
         record: &IntegrationRecord,
         side: Side,
         entity: &EntityId,
-    ) -> Result<usize, PortError> {
+    ) -> Result<usize, Parkable> {
         let id = &record.integration.id;
         let waiting = self.state.pending(id, side, entity).await?;
         let mut resolved = 0;
@@ -208,7 +215,7 @@ impl Engine {
         floor: DateTime<Utc>,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let source = src.conn.attachments(&src.scope, &src.id).await?;
         let target = tgt.conn.attachments(&tgt.scope, &tgt.id).await?;
         let ferry =
@@ -231,16 +238,15 @@ impl Engine {
         let mut made = Vec::new();
         let mut new_pairs = Vec::new();
         for a in fresh {
-            // A copy made before a crash (same name and size, by Ferry, unpaired) is taken.
-            let earlier = target.iter().find(|t| {
-                t.name == a.name
-                    && t.size == a.size
-                    && t.author.as_ref().is_some_and(|u| u.id == ferry.id)
-                    && !paired(t, tgt.side)
-                    && !made.contains(&t.id)
-            });
-            let copy = match earlier {
-                Some(t) => Some(t.id.clone()),
+            let unpaired: Vec<&Attachment> =
+                target.iter().filter(|t| !paired(t, tgt.side) && !made.contains(&t.id)).collect();
+            let copy = match crash_leftover(a, &unpaired, &ferry.id) {
+                Some(Leftover::CopyOfSource(t)) => Some(t),
+                Some(Leftover::OriginalOfSource(t)) => {
+                    made.push(t.clone());
+                    new_pairs.push(AttachmentPair { original: tgt.side, id: t, copy: Some(a.id.clone()) });
+                    continue;
+                }
                 None if a.size > rule.max_size => {
                     self.link_instead(src, tgt, a, rule.max_size).await?;
                     report.attachments_linked += 1;
@@ -259,6 +265,7 @@ impl Engine {
                     .await?;
                     report.attachments_copied += 1;
                     report.bytes_copied += copied.size;
+                    self.crash_point(CrashPoint::CollabAfterAttachment)?;
                     Some(copied.id)
                 }
             };
@@ -326,7 +333,7 @@ impl Engine {
         floor: DateTime<Utc>,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let integration = &pair.record.integration;
         let source = src.conn.comments(&src.scope, &src.id).await?;
         let mut target = tgt.conn.comments(&tgt.scope, &tgt.id).await?;
@@ -381,7 +388,7 @@ impl Engine {
         tgt: &End,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         for action in actions {
             match action {
                 CommentAction::Post { source } | CommentAction::Edit { source, .. }
@@ -390,7 +397,8 @@ impl Engine {
                     return Err(PortError::new(
                         ferry_domain::ErrorCategory::BadResponse,
                         format!("comment {source} vanished while it was read"),
-                    ));
+                    )
+                    .into());
                 }
                 CommentAction::Post { source } => {
                     let c = by_id[source.as_str()];
@@ -398,6 +406,7 @@ impl Engine {
                     let made = tgt.conn.add_comment(&tgt.scope, &tgt.id, &write).await?;
                     state.comments.push(comment_pair(source_side, &c.id, &made.id, &c.body));
                     report.comments_posted += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Adopt { source, target } => {
                     let c = by_id[source.as_str()];
@@ -411,11 +420,13 @@ impl Engine {
                         p.digest = text_digest(&c.body);
                     }
                     report.comments_edited += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Delete { target } => {
                     tgt.conn.delete_comment(&tgt.scope, &tgt.id, &target).await?;
                     state.comments.retain(|p| p.id(tgt.side) != target);
                     report.comments_deleted += 1;
+                    self.crash_point(CrashPoint::CollabAfterComment)?;
                 }
                 CommentAction::Forget { target } => state.comments.retain(|p| p.id(tgt.side) != target),
             }
@@ -467,12 +478,19 @@ impl Engine {
         tgt: &End,
         state: &mut CollabState,
         report: &mut CollabReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<(), Parkable> {
         let integration = &pair.record.integration;
         let c = &integration.collaboration;
         let source = src.conn.relations(&src.scope, &src.id).await?;
         let target = tgt.conn.relations(&tgt.scope, &tgt.id).await?;
-        let peers = self.relation_peers(pair, &source).await?;
+        let (own_base, other_base) = match src.side {
+            Side::Left => (&mut state.relations_left, &mut state.relations_right),
+            Side::Right => (&mut state.relations_right, &mut state.relations_left),
+        };
+        // The other base's far ends too: [`other_base_after`] translates its relations
+        // to find the ones this sync removed from the target.
+        let ends: Vec<Relation> = source.iter().chain(other_base.iter()).cloned().collect();
+        let peers = self.relation_peers(pair, &ends).await?;
         let link_type = |t: &str| c.link_type(pair.flow, t).map(str::to_string);
         let peer = |e: &EntityId| peers.get(e).cloned();
         let map = RelationMap {
@@ -480,26 +498,92 @@ impl Engine {
             link_type: &link_type,
             peer: &peer,
         };
-        let base = match src.side {
-            Side::Left => &mut state.relations_left,
-            Side::Right => &mut state.relations_right,
-        };
-        let plan = plan_relations(&source, base, &target, &map);
+        let plan = plan_relations(&source, own_base, &target, &map);
         for r in &plan.remove {
             tgt.conn.remove_relation(&tgt.scope, &tgt.id, r).await?;
+            self.crash_point(CrashPoint::CollabAfterRelation)?;
         }
         for r in &plan.add {
             tgt.conn.add_relation(&tgt.scope, &tgt.id, r).await?;
+            self.crash_point(CrashPoint::CollabAfterRelation)?;
         }
         report.relations_added += plan.add.len();
         report.relations_removed += plan.remove.len();
         report.pending += plan.pending.len();
-        *base = plan.base;
+        let mut target_after: Vec<Relation> = target.into_iter().filter(|r| !plan.remove.contains(r)).collect();
+        target_after.extend(plan.add.iter().cloned());
+        let after = other_base_after(other_base, &source, &target_after, &plan.remove, &map);
+        let far = far_ends(other_base, &after, (&src.id, &tgt.id), &map);
+        *other_base = after;
+        *own_base = plan.base;
+        // Before this pair's record is stored: a retry after a crash in between finds
+        // the same change in its bases and records the far ends again.
+        self.record_far_ends(pair, &far).await?;
         for awaited in &plan.pending {
             self.state.add_pending(&integration.id, src.side, awaited, &src.id).await?;
         }
         Ok(())
     }
+
+    /// Records each of `far` in the record of its pair in this integration ([`super::far_end`]),
+    /// on the condition of the version read, reading again when another write came first.
+    /// A far end another integration links is left to that integration's own syncs.
+    async fn record_far_ends(&self, pair: &PairInFlow<'_>, far: &[FarEnd]) -> Result<(), Parkable> {
+        let id = &pair.record.integration.id;
+        let side = pair.flow.source();
+        for f in far {
+            if self.state.get_link(id, side, &f.source).await?.is_none() {
+                continue;
+            }
+            let left = match side {
+                Side::Left => &f.source,
+                Side::Right => &f.target,
+            };
+            let mut attempt = 0;
+            loop {
+                let (mut state, version) = match self.state.get_collab(id, left).await? {
+                    Some((s, v)) => (s, Some(v)),
+                    None => (CollabState::default(), None),
+                };
+                if !record_far_end(&mut state, side, f) {
+                    break;
+                }
+                match self.state.put_collab(id, left, &state, version).await {
+                    Ok(()) => break,
+                    Err(e) if e.category == ErrorCategory::Conflict && attempt < FAR_END_ATTEMPTS => attempt += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An unpaired file on the target that is `a`'s other half, a crash having lost their pair.
+#[derive(Debug, PartialEq, Eq)]
+enum Leftover {
+    /// Ferry's copy of `a` (by the integration user, or by someone the system does not
+    /// name: Azure DevOps tells no attachment's author): taken as the copy.
+    CopyOfSource(String),
+    /// `a` itself is Ferry's copy (its author unknown) of this person's file: paired the
+    /// other way round, nothing copied back.
+    OriginalOfSource(String),
+}
+
+/// The rule for a source file that has no pair: a target file of the same name and size
+/// that has none either is its copy or its original (one write step copied it and
+/// crashed before recording the pair); `None`: `a` is new and is copied.
+fn crash_leftover(a: &Attachment, unpaired: &[&Attachment], ferry: &str) -> Option<Leftover> {
+    let same = unpaired.iter().filter(|t| t.name == a.name && t.size == a.size);
+    let mut by_person = None;
+    for t in same {
+        match &t.author {
+            None => return Some(Leftover::CopyOfSource(t.id.clone())),
+            Some(u) if u.id == ferry => return Some(Leftover::CopyOfSource(t.id.clone())),
+            Some(_) => by_person = by_person.or(Some(t.id.clone())),
+        }
+    }
+    by_person.filter(|_| a.author.is_none()).map(Leftover::OriginalOfSource)
 }
 
 /// Whether `i` syncs parents or links in either direction.
@@ -587,6 +671,46 @@ mod tests {
         let body = attributed("Alice", DateTime::<Utc>::MIN_UTC, &url, "<p>x</p>");
         assert_eq!(origin_in_body(&body).as_deref(), Some(mark.as_str()));
         assert_eq!(origin_in_body("<p>a person's comment</p>"), None);
+    }
+
+    fn file(id: &str, name: &str, author: Option<&str>) -> Attachment {
+        Attachment {
+            id: id.into(),
+            name: name.into(),
+            size: 10,
+            mime_type: None,
+            author: author.map(|a| UserRef { id: a.into(), email: None, display_name: None }),
+            created: DateTime::<Utc>::MIN_UTC,
+            url: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_unpaired_file_of_the_same_name_and_size_on_the_target_is_a_crashed_copys_other_half() {
+        use Leftover::*;
+        let (person, unknown) = (Some("alice"), None);
+        // (source file's author, target files (id, name, author), expected)
+        type Row<'a> = (Option<&'a str>, &'a [(&'a str, &'a str, Option<&'a str>)], Option<Leftover>);
+        let table: [Row; 7] = [
+            (person, &[], None),
+            (person, &[("t1", "a.txt", Some("bot"))], Some(CopyOfSource("t1".into()))),
+            // Azure DevOps names no author: a same-named file there is taken as the copy.
+            (person, &[("t1", "a.txt", unknown)], Some(CopyOfSource("t1".into()))),
+            // Another name is another file.
+            (person, &[("t1", "b.txt", Some("bot"))], None),
+            // A person's file of the same name on the target, the source's author named:
+            // two people's files, both synced.
+            (person, &[("t1", "a.txt", Some("bob"))], None),
+            // The source file names no author and the target holds a person's file of the
+            // same name and size: the source file is Ferry's copy of it.
+            (unknown, &[("t1", "a.txt", Some("bob"))], Some(OriginalOfSource("t1".into()))),
+            (unknown, &[("t1", "a.txt", Some("bob")), ("t2", "a.txt", Some("bot"))], Some(CopyOfSource("t2".into()))),
+        ];
+        for (author, target, want) in table {
+            let files: Vec<Attachment> = target.iter().map(|(id, n, a)| file(id, n, *a)).collect();
+            let refs: Vec<&Attachment> = files.iter().collect();
+            assert_eq!(crash_leftover(&file("s1", "a.txt", author), &refs, "bot"), want, "{author:?} {target:?}");
+        }
     }
 
     #[test]
