@@ -508,6 +508,32 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("DeleteItem", "remove_pending");
         self.inner.remove_pending(integration, side, awaited, waiting).await
     }
+    async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
+        // Two items per step, 25 items per BatchWriteItem.
+        for _ in 0..(steps.len() * 2).div_ceil(25) {
+            self.op("BatchWriteItem", "record_activity");
+        }
+        self.inner.record_activity(steps).await
+    }
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<ferry_domain::Activity>> {
+        self.op("Query", "entity_activity");
+        self.inner.entity_activity(integration, flow, entity, limit).await
+    }
+    async fn flow_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<Vec<ferry_domain::Activity>> {
+        self.op("Query", "flow_activity");
+        self.inner.flow_activity(integration, flow, since).await
+    }
 }
 
 #[cfg(test)]

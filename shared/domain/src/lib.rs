@@ -4,6 +4,7 @@
 //! attribute values) never appear in this crate: connectors and stores translate at
 //! their edge into these types.
 
+pub mod activity;
 pub mod backoff;
 pub mod changes;
 pub mod collab;
@@ -18,6 +19,7 @@ pub mod names;
 pub mod ports;
 pub mod value_map;
 
+pub use activity::{Activity, ActivityKind, FlowPace};
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{

@@ -3,6 +3,7 @@
 //! Every adapter (Jira, Azure DevOps, SQLite, DynamoDB, SQS) implements these, and
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
+use crate::activity::Activity;
 pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
 use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
@@ -427,6 +428,26 @@ pub trait StateStore: Send + Sync {
         state: &CollabState,
         expected_version: Option<u64>,
     ) -> PortResult<()>;
+
+    /// Records steps of entities' way through Ferry ([`Activity`]): each under its
+    /// entity's timeline and its direction's recent activity. A store with expiry keeps
+    /// them [`crate::activity::ACTIVITY_RETENTION_DAYS`] days.
+    async fn record_activity(&self, steps: &[Activity]) -> PortResult<()>;
+    /// The newest `limit` steps of `entity` as the source of `flow`, oldest first.
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<Activity>>;
+    /// The steps of one direction at or after `since`, oldest first.
+    async fn flow_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<Activity>>;
 
     /// Records that `waiting` (an entity on `side`) has a relation to `awaited` (on the
     /// same side) that cannot be written yet: `awaited` is not synced. Idempotent.

@@ -9,11 +9,11 @@
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction, Endpoint, EntityId,
-    EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit,
-    Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead,
-    PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
-    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction,
+    Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue,
+    FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind,
+    OutsideRead, PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision, Side,
+    SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -243,6 +243,7 @@ pub async fn state_store(store: &dyn StateStore) {
     dropped_links(store).await;
     counters(store, &iid, &other).await;
     leases(store, &iid).await;
+    activity(store, &iid, &other).await;
 }
 
 async fn leases(store: &dyn StateStore, iid: &IntegrationId) {
@@ -654,6 +655,60 @@ async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     );
     assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
     assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
+}
+
+/// Entities' steps: per entity (newest `limit`, oldest first) and per direction (from
+/// an instant on), each step whole, two steps of one instant both kept, integrations,
+/// directions and entities apart.
+async fn activity(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let flow = Flow::LeftToRight;
+    // Recent instants: a store may drop steps older than the retention.
+    let base = Utc::now() - TimeDelta::minutes(10) + TimeDelta::nanoseconds(123_456_789);
+    let step = |i: &IntegrationId, flow: Flow, entity: &str, kind: ActivityKind, secs: i64| Activity {
+        integration: i.clone(),
+        flow,
+        entity: EntityId::new(entity),
+        entity_key: format!("APP-{entity}"),
+        at: base + TimeDelta::seconds(secs),
+        changed: base - TimeDelta::seconds(30),
+        kind,
+        detail: format!("{} at {secs}", kind.as_str()),
+    };
+    assert!(store.entity_activity(iid, flow, &EntityId::new("1"), 10).await.expect("read").is_empty());
+    store.record_activity(&[]).await.expect("nothing to record");
+    let steps = vec![
+        step(iid, flow, "1", ActivityKind::Polled, 0),
+        step(iid, flow, "1", ActivityKind::Transformed, 1),
+        step(iid, flow, "2", ActivityKind::Polled, 1),
+        step(iid, flow, "1", ActivityKind::Written, 2),
+        // Same instant as the write: both are kept.
+        step(iid, flow, "1", ActivityKind::EchoDropped, 2),
+        step(iid, flow.reverse(), "1", ActivityKind::Failed, 3),
+        step(other, flow, "1", ActivityKind::Conflict, 3),
+    ];
+    // More steps than one batch request takes.
+    let many: Vec<Activity> = (0..30).map(|n| step(iid, flow, "3", ActivityKind::Skipped, 10 + n)).collect();
+    store.record_activity(&steps).await.expect("record");
+    store.record_activity(&many).await.expect("record many");
+
+    let one = store.entity_activity(iid, flow, &EntityId::new("1"), 10).await.expect("read");
+    let kinds: Vec<ActivityKind> = one.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds.len(), 4, "entity 1 of this integration and direction only: {kinds:?}");
+    assert_eq!(&kinds[..2], &[ActivityKind::Polled, ActivityKind::Transformed], "oldest first");
+    assert!(kinds[2..].contains(&ActivityKind::Written) && kinds[2..].contains(&ActivityKind::EchoDropped));
+    assert_eq!(one[0], steps[0], "a step comes back whole");
+    let newest = store.entity_activity(iid, flow, &EntityId::new("3"), 5).await.expect("read");
+    assert_eq!(newest, many[25..].to_vec(), "the newest `limit`, oldest first");
+
+    let all = store.flow_activity(iid, flow, base).await.expect("read");
+    assert_eq!(all.len(), 5 + many.len(), "this direction's steps");
+    assert!(all.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    let later = store.flow_activity(iid, flow, base + TimeDelta::seconds(2)).await.expect("read");
+    assert_eq!(later.len(), 2 + many.len(), "from the instant on, that instant included");
+    let back = store.flow_activity(iid, flow.reverse(), base).await.expect("read");
+    assert_eq!(back.iter().map(|a| a.kind).collect::<Vec<_>>(), vec![ActivityKind::Failed]);
+    let theirs = store.flow_activity(other, flow, base).await.expect("read");
+    assert_eq!(theirs.iter().map(|a| a.kind).collect::<Vec<_>>(), vec![ActivityKind::Conflict]);
 }
 
 /// Each linked pair's collaboration record and the pending relations (issue 15's

@@ -137,6 +137,19 @@ CREATE TABLE pending_relations (
     PRIMARY KEY (integration, side, awaited, waiting)
 ) WITHOUT ROWID;
 "#,
+    // Entities' steps through Ferry (the console's timelines, throughput and lag).
+    r#"
+CREATE TABLE activity (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX activity_by_entity ON activity (integration, flow, entity, at);
+CREATE INDEX activity_by_flow ON activity (integration, flow, at);
+"#,
 ];
 
 /// The schema version this build writes.

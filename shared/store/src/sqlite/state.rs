@@ -2,13 +2,15 @@
 //! collaboration records (their SQL in `collab`).
 
 use super::config::version_conflict;
-use super::{collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
+use super::{
+    activity, collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
-    PortError, Side, Watermark,
+    Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
+    IntegrationId, Link, PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -492,6 +494,35 @@ impl StateStore for SqliteStore {
             Ok(counts)
         })
         .await
+    }
+
+    async fn record_activity(&self, steps: &[Activity]) -> PortResult<()> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let steps = steps.to_vec();
+        self.run(move |conn, _| activity::record(conn, &steps)).await
+    }
+
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<Activity>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        self.run(move |conn, _| activity::of_entity(conn, &integration, flow.as_str(), &entity, limit)).await
+    }
+
+    async fn flow_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<Activity>> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| activity::of_flow(conn, &integration, flow.as_str(), &since)).await
     }
 
     async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
