@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
-use ferry_domain::{ErrorCategory, Flow, FlowCounts};
+use ferry_domain::{ErrorCategory, FailureRecord, Flow, FlowCounts};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +40,16 @@ pub struct IntegrationStatus {
 impl Engine {
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationStatus>, EngineError> {
         let failures = self.state.list_failures(None).await?;
+        self.status_with(&failures, now).await
+    }
+
+    /// [`Engine::status`] counting the parked `failures` given (every integration's, as
+    /// listed), for a caller that needs them itself too.
+    pub async fn status_with(
+        &self,
+        failures: &[FailureRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntegrationStatus>, EngineError> {
         let mut out = Vec::new();
         for record in self.config.list_integrations().await? {
             let i = &record.integration;
