@@ -256,10 +256,21 @@ pub fn failure(f: &FailureRecord, csrf: &str, note: Option<&str>) -> String {
     page(&format!("Failure of {}", f.entity_key), note, &b)
 }
 
+/// A field value as a person reads it: text as text, an empty value as a dash, others as
+/// their JSON.
+fn shown_value(v: &FieldValue) -> String {
+    let json = serde_json::to_value(v).unwrap_or_default();
+    match json.get("value") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "—".to_string(),
+    }
+}
+
 fn values(fields: &BTreeMap<FieldKey, FieldValue>) -> String {
     let mut b = String::from("<table><tr><th>Field</th><th>Value</th></tr>");
     for (k, v) in fields {
-        let shown = serde_json::to_string(v).unwrap_or_default();
+        let shown = shown_value(v);
         let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k.as_str()), esc(&shown));
     }
     b.push_str("</table>");
@@ -322,4 +333,19 @@ pub fn timeline(v: &TimelineView, note: Option<&str>) -> String {
     }
     b.push_str("</table>");
     page(&format!("Timeline of {}", v.entity), note, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_as_text_and_empty_ones_as_a_dash() {
+        assert_eq!(shown_value(&FieldValue::Text("Rejected <b>".into())), "Rejected <b>");
+        assert_eq!(shown_value(&FieldValue::Option("Lowest".into())), "Lowest");
+        assert_eq!(shown_value(&FieldValue::Null), "—");
+        assert_eq!(shown_value(&FieldValue::Number(4.0)), "4.0");
+        let table = values(&BTreeMap::from([(FieldKey::new("summary"), FieldValue::Text("<script>".into()))]));
+        assert!(table.contains("&lt;script&gt;") && !table.contains("<script>"), "{table}");
+    }
 }
