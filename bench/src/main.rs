@@ -3,6 +3,7 @@
 //! latency, requests per change and dollars per million changes; `ferry-bench
 //! footprint` measures the function binaries.
 
+mod console;
 mod counting;
 mod footprint;
 mod pipeline;
@@ -66,6 +67,10 @@ struct SyncArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Store each entity's steps as its timeline in the tuned configuration too (off on
+    /// AWS by default: `FERRY_RECORD_TIMELINE`), to see what it costs.
+    #[arg(long)]
+    record_timeline: bool,
 }
 
 #[derive(Subcommand)]
@@ -73,6 +78,9 @@ enum Command {
     /// Binary size, time to the first handled event and peak memory of each function
     /// binary, run against a local Lambda Runtime API.
     Footprint(footprint::Args),
+    /// Console page loads (`ferry serve`) with many integrations and failures: median and
+    /// 95th percentile per page.
+    Console(console::Args),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -92,8 +100,9 @@ struct Variant {
     receive_batch: usize,
 }
 
-fn variants(naive: bool) -> Vec<Variant> {
-    let mut v = vec![Variant { name: "tuned", settings: EngineSettings::lambda(), receive_batch: 10 }];
+fn variants(naive: bool, record_timeline: bool) -> Vec<Variant> {
+    let tuned = EngineSettings { record_timeline, ..EngineSettings::lambda() };
+    let mut v = vec![Variant { name: "tuned", settings: tuned, receive_batch: 10 }];
     if naive {
         v.push(Variant {
             name: "naive",
@@ -111,8 +120,10 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Footprint(args)) = cli.command {
-        return footprint::run(args).await;
+    match cli.command {
+        Some(Command::Footprint(args)) => return footprint::run(args).await,
+        Some(Command::Console(args)) => return console::run(args).await,
+        None => {}
     }
     let args = cli.sync;
     if args.changes == 0 || args.round == 0 {
@@ -123,7 +134,7 @@ async fn main() -> Result<()> {
     let prices =
         prices::Prices::parse(&prices_text).with_context(|| format!("price table {}", args.prices.display()))?;
     let mut runs = Vec::new();
-    for v in variants(!args.no_naive) {
+    for v in variants(!args.no_naive, args.record_timeline) {
         eprintln!("{} backend, {} configuration: {} changes ...", backend_name(args.backend), v.name, args.changes);
         let run = run_variant(&args, &v).await.with_context(|| format!("the {} run", v.name))?;
         eprintln!("  done in {:.1} s", run.wall.as_secs_f64());
@@ -284,12 +295,13 @@ mod tests {
             overlap: "120s".into(),
             no_naive: false,
             json: false,
+            record_timeline: false,
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_workload_syncs_every_change_once_in_both_configurations() {
-        for v in variants(true) {
+        for v in variants(true, false) {
             let run = run_variant(&args(8, 4), &v).await.unwrap();
             assert_eq!(run.unsynced, 0, "{}", v.name);
             // Every write is a change someone made: a stale echo read before Ferry's own
@@ -306,8 +318,19 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_timeline_is_off_in_the_tuned_configuration_and_costs_a_write_per_step_when_on() {
+        let off = run_variant(&args(8, 4), &variants(false, false)[0]).await.unwrap();
+        let on = run_variant(&args(8, 4), &variants(false, true)[0]).await.unwrap();
+        let steps = |r: &Run| r.all.counts.ops.get("port.record_activity").copied().unwrap_or(0);
+        assert_eq!(steps(&off), 0, "no timeline writes by default");
+        assert!(steps(&on) >= 3 * 8, "polled, mapped and written for each of 8 changes: {}", steps(&on));
+        assert!(on.all.counts.write_units >= off.all.counts.write_units + steps(&on), "each step is billed");
+        assert!(off.all.counts.ops.get("port.add_pace").copied().unwrap_or(0) > 0, "the pace is counted either way");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_naive_configuration_sends_and_receives_one_message_per_call() {
-        let vs = variants(true);
+        let vs = variants(true, false);
         let tuned = run_variant(&args(8, 8), &vs[0]).await.unwrap();
         let naive = run_variant(&args(8, 8), &vs[1]).await.unwrap();
         assert!(naive.all.counts.sqs_requests() > tuned.all.counts.sqs_requests());

@@ -321,7 +321,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { json } => demo::run(json).await,
         Command::Serve(args) => {
             let rt = open(&target).await?;
-            console::serve(rt.engine().clone(), args).await
+            console::serve(rt.engine().clone(), matches!(rt, Backend::Aws(_)), args).await
         }
     }
 }

@@ -145,7 +145,7 @@ struct Note {
 async fn integrations(State(app): Shared, Query(q): Query<Note>) -> Result<Html<String>, PageError> {
     let now = Utc::now();
     let engine = &app.engine;
-    let failures = engine.state().list_failures(None).await?;
+    let failures = engine.state().failure_counts().await?;
     let statuses = engine.status_with(&failures, now).await?;
     let mut views = Vec::with_capacity(statuses.len());
     for status in statuses {
@@ -196,12 +196,17 @@ async fn failures(State(app): Shared, Query(q): Query<FailuresQuery>) -> Result<
         Some(i) => Some(IntegrationId::parse(i).map_err(|e| bad_request(e.to_string()))?),
         None => None,
     };
-    let all = app.engine.state().list_failures(filter.as_ref()).await?;
-    let last_page = all.len().saturating_sub(1) / FAILURES_PAGE;
+    let state = app.engine.state();
+    let (mut shown, mut total) =
+        state.failure_page(filter.as_ref(), q.page.saturating_mul(FAILURES_PAGE), FAILURES_PAGE).await?;
+    let last_page = (total as usize).saturating_sub(1) / FAILURES_PAGE;
     let page_no = q.page.min(last_page);
-    let shown: Vec<_> = all.iter().skip(page_no * FAILURES_PAGE).take(FAILURES_PAGE).cloned().collect();
+    if page_no != q.page {
+        // Past the end (failures were retried or discarded meanwhile): the last page.
+        (shown, total) = state.failure_page(filter.as_ref(), page_no * FAILURES_PAGE, FAILURES_PAGE).await?;
+    }
     let integration = filter.as_ref().map(|i| i.as_str());
-    Ok(Html(pages::failures(&shown, all.len(), page_no, integration, &app.auth.form_token, q.note.as_deref())))
+    Ok(Html(pages::failures(&shown, total as usize, page_no, integration, &app.auth.form_token, q.note.as_deref())))
 }
 
 async fn failure(State(app): Shared, Path(id): Path<String>, Query(q): Query<Note>) -> Result<Html<String>, PageError> {
@@ -259,6 +264,7 @@ async fn timeline(State(app): Shared, Query(q): Query<TimelineQuery>) -> Result<
     }
     steps.sort_by(|a, b| a.at.cmp(&b.at));
     let view = TimelineView {
+        aws: app.aws,
         integration: iid.as_str(),
         side,
         entity: entity.as_str(),

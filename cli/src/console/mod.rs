@@ -33,10 +33,12 @@ pub struct ServeArgs {
 pub struct App {
     pub engine: Arc<Engine>,
     pub auth: Auth,
+    /// On the AWS backend the functions record timelines only when asked to.
+    pub aws: bool,
 }
 
 /// Serves the console until Ctrl-C.
-pub async fn serve(engine: Arc<Engine>, args: ServeArgs) -> Result<ExitCode> {
+pub async fn serve(engine: Arc<Engine>, aws: bool, args: ServeArgs) -> Result<ExitCode> {
     let token = match &args.token_from_env {
         Some(var) => {
             let t = std::env::var(var).with_context(|| format!("--token-from-env {var}: the variable is not set"))?;
@@ -46,7 +48,7 @@ pub async fn serve(engine: Arc<Engine>, args: ServeArgs) -> Result<ExitCode> {
         None => None,
     };
     auth::bind_policy(&args.listen, token.is_some()).map_err(anyhow::Error::msg)?;
-    let app = Arc::new(App { engine, auth: Auth::new(token) });
+    let app = Arc::new(App { engine, auth: Auth::new(token), aws });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

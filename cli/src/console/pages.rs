@@ -280,6 +280,8 @@ fn values(fields: &BTreeMap<FieldKey, FieldValue>) -> String {
 /// An entity's timeline: its own steps as a source and its twin's, merged by time,
 /// with its parked failures.
 pub struct TimelineView<'a> {
+    /// The AWS backend, where the functions record timelines only when asked to.
+    pub aws: bool,
     pub integration: &'a str,
     pub side: Side,
     pub entity: &'a str,
@@ -332,6 +334,13 @@ pub fn timeline(v: &TimelineView, note: Option<&str>) -> String {
         b.push_str("<tr><td colspan=\"6\">Nothing recorded for this entity.</td></tr>");
     }
     b.push_str("</table>");
+    if v.steps.is_empty() && v.aws {
+        b.push_str(
+            "<p id=\"timeline-off\">On the AWS backend, timeline recording is off unless the functions run with \
+             <code>FERRY_RECORD_TIMELINE=on</code> (the template's <code>RecordTimeline</code> parameter); it \
+             costs about 3 DynamoDB writes per synced change. Throughput and lag are recorded either way.</p>",
+        );
+    }
     page(&format!("Timeline of {}", v.entity), note, &b)
 }
 
@@ -347,5 +356,20 @@ mod tests {
         assert_eq!(shown_value(&FieldValue::Number(4.0)), "4.0");
         let table = values(&BTreeMap::from([(FieldKey::new("summary"), FieldValue::Text("<script>".into()))]));
         assert!(table.contains("&lt;script&gt;") && !table.contains("<script>"), "{table}");
+    }
+
+    #[test]
+    fn an_empty_timeline_on_aws_says_how_to_turn_recording_on() {
+        let view = |aws| TimelineView {
+            aws,
+            integration: "app",
+            side: Side::Left,
+            entity: "10001",
+            twin: None,
+            steps: vec![],
+            failures: vec![],
+        };
+        assert!(timeline(&view(true), None).contains("FERRY_RECORD_TIMELINE=on"));
+        assert!(!timeline(&view(false), None).contains("FERRY_RECORD_TIMELINE"));
     }
 }

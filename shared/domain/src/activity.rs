@@ -1,18 +1,22 @@
 //! What happened to an entity on its way through Ferry: the steps the console shows as
-//! its timeline, and, per direction, the throughput and the lag (the age of the oldest
-//! change read but not yet written).
+//! its timeline, and, per direction, minute buckets of changes read, written and settled
+//! that give the throughput and the lag (the age of the oldest change read but not yet
+//! written).
 //!
-//! Steps are statistics, like the counters: the engine records them at the end of a
-//! handler batch or poll page, and a failure to record one is logged, never a failed sync.
+//! Steps and buckets are statistics, like the counters: the engine records them at the
+//! end of a handler batch or poll page, and a failure to record them is logged, never a
+//! failed sync. Buckets cost one store write per direction per batch; a step costs one
+//! write each, so the timeline can be turned off (`EngineSettings::record_timeline`).
 
 use crate::ids::{EntityId, IntegrationId};
 use crate::model::Flow;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// How long a store keeps a step (a store with expiry removes older ones).
 pub const ACTIVITY_RETENTION_DAYS: i64 = 30;
+/// How long a store keeps a minute bucket.
+pub const PACE_RETENTION_HOURS: i64 = 25;
 
 /// One step of one change of an entity, in one direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,29 +96,64 @@ const ALL_KINDS: [ActivityKind; 9] = [
     ActivityKind::Discarded,
 ];
 
-/// A direction's pace, from its steps of a recent window (oldest first).
+/// One minute of a direction's pace: changes read (queued by a poll or a retry),
+/// written, and settled (written, skipped or parked). A store adds these up per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PaceBucket {
+    /// The minute's start (seconds and below are zero).
+    pub minute: DateTime<Utc>,
+    pub read: u64,
+    pub written: u64,
+    pub settled: u64,
+}
+
+impl PaceBucket {
+    /// The empty bucket of the minute `at` falls in.
+    pub fn at(at: DateTime<Utc>) -> PaceBucket {
+        let minute = DateTime::from_timestamp(at.timestamp().div_euclid(60) * 60, 0).unwrap_or(at);
+        PaceBucket { minute, ..PaceBucket::default() }
+    }
+    /// Adds what a step means for the pace ([`ActivityKind`]).
+    pub fn count(&mut self, kind: ActivityKind) {
+        match kind {
+            ActivityKind::Polled | ActivityKind::Retried => self.read += 1,
+            ActivityKind::Written => {
+                self.written += 1;
+                self.settled += 1;
+            }
+            ActivityKind::Skipped | ActivityKind::Failed | ActivityKind::Conflict => self.settled += 1,
+            ActivityKind::EchoDropped | ActivityKind::Transformed | ActivityKind::Discarded => {}
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.read == 0 && self.written == 0 && self.settled == 0
+    }
+}
+
+/// A direction's pace, from its minute buckets of a recent window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct FlowPace {
     /// Changes written during the hour before `now`.
     pub written_last_hour: u64,
-    /// The oldest change in flight (its newest step says it is on its way): when it was
-    /// made. `None` when every change read has been written, skipped or parked.
+    /// When the oldest change still in flight was read: changes are settled about in the
+    /// order they are read (FIFO queues), so it is the minute where the changes read so
+    /// far first outnumber all those settled. `None` when every change read in the
+    /// window is settled.
     pub oldest_in_flight: Option<DateTime<Utc>>,
 }
 
-/// [`FlowPace`] of one direction's steps (any order).
-pub fn flow_pace(steps: &[Activity], now: DateTime<Utc>) -> FlowPace {
+/// [`FlowPace`] of one direction's buckets (any order).
+pub fn flow_pace(buckets: &[PaceBucket], now: DateTime<Utc>) -> FlowPace {
     let hour_ago = now - Duration::hours(1);
-    let written_last_hour =
-        steps.iter().filter(|a| a.kind == ActivityKind::Written && a.at > hour_ago && a.at <= now).count() as u64;
-    let mut newest: HashMap<&EntityId, &Activity> = HashMap::new();
-    for a in steps {
-        let slot = newest.entry(&a.entity).or_insert(a);
-        if a.at >= slot.at {
-            *slot = a;
-        }
-    }
-    let oldest_in_flight = newest.values().filter(|a| a.kind.in_flight()).map(|a| a.changed).min();
+    let written_last_hour = buckets.iter().filter(|b| b.minute >= hour_ago && b.minute <= now).map(|b| b.written).sum();
+    let settled: u64 = buckets.iter().map(|b| b.settled).sum();
+    let mut sorted: Vec<&PaceBucket> = buckets.iter().collect();
+    sorted.sort_by_key(|b| b.minute);
+    let mut read = 0u64;
+    let oldest_in_flight = sorted.into_iter().find_map(|b| {
+        read += b.read;
+        (read > settled).then_some(b.minute)
+    });
     FlowPace { written_last_hour, oldest_in_flight }
 }
 
@@ -134,19 +173,6 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).single().expect("valid date") + Duration::minutes(min)
     }
 
-    fn step(entity: &str, kind: ActivityKind, at: i64, changed: i64) -> Activity {
-        Activity {
-            integration: IntegrationId::parse("app").expect("valid id"),
-            flow: Flow::LeftToRight,
-            entity: EntityId::new(entity),
-            entity_key: entity.to_string(),
-            at: t(at),
-            changed: t(changed),
-            kind,
-            detail: String::new(),
-        }
-    }
-
     #[test]
     fn kinds_round_trip_through_their_names() {
         for k in ALL_KINDS {
@@ -156,37 +182,41 @@ mod tests {
         assert_eq!(ActivityKind::parse("nope"), None);
     }
 
+    fn bucket(min: i64, read: u64, written: u64, settled: u64) -> PaceBucket {
+        PaceBucket { minute: t(min), read, written, settled }
+    }
+
+    #[test]
+    fn steps_count_as_read_written_or_settled() {
+        use ActivityKind::*;
+        let mut b = PaceBucket::at(t(0) + Duration::seconds(42));
+        assert_eq!(b.minute, t(0), "the minute's start");
+        assert!(b.is_empty());
+        for k in [Polled, Retried, EchoDropped, Transformed, Written, Skipped, Failed, Conflict, Discarded] {
+            b.count(k);
+        }
+        assert_eq!((b.read, b.written, b.settled), (2, 1, 4));
+    }
+
     #[test]
     fn pace_counts_writes_of_the_last_hour_and_finds_the_oldest_change_in_flight() {
-        use ActivityKind::*;
-        let cases: Vec<(&str, Vec<Activity>, u64, Option<i64>)> = vec![
+        let cases: Vec<(&str, Vec<PaceBucket>, u64, Option<i64>)> = vec![
             ("nothing happened", vec![], 0, None),
-            ("written long ago is not this hour", vec![step("a", Written, -61, -62)], 0, None),
-            ("written twice this hour", vec![step("a", Written, -10, -12), step("b", Written, -1, -3)], 2, None),
-            ("polled, not written yet", vec![step("a", Polled, -5, -7)], 0, Some(-7)),
+            ("written long ago is not this hour", vec![bucket(-61, 1, 1, 1)], 0, None),
+            ("written in two minutes of this hour", vec![bucket(-10, 1, 1, 1), bucket(-1, 2, 2, 2)], 3, None),
+            ("read, not settled yet", vec![bucket(-5, 1, 0, 0)], 0, Some(-5)),
+            ("settled later than read is settled", vec![bucket(-5, 3, 0, 0), bucket(-4, 0, 2, 3)], 2, None),
             (
-                "the newest step decides: polled then written is done",
-                vec![step("a", Polled, -5, -7), step("a", Transformed, -4, -7), step("a", Written, -3, -7)],
-                1,
-                None,
+                "the first minute whose reads outnumber all settled",
+                vec![bucket(-9, 2, 0, 0), bucket(-7, 2, 0, 0), bucket(-3, 1, 3, 3)],
+                3,
+                Some(-7),
             ),
-            (
-                "a later change of a written entity is in flight again",
-                vec![step("a", Written, -9, -10), step("a", Polled, -2, -3)],
-                1,
-                Some(-3),
-            ),
-            (
-                "the oldest of several in flight",
-                vec![step("a", Transformed, -5, -20), step("b", Polled, -1, -2), step("c", Skipped, -1, -30)],
-                0,
-                Some(-20),
-            ),
-            ("parked steps are not in flight", vec![step("a", Failed, -1, -40), step("b", Conflict, -1, -41)], 0, None),
-            ("echoes are not in flight", vec![step("a", EchoDropped, -1, -2)], 0, None),
+            ("any order", vec![bucket(-3, 1, 0, 1), bucket(-20, 1, 0, 0)], 0, Some(-3)),
+            ("more settled than read (a redelivery) is not negative", vec![bucket(-2, 1, 2, 2)], 2, None),
         ];
-        for (name, steps, written, oldest) in cases {
-            let pace = flow_pace(&steps, t(0));
+        for (name, buckets, written, oldest) in cases {
+            let pace = flow_pace(&buckets, t(0));
             assert_eq!(pace.written_last_hour, written, "{name}");
             assert_eq!(pace.oldest_in_flight, oldest.map(t), "{name}");
         }

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod changes;
 pub mod collab;
 pub mod error;
+pub mod failure_counts;
 pub mod filter_scope;
 pub mod html;
 pub mod ids;
@@ -19,7 +20,7 @@ pub mod names;
 pub mod ports;
 pub mod value_map;
 
-pub use activity::{Activity, ActivityKind, FlowPace};
+pub use activity::{Activity, ActivityKind, FlowPace, PaceBucket};
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
@@ -27,6 +28,7 @@ pub use collab::{
     CommentPair, CommentWrite, KindAbilities, Relation, REDMINE_RELATIONS,
 };
 pub use error::{ErrorCategory, PortError};
+pub use failure_counts::FailureCount;
 pub use ids::*;
 pub use integration::*;
 pub use message::*;

@@ -1,7 +1,7 @@
 //! The steps of an entity's way through Ferry ([`ferry_domain::Activity`]): what each
-//! step records, and the direction's pace read back for the console. Steps are
-//! statistics like the counters: a step that cannot be recorded is logged, and the
-//! sync goes on.
+//! step records, the minute buckets they add up to, and a direction's pace read back for
+//! the console. Both are statistics like the counters: what cannot be recorded is
+//! logged, and the sync goes on.
 
 use crate::batch::Batch;
 use crate::engine::Engine;
@@ -9,13 +9,17 @@ use crate::error::EngineError;
 use crate::outcome::{TransformOutcome, WriteOutcome};
 use chrono::{DateTime, Duration, Utc};
 use ferry_domain::activity::{flow_pace, lag_secs};
-use ferry_domain::{Activity, ActivityKind, ChangeEvent, ErrorCategory, FailureRecord, Flow, FlowPace, IntegrationId};
+use ferry_domain::{
+    Activity, ActivityKind, ChangeEvent, ErrorCategory, FailureCount, FailureRecord, Flow, FlowPace, IntegrationId,
+    PaceBucket,
+};
+use std::collections::HashMap;
 use tracing::warn;
 
 /// A step's detail is a summary: longer text (a failure's cause) is cut here.
 const DETAIL_MAX: usize = 300;
 
-/// How far back a direction's steps are read for its pace: a change in flight for
+/// How far back a direction's buckets are read for its pace: a change in flight for
 /// longer is still behind, but only its failure record (if parked) shows it.
 pub const PACE_WINDOW_HOURS: i64 = 24;
 
@@ -84,13 +88,26 @@ pub(crate) fn write_step(event: &ChangeEvent, outcome: &WriteOutcome) -> Option<
 }
 
 impl Engine {
-    /// Records steps now (outside a handler batch: polls, retries, discards).
+    /// Records steps: their directions' minute buckets (one store write per direction),
+    /// and the steps themselves as timelines when [`crate::EngineSettings::record_timeline`].
     pub(crate) async fn record_steps(&self, steps: &[Activity]) {
         if steps.is_empty() {
             return;
         }
-        if let Err(e) = self.state.record_activity(steps).await {
-            warn!(steps = steps.len(), "recording the entities' steps failed: {e}");
+        let mut buckets: HashMap<(&IntegrationId, Flow), PaceBucket> = HashMap::new();
+        let now = Utc::now();
+        for step in steps {
+            buckets.entry((&step.integration, step.flow)).or_insert_with(|| PaceBucket::at(now)).count(step.kind);
+        }
+        for ((integration, flow), bucket) in buckets.iter().filter(|(_, b)| !b.is_empty()) {
+            if let Err(e) = self.state.add_pace(integration, *flow, bucket).await {
+                warn!(%integration, %flow, "counting the direction's pace failed: {e}");
+            }
+        }
+        if self.settings.record_timeline {
+            if let Err(e) = self.state.record_activity(steps).await {
+                warn!(steps = steps.len(), "recording the entities' steps failed: {e}");
+            }
         }
     }
 
@@ -101,21 +118,18 @@ impl Engine {
     }
 
     /// A direction's pace and lag (the age of the oldest change not yet written: in
-    /// flight, or parked among `failures`).
+    /// flight, or parked among `failures`, the counts of
+    /// [`ferry_domain::ports::StateStore::failure_counts`]).
     pub async fn flow_pace(
         &self,
         integration: &IntegrationId,
         flow: Flow,
-        failures: &[FailureRecord],
+        failures: &[FailureCount],
         now: DateTime<Utc>,
     ) -> Result<(FlowPace, i64), EngineError> {
-        let steps = self.state.flow_activity(integration, flow, now - Duration::hours(PACE_WINDOW_HOURS)).await?;
-        let pace = flow_pace(&steps, now);
-        let oldest_parked = failures
-            .iter()
-            .filter(|f| &f.integration == integration && f.flow == flow)
-            .map(|f| f.input.snapshot.updated.min(f.first_failed_at))
-            .min();
+        let buckets = self.state.pace_since(integration, flow, now - Duration::hours(PACE_WINDOW_HOURS)).await?;
+        let pace = flow_pace(&buckets, now);
+        let (_, oldest_parked) = ferry_domain::failure_counts::open_in(failures, integration, flow);
         Ok((pace, lag_secs(&pace, oldest_parked, now)))
     }
 }

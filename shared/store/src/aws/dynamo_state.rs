@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
-    IntegrationId, Link, PairFingerprints, PortError, Side, Watermark,
+    IntegrationId, Link, PaceBucket, PairFingerprints, PortError, Side, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -891,13 +891,17 @@ impl StateStore for DynamoStore {
         self.activity_of_entity(integration, flow, entity, limit).await
     }
 
-    async fn flow_activity(
+    async fn add_pace(&self, integration: &IntegrationId, flow: Flow, bucket: &PaceBucket) -> PortResult<()> {
+        self.pace_add(integration, flow, bucket).await
+    }
+
+    async fn pace_since(
         &self,
         integration: &IntegrationId,
         flow: Flow,
         since: DateTime<Utc>,
-    ) -> PortResult<Vec<Activity>> {
-        self.activity_of_flow(integration, flow, since).await
+    ) -> PortResult<Vec<PaceBucket>> {
+        self.pace_list(integration, flow, since).await
     }
 
     async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {

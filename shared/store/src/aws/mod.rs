@@ -29,10 +29,11 @@
 //!   `collab` (`doc`, `version` N, conditional puts)
 //! - pending relation `pending#{integration}#{side}#{awaited entity}` /
 //!   `pending#{waiting entity}` (no attributes; listed by a `Query` of the partition)
-//! - a step of an entity's way through Ferry (`ferry_domain::Activity`), twice: in its
-//!   entity's timeline `activity#{integration}#{flow}#{entity}` and in its direction's
-//!   `flow-activity#{integration}#{flow}`, both / `{at RFC 3339 nanos}#{random}`, the step
-//!   in `doc`, `expires_at` for the table's TTL
+//! - a step of an entity's way through Ferry (`ferry_domain::Activity`), in its entity's
+//!   timeline `activity#{integration}#{flow}#{entity}` / `{at RFC 3339 nanos}#{random}`,
+//!   the step in `doc`, `expires_at` for the table's TTL
+//! - a direction's minute bucket `pace#{integration}#{flow}` / `{minute RFC 3339}`
+//!   (`read`, `written`, `settled`, ADD; `expires_at` for the table's TTL)
 //!
 //! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
 //! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's

@@ -40,6 +40,7 @@
 mod activity;
 mod collab;
 mod config;
+mod failure_pages;
 mod queue;
 mod reads;
 mod schema;

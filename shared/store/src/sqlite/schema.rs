@@ -137,7 +137,8 @@ CREATE TABLE pending_relations (
     PRIMARY KEY (integration, side, awaited, waiting)
 ) WITHOUT ROWID;
 "#,
-    // Entities' steps through Ferry (the console's timelines, throughput and lag).
+    // Entities' steps through Ferry (the console's timelines) and each direction's
+    // minute buckets of changes read, written and settled (its throughput and lag).
     r#"
 CREATE TABLE activity (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -148,7 +149,15 @@ CREATE TABLE activity (
     body        TEXT NOT NULL
 );
 CREATE INDEX activity_by_entity ON activity (integration, flow, entity, at);
-CREATE INDEX activity_by_flow ON activity (integration, flow, at);
+CREATE TABLE pace (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    minute      TEXT NOT NULL,
+    read        INTEGER NOT NULL,
+    written     INTEGER NOT NULL,
+    settled     INTEGER NOT NULL,
+    PRIMARY KEY (integration, flow, minute)
+) WITHOUT ROWID;
 "#,
 ];
 

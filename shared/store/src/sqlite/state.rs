@@ -3,14 +3,16 @@
 
 use super::config::version_conflict;
 use super::{
-    activity, collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore,
+    activity, collab, commit, decode, encode, failure_pages, immediate, reads, sortable_time, to_i64, to_u64, Ctx,
+    SqliteStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::FailureCount;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
-    IntegrationId, Link, PortError, Side, Watermark,
+    IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -383,6 +385,22 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    /// Counted in SQL: only the category is read out of each record.
+    async fn failure_counts(&self) -> PortResult<Vec<FailureCount>> {
+        self.run(move |conn, _| failure_pages::counts(conn)).await
+    }
+
+    /// Paged in SQL: only the page's records are read.
+    async fn failure_page(
+        &self,
+        integration: Option<&IntegrationId>,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<FailureRecord>, u64)> {
+        let integration = integration.map(|i| i.to_string());
+        self.run(move |conn, _| failure_pages::page(conn, integration.as_deref(), offset, limit)).await
+    }
+
     /// Idempotent: deleting an absent failure succeeds.
     async fn delete_failure(&self, id: &str) -> PortResult<()> {
         let id = id.to_string();
@@ -515,14 +533,19 @@ impl StateStore for SqliteStore {
         self.run(move |conn, _| activity::of_entity(conn, &integration, flow.as_str(), &entity, limit)).await
     }
 
-    async fn flow_activity(
+    async fn add_pace(&self, integration: &IntegrationId, flow: Flow, bucket: &PaceBucket) -> PortResult<()> {
+        let (integration, bucket) = (integration.to_string(), *bucket);
+        self.run(move |conn, _| activity::add_pace(conn, &integration, flow.as_str(), &bucket)).await
+    }
+
+    async fn pace_since(
         &self,
         integration: &IntegrationId,
         flow: Flow,
         since: DateTime<Utc>,
-    ) -> PortResult<Vec<Activity>> {
+    ) -> PortResult<Vec<PaceBucket>> {
         let integration = integration.to_string();
-        self.run(move |conn, _| activity::of_flow(conn, &integration, flow.as_str(), &since)).await
+        self.run(move |conn, _| activity::pace_since(conn, &integration, flow.as_str(), &since)).await
     }
 
     async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
