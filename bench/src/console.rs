@@ -212,7 +212,7 @@ fn failure(integration: &IntegrationId, n: usize) -> FailureRecord {
         flow: Flow::LeftToRight,
         entity: snapshot.id.clone(),
         entity_key: snapshot.key.clone(),
-        category: if n % 7 == 0 { ErrorCategory::FieldConflict } else { ErrorCategory::InvalidRequest },
+        category: if n.is_multiple_of(7) { ErrorCategory::FieldConflict } else { ErrorCategory::InvalidRequest },
         cause: "HTTP 400: TF401320: Rule Error for field Priority. Error code: HasValues, LimitedToValues.".into(),
         input,
         mapping_output: Some(output),

@@ -262,7 +262,7 @@ async fn timeline(State(app): Shared, Query(q): Query<TimelineQuery>) -> Result<
         }
         failures.extend(state.failure_for_entity(&iid, flow, e).await?);
     }
-    steps.sort_by(|a, b| a.at.cmp(&b.at));
+    steps.sort_by_key(|s| s.at);
     let view = TimelineView {
         aws: app.aws,
         integration: iid.as_str(),

@@ -39,8 +39,8 @@ pub fn integrations(views: &[IntegrationView], csrf: &str, note: Option<&str>, n
         "<form method=\"get\" action=\"/timeline\"><p>Timeline of an entity: integration \
          <input name=\"integration\" size=\"16\"> side <select name=\"side\"><option>left</option><option>right</option>\
          </select> entity id <input name=\"entity\" size=\"10\"> <button type=\"submit\">Open</button></p></form>\
-         <p>Lag is the age of the oldest change read but not yet written (in flight or parked); a change made \
-         after the last poll is not read yet.</p>",
+         <p>Lag is the age of the oldest change read but not yet written: in flight (counted from the minute \
+         it was read) or parked (from when it first failed). A change made after the last poll is not read yet.</p>",
     );
     page("Integrations", note, &b)
 }
@@ -338,7 +338,7 @@ pub fn timeline(v: &TimelineView, note: Option<&str>) -> String {
         b.push_str(
             "<p id=\"timeline-off\">On the AWS backend, timeline recording is off unless the functions run with \
              <code>FERRY_RECORD_TIMELINE=on</code> (the template's <code>RecordTimeline</code> parameter); it \
-             costs about 3 DynamoDB writes per synced change. Throughput and lag are recorded either way.</p>",
+             costs about 4 DynamoDB writes per synced change. Throughput and lag are recorded either way.</p>",
         );
     }
     page(&format!("Timeline of {}", v.entity), note, &b)
