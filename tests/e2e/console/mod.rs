@@ -115,8 +115,7 @@ async fn retry_clicked_on_a_parked_failure_removes_it_and_the_replay_writes_the_
     assert_eq!(browser.all(&format!("#failure-{failure}")).await?.len(), 1, "listed before the retry");
     browser.screenshot(&shots().join("failures.png")).await?;
     browser.click(&format!("#retry-{failure}")).await?;
-    let note = browser.text("#note").await?;
-    assert!(note.contains("queued again"), "{note}");
+    browser.wait_text("#note", "queued again").await?;
     assert!(browser.all(&format!("#failure-{failure}")).await?.is_empty(), "gone from the page after Retry");
     assert!(w.engine.state().get_failure(&failure).await?.is_none(), "gone from the store");
 
@@ -137,7 +136,7 @@ async fn discard_clicked_drops_the_failure_for_good() -> Result<()> {
     let browser = Browser::start().await?;
     browser.goto(&console.url(&format!("/failures?integration={}", w.id))).await?;
     browser.click(&format!("#discard-{failure}")).await?;
-    assert!(browser.text("#note").await?.contains("discarded"));
+    browser.wait_text("#note", "discarded").await?;
     assert!(browser.all(&format!("#failure-{failure}")).await?.is_empty());
     assert!(w.engine.state().get_failure(&failure).await?.is_none());
     w.sync().await;
@@ -154,13 +153,13 @@ async fn deactivate_and_activate_buttons_switch_the_integration() -> Result<()> 
     let browser = Browser::start().await?;
     browser.goto(&console.url("/")).await?;
     browser.click(&format!("#deactivate-{}", w.id)).await?;
-    assert!(browser.text("#note").await?.contains("deactivated"));
+    browser.wait_text("#note", "deactivated").await?;
     let record = w.engine.config_store().get_integration(&w.id).await?.context("record")?;
     assert!(!record.active, "inactive in the store");
     assert!(browser.text(&format!("#integration-{}", w.id)).await?.contains("inactive"));
 
     browser.click(&format!("#activate-{}", w.id)).await?;
-    assert!(browser.text("#note").await?.contains("activated"));
+    browser.wait_text("#note", &format!("{} activated (", w.id)).await?;
     let record = w.engine.config_store().get_integration(&w.id).await?.context("record")?;
     assert!(record.active, "active again in the store");
     browser.screenshot(&shots().join("integrations-activated.png")).await?;
@@ -225,10 +224,10 @@ async fn the_console_needs_a_token_off_loopback_and_then_for_every_request() -> 
     browser.screenshot(&shots().join("login.png")).await?;
     browser.type_into("#token", "wrong").await?;
     browser.click("#login").await?;
-    assert!(browser.text("#note").await?.contains("not the console's token"));
+    browser.wait_text("#note", "not the console's token").await?;
     browser.type_into("#token", token).await?;
     browser.click("#login").await?;
-    assert!(browser.text(&format!("#integration-{}", w.id)).await?.contains("active"));
+    browser.wait_text(&format!("#integration-{}", w.id), "active").await?;
     let record = w.engine.config_store().get_integration(&w.id).await?.context("record")?;
     assert!(record.active, "nothing was changed by the refused requests");
     browser.quit().await;

@@ -115,6 +115,22 @@ impl Browser {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// Waits up to 10 s for the element matching `css` to show `needle` (the page a
+    /// click navigates to may still be loading: the old page's element is not the answer).
+    pub async fn wait_text(&self, css: &str, needle: &str) -> Result<String> {
+        let mut last = String::new();
+        for _ in 0..50 {
+            if let Ok(t) = self.text(css).await {
+                if t.contains(needle) {
+                    return Ok(t);
+                }
+                last = t;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!("{css:?} never showed {needle:?}; last: {last:?}")
+    }
+
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, to: &Path) -> Result<()> {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await?;

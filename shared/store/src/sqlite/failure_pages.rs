@@ -11,7 +11,7 @@ pub(super) fn counts(conn: &Connection) -> PortResult<Vec<FailureCount>> {
     let what = "failure_counts";
     let mut stmt = conn
         .prepare_cached(
-            "SELECT integration, flow, json_extract(body, '$.category'), COUNT(*), MIN(first_failed_at)
+            "SELECT integration, flow, category, COUNT(*), MIN(first_failed_at)
              FROM failures GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         )
         .ctx(|| what)?;

@@ -158,6 +158,10 @@ CREATE TABLE pace (
     settled     INTEGER NOT NULL,
     PRIMARY KEY (integration, flow, minute)
 ) WITHOUT ROWID;
+-- Failures counted per category without reading their records.
+ALTER TABLE failures ADD COLUMN category TEXT NOT NULL DEFAULT '';
+UPDATE failures SET category = json_extract(body, '$.category');
+CREATE INDEX failures_by_category ON failures (integration, flow, category, first_failed_at);
 "#,
 ];
 

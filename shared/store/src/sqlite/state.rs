@@ -310,8 +310,8 @@ impl StateStore for SqliteStore {
                     record.id = id;
                     let body = encode(&record, &what)?;
                     tx.execute(
-                        "UPDATE failures SET first_failed_at = ?2, body = ?3 WHERE id = ?1",
-                        params![record.id, sortable_time(&record.first_failed_at), body],
+                        "UPDATE failures SET first_failed_at = ?2, body = ?3, category = ?4 WHERE id = ?1",
+                        params![record.id, sortable_time(&record.first_failed_at), body, record.category.as_str()],
                     )
                     .ctx(|| what.clone())?;
                 }
@@ -331,15 +331,16 @@ impl StateStore for SqliteStore {
                     let body = encode(&record, &what)?;
                     tx.execute(
                         "INSERT INTO failures
-                         (id, integration, flow, entity, first_failed_at, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (id, integration, flow, entity, first_failed_at, body, category)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         params![
                             record.id,
                             integration,
                             flow.as_str(),
                             entity,
                             sortable_time(&record.first_failed_at),
-                            body
+                            body,
+                            record.category.as_str()
                         ],
                     )
                     .ctx(|| what.clone())?;
@@ -385,7 +386,8 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    /// Counted in SQL: only the category is read out of each record.
+    /// Counted in SQL over an index (integration, flow, category, first_failed_at): no
+    /// record is read.
     async fn failure_counts(&self) -> PortResult<Vec<FailureCount>> {
         self.run(move |conn, _| failure_pages::counts(conn)).await
     }
