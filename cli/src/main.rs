@@ -1,8 +1,12 @@
 //! `ferry`: the operator CLI of the Ferry work-item sync engine.
 
+mod check;
 mod console;
 mod demo;
+mod exit;
+mod health;
 mod output;
+mod preview;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -40,6 +44,33 @@ struct Cli {
 enum Command {
     /// Check config files; every error is printed as FILE:LINE: key.path: message (hint).
     Validate { files: Vec<PathBuf> },
+    /// Everything `validate` checks, then asks the live systems: the project and type are
+    /// visible, mapped fields exist and accept writes, value-table entries and statuses
+    /// are allowed values, remote-id fields exist, filters parse.
+    ///
+    /// Example: ferry check ferry.yaml --json
+    Check {
+        files: Vec<PathBuf>,
+        /// The findings as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the next run would write, without writing anything: per entity, the create or
+    /// the field-by-field update, the conflicts it would flag and the failures it would park.
+    ///
+    /// Example: ferry preview app-bugs --key APP-12
+    Preview {
+        /// An applied integration's id.
+        integration: String,
+        /// Only this entity (a key or id of either side), read as it is now.
+        #[arg(long, conflicts_with = "limit")]
+        key: Option<String>,
+        /// At most this many changes per direction, as the next poll would read them.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of the config file format (for editors).
     Schema,
     /// Store the systems and integrations of config files (active integrations refuse edits).
@@ -63,9 +94,15 @@ enum Command {
         integrations: Vec<String>,
     },
     /// Per integration and direction: watermark, lag, counts synced / skipped / failed.
+    ///
+    /// Exits 4 when an active direction's last poll is older than its threshold or
+    /// failures are parked (for cron and CI). Example: ferry status --max-lag 600
     Status {
         #[arg(long)]
         json: bool,
+        /// Seconds an active direction may go without a poll (default: 3 poll intervals).
+        #[arg(long)]
+        max_lag: Option<u64>,
     },
     /// Parked failures: list, retry, discard.
     Failures {
@@ -166,7 +203,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit::code(exit::FAILED)
         }
     }
 }
@@ -256,22 +293,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(errors) => {
-                    for e in &errors.0 {
-                        eprintln!("{e}");
-                    }
-                    eprintln!("{} error(s)", errors.0.len());
-                    Ok(ExitCode::from(1))
-                }
+                Err(errors) => Ok(config_errors(&errors)),
             }
+        }
+        Command::Check { files, json } => check(&target, &files, json).await,
+        Command::Preview { integration, key, limit, json } => {
+            let id = parse_integration(&integration)?;
+            let select = match key {
+                Some(k) => ferry_engine::PreviewSelect::Key(k),
+                None => ferry_engine::PreviewSelect::Limit(limit),
+            };
+            let rt = open(&target).await?;
+            let entities = rt.engine().preview(&id, &select, Utc::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entities)?);
+            } else {
+                preview::print(&entities);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&ferry_config::json_schema())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Apply { files, no_check } => {
-            let set = ferry_config::load_files_for(&files, target.config_target())
-                .map_err(|e| anyhow::anyhow!("config is invalid:\n{e}"))?;
+            let set = match ferry_config::load_files_for(&files, target.config_target()) {
+                Ok(set) => set,
+                Err(errors) => return Ok(config_errors(&errors)),
+            };
             let rt = open(&target).await?;
             let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             output::apply(&report);
@@ -296,7 +345,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if once {
                 let report = runner.cycle_for(Utc::now(), true, &only).await;
                 output::cycle(&report);
-                return Ok(if report.poll_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
+                return Ok(if report.poll_errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    exit::code(exit::POLL_FAILED)
+                });
             }
             eprintln!("ferry: running (Ctrl-C to stop)");
             runner
@@ -306,7 +359,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { json } => {
+        Command::Status { json, max_lag } => {
             let rt = open(&target).await?;
             let status = rt.engine().status(Utc::now()).await?;
             if json {
@@ -314,7 +367,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 output::status(&status);
             }
-            Ok(ExitCode::SUCCESS)
+            let problems = health::problems(&status, max_lag);
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            Ok(exit::code(if problems.is_empty() { exit::OK } else { exit::UNHEALTHY }))
         }
         Command::Failures { action } => failures(&target, action).await,
         Command::Discover { system, what, config, json } => discover(&target, &system, what, &config, json).await,
@@ -324,6 +381,56 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             console::serve(rt.engine().clone(), matches!(rt, Backend::Aws(_)), args).await
         }
     }
+}
+
+/// Prints config errors (one per line, then the count) and answers the exit code.
+fn config_errors(errors: &ferry_config::ConfigErrors) -> ExitCode {
+    for e in &errors.0 {
+        eprintln!("{e}");
+    }
+    eprintln!("{} error(s)", errors.0.len());
+    exit::code(exit::INVALID_CONFIG)
+}
+
+/// `ferry check`: the config's own errors, else every side of every integration asked
+/// of its live system ([`check`]).
+async fn check(target: &Target, files: &[PathBuf], json: bool) -> Result<ExitCode> {
+    use ferry_domain::ports::ConnectorFactory;
+    if files.is_empty() {
+        bail!("name at least one config file: ferry check FILE...");
+    }
+    let set = match ferry_config::load_files_for(files, target.config_target()) {
+        Ok(set) => set,
+        Err(errors) => return Ok(config_errors(&errors)),
+    };
+    let rt = open(target).await?;
+    let mut findings = Vec::new();
+    for integration in &set.integrations {
+        for side in [Side::Left, Side::Right] {
+            let system = &integration.endpoint(side).system;
+            let cfg = set.systems.iter().find(|s| &s.id == system).context("a validated config names its systems")?;
+            let found = match rt.connectors().connector(cfg).await {
+                Ok(conn) => match check::side_facts(conn.as_ref(), integration, side).await {
+                    Ok(facts) => check::side_findings(integration, side, &facts),
+                    Err(unreachable) => vec![unreachable],
+                },
+                Err(e) => vec![check::RawFinding::connection(system.as_str(), side, &e.to_string())],
+            };
+            findings.extend(found.into_iter().map(|f| f.place(integration, &set.places)));
+        }
+    }
+    if json {
+        let v = serde_json::json!({"ok": findings.is_empty(), "findings": findings});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if findings.is_empty() {
+        println!("ok: {} integration(s) match their live systems", set.integrations.len());
+    } else {
+        for f in &findings {
+            eprintln!("{f}");
+        }
+        eprintln!("{} finding(s)", findings.len());
+    }
+    Ok(exit::code(if findings.is_empty() { exit::OK } else { exit::INVALID_CONFIG }))
 }
 
 fn parse_integration(s: &str) -> Result<IntegrationId> {

@@ -136,7 +136,7 @@ async fn a_flagged_conflict_waits_for_a_person_and_their_decision_settles_both_s
     let listed = w.ferry(&["failures", "list"]).await;
     assert!(listed.ok && listed.stdout.contains("[field_conflict]"), "{}{}", listed.stdout, listed.stderr);
     let status = w.ferry(&["status", "--json"]).await;
-    assert!(status.ok, "{}", status.stderr);
+    assert_eq!(status.code, Some(4), "a parked conflict makes status unhealthy: {}", status.stderr);
     let all: serde_json::Value = serde_json::from_str(&status.stdout)?;
     let mine = all
         .as_array()

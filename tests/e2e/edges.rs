@@ -112,7 +112,10 @@ async fn emulator() -> (aws_sdk_ssm::Client, aws_sdk_secretsmanager::Client, Arc
         "this test keeps its tokens in the AWS emulator's SSM and Secrets Manager: run \
          `infra/moto.sh start && source infra/.emulator.env`",
     );
-    let secrets: Arc<dyn SecretSource> = Arc::new(ferry_runtime::aws::AwsSecrets::from_conf(&sdk));
+    let secrets: Arc<dyn SecretSource> = Arc::new(ferry_runtime::aws::AwsSecrets::from_conf(
+        &sdk,
+        ferry_runtime::aws::aws_http_client(&sdk).expect("an HTTP client"),
+    ));
     (aws_sdk_ssm::Client::new(&sdk), aws_sdk_secretsmanager::Client::new(&sdk), secrets)
 }
 

@@ -228,7 +228,13 @@ impl World {
     /// Runs the real `ferry` binary against this world's store (off the async
     /// workers, so the in-process simulators keep answering it).
     pub async fn ferry(&self, args: &[&str]) -> Ran {
+        self.ferry_env(args, &[]).await
+    }
+
+    /// [`World::ferry`] with extra environment variables.
+    pub async fn ferry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .env("FERRY_DB", &self.db)
             .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
@@ -264,6 +270,8 @@ impl World {
 /// What a `ferry` run printed.
 pub struct Ran {
     pub ok: bool,
+    /// The exit code (`None`: ended by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -289,6 +297,7 @@ pub async fn run(mut cmd: Command) -> Ran {
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("running ferry");
     Ran {
         ok: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }

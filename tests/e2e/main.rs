@@ -10,6 +10,7 @@ mod console;
 mod deletions;
 mod delivery;
 mod edges;
+mod first_steps;
 mod harness;
 mod hierarchy;
 mod interleave;

@@ -262,8 +262,11 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     s.ferry(&["run", "--once", "--log-json", "--integration", &id], jt, wr).await;
 
     // What an operator looks at afterwards.
-    assert!(s.ferry(&["status"], jt, ap).await, "{}", s.last().out);
-    assert!(s.ferry(&["status", "--json"], jt, ap).await, "{}", s.last().out);
+    // The 403 left a parked failure: status prints everything and exits 4 (unhealthy).
+    s.ferry(&["status"], jt, ap).await;
+    assert!(s.last().out.contains("failure(s) parked"), "{}", s.last().out);
+    s.ferry(&["status", "--json"], jt, ap).await;
+    assert!(s.last().out.contains("\"open_failures\""), "{}", s.last().out);
     assert!(s.ferry(&["failures", "list"], jt, ap).await, "{}", s.last().out);
     assert!(s.ferry(&["failures", "list", "--json"], jt, ap).await, "{}", s.last().out);
     let listed = s.last().out.clone();

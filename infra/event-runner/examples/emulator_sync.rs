@@ -154,7 +154,7 @@ async fn check_aws_secrets(sdk: &aws_config::SdkConfig) -> Result<()> {
         .send()
         .await
         .context("CreateSecret")?;
-    let s = AwsSecrets::from_conf(sdk);
+    let s = AwsSecrets::from_conf(sdk, ferry_runtime::aws::aws_http_client(sdk)?);
     let a = s.resolve(&SecretRef::Ssm(param)).await?;
     let b = s.resolve(&SecretRef::SecretsManager(secret)).await?;
     if (a.expose_secret(), b.expose_secret()) != ("ssm-value", "sm-value") {

@@ -17,6 +17,7 @@ mod decode;
 mod drift;
 mod format;
 mod integrations;
+mod places;
 mod schema;
 mod systems;
 mod tables;
@@ -30,6 +31,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use decode::duration_secs;
+pub use places::{Place, Places};
 pub use tables::{read_csv_bytes, read_csv_table, read_xlsx_bytes, read_xlsx_table, TableError, TableRow};
 
 /// Everything the loaded files declare, validated.
@@ -37,6 +39,8 @@ pub use tables::{read_csv_bytes, read_csv_table, read_xlsx_bytes, read_xlsx_tabl
 pub struct ConfigSet {
     pub systems: Vec<SystemConfig>,
     pub integrations: Vec<Integration>,
+    /// Where each key was written (for findings about the live systems).
+    pub places: Places,
 }
 
 /// One problem in a config file.
@@ -160,6 +164,7 @@ struct Loader {
     errors: Vec<ConfigError>,
     systems: Vec<systems::SystemDecl>,
     integrations: Vec<integrations::IntegrationDecl>,
+    places: Places,
 }
 
 impl Loader {
@@ -177,6 +182,7 @@ impl Loader {
         if root.is_null() {
             return;
         }
+        self.places.add_document(name, &root);
         let Some(obj) = decode::Obj::new(&mut ctx, &root, "", &format::FILE) else {
             return;
         };
@@ -192,6 +198,9 @@ impl Loader {
             for (i, item) in decode::list(&mut ctx, list, "integrations").into_iter().enumerate() {
                 let path = format!("integrations[{i}]");
                 if let Some(d) = integrations::decode(&mut ctx, item, &path, base_dir) {
+                    if let Some((id, _)) = &d.id {
+                        self.places.add_integration(id, name, &path);
+                    }
                     self.integrations.push(d);
                 }
             }
@@ -211,6 +220,7 @@ impl Loader {
         Ok(ConfigSet {
             systems: self.systems.into_iter().filter_map(|d| d.system).collect(),
             integrations: self.integrations.into_iter().filter_map(|d| d.integration).collect(),
+            places: self.places,
         })
     }
 

@@ -281,6 +281,10 @@ pub struct FieldInfo {
     pub required: bool,
     #[serde(default)]
     pub allowed_values: Vec<String>,
+    /// The system refuses writes to it (Azure DevOps' `readOnly`; Jira: neither on the
+    /// create screen nor the status, which moves by transitions).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// The digest [`FieldValue::fingerprint_form`] keeps of a text: 128 bits of SHA-256, hex.

@@ -13,6 +13,8 @@
 //!   defaults copied back), `fingerprints.rs` (what a write records of both sides).
 //! - `stale.rs`: when a snapshot must not be applied; `foreign.rs` / `history.rs`: whether
 //!   the revision Ferry recorded holds someone else's edit (not an echo).
+//! - `preview.rs`: `ferry preview`, the poll, transform and write's planning without
+//!   their writes.
 //! - `failures.rs`: retry later or park, a change waiting behind a parked one, and the
 //!   operator's retry and discard; `attempts.rs`: which delivery is the last.
 //! - `batch.rs`: a handler batch's state read ahead; `outbox.rs`: sending what it produced.
@@ -39,6 +41,7 @@ mod missing;
 mod outbox;
 mod outcome;
 mod poll;
+mod preview;
 mod stale;
 mod status;
 mod target_deleted;
@@ -60,5 +63,6 @@ pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
 pub use outbox::Flushed;
 pub use outcome::{Skip, TransformOutcome, WriteOutcome};
 pub use poll::PollReport;
+pub use preview::{FieldDiff, PreviewAction, PreviewConflict, PreviewEntity, PreviewSelect};
 pub use status::{FlowStatus, IntegrationStatus};
 pub use watermark::budget_before_deadline;

@@ -163,10 +163,7 @@ impl Engine {
         let integration = &record.integration;
         let source = flow.source();
         let (conn, scope) = self.side_connector(&record, source).await?;
-        let mut fields = source_fields(integration, flow);
-        if let Some(f) = integration.remote.id_field(source) {
-            fields.push(f.clone());
-        }
+        let fields = Engine::polled_fields(integration, flow);
         let filter = integration.filter(flow).map(|c| QueryFilter { condition: c.to_string(), negate: false });
         let mut streams = vec![Stream::Main];
         if filter.is_some()
@@ -391,5 +388,59 @@ impl Engine {
             }
         }
         Ok(echoes)
+    }
+}
+
+impl Engine {
+    /// The change events a poll of `flow` would enqueue now, up to `limit`, read through
+    /// the poll's own steps (the same query, dedupe against the watermark, echo and
+    /// linked-only filtering) without enqueueing them or saving the watermark. A
+    /// direction not activated yet reads from the integration's `start_time`, or from
+    /// the beginning. For `ferry preview`.
+    pub(crate) async fn pending_changes(
+        &self,
+        record: IntegrationRecord,
+        flow: Flow,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>, EngineError> {
+        let id = record.integration.id.clone();
+        let start = record.integration.start_time.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let mut mark = self.state.get_watermark(&id, flow).await?.unwrap_or_else(|| Watermark::starting_at(start));
+        let ctx = self.poll_ctx(record, flow, now).await?;
+        if ctx.streams.contains(&Stream::Outside) {
+            start_outside(&mut mark, ctx.overlap);
+        }
+        let mut events = Vec::new();
+        let mut report = PollReport::default();
+        for stream in &ctx.streams {
+            let (cursor, read) = stream_state(&mark, *stream);
+            let since = read_start(cursor, &read);
+            let filter = ctx.filter(*stream);
+            let page_size = self.settings.poll_page_size.max(1);
+            let query =
+                ChangeQuery { since, filter: filter.as_ref(), fields: &ctx.fields, seen: &mark.seen, page_size };
+            let mut from: Option<ferry_domain::ReadToken> = None;
+            while events.len() < limit {
+                let page = ctx.conn.changes(&ctx.scope, &query, from.as_ref()).await?;
+                let (page_events, _) = self.page_events(&ctx, *stream, &mark, since, &page, &mut report).await?;
+                events.extend(page_events);
+                match page.next {
+                    Some(next) if Some(&next) != from.as_ref() => from = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        events.truncate(limit);
+        Ok(events)
+    }
+
+    /// The source fields a poll of `flow` reads (the mapped ones and the remote id).
+    pub(crate) fn polled_fields(integration: &ferry_domain::Integration, flow: Flow) -> Vec<FieldKey> {
+        let mut fields = source_fields(integration, flow);
+        if let Some(f) = integration.remote.id_field(flow.source()) {
+            fields.push(f.clone());
+        }
+        fields
     }
 }

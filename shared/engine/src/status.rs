@@ -32,6 +32,8 @@ pub struct IntegrationStatus {
     pub integration: String,
     pub active: bool,
     pub version: u64,
+    /// Seconds between polls of each direction.
+    pub poll_interval_secs: u64,
     pub left: String,
     pub right: String,
     pub links: u64,
@@ -82,6 +84,7 @@ impl Engine {
                 integration: i.id.to_string(),
                 active: record.active,
                 version: record.version,
+                poll_interval_secs: i.poll_interval_secs,
                 left: side(&i.left),
                 right: side(&i.right),
                 links: self.state.count_links(&i.id).await?,

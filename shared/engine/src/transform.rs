@@ -45,7 +45,11 @@ impl Engine {
         Ok(outcome)
     }
 
-    async fn transform_event(&self, event: &ChangeEvent, batch: &Batch) -> Result<TransformOutcome, Parkable> {
+    pub(crate) async fn transform_event(
+        &self,
+        event: &ChangeEvent,
+        batch: &Batch,
+    ) -> Result<TransformOutcome, Parkable> {
         let (id, flow) = (&event.integration, event.flow);
         let record = self.record(id).await.map_err(Parkable::from_engine)?;
         if let Some(parked) = self.park_behind(event, None, batch).await? {

@@ -67,6 +67,19 @@ impl TargetWrite {
     }
 }
 
+/// What an update of an existing target would do ([`Engine::plan_existing`]).
+pub(crate) enum Planned {
+    /// Nothing: the command's snapshot is stale.
+    Stale(String),
+    /// Nothing: the target no longer exists ([`crate::target_deleted`]).
+    Gone(EntityId),
+    Update {
+        current: Box<EntitySnapshot>,
+        plan: UpdatePlan,
+        adoption: Adoption,
+    },
+}
+
 /// An update's result: written, not applied because the command's snapshot is stale, or
 /// not applied because the target no longer exists ([`crate::target_deleted`]).
 enum Update {
@@ -198,7 +211,7 @@ impl Engine {
     }
 
     /// Step 1: the target entity and how the write reached it, or `None` to create one.
-    async fn resolve_target(
+    pub(crate) async fn resolve_target(
         &self,
         ctx: &WriteCtx<'_>,
         link: Option<&Link>,
@@ -223,15 +236,39 @@ impl Engine {
         adoption: Adoption,
         batch: &Batch,
     ) -> Result<Update, Parkable> {
+        let (current, plan, adoption) = match self.plan_existing(ctx, &target_id, adoption, batch).await? {
+            Planned::Stale(detail) => return Ok(Update::Stale(detail)),
+            Planned::Gone(target) => return Ok(Update::Gone(target)),
+            Planned::Update { current, plan, adoption } => (*current, plan, adoption),
+        };
+        let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
+        let target = if plan.send.is_empty() {
+            entity_ref(&current)
+        } else {
+            conn.update(scope, &target_id, &plan.send, Some(&current.revision)).await?
+        };
+        let from = Some(current.revision);
+        Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
+    }
+
+    /// What an update of an existing target would send (step 2 without the write): the
+    /// target's current state read, and the three-way comparison against the base.
+    pub(crate) async fn plan_existing(
+        &self,
+        ctx: &WriteCtx<'_>,
+        target_id: &EntityId,
+        adoption: Adoption,
+        batch: &Batch,
+    ) -> Result<Planned, Parkable> {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
-        let Some(current) = conn.get(scope, &target_id, &ctx.read_fields).await? else {
-            return Ok(Update::Gone(target_id));
+        let Some(current) = conn.get(scope, target_id, &ctx.read_fields).await? else {
+            return Ok(Planned::Gone(target_id.clone()));
         };
         // Read for this batch, not at transform: a write of the reverse flow may have
         // happened in between (the pair's record is written on the condition that none
         // happens before this step stores it).
-        let base = self.batch_fingerprint(batch, &integration.id, cmd.flow.target(), &target_id).await?;
+        let base = self.batch_fingerprint(batch, &integration.id, cmd.flow.target(), target_id).await?;
         // Linked, but with no fingerprint of the target: the step that linked the pair
         // did not finish. Ferry does not know what the target holds of its own, so the
         // write goes on as the adoption that step was.
@@ -241,18 +278,12 @@ impl Engine {
         };
         let source_fp = self.batch_fingerprint(batch, &integration.id, cmd.flow.source(), &cmd.source.id).await?;
         if let Some(detail) = stale_snapshot(&cmd.source, source_fp.as_ref(), base.as_ref()) {
-            return Ok(Update::Stale(detail));
+            return Ok(Planned::Stale(detail));
         }
         let target = (conn, scope, &current);
         let adopting = self.adoption_scope(ctx.record, cmd, adoption, target, &ctx.read_fields).await?;
         let plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref());
-        let target = if plan.send.is_empty() {
-            entity_ref(&current)
-        } else {
-            conn.update(scope, &target_id, &plan.send, Some(&current.revision)).await?
-        };
-        let from = Some(current.revision);
-        Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
+        Ok(Planned::Update { current: Box::new(current), plan, adoption })
     }
 
     /// Step 2, no target yet: a new one with every mapped value.

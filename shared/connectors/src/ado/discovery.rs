@@ -72,6 +72,7 @@ impl AdoConnector {
                     })
                     .collect();
                 let kind = catalog.kind(&f.reference_name);
+                let read_only = catalog.def(&f.reference_name).is_some_and(|d| d.read_only);
                 let is_choice = !allowed.is_empty() || catalog.def(&f.reference_name).is_some_and(|d| d.is_picklist);
                 let name = if f.name.is_empty() {
                     catalog.def(&f.reference_name).map(|d| d.name.clone()).unwrap_or_default()
@@ -84,6 +85,7 @@ impl AdoConnector {
                     name,
                     required: f.always_required,
                     allowed_values: allowed,
+                    read_only,
                 }
             })
             .collect())

@@ -306,6 +306,7 @@ fn oversized_string_field_is_a_permanent_error_naming_the_field() {
         kind: Some(kind.into()),
         is_identity,
         is_picklist: false,
+        read_only: false,
     };
     let fits = json!("é".repeat(MAX_STRING_CHARS));
     let over = json!("x".repeat(MAX_STRING_CHARS + 1));

@@ -82,6 +82,9 @@ pub(crate) struct FieldDef {
     pub is_identity: bool,
     #[serde(default)]
     pub is_picklist: bool,
+    /// Set by the system only (`System.Id`, `System.CreatedDate`, ...).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

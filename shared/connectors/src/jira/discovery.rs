@@ -102,6 +102,7 @@ fn screen_field(f: &FieldDef, metas: &HashMap<String, FieldMeta>) -> Option<Fiel
         field_type: meta.field_type(),
         required: f.required,
         allowed_values: allowed,
+        read_only: false,
     })
 }
 
@@ -114,6 +115,8 @@ fn other_field(m: &FieldMeta, statuses: &[TypeStatuses], type_name: &str) -> Fie
         field_type: if is_status { FieldType::Option } else { m.field_type() },
         required: false,
         allowed_values: if is_status { status_names(statuses, type_name) } else { Vec::new() },
+        // Off the create screen, only the status is written (by a transition).
+        read_only: !is_status,
     }
 }
 
@@ -151,6 +154,7 @@ mod tests {
             (FieldType::Option, vec!["To Do".into(), "Done".into()])
         );
         let created = other_field(&meta("created", json!({"type": "datetime"})), &statuses, "bug");
-        assert_eq!((created.field_type, created.required), (FieldType::DateTime, false));
+        assert_eq!((created.field_type, created.required, created.read_only), (FieldType::DateTime, false, true));
+        assert!(!status.read_only, "the status moves by transitions");
     }
 }

@@ -89,7 +89,9 @@ impl RedmineConnector {
 }
 
 fn info(key: &str, name: &str, field_type: FieldType, required: bool, allowed: Vec<String>) -> FieldInfo {
-    FieldInfo { key: FieldKey::new(key), name: name.into(), field_type, required, allowed_values: allowed }
+    // Author is set by Redmine from the API key's user.
+    let read_only = key == "author";
+    FieldInfo { key: FieldKey::new(key), name: name.into(), field_type, required, allowed_values: allowed, read_only }
 }
 
 /// A custom field of the catalog, typed by its format.

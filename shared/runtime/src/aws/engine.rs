@@ -85,10 +85,11 @@ pub async fn aws_engine_with_secrets(
     #[cfg(not(feature = "schedules"))]
     let schedules = schedules.and(None);
 
-    let payloads = payload_store(&sdk, &names.payload_bucket)?;
+    let http = aws_http_client(&sdk)?;
+    let payloads = PayloadStore::new(S3Client::from_sdk_config(&sdk, http.clone()), &names.payload_bucket);
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
-    let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk)));
+    let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk, http)));
     let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
     #[cfg(feature = "schedules")]
@@ -126,13 +127,15 @@ fn record_timeline_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Opti
 /// the same reqwest stack. Addressed path-style when an endpoint is configured (an
 /// emulator or an S3-compatible store), virtual-hosted as AWS prefers otherwise.
 pub fn payload_store(sdk: &SdkConfig, bucket: &str) -> Result<PayloadStore, RuntimeError> {
+    Ok(PayloadStore::new(S3Client::from_sdk_config(sdk, aws_http_client(sdk)?), bucket))
+}
+
+/// The reqwest client of Ferry's own AWS clients (S3, SSM, Secrets Manager), with the
+/// connect and read timeouts of `sdk`.
+pub fn aws_http_client(sdk: &SdkConfig) -> Result<reqwest::Client, RuntimeError> {
     let timeouts = sdk.timeout_config();
-    let http = super::http::aws_reqwest_client(
-        timeouts.and_then(|t| t.connect_timeout()),
-        timeouts.and_then(|t| t.read_timeout()),
-    )
-    .map_err(RuntimeError::AwsHttpClient)?;
-    Ok(PayloadStore::new(S3Client::from_sdk_config(sdk, http), bucket))
+    super::http::aws_reqwest_client(timeouts.and_then(|t| t.connect_timeout()), timeouts.and_then(|t| t.read_timeout()))
+        .map_err(RuntimeError::AwsHttpClient)
 }
 
 #[cfg(test)]

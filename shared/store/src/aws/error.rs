@@ -1,6 +1,6 @@
 //! SDK and S3 errors → `PortError`, classified once here.
 
-use super::s3::S3Error;
+use super::signed::AwsRequestError;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use ferry_domain::{ErrorCategory, PortError};
@@ -135,7 +135,7 @@ where
 
 /// An S3 request's failure, worded like [`sdk_error`]'s: `op` names the call
 /// (`GetObject`), `bucket` and `key` the object, `what` the port operation and its key.
-pub(crate) fn s3_error(op: &str, bucket: &str, key: &str, what: &str, err: S3Error) -> PortError {
+pub(crate) fn s3_error(op: &str, bucket: &str, key: &str, what: &str, err: AwsRequestError) -> PortError {
     let category = err.category();
     let hint = match category {
         ErrorCategory::Config => " (check FERRY_PAYLOAD_BUCKET and the region)",

@@ -1,6 +1,8 @@
 //! The AWS backend: DynamoDB ([`DynamoStore`]: `ConfigStore` + `StateStore`), SQS FIFO
 //! ([`SqsQueue`]: `Queue`), EventBridge Scheduler ([`SchedulerControl`]:
 //! `ScheduleControl`) and the S3 payload bucket of both ([`PayloadStore`]: claim checks).
+//! S3 and the secret services (SSM, Secrets Manager: [`json`]) are reached through
+//! Ferry's own small SigV4 clients, which share one transport (`signed`).
 //!
 //! Resources are never created here: they come from `template.yaml` and their physical
 //! names reach the code through the `FERRY_*` variables read by [`AwsNames::from_env`].
@@ -51,10 +53,12 @@ mod dynamo_activity;
 mod dynamo_collab;
 mod dynamo_state;
 mod error;
+pub mod json;
 mod payloads;
 mod record_payloads;
 pub mod s3;
 mod scheduler;
+mod signed;
 mod sqs;
 
 pub use dynamo::DynamoStore;

@@ -33,13 +33,7 @@ impl Endpoint {
         fips: bool,
         dual_stack: bool,
     ) -> Result<Self, AddressError> {
-        let region = region.map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| {
-            "no AWS region is configured (set AWS_REGION); S3 requests are signed for a region".to_string()
-        })?;
-        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(format!("the AWS region {region:?} is not a region name (lowercase letters, digits, '-')"));
-        }
-        let region = region.to_string();
+        let region = super::super::signed::region_name(region)?;
         if let Some(url) = configured.map(str::trim).filter(|u| !u.is_empty()) {
             return configured_endpoint(url, region);
         }

@@ -1,72 +1,20 @@
-//! What can go wrong in an S3 request, and S3's error document read into it. The
-//! category of each (retried or not) is decided by [`category_of`], the one table of
-//! AWS error codes.
+//! S3's XML error document read into an [`AwsRequestError`].
 
-use super::super::error::category_of;
-use ferry_domain::ErrorCategory;
+use super::super::signed::error::{shorten, MESSAGE_MAX};
+use super::super::signed::AwsRequestError;
 
-/// An S3 request that did not succeed. No variant holds a credential or a signature.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum S3Error {
-    /// S3 answered with an error status; `code` and `message` come from its error
-    /// document, `bucket_region` from `x-amz-bucket-region` (sent when the bucket is
-    /// in another region than the request was signed for).
-    #[error("{}", service_detail(*.status, .code.as_deref(), .message.as_deref(), .bucket_region.as_deref()))]
-    Service { status: u16, code: Option<String>, message: Option<String>, bucket_region: Option<String> },
-    #[error("timed out: {0}")]
-    Timeout(String),
-    /// No answer: the connection failed, or it broke while the request or the
-    /// response was on the way.
-    #[error("request not delivered: {0}")]
-    Dispatch(String),
-    #[error("loading the AWS credentials failed: {detail}")]
-    Credentials { category: ErrorCategory, detail: String },
-    /// The request cannot be made as configured (region, endpoint, bucket name, key).
-    #[error("request could not be built: {0}")]
-    Construction(String),
-    #[error("the object is larger than {limit} bytes")]
-    TooLarge { limit: u64 },
-}
-
-fn service_detail(status: u16, code: Option<&str>, message: Option<&str>, bucket_region: Option<&str>) -> String {
-    let mut text = format!("{} (HTTP {status}): {}", code.unwrap_or("unknown error"), message.unwrap_or("no message"));
-    if let Some(region) = bucket_region {
-        text.push_str(&format!(" (the bucket is in region {region})"));
-    }
-    text
-}
-
-impl S3Error {
-    pub fn category(&self) -> ErrorCategory {
-        match self {
-            S3Error::Service { status, code, .. } => category_of(code.as_deref(), Some(*status)),
-            S3Error::Timeout(_) | S3Error::Dispatch(_) => ErrorCategory::Network,
-            S3Error::Credentials { category, .. } => *category,
-            S3Error::Construction(_) => ErrorCategory::Config,
-            S3Error::TooLarge { .. } => ErrorCategory::BadMessage,
-        }
-    }
-
-    /// Whether another attempt may succeed: what the SDK's standard retry policy
-    /// retries (throttling, 5xx, timeouts and broken connections).
-    pub(crate) fn is_transient(&self) -> bool {
-        matches!(self.category(), ErrorCategory::RateLimited | ErrorCategory::Network | ErrorCategory::Server)
-    }
-
+impl AwsRequestError {
     /// The error of a response with `status` and `body`, S3's XML error document
     /// (`<Error><Code>…</Code><Message>…</Message>…</Error>`) when it is one.
-    pub(crate) fn from_response(status: u16, body: &[u8], bucket_region: Option<&str>) -> Self {
+    pub(crate) fn from_s3_response(status: u16, body: &[u8], bucket_region: Option<&str>) -> Self {
         let text = String::from_utf8_lossy(body);
         let (code, message) = match text.trim_start().starts_with('<') {
             true => (element(&text, "Code"), element(&text, "Message").map(|m| shorten(&m, MESSAGE_MAX))),
             false => (None, None),
         };
-        S3Error::Service { status, code, message, bucket_region: bucket_region.map(str::to_string) }
+        AwsRequestError::Service { status, code, message, bucket_region: bucket_region.map(str::to_string) }
     }
 }
-
-/// An error message is shown at most this long (S3's are one sentence).
-const MESSAGE_MAX: usize = 500;
 
 /// The text of the first `<name>…</name>` element, unescaped.
 fn element(xml: &str, name: &str) -> Option<String> {
@@ -112,22 +60,16 @@ fn unescape(text: &str) -> String {
     out
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_domain::ErrorCategory;
 
     const NO_SUCH_KEY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>messages/a &amp; b.json</Key><RequestId>4442587FB7D0A2F9</RequestId></Error>"#;
 
-    fn service(status: u16, body: &str, region: Option<&str>) -> S3Error {
-        S3Error::from_response(status, body.as_bytes(), region)
+    fn service(status: u16, body: &str, region: Option<&str>) -> AwsRequestError {
+        AwsRequestError::from_s3_response(status, body.as_bytes(), region)
     }
 
     #[test]
@@ -147,7 +89,7 @@ mod tests {
             assert_eq!(service(503, body, None).to_string(), want, "{body:?}");
         }
         let long = format!("<Error><Code>X</Code><Message>{}</Message></Error>", "é".repeat(900));
-        let S3Error::Service { message: Some(m), .. } = service(400, &long, None) else { panic!("no message") };
+        let AwsRequestError::Service { message: Some(m), .. } = service(400, &long, None) else { panic!("no message") };
         assert_eq!(m.chars().count(), MESSAGE_MAX + 1, "cut with an ellipsis");
     }
 
@@ -162,7 +104,7 @@ mod tests {
 
     #[test]
     fn each_failure_has_a_category_and_only_transient_ones_are_retried() {
-        let table: Vec<(S3Error, ErrorCategory, bool)> = vec![
+        let table: Vec<(AwsRequestError, ErrorCategory, bool)> = vec![
             (service(404, NO_SUCH_KEY, None), ErrorCategory::NotFound, false),
             (service(404, "<Error><Code>NoSuchBucket</Code></Error>", None), ErrorCategory::Config, false),
             (service(403, "<Error><Code>AccessDenied</Code></Error>", None), ErrorCategory::Permission, false),
@@ -188,11 +130,15 @@ mod tests {
             (service(409, "<Error><Code>OperationAborted</Code></Error>", None), ErrorCategory::Conflict, false),
             (service(307, "<Error><Code>TemporaryRedirect</Code></Error>", None), ErrorCategory::Server, true),
             (service(418, "", None), ErrorCategory::InvalidRequest, false),
-            (S3Error::Timeout("after 3 s".into()), ErrorCategory::Network, true),
-            (S3Error::Dispatch("connection refused".into()), ErrorCategory::Network, true),
-            (S3Error::Construction("no region".into()), ErrorCategory::Config, false),
-            (S3Error::TooLarge { limit: 1 }, ErrorCategory::BadMessage, false),
-            (S3Error::Credentials { category: ErrorCategory::Auth, detail: "x".into() }, ErrorCategory::Auth, false),
+            (AwsRequestError::Timeout("after 3 s".into()), ErrorCategory::Network, true),
+            (AwsRequestError::Dispatch("connection refused".into()), ErrorCategory::Network, true),
+            (AwsRequestError::Construction("no region".into()), ErrorCategory::Config, false),
+            (AwsRequestError::TooLarge { limit: 1 }, ErrorCategory::BadMessage, false),
+            (
+                AwsRequestError::Credentials { category: ErrorCategory::Auth, detail: "x".into() },
+                ErrorCategory::Auth,
+                false,
+            ),
         ];
         for (e, category, transient) in table {
             assert_eq!((e.category(), e.is_transient()), (category, transient), "{e}");

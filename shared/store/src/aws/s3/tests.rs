@@ -2,75 +2,24 @@
 //! how answers are read, retried and classified. (Against the emulator: the payload
 //! store's tests in aws_contract.rs and the e2e delivery scenarios.)
 
+use super::super::signed::test_server::{header, reply, server};
+use super::super::signed::{fresh, Retry, EMPTY_SHA256};
 use super::*;
 use aws_credential_types::credential_fn::provide_credentials_fn;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
 use aws_smithy_types::retry::RetryConfig;
 use aws_types::origin::Origin;
 use aws_types::region::Region;
 use aws_types::service_config::LoadServiceConfig;
+use aws_types::service_config::ServiceConfigKey;
+use ferry_domain::ErrorCategory;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
 const SECRET: &str = "very-secret-key";
-
-/// A server that answers each connection with the next of `replies` (then closes it)
-/// and returns the requests it read.
-async fn server(replies: Vec<String>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        for reply in replies {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            seen.push(read_request(&mut sock).await);
-            sock.write_all(reply.as_bytes()).await.unwrap();
-            sock.shutdown().await.ok();
-        }
-        seen
-    });
-    (url, handle)
-}
-
-/// Reads one request: its head and a content-length body.
-async fn read_request(sock: &mut tokio::net::TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = sock.read(&mut chunk).await.unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len || n == 0 {
-                return text;
-            }
-        } else if n == 0 {
-            return text;
-        }
-    }
-}
-
-fn reply(status: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let mut head = format!("HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    format!("{head}\r\n{body}")
-}
-
-fn header<'a>(request: &'a str, name: &str) -> Option<&'a str> {
-    let head = request.split("\r\n\r\n").next().unwrap_or_default();
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
 
 fn sdk(endpoint: &str, attempts: u32) -> SdkConfig {
     let credentials = Credentials::new("AKIDEXAMPLE", SECRET, Some("session-token-value".into()), None, "test");
@@ -123,11 +72,11 @@ async fn a_get_returns_the_object_and_refuses_one_over_the_limit() {
     let s3 = client(&sdk(&url, 3));
     assert_eq!(s3.get_object("ferry-payloads", "k.json", 10).await.unwrap(), b"hello");
     // Refused on its content-length, and without one as the chunks arrive.
-    assert_eq!(s3.get_object("ferry-payloads", "k.json", 10).await, Err(S3Error::TooLarge { limit: 10 }));
-    assert_eq!(s3.get_object("ferry-payloads", "k.json", 10).await, Err(S3Error::TooLarge { limit: 10 }));
+    assert_eq!(s3.get_object("ferry-payloads", "k.json", 10).await, Err(AwsRequestError::TooLarge { limit: 10 }));
+    assert_eq!(s3.get_object("ferry-payloads", "k.json", 10).await, Err(AwsRequestError::TooLarge { limit: 10 }));
     let seen = answered.await.unwrap();
     assert!(seen[0].starts_with("GET /ferry-payloads/k.json HTTP/1.1\r\n"), "{}", seen[0]);
-    assert_eq!(header(&seen[0], "x-amz-content-sha256"), Some(signing::EMPTY_SHA256));
+    assert_eq!(header(&seen[0], "x-amz-content-sha256"), Some(EMPTY_SHA256));
 }
 
 #[tokio::test]
@@ -162,7 +111,7 @@ async fn a_refused_connection_is_a_network_error() {
     let addr = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let err = client(&sdk(&format!("http://{addr}"), 2)).get_object("b-1", "k", 100).await.unwrap_err();
     assert_eq!(err.category(), ErrorCategory::Network, "{err}");
-    assert!(matches!(err, S3Error::Dispatch(_)), "{err:?}");
+    assert!(matches!(err, AwsRequestError::Dispatch(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -273,7 +222,7 @@ fn the_endpoint_is_chosen_as_the_sdk_clients_choose_it() {
         }
         let services = s3.map(|u| HashMap::from([("AWS_ENDPOINT_URL_S3".to_string(), u.to_string())]));
         let config = builder.service_config(ServiceEndpoints(services.unwrap_or_default())).build();
-        assert_eq!(configured_endpoint(&config).as_deref(), want, "{general:?} {in_code} {s3:?}");
+        assert_eq!(configured_endpoint(&config, "S3").as_deref(), want, "{general:?} {in_code} {s3:?}");
     }
 }
 

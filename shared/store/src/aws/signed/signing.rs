@@ -1,6 +1,6 @@
-//! Signature Version 4 for S3 requests, computed by `aws-sigv4` (the crate the SDK
-//! clients sign with) with S3's settings: the path is encoded once and not normalised,
-//! and the payload's SHA-256 is sent and signed as `x-amz-content-sha256`.
+//! Signature Version 4, computed by `aws-sigv4` (the crate the SDK clients sign with),
+//! in the two styles Ferry's own clients need: S3's ([`SigningStyle::S3`]) and every
+//! other service's ([`SigningStyle::Standard`]).
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
@@ -15,16 +15,29 @@ use std::time::SystemTime;
 #[cfg(test)]
 pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Who signs, for which region and service (`s3`), and when.
+/// How a service wants its requests signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SigningStyle {
+    /// S3: the path is encoded once and not normalised, and the payload's SHA-256 is
+    /// sent and signed as `x-amz-content-sha256`.
+    S3,
+    /// Every other service: the path encoded twice and normalised, the payload's hash
+    /// signed but not sent.
+    Standard,
+}
+
+/// Who signs, for which region and service (its signing name: `s3`, `ssm`), in which
+/// style, and when.
 pub(crate) struct Signer<'a> {
     pub credentials: &'a Credentials,
     pub region: &'a str,
     pub service: &'a str,
+    pub style: SigningStyle,
     pub time: SystemTime,
 }
 
 impl Signer<'_> {
-    /// The headers that sign a request: `x-amz-date`, `authorization`,
+    /// The headers that sign a request: `x-amz-date`, `authorization`, in the S3 style
     /// `x-amz-content-sha256` and, with temporary credentials, `x-amz-security-token`.
     /// `headers` are the request's own headers to sign along (never those four);
     /// `payload_sha256` is the lowercase hex SHA-256 of the body. The error names the
@@ -37,9 +50,11 @@ impl Signer<'_> {
         payload_sha256: &str,
     ) -> Result<Vec<(&'static str, String)>, String> {
         let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        if self.style == SigningStyle::S3 {
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
         let identity: Identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -140,7 +155,13 @@ mod tests {
             },
         ];
         let credentials = s3_docs_credentials();
-        let signer = Signer { credentials: &credentials, region: "us-east-1", service: "s3", time: may_24_2013() };
+        let signer = Signer {
+            credentials: &credentials,
+            region: "us-east-1",
+            service: "s3",
+            style: SigningStyle::S3,
+            time: may_24_2013(),
+        };
         for v in vectors {
             let signed = signer.headers(v.method, v.url, v.headers, v.payload_sha256).expect(v.name);
             let authorization = header(&signed, "authorization");
@@ -167,7 +188,13 @@ mod tests {
         let credentials =
             Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "suite");
         let time = UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 2015-08-30T12:36:00Z
-        let signer = Signer { credentials: &credentials, region: "us-east-1", service: "service", time };
+        let signer = Signer {
+            credentials: &credentials,
+            region: "us-east-1",
+            service: "service",
+            style: SigningStyle::S3,
+            time,
+        };
         let signed = signer
             .headers(
                 "POST",
@@ -188,7 +215,13 @@ mod tests {
     fn a_session_token_is_sent_and_signed_and_the_secret_never_is() {
         let credentials =
             Credentials::new("AKIDEXAMPLE", "very-secret-key", Some("the-session-token".into()), None, "test");
-        let signer = Signer { credentials: &credentials, region: "eu-west-1", service: "s3", time: may_24_2013() };
+        let signer = Signer {
+            credentials: &credentials,
+            region: "eu-west-1",
+            service: "s3",
+            style: SigningStyle::S3,
+            time: may_24_2013(),
+        };
         let signed = signer.headers("DELETE", "http://127.0.0.1:5000/b-1/k", &[], EMPTY_SHA256).unwrap();
         assert_eq!(header(&signed, "x-amz-security-token"), "the-session-token");
         let authorization = header(&signed, "authorization");
@@ -201,10 +234,52 @@ mod tests {
     fn a_different_secret_key_gives_a_different_signature() {
         let sign = |secret: &str| {
             let credentials = Credentials::new("AKIAIOSFODNN7EXAMPLE", secret, None, None, "test");
-            let signer = Signer { credentials: &credentials, region: "us-east-1", service: "s3", time: may_24_2013() };
+            let signer = Signer {
+                credentials: &credentials,
+                region: "us-east-1",
+                service: "s3",
+                style: SigningStyle::S3,
+                time: may_24_2013(),
+            };
             let signed = signer.headers("GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[], EMPTY_SHA256);
             header(&signed.unwrap(), "authorization").to_string()
         };
         assert_ne!(sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), sign("another-secret"));
+    }
+
+    /// `post-vanilla` and `get-vanilla-with-session-token` of the AWS SigV4 test suite:
+    /// the standard style sends no `x-amz-content-sha256`.
+    #[test]
+    fn the_standard_style_matches_the_sigv4_suite() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 2015-08-30T12:36:00Z
+        let plain = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "suite");
+        let signer = Signer {
+            credentials: &plain,
+            region: "us-east-1",
+            service: "service",
+            style: SigningStyle::Standard,
+            time,
+        };
+        let signed = signer.headers("POST", "https://example.amazonaws.com/", &[], EMPTY_SHA256).unwrap();
+        assert_eq!(
+            header(&signed, "authorization"),
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+             SignedHeaders=host;x-amz-date, \
+             Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
+        );
+        assert!(signed.iter().all(|(n, _)| *n != "x-amz-content-sha256"), "{signed:?}");
+        let token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
+        let temporary =
+            Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", Some(token.into()), None, "s");
+        let signer = Signer { credentials: &temporary, ..signer };
+        let signed = signer.headers("GET", "https://example.amazonaws.com/", &[], EMPTY_SHA256).unwrap();
+        assert_eq!(header(&signed, "x-amz-security-token"), token);
+        assert!(
+            header(&signed, "authorization").ends_with(
+                "SignedHeaders=host;x-amz-date;x-amz-security-token, \
+             Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"
+            ),
+            "{signed:?}"
+        );
     }
 }
