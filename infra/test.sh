@@ -2,7 +2,9 @@
 # The whole test suite on a fresh machine, in one command (README's test command;
 # .ci/run calls it too):
 #   1. starts what the tests need on 127.0.0.1 unless already running: moto with
-#      template.yaml's resources (infra/moto.sh) and a real Redmine (infra/redmine.sh)
+#      template.yaml's resources (infra/moto.sh), a real Redmine (infra/redmine.sh), and
+#      chromedriver with headless Chromium for the console's browser tests
+#      (infra/chromium.sh; installs Debian's chromium and chromium-driver when missing)
 #   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
 #      embedded e2e suite, the Redmine e2e tests against the real server)
 #   3. the sync scenarios (and edges: missing fields, rotation, filters) again on the AWS backend, through the real Lambda handlers
@@ -26,11 +28,13 @@ source infra/sections.sh
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 STARTED_MOTO=0
 STARTED_REDMINE=0
+STARTED_CHROMEDRIVER=0
 cleanup() {
   local rc=$?
   set +e
   ((STARTED_MOTO)) && infra/moto.sh stop
   ((STARTED_REDMINE)) && infra/redmine.sh stop
+  ((STARTED_CHROMEDRIVER)) && infra/chromium.sh stop
   sections_report "$rc" "infra/test.sh timings"
   exit "$rc"
 }
@@ -46,6 +50,12 @@ source infra/.emulator.env
 section "redmine (infra/redmine.sh)"
 alive infra/.redmine.pid || STARTED_REDMINE=1
 infra/redmine.sh start
+
+section "browser: headless Chromium + chromedriver (infra/chromium.sh)"
+alive infra/.chromedriver.pid || STARTED_CHROMEDRIVER=1
+infra/chromium.sh start
+# shellcheck source=/dev/null
+source infra/.webdriver.env
 
 section "cargo test --workspace"
 cargo test --workspace

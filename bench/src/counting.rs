@@ -529,6 +529,41 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
         self.op("DeleteItem", "take_poll_request");
         self.inner.take_poll_request(integration, flow).await
+    async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
+        // One item per step, 25 items per BatchWriteItem request, billed per item: counted
+        // as one put per item (a step is under 1 KB: one write unit each).
+        for _ in steps {
+            self.write("record_activity");
+        }
+        self.inner.record_activity(steps).await
+    }
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<ferry_domain::Activity>> {
+        self.op("Query", "entity_activity");
+        self.inner.entity_activity(integration, flow, entity, limit).await
+    }
+    async fn add_pace(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        bucket: &ferry_domain::PaceBucket,
+    ) -> PortResult<()> {
+        self.op("UpdateItem", "add_pace");
+        self.inner.add_pace(integration, flow, bucket).await
+    }
+    async fn pace_since(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<Vec<ferry_domain::PaceBucket>> {
+        self.op("Query", "pace_since");
+        self.inner.pace_since(integration, flow, since).await
     }
 }
 

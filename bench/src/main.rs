@@ -4,6 +4,7 @@
 //! footprint` measures the function binaries.
 
 mod collab;
+mod console;
 mod counting;
 mod footprint;
 mod pipeline;
@@ -71,6 +72,10 @@ struct SyncArgs {
     /// a 60 MB file streams).
     #[arg(long)]
     no_collab: bool,
+    /// Store each entity's steps as its timeline in the tuned configuration too (off on
+    /// AWS by default: `FERRY_RECORD_TIMELINE`), to see what it costs.
+    #[arg(long)]
+    record_timeline: bool,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +87,9 @@ enum Command {
     /// figures starts it): prints their URLs and serves until stdin closes.
     #[command(hide = true)]
     ServeSims,
+    /// Console page loads (`ferry serve`) with many integrations and failures: median and
+    /// 95th percentile per page.
+    Console(console::Args),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -101,8 +109,9 @@ struct Variant {
     receive_batch: usize,
 }
 
-fn variants(naive: bool) -> Vec<Variant> {
-    let mut v = vec![Variant { name: "tuned", settings: EngineSettings::lambda(), receive_batch: 10 }];
+fn variants(naive: bool, record_timeline: bool) -> Vec<Variant> {
+    let tuned = EngineSettings { record_timeline, ..EngineSettings::lambda() };
+    let mut v = vec![Variant { name: "tuned", settings: tuned, receive_batch: 10 }];
     if naive {
         v.push(Variant {
             name: "naive",
@@ -123,6 +132,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Some(Command::Footprint(args)) => return footprint::run(args).await,
         Some(Command::ServeSims) => return collab::serve_sims().await,
+        Some(Command::Console(args)) => return console::run(args).await,
         None => {}
     }
     let args = cli.sync;
@@ -134,7 +144,7 @@ async fn main() -> Result<()> {
     let prices =
         prices::Prices::parse(&prices_text).with_context(|| format!("price table {}", args.prices.display()))?;
     let mut runs = Vec::new();
-    for v in variants(!args.no_naive) {
+    for v in variants(!args.no_naive, args.record_timeline) {
         eprintln!("{} backend, {} configuration: {} changes ...", backend_name(args.backend), v.name, args.changes);
         let run = run_variant(&args, &v).await.with_context(|| format!("the {} run", v.name))?;
         eprintln!("  done in {:.1} s", run.wall.as_secs_f64());
@@ -314,12 +324,13 @@ mod tests {
             no_naive: false,
             json: false,
             no_collab: true,
+            record_timeline: false,
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_workload_syncs_every_change_once_in_both_configurations() {
-        for v in variants(true) {
+        for v in variants(true, false) {
             let run = run_variant(&args(8, 4), &v).await.unwrap();
             assert_eq!(run.unsynced, 0, "{}", v.name);
             // Every write is a change someone made: a stale echo read before Ferry's own
@@ -336,8 +347,19 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_timeline_is_off_in_the_tuned_configuration_and_costs_a_write_per_step_when_on() {
+        let off = run_variant(&args(8, 4), &variants(false, false)[0]).await.unwrap();
+        let on = run_variant(&args(8, 4), &variants(false, true)[0]).await.unwrap();
+        let steps = |r: &Run| r.all.counts.ops.get("port.record_activity").copied().unwrap_or(0);
+        assert_eq!(steps(&off), 0, "no timeline writes by default");
+        assert!(steps(&on) >= 3 * 8, "polled, mapped and written for each of 8 changes: {}", steps(&on));
+        assert!(on.all.counts.write_units >= off.all.counts.write_units + steps(&on), "each step is billed");
+        assert!(off.all.counts.ops.get("port.add_pace").copied().unwrap_or(0) > 0, "the pace is counted either way");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_naive_configuration_sends_and_receives_one_message_per_call() {
-        let vs = variants(true);
+        let vs = variants(true, false);
         let tuned = run_variant(&args(8, 8), &vs[0]).await.unwrap();
         let naive = run_variant(&args(8, 8), &vs[1]).await.unwrap();
         assert!(naive.all.counts.sqs_requests() > tuned.all.counts.sqs_requests());

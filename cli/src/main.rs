@@ -2,6 +2,7 @@
 
 mod backfill;
 mod check;
+mod console;
 mod demo;
 mod exit;
 mod health;
@@ -136,6 +137,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the web console: integrations, failures and entity timelines, with the
+    /// operator's actions. Example: ferry serve --listen 127.0.0.1:8088
+    Serve(console::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -216,7 +220,7 @@ fn main() -> ExitCode {
 
 fn init_logging(cli: &Cli) {
     let default = match cli.command {
-        Command::Run { .. } => "info",
+        Command::Run { .. } | Command::Serve(_) => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
@@ -381,6 +385,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Failures { action } => failures(&target, action).await,
         Command::Discover { system, what, config, json } => discover(&target, &system, what, &config, json).await,
         Command::Demo { json } => demo::run(json).await,
+        Command::Serve(args) => {
+            let rt = open(&target).await?;
+            console::serve(rt.engine().clone(), matches!(rt, Backend::Aws(_)), args).await
+        }
     }
 }
 

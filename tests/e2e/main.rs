@@ -6,6 +6,7 @@ mod backlog;
 mod cli;
 mod collab;
 mod conflicts;
+mod console;
 mod deletions;
 mod delivery;
 mod edges;

@@ -4,10 +4,12 @@
 //! attribute values) never appear in this crate: connectors and stores translate at
 //! their edge into these types.
 
+pub mod activity;
 pub mod backoff;
 pub mod changes;
 pub mod collab;
 pub mod error;
+pub mod failure_counts;
 pub mod filter_scope;
 pub mod html;
 pub mod ids;
@@ -19,6 +21,7 @@ pub mod ports;
 pub mod value_map;
 pub mod webhook;
 
+pub use activity::{Activity, ActivityKind, FlowPace, PaceBucket};
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
@@ -26,6 +29,7 @@ pub use collab::{
     CommentPair, CommentWrite, KindAbilities, Relation, REDMINE_RELATIONS,
 };
 pub use error::{ErrorCategory, PortError};
+pub use failure_counts::FailureCount;
 pub use ids::*;
 pub use integration::*;
 pub use message::*;

@@ -3,9 +3,11 @@
 //! Every adapter (Jira, Azure DevOps, SQLite, DynamoDB, SQS) implements these, and
 //! the engine is generic over them. Errors are [`PortError`]s classified at the edge.
 
+use crate::activity::{Activity, PaceBucket};
 pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
 use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
+use crate::failure_counts::FailureCount;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
 use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
@@ -395,6 +397,24 @@ pub trait StateStore: Send + Sync {
     async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
     /// Idempotent: deleting an absent failure succeeds.
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
+    /// The parked failures counted per integration, direction and category (of all
+    /// integrations). Stores that can count without reading every record override this.
+    async fn failure_counts(&self) -> PortResult<Vec<FailureCount>> {
+        Ok(crate::failure_counts::count_failures(&self.list_failures(None).await?))
+    }
+    /// One page of [`StateStore::list_failures`] (the `limit` after the first `offset`, in
+    /// its order) and how many there are in all. Stores that can page without reading
+    /// every record override this.
+    async fn failure_page(
+        &self,
+        integration: Option<&IntegrationId>,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<FailureRecord>, u64)> {
+        let all = self.list_failures(integration).await?;
+        let total = all.len() as u64;
+        Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
 
     async fn incr_counter(&self, integration: &IntegrationId, flow: Flow, counter: Counter, by: u64) -> PortResult<()>;
     async fn counts(&self, integration: &IntegrationId, flow: Flow) -> PortResult<FlowCounts>;
@@ -427,6 +447,28 @@ pub trait StateStore: Send + Sync {
         state: &CollabState,
         expected_version: Option<u64>,
     ) -> PortResult<()>;
+
+    /// Records steps of entities' way through Ferry ([`Activity`]) in their entities'
+    /// timelines. A store with expiry keeps them [`crate::activity::ACTIVITY_RETENTION_DAYS`] days.
+    async fn record_activity(&self, steps: &[Activity]) -> PortResult<()>;
+    /// The newest `limit` steps of `entity` as the source of `flow`, oldest first.
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<Activity>>;
+    /// Adds `bucket`'s counts to the stored bucket of its minute (one direction's pace).
+    /// A store with expiry keeps buckets [`crate::activity::PACE_RETENTION_HOURS`] hours.
+    async fn add_pace(&self, integration: &IntegrationId, flow: Flow, bucket: &PaceBucket) -> PortResult<()>;
+    /// One direction's buckets of the minutes at or after `since`, oldest first.
+    async fn pace_since(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<PaceBucket>>;
 
     /// Records that `waiting` (an entity on `side`) has a relation to `awaited` (on the
     /// same side) that cannot be written yet: `awaited` is not synced. Idempotent.

@@ -18,7 +18,7 @@
 use crate::engine::Engine;
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
 use ferry_domain::{
-    ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, Side,
+    Activity, ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, Side,
     WriteCommand,
 };
 use std::collections::{HashMap, HashSet};
@@ -37,6 +37,8 @@ pub struct Batch {
     /// `None`: known to be absent.
     state: Mutex<HashMap<StateKey, Option<StateRecord>>>,
     counters: Mutex<HashMap<(IntegrationId, Flow, Counter), u64>>,
+    /// Steps of the batch's entities, recorded with the counters.
+    steps: Mutex<Vec<Activity>>,
 }
 
 // A poisoned lock still holds everything put in it: use it, never drop it.
@@ -70,6 +72,12 @@ impl Batch {
     }
     pub(crate) fn count(&self, integration: &IntegrationId, flow: Flow, counter: Counter) {
         *lock(&self.counters).entry((integration.clone(), flow, counter)).or_default() += 1;
+    }
+    pub(crate) fn add_step(&self, step: Activity) {
+        lock(&self.steps).push(step);
+    }
+    pub(crate) fn take_steps(&self) -> Vec<Activity> {
+        std::mem::take(&mut *lock(&self.steps))
     }
     fn cached(&self, key: &StateKey) -> Option<Option<StateRecord>> {
         lock(&self.state).get(key).cloned()
@@ -321,9 +329,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes the batch's counters (one store request per integration, flow and counter).
-    /// Counters are statistics: a failure is logged, and the batch's messages still succeed.
+    /// Writes the batch's counters (one store request per integration, flow and counter)
+    /// and its entities' steps. Both are statistics: a failure is logged, and the batch's
+    /// messages still succeed.
     pub(crate) async fn flush_counters(&self, batch: &Batch) {
+        self.flush_steps(batch).await;
         let counters = std::mem::take(&mut *lock(&batch.counters));
         for ((integration, flow, counter), by) in counters {
             if let Err(e) = self.state.incr_counter(&integration, flow, counter, by).await {

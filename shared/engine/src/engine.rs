@@ -33,13 +33,18 @@ pub struct EngineSettings {
     /// read again (zero: read per message). Apply, activate and deactivate through this
     /// engine drop the cached copies at once; other processes see a change within the TTL.
     pub config_ttl: Duration,
+    /// Whether each entity's steps are stored as its timeline (one store write per step:
+    /// a few per synced change). The directions' minute buckets (throughput, lag) are
+    /// stored either way, at one write per direction per batch.
+    pub record_timeline: bool,
 }
 
 impl EngineSettings {
     /// The settings of the Lambda functions: configs are cached for 30 s, since every
-    /// read is a billed DynamoDB request and configs change rarely.
+    /// read is a billed DynamoDB request and configs change rarely; no timeline unless
+    /// asked for (each step is a billed write).
     pub fn lambda() -> Self {
-        Self { config_ttl: Duration::from_secs(30), ..Self::default() }
+        Self { config_ttl: Duration::from_secs(30), record_timeline: false, ..Self::default() }
     }
 }
 
@@ -53,6 +58,7 @@ impl Default for EngineSettings {
             poll_page_size: 100,
             search_settle: Duration::from_secs(60),
             config_ttl: Duration::ZERO,
+            record_timeline: true,
         }
     }
 }

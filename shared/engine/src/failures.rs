@@ -12,8 +12,8 @@ use crate::error::{EngineError, HandleError};
 use chrono::Utc;
 use ferry_domain::ports::{OutMessage, QueueName};
 use ferry_domain::{
-    ChangeEvent, Counter, EntityId, ErrorCategory, FailureRecord, Flow, IntegrationId, PortError, Side, WriteCommand,
-    MESSAGE_SCHEMA,
+    ActivityKind, ChangeEvent, Counter, EntityId, ErrorCategory, FailureRecord, Flow, IntegrationId, PortError, Side,
+    WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::source_fields;
 use tracing::{info, warn};
@@ -75,6 +75,8 @@ impl Engine {
             failure.last_failed_at = Utc::now();
             self.batch_put_failure(batch, &failure).await?;
         }
+        let detail = format!("waits behind the parked failure {} ({})", failure.id, failure.category);
+        batch.add_step(crate::activity::step(event, ActivityKind::Failed, detail));
         Ok(Some(Parked(failure.id)))
     }
 
@@ -130,6 +132,7 @@ impl Engine {
         };
         self.batch_put_failure(batch, &failure).await.map_err(HandleError::retry)?;
         batch.count(&event.integration, event.flow, Counter::Failed);
+        batch.add_step(crate::activity::parked_step(event, &failure));
         warn!(entity = %event.snapshot.key, category = %error.category, failure = %failure.id, "parked: {}", error.message);
         Ok(T::from(Parked(failure.id)))
     }
@@ -189,6 +192,11 @@ impl Engine {
             }
             return Err(e.into());
         }
+        let detail = match winner {
+            Some(w) => format!("queued again by a person: {} wins", w.as_str()),
+            None => "queued again by a person".to_string(),
+        };
+        self.record_steps(&[crate::activity::step(&failure.input, ActivityKind::Retried, detail)]).await;
         Ok(failure)
     }
 
@@ -250,6 +258,8 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
         self.state.delete_failure(&failure.id).await?;
+        let step = crate::activity::step(&failure.input, ActivityKind::Discarded, "dropped by a person");
+        self.record_steps(&[step]).await;
         Ok(failure)
     }
 }

@@ -19,6 +19,7 @@
 //!   operator's retry and discard; `attempts.rs`: which delivery is the last.
 //! - `batch.rs`: a handler batch's state read ahead; `outbox.rs`: sending what it produced.
 
+mod activity;
 mod adopt;
 mod attempts;
 mod backfill;
@@ -54,6 +55,7 @@ mod watermark;
 mod webhook;
 mod write;
 
+pub use activity::PACE_WINDOW_HOURS;
 pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};

@@ -4,6 +4,7 @@
 //! cuts short is continued by the next poll; nothing is read twice but what
 //! [`crate::watermark`] says must be.
 
+use crate::activity::step;
 use crate::crash::CrashPoint;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -15,8 +16,8 @@ use crate::watermark::{
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::{ChangeQuery, Connector, OutMessage, QueryFilter, QueueName, StateKey, StateRecord};
 use ferry_domain::{
-    ChangeEvent, ChangePage, EntityId, EntitySnapshot, ErrorCategory, FieldKey, FilterExit, Flow, IntegrationId,
-    IntegrationRecord, PortError, Scope, Side, Watermark, MESSAGE_SCHEMA,
+    ActivityKind, ChangeEvent, ChangePage, EntityId, EntitySnapshot, ErrorCategory, FieldKey, FilterExit, Flow,
+    IntegrationId, IntegrationRecord, PortError, Scope, Side, Watermark, MESSAGE_SCHEMA,
 };
 use ferry_mapping::{is_echo, made_by, source_fields};
 use serde::Serialize;
@@ -240,8 +241,14 @@ impl Engine {
         }
         let since = query.since;
         let (events, handled) = self.page_events(ctx, stream, mark, since, &page, report).await?;
+        // Stamped before the send: a transform of the event may run before they are stored.
+        let polled: Vec<_> = events
+            .iter()
+            .map(|e| step(e, ActivityKind::Polled, format!("revision {} queued", e.snapshot.revision)))
+            .collect();
         self.enqueue_changes(&events).await?;
         report.enqueued += events.len();
+        self.record_steps(&polled).await;
 
         let ended = page.next.is_none();
         let next = after_page(
@@ -298,13 +305,11 @@ impl Engine {
         let source = ctx.flow.source();
         let echoes = self.poll_echoes(&ctx.record, source, ctx.conn.as_ref(), &candidates).await?;
         let mut events = Vec::with_capacity(candidates.len());
+        let mut dropped = Vec::new();
         for snapshot in candidates {
             handled.push((snapshot.id.clone(), seen_entry(&snapshot, page.as_of)));
-            if echoes.contains(&snapshot.id) {
-                report.echoes += 1;
-                continue;
-            }
-            events.push(ChangeEvent {
+            let echo = echoes.contains(&snapshot.id);
+            let event = ChangeEvent {
                 schema: MESSAGE_SCHEMA,
                 integration: ctx.record.integration.id.clone(),
                 flow: ctx.flow,
@@ -313,8 +318,15 @@ impl Engine {
                 polled_at: ctx.now,
                 replay: None,
                 winner: None,
-            });
+            };
+            if echo {
+                report.echoes += 1;
+                dropped.push(step(&event, ActivityKind::EchoDropped, "Ferry's own write read back"));
+                continue;
+            }
+            events.push(event);
         }
+        self.record_steps(&dropped).await;
         Ok((events, handled))
     }
 

@@ -3,7 +3,8 @@
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
-use ferry_domain::{ErrorCategory, Flow, FlowCounts};
+use ferry_domain::failure_counts::open_in;
+use ferry_domain::{ErrorCategory, FailureCount, Flow, FlowCounts};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +42,18 @@ pub struct IntegrationStatus {
 
 impl Engine {
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationStatus>, EngineError> {
-        let failures = self.state.list_failures(None).await?;
+        let failures = self.state.failure_counts().await?;
+        self.status_with(&failures, now).await
+    }
+
+    /// [`Engine::status`] with the parked failures' counts given (every integration's,
+    /// [`ferry_domain::ports::StateStore::failure_counts`]), for a caller that needs them
+    /// itself too.
+    pub async fn status_with(
+        &self,
+        failures: &[FailureCount],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntegrationStatus>, EngineError> {
         let mut out = Vec::new();
         for record in self.config.list_integrations().await? {
             let i = &record.integration;
@@ -51,7 +63,8 @@ impl Engine {
                     failures
                         .iter()
                         .filter(|f| f.integration == i.id && f.flow == flow && f.category == category)
-                        .count()
+                        .map(|f| f.count as usize)
+                        .sum()
                 };
                 let mark = self.state.get_watermark(&i.id, flow).await?;
                 flows.push(FlowStatus {
@@ -61,7 +74,7 @@ impl Engine {
                     last_poll: mark.as_ref().and_then(|m| m.last_poll),
                     lag_secs: mark.as_ref().and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
                     counts: self.state.counts(&i.id, flow).await?,
-                    open_failures: failures.iter().filter(|f| f.integration == i.id && f.flow == flow).count(),
+                    open_failures: open_in(failures, &i.id, flow).0 as usize,
                     conflicts: of(ErrorCategory::FieldConflict),
                     targets_deleted: of(ErrorCategory::TargetDeleted),
                 });

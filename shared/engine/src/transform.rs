@@ -38,7 +38,11 @@ impl Engine {
     ) -> Result<TransformOutcome, HandleError> {
         let event: ChangeEvent = decode(body)?;
         let result = self.transform_event(&event, batch).await;
-        self.settle(&event, None, result, receive_count, batch).await
+        let outcome = self.settle(&event, None, result, receive_count, batch).await?;
+        if let Some(step) = crate::activity::transform_step(&event, &outcome) {
+            batch.add_step(step);
+        }
+        Ok(outcome)
     }
 
     pub(crate) async fn transform_event(

@@ -101,7 +101,11 @@ impl Engine {
         let command: WriteCommand = decode(body)?;
         let event = command_event(&command);
         let result = self.apply_command(&command, receive_count > 1, batch).await;
-        self.settle(&event, Some(&command), result, receive_count, batch).await
+        let outcome = self.settle(&event, Some(&command), result, receive_count, batch).await?;
+        if let Some(step) = crate::activity::write_step(&event, &outcome) {
+            batch.add_step(step);
+        }
+        Ok(outcome)
     }
 
     /// The steps of a write (see the module docs). `redelivered`: an earlier attempt may

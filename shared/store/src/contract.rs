@@ -8,12 +8,13 @@
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
+use ferry_domain::FailureCount;
 use ferry_domain::{
-    AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction, Endpoint, EntityId,
-    EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue, FilterExit,
-    Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind, OutsideRead,
-    PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision, Side, SystemConfig,
-    SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction,
+    Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue,
+    FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind,
+    OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision,
+    Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -245,6 +246,8 @@ pub async fn state_store(store: &dyn StateStore) {
     dropped_links(store).await;
     counters(store, &iid, &other).await;
     leases(store, &iid).await;
+    activity(store, &iid, &other).await;
+    failure_overviews(store).await;
 }
 
 async fn leases(store: &dyn StateStore, iid: &IntegrationId) {
@@ -656,6 +659,149 @@ async fn counters(store: &dyn StateStore, iid: &IntegrationId, other: &Integrati
     );
     assert_eq!(store.counts(iid, flow.reverse()).await.expect("counts"), FlowCounts::default());
     assert_eq!(store.counts(other, flow).await.expect("counts"), FlowCounts::default());
+}
+
+/// Failures counted per integration, direction and category, and listed a page at a
+/// time, as `list_failures` has them. Fresh integrations, so other failures in the store
+/// only add rows of their own.
+async fn failure_overviews(store: &dyn StateStore) {
+    let a = IntegrationId::parse(unique("int")).expect("valid id");
+    let b = IntegrationId::parse(unique("int")).expect("valid id");
+    let mut conflict = failure(&a, Flow::RightToLeft, "3", at(30), 1);
+    conflict.category = ErrorCategory::FieldConflict;
+    let records = [
+        failure(&a, Flow::LeftToRight, "1", at(20), 1),
+        failure(&a, Flow::LeftToRight, "2", at(10), 1),
+        conflict,
+        failure(&b, Flow::LeftToRight, "1", at(5), 1),
+    ];
+    for f in &records {
+        store.put_failure(f).await.expect("put_failure");
+    }
+    let counts: Vec<_> = store
+        .failure_counts()
+        .await
+        .expect("counts")
+        .into_iter()
+        .filter(|c| c.integration == a || c.integration == b)
+        .collect();
+    let mut expected = vec![
+        FailureCount {
+            integration: a.clone(),
+            flow: Flow::LeftToRight,
+            category: ErrorCategory::InvalidRequest,
+            count: 2,
+            oldest: at(10),
+        },
+        FailureCount {
+            integration: a.clone(),
+            flow: Flow::RightToLeft,
+            category: ErrorCategory::FieldConflict,
+            count: 1,
+            oldest: at(30),
+        },
+        FailureCount {
+            integration: b.clone(),
+            flow: Flow::LeftToRight,
+            category: ErrorCategory::InvalidRequest,
+            count: 1,
+            oldest: at(5),
+        },
+    ];
+    let key = |c: &FailureCount| (c.integration.to_string(), c.flow.as_str(), c.category.as_str());
+    expected.sort_by_key(key);
+    let mut counts = counts;
+    counts.sort_by_key(key);
+    assert_eq!(counts, expected);
+
+    let listed = store.list_failures(Some(&a)).await.expect("list");
+    for (offset, limit) in [(0, 2), (1, 2), (2, 5), (3, 1), (0, 0)] {
+        let (page, total) = store.failure_page(Some(&a), offset, limit).await.expect("page");
+        assert_eq!(total, 3, "all of the integration's");
+        let want: Vec<_> = listed.iter().skip(offset).take(limit).cloned().collect();
+        assert_eq!(page, want, "page at {offset}, {limit} in list order");
+    }
+    let (all, total) = store.failure_page(None, 0, usize::MAX >> 8).await.expect("page of all");
+    assert_eq!(total as usize, all.len());
+    assert!(records
+        .iter()
+        .all(|r| all.iter().any(|f| f.integration == r.integration && f.entity == r.entity && f.flow == r.flow)));
+    for f in store
+        .list_failures(Some(&a))
+        .await
+        .expect("list")
+        .into_iter()
+        .chain(store.list_failures(Some(&b)).await.expect("list"))
+    {
+        store.delete_failure(&f.id).await.expect("delete");
+    }
+}
+
+/// Entities' steps per entity (newest `limit`, oldest first; each step whole, two steps
+/// of one instant both kept), and directions' minute buckets added up; integrations,
+/// directions and entities apart.
+async fn activity(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let flow = Flow::LeftToRight;
+    // Recent instants: a store may drop steps older than the retention.
+    let base = Utc::now() - TimeDelta::minutes(10) + TimeDelta::nanoseconds(123_456_789);
+    let step = |i: &IntegrationId, flow: Flow, entity: &str, kind: ActivityKind, secs: i64| Activity {
+        integration: i.clone(),
+        flow,
+        entity: EntityId::new(entity),
+        entity_key: format!("APP-{entity}"),
+        at: base + TimeDelta::seconds(secs),
+        changed: base - TimeDelta::seconds(30),
+        kind,
+        detail: format!("{} at {secs}", kind.as_str()),
+    };
+    assert!(store.entity_activity(iid, flow, &EntityId::new("1"), 10).await.expect("read").is_empty());
+    store.record_activity(&[]).await.expect("nothing to record");
+    let steps = vec![
+        step(iid, flow, "1", ActivityKind::Polled, 0),
+        step(iid, flow, "1", ActivityKind::Transformed, 1),
+        step(iid, flow, "2", ActivityKind::Polled, 1),
+        step(iid, flow, "1", ActivityKind::Written, 2),
+        // Same instant as the write: both are kept.
+        step(iid, flow, "1", ActivityKind::EchoDropped, 2),
+        step(iid, flow.reverse(), "1", ActivityKind::Failed, 3),
+        step(other, flow, "1", ActivityKind::Conflict, 3),
+    ];
+    // More steps than one batch request takes.
+    let many: Vec<Activity> = (0..30).map(|n| step(iid, flow, "3", ActivityKind::Skipped, 10 + n)).collect();
+    store.record_activity(&steps).await.expect("record");
+    store.record_activity(&many).await.expect("record many");
+
+    let one = store.entity_activity(iid, flow, &EntityId::new("1"), 10).await.expect("read");
+    let kinds: Vec<ActivityKind> = one.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds.len(), 4, "entity 1 of this integration and direction only: {kinds:?}");
+    assert_eq!(&kinds[..2], &[ActivityKind::Polled, ActivityKind::Transformed], "oldest first");
+    assert!(kinds[2..].contains(&ActivityKind::Written) && kinds[2..].contains(&ActivityKind::EchoDropped));
+    assert_eq!(one[0], steps[0], "a step comes back whole");
+    let newest = store.entity_activity(iid, flow, &EntityId::new("3"), 5).await.expect("read");
+    assert_eq!(newest, many[25..].to_vec(), "the newest `limit`, oldest first");
+
+    let back = store.entity_activity(iid, flow.reverse(), &EntityId::new("1"), 10).await.expect("read");
+    assert_eq!(back.iter().map(|a| a.kind).collect::<Vec<_>>(), vec![ActivityKind::Failed]);
+    let theirs = store.entity_activity(other, flow, &EntityId::new("1"), 10).await.expect("read");
+    assert_eq!(theirs.iter().map(|a| a.kind).collect::<Vec<_>>(), vec![ActivityKind::Conflict]);
+
+    let minute = PaceBucket::at(base).minute;
+    let next = minute + TimeDelta::minutes(1);
+    assert!(store.pace_since(iid, flow, minute).await.expect("read").is_empty());
+    let add = |at, read, written, settled| PaceBucket { minute: at, read, written, settled };
+    store.add_pace(iid, flow, &add(minute, 3, 0, 0)).await.expect("add");
+    store.add_pace(iid, flow, &add(minute, 1, 2, 2)).await.expect("add to the same minute");
+    store.add_pace(iid, flow, &add(next, 0, 1, 1)).await.expect("add");
+    store.add_pace(iid, flow.reverse(), &add(minute, 7, 7, 7)).await.expect("add");
+    store.add_pace(other, flow, &add(minute, 9, 9, 9)).await.expect("add");
+    assert_eq!(
+        store.pace_since(iid, flow, minute).await.expect("read"),
+        vec![add(minute, 4, 2, 2), add(next, 0, 1, 1)],
+        "added up per minute, oldest first"
+    );
+    assert_eq!(store.pace_since(iid, flow, next).await.expect("read"), vec![add(next, 0, 1, 1)], "from a minute on");
+    assert_eq!(store.pace_since(iid, flow.reverse(), minute).await.expect("read"), vec![add(minute, 7, 7, 7)]);
+    assert_eq!(store.pace_since(other, flow, minute).await.expect("read"), vec![add(minute, 9, 9, 9)]);
 }
 
 /// Each linked pair's collaboration record and the pending relations (issue 15's

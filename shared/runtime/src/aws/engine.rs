@@ -73,6 +73,10 @@ pub async fn aws_engine_with_secrets(
     settings: EngineSettings,
     secrets: Option<Arc<dyn SecretSource>>,
 ) -> Result<AwsRuntime, RuntimeError> {
+    let mut settings = settings;
+    if let Some(on) = record_timeline_from_env(|n| std::env::var(n).ok())? {
+        settings.record_timeline = on;
+    }
     let sdk = super::load_sdk_config().await?;
     let names = AwsNames::from_env().map_err(RuntimeError::AwsNames)?;
     // Still parsed without the feature: a half-configured template fails every cold start.
@@ -104,6 +108,20 @@ pub async fn aws_engine_with_secrets(
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
 }
 
+/// Turns each entity's timeline on or off (`on` / `off`; unset: the settings given).
+/// Off by default on AWS: each step is a billed DynamoDB write (see the README's console
+/// section for the cost per million changes).
+pub const RECORD_TIMELINE_VAR: &str = "FERRY_RECORD_TIMELINE";
+
+fn record_timeline_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<bool>, RuntimeError> {
+    match var(RECORD_TIMELINE_VAR).as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("on") => Ok(Some(true)),
+        Some("off") => Ok(Some(false)),
+        Some(other) => Err(RuntimeError::NotASwitch { var: RECORD_TIMELINE_VAR, value: other.to_string() }),
+    }
+}
+
 /// The payload bucket's store: an S3 client configured from `sdk` like the SDK
 /// clients (region, credentials, `AWS_ENDPOINT_URL[_S3]`, retries, timeouts), over
 /// the same reqwest stack. Addressed path-style when an endpoint is configured (an
@@ -128,6 +146,17 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_timeline_switch_is_on_off_or_unset_and_nothing_else() {
+        let read = |v: &str| record_timeline_from_env(env(&[(RECORD_TIMELINE_VAR, v)]));
+        assert_eq!(read("on").ok(), Some(Some(true)));
+        assert_eq!(read(" off ").ok(), Some(Some(false)));
+        assert_eq!(read("").ok(), Some(None));
+        assert_eq!(record_timeline_from_env(env(&[])).ok(), Some(None));
+        let e = read("yes").expect_err("refused");
+        assert!(e.to_string().contains("FERRY_RECORD_TIMELINE") && e.to_string().contains("yes"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod sqs_batch;
 
 pub use engine::{
     aws_engine, aws_engine_with, aws_engine_with_secrets, aws_http_client, payload_store, schedule_settings,
-    AwsRuntime, ScheduleSettings,
+    AwsRuntime, ScheduleSettings, RECORD_TIMELINE_VAR,
 };
 pub use sdk_config::{load_sdk_config, sdk_config_from_env, SdkEnvError};
 pub use secrets::AwsSecrets;

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, KeysAndAttributes, Put, Tr
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
-    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
-    PairFingerprints, PortError, Side, Watermark,
+    Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
+    IntegrationId, Link, PaceBucket, PairFingerprints, PortError, Side, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -875,6 +875,33 @@ impl StateStore for DynamoStore {
         waiting: &EntityId,
     ) -> PortResult<()> {
         self.pending_add(integration, side, awaited, waiting).await
+    }
+
+    async fn record_activity(&self, steps: &[Activity]) -> PortResult<()> {
+        self.activity_record(steps).await
+    }
+
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<Activity>> {
+        self.activity_of_entity(integration, flow, entity, limit).await
+    }
+
+    async fn add_pace(&self, integration: &IntegrationId, flow: Flow, bucket: &PaceBucket) -> PortResult<()> {
+        self.pace_add(integration, flow, bucket).await
+    }
+
+    async fn pace_since(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<PaceBucket>> {
+        self.pace_list(integration, flow, since).await
     }
 
     async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {

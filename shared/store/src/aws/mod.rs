@@ -35,6 +35,11 @@
 //!   (`seen_at_ms`, conditional puts; `expires_at` for the table's TTL)
 //! - poll request `pollrequest#{integration}#{flow}` / `pollrequest` (no attributes;
 //!   taken by a `DeleteItem` that returns the old item)
+//! - a step of an entity's way through Ferry (`ferry_domain::Activity`), in its entity's
+//!   timeline `activity#{integration}#{flow}#{entity}` / `{at RFC 3339 nanos}#{random}`,
+//!   the step in `doc`, `expires_at` for the table's TTL
+//! - a direction's minute bucket `pace#{integration}#{flow}` / `{minute RFC 3339}`
+//!   (`read`, `written`, `settled`, ADD; `expires_at` for the table's TTL)
 //!
 //! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
 //! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
@@ -48,6 +53,7 @@
 //! id always comes last, so keys are unambiguous.
 
 mod dynamo;
+mod dynamo_activity;
 mod dynamo_collab;
 mod dynamo_hooks;
 mod dynamo_state;

@@ -37,9 +37,11 @@
 //!   counts every unacked message (visible, in flight, delayed). `receive` has no
 //!   batch cap (SQS: 10). Empty group or dedup ids are rejected with `BadMessage`.
 
+mod activity;
 mod collab;
 mod config;
 mod hooks;
+mod failure_pages;
 mod queue;
 mod reads;
 mod schema;

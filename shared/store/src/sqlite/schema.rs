@@ -151,6 +151,32 @@ CREATE TABLE poll_requests (
     PRIMARY KEY (integration, flow)
 ) WITHOUT ROWID;
 "#,
+    // Entities' steps through Ferry (the console's timelines) and each direction's
+    // minute buckets of changes read, written and settled (its throughput and lag).
+    r#"
+CREATE TABLE activity (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX activity_by_entity ON activity (integration, flow, entity, at);
+CREATE TABLE pace (
+    integration TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    minute      TEXT NOT NULL,
+    read        INTEGER NOT NULL,
+    written     INTEGER NOT NULL,
+    settled     INTEGER NOT NULL,
+    PRIMARY KEY (integration, flow, minute)
+) WITHOUT ROWID;
+-- Failures counted per category without reading their records.
+ALTER TABLE failures ADD COLUMN category TEXT NOT NULL DEFAULT '';
+UPDATE failures SET category = json_extract(body, '$.category');
+CREATE INDEX failures_by_category ON failures (integration, flow, category, first_failed_at);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -2,13 +2,17 @@
 //! collaboration records (their SQL in `collab`).
 
 use super::config::version_conflict;
-use super::{collab, commit, decode, encode, immediate, reads, sortable_time, to_i64, to_u64, Ctx, SqliteStore};
+use super::{
+    activity, collab, commit, decode, encode, failure_pages, immediate, reads, sortable_time, to_i64, to_u64, Ctx,
+    SqliteStore,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::FailureCount;
 use ferry_domain::{
-    CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, Link,
-    PortError, Side, Watermark,
+    Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
+    IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -306,8 +310,8 @@ impl StateStore for SqliteStore {
                     record.id = id;
                     let body = encode(&record, &what)?;
                     tx.execute(
-                        "UPDATE failures SET first_failed_at = ?2, body = ?3 WHERE id = ?1",
-                        params![record.id, sortable_time(&record.first_failed_at), body],
+                        "UPDATE failures SET first_failed_at = ?2, body = ?3, category = ?4 WHERE id = ?1",
+                        params![record.id, sortable_time(&record.first_failed_at), body, record.category.as_str()],
                     )
                     .ctx(|| what.clone())?;
                 }
@@ -327,15 +331,16 @@ impl StateStore for SqliteStore {
                     let body = encode(&record, &what)?;
                     tx.execute(
                         "INSERT INTO failures
-                         (id, integration, flow, entity, first_failed_at, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (id, integration, flow, entity, first_failed_at, body, category)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                         params![
                             record.id,
                             integration,
                             flow.as_str(),
                             entity,
                             sortable_time(&record.first_failed_at),
-                            body
+                            body,
+                            record.category.as_str()
                         ],
                     )
                     .ctx(|| what.clone())?;
@@ -379,6 +384,23 @@ impl StateStore for SqliteStore {
             ),
         })
         .await
+    }
+
+    /// Counted in SQL over an index (integration, flow, category, first_failed_at): no
+    /// record is read.
+    async fn failure_counts(&self) -> PortResult<Vec<FailureCount>> {
+        self.run(move |conn, _| failure_pages::counts(conn)).await
+    }
+
+    /// Paged in SQL: only the page's records are read.
+    async fn failure_page(
+        &self,
+        integration: Option<&IntegrationId>,
+        offset: usize,
+        limit: usize,
+    ) -> PortResult<(Vec<FailureRecord>, u64)> {
+        let integration = integration.map(|i| i.to_string());
+        self.run(move |conn, _| failure_pages::page(conn, integration.as_deref(), offset, limit)).await
     }
 
     /// Idempotent: deleting an absent failure succeeds.
@@ -492,6 +514,40 @@ impl StateStore for SqliteStore {
             Ok(counts)
         })
         .await
+    }
+
+    async fn record_activity(&self, steps: &[Activity]) -> PortResult<()> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let steps = steps.to_vec();
+        self.run(move |conn, _| activity::record(conn, &steps)).await
+    }
+
+    async fn entity_activity(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        entity: &EntityId,
+        limit: usize,
+    ) -> PortResult<Vec<Activity>> {
+        let (integration, entity) = (integration.to_string(), entity.to_string());
+        self.run(move |conn, _| activity::of_entity(conn, &integration, flow.as_str(), &entity, limit)).await
+    }
+
+    async fn add_pace(&self, integration: &IntegrationId, flow: Flow, bucket: &PaceBucket) -> PortResult<()> {
+        let (integration, bucket) = (integration.to_string(), *bucket);
+        self.run(move |conn, _| activity::add_pace(conn, &integration, flow.as_str(), &bucket)).await
+    }
+
+    async fn pace_since(
+        &self,
+        integration: &IntegrationId,
+        flow: Flow,
+        since: DateTime<Utc>,
+    ) -> PortResult<Vec<PaceBucket>> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| activity::pace_since(conn, &integration, flow.as_str(), &since)).await
     }
 
     async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
