@@ -529,6 +529,7 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
         self.op("DeleteItem", "take_poll_request");
         self.inner.take_poll_request(integration, flow).await
+    }
     async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
         // One item per step, 25 items per BatchWriteItem request, billed per item: counted
         // as one put per item (a step is under 1 KB: one write unit each).
