@@ -40,8 +40,8 @@
 mod activity;
 mod collab;
 mod config;
-mod hooks;
 mod failure_pages;
+mod hooks;
 mod queue;
 mod reads;
 mod schema;
