@@ -108,6 +108,25 @@ enum TxError {
     Failed(PortError),
 }
 
+/// After a put of a record that wrote the payload object `written` in place of
+/// `replaced`: (the object the table now names, the object to delete), or `None` when
+/// nothing may be deleted. Content keys make an object both records name one object,
+/// which stays. A failure that is not a cancellation (a timeout, a dropped connection)
+/// may have committed, so both objects stay: an object left behind costs storage, a
+/// record naming a deleted object cannot be read.
+fn objects_after_put<'a>(
+    result: &Result<(), TxError>,
+    written: Option<&'a str>,
+    replaced: Option<&'a str>,
+) -> Option<(Option<&'a str>, Option<&'a str>)> {
+    let (kept, dropped) = match result {
+        Ok(()) => (written, replaced),
+        Err(TxError::Cancelled(_)) => (replaced, written),
+        Err(TxError::Failed(_)) => return None,
+    };
+    (dropped.is_some() && dropped != kept).then_some((kept, dropped))
+}
+
 impl DynamoStore {
     async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxError> {
         let table = &*self.state_table;
@@ -667,13 +686,9 @@ impl StateStore for DynamoStore {
                 }
             };
             let result = self.transact(items, &what).await;
-            // Content keys: an object both records name is one object, and stays.
-            let (kept, dropped) = match &result {
-                Ok(()) => (written.as_deref(), replaced.as_deref()),
-                Err(_) => (replaced.as_deref(), written.as_deref()),
-            };
-            if dropped != kept {
+            if let Some((kept, dropped)) = objects_after_put(&result, written.as_deref(), replaced.as_deref()) {
                 self.drop_payload(dropped, &what).await;
+                debug_assert_ne!(kept, dropped);
             }
             match result {
                 Ok(()) => return Ok(()),
@@ -939,6 +954,26 @@ impl StateStore for DynamoStore {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_put_deletes_only_the_object_no_record_can_name() {
+        let failed = || Err(TxError::Failed(PortError::store("timeout")));
+        let cancelled = || Err(TxError::Cancelled(vec!["ConditionalCheckFailed".into()]));
+        let (new, old) = (Some("failures/x/new.json"), Some("failures/x/old.json"));
+        let table: [(&str, Result<(), TxError>, Option<&str>, Option<&str>, Option<Option<&str>>); 7] = [
+            ("written: the replaced object goes", Ok(()), new, old, Some(old)),
+            ("written, nothing replaced", Ok(()), new, None, None),
+            ("written over the same content", Ok(()), new, new, None),
+            ("cancelled: the object just written goes", cancelled(), new, old, Some(new)),
+            ("cancelled, inline record", cancelled(), None, old, None),
+            ("outcome unknown: both stay", failed(), new, old, None),
+            ("outcome unknown, nothing replaced: it stays", failed(), new, None, None),
+        ];
+        for (case, result, written, replaced, want) in table {
+            let got = objects_after_put(&result, written, replaced).map(|(_, dropped)| dropped);
+            assert_eq!(got, want, "{case}");
+        }
+    }
 
     #[test]
     fn failure_sort_keys_order_like_their_instants() {
