@@ -52,6 +52,12 @@ pub(crate) fn n(v: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// The table's TTL attribute (`expires_at`, epoch seconds) for a deadline in epoch
+/// milliseconds, rounded up: DynamoDB never removes an item before its deadline.
+pub(crate) fn ttl_seconds(deadline_ms: i64) -> i64 {
+    deadline_ms.saturating_add(999).div_euclid(1000)
+}
+
 pub(crate) fn key(pk: impl Into<String>, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
@@ -300,6 +306,13 @@ impl ConfigStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ttl_never_falls_before_its_deadline() {
+        for (deadline_ms, want) in [(0, 0), (1, 1), (999, 1), (1000, 1), (1001, 2), (i64::MAX, i64::MAX / 1000)] {
+            assert_eq!(ttl_seconds(deadline_ms), want, "{deadline_ms} ms");
+        }
+    }
 
     #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
     struct Rec {

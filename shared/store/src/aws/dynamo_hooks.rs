@@ -1,7 +1,7 @@
 //! Webhook bookkeeping on the state table (item layout in the module docs of `aws`):
 //! delivery ids seen (replay defence) and poll requests.
 
-use super::dynamo::{key, n, DynamoStore};
+use super::dynamo::{key, n, ttl_seconds, DynamoStore};
 use super::error::sdk_error;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
@@ -32,7 +32,7 @@ impl DynamoStore {
         let table = &*self.state_table;
         let at_ms = at.timestamp_millis();
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let expires_s = at_ms.saturating_add(window_ms).saturating_add(999).div_euclid(1000);
+        let expires_s = ttl_seconds(at_ms.saturating_add(window_ms));
         let mut item = key(delivery_pk(hook, id), DELIVERY_SK);
         item.insert("seen_at_ms".into(), n(at_ms));
         item.insert("expires_at".into(), n(expires_s));

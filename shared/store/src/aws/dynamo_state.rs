@@ -1,6 +1,6 @@
 //! `StateStore` on the state table (item layout in the module docs of `aws`).
 
-use super::dynamo::{doc, encode, get_s, get_u64, inflated, key, n, put_versioned, s, DynamoStore, Item};
+use super::dynamo::{doc, encode, get_s, get_u64, inflated, key, n, put_versioned, s, ttl_seconds, DynamoStore, Item};
 use super::error::{corrupt, sdk_error};
 use super::record_payloads::payload_key;
 use async_trait::async_trait;
@@ -822,7 +822,7 @@ impl StateStore for DynamoStore {
         let table = &*self.state_table;
         let now_ms = Utc::now().timestamp_millis();
         let expires_ms = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-        let expires_s = expires_ms.saturating_add(999).div_euclid(1000);
+        let expires_s = ttl_seconds(expires_ms);
         let mut item = key(lease_pk(integration, flow), "lease");
         item.insert("owner".into(), s(owner));
         item.insert("expires_at".into(), n(expires_s));
