@@ -960,7 +960,9 @@ mod tests {
         let failed = || Err(TxError::Failed(PortError::store("timeout")));
         let cancelled = || Err(TxError::Cancelled(vec!["ConditionalCheckFailed".into()]));
         let (new, old) = (Some("failures/x/new.json"), Some("failures/x/old.json"));
-        let table: [(&str, Result<(), TxError>, Option<&str>, Option<&str>, Option<Option<&str>>); 7] = [
+        // (case, the put's result, object written, object replaced, object to delete)
+        type Row<'a> = (&'a str, Result<(), TxError>, Option<&'a str>, Option<&'a str>, Option<Option<&'a str>>);
+        let table: [Row; 7] = [
             ("written: the replaced object goes", Ok(()), new, old, Some(old)),
             ("written, nothing replaced", Ok(()), new, None, None),
             ("written over the same content", Ok(()), new, new, None),
