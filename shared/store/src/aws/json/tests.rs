@@ -3,30 +3,11 @@
 //! Secrets Manager: ferry-runtime's secret tests.)
 
 use super::*;
-use crate::aws::signed::test_server::{header, reply, server};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use aws_smithy_types::retry::RetryConfig;
-use aws_types::region::Region;
+use crate::aws::signed::test_server::{header, reply, sdk, server, SECRET};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use ferry_domain::ErrorCategory;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Duration;
-
-const SECRET: &str = "very-secret-key";
-
-fn sdk(endpoint: &str, attempts: u32) -> SdkConfig {
-    let credentials = Credentials::new("AKIDEXAMPLE", SECRET, Some("session-token-value".into()), None, "test");
-    SdkConfig::builder()
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .endpoint_url(endpoint)
-        .retry_config(
-            RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(Duration::from_millis(1)),
-        )
-        .build()
-}
 
 fn client(service: JsonService, sdk: &SdkConfig) -> AwsJsonClient {
     AwsJsonClient::from_sdk_config(service, sdk, reqwest::Client::new())

@@ -2,13 +2,12 @@
 //! how answers are read, retried and classified. (Against the emulator: the payload
 //! store's tests in aws_contract.rs and the e2e delivery scenarios.)
 
-use super::super::signed::test_server::{header, reply, server};
+use super::super::signed::test_server::{header, reply, sdk, server, SECRET};
 use super::super::signed::{fresh, Retry, EMPTY_SHA256};
 use super::*;
 use aws_credential_types::credential_fn::provide_credentials_fn;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
-use aws_smithy_types::retry::RetryConfig;
 use aws_types::origin::Origin;
 use aws_types::region::Region;
 use aws_types::service_config::LoadServiceConfig;
@@ -18,20 +17,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
-
-const SECRET: &str = "very-secret-key";
-
-fn sdk(endpoint: &str, attempts: u32) -> SdkConfig {
-    let credentials = Credentials::new("AKIDEXAMPLE", SECRET, Some("session-token-value".into()), None, "test");
-    SdkConfig::builder()
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .endpoint_url(endpoint)
-        .retry_config(
-            RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(Duration::from_millis(1)),
-        )
-        .build()
-}
 
 fn client(sdk: &SdkConfig) -> S3Client {
     S3Client::from_sdk_config(

@@ -1,8 +1,31 @@
 //! A scripted HTTP server on the loopback for the clients' tests: what goes on the
 //! wire, and answers as a service would give them.
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// The secret key of the clients' test credentials: it must never reach the wire.
+pub(crate) const SECRET: &str = "very-secret-key";
+
+/// An SDK configuration pointing the clients at `endpoint`, with static test
+/// credentials and `attempts` fast retries.
+pub(crate) fn sdk(endpoint: &str, attempts: u32) -> SdkConfig {
+    let credentials = Credentials::new("AKIDEXAMPLE", SECRET, Some("session-token-value".into()), None, "test");
+    SdkConfig::builder()
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .endpoint_url(endpoint)
+        .retry_config(
+            RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(Duration::from_millis(1)),
+        )
+        .build()
+}
 
 /// A server that answers each connection with the next of `replies` (then closes it)
 /// and returns the requests it read.
