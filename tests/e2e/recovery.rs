@@ -274,6 +274,53 @@ async fn a_crash_after_an_attachment_copy_neither_echoes_nor_duplicates_it() -> 
     Ok(())
 }
 
+/// A crash after an attachment's copy reached the target, before its pair was stored, and
+/// then the person deletes the original before the retry: the copy goes too, in both
+/// directions (Jira names the copy's author; Azure DevOps names none, and the copy is
+/// known by the intent Ferry stored before uploading it), and nothing is copied back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_whose_original_is_deleted_before_the_retry_after_a_crash_is_deleted_too() -> Result<()> {
+    for original in [Side::Left, Side::Right] {
+        let w = World::new(Variant { collaboration: true, ..Variant::default() }).await?;
+        // The crashed message stays away long enough for the person's deletion.
+        let visibility = Duration::from_secs(10);
+        let c =
+            crashing_engine_with(&w, CrashPoint::CollabAfterAttachment, EngineSettings::default(), visibility).await?;
+        let alice = w.jira_user("alice").await;
+        let bug = alice.create(vec![("summary", text("Deleted before the retry"))]).await?;
+        c.sync(&w).await;
+        let item = c.engine.state().get_link(&w.id, Side::Left, &bug.id).await?.context("linked")?.right.id;
+        let (person, on) = match original {
+            Side::Left => (alice, bug.id.clone()),
+            Side::Right => (w.ado_user("bob").await, item.clone()),
+        };
+        let copy_on = if original == Side::Left { &item } else { &bug.id };
+        let mut bytes = bytes_of(2048);
+        let file = person.conn.upload(&person.scope, &on, "trace.log", 2048, &mut bytes).await?;
+        // The write that copies it crashes after the upload; the message waits for its
+        // visibility timeout, and the person deletes the original meanwhile.
+        for flow in [Flow::LeftToRight, Flow::RightToLeft] {
+            c.engine.poll(&w.id, flow, Utc::now()).await?;
+        }
+        let mut report = CycleReport::default();
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.runner.drain(&mut report)).await;
+        assert_eq!(c.crash.fired.load(Ordering::SeqCst), 1, "{original:?}: the write crashed once after the copy");
+        let other = w.reader(original.other()).await;
+        assert_eq!(other.conn.attachments(&other.scope, copy_on).await?.len(), 1, "{original:?}: the copy arrived");
+        person.conn.delete_attachment(&person.scope, &on, &file.id).await?;
+        c.sync(&w).await;
+        c.sync(&w).await;
+
+        let left = other.conn.attachments(&other.scope, copy_on).await?;
+        assert!(left.is_empty(), "{original:?}: the copy went the way of its original: {left:#?}");
+        let own = w.reader(original).await;
+        let back = own.conn.attachments(&own.scope, &on).await?;
+        assert!(back.is_empty(), "{original:?}: nothing copied back: {back:#?}");
+        assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "{original:?}: nothing parked");
+    }
+    Ok(())
+}
+
 /// `n` bytes for an upload.
 fn bytes_of(n: usize) -> Bytes {
     Bytes(Some(vec![7u8; n]))

@@ -202,6 +202,20 @@ pub struct AttachmentPair {
     pub copy: Option<String>,
 }
 
+/// A copy Ferry set out to upload, stored before the upload: a retry after a crash
+/// between the upload and the store of its pair knows the file it finds on the target
+/// (same name and size) is its own, even when the original is gone by then and nothing on
+/// the source names it any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyIntent {
+    /// The side the original is on.
+    pub original: Side,
+    /// The original's id on that side.
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+}
+
 /// What Ferry recorded of a linked pair's conversation and structure, stored per pair
 /// (keyed by its left entity) and written on the condition of the version read.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -210,6 +224,9 @@ pub struct CollabState {
     pub comments: Vec<CommentPair>,
     #[serde(default)]
     pub attachments: Vec<AttachmentPair>,
+    /// Copies being uploaded: their pairs are not stored yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copying: Vec<CopyIntent>,
     /// The left entity's synced relations as last written to the right, in the right's terms.
     #[serde(default)]
     pub relations_left: Vec<Relation>,

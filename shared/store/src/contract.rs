@@ -10,11 +10,11 @@ use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
 use ferry_domain::FailureCount;
 use ferry_domain::{
-    Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, Counter, Direction,
-    Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping, FieldValue,
-    FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link, MappingKind,
-    OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef, SeenRevision,
-    Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, CopyIntent, Counter,
+    Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping,
+    FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link,
+    MappingKind, OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef,
+    SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -831,6 +831,7 @@ fn collab_state(comments: usize) -> CollabState {
             AttachmentPair { original: Side::Left, id: "att-1".into(), copy: Some("9f0c".into()) },
             AttachmentPair { original: Side::Right, id: "att-2".into(), copy: None },
         ],
+        copying: vec![CopyIntent { original: Side::Right, id: "att-3".into(), name: "trace.log".into(), size: 2048 }],
         relations_left: vec![Relation::Parent { parent: EntityId::new("51") }],
         relations_right: vec![Relation::Link {
             link_type: "Blocks".into(),

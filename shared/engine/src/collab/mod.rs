@@ -6,6 +6,7 @@
 
 pub mod comments;
 pub mod far_end;
+mod leftovers;
 pub mod markup;
 pub mod peers;
 pub mod relations;

@@ -9,6 +9,7 @@
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
 use super::far_end::{far_ends, record_far_end, FarEnd};
+use super::leftovers::{abandoned_copies, crash_leftover, Leftover};
 use super::markup::{rewrite, Mentioned, Pictured};
 use super::peers::routes;
 use super::relations::{other_base_after, plan_relations, RelationMap};
@@ -20,15 +21,22 @@ use chrono::{DateTime, Utc};
 use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
-    text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite, EntityId,
-    ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side, UserRef,
+    text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite,
+    CopyIntent, EntityId, ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side,
+    UserRef,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Reads of a far end's record before a conflicting write fails the sync (its message
 /// is retried).
 const FAR_END_ATTEMPTS: u32 = 5;
+
+/// The pair's record as last read or written, and its version (`None`: none yet).
+struct Stored {
+    state: CollabState,
+    version: Option<u64>,
+}
 
 /// One linked pair, seen from one flow.
 pub(crate) struct PairInFlow<'a> {
@@ -90,17 +98,17 @@ impl Engine {
             return Ok(report);
         }
         let id = &pair.record.integration.id;
-        let (mut state, version) = match self.state.get_collab(id, pair.left()).await? {
-            Some((s, v)) => (s, Some(v)),
-            None => (CollabState::default(), None),
+        let mut stored = match self.state.get_collab(id, pair.left()).await? {
+            Some((state, v)) => Stored { state, version: Some(v) },
+            None => Stored { state: CollabState::default(), version: None },
         };
-        let before = state.clone();
+        let mut state = stored.state.clone();
         let src = self.end(pair.record, pair.flow.source(), pair.source).await?;
         let tgt = self.end(pair.record, pair.flow.target(), pair.target).await?;
         let floor = self.state.get_watermark(id, pair.flow).await?.map(|w| w.floor).unwrap_or(DateTime::<Utc>::MIN_UTC);
         // Attachments first: inline images of the comments then find their copies.
         if let Some(rule) = c.attachments.filter(|a| a.direction.allows(pair.flow)) {
-            self.sync_attachments(&pair, &src, &tgt, rule, floor, &mut state, &mut report).await?;
+            self.sync_attachments(&pair, &src, &tgt, rule, floor, &mut stored, &mut state, &mut report).await?;
         }
         if c.comments.is_some_and(|d| d.allows(pair.flow)) {
             self.sync_comments(&pair, &src, &tgt, floor, &mut state, &mut report).await?;
@@ -108,9 +116,7 @@ impl Engine {
         if c.hierarchy.is_some_and(|d| d.allows(pair.flow)) || !c.links.is_empty() {
             self.sync_relations(&pair, &src, &tgt, &mut state, &mut report).await?;
         }
-        if state != before {
-            self.state.put_collab(id, pair.left(), &state, version).await?;
-        }
+        self.store_collab(&pair, &state, &mut stored).await?;
         Ok(report)
     }
 
@@ -213,6 +219,7 @@ impl Engine {
         tgt: &End,
         rule: AttachmentRule,
         floor: DateTime<Utc>,
+        stored: &mut Stored,
         state: &mut CollabState,
         report: &mut CollabReport,
     ) -> Result<(), Parkable> {
@@ -223,28 +230,38 @@ impl Engine {
         let source_ferry =
             self.integration_user(&pair.record.integration.endpoint(src.side).system, src.conn.as_ref()).await?;
         self.drop_deleted_attachments(src, tgt, &source, &target, state, report).await?;
-        let paired = |a: &Attachment, side: Side| {
-            state
-                .attachments
-                .iter()
-                .any(|p| attachment_ids(p, side).0 == a.id || attachment_ids(p, side).1.as_deref() == Some(&a.id))
+        let on = |side: Side| -> HashSet<String> {
+            state.attachments.iter().filter_map(|p| attachment_ids(p, side).0.into()).collect()
         };
+        let (source_paired, mut taken): (HashSet<String>, HashSet<String>) = {
+            let theirs: HashSet<String> =
+                state.attachments.iter().filter_map(|p| attachment_ids(p, src.side).1).collect();
+            (on(src.side), on(tgt.side).into_iter().chain(theirs).collect())
+        };
+        let unpaired: Vec<&Attachment> = target.iter().filter(|t| !taken.contains(&t.id)).collect();
+        for (_, copy) in abandoned_copies(&state.copying, src.side, &source, &unpaired, &ferry.id) {
+            if let Some(copy) = copy {
+                tgt.conn.delete_attachment(&tgt.scope, &tgt.id, &copy).await?;
+                taken.insert(copy);
+                report.attachments_deleted += 1;
+            }
+        }
+        // The rest of this side's intents are settled below: a leftover copy is paired by
+        // its name and size, and a copy that never arrived is uploaded again.
+        state.copying.retain(|i| i.original != src.side);
         let mut fresh: Vec<&Attachment> = source
             .iter()
-            .filter(|a| !paired(a, src.side) && a.created >= floor)
+            .filter(|a| !source_paired.contains(&a.id) && a.created >= floor)
             .filter(|a| a.author.as_ref().is_none_or(|u| u.id != source_ferry.id))
             .collect();
         fresh.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
-        let mut made = Vec::new();
-        let mut new_pairs = Vec::new();
         for a in fresh {
-            let unpaired: Vec<&Attachment> =
-                target.iter().filter(|t| !paired(t, tgt.side) && !made.contains(&t.id)).collect();
+            let unpaired: Vec<&Attachment> = target.iter().filter(|t| !taken.contains(&t.id)).collect();
             let copy = match crash_leftover(a, &unpaired, &ferry.id) {
                 Some(Leftover::CopyOfSource(t)) => Some(t),
                 Some(Leftover::OriginalOfSource(t)) => {
-                    made.push(t.clone());
-                    new_pairs.push(AttachmentPair { original: tgt.side, id: t, copy: Some(a.id.clone()) });
+                    taken.insert(t.clone());
+                    state.attachments.push(AttachmentPair { original: tgt.side, id: t, copy: Some(a.id.clone()) });
                     continue;
                 }
                 None if a.size > rule.max_size => {
@@ -253,6 +270,10 @@ impl Engine {
                     None
                 }
                 None => {
+                    let intent =
+                        CopyIntent { original: src.side, id: a.id.clone(), name: a.name.clone(), size: a.size };
+                    state.copying.push(intent);
+                    self.store_collab(pair, state, stored).await?;
                     let copied = copy_attachment(
                         src.conn.as_ref(),
                         &src.scope,
@@ -266,15 +287,33 @@ impl Engine {
                     report.attachments_copied += 1;
                     report.bytes_copied += copied.size;
                     self.crash_point(CrashPoint::CollabAfterAttachment)?;
+                    state.copying.retain(|i| !(i.original == src.side && i.id == a.id));
                     Some(copied.id)
                 }
             };
             if let Some(c) = &copy {
-                made.push(c.clone());
+                taken.insert(c.clone());
             }
-            new_pairs.push(attachment_pair(src.side, a.id.clone(), copy));
+            state.attachments.push(attachment_pair(src.side, a.id.clone(), copy));
         }
-        state.attachments.extend(new_pairs);
+        Ok(())
+    }
+
+    /// Writes `state` as the pair's record if it differs from what is stored, on the
+    /// condition of the stored version.
+    async fn store_collab(
+        &self,
+        pair: &PairInFlow<'_>,
+        state: &CollabState,
+        stored: &mut Stored,
+    ) -> Result<(), Parkable> {
+        if *state == stored.state {
+            return Ok(());
+        }
+        let id = &pair.record.integration.id;
+        self.state.put_collab(id, pair.left(), state, stored.version).await?;
+        stored.version = Some(stored.version.map_or(1, |v| v + 1));
+        stored.state = state.clone();
         Ok(())
     }
 
@@ -559,33 +598,6 @@ impl Engine {
     }
 }
 
-/// An unpaired file on the target that is `a`'s other half, a crash having lost their pair.
-#[derive(Debug, PartialEq, Eq)]
-enum Leftover {
-    /// Ferry's copy of `a` (by the integration user, or by someone the system does not
-    /// name: Azure DevOps tells no attachment's author): taken as the copy.
-    CopyOfSource(String),
-    /// `a` itself is Ferry's copy (its author unknown) of this person's file: paired the
-    /// other way round, nothing copied back.
-    OriginalOfSource(String),
-}
-
-/// The rule for a source file that has no pair: a target file of the same name and size
-/// that has none either is its copy or its original (one write step copied it and
-/// crashed before recording the pair); `None`: `a` is new and is copied.
-fn crash_leftover(a: &Attachment, unpaired: &[&Attachment], ferry: &str) -> Option<Leftover> {
-    let same = unpaired.iter().filter(|t| t.name == a.name && t.size == a.size);
-    let mut by_person = None;
-    for t in same {
-        match &t.author {
-            None => return Some(Leftover::CopyOfSource(t.id.clone())),
-            Some(u) if u.id == ferry => return Some(Leftover::CopyOfSource(t.id.clone())),
-            Some(_) => by_person = by_person.or(Some(t.id.clone())),
-        }
-    }
-    by_person.filter(|_| a.author.is_none()).map(Leftover::OriginalOfSource)
-}
-
 /// Whether `i` syncs parents or links in either direction.
 fn syncs_relations(i: &Integration) -> bool {
     i.collaboration.hierarchy.is_some() || !i.collaboration.links.is_empty()
@@ -671,46 +683,6 @@ mod tests {
         let body = attributed("Alice", DateTime::<Utc>::MIN_UTC, &url, "<p>x</p>");
         assert_eq!(origin_in_body(&body).as_deref(), Some(mark.as_str()));
         assert_eq!(origin_in_body("<p>a person's comment</p>"), None);
-    }
-
-    fn file(id: &str, name: &str, author: Option<&str>) -> Attachment {
-        Attachment {
-            id: id.into(),
-            name: name.into(),
-            size: 10,
-            mime_type: None,
-            author: author.map(|a| UserRef { id: a.into(), email: None, display_name: None }),
-            created: DateTime::<Utc>::MIN_UTC,
-            url: String::new(),
-        }
-    }
-
-    #[test]
-    fn an_unpaired_file_of_the_same_name_and_size_on_the_target_is_a_crashed_copys_other_half() {
-        use Leftover::*;
-        let (person, unknown) = (Some("alice"), None);
-        // (source file's author, target files (id, name, author), expected)
-        type Row<'a> = (Option<&'a str>, &'a [(&'a str, &'a str, Option<&'a str>)], Option<Leftover>);
-        let table: [Row; 7] = [
-            (person, &[], None),
-            (person, &[("t1", "a.txt", Some("bot"))], Some(CopyOfSource("t1".into()))),
-            // Azure DevOps names no author: a same-named file there is taken as the copy.
-            (person, &[("t1", "a.txt", unknown)], Some(CopyOfSource("t1".into()))),
-            // Another name is another file.
-            (person, &[("t1", "b.txt", Some("bot"))], None),
-            // A person's file of the same name on the target, the source's author named:
-            // two people's files, both synced.
-            (person, &[("t1", "a.txt", Some("bob"))], None),
-            // The source file names no author and the target holds a person's file of the
-            // same name and size: the source file is Ferry's copy of it.
-            (unknown, &[("t1", "a.txt", Some("bob"))], Some(OriginalOfSource("t1".into()))),
-            (unknown, &[("t1", "a.txt", Some("bob")), ("t2", "a.txt", Some("bot"))], Some(CopyOfSource("t2".into()))),
-        ];
-        for (author, target, want) in table {
-            let files: Vec<Attachment> = target.iter().map(|(id, n, a)| file(id, n, *a)).collect();
-            let refs: Vec<&Attachment> = files.iter().collect();
-            assert_eq!(crash_leftover(&file("s1", "a.txt", author), &refs, "bot"), want, "{author:?} {target:?}");
-        }
     }
 
     #[test]
