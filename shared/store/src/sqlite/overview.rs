@@ -1,0 +1,115 @@
+//! [`StateStore::overview`](ferry_domain::ports::StateStore::overview) on SQLite: one
+//! query per table over the integrations given (a JSON array bound as one parameter),
+//! all in one read transaction.
+
+use super::state::set_counter;
+use super::{decode, sortable_time, to_u64, Ctx};
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::PortResult;
+use ferry_domain::{Flow, IntegrationId, PaceBucket, PortError, StateOverview, Watermark};
+use rusqlite::{params, Connection, Row};
+
+const WHAT: &str = "overview";
+/// The integrations of the JSON array bound as `?1`.
+const GIVEN: &str = "integration IN (SELECT value FROM json_each(?1))";
+
+pub(super) fn read(conn: &mut Connection, ids: &str, pace_since: Option<DateTime<Utc>>) -> PortResult<StateOverview> {
+    let tx = conn.transaction().ctx(|| WHAT.to_string())?;
+    let mut out = StateOverview::default();
+    for_each(
+        &tx,
+        &format!("SELECT integration, flow, version, body FROM watermarks WHERE {GIVEN}"),
+        params![ids],
+        |r| {
+            let (i, flow) = key(r)?;
+            let mut wm: Watermark =
+                decode(&r.get::<_, String>(3).ctx(what)?, "watermarks", format!("integration {i} flow {flow}"))?;
+            wm.version = to_u64(r.get(2).ctx(what)?, WHAT)?;
+            out.watermarks.insert((i, flow), wm);
+            Ok(())
+        },
+    )?;
+    for_each(
+        &tx,
+        &format!("SELECT integration, flow, counter, value FROM counters WHERE {GIVEN}"),
+        params![ids],
+        |r| {
+            let (i, flow) = key(r)?;
+            let counts = out.counts.entry((i, flow)).or_default();
+            set_counter(counts, &r.get::<_, String>(2).ctx(what)?, to_u64(r.get(3).ctx(what)?, WHAT)?, WHAT)
+        },
+    )?;
+    for_each(
+        &tx,
+        &format!("SELECT integration, COUNT(*) FROM links WHERE {GIVEN} GROUP BY integration"),
+        params![ids],
+        |r| {
+            out.links.insert(integration(r)?, to_u64(r.get(1).ctx(what)?, WHAT)?);
+            Ok(())
+        },
+    )?;
+    if let Some(since) = pace_since {
+        // Both flows named, so the primary key (integration, flow, minute) serves the range.
+        let sql = format!(
+            "SELECT integration, flow, minute, read, written, settled FROM pace WHERE {GIVEN} AND flow IN (?2, ?3) \
+             AND minute >= ?4 ORDER BY integration, flow, minute"
+        );
+        let [a, b] = Flow::BOTH.map(Flow::as_str);
+        // Rows come grouped by direction (about 1,440 a day each): each group's key is
+        // parsed once, and the group stored whole.
+        let mut group: Option<((String, String), (IntegrationId, Flow), Vec<PaceBucket>)> = None;
+        for_each(&tx, &sql, params![ids, a, b, sortable_time(&since)], |r| {
+            let raw: (String, String) = (r.get(0).ctx(what)?, r.get(1).ctx(what)?);
+            if group.as_ref().is_none_or(|(g, _, _)| *g != raw) {
+                if let Some((_, key, buckets)) = group.replace((raw, key(r)?, Vec::new())) {
+                    out.pace.insert(key, buckets);
+                }
+            }
+            let minute: String = r.get(2).ctx(what)?;
+            let minute = DateTime::parse_from_rfc3339(&minute)
+                .map_err(|e| PortError::store(format!("{WHAT}: corrupt minute {minute:?} in table `pace`: {e}")))?
+                .with_timezone(&Utc);
+            let count = |n| r.get::<_, i64>(n).ctx(what).and_then(|v| to_u64(v, WHAT));
+            let bucket = PaceBucket { minute, read: count(3)?, written: count(4)?, settled: count(5)? };
+            if let Some((_, _, buckets)) = group.as_mut() {
+                buckets.push(bucket);
+            }
+            Ok(())
+        })?;
+        if let Some((_, key, buckets)) = group {
+            out.pace.insert(key, buckets);
+        }
+    }
+    Ok(out)
+}
+
+fn what() -> String {
+    WHAT.to_string()
+}
+
+/// Runs `sql` and hands each row to `each`.
+fn for_each(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut each: impl FnMut(&Row<'_>) -> PortResult<()>,
+) -> PortResult<()> {
+    let mut stmt = conn.prepare_cached(sql).ctx(what)?;
+    let mut rows = stmt.query(params).ctx(what)?;
+    while let Some(row) = rows.next().ctx(what)? {
+        each(row)?;
+    }
+    Ok(())
+}
+
+fn integration(r: &Row<'_>) -> PortResult<IntegrationId> {
+    let id: String = r.get(0).ctx(what)?;
+    IntegrationId::parse(&id).map_err(|e| PortError::store(format!("{WHAT}: corrupt integration id {id:?}: {e}")))
+}
+
+/// The row's integration and flow (its first two columns).
+fn key(r: &Row<'_>) -> PortResult<(IntegrationId, Flow)> {
+    let flow: String = r.get(1).ctx(what)?;
+    let flow = Flow::parse(&flow).ok_or_else(|| PortError::store(format!("{WHAT}: corrupt flow {flow:?}")))?;
+    Ok((integration(r)?, flow))
+}
