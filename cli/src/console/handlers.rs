@@ -27,12 +27,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/failures/:id", get(failure))
         .route("/failures/:id/:action", post(failure_action))
         .route("/timeline", get(timeline))
+        .merge(super::new_integration::routes())
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
 
 /// An error page (the engine's message, escaped).
-pub struct PageError(StatusCode, String);
+pub struct PageError(pub StatusCode, pub String);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {

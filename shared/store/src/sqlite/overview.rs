@@ -57,7 +57,7 @@ pub(super) fn read(conn: &mut Connection, ids: &str, pace_since: Option<DateTime
         let [a, b] = Flow::BOTH.map(Flow::as_str);
         // Rows come grouped by direction (about 1,440 a day each): each group's key is
         // parsed once, and the group stored whole.
-        let mut group: Option<((String, String), (IntegrationId, Flow), Vec<PaceBucket>)> = None;
+        let mut group: Option<Group> = None;
         for_each(&tx, &sql, params![ids, a, b, sortable_time(&since)], |r| {
             let raw: (String, String) = (r.get(0).ctx(what)?, r.get(1).ctx(what)?);
             if group.as_ref().is_none_or(|(g, _, _)| *g != raw) {
@@ -82,6 +82,9 @@ pub(super) fn read(conn: &mut Connection, ids: &str, pace_since: Option<DateTime
     }
     Ok(out)
 }
+
+/// A direction's rows of table `pace`: its raw key, parsed key and buckets.
+type Group = ((String, String), (IntegrationId, Flow), Vec<PaceBucket>);
 
 fn what() -> String {
     WHAT.to_string()
