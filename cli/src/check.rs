@@ -7,8 +7,8 @@
 //! the integration and those facts ([`side_findings`]), each placed at the line of the
 //! config that declared the offending key.
 
-use ferry_config::{Place, Places};
-use ferry_domain::ports::Connector;
+use ferry_config::{ConfigSet, Place, Places};
+use ferry_domain::ports::{Connector, ConnectorFactory};
 use ferry_domain::{EntityTypeInfo, FieldInfo, Flow, Integration, MappingKind, ProjectInfo, Scope, Side};
 use serde::Serialize;
 
@@ -114,6 +114,29 @@ pub struct SideFacts {
     pub fields: Option<Vec<FieldInfo>>,
     /// The system's answer to the filter of the direction that reads this side.
     pub filter_error: Option<String>,
+}
+
+/// Every finding of the config's integrations against their live systems, each side
+/// read through `connectors` and placed at its line of the config.
+pub async fn findings(set: &ConfigSet, connectors: &dyn ConnectorFactory) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for integration in &set.integrations {
+        for side in [Side::Left, Side::Right] {
+            let system = &integration.endpoint(side).system;
+            let found = match set.systems.iter().find(|s| &s.id == system) {
+                None => vec![RawFinding::connection(system.as_str(), side, "the system is not in the config")],
+                Some(cfg) => match connectors.connector(cfg).await {
+                    Ok(conn) => match side_facts(conn.as_ref(), integration, side).await {
+                        Ok(facts) => side_findings(integration, side, &facts),
+                        Err(unreachable) => vec![unreachable],
+                    },
+                    Err(e) => vec![RawFinding::connection(system.as_str(), side, &e.to_string())],
+                },
+            };
+            out.extend(found.into_iter().map(|f| f.place(integration, &set.places)));
+        }
+    }
+    out
 }
 
 /// Reads what [`side_findings`] needs from one side's system; a failed read is a finding.

@@ -387,7 +387,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { json } => demo::run(json).await,
         Command::Serve(args) => {
             let rt = open(&target).await?;
-            console::serve(rt.engine().clone(), matches!(rt, Backend::Aws(_)), args).await
+            console::serve(rt.engine().clone(), rt.connectors().clone(), matches!(rt, Backend::Aws(_)), args).await
         }
     }
 }
@@ -404,7 +404,6 @@ fn config_errors(errors: &ferry_config::ConfigErrors) -> ExitCode {
 /// `ferry check`: the config's own errors, else every side of every integration asked
 /// of its live system ([`check`]).
 async fn check(target: &Target, files: &[PathBuf], json: bool) -> Result<ExitCode> {
-    use ferry_domain::ports::ConnectorFactory;
     if files.is_empty() {
         bail!("name at least one config file: ferry check FILE...");
     }
@@ -413,21 +412,7 @@ async fn check(target: &Target, files: &[PathBuf], json: bool) -> Result<ExitCod
         Err(errors) => return Ok(config_errors(&errors)),
     };
     let rt = open(target).await?;
-    let mut findings = Vec::new();
-    for integration in &set.integrations {
-        for side in [Side::Left, Side::Right] {
-            let system = &integration.endpoint(side).system;
-            let cfg = set.systems.iter().find(|s| &s.id == system).context("a validated config names its systems")?;
-            let found = match rt.connectors().connector(cfg).await {
-                Ok(conn) => match check::side_facts(conn.as_ref(), integration, side).await {
-                    Ok(facts) => check::side_findings(integration, side, &facts),
-                    Err(unreachable) => vec![unreachable],
-                },
-                Err(e) => vec![check::RawFinding::connection(system.as_str(), side, &e.to_string())],
-            };
-            findings.extend(found.into_iter().map(|f| f.place(integration, &set.places)));
-        }
-    }
+    let findings = check::findings(&set, rt.connectors().as_ref()).await;
     if json {
         let v = serde_json::json!({"ok": findings.is_empty(), "findings": findings});
         println!("{}", serde_json::to_string_pretty(&v)?);

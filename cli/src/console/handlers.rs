@@ -27,12 +27,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/failures/:id", get(failure))
         .route("/failures/:id/:action", post(failure_action))
         .route("/timeline", get(timeline))
+        .merge(super::new_integration::routes())
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
 
 /// An error page (the engine's message, escaped).
-pub struct PageError(StatusCode, String);
+pub struct PageError(pub StatusCode, pub String);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
@@ -146,16 +147,12 @@ async fn integrations(State(app): Shared, Query(q): Query<Note>) -> Result<Html<
     let now = Utc::now();
     let engine = &app.engine;
     let failures = engine.state().failure_counts().await?;
-    let statuses = engine.status_with(&failures, now).await?;
-    let mut views = Vec::with_capacity(statuses.len());
-    for status in statuses {
-        let id = IntegrationId::parse(&status.integration).map_err(|e| bad_request(e.to_string()))?;
-        let mut pace = Vec::with_capacity(status.flows.len());
-        for f in &status.flows {
-            pace.push(engine.flow_pace(&id, f.flow, &failures, now).await?);
-        }
-        views.push(IntegrationView { status, pace });
-    }
+    let views: Vec<IntegrationView> = engine
+        .status_with_pace(&failures, now)
+        .await?
+        .into_iter()
+        .map(|(status, pace)| IntegrationView { status, pace })
+        .collect();
     Ok(Html(pages::integrations(&views, &app.auth.form_token, q.note.as_deref(), now)))
 }
 

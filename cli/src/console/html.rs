@@ -61,7 +61,8 @@ button.go{border-color:#2a7a3a;color:#2a7a3a}button.stop{border-color:#a33;color
 .on{color:#2a7a3a;font-weight:600}.off{color:#8a94a6}.bad{color:#a33;font-weight:600}
 .note{background:#fff8d6;border:1px solid #e6d48a;padding:.4rem .7rem;margin-bottom:.8rem}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}pre{white-space:pre-wrap;word-break:break-all;background:#fff;border:1px solid #d8dce3;padding:.5rem;font-size:.8rem}
-nav.pages a{margin-right:.6rem}";
+nav.pages a{margin-right:.6rem}ol.steps{display:flex;gap:1.4rem;padding-left:1.2rem}
+textarea{font-family:ui-monospace,monospace;font-size:.8rem;width:100%}";
 
 /// The page around `body`; `note` is a message shown at the top (an action's result).
 pub fn page(title: &str, note: Option<&str>, body: &str) -> String {
@@ -69,7 +70,7 @@ pub fn page(title: &str, note: Option<&str>, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · Ferry</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
-         <header><strong>Ferry</strong><a href=\"/\">Integrations</a><a href=\"/failures\">Failures</a></header>\
+         <header><strong>Ferry</strong><a href=\"/\">Integrations</a><a href=\"/failures\">Failures</a><a href=\"/new\">New integration</a></header>\
          <main><h1>{t}</h1>{note}{body}</main></body></html>",
         t = esc(title)
     )

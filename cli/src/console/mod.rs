@@ -1,16 +1,20 @@
 //! `ferry serve`: the web console. Server-rendered HTML (no script, no asset from
 //! outside the machine) over the same engine calls as the CLI: the integrations with
 //! each direction's lag and throughput, activate / deactivate; the parked failures with
-//! Retry / Discard / "left wins" / "right wins"; one entity's timeline.
+//! Retry / Discard / "left wins" / "right wins"; one entity's timeline; the "new
+//! integration" flow (`new_integration`).
 //! Who may use it and how its actions are protected: see `auth`.
 
 mod auth;
 mod handlers;
 mod html;
+mod new_integration;
+mod new_pages;
 mod pages;
 
 use anyhow::{Context, Result};
 use auth::Auth;
+use ferry_domain::ports::ConnectorFactory;
 use ferry_engine::Engine;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -32,13 +36,22 @@ pub struct ServeArgs {
 /// What every handler shares.
 pub struct App {
     pub engine: Arc<Engine>,
+    /// The systems' connectors (the new-integration flow reads and checks the systems).
+    pub connectors: Arc<dyn ConnectorFactory>,
     pub auth: Auth,
+    /// Proposals saved by the new-integration flow, for download.
+    pub saved: new_integration::Saved,
     /// On the AWS backend the functions record timelines only when asked to.
     pub aws: bool,
 }
 
 /// Serves the console until Ctrl-C.
-pub async fn serve(engine: Arc<Engine>, aws: bool, args: ServeArgs) -> Result<ExitCode> {
+pub async fn serve(
+    engine: Arc<Engine>,
+    connectors: Arc<dyn ConnectorFactory>,
+    aws: bool,
+    args: ServeArgs,
+) -> Result<ExitCode> {
     let token = match &args.token_from_env {
         Some(var) => {
             let t = std::env::var(var).with_context(|| format!("--token-from-env {var}: the variable is not set"))?;
@@ -48,7 +61,7 @@ pub async fn serve(engine: Arc<Engine>, aws: bool, args: ServeArgs) -> Result<Ex
         None => None,
     };
     auth::bind_policy(&args.listen, token.is_some()).map_err(anyhow::Error::msg)?;
-    let app = Arc::new(App { engine, auth: Auth::new(token), aws });
+    let app = Arc::new(App { engine, connectors, auth: Auth::new(token), saved: Default::default(), aws });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -56,7 +56,7 @@ pub async fn run(target: &Target, args: InitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn default_id(left: &SideFacts, right: &SideFacts) -> String {
+pub(crate) fn default_id(left: &SideFacts, right: &SideFacts) -> String {
     let raw = format!("{}-{}-{}", left.project, right.project, left.entity_type).to_lowercase();
     raw.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }

@@ -151,6 +151,28 @@ pub fn load_str_for(name: &str, text: &str, base_dir: &Path, target: Target) -> 
     loader.finish()
 }
 
+/// [`load_str_for`] with `known` systems declared as if by another file loaded with it
+/// (the systems already applied to a store): the text may name them without declaring
+/// them. They are in the returned set's `systems`, after the text's own.
+pub fn load_str_with_systems(
+    name: &str,
+    text: &str,
+    base_dir: &Path,
+    target: Target,
+    known: &[SystemConfig],
+) -> Result<ConfigSet, ConfigErrors> {
+    let mut loader = Loader { target, ..Loader::default() };
+    loader.add(name, text, base_dir);
+    for (i, system) in known.iter().enumerate() {
+        let at = decode::At { file: KNOWN_SYSTEMS.into(), pos: yaml::Pos::default(), path: format!("systems[{i}]") };
+        loader.systems.push(systems::SystemDecl { id: system.id.clone(), system: Some(system.clone()), at });
+    }
+    loader.finish()
+}
+
+/// Where [`load_str_with_systems`]'s known systems are said to come from.
+const KNOWN_SYSTEMS: &str = "(systems applied to the store)";
+
 /// JSON Schema (draft-07) of the YAML file format, for editors (e.g. the YAML language
 /// server's `# yaml-language-server: $schema=ferry.schema.json`).
 pub fn json_schema() -> serde_json::Value {

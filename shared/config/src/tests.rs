@@ -520,6 +520,25 @@ fn files_merge_and_sheets_resolve_relative_to_their_file() {
     assert!(errs.0[0].message.contains("duplicate system id"), "{errs}");
 }
 
+#[test]
+fn an_integration_may_name_systems_already_applied_to_the_store() {
+    let full = load(BASE).unwrap_or_else(|e| panic!("{e}"));
+    let integration_only = &BASE[BASE.find("integrations:").expect("BASE has integrations")..];
+    let alone = load_str("new.yaml", integration_only, &examples_dir()).unwrap_err().to_string();
+    assert!(alone.contains("unknown system \"jira\""), "{alone}");
+
+    let set = load_str_with_systems("new.yaml", integration_only, &examples_dir(), Target::Embedded, &full.systems)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.integrations, full.integrations);
+    assert_eq!(set.systems, full.systems);
+    // An error of the text is still placed in it.
+    let broken = integration_only.replace("system: ado", "system: adoo");
+    let errs = load_str_with_systems("new.yaml", &broken, &examples_dir(), Target::Embedded, &full.systems)
+        .unwrap_err()
+        .to_string();
+    assert!(errs.contains("new.yaml:4:") && errs.contains("unknown system \"adoo\""), "{errs}");
+}
+
 // ---- examples ----
 
 #[test]

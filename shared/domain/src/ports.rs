@@ -469,6 +469,32 @@ pub trait StateStore: Send + Sync {
         flow: Flow,
         since: DateTime<Utc>,
     ) -> PortResult<Vec<PaceBucket>>;
+    /// Both directions' watermarks, counters and (with `pace_since`) minute buckets
+    /// from then on, and the link counts, of `integrations`: what [`StateStore::get_watermark`],
+    /// [`StateStore::counts`], [`StateStore::pace_since`] and [`StateStore::count_links`]
+    /// answer one by one, in a number of store requests that does not grow with each
+    /// integration (the console's integrations page reads it for every integration).
+    /// The default makes the single reads; stores override it with batch reads.
+    async fn overview(
+        &self,
+        integrations: &[IntegrationId],
+        pace_since: Option<DateTime<Utc>>,
+    ) -> PortResult<crate::overview::StateOverview> {
+        let mut out = crate::overview::StateOverview::default();
+        for i in integrations {
+            out.links.insert(i.clone(), self.count_links(i).await?);
+            for flow in Flow::BOTH {
+                if let Some(wm) = self.get_watermark(i, flow).await? {
+                    out.watermarks.insert((i.clone(), flow), wm);
+                }
+                out.counts.insert((i.clone(), flow), self.counts(i, flow).await?);
+                if let Some(since) = pace_since {
+                    out.pace.insert((i.clone(), flow), self.pace_since(i, flow, since).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
 
     /// Records that `waiting` (an entity on `side`) has a relation to `awaited` (on the
     /// same side) that cannot be written yet: `awaited` is not synced. Idempotent.

@@ -128,8 +128,20 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(FlowPace, i64), EngineError> {
         let buckets = self.state.pace_since(integration, flow, now - Duration::hours(PACE_WINDOW_HOURS)).await?;
-        let pace = flow_pace(&buckets, now);
-        let (_, oldest_parked) = ferry_domain::failure_counts::open_in(failures, integration, flow);
-        Ok((pace, lag_secs(&pace, oldest_parked, now)))
+        Ok(pace_and_lag(&buckets, failures, integration, flow, now))
     }
+}
+
+/// A direction's pace from its minute buckets, and its lag counting its parked
+/// failures among `failures`.
+pub(crate) fn pace_and_lag(
+    buckets: &[PaceBucket],
+    failures: &[FailureCount],
+    integration: &IntegrationId,
+    flow: Flow,
+    now: DateTime<Utc>,
+) -> (FlowPace, i64) {
+    let pace = flow_pace(buckets, now);
+    let (_, oldest_parked) = ferry_domain::failure_counts::open_in(failures, integration, flow);
+    (pace, lag_secs(&pace, oldest_parked, now))
 }

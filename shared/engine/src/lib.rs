@@ -68,6 +68,6 @@ pub use outcome::{Skip, TransformOutcome, WriteOutcome};
 pub use pairing::{Ambiguous, BackfillPlan, PairBy};
 pub use poll::PollReport;
 pub use preview::{FieldDiff, PreviewAction, PreviewConflict, PreviewEntity, PreviewSelect};
-pub use status::{FlowStatus, IntegrationStatus};
+pub use status::{FlowStatus, IntegrationStatus, StatusWithPace};
 pub use watermark::budget_before_deadline;
 pub use webhook::HookAccepted;

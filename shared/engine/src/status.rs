@@ -1,10 +1,14 @@
 //! `ferry status`: per integration and direction, how far sync has got.
 
+use crate::activity::{pace_and_lag, PACE_WINDOW_HOURS};
 use crate::engine::Engine;
 use crate::error::EngineError;
+use chrono::Duration;
 use chrono::{DateTime, Utc};
 use ferry_domain::failure_counts::open_in;
-use ferry_domain::{ErrorCategory, FailureCount, Flow, FlowCounts};
+use ferry_domain::{
+    ErrorCategory, FailureCount, Flow, FlowCounts, FlowPace, IntegrationId, IntegrationRecord, StateOverview,
+};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +44,10 @@ pub struct IntegrationStatus {
     pub flows: Vec<FlowStatus>,
 }
 
+/// An integration's status with each direction's pace and lag in seconds (in the order
+/// of its `flows`), as the console's integrations page shows them.
+pub type StatusWithPace = (IntegrationStatus, Vec<(FlowPace, i64)>);
+
 impl Engine {
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationStatus>, EngineError> {
         let failures = self.state.failure_counts().await?;
@@ -54,43 +62,98 @@ impl Engine {
         failures: &[FailureCount],
         now: DateTime<Utc>,
     ) -> Result<Vec<IntegrationStatus>, EngineError> {
-        let mut out = Vec::new();
-        for record in self.config.list_integrations().await? {
-            let i = &record.integration;
-            let mut flows = Vec::new();
-            for flow in i.flows() {
-                let of = |category| {
-                    failures
+        Ok(self.read_status(failures, false, now).await?.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// [`Engine::status_with`] and each direction's pace and lag
+    /// ([`Engine::flow_pace`]), from the same two store reads whatever the number of
+    /// integrations: their list, and [`ferry_domain::ports::StateStore::overview`].
+    pub async fn status_with_pace(
+        &self,
+        failures: &[FailureCount],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StatusWithPace>, EngineError> {
+        self.read_status(failures, true, now).await
+    }
+
+    async fn read_status(
+        &self,
+        failures: &[FailureCount],
+        with_pace: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StatusWithPace>, EngineError> {
+        let records = self.config.list_integrations().await?;
+        let ids: Vec<IntegrationId> = records.iter().map(|r| r.integration.id.clone()).collect();
+        let since = with_pace.then(|| now - Duration::hours(PACE_WINDOW_HOURS));
+        let overview = self.state.overview(&ids, since).await?;
+        Ok(records
+            .iter()
+            .map(|record| {
+                let status = integration_status(record, &overview, failures, now);
+                let pace = match with_pace {
+                    true => status
+                        .flows
                         .iter()
-                        .filter(|f| f.integration == i.id && f.flow == flow && f.category == category)
-                        .map(|f| f.count as usize)
-                        .sum()
+                        .map(|f| {
+                            pace_and_lag(
+                                overview.pace(&record.integration.id, f.flow),
+                                failures,
+                                &record.integration.id,
+                                f.flow,
+                                now,
+                            )
+                        })
+                        .collect(),
+                    false => Vec::new(),
                 };
-                let mark = self.state.get_watermark(&i.id, flow).await?;
-                flows.push(FlowStatus {
-                    flow,
-                    start: mark.as_ref().map(|m| m.floor),
-                    watermark: mark.as_ref().map(|m| m.cursor),
-                    last_poll: mark.as_ref().and_then(|m| m.last_poll),
-                    lag_secs: mark.as_ref().and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
-                    counts: self.state.counts(&i.id, flow).await?,
-                    open_failures: open_in(failures, &i.id, flow).0 as usize,
-                    conflicts: of(ErrorCategory::FieldConflict),
-                    targets_deleted: of(ErrorCategory::TargetDeleted),
-                });
+                (status, pace)
+            })
+            .collect())
+    }
+}
+
+/// One integration's status from the overview's records and the failure counts.
+fn integration_status(
+    record: &IntegrationRecord,
+    overview: &StateOverview,
+    failures: &[FailureCount],
+    now: DateTime<Utc>,
+) -> IntegrationStatus {
+    let i = &record.integration;
+    let flows = i
+        .flows()
+        .into_iter()
+        .map(|flow| {
+            let of = |category| {
+                failures
+                    .iter()
+                    .filter(|f| f.integration == i.id && f.flow == flow && f.category == category)
+                    .map(|f| f.count as usize)
+                    .sum()
+            };
+            let mark = overview.watermark(&i.id, flow);
+            FlowStatus {
+                flow,
+                start: mark.map(|m| m.floor),
+                watermark: mark.map(|m| m.cursor),
+                last_poll: mark.and_then(|m| m.last_poll),
+                lag_secs: mark.and_then(|m| m.last_poll).map(|t| (now - t).num_seconds().max(0)),
+                counts: overview.counts(&i.id, flow),
+                open_failures: open_in(failures, &i.id, flow).0 as usize,
+                conflicts: of(ErrorCategory::FieldConflict),
+                targets_deleted: of(ErrorCategory::TargetDeleted),
             }
-            let side = |e: &ferry_domain::Endpoint| format!("{}/{}/{}", e.system, e.project, e.entity_type);
-            out.push(IntegrationStatus {
-                integration: i.id.to_string(),
-                active: record.active,
-                version: record.version,
-                poll_interval_secs: i.poll_interval_secs,
-                left: side(&i.left),
-                right: side(&i.right),
-                links: self.state.count_links(&i.id).await?,
-                flows,
-            });
-        }
-        Ok(out)
+        })
+        .collect();
+    let side = |e: &ferry_domain::Endpoint| format!("{}/{}/{}", e.system, e.project, e.entity_type);
+    IntegrationStatus {
+        integration: i.id.to_string(),
+        active: record.active,
+        version: record.version,
+        poll_interval_secs: i.poll_interval_secs,
+        left: side(&i.left),
+        right: side(&i.right),
+        links: overview.links(&i.id),
+        flows,
     }
 }

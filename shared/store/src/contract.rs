@@ -248,6 +248,38 @@ pub async fn state_store(store: &dyn StateStore) {
     leases(store, &iid).await;
     activity(store, &iid, &other).await;
     failure_overviews(store).await;
+    overview(store, &iid, &other).await;
+}
+
+/// The overview of several integrations answers what the single reads answer, after
+/// the suites above gave `iid` a watermark, links, counters and minute buckets.
+async fn overview(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    let fresh = IntegrationId::parse(unique("int")).expect("valid id");
+    let all = [iid.clone(), other.clone(), fresh.clone()];
+    let since = Utc.timestamp_opt(0, 0).single().expect("the epoch");
+    let got = store.overview(&all, Some(since)).await.expect("overview");
+    for i in &all {
+        assert_eq!(got.links(i), store.count_links(i).await.expect("count"), "links of {i}");
+        for flow in Flow::BOTH {
+            let one = store.get_watermark(i, flow).await.expect("get");
+            assert_eq!(got.watermark(i, flow), one.as_ref(), "watermark of {i} {flow}");
+            assert_eq!(got.counts(i, flow), store.counts(i, flow).await.expect("counts"), "counts of {i} {flow}");
+            let pace = store.pace_since(i, flow, since).await.expect("pace");
+            assert_eq!(got.pace(i, flow), pace.as_slice(), "minute buckets of {i} {flow}");
+        }
+    }
+    // Not vacuous: the suites above wrote each kind of record for `iid`.
+    assert!(got.watermark(iid, Flow::LeftToRight).is_some_and(|w| w.version > 0));
+    assert!(got.links(iid) > 0);
+    assert_eq!(got.counts(iid, Flow::RightToLeft).synced, 3);
+    assert!(!got.pace(iid, Flow::LeftToRight).is_empty());
+    assert_eq!(got.watermark(&fresh, Flow::LeftToRight), None);
+    assert_eq!(got.counts(&fresh, Flow::LeftToRight), FlowCounts::default());
+
+    let without = store.overview(&all, None).await.expect("overview without pace");
+    assert!(without.pace.is_empty(), "no minute buckets unless asked for");
+    assert_eq!((without.watermarks, without.counts, without.links), (got.watermarks, got.counts, got.links));
+    assert_eq!(store.overview(&[], Some(since)).await.expect("empty overview"), Default::default());
 }
 
 async fn leases(store: &dyn StateStore, iid: &IntegrationId) {

@@ -233,3 +233,93 @@ async fn the_console_needs_a_token_off_loopback_and_then_for_every_request() -> 
     browser.quit().await;
     Ok(())
 }
+
+/// Downloads a file the console offers (the link's `href`) into `dir`, checking that it
+/// comes as an attachment of that name.
+async fn download(browser: &Browser, link: &str, dir: &std::path::Path) -> Result<PathBuf> {
+    let href = browser.property(link, "href").await?;
+    let reply = reqwest::get(&href).await?;
+    anyhow::ensure!(reply.status().is_success(), "{href}: HTTP {}", reply.status());
+    let disposition = reply.headers()["content-disposition"].to_str()?.to_string();
+    let name = href.rsplit('/').next().context("a file name")?.to_string();
+    assert_eq!(disposition, format!("attachment; filename=\"{name}\""), "{href}");
+    let path = dir.join(&name);
+    std::fs::write(&path, reply.bytes().await?)?;
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_integration_flow_walks_from_the_systems_to_a_yaml_that_validate_accepts() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    // The systems are applied to the store (the flow offers those).
+    w.engine.apply(&w.systems, &[], true, chrono::Utc::now()).await?;
+    // Azure DevOps names its people through work items: Bob has made one.
+    w.ado_user("bob").await.create(vec![("System.Title", text("Bob was here"))]).await?;
+    let console = Console::start(&w, &[], &[])?;
+    let browser = Browser::start().await?;
+    let shot = |name: &str| shots().join(format!("new-integration-{name}.png"));
+
+    browser.goto(&console.url("/")).await?;
+    browser.click("header a[href='/new']").await?;
+    browser.click(&format!("#left option[value='{}']", w.systems[0].id)).await?;
+    browser.click(&format!("#right option[value='{}']", w.systems[1].id)).await?;
+    browser.type_into("#id", "from-console").await?;
+    browser.screenshot(&shot("1-systems")).await?;
+    browser.click("#next").await?;
+    browser.wait_text("h1", "projects").await?;
+    browser.click("#left_project option[value='APP']").await?;
+    browser.click("#right_project option[value='App']").await?;
+    browser.screenshot(&shot("2-projects")).await?;
+    browser.click("#next").await?;
+    browser.wait_text("h1", "entity types").await?;
+    browser.click("#left_type option[value='Bug']").await?;
+    browser.click("#right_type option[value='Bug']").await?;
+    browser.screenshot(&shot("3-types")).await?;
+    browser.click("#next").await?;
+
+    // init's proposal: the fields and value maps, and the gaps left to a person.
+    browser.wait_text("h1", "fields and values").await?;
+    let fields = browser.text("#fields").await?;
+    assert!(fields.contains("summary") && fields.contains("System.Title"), "{fields}");
+    assert!(fields.contains("Critical → 1 - Critical"), "a value map: {fields}");
+    let gaps = browser.text("#gaps").await?;
+    assert!(gaps.contains("remote_id") && gaps.contains("Alice Jones"), "{gaps}");
+    let proposed = browser.property("#yaml", "value").await?;
+    assert!(proposed.contains("id: \"from-console\"") && proposed.contains("# GAP:"), "{proposed}");
+    browser.screenshot(&shot("4-fields")).await?;
+
+    // An edit the live system refuses: check finds it at its line of the file.
+    let broken = proposed.replacen("\"System.Title\"", "\"System.Titel\"", 1);
+    let line = broken.lines().position(|l| l.contains("System.Titel")).context("edited line")? + 1;
+    browser.clear("#yaml").await?;
+    browser.type_into("#yaml", &broken).await?;
+    browser.click("#check").await?;
+    let findings = browser.wait_text("#findings", "System.Titel").await?;
+    assert!(findings.contains(&format!("from-console.yaml:{line}:")), "at FILE:LINE: {findings}");
+    browser.screenshot(&shot("5-check-findings")).await?;
+
+    browser.clear("#yaml").await?;
+    browser.type_into("#yaml", &proposed).await?;
+    browser.click("#check").await?;
+    browser.find("#no-findings").await?;
+    browser.screenshot(&shot("5-check")).await?;
+    browser.click("#activate").await?;
+    browser.click("#save").await?;
+    browser.wait_text("#outcome", "activated").await?;
+    browser.screenshot(&shot("6-save")).await?;
+    let id = ferry_domain::IntegrationId::parse("from-console")?;
+    let record = w.engine.config_store().get_integration(&id).await?.context("applied to the store")?;
+    assert!(record.active, "activated");
+
+    // The files as downloaded: the YAML (with its status table) is what validate accepts.
+    let dir = w.config.with_file_name("from-console");
+    std::fs::create_dir_all(&dir)?;
+    let yaml = download(&browser, "#download-yaml", &dir).await?;
+    download(&browser, "#download-status", &dir).await?;
+    assert_eq!(std::fs::read_to_string(&yaml)?, proposed, "the YAML as checked, line ends and all");
+    let systems = w.config.to_str().context("utf-8 path")?;
+    let valid = w.ferry(&["validate", systems, yaml.to_str().context("utf-8 path")?]).await;
+    assert!(valid.ok, "validate accepts the downloaded YAML:\n{}\n{}", valid.stdout, valid.stderr);
+    browser.quit().await;
+    Ok(())
+}

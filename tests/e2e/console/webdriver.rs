@@ -108,6 +108,20 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{el}/value"), Some(json!({"text": text}))).await.map(drop)
     }
 
+    /// Empties a text input or text area.
+    pub async fn clear(&self, css: &str) -> Result<()> {
+        let el = self.find(css).await?;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), Some(json!({}))).await.map(drop)
+    }
+
+    /// A DOM property of the element matching `css` (a text area's `value`, a link's
+    /// resolved `href`).
+    pub async fn property(&self, css: &str, name: &str) -> Result<String> {
+        let el = self.find(css).await?;
+        let v = self.call(reqwest::Method::GET, &format!("/element/{el}/property/{name}"), None).await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
     /// The rendered text of the element matching `css`.
     pub async fn text(&self, css: &str) -> Result<String> {
         let el = self.find(css).await?;

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
-    IntegrationId, Link, PaceBucket, PairFingerprints, PortError, Side, Watermark,
+    IntegrationId, Link, PaceBucket, PairFingerprints, PortError, Side, StateOverview, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,13 +21,13 @@ const GSI: &str = "gsi1";
 /// transaction's condition, then report `Conflict`.
 const ATTEMPTS: usize = 4;
 
-fn wm_pk(i: &IntegrationId, flow: Flow) -> String {
+pub(super) fn wm_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("wm#{i}#{}", flow.as_str())
 }
 fn link_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
     format!("link#{i}#{}#{e}", side.as_str())
 }
-fn linkcount_pk(i: &IntegrationId) -> String {
+pub(super) fn linkcount_pk(i: &IntegrationId) -> String {
     format!("linkcount#{i}")
 }
 fn fp_pk(i: &IntegrationId, side: Side, e: &EntityId) -> String {
@@ -55,11 +55,28 @@ fn failcount_pk_of_pointer(pointer: &str) -> Option<String> {
 fn failures_gsi_pk(i: &IntegrationId) -> String {
     format!("failures#{i}")
 }
-fn count_pk(i: &IntegrationId, flow: Flow) -> String {
+pub(super) fn count_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("count#{i}#{}", flow.as_str())
 }
 fn lease_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("lease#{i}#{}", flow.as_str())
+}
+/// The counters of a `count#...` item.
+pub(super) fn flow_counts(item: &Item, table: &str) -> PortResult<FlowCounts> {
+    let get = |c: Counter| get_u64(item, counter_attr(c), table).map(|v| v.unwrap_or(0));
+    Ok(FlowCounts {
+        synced: get(Counter::Synced)?,
+        skipped: get(Counter::Skipped)?,
+        failed: get(Counter::Failed)?,
+        unlinked: get(Counter::Unlinked)?,
+    })
+}
+/// The watermark of a `wm#...` item, its version from the `version` attribute.
+pub(super) fn watermark(item: &Item, table: &str) -> PortResult<Watermark> {
+    let mut wm: Watermark = inflated(item, table)?;
+    wm.version = get_u64(item, "version", table)?
+        .ok_or_else(|| corrupt(table, get_s(item, "pk", table).unwrap_or("?"), "attribute `version` is missing"))?;
+    Ok(wm)
 }
 fn counter_attr(c: Counter) -> &'static str {
     match c {
@@ -298,7 +315,12 @@ impl DynamoStore {
     /// `BatchGetItem` of (pk, sk) keys, 100 per call, strongly or eventually consistent;
     /// unprocessed keys (throttling) are asked again after a backoff. Absent items are not
     /// returned.
-    async fn batch_get(&self, keys: Vec<(String, &str)>, consistent: bool, what: &str) -> PortResult<Vec<Item>> {
+    pub(super) async fn batch_get(
+        &self,
+        keys: Vec<(String, &str)>,
+        consistent: bool,
+        what: &str,
+    ) -> PortResult<Vec<Item>> {
         let table = &*self.state_table;
         let mut out = Vec::new();
         for chunk in keys.chunks(100) {
@@ -423,10 +445,7 @@ impl StateStore for DynamoStore {
         let Some(item) = self.get(&self.state_table, wm_pk(integration, flow), "wm", &what).await? else {
             return Ok(None);
         };
-        let mut wm: Watermark = inflated(&item, &self.state_table)?;
-        wm.version = get_u64(&item, "version", &self.state_table)?
-            .ok_or_else(|| corrupt(&self.state_table, &wm_pk(integration, flow), "attribute `version` is missing"))?;
-        Ok(Some(wm))
+        watermark(&item, &self.state_table).map(Some)
     }
 
     /// Ignores `watermark.version`: the stored version becomes `expected + 1` (1 first).
@@ -799,13 +818,7 @@ impl StateStore for DynamoStore {
         let Some(item) = self.get(table, count_pk(integration, flow), "count", &what).await? else {
             return Ok(FlowCounts::default());
         };
-        let get = |c: Counter| get_u64(&item, counter_attr(c), table).map(|v| v.unwrap_or(0));
-        Ok(FlowCounts {
-            synced: get(Counter::Synced)?,
-            skipped: get(Counter::Skipped)?,
-            failed: get(Counter::Failed)?,
-            unlinked: get(Counter::Unlinked)?,
-        })
+        flow_counts(&item, table)
     }
 
     /// Conditional put: free, expired (`expires_at_ms <= now`) or already ours. Uses
@@ -917,6 +930,16 @@ impl StateStore for DynamoStore {
         since: DateTime<Utc>,
     ) -> PortResult<Vec<PaceBucket>> {
         self.pace_list(integration, flow, since).await
+    }
+
+    /// One `BatchGetItem` per 20 integrations for the watermarks, counters and link
+    /// counts; the minute buckets one `Query` per direction, several at once.
+    async fn overview(
+        &self,
+        integrations: &[IntegrationId],
+        pace_since: Option<DateTime<Utc>>,
+    ) -> PortResult<StateOverview> {
+        self.overview_read(integrations, pace_since).await
     }
 
     async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {

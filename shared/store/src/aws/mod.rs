@@ -56,6 +56,7 @@ mod dynamo;
 mod dynamo_activity;
 mod dynamo_collab;
 mod dynamo_hooks;
+mod dynamo_overview;
 mod dynamo_state;
 mod error;
 pub mod json;

@@ -42,6 +42,7 @@ mod collab;
 mod config;
 mod failure_pages;
 mod hooks;
+mod overview;
 mod queue;
 mod reads;
 mod schema;

@@ -3,17 +3,17 @@
 
 use super::config::version_conflict;
 use super::{
-    activity, collab, commit, decode, encode, failure_pages, immediate, reads, sortable_time, to_i64, to_u64, Ctx,
-    SqliteStore,
+    activity, collab, commit, decode, encode, failure_pages, immediate, overview, reads, sortable_time, to_i64, to_u64,
+    Ctx, SqliteStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
-use ferry_domain::FailureCount;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
+use ferry_domain::{FailureCount, StateOverview};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -28,6 +28,18 @@ fn counter_name(c: Counter) -> &'static str {
         Counter::Failed => "failed",
         Counter::Unlinked => "unlinked",
     }
+}
+
+/// Sets the counter named `name` (a row of table `counters`) in `counts`.
+pub(super) fn set_counter(counts: &mut FlowCounts, name: &str, value: u64, what: &str) -> PortResult<()> {
+    match name {
+        "synced" => counts.synced = value,
+        "skipped" => counts.skipped = value,
+        "failed" => counts.failed = value,
+        "unlinked" => counts.unlinked = value,
+        other => return Err(PortError::store(format!("{what}: unknown counter `{other}` in table `counters`"))),
+    }
+    Ok(())
 }
 
 /// Reads the JSON bodies of a query whose rows are `(key, body)`.
@@ -500,16 +512,7 @@ impl StateStore for SqliteStore {
             let mut counts = FlowCounts::default();
             for row in rows {
                 let (name, value) = row.ctx(|| what.clone())?;
-                let value = to_u64(value, &what)?;
-                match name.as_str() {
-                    "synced" => counts.synced = value,
-                    "skipped" => counts.skipped = value,
-                    "failed" => counts.failed = value,
-                    "unlinked" => counts.unlinked = value,
-                    other => {
-                        return Err(PortError::store(format!("{what}: unknown counter `{other}` in table `counters`")))
-                    }
-                }
+                set_counter(&mut counts, &name, to_u64(value, &what)?, &what)?;
             }
             Ok(counts)
         })
@@ -548,6 +551,17 @@ impl StateStore for SqliteStore {
     ) -> PortResult<Vec<PaceBucket>> {
         let integration = integration.to_string();
         self.run(move |conn, _| activity::pace_since(conn, &integration, flow.as_str(), &since)).await
+    }
+
+    /// Four queries (one per table) in one read transaction.
+    async fn overview(
+        &self,
+        integrations: &[IntegrationId],
+        pace_since: Option<DateTime<Utc>>,
+    ) -> PortResult<StateOverview> {
+        let ids: Vec<&str> = integrations.iter().map(IntegrationId::as_str).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| PortError::store(format!("overview: {e}")))?;
+        self.run(move |conn, _| overview::read(conn, &ids, pace_since)).await
     }
 
     async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {
