@@ -530,6 +530,14 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("DeleteItem", "take_poll_request");
         self.inner.take_poll_request(integration, flow).await
     }
+    async fn tally_hook(&self, hook: &str, outcome: &str, at: chrono::DateTime<chrono::Utc>) -> PortResult<()> {
+        self.op("UpdateItem", "tally_hook");
+        self.inner.tally_hook(hook, outcome, at).await
+    }
+    async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
+        self.op("Query", "hook_tallies");
+        self.inner.hook_tallies(hook).await
+    }
     async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
         // One item per step, 25 items per BatchWriteItem request, billed per item: counted
         // as one put per item (a step is under 1 KB: one write unit each).

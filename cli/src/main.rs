@@ -7,6 +7,7 @@ mod demo;
 mod exit;
 mod health;
 mod init;
+mod listen;
 mod output;
 mod preview;
 
@@ -99,6 +100,11 @@ enum Command {
         /// Poll only these integrations (repeatable; default: every active one).
         #[arg(long = "integration")]
         integrations: Vec<String>,
+        /// Also receive webhooks on this address: POST /hooks/{system id} (Jira admin
+        /// webhooks, Azure DevOps service hooks); an accepted one polls at once.
+        /// Example: --listen 127.0.0.1:8089
+        #[arg(long, conflicts_with = "once")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Per integration and direction: watermark, lag, counts synced / skipped / failed.
     ///
@@ -347,7 +353,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { once, integrations } => {
+        Command::Run { once, integrations, listen } => {
             let only = integrations.iter().map(|i| parse_integration(i)).collect::<Result<Vec<_>>>()?;
             let rt = open(&target).await?;
             let runner = rt.runner();
@@ -360,13 +366,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     exit::code(exit::POLL_FAILED)
                 });
             }
-            eprintln!("ferry: running (Ctrl-C to stop)");
-            runner
-                .run_until(&only, async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await;
-            Ok(ExitCode::SUCCESS)
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let Some(addr) = listen else {
+                eprintln!("ferry: running (Ctrl-C to stop)");
+                runner.run_until(&only, stop).await;
+                return Ok(ExitCode::SUCCESS);
+            };
+            let (local, hooks) = listen::serve(rt.engine().clone(), rt.connectors().secrets(), addr).await?;
+            eprintln!("ferry: running, webhooks on http://{local}/hooks/{{system}} (Ctrl-C to stop)");
+            tokio::select! {
+                _ = runner.run_until(&only, stop) => Ok(ExitCode::SUCCESS),
+                served = hooks => served.map(|()| ExitCode::FAILURE),
+            }
         }
         Command::Status { json, max_lag } => {
             let rt = open(&target).await?;
@@ -375,6 +388,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 output::status(&status);
+                output::hooks(&rt.engine().hook_status().await?);
             }
             let problems = health::problems(&status, max_lag);
             for p in &problems {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::Delivery;
 use ferry_domain::FailureRecord;
-use ferry_engine::{ActivationReport, ApplyReport, IntegrationStatus, TransformOutcome, WriteOutcome};
+use ferry_engine::{ActivationReport, ApplyReport, HookStatus, IntegrationStatus, TransformOutcome, WriteOutcome};
 use ferry_runtime::{CycleReport, HandledEvent};
 
 pub fn apply(r: &ApplyReport) {
@@ -117,6 +117,21 @@ pub fn status(all: &[IntegrationStatus]) {
                 f.targets_deleted
             );
         }
+    }
+}
+
+/// Each hook: its last accepted delivery, and its deliveries accepted and refused.
+pub fn hooks(all: &[HookStatus]) {
+    for h in all {
+        let refused: Vec<String> = h.rejected.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+        println!(
+            "hook {}{}: last delivery {}  accepted {}  rejected {}",
+            h.system,
+            if h.configured { "" } else { " (no webhook: configured)" },
+            h.last_delivery.map_or("-".to_string(), |d| d.to_rfc3339()),
+            h.accepted,
+            if refused.is_empty() { "0".to_string() } else { refused.join(", ") },
+        );
     }
 }
 

@@ -19,3 +19,4 @@ mod redmine;
 mod redmine_collab;
 mod security;
 mod sync;
+mod webhooks;

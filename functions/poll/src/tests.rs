@@ -143,6 +143,27 @@ async fn overlapping_requested_polls_coalesce_and_lose_no_request() {
     assert!(!w.engine().state().poll_requested(&id, flow).await.expect("read"), "no request left open");
 }
 
+/// The embedded runner polls a direction a webhook asked for at its next tick, long
+/// before its interval is up (the listener's own poll may have failed, or a delivery
+/// reached a store the listener does not run on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runner_polls_a_requested_direction_before_its_interval() {
+    let w = World::new().await;
+    let runner = w.rt.runner(ferry_runtime::RunnerSettings::default());
+    let first = runner.cycle(Utc::now(), false).await;
+    assert_eq!(first.polls.len(), 2, "a new direction is due at once: {first:?}");
+    w.jira_bug("Filed after the first poll").await;
+
+    let quiet = runner.cycle(Utc::now(), false).await;
+    assert!(quiet.polls.is_empty(), "within the interval nothing is due: {quiet:?}");
+    w.engine().state().request_poll(&w.id, Flow::LeftToRight).await.expect("request");
+    let asked = runner.cycle(Utc::now(), false).await;
+    let polled: Vec<_> = asked.polls.iter().map(|(i, f, p)| (i.as_str(), *f, p.enqueued)).collect();
+    assert_eq!(polled, vec![("app-bugs", Flow::LeftToRight, 1)], "{asked:?}");
+    assert_eq!(asked.write_count(), 1, "and the change is written in the same cycle");
+    assert!(!w.engine().state().poll_requested(&w.id, Flow::LeftToRight).await.expect("read"));
+}
+
 // ---- webhook deliveries (ferry_engine's webhook use case) ----
 
 mod webhooks {
@@ -285,5 +306,66 @@ mod webhooks {
         let no_header: Vec<(String, String)> = vec![("Authorization".into(), auth)];
         let refused = deliver(&w, "ado", Some(&secret), &no_header, &body).await;
         assert_eq!(refused, Err(Rejection::BadSignature));
+    }
+
+    /// Through the runtime, as the listener and the hook function receive a delivery:
+    /// the hook's secret resolved from its reference, the answer's status, and every
+    /// outcome counted per configured hook for `ferry status`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_delivery_is_answered_and_counted_per_outcome_for_status() {
+        use ferry_domain::webhook::{HookBasic, HookConfig};
+        use ferry_domain::SecretRef;
+        use ferry_runtime::hooks::receive;
+        use ferry_runtime::{EnvSecrets, StaticSecrets};
+        let w = World::new().await;
+        let jira_ref = SecretRef::Env("TEST_JIRA_HOOK_SECRET".into());
+        let mut jira = w.systems.iter().find(|s| s.id.as_str() == "jira").expect("jira system").clone();
+        jira.webhook = Some(HookConfig { secret: Some(jira_ref.clone()), basic: None, header: None });
+        let mut ado = w.systems.iter().find(|s| s.id.as_str() == "ado").expect("ado system").clone();
+        // A reference that resolves to nothing: every delivery is refused as missing_secret.
+        let unset = SecretRef::Env("TEST_ADO_HOOK_PASSWORD_NEVER_SET".into());
+        ado.webhook = Some(HookConfig {
+            secret: None,
+            basic: Some(HookBasic { username: "ferry".into(), password: unset }),
+            header: None,
+        });
+        let config = w.engine().config_store();
+        config.put_system(&jira).await.expect("jira with a webhook");
+        config.put_system(&ado).await.expect("ado with a webhook");
+        let secrets = StaticSecrets::new(EnvSecrets).with(jira_ref, std::str::from_utf8(SECRET).expect("text"));
+
+        let body = jira_body("APP");
+        let good = jira_headers(&body, "d-1", SECRET);
+        let cases = [
+            ("signed", "jira", good.clone(), 200, "accepted", 1),
+            ("wrong secret", "jira", jira_headers(&body, "d-2", b"guess"), 401, "bad_signature", 0),
+            ("replayed", "jira", good.clone(), 200, "replay", 0),
+            ("secret not resolvable", "ado", good.clone(), 401, "missing_secret", 0),
+            ("no such hook", "nope", good.clone(), 401, "unknown_hook", 0),
+        ];
+        for (name, hook, headers, status, outcome, directions) in cases {
+            let request = HookRequest { headers: &headers, body: body.as_bytes() };
+            let answer = receive(w.engine(), &secrets, hook, &request, Utc::now()).await;
+            assert_eq!(
+                (answer.status, answer.outcome, answer.directions.len()),
+                (status, outcome, directions),
+                "{name}"
+            );
+        }
+
+        let hooks = w.engine().hook_status().await.expect("hook status");
+        let shown: Vec<_> = hooks
+            .iter()
+            .map(|h| (h.system.as_str(), h.configured, h.accepted, h.last_delivery.is_some(), h.rejected.clone()))
+            .collect();
+        let refused = |pairs: &[(&str, u64)]| pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect::<Vec<_>>();
+        assert_eq!(
+            shown,
+            vec![
+                ("ado", true, 0, false, refused(&[("missing_secret", 1)])),
+                ("jira", true, 1, true, refused(&[("bad_signature", 1), ("replay", 1)])),
+            ],
+            "a name that is no system is not counted"
+        );
     }
 }

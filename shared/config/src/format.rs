@@ -161,6 +161,42 @@ pub static SYSTEM: Object = object(
             "Allow plain http to 127.0.0.1/localhost (simulators, tests). Default false.",
             Shape::Bool,
         ),
+        key(
+            "webhook",
+            "Webhooks that trigger an immediate poll (Jira admin webhooks, Azure DevOps service hooks): where \
+             the secrets live that prove a delivery authentic. Without it, deliveries are refused and polling \
+             alone picks changes up.",
+            Shape::Object(&WEBHOOK),
+        ),
+    ],
+);
+
+pub static WEBHOOK: Object = object(
+    "Webhook",
+    "How a delivery proves it comes from the system. Jira: secret (the webhook's HMAC-SHA256 signing \
+     secret). Azure DevOps: basic, header or both, as set on the service hook subscription.",
+    &[
+        key("secret", "Jira: where the webhook's secret lives.", Shape::Object(&SECRET)),
+        key("basic", "Azure DevOps: the basic-auth credentials the subscription sends.", Shape::Object(&WEBHOOK_BASIC)),
+        key("header", "Azure DevOps: a custom header the subscription sends.", Shape::Object(&WEBHOOK_HEADER)),
+    ],
+);
+
+pub static WEBHOOK_BASIC: Object = object(
+    "WebhookBasic",
+    "Basic-auth credentials of an Azure DevOps service hook.",
+    &[
+        required("username", "The user name (no secret).", Shape::Text, Some("e.g. username: ferry")),
+        required("password", "Where the password lives.", Shape::Object(&SECRET), Some(SECRET_HINT)),
+    ],
+);
+
+pub static WEBHOOK_HEADER: Object = object(
+    "WebhookHeader",
+    "A custom header of an Azure DevOps service hook.",
+    &[
+        required("name", "The header name, e.g. X-Ferry-Hook.", Shape::Text, Some("e.g. name: X-Ferry-Hook")),
+        required("value", "Where the header's value lives.", Shape::Object(&SECRET), Some(SECRET_HINT)),
     ],
 );
 

@@ -21,6 +21,7 @@ mod places;
 mod schema;
 mod systems;
 mod tables;
+mod webhook;
 mod workbook_size;
 mod yaml;
 

@@ -92,6 +92,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: T
         }
     });
     let ca_cert = obj.get("ca_cert").and_then(|n| ca_cert(ctx, n, &obj.path_of("ca_cert"), base_dir, target));
+    let webhook = obj.get("webhook").and_then(|n| crate::webhook::decode(ctx, n, &obj.path_of("webhook"), kind));
 
     let (id, id_pos) = id?;
     let at = ctx.at(id_pos, path);
@@ -113,6 +114,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: T
                 proxy,
                 ca_cert,
                 allow_http_loopback,
+                webhook,
             })
         })
         .flatten();
@@ -241,7 +243,7 @@ fn auth(ctx: &mut Ctx, node: &Node, path: &str, system: Option<SystemKind>) -> O
 
 /// `{ env: NAME }`, `{ ssm: NAME }` or `{ secrets_manager: NAME }`. The value of a secret
 /// given inline is never repeated in a message.
-fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
+pub(crate) fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef> {
     if let Kind::Scalar { .. } = node.kind {
         let msg = match node.scalar() {
             Some(Value::Str(_) | Value::Int(_) | Value::Float(_)) => {

@@ -29,6 +29,7 @@ fn connector(sim: &AdoSim) -> AdoConnector {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let opts =
         HttpOptions { allow_http_loopback: true, backoff_base: Duration::from_millis(20), ..HttpOptions::default() };

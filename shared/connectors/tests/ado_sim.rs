@@ -30,6 +30,7 @@ fn system(base_url: &str) -> SystemConfig {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     }
 }
 

@@ -112,6 +112,7 @@ fn system(kind: SystemKind, base_url: String, auth: AuthConfig) -> SystemConfig 
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     }
 }
 

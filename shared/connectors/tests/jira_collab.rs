@@ -31,6 +31,7 @@ fn connector(sim: &JiraSim) -> JiraConnector {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let opts = HttpOptions { backoff_base: Duration::from_millis(10), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from(BOT.1.to_string()), opts).unwrap()
@@ -390,6 +391,7 @@ fn every_capability_is_on() {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: false,
+        webhook: None,
     };
     let c = JiraConnector::new(&sim_less, SecretString::from("t"), HttpOptions::default()).unwrap();
     let caps = c.capabilities();

@@ -88,6 +88,7 @@ fn jira(base: &str) -> JiraConnector {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let opts = HttpOptions { max_attempts: 2, backoff_base: Duration::from_millis(5), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from("t"), opts).unwrap()

@@ -101,6 +101,9 @@ pub struct SystemConfig {
     /// Allow plain http, only for loopback hosts (simulators, tests).
     #[serde(default)]
     pub allow_http_loopback: bool,
+    /// Where the secrets of the system's webhooks live; `None`: deliveries are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::webhook::HookConfig>,
 }
 
 /// Where a system's extra trusted CA certificates (PEM) come from. The AWS backend

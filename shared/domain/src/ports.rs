@@ -531,6 +531,11 @@ pub trait StateStore: Send + Sync {
     /// Takes (clears) the poll request of (integration, flow); answers whether there was
     /// one. Only the holder of the poll lease takes it, before it reads.
     async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool>;
+    /// Counts one delivery to `hook` that ended with `outcome` (accepted or a refusal's
+    /// reason code, [`crate::webhook::tally`]) at `at`.
+    async fn tally_hook(&self, hook: &str, outcome: &str, at: DateTime<Utc>) -> PortResult<()>;
+    /// The outcomes counted for `hook`, by outcome name.
+    async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<crate::webhook::HookTally>>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

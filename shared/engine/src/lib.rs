@@ -70,4 +70,4 @@ pub use poll::PollReport;
 pub use preview::{FieldDiff, PreviewAction, PreviewConflict, PreviewEntity, PreviewSelect};
 pub use status::{FlowStatus, IntegrationStatus, StatusWithPace};
 pub use watermark::budget_before_deadline;
-pub use webhook::HookAccepted;
+pub use webhook::{HookAccepted, HookStatus};

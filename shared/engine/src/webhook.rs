@@ -6,8 +6,12 @@
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
-use ferry_domain::webhook::{directions_for, notice, verify, HookRequest, HookSecret, Rejection, REPLAY_WINDOW};
+use ferry_domain::webhook::{
+    directions_for, notice, outcome_name, verify, HookRequest, HookSecret, Rejection, REPLAY_WINDOW,
+};
+use ferry_domain::webhook::{HookTally, ACCEPTED};
 use ferry_domain::{Flow, IntegrationId, SystemId};
+use serde::Serialize;
 use tracing::{info, warn};
 
 /// An accepted delivery: the directions it asked to poll, each with a poll request recorded.
@@ -18,11 +22,51 @@ pub struct HookAccepted {
     pub directions: Vec<(IntegrationId, Flow)>,
 }
 
+/// A system's hook as `ferry status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookStatus {
+    pub system: String,
+    /// Whether the system's config has `webhook:` (without it every delivery is refused).
+    pub configured: bool,
+    /// When the latest accepted delivery came.
+    pub last_delivery: Option<DateTime<Utc>>,
+    pub accepted: u64,
+    /// Refused deliveries per reason code.
+    pub rejected: Vec<(String, u64)>,
+}
+
+impl HookStatus {
+    fn of(system: String, configured: bool, tallies: Vec<HookTally>) -> Self {
+        let accepted = tallies.iter().find(|t| t.outcome == ACCEPTED);
+        HookStatus {
+            system,
+            configured,
+            last_delivery: accepted.map(|t| t.last_at),
+            accepted: accepted.map_or(0, |t| t.count),
+            rejected: tallies.iter().filter(|t| t.outcome != ACCEPTED).map(|t| (t.outcome.clone(), t.count)).collect(),
+        }
+    }
+}
+
 impl Engine {
+    /// Each system's hook that is configured or has had deliveries, in system order.
+    pub async fn hook_status(&self) -> Result<Vec<HookStatus>, EngineError> {
+        let mut out = Vec::new();
+        for system in self.config.list_systems().await? {
+            let tallies = self.state.hook_tallies(system.id.as_str()).await?;
+            if system.webhook.is_some() || !tallies.is_empty() {
+                out.push(HookStatus::of(system.id.to_string(), system.webhook.is_some(), tallies));
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks a delivery to the hook of `system`, whose secret the runtime resolved
     /// (`None`: none configured or resolvable). `Ok(Err(_))` is a refusal with its
-    /// reason code (logged here; the runtime counts it and answers
-    /// [`Rejection::status`]); `Err` is a store failure (answer 5xx: the service retries).
+    /// reason code (the runtime answers [`Rejection::status`]); `Err` is a store failure
+    /// (answer 5xx: the service retries). Every verdict is logged, and counted in the
+    /// store per outcome for a configured system (a name that is none is only logged:
+    /// a stranger's guesses write nothing).
     pub async fn accept_hook(
         &self,
         system: &str,
@@ -36,6 +80,12 @@ impl Engine {
                 info!(hook = system, delivery = %a.delivery_id, event = %a.event, directions = a.directions.len(), "webhook accepted")
             }
             Err(r) => warn!(hook = system, rejection = r.as_str(), "webhook rejected"),
+        }
+        if verdict != Err(Rejection::UnknownHook) {
+            // The count is for operators; failing to keep it does not refuse a delivery.
+            if let Err(e) = self.state.tally_hook(system, outcome_name(&verdict), now).await {
+                warn!(hook = system, "webhook delivery not counted: {e}");
+            }
         }
         Ok(verdict)
     }

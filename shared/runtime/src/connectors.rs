@@ -84,6 +84,11 @@ impl Connectors {
         Self { builder: Builder { secrets, http }, cache: Mutex::new(HashMap::new()) }
     }
 
+    /// Where this runtime's secrets come from (the webhooks' secrets too).
+    pub fn secrets(&self) -> Arc<dyn SecretSource> {
+        self.builder.secrets.clone()
+    }
+
     /// Builds a connector without caching (e.g. acting as another user in the demo).
     pub async fn build(&self, system: &SystemConfig) -> PortResult<Arc<dyn Connector>> {
         let secret = self.builder.secrets.resolve(system.auth.token()).await?;
@@ -131,6 +136,7 @@ mod tests {
             proxy: None,
             ca_cert: Some(ca),
             allow_http_loopback: false,
+            webhook: None,
         }
     }
 

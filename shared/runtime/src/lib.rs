@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod embedded;
 mod error;
 mod handling;
+pub mod hooks;
 pub mod logging;
 mod refreshing;
 pub mod runner;

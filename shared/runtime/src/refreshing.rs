@@ -307,6 +307,7 @@ mod tests {
             proxy: None,
             ca_cert: None,
             allow_http_loopback: true,
+            webhook: None,
         }
     }
 

@@ -134,16 +134,23 @@ impl Runner {
             let i = &record.integration;
             for flow in i.flows() {
                 if !force {
-                    let due = match self.engine.state().get_watermark(&i.id, flow).await {
-                        Ok(Some(w)) => {
-                            w.last_poll.is_none_or(|t| (now - t).num_seconds() >= i.poll_interval_secs as i64)
+                    // Due on its interval, or sooner when a webhook asked for a poll that
+                    // has not run yet (its own poll failed, or the listener is elsewhere).
+                    let state = self.engine.state();
+                    let due = match state.get_watermark(&i.id, flow).await {
+                        Ok(Some(w))
+                            if w.last_poll.is_none_or(|t| (now - t).num_seconds() >= i.poll_interval_secs as i64) =>
+                        {
+                            Ok(true)
                         }
-                        Ok(None) => false,
-                        Err(e) => {
-                            report.poll_errors.push(format!("{} {flow}: {e}", i.id));
-                            false
-                        }
+                        Ok(Some(_)) => state.poll_requested(&i.id, flow).await,
+                        Ok(None) => Ok(false),
+                        Err(e) => Err(e),
                     };
+                    let due = due.unwrap_or_else(|e| {
+                        report.poll_errors.push(format!("{} {flow}: {e}", i.id));
+                        false
+                    });
                     if !due {
                         continue;
                     }

@@ -44,6 +44,7 @@ async fn the_runtimes_connector_forwards_the_collaboration_calls() {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let c = connectors.connector(&system).await.unwrap();
     let bugs = Scope { project: "App".into(), entity_type: "Bug".into() };

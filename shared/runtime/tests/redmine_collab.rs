@@ -44,6 +44,7 @@ async fn the_runtimes_redmine_connector_reports_and_forwards_collaboration() {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let c = connectors.connector(&system).await.unwrap();
     let caps = c.capabilities();

@@ -10,8 +10,10 @@ pub mod common;
 pub mod hooks;
 pub mod jira;
 pub mod multipart;
+pub mod webhooks;
 
 pub use ado::{AdoSeed, AdoSim};
 pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};
 pub use hooks::{HookRequest, HookWhen, Hooks};
 pub use jira::{JiraSeed, JiraSim};
+pub use webhooks::{DeliveryFault, Sent};

@@ -42,6 +42,7 @@ fn system(id: &str, base_url: &str) -> SystemConfig {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     }
 }
 

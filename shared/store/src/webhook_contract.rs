@@ -15,6 +15,7 @@ pub async fn webhooks(store: &dyn StateStore) {
     a_delivery_id_is_new_once_within_its_window(store).await;
     poll_requests_are_kept_per_direction_and_taken_once(store).await;
     a_poll_request_is_taken_by_one_of_many_concurrent_takers(store).await;
+    deliveries_are_counted_per_hook_and_outcome_with_the_latest_time(store).await;
 }
 
 async fn a_delivery_id_is_new_once_within_its_window(store: &dyn StateStore) {
@@ -64,4 +65,26 @@ async fn a_poll_request_is_taken_by_one_of_many_concurrent_takers(store: &dyn St
     let (a, b, c, d) = tokio::join!(take(), take(), take(), take());
     let taken: Vec<bool> = [a, b, c, d].into_iter().map(|r| r.expect("take_poll_request")).collect();
     assert_eq!(taken.iter().filter(|t| **t).count(), 1, "exactly one taker sees the request: {taken:?}");
+}
+
+async fn deliveries_are_counted_per_hook_and_outcome_with_the_latest_time(store: &dyn StateStore) {
+    let hook = unique("hook");
+    let other = unique("hook");
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 14, 9, 26, 53).single().expect("valid fixture date");
+    assert!(store.hook_tallies(&hook).await.expect("hook_tallies").is_empty(), "nothing counted yet");
+    for (outcome, secs) in [("accepted", 0), ("bad_signature", 5), ("accepted", 10), ("accepted", 3), ("replay", 7)] {
+        store.tally_hook(&hook, outcome, t0 + TimeDelta::seconds(secs)).await.expect("tally_hook");
+    }
+    store.tally_hook(&other, "accepted", t0).await.expect("tally_hook");
+    let tallies: Vec<(String, u64, i64)> = store
+        .hook_tallies(&hook)
+        .await
+        .expect("hook_tallies")
+        .into_iter()
+        .map(|t| (t.outcome, t.count, (t.last_at - t0).num_seconds()))
+        .collect();
+    let expected = [("accepted", 3, 10), ("bad_signature", 1, 5), ("replay", 1, 7)];
+    let expected: Vec<(String, u64, i64)> = expected.iter().map(|(o, c, s)| (o.to_string(), *c, *s)).collect();
+    assert_eq!(tallies, expected, "per outcome, in name order; a late-recorded earlier delivery keeps the latest time");
+    assert_eq!(store.hook_tallies(&other).await.expect("hook_tallies").len(), 1, "tallies are per hook");
 }

@@ -31,6 +31,7 @@ fn system(base: &str, user: Option<&str>) -> SystemConfig {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: false,
+        webhook: None,
     }
 }
 

@@ -61,6 +61,7 @@ impl Live {
             proxy: None,
             ca_cert: None,
             allow_http_loopback: true,
+            webhook: None,
         };
         RedmineConnector::new(&cfg, SecretString::from(self.key("ferry-bot")), HttpOptions::default())
             .expect("connector")

@@ -220,6 +220,7 @@ fn connector(url: &str) -> RedmineConnector {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     };
     let opts = HttpOptions { max_attempts: 1, ..HttpOptions::default() };
     RedmineConnector::new(&cfg, SecretString::from("test-key"), opts).expect("connector")
@@ -491,6 +492,7 @@ fn connector_cfg(url: &str) -> SystemConfig {
         proxy: None,
         ca_cert: None,
         allow_http_loopback: true,
+        webhook: None,
     }
 }
 

@@ -5,12 +5,16 @@
 //! source it concerns ([`route`]); those directions are then polled, and the poll
 //! reads the truth from the system. Everything here is pure: the runtimes do the I/O.
 
+pub mod config;
 pub mod notice;
 pub mod route;
+pub mod tally;
 pub mod verify;
 
+pub use config::{HookBasic, HookConfig, HookHeader};
 pub use notice::{notice, Notice};
 pub use route::directions_for;
+pub use tally::{outcome_name, HookTally, ACCEPTED};
 pub use verify::{verify, HookRequest, HookSecret};
 
 use crate::names::named_enum;

@@ -78,6 +78,16 @@ pub(crate) const LOCATIONS: &[Location] = &[
         "0.0",
     ),
     loc("00d9565f-ed9c-4a06-9a50-00e7896ccab4", "Location", "ConnectionData", "_apis/{resource}", 1, "1.0", "0.0"),
+    // Service hooks (the official clients look it up on the organization's host).
+    loc(
+        "fc50d02a-849f-41fb-8af1-0a5216103269",
+        "hooks",
+        "Subscriptions",
+        "_apis/{area}/{resource}/{subscriptionId}",
+        1,
+        "1.0",
+        "7.1",
+    ),
     // core
     loc("603fe2ac-9723-48b9-88ad-09305aa6c6e1", "core", "projects", "_apis/{resource}/{*projectId}", 4, "1.0", "7.1"),
     // IMS (on vssps.dev.azure.com in the service; on this host here)

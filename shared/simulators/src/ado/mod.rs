@@ -19,6 +19,7 @@ mod discovery;
 mod model;
 mod patch;
 mod relations;
+mod service_hooks;
 #[cfg(test)]
 mod tests;
 mod wiql;
@@ -61,6 +62,8 @@ pub(crate) struct Inner {
     pats: Mutex<std::collections::HashMap<String, String>>,
     /// (work item type, field reference name), lower case: fields taken off a type.
     removed_fields: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Service hook subscriptions, and the deliveries of their events.
+    service_hooks: crate::webhooks::ado::AdoServiceHooks,
 }
 
 impl Inner {
@@ -120,6 +123,7 @@ impl AdoSim {
             started: chrono::Utc::now(),
             pats: Mutex::new(Default::default()),
             removed_fields: Mutex::new(Default::default()),
+            service_hooks: Default::default(),
             seed,
         });
         patch::load_seed_items(&inner).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -154,6 +158,11 @@ impl AdoSim {
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.inner.log.snapshot()
     }
+    /// The delivery side of the service hook subscriptions: faults and what was sent.
+    pub fn service_hooks(&self) -> &crate::webhooks::Outbox {
+        &self.inner.service_hooks.outbox
+    }
+
     pub fn clear_requests(&self) {
         self.inner.log.clear()
     }
@@ -429,6 +438,11 @@ async fn handle(
             Some(u) => route(&inner, &method, &uri, &headers, &body, u),
         },
     };
+    if (200..300).contains(&reply.status) && method != Method::GET && inner.service_hooks.any() {
+        if let Some(body) = &reply.body {
+            service_hooks::publish(&inner, &method, &apis_segments(uri.path()), body);
+        }
+    }
     if let Some(h) = hook_request {
         let answered = HookRequest { status: Some(reply.status), ..h };
         inner.hooks.fire(HookWhen::After, &answered).await;
@@ -565,6 +579,16 @@ fn check_api_version(method: &Method, params: &Params, headers: &HeaderMap) -> R
     Ok(preview.is_some())
 }
 
+/// The lower-case path segments after `_apis` (empty when there is none).
+fn apis_segments(path: &str) -> Vec<String> {
+    let segs: Vec<String> =
+        path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false).to_ascii_lowercase()).collect();
+    match segs.iter().position(|s| s == "_apis") {
+        Some(at) => segs[at + 1..].to_vec(),
+        None => Vec::new(),
+    }
+}
+
 fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], user: &SimUser) -> Reply {
     let path = uri.path();
     let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| decode(s, false)).collect();
@@ -681,6 +705,12 @@ fn route(inner: &Inner, method: &Method, uri: &Uri, headers: &HeaderMap, body: &
         (Method::GET, ["projects"]) if call.project.is_none() => api::projects(inner, &call, None),
         (Method::GET, ["projects", _]) if call.project.is_none() => api::projects(inner, &call, Some(rest[1])),
         (Method::GET, ["identities"]) if call.project.is_none() => api::identities(inner, &call),
+        (Method::POST, ["hooks", "subscriptions"]) if call.project.is_none() => service_hooks::create(inner, &call),
+        (Method::GET, ["hooks", "subscriptions"]) if call.project.is_none() => service_hooks::list(inner),
+        (Method::GET, ["hooks", "subscriptions", _]) if call.project.is_none() => service_hooks::get(inner, rest[2]),
+        (Method::DELETE, ["hooks", "subscriptions", _]) if call.project.is_none() => {
+            service_hooks::delete(inner, rest[2])
+        }
         _ => not_found_route(path),
     }
 }

@@ -88,6 +88,8 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/rest/api/3/user", get(get_user))
         .route("/rest/api/3/user/search", get(user_search))
         .route("/rest/api/3/user/assignable/search", get(assignable_search))
+        .route("/rest/webhooks/1.0/webhook", get(super::webhook_events::list).post(super::webhook_events::register))
+        .route("/rest/webhooks/1.0/webhook/:id", get(super::webhook_events::get).delete(super::webhook_events::delete))
         .fallback(unknown_resource)
         .layer(middleware::from_fn_with_state(inner.clone(), gate));
     // The media service is another host in Jira Cloud: its downloads are authorised by the
@@ -236,6 +238,10 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     if let Some(h) = &hook_request {
         inner.hooks.fire(HookWhen::Before, h).await;
     }
+    let notify = method != "GET" && inner.webhooks.any();
+    let before = (notify && method == "DELETE")
+        .then(|| super::webhook_events::issue_in_path(&path).and_then(|k| inner.issue_json(k)))
+        .flatten();
     let injected = inner.faults.take();
     let resp = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
@@ -268,6 +274,16 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
         let answered = HookRequest { status: Some(resp.status().as_u16()), ..h };
         inner.hooks.fire(HookWhen::After, &answered).await;
     }
+    let resp = match (&user, notify && resp.status().is_success()) {
+        (Some(u), true) => {
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let answer = serde_json::from_slice(&bytes).ok();
+            super::webhook_events::publish(&inner, &method, &path, before, answer, u);
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        _ => resp,
+    };
     let status = resp.status().as_u16();
     let resp = match captured_request.filter(|_| inner.traffic.is_on()) {
         None => resp,

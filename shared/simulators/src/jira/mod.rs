@@ -33,6 +33,7 @@ mod projects;
 mod store;
 #[cfg(test)]
 mod tests;
+mod webhook_events;
 
 use crate::common::{Faults, RequestRecord, SimUser};
 use std::collections::BTreeMap;
@@ -298,6 +299,11 @@ impl JiraSim {
     /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
     pub fn hooks(&self) -> &crate::hooks::Hooks {
         &self.inner.hooks
+    }
+
+    /// The delivery side of the admin webhooks: faults and what was sent.
+    pub fn webhooks(&self) -> &crate::webhooks::Outbox {
+        &self.inner.webhooks.outbox
     }
 
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     hidden: Mutex<std::collections::HashSet<String>>,
     /// API tokens that replaced a user's seeded one, by lower-case e-mail.
     tokens: Mutex<HashMap<String, String>>,
+    /// Admin webhooks, and the deliveries of their events.
+    pub webhooks: crate::webhooks::jira::JiraWebhooks,
 }
 
 /// One validated field assignment.
@@ -338,6 +340,7 @@ impl Inner {
             }),
             hidden: Mutex::new(Default::default()),
             tokens: Mutex::new(HashMap::new()),
+            webhooks: Default::default(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! Webhook bookkeeping on the state table (item layout in the module docs of `aws`):
-//! delivery ids seen (replay defence) and poll requests.
+//! delivery ids seen (replay defence), poll requests, and each hook's deliveries
+//! counted per outcome.
 
-use super::dynamo::{key, n, ttl_seconds, DynamoStore};
+use super::dynamo::{get_s, get_u64, key, n, s, ttl_seconds, DynamoStore, Item};
 use super::error::sdk_error;
 use aws_sdk_dynamodb::types::ReturnValue;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use ferry_domain::ports::PortResult;
+use ferry_domain::webhook::HookTally;
 use ferry_domain::{Flow, IntegrationId};
 use std::time::Duration;
 
@@ -14,6 +16,9 @@ fn delivery_pk(hook: &str, id: &str) -> String {
 }
 fn poll_request_pk(i: &IntegrationId, flow: Flow) -> String {
     format!("pollrequest#{i}#{}", flow.as_str())
+}
+fn tally_pk(hook: &str) -> String {
+    format!("hooktally#{hook}")
 }
 const DELIVERY_SK: &str = "delivery";
 const POLL_REQUEST_SK: &str = "pollrequest";
@@ -79,5 +84,74 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk_error("DynamoDB", "DeleteItem", table, &what, e))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// One `UpdateItem`: the count is an `ADD`; the last time is set unless a later one
+    /// is already there (the condition's failure is a lost race with a later delivery,
+    /// whose count then still needs adding).
+    pub(super) async fn hook_tally(&self, hook: &str, outcome: &str, at: DateTime<Utc>) -> PortResult<()> {
+        let what = format!("tally_hook {hook} {outcome}");
+        let table = &*self.state_table;
+        let at_ms = at.timestamp_millis();
+        let update = |expression: &'static str, conditional: bool| {
+            let mut u = self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(key(tally_pk(hook), outcome)))
+                .update_expression(expression)
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_values(":one", n(1));
+            if conditional {
+                u = u
+                    .condition_expression("attribute_not_exists(#l) OR #l < :at")
+                    .expression_attribute_names("#l", "last_at_ms")
+                    .expression_attribute_values(":at", n(at_ms));
+            }
+            u.send()
+        };
+        match update("ADD #c :one SET #l = :at", true).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                update("ADD #c :one", false)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| sdk_error("DynamoDB", "UpdateItem", table, &what, e))
+            }
+            Err(err) => Err(sdk_error("DynamoDB", "UpdateItem", table, &what, err)),
+        }
+    }
+
+    pub(super) async fn hook_tally_list(&self, hook: &str) -> PortResult<Vec<HookTally>> {
+        let what = format!("hook_tallies {hook}");
+        let table = &*self.state_table;
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(tally_pk(hook)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "Query", table, &what, e))?;
+            for item in page.items.unwrap_or_default() {
+                let last_ms = get_u64(&item, "last_at_ms", table)?.unwrap_or(0);
+                out.push(HookTally {
+                    outcome: get_s(&item, "sk", table)?.to_string(),
+                    count: get_u64(&item, "count", table)?.unwrap_or(0),
+                    last_at: Utc.timestamp_millis_opt(last_ms as i64).single().unwrap_or_default(),
+                });
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 }

@@ -35,6 +35,8 @@
 //!   (`seen_at_ms`, conditional puts; `expires_at` for the table's TTL)
 //! - poll request `pollrequest#{integration}#{flow}` / `pollrequest` (no attributes;
 //!   taken by a `DeleteItem` that returns the old item)
+//! - a hook's deliveries with one outcome `hooktally#{system}` / `{outcome}` (`count`
+//!   ADD, `last_at_ms`; listed by a `Query` of the partition)
 //! - a step of an entity's way through Ferry (`ferry_domain::Activity`), in its entity's
 //!   timeline `activity#{integration}#{flow}#{entity}` / `{at RFC 3339 nanos}#{random}`,
 //!   the step in `doc`, `expires_at` for the table's TTL

@@ -1,8 +1,10 @@
-//! Webhook bookkeeping: delivery ids seen (replay defence) and poll requests.
+//! Webhook bookkeeping: delivery ids seen (replay defence), poll requests, and each
+//! hook's deliveries counted per outcome.
 
 use super::{commit, immediate, Ctx, SqliteStore};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use ferry_domain::ports::PortResult;
+use ferry_domain::webhook::HookTally;
 use ferry_domain::{Flow, IntegrationId};
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
@@ -75,6 +77,43 @@ impl SqliteStore {
                 )
                 .ctx(|| format!("take_poll_request {integration} {flow}"))?;
             Ok(removed == 1)
+        })
+        .await
+    }
+
+    /// Counts one delivery; the last time kept is the latest recorded, whatever the order.
+    pub(super) async fn hook_tally(&self, hook: &str, outcome: &str, at: DateTime<Utc>) -> PortResult<()> {
+        let (hook, outcome) = (hook.to_string(), outcome.to_string());
+        let at_ms = at.timestamp_millis();
+        self.run(move |conn, _| {
+            conn.execute(
+                "INSERT INTO hook_tallies (hook, outcome, count, last_at) VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT (hook, outcome) DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)",
+                params![hook, outcome, at_ms],
+            )
+            .ctx(|| format!("tally_hook {hook} {outcome}"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn hook_tally_list(&self, hook: &str) -> PortResult<Vec<HookTally>> {
+        let hook = hook.to_string();
+        self.run(move |conn, _| {
+            let what = || format!("hook_tallies {hook}");
+            let mut stmt = conn
+                .prepare("SELECT outcome, count, last_at FROM hook_tallies WHERE hook = ?1 ORDER BY outcome")
+                .ctx(what)?;
+            let rows = stmt
+                .query_map(params![hook], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                .ctx(what)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (outcome, count, last_ms) = row.ctx(what)?;
+                let last_at = Utc.timestamp_millis_opt(last_ms).single().unwrap_or_default();
+                out.push(HookTally { outcome, count: count.max(0) as u64, last_at });
+            }
+            Ok(out)
         })
         .await
     }

@@ -177,6 +177,16 @@ ALTER TABLE failures ADD COLUMN category TEXT NOT NULL DEFAULT '';
 UPDATE failures SET category = json_extract(body, '$.category');
 CREATE INDEX failures_by_category ON failures (integration, flow, category, first_failed_at);
 "#,
+    // Each hook's deliveries counted per outcome (accepted, or a refusal's reason).
+    r#"
+CREATE TABLE hook_tallies (
+    hook    TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    count   INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (hook, outcome)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

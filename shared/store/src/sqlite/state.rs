@@ -631,4 +631,12 @@ impl StateStore for SqliteStore {
     async fn take_poll_request(&self, integration: &IntegrationId, flow: Flow) -> PortResult<bool> {
         self.hook_take_poll_request(integration, flow).await
     }
+
+    async fn tally_hook(&self, hook: &str, outcome: &str, at: DateTime<Utc>) -> PortResult<()> {
+        self.hook_tally(hook, outcome, at).await
+    }
+
+    async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
+        self.hook_tally_list(hook).await
+    }
 }
