@@ -60,8 +60,8 @@ source infra/.webdriver.env
 section "cargo test --workspace"
 cargo test --workspace
 
-section "sync, conflict, security, edge, backlog, delivery, collaboration and first-steps scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab:: hierarchy:: deletions:: first_steps::
+section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps and webhook scenarios on the AWS backend (moto, real Lambda handlers)"
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab:: hierarchy:: deletions:: first_steps:: webhooks::
 
 section "protocol contract check (infra/contract)"
 traffic="$STATE/contract"
