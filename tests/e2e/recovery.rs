@@ -6,7 +6,7 @@ use crate::harness::*;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::QueueName;
-use ferry_domain::{EntityId, FieldValue, Flow, Side};
+use ferry_domain::{EntityId, FieldValue, Flow, Relation, Side};
 use ferry_engine::{CrashInjector, CrashPoint, Engine, EngineSettings};
 use ferry_runtime::{Connectors, CycleReport, Runner, RunnerSettings};
 use ferry_store::sqlite::SqliteStore;
@@ -318,6 +318,53 @@ async fn a_copy_whose_original_is_deleted_before_the_retry_after_a_crash_is_dele
         assert!(back.is_empty(), "{original:?}: nothing copied back: {back:#?}");
         assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "{original:?}: nothing parked");
     }
+    Ok(())
+}
+
+/// A crash after Ferry wrote a link to Azure DevOps, before the pair's record said so, and
+/// then the person removes the link in Jira before the retry, while a change in Azure
+/// DevOps runs the other direction first: that direction does not take Ferry's unconfirmed
+/// link for a person's and copy it back, and the retry removes it from Azure DevOps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_removed_before_the_retry_after_a_crash_is_removed_and_never_copied_back() -> Result<()> {
+    let w = World::new(Variant { collaboration: true, ..Variant::default() }).await?;
+    let visibility = Duration::from_secs(10);
+    let c = crashing_engine_with(&w, CrashPoint::CollabAfterRelation, EngineSettings::default(), visibility).await?;
+    let alice = w.jira_user("alice").await;
+    let blocker = alice.create(vec![("summary", text("Blocker"))]).await?;
+    let blocked = alice.create(vec![("summary", text("Blocked"))]).await?;
+    c.sync(&w).await;
+    let state = c.engine.state();
+    let blocker_twin = state.get_link(&w.id, Side::Left, &blocker.id).await?.context("blocker linked")?.right.id;
+    let blocked_twin = state.get_link(&w.id, Side::Left, &blocked.id).await?.context("blocked linked")?.right.id;
+    let link = Relation::Link { link_type: "Blocks".into(), outward: true, other: blocked.id.clone() };
+    alice.conn.add_relation(&alice.scope, &blocker.id, &link).await?;
+    for flow in [Flow::LeftToRight, Flow::RightToLeft] {
+        c.engine.poll(&w.id, flow, Utc::now()).await?;
+    }
+    let mut report = CycleReport::default();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.runner.drain(&mut report)).await;
+    assert_eq!(c.crash.fired.load(Ordering::SeqCst), 1, "the write crashed once after the link");
+    let ado = w.reader(Side::Right).await;
+    let links = |rel: Vec<Relation>| rel.into_iter().filter(|r| matches!(r, Relation::Link { .. })).count();
+    assert_eq!(links(ado.conn.relations(&ado.scope, &blocker_twin).await?), 1, "the link reached Azure DevOps");
+
+    alice.conn.remove_relation(&alice.scope, &blocker.id, &link).await?;
+    let bob = w.ado_user("bob").await;
+    bob.update(&blocker_twin, vec![("System.Title", text("Blocker (seen)"))]).await?;
+    c.sync(&w).await;
+    c.sync(&w).await;
+
+    let jira = w.reader(Side::Left).await;
+    for (id, name) in [(&blocker.id, "blocker"), (&blocked.id, "blocked")] {
+        let rel = jira.conn.relations(&jira.scope, id).await?;
+        assert_eq!(links(rel.clone()), 0, "{name}: not copied back to Jira: {rel:#?}");
+    }
+    for (id, name) in [(&blocker_twin, "blocker"), (&blocked_twin, "blocked")] {
+        let rel = ado.conn.relations(&ado.scope, id).await?;
+        assert_eq!(links(rel.clone()), 0, "{name}'s twin: removed from Azure DevOps: {rel:#?}");
+    }
+    assert!(c.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");
     Ok(())
 }
 

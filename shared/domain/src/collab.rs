@@ -216,6 +216,22 @@ pub struct CopyIntent {
     pub size: u64,
 }
 
+/// A parent or link Ferry set out to write to a pair's target, stored before the write: a
+/// crash between the write and the store of the pair's bases would otherwise leave a
+/// relation on the target that no record explains, which the other direction takes for a
+/// person's and copies back — after the person removed it from the source in between.
+/// A link is held by both of its ends, so its intent is stored in the record of the pair
+/// at its far end too, in that pair's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationIntent {
+    /// The side of the source entity whose relation is being written.
+    pub source_side: Side,
+    /// The relation as the source entity holds it.
+    pub in_source_terms: Relation,
+    /// The relation as the target entity holds it once written.
+    pub in_target_terms: Relation,
+}
+
 /// What Ferry recorded of a linked pair's conversation and structure, stored per pair
 /// (keyed by its left entity) and written on the condition of the version read.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -227,6 +243,9 @@ pub struct CollabState {
     /// Copies being uploaded: their pairs are not stored yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copying: Vec<CopyIntent>,
+    /// Relations being written: the bases do not record them yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relating: Vec<RelationIntent>,
     /// The left entity's synced relations as last written to the right, in the right's terms.
     #[serde(default)]
     pub relations_left: Vec<Relation>,

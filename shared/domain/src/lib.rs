@@ -27,7 +27,7 @@ pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{
     is_symmetric_link_type, Attachment, AttachmentPair, ByteSink, ByteSource, Capabilities, CollabState, Comment,
-    CommentPair, CommentWrite, CopyIntent, KindAbilities, Relation, REDMINE_RELATIONS,
+    CommentPair, CommentWrite, CopyIntent, KindAbilities, Relation, RelationIntent, REDMINE_RELATIONS,
 };
 pub use error::{ErrorCategory, PortError};
 pub use failure_counts::FailureCount;

@@ -11,7 +11,7 @@
 //! removed it) knew it.
 
 use super::relations::{undirected, RelationMap};
-use ferry_domain::{CollabState, EntityId, Relation, Side};
+use ferry_domain::{CollabState, EntityId, Relation, RelationIntent, Side};
 use std::collections::BTreeSet;
 
 /// A link whose far end's pair records it as in step on both sides, or as gone.
@@ -74,7 +74,26 @@ pub fn record_far_end(state: &mut CollabState, source_side: Side, far: &FarEnd) 
     };
     let a = set_in(source_base, &far.in_target_terms, far.held);
     let b = set_in(target_base, &far.in_source_terms, far.held);
-    a || b
+    // Recorded (or gone): no longer an intent.
+    let key = undirected(&far.in_target_terms);
+    let before = state.relating.len();
+    state.relating.retain(|i| !(i.source_side == source_side && undirected(&i.in_target_terms) == key));
+    a || b || state.relating.len() != before
+}
+
+/// Records in its pair's record (whose source-side entity is on `source_side`) that the
+/// link `far` stands for is being written ([`RelationIntent`]); `false`: recorded already.
+pub fn intend_far_end(state: &mut CollabState, source_side: Side, far: &FarEnd) -> bool {
+    let intent = RelationIntent {
+        source_side,
+        in_source_terms: far.in_source_terms.clone(),
+        in_target_terms: far.in_target_terms.clone(),
+    };
+    if state.relating.contains(&intent) {
+        return false;
+    }
+    state.relating.push(intent);
+    true
 }
 
 /// Puts `r` in `base` (`held`) or takes it out; `true` when `base` changed.

@@ -9,6 +9,7 @@ pub mod far_end;
 mod leftovers;
 pub mod markup;
 pub mod peers;
+pub mod relation_intents;
 pub mod relations;
 pub(crate) mod sync;
 pub mod transfer;

@@ -8,10 +8,11 @@
 //! copy was written as) and makes nothing twice.
 
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
-use super::far_end::{far_ends, record_far_end, FarEnd};
+use super::far_end::{far_ends, intend_far_end, record_far_end, FarEnd};
 use super::leftovers::{abandoned_copies, crash_leftover, Leftover};
 use super::markup::{rewrite, Mentioned, Pictured};
 use super::peers::routes;
+use super::relation_intents::{abandoned, intent_of, without_unconfirmed};
 use super::relations::{other_base_after, plan_relations, RelationMap};
 use super::transfer::copy_attachment;
 use crate::crash::CrashPoint;
@@ -22,8 +23,8 @@ use ferry_domain::collab::ORIGIN_FRAGMENT;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     text_digest, Attachment, AttachmentPair, AttachmentRule, CollabState, Comment, CommentPair, CommentWrite,
-    CopyIntent, EntityId, ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, Scope, Side,
-    UserRef,
+    CopyIntent, EntityId, ErrorCategory, Flow, Integration, IntegrationRecord, PortError, Relation, RelationIntent,
+    Scope, Side, UserRef,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -114,7 +115,7 @@ impl Engine {
             self.sync_comments(&pair, &src, &tgt, floor, &mut state, &mut report).await?;
         }
         if c.hierarchy.is_some_and(|d| d.allows(pair.flow)) || !c.links.is_empty() {
-            self.sync_relations(&pair, &src, &tgt, &mut state, &mut report).await?;
+            self.sync_relations(&pair, &src, &tgt, &mut stored, &mut state, &mut report).await?;
         }
         self.store_collab(&pair, &state, &mut stored).await?;
         Ok(report)
@@ -515,20 +516,29 @@ impl Engine {
         pair: &PairInFlow<'_>,
         src: &End,
         tgt: &End,
+        stored: &mut Stored,
         state: &mut CollabState,
         report: &mut CollabReport,
     ) -> Result<(), Parkable> {
         let integration = &pair.record.integration;
         let c = &integration.collaboration;
-        let source = src.conn.relations(&src.scope, &src.id).await?;
-        let target = tgt.conn.relations(&tgt.scope, &tgt.id).await?;
-        let (own_base, other_base) = match src.side {
-            Side::Left => (&mut state.relations_left, &mut state.relations_right),
-            Side::Right => (&mut state.relations_right, &mut state.relations_left),
+        let side = src.side;
+        let read = src.conn.relations(&src.scope, &src.id).await?;
+        let mut target = tgt.conn.relations(&tgt.scope, &tgt.id).await?;
+        let intents = state.relating.clone();
+        let source = without_unconfirmed(&read, &intents, side);
+        let (own_base, other_base) = match side {
+            Side::Left => (&state.relations_left, &state.relations_right),
+            Side::Right => (&state.relations_right, &state.relations_left),
         };
         // The other base's far ends too: [`other_base_after`] translates its relations
-        // to find the ones this sync removed from the target.
-        let ends: Vec<Relation> = source.iter().chain(other_base.iter()).cloned().collect();
+        // to find the ones this sync removed from the target; and the abandoned intents'.
+        let ends: Vec<Relation> = source
+            .iter()
+            .chain(other_base.iter())
+            .chain(intents.iter().filter(|i| i.source_side == side).map(|i| &i.in_source_terms))
+            .cloned()
+            .collect();
         let peers = self.relation_peers(pair, &ends).await?;
         let link_type = |t: &str| c.link_type(pair.flow, t).map(str::to_string);
         let peer = |e: &EntityId| peers.get(e).cloned();
@@ -537,10 +547,23 @@ impl Engine {
             link_type: &link_type,
             peer: &peer,
         };
+        // What a crash left of writes whose source a person removed meanwhile.
+        let mut far = Vec::new();
+        for (intent, written) in abandoned(&intents, side, &source, &target) {
+            if let Some(r) = written {
+                tgt.conn.remove_relation(&tgt.scope, &tgt.id, &r).await?;
+                target.retain(|t| t != &r);
+                report.relations_removed += 1;
+            }
+            far.extend(far_ends(std::slice::from_ref(&intent.in_source_terms), &[], (&src.id, &tgt.id), &map));
+        }
         let plan = plan_relations(&source, own_base, &target, &map);
         for r in &plan.remove {
             tgt.conn.remove_relation(&tgt.scope, &tgt.id, r).await?;
             self.crash_point(CrashPoint::CollabAfterRelation)?;
+        }
+        if !plan.add.is_empty() {
+            self.intend_relations(pair, &plan.add, &source, &map, stored, state).await?;
         }
         for r in &plan.add {
             tgt.conn.add_relation(&tgt.scope, &tgt.id, r).await?;
@@ -551,23 +574,61 @@ impl Engine {
         report.pending += plan.pending.len();
         let mut target_after: Vec<Relation> = target.into_iter().filter(|r| !plan.remove.contains(r)).collect();
         target_after.extend(plan.add.iter().cloned());
+        let (own_base, other_base) = match side {
+            Side::Left => (&mut state.relations_left, &mut state.relations_right),
+            Side::Right => (&mut state.relations_right, &mut state.relations_left),
+        };
         let after = other_base_after(other_base, &source, &target_after, &plan.remove, &map);
-        let far = far_ends(other_base, &after, (&src.id, &tgt.id), &map);
+        far.extend(far_ends(other_base, &after, (&src.id, &tgt.id), &map));
         *other_base = after;
         *own_base = plan.base;
+        // This flow's intents are settled: written and recorded in the bases, or removed.
+        state.relating.retain(|i| i.source_side != side);
         // Before this pair's record is stored: a retry after a crash in between finds
         // the same change in its bases and records the far ends again.
-        self.record_far_ends(pair, &far).await?;
+        self.update_far_ends(pair, &far, record_far_end).await?;
         for awaited in &plan.pending {
-            self.state.add_pending(&integration.id, src.side, awaited, &src.id).await?;
+            self.state.add_pending(&integration.id, side, awaited, &src.id).await?;
         }
         Ok(())
     }
 
-    /// Records each of `far` in the record of its pair in this integration ([`super::far_end`]),
-    /// on the condition of the version read, reading again when another write came first.
-    /// A far end another integration links is left to that integration's own syncs.
-    async fn record_far_ends(&self, pair: &PairInFlow<'_>, far: &[FarEnd]) -> Result<(), Parkable> {
+    /// Stores the intents of writing `added` to the target (in this pair's record, and in
+    /// the records of the pairs at the far ends of its links) before they are written.
+    async fn intend_relations(
+        &self,
+        pair: &PairInFlow<'_>,
+        added: &[Relation],
+        source: &[Relation],
+        map: &RelationMap<'_>,
+        stored: &mut Stored,
+        state: &mut CollabState,
+    ) -> Result<(), Parkable> {
+        let side = pair.flow.source();
+        let intents: Vec<RelationIntent> = added.iter().filter_map(|r| intent_of(r, source, side, map)).collect();
+        let far: Vec<FarEnd> = intents
+            .iter()
+            .flat_map(|i| far_ends(&[], std::slice::from_ref(&i.in_source_terms), (pair.source, pair.target), map))
+            .collect();
+        for i in intents {
+            if !state.relating.contains(&i) {
+                state.relating.push(i);
+            }
+        }
+        self.store_collab(pair, state, stored).await?;
+        self.update_far_ends(pair, &far, intend_far_end).await
+    }
+
+    /// Applies `change` to the record of the pair of each of `far` in this integration
+    /// ([`super::far_end`]), on the condition of the version read, reading again when
+    /// another write came first. A far end another integration links is left to that
+    /// integration's own syncs.
+    async fn update_far_ends(
+        &self,
+        pair: &PairInFlow<'_>,
+        far: &[FarEnd],
+        change: fn(&mut CollabState, Side, &FarEnd) -> bool,
+    ) -> Result<(), Parkable> {
         let id = &pair.record.integration.id;
         let side = pair.flow.source();
         for f in far {
@@ -584,7 +645,7 @@ impl Engine {
                     Some((s, v)) => (s, Some(v)),
                     None => (CollabState::default(), None),
                 };
-                if !record_far_end(&mut state, side, f) {
+                if !change(&mut state, side, f) {
                     break;
                 }
                 match self.state.put_collab(id, left, &state, version).await {
