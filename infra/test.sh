@@ -6,11 +6,12 @@
 #      chromedriver with headless Chromium for the console's browser tests
 #      (infra/chromium.sh; installs Debian's chromium and chromium-driver when missing)
 #   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
-#      embedded e2e suite, the Redmine e2e tests against the real server)
+#      embedded e2e suite, the Redmine e2e tests against the real server), the simulators'
+#      traffic captured for step 4 as it runs
 #   3. the sync scenarios (and edges: missing fields, rotation, filters) again on the AWS backend, through the real Lambda handlers
 #      (FERRY_E2E_BACKEND=aws; one thread, since the worlds share the emulator's queues)
-#   4. the protocol contract check: the e2e suite once more with the simulators'
-#      traffic captured, validated against the official Jira / Azure DevOps specs
+#   4. the protocol contract check: the traffic step 2 captured (every test that talks to
+#      a simulator), validated against the official Jira / Azure DevOps specs
 #   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
 #      emulator stack
 #   6. the LocalStack leg (infra/localstack/test.sh): LocalStack on the host (no Docker), the
@@ -57,18 +58,15 @@ infra/chromium.sh start
 # shellcheck source=/dev/null
 source infra/.webdriver.env
 
-section "cargo test --workspace"
-cargo test --workspace
+section "cargo test --workspace (simulator traffic captured for the contract check)"
+traffic="$STATE/contract"
+rm -rf "$traffic" && mkdir -p "$traffic"
+FERRY_CONTRACT_DIR="$traffic" cargo test --workspace
 
 section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps and webhook scenarios on the AWS backend (moto, real Lambda handlers)"
 FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab:: hierarchy:: deletions:: first_steps:: webhooks::
 
-section "protocol contract check (infra/contract)"
-traffic="$STATE/contract"
-rm -rf "$traffic" && mkdir -p "$traffic"
-FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-cli --test e2e
-FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-connectors
-FERRY_CONTRACT_DIR="$traffic" cargo test -p ferry-sim --test jira_collab --test ado_collab
+section "protocol contract check (infra/contract) of the workspace tests' traffic"
 FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"
 
 section "fault-injection suite (tests/faults) on the embedded backend"
