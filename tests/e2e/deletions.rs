@@ -5,7 +5,7 @@
 use crate::harness::*;
 use anyhow::{ensure, Context, Result};
 use chrono::Utc;
-use ferry_domain::{EntityId, EntityRef, ErrorCategory, FieldValue, Flow, OnTargetDeleted, Side};
+use ferry_domain::{CommentWrite, EntityId, EntityRef, ErrorCategory, FieldValue, Flow, OnTargetDeleted, Side};
 use ferry_engine::{CrashInjector, CrashPoint, Engine, EngineSettings};
 use ferry_runtime::{Connectors, CycleReport, Runner, RunnerSettings};
 use ferry_store::sqlite::SqliteStore;
@@ -69,6 +69,45 @@ async fn status_left_to_right(w: &World) -> Result<serde_json::Value> {
         .and_then(|f| f.iter().find(|f| f["flow"] == "left_to_right"))
         .cloned()
         .context("the left-to-right direction")
+}
+
+/// A comment on the source (a change of no mapped field: the write step syncs the
+/// conversation only) meets the deleted twin just as a field edit does: the policy
+/// decides, nothing parks behind a `not_found`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_on_a_source_whose_twin_was_deleted_follows_the_policy_too() -> Result<()> {
+    for policy in [OnTargetDeleted::Unlink, OnTargetDeleted::Recreate] {
+        let mut w = World::new(Variant { collaboration: true, ..Variant::default() }).await?;
+        w.integration.collaboration.on_target_deleted = policy;
+        w.activate().await?;
+        let (bug, twin) = synced_bug(&w, "Commented after the deletion").await?;
+        delete_work_item(&w, &twin).await?;
+        let alice = w.jira_user("alice").await;
+        let said = CommentWrite { body: "<p>Still broken?</p>".into(), origin: String::new() };
+        alice.conn.add_comment(&alice.scope, &bug.id, &said).await?;
+        w.sync().await;
+
+        let failures = w.engine.state().list_failures(Some(&w.id)).await?;
+        assert!(failures.is_empty(), "{policy}: nothing parks behind the deleted twin: {failures:?}");
+        let flow = status_left_to_right(&w).await?;
+        match policy {
+            OnTargetDeleted::Recreate => {
+                let new = w.twin(Side::Left, &bug.id).await.context("recreate: a new twin")?;
+                assert_ne!(new, twin, "recreate: a new twin");
+                let ado = w.reader(Side::Right).await;
+                let comments = ado.conn.comments(&ado.scope, &new).await?;
+                assert!(
+                    comments.iter().any(|c| c.body.contains("Still broken?")),
+                    "the comment came along: {comments:#?}"
+                );
+            }
+            _ => {
+                assert_eq!(w.twin(Side::Left, &bug.id).await, None, "{policy}: the pair is dropped");
+                assert_eq!(flow["counts"]["unlinked"], 1, "{policy}: ferry status reports it: {flow}");
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,14 @@ impl From<Crashed> for Parkable {
 }
 
 impl Parkable {
+    /// The category of the error, `None` for a crash.
+    pub(crate) fn category(&self) -> Option<ErrorCategory> {
+        match self {
+            Parkable::Transient(e) | Parkable::Permanent(e, _) => Some(e.category),
+            Parkable::Crashed(_) => None,
+        }
+    }
+
     pub(crate) fn from_engine(e: EngineError) -> Self {
         match e {
             EngineError::Port(p) => p.into(),

@@ -24,6 +24,9 @@ struct PairState {
     link: Option<Link>,
     source_fp: Option<Fingerprint>,
     target_fp: Option<Fingerprint>,
+    /// The source's pair was just dropped, its twin deleted: the source is a person's
+    /// entity whoever made its latest revision, never the echo of an interrupted create.
+    dropped: bool,
 }
 
 impl Engine {
@@ -117,7 +120,7 @@ impl Engine {
         let (source_conn, _) = self.side_connector(record, flow.source()).await?;
         let (target_conn, _) = self.side_connector(record, flow.target()).await?;
         let source_fp = self.batch_fingerprint(batch, id, flow.source(), &cmd.source.id).await?;
-        let pair = PairState { link: None, source_fp, target_fp: None };
+        let pair = PairState { link: None, source_fp, target_fp: None, dropped: true };
         let output = self.map_event(record, &event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;
         match output.decision {
             Decision::Write { changes, mapped, .. } => {
@@ -140,7 +143,7 @@ impl Engine {
             None => None,
         };
         let source_fp = self.batch_fingerprint(batch, id, source_side, &event.snapshot.id).await?;
-        Ok(PairState { link, source_fp, target_fp })
+        Ok(PairState { link, source_fp, target_fp, dropped: false })
     }
 
     /// The mapping of the event's snapshot, with the target users it names looked up.
@@ -166,7 +169,7 @@ impl Engine {
             flow,
             source: &event.snapshot,
             users: &users,
-            source_integration_user: Some(&source_user),
+            source_integration_user: (!pair.dropped).then_some(&source_user),
             // An operator's decision replays the entity's current state: never an echo.
             source_fingerprint: if event.winner.is_some() { None } else { pair.source_fp.as_ref() },
             target_fingerprint: pair.target_fp.as_ref(),

@@ -196,6 +196,13 @@ impl Engine {
     ) -> Result<WriteOutcome, Parkable> {
         let (id, source) = (&cmd.integration, cmd.source.key.clone());
         let Some(link) = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await? else {
+            // A retry after a crash between the drop of a deleted twin's pair and the
+            // new twin's create (`recreate`) finds the twin the command named deleted.
+            if let Some(named) = &cmd.target {
+                if let Some(outcome) = self.twin_deleted(record, cmd, None, named, batch).await? {
+                    return Ok(outcome);
+                }
+            }
             let detail = "the pair is no longer linked".to_string();
             return Ok(WriteOutcome::Skipped {
                 source,
@@ -205,9 +212,45 @@ impl Engine {
         };
         let target = link.side(cmd.flow.target());
         let pair = PairInFlow { record, flow: cmd.flow, source: &cmd.source.id, target: &target.id };
-        self.sync_collaboration(pair).await?;
+        match self.sync_collaboration(pair).await {
+            Ok(_) => {}
+            // Something the sync reached for was not found: when it is the twin itself,
+            // deleted, `on_target_deleted` decides as for a field edit; anything else
+            // (a far end, the source) is the error it is.
+            Err(e) if e.category() == Some(ErrorCategory::NotFound) => {
+                return match self.twin_deleted(record, cmd, Some(&link), &target.id, batch).await? {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
         batch.count(id, cmd.flow, Counter::Synced);
         Ok(WriteOutcome::Unchanged { source, target: target.key.clone() })
+    }
+
+    /// What the write does when `target`, the source's twin, is confirmed deleted by its
+    /// system ([`crate::target_deleted`]); `None`: it is not.
+    async fn twin_deleted(
+        &self,
+        record: &IntegrationRecord,
+        cmd: &WriteCommand,
+        link: Option<&Link>,
+        target: &EntityId,
+        batch: &Batch,
+    ) -> Result<Option<WriteOutcome>, Parkable> {
+        let (target_conn, target_scope) = self.side_connector(record, cmd.flow.target()).await?;
+        if target_conn.confirm_deleted(&target_scope, target).await.is_err() {
+            return Ok(None);
+        }
+        let ctx = WriteCtx { record, cmd, target_conn, target_scope, read_fields: Vec::new() };
+        match self.target_gone(&ctx, link, target, batch).await? {
+            Next::Done(outcome) => Ok(Some(outcome)),
+            Next::Create => {
+                let fresh = self.create_command(record, cmd, batch).await?;
+                Box::pin(self.apply_command(&fresh, false, batch)).await.map(Some)
+            }
+        }
     }
 
     /// Step 1: the target entity and how the write reached it, or `None` to create one.
