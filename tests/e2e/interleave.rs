@@ -273,3 +273,42 @@ async fn a_persons_edit_that_fails_a_creates_last_step_is_kept() -> Result<()> {
     assert_eq!(field_str(&issue, "summary"), "Retitled by bob", "bob's edit reached Jira");
     Ok(())
 }
+
+/// A person's revision read before Ferry wrote the same work item is stale for its
+/// fields, not for its conversation: an Azure DevOps comment edit (which writes no
+/// revision of its own) that the revision revealed still reaches its copy in Jira.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_edit_behind_a_stale_revision_still_reaches_its_copy() -> Result<()> {
+    let w = World::new(Variant { collaboration: true, ..Variant::default() }).await?;
+    w.activate().await?;
+    let (jira_id, ado_id) = synced_pair(&w).await?;
+    let bob = w.ado_user("bob").await;
+    let said = |body: &str| ferry_domain::CommentWrite { body: format!("<p>{body}</p>"), origin: String::new() };
+    let comment = bob.conn.add_comment(&bob.scope, &ado_id, &said("Seen on build 41")).await?;
+    w.sync().await;
+    bob.conn.edit_comment(&bob.scope, &ado_id, &comment.id, &said("Seen on build 42")).await?;
+    bob.update(&ado_id, vec![("System.Title", text("Retitled by bob"))]).await?;
+    // Bob's revision is read, and held back while the other direction writes the work item.
+    w.engine.poll(&w.id, Flow::RightToLeft, Utc::now()).await?;
+    let held = receive_all(&w, QueueName::Changes).await?;
+    assert_eq!(held.len(), 1, "bob's revision");
+    w.jira_user("alice").await.update(&jira_id, vec![("priority", FieldValue::Option("High".into()))]).await?;
+    w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
+    transform_all(&w).await?;
+    for d in receive_all(&w, QueueName::Writes).await? {
+        write_and_ack(&w, &d).await?;
+    }
+    // Now bob's revision is older than Ferry's write to the work item.
+    for d in &held {
+        transform_one(&w.engine, &d.body, d.receive_count).await?;
+        w.engine.queue().ack(QueueName::Changes, &d.receipt).await?;
+    }
+    for d in receive_all(&w, QueueName::Writes).await? {
+        write_and_ack(&w, &d).await?;
+    }
+    let jira = w.reader(Side::Left).await;
+    let copies = jira.conn.comments(&jira.scope, &jira_id).await?;
+    assert_eq!(copies.len(), 1, "{copies:#?}");
+    assert!(copies[0].body.contains("Seen on build 42"), "the edit reached the copy: {}", copies[0].body);
+    Ok(())
+}

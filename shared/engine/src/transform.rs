@@ -65,6 +65,13 @@ impl Engine {
         // its twin already got: mapping it would write older values back (a revert).
         if let Some(detail) = stale_snapshot(&event.snapshot, pair.source_fp.as_ref(), pair.target_fp.as_ref()) {
             batch.count(id, flow, Counter::Skipped);
+            // Its fields are stale, not the conversation: comments, files and relations
+            // are read as they are now by the write step, and a change among them (an
+            // Azure DevOps comment edit writes no revision of its own) would otherwise wait
+            // for the entity's next change by a person.
+            if let Some(l) = pair.link.as_ref().filter(|_| record.integration.collaboration.any(flow)) {
+                enqueue_command(batch, &collab_command(event, Some(l.side(flow.target()).id.clone())))?;
+            }
             return Ok(TransformOutcome::Skipped { reason: Skip::Stale, detail });
         }
         let output = self.map_event(&record, event, &pair, source_conn.as_ref(), target_conn.as_ref()).await?;

@@ -141,6 +141,13 @@ impl Engine {
         let mut written = match update {
             Update::Written(w) => *w,
             Update::Stale(detail) => {
+                // The fields are stale; the conversation is read as it is now (see the
+                // transform's stale rule).
+                if let Some(l) = &link {
+                    let target = &l.side(cmd.flow.target()).id;
+                    let pair = PairInFlow { record: &record, flow: cmd.flow, source: &cmd.source.id, target };
+                    self.sync_collaboration(pair).await?;
+                }
                 batch.count(id, cmd.flow, Counter::Skipped);
                 let source = cmd.source.key.clone();
                 return Ok(WriteOutcome::Skipped { source, reason: Skip::Stale, detail });
