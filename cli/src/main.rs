@@ -14,6 +14,7 @@ mod preview;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use ferry_domain::failure_listing::listed_id;
 use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
@@ -452,7 +453,7 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
     match action {
         FailureAction::List { integration, json } => {
             let filter = integration.as_deref().map(parse_integration).transpose()?;
-            let records = state.list_failures(filter.as_ref()).await?;
+            let listing = state.failure_listing(filter.as_ref()).await?;
             let mut dead = Vec::new();
             let mut retention = Vec::new();
             for q in [QueueName::Changes, QueueName::Writes] {
@@ -474,32 +475,42 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({"failures": records, "dead_letters": dead}))?
-                );
+                let (records, unreadable): (Vec<_>, Vec<_>) = listing.into_iter().partition(Result::is_ok);
+                let records: Vec<_> = records.into_iter().flatten().collect();
+                let unreadable: Vec<_> = unreadable.into_iter().filter_map(Result::err).collect();
+                let v = serde_json::json!({"failures": records, "unreadable": unreadable, "dead_letters": dead});
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                output::failures(&records, &dead, now);
+                output::failures(&listing, &dead, now);
             }
             Ok(ExitCode::SUCCESS)
         }
         FailureAction::Retry { ids, all, run, winner } => {
             let ids = if all {
-                state.list_failures(None).await?.into_iter().map(|f| f.id).collect()
+                // An unreadable failure is named, not skipped: retrying it fails with its reason.
+                state.failure_listing(None).await?.iter().map(|f| listed_id(f).to_string()).collect()
             } else if ids.is_empty() {
                 bail!("name failure ids (see `ferry failures list`) or pass --all");
             } else {
                 ids
             };
+            // Each failure on its own: one that cannot be retried (an unreadable record)
+            // is reported and the others are still queued.
+            let mut refused = 0;
             for id in &ids {
-                let f = rt.engine().retry_failure_with(id, winner).await?;
-                println!("{id}: {} {} queued again", f.integration, f.entity_key);
+                match rt.engine().retry_failure_with(id, winner).await {
+                    Ok(f) => println!("{id}: {} {} queued again", f.integration, f.entity_key),
+                    Err(e) => {
+                        eprintln!("error: {id}: {e}");
+                        refused += 1;
+                    }
+                }
             }
             if run {
                 let report = rt.runner().cycle(Utc::now(), false).await;
                 output::cycle(&report);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(exit::code(if refused == 0 { exit::OK } else { exit::FAILED }))
         }
         FailureAction::Redrive { queue } => {
             let queues = match queue {
