@@ -47,7 +47,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check config files; every error is printed as FILE:LINE: key.path: message (hint).
-    Validate { files: Vec<PathBuf> },
+    ///
+    /// Example: ferry validate ferry.yaml --json
+    Validate {
+        files: Vec<PathBuf>,
+        /// The result as one JSON object: `ok`, and the ids found or every error.
+        #[arg(long)]
+        json: bool,
+    },
     /// Everything `validate` checks, then asks the live systems: the project and type are
     /// visible, mapped fields exist and accept writes, value-table entries and statuses
     /// are allowed values, remote-id fields exist, filters parse.
@@ -296,11 +303,21 @@ async fn open(target: &Target) -> Result<Backend> {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let target = Target { kind: cli.backend, db: cli.db.clone() };
     match cli.command {
-        Command::Validate { files } => {
+        Command::Validate { files, json } => {
             if files.is_empty() {
                 bail!("name at least one config file: ferry validate FILE...");
             }
             match ferry_config::load_files_for(&files, target.config_target()) {
+                Ok(set) if json => {
+                    let v = serde_json::json!({
+                        "ok": true,
+                        "files": files.len(),
+                        "systems": set.systems.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                        "integrations": set.integrations.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(set) => {
                     println!(
                         "ok: {} system(s), {} integration(s) in {} file(s)",
@@ -310,7 +327,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(errors) => Ok(config_errors(&errors)),
+                Err(errors) => config_errors(&errors, json),
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
@@ -337,7 +354,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply { files, no_check } => {
             let set = match ferry_config::load_files_for(&files, target.config_target()) {
                 Ok(set) => set,
-                Err(errors) => return Ok(config_errors(&errors)),
+                Err(errors) => return config_errors(&errors, false),
             };
             let rt = open(&target).await?;
             let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
@@ -407,13 +424,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Prints config errors (one per line, then the count) and answers the exit code.
-fn config_errors(errors: &ferry_config::ConfigErrors) -> ExitCode {
-    for e in &errors.0 {
-        eprintln!("{e}");
+/// Prints config errors (one per line, then the count; or as JSON on stdout:
+/// `{"ok": false, "errors": [...]}`) and answers the exit code.
+fn config_errors(errors: &ferry_config::ConfigErrors, json: bool) -> Result<ExitCode> {
+    if json {
+        let v = serde_json::json!({"ok": false, "errors": errors.0});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for e in &errors.0 {
+            eprintln!("{e}");
+        }
+        eprintln!("{} error(s)", errors.0.len());
     }
-    eprintln!("{} error(s)", errors.0.len());
-    exit::code(exit::INVALID_CONFIG)
+    Ok(exit::code(exit::INVALID_CONFIG))
 }
 
 /// `ferry check`: the config's own errors, else every side of every integration asked
@@ -424,7 +447,7 @@ async fn check(target: &Target, files: &[PathBuf], json: bool) -> Result<ExitCod
     }
     let set = match ferry_config::load_files_for(files, target.config_target()) {
         Ok(set) => set,
-        Err(errors) => return Ok(config_errors(&errors)),
+        Err(errors) => return config_errors(&errors, json),
     };
     let rt = open(target).await?;
     let findings = check::findings(&set, rt.connectors().as_ref()).await;
@@ -582,5 +605,45 @@ fn parse_side(s: &str) -> Result<Side, String> {
         "left" => Ok(Side::Left),
         "right" => Ok(Side::Right),
         other => Err(format!("{other:?} is not a side: use left or right")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The commands whose output a person reads and a script may want: each takes
+    /// `--json` and then prints one JSON document (docs/cli.md names its fields).
+    const READ_COMMANDS: &[&[&str]] = &[
+        &["validate"],
+        &["check"],
+        &["preview"],
+        &["status"],
+        &["failures", "list"],
+        &["discover", "projects"],
+        &["discover", "fields"],
+        &["init"],
+        &["activate"],
+        &["demo"],
+    ];
+
+    #[test]
+    fn every_read_command_takes_json() {
+        let root = Cli::command();
+        root.clone().debug_assert();
+        for path in READ_COMMANDS {
+            let mut cmd = &root;
+            for name in *path {
+                cmd = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {path:?}"));
+            }
+            // `discover`'s --json is global to its subcommands: clap lists it on the parent.
+            let parent_json = path.len() > 1
+                && root
+                    .find_subcommand(path[0])
+                    .is_some_and(|p| p.get_arguments().any(|a| a.get_long() == Some("json")));
+            let own_json = cmd.get_arguments().any(|a| a.get_long() == Some("json"));
+            assert!(own_json || parent_json, "`ferry {}` takes no --json", path.join(" "));
+        }
     }
 }

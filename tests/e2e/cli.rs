@@ -38,6 +38,32 @@ async fn validate_reports_file_line_and_key_for_broken_configs() {
 }
 
 #[tokio::test]
+async fn validate_json_prints_one_document_with_the_ids_or_every_error_and_keeps_the_exit_codes() {
+    let mut c = ferry();
+    c.args(["validate", "examples/ferry.yaml", "--json"]);
+    let r = run(c).await;
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["files"], 1);
+    assert!(v["systems"].as_array().is_some_and(|s| !s.is_empty()), "{v:#}");
+    assert!(v["integrations"].as_array().is_some_and(|i| !i.is_empty()), "{v:#}");
+
+    let file = "examples/broken/bad-direction.yaml";
+    let mut c = ferry();
+    c.args(["validate", file, "--json"]);
+    let r = run(c).await;
+    assert_eq!(r.code, Some(3), "invalid config, as without --json: {}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(v["ok"], false, "{v:#}");
+    let first = &v["errors"][0];
+    assert_eq!(first["file"], file, "{v:#}");
+    assert!(first["line"].as_u64().is_some_and(|l| l > 0), "{v:#}");
+    assert!(first["path"].as_str().is_some_and(|p| p.contains("direction")), "{v:#}");
+    assert!(first["message"].as_str().is_some_and(|m| !m.is_empty()), "{v:#}");
+}
+
+#[tokio::test]
 async fn schema_prints_a_json_schema() {
     let mut c = ferry();
     c.arg("schema");
