@@ -10,6 +10,7 @@ mod init;
 mod listen;
 mod output;
 mod preview;
+mod shell;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -145,7 +146,7 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Start both simulators, run a bidirectional Jira ⇄ Azure DevOps integration on a
+    /// Start both simulators, run a bidirectional Jira <-> Azure DevOps integration on a
     /// fresh embedded store, make changes on both sides, and print what synced.
     Demo {
         #[arg(long)]
@@ -154,6 +155,21 @@ enum Command {
     /// Serve the web console: integrations, failures and entity timelines, with the
     /// operator's actions. Example: ferry serve --listen 127.0.0.1:8088
     Serve(console::ServeArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell, elvish).
+    ///
+    /// Example: ferry completions bash > ~/.local/share/bash-completion/completions/ferry
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of ferry, or write one page per command into a directory.
+    ///
+    /// Example: ferry man > ~/.local/share/man/man1/ferry.1
+    Man {
+        /// Write ferry.1 and ferry-COMMAND.1 for each command into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -417,6 +433,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Failures { action } => failures(&target, action).await,
         Command::Discover { system, what, config, json } => discover(&target, &system, what, &config, json).await,
         Command::Demo { json } => demo::run(json).await,
+        Command::Completions { shell } => {
+            shell::completions(shell, <Cli as clap::CommandFactory>::command(), &mut std::io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match dir {
+                Some(dir) => shell::man_pages_in(cmd, &dir)?,
+                None => shell::man_page(cmd, &mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let rt = open(&target).await?;
             console::serve(rt.engine().clone(), rt.connectors().clone(), matches!(rt, Backend::Aws(_)), args).await

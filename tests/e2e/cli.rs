@@ -84,3 +84,29 @@ async fn demo_json_reports_a_passing_bidirectional_sync() {
     assert!(v["elapsed_ms"].as_u64().unwrap_or(u64::MAX) < 60_000);
     assert!(v["checks"].as_array().map_or(0, Vec::len) >= 5);
 }
+
+#[tokio::test]
+async fn completions_and_the_man_page_come_from_the_binary_and_name_its_commands() {
+    let mut c = ferry();
+    c.args(["completions", "bash"]);
+    let r = run(c).await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("complete -F _ferry"), "{}", r.stdout);
+    for name in ["validate", "status", "failures", "serve", "completions", "man"] {
+        assert!(r.stdout.contains(name), "{name} in the bash completion");
+    }
+
+    let mut c = ferry();
+    c.arg("man");
+    let r = run(c).await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.lines().any(|l| l.starts_with(".TH ferry 1")), "a roff title line");
+    for name in ["ferry\\-status", "ferry\\-failures", "ferry\\-completions"] {
+        assert!(r.stdout.contains(name), "{name} in the man page");
+    }
+
+    let mut c = ferry();
+    c.args(["completions", "tcsh"]);
+    let r = run(c).await;
+    assert_eq!(r.code, Some(2), "an unknown shell is a usage error: {}", r.stderr);
+}
