@@ -580,8 +580,8 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
                 bail!("name failure ids to discard (see `ferry failures list`)");
             }
             for id in &ids {
-                let f = rt.engine().discard_failure(id).await?;
-                println!("{id}: {} {} discarded", f.integration, f.entity_key);
+                let dropped = rt.engine().discard_failure(id).await?;
+                println!("{id}: {} discarded", dropped.describe());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -421,6 +421,13 @@ async fn an_unreadable_failure_is_listed_with_its_reason_and_hides_no_other() ->
     for f in [&parked[0], &parked[2]] {
         assert!(retried.stdout.contains(&format!("{}: ", f.id)), "{} queued again: {}", f.id, retried.stdout);
     }
+
+    let discarded = w.ferry(&["failures", "discard", &bad.id]).await;
+    assert!(discarded.ok, "an unreadable failure can be discarded: {}{}", discarded.stdout, discarded.stderr);
+    assert!(discarded.stdout.contains("(unreadable) discarded"), "{}", discarded.stdout);
+    let listed = w.ferry(&["failures", "list", "--integration", &id, "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&listed.stdout)?;
+    assert_eq!(v["unreadable"].as_array().map(Vec::len), Some(0), "{v:#}");
     Ok(())
 }
 

@@ -153,7 +153,7 @@ pub fn failures(
         let f = match f {
             Ok(f) => f,
             Err(u) => {
-                unreadable_row(&mut b, u);
+                unreadable_row(&mut b, u, csrf, &back);
                 continue;
             }
         };
@@ -186,16 +186,19 @@ pub fn failures(
 }
 
 /// A failure whose record the store cannot read: what the store knows of it, and why.
-fn unreadable_row(b: &mut String, u: &UnreadableFailure) {
+/// Discard only: there is no event to retry.
+fn unreadable_row(b: &mut String, u: &UnreadableFailure, csrf: &str, back: &str) {
+    let discard = format!("/failures/{}/discard", url_part(&u.id));
     let _ = write!(
         b,
         "<tr id=\"failure-{id}\" class=\"unreadable\"><td>{entity}</td><td>{i}</td><td>{flow}</td>\
-         <td>unreadable</td><td>failure {id} cannot be read: {reason}</td><td></td><td></td><td></td></tr>",
+         <td>unreadable</td><td>failure {id} cannot be read: {reason}</td><td></td><td></td><td>{button}</td></tr>",
         id = esc(&u.id),
         entity = esc(u.entity.as_ref().map_or("?", |e| e.as_str())),
         i = esc(u.integration.as_ref().map_or("?", |i| i.as_str())),
         flow = u.flow.map_or("?", flow_name),
         reason = esc(&u.reason),
+        button = button(&discard, "Discard", "stop", csrf, back, &format!("discard-{}", u.id)),
     );
 }
 
@@ -399,7 +402,8 @@ mod tests {
         for shown in ["42", "app", "right → left", "unreadable", "NoSuchKey"] {
             assert!(row.contains(shown), "{shown} in {row}");
         }
-        assert!(!row.contains("<form"), "no Retry: the record it would replay is unreadable: {row}");
+        assert!(row.contains("/discard\""), "Discard: {row}");
+        assert!(!row.contains("/retry\""), "no Retry: the event it would replay is unreadable: {row}");
     }
 
     #[test]
