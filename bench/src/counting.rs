@@ -440,9 +440,12 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.read("get_failure");
         self.inner.get_failure(id).await
     }
-    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+    async fn failure_listing(
+        &self,
+        integration: Option<&IntegrationId>,
+    ) -> PortResult<Vec<ferry_domain::ListedFailure>> {
         self.op("Query", "list_failures");
-        self.inner.list_failures(integration).await
+        self.inner.failure_listing(integration).await
     }
     async fn delete_failure(&self, id: &str) -> PortResult<()> {
         self.op("DeleteItem", "delete_failure");

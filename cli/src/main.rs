@@ -10,10 +10,12 @@ mod init;
 mod listen;
 mod output;
 mod preview;
+mod shell;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use ferry_domain::failure_listing::listed_id;
 use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
@@ -46,7 +48,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check config files; every error is printed as FILE:LINE: key.path: message (hint).
-    Validate { files: Vec<PathBuf> },
+    ///
+    /// Example: ferry validate ferry.yaml --json
+    Validate {
+        files: Vec<PathBuf>,
+        /// The result as one JSON object: `ok`, and the ids found or every error.
+        #[arg(long)]
+        json: bool,
+    },
     /// Everything `validate` checks, then asks the live systems: the project and type are
     /// visible, mapped fields exist and accept writes, value-table entries and statuses
     /// are allowed values, remote-id fields exist, filters parse.
@@ -137,7 +146,7 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Start both simulators, run a bidirectional Jira ⇄ Azure DevOps integration on a
+    /// Start both simulators, run a bidirectional Jira <-> Azure DevOps integration on a
     /// fresh embedded store, make changes on both sides, and print what synced.
     Demo {
         #[arg(long)]
@@ -146,6 +155,21 @@ enum Command {
     /// Serve the web console: integrations, failures and entity timelines, with the
     /// operator's actions. Example: ferry serve --listen 127.0.0.1:8088
     Serve(console::ServeArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, powershell, elvish).
+    ///
+    /// Example: ferry completions bash > ~/.local/share/bash-completion/completions/ferry
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of ferry, or write one page per command into a directory.
+    ///
+    /// Example: ferry man > ~/.local/share/man/man1/ferry.1
+    Man {
+        /// Write ferry.1 and ferry-COMMAND.1 for each command into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -295,11 +319,21 @@ async fn open(target: &Target) -> Result<Backend> {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let target = Target { kind: cli.backend, db: cli.db.clone() };
     match cli.command {
-        Command::Validate { files } => {
+        Command::Validate { files, json } => {
             if files.is_empty() {
                 bail!("name at least one config file: ferry validate FILE...");
             }
             match ferry_config::load_files_for(&files, target.config_target()) {
+                Ok(set) if json => {
+                    let v = serde_json::json!({
+                        "ok": true,
+                        "files": files.len(),
+                        "systems": set.systems.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                        "integrations": set.integrations.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(set) => {
                     println!(
                         "ok: {} system(s), {} integration(s) in {} file(s)",
@@ -309,7 +343,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(errors) => Ok(config_errors(&errors)),
+                Err(errors) => config_errors(&errors, json),
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
@@ -336,7 +370,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply { files, no_check } => {
             let set = match ferry_config::load_files_for(&files, target.config_target()) {
                 Ok(set) => set,
-                Err(errors) => return Ok(config_errors(&errors)),
+                Err(errors) => return config_errors(&errors, false),
             };
             let rt = open(&target).await?;
             let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
@@ -399,6 +433,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Failures { action } => failures(&target, action).await,
         Command::Discover { system, what, config, json } => discover(&target, &system, what, &config, json).await,
         Command::Demo { json } => demo::run(json).await,
+        Command::Completions { shell } => {
+            shell::completions(shell, <Cli as clap::CommandFactory>::command(), &mut std::io::stdout().lock());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match dir {
+                Some(dir) => shell::man_pages_in(cmd, &dir)?,
+                None => shell::man_page(cmd, &mut std::io::stdout().lock())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let rt = open(&target).await?;
             console::serve(rt.engine().clone(), rt.connectors().clone(), matches!(rt, Backend::Aws(_)), args).await
@@ -406,13 +452,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Prints config errors (one per line, then the count) and answers the exit code.
-fn config_errors(errors: &ferry_config::ConfigErrors) -> ExitCode {
-    for e in &errors.0 {
-        eprintln!("{e}");
+/// Prints config errors (one per line, then the count; or as JSON on stdout:
+/// `{"ok": false, "errors": [...]}`) and answers the exit code.
+fn config_errors(errors: &ferry_config::ConfigErrors, json: bool) -> Result<ExitCode> {
+    if json {
+        let v = serde_json::json!({"ok": false, "errors": errors.0});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for e in &errors.0 {
+            eprintln!("{e}");
+        }
+        eprintln!("{} error(s)", errors.0.len());
     }
-    eprintln!("{} error(s)", errors.0.len());
-    exit::code(exit::INVALID_CONFIG)
+    Ok(exit::code(exit::INVALID_CONFIG))
 }
 
 /// `ferry check`: the config's own errors, else every side of every integration asked
@@ -423,7 +475,7 @@ async fn check(target: &Target, files: &[PathBuf], json: bool) -> Result<ExitCod
     }
     let set = match ferry_config::load_files_for(files, target.config_target()) {
         Ok(set) => set,
-        Err(errors) => return Ok(config_errors(&errors)),
+        Err(errors) => return config_errors(&errors, json),
     };
     let rt = open(target).await?;
     let findings = check::findings(&set, rt.connectors().as_ref()).await;
@@ -452,7 +504,7 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
     match action {
         FailureAction::List { integration, json } => {
             let filter = integration.as_deref().map(parse_integration).transpose()?;
-            let records = state.list_failures(filter.as_ref()).await?;
+            let listing = state.failure_listing(filter.as_ref()).await?;
             let mut dead = Vec::new();
             let mut retention = Vec::new();
             for q in [QueueName::Changes, QueueName::Writes] {
@@ -474,32 +526,42 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({"failures": records, "dead_letters": dead}))?
-                );
+                let (records, unreadable): (Vec<_>, Vec<_>) = listing.into_iter().partition(Result::is_ok);
+                let records: Vec<_> = records.into_iter().flatten().collect();
+                let unreadable: Vec<_> = unreadable.into_iter().filter_map(Result::err).collect();
+                let v = serde_json::json!({"failures": records, "unreadable": unreadable, "dead_letters": dead});
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                output::failures(&records, &dead, now);
+                output::failures(&listing, &dead, now);
             }
             Ok(ExitCode::SUCCESS)
         }
         FailureAction::Retry { ids, all, run, winner } => {
             let ids = if all {
-                state.list_failures(None).await?.into_iter().map(|f| f.id).collect()
+                // An unreadable failure is named, not skipped: retrying it fails with its reason.
+                state.failure_listing(None).await?.iter().map(|f| listed_id(f).to_string()).collect()
             } else if ids.is_empty() {
                 bail!("name failure ids (see `ferry failures list`) or pass --all");
             } else {
                 ids
             };
+            // Each failure on its own: one that cannot be retried (an unreadable record)
+            // is reported and the others are still queued.
+            let mut refused = 0;
             for id in &ids {
-                let f = rt.engine().retry_failure_with(id, winner).await?;
-                println!("{id}: {} {} queued again", f.integration, f.entity_key);
+                match rt.engine().retry_failure_with(id, winner).await {
+                    Ok(f) => println!("{id}: {} {} queued again", f.integration, f.entity_key),
+                    Err(e) => {
+                        eprintln!("error: {id}: {e}");
+                        refused += 1;
+                    }
+                }
             }
             if run {
                 let report = rt.runner().cycle(Utc::now(), false).await;
                 output::cycle(&report);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(exit::code(if refused == 0 { exit::OK } else { exit::FAILED }))
         }
         FailureAction::Redrive { queue } => {
             let queues = match queue {
@@ -518,8 +580,8 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
                 bail!("name failure ids to discard (see `ferry failures list`)");
             }
             for id in &ids {
-                let f = rt.engine().discard_failure(id).await?;
-                println!("{id}: {} {} discarded", f.integration, f.entity_key);
+                let dropped = rt.engine().discard_failure(id).await?;
+                println!("{id}: {} discarded", dropped.describe());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -571,5 +633,45 @@ fn parse_side(s: &str) -> Result<Side, String> {
         "left" => Ok(Side::Left),
         "right" => Ok(Side::Right),
         other => Err(format!("{other:?} is not a side: use left or right")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// The commands whose output a person reads and a script may want: each takes
+    /// `--json` and then prints one JSON document (docs/cli.md names its fields).
+    const READ_COMMANDS: &[&[&str]] = &[
+        &["validate"],
+        &["check"],
+        &["preview"],
+        &["status"],
+        &["failures", "list"],
+        &["discover", "projects"],
+        &["discover", "fields"],
+        &["init"],
+        &["activate"],
+        &["demo"],
+    ];
+
+    #[test]
+    fn every_read_command_takes_json() {
+        let root = Cli::command();
+        root.clone().debug_assert();
+        for path in READ_COMMANDS {
+            let mut cmd = &root;
+            for name in *path {
+                cmd = cmd.find_subcommand(name).unwrap_or_else(|| panic!("no subcommand {path:?}"));
+            }
+            // `discover`'s --json is global to its subcommands: clap lists it on the parent.
+            let parent_json = path.len() > 1
+                && root
+                    .find_subcommand(path[0])
+                    .is_some_and(|p| p.get_arguments().any(|a| a.get_long() == Some("json")));
+            let own_json = cmd.get_arguments().any(|a| a.get_long() == Some("json"));
+            assert!(own_json || parent_json, "`ferry {}` takes no --json", path.join(" "));
+        }
     }
 }

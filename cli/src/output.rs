@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::Delivery;
-use ferry_domain::FailureRecord;
+use ferry_domain::{ListedFailure, UnreadableFailure};
 use ferry_engine::{ActivationReport, ApplyReport, HookStatus, IntegrationStatus, TransformOutcome, WriteOutcome};
 use ferry_runtime::{CycleReport, HandledEvent};
 
@@ -135,11 +135,18 @@ pub fn hooks(all: &[HookStatus]) {
     }
 }
 
-pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery, Option<std::time::Duration>)], now: DateTime<Utc>) {
-    if records.is_empty() && dead.is_empty() {
+pub fn failures(listing: &[ListedFailure], dead: &[(&str, Delivery, Option<std::time::Duration>)], now: DateTime<Utc>) {
+    if listing.is_empty() && dead.is_empty() {
         println!("no failures");
     }
-    for f in records {
+    for f in listing {
+        let f = match f {
+            Ok(f) => f,
+            Err(u) => {
+                println!("{}  {}", u.id, unreadable(u));
+                continue;
+            }
+        };
         println!(
             "{}  {} {} {}  [{}] after {} attempt(s), last {}\n    {}",
             f.id,
@@ -164,6 +171,18 @@ pub fn failures(records: &[FailureRecord], dead: &[(&str, Delivery, Option<std::
     if !dead.is_empty() {
         println!("replay dead letters with `ferry failures redrive [--queue changes|writes]`");
     }
+}
+
+/// What the store knows of a failure it cannot read, and why (after its id).
+pub fn unreadable(u: &UnreadableFailure) -> String {
+    let known = |v: Option<&str>| v.unwrap_or("?").to_string();
+    format!(
+        "{} {} {}  [unreadable]\n    the failure's record cannot be read: {}",
+        known(u.integration.as_ref().map(|i| i.as_str())),
+        known(u.flow.map(|f| f.as_str())),
+        known(u.entity.as_ref().map(|e| e.as_str())),
+        u.reason,
+    )
 }
 
 /// A dead letter's age against how long its queue keeps it.

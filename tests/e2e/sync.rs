@@ -337,6 +337,100 @@ async fn a_failure_is_recorded_with_cause_and_input_and_syncs_after_the_mapping_
     Ok(())
 }
 
+/// Makes the stored record of failure `id` unreadable the way each backend can lose
+/// one: the embedded store's row cut off mid-JSON; on AWS the item names a payload object
+/// that is not in the bucket.
+async fn spoil_failure(w: &World, id: &str) -> Result<()> {
+    match &w.backend {
+        Backend::Embedded { .. } => {
+            let raw = rusqlite::Connection::open(&w.db)?;
+            let changed = raw.execute("UPDATE failures SET body = substr(body, 1, 80) WHERE id = ?1", [id])?;
+            anyhow::ensure!(changed == 1, "no failure row {id}");
+        }
+        Backend::Aws { rt, .. } => {
+            use aws_sdk_dynamodb::types::AttributeValue::S;
+            aws_sdk_dynamodb::Client::new(&rt.sdk)
+                .update_item()
+                .table_name(&rt.names.state_table)
+                .key("pk", S(format!("failure#{id}")))
+                .key("sk", S("failure".into()))
+                .update_expression("SET #s = :s REMOVE #doc")
+                .expression_attribute_names("#s", "s")
+                .expression_attribute_names("#doc", "doc")
+                .expression_attribute_values(":s", S(format!("failures/{id}/gone.json")))
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One failure whose stored record cannot be read does not hide the others: `ferry
+/// failures list` (text and JSON) lists them all and the bad one by id with the
+/// reason, `ferry status` still reports and counts it, and `retry --all` queues the
+/// readable ones and names the one it cannot retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_failure_is_listed_with_its_reason_and_hides_no_other() -> Result<()> {
+    let w = World::new(Variant { priority_default: None, ..Variant::default() }).await?;
+    let config = w.config.to_string_lossy().to_string();
+    let id = w.id.to_string();
+    assert!(w.ferry(&["apply", &config]).await.ok);
+    assert!(w.ferry(&["activate", &id]).await.ok);
+    let jira = w.jira_user("alice").await;
+    for n in 1..=3 {
+        let summary = format!("Lowest priority bug {n}");
+        jira.create(vec![("summary", text(&summary)), ("priority", FieldValue::Option("Lowest".into()))]).await?;
+    }
+    let run = w.ferry(&["run", "--once", "--integration", &id]).await;
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+    let parked = w.engine.state().list_failures(Some(&w.id)).await?;
+    assert_eq!(parked.len(), 3, "{parked:?}");
+    let bad = &parked[1];
+    spoil_failure(&w, &bad.id).await?;
+
+    let listed = w.ferry(&["failures", "list", "--integration", &id, "--json"]).await;
+    assert!(listed.ok, "{}{}", listed.stdout, listed.stderr);
+    let v: serde_json::Value = serde_json::from_str(&listed.stdout)?;
+    let ids: Vec<&str> =
+        v["failures"].as_array().context("failures")?.iter().filter_map(|f| f["id"].as_str()).collect();
+    assert_eq!(ids, [parked[0].id.as_str(), parked[2].id.as_str()], "{v:#}");
+    let unreadable = &v["unreadable"][0];
+    assert_eq!(unreadable["id"], bad.id.as_str(), "{v:#}");
+    assert_eq!(unreadable["integration"], id.as_str());
+    assert_eq!(unreadable["entity"], bad.entity.as_str());
+    assert!(!unreadable["reason"].as_str().unwrap_or("").is_empty(), "{unreadable}");
+
+    let text_list = w.ferry(&["failures", "list"]).await;
+    assert!(text_list.ok, "{}{}", text_list.stdout, text_list.stderr);
+    for f in &parked {
+        assert!(text_list.stdout.contains(&f.id), "{} listed: {}", f.id, text_list.stdout);
+    }
+    let bad_line = text_list.stdout.lines().find(|l| l.contains(&bad.id)).unwrap_or("");
+    assert!(bad_line.contains("[unreadable]"), "{}", text_list.stdout);
+
+    let status = w.ferry(&["status", "--json"]).await;
+    assert_eq!(status.code, Some(4), "unhealthy, not failed: {}{}", status.stdout, status.stderr);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout)?;
+    let mine = v.as_array().context("status")?.iter().find(|s| s["integration"] == id.as_str()).context("listed")?;
+    let open: u64 = mine["flows"].as_array().context("flows")?.iter().filter_map(|f| f["open_failures"].as_u64()).sum();
+    assert_eq!(open, 3, "the unreadable failure is counted: {mine:#}");
+
+    let retried = w.ferry(&["failures", "retry", "--all"]).await;
+    assert_eq!(retried.code, Some(1), "{}{}", retried.stdout, retried.stderr);
+    assert!(retried.stderr.contains(&bad.id), "names the one it cannot retry: {}", retried.stderr);
+    for f in [&parked[0], &parked[2]] {
+        assert!(retried.stdout.contains(&format!("{}: ", f.id)), "{} queued again: {}", f.id, retried.stdout);
+    }
+
+    let discarded = w.ferry(&["failures", "discard", &bad.id]).await;
+    assert!(discarded.ok, "an unreadable failure can be discarded: {}{}", discarded.stdout, discarded.stderr);
+    assert!(discarded.stdout.contains("(unreadable) discarded"), "{}", discarded.stdout);
+    let listed = w.ferry(&["failures", "list", "--integration", &id, "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&listed.stdout)?;
+    assert_eq!(v["unreadable"].as_array().map(Vec::len), Some(0), "{v:#}");
+    Ok(())
+}
+
 /// A later change of an entity whose earlier change is parked must wait behind the
 /// failure (order per entity), while the flow's other entities keep syncing; the retry
 /// then carries the newest state. A batch only reads per-entity failures in a flow whose

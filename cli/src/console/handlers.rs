@@ -218,14 +218,19 @@ async fn failure_action(
 ) -> Result<Redirect, PageError> {
     form.check(&app)?;
     // The same engine calls as `ferry failures retry [--winner]` and `ferry failures discard`.
-    let (f, did) = match action.as_str() {
-        "retry" => (app.engine.retry_failure_with(&id, None).await?, "queued again"),
-        "left-wins" => (app.engine.retry_failure_with(&id, Some(Side::Left)).await?, "queued again, left wins"),
-        "right-wins" => (app.engine.retry_failure_with(&id, Some(Side::Right)).await?, "queued again, right wins"),
-        "discard" => (app.engine.discard_failure(&id).await?, "discarded"),
+    let retried = |f: ferry_domain::FailureRecord| format!("{} {}", f.integration, f.entity_key);
+    let (what, did) = match action.as_str() {
+        "retry" => (retried(app.engine.retry_failure_with(&id, None).await?), "queued again"),
+        "left-wins" => {
+            (retried(app.engine.retry_failure_with(&id, Some(Side::Left)).await?), "queued again, left wins")
+        }
+        "right-wins" => {
+            (retried(app.engine.retry_failure_with(&id, Some(Side::Right)).await?), "queued again, right wins")
+        }
+        "discard" => (app.engine.discard_failure(&id).await?.describe(), "discarded"),
         other => return Err(bad_request(format!("unknown action {other:?}"))),
     };
-    Ok(form.done("/failures", &format!("{} {}: {did}", f.integration, f.entity_key)))
+    Ok(form.done("/failures", &format!("{what}: {did}")))
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,10 @@
 
 use super::html::{age, button, esc, page, time, url_part};
 use chrono::{DateTime, Utc};
-use ferry_domain::{Activity, ErrorCategory, FailureRecord, FieldKey, FieldValue, Flow, FlowPace, Side};
+use ferry_domain::{
+    Activity, ErrorCategory, FailureRecord, FieldKey, FieldValue, Flow, FlowPace, ListedFailure, Side,
+    UnreadableFailure,
+};
 use ferry_engine::IntegrationStatus;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -131,7 +134,7 @@ pub fn flow_name(flow: Flow) -> &'static str {
 
 /// One page of the failures list (`page` counts from 0; `total` failures in all).
 pub fn failures(
-    shown: &[FailureRecord],
+    shown: &[ListedFailure],
     total: usize,
     page_no: usize,
     integration: Option<&str>,
@@ -147,6 +150,13 @@ pub fn failures(
          <th>Cause</th><th>Attempts</th><th>Last failed</th><th></th></tr>",
     );
     for f in shown {
+        let f = match f {
+            Ok(f) => f,
+            Err(u) => {
+                unreadable_row(&mut b, u, csrf, &back);
+                continue;
+            }
+        };
         let _ = write!(
             b,
             "<tr id=\"failure-{id}\"><td><a href=\"/failures/{uid}\">{key}</a> · {timeline}</td><td>{i}</td><td>{flow}</td>\
@@ -173,6 +183,23 @@ pub fn failures(
     }
     b.push_str("</nav>");
     page("Failures", note, &b)
+}
+
+/// A failure whose record the store cannot read: what the store knows of it, and why.
+/// Discard only: there is no event to retry.
+fn unreadable_row(b: &mut String, u: &UnreadableFailure, csrf: &str, back: &str) {
+    let discard = format!("/failures/{}/discard", url_part(&u.id));
+    let _ = write!(
+        b,
+        "<tr id=\"failure-{id}\" class=\"unreadable\"><td>{entity}</td><td>{i}</td><td>{flow}</td>\
+         <td>unreadable</td><td>failure {id} cannot be read: {reason}</td><td></td><td></td><td>{button}</td></tr>",
+        id = esc(&u.id),
+        entity = esc(u.entity.as_ref().map_or("?", |e| e.as_str())),
+        i = esc(u.integration.as_ref().map_or("?", |i| i.as_str())),
+        flow = u.flow.map_or("?", flow_name),
+        reason = esc(&u.reason),
+        button = button(&discard, "Discard", "stop", csrf, back, &format!("discard-{}", u.id)),
+    );
 }
 
 fn timeline_link(integration: &str, side: Side, entity: &str, label: &str) -> String {
@@ -356,6 +383,27 @@ mod tests {
         assert_eq!(shown_value(&FieldValue::Number(4.0)), "4.0");
         let table = values(&BTreeMap::from([(FieldKey::new("summary"), FieldValue::Text("<script>".into()))]));
         assert!(table.contains("&lt;script&gt;") && !table.contains("<script>"), "{table}");
+    }
+
+    #[test]
+    fn an_unreadable_failure_is_a_row_of_the_list_with_its_reason() {
+        let u = UnreadableFailure {
+            id: "f-<1>".into(),
+            integration: Some(ferry_domain::IntegrationId::parse("app").expect("valid id")),
+            flow: Some(Flow::RightToLeft),
+            entity: Some(ferry_domain::EntityId::new("42")),
+            category: None,
+            first_failed_at: None,
+            reason: "payload object failures/f-1/x.json: NoSuchKey".into(),
+        };
+        let html = failures(&[Err(u)], 1, 0, None, "token", None);
+        let row = html.split("<tr id=\"failure-f-&lt;1&gt;\"").nth(1).expect("a row of its own");
+        let row = row.split("</tr>").next().unwrap_or("");
+        for shown in ["42", "app", "right → left", "unreadable", "NoSuchKey"] {
+            assert!(row.contains(shown), "{shown} in {row}");
+        }
+        assert!(row.contains("/discard\""), "Discard: {row}");
+        assert!(!row.contains("/retry\""), "no Retry: the event it would replay is unreadable: {row}");
     }
 
     #[test]

@@ -44,8 +44,8 @@ pub struct ConfigSet {
     pub places: Places,
 }
 
-/// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem in a config file (serialized as `ferry validate --json` prints it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigError {
     /// The file as named by the caller (`load_files`) or the `name` given to `load_str`.
     pub file: String,

@@ -2,6 +2,7 @@
 //! (the console's integrations page, `ferry status`) needs without reading every record.
 
 use crate::error::ErrorCategory;
+use crate::failure_listing::ListedFailure;
 use crate::ids::IntegrationId;
 use crate::message::FailureRecord;
 use crate::model::Flow;
@@ -20,20 +21,44 @@ pub struct FailureCount {
 
 /// The counts of `records`, ordered by integration, direction and category.
 pub fn count_failures(records: &[FailureRecord]) -> Vec<FailureCount> {
+    count(records.iter().map(|f| (&f.integration, f.flow, f.category, f.first_failed_at)))
+}
+
+/// The counts of a listing, its unreadable failures included: under the category the
+/// store kept outside the record, else [`ErrorCategory::Store`] (the store cannot read
+/// it); failed when the store knows, else at the Unix epoch: an unknown age counts as
+/// the oldest, never as new.
+/// An unreadable failure whose integration or direction the store does not know cannot
+/// be counted anywhere; the listing still shows it.
+pub fn count_listed(listing: &[ListedFailure]) -> Vec<FailureCount> {
+    count(listing.iter().filter_map(|entry| match entry {
+        Ok(f) => Some((&f.integration, f.flow, f.category, f.first_failed_at)),
+        Err(u) => Some((
+            u.integration.as_ref()?,
+            u.flow?,
+            u.category.unwrap_or(ErrorCategory::Store),
+            u.first_failed_at.unwrap_or(DateTime::UNIX_EPOCH),
+        )),
+    }))
+}
+
+fn count<'a>(
+    failures: impl Iterator<Item = (&'a IntegrationId, Flow, ErrorCategory, DateTime<Utc>)>,
+) -> Vec<FailureCount> {
     let mut by: BTreeMap<(&str, &str, &str), FailureCount> = BTreeMap::new();
-    for f in records {
-        let key = (f.integration.as_str(), f.flow.as_str(), f.category.as_str());
+    for (integration, flow, category, first_failed_at) in failures {
+        let key = (integration.as_str(), flow.as_str(), category.as_str());
         by.entry(key)
             .and_modify(|c| {
                 c.count += 1;
-                c.oldest = c.oldest.min(f.first_failed_at);
+                c.oldest = c.oldest.min(first_failed_at);
             })
             .or_insert_with(|| FailureCount {
-                integration: f.integration.clone(),
-                flow: f.flow,
-                category: f.category,
+                integration: integration.clone(),
+                flow,
+                category,
                 count: 1,
-                oldest: f.first_failed_at,
+                oldest: first_failed_at,
             });
     }
     by.into_values().collect()
@@ -122,5 +147,34 @@ mod tests {
         assert_eq!(open_in(&counts, &a, LeftToRight), (3, Some(t(5))), "every category of the direction");
         assert_eq!(open_in(&counts, &a, RightToLeft), (1, Some(t(1))));
         assert_eq!(open_in(&counts, &IntegrationId::parse("c").expect("valid id"), LeftToRight), (0, None));
+    }
+
+    #[test]
+    fn unreadable_failures_count_under_their_kept_category_else_store_and_as_oldest_when_undated() {
+        use crate::UnreadableFailure;
+        let a = IntegrationId::parse("a").expect("valid id");
+        let unreadable = |category, first_failed_at, flow| {
+            Err(UnreadableFailure {
+                id: "u".into(),
+                integration: Some(a.clone()),
+                flow,
+                entity: None,
+                category,
+                first_failed_at,
+                reason: "gone".into(),
+            })
+        };
+        let listing = [
+            Ok(failure("a", Flow::LeftToRight, ErrorCategory::InvalidRequest, 10)),
+            unreadable(Some(ErrorCategory::InvalidRequest), Some(t(3)), Some(Flow::LeftToRight)),
+            unreadable(None, None, Some(Flow::LeftToRight)),
+            unreadable(None, Some(t(1)), None),
+        ];
+        let shown: Vec<_> = count_listed(&listing).iter().map(|c| (c.category, c.count, c.oldest)).collect();
+        assert_eq!(
+            shown,
+            vec![(ErrorCategory::InvalidRequest, 2, t(3)), (ErrorCategory::Store, 1, DateTime::UNIX_EPOCH)],
+            "one without a direction is counted nowhere"
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod changes;
 pub mod collab;
 pub mod error;
 pub mod failure_counts;
+pub mod failure_listing;
 pub mod filter_scope;
 pub mod html;
 pub mod ids;
@@ -31,6 +32,7 @@ pub use collab::{
 };
 pub use error::{ErrorCategory, PortError};
 pub use failure_counts::FailureCount;
+pub use failure_listing::{ListedFailure, UnreadableFailure};
 pub use ids::*;
 pub use integration::*;
 pub use message::*;

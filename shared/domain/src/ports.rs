@@ -8,6 +8,7 @@ pub use crate::changes::{ChangePage, ChangeQuery, ReadToken};
 use crate::collab::{Attachment, ByteSink, ByteSource, Capabilities, CollabState, Comment, CommentWrite, Relation};
 use crate::error::{ErrorCategory, PortError};
 use crate::failure_counts::FailureCount;
+use crate::failure_listing::ListedFailure;
 use crate::ids::{EntityId, FieldKey, IntegrationId, SystemId};
 use crate::integration::{IntegrationRecord, SystemConfig};
 use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
@@ -393,25 +394,33 @@ pub trait StateStore: Send + Sync {
             _ => Ok(None),
         }
     }
-    /// Oldest `first_failed_at` first, of one integration or of all.
-    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>>;
+    /// Oldest `first_failed_at` first, of one integration or of all: every failure, a
+    /// record the store cannot read (payload object missing, JSON corrupt) as what the
+    /// store still knows of it and why. Fails only when the listing itself cannot be read.
+    async fn failure_listing(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<ListedFailure>>;
+    /// [`StateStore::failure_listing`] for callers that need every record whole: fails
+    /// naming the first unreadable failure.
+    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+        crate::failure_listing::all_readable(self.failure_listing(integration).await?)
+            .map_err(|u| PortError::store(u.to_string()))
+    }
     /// Idempotent: deleting an absent failure succeeds.
     async fn delete_failure(&self, id: &str) -> PortResult<()>;
     /// The parked failures counted per integration, direction and category (of all
     /// integrations). Stores that can count without reading every record override this.
     async fn failure_counts(&self) -> PortResult<Vec<FailureCount>> {
-        Ok(crate::failure_counts::count_failures(&self.list_failures(None).await?))
+        Ok(crate::failure_counts::count_listed(&self.failure_listing(None).await?))
     }
-    /// One page of [`StateStore::list_failures`] (the `limit` after the first `offset`, in
-    /// its order) and how many there are in all. Stores that can page without reading
+    /// One page of [`StateStore::failure_listing`] (the `limit` after the first `offset`,
+    /// in its order) and how many there are in all. Stores that can page without reading
     /// every record override this.
     async fn failure_page(
         &self,
         integration: Option<&IntegrationId>,
         offset: usize,
         limit: usize,
-    ) -> PortResult<(Vec<FailureRecord>, u64)> {
-        let all = self.list_failures(integration).await?;
+    ) -> PortResult<(Vec<ListedFailure>, u64)> {
+        let all = self.failure_listing(integration).await?;
         let total = all.len() as u64;
         Ok((all.into_iter().skip(offset).take(limit).collect(), total))
     }

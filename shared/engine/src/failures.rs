@@ -10,10 +10,11 @@ use crate::crash::Crashed;
 use crate::engine::Engine;
 use crate::error::{EngineError, HandleError};
 use chrono::Utc;
+use ferry_domain::failure_listing::listed_id;
 use ferry_domain::ports::{OutMessage, QueueName};
 use ferry_domain::{
     ActivityKind, ChangeEvent, Counter, EntityId, ErrorCategory, FailureRecord, Flow, IntegrationId, PortError, Side,
-    WriteCommand, MESSAGE_SCHEMA,
+    UnreadableFailure, WriteCommand, MESSAGE_SCHEMA,
 };
 use ferry_mapping::source_fields;
 use tracing::{info, warn};
@@ -259,16 +260,48 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn discard_failure(&self, failure_id: &str) -> Result<FailureRecord, EngineError> {
-        let failure = self
-            .state
-            .get_failure(failure_id)
-            .await?
-            .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
+    /// Drops a parked failure for good. A failure whose record cannot be read is dropped
+    /// too, once the failure listing confirms it is unreadable (a store that merely did
+    /// not answer fails the discard instead): otherwise it would stay parked forever.
+    pub async fn discard_failure(&self, failure_id: &str) -> Result<Discarded, EngineError> {
+        let failure = match self.state.get_failure(failure_id).await {
+            Ok(Some(failure)) => failure,
+            Ok(None) => return Err(EngineError::UnknownFailure(failure_id.to_string())),
+            Err(read) => {
+                let listing = self.state.failure_listing(None).await?;
+                let Some(Err(unreadable)) = listing.into_iter().find(|f| listed_id(f) == failure_id) else {
+                    return Err(read.into());
+                };
+                self.state.delete_failure(failure_id).await?;
+                return Ok(Discarded::Unreadable(unreadable));
+            }
+        };
         self.state.delete_failure(&failure.id).await?;
         let step = crate::activity::step(&failure.input, ActivityKind::Discarded, "dropped by a person");
         self.record_steps(&[step]).await;
-        Ok(failure)
+        Ok(Discarded::Record(Box::new(failure)))
+    }
+}
+
+/// What [`Engine::discard_failure`] dropped.
+#[derive(Debug)]
+pub enum Discarded {
+    Record(Box<FailureRecord>),
+    /// A failure whose record could not be read (as the listing showed it).
+    Unreadable(UnreadableFailure),
+}
+
+impl Discarded {
+    /// The failure as an operator names it: its integration and entity.
+    pub fn describe(&self) -> String {
+        match self {
+            Discarded::Record(f) => format!("{} {}", f.integration, f.entity_key),
+            Discarded::Unreadable(u) => format!(
+                "{} {} (unreadable)",
+                u.integration.as_ref().map_or("?", |i| i.as_str()),
+                u.entity.as_ref().map_or("?", |e| e.as_str())
+            ),
+        }
     }
 }
 

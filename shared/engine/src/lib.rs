@@ -61,6 +61,7 @@ pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
+pub use failures::Discarded;
 pub use ferry_mapping::SkipReason;
 pub use lifecycle::{ActivationReport, ApplyReport, StartPoint};
 pub use outbox::Flushed;

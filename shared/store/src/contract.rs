@@ -747,7 +747,7 @@ async fn failure_overviews(store: &dyn StateStore) {
     counts.sort_by_key(key);
     assert_eq!(counts, expected);
 
-    let listed = store.list_failures(Some(&a)).await.expect("list");
+    let listed = store.failure_listing(Some(&a)).await.expect("list");
     for (offset, limit) in [(0, 2), (1, 2), (2, 5), (3, 1), (0, 0)] {
         let (page, total) = store.failure_page(Some(&a), offset, limit).await.expect("page");
         assert_eq!(total, 3, "all of the integration's");
@@ -756,9 +756,10 @@ async fn failure_overviews(store: &dyn StateStore) {
     }
     let (all, total) = store.failure_page(None, 0, usize::MAX >> 8).await.expect("page of all");
     assert_eq!(total as usize, all.len());
-    assert!(records
+    assert!(records.iter().all(|r| all
         .iter()
-        .all(|r| all.iter().any(|f| f.integration == r.integration && f.entity == r.entity && f.flow == r.flow)));
+        .flatten()
+        .any(|f| f.integration == r.integration && f.entity == r.entity && f.flow == r.flow)));
     for f in store
         .list_failures(Some(&a))
         .await
@@ -766,6 +767,63 @@ async fn failure_overviews(store: &dyn StateStore) {
         .into_iter()
         .chain(store.list_failures(Some(&b)).await.expect("list"))
     {
+        store.delete_failure(&f.id).await.expect("delete");
+    }
+}
+
+/// A failure whose record the store cannot read sinks no listing: `failure_listing`,
+/// `failure_page` and `failure_counts` show every other failure and this one by its id,
+/// integration, direction and entity with the store's reason; `list_failures` and
+/// `get_failure` fail naming it; `delete_failure` removes it. `spoil` makes the stored
+/// record of the failure with the given id unreadable the way its store can lose it
+/// (a deleted payload object, corrupt JSON). The spoiled record is over the item limit
+/// of a DynamoDB store, so such a store keeps it as a payload object.
+pub async fn unreadable_failures<F: AsyncFn(&str)>(store: &dyn StateStore, spoil: F) {
+    let a = IntegrationId::parse(unique("int")).expect("valid id");
+    let mut bad = failure(&a, Flow::RightToLeft, "bad#1", at(20), 2);
+    let description = "A long description. ".repeat(20_000);
+    bad.input.snapshot.fields.insert(FieldKey::new("description"), FieldValue::Text(description));
+    let (early, late) =
+        (failure(&a, Flow::LeftToRight, "1", at(10), 1), failure(&a, Flow::LeftToRight, "3", at(30), 1));
+    for f in [&early, &bad, &late] {
+        store.put_failure(f).await.expect("put_failure");
+    }
+    assert_eq!(store.get_failure(&bad.id).await.expect("readable before it is spoiled"), Some(bad.clone()));
+    spoil(&bad.id).await;
+
+    let listing = store.failure_listing(Some(&a)).await.expect("a listing despite the unreadable record");
+    assert_eq!(listing.len(), 3, "nothing dropped: {listing:?}");
+    assert_eq!(listing[0], Ok(early.clone()));
+    assert_eq!(listing[2], Ok(late.clone()));
+    let Err(unreadable) = &listing[1] else { panic!("the spoiled record is listed as unreadable: {:?}", listing[1]) };
+    assert_eq!(unreadable.id, bad.id);
+    assert_eq!(unreadable.integration.as_ref(), Some(&a));
+    assert_eq!(unreadable.flow, Some(Flow::RightToLeft));
+    assert_eq!(unreadable.entity, Some(EntityId::new("bad#1")));
+    assert!(!unreadable.reason.is_empty());
+    let all = store.failure_listing(None).await.expect("a listing of all");
+    assert!(all.iter().any(|f| f.as_ref().is_err_and(|u| u.id == bad.id)), "in the listing of all integrations");
+    let (page, total) = store.failure_page(Some(&a), 1, 1).await.expect("a page despite the unreadable record");
+    assert_eq!((page, total), (vec![listing[1].clone()], 3));
+    let counted: u64 = store
+        .failure_counts()
+        .await
+        .expect("counts despite the unreadable record")
+        .iter()
+        .filter(|c| c.integration == a)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(counted, 3, "the unreadable failure is counted too");
+
+    for err in [
+        store.list_failures(Some(&a)).await.map(|_| ()).expect_err("a whole list cannot be had"),
+        store.get_failure(&bad.id).await.map(|_| ()).expect_err("the record cannot be had"),
+    ] {
+        assert!(err.message.contains(&bad.id), "names the failure: {err}");
+    }
+    store.delete_failure(&bad.id).await.expect("an unreadable failure can be discarded");
+    assert_eq!(store.list_failures(Some(&a)).await.expect("whole again"), vec![early.clone(), late.clone()]);
+    for f in [&early, &late] {
         store.delete_failure(&f.id).await.expect("delete");
     }
 }

@@ -344,6 +344,19 @@ async fn state_store_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn an_unreadable_failure_is_listed_among_the_others_on_dynamodb() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    // Its payload object is gone (deleted by hand, or by a bucket lifecycle rule).
+    let spoil = async |id: &str| {
+        let objects = stack.objects(&format!("failures/{id}/")).await;
+        assert_eq!(objects.len(), 1, "the record is kept as a payload object: {objects:?}");
+        stack.c.s3.delete_object(&stack.names.payload_bucket, &objects[0]).await.expect("delete object");
+    };
+    contract::unreadable_failures(&stack.store(), spoil).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn collaboration_contract_holds_on_dynamodb_twice() {
     let stack = Stack::create(MAX_RECEIVES).await;
     let store = stack.store();

@@ -6,12 +6,15 @@ use super::record_payloads::payload_key;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
-    IntegrationId, Link, PaceBucket, PairFingerprints, PortError, Side, StateOverview, Watermark,
+    IntegrationId, Link, ListedFailure, PaceBucket, PairFingerprints, PortError, Side, StateOverview,
+    UnreadableFailure, Watermark,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -416,13 +419,38 @@ impl DynamoStore {
         self.record_of(item, what).await
     }
 
-    async fn failures_of(&self, items: &[Item], what: &str) -> PortResult<Vec<FailureRecord>> {
+    /// The records of failure items; one that cannot be read (its payload object is
+    /// missing, its JSON corrupt) as what its keys say and why.
+    async fn failures_of(&self, items: &[Item], what: &str) -> Vec<ListedFailure> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            out.push(self.failure_of(item, what).await?);
+            out.push(self.failure_of(item, what).await.map_err(|e| unreadable(item, e.message)));
         }
-        Ok(out)
+        out
     }
+}
+
+/// What a failure item's keys say of a record that cannot be read: its id (`pk`), its
+/// integration (`gsi1pk`), its time (`gsi1sk`), its direction and entity (`pointer_pk`).
+fn unreadable(item: &Item, reason: String) -> UnreadableFailure {
+    let attr = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    let id = attr("pk").map(|pk| pk.strip_prefix("failure#").unwrap_or(pk)).unwrap_or("(no id)");
+    let integration =
+        attr("gsi1pk").and_then(|g| g.strip_prefix("failures#")).and_then(|i| IntegrationId::parse(i).ok());
+    let first_failed_at = attr("gsi1sk")
+        .and_then(|g| g.split_once('#'))
+        .and_then(|(t, _)| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    // `failure-entity#{integration}#{flow}#{entity}`: the entity may hold `#` itself.
+    let mut pointer = attr("pointer_pk").and_then(|p| p.strip_prefix("failure-entity#")).map(|p| p.splitn(3, '#'));
+    let (flow, entity) = match pointer.as_mut().map(|p| (p.nth(1), p.next())) {
+        Some((Some(flow), Some(entity))) => (Flow::parse(flow), Some(EntityId::new(entity))),
+        _ => (None, None),
+    };
+    UnreadableFailure { id: id.to_string(), integration, flow, entity, category: None, first_failed_at, reason }
 }
 
 fn conflict(message: String) -> PortError {
@@ -743,14 +771,18 @@ impl StateStore for DynamoStore {
 
     /// Oldest first (by `first_failed_at`, then id). One integration is a `Query` of its
     /// `gsi1` partition; all integrations a `Scan` of the (sparse) index.
-    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+    async fn failure_listing(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<ListedFailure>> {
         let what = match integration {
             Some(i) => format!("list_failures {i}"),
             None => "list_failures".to_string(),
         };
         let items = self.failure_items(integration.map(failures_gsi_pk), &what).await?;
-        let mut out = self.failures_of(&items, &what).await?;
-        out.sort_by(|a, b| a.first_failed_at.cmp(&b.first_failed_at).then_with(|| a.id.cmp(&b.id)));
+        let mut out = self.failures_of(&items, &what).await;
+        let order = |f: &ListedFailure| match f {
+            Ok(f) => (Some(f.first_failed_at), f.id.clone()),
+            Err(u) => (u.first_failed_at, u.id.clone()),
+        };
+        out.sort_by_cached_key(order);
         Ok(out)
     }
 

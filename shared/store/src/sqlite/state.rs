@@ -13,8 +13,8 @@ use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
-use ferry_domain::{FailureCount, StateOverview};
-use rusqlite::{params, Connection, OptionalExtension};
+use ferry_domain::{FailureCount, ListedFailure, StateOverview};
+use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
 fn awaited_key(integration: &IntegrationId, side: Side, awaited: &EntityId) -> collab::AwaitedKey {
@@ -40,25 +40,6 @@ pub(super) fn set_counter(counts: &mut FlowCounts, name: &str, value: u64, what:
         other => return Err(PortError::store(format!("{what}: unknown counter `{other}` in table `counters`"))),
     }
     Ok(())
-}
-
-/// Reads the JSON bodies of a query whose rows are `(key, body)`.
-fn bodies<T: serde::de::DeserializeOwned>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    table: &str,
-    what: &str,
-) -> PortResult<Vec<T>> {
-    let mut stmt = conn.prepare(sql).ctx(|| what.to_string())?;
-    let rows =
-        stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).ctx(|| what.to_string())?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (key, body) = row.ctx(|| what.to_string())?;
-        out.push(decode(&body, table, format!("key {key}"))?);
-    }
-    Ok(out)
 }
 
 #[async_trait]
@@ -375,27 +356,11 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    /// Oldest first (by `first_failed_at`, then id).
-    async fn list_failures(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<FailureRecord>> {
+    /// Oldest first (by `first_failed_at`, then id); a row whose body does not decode
+    /// is listed from its columns.
+    async fn failure_listing(&self, integration: Option<&IntegrationId>) -> PortResult<Vec<ListedFailure>> {
         let integration = integration.map(|i| i.to_string());
-        self.run(move |conn, _| match integration {
-            Some(i) => bodies(
-                conn,
-                "SELECT id, body FROM failures WHERE integration = ?1
-                 ORDER BY first_failed_at, id",
-                [&i],
-                "failures",
-                &format!("list_failures {i}"),
-            ),
-            None => bodies(
-                conn,
-                "SELECT id, body FROM failures ORDER BY first_failed_at, id",
-                [],
-                "failures",
-                "list_failures",
-            ),
-        })
-        .await
+        self.run(move |conn, _| failure_pages::listing(conn, integration.as_deref())).await
     }
 
     /// Counted in SQL over an index (integration, flow, category, first_failed_at): no
@@ -410,7 +375,7 @@ impl StateStore for SqliteStore {
         integration: Option<&IntegrationId>,
         offset: usize,
         limit: usize,
-    ) -> PortResult<(Vec<FailureRecord>, u64)> {
+    ) -> PortResult<(Vec<ListedFailure>, u64)> {
         let integration = integration.map(|i| i.to_string());
         self.run(move |conn, _| failure_pages::page(conn, integration.as_deref(), offset, limit)).await
     }

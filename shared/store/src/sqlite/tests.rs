@@ -70,6 +70,20 @@ async fn state_store_contract_holds() {
 }
 
 #[tokio::test]
+async fn an_unreadable_failure_is_listed_among_the_others_with_its_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, path) = open_in(&dir, QueueSettings::default());
+    // Its body is cut off mid-JSON, as a torn or hand-edited row would be.
+    let spoil = async |id: &str| {
+        let raw = rusqlite::Connection::open(&path).expect("open the file");
+        let changed =
+            raw.execute("UPDATE failures SET body = substr(body, 1, 100) WHERE id = ?1", [id]).expect("spoil the row");
+        assert_eq!(changed, 1);
+    };
+    contract::unreadable_failures(&store, spoil).await;
+}
+
+#[tokio::test]
 async fn collaboration_contract_holds() {
     let (_dir, store) = fresh(QueueSettings::default());
     contract::collaboration(&store).await;
