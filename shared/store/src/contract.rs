@@ -13,8 +13,9 @@ use ferry_domain::{
     Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, CopyIntent, Counter,
     Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping,
     FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link,
-    MappingKind, OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RemoteRefs, SecretRef,
-    SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark, MESSAGE_SCHEMA,
+    MappingKind, OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RelationIntent, RemoteRefs,
+    SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
+    MESSAGE_SCHEMA,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -928,6 +929,19 @@ fn collab_state(comments: usize) -> CollabState {
             link_type: "Blocks".into(),
             outward: true,
             other: EntityId::new("APP-9"),
+        }],
+        relating: vec![RelationIntent {
+            source_side: Side::Left,
+            in_source_terms: Relation::Link {
+                link_type: "Blocks".into(),
+                outward: true,
+                other: EntityId::new("APP-7"),
+            },
+            in_target_terms: Relation::Link {
+                link_type: "System.LinkTypes.Dependency".into(),
+                outward: true,
+                other: EntityId::new("57"),
+            },
         }],
     }
 }
