@@ -10,6 +10,7 @@ mod leftovers;
 pub mod markup;
 pub mod peers;
 pub mod relations;
+pub(crate) mod rich_text;
 pub(crate) mod sync;
 pub mod transfer;
 
