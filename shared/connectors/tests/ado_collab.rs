@@ -237,7 +237,7 @@ async fn a_description_with_a_mention_and_an_inline_image_is_stored_in_azure_dev
     );
     let src = format!("{}/App/_apis/wit/attachments/{}?fileName=shot%20one.png", sim.base_url(), image.id);
     assert!(stored.contains(&format!("<img src=\"{src}\"")), "{stored}");
-    let read = c.get(&bugs(), &id, &[key.clone()]).await.unwrap().unwrap();
+    let read = c.get(&bugs(), &id, std::slice::from_ref(&key)).await.unwrap().unwrap();
     assert_eq!(read.field(&key), Some(&FieldValue::RichText(html)));
 
     // A description without either is written and read exactly as it is.
@@ -246,7 +246,7 @@ async fn a_description_with_a_mention_and_an_inline_image_is_stored_in_azure_dev
     c.update(&bugs(), &id, &[change], None).await.unwrap();
     let stored = sim.work_item_json(id.as_str().parse().unwrap()).unwrap()["fields"]["System.Description"].clone();
     assert_eq!(stored.as_str(), Some(plain));
-    let read = c.get(&bugs(), &id, &[key.clone()]).await.unwrap().unwrap();
+    let read = c.get(&bugs(), &id, std::slice::from_ref(&key)).await.unwrap().unwrap();
     assert_eq!(read.field(&key), Some(&FieldValue::RichText(plain.into())));
 }
 
