@@ -339,6 +339,31 @@ async fn a_screenshot_and_mentions_in_an_azure_devops_description_arrive_on_jira
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_of_a_file_over_max_size_in_a_description_arrives_as_a_link_to_the_file_not_a_broken_image(
+) -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Huge screenshot").await?;
+    let alice = w.jira_user("alice").await;
+    // Over the integration's 64 MB: linked, not copied.
+    let size = 64 * 1024 * 1024 + 1;
+    let huge =
+        alice.conn.upload(&alice.scope, &bug, "huge.png", size, &mut Generated { left: size, state: 13 }).await?;
+    let description = format!("<p>Look:</p><p><img src=\"ferry-attachment:{}\" alt=\"huge.png\"></p>", huge.id);
+    alice.update(&bug, vec![("description", FieldValue::RichText(description))]).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    assert!(ado.conn.attachments(&ado.scope, &item).await?.is_empty(), "not copied");
+    let html = raw_description(&w, Side::Right, item.as_str())?.as_str().unwrap_or_default().to_string();
+    assert!(!html.contains("<img"), "no image without a copy: {html}");
+    assert!(html.contains(&format!("<a href=\"{}\">huge.png</a>", huge.url)), "a link to the file: {html}");
+    assert_settled(&w).await;
+    Ok(())
+}
+
 /// A parent cannot be shown with this integration's one type (Jira keeps a parent a
 /// level above its children: an epic above bugs), so the relation that waits for its
 /// other end is a Blocks link: the same pending rule holds both.
