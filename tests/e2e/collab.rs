@@ -220,6 +220,150 @@ async fn an_inline_screenshot_and_mentions_in_a_comment_arrive_as_an_image_and_p
     Ok(())
 }
 
+/// The description of a pair's side as the simulator stores it (Jira: its ADF; Azure
+/// DevOps: its HTML).
+fn raw_description(w: &World, side: Side, key: &str) -> Result<serde_json::Value> {
+    Ok(match side {
+        Side::Left => w.jira.issue_json(key).context("the issue")?["fields"]["description"].clone(),
+        Side::Right => {
+            let item = w.ado.work_item_json(key.parse()?).context("the work item")?;
+            item["fields"]["System.Description"].clone()
+        }
+    })
+}
+
+/// The nodes of type `ty` in an ADF document, in document order.
+fn adf_nodes<'a>(v: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Value> {
+    let mut out = Vec::new();
+    if v["type"] == ty {
+        out.push(v);
+    }
+    for c in v["content"].as_array().into_iter().flatten() {
+        out.extend(adf_nodes(c, ty));
+    }
+    out
+}
+
+/// Two more syncs change nothing on either side: no echo, no endless rewrite.
+async fn assert_settled(w: &World) {
+    w.jira.clear_requests();
+    w.ado.clear_requests();
+    w.sync().await;
+    w.sync().await;
+    assert_eq!(writes_in(&w.jira.requests()), Vec::<String>::new(), "settled: no more writes to Jira");
+    assert_eq!(writes_in(&w.ado.requests()), Vec::<String>::new(), "settled: no more writes to Azure DevOps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screenshot_and_mentions_in_a_jira_description_arrive_on_azure_devops_embedded_and_settle() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    // A new bug whose first sync carries the screenshot: the twin is created before the
+    // file is copied, so the description is completed after the copy.
+    let alice = w.jira_user("alice").await;
+    let bug = alice.create(vec![("summary", text("Screenshot in the description"))]).await?;
+    let shot =
+        alice.conn.upload(&alice.scope, &bug.id, "shot.png", 4096, &mut Generated { left: 4096, state: 7 }).await?;
+    // Alice Jones is on both sides (same e-mail); Erin Only has no Azure DevOps account.
+    let (alice_id, erin_id) = ("5b10ac8d82e05b22cc7d0002", "5b10ac8d82e05b22cc7d0006");
+    let description = format!(
+        "<p>Ask <span data-ferry-mention=\"{alice_id}\">@Alice Jones</span> and \
+         <span data-ferry-mention=\"{erin_id}\">@Erin Only</span>:</p>\
+         <p><img src=\"ferry-attachment:{}\" alt=\"shot.png\"></p>",
+        shot.id
+    );
+    alice.update(&bug.id, vec![("description", FieldValue::RichText(description))]).await?;
+    let adf = raw_description(&w, Side::Left, &bug.key)?.to_string();
+    assert!(adf.contains("\"mediaSingle\""), "Jira holds the screenshot as an embedded image: {adf}");
+    w.sync().await;
+    w.sync().await;
+
+    let item = twin(&w, &bug.id).await?;
+    let ado = w.reader(Side::Right).await;
+    let copies = ado.conn.attachments(&ado.scope, &item).await?;
+    let copy = copies.iter().find(|a| a.name == "shot.png").context("the screenshot's copy")?;
+    let ado_alice = ado.conn.find_user_by_email("alice@acme.test").await?.context("alice on ADO")?;
+    let html = raw_description(&w, Side::Right, item.as_str())?.as_str().unwrap_or_default().to_string();
+    assert!(
+        html.contains(&format!("/_apis/wit/attachments/{}?fileName=shot.png", copy.id)),
+        "the copy is embedded by its attachment URL: {html}"
+    );
+    assert!(html.contains("<img "), "an image, not a link or a label: {html}");
+    assert!(
+        html.contains(&format!("data-vss-mention=\"version:2.0,{}\">@Alice Jones</a>", ado_alice.id)),
+        "the mapped person is an Azure DevOps mention: {html}"
+    );
+    assert!(html.contains("@Erin Only") && !html.contains(erin_id), "the unmapped person is text: {html}");
+    assert_settled(&w).await;
+    let html_after = raw_description(&w, Side::Right, item.as_str())?;
+    assert_eq!(html_after.as_str(), Some(html.as_str()), "the description stays as written");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screenshot_and_mentions_in_an_azure_devops_description_arrive_on_jira_embedded_and_settle() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Diagram in the description").await?;
+    let bob = w.ado_user("bob").await;
+    // The image arrives in the same change as the description that shows it.
+    let pic = bob.conn.upload(&bob.scope, &item, "diagram.png", 2048, &mut Generated { left: 2048, state: 9 }).await?;
+    // Bob Smith is on both sides; nobody on Jira is this identity.
+    let (bob_ado, stranger) = ("8c2a0000-0000-4000-8000-000000000003", "8c2a0000-0000-4000-8000-0000000000ff");
+    let description = format!(
+        "<p>For <span data-ferry-mention=\"{bob_ado}\">@Bob Smith</span> and \
+         <span data-ferry-mention=\"{stranger}\">@Zed Outsider</span>, the diagram:</p>\
+         <p><img src=\"ferry-attachment:{}\" alt=\"diagram.png\"></p>",
+        pic.id
+    );
+    bob.update(&item, vec![("System.Description", FieldValue::RichText(description))]).await?;
+    let html = raw_description(&w, Side::Right, item.as_str())?.to_string();
+    assert!(html.contains("data-vss-mention"), "Azure DevOps holds its own mention markup: {html}");
+    w.sync().await;
+    w.sync().await;
+
+    let jira = w.reader(Side::Left).await;
+    let files = jira.conn.attachments(&jira.scope, &bug).await?;
+    let back = files.iter().find(|a| a.name == "diagram.png").context("the diagram's copy")?;
+    let key = jira.conn.get(&jira.scope, &bug, &[]).await?.context("the bug")?.key;
+    let adf = raw_description(&w, Side::Left, &key)?;
+    let media = w.jira.attachment_media_id(&back.id).context("the copy's media id")?;
+    let nodes = adf.to_string();
+    assert!(nodes.contains("\"mediaSingle\""), "an embedded image: {nodes}");
+    assert!(nodes.contains(&format!("\"id\":\"{media}\"")), "showing the copy: {nodes}");
+    let mentions: Vec<&str> = adf_nodes(&adf, "mention").iter().filter_map(|m| m["attrs"]["id"].as_str()).collect();
+    assert_eq!(mentions, ["5b10ac8d82e05b22cc7d0003"], "the mapped person is a Jira mention: {nodes}");
+    assert!(nodes.contains("@Zed Outsider") && !nodes.contains(stranger), "the unmapped person is text: {nodes}");
+    assert_settled(&w).await;
+    assert_eq!(raw_description(&w, Side::Left, &key)?, adf, "the description stays as written");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_of_a_file_over_max_size_in_a_description_arrives_as_a_link_to_the_file_not_a_broken_image(
+) -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Huge screenshot").await?;
+    let alice = w.jira_user("alice").await;
+    // Over the integration's 64 MB: linked, not copied.
+    let size = 64 * 1024 * 1024 + 1;
+    let huge =
+        alice.conn.upload(&alice.scope, &bug, "huge.png", size, &mut Generated { left: size, state: 13 }).await?;
+    let description = format!("<p>Look:</p><p><img src=\"ferry-attachment:{}\" alt=\"huge.png\"></p>", huge.id);
+    alice.update(&bug, vec![("description", FieldValue::RichText(description))]).await?;
+    w.sync().await;
+    w.sync().await;
+
+    let ado = w.reader(Side::Right).await;
+    assert!(ado.conn.attachments(&ado.scope, &item).await?.is_empty(), "not copied");
+    let html = raw_description(&w, Side::Right, item.as_str())?.as_str().unwrap_or_default().to_string();
+    assert!(!html.contains("<img"), "no image without a copy: {html}");
+    assert!(html.contains(&format!("<a href=\"{}\">huge.png</a>", huge.url)), "a link to the file: {html}");
+    assert_settled(&w).await;
+    Ok(())
+}
+
 /// A parent cannot be shown with this integration's one type (Jira keeps a parent a
 /// level above its children: an epic above bugs), so the relation that waits for its
 /// other end is a Blocks link: the same pending rule holds both.

@@ -218,6 +218,39 @@ async fn a_comment_with_a_mention_an_inline_image_and_formatting_round_trips() {
 }
 
 #[tokio::test]
+async fn a_description_with_a_mention_and_an_inline_image_is_stored_in_azure_devops_markup_and_reads_back_neutral() {
+    let (sim, c) = start(AdoSeed::demo()).await;
+    let id = new_bug(&c, "described").await;
+    let (image, _, _) = round_trip(&c, &id, "shot one.png", 300).await;
+    let html = format!(
+        "<p>For <span data-ferry-mention=\"{ALICE}\">@Alice Jones</span>:</p><p><img src=\"ferry-attachment:{}\" alt=\"shot one.png\"></p>",
+        image.id
+    );
+    let key = FieldKey::new("System.Description");
+    let change = FieldChange { field: key.clone(), value: FieldValue::RichText(html.clone()) };
+    c.update(&bugs(), &id, &[change], None).await.unwrap();
+    let stored = sim.work_item_json(id.as_str().parse().unwrap()).unwrap()["fields"]["System.Description"].clone();
+    let stored = stored.as_str().unwrap();
+    assert!(
+        stored.contains(&format!("<a href=\"#\" data-vss-mention=\"version:2.0,{ALICE}\">@Alice Jones</a>")),
+        "{stored}"
+    );
+    let src = format!("{}/App/_apis/wit/attachments/{}?fileName=shot%20one.png", sim.base_url(), image.id);
+    assert!(stored.contains(&format!("<img src=\"{src}\"")), "{stored}");
+    let read = c.get(&bugs(), &id, std::slice::from_ref(&key)).await.unwrap().unwrap();
+    assert_eq!(read.field(&key), Some(&FieldValue::RichText(html)));
+
+    // A description without either is written and read exactly as it is.
+    let plain = "<div style=\"color: red\">Steps<br>1. open</div>";
+    let change = FieldChange { field: key.clone(), value: FieldValue::RichText(plain.into()) };
+    c.update(&bugs(), &id, &[change], None).await.unwrap();
+    let stored = sim.work_item_json(id.as_str().parse().unwrap()).unwrap()["fields"]["System.Description"].clone();
+    assert_eq!(stored.as_str(), Some(plain));
+    let read = c.get(&bugs(), &id, std::slice::from_ref(&key)).await.unwrap().unwrap();
+    assert_eq!(read.field(&key), Some(&FieldValue::RichText(plain.into())));
+}
+
+#[tokio::test]
 async fn comments_are_read_across_pages_oldest_first_without_deleted_ones() {
     let (sim, c) = start(AdoSeed::demo()).await;
     let id = new_bug(&c, "long thread").await;

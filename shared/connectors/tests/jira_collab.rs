@@ -208,6 +208,48 @@ async fn a_persons_comment_with_a_pasted_image_and_a_mention_reads_as_neutral_ht
     assert!(got.created <= got.updated);
 }
 
+// ---------------------------------------------------------------- descriptions
+
+#[tokio::test]
+async fn a_description_with_an_inline_image_and_a_mention_is_written_embedded_and_reads_back_as_written() {
+    let (sim, c) = start(JiraSeed::demo()).await;
+    let issue = create(&c, "Bug", "described").await;
+    let (shot, _) = upload(&c, &issue, "shot.png", 2048).await;
+    let html = format!(
+        "<p>For <span data-ferry-mention=\"{ALICE_ID}\">@Alice Jones</span>:</p>\
+         <p><img src=\"ferry-attachment:{}\" alt=\"shot.png\"></p>",
+        shot.id
+    );
+    let description = FieldChange { field: FieldKey::new("description"), value: FieldValue::RichText(html.clone()) };
+    c.update(&scope("Bug"), &issue.id, &[description], None).await.unwrap();
+    let stored = sim.issue_json(&issue.key).unwrap()["fields"]["description"].clone();
+    let single = stored["content"].as_array().unwrap().iter().find(|b| b["type"] == "mediaSingle").cloned();
+    let media_id = sim.attachment_media_id(&shot.id).unwrap();
+    assert_eq!(
+        single.expect("a mediaSingle block")["content"][0]["attrs"],
+        json!({"type": "file", "id": media_id, "collection": "", "alt": "shot.png"})
+    );
+
+    let fields = [FieldKey::new("description")];
+    let read = c.get(&scope("Bug"), &issue.id, &fields).await.unwrap().unwrap();
+    assert_eq!(read.field(&fields[0]), Some(&FieldValue::RichText(html.clone())), "a read resolves the media");
+    // A read of changes sees the same value, with the media id it learned kept.
+    sim.clear_requests();
+    let again = c.get(&scope("Bug"), &issue.id, &fields).await.unwrap().unwrap();
+    assert_eq!(again.field(&fields[0]), Some(&FieldValue::RichText(html)));
+    let paths: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(!paths.iter().any(|p| p.contains("/attachment/content/")), "media ids are asked once: {paths:?}");
+
+    // A description without media costs no request beyond the issue's.
+    let plain = create(&c, "Bug", "plain").await;
+    let text = FieldChange { field: FieldKey::new("description"), value: FieldValue::RichText("<p>x</p>".into()) };
+    c.update(&scope("Bug"), &plain.id, &[text], None).await.unwrap();
+    sim.clear_requests();
+    c.get(&scope("Bug"), &plain.id, &fields).await.unwrap().unwrap();
+    let paths: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 1, "one read: {paths:?}");
+}
+
 #[tokio::test]
 async fn comments_are_read_over_several_pages_oldest_first() {
     let (sim, c) = start(JiraSeed::demo()).await;

@@ -126,11 +126,23 @@ impl Engine {
         }
         let (target_conn, target_scope) = self.side_connector(&record, cmd.flow.target()).await?;
         let read_fields: Vec<FieldKey> = cmd.mapped.keys().cloned().collect();
-        let ctx = WriteCtx { record: &record, cmd, target_conn, target_scope, read_fields };
-
         // The link may have appeared since transform (a duplicate event was written
         // first); the target id in the command may be stale in the other direction.
         let link = self.batch_link(batch, id, cmd.flow.source(), &cmd.source.id).await?;
+        // Rich text in the target's terms (its people, the copies of the images), before
+        // any comparison with the target's values ([`crate::collab::rich_text`]).
+        let markup = self.target_markup(&record, cmd).await?;
+        let for_target = match &markup {
+            Some(m) => {
+                let peer = link.as_ref().map(|l| &l.side(cmd.flow.target()).id);
+                Some(m.command(cmd, &self.image_copies_of(&record, cmd, peer).await?))
+            }
+            None => None,
+        };
+        let source_cmd = cmd;
+        let cmd = for_target.as_ref().unwrap_or(cmd);
+        let ctx = WriteCtx { record: &record, cmd, target_conn, target_scope, read_fields };
+
         let update = match self.resolve_target(&ctx, link.as_ref(), batch).await? {
             Some((target, adoption)) => self.update_target(&ctx, target, adoption, batch).await?,
             None => match self.dropped_pair(&ctx, batch).await? {
@@ -157,7 +169,7 @@ impl Engine {
                 // The pair is dropped: the source is written as an unlinked one, with every
                 // mapped value, through the create intent.
                 Next::Create => {
-                    let fresh = self.create_command(&record, cmd, batch).await?;
+                    let fresh = self.create_command(&record, source_cmd, batch).await?;
                     return Box::pin(self.apply_command(&fresh, false, batch)).await;
                 }
             },
@@ -182,6 +194,9 @@ impl Engine {
         // Step 5: the conversation and structure around the pair.
         let pair = PairInFlow { record: &record, flow: cmd.flow, source: &cmd.source.id, target: &written.target.id };
         self.sync_collaboration(pair).await?;
+        if let Some(m) = &markup {
+            self.complete_rich_text(&ctx, source_cmd, m, &written, batch).await?;
+        }
         if linking || redelivered {
             self.resolve_pending(&record, cmd.flow.source(), &cmd.source.id).await?;
             self.resolve_pending(&record, cmd.flow.target(), &written.target.id).await?;
@@ -189,7 +204,7 @@ impl Engine {
         if cmd.winner.is_some() {
             self.clear_sibling_conflict(id, cmd.flow, &written.target.id, batch).await?;
         }
-        park_flagged(cmd, &written)?;
+        park_flagged(source_cmd, &written)?;
         batch.count(id, cmd.flow, Counter::Synced);
         Ok(outcome(cmd, &written))
     }

@@ -32,8 +32,8 @@ pub trait Media {
     fn media(&self, id: &str) -> Option<Map<String, Value>>;
 }
 
-/// No attachments known: media nodes and neutral images stay text labels (field values,
-/// whose conversion has no entity at hand).
+/// No attachments known: media nodes and neutral images stay text labels (a conversion
+/// with no entity at hand: a new issue, search keys, plain-text fields).
 pub struct NoMedia;
 
 impl Media for NoMedia {

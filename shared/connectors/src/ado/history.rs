@@ -45,7 +45,7 @@ impl AdoConnector {
                 let changed = u.fields.into_iter().flatten().map(|(name, f)| {
                     let value = match f.new_value {
                         None | Some(Value::Null) => Some(FieldValue::Null),
-                        Some(v) => read_value(&name, catalog.kind(&name), &v),
+                        Some(v) => read_value(&name, catalog.kind(&name), &v).map(|v| self.neutral(v)),
                     };
                     let key = fields.iter().find(|k| k.as_str().eq_ignore_ascii_case(&name)).cloned();
                     (key.unwrap_or_else(|| FieldKey::new(name)), value)

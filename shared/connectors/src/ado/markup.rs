@@ -1,4 +1,4 @@
-//! Azure DevOps comment HTML ⇄ Ferry's neutral HTML (`ferry_domain::collab`).
+//! Azure DevOps HTML (comments and rich-text fields) ⇄ Ferry's neutral HTML (`ferry_domain::collab`).
 //!
 //! | Azure DevOps | neutral |
 //! |---|---|
@@ -66,6 +66,28 @@ pub(super) fn from_neutral(neutral: &str, base: &Url, project: &str) -> String {
         }
         _ => false,
     })
+}
+
+/// A rich-text field value as read, in neutral form: its mentions and its images of
+/// this organization's attachments translated ([`to_neutral`]). A text without either
+/// is kept exactly as Azure DevOps holds it.
+pub(super) fn field_to_neutral(ado: &str, base: &Url) -> String {
+    let lower = ado.to_ascii_lowercase();
+    if lower.contains(VSS_MENTION) || lower.contains("/_apis/wit/attachments/") {
+        to_neutral(ado, base)
+    } else {
+        ado.to_string()
+    }
+}
+
+/// A rich-text field value to write for `project`: its neutral mentions and images in
+/// Azure DevOps' markup ([`from_neutral`]). A text without either is written as it is.
+pub(super) fn field_from_neutral(neutral: &str, base: &Url, project: &str) -> String {
+    if neutral.contains(MENTION_ATTRIBUTE) || neutral.contains(ATTACHMENT_SCHEME) {
+        from_neutral(neutral, base, project)
+    } else {
+        neutral.to_string()
+    }
 }
 
 /// The attachment id (lower-case GUID) of one of this organization's attachment URLs:

@@ -37,7 +37,7 @@ impl AdoConnector {
         for key in wanted {
             let found = item.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key));
             let value = match found {
-                Some((_, v)) => read_value(key, catalog.kind(key), v).unwrap_or(FieldValue::Null),
+                Some((_, v)) => self.neutral(read_value(key, catalog.kind(key), v).unwrap_or(FieldValue::Null)),
                 None if on_type.contains(&key.to_ascii_lowercase()) => FieldValue::Null,
                 None => continue,
             };
@@ -52,6 +52,15 @@ impl AdoConnector {
             url: self.entity_url(project, item.id),
             fields,
         })
+    }
+
+    /// A value as read, with a rich text's mentions and images in neutral form
+    /// ([`super::markup::field_to_neutral`]).
+    pub(super) fn neutral(&self, v: FieldValue) -> FieldValue {
+        match v {
+            FieldValue::RichText(h) => FieldValue::RichText(super::markup::field_to_neutral(&h, &self.base)),
+            other => other,
+        }
     }
 
     pub(super) fn entity_ref(&self, project: &str, item: &WorkItem) -> PortResult<EntityRef> {

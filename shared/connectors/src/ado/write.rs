@@ -4,9 +4,9 @@
 
 use super::snapshot::{revision, work_item_id, BASE_FIELDS};
 use super::wire::{write_value, WorkItem};
-use super::{wiql, wire, AdoConnector};
+use super::{markup, wiql, wire, AdoConnector};
 use ferry_domain::ports::PortResult;
-use ferry_domain::{EntityId, EntityRef, ErrorCategory, FieldChange, PortError, RemoteLink, Scope};
+use ferry_domain::{EntityId, EntityRef, ErrorCategory, FieldChange, FieldValue, PortError, RemoteLink, Scope};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -32,7 +32,13 @@ impl AdoConnector {
                 }
                 continue;
             }
-            let value = write_value(field, catalog.kind(field), &ch.value)?;
+            let value = match &ch.value {
+                FieldValue::RichText(h) => {
+                    let html = markup::field_from_neutral(h, &self.base, project);
+                    write_value(field, catalog.kind(field), &FieldValue::RichText(html))?
+                }
+                other => write_value(field, catalog.kind(field), other)?,
+            };
             wire::check_length(field, catalog.def(field), &value)?;
             ops.push(json!({ "op": "add", "path": path, "value": value }));
         }

@@ -80,7 +80,9 @@ impl JiraConnector {
         let mut snapshots: Vec<EntitySnapshot> = Vec::new();
         let mut index: HashMap<EntityId, usize> = HashMap::new();
         for issue in &page.issues {
-            merge_snapshot(&mut snapshots, &mut index, self.snapshot(issue, query.fields, metas, CHANGES)?);
+            let mut snap = self.snapshot(issue, query.fields, metas, CHANGES)?;
+            self.resolve_media(issue, &mut snap).await?;
+            merge_snapshot(&mut snapshots, &mut index, snap);
         }
         snapshots.sort_by_key(|s| s.updated);
         let through = snapshots.iter().map(|s| s.updated).max();

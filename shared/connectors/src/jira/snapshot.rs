@@ -6,9 +6,11 @@ use super::schema::FieldMeta;
 use super::values::to_field_value;
 use super::wire::{Issue, User};
 use super::JiraConnector;
+use crate::adf;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::PortResult;
-use ferry_domain::{EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, UserRef};
+use ferry_domain::{EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, UserRef};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 /// How an issue was read: the endpoint (for errors) and whether its changelog was
@@ -67,10 +69,40 @@ impl JiraConnector {
             &[("fields", wire_fields(fields).join(",")), ("expand", "changelog".into())],
         )?;
         match self.get_json::<Issue>(url, "issue").await {
-            Ok(issue) => self.snapshot(&issue, fields, metas, Read { endpoint: "issue", changelog: true }).map(Some),
+            Ok(issue) => {
+                let mut snap = self.snapshot(&issue, fields, metas, Read { endpoint: "issue", changelog: true })?;
+                self.resolve_media(&issue, &mut snap).await?;
+                Ok(Some(snap))
+            }
             Err(e) if e.category == ErrorCategory::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The rich-text values of `snap` whose ADF shows media, rendered again with their
+    /// images resolved among the issue's attachments ([`super::media`]): one read of the
+    /// attachments and one look-up per attachment not known yet. A snapshot without media
+    /// costs no request.
+    pub(super) async fn resolve_media(&self, issue: &Issue, snap: &mut EntitySnapshot) -> PortResult<()> {
+        let docs: Vec<(FieldKey, &Value)> = snap
+            .fields
+            .iter()
+            .filter(|(_, v)| matches!(v, FieldValue::RichText(_)))
+            .filter_map(|(k, _)| issue.fields.get(k.as_str()).map(|raw| (k.clone(), raw)))
+            .filter(|(_, raw)| !adf::media_refs(raw).is_empty())
+            .collect();
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let files = self.issue_files(&snap.id).await?;
+        let all: Vec<&Value> = docs.iter().map(|(_, raw)| *raw).collect();
+        let media = self.media_for_reading(&files, &all).await?;
+        for (key, raw) in docs {
+            let html = adf::adf_to_html_with(raw, &media)
+                .map_err(|e| bad_response("issue", format!("{} field {key}: {e}", snap.key)))?;
+            snap.fields.insert(key, FieldValue::RichText(html));
+        }
+        Ok(())
     }
 
     /// Where issue `id` is now (its revision), read after a write.

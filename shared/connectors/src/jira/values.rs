@@ -133,8 +133,15 @@ fn as_text(v: &FieldValue) -> String {
     }
 }
 
-/// Coerces a neutral value into the native shape of `meta`'s field.
+/// Coerces a neutral value into the native shape of `meta`'s field; inline images
+/// stay text labels (see [`to_wire_with`]).
 pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError> {
+    to_wire_with(value, meta, &adf::NoMedia)
+}
+
+/// Coerces a neutral value into the native shape of `meta`'s field; a rich text's inline
+/// images that `media` shows become media nodes.
+pub fn to_wire_with(value: &FieldValue, meta: &FieldMeta, media: &dyn adf::Media) -> Result<Value, PortError> {
     if value.is_null() {
         return Ok(match meta.kind {
             Kind::StringArray | Kind::NamedArray | Kind::OptionArray | Kind::UserArray => json!([]),
@@ -144,7 +151,7 @@ pub fn to_wire(value: &FieldValue, meta: &FieldMeta) -> Result<Value, PortError>
     Ok(match meta.kind {
         Kind::RichText => {
             let doc = match value {
-                FieldValue::RichText(h) => adf::html_to_adf(h),
+                FieldValue::RichText(h) => adf::html_to_adf_with(h, media),
                 other => adf::text_to_adf(&as_text(other)),
             };
             check_length(meta, &adf::adf_to_text(&doc))?;

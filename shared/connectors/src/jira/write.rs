@@ -4,11 +4,12 @@
 
 use super::errors::refine_write_error;
 use super::transitions::status_target;
-use super::values::to_wire;
+use super::values::{to_wire, to_wire_with};
 use super::wire::CreatedIssue;
 use super::JiraConnector;
+use crate::adf;
 use ferry_domain::ports::PortResult;
-use ferry_domain::{EntityId, EntityRef, FieldChange, PortError, RemoteLink, Scope};
+use ferry_domain::{EntityId, EntityRef, FieldChange, FieldValue, PortError, RemoteLink, Scope};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -20,24 +21,44 @@ fn written_with_fields(field: &str, has_status: bool) -> bool {
 }
 
 impl JiraConnector {
-    /// Wire `fields` for `changes`; empty values are left out on create.
-    async fn wire_changes(&self, changes: &[FieldChange], skip_nulls: bool) -> PortResult<Map<String, Value>> {
+    /// Wire `fields` for `changes` to issue `id` (`None`: a create, whose empty values
+    /// are left out). A rich text's inline images of the issue's attachments become media
+    /// nodes; a new issue has no attachments yet.
+    async fn wire_changes(&self, id: Option<&EntityId>, changes: &[FieldChange]) -> PortResult<Map<String, Value>> {
         let has_status = changes.iter().any(|c| c.field.as_str() == "status");
+        // The issue's attachments, read once for the first rich text with images.
+        let mut files = None;
         let mut out = Map::new();
         for c in changes {
             let k = c.field.as_str();
-            if !written_with_fields(k, has_status) || (skip_nulls && c.value.is_null()) {
+            if !written_with_fields(k, has_status) || (id.is_none() && c.value.is_null()) {
                 continue;
             }
             let meta = self.meta(&c.field).await?;
-            out.insert(k.to_string(), to_wire(&c.value, &meta)?);
+            let images = match (&c.value, id) {
+                (FieldValue::RichText(h), Some(id)) if !adf::inline_image_ids(h).is_empty() => Some((h, id)),
+                _ => None,
+            };
+            let wire = match images {
+                Some((html, id)) => {
+                    let read = match files.take() {
+                        Some(f) => f,
+                        None => self.issue_files(id).await?,
+                    };
+                    let media = self.media_for_writing(&read, html).await?;
+                    files = Some(read);
+                    to_wire_with(&c.value, &meta, &media)?
+                }
+                None => to_wire(&c.value, &meta)?,
+            };
+            out.insert(k.to_string(), wire);
         }
         Ok(out)
     }
 
     pub(super) async fn create_issue(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef> {
         let target = status_target(changes)?;
-        let mut fields = self.wire_changes(changes, true).await?;
+        let mut fields = self.wire_changes(None, changes).await?;
         fields.insert("project".into(), json!({"key": scope.project}));
         fields.insert("issuetype".into(), json!({"id": self.issue_type_id(scope).await?}));
         let url = self.api(&["issue"], &[])?;
@@ -58,7 +79,7 @@ impl JiraConnector {
         changes: &[FieldChange],
     ) -> PortResult<EntityRef> {
         let target = status_target(changes)?;
-        let fields = self.wire_changes(changes, false).await?;
+        let fields = self.wire_changes(Some(id), changes).await?;
         if !fields.is_empty() {
             let url = self.api(&["issue", id.as_str()], &[])?;
             self.send(Method::PUT, url, Some(&json!({"fields": fields}))).await.map_err(refine_write_error)?;

@@ -62,6 +62,31 @@ pub fn rewrite(html: &str, person: &dyn Fn(&str) -> Mentioned, image: &dyn Fn(&s
     out
 }
 
+/// The ids of the people `html` mentions, in order, each once.
+pub fn mention_ids(html: &str) -> Vec<String> {
+    ids_after(html, &format!("<span {MENTION_ATTRIBUTE}=\""))
+}
+
+/// The attachment ids of the inline images of `html`, in order, each once.
+pub fn image_ids(html: &str) -> Vec<String> {
+    ids_after(html, &format!("<img src=\"{ATTACHMENT_SCHEME}"))
+}
+
+/// The (unescaped) attribute values that follow each `open` in `html`, each once.
+fn ids_after(html: &str, open: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in html.match_indices(open) {
+        let rest = &html[i + open.len()..];
+        if let Some(end) = rest.find('"') {
+            let id = unescape(&rest[..end]);
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
 /// Rewrites the mention at the start of `tail`; returns the bytes it used.
 fn mention(tail: &str, open: &str, person: &dyn Fn(&str) -> Mentioned, out: &mut String) -> Option<usize> {
     let after = &tail[open.len()..];
@@ -180,5 +205,15 @@ mod tests {
         for (what, input, want) in cases {
             assert_eq!(rewrite(input, &people, &images), want, "{what}");
         }
+    }
+
+    #[test]
+    fn the_people_and_images_a_text_refers_to_are_listed_once_in_order() {
+        let html = r#"<p><span data-ferry-mention="b">@B</span> <img src="ferry-attachment:1&amp;2" alt="x">
+            <span data-ferry-mention="a">@A</span> <span data-ferry-mention="b">@B</span>
+            <img src="https://x.test/a.png"> <img src="ferry-attachment:3" alt="y"></p>"#;
+        assert_eq!(mention_ids(html), ["b", "a"]);
+        assert_eq!(image_ids(html), ["1&2", "3"]);
+        assert!(mention_ids("<p>@Bob</p>").is_empty() && image_ids("<p>@Bob</p>").is_empty());
     }
 }

@@ -11,6 +11,7 @@ pub mod markup;
 pub mod peers;
 pub mod relation_intents;
 pub mod relations;
+pub(crate) mod rich_text;
 pub(crate) mod sync;
 pub mod transfer;
 

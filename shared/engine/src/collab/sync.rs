@@ -10,7 +10,7 @@
 use super::comments::{attributed, origin_mark, plan_comments, CommentAction, CommentView};
 use super::far_end::{far_ends, intend_far_end, record_far_end, FarEnd};
 use super::leftovers::{abandoned_copies, crash_leftover, Leftover};
-use super::markup::{rewrite, Mentioned, Pictured};
+use super::markup::{mention_ids, rewrite, Mentioned, Pictured};
 use super::peers::routes;
 use super::relation_intents::{abandoned, intent_of, without_unconfirmed};
 use super::relations::{other_base_after, plan_relations, RelationMap};
@@ -474,8 +474,7 @@ impl Engine {
         Ok(())
     }
 
-    /// The target's person for each person mentioned in `comments`, by e-mail through
-    /// the integration's user table.
+    /// The target's person for each person mentioned in `comments` ([`Engine::people_on_target`]).
     async fn mentioned_people(
         &self,
         pair: &PairInFlow<'_>,
@@ -484,22 +483,34 @@ impl Engine {
         comments: &[Comment],
     ) -> Result<HashMap<String, Mentioned>, PortError> {
         let ids: Vec<String> = comments.iter().flat_map(|c| mention_ids(&c.body)).collect();
+        let (from, to) = ((src.conn.as_ref(), &src.scope), (tgt.conn.as_ref(), &tgt.scope));
+        self.people_on_target(&pair.record.integration, pair.flow, from, to, ids).await
+    }
+
+    /// The target's person for each of the source's people `ids` (as a mention names
+    /// them), by e-mail through the integration's user table; one not found is text.
+    pub(crate) async fn people_on_target(
+        &self,
+        integration: &Integration,
+        flow: Flow,
+        (src_conn, src_scope): (&dyn Connector, &Scope),
+        (tgt_conn, _): (&dyn Connector, &Scope),
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, Mentioned>, PortError> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
         }
-        let integration = &pair.record.integration;
-        let people: Vec<UserRef> = src.conn.users(&src.scope.project).await?;
-        let target_system = &integration.endpoint(tgt.side).system;
+        let people: Vec<UserRef> = src_conn.users(&src_scope.project).await?;
+        let target_system = &integration.endpoint(flow.target()).system;
         for id in ids {
             if out.contains_key(&id) {
                 continue;
             }
             let email = people.iter().find(|u| u.id == id).and_then(|u| u.email.clone());
-            let target_email =
-                email.as_deref().map(|e| integration.users.lookup(pair.flow, e).unwrap_or(e).to_string());
+            let target_email = email.as_deref().map(|e| integration.users.lookup(flow, e).unwrap_or(e).to_string());
             let found = match target_email {
-                Some(e) => self.user_by_email(target_system, tgt.conn.as_ref(), &e).await?,
+                Some(e) => self.user_by_email(target_system, tgt_conn, &e).await?,
                 None => None,
             };
             let m = match found {
@@ -693,24 +704,13 @@ fn comment_pair(source_side: Side, source: &str, target: &str, body: &str) -> Co
 }
 
 /// Source attachment id → its copy on the other side, for inline images.
-fn image_copies(state: &CollabState, source_side: Side) -> HashMap<String, Pictured> {
+pub(crate) fn image_copies(state: &CollabState, source_side: Side) -> HashMap<String, Pictured> {
     state
         .attachments
         .iter()
         .filter_map(|p| {
             let (mine, theirs) = attachment_ids(p, source_side);
             theirs.map(|t| (mine, Pictured::Attachment(t)))
-        })
-        .collect()
-}
-
-/// The ids of the people a neutral-HTML text mentions.
-fn mention_ids(html: &str) -> Vec<String> {
-    let open = format!("{}=\"", ferry_domain::collab::MENTION_ATTRIBUTE);
-    html.match_indices(&open)
-        .filter_map(|(i, _)| {
-            let rest = &html[i + open.len()..];
-            rest.find('"').map(|end| rest[..end].to_string())
         })
         .collect()
 }
@@ -744,11 +744,5 @@ mod tests {
         let body = attributed("Alice", DateTime::<Utc>::MIN_UTC, &url, "<p>x</p>");
         assert_eq!(origin_in_body(&body).as_deref(), Some(mark.as_str()));
         assert_eq!(origin_in_body("<p>a person's comment</p>"), None);
-    }
-
-    #[test]
-    fn mentions_are_listed_in_order() {
-        let html = r#"<p><span data-ferry-mention="a">@A</span> and <span data-ferry-mention="b">@B</span></p>"#;
-        assert_eq!(mention_ids(html), ["a", "b"]);
     }
 }
