@@ -5,8 +5,8 @@
 
 use crate::secrets::SecretSource;
 use chrono::{DateTime, Utc};
-use ferry_domain::webhook::{outcome_name, HookConfig, HookRequest, HookSecret};
 use ferry_domain::ports::PortResult;
+use ferry_domain::webhook::{outcome_name, HookConfig, HookRequest, HookSecret};
 use ferry_domain::{Flow, IntegrationId, SecretRef, SystemConfig, SystemId};
 use ferry_engine::Engine;
 use secrecy::ExposeSecret;

@@ -36,8 +36,7 @@ pub async fn aws_hook_runtime() -> Result<HookRuntime, RuntimeError> {
     let names = AwsNames::from_env().map_err(RuntimeError::AwsNames)?;
     let function = std::env::var(POLL_FUNCTION_VAR).unwrap_or_default();
     let http = aws_http_client(&sdk)?;
-    let invoker =
-        LambdaInvoker::from_sdk_config(&sdk, http.clone(), &function).map_err(RuntimeError::PollFunction)?;
+    let invoker = LambdaInvoker::from_sdk_config(&sdk, http.clone(), &function).map_err(RuntimeError::PollFunction)?;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names));
     let secrets: Arc<dyn SecretSource> = Arc::new(AwsSecrets::from_conf(&sdk, http));
     let engine = Engine::new(store.clone(), store, Arc::new(NoQueue), Arc::new(NoSystems), EngineSettings::lambda());
