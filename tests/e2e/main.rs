@@ -13,6 +13,7 @@ mod edges;
 mod first_steps;
 mod harness;
 mod hierarchy;
+mod hook_function;
 mod interleave;
 mod recovery;
 mod redmine;

@@ -53,17 +53,24 @@ fn system_id(w: &World, side: Side) -> String {
     w.integration.endpoint(side).system.to_string()
 }
 
-/// A running `ferry run --listen 127.0.0.1:0` on the world's store (killed when dropped).
+/// Where the webhooks go: on the embedded backend a running `ferry run --listen
+/// 127.0.0.1:0` on the world's store; on the AWS backend the real hook function's
+/// handler behind a stand-in for its function URL ([`crate::hook_function`]), beside a
+/// `ferry run` that polls on schedule and drains the queues. Stopped when dropped.
 struct Listener {
     child: Child,
     base: String,
+    function: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Listener {
-    fn start(w: &World, with_secrets: bool) -> Result<Listener> {
+    async fn start(w: &World, with_secrets: bool) -> Result<Listener> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(["run", "--listen", "127.0.0.1:0"])
-            .env("FERRY_DB", &w.db)
+        cmd.arg("run");
+        if !aws_backend() {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.env("FERRY_DB", &w.db)
             .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
             .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
             .env(ADO_PAT_VAR, ADO_BOT_PAT)
@@ -76,15 +83,26 @@ impl Listener {
         }
         let mut child = cmd.spawn()?;
         let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        let mut listener = Listener { child, base: String::new() };
+        let mut listener = Listener { child, base: String::new(), function: None };
+        let mut running = false;
         for line in lines.by_ref() {
-            if let Some(rest) = line?.split("webhooks on http://").nth(1) {
+            let line = line?;
+            if let Some(rest) = line.split("webhooks on http://").nth(1) {
                 listener.base = format!("http://{}", rest.split('/').next().unwrap_or_default());
                 break;
             }
+            if aws_backend() && line.contains("ferry: running") {
+                running = true;
+                break;
+            }
+        }
+        if aws_backend() && running {
+            let (base, task) = crate::hook_function::serve(w.engine.clone(), hook_secrets(with_secrets)).await?;
+            listener.base = base;
+            listener.function = Some(task);
         }
         if listener.base.is_empty() {
-            bail!("ferry run --listen ended without saying where it listens");
+            bail!("ferry run ended without saying it runs (and, embedded, where it listens)");
         }
         std::thread::spawn(move || lines.for_each(drop));
         Ok(listener)
@@ -107,8 +125,26 @@ impl Listener {
     }
 }
 
+/// The hook function's secrets on the AWS backend: the webhook blocks' references, as
+/// SSM or Secrets Manager would hold them, or (`false`) none of them resolvable.
+fn hook_secrets(with_secrets: bool) -> std::sync::Arc<dyn ferry_runtime::SecretSource> {
+    use ferry_domain::SecretRef;
+    let mut secrets = ferry_runtime::StaticSecrets::new(ferry_runtime::EnvSecrets);
+    if with_secrets {
+        for (var, value) in
+            [(JIRA_SECRET_VAR, JIRA_SECRET), (ADO_PASSWORD_VAR, ADO_PASSWORD), (ADO_HEADER_VAR, ADO_HEADER)]
+        {
+            secrets = secrets.with(SecretRef::Env(var.into()), value);
+        }
+    }
+    std::sync::Arc::new(secrets)
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Some(function) = self.function.take() {
+            function.abort();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -183,7 +219,7 @@ async fn twin_within(w: &World, side: Side, id: &EntityId, limit: Duration) -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_from_each_system_lands_its_change_within_seconds_and_refusals_are_counted() -> Result<()> {
     let w = world_with_hooks("10m").await?;
-    let listener = Listener::start(&w, true)?;
+    let listener = Listener::start(&w, true).await?;
     first_polls_done(&w).await?;
     subscribe(&w, &listener).await?;
 
@@ -221,7 +257,7 @@ async fn a_signed_webhook_from_each_system_lands_its_change_within_seconds_and_r
     drop(listener);
 
     // The same deliveries to a listener whose environment lacks the secret.
-    let bare = Listener::start(&w, false)?;
+    let bare = Listener::start(&w, false).await?;
     assert_eq!(bare.post(&jira_sys, &signed("e2e-3", JIRA_SECRET), &body).await?, (401, "missing_secret".into()));
     drop(bare);
 
@@ -241,7 +277,7 @@ async fn a_signed_webhook_from_each_system_lands_its_change_within_seconds_and_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_delivery_lost_polling_alone_still_syncs_everything() -> Result<()> {
     let w = world_with_hooks("10s").await?;
-    let listener = Listener::start(&w, true)?;
+    let listener = Listener::start(&w, true).await?;
     first_polls_done(&w).await?;
     subscribe(&w, &listener).await?;
     w.jira.webhooks().set_fault(DeliveryFault::Lost);

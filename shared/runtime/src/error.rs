@@ -29,6 +29,8 @@ pub enum RuntimeError {
     },
     #[error("{var}={value:?} is not a duration: give one such as 30s, 90s or 2m")]
     NotADuration { var: &'static str, value: String },
+    #[error("FERRY_POLL_FUNCTION_ARN: {0}")]
+    PollFunction(String),
     #[error("{var}={value:?} is neither on nor off")]
     NotASwitch { var: &'static str, value: String },
 }

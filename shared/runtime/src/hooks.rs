@@ -5,11 +5,21 @@
 
 use crate::secrets::SecretSource;
 use chrono::{DateTime, Utc};
+use ferry_domain::ports::PortResult;
 use ferry_domain::webhook::{outcome_name, HookConfig, HookRequest, HookSecret};
 use ferry_domain::{Flow, IntegrationId, SecretRef, SystemConfig, SystemId};
 use ferry_engine::Engine;
 use secrecy::ExposeSecret;
 use tracing::{error, warn};
+
+/// How a runtime has an accepted delivery's directions polled without the delivery
+/// waiting for the poll: the embedded listener spawns the poll, the hook function
+/// invokes the poll function. The poll request is already recorded, so a trigger that
+/// fails leaves the direction to its next scheduled poll, which takes the request.
+#[async_trait::async_trait]
+pub trait PollTrigger: Send + Sync {
+    async fn poll_soon(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()>;
+}
 
 /// What to answer a delivery, and what to poll for it.
 #[derive(Debug, Clone, PartialEq, Eq)]

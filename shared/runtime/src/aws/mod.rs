@@ -4,6 +4,7 @@
 //! at an emulator.
 
 mod engine;
+mod hook;
 pub mod http;
 pub mod metrics;
 mod sdk_config;
@@ -14,6 +15,7 @@ pub use engine::{
     aws_engine, aws_engine_with, aws_engine_with_secrets, aws_http_client, payload_store, schedule_settings,
     AwsRuntime, ScheduleSettings, RECORD_TIMELINE_VAR,
 };
+pub use hook::{aws_hook_runtime, HookRuntime, PollFunction, POLL_FUNCTION_VAR};
 pub use sdk_config::{load_sdk_config, sdk_config_from_env, SdkEnvError};
 pub use secrets::AwsSecrets;
 pub use sqs_batch::{handle_sqs_batch, receive_count, BatchSettings, Step};

@@ -147,6 +147,10 @@ pub struct JiraSeed {
     pub custom_fields: Vec<JiraCustomField>,
     /// When false, remote-link endpoints answer 403 (issue linking disabled).
     pub remote_links_enabled: bool,
+    /// E-mails of the users with the Administer Jira global permission: only they may
+    /// list, register or delete admin webhooks (`/rest/webhooks/1.0/webhook`); anyone
+    /// else is answered 403.
+    pub administrators: Vec<String>,
     /// Hierarchy level by issue type id: 1 epic, 0 standard, -1 sub-task; types not listed
     /// are standard. A parent is one level above its child.
     pub issue_type_levels: BTreeMap<String, i32>,
@@ -187,6 +191,7 @@ impl JiraSeed {
                 dave,
                 user(6, "erin@acme.test", "Erin Only", "jira-erin-token", "UTC"),
             ],
+            administrators: vec!["ferry-bot@acme.test".into(), "alice@acme.test".into()],
             projects: vec![
                 JiraProject { id: "10000".into(), key: "APP".into(), name: "Application".into() },
                 JiraProject { id: "10001".into(), key: "OPS".into(), name: "Operations".into() },

@@ -3,19 +3,41 @@
 //! created, updated (fields, assignee, transition, attachment, remote link) or deleted,
 //! and comment created, updated or deleted.
 
-use super::handlers::{json_resp, S};
+use super::handlers::{json_resp, Caller, S};
 use super::store::Inner;
 use crate::common::SimUser;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::Extension;
 use serde_json::{json, Value};
 
-pub(super) async fn list(axum::extract::State(inner): S) -> Response {
+/// The 403 Jira answers a user without the Administer Jira global permission.
+fn forbidden_unless_admin(inner: &Inner, me: &SimUser) -> Option<Response> {
+    let admin = inner.seed.administrators.iter().any(|a| a.eq_ignore_ascii_case(&me.email));
+    (!admin).then(|| {
+        json_resp(
+            StatusCode::FORBIDDEN,
+            json!({"errorMessages": ["You must have the Administer Jira global permission to manage webhooks."], "errors": {}}),
+        )
+    })
+}
+
+pub(super) async fn list(axum::extract::State(inner): S, Extension(Caller(me)): Extension<Caller>) -> Response {
+    if let Some(refused) = forbidden_unless_admin(&inner, &me) {
+        return refused;
+    }
     json_resp(StatusCode::OK, inner.webhooks.list(&inner.base))
 }
 
-pub(super) async fn register(axum::extract::State(inner): S, body: axum::body::Bytes) -> Response {
+pub(super) async fn register(
+    axum::extract::State(inner): S,
+    Extension(Caller(me)): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(refused) = forbidden_unless_admin(&inner, &me) {
+        return refused;
+    }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return json_resp(StatusCode::BAD_REQUEST, json!({"errorMessages": ["Invalid JSON."], "errors": {}}));
     };
@@ -25,14 +47,28 @@ pub(super) async fn register(axum::extract::State(inner): S, body: axum::body::B
     }
 }
 
-pub(super) async fn get(axum::extract::State(inner): S, Path(id): Path<String>) -> Response {
+pub(super) async fn get(
+    axum::extract::State(inner): S,
+    Extension(Caller(me)): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = forbidden_unless_admin(&inner, &me) {
+        return refused;
+    }
     match inner.webhooks.get(&inner.base, &id) {
         Some(w) => json_resp(StatusCode::OK, w),
         None => not_found(),
     }
 }
 
-pub(super) async fn delete(axum::extract::State(inner): S, Path(id): Path<String>) -> Response {
+pub(super) async fn delete(
+    axum::extract::State(inner): S,
+    Extension(Caller(me)): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = forbidden_unless_admin(&inner, &me) {
+        return refused;
+    }
     if inner.webhooks.delete(&id) {
         axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
     } else {

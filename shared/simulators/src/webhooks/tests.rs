@@ -104,6 +104,29 @@ async fn jira_signs_each_event_of_a_registered_webhook_with_its_secret() {
     assert_eq!(status, 204);
 }
 
+/// Admin webhooks need the Administer Jira global permission: anyone else is refused
+/// with 403 on every operation, and nothing is registered (`ferry activate` then prints
+/// the manual steps).
+#[tokio::test]
+async fn only_a_jira_administrator_may_manage_admin_webhooks() {
+    const BOB: (&str, &str) = ("bob@acme.test", "jira-bob-token");
+    let sim = JiraSim::start(JiraSeed::demo()).await.expect("sim");
+    let webhooks = format!("{}/rest/webhooks/1.0/webhook", sim.base_url());
+    let register = json!({"name": "f", "url": "http://127.0.0.1:9/hooks/jira", "events": ["jira:issue_created"]});
+
+    let (status, refused) = call(reqwest::Method::POST, webhooks.clone(), BOB, Some(register.clone())).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["errorMessages"][0].as_str().unwrap_or_default().contains("Administer Jira"), "{refused}");
+    assert_eq!(call(reqwest::Method::GET, webhooks.clone(), BOB, None).await.0, 403);
+    let (status, created) = call(reqwest::Method::POST, webhooks.clone(), ALICE, Some(register)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["self"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(call(reqwest::Method::DELETE, format!("{webhooks}/{id}"), BOB, None).await.0, 403);
+    assert_eq!(call(reqwest::Method::GET, format!("{webhooks}/{id}"), BOB, None).await.0, 403);
+    let (status, list) = call(reqwest::Method::GET, webhooks, ALICE, None).await;
+    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)), "only the administrator's registration");
+}
+
 #[tokio::test]
 async fn delivery_faults_lose_repeat_reorder_delay_and_missign() {
     let sim = JiraSim::start(JiraSeed::demo()).await.expect("sim");

@@ -130,10 +130,10 @@ impl AwsJsonClient {
 
 /// Where a service's requests go and the region they are signed for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Endpoint {
-    /// The URL every request is posted to (the service's root).
-    url: String,
-    region: String,
+pub(crate) struct Endpoint {
+    /// The URL every request is posted to (the service's root, ending in `/`).
+    pub(crate) url: String,
+    pub(crate) region: String,
 }
 
 impl Endpoint {
@@ -141,7 +141,7 @@ impl Endpoint {
     /// `region`: `https://{prefix}[-fips].{region}.amazonaws.com`, in China's regions
     /// `.amazonaws.com.cn`, dual-stack under `api.aws` (China:
     /// `api.amazonwebservices.com.cn`).
-    fn resolve(
+    pub(crate) fn resolve(
         service: JsonService,
         region: Option<&str>,
         configured: Option<&str>,
@@ -175,7 +175,7 @@ impl Endpoint {
 /// The error of a JSON 1.1 response with `status`: its code from `x-amzn-errortype` or
 /// the body's `__type` (`com.amazonaws.ssm#ParameterNotFound` → `ParameterNotFound`),
 /// its message from the body's `message` (or `Message`).
-fn service_error(status: u16, headers: &HeaderMap, body: &[u8]) -> AwsRequestError {
+pub(crate) fn service_error(status: u16, headers: &HeaderMap, body: &[u8]) -> AwsRequestError {
     let document: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(body).ok();
     let field = |name: &str| document.as_ref().and_then(|d| d.get(name)).and_then(|v| v.as_str());
     let header = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok());

@@ -62,6 +62,7 @@ mod dynamo_overview;
 mod dynamo_state;
 mod error;
 pub mod json;
+pub mod lambda;
 mod payloads;
 mod record_payloads;
 pub mod s3;
