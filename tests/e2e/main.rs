@@ -17,6 +17,7 @@ mod interleave;
 mod recovery;
 mod redmine;
 mod redmine_collab;
+mod scm;
 mod security;
 mod sync;
 mod webhooks;

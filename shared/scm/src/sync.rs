@@ -92,11 +92,10 @@ impl CommitSync {
         let walk = plan(&recorded, &current);
         let commits = self.walk(walk.hide, walk.from).await?;
         report.commits = commits.len();
-        let me = self.integration_users().await?;
         for commit in &commits {
-            for (target, me) in self.targets.iter().zip(&me) {
+            for target in &self.targets {
                 for item in target.pattern.mentions(&commit.message) {
-                    self.handle(commit, target, me.as_ref(), &item, &mut report).await?;
+                    self.handle(commit, target, &item, &mut report).await?;
                 }
             }
         }
@@ -138,28 +137,14 @@ impl CommitSync {
             .map_err(|e| port("record the branch tips", e))
     }
 
-    /// Each target's integration user (who Ferry's comments are by), where comments are
-    /// written and the system keeps no origin mark to find them by.
-    async fn integration_users(&self) -> Result<Vec<Option<UserRef>>, SyncError> {
-        let mut out = Vec::new();
-        for t in &self.targets {
-            out.push(match self.integration.comments() {
-                true => Some(t.connector.integration_user().await.map_err(|e| port(&t.system, e))?),
-                false => None,
-            });
-        }
-        Ok(out)
-    }
-
     async fn handle(
         &self,
         commit: &CommitInfo,
         target: &Target,
-        me: Option<&UserRef>,
         item: &str,
         report: &mut PollReport,
     ) -> Result<(), SyncError> {
-        match self.write(commit, target, me, item, report).await {
+        match self.write(commit, target, item, report).await {
             Ok(()) => self
                 .state
                 .incr_counter(&self.integration.id, COMMIT_FLOW, Counter::Synced, 1)
@@ -178,7 +163,6 @@ impl CommitSync {
         &self,
         commit: &CommitInfo,
         target: &Target,
-        me: Option<&UserRef>,
         item: &str,
         report: &mut PollReport,
     ) -> Result<(), PortError> {
@@ -204,12 +188,7 @@ impl CommitSync {
         }
         if self.integration.comments() {
             let origin = render::comment_origin(&self.integration.id, &commit.sha);
-            let existing = c.comments(&scope, &snapshot.id).await?;
-            let done = existing.iter().any(|k| {
-                k.origin.as_deref() == Some(origin.as_str())
-                    || (k.body.contains(&commit.sha) && k.author.as_ref().zip(me).is_some_and(|(a, m)| a.id == m.id))
-            });
-            if done {
+            if self.commented(c.as_ref(), &scope, &snapshot.id, &origin, &commit.sha).await? {
                 report.already_done += 1;
             } else {
                 let body = render::comment_html(self.system.id.as_str(), commit, url.as_deref());
@@ -218,6 +197,28 @@ impl CommitSync {
             }
         }
         Ok(())
+    }
+
+    /// Whether an earlier try left the comment: one carrying `origin`, or, where the
+    /// system keeps no mark, one of the integration user with the commit's full id.
+    async fn commented(
+        &self,
+        c: &dyn Connector,
+        scope: &Scope,
+        item: &EntityId,
+        origin: &str,
+        sha: &str,
+    ) -> Result<bool, PortError> {
+        let existing = c.comments(scope, item).await?;
+        if existing.iter().any(|k| k.origin.as_deref() == Some(origin)) {
+            return Ok(true);
+        }
+        let candidates: Vec<_> = existing.iter().filter(|k| k.origin.is_none() && k.body.contains(sha)).collect();
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        let me: UserRef = c.integration_user().await?;
+        Ok(candidates.iter().any(|k| k.author.as_ref().is_some_and(|a| a.id == me.id)))
     }
 
     /// Records that `commit` could not be put on `item`: one failure per commit and item
