@@ -52,8 +52,16 @@ impl ScmWorld {
             source: SystemId::parse("app-repo").expect("id"),
             branches: branches.iter().map(|b| b.to_string()).collect(),
             targets: vec![
-                CommitTarget { system: system(Side::Left), project: "APP".into(), key_pattern: r"\b(APP-\d+)\b".into() },
-                CommitTarget { system: system(Side::Right), project: "App".into(), key_pattern: r"\bAB#(\d+)\b".into() },
+                CommitTarget {
+                    system: system(Side::Left),
+                    project: "APP".into(),
+                    key_pattern: r"\b(APP-\d+)\b".into(),
+                },
+                CommitTarget {
+                    system: system(Side::Right),
+                    project: "App".into(),
+                    key_pattern: r"\bAB#(\d+)\b".into(),
+                },
             ],
             on_commit: vec![OnCommit::Link, OnCommit::Comment],
         }
@@ -144,7 +152,8 @@ async fn commits_naming_work_items_appear_on_them_once_across_a_repoll_and_a_cra
     // A release branch with an old-dated commit naming both items, and a merged feature branch.
     let ado_ref = format!("AB#{}", s.item);
     s.repo.git(&["checkout", "-q", "-b", "release/1.0"])?;
-    let old = s.repo.commit("src/login.rs", &format!("{}: fix login ({ado_ref})", s.issue), Some("2001-02-03T04:05:06Z"))?;
+    let old =
+        s.repo.commit("src/login.rs", &format!("{}: fix login ({ado_ref})", s.issue), Some("2001-02-03T04:05:06Z"))?;
     s.repo.push("release/1.0", false)?;
     s.repo.git(&["checkout", "-q", "main"])?;
     s.repo.git(&["checkout", "-q", "-b", "feat"])?;
