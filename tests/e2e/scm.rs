@@ -269,3 +269,32 @@ async fn bad_input_is_a_clear_error_or_a_reported_failure_and_loses_nothing() ->
     assert_eq!(s.state().counts(&id, COMMIT_FLOW).await?.failed, 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_commits_links_a_pushed_commit_through_the_real_binary() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    s.repo.commit("README", "initial", None)?;
+    s.repo.push("main", false)?;
+    let jira = s.w.integration.left.system.clone();
+    let file = s.w.config.with_file_name("commits.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "source_control:\n  - {{ id: app-repo, kind: git, base_url: '{}', allow_http_loopback: true, web_url: '{WEB}' }}\n\
+             commit_links:\n  - id: app-commits\n    source: {{ system: app-repo, branches: [main] }}\n    \
+             targets: [{{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]\n",
+            s.url
+        ),
+    )?;
+    let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
+    let first = s.w.ferry(&["commits", config, commits]).await;
+    assert!(first.stdout.contains("app-commits: activated"), "{first:?}");
+    let sha = s.repo.commit("a.rs", &format!("{} via the CLI", s.issue), None)?;
+    s.repo.push("main", false)?;
+    let second = s.w.ferry(&["commits", config, commits]).await;
+    assert!(second.stdout.contains("app-commits: 1 new commit(s), 1 link(s), 1 comment(s)"), "{second:?}");
+    assert_eq!(s.on_jira(&sha).await?, (1, 1));
+    let bad = s.w.ferry(&["commits", commits]).await;
+    assert!(!bad.ok && format!("{}{}", bad.stdout, bad.stderr).contains("unknown system"), "{bad:?}");
+    Ok(())
+}
