@@ -4,7 +4,9 @@
 #   1. starts what the tests need on 127.0.0.1 unless already running: moto with
 #      template.yaml's resources (infra/moto.sh), a real Redmine (infra/redmine.sh), and
 #      chromedriver with headless Chromium for the console's browser tests
-#      (infra/chromium.sh; installs Debian's chromium and chromium-driver when missing)
+#      (infra/chromium.sh; installs Debian's chromium and chromium-driver when missing), and
+#      the Git servers of the source-control tests: git daemon and smart HTTP through
+#      git http-backend (infra/git-servers.sh; Debian's git)
 #   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
 #      embedded e2e suite, the Redmine e2e tests against the real server), the simulators'
 #      traffic captured for step 4 as it runs
@@ -30,12 +32,14 @@ alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 STARTED_MOTO=0
 STARTED_REDMINE=0
 STARTED_CHROMEDRIVER=0
+STARTED_GIT=0
 cleanup() {
   local rc=$?
   set +e
   ((STARTED_MOTO)) && infra/moto.sh stop
   ((STARTED_REDMINE)) && infra/redmine.sh stop
   ((STARTED_CHROMEDRIVER)) && infra/chromium.sh stop
+  ((STARTED_GIT)) && infra/git-servers.sh stop
   sections_report "$rc" "infra/test.sh timings"
   exit "$rc"
 }
@@ -57,6 +61,10 @@ alive infra/.chromedriver.pid || STARTED_CHROMEDRIVER=1
 infra/chromium.sh start
 # shellcheck source=/dev/null
 source infra/.webdriver.env
+
+section "git servers: git daemon + smart HTTP (infra/git-servers.sh)"
+alive infra/.git-servers/daemon.pid || STARTED_GIT=1
+infra/git-servers.sh start
 
 section "cargo test --workspace (simulator traffic captured for the contract check)"
 traffic="$STATE/contract"

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod check;
+mod commits;
 mod console;
 mod demo;
 mod exit;
@@ -83,6 +84,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Poll the commit links of config files once (embedded backend): fetch each
+    /// repository, walk the commits new since the recorded branch tips, and link and
+    /// comment them on the work items they name. The first run records the tips.
+    ///
+    /// Example: ferry commits ferry.yaml
+    Commits { files: Vec<PathBuf> },
     /// Print the JSON Schema of the config file format (for editors).
     Schema,
     /// Store the systems and integrations of config files (active integrations refuse edits).
@@ -347,6 +354,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
+        Command::Commits { files } => {
+            let set = match ferry_config::load_files_for(&files, target.config_target()) {
+                Ok(set) => set,
+                Err(errors) => return config_errors(&errors, false),
+            };
+            match open(&target).await? {
+                Backend::Embedded(rt) => commits::poll_all(&rt, &set, &target.db).await,
+                Backend::Aws(_) => bail!("commit links run on the embedded backend only (docs/source-control.md)"),
+            }
+        }
         Command::Init(args) => init::cmd::run(&target, args).await,
         Command::Preview { integration, key, limit, json } => {
             let id = parse_integration(&integration)?;

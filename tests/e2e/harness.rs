@@ -268,6 +268,7 @@ impl World {
 }
 
 /// What a `ferry` run printed.
+#[derive(Debug)]
 pub struct Ran {
     pub ok: bool,
     /// The exit code (`None`: ended by a signal).

@@ -18,6 +18,7 @@ mod interleave;
 mod recovery;
 mod redmine;
 mod redmine_collab;
+mod scm;
 mod security;
 mod sync;
 mod webhooks;

@@ -17,8 +17,8 @@
 //! `cargo run -p ferry-config --example make_example_sheets -- examples`.
 
 use ferry_domain::{
-    AuthKind, ConflictPolicy, Direction, EnumNames, FilterExit, Links, MappingKind, OnTargetDeleted, SystemKind,
-    UnmatchedUser,
+    AuthKind, ConflictPolicy, Direction, EnumNames, FilterExit, Links, MappingKind, OnCommit, OnTargetDeleted, ScmKind,
+    SystemKind, UnmatchedUser,
 };
 
 /// A YAML mapping of the format.
@@ -78,6 +78,10 @@ pub enum Shape {
     ScalarMap,
     /// Any one of these shapes.
     Either(&'static [Shape]),
+    /// A list of non-empty strings.
+    TextList,
+    /// A list of one named enum's values.
+    EnumList(EnumNames),
 }
 
 const fn key(name: &'static str, doc: &'static str, shape: Shape) -> Key {
@@ -107,6 +111,106 @@ pub static FILE: Object = object(
             "integrations",
             "Integrations: which projects and entity types sync, and how fields map.",
             Shape::ListOf(&INTEGRATION),
+        ),
+        key(
+            "source_control",
+            "Source-control systems (the SCM class; Git). Their commits are shown on work items by commit_links.",
+            Shape::ListOf(&SCM_SYSTEM),
+        ),
+        key(
+            "commit_links",
+            "Commit integrations: each new commit of a repository's branches that names a work item becomes a \
+             link and a comment on it.",
+            Shape::ListOf(&COMMIT_LINK),
+        ),
+    ],
+);
+
+// ---- source control ----
+
+pub static SCM_SYSTEM: Object = object(
+    "ScmSystem",
+    "A source-control system: one repository.",
+    &[
+        required("id", "Unique id among all systems: 1-128 of letters, digits, `_ - . :`.", Shape::Text, None),
+        required("kind", "The kind of source-control system.", Shape::Enum(ScmKind::NAMES), None),
+        required(
+            "base_url",
+            "The repository's clone URL: `https://git.acme.test/app.git`. git:// and http:// only with \
+             allow_http_loopback and a 127.0.0.1/localhost host.",
+            Shape::Text,
+            None,
+        ),
+        key(
+            "token",
+            "Where the access token lives (sent as the HTTP basic-auth password, https only). Absent: anonymous.",
+            Shape::Object(&SECRET),
+        ),
+        key(
+            "web_url",
+            "A commit's web page, `{sha}` standing for its full id: \
+             `https://git.acme.test/app/commit/{sha}`. Required for on_commit: link.",
+            Shape::Text,
+        ),
+        key(
+            "allow_http_loopback",
+            "Allow git:// and plain http to 127.0.0.1/localhost (tests). Default false.",
+            Shape::Bool,
+        ),
+    ],
+);
+
+pub static COMMIT_LINK: Object = object(
+    "CommitLink",
+    "Commits of a repository's branches shown on the work items their messages name.",
+    &[
+        required("id", "Unique id among all integrations: 1-128 of letters, digits, `_ - . :`.", Shape::Text, None),
+        required(
+            "source",
+            "The repository and its branches.",
+            Shape::Object(&COMMIT_SOURCE),
+            Some("source: { system: app-repo, branches: [main] }"),
+        ),
+        required(
+            "targets",
+            "Where the work items live and how a commit message names them.",
+            Shape::ListOf(&COMMIT_TARGET),
+            Some("targets: [{ system: jira-cloud, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }]"),
+        ),
+        key(
+            "on_commit",
+            "What a commit puts on each work item it names. Default: [link, comment].",
+            Shape::EnumList(OnCommit::NAMES),
+        ),
+    ],
+);
+
+pub static COMMIT_SOURCE: Object = object(
+    "CommitSource",
+    "The repository whose commits are shown.",
+    &[
+        required("system", "The id of a source_control system.", Shape::Text, None),
+        required(
+            "branches",
+            "Branch names or patterns, `*` standing for any characters: `[main, release/*]`.",
+            Shape::TextList,
+            Some("branches: [main]"),
+        ),
+    ],
+);
+
+pub static COMMIT_TARGET: Object = object(
+    "CommitTarget",
+    "A project of a work-item system whose items commits can name.",
+    &[
+        required("system", "The id of a Jira or Azure DevOps system.", Shape::Text, None),
+        required("project", "The project key (Jira) or name (Azure DevOps).", Shape::Text, None),
+        required(
+            "key_pattern",
+            "A regular expression; its capture group (or whole match) is the item's key or id: \
+             `\\b(APP-\\d+)\\b` for Jira, `\\bAB#(\\d+)\\b` for Azure DevOps.",
+            Shape::Text,
+            None,
         ),
     ],
 );

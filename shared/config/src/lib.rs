@@ -19,6 +19,7 @@ mod format;
 mod integrations;
 mod places;
 mod schema;
+mod source_control;
 mod systems;
 mod tables;
 mod webhook;
@@ -40,6 +41,10 @@ pub use tables::{read_csv_bytes, read_csv_table, read_xlsx_bytes, read_xlsx_tabl
 pub struct ConfigSet {
     pub systems: Vec<SystemConfig>,
     pub integrations: Vec<Integration>,
+    /// Source-control systems (`source_control:`).
+    pub source_control: Vec<ferry_domain::ScmSystem>,
+    /// Commit integrations (`commit_links:`).
+    pub commit_links: Vec<ferry_domain::CommitIntegration>,
     /// Where each key was written (for findings about the live systems).
     pub places: Places,
 }
@@ -187,6 +192,8 @@ struct Loader {
     errors: Vec<ConfigError>,
     systems: Vec<systems::SystemDecl>,
     integrations: Vec<integrations::IntegrationDecl>,
+    source_control: Vec<source_control::ScmDecl>,
+    commit_links: Vec<source_control::CommitLinkDecl>,
     places: Places,
 }
 
@@ -228,10 +235,91 @@ impl Loader {
                 }
             }
         }
+        add_source_control(&mut ctx, &obj, &mut self.source_control, &mut self.commit_links);
+    }
+
+    /// Commit links across files: ids unique among all systems and integrations, the
+    /// source a source_control system, each target a Jira or Azure DevOps system, and a
+    /// web_url where links are wanted.
+    fn check_commit_links(&mut self) {
+        let mut errors = Vec::new();
+        let error = |at: &decode::At, message: String, hint: Option<String>| ConfigError {
+            file: at.file.clone(),
+            line: Some(at.pos.line),
+            column: Some(at.pos.col),
+            path: at.path.clone(),
+            message,
+            hint,
+        };
+        for d in &self.source_control {
+            if let Some(first) = self.systems.iter().find(|s| s.id == d.id).map(|s| &s.at) {
+                let hint = Some(format!("it is already declared at {}:{}", first.file, first.pos.line));
+                errors.push(error(&d.at, format!("duplicate system id \"{}\"", d.id), hint));
+            }
+        }
+        let mut seen: Vec<(&str, &decode::At)> = Vec::new();
+        for d in &self.commit_links {
+            if let Some(i) = &d.integration {
+                let id = i.id.as_str();
+                let first = seen.iter().find(|(s, _)| *s == id).map(|(_, at)| (*at).clone());
+                let first = first.or_else(|| {
+                    self.integrations
+                        .iter()
+                        .find_map(|x| x.id.as_ref().filter(|(x, _)| x.as_str() == id).map(|(_, at)| at.clone()))
+                });
+                match first {
+                    Some(f) => errors.push(error(
+                        &d.at,
+                        format!("duplicate integration id \"{id}\""),
+                        Some(format!("it is already declared at {}:{}", f.file, f.pos.line)),
+                    )),
+                    None => seen.push((id, &d.at)),
+                }
+            }
+            if let Some((source, at)) = &d.source_ref {
+                match self.source_control.iter().find(|s| &s.id == source) {
+                    None => {
+                        let known: Vec<&str> = self.source_control.iter().map(|s| s.id.as_str()).collect();
+                        let hint = match known.is_empty() {
+                            true => "declare it under `source_control:`".to_string(),
+                            false => format!("declare it under `source_control:`; known: {}", known.join(", ")),
+                        };
+                        errors.push(error(at, format!("unknown source-control system \"{source}\""), Some(hint)));
+                    }
+                    Some(s) => {
+                        let links = d.integration.as_ref().is_some_and(|i| i.links());
+                        if links && s.system.as_ref().is_some_and(|s| s.web_url.is_none()) {
+                            let hint = Some(format!("give {source} a web_url, or use on_commit: [comment]"));
+                            errors.push(error(at, format!("on_commit: link needs the web_url of {source}"), hint));
+                        }
+                    }
+                }
+            }
+            for (target, at) in &d.target_refs {
+                let kind =
+                    self.systems.iter().find(|s| &s.id == target).and_then(|s| s.system.as_ref()).map(|s| s.kind);
+                match kind {
+                    Some(SystemKind::Jira | SystemKind::AzureDevops) => {}
+                    Some(other) => errors.push(error(
+                        at,
+                        format!("commits can be linked to Jira or Azure DevOps work items, not {other}"),
+                        None,
+                    )),
+                    None if self.systems.iter().any(|s| &s.id == target) => {}
+                    None => errors.push(error(
+                        at,
+                        format!("unknown system \"{target}\""),
+                        Some("a target is a system declared under `systems:`".into()),
+                    )),
+                }
+            }
+        }
+        self.errors.extend(errors);
     }
 
     fn finish(mut self) -> Result<ConfigSet, ConfigErrors> {
         self.cross_check();
+        self.check_commit_links();
         if !self.errors.is_empty() {
             let order: HashMap<&str, usize> = self.files.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
             let mut errors = self.errors;
@@ -243,6 +331,8 @@ impl Loader {
         Ok(ConfigSet {
             systems: self.systems.into_iter().filter_map(|d| d.system).collect(),
             integrations: self.integrations.into_iter().filter_map(|d| d.integration).collect(),
+            source_control: self.source_control.into_iter().filter_map(|d| d.system).collect(),
+            commit_links: self.commit_links.into_iter().filter_map(|d| d.integration).collect(),
             places: self.places,
         })
     }
@@ -328,6 +418,25 @@ impl Loader {
                     });
                 }
             }
+        }
+    }
+}
+
+/// A file's `source_control:` and `commit_links:` entries.
+fn add_source_control(
+    ctx: &mut decode::Ctx,
+    obj: &decode::Obj,
+    systems: &mut Vec<source_control::ScmDecl>,
+    links: &mut Vec<source_control::CommitLinkDecl>,
+) {
+    if let Some(list) = obj.get("source_control") {
+        for (i, item) in decode::list(ctx, list, "source_control").into_iter().enumerate() {
+            systems.extend(source_control::decode_system(ctx, item, &format!("source_control[{i}]")));
+        }
+    }
+    if let Some(list) = obj.get("commit_links") {
+        for (i, item) in decode::list(ctx, list, "commit_links").into_iter().enumerate() {
+            links.extend(source_control::decode_link(ctx, item, &format!("commit_links[{i}]")));
         }
     }
 }

@@ -95,6 +95,10 @@ fn shape(s: &Shape, defs: &mut Map<String, Value>) -> Value {
             json!({ "type": "object", "additionalProperties": { "type": ["string", "number", "boolean"] } })
         }
         Shape::Either(shapes) => json!({ "anyOf": shapes.iter().map(|s| shape(s, defs)).collect::<Vec<_>>() }),
+        Shape::TextList => json!({ "type": "array", "items": { "type": "string", "minLength": 1 }, "minItems": 1 }),
+        Shape::EnumList(names) => {
+            json!({ "type": "array", "items": reference(names.type_name, defs, |_| enumeration(names)), "minItems": 1 })
+        }
     }
 }
 

@@ -656,7 +656,7 @@ fn json_schema_is_draft07_with_the_top_level_properties() {
     assert_eq!(back["$schema"].as_str(), Some("http://json-schema.org/draft-07/schema#"));
     let props = back["properties"].as_object().unwrap();
     let keys: Vec<&str> = props.keys().map(String::as_str).collect();
-    assert_eq!(keys, vec!["integrations", "systems"]);
+    assert_eq!(keys, vec!["commit_links", "integrations", "source_control", "systems"]);
     assert_eq!(back["additionalProperties"], serde_json::Value::Bool(false));
 }
 

@@ -20,6 +20,7 @@ pub mod model;
 pub mod names;
 pub mod overview;
 pub mod ports;
+pub mod scm;
 pub mod value_map;
 pub mod webhook;
 
@@ -39,3 +40,4 @@ pub use message::*;
 pub use model::*;
 pub use names::{EnumNames, Named};
 pub use overview::StateOverview;
+pub use scm::{CommitIntegration, CommitTarget, OnCommit, ScmKind, ScmSystem};

@@ -139,6 +139,11 @@ pub struct Watermark {
     /// entities outside the filter, which has its own position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside: Option<OutsideRead>,
+    /// A source-control integration's position in the commit graph: each selected
+    /// branch's newest handled commit (branch → full commit id). Empty for an empty
+    /// repository; `None` for a work-item flow, whose position is its `cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_tips: Option<BTreeMap<String, String>>,
 }
 
 impl Watermark {
@@ -152,6 +157,7 @@ impl Watermark {
             seen: BTreeMap::new(),
             read: ReadState::default(),
             outside: None,
+            branch_tips: None,
         }
     }
 }

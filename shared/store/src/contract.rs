@@ -321,6 +321,7 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
             rescan_from: Some(at(cursor - 3)),
         },
         outside: Some(OutsideRead { cursor: at(cursor - 1), read: ReadState::default() }),
+        branch_tips: Some(BTreeMap::from([("main".to_string(), format!("{cursor:040x}"))])),
     };
     assert!(
         is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),

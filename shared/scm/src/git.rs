@@ -1,0 +1,220 @@
+//! A local bare mirror of one remote Git repository, kept by gitoxide: fetch its
+//! branches, then walk the commits between two sets of branch tips.
+//!
+//! Blocking: gitoxide's fetch client is synchronous. Async callers run it on a blocking
+//! thread ([`crate::sync`] does).
+
+use crate::error::ScmError;
+use crate::tips::Tips;
+use gix::bstr::ByteSlice;
+use gix::progress::Discard;
+use gix::protocol::transport::client::blocking_io::connect;
+use gix::remote::Direction;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// Remote branches are kept under this prefix in the mirror; a fetch force-updates them,
+/// and the objects of a branch's former tip stay in the mirror, so a walk after a
+/// force-push can still hide what was already handled.
+const FETCH_SPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
+const BRANCH_PREFIX: &str = "refs/heads/";
+
+/// One commit as a work item's link and comment show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Full hex object id.
+    pub sha: String,
+    pub author_name: String,
+    pub author_email: String,
+    /// Author time, seconds since the epoch (as written in the commit; may be old).
+    pub author_time: i64,
+    pub message: String,
+    /// Paths added, modified or deleted against the first parent (against nothing for a
+    /// root commit), sorted.
+    pub files: Vec<String>,
+}
+
+/// Where the repository is and how Ferry authenticates to it.
+pub struct GitRemote {
+    pub url: String,
+    /// The password of HTTP basic auth (a token); `None`: anonymous.
+    pub token: Option<String>,
+}
+
+/// A bare mirror on local disk; created on first use.
+pub struct Mirror {
+    repo: gix::Repository,
+}
+
+impl Mirror {
+    /// Opens the mirror at `dir`, creating an empty bare repository there when absent.
+    pub fn open(dir: &Path) -> Result<Self, ScmError> {
+        let repo = if dir.join("HEAD").exists() {
+            gix::open(dir).map_err(|e| ScmError::Mirror(dir.to_path_buf(), e.to_string()))?
+        } else {
+            std::fs::create_dir_all(dir).map_err(|e| ScmError::Mirror(dir.to_path_buf(), e.to_string()))?;
+            gix::init_bare(dir).map_err(|e| ScmError::Mirror(dir.to_path_buf(), e.to_string()))?
+        };
+        Ok(Mirror { repo })
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.repo.path().to_path_buf()
+    }
+
+    /// Fetches every branch of `remote` into the mirror; returns each branch's tip as the
+    /// server advertised it (an empty repository has none).
+    pub fn fetch(&self, remote: &GitRemote) -> Result<Tips, ScmError> {
+        let unreachable = |e: &dyn std::error::Error| ScmError::Remote { url: remote.url.clone(), cause: chain(e) };
+        let r = self.repo.remote_at(remote.url.as_str()).map_err(|e| unreachable(&e))?;
+        let r = r.with_refspecs([FETCH_SPEC], Direction::Fetch).map_err(|e| unreachable(&e))?;
+        let interrupt = AtomicBool::new(false);
+        let outcome = match &remote.token {
+            None => {
+                r.connect(Direction::Fetch).map_err(|e| unreachable(&e))?.prepare_fetch(Discard, Default::default())
+            }
+            // The token goes with the first request (basic auth), not after a 401: one
+            // round trip less per poll.
+            Some(token) => {
+                let options =
+                    connect::Options { version: gix::protocol::transport::Protocol::V2, ..Default::default() };
+                let mut transport = connect::connect(remote.url.as_str(), options).map_err(|e| unreachable(&e))?;
+                transport.set_credentials(basic_auth(token)).map_err(|e| unreachable(&e))?;
+                r.to_connection_with_transport(transport).prepare_fetch(Discard, Default::default())
+            }
+        }
+        .map_err(|e| unreachable(&e))?
+        .receive(Discard, &interrupt)
+        .map_err(|e| unreachable(&e))?;
+        let mut tips = Tips::new();
+        for r in &outcome.ref_map.remote_refs {
+            let (name, target, _) = r.unpack();
+            let (Some(branch), Some(id)) = (name.to_str().ok().and_then(|n| n.strip_prefix(BRANCH_PREFIX)), target)
+            else {
+                continue;
+            };
+            tips.insert(branch.to_string(), id.to_hex().to_string());
+        }
+        Ok(tips)
+    }
+
+    /// The commits reachable from `new` but from none of `old`, parents before children.
+    /// A tip of `old` the mirror does not hold (a mirror made anew after a force-push)
+    /// hides nothing; the caller's writes are idempotent, so that walk costs requests,
+    /// never duplicates.
+    pub fn commits_between(&self, old: &[String], new: &[String]) -> Result<Vec<CommitInfo>, ScmError> {
+        let walk_err = |e: &dyn std::fmt::Display| ScmError::Walk(e.to_string());
+        let parse = |s: &String| gix::ObjectId::from_hex(s.as_bytes()).map_err(|e| walk_err(&e));
+        let new_ids: Vec<gix::ObjectId> = new.iter().map(parse).collect::<Result<_, _>>()?;
+        let hidden: Vec<gix::ObjectId> =
+            old.iter().map(parse).collect::<Result<Vec<_>, _>>()?.into_iter().filter(|id| self.has(*id)).collect();
+        let new_ids: Vec<gix::ObjectId> = new_ids.into_iter().filter(|id| !hidden.contains(id)).collect();
+        if new_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hidden_set: HashSet<gix::ObjectId> = hidden.iter().copied().collect();
+        let walk = self
+            .repo
+            .rev_walk(new_ids)
+            .sorting(gix::revision::walk::Sorting::BreadthFirst)
+            .with_hidden(hidden)
+            .all()
+            .map_err(|e| walk_err(&e))?;
+        let mut out = Vec::new();
+        for info in walk {
+            let info = info.map_err(|e| walk_err(&e))?;
+            if hidden_set.contains(&info.id) {
+                continue;
+            }
+            out.push(self.commit_info(info.id)?);
+        }
+        // The walk runs from the tips back; a work item's comments read in commit order.
+        out.reverse();
+        Ok(out)
+    }
+
+    fn has(&self, id: gix::ObjectId) -> bool {
+        self.repo.find_commit(id).is_ok()
+    }
+
+    fn commit_info(&self, id: gix::ObjectId) -> Result<CommitInfo, ScmError> {
+        let walk_err = |e: &dyn std::fmt::Display| ScmError::Walk(format!("commit {id}: {e}"));
+        let commit = self.repo.find_commit(id).map_err(|e| walk_err(&e))?;
+        let author = commit.author().map_err(|e| walk_err(&e))?;
+        let time = author.time().map_err(|e| walk_err(&e))?;
+        let message = commit.message_raw_sloppy().to_str_lossy().trim_end().to_string();
+        let tree = commit.tree().map_err(|e| walk_err(&e))?;
+        let parent_tree = match commit.parent_ids().next() {
+            Some(p) => Some(p.object().map_err(|e| walk_err(&e))?.into_commit().tree().map_err(|e| walk_err(&e))?),
+            None => None,
+        };
+        let files = self.changed_paths(parent_tree.as_ref(), &tree).map_err(|e| walk_err(&e))?;
+        Ok(CommitInfo {
+            sha: id.to_hex().to_string(),
+            author_name: author.name.to_str_lossy().into_owned(),
+            author_email: author.email.to_str_lossy().into_owned(),
+            author_time: time.seconds,
+            message,
+            files,
+        })
+    }
+
+    /// Paths that differ between two trees (no rename tracking).
+    fn changed_paths(&self, old: Option<&gix::Tree<'_>>, new: &gix::Tree<'_>) -> Result<Vec<String>, ScmError> {
+        use gix::diff::tree::recorder::Change;
+        let empty = self.repo.empty_tree();
+        let old = old.unwrap_or(&empty);
+        let mut recorder = gix::diff::tree::Recorder::default();
+        gix::diff::tree(
+            gix::objs::TreeRefIter::from_bytes(&old.data, old.id.kind()),
+            gix::objs::TreeRefIter::from_bytes(&new.data, new.id.kind()),
+            gix::diff::tree::State::default(),
+            &self.repo.objects,
+            &mut recorder,
+        )
+        .map_err(|e| ScmError::Walk(e.to_string()))?;
+        let mut paths: Vec<String> = recorder
+            .records
+            .into_iter()
+            .filter(|c| match c {
+                Change::Addition { entry_mode, .. }
+                | Change::Deletion { entry_mode, .. }
+                | Change::Modification { entry_mode, .. } => !entry_mode.is_tree(),
+            })
+            .map(|c| match c {
+                Change::Addition { path, .. } | Change::Deletion { path, .. } | Change::Modification { path, .. } => {
+                    path.to_str_lossy().into_owned()
+                }
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost`, each said once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
+/// HTTP basic auth with the token as the password (the user name is not checked by the
+/// servers that take tokens this way).
+fn basic_auth(token: &str) -> gix::sec::identity::Credentials {
+    gix::sec::identity::Credentials::UsernamePassword {
+        username: "ferry".into(),
+        password: token.to_string(),
+        oauth_refresh_token: None,
+    }
+}
