@@ -777,12 +777,14 @@ def load_specs(specs: Path, derived: Path) -> Checker:
     with gzip.open(specs / "jira" / "swagger-v3.v3.json.gz", "rt", encoding="utf-8-sig") as f:
         jira_doc = json.load(f)
     ado = []
-    for name in ("wit", "core", "ims"):
+    for name in ("wit", "core", "ims", "hooks"):
         path = derived / f"{name}.json"
         if not path.exists():
             raise FileNotFoundError(f"{path} missing: run derive_ado_specs.py first")
         ado.append(Spec("ado", f"ado-{name}", json.loads(path.read_text(encoding="utf-8"))))
-    return Checker([Spec("jira", "jira", jira_doc)], ado)
+    # The admin webhook resource, which Atlassian documents in prose only (see the file's info).
+    webhooks = json.loads((specs / "jira" / "admin-webhooks.json").read_text(encoding="utf-8"))
+    return Checker([Spec("jira", "jira", jira_doc), Spec("jira", "jira-admin-webhooks", webhooks)], ado)
 
 
 def read_traffic(directory: Path) -> list[dict]:

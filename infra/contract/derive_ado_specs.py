@@ -30,6 +30,7 @@ SOURCES = {
     "wit": "wit/7.1/workItemTracking.json",
     "core": "core/7.1/core.json",
     "ims": "ims/7.1/identities.json",
+    "hooks": "hooks/7.1/serviceHooks.json",
 }
 
 

@@ -66,7 +66,9 @@ struct Listener {
 impl Listener {
     async fn start(w: &World, with_secrets: bool) -> Result<Listener> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.arg("run");
+        // This world's integration only: on the AWS backend the tables also hold the
+        // integrations of the worlds before it, whose simulators are gone.
+        cmd.args(["run", "--integration", w.id.as_str()]);
         if !aws_backend() {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

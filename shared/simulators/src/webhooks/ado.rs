@@ -99,7 +99,12 @@ impl AdoServiceHooks {
             basic,
             headers,
             inputs: inputs.clone(),
-            publisher_inputs: body["publisherInputs"].clone(),
+            // An object on the wire even when the request names no filter (the spec's
+            // `publisherInputs` is a non-nullable dictionary).
+            publisher_inputs: match &body["publisherInputs"] {
+                v @ Value::Object(_) => v.clone(),
+                _ => json!({}),
+            },
             notifications: 0,
         };
         let out = json_of(base, &s);
