@@ -96,6 +96,16 @@ impl Engine {
             );
             Parkable::Permanent(PortError { message, ..e }, None)
         })?;
+        self.confirmed_gone(ctx, link, batch).await
+    }
+
+    /// [`Engine::target_gone`] once the target's system has confirmed it deleted.
+    pub(crate) async fn confirmed_gone(
+        &self,
+        ctx: &WriteCtx<'_>,
+        link: Option<&Link>,
+        batch: &Batch,
+    ) -> Result<Next, Parkable> {
         if link.is_none() {
             // A command named a target the pair no longer holds: dropped earlier?
             if let Some(next) = self.dropped_pair(ctx, batch).await? {

@@ -266,7 +266,7 @@ impl Engine {
             return Ok(None);
         }
         let ctx = WriteCtx { record, cmd, target_conn, target_scope, read_fields: Vec::new() };
-        match self.target_gone(&ctx, link, target, batch).await? {
+        match self.confirmed_gone(&ctx, link, batch).await? {
             Next::Done(outcome) => Ok(Some(outcome)),
             Next::Create => {
                 let fresh = self.create_command(record, cmd, batch).await?;
