@@ -101,9 +101,7 @@ impl SqliteStore {
         }
         let mut conn = Connection::open(path).ctx(|| format!("cannot open the SQLite store {shown}"))?;
         conn.busy_timeout(BUSY_TIMEOUT).ctx(|| format!("cannot set the busy timeout on {shown}"))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .ctx(|| format!("cannot switch {shown} to WAL mode"))?;
+        let mode = switch_to_wal(&conn).ctx(|| format!("cannot switch {shown} to WAL mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(PortError::store(format!("SQLite store {shown} refused WAL mode (journal mode is {mode})")));
         }
@@ -143,6 +141,24 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| PortError::store(format!("SQLite store task failed: {e}")))?
+    }
+}
+
+/// Sets the WAL journal and returns the journal mode the file ended in. SQLite answers
+/// the switch with a plain BUSY, without calling the busy handler, while another
+/// connection is opening the same fresh file; the switch is retried until the busy
+/// timeout, as any other locked statement would wait.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 
