@@ -8,7 +8,8 @@
 #   infra/moto.sh stop    stop the server this script started (always succeeds)
 #   infra/moto.sh install only install moto into the venv
 #
-# Settings: FERRY_MOTO_PORT (default 5000), FERRY_STACK_NAME (default ferry-local),
+# Settings: FERRY_MOTO_PORT (default 5000), FERRY_MOTO_NAME (a second instance's name,
+# which names its pid, log and env files; default none), FERRY_STACK_NAME (default ferry-local),
 # FERRY_MOTO_VENV (default <repo>/.venv-moto), FERRY_MOTO_SPEC (pip spec, default
 # moto[server]==5.2.5), FERRY_TEMPLATE_PARAMS (template parameter overrides, e.g.
 # "FunctionTimeout=60 MaxReceives=3").
@@ -20,9 +21,12 @@ PORT="${FERRY_MOTO_PORT:-5000}"
 STACK="${FERRY_STACK_NAME:-ferry-local}"
 VENV="${FERRY_MOTO_VENV:-$ROOT/.venv-moto}"
 ENDPOINT="http://127.0.0.1:${PORT}"
-PID_FILE="$HERE/.moto.pid"
-LOG_FILE="$HERE/.moto.log"
-ENV_FILE="$HERE/.emulator.env"
+# A second emulator beside the first (e.g. a test shard of its own) gets a name, and
+# with it files of its own: infra/.moto-NAME.pid, .moto-NAME.log, .emulator-NAME.env.
+SUFFIX="${FERRY_MOTO_NAME:+-$FERRY_MOTO_NAME}"
+PID_FILE="$HERE/.moto$SUFFIX.pid"
+LOG_FILE="$HERE/.moto$SUFFIX.log"
+ENV_FILE="$HERE/.emulator$SUFFIX.env"
 
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
 

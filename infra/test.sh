@@ -11,7 +11,7 @@
 #      embedded e2e suite, the Redmine e2e tests against the real server), the simulators'
 #      traffic captured for step 4 as it runs
 #   3. the sync scenarios (and edges: missing fields, rotation, filters) again on the AWS backend, through the real Lambda handlers
-#      (FERRY_E2E_BACKEND=aws; one thread, since the worlds share the emulator's queues)
+#      (FERRY_E2E_BACKEND=aws; in two shards side by side, each on a moto of its own)
 #   4. the protocol contract check: the traffic step 2 captured (every test that talks to
 #      a simulator), validated against the official Jira / Azure DevOps specs
 #   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
@@ -33,10 +33,12 @@ STARTED_MOTO=0
 STARTED_REDMINE=0
 STARTED_CHROMEDRIVER=0
 STARTED_GIT=0
+STARTED_MOTO_SHARD=0
 cleanup() {
   local rc=$?
   set +e
   ((STARTED_MOTO)) && infra/moto.sh stop
+  ((STARTED_MOTO_SHARD)) && FERRY_MOTO_NAME=shard2 FERRY_MOTO_PORT=$((${FERRY_MOTO_PORT:-5000} + 1)) infra/moto.sh stop
   ((STARTED_REDMINE)) && infra/redmine.sh stop
   ((STARTED_CHROMEDRIVER)) && infra/chromium.sh stop
   ((STARTED_GIT)) && infra/git-servers.sh stop
@@ -71,8 +73,35 @@ traffic="$STATE/contract"
 rm -rf "$traffic" && mkdir -p "$traffic"
 FERRY_CONTRACT_DIR="$traffic" cargo test --workspace
 
-section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps and webhook scenarios on the AWS backend (moto, real Lambda handlers)"
-FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 sync:: conflicts:: security:: edges:: backlog:: delivery:: collab:: hierarchy:: deletions:: first_steps:: webhooks::
+section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps and webhook scenarios on the AWS backend (moto, real Lambda handlers; two shards)"
+# Two shards side by side, each on a moto of its own, each one test at a time: one moto
+# serves one request at a time, and a shard's 60 MB upload would stall the other's
+# requests past the SDK's timeouts. (Each world also has queues of its own.)
+shard_port=$((${FERRY_MOTO_PORT:-5000} + 1))
+alive infra/.moto-shard2.pid || STARTED_MOTO_SHARD=1
+FERRY_MOTO_NAME=shard2 FERRY_MOTO_PORT="$shard_port" infra/moto.sh start
+cargo test -p ferry-cli --test e2e --no-run
+shard_log="$STATE/aws-shard2.log"
+(
+  # shellcheck source=/dev/null
+  source infra/.emulator-shard2.env
+  FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 \
+    backlog:: delivery:: collab:: hierarchy::
+) >"$shard_log" 2>&1 &
+shard_pid=$!
+shard1_rc=0
+FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 \
+  sync:: conflicts:: security:: edges:: deletions:: first_steps:: webhooks:: || shard1_rc=$?
+shard2_rc=0
+wait "$shard_pid" || shard2_rc=$?
+echo "-- AWS shard 2 (backlog, delivery, collab, hierarchy; moto on port $shard_port):"
+cat "$shard_log"
+((STARTED_MOTO_SHARD)) && FERRY_MOTO_NAME=shard2 FERRY_MOTO_PORT="$shard_port" infra/moto.sh stop
+STARTED_MOTO_SHARD=0
+if ((shard1_rc || shard2_rc)); then
+  echo "AWS scenarios failed: shard 1 exit $shard1_rc, shard 2 exit $shard2_rc" >&2
+  exit 1
+fi
 
 section "protocol contract check (infra/contract) of the workspace tests' traffic"
 FERRY_CONTRACT_VENV="$STATE/contract-venv" infra/contract/run.sh "$traffic"

@@ -194,6 +194,9 @@ enum FailureAction {
         ids: Vec<String>,
         #[arg(long)]
         all: bool,
+        /// With --all: only this integration's failures.
+        #[arg(long, requires = "all")]
+        integration: Option<String>,
         /// After queueing, run one cycle to process the retried events.
         #[arg(long)]
         run: bool,
@@ -553,10 +556,11 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        FailureAction::Retry { ids, all, run, winner } => {
+        FailureAction::Retry { ids, all, integration, run, winner } => {
             let ids = if all {
+                let filter = integration.as_deref().map(parse_integration).transpose()?;
                 // An unreadable failure is named, not skipped: retrying it fails with its reason.
-                state.failure_listing(None).await?.iter().map(|f| listed_id(f).to_string()).collect()
+                state.failure_listing(filter.as_ref()).await?.iter().map(|f| listed_id(f).to_string()).collect()
             } else if ids.is_empty() {
                 bail!("name failure ids (see `ferry failures list`) or pass --all");
             } else {

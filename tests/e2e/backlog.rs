@@ -194,10 +194,17 @@ impl BacklogWorld {
     async fn new(settings: EngineSettings) -> Result<BacklogWorld> {
         let (jira, ado) = ferry_testsupport::demo_simulators().await?;
         let dir = dir_with_sheets()?;
-        let id = format!("backlog-{}-{}", std::process::id(), Utc::now().timestamp_millis());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        // Unique per world in this process (two worlds can start in the same millisecond),
+        // and per process on an emulator's tables that outlive it.
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("backlog-{}-{}-{n}", std::process::id(), Utc::now().timestamp_millis());
         let set = write_and_load(&dir.path().join("ferry.yaml"), &render(&jira, &ado, &Variant::default(), &id))?;
-        let stores =
-            if aws_backend() { Stores::aws().await? } else { Stores::embedded(&dir.path().join("ferry.sqlite"))? };
+        let stores = if aws_backend() {
+            Stores::aws_own_queues(&id).await?
+        } else {
+            Stores::embedded(&dir.path().join("ferry.sqlite"))?
+        };
         let (state, queue) = (stores.state.clone(), Arc::new(RecordingQueue::new(stores.queue)));
         let connectors = Arc::new(Connectors::new(secrets(), Default::default()));
         let engine = Arc::new(Engine::new(stores.config, state.clone(), queue.clone(), connectors, settings));

@@ -38,8 +38,8 @@ fn text_len(v: &FieldValue) -> usize {
 }
 
 /// The next message of this world's integration on `queue`, opened as a handler sees
-/// it, with its receipt (on the AWS backend the worlds share the emulator's queues:
-/// others' messages are made visible again).
+/// it, with its receipt (a message of another integration, should a queue be shared,
+/// is made visible again).
 async fn next_message(w: &World, queue: QueueName) -> Result<(String, String)> {
     let q = w.engine.queue();
     let mine = format!("\"integration\":\"{}\"", w.id);

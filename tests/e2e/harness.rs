@@ -8,7 +8,7 @@ use ferry_domain::{EntityId, FieldKey, FieldValue, Integration, IntegrationId, S
 use ferry_engine::{Batch, Engine, EngineSettings, HandleError, TransformOutcome, WriteOutcome};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
-use ferry_runtime::aws::{aws_engine_with_secrets, AwsRuntime};
+use ferry_runtime::aws::{aws_runtime, load_sdk_config, AwsRuntime};
 use ferry_runtime::{Embedded, Runner, RunnerSettings, SecretSource};
 use ferry_sim::{AdoSim, JiraSim};
 use ferry_testsupport::backend::EMULATOR_HINT;
@@ -63,6 +63,37 @@ impl Default for Variant {
     }
 }
 
+/// The AWS runtime of one world: the emulator's tables and bucket (shared by every
+/// world, each keyed by its own integration) and queues of its own, so worlds can run
+/// on several test threads without draining each other's messages.
+async fn world_runtime(id: &str, secrets: Arc<dyn SecretSource>) -> Result<AwsRuntime> {
+    let sdk = load_sdk_config().await.context(EMULATOR_HINT)?;
+    let names = ferry_store::aws::AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context(EMULATOR_HINT)?;
+    let names = ferry_testsupport::backend::own_queues(&sdk, &names, id).await.context(EMULATOR_HINT)?;
+    Ok(aws_runtime(sdk, names, EngineSettings::default(), Some(secrets))?)
+}
+
+/// The variables that point a `ferry` process at the queues `names` gives.
+fn queue_env(names: &ferry_store::aws::AwsNames) -> Vec<(&'static str, String)> {
+    vec![
+        ("FERRY_CHANGES_QUEUE_URL", names.changes_queue_url.clone()),
+        ("FERRY_WRITES_QUEUE_URL", names.writes_queue_url.clone()),
+        ("FERRY_CHANGES_DLQ_URL", names.changes_dlq_url.clone()),
+        ("FERRY_WRITES_DLQ_URL", names.writes_dlq_url.clone()),
+    ]
+}
+
+/// For a scene that runs only the `ferry` binary: on the AWS backend, the variables
+/// of queues of its own named after `tag` (see [`world_runtime`]); none embedded.
+pub async fn own_queue_env(tag: &str) -> Result<Vec<(&'static str, String)>> {
+    if !aws_backend() {
+        return Ok(Vec::new());
+    }
+    let sdk = load_sdk_config().await.context(EMULATOR_HINT)?;
+    let names = ferry_store::aws::AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context(EMULATOR_HINT)?;
+    Ok(queue_env(&ferry_testsupport::backend::own_queues(&sdk, &names, tag).await.context(EMULATOR_HINT)?))
+}
+
 /// Which runtime a world syncs on: `FERRY_E2E_BACKEND=aws` runs the suite on DynamoDB
 /// and SQS at `AWS_ENDPOINT_URL` (an emulator started outside the tests, by
 /// `infra/test.sh`), through the real Lambda handlers; anything else runs it on the
@@ -104,7 +135,7 @@ impl World {
         let set = write_and_load(&config, &render(&jira, &ado, &variant, &id))?;
         let db = dir.path().join("ferry.sqlite");
         let backend = if aws_backend() {
-            let rt = aws_engine_with_secrets(EngineSettings::default(), Some(secrets)).await.context(EMULATOR_HINT)?;
+            let rt = world_runtime(&id, secrets).await?;
             let options = RunnerOptions {
                 tick: Duration::from_secs(1),
                 once: true,
@@ -236,12 +267,22 @@ impl World {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.envs(env.iter().copied());
         cmd.args(args)
+            .envs(self.backend_env())
             .env("FERRY_DB", &self.db)
             .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
             .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
             .env(ADO_PAT_VAR, ADO_BOT_PAT)
             .env("FERRY_LOG", "warn");
         run(cmd).await
+    }
+
+    /// What a `ferry` process needs to use this world's store and queues: on the AWS
+    /// backend, the world's own queues in place of the stack's.
+    pub fn backend_env(&self) -> Vec<(&'static str, String)> {
+        match &self.backend {
+            Backend::Embedded { .. } => Vec::new(),
+            Backend::Aws { rt, .. } => queue_env(&rt.names),
+        }
     }
 
     /// Deactivates, applies another variant of the config and activates again (what

@@ -108,8 +108,17 @@ impl Epics {
 
     /// The peer of `id` (on `side`) that `integration` linked.
     async fn twin_in(&self, integration: &IntegrationId, side: Side, id: &EntityId) -> Result<EntityId> {
-        let link = self.w.engine.state().get_link(integration, side, id).await?;
-        link.map(|l| l.side(side.other()).id.clone()).with_context(|| format!("{id} is not linked by {integration}"))
+        match self.w.engine.state().get_link(integration, side, id).await? {
+            Some(l) => Ok(l.side(side.other()).id.clone()),
+            None => {
+                let parked = self.w.engine.state().list_failures(Some(integration)).await?;
+                let why: Vec<String> = parked
+                    .iter()
+                    .map(|f| format!("{} {} (attempt {}): {}", f.entity_key, f.category, f.attempts, f.cause))
+                    .collect();
+                anyhow::bail!("{id} is not linked by {integration}; its parked failures: {why:#?}")
+            }
+        }
     }
 
     /// The parent `id` (on `side`) has there, if any.

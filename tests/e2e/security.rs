@@ -2,8 +2,8 @@
 //! and JSON logs) through the failure paths that tempt code to echo credentials (wrong
 //! token, 403, 429, 500, a config with errors, discovery), and then neither its output,
 //! nor the store, nor the failure records hold a token, a PAT, or their wire encodings.
-//! With `FERRY_E2E_BACKEND=aws` the store is the emulator's DynamoDB tables; run it with
-//! `--test-threads=1` there, as `ferry run --once` drains the shared queues.
+//! With `FERRY_E2E_BACKEND=aws` the store is the emulator's DynamoDB tables, and the
+//! scene's `ferry` runs use queues of its own.
 
 use crate::harness::*;
 use anyhow::{Context, Result};
@@ -71,6 +71,8 @@ struct Scene {
     db: PathBuf,
     id: String,
     runs: Vec<Run>,
+    /// The scene's own queues on the AWS backend.
+    queues: Vec<(&'static str, String)>,
 }
 
 impl Scene {
@@ -90,13 +92,15 @@ impl Scene {
         let config = dir.path().join("ferry.yaml");
         std::fs::write(&config, render(&jira, &ado, &Variant::default(), &id))?;
         let db = dir.path().join("ferry.sqlite");
-        Ok(Scene { jira, ado, dir, config, db, id, runs: Vec::new() })
+        let queues = own_queue_env(&id).await?;
+        Ok(Scene { jira, ado, dir, config, db, id, runs: Vec::new(), queues })
     }
 
     /// Runs `ferry` at trace level with the given credentials and keeps what it printed.
     async fn ferry(&mut self, args: &[&str], jira_token: &str, ado_pat: &str) -> bool {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.args(args)
+            .envs(self.queues.iter().cloned())
             .current_dir(self.dir.path())
             .env("FERRY_DB", &self.db)
             .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
@@ -270,7 +274,7 @@ async fn no_secret_reaches_output_logs_store_or_failure_records() -> Result<()> 
     assert!(s.ferry(&["failures", "list"], jt, ap).await, "{}", s.last().out);
     assert!(s.ferry(&["failures", "list", "--json"], jt, ap).await, "{}", s.last().out);
     let listed = s.last().out.clone();
-    s.ferry(&["failures", "retry", "--all", "--run"], jt, wr).await;
+    s.ferry(&["failures", "retry", "--all", "--integration", &id, "--run"], jt, wr).await;
 
     // The failure paths really ran (or the scan below would prove nothing).
     let all: String = s.runs.iter().map(|r| format!("=== ferry {} (ok: {})\n{}\n", r.what, r.ok, r.out)).collect();

@@ -415,7 +415,7 @@ async fn an_unreadable_failure_is_listed_with_its_reason_and_hides_no_other() ->
     let open: u64 = mine["flows"].as_array().context("flows")?.iter().filter_map(|f| f["open_failures"].as_u64()).sum();
     assert_eq!(open, 3, "the unreadable failure is counted: {mine:#}");
 
-    let retried = w.ferry(&["failures", "retry", "--all"]).await;
+    let retried = w.ferry(&["failures", "retry", "--all", "--integration", &id]).await;
     assert_eq!(retried.code, Some(1), "{}{}", retried.stdout, retried.stderr);
     assert!(retried.stderr.contains(&bad.id), "names the one it cannot retry: {}", retried.stderr);
     for f in [&parked[0], &parked[2]] {

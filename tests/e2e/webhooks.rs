@@ -72,7 +72,8 @@ impl Listener {
         if !aws_backend() {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
-        cmd.env("FERRY_DB", &w.db)
+        cmd.envs(w.backend_env())
+            .env("FERRY_DB", &w.db)
             .env("FERRY_BACKEND", if aws_backend() { "aws" } else { "embedded" })
             .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
             .env(ADO_PAT_VAR, ADO_BOT_PAT)

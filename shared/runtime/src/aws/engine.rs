@@ -73,12 +73,23 @@ pub async fn aws_engine_with_secrets(
     settings: EngineSettings,
     secrets: Option<Arc<dyn SecretSource>>,
 ) -> Result<AwsRuntime, RuntimeError> {
+    let sdk = super::load_sdk_config().await?;
+    let names = AwsNames::from_env().map_err(RuntimeError::AwsNames)?;
+    aws_runtime(sdk, names, settings, secrets)
+}
+
+/// The runtime over the resources `names` gives (the environment's, or another set of
+/// queues and tables of the same shape), with the SDK configuration `sdk`.
+pub fn aws_runtime(
+    sdk: SdkConfig,
+    names: AwsNames,
+    settings: EngineSettings,
+    secrets: Option<Arc<dyn SecretSource>>,
+) -> Result<AwsRuntime, RuntimeError> {
     let mut settings = settings;
     if let Some(on) = record_timeline_from_env(|n| std::env::var(n).ok())? {
         settings.record_timeline = on;
     }
-    let sdk = super::load_sdk_config().await?;
-    let names = AwsNames::from_env().map_err(RuntimeError::AwsNames)?;
     // Still parsed without the feature: a half-configured template fails every cold start.
     let schedules = schedule_settings(|n| std::env::var(n).ok())?;
     // Without the feature nothing turns schedules on or off, so say none are controlled.

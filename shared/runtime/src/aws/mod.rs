@@ -12,8 +12,8 @@ mod secrets;
 pub mod sqs_batch;
 
 pub use engine::{
-    aws_engine, aws_engine_with, aws_engine_with_secrets, aws_http_client, payload_store, schedule_settings,
-    AwsRuntime, ScheduleSettings, RECORD_TIMELINE_VAR,
+    aws_engine, aws_engine_with, aws_engine_with_secrets, aws_http_client, aws_runtime, payload_store,
+    schedule_settings, AwsRuntime, ScheduleSettings, RECORD_TIMELINE_VAR,
 };
 pub use hook::{aws_hook_runtime, HookRuntime, PollFunction, POLL_FUNCTION_VAR};
 pub use sdk_config::{load_sdk_config, sdk_config_from_env, SdkEnvError};
