@@ -17,6 +17,7 @@ use ferry_domain::{
     UnreadableFailure, Watermark,
 };
 use std::collections::HashMap;
+use ferry_domain::webhook::HookSubscription;
 use std::time::Duration;
 
 const GSI: &str = "gsi1";
@@ -1010,6 +1011,18 @@ impl StateStore for DynamoStore {
 
     async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
         self.hook_tally_list(hook).await
+    }
+
+    async fn hook_subscriptions(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+        self.hook_subscription_list(integration).await
+    }
+
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        self.hook_subscriptions_put(integration, subscriptions).await
     }
 }
 

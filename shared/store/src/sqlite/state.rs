@@ -13,6 +13,7 @@ use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
+use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{FailureCount, ListedFailure, StateOverview};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
@@ -603,5 +604,17 @@ impl StateStore for SqliteStore {
 
     async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
         self.hook_tally_list(hook).await
+    }
+
+    async fn hook_subscriptions(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+        self.hook_subscription_list(integration).await
+    }
+
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        self.hook_subscriptions_put(integration, subscriptions).await
     }
 }
