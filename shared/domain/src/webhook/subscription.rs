@@ -221,8 +221,21 @@ mod tests {
     #[test]
     fn manual_steps_name_the_url_events_filter_and_only_the_secrets_reference() {
         let hook = HookConfig { secret: Some(SecretRef::Env("JIRA_HOOK".into())), basic: None, header: None };
-        let steps = jira_manual_steps("https://acme.atlassian.net/", "ferry app", "https://h/hooks/jira", "project = APP", &hook).join("\n");
-        for want in ["https://acme.atlassian.net/plugins/servlet/webhooks", "https://h/hooks/jira", "project = APP", "env:JIRA_HOOK", "jira:issue_updated"] {
+        let steps = jira_manual_steps(
+            "https://acme.atlassian.net/",
+            "ferry app",
+            "https://h/hooks/jira",
+            "project = APP",
+            &hook,
+        )
+        .join("\n");
+        for want in [
+            "https://acme.atlassian.net/plugins/servlet/webhooks",
+            "https://h/hooks/jira",
+            "project = APP",
+            "env:JIRA_HOOK",
+            "jira:issue_updated",
+        ] {
             assert!(steps.contains(want), "{want} missing in:\n{steps}");
         }
         let hook = HookConfig {
@@ -231,7 +244,13 @@ mod tests {
             header: Some(crate::webhook::HookHeader { name: "X-Ferry-Hook".into(), value: SecretRef::Env("H".into()) }),
         };
         let steps = ado_manual_steps("https://dev.azure.com/acme", "App", "https://h/hooks/ado", &hook).join("\n");
-        for want in ["https://dev.azure.com/acme/App/_settings/serviceHooks", "workitem.commented", "username: ferry", "ssm:/p", "X-Ferry-Hook:<the value of env:H"] {
+        for want in [
+            "https://dev.azure.com/acme/App/_settings/serviceHooks",
+            "workitem.commented",
+            "username: ferry",
+            "ssm:/p",
+            "X-Ferry-Hook:<the value of env:H",
+        ] {
             assert!(steps.contains(want), "{want} missing in:\n{steps}");
         }
         assert_eq!(hook_url("https://x.on.aws/", "jira"), "https://x.on.aws/hooks/jira");

@@ -159,7 +159,10 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn hook_subscription_list(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+    pub(super) async fn hook_subscription_list(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<HookSubscription>> {
         let what = format!("hook_subscriptions {integration}");
         match self.get(&self.state_table, subscriptions_pk(integration), SUBSCRIPTIONS_SK, &what).await? {
             Some(item) => doc(&item, &self.state_table),

@@ -11,13 +11,13 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, ListedFailure, PaceBucket, PairFingerprints, PortError, Side, StateOverview,
     UnreadableFailure, Watermark,
 };
 use std::collections::HashMap;
-use ferry_domain::webhook::HookSubscription;
 use std::time::Duration;
 
 const GSI: &str = "gsi1";

@@ -4,8 +4,8 @@
 use super::{commit, immediate, Ctx, SqliteStore};
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_domain::ports::PortResult;
-use ferry_domain::PortError;
 use ferry_domain::webhook::{HookSubscription, HookTally};
+use ferry_domain::PortError;
 use ferry_domain::{Flow, IntegrationId};
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
@@ -119,7 +119,10 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn hook_subscription_list(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+    pub(super) async fn hook_subscription_list(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<HookSubscription>> {
         let integration = integration.to_string();
         self.run(move |conn, _| {
             let what = || format!("hook_subscriptions {integration}");

@@ -9,11 +9,11 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
-use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{FailureCount, ListedFailure, StateOverview};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
