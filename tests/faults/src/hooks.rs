@@ -71,6 +71,9 @@ pub struct HookFigures {
     pub faults: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+/// The directions asked for while the gate is closed.
+type Pending = Vec<(IntegrationId, Flow)>;
+
 #[derive(Clone)]
 struct Listener {
     engine: Arc<Engine>,
@@ -78,7 +81,7 @@ struct Listener {
     backend: Backend,
     figures: Arc<HookFigures>,
     /// `Some`: closed, with the directions asked for meanwhile.
-    gate: Arc<Mutex<Option<Vec<(IntegrationId, Flow)>>>>,
+    gate: Arc<Mutex<Option<Pending>>>,
 }
 
 impl Listener {
@@ -250,5 +253,5 @@ impl Hooks {
 
 /// The suite's own polling this round: always with hooks off, every [`POLL_EVERY`]-th with them on.
 pub fn suite_polls(hooks: Option<&Hooks>, round: usize) -> bool {
-    hooks.is_none() || round % POLL_EVERY == 0
+    hooks.is_none() || round.is_multiple_of(POLL_EVERY)
 }
