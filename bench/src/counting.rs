@@ -541,6 +541,21 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("Query", "hook_tallies");
         self.inner.hook_tallies(hook).await
     }
+    async fn hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<ferry_domain::webhook::HookSubscription>> {
+        self.op("GetItem", "hook_subscriptions");
+        self.inner.hook_subscriptions(integration).await
+    }
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[ferry_domain::webhook::HookSubscription],
+    ) -> PortResult<()> {
+        self.op("PutItem", "put_hook_subscriptions");
+        self.inner.put_hook_subscriptions(integration, subscriptions).await
+    }
     async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
         // One item per step, 25 items per BatchWriteItem request, billed per item: counted
         // as one put per item (a step is under 1 KB: one write unit each).

@@ -8,7 +8,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ferry_domain::{FieldKey, IntegrationId, Side};
 use ferry_engine::{BackfillPlan, Engine, PairBy};
 use std::io::{BufRead, IsTerminal, Write};
-use std::process::ExitCode;
 
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  ferry activate app-bugs --since 2026-01-01 --pair-by title --yes")]
@@ -24,15 +23,23 @@ pub struct BackfillArgs {
     /// Go on without asking (needed when stdin is not a terminal).
     #[arg(long, requires = "since")]
     yes: bool,
-    /// The plan and the result as JSON.
-    #[arg(long, requires = "since")]
-    json: bool,
+    /// The activation (with `--since`, the plan too) and the webhook registration as
+    /// one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn activate(engine: &Engine, id: &IntegrationId, args: BackfillArgs) -> Result<ExitCode> {
+/// Activates `id` (a backfill with `--since`). With `--json` nothing is printed and
+/// the answer is the document to print; without, the text is printed and the answer
+/// is `None`.
+pub async fn activate(engine: &Engine, id: &IntegrationId, args: BackfillArgs) -> Result<Option<serde_json::Value>> {
     let Some(since) = args.since.as_deref() else {
-        output::activation(&engine.activate(id, Utc::now()).await?);
-        return Ok(ExitCode::SUCCESS);
+        let report = engine.activate(id, Utc::now()).await?;
+        if args.json {
+            return Ok(Some(serde_json::json!({ "activation": report })));
+        }
+        output::activation(&report);
+        return Ok(None);
     };
     let since = parse_since(since)?;
     let by = parse_pair_by(args.pair_by.as_deref())?;
@@ -46,14 +53,12 @@ pub async fn activate(engine: &Engine, id: &IntegrationId, args: BackfillArgs) -
     let linked = engine.record_pairs(id, &plan).await?;
     let report = engine.activate_from(id, Utc::now(), Some(since)).await?;
     if args.json {
-        let v = serde_json::json!({ "plan": plan, "linked": linked, "activation": report });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!("linked {linked} pair(s)");
-        output::activation(&report);
-        println!("the next `ferry run` (or the poll function) syncs the {} item(s) to create", plan.to_create.len());
+        return Ok(Some(serde_json::json!({ "plan": plan, "linked": linked, "activation": report })));
     }
-    Ok(ExitCode::SUCCESS)
+    println!("linked {linked} pair(s)");
+    output::activation(&report);
+    println!("the next `ferry run` (or the poll function) syncs the {} item(s) to create", plan.to_create.len());
+    Ok(None)
 }
 
 fn summary(plan: &BackfillPlan) {

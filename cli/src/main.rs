@@ -7,6 +7,7 @@ mod console;
 mod demo;
 mod exit;
 mod health;
+mod hook_subscriptions;
 mod init;
 mod listen;
 mod output;
@@ -105,8 +106,14 @@ enum Command {
         integration: String,
         #[command(flatten)]
         backfill: backfill::BackfillArgs,
+        /// Register the webhook subscriptions of the systems with `webhook:` to deliver to
+        /// this public URL + `/hooks/{system}`: where `ferry run --listen` is reachable, or
+        /// the stack's HooksUrl output. Example: --hooks-url https://hooks.example.com
+        #[arg(long, env = "FERRY_HOOKS_URL")]
+        hooks_url: Option<String>,
     },
-    /// Deactivate an integration (watermarks are kept).
+    /// Deactivate an integration (watermarks are kept) and remove the webhook
+    /// subscriptions its activation registered.
     Deactivate { integration: String },
     /// Run the sync loop: poll each active integration on its interval, transform, write.
     Run {
@@ -397,14 +404,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { integration, backfill } => {
+        Command::Activate { integration, backfill, hooks_url } => {
             let rt = open(&target).await?;
-            backfill::activate(rt.engine(), &parse_integration(&integration)?, backfill).await
+            let id = parse_integration(&integration)?;
+            let json = backfill.json;
+            let activated = backfill::activate(rt.engine(), &id, backfill).await?;
+            let hooks =
+                hook_subscriptions::register(rt.engine(), rt.connectors(), &id, hooks_url.as_deref(), json).await?;
+            if let Some(mut doc) = activated {
+                if let (Some(doc), Some(hooks)) = (doc.as_object_mut(), hooks.as_object()) {
+                    doc.extend(hooks.clone());
+                }
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Deactivate { integration } => {
             let rt = open(&target).await?;
-            let changed = rt.engine().deactivate(&parse_integration(&integration)?, Utc::now()).await?;
+            let id = parse_integration(&integration)?;
+            let changed = rt.engine().deactivate(&id, Utc::now()).await?;
             println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
+            hook_subscriptions::unregister(rt.engine(), rt.connectors(), &id).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { once, integrations, listen } => {

@@ -301,3 +301,151 @@ async fn with_every_delivery_lost_polling_alone_still_syncs_everything() -> Resu
     drop(listener);
     Ok(())
 }
+
+/// The hook secrets in the environment of a `ferry` command (activate resolves them
+/// from the `webhook:` references to hand them to the systems).
+fn hook_env() -> [(&'static str, &'static str); 3] {
+    [(JIRA_SECRET_VAR, JIRA_SECRET), (ADO_PASSWORD_VAR, ADO_PASSWORD), (ADO_HEADER_VAR, ADO_HEADER)]
+}
+
+/// The subscriptions the simulators hold that deliver to `listener`, as each lists
+/// them over its API to an administrator (Alice stays one throughout): (Jira
+/// webhooks' event lists, ADO subscriptions' event types).
+async fn registered_at(w: &World, listener: &Listener) -> Result<(Vec<Vec<String>>, Vec<String>)> {
+    let http = reqwest::Client::new();
+    let jira: Vec<Value> = http
+        .get(format!("{}/rest/webhooks/1.0/webhook", w.jira.base_url()))
+        .basic_auth("alice@acme.test", Some("jira-alice-token"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let ado: Value = http
+        .get(format!("{}/_apis/hooks/subscriptions?api-version=7.1", w.ado.base_url()))
+        .basic_auth("", Some(ADO_BOT_PAT))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let ours = |url: &Value| url.as_str().is_some_and(|u| u.starts_with(&listener.base));
+    let jira = jira
+        .iter()
+        .filter(|h| ours(&h["url"]))
+        .map(|h| h["events"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .collect();
+    let mut ado: Vec<String> = ado["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| ours(&s["consumerInputs"]["url"]))
+        .filter_map(|s| s["eventType"].as_str().map(str::to_string))
+        .collect();
+    ado.sort();
+    Ok((jira, ado))
+}
+
+/// `ferry activate --hooks-url … --json`: the document, after checking it ran.
+async fn activate_with_hooks(w: &World, listener: &Listener) -> Result<Value> {
+    let ran = w.ferry_env(&["activate", w.id.as_str(), "--hooks-url", &listener.base, "--json"], &hook_env()).await;
+    anyhow::ensure!(ran.ok, "ferry activate failed:\n{}\n{}", ran.stdout, ran.stderr);
+    for secret in [JIRA_SECRET, ADO_PASSWORD, ADO_HEADER] {
+        anyhow::ensure!(!ran.stdout.contains(secret) && !ran.stderr.contains(secret), "a secret was printed");
+    }
+    Ok(serde_json::from_str(&ran.stdout)?)
+}
+
+fn hook_entry<'a>(doc: &'a Value, system: &str) -> Result<&'a Value> {
+    doc["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["system"] == system)
+        .with_context(|| format!("no hooks entry for {system}: {doc:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activate_registers_each_systems_subscriptions_once_they_deliver_a_persons_edit_and_deactivate_removes_them(
+) -> Result<()> {
+    let w = world_with_hooks("10m").await?;
+    let listener = Listener::start(&w, true).await?;
+    first_polls_done(&w).await?;
+    let (jira_sys, ado_sys) = (system_id(&w, Side::Left), system_id(&w, Side::Right));
+
+    let doc = activate_with_hooks(&w, &listener).await?;
+    let jira = hook_entry(&doc, &jira_sys)?;
+    assert_eq!((jira["status"].as_str(), jira["created"].as_u64()), (Some("registered"), Some(1)), "{doc:#}");
+    assert_eq!(jira["url"], format!("{}/hooks/{jira_sys}", listener.base));
+    let ado = hook_entry(&doc, &ado_sys)?;
+    assert_eq!((ado["status"].as_str(), ado["created"].as_u64()), (Some("registered"), Some(4)), "{doc:#}");
+    let (jira_hooks, ado_hooks) = registered_at(&w, &listener).await?;
+    assert_eq!(jira_hooks.len(), 1, "one Jira webhook: {jira_hooks:?}");
+    assert!(jira_hooks[0].iter().any(|e| e == "jira:issue_updated") && jira_hooks[0].len() == 6, "{jira_hooks:?}");
+    let every_ado_event = ["workitem.commented", "workitem.created", "workitem.deleted", "workitem.updated"];
+    assert_eq!(ado_hooks, every_ado_event, "one ADO subscription per event type");
+
+    // A person's edits reach Ferry only through the registered subscriptions (the
+    // poll interval is 10 minutes and nothing else subscribed).
+    let bug = w.jira_user("alice").await.create(vec![("summary", text("Registered by activate"))]).await?;
+    let took = twin_within(&w, Side::Left, &bug.id, Duration::from_secs(10)).await?;
+    eprintln!("jira -> ado through the registered webhook: {took:?}");
+    let item = w.ado_user("bob").await.create(vec![("System.Title", text("Subscribed by activate"))]).await?;
+    twin_within(&w, Side::Right, &item.id, Duration::from_secs(10)).await?;
+
+    // Activating again keeps what is there: still one subscription per event set.
+    let again = activate_with_hooks(&w, &listener).await?;
+    for (sys, kept) in [(&jira_sys, 1), (&ado_sys, 4)] {
+        let e = hook_entry(&again, sys)?;
+        assert_eq!((e["created"].as_u64(), e["kept"].as_u64()), (Some(0), Some(kept)), "{again:#}");
+    }
+    assert_eq!(registered_at(&w, &listener).await?, (jira_hooks, ado_hooks.clone()), "nothing registered twice");
+    assert_eq!(w.engine.state().hook_subscriptions(&w.id).await?.len(), 5, "the ids are recorded in the store");
+
+    let ran = w.ferry(&["deactivate", w.id.as_str()]).await;
+    assert!(ran.ok, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains(&format!("hooks {ado_sys}: removed 4 subscription(s)")), "{}", ran.stdout);
+    assert_eq!(registered_at(&w, &listener).await?, (vec![], vec![]), "deactivate removed them at both systems");
+    assert!(w.engine.state().hook_subscriptions(&w.id).await?.is_empty(), "and forgot them");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jira_user_without_admin_rights_gets_the_manual_steps_and_the_sync_stays_active() -> Result<()> {
+    let w = world_with_hooks("10s").await?;
+    w.jira.set_administrators(&["alice@acme.test"]);
+    let listener = Listener::start(&w, true).await?;
+    let (jira_sys, ado_sys) = (system_id(&w, Side::Left), system_id(&w, Side::Right));
+
+    let doc = activate_with_hooks(&w, &listener).await?;
+    let jira = hook_entry(&doc, &jira_sys)?;
+    assert_eq!(jira["status"], "manual", "{doc:#}");
+    let steps =
+        jira["steps"].as_array().context("steps")?.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n");
+    for want in [
+        format!("{}/plugins/servlet/webhooks", w.jira.base_url()),
+        format!("URL: {}/hooks/{jira_sys}", listener.base),
+        "JQL filter: project = APP".to_string(),
+        format!("env:{JIRA_SECRET_VAR}"),
+        "jira:issue_updated".to_string(),
+    ] {
+        assert!(steps.contains(&want), "the steps name {want:?}:\n{steps}");
+    }
+    assert_eq!(hook_entry(&doc, &ado_sys)?["status"], "registered", "Azure DevOps allowed it: {doc:#}");
+    let (jira_hooks, _) = registered_at(&w, &listener).await?;
+    assert!(jira_hooks.is_empty(), "nothing registered at Jira: {jira_hooks:?}");
+
+    // The text form prints the same steps; the sync is active and polling brings a change.
+    let ran = w.ferry_env(&["activate", w.id.as_str(), "--hooks-url", &listener.base], &hook_env()).await;
+    assert!(ran.ok, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains(&format!("hooks {jira_sys}: not registered")), "{}", ran.stdout);
+    assert!(ran.stdout.contains("JQL filter: project = APP") && !ran.stdout.contains(JIRA_SECRET), "{}", ran.stdout);
+    let record = w.engine.config_store().get_integration(&w.id).await?.context("integration")?;
+    assert!(record.active, "the sync is active");
+    let bug = w.jira_user("alice").await.create(vec![("summary", text("Polled, not pushed"))]).await?;
+    twin_within(&w, Side::Left, &bug.id, Duration::from_secs(40)).await?;
+    drop(listener);
+    let ran = w.ferry(&["deactivate", w.id.as_str()]).await;
+    assert!(ran.ok && ran.stdout.contains(&format!("hooks {ado_sys}: removed 4")), "{}", ran.stdout);
+    Ok(())
+}

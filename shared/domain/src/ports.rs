@@ -545,6 +545,18 @@ pub trait StateStore: Send + Sync {
     async fn tally_hook(&self, hook: &str, outcome: &str, at: DateTime<Utc>) -> PortResult<()>;
     /// The outcomes counted for `hook`, by outcome name.
     async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<crate::webhook::HookTally>>;
+    /// The webhook subscriptions `ferry activate` registered at the systems for
+    /// `integration` (what `ferry deactivate` removes); empty when none are recorded.
+    async fn hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<crate::webhook::HookSubscription>>;
+    /// Replaces the recorded subscriptions of `integration` (empty forgets them).
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[crate::webhook::HookSubscription],
+    ) -> PortResult<()>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

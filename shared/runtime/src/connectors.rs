@@ -40,17 +40,23 @@ impl Builder {
         system: &SystemConfig,
         secret: SecretString,
     ) -> PortResult<Arc<dyn Connector>> {
+        let opts = self.options(system).await?;
+        Ok(match system.kind {
+            SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
+            SystemKind::AzureDevops => Arc::new(AdoConnector::new(system, secret, opts)?),
+            SystemKind::Redmine => Arc::new(RedmineConnector::new(system, secret, opts)?),
+        })
+    }
+
+    /// The transport settings of `system`.
+    async fn options(&self, system: &SystemConfig) -> PortResult<HttpOptions> {
         let mut opts = self.http.clone();
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
         if let Some(ca) = &system.ca_cert {
             opts.ca_cert_pem = Some(self.ca_pem(system, ca).await?);
         }
-        Ok(match system.kind {
-            SystemKind::Jira => Arc::new(JiraConnector::new(system, secret, opts)?),
-            SystemKind::AzureDevops => Arc::new(AdoConnector::new(system, secret, opts)?),
-            SystemKind::Redmine => Arc::new(RedmineConnector::new(system, secret, opts)?),
-        })
+        Ok(opts)
     }
 
     /// The PEM of a system's extra CAs, wherever the config says it lives.
@@ -74,6 +80,12 @@ impl Builder {
     }
 }
 
+/// A connector that manages a system's webhook subscriptions.
+pub enum HookAdmin {
+    Jira(JiraConnector),
+    Ado(AdoConnector),
+}
+
 pub struct Connectors {
     builder: Builder,
     cache: Mutex<Built>,
@@ -87,6 +99,18 @@ impl Connectors {
     /// Where this runtime's secrets come from (the webhooks' secrets too).
     pub fn secrets(&self) -> Arc<dyn SecretSource> {
         self.builder.secrets.clone()
+    }
+
+    /// The system's own connector, for what only its kind has: the webhook
+    /// subscriptions `ferry activate` registers. `None` for a kind without webhooks.
+    pub async fn hook_admin(&self, system: &SystemConfig) -> PortResult<Option<HookAdmin>> {
+        let secret = self.builder.secrets.resolve(system.auth.token()).await?;
+        let opts = self.builder.options(system).await?;
+        Ok(match system.kind {
+            SystemKind::Jira => Some(HookAdmin::Jira(JiraConnector::new(system, secret, opts)?)),
+            SystemKind::AzureDevops => Some(HookAdmin::Ado(AdoConnector::new(system, secret, opts)?)),
+            SystemKind::Redmine => None,
+        })
     }
 
     /// Builds a connector without caching (e.g. acting as another user in the demo).

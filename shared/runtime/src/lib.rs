@@ -13,6 +13,7 @@ mod refreshing;
 pub mod runner;
 pub mod secrets;
 pub mod settle;
+pub mod subscriptions;
 
 pub use connectors::Connectors;
 pub use embedded::Embedded;

@@ -16,6 +16,7 @@ pub async fn webhooks(store: &dyn StateStore) {
     poll_requests_are_kept_per_direction_and_taken_once(store).await;
     a_poll_request_is_taken_by_one_of_many_concurrent_takers(store).await;
     deliveries_are_counted_per_hook_and_outcome_with_the_latest_time(store).await;
+    registered_subscriptions_are_kept_per_integration_and_replaced_whole(store).await;
 }
 
 async fn a_delivery_id_is_new_once_within_its_window(store: &dyn StateStore) {
@@ -87,4 +88,25 @@ async fn deliveries_are_counted_per_hook_and_outcome_with_the_latest_time(store:
     let expected: Vec<(String, u64, i64)> = expected.iter().map(|(o, c, s)| (o.to_string(), *c, *s)).collect();
     assert_eq!(tallies, expected, "per outcome, in name order; a late-recorded earlier delivery keeps the latest time");
     assert_eq!(store.hook_tallies(&other).await.expect("hook_tallies").len(), 1, "tallies are per hook");
+}
+
+async fn registered_subscriptions_are_kept_per_integration_and_replaced_whole(store: &dyn StateStore) {
+    use ferry_domain::webhook::HookSubscription;
+    let iid = IntegrationId::parse(unique("int")).expect("valid id");
+    let other = IntegrationId::parse(unique("int")).expect("valid id");
+    let sub = |system: &str, id: &str| HookSubscription {
+        system: system.into(),
+        id: id.into(),
+        events: vec!["workitem.created".into()],
+    };
+    assert!(store.hook_subscriptions(&iid).await.expect("hook_subscriptions").is_empty(), "none recorded yet");
+    let first = [sub("jira", "7"), sub("ado", "0f1e")];
+    store.put_hook_subscriptions(&iid, &first).await.expect("put_hook_subscriptions");
+    store.put_hook_subscriptions(&other, &[sub("jira", "8")]).await.expect("put_hook_subscriptions");
+    assert_eq!(store.hook_subscriptions(&iid).await.expect("hook_subscriptions"), first.to_vec());
+    store.put_hook_subscriptions(&iid, &[sub("ado", "9a")]).await.expect("a second put replaces the first");
+    assert_eq!(store.hook_subscriptions(&iid).await.expect("hook_subscriptions"), vec![sub("ado", "9a")]);
+    store.put_hook_subscriptions(&iid, &[]).await.expect("an empty put forgets them");
+    assert!(store.hook_subscriptions(&iid).await.expect("hook_subscriptions").is_empty());
+    assert_eq!(store.hook_subscriptions(&other).await.expect("hook_subscriptions").len(), 1, "per integration");
 }

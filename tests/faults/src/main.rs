@@ -8,6 +8,7 @@
 mod backlog;
 mod collab_oracle;
 mod collab_work;
+mod hooks;
 mod inject;
 mod oracle;
 mod scenarios;
@@ -80,6 +81,17 @@ struct Args {
     /// direction in the middle of the create or after it crashed).
     #[arg(long, default_value_t = 0.7)]
     interleave: f64,
+    /// `on`: the simulators deliver webhooks (with delivery faults drawn per round) to a
+    /// listener that polls what they name, and the suite itself polls only every
+    /// few rounds; `off`: polling alone.
+    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    hooks: Switch,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -148,7 +160,15 @@ async fn main() -> Result<std::process::ExitCode> {
         collab_oracle::print(&collab, &figures.collab);
         println!("collaboration result: {}", if collab.passed() { "PASS" } else { "FAIL" });
         let backlog_ok = figures.backlog.as_ref().is_none_or(backlog::Backlog::passed);
-        if !verdict.passed() || !backlog_ok || !collab.passed() {
+        let hooks_ok = world.hooks.as_ref().is_none_or(|h| {
+            let carried = h.carried();
+            println!(
+                "webhook-triggered polls that synced something: {carried} {}",
+                if carried > 0 { "ok" } else { "FAIL" }
+            );
+            carried > 0
+        });
+        if !verdict.passed() || !backlog_ok || !collab.passed() || !hooks_ok {
             failed.push(b.name());
         }
     }
@@ -163,7 +183,9 @@ type Verdicts = (oracle::Verdict, collab_oracle::CollabVerdict);
 
 async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdicts, World)> {
     eprintln!("{}: building the world ...", backend.name());
-    let mut world = World::new(backend, seed, args.crash_rate, Duration::from_secs(args.visibility)).await?;
+    let visibility = Duration::from_secs(args.visibility);
+    let mut world = World::new(backend, seed, args.crash_rate, visibility, args.hooks == Switch::On).await?;
+    let mut hook_rng = StdRng::seed_from_u64(seed ^ 0x0000_4b00);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut jira_ids = HashMap::new();
     for (name, email, _) in PEOPLE {
@@ -187,10 +209,17 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdi
     let mut round = 0;
     while made_total < args.changes {
         if round == 1 && args.backlog > 0 && f.backlog.is_none() {
+            if let Some(h) = &world.hooks {
+                h.mute(&world.jira, &world.ado);
+            }
             let b = backlog::bulk_edit_and_catch_up(&world, &mut work, &people, &mut rng, round, args.backlog).await?;
             eprintln!("{}: backlog of {} edits read over {} polls", backend.name(), b.edits, b.enqueued_per_poll.len());
             world.drain().await?;
             f.backlog = Some(b);
+        }
+        if let Some(h) = &world.hooks {
+            h.arm(&world.jira, &world.ado, &mut hook_rng);
+            h.close().await;
         }
         let n = args.round.min(args.changes - made_total);
         let n_collab = if round == 0 { 0 } else { (n as f64 * args.collab_share).round() as usize };
@@ -211,7 +240,13 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdi
         arm_sim_faults(&world, args.sim_faults, &mut rng, &mut f);
         interleave.arm(&world, &mut work, round, args.interleave, &mut rng);
         let sent_before = world.queue.sent().len();
-        poll_both(&world, &mut rng, &mut f, true).await?;
+        if let Some(h) = &world.hooks {
+            h.open();
+            h.settle(Duration::from_millis(700), Duration::from_secs(20)).await;
+        }
+        if hooks::suite_polls(world.hooks.as_ref(), round) {
+            poll_both(&world, &mut rng, &mut f, true).await?;
+        }
         world.drain().await?;
         disarm_sim_faults(&world);
         // Duplicates of this round's messages, older events after newer ones.
@@ -365,6 +400,11 @@ async fn settle(world: &mut World, f: &mut Figures) -> Result<()> {
     eprintln!("{}: settling ...", world.backend.name());
     world.crashes.set_enabled(false);
     disarm_sim_faults(world);
+    if let Some(h) = &world.hooks {
+        h.disarm(&world.jira, &world.ado);
+        h.open();
+        h.settle(Duration::from_millis(700), Duration::from_secs(20)).await;
+    }
     // Crashed polls hold their lease until it expires.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut rng = StdRng::seed_from_u64(0);
@@ -431,6 +471,9 @@ fn print_report(
         v.linked
     );
     println!("ferry writes: {} creates, {} updates of mapped fields", v.ferry_creates, v.ferry_writes);
+    if let Some(h) = &world.hooks {
+        println!("{} (the suite polled every {} rounds)", h.report(), hooks::POLL_EVERY);
+    }
     println!("faults injected:");
     let crashes = world.crashes.counts();
     for (point, n) in &crashes {

@@ -490,7 +490,7 @@ mod tests {
     /// His second edit is the last one: the model must say so, as both sides end up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_edit_made_while_the_twins_direction_handles_an_earlier_one_is_the_last() -> anyhow::Result<()> {
-        let mut world = World::new(Backend::Embedded, 7, 0.0, Duration::from_secs(1)).await?;
+        let mut world = World::new(Backend::Embedded, 7, 0.0, Duration::from_secs(1), false).await?;
         let (name, email, _) = PEOPLE[0];
         let people = People {
             jira: vec![world.person(Side::Left, email, &format!("jira-{name}-token")).await?],

@@ -8,15 +8,17 @@ use anyhow::{anyhow, Context, Result};
 use chrono::Utc;
 use ferry_connectors::http::HttpOptions;
 use ferry_domain::ports::{QueueName, StateStore};
+use ferry_domain::SecretRef;
 use ferry_domain::{Flow, Integration, IntegrationId, Scope, Side, SystemConfig};
 use ferry_engine::{Engine, EngineError, EngineSettings, PollReport};
 use ferry_event_runner::{EventRunner, RunnerOptions};
 use ferry_runtime::actor::Actor;
 use ferry_runtime::{Connectors, HandledEvent, Runner, RunnerSettings, SecretSource};
+use ferry_runtime::{EnvSecrets, StaticSecrets};
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
 use ferry_testsupport::backend::Stores;
 use ferry_testsupport::config::{dir_with_sheets, with_simulator_urls, write_and_load};
-use ferry_testsupport::people::{actor, bot_secrets};
+use ferry_testsupport::people::{actor, ADO_BOT_PAT, JIRA_BOT_TOKEN};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +78,8 @@ pub struct Handled {
 }
 
 pub struct World {
+    /// The webhook listener with `--hooks on`.
+    pub hooks: Option<crate::hooks::Hooks>,
     pub backend: Backend,
     pub jira: JiraSim,
     pub ado: AdoSim,
@@ -91,13 +95,52 @@ pub struct World {
 }
 
 fn secrets() -> Arc<dyn SecretSource> {
-    bot_secrets(JIRA_TOKEN_VAR, ADO_PAT_VAR)
+    let mut s = StaticSecrets::new(EnvSecrets)
+        .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), JIRA_BOT_TOKEN)
+        .with(SecretRef::Env(ADO_PAT_VAR.into()), ADO_BOT_PAT);
+    for (reference, value) in crate::hooks::secret_values() {
+        s = s.with(reference, value);
+    }
+    Arc::new(s)
+}
+
+/// One poll of one direction the way its runtime runs it (the poll handler on AWS):
+/// how many changes it enqueued, or `None` when the poll "crashed" (its lease then
+/// expires on its own).
+pub async fn poll_direction(
+    engine: &Engine,
+    backend: Backend,
+    id: &IntegrationId,
+    flow: Flow,
+) -> Result<Option<usize>> {
+    let now = Utc::now();
+    let result = match backend {
+        Backend::Embedded => engine.poll(id, flow, now).await.map(|r| r.enqueued),
+        Backend::Aws => {
+            let input = serde_json::json!({"integration": id.as_str(), "flow": flow.as_str()});
+            match ferry_fn_poll::handle(engine, input, now).await {
+                Ok(summary) => Ok(summary.report.enqueued),
+                Err(ferry_fn_poll::PollError::Engine { source, .. }) => Err(source),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    match result {
+        Ok(enqueued) => Ok(Some(enqueued)),
+        Err(EngineError::Crashed(_)) => Ok(None),
+        // Injected HTTP faults can fail a poll; the next one reads from the same watermark.
+        Err(EngineError::Port(e)) if e.is_retryable() => {
+            tracing::info!("poll failed (retried at the next poll): {e}");
+            Ok(Some(0))
+        }
+        Err(e) => Err(anyhow!("poll {flow}: {e}")),
+    }
 }
 
 impl World {
     /// `visibility`: how long a received message stays invisible (a crashed handler's
     /// batch returns after it).
-    pub async fn new(backend: Backend, seed: u64, crash_rate: f64, visibility: Duration) -> Result<World> {
+    pub async fn new(backend: Backend, seed: u64, crash_rate: f64, visibility: Duration, hooks: bool) -> Result<World> {
         let mut jira_seed = JiraSeed::demo();
         for u in jira_seed.users.iter_mut().filter(|u| u.email == BOT) {
             u.time_zone = BOT_TIME_ZONE.into();
@@ -110,12 +153,14 @@ impl World {
             .replace("@ID@", &id)
             .replace("@OVERLAP@", "120s")
             .replace("\n    fields:\n", COLLABORATION);
+        let template = if hooks { crate::hooks::with_webhooks(&template) } else { template };
         let set = write_and_load(&dir.path().join("ferry.yaml"), &with_simulator_urls(&template, &jira, &ado))?;
         let integration = set.integrations.first().cloned().context("the config has no integration")?;
 
         let crashes = Arc::new(SeededCrashes::new(seed, crash_rate));
         let http = HttpOptions { timeout: HTTP_TIMEOUT, ..HttpOptions::default() };
         let connectors = Arc::new(Connectors::new(secrets(), http));
+        let hook_connectors = connectors.clone();
         let settings = EngineSettings {
             poll_lease: Duration::from_secs(2),
             // Pages of 20: a round's changes take several pages, each a crash boundary.
@@ -166,7 +211,8 @@ impl World {
                 Drive::Aws(Box::new(tokio::sync::Mutex::new(events)))
             }
         };
-        let world = World {
+        let mut world = World {
+            hooks: None,
             backend,
             jira,
             ado,
@@ -192,6 +238,9 @@ impl World {
         }
         world.engine.apply(&world.systems, std::slice::from_ref(&world.integration), true, Utc::now()).await?;
         world.engine.activate(&world.integration.id, Utc::now()).await?;
+        if hooks {
+            world.hooks = Some(crate::hooks::start(world.engine.clone(), &hook_connectors, backend, world.id()).await?);
+        }
         Ok(world)
     }
 
@@ -221,28 +270,7 @@ impl World {
     /// One poll of one direction the way its runtime runs it; `Ok(false)` when the poll
     /// "crashed" (its lease then expires on its own).
     pub async fn poll(&self, flow: Flow) -> Result<bool> {
-        let now = Utc::now();
-        let result = match self.backend {
-            Backend::Embedded => self.engine.poll(self.id(), flow, now).await.map(|_| ()),
-            Backend::Aws => {
-                let input = serde_json::json!({"integration": self.id().as_str(), "flow": flow.as_str()});
-                match ferry_fn_poll::handle(&self.engine, input, now).await {
-                    Ok(_) => Ok(()),
-                    Err(ferry_fn_poll::PollError::Engine { source, .. }) => Err(source),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        match result {
-            Ok(()) => Ok(true),
-            Err(EngineError::Crashed(_)) => Ok(false),
-            // Injected HTTP faults can fail a poll; the next one reads from the same watermark.
-            Err(EngineError::Port(e)) if e.is_retryable() => {
-                tracing::info!("poll failed (retried at the next poll): {e}");
-                Ok(true)
-            }
-            Err(e) => Err(anyhow!("poll {flow}: {e}")),
-        }
+        Ok(poll_direction(&self.engine, self.backend, self.id(), flow).await?.is_some())
     }
 
     /// One poll of one direction within `budget`, the way its runtime runs it (on AWS

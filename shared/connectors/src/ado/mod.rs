@@ -23,6 +23,7 @@ mod history;
 mod markup;
 mod relations;
 mod search;
+mod service_hooks;
 mod snapshot;
 mod users;
 mod wiql;
@@ -30,6 +31,7 @@ mod wire;
 mod write;
 
 pub use attachments::SIMPLE_UPLOAD_MAX;
+pub use service_hooks::HookCredentials;
 pub use wire::error_text;
 
 use crate::http::{check_base_url, Auth, Http, HttpOptions};

@@ -42,6 +42,7 @@ mod time;
 mod transitions;
 mod users;
 mod values;
+mod webhooks;
 mod wire;
 mod workflow;
 mod write;

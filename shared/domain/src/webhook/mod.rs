@@ -8,12 +8,14 @@
 pub mod config;
 pub mod notice;
 pub mod route;
+pub mod subscription;
 pub mod tally;
 pub mod verify;
 
 pub use config::{HookBasic, HookConfig, HookHeader};
 pub use notice::{notice, Notice};
 pub use route::directions_for;
+pub use subscription::HookSubscription;
 pub use tally::{outcome_name, HookTally, ACCEPTED};
 pub use verify::{verify, HookRequest, HookSecret};
 

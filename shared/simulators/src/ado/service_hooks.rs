@@ -28,9 +28,10 @@ pub(crate) fn get(inner: &Inner, id: &str) -> Reply {
     }
 }
 
+/// 200 without a body, as Subscriptions_Delete (7.1) declares.
 pub(crate) fn delete(inner: &Inner, id: &str) -> Reply {
     if inner.service_hooks.delete(id) {
-        Reply::empty(204)
+        Reply::empty(200)
     } else {
         not_found(id)
     }

@@ -297,6 +297,12 @@ impl JiraSim {
         self.inner.base.clone()
     }
 
+    /// Grants the Administer Jira global permission to exactly these users (e-mails);
+    /// the others are answered 403 on the admin webhook resource.
+    pub fn set_administrators(&self, emails: &[&str]) {
+        self.inner.set_administrators(emails.iter().map(|e| e.to_string()).collect());
+    }
+
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
     }

@@ -181,6 +181,9 @@ pub(crate) struct Inner {
     tokens: Mutex<HashMap<String, String>>,
     /// Admin webhooks, and the deliveries of their events.
     pub webhooks: crate::webhooks::jira::JiraWebhooks,
+    /// E-mails with the Administer Jira global permission (seeded; a site admin may
+    /// grant or revoke it).
+    administrators: Mutex<Vec<String>>,
 }
 
 /// One validated field assignment.
@@ -316,6 +319,7 @@ pub(crate) struct FieldDef {
 
 impl Inner {
     pub fn new(seed: JiraSeed, tz: Tz, port: u16) -> Inner {
+        let seed_admins = seed.administrators.clone();
         Inner {
             seed,
             tz,
@@ -341,7 +345,18 @@ impl Inner {
             hidden: Mutex::new(Default::default()),
             tokens: Mutex::new(HashMap::new()),
             webhooks: Default::default(),
+            administrators: Mutex::new(seed_admins),
         }
+    }
+
+    /// Whether `email` has the Administer Jira global permission.
+    pub fn is_administrator(&self, email: &str) -> bool {
+        self.administrators.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|a| a.eq_ignore_ascii_case(email))
+    }
+
+    /// Grants the Administer Jira global permission to exactly `emails`.
+    pub fn set_administrators(&self, emails: Vec<String>) {
+        *self.administrators.lock().unwrap_or_else(|p| p.into_inner()) = emails;
     }
 
     /// Takes `field` out of (`hidden`) or back into the issues' field context.

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 /// The 403 Jira answers a user without the Administer Jira global permission.
 fn forbidden_unless_admin(inner: &Inner, me: &SimUser) -> Option<Response> {
-    let admin = inner.seed.administrators.iter().any(|a| a.eq_ignore_ascii_case(&me.email));
+    let admin = inner.is_administrator(&me.email);
     (!admin).then(|| {
         json_resp(
             StatusCode::FORBIDDEN,

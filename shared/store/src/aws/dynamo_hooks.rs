@@ -2,12 +2,12 @@
 //! delivery ids seen (replay defence), poll requests, and each hook's deliveries
 //! counted per outcome.
 
-use super::dynamo::{get_s, get_u64, key, n, s, ttl_seconds, DynamoStore, Item};
+use super::dynamo::{doc, encode, get_s, get_u64, key, n, s, ttl_seconds, DynamoStore, Item};
 use super::error::sdk_error;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_domain::ports::PortResult;
-use ferry_domain::webhook::HookTally;
+use ferry_domain::webhook::{HookSubscription, HookTally};
 use ferry_domain::{Flow, IntegrationId};
 use std::time::Duration;
 
@@ -20,7 +20,11 @@ fn poll_request_pk(i: &IntegrationId, flow: Flow) -> String {
 fn tally_pk(hook: &str) -> String {
     format!("hooktally#{hook}")
 }
+fn subscriptions_pk(i: &IntegrationId) -> String {
+    format!("hooksubs#{i}")
+}
 const DELIVERY_SK: &str = "delivery";
+const SUBSCRIPTIONS_SK: &str = "subscriptions";
 const POLL_REQUEST_SK: &str = "pollrequest";
 
 impl DynamoStore {
@@ -153,5 +157,37 @@ impl DynamoStore {
                 _ => return Ok(out),
             }
         }
+    }
+
+    pub(super) async fn hook_subscription_list(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<HookSubscription>> {
+        let what = format!("hook_subscriptions {integration}");
+        match self.get(&self.state_table, subscriptions_pk(integration), SUBSCRIPTIONS_SK, &what).await? {
+            Some(item) => doc(&item, &self.state_table),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(super) async fn hook_subscriptions_put(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        let what = format!("put_hook_subscriptions {integration}");
+        let table = &*self.state_table;
+        if subscriptions.is_empty() {
+            self.client
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(key(subscriptions_pk(integration), SUBSCRIPTIONS_SK)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "DeleteItem", table, &what, e))?;
+            return Ok(());
+        }
+        let item = Self::record(subscriptions_pk(integration), SUBSCRIPTIONS_SK, encode(&subscriptions, &what)?);
+        self.put(table, item, &what).await
     }
 }

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, ListedFailure, PaceBucket, PairFingerprints, PortError, Side, StateOverview,
@@ -1010,6 +1011,18 @@ impl StateStore for DynamoStore {
 
     async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
         self.hook_tally_list(hook).await
+    }
+
+    async fn hook_subscriptions(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+        self.hook_subscription_list(integration).await
+    }
+
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        self.hook_subscriptions_put(integration, subscriptions).await
     }
 }
 

@@ -37,6 +37,8 @@
 //!   taken by a `DeleteItem` that returns the old item)
 //! - a hook's deliveries with one outcome `hooktally#{system}` / `{outcome}` (`count`
 //!   ADD, `last_at_ms`; listed by a `Query` of the partition)
+//! - the webhook subscriptions activate registered `hooksubs#{integration}` /
+//!   `subscriptions` (the list in `doc`; deleted when none are left)
 //! - a step of an entity's way through Ferry (`ferry_domain::Activity`), in its entity's
 //!   timeline `activity#{integration}#{flow}#{entity}` / `{at RFC 3339 nanos}#{random}`,
 //!   the step in `doc`, `expires_at` for the table's TTL

@@ -4,7 +4,8 @@
 use super::{commit, immediate, Ctx, SqliteStore};
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_domain::ports::PortResult;
-use ferry_domain::webhook::HookTally;
+use ferry_domain::webhook::{HookSubscription, HookTally};
+use ferry_domain::PortError;
 use ferry_domain::{Flow, IntegrationId};
 use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
@@ -114,6 +115,54 @@ impl SqliteStore {
                 out.push(HookTally { outcome, count: count.max(0) as u64, last_at });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    pub(super) async fn hook_subscription_list(
+        &self,
+        integration: &IntegrationId,
+    ) -> PortResult<Vec<HookSubscription>> {
+        let integration = integration.to_string();
+        self.run(move |conn, _| {
+            let what = || format!("hook_subscriptions {integration}");
+            let body: Option<String> = conn
+                .query_row("SELECT body FROM hook_subscriptions WHERE integration = ?1", params![integration], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .ctx(what)?;
+            match body {
+                Some(body) => serde_json::from_str(&body)
+                    .map_err(|e| PortError::store(format!("{}: bad JSON: {e}", what())).with_source(e)),
+                None => Ok(Vec::new()),
+            }
+        })
+        .await
+    }
+
+    pub(super) async fn hook_subscriptions_put(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        let integration = integration.to_string();
+        let what = format!("put_hook_subscriptions {integration}");
+        let body = serde_json::to_string(subscriptions)
+            .map_err(|e| PortError::store(format!("{what}: {e}")).with_source(e))?;
+        let empty = subscriptions.is_empty();
+        self.run(move |conn, _| {
+            if empty {
+                conn.execute("DELETE FROM hook_subscriptions WHERE integration = ?1", params![integration])
+            } else {
+                conn.execute(
+                    "INSERT INTO hook_subscriptions (integration, body) VALUES (?1, ?2)
+                     ON CONFLICT (integration) DO UPDATE SET body = excluded.body",
+                    params![integration, body],
+                )
+            }
+            .ctx(|| what)?;
+            Ok(())
         })
         .await
     }

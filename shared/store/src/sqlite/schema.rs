@@ -187,6 +187,13 @@ CREATE TABLE hook_tallies (
     PRIMARY KEY (hook, outcome)
 ) WITHOUT ROWID;
 "#,
+    // The webhook subscriptions activate registered per integration (JSON list).
+    r#"
+CREATE TABLE hook_subscriptions (
+    integration TEXT PRIMARY KEY,
+    body        TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{PortResult, StateKey, StateRecord, StateStore};
+use ferry_domain::webhook::HookSubscription;
 use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
@@ -603,5 +604,17 @@ impl StateStore for SqliteStore {
 
     async fn hook_tallies(&self, hook: &str) -> PortResult<Vec<ferry_domain::webhook::HookTally>> {
         self.hook_tally_list(hook).await
+    }
+
+    async fn hook_subscriptions(&self, integration: &IntegrationId) -> PortResult<Vec<HookSubscription>> {
+        self.hook_subscription_list(integration).await
+    }
+
+    async fn put_hook_subscriptions(
+        &self,
+        integration: &IntegrationId,
+        subscriptions: &[HookSubscription],
+    ) -> PortResult<()> {
+        self.hook_subscriptions_put(integration, subscriptions).await
     }
 }
