@@ -114,6 +114,44 @@ impl Pipeline {
         Ok(Pipeline::Aws(Box::new(AwsPipeline { engine, sqs, region, changes, writes })))
     }
 
+    /// Deletes what both queues hold on the AWS backend (the emulator's queues outlive a
+    /// run, and messages of earlier runs' integrations, whose simulators are gone, would
+    /// be retried in between this run's; PurgeQueue is allowed once a minute); the
+    /// embedded store is fresh already. Answers how many messages it deleted.
+    pub async fn discard_queued(&self) -> Result<usize> {
+        let Pipeline::Aws(a) = self else { return Ok(0) };
+        let mut n = 0;
+        for url in [&a.changes.url, &a.writes.url] {
+            loop {
+                let out = a
+                    .sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow!("ReceiveMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for m in &messages {
+                    let receipt = m.receipt_handle.as_deref().unwrap_or_default();
+                    a.sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| anyhow!("DeleteMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         match self {
             Pipeline::Embedded { engine, .. } => engine,

@@ -50,6 +50,10 @@ pub struct Args {
     /// The poll interval of the polling mode.
     #[arg(long, default_value = "60s")]
     poll_interval: String,
+    /// The integration's poll overlap window (each poll re-reads what changed this long
+    /// before its watermark; the product's default).
+    #[arg(long, default_value = "120s")]
+    overlap: String,
     /// Lambda memory size the cost is computed for (the template's FunctionMemory).
     #[arg(long, default_value_t = 256)]
     memory_mb: u32,
@@ -59,6 +63,10 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write every change's figures to this CSV file (mode, direction, create or
+    /// update, seconds into the run, latency in seconds; empty when it never landed).
+    #[arg(long)]
+    changes_csv: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,6 +96,8 @@ pub struct ModeRun {
     pub deliveries: usize,
     /// Latencies, the system requests and the AWS work of the landed changes.
     pub bucket: Bucket,
+    /// Each change: direction, whether it was a create, seconds into the run, latency.
+    pub each: Vec<(Flow, bool, f64, Option<Duration>)>,
 }
 
 const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
@@ -125,6 +135,9 @@ pub async fn run(args: Args) -> Result<()> {
         eprintln!("  done in {:.1} s", run.wall.as_secs_f64());
         runs.push(run);
     }
+    if let Some(path) = &args.changes_csv {
+        std::fs::write(path, report::changes_csv(&runs)).with_context(|| format!("writing {}", path.display()))?;
+    }
     let out = report::Report {
         backend: crate::backend_name(args.backend),
         rate: args.rate,
@@ -154,10 +167,10 @@ fn secrets() -> Arc<dyn SecretSource> {
 
 /// The benchmark's integration with `poll_interval`, and with hooks, a `webhook:` block
 /// on each system.
-fn config_text(id: &str, poll_interval: &str, hooks: bool) -> String {
+fn config_text(id: &str, poll_interval: &str, overlap: &str, hooks: bool) -> String {
     let text = include_str!("../integration.yaml")
         .replace("@ID@", id)
-        .replace("@OVERLAP@", "120s")
+        .replace("@OVERLAP@", overlap)
         .replace("poll_interval: 60s", &format!("poll_interval: {poll_interval}"));
     if !hooks {
         return text;
@@ -180,7 +193,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     let id = format!("latency-{}-{}-{}", mode.name(), std::process::id(), Utc::now().timestamp_millis());
     let set = write_and_load(
         &dir.path().join("ferry.yaml"),
-        &with_simulator_urls(&config_text(&id, interval_text, hooks), &jira, &ado),
+        &with_simulator_urls(&config_text(&id, interval_text, &args.overlap, hooks), &jira, &ado),
     )?;
     let integration = set.integrations.first().cloned().context("the config has no integration")?;
     let interval = Duration::from_secs(integration.poll_interval_secs);
@@ -193,6 +206,10 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         }
         BackendKind::Aws => Pipeline::aws(secrets(), settings, tally.clone()).await?,
     });
+    let stale = pipe.discard_queued().await?;
+    if stale > 0 {
+        eprintln!("  deleted {stale} messages earlier runs left in the emulator's queues");
+    }
     let engine = pipe.engine().clone();
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
@@ -269,6 +286,11 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         reqs.into_iter().filter(|r| r.user.as_deref() == Some(BOT)).collect()
     };
     let landed: Vec<Duration> = latencies.iter().flatten().copied().collect();
+    let each = made
+        .iter()
+        .zip(&latencies)
+        .map(|(m, l)| (m.flow, !m.title.ends_with("(edited)"), (m.at - started).as_secs_f64(), *l))
+        .collect();
     Ok(ModeRun {
         mode,
         poll_interval: interval_text.clone(),
@@ -276,6 +298,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         unlanded: latencies.len() - landed.len(),
         wall,
         deliveries,
+        each,
         bucket: Bucket {
             synced: landed.len(),
             sync_time: wall,

@@ -146,3 +146,16 @@ fn fmt(x: f64) -> String {
         format!("{x:.3}")
     }
 }
+
+/// Every change of every mode, one CSV line each.
+pub fn changes_csv(runs: &[ModeRun]) -> String {
+    let mut s = String::from("mode,direction,kind,made_at_s,latency_s\n");
+    for r in runs {
+        for (flow, create, at, latency) in &r.each {
+            let latency = latency.map(|l| format!("{:.3}", l.as_secs_f64())).unwrap_or_default();
+            let kind = if *create { "create" } else { "update" };
+            let _ = writeln!(s, "{},{},{kind},{at:.3},{latency}", r.mode.name(), flow.as_str());
+        }
+    }
+    s
+}

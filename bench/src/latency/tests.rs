@@ -7,22 +7,24 @@ fn args(changes: usize, rate: f64, poll_interval: &str) -> Args {
         backend: BackendKind::Embedded,
         hooks_poll_interval: "300s".into(),
         poll_interval: poll_interval.into(),
+        overlap: "120s".into(),
         memory_mb: 256,
         prices: PathBuf::from("unused"),
         json: false,
+        changes_csv: None,
     }
 }
 
 #[test]
 fn with_hooks_both_systems_get_a_webhook_block_and_the_relaxed_interval() {
     let dir = dir_with_sheets().unwrap();
-    let text = config_text("latency-t", "300s", true)
+    let text = config_text("latency-t", "300s", "120s", true)
         .replace("@JIRA_URL@", "http://127.0.0.1:1")
         .replace("@ADO_URL@", "http://127.0.0.1:2/acme");
     let set = write_and_load(&dir.path().join("ferry.yaml"), &text).unwrap();
     assert!(set.systems.iter().all(|s| s.webhook.is_some()), "both systems have webhook:");
     assert_eq!(set.integrations[0].poll_interval_secs, 300);
-    let plain = config_text("latency-t", "60s", false)
+    let plain = config_text("latency-t", "60s", "120s", false)
         .replace("@JIRA_URL@", "http://127.0.0.1:1")
         .replace("@ADO_URL@", "http://127.0.0.1:2/acme");
     let set = write_and_load(&dir.path().join("ferry.yaml"), &plain).unwrap();
