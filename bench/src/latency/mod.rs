@@ -19,11 +19,13 @@ mod stamps;
 use crate::counting::{Tally, BATCH_PREFIX};
 use crate::pipeline::Pipeline;
 use crate::report::{Bucket, RequestBreakdown};
+use crate::workload::{Made, Workload};
 use crate::BackendKind;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use ferry_domain::{Flow, IntegrationId, SecretRef, Side};
 use ferry_engine::EngineSettings;
+use ferry_runtime::actor::Actor;
 use ferry_runtime::{EnvSecrets, SecretSource, StaticSecrets};
 use ferry_sim::{AdoSim, JiraSim};
 use ferry_testsupport::config::{dir_with_sheets, scope, system, with_simulator_urls, write_and_load};
@@ -214,18 +216,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
 
-    let person = |side: Side, email: &'static str, token: &'static str| {
-        let system = system(&set.systems, &integration, side);
-        let scope = scope(&integration, side);
-        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
-    };
-    let people_jira = person(Side::Left, JIRA_PERSON, "jira-alice-token").await?;
-    let people_ado = person(Side::Right, ADO_PERSON, "ado-bob-pat").await?;
-    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
-        .iter()
-        .filter_map(|e| jira.user(e).map(|u| u.id))
-        .collect::<Vec<_>>();
-    let mut work = crate::workload::Workload::new(args.changes, assignees);
+    let (people_jira, people_ado, mut work) = people(&set, &integration, &jira, args.changes).await?;
 
     let running = runtime::start(pipe.clone(), &integration.id, interval, hooks.then(secrets)).await?;
     if let Some(base) = &running.hooks_base {
@@ -248,24 +239,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     // Every change lands within a poll interval (plus the time to sync a burst), or
     // it counts as not landed.
     let deadline = Instant::now() + interval + Duration::from_secs(120);
-    let measure = || {
-        let (j, a) = (jira_stamps.snapshot(), ado_stamps.snapshot());
-        made.iter()
-            .enumerate()
-            .map(|(i, m)| {
-                // This change's title, then those of later changes of the same entity.
-                let titles: Vec<&str> = made[i..]
-                    .iter()
-                    .filter(|l| l.flow == m.flow && l.source_key == m.source_key)
-                    .map(|l| l.title.as_str())
-                    .collect();
-                match m.flow {
-                    Flow::LeftToRight => stamps::latency(&j, JIRA_PERSON, &a, BOT, &titles, m.at),
-                    Flow::RightToLeft => stamps::latency(&a, ADO_PERSON, &j, BOT, &titles, m.at),
-                }
-            })
-            .collect::<Vec<_>>()
-    };
+    let measure = || latencies(&made, &jira_stamps.snapshot(), &ado_stamps.snapshot());
     let mut latencies = measure();
     while latencies.iter().any(Option::is_none) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -308,6 +282,46 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
             requests: RequestBreakdown::of(&bot_only(jira.requests()), &bot_only(ado.requests())),
         },
     })
+}
+
+/// Alice in Jira and Bob in Azure DevOps, and the workload they make.
+async fn people(
+    set: &ferry_config::ConfigSet,
+    integration: &ferry_domain::Integration,
+    jira: &JiraSim,
+    changes: usize,
+) -> Result<(Actor, Actor, Workload)> {
+    let person = |side: Side, email: &'static str, token: &'static str| {
+        let system = system(&set.systems, integration, side);
+        let scope = scope(integration, side);
+        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
+    };
+    let people_jira = person(Side::Left, JIRA_PERSON, "jira-alice-token").await?;
+    let people_ado = person(Side::Right, ADO_PERSON, "ado-bob-pat").await?;
+    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
+        .iter()
+        .filter_map(|e| jira.user(e).map(|u| u.id))
+        .collect::<Vec<_>>();
+    Ok((people_jira, people_ado, Workload::new(changes, assignees)))
+}
+
+/// Each change's latency so far (`None`: not landed yet), from both simulators' stamps.
+fn latencies(made: &[Made], jira: &[stamps::Stamp], ado: &[stamps::Stamp]) -> Vec<Option<Duration>> {
+    made.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            // This change's title, then those of later changes of the same entity.
+            let titles: Vec<&str> = made[i..]
+                .iter()
+                .filter(|l| l.flow == m.flow && l.source_key == m.source_key)
+                .map(|l| l.title.as_str())
+                .collect();
+            match m.flow {
+                Flow::LeftToRight => stamps::latency(jira, JIRA_PERSON, ado, BOT, &titles, m.at),
+                Flow::RightToLeft => stamps::latency(ado, ADO_PERSON, jira, BOT, &titles, m.at),
+            }
+        })
+        .collect()
 }
 
 /// Registers a Jira admin webhook and Azure DevOps service hooks (created, updated)

@@ -140,7 +140,7 @@ impl Report {
 fn fmt(x: f64) -> String {
     if x.is_nan() {
         "-".into()
-    } else if x.abs() >= 100.0 {
+    } else if x.abs() >= 100.0 || x.fract() == 0.0 {
         format!("{x:.0}")
     } else {
         format!("{x:.3}")
