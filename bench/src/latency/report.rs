@@ -40,7 +40,7 @@ impl ModeRun {
             ("Lambda invocations / change", b.per_change(b.invocations.total())),
             ("SQS requests / change", b.per_change(b.counts.sqs_requests())),
             ("DynamoDB requests / change", b.per_change(b.counts.dynamo_requests())),
-            ("$ per change (x 1e-6)", cost / b.synced.max(1) as f64 * 1e6),
+            ("$ per million changes", cost / b.synced.max(1) as f64 * 1e6),
         ]
     }
 }
