@@ -262,6 +262,10 @@ fn large_item_extra_reads(body: &[u8]) -> u64 {
     }
 }
 
+/// Non-empty receives of the embedded queue are also counted under this prefix and the
+/// queue's name: the handler invocations Lambda would make for them.
+pub const BATCH_PREFIX: &str = "batch.";
+
 /// The embedded queue, counted as SQS requests: one per send batch of up to 10
 /// messages (as `SendMessageBatch`), receive, ack (`DeleteMessage`), release
 /// (`ChangeMessageVisibility`) and depth (`GetQueueAttributes`).
@@ -282,6 +286,10 @@ impl Queue for CountedQueue {
     async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> PortResult<Vec<Delivery>> {
         let got = self.inner.receive(queue, max, visibility).await?;
         self.tally.sqs("ReceiveMessage", got.iter().map(|d| d.body.len()).sum());
+        if !got.is_empty() {
+            // A batch handed to a handler: one transform or write invocation on AWS.
+            self.tally.count(&format!("{BATCH_PREFIX}{}", queue.as_str()));
+        }
         Ok(got)
     }
     async fn ack(&self, queue: QueueName, receipt: &str) -> PortResult<()> {

@@ -7,6 +7,7 @@ mod collab;
 mod console;
 mod counting;
 mod footprint;
+mod latency;
 mod pipeline;
 mod prices;
 mod report;
@@ -87,6 +88,9 @@ enum Command {
     /// figures starts it): prints their URLs and serves until stdin closes.
     #[command(hide = true)]
     ServeSims,
+    /// Real-time latency of a person's change to the target's write, webhooks on against
+    /// polling every minute, with requests and dollars per change.
+    Latency(latency::Args),
     /// Console page loads (`ferry serve`) with many integrations and failures: median and
     /// 95th percentile per page.
     Console(console::Args),
@@ -133,6 +137,7 @@ async fn main() -> Result<()> {
         Some(Command::Footprint(args)) => return footprint::run(args).await,
         Some(Command::ServeSims) => return collab::serve_sims().await,
         Some(Command::Console(args)) => return console::run(args).await,
+        Some(Command::Latency(args)) => return latency::run(args).await,
         None => {}
     }
     let args = cli.sync;

@@ -23,7 +23,12 @@ use std::time::{Duration, Instant};
 /// Handler invocations and the time they took (what Lambda bills).
 #[derive(Debug, Default, Clone)]
 pub struct Invocations {
+    /// Polls on the schedule (each one a Scheduler invocation too).
     pub poll: u64,
+    /// Polls a webhook asked for (the hook function invokes the poll function).
+    pub requested_poll: u64,
+    /// Webhook deliveries the hook function answered.
+    pub hook: u64,
     pub transform: u64,
     pub write: u64,
     /// Sum over invocations of the duration rounded up to the millisecond.
@@ -33,17 +38,19 @@ pub struct Invocations {
 
 impl Invocations {
     pub fn total(&self) -> u64 {
-        self.poll + self.transform + self.write
+        self.poll + self.requested_poll + self.hook + self.transform + self.write
     }
     /// What happened since `before`, added to `self`.
     pub fn add_since(&mut self, now: &Invocations, before: &Invocations) {
         self.poll += now.poll - before.poll;
+        self.requested_poll += now.requested_poll - before.requested_poll;
+        self.hook += now.hook - before.hook;
         self.transform += now.transform - before.transform;
         self.write += now.write - before.write;
         self.billed_ms += now.billed_ms - before.billed_ms;
         self.handler_time += now.handler_time - before.handler_time;
     }
-    fn add(&mut self, took: Duration) {
+    pub fn add(&mut self, took: Duration) {
         self.handler_time += took;
         self.billed_ms += took.as_micros().div_ceil(1000) as u64;
     }
@@ -107,6 +114,44 @@ impl Pipeline {
         Ok(Pipeline::Aws(Box::new(AwsPipeline { engine, sqs, region, changes, writes })))
     }
 
+    /// Deletes what both queues hold on the AWS backend (the emulator's queues outlive a
+    /// run, and messages of earlier runs' integrations, whose simulators are gone, would
+    /// be retried in between this run's; PurgeQueue is allowed once a minute); the
+    /// embedded store is fresh already. Answers how many messages it deleted.
+    pub async fn discard_queued(&self) -> Result<usize> {
+        let Pipeline::Aws(a) = self else { return Ok(0) };
+        let mut n = 0;
+        for url in [&a.changes.url, &a.writes.url] {
+            loop {
+                let out = a
+                    .sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow!("ReceiveMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for m in &messages {
+                    let receipt = m.receipt_handle.as_deref().unwrap_or_default();
+                    a.sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| anyhow!("DeleteMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     pub fn engine(&self) -> &Arc<Engine> {
         match self {
             Pipeline::Embedded { engine, .. } => engine,
@@ -141,7 +186,7 @@ impl Pipeline {
                     Pipeline::Embedded { engine, queue } => {
                         embedded_batch(engine, queue, q, batch, inv, &mut written).await?
                     }
-                    Pipeline::Aws(a) => a.batch(q, batch, inv, &mut written).await?,
+                    Pipeline::Aws(a) => a.batch(q, batch, 0, inv, &mut written).await?,
                 };
             }
             idle_passes = if n == 0 { idle_passes + 1 } else { 0 };
@@ -210,11 +255,13 @@ fn written_by(body: &str) -> Option<Written> {
 }
 
 impl AwsPipeline {
-    /// One receive → handler → delete round, as Lambda's SQS event source does it.
-    async fn batch(
+    /// One receive → handler → delete round, as Lambda's SQS event source does it; the
+    /// receive waits up to `wait_secs` for a message (long polling).
+    pub async fn batch(
         &self,
         q: QueueName,
         batch: usize,
+        wait_secs: i32,
         inv: &mut Invocations,
         written: &mut Vec<Written>,
     ) -> Result<usize> {
@@ -228,7 +275,7 @@ impl AwsPipeline {
             .queue_url(url)
             .max_number_of_messages(batch.clamp(1, 10) as i32)
             .visibility_timeout(*visibility)
-            .wait_time_seconds(0)
+            .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await

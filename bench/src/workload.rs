@@ -16,6 +16,9 @@ pub struct Made {
     pub flow: Flow,
     pub source_key: String,
     pub at: Instant,
+    /// The title the change set: unique to the change, so the target write that carries
+    /// it can be recognised by its body.
+    pub title: String,
 }
 
 pub struct Workload {
@@ -69,11 +72,12 @@ impl Workload {
 
     async fn create(&mut self, seq: usize, jira: &Actor, ado: &Actor) -> Result<Made> {
         let k = self.filed.len();
-        let (flow, r) = if k & 1 == 0 {
+        let (flow, r, title) = if k & 1 == 0 {
             let assignee = &self.jira_assignees[k % self.jira_assignees.len()];
+            let title = format!("Checkout fails for guest users #{seq}");
             let r = jira
                 .create(vec![
-                    ("summary", FieldValue::Text(format!("Checkout fails for guest users #{seq}"))),
+                    ("summary", FieldValue::Text(title.clone())),
                     ("description", FieldValue::RichText(rich(seq, "Steps"))),
                     ("priority", FieldValue::Option(JIRA_PRIORITIES[k % 4].into())),
                     ("assignee", FieldValue::User(UserRef { id: assignee.clone(), email: None, display_name: None })),
@@ -81,34 +85,39 @@ impl Workload {
                     ("customfield_10052", FieldValue::Number((seq % 8) as f64)),
                 ])
                 .await?;
-            (Flow::LeftToRight, r)
+            (Flow::LeftToRight, r, title)
         } else {
+            let title = format!("Search page is slow #{seq}");
             let r = ado
                 .create(vec![
-                    ("System.Title", FieldValue::Text(format!("Search page is slow #{seq}"))),
+                    ("System.Title", FieldValue::Text(title.clone())),
                     ("System.Description", FieldValue::RichText(rich(seq, "Observed"))),
                     ("Microsoft.VSTS.Common.Priority", FieldValue::Number(((k % 4) + 1) as f64)),
                     ("System.AssignedTo", ado_user(ADO_ASSIGNEES[k % 3])),
                 ])
                 .await?;
-            (Flow::RightToLeft, r)
+            (Flow::RightToLeft, r, title)
         };
         let at = Instant::now();
         self.filed.push((flow, r.id.clone(), r.key.clone()));
-        Ok(Made { flow, source_key: r.key, at })
+        Ok(Made { flow, source_key: r.key, at, title })
     }
 
     async fn update(&mut self, seq: usize, jira: &Actor, ado: &Actor) -> Result<Made> {
         let (flow, id, key) = self.filed[self.updated % self.filed.len()].clone();
         let u = self.updated;
         self.updated += 1;
+        let title = match flow {
+            Flow::LeftToRight => format!("Checkout fails for guest users #{seq} (edited)"),
+            Flow::RightToLeft => format!("Search page is slow #{seq} (edited)"),
+        };
         match flow {
             Flow::LeftToRight => {
                 let assignee = &self.jira_assignees[(u + 1) % self.jira_assignees.len()];
                 jira.update(
                     &id,
                     vec![
-                        ("summary", FieldValue::Text(format!("Checkout fails for guest users #{seq} (edited)"))),
+                        ("summary", FieldValue::Text(title.clone())),
                         ("description", FieldValue::RichText(rich(seq, "Update"))),
                         ("priority", FieldValue::Option(JIRA_PRIORITIES[(u + 1) % 4].into())),
                         (
@@ -121,7 +130,7 @@ impl Workload {
             }
             Flow::RightToLeft => {
                 let mut fields = vec![
-                    ("System.Title", FieldValue::Text(format!("Search page is slow #{seq} (edited)"))),
+                    ("System.Title", FieldValue::Text(title.clone())),
                     ("System.Description", FieldValue::RichText(rich(seq, "Update"))),
                     ("Microsoft.VSTS.Common.Priority", FieldValue::Number(((u + 1) % 4 + 1) as f64)),
                     ("System.AssignedTo", ado_user(ADO_ASSIGNEES[(u + 1) % 3])),
@@ -132,7 +141,7 @@ impl Workload {
                 ado.update(&id, fields).await?;
             }
         }
-        Ok(Made { flow, source_key: key, at: Instant::now() })
+        Ok(Made { flow, source_key: key, at: Instant::now(), title })
     }
 }
 

@@ -9,7 +9,6 @@ mod exit;
 mod health;
 mod hook_subscriptions;
 mod init;
-mod listen;
 mod output;
 mod preview;
 mod shell;
@@ -448,11 +447,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 runner.run_until(&only, stop).await;
                 return Ok(ExitCode::SUCCESS);
             };
-            let (local, hooks) = listen::serve(rt.engine().clone(), rt.connectors().secrets(), addr).await?;
+            let trigger = Arc::new(ferry_runtime::listen::SpawnedPoll { engine: rt.engine().clone() });
+            let (local, hooks) =
+                ferry_runtime::listen::serve(rt.engine().clone(), rt.connectors().secrets(), trigger, addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
             eprintln!("ferry: running, webhooks on http://{local}/hooks/{{system}} (Ctrl-C to stop)");
             tokio::select! {
                 _ = runner.run_until(&only, stop) => Ok(ExitCode::SUCCESS),
-                served = hooks => served.map(|()| ExitCode::FAILURE),
+                served = hooks => served.context("serving the webhooks").map(|()| ExitCode::FAILURE),
             }
         }
         Command::Status { json, max_lag } => {

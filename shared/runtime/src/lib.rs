@@ -8,6 +8,8 @@ pub mod embedded;
 mod error;
 mod handling;
 pub mod hooks;
+#[cfg(feature = "listener")]
+pub mod listen;
 pub mod logging;
 mod refreshing;
 pub mod runner;

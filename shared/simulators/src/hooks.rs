@@ -2,7 +2,9 @@
 //! handles it or after it did (before it answers). Tests use them to interleave another
 //! actor with one of Ferry's requests — a person's edit in the middle of Ferry's write,
 //! another handler's work between two of Ferry's steps — at an exact point instead of
-//! by timing. Not part of the emulated API: nothing changes while no hook is armed.
+//! by timing. Observers see every matching request instead (a benchmark stamps when
+//! each write was answered). Not part of the emulated API: nothing changes while no
+//! hook or observer is armed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +46,7 @@ impl HookRequest {
 pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Run = Box<dyn FnOnce(HookRequest) -> HookFuture + Send>;
 type Matcher = Box<dyn Fn(&HookRequest) -> bool + Send + Sync>;
+type Observer = Box<dyn Fn(&HookRequest) + Send + Sync>;
 
 struct Hook {
     when: HookWhen,
@@ -55,6 +58,7 @@ struct Hook {
 #[derive(Default)]
 pub struct Hooks {
     pending: Mutex<Vec<Hook>>,
+    observers: Mutex<Vec<(HookWhen, Observer)>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -76,18 +80,37 @@ impl Hooks {
         self.lock().push(Hook { when, matches: Box::new(matches), run });
     }
 
+    /// Calls `observe` at `when` for every request from now on, until [`Hooks::clear`].
+    /// It runs while the request waits, so it must be quick (record, don't act).
+    pub fn observe<F>(&self, when: HookWhen, observe: F)
+    where
+        F: Fn(&HookRequest) + Send + Sync + 'static,
+    {
+        self.observers().push((when, Box::new(observe)));
+    }
+
     /// Hooks armed and not fired yet.
     pub fn pending(&self) -> usize {
         self.lock().len()
     }
 
-    /// Disarms every hook.
-    pub fn clear(&self) {
-        self.lock().clear();
+    /// Whether a request must be shown to the hooks: one is pending or observing.
+    pub(crate) fn armed(&self) -> bool {
+        self.pending() > 0 || !self.observers().is_empty()
     }
 
-    /// Runs (and disarms) the first hook of `when` that matches `req`, if any.
+    /// Disarms every hook and observer.
+    pub fn clear(&self) {
+        self.lock().clear();
+        self.observers().clear();
+    }
+
+    /// Shows `req` to the observers of `when`, then runs (and disarms) the first hook of
+    /// `when` that matches it, if any.
     pub(crate) async fn fire(&self, when: HookWhen, req: &HookRequest) {
+        for (_, observe) in self.observers().iter().filter(|(w, _)| *w == when) {
+            observe(req);
+        }
         let hook = {
             let mut pending = self.lock();
             let i = pending.iter().position(|h| h.when == when && (h.matches)(req));
@@ -101,6 +124,10 @@ impl Hooks {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hook>> {
         // A hook that panicked leaves the list as it was: keep using it.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn observers(&self) -> std::sync::MutexGuard<'_, Vec<(HookWhen, Observer)>> {
+        self.observers.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -138,5 +165,28 @@ mod tests {
         hooks.fire(HookWhen::After, &req("PUT", "/rest/api/3/issue/APP-1")).await;
         hooks.fire(HookWhen::After, &req("PUT", "/rest/api/3/issue/APP-1")).await;
         assert_eq!((fired.load(Ordering::SeqCst), hooks.pending()), (1, 0), "once");
+    }
+
+    #[tokio::test]
+    async fn an_observer_sees_every_request_at_its_moment_until_cleared() {
+        let hooks = Hooks::default();
+        assert!(!hooks.armed());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        hooks.observe(HookWhen::After, move |r| s.lock().unwrap().push((r.method.clone(), r.status)));
+        assert!(hooks.armed(), "an observer needs the requests shown to it");
+        hooks.fire(HookWhen::Before, &req("PUT", "/rest/api/3/issue/APP-1")).await;
+        let answered = |m: &str| HookRequest { status: Some(204), ..req(m, "/rest/api/3/issue/APP-1") };
+        hooks.fire(HookWhen::After, &answered("PUT")).await;
+        hooks.fire(HookWhen::After, &answered("POST")).await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![("PUT".to_string(), Some(204)), ("POST".to_string(), Some(204))],
+            "both answered requests, not the one before handling"
+        );
+        hooks.clear();
+        hooks.fire(HookWhen::After, &answered("PUT")).await;
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert!(!hooks.armed());
     }
 }

@@ -415,7 +415,7 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let user = authenticate(&headers, &inner);
-    let hook_request = (inner.hooks.pending() > 0).then(|| HookRequest {
+    let hook_request = inner.hooks.armed().then(|| HookRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
         user: user.map(|u| u.email.clone()),

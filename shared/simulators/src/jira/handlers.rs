@@ -211,7 +211,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let query = req.uri().query().unwrap_or("").to_string();
     // Bodies are buffered only while traffic is captured for the contract check, or a
     // test hook may want to see them.
-    let hooked = inner.hooks.pending() > 0;
+    let hooked = inner.hooks.armed();
     let captured_request = if inner.traffic.is_on() || hooked {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
         let scheme = auth_scheme(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
