@@ -603,19 +603,19 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
     async fn overview(
         &self,
         integrations: &[IntegrationId],
-        pace_since: Option<chrono::DateTime<chrono::Utc>>,
+        pace: Option<ferry_domain::PaceWindow>,
     ) -> PortResult<ferry_domain::StateOverview> {
         // On DynamoDB: one BatchGetItem per 100 keys (5 per integration), and with the
         // minute buckets one Query per direction.
         for _ in 0..(integrations.len() * 5).div_ceil(100) {
             self.op("BatchGetItem", "overview");
         }
-        if pace_since.is_some() {
+        if pace.is_some() {
             for _ in 0..integrations.len() * 2 {
                 self.op("Query", "overview");
             }
         }
-        self.inner.overview(integrations, pace_since).await
+        self.inner.overview(integrations, pace).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use anyhow::{Context, Result};
-use ferry_domain::{FieldValue, Side};
+use ferry_domain::{EntityId, FieldValue, IntegrationId, Side};
 
 /// A config with one mistake of each kind `ferry check` finds, each on a line whose
 /// text holds the marker after it.
@@ -305,5 +305,249 @@ async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_re
     }
     let failures = w.engine.state().list_failures(Some(&w.id)).await?;
     assert!(failures.is_empty(), "nothing parked: {failures:?}");
+    Ok(())
+}
+
+/// What one preview entry promises to write: the target entity (`None`: a create, found
+/// through the link the run makes) and the fields with the values the write sends.
+struct Promise {
+    flow: String,
+    source: String,
+    target: Option<String>,
+    fields: Vec<(String, Option<String>)>,
+}
+
+/// The creates and updates of a `preview --json` list.
+fn promises(preview: &serde_json::Value) -> Result<Vec<Promise>> {
+    let mut out = Vec::new();
+    for e in preview.as_array().context("preview --json prints a list")? {
+        let action = e["action"].as_str().context("action")?;
+        if action != "create" && action != "update" {
+            continue;
+        }
+        let fields = e["fields"].as_array().context("fields")?;
+        out.push(Promise {
+            flow: e["flow"].as_str().context("flow")?.to_string(),
+            source: e["source"].as_str().context("source")?.to_string(),
+            target: e["target"].as_str().map(str::to_string),
+            fields: fields.iter().map(|f| (f["field"].as_str().unwrap_or("").to_string(), shown(&f["to"]))).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// The failures a `preview --json` list says the run would park, as (flow, source, category).
+fn parks(preview: &serde_json::Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = preview
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "park")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+            (s("flow"), s("source"), s("category"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The fields Ferry's integration user set on an entity after its creation.
+fn fields_ferry_changed(history: Option<Vec<ferry_sim::Revision>>) -> Vec<String> {
+    let mut fields: Vec<String> = history
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.created && r.author == "ferry-bot@acme.test")
+        .flat_map(|r| r.fields)
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// The whole first walk of a new user, each step through the real `ferry` binary on the
+/// files the step before wrote: `init` proposes an integration from what the simulators
+/// offer, `check` accepts it against the live systems, `apply` stores it, `activate
+/// --since` pairs the 30 items of 200 mirrored by hand, `preview` says what the run will
+/// write, and `run --once` writes exactly that: every create with the fields the preview
+/// listed, every field of every update, no field the preview did not list, the failures
+/// it foresaw at most, and nothing duplicated on either side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_walk_from_init_to_run_writes_what_preview_promised_and_duplicates_nothing() -> Result<()> {
+    const ITEMS: usize = 200;
+    const BY_HAND: usize = 30;
+    let w = World::new(Variant::default()).await?;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let jira_before = w.jira.issue_keys("APP").len();
+    let ado_before = w.ado.work_item_ids("App").len();
+    let (mut issues, mut hand_twins) = (Vec::new(), Vec::new());
+    for n in 0..ITEMS {
+        let title = format!("Existing bug {n}");
+        let mut fields = vec![("summary", text(&title))];
+        if n % 4 == 0 {
+            fields.push(("description", text(&format!("Seen on build {n}."))));
+            fields.push(("labels", FieldValue::List(vec!["backfill".into()])));
+        }
+        let issue = alice.create(fields).await?;
+        if n < BY_HAND {
+            // Mirrored by hand before Ferry: the twin names the Jira key in a field of its own.
+            let twin = bob.create(vec![("System.Title", text(&title)), ("Custom.JiraKey", text(&issue.key))]).await?;
+            hand_twins.push(twin.id);
+        }
+        issues.push(issue);
+    }
+
+    // init: a proposal from what both systems offer, written next to the systems' config.
+    let systems = w.config.to_str().context("utf-8 path")?;
+    let out = w.config.with_file_name("walk");
+    let id = format!("{}-walk", w.id);
+    let (left, right) = (format!("{}:APP:Bug", w.systems[0].id), format!("{}:App:Bug", w.systems[1].id));
+    let init = ["init", "--config", systems, "--left", &left, "--right", &right, "--id", &id, "--json"];
+    let r = w.ferry(&[&init[..], &["--out", out.to_str().context("utf-8 path")?]].concat()).await;
+    assert!(r.ok, "init failed:\n{}\n{}", r.stdout, r.stderr);
+    let proposed = out.join(format!("{id}.yaml"));
+    let proposed = proposed.to_str().context("utf-8 path")?;
+    let yaml = std::fs::read_to_string(proposed)?;
+
+    // check: the live systems accept the written config as it is.
+    let checked = w.ferry(&["check", systems, proposed, "--json"]).await;
+    assert!(checked.ok, "check accepts the proposal:\n{}\n{}\n{yaml}", checked.stdout, checked.stderr);
+    let v: serde_json::Value = serde_json::from_str(&checked.stdout).context("check --json prints one object")?;
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(0), "{v:#}");
+    let applied = w.ferry(&["apply", systems, proposed]).await;
+    assert!(applied.ok, "apply: {}\n{yaml}", applied.stderr);
+
+    // activate --since: the hand-made pairs are linked, the rest is left to create.
+    let pair_by = "right:Custom.JiraKey";
+    let r = w.ferry(&["activate", &id, "--since", &since, "--pair-by", pair_by, "--yes", "--json"]).await;
+    assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
+    assert_eq!(v["linked"], BY_HAND, "{v:#}");
+    assert_eq!(v["plan"]["to_create"].as_array().map(Vec::len), Some(ITEMS - BY_HAND), "{v:#}");
+    assert_eq!(v["plan"]["ambiguous"].as_array().map(Vec::len), Some(0), "{v:#}");
+
+    // preview: what the run will write, with nothing written yet.
+    let p = w.ferry(&["preview", &id, "--limit", "1000", "--json"]).await;
+    assert!(p.ok, "preview: {}", p.stderr);
+    let preview: serde_json::Value = serde_json::from_str(&p.stdout)?;
+    let promised = promises(&preview)?;
+    let mut created: Vec<&str> = promised.iter().filter(|p| p.target.is_none()).map(|p| p.source.as_str()).collect();
+    created.sort_unstable();
+    let mut unpaired: Vec<&str> = issues[BY_HAND..].iter().map(|i| i.key.as_str()).collect();
+    unpaired.sort_unstable();
+    assert_eq!(created, unpaired, "the preview creates exactly the unpaired issues: {preview:#}");
+    assert!(
+        promised.iter().filter(|p| p.target.is_none()).all(|p| p.flow == "left_to_right"),
+        "nothing is created in Jira: {preview:#}"
+    );
+    assert_eq!(w.ado.work_item_ids("App").len(), ado_before + BY_HAND, "preview created nothing");
+
+    // run: a cycle polls both directions and drains the queues. A cycle waits at most
+    // its patience (30 s) for messages backing off after a transient error, which on the
+    // shared emulator's queues a loaded machine can outlast: the next cycle (an operator's
+    // next cron tick) finishes them, and is held to the same promises.
+    let iid = IntegrationId::parse(&id)?;
+    let state = w.engine.state();
+    for _ in 0..3 {
+        let run = w.ferry(&["run", "--once", "--integration", &id]).await;
+        assert!(run.ok, "run --once: {}\n{}", run.stdout, run.stderr);
+        if state.count_links(&iid).await? == ITEMS as u64 {
+            break;
+        }
+    }
+    let (jira_reader, ado_reader) = (w.reader(Side::Left).await, w.reader(Side::Right).await);
+    // Each promise kept: the target holds every value the preview showed...
+    let mut promised_fields: std::collections::BTreeMap<(Side, String), Vec<String>> = Default::default();
+    for p in &promised {
+        let target_side = if p.flow == "left_to_right" { Side::Right } else { Side::Left };
+        let target = match &p.target {
+            Some(t) => EntityId::new(t.clone()),
+            None => {
+                let issue = issues.iter().find(|i| i.key == p.source).context("a promised create of our issues")?;
+                let link = state.get_link(&iid, Side::Left, &issue.id).await?;
+                link.with_context(|| format!("{} was created and linked", p.source))?.right.id
+            }
+        };
+        let reader = if target_side == Side::Right { &ado_reader } else { &jira_reader };
+        let item = reader.get(&target).await?.with_context(|| format!("{target} exists"))?;
+        for (key, to) in &p.fields {
+            assert_eq!(&field(&item, key).key_string(), to, "{} {key}: written as the preview said", p.source);
+        }
+        if p.target.is_some() {
+            let fields = p.fields.iter().map(|(f, _)| f.clone()).collect();
+            promised_fields.insert((target_side, item.key.clone()), fields);
+        }
+    }
+    // ... and no field the preview did not show was changed after a creation.
+    for key in w.jira.issue_keys("APP") {
+        let changed = fields_ferry_changed(w.jira.history(&key));
+        let allowed = promised_fields.get(&(Side::Left, key.clone())).cloned().unwrap_or_default();
+        assert!(changed.iter().all(|f| allowed.contains(f)), "{key}: Ferry changed {changed:?}, previewed {allowed:?}");
+    }
+    for item in w.ado.work_item_ids("App") {
+        let changed = fields_ferry_changed(w.ado.history(item));
+        let allowed = promised_fields.get(&(Side::Right, item.to_string())).cloned().unwrap_or_default();
+        assert!(
+            changed.iter().all(|f| allowed.contains(f)),
+            "{item}: Ferry changed {changed:?}, previewed {allowed:?}"
+        );
+    }
+    // The hand-made pairs are linked to their twins, not copied again.
+    for (issue, twin) in issues.iter().zip(&hand_twins) {
+        let link = state.get_link(&iid, Side::Left, &issue.id).await?.context("hand pair linked")?;
+        assert_eq!(&link.right.id, twin, "{} stays paired with the twin made by hand", issue.key);
+    }
+    assert_eq!(state.count_links(&iid).await?, ITEMS as u64, "one link per issue");
+    assert_eq!(w.ado.work_item_ids("App").len(), ado_before + ITEMS, "one Azure DevOps item per Jira issue");
+    assert_eq!(w.jira.issue_keys("APP").len(), jira_before + ITEMS, "nothing was created back in Jira");
+    let parked: Vec<(String, String, String)> = state
+        .list_failures(Some(&iid))
+        .await?
+        .into_iter()
+        .map(|f| (f.flow.as_str().to_string(), f.entity_key, f.category.as_str().to_string()))
+        .collect();
+    // The preview weighs each direction against the systems as they are before the run;
+    // the run writes left to right first, after which the hand-made twins' reverse
+    // changes are settled without a park. So the run parks at most what was foreseen.
+    let foreseen = parks(&preview);
+    assert!(parked.iter().all(|p| foreseen.contains(p)), "parked {parked:?}, foreseen {foreseen:?}");
+
+    let again = w.ferry(&["preview", &id, "--limit", "1000", "--json"]).await;
+    let left = promises(&serde_json::from_str(&again.stdout)?)?;
+    assert!(left.is_empty(), "after the run nothing is left to write: {}", again.stdout);
+    Ok(())
+}
+
+/// A pair made by hand where the Jira issue has a description and labels its twin lacks:
+/// the backfill links them, and later runs must not erase what the issue holds.
+#[ignore = "known bug: the second run after `activate --since` writes the hand-made twin's empty \
+            labels and description over the Jira issue's (the first run leaves both sides as they \
+            are); run it with --ignored once fixed"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_made_pair_keeps_the_originals_values_through_later_runs() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let issue = alice
+        .create(vec![
+            ("summary", text("Mirrored by hand")),
+            ("description", text("Seen on build 7.")),
+            ("labels", FieldValue::List(vec!["backfill".into()])),
+        ])
+        .await?;
+    bob.create(vec![("System.Title", text("Mirrored by hand")), ("Custom.JiraKey", text(&issue.key))]).await?;
+    let config = w.config.to_str().context("utf-8 path")?;
+    assert!(w.ferry(&["apply", config]).await.ok);
+    let id = w.id.as_str();
+    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
+    for run in 1..=2 {
+        let r = w.ferry(&["run", "--once", "--integration", id]).await;
+        assert!(r.ok, "run {run}: {}\n{}", r.stdout, r.stderr);
+        let now = w.jira.issue_json(&issue.key).context("the issue")?;
+        assert_eq!(now["fields"]["labels"], serde_json::json!(["backfill"]), "after run {run}: {now:#}");
+        assert!(now["fields"]["description"].is_object(), "after run {run} the description is kept: {now:#}");
+    }
     Ok(())
 }

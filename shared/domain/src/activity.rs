@@ -142,6 +142,14 @@ pub struct FlowPace {
     pub oldest_in_flight: Option<DateTime<Utc>>,
 }
 
+/// The buckets a [`FlowPace`] is worked out of: those of the minutes from `since` on,
+/// with the last hour counted back from `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaceWindow {
+    pub since: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
 /// [`FlowPace`] of one direction's buckets (any order).
 pub fn flow_pace(buckets: &[PaceBucket], now: DateTime<Utc>) -> FlowPace {
     let hour_ago = now - Duration::hours(1);

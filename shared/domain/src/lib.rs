@@ -24,7 +24,7 @@ pub mod scm;
 pub mod value_map;
 pub mod webhook;
 
-pub use activity::{Activity, ActivityKind, FlowPace, PaceBucket};
+pub use activity::{Activity, ActivityKind, FlowPace, PaceBucket, PaceWindow};
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{

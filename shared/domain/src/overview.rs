@@ -1,9 +1,9 @@
 //! What the integrations overview reads of the state store, for many integrations at
-//! once: each direction's watermark, counters and minute buckets, and each
+//! once: each direction's watermark, counters and pace, and each
 //! integration's link count ([`crate::ports::StateStore::overview`]). Absent records
 //! read as their empty values, as the single reads answer them.
 
-use crate::activity::PaceBucket;
+use crate::activity::FlowPace;
 use crate::ids::IntegrationId;
 use crate::message::{FlowCounts, Watermark};
 use crate::model::Flow;
@@ -14,9 +14,11 @@ pub struct StateOverview {
     pub watermarks: HashMap<(IntegrationId, Flow), Watermark>,
     pub counts: HashMap<(IntegrationId, Flow), FlowCounts>,
     pub links: HashMap<IntegrationId, u64>,
-    /// Minute buckets from the overview's `pace_since` on, oldest first; none read when
-    /// it was not asked for.
-    pub pace: HashMap<(IntegrationId, Flow), Vec<PaceBucket>>,
+    /// Each direction's pace over the overview's [`crate::PaceWindow`]: what
+    /// [`crate::activity::flow_pace`] makes of its minute buckets (the store may add them
+    /// up where they are kept, so the buckets themselves are not handed over). Empty when
+    /// no window was asked for; a direction without buckets is absent.
+    pub pace: HashMap<(IntegrationId, Flow), FlowPace>,
 }
 
 impl StateOverview {
@@ -29,7 +31,8 @@ impl StateOverview {
     pub fn links(&self, integration: &IntegrationId) -> u64 {
         self.links.get(integration).copied().unwrap_or(0)
     }
-    pub fn pace(&self, integration: &IntegrationId, flow: Flow) -> &[PaceBucket] {
-        self.pace.get(&(integration.clone(), flow)).map_or(&[], Vec::as_slice)
+    /// A direction's pace (that of no buckets when it has none).
+    pub fn pace(&self, integration: &IntegrationId, flow: Flow) -> FlowPace {
+        self.pace.get(&(integration.clone(), flow)).copied().unwrap_or_default()
     }
 }

@@ -478,16 +478,17 @@ pub trait StateStore: Send + Sync {
         flow: Flow,
         since: DateTime<Utc>,
     ) -> PortResult<Vec<PaceBucket>>;
-    /// Both directions' watermarks, counters and (with `pace_since`) minute buckets
-    /// from then on, and the link counts, of `integrations`: what [`StateStore::get_watermark`],
-    /// [`StateStore::counts`], [`StateStore::pace_since`] and [`StateStore::count_links`]
-    /// answer one by one, in a number of store requests that does not grow with each
-    /// integration (the console's integrations page reads it for every integration).
-    /// The default makes the single reads; stores override it with batch reads.
+    /// Both directions' watermarks, counters and (with `pace`) pace over that window,
+    /// and the link counts, of `integrations`: what [`StateStore::get_watermark`],
+    /// [`StateStore::counts`], [`crate::activity::flow_pace`] of [`StateStore::pace_since`]
+    /// and [`StateStore::count_links`] answer one by one, in a number of store requests
+    /// that does not grow with each integration (the console's integrations page reads
+    /// it for every integration). The default makes the single reads; stores override it
+    /// with batch reads.
     async fn overview(
         &self,
         integrations: &[IntegrationId],
-        pace_since: Option<DateTime<Utc>>,
+        pace: Option<crate::activity::PaceWindow>,
     ) -> PortResult<crate::overview::StateOverview> {
         let mut out = crate::overview::StateOverview::default();
         for i in integrations {
@@ -497,8 +498,11 @@ pub trait StateStore: Send + Sync {
                     out.watermarks.insert((i.clone(), flow), wm);
                 }
                 out.counts.insert((i.clone(), flow), self.counts(i, flow).await?);
-                if let Some(since) = pace_since {
-                    out.pace.insert((i.clone(), flow), self.pace_since(i, flow, since).await?);
+                if let Some(w) = pace {
+                    let buckets = self.pace_since(i, flow, w.since).await?;
+                    if !buckets.is_empty() {
+                        out.pace.insert((i.clone(), flow), crate::activity::flow_pace(&buckets, w.now));
+                    }
                 }
             }
         }

@@ -128,20 +128,18 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<(FlowPace, i64), EngineError> {
         let buckets = self.state.pace_since(integration, flow, now - Duration::hours(PACE_WINDOW_HOURS)).await?;
-        Ok(pace_and_lag(&buckets, failures, integration, flow, now))
+        Ok(pace_and_lag(flow_pace(&buckets, now), failures, integration, flow, now))
     }
 }
 
-/// A direction's pace from its minute buckets, and its lag counting its parked
-/// failures among `failures`.
+/// A direction's pace, and its lag counting its parked failures among `failures`.
 pub(crate) fn pace_and_lag(
-    buckets: &[PaceBucket],
+    pace: FlowPace,
     failures: &[FailureCount],
     integration: &IntegrationId,
     flow: Flow,
     now: DateTime<Utc>,
 ) -> (FlowPace, i64) {
-    let pace = flow_pace(buckets, now);
     let (_, oldest_parked) = ferry_domain::failure_counts::open_in(failures, integration, flow);
     (pace, lag_secs(&pace, oldest_parked, now))
 }

@@ -7,7 +7,8 @@ use chrono::Duration;
 use chrono::{DateTime, Utc};
 use ferry_domain::failure_counts::open_in;
 use ferry_domain::{
-    ErrorCategory, FailureCount, Flow, FlowCounts, FlowPace, IntegrationId, IntegrationRecord, StateOverview,
+    ErrorCategory, FailureCount, Flow, FlowCounts, FlowPace, IntegrationId, IntegrationRecord, PaceWindow,
+    StateOverview,
 };
 use serde::Serialize;
 
@@ -84,8 +85,8 @@ impl Engine {
     ) -> Result<Vec<StatusWithPace>, EngineError> {
         let records = self.config.list_integrations().await?;
         let ids: Vec<IntegrationId> = records.iter().map(|r| r.integration.id.clone()).collect();
-        let since = with_pace.then(|| now - Duration::hours(PACE_WINDOW_HOURS));
-        let overview = self.state.overview(&ids, since).await?;
+        let window = with_pace.then(|| PaceWindow { since: now - Duration::hours(PACE_WINDOW_HOURS), now });
+        let overview = self.state.overview(&ids, window).await?;
         Ok(records
             .iter()
             .map(|record| {

@@ -7,8 +7,8 @@
 //! seconds because SQS visibility timeouts have one-second granularity.
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
+use ferry_domain::activity::flow_pace;
 use ferry_domain::ports::{ConfigStore, OutMessage, Queue, QueueName, StateKey, StateRecord, StateStore};
-use ferry_domain::FailureCount;
 use ferry_domain::{
     Activity, ActivityKind, AttachmentPair, AuthConfig, ChangeEvent, CollabState, CommentPair, CopyIntent, Counter,
     Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping,
@@ -17,6 +17,7 @@ use ferry_domain::{
     SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
     MESSAGE_SCHEMA,
 };
+use ferry_domain::{FailureCount, PaceWindow};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -254,34 +255,54 @@ pub async fn state_store(store: &dyn StateStore) {
 }
 
 /// The overview of several integrations answers what the single reads answer, after
-/// the suites above gave `iid` a watermark, links, counters and minute buckets.
+/// the suites above gave `iid` a watermark, links, counters and minute buckets; its pace
+/// is [`flow_pace`] of the buckets `pace_since` reads, for windows that take in all of
+/// them, some, or put them outside the last hour.
 async fn overview(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
     let fresh = IntegrationId::parse(unique("int")).expect("valid id");
     let all = [iid.clone(), other.clone(), fresh.clone()];
-    let since = Utc.timestamp_opt(0, 0).single().expect("the epoch");
-    let got = store.overview(&all, Some(since)).await.expect("overview");
+    let epoch = Utc.timestamp_opt(0, 0).single().expect("the epoch");
+    let now = Utc::now();
+    let window = PaceWindow { since: epoch, now };
+    let got = store.overview(&all, Some(window)).await.expect("overview");
     for i in &all {
         assert_eq!(got.links(i), store.count_links(i).await.expect("count"), "links of {i}");
         for flow in Flow::BOTH {
             let one = store.get_watermark(i, flow).await.expect("get");
             assert_eq!(got.watermark(i, flow), one.as_ref(), "watermark of {i} {flow}");
             assert_eq!(got.counts(i, flow), store.counts(i, flow).await.expect("counts"), "counts of {i} {flow}");
-            let pace = store.pace_since(i, flow, since).await.expect("pace");
-            assert_eq!(got.pace(i, flow), pace.as_slice(), "minute buckets of {i} {flow}");
         }
     }
     // Not vacuous: the suites above wrote each kind of record for `iid`.
     assert!(got.watermark(iid, Flow::LeftToRight).is_some_and(|w| w.version > 0));
     assert!(got.links(iid) > 0);
     assert_eq!(got.counts(iid, Flow::RightToLeft).synced, 3);
-    assert!(!got.pace(iid, Flow::LeftToRight).is_empty());
     assert_eq!(got.watermark(&fresh, Flow::LeftToRight), None);
     assert_eq!(got.counts(&fresh, Flow::LeftToRight), FlowCounts::default());
 
+    let minute = store.pace_since(iid, Flow::LeftToRight, epoch).await.expect("pace")[0].minute;
+    let windows = [
+        window,
+        PaceWindow { since: minute + TimeDelta::minutes(1), now },
+        PaceWindow { since: epoch, now: minute + TimeDelta::minutes(90) },
+        PaceWindow { since: epoch, now: minute + TimeDelta::seconds(30) },
+    ];
+    for w in windows {
+        let got = store.overview(&all, Some(w)).await.expect("overview");
+        for i in &all {
+            for flow in Flow::BOTH {
+                let buckets = store.pace_since(i, flow, w.since).await.expect("pace");
+                assert_eq!(got.pace(i, flow), flow_pace(&buckets, w.now), "pace of {i} {flow} over {w:?}");
+            }
+        }
+    }
+    let pace = got.pace(iid, Flow::LeftToRight);
+    assert_eq!((pace.written_last_hour, pace.oldest_in_flight), (3, Some(minute)), "a change still in flight");
+
     let without = store.overview(&all, None).await.expect("overview without pace");
-    assert!(without.pace.is_empty(), "no minute buckets unless asked for");
+    assert!(without.pace.is_empty(), "no pace unless asked for");
     assert_eq!((without.watermarks, without.counts, without.links), (got.watermarks, got.counts, got.links));
-    assert_eq!(store.overview(&[], Some(since)).await.expect("empty overview"), Default::default());
+    assert_eq!(store.overview(&[], Some(window)).await.expect("empty overview"), Default::default());
 }
 
 async fn leases(store: &dyn StateStore, iid: &IntegrationId) {

@@ -1,13 +1,15 @@
 //! [`StateStore::overview`](ferry_domain::ports::StateStore::overview) on DynamoDB:
 //! the watermark, counter and link-count items of all the integrations in
 //! `BatchGetItem`s (100 keys each: 5 items per integration), and the minute buckets one
-//! `Query` per direction with up to [`PACE_QUERIES`] in flight.
+//! `Query` per direction with up to [`PACE_QUERIES`] in flight, each direction's pace
+//! worked out of them here.
 
 use super::dynamo::{get_s, get_u64, DynamoStore};
 use super::dynamo_state::{count_pk, flow_counts, linkcount_pk, watermark, wm_pk};
 use chrono::{DateTime, Utc};
+use ferry_domain::activity::flow_pace;
 use ferry_domain::ports::PortResult;
-use ferry_domain::{Flow, IntegrationId, PortError, StateOverview};
+use ferry_domain::{Flow, IntegrationId, PaceWindow, PortError, StateOverview};
 use std::collections::HashMap;
 use tokio::task::JoinSet;
 
@@ -25,7 +27,7 @@ impl DynamoStore {
     pub(super) async fn overview_read(
         &self,
         integrations: &[IntegrationId],
-        pace_since: Option<DateTime<Utc>>,
+        pace: Option<PaceWindow>,
     ) -> PortResult<StateOverview> {
         let what = format!("overview of {} integrations", integrations.len());
         let table = &*self.state_table;
@@ -56,8 +58,10 @@ impl DynamoStore {
                 None => {}
             }
         }
-        if let Some(since) = pace_since {
-            out.pace = self.pace_of_all(integrations, since).await?;
+        if let Some(w) = pace {
+            let buckets = self.pace_of_all(integrations, w.since).await?;
+            out.pace =
+                buckets.into_iter().filter(|(_, b)| !b.is_empty()).map(|(k, b)| (k, flow_pace(&b, w.now))).collect();
         }
         Ok(out)
     }

@@ -970,9 +970,9 @@ impl StateStore for DynamoStore {
     async fn overview(
         &self,
         integrations: &[IntegrationId],
-        pace_since: Option<DateTime<Utc>>,
+        pace: Option<ferry_domain::PaceWindow>,
     ) -> PortResult<StateOverview> {
-        self.overview_read(integrations, pace_since).await
+        self.overview_read(integrations, pace).await
     }
 
     async fn pending(&self, integration: &IntegrationId, side: Side, awaited: &EntityId) -> PortResult<Vec<EntityId>> {

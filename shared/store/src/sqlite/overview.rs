@@ -6,14 +6,14 @@ use super::state::set_counter;
 use super::{decode, sortable_time, to_u64, Ctx};
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::PortResult;
-use ferry_domain::{Flow, IntegrationId, PaceBucket, PortError, StateOverview, Watermark};
+use ferry_domain::{Flow, FlowPace, IntegrationId, PaceWindow, PortError, StateOverview, Watermark};
 use rusqlite::{params, Connection, Row};
 
 const WHAT: &str = "overview";
 /// The integrations of the JSON array bound as `?1`.
 const GIVEN: &str = "integration IN (SELECT value FROM json_each(?1))";
 
-pub(super) fn read(conn: &mut Connection, ids: &str, pace_since: Option<DateTime<Utc>>) -> PortResult<StateOverview> {
+pub(super) fn read(conn: &mut Connection, ids: &str, pace: Option<PaceWindow>) -> PortResult<StateOverview> {
     let tx = conn.transaction().ctx(|| WHAT.to_string())?;
     let mut out = StateOverview::default();
     for_each(
@@ -48,51 +48,78 @@ pub(super) fn read(conn: &mut Connection, ids: &str, pace_since: Option<DateTime
             Ok(())
         },
     )?;
-    if let Some(since) = pace_since {
-        // Both flows named, so the primary key (integration, flow, minute) serves the range.
-        let sql = format!(
-            "SELECT integration, flow, minute, read, written, settled FROM pace WHERE {GIVEN} AND flow IN (?2, ?3) \
-             AND minute >= ?4 ORDER BY integration, flow, minute"
-        );
-        let [a, b] = Flow::BOTH.map(Flow::as_str);
-        // Rows come grouped by direction (about 1,440 a day each): each group's key is
-        // parsed once, and the group stored whole.
-        let mut group: Option<Group> = None;
-        for_each(&tx, &sql, params![ids, a, b, sortable_time(&since)], |r| {
-            let (i, flow) = (text(r, 0)?, text(r, 1)?);
-            if group.as_ref().is_none_or(|((gi, gf), _, _)| gi.as_bytes() != i || gf.as_bytes() != flow) {
-                let raw = (String::from_utf8_lossy(i).into_owned(), String::from_utf8_lossy(flow).into_owned());
-                if let Some((_, key, buckets)) = group.replace((raw, key(r)?, Vec::new())) {
-                    out.pace.insert(key, buckets);
-                }
-            }
-            let minute = minute_of(text(r, 2)?).ok_or_else(|| {
-                let shown = String::from_utf8_lossy(text(r, 2).unwrap_or_default()).into_owned();
-                PortError::store(format!("{WHAT}: corrupt minute {shown:?} in table `pace`"))
-            })?;
-            let count = |n| r.get::<_, i64>(n).ctx(what).and_then(|v| to_u64(v, WHAT));
-            let bucket = PaceBucket { minute, read: count(3)?, written: count(4)?, settled: count(5)? };
-            if let Some((_, _, buckets)) = group.as_mut() {
-                buckets.push(bucket);
-            }
-            Ok(())
-        })?;
-        if let Some((_, key, buckets)) = group {
-            out.pace.insert(key, buckets);
-        }
+    if let Some(window) = pace {
+        read_pace(&tx, ids, window, &mut out)?;
     }
     Ok(out)
 }
 
-/// A text column's bytes, without copying them.
-fn text<'r>(r: &'r Row<'_>, n: usize) -> PortResult<&'r [u8]> {
-    r.get_ref(n).ctx(what)?.as_bytes().map_err(|e| PortError::store(format!("{WHAT}: column {n}: {e}")))
+/// Each direction's pace, added up by SQLite where the buckets are: a day of minute
+/// buckets for every direction is tens of thousands of rows, and handing each over to be
+/// decoded and summed here was most of the console's integrations page. This is
+/// [`flow_pace`](ferry_domain::activity::flow_pace) in SQL (`sortable_time` text sorts
+/// as the times do): one pass adds up each direction's changes written in the hour
+/// before `now`, read and settled; only a direction with changes in flight (more read
+/// than settled) has its buckets read, oldest first, up to the one where the changes
+/// read so far first outnumber all those settled.
+const PACE_SUMS: &str = "
+    SELECT integration, flow, SUM(CASE WHEN minute >= ?5 AND minute <= ?6 THEN written ELSE 0 END),
+           SUM(read), SUM(settled)
+    FROM pace WHERE integration IN (SELECT value FROM json_each(?1)) AND flow IN (?2, ?3) AND minute >= ?4
+    GROUP BY integration, flow";
+const PACE_READS: &str =
+    "SELECT minute, read FROM pace WHERE integration = ?1 AND flow = ?2 AND minute >= ?3 ORDER BY minute";
+
+fn read_pace(tx: &Connection, ids: &str, w: PaceWindow, out: &mut StateOverview) -> PortResult<()> {
+    let [a, b] = Flow::BOTH.map(Flow::as_str);
+    let hour_ago = sortable_time(&(w.now - chrono::Duration::hours(1)));
+    let (since, now) = (sortable_time(&w.since), sortable_time(&w.now));
+    let mut in_flight = Vec::new();
+    for_each(tx, PACE_SUMS, params![ids, a, b, since, hour_ago, now], |r| {
+        let count = |n| r.get::<_, i64>(n).ctx(what).and_then(|v| to_u64(v, WHAT));
+        let key = key(r)?;
+        let (read, settled) = (count(3)?, count(4)?);
+        if read > settled {
+            in_flight.push((key.clone(), settled));
+        }
+        out.pace.insert(key, FlowPace { written_last_hour: count(2)?, oldest_in_flight: None });
+        Ok(())
+    })?;
+    for ((integration, flow), settled) in in_flight {
+        let oldest = oldest_in_flight(tx, &integration, flow, &since, settled)?;
+        if let Some(pace) = out.pace.get_mut(&(integration, flow)) {
+            pace.oldest_in_flight = oldest;
+        }
+    }
+    Ok(())
+}
+
+/// The first minute from `since` on where the changes read so far outnumber `settled`.
+fn oldest_in_flight(
+    tx: &Connection,
+    integration: &IntegrationId,
+    flow: Flow,
+    since: &str,
+    settled: u64,
+) -> PortResult<Option<DateTime<Utc>>> {
+    let mut stmt = tx.prepare_cached(PACE_READS).ctx(what)?;
+    let mut rows = stmt.query(params![integration.as_str(), flow.as_str(), since]).ctx(what)?;
+    let mut read = 0u64;
+    while let Some(r) = rows.next().ctx(what)? {
+        read += to_u64(r.get(1).ctx(what)?, WHAT)?;
+        if read > settled {
+            let m: String = r.get(0).ctx(what)?;
+            let minute = minute_of(m.as_bytes());
+            return minute
+                .map(Some)
+                .ok_or_else(|| PortError::store(format!("{WHAT}: corrupt minute {m:?} in table `pace`")));
+        }
+    }
+    Ok(None)
 }
 
 /// A minute as [`sortable_time`] writes it (`2026-12-07T03:20:00.000000000Z`), read
-/// field by field: a day of buckets for every direction is tens of thousands of rows,
-/// and a general RFC 3339 parse was most of the page's time. Anything else goes through
-/// the general parse.
+/// field by field; anything else goes through the general RFC 3339 parse.
 fn minute_of(s: &[u8]) -> Option<DateTime<Utc>> {
     let num = |from: usize, to: usize| -> Option<u32> {
         s.get(from..to)?.iter().try_fold(0u32, |acc, b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
@@ -105,9 +132,6 @@ fn minute_of(s: &[u8]) -> Option<DateTime<Utc>> {
     let s = std::str::from_utf8(s).ok()?;
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
-
-/// A direction's rows of table `pace`: its raw key, parsed key and buckets.
-type Group = ((String, String), (IntegrationId, Flow), Vec<PaceBucket>);
 
 fn what() -> String {
     WHAT.to_string()
@@ -143,6 +167,7 @@ fn key(r: &Row<'_>) -> PortResult<(IntegrationId, Flow)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_domain::PaceBucket;
 
     #[test]
     fn minutes_read_back_as_they_were_written() {

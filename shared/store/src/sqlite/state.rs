@@ -519,15 +519,15 @@ impl StateStore for SqliteStore {
         self.run(move |conn, _| activity::pace_since(conn, &integration, flow.as_str(), &since)).await
     }
 
-    /// Four queries (one per table) in one read transaction.
+    /// Four queries (one per table) in one read transaction; the pace added up in SQL.
     async fn overview(
         &self,
         integrations: &[IntegrationId],
-        pace_since: Option<DateTime<Utc>>,
+        pace: Option<ferry_domain::PaceWindow>,
     ) -> PortResult<StateOverview> {
         let ids: Vec<&str> = integrations.iter().map(IntegrationId::as_str).collect();
         let ids = serde_json::to_string(&ids).map_err(|e| PortError::store(format!("overview: {e}")))?;
-        self.run(move |conn, _| overview::read(conn, &ids, pace_since)).await
+        self.run(move |conn, _| overview::read(conn, &ids, pace)).await
     }
 
     async fn get_collab(&self, integration: &IntegrationId, left: &EntityId) -> PortResult<Option<(CollabState, u64)>> {

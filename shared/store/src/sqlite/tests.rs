@@ -494,3 +494,49 @@ async fn a_version_2_file_drops_its_seen_table_and_keeps_its_watermarks() {
         .unwrap();
     assert_eq!(tables, 0, "the seen table is gone");
 }
+
+/// The overview's pace, added up in SQL, is `flow_pace` of the buckets for every window:
+/// a day of buckets with changes in flight at different minutes in each direction.
+#[tokio::test]
+async fn the_overviews_pace_added_up_in_sql_is_flow_pace_of_the_buckets() {
+    use ferry_domain::activity::flow_pace;
+    use ferry_domain::{Flow, IntegrationId, PaceBucket, PaceWindow};
+    let (_dir, store) = fresh(QueueSettings::default());
+    let ids: Vec<IntegrationId> = (0..3).map(|n| IntegrationId::parse(format!("pace-{n}")).unwrap()).collect();
+    let now = Utc::now();
+    let start = PaceBucket::at(now - chrono::Duration::hours(25)).minute;
+    for (n, id) in ids.iter().enumerate() {
+        for (f, flow) in Flow::BOTH.into_iter().enumerate() {
+            for m in (0..25 * 60).step_by(7 + n + f) {
+                // Reads settle a while later, and some never do (parked or in flight).
+                let k = (m as u64 + n as u64 * 13 + f as u64 * 5) % 11;
+                let b = PaceBucket {
+                    minute: start + chrono::Duration::minutes(m as i64),
+                    read: k,
+                    written: k / 2,
+                    settled: k.saturating_sub(u64::from(m % 97 == 0)),
+                };
+                store.add_pace(id, flow, &b).await.unwrap();
+            }
+        }
+    }
+    let hours = |h: i64| now - chrono::Duration::hours(h);
+    let windows = [
+        PaceWindow { since: hours(24), now },
+        PaceWindow { since: hours(3), now },
+        PaceWindow { since: hours(24), now: hours(5) },
+        PaceWindow { since: now, now },
+    ];
+    for w in windows {
+        let got = store.overview(&ids, Some(w)).await.unwrap();
+        for id in &ids {
+            for flow in Flow::BOTH {
+                let buckets = store.pace_since(id, flow, w.since).await.unwrap();
+                assert_eq!(got.pace(id, flow), flow_pace(&buckets, w.now), "{id} {flow} over {w:?}");
+            }
+        }
+    }
+    let whole = store.overview(&ids, Some(windows[0])).await.unwrap();
+    assert!(ids.iter().any(|id| whole.pace(id, Flow::LeftToRight).oldest_in_flight.is_some()), "not vacuous");
+    assert!(ids.iter().all(|id| whole.pace(id, Flow::RightToLeft).written_last_hour > 0), "not vacuous");
+}
