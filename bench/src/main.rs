@@ -240,6 +240,7 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
     let mut extra_writes = 0usize;
     let mut sync_time = Duration::ZERO;
     let mut synced = 0usize;
+    let mut synced_into_jira = 0usize;
     let mut steady = report::Bucket::default();
     let (mut steady_jira, mut steady_ado) = (Vec::new(), Vec::new());
     let started = Instant::now();
@@ -257,6 +258,9 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
         let took = sync_started.elapsed();
         sync_time += took;
         synced += written.len();
+        // The benchmark's integration has Jira on the left.
+        let into_jira = written.iter().filter(|w| w.flow.target() == Side::Left).count();
+        synced_into_jira += into_jira;
         let mut at: HashMap<(Flow, String), Instant> = HashMap::new();
         let n_written = written.len();
         for w in written {
@@ -274,6 +278,7 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
         }
         if steady_round {
             steady.synced += n_written;
+            steady.synced_into_jira += into_jira;
             steady.sync_time += took;
             steady.latencies.extend(latencies.iter().copied());
             steady.counts = steady.counts.plus(&tally.snapshot().minus(&round_counts));
@@ -299,6 +304,7 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
         extra_writes,
         all: report::Bucket {
             synced,
+            synced_into_jira,
             sync_time,
             latencies: all_latencies,
             counts: tally.snapshot().minus(&before),

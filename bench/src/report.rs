@@ -5,7 +5,7 @@ use crate::pipeline::Invocations;
 use crate::prices::Prices;
 use ferry_sim::RequestRecord;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use std::time::Duration;
 #[derive(Debug, Default, Clone)]
 pub struct RequestBreakdown {
     pub by_kind: BTreeMap<&'static str, u64>,
+    /// The same requests per system: Jira's, then Azure DevOps'.
+    pub jira_by_kind: BTreeMap<&'static str, u64>,
+    pub ado_by_kind: BTreeMap<&'static str, u64>,
     pub jira_total: u64,
     pub ado_total: u64,
 }
@@ -62,19 +65,44 @@ pub fn kind_of(service: &str, r: &RequestRecord) -> &'static str {
 
 impl RequestBreakdown {
     pub fn of(jira: &[RequestRecord], ado: &[RequestRecord]) -> Self {
-        let mut by_kind = BTreeMap::new();
-        for (svc, reqs) in [("jira", jira), ("ado", ado)] {
+        let kinds = |svc: &str, reqs: &[RequestRecord]| {
+            let mut by_kind = BTreeMap::new();
+            // Jira issues whose last request was a transition: the next read of the
+            // issue is the read of the revision the transition made.
+            let mut transitioned = HashSet::new();
             for r in reqs {
-                *by_kind.entry(kind_of(svc, r)).or_insert(0) += 1;
+                let mut kind = kind_of(svc, r);
+                if svc == "jira" {
+                    match kind {
+                        "transition" => {
+                            transitioned.insert(r.path.trim_end_matches("/transitions").to_string());
+                        }
+                        "entity read" if transitioned.remove(&r.path) => kind = "read after transition",
+                        _ => {}
+                    }
+                }
+                *by_kind.entry(kind).or_insert(0) += 1;
             }
+            by_kind
+        };
+        let (jira_by_kind, ado_by_kind) = (kinds("jira", jira), kinds("ado", ado));
+        let mut by_kind = jira_by_kind.clone();
+        for (k, n) in &ado_by_kind {
+            *by_kind.entry(k).or_insert(0) += n;
         }
-        Self { by_kind, jira_total: jira.len() as u64, ado_total: ado.len() as u64 }
+        Self { by_kind, jira_by_kind, ado_by_kind, jira_total: jira.len() as u64, ado_total: ado.len() as u64 }
     }
     pub fn get(&self, k: &str) -> u64 {
         self.by_kind.get(k).copied().unwrap_or(0)
     }
     pub fn total(&self) -> u64 {
         self.jira_total + self.ado_total
+    }
+    /// Requests to Jira but the status's workflow transitions: the reads of the
+    /// available transitions, the transitions, and the read of the revision they made.
+    pub fn jira_transitions_aside(&self) -> u64 {
+        let t = |k: &str| self.jira_by_kind.get(k).copied().unwrap_or(0);
+        self.jira_total - t("transition") - t("transition read") - t("read after transition")
     }
     /// Reads of the systems where the changes happen (the polls' searches and batch
     /// reads, and entity reads).
@@ -93,6 +121,8 @@ impl RequestBreakdown {
 pub struct Bucket {
     /// Write commands that changed the target (creates and updates).
     pub synced: usize,
+    /// Of those, the ones written into Jira (the rest went into Azure DevOps).
+    pub synced_into_jira: usize,
     pub sync_time: Duration,
     pub latencies: Vec<Duration>,
     pub counts: Counts,
@@ -148,6 +178,19 @@ impl Bucket {
     pub fn per_change(&self, x: u64) -> f64 {
         x as f64 / self.synced_f()
     }
+    /// Requests to Jira per change written into Jira: the writes and reads of those
+    /// changes, and Jira's polls (the share of the changes read from it).
+    pub fn jira_per_change(&self) -> f64 {
+        self.requests.jira_total as f64 / self.synced_into_jira.max(1) as f64
+    }
+    /// As [`Bucket::jira_per_change`], the status's transitions aside.
+    pub fn jira_per_change_transitions_aside(&self) -> f64 {
+        self.requests.jira_transitions_aside() as f64 / self.synced_into_jira.max(1) as f64
+    }
+    /// Requests to Azure DevOps per change written into it (as [`Bucket::jira_per_change`]).
+    pub fn ado_per_change(&self) -> f64 {
+        self.requests.ado_total as f64 / self.synced.saturating_sub(self.synced_into_jira).max(1) as f64
+    }
     pub fn throughput(&self) -> f64 {
         self.synced as f64 / self.sync_time.as_secs_f64().max(1e-9)
     }
@@ -184,6 +227,9 @@ impl Bucket {
             ("system write requests / change", self.per_change(self.requests.target_writes())),
             ("Jira transitions / change", self.per_change(self.requests.get("transition"))),
             ("all system requests / change", self.per_change(self.requests.total())),
+            ("Jira requests / change into Jira", self.jira_per_change()),
+            ("  the same, transitions aside", self.jira_per_change_transitions_aside()),
+            ("ADO requests / change into ADO", self.ado_per_change()),
             ("SQS requests / change", self.per_change(self.counts.sqs_requests())),
             ("SQS billed requests / change", self.per_change(self.counts.sqs_chunks)),
             ("DynamoDB requests / change", self.per_change(self.counts.dynamo_requests())),
@@ -286,6 +332,17 @@ impl Report {
                     c.scheduler * m
                 );
                 let _ = writeln!(s, "    system requests by kind: {:?}", b.requests.by_kind);
+                let _ = writeln!(
+                    s,
+                    "    Jira requests by kind ({} changes into Jira): {:?}",
+                    b.synced_into_jira, b.requests.jira_by_kind
+                );
+                let _ = writeln!(
+                    s,
+                    "    ADO requests by kind ({} changes into ADO): {:?}",
+                    b.synced - b.synced_into_jira,
+                    b.requests.ado_by_kind
+                );
                 let _ = writeln!(s, "    queue/store operations: {:?}", b.counts.ops);
             }
         }
@@ -298,9 +355,12 @@ impl Report {
                 b.figures(&self.prices, self.memory_mb).into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
             json!({
                 "synced": b.synced,
+                "synced_into_jira": b.synced_into_jira,
                 "sync_secs": b.sync_time.as_secs_f64(),
                 "figures": figures,
                 "system_requests": b.requests.by_kind,
+                "jira_requests": b.requests.jira_by_kind,
+                "ado_requests": b.requests.ado_by_kind,
                 "queue_store_operations": b.counts.ops,
                 "invocations": {"poll": b.invocations.poll, "transform": b.invocations.transform, "write": b.invocations.write, "billed_ms": b.invocations.billed_ms},
             })
@@ -370,6 +430,30 @@ mod tests {
         for (svc, m, p, want) in cases {
             assert_eq!(kind_of(svc, &req(m, p)), want, "{svc} {m} {p}");
         }
+    }
+
+    #[test]
+    fn the_read_after_a_transition_is_counted_with_the_transitions_and_each_system_apart() {
+        let jira = [
+            req("GET", "/rest/api/3/issue/APP-1"),
+            req("PUT", "/rest/api/3/issue/APP-1"),
+            req("GET", "/rest/api/3/issue/APP-1/transitions"),
+            req("POST", "/rest/api/3/issue/APP-1/transitions"),
+            req("GET", "/rest/api/3/issue/APP-1"),
+            // The next write of the same issue reads it as any other.
+            req("GET", "/rest/api/3/issue/APP-1"),
+            req("PUT", "/rest/api/3/issue/APP-1"),
+        ];
+        let ado = [req("GET", "/acme/_apis/wit/workitems/7"), req("PATCH", "/acme/_apis/wit/workitems/7")];
+        let b = RequestBreakdown::of(&jira, &ado);
+        assert_eq!(b.jira_by_kind.get("read after transition"), Some(&1));
+        assert_eq!(b.jira_by_kind.get("entity read"), Some(&2));
+        assert_eq!(b.jira_transitions_aside(), 4, "two reads and two edits");
+        assert_eq!((b.jira_total, b.ado_total, b.get("update")), (7, 2, 3));
+        let bucket = Bucket { synced: 3, synced_into_jira: 2, requests: b, ..Bucket::default() };
+        assert_eq!(bucket.jira_per_change(), 3.5);
+        assert_eq!(bucket.jira_per_change_transitions_aside(), 2.0);
+        assert_eq!(bucket.ado_per_change(), 2.0);
     }
 
     #[test]

@@ -509,3 +509,69 @@ async fn open_failures(w: &World, flow: Flow) -> Result<u64> {
         other => anyhow::bail!("the open-failure count answered {other:?}"),
     }
 }
+
+/// Ferry's requests to a simulator since `from`, but the polls' reads and the look-ups
+/// of people (cached across writes), as `METHOD resource` (the path after the API's root).
+fn writer_requests(requests: &[ferry_sim::RequestRecord], from: usize) -> Vec<String> {
+    requests[from..]
+        .iter()
+        .filter(|r| r.user.as_deref() == Some("ferry-bot@acme.test"))
+        .filter(|r| {
+            let p = r.path.to_ascii_lowercase();
+            let poll = p.ends_with("/search/jql") || p.ends_with("/wiql") || p.ends_with("/workitemsbatch");
+            !(poll || p.contains("/user") || p.contains("identit"))
+        })
+        .map(|r| {
+            let resource = ["/_apis/wit/", "/rest/api/3/"].iter().find_map(|root| r.path.split_once(root));
+            format!("{} {}", r.method, resource.map_or(r.path.as_str(), |(_, tail)| tail))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_of_a_linked_pair_costs_its_target_one_read_and_one_write_and_echoes_nothing() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let (jira_id, ado_id) = synced_pair(&w).await?;
+
+    // A rich text reads back in the target's own form: what the write answered is
+    // recorded, without reading the target again.
+    let edit = vec![("summary", text("Search is slow on large projects")), ("description", rich_p("Big"))];
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    w.jira_user("alice").await.update(&jira_id, edit).await?;
+    w.sync().await;
+    let wid = ado_id.as_str();
+    assert_eq!(
+        writer_requests(&w.ado.requests(), ado_from),
+        [format!("GET workitems/{wid}"), format!("PATCH workitems/{wid}")],
+        "Azure DevOps: the target read to compare, and the update"
+    );
+    assert_eq!(writer_requests(&w.jira.requests(), jira_from), Vec::<String>::new(), "nothing but the poll on Jira");
+
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    let ado_edit = vec![("System.Title", text("Search is slow everywhere")), ("System.Description", rich_p("All"))];
+    w.ado_user("bob").await.update(&ado_id, ado_edit).await?;
+    w.sync().await;
+    let jid = jira_id.as_str();
+    assert_eq!(
+        writer_requests(&w.jira.requests(), jira_from),
+        [format!("GET issue/{jid}"), format!("PUT issue/{jid}")],
+        "Jira: the target read to compare, and the edit that answers with the issue"
+    );
+    assert_eq!(writer_requests(&w.ado.requests(), ado_from), Vec::<String>::new(), "nothing but the poll on ADO");
+
+    // The revisions recorded from the writes' answers are Ferry's echoes: nothing moves.
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    w.sync().await;
+    assert_eq!(writes_in(&w.jira.requests()[jira_from..]), Vec::<String>::new(), "settled: no writes to Jira");
+    assert_eq!(writes_in(&w.ado.requests()[ado_from..]), Vec::<String>::new(), "settled: no writes to ADO");
+    let issue = w.reader(Side::Left).await.get(&jira_id).await?.context("issue")?;
+    let item = w.reader(Side::Right).await.get(&ado_id).await?.context("work item")?;
+    assert_eq!(field_str(&issue, "summary"), "Search is slow everywhere");
+    assert_eq!(field_str(&item, "System.Title"), "Search is slow everywhere");
+    Ok(())
+}
+
+fn rich_p(s: &str) -> FieldValue {
+    FieldValue::RichText(format!("<p>{s} <strong>projects</strong></p>"))
+}

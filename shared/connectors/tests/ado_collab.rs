@@ -228,7 +228,7 @@ async fn a_description_with_a_mention_and_an_inline_image_is_stored_in_azure_dev
     );
     let key = FieldKey::new("System.Description");
     let change = FieldChange { field: key.clone(), value: FieldValue::RichText(html.clone()) };
-    c.update(&bugs(), &id, &[change], None).await.unwrap();
+    c.update(&bugs(), &id, &[change], None, &[]).await.unwrap();
     let stored = sim.work_item_json(id.as_str().parse().unwrap()).unwrap()["fields"]["System.Description"].clone();
     let stored = stored.as_str().unwrap();
     assert!(
@@ -243,7 +243,7 @@ async fn a_description_with_a_mention_and_an_inline_image_is_stored_in_azure_dev
     // A description without either is written and read exactly as it is.
     let plain = "<div style=\"color: red\">Steps<br>1. open</div>";
     let change = FieldChange { field: key.clone(), value: FieldValue::RichText(plain.into()) };
-    c.update(&bugs(), &id, &[change], None).await.unwrap();
+    c.update(&bugs(), &id, &[change], None, &[]).await.unwrap();
     let stored = sim.work_item_json(id.as_str().parse().unwrap()).unwrap()["fields"]["System.Description"].clone();
     assert_eq!(stored.as_str(), Some(plain));
     let read = c.get(&bugs(), &id, std::slice::from_ref(&key)).await.unwrap().unwrap();

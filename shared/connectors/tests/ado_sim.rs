@@ -170,9 +170,11 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
                 change("System.Tags", FieldValue::Null),
             ],
             Some("1"),
+            &[],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .target;
     assert_eq!(updated.revision, "2");
     assert!(updated.updated >= created.updated);
     let s = c.get(&scope, &created.id, &fields).await.unwrap().unwrap();
@@ -190,18 +192,45 @@ async fn create_and_update_coerce_identities_priorities_and_html() {
 }
 
 #[tokio::test]
+async fn an_update_answers_with_the_work_item_as_written() {
+    let (sim, c) = demo().await;
+    let scope = bugs("App");
+    let r = c.create(&scope, &[change("System.Title", FieldValue::Text("t".into()))]).await.unwrap();
+    // The tags read back without the empty one, the description as the item holds it.
+    let fields = keys(&["System.Title", "System.Description", "System.Tags", PRIORITY]);
+    let _ = c.get(&scope, &r.id, &fields).await.unwrap();
+    sim.clear_requests();
+    let edit = [
+        change("System.Title", FieldValue::Text("t2".into())),
+        change("System.Description", FieldValue::RichText("<p>a &lt; b</p>".into())),
+    ];
+    let u = c.update(&scope, &r.id, &edit, Some(&r.revision), &fields).await.unwrap();
+    let sent: Vec<String> = sim.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(sent.len(), 1, "the PATCH alone: {sent:?}");
+    let read = u.read.expect("the work item as the PATCH answered it");
+    assert_eq!(read, c.get(&scope, &r.id, &fields).await.unwrap().unwrap(), "the same snapshot as a read");
+    assert_eq!(read.revision, u.target.revision);
+    assert_eq!(u.history, None, "an atomic update holds nothing else");
+    // No fields asked for: no snapshot.
+    let bare = c.update(&scope, &r.id, &[edit[0].clone()], None, &[]).await.unwrap();
+    assert_eq!(bare.read, None);
+}
+
+#[tokio::test]
 async fn a_stale_revision_is_a_conflict_and_writes_nothing() {
     let (_sim, c) = demo().await;
     let scope = bugs("App");
     let r = c.create(&scope, &[change("System.Title", FieldValue::Text("t".into()))]).await.unwrap();
-    c.update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t2".into()))], Some("1")).await.unwrap();
-    let err =
-        c.update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t3".into()))], Some("1")).await.unwrap_err();
+    c.update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t2".into()))], Some("1"), &[]).await.unwrap();
+    let err = c
+        .update(&scope, &r.id, &[change("System.Title", FieldValue::Text("t3".into()))], Some("1"), &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.category, ErrorCategory::Conflict, "{err}");
     // With nothing to write the guard still applies, and no revision is added.
-    let same = c.update(&scope, &r.id, &[], Some("2")).await.unwrap();
+    let same = c.update(&scope, &r.id, &[], Some("2"), &[]).await.unwrap().target;
     assert_eq!(same.revision, "2");
-    let err = c.update(&scope, &r.id, &[], Some("1")).await.unwrap_err();
+    let err = c.update(&scope, &r.id, &[], Some("1"), &[]).await.unwrap_err();
     assert_eq!(err.category, ErrorCategory::Conflict, "{err}");
     let s = c.get(&scope, &r.id, &keys(&["System.Title"])).await.unwrap().unwrap();
     assert_eq!(s.revision, "2");
@@ -436,7 +465,9 @@ async fn a_read_of_changes_pages_by_position_through_tied_instants_and_edits_bet
     assert!(first.next.is_some());
     // An item of the first page is edited between pages: it comes again, at the end.
     let edited = first.snapshots[0].id.clone();
-    c.update(&bugs("App"), &edited, &[change("System.Title", FieldValue::Text("edited".into()))], None).await.unwrap();
+    c.update(&bugs("App"), &edited, &[change("System.Title", FieldValue::Text("edited".into()))], None, &[])
+        .await
+        .unwrap();
     let mut read: Vec<EntityId> = first.snapshots.iter().map(|s| s.id.clone()).collect();
     let mut from = first.next.clone();
     let mut pages = 1;
@@ -473,9 +504,12 @@ async fn history_reads_the_work_item_updates_between_two_revs() {
     .unwrap();
     let app = bugs("App");
     let made = bot.create(&app, &[change("System.Title", FieldValue::Text("history".into()))]).await.unwrap();
-    alice.update(&app, &made.id, &[change(PRIORITY, FieldValue::Number(1.0))], None).await.unwrap();
-    let last =
-        bot.update(&app, &made.id, &[change("System.State", FieldValue::Text("Active".into()))], None).await.unwrap();
+    alice.update(&app, &made.id, &[change(PRIORITY, FieldValue::Number(1.0))], None, &[]).await.unwrap();
+    let last = bot
+        .update(&app, &made.id, &[change("System.State", FieldValue::Text("Active".into()))], None, &[])
+        .await
+        .unwrap()
+        .target;
 
     let all = bot.history(&app, &made.id, None, &last.revision, &keys(&["system.title", PRIORITY])).await.unwrap();
     let who: Vec<(&str, bool)> =

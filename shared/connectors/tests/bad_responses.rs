@@ -226,7 +226,7 @@ async fn jira_400_surfaces_the_field_message_and_is_not_retried() {
         serve(vec![("GET /rest/api/3/field", ok_json(JIRA_FIELDS)), ("PUT /rest/api/3/issue/10001", rejected)]).await;
     let change = FieldChange { field: FieldKey::new("customfield_10050"), value: FieldValue::Text("x".repeat(300)) };
     let e = clear(
-        jira(&base).update(&scope(), &EntityId::new("10001"), &[change], None).await,
+        jira(&base).update(&scope(), &EntityId::new("10001"), &[change], None, &[]).await,
         ErrorCategory::InvalidRequest,
         &[
             "HTTP 400",
@@ -242,7 +242,7 @@ async fn jira_oversized_summary_fails_before_anything_is_sent() {
     let (base, hits) = serve(vec![("GET /rest/api/3/field", ok_json(JIRA_FIELDS))]).await;
     let change = FieldChange { field: FieldKey::new("summary"), value: FieldValue::Text("s".repeat(256)) };
     clear(
-        jira(&base).update(&scope(), &EntityId::new("10001"), &[change], None).await,
+        jira(&base).update(&scope(), &EntityId::new("10001"), &[change], None, &[]).await,
         ErrorCategory::InvalidRequest,
         &["field summary (Summary)", "256 characters", "at most 255"],
     );
@@ -289,7 +289,7 @@ async fn ado_400_surfaces_the_server_message_and_is_not_retried() {
         value: FieldValue::RichText(format!("<p>{}</p>", "d".repeat(40_000))),
     };
     let e = clear(
-        ado(&base).update(&scope, &EntityId::new("7"), &[change], None).await,
+        ado(&base).update(&scope, &EntityId::new("7"), &[change], None, &[]).await,
         ErrorCategory::InvalidRequest,
         &["HTTP 400", "TF401320: Rule Error for field Description. Error code: InvalidTooLong."],
     );
@@ -303,7 +303,7 @@ async fn ado_oversized_title_fails_before_anything_is_sent() {
     let scope = Scope { project: "App".into(), entity_type: "Bug".into() };
     let change = FieldChange { field: FieldKey::new("System.Title"), value: FieldValue::Text("t".repeat(256)) };
     clear(
-        ado(&base).update(&scope, &EntityId::new("7"), &[change], None).await,
+        ado(&base).update(&scope, &EntityId::new("7"), &[change], None, &[]).await,
         ErrorCategory::InvalidRequest,
         &["field System.Title", "256 characters", "at most 255"],
     );

@@ -221,7 +221,7 @@ async fn a_description_with_an_inline_image_and_a_mention_is_written_embedded_an
         shot.id
     );
     let description = FieldChange { field: FieldKey::new("description"), value: FieldValue::RichText(html.clone()) };
-    c.update(&scope("Bug"), &issue.id, &[description], None).await.unwrap();
+    c.update(&scope("Bug"), &issue.id, &[description], None, &[]).await.unwrap();
     let stored = sim.issue_json(&issue.key).unwrap()["fields"]["description"].clone();
     let single = stored["content"].as_array().unwrap().iter().find(|b| b["type"] == "mediaSingle").cloned();
     let media_id = sim.attachment_media_id(&shot.id).unwrap();
@@ -243,7 +243,7 @@ async fn a_description_with_an_inline_image_and_a_mention_is_written_embedded_an
     // A description without media costs no request beyond the issue's.
     let plain = create(&c, "Bug", "plain").await;
     let text = FieldChange { field: FieldKey::new("description"), value: FieldValue::RichText("<p>x</p>".into()) };
-    c.update(&scope("Bug"), &plain.id, &[text], None).await.unwrap();
+    c.update(&scope("Bug"), &plain.id, &[text], None, &[]).await.unwrap();
     sim.clear_requests();
     c.get(&scope("Bug"), &plain.id, &fields).await.unwrap().unwrap();
     let paths: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();

@@ -212,6 +212,28 @@ pub struct EntityRef {
     pub updated: DateTime<Utc>,
 }
 
+/// What an update answered: where the entity is now and, where the system's own
+/// response told it, the entity as written and its history since the expected revision.
+/// A part left `None` is read with [`crate::ports::Connector::get`] or
+/// [`crate::ports::Connector::history`] when the writer needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    pub target: EntityRef,
+    /// The entity at `target.revision`, with the fields the update was asked to return.
+    pub read: Option<EntitySnapshot>,
+    /// Its history after the expected revision through `target.revision`, oldest first
+    /// (as [`crate::ports::Connector::history`] reports it); `None` without an expected
+    /// revision.
+    pub history: Option<Vec<HistoryEntry>>,
+}
+
+impl Updated {
+    /// An update whose response told nothing beyond the entity's new revision.
+    pub fn bare(target: EntityRef) -> Self {
+        Self { target, read: None, history: None }
+    }
+}
+
 /// One field to set on the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {

@@ -14,7 +14,7 @@ use crate::integration::{IntegrationRecord, SystemConfig};
 use crate::message::{Counter, FailureRecord, Fingerprint, FlowCounts, Link, PairFingerprints, Watermark};
 use crate::model::{
     EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, HistoryEntry, ProjectInfo, RemoteLink,
-    Scope, Side, SystemKind, UserRef,
+    Scope, Side, SystemKind, Updated, UserRef,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -106,14 +106,17 @@ pub trait Connector: Send + Sync {
 
     /// Updates an entity. With `expected_revision`, a stale revision fails with
     /// [`crate::ErrorCategory::Conflict`] (ADO `test /rev`). Jira status changes go through
-    /// a workflow transition.
+    /// a workflow transition. The answer carries what the system's response holds of the
+    /// entity as written (`fields` of it, as [`Connector::get`] reads them) and of its
+    /// history since `expected_revision`, so the writer need not read them again.
     async fn update(
         &self,
         scope: &Scope,
         id: &EntityId,
         changes: &[FieldChange],
         expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef>;
+        fields: &[FieldKey],
+    ) -> PortResult<Updated>;
 
     /// Whether [`Connector::update`] given an expected revision applies the change
     /// atomically at that revision (Azure DevOps' `test /rev`): the revision it returns

@@ -236,6 +236,7 @@ impl Engine {
                     entity: &current.id,
                     from: None,
                     to: &current.revision,
+                    told: None,
                 };
                 let theirs = self.changed_since_creation(record, &w, watched).await?;
                 if !theirs.fields.is_empty() || theirs.all {
@@ -253,6 +254,7 @@ impl Engine {
                     entity: &cmd.source.id,
                     from: None,
                     to: &cmd.source.revision,
+                    told: None,
                 };
                 let theirs = self.changed_since_creation(record, &w, &source_fields(integration, cmd.flow)).await?;
                 let mut fields: BTreeSet<FieldKey> = cmd

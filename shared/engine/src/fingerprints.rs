@@ -104,9 +104,13 @@ impl Engine {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, target) = (ctx.target_conn.as_ref(), &written.target);
         let sent = written.sent(cmd);
+        let answer = written.answer();
         let mut target_read = linked.target_read.clone();
         if target_read.is_none() && !sent.is_empty() && sends_lossy(integration, cmd.flow, sent) {
-            target_read = conn.get(&ctx.target_scope, &target.id, &ctx.read_fields).await?;
+            target_read = match answer.and_then(|a| a.read.clone()) {
+                Some(read) => Some(read),
+                None => conn.get(&ctx.target_scope, &target.id, &ctx.read_fields).await?,
+            };
         }
         // An atomic update of a linked target returned its own revision, with no
         // follow-up write: nothing to read.
@@ -121,6 +125,7 @@ impl Engine {
             entity: &target.id,
             from: written.from.as_deref(),
             to: &target.revision,
+            told: answer.and_then(|a| a.history.as_deref()),
         };
         let foreign = self.foreign_in_write(ctx.record, &w, sent, &ctx.read_fields).await?;
         Ok((target_read, foreign))

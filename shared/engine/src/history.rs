@@ -4,7 +4,7 @@
 use crate::engine::Engine;
 use crate::foreign::{changed_by_others, foreign_changes, Foreign};
 use ferry_domain::ports::Connector;
-use ferry_domain::{EntityId, FieldChange, FieldKey, IntegrationRecord, PortError, Scope, Side};
+use ferry_domain::{EntityId, FieldChange, FieldKey, HistoryEntry, IntegrationRecord, PortError, Scope, Side};
 use tracing::info;
 
 /// One entity Ferry wrote, and the revisions around the write.
@@ -17,6 +17,8 @@ pub(crate) struct Written<'a> {
     pub from: Option<&'a str>,
     /// The revision Ferry records after the write (and its follow-ups).
     pub to: &'a str,
+    /// The history of `(from, to]` as the write's own answer held it (`None`: read it).
+    pub told: Option<&'a [HistoryEntry]>,
 }
 
 impl Engine {
@@ -34,8 +36,15 @@ impl Engine {
             return Ok(None);
         }
         let me = self.integration_user(&record.integration.endpoint(w.side).system, w.conn).await?;
-        let history = w.conn.history(w.scope, w.entity, w.from, w.to, watched).await?;
-        let found = foreign_changes(&history, &me, sent, watched);
+        let read;
+        let history = match w.told {
+            Some(told) => told,
+            None => {
+                read = w.conn.history(w.scope, w.entity, w.from, w.to, watched).await?;
+                &read
+            }
+        };
+        let found = foreign_changes(history, &me, sent, watched);
         if let Some(f) = &found {
             info!(
                 entity = %w.entity,

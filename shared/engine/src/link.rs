@@ -154,7 +154,7 @@ impl Engine {
         let mut source_ref = entity_ref(&cmd.source);
         let mut touched = false;
         if !back.is_empty() {
-            source_ref = conn.update(scope, &cmd.source.id, back, None).await?;
+            source_ref = conn.update(scope, &cmd.source.id, back, None, &[]).await?.target;
             touched = true;
         }
         if integration.remote.link(source_side) {
@@ -176,6 +176,7 @@ impl Engine {
             entity: &cmd.source.id,
             from: Some(&cmd.source.revision),
             to: &source_ref.revision,
+            told: None,
         };
         let watched = source_fields(integration, cmd.flow.reverse());
         let foreign = self.foreign_in_write(ctx.record, &w, back, &watched).await?.is_some();

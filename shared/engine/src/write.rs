@@ -29,7 +29,7 @@ use chrono::Utc;
 use ferry_domain::ports::Connector;
 use ferry_domain::{
     Counter, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldChange, FieldKey, IntegrationRecord, Link,
-    PortError, Scope, WriteCommand,
+    PortError, Scope, Updated, WriteCommand,
 };
 use std::sync::Arc;
 use tracing::{info, instrument};
@@ -54,9 +54,19 @@ pub(crate) struct TargetWrite {
     pub from: Option<String>,
     /// How an update reached its target (`None`: created).
     pub adoption: Option<Adoption>,
+    /// What the update's own answer held of the target as written (`None`: created, or
+    /// nothing sent); see [`TargetWrite::answer`].
+    pub answer: Option<Updated>,
 }
 
 impl TargetWrite {
+    /// The update's answer while `target` is still the revision it answered for (a later
+    /// write of the same step, e.g. the remote id, makes it out of date): what it holds of
+    /// the target as written need not be read again.
+    pub(crate) fn answer(&self) -> Option<&Updated> {
+        self.answer.as_ref().filter(|a| a.target.revision == self.target.revision)
+    }
+
     /// The changes sent to the target.
     pub(crate) fn sent<'a>(&'a self, cmd: &'a WriteCommand) -> &'a [FieldChange] {
         if self.created {
@@ -307,13 +317,15 @@ impl Engine {
             Planned::Update { current, plan, adoption } => (*current, plan, adoption),
         };
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
-        let target = if plan.send.is_empty() {
-            entity_ref(&current)
+        let (target, answer) = if plan.send.is_empty() {
+            (entity_ref(&current), None)
         } else {
-            conn.update(scope, &target_id, &plan.send, Some(&current.revision)).await?
+            let u = conn.update(scope, &target_id, &plan.send, Some(&current.revision), &ctx.read_fields).await?;
+            (u.target.clone(), Some(u))
         };
         let from = Some(current.revision);
-        Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption: Some(adoption) })))
+        let adoption = Some(adoption);
+        Ok(Update::Written(Box::new(TargetWrite { target, created: false, plan, from, adoption, answer })))
     }
 
     /// What an update of an existing target would send (step 2 without the write): the
@@ -354,7 +366,7 @@ impl Engine {
     /// Step 2, no target yet: a new one with every mapped value.
     async fn create_in_target(&self, ctx: &WriteCtx<'_>, batch: &Batch) -> Result<TargetWrite, Parkable> {
         let target = self.create_target(batch, ctx.cmd, ctx.target_conn.as_ref(), &ctx.target_scope).await?;
-        Ok(TargetWrite { target, created: true, plan: UpdatePlan::create(), from: None, adoption: None })
+        Ok(TargetWrite { target, created: true, plan: UpdatePlan::create(), from: None, adoption: None, answer: None })
     }
 }
 

@@ -40,7 +40,7 @@ impl Actor {
     }
 
     pub async fn update(&self, id: &EntityId, fields: Vec<(&str, FieldValue)>) -> Result<EntityRef, PortError> {
-        self.conn.update(&self.scope, id, &changes(fields), None).await
+        self.conn.update(&self.scope, id, &changes(fields), None, &[]).await.map(|u| u.target)
     }
 
     pub async fn get(&self, id: &EntityId) -> Result<Option<EntitySnapshot>, PortError> {

@@ -16,7 +16,7 @@ use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadTo
 use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, HistoryEntry,
-    PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, Updated, UserRef,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
@@ -144,8 +144,9 @@ impl Connector for Refreshing {
         id: &EntityId,
         changes: &[FieldChange],
         expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef> {
-        self.call(Again::Now, |c| async move { c.update(scope, id, changes, expected_revision).await }).await
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
+        self.call(Again::Now, |c| async move { c.update(scope, id, changes, expected_revision, fields).await }).await
     }
 
     fn atomic_updates(&self) -> bool {

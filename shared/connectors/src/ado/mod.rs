@@ -42,7 +42,7 @@ use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadTo
 use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, Updated, UserRef,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -223,8 +223,9 @@ impl Connector for AdoConnector {
         id: &EntityId,
         changes: &[FieldChange],
         expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef> {
-        self.update_item(scope, id, changes, expected_revision).await
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
+        self.update_item(scope, id, changes, expected_revision, fields).await
     }
 
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {

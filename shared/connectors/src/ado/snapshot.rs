@@ -105,9 +105,21 @@ impl AdoConnector {
         let Some(item) = self.get_item(project, id, params).await? else {
             return Ok(None);
         };
+        self.snapshot_of(scope, &item, fields).await.map(Some)
+    }
+
+    /// The snapshot of a work item a response holds (a read, or the answer of a write,
+    /// which holds every field), with the `fields` requested.
+    pub(super) async fn snapshot_of(
+        &self,
+        scope: &Scope,
+        item: &WorkItem,
+        fields: &[FieldKey],
+    ) -> PortResult<EntitySnapshot> {
+        let project = scope.project.as_str();
         let catalog = self.catalog(project).await?;
         let on_type = if fields.is_empty() { Arc::default() } else { self.type_field_names(scope).await? };
-        self.snapshot(project, &item, &catalog, &on_type, fields).map(Some)
+        self.snapshot(project, item, &catalog, &on_type, fields)
     }
 }
 

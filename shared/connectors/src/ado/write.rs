@@ -6,7 +6,9 @@ use super::snapshot::{revision, work_item_id, BASE_FIELDS};
 use super::wire::{write_value, WorkItem};
 use super::{markup, wiql, wire, AdoConnector};
 use ferry_domain::ports::PortResult;
-use ferry_domain::{EntityId, EntityRef, ErrorCategory, FieldChange, FieldValue, PortError, RemoteLink, Scope};
+use ferry_domain::{
+    EntityId, EntityRef, ErrorCategory, FieldChange, FieldKey, FieldValue, PortError, RemoteLink, Scope, Updated,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -64,21 +66,25 @@ impl AdoConnector {
                 if item.fields.get("System.State").and_then(Value::as_str) != wanted.value.key_string().as_deref() =>
             {
                 let change = (*wanted).clone();
-                self.update_item(scope, &created.id, &[change], Some(&created.revision))
+                self.update_item(scope, &created.id, &[change], Some(&created.revision), &[])
                     .await
+                    .map(|u| u.target)
                     .map_err(PortError::after_applied)
             }
             _ => Ok(created),
         }
     }
 
+    /// A `test /rev`-guarded PATCH; its answer is the work item as written, whose
+    /// `fields` the update returns (none asked: no snapshot).
     pub(super) async fn update_item(
         &self,
         scope: &Scope,
         id: &EntityId,
         changes: &[FieldChange],
         expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef> {
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
         let project = scope.project.as_str();
         let wid = work_item_id(id)?;
         let expected = expected_revision
@@ -106,7 +112,7 @@ impl AdoConnector {
                     ));
                 }
             }
-            return self.entity_ref(project, &item);
+            return self.entity_ref(project, &item).map(Updated::bare);
         }
         let mut ops = Vec::with_capacity(field_ops.len() + 1);
         if let Some(exp) = expected {
@@ -116,7 +122,14 @@ impl AdoConnector {
         let url = self.wit(project, &["workitems", &wid.to_string()], &[])?;
         let item: WorkItem =
             self.send_json(Method::PATCH, url, &Value::Array(ops), Some(JSON_PATCH), "ADO update").await?;
-        self.entity_ref(project, &item)
+        // The change is applied from here on, whatever reading its answer does.
+        let target = self.entity_ref(project, &item).map_err(PortError::after_applied)?;
+        let read = match fields.is_empty() {
+            true => None,
+            false => Some(self.snapshot_of(scope, &item, fields).await.map_err(PortError::after_applied)?),
+        };
+        // An atomic update: the revision it made holds nothing but this change.
+        Ok(Updated { target, read, history: None })
     }
 
     pub(super) async fn add_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()> {

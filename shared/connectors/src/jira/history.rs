@@ -27,14 +27,29 @@ impl JiraConnector {
         through: &str,
         fields: &[FieldKey],
     ) -> PortResult<Vec<HistoryEntry>> {
-        let after = after.map(revision_millis).transpose()?;
-        let through = revision_millis(through)?;
-        let metas = self.field_metas().await?;
         let url = self.api(
             &["issue", id.as_str()],
             &[("fields", "created,creator,reporter".into()), ("expand", "changelog".into())],
         )?;
         let issue: Issue = self.get_json(url, "issue").await?;
+        self.history_in(&issue, after, through, fields).await
+    }
+
+    /// The history in the window `(after, through]` of an issue read (or returned by an
+    /// edit) with its changelog and creator: the entries it holds, and older pages only
+    /// while the window reaches past them.
+    pub(super) async fn history_in(
+        &self,
+        issue: &Issue,
+        after: Option<&str>,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let id = EntityId::new(issue.id.0.clone());
+        let id = &id;
+        let after = after.map(revision_millis).transpose()?;
+        let through = revision_millis(through)?;
+        let metas = self.field_metas().await?;
         let mut entries = issue.histories("issue changelog")?.to_vec();
         let total = issue.changelog.as_ref().and_then(|c| c.total).unwrap_or(entries.len() as u64);
         entries.sort_by_key(|h| entry_millis(h).unwrap_or(i64::MIN));
@@ -52,7 +67,7 @@ impl JiraConnector {
         }
         let mut out = Vec::new();
         if after.is_none() {
-            out.push(HistoryEntry { author: creator(&issue, "issue")?, created: true, fields: Vec::new() });
+            out.push(HistoryEntry { author: creator(issue, "issue")?, created: true, fields: Vec::new() });
         }
         out.extend(entries.iter().filter(|h| in_window(h, after, through)).map(|h| entry(h, fields, metas)));
         Ok(out)
@@ -69,7 +84,7 @@ impl JiraConnector {
 }
 
 /// A revision as milliseconds.
-fn revision_millis(r: &str) -> PortResult<i64> {
+pub(super) fn revision_millis(r: &str) -> PortResult<i64> {
     r.trim().parse::<i64>().map_err(|_| {
         PortError::new(
             ErrorCategory::InvalidRequest,

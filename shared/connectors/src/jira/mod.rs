@@ -55,7 +55,7 @@ use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadTo
 use ferry_domain::{Attachment, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, Relation};
 use ferry_domain::{
     AuthConfig, EntityId, EntityRef, EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey,
-    HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    HistoryEntry, PortError, ProjectInfo, RemoteLink, Scope, SystemConfig, SystemKind, Updated, UserRef,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -149,16 +149,18 @@ impl Connector for JiraConnector {
         self.create_issue(scope, changes).await
     }
 
-    /// `expected_revision` is ignored: Jira's edit API has no precondition (no ETag,
-    /// no version field), so staleness is caught by the engine before writing.
+    /// Jira's edit API has no precondition (no ETag, no version field), so staleness is
+    /// caught by the engine before writing; `expected_revision` only starts the window
+    /// of the history returned (the edit's answer holds the changelog).
     async fn update(
         &self,
         scope: &Scope,
         id: &EntityId,
         changes: &[FieldChange],
-        _expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef> {
-        self.edit_issue(scope, id, changes).await
+        expected_revision: Option<&str>,
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
+        self.edit_issue(scope, id, changes, expected_revision, fields).await
     }
 
     /// From the changelog: `GET issue?expand=changelog` holds the newest entries; older

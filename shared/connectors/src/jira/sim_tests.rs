@@ -97,7 +97,7 @@ async fn a_read_of_changes_pages_by_token_and_an_issue_edited_between_pages_move
     let as_of = first.as_of.expect("the server's Date header");
     assert!((Utc::now() - as_of).num_seconds().abs() <= 2, "{as_of}");
     // The first issue is edited between pages: it moves to the end, nothing shifts.
-    c.update(&scope("APP", "Bug"), &created[0].id, &[change("summary", text("edited"))], None).await.unwrap();
+    c.update(&scope("APP", "Bug"), &created[0].id, &[change("summary", text("edited"))], None, &[]).await.unwrap();
     let mut read: Vec<String> = keys(&first);
     let mut from = first.next.clone();
     let mut pages = 1;
@@ -249,10 +249,12 @@ async fn create_and_update_round_trip_adf_priority_and_custom_fields() {
                 change("assignee", FieldValue::Null),
                 change("customfield_10051", FieldValue::Null),
             ],
-            Some("ignored: Jira has no revision check"),
+            Some(&created.revision),
+            &[],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .target;
     assert_eq!(updated.id, created.id);
     assert!(updated.updated >= created.updated);
     let got = c.get(&s, &created.id, &fields).await.unwrap().unwrap();
@@ -290,16 +292,17 @@ async fn status_change_walks_two_hops_and_supplies_the_required_resolution() {
     let (sim, c) = start().await;
     let s = scope("APP", "Bug");
     let bug = create_bug(&c, "to be done").await;
-    c.update(&s, &bug.id, &[change("status", FieldValue::Option("Done".into()))], None).await.unwrap();
+    c.update(&s, &bug.id, &[change("status", FieldValue::Option("Done".into()))], None, &[]).await.unwrap();
     let raw = sim.issue_json(&bug.key).unwrap();
     assert_eq!(raw.pointer("/fields/status/name"), Some(&json!("Done")));
     assert_eq!(raw.pointer("/fields/resolution/name"), Some(&json!("Done")));
 
     // Done -> To Do -> In Progress -> In Review: three hops, re-reading each time.
-    let back = c.update(&s, &bug.id, &[change("status", FieldValue::Option("In Review".into()))], None).await.unwrap();
+    let back =
+        c.update(&s, &bug.id, &[change("status", FieldValue::Option("In Review".into()))], None, &[]).await.unwrap();
     let got = c.get(&s, &bug.id, &[fk("status")]).await.unwrap().unwrap();
     assert_eq!(got.fields[&fk("status")], FieldValue::Option("In Review".into()));
-    assert_eq!(got.revision, back.revision);
+    assert_eq!(got.revision, back.target.revision);
 
     // A mapped resolution wins over the default pick.
     c.update(
@@ -310,6 +313,7 @@ async fn status_change_walks_two_hops_and_supplies_the_required_resolution() {
             change("resolution", FieldValue::Option("Won't Do".into())),
         ],
         None,
+        &[],
     )
     .await
     .unwrap();
@@ -327,7 +331,8 @@ async fn status_change_walks_two_hops_and_supplies_the_required_resolution() {
     let raw = sim.issue_json(&started.key).unwrap();
     assert_eq!(raw.pointer("/fields/status/name"), Some(&json!("In Progress")));
 
-    let e = c.update(&s, &bug.id, &[change("status", FieldValue::Option("Shipped".into()))], None).await.unwrap_err();
+    let e =
+        c.update(&s, &bug.id, &[change("status", FieldValue::Option("Shipped".into()))], None, &[]).await.unwrap_err();
     assert_eq!(e.category, ErrorCategory::TransitionNotReachable);
     assert!(e.message.contains("Shipped") && e.message.contains("Done"), "{e}");
 }
@@ -465,7 +470,7 @@ async fn changed_by_names_the_user_who_made_the_latest_change() {
     let theirs = create_bug(&bot, "alice edits me").await;
     let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    alice.update(&s, &theirs.id, &[change("summary", text("edited by alice"))], None).await.unwrap();
+    alice.update(&s, &theirs.id, &[change("summary", text("edited by alice"))], None, &[]).await.unwrap();
     let got = bot.changed_since(&s, since, None, &[fk("summary")]).await.unwrap();
     let by = |id: &EntityId| got.iter().find(|x| &x.id == id).and_then(|x| x.changed_by.clone()).map(|u| u.id);
     assert_eq!(by(&mine.id).as_deref(), Some("5b10ac8d82e05b22cc7d0001"));
@@ -523,11 +528,12 @@ async fn history_names_who_changed_what_between_two_revisions() {
     let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
     let s = scope("APP", "Bug");
     let made = create_bug(&bot, "history").await;
-    let before = bot.update(&s, &made.id, &[change("summary", text("by ferry"))], None).await.unwrap();
-    alice.update(&s, &made.id, &[change("priority", FieldValue::Option("High".into()))], None).await.unwrap();
+    let before = bot.update(&s, &made.id, &[change("summary", text("by ferry"))], None, &[]).await.unwrap();
+    alice.update(&s, &made.id, &[change("priority", FieldValue::Option("High".into()))], None, &[]).await.unwrap();
     let after =
-        bot.update(&s, &made.id, &[change("status", FieldValue::Option("In Review".into()))], None).await.unwrap();
+        bot.update(&s, &made.id, &[change("status", FieldValue::Option("In Review".into()))], None, &[]).await.unwrap();
 
+    let (before, after) = (before.target, after.target);
     let window = bot.history(&s, &made.id, Some(&before.revision), &after.revision, &[]).await.unwrap();
     let who: Vec<&str> = window.iter().map(|e| e.author.as_ref().map_or("?", |a| a.id.as_str())).collect();
     // Alice's edit, then Ferry's two transition hops (To Do -> In Progress -> In Review).
@@ -544,15 +550,55 @@ async fn history_names_who_changed_what_between_two_revisions() {
 }
 
 #[tokio::test]
+async fn an_edit_answers_with_the_issue_as_written_and_its_history_since_the_expected_revision() {
+    let (sim, bot) = start().await;
+    let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
+    let s = scope("APP", "Bug");
+    let made = create_bug(&bot, "answered").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    alice.update(&s, &made.id, &[change("priority", FieldValue::Option("High".into()))], None, &[]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let fields = [fk("summary"), fk("priority"), fk("description")];
+    let from = sim.requests().len();
+    let edit = [change("summary", text("by ferry")), change("description", text("a < b"))];
+    let u = bot.update(&s, &made.id, &edit, Some(&made.revision), &fields).await.unwrap();
+
+    let sent: Vec<String> =
+        sim.requests()[from..].iter().map(|r| format!("{} {}?{}", r.method, r.path, r.query)).collect();
+    assert_eq!(sent.len(), 1, "the edit alone, no read: {sent:?}");
+    assert!(sent[0].starts_with("PUT ") && sent[0].contains("returnIssue=true"), "{sent:?}");
+    let read = u.read.as_ref().expect("the issue as the edit answered it");
+    assert_eq!(read.revision, u.target.revision);
+    assert_eq!(read.fields[&fk("summary")], text("by ferry"));
+    assert_eq!(read.fields[&fk("priority")], FieldValue::Option("High".into()), "Alice's edit is in the issue too");
+    // The description reads back in the form Jira holds (ADF rendered), not as sent.
+    assert_eq!(read.fields[&fk("description")], FieldValue::RichText("<p>a &lt; b</p>".into()));
+    let history = u.history.as_ref().expect("the history since the expected revision");
+    let who: Vec<&str> = history.iter().map(|e| e.author.as_ref().map_or("?", |a| a.id.as_str())).collect();
+    assert_eq!(who, [ALICE, "5b10ac8d82e05b22cc7d0001"], "{history:?}");
+    let read_again = bot.history(&s, &made.id, Some(&made.revision), &u.target.revision, &[]).await.unwrap();
+    assert_eq!(history, &read_again, "the same window as a read of the history");
+    let now = bot.get(&s, &made.id, &fields).await.unwrap().unwrap();
+    assert_eq!(&now, read, "the same snapshot as a read");
+
+    // A revision that is not one fails before anything is written.
+    let from = sim.requests().len();
+    let e = bot.update(&s, &made.id, &edit, Some("yesterday"), &fields).await.unwrap_err();
+    assert_eq!(e.category, ErrorCategory::InvalidRequest, "{e}");
+    assert!(sim.requests()[from..].iter().all(|r| r.method != "PUT"), "nothing sent");
+}
+
+#[tokio::test]
 async fn history_reaches_back_past_the_hundred_entries_an_issue_read_holds() {
     let (sim, bot) = start().await;
     let s = scope("APP", "Bug");
     let made = create_bug(&bot, "busy").await;
-    let first = bot.update(&s, &made.id, &[change("summary", text("edit 0"))], None).await.unwrap();
+    let first = bot.update(&s, &made.id, &[change("summary", text("edit 0"))], None, &[]).await.unwrap();
     let mut last = first.clone();
     for i in 1..=130 {
-        last = bot.update(&s, &made.id, &[change("summary", text(&format!("edit {i}")))], None).await.unwrap();
+        last = bot.update(&s, &made.id, &[change("summary", text(&format!("edit {i}")))], None, &[]).await.unwrap();
     }
+    let (first, last) = (first.target, last.target);
     sim.clear_requests();
     let window = bot.history(&s, &made.id, Some(&first.revision), &last.revision, &[]).await.unwrap();
     assert_eq!(window.len(), 130, "every entry after the first edit");

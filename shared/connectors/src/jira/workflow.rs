@@ -20,8 +20,13 @@ impl JiraConnector {
         id: &str,
         target: &str,
         changes: &[FieldChange],
+        answered: Option<&Issue>,
     ) -> PortResult<()> {
-        let mut current = self.current_status(id).await?;
+        // The edit just before answered with the issue, status included: no need to read it.
+        let mut current = match answered.map(|i| i.system_field::<Status>("status", "edit issue")).transpose()? {
+            Some(Some(status)) => status.name,
+            _ => self.current_status(id).await?,
+        };
         if current.eq_ignore_ascii_case(target) {
             return Ok(());
         }

@@ -3,13 +3,15 @@
 //! back to the other side.
 
 use super::errors::refine_write_error;
+use super::history::revision_millis;
+use super::snapshot::{wire_fields, Read};
 use super::transitions::status_target;
 use super::values::{to_wire, to_wire_with};
-use super::wire::CreatedIssue;
+use super::wire::{object, CreatedIssue, Issue};
 use super::JiraConnector;
 use crate::adf;
 use ferry_domain::ports::PortResult;
-use ferry_domain::{EntityId, EntityRef, FieldChange, FieldValue, PortError, RemoteLink, Scope};
+use ferry_domain::{EntityId, EntityRef, FieldChange, FieldKey, FieldValue, PortError, RemoteLink, Scope, Updated};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -67,27 +69,84 @@ impl JiraConnector {
         let id = created.id.0;
         // The issue exists from here on, whatever the next steps answer.
         if let Some(status) = target {
-            self.transition_to(scope, &id, &status, changes).await.map_err(PortError::after_applied)?;
+            self.transition_to(scope, &id, &status, changes, None).await.map_err(PortError::after_applied)?;
         }
         self.issue_ref(&id).await.map_err(PortError::after_applied)
     }
 
+    /// `PUT /issue/{id}?returnIssue=true&expand=changelog`, then the status's
+    /// transition. The edit answers with the issue as edited (as Get issue shows it,
+    /// changelog included), which is what the update returns; a transition makes a later
+    /// revision, so after one the issue is read once, with its changelog.
     pub(super) async fn edit_issue(
         &self,
         scope: &Scope,
         id: &EntityId,
         changes: &[FieldChange],
-    ) -> PortResult<EntityRef> {
+        expected_revision: Option<&str>,
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
         let target = status_target(changes)?;
-        let fields = self.wire_changes(Some(id), changes).await?;
-        if !fields.is_empty() {
-            let url = self.api(&["issue", id.as_str()], &[])?;
-            self.send(Method::PUT, url, Some(&json!({"fields": fields}))).await.map_err(refine_write_error)?;
+        // The history's window starts there: a revision that is not one fails before writing.
+        expected_revision.map(revision_millis).transpose()?;
+        let wire = self.wire_changes(Some(id), changes).await?;
+        let mut answered = None;
+        if !wire.is_empty() {
+            let params = [("returnIssue", "true".to_string()), ("expand", "changelog".to_string())];
+            let url = self.api(&["issue", id.as_str()], &params)?;
+            answered =
+                Some(self.send(Method::PUT, url, Some(&json!({"fields": wire}))).await.map_err(refine_write_error)?);
         }
+        let applied = answered.is_some();
+        let after = |e: PortError| if applied { e.after_applied() } else { e };
+        // No body: a server that ignores `returnIssue`; the issue is read below.
+        let body = answered.filter(|r| !r.body.is_empty());
+        let mut issue = body.map(|r| object::<Issue>(&r.body, "edit issue")).transpose().map_err(after)?;
         if let Some(status) = target {
-            self.transition_to(scope, id.as_str(), &status, changes).await?;
+            self.transition_to(scope, id.as_str(), &status, changes, issue.as_ref()).await.map_err(after)?;
+            // The transition made a later revision than the edit answered with.
+            issue = None;
         }
-        self.issue_ref(id.as_str()).await
+        let issue = match issue.filter(|i| i.updated().is_some() && i.changelog.is_some()) {
+            Some(issue) => issue,
+            None => self.issue_as_written(id, fields).await.map_err(after)?,
+        };
+        self.updated_from(&issue, expected_revision, fields).await.map_err(after)
+    }
+
+    /// `GET /issue/{id}` with `fields`, creator and changelog: the issue after a write.
+    async fn issue_as_written(&self, id: &EntityId, fields: &[FieldKey]) -> PortResult<Issue> {
+        let mut wanted = wire_fields(fields);
+        if wanted.iter().all(|f| f != "*all") {
+            wanted.extend(["created", "creator", "reporter"].map(String::from));
+        }
+        let url = self.api(&["issue", id.as_str()], &[("fields", wanted.join(",")), ("expand", "changelog".into())])?;
+        self.get_json(url, "issue").await
+    }
+
+    /// What an update returns of `issue` as written: its revision, `fields` of it, and its
+    /// history since `expected_revision`.
+    async fn updated_from(
+        &self,
+        issue: &Issue,
+        expected_revision: Option<&str>,
+        fields: &[FieldKey],
+    ) -> PortResult<Updated> {
+        let metas = self.field_metas().await?;
+        let mut read = self.snapshot(issue, fields, metas, Read { endpoint: "edit issue", changelog: true })?;
+        self.resolve_media(issue, &mut read).await?;
+        let target = EntityRef {
+            id: read.id.clone(),
+            key: read.key.clone(),
+            url: read.url.clone(),
+            revision: read.revision.clone(),
+            updated: read.updated,
+        };
+        let history = match expected_revision {
+            Some(from) => Some(self.history_in(issue, Some(from), &read.revision, fields).await?),
+            None => None,
+        };
+        Ok(Updated { target, read: Some(read), history })
     }
 
     /// `POST /issue/{id}/remotelink`, an upsert by `globalId`.

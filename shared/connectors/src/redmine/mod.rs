@@ -58,7 +58,7 @@ use ferry_domain::ports::{ChangePage, ChangeQuery, Connector, PortResult, ReadTo
 use ferry_domain::{
     Attachment, AuthConfig, ByteSink, ByteSource, Capabilities, Comment, CommentWrite, EntityId, EntityRef,
     EntitySnapshot, EntityTypeInfo, ErrorCategory, FieldChange, FieldInfo, FieldKey, HistoryEntry, PortError,
-    ProjectInfo, Relation, RemoteLink, Scope, SystemConfig, SystemKind, UserRef,
+    ProjectInfo, Relation, RemoteLink, Scope, SystemConfig, SystemKind, Updated, UserRef,
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -171,14 +171,16 @@ impl Connector for RedmineConnector {
         self.create_issue(scope, changes).await
     }
 
+    /// Redmine answers an update with no body: the answer holds the new revision only.
     async fn update(
         &self,
-        _scope: &Scope,
+        scope: &Scope,
         id: &EntityId,
         changes: &[FieldChange],
         expected_revision: Option<&str>,
-    ) -> PortResult<EntityRef> {
-        self.edit_issue(_scope, id, changes, expected_revision).await
+        _fields: &[FieldKey],
+    ) -> PortResult<Updated> {
+        self.edit_issue(scope, id, changes, expected_revision).await.map(Updated::bare)
     }
 
     /// From the journals (`include=journals`); a revision names its newest journal.

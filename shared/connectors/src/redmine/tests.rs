@@ -412,9 +412,11 @@ async fn update_maps_names_to_ids_and_a_422_is_an_invalid_request() {
                 ch("assigned_to", FieldValue::User(UserRef { id: "7".into(), email: None, display_name: None })),
             ],
             Some("2026-11-26T10:00:00Z#2"),
+            &[],
         )
         .await
-        .expect("update");
+        .expect("update")
+        .target;
     assert_eq!(r.revision, "2026-11-26T10:00:00Z#2");
     let puts: Vec<Value> = seen
         .lock()
@@ -430,14 +432,16 @@ async fn update_maps_names_to_ids_and_a_422_is_an_invalid_request() {
     );
 
     let stale =
-        c.update(&scope(), &EntityId::new("4"), &[ch("subject", FieldValue::Text("x".into()))], Some("old")).await;
+        c.update(&scope(), &EntityId::new("4"), &[ch("subject", FieldValue::Text("x".into()))], Some("old"), &[]).await;
     assert_eq!(stale.expect_err("stale").category, ErrorCategory::Conflict);
-    let rejected = c.update(&scope(), &EntityId::new("5"), &[ch("subject", FieldValue::Text("x".into()))], None).await;
+    let rejected =
+        c.update(&scope(), &EntityId::new("5"), &[ch("subject", FieldValue::Text("x".into()))], None, &[]).await;
     let e = rejected.expect_err("422");
     assert_eq!(e.category, ErrorCategory::UserNotFound, "{e}");
     assert!(e.message.contains("Assignee is invalid"), "{e}");
-    let unknown =
-        c.update(&scope(), &EntityId::new("4"), &[ch("priority", FieldValue::Option("Urgent".into()))], None).await;
+    let unknown = c
+        .update(&scope(), &EntityId::new("4"), &[ch("priority", FieldValue::Option("Urgent".into()))], None, &[])
+        .await;
     assert_eq!(unknown.expect_err("unknown priority").category, ErrorCategory::InvalidRequest);
 }
 
@@ -459,7 +463,7 @@ async fn a_status_the_workflow_ignored_is_a_transition_error() {
     .await;
     let c = connector(&url);
     let change = FieldChange { field: FieldKey::new("status"), value: FieldValue::Option("New".into()) };
-    let e = c.update(&scope(), &EntityId::new("4"), &[change], None).await.expect_err("ignored status");
+    let e = c.update(&scope(), &EntityId::new("4"), &[change], None, &[]).await.expect_err("ignored status");
     assert_eq!(e.category, ErrorCategory::TransitionNotReachable, "{e}");
 }
 

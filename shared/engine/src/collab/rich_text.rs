@@ -155,7 +155,8 @@ impl Engine {
         if changes.is_empty() {
             return Ok(());
         }
-        let target = conn.update(scope, target_id, &changes, Some(&current.revision)).await?;
+        let answer = conn.update(scope, target_id, &changes, Some(&current.revision), &ctx.read_fields).await?;
+        let target = answer.target.clone();
         let mut mapped = cmd.mapped.clone();
         mapped.extend(changes.iter().map(|c| (c.field.clone(), c.value.clone())));
         let completed = WriteCommand { changes: changes.clone(), mapped, ..cmd.clone() };
@@ -168,7 +169,7 @@ impl Engine {
         };
         let plan = UpdatePlan { send: changes, target_was_clean: false, ..UpdatePlan::create() };
         let from = Some(current.revision);
-        let w = TargetWrite { target, created: false, plan, from, adoption: None };
+        let w = TargetWrite { target, created: false, plan, from, adoption: None, answer: Some(answer) };
         self.record_fingerprints(&ctx, &w, &Default::default(), false, Utc::now(), batch).await
     }
 }
