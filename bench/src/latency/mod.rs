@@ -260,6 +260,8 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         reqs.into_iter().filter(|r| r.user.as_deref() == Some(BOT)).collect()
     };
     let landed: Vec<Duration> = latencies.iter().flatten().copied().collect();
+    let landed_in_jira =
+        made.iter().zip(&latencies).filter(|(m, l)| m.flow == Flow::RightToLeft && l.is_some()).count();
     let each = made
         .iter()
         .zip(&latencies)
@@ -275,6 +277,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         each,
         bucket: Bucket {
             synced: landed.len(),
+            synced_into_jira: landed_in_jira,
             sync_time: wall,
             latencies: landed,
             counts,
