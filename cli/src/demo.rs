@@ -183,13 +183,13 @@ fn step(what: &str, r: &CycleReport) -> Value {
         .writes()
         .map(|w| match w {
             WriteOutcome::Created { source, target } => format!("{source} -> created {target}"),
-            WriteOutcome::Updated { source, target, fields } => {
+            WriteOutcome::Updated { source, target, fields, .. } => {
                 format!("{source} -> updated {target} ({fields} field(s))")
             }
-            WriteOutcome::Unchanged { source, target } => {
+            WriteOutcome::Unchanged { source, target, .. } => {
                 format!("{source} -> {target} already up to date")
             }
-            WriteOutcome::Parked { failure_id } => format!("failed, parked as {failure_id}"),
+            WriteOutcome::Parked { failure_id, .. } => format!("failed, parked as {failure_id}"),
             WriteOutcome::Skipped { source, reason, .. } => format!("{source} skipped ({reason})"),
         })
         .collect();

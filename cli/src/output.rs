@@ -66,13 +66,13 @@ pub fn cycle(r: &CycleReport) {
                 WriteOutcome::Created { source, target } => {
                     println!("  {source} -> created {target}")
                 }
-                WriteOutcome::Updated { source, target, fields } => {
-                    println!("  {source} -> updated {target} ({fields} field(s))")
+                WriteOutcome::Updated { source, target, fields, conflicts } => {
+                    println!("  {source} -> updated {target} ({fields} field(s){})", settled(*conflicts))
                 }
-                WriteOutcome::Unchanged { source, target } => {
-                    println!("  {source} -> {target} already up to date")
+                WriteOutcome::Unchanged { source, target, conflicts } => {
+                    println!("  {source} -> {target} already up to date{}", settled(*conflicts))
                 }
-                WriteOutcome::Parked { failure_id } => println!("  failed: parked as {failure_id}"),
+                WriteOutcome::Parked { failure_id, .. } => println!("  failed: parked as {failure_id}"),
                 WriteOutcome::Skipped { source, reason, detail } => {
                     println!("  {source}: skipped ({reason}): {detail}")
                 }
@@ -82,6 +82,15 @@ pub fn cycle(r: &CycleReport) {
                 println!("  bad message on {queue}: {error}")
             }
         }
+    }
+}
+
+/// ", N conflict(s) settled by policy" when the write settled any.
+fn settled(conflicts: usize) -> String {
+    if conflicts == 0 {
+        String::new()
+    } else {
+        format!(", {conflicts} conflict(s) settled by policy")
     }
 }
 

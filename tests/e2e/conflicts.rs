@@ -86,7 +86,10 @@ async fn the_last_writer_wins_a_field_changed_on_both_sides_by_default() -> Resu
     w.activate().await?;
     let (jira, ado) = settled_pair(&w).await?;
     edit_title_on_both_sides(&w, &jira, &ado).await?;
-    w.sync().await;
+    // The run says which writes settled a conflict (what the Conflicts metric counts).
+    let run = w.ferry(&["run", "--once", "--integration", w.id.as_str()]).await;
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 conflict(s) settled by policy"), "{}", run.stdout);
     w.sync().await;
     assert_eq!(titles(&w, &jira, &ado).await?, ("Export is slow (ADO)".into(), "Export is slow (ADO)".into()));
     assert!(w.engine.state().list_failures(Some(&w.id)).await?.is_empty(), "nothing parked");

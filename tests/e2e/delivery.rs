@@ -152,7 +152,7 @@ async fn a_failure_whose_snapshot_is_over_300_kb_is_parked_and_retried() -> Resu
     // mapping output (the description three more times) in the failure record.
     w.ado.faults().fail_next(1, 400);
     let outcome = write_one(&w.engine, &command, 1).await?;
-    let WriteOutcome::Parked { failure_id } = outcome else { panic!("parked: {outcome:?}") };
+    let WriteOutcome::Parked { failure_id, .. } = outcome else { panic!("parked: {outcome:?}") };
     w.engine.queue().ack(QueueName::Writes, &receipt).await?;
 
     let failure = w.engine.state().get_failure(&failure_id).await?.context("the failure is stored")?;
@@ -195,7 +195,7 @@ async fn a_transient_failure_on_the_last_delivery_before_the_dead_letter_queue_i
     assert!(before_last.is_err(), "retried while deliveries remain: {before_last:?}");
     let last = write_one(&w.engine, &command, max).await?;
     w.ado.faults().fail_next(0, 503);
-    let WriteOutcome::Parked { failure_id } = last else { panic!("parked on the last delivery: {last:?}") };
+    let WriteOutcome::Parked { failure_id, .. } = last else { panic!("parked on the last delivery: {last:?}") };
     w.engine.queue().ack(QueueName::Writes, &receipt).await?;
     let failure = w.engine.state().get_failure(&failure_id).await?.context("failure record")?;
     assert!(failure.category.is_retryable(), "a transient failure: {}", failure.cause);

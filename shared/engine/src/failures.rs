@@ -60,8 +60,12 @@ impl From<PortError> for Parkable {
     }
 }
 
-/// A message parked as (or behind) the failure record with this id.
-pub(crate) struct Parked(pub(crate) String);
+/// A message parked as (or behind) the failure record `id`; `conflict` when this
+/// message parked a new `field_conflict` (fields changed on both sides, left to a person).
+pub(crate) struct Parked {
+    pub(crate) id: String,
+    pub(crate) conflict: bool,
+}
 
 impl Engine {
     /// If the entity already has a parked failure, this newer event replaces the
@@ -86,7 +90,7 @@ impl Engine {
         }
         let detail = format!("waits behind the parked failure {} ({})", failure.id, failure.category);
         batch.add_step(crate::activity::step(event, ActivityKind::Failed, detail));
-        Ok(Some(Parked(failure.id)))
+        Ok(Some(Parked { id: failure.id, conflict: false }))
     }
 
     /// Turns a handler result into the queue's answer: success, retry later, or a
@@ -143,7 +147,7 @@ impl Engine {
         batch.count(&event.integration, event.flow, Counter::Failed);
         batch.add_step(crate::activity::parked_step(event, &failure));
         warn!(entity = %event.snapshot.key, category = %error.category, failure = %failure.id, "parked: {}", error.message);
-        Ok(T::from(Parked(failure.id)))
+        Ok(T::from(Parked { id: failure.id, conflict: error.category == ErrorCategory::FieldConflict }))
     }
 
     /// Replays a parked event through the current configuration.

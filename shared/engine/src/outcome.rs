@@ -72,11 +72,16 @@ pub enum WriteOutcome {
         source: String,
         target: String,
         fields: usize,
+        /// Fields changed on both sides that the conflict policy settled.
+        conflicts: usize,
     },
     /// The target already held every value (a redelivery, or a person set them).
     Unchanged {
         source: String,
         target: String,
+        /// Fields changed on both sides that the conflict policy settled (the target's
+        /// value kept).
+        conflicts: usize,
     },
     /// Not applied: the command's snapshot is older than what the target already got,
     /// or than Ferry's own latest write to the source.
@@ -87,18 +92,21 @@ pub enum WriteOutcome {
     },
     Parked {
         failure_id: String,
+        /// It parked fields changed on both sides that the conflict policy leaves to a
+        /// person (a `field_conflict`).
+        conflict: bool,
     },
 }
 
 impl From<Parked> for TransformOutcome {
     fn from(p: Parked) -> Self {
-        TransformOutcome::Parked { failure_id: p.0 }
+        TransformOutcome::Parked { failure_id: p.id }
     }
 }
 
 impl From<Parked> for WriteOutcome {
     fn from(p: Parked) -> Self {
-        WriteOutcome::Parked { failure_id: p.0 }
+        WriteOutcome::Parked { failure_id: p.id, conflict: p.conflict }
     }
 }
 

@@ -258,7 +258,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         batch.count(id, cmd.flow, Counter::Synced);
-        Ok(WriteOutcome::Unchanged { source, target: target.key.clone() })
+        Ok(WriteOutcome::Unchanged { source, target: target.key.clone(), conflicts: 0 })
     }
 
     /// What the write does when `target`, the source's twin, is confirmed deleted by its
@@ -386,12 +386,13 @@ fn park_flagged(cmd: &WriteCommand, written: &TargetWrite) -> Result<(), Parkabl
 fn outcome(cmd: &WriteCommand, written: &TargetWrite) -> WriteOutcome {
     let (source, target) = (cmd.source.key.clone(), written.target.key.clone());
     let fields = written.sent(cmd).len();
+    let conflicts = written.plan.resolved.len();
     if written.created {
         WriteOutcome::Created { source, target }
     } else if fields == 0 {
-        WriteOutcome::Unchanged { source, target }
+        WriteOutcome::Unchanged { source, target, conflicts }
     } else {
-        WriteOutcome::Updated { source, target, fields }
+        WriteOutcome::Updated { source, target, fields, conflicts }
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `Synced`: target entities created or updated;
 //! - `Skipped`: changes or commands that needed no write (echo, filtered, unchanged, stale);
 //! - `Parked`: events parked as failures (flagged field conflicts included);
+//! - `Conflicts`: fields changed on both sides since the pair's last sync: each field the
+//!   conflict policy settled, and each `field_conflict` parked for a person;
 //! - `Lag` (seconds): for each synced change, the time from its edit in the source to the
 //!   write; the record carries the largest of the batch.
 
@@ -23,6 +25,7 @@ pub struct Counts {
     pub synced: u32,
     pub skipped: u32,
     pub parked: u32,
+    pub conflicts: u32,
     /// Largest edit-to-write time of the synced changes, in seconds.
     pub lag_secs: Option<f64>,
 }
@@ -55,6 +58,13 @@ impl BatchMetrics {
         let Ok(header) = serde_json::from_str::<Header>(body) else { return };
         let counts = self.by_direction.entry((header.integration, header.flow)).or_default();
         let edited = header.source.or(header.snapshot).map(|e| e.updated);
+        match outcome {
+            StepOutcome::Write(WriteOutcome::Updated { conflicts, .. } | WriteOutcome::Unchanged { conflicts, .. }) => {
+                counts.conflicts += *conflicts as u32
+            }
+            StepOutcome::Write(WriteOutcome::Parked { conflict: true, .. }) => counts.conflicts += 1,
+            _ => {}
+        }
         match outcome {
             StepOutcome::Transform(TransformOutcome::Enqueued { .. }) => {}
             StepOutcome::Transform(TransformOutcome::Skipped { .. })
@@ -91,6 +101,7 @@ fn emf_record(integration: &str, flow: &str, c: &Counts, now: DateTime<Utc>) -> 
         json!({"Name": "Synced", "Unit": "Count"}),
         json!({"Name": "Skipped", "Unit": "Count"}),
         json!({"Name": "Parked", "Unit": "Count"}),
+        json!({"Name": "Conflicts", "Unit": "Count"}),
     ];
     let mut record = Map::new();
     record.insert("Integration".into(), json!(integration));
@@ -98,6 +109,7 @@ fn emf_record(integration: &str, flow: &str, c: &Counts, now: DateTime<Utc>) -> 
     record.insert("Synced".into(), json!(c.synced));
     record.insert("Skipped".into(), json!(c.skipped));
     record.insert("Parked".into(), json!(c.parked));
+    record.insert("Conflicts".into(), json!(c.conflicts));
     if let Some(lag) = c.lag_secs {
         metrics.push(json!({"Name": "Lag", "Unit": "Seconds"}));
         record.insert("Lag".into(), json!(lag));
@@ -140,21 +152,31 @@ mod tests {
         let now = at("2026-12-06T10:00:30Z");
         let mut m = BatchMetrics::default();
         let created = StepOutcome::Write(WriteOutcome::Created { source: "A-1".into(), target: "7".into() });
-        let updated = StepOutcome::Write(WriteOutcome::Updated { source: "A-2".into(), target: "8".into(), fields: 2 });
-        let unchanged = StepOutcome::Write(WriteOutcome::Unchanged { source: "A-3".into(), target: "9".into() });
+        let updated = StepOutcome::Write(WriteOutcome::Updated {
+            source: "A-2".into(),
+            target: "8".into(),
+            fields: 2,
+            conflicts: 1,
+        });
+        let unchanged =
+            StepOutcome::Write(WriteOutcome::Unchanged { source: "A-3".into(), target: "9".into(), conflicts: 2 });
+        let flagged = StepOutcome::Write(WriteOutcome::Parked { failure_id: "c".into(), conflict: true });
+        let failed = StepOutcome::Write(WriteOutcome::Parked { failure_id: "d".into(), conflict: false });
         let echo = StepOutcome::Transform(TransformOutcome::Skipped {
             reason: Skip::Mapping(SkipReason::Echo),
             detail: String::new(),
         });
         let parked = StepOutcome::Transform(TransformOutcome::Parked { failure_id: "f".into() });
         let enqueued = StepOutcome::Transform(TransformOutcome::Enqueued { create: true, fields: 3 });
-        let table: [(String, &StepOutcome); 7] = [
+        let table: [(String, &StepOutcome); 9] = [
             (write("app", "left_to_right", "2026-12-06T10:00:20Z"), &created),
             (write("app", "left_to_right", "2026-12-06T10:00:18Z"), &updated),
             (write("app", "left_to_right", "2026-12-06T09:00:00Z"), &unchanged),
             (change("app", "right_to_left"), &echo),
             (change("app", "right_to_left"), &parked),
             (change("app", "right_to_left"), &enqueued),
+            (write("app", "right_to_left", "2026-12-06T10:00:00Z"), &flagged),
+            (write("app", "right_to_left", "2026-12-06T10:00:00Z"), &failed),
             ("not json".to_string(), &created),
         ];
         for (body, outcome) in table {
@@ -164,9 +186,11 @@ mod tests {
         assert_eq!(counts.len(), 2, "{counts:?}");
         let l2r = &counts[&("app".to_string(), "left_to_right".to_string())];
         assert_eq!((l2r.synced, l2r.skipped, l2r.parked), (2, 1, 0));
+        assert_eq!(l2r.conflicts, 3, "the fields the policy settled, whether or not a value was sent");
         assert_eq!(l2r.lag_secs, Some(12.0), "the slowest synced change; an unchanged one has no lag");
         let r2l = &counts[&("app".to_string(), "right_to_left".to_string())];
-        assert_eq!((r2l.synced, r2l.skipped, r2l.parked, r2l.lag_secs), (0, 1, 1, None));
+        assert_eq!((r2l.synced, r2l.skipped, r2l.parked, r2l.lag_secs), (0, 1, 3, None));
+        assert_eq!(r2l.conflicts, 1, "one flagged field_conflict; another parked failure is none");
     }
 
     #[test]
