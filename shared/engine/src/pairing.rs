@@ -9,16 +9,20 @@
 //!
 //! [`Engine::plan_backfill`] only reads; [`Engine::record_pairs`] stores the links
 //! before anything syncs, so a crash after it finds them again (they count as already
-//! paired) and nothing is created twice. A pair linked here has no fingerprint yet: its
-//! first write goes on as an adoption (see `adopt.rs`).
+//! paired) and nothing is created twice. A pair linked here starts from both sides'
+//! values as they are (its baseline): the two already mirror each other, so only what a
+//! person changes after the pairing travels, and values they held differently stay until
+//! one side is edited. A pair whose baseline was not stored (a crash in between) syncs
+//! its first write as an adoption (see `adopt.rs`).
 
 use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, IntegrationId, IntegrationRecord, Link,
-    Side,
+    EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, Fingerprint, IntegrationId,
+    IntegrationRecord, Link, Side,
 };
+use ferry_mapping::{paired_fields, paired_values};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -158,9 +162,12 @@ impl Engine {
         Ok(BackfillPlan { since, to_create, to_pair, already_paired: linked.len(), ambiguous })
     }
 
-    /// Links the pairs a plan found (before anything syncs); a pair linked meanwhile is
-    /// left as it is. Returns how many were linked.
+    /// Links the pairs a plan found (before anything syncs), each with its baseline: both
+    /// sides' values as they are ([`paired_values`]), so only what changes after the
+    /// pairing travels. A pair linked meanwhile is left as it is. Returns how many were
+    /// linked.
     pub async fn record_pairs(&self, id: &IntegrationId, plan: &BackfillPlan) -> Result<usize, EngineError> {
+        let record = self.record(id).await?;
         let mut linked = 0;
         for (left, right) in &plan.to_pair {
             let taken = self.state.get_link(id, Side::Left, &left.id).await?.is_some()
@@ -171,9 +178,41 @@ impl Engine {
             let link =
                 Link { integration: id.clone(), left: left.clone(), right: right.clone(), created_at: Utc::now() };
             self.state.put_link(&link).await?;
+            let (l, r) = (
+                self.baseline(&record, &link.left, Side::Left).await?,
+                self.baseline(&record, &link.right, Side::Right).await?,
+            );
+            // No record yet: the link is new. Should this stop short, the pair's first
+            // write goes on as an adoption (see `adopt.rs`).
+            self.state.put_pair(&l, &r, 0).await?;
             linked += 1;
         }
         Ok(linked)
+    }
+
+    /// One side's fingerprint of a pair linked by a backfill: its values as it holds them.
+    async fn baseline(
+        &self,
+        record: &IntegrationRecord,
+        entity: &EntityRef,
+        side: Side,
+    ) -> Result<Fingerprint, EngineError> {
+        let integration = &record.integration;
+        let (conn, scope) = self.side_connector(record, side).await?;
+        let read = conn.get(&scope, &entity.id, &paired_fields(integration, side)).await?;
+        let values = read.as_ref().map(|s| paired_values(integration, side, s)).unwrap_or_default();
+        Ok(Fingerprint {
+            integration: integration.id.clone(),
+            side,
+            entity: entity.id.clone(),
+            values,
+            written_revision: None,
+            written_updated: None,
+            applied_source_updated: None,
+            create_started: None,
+            twin_deleted: None,
+            updated_at: Utc::now(),
+        })
     }
 
     /// The entities of one side changed since `since`, with their title and remote id.

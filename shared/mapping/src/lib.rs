@@ -76,7 +76,10 @@ mod proptests;
 
 pub use conflict::{conflict_policy, resolve, Resolution};
 pub use echo::{is_echo, made_by, same_person};
-pub use map::{map_change, mapping_kind, needed_target_emails, source_field, source_fields, synced_source_values};
+pub use map::{
+    map_change, mapping_kind, needed_target_emails, paired_fields, paired_values, source_field, source_fields,
+    synced_source_values,
+};
 pub use users::UserDirectory;
 pub use value::{same_content, same_value};
 

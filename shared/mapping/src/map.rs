@@ -127,6 +127,37 @@ pub fn synced_source_values(
     out
 }
 
+/// The baseline of one side of a pair that already mirrored each other when it was
+/// linked (paired by `activate --since`): every field of `side` a flow reads from it or
+/// writes into it, as the side holds it now, an explicit empty value included. From this
+/// baseline on, only a later change of a side travels (rule 11 finds the rest unchanged at
+/// the source, and rule 10 finds the target's own value as the last one written); values
+/// the two sides held differently before the pairing stay until a person edits one. A
+/// field the side did not return (rule 12) is left out: its value is unknown.
+pub fn paired_values(integration: &Integration, side: Side, entity: &EntitySnapshot) -> BTreeMap<String, FieldValue> {
+    let fields = paired_fields(integration, side);
+    fields.iter().filter_map(|k| Some((k.as_str().to_owned(), entity.field(k)?.fingerprint_form()))).collect()
+}
+
+/// The fields of `side` a flow reads from it or writes into it (what [`paired_values`]
+/// needs read), in configuration order, without duplicates.
+pub fn paired_fields(integration: &Integration, side: Side) -> Vec<FieldKey> {
+    let (from, into) = (Flow::from_source(side), Flow::from_source(side).reverse());
+    let mut out: Vec<FieldKey> = Vec::new();
+    for m in &integration.fields {
+        let read = match plan(m, from) {
+            Some(Plan::Field { source, .. }) => Some(source),
+            _ => None,
+        };
+        for key in read.into_iter().chain(plan(m, into).map(|p| p.target())) {
+            if !out.contains(key) {
+                out.push(key.clone());
+            }
+        }
+    }
+    out
+}
+
 /// E-mails (in the TARGET system) the mapping of this snapshot will look up: each source
 /// user's e-mail after the integration's user-table override, plus the default users and
 /// user constants of user mappings for this flow. Lower-cased, deduplicated, sorted.
@@ -523,6 +554,70 @@ mod tests {
 
     fn l2r(left: &str, right: &str) -> FieldMapping {
         FieldMapping { direction: Direction::LeftToRight, ..fm(left, right) }
+    }
+
+    #[test]
+    fn a_paired_side_is_its_own_baseline_so_only_later_edits_travel() {
+        let mut i = integration(vec![fm("summary", "System.Title"), fm("labels", "System.Tags")]);
+        i.fields.push(l2r("priority", "Priority"));
+        i.fields.push(FieldMapping { direction: Direction::RightToLeft, ..fm("components", "Area") });
+        // (side, what the side holds, the baseline recorded)
+        type Values<'a> = Vec<(&'a str, FieldValue)>;
+        let table: [(Side, Values, Values); 4] = [
+            // Every field a flow reads from or writes into the side; explicit empties kept.
+            (
+                Side::Right,
+                vec![("System.Title", text("Crash")), ("System.Tags", FieldValue::Null), ("Priority", text("2"))],
+                vec![("System.Title", text("Crash")), ("System.Tags", FieldValue::Null), ("Priority", text("2"))],
+            ),
+            // A field the side did not return is unknown, not empty; one no flow maps is not kept.
+            (
+                Side::Right,
+                vec![("System.Title", text("Crash")), ("Other", text("x"))],
+                vec![("System.Title", text("Crash"))],
+            ),
+            // Read by one flow (priority) or written by the other (components): both kept.
+            (
+                Side::Left,
+                vec![
+                    ("priority", text("High")),
+                    ("components", FieldValue::List(vec![])),
+                    ("labels", FieldValue::Null),
+                ],
+                vec![
+                    ("priority", text("High")),
+                    ("components", FieldValue::List(vec![])),
+                    ("labels", FieldValue::Null),
+                ],
+            ),
+            (Side::Left, vec![], vec![]),
+        ];
+        for (side, holds, want) in table {
+            let got = paired_values(&i, side, &snapshot(holds.clone()));
+            let want: BTreeMap<String, FieldValue> =
+                want.into_iter().map(|(k, v)| (k.to_string(), v.fingerprint_form())).collect();
+            assert_eq!(got, want, "{side:?} holding {holds:?}");
+        }
+    }
+
+    #[test]
+    fn after_a_pairing_the_empty_values_of_one_side_do_not_travel_until_edited() {
+        let i = integration(vec![fm("summary", "System.Title"), fm("labels", "System.Tags")]);
+        let jira = snapshot(vec![("summary", text("Crash")), ("labels", FieldValue::List(vec!["backfill".into()]))]);
+        let ado = |tags: FieldValue| snapshot(vec![("System.Title", text("Crash")), ("System.Tags", tags)]);
+        let jira_fp = fingerprint(Side::Left, paired_values(&i, Side::Left, &jira));
+        let ado_fp = fingerprint(Side::Right, paired_values(&i, Side::Right, &ado(FieldValue::Null)));
+        let mut c = Case::new(i.clone(), ado(FieldValue::Null)).flow(Flow::RightToLeft);
+        c.linked = true;
+        c.source_fingerprint = Some(ado_fp.clone());
+        c.target_fingerprint = Some(jira_fp.clone());
+        assert_eq!(expect_skip(&c.run()).0, SkipReason::Unchanged, "nothing was edited: nothing travels");
+        // A person tags the twin: that edit, and only it, travels.
+        let mut c = Case::new(i, ado(FieldValue::List(vec!["ui".into()]))).flow(Flow::RightToLeft);
+        c.linked = true;
+        c.source_fingerprint = Some(ado_fp);
+        c.target_fingerprint = Some(jira_fp);
+        assert_eq!(expect_write(&c.run()).changed_fields(), vec!["labels"]);
     }
 
     fn priority() -> FieldMapping {
