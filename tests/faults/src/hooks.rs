@@ -7,10 +7,12 @@
 //!
 //! While the people of a round edit, the listener's gate is closed: the deliveries are
 //! judged and counted at once, and the polls they ask for start when the round's edits
-//! are done (as the suite's own polls do). The oracle's echo check reads each of
-//! Ferry's writes as made from the twin as of that write, which a poll in the middle of
-//! a person's edits breaks (a create from the first revision, then an update with the
-//! second, both legitimate).
+//! are done (as the suite's own polls do). Before the edits, the polls already running
+//! (a late delivery's, after the last round's drain) end and the queues they filled are
+//! drained. The oracle's echo check reads each of Ferry's writes as made from the twin
+//! as of that write, which a read taken before a person's edits and written after them
+//! breaks: a write of the older snapshot, then one carrying the edit, both legitimate,
+//! the second with no person change of the twin since the first.
 
 use crate::world::{poll_direction, Backend};
 use anyhow::Result;
@@ -202,7 +204,8 @@ impl Hooks {
     }
 
     /// Holds the polls deliveries ask for until [`Hooks::open`] (people are about to
-    /// edit), and waits for those already running (a late delivery's) to end.
+    /// edit), and waits for those already running (a late delivery's) to end; what
+    /// they enqueued is the caller's to drain before the edits.
     pub async fn close(&self) {
         {
             let mut gate = self.listener.gate.lock().unwrap_or_else(|p| p.into_inner());

@@ -221,6 +221,14 @@ async fn run(args: &Args, backend: Backend, seed: u64) -> Result<(Figures, Verdi
             h.arm(&world.jira, &world.ado, &mut hook_rng);
             h.close().await;
         }
+        if world.hooks.is_some() {
+            // A poll a late delivery started after the last round's drain may have
+            // enqueued snapshots `close` waited for; handled after this round's edits,
+            // they would be writes made from reads older than those edits, which the echo
+            // check cannot tell from echoes. Handled now, as with hooks off, where every
+            // poll's messages are handled before people edit again.
+            world.drain().await?;
+        }
         let n = args.round.min(args.changes - made_total);
         let n_collab = if round == 0 { 0 } else { (n as f64 * args.collab_share).round() as usize };
         let made = work.round(round, n - n_collab, &people, &mut rng).await?;
