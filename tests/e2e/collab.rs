@@ -74,6 +74,31 @@ async fn comments_travel_both_ways_with_their_author_and_never_echo() -> Result<
     Ok(())
 }
 
+/// Bob comments on the work item and edits an earlier comment just before Ferry writes
+/// the item for a Jira edit: Ferry's write starts from bob's revision, so the next poll
+/// of Azure DevOps reads Ferry's own revision (an echo). The comment and the edit must
+/// still reach Jira.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_devops_comment_made_just_before_ferrys_write_of_its_item_still_reaches_jira() -> Result<()> {
+    let w = World::new(collab()).await?;
+    w.activate().await?;
+    let (bug, item) = new_pair(&w, "Comment before a write").await?;
+    let (alice, bob) = (w.jira_user("alice").await, w.ado_user("bob").await);
+    let first = bob.conn.add_comment(&bob.scope, &item, &said("Crashes on save")).await?;
+    w.sync().await;
+    w.sync().await;
+    bob.conn.edit_comment(&bob.scope, &item, &first.id, &said("Crashes on save and on export")).await?;
+    bob.conn.add_comment(&bob.scope, &item, &said("Seen on Safari too")).await?;
+    alice.update(&bug, vec![("summary", text("Comment before a write (Jira)"))]).await?;
+    w.sync_flow(ferry_domain::Flow::LeftToRight).await;
+    w.sync().await;
+    w.sync().await;
+    let on_jira = comments(&w.reader(Side::Left).await, &bug).await?;
+    assert!(on_jira.iter().any(|c| c.body.contains("Seen on Safari too")), "the new comment: {on_jira:#?}");
+    assert!(on_jira.iter().any(|c| c.body.contains("Crashes on save and on export")), "the edit: {on_jira:#?}");
+    Ok(())
+}
+
 /// Bytes from a seeded generator, hashed as they are handed out.
 struct Generated {
     left: u64,
