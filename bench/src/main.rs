@@ -25,7 +25,6 @@ use ferry_testsupport::people::{actor, bot_secrets};
 use pipeline::{Invocations, Pipeline};
 use report::{RequestBreakdown, Run};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workload::Workload;
@@ -57,12 +56,8 @@ struct SyncArgs {
     /// scale it to about two rounds' duration to model 60 s polls with a 120 s overlap.
     #[arg(long, default_value = "120s")]
     overlap: String,
-    /// Lambda memory size the cost is computed for (the template's FunctionMemory).
-    #[arg(long, default_value_t = 256)]
-    memory_mb: u32,
-    /// The price table.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/prices.toml"))]
-    prices: PathBuf,
+    #[command(flatten)]
+    cost: crate::prices::CostArgs,
     /// Skip the naive configuration (no batching, no caching).
     #[arg(long)]
     no_naive: bool,
@@ -144,10 +139,7 @@ async fn main() -> Result<()> {
     if args.changes == 0 || args.round == 0 {
         bail!("--changes and --round must be at least 1");
     }
-    let prices_text =
-        std::fs::read_to_string(&args.prices).with_context(|| format!("reading {}", args.prices.display()))?;
-    let prices =
-        prices::Prices::parse(&prices_text).with_context(|| format!("price table {}", args.prices.display()))?;
+    let prices = args.cost.load_prices()?;
     let mut runs = Vec::new();
     for v in variants(!args.no_naive, args.record_timeline) {
         eprintln!("{} backend, {} configuration: {} changes ...", backend_name(args.backend), v.name, args.changes);
@@ -166,7 +158,7 @@ async fn main() -> Result<()> {
         let b = if r.steady.synced > 0 { &r.steady } else { &r.all };
         b.per_change(b.requests.total())
     });
-    let out = report::Report { backend: backend_name(args.backend), memory_mb: args.memory_mb, prices, runs };
+    let out = report::Report { backend: backend_name(args.backend), memory_mb: args.cost.memory_mb, prices, runs };
     if args.json {
         let mut v = out.to_json();
         if let (Some(c), Some(o)) = (&collab, v.as_object_mut()) {
@@ -329,8 +321,7 @@ mod tests {
             changes,
             round,
             backend: BackendKind::Embedded,
-            memory_mb: 256,
-            prices: PathBuf::from("unused"),
+            cost: crate::prices::CostArgs { memory_mb: 256, prices: std::path::PathBuf::from("unused") },
             overlap: "120s".into(),
             no_naive: false,
             json: false,

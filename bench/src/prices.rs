@@ -15,6 +15,26 @@ pub struct Prices {
     pub scheduler_invocation: f64,
 }
 
+/// What the dollar figures of a benchmark are computed with (both modes take them).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CostArgs {
+    /// Lambda memory size the cost is computed for (the template's FunctionMemory).
+    #[arg(long, default_value_t = 256)]
+    pub memory_mb: u32,
+    /// The price table.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/prices.toml"))]
+    pub prices: std::path::PathBuf,
+}
+
+impl CostArgs {
+    /// The price table `--prices` names, read and parsed.
+    pub fn load_prices(&self) -> Result<Prices> {
+        let path = &self.prices;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Prices::parse(&text).with_context(|| format!("price table {}", path.display()))
+    }
+}
+
 impl Prices {
     pub fn parse(text: &str) -> Result<Prices> {
         let mut values: BTreeMap<String, String> = BTreeMap::new();

@@ -56,12 +56,8 @@ pub struct Args {
     /// before its watermark; the product's default).
     #[arg(long, default_value = "120s")]
     overlap: String,
-    /// Lambda memory size the cost is computed for (the template's FunctionMemory).
-    #[arg(long, default_value_t = 256)]
-    memory_mb: u32,
-    /// The price table.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/prices.toml"))]
-    prices: PathBuf,
+    #[command(flatten)]
+    cost: crate::prices::CostArgs,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -120,10 +116,7 @@ pub async fn run(args: Args) -> Result<()> {
     if args.changes == 0 || !(args.rate > 0.0 && args.rate.is_finite()) {
         bail!("--changes must be at least 1 and --rate a positive number");
     }
-    let prices_text =
-        std::fs::read_to_string(&args.prices).with_context(|| format!("reading {}", args.prices.display()))?;
-    let prices =
-        crate::prices::Prices::parse(&prices_text).with_context(|| format!("price table {}", args.prices.display()))?;
+    let prices = args.cost.load_prices()?;
     let mut runs = Vec::new();
     for mode in [Mode::Hooks, Mode::Polling] {
         eprintln!(
@@ -143,7 +136,7 @@ pub async fn run(args: Args) -> Result<()> {
     let out = report::Report {
         backend: crate::backend_name(args.backend),
         rate: args.rate,
-        memory_mb: args.memory_mb,
+        memory_mb: args.cost.memory_mb,
         prices,
         runs,
     };

@@ -8,8 +8,7 @@ fn args(changes: usize, rate: f64, poll_interval: &str) -> Args {
         hooks_poll_interval: "300s".into(),
         poll_interval: poll_interval.into(),
         overlap: "120s".into(),
-        memory_mb: 256,
-        prices: PathBuf::from("unused"),
+        cost: crate::prices::CostArgs { memory_mb: 256, prices: PathBuf::from("unused") },
         json: false,
         changes_csv: None,
     }
