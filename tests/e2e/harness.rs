@@ -67,10 +67,17 @@ impl Default for Variant {
 /// world, each keyed by its own integration) and queues of its own, so worlds can run
 /// on several test threads without draining each other's messages.
 async fn world_runtime(id: &str, secrets: Arc<dyn SecretSource>) -> Result<AwsRuntime> {
+    let (sdk, names) = emulator_with_own_queues(id).await?;
+    Ok(aws_runtime(sdk, names, EngineSettings::default(), Some(secrets))?)
+}
+
+/// The emulator's SDK configuration, as the functions load it, and the stack's resource
+/// names with queues of their own named after `tag`.
+async fn emulator_with_own_queues(tag: &str) -> Result<(aws_config::SdkConfig, ferry_store::aws::AwsNames)> {
     let sdk = load_sdk_config().await.context(EMULATOR_HINT)?;
     let names = ferry_store::aws::AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context(EMULATOR_HINT)?;
-    let names = ferry_testsupport::backend::own_queues(&sdk, &names, id).await.context(EMULATOR_HINT)?;
-    Ok(aws_runtime(sdk, names, EngineSettings::default(), Some(secrets))?)
+    let names = ferry_testsupport::backend::own_queues(&sdk, &names, tag).await.context(EMULATOR_HINT)?;
+    Ok((sdk, names))
 }
 
 /// The variables that point a `ferry` process at the queues `names` gives.
@@ -89,9 +96,7 @@ pub async fn own_queue_env(tag: &str) -> Result<Vec<(&'static str, String)>> {
     if !aws_backend() {
         return Ok(Vec::new());
     }
-    let sdk = load_sdk_config().await.context(EMULATOR_HINT)?;
-    let names = ferry_store::aws::AwsNames::from_env().map_err(|e| anyhow::anyhow!("{e}")).context(EMULATOR_HINT)?;
-    Ok(queue_env(&ferry_testsupport::backend::own_queues(&sdk, &names, tag).await.context(EMULATOR_HINT)?))
+    Ok(queue_env(&emulator_with_own_queues(tag).await?.1))
 }
 
 /// Which runtime a world syncs on: `FERRY_E2E_BACKEND=aws` runs the suite on DynamoDB
