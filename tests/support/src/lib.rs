@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod function_url;
 pub mod git;
 pub mod handlers;
 pub mod people;
