@@ -32,12 +32,7 @@ pub async fn serve(
     invocations: Arc<Mutex<Invocations>>,
 ) -> Result<(String, tokio::task::JoinHandle<()>)> {
     let app = axum::Router::new().fallback(invoke).with_state(Function { engine, secrets, trigger, invocations });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((base, task))
+    ferry_testsupport::function_url::serve_loopback(app).await
 }
 
 async fn invoke(

@@ -35,3 +35,14 @@ pub fn http_response(response: &Value) -> Response {
     let ctype = response["headers"]["content-type"].as_str().unwrap_or("text/plain").to_string();
     (status.unwrap_or(StatusCode::BAD_GATEWAY), [(axum::http::header::CONTENT_TYPE, ctype)], body).into_response()
 }
+
+/// Serves `app` on a loopback port of its own; answers its base URL and the server task
+/// (abort it to stop).
+pub async fn serve_loopback(app: axum::Router) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((base, task))
+}
