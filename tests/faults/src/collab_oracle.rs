@@ -32,6 +32,10 @@ pub struct CollabVerdict {
     pub missing_links: Vec<String>,
     pub links_not_removed: Vec<String>,
     pub unexpected_links: Vec<String>,
+    /// For each comment copy out of step, what happened to its pair ([`trail`]): the
+    /// original's work item history and both directions' timelines, so a failure can be
+    /// read without a rerun.
+    pub trails: Vec<String>,
     /// Uploads to Azure DevOps that no work item references (a fault between the upload
     /// and the link that attaches it; the retry uploads again): not failures.
     pub unattached_uploads: usize,
@@ -88,7 +92,13 @@ pub async fn check(world: &World, work: &Workload, collab: &CollabWork) -> Resul
 
     for c in collab.comments.iter().filter(|c| is_linked(c.pair)) {
         v.comments_checked += 1;
+        let before = v.comments_out_of_step.len();
         check_comment(world, c, &held, &entity, &mut v);
+        if v.comments_out_of_step.len() > before {
+            if let (Some((own, _)), Some((twin, _))) = (entity(c.pair, c.side), entity(c.pair, c.side.other())) {
+                v.trails.extend(trail(world, c, &own, &twin).await);
+            }
+        }
     }
     for f in collab.files.iter().filter(|f| is_linked(f.pair)) {
         v.files_checked += 1;
@@ -173,11 +183,62 @@ fn check_comment(
     }
 }
 
-/// Whether a person changed Azure DevOps work item `id` after `at` (which a poll sees).
+/// What happened around comment `c` on `own` and its twin: the comment's times, the
+/// work item's history (when `own` is an Azure DevOps one), and the timelines of both
+/// directions (each entity as the source of its flow).
+async fn trail(world: &World, c: &PersonComment, own: &EntityId, twin: &EntityId) -> Vec<String> {
+    let mut out = vec![format!(
+        "trail of comment {} on {} {own} (edited at {}):",
+        c.id,
+        c.side.as_str(),
+        c.edited_at.map_or("-".into(), |t| t.format("%H:%M:%S%.3f").to_string())
+    )];
+    let ado_id = if c.side == Side::Right { own } else { twin };
+    if let Some(history) = ado_id.as_str().parse().ok().and_then(|n| world.ado.history(n)) {
+        for (i, r) in history.iter().enumerate() {
+            let kind = if r.new_revision { "" } else { " (far end of a link: same rev, not polled)" };
+            out.push(format!(
+                "  ado {ado_id} update {}: {} {} {:?}{kind}",
+                i + 1,
+                r.at.format("%H:%M:%S%.3f"),
+                r.author,
+                r.fields
+            ));
+        }
+    }
+    for (side, id) in [(c.side, own), (c.side.other(), twin)] {
+        let flow = if side == Side::Left { ferry_domain::Flow::LeftToRight } else { ferry_domain::Flow::RightToLeft };
+        match world.state.entity_activity(world.id(), flow, id, 200).await {
+            Ok(steps) => {
+                for s in steps {
+                    out.push(format!(
+                        "  {} {id}: {} {} (changed {}) {}",
+                        flow.as_str(),
+                        s.at.format("%H:%M:%S%.3f"),
+                        s.kind.as_str(),
+                        s.changed.format("%H:%M:%S%.3f"),
+                        s.detail
+                    ));
+                }
+            }
+            Err(e) => out.push(format!("  {} {id}: timeline unreadable: {e}", flow.as_str())),
+        }
+    }
+    out
+}
+
+/// Whether a person made a revision of Azure DevOps work item `id` after `at` (which a
+/// poll sees). The update a link made elsewhere gives its far end keeps the revision and
+/// `System.ChangedDate`: no poll sees it, so it reveals nothing.
 fn person_revision_after(world: &World, id: &EntityId, at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
     let Some(at) = at else { return true };
     let history = id.as_str().parse().ok().and_then(|n| world.ado.history(n)).unwrap_or_default();
-    history.iter().any(|r| r.author != BOT && r.at > at)
+    reveals_edit(&history, at)
+}
+
+/// Whether `history` holds a person's new revision after `at`.
+fn reveals_edit(history: &[ferry_sim::Revision], at: chrono::DateTime<chrono::Utc>) -> bool {
+    history.iter().any(|r| r.author != BOT && r.at > at && r.new_revision)
 }
 
 fn excerpt(body: &str, stem: &str) -> String {
@@ -369,6 +430,9 @@ pub fn print(v: &CollabVerdict, made: &crate::collab_work::CollabMade) {
         &v.unrevealed_edits,
         false,
     );
+    for line in &v.trails {
+        println!("    {line}");
+    }
     list("duplicate attachments", &v.duplicate_attachments, true);
     list("lost attachments", &v.lost_attachments, true);
     list("attachments not removed", &v.attachments_not_removed, true);
@@ -376,4 +440,34 @@ pub fn print(v: &CollabVerdict, made: &crate::collab_work::CollabMade) {
     list("missing links", &v.missing_links, true);
     list("links not removed", &v.links_not_removed, true);
     list("links nobody made", &v.unexpected_links, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(author: &str, secs: i64, new_revision: bool) -> ferry_sim::Revision {
+        ferry_sim::Revision {
+            author: author.into(),
+            at: chrono::DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range"),
+            fields: Vec::new(),
+            created: false,
+            new_revision,
+        }
+    }
+
+    #[test]
+    fn only_a_persons_new_revision_after_the_edit_reveals_it() {
+        let edited = chrono::DateTime::from_timestamp(1_795_000_010, 0).expect("in range");
+        // (case, history, revealed)
+        let cases = [
+            ("a person's revision after the edit", vec![update("alice@acme.test", 11, true)], true),
+            ("a person's revision before the edit", vec![update("alice@acme.test", 9, true)], false),
+            ("Ferry's revision after the edit", vec![update(BOT, 11, true)], false),
+            ("the far end of a link made elsewhere", vec![update("alice@acme.test", 11, false)], false),
+        ];
+        for (case, history, revealed) in cases {
+            assert_eq!(reveals_edit(&history, edited), revealed, "{case}");
+        }
+    }
 }
