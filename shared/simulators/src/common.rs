@@ -166,6 +166,10 @@ pub struct Revision {
     /// Field ids the change set (Jira field ids, Azure DevOps reference names).
     pub fields: Vec<String>,
     pub created: bool,
+    /// Whether the change made a new revision. An Azure DevOps work item at the far end
+    /// of a link someone added or removed elsewhere gets an update that keeps its `rev`
+    /// and its `System.ChangedDate`: no poll that follows `ChangedDate` can see it.
+    pub new_revision: bool,
 }
 
 #[derive(Debug, Default)]

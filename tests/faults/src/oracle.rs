@@ -436,6 +436,7 @@ mod tests {
             at: chrono::DateTime::from_timestamp(1_795_000_000 + secs, 0).expect("in range"),
             fields: fields.iter().map(|f| f.to_string()).collect(),
             created,
+            new_revision: true,
         }
     }
 

@@ -103,3 +103,35 @@ async fn a_work_item_cannot_be_linked_to_itself() {
     assert_eq!(status, 400, "{body}");
     assert!(sim.work_item_json(id).expect("item").get("relations").is_none());
 }
+
+#[tokio::test]
+async fn a_link_gives_its_far_end_an_update_that_keeps_the_revision_and_history_says_so() {
+    let (sim, http, a) = setup().await;
+    let base = sim.base_url();
+    let (_, b) = answer(
+        http.post(format!("{base}/App/_apis/wit/workitems/$Bug?api-version=7.1"))
+            .header("Content-Type", "application/json-patch+json")
+            .body(json!([{"op": "add", "path": "/fields/System.Title", "value": "y"}]).to_string()),
+    )
+    .await;
+    let b = b["id"].as_u64().expect("id");
+    let read = |id: u64| http.get(format!("{base}/App/_apis/wit/workitems/{id}?api-version=7.1"));
+    let (_, before) = answer(read(b)).await;
+    let (status, _) = answer(
+        http.patch(format!("{base}/App/_apis/wit/workitems/{a}?api-version=7.1"))
+            .header("Content-Type", "application/json-patch+json")
+            .body(
+                json!([{"op": "add", "path": "/relations/-", "value": {
+                    "rel": "System.LinkTypes.Dependency-Forward", "url": format!("{base}/_apis/wit/workItems/{b}")}}])
+                .to_string(),
+            ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, after) = answer(read(b)).await;
+    assert_eq!(after["rev"], before["rev"], "the far end keeps its rev");
+    assert_eq!(after["fields"]["System.ChangedDate"], before["fields"]["System.ChangedDate"]);
+    let flags = |id: u64| sim.history(id).expect("item").iter().map(|r| r.new_revision).collect::<Vec<_>>();
+    assert_eq!(flags(b), [true, false], "the far end's update is no new revision");
+    assert_eq!(flags(a), [true, true], "the linked item got one");
+}

@@ -237,6 +237,7 @@ impl AdoSim {
                     at: u.at,
                     fields: u.fields.keys().filter(|k| !bookkeeping.contains(&k.as_str())).cloned().collect(),
                     created: i == 0,
+                    new_revision: i == 0 || item.updates[i - 1].rev != u.rev,
                 })
                 .collect(),
         )

@@ -809,12 +809,14 @@ impl Inner {
             at: issue.created,
             fields: Vec::new(),
             created: true,
+            new_revision: true,
         }];
         out.extend(issue.histories.iter().map(|h| crate::common::Revision {
             author: email(&h.author),
             at: h.created,
             fields: h.items.iter().map(|i| i.field_id.clone()).collect(),
             created: false,
+            new_revision: true,
         }));
         Some(out)
     }
