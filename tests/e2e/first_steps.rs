@@ -445,11 +445,12 @@ async fn the_first_walk_from_init_to_run_writes_what_preview_promised_and_duplic
 
     // run: a cycle polls both directions and drains the queues. A cycle waits at most
     // its patience (30 s) for messages backing off after a transient error, which on the
-    // shared emulator's queues a loaded machine can outlast: the next cycle (an operator's
-    // next cron tick) finishes them, and is held to the same promises.
+    // shared emulator's queues a loaded machine can outlast (one create was still backing
+    // off after three cycles at a load average of 8): the next cycle (an operator's next
+    // cron tick) finishes them, and is held to the same promises.
     let iid = IntegrationId::parse(&id)?;
     let state = w.engine.state();
-    for _ in 0..3 {
+    for _ in 0..6 {
         let run = w.ferry(&["run", "--once", "--integration", &id]).await;
         assert!(run.ok, "run --once: {}\n{}", run.stdout, run.stderr);
         if state.count_links(&iid).await? == ITEMS as u64 {
