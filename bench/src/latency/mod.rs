@@ -61,15 +61,24 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// The modes to run, in order (the first is the one the others are compared with).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Hooks, Mode::HooksRescanEachPoll, Mode::Polling])]
+    modes: Vec<Mode>,
     /// Also write every change's figures to this CSV file (mode, direction, create or
     /// update, seconds into the run, latency in seconds; empty when it never landed).
     #[arg(long)]
     changes_csv: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Mode {
+    /// Webhooks on: a poll that answers a delivery reads from the watermark's cursor and
+    /// goes back over the overlap window at most every 30 s (the product's default).
     Hooks,
+    /// Webhooks on, every poll going back over the overlap window (the engine's rule
+    /// before the quick reads; `EngineSettings::rescan_every` zero).
+    HooksRescanEachPoll,
+    /// Webhooks off: scheduled polls only.
     Polling,
 }
 
@@ -77,8 +86,13 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Hooks => "hooks",
+            Mode::HooksRescanEachPoll => "hooks-rescan-each-poll",
             Mode::Polling => "polling",
         }
+    }
+
+    fn hooks(self) -> bool {
+        self != Mode::Polling
     }
 }
 
@@ -118,7 +132,10 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let prices = args.cost.load_prices()?;
     let mut runs = Vec::new();
-    for mode in [Mode::Hooks, Mode::Polling] {
+    if args.modes.is_empty() {
+        bail!("--modes names no mode");
+    }
+    for mode in args.modes.iter().copied() {
         eprintln!(
             "{} backend, {}: {} changes at {}/s ...",
             crate::backend_name(args.backend),
@@ -181,7 +198,7 @@ fn config_text(id: &str, poll_interval: &str, overlap: &str, hooks: bool) -> Str
 }
 
 async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
-    let hooks = mode == Mode::Hooks;
+    let hooks = mode.hooks();
     let interval_text = if hooks { &args.hooks_poll_interval } else { &args.poll_interval };
     let (jira, ado) = ferry_testsupport::demo_simulators().await?;
     let dir = dir_with_sheets()?;
@@ -194,7 +211,10 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     let interval = Duration::from_secs(integration.poll_interval_secs);
 
     let tally = Tally::new();
-    let settings = EngineSettings::lambda();
+    let settings = match mode {
+        Mode::HooksRescanEachPoll => EngineSettings { rescan_every: Duration::ZERO, ..EngineSettings::lambda() },
+        _ => EngineSettings::lambda(),
+    };
     let pipe = Arc::new(match args.backend {
         BackendKind::Embedded => {
             Pipeline::embedded(&dir.path().join("ferry.sqlite"), secrets(), settings, tally.clone())?

@@ -83,22 +83,27 @@ impl Report {
             );
         }
         let figs: Vec<_> = self.runs.iter().map(|r| r.figures(&self.prices, self.memory_mb)).collect();
+        let first = self.runs.first().map_or("", |r| r.mode.name());
+        let ratios: Vec<String> = self.runs.iter().skip(1).map(|r| format!("{}/{first}", r.mode.name())).collect();
+        // Each column as wide as its longest heading, two spaces apart.
+        let width =
+            self.runs.iter().map(|r| r.label().len()).chain(ratios.iter().map(String::len)).max().unwrap_or(0) + 2;
         let _ = write!(s, "\n  {:<30}", "");
         for r in &self.runs {
-            let _ = write!(s, "{:>18}", r.label());
+            let _ = write!(s, "{:>width$}", r.label());
         }
-        if self.runs.len() == 2 {
-            let _ = write!(s, "{:>16}", "polling/hooks");
+        for r in &ratios {
+            let _ = write!(s, "{r:>width$}");
         }
         let _ = writeln!(s);
         if let Some(first) = figs.first() {
             for (i, (name, _)) in first.iter().enumerate() {
                 let _ = write!(s, "  {name:<30}");
                 for f in &figs {
-                    let _ = write!(s, "{:>18}", fmt(f[i].1));
+                    let _ = write!(s, "{:>width$}", fmt(f[i].1));
                 }
-                if figs.len() == 2 {
-                    let _ = write!(s, "{:>16}", format!("{:.2}x", figs[1][i].1 / figs[0][i].1));
+                for f in figs.iter().skip(1) {
+                    let _ = write!(s, "{:>width$}", format!("{:.2}x", f[i].1 / figs[0][i].1));
                 }
                 let _ = writeln!(s);
             }

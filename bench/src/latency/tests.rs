@@ -10,6 +10,7 @@ fn args(changes: usize, rate: f64, poll_interval: &str) -> Args {
         overlap: "120s".into(),
         cost: crate::prices::CostArgs { memory_mb: 256, prices: PathBuf::from("unused") },
         json: false,
+        modes: vec![Mode::Hooks],
         changes_csv: None,
     }
 }

@@ -174,11 +174,16 @@ pub struct ReadState {
     /// show yet; the next read covers them again from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescan_from: Option<DateTime<Utc>>,
+    /// When the last read that went back to [`ReadState::rescan_from`] began: a poll
+    /// that answers a webhook's request reads from the cursor until the next rescan
+    /// is due (see `ferry_engine`'s watermark rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescanned_at: Option<DateTime<Utc>>,
 }
 
 impl ReadState {
     pub fn is_idle(&self) -> bool {
-        self.resume.is_none() && self.rescan_from.is_none()
+        self.resume.is_none() && self.rescan_from.is_none() && self.rescanned_at.is_none()
     }
 }
 

@@ -37,6 +37,10 @@ pub struct EngineSettings {
     /// a few per synced change). The directions' minute buckets (throughput, lag) are
     /// stored either way, at one write per direction per batch.
     pub record_timeline: bool,
+    /// How often polls that answer webhook requests go back over the overlap window
+    /// (`watermark::new_read`); between rescans they read from the cursor. Zero: every
+    /// poll rescans. Scheduled polls always rescan.
+    pub rescan_every: Duration,
 }
 
 impl EngineSettings {
@@ -59,6 +63,7 @@ impl Default for EngineSettings {
             search_settle: Duration::from_secs(60),
             config_ttl: Duration::ZERO,
             record_timeline: true,
+            rescan_every: Duration::from_secs(30),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::poll_request::{merge, poll_again};
 use crate::watermark::{
-    after_page, budget_and_lease, classify, read_start, seen_entry, start_outside, stream_state, Budget, PageRead,
+    after_page, budget_and_lease, classify, new_read, seen_entry, start_outside, stream_state, Budget, PageRead,
     Stream, Verdict,
 };
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -61,6 +61,9 @@ struct PollCtx {
     /// exit policy keeps syncing linked entities.
     streams: Vec<Stream>,
     now: DateTime<Utc>,
+    /// The poll answers a webhook's request ([`crate::watermark::new_read`]).
+    requested: bool,
+    rescan_every: ChronoDuration,
 }
 
 impl PollCtx {
@@ -127,8 +130,8 @@ impl Engine {
         now: DateTime<Utc>,
         budget: Budget,
     ) -> Result<PollReport, EngineError> {
-        self.state.take_poll_request(id, flow).await?;
-        self.poll_leased(id, flow, now, budget).await
+        let requested = self.state.take_poll_request(id, flow).await?;
+        self.poll_leased(id, flow, now, budget, requested).await
     }
 
     async fn poll_leased(
@@ -137,6 +140,7 @@ impl Engine {
         flow: Flow,
         now: DateTime<Utc>,
         mut budget: Budget,
+        requested: bool,
     ) -> Result<PollReport, EngineError> {
         let record = self.record(id).await?;
         let mut report = PollReport::default();
@@ -150,7 +154,7 @@ impl Engine {
             report.skipped_inactive = true;
             return Ok(report);
         };
-        let ctx = self.poll_ctx(record, flow, now).await?;
+        let ctx = self.poll_ctx(record, flow, now, requested).await?;
         if ctx.streams.contains(&Stream::Outside) {
             start_outside(&mut mark, ctx.overlap);
         }
@@ -188,6 +192,7 @@ impl Engine {
         record: IntegrationRecord,
         flow: Flow,
         now: DateTime<Utc>,
+        requested: bool,
     ) -> Result<PollCtx, EngineError> {
         let integration = &record.integration;
         let source = flow.source();
@@ -202,7 +207,8 @@ impl Engine {
             streams.push(Stream::Outside);
         }
         let overlap = ChronoDuration::seconds(integration.overlap_secs as i64);
-        Ok(PollCtx { record, flow, conn, scope, fields, filter, overlap, streams, now })
+        let rescan_every = ChronoDuration::from_std(self.settings.rescan_every).unwrap_or(ChronoDuration::MAX);
+        Ok(PollCtx { record, flow, conn, scope, fields, filter, overlap, streams, now, requested, rescan_every })
     }
 
     /// Reads one page of a stream, enqueues its changes and saves the watermark;
@@ -217,10 +223,12 @@ impl Engine {
         let (cursor, mut read) = stream_state(mark, stream);
         let resume = read.resume.take();
         let fresh = resume.is_none();
-        let since = if fresh { read_start(cursor, &read) } else { cursor };
-        if fresh {
-            // A new read lists everything from `since` on: its own pages set the next bound.
+        let (since, rescan) =
+            if fresh { new_read(cursor, &read, ctx.requested, ctx.now, ctx.rescan_every) } else { (cursor, false) };
+        if rescan {
+            // A rescan lists everything from `since` on: its own pages set the next bound.
             read.rescan_from = None;
+            read.rescanned_at = Some(ctx.now);
         }
         let filter = ctx.filter(stream);
         let page_size = self.settings.poll_page_size.max(1);
@@ -436,7 +444,8 @@ impl Engine {
         let id = record.integration.id.clone();
         let start = record.integration.start_time.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         let mut mark = self.state.get_watermark(&id, flow).await?.unwrap_or_else(|| Watermark::starting_at(start));
-        let ctx = self.poll_ctx(record, flow, now).await?;
+        // The preview lists what a scheduled poll would: from the rescan bound.
+        let ctx = self.poll_ctx(record, flow, now, false).await?;
         if ctx.streams.contains(&Stream::Outside) {
             start_outside(&mut mark, ctx.overlap);
         }
@@ -444,7 +453,7 @@ impl Engine {
         let mut report = PollReport::default();
         for stream in &ctx.streams {
             let (cursor, read) = stream_state(&mark, *stream);
-            let since = read_start(cursor, &read);
+            let (since, _) = new_read(cursor, &read, false, now, ctx.rescan_every);
             let filter = ctx.filter(*stream);
             let page_size = self.settings.poll_page_size.max(1);
             let query =

@@ -50,7 +50,7 @@ pub(crate) fn stream_state(mark: &Watermark, stream: Stream) -> (DateTime<Utc>, 
 /// reads any page, so no change the main read passes first is missed.
 pub(crate) fn start_outside(mark: &mut Watermark, overlap: ChronoDuration) {
     if mark.outside.is_none() {
-        let read = ReadState { resume: None, rescan_from: Some(mark.cursor - overlap) };
+        let read = ReadState { resume: None, rescan_from: Some(mark.cursor - overlap), rescanned_at: None };
         mark.outside = Some(OutsideRead { cursor: mark.cursor, read });
     }
 }
@@ -99,10 +99,37 @@ pub(crate) fn after_page(mark: &Watermark, p: PageRead<'_>) -> Watermark {
     next
 }
 
-/// Where a new read of a stream starts: its cursor, or earlier where pages read too
-/// soon must be listed again.
+/// The earliest instant a new read of a stream may have to start at: its cursor, or
+/// earlier where pages read too soon must be listed again.
 pub(crate) fn read_start(cursor: DateTime<Utc>, read: &ReadState) -> DateTime<Utc> {
     read.rescan_from.map_or(cursor, |r| r.min(cursor))
+}
+
+/// Where a new read of a stream starts at `now`, and whether it is a rescan (it goes
+/// back to the rescan bound, which it then clears and sets anew from its own pages).
+///
+/// A scheduled poll always rescans. A poll that answers a webhook's request (`requested`)
+/// reads from the cursor, where the change that rang is, unless `rescan_every` has passed
+/// since the last rescan: with hooks, polls come every second or so, and rescanning the
+/// overlap window each time would re-read every change of the last minutes at each
+/// delivery. Nothing is missed: the bound is kept (the pages of the quick reads can only
+/// lower it), so the next rescan lists every change the search showed late, and a change
+/// the search shows within the overlap is listed by the first rescan after that, whose
+/// bound is at most the overlap before the previous rescan's pages.
+pub(crate) fn new_read(
+    cursor: DateTime<Utc>,
+    read: &ReadState,
+    requested: bool,
+    now: DateTime<Utc>,
+    rescan_every: ChronoDuration,
+) -> (DateTime<Utc>, bool) {
+    let Some(_) = read.rescan_from else { return (cursor, false) };
+    let due = !requested || read.rescanned_at.is_none_or(|t| now - t >= rescan_every);
+    if due {
+        (read_start(cursor, read), true)
+    } else {
+        (cursor, false)
+    }
 }
 
 /// The rescan bound a page adds: `as_of - overlap` when the page's position came
@@ -354,10 +381,35 @@ mod tests {
     fn a_new_read_starts_at_the_cursor_or_earlier_at_the_rescan_bound() {
         let idle = ReadState::default();
         assert_eq!(read_start(at(50), &idle), at(50));
-        let rescan = ReadState { resume: None, rescan_from: Some(at(20)) };
+        let rescan = ReadState { resume: None, rescan_from: Some(at(20)), rescanned_at: None };
         assert_eq!(read_start(at(50), &rescan), at(20));
-        let later = ReadState { resume: None, rescan_from: Some(at(70)) };
+        let later = ReadState { resume: None, rescan_from: Some(at(70)), rescanned_at: None };
         assert_eq!(read_start(at(50), &later), at(50), "never after the cursor");
+    }
+
+    #[test]
+    fn a_requested_poll_reads_from_the_cursor_until_a_rescan_is_due_and_a_scheduled_one_always_rescans() {
+        let every = ChronoDuration::seconds(30);
+        let state = |bound: Option<i64>, rescanned: Option<i64>| ReadState {
+            resume: None,
+            rescan_from: bound.map(at),
+            rescanned_at: rescanned.map(at),
+        };
+        // (case, read state, requested, now, start, rescan)
+        let cases = [
+            ("nothing to rescan", state(None, Some(90)), true, 100, at(500), false),
+            ("nothing to rescan, scheduled", state(None, None), false, 100, at(500), false),
+            ("scheduled rescans at once", state(Some(380), Some(99)), false, 100, at(380), true),
+            ("requested, rescanned 10 s ago", state(Some(380), Some(90)), true, 100, at(500), false),
+            ("requested, rescanned 30 s ago", state(Some(380), Some(70)), true, 100, at(380), true),
+            ("requested, never rescanned", state(Some(380), None), true, 100, at(380), true),
+            ("a bound after the cursor starts at the cursor", state(Some(600), None), false, 100, at(500), true),
+        ];
+        for (case, read, requested, now, start, rescan) in cases {
+            assert_eq!(new_read(at(500), &read, requested, at(now), every), (start, rescan), "{case}");
+        }
+        let always = ChronoDuration::zero();
+        assert_eq!(new_read(at(500), &state(Some(380), Some(100)), true, at(100), always), (at(380), true));
     }
 
     #[test]

@@ -340,6 +340,7 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
         read: ReadState {
             resume: Some(ReadToken(format!("{{\"after\":{cursor}}}"))),
             rescan_from: Some(at(cursor - 3)),
+            rescanned_at: Some(at(cursor - 1)),
         },
         outside: Some(OutsideRead { cursor: at(cursor - 1), read: ReadState::default() }),
         branch_tips: Some(BTreeMap::from([("main".to_string(), format!("{cursor:040x}"))])),
