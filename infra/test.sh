@@ -112,6 +112,10 @@ section "fault-injection suite (tests/faults) on the embedded backend"
 faults_seed="${FERRY_FAULTS_SEED:-20261126}"
 cargo run -q -p ferry-faults -- --backend embedded --changes "${FERRY_FAULTS_CHANGES:-2000}" --seed "$faults_seed"
 
+section "fault-injection suite (tests/faults) on the embedded backend, changes carried by webhooks"
+cargo run -q -p ferry-faults -- --backend embedded --changes "${FERRY_FAULTS_HOOKS_CHANGES:-500}" --seed "$faults_seed" \
+  --hooks on
+
 section "fault-injection suite (tests/faults) on the AWS backend (moto)"
 # Its own stack on the emulator: the suite's queues must hold nothing of other runs.
 faults_env="$STATE/faults.env"
