@@ -1,16 +1,34 @@
 //! `ferry activate ID --since DATE`: the backfill of existing items. Counts first,
-//! asks in a terminal (`--yes` for scripts), links the pairs that exist already, then
-//! activates with each direction polling from DATE; the next run syncs the rest.
+//! asks in a terminal (`--yes` for scripts), stores the accepted plan, links the pairs
+//! that exist already, activates with each direction polling from DATE, and follows the
+//! sync to its end (`--no-wait`: returns at once). The same command run again resumes
+//! the stored backfill; `ferry backfill status ID` shows how far it is.
 
-use crate::output;
+mod display;
+mod text;
+
+use crate::{exit, output};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use ferry_domain::{FieldKey, IntegrationId, Side};
-use ferry_engine::{BackfillPlan, Engine, PairBy};
+use display::Display;
+use ferry_domain::{BackfillRecord, FieldKey, IntegrationId, Side};
+use ferry_engine::{BackfillPlan, BackfillProgress, BackfillStarted, Engine, PairBy};
+use ferry_runtime::backfill::verdict::Verdict;
+use ferry_runtime::backfill::{FollowEnd, FollowSettings, Worker};
 use std::io::{BufRead, IsTerminal, Write};
+use text::Synced;
 
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  ferry activate app-bugs --since 2026-01-01 --pair-by title --yes")]
+#[command(after_help = "Examples:
+  ferry activate app-bugs --since 2026-01-01 --pair-by title --yes
+      counts, links the pairs, activates from 2026-01-01 and follows the sync to its end:
+      a progress bar on a terminal, else a line every 5 s:
+      backfill: 120/412 done, 3 parked, 4.1/s, ~1m10s left
+  ferry activate app-bugs --since 2026-01-01 --yes
+      run again (after Ctrl-C or a crash): resumes the same backfill, nothing is redone
+
+Exit codes with --since: 0 every item created or paired, 4 items parked (ferry failures
+list), 6 items neither synced nor parked with nothing more to do for them, 130 interrupted.")]
 pub struct BackfillArgs {
     /// Sync the items changed since this date (YYYY-MM-DD or RFC 3339), pairing those
     /// that mirror each other already instead of creating them again.
@@ -23,42 +41,202 @@ pub struct BackfillArgs {
     /// Go on without asking (needed when stdin is not a terminal).
     #[arg(long, requires = "since")]
     yes: bool,
-    /// The activation (with `--since`, the plan too) and the webhook registration as
-    /// one JSON document.
+    /// Return once the integration is active instead of following the backfill to its
+    /// end (the next `ferry run`, or the functions on AWS, sync the rest).
+    #[arg(long, requires = "since")]
+    no_wait: bool,
+    /// The activation (with `--since`, the plan and the backfill's end counts too) and
+    /// the webhook registration as one JSON document.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Activates `id` (a backfill with `--since`). With `--json` nothing is printed and
-/// the answer is the document to print; without, the text is printed and the answer
-/// is `None`.
-pub async fn activate(engine: &Engine, id: &IntegrationId, args: BackfillArgs) -> Result<Option<serde_json::Value>> {
-    let Some(since) = args.since.as_deref() else {
+/// What activation did, and what is left to follow.
+pub struct Activated {
+    /// The JSON document so far (with `--json`).
+    pub doc: Option<serde_json::Value>,
+    /// The backfill to follow (with `--since`, without `--no-wait`).
+    pub follow: Option<BackfillProgress>,
+}
+
+/// Activates `id`: with `--since`, a backfill accepted (or the stored one resumed).
+/// Without `--json` the text is printed as it goes.
+pub async fn activate(engine: &Engine, id: &IntegrationId, args: &BackfillArgs) -> Result<Activated> {
+    let Some(since_text) = args.since.as_deref() else {
         let report = engine.activate(id, Utc::now()).await?;
         if args.json {
-            return Ok(Some(serde_json::json!({ "activation": report })));
+            return Ok(Activated { doc: Some(serde_json::json!({ "activation": report })), follow: None });
         }
         output::activation(&report);
-        return Ok(None);
+        return Ok(Activated { doc: None, follow: None });
     };
-    let since = parse_since(since)?;
+    let since = parse_since(since_text)?;
     let by = parse_pair_by(args.pair_by.as_deref())?;
-    let plan = engine.plan_backfill(id, since, &by).await?;
+    let stored = engine.stored_backfill(id).await?.filter(|r| r.is_for(since, &by));
+    let resumed = stored.is_some();
+    let started = match stored {
+        Some(record) => {
+            if !args.json {
+                resumes(&record);
+            }
+            engine.resume_backfill(record, Utc::now()).await?
+        }
+        None => {
+            let plan = engine.plan_backfill(id, since, &by).await?;
+            if !args.json {
+                summary(&plan);
+            }
+            if !args.yes && !confirmed()? {
+                bail!("nothing done: confirm in a terminal, or pass --yes");
+            }
+            engine.accept_backfill(id, plan, by, Utc::now()).await?
+        }
+    };
+    let BackfillStarted { record, linked, activation } = started;
+    let doc = args.json.then(
+        || serde_json::json!({ "plan": record.plan, "linked": linked, "activation": activation, "resumed": resumed }),
+    );
     if !args.json {
-        summary(&plan);
+        println!("linked {linked} pair(s)");
+        output::activation(&activation);
     }
-    if !args.yes && !confirmed()? {
-        bail!("nothing done: confirm in a terminal, or pass --yes");
+    if args.no_wait {
+        if !args.json {
+            println!(
+                "the next `ferry run` (or the poll function) syncs the {} item(s) to create; \
+                 `ferry backfill status {id}` shows how far it is",
+                record.plan.to_create.len()
+            );
+        }
+        return Ok(Activated { doc, follow: None });
     }
-    let linked = engine.record_pairs(id, &plan).await?;
-    let report = engine.activate_from(id, Utc::now(), Some(since)).await?;
-    if args.json {
-        return Ok(Some(serde_json::json!({ "plan": plan, "linked": linked, "activation": report })));
+    Ok(Activated { doc, follow: Some(BackfillProgress::new(record)) })
+}
+
+/// How a followed backfill ended: its exit code and, for `--json`, its end counts.
+pub struct Followed {
+    pub code: u8,
+    pub json: serde_json::Value,
+}
+
+/// Follows a backfill to its end (see `ferry_runtime::backfill`): on the embedded store
+/// this process syncs, on AWS the functions do and this only watches. Ctrl-C stops
+/// following (after the batch in hand); a second Ctrl-C exits at once.
+pub async fn follow(
+    engine: &Engine,
+    worker: Worker<'_>,
+    mut progress: BackfillProgress,
+    json: bool,
+) -> Result<Followed> {
+    let settings = FollowSettings::for_worker(&worker);
+    let synced = match worker {
+        Worker::Drive(_) => Synced::Here,
+        Worker::Watch => Synced::ByFunctions,
+    };
+    let record = progress.record().clone();
+    let mut display = Display::new(!json && std::io::stderr().is_terminal(), record.total());
+    let end =
+        ferry_runtime::backfill::follow(engine, &mut progress, worker, &settings, interrupted(), |r| display.show(r))
+            .await?;
+    display.finish(&end);
+    if !json {
+        let rerun = rerun_command(&record);
+        for line in text::summary(end.verdict, &end.counts, end.elapsed, record.integration.as_str(), &rerun, synced) {
+            println!("{line}");
+        }
     }
-    println!("linked {linked} pair(s)");
-    output::activation(&report);
-    println!("the next `ferry run` (or the poll function) syncs the {} item(s) to create", plan.to_create.len());
-    Ok(None)
+    Ok(Followed { code: exit_code(end.verdict), json: end_json(&end) })
+}
+
+/// The exit code of a followed backfill's end (README, "Exit codes").
+pub fn exit_code(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Finished => exit::OK,
+        Verdict::Parked => exit::UNHEALTHY,
+        Verdict::Stalled => exit::BACKFILL_STALLED,
+        Verdict::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+/// The `backfill` member of `activate --since --json`'s document.
+fn end_json(end: &FollowEnd) -> serde_json::Value {
+    let mut v = serde_json::to_value(&end.counts).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("outcome".into(), serde_json::to_value(end.verdict).unwrap_or_default());
+        o.insert("done".into(), end.counts.done().into());
+        o.insert("elapsed_secs".into(), end.elapsed.as_secs_f64().into());
+    }
+    v
+}
+
+/// `ferry backfill status ID`: the stored backfill's counts, read once.
+pub async fn status(engine: &Engine, id: &IntegrationId, json: bool) -> Result<()> {
+    let record = engine.stored_backfill(id).await?.with_context(|| {
+        format!("no backfill is recorded for {id}: start one with `ferry activate {id} --since DATE`")
+    })?;
+    let mut progress = BackfillProgress::new(record.clone());
+    let counts = progress.read(engine).await?;
+    if json {
+        let v = serde_json::json!({
+            "integration": record.integration, "since": record.plan.since, "pair_by": record.pair_by,
+            "accepted_at": record.accepted_at, "activated_at": record.activated_at,
+            "counts": counts, "done": counts.done(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{id}: backfill since {}, accepted {}{}",
+        record.plan.since.to_rfc3339(),
+        record.accepted_at.to_rfc3339(),
+        if record.activated_at.is_some() { "" } else { " (not activated yet: run the same `activate` again)" }
+    );
+    println!("{}", text::progress_line(&counts, None));
+    println!(
+        "  {} created, {} paired, {} parked, {} to sync, {} ambiguous",
+        counts.created, counts.paired, counts.parked, counts.waiting, counts.ambiguous
+    );
+    if counts.waiting > 0 {
+        println!("  follow it with `{}`", rerun_command(&record));
+    }
+    Ok(())
+}
+
+/// The command that resumes (and follows) `record`'s backfill.
+fn rerun_command(record: &BackfillRecord) -> String {
+    let by = match &record.pair_by {
+        PairBy::RemoteId => String::new(),
+        PairBy::Title => " --pair-by title".to_string(),
+        PairBy::Field { side, field } => format!(" --pair-by {}:{field}", side.as_str()),
+    };
+    format!("ferry activate {} --since {}{by} --yes", record.integration, record.plan.since.to_rfc3339())
+}
+
+/// Resolves on the first Ctrl-C; a second one exits at once (the batch in hand is then
+/// left to its visibility timeout, as after a crash).
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handler: following ends only with the backfill.
+        std::future::pending::<()>().await;
+    }
+    eprintln!("ferry: stopping after the batch in hand (Ctrl-C again to quit at once)");
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    });
+}
+
+fn resumes(record: &BackfillRecord) {
+    let plan = &record.plan;
+    println!(
+        "resuming the backfill since {} accepted {}: {} to create, {} to pair, {} ambiguous",
+        plan.since.to_rfc3339(),
+        record.accepted_at.to_rfc3339(),
+        plan.to_create.len(),
+        plan.to_pair.len(),
+        plan.ambiguous.len()
+    );
 }
 
 fn summary(plan: &BackfillPlan) {
