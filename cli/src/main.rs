@@ -295,7 +295,7 @@ fn init_logging(cli: &Cli) {
     // Colours only for a person at a terminal: CI logs and pipes get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| backfill::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if cli.log_json {
         builder.json().init();

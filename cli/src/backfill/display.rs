@@ -5,7 +5,29 @@
 use super::text;
 use ferry_runtime::backfill::{FollowEnd, Reading};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The bar on the terminal now, if any: log lines are written around it ([`LogWriter`]).
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Stderr for the log: while a bar is shown, each line is written with the bar cleared
+/// and drawn again below it, instead of across it.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = SHOWN.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 /// How often a plain line is printed.
 pub const LINE_EVERY: Duration = Duration::from_secs(5);
@@ -28,6 +50,9 @@ impl Display {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
+        if let Ok(mut shown) = SHOWN.lock() {
+            *shown = Some(bar.clone());
+        }
         Display::Bar(bar)
     }
 
@@ -54,6 +79,9 @@ impl Display {
                 bar.set_position(end.counts.done() as u64);
                 bar.set_message(text::detail(&end.counts, None));
                 bar.abandon();
+                if let Ok(mut shown) = SHOWN.lock() {
+                    *shown = None;
+                }
             }
             Display::Lines { .. } => eprintln!("{}", text::progress_line(&end.counts, None)),
         }

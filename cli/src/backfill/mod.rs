@@ -11,6 +11,7 @@ use crate::{exit, output};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use display::Display;
+pub use display::LogWriter;
 use ferry_domain::{BackfillRecord, FieldKey, IntegrationId, Side};
 use ferry_engine::{BackfillPlan, BackfillProgress, BackfillStarted, Engine, PairBy};
 use ferry_runtime::backfill::verdict::Verdict;
