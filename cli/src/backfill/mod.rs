@@ -26,7 +26,7 @@ use text::Synced;
       a progress bar on a terminal, else a line every 5 s:
       backfill: 120/412 done, 3 parked, 4.1/s, ~1m10s left
   ferry activate app-bugs --since 2026-01-01 --yes
-      run again (after Ctrl-C or a crash): resumes the same backfill, nothing is redone
+      run again (after Ctrl-C or a crash): resumes the same backfill, creating nothing twice
 
 Exit codes with --since: 0 every item created or paired, 4 items parked (ferry failures
 list), 6 items neither synced nor parked with nothing more to do for them, 130 interrupted.")]
