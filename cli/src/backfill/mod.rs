@@ -136,9 +136,10 @@ pub async fn follow(
     };
     let record = progress.record().clone();
     let mut display = Display::new(!json && std::io::stderr().is_terminal(), record.total());
-    let end =
-        ferry_runtime::backfill::follow(engine, &mut progress, worker, &settings, interrupted(), |r| display.show(r))
-            .await?;
+    let end = ferry_runtime::backfill::follow(engine, &mut progress, worker, &settings, interrupted(synced), |r| {
+        display.show(r)
+    })
+    .await?;
     display.finish(&end);
     if !json {
         let rerun = rerun_command(&record);
@@ -215,12 +216,15 @@ fn rerun_command(record: &BackfillRecord) -> String {
 
 /// Resolves on the first Ctrl-C; a second one exits at once (the batch in hand is then
 /// left to its visibility timeout, as after a crash).
-async fn interrupted() {
+async fn interrupted(synced: Synced) {
     if tokio::signal::ctrl_c().await.is_err() {
         // No signal handler: following ends only with the backfill.
         std::future::pending::<()>().await;
     }
-    eprintln!("ferry: stopping after the batch in hand (Ctrl-C again to quit at once)");
+    match synced {
+        Synced::Here => eprintln!("ferry: stopping after the batch in hand (Ctrl-C again to quit at once)"),
+        Synced::ByFunctions => eprintln!("ferry: no longer following; the functions go on syncing"),
+    }
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(i32::from(exit::INTERRUPTED));

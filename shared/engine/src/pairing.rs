@@ -82,6 +82,15 @@ pub fn pair_items(left: &[Item], right: &[Item], by: &PairBy) -> (Vec<(usize, us
     (pairs, ambiguous)
 }
 
+/// Whether an unpaired entity is one the backfill creates: not one a remote id pulled in
+/// that has not changed since `since`, nor one of a side the integration syncs nothing
+/// from (its polls never read that side's changes).
+fn synced_by_backfill(p: &PlannedItem, [left, right]: [&[Item]; 2], since: DateTime<Utc>, flows: &[Flow]) -> bool {
+    let items = if p.side == Side::Left { left } else { right };
+    items.iter().any(|it| it.entity.id == p.id && it.entity.updated >= since)
+        && flows.contains(&Flow::from_source(p.side))
+}
+
 impl Engine {
     /// What `activate --since` would do: both sides' entities changed since `since`,
     /// paired by `by` (see the module docs). Reads only.
@@ -123,14 +132,8 @@ impl Engine {
         };
         let mut to_create = unpaired(Side::Left, &left, &paired_l);
         to_create.extend(unpaired(Side::Right, &right, &paired_r));
-        // An entity a remote id pulled in that has not changed since `since` is not
-        // synced, nor one of a side the integration syncs nothing from.
         let flows = record.integration.flows();
-        to_create.retain(|p| {
-            let items = if p.side == Side::Left { &left } else { &right };
-            items.iter().any(|it| it.entity.id == p.id && it.entity.updated >= since)
-                && flows.contains(&Flow::from_source(p.side))
-        });
+        to_create.retain(|p| synced_by_backfill(p, [&left, &right], since, &flows));
         let to_pair = pairs.iter().map(|&(i, j)| (left[i].entity.clone(), right[j].entity.clone())).collect();
         Ok(BackfillPlan { since, to_create, to_pair, already_paired: linked.len(), ambiguous })
     }
