@@ -564,6 +564,14 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.op("PutItem", "put_hook_subscriptions");
         self.inner.put_hook_subscriptions(integration, subscriptions).await
     }
+    async fn get_backfill(&self, integration: &IntegrationId) -> PortResult<Option<ferry_domain::BackfillRecord>> {
+        self.read("get_backfill");
+        self.inner.get_backfill(integration).await
+    }
+    async fn put_backfill(&self, record: &ferry_domain::BackfillRecord) -> PortResult<()> {
+        self.write("put_backfill");
+        self.inner.put_backfill(record).await
+    }
     async fn record_activity(&self, steps: &[ferry_domain::Activity]) -> PortResult<()> {
         // One item per step, 25 items per BatchWriteItem request, billed per item: counted
         // as one put per item (a step is under 1 KB: one write unit each).

@@ -20,6 +20,7 @@ use ferry_domain::failure_listing::listed_id;
 use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
+use ferry_runtime::backfill::Worker;
 use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,7 +101,8 @@ enum Command {
         no_check: bool,
     },
     /// Activate an integration; sets the start polling time of each direction
-    /// (`--since`: a backfill of the items changed since then, existing pairs linked).
+    /// (`--since`: a backfill of the items changed since then, existing pairs linked,
+    /// followed to its end with a progress bar; see the examples below).
     Activate {
         integration: String,
         #[command(flatten)]
@@ -110,6 +112,11 @@ enum Command {
         /// the stack's HooksUrl output. Example: --hooks-url https://hooks.example.com
         #[arg(long, env = "FERRY_HOOKS_URL")]
         hooks_url: Option<String>,
+    },
+    /// A backfill's progress (`activate --since`), read from the store.
+    Backfill {
+        #[command(subcommand)]
+        action: BackfillAction,
     },
     /// Deactivate an integration (watermarks are kept) and remove the webhook
     /// subscriptions its activation registered.
@@ -220,6 +227,20 @@ enum FailureAction {
     },
 }
 
+#[derive(Subcommand)]
+enum BackfillAction {
+    /// How far the backfill last accepted for an integration is: created, paired, parked
+    /// and still to sync, out of its plan's total. Reads only; to follow it to its end,
+    /// run its `ferry activate ID --since DATE` again.
+    ///
+    /// Example: ferry backfill status app-bugs --json
+    Status {
+        integration: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum QueueArg {
     Changes,
@@ -271,7 +292,11 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: CI logs and pipes get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| backfill::LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if cli.log_json {
         builder.json().init();
     } else {
@@ -407,15 +432,35 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
             let json = backfill.json;
-            let activated = backfill::activate(rt.engine(), &id, backfill).await?;
+            let activated = backfill::activate(rt.engine(), &id, &backfill).await?;
             let hooks =
                 hook_subscriptions::register(rt.engine(), rt.connectors(), &id, hooks_url.as_deref(), json).await?;
-            if let Some(mut doc) = activated {
+            let mut doc = activated.doc;
+            let mut code = exit::OK;
+            if let Some(progress) = activated.follow {
+                // The embedded store has no one else to sync: this process does.
+                let runner = rt.runner();
+                let worker = match &rt {
+                    Backend::Embedded(_) => Worker::Drive(&runner),
+                    Backend::Aws(_) => Worker::Watch,
+                };
+                let end = backfill::follow(rt.engine(), worker, progress, json).await?;
+                code = end.code;
+                if let Some(doc) = doc.as_mut().and_then(|d| d.as_object_mut()) {
+                    doc.insert("backfill".into(), end.json);
+                }
+            }
+            if let Some(mut doc) = doc {
                 if let (Some(doc), Some(hooks)) = (doc.as_object_mut(), hooks.as_object()) {
                     doc.extend(hooks.clone());
                 }
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
+            Ok(exit::code(code))
+        }
+        Command::Backfill { action: BackfillAction::Status { integration, json } } => {
+            let rt = open(&target).await?;
+            backfill::status(rt.engine(), &parse_integration(&integration)?, json).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deactivate { integration } => {
@@ -697,6 +742,7 @@ mod tests {
         &["discover", "fields"],
         &["init"],
         &["activate"],
+        &["backfill", "status"],
         &["demo"],
     ];
 

@@ -270,15 +270,19 @@ async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_re
     );
     assert_eq!(w.engine.state().count_links(&w.id).await?, 0, "the refused run linked nothing");
 
-    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--no-wait", "--json"]).await;
     assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
     assert_eq!(v["linked"], BY_HAND, "{v:#}");
     assert_eq!(v["plan"]["to_create"].as_array().map(Vec::len), Some(ITEMS - BY_HAND), "{v:#}");
-    // Run again (as after a crash before the sync): the pairs are found linked.
-    let again = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    assert_eq!(v["backfill"], serde_json::Value::Null, "--no-wait follows nothing: {v:#}");
+    // Run again (as after a crash before the sync): the stored backfill is resumed, its
+    // pairs found linked, none linked twice.
+    let again = w.ferry(&["activate", id, "--since", &since, "--yes", "--no-wait", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&again.stdout)?;
-    assert_eq!((v["linked"].as_u64(), v["plan"]["already_paired"].as_u64()), (Some(0), Some(BY_HAND as u64)), "{v:#}");
+    assert_eq!((v["linked"].as_u64(), v["resumed"].as_bool()), (Some(0), Some(true)), "{v:#}");
+    assert_eq!(v["plan"]["to_pair"].as_array().map(Vec::len), Some(BY_HAND), "the plan accepted first: {v:#}");
+    assert_eq!(w.engine.state().count_links(&w.id).await?, BY_HAND as u64);
 
     // The preview creates exactly the unpaired ones.
     let p = w.ferry(&["preview", id, "--limit", "1000", "--json"]).await;
@@ -420,7 +424,7 @@ async fn the_first_walk_from_init_to_run_writes_what_preview_promised_and_duplic
 
     // activate --since: the hand-made pairs are linked, the rest is left to create.
     let pair_by = "right:Custom.JiraKey";
-    let r = w.ferry(&["activate", &id, "--since", &since, "--pair-by", pair_by, "--yes", "--json"]).await;
+    let r = w.ferry(&["activate", &id, "--since", &since, "--pair-by", pair_by, "--yes", "--no-wait", "--json"]).await;
     assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout)?;
     assert_eq!(v["linked"], BY_HAND, "{v:#}");
@@ -540,7 +544,7 @@ async fn a_hand_made_pair_keeps_the_originals_values_through_later_runs() -> Res
     let config = w.config.to_str().context("utf-8 path")?;
     assert!(w.ferry(&["apply", config]).await.ok);
     let id = w.id.as_str();
-    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--json"]).await;
+    let r = w.ferry(&["activate", id, "--since", &since, "--yes", "--no-wait", "--json"]).await;
     assert!(r.ok, "activate --since: {}\n{}", r.stdout, r.stderr);
     for run in 1..=2 {
         let r = w.ferry(&["run", "--once", "--integration", id]).await;

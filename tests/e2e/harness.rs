@@ -269,8 +269,15 @@ impl World {
 
     /// [`World::ferry`] with extra environment variables.
     pub async fn ferry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        let mut cmd = self.ferry_command(args);
         cmd.envs(env.iter().copied());
+        run(cmd).await
+    }
+
+    /// The `ferry` command [`World::ferry`] runs, for a test that starts it itself (to
+    /// read its output as it comes, or to signal it).
+    pub fn ferry_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.args(args)
             .envs(self.backend_env())
             .env("FERRY_DB", &self.db)
@@ -278,7 +285,7 @@ impl World {
             .env(JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
             .env(ADO_PAT_VAR, ADO_BOT_PAT)
             .env("FERRY_LOG", "warn");
-        run(cmd).await
+        cmd
     }
 
     /// What a `ferry` process needs to use this world's store and queues: on the AWS

@@ -2,6 +2,7 @@
 //! simulators, a real SQLite file, the real engine and, where an operator would use
 //! it, the real `ferry` binary. Nothing of ours is mocked.
 
+mod backfill;
 mod backlog;
 mod cli;
 mod collab;

@@ -5,6 +5,7 @@
 //! their edge into these types.
 
 pub mod activity;
+pub mod backfill;
 pub mod backoff;
 pub mod changes;
 pub mod collab;
@@ -25,6 +26,7 @@ pub mod value_map;
 pub mod webhook;
 
 pub use activity::{Activity, ActivityKind, FlowPace, PaceBucket, PaceWindow};
+pub use backfill::{Ambiguous, BackfillPlan, BackfillRecord, Followed, PairBy, PlannedItem};
 pub use backoff::Backoff;
 pub use changes::{ChangePage, ChangeQuery, ReadToken};
 pub use collab::{

@@ -564,6 +564,13 @@ pub trait StateStore: Send + Sync {
         integration: &IntegrationId,
         subscriptions: &[crate::webhook::HookSubscription],
     ) -> PortResult<()>;
+
+    // ---- backfills (crate::backfill) ----
+
+    /// The backfill `ferry activate --since` last accepted for `integration`, if any.
+    async fn get_backfill(&self, integration: &IntegrationId) -> PortResult<Option<crate::BackfillRecord>>;
+    /// Stores `record` as its integration's backfill, replacing the one before.
+    async fn put_backfill(&self, record: &crate::BackfillRecord) -> PortResult<()>;
 }
 
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler

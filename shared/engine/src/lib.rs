@@ -18,11 +18,15 @@
 //! - `failures.rs`: retry later or park, a change waiting behind a parked one, and the
 //!   operator's retry and discard; `attempts.rs`: which delivery is the last.
 //! - `batch.rs`: a handler batch's state read ahead; `outbox.rs`: sending what it produced.
+//! - `pairing.rs`: `activate --since`'s plan and the pairs it links; `backfill_record.rs`:
+//!   the accepted plan stored, started and resumed; `backfill_progress.rs`: how far it is.
 
 mod activity;
 mod adopt;
 mod attempts;
 mod backfill;
+mod backfill_progress;
+mod backfill_record;
 mod batch;
 mod cache;
 pub mod collab;
@@ -57,6 +61,8 @@ mod write;
 
 pub use activity::PACE_WINDOW_HOURS;
 pub use attempts::{attempts_note, effective_attempts, last_attempt};
+pub use backfill_progress::{BackfillCounts, BackfillProgress, WAITING_SHOWN};
+pub use backfill_record::BackfillStarted;
 pub use batch::Batch;
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};

@@ -200,12 +200,25 @@ impl Engine {
         now: DateTime<Utc>,
         since: Option<DateTime<Utc>>,
     ) -> Result<ActivationReport, EngineError> {
+        self.activate_at(id, now, since, true).await
+    }
+
+    /// [`Engine::activate_from`]; with `replace_kept` false a kept watermark stays even
+    /// when `since` is given, which then starts only the directions without one (a
+    /// resumed backfill: what its polls read already is not read again).
+    pub(crate) async fn activate_at(
+        &self,
+        id: &IntegrationId,
+        now: DateTime<Utc>,
+        since: Option<DateTime<Utc>>,
+        replace_kept: bool,
+    ) -> Result<ActivationReport, EngineError> {
         self.forget_configs();
         let record = self.record(id).await?;
         let mut starts = Vec::new();
         for flow in record.integration.flows() {
             let kept = self.state.get_watermark(id, flow).await?;
-            if let (Some(w), None) = (&kept, since) {
+            if let Some(w) = kept.as_ref().filter(|_| since.is_none() || !replace_kept) {
                 starts.push(StartPoint { flow, at: w.floor, reason: "kept" });
                 continue;
             }

@@ -19,23 +19,13 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
 use ferry_domain::{
-    EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, Fingerprint, IntegrationId,
-    IntegrationRecord, Link, Side,
+    EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, Fingerprint, Flow, IntegrationId,
+    IntegrationRecord, Link, PlannedItem, Side,
 };
 use ferry_mapping::{paired_fields, paired_values};
-use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// How existing pairs are recognised.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PairBy {
-    /// The integration's remote-id fields (`remote.left_id_field`, `right_id_field`).
-    RemoteId,
-    /// This field of one side holds the other side's key or id.
-    Field { side: Side, field: FieldKey },
-    /// The same title on both sides, unique within each side's items.
-    Title,
-}
+pub use ferry_domain::{Ambiguous, BackfillPlan, PairBy};
 
 /// One entity as the pairing sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,28 +34,6 @@ pub struct Item {
     pub title: Option<String>,
     /// The other side's key or id its remote-id field holds.
     pub names: Option<String>,
-}
-
-/// An entity with more than one possible twin: neither paired nor created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ambiguous {
-    pub side: Side,
-    pub key: String,
-    pub candidates: Vec<String>,
-}
-
-/// What a backfill would do, counted before it is done.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BackfillPlan {
-    pub since: DateTime<Utc>,
-    /// Entities with no twin: each is created on the other side by the sync.
-    pub to_create: Vec<(Side, String)>,
-    /// Pairs found, not linked yet.
-    pub to_pair: Vec<(EntityRef, EntityRef)>,
-    /// Pairs linked already (by an earlier run, or an earlier backfill), of which one
-    /// side at least changed since `since`.
-    pub already_paired: usize,
-    pub ambiguous: Vec<Ambiguous>,
 }
 
 /// The pairing rule over the entities of both sides (see the module docs). Linked
@@ -114,6 +82,15 @@ pub fn pair_items(left: &[Item], right: &[Item], by: &PairBy) -> (Vec<(usize, us
     (pairs, ambiguous)
 }
 
+/// Whether an unpaired entity is one the backfill creates: not one a remote id pulled in
+/// that has not changed since `since`, nor one of a side the integration syncs nothing
+/// from (its polls never read that side's changes).
+fn synced_by_backfill(p: &PlannedItem, [left, right]: [&[Item]; 2], since: DateTime<Utc>, flows: &[Flow]) -> bool {
+    let items = if p.side == Side::Left { left } else { right };
+    items.iter().any(|it| it.entity.id == p.id && it.entity.updated >= since)
+        && flows.contains(&Flow::from_source(p.side))
+}
+
 impl Engine {
     /// What `activate --since` would do: both sides' entities changed since `since`,
     /// paired by `by` (see the module docs). Reads only.
@@ -146,18 +123,17 @@ impl Engine {
         let paired_l: BTreeSet<usize> = pairs.iter().map(|p| p.0).collect();
         let paired_r: BTreeSet<usize> = pairs.iter().map(|p| p.1).collect();
         let held = |side: Side, key: &str| ambiguous.iter().any(|a| a.side == side && a.key == key);
-        let unpaired = |side: Side, items: &[Item], paired: &BTreeSet<usize>| -> Vec<(Side, String)> {
-            let keys =
-                items.iter().enumerate().filter(|(i, _)| !paired.contains(i)).map(|(_, it)| it.entity.key.clone());
-            keys.filter(|k| !held(side, k)).map(|k| (side, k)).collect()
+        let unpaired = |side: Side, items: &[Item], paired: &BTreeSet<usize>| -> Vec<PlannedItem> {
+            let entities = items.iter().enumerate().filter(|(i, _)| !paired.contains(i)).map(|(_, it)| &it.entity);
+            entities
+                .filter(|e| !held(side, &e.key))
+                .map(|e| PlannedItem { side, id: e.id.clone(), key: e.key.clone() })
+                .collect()
         };
         let mut to_create = unpaired(Side::Left, &left, &paired_l);
         to_create.extend(unpaired(Side::Right, &right, &paired_r));
-        // An entity a remote id pulled in that has not changed since `since` is not synced.
-        to_create.retain(|(side, key)| {
-            let items = if *side == Side::Left { &left } else { &right };
-            items.iter().any(|it| &it.entity.key == key && it.entity.updated >= since)
-        });
+        let flows = record.integration.flows();
+        to_create.retain(|p| synced_by_backfill(p, [&left, &right], since, &flows));
         let to_pair = pairs.iter().map(|&(i, j)| (left[i].entity.clone(), right[j].entity.clone())).collect();
         Ok(BackfillPlan { since, to_create, to_pair, already_paired: linked.len(), ambiguous })
     }

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod aws;
+pub mod backfill;
 pub mod connectors;
 pub mod embedded;
 mod error;

@@ -9,6 +9,7 @@ use ferry_domain::Backoff;
 use ferry_domain::{Flow, IntegrationId};
 use ferry_engine::{Batch, CrashPoint, Crashed, Engine, HandleError, PollReport, TransformOutcome, WriteOutcome};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, warn};
@@ -107,6 +108,10 @@ impl Runner {
         Self { engine, settings }
     }
 
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Polls every active integration's directions that are due (all of them with
     /// `force`), then drains both queues.
     pub async fn cycle(&self, now: DateTime<Utc>, force: bool) -> CycleReport {
@@ -115,13 +120,33 @@ impl Runner {
 
     /// As [`Runner::cycle`], polling only the named integrations (all when empty).
     pub async fn cycle_for(&self, now: DateTime<Utc>, force: bool, only: &[IntegrationId]) -> CycleReport {
+        self.cycle_until(now, force, only, &AtomicBool::new(false)).await
+    }
+
+    /// As [`Runner::cycle_for`], ending early once `stop` is set: before the next poll,
+    /// or after the received batch in hand is settled (the rest stays on the queues, to
+    /// be handled by the next cycle, in this process or another).
+    pub async fn cycle_until(
+        &self,
+        now: DateTime<Utc>,
+        force: bool,
+        only: &[IntegrationId],
+        stop: &AtomicBool,
+    ) -> CycleReport {
         let mut report = CycleReport::default();
-        self.poll_due(now, force, only, &mut report).await;
-        self.drain(&mut report).await;
+        self.poll_due(now, force, only, stop, &mut report).await;
+        self.drain_until(&mut report, stop).await;
         report
     }
 
-    async fn poll_due(&self, now: DateTime<Utc>, force: bool, only: &[IntegrationId], report: &mut CycleReport) {
+    async fn poll_due(
+        &self,
+        now: DateTime<Utc>,
+        force: bool,
+        only: &[IntegrationId],
+        stop: &AtomicBool,
+        report: &mut CycleReport,
+    ) {
         let records = match self.engine.config_store().list_integrations().await {
             Ok(r) => r,
             Err(e) => {
@@ -133,6 +158,9 @@ impl Runner {
         {
             let i = &record.integration;
             for flow in i.flows() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
                 if !force {
                     // Due on its interval, or sooner when a webhook asked for a poll that
                     // has not run yet (its own poll failed, or the listener is elsewhere).
@@ -170,9 +198,17 @@ impl Runner {
     /// Processes both queues until they are empty (waiting up to `drain_patience`
     /// for messages that are backing off).
     pub async fn drain(&self, report: &mut CycleReport) {
+        self.drain_until(report, &AtomicBool::new(false)).await
+    }
+
+    /// As [`Runner::drain`], returning between two received batches once `stop` is set.
+    pub async fn drain_until(&self, report: &mut CycleReport, stop: &AtomicBool) {
         let queue = self.engine.queue().clone();
         let deadline = tokio::time::Instant::now() + self.settings.drain_patience;
         loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
             let a = self.process(QueueName::Changes, report).await;
             let b = self.process(QueueName::Writes, report).await;
             if a + b > 0 {

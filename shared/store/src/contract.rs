@@ -252,6 +252,49 @@ pub async fn state_store(store: &dyn StateStore) {
     activity(store, &iid, &other).await;
     failure_overviews(store).await;
     overview(store, &iid, &other).await;
+    backfills(store, &iid, &other).await;
+}
+
+/// A backfill record reads back as stored, per integration, and the next one replaces it.
+async fn backfills(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {
+    use ferry_domain::{Ambiguous, BackfillPlan, BackfillRecord, PairBy, PlannedItem};
+    assert_eq!(store.get_backfill(iid).await.expect("get_backfill"), None, "none before the first");
+    let entity = |id: &str, key: &str| EntityRef {
+        id: EntityId::new(id),
+        key: key.into(),
+        url: format!("https://example.test/{key}"),
+        revision: "3".into(),
+        updated: at(5),
+    };
+    let first = BackfillRecord {
+        integration: iid.clone(),
+        pair_by: PairBy::Field { side: Side::Right, field: FieldKey::new("Custom.JiraKey") },
+        accepted_at: at(10),
+        activated_at: None,
+        plan: BackfillPlan {
+            since: at(-3600),
+            to_create: (0..300)
+                .map(|n| PlannedItem {
+                    side: Side::Left,
+                    id: EntityId::new(format!("{}", 10_000 + n)),
+                    key: format!("APP-{n}"),
+                })
+                .collect(),
+            to_pair: vec![(entity("20001", "APP-900"), entity("77", "77"))],
+            already_paired: 4,
+            ambiguous: vec![Ambiguous {
+                side: Side::Right,
+                key: "78".into(),
+                candidates: vec!["APP-1".into(), "APP-2".into()],
+            }],
+        },
+    };
+    store.put_backfill(&first).await.expect("put_backfill");
+    assert_eq!(store.get_backfill(iid).await.expect("get_backfill"), Some(first.clone()));
+    assert_eq!(store.get_backfill(other).await.expect("get_backfill"), None, "per integration");
+    let activated = BackfillRecord { activated_at: Some(at(11)), pair_by: PairBy::Title, ..first };
+    store.put_backfill(&activated).await.expect("replace");
+    assert_eq!(store.get_backfill(iid).await.expect("get_backfill"), Some(activated));
 }
 
 /// The overview of several integrations answers what the single reads answer, after

@@ -981,6 +981,50 @@ async fn a_collaboration_record_over_the_item_limit_is_kept_in_the_payload_bucke
     stack.delete().await;
 }
 
+/// A backfill plan of `n` entities to create.
+fn backfill(i: &IntegrationId, n: usize) -> ferry_domain::BackfillRecord {
+    use ferry_domain::{BackfillPlan, BackfillRecord, PairBy, PlannedItem, Side};
+    let to_create = (0..n)
+        .map(|k| PlannedItem {
+            side: Side::Left,
+            id: EntityId::new(format!("{}", 100_000 + k)),
+            key: format!("APP-{k}"),
+        })
+        .collect();
+    BackfillRecord {
+        integration: i.clone(),
+        pair_by: PairBy::RemoteId,
+        accepted_at: at(0),
+        activated_at: Some(at(1)),
+        plan: BackfillPlan {
+            since: at(-3600),
+            to_create,
+            to_pair: Vec::new(),
+            already_paired: 0,
+            ambiguous: Vec::new(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_plan_over_the_item_limit_is_kept_in_the_payload_bucket() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    let i = iid("big-backfill");
+    let first = backfill(&i, 12_000);
+    assert!(serde_json::to_string(&first).expect("json").len() > 400_000, "over a DynamoDB item");
+    store.put_backfill(&first).await.expect("put a plan over the item limit");
+    assert_eq!(store.get_backfill(&i).await.expect("get"), Some(first));
+    let objects = stack.objects("backfills/").await;
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    // The next backfill replaces it; a small one goes back into the item.
+    let small = backfill(&i, 3);
+    store.put_backfill(&small).await.expect("replace");
+    assert_eq!(store.get_backfill(&i).await.expect("get"), Some(small));
+    assert!(stack.objects("backfills/").await.is_empty(), "the replaced plan's object is deleted");
+    stack.delete().await;
+}
+
 #[tokio::test]
 async fn without_a_payload_bucket_an_oversized_collaboration_record_is_a_store_error_naming_the_pair() {
     let stack = Stack::create(MAX_RECEIVES).await;

@@ -81,3 +81,27 @@ fn pairs_are_found_by_remote_id_either_way_or_by_exact_title_and_doubtful_ones_a
         assert_eq!(amb, want_ambiguous, "{case}");
     }
 }
+
+#[test]
+fn an_unpaired_entity_is_created_only_if_it_changed_since_and_its_side_is_synced_from() {
+    let at = |secs: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(secs);
+    let item = |key: &str, updated: i64| {
+        let mut i = it(key, "x", None);
+        i.entity.updated = at(updated);
+        i
+    };
+    let (left, right) = (vec![item("APP-1", 100), item("APP-2", 10)], vec![item("7", 100)]);
+    let planned = |side: Side, key: &str| PlannedItem { side, id: EntityId::new(format!("id-{key}")), key: key.into() };
+    let both = [Flow::LeftToRight, Flow::RightToLeft];
+    // (case, entity, flows, created)
+    let table: [(&str, PlannedItem, &[Flow], bool); 5] = [
+        ("changed since, both ways", planned(Side::Left, "APP-1"), &both, true),
+        ("pulled in by a remote id, unchanged since", planned(Side::Left, "APP-2"), &both, false),
+        ("a right entity, both ways", planned(Side::Right, "7"), &both, true),
+        ("a right entity, left to right only", planned(Side::Right, "7"), &[Flow::LeftToRight], false),
+        ("not among the items read", planned(Side::Left, "APP-3"), &both, false),
+    ];
+    for (case, p, flows, want) in table {
+        assert_eq!(synced_by_backfill(&p, [&left, &right], at(50), flows), want, "{case}");
+    }
+}

@@ -1024,6 +1024,14 @@ impl StateStore for DynamoStore {
     ) -> PortResult<()> {
         self.hook_subscriptions_put(integration, subscriptions).await
     }
+
+    async fn get_backfill(&self, integration: &IntegrationId) -> PortResult<Option<ferry_domain::BackfillRecord>> {
+        self.backfill_get(integration).await
+    }
+
+    async fn put_backfill(&self, record: &ferry_domain::BackfillRecord) -> PortResult<()> {
+        self.backfill_put(record).await
+    }
 }
 
 #[cfg(test)]

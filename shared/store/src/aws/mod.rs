@@ -44,11 +44,14 @@
 //!   the step in `doc`, `expires_at` for the table's TTL
 //! - a direction's minute bucket `pace#{integration}#{flow}` / `{minute RFC 3339}`
 //!   (`read`, `written`, `settled`, ADD; `expires_at` for the table's TTL)
+//! - the backfill an integration last accepted `backfill#{integration}` / `backfill`
+//!   (`ferry_domain::BackfillRecord` in `doc`, replaced by the next)
 //!
-//! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
-//! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
-//! pk}/{sha256}.json`) and its item names the object in `s3` instead of holding `doc`;
-//! the object is deleted with the failure or when a newer record replaces it.
+//! A failure, collaboration or backfill record whose JSON is over [`RECORD_INLINE_MAX`]
+//! keeps it in the payload bucket (`failures/{id}/{sha256}.json`; `collab/` and
+//! `backfills/{sha256 of the item's pk}/{sha256}.json`) and its item names the object in
+//! `s3` instead of holding `doc`; the object is deleted with the failure or when a newer
+//! record replaces it.
 //!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
 //! (`version` N).
@@ -58,6 +61,7 @@
 
 mod dynamo;
 mod dynamo_activity;
+mod dynamo_backfills;
 mod dynamo_collab;
 mod dynamo_hooks;
 mod dynamo_overview;

@@ -38,6 +38,7 @@
 //!   batch cap (SQS: 10). Empty group or dedup ids are rejected with `BadMessage`.
 
 mod activity;
+mod backfills;
 mod collab;
 mod config;
 mod failure_pages;

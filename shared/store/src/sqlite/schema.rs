@@ -194,6 +194,13 @@ CREATE TABLE hook_subscriptions (
     body        TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // The backfill each integration last accepted (`activate --since`), as JSON.
+    r#"
+CREATE TABLE backfills (
+    integration TEXT PRIMARY KEY,
+    body        TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -14,7 +14,7 @@ use ferry_domain::{
     Activity, CollabState, Counter, EntityId, ErrorCategory, FailureRecord, Fingerprint, Flow, FlowCounts,
     IntegrationId, Link, PaceBucket, PortError, Side, Watermark,
 };
-use ferry_domain::{FailureCount, ListedFailure, StateOverview};
+use ferry_domain::{BackfillRecord, FailureCount, ListedFailure, StateOverview};
 use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
@@ -616,5 +616,13 @@ impl StateStore for SqliteStore {
         subscriptions: &[HookSubscription],
     ) -> PortResult<()> {
         self.hook_subscriptions_put(integration, subscriptions).await
+    }
+
+    async fn get_backfill(&self, integration: &IntegrationId) -> PortResult<Option<BackfillRecord>> {
+        self.backfill_get(integration).await
+    }
+
+    async fn put_backfill(&self, record: &BackfillRecord) -> PortResult<()> {
+        self.backfill_put(record).await
     }
 }
