@@ -87,15 +87,6 @@ where
     ran?
 }
 
-/// The Azure DevOps items whose remote-id field holds `key`.
-fn ado_items_naming(w: &World, key: &str) -> usize {
-    w.ado
-        .work_item_ids("App")
-        .into_iter()
-        .filter(|id| w.ado.work_item_json(*id).is_some_and(|j| j["fields"]["Custom.JiraKey"].as_str() == Some(key)))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activate_since_follows_the_backfill_and_a_rerun_after_an_interrupt_resumes_it_without_duplicates() -> Result<()>
 {
@@ -160,7 +151,7 @@ async fn activate_since_follows_the_backfill_and_a_rerun_after_an_interrupt_resu
         assert!(summary.contains(&format!("{} created, {BY_HAND} paired", at - BY_HAND)), "{summary}");
     }
     for key in &keys {
-        assert!(ado_items_naming(&w, key) <= 1, "{key} has at most one twin after the interrupt");
+        assert!(w.ado_items_naming(key) <= 1, "{key} has at most one twin after the interrupt");
     }
 
     // The rerun resumes the stored backfill and follows it to its end.
@@ -193,9 +184,9 @@ async fn activate_since_follows_the_backfill_and_a_rerun_after_an_interrupt_resu
     // exactly one twin, nothing was created twice or back in Jira.
     assert_eq!(w.engine.state().count_links(&w.id).await?, (ITEMS - 1) as u64);
     for key in &keys[..ITEMS - 1] {
-        assert_eq!(ado_items_naming(&w, key), 1, "{key} has exactly one twin");
+        assert_eq!(w.ado_items_naming(key), 1, "{key} has exactly one twin");
     }
-    assert_eq!(ado_items_naming(&w, &parked_key), 0, "the parked issue was not created");
+    assert_eq!(w.ado_items_naming(&parked_key), 0, "the parked issue was not created");
     assert_eq!(w.ado.work_item_ids("App").len(), ado_before + ITEMS - 1, "one Azure DevOps item per synced issue");
     assert_eq!(w.jira.issue_keys("APP").len(), jira_before + ITEMS, "nothing created back in Jira");
     let failures = w.engine.state().list_failures(Some(&w.id)).await?;
@@ -336,7 +327,7 @@ async fn a_backfill_resumed_after_a_crash_between_create_and_link_duplicates_not
     assert_eq!(end.verdict, Verdict::Finished, "{end:?}");
     assert_eq!((end.counts.created, end.counts.total, end.counts.parked), (ITEMS, ITEMS, 0), "{end:?}");
     for key in &keys {
-        assert_eq!(ado_items_naming(&w, key), 1, "{key} has exactly one twin");
+        assert_eq!(w.ado_items_naming(key), 1, "{key} has exactly one twin");
     }
     assert_eq!(w.ado.work_item_ids("App").len(), ado_before + ITEMS);
     assert_eq!(engine.state().count_links(&w.id).await?, ITEMS as u64);

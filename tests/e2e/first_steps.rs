@@ -224,15 +224,6 @@ async fn init_proposes_an_integration_that_validate_and_check_accept() -> Result
     Ok(())
 }
 
-/// The Azure DevOps items whose remote-id field holds `key`.
-fn ado_items_naming(w: &World, key: &str) -> usize {
-    w.ado
-        .work_item_ids("App")
-        .into_iter()
-        .filter(|id| w.ado.work_item_json(*id).is_some_and(|j| j["fields"]["Custom.JiraKey"].as_str() == Some(key)))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_rest() -> Result<()> {
     const ITEMS: usize = 200;
@@ -305,7 +296,7 @@ async fn activate_since_pairs_the_items_mirrored_by_hand_and_creates_only_the_re
     w.sync().await;
     assert_eq!(w.ado.work_item_ids("App").len(), ITEMS, "one Azure DevOps item per Jira issue");
     for key in &keys {
-        assert_eq!(ado_items_naming(&w, key), 1, "{key} has exactly one twin");
+        assert_eq!(w.ado_items_naming(key), 1, "{key} has exactly one twin");
     }
     let failures = w.engine.state().list_failures(Some(&w.id)).await?;
     assert!(failures.is_empty(), "nothing parked: {failures:?}");

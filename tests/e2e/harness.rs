@@ -261,6 +261,17 @@ impl World {
         link.map(|l| l.side(side.other()).id.clone())
     }
 
+    /// How many Azure DevOps items of App have `key` in their remote-id field (its twins).
+    pub fn ado_items_naming(&self, key: &str) -> usize {
+        self.ado
+            .work_item_ids("App")
+            .into_iter()
+            .filter(|id| {
+                self.ado.work_item_json(*id).is_some_and(|j| j["fields"]["Custom.JiraKey"].as_str() == Some(key))
+            })
+            .count()
+    }
+
     /// Runs the real `ferry` binary against this world's store (off the async
     /// workers, so the in-process simulators keep answering it).
     pub async fn ferry(&self, args: &[&str]) -> Ran {
