@@ -440,6 +440,14 @@ impl<S: ConfigStore + StateStore> StateStore for CountedStore<S> {
         self.write("put_fingerprint");
         self.inner.put_fingerprint(fingerprint).await
     }
+    async fn put_create_intent(
+        &self,
+        fingerprint: &Fingerprint,
+        expected: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> PortResult<()> {
+        self.write("put_create_intent");
+        self.inner.put_create_intent(fingerprint, expected).await
+    }
     async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()> {
         self.write("put_failure");
         self.inner.put_failure(failure).await

@@ -8,7 +8,6 @@ use chrono::Utc;
 use ferry_domain::ports::QueueName;
 use ferry_domain::{ErrorCategory, FieldValue, Flow, Side};
 use ferry_engine::{TransformOutcome, WriteOutcome};
-use std::time::Duration;
 
 /// A rich-text description of `chars` characters of plain text (after `marker`), in
 /// paragraphs of three-byte characters: at Jira's limit of 32,767 characters it is about
@@ -35,29 +34,6 @@ fn text_len(v: &FieldValue) -> usize {
         FieldValue::RichText(s) | FieldValue::Text(s) => s.len(),
         _ => 0,
     }
-}
-
-/// The next message of this world's integration on `queue`, opened as a handler sees
-/// it, with its receipt (a message of another integration, should a queue be shared,
-/// is made visible again).
-async fn next_message(w: &World, queue: QueueName) -> Result<(String, String)> {
-    let q = w.engine.queue();
-    let mine = format!("\"integration\":\"{}\"", w.id);
-    for _ in 0..20 {
-        let mut found = None;
-        for d in q.receive(queue, 10, Duration::from_secs(60)).await? {
-            let body = q.open_body(queue, &d.body).await?;
-            if found.is_none() && body.contains(&mine) {
-                found = Some((body, d.receipt));
-            } else {
-                q.release(queue, &d.receipt, Duration::ZERO).await?;
-            }
-        }
-        if let Some(f) = found {
-            return Ok(f);
-        }
-    }
-    anyhow::bail!("no message of {} on the {} queue", w.id, queue.as_str())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,11 +119,11 @@ async fn a_failure_whose_snapshot_is_over_300_kb_is_parked_and_retried() -> Resu
         .create(vec![("summary", text("Long and refused")), ("description", FieldValue::RichText(long))])
         .await?;
     w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
-    let (change, receipt) = next_message(&w, QueueName::Changes).await?;
+    let (change, receipt) = w.next_message(QueueName::Changes).await?;
     let outcome = transform_one(&w.engine, &change, 1).await?;
     assert!(matches!(outcome, TransformOutcome::Enqueued { create: true, .. }), "{outcome:?}");
     w.engine.queue().ack(QueueName::Changes, &receipt).await?;
-    let (command, receipt) = next_message(&w, QueueName::Writes).await?;
+    let (command, receipt) = w.next_message(QueueName::Writes).await?;
     // Azure DevOps refuses the create: parked at once, with the input snapshot and the
     // mapping output (the description three more times) in the failure record.
     w.ado.faults().fail_next(1, 400);
@@ -184,10 +160,10 @@ async fn a_transient_failure_on_the_last_delivery_before_the_dead_letter_queue_i
     assert_eq!(max, 5);
     w.jira_user("alice").await.create(vec![("summary", text("Flaky target"))]).await?;
     w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
-    let (change, receipt) = next_message(&w, QueueName::Changes).await?;
+    let (change, receipt) = w.next_message(QueueName::Changes).await?;
     transform_one(&w.engine, &change, 1).await?;
     w.engine.queue().ack(QueueName::Changes, &receipt).await?;
-    let (command, receipt) = next_message(&w, QueueName::Writes).await?;
+    let (command, receipt) = w.next_message(QueueName::Writes).await?;
 
     // Azure DevOps answers 503 to everything (each attempt retries inside the connector too).
     w.ado.faults().fail_next(1000, 503);

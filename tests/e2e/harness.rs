@@ -261,6 +261,29 @@ impl World {
         link.map(|l| l.side(side.other()).id.clone())
     }
 
+    /// The next message of this world's integration on `queue`, opened as a handler sees
+    /// it, with its receipt (a message of another integration, should a queue be shared,
+    /// is made visible again).
+    pub async fn next_message(&self, queue: QueueName) -> Result<(String, String)> {
+        let q = self.engine.queue();
+        let mine = format!("\"integration\":\"{}\"", self.id);
+        for _ in 0..20 {
+            let mut found = None;
+            for d in q.receive(queue, 10, Duration::from_secs(60)).await? {
+                let body = q.open_body(queue, &d.body).await?;
+                if found.is_none() && body.contains(&mine) {
+                    found = Some((body, d.receipt));
+                } else {
+                    q.release(queue, &d.receipt, Duration::ZERO).await?;
+                }
+            }
+            if let Some(f) = found {
+                return Ok(f);
+            }
+        }
+        anyhow::bail!("no message of {} on the {} queue", self.id, queue.as_str())
+    }
+
     /// How many Azure DevOps items of App have `key` in their remote-id field (its twins).
     pub fn ado_items_naming(&self, key: &str) -> usize {
         self.ado

@@ -381,3 +381,37 @@ impl ferry_domain::ByteSource for Bytes {
         Ok(self.0.take())
     }
 }
+
+/// One create command handled twice at once (a redelivery after the visibility timeout
+/// while the first attempt still runs): the create intent is a claim, so one attempt
+/// creates the twin and the other backs off, and after both the issue has one twin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_attempts_at_the_same_create_running_at_once_make_one_twin() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let bug = w
+        .jira_user("alice")
+        .await
+        .create(vec![("summary", text("Raced create")), ("priority", FieldValue::Option("High".into()))])
+        .await?;
+    w.engine.poll(&w.id, Flow::LeftToRight, Utc::now()).await?;
+    let (change, receipt) = w.next_message(QueueName::Changes).await?;
+    transform_one(&w.engine, &change, 1).await?;
+    w.engine.queue().ack(QueueName::Changes, &receipt).await?;
+    let (command, receipt) = w.next_message(QueueName::Writes).await?;
+    // Each Azure DevOps request takes a while, as under load: both attempts have read the
+    // source's fingerprint before either creates.
+    w.ado.faults().set_delay(Duration::from_millis(300));
+    let (a, b) = tokio::join!(write_one(&w.engine, &command, 1), write_one(&w.engine, &command, 2));
+    w.ado.faults().set_delay(Duration::ZERO);
+    let results = [a, b];
+    w.engine.queue().ack(QueueName::Writes, &receipt).await?;
+    assert_eq!(w.ado_items_naming(&bug.key), 1, "one twin of {}: {results:?}", bug.key);
+    let created = results.iter().filter(|r| matches!(r, Ok(ferry_engine::WriteOutcome::Created { .. }))).count();
+    let later = results.iter().filter(|r| matches!(r, Err(ferry_engine::HandleError::Retry { .. }))).count();
+    assert_eq!((created, later), (1, 1), "one attempt creates, the other comes back later: {results:?}");
+    w.sync().await;
+    assert_eq!(w.ado_items_naming(&bug.key), 1);
+    assert!(w.twin(Side::Left, &bug.id).await.is_some(), "{} is linked", bug.key);
+    Ok(())
+}

@@ -372,6 +372,12 @@ pub trait StateStore: Send + Sync {
     }
     /// Stores an entity's own fingerprint ([`StateKey::Fingerprint`]), replacing it.
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()>;
+    /// Stores an entity's own fingerprint whose create intent
+    /// ([`Fingerprint::create_started`]) claims the create of its twin, only if the stored
+    /// one's intent is still `expected` (`None`: no fingerprint, or one without an intent).
+    /// Otherwise it fails with `Conflict` and writes nothing: another attempt at the same
+    /// create (a redelivery while the first still runs) claimed it meanwhile.
+    async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()>;
     /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
     /// its peer) as its one record ([`StateKey::Pair`]), if the record is still at
     /// `expected_version` (the version read; 0: no record yet); the stored version

@@ -264,6 +264,24 @@ impl Engine {
         Ok(())
     }
 
+    /// A create intent, on the condition that the stored one is still `expected`
+    /// ([`ferry_domain::ports::StateStore::put_create_intent`]); on a conflict the batch
+    /// forgets the fingerprint, so the retry reads the intent that won.
+    pub(crate) async fn batch_put_create_intent(
+        &self,
+        batch: &Batch,
+        fp: &Fingerprint,
+        expected: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), PortError> {
+        let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
+        if let Err(e) = self.state.put_create_intent(fp, expected).await {
+            lock(&batch.state).remove(&key);
+            return Err(e);
+        }
+        batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));
+        Ok(())
+    }
+
     pub(crate) async fn batch_put_fingerprint(&self, batch: &Batch, fp: &Fingerprint) -> Result<(), PortError> {
         self.state.put_fingerprint(fp).await?;
         let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());

@@ -12,6 +12,10 @@ use ferry_domain::{EntityId, EntityRef, ErrorCategory, IntegrationRecord, PortEr
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
+/// How long an attempt whose create another one claimed waits before it looks for that
+/// one's twin: about as long as a create and its link take.
+const CLAIMED_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// Before a create: the entity an earlier, interrupted attempt created, if any. Only a
     /// recorded create intent triggers the search (the common first create costs none).
@@ -93,7 +97,21 @@ impl Engine {
             |at| FpUpdate { values: &none, echo: None, written: None, applied: None, create_started: Some(at) };
         let before = self.batch_fingerprint(batch, id, side, &cmd.source.id).await?.and_then(|f| f.create_started);
         let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(Some(Utc::now())), Utc::now()).await?;
-        self.batch_put_fingerprint(batch, &fp).await?;
+        // The intent is a claim: of two attempts at this create running at once (a
+        // redelivery while the first still runs), one creates; the other comes back
+        // later and finds the first one's twin ([`Engine::find_earlier_create`]).
+        if let Err(e) = self.batch_put_create_intent(batch, &fp, before).await {
+            if e.category != ErrorCategory::Conflict {
+                return Err(e.into());
+            }
+            return Err(Parkable::Transient(
+                PortError::new(
+                    ErrorCategory::Conflict,
+                    format!("another attempt is creating {}'s twin; looking for it again later ({e})", cmd.source.key),
+                )
+                .with_retry_after(Some(CLAIMED_RETRY)),
+            ));
+        }
         let err = match conn.create(scope, &cmd.changes).await {
             Ok(r) => return Ok(r),
             Err(e) => e,

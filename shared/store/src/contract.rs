@@ -486,6 +486,37 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
     assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, None, "fingerprints are per side");
     assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp), "unlinked: its own");
+    create_intents(store, iid).await;
+}
+
+/// A create intent is claimed once: of two attempts that read the same intent, the
+/// second's claim conflicts and writes nothing.
+async fn create_intents(store: &dyn StateStore, iid: &IntegrationId) {
+    let e = EntityId::new("43");
+    let intent = |started: Option<i64>| Fingerprint {
+        integration: iid.clone(),
+        side: Side::Left,
+        entity: e.clone(),
+        values: BTreeMap::new(),
+        written_revision: None,
+        written_updated: None,
+        updated_at: at(60),
+        applied_source_updated: None,
+        create_started: started.map(at),
+        twin_deleted: None,
+    };
+    store.put_create_intent(&intent(Some(61)), None).await.expect("the first claim of an entity without a fingerprint");
+    let second = store.put_create_intent(&intent(Some(62)), None).await;
+    assert!(is_conflict(second), "a second claim from no intent conflicts");
+    assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, Some(intent(Some(61))), "and wrote nothing");
+    store.put_create_intent(&intent(Some(63)), Some(at(61))).await.expect("a retry that read the intent claims anew");
+    assert!(is_conflict(store.put_create_intent(&intent(Some(64)), Some(at(61))).await), "a stale retry conflicts");
+    store.put_create_intent(&intent(None), Some(at(63))).await.expect("a refused create puts the intent back");
+    store.put_create_intent(&intent(Some(65)), None).await.expect("then the entity can be claimed again");
+    // A fingerprint put without the condition keeps the intent the claim reads.
+    store.put_fingerprint(&intent(Some(66))).await.expect("put");
+    assert!(is_conflict(store.put_create_intent(&intent(Some(67)), None).await), "put_fingerprint's intent counts");
+    store.put_create_intent(&intent(Some(67)), Some(at(66))).await.expect("claimed from the put intent");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

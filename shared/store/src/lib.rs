@@ -19,6 +19,16 @@ pub mod webhook_contract;
 
 use std::time::Duration;
 
+/// The `Conflict` of a create intent that another attempt claimed (`stored`: the
+/// intent the store holds now), the same on every store.
+pub(crate) fn create_claimed(what: &str, stored: Option<chrono::DateTime<chrono::Utc>>) -> ferry_domain::PortError {
+    let now = stored.map_or("none".to_string(), |t| t.to_rfc3339());
+    ferry_domain::PortError::new(
+        ferry_domain::ErrorCategory::Conflict,
+        format!("{what}: another attempt claimed this create meanwhile (the stored intent is {now}); read it again"),
+    )
+}
+
 /// How a queue backend dead-letters and deduplicates (SQS FIFO semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSettings {

@@ -679,8 +679,37 @@ impl StateStore for DynamoStore {
     async fn put_fingerprint(&self, fingerprint: &Fingerprint) -> PortResult<()> {
         let f = fingerprint;
         let what = format!("put_fingerprint {} {} {}", f.integration, f.side.as_str(), f.entity);
-        let item = Self::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, &what)?);
-        self.put(&self.state_table, item, &what).await
+        self.put(&self.state_table, fp_item(f, &what)?, &what).await
+    }
+
+    /// One `PutItem` conditional on the intent the item holds in `cs` (beside its JSON).
+    async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()> {
+        let f = fingerprint;
+        let what = format!("put_create_intent {} {} {}", f.integration, f.side.as_str(), f.entity);
+        let table = &*self.state_table;
+        let put = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(fp_item(f, &what)?))
+            .expression_attribute_names("#cs", CREATE_STARTED);
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(#cs)"),
+            Some(t) => put.condition_expression("#cs = :cs").expression_attribute_values(":cs", s(intent_time(t))),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                // The intent that won, for the message (a failed read only leaves it out).
+                let pk = fp_pk(&f.integration, f.side, &f.entity);
+                let stored = match self.get(table, pk, "fp", &what).await {
+                    Ok(Some(item)) => doc::<Fingerprint>(&item, table).ok().and_then(|s| s.create_started),
+                    _ => None,
+                };
+                Err(crate::create_claimed(&what, stored))
+            }
+            Err(err) => Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+        }
     }
 
     /// Keeps the existing failure's `id` and earlier `first_failed_at`; replaces the rest.
@@ -1032,6 +1061,25 @@ impl StateStore for DynamoStore {
     async fn put_backfill(&self, record: &ferry_domain::BackfillRecord) -> PortResult<()> {
         self.backfill_put(record).await
     }
+}
+
+/// The attribute of a fingerprint item that holds its create intent, for the condition of
+/// [`StateStore::put_create_intent`] (the JSON in `doc` holds it too).
+const CREATE_STARTED: &str = "cs";
+
+/// A create intent as the `cs` attribute holds it: one fixed form, so equal instants
+/// compare equal as strings.
+fn intent_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// An entity's own fingerprint as its item: the JSON, and its create intent in `cs`.
+fn fp_item(f: &Fingerprint, what: &str) -> PortResult<Item> {
+    let mut item = DynamoStore::record(fp_pk(&f.integration, f.side, &f.entity), "fp", encode(f, what)?);
+    if let Some(t) = f.create_started {
+        item.insert(CREATE_STARTED.into(), s(intent_time(t)));
+    }
+    Ok(item)
 }
 
 #[cfg(test)]

@@ -271,6 +271,40 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()> {
+        let integration = fingerprint.integration.to_string();
+        let side = fingerprint.side;
+        let entity = fingerprint.entity.to_string();
+        let what = format!("put_create_intent {integration} {} {entity}", side.as_str());
+        let body = encode(fingerprint, &what)?;
+        self.run(move |conn, _| {
+            let tx = immediate(conn, &what)?;
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM fingerprints WHERE integration = ?1 AND side = ?2 AND entity = ?3",
+                    params![integration, side.as_str(), entity],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(|| what.clone())?;
+            let started = match stored {
+                Some(b) => decode::<Fingerprint>(&b, "fingerprints", &entity)?.create_started,
+                None => None,
+            };
+            if started != expected {
+                return Err(crate::create_claimed(&what, started));
+            }
+            tx.execute(
+                "INSERT INTO fingerprints (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
+                params![integration, side.as_str(), entity, body],
+            )
+            .ctx(|| what.clone())?;
+            commit(tx, &what)
+        })
+        .await
+    }
+
     /// Keeps the existing failure's `id` and earlier `first_failed_at`; replaces the rest.
     async fn put_failure(&self, failure: &FailureRecord) -> PortResult<()> {
         let failure = failure.clone();
