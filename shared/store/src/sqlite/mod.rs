@@ -39,6 +39,7 @@
 
 mod activity;
 mod collab;
+mod commit_links;
 mod config;
 mod failure_pages;
 mod hooks;
