@@ -235,7 +235,7 @@ impl Loader {
                 }
             }
         }
-        add_source_control(&mut ctx, &obj, &mut self.source_control, &mut self.commit_links);
+        add_source_control(&mut ctx, &obj, base_dir, self.target, &mut self.source_control, &mut self.commit_links);
     }
 
     /// Commit links across files: ids unique among all systems and integrations, the
@@ -426,12 +426,15 @@ impl Loader {
 fn add_source_control(
     ctx: &mut decode::Ctx,
     obj: &decode::Obj,
+    base_dir: &Path,
+    target: Target,
     systems: &mut Vec<source_control::ScmDecl>,
     links: &mut Vec<source_control::CommitLinkDecl>,
 ) {
     if let Some(list) = obj.get("source_control") {
         for (i, item) in decode::list(ctx, list, "source_control").into_iter().enumerate() {
-            systems.extend(source_control::decode_system(ctx, item, &format!("source_control[{i}]")));
+            let path = format!("source_control[{i}]");
+            systems.extend(source_control::decode_system(ctx, item, &path, base_dir, target));
         }
     }
     if let Some(list) = obj.get("commit_links") {
