@@ -29,6 +29,13 @@ pub struct BackfillArgs {
     pub json: bool,
 }
 
+impl BackfillArgs {
+    /// Whether a backfill (`--since`) was asked for.
+    pub fn is_backfill(&self) -> bool {
+        self.since.is_some()
+    }
+}
+
 /// Activates `id` (a backfill with `--since`). With `--json` nothing is printed and
 /// the answer is the document to print; without, the text is printed and the answer
 /// is `None`.

@@ -3,6 +3,8 @@
 
 pub mod actor;
 pub mod aws;
+#[cfg(feature = "scm")]
+pub mod commits;
 pub mod connectors;
 pub mod embedded;
 mod error;
