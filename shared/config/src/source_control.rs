@@ -356,6 +356,19 @@ commit_links:
     }
 
     #[test]
+    fn the_aws_backend_refuses_commit_links_at_their_line() {
+        let text = format!(
+            "{SYSTEMS}source_control:\n  - {{ id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{{sha}}' }}\ncommit_links:\n  - id: c\n    source: {{ system: repo, branches: [main] }}\n    targets: [{{ system: jira, project: APP, key_pattern: 'APP-\\d+' }}]\n"
+        );
+        let err = crate::load_str_for("ferry.yaml", &text, Path::new("."), crate::Target::Aws).err().unwrap();
+        assert!(
+            err.to_string().contains("ferry.yaml:9:7: commit_links[0]: commit links run on the embedded backend only"),
+            "{err}"
+        );
+        assert!(load(&text[SYSTEMS.len()..]).is_ok(), "the embedded backend takes them");
+    }
+
+    #[test]
     fn bad_transitions_are_reported_at_their_line() {
         let head = "source_control:\n  - { id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{sha}' }\ncommit_links:\n  - id: c\n    source: { system: repo, branches: [main] }\n    targets: [{ system: jira, project: APP, key_pattern: 'APP-\\d+' }]\n";
         for (rest, expected) in [
