@@ -520,3 +520,57 @@ async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() 
     assert!(deactivated.stdout.contains("app-commits: deactivated"), "{deactivated:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_over_https_syncs_with_its_token_and_ca_through_the_real_binary() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    let work = tempfile::tempdir()?;
+    let private = s.servers.new_repo("private-cli", work.path())?;
+    private.commit("README", "initial", None)?;
+    private.push("main", false)?;
+    let url = format!("{}/{}.git", s.servers.https_url, private.name);
+    let jira = s.system(Side::Left);
+    let file = s.w.config.with_file_name("private.yaml");
+    std::fs::write(file.with_file_name("git-ca.pem"), &s.servers.ca_pem)?;
+    std::fs::write(
+        &file,
+        format!(
+            "source_control:\n  - {{ id: private-repo, kind: git, base_url: '{url}', token: {{ env: FERRY_E2E_GIT_TOKEN }}, \
+             ca_cert: git-ca.pem, web_url: '{WEB}' }}\n\
+             commit_links:\n  - id: private-commits\n    source: {{ system: private-repo, branches: [main] }}\n    \
+             targets: [{{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]\n"
+        ),
+    )?;
+    let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
+    let token = s.servers.token.clone();
+    let with = |t: &str| vec![("FERRY_E2E_GIT_TOKEN", t.to_string())];
+    let ferry = |args: Vec<&'static str>, env: Vec<(&'static str, String)>| {
+        let w = &s.w;
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            w.ferry_env(&args, &env).await
+        }
+    };
+    let applied = s.w.ferry(&["apply", "--no-check", config, commits]).await;
+    assert!(applied.ok, "{applied:?}");
+    let activated = ferry(vec!["activate", "private-commits"], with(&token)).await;
+    assert!(activated.ok && activated.stdout.contains("start main at"), "{activated:?}");
+
+    let sha = private.commit("a.rs", &format!("Private fix for {}", s.issue), None)?;
+    private.push("main", false)?;
+    let wrong = ferry(vec!["run", "--once", "--integration", "private-commits"], with("not-the-token")).await;
+    assert_eq!(wrong.code, Some(5), "{wrong:?}");
+    assert!(wrong.stdout.contains(&format!("poll error: private-commits: cannot fetch {url}")), "{wrong:?}");
+    assert!(wrong.stdout.contains("were not accepted by the remote"), "{wrong:?}");
+    let all = format!("{}{}", wrong.stdout, wrong.stderr);
+    assert!(!all.contains("not-the-token") && !all.contains(&token), "no token in the output: {wrong:?}");
+    assert_eq!(s.on_jira(&sha).await?, (0, 0), "nothing written");
+
+    let good = ferry(vec!["run", "--once", "--integration", "private-commits"], with(&token)).await;
+    assert!(
+        good.ok && good.stdout.contains("commits private-commits: 1 new commit(s), 1 link(s), 1 comment(s)"),
+        "{good:?}"
+    );
+    assert_eq!(s.on_jira(&sha).await?, (1, 1));
+    Ok(())
+}
