@@ -720,9 +720,10 @@ async fn discover(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The commit link whose failure `id` is, if it is one's.
+/// The commit link whose failure `id` is, if it is one's. A failure that cannot be read
+/// is left to the retry, which names why.
 async fn commit_link_of(engine: &Engine, id: &str) -> Result<Option<IntegrationId>> {
-    let Some(failure) = engine.state().get_failure(id).await? else { return Ok(None) };
+    let Ok(Some(failure)) = engine.state().get_failure(id).await else { return Ok(None) };
     Ok(engine.commit_link(&failure.integration).await?.map(|r| r.link.id))
 }
 
