@@ -4,6 +4,7 @@
 //! footprint` measures the function binaries.
 
 mod collab;
+mod commits;
 mod console;
 mod counting;
 mod footprint;
@@ -89,6 +90,9 @@ enum Command {
     /// Console page loads (`ferry serve`) with many integrations and failures: median and
     /// 95th percentile per page.
     Console(console::Args),
+    /// Commit polls of a 10,000-commit repository against a 100-commit one (the Git
+    /// servers of infra/git-servers.sh): time, Git requests and pack bytes per new commit.
+    Commits(commits::Args),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -133,6 +137,7 @@ async fn main() -> Result<()> {
         Some(Command::ServeSims) => return collab::serve_sims().await,
         Some(Command::Console(args)) => return console::run(args).await,
         Some(Command::Latency(args)) => return latency::run(args).await,
+        Some(Command::Commits(args)) => return commits::run(args).await,
         None => {}
     }
     let args = cli.sync;

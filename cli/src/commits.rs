@@ -1,76 +1,112 @@
-//! `ferry commits FILE...`: one poll of each commit link the config files declare, on the
-//! embedded store: fetch the repository, walk the new commits, link and comment them on
-//! the work items they name (docs/source-control.md).
+//! Commit links in the CLI (docs/source-control.md): `ferry activate` of one, and how
+//! their lines of `ferry run --once` and `ferry status` read. `ferry apply` stores them
+//! and `ferry run` polls them with the work-item integrations (main.rs).
 
-use anyhow::{bail, Context, Result};
-use ferry_config::ConfigSet;
-use ferry_domain::{CommitIntegration, ScmSystem};
-use ferry_runtime::Embedded;
-use ferry_scm::{CommitSync, KeyPattern, PollReport, Target};
-use secrecy::ExposeSecret;
-use std::path::Path;
-use std::process::ExitCode;
+use anyhow::{bail, Result};
+use chrono::Utc;
+use ferry_domain::IntegrationId;
+use ferry_engine::IntegrationStatus;
+use ferry_runtime::commits::{CommitActivation, CommitCycle, CommitRunner};
+use ferry_scm::PollReport;
 
-/// Polls every commit link of `set`; prints one line per link. Exit 1 when one failed.
-pub async fn poll_all(rt: &Embedded, set: &ConfigSet, db: &Path) -> Result<ExitCode> {
-    if set.commit_links.is_empty() {
-        bail!("the config files declare no commit_links");
+/// `ferry activate ID` of a commit link: records its start point (each selected branch's
+/// newest commit, or none for an empty repository) and marks it active.
+pub async fn activate(runner: &CommitRunner, id: &IntegrationId, json: bool) -> Result<()> {
+    let activation = runner.activate(id, Utc::now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "activation": activation }))?);
+    } else {
+        print_activation(&activation);
     }
-    let mut failed = false;
-    for link in &set.commit_links {
-        match poll_one(rt, set, link, db).await {
-            Ok(report) => println!("{}: {}", link.id, summary(&report)),
-            Err(e) => {
-                failed = true;
-                eprintln!("{}: {e:#}", link.id);
-            }
-        }
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(())
 }
 
-async fn poll_one(rt: &Embedded, set: &ConfigSet, link: &CommitIntegration, db: &Path) -> Result<PollReport> {
-    let system = set.source_control.iter().find(|s| s.id == link.source).context("the source system")?;
-    let token = match &system.token {
-        Some(r) => Some(rt.connectors.secrets().resolve(r).await?.expose_secret().to_string()),
-        None => None,
-    };
-    let mut targets = Vec::new();
-    for t in &link.targets {
-        let target_system = set.systems.iter().find(|s| s.id == t.system).context("a target system")?;
-        targets.push(Target {
-            system: t.system.to_string(),
-            project: t.project.clone(),
-            pattern: KeyPattern::new(&t.key_pattern).map_err(anyhow::Error::msg)?,
-            connector: rt.connectors.build(target_system).await?,
-        });
+/// Refuses what `ferry activate` offers work-item integrations only.
+pub fn refuse_options(id: &IntegrationId, backfill: bool, hooks_url: bool) -> Result<()> {
+    if backfill {
+        bail!("{id} is a commit link: --since backfills work-item integrations; a commit link starts at each branch's newest commit");
     }
-    let sync = CommitSync {
-        integration: link.clone(),
-        system: system.clone(),
-        token,
-        mirror_dir: mirror_dir(db, system),
-        targets,
-        state: rt.engine.state().clone(),
-    };
-    Ok(sync.poll().await?)
+    if hooks_url {
+        bail!("{id} is a commit link: it is polled, Git servers' webhooks are not received");
+    }
+    Ok(())
 }
 
-/// Mirrors live beside the store: `<db dir>/ferry-mirrors/<system id>`.
-fn mirror_dir(db: &Path, system: &ScmSystem) -> std::path::PathBuf {
-    db.parent().unwrap_or(Path::new(".")).join("ferry-mirrors").join(system.id.as_str())
+fn print_activation(a: &CommitActivation) {
+    println!("{}: active", a.integration);
+    let why = match a.reason {
+        "empty_repository" => "the repository is empty (\"0\"): its first commit will be linked",
+        "kept" => "kept from an earlier activation",
+        _ => "each branch's newest commit: later commits will be linked",
+    };
+    if a.tips.is_empty() {
+        println!("  start: no commit ({why})");
+    }
+    for (branch, sha) in &a.tips {
+        println!("  start {branch} at {} ({why})", short(sha));
+    }
+}
+
+/// The commit links' lines of `ferry run --once`.
+pub fn print_cycle(c: &CommitCycle) {
+    for (id, r) in &c.polls {
+        println!("commits {id}: {}", summary(r));
+    }
+    for e in &c.errors {
+        println!("poll error: {e}");
+    }
 }
 
 fn summary(r: &PollReport) -> String {
+    if r.busy {
+        return "another poll holds the lease; skipped".into();
+    }
     if r.activated {
         return "activated: the branch tips are recorded; later commits will be linked".into();
     }
     let mut s = format!(
-        "{} new commit(s), {} link(s), {} comment(s), {} already there, {} reported",
-        r.commits, r.links, r.comments, r.already_done, r.reported
+        "{} new commit(s), {} link(s), {} comment(s), {} transition(s), {} already there, {} reported",
+        r.commits, r.links, r.comments, r.transitions, r.already_done, r.reported
     );
     if !r.unmatched_patterns.is_empty() {
         s.push_str(&format!("; no branch matches {}", r.unmatched_patterns.join(", ")));
     }
     s
+}
+
+/// A commit link's lines of `ferry status`.
+pub fn print_status(s: &IntegrationStatus) -> bool {
+    let Some(c) = &s.commits else { return false };
+    println!(
+        "{} ({}, version {}): commits of {} ({}) -> {}",
+        s.integration,
+        if s.active { "active" } else { "inactive" },
+        s.version,
+        s.left,
+        c.branches.join(", "),
+        s.right
+    );
+    let t = |d: Option<chrono::DateTime<Utc>>| d.map_or("-".to_string(), |d| d.to_rfc3339());
+    for f in &s.flows {
+        let position = match &c.tips {
+            None => "not activated".to_string(),
+            Some(tips) if tips.is_empty() => "0 (empty repository)".to_string(),
+            Some(tips) => tips.iter().map(|(b, sha)| format!("{b}@{}", short(sha))).collect::<Vec<_>>().join(" "),
+        };
+        println!(
+            "  position {position}  last poll {}  lag {}  synced {}  reported {}",
+            t(f.last_poll),
+            f.lag_secs.map_or("-".into(), |s| format!("{s}s")),
+            f.counts.synced,
+            f.open_failures,
+        );
+    }
+    for r in &c.reported {
+        println!("  reported [{}] {}\n    {} (`ferry failures discard {}`)", r.category, r.failure, r.cause, r.failure);
+    }
+    true
+}
+
+fn short(sha: &str) -> &str {
+    ferry_scm::render::short(sha)
 }

@@ -58,6 +58,7 @@ mod tests {
             right: "r".into(),
             links: 0,
             flows: vec![flow],
+            commits: None,
         }]
     }
 

@@ -21,6 +21,7 @@ use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
 use ferry_runtime::backfill::Worker;
+use ferry_runtime::commits::{mirrors_beside, CommitCycle, CommitRunner};
 use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,15 +86,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Poll the commit links of config files once (embedded backend): fetch each
-    /// repository, walk the commits new since the recorded branch tips, and link and
-    /// comment them on the work items they name. The first run records the tips.
-    ///
-    /// Example: ferry commits ferry.yaml
-    Commits { files: Vec<PathBuf> },
     /// Print the JSON Schema of the config file format (for editors).
     Schema,
-    /// Store the systems and integrations of config files (active integrations refuse edits).
+    /// Store the systems and integrations of config files, commit links and their
+    /// repositories too (active integrations refuse edits).
     Apply {
         files: Vec<PathBuf>,
         /// Skip testing the connection of new or changed systems.
@@ -102,7 +98,8 @@ enum Command {
     },
     /// Activate an integration; sets the start polling time of each direction
     /// (`--since`: a backfill of the items changed since then, existing pairs linked,
-    /// followed to its end with a progress bar; see the examples below).
+    /// followed to its end with a progress bar; see the examples below). A commit link
+    /// starts at each selected branch's newest commit.
     Activate {
         integration: String,
         #[command(flatten)]
@@ -121,7 +118,8 @@ enum Command {
     /// Deactivate an integration (watermarks are kept) and remove the webhook
     /// subscriptions its activation registered.
     Deactivate { integration: String },
-    /// Run the sync loop: poll each active integration on its interval, transform, write.
+    /// Run the sync loop: poll each active integration on its interval, transform, write;
+    /// poll each active commit link on its interval (embedded backend).
     Run {
         /// One cycle (poll every direction now, drain the queues), then exit.
         #[arg(long)]
@@ -332,6 +330,13 @@ impl Backend {
     fn runner(&self) -> Runner {
         Runner::new(self.engine().clone(), RunnerSettings::default())
     }
+    /// The poller of commit links, which the embedded backend keeps.
+    fn commit_runner(&self, db: &std::path::Path) -> Option<CommitRunner> {
+        match self {
+            Backend::Embedded(e) => Some(CommitRunner::new(e.engine.clone(), e.connectors.clone(), mirrors_beside(db))),
+            Backend::Aws(_) => None,
+        }
+    }
 }
 
 struct Target {
@@ -371,13 +376,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         "files": files.len(),
                         "systems": set.systems.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
                         "integrations": set.integrations.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+                        "source_control": set.source_control.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                        "commit_links": set.commit_links.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
                     });
                     println!("{}", serde_json::to_string_pretty(&v)?);
                     Ok(ExitCode::SUCCESS)
                 }
                 Ok(set) => {
+                    let commits = match set.commit_links.len() + set.source_control.len() {
+                        0 => String::new(),
+                        _ => format!(
+                            ", {} repository(ies), {} commit link(s)",
+                            set.source_control.len(),
+                            set.commit_links.len()
+                        ),
+                    };
                     println!(
-                        "ok: {} system(s), {} integration(s) in {} file(s)",
+                        "ok: {} system(s), {} integration(s){commits} in {} file(s)",
                         set.systems.len(),
                         set.integrations.len(),
                         files.len()
@@ -388,16 +403,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Check { files, json } => check(&target, &files, json).await,
-        Command::Commits { files } => {
-            let set = match ferry_config::load_files_for(&files, target.config_target()) {
-                Ok(set) => set,
-                Err(errors) => return config_errors(&errors, false),
-            };
-            match open(&target).await? {
-                Backend::Embedded(rt) => commits::poll_all(&rt, &set, &target.db).await,
-                Backend::Aws(_) => bail!("commit links run on the embedded backend only (docs/source-control.md)"),
-            }
-        }
         Command::Init(args) => init::cmd::run(&target, args).await,
         Command::Preview { integration, key, limit, json } => {
             let id = parse_integration(&integration)?;
@@ -424,7 +429,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Err(errors) => return config_errors(&errors, false),
             };
             let rt = open(&target).await?;
-            let report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
+            // Checked before anything is written, as the work-item integrations are.
+            let commits =
+                rt.engine().plan_commit_links(&set.source_control, &set.commit_links, &set.integrations).await?;
+            let mut report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
+            rt.engine().write_commit_links(commits, Utc::now(), &mut report).await?;
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
@@ -432,6 +441,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
             let json = backfill.json;
+            if let (Some(_), Some(commits)) = (rt.engine().commit_link(&id).await?, rt.commit_runner(&target.db)) {
+                commits::refuse_options(&id, backfill.is_backfill(), hooks_url.is_some())?;
+                commits::activate(&commits, &id, json).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let activated = backfill::activate(rt.engine(), &id, &backfill).await?;
             let hooks =
                 hook_subscriptions::register(rt.engine(), rt.connectors(), &id, hooks_url.as_deref(), json).await?;
@@ -466,6 +480,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deactivate { integration } => {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
+            if let (Some(_), Some(commits)) = (rt.engine().commit_link(&id).await?, rt.commit_runner(&target.db)) {
+                let changed = commits.deactivate(&id, Utc::now()).await?;
+                println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
+                return Ok(ExitCode::SUCCESS);
+            }
             let changed = rt.engine().deactivate(&id, Utc::now()).await?;
             println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
             hook_subscriptions::unregister(rt.engine(), rt.connectors(), &id).await?;
@@ -475,21 +494,42 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let only = integrations.iter().map(|i| parse_integration(i)).collect::<Result<Vec<_>>>()?;
             let rt = open(&target).await?;
             let runner = rt.runner();
+            let commits = rt.commit_runner(&target.db);
             if once {
                 let report = runner.cycle_for(Utc::now(), true, &only).await;
                 output::cycle(&report);
-                return Ok(if report.poll_errors.is_empty() {
+                let polled = match &commits {
+                    Some(c) => c.cycle(Utc::now(), true, &only).await,
+                    None => CommitCycle::default(),
+                };
+                commits::print_cycle(&polled);
+                return Ok(if report.poll_errors.is_empty() && polled.errors.is_empty() {
                     ExitCode::SUCCESS
                 } else {
                     exit::code(exit::POLL_FAILED)
                 });
             }
-            let stop = async {
+            // Ctrl-C stops both loops: the work-item runner and the commit links' poller,
+            // which run side by side (a long fetch does not hold up the work items).
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                let _ = stop_tx.send(true);
+            });
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let both = async {
+                let commit_loop = async {
+                    if let Some(c) = &commits {
+                        c.run_until(&only, stopped(stop_rx.clone())).await;
+                    }
+                };
+                tokio::join!(runner.run_until(&only, stopped(stop_rx.clone())), commit_loop);
             };
             let Some(addr) = listen else {
                 eprintln!("ferry: running (Ctrl-C to stop)");
-                runner.run_until(&only, stop).await;
+                both.await;
                 return Ok(ExitCode::SUCCESS);
             };
             let trigger = Arc::new(ferry_runtime::listen::SpawnedPoll { engine: rt.engine().clone() });
@@ -499,7 +539,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .with_context(|| format!("cannot listen on {addr}"))?;
             eprintln!("ferry: running, webhooks on http://{local}/hooks/{{system}} (Ctrl-C to stop)");
             tokio::select! {
-                _ = runner.run_until(&only, stop) => Ok(ExitCode::SUCCESS),
+                _ = both => Ok(ExitCode::SUCCESS),
                 served = hooks => served.context("serving the webhooks").map(|()| ExitCode::FAILURE),
             }
         }
@@ -638,6 +678,14 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             // is reported and the others are still queued.
             let mut refused = 0;
             for id in &ids {
+                if let Some(link) = commit_link_of(rt.engine(), id).await? {
+                    eprintln!(
+                        "error: {id}: a mention reported by commit link {link} is not retried (its commit is \
+                         handled); fix what it names, then `ferry failures discard {id}`"
+                    );
+                    refused += 1;
+                    continue;
+                }
                 match rt.engine().retry_failure_with(id, winner).await {
                     Ok(f) => println!("{id}: {} {} queued again", f.integration, f.entity_key),
                     Err(e) => {
@@ -715,6 +763,13 @@ async fn discover(
         output::discovered(&value);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commit link whose failure `id` is, if it is one's. A failure that cannot be read
+/// is left to the retry, which names why.
+async fn commit_link_of(engine: &Engine, id: &str) -> Result<Option<IntegrationId>> {
+    let Ok(Some(failure)) = engine.state().get_failure(id).await else { return Ok(None) };
+    Ok(engine.commit_link(&failure.integration).await?.map(|r| r.link.id))
 }
 
 fn parse_side(s: &str) -> Result<Side, String> {

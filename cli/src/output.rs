@@ -99,6 +99,9 @@ pub fn status(all: &[IntegrationStatus]) {
         println!("no integrations: run `ferry apply FILE`");
     }
     for s in all {
+        if crate::commits::print_status(s) {
+            continue;
+        }
         println!(
             "{} ({}, version {}): {} <-> {}, {} linked pair(s)",
             s.integration,

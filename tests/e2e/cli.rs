@@ -48,6 +48,8 @@ async fn validate_json_prints_one_document_with_the_ids_or_every_error_and_keeps
     assert_eq!(v["files"], 1);
     assert!(v["systems"].as_array().is_some_and(|s| !s.is_empty()), "{v:#}");
     assert!(v["integrations"].as_array().is_some_and(|i| !i.is_empty()), "{v:#}");
+    assert_eq!(v["source_control"], serde_json::json!(["app-repo"]), "{v:#}");
+    assert_eq!(v["commit_links"], serde_json::json!(["app-commits"]), "{v:#}");
 
     let file = "examples/broken/bad-direction.yaml";
     let mut c = ferry();

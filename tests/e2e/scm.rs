@@ -7,7 +7,8 @@ use crate::harness::{Variant, World};
 use anyhow::{Context, Result};
 use ferry_domain::ports::StateStore;
 use ferry_domain::{
-    CommitIntegration, CommitTarget, EntityId, FieldValue, IntegrationId, OnCommit, ScmKind, ScmSystem, Side, SystemId,
+    CommitIntegration, CommitTarget, CommitTransition, EntityId, FieldValue, IntegrationId, OnCommit, ScmKind,
+    ScmSystem, Side, SystemId,
 };
 use ferry_scm::{CommitSync, KeyPattern, PollReport, Target, COMMIT_FLOW};
 use ferry_testsupport::git::{GitServers, WorkRepo};
@@ -20,6 +21,7 @@ const WEB: &str = "https://git.example.test/app/commit/{sha}";
 /// and a repository on the Git servers.
 struct ScmWorld {
     w: World,
+    servers: GitServers,
     repo: WorkRepo,
     _work: tempfile::TempDir,
     mirror: tempfile::TempDir,
@@ -42,11 +44,20 @@ impl ScmWorld {
         let issue = w.jira_user("alice").await.create(summary("Login fails")).await?.key;
         let title = vec![("System.Title", FieldValue::Text("Login fails on ADO".into()))];
         let item = w.ado_user("bob").await.create(title).await?.id.as_str().to_string();
-        Ok(ScmWorld { w, repo, _work: work, mirror: tempfile::tempdir()?, issue, item, url })
+        Ok(ScmWorld { w, servers, repo, _work: work, mirror: tempfile::tempdir()?, issue, item, url })
     }
 
     fn integration(&self, branches: &[&str]) -> CommitIntegration {
-        let system = |side| self.w.integration.endpoint(side).system.clone();
+        self.integration_moving(branches, Vec::new())
+    }
+
+    fn system(&self, side: Side) -> SystemId {
+        self.w.integration.endpoint(side).system.clone()
+    }
+
+    /// The integration with `transitions`: (keyword, Jira status, Azure DevOps state).
+    fn integration_moving(&self, branches: &[&str], transitions: Vec<(&str, &str, &str)>) -> CommitIntegration {
+        let system = |side| self.system(side);
         CommitIntegration {
             id: IntegrationId::parse("app-commits").expect("id"),
             source: SystemId::parse("app-repo").expect("id"),
@@ -64,11 +75,30 @@ impl ScmWorld {
                 },
             ],
             on_commit: vec![OnCommit::Link, OnCommit::Comment],
+            poll_interval_secs: 60,
+            transitions: transitions
+                .into_iter()
+                .map(|(keyword, jira, ado)| CommitTransition {
+                    keyword: keyword.into(),
+                    to: [(self.system(Side::Left), jira.to_string()), (self.system(Side::Right), ado.to_string())]
+                        .into(),
+                })
+                .collect(),
         }
     }
 
     async fn sync(&self, url: &str, branches: &[&str]) -> Result<CommitSync> {
-        let integration = self.integration(branches);
+        self.sync_of(self.integration(branches), url, None, None).await
+    }
+
+    /// The sync of `integration` reading `url` with `token` and the servers' CA (`ca`).
+    async fn sync_of(
+        &self,
+        integration: CommitIntegration,
+        url: &str,
+        token: Option<String>,
+        ca: Option<String>,
+    ) -> Result<CommitSync> {
         let mut targets = Vec::new();
         for (t, side) in integration.targets.iter().zip([Side::Left, Side::Right]) {
             targets.push(Target {
@@ -76,6 +106,7 @@ impl ScmWorld {
                 project: t.project.clone(),
                 pattern: KeyPattern::new(&t.key_pattern).map_err(anyhow::Error::msg)?,
                 connector: self.w.reader(side).await.conn,
+                transitions: integration.transitions_for(&t.system),
             });
         }
         Ok(CommitSync {
@@ -87,8 +118,10 @@ impl ScmWorld {
                 token: None,
                 web_url: Some(WEB.into()),
                 allow_http_loopback: true,
+                ca_cert: None,
             },
-            token: None,
+            token,
+            ca_pem: ca,
             mirror_dir: self.mirror.path().join("app-repo"),
             targets,
             state: self.state(),
@@ -124,6 +157,15 @@ impl ScmWorld {
         let link_url = WEB.replace("{sha}", sha);
         let links = links.as_array().context("remote links")?.iter().filter(|l| l["object"]["url"] == link_url).count();
         Ok((comments.iter().filter(|c| c.body.contains(sha)).count(), links))
+    }
+
+    /// The Jira issue's status and the Azure DevOps work item's State.
+    async fn statuses(&self) -> Result<(String, String)> {
+        let issue = self.w.jira.issue_json(&self.issue).context("issue")?;
+        let item = self.w.ado.work_item_json(self.item.parse()?).context("work item")?;
+        let jira = issue["fields"]["status"]["name"].as_str().context("status")?.to_string();
+        let ado = item["fields"]["System.State"].as_str().context("State")?.to_string();
+        Ok((jira, ado))
     }
 
     /// The same for the Azure DevOps work item (Hyperlink relations).
@@ -263,7 +305,8 @@ async fn bad_input_is_a_clear_error_or_a_reported_failure_and_loses_nothing() ->
     let failures = s.state().list_failures(Some(&id)).await?;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].cause.contains("APP-99999"), "{}", failures[0].cause);
-    assert_eq!(failures[0].entity.as_str(), sha);
+    let jira = s.system(Side::Left);
+    assert_eq!(failures[0].entity.as_str(), format!("{sha}:{jira}:APP-99999"), "one failure per commit and item");
     let again = s.poll().await?;
     assert_eq!((again.commits, again.reported), (0, 0), "{again:?}");
     assert_eq!(s.state().counts(&id, COMMIT_FLOW).await?.failed, 1);
@@ -271,30 +314,263 @@ async fn bad_input_is_a_clear_error_or_a_reported_failure_and_loses_nothing() ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ferry_commits_links_a_pushed_commit_through_the_real_binary() -> Result<()> {
+async fn fixes_moves_the_named_items_once_and_a_replay_leaves_a_reopened_one_alone() -> Result<()> {
     let s = ScmWorld::new(false).await?;
     s.repo.commit("README", "initial", None)?;
     s.repo.push("main", false)?;
-    let jira = s.w.integration.left.system.clone();
+    let fixes = s.integration_moving(&["main"], vec![("fixes", "Done", "Resolved")]);
+    let sync = s.sync_of(fixes.clone(), &s.url, None, None).await?;
+    sync.poll().await?;
+    assert_eq!(s.statuses().await?, ("To Do".to_string(), "New".to_string()));
+
+    // A mention without the keyword moves nothing; "Fixes KEY" and "fixes: AB#n" do.
+    s.repo.commit("a.rs", &format!("Start on {}", s.issue), None)?;
+    let fix = s.repo.commit("a.rs", &format!("Login works again\n\nFixes {}, fixes: AB#{}", s.issue, s.item), None)?;
+    s.repo.push("main", false)?;
+    let report = sync.poll().await?;
+    let failures = s.state().list_failures(Some(&fixes.id)).await?;
+    assert_eq!((report.commits, report.transitions, report.reported), (2, 2, 0), "{report:?} {failures:?}");
+    // Jira walks its workflow (To Do → In Progress → Done, the Done screen's resolution
+    // filled); Azure DevOps sets the State.
+    assert_eq!(s.statuses().await?, ("Done".to_string(), "Resolved".to_string()));
+    assert_eq!(s.on_jira(&fix).await?, (1, 1));
+    assert_eq!(s.on_ado(&fix).await?, (1, 1));
+
+    // A person reopens the issue; a replay of the poll (a crash before the tips were
+    // recorded) finds the commit handled and leaves it reopened.
+    let alice = s.w.jira_user("alice").await;
+    alice.update(&EntityId::new(&s.issue), vec![("status", FieldValue::Option("To Do".into()))]).await?;
+    let id = fixes.id.clone();
+    let mut mark = s.state().get_watermark(&id, COMMIT_FLOW).await?.context("position")?;
+    let version = mark.version;
+    mark.branch_tips = Some([("main".to_string(), s.repo.git(&["rev-parse", "main~2"])?)].into());
+    s.state().put_watermark(&id, COMMIT_FLOW, &mark, Some(version)).await?;
+    let replay = sync.poll().await?;
+    assert_eq!((replay.commits, replay.transitions, replay.already_done), (2, 0, 3), "{replay:?}");
+    assert_eq!(s.statuses().await?, ("To Do".to_string(), "Resolved".to_string()));
+
+    // A status the workflow cannot reach is reported once; the comment still goes on.
+    let nowhere = s.integration_moving(&["main"], vec![("closes", "Archived", "Resolved")]);
+    let nowhere = s.sync_of(CommitIntegration { id: id.clone(), ..nowhere }, &s.url, None, None).await?;
+    let stuck = s.repo.commit("b.rs", &format!("Closes {}", s.issue), None)?;
+    s.repo.push("main", false)?;
+    let report = nowhere.poll().await?;
+    assert_eq!((report.commits, report.transitions, report.reported, report.comments), (1, 0, 1, 1), "{report:?}");
+    assert_eq!(s.on_jira(&stuck).await?, (1, 1));
+    let failures = s.state().list_failures(Some(&id)).await?;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].cause.contains("Archived") && failures[0].entity.as_str().ends_with(":transition"),
+        "{:?}",
+        failures[0]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_pack_or_a_wrong_token_moves_nothing_and_the_next_good_poll_syncs_everything() -> Result<()> {
+    let s = ScmWorld::new(true).await?;
+    s.repo.commit("README", "initial", None)?;
+    s.repo.push("main", false)?;
+    s.poll().await?;
+    let id = s.integration(&[]).id;
+    let before = s.state().get_watermark(&id, COMMIT_FLOW).await?;
+
+    let first = s.repo.commit("a.rs", &format!("{} and AB#{}", s.issue, s.item), None)?;
+    s.repo.push("main", false)?;
+    s.repo.corrupt_packs(true)?;
+    let err = s.poll().await.unwrap_err().to_string();
+    assert!(err.starts_with(&format!("cannot fetch {}: ", s.url)) && err.contains("pack"), "{err}");
+    assert_eq!(s.state().get_watermark(&id, COMMIT_FLOW).await?, before, "the position did not move");
+    assert_eq!((s.on_jira(&first).await?, s.on_ado(&first).await?), ((0, 0), (0, 0)), "nothing written");
+    s.repo.corrupt_packs(false)?;
+    let report = s.poll().await?;
+    assert_eq!((report.commits, report.comments), (1, 2), "{report:?}");
+    assert_eq!((s.on_jira(&first).await?, s.on_ado(&first).await?), ((1, 1), (1, 1)));
+
+    // A private repository over https: the right token syncs, a wrong one is refused
+    // with a clear error and moves nothing.
+    let work = tempfile::tempdir()?;
+    let private = s.servers.new_repo("private-app", work.path())?;
+    private.commit("README", "initial", None)?;
+    private.push("main", false)?;
+    let url = format!("{}/{}.git", s.servers.https_url, private.name);
+    let integration = CommitIntegration { id: IntegrationId::parse("private-commits")?, ..s.integration(&["main"]) };
+    let ca = Some(s.servers.ca_pem.clone());
+    let good = s.sync_of(integration.clone(), &url, Some(s.servers.token.clone()), ca.clone()).await?;
+    let wrong = s.sync_of(integration.clone(), &url, Some("not-the-token".into()), ca).await?;
+    assert!(good.poll().await?.activated);
+    let mark = s.state().get_watermark(&integration.id, COMMIT_FLOW).await?;
+    let sha = private.commit("b.rs", &format!("Private fix for {}", s.issue), None)?;
+    private.push("main", false)?;
+    let err = wrong.poll().await.unwrap_err().to_string();
+    assert!(err.starts_with(&format!("cannot fetch {url}: ")) && err.contains("were not accepted"), "{err}");
+    assert!(!err.contains(&s.servers.token) && !err.contains("not-the-token"), "no token in errors: {err}");
+    assert_eq!(s.state().get_watermark(&integration.id, COMMIT_FLOW).await?, mark, "the position did not move");
+    assert_eq!(s.on_jira(&sha).await?, (0, 0));
+    let report = good.poll().await?;
+    assert_eq!((report.commits, report.comments), (1, 1), "{report:?}");
+    assert_eq!(s.on_jira(&sha).await?, (1, 1));
+    Ok(())
+}
+
+/// A `ferry run` child process, killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to `secs` seconds for `check` to hold.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("{what}: not within {secs} s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    s.repo.commit("README", "initial", None)?;
+    s.repo.push("main", false)?;
+    let (jira, ado) = (s.system(Side::Left), s.system(Side::Right));
     let file = s.w.config.with_file_name("commits.yaml");
     std::fs::write(
         &file,
         format!(
             "source_control:\n  - {{ id: app-repo, kind: git, base_url: '{}', allow_http_loopback: true, web_url: '{WEB}' }}\n\
              commit_links:\n  - id: app-commits\n    source: {{ system: app-repo, branches: [main] }}\n    \
-             targets: [{{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]\n",
+             poll_interval: 10s\n    targets:\n      - {{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}\n      \
+             - {{ system: {ado}, project: App, key_pattern: '\\bAB#(\\d+)\\b' }}\n",
             s.url
         ),
     )?;
     let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
-    let first = s.w.ferry(&["commits", config, commits]).await;
-    assert!(first.stdout.contains("app-commits: activated"), "{first:?}");
-    let sha = s.repo.commit("a.rs", &format!("{} via the CLI", s.issue), None)?;
-    s.repo.push("main", false)?;
-    let second = s.w.ferry(&["commits", config, commits]).await;
-    assert!(second.stdout.contains("app-commits: 1 new commit(s), 1 link(s), 1 comment(s)"), "{second:?}");
+    let applied = s.w.ferry(&["apply", "--no-check", config, commits]).await;
+    assert!(applied.ok && applied.stdout.contains("integration app-commits: stored"), "{applied:?}");
+    let activated = s.w.ferry(&["activate", "app-commits"]).await;
+    let tip = s.repo.head()?;
+    let start = format!("start main at {}", &tip[..10]);
+    assert!(activated.ok && activated.stdout.contains(&start), "{activated:?}");
+    // An active commit link refuses edits, as a work-item integration does.
+    std::fs::write(&file, std::fs::read_to_string(&file)?.replace("poll_interval: 10s", "poll_interval: 20s"))?;
+    let refused = s.w.ferry(&["apply", "--no-check", config, commits]).await;
+    assert!(!refused.ok && refused.stderr.contains("app-commits\" is active"), "{refused:?}");
+
+    let log = s.w.config.with_file_name("run.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.arg("run")
+        .env("FERRY_DB", &s.w.db)
+        .env("FERRY_BACKEND", "embedded")
+        .env(crate::harness::JIRA_TOKEN_VAR, JIRA_BOT_TOKEN)
+        .env(crate::harness::ADO_PAT_VAR, ferry_testsupport::people::ADO_BOT_PAT)
+        .env("FERRY_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log)?);
+    let running = Running(cmd.spawn()?);
+
+    for round in 0..2 {
+        // The second commit also names an issue that does not exist: reported, not retried.
+        let missing = if round == 1 { " (and APP-99999)" } else { "" };
+        let message = format!("Round {round}: {} with AB#{}{missing}", s.issue, s.item);
+        let sha = s.repo.commit("a.rs", &message, None)?;
+        s.repo.push("main", false)?;
+        let pushed = format!("commit {round} on both items");
+        let appeared = eventually(45, &pushed, || async {
+            Ok(s.on_jira(&sha).await? == (1, 1) && s.on_ado(&sha).await? == (1, 1))
+        })
+        .await;
+        if let Err(e) = appeared {
+            anyhow::bail!("{e}; ferry run's log:\n{}", std::fs::read_to_string(&log)?);
+        }
+    }
+    drop(running);
+
+    let status = s.w.ferry(&["status"]).await;
+    let head = s.repo.head()?;
+    assert!(status.stdout.contains("app-commits (active, version 2): commits of app-repo (main)"), "{status:?}");
+    assert!(status.stdout.contains(&format!("position main@{}", &head[..10])), "{status:?}");
+    assert!(status.stdout.contains("synced 4  reported 1"), "two commits on two items: {status:?}");
+    assert!(status.stdout.contains("reported [not_found] app-commits:commit:"), "{status:?}");
+    assert!(status.stdout.contains("names APP-99999: work item APP-99999 does not exist"), "{status:?}");
+    assert_eq!(status.code, Some(4), "a reported mention is a failure to look at: {status:?}");
+    let json = s.w.ferry(&["status", "--json"]).await;
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout)?;
+    let row = rows.as_array().context("rows")?.iter().find(|r| r["integration"] == "app-commits").context("row")?;
+    assert_eq!(row["commits"]["tips"]["main"], head.as_str(), "{row}");
+    // A reported mention is not retried (its commit is handled); it is discarded.
+    let failure = row["commits"]["reported"][0]["failure"].as_str().context("reported failure")?;
+    let retried = s.w.ferry(&["failures", "retry", failure]).await;
+    assert!(!retried.ok && retried.stderr.contains("is not retried"), "{retried:?}");
+    assert!(s.w.ferry(&["failures", "discard", failure]).await.ok);
+    assert_eq!(s.w.ferry(&["status"]).await.code, Some(0), "nothing left to look at");
+    let deactivated = s.w.ferry(&["deactivate", "app-commits"]).await;
+    assert!(deactivated.stdout.contains("app-commits: deactivated"), "{deactivated:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_over_https_syncs_with_its_token_and_ca_through_the_real_binary() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    let work = tempfile::tempdir()?;
+    let private = s.servers.new_repo("private-cli", work.path())?;
+    private.commit("README", "initial", None)?;
+    private.push("main", false)?;
+    let url = format!("{}/{}.git", s.servers.https_url, private.name);
+    let jira = s.system(Side::Left);
+    let file = s.w.config.with_file_name("private.yaml");
+    std::fs::write(file.with_file_name("git-ca.pem"), &s.servers.ca_pem)?;
+    std::fs::write(
+        &file,
+        format!(
+            "source_control:\n  - {{ id: private-repo, kind: git, base_url: '{url}', token: {{ env: FERRY_E2E_GIT_TOKEN }}, \
+             ca_cert: git-ca.pem, web_url: '{WEB}' }}\n\
+             commit_links:\n  - id: private-commits\n    source: {{ system: private-repo, branches: [main] }}\n    \
+             targets: [{{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]\n"
+        ),
+    )?;
+    let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
+    let token = s.servers.token.clone();
+    let with = |t: &str| vec![("FERRY_E2E_GIT_TOKEN", t.to_string())];
+    let ferry = |args: Vec<&'static str>, env: Vec<(&'static str, String)>| {
+        let w = &s.w;
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            w.ferry_env(&args, &env).await
+        }
+    };
+    let applied = s.w.ferry(&["apply", "--no-check", config, commits]).await;
+    assert!(applied.ok, "{applied:?}");
+    let activated = ferry(vec!["activate", "private-commits"], with(&token)).await;
+    assert!(activated.ok && activated.stdout.contains("start main at"), "{activated:?}");
+
+    let sha = private.commit("a.rs", &format!("Private fix for {}", s.issue), None)?;
+    private.push("main", false)?;
+    let wrong = ferry(vec!["run", "--once", "--integration", "private-commits"], with("not-the-token")).await;
+    assert_eq!(wrong.code, Some(5), "{wrong:?}");
+    assert!(wrong.stdout.contains(&format!("poll error: private-commits: cannot fetch {url}")), "{wrong:?}");
+    assert!(wrong.stdout.contains("were not accepted by the remote"), "{wrong:?}");
+    let all = format!("{}{}", wrong.stdout, wrong.stderr);
+    assert!(!all.contains("not-the-token") && !all.contains(&token), "no token in the output: {wrong:?}");
+    assert_eq!(s.on_jira(&sha).await?, (0, 0), "nothing written");
+
+    let good = ferry(vec!["run", "--once", "--integration", "private-commits"], with(&token)).await;
+    assert!(
+        good.ok && good.stdout.contains("commits private-commits: 1 new commit(s), 1 link(s), 1 comment(s)"),
+        "{good:?}"
+    );
     assert_eq!(s.on_jira(&sha).await?, (1, 1));
-    let bad = s.w.ferry(&["commits", commits]).await;
-    assert!(!bad.ok && format!("{}{}", bad.stdout, bad.stderr).contains("unknown system"), "{bad:?}");
     Ok(())
 }

@@ -60,6 +60,13 @@ pub struct Activated {
     pub follow: Option<BackfillProgress>,
 }
 
+impl BackfillArgs {
+    /// Whether a backfill (`--since`) was asked for.
+    pub fn is_backfill(&self) -> bool {
+        self.since.is_some()
+    }
+}
+
 /// Activates `id`: with `--since`, a backfill accepted (or the stored one resumed).
 /// Without `--json` the text is printed as it goes.
 pub async fn activate(engine: &Engine, id: &IntegrationId, args: &BackfillArgs) -> Result<Activated> {

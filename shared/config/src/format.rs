@@ -157,6 +157,12 @@ pub static SCM_SYSTEM: Object = object(
             "Allow git:// and plain http to 127.0.0.1/localhost (tests). Default false.",
             Shape::Bool,
         ),
+        key(
+            "ca_cert",
+            "Extra trusted CA certificates for an https base_url: the PEM text itself, where it lives \
+             ({ ssm: NAME } or { secrets_manager: ID }), or a PEM file's path relative to this file.",
+            Shape::Either(&[Shape::Text, Shape::Object(&CA_CERT_REF)]),
+        ),
     ],
 );
 
@@ -181,6 +187,33 @@ pub static COMMIT_LINK: Object = object(
             "on_commit",
             "What a commit puts on each work item it names. Default: [link, comment].",
             Shape::EnumList(OnCommit::NAMES),
+        ),
+        key(
+            "poll_interval",
+            "Time between polls by `ferry run`, with a unit: `30s`, `5m`. Default 60s, at least 10s.",
+            Shape::Duration,
+        ),
+        key(
+            "transitions",
+            "Keywords that move a work item a commit names: `Fixes APP-12` (the keyword, any case, then an \
+             optional colon and spaces, right before the key) moves APP-12 to the status given for its system, \
+             once, when the commit is first handled. Needs on_commit: comment.",
+            Shape::ListOf(&COMMIT_TRANSITION),
+        ),
+    ],
+);
+
+pub static COMMIT_TRANSITION: Object = object(
+    "CommitTransition",
+    "A keyword and the status it moves the named work item to, per target system.",
+    &[
+        required("keyword", "One word, matched in any case: `fixes`, `closes`, `resolves`.", Shape::Text, None),
+        required(
+            "to",
+            "Target system id → the status (Jira, reached through workflow transitions) or State (Azure \
+             DevOps) to move the item to. A target system not named here is not moved.",
+            Shape::ScalarMap,
+            Some("to: { jira-cloud: Done, ado: Resolved }"),
         ),
     ],
 );

@@ -246,7 +246,9 @@ fn endpoint(ctx: &mut Ctx, node: &Node, path: &str, refs: &mut Vec<(String, At)>
     Some(Endpoint { system: system?, project: project?, entity_type: entity_type? })
 }
 
-fn duration(ctx: &mut Ctx, obj: &Obj, key: &str, default: u64, min: u64) -> u64 {
+/// A duration key of `obj` in seconds, `default` when absent; out of `min`..24 h or not a
+/// duration is reported (and answers `default`).
+pub(crate) fn duration(ctx: &mut Ctx, obj: &Obj, key: &str, default: u64, min: u64) -> u64 {
     let Some(n) = obj.get(key) else {
         return default;
     };

@@ -235,7 +235,7 @@ impl Loader {
                 }
             }
         }
-        add_source_control(&mut ctx, &obj, &mut self.source_control, &mut self.commit_links);
+        add_source_control(&mut ctx, &obj, base_dir, self.target, &mut self.source_control, &mut self.commit_links);
     }
 
     /// Commit links across files: ids unique among all systems and integrations, the
@@ -255,6 +255,14 @@ impl Loader {
             if let Some(first) = self.systems.iter().find(|s| s.id == d.id).map(|s| &s.at) {
                 let hint = Some(format!("it is already declared at {}:{}", first.file, first.pos.line));
                 errors.push(error(&d.at, format!("duplicate system id \"{}\"", d.id), hint));
+            }
+        }
+        if self.target == Target::Aws {
+            for d in &self.commit_links {
+                let message = "commit links run on the embedded backend only: the AWS backend does not poll Git \
+                               repositories yet";
+                let hint = Some("apply them with --backend embedded (docs/source-control.md)".to_string());
+                errors.push(error(&d.at, message.into(), hint));
             }
         }
         let mut seen: Vec<(&str, &decode::At)> = Vec::new();
@@ -426,12 +434,15 @@ impl Loader {
 fn add_source_control(
     ctx: &mut decode::Ctx,
     obj: &decode::Obj,
+    base_dir: &Path,
+    target: Target,
     systems: &mut Vec<source_control::ScmDecl>,
     links: &mut Vec<source_control::CommitLinkDecl>,
 ) {
     if let Some(list) = obj.get("source_control") {
         for (i, item) in decode::list(ctx, list, "source_control").into_iter().enumerate() {
-            systems.extend(source_control::decode_system(ctx, item, &format!("source_control[{i}]")));
+            let path = format!("source_control[{i}]");
+            systems.extend(source_control::decode_system(ctx, item, &path, base_dir, target));
         }
     }
     if let Some(list) = obj.get("commit_links") {

@@ -2,9 +2,19 @@
 
 use crate::decode::{self, At, Ctx, Obj};
 use crate::format;
-use crate::systems::secret;
-use crate::yaml::Node;
-use ferry_domain::{CommitIntegration, CommitTarget, IntegrationId, OnCommit, ScmKind, ScmSystem, SystemId};
+use crate::integrations::{duration, MIN_POLL_SECS};
+use crate::systems::{ca_cert, secret};
+use crate::yaml::{Kind, Node, Value};
+use crate::Target;
+use ferry_domain::{
+    CommitIntegration, CommitTarget, CommitTransition, IntegrationId, OnCommit, ScmKind, ScmSystem, SystemId,
+    DEFAULT_COMMIT_POLL_SECS,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The longest transition keyword.
+const MAX_KEYWORD: usize = 32;
 
 /// A decoded `source_control:` entry; `system` is `None` when it had errors (reported).
 pub struct ScmDecl {
@@ -34,7 +44,7 @@ fn id_of<T>(ctx: &mut Ctx, obj: &Obj, parse: impl Fn(String) -> Result<T, String
     }
 }
 
-pub fn decode_system(ctx: &mut Ctx, node: &Node, path: &str) -> Option<ScmDecl> {
+pub fn decode_system(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<ScmDecl> {
     let obj = Obj::new(ctx, node, path, &format::SCM_SYSTEM)?;
     let before = ctx.error_count();
     let id = id_of(ctx, &obj, |s| SystemId::parse(s).map_err(|e| e.to_string())).map(|(id, _)| id);
@@ -43,6 +53,12 @@ pub fn decode_system(ctx: &mut Ctx, node: &Node, path: &str) -> Option<ScmDecl> 
     let token = obj.get("token").and_then(|n| secret(ctx, n, &obj.path_of("token")));
     let base_url = obj.get("base_url").and_then(|n| repo_url(ctx, n, &obj.path_of("base_url"), allow, token.is_some()));
     let web_url = obj.opt_str(ctx, "web_url").ok().flatten();
+    let ca = obj.get("ca_cert").and_then(|n| ca_cert(ctx, n, &obj.path_of("ca_cert"), base_dir, target));
+    if let (Some(_), Some(url), Some(n)) = (&ca, &base_url, obj.get("ca_cert")) {
+        if !url.starts_with("https://") {
+            ctx.error(n.pos, &obj.path_of("ca_cert"), "ca_cert is only used with an https base_url", None);
+        }
+    }
     if let (Some(w), Some(n)) = (&web_url, obj.get("web_url")) {
         if !w.contains("{sha}") || !(w.starts_with("https://") || w.starts_with("http://")) {
             ctx.error(
@@ -60,7 +76,7 @@ pub fn decode_system(ctx: &mut Ctx, node: &Node, path: &str) -> Option<ScmDecl> 
     let ok = ctx.error_count() == before;
     let system = match (ok, kind, base_url) {
         (true, Some(kind), Some(base_url)) => {
-            Some(ScmSystem { id: id.clone(), kind, base_url, token, web_url, allow_http_loopback: allow })
+            Some(ScmSystem { id: id.clone(), kind, base_url, token, web_url, allow_http_loopback: allow, ca_cert: ca })
         }
         _ => None,
     };
@@ -138,12 +154,23 @@ pub fn decode_link(ctx: &mut Ctx, node: &Node, path: &str) -> Option<CommitLinkD
             .filter_map(|(i, v)| decode::enum_value::<OnCommit>(ctx, v, &format!("{}[{i}]", obj.path_of("on_commit"))))
             .collect(),
     };
+    let poll_interval_secs = duration(ctx, &obj, "poll_interval", DEFAULT_COMMIT_POLL_SECS, MIN_POLL_SECS);
+    let transitions = match obj.get("transitions") {
+        None => Vec::new(),
+        Some(n) => transitions(ctx, n, &obj.path_of("transitions"), &targets, on_commit.contains(&OnCommit::Comment)),
+    };
     let at = At { file: ctx.file.clone(), pos: node.pos, path: path.into() };
     let ok = ctx.error_count() == before;
     let integration = match (ok, id, &source_ref) {
-        (true, Some(id), Some((source, _))) => {
-            Some(CommitIntegration { id, source: source.clone(), branches, targets, on_commit })
-        }
+        (true, Some(id), Some((source, _))) => Some(CommitIntegration {
+            id,
+            source: source.clone(),
+            branches,
+            targets,
+            on_commit,
+            poll_interval_secs,
+            transitions,
+        }),
         _ => None,
     };
     Some(CommitLinkDecl { integration, source_ref, target_refs, at })
@@ -191,6 +218,79 @@ fn targets(ctx: &mut Ctx, node: &Node, path: &str) -> (Vec<CommitTarget>, Vec<(S
     (out, refs)
 }
 
+/// `transitions:`: each a keyword (one word, unique) and, per target system of this link,
+/// the status it moves an item to. The commit's comment marks a commit as handled on an
+/// item, so that a replayed poll never moves the item again: transitions need
+/// `on_commit: comment`.
+fn transitions(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    targets: &[CommitTarget],
+    comments: bool,
+) -> Vec<CommitTransition> {
+    if !comments {
+        let hint = Some("add comment to on_commit (its comment marks a commit as handled)".into());
+        ctx.error(node.pos, path, "transitions need on_commit: comment", hint);
+    }
+    let mut out: Vec<CommitTransition> = Vec::new();
+    for (i, item) in decode::list(ctx, node, path).into_iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let Some(t) = Obj::new(ctx, item, &p, &format::COMMIT_TRANSITION) else { continue };
+        let keyword = t.string(ctx, "keyword");
+        if let (Some(k), Some(n)) = (&keyword, t.get("keyword")) {
+            if !keyword_ok(k) {
+                let message = format!("\"{k}\" is not a keyword: one word of letters, at most {MAX_KEYWORD}");
+                ctx.error(n.pos, &t.path_of("keyword"), message, Some("e.g. fixes, closes, resolves".into()));
+            } else if out.iter().any(|o| o.keyword.eq_ignore_ascii_case(k)) {
+                ctx.error(n.pos, &t.path_of("keyword"), format!("duplicate keyword \"{k}\""), None);
+            }
+        }
+        let to = t.get("to").map(|n| statuses(ctx, n, &t.path_of("to"), targets)).unwrap_or_default();
+        if let Some(keyword) = keyword {
+            out.push(CommitTransition { keyword: keyword.to_lowercase(), to });
+        }
+    }
+    out
+}
+
+fn keyword_ok(k: &str) -> bool {
+    !k.is_empty() && k.len() <= MAX_KEYWORD && k.chars().all(|c| c.is_alphabetic())
+}
+
+/// `to: { SYSTEM: STATUS, ... }`, each system a target of the link.
+fn statuses(ctx: &mut Ctx, node: &Node, path: &str, targets: &[CommitTarget]) -> BTreeMap<SystemId, String> {
+    let mut out = BTreeMap::new();
+    let hint = || Some("to: { jira-cloud: Done, ado: Resolved }: a status per target system".to_string());
+    let Kind::Map(entries) = &node.kind else {
+        ctx.error(node.pos, path, format!("expected a mapping, found {}", node.type_name()), hint());
+        return out;
+    };
+    for (k, v) in entries {
+        let Some(Value::Str(system)) = k.scalar() else {
+            ctx.error(k.pos, path, format!("a system id must be a string, found {}", k.type_name()), hint());
+            continue;
+        };
+        let p = decode::join(path, system);
+        let known: Vec<&str> = targets.iter().map(|t| t.system.as_str()).collect();
+        let id = match SystemId::parse(system) {
+            Ok(id) if known.contains(&id.as_str()) => id,
+            _ => {
+                let message = format!("\"{system}\" is not a target of this commit link");
+                ctx.error(k.pos, &p, message, Some(format!("targets: {}", known.join(", "))));
+                continue;
+            }
+        };
+        if let Some(status) = decode::string(ctx, v, &p) {
+            out.insert(id, status);
+        }
+    }
+    if entries.is_empty() {
+        ctx.error(node.pos, path, "no status given", hint());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use ferry_domain::{OnCommit, ScmKind};
@@ -225,6 +325,79 @@ commit_links:
         assert_eq!(link.branches, vec!["main", "release/*"]);
         assert_eq!(link.on_commit, vec![OnCommit::Link, OnCommit::Comment], "the default");
         assert_eq!(link.targets[0].key_pattern, r"\b(APP-\d+)\b");
+        assert_eq!(link.poll_interval_secs, 60, "the default");
+        assert!(link.transitions.is_empty());
+    }
+
+    #[test]
+    fn transitions_and_a_poll_interval_load() {
+        let set = load(
+            "source_control:
+  - { id: repo, kind: git, base_url: 'https://g/a.git', web_url: 'https://w/{sha}' }
+commit_links:
+  - id: commits
+    source: { system: repo, branches: [main] }
+    targets: [{ system: jira, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }]
+    poll_interval: 2m
+    transitions:
+      - { keyword: Fixes, to: { jira: Done } }
+      - { keyword: starts, to: { jira: In Progress } }
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let link = &set.commit_links[0];
+        assert_eq!(link.poll_interval_secs, 120);
+        let jira = ferry_domain::SystemId::parse("jira").unwrap();
+        assert_eq!(
+            link.transitions_for(&jira),
+            vec![("fixes".to_string(), "Done".to_string()), ("starts".to_string(), "In Progress".to_string())],
+            "keywords are kept in lower case, in config order"
+        );
+    }
+
+    #[test]
+    fn the_aws_backend_refuses_commit_links_at_their_line() {
+        let text = format!(
+            "{SYSTEMS}source_control:\n  - {{ id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{{sha}}' }}\ncommit_links:\n  - id: c\n    source: {{ system: repo, branches: [main] }}\n    targets: [{{ system: jira, project: APP, key_pattern: 'APP-\\d+' }}]\n"
+        );
+        let err = crate::load_str_for("ferry.yaml", &text, Path::new("."), crate::Target::Aws).err().unwrap();
+        assert!(
+            err.to_string().contains("ferry.yaml:9:7: commit_links[0]: commit links run on the embedded backend only"),
+            "{err}"
+        );
+        assert!(load(&text[SYSTEMS.len()..]).is_ok(), "the embedded backend takes them");
+    }
+
+    #[test]
+    fn bad_transitions_are_reported_at_their_line() {
+        let head = "source_control:\n  - { id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{sha}' }\ncommit_links:\n  - id: c\n    source: { system: repo, branches: [main] }\n    targets: [{ system: jira, project: APP, key_pattern: 'APP-\\d+' }]\n";
+        for (rest, expected) in [
+            (
+                "    transitions: [{ keyword: fixes, to: { ado: Resolved } }]\n",
+                "ferry.yaml:12:43: commit_links[0].transitions[0].to.ado: \"ado\" is not a target of this commit link (hint: targets: jira)",
+            ),
+            (
+                "    transitions: [{ keyword: fix-es, to: { jira: Done } }]\n",
+                "ferry.yaml:12:30: commit_links[0].transitions[0].keyword: \"fix-es\" is not a keyword: one word of letters, at most 32",
+            ),
+            (
+                "    transitions: [{ keyword: fixes, to: { jira: Done } }, { keyword: FIXES, to: { jira: Done } }]\n",
+                "commit_links[0].transitions[1].keyword: duplicate keyword \"FIXES\"",
+            ),
+            (
+                "    on_commit: [link]\n    transitions: [{ keyword: fixes, to: { jira: Done } }]\n",
+                "ferry.yaml:13:18: commit_links[0].transitions: transitions need on_commit: comment",
+            ),
+            (
+                "    transitions: [{ keyword: fixes, to: {} }]\n",
+                "commit_links[0].transitions[0].to: no status given",
+            ),
+            ("    poll_interval: 5s\n", "commit_links[0].poll_interval: 5s is out of range (hint: use 10s to 24h)"),
+        ] {
+            let text = format!("{head}{rest}");
+            let err = load(&text).expect_err(&text).to_string();
+            assert!(err.contains(expected), "{text}\nexpected {expected}\ngot {err}");
+        }
     }
 
     #[test]

@@ -299,7 +299,7 @@ pub(crate) fn secret(ctx: &mut Ctx, node: &Node, path: &str) -> Option<SecretRef
 
 /// `ca_cert`: PEM text, `{ ssm: NAME }`, `{ secrets_manager: ID }`, or (embedded backend
 /// only) a PEM file's path relative to this file.
-fn ca_cert(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<CaCert> {
+pub(crate) fn ca_cert(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: Target) -> Option<CaCert> {
     if let Kind::Map(_) = node.kind {
         let obj = Obj::new(ctx, node, path, &format::CA_CERT_REF)?;
         let sources: [Source<CaCert>; 2] = [("ssm", CaCert::Ssm), ("secrets_manager", CaCert::SecretsManager)];

@@ -42,4 +42,7 @@ pub use message::*;
 pub use model::*;
 pub use names::{EnumNames, Named};
 pub use overview::StateOverview;
-pub use scm::{CommitIntegration, CommitTarget, OnCommit, ScmKind, ScmSystem};
+pub use scm::{
+    CommitIntegration, CommitLinkRecord, CommitTarget, CommitTransition, OnCommit, ScmKind, ScmSystem, COMMIT_FLOW,
+    DEFAULT_COMMIT_POLL_SECS,
+};

@@ -16,6 +16,7 @@ use crate::model::{
     EntityRef, EntitySnapshot, EntityTypeInfo, FieldChange, FieldInfo, Flow, HistoryEntry, ProjectInfo, RemoteLink,
     Scope, Side, SystemKind, Updated, UserRef,
 };
+use crate::scm::{CommitLinkRecord, ScmSystem};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -263,6 +264,25 @@ pub trait ConfigStore: Send + Sync {
     /// Writes the record if the stored version equals `expected_version` (`None`: must
     /// not exist yet); otherwise fails with `Conflict`.
     async fn put_integration(&self, record: &IntegrationRecord, expected_version: Option<u64>) -> PortResult<()>;
+}
+
+/// Source-control systems and commit integrations (the SCM class, [`crate::scm`]): what
+/// `ferry apply` stores of `source_control:` and `commit_links:`. Kept apart from
+/// [`ConfigStore`] so that no reader of work-item integrations meets them; the embedded
+/// store keeps them (the AWS backend does not run commit integrations).
+#[async_trait]
+pub trait CommitLinkStore: Send + Sync {
+    async fn put_scm_system(&self, system: &ScmSystem) -> PortResult<()>;
+    async fn get_scm_system(&self, id: &SystemId) -> PortResult<Option<ScmSystem>>;
+    /// Sorted by id.
+    async fn list_scm_systems(&self) -> PortResult<Vec<ScmSystem>>;
+
+    async fn get_commit_link(&self, id: &IntegrationId) -> PortResult<Option<CommitLinkRecord>>;
+    /// Sorted by id.
+    async fn list_commit_links(&self) -> PortResult<Vec<CommitLinkRecord>>;
+    /// Writes the record if the stored version equals `expected_version` (`None`: must
+    /// not exist yet); otherwise fails with `Conflict`.
+    async fn put_commit_link(&self, record: &CommitLinkRecord, expected_version: Option<u64>) -> PortResult<()>;
 }
 
 /// One record of the sync state, named for a read ([`StateStore::get_many`]).

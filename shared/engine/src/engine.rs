@@ -2,7 +2,9 @@ use crate::cache::{TtlCache, UserCache};
 use crate::crash::{CrashInjector, CrashPoint, Crashed};
 use crate::error::EngineError;
 use crate::missing::MissingFields;
-use ferry_domain::ports::{ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore};
+use ferry_domain::ports::{
+    CommitLinkStore, ConfigStore, Connector, ConnectorFactory, Queue, ScheduleControl, StateStore,
+};
 use ferry_domain::{
     ErrorCategory, IntegrationId, IntegrationRecord, PortError, Scope, Side, SystemConfig, SystemId, UserRef,
 };
@@ -78,6 +80,9 @@ pub struct Engine {
     pub(crate) users: UserCache,
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
+    /// Where commit integrations are kept (the embedded store); `None`: this backend has
+    /// none.
+    pub(crate) commit_links: Option<Arc<dyn CommitLinkStore>>,
     pub(crate) crash: Option<Arc<dyn CrashInjector>>,
     pub(crate) missing_fields: MissingFields,
     integrations: TtlCache<IntegrationRecord>,
@@ -105,6 +110,7 @@ impl Engine {
             users: TtlCache::new(ttl),
             integration_users: TtlCache::new(ttl),
             schedules: None,
+            commit_links: None,
             crash: None,
             missing_fields: MissingFields::default(),
             integrations: TtlCache::new(settings_ttl),
@@ -116,6 +122,12 @@ impl Engine {
     /// Schedules to enable on activation and disable on deactivation (AWS runtime).
     pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleControl>) -> Self {
         self.schedules = Some(schedules);
+        self
+    }
+
+    /// Where commit integrations are kept ([`crate::commit_links`]).
+    pub fn with_commit_links(mut self, store: Arc<dyn CommitLinkStore>) -> Self {
+        self.commit_links = Some(store);
         self
     }
 

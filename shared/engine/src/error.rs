@@ -17,6 +17,10 @@ pub enum EngineError {
     SystemInUse { system: String, integration: String },
     #[error("integration {integration:?}: the {flow} filter cannot be used: {message}")]
     InvalidFilter { integration: String, flow: ferry_domain::Flow, message: String },
+    #[error(
+        "integration id {0:?} is already a work-item integration or a commit link: ids are unique across both kinds"
+    )]
+    IdTaken(String),
     #[error("failure {0:?} does not exist")]
     UnknownFailure(String),
     #[error("{0}")]

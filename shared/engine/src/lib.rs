@@ -3,7 +3,8 @@
 //! the Lambda functions) call these and nothing else.
 //!
 //! One module per use case, and one per rule a use case applies:
-//! - `lifecycle.rs`: apply, activate, deactivate; `status.rs`: `ferry status`.
+//! - `lifecycle.rs`: apply, activate, deactivate; `status.rs`: `ferry status`;
+//!   `commit_links.rs`: the same for commit integrations (their polls are in ferry-scm).
 //! - `poll.rs`: one direction's changes onto the changes queue; `watermark.rs`: where a
 //!   read starts, which entities of a page are new, when the watermark advances.
 //! - `transform.rs`: a change event through the mapping to a write command.
@@ -30,6 +31,7 @@ mod backfill_record;
 mod batch;
 mod cache;
 pub mod collab;
+mod commit_links;
 mod crash;
 mod create;
 mod decode;
@@ -64,6 +66,7 @@ pub use attempts::{attempts_note, effective_attempts, last_attempt};
 pub use backfill_progress::{BackfillCounts, BackfillProgress, WAITING_SHOWN};
 pub use backfill_record::BackfillStarted;
 pub use batch::Batch;
+pub use commit_links::{plan_commit_apply, CommitApplyPlan, Stored};
 pub use crash::{CrashInjector, CrashPoint, Crashed};
 pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, HandleError};
@@ -75,6 +78,6 @@ pub use outcome::{Skip, TransformOutcome, WriteOutcome};
 pub use pairing::{Ambiguous, BackfillPlan, PairBy};
 pub use poll::PollReport;
 pub use preview::{FieldDiff, PreviewAction, PreviewConflict, PreviewEntity, PreviewSelect};
-pub use status::{FlowStatus, IntegrationStatus, StatusWithPace};
+pub use status::{CommitLinkStatus, FlowStatus, IntegrationStatus, ReportedMention, StatusWithPace};
 pub use watermark::budget_before_deadline;
 pub use webhook::{HookAccepted, HookStatus};

@@ -43,6 +43,29 @@ pub struct IntegrationStatus {
     pub right: String,
     pub links: u64,
     pub flows: Vec<FlowStatus>,
+    /// A commit link's own status (`left`: its repository, `right`: its targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commits: Option<CommitLinkStatus>,
+}
+
+/// What a commit link's status adds to a work-item integration's.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitLinkStatus {
+    pub branches: Vec<String>,
+    /// The position: each selected branch's newest handled commit (empty: an empty
+    /// repository); `None` before activation.
+    pub tips: Option<std::collections::BTreeMap<String, String>>,
+    /// Mentions of work items that could not be written (missing, outside the project,
+    /// a transition with no way to its status): recorded once, never retried by polls.
+    pub reported: Vec<ReportedMention>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedMention {
+    /// The failure's id (`ferry failures discard ID` drops it).
+    pub failure: String,
+    pub category: ErrorCategory,
+    pub cause: String,
 }
 
 /// An integration's status with each direction's pace and lag in seconds (in the order
@@ -50,9 +73,12 @@ pub struct IntegrationStatus {
 pub type StatusWithPace = (IntegrationStatus, Vec<(FlowPace, i64)>);
 
 impl Engine {
+    /// Every integration's status, the commit links' after the work-item integrations'.
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<IntegrationStatus>, EngineError> {
         let failures = self.state.failure_counts().await?;
-        self.status_with(&failures, now).await
+        let mut all = self.status_with(&failures, now).await?;
+        all.extend(self.commit_link_status(&failures, now).await?);
+        Ok(all)
     }
 
     /// [`Engine::status`] with the parked failures' counts given (every integration's,
@@ -156,5 +182,6 @@ fn integration_status(
         right: side(&i.right),
         links: overview.links(&i.id),
         flows,
+        commits: None,
     }
 }

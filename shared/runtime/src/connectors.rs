@@ -54,18 +54,18 @@ impl Builder {
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
         if let Some(ca) = &system.ca_cert {
-            opts.ca_cert_pem = Some(self.ca_pem(system, ca).await?);
+            opts.ca_cert_pem = Some(self.ca_pem(system.id.as_str(), ca).await?);
         }
         Ok(opts)
     }
 
-    /// The PEM of a system's extra CAs, wherever the config says it lives.
-    async fn ca_pem(&self, system: &SystemConfig, ca: &CaCert) -> PortResult<Vec<u8>> {
+    /// The PEM of system `system`'s extra CAs, wherever the config says it lives.
+    pub(crate) async fn ca_pem(&self, system: &str, ca: &CaCert) -> PortResult<Vec<u8>> {
         let reference = match ca {
             CaCert::Pem(pem) => return Ok(pem.as_bytes().to_vec()),
             CaCert::File(path) => {
                 return std::fs::read(path).map_err(|e| {
-                    PortError::new(ErrorCategory::Config, format!("system {}: CA certificate {path:?}: {e}", system.id))
+                    PortError::new(ErrorCategory::Config, format!("system {system}: CA certificate {path:?}: {e}"))
                 })
             }
             CaCert::Ssm(name) => SecretRef::Ssm(name.clone()),
@@ -75,7 +75,7 @@ impl Builder {
             .secrets
             .resolve(&reference)
             .await
-            .map_err(|e| PortError { message: format!("system {}: CA certificate: {}", system.id, e.message), ..e })?;
+            .map_err(|e| PortError { message: format!("system {system}: CA certificate: {}", e.message), ..e })?;
         Ok(pem.expose_secret().as_bytes().to_vec())
     }
 }
@@ -99,6 +99,12 @@ impl Connectors {
     /// Where this runtime's secrets come from (the webhooks' secrets too).
     pub fn secrets(&self) -> Arc<dyn SecretSource> {
         self.builder.secrets.clone()
+    }
+
+    /// The PEM of the extra CAs `ca` of system `system` (a source-control system's too),
+    /// wherever the config says it lives.
+    pub async fn ca_pem(&self, system: &str, ca: &CaCert) -> PortResult<Vec<u8>> {
+        self.builder.ca_pem(system, ca).await
     }
 
     /// The system's own connector, for what only its kind has: the webhook

@@ -37,7 +37,10 @@ impl Embedded {
             .map_err(|source| RuntimeError::OpenStore { path: path.to_path_buf(), source })?;
         let connectors = Arc::new(Connectors::new(secrets, http));
         let shared = Arc::new(store.clone());
-        let engine = Arc::new(Engine::new(shared.clone(), shared.clone(), shared, connectors.clone(), settings));
+        let engine = Arc::new(
+            Engine::new(shared.clone(), shared.clone(), shared.clone(), connectors.clone(), settings)
+                .with_commit_links(shared),
+        );
         Ok(Self { engine, store, connectors })
     }
 

@@ -4,6 +4,8 @@
 pub mod actor;
 pub mod aws;
 pub mod backfill;
+#[cfg(feature = "scm")]
+pub mod commits;
 pub mod connectors;
 pub mod embedded;
 mod error;

@@ -8,7 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: walk URL MIRROR_DIR".into());
     };
     let mirror = ferry_scm::Mirror::open(std::path::Path::new(&dir))?;
-    let tips = mirror.fetch(&ferry_scm::GitRemote { url, token: std::env::var("GIT_TOKEN").ok() })?;
+    let tips = mirror.fetch(&ferry_scm::GitRemote { url, token: std::env::var("GIT_TOKEN").ok(), ca_pem: None })?;
     let walk = ferry_scm::plan(&Default::default(), &tips);
     for c in mirror.commits_between(&walk.hide, &walk.from)? {
         println!("{} {}", &c.sha[..10], c.message.lines().next().unwrap_or(""));

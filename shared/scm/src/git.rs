@@ -40,6 +40,14 @@ pub struct GitRemote {
     pub url: String,
     /// The password of HTTP basic auth (a token); `None`: anonymous.
     pub token: Option<String>,
+    /// Extra CA certificates (PEM) to trust for an https URL, besides the usual roots.
+    pub ca_pem: Option<String>,
+}
+
+impl GitRemote {
+    pub fn anonymous(url: impl Into<String>) -> Self {
+        GitRemote { url: url.into(), token: None, ca_pem: None }
+    }
 }
 
 /// A bare mirror on local disk; created on first use.
@@ -64,29 +72,42 @@ impl Mirror {
     }
 
     /// Fetches every branch of `remote` into the mirror; returns each branch's tip as the
-    /// server advertised it (an empty repository has none).
+    /// server advertised it (an empty repository has none). A fetch that fails (the
+    /// server unreachable, the credentials refused, a damaged pack) leaves the mirror's
+    /// branches as they were: gitoxide writes the pack and its index to temporary files,
+    /// checks them, and only then moves them in and updates the refs.
     pub fn fetch(&self, remote: &GitRemote) -> Result<Tips, ScmError> {
-        let unreachable = |e: &dyn std::error::Error| ScmError::Remote { url: remote.url.clone(), cause: chain(e) };
-        let r = self.repo.remote_at(remote.url.as_str()).map_err(|e| unreachable(&e))?;
-        let r = r.with_refspecs([FETCH_SPEC], Direction::Fetch).map_err(|e| unreachable(&e))?;
+        let failed = |e: &dyn std::error::Error| ScmError::Remote { url: remote.url.clone(), cause: chain(e) };
+        let r = self.repo.remote_at(remote.url.as_str()).map_err(|e| failed(&e))?;
+        let r = r.with_refspecs([FETCH_SPEC], Direction::Fetch).map_err(|e| failed(&e))?;
         let interrupt = AtomicBool::new(false);
-        let outcome = match &remote.token {
-            None => {
-                r.connect(Direction::Fetch).map_err(|e| unreachable(&e))?.prepare_fetch(Discard, Default::default())
-            }
+        let mut connection = match &remote.token {
+            None => r.connect(Direction::Fetch).map_err(|e| failed(&e))?,
             // The token goes with the first request (basic auth), not after a 401: one
             // round trip less per poll.
             Some(token) => {
                 let options =
                     connect::Options { version: gix::protocol::transport::Protocol::V2, ..Default::default() };
-                let mut transport = connect::connect(remote.url.as_str(), options).map_err(|e| unreachable(&e))?;
-                transport.set_credentials(basic_auth(token)).map_err(|e| unreachable(&e))?;
-                r.to_connection_with_transport(transport).prepare_fetch(Discard, Default::default())
+                let mut transport = connect::connect(remote.url.as_str(), options).map_err(|e| failed(&e))?;
+                transport.set_credentials(basic_auth(token)).map_err(|e| failed(&e))?;
+                r.to_connection_with_transport(transport)
             }
+        };
+        // Asked for credentials (a 401), gitoxide would run the Git credential helpers of
+        // the machine's Git configuration: Ferry answers with the token it has, or none.
+        let token = remote.token.clone();
+        connection.set_credentials(move |action| credentials(action, token.as_deref()));
+        if let Some(pem) = &remote.ca_pem {
+            connection.set_transport_options(Box::new(trusting(pem).map_err(|cause| ScmError::Remote {
+                url: remote.url.clone(),
+                cause: format!("the ca_cert is not usable: {cause}"),
+            })?));
         }
-        .map_err(|e| unreachable(&e))?
-        .receive(Discard, &interrupt)
-        .map_err(|e| unreachable(&e))?;
+        let outcome = connection
+            .prepare_fetch(Discard, Default::default())
+            .map_err(|e| failed(&e))?
+            .receive(Discard, &interrupt)
+            .map_err(|e| failed(&e))?;
         let mut tips = Tips::new();
         for r in &outcome.ref_map.remote_refs {
             let (name, target, _) = r.unpack();
@@ -207,6 +228,40 @@ fn chain(e: &dyn std::error::Error) -> String {
         next = cause.source();
     }
     out
+}
+
+/// The answer to gitoxide's request for credentials: the token for `get` (so that a
+/// refused token ends as "credentials rejected"), nothing to store or erase; without a
+/// token, an error saying the repository wants one.
+fn credentials(
+    action: gix::credentials::helper::Action,
+    token: Option<&str>,
+) -> gix::Result<Option<gix::credentials::protocol::Outcome>> {
+    use gix::credentials::helper::Action;
+    match (action, token) {
+        (Action::Get(context), Some(token)) => {
+            Ok(Some(gix::credentials::protocol::Outcome { credentials: basic_auth(token), next: context.into() }))
+        }
+        (Action::Get(_), None) => Err(gix::Error::from_error(std::io::Error::other(
+            "the repository wants credentials and the system has no token",
+        ))),
+        (Action::Store(_) | Action::Erase(_), _) => Ok(None),
+    }
+}
+
+/// Transport options whose HTTP client trusts the certificates of `pem` besides the
+/// usual roots.
+fn trusting(pem: &str) -> Result<gix::protocol::transport::client::blocking_io::http::Options, String> {
+    use gix::protocol::transport::client::blocking_io::http;
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(move |builder| Ok(builder.tls_certs_merge(certs.clone())))),
+        configure_request: None,
+    };
+    Ok(http::Options { backend: Some(std::sync::Arc::new(std::sync::Mutex::new(backend))), ..Default::default() })
 }
 
 /// HTTP basic auth with the token as the password (the user name is not checked by the

@@ -25,12 +25,22 @@ impl KeyPattern {
 
     /// The items `message` names, each once, in order of first mention.
     pub fn mentions(&self, message: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+        self.mentions_at(message).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// [`KeyPattern::mentions`], each item with where each of its mentions starts (the
+    /// byte of the whole match: `AB#` of `AB#34`), for the transition keywords before them.
+    pub fn mentions_at(&self, message: &str) -> Vec<(String, Vec<usize>)> {
+        let mut out: Vec<(String, Vec<usize>)> = Vec::new();
         for caps in self.re.captures_iter(message) {
-            let Some(m) = caps.get(1).or_else(|| caps.get(0)) else { continue };
-            let id = m.as_str().to_string();
-            if !id.is_empty() && !out.contains(&id) {
-                out.push(id);
+            let (Some(whole), Some(m)) = (caps.get(0), caps.get(1).or_else(|| caps.get(0))) else { continue };
+            let id = m.as_str();
+            if id.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|(known, _)| known == id) {
+                Some((_, starts)) => starts.push(whole.start()),
+                None => out.push((id.to_string(), vec![whole.start()])),
             }
         }
         out
@@ -56,6 +66,15 @@ mod tests {
         ] {
             assert_eq!(pattern.mentions(message), expected, "{} in {message:?}", pattern.as_str());
         }
+    }
+
+    #[test]
+    fn each_mention_keeps_where_its_whole_match_starts() {
+        let ado = KeyPattern::new(r"\bAB#(\d+)\b").unwrap();
+        assert_eq!(
+            ado.mentions_at("Fixes AB#34; AB#5 and AB#34"),
+            vec![("34".to_string(), vec![6, 22]), ("5".to_string(), vec![13])]
+        );
     }
 
     #[test]

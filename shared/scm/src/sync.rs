@@ -12,8 +12,19 @@
 //! fix (not found, outside the project, no permission) is recorded as a failure, shown by
 //! `ferry status`, and the poll moves on: it is not retried forever. A transient error
 //! (network, throttling, server) ends the poll before the tips move.
+//!
+//! A transition keyword before an item's key (`Fixes APP-12`, [`crate::keywords`]) moves
+//! the item to its status on the commit's first handling only: the transition comes
+//! before the comment, and a commit whose comment is already on the item is not moved
+//! again, so a replayed poll never undoes what a person did after it (reopening the item).
+//! Only a crash between the transition and the comment makes the replay move it again
+//! (to the same status, a no-op unless someone changed it in between).
+//!
+//! One poll of an integration at a time: a poll holds the integration's poll lease (the
+//! same lease as a work-item direction's), and a second one steps aside (`busy`).
 
 use crate::git::{CommitInfo, GitRemote, Mirror};
+use crate::keywords::{moved_to, status_field, type_field};
 use crate::mentions::KeyPattern;
 use crate::render;
 use crate::tips::{plan, select, Tips};
@@ -22,14 +33,17 @@ use chrono::{DateTime, Utc};
 use ferry_domain::ports::{Connector, StateStore};
 use ferry_domain::{
     ChangeEvent, CommentWrite, CommitIntegration, Counter, EntityId, EntitySnapshot, ErrorCategory, FailureRecord,
-    Flow, PortError, RemoteLink, ScmSystem, Scope, UserRef, Watermark,
+    FieldChange, FieldKey, FieldValue, PortError, RemoteLink, ScmSystem, Scope, UserRef, Watermark,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// A commit integration's position is stored as the watermark of this flow (source →
-/// targets).
-pub const COMMIT_FLOW: Flow = Flow::LeftToRight;
+/// The longest a poll holds its lease: a fetch of a large repository and the writes of
+/// many commits fit; a crashed poll's lease frees itself after it.
+pub const POLL_LEASE: Duration = Duration::from_secs(900);
+
+pub use ferry_domain::COMMIT_FLOW;
 
 /// Why a poll stopped before recording new tips.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +62,8 @@ pub struct Target {
     pub project: String,
     pub pattern: KeyPattern,
     pub connector: Arc<dyn Connector>,
+    /// (keyword, status) of the integration's transitions for this system, in config order.
+    pub transitions: Vec<(String, String)>,
 }
 
 /// What one poll did.
@@ -58,12 +74,25 @@ pub struct PollReport {
     pub commits: usize,
     pub links: usize,
     pub comments: usize,
+    /// Work items moved to a status by a keyword (`Fixes APP-12`).
+    pub transitions: usize,
     /// Writes found already done by an earlier try.
     pub already_done: usize,
-    /// Mentions of work items recorded as failures.
+    /// Mentions of work items (and transitions) recorded as failures.
     pub reported: usize,
     /// Branch patterns that matched no branch this time.
     pub unmatched_patterns: Vec<String>,
+    /// Another poll of the integration held its lease: this one did nothing.
+    pub busy: bool,
+}
+
+/// Where an activation starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// Each selected branch's newest commit; empty for an empty repository ("0").
+    pub tips: Tips,
+    /// An earlier activation's (or poll's) position was kept.
+    pub kept: bool,
 }
 
 pub struct CommitSync {
@@ -71,6 +100,8 @@ pub struct CommitSync {
     pub system: ScmSystem,
     /// The token, read from where `system.token` says it lives.
     pub token: Option<String>,
+    /// The CA certificates (PEM) of `system.ca_cert`, read from where it lives.
+    pub ca_pem: Option<String>,
     /// The local mirror's directory.
     pub mirror_dir: PathBuf,
     pub targets: Vec<Target>,
@@ -80,11 +111,61 @@ pub struct CommitSync {
 impl CommitSync {
     /// One poll (see the module docs).
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
+        let Some(owner) = self.lease().await? else {
+            return Ok(PollReport { busy: true, ..PollReport::default() });
+        };
+        let result = self.poll_leased().await;
+        self.release(&owner).await;
+        result
+    }
+
+    /// Records the start point (each selected branch's newest commit, or none for an
+    /// empty repository), unless a position is recorded already (kept). `busy` (`None`)
+    /// when a poll holds the lease.
+    pub async fn activate(&self) -> Result<Option<Activation>, SyncError> {
+        let Some(owner) = self.lease().await? else { return Ok(None) };
+        let result = async {
+            let (current, _) = self.fetch_selected().await?;
+            match self.position().await? {
+                Some((_, recorded)) => Ok(Activation { tips: recorded, kept: true }),
+                None => {
+                    self.record(None, current.clone()).await?;
+                    Ok(Activation { tips: current, kept: false })
+                }
+            }
+        }
+        .await;
+        self.release(&owner).await;
+        result.map(Some)
+    }
+
+    async fn lease(&self) -> Result<Option<String>, SyncError> {
+        let owner = uuid::Uuid::new_v4().to_string();
         let id = &self.integration.id;
+        let held = self.state.acquire_lease(id, COMMIT_FLOW, &owner, POLL_LEASE).await;
+        Ok(held.map_err(|e| port("take the poll lease", e))?.then_some(owner))
+    }
+
+    async fn release(&self, owner: &str) {
+        if let Err(e) = self.state.release_lease(&self.integration.id, COMMIT_FLOW, owner).await {
+            tracing::warn!(integration = %self.integration.id, "releasing the poll lease: {e}");
+        }
+    }
+
+    /// The recorded position, with its watermark.
+    async fn position(&self) -> Result<Option<(Watermark, Tips)>, SyncError> {
+        let mark = self
+            .state
+            .get_watermark(&self.integration.id, COMMIT_FLOW)
+            .await
+            .map_err(|e| port("read the position", e))?;
+        Ok(mark.and_then(|m| m.branch_tips.clone().map(|t| (m, t))))
+    }
+
+    async fn poll_leased(&self) -> Result<PollReport, SyncError> {
         let (current, unmatched) = self.fetch_selected().await?;
         let mut report = PollReport { unmatched_patterns: unmatched, ..PollReport::default() };
-        let mark = self.state.get_watermark(id, COMMIT_FLOW).await.map_err(|e| port("read the position", e))?;
-        let Some((mark, recorded)) = mark.and_then(|m| m.branch_tips.clone().map(|t| (m, t))) else {
+        let Some((mark, recorded)) = self.position().await? else {
             self.record(None, current).await?;
             report.activated = true;
             return Ok(report);
@@ -94,8 +175,9 @@ impl CommitSync {
         report.commits = commits.len();
         for commit in &commits {
             for target in &self.targets {
-                for item in target.pattern.mentions(&commit.message) {
-                    self.handle(commit, target, &item, &mut report).await?;
+                for (item, starts) in target.pattern.mentions_at(&commit.message) {
+                    let status = moved_to(&commit.message, &starts, &target.transitions);
+                    self.handle(commit, target, &item, status, &mut report).await?;
                 }
             }
         }
@@ -104,8 +186,9 @@ impl CommitSync {
     }
 
     async fn fetch_selected(&self) -> Result<(Tips, Vec<String>), SyncError> {
-        let (dir, remote) =
-            (self.mirror_dir.clone(), GitRemote { url: self.system.base_url.clone(), token: self.token.clone() });
+        let remote =
+            GitRemote { url: self.system.base_url.clone(), token: self.token.clone(), ca_pem: self.ca_pem.clone() };
+        let dir = self.mirror_dir.clone();
         let all = blocking(move || Mirror::open(&dir)?.fetch(&remote)).await?;
         let (selected, unmatched) = select(&self.integration.branches, &all);
         if selected.is_empty() && !all.is_empty() {
@@ -142,30 +225,40 @@ impl CommitSync {
         commit: &CommitInfo,
         target: &Target,
         item: &str,
+        status: Option<&str>,
         report: &mut PollReport,
     ) -> Result<(), SyncError> {
-        match self.write(commit, target, item, report).await {
-            Ok(()) => self
-                .state
-                .incr_counter(&self.integration.id, COMMIT_FLOW, Counter::Synced, 1)
-                .await
-                .map_err(|e| port("count", e)),
+        match self.write(commit, target, item, status, report).await {
+            Ok(stuck) => {
+                if let Some(e) = stuck {
+                    report.reported += 1;
+                    self.report_failure(commit, target, item, "transition", e).await?;
+                }
+                self.state
+                    .incr_counter(&self.integration.id, COMMIT_FLOW, Counter::Synced, 1)
+                    .await
+                    .map_err(|e| port("count", e))
+            }
             Err(e) if !item_failure(e.category) => Err(port(&format!("{} {item}", target.system), e)),
             Err(e) => {
                 report.reported += 1;
-                self.report_failure(commit, target, item, e).await
+                self.report_failure(commit, target, item, "", e).await
             }
         }
     }
 
-    /// The link and the comment of `commit` on `item`, each unless an earlier try made it.
+    /// The link, the transition and the comment of `commit` on `item`, each unless an
+    /// earlier try made it; the transition only with the comment (its first handling).
+    /// Answers the error of a transition that cannot be made for a reason of the item (to
+    /// be reported; the comment was written).
     async fn write(
         &self,
         commit: &CommitInfo,
         target: &Target,
         item: &str,
+        status: Option<&str>,
         report: &mut PollReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<Option<PortError>, PortError> {
         let scope = Scope { project: target.project.clone(), entity_type: String::new() };
         let c = &target.connector;
         let Some(snapshot) = c.get(&scope, &EntityId::new(item), &[]).await? else {
@@ -175,6 +268,7 @@ impl CommitSync {
             ));
         };
         let url = self.system.commit_url(&commit.sha);
+        let mut stuck = None;
         if self.integration.links() {
             if let Some(url) = &url {
                 let link = RemoteLink {
@@ -191,12 +285,52 @@ impl CommitSync {
             if self.commented(c.as_ref(), &scope, &snapshot.id, &origin, &commit.sha).await? {
                 report.already_done += 1;
             } else {
+                if let Some(status) = status {
+                    match self.transition(c.as_ref(), &scope, &snapshot, status).await {
+                        Ok(true) => report.transitions += 1,
+                        Ok(false) => {}
+                        Err(e) if transition_failure(e.category) => stuck = Some(e),
+                        Err(e) => return Err(e),
+                    }
+                }
                 let body = render::comment_html(self.system.id.as_str(), commit, url.as_deref());
                 c.add_comment(&scope, &snapshot.id, &CommentWrite { body, origin }).await?;
                 report.comments += 1;
             }
         }
-        Ok(())
+        Ok(stuck)
+    }
+
+    /// Moves `item` to `status` (Jira through its workflow's transitions, Azure DevOps by
+    /// its State); `false` when it is there already.
+    async fn transition(
+        &self,
+        c: &dyn Connector,
+        scope: &Scope,
+        item: &EntitySnapshot,
+        status: &str,
+    ) -> Result<bool, PortError> {
+        let Some(field) = status_field(c.kind()) else {
+            return Err(PortError::new(
+                ErrorCategory::Config,
+                format!("Ferry moves {} items by no status field", c.kind().as_str()),
+            ));
+        };
+        let field = FieldKey::new(field);
+        let text = |key: &FieldKey| match item.fields.get(key) {
+            Some(FieldValue::Text(s) | FieldValue::Option(s)) => Some(s.clone()),
+            _ => None,
+        };
+        if text(&field).is_some_and(|s| s.eq_ignore_ascii_case(status)) {
+            return Ok(false);
+        }
+        let entity_type = type_field(c.kind()).and_then(|f| text(&FieldKey::new(f))).unwrap_or_default();
+        let scope = Scope { entity_type, ..scope.clone() };
+        let change = FieldChange { field: field.clone(), value: FieldValue::Option(status.to_string()) };
+        c.update(&scope, &item.id, &[change], None, &[field])
+            .await
+            .map_err(|e| PortError { message: format!("moving {} to {status:?}: {}", item.key, e.message), ..e })?;
+        Ok(true)
     }
 
     /// Whether an earlier try left the comment: one carrying `origin`, or, where the
@@ -228,20 +362,27 @@ impl CommitSync {
         commit: &CommitInfo,
         target: &Target,
         item: &str,
+        step: &str,
         error: PortError,
     ) -> Result<(), SyncError> {
         let now = Utc::now();
         let when = DateTime::from_timestamp(commit.author_time, 0).unwrap_or(now);
+        // One failure per commit, item and step: the store keeps one failure per entity,
+        // so the failure's entity names all three.
+        let mention = match step {
+            "" => format!("{}:{}:{item}", commit.sha, target.system),
+            step => format!("{}:{}:{item}:{step}", commit.sha, target.system),
+        };
         let snapshot = EntitySnapshot {
-            id: EntityId::new(&commit.sha),
-            key: render::short(&commit.sha).to_string(),
+            id: EntityId::new(&mention),
+            key: format!("{} {item}", render::short(&commit.sha)),
             revision: commit.sha.clone(),
             updated: when,
             changed_by: None,
             url: self.system.commit_url(&commit.sha).unwrap_or_default(),
             fields: Default::default(),
         };
-        let id = format!("{}:commit:{}:{}:{item}", self.integration.id, commit.sha, target.system);
+        let id = format!("{}:commit:{mention}", self.integration.id);
         let failure = FailureRecord {
             id: id.clone(),
             integration: self.integration.id.clone(),
@@ -282,6 +423,14 @@ impl CommitSync {
 /// token or an outage must not lose commits).
 fn item_failure(category: ErrorCategory) -> bool {
     matches!(category, ErrorCategory::NotFound | ErrorCategory::Permission | ErrorCategory::InvalidRequest)
+}
+
+/// Whether a transition failed for a reason of its item (its workflow has no way to the
+/// status, a screen wants a value, the status is not allowed): recorded, and the
+/// comment still goes on the item.
+fn transition_failure(category: ErrorCategory) -> bool {
+    item_failure(category)
+        || matches!(category, ErrorCategory::TransitionNotReachable | ErrorCategory::RequiredFieldMissing)
 }
 
 fn port(what: &str, error: PortError) -> SyncError {

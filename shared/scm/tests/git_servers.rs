@@ -11,7 +11,7 @@ fn servers() -> GitServers {
 }
 
 fn anonymous(url: String) -> GitRemote {
-    GitRemote { url, token: None }
+    GitRemote::anonymous(url)
 }
 
 /// Fetches and walks from `recorded` to the remote's current tips; returns the tips and
@@ -137,9 +137,77 @@ fn an_unreachable_repository_or_a_refused_credential_is_a_clear_error() -> Resul
     assert!(err.starts_with(&format!("cannot fetch {url}")), "{err}");
     // gitoxide never sends a token over plain http, not even to loopback (the config
     // accepts a token only with https).
-    let token = GitRemote { url: url.clone(), token: Some(s.token.clone()) };
+    let token = GitRemote { url: url.clone(), token: Some(s.token.clone()), ca_pem: None };
     let err = mirror.fetch(&token).unwrap_err().to_string();
     assert!(err.contains("clear text"), "{err}");
     assert!(!err.contains(&s.token), "the token leaked into the error: {err}");
+    Ok(())
+}
+
+/// The mirror's tip of `branch` as the real `git` reads it, after checking the whole
+/// mirror (`git fsck`): nothing half-written.
+fn mirror_tip(mirror: &Mirror, branch: &str) -> Result<String> {
+    let dir = mirror.dir();
+    ferry_testsupport::git::git(&dir, &["fsck", "--no-progress", "--no-dangling"])?;
+    ferry_testsupport::git::git(&dir, &["rev-parse", &format!("refs/remotes/origin/{branch}")])
+}
+
+#[test]
+fn a_damaged_pack_is_a_clear_error_that_leaves_the_mirror_as_it_was_and_a_later_fetch_catches_up() -> Result<()> {
+    let s = servers();
+    let work = tempfile::tempdir()?;
+    let repo = s.new_repo("corrupt", work.path())?;
+    repo.commit("a.txt", "base", None)?;
+    repo.push("main", false)?;
+    let remote = anonymous(format!("{}/{}.git", s.http_url, repo.name));
+    let mirror = Mirror::open(&work.path().join("m"))?;
+    let recorded = mirror.fetch(&remote)?;
+    let before = mirror_tip(&mirror, "main")?;
+
+    let new = repo.commit("a.txt", "APP-12 the commit whose pack is damaged", None)?;
+    repo.push("main", false)?;
+    repo.corrupt_packs(true)?;
+    let err = mirror.fetch(&remote).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("cannot fetch {}: ", remote.url)), "names the repository: {err}");
+    assert!(err.to_lowercase().contains("pack"), "says the pack is what failed: {err}");
+    assert_eq!(mirror_tip(&mirror, "main")?, before, "the mirror's branch did not move");
+
+    repo.corrupt_packs(false)?;
+    let (tips, new_messages) = poll(&mirror, &remote, &recorded)?;
+    assert_eq!(tips.get("main"), Some(&new));
+    assert_eq!(new_messages, vec!["APP-12 the commit whose pack is damaged"]);
+    assert_eq!(mirror_tip(&mirror, "main")?, new);
+    Ok(())
+}
+
+#[test]
+fn over_https_a_token_and_the_servers_ca_fetch_and_a_wrong_or_missing_one_is_a_clear_error() -> Result<()> {
+    let s = servers();
+    let work = tempfile::tempdir()?;
+    let repo = s.new_repo("private-tls", work.path())?;
+    let sha = repo.commit("a.txt", "secret work", None)?;
+    repo.push("main", false)?;
+    let url = format!("{}/{}.git", s.https_url, repo.name);
+    let remote = |token: Option<&str>, ca: bool| GitRemote {
+        url: url.clone(),
+        token: token.map(str::to_string),
+        ca_pem: ca.then(|| s.ca_pem.clone()),
+    };
+
+    let mirror = Mirror::open(&work.path().join("m"))?;
+    let tips = mirror.fetch(&remote(Some(&s.token), true))?;
+    assert_eq!(tips.get("main"), Some(&sha));
+
+    for (token, ca, expected) in [
+        (Some("not-the-token"), true, "were not accepted"),
+        (None, true, "wants credentials"),
+        (Some(s.token.as_str()), false, "certificate"),
+    ] {
+        let fresh = Mirror::open(&work.path().join(format!("m-{}-{ca}", token.map_or(0, str::len))))?;
+        let err = fresh.fetch(&remote(token, ca)).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("cannot fetch {url}: ")), "names the repository: {err}");
+        assert!(err.to_lowercase().contains(expected), "{token:?} {ca}: expected {expected:?} in {err}");
+        assert!(!err.contains(&s.token), "the token leaked into the error: {err}");
+    }
     Ok(())
 }

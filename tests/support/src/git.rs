@@ -14,6 +14,10 @@ pub struct GitServers {
     pub root: PathBuf,
     pub daemon_url: String,
     pub http_url: String,
+    /// Smart HTTP over TLS, with a certificate of 127.0.0.1 signed by the test CA.
+    pub https_url: String,
+    /// The test CA's certificate (PEM), which a system's `ca_cert` gives to trust it.
+    pub ca_pem: String,
     /// The token the smart HTTP server wants for repositories named `private-*`.
     pub token: String,
 }
@@ -38,6 +42,8 @@ impl GitServers {
             root: get("FERRY_GIT_ROOT")?.into(),
             daemon_url: get("FERRY_GIT_DAEMON_URL")?,
             http_url: get("FERRY_GIT_HTTP_URL")?,
+            https_url: get("FERRY_GIT_HTTPS_URL")?,
+            ca_pem: std::fs::read_to_string(get("FERRY_GIT_CA_FILE")?)?,
             token,
         })
     }
@@ -94,6 +100,17 @@ impl WorkRepo {
     /// Runs any git command in the working clone; returns its trimmed stdout.
     pub fn git(&self, args: &[&str]) -> Result<String> {
         git(&self.dir, args)
+    }
+
+    /// While on, the smart HTTP servers answer fetches of this repository with a damaged
+    /// pack (`infra/git_http.py`).
+    pub fn corrupt_packs(&self, on: bool) -> Result<()> {
+        let marker = self.bare.join("ferry-corrupt-pack");
+        match on {
+            true => std::fs::write(&marker, "")?,
+            false => std::fs::remove_file(&marker)?,
+        }
+        Ok(())
     }
 
     /// Pushes `branch` to origin (`force`: after a rebase).

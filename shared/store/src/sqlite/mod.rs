@@ -40,6 +40,7 @@
 mod activity;
 mod backfills;
 mod collab;
+mod commit_links;
 mod config;
 mod failure_pages;
 mod hooks;

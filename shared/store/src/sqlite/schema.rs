@@ -201,6 +201,19 @@ CREATE TABLE backfills (
     body        TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // Source-control systems and commit integrations (`ferry apply` of `source_control:`
+    // and `commit_links:`).
+    r#"
+CREATE TABLE scm_systems (
+    id   TEXT PRIMARY KEY NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE commit_links (
+    id      TEXT PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

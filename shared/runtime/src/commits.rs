@@ -1,0 +1,212 @@
+//! Commit integrations on the embedded runtime (feature `scm`: the CLI's, never a Lambda
+//! function's): builds each commit link's sync from what `ferry apply` stored (its
+//! repository's token and CA read where they live, its targets' connectors, a mirror
+//! beside the store), activates links, and polls the active ones on their interval next
+//! to the work-item runner (docs/source-control.md).
+
+use crate::connectors::Connectors;
+use chrono::{DateTime, Utc};
+use ferry_domain::ports::{ConnectorFactory, PortResult};
+use ferry_domain::{CommitLinkRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
+use ferry_engine::{Engine, EngineError};
+use ferry_scm::schedule::due;
+use ferry_scm::{CommitSync, KeyPattern, PollReport, SyncError, Target, Tips};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{error, info};
+
+/// Where the local mirrors of the repositories live: `ferry-mirrors` beside the store.
+pub fn mirrors_beside(db: &Path) -> PathBuf {
+    db.parent().unwrap_or(Path::new(".")).join("ferry-mirrors")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("{0}")]
+    Port(#[from] PortError),
+    #[error("integration {0:?} is not a commit link")]
+    NotACommitLink(String),
+    #[error("integration {0:?}: another poll holds its lease; try again when it is done")]
+    Busy(String),
+}
+
+/// Where an activation starts a commit link (`ferry activate`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitActivation {
+    pub integration: String,
+    /// Each selected branch's newest commit, the start point: later commits are linked.
+    pub tips: Tips,
+    /// `newest_commits`, `empty_repository` (tips are "0": its first commit is linked),
+    /// or `kept` (an earlier position).
+    pub reason: &'static str,
+}
+
+/// What one cycle of the commit links did.
+#[derive(Debug, Default, Clone)]
+pub struct CommitCycle {
+    pub polls: Vec<(String, PollReport)>,
+    /// `{integration}: {error}` for each poll that failed (its position did not move).
+    pub errors: Vec<String>,
+}
+
+pub struct CommitRunner {
+    engine: Arc<Engine>,
+    connectors: Arc<Connectors>,
+    mirrors: PathBuf,
+    /// When each link's last poll started, successful or not ([`due`]).
+    attempts: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl CommitRunner {
+    pub fn new(engine: Arc<Engine>, connectors: Arc<Connectors>, mirrors: PathBuf) -> Self {
+        Self { engine, connectors, mirrors, attempts: Mutex::new(HashMap::new()) }
+    }
+
+    /// The sync of a stored commit link.
+    pub async fn sync_for(&self, record: &CommitLinkRecord) -> Result<CommitSync, CommitError> {
+        let link = &record.link;
+        let system = self.engine.scm_system(link).await?;
+        let token = match &system.token {
+            Some(r) => Some(self.connectors.secrets().resolve(r).await?.expose_secret().to_string()),
+            None => None,
+        };
+        let ca_pem = match &system.ca_cert {
+            Some(ca) => Some(pem_text(&system, self.connectors.ca_pem(system.id.as_str(), ca).await?)?),
+            None => None,
+        };
+        let mut targets = Vec::new();
+        for t in &link.targets {
+            let config = self.engine.config_store().get_system(&t.system).await?;
+            let config = config.ok_or_else(|| EngineError::UnknownSystem(t.system.to_string()))?;
+            targets.push(Target {
+                system: t.system.to_string(),
+                project: t.project.clone(),
+                pattern: KeyPattern::new(&t.key_pattern)
+                    .map_err(|e| SyncError::Config(link.id.to_string(), format!("key pattern of {}: {e}", t.system)))?,
+                connector: self.connectors.connector(&config).await?,
+                transitions: link.transitions_for(&t.system),
+            });
+        }
+        Ok(CommitSync {
+            integration: link.clone(),
+            mirror_dir: self.mirrors.join(system.id.as_str()),
+            system,
+            token,
+            ca_pem,
+            targets,
+            state: self.engine.state().clone(),
+        })
+    }
+
+    /// Activates commit link `id`: records each selected branch's newest commit (none
+    /// for an empty repository) unless a position is kept, then marks it active.
+    pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<CommitActivation, CommitError> {
+        let record = self.record(id).await?;
+        let sync = self.sync_for(&record).await?;
+        let start = sync.activate().await?.ok_or_else(|| CommitError::Busy(id.to_string()))?;
+        self.engine.set_commit_link_active(id, true, now).await?;
+        let reason = match (start.kept, start.tips.is_empty()) {
+            (true, _) => "kept",
+            (false, true) => "empty_repository",
+            (false, false) => "newest_commits",
+        };
+        Ok(CommitActivation { integration: id.to_string(), tips: start.tips, reason })
+    }
+
+    /// Deactivates commit link `id` (its position is kept); answers whether it was active.
+    pub async fn deactivate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<bool, CommitError> {
+        self.record(id).await?;
+        Ok(self.engine.set_commit_link_active(id, false, now).await?)
+    }
+
+    async fn record(&self, id: &IntegrationId) -> Result<CommitLinkRecord, CommitError> {
+        self.engine.commit_link(id).await?.ok_or_else(|| CommitError::NotACommitLink(id.to_string()))
+    }
+
+    /// Polls the active commit links that are due (all of them with `force`), only the
+    /// named ones when `only` is not empty. One link's failure never stops the others.
+    pub async fn cycle(&self, now: DateTime<Utc>, force: bool, only: &[IntegrationId]) -> CommitCycle {
+        let mut cycle = CommitCycle::default();
+        let records = match self.engine.commit_links().await {
+            Ok(r) => r,
+            Err(e) => {
+                cycle.errors.push(format!("listing commit links: {e}"));
+                return cycle;
+            }
+        };
+        for record in records.into_iter().filter(|r| r.active && (only.is_empty() || only.contains(&r.link.id))) {
+            let id = record.link.id.to_string();
+            if !force {
+                match self.is_due(&record, now).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        cycle.errors.push(format!("{id}: {e}"));
+                        continue;
+                    }
+                }
+            }
+            if let Ok(mut attempts) = self.attempts.lock() {
+                attempts.insert(id.clone(), now);
+            }
+            let polled = async { Ok::<_, CommitError>(self.sync_for(&record).await?.poll().await?) }.await;
+            match polled {
+                Ok(report) => cycle.polls.push((id, report)),
+                Err(e) => {
+                    error!(integration = %id, "commit poll failed: {e}");
+                    cycle.errors.push(format!("{id}: {e}"));
+                }
+            }
+        }
+        cycle
+    }
+
+    async fn is_due(&self, record: &CommitLinkRecord, now: DateTime<Utc>) -> PortResult<bool> {
+        let mark = self.engine.state().get_watermark(&record.link.id, COMMIT_FLOW).await?;
+        let attempt = self.attempts.lock().ok().and_then(|a| a.get(record.link.id.as_str()).copied());
+        Ok(due(mark.and_then(|m| m.last_poll), attempt, record.link.poll_interval_secs, now))
+    }
+
+    /// Runs until `stop` resolves: polls the commit links that are due, then sleeps a
+    /// second (as the work-item runner does).
+    pub async fn run_until<F: std::future::Future<Output = ()>>(&self, only: &[IntegrationId], stop: F) {
+        tokio::pin!(stop);
+        loop {
+            let cycle = self.cycle(Utc::now(), false, only).await;
+            for (id, r) in &cycle.polls {
+                if r.commits > 0 || r.activated {
+                    info!(
+                        integration = %id,
+                        commits = r.commits,
+                        links = r.links,
+                        comments = r.comments,
+                        transitions = r.transitions,
+                        reported = r.reported,
+                        "commits synced"
+                    );
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+fn pem_text(system: &ScmSystem, pem: Vec<u8>) -> Result<String, PortError> {
+    String::from_utf8(pem).map_err(|_| {
+        PortError::new(
+            ferry_domain::ErrorCategory::Config,
+            format!("system {}: the CA certificate is not PEM text", system.id),
+        )
+    })
+}
