@@ -161,6 +161,7 @@ mod tests {
             ca_cert: Some(ca),
             allow_http_loopback: false,
             webhook: None,
+            rate_limit: None,
         }
     }
 

@@ -45,6 +45,7 @@ fn system(id: &str, base_url: &str) -> SystemConfig {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     }
 }
 
