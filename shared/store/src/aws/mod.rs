@@ -44,6 +44,9 @@
 //!   the step in `doc`, `expires_at` for the table's TTL
 //! - a direction's minute bucket `pace#{integration}#{flow}` / `{minute RFC 3339}`
 //!   (`read`, `written`, `settled`, ADD; `expires_at` for the table's TTL)
+//! - a system's rate-limit bucket `ratelimit#{system}` / `bucket` (`tokens`, `at_ms`,
+//!   `version` N; a take is a `PutItem` conditional on the version, a pause an
+//!   `UpdateItem` that only lengthens it)
 //!
 //! A failure or collaboration record whose JSON is over [`RECORD_INLINE_MAX`] keeps it
 //! in the payload bucket (`failures/{id}/{sha256}.json`; `collab/{sha256 of the item's
@@ -61,6 +64,7 @@ mod dynamo_activity;
 mod dynamo_collab;
 mod dynamo_hooks;
 mod dynamo_overview;
+mod dynamo_rate_limit;
 mod dynamo_state;
 mod error;
 pub mod json;
