@@ -46,7 +46,12 @@ fn governor(per_second: f64, burst: u32) -> Arc<Governor> {
 }
 
 fn opts(governor: Option<Arc<Governor>>) -> HttpOptions {
-    HttpOptions { allow_http_loopback: true, backoff_base: Duration::from_millis(10), governor, ..HttpOptions::default() }
+    HttpOptions {
+        allow_http_loopback: true,
+        backoff_base: Duration::from_millis(10),
+        governor,
+        ..HttpOptions::default()
+    }
 }
 
 fn jira_client(sim: &JiraSim, governor: Option<Arc<Governor>>) -> Http {

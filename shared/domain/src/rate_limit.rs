@@ -73,9 +73,10 @@ impl RateLimit {
         (per_second * 2.0).ceil().clamp(1.0, u32::MAX as f64) as u32
     }
 
-    /// Tokens a process takes from the shared bucket at a time: a quarter of the burst,
-    /// 1 to [`MAX_LEASE`]. One store request per lease instead of one per HTTP request;
-    /// the price is that a process may hold a few tokens another one could have used.
+    /// Tokens a process takes from the shared bucket at a time (whole: [`take`]): a
+    /// quarter of the burst, 1 to [`MAX_LEASE`]. One store request per lease instead of
+    /// one per HTTP request; the price is that a process may hold a few tokens another
+    /// could have used, and sends a lease's requests close together.
     pub fn lease(&self) -> u32 {
         (self.burst / 4).clamp(1, MAX_LEASE)
     }
@@ -137,24 +138,29 @@ impl Take {
     }
 }
 
-/// Takes up to `want` tokens (at least 1 is asked for) from the bucket `stored` (`None`:
-/// none stored yet, a full one) at `now_ms`: refills it for the time since it was
-/// counted, up to the burst, and takes what is there, or answers how long until a whole
-/// token is. A bucket paused past `now_ms` answers the rest of its pause.
+/// Takes `want` tokens (1 to the burst) from the bucket `stored` (`None`: none stored
+/// yet, a full one) at `now_ms`: refills it for the time since it was counted, up to the
+/// burst, and takes them when it holds them all, or answers how long until it does. A
+/// bucket paused past `now_ms` answers the rest of its pause.
+///
+/// A lease is taken whole: a bucket running at its pace holds one token at a time, and
+/// taking what is there would mean a store request per HTTP request again.
 pub fn take(stored: Option<Bucket>, limit: &RateLimit, want: u32, now_ms: i64) -> Take {
-    let burst = f64::from(limit.burst.max(1));
-    let bucket = stored.unwrap_or(Bucket { tokens: burst, at_ms: now_ms });
+    let burst = limit.burst.max(1);
+    let want = want.clamp(1, burst);
+    let bucket = stored.unwrap_or(Bucket { tokens: f64::from(burst), at_ms: now_ms });
     if now_ms < bucket.at_ms {
         return Take::Wait(Duration::from_millis((bucket.at_ms - now_ms) as u64));
     }
     let elapsed = (now_ms - bucket.at_ms) as f64 / 1000.0;
-    let tokens = (bucket.tokens + elapsed * limit.per_second).min(burst);
-    // A hair under a whole token is a whole token: float sums of refills are inexact.
-    if tokens + 1e-9 >= 1.0 {
-        let n = ((tokens + 1e-9).floor() as u32).min(want.max(1));
-        return Take::Granted { tokens: n, bucket: Bucket { tokens: (tokens - f64::from(n)).max(0.0), at_ms: now_ms } };
+    let tokens = (bucket.tokens + elapsed * limit.per_second).min(f64::from(burst));
+    // A hair under is whole: float sums of refills are inexact.
+    let missing = f64::from(want) - tokens;
+    if missing <= 1e-9 {
+        let left = (tokens - f64::from(want)).max(0.0);
+        return Take::Granted { tokens: want, bucket: Bucket { tokens: left, at_ms: now_ms } };
     }
-    let wait_ms = ((1.0 - tokens) / limit.per_second * 1000.0).ceil().max(1.0);
+    let wait_ms = (missing / limit.per_second * 1000.0).ceil().max(1.0);
     Take::Wait(Duration::from_millis(wait_ms.min(MAX_PAUSE.as_millis() as f64) as u64))
 }
 
@@ -206,6 +212,8 @@ mod tests {
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
     const TEN: RateLimit = RateLimit { per_second: 10.0, burst: 20 };
+    const HALF: RateLimit = RateLimit { per_second: 0.5, burst: 1 };
+    const FOUR: RateLimit = RateLimit { per_second: 1.0, burst: 4 };
 
     fn bucket(tokens: f64, at_ms: i64) -> Option<Bucket> {
         Some(Bucket { tokens, at_ms })
@@ -217,31 +225,17 @@ mod tests {
         // (behaviour, stored bucket, limit, tokens wanted, now in ms, outcome)
         let table = [
             ("a first take finds a full bucket", None, TEN, 5, 1_000, granted(5, 15.0, 1_000)),
-            ("a take never gets more than it asked for", bucket(20.0, 0), TEN, 3, 0, granted(3, 17.0, 0)),
-            ("nor more than the bucket holds", bucket(2.5, 0), TEN, 5, 0, granted(2, 0.5, 0)),
-            ("asking for none still takes one", bucket(4.0, 0), TEN, 0, 0, granted(1, 3.0, 0)),
-            ("the bucket refills at the pace", bucket(0.0, 0), TEN, 5, 300, granted(3, 0.0, 300)),
+            ("a take gets what it asked for", bucket(20.0, 0), TEN, 3, 0, granted(3, 17.0, 0)),
+            ("a take waits until the bucket holds it whole", bucket(2.5, 0), TEN, 5, 0, Take::Wait(MS(250))),
+            ("asking for none takes one", bucket(4.0, 0), TEN, 0, 0, granted(1, 3.0, 0)),
+            ("the bucket refills at the pace", bucket(0.0, 0), TEN, 3, 300, granted(3, 0.0, 300)),
             ("up to the burst, never beyond", bucket(0.0, 0), TEN, 10, 60_000, granted(10, 10.0, 60_000)),
-            ("an empty bucket waits for a whole token", bucket(0.0, 0), TEN, 5, 0, Take::Wait(MS(100))),
-            ("a part token waits for the rest", bucket(0.75, 0), TEN, 5, 0, Take::Wait(MS(25))),
-            (
-                "a slow pace waits long",
-                bucket(0.0, 0),
-                RateLimit { per_second: 0.5, burst: 1 },
-                1,
-                0,
-                Take::Wait(MS(2_000)),
-            ),
+            ("an empty bucket waits for a whole token", bucket(0.0, 0), TEN, 1, 0, Take::Wait(MS(100))),
+            ("a part token waits for the rest", bucket(0.75, 0), TEN, 1, 0, Take::Wait(MS(25))),
+            ("a slow pace waits long", bucket(0.0, 0), HALF, 1, 0, Take::Wait(MS(2_000))),
             ("a paused bucket waits out the pause", bucket(0.0, 5_000), TEN, 5, 1_000, Take::Wait(MS(4_000))),
-            ("and refills only from its end", bucket(0.0, 5_000), TEN, 5, 5_200, granted(2, 0.0, 5_200)),
-            (
-                "a lowered burst caps what was stored",
-                bucket(20.0, 0),
-                RateLimit { per_second: 1.0, burst: 4 },
-                10,
-                0,
-                granted(4, 0.0, 0),
-            ),
+            ("and refills only from its end", bucket(0.0, 5_000), TEN, 2, 5_200, granted(2, 0.0, 5_200)),
+            ("a lease over the burst is the burst", bucket(20.0, 0), FOUR, 10, 0, granted(4, 0.0, 0)),
         ];
         for (behaviour, stored, limit, want, now, expected) in table {
             assert_eq!(take(stored, &limit, want, now), expected, "{behaviour}");
@@ -260,7 +254,7 @@ mod tests {
         }
         // 10 s at 7/s plus the first burst; rounding never adds a token.
         assert!(granted <= 5 + 70, "{granted}");
-        assert!(granted >= 5 + 69, "the pace is used, not lost to rounding: {granted}");
+        assert!(granted >= 5 + 70 - 5, "the pace is used, not lost to rounding: {granted}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ const LIMIT: RateLimit = RateLimit { per_second: 10.0, burst: 20 };
 
 /// Uses fresh system ids, so it runs against a store that already holds data.
 pub async fn rate_limits(store: &dyn RateLimitStore) {
-    a_first_take_finds_a_full_bucket_and_takes_no_more_than_it_holds(store).await;
+    a_first_take_finds_a_full_bucket_and_a_take_waits_until_its_lease_is_there_whole(store).await;
     the_bucket_refills_at_the_pace_up_to_the_burst(store).await;
     buckets_are_kept_per_system(store).await;
     a_pause_empties_the_bucket_until_its_end_and_is_never_shortened(store).await;
@@ -35,19 +35,21 @@ async fn take(store: &dyn RateLimitStore, system: &SystemId, want: u32, ms: i64)
     store.take_tokens(system, &LIMIT, want, at(ms)).await.expect("take_tokens")
 }
 
-async fn a_first_take_finds_a_full_bucket_and_takes_no_more_than_it_holds(store: &dyn RateLimitStore) {
+async fn a_first_take_finds_a_full_bucket_and_a_take_waits_until_its_lease_is_there_whole(store: &dyn RateLimitStore) {
     let s = unique_system();
     assert_eq!(take(store, &s, 5, 0).await, Grant::Tokens(5), "a new bucket is full");
-    assert_eq!(take(store, &s, 30, 0).await, Grant::Tokens(15), "the rest of the burst, not what was asked");
+    assert_eq!(take(store, &s, 30, 0).await, Grant::Wait(Duration::from_millis(500)), "the burst, once 5 are back");
+    assert_eq!(take(store, &s, 15, 0).await, Grant::Tokens(15), "the wait took nothing");
     assert_eq!(take(store, &s, 1, 0).await, Grant::Wait(Duration::from_millis(100)), "empty: one token's time");
-    assert_eq!(take(store, &s, 1, 40).await, Grant::Wait(Duration::from_millis(60)), "a wait takes nothing");
+    assert_eq!(take(store, &s, 1, 40).await, Grant::Wait(Duration::from_millis(60)), "refilling meanwhile");
 }
 
 async fn the_bucket_refills_at_the_pace_up_to_the_burst(store: &dyn RateLimitStore) {
     let s = unique_system();
     assert_eq!(take(store, &s, 20, 0).await, Grant::Tokens(20));
-    assert_eq!(take(store, &s, 10, 350).await, Grant::Tokens(3), "0.35 s at 10/s");
-    assert_eq!(take(store, &s, 10, 380).await, Grant::Wait(Duration::from_millis(20)), "the half token left counts");
+    assert_eq!(take(store, &s, 10, 350).await, Grant::Wait(Duration::from_millis(650)), "3.5 of 10 after 0.35 s");
+    assert_eq!(take(store, &s, 3, 350).await, Grant::Tokens(3), "0.35 s at 10/s");
+    assert_eq!(take(store, &s, 1, 380).await, Grant::Wait(Duration::from_millis(20)), "the half token left counts");
     assert_eq!(take(store, &s, 50, 60_000).await, Grant::Tokens(20), "a minute later: the burst, no more");
 }
 
@@ -67,7 +69,8 @@ async fn a_pause_empties_the_bucket_until_its_end_and_is_never_shortened(store: 
     assert_eq!(take(store, &s, 5, 1_000).await, Grant::Wait(Duration::from_secs(9)), "a shorter pause changes nothing");
     store.pause_tokens(&s, at(12_000)).await.expect("pause_tokens");
     assert_eq!(take(store, &s, 5, 1_000).await, Grant::Wait(Duration::from_secs(11)), "a longer one lengthens it");
-    assert_eq!(take(store, &s, 5, 12_300).await, Grant::Tokens(3), "it refills from the pause's end, empty");
+    assert_eq!(take(store, &s, 5, 12_300).await, Grant::Wait(Duration::from_millis(200)), "empty at its end");
+    assert_eq!(take(store, &s, 3, 12_300).await, Grant::Tokens(3), "and refilling from it");
 
     let full = unique_system();
     assert_eq!(take(store, &full, 2, 0).await, Grant::Tokens(2));
@@ -83,7 +86,7 @@ async fn concurrent_takers_together_take_exactly_what_the_bucket_holds(store: &d
     for g in [a, b, c, d, e, f] {
         match g {
             Grant::Tokens(n) => taken += n,
-            Grant::Wait(w) => assert_eq!(w, Duration::from_millis(100), "a taker that found none waits a token"),
+            Grant::Wait(w) => assert_eq!(w, Duration::from_millis(500), "a taker that found none waits for its 5"),
         }
     }
     assert_eq!(taken, 20, "six takers of 5 share a burst of 20: none twice, none lost");

@@ -119,7 +119,8 @@ async fn two_processes_on_one_file_share_a_systems_bucket() {
     let (a, b) = tokio::join!(run.take_tokens(&system, &limit, 3, now), preview.take_tokens(&system, &limit, 3, now));
     let mut got = [a.unwrap(), b.unwrap()];
     got.sort_by_key(|g| format!("{g:?}"));
-    assert_eq!(got, [Grant::Tokens(1), Grant::Tokens(3)], "4 tokens between them, whoever came first");
+    let two_secs = std::time::Duration::from_secs(2);
+    assert_eq!(got, [Grant::Tokens(3), Grant::Wait(two_secs)], "4 tokens: one gets 3, the other waits for 3");
     preview.pause_tokens(&system, now + chrono::Duration::seconds(30)).await.unwrap();
     let after = run.take_tokens(&system, &limit, 1, now + chrono::Duration::seconds(10)).await.unwrap();
     assert_eq!(after, Grant::Wait(std::time::Duration::from_secs(20)), "the other's pause holds this one too");
