@@ -3,6 +3,7 @@
 //! latency, requests per change and dollars per million changes; `ferry-bench
 //! footprint` measures the function binaries.
 
+mod burst;
 mod collab;
 mod console;
 mod counting;
@@ -89,6 +90,9 @@ enum Command {
     /// Console page loads (`ferry serve`) with many integrations and failures: median and
     /// 95th percentile per page.
     Console(console::Args),
+    /// A burst of changes against both simulators with their rate limits on, the
+    /// rate-limit governor off and on: requests, 429s, time, changes/s, latency.
+    Burst(burst::Args),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -133,6 +137,7 @@ async fn main() -> Result<()> {
         Some(Command::ServeSims) => return collab::serve_sims().await,
         Some(Command::Console(args)) => return console::run(args).await,
         Some(Command::Latency(args)) => return latency::run(args).await,
+        Some(Command::Burst(args)) => return burst::run(args).await,
         None => {}
     }
     let args = cli.sync;
