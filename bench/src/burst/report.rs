@@ -5,6 +5,9 @@ use crate::report::quantile_ms;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
+/// One row's figure of a mode.
+type Cell = Box<dyn Fn(&ModeRun) -> String>;
+
 pub struct Report<'a> {
     pub args: &'a Args,
     pub runs: Vec<ModeRun>,
@@ -33,7 +36,7 @@ impl Report<'_> {
             a.governor.0,
             a.governor.1
         );
-        let rows: Vec<(&str, Box<dyn Fn(&ModeRun) -> String>)> = vec![
+        let rows: Vec<(&str, Cell)> = vec![
             ("Jira requests (429s)", Box::new(|r| requests(r.jira))),
             ("Azure DevOps requests (429s)", Box::new(|r| requests(r.ado))),
             ("all requests (429s)", Box::new(|r| requests(r.jira.plus(r.ado)))),

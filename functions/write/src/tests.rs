@@ -133,7 +133,8 @@ async fn a_rate_limit_wait_longer_than_the_invocation_has_left_hands_the_write_b
     w.settle(QueueName::Changes, &changes, &failed_ids(&r)).await;
     // Azure DevOps now allows one request every 20 s.
     let mut ado = w.systems.iter().find(|s| s.id.as_str() == "ado").expect("ado system").clone();
-    ado.rate_limit = Some(ferry_domain::RateLimitSetting::Limit(ferry_domain::RateLimit { per_second: 0.05, burst: 1 }));
+    ado.rate_limit =
+        Some(ferry_domain::RateLimitSetting::Limit(ferry_domain::RateLimit { per_second: 0.05, burst: 1 }));
     w.engine().config_store().put_system(&ado).await.expect("put_system");
     let event = w.receive_event(QueueName::Writes).await;
     assert_eq!(event.records.len(), 1);
@@ -147,11 +148,16 @@ async fn a_rate_limit_wait_longer_than_the_invocation_has_left_hands_the_write_b
     let started = std::time::Instant::now();
     let response = handle_sqs_batch(w.engine(), Step::Write, event.clone(), settings).await;
 
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "no sleep past the deadline: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "no sleep past the deadline: {:?}",
+        started.elapsed()
+    );
     assert_eq!(failed_ids(&response).len(), 1, "handed back, not lost");
     assert_eq!(w.ado.requests().len(), 1, "the request that found no token was not sent");
     assert!(w.engine().state().list_failures(None).await.expect("failures").is_empty(), "nothing parked");
     assert_eq!(w.depth(QueueName::Writes).await, 1);
-    let now = w.engine().queue().receive(QueueName::Writes, 10, std::time::Duration::from_secs(30)).await.expect("receive");
+    let now =
+        w.engine().queue().receive(QueueName::Writes, 10, std::time::Duration::from_secs(30)).await.expect("receive");
     assert!(now.is_empty(), "it comes back after the rate limit's wait, not at once");
 }

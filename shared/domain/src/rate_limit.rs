@@ -280,7 +280,7 @@ mod tests {
             status,
             retry_after: retry_after.map(Duration::from_secs),
             remaining,
-            reset: reset.and_then(|s| at(s)),
+            reset: reset.and_then(at),
         };
         // (behaviour, response, pause until)
         let table = [
