@@ -5,7 +5,7 @@
 //! title, or the title of a later change of the same entity (a poll reads the current
 //! state: edits between two polls land together, as the later one).
 
-use crate::latency::stamps::Stamp;
+use crate::latency::stamps::{Stamp, Stamps};
 use crate::workload::Made;
 use ferry_domain::Flow;
 use serde_json::Value;
@@ -17,21 +17,26 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub struct Written {
     first: HashMap<String, Instant>,
-    /// Stamps indexed so far (stamps only ever grow).
+    /// Stamps read so far (they only ever grow).
     seen: usize,
 }
 
 impl Written {
-    /// Indexes the stamps after those seen before; only `user`'s writes count.
-    pub fn add(&mut self, stamps: &[Stamp], user: &str) {
-        for s in stamps.iter().skip(self.seen).filter(|s| s.user.eq_ignore_ascii_case(user)) {
+    /// Indexes the writes `stamps` recorded since the last call; only `user`'s count.
+    pub fn catch_up(&mut self, stamps: &Stamps, user: &str) {
+        let new = stamps.since(self.seen);
+        self.seen += new.len();
+        self.add(&new, user);
+    }
+
+    fn add(&mut self, new: &[Stamp], user: &str) {
+        for s in new.iter().filter(|s| s.user.eq_ignore_ascii_case(user)) {
             if let Ok(body) = serde_json::from_str::<Value>(&s.body) {
                 strings(&body, &mut |text| {
                     self.first.entry(text.to_string()).or_insert(s.at);
                 });
             }
         }
-        self.seen = stamps.len();
     }
 
     pub fn first(&self, text: &str) -> Option<Instant> {
@@ -87,16 +92,16 @@ mod tests {
         let t = Instant::now();
         let ms = |n| t + Duration::from_millis(n);
         let bot = "ferry-bot@acme.test";
-        let ado = vec![
+        let ado = [
             stamp(ms(50), "bob@acme.test", r#"[{"op":"add","value":"Bug #1"}]"#),
             stamp(ms(100), bot, r#"[{"op":"add","path":"/fields/System.Title","value":"Bug #12"}]"#),
             stamp(ms(400), bot, r#"[{"op":"add","value":"Bug #1 (edited)"}]"#),
             stamp(ms(900), bot, r#"[{"op":"add","value":"Bug #1"}]"#),
         ];
-        let jira = vec![stamp(ms(300), bot, r#"{"fields":{"summary":"Slow #3","labels":["x"]}}"#)];
+        let jira = [stamp(ms(300), bot, r#"{"fields":{"summary":"Slow #3","labels":["x"]}}"#)];
         let (mut into_ado, mut into_jira) = (Written::default(), Written::default());
         into_ado.add(&ado[..2], bot);
-        into_ado.add(&ado, bot);
+        into_ado.add(&ado[2..], bot);
         into_jira.add(&jira, bot);
         let changes = [
             made(Flow::LeftToRight, "APP-1", "Bug #1", ms(10)),

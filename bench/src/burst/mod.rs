@@ -239,8 +239,8 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     let (mut into_jira, mut into_ado) = (Written::default(), Written::default());
     let (mut landed_count, mut last_progress) = (0, Instant::now());
     let latencies = loop {
-        into_jira.add(&jira_stamps.snapshot(), BOT);
-        into_ado.add(&ado_stamps.snapshot(), BOT);
+        into_jira.catch_up(&jira_stamps, BOT);
+        into_ado.catch_up(&ado_stamps, BOT);
         let latencies = landing::latencies(&made, &into_jira, &into_ado);
         let landed = latencies.iter().filter(|l| l.is_some()).count();
         if landed > landed_count {
