@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use ferry_domain::ports::{
-    ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, StateKey, StateRecord, StateStore,
+    ConfigStore, Delivery, OutMessage, PortResult, Queue, QueueName, RateLimitStore, StateKey, StateRecord, StateStore,
 };
 use ferry_domain::{
     CollabState, Counter, EntityId, FailureRecord, Fingerprint, Flow, FlowCounts, IntegrationId, IntegrationRecord,
@@ -357,6 +357,25 @@ impl<S: ConfigStore + StateStore> CountedStore<S> {
     fn op(&self, request: &str, method: &str) {
         self.tally.dynamo(request, br#"{"ConsistentRead":true}"#);
         self.tally.count(&format!("port.{method}"));
+    }
+}
+
+/// The governor's bucket: a take is one conditional `PutItem`, a pause one `UpdateItem`.
+#[async_trait]
+impl<S: ConfigStore + StateStore + RateLimitStore> RateLimitStore for CountedStore<S> {
+    async fn take_tokens(
+        &self,
+        system: &SystemId,
+        limit: &ferry_domain::RateLimit,
+        want: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<ferry_domain::Grant> {
+        self.write("take_tokens");
+        self.inner.take_tokens(system, limit, want, now).await
+    }
+    async fn pause_tokens(&self, system: &SystemId, until: chrono::DateTime<chrono::Utc>) -> PortResult<()> {
+        self.op("UpdateItem", "pause_tokens");
+        self.inner.pause_tokens(system, until).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! latency, requests per change and dollars per million changes; `ferry-bench
 //! footprint` measures the function binaries.
 
+mod burst;
 mod collab;
 mod commits;
 mod console;
@@ -93,6 +94,9 @@ enum Command {
     /// Commit polls of a 10,000-commit repository against a 100-commit one (the Git
     /// servers of infra/git-servers.sh): time, Git requests and pack bytes per new commit.
     Commits(commits::Args),
+    /// A burst of changes against both simulators with their rate limits on, the
+    /// rate-limit governor off and on: requests, 429s, time, changes/s, latency.
+    Burst(burst::Args),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -138,6 +142,7 @@ async fn main() -> Result<()> {
         Some(Command::Console(args)) => return console::run(args).await,
         Some(Command::Latency(args)) => return latency::run(args).await,
         Some(Command::Commits(args)) => return commits::run(args).await,
+        Some(Command::Burst(args)) => return burst::run(args).await,
         None => {}
     }
     let args = cli.sync;

@@ -89,7 +89,7 @@ impl Pipeline {
         );
         let counted = Arc::new(CountedStore { inner: store.clone(), tally: tally.clone() });
         let queue: Arc<dyn Queue> = Arc::new(CountedQueue { inner: store, tally });
-        let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
+        let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()).with_governors(counted.clone()));
         let engine = Arc::new(Engine::new(counted.clone(), counted, queue.clone(), connectors, settings));
         Ok(Pipeline::Embedded { engine, queue })
     }
@@ -106,7 +106,7 @@ impl Pipeline {
         let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
         let store = Arc::new(DynamoStore::new(ddb, &names).with_payloads(payloads.clone()));
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), &names).with_payloads(payloads));
-        let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()));
+        let connectors = Arc::new(Connectors::new(secrets, HttpOptions::default()).with_governors(store.clone()));
         let engine = Arc::new(Engine::new(store.clone(), store, queue, connectors, settings));
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
         let changes = ferry_event_runner::queue_info(&sqs, &names.changes_queue_url).await?;

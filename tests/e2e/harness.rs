@@ -44,6 +44,9 @@ pub struct Variant {
     /// Comments, attachments (up to 64 MB), parents, Blocks ⇄ Dependency and Relates ⇄
     /// Related links travel both ways.
     pub collaboration: bool,
+    /// Both systems' `rate_limit:` as written (`off`, `{ per_second: 5, burst: 4 }`);
+    /// `None`: none given.
+    pub rate_limit: Option<&'static str>,
 }
 
 impl Default for Variant {
@@ -59,6 +62,7 @@ impl Default for Variant {
             remote_ids: true,
             links: "both",
             collaboration: false,
+            rate_limit: None,
         }
     }
 }
@@ -435,6 +439,13 @@ pub fn render(jira: &JiraSim, ado: &AdoSim, v: &Variant, id: &str) -> String {
         )
         .replace("      links: both\n", &format!("      links: {}\n", v.links))
         .replace("\n    fields:\n", if v.collaboration { COLLABORATION } else { "\n    fields:\n" })
+        .replace(
+            "    allow_http_loopback: true\n",
+            &match v.rate_limit {
+                Some(r) => format!("    allow_http_loopback: true\n    rate_limit: {r}\n"),
+                None => "    allow_http_loopback: true\n".to_string(),
+            },
+        )
         .replace(
             "@PRIORITY_DEFAULT@",
             &v.priority_default.map(|d| format!("        default: {{ right: {d} }}\n")).unwrap_or_default(),

@@ -12,6 +12,7 @@ mod deletions;
 mod delivery;
 mod edges;
 mod first_steps;
+mod governor;
 mod harness;
 mod hierarchy;
 mod hook_function;

@@ -13,8 +13,8 @@
 
 mod function_url;
 mod report;
-mod runtime;
-mod stamps;
+pub(crate) mod runtime;
+pub(crate) mod stamps;
 
 use crate::counting::{Tally, BATCH_PREFIX};
 use crate::pipeline::Pipeline;

@@ -41,6 +41,11 @@ impl Stamps {
     pub fn snapshot(&self) -> Vec<Stamp> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// The writes after the first `from` (a reader that keeps up copies only what is new).
+    pub fn since(&self, from: usize) -> Vec<Stamp> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().skip(from).cloned().collect()
+    }
 }
 
 /// The title as it appears in a JSON body (quoted), so `#1` does not match `#12`.

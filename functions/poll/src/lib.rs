@@ -64,7 +64,11 @@ pub async fn handle_until(
     let polled = match deadline {
         Some(d) => {
             let remaining = d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-            engine.poll_within(&input.integration, input.flow, now, budget_before_deadline(remaining)).await
+            let budget = budget_before_deadline(remaining);
+            // A rate-limit wait ends within the budget too; a longer one ends the read
+            // (the watermark keeps what was read, the next poll continues).
+            let poll = engine.poll_within(&input.integration, input.flow, now, budget);
+            ferry_runtime::within_deadline(Some(std::time::Instant::now() + budget), poll).await
         }
         None => engine.poll(&input.integration, input.flow, now).await,
     };

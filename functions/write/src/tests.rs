@@ -122,3 +122,42 @@ async fn records_not_started_before_the_deadline_are_handed_back_and_the_last_de
     let response = handle(w.engine(), again.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_wait_longer_than_the_invocation_has_left_hands_the_write_back_with_that_delay() {
+    let w = World::new().await;
+    w.jira_bug("Paced write").await;
+    w.engine().poll(&w.id, ferry_domain::Flow::LeftToRight, chrono::Utc::now()).await.expect("poll");
+    let changes = w.receive_event(QueueName::Changes).await;
+    let r = handle_sqs_batch(w.engine(), Step::Transform, changes.clone(), Default::default()).await;
+    w.settle(QueueName::Changes, &changes, &failed_ids(&r)).await;
+    // Azure DevOps now allows one request every 20 s.
+    let mut ado = w.systems.iter().find(|s| s.id.as_str() == "ado").expect("ado system").clone();
+    ado.rate_limit =
+        Some(ferry_domain::RateLimitSetting::Limit(ferry_domain::RateLimit { per_second: 0.05, burst: 1 }));
+    w.engine().config_store().put_system(&ado).await.expect("put_system");
+    let event = w.receive_event(QueueName::Writes).await;
+    assert_eq!(event.records.len(), 1);
+    w.ado.clear_requests();
+    let settings = BatchSettings {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(6)),
+        deadline_margin: std::time::Duration::from_secs(2),
+        ..BatchSettings::default()
+    };
+
+    let started = std::time::Instant::now();
+    let response = handle_sqs_batch(w.engine(), Step::Write, event.clone(), settings).await;
+
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "no sleep past the deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(failed_ids(&response).len(), 1, "handed back, not lost");
+    assert_eq!(w.ado.requests().len(), 1, "the request that found no token was not sent");
+    assert!(w.engine().state().list_failures(None).await.expect("failures").is_empty(), "nothing parked");
+    assert_eq!(w.depth(QueueName::Writes).await, 1);
+    let now =
+        w.engine().queue().receive(QueueName::Writes, 10, std::time::Duration::from_secs(30)).await.expect("receive");
+    assert!(now.is_empty(), "it comes back after the rate limit's wait, not at once");
+}

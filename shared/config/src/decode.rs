@@ -265,6 +265,16 @@ pub fn enum_value<T: Named>(ctx: &mut Ctx, node: &Node, path: &str) -> Option<T>
     None
 }
 
+/// A value as a message quotes it: a scalar as written, anything else by its kind.
+pub fn describe(n: &Node) -> String {
+    match n.scalar() {
+        Some(Value::Str(s)) => format!("\"{s}\""),
+        Some(Value::Int(i)) => i.to_string(),
+        Some(Value::Float(f)) => f.to_string(),
+        _ => n.type_name().to_string(),
+    }
+}
+
 /// A constant or default value (string, number or boolean).
 pub fn scalar(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Scalar> {
     match node.scalar() {

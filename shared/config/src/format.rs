@@ -68,6 +68,13 @@ pub enum Shape {
         min: i64,
         max: i64,
     },
+    /// A number (a fraction allowed) above `above` and at most `max`.
+    Number {
+        above: f64,
+        max: f64,
+    },
+    /// This one word (`off`).
+    Word(&'static str),
     /// A string, number or boolean.
     Scalar,
     /// One of a named enum's values.
@@ -304,6 +311,32 @@ pub static SYSTEM: Object = object(
              the secrets live that prove a delivery authentic. Without it, deliveries are refused and polling \
              alone picks changes up.",
             Shape::Object(&WEBHOOK),
+        ),
+        key(
+            "rate_limit",
+            "The pace of Ferry's requests to the system, shared by every process of the runtime: \
+             { per_second: 10, burst: 20 }, or off. Default: Jira Cloud and Azure DevOps 10/s with a burst \
+             of 20; Redmine, and any system on 127.0.0.1/localhost, unpaced.",
+            Shape::Either(&[Shape::Word("off"), Shape::Object(&RATE_LIMIT)]),
+        ),
+    ],
+);
+
+pub static RATE_LIMIT: Object = object(
+    "RateLimit",
+    "A token bucket: every request takes a token; tokens refill at per_second up to burst. A 429 (or \
+     X-RateLimit-Remaining: 0) with Retry-After or X-RateLimit-Reset empties it until then, for every caller.",
+    &[
+        required(
+            "per_second",
+            "Requests a second on average (a fraction allowed: 0.5 is one every two seconds).",
+            Shape::Number { above: 0.0, max: 10_000.0 },
+            Some("e.g. per_second: 10"),
+        ),
+        key(
+            "burst",
+            "Requests that may go at once after a quiet spell. Default: two seconds' worth.",
+            Shape::Int { min: 1, max: 100_000 },
         ),
     ],
 );

@@ -1,6 +1,6 @@
 //! `integrations:` entries.
 
-use crate::decode::{self, At, Ctx, Obj};
+use crate::decode::{self, describe, At, Ctx, Obj};
 use crate::format;
 use crate::tables::{self, Purpose};
 use crate::yaml::{Kind, Node, Pos, Value};
@@ -214,15 +214,6 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path) -> Option
         collaboration,
     });
     Some(decl)
-}
-
-fn describe(n: &Node) -> String {
-    match n.scalar() {
-        Some(Value::Str(s)) => format!("\"{s}\""),
-        Some(Value::Int(i)) => i.to_string(),
-        Some(Value::Float(f)) => f.to_string(),
-        _ => n.type_name().to_string(),
-    }
 }
 
 fn endpoint(ctx: &mut Ctx, node: &Node, path: &str, refs: &mut Vec<(String, At)>) -> Option<Endpoint> {

@@ -18,6 +18,7 @@ mod drift;
 mod format;
 mod integrations;
 mod places;
+mod rate_limit;
 mod schema;
 mod source_control;
 mod systems;

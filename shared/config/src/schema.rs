@@ -87,6 +87,8 @@ fn shape(s: &Shape, defs: &mut Map<String, Value>) -> Value {
         Shape::DateTime => json!({ "type": "string", "format": "date-time" }),
         Shape::Bool => json!({ "type": "boolean" }),
         Shape::Int { min, max } => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        Shape::Number { above, max } => json!({ "type": "number", "exclusiveMinimum": above, "maximum": max }),
+        Shape::Word(word) => json!({ "const": word }),
         Shape::Scalar => json!({ "type": ["string", "number", "boolean"] }),
         Shape::Enum(names) => reference(names.type_name, defs, |_| enumeration(names)),
         Shape::Object(o) => reference(o.name, defs, |defs| object(o, defs)),

@@ -93,6 +93,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: T
     });
     let ca_cert = obj.get("ca_cert").and_then(|n| ca_cert(ctx, n, &obj.path_of("ca_cert"), base_dir, target));
     let webhook = obj.get("webhook").and_then(|n| crate::webhook::decode(ctx, n, &obj.path_of("webhook"), kind));
+    let rate_limit = obj.get("rate_limit").and_then(|n| crate::rate_limit::decode(ctx, n, &obj.path_of("rate_limit")));
 
     let (id, id_pos) = id?;
     let at = ctx.at(id_pos, path);
@@ -115,6 +116,7 @@ pub fn decode(ctx: &mut Ctx, node: &Node, path: &str, base_dir: &Path, target: T
                 ca_cert,
                 allow_http_loopback,
                 webhook,
+                rate_limit,
             })
         })
         .flatten();

@@ -1019,3 +1019,73 @@ fn collaboration_keys_a_paired_system_cannot_do_are_refused_at_their_line() {
         assert!(found.to_string().starts_with("t.yaml:"), "FILE:LINE: {found}");
     }
 }
+
+#[test]
+fn a_rate_limit_is_read_as_a_pace_or_off_and_absent_means_the_kinds_default() {
+    use ferry_domain::{RateLimit, RateLimitSetting};
+    let with = |jira: &str, ado: &str| {
+        let text = edit(
+            "    auth: { kind: basic, username: bot@acme.test, token: { env: JIRA_TOKEN } }\n",
+            &format!("    auth: {{ kind: basic, username: bot@acme.test, token: {{ env: JIRA_TOKEN }} }}\n{jira}"),
+        )
+        .replacen(
+            "    integration_user: bot@acme.test\n",
+            &format!("    integration_user: bot@acme.test\n{ado}"),
+            1,
+        );
+        load(&text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let set = with("    rate_limit: { per_second: 2.5, burst: 4 }\n", "    rate_limit: off\n");
+    assert_eq!(set.systems[0].rate_limit, Some(RateLimitSetting::Limit(RateLimit { per_second: 2.5, burst: 4 })));
+    assert_eq!(set.systems[0].rate_limit(), Some(RateLimit { per_second: 2.5, burst: 4 }));
+    assert_eq!(set.systems[1].rate_limit, Some(RateLimitSetting::Off));
+    assert_eq!(set.systems[1].rate_limit(), None, "off paces nothing");
+    let set = with("    rate_limit: { per_second: 0.5 }\n", "");
+    assert_eq!(set.systems[0].rate_limit(), Some(RateLimit { per_second: 0.5, burst: 1 }), "burst: 2 s worth");
+    assert_eq!(set.systems[1].rate_limit, None);
+    assert_eq!(set.systems[1].rate_limit(), RateLimit::default_for(SystemKind::AzureDevops), "the kind's default");
+}
+
+#[test]
+fn rate_limit_errors_name_their_line_and_key() {
+    let at_jira = |line: &str| {
+        edit(
+            "    auth: { kind: basic, username: bot@acme.test, token: { env: JIRA_TOKEN } }\n",
+            &format!("    auth: {{ kind: basic, username: bot@acme.test, token: {{ env: JIRA_TOKEN }} }}\n{line}\n"),
+        )
+    };
+    // (what, line added to the Jira system, error's line, path, message fragment)
+    let cases = [
+        ("a zero pace", "    rate_limit: { per_second: 0, burst: 5 }", "systems[0].rate_limit.per_second", "above 0"),
+        ("a negative pace", "    rate_limit: { per_second: -3 }", "systems[0].rate_limit.per_second", "found -3"),
+        ("a pace as text", "    rate_limit: { per_second: fast }", "systems[0].rate_limit.per_second", "\"fast\""),
+        (
+            "a fractional burst",
+            "    rate_limit: { per_second: 5, burst: 2.5 }",
+            "systems[0].rate_limit.burst",
+            "whole number",
+        ),
+        (
+            "a zero burst",
+            "    rate_limit: { per_second: 5, burst: 0 }",
+            "systems[0].rate_limit.burst",
+            "from 1 to 100000",
+        ),
+        ("no pace", "    rate_limit: { burst: 5 }", "systems[0].rate_limit.per_second", "missing key \"per_second\""),
+        ("another word", "    rate_limit: none", "systems[0].rate_limit", "expected off or"),
+        ("a typo in a key", "    rate_limit: { per_sec: 5 }", "systems[0].rate_limit.per_sec", "unknown key"),
+    ];
+    for (what, line, path, fragment) in cases {
+        let errs = match load(&at_jira(line)) {
+            Ok(_) => panic!("{what}: loaded without errors"),
+            Err(e) => e,
+        };
+        let found = errs
+            .0
+            .iter()
+            .find(|e| e.message.contains(fragment))
+            .unwrap_or_else(|| panic!("{what}: no error containing {fragment:?} in:\n{errs}"));
+        assert_eq!(found.line, Some(6), "{what}: {found}");
+        assert_eq!(found.path, path, "{what}: {found}");
+    }
+}

@@ -1,11 +1,13 @@
 //! The HTTP client both connectors share: base-URL policy, auth, retries that honour
 //! `Retry-After`, and status classification.
 
+use crate::governor::Governor;
 use chrono::{DateTime, Utc};
-use ferry_domain::{Backoff, ErrorCategory, PortError};
+use ferry_domain::{Backoff, ErrorCategory, LimitSignal, PortError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -28,6 +30,10 @@ pub struct HttpOptions {
     /// Hosts Ferry may call (base URLs, absolute URLs and redirect targets); empty
     /// means no restriction. Operators set it with [`ALLOWED_HOSTS_VAR`].
     pub allowed_hosts: AllowedHosts,
+    /// The system's rate-limit governor: every request takes a token from it first, and
+    /// a response that asks for a pause pauses it for every caller. `None`: requests go
+    /// out unpaced and a 429 slows only the call that met it.
+    pub governor: Option<Arc<Governor>>,
 }
 
 impl Default for HttpOptions {
@@ -41,6 +47,7 @@ impl Default for HttpOptions {
             proxy: None,
             ca_cert_pem: None,
             allowed_hosts: AllowedHosts::default(),
+            governor: None,
         }
     }
 }
@@ -410,7 +417,7 @@ impl Http {
         let mut nothing_applied = true;
         loop {
             attempt += 1;
-            self.wait_for_pace().await;
+            self.admit(&what).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
             let mut req =
                 self.client.request(method.clone(), url.clone()).header(self.auth_name.clone(), self.auth.clone());
             if let Some(b) = body {
@@ -419,16 +426,15 @@ impl Http {
                 req = req.header(CONTENT_TYPE, content_type.unwrap_or("application/json")).body(bytes);
             }
             let result = req.send().await;
+            let mut paused = false;
             let (err, wait) = match result {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
                     let body = read_capped(resp, MAX_RESPONSE_BYTES).await;
+                    paused = self.observe(status, &headers).await;
                     match body {
                         Ok(body) if status.is_success() => {
-                            if let Some(d) = retry_after(&headers) {
-                                self.pace(d.min(self.opts.max_retry_after));
-                            }
                             return Ok(HttpResponse { status, headers, body });
                         }
                         Ok(body) => {
@@ -464,7 +470,39 @@ impl Http {
             let err = err.with_nothing_applied(nothing_applied);
             let Some(delay) = self.retry_delay(&err, wait, attempt) else { return Err(err) };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
-            tokio::time::sleep(delay).await;
+            // A paused governor holds the retry in `admit`, with every other caller.
+            if !paused {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// Before each attempt: the governor's token, or without a governor the pace a
+    /// success's `Retry-After` set. Fails (unsent) when the wait is longer than the call
+    /// may wait.
+    async fn admit(&self, what: &str) -> Result<(), PortError> {
+        match &self.opts.governor {
+            Some(g) => g.admit(what, self.opts.max_retry_after).await,
+            None => {
+                self.wait_for_pace().await;
+                Ok(())
+            }
+        }
+    }
+
+    /// After each answer: what it says about the limit. With a governor, a pause it asks
+    /// for holds every caller (the retry of a rate-limited call then waits in [`Http::admit`],
+    /// not here); without one, a success's `Retry-After` paces this client. Answers
+    /// whether the governor paused.
+    async fn observe(&self, status: StatusCode, headers: &HeaderMap) -> bool {
+        match &self.opts.governor {
+            Some(g) => g.observe(&limit_signal(status, headers)).await,
+            None => {
+                if let Some(d) = retry_after(headers).filter(|_| status.is_success()) {
+                    self.pace(d.min(self.opts.max_retry_after));
+                }
+                false
+            }
         }
     }
 
@@ -596,8 +634,7 @@ impl Http {
 }
 
 /// How long to wait before retrying a failed response: `Retry-After` when given; for a
-/// 429 or 503 without it, until `X-RateLimit-Reset` (Jira: ISO `yyyy-MM-ddTHH:mmZ`;
-/// Azure DevOps: Unix epoch seconds).
+/// 429 or 503 without it, until `X-RateLimit-Reset`.
 pub fn rate_limit_wait(headers: &HeaderMap, status: StatusCode, now: DateTime<Utc>) -> Option<Duration> {
     if let Some(d) = retry_after(headers) {
         return Some(d);
@@ -605,16 +642,32 @@ pub fn rate_limit_wait(headers: &HeaderMap, status: StatusCode, now: DateTime<Ut
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
         return None;
     }
+    let at = ratelimit_reset(headers)?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// `X-RateLimit-Reset`: Jira's ISO `yyyy-MM-ddTHH:mmZ`, Azure DevOps' Unix epoch seconds,
+/// or RFC 3339.
+pub fn ratelimit_reset(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let reset = headers.get("x-ratelimit-reset")?.to_str().ok()?.trim();
-    let at = if let Ok(epoch) = reset.parse::<i64>() {
-        DateTime::<Utc>::from_timestamp(epoch, 0)?
+    if let Ok(epoch) = reset.parse::<i64>() {
+        DateTime::<Utc>::from_timestamp(epoch, 0)
     } else if let Ok(t) = DateTime::parse_from_rfc3339(reset) {
-        t.with_timezone(&Utc)
+        Some(t.with_timezone(&Utc))
     } else {
         // Jira's minute form has no seconds: 2026-11-26T22:15Z.
-        chrono::NaiveDateTime::parse_from_str(reset.trim_end_matches('Z'), "%Y-%m-%dT%H:%M").ok()?.and_utc()
-    };
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+        Some(chrono::NaiveDateTime::parse_from_str(reset.trim_end_matches('Z'), "%Y-%m-%dT%H:%M").ok()?.and_utc())
+    }
+}
+
+/// What an answer's status and headers say about the system's limit, for the governor.
+pub fn limit_signal(status: StatusCode, headers: &HeaderMap) -> LimitSignal {
+    LimitSignal {
+        status: status.as_u16(),
+        retry_after: retry_after(headers),
+        remaining: headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()?.trim().parse().ok()),
+        reset: ratelimit_reset(headers),
+    }
 }
 
 /// `Retry-After` in seconds (HTTP-date is not used by Jira or ADO).
@@ -694,7 +747,7 @@ impl Http {
         let mut nothing_applied = true;
         loop {
             attempt += 1;
-            self.wait_for_pace().await;
+            self.admit(&what).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
             let (this, again) = match &mut body {
                 RawBody::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
                 RawBody::Stream(s) => (s.take(), false),
@@ -707,16 +760,16 @@ impl Http {
             if let Some(b) = this {
                 req = req.body(b);
             }
+            let mut paused = false;
             let (err, wait) = match req.send().await {
                 Ok(resp) if resp.status().is_success() || (keep_redirect && resp.status().is_redirection()) => {
-                    if let Some(d) = retry_after(resp.headers()) {
-                        self.pace(d.min(self.opts.max_retry_after));
-                    }
+                    self.observe(resp.status(), resp.headers()).await;
                     return Ok(resp);
                 }
                 Ok(resp) => {
                     let (status, headers) = (resp.status(), resp.headers().clone());
                     nothing_applied &= status.is_client_error();
+                    paused = self.observe(status, &headers).await;
                     let text = read_capped(resp, MAX_RESPONSE_BYTES).await.unwrap_or_default();
                     let wait = rate_limit_wait(&headers, status, Utc::now());
                     (self.status_error(&what, status, &text).with_retry_after(wait), wait)
@@ -730,7 +783,10 @@ impl Http {
             match self.retry_delay(&err, wait, attempt).filter(|_| again) {
                 Some(delay) => {
                     tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
-                    tokio::time::sleep(delay).await;
+                    // A paused governor holds the retry in `admit`, with every other caller.
+                    if !paused {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
                 None => return Err(err),
             }

@@ -6,6 +6,7 @@
 pub mod adf;
 pub mod ado;
 mod filter;
+pub mod governor;
 pub mod html;
 pub mod http;
 pub mod jira;

@@ -30,6 +30,7 @@ fn connector(sim: &AdoSim) -> AdoConnector {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let opts =
         HttpOptions { allow_http_loopback: true, backoff_base: Duration::from_millis(20), ..HttpOptions::default() };

@@ -31,6 +31,7 @@ fn system(base_url: &str) -> SystemConfig {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     }
 }
 

@@ -113,6 +113,7 @@ fn system(kind: SystemKind, base_url: String, auth: AuthConfig) -> SystemConfig 
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     }
 }
 

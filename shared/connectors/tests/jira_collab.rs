@@ -32,6 +32,7 @@ fn connector(sim: &JiraSim) -> JiraConnector {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let opts = HttpOptions { backoff_base: Duration::from_millis(10), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from(BOT.1.to_string()), opts).unwrap()
@@ -434,6 +435,7 @@ fn every_capability_is_on() {
         ca_cert: None,
         allow_http_loopback: false,
         webhook: None,
+        rate_limit: None,
     };
     let c = JiraConnector::new(&sim_less, SecretString::from("t"), HttpOptions::default()).unwrap();
     let caps = c.capabilities();

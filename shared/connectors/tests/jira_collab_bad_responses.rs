@@ -89,6 +89,7 @@ fn jira(base: &str) -> JiraConnector {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let opts = HttpOptions { max_attempts: 2, backoff_base: Duration::from_millis(5), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from("t"), opts).unwrap()

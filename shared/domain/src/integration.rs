@@ -104,6 +104,18 @@ pub struct SystemConfig {
     /// Where the secrets of the system's webhooks live; `None`: deliveries are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<crate::webhook::HookConfig>,
+    /// The pace of Ferry's requests to the system (`None`: its kind's default; see
+    /// [`SystemConfig::rate_limit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::rate_limit::RateLimitSetting>,
+}
+
+impl SystemConfig {
+    /// The pace every request to this system is held to, `None` for none
+    /// ([`crate::rate_limit::effective`]).
+    pub fn rate_limit(&self) -> Option<crate::rate_limit::RateLimit> {
+        crate::rate_limit::effective(self.rate_limit, self.kind, &self.base_url)
+    }
 }
 
 /// Where a system's extra trusted CA certificates (PEM) come from. The AWS backend

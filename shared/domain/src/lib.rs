@@ -21,6 +21,7 @@ pub mod model;
 pub mod names;
 pub mod overview;
 pub mod ports;
+pub mod rate_limit;
 pub mod scm;
 pub mod value_map;
 pub mod webhook;
@@ -42,6 +43,7 @@ pub use message::*;
 pub use model::*;
 pub use names::{EnumNames, Named};
 pub use overview::StateOverview;
+pub use rate_limit::{Grant, LimitSignal, RateLimit, RateLimitSetting};
 pub use scm::{
     CommitIntegration, CommitLinkRecord, CommitTarget, CommitTransition, OnCommit, ScmKind, ScmSystem, COMMIT_FLOW,
     DEFAULT_COMMIT_POLL_SECS,

@@ -599,6 +599,26 @@ pub trait StateStore: Send + Sync {
     async fn put_backfill(&self, record: &crate::BackfillRecord) -> PortResult<()>;
 }
 
+/// The rate-limit governor's buckets, one per system, shared by every process that uses
+/// the store ([`crate::rate_limit`]). Each call is one atomic read-modify-write of the
+/// system's bucket by the rules of [`crate::rate_limit::take`] and
+/// [`crate::rate_limit::pause`].
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Takes up to `want` tokens (at least 1) from `system`'s bucket, paced by `limit`, at
+    /// `now`: how many it took, or how long until a token is there (nothing taken).
+    async fn take_tokens(
+        &self,
+        system: &SystemId,
+        limit: &crate::rate_limit::RateLimit,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> PortResult<crate::rate_limit::Grant>;
+    /// Empties `system`'s bucket until `until`, when it starts refilling; a pause stored
+    /// already that lasts as long or longer is kept.
+    async fn pause_tokens(&self, system: &SystemId, until: DateTime<Utc>) -> PortResult<()>;
+}
+
 /// Turns each integration direction's poll schedule on and off (EventBridge Scheduler
 /// on AWS; the embedded runner reads the active flag itself).
 #[async_trait]

@@ -5,10 +5,11 @@ use crate::secrets::SecretSource;
 use crate::RuntimeError;
 use async_trait::async_trait;
 use ferry_connectors::ado::AdoConnector;
+use ferry_connectors::governor::Governors;
 use ferry_connectors::http::{AllowedHosts, HttpOptions};
 use ferry_connectors::jira::JiraConnector;
 use ferry_connectors::redmine::RedmineConnector;
-use ferry_domain::ports::{Connector, ConnectorFactory, PortResult};
+use ferry_domain::ports::{Connector, ConnectorFactory, PortResult, RateLimitStore};
 use ferry_domain::{CaCert, ErrorCategory, PortError, SecretRef, SystemConfig, SystemKind};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -26,11 +27,13 @@ pub fn http_options_from_env() -> Result<HttpOptions, RuntimeError> {
 /// builds a new one).
 type Built = HashMap<String, (SystemConfig, Arc<dyn Connector>)>;
 
-/// What a connector is built from: the secret source and the transport settings.
+/// What a connector is built from: the secret source, the transport settings and the
+/// systems' rate-limit governors.
 #[derive(Clone)]
 pub(crate) struct Builder {
     pub(crate) secrets: Arc<dyn SecretSource>,
     http: HttpOptions,
+    governors: Option<Arc<Governors>>,
 }
 
 impl Builder {
@@ -53,6 +56,7 @@ impl Builder {
         let mut opts = self.http.clone();
         opts.allow_http_loopback = system.allow_http_loopback;
         opts.proxy = system.proxy.clone();
+        opts.governor = self.governors.as_ref().and_then(|g| g.of(system));
         if let Some(ca) = &system.ca_cert {
             opts.ca_cert_pem = Some(self.ca_pem(system.id.as_str(), ca).await?);
         }
@@ -92,8 +96,18 @@ pub struct Connectors {
 }
 
 impl Connectors {
+    /// Connectors without rate-limit governors: requests go out unpaced (a person acting
+    /// in a test or the demo, a tool's own look-ups).
     pub fn new(secrets: Arc<dyn SecretSource>, http: HttpOptions) -> Self {
-        Self { builder: Builder { secrets, http }, cache: Mutex::new(HashMap::new()) }
+        Self { builder: Builder { secrets, http, governors: None }, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Paces every request to a system by its `rate_limit` (or its kind's default), from
+    /// buckets in `store` that every process of the runtime shares
+    /// ([`ferry_connectors::governor`]).
+    pub fn with_governors(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.builder.governors = Some(Arc::new(Governors::new(store)));
+        self
     }
 
     /// Where this runtime's secrets come from (the webhooks' secrets too).
@@ -167,6 +181,7 @@ mod tests {
             ca_cert: Some(ca),
             allow_http_loopback: false,
             webhook: None,
+            rate_limit: None,
         }
     }
 

@@ -35,8 +35,8 @@ impl Embedded {
     ) -> Result<Self, RuntimeError> {
         let store = SqliteStore::open(path, queue)
             .map_err(|source| RuntimeError::OpenStore { path: path.to_path_buf(), source })?;
-        let connectors = Arc::new(Connectors::new(secrets, http));
         let shared = Arc::new(store.clone());
+        let connectors = Arc::new(Connectors::new(secrets, http).with_governors(shared.clone()));
         let engine = Arc::new(
             Engine::new(shared.clone(), shared.clone(), shared.clone(), connectors.clone(), settings)
                 .with_commit_links(shared),

@@ -23,5 +23,7 @@ pub mod subscriptions;
 pub use connectors::Connectors;
 pub use embedded::Embedded;
 pub use error::RuntimeError;
+/// Bounds every rate-limit wait inside a handler by its invocation's deadline.
+pub use ferry_connectors::governor::within_deadline;
 pub use runner::{CycleReport, HandledEvent, Runner, RunnerSettings};
 pub use secrets::{EnvSecrets, SecretSource, StaticSecrets};

@@ -309,6 +309,7 @@ mod tests {
             ca_cert: None,
             allow_http_loopback: true,
             webhook: None,
+            rate_limit: None,
         }
     }
 

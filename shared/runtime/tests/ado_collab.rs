@@ -45,6 +45,7 @@ async fn the_runtimes_connector_forwards_the_collaboration_calls() {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let c = connectors.connector(&system).await.unwrap();
     let bugs = Scope { project: "App".into(), entity_type: "Bug".into() };

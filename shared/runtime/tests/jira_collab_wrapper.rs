@@ -50,6 +50,7 @@ async fn the_runtimes_jira_connector_forwards_every_collaboration_call() {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let connectors = Connectors::new(Arc::new(EnvSecrets), Default::default());
     let c = connectors.connector(&system).await.unwrap();

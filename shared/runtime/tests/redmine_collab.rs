@@ -45,6 +45,7 @@ async fn the_runtimes_redmine_connector_reports_and_forwards_collaboration() {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let c = connectors.connector(&system).await.unwrap();
     let caps = c.capabilities();

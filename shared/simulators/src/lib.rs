@@ -9,6 +9,7 @@ pub mod ado;
 pub mod common;
 pub mod hooks;
 pub mod jira;
+pub mod limits;
 pub mod multipart;
 pub mod webhooks;
 
@@ -16,4 +17,5 @@ pub use ado::{AdoSeed, AdoSim};
 pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};
 pub use hooks::{HookRequest, HookWhen, Hooks};
 pub use jira::{JiraSeed, JiraSim};
+pub use limits::{AdoRateLimit, JiraRateLimit};
 pub use webhooks::{DeliveryFault, Sent};

@@ -21,6 +21,7 @@ use ferry_domain::{FailureCount, PaceWindow};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::rate_limit_contract::rate_limits;
 pub use crate::webhook_contract::webhooks;
 
 fn unique(prefix: &str) -> String {
@@ -45,6 +46,7 @@ fn system(id: &str, base_url: &str) -> SystemConfig {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     }
 }
 

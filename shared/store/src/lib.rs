@@ -13,6 +13,8 @@
 pub mod aws;
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod rate_limit_contract;
 pub mod sqlite;
 #[cfg(feature = "contract")]
 pub mod webhook_contract;

@@ -375,6 +375,45 @@ async fn webhook_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn rate_limit_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::rate_limits(&store).await;
+    contract::rate_limits(&store).await;
+    stack.delete().await;
+}
+
+/// Two functions' stores (each with its own idea of the bucket) share one bucket item:
+/// together they take exactly the burst, and a pause by one holds the other.
+#[tokio::test]
+async fn two_functions_share_a_systems_bucket_on_dynamodb() {
+    use ferry_domain::ports::RateLimitStore;
+    use ferry_domain::rate_limit::{Grant, RateLimit};
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let (transform, write) = (stack.store(), stack.store());
+    let system = ferry_domain::SystemId::parse(unique("jira")).expect("id");
+    let limit = RateLimit { per_second: 1.0, burst: 12 };
+    let now = at(0);
+    let mut taken = 0;
+    for _ in 0..4 {
+        let (a, b) =
+            tokio::join!(transform.take_tokens(&system, &limit, 2, now), write.take_tokens(&system, &limit, 2, now));
+        for g in [a.expect("take"), b.expect("take")] {
+            if let Grant::Tokens(n) = g {
+                taken += n;
+            }
+        }
+    }
+    assert_eq!(taken, 12, "eight takes of 2 against a burst of 12");
+    write.pause_tokens(&system, at(30)).await.expect("pause");
+    let paused = transform.take_tokens(&system, &limit, 1, at(10)).await.expect("take");
+    assert_eq!(paused, Grant::Wait(std::time::Duration::from_secs(20)), "the other function's pause holds");
+    let later = transform.take_tokens(&system, &limit, 4, at(34)).await.expect("take");
+    assert_eq!(later, Grant::Tokens(4), "it refills from the pause's end: 4 s at 1/s");
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn queue_contract_holds_on_sqs() {
     let stack = Stack::create(MAX_RECEIVES).await;
     contract::queue(&stack.queue(), stack.names.max_receives).await;

@@ -32,6 +32,7 @@ fn system(base: &str, user: Option<&str>) -> SystemConfig {
         ca_cert: None,
         allow_http_loopback: false,
         webhook: None,
+        rate_limit: None,
     }
 }
 

@@ -24,6 +24,7 @@ fn connector_as(sim: &JiraSim, email: &str, token: &str) -> JiraConnector {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let opts = HttpOptions { backoff_base: Duration::from_millis(10), ..HttpOptions::default() };
     JiraConnector::new(&system, SecretString::from(token.to_string()), opts).unwrap()

@@ -62,6 +62,7 @@ impl Live {
             ca_cert: None,
             allow_http_loopback: true,
             webhook: None,
+            rate_limit: None,
         };
         RedmineConnector::new(&cfg, SecretString::from(self.key("ferry-bot")), HttpOptions::default())
             .expect("connector")

@@ -221,6 +221,7 @@ fn connector(url: &str) -> RedmineConnector {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     };
     let opts = HttpOptions { max_attempts: 1, ..HttpOptions::default() };
     RedmineConnector::new(&cfg, SecretString::from("test-key"), opts).expect("connector")
@@ -497,6 +498,7 @@ fn connector_cfg(url: &str) -> SystemConfig {
         ca_cert: None,
         allow_http_loopback: true,
         webhook: None,
+        rate_limit: None,
     }
 }
 

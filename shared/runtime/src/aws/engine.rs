@@ -101,7 +101,8 @@ pub fn aws_runtime(
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names).with_payloads(payloads.clone()));
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk, http)));
-    let connectors = Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?));
+    let connectors =
+        Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?).with_governors(store.clone()));
     let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
     #[cfg(feature = "schedules")]
     let engine = match &schedules {

@@ -136,7 +136,10 @@ pub async fn handle_sqs_batch(
         let result = match body {
             Err(e) => Err(e),
             Ok(body) => {
-                let result = handling::run_step(engine, queue, &body, message.receive_count, &batch).await;
+                // No rate-limit wait inside the step may eat the margin kept before the deadline.
+                let until = settings.deadline.map(|d| d.checked_sub(settings.deadline_margin).unwrap_or(d));
+                let step = handling::run_step(engine, queue, &body, message.receive_count, &batch);
+                let result = ferry_connectors::governor::within_deadline(until, step).await;
                 if let Ok(outcome) = &result {
                     metrics.record(&body, outcome, chrono::Utc::now());
                 }

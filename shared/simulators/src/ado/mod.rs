@@ -31,6 +31,7 @@ use crate::common::{
     TrafficLog, CAPTURED_REQUEST_HEADERS,
 };
 use crate::hooks::{HookRequest, HookWhen};
+use crate::limits::{AdoHeaders, AdoVerdict};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -56,6 +57,8 @@ pub(crate) struct Inner {
     log: RequestLog,
     traffic: TrafficLog,
     hooks: crate::hooks::Hooks,
+    /// The global consumption limit, when a test turns it on.
+    limiter: crate::limits::AdoLimiter,
     port: u16,
     started: chrono::DateTime<chrono::Utc>,
     /// PATs that replaced a user's seeded one, by lower-case e-mail.
@@ -119,6 +122,7 @@ impl AdoSim {
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("ado", port),
             hooks: crate::hooks::Hooks::default(),
+            limiter: Default::default(),
             port,
             started: chrono::Utc::now(),
             pats: Mutex::new(Default::default()),
@@ -150,6 +154,11 @@ impl AdoSim {
     }
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+    /// Turns the global consumption limit on (no usage counted yet) or off (`None`, the
+    /// default): see [`crate::limits`].
+    pub fn set_rate_limit(&self, limit: Option<crate::limits::AdoRateLimit>) {
+        self.inner.limiter.set(limit);
     }
     /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
     pub fn hooks(&self) -> &crate::hooks::Hooks {
@@ -426,7 +435,7 @@ async fn handle(
     if let Some(h) = &hook_request {
         inner.hooks.fire(HookWhen::Before, h).await;
     }
-    let injected = inner.faults.take();
+    let mut injected = inner.faults.take();
     let reply = match injected {
         Injected::RateLimited(secs) => rate_limited(secs),
         Injected::Fail(status) => failure(status),
@@ -436,7 +445,15 @@ async fn handle(
         }
         Injected::None => match user {
             None => Reply::empty(401).header("www-authenticate", "Basic realm=\"https://127.0.0.1/\"".into()),
-            Some(u) => route(&inner, &method, &uri, &headers, &body, u),
+            Some(u) => match inner.limiter.check(&u.email, std::time::Instant::now()) {
+                AdoVerdict::Refuse(h) => {
+                    // Labelled as a fault's answer: the contract check judges the API's own.
+                    injected = Injected::RateLimited(0);
+                    with_usage(blocked(), &h)
+                }
+                AdoVerdict::Pass(Some(h)) => with_usage(route(&inner, &method, &uri, &headers, &body, u), &h),
+                AdoVerdict::Pass(None) | AdoVerdict::Free => route(&inner, &method, &uri, &headers, &body, u),
+            },
         },
     };
     if (200..300).contains(&reply.status) && method != Method::GET && inner.service_hooks.any() {
@@ -503,19 +520,40 @@ fn record_exchange(
     });
 }
 
-fn rate_limited(secs: u64) -> Reply {
-    let reset = chrono::Utc::now().timestamp() + secs as i64;
+/// The service's answer to a blocked request, without its headers.
+fn blocked() -> Reply {
     Reply::error(
         429,
         "RequestBlockedException",
         "TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource 'Core' in namespace 'User'.",
     )
-    .header("retry-after", secs.to_string())
-    .header("x-ratelimit-resource", "Core".into())
-    .header("x-ratelimit-delay", "0.000".into())
-    .header("x-ratelimit-limit", "200".into())
-    .header("x-ratelimit-remaining", "0".into())
-    .header("x-ratelimit-reset", reset.to_string())
+}
+
+fn rate_limited(secs: u64) -> Reply {
+    let usage = AdoHeaders {
+        limit: 200,
+        remaining: 0,
+        reset_in: std::time::Duration::from_secs(secs),
+        retry_after: Some(secs),
+    };
+    with_usage(blocked(), &usage)
+}
+
+/// The `X-RateLimit-*` headers (and `Retry-After`) of the global consumption limit.
+fn with_usage(reply: Reply, h: &AdoHeaders) -> Reply {
+    let reset = chrono::Utc::now() + chrono::Duration::from_std(h.reset_in).unwrap_or_default();
+    // Epoch seconds, rounded up: the usage is back to 0 by then.
+    let reset = reset.timestamp() + i64::from(reset.timestamp_subsec_millis() > 0);
+    let reply = match h.retry_after {
+        Some(secs) => reply.header("retry-after", secs.to_string()),
+        None => reply,
+    };
+    reply
+        .header("x-ratelimit-resource", "Core".into())
+        .header("x-ratelimit-delay", "0.000".into())
+        .header("x-ratelimit-limit", h.limit.to_string())
+        .header("x-ratelimit-remaining", h.remaining.to_string())
+        .header("x-ratelimit-reset", reset.to_string())
 }
 
 fn failure(status: u16) -> Reply {

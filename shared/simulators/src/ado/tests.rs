@@ -677,6 +677,36 @@ async fn identities_are_found_by_exact_email_or_name() {
 }
 
 #[tokio::test]
+async fn over_the_consumption_limit_a_request_is_blocked_with_no_effect_and_near_it_the_headers_come() {
+    let sim = sim().await;
+    sim.set_rate_limit(Some(crate::AdoRateLimit { limit: 5, window: Duration::from_secs(60), users: vec![] }));
+    let title = |t: &str| json!([{"op": "add", "path": "/fields/System.Title", "value": t}]);
+    let mut remaining = Vec::new();
+    for i in 0..5 {
+        let r = create(&sim, BOT, "Bug", title(&format!("Bug {i}"))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        remaining.push(r.headers.get("x-ratelimit-remaining").map(|v| v.to_str().unwrap().to_string()));
+    }
+    let some = |n: &str| Some(n.to_string());
+    assert_eq!(remaining, [None, None, None, some("1"), some("0")], "announced from 80 % of the limit");
+    let before = sim.work_item_ids("App").len();
+    let blocked = create(&sim, BOT, "Bug", title("Over")).await;
+    assert_error_shape(&blocked, 429, "TF400733: The request has been canceled");
+    let retry: u64 = blocked.headers["retry-after"].to_str().unwrap().parse().expect("seconds");
+    assert!((59..=60).contains(&retry), "until the oldest request leaves the window: {retry}");
+    assert_eq!(blocked.headers["x-ratelimit-remaining"], "0");
+    assert_eq!(blocked.headers["x-ratelimit-limit"], "5");
+    let reset: i64 = blocked.headers["x-ratelimit-reset"].to_str().unwrap().parse().expect("epoch");
+    assert!(reset > chrono::Utc::now().timestamp() + 50, "the usage is back to 0 a window after the last use");
+    assert_eq!(sim.work_item_ids("App").len(), before, "the blocked create made nothing");
+    assert_eq!(
+        send(&sim, "GET", "/_apis/projects?api-version=7.1", Some(ALICE), None, None).await.status,
+        200,
+        "per user"
+    );
+}
+
+#[tokio::test]
 async fn injected_faults_answer_429_with_rate_limit_headers_then_5xx() {
     let sim = sim().await;
     sim.faults().rate_limit_next(1, 7);

@@ -11,6 +11,7 @@ use crate::common::{
     CAPTURED_RESPONSE_HEADERS,
 };
 use crate::hooks::{HookRequest, HookWhen};
+use crate::limits::JiraVerdict;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -187,7 +188,8 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<SimUser> {
         .cloned()
 }
 
-fn rate_limited(retry_after: u64) -> Response {
+/// A 429 of the burst limit whose bucket holds `limit` requests.
+fn rate_limited(retry_after: u64, limit: u32) -> Response {
     let reset = (Utc::now() + Duration::seconds(retry_after as i64)).format("%Y-%m-%dT%H:%MZ").to_string();
     let mut resp = error(StatusCode::TOO_MANY_REQUESTS, &["Rate limit exceeded."], FieldErrors::new());
     let h = resp.headers_mut();
@@ -197,12 +199,22 @@ fn rate_limited(retry_after: u64) -> Response {
         }
     };
     put("retry-after", retry_after.to_string());
-    put("x-ratelimit-limit", "100".into());
+    put("x-ratelimit-limit", limit.to_string());
     put("x-ratelimit-remaining", "0".into());
     put("x-ratelimit-reset", reset);
     put("x-ratelimit-nearlimit", "true".into());
     put("ratelimit-reason", "jira-burst-based".into());
     resp
+}
+
+/// The request counted against the caller's burst limit (when on): `Err` with the 429
+/// when it is over, else whether the answer says the limit is near.
+fn burst_limit(inner: &Inner, user: &SimUser) -> Result<bool, Response> {
+    match inner.limiter.check(&user.email, std::time::Instant::now()) {
+        JiraVerdict::Free => Ok(false),
+        JiraVerdict::Pass { near } => Ok(near),
+        JiraVerdict::Refuse { retry_after, limit } => Err(rate_limited(retry_after, limit)),
+    }
 }
 
 async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
@@ -242,9 +254,9 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
     let before = (notify && method == "DELETE")
         .then(|| super::webhook_events::issue_in_path(&path).and_then(|k| inner.issue_json(k)))
         .flatten();
-    let injected = inner.faults.take();
+    let mut injected = inner.faults.take();
     let resp = match injected {
-        Injected::RateLimited(secs) => rate_limited(secs),
+        Injected::RateLimited(secs) => rate_limited(secs, 100),
         Injected::Fail(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error(status, &["Internal server error"], FieldErrors::new())
@@ -264,10 +276,21 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"protected-area\""));
                 r
             }
-            Some(u) => {
-                req.extensions_mut().insert(Caller(u.clone()));
-                next.run(req).await
-            }
+            Some(u) => match burst_limit(&inner, u) {
+                Err(refused) => {
+                    // Labelled as a fault's answer: the contract check judges the API's own.
+                    injected = Injected::RateLimited(0);
+                    refused
+                }
+                Ok(near) => {
+                    req.extensions_mut().insert(Caller(u.clone()));
+                    let mut resp = next.run(req).await;
+                    if near {
+                        resp.headers_mut().insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
+                    }
+                    resp
+                }
+            },
         },
     };
     if let Some(h) = hook_request {

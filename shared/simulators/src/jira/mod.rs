@@ -307,6 +307,12 @@ impl JiraSim {
         &self.inner.faults
     }
 
+    /// Turns Jira Cloud's burst rate limit on (every user's bucket full) or off (`None`,
+    /// the default): see [`crate::limits`].
+    pub fn set_rate_limit(&self, limit: Option<crate::limits::JiraRateLimit>) {
+        self.inner.limiter.set(limit);
+    }
+
     /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
     pub fn hooks(&self) -> &crate::hooks::Hooks {
         &self.inner.hooks

@@ -172,6 +172,8 @@ pub(crate) struct Inner {
     pub log: RequestLog,
     pub traffic: TrafficLog,
     pub hooks: crate::hooks::Hooks,
+    /// The burst rate limit, when a test turns it on.
+    pub limiter: crate::limits::JiraLimiter,
     pub port: u16,
     pub started: DateTime<Utc>,
     state: Mutex<State>,
@@ -328,6 +330,7 @@ impl Inner {
             log: RequestLog::default(),
             traffic: TrafficLog::from_env("jira", port),
             hooks: crate::hooks::Hooks::default(),
+            limiter: Default::default(),
             port,
             started: Utc::now(),
             state: Mutex::new(State {

@@ -612,6 +612,41 @@ async fn rate_limit_and_server_error_faults_apply_once_each() {
 }
 
 #[tokio::test]
+async fn over_the_burst_limit_a_request_is_refused_with_no_effect_and_near_it_answers_say_so() {
+    let sim = start().await;
+    let (bot, alice) = (Api::new(&sim, BOT), Api::new(&sim, ALICE));
+    let limit = crate::JiraRateLimit { per_second: 0.5, burst: 5, users: vec![BOT.0.into()] };
+    sim.set_rate_limit(Some(limit));
+    let mut near = Vec::new();
+    for i in 0..5 {
+        let r = bot.post("issue", json!({"fields": {"project": {"key": "APP"}, "issuetype": {"name": "Bug"}, "summary": format!("Bug {i}")}})).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        near.push(r.headers.contains_key("x-ratelimit-nearlimit"));
+    }
+    assert_eq!(near, [false, false, false, false, true], "the last token's answer says the limit is near");
+    let refused = bot
+        .post("issue", json!({"fields": {"project": {"key": "APP"}, "issuetype": {"name": "Bug"}, "summary": "Over"}}))
+        .await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.headers["retry-after"], "2", "a token every 2 s");
+    assert_eq!(refused.headers["x-ratelimit-limit"], "5");
+    assert_eq!(refused.headers["x-ratelimit-remaining"], "0");
+    assert_eq!(refused.headers["ratelimit-reason"], "jira-burst-based");
+    assert!(refused.headers["x-ratelimit-reset"].to_str().unwrap().ends_with('Z'));
+    let found =
+        alice.post("search/jql", json!({"jql": "project = APP", "maxResults": 100, "fields": ["summary"]})).await;
+    assert_eq!(found.status, 200, "another user is not limited: {}", found.body);
+    let summaries: Vec<&str> =
+        found.body["issues"].as_array().unwrap().iter().filter_map(|i| i["fields"]["summary"].as_str()).collect();
+    assert!(
+        summaries.contains(&"Bug 4") && !summaries.contains(&"Over"),
+        "the refused create made nothing: {summaries:?}"
+    );
+    sim.set_rate_limit(None);
+    assert_eq!(bot.get("myself").await.status, 200, "off again");
+}
+
+#[tokio::test]
 async fn search_lag_hides_fresh_updates_unless_reconciled() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);

@@ -33,6 +33,9 @@ pub struct DynamoStore {
     pub(crate) state_table: Arc<str>,
     /// Where failure records too large for an item are kept (claim checks).
     pub(crate) payloads: Option<PayloadStore>,
+    /// The rate-limit buckets as this process last wrote or saw them, by item key
+    /// (`dynamo_rate_limit`); shared by clones.
+    pub(crate) buckets: Arc<std::sync::Mutex<HashMap<String, super::dynamo_rate_limit::Seen>>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -171,6 +174,7 @@ impl DynamoStore {
             config_table: Arc::from(names.config_table.as_str()),
             state_table: Arc::from(names.state_table.as_str()),
             payloads: None,
+            buckets: Arc::default(),
         }
     }
 

@@ -46,6 +46,9 @@
 //!   (`read`, `written`, `settled`, ADD; `expires_at` for the table's TTL)
 //! - the backfill an integration last accepted `backfill#{integration}` / `backfill`
 //!   (`ferry_domain::BackfillRecord` in `doc`, replaced by the next)
+//! - a system's rate-limit bucket `ratelimit#{system}` / `bucket` (`tokens`, `at_ms`,
+//!   `version` N; a take is a `PutItem` conditional on the version, a pause an
+//!   `UpdateItem` that only lengthens it)
 //!
 //! A failure, collaboration or backfill record whose JSON is over [`RECORD_INLINE_MAX`]
 //! keeps it in the payload bucket (`failures/{id}/{sha256}.json`; `collab/` and
@@ -65,6 +68,7 @@ mod dynamo_backfills;
 mod dynamo_collab;
 mod dynamo_hooks;
 mod dynamo_overview;
+mod dynamo_rate_limit;
 mod dynamo_state;
 mod error;
 pub mod json;

@@ -46,6 +46,7 @@ mod failure_pages;
 mod hooks;
 mod overview;
 mod queue;
+mod rate_buckets;
 mod reads;
 mod schema;
 mod state;

@@ -214,6 +214,14 @@ CREATE TABLE commit_links (
     body    TEXT NOT NULL
 );
 "#,
+    // The rate-limit governor's bucket per system (tokens as counted at `at_ms`).
+    r#"
+CREATE TABLE rate_buckets (
+    system TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

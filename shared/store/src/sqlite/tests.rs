@@ -98,6 +98,35 @@ async fn webhook_contract_holds() {
 }
 
 #[tokio::test]
+async fn rate_limit_contract_holds() {
+    let (_dir, store) = fresh(QueueSettings::default());
+    contract::rate_limits(&store).await;
+    contract::rate_limits(&store).await;
+}
+
+/// `ferry run` and a `ferry preview` open the same file: they draw from one bucket.
+#[tokio::test]
+async fn two_processes_on_one_file_share_a_systems_bucket() {
+    use chrono::TimeZone;
+    use ferry_domain::ports::RateLimitStore;
+    use ferry_domain::rate_limit::{Grant, RateLimit};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (run, path) = open_in(&dir, QueueSettings::default());
+    let preview = SqliteStore::open(&path, QueueSettings::default()).unwrap();
+    let system = ferry_domain::SystemId::parse("jira").unwrap();
+    let limit = RateLimit { per_second: 1.0, burst: 4 };
+    let now = chrono::Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).single().unwrap();
+    let (a, b) = tokio::join!(run.take_tokens(&system, &limit, 3, now), preview.take_tokens(&system, &limit, 3, now));
+    let mut got = [a.unwrap(), b.unwrap()];
+    got.sort_by_key(|g| format!("{g:?}"));
+    let two_secs = std::time::Duration::from_secs(2);
+    assert_eq!(got, [Grant::Tokens(3), Grant::Wait(two_secs)], "4 tokens: one gets 3, the other waits for 3");
+    preview.pause_tokens(&system, now + chrono::Duration::seconds(30)).await.unwrap();
+    let after = run.take_tokens(&system, &limit, 1, now + chrono::Duration::seconds(10)).await.unwrap();
+    assert_eq!(after, Grant::Wait(std::time::Duration::from_secs(20)), "the other's pause holds this one too");
+}
+
+#[tokio::test]
 async fn queue_contract_holds() {
     let (_dir, store) = fresh(settings(4, 300_000));
     contract::queue(&store, 4).await;

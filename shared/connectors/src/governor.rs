@@ -1,0 +1,368 @@
+//! The rate-limit governor of one system: every request Ferry's HTTP client sends to the
+//! system first takes a token ([`Governor::admit`]), and a response that says "no more
+//! until T" ([`ferry_domain::rate_limit::pause_until`]) pauses the system's bucket
+//! ([`Governor::observe`]), so every caller waits, not only the one that met the limit.
+//!
+//! The bucket is the store's ([`RateLimitStore`]), shared by every process of a stack:
+//! each Lambda function, or the embedded runner and a `ferry preview` on the same file.
+//! A process takes tokens a few at a time ([`RateLimit::lease`]) and spends them from
+//! memory, one store request per lease instead of one per HTTP request. The price: a
+//! process may hold a few tokens another could have used (they lapse after
+//! [`LEASE_TTL`], unused, so held tokens never add up to a burst the system would refuse),
+//! and a pause reaches another process at its next lease, at most a lease of requests later.
+//!
+//! A wait never outlasts its caller: inside a Lambda handler the deadline given with
+//! [`within_deadline`] bounds it, and everywhere the call's own longest wait does
+//! (`HttpOptions::max_retry_after`). A longer wait fails the request, unsent, as rate
+//! limited with the wait as its `Retry-After`: the queue hands the message back after it
+//! (`ferry_runtime::settle`), and nothing is lost.
+
+use chrono::Utc;
+use ferry_domain::ports::RateLimitStore;
+use ferry_domain::rate_limit::{pause_until, Grant, LimitSignal, RateLimit};
+use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long leased tokens stay usable. A process that stops sending leaves its tokens to
+/// lapse instead of spending them later on top of what the others take meanwhile.
+pub const LEASE_TTL: Duration = Duration::from_secs(1);
+
+tokio::task_local! {
+    /// When the current handler must be done (a Lambda invocation's deadline, less its margin).
+    static DEADLINE: Instant;
+}
+
+/// Runs `work` with `deadline` as the time no governor wait inside it may pass (`None`:
+/// no deadline, only each call's longest wait).
+pub async fn within_deadline<F: std::future::Future>(deadline: Option<Instant>, work: F) -> F::Output {
+    match deadline {
+        Some(d) => DEADLINE.scope(d, work).await,
+        None => work.await,
+    }
+}
+
+/// What is left before the current deadline, if there is one.
+fn time_left(now: Instant) -> Option<Duration> {
+    DEADLINE.try_with(|d| d.saturating_duration_since(now)).ok()
+}
+
+/// The tokens and the pause this process knows of.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    tokens: u32,
+    lapse: Option<Instant>,
+    paused_until: Option<Instant>,
+}
+
+/// What a request does with what the process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A held token was spent: send.
+    Go,
+    /// The system paused requests: wait this long.
+    Paused(Duration),
+    /// Nothing usable is held: lease tokens from the store.
+    Lease,
+}
+
+impl Held {
+    fn step(&mut self, now: Instant) -> Step {
+        if let Some(until) = self.paused_until.filter(|u| *u > now) {
+            return Step::Paused(until - now);
+        }
+        if self.tokens > 0 && self.lapse.is_some_and(|l| l > now) {
+            self.tokens -= 1;
+            return Step::Go;
+        }
+        Step::Lease
+    }
+
+    fn pause(&mut self, until: Instant) {
+        self.tokens = 0;
+        self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
+    }
+}
+
+/// One system's governor; shared by every connector of the system in the process.
+pub struct Governor {
+    system: SystemId,
+    limit: RateLimit,
+    store: Arc<dyn RateLimitStore>,
+    held: Mutex<Held>,
+    /// One lease request at a time from this process; the others spend what it brings.
+    leasing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Governor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governor").field("system", &self.system).field("limit", &self.limit).finish()
+    }
+}
+
+impl Governor {
+    pub fn new(system: SystemId, limit: RateLimit, store: Arc<dyn RateLimitStore>) -> Self {
+        Self { system, limit, store, held: Mutex::new(Held::default()), leasing: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a token for one request to the system, waiting for it up to `max_wait` (and
+    /// never past the deadline of [`within_deadline`]). A longer wait is a `RateLimited`
+    /// error, nothing sent, with the wait as its `Retry-After`. A store that fails is
+    /// logged and the request goes out: the governor spares the system, it never stops Ferry.
+    pub async fn admit(&self, what: &str, max_wait: Duration) -> Result<(), PortError> {
+        let started = Instant::now();
+        loop {
+            let step = self.held().step(Instant::now());
+            let wait = match step {
+                Step::Go => return Ok(()),
+                Step::Paused(d) => d,
+                Step::Lease => match self.lease().await {
+                    Some(d) => d,
+                    None => return Ok(()),
+                },
+            };
+            let now = Instant::now();
+            let allowed = max_wait.saturating_sub(now - started).min(time_left(now).unwrap_or(Duration::MAX));
+            if wait > allowed {
+                return Err(PortError::new(
+                    ErrorCategory::RateLimited,
+                    format!(
+                        "{what}: not sent: the rate limit of {} allows the next request in {} ms, \
+                         later than this call may wait",
+                        self.system,
+                        wait.as_millis()
+                    ),
+                )
+                .with_retry_after(Some(wait))
+                .with_nothing_applied(true));
+            }
+            tracing::debug!(system = %self.system, wait_ms = wait.as_millis() as u64, "rate limit: waiting for a token");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Leases tokens from the store; `None` when one was spent for this request (or the
+    /// store failed), else how long until the bucket has one.
+    async fn lease(&self) -> Option<Duration> {
+        let _one = self.leasing.lock().await;
+        // Another request of this process may have leased while this one queued.
+        let step = self.held().step(Instant::now());
+        match step {
+            Step::Go => return None,
+            Step::Paused(d) => return Some(d),
+            Step::Lease => {}
+        }
+        match self.store.take_tokens(&self.system, &self.limit, self.limit.lease(), Utc::now()).await {
+            Ok(Grant::Tokens(n)) => {
+                let mut held = self.held();
+                held.tokens = n.saturating_sub(1);
+                held.lapse = Some(Instant::now() + LEASE_TTL);
+                None
+            }
+            Ok(Grant::Wait(d)) => Some(d),
+            Err(e) => {
+                tracing::warn!(system = %self.system, "rate limit: the shared bucket is not answering, sending unpaced: {e}");
+                None
+            }
+        }
+    }
+
+    /// Reads what a response says about the limit; when it pauses requests, pauses them
+    /// here at once and in the shared bucket. Answers whether it paused.
+    pub async fn observe(&self, signal: &LimitSignal) -> bool {
+        let now = Utc::now();
+        let Some(until) = pause_until(signal, now) else { return false };
+        let wait = (until - now).to_std().unwrap_or_default();
+        self.held().pause(Instant::now() + wait);
+        tracing::info!(system = %self.system, status = signal.status, pause_ms = wait.as_millis() as u64, "rate limit: the system asked for a pause");
+        if let Err(e) = self.store.pause_tokens(&self.system, until).await {
+            tracing::warn!(system = %self.system, "rate limit: the pause is not shared with other processes: {e}");
+        }
+        true
+    }
+}
+
+/// The governors of a process, one per system, over one store's buckets.
+pub struct Governors {
+    store: Arc<dyn RateLimitStore>,
+    by_system: Mutex<HashMap<SystemId, Arc<Governor>>>,
+}
+
+impl Governors {
+    pub fn new(store: Arc<dyn RateLimitStore>) -> Self {
+        Self { store, by_system: Mutex::new(HashMap::new()) }
+    }
+
+    /// The governor of `system`, `None` when it is not paced ([`SystemConfig::rate_limit`]).
+    /// Every connector of the system gets the same one while its pace stays the same.
+    pub fn of(&self, system: &SystemConfig) -> Option<Arc<Governor>> {
+        let limit = system.rate_limit()?;
+        let mut by_system = self.by_system.lock().unwrap_or_else(|p| p.into_inner());
+        match by_system.get(&system.id) {
+            Some(g) if g.limit == limit => Some(g.clone()),
+            _ => {
+                let g = Arc::new(Governor::new(system.id.clone(), limit, self.store.clone()));
+                by_system.insert(system.id.clone(), g.clone());
+                Some(g)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_domain::ports::PortResult;
+
+    #[test]
+    fn a_request_spends_a_held_token_waits_out_a_pause_or_asks_for_a_lease() {
+        let t = Instant::now();
+        let ms = |n| Duration::from_millis(n);
+        let held = |tokens, lapse: Option<u64>, paused: Option<u64>| Held {
+            tokens,
+            lapse: lapse.map(|m| t + ms(m)),
+            paused_until: paused.map(|m| t + ms(m)),
+        };
+        // (behaviour, held, step, held after)
+        let table = [
+            ("a held token is spent", held(3, Some(500), None), Step::Go, held(2, Some(500), None)),
+            ("nothing held: lease", held(0, Some(500), None), Step::Lease, held(0, Some(500), None)),
+            ("lapsed tokens are not spent", held(3, Some(0), None), Step::Lease, held(3, Some(0), None)),
+            ("never leased", held(0, None, None), Step::Lease, held(0, None, None)),
+            (
+                "a pause comes first",
+                held(3, Some(500), Some(200)),
+                Step::Paused(ms(200)),
+                held(3, Some(500), Some(200)),
+            ),
+            ("a pause over is nothing", held(1, Some(500), Some(0)), Step::Go, held(0, Some(500), Some(0))),
+        ];
+        for (behaviour, mut h, step, after) in table {
+            assert_eq!(h.step(t), step, "{behaviour}");
+            assert_eq!(h, after, "{behaviour}: held after");
+        }
+        let mut h = held(4, Some(500), Some(100));
+        h.pause(t + ms(50));
+        assert_eq!(h, held(0, Some(500), Some(100)), "a shorter pause keeps the longer one, and drops the tokens");
+        h.pause(t + ms(900));
+        assert_eq!(h.paused_until, Some(t + ms(900)), "a longer one replaces it");
+    }
+
+    /// A bucket in memory with the store's rules, counting the requests it gets.
+    #[derive(Default)]
+    struct Buckets {
+        bucket: Mutex<Option<ferry_domain::rate_limit::Bucket>>,
+        takes: Mutex<u32>,
+        pauses: Mutex<Vec<chrono::DateTime<Utc>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RateLimitStore for Buckets {
+        async fn take_tokens(
+            &self,
+            _: &SystemId,
+            limit: &RateLimit,
+            want: u32,
+            now: chrono::DateTime<Utc>,
+        ) -> PortResult<Grant> {
+            *self.takes.lock().unwrap() += 1;
+            let mut b = self.bucket.lock().unwrap();
+            let t = ferry_domain::rate_limit::take(*b, limit, want, now.timestamp_millis());
+            if let ferry_domain::rate_limit::Take::Granted { bucket, .. } = t {
+                *b = Some(bucket);
+            }
+            Ok(t.grant())
+        }
+        async fn pause_tokens(&self, _: &SystemId, until: chrono::DateTime<Utc>) -> PortResult<()> {
+            self.pauses.lock().unwrap().push(until);
+            let mut b = self.bucket.lock().unwrap();
+            if let Some(p) = ferry_domain::rate_limit::pause(*b, until.timestamp_millis()) {
+                *b = Some(p);
+            }
+            Ok(())
+        }
+    }
+
+    fn governor(limit: RateLimit) -> (Governor, Arc<Buckets>) {
+        let store = Arc::new(Buckets::default());
+        (Governor::new(SystemId::parse("jira").unwrap(), limit, store.clone()), store)
+    }
+
+    #[tokio::test]
+    async fn tokens_are_leased_a_few_at_a_time_and_spent_from_memory() {
+        let (g, store) = governor(RateLimit { per_second: 1.0, burst: 20 });
+        for _ in 0..20 {
+            g.admit("GET /x", Duration::ZERO).await.expect("within the burst");
+        }
+        assert_eq!(*store.takes.lock().unwrap(), 4, "20 requests, leases of 5");
+        let e = g.admit("GET /x", Duration::from_millis(50)).await.expect_err("the burst is spent");
+        assert_eq!(e.category, ErrorCategory::RateLimited);
+        assert!(e.nothing_applied, "not sent");
+        let wait = e.retry_after.expect("the wait is the Retry-After");
+        assert!(wait > Duration::from_millis(4_900) && wait <= Duration::from_secs(5), "a lease of 5 at 1/s: {wait:?}");
+        assert!(e.message.contains("GET /x") && e.message.contains("rate limit of jira"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_the_next_token_when_it_may() {
+        let (g, _) = governor(RateLimit { per_second: 20.0, burst: 1 });
+        let started = Instant::now();
+        for _ in 0..4 {
+            g.admit("GET /x", Duration::from_secs(1)).await.expect("waits");
+        }
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(140), "three refills at 20/s: {took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_every_caller_and_is_shared_through_the_store() {
+        let (g, store) = governor(RateLimit { per_second: 100.0, burst: 100 });
+        g.admit("GET /x", Duration::ZERO).await.expect("a token");
+        let throttled = LimitSignal { status: 429, retry_after: Some(Duration::from_secs(30)), ..Default::default() };
+        assert!(g.observe(&throttled).await);
+        assert_eq!(store.pauses.lock().unwrap().len(), 1, "the pause is written for the other processes");
+        let e = g.admit("GET /y", Duration::from_secs(5)).await.expect_err("paused beyond the wait allowed");
+        let wait = e.retry_after.expect("retry after");
+        assert!(wait > Duration::from_secs(29), "the held tokens are dropped too: {wait:?}");
+        assert!(!g.observe(&LimitSignal { status: 200, ..Default::default() }).await, "a plain answer pauses nothing");
+    }
+
+    #[tokio::test]
+    async fn no_wait_passes_the_handlers_deadline() {
+        let (g, _) = governor(RateLimit { per_second: 1.0, burst: 1 });
+        g.admit("GET /x", Duration::ZERO).await.expect("the one token");
+        let deadline = Some(Instant::now() + Duration::from_millis(300));
+        let e = within_deadline(deadline, g.admit("GET /x", Duration::from_secs(20))).await.expect_err("too late");
+        assert_eq!(e.category, ErrorCategory::RateLimited, "handed back to the queue, not waited for");
+        let started = Instant::now();
+        g.admit("GET /x", Duration::from_secs(20)).await.expect("without a deadline it waits");
+        assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_system_keeps_its_governor_while_its_pace_stays_the_same() {
+        let governors = Governors::new(Arc::new(Buckets::default()));
+        let mut system: SystemConfig = serde_json::from_value(serde_json::json!({
+            "id": "jira", "kind": "jira", "base_url": "https://acme.atlassian.net",
+            "auth": { "kind": "basic", "username": "bot@acme.test", "token": { "env": "T" } }
+        }))
+        .unwrap();
+        let a = governors.of(&system).expect("Jira Cloud is paced by default");
+        assert_eq!(a.limit(), RateLimit::default_for(ferry_domain::SystemKind::Jira).unwrap());
+        assert!(Arc::ptr_eq(&a, &governors.of(&system).unwrap()), "the same one for every connector");
+        system.rate_limit = Some(ferry_domain::RateLimitSetting::Limit(RateLimit { per_second: 3.0, burst: 6 }));
+        let b = governors.of(&system).unwrap();
+        assert_eq!(b.limit().per_second, 3.0, "a changed pace: a new governor");
+        system.rate_limit = Some(ferry_domain::RateLimitSetting::Off);
+        assert!(governors.of(&system).is_none());
+    }
+}
