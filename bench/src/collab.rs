@@ -7,14 +7,14 @@
 
 use crate::counting::Tally;
 use crate::pipeline::{Invocations, Pipeline};
-use crate::{actor, secrets, BackendKind, SyncArgs, PERSON_PREFIX};
+use crate::{secrets, BackendKind, SyncArgs};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::Utc;
 use ferry_domain::{ByteSource, CommentWrite, EntityId, Integration, PortError, Side};
 use ferry_runtime::actor::Actor;
 use ferry_sim::{AdoSeed, AdoSim, JiraSeed, JiraSim};
-use ferry_testsupport::config::{dir_with_sheets, scope, system, write_and_load};
+use ferry_testsupport::config::{dir_with_sheets, write_and_load};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -159,13 +159,7 @@ impl Setup {
         };
         pipe.engine().apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
         pipe.engine().activate(&integration.id, Utc::now()).await?;
-        let person = |side: Side, email: &'static str, token: &'static str| {
-            let system = system(&set.systems, &integration, side);
-            let scope = scope(&integration, side);
-            async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
-        };
-        let jira_person = person(Side::Left, "alice@acme.test", "jira-alice-token").await?;
-        let ado_person = person(Side::Right, "bob@acme.test", "ado-bob-pat").await?;
+        let (jira_person, ado_person) = crate::persons(&set, &integration).await?;
         Ok(Setup { integration, pipe, jira_person, ado_person, _dir: dir })
     }
 

@@ -197,6 +197,41 @@ fn secrets() -> Arc<dyn SecretSource> {
 
 /// People's tokens are resolved under `FERRY_BENCH_ACTOR_<TOKEN>`.
 const PERSON_PREFIX: &str = "FERRY_BENCH_ACTOR_";
+/// The people who make the benchmarks' changes, on Jira and on Azure DevOps.
+const JIRA_PERSON: &str = "alice@acme.test";
+const ADO_PERSON: &str = "bob@acme.test";
+
+/// Alice on Jira and Bob on Azure DevOps, as the people who make a benchmark's changes.
+async fn persons(
+    set: &ferry_config::ConfigSet,
+    integration: &ferry_domain::Integration,
+) -> Result<(ferry_runtime::actor::Actor, ferry_runtime::actor::Actor)> {
+    let person = |side: Side, email: &'static str, token: &'static str| {
+        let system = system(&set.systems, integration, side);
+        let scope = scope(integration, side);
+        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
+    };
+    Ok((
+        person(Side::Left, JIRA_PERSON, "jira-alice-token").await?,
+        person(Side::Right, ADO_PERSON, "ado-bob-pat").await?,
+    ))
+}
+
+/// The two people who make a benchmark's changes (Alice on Jira, Bob on Azure DevOps) and
+/// a workload of `changes` whose assignees are the demo users Jira knows.
+async fn people(
+    set: &ferry_config::ConfigSet,
+    integration: &ferry_domain::Integration,
+    jira: &ferry_sim::JiraSim,
+    changes: usize,
+) -> Result<(ferry_runtime::actor::Actor, ferry_runtime::actor::Actor, Workload)> {
+    let (people_jira, people_ado) = persons(set, integration).await?;
+    let assignees = [JIRA_PERSON, ADO_PERSON, "carol@acme.test", "erin@acme.test"]
+        .iter()
+        .filter_map(|e| jira.user(e).map(|u| u.id))
+        .collect::<Vec<_>>();
+    Ok((people_jira, people_ado, Workload::new(changes, assignees)))
+}
 
 async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
     let (jira, ado) = ferry_testsupport::demo_simulators().await?;
@@ -218,18 +253,7 @@ async fn run_variant(args: &SyncArgs, v: &Variant) -> Result<Run> {
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
 
-    let person = |side: Side, email: &'static str, token: &'static str| {
-        let system = system(&set.systems, &integration, side);
-        let scope = scope(&integration, side);
-        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
-    };
-    let people_jira = person(Side::Left, "alice@acme.test", "jira-alice-token").await?;
-    let people_ado = person(Side::Right, "bob@acme.test", "ado-bob-pat").await?;
-    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
-        .iter()
-        .filter_map(|e| jira.user(e).map(|u| u.id))
-        .collect::<Vec<_>>();
-    let mut work = Workload::new(args.changes, assignees);
+    let (people_jira, people_ado, mut work) = people(&set, &integration, &jira, args.changes).await?;
 
     // Count only what the pipeline does from here on.
     jira.clear_requests();

@@ -17,14 +17,12 @@ use crate::counting::Tally;
 use crate::latency::runtime;
 use crate::latency::stamps::Stamps;
 use crate::pipeline::Pipeline;
-use crate::workload::{Made, Workload};
+use crate::workload::Made;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use ferry_domain::Side;
 use ferry_engine::EngineSettings;
 use ferry_sim::{AdoRateLimit, JiraRateLimit, RequestRecord};
-use ferry_testsupport::config::{dir_with_sheets, scope, system, with_simulator_urls, write_and_load};
-use ferry_testsupport::people::actor;
+use ferry_testsupport::config::{dir_with_sheets, with_simulator_urls, write_and_load};
 use landing::Written;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,7 +139,6 @@ impl ModeRun {
 
 const JIRA_TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
 const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
-const PERSON_PREFIX: &str = "FERRY_BENCH_ACTOR_";
 const BOT: &str = "ferry-bot@acme.test";
 
 pub async fn run(args: Args) -> Result<()> {
@@ -200,18 +197,7 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
 
-    let person = |side: Side, email: &'static str, token: &'static str| {
-        let system = system(&set.systems, &integration, side);
-        let scope = scope(&integration, side);
-        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
-    };
-    let people_jira = person(Side::Left, "alice@acme.test", "jira-alice-token").await?;
-    let people_ado = person(Side::Right, "bob@acme.test", "ado-bob-pat").await?;
-    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
-        .iter()
-        .filter_map(|e| jira.user(e).map(|u| u.id))
-        .collect::<Vec<_>>();
-    let mut work = Workload::new(args.changes, assignees);
+    let (people_jira, people_ado, mut work) = crate::people(&set, &integration, &jira, args.changes).await?;
 
     // The limits start full, for Ferry's user only, as the runtime starts.
     jira.set_rate_limit(Some(JiraRateLimit {

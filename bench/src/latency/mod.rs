@@ -19,17 +19,16 @@ pub(crate) mod stamps;
 use crate::counting::{Tally, BATCH_PREFIX};
 use crate::pipeline::Pipeline;
 use crate::report::{Bucket, RequestBreakdown};
-use crate::workload::{Made, Workload};
-use crate::BackendKind;
+use crate::workload::Made;
+use crate::{BackendKind, ADO_PERSON, JIRA_PERSON};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use ferry_domain::{Flow, IntegrationId, SecretRef, Side};
+use ferry_domain::{Flow, IntegrationId, SecretRef};
 use ferry_engine::EngineSettings;
-use ferry_runtime::actor::Actor;
 use ferry_runtime::{EnvSecrets, SecretSource, StaticSecrets};
 use ferry_sim::{AdoSim, JiraSim};
-use ferry_testsupport::config::{dir_with_sheets, scope, system, with_simulator_urls, write_and_load};
-use ferry_testsupport::people::{actor, ADO_BOT_PAT, JIRA_BOT_TOKEN};
+use ferry_testsupport::config::{dir_with_sheets, with_simulator_urls, write_and_load};
+use ferry_testsupport::people::{ADO_BOT_PAT, JIRA_BOT_TOKEN};
 use serde_json::json;
 use stamps::Stamps;
 use std::path::PathBuf;
@@ -117,10 +116,7 @@ const ADO_PAT_VAR: &str = "FERRY_BENCH_ADO_PAT";
 const JIRA_HOOK_VAR: &str = "FERRY_BENCH_JIRA_HOOK_SECRET";
 const ADO_HOOK_PASSWORD_VAR: &str = "FERRY_BENCH_ADO_HOOK_PASSWORD";
 const ADO_HOOK_HEADER_VAR: &str = "FERRY_BENCH_ADO_HOOK_HEADER";
-const PERSON_PREFIX: &str = "FERRY_BENCH_ACTOR_";
 const BOT: &str = "ferry-bot@acme.test";
-const JIRA_PERSON: &str = "alice@acme.test";
-const ADO_PERSON: &str = "bob@acme.test";
 /// Test values of the webhook secrets (the simulators sign with them).
 const JIRA_HOOK_SECRET: &str = "bench-jira-hook-secret";
 const ADO_HOOK_PASSWORD: &str = "bench-ado-hook-password";
@@ -229,7 +225,7 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     engine.apply(&set.systems, std::slice::from_ref(&integration), true, Utc::now()).await?;
     engine.activate(&integration.id, Utc::now()).await?;
 
-    let (people_jira, people_ado, mut work) = people(&set, &integration, &jira, args.changes).await?;
+    let (people_jira, people_ado, mut work) = crate::people(&set, &integration, &jira, args.changes).await?;
 
     let running = runtime::start(pipe.clone(), &integration.id, interval, hooks.then(secrets)).await?;
     if let Some(base) = &running.hooks_base {
@@ -298,27 +294,6 @@ async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
             requests: RequestBreakdown::of(&bot_only(jira.requests()), &bot_only(ado.requests())),
         },
     })
-}
-
-/// Alice in Jira and Bob in Azure DevOps, and the workload they make.
-async fn people(
-    set: &ferry_config::ConfigSet,
-    integration: &ferry_domain::Integration,
-    jira: &JiraSim,
-    changes: usize,
-) -> Result<(Actor, Actor, Workload)> {
-    let person = |side: Side, email: &'static str, token: &'static str| {
-        let system = system(&set.systems, integration, side);
-        let scope = scope(integration, side);
-        async move { actor(system?, scope, email, token, PERSON_PREFIX).await }
-    };
-    let people_jira = person(Side::Left, JIRA_PERSON, "jira-alice-token").await?;
-    let people_ado = person(Side::Right, ADO_PERSON, "ado-bob-pat").await?;
-    let assignees = ["alice@acme.test", "bob@acme.test", "carol@acme.test", "erin@acme.test"]
-        .iter()
-        .filter_map(|e| jira.user(e).map(|u| u.id))
-        .collect::<Vec<_>>();
-    Ok((people_jira, people_ado, Workload::new(changes, assignees)))
 }
 
 /// Each change's latency so far (`None`: not landed yet), from both simulators' stamps.
