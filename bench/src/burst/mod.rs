@@ -17,6 +17,7 @@ use crate::counting::Tally;
 use crate::latency::runtime;
 use crate::latency::stamps::Stamps;
 use crate::pipeline::Pipeline;
+use crate::report::RequestBreakdown;
 use crate::workload::Made;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
@@ -129,6 +130,8 @@ pub struct ModeRun {
     /// The governor's store requests: leases taken, pauses written.
     pub leases: u64,
     pub pauses: u64,
+    /// Ferry's requests to both systems by kind (the 429s counted with their kind).
+    pub kinds: RequestBreakdown,
 }
 
 impl ModeRun {
@@ -243,11 +246,16 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
     let op = |name: &str| counts.ops.get(name).copied().unwrap_or(0);
     let mut landed: Vec<Duration> = latencies.iter().flatten().copied().collect();
     landed.sort();
+    let bot = |records: Vec<RequestRecord>| -> Vec<RequestRecord> {
+        records.into_iter().filter(|r| r.user.as_deref() == Some(BOT)).collect()
+    };
+    let (jira_requests, ado_requests) = (bot(jira.requests()), bot(ado.requests()));
     Ok(ModeRun {
         mode,
         changes: made.len(),
-        jira: Requests::of(&jira.requests()),
-        ado: Requests::of(&ado.requests()),
+        jira: Requests::of(&jira_requests),
+        ado: Requests::of(&ado_requests),
+        kinds: RequestBreakdown::of(&jira_requests, &ado_requests),
         total: total.filter(|_| landed.len() == made.len()).unwrap_or_else(|| started.elapsed()),
         making,
         unlanded: made.len() - landed.len(),

@@ -1,7 +1,7 @@
 //! The burst benchmark's figures, side by side per mode, as text or JSON.
 
 use super::{Args, ModeRun, Requests};
-use crate::report::quantile_ms;
+use crate::report::{quantile_ms, RequestBreakdown};
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -11,6 +11,14 @@ type Cell = Box<dyn Fn(&ModeRun) -> String>;
 pub struct Report<'a> {
     pub args: &'a Args,
     pub runs: Vec<ModeRun>,
+}
+
+fn entity_reads(k: &RequestBreakdown) -> u64 {
+    k.get("entity read") + k.get("read after transition")
+}
+
+fn the_rest(k: &RequestBreakdown) -> u64 {
+    k.total() - k.source() - k.target_writes() - entity_reads(k)
 }
 
 fn requests(r: Requests) -> String {
@@ -40,6 +48,10 @@ impl Report<'_> {
             ("Jira requests (429s)", Box::new(|r| requests(r.jira))),
             ("Azure DevOps requests (429s)", Box::new(|r| requests(r.ado))),
             ("all requests (429s)", Box::new(|r| requests(r.jira.plus(r.ado)))),
+            ("  poll searches and batch reads", Box::new(|r| r.kinds.source().to_string())),
+            ("  entity reads", Box::new(|r| entity_reads(&r.kinds).to_string())),
+            ("  creates and updates", Box::new(|r| r.kinds.target_writes().to_string())),
+            ("  transitions, links, user look-ups", Box::new(|r| the_rest(&r.kinds).to_string())),
             ("changes landed", Box::new(|r| format!("{} / {}", r.changes - r.unlanded, r.changes))),
             ("total time (first change made → last landed)", Box::new(|r| format!("{:.1} s", r.total.as_secs_f64()))),
             ("  of which people making the changes", Box::new(|r| format!("{:.1} s", r.making.as_secs_f64()))),
@@ -89,6 +101,7 @@ impl Report<'_> {
                 "jira": req(r.jira),
                 "azure_devops": req(r.ado),
                 "all": req(r.jira.plus(r.ado)),
+                "requests_by_kind": r.kinds.by_kind,
                 "landed": r.changes - r.unlanded,
                 "total_secs": r.total.as_secs_f64(),
                 "making_secs": r.making.as_secs_f64(),
