@@ -17,5 +17,5 @@ pub use ado::{AdoSeed, AdoSim};
 pub use common::{Exchange, Faults, Injected, RequestRecord, Revision, SimUser, TrafficLog, CONTRACT_DIR_VAR};
 pub use hooks::{HookRequest, HookWhen, Hooks};
 pub use jira::{JiraSeed, JiraSim};
-pub use limits::{AdoRateLimit, JiraRateLimit};
+pub use limits::{AdoRateLimit, JiraIssueWriteLimit, JiraQuota, JiraRateLimit};
 pub use webhooks::{DeliveryFault, Sent};

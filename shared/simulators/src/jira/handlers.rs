@@ -11,7 +11,9 @@ use crate::common::{
     CAPTURED_RESPONSE_HEADERS,
 };
 use crate::hooks::{HookRequest, HookWhen};
-use crate::limits::JiraVerdict;
+use crate::limits::{
+    is_read, issue_written, objects_in, request_points, IssueWriteVerdict, JiraVerdict, QuotaState, QuotaVerdict,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -190,6 +192,12 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Option<SimUser> {
 
 /// A 429 of the burst limit whose bucket holds `limit` requests.
 fn rate_limited(retry_after: u64, limit: u32) -> Response {
+    too_many("jira-burst-based", retry_after, u64::from(limit))
+}
+
+/// A 429 of one of Jira's limits (`RateLimit-Reason: reason`), whose budget is `limit`,
+/// to be retried after `retry_after` seconds.
+fn too_many(reason: &'static str, retry_after: u64, limit: u64) -> Response {
     let reset = (Utc::now() + Duration::seconds(retry_after as i64)).format("%Y-%m-%dT%H:%MZ").to_string();
     let mut resp = error(StatusCode::TOO_MANY_REQUESTS, &["Rate limit exceeded."], FieldErrors::new());
     let h = resp.headers_mut();
@@ -203,7 +211,7 @@ fn rate_limited(retry_after: u64, limit: u32) -> Response {
     put("x-ratelimit-remaining", "0".into());
     put("x-ratelimit-reset", reset);
     put("x-ratelimit-nearlimit", "true".into());
-    put("ratelimit-reason", "jira-burst-based".into());
+    put("ratelimit-reason", reason.into());
     resp
 }
 
@@ -215,6 +223,84 @@ fn burst_limit(inner: &Inner, user: &SimUser) -> Result<bool, Response> {
         JiraVerdict::Pass { near } => Ok(near),
         JiraVerdict::Refuse { retry_after, limit } => Err(rate_limited(retry_after, limit)),
     }
+}
+
+/// The tenant's points quota and the per-issue write limit (when on): `Err` with the 429
+/// of the first one the request is over; a refused request costs nothing.
+fn quota_and_issue_limits(inner: &Inner, user: &SimUser, method: &str, path: &str) -> Result<(), Response> {
+    if let QuotaVerdict::Refuse(state) = inner.quota.check(&user.email, Utc::now()) {
+        let mut resp = too_many("jira-quota-tenant-based", seconds_until(state.reset), state.points);
+        quota_headers(resp.headers_mut(), &state);
+        return Err(resp);
+    }
+    if !inner.issue_writes.is_on() {
+        return Ok(());
+    }
+    let Some(issue) = issue_written(method, path).and_then(|k| {
+        let st = inner.lock();
+        inner.find_issue(&st, k).map(|i| st.issues[i].id)
+    }) else {
+        return Ok(());
+    };
+    match inner.issue_writes.check(&user.email, issue, std::time::Instant::now()) {
+        IssueWriteVerdict::Refuse { retry_after, limit } => {
+            Err(too_many("jira-per-issue-on-write", retry_after, u64::from(limit)))
+        }
+        IssueWriteVerdict::Free | IssueWriteVerdict::Pass => Ok(()),
+    }
+}
+
+/// Whole seconds until `t`, rounded up, at least 1 (`Retry-After`).
+fn seconds_until(t: chrono::DateTime<Utc>) -> u64 {
+    let ms = (t - Utc::now()).num_milliseconds().max(0) as u64;
+    ms.div_ceil(1000).max(1)
+}
+
+/// The points-based quota's headers, as Jira Cloud sends them (RFC draft `RateLimit`
+/// fields with Atlassian's `Beta-` prefix): the policy (`q` points a `w`-second window),
+/// what is left (`r`) and the seconds until the window ends (`t`), and
+/// `X-Beta-RateLimit-NearLimit: true` below 20 % of the quota.
+fn quota_headers(h: &mut HeaderMap, state: &QuotaState) {
+    let reset_in = (state.reset - Utc::now()).num_seconds().max(0);
+    let mut put = |name: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(name, v);
+        }
+    };
+    put("beta-ratelimit-policy", format!("\"tenant-app-quota\";q={};w={}", state.points, state.window.as_secs()));
+    put("beta-ratelimit", format!("\"tenant-app-quota\";r={};t={reset_in}", state.remaining));
+    if (state.remaining as f64) < state.points as f64 * 0.2 {
+        put("x-beta-ratelimit-nearlimit", "true".into());
+    }
+}
+
+/// Charges the points of a request that ran (when the quota counts its user) and puts the
+/// quota's headers on its answer. A read's cost depends on the objects it answered, so a
+/// JSON answer to a read is read here.
+async fn charge_quota(inner: &Inner, user: &SimUser, method: &str, path: &str, resp: Response) -> Response {
+    if inner.quota.peek(&user.email, Utc::now()).is_none() {
+        return resp;
+    }
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let read = is_read(method, path);
+    let (resp, objects) = if read && resp.status().is_success() && json {
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let objects = serde_json::from_slice::<Value>(&bytes).map_or(1, |v| objects_in(&v));
+        (Response::from_parts(parts, Body::from(bytes)), objects)
+    } else {
+        let objects = u64::from(read && resp.status().is_success());
+        (resp, objects)
+    };
+    let mut resp = resp;
+    if let Some(state) = inner.quota.charge(&user.email, request_points(read, objects), Utc::now()) {
+        quota_headers(resp.headers_mut(), &state);
+    }
+    resp
 }
 
 async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
@@ -276,7 +362,9 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"protected-area\""));
                 r
             }
-            Some(u) => match burst_limit(&inner, u) {
+            Some(u) => match burst_limit(&inner, u)
+                .and_then(|near| quota_and_issue_limits(&inner, u, &method, &path).map(|()| near))
+            {
                 Err(refused) => {
                     // Labelled as a fault's answer: the contract check judges the API's own.
                     injected = Injected::RateLimited(0);
@@ -288,7 +376,7 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
                     if near {
                         resp.headers_mut().insert("x-ratelimit-nearlimit", HeaderValue::from_static("true"));
                     }
-                    resp
+                    charge_quota(&inner, u, &method, &path, resp).await
                 }
             },
         },

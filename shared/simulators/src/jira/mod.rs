@@ -313,6 +313,18 @@ impl JiraSim {
         self.inner.limiter.set(limit);
     }
 
+    /// Turns Jira Cloud's per-issue write limit on (no writes counted) or off (`None`, the
+    /// default): see [`crate::limits::JiraIssueWriteLimit`].
+    pub fn set_issue_write_limit(&self, limit: Option<crate::limits::JiraIssueWriteLimit>) {
+        self.inner.issue_writes.set(limit);
+    }
+
+    /// Turns the tenant's points-based quota on (nothing spent) or off (`None`, the
+    /// default): see [`crate::limits::JiraQuota`].
+    pub fn set_quota(&self, quota: Option<crate::limits::JiraQuota>) {
+        self.inner.quota.set(quota);
+    }
+
     /// Test hooks that interleave other work with a request (see [`crate::hooks`]).
     pub fn hooks(&self) -> &crate::hooks::Hooks {
         &self.inner.hooks

@@ -174,6 +174,10 @@ pub(crate) struct Inner {
     pub hooks: crate::hooks::Hooks,
     /// The burst rate limit, when a test turns it on.
     pub limiter: crate::limits::JiraLimiter,
+    /// The per-issue write limit, when a test turns it on.
+    pub issue_writes: crate::limits::IssueWriteLimiter,
+    /// The points-based quota of the tenant, when a test turns it on.
+    pub quota: crate::limits::JiraQuotaLimiter,
     pub port: u16,
     pub started: DateTime<Utc>,
     state: Mutex<State>,
@@ -331,6 +335,8 @@ impl Inner {
             traffic: TrafficLog::from_env("jira", port),
             hooks: crate::hooks::Hooks::default(),
             limiter: Default::default(),
+            issue_writes: Default::default(),
+            quota: Default::default(),
             port,
             started: Utc::now(),
             state: Mutex::new(State {

@@ -647,6 +647,102 @@ async fn over_the_burst_limit_a_request_is_refused_with_no_effect_and_near_it_an
 }
 
 #[tokio::test]
+async fn over_the_per_issue_write_limit_a_write_is_refused_with_no_effect_and_other_issues_go_on() {
+    let sim = start().await;
+    let bot = Api::new(&sim, BOT);
+    let (hot, cold) = (bot.create("hot").await, bot.create("cold").await);
+    let id = bot.get(&format!("issue/{hot}")).await.body["id"].as_str().unwrap().to_string();
+    let limit = crate::JiraIssueWriteLimit { writes: 3, window: std::time::Duration::from_secs(30), users: vec![] };
+    sim.set_issue_write_limit(Some(limit));
+    // An edit, a comment and a transition: three writes of every kind counted.
+    assert_eq!(bot.put(&format!("issue/{hot}"), json!({"fields": {"summary": "hot 1"}})).await.status, 204);
+    assert_eq!(bot.post(&format!("issue/{hot}/comment"), json!({"body": adf("one")})).await.status, 201);
+    assert_eq!(bot.post(&format!("issue/{hot}/transitions"), json!({"transition": {"id": "11"}})).await.status, 204);
+    // The fourth, by id rather than key: the same issue.
+    let refused = bot.put(&format!("issue/{id}"), json!({"fields": {"summary": "hot 2"}})).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.headers["ratelimit-reason"], "jira-per-issue-on-write");
+    let wait: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&wait), "until the first write leaves the window: {wait}");
+    assert!(refused.headers["x-ratelimit-reset"].to_str().unwrap().ends_with('Z'));
+    let link = json!({"globalId": "x:1", "object": {"url": "https://example.test/1", "title": "x"}});
+    assert_eq!(bot.post(&format!("issue/{hot}/remotelink"), link.clone()).await.status, 429, "a remote link too");
+    assert_eq!(
+        bot.get(&format!("issue/{hot}")).await.body["fields"]["summary"],
+        "hot 1",
+        "the refused edit did nothing"
+    );
+    assert_eq!(bot.get(&format!("issue/{hot}/remotelink")).await.body, json!([]), "nor the link");
+    assert_eq!(bot.get(&format!("issue/{hot}")).await.status, 200, "reads are not writes");
+    for i in 0..4 {
+        let r = bot.put(&format!("issue/{cold}"), json!({"fields": {"summary": format!("cold {i}")}})).await;
+        assert_eq!(r.status, if i < 3 { 204 } else { 429 }, "another issue has its own count ({i})");
+    }
+    assert!(!bot.create("a new issue").await.is_empty(), "creating one is not a write to an existing one");
+    sim.set_issue_write_limit(None);
+    assert_eq!(bot.put(&format!("issue/{hot}"), json!({"fields": {"summary": "hot 3"}})).await.status, 204, "off");
+}
+
+#[tokio::test]
+async fn over_the_points_quota_every_request_is_refused_until_the_window_ends() {
+    let sim = start().await;
+    let (bot, alice) = (Api::new(&sim, BOT), Api::new(&sim, ALICE));
+    let key = bot.create("quota").await;
+    bot.create("another").await;
+    // Windows of 3 s aligned to the clock: start at the beginning of one, so that the
+    // requests below all fall in it.
+    let window = std::time::Duration::from_secs(3);
+    let in_window = Utc::now().timestamp_millis() % 3_000;
+    tokio::time::sleep(std::time::Duration::from_millis((3_000 - in_window) as u64 + 20)).await;
+    sim.set_quota(Some(crate::JiraQuota { points: 30, window, users: vec![BOT.0.into()] }));
+    let remaining = |r: &Resp| {
+        let v = r.headers["beta-ratelimit"].to_str().unwrap().to_string();
+        assert!(v.starts_with("\"tenant-app-quota\";r="), "{v}");
+        v.split(';').find_map(|p| p.strip_prefix("r=")).unwrap().parse::<u64>().unwrap()
+    };
+    // A read costs 1 + 1 for each object it answers, a write 1.
+    let read = bot.get(&format!("issue/{key}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.headers["beta-ratelimit-policy"], "\"tenant-app-quota\";q=30;w=3");
+    assert_eq!(remaining(&read), 28, "one issue: 2 points");
+    let write = bot.put(&format!("issue/{key}"), json!({"fields": {"summary": "q"}})).await;
+    assert_eq!((write.status, remaining(&write)), (204, 27), "a write: 1 point");
+    let found = bot.post("search/jql", json!({"jql": "project = APP", "fields": ["summary"], "maxResults": 5})).await;
+    let hits = found.body["issues"].as_array().unwrap().len() as u64;
+    assert!(hits > 1, "{}", found.body);
+    assert_eq!(remaining(&found), 27 - (1 + hits), "a search (a POST, but a read): 1 + 1 per issue on the page");
+    assert!(!found.headers.contains_key("x-beta-ratelimit-nearlimit"));
+    let mut left = 27 - (1 + hits);
+    let mut near = false;
+    while left > 0 {
+        let r = bot.get("myself").await;
+        assert_eq!(r.status, 200, "{left} points left");
+        left = left.saturating_sub(2);
+        assert_eq!(remaining(&r), left, "a user: 2 points");
+        near |= r.headers.contains_key("x-beta-ratelimit-nearlimit");
+    }
+    assert!(near, "answers under 20 % left say so");
+    let refused = bot.get("myself").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.headers["ratelimit-reason"], "jira-quota-tenant-based");
+    assert_eq!(refused.headers["x-ratelimit-limit"], "30");
+    assert!(refused.headers["x-ratelimit-reset"].to_str().unwrap().ends_with('Z'));
+    let wait: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3).contains(&wait), "until the window ends: {wait}");
+    assert_eq!(remaining(&refused), 0);
+    let edit = bot.put(&format!("issue/{key}"), json!({"fields": {"summary": "refused"}})).await;
+    assert_eq!(edit.status, 429, "writes too");
+    assert_eq!(alice.get("myself").await.status, 200, "only the users counted");
+    assert_eq!(bot.get(&format!("issue/{key}")).await.status, 429);
+    assert_eq!(alice.get(&format!("issue/{key}")).await.body["fields"]["summary"], "q", "the refused edit did nothing");
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    let next = bot.get("myself").await;
+    assert_eq!((next.status, remaining(&next)), (200, 28), "a new window, a full quota");
+    sim.set_quota(None);
+    assert!(!bot.get("myself").await.headers.contains_key("beta-ratelimit"), "off: no quota headers");
+}
+
+#[tokio::test]
 async fn search_lag_hides_fresh_updates_unless_reconciled() {
     let sim = start().await;
     let bot = Api::new(&sim, BOT);
