@@ -1,7 +1,9 @@
 //! The rate-limit governor of one system: every request Ferry's HTTP client sends to the
 //! system first takes a token ([`Governor::admit`]), and a response that says "no more
-//! until T" ([`ferry_domain::rate_limit::pause_until`]) pauses the system's bucket
-//! ([`Governor::observe`]), so every caller waits, not only the one that met the limit.
+//! until T" pauses the system's bucket ([`Governor::observe`]), so every caller waits, not
+//! only the one that met the limit. A 429 of Jira's per-issue write limit holds back only
+//! the writes to that issue ([`ferry_domain::limit_meaning`]): they wait, then go spaced
+//! out, while the rest of the site goes on.
 //!
 //! The bucket is the store's ([`RateLimitStore`]), shared by every process of a stack:
 //! each Lambda function, or the embedded runner and a `ferry preview` on the same file.
@@ -18,8 +20,9 @@
 //! (`ferry_runtime::settle`), and nothing is lost.
 
 use chrono::Utc;
+use ferry_domain::limit_meaning::{meaning, LimitMeaning};
 use ferry_domain::ports::RateLimitStore;
-use ferry_domain::rate_limit::{pause_until, Grant, LimitSignal, RateLimit};
+use ferry_domain::rate_limit::{Grant, LimitSignal, RateLimit};
 use ferry_domain::{ErrorCategory, PortError, SystemConfig, SystemId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +31,9 @@ use std::time::{Duration, Instant};
 /// How long leased tokens stay usable. A process that stops sending leaves its tokens to
 /// lapse instead of spending them later on top of what the others take meanwhile.
 pub const LEASE_TTL: Duration = Duration::from_secs(1);
+
+/// Issues whose writes are spaced are forgotten past this many, oldest pace first.
+const MAX_PACED_ISSUES: usize = 1_000;
 
 tokio::task_local! {
     /// When the current handler must be done (a Lambda invocation's deadline, less its margin).
@@ -83,6 +89,37 @@ impl Held {
         self.tokens = 0;
         self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
     }
+
+    /// A lease of `n` tokens granted at `now`, one of them spent by the request that asked.
+    fn leased(&mut self, n: u32, now: Instant) {
+        self.tokens = n.saturating_sub(1);
+        self.lapse = Some(now + LEASE_TTL);
+    }
+}
+
+/// The pace of the writes to one issue after the issue's write limit refused one: none
+/// before `free_at`, then one at a time at least `gap` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IssuePace {
+    free_at: Instant,
+    gap: Duration,
+}
+
+impl IssuePace {
+    /// A write to the issue at `now`: `None` when it may go (its slot taken), else how
+    /// long until it may.
+    fn take_slot(&mut self, now: Instant) -> Option<Duration> {
+        if self.free_at > now {
+            return Some(self.free_at - now);
+        }
+        self.free_at = now + self.gap;
+        None
+    }
+
+    /// No write came for a whole gap after the last slot: the issue's window has room again.
+    fn is_over(&self, now: Instant) -> bool {
+        now >= self.free_at + self.gap
+    }
 }
 
 /// One system's governor; shared by every connector of the system in the process.
@@ -93,6 +130,8 @@ pub struct Governor {
     held: Mutex<Held>,
     /// One lease request at a time from this process; the others spend what it brings.
     leasing: tokio::sync::Mutex<()>,
+    /// The issues whose writes are spaced out, by the id or key in their path.
+    issues: Mutex<HashMap<String, IssuePace>>,
 }
 
 impl std::fmt::Debug for Governor {
@@ -103,7 +142,14 @@ impl std::fmt::Debug for Governor {
 
 impl Governor {
     pub fn new(system: SystemId, limit: RateLimit, store: Arc<dyn RateLimitStore>) -> Self {
-        Self { system, limit, store, held: Mutex::new(Held::default()), leasing: tokio::sync::Mutex::new(()) }
+        Self {
+            system,
+            limit,
+            store,
+            held: Mutex::new(Held::default()),
+            leasing: tokio::sync::Mutex::new(()),
+            issues: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn limit(&self) -> RateLimit {
@@ -114,21 +160,32 @@ impl Governor {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn issues(&self) -> std::sync::MutexGuard<'_, HashMap<String, IssuePace>> {
+        self.issues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Takes a token for one request to the system, waiting for it up to `max_wait` (and
-    /// never past the deadline of [`within_deadline`]). A longer wait is a `RateLimited`
-    /// error, nothing sent, with the wait as its `Retry-After`. A store that fails is
-    /// logged and the request goes out: the governor spares the system, it never stops Ferry.
-    pub async fn admit(&self, what: &str, max_wait: Duration) -> Result<(), PortError> {
+    /// never past the deadline of [`within_deadline`]); a write to an issue (`issue`)
+    /// whose writes are spaced out first waits for its slot. A longer wait is a
+    /// `RateLimited` error, nothing sent, with the wait as its `Retry-After`. A store that
+    /// fails is logged and the request goes out: the governor spares the system, it never
+    /// stops Ferry.
+    pub async fn admit(&self, what: &str, issue: Option<&str>, max_wait: Duration) -> Result<(), PortError> {
         let started = Instant::now();
         loop {
-            let step = self.held().step(Instant::now());
-            let wait = match step {
-                Step::Go => return Ok(()),
-                Step::Paused(d) => d,
-                Step::Lease => match self.lease().await {
-                    Some(d) => d,
-                    None => return Ok(()),
-                },
+            let wait = match self.issue_slot(issue, Instant::now()) {
+                Some(d) => d,
+                None => {
+                    let step = self.held().step(Instant::now());
+                    match step {
+                        Step::Go => return Ok(()),
+                        Step::Paused(d) => d,
+                        Step::Lease => match self.lease().await {
+                            Some(d) => d,
+                            None => return Ok(()),
+                        },
+                    }
+                }
             };
             let now = Instant::now();
             let allowed = max_wait.saturating_sub(now - started).min(time_left(now).unwrap_or(Duration::MAX));
@@ -150,6 +207,36 @@ impl Governor {
         }
     }
 
+    /// The slot of a write to `issue` at `now`: `None` when it may go (no pace, or a slot
+    /// taken), else how long until its slot. A pace no write used for a gap is dropped.
+    fn issue_slot(&self, issue: Option<&str>, now: Instant) -> Option<Duration> {
+        let issue = issue?;
+        let mut issues = self.issues();
+        let pace = issues.get_mut(issue)?;
+        if pace.is_over(now) {
+            issues.remove(issue);
+            return None;
+        }
+        pace.take_slot(now)
+    }
+
+    /// Spaces the writes to `issue` out: none before `until`, then one every `gap`.
+    fn pace_issue(&self, issue: &str, until: Instant, gap: Duration) {
+        let mut issues = self.issues();
+        if issues.len() >= MAX_PACED_ISSUES && !issues.contains_key(issue) {
+            let now = Instant::now();
+            issues.retain(|_, p| !p.is_over(now));
+            if issues.len() >= MAX_PACED_ISSUES {
+                if let Some(oldest) = issues.iter().min_by_key(|(_, p)| p.free_at).map(|(k, _)| k.clone()) {
+                    issues.remove(&oldest);
+                }
+            }
+        }
+        let pace = issues.entry(issue.to_string()).or_insert(IssuePace { free_at: until, gap });
+        pace.free_at = pace.free_at.max(until);
+        pace.gap = pace.gap.max(gap);
+    }
+
     /// Leases tokens from the store; `None` when one was spent for this request (or the
     /// store failed), else how long until the bucket has one.
     async fn lease(&self) -> Option<Duration> {
@@ -163,9 +250,7 @@ impl Governor {
         }
         match self.store.take_tokens(&self.system, &self.limit, self.limit.lease(), Utc::now()).await {
             Ok(Grant::Tokens(n)) => {
-                let mut held = self.held();
-                held.tokens = n.saturating_sub(1);
-                held.lapse = Some(Instant::now() + LEASE_TTL);
+                self.held().leased(n, Instant::now());
                 None
             }
             Ok(Grant::Wait(d)) => Some(d),
@@ -176,18 +261,31 @@ impl Governor {
         }
     }
 
-    /// Reads what a response says about the limit; when it pauses requests, pauses them
-    /// here at once and in the shared bucket. Answers whether it paused.
-    pub async fn observe(&self, signal: &LimitSignal) -> bool {
+    /// Reads what the answer to a request (a write to `issue`, if any) says about the
+    /// limit ([`meaning`]): a pause of the site holds every caller here at once and, through
+    /// the shared bucket, in the other processes; a delay of one issue spaces out this
+    /// process's writes to it. Answers whether the request's retry waits in [`Governor::admit`]
+    /// (else the caller waits as it would without a governor).
+    pub async fn observe(&self, signal: &LimitSignal, issue: Option<&str>) -> bool {
         let now = Utc::now();
-        let Some(until) = pause_until(signal, now) else { return false };
-        let wait = (until - now).to_std().unwrap_or_default();
-        self.held().pause(Instant::now() + wait);
-        tracing::info!(system = %self.system, status = signal.status, pause_ms = wait.as_millis() as u64, "rate limit: the system asked for a pause");
-        if let Err(e) = self.store.pause_tokens(&self.system, until).await {
-            tracing::warn!(system = %self.system, "rate limit: the pause is not shared with other processes: {e}");
+        let later = |until: chrono::DateTime<Utc>| Instant::now() + (until - now).to_std().unwrap_or_default();
+        match meaning(signal, issue.is_some(), now) {
+            LimitMeaning::Nothing | LimitMeaning::RetryThis(_) => false,
+            LimitMeaning::DelayIssue { until, gap } => {
+                let issue = issue.unwrap_or_default();
+                tracing::info!(system = %self.system, issue, pause_ms = (until - now).num_milliseconds(), gap_ms = gap.as_millis() as u64, "rate limit: the issue's writes are limited; spacing them out");
+                self.pace_issue(issue, later(until), gap);
+                true
+            }
+            LimitMeaning::PauseSite(until) => {
+                self.held().pause(later(until));
+                tracing::info!(system = %self.system, status = signal.status, pause_ms = (until - now).num_milliseconds(), "rate limit: the system asked for a pause");
+                if let Err(e) = self.store.pause_tokens(&self.system, until).await {
+                    tracing::warn!(system = %self.system, "rate limit: the pause is not shared with other processes: {e}");
+                }
+                true
+            }
         }
-        true
     }
 }
 
@@ -257,6 +355,61 @@ mod tests {
         assert_eq!(h.paused_until, Some(t + ms(900)), "a longer one replaces it");
     }
 
+    #[test]
+    fn a_paced_issue_lets_one_write_through_a_gap_and_is_forgotten_after_a_quiet_gap() {
+        let t = Instant::now();
+        let ms = |n| Duration::from_millis(n);
+        let mut pace = IssuePace { free_at: t + ms(1_000), gap: ms(400) };
+        // (behaviour, at ms, wait, free at ms after)
+        let table = [
+            ("before the delay ends a write waits", 200, Some(ms(800)), 1_000),
+            ("at its end one goes", 1_000, None, 1_400),
+            ("the next one waits a gap", 1_000, Some(ms(400)), 1_400),
+            ("and then goes", 1_450, None, 1_850),
+        ];
+        for (behaviour, at, wait, free_at) in table {
+            assert_eq!(pace.take_slot(t + ms(at)), wait, "{behaviour}");
+            assert_eq!(pace.free_at, t + ms(free_at), "{behaviour}: free at");
+        }
+        assert!(!pace.is_over(t + ms(2_000)), "within a gap of the last slot");
+        assert!(pace.is_over(t + ms(2_250)), "a whole gap without a write");
+    }
+
+    #[tokio::test]
+    async fn a_per_issue_429_holds_back_that_issues_writes_and_nothing_else() {
+        let (g, store) = governor(RateLimit { per_second: 100.0, burst: 100 });
+        let per_issue = LimitSignal {
+            status: 429,
+            retry_after: Some(Duration::from_secs(2)),
+            remaining: Some(0),
+            reason: Some(ferry_domain::limit_meaning::LimitReason::PerIssueWrite),
+            limit: Some(4),
+            ..Default::default()
+        };
+        assert!(g.observe(&per_issue, Some("10001")).await, "the write's retry waits in admit");
+        assert!(store.pauses.lock().unwrap().is_empty(), "the site is not paused");
+        g.admit("PUT /issue/10002", Some("10002"), Duration::ZERO).await.expect("another issue goes on");
+        g.admit("GET /issue/10001", None, Duration::ZERO).await.expect("a read of the same issue too");
+        let e = g.admit("PUT /issue/10001", Some("10001"), Duration::from_millis(100)).await.expect_err("held back");
+        assert_eq!(e.category, ErrorCategory::RateLimited);
+        let wait = e.retry_after.expect("handed back with the wait");
+        assert!(wait > Duration::from_millis(1_800) && wait <= Duration::from_secs(2), "{wait:?}");
+        let started = Instant::now();
+        g.admit("PUT /issue/10001", Some("10001"), Duration::from_secs(5)).await.expect("waits in place");
+        g.admit("PUT /issue/10001", Some("10001"), Duration::from_secs(5)).await.expect("and the next a gap later");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(2_300), "2 s, then a gap of 2 s / 4 writes: {took:?}");
+        let quota = LimitSignal {
+            reason: Some(ferry_domain::limit_meaning::LimitReason::TenantQuota),
+            retry_after: Some(Duration::from_secs(30)),
+            ..per_issue
+        };
+        assert!(g.observe(&quota, Some("10001")).await);
+        assert_eq!(store.pauses.lock().unwrap().len(), 1, "the quota pauses the whole site");
+        let e = g.admit("GET /x", None, Duration::ZERO).await.expect_err("every request waits");
+        assert!(e.retry_after.unwrap() > Duration::from_secs(29));
+    }
+
     /// A bucket in memory with the store's rules, counting the requests it gets.
     #[derive(Default)]
     struct Buckets {
@@ -301,10 +454,10 @@ mod tests {
     async fn tokens_are_leased_a_few_at_a_time_and_spent_from_memory() {
         let (g, store) = governor(RateLimit { per_second: 1.0, burst: 20 });
         for _ in 0..20 {
-            g.admit("GET /x", Duration::ZERO).await.expect("within the burst");
+            g.admit("GET /x", None, Duration::ZERO).await.expect("within the burst");
         }
         assert_eq!(*store.takes.lock().unwrap(), 4, "20 requests, leases of 5");
-        let e = g.admit("GET /x", Duration::from_millis(50)).await.expect_err("the burst is spent");
+        let e = g.admit("GET /x", None, Duration::from_millis(50)).await.expect_err("the burst is spent");
         assert_eq!(e.category, ErrorCategory::RateLimited);
         assert!(e.nothing_applied, "not sent");
         let wait = e.retry_after.expect("the wait is the Retry-After");
@@ -317,7 +470,7 @@ mod tests {
         let (g, _) = governor(RateLimit { per_second: 20.0, burst: 1 });
         let started = Instant::now();
         for _ in 0..4 {
-            g.admit("GET /x", Duration::from_secs(1)).await.expect("waits");
+            g.admit("GET /x", None, Duration::from_secs(1)).await.expect("waits");
         }
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(140), "three refills at 20/s: {took:?}");
@@ -326,25 +479,29 @@ mod tests {
     #[tokio::test]
     async fn a_pause_holds_every_caller_and_is_shared_through_the_store() {
         let (g, store) = governor(RateLimit { per_second: 100.0, burst: 100 });
-        g.admit("GET /x", Duration::ZERO).await.expect("a token");
+        g.admit("GET /x", None, Duration::ZERO).await.expect("a token");
         let throttled = LimitSignal { status: 429, retry_after: Some(Duration::from_secs(30)), ..Default::default() };
-        assert!(g.observe(&throttled).await);
+        assert!(g.observe(&throttled, None).await);
         assert_eq!(store.pauses.lock().unwrap().len(), 1, "the pause is written for the other processes");
-        let e = g.admit("GET /y", Duration::from_secs(5)).await.expect_err("paused beyond the wait allowed");
+        let e = g.admit("GET /y", None, Duration::from_secs(5)).await.expect_err("paused beyond the wait allowed");
         let wait = e.retry_after.expect("retry after");
         assert!(wait > Duration::from_secs(29), "the held tokens are dropped too: {wait:?}");
-        assert!(!g.observe(&LimitSignal { status: 200, ..Default::default() }).await, "a plain answer pauses nothing");
+        assert!(
+            !g.observe(&LimitSignal { status: 200, ..Default::default() }, None).await,
+            "a plain answer pauses nothing"
+        );
     }
 
     #[tokio::test]
     async fn no_wait_passes_the_handlers_deadline() {
         let (g, _) = governor(RateLimit { per_second: 1.0, burst: 1 });
-        g.admit("GET /x", Duration::ZERO).await.expect("the one token");
+        g.admit("GET /x", None, Duration::ZERO).await.expect("the one token");
         let deadline = Some(Instant::now() + Duration::from_millis(300));
-        let e = within_deadline(deadline, g.admit("GET /x", Duration::from_secs(20))).await.expect_err("too late");
+        let e =
+            within_deadline(deadline, g.admit("GET /x", None, Duration::from_secs(20))).await.expect_err("too late");
         assert_eq!(e.category, ErrorCategory::RateLimited, "handed back to the queue, not waited for");
         let started = Instant::now();
-        g.admit("GET /x", Duration::from_secs(20)).await.expect("without a deadline it waits");
+        g.admit("GET /x", None, Duration::from_secs(20)).await.expect("without a deadline it waits");
         assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
     }
 

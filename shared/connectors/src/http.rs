@@ -3,6 +3,7 @@
 
 use crate::governor::Governor;
 use chrono::{DateTime, Utc};
+use ferry_domain::limit_meaning::LimitReason;
 use ferry_domain::{Backoff, ErrorCategory, LimitSignal, PortError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -34,7 +35,15 @@ pub struct HttpOptions {
     /// a response that asks for a pause pauses it for every caller. `None`: requests go
     /// out unpaced and a 429 slows only the call that met it.
     pub governor: Option<Arc<Governor>>,
+    /// The issue a request writes to, for a system that limits the writes to one issue
+    /// (Jira Cloud): the governor spaces out that issue's writes after a 429 of that
+    /// limit instead of pausing the whole system.
+    pub issue_of_write: Option<IssueOfWrite>,
 }
+
+/// The issue (its id or key as the path gives it) a request of `method` to `path` writes
+/// to, if it is such a write.
+pub type IssueOfWrite = for<'a> fn(&Method, &'a str) -> Option<&'a str>;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -48,6 +57,7 @@ impl Default for HttpOptions {
             ca_cert_pem: None,
             allowed_hosts: AllowedHosts::default(),
             governor: None,
+            issue_of_write: None,
         }
     }
 }
@@ -412,12 +422,13 @@ impl Http {
         let what = format!("{} {} {}", self.system, method, url.path());
         // Absolute URLs (e.g. Azure DevOps' identities host) meet the allow-list too.
         self.opts.allowed_hosts.check(&what, &url)?;
+        let issue = self.opts.issue_of_write.and_then(|f| f(&method, url.path()));
         let mut attempt = 0u32;
         // Whether every attempt so far was certainly not applied (see `nothing_applied`).
         let mut nothing_applied = true;
         loop {
             attempt += 1;
-            self.admit(&what).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
+            self.admit(&what, issue).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
             let mut req =
                 self.client.request(method.clone(), url.clone()).header(self.auth_name.clone(), self.auth.clone());
             if let Some(b) = body {
@@ -432,7 +443,7 @@ impl Http {
                     let status = resp.status();
                     let headers = resp.headers().clone();
                     let body = read_capped(resp, MAX_RESPONSE_BYTES).await;
-                    paused = self.observe(status, &headers).await;
+                    paused = self.observe(status, &headers, issue).await;
                     match body {
                         Ok(body) if status.is_success() => {
                             return Ok(HttpResponse { status, headers, body });
@@ -480,9 +491,9 @@ impl Http {
     /// Before each attempt: the governor's token, or without a governor the pace a
     /// success's `Retry-After` set. Fails (unsent) when the wait is longer than the call
     /// may wait.
-    async fn admit(&self, what: &str) -> Result<(), PortError> {
+    async fn admit(&self, what: &str, issue: Option<&str>) -> Result<(), PortError> {
         match &self.opts.governor {
-            Some(g) => g.admit(what, self.opts.max_retry_after).await,
+            Some(g) => g.admit(what, issue, self.opts.max_retry_after).await,
             None => {
                 self.wait_for_pace().await;
                 Ok(())
@@ -493,10 +504,10 @@ impl Http {
     /// After each answer: what it says about the limit. With a governor, a pause it asks
     /// for holds every caller (the retry of a rate-limited call then waits in [`Http::admit`],
     /// not here); without one, a success's `Retry-After` paces this client. Answers
-    /// whether the governor paused.
-    async fn observe(&self, status: StatusCode, headers: &HeaderMap) -> bool {
+    /// whether the retry waits in [`Http::admit`]. `issue`: the issue the request wrote.
+    async fn observe(&self, status: StatusCode, headers: &HeaderMap, issue: Option<&str>) -> bool {
         match &self.opts.governor {
-            Some(g) => g.observe(&limit_signal(status, headers)).await,
+            Some(g) => g.observe(&limit_signal(status, headers), issue).await,
             None => {
                 if let Some(d) = retry_after(headers).filter(|_| status.is_success()) {
                     self.pace(d.min(self.opts.max_retry_after));
@@ -667,6 +678,8 @@ pub fn limit_signal(status: StatusCode, headers: &HeaderMap) -> LimitSignal {
         retry_after: retry_after(headers),
         remaining: headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()?.trim().parse().ok()),
         reset: ratelimit_reset(headers),
+        reason: headers.get("ratelimit-reason").and_then(|v| v.to_str().ok()).map(LimitReason::parse),
+        limit: headers.get("x-ratelimit-limit").and_then(|v| v.to_str().ok()?.trim().parse().ok()),
     }
 }
 
@@ -742,12 +755,13 @@ impl Http {
     ) -> Result<reqwest::Response, PortError> {
         let what = format!("{} {} {}", self.system, method, url.path());
         self.opts.allowed_hosts.check(&what, &url)?;
+        let issue = self.opts.issue_of_write.and_then(|f| f(&method, url.path()));
         let mut body = body;
         let mut attempt = 0u32;
         let mut nothing_applied = true;
         loop {
             attempt += 1;
-            self.admit(&what).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
+            self.admit(&what, issue).await.map_err(|e| e.with_nothing_applied(nothing_applied))?;
             let (this, again) = match &mut body {
                 RawBody::Bytes(b) => (Some(reqwest::Body::from(b.clone())), true),
                 RawBody::Stream(s) => (s.take(), false),
@@ -763,13 +777,13 @@ impl Http {
             let mut paused = false;
             let (err, wait) = match req.send().await {
                 Ok(resp) if resp.status().is_success() || (keep_redirect && resp.status().is_redirection()) => {
-                    self.observe(resp.status(), resp.headers()).await;
+                    self.observe(resp.status(), resp.headers(), issue).await;
                     return Ok(resp);
                 }
                 Ok(resp) => {
                     let (status, headers) = (resp.status(), resp.headers().clone());
                     nothing_applied &= status.is_client_error();
-                    paused = self.observe(status, &headers).await;
+                    paused = self.observe(status, &headers, issue).await;
                     let text = read_capped(resp, MAX_RESPONSE_BYTES).await.unwrap_or_default();
                     let wait = rate_limit_wait(&headers, status, Utc::now());
                     (self.status_error(&what, status, &text).with_retry_after(wait), wait)

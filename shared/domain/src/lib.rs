@@ -16,6 +16,7 @@ pub mod filter_scope;
 pub mod html;
 pub mod ids;
 pub mod integration;
+pub mod limit_meaning;
 pub mod message;
 pub mod model;
 pub mod names;

@@ -183,6 +183,10 @@ pub struct LimitSignal {
     pub remaining: Option<u64>,
     /// `X-RateLimit-Reset`.
     pub reset: Option<DateTime<Utc>>,
+    /// `RateLimit-Reason`: the limit a 429 met ([`crate::limit_meaning`]).
+    pub reason: Option<crate::limit_meaning::LimitReason>,
+    /// `X-RateLimit-Limit`.
+    pub limit: Option<u64>,
 }
 
 /// Until when a response pauses every request to its system, if it does:
@@ -281,6 +285,7 @@ mod tests {
             retry_after: retry_after.map(Duration::from_secs),
             remaining,
             reset: reset.and_then(at),
+            ..Default::default()
         };
         // (behaviour, response, pause until)
         let table = [

@@ -30,6 +30,7 @@ mod comments;
 mod discovery;
 mod errors;
 mod history;
+pub mod issue_writes;
 mod jql;
 mod media;
 mod relations;
@@ -105,6 +106,7 @@ impl JiraConnector {
         if opts.proxy.is_none() {
             opts.proxy = system.proxy.clone();
         }
+        opts.issue_of_write = Some(issue_writes::issue_of_write);
         let http = Http::new(&format!("jira {}", system.id), &system.base_url, auth, opts, errors::error_text)?;
         let browse_base = http.base().as_str().trim_end_matches('/').to_string();
         Ok(Self {
