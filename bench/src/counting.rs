@@ -360,7 +360,9 @@ impl<S: ConfigStore + StateStore> CountedStore<S> {
     }
 }
 
-/// The governor's bucket: a take is one conditional `PutItem`, a pause one `UpdateItem`.
+/// The governor's bucket: a granted take is one conditional `PutItem`, a pause one
+/// `UpdateItem`. A take answered "wait" is counted apart and costs no request: the DynamoDB
+/// store answers it from the bucket it last saw (`dynamo_rate_limit.rs`).
 #[async_trait]
 impl<S: ConfigStore + StateStore + RateLimitStore> RateLimitStore for CountedStore<S> {
     async fn take_tokens(
@@ -370,8 +372,12 @@ impl<S: ConfigStore + StateStore + RateLimitStore> RateLimitStore for CountedSto
         want: u32,
         now: chrono::DateTime<chrono::Utc>,
     ) -> PortResult<ferry_domain::Grant> {
-        self.write("take_tokens");
-        self.inner.take_tokens(system, limit, want, now).await
+        let grant = self.inner.take_tokens(system, limit, want, now).await;
+        match grant {
+            Ok(ferry_domain::Grant::Wait(_)) => self.tally.count("port.take_tokens_wait"),
+            _ => self.write("take_tokens"),
+        }
+        grant
     }
     async fn pause_tokens(&self, system: &SystemId, until: chrono::DateTime<chrono::Utc>) -> PortResult<()> {
         self.op("UpdateItem", "pause_tokens");

@@ -408,7 +408,14 @@ mod tests {
     use super::*;
 
     fn req(method: &str, path: &str) -> RequestRecord {
-        RequestRecord { method: method.into(), path: path.into(), query: String::new(), status: 200, user: None }
+        RequestRecord {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            status: 200,
+            user: None,
+            limit_reason: None,
+        }
     }
 
     #[test]

@@ -22,9 +22,10 @@ use crate::workload::Made;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use ferry_engine::EngineSettings;
-use ferry_sim::{AdoRateLimit, JiraRateLimit, RequestRecord};
+use ferry_sim::{AdoRateLimit, JiraIssueWriteLimit, JiraQuota, JiraRateLimit, RequestRecord};
 use ferry_testsupport::config::{dir_with_sheets, with_simulator_urls, write_and_load};
 use landing::Written;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,14 @@ pub struct Args {
     /// Azure DevOps' consumption limit for Ferry's user: TSTUs (one a request) per window.
     #[arg(long, default_value = "200/10s", value_parser = parse_window)]
     pub ado_limit: (u32, Duration),
+    /// Jira's per-issue write limit for Ferry's user: writes to one issue per window
+    /// (`3/2s`); off when not given.
+    #[arg(long, value_parser = parse_window)]
+    pub jira_issue_writes: Option<(u32, Duration)>,
+    /// Jira's points-based quota for Ferry's user: points per window (`3000/30s`); off when
+    /// not given.
+    #[arg(long, value_parser = parse_window)]
+    pub jira_quota: Option<(u32, Duration)>,
     /// The governor's `rate_limit` on both systems in the governed mode: per second / burst.
     #[arg(long, default_value = "17/20", value_parser = parse_pace)]
     pub governor: (f64, u32),
@@ -62,10 +71,10 @@ fn parse_pace(text: &str) -> Result<(f64, u32), String> {
     Ok((rate, burst))
 }
 
-/// `400/10s`: TSTUs per window (a duration: `10s`, `5m`).
+/// `400/10s`: a count (TSTUs, writes, points) per window (a duration: `10s`, `5m`).
 fn parse_window(text: &str) -> Result<(u32, Duration), String> {
-    let (limit, window) = text.split_once('/').ok_or("expected TSTUS/WINDOW, e.g. 400/10s")?;
-    let limit: u32 = limit.trim().parse().ok().filter(|l| *l > 0).ok_or("the TSTUs are a whole number above 0")?;
+    let (limit, window) = text.split_once('/').ok_or("expected COUNT/WINDOW, e.g. 400/10s")?;
+    let limit: u32 = limit.trim().parse().ok().filter(|l| *l > 0).ok_or("the count is a whole number above 0")?;
     let secs =
         ferry_config::duration_secs(window.trim()).filter(|s| *s > 0).ok_or("the window is a duration, e.g. 10s")?;
     Ok((limit, Duration::from_secs(secs)))
@@ -127,8 +136,12 @@ pub struct ModeRun {
     pub unlanded: usize,
     /// Failures parked at the end (a change that failed on every attempt).
     pub parked: usize,
+    /// Jira's 429s by the limit they name (`RateLimit-Reason`).
+    pub jira_reasons: BTreeMap<String, usize>,
     /// The governor's store requests: leases taken, pauses written.
     pub leases: u64,
+    /// Takes the store answered "wait" (no tokens, no request).
+    pub lease_waits: u64,
     pub pauses: u64,
     /// Ferry's requests to both systems by kind (the 429s counted with their kind).
     pub kinds: RequestBreakdown,
@@ -213,6 +226,16 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         window: args.ado_limit.1,
         users: vec![BOT.into()],
     }));
+    jira.set_issue_write_limit(args.jira_issue_writes.map(|(writes, window)| JiraIssueWriteLimit {
+        writes,
+        window,
+        users: vec![BOT.into()],
+    }));
+    jira.set_quota(args.jira_quota.map(|(points, window)| JiraQuota {
+        points: u64::from(points),
+        window,
+        users: vec![BOT.into()],
+    }));
     let (jira_stamps, ado_stamps) = (Stamps::watch(jira.hooks()), Stamps::watch(ado.hooks()));
     jira.clear_requests();
     ado.clear_requests();
@@ -255,6 +278,10 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         changes: made.len(),
         jira: Requests::of(&jira_requests),
         ado: Requests::of(&ado_requests),
+        jira_reasons: jira_requests.iter().filter(|r| r.status == 429).fold(BTreeMap::new(), |mut by, r| {
+            *by.entry(r.limit_reason.clone().unwrap_or_else(|| "none".into())).or_insert(0) += 1;
+            by
+        }),
         kinds: RequestBreakdown::of(&jira_requests, &ado_requests),
         total: total.filter(|_| landed.len() == made.len()).unwrap_or_else(|| started.elapsed()),
         making,
@@ -262,6 +289,7 @@ pub async fn run_mode(args: &Args, mode: Mode) -> Result<ModeRun> {
         latencies: landed,
         parked: engine.state().list_failures(Some(&integration.id)).await?.len(),
         leases: op("port.take_tokens"),
+        lease_waits: op("port.take_tokens_wait"),
         pauses: op("port.pause_tokens"),
     })
 }

@@ -21,6 +21,19 @@ fn the_rest(k: &RequestBreakdown) -> u64 {
     k.total() - k.source() - k.target_writes() - entity_reads(k)
 }
 
+/// Jira's 429s by the limit they named: `reason n, …`, or `none`.
+fn reasons(r: &ModeRun) -> String {
+    if r.jira_reasons.is_empty() {
+        return "none".into();
+    }
+    r.jira_reasons.iter().map(|(k, n)| format!("{} {n}", k.trim_start_matches("jira-"))).collect::<Vec<_>>().join(", ")
+}
+
+/// Requests sent per lease taken: what a lease of tokens yielded.
+fn lease_yield(r: &ModeRun) -> Option<f64> {
+    (r.leases > 0).then(|| (r.jira.sent + r.ado.sent) as f64 / r.leases as f64)
+}
+
 fn requests(r: Requests) -> String {
     format!("{} ({} × 429 = {:.2} %)", r.sent, r.refused, r.rate())
 }
@@ -44,10 +57,18 @@ impl Report<'_> {
             a.governor.0,
             a.governor.1
         );
+        let off = || "off".to_string();
+        let _ = writeln!(
+            out,
+            "Jira's per-issue write limit: {}; its points quota: {}\n",
+            a.jira_issue_writes.map_or_else(off, |(n, w)| format!("{n} writes per {} s", w.as_secs())),
+            a.jira_quota.map_or_else(off, |(n, w)| format!("{n} points per {} s", w.as_secs())),
+        );
         let rows: Vec<(&str, Cell)> = vec![
             ("Jira requests (429s)", Box::new(|r| requests(r.jira))),
             ("Azure DevOps requests (429s)", Box::new(|r| requests(r.ado))),
             ("all requests (429s)", Box::new(|r| requests(r.jira.plus(r.ado)))),
+            ("  Jira's 429s by reason", Box::new(reasons)),
             ("  poll searches and batch reads", Box::new(|r| r.kinds.source().to_string())),
             ("  entity reads", Box::new(|r| entity_reads(&r.kinds).to_string())),
             ("  creates and updates", Box::new(|r| r.kinds.target_writes().to_string())),
@@ -68,6 +89,8 @@ impl Report<'_> {
             ),
             ("failures parked", Box::new(|r| r.parked.to_string())),
             ("governor store requests (leases / pauses)", Box::new(|r| format!("{} / {}", r.leases, r.pauses))),
+            ("  takes answered \"wait\" (no request)", Box::new(|r| r.lease_waits.to_string())),
+            ("requests per lease", Box::new(|r| lease_yield(r).map_or_else(|| "-".into(), |y| format!("{y:.1}")))),
         ];
         let width = rows.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
         let _ = write!(out, "{:width$}", "");
@@ -94,6 +117,8 @@ impl Report<'_> {
             "limits": {
                 "jira": { "per_second": a.jira_limit.0, "burst": a.jira_limit.1 },
                 "azure_devops": { "tstus": a.ado_limit.0, "window_secs": a.ado_limit.1.as_secs() },
+                "jira_issue_writes": a.jira_issue_writes.map(|(n, w)| json!({ "writes": n, "window_secs": w.as_secs() })),
+                "jira_quota": a.jira_quota.map(|(n, w)| json!({ "points": n, "window_secs": w.as_secs() })),
             },
             "governor": { "per_second": a.governor.0, "burst": a.governor.1 },
             "modes": self.runs.iter().map(|r| json!({
@@ -111,6 +136,9 @@ impl Report<'_> {
                 "failures_parked": r.parked,
                 "governor_leases": r.leases,
                 "governor_pauses": r.pauses,
+                "governor_lease_waits": r.lease_waits,
+                "jira_429_by_reason": r.jira_reasons,
+                "requests_per_lease": lease_yield(r),
             })).collect::<Vec<_>>(),
         })
     }

@@ -5,6 +5,8 @@ fn args(changes: usize) -> Args {
         changes,
         jira_limit: (20.0, 25),
         ado_limit: (80, Duration::from_secs(3)),
+        jira_issue_writes: None,
+        jira_quota: None,
         governor: (15.0, 20),
         poll_interval: "10s".into(),
         overlap: "120s".into(),

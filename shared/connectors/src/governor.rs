@@ -35,11 +35,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long leased tokens stay usable. Long enough that a process that sends a few
-/// requests a second, or waits a moment on another system's bucket, still spends its
-/// whole lease (at one second, a lease of 5 served 3.1 requests in the burst benchmark);
-/// it does not change how far the site may exceed its pace (one lease per process, see
-/// above).
+/// How long leased tokens stay usable. Long enough that a process that sends a request
+/// every second or so, or waits a moment on another system's bucket, still spends its
+/// whole lease; it does not change how far the site may exceed its pace (one lease per
+/// process, see above).
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 
 /// Issues whose writes are spaced are forgotten past this many, oldest pace first.

@@ -154,6 +154,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// Authenticated user's e-mail, if any.
     pub user: Option<String>,
+    /// The limit a 429 met, as its `RateLimit-Reason` names it (Jira Cloud).
+    #[serde(default)]
+    pub limit_reason: Option<String>,
 }
 
 /// One change of an entity as its history shows it (Jira changelog entry, Azure DevOps

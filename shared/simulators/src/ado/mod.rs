@@ -471,6 +471,7 @@ async fn handle(
         query: uri.query().unwrap_or_default().to_string(),
         status: reply.status,
         user: user.map(|u| u.email.clone()),
+        limit_reason: None,
     });
     if inner.traffic.is_on() {
         record_exchange(&inner, &method, &uri, &headers, &body, &reply, injected);

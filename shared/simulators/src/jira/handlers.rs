@@ -428,7 +428,8 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             Response::from_parts(parts, Body::from(bytes))
         }
     };
-    inner.log.push(RequestRecord { method, path, query, status, user: user.map(|u| u.email) });
+    let limit_reason = resp.headers().get("ratelimit-reason").and_then(|v| v.to_str().ok()).map(str::to_string);
+    inner.log.push(RequestRecord { method, path, query, status, user: user.map(|u| u.email), limit_reason });
     resp
 }
 
