@@ -680,7 +680,15 @@ pub fn limit_signal(status: StatusCode, headers: &HeaderMap) -> LimitSignal {
         reset: ratelimit_reset(headers),
         reason: headers.get("ratelimit-reason").and_then(|v| v.to_str().ok()).map(LimitReason::parse),
         limit: headers.get("x-ratelimit-limit").and_then(|v| v.to_str().ok()?.trim().parse().ok()),
+        quota_left: headers.get("beta-ratelimit").and_then(|v| quota_left(v.to_str().ok()?)),
     }
+}
+
+/// Jira's `Beta-RateLimit: "tenant-app-quota";r=<points left>;t=<seconds to the window's
+/// end>` (the IETF draft's `RateLimit` field): both, or `None`.
+pub fn quota_left(value: &str) -> Option<(u64, Duration)> {
+    let param = |name: &str| value.split(';').find_map(|p| p.trim().strip_prefix(name)?.trim().parse::<u64>().ok());
+    Some((param("r=")?, Duration::from_secs(param("t=")?)))
 }
 
 /// `Retry-After` in seconds (HTTP-date is not used by Jira or ADO).
@@ -991,6 +999,21 @@ mod tests {
         assert_eq!(classify_status(StatusCode::UNAUTHORIZED), ErrorCategory::Auth);
         assert!(classify_status(StatusCode::SERVICE_UNAVAILABLE).is_retryable());
         assert!(!classify_status(StatusCode::BAD_REQUEST).is_retryable());
+    }
+
+    #[test]
+    fn jiras_quota_header_reads_points_left_and_seconds_to_the_windows_end() {
+        let cases = [
+            (r#""tenant-app-quota";r=17842;t=2107"#, Some((17_842, Duration::from_secs(2_107)))),
+            (r#""tenant-app-quota";r=0;t=5"#, Some((0, Duration::from_secs(5)))),
+            (r#""tenant-app-quota"; t=5; r=0"#, Some((0, Duration::from_secs(5)))),
+            (r#""tenant-app-quota";r=0"#, None),
+            (r#""tenant-app-quota";r=x;t=5"#, None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(quota_left(value), want, "{value}");
+        }
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub enum LimitMeaning {
 /// - a 429 of the tenant quota: the site pauses until the later of `Retry-After` and
 ///   `X-RateLimit-Reset` (the quota is spent until its window ends, and a retry before
 ///   then meets another 429);
+/// - an answer whose `Beta-RateLimit` says no points are left: the site pauses until the
+///   quota's window ends, before any request meets the 429 (a second after `t`: whole
+///   seconds, rounded down, e.g. `t=2107` at 16:24:52.5 for a window ending at 17:00);
 /// - anything else: [`pause_until`].
 ///
 /// No wait is longer than [`MAX_PAUSE`]; a time already past means nothing.
@@ -94,7 +97,16 @@ pub fn meaning(signal: &LimitSignal, writes_issue: bool, now: DateTime<Utc>) -> 
                 LimitMeaning::Nothing
             }
         }
-        _ => pause_until(signal, now).map_or(LimitMeaning::Nothing, LimitMeaning::PauseSite),
+        _ => {
+            let spent = signal
+                .quota_left
+                .filter(|(left, reset_in)| *left == 0 && !reset_in.is_zero())
+                .map(|(_, reset_in)| (now + to_chrono(reset_in + Duration::from_secs(1))).min(cap));
+            match (pause_until(signal, now), spent) {
+                (Some(a), Some(b)) => LimitMeaning::PauseSite(a.max(b)),
+                (a, b) => a.or(b).map_or(LimitMeaning::Nothing, LimitMeaning::PauseSite),
+            }
+        }
     }
 }
 
@@ -118,6 +130,7 @@ mod tests {
             reset: reset.map(at),
             reason: reason.map(LimitReason::parse),
             limit,
+            quota_left: None,
         };
         let issue =
             |until: i64, gap_ms: u64| LimitMeaning::DelayIssue { until: at(until), gap: Duration::from_millis(gap_ms) };
@@ -190,6 +203,36 @@ mod tests {
                 LimitMeaning::PauseSite(at(30)),
             ),
             ("a plain success", LimitSignal { status: 200, ..Default::default() }, true, LimitMeaning::Nothing),
+            (
+                "a success that spent the quota pauses the site until its window ends",
+                LimitSignal { status: 200, quota_left: Some((0, Duration::from_secs(25))), ..Default::default() },
+                true,
+                LimitMeaning::PauseSite(at(26)),
+            ),
+            (
+                "points left: nothing",
+                LimitSignal { status: 200, quota_left: Some((3, Duration::from_secs(25))), ..Default::default() },
+                true,
+                LimitMeaning::Nothing,
+            ),
+            (
+                "a window already over: nothing",
+                LimitSignal { status: 200, quota_left: Some((0, Duration::ZERO)), ..Default::default() },
+                true,
+                LimitMeaning::Nothing,
+            ),
+            (
+                "a burst 429 with the quota spent too: the later",
+                LimitSignal {
+                    status: 429,
+                    retry_after: Some(Duration::from_secs(2)),
+                    reason: Some(LimitReason::Burst),
+                    quota_left: Some((0, Duration::from_secs(25))),
+                    ..Default::default()
+                },
+                true,
+                LimitMeaning::PauseSite(at(26)),
+            ),
             (
                 "a per-issue wait already over",
                 signal(429, per_issue, Some(0), Some(1), None),

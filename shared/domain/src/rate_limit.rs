@@ -187,6 +187,9 @@ pub struct LimitSignal {
     pub reason: Option<crate::limit_meaning::LimitReason>,
     /// `X-RateLimit-Limit`.
     pub limit: Option<u64>,
+    /// Jira's points quota as `Beta-RateLimit` gives it on any answer: the points left
+    /// (`r`) and the time until its window ends (`t`).
+    pub quota_left: Option<(u64, Duration)>,
 }
 
 /// Until when a response pauses every request to its system, if it does:
