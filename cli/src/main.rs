@@ -99,11 +99,16 @@ enum Command {
     /// Activate an integration; sets the start polling time of each direction
     /// (`--since`: a backfill of the items changed since then, existing pairs linked,
     /// followed to its end with a progress bar; see the examples below). A commit link
-    /// starts at each selected branch's newest commit.
+    /// starts at each selected branch's newest commit; `--since DATE` starts each branch
+    /// where it stood at that date, `--from-commit SHA` after that commit.
     Activate {
         integration: String,
         #[command(flatten)]
         backfill: backfill::BackfillArgs,
+        /// A commit link only: link the commits after this one (full or abbreviated id),
+        /// as `git log SHA..BRANCH` lists them on each selected branch.
+        #[arg(long, conflicts_with = "since")]
+        from_commit: Option<String>,
         /// Register the webhook subscriptions of the systems with `webhook:` to deliver to
         /// this public URL + `/hooks/{system}`: where `ferry run --listen` is reachable, or
         /// the stack's HooksUrl output. Example: --hooks-url https://hooks.example.com
@@ -437,14 +442,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { integration, backfill, hooks_url } => {
+        Command::Activate { integration, backfill, from_commit, hooks_url } => {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
             let json = backfill.json;
             if let (Some(_), Some(commits)) = (rt.engine().commit_link(&id).await?, rt.commit_runner(&target.db)) {
-                commits::refuse_options(&id, backfill.is_backfill(), hooks_url.is_some())?;
-                commits::activate(&commits, &id, json).await?;
+                let start = commits::start(&id, &backfill, from_commit, hooks_url.is_some())?;
+                commits::activate(&commits, &id, &start, json).await?;
                 return Ok(ExitCode::SUCCESS);
+            }
+            if from_commit.is_some() {
+                bail!("{id} is a work-item integration: --from-commit starts a commit link");
             }
             let activated = backfill::activate(rt.engine(), &id, &backfill).await?;
             let hooks =

@@ -10,7 +10,7 @@ use ferry_domain::{
     CommitIntegration, CommitTarget, CommitTransition, EntityId, FieldValue, IntegrationId, OnCommit, ScmKind,
     ScmSystem, Side, SystemId,
 };
-use ferry_scm::{CommitSync, KeyPattern, PollReport, Target, COMMIT_FLOW};
+use ferry_scm::{CommitSync, KeyPattern, PollReport, Start, Target, COMMIT_FLOW};
 use ferry_testsupport::git::{GitServers, WorkRepo};
 use ferry_testsupport::people::JIRA_BOT_TOKEN;
 use std::sync::Arc;
@@ -254,6 +254,48 @@ async fn the_first_commit_pushed_to_an_empty_repository_is_synced_over_smart_htt
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_can_start_after_a_commit_or_at_a_date_and_a_later_one_moves_the_start() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    let c0 = s.repo.commit("README", "initial", None)?;
+    let c1 = s.repo.commit("src/a.rs", &format!("First step for {}", s.issue), None)?;
+    // Commit times are whole seconds: the date falls after c1's second and before c2's.
+    let date = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let date = chrono::DateTime::from_timestamp(date.timestamp(), 0).context("date")?;
+    tokio::time::sleep((date - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let c2 = s.repo.commit("src/b.rs", &format!("Second step for {}", s.issue), None)?;
+    let c3 = s.repo.commit("src/c.rs", &format!("Third step for {} (AB#{})", s.issue, s.item), None)?;
+    s.repo.push("main", false)?;
+    let sync = s.sync(&s.url, &["main"]).await?;
+    let id = s.integration(&[]).id;
+
+    let unknown = sync.activate(&Start::Commit("0123abcd".into())).await;
+    let error = unknown.expect_err("a commit the repository does not hold").to_string();
+    assert!(error.contains("\"0123abcd\"") && error.contains("not in the fetched history"), "{error}");
+    assert!(s.state().get_watermark(&id, COMMIT_FLOW).await?.is_none(), "a refused start records nothing");
+
+    let at_date = sync.activate(&Start::Since(date)).await?.context("lease")?;
+    assert_eq!(at_date.tips, [("main".to_string(), c1.clone())].into(), "main as it stood at the date");
+    let report = sync.poll().await?;
+    assert_eq!((report.commits, report.comments), (2, 3), "{report:?}");
+    assert_eq!(s.on_jira(&c1).await?, (0, 0), "before the date");
+    assert_eq!(s.on_jira(&c2).await?, (1, 1));
+    assert_eq!(s.on_ado(&c3).await?, (1, 1));
+
+    // An earlier start replaces the position; what is there already is found, not made again.
+    let after_c0 = sync.activate(&Start::Commit(c0[..8].to_string())).await?.context("lease")?;
+    assert_eq!(after_c0.tips, [("main".to_string(), c0.clone())].into(), "an abbreviated id, resolved");
+    let report = sync.poll().await?;
+    assert_eq!((report.commits, report.comments, report.already_done), (3, 1, 3), "{report:?}");
+    assert_eq!(s.on_jira(&c1).await?, (1, 1));
+    assert_eq!(s.on_jira(&c2).await?, (1, 1));
+    assert_eq!(s.on_ado(&c3).await?, (1, 1));
+
+    let newest = sync.activate(&Start::Newest).await?.context("lease")?;
+    assert!(newest.kept && newest.tips == [("main".to_string(), c3)].into(), "{newest:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_force_push_after_a_rebase_links_only_the_rewritten_commits() -> Result<()> {
     let s = ScmWorld::new(false).await?;
     s.repo.commit("README", "initial", None)?;
@@ -460,6 +502,8 @@ async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() 
     let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
     let applied = s.w.ferry(&["apply", "--no-check", config, commits]).await;
     assert!(applied.ok && applied.stdout.contains("integration app-commits: stored"), "{applied:?}");
+    let refused = s.w.ferry(&["activate", "app-commits", "--from-commit", "not-hex"]).await;
+    assert!(!refused.ok && refused.stderr.contains("not a commit id"), "{refused:?}");
     let activated = s.w.ferry(&["activate", "app-commits"]).await;
     let tip = s.repo.head()?;
     let start = format!("start main at {}", &tip[..10]);

@@ -10,7 +10,7 @@ use ferry_domain::ports::{ConnectorFactory, PortResult};
 use ferry_domain::{CommitLinkRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
 use ferry_engine::{Engine, EngineError};
 use ferry_scm::schedule::due;
-use ferry_scm::{CommitSync, KeyPattern, PollReport, SyncError, Target, Tips};
+use ferry_scm::{CommitSync, KeyPattern, PollReport, Start, SyncError, Target, Tips};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ pub struct CommitActivation {
     /// Each selected branch's newest commit, the start point: later commits are linked.
     pub tips: Tips,
     /// `newest_commits`, `empty_repository` (tips are "0": its first commit is linked),
-    /// or `kept` (an earlier position).
+    /// `kept` (an earlier position), `from_commit` or `since_date` (an override).
     pub reason: &'static str,
 }
 
@@ -106,19 +106,25 @@ impl CommitRunner {
         })
     }
 
-    /// Activates commit link `id`: records each selected branch's newest commit (none
-    /// for an empty repository) unless a position is kept, then marks it active.
-    pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<CommitActivation, CommitError> {
+    /// Activates commit link `id`: records where it starts ([`Start`]: by default each
+    /// selected branch's newest commit, none for an empty repository, unless a position
+    /// is kept), then marks it active.
+    pub async fn activate(
+        &self,
+        id: &IntegrationId,
+        start: &Start,
+        now: DateTime<Utc>,
+    ) -> Result<CommitActivation, CommitError> {
         let record = self.record(id).await?;
         let sync = self.sync_for(&record).await?;
-        let start = sync.activate().await?.ok_or_else(|| CommitError::Busy(id.to_string()))?;
+        let activation = sync.activate(start).await?.ok_or_else(|| CommitError::Busy(id.to_string()))?;
         self.engine.set_commit_link_active(id, true, now).await?;
-        let reason = match (start.kept, start.tips.is_empty()) {
-            (true, _) => "kept",
-            (false, true) => "empty_repository",
-            (false, false) => "newest_commits",
+        let reason = match (start, activation.kept, activation.tips.is_empty()) {
+            (_, true, _) => "kept",
+            (Start::Newest, false, true) => "empty_repository",
+            (start, false, _) => start.reason(),
         };
-        Ok(CommitActivation { integration: id.to_string(), tips: start.tips, reason })
+        Ok(CommitActivation { integration: id.to_string(), tips: activation.tips, reason })
     }
 
     /// Deactivates commit link `id` (its position is kept); answers whether it was active.

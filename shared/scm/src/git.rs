@@ -155,6 +155,42 @@ impl Mirror {
         Ok(out)
     }
 
+    /// The full id of the commit `id` names (full or abbreviated hex) in the mirror.
+    pub fn resolve_commit(&self, id: &str) -> Result<String, ScmError> {
+        let refused = |why: String| ScmError::Start(format!("commit {id:?}: {why}"));
+        if id.len() < 4 || id.len() > 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(refused("not a commit id (4 to 40 hex digits)".into()));
+        }
+        let prefix = gix::hash::Prefix::from_hex(&id.to_ascii_lowercase()).map_err(|e| refused(e.to_string()))?;
+        let found = self
+            .repo
+            .objects
+            .lookup_prefix(prefix, None)
+            .map_err(|e| refused(e.to_string()))?
+            .ok_or_else(|| refused("not in the fetched history of the repository".into()))?
+            .map_err(|()| refused("ambiguous: give more digits".into()))?;
+        self.repo.find_commit(found).map_err(|_| refused("names an object that is not a commit".into()))?;
+        Ok(found.to_hex().to_string())
+    }
+
+    /// The first-parent line of `tip`, newest first, with each commit's committer time
+    /// (seconds), down to the first commit made before `before` (included) or the root.
+    pub fn first_parent_line(&self, tip: &str, before: i64) -> Result<Vec<(String, i64)>, ScmError> {
+        let walk_err = |e: &dyn std::fmt::Display| ScmError::Walk(format!("first-parent line of {tip}: {e}"));
+        let mut id = Some(gix::ObjectId::from_hex(tip.as_bytes()).map_err(|e| walk_err(&e))?);
+        let mut line = Vec::new();
+        while let Some(current) = id {
+            let commit = self.repo.find_commit(current).map_err(|e| walk_err(&e))?;
+            let time = commit.committer().map_err(|e| walk_err(&e))?.time().map_err(|e| walk_err(&e))?.seconds;
+            line.push((current.to_hex().to_string(), time));
+            if time < before {
+                break;
+            }
+            id = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(line)
+    }
+
     fn has(&self, id: gix::ObjectId) -> bool {
         self.repo.find_commit(id).is_ok()
     }

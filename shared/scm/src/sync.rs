@@ -27,6 +27,7 @@ use crate::git::{CommitInfo, GitRemote, Mirror};
 use crate::keywords::{moved_to, status_field, type_field};
 use crate::mentions::KeyPattern;
 use crate::render;
+use crate::start::{after_commit, position_at, Start};
 use crate::tips::{plan, select, Tips};
 use crate::ScmError;
 use chrono::{DateTime, Utc};
@@ -119,24 +120,51 @@ impl CommitSync {
         result
     }
 
-    /// Records the start point (each selected branch's newest commit, or none for an
-    /// empty repository), unless a position is recorded already (kept). `busy` (`None`)
-    /// when a poll holds the lease.
-    pub async fn activate(&self) -> Result<Option<Activation>, SyncError> {
+    /// Records the start point ([`Start`]): by default each selected branch's newest
+    /// commit, or none for an empty repository, unless a position is recorded already
+    /// (kept); an override replaces a recorded position. `busy` (`None`) when a poll
+    /// holds the lease.
+    pub async fn activate(&self, start: &Start) -> Result<Option<Activation>, SyncError> {
         let Some(owner) = self.lease().await? else { return Ok(None) };
         let result = async {
             let (current, _) = self.fetch_selected().await?;
-            match self.position().await? {
-                Some((_, recorded)) => Ok(Activation { tips: recorded, kept: true }),
-                None => {
-                    self.record(None, current.clone()).await?;
-                    Ok(Activation { tips: current, kept: false })
-                }
+            let recorded = self.position().await?;
+            if let (Start::Newest, Some((_, tips))) = (start, &recorded) {
+                return Ok(Activation { tips: tips.clone(), kept: true });
             }
+            let tips = self.start_tips(&current, start).await?;
+            self.record(recorded.as_ref().map(|(mark, _)| mark), tips.clone()).await?;
+            Ok(Activation { tips, kept: false })
         }
         .await;
         self.release(&owner).await;
         result.map(Some)
+    }
+
+    /// The position `start` gives the selected branches at their `current` tips.
+    async fn start_tips(&self, current: &Tips, start: &Start) -> Result<Tips, SyncError> {
+        let dir = self.mirror_dir.clone();
+        let current = current.clone();
+        let start = start.clone();
+        let tips = blocking(move || {
+            let mirror = Mirror::open(&dir)?;
+            match start {
+                Start::Newest => Ok(current),
+                Start::Commit(id) => Ok(after_commit(&current, &mirror.resolve_commit(&id)?)),
+                Start::Since(date) => {
+                    let mut tips = Tips::new();
+                    for (branch, tip) in &current {
+                        let line = mirror.first_parent_line(tip, date.timestamp())?;
+                        if let Some(sha) = position_at(&line, date) {
+                            tips.insert(branch.clone(), sha.to_string());
+                        }
+                    }
+                    Ok(tips)
+                }
+            }
+        })
+        .await?;
+        Ok(tips)
     }
 
     async fn lease(&self) -> Result<Option<String>, SyncError> {
