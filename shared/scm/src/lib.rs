@@ -9,6 +9,7 @@
 mod error;
 pub mod git;
 pub mod keywords;
+pub mod lease;
 pub mod mentions;
 pub mod render;
 pub mod schedule;

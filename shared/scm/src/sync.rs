@@ -21,10 +21,12 @@
 //! (to the same status, a no-op unless someone changed it in between).
 //!
 //! One poll of an integration at a time: a poll holds the integration's poll lease (the
-//! same lease as a work-item direction's), and a second one steps aside (`busy`).
+//! same lease as a work-item direction's, renewed while the poll runs: [`crate::lease`]),
+//! and a second one steps aside (`busy`).
 
 use crate::git::{CommitInfo, GitRemote, Mirror};
 use crate::keywords::{moved_to, status_field, type_field};
+use crate::lease::{Renewal, LEASE_TTL, RENEW_EVERY};
 use crate::mentions::KeyPattern;
 use crate::render;
 use crate::start::{after_commit, position_at, Start};
@@ -38,11 +40,6 @@ use ferry_domain::{
 };
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The longest a poll holds its lease: a fetch of a large repository and the writes of
-/// many commits fit; a crashed poll's lease frees itself after it.
-pub const POLL_LEASE: Duration = Duration::from_secs(900);
 
 pub use ferry_domain::COMMIT_FLOW;
 
@@ -115,7 +112,9 @@ impl CommitSync {
         let Some(owner) = self.lease().await? else {
             return Ok(PollReport { busy: true, ..PollReport::default() });
         };
+        let renewal = self.renewal(&owner);
         let result = self.poll_leased().await;
+        drop(renewal);
         self.release(&owner).await;
         result
     }
@@ -126,6 +125,7 @@ impl CommitSync {
     /// holds the lease.
     pub async fn activate(&self, start: &Start) -> Result<Option<Activation>, SyncError> {
         let Some(owner) = self.lease().await? else { return Ok(None) };
+        let renewal = self.renewal(&owner);
         let result = async {
             let (current, _) = self.fetch_selected().await?;
             let recorded = self.position().await?;
@@ -137,6 +137,7 @@ impl CommitSync {
             Ok(Activation { tips, kept: false })
         }
         .await;
+        drop(renewal);
         self.release(&owner).await;
         result.map(Some)
     }
@@ -170,8 +171,13 @@ impl CommitSync {
     async fn lease(&self) -> Result<Option<String>, SyncError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let id = &self.integration.id;
-        let held = self.state.acquire_lease(id, COMMIT_FLOW, &owner, POLL_LEASE).await;
+        let held = self.state.acquire_lease(id, COMMIT_FLOW, &owner, LEASE_TTL).await;
         Ok(held.map_err(|e| port("take the poll lease", e))?.then_some(owner))
+    }
+
+    /// Keeps `owner`'s lease while the poll runs ([`crate::lease`]).
+    fn renewal(&self, owner: &str) -> Renewal {
+        Renewal::start(self.state.clone(), self.integration.id.clone(), owner.to_string(), LEASE_TTL, RENEW_EVERY)
     }
 
     async fn release(&self, owner: &str) {
