@@ -6,8 +6,10 @@ use crate::backfill::BackfillArgs;
 use anyhow::{bail, Result};
 use chrono::Utc;
 use ferry_domain::IntegrationId;
+use ferry_domain::ScmSystem;
 use ferry_engine::IntegrationStatus;
-use ferry_runtime::commits::{CommitActivation, CommitCycle, CommitRunner};
+use ferry_runtime::commits::{probe, CommitActivation, CommitCycle, CommitRunner};
+use ferry_runtime::connectors::Connectors;
 use ferry_scm::{PollReport, Start};
 
 /// `ferry activate ID` of a commit link: records its start point (by default each
@@ -36,6 +38,17 @@ pub fn start(id: &IntegrationId, args: &BackfillArgs, from_commit: Option<String
         (None, Some(sha)) => Start::Commit(sha),
         (None, None) => Start::Newest,
     })
+}
+
+/// `ferry apply`'s connection test of the repositories it stores (new or changed): each
+/// must answer with its token and CA, or nothing is stored.
+pub async fn check_repositories(connectors: &Connectors, repositories: &[ScmSystem]) -> Result<()> {
+    for system in repositories {
+        if let Err(e) = probe(connectors, system).await {
+            bail!("source_control {}: {e}; nothing was stored (`ferry apply --no-check` skips this test)", system.id);
+        }
+    }
+    Ok(())
 }
 
 fn print_activation(a: &CommitActivation) {

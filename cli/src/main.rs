@@ -437,6 +437,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             // Checked before anything is written, as the work-item integrations are.
             let commits =
                 rt.engine().plan_commit_links(&set.source_control, &set.commit_links, &set.integrations).await?;
+            if !no_check {
+                commits::check_repositories(rt.connectors(), commits.repositories()).await?;
+            }
             let mut report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             rt.engine().write_commit_links(commits, Utc::now(), &mut report).await?;
             output::apply(&report);

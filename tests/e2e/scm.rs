@@ -595,7 +595,17 @@ async fn a_private_repository_over_https_syncs_with_its_token_and_ca_through_the
             w.ferry_env(&args, &env).await
         }
     };
-    let applied = s.w.ferry(&["apply", "--no-check", config, commits]).await;
+    // apply tests the repository it stores: a wrong token stores nothing.
+    let refused = s.w.ferry_env(&["apply", config, commits], &[("FERRY_E2E_GIT_TOKEN", "not-the-token")]).await;
+    assert!(
+        !refused.ok && refused.stderr.contains(&format!("source_control private-repo: cannot fetch {url}")),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("nothing was stored"), "{refused:?}");
+    assert!(!format!("{}{}", refused.stdout, refused.stderr).contains("not-the-token"), "no token in the output");
+    let unknown = s.w.ferry(&["activate", "private-commits"]).await;
+    assert!(!unknown.ok, "the refused apply stored no commit link: {unknown:?}");
+    let applied = s.w.ferry_env(&["apply", config, commits], &[("FERRY_E2E_GIT_TOKEN", token.as_str())]).await;
     assert!(applied.ok, "{applied:?}");
     let activated = ferry(vec!["activate", "private-commits"], with(&token)).await;
     assert!(activated.ok && activated.stdout.contains("start main at"), "{activated:?}");

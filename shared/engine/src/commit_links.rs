@@ -30,6 +30,13 @@ pub struct CommitApplyPlan {
     links_unchanged: Vec<String>,
 }
 
+impl CommitApplyPlan {
+    /// The repositories the apply writes (new or changed): the ones `ferry apply` tests.
+    pub fn repositories(&self) -> &[ScmSystem] {
+        &self.systems
+    }
+}
+
 /// What is stored, for [`plan_commit_apply`].
 pub struct Stored<'a> {
     pub systems: &'a [ScmSystem],

@@ -10,7 +10,7 @@ use ferry_domain::ports::{ConnectorFactory, PortResult};
 use ferry_domain::{CommitLinkRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
 use ferry_engine::{Engine, EngineError};
 use ferry_scm::schedule::due;
-use ferry_scm::{CommitSync, KeyPattern, PollReport, Start, SyncError, Target, Tips};
+use ferry_scm::{CommitSync, GitRemote, KeyPattern, Mirror, PollReport, ScmError, Start, SyncError, Target, Tips};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -74,14 +74,7 @@ impl CommitRunner {
     pub async fn sync_for(&self, record: &CommitLinkRecord) -> Result<CommitSync, CommitError> {
         let link = &record.link;
         let system = self.engine.scm_system(link).await?;
-        let token = match &system.token {
-            Some(r) => Some(self.connectors.secrets().resolve(r).await?.expose_secret().to_string()),
-            None => None,
-        };
-        let ca_pem = match &system.ca_cert {
-            Some(ca) => Some(pem_text(&system, self.connectors.ca_pem(system.id.as_str(), ca).await?)?),
-            None => None,
-        };
+        let GitRemote { token, ca_pem, .. } = remote(&self.connectors, &system).await?;
         let mut targets = Vec::new();
         for t in &link.targets {
             let config = self.engine.config_store().get_system(&t.system).await?;
@@ -206,6 +199,30 @@ impl CommitRunner {
             }
         }
     }
+}
+
+/// How Ferry reaches `system`: its URL, its token and CA certificates read where they live.
+async fn remote(connectors: &Connectors, system: &ScmSystem) -> Result<GitRemote, PortError> {
+    let token = match &system.token {
+        Some(r) => Some(connectors.secrets().resolve(r).await?.expose_secret().to_string()),
+        None => None,
+    };
+    let ca_pem = match &system.ca_cert {
+        Some(ca) => Some(pem_text(system, connectors.ca_pem(system.id.as_str(), ca).await?)?),
+        None => None,
+    };
+    Ok(GitRemote { url: system.base_url.clone(), token, ca_pem })
+}
+
+/// The connection test of a repository `ferry apply` stores: lists its branches with
+/// the system's token and CA, fetching nothing ([`ferry_scm::Mirror::probe`]).
+pub async fn probe(connectors: &Connectors, system: &ScmSystem) -> Result<Tips, CommitError> {
+    let remote = remote(connectors, system).await?;
+    let url = remote.url.clone();
+    let listed = tokio::task::spawn_blocking(move || Mirror::probe(&remote))
+        .await
+        .unwrap_or_else(|e| Err(ScmError::Remote { url, cause: format!("the Git task stopped: {e}") }));
+    Ok(listed.map_err(SyncError::from)?)
 }
 
 fn pem_text(system: &ScmSystem, pem: Vec<u8>) -> Result<String, PortError> {

@@ -77,6 +77,22 @@ impl Mirror {
     /// branches as they were: gitoxide writes the pack and its index to temporary files,
     /// checks them, and only then moves them in and updates the refs.
     pub fn fetch(&self, remote: &GitRemote) -> Result<Tips, ScmError> {
+        self.exchange(remote, true)
+    }
+
+    /// Whether `remote` answers with the credentials and certificates given, and the
+    /// branches it has (as [`Mirror::fetch`] lists them), without fetching any object:
+    /// the connection test of `ferry apply`. Uses a scratch repository that it removes.
+    pub fn probe(remote: &GitRemote) -> Result<Tips, ScmError> {
+        let dir = std::env::temp_dir().join(format!("ferry-probe-{}", uuid::Uuid::new_v4()));
+        let listed = Mirror::open(&dir).and_then(|scratch| scratch.exchange(remote, false));
+        let _ = std::fs::remove_dir_all(&dir);
+        listed
+    }
+
+    /// Connects to `remote` and lists its branches; with `fetch`, also receives the
+    /// objects they need.
+    fn exchange(&self, remote: &GitRemote, fetch: bool) -> Result<Tips, ScmError> {
         let failed = |e: &dyn std::error::Error| ScmError::Remote { url: remote.url.clone(), cause: chain(e) };
         let r = self.repo.remote_at(remote.url.as_str()).map_err(|e| failed(&e))?;
         let r = r.with_refspecs([FETCH_SPEC], Direction::Fetch).map_err(|e| failed(&e))?;
@@ -103,13 +119,14 @@ impl Mirror {
                 cause: format!("the ca_cert is not usable: {cause}"),
             })?));
         }
-        let outcome = connection
-            .prepare_fetch(Discard, Default::default())
-            .map_err(|e| failed(&e))?
-            .receive(Discard, &interrupt)
-            .map_err(|e| failed(&e))?;
+        let prepared = connection.prepare_fetch(Discard, Default::default()).map_err(|e| failed(&e))?;
+        let ref_map = if fetch {
+            prepared.receive(Discard, &interrupt).map_err(|e| failed(&e))?.ref_map
+        } else {
+            prepared.ref_map().clone()
+        };
         let mut tips = Tips::new();
-        for r in &outcome.ref_map.remote_refs {
+        for r in &ref_map.remote_refs {
             let (name, target, _) = r.unpack();
             let (Some(branch), Some(id)) = (name.to_str().ok().and_then(|n| n.strip_prefix(BRANCH_PREFIX)), target)
             else {
