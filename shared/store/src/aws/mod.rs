@@ -57,7 +57,8 @@
 //! record replaces it.
 //!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
-//! (`version` N).
+//! (`version` N); the source-control systems `scm#{id}` / `scm` and commit links
+//! `commitlink#{id}` / `commitlink` (`version` N) of `CommitLinkStore`.
 //!
 //! Integration and system ids cannot contain `#` (see `ferry_domain::ids`) and the entity
 //! id always comes last, so keys are unambiguous.
@@ -66,6 +67,7 @@ mod dynamo;
 mod dynamo_activity;
 mod dynamo_backfills;
 mod dynamo_collab;
+mod dynamo_commit_links;
 mod dynamo_hooks;
 mod dynamo_overview;
 mod dynamo_rate_limit;
