@@ -37,7 +37,7 @@ use ferry_domain::{
 };
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a poll holds its lease: a fetch of a large repository and the writes of
 /// many commits fit; a crashed poll's lease frees itself after it.
@@ -84,6 +84,10 @@ pub struct PollReport {
     pub unmatched_patterns: Vec<String>,
     /// Another poll of the integration held its lease: this one did nothing.
     pub busy: bool,
+    /// The poll reached its stop time ([`CommitSync::poll_until`]) before handling every
+    /// new commit: the tips did not move, so the next poll walks these commits again
+    /// (finding the writes made here done).
+    pub unfinished: bool,
 }
 
 /// Where an activation starts.
@@ -111,10 +115,17 @@ pub struct CommitSync {
 impl CommitSync {
     /// One poll (see the module docs).
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
+        self.poll_until(None).await
+    }
+
+    /// As [`CommitSync::poll`], handling no commit after `stop_at` (a Lambda invocation's
+    /// deadline less a reserve): a poll that reaches it ends `unfinished`, without
+    /// recording the tips. A fetch under way is not cut short.
+    pub async fn poll_until(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let Some(owner) = self.lease().await? else {
             return Ok(PollReport { busy: true, ..PollReport::default() });
         };
-        let result = self.poll_leased().await;
+        let result = self.poll_leased(stop_at).await;
         self.release(&owner).await;
         result
     }
@@ -162,7 +173,7 @@ impl CommitSync {
         Ok(mark.and_then(|m| m.branch_tips.clone().map(|t| (m, t))))
     }
 
-    async fn poll_leased(&self) -> Result<PollReport, SyncError> {
+    async fn poll_leased(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let (current, unmatched) = self.fetch_selected().await?;
         let mut report = PollReport { unmatched_patterns: unmatched, ..PollReport::default() };
         let Some((mark, recorded)) = self.position().await? else {
@@ -174,6 +185,10 @@ impl CommitSync {
         let commits = self.walk(walk.hide, walk.from).await?;
         report.commits = commits.len();
         for commit in &commits {
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                report.unfinished = true;
+                return Ok(report);
+            }
             for target in &self.targets {
                 for (item, starts) in target.pattern.mentions_at(&commit.message) {
                     let status = moved_to(&commit.message, &starts, &target.transitions);

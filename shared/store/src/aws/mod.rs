@@ -84,7 +84,7 @@ mod sqs;
 
 pub use dynamo::DynamoStore;
 pub use payloads::{PayloadStore, MESSAGE_INLINE_MAX, RECORD_INLINE_MAX};
-pub use scheduler::{rate_expression, schedule_name, SchedulerControl};
+pub use scheduler::{commit_schedule_name, rate_expression, schedule_name, SchedulerControl};
 pub use sqs::{SqsQueue, DEDUP_WINDOW, LISTING_VISIBILITY, MAX_DEAD_LETTERS};
 
 use ferry_domain::{ErrorCategory, PortError};
