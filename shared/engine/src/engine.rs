@@ -80,8 +80,8 @@ pub struct Engine {
     pub(crate) users: UserCache,
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
-    /// Where commit integrations are kept (the embedded store); `None`: this backend has
-    /// none.
+    /// Where commit integrations are kept (either store); `None`: this engine was built
+    /// without them.
     pub(crate) commit_links: Option<Arc<dyn CommitLinkStore>>,
     /// The commit links' schedules (AWS runtime: each invokes the commits function).
     pub(crate) commit_schedules: Option<Arc<dyn ScheduleControl>>,
