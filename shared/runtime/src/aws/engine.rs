@@ -111,8 +111,14 @@ pub fn aws_runtime(
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk, http)));
     let connectors =
         Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?).with_governors(store.clone()));
-    let engine =
-        Engine::new(store.clone(), store.clone(), queue.clone(), connectors.clone(), settings).with_commit_links(store);
+    let engine = Engine::new(store.clone(), store.clone(), queue.clone(), connectors.clone(), settings);
+    // Commit links are kept where they are used: the CLI (`schedules`: it applies and
+    // activates them) and the commits function (`scm`). The other functions link no
+    // DynamoDB commit-link code (it would take the write function over its size bar).
+    #[cfg(any(feature = "scm", feature = "schedules"))]
+    let engine = engine.with_commit_links(store.clone());
+    #[cfg(not(any(feature = "scm", feature = "schedules")))]
+    drop(store);
     #[cfg(feature = "schedules")]
     let engine = match &schedules {
         Some(s) => {
