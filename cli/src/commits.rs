@@ -89,6 +89,9 @@ fn summary(r: &PollReport) -> String {
         "{} new commit(s), {} link(s), {} comment(s), {} transition(s), {} already there, {} reported",
         r.commits, r.links, r.comments, r.transitions, r.already_done, r.reported
     );
+    if r.unfinished {
+        s.push_str("; stopped before the last (the tips did not move: the next poll walks them again)");
+    }
     if !r.unmatched_patterns.is_empty() {
         s.push_str(&format!("; no branch matches {}", r.unmatched_patterns.join(", ")));
     }

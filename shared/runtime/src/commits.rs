@@ -1,8 +1,9 @@
-//! Commit integrations on the embedded runtime (feature `scm`: the CLI's, never a Lambda
-//! function's): builds each commit link's sync from what `ferry apply` stored (its
+//! Commit integrations (feature `scm`: the CLI's and the commits function's, no other
+//! Lambda function's): builds each commit link's sync from what `ferry apply` stored (its
 //! repository's token and CA read where they live, its targets' connectors, a mirror
-//! beside the store), activates links, and polls the active ones on their interval next
-//! to the work-item runner (docs/source-control.md).
+//! beside the store or under the function's /tmp), activates links, and polls them: the
+//! active ones on their interval next to the embedded work-item runner, or one per
+//! invocation of the commits function (docs/source-control.md).
 
 use crate::connectors::Connectors;
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{error, info};
 
 /// Where the local mirrors of the repositories live: `ferry-mirrors` beside the store.
@@ -124,6 +125,21 @@ impl CommitRunner {
     pub async fn deactivate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<bool, CommitError> {
         self.record(id).await?;
         Ok(self.engine.set_commit_link_active(id, false, now).await?)
+    }
+
+    /// One poll of commit link `id`, handling no commit after `stop_at` (an invocation
+    /// of the commits function, which its schedule makes); `None` when the link is not
+    /// active (a tick after its deactivation): nothing is polled.
+    pub async fn poll_one(
+        &self,
+        id: &IntegrationId,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<PollReport>, CommitError> {
+        let record = self.record(id).await?;
+        if !record.active {
+            return Ok(None);
+        }
+        Ok(Some(self.sync_for(&record).await?.poll_until(stop_at).await?))
     }
 
     async fn record(&self, id: &IntegrationId) -> Result<CommitLinkRecord, CommitError> {

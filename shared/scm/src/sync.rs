@@ -40,6 +40,7 @@ use ferry_domain::{
 };
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use ferry_domain::COMMIT_FLOW;
 
@@ -82,6 +83,10 @@ pub struct PollReport {
     pub unmatched_patterns: Vec<String>,
     /// Another poll of the integration held its lease: this one did nothing.
     pub busy: bool,
+    /// The poll reached its stop time ([`CommitSync::poll_until`]) before handling every
+    /// new commit: the tips did not move, so the next poll walks these commits again
+    /// (finding the writes made here done).
+    pub unfinished: bool,
 }
 
 /// Where an activation starts.
@@ -109,11 +114,18 @@ pub struct CommitSync {
 impl CommitSync {
     /// One poll (see the module docs).
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
+        self.poll_until(None).await
+    }
+
+    /// As [`CommitSync::poll`], handling no commit after `stop_at` (a Lambda invocation's
+    /// deadline less a reserve): a poll that reaches it ends `unfinished`, without
+    /// recording the tips. A fetch under way is not cut short.
+    pub async fn poll_until(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let Some(owner) = self.lease().await? else {
             return Ok(PollReport { busy: true, ..PollReport::default() });
         };
         let renewal = self.renewal(&owner);
-        let result = self.poll_leased().await;
+        let result = self.poll_leased(stop_at).await;
         drop(renewal);
         self.release(&owner).await;
         result
@@ -196,7 +208,7 @@ impl CommitSync {
         Ok(mark.and_then(|m| m.branch_tips.clone().map(|t| (m, t))))
     }
 
-    async fn poll_leased(&self) -> Result<PollReport, SyncError> {
+    async fn poll_leased(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let (current, unmatched) = self.fetch_selected().await?;
         let mut report = PollReport { unmatched_patterns: unmatched, ..PollReport::default() };
         let Some((mark, recorded)) = self.position().await? else {
@@ -208,6 +220,10 @@ impl CommitSync {
         let commits = self.walk(walk.hide, walk.from).await?;
         report.commits = commits.len();
         for commit in &commits {
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                report.unfinished = true;
+                return Ok(report);
+            }
             for target in &self.targets {
                 for (item, starts) in target.pattern.mentions_at(&commit.message) {
                     let status = moved_to(&commit.message, &starts, &target.transitions);
