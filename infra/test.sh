@@ -10,12 +10,12 @@
 #   2. `cargo test --workspace` with the emulator's settings (AWS contract tests, the
 #      embedded e2e suite, the Redmine e2e tests against the real server), the simulators'
 #      traffic captured for step 4 as it runs
-#   3. the sync scenarios (and edges: missing fields, rotation, filters) again on the AWS backend, through the real Lambda handlers
+#   3. the sync scenarios (and edges: missing fields, rotation, filters; commit links) again on the AWS backend, through the real Lambda handlers
 #      (FERRY_E2E_BACKEND=aws; in two shards side by side, each on a moto of its own)
 #   4. the protocol contract check: the traffic step 2 captured (every test that talks to
 #      a simulator), validated against the official Jira / Azure DevOps specs
-#   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
-#      emulator stack
+#   5. the fault-injection suite (tests/faults) on both backends, with webhooks off and on,
+#      each AWS run on its own emulator stack
 #   6. the LocalStack leg (infra/localstack/test.sh): LocalStack on the host (no Docker), the
 #      AWS-backend scenarios and a fault-suite run on it. Moto stays the fast default:
 #      FERRY_SKIP_LOCALSTACK=1 skips this leg (.ci/run runs it as a step of its own).
@@ -73,7 +73,7 @@ traffic="$STATE/contract"
 rm -rf "$traffic" && mkdir -p "$traffic"
 FERRY_CONTRACT_DIR="$traffic" cargo test --workspace
 
-section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps, backfill and webhook scenarios on the AWS backend (moto, real Lambda handlers; two shards)"
+section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps, backfill, webhook and commit-link scenarios on the AWS backend (moto, real Lambda handlers; two shards)"
 # Two shards side by side, each on a moto of its own, each one test at a time: one moto
 # serves one request at a time, and a shard's 60 MB upload would stall the other's
 # requests past the SDK's timeouts. (Each world also has queues of its own.)
@@ -86,7 +86,7 @@ shard_log="$STATE/aws-shard2.log"
   # shellcheck source=/dev/null
   source infra/.emulator-shard2.env
   FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 \
-    backlog:: delivery:: collab:: hierarchy::
+    backlog:: delivery:: collab:: hierarchy:: scm::
 ) >"$shard_log" 2>&1 &
 shard_pid=$!
 shard1_rc=0
@@ -94,7 +94,7 @@ FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 \
   sync:: conflicts:: security:: edges:: deletions:: first_steps:: backfill:: webhooks:: || shard1_rc=$?
 shard2_rc=0
 wait "$shard_pid" || shard2_rc=$?
-echo "-- AWS shard 2 (backlog, delivery, collab, hierarchy; moto on port $shard_port):"
+echo "-- AWS shard 2 (backlog, delivery, collab, hierarchy, scm; moto on port $shard_port):"
 cat "$shard_log"
 ((STARTED_MOTO_SHARD)) && FERRY_MOTO_NAME=shard2 FERRY_MOTO_PORT="$shard_port" infra/moto.sh stop
 STARTED_MOTO_SHARD=0
@@ -125,6 +125,18 @@ faults_env="$STATE/faults.env"
   # shellcheck source=/dev/null
   source "$faults_env"
   cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_CHANGES:-500}" --seed "$faults_seed"
+)
+
+section "fault-injection suite (tests/faults) on the AWS backend (moto), changes carried by webhooks"
+# Its own stack again: the hook function's deliveries must meet empty queues.
+hooks_env="$STATE/faults-hooks.env"
+"${FERRY_MOTO_VENV:-$ROOT/.venv-moto}/bin/python" infra/emulator_resources.py --endpoint "$AWS_ENDPOINT_URL" \
+  --stack-name ferry-faults-hooks --env-file "$hooks_env" --quiet
+(
+  # shellcheck source=/dev/null
+  source "$hooks_env"
+  cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_HOOKS_CHANGES:-300}" \
+    --seed "$faults_seed" --hooks on
 )
 
 if [[ "${FERRY_SKIP_LOCALSTACK:-0}" == 1 ]]; then

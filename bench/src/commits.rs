@@ -6,15 +6,25 @@
 //! (the server's own log), pack bytes received (what the mirror stored), Jira requests;
 //! and the Git part alone (fetch + walk, on a second mirror kept in step). The activation's
 //! full fetch is the naive cost every poll would pay without the mirror.
+//!
+//! `--backend aws`: the store is DynamoDB on the emulator (`AWS_ENDPOINT_URL`), every
+//! DynamoDB request counted by an SDK interceptor, and each poll is an invocation of the
+//! commits function's real handler; the cost per new commit is priced from the counted
+//! requests and units, the Lambda request and Scheduler tick, and the poll's duration
+//! (measured on this machine, at `--memory-mb`).
 
+use crate::counting::{CountingInterceptor, Counts, Tally};
+use crate::prices::{CostArgs, Prices};
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use ferry_domain::ports::ConnectorFactory;
 use ferry_domain::{FieldValue, IntegrationId, Scope};
+use ferry_engine::{Engine, EngineSettings};
 use ferry_runtime::commits::CommitRunner;
-use ferry_runtime::{Embedded, StaticSecrets};
+use ferry_runtime::{Connectors, Embedded, StaticSecrets};
 use ferry_scm::{plan, GitRemote, Mirror, Tips};
 use ferry_sim::{JiraSeed, JiraSim};
+use ferry_store::aws::{DynamoStore, SqsQueue};
 use ferry_testsupport::config::write_and_load;
 use ferry_testsupport::git::{git, GitServers};
 use ferry_testsupport::people::JIRA_BOT_TOKEN;
@@ -35,6 +45,18 @@ pub struct Args {
     /// Polls measured per history (medians are printed).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Where the link's records live and what polls: the embedded runtime, or DynamoDB on
+    /// the emulator with the commits function's handler.
+    #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+    backend: Backend,
+    #[command(flatten)]
+    cost: CostArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Embedded,
+    Aws,
 }
 
 const TOKEN_VAR: &str = "FERRY_BENCH_JIRA_TOKEN";
@@ -52,6 +74,8 @@ struct Figures {
     pack_bytes: Vec<f64>,
     jira_requests: Vec<f64>,
     comments: usize,
+    /// AWS: what each poll asked of DynamoDB.
+    dynamo: Vec<Counts>,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -59,12 +83,16 @@ pub async fn run(args: Args) -> Result<()> {
         bail!("--history, --new and --rounds must be at least 1");
     }
     let servers = GitServers::from_env_file()?;
+    let prices = match args.backend {
+        Backend::Aws => Some(args.cost.load_prices()?),
+        Backend::Embedded => None,
+    };
     let mut all = Vec::new();
     for &history in &args.history {
         eprintln!("history of {history} commits: {} poll(s) of {} new commit(s) ...", args.rounds, args.new);
         all.push(one_history(&servers, history, &args).await.with_context(|| format!("the {history}-commit run"))?);
     }
-    print(&all, &args);
+    print(&all, &args, prices.as_ref());
     Ok(())
 }
 
@@ -81,17 +109,17 @@ async fn one_history(servers: &GitServers, history: usize, args: &Args) -> Resul
 
     let config = format!(
         "systems:
-  - id: jira
+  - id: {name}-jira
     kind: jira
     base_url: {}
     allow_http_loopback: true
     auth: {{ kind: basic, username: ferry-bot@acme.test, token: {{ env: {TOKEN_VAR} }} }}
 source_control:
-  - {{ id: repo, kind: git, base_url: '{url}', allow_http_loopback: true, web_url: 'https://git.example.test/c/{{sha}}' }}
+  - {{ id: {name}-repo, kind: git, base_url: '{url}', allow_http_loopback: true, web_url: 'https://git.example.test/c/{{sha}}' }}
 commit_links:
-  - id: bench-commits
-    source: {{ system: repo, branches: [main] }}
-    targets: [{{ system: jira, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]
+  - id: {name}
+    source: {{ system: {name}-repo, branches: [main] }}
+    targets: [{{ system: {name}-jira, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]
 ",
         jira.base_url()
     );
@@ -100,18 +128,25 @@ commit_links:
         StaticSecrets::new(ferry_runtime::EnvSecrets)
             .with(ferry_domain::SecretRef::Env(TOKEN_VAR.into()), JIRA_BOT_TOKEN),
     );
-    let db = dir.path().join("ferry.sqlite");
-    let rt = Embedded::open_with(&db, secrets, Default::default(), Default::default(), Default::default())?;
-    let commits = rt.engine.plan_commit_links(&set.source_control, &set.commit_links, &[]).await?;
-    let mut report = rt.engine.apply(&set.systems, &[], false, Utc::now()).await?;
-    rt.engine.write_commit_links(commits, Utc::now(), &mut report).await?;
+    let tally = Tally::new();
+    let (engine, connectors) = match args.backend {
+        Backend::Embedded => {
+            let db = dir.path().join("ferry.sqlite");
+            let rt = Embedded::open_with(&db, secrets, Default::default(), Default::default(), Default::default())?;
+            (rt.engine, rt.connectors)
+        }
+        Backend::Aws => aws_engine(secrets, tally.clone()).await?,
+    };
+    let commits = engine.plan_commit_links(&set.source_control, &set.commit_links, &[]).await?;
+    let mut report = engine.apply(&set.systems, &[], false, Utc::now()).await?;
+    engine.write_commit_links(commits, Utc::now(), &mut report).await?;
     let mirrors = dir.path().join("mirrors");
-    let runner = CommitRunner::new(rt.engine.clone(), rt.connectors.clone(), mirrors.clone());
-    let id = IntegrationId::parse("bench-commits")?;
+    let runner = CommitRunner::new(engine.clone(), connectors.clone(), mirrors.clone());
+    let id = IntegrationId::parse(name.as_str())?;
 
     let issue = {
         let system = set.systems.first().context("jira")?;
-        let bot = rt.connectors.connector(system).await?;
+        let bot = connectors.connector(system).await?;
         let scope = Scope { project: "APP".into(), entity_type: "Bug".into() };
         let summary = ferry_domain::FieldChange {
             field: ferry_domain::FieldKey::new("summary"),
@@ -122,9 +157,9 @@ commit_links:
 
     let mut f = Figures { history, ..Figures::default() };
     let log = servers.root.parent().context("servers dir")?.join("http.log");
-    let mirror_dir = mirrors.join("repo");
+    let mirror_dir = mirrors.join(format!("{name}-repo"));
     let (requests, started) = (log_lines(&log, &name)?, Instant::now());
-    runner.activate(&id, Utc::now()).await?;
+    runner.activate(&id, &ferry_scm::Start::Newest, Utc::now()).await?;
     f.activation_secs = started.elapsed().as_secs_f64();
     f.activation_requests = log_lines(&log, &name)? - requests;
     f.activation_pack_bytes = pack_bytes(&mirror_dir)?;
@@ -134,20 +169,33 @@ commit_links:
     let remote = GitRemote::anonymous(url.clone());
     let mut probe_tips: Tips = probe.fetch(&remote)?;
 
-    let record = rt.engine.commit_link(&id).await?.context("the commit link")?;
+    let record = engine.commit_link(&id).await?.context("the commit link")?;
     for round in 0..args.rounds {
         let first = history + round * args.new;
         fast_import(&bare, first, args.new, |i| format!("{issue}: change {i}"))?;
 
         let (requests, bytes, jira_before) = (log_lines(&log, &name)?, pack_bytes(&mirror_dir)?, jira.requests().len());
-        let sync = runner.sync_for(&record).await?;
+        let dynamo_before = tally.snapshot();
         let started = Instant::now();
-        let polled = sync.poll().await?;
+        let (commits, comments) = match args.backend {
+            Backend::Embedded => {
+                let polled = runner.sync_for(&record).await?.poll().await?;
+                (polled.commits, polled.comments)
+            }
+            Backend::Aws => {
+                // An invocation of the commits function, as its schedule makes it.
+                let event = serde_json::json!({ "integration": id.as_str() });
+                let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(300);
+                let polled = ferry_fn_commits::handle_until(&runner, event, Some(deadline)).await?;
+                (polled.commits, polled.comments)
+            }
+        };
         f.poll_secs.push(started.elapsed().as_secs_f64());
-        if polled.commits != args.new {
-            bail!("the poll walked {} commit(s), not the {} new ones: {polled:?}", polled.commits, args.new);
+        f.dynamo.push(tally.snapshot().minus(&dynamo_before));
+        if commits != args.new {
+            bail!("the poll walked {commits} commit(s), not the {} new ones", args.new);
         }
-        f.comments += polled.comments;
+        f.comments += comments;
         f.requests.push((log_lines(&log, &name)? - requests) as f64);
         f.pack_bytes.push((pack_bytes(&mirror_dir)? - bytes) as f64);
         f.jira_requests.push((jira.requests().len() - jira_before) as f64);
@@ -164,6 +212,25 @@ commit_links:
     }
     std::fs::remove_dir_all(&bare).ok();
     Ok(f)
+}
+
+/// An engine over DynamoDB on the emulator (the `FERRY_*` names of `infra/moto.sh env`)
+/// that keeps commit links, every DynamoDB request counted in `tally`.
+async fn aws_engine(
+    secrets: Arc<dyn ferry_runtime::SecretSource>,
+    tally: Arc<Tally>,
+) -> Result<(Arc<Engine>, Arc<Connectors>)> {
+    let (sdk, names) = ferry_testsupport::backend::emulator().await?;
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(CountingInterceptor { tally }).build(),
+    );
+    let payloads = ferry_runtime::aws::payload_store(&sdk, &names.payload_bucket)?;
+    let store = Arc::new(DynamoStore::new(ddb, &names).with_payloads(payloads.clone()));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &names).with_payloads(payloads));
+    let connectors = Arc::new(Connectors::new(secrets, Default::default()).with_governors(store.clone()));
+    let engine = Engine::new(store.clone(), store.clone(), queue, connectors.clone(), EngineSettings::lambda())
+        .with_commit_links(store);
+    Ok((Arc::new(engine), connectors))
 }
 
 /// Adds `count` commits to `main` of the bare repository `bare` with `git fast-import`,
@@ -229,10 +296,14 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn print(all: &[Figures], args: &Args) {
+fn print(all: &[Figures], args: &Args, prices: Option<&Prices>) {
     let n = args.new as f64;
+    let runtime = match args.backend {
+        Backend::Embedded => "embedded runtime",
+        Backend::Aws => "AWS backend (DynamoDB on the emulator, the commits function's handler)",
+    };
     println!(
-        "\ncommit polls over smart HTTP (git http-backend on 127.0.0.1), embedded runtime, {} new commits per poll \
+        "\ncommit polls over smart HTTP (git http-backend on 127.0.0.1), {runtime}, {} new commits per poll \
          naming a Jira issue (simulator), medians of {} polls",
         args.new, args.rounds
     );
@@ -254,6 +325,30 @@ fn print(all: &[Figures], args: &Args) {
     row("poll: pack bytes per new commit", &|f| format!("{:.0}", median(&f.pack_bytes) / n));
     row("poll: Jira requests per new commit", &|f| format!("{:.1}", median(&f.jira_requests) / n));
     row("comments written (all polls)", &|f| format!("{}", f.comments));
+    if let Some(p) = prices {
+        let med = |f: &Figures, g: &dyn Fn(&Counts) -> f64| median(&f.dynamo.iter().map(g).collect::<Vec<_>>());
+        row("poll: DynamoDB requests", &|f| format!("{:.0}", med(f, &|c| c.dynamo_requests() as f64)));
+        row("poll: DynamoDB write units", &|f| format!("{:.0}", med(f, &|c| c.write_units as f64)));
+        row("poll: DynamoDB read units", &|f| format!("{:.1}", med(f, &|c| c.read_units())));
+        let gb = f64::from(args.cost.memory_mb) / 1024.0;
+        let cost = move |f: &Figures| {
+            let dynamo =
+                med(f, &|c| c.write_units as f64 * p.dynamodb_write_unit + c.read_units() * p.dynamodb_read_unit);
+            let lambda = p.lambda_request + median(&f.poll_secs) * gb * p.lambda_arm64_gb_second;
+            (dynamo, lambda + p.scheduler_invocation)
+        };
+        row("poll: DynamoDB cost per new commit (USD)", &|f| format!("{:.9}", cost(f).0 / n));
+        row("poll: Lambda + Scheduler cost per new commit (USD)", &|f| format!("{:.9}", cost(f).1 / n));
+        row("poll: cost per new commit (USD)", &|f| format!("{:.9}", (cost(f).0 + cost(f).1) / n));
+        row("  per million new commits (USD)", &|f| format!("{:.2}", (cost(f).0 + cost(f).1) / n * 1e6));
+        println!(
+            "prices of {} ({}); Lambda duration as measured here at {} MB; DynamoDB ops per poll: {}",
+            p.date,
+            p.source,
+            args.cost.memory_mb,
+            all.last().and_then(|f| f.dynamo.last()).map(|c| format!("{:?}", c.ops)).unwrap_or_default()
+        );
+    }
     if let (Some(small), Some(big)) = (all.first(), all.last()) {
         if all.len() > 1 {
             println!(

@@ -92,7 +92,8 @@ enum Command {
     /// 95th percentile per page.
     Console(console::Args),
     /// Commit polls of a 10,000-commit repository against a 100-commit one (the Git
-    /// servers of infra/git-servers.sh): time, Git requests and pack bytes per new commit.
+    /// servers of infra/git-servers.sh): time, Git requests and pack bytes per new commit;
+    /// `--backend aws`: DynamoDB requests and the cost per new commit.
     Commits(commits::Args),
     /// A burst of changes against both simulators with their rate limits on, the
     /// rate-limit governor off and on: requests, 429s, time, changes/s, latency.

@@ -2,17 +2,20 @@
 //! their lines of `ferry run --once` and `ferry status` read. `ferry apply` stores them
 //! and `ferry run` polls them with the work-item integrations (main.rs).
 
+use crate::backfill::BackfillArgs;
 use anyhow::{bail, Result};
 use chrono::Utc;
 use ferry_domain::IntegrationId;
+use ferry_domain::ScmSystem;
 use ferry_engine::IntegrationStatus;
-use ferry_runtime::commits::{CommitActivation, CommitCycle, CommitRunner};
-use ferry_scm::PollReport;
+use ferry_runtime::commits::{probe, CommitActivation, CommitCycle, CommitRunner};
+use ferry_runtime::connectors::Connectors;
+use ferry_scm::{PollReport, Start};
 
-/// `ferry activate ID` of a commit link: records its start point (each selected branch's
-/// newest commit, or none for an empty repository) and marks it active.
-pub async fn activate(runner: &CommitRunner, id: &IntegrationId, json: bool) -> Result<()> {
-    let activation = runner.activate(id, Utc::now()).await?;
+/// `ferry activate ID` of a commit link: records its start point (by default each
+/// selected branch's newest commit, or none for an empty repository) and marks it active.
+pub async fn activate(runner: &CommitRunner, id: &IntegrationId, start: &Start, json: bool) -> Result<()> {
+    let activation = runner.activate(id, start, Utc::now()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "activation": activation }))?);
     } else {
@@ -21,13 +24,29 @@ pub async fn activate(runner: &CommitRunner, id: &IntegrationId, json: bool) -> 
     Ok(())
 }
 
-/// Refuses what `ferry activate` offers work-item integrations only.
-pub fn refuse_options(id: &IntegrationId, backfill: bool, hooks_url: bool) -> Result<()> {
-    if backfill {
-        bail!("{id} is a commit link: --since backfills work-item integrations; a commit link starts at each branch's newest commit");
+/// Where `ferry activate` starts a commit link: `--since DATE`, `--from-commit SHA`, or
+/// each branch's newest commit; refuses what only work-item integrations take.
+pub fn start(id: &IntegrationId, args: &BackfillArgs, from_commit: Option<String>, hooks_url: bool) -> Result<Start> {
+    if args.has_pairing_options() {
+        bail!("{id} is a commit link: --pair-by, --yes and --no-wait are for backfills of work-item integrations");
     }
     if hooks_url {
         bail!("{id} is a commit link: it is polled, Git servers' webhooks are not received");
+    }
+    Ok(match (args.since(), from_commit) {
+        (Some(since), _) => Start::Since(since?),
+        (None, Some(sha)) => Start::Commit(sha),
+        (None, None) => Start::Newest,
+    })
+}
+
+/// `ferry apply`'s connection test of the repositories it stores (new or changed): each
+/// must answer with its token and CA, or nothing is stored.
+pub async fn check_repositories(connectors: &Connectors, repositories: &[ScmSystem]) -> Result<()> {
+    for system in repositories {
+        if let Err(e) = probe(connectors, system).await {
+            bail!("source_control {}: {e}; nothing was stored (`ferry apply --no-check` skips this test)", system.id);
+        }
     }
     Ok(())
 }
@@ -37,6 +56,8 @@ fn print_activation(a: &CommitActivation) {
     let why = match a.reason {
         "empty_repository" => "the repository is empty (\"0\"): its first commit will be linked",
         "kept" => "kept from an earlier activation",
+        "from_commit" => "after the commit given: later commits will be linked",
+        "since_date" => "where the branch stood at the date given: later commits will be linked",
         _ => "each branch's newest commit: later commits will be linked",
     };
     if a.tips.is_empty() {
@@ -68,6 +89,9 @@ fn summary(r: &PollReport) -> String {
         "{} new commit(s), {} link(s), {} comment(s), {} transition(s), {} already there, {} reported",
         r.commits, r.links, r.comments, r.transitions, r.already_done, r.reported
     );
+    if r.unfinished {
+        s.push_str("; stopped before the last (the tips did not move: the next poll walks them again)");
+    }
     if !r.unmatched_patterns.is_empty() {
         s.push_str(&format!("; no branch matches {}", r.unmatched_patterns.join(", ")));
     }

@@ -99,11 +99,17 @@ enum Command {
     /// Activate an integration; sets the start polling time of each direction
     /// (`--since`: a backfill of the items changed since then, existing pairs linked,
     /// followed to its end with a progress bar; see the examples below). A commit link
-    /// starts at each selected branch's newest commit.
+    /// starts at each selected branch's newest commit; `--since DATE` starts each branch
+    /// where it stood at that date, `--from-commit SHA` after that commit (on AWS, its
+    /// schedule invokes the commits function).
     Activate {
         integration: String,
         #[command(flatten)]
         backfill: backfill::BackfillArgs,
+        /// A commit link only: link the commits after this one (full or abbreviated id),
+        /// as `git log SHA..BRANCH` lists them on each selected branch.
+        #[arg(long, conflicts_with = "since")]
+        from_commit: Option<String>,
         /// Register the webhook subscriptions of the systems with `webhook:` to deliver to
         /// this public URL + `/hooks/{system}`: where `ferry run --listen` is reachable, or
         /// the stack's HooksUrl output. Example: --hooks-url https://hooks.example.com
@@ -119,7 +125,8 @@ enum Command {
     /// subscriptions its activation registered.
     Deactivate { integration: String },
     /// Run the sync loop: poll each active integration on its interval, transform, write;
-    /// poll each active commit link on its interval (embedded backend).
+    /// poll each active commit link on its interval (embedded backend; on AWS the
+    /// commits function polls them on their schedules).
     Run {
         /// One cycle (poll every direction now, drain the queues), then exit.
         #[arg(long)]
@@ -330,12 +337,39 @@ impl Backend {
     fn runner(&self) -> Runner {
         Runner::new(self.engine().clone(), RunnerSettings::default())
     }
-    /// The poller of commit links, which the embedded backend keeps.
-    fn commit_runner(&self, db: &std::path::Path) -> Option<CommitRunner> {
+    /// The poller of commit links: `ferry run` polls them on the embedded backend (on
+    /// AWS the commits function does).
+    fn commit_poller(&self, db: &std::path::Path) -> Option<CommitRunner> {
         match self {
-            Backend::Embedded(e) => Some(CommitRunner::new(e.engine.clone(), e.connectors.clone(), mirrors_beside(db))),
+            Backend::Embedded(_) => Some(self.commit_runner(db)),
             Backend::Aws(_) => None,
         }
+    }
+
+    /// What activates and deactivates commit links. It fetches the repository to record
+    /// the tips: into the mirrors beside the store (embedded), or into a mirror of this
+    /// machine's temporary directory (AWS; the function keeps its own under its /tmp).
+    fn commit_runner(&self, db: &std::path::Path) -> CommitRunner {
+        let mirrors = match self {
+            Backend::Embedded(_) => mirrors_beside(db),
+            Backend::Aws(_) => std::env::temp_dir().join("ferry-mirrors"),
+        };
+        CommitRunner::new(self.engine().clone(), self.connectors().clone(), mirrors)
+    }
+
+    /// On AWS, a commit link is activated only where its schedule can be made: refused
+    /// when the poll schedules are configured but the commits function's ARN is not.
+    fn check_commit_schedules(&self) -> Result<()> {
+        if let Backend::Aws(a) = self {
+            if a.schedules.as_ref().is_some_and(|s| s.commits_function_arn.is_none()) {
+                bail!(
+                    "{} is not set: it names the commits function that a commit link's schedule invokes \
+                     (the stack's CommitsFunctionArn output; `infra/moto.sh env` prints it for the emulator)",
+                    ferry_runtime::aws::COMMITS_FUNCTION_VAR
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -432,19 +466,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             // Checked before anything is written, as the work-item integrations are.
             let commits =
                 rt.engine().plan_commit_links(&set.source_control, &set.commit_links, &set.integrations).await?;
+            if !no_check {
+                commits::check_repositories(rt.connectors(), commits.repositories()).await?;
+            }
             let mut report = rt.engine().apply(&set.systems, &set.integrations, !no_check, Utc::now()).await?;
             rt.engine().write_commit_links(commits, Utc::now(), &mut report).await?;
             output::apply(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { integration, backfill, hooks_url } => {
+        Command::Activate { integration, backfill, from_commit, hooks_url } => {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
             let json = backfill.json;
-            if let (Some(_), Some(commits)) = (rt.engine().commit_link(&id).await?, rt.commit_runner(&target.db)) {
-                commits::refuse_options(&id, backfill.is_backfill(), hooks_url.is_some())?;
-                commits::activate(&commits, &id, json).await?;
+            if rt.engine().commit_link(&id).await?.is_some() {
+                let start = commits::start(&id, &backfill, from_commit, hooks_url.is_some())?;
+                rt.check_commit_schedules()?;
+                commits::activate(&rt.commit_runner(&target.db), &id, &start, json).await?;
                 return Ok(ExitCode::SUCCESS);
+            }
+            if from_commit.is_some() {
+                bail!("{id} is a work-item integration: --from-commit starts a commit link");
             }
             let activated = backfill::activate(rt.engine(), &id, &backfill).await?;
             let hooks =
@@ -480,8 +521,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deactivate { integration } => {
             let rt = open(&target).await?;
             let id = parse_integration(&integration)?;
-            if let (Some(_), Some(commits)) = (rt.engine().commit_link(&id).await?, rt.commit_runner(&target.db)) {
-                let changed = commits.deactivate(&id, Utc::now()).await?;
+            if rt.engine().commit_link(&id).await?.is_some() {
+                let changed = rt.commit_runner(&target.db).deactivate(&id, Utc::now()).await?;
                 println!("{integration}: {}", if changed { "deactivated" } else { "was not active" });
                 return Ok(ExitCode::SUCCESS);
             }
@@ -494,7 +535,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let only = integrations.iter().map(|i| parse_integration(i)).collect::<Result<Vec<_>>>()?;
             let rt = open(&target).await?;
             let runner = rt.runner();
-            let commits = rt.commit_runner(&target.db);
+            let commits = rt.commit_poller(&target.db);
             if once {
                 let report = runner.cycle_for(Utc::now(), true, &only).await;
                 output::cycle(&report);

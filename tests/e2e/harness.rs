@@ -299,6 +299,24 @@ impl World {
             .count()
     }
 
+    /// The poller of commit links over this world's engine and connectors, with its
+    /// mirrors in `mirrors` (what the commits function builds over its /tmp).
+    pub fn commit_runner(&self, mirrors: PathBuf) -> ferry_runtime::commits::CommitRunner {
+        let connectors = match &self.backend {
+            Backend::Embedded { rt, .. } => rt.connectors.clone(),
+            Backend::Aws { rt, .. } => rt.connectors.clone(),
+        };
+        ferry_runtime::commits::CommitRunner::new(self.engine.clone(), connectors, mirrors)
+    }
+
+    /// The AWS runtime's SDK configuration (`None` on the embedded backend).
+    pub fn sdk(&self) -> Option<&aws_config::SdkConfig> {
+        match &self.backend {
+            Backend::Embedded { .. } => None,
+            Backend::Aws { rt, .. } => Some(&rt.sdk),
+        }
+    }
+
     /// Runs the real `ferry` binary against this world's store (off the async
     /// workers, so the in-process simulators keep answering it).
     pub async fn ferry(&self, args: &[&str]) -> Ran {

@@ -61,9 +61,14 @@ pub struct Activated {
 }
 
 impl BackfillArgs {
-    /// Whether a backfill (`--since`) was asked for.
-    pub fn is_backfill(&self) -> bool {
-        self.since.is_some()
+    /// The `--since` date, parsed.
+    pub fn since(&self) -> Option<Result<DateTime<Utc>>> {
+        self.since.as_deref().map(parse_since)
+    }
+
+    /// Whether options only a backfill's pairing and following take were given.
+    pub fn has_pairing_options(&self) -> bool {
+        self.pair_by.is_some() || self.yes || self.no_wait
     }
 }
 

@@ -258,14 +258,6 @@ impl Loader {
                 errors.push(error(&d.at, format!("duplicate system id \"{}\"", d.id), hint));
             }
         }
-        if self.target == Target::Aws {
-            for d in &self.commit_links {
-                let message = "commit links run on the embedded backend only: the AWS backend does not poll Git \
-                               repositories yet";
-                let hint = Some("apply them with --backend embedded (docs/source-control.md)".to_string());
-                errors.push(error(&d.at, message.into(), hint));
-            }
-        }
         let mut seen: Vec<(&str, &decode::At)> = Vec::new();
         for d in &self.commit_links {
             if let Some(i) = &d.integration {

@@ -356,16 +356,19 @@ commit_links:
     }
 
     #[test]
-    fn the_aws_backend_refuses_commit_links_at_their_line() {
+    fn the_aws_backend_takes_commit_links_but_no_ca_file_its_functions_cannot_read() {
         let text = format!(
-            "{SYSTEMS}source_control:\n  - {{ id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{{sha}}' }}\ncommit_links:\n  - id: c\n    source: {{ system: repo, branches: [main] }}\n    targets: [{{ system: jira, project: APP, key_pattern: 'APP-\\d+' }}]\n"
+            "{SYSTEMS}source_control:\n  - {{ id: repo, kind: git, base_url: 'https://g/a', web_url: 'https://w/{{sha}}', token: {{ ssm: /ferry/git }} }}\ncommit_links:\n  - id: c\n    source: {{ system: repo, branches: [main] }}\n    targets: [{{ system: jira, project: APP, key_pattern: 'APP-\\d+' }}]\n"
         );
-        let err = crate::load_str_for("ferry.yaml", &text, Path::new("."), crate::Target::Aws).err().unwrap();
+        let set = crate::load_str_for("ferry.yaml", &text, Path::new("."), crate::Target::Aws)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.commit_links.len(), 1);
+        let with_file = text.replace("token: { ssm: /ferry/git }", "ca_cert: git-ca.pem");
+        let err = crate::load_str_for("ferry.yaml", &with_file, Path::new("."), crate::Target::Aws).err().unwrap();
         assert!(
-            err.to_string().contains("ferry.yaml:9:7: commit_links[0]: commit links run on the embedded backend only"),
+            err.to_string().contains("\"git-ca.pem\" is a file path, which the AWS backend's functions cannot read"),
             "{err}"
         );
-        assert!(load(&text[SYSTEMS.len()..]).is_ok(), "the embedded backend takes them");
     }
 
     #[test]

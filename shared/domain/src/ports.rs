@@ -268,8 +268,8 @@ pub trait ConfigStore: Send + Sync {
 
 /// Source-control systems and commit integrations (the SCM class, [`crate::scm`]): what
 /// `ferry apply` stores of `source_control:` and `commit_links:`. Kept apart from
-/// [`ConfigStore`] so that no reader of work-item integrations meets them; the embedded
-/// store keeps them (the AWS backend does not run commit integrations).
+/// [`ConfigStore`] so that no reader of work-item integrations meets them. Both stores keep
+/// them (SQLite tables; the DynamoDB config table).
 #[async_trait]
 pub trait CommitLinkStore: Send + Sync {
     async fn put_scm_system(&self, system: &ScmSystem) -> PortResult<()>;

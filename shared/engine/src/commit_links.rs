@@ -30,6 +30,13 @@ pub struct CommitApplyPlan {
     links_unchanged: Vec<String>,
 }
 
+impl CommitApplyPlan {
+    /// The repositories the apply writes (new or changed): the ones `ferry apply` tests.
+    pub fn repositories(&self) -> &[ScmSystem] {
+        &self.systems
+    }
+}
+
 /// What is stored, for [`plan_commit_apply`].
 pub struct Stored<'a> {
     pub systems: &'a [ScmSystem],
@@ -162,6 +169,9 @@ impl Engine {
 
     /// Marks commit link `id` active or not; answers whether that changed it. Its start
     /// point is recorded by its first poll (ferry-scm's activation) before it is marked.
+    /// Where commit links have schedules (AWS), its schedule is enabled (every
+    /// `poll_interval`) or disabled first, also when the mark is there already (a
+    /// schedule lost or changed by hand comes back).
     pub async fn set_commit_link_active(
         &self,
         id: &IntegrationId,
@@ -170,6 +180,15 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let store = self.commit_links.as_ref().ok_or_else(no_commit_store)?;
         let record = store.get_commit_link(id).await?.ok_or_else(|| EngineError::UnknownIntegration(id.to_string()))?;
+        if let Some(schedules) = &self.commit_schedules {
+            match active {
+                true => {
+                    let every = std::time::Duration::from_secs(record.link.poll_interval_secs);
+                    schedules.enable(id, COMMIT_FLOW, every).await?
+                }
+                false => schedules.disable(id, COMMIT_FLOW).await?,
+            }
+        }
         if record.active == active {
             return Ok(false);
         }
@@ -237,8 +256,8 @@ impl Engine {
 fn no_commit_store() -> EngineError {
     EngineError::Port(PortError::new(
         ErrorCategory::Config,
-        "commit links (source_control:, commit_links:) are kept by the embedded backend only \
-         (docs/source-control.md)",
+        "this engine keeps no commit links (source_control:, commit_links:): it was built without a \
+         CommitLinkStore (docs/source-control.md)",
     ))
 }
 

@@ -80,9 +80,11 @@ pub struct Engine {
     pub(crate) users: UserCache,
     pub(crate) integration_users: TtlCache<UserRef>,
     pub(crate) schedules: Option<Arc<dyn ScheduleControl>>,
-    /// Where commit integrations are kept (the embedded store); `None`: this backend has
-    /// none.
+    /// Where commit integrations are kept (either store); `None`: this engine was built
+    /// without them.
     pub(crate) commit_links: Option<Arc<dyn CommitLinkStore>>,
+    /// The commit links' schedules (AWS runtime: each invokes the commits function).
+    pub(crate) commit_schedules: Option<Arc<dyn ScheduleControl>>,
     pub(crate) crash: Option<Arc<dyn CrashInjector>>,
     pub(crate) missing_fields: MissingFields,
     integrations: TtlCache<IntegrationRecord>,
@@ -111,6 +113,7 @@ impl Engine {
             integration_users: TtlCache::new(ttl),
             schedules: None,
             commit_links: None,
+            commit_schedules: None,
             crash: None,
             missing_fields: MissingFields::default(),
             integrations: TtlCache::new(settings_ttl),
@@ -128,6 +131,13 @@ impl Engine {
     /// Where commit integrations are kept ([`crate::commit_links`]).
     pub fn with_commit_links(mut self, store: Arc<dyn CommitLinkStore>) -> Self {
         self.commit_links = Some(store);
+        self
+    }
+
+    /// Schedules of commit links to enable on their activation and disable on their
+    /// deactivation (AWS runtime).
+    pub fn with_commit_schedules(mut self, schedules: Arc<dyn ScheduleControl>) -> Self {
+        self.commit_schedules = Some(schedules);
         self
     }
 

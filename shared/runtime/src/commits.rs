@@ -1,8 +1,9 @@
-//! Commit integrations on the embedded runtime (feature `scm`: the CLI's, never a Lambda
-//! function's): builds each commit link's sync from what `ferry apply` stored (its
+//! Commit integrations (feature `scm`: the CLI's and the commits function's, no other
+//! Lambda function's): builds each commit link's sync from what `ferry apply` stored (its
 //! repository's token and CA read where they live, its targets' connectors, a mirror
-//! beside the store), activates links, and polls the active ones on their interval next
-//! to the work-item runner (docs/source-control.md).
+//! beside the store or under the function's /tmp), activates links, and polls them: the
+//! active ones on their interval next to the embedded work-item runner, or one per
+//! invocation of the commits function (docs/source-control.md).
 
 use crate::connectors::Connectors;
 use chrono::{DateTime, Utc};
@@ -10,13 +11,13 @@ use ferry_domain::ports::{ConnectorFactory, PortResult};
 use ferry_domain::{CommitLinkRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
 use ferry_engine::{Engine, EngineError};
 use ferry_scm::schedule::due;
-use ferry_scm::{CommitSync, KeyPattern, PollReport, SyncError, Target, Tips};
+use ferry_scm::{CommitSync, GitRemote, KeyPattern, Mirror, PollReport, ScmError, Start, SyncError, Target, Tips};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::{error, info};
 
 /// Where the local mirrors of the repositories live: `ferry-mirrors` beside the store.
@@ -45,7 +46,7 @@ pub struct CommitActivation {
     /// Each selected branch's newest commit, the start point: later commits are linked.
     pub tips: Tips,
     /// `newest_commits`, `empty_repository` (tips are "0": its first commit is linked),
-    /// or `kept` (an earlier position).
+    /// `kept` (an earlier position), `from_commit` or `since_date` (an override).
     pub reason: &'static str,
 }
 
@@ -74,14 +75,7 @@ impl CommitRunner {
     pub async fn sync_for(&self, record: &CommitLinkRecord) -> Result<CommitSync, CommitError> {
         let link = &record.link;
         let system = self.engine.scm_system(link).await?;
-        let token = match &system.token {
-            Some(r) => Some(self.connectors.secrets().resolve(r).await?.expose_secret().to_string()),
-            None => None,
-        };
-        let ca_pem = match &system.ca_cert {
-            Some(ca) => Some(pem_text(&system, self.connectors.ca_pem(system.id.as_str(), ca).await?)?),
-            None => None,
-        };
+        let GitRemote { token, ca_pem, .. } = remote(&self.connectors, &system).await?;
         let mut targets = Vec::new();
         for t in &link.targets {
             let config = self.engine.config_store().get_system(&t.system).await?;
@@ -106,25 +100,46 @@ impl CommitRunner {
         })
     }
 
-    /// Activates commit link `id`: records each selected branch's newest commit (none
-    /// for an empty repository) unless a position is kept, then marks it active.
-    pub async fn activate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<CommitActivation, CommitError> {
+    /// Activates commit link `id`: records where it starts ([`Start`]: by default each
+    /// selected branch's newest commit, none for an empty repository, unless a position
+    /// is kept), then marks it active.
+    pub async fn activate(
+        &self,
+        id: &IntegrationId,
+        start: &Start,
+        now: DateTime<Utc>,
+    ) -> Result<CommitActivation, CommitError> {
         let record = self.record(id).await?;
         let sync = self.sync_for(&record).await?;
-        let start = sync.activate().await?.ok_or_else(|| CommitError::Busy(id.to_string()))?;
+        let activation = sync.activate(start).await?.ok_or_else(|| CommitError::Busy(id.to_string()))?;
         self.engine.set_commit_link_active(id, true, now).await?;
-        let reason = match (start.kept, start.tips.is_empty()) {
-            (true, _) => "kept",
-            (false, true) => "empty_repository",
-            (false, false) => "newest_commits",
+        let reason = match (start, activation.kept, activation.tips.is_empty()) {
+            (_, true, _) => "kept",
+            (Start::Newest, false, true) => "empty_repository",
+            (start, false, _) => start.reason(),
         };
-        Ok(CommitActivation { integration: id.to_string(), tips: start.tips, reason })
+        Ok(CommitActivation { integration: id.to_string(), tips: activation.tips, reason })
     }
 
     /// Deactivates commit link `id` (its position is kept); answers whether it was active.
     pub async fn deactivate(&self, id: &IntegrationId, now: DateTime<Utc>) -> Result<bool, CommitError> {
         self.record(id).await?;
         Ok(self.engine.set_commit_link_active(id, false, now).await?)
+    }
+
+    /// One poll of commit link `id`, handling no commit after `stop_at` (an invocation
+    /// of the commits function, which its schedule makes); `None` when the link is not
+    /// active (a tick after its deactivation): nothing is polled.
+    pub async fn poll_one(
+        &self,
+        id: &IntegrationId,
+        stop_at: Option<Instant>,
+    ) -> Result<Option<PollReport>, CommitError> {
+        let record = self.record(id).await?;
+        if !record.active {
+            return Ok(None);
+        }
+        Ok(Some(self.sync_for(&record).await?.poll_until(stop_at).await?))
     }
 
     async fn record(&self, id: &IntegrationId) -> Result<CommitLinkRecord, CommitError> {
@@ -200,6 +215,30 @@ impl CommitRunner {
             }
         }
     }
+}
+
+/// How Ferry reaches `system`: its URL, its token and CA certificates read where they live.
+async fn remote(connectors: &Connectors, system: &ScmSystem) -> Result<GitRemote, PortError> {
+    let token = match &system.token {
+        Some(r) => Some(connectors.secrets().resolve(r).await?.expose_secret().to_string()),
+        None => None,
+    };
+    let ca_pem = match &system.ca_cert {
+        Some(ca) => Some(pem_text(system, connectors.ca_pem(system.id.as_str(), ca).await?)?),
+        None => None,
+    };
+    Ok(GitRemote { url: system.base_url.clone(), token, ca_pem })
+}
+
+/// The connection test of a repository `ferry apply` stores: lists its branches with
+/// the system's token and CA, fetching nothing ([`ferry_scm::Mirror::probe`]).
+pub async fn probe(connectors: &Connectors, system: &ScmSystem) -> Result<Tips, CommitError> {
+    let remote = remote(connectors, system).await?;
+    let url = remote.url.clone();
+    let listed = tokio::task::spawn_blocking(move || Mirror::probe(&remote))
+        .await
+        .unwrap_or_else(|e| Err(ScmError::Remote { url, cause: format!("the Git task stopped: {e}") }));
+    Ok(listed.map_err(SyncError::from)?)
 }
 
 fn pem_text(system: &ScmSystem, pem: Vec<u8>) -> Result<String, PortError> {

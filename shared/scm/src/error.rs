@@ -13,6 +13,9 @@ pub enum ScmError {
     /// The mirror's history cannot be read.
     #[error("cannot walk the history: {0}")]
     Walk(String),
+    /// A start override (`--from-commit`) that names no usable commit.
+    #[error("cannot start there: {0}")]
+    Start(String),
     /// The repository has branches, but none matches the integration's patterns.
     #[error("no branch of {url} matches {patterns}; its branches are {branches}")]
     NoBranchMatches { url: String, patterns: String, branches: String },

@@ -77,6 +77,22 @@ impl Mirror {
     /// branches as they were: gitoxide writes the pack and its index to temporary files,
     /// checks them, and only then moves them in and updates the refs.
     pub fn fetch(&self, remote: &GitRemote) -> Result<Tips, ScmError> {
+        self.exchange(remote, true)
+    }
+
+    /// Whether `remote` answers with the credentials and certificates given, and the
+    /// branches it has (as [`Mirror::fetch`] lists them), without fetching any object:
+    /// the connection test of `ferry apply`. Uses a scratch repository that it removes.
+    pub fn probe(remote: &GitRemote) -> Result<Tips, ScmError> {
+        let dir = std::env::temp_dir().join(format!("ferry-probe-{}", uuid::Uuid::new_v4()));
+        let listed = Mirror::open(&dir).and_then(|scratch| scratch.exchange(remote, false));
+        let _ = std::fs::remove_dir_all(&dir);
+        listed
+    }
+
+    /// Connects to `remote` and lists its branches; with `fetch`, also receives the
+    /// objects they need.
+    fn exchange(&self, remote: &GitRemote, fetch: bool) -> Result<Tips, ScmError> {
         let failed = |e: &dyn std::error::Error| ScmError::Remote { url: remote.url.clone(), cause: chain(e) };
         let r = self.repo.remote_at(remote.url.as_str()).map_err(|e| failed(&e))?;
         let r = r.with_refspecs([FETCH_SPEC], Direction::Fetch).map_err(|e| failed(&e))?;
@@ -103,13 +119,14 @@ impl Mirror {
                 cause: format!("the ca_cert is not usable: {cause}"),
             })?));
         }
-        let outcome = connection
-            .prepare_fetch(Discard, Default::default())
-            .map_err(|e| failed(&e))?
-            .receive(Discard, &interrupt)
-            .map_err(|e| failed(&e))?;
+        let prepared = connection.prepare_fetch(Discard, Default::default()).map_err(|e| failed(&e))?;
+        let ref_map = if fetch {
+            prepared.receive(Discard, &interrupt).map_err(|e| failed(&e))?.ref_map
+        } else {
+            prepared.ref_map().clone()
+        };
         let mut tips = Tips::new();
-        for r in &outcome.ref_map.remote_refs {
+        for r in &ref_map.remote_refs {
             let (name, target, _) = r.unpack();
             let (Some(branch), Some(id)) = (name.to_str().ok().and_then(|n| n.strip_prefix(BRANCH_PREFIX)), target)
             else {
@@ -153,6 +170,42 @@ impl Mirror {
         // The walk runs from the tips back; a work item's comments read in commit order.
         out.reverse();
         Ok(out)
+    }
+
+    /// The full id of the commit `id` names (full or abbreviated hex) in the mirror.
+    pub fn resolve_commit(&self, id: &str) -> Result<String, ScmError> {
+        let refused = |why: String| ScmError::Start(format!("commit {id:?}: {why}"));
+        if id.len() < 4 || id.len() > 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(refused("not a commit id (4 to 40 hex digits)".into()));
+        }
+        let prefix = gix::hash::Prefix::from_hex(&id.to_ascii_lowercase()).map_err(|e| refused(e.to_string()))?;
+        let found = self
+            .repo
+            .objects
+            .lookup_prefix(prefix, None)
+            .map_err(|e| refused(e.to_string()))?
+            .ok_or_else(|| refused("not in the fetched history of the repository".into()))?
+            .map_err(|()| refused("ambiguous: give more digits".into()))?;
+        self.repo.find_commit(found).map_err(|_| refused("names an object that is not a commit".into()))?;
+        Ok(found.to_hex().to_string())
+    }
+
+    /// The first-parent line of `tip`, newest first, with each commit's committer time
+    /// (seconds), down to the first commit made before `before` (included) or the root.
+    pub fn first_parent_line(&self, tip: &str, before: i64) -> Result<Vec<(String, i64)>, ScmError> {
+        let walk_err = |e: &dyn std::fmt::Display| ScmError::Walk(format!("first-parent line of {tip}: {e}"));
+        let mut id = Some(gix::ObjectId::from_hex(tip.as_bytes()).map_err(|e| walk_err(&e))?);
+        let mut line = Vec::new();
+        while let Some(current) = id {
+            let commit = self.repo.find_commit(current).map_err(|e| walk_err(&e))?;
+            let time = commit.committer().map_err(|e| walk_err(&e))?.time().map_err(|e| walk_err(&e))?.seconds;
+            line.push((current.to_hex().to_string(), time));
+            if time < before {
+                break;
+            }
+            id = commit.parent_ids().next().map(|p| p.detach());
+        }
+        Ok(line)
     }
 
     fn has(&self, id: gix::ObjectId) -> bool {

@@ -9,14 +9,17 @@
 mod error;
 pub mod git;
 pub mod keywords;
+pub mod lease;
 pub mod mentions;
 pub mod render;
 pub mod schedule;
+pub mod start;
 pub mod sync;
 pub mod tips;
 
 pub use error::ScmError;
 pub use git::{CommitInfo, GitRemote, Mirror};
 pub use mentions::KeyPattern;
+pub use start::Start;
 pub use sync::{Activation, CommitSync, PollReport, SyncError, Target, COMMIT_FLOW};
 pub use tips::{branch_matches, plan, select, Tips, WalkPlan};

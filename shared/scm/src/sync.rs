@@ -21,12 +21,15 @@
 //! (to the same status, a no-op unless someone changed it in between).
 //!
 //! One poll of an integration at a time: a poll holds the integration's poll lease (the
-//! same lease as a work-item direction's), and a second one steps aside (`busy`).
+//! same lease as a work-item direction's, renewed while the poll runs: [`crate::lease`]),
+//! and a second one steps aside (`busy`).
 
 use crate::git::{CommitInfo, GitRemote, Mirror};
 use crate::keywords::{moved_to, status_field, type_field};
+use crate::lease::{Renewal, LEASE_TTL, RENEW_EVERY};
 use crate::mentions::KeyPattern;
 use crate::render;
+use crate::start::{after_commit, position_at, Start};
 use crate::tips::{plan, select, Tips};
 use crate::ScmError;
 use chrono::{DateTime, Utc};
@@ -37,11 +40,7 @@ use ferry_domain::{
 };
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The longest a poll holds its lease: a fetch of a large repository and the writes of
-/// many commits fit; a crashed poll's lease frees itself after it.
-pub const POLL_LEASE: Duration = Duration::from_secs(900);
+use std::time::Instant;
 
 pub use ferry_domain::COMMIT_FLOW;
 
@@ -84,6 +83,10 @@ pub struct PollReport {
     pub unmatched_patterns: Vec<String>,
     /// Another poll of the integration held its lease: this one did nothing.
     pub busy: bool,
+    /// The poll reached its stop time ([`CommitSync::poll_until`]) before handling every
+    /// new commit: the tips did not move, so the next poll walks these commits again
+    /// (finding the writes made here done).
+    pub unfinished: bool,
 }
 
 /// Where an activation starts.
@@ -111,39 +114,82 @@ pub struct CommitSync {
 impl CommitSync {
     /// One poll (see the module docs).
     pub async fn poll(&self) -> Result<PollReport, SyncError> {
+        self.poll_until(None).await
+    }
+
+    /// As [`CommitSync::poll`], handling no commit after `stop_at` (a Lambda invocation's
+    /// deadline less a reserve): a poll that reaches it ends `unfinished`, without
+    /// recording the tips. A fetch under way is not cut short.
+    pub async fn poll_until(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let Some(owner) = self.lease().await? else {
             return Ok(PollReport { busy: true, ..PollReport::default() });
         };
-        let result = self.poll_leased().await;
+        let renewal = self.renewal(&owner);
+        let result = self.poll_leased(stop_at).await;
+        drop(renewal);
         self.release(&owner).await;
         result
     }
 
-    /// Records the start point (each selected branch's newest commit, or none for an
-    /// empty repository), unless a position is recorded already (kept). `busy` (`None`)
-    /// when a poll holds the lease.
-    pub async fn activate(&self) -> Result<Option<Activation>, SyncError> {
+    /// Records the start point ([`Start`]): by default each selected branch's newest
+    /// commit, or none for an empty repository, unless a position is recorded already
+    /// (kept); an override replaces a recorded position. `busy` (`None`) when a poll
+    /// holds the lease.
+    pub async fn activate(&self, start: &Start) -> Result<Option<Activation>, SyncError> {
         let Some(owner) = self.lease().await? else { return Ok(None) };
+        let renewal = self.renewal(&owner);
         let result = async {
             let (current, _) = self.fetch_selected().await?;
-            match self.position().await? {
-                Some((_, recorded)) => Ok(Activation { tips: recorded, kept: true }),
-                None => {
-                    self.record(None, current.clone()).await?;
-                    Ok(Activation { tips: current, kept: false })
-                }
+            let recorded = self.position().await?;
+            if let (Start::Newest, Some((_, tips))) = (start, &recorded) {
+                return Ok(Activation { tips: tips.clone(), kept: true });
             }
+            let tips = self.start_tips(&current, start).await?;
+            self.record(recorded.as_ref().map(|(mark, _)| mark), tips.clone()).await?;
+            Ok(Activation { tips, kept: false })
         }
         .await;
+        drop(renewal);
         self.release(&owner).await;
         result.map(Some)
+    }
+
+    /// The position `start` gives the selected branches at their `current` tips.
+    async fn start_tips(&self, current: &Tips, start: &Start) -> Result<Tips, SyncError> {
+        let dir = self.mirror_dir.clone();
+        let current = current.clone();
+        let start = start.clone();
+        let tips = blocking(move || {
+            let mirror = Mirror::open(&dir)?;
+            match start {
+                Start::Newest => Ok(current),
+                Start::Commit(id) => Ok(after_commit(&current, &mirror.resolve_commit(&id)?)),
+                Start::Since(date) => {
+                    let mut tips = Tips::new();
+                    for (branch, tip) in &current {
+                        let line = mirror.first_parent_line(tip, date.timestamp())?;
+                        if let Some(sha) = position_at(&line, date) {
+                            tips.insert(branch.clone(), sha.to_string());
+                        }
+                    }
+                    Ok(tips)
+                }
+            }
+        })
+        .await?;
+        Ok(tips)
     }
 
     async fn lease(&self) -> Result<Option<String>, SyncError> {
         let owner = uuid::Uuid::new_v4().to_string();
         let id = &self.integration.id;
-        let held = self.state.acquire_lease(id, COMMIT_FLOW, &owner, POLL_LEASE).await;
+        let held = self.state.acquire_lease(id, COMMIT_FLOW, &owner, LEASE_TTL).await;
         Ok(held.map_err(|e| port("take the poll lease", e))?.then_some(owner))
+    }
+
+    /// Keeps `owner`'s lease while the poll runs ([`crate::lease`]).
+    fn renewal(&self, owner: &str) -> Renewal {
+        Renewal::start(self.state.clone(), self.integration.id.clone(), owner.to_string(), LEASE_TTL, RENEW_EVERY)
     }
 
     async fn release(&self, owner: &str) {
@@ -162,7 +208,7 @@ impl CommitSync {
         Ok(mark.and_then(|m| m.branch_tips.clone().map(|t| (m, t))))
     }
 
-    async fn poll_leased(&self) -> Result<PollReport, SyncError> {
+    async fn poll_leased(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let (current, unmatched) = self.fetch_selected().await?;
         let mut report = PollReport { unmatched_patterns: unmatched, ..PollReport::default() };
         let Some((mark, recorded)) = self.position().await? else {
@@ -174,6 +220,10 @@ impl CommitSync {
         let commits = self.walk(walk.hide, walk.from).await?;
         report.commits = commits.len();
         for commit in &commits {
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                report.unfinished = true;
+                return Ok(report);
+            }
             for target in &self.targets {
                 for (item, starts) in target.pattern.mentions_at(&commit.message) {
                     let status = moved_to(&commit.message, &starts, &target.transitions);

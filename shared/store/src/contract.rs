@@ -21,6 +21,7 @@ use ferry_domain::{FailureCount, PaceWindow};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::commit_link_contract::commit_links;
 pub use crate::rate_limit_contract::rate_limits;
 pub use crate::webhook_contract::webhooks;
 

@@ -12,6 +12,8 @@
 
 pub mod aws;
 #[cfg(feature = "contract")]
+pub mod commit_link_contract;
+#[cfg(feature = "contract")]
 pub mod contract;
 #[cfg(feature = "contract")]
 pub mod rate_limit_contract;

@@ -375,6 +375,15 @@ async fn webhook_contract_holds_on_dynamodb_twice() {
 }
 
 #[tokio::test]
+async fn commit_link_contract_holds_on_dynamodb_twice() {
+    let stack = Stack::create(MAX_RECEIVES).await;
+    let store = stack.store();
+    contract::commit_links(&store).await;
+    contract::commit_links(&store).await;
+    stack.delete().await;
+}
+
+#[tokio::test]
 async fn rate_limit_contract_holds_on_dynamodb_twice() {
     let stack = Stack::create(MAX_RECEIVES).await;
     let store = stack.store();

@@ -32,14 +32,21 @@ pub struct ScheduleSettings {
     pub role_arn: String,
     /// `FERRY_POLL_DLQ_ARN` (optional): where ticks the scheduler could not deliver go.
     pub dead_letter_arn: Option<String>,
+    /// `FERRY_COMMITS_FUNCTION_ARN` (optional): what commit links' schedules invoke;
+    /// without it, activating a commit link is refused.
+    pub commits_function_arn: Option<String>,
 }
+
+/// The commits function's ARN, for the commit links' schedules.
+pub const COMMITS_FUNCTION_VAR: &str = "FERRY_COMMITS_FUNCTION_ARN";
 
 const SCHEDULE_VARS: [&str; 3] = ["FERRY_SCHEDULE_GROUP", "FERRY_POLL_FUNCTION_ARN", "FERRY_SCHEDULER_ROLE_ARN"];
 
 /// The schedule settings from `FERRY_SCHEDULE_GROUP`, `FERRY_POLL_FUNCTION_ARN` and
 /// `FERRY_SCHEDULER_ROLE_ARN`: all three or none (the functions that never activate
 /// need none); some but not all is a configuration error naming the missing ones.
-/// `FERRY_POLL_DLQ_ARN` is optional and only read with the three.
+/// `FERRY_POLL_DLQ_ARN` and `FERRY_COMMITS_FUNCTION_ARN` are optional and only read with
+/// the three.
 pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> Result<Option<ScheduleSettings>, RuntimeError> {
     let values: Vec<Option<String>> = SCHEDULE_VARS.iter().map(|n| var(n).filter(|v| !v.trim().is_empty())).collect();
     let missing: Vec<&str> = SCHEDULE_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
@@ -49,6 +56,7 @@ pub fn schedule_settings(var: impl Fn(&str) -> Option<String>) -> Result<Option<
             poll_function_arn: arn.clone(),
             role_arn: role.clone(),
             dead_letter_arn: var("FERRY_POLL_DLQ_ARN").filter(|v| !v.trim().is_empty()),
+            commits_function_arn: var(COMMITS_FUNCTION_VAR).filter(|v| !v.trim().is_empty()),
         })),
         (n, _) if n == SCHEDULE_VARS.len() => Ok(None),
         _ => Err(RuntimeError::HalfConfiguredSchedules { missing, all: &SCHEDULE_VARS }),
@@ -103,18 +111,39 @@ pub fn aws_runtime(
     let secrets = secrets.unwrap_or_else(|| Arc::new(AwsSecrets::from_conf(&sdk, http)));
     let connectors =
         Arc::new(Connectors::new(secrets, crate::connectors::http_options_from_env()?).with_governors(store.clone()));
-    let engine = Engine::new(store.clone(), store, queue.clone(), connectors.clone(), settings);
+    let engine = Engine::new(store.clone(), store.clone(), queue.clone(), connectors.clone(), settings);
+    // Commit links are kept where they are used: the CLI (`schedules`: it applies and
+    // activates them) and the commits function (`scm`). The other functions link no
+    // DynamoDB commit-link code (it would take the write function over its size bar).
+    #[cfg(any(feature = "scm", feature = "schedules"))]
+    let engine = engine.with_commit_links(store.clone());
+    #[cfg(not(any(feature = "scm", feature = "schedules")))]
+    drop(store);
     #[cfg(feature = "schedules")]
     let engine = match &schedules {
-        Some(s) => engine.with_schedules(Arc::new(
-            ferry_store::aws::SchedulerControl::new(
-                aws_sdk_scheduler::Client::new(&sdk),
+        Some(s) => {
+            let client = aws_sdk_scheduler::Client::new(&sdk);
+            let polls = ferry_store::aws::SchedulerControl::new(
+                client.clone(),
                 s.group.clone(),
                 s.poll_function_arn.clone(),
                 s.role_arn.clone(),
             )
-            .with_dead_letter_queue(s.dead_letter_arn.clone()),
-        )),
+            .with_dead_letter_queue(s.dead_letter_arn.clone());
+            let engine = engine.with_schedules(Arc::new(polls));
+            match &s.commits_function_arn {
+                Some(arn) => engine.with_commit_schedules(Arc::new(
+                    ferry_store::aws::SchedulerControl::for_commit_links(
+                        client,
+                        s.group.clone(),
+                        arn.clone(),
+                        s.role_arn.clone(),
+                    )
+                    .with_dead_letter_queue(s.dead_letter_arn.clone()),
+                )),
+                None => engine,
+            }
+        }
         None => engine,
     };
     Ok(AwsRuntime { engine: Arc::new(engine), queue, names, sdk, schedules, connectors })
@@ -188,6 +217,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.group, "ferry-polls");
         assert_eq!(s.dead_letter_arn.as_deref(), Some("arn:aws:sqs:us-east-1:123456789012:ferry-poll-dlq"));
+        assert_eq!(s.commits_function_arn, None, "optional");
         assert!(s.poll_function_arn.ends_with("function:ferry-poll"));
         assert!(s.role_arn.ends_with("role/ferry-scheduler"));
     }

@@ -13,7 +13,7 @@ pub mod sqs_batch;
 
 pub use engine::{
     aws_engine, aws_engine_with, aws_engine_with_secrets, aws_http_client, aws_runtime, payload_store,
-    schedule_settings, AwsRuntime, ScheduleSettings, RECORD_TIMELINE_VAR,
+    schedule_settings, AwsRuntime, ScheduleSettings, COMMITS_FUNCTION_VAR, RECORD_TIMELINE_VAR,
 };
 pub use hook::{aws_hook_runtime, HookRuntime, PollFunction, POLL_FUNCTION_VAR};
 pub use sdk_config::{load_sdk_config, sdk_config_from_env, SdkEnvError};

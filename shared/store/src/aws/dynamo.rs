@@ -211,7 +211,7 @@ impl DynamoStore {
     }
 
     /// Every item of the config table with sort key `sk`, across all scan pages.
-    async fn scan_kind(&self, sk: &str, what: &str) -> PortResult<Vec<Item>> {
+    pub(crate) async fn scan_kind(&self, sk: &str, what: &str) -> PortResult<Vec<Item>> {
         let table = &*self.config_table;
         let mut out = Vec::new();
         let mut start: Option<Item> = None;

@@ -57,7 +57,8 @@
 //! record replaces it.
 //!
 //! ConfigTable: `system#{id}` / `system` and `integration#{id}` / `integration`
-//! (`version` N).
+//! (`version` N); the source-control systems `scm#{id}` / `scm` and commit links
+//! `commitlink#{id}` / `commitlink` (`version` N) of `CommitLinkStore`.
 //!
 //! Integration and system ids cannot contain `#` (see `ferry_domain::ids`) and the entity
 //! id always comes last, so keys are unambiguous.
@@ -66,6 +67,7 @@ mod dynamo;
 mod dynamo_activity;
 mod dynamo_backfills;
 mod dynamo_collab;
+mod dynamo_commit_links;
 mod dynamo_hooks;
 mod dynamo_overview;
 mod dynamo_rate_limit;
@@ -82,7 +84,7 @@ mod sqs;
 
 pub use dynamo::DynamoStore;
 pub use payloads::{PayloadStore, MESSAGE_INLINE_MAX, RECORD_INLINE_MAX};
-pub use scheduler::{rate_expression, schedule_name, SchedulerControl};
+pub use scheduler::{commit_schedule_name, rate_expression, schedule_name, SchedulerControl};
 pub use sqs::{SqsQueue, DEDUP_WINDOW, LISTING_VISIBILITY, MAX_DEAD_LETTERS};
 
 use ferry_domain::{ErrorCategory, PortError};

@@ -1,5 +1,7 @@
 //! `SchedulerControl`: one EventBridge Scheduler schedule per integration direction,
-//! invoking the poll function with `{"integration": ..., "flow": ...}`.
+//! invoking the poll function with `{"integration": ..., "flow": ...}`, or (a second
+//! control, [`SchedulerControl::for_commit_links`]) one per commit link, invoking the
+//! commits function with `{"integration": ...}`.
 
 use super::error::sdk_error;
 use async_trait::async_trait;
@@ -14,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The [`ScheduleControl`] of the AWS runtime. Schedules live in `group` and target
-/// the poll function through the scheduler role.
+/// the poll function (or the commits function) through the scheduler role.
 #[derive(Debug, Clone)]
 pub struct SchedulerControl {
     client: Client,
@@ -22,6 +24,17 @@ pub struct SchedulerControl {
     poll_function_arn: String,
     role_arn: String,
     dead_letter_arn: Option<String>,
+    invokes: Invokes,
+}
+
+/// What a control's schedules invoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Invokes {
+    /// The poll function, one schedule per integration direction.
+    Poll,
+    /// The commits function, one schedule per commit link (its flow is always
+    /// `ferry_domain::COMMIT_FLOW`, so neither its name nor its input names it).
+    Commits,
 }
 
 /// How long EventBridge Scheduler keeps trying to invoke the poll function for one tick
@@ -35,7 +48,16 @@ pub const TICK_RETRIES: i32 = 2;
 /// `[0-9A-Za-z-_.]`); otherwise the integration id is shortened and cleaned and a
 /// hash of it keeps names of different integrations apart.
 pub fn schedule_name(integration: &IntegrationId, flow: Flow) -> String {
-    let plain = format!("ferry-{integration}-{}", flow.as_str());
+    name_with(integration, flow.as_str())
+}
+
+/// `ferry-{commit link}-commits`, shortened as [`schedule_name`] shortens.
+pub fn commit_schedule_name(integration: &IntegrationId) -> String {
+    name_with(integration, "commits")
+}
+
+fn name_with(integration: &IntegrationId, suffix: &str) -> String {
+    let plain = format!("ferry-{integration}-{suffix}");
     let valid = |s: &str| s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if valid(&plain) {
         return plain;
@@ -46,9 +68,9 @@ pub fn schedule_name(integration: &IntegrationId, flow: Flow) -> String {
         .as_str()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
-        .take(64 - "ferry-".len() - 1 - hash.len() - 1 - flow.as_str().len())
+        .take(64 - "ferry-".len() - 1 - hash.len() - 1 - suffix.len())
         .collect();
-    format!("ferry-{cleaned}-{hash}-{}", flow.as_str())
+    format!("ferry-{cleaned}-{hash}-{suffix}")
 }
 
 /// `rate(N minutes)` with N = max(1, ceil(every / 60 s)); AWS wants the singular for 1.
@@ -68,7 +90,20 @@ fn built<T>(r: Result<T, BuildError>, what: &str) -> PortResult<T> {
 
 impl SchedulerControl {
     pub fn new(client: Client, group: String, poll_function_arn: String, role_arn: String) -> Self {
-        Self { client, group, poll_function_arn, role_arn, dead_letter_arn: None }
+        Self { client, group, poll_function_arn, role_arn, dead_letter_arn: None, invokes: Invokes::Poll }
+    }
+
+    /// The control of commit links' schedules: each invokes `commits_function_arn` with
+    /// `{"integration": ID}`.
+    pub fn for_commit_links(client: Client, group: String, commits_function_arn: String, role_arn: String) -> Self {
+        Self { invokes: Invokes::Commits, ..Self::new(client, group, commits_function_arn, role_arn) }
+    }
+
+    fn name(&self, integration: &IntegrationId, flow: Flow) -> String {
+        match self.invokes {
+            Invokes::Poll => schedule_name(integration, flow),
+            Invokes::Commits => commit_schedule_name(integration),
+        }
     }
 
     /// Ticks the scheduler could not deliver within [`TICK_MAX_AGE_SECS`] go to this SQS
@@ -79,7 +114,11 @@ impl SchedulerControl {
     }
 
     fn target(&self, integration: &IntegrationId, flow: Flow, what: &str) -> PortResult<Target> {
-        let input = serde_json::json!({ "integration": integration.as_str(), "flow": flow }).to_string();
+        let input = match self.invokes {
+            Invokes::Poll => serde_json::json!({ "integration": integration.as_str(), "flow": flow }),
+            Invokes::Commits => serde_json::json!({ "integration": integration.as_str() }),
+        }
+        .to_string();
         let retry = RetryPolicy::builder()
             .maximum_event_age_in_seconds(TICK_MAX_AGE_SECS)
             .maximum_retry_attempts(TICK_RETRIES)
@@ -111,7 +150,7 @@ impl ScheduleControl for SchedulerControl {
     /// Creates the schedule ENABLED, or updates it (expression, target, ENABLED) when it
     /// exists.
     async fn enable(&self, integration: &IntegrationId, flow: Flow, every: Duration) -> PortResult<()> {
-        let name = schedule_name(integration, flow);
+        let name = self.name(integration, flow);
         let what = format!("enable schedule {name} ({integration} {flow})");
         let expression = rate_expression(every);
         let created = self
@@ -147,7 +186,7 @@ impl ScheduleControl for SchedulerControl {
 
     /// Sets the existing schedule DISABLED, keeping its definition; no-op when missing.
     async fn disable(&self, integration: &IntegrationId, flow: Flow) -> PortResult<()> {
-        let name = schedule_name(integration, flow);
+        let name = self.name(integration, flow);
         let what = format!("disable schedule {name} ({integration} {flow})");
         let current = match self.client.get_schedule().name(&name).group_name(&self.group).send().await {
             Ok(out) => out,
@@ -221,6 +260,13 @@ mod tests {
                 names.push(name);
             }
         }
+        for i in &odd {
+            let name = commit_schedule_name(i);
+            assert!(name.len() <= 64, "{name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')), "{name}");
+            names.push(name);
+        }
+        assert_eq!(commit_schedule_name(&id("app-commits")), "ferry-app-commits-commits");
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();

@@ -571,54 +571,15 @@ async fn the_overviews_pace_added_up_in_sql_is_flow_pace_of_the_buckets() {
 }
 
 #[tokio::test]
-async fn commit_links_and_their_repositories_round_trip_and_a_stale_version_is_refused() {
+async fn commit_link_contract_holds_on_sqlite_twice_and_survives_a_reopen() {
     use ferry_domain::ports::CommitLinkStore;
-    use ferry_domain::{CommitIntegration, CommitLinkRecord, CommitTarget, OnCommit, ScmKind, ScmSystem, SystemId};
     let (dir, store) = fresh(QueueSettings::default());
-    let repo = ScmSystem {
-        id: SystemId::parse("app-repo").unwrap(),
-        kind: ScmKind::Git,
-        base_url: "https://git.acme.test/app.git".into(),
-        token: None,
-        web_url: Some("https://git.acme.test/app/commit/{sha}".into()),
-        allow_http_loopback: false,
-        ca_cert: None,
-    };
-    store.put_scm_system(&repo).await.unwrap();
-    let mut moved = repo.clone();
-    moved.base_url = "https://git.acme.test/app2.git".into();
-    store.put_scm_system(&moved).await.unwrap();
-    assert_eq!(store.get_scm_system(&repo.id).await.unwrap(), Some(moved.clone()));
-    assert_eq!(store.list_scm_systems().await.unwrap(), vec![moved]);
-    assert_eq!(store.get_scm_system(&SystemId::parse("other").unwrap()).await.unwrap(), None);
-
-    let link = CommitIntegration {
-        id: iid("app-commits"),
-        source: repo.id.clone(),
-        branches: vec!["main".into()],
-        targets: vec![CommitTarget {
-            system: SystemId::parse("jira").unwrap(),
-            project: "APP".into(),
-            key_pattern: r"\b(APP-\d+)\b".into(),
-        }],
-        on_commit: vec![OnCommit::Link, OnCommit::Comment],
-        poll_interval_secs: 30,
-        transitions: Vec::new(),
-    };
-    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    let first = CommitLinkRecord { link, active: false, version: 1, updated_at: at };
-    store.put_commit_link(&first, None).await.unwrap();
-    let err = store.put_commit_link(&first, None).await.unwrap_err();
-    assert_eq!(err.category, ErrorCategory::Conflict, "{err}");
-    let active = CommitLinkRecord { active: true, version: 2, ..first.clone() };
-    store.put_commit_link(&active, Some(1)).await.unwrap();
-    let err = store.put_commit_link(&active, Some(1)).await.unwrap_err();
-    assert!(err.to_string().contains("expected version 1, stored version 2"), "{err}");
-    assert_eq!(store.get_commit_link(&iid("app-commits")).await.unwrap(), Some(active.clone()));
-    assert_eq!(store.list_commit_links().await.unwrap(), vec![active.clone()]);
-
+    contract::commit_links(&store).await;
+    contract::commit_links(&store).await;
+    let stored = store.list_commit_links().await.unwrap();
+    assert_eq!(stored.len(), 4, "two links per run");
     // The records survive the process: a second open of the file reads them.
     drop(store);
     let (again, _) = open_in(&dir, QueueSettings::default());
-    assert_eq!(again.list_commit_links().await.unwrap(), vec![active]);
+    assert_eq!(again.list_commit_links().await.unwrap(), stored);
 }
