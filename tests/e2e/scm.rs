@@ -325,6 +325,18 @@ async fn a_force_push_after_a_rebase_links_only_the_rewritten_commits() -> Resul
     assert_eq!(s.on_jira(&kept).await?, (1, 1));
     assert_eq!(s.on_jira(&before).await?, (1, 1), "the replaced commit keeps its one comment");
     assert_eq!(s.on_jira(&after).await?, (1, 1));
+
+    // Tags are not followed: an annotated tag of a linked commit, and a tag of a commit on
+    // no branch that names the issue, bring nothing.
+    s.repo.git(&["tag", "-a", "v2.0", "-m", &format!("Release for {}", s.issue), &after])?;
+    s.repo.git(&["checkout", "-q", "--detach"])?;
+    let tagged_only = s.repo.commit("c.rs", &format!("{} hotfix on a tag only", s.issue), None)?;
+    s.repo.git(&["tag", "v2.0-hotfix"])?;
+    s.repo.git(&["checkout", "-q", "release/2"])?;
+    s.repo.git(&["push", "-q", "origin", "v2.0", "v2.0-hotfix"])?;
+    let report = s.poll().await?;
+    assert_eq!((report.commits, report.comments), (0, 0), "tags bring nothing: {report:?}");
+    assert_eq!(s.on_jira(&tagged_only).await?, (0, 0));
     Ok(())
 }
 
