@@ -595,12 +595,12 @@ async fn the_commits_function_links_comments_and_moves_items_once_across_replays
     // An invocation whose deadline leaves no time handles no commit and moves nothing.
     let mark = s.state().get_watermark(&s.id, COMMIT_FLOW).await?;
     let late = s.invoke(warm.path(), in_secs(0)).await?;
-    assert!(late.unfinished && late.comments == 0, "{late:?}");
+    assert!(late.poll.unfinished && late.poll.comments == 0, "{late:?}");
     assert_eq!(s.state().get_watermark(&s.id, COMMIT_FLOW).await?, mark, "the tips did not move");
 
     // The next tick (warm: the mirror is there) completes the work, once.
     let done = s.invoke(warm.path(), in_secs(300)).await?;
-    assert_eq!((done.commits, done.transitions, done.unfinished), (2, 2, false), "{done:?}");
+    assert_eq!((done.poll.commits, done.poll.transitions, done.poll.unfinished), (2, 2, false), "{done:?}");
     for sha in [&named, &fix] {
         assert_eq!(s.on_jira(sha).await?, (1, 1), "{sha} on Jira");
         assert_eq!(s.on_ado(sha).await?, (1, 1), "{sha} on Azure DevOps");
@@ -613,14 +613,14 @@ async fn the_commits_function_links_comments_and_moves_items_once_across_replays
     let alice = s.w.jira_user("alice").await;
     alice.update(&EntityId::new(&s.issue), vec![("status", FieldValue::Option("To Do".into()))]).await?;
     let again = s.invoke(warm.path(), in_secs(300)).await?;
-    assert_eq!((again.commits, again.comments), (0, 0), "{again:?}");
+    assert_eq!((again.poll.commits, again.poll.comments), (0, 0), "{again:?}");
     let mut mark = s.state().get_watermark(&s.id, COMMIT_FLOW).await?.context("position")?;
     let version = mark.version;
     mark.branch_tips = Some([("main".to_string(), s.repo.git(&["rev-parse", "main~2"])?)].into());
     s.state().put_watermark(&s.id, COMMIT_FLOW, &mark, Some(version)).await?;
     let cold = tempfile::tempdir()?;
     let replay = s.invoke(cold.path(), in_secs(300)).await?;
-    assert_eq!((replay.commits, replay.comments, replay.transitions), (2, 0, 0), "{replay:?}");
+    assert_eq!((replay.poll.commits, replay.poll.comments, replay.poll.transitions), (2, 0, 0), "{replay:?}");
     for sha in [&named, &fix] {
         assert_eq!((s.on_jira(sha).await?, s.on_ado(sha).await?), ((1, 1), (1, 1)), "{sha}: no duplicate");
     }
@@ -688,7 +688,7 @@ async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() 
         s.repo.push("main", false)?;
         if running.is_none() {
             let tick = s.invoke(mirrors.path(), in_secs(300)).await?;
-            assert_eq!(tick.commits, 1, "{tick:?}");
+            assert_eq!(tick.poll.commits, 1, "{tick:?}");
         }
         let pushed = format!("commit {round} on both items");
         let appeared = eventually(45, &pushed, || async {

@@ -11,6 +11,7 @@ use ferry_domain::IntegrationId;
 use ferry_engine::budget_before_deadline;
 use ferry_runtime::aws::AwsRuntime;
 use ferry_runtime::commits::{CommitError, CommitRunner};
+use ferry_scm::PollReport;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -28,19 +29,9 @@ pub struct CommitsSummary {
     pub integration: String,
     /// The link is not active (a tick after its deactivation): nothing was polled.
     pub skipped_inactive: bool,
-    /// The first poll of a link with no position recorded its tips and wrote nothing.
-    pub activated: bool,
-    pub commits: usize,
-    pub links: usize,
-    pub comments: usize,
-    pub transitions: usize,
-    pub already_done: usize,
-    pub reported: usize,
-    pub unmatched_patterns: Vec<String>,
-    /// Another poll of the link held its lease.
-    pub busy: bool,
-    /// The deadline came before every new commit was handled: the tips did not move.
-    pub unfinished: bool,
+    /// What the poll did (nothing when skipped).
+    #[serde(flatten)]
+    pub poll: PollReport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,33 +77,21 @@ pub async fn handle_until(
         .await
         .map_err(|source| CommitsFnError::Poll { integration: id.clone(), source })?;
     let summary = match polled {
-        None => CommitsSummary { integration: id, skipped_inactive: true, ..CommitsSummary::default() },
-        Some(r) => CommitsSummary {
-            integration: id,
-            skipped_inactive: false,
-            activated: r.activated,
-            commits: r.commits,
-            links: r.links,
-            comments: r.comments,
-            transitions: r.transitions,
-            already_done: r.already_done,
-            reported: r.reported,
-            unmatched_patterns: r.unmatched_patterns,
-            busy: r.busy,
-            unfinished: r.unfinished,
-        },
+        None => CommitsSummary { integration: id, skipped_inactive: true, poll: PollReport::default() },
+        Some(poll) => CommitsSummary { integration: id, skipped_inactive: false, poll },
     };
+    let p = &summary.poll;
     tracing::info!(
         integration = %summary.integration,
         skipped_inactive = summary.skipped_inactive,
-        commits = summary.commits,
-        links = summary.links,
-        comments = summary.comments,
-        transitions = summary.transitions,
-        already_done = summary.already_done,
-        reported = summary.reported,
-        busy = summary.busy,
-        unfinished = summary.unfinished,
+        commits = p.commits,
+        links = p.links,
+        comments = p.comments,
+        transitions = p.transitions,
+        already_done = p.already_done,
+        reported = p.reported,
+        busy = p.busy,
+        unfinished = p.unfinished,
         "commit poll finished"
     );
     Ok(summary)

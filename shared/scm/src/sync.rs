@@ -66,7 +66,7 @@ pub struct Target {
 }
 
 /// What one poll did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PollReport {
     /// The first poll recorded the tips and wrote nothing.
     pub activated: bool,
