@@ -40,6 +40,24 @@ fn load(text: &str) -> Result<ConfigSet, ConfigErrors> {
     load_str("t.yaml", text, &examples_dir())
 }
 
+/// `text` fails to load with an error containing `fragment`, at `line` and key `path`;
+/// all the errors and that one, for further checks.
+fn assert_error_at(what: &str, text: &str, line: usize, path: &str, fragment: &str) -> (ConfigErrors, ConfigError) {
+    let errs = match load(text) {
+        Ok(_) => panic!("{what}: loaded without errors"),
+        Err(e) => e,
+    };
+    let found = errs
+        .0
+        .iter()
+        .find(|e| e.message.contains(fragment))
+        .cloned()
+        .unwrap_or_else(|| panic!("{what}: no error containing {fragment:?} in:\n{errs}"));
+    assert_eq!(found.line, Some(line), "{what}: {found}");
+    assert_eq!(found.path, path, "{what}: {found}");
+    (errs, found)
+}
+
 fn edit(from: &str, to: &str) -> String {
     assert!(BASE.contains(from), "BASE does not contain {from:?}");
     BASE.replacen(from, to, 1)
@@ -319,17 +337,7 @@ fn each_error_kind_is_reported_at_its_line_and_key_path() {
         ("unknown top-level key", format!("sytems: []\n{BASE}"), 1, "sytems", "unknown key \"sytems\""),
     ];
     for (what, text, line, path, fragment) in cases {
-        let errs = match load(&text) {
-            Ok(_) => panic!("{what}: loaded without errors"),
-            Err(e) => e,
-        };
-        let found = errs
-            .0
-            .iter()
-            .find(|e| e.message.contains(fragment))
-            .unwrap_or_else(|| panic!("{what}: no error containing {fragment:?} in:\n{errs}"));
-        assert_eq!(found.line, Some(line), "{what}: {found}");
-        assert_eq!(found.path, path, "{what}: {found}");
+        let (errs, found) = assert_error_at(what, &text, line, path, fragment);
         assert_eq!(found.file, "t.yaml", "{what}");
         assert!(!errs.to_string().contains("s3cr3t"), "{what}: secret leaked");
         assert!(!errs.to_string().contains("hunter2"), "{what}: secret leaked");
@@ -1076,16 +1084,6 @@ fn rate_limit_errors_name_their_line_and_key() {
         ("a typo in a key", "    rate_limit: { per_sec: 5 }", "systems[0].rate_limit.per_sec", "unknown key"),
     ];
     for (what, line, path, fragment) in cases {
-        let errs = match load(&at_jira(line)) {
-            Ok(_) => panic!("{what}: loaded without errors"),
-            Err(e) => e,
-        };
-        let found = errs
-            .0
-            .iter()
-            .find(|e| e.message.contains(fragment))
-            .unwrap_or_else(|| panic!("{what}: no error containing {fragment:?} in:\n{errs}"));
-        assert_eq!(found.line, Some(6), "{what}: {found}");
-        assert_eq!(found.path, path, "{what}: {found}");
+        assert_error_at(what, &at_jira(line), 6, path, fragment);
     }
 }
