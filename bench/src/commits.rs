@@ -187,7 +187,7 @@ commit_links:
                 let event = serde_json::json!({ "integration": id.as_str() });
                 let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(300);
                 let polled = ferry_fn_commits::handle_until(&runner, event, Some(deadline)).await?;
-                (polled.commits, polled.comments)
+                (polled.poll.commits, polled.poll.comments)
             }
         };
         f.poll_secs.push(started.elapsed().as_secs_f64());
