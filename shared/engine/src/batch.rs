@@ -266,7 +266,8 @@ impl Engine {
 
     /// A create intent, on the condition that the stored one is still `expected`
     /// ([`ferry_domain::ports::StateStore::put_create_intent`]); on a conflict the batch
-    /// forgets the fingerprint, so the retry reads the intent that won.
+    /// forgets the fingerprint and the entity's link, so the retry reads the intent that
+    /// won or the link another attempt stored.
     pub(crate) async fn batch_put_create_intent(
         &self,
         batch: &Batch,
@@ -275,7 +276,10 @@ impl Engine {
     ) -> Result<(), PortError> {
         let key = StateKey::Fingerprint(fp.integration.clone(), fp.side, fp.entity.clone());
         if let Err(e) = self.state.put_create_intent(fp, expected).await {
-            lock(&batch.state).remove(&key);
+            let link = StateKey::Link(fp.integration.clone(), fp.side, fp.entity.clone());
+            let mut state = lock(&batch.state);
+            state.remove(&key);
+            state.remove(&link);
             return Err(e);
         }
         batch.remember(key, Some(StateRecord::Fingerprint(fp.clone())));

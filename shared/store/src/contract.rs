@@ -489,12 +489,15 @@ async fn fingerprints(store: &dyn StateStore, iid: &IntegrationId) {
     assert_eq!(own_fingerprint(store, iid, Side::Right, &e).await, Some(fp.clone()));
     assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, None, "fingerprints are per side");
     assert_eq!(store.get_fingerprint(iid, Side::Right, &e).await.expect("get"), Some(fp), "unlinked: its own");
-    create_intents(store, iid).await;
+    create_intents(store).await;
 }
 
 /// A create intent is claimed once: of two attempts that read the same intent, the
-/// second's claim conflicts and writes nothing.
-async fn create_intents(store: &dyn StateStore, iid: &IntegrationId) {
+/// second's claim conflicts and writes nothing; an entity already linked is never
+/// claimed.
+async fn create_intents(store: &dyn StateStore) {
+    // An integration of its own: the test links an entity.
+    let iid = &IntegrationId::parse(unique("int")).expect("valid id");
     let e = EntityId::new("43");
     let intent = |started: Option<i64>| Fingerprint {
         integration: iid.clone(),
@@ -520,6 +523,17 @@ async fn create_intents(store: &dyn StateStore, iid: &IntegrationId) {
     store.put_fingerprint(&intent(Some(66))).await.expect("put");
     assert!(is_conflict(store.put_create_intent(&intent(Some(67)), None).await), "put_fingerprint's intent counts");
     store.put_create_intent(&intent(Some(67)), Some(at(66))).await.expect("claimed from the put intent");
+    // Linked, by this create or any other attempt: no claim, whatever intent it read
+    // (the pair's record may have cleared the intent the claim compares with).
+    store.put_link(&link(iid, "43", "9043")).await.expect("link");
+    store.put_create_intent(&intent(None), Some(at(67))).await.expect_err("a linked entity's intent is not put back");
+    for expected in [Some(at(67)), None] {
+        let claim = store.put_create_intent(&intent(Some(68)), expected).await;
+        assert!(is_conflict(claim), "a claim of a linked entity conflicts (read {expected:?})");
+    }
+    assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, Some(intent(Some(67))), "and wrote nothing");
+    let right = Fingerprint { side: Side::Right, entity: EntityId::new("9043"), ..intent(Some(69)) };
+    assert!(is_conflict(store.put_create_intent(&right, None).await), "nor of the linked right side");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

@@ -33,6 +33,15 @@ pub(crate) fn create_claimed(what: &str, stored: Option<chrono::DateTime<chrono:
     )
 }
 
+/// A create claimed for an entity that is linked: an attempt that read the entity
+/// unlinked (before another attempt's create linked it) must not create a second twin.
+pub(crate) fn create_linked(what: &str) -> ferry_domain::PortError {
+    ferry_domain::PortError::new(
+        ferry_domain::ErrorCategory::Conflict,
+        format!("{what}: the entity was linked meanwhile (another attempt created or adopted its twin); read it again"),
+    )
+}
+
 /// How a queue backend dead-letters and deduplicates (SQS FIFO semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSettings {

@@ -682,24 +682,32 @@ impl StateStore for DynamoStore {
         self.put(&self.state_table, fp_item(f, &what)?, &what).await
     }
 
-    /// One `PutItem` conditional on the intent the item holds in `cs` (beside its JSON).
+    /// The fingerprint's put, conditional on the intent it holds in `cs` (beside its
+    /// JSON), and a check that the entity's link item is absent, in one transaction.
     async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()> {
         let f = fingerprint;
         let what = format!("put_create_intent {} {} {}", f.integration, f.side.as_str(), f.entity);
         let table = &*self.state_table;
-        let put = self
-            .client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(fp_item(f, &what)?))
-            .expression_attribute_names("#cs", CREATE_STARTED);
-        let put = match expected {
-            None => put.condition_expression("attribute_not_exists(#cs)"),
-            Some(t) => put.condition_expression("#cs = :cs").expression_attribute_values(":cs", s(intent_time(t))),
+        let cs = [("#cs", CREATE_STARTED)];
+        let claim = match expected {
+            None => ("attribute_not_exists(#cs)", &cs[..], None),
+            Some(t) => ("#cs = :cs", &cs[..], values(vec![(":cs", s(intent_time(t)))])),
         };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+        let unlinked = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key(link_pk(&f.integration, f.side, &f.entity), "link")))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk");
+        let items = vec![
+            self.tx_put(fp_item(f, &what)?, Some(claim), &what)?,
+            TransactWriteItem::builder().condition_check(built(unlinked.build(), &what)?).build(),
+        ];
+        match self.transact(items, &what).await {
+            Ok(()) => Ok(()),
+            Err(TxError::Cancelled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
+                Err(crate::create_linked(&what))
+            }
+            Err(TxError::Cancelled(_)) => {
                 // The intent that won, for the message (a failed read only leaves it out).
                 let pk = fp_pk(&f.integration, f.side, &f.entity);
                 let stored = match self.get(table, pk, "fp", &what).await {
@@ -708,7 +716,7 @@ impl StateStore for DynamoStore {
                 };
                 Err(crate::create_claimed(&what, stored))
             }
-            Err(err) => Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+            Err(TxError::Failed(e)) => Err(e),
         }
     }
 

@@ -294,6 +294,15 @@ impl StateStore for SqliteStore {
             if started != expected {
                 return Err(crate::create_claimed(&what, started));
             }
+            let linked_sql = match side {
+                Side::Left => "SELECT 1 FROM links WHERE integration = ?1 AND left_id = ?2",
+                Side::Right => "SELECT 1 FROM links WHERE integration = ?1 AND right_id = ?2",
+            };
+            let linked: Option<i64> =
+                tx.query_row(linked_sql, params![integration, entity], |r| r.get(0)).optional().ctx(|| what.clone())?;
+            if linked.is_some() {
+                return Err(crate::create_linked(&what));
+            }
             tx.execute(
                 "INSERT INTO fingerprints (integration, side, entity, body) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (integration, side, entity) DO UPDATE SET body = excluded.body",
