@@ -7,12 +7,12 @@ use ferry_runtime::aws::{handle_sqs_batch, BatchSettings, Step};
 
 /// Handles each record on its own; the response names only the failed message ids.
 pub async fn handle(engine: &Engine, event: SqsEvent) -> SqsBatchResponse {
-    handle_sqs_batch(engine, Step::Write, event, BatchSettings::default()).await
+    handle_sqs_batch(engine, Step::WRITE, event, BatchSettings::default()).await
 }
 
 /// [`handle`] within Lambda's deadline: records not started in time are handed back.
 pub async fn handle_until(engine: &Engine, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
-    handle_sqs_batch(engine, Step::Write, event, BatchSettings::default().until(deadline)).await
+    handle_sqs_batch(engine, Step::WRITE, event, BatchSettings::default().until(deadline)).await
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ async fn poll_transform_write_chain_through_the_handlers_syncs_a_new_bug() {
     let changes = w.receive_event(QueueName::Changes).await;
     let r = ferry_runtime::aws::handle_sqs_batch(
         w.engine(),
-        ferry_runtime::aws::Step::Transform,
+        ferry_runtime::aws::Step::TRANSFORM,
         changes.clone(),
         Default::default(),
     )
@@ -87,7 +87,7 @@ async fn records_not_started_before_the_deadline_are_handed_back_and_the_last_de
     w.engine().poll(&w.id, ferry_domain::Flow::LeftToRight, chrono::Utc::now()).await.expect("poll");
     let changes = w.receive_event(QueueName::Changes).await;
     let r =
-        ferry_runtime::aws::handle_sqs_batch(w.engine(), Step::Transform, changes.clone(), Default::default()).await;
+        ferry_runtime::aws::handle_sqs_batch(w.engine(), Step::TRANSFORM, changes.clone(), Default::default()).await;
     w.settle(QueueName::Changes, &changes, &failed_ids(&r)).await;
     let mut event = w.receive_event(QueueName::Writes).await;
     assert_eq!(event.records.len(), 3);
@@ -101,7 +101,7 @@ async fn records_not_started_before_the_deadline_are_handed_back_and_the_last_de
         ..BatchSettings::default()
     };
 
-    let response = handle_sqs_batch(w.engine(), Step::Write, event.clone(), settings).await;
+    let response = handle_sqs_batch(w.engine(), Step::WRITE, event.clone(), settings).await;
     w.ado.faults().set_delay(std::time::Duration::ZERO);
 
     let id = |i: usize| event.records[i].message_id.clone().unwrap_or_default();
@@ -129,7 +129,7 @@ async fn a_rate_limit_wait_longer_than_the_invocation_has_left_hands_the_write_b
     w.jira_bug("Paced write").await;
     w.engine().poll(&w.id, ferry_domain::Flow::LeftToRight, chrono::Utc::now()).await.expect("poll");
     let changes = w.receive_event(QueueName::Changes).await;
-    let r = handle_sqs_batch(w.engine(), Step::Transform, changes.clone(), Default::default()).await;
+    let r = handle_sqs_batch(w.engine(), Step::TRANSFORM, changes.clone(), Default::default()).await;
     w.settle(QueueName::Changes, &changes, &failed_ids(&r)).await;
     // Azure DevOps now allows one request every 20 s.
     let mut ado = w.systems.iter().find(|s| s.id.as_str() == "ado").expect("ado system").clone();
@@ -146,7 +146,7 @@ async fn a_rate_limit_wait_longer_than_the_invocation_has_left_hands_the_write_b
     };
 
     let started = std::time::Instant::now();
-    let response = handle_sqs_batch(w.engine(), Step::Write, event.clone(), settings).await;
+    let response = handle_sqs_batch(w.engine(), Step::WRITE, event.clone(), settings).await;
 
     assert!(
         started.elapsed() < std::time::Duration::from_secs(4),

@@ -9,32 +9,55 @@
 //! failure instead of handed back, so it never reaches the dead-letter queue unrecorded.
 
 use super::metrics::BatchMetrics;
-use crate::handling::{self, AckBy, Received};
+use crate::handling::{self, AckBy, Received, StepOutcome};
 use crate::settle::{settle, Limits, Outcome, Settle, RETRY_CAP};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ferry_domain::ports::QueueName;
 use ferry_domain::Backoff;
 use ferry_engine::{Batch, CrashPoint, Engine, Flushed, HandleError};
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
 
-/// Which pipeline step consumes the batch (and so which queue it came from).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Consumes the changes queue.
-    Transform,
-    /// Consumes the writes queue.
-    Write,
+/// Which pipeline step consumes the batch: the queue it came from and the engine step run
+/// for each message. A function names its step as a constant, so its binary links that
+/// step's code only (a step picked by a value at run time linked both steps into both
+/// binaries).
+#[derive(Clone, Copy)]
+pub struct Step {
+    queue: QueueName,
+    run: RunStep,
 }
 
+/// One message through the step's engine call.
+type RunStep = for<'a> fn(&'a Engine, &'a str, u32, &'a Batch) -> StepFuture<'a>;
+type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<StepOutcome, HandleError>> + Send + 'a>>;
+
 impl Step {
+    /// Consumes the changes queue.
+    pub const TRANSFORM: Step = Step { queue: QueueName::Changes, run: transform };
+    /// Consumes the writes queue.
+    pub const WRITE: Step = Step { queue: QueueName::Writes, run: write };
+
     pub fn queue(self) -> QueueName {
-        match self {
-            Step::Transform => QueueName::Changes,
-            Step::Write => QueueName::Writes,
-        }
+        self.queue
     }
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step").field("queue", &self.queue).finish()
+    }
+}
+
+fn transform<'a>(engine: &'a Engine, body: &'a str, receive_count: u32, batch: &'a Batch) -> StepFuture<'a> {
+    Box::pin(async move { engine.transform_change(body, receive_count, batch).await.map(StepOutcome::Transform) })
+}
+
+fn write<'a>(engine: &'a Engine, body: &'a str, receive_count: u32, batch: &'a Batch) -> StepFuture<'a> {
+    Box::pin(async move { engine.write_command(body, receive_count, batch).await.map(StepOutcome::Write) })
 }
 
 /// Retry timing for failed records, and the deadline the batch works within.
@@ -138,7 +161,7 @@ pub async fn handle_sqs_batch(
             Ok(body) => {
                 // No rate-limit wait inside the step may eat the margin kept before the deadline.
                 let until = settings.deadline.map(|d| d.checked_sub(settings.deadline_margin).unwrap_or(d));
-                let step = handling::run_step(engine, queue, &body, message.receive_count, &batch);
+                let step = (step.run)(engine, &body, message.receive_count, &batch);
                 let result = ferry_connectors::governor::within_deadline(until, step).await;
                 if let Ok(outcome) = &result {
                     metrics.record(&body, outcome, chrono::Utc::now());
@@ -322,7 +345,7 @@ mod tests {
 
     #[test]
     fn each_step_reads_its_own_queue() {
-        assert_eq!(Step::Transform.queue(), QueueName::Changes);
-        assert_eq!(Step::Write.queue(), QueueName::Writes);
+        assert_eq!(Step::TRANSFORM.queue(), QueueName::Changes);
+        assert_eq!(Step::WRITE.queue(), QueueName::Writes);
     }
 }
