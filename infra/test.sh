@@ -73,7 +73,7 @@ traffic="$STATE/contract"
 rm -rf "$traffic" && mkdir -p "$traffic"
 FERRY_CONTRACT_DIR="$traffic" cargo test --workspace
 
-section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps, backfill, webhook and commit-link scenarios on the AWS backend (moto, real Lambda handlers; two shards)"
+section "sync, conflict, security, edge, backlog, delivery, collaboration, first-steps, backfill, webhook, rate-limit and commit-link scenarios on the AWS backend (moto, real Lambda handlers; two shards)"
 # Two shards side by side, each on a moto of its own, each one test at a time: one moto
 # serves one request at a time, and a shard's 60 MB upload would stall the other's
 # requests past the SDK's timeouts. (Each world also has queues of its own.)
@@ -91,7 +91,7 @@ shard_log="$STATE/aws-shard2.log"
 shard_pid=$!
 shard1_rc=0
 FERRY_E2E_BACKEND=aws cargo test -p ferry-cli --test e2e -- --test-threads=1 \
-  sync:: conflicts:: security:: edges:: deletions:: first_steps:: backfill:: webhooks:: || shard1_rc=$?
+  sync:: conflicts:: security:: edges:: deletions:: first_steps:: backfill:: webhooks:: governor:: || shard1_rc=$?
 shard2_rc=0
 wait "$shard_pid" || shard2_rc=$?
 echo "-- AWS shard 2 (backlog, delivery, collab, hierarchy, scm; moto on port $shard_port):"
