@@ -31,7 +31,7 @@ mod tests {
             ("a transition", Method::POST, "/rest/api/3/issue/10001/transitions", false),
             ("an attachment", Method::POST, "/rest/api/3/issue/10001/attachments", false),
             ("an issue link", Method::POST, "/rest/api/3/issueLink", false),
-            ("a webhook registered", Method::POST, "/rest/api/3/webhook", false),
+            ("a webhook registered", Method::POST, "/rest/webhooks/1.0/webhook", false),
             (
                 "a remote link deleted (idempotent by its method anyway)",
                 Method::DELETE,
