@@ -11,7 +11,7 @@ use reqwest::Method;
 pub fn repeatable(method: &Method, path: &str) -> bool {
     match *method {
         Method::PATCH => true,
-        Method::POST => path.ends_with("/_apis/wit/wiql") || path.ends_with("/_apis/wit/workitemsbatch"),
+        Method::POST => path.ends_with("/wit/wiql") || path.ends_with("/wit/workitemsbatch"),
         _ => false,
     }
 }

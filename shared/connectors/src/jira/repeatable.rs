@@ -8,10 +8,9 @@ use reqwest::Method;
 /// Whether the `POST` (or other non-idempotent request) of `method` to `path` is
 /// harmless to repeat.
 pub fn repeatable(method: &Method, path: &str) -> bool {
+    // Every path Ferry calls is under `/rest/api/3`; only an issue has `remotelink`.
     *method == Method::POST
-        && (path.ends_with("/rest/api/3/search/jql")
-            || path.ends_with("/rest/api/3/jql/parse")
-            || (path.contains("/rest/api/3/issue/") && path.ends_with("/remotelink")))
+        && (path.ends_with("/search/jql") || path.ends_with("/jql/parse") || path.ends_with("/remotelink"))
 }
 
 #[cfg(test)]
