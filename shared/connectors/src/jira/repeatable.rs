@@ -8,7 +8,7 @@ use reqwest::Method;
 /// Whether the `POST` (or other non-idempotent request) of `method` to `path` is
 /// harmless to repeat.
 pub fn repeatable(method: &Method, path: &str) -> bool {
-    // Every path Ferry calls is under `/rest/api/3`; only an issue has `remotelink`.
+    // No other Jira path Ferry calls ends in one of these.
     *method == Method::POST
         && (path.ends_with("/search/jql") || path.ends_with("/jql/parse") || path.ends_with("/remotelink"))
 }
