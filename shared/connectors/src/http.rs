@@ -43,8 +43,8 @@ pub struct HttpOptions {
     /// limit instead of pausing the whole system.
     pub issue_of_write: Option<IssueOfWrite>,
     /// The connector's non-idempotent requests that are harmless to send again after an
-    /// attempt that may have been applied (its searches sent as `POST`, a PATCH a second
-    /// time refuses); `None`: none.
+    /// attempt that may have been applied (its searches sent as `POST`, PATCHes a repeat
+    /// cannot double); `None`: none.
     pub repeatable: Option<Repeatable>,
 }
 
