@@ -415,3 +415,36 @@ async fn two_attempts_at_the_same_create_running_at_once_make_one_twin() -> Resu
     assert!(w.twin(Side::Left, &bug.id).await.is_some(), "{} is linked", bug.key);
     Ok(())
 }
+
+/// A create applied whose answer is lost (Azure DevOps made the work item, a gateway
+/// answered 504): the connector does not send it again in the call, and the write's
+/// retry finds the twin by its remote id instead of creating a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_makes_one_twin() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let bug = w
+        .jira_user("alice")
+        .await
+        .create(vec![("summary", text("Answer lost")), ("priority", FieldValue::Option("High".into()))])
+        .await?;
+    w.ado.faults().lose_answer_next(1, "POST", "/_apis/wit/workitems/$Bug");
+    w.sync().await;
+    let creates = |w: &World| {
+        let made = w.ado.requests();
+        let made: Vec<u16> = made
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/_apis/wit/workitems/$Bug"))
+            .map(|r| r.status)
+            .collect();
+        made
+    };
+    assert_eq!(creates(&w), [504], "the create whose answer was lost was sent once");
+    assert_eq!(w.ado_items_naming(&bug.key), 1, "one twin of {}", bug.key);
+    w.sync().await;
+    assert_eq!(w.ado_items_naming(&bug.key), 1);
+    assert_eq!(creates(&w), [504], "the retry adopted the twin instead of creating again");
+    let twin = w.twin(Side::Left, &bug.id).await.context("the twin is linked")?;
+    assert!(w.ado.work_item_ids("App").contains(&twin.as_str().parse()?));
+    Ok(())
+}

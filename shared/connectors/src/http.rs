@@ -1,7 +1,9 @@
 //! The HTTP client both connectors share: base-URL policy, auth, retries that honour
-//! `Retry-After`, and status classification.
+//! `Retry-After` (a request that may have been applied is sent again only when that is
+//! harmless: [`crate::resend`]), and status classification.
 
 use crate::governor::Governor;
+use crate::resend::{may_resend, Repeatable};
 use chrono::{DateTime, Utc};
 use ferry_domain::limit_meaning::LimitReason;
 use ferry_domain::{Backoff, ErrorCategory, LimitSignal, PortError};
@@ -16,7 +18,8 @@ use url::Url;
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub timeout: Duration,
-    /// Attempts for a retryable failure (429, 502/503/504, network), including the first.
+    /// Attempts for a retryable failure (429, 502/503/504, network), including the first;
+    /// one that may have been applied is sent again only as [`crate::resend`] allows.
     pub max_attempts: u32,
     /// Base delay of the jittered exponential backoff when no `Retry-After` is given.
     pub backoff_base: Duration,
@@ -39,6 +42,10 @@ pub struct HttpOptions {
     /// (Jira Cloud): the governor spaces out that issue's writes after a 429 of that
     /// limit instead of pausing the whole system.
     pub issue_of_write: Option<IssueOfWrite>,
+    /// The connector's non-idempotent requests that are harmless to send again after an
+    /// attempt that may have been applied (its searches sent as `POST`, PATCHes a repeat
+    /// cannot double); `None`: none.
+    pub repeatable: Option<Repeatable>,
 }
 
 /// The issue (its id or key as the path gives it) a request of `method` to `path` writes
@@ -58,6 +65,7 @@ impl Default for HttpOptions {
             allowed_hosts: AllowedHosts::default(),
             governor: None,
             issue_of_write: None,
+            repeatable: None,
         }
     }
 }
@@ -411,7 +419,9 @@ impl Http {
 
     /// Sends a request, retrying 429/502/503/504 and network errors with jittered
     /// backoff (honouring `Retry-After`), and turns a final non-2xx into a classified
-    /// [`PortError`]. `content_type` defaults to `application/json` when a body is given.
+    /// [`PortError`]. A failure that may have been applied is retried only when
+    /// [`may_resend`] allows; otherwise it is returned at once. `content_type` defaults to
+    /// `application/json` when a body is given.
     pub async fn send(
         &self,
         method: Method,
@@ -479,7 +489,8 @@ impl Http {
                 }
             };
             let err = err.with_nothing_applied(nothing_applied);
-            let Some(delay) = self.retry_delay(&err, wait, attempt) else { return Err(err) };
+            let resend = may_resend(&method, url.path(), self.opts.repeatable, nothing_applied);
+            let Some(delay) = self.retry_delay(&err, wait, attempt).filter(|_| resend) else { return Err(err) };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
             // A paused governor holds the retry in `admit`, with every other caller.
             if !paused {
@@ -802,7 +813,8 @@ impl Http {
                 }
             };
             let err = err.with_nothing_applied(nothing_applied);
-            match self.retry_delay(&err, wait, attempt).filter(|_| again) {
+            let resend = again && may_resend(&method, url.path(), self.opts.repeatable, nothing_applied);
+            match self.retry_delay(&err, wait, attempt).filter(|_| resend) {
                 Some(delay) => {
                     tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
                     // A paused governor holds the retry in `admit`, with every other caller.

@@ -11,4 +11,5 @@ pub mod html;
 pub mod http;
 pub mod jira;
 pub mod redmine;
+pub mod resend;
 pub mod transfer;

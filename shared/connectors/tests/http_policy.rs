@@ -1,6 +1,6 @@
 //! Transport policy against real loopback sockets: credentials never follow a redirect
-//! to another host, the host allow-list covers redirects, and the configured proxy is
-//! used. Each server is a few lines of raw HTTP/1.1 so the tests see exactly what
+//! to another host, the host allow-list covers redirects, the configured proxy is
+//! used, and a request that may have been applied is sent again only when harmless. Each server is a few lines of raw HTTP/1.1 so the tests see exactly what
 //! arrived on the wire.
 
 use ferry_connectors::http::{AllowedHosts, Auth, Http, HttpOptions};
@@ -270,4 +270,68 @@ async fn a_server_error_on_any_attempt_leaves_the_outcome_unknown() {
     assert_eq!(e.category, ErrorCategory::RateLimited);
     assert!(!e.nothing_applied, "the 502 leaves the outcome open: {e}");
     assert_eq!(*calls.lock().unwrap(), 3);
+}
+
+/// A server whose first answer is a 200 cut off in its body (the connection closes
+/// before the promised bytes), and whose later answers are whole.
+async fn cut_once() -> Server {
+    let calls = Arc::new(Mutex::new(0u32));
+    Server::start("127.0.0.1", move |_| {
+        let mut n = calls.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{\"id\":"
+                .to_string()
+        } else {
+            reply("200 OK", "", "{}")
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_is_cut_off_is_not_sent_again_unless_declared_repeatable() {
+    let repeatable = HttpOptions { repeatable: Some(|_, path| path.ends_with("/search")), ..opts() };
+    // (behaviour, method, path, sent again)
+    let cases = [
+        ("a create", Method::POST, "issue", false),
+        ("a search the connector declares a read", Method::POST, "search", true),
+        ("an edit (PUT is idempotent)", Method::PUT, "issue/1", true),
+        ("a PATCH the connector does not declare", Method::PATCH, "issue/1", false),
+    ];
+    for (behaviour, method, path, again) in cases {
+        let server = cut_once().await;
+        let http = Http::new("jira c1", &server.url("/"), basic(), repeatable.clone(), |_| None).expect("client");
+        let body = serde_json::json!({"fields": {}});
+        let got = http.send(method, http.url(path).expect("url"), Some(&body), None).await;
+        if again {
+            assert!(got.is_ok(), "{behaviour}: {got:?}");
+            assert_eq!(server.requests().len(), 2, "{behaviour}: sent again");
+        } else {
+            let e = got.expect_err(behaviour);
+            assert_eq!(e.category, ErrorCategory::Network, "{behaviour}: {e}");
+            assert!(!e.nothing_applied, "{behaviour}: the cut answer may follow an applied request: {e}");
+            assert_eq!(server.requests().len(), 1, "{behaviour}: sent once");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_post_refused_with_429_is_sent_again_until_an_attempt_may_have_applied_it() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let server = Server::start("127.0.0.1", move |_| {
+        let mut n = calls.lock().unwrap();
+        *n += 1;
+        match *n {
+            1 => reply("429 Too Many Requests", "retry-after: 0\r\n", "{}"),
+            _ => reply("503 Service Unavailable", "", "{}"),
+        }
+    })
+    .await;
+    let http = Http::new("jira c2", &server.url("/"), basic(), opts(), |_| None).expect("client");
+    let e = http.send(Method::POST, http.url("issue").expect("url"), Some(&serde_json::json!({})), None).await;
+    let e = e.expect_err("429 then 503");
+    assert_eq!(e.category, ErrorCategory::Network, "{e}");
+    assert!(!e.nothing_applied, "{e}");
+    assert_eq!(server.requests().len(), 2, "the refusal is sent again, the 503 is not");
 }

@@ -57,6 +57,16 @@ pub struct Faults {
     hang_next: AtomicU32,
     hang_ms: AtomicU64,
     stale_revision_next: AtomicU32,
+    lose_answer: Mutex<Option<LostAnswers>>,
+}
+
+/// The requests whose answers are lost: how many more, their method and how their
+/// path ends.
+#[derive(Debug)]
+struct LostAnswers {
+    left: u32,
+    method: String,
+    path_suffix: String,
 }
 
 /// What a fault check tells the request handler to do.
@@ -70,6 +80,8 @@ pub enum Injected {
     /// Hold the request this long, then drop it unapplied with a 504 (a client with a
     /// shorter timeout sees a timeout; nothing was changed).
     Hang(Duration),
+    /// The request was applied, then its answer replaced by a 504 ([`Faults::lose_answer_next`]).
+    AnswerLost,
 }
 
 impl Injected {
@@ -80,6 +92,7 @@ impl Injected {
             Injected::RateLimited(_) => Some("rate_limited".into()),
             Injected::Fail(_) => Some("failure".into()),
             Injected::Hang(_) => Some("timeout".into()),
+            Injected::AnswerLost => Some("answer_lost".into()),
         }
     }
 }
@@ -125,6 +138,25 @@ impl Faults {
     /// Consumes one pending stale-revision fault, if any.
     pub fn take_stale_revision(&self) -> bool {
         take_one(&self.stale_revision_next)
+    }
+    /// The next `n` requests of `method` whose path ends with `path_suffix` are applied
+    /// as usual, then answered `504 Gateway Timeout` in place of their answer, as a
+    /// gateway that gave up waiting does: the client cannot tell that they were applied.
+    pub fn lose_answer_next(&self, n: u32, method: &str, path_suffix: &str) {
+        if let Ok(mut slot) = self.lose_answer.lock() {
+            *slot = Some(LostAnswers { left: n, method: method.into(), path_suffix: path_suffix.into() });
+        }
+    }
+    /// Consumes one pending lost-answer fault that matches this applied request, if any.
+    pub fn take_lost_answer(&self, method: &str, path: &str) -> bool {
+        let Ok(mut slot) = self.lose_answer.lock() else { return false };
+        match slot.as_mut() {
+            Some(l) if l.left > 0 && l.method.eq_ignore_ascii_case(method) && path.ends_with(&l.path_suffix) => {
+                l.left -= 1;
+                true
+            }
+            _ => false,
+        }
     }
     /// Consumes one pending fault, if any; call once per request.
     pub fn take(&self) -> Injected {
@@ -447,6 +479,19 @@ mod tests {
         assert_eq!(f.take(), Injected::Fail(503));
         assert_eq!(f.take(), Injected::Hang(Duration::from_millis(1500)));
         assert_eq!(f.take(), Injected::None);
+    }
+
+    #[test]
+    fn lost_answers_are_consumed_only_by_the_requests_they_name() {
+        let f = Faults::default();
+        assert!(!f.take_lost_answer("POST", "/rest/api/3/issue"), "none armed");
+        f.lose_answer_next(2, "POST", "/rest/api/3/issue");
+        assert_eq!(f.take(), Injected::None, "not a fault taken before the request is applied");
+        assert!(!f.take_lost_answer("GET", "/rest/api/3/issue"), "another method");
+        assert!(!f.take_lost_answer("POST", "/rest/api/3/issue/1/comment"), "another path");
+        assert!(f.take_lost_answer("post", "/rest/api/3/issue"));
+        assert!(f.take_lost_answer("POST", "/rest/api/3/issue"));
+        assert!(!f.take_lost_answer("POST", "/rest/api/3/issue"), "used up");
     }
 
     #[test]

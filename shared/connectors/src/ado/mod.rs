@@ -12,7 +12,8 @@
 //! One job per file: `api` (URLs and typed requests), `catalog` (field types and type
 //! fields), `search` (WIQL reads, paged by position), `snapshot` (a work item as Ferry
 //! sees it), `write` (JSON Patch creates and updates), `history`, `users`,
-//! `discovery`; `wiql` and `wire` hold the query language and the wire shapes.
+//! `discovery`; `wiql` and `wire` hold the query language and the wire shapes;
+//! `repeatable` names the requests sent again after an answer was lost.
 
 mod api;
 mod attachments;
@@ -22,6 +23,7 @@ mod discovery;
 mod history;
 mod markup;
 mod relations;
+pub(crate) mod repeatable;
 mod search;
 mod service_hooks;
 mod snapshot;
@@ -141,6 +143,7 @@ impl AdoConnector {
             AuthConfig::Basic { username, .. } => Auth::Basic { username: username.clone(), password: secret },
             AuthConfig::Pat { .. } => Auth::Basic { username: String::new(), password: secret },
         };
+        opts.repeatable = Some(repeatable::repeatable);
         let http = Http::new(&name, base.as_str(), auth, opts, error_text)?;
         Ok(Self {
             http,

@@ -21,6 +21,8 @@
 //!   (`collab_wire` their response shapes), `media`: which attachment an ADF image shows;
 //! - `schema`, `values`, `time`, `jql`, `errors`: field kinds, value conversion,
 //!   timestamps, JQL and error answers.
+//! - `issue_writes`, `repeatable`: which requests write to an existing issue (for the
+//!   rate-limit governor), and which `POST`s are sent again after an answer was lost.
 
 mod api;
 mod attachments;
@@ -34,6 +36,7 @@ pub mod issue_writes;
 mod jql;
 mod media;
 mod relations;
+pub(crate) mod repeatable;
 mod schema;
 mod search;
 #[cfg(test)]
@@ -107,6 +110,7 @@ impl JiraConnector {
             opts.proxy = system.proxy.clone();
         }
         opts.issue_of_write = Some(issue_writes::issue_of_write);
+        opts.repeatable = Some(repeatable::repeatable);
         let http = Http::new(&format!("jira {}", system.id), &system.base_url, auth, opts, errors::error_text)?;
         let browse_base = http.base().as_str().trim_end_matches('/').to_string();
         Ok(Self {

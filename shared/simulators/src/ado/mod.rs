@@ -443,7 +443,8 @@ async fn handle(
             tokio::time::sleep(hang).await;
             failure(504)
         }
-        Injected::None => match user {
+        // A lost answer is decided once the request was applied, below.
+        Injected::None | Injected::AnswerLost => match user {
             None => Reply::empty(401).header("www-authenticate", "Basic realm=\"https://127.0.0.1/\"".into()),
             Some(u) => match inner.limiter.check(&u.email, std::time::Instant::now()) {
                 AdoVerdict::Refuse(h) => {
@@ -465,6 +466,14 @@ async fn handle(
         let answered = HookRequest { status: Some(reply.status), ..h };
         inner.hooks.fire(HookWhen::After, &answered).await;
     }
+    // Applied (and notified), but its answer never reaches the client.
+    let reply =
+        if injected == Injected::None && user.is_some() && inner.faults.take_lost_answer(method.as_str(), uri.path()) {
+            injected = Injected::AnswerLost;
+            failure(504)
+        } else {
+            reply
+        };
     inner.log.push(RequestRecord {
         method: method.to_string(),
         path: uri.path().to_string(),

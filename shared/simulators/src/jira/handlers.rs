@@ -351,7 +351,8 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             tokio::time::sleep(hang).await;
             error(StatusCode::GATEWAY_TIMEOUT, &["Gateway timeout"], FieldErrors::new())
         }
-        Injected::None => match &user {
+        // A lost answer is decided once the request was applied, below.
+        Injected::None | Injected::AnswerLost => match &user {
             None => {
                 let mut r = error(
                     StatusCode::UNAUTHORIZED,
@@ -394,6 +395,13 @@ async fn gate(State(inner): S, mut req: Request, next: Next) -> Response {
             Response::from_parts(parts, Body::from(bytes))
         }
         _ => resp,
+    };
+    // Applied (and notified), but its answer never reaches the client.
+    let resp = if injected == Injected::None && user.is_some() && inner.faults.take_lost_answer(&method, &path) {
+        injected = Injected::AnswerLost;
+        error(StatusCode::GATEWAY_TIMEOUT, &["Gateway timeout"], FieldErrors::new())
+    } else {
+        resp
     };
     let status = resp.status().as_u16();
     let resp = match captured_request.filter(|_| inner.traffic.is_on()) {
