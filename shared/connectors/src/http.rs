@@ -429,6 +429,32 @@ impl Http {
         body: Option<&serde_json::Value>,
         content_type: Option<&str>,
     ) -> Result<HttpResponse, PortError> {
+        self.send_as(method, url, body, content_type, true).await
+    }
+
+    /// [`Http::send`] of a request that makes something new each time although its method
+    /// is idempotent (a Redmine note rides on a `PUT` of its issue): after an attempt that
+    /// may have been applied it is not sent again.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        content_type: Option<&str>,
+    ) -> Result<HttpResponse, PortError> {
+        self.send_as(method, url, body, content_type, false).await
+    }
+
+    /// `repeatable`: whether [`may_resend`] decides a resend after a possibly applied
+    /// attempt (otherwise only refusals are sent again).
+    async fn send_as(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        content_type: Option<&str>,
+        repeatable: bool,
+    ) -> Result<HttpResponse, PortError> {
         let what = format!("{} {} {}", self.system, method, url.path());
         // Absolute URLs (e.g. Azure DevOps' identities host) meet the allow-list too.
         self.opts.allowed_hosts.check(&what, &url)?;
@@ -489,7 +515,8 @@ impl Http {
                 }
             };
             let err = err.with_nothing_applied(nothing_applied);
-            let resend = may_resend(&method, url.path(), self.opts.repeatable, nothing_applied);
+            let resend =
+                nothing_applied || (repeatable && may_resend(&method, url.path(), self.opts.repeatable, false));
             let Some(delay) = self.retry_delay(&err, wait, attempt).filter(|_| resend) else { return Err(err) };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
             // A paused governor holds the retry in `admit`, with every other caller.

@@ -317,6 +317,32 @@ async fn a_post_whose_answer_is_cut_off_is_not_sent_again_unless_declared_repeat
 }
 
 #[tokio::test]
+async fn a_put_that_makes_something_new_is_sent_once_but_sent_again_after_a_refusal() {
+    let server = cut_once().await;
+    let http = Http::new("redmine r1", &server.url("/"), basic(), opts(), |_| None).expect("client");
+    let note = serde_json::json!({"issue": {"notes": "Thanks"}});
+    let e = http.send_once(Method::PUT, http.url("issues/1.json").expect("url"), Some(&note), None).await;
+    let e = e.expect_err("a cut answer");
+    assert!(!e.nothing_applied, "{e}");
+    assert_eq!(server.requests().len(), 1, "a note whose answer was cut off is sent once");
+
+    let calls = Arc::new(Mutex::new(0u32));
+    let refusing = Server::start("127.0.0.1", move |_| {
+        let mut n = calls.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            reply("429 Too Many Requests", "retry-after: 0\r\n", "{}")
+        } else {
+            reply("204 No Content", "", "")
+        }
+    })
+    .await;
+    let http = Http::new("redmine r2", &refusing.url("/"), basic(), opts(), |_| None).expect("client");
+    http.send_once(Method::PUT, http.url("issues/1.json").expect("url"), Some(&note), None).await.expect("sent again");
+    assert_eq!(refusing.requests().len(), 2, "a refused note applied nothing: sent again");
+}
+
+#[tokio::test]
 async fn a_post_refused_with_429_is_sent_again_until_an_attempt_may_have_applied_it() {
     let calls = Arc::new(Mutex::new(0u32));
     let server = Server::start("127.0.0.1", move |_| {
