@@ -14,8 +14,8 @@
 #      (FERRY_E2E_BACKEND=aws; in two shards side by side, each on a moto of its own)
 #   4. the protocol contract check: the traffic step 2 captured (every test that talks to
 #      a simulator), validated against the official Jira / Azure DevOps specs
-#   5. the fault-injection suite (tests/faults) on both backends, the AWS one on its own
-#      emulator stack; with webhooks on, on the embedded backend
+#   5. the fault-injection suite (tests/faults) on both backends, with webhooks off and on,
+#      each AWS run on its own emulator stack
 #   6. the LocalStack leg (infra/localstack/test.sh): LocalStack on the host (no Docker), the
 #      AWS-backend scenarios and a fault-suite run on it. Moto stays the fast default:
 #      FERRY_SKIP_LOCALSTACK=1 skips this leg (.ci/run runs it as a step of its own).
@@ -125,6 +125,18 @@ faults_env="$STATE/faults.env"
   # shellcheck source=/dev/null
   source "$faults_env"
   cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_CHANGES:-500}" --seed "$faults_seed"
+)
+
+section "fault-injection suite (tests/faults) on the AWS backend (moto), changes carried by webhooks"
+# Its own stack again: the hook function's deliveries must meet empty queues.
+hooks_env="$STATE/faults-hooks.env"
+"${FERRY_MOTO_VENV:-$ROOT/.venv-moto}/bin/python" infra/emulator_resources.py --endpoint "$AWS_ENDPOINT_URL" \
+  --stack-name ferry-faults-hooks --env-file "$hooks_env" --quiet
+(
+  # shellcheck source=/dev/null
+  source "$hooks_env"
+  cargo run -q -p ferry-faults -- --backend aws --changes "${FERRY_FAULTS_AWS_HOOKS_CHANGES:-300}" \
+    --seed "$faults_seed" --hooks on
 )
 
 if [[ "${FERRY_SKIP_LOCALSTACK:-0}" == 1 ]]; then
