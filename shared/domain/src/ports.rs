@@ -396,7 +396,9 @@ pub trait StateStore: Send + Sync {
     /// ([`Fingerprint::create_started`]) claims the create of its twin, only if the stored
     /// one's intent is still `expected` (`None`: no fingerprint, or one without an intent).
     /// Otherwise it fails with `Conflict` and writes nothing: another attempt at the same
-    /// create (a redelivery while the first still runs) claimed it meanwhile.
+    /// create (a redelivery while the first still runs) claimed it meanwhile. A claim that
+    /// replaces an intent also fails while the entity is linked: the create that intent
+    /// belongs to linked the pair meanwhile.
     async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()>;
     /// Stores both fingerprints of a linked pair (`left` of the left entity, `right` of
     /// its peer) as its one record ([`StateKey::Pair`]), if the record is still at

@@ -532,8 +532,6 @@ async fn create_intents(store: &dyn StateStore) {
         assert!(is_conflict(claim), "a claim of a linked entity conflicts (read {expected:?})");
     }
     assert_eq!(own_fingerprint(store, iid, Side::Left, &e).await, Some(intent(Some(67))), "and wrote nothing");
-    let right = Fingerprint { side: Side::Right, entity: EntityId::new("9043"), ..intent(Some(69)) };
-    assert!(is_conflict(store.put_create_intent(&right, None).await), "nor of the linked right side");
 }
 
 async fn failures(store: &dyn StateStore, iid: &IntegrationId, other: &IntegrationId) {

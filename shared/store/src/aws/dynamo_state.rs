@@ -149,6 +149,16 @@ fn objects_after_put<'a>(
 }
 
 impl DynamoStore {
+    /// The create intent the entity's own fingerprint holds, for a refused claim's message
+    /// (a failed read only leaves it out).
+    async fn stored_intent(&self, f: &Fingerprint, what: &str) -> Option<DateTime<Utc>> {
+        let table = &*self.state_table;
+        match self.get(table, fp_pk(&f.integration, f.side, &f.entity), "fp", what).await {
+            Ok(Some(item)) => doc::<Fingerprint>(&item, table).ok().and_then(|s| s.create_started),
+            _ => None,
+        }
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxError> {
         let table = &*self.state_table;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
@@ -682,17 +692,36 @@ impl StateStore for DynamoStore {
         self.put(&self.state_table, fp_item(f, &what)?, &what).await
     }
 
-    /// The fingerprint's put, conditional on the intent it holds in `cs` (beside its
-    /// JSON), and a check that the entity's link item is absent, in one transaction.
+    /// The fingerprint's put, conditional on the intent it holds in `cs` (beside its JSON).
+    /// A claim that replaces an earlier intent also checks, in one transaction, that the
+    /// entity's link item is absent: an attempt that read the intent may come back after
+    /// the create it belongs to linked the pair. A first claim is one `PutItem`: linking
+    /// never removes `cs` here (the pair's record is an item of its own), so an entity a
+    /// create linked still fails `attribute_not_exists(cs)`. (A transaction per first
+    /// claim also made moto, which copies the table for every transaction, slow enough
+    /// to stall a long test run.)
     async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()> {
         let f = fingerprint;
         let what = format!("put_create_intent {} {} {}", f.integration, f.side.as_str(), f.entity);
         let table = &*self.state_table;
-        let cs = [("#cs", CREATE_STARTED)];
-        let claim = match expected {
-            None => ("attribute_not_exists(#cs)", &cs[..], None),
-            Some(t) => ("#cs = :cs", &cs[..], values(vec![(":cs", s(intent_time(t)))])),
+        let Some(t) = expected else {
+            let put = self
+                .client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(fp_item(f, &what)?))
+                .condition_expression("attribute_not_exists(#cs)")
+                .expression_attribute_names("#cs", CREATE_STARTED);
+            return match put.send().await {
+                Ok(_) => Ok(()),
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    Err(crate::create_claimed(&what, self.stored_intent(f, &what).await))
+                }
+                Err(err) => Err(sdk_error("DynamoDB", "PutItem", table, &what, err)),
+            };
         };
+        let cs = [("#cs", CREATE_STARTED)];
+        let claim = ("#cs = :cs", &cs[..], values(vec![(":cs", s(intent_time(t)))]));
         let unlinked = ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(key(link_pk(&f.integration, f.side, &f.entity), "link")))
@@ -707,15 +736,7 @@ impl StateStore for DynamoStore {
             Err(TxError::Cancelled(reasons)) if reasons.get(1).is_some_and(|r| r == "ConditionalCheckFailed") => {
                 Err(crate::create_linked(&what))
             }
-            Err(TxError::Cancelled(_)) => {
-                // The intent that won, for the message (a failed read only leaves it out).
-                let pk = fp_pk(&f.integration, f.side, &f.entity);
-                let stored = match self.get(table, pk, "fp", &what).await {
-                    Ok(Some(item)) => doc::<Fingerprint>(&item, table).ok().and_then(|s| s.create_started),
-                    _ => None,
-                };
-                Err(crate::create_claimed(&what, stored))
-            }
+            Err(TxError::Cancelled(_)) => Err(crate::create_claimed(&what, self.stored_intent(f, &what).await)),
             Err(TxError::Failed(e)) => Err(e),
         }
     }
