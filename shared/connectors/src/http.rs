@@ -515,8 +515,10 @@ impl Http {
                 }
             };
             let err = err.with_nothing_applied(nothing_applied);
-            let resend =
-                nothing_applied || (repeatable && may_resend(&method, url.path(), self.opts.repeatable, false));
+            let resend = match repeatable {
+                true => may_resend(&method, url.path(), self.opts.repeatable, nothing_applied),
+                false => nothing_applied,
+            };
             let Some(delay) = self.retry_delay(&err, wait, attempt).filter(|_| resend) else { return Err(err) };
             tracing::debug!(system = %self.system, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
             // A paused governor holds the retry in `admit`, with every other caller.

@@ -99,9 +99,10 @@ impl RedmineConnector {
 
     pub(super) async fn put_issue(&self, id: u64, body: Map<String, Value>) -> PortResult<()> {
         let url = self.url(&format!("issues/{id}.json"), &[])?;
-        let body = json!({ "issue": body });
         // A note in the edit is a new journal each time it is sent: sent once.
-        let sent = if body["issue"].get("notes").is_some() {
+        let once = body.contains_key("notes");
+        let body = json!({ "issue": body });
+        let sent = if once {
             self.http.send_once(Method::PUT, url, Some(&body), None).await
         } else {
             self.http.send(Method::PUT, url, Some(&body), None).await

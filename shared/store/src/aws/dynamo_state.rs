@@ -697,9 +697,9 @@ impl StateStore for DynamoStore {
     /// entity's link item is absent: an attempt that read the intent may come back after
     /// the create it belongs to linked the pair. A first claim is one `PutItem`: linking
     /// never removes `cs` here (the pair's record is an item of its own), so an entity a
-    /// create linked still fails `attribute_not_exists(cs)`. (A transaction per first
-    /// claim also made moto, which copies the table for every transaction, slow enough
-    /// to stall a long test run.)
+    /// create linked still fails `attribute_not_exists(cs)`, and the common first claim
+    /// costs one write instead of a transaction's two (moto also copies the whole table
+    /// for each transaction, which slows a long test run to a stall).
     async fn put_create_intent(&self, fingerprint: &Fingerprint, expected: Option<DateTime<Utc>>) -> PortResult<()> {
         let f = fingerprint;
         let what = format!("put_create_intent {} {} {}", f.integration, f.side.as_str(), f.entity);
