@@ -1,7 +1,8 @@
 //! `ferry-faults`: a randomized bidirectional workload synced while faults are injected
 //! (handler crashes at every step boundary, duplicate and reordered deliveries, two polls
-//! of one direction at once, 429 with Retry-After, 500s, timeouts, search lag, a non-UTC
-//! Jira integration user, stale Azure DevOps revisions), then checked: entities lost,
+//! of one direction at once, 429 with Retry-After, 500s, timeouts, creates and comments
+//! applied whose answers are lost, search lag, a non-UTC Jira integration user, stale
+//! Azure DevOps revisions), then checked: entities lost,
 //! duplicates, fields not converged, lost updates, echo writes, failures parked.
 //! Exits non-zero when an invariant fails.
 
@@ -52,7 +53,8 @@ struct Args {
     /// Share of each round's change events followed by an older event of the same entity.
     #[arg(long, default_value_t = 0.02)]
     reorders: f64,
-    /// Chance a sync round gets each simulator fault (429, 500, timeout, search lag, stale rev).
+    /// Chance a sync round gets each simulator fault (429, 500, timeout, search lag, stale rev,
+    /// an answer lost after a create or comment).
     #[arg(long, default_value_t = 0.5)]
     sim_faults: f64,
     /// Chance that a person edit of a field the other side edited in the same or the
@@ -341,6 +343,18 @@ fn arm_sim_faults(world: &World, chance: f64, rng: &mut StdRng, f: &mut Figures)
         world.ado.faults().stale_revision_next(rng.gen_range(1..=3));
         count("stale revision");
     }
+    if rng.gen_bool(chance) {
+        // A create or a comment is applied and its answer lost (a gateway's 504): sent
+        // once, its twin is found by the retry, never made twice.
+        let (sim, path) = [
+            (world.jira.faults(), "/rest/api/3/issue"),
+            (world.jira.faults(), "/comment"),
+            (world.ado.faults(), "/_apis/wit/workitems/$Bug"),
+            (world.ado.faults(), "/comments"),
+        ][rng.gen_range(0..4)];
+        sim.lose_answer_next(rng.gen_range(1..=2), "POST", path);
+        count("answer lost after a create or comment");
+    }
 }
 
 fn disarm_sim_faults(world: &World) {
@@ -350,6 +364,7 @@ fn disarm_sim_faults(world: &World) {
         s.hang_next(0, Duration::ZERO);
         s.set_search_lag(Duration::ZERO);
         s.stale_revision_next(0);
+        s.lose_answer_next(0, "POST", "");
     }
 }
 
