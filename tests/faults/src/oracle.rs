@@ -384,7 +384,13 @@ fn unexplained_writes<'a>(h: &Histories<'a>) -> (usize, Writes<'a>) {
     let mut in_follow_up = false;
     for r in h.own.iter().filter(|r| r.author == BOT && (h.own_touch)(r)) {
         if r.created || create_done.is_some_and(|done| r.at <= done) {
-            (previous, since) = (Some(r.at), Some(r.at));
+            previous = Some(r.at);
+            if r.created {
+                // A create carries the twin as its command read it, which may be older
+                // than person changes made before the create ran (a create retried after
+                // the search settle): only the twin's creation is surely in it.
+                since = Some(h.twin.first().map_or(r.at, |t| t.at.min(r.at)));
+            }
             continue;
         }
         // One write can be several revisions (a status reached in transition hops); a
@@ -494,6 +500,28 @@ mod tests {
         for (writes, twin, want) in table {
             assert_eq!(echoes_of(writes, twin), want, "{writes:?} {twin:?}");
         }
+    }
+
+    /// The writes to `own` that are echoes, `own` being the twin Ferry created at 10 (from
+    /// a command read earlier) and written again at 30.
+    fn echoes_after_ferrys_create(twin: &[Revision]) -> Vec<i64> {
+        let own = [rev(BOT, 10, &[], true), rev(BOT, 30, &["System.Title"], false)];
+        let h = Histories { own: &own, twin, own_touch: &|_| true, twin_touch: &|_| true, remote_id: None };
+        let start = chrono::DateTime::from_timestamp(1_795_000_000, 0).expect("in range");
+        unexplained_writes(&h).1.into_iter().map(|(r, _)| (r.at - start).num_seconds()).collect()
+    }
+
+    #[test]
+    fn a_write_after_ferrys_create_is_explained_by_a_person_change_the_create_may_have_missed() {
+        let (alice, bob) = ("alice@acme.test", "bob@acme.test");
+        let changed = [rev(alice, 0, &[], true), rev(bob, 9, &["summary"], false)];
+        assert_eq!(
+            echoes_after_ferrys_create(&changed),
+            Vec::<i64>::new(),
+            "bob's change at 9 may not be in the create"
+        );
+        let untouched = [rev(alice, 0, &[], true)];
+        assert_eq!(echoes_after_ferrys_create(&untouched), vec![30], "nobody changed the twin: an echo");
     }
 
     #[test]
