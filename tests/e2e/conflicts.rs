@@ -96,6 +96,24 @@ async fn the_last_writer_wins_a_field_changed_on_both_sides_by_default() -> Resu
     Ok(())
 }
 
+/// The last writer of a field is the last person to change that field: a comment made
+/// on the other side afterwards moves its issue's `updated`, and must not win the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_writer_is_who_changed_the_field_last_not_the_last_activity_on_the_entity() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let (jira, ado) = settled_pair(&w).await?;
+    edit_title_on_both_sides(&w, &jira, &ado).await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let comment = ferry_domain::CommentWrite { body: "<p>Seen on Firefox</p>".into(), origin: String::new() };
+    let carol = w.jira_user("carol").await;
+    carol.conn.add_comment(&carol.scope, &jira, &comment).await?;
+    w.sync().await;
+    w.sync().await;
+    assert_eq!(titles(&w, &jira, &ado).await?, ("Export is slow (ADO)".into(), "Export is slow (ADO)".into()));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_left_wins_policy_keeps_the_left_value_even_when_the_right_changed_later() -> Result<()> {
     let w = World::new(Variant { title_conflict: Some("left"), ..Variant::default() }).await?;

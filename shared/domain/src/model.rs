@@ -249,6 +249,9 @@ pub struct HistoryEntry {
     pub author: Option<UserRef>,
     /// The entity's creation (the first entry).
     pub created: bool,
+    /// When the change was made; `None` when the history does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
     /// The fields the change set, keyed as the caller asked for them, each with its new
     /// value where the history gives it in the form Ferry writes (`None`: it changed, to
     /// a value the history does not show comparably, e.g. a rich text).

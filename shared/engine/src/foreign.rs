@@ -128,6 +128,7 @@ mod tests {
         HistoryEntry {
             author: by.map(user),
             created,
+            at: None,
             fields: fields.iter().map(|(f, v)| (FieldKey::new(*f), v.clone())).collect(),
         }
     }

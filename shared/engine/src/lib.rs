@@ -41,6 +41,7 @@ mod failures;
 mod fingerprints;
 mod foreign;
 mod history;
+mod last_change;
 mod lifecycle;
 mod link;
 mod missing;

@@ -1,8 +1,11 @@
 //! What an update of a linked (or adopted) target sends: the three-way comparison of each
 //! mapped value with the target's current value and the last-synced base, and the
-//! conflict policy where both sides changed a field since the last sync.
+//! conflict policy where both sides changed a field since the last sync. Who changed a
+//! contested field last comes from the histories ([`crate::last_change`]): a plan made
+//! without them names the fields it needs them for, and is made again with them.
 
 use crate::adopt::AdoptScope;
+use crate::last_change::{Contested, FieldTimes, LastChange};
 use ferry_domain::{
     EntityRef, EntitySnapshot, FieldChange, FieldKey, FieldValue, Fingerprint, Integration, WriteCommand,
 };
@@ -20,6 +23,9 @@ pub(crate) struct UpdatePlan {
     /// The target was at Ferry's own last-written revision (or is new): nobody else
     /// changed it since.
     pub target_was_clean: bool,
+    /// Fields changed on both sides that were settled without the histories: plan again
+    /// with their [`FieldTimes`].
+    pub contested: Vec<Contested>,
 }
 
 impl UpdatePlan {
@@ -30,6 +36,7 @@ impl UpdatePlan {
             flagged: Vec::new(),
             resolved: Vec::new(),
             target_was_clean: true,
+            contested: Vec::new(),
         }
     }
 }
@@ -51,7 +58,9 @@ pub(crate) struct ResolvedField {
 /// The changes the target still needs, field by field against its current values and
 /// the last-synced base: a field the target holds already is skipped; one the target
 /// changed since the last sync (current differs from the base) while the source changed
-/// it too is a conflict, settled by the field's policy. An adoption (no link yet)
+/// it too is a conflict, settled by the field's policy: unless Ferry itself made the
+/// target's value (`times`), which is no person's change. The last writer is who changed
+/// the field last (`times`), else the entity changed last. An adoption (no link yet)
 /// considers the mapped values its scope allows, without a base; the others the target
 /// keeps.
 pub(crate) fn plan_update(
@@ -60,6 +69,7 @@ pub(crate) fn plan_update(
     adopting: Option<&AdoptScope>,
     current: &EntitySnapshot,
     base: Option<&Fingerprint>,
+    times: &FieldTimes,
 ) -> UpdatePlan {
     let wanted: Vec<FieldChange> = if adopting.is_some() {
         cmd.mapped.iter().map(|(k, v)| FieldChange { field: k.clone(), value: v.clone() }).collect()
@@ -72,6 +82,7 @@ pub(crate) fn plan_update(
         flagged: Vec::new(),
         resolved: Vec::new(),
         target_was_clean: base.and_then(|b| b.written_revision.as_deref()) == Some(current.revision.as_str()),
+        contested: Vec::new(),
     };
     for c in wanted {
         // A field the target did not return (mapping rule 12) has no known value to
@@ -99,7 +110,18 @@ pub(crate) fn plan_update(
             plan.send.push(c);
             continue;
         };
-        match ferry_mapping::resolve(policy, cmd.winner, cmd.flow, cmd.source.updated, current.updated) {
+        if cmd.winner.is_none() {
+            if !times.knows(&c.field) {
+                plan.contested.push(Contested { target: c.field.clone(), source: source_field.clone() });
+            } else if times.target(&c.field) == LastChange::Ferry {
+                // Ferry's own write whose record was lost: the source's value goes.
+                plan.send.push(c);
+                continue;
+            }
+        }
+        let source_at = times.source_at(source_field, cmd.source.updated);
+        let target_at = times.target_at(&c.field, current.updated);
+        match ferry_mapping::resolve(policy, cmd.winner, cmd.flow, source_at, target_at) {
             Resolution::SourceWins => {
                 plan.resolved.push(ResolvedField { field: c.field.clone(), winner: cmd.flow.source().as_str() });
                 plan.send.push(c);
@@ -225,7 +247,7 @@ mod tests {
             cmd.changes = vec![FieldChange { field: FieldKey::new("Priority"), value: high.clone() }];
             cmd.winner = winner;
             let base = last_synced.map(|v| base(&[("Priority", v.clone())], Some("0")));
-            let plan = plan_update(&i, &cmd, None, &current, base.as_ref());
+            let plan = plan_update(&i, &cmd, None, &current, base.as_ref(), &FieldTimes::default());
             let done = match (plan.send.len(), plan.kept_target.len(), plan.flagged.len()) {
                 (1, 0, 0) => Done::Sent,
                 (0, 0, 0) => Done::Nothing,
@@ -244,15 +266,65 @@ mod tests {
     }
 
     #[test]
+    fn the_field_histories_decide_who_changed_a_contested_field_last() {
+        use crate::last_change::LastChange::{Ferry, Person, Unknown};
+        let (high, low, medium) = (text("High"), text("Low"), text("Medium"));
+        let priority = FieldKey::new("Priority");
+        // The source entity changed last (10, e.g. a comment), the target earlier (5).
+        let mut source = snapshot("APP-1", &[("priority", high.clone())]);
+        source.updated = at(10);
+        let mut current = snapshot("7", &[("Priority", medium.clone())]);
+        current.updated = at(5);
+        let mut cmd = command(Flow::LeftToRight, source, &[("Priority", high.clone())]);
+        cmd.changes = vec![FieldChange { field: priority.clone(), value: high.clone() }];
+        let fp = base(&[("Priority", low.clone())], Some("0"));
+        // (who changed the source's priority last, the target's, what the plan does)
+        let table = [
+            // No histories read yet: the entities' times settle it, and the plan asks for them.
+            (None, None, Done::Sent),
+            (Some(Person(at(2))), Some(Person(at(4))), Done::Kept),
+            (Some(Person(at(4))), Some(Person(at(2))), Done::Sent),
+            // Ferry made the target's value (its record lost): no person's change to keep.
+            (Some(Person(at(2))), Some(Ferry), Done::Sent),
+            // Where a history names no person's change, that side's entity time stands in.
+            (Some(Unknown), Some(Unknown), Done::Sent),
+            (Some(Ferry), Some(Person(at(7))), Done::Sent),
+            (Some(Ferry), Some(Person(at(12))), Done::Kept),
+            (Some(Person(at(2))), Some(Unknown), Done::Kept),
+        ];
+        for (src, tgt, want) in table {
+            let mut times = FieldTimes::default();
+            if let (Some(s), Some(t)) = (src, tgt) {
+                times.source.insert(FieldKey::new("priority"), s);
+                times.target.insert(priority.clone(), t);
+            }
+            let plan = plan_update(&integration(), &cmd, None, &current, Some(&fp), &times);
+            let done = match (plan.send.len(), plan.kept_target.len()) {
+                (1, 0) => Done::Sent,
+                (0, 1) => Done::Kept,
+                other => panic!("one field, one decision: {other:?}"),
+            };
+            assert_eq!(done, want, "{src:?} {tgt:?}");
+            assert_eq!(plan.contested.is_empty(), src.is_some(), "{src:?}: the plan asks for the histories it lacks");
+        }
+    }
+
+    #[test]
     fn the_target_is_clean_only_at_the_revision_ferry_wrote_last() {
         let cmd = command(Flow::LeftToRight, snapshot("APP-1", &[]), &[]);
         let current = snapshot("7", &[]);
         // (the revision Ferry wrote last, clean)
         for (written, clean) in [(Some("1"), true), (Some("0"), false), (None, false)] {
             let fp = base(&[], written);
-            assert_eq!(plan_update(&integration(), &cmd, None, &current, Some(&fp)).target_was_clean, clean);
+            assert_eq!(
+                plan_update(&integration(), &cmd, None, &current, Some(&fp), &FieldTimes::default()).target_was_clean,
+                clean
+            );
         }
-        assert!(!plan_update(&integration(), &cmd, None, &current, None).target_was_clean, "never written");
+        assert!(
+            !plan_update(&integration(), &cmd, None, &current, None, &FieldTimes::default()).target_was_clean,
+            "never written"
+        );
         assert!(UpdatePlan::create().target_was_clean, "a new target holds only Ferry's write");
     }
 
@@ -282,7 +354,7 @@ mod tests {
         // People changed the twin's priority: it goes, the empty remote id is filled,
         // the rest stays as the original holds it.
         let only = AdoptScope::Only([FieldKey::new("priority")].into_iter().collect());
-        let plan = plan_update(&i, &cmd, Some(&only), &current, None);
+        let plan = plan_update(&i, &cmd, Some(&only), &current, None, &FieldTimes::default());
         assert_eq!(
             fields(&plan.send),
             ["customfield_10050", "description", "priority"],
@@ -297,11 +369,11 @@ mod tests {
             fields: [FieldKey::new("summary")].into_iter().collect(),
             all: false,
         };
-        let plan = plan_update(&i, &cmd, Some(&AdoptScope::Except(theirs)), &current, None);
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::Except(theirs)), &current, None, &FieldTimes::default());
         assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority"]);
         assert_eq!(keys(&plan.kept_target), ["summary"]);
 
-        let plan = plan_update(&i, &cmd, Some(&AdoptScope::All), &current, None);
+        let plan = plan_update(&i, &cmd, Some(&AdoptScope::All), &current, None, &FieldTimes::default());
         assert_eq!(fields(&plan.send), ["customfield_10050", "description", "priority", "summary"]);
     }
 }

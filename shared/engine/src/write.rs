@@ -21,6 +21,7 @@ use crate::decode::decode;
 use crate::engine::Engine;
 use crate::error::HandleError;
 use crate::failures::{command_event, Parkable};
+use crate::last_change::FieldTimes;
 use crate::outcome::{Skip, WriteOutcome};
 use crate::stale::stale_snapshot;
 use crate::target_deleted::Next;
@@ -359,7 +360,12 @@ impl Engine {
         }
         let target = (conn, scope, &current);
         let adopting = self.adoption_scope(ctx.record, cmd, adoption, target, &ctx.read_fields).await?;
-        let plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref());
+        let mut plan =
+            plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref(), &FieldTimes::default());
+        if !plan.contested.is_empty() {
+            let times = self.field_times(ctx, &current, &plan.contested).await?;
+            plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref(), &times);
+        }
         Ok(Planned::Update { current: Box::new(current), plan, adoption })
     }
 

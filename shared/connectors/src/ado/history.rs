@@ -2,7 +2,7 @@
 //! entry per revision, oldest first), paged by 200.
 
 use super::snapshot::work_item_id;
-use super::wire::{identity_ref, read_value, ListOf, WorkItemUpdate};
+use super::wire::{identity_ref, parse_time, read_value, ListOf, WorkItemUpdate};
 use super::{AdoConnector, BATCH};
 use ferry_domain::ports::PortResult;
 use ferry_domain::{EntityId, ErrorCategory, FieldKey, FieldValue, HistoryEntry, PortError, Scope};
@@ -42,6 +42,15 @@ impl AdoConnector {
                 if r <= after || r > through {
                     continue;
                 }
+                // The time of the change is the revision's System.ChangedDate (an update's
+                // `revisedDate` is when the revision was superseded).
+                let at = u
+                    .fields
+                    .as_ref()
+                    .and_then(|f| f.get("System.ChangedDate"))
+                    .and_then(|f| f.new_value.as_ref())
+                    .and_then(Value::as_str)
+                    .and_then(parse_time);
                 let changed = u.fields.into_iter().flatten().map(|(name, f)| {
                     let value = match f.new_value {
                         None | Some(Value::Null) => Some(FieldValue::Null),
@@ -53,6 +62,7 @@ impl AdoConnector {
                 out.push(HistoryEntry {
                     author: u.revised_by.as_ref().and_then(identity_ref),
                     created: r == 1,
+                    at,
                     fields: changed.collect(),
                 });
             }

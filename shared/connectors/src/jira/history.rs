@@ -67,7 +67,7 @@ impl JiraConnector {
         }
         let mut out = Vec::new();
         if after.is_none() {
-            out.push(HistoryEntry { author: creator(issue, "issue")?, created: true, fields: Vec::new() });
+            out.push(HistoryEntry { author: creator(issue, "issue")?, created: true, at: None, fields: Vec::new() });
         }
         out.extend(entries.iter().filter(|h| in_window(h, after, through)).map(|h| entry(h, fields, metas)));
         Ok(out)
@@ -120,7 +120,7 @@ fn entry(h: &Changelog, requested: &[FieldKey], metas: &HashMap<String, FieldMet
             (key, new_value(item, metas.get(id).map(|m| m.kind)))
         })
         .collect();
-    HistoryEntry { author: h.author.as_ref().and_then(User::to_ref), created: false, fields }
+    HistoryEntry { author: h.author.as_ref().and_then(User::to_ref), created: false, at: h.created, fields }
 }
 
 /// A changelog item's new value in the form Ferry writes, for the kinds whose

@@ -72,7 +72,7 @@ impl RedmineConnector {
                 Some(a) => Some(self.with_email(wire::user_ref(a, None)).await),
                 None => None,
             };
-            out.push(HistoryEntry { author, created: true, fields: Vec::new() });
+            out.push(HistoryEntry { author, created: true, at: None, fields: Vec::new() });
         }
         let mut journals: Vec<&wire::Journal> =
             issue.journals.iter().filter(|j| j.id > from.unwrap_or(0) && j.id <= to).collect();
@@ -89,7 +89,8 @@ impl RedmineConnector {
                 Some(u) => Some(self.with_email(wire::user_ref(u, None)).await),
                 None => None,
             };
-            out.push(HistoryEntry { author, created: false, fields: changed });
+            let at = j.created_on.as_deref().and_then(wire::parse_time);
+            out.push(HistoryEntry { author, created: false, at, fields: changed });
         }
         Ok(out)
     }
