@@ -294,6 +294,27 @@ async fn remote_link_upserted_twice_is_one_hyperlink() {
     assert_eq!(item["rev"], 2);
 }
 
+/// A person saves the work item between the upsert's read and its write (the rev guard
+/// fails): the upsert reads again and adds the link once, instead of failing the write.
+#[tokio::test]
+async fn remote_link_upserted_while_someone_saves_the_item_is_added_once() {
+    let (sim, c) = demo().await;
+    let scope = bugs("App");
+    let r = c.create(&scope, &[change("System.Title", FieldValue::Text("linked".into()))]).await.unwrap();
+    let link = RemoteLink {
+        global_id: "ferry:app-bugs:left:10001".into(),
+        url: "https://acme.atlassian.net/browse/APP-1".into(),
+        title: "Jira APP-1".into(),
+    };
+    sim.faults().stale_revision_next(2);
+    c.upsert_remote_link(&scope, &r.id, &link).await.unwrap();
+    let item = sim.work_item_json(r.id.as_str().parse().unwrap()).unwrap();
+    let rels = item["relations"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rels.len(), 1, "{item}");
+    assert_eq!(item["rev"], 4, "two saves by someone else, then the link");
+    assert!(!sim.faults().take_stale_revision(), "both moves were met");
+}
+
 #[tokio::test]
 async fn users_are_found_by_exact_email_only() {
     let (_sim, c) = demo().await;

@@ -16,6 +16,11 @@ use tracing::{info, warn};
 /// one's twin: about as long as a create and its link take.
 const CLAIMED_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a create that may have been applied (its answer lost) waits before its retry
+/// looks for the twin: about as long as a system's search takes to show a new entity. A
+/// retry at once would mostly find nothing yet and spend a delivery on the search settle.
+const UNCERTAIN_CREATE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// Before a create: the entity an earlier, interrupted attempt created, if any. Only a
     /// recorded create intent triggers the search (the common first create costs none).
@@ -116,15 +121,17 @@ impl Engine {
             Ok(r) => return Ok(r),
             Err(e) => e,
         };
-        if err.nothing_applied {
-            let restored = async {
-                let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(before), Utc::now()).await?;
-                self.batch_put_fingerprint(batch, &fp).await
-            };
-            if let Err(e) = restored.await {
-                // The intent stays: the retry looks for a twin first, as after a crash.
-                warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
-            }
+        if !err.nothing_applied {
+            let wait = err.retry_after.unwrap_or_default().max(UNCERTAIN_CREATE_RETRY);
+            return Err(err.with_retry_after(Some(wait)).into());
+        }
+        let restored = async {
+            let fp = self.merged_fingerprint(batch, id, side, &cmd.source.id, intent(before), Utc::now()).await?;
+            self.batch_put_fingerprint(batch, &fp).await
+        };
+        if let Err(e) = restored.await {
+            // The intent stays: the retry looks for a twin first, as after a crash.
+            warn!(entity = %cmd.source.key, "the create was refused, but its intent could not be cleared: {e}");
         }
         Err(err.into())
     }
