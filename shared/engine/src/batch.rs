@@ -48,8 +48,11 @@ pub struct Batch {
     /// Steps of the batch's entities, recorded with the counters.
     steps: Mutex<Vec<Activity>>,
     /// Targets read ahead ([`Engine::prefetch`]), each with the fields it was read with.
-    targets: Mutex<HashMap<(IntegrationId, Side, EntityId), (Vec<FieldKey>, EntitySnapshot)>>,
+    targets: Mutex<HashMap<TargetKey, (Vec<FieldKey>, EntitySnapshot)>>,
 }
+
+/// A target entity: its integration, side and id.
+type TargetKey = (IntegrationId, Side, EntityId);
 
 // A poisoned lock still holds everything put in it: use it, never drop it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
