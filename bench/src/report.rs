@@ -37,6 +37,9 @@ pub fn kind_of(service: &str, r: &RequestRecord) -> &'static str {
             }
         } else if p.contains("/remotelink") {
             "remote link"
+        } else if p.ends_with("/issue/bulkfetch") {
+            // A write batch's targets, read ahead together.
+            "batch read"
         } else if p.ends_with("/issue") && m == "POST" {
             "create"
         } else if p.contains("/issue/") && m == "PUT" {
@@ -49,6 +52,7 @@ pub fn kind_of(service: &str, r: &RequestRecord) -> &'static str {
     } else if p.ends_with("/wiql") {
         "poll search"
     } else if p.ends_with("/workitemsbatch") {
+        // The polls' batch reads, and a write batch's targets read ahead (the same request).
         "poll read"
     } else if p.contains("identit") || p.contains("/graph/") || p.contains("connectiondata") {
         "user lookup"
@@ -428,6 +432,7 @@ mod tests {
             ("jira", "GET", "/rest/api/3/issue/APP-1/transitions", "transition read"),
             ("jira", "POST", "/rest/api/3/issue/APP-1/remotelink", "remote link"),
             ("jira", "GET", "/rest/api/3/user/search", "user lookup"),
+            ("jira", "POST", "/rest/api/3/issue/bulkfetch", "batch read"),
             ("ado", "POST", "/acme/App/_apis/wit/wiql", "poll search"),
             ("ado", "POST", "/acme/_apis/wit/workitemsbatch", "poll read"),
             ("ado", "POST", "/acme/App/_apis/wit/workitems/$Bug", "create"),

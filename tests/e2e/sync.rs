@@ -572,6 +572,67 @@ async fn an_edit_of_a_linked_pair_costs_its_target_one_read_and_one_write_and_ec
     Ok(())
 }
 
+/// A batch of edits of linked pairs reads its Azure DevOps targets ahead, in one request,
+/// instead of one read per edit (a lone edit keeps its own read, above); Jira, whose edit
+/// has no precondition, reads each right before its edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_several_linked_pairs_in_one_batch_cost_azure_devops_one_read_between_them() -> Result<()> {
+    let w = World::new(Variant::default()).await?;
+    w.activate().await?;
+    let alice = w.jira_user("alice").await;
+    let mut bugs = Vec::new();
+    for n in 1..=3 {
+        bugs.push(alice.create(vec![("summary", text(&format!("Slow page {n}")))]).await?.id);
+    }
+    w.sync().await;
+    let mut items = Vec::new();
+    for bug in &bugs {
+        items.push(w.twin(Side::Left, bug).await.context("no twin")?);
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    for (n, bug) in bugs.iter().enumerate() {
+        alice.update(bug, vec![("summary", text(&format!("Slow page {n}, again")))]).await?;
+    }
+    w.sync().await;
+    let patches: Vec<String> = items.iter().map(|i| format!("PATCH workitems/{i}")).collect();
+    assert_eq!(
+        sorted(writer_requests(&w.ado.requests(), ado_from)),
+        sorted(patches),
+        "Azure DevOps: the three updates, their targets read in one workitemsbatch (not one GET each)"
+    );
+    assert_eq!(writer_requests(&w.jira.requests(), jira_from), Vec::<String>::new(), "nothing but the poll on Jira");
+
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    let bob = w.ado_user("bob").await;
+    for (n, item) in items.iter().enumerate() {
+        bob.update(item, vec![("System.Title", text(&format!("Slow everywhere {n}")))]).await?;
+    }
+    w.sync().await;
+    let want: Vec<String> = bugs.iter().flat_map(|b| [format!("GET issue/{b}"), format!("PUT issue/{b}")]).collect();
+    assert_eq!(
+        sorted(writer_requests(&w.jira.requests(), jira_from)),
+        sorted(want),
+        "Jira: each target read right before its edit (an edit has no precondition there)"
+    );
+    assert_eq!(writer_requests(&w.ado.requests(), ado_from), Vec::<String>::new(), "nothing but the poll on ADO");
+
+    // Every value arrived, and the revisions recorded are Ferry's echoes: nothing moves.
+    let (jira_from, ado_from) = (w.jira.requests().len(), w.ado.requests().len());
+    w.sync().await;
+    assert_eq!(writes_in(&w.jira.requests()[jira_from..]), Vec::<String>::new(), "settled: no writes to Jira");
+    assert_eq!(writes_in(&w.ado.requests()[ado_from..]), Vec::<String>::new(), "settled: no writes to ADO");
+    for (n, bug) in bugs.iter().enumerate() {
+        let issue = w.reader(Side::Left).await.get(bug).await?.context("issue")?;
+        assert_eq!(field_str(&issue, "summary"), format!("Slow everywhere {n}"));
+    }
+    Ok(())
+}
+
 fn rich_p(s: &str) -> FieldValue {
     FieldValue::RichText(format!("<p>{s} <strong>projects</strong></p>"))
 }

@@ -547,3 +547,49 @@ async fn history_reads_the_work_item_updates_between_two_revs() {
     assert!(bot.history(&app, &made.id, Some(&last.revision), &last.revision, &[]).await.unwrap().is_empty());
     assert!(bot.atomic_updates(), "updates carry test /rev");
 }
+
+#[tokio::test]
+async fn get_many_reads_work_items_in_one_batch_each_exactly_as_get_does() {
+    let (sim, c) = demo().await;
+    let scope = bugs("App");
+    let a = c.create(&scope, &[change("System.Title", FieldValue::Text("plain".into()))]).await.unwrap();
+    let b = c
+        .create(
+            &scope,
+            &[
+                change("System.Title", FieldValue::Text("rich".into())),
+                change("System.Description", FieldValue::Text("a < b".into())),
+                change("System.AssignedTo", email_user("alice@acme.test")),
+                change(PRIORITY, FieldValue::Option("1".into())),
+                change("System.Tags", FieldValue::List(vec!["jira".into(), "sync".into()])),
+            ],
+        )
+        .await
+        .unwrap();
+    c.update(&scope, &a.id, &[change("System.State", FieldValue::Option("Active".into()))], Some("1"), &[])
+        .await
+        .unwrap();
+    let fields =
+        keys(&["System.Title", "System.Description", "System.AssignedTo", PRIORITY, "System.Tags", "System.State"]);
+    let missing = EntityId::new("999999");
+    let ids = [b.id.clone(), missing.clone(), a.id.clone()];
+
+    let mut one_by_one = Vec::new();
+    for id in &ids {
+        one_by_one.extend(c.get(&scope, id, &fields).await.unwrap());
+    }
+    one_by_one.sort_by(|x, y| x.id.cmp(&y.id));
+
+    // The type's fields are known now (both reads share that cache): one request.
+    sim.clear_requests();
+    let mut many = c.get_many(&scope, &ids, &fields).await.unwrap();
+    let sent: Vec<(String, String)> = sim.requests().iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    assert_eq!(sent, [("POST".to_string(), "/acme/App/_apis/wit/workitemsbatch".to_string())]);
+    many.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(one_by_one.len(), 2, "the missing work item reads as none");
+    assert_eq!(many, one_by_one);
+    // No field list: every field, as `get` reads it.
+    let all = c.get_many(&scope, std::slice::from_ref(&a.id), &[]).await.unwrap();
+    assert_eq!(all, [c.get(&scope, &a.id, &[]).await.unwrap().unwrap()]);
+    assert!(c.get_many(&scope, &[], &fields).await.unwrap().is_empty());
+}

@@ -91,6 +91,19 @@ pub trait Connector: Send + Sync {
     /// Redmine keys are their ids).
     async fn get(&self, scope: &Scope, id: &EntityId, fields: &[FieldKey]) -> PortResult<Option<EntitySnapshot>>;
 
+    /// Several entities at once, each snapshot exactly what [`Connector::get`] answers for
+    /// it and `fields`, in no particular order. An entity the answer leaves out is one this
+    /// read did not return: absent, or (for a system that says so) not returned this time;
+    /// a caller that must tell which reads it with [`Connector::get`]. The default reads
+    /// them one by one; a system with a batch read does it in one request per batch.
+    async fn get_many(&self, scope: &Scope, ids: &[EntityId], fields: &[FieldKey]) -> PortResult<Vec<EntitySnapshot>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.get(scope, id, fields).await?);
+        }
+        Ok(out)
+    }
+
     /// After [`Connector::get`] answered `None` for `id`: `Ok` when the entity is deleted
     /// as far as this system can tell it apart from one Ferry cannot see (a lost
     /// permission, a wrong or archived project), else the error that says why not. The

@@ -14,12 +14,21 @@
 //! pair's record is therefore written on the condition of the version read
 //! ([`Engine::batch_put_pair`]). A create is not linked yet, so its link and create
 //! intent are not read ahead: they are read when it runs.
+//!
+//! A batch of write commands also reads the targets its linked updates compare against
+//! ahead, one request per integration and target side ([`crate::target_reads`] says
+//! which), so a full batch costs its target system one read instead of one per command;
+//! only where the system's updates are conditional ([`Engine::read_targets`]).
+//! Each update takes its target's snapshot once; one not read ahead, or whose read
+//! failed, reads its own.
 
 use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::target_reads::{target_reads, Command, TargetRead};
 use ferry_domain::ports::{OutMessage, QueueName, StateKey, StateRecord};
 use ferry_domain::{
-    Activity, ChangeEvent, Counter, EntityId, FailureRecord, Fingerprint, Flow, IntegrationId, Link, PortError, Side,
-    WriteCommand,
+    Activity, ChangeEvent, Counter, EntityId, EntitySnapshot, FailureRecord, FieldKey, Fingerprint, Flow,
+    IntegrationId, Link, PortError, Side, WriteCommand,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -39,7 +48,12 @@ pub struct Batch {
     counters: Mutex<HashMap<(IntegrationId, Flow, Counter), u64>>,
     /// Steps of the batch's entities, recorded with the counters.
     steps: Mutex<Vec<Activity>>,
+    /// Targets read ahead ([`Engine::prefetch`]), each with the fields it was read with.
+    targets: Mutex<HashMap<TargetKey, (Vec<FieldKey>, EntitySnapshot)>>,
 }
+
+/// A target entity: its integration, side and id.
+type TargetKey = (IntegrationId, Side, EntityId);
 
 // A poisoned lock still holds everything put in it: use it, never drop it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,6 +93,18 @@ impl Batch {
     pub(crate) fn take_steps(&self) -> Vec<Activity> {
         std::mem::take(&mut *lock(&self.steps))
     }
+    /// The target read ahead for an update that reads it with `fields`, once: a later
+    /// read of the same target (after the update wrote it) goes to its system.
+    pub(crate) fn take_target(
+        &self,
+        integration: &IntegrationId,
+        side: Side,
+        id: &EntityId,
+        fields: &[FieldKey],
+    ) -> Option<EntitySnapshot> {
+        let (read_with, snapshot) = lock(&self.targets).remove(&(integration.clone(), side, id.clone()))?;
+        (read_with == fields).then_some(snapshot)
+    }
     fn cached(&self, key: &StateKey) -> Option<Option<StateRecord>> {
         lock(&self.state).get(key).cloned()
     }
@@ -98,6 +124,8 @@ impl Engine {
         let mut peers = Vec::new();
         // The same, for the entities' failures: read only in flows that have any.
         let mut parked = Vec::new();
+        // The write commands, for their targets' reads ahead.
+        let mut commands = Vec::new();
         for body in bodies {
             let (integration, flow, source, create) = match queue {
                 QueueName::Changes => match serde_json::from_str::<ChangeEvent>(body) {
@@ -105,7 +133,11 @@ impl Engine {
                     Err(_) => continue,
                 },
                 QueueName::Writes => match serde_json::from_str::<WriteCommand>(body) {
-                    Ok(c) => (c.integration, c.flow, c.source.id, c.target.is_none()),
+                    Ok(c) => {
+                        let read = (c.integration.clone(), c.flow, c.source.id.clone(), c.target.is_none());
+                        commands.push(c);
+                        read
+                    }
                     Err(_) => continue,
                 },
             };
@@ -157,6 +189,65 @@ impl Engine {
                 );
             }
         }
+        self.prefetch_targets(batch, &commands).await;
+    }
+
+    /// Reads the targets of the batch's linked updates ahead (see the module docs), each
+    /// group in one request. Best effort: a failed read is logged, and each of its
+    /// commands reads its own target.
+    async fn prefetch_targets(&self, batch: &Batch, commands: &[WriteCommand]) {
+        let fields: Vec<Vec<FieldKey>> = commands.iter().map(|c| c.mapped.keys().cloned().collect()).collect();
+        let mut links = Vec::with_capacity(commands.len());
+        for c in commands {
+            let key = StateKey::Link(c.integration.clone(), c.flow.source(), c.source.id.clone());
+            links.push(match batch.cached(&key) {
+                Some(Some(StateRecord::Link(l))) => Some(l.side(c.flow.target()).id.clone()),
+                _ => None,
+            });
+        }
+        let candidates: Vec<Command> = commands
+            .iter()
+            .zip(&links)
+            .zip(&fields)
+            .map(|((c, linked), fields)| Command {
+                integration: &c.integration,
+                flow: c.flow,
+                source: &c.source.id,
+                target: linked.as_ref().or(c.target.as_ref()),
+                reads_linked_target: linked.is_some() && !c.collab_only,
+                fields,
+            })
+            .collect();
+        for read in target_reads(&candidates) {
+            if let Err(e) = self.read_targets(batch, &read).await {
+                let TargetRead { integration, side, ids, .. } = &read;
+                warn!(%integration, side = side.as_str(), targets = ids.len(), "reading the batch's targets ahead failed; each command reads its own: {e}");
+            }
+        }
+    }
+
+    /// Reads one group ahead, where the target system's updates are conditional (Azure
+    /// DevOps' `test /rev`): a target someone changed after the read ahead refuses the
+    /// update, which is read and compared again. Jira's edit has no precondition: a
+    /// person's edit of a field after a read ahead, before Ferry's edit of the same field,
+    /// would be overwritten, so a Jira target is read right before its write, where that
+    /// window is one request long.
+    async fn read_targets(&self, batch: &Batch, read: &TargetRead) -> Result<(), EngineError> {
+        let record = self.record(&read.integration).await?;
+        let (conn, scope) = self.side_connector(&record, read.side).await?;
+        if !conn.atomic_updates() {
+            return Ok(());
+        }
+        let found = conn.get_many(&scope, &read.ids, &read.fields).await?;
+        let mut targets = lock(&batch.targets);
+        for snapshot in found {
+            // Only the ids asked for: a system may answer a moved entity under another.
+            if read.ids.contains(&snapshot.id) {
+                let key = (read.integration.clone(), read.side, snapshot.id.clone());
+                targets.insert(key, (read.fields.clone(), snapshot));
+            }
+        }
+        Ok(())
     }
 
     async fn load(&self, batch: &Batch, mut keys: Vec<StateKey>) -> Result<(), PortError> {

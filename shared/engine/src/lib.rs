@@ -54,6 +54,7 @@ mod preview;
 mod stale;
 mod status;
 mod target_deleted;
+mod target_reads;
 #[cfg(test)]
 mod testkit;
 mod transform;

@@ -88,6 +88,9 @@ pub(crate) enum Planned {
         current: Box<EntitySnapshot>,
         plan: UpdatePlan,
         adoption: Adoption,
+        /// `current` was read at the start of the batch ([`crate::batch`]), not right
+        /// before this write.
+        read_ahead: bool,
     },
 }
 
@@ -312,17 +315,27 @@ impl Engine {
         adoption: Adoption,
         batch: &Batch,
     ) -> Result<Update, Parkable> {
-        let (current, plan, adoption) = match self.plan_existing(ctx, &target_id, adoption, batch).await? {
+        let resolved = adoption;
+        let (current, plan, adoption, read_ahead) = match self.plan_existing(ctx, &target_id, adoption, batch).await? {
             Planned::Stale(detail) => return Ok(Update::Stale(detail)),
             Planned::Gone(target) => return Ok(Update::Gone(target)),
-            Planned::Update { current, plan, adoption } => (*current, plan, adoption),
+            Planned::Update { current, plan, adoption, read_ahead } => (*current, plan, adoption, read_ahead),
         };
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
         let (target, answer) = if plan.send.is_empty() {
             (entity_ref(&current), None)
         } else {
-            let u = conn.update(scope, &target_id, &plan.send, Some(&current.revision), &ctx.read_fields).await?;
-            (u.target.clone(), Some(u))
+            match conn.update(scope, &target_id, &plan.send, Some(&current.revision), &ctx.read_fields).await {
+                Ok(u) => (u.target.clone(), Some(u)),
+                // Read ahead, the target changed before this write (an atomic update
+                // refused the revision): read and compare again, as a read right before
+                // the write would have. The batch's snapshot is taken: this one goes to
+                // the system.
+                Err(e) if read_ahead && e.category == ErrorCategory::Conflict => {
+                    return Box::pin(self.update_target(ctx, target_id, resolved, batch)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         let from = Some(current.revision);
         let adoption = Some(adoption);
@@ -340,8 +353,16 @@ impl Engine {
     ) -> Result<Planned, Parkable> {
         let (cmd, integration) = (ctx.cmd, &ctx.record.integration);
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
-        let Some(current) = conn.get(scope, target_id, &ctx.read_fields).await? else {
-            return Ok(Planned::Gone(target_id.clone()));
+        // Read ahead with the batch's other targets, else now. One the read ahead did
+        // not return is read here: only `get` tells a deleted target.
+        let ahead = batch.take_target(&integration.id, cmd.flow.target(), target_id, &ctx.read_fields);
+        let read_ahead = ahead.is_some();
+        let current = match ahead {
+            Some(current) => current,
+            None => match conn.get(scope, target_id, &ctx.read_fields).await? {
+                Some(current) => current,
+                None => return Ok(Planned::Gone(target_id.clone())),
+            },
         };
         // Read for this batch, not at transform: a write of the reverse flow may have
         // happened in between (the pair's record is written on the condition that none
@@ -366,7 +387,7 @@ impl Engine {
             let times = self.field_times(ctx, &current, &plan.contested).await?;
             plan = plan_update(integration, cmd, adopting.as_ref(), &current, base.as_ref(), &times);
         }
-        Ok(Planned::Update { current: Box::new(current), plan, adoption })
+        Ok(Planned::Update { current: Box::new(current), plan, adoption, read_ahead })
     }
 
     /// Step 2, no target yet: a new one with every mapped value.

@@ -132,6 +132,10 @@ impl Connector for Refreshing {
         self.call(Again::Now, |c| async move { c.get(scope, id, fields).await }).await
     }
 
+    async fn get_many(&self, scope: &Scope, ids: &[EntityId], fields: &[FieldKey]) -> PortResult<Vec<EntitySnapshot>> {
+        self.call(Again::Now, |c| async move { c.get_many(scope, ids, fields).await }).await
+    }
+
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef> {
         self.call(Again::Later, |c| async move { c.create(scope, changes).await }).await
     }

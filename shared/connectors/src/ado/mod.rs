@@ -198,6 +198,11 @@ impl Connector for AdoConnector {
         self.read_item(scope, id, fields).await
     }
 
+    /// `POST workitemsbatch`, 200 work items a request.
+    async fn get_many(&self, scope: &Scope, ids: &[EntityId], fields: &[FieldKey]) -> PortResult<Vec<EntitySnapshot>> {
+        self.read_items(scope, ids, fields).await
+    }
+
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef> {
         self.create_item(scope, changes).await
     }

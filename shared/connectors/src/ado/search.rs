@@ -43,7 +43,11 @@ impl AdoConnector {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH) {
             let url = self.wit(project, &["workitemsbatch"], &[])?;
-            let body = json!({ "ids": chunk, "fields": fields, "errorPolicy": "omit" });
+            let mut body = json!({ "ids": chunk, "errorPolicy": "omit" });
+            // No field list: every field.
+            if !fields.is_empty() {
+                body["fields"] = json!(fields);
+            }
             // With errorPolicy=omit, items deleted meanwhile come back as null.
             let list: ListOf<Option<WorkItem>> =
                 self.send_json(Method::POST, url, &body, None, "ADO work items batch").await?;

@@ -108,6 +108,30 @@ impl AdoConnector {
         self.snapshot_of(scope, &item, fields).await.map(Some)
     }
 
+    /// Many work items through `workitemsbatch` ([`Self::read_batch`]), each snapshot as
+    /// [`Self::read_item`] makes it; missing or deleted ones are left out.
+    pub(super) async fn read_items(
+        &self,
+        scope: &Scope,
+        ids: &[EntityId],
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<EntitySnapshot>> {
+        for f in fields {
+            wiql::field_ref(f.as_str())?;
+        }
+        let ids = ids.iter().map(work_item_id).collect::<PortResult<Vec<u64>>>()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let project = scope.project.as_str();
+        // The port's convention: no field list means every field.
+        let names = if fields.is_empty() { Vec::new() } else { read_fields(fields) };
+        let items = self.read_batch(project, &ids, &names).await?;
+        let catalog = self.catalog(project).await?;
+        let on_type = if fields.is_empty() { Arc::default() } else { self.type_field_names(scope).await? };
+        items.iter().map(|item| self.snapshot(project, item, &catalog, &on_type, fields)).collect()
+    }
+
     /// The snapshot of a work item a response holds (a read, or the answer of a write,
     /// which holds every field), with the `fields` requested.
     pub(super) async fn snapshot_of(

@@ -608,3 +608,48 @@ async fn history_reaches_back_past_the_hundred_entries_an_issue_read_holds() {
     let pages = sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count();
     assert!(pages >= 1, "older entries were paged from /changelog");
 }
+
+#[tokio::test]
+async fn get_many_reads_issues_in_one_bulk_fetch_each_exactly_as_get_does() {
+    let (sim, bot) = start().await;
+    let s = scope("APP", "Bug");
+    let desc = "<p>Order entry <strong>fails</strong></p>";
+    let plain = create_bug(&bot, "plain").await;
+    let rich = bot
+        .create(
+            &s,
+            &[
+                change("summary", text("rich")),
+                change("description", FieldValue::RichText(desc.into())),
+                change("priority", FieldValue::Option("High".into())),
+                change("labels", FieldValue::List(vec!["synced".into()])),
+            ],
+        )
+        .await
+        .unwrap();
+    let edited = create_bug(&bot, "alice edits me").await;
+    let alice = connector_as(&sim, "alice@acme.test", "jira-alice-token");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    alice.update(&s, &edited.id, &[change("summary", text("edited by alice"))], None, &[]).await.unwrap();
+    let fields = [fk("summary"), fk("description"), fk("priority"), fk("labels"), fk("status"), fk("assignee")];
+    let missing = EntityId::new("99999");
+    let ids = [edited.id.clone(), missing.clone(), plain.id.clone(), rich.id.clone()];
+
+    sim.clear_requests();
+    let mut many = bot.get_many(&s, &ids, &fields).await.unwrap();
+    let sent: Vec<(String, String)> = sim.requests().iter().map(|r| (r.method.clone(), r.path.clone())).collect();
+    assert_eq!(sent, [("POST".to_string(), "/rest/api/3/issue/bulkfetch".to_string())]);
+
+    many.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut one_by_one = Vec::new();
+    for id in &ids {
+        one_by_one.extend(bot.get(&s, id, &fields).await.unwrap());
+    }
+    one_by_one.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(one_by_one.len(), 3, "the missing issue reads as none");
+    assert_eq!(many, one_by_one);
+    let by = |id: &EntityId| many.iter().find(|x| &x.id == id).and_then(|x| x.changed_by.clone()).map(|u| u.id);
+    assert_eq!(by(&edited.id).as_deref(), Some(ALICE), "the changelog came with the bulk read");
+    assert!(bot.get_many(&s, &[], &fields).await.unwrap().is_empty());
+    assert!(bot.get_many(&s, &[missing], &fields).await.unwrap().is_empty());
+}

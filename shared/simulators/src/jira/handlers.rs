@@ -46,6 +46,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/rest/api/3/serverInfo", get(super::projects::server_info))
         .route("/rest/api/3/search/jql", get(search_get).post(search_post))
         .route("/rest/api/3/issue", post(create_issue))
+        .route("/rest/api/3/issue/bulkfetch", post(bulk_fetch_issues))
         .route("/rest/api/3/issue/:key", get(get_issue).put(edit_issue).delete(super::deletion::delete_issue))
         .route("/rest/api/3/issue/:key/changelog", get(changelog))
         .route("/rest/api/3/issue/:key/assignee", put(assign_issue))
@@ -1000,6 +1001,58 @@ async fn get_issue(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Res
         Some(idx) => json_resp(StatusCode::OK, inner.issue_bean(&st, &st.issues[idx], &sel, &expand)),
         None => issue_not_found(),
     }
+}
+
+/// `POST /issue/bulkfetch` (`bulkFetchIssues`): up to 100 issues by id or key, each as
+/// `GET /issue/{key}` returns it for the same `fields` and `expand` (a list here), in
+/// ascending id order. Issues that do not exist (or that the caller may not see) are
+/// left out; `issueErrors` lists the ones Jira could not return for a retriable reason,
+/// which the simulator never has.
+async fn bulk_fetch_issues(State(inner): S, body: Bytes) -> Response {
+    let v = match parse_json(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let o = match object(&v) {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    const KNOWN: &[&str] = &["expand", "fields", "fieldsByKeys", "issueIdsOrKeys", "properties"];
+    if let Some(k) = o.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return bad_request(&format!(
+            "Unrecognized field \"{k}\" (class com.atlassian.jira.rest.v3.issue.BulkFetchIssueRequestBean), not marked as ignorable"
+        ));
+    }
+    let strings = |f: &str| -> Result<Vec<String>, Response> {
+        let type_err = || bad_request(&format!("Invalid value for '{f}': expected an array of strings."));
+        match o.get(f) {
+            None | Some(Value::Null) => Ok(vec![]),
+            Some(Value::Array(a)) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(type_err)).collect(),
+            Some(_) => Err(type_err()),
+        }
+    };
+    let (wanted, fields, expand, properties) =
+        match (strings("issueIdsOrKeys"), strings("fields"), strings("expand"), strings("properties")) {
+            (Ok(w), Ok(f), Ok(e), Ok(p)) => (w, f, e, p),
+            (Err(e), ..) | (_, Err(e), ..) | (.., Err(e), _) | (.., Err(e)) => return e,
+        };
+    if wanted.is_empty() || wanted.len() > 100 {
+        return bad_request("Between 1 and 100 issue IDs or keys must be provided.");
+    }
+    if properties.len() > 5 {
+        return bad_request("At most 5 issue property keys can be provided.");
+    }
+    if let Some(Value::Bool(_)) | None | Some(Value::Null) = o.get("fieldsByKeys") {
+    } else {
+        return bad_request("Invalid value for 'fieldsByKeys': expected a boolean.");
+    }
+    let sel = FieldSel::parse(&fields, "*navigable");
+    let st = inner.lock();
+    let mut idxs: Vec<usize> = wanted.iter().filter_map(|k| inner.find_issue(&st, k)).collect();
+    idxs.sort_by_key(|i| st.issues[*i].id);
+    idxs.dedup();
+    let issues: Vec<Value> = idxs.iter().map(|i| inner.issue_bean(&st, &st.issues[*i], &sel, &expand)).collect();
+    json_resp(StatusCode::OK, json!({ "issues": issues, "issueErrors": [] }))
 }
 
 async fn changelog(State(inner): S, Path(key): Path<String>, Query(q): Q) -> Response {

@@ -8,7 +8,7 @@
 //! `id` only and no `total`.
 //!
 //! Endpoints (all under `/rest/api/3`, basic auth `email:token`): `myself`; `serverInfo`;
-//! `search/jql` (GET, POST); `search/approximate-count`; `jql/parse`; `issue` (POST);
+//! `search/jql` (GET, POST); `search/approximate-count`; `jql/parse`; `issue` (POST); `issue/bulkfetch`;
 //! `issue/{idOrKey}` (GET, PUT, DELETE); `.../changelog`; `.../editmeta`; `.../assignee` (PUT);
 //! `.../transitions` (GET, POST); `.../remotelink` (GET, POST upsert); `.../comment` (GET, POST)
 //! and `.../comment/{id}` (GET, PUT, DELETE); `comment/list`; `comment/{id}/properties[/{key}]`;

@@ -1083,3 +1083,63 @@ async fn jql_parse_answers_each_query_with_its_errors() {
     assert_eq!(bot.post("jql/parse", json!({"queries": []})).await.status, 400);
     assert_eq!(bot.post("jql/parse", json!({"queries": ["a = b"], "extra": 1})).await.status, 400);
 }
+
+#[tokio::test]
+async fn bulk_fetch_answers_each_issue_as_get_issue_does_in_id_order_leaving_out_unknown_ones() {
+    let sim = start().await;
+    let bot = Api::new(&sim, BOT);
+    let alice = Api::new(&sim, ALICE);
+    let (a, b) = (bot.create("first").await, bot.create("second").await);
+    assert_eq!(alice.put(&format!("issue/{a}"), json!({"fields": {"summary": "renamed"}})).await.status, 204);
+    let b_id = bot.get(&format!("issue/{b}")).await.body["id"].as_str().unwrap().to_string();
+
+    // Keys and ids mixed, newest first, an unknown key and id, and a repeat.
+    let r = bot
+        .post(
+            "issue/bulkfetch",
+            json!({"issueIdsOrKeys": [b_id, "APP-999", a.to_lowercase(), "99999", b],
+                   "fields": ["summary", "updated"], "expand": ["changelog"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["issueErrors"], json!([]));
+    let issues = r.body["issues"].as_array().unwrap();
+    let keys: Vec<&str> = issues.iter().map(|i| i["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, [a.as_str(), b.as_str()], "ascending id order, each once, unknown ones left out");
+    for (issue, key) in issues.iter().zip([&a, &b]) {
+        let single = bot.get(&format!("issue/{key}?fields=summary,updated&expand=changelog")).await.body;
+        assert_eq!(issue, &single, "{key} as GET issue answers it");
+    }
+    assert_eq!(issues[0]["changelog"]["histories"][0]["items"][0]["toString"], "renamed");
+
+    // Without `fields`: the navigable fields; without `expand`: no changelog.
+    let r = bot.post("issue/bulkfetch", json!({"issueIdsOrKeys": [a]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["issues"][0]["fields"]["summary"], "renamed");
+    assert!(r.body["issues"][0].get("changelog").is_none());
+
+    // Nothing found is an empty answer, not an error.
+    let r = bot.post("issue/bulkfetch", json!({"issueIdsOrKeys": ["APP-999"]})).await;
+    assert_eq!((r.status, r.body["issues"].clone()), (200, json!([])));
+}
+
+#[tokio::test]
+async fn bulk_fetch_refuses_an_empty_or_oversized_list_and_a_malformed_body() {
+    let sim = start().await;
+    let bot = Api::new(&sim, BOT);
+    let ids: Vec<String> = (1..=101).map(|n| format!("APP-{n}")).collect();
+    let cases = [
+        (json!({"issueIdsOrKeys": []}), "Between 1 and 100"),
+        (json!({}), "Between 1 and 100"),
+        (json!({"issueIdsOrKeys": ids}), "Between 1 and 100"),
+        (json!({"issueIdsOrKeys": ["APP-1"], "expand": "changelog"}), "'expand'"),
+        (json!({"issueIdsOrKeys": [1]}), "'issueIdsOrKeys'"),
+        (json!({"issueIdsOrKeys": ["APP-1"], "jql": "x"}), "Unrecognized field \"jql\""),
+    ];
+    for (body, says) in cases {
+        let r = bot.post("issue/bulkfetch", body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        let said = r.body["errorMessages"][0].as_str().unwrap_or_default();
+        assert!(said.contains(says), "{body}: {}", r.body);
+    }
+}
