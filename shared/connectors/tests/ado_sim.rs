@@ -273,16 +273,21 @@ async fn invalid_writes_are_classified_without_leaking_the_pat() {
     assert!(c.get(&scope, &EntityId::new("999999"), &[]).await.unwrap().is_none());
 }
 
+/// A remote link to Jira issue APP-1.
+fn jira_app_1() -> RemoteLink {
+    RemoteLink {
+        global_id: "ferry:app-bugs:left:10001".into(),
+        url: "https://acme.atlassian.net/browse/APP-1".into(),
+        title: "Jira APP-1".into(),
+    }
+}
+
 #[tokio::test]
 async fn remote_link_upserted_twice_is_one_hyperlink() {
     let (sim, c) = demo().await;
     let scope = bugs("App");
     let r = c.create(&scope, &[change("System.Title", FieldValue::Text("linked".into()))]).await.unwrap();
-    let link = RemoteLink {
-        global_id: "ferry:app-bugs:left:10001".into(),
-        url: "https://acme.atlassian.net/browse/APP-1".into(),
-        title: "Jira APP-1".into(),
-    };
+    let link = jira_app_1();
     c.upsert_remote_link(&scope, &r.id, &link).await.unwrap();
     c.upsert_remote_link(&scope, &r.id, &link).await.unwrap();
     let item = sim.work_item_json(r.id.as_str().parse().unwrap()).unwrap();
@@ -301,11 +306,7 @@ async fn remote_link_upserted_while_someone_saves_the_item_is_added_once() {
     let (sim, c) = demo().await;
     let scope = bugs("App");
     let r = c.create(&scope, &[change("System.Title", FieldValue::Text("linked".into()))]).await.unwrap();
-    let link = RemoteLink {
-        global_id: "ferry:app-bugs:left:10001".into(),
-        url: "https://acme.atlassian.net/browse/APP-1".into(),
-        title: "Jira APP-1".into(),
-    };
+    let link = jira_app_1();
     sim.faults().stale_revision_next(2);
     c.upsert_remote_link(&scope, &r.id, &link).await.unwrap();
     let item = sim.work_item_json(r.id.as_str().parse().unwrap()).unwrap();
