@@ -483,7 +483,7 @@ fn print_report(
         f.creates + f.updates + f.collab.total()
     );
     println!(
-        "  creates {}, updates {}, refused by the system {}, rounds {}",
+        "  creates {}, updates {}, refused by the system or changing nothing {}, rounds {}",
         f.creates, f.updates, f.rejected, f.rounds
     );
     println!(

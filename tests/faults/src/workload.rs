@@ -82,7 +82,8 @@ pub struct Pair {
 pub struct Made {
     pub creates: usize,
     pub updates: usize,
-    /// Edits the system refused (e.g. a workflow without a path); not counted as changes.
+    /// Edits the system refused (e.g. a workflow without a path), or whose values the
+    /// fields held already; not counted as changes.
     pub rejected: usize,
 }
 
@@ -244,6 +245,14 @@ impl Workload {
             edits.push((*f, v));
         }
         let actor = pick(side, people, rng);
+        // A value the field holds already changes nothing: the system records no change
+        // (no history entry, no new revision), so no sync can see it; it is not an edit.
+        if let Some(now) = actor.get(&id).await? {
+            edits.retain(|(f, v)| {
+                now.field(&ferry_domain::FieldKey::new(f.key(side)))
+                    .is_none_or(|held| !ferry_mapping::same_value(held, &to_value(*f, side, v, people)))
+            });
+        }
         // A status change goes alone: a workflow refusal must not hide other fields' fate.
         let (state, plain): (Vec<_>, Vec<_>) = edits.into_iter().partition(|(f, _)| *f == Field::State);
         let mut applied = Vec::new();
