@@ -37,9 +37,6 @@ pub fn kind_of(service: &str, r: &RequestRecord) -> &'static str {
             }
         } else if p.contains("/remotelink") {
             "remote link"
-        } else if p.ends_with("/issue/bulkfetch") {
-            // A write batch's targets, read ahead together.
-            "batch read"
         } else if p.ends_with("/issue") && m == "POST" {
             "create"
         } else if p.contains("/issue/") && m == "PUT" {
@@ -432,7 +429,6 @@ mod tests {
             ("jira", "GET", "/rest/api/3/issue/APP-1/transitions", "transition read"),
             ("jira", "POST", "/rest/api/3/issue/APP-1/remotelink", "remote link"),
             ("jira", "GET", "/rest/api/3/user/search", "user lookup"),
-            ("jira", "POST", "/rest/api/3/issue/bulkfetch", "batch read"),
             ("ado", "POST", "/acme/App/_apis/wit/wiql", "poll search"),
             ("ado", "POST", "/acme/_apis/wit/workitemsbatch", "poll read"),
             ("ado", "POST", "/acme/App/_apis/wit/workitems/$Bug", "create"),

@@ -14,7 +14,7 @@
 //!   as when a person detaches it in the web UI).
 
 use super::markup;
-use super::relations::{attached_file, Edit, RelationDto};
+use super::relations::{attached_file, Edit, Guard, RelationDto};
 use super::snapshot::work_item_id;
 use super::wire::parse_time;
 use super::AdoConnector;
@@ -195,7 +195,7 @@ impl AdoConnector {
             let i = relations.iter().position(|r| attached_file(r, &self.base).as_deref() == Some(file.as_str()))?;
             Some(vec![json!({ "op": "remove", "path": format!("/relations/{i}") })])
         };
-        match self.edit_relations(&scope.project, wid, &plan).await? {
+        match self.edit_relations(&scope.project, wid, &plan, Guard::Removals).await? {
             Edit::Missing | Edit::Unchanged | Edit::Applied => Ok(()),
         }
     }

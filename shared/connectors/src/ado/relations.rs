@@ -51,6 +51,15 @@ pub(super) struct RelationDto {
     pub attributes: Map<String, Value>,
 }
 
+/// Which patches of [`AdoConnector::edit_relations`] carry `test /rev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guard {
+    /// Those that remove (an index read from a moved revision could name another relation).
+    Removals,
+    /// Every one (an add whose duplicate must not be made by two racing upserts).
+    Always,
+}
+
 /// What [`AdoConnector::edit_relations`] did.
 pub(super) enum Edit {
     /// The work item does not exist.
@@ -148,20 +157,21 @@ impl AdoConnector {
     }
 
     /// Reads the relations and applies the operations `plan` makes of them (`None`:
-    /// nothing to do). Operations that remove are guarded by `test /rev`; when the
-    /// revision moved since the read, it reads again (a few times).
+    /// nothing to do). The patches `guard` names carry `test /rev`; when the revision
+    /// moved since the read (someone saved in between), it reads again (a few times).
     pub(super) async fn edit_relations(
         &self,
         project: &str,
         wid: u64,
         plan: &(dyn Fn(&[RelationDto]) -> Option<Vec<Value>> + Send + Sync),
+        guard: Guard,
     ) -> PortResult<Edit> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let Some(item) = self.read_relations(project, wid).await? else { return Ok(Edit::Missing) };
             let Some(mut ops) = plan(item.relations()) else { return Ok(Edit::Unchanged) };
-            if ops.iter().any(|o| o["op"] == "remove") {
+            if guard == Guard::Always || ops.iter().any(|o| o["op"] == "remove") {
                 let rev = item.rev.ok_or_else(|| {
                     PortError::new(ErrorCategory::BadResponse, format!("work item {wid} was read without its rev"))
                 })?;
@@ -212,7 +222,7 @@ impl AdoConnector {
             ops.push(json!({ "op": "add", "path": "/relations/-", "value": { "rel": rel, "url": url } }));
             Some(ops)
         };
-        match self.edit_relations(&scope.project, wid, &plan).await {
+        match self.edit_relations(&scope.project, wid, &plan, Guard::Removals).await {
             Ok(Edit::Applied | Edit::Unchanged) => Ok(()),
             Ok(Edit::Missing) => Err(PortError::new(ErrorCategory::NotFound, format!("work item {wid} not found"))),
             // Added meanwhile by someone else (TF201035: the relation already exists).
@@ -229,7 +239,7 @@ impl AdoConnector {
             let i = position(relations, &rel, other, &self.base)?;
             Some(vec![json!({ "op": "remove", "path": format!("/relations/{i}") })])
         };
-        self.edit_relations(&scope.project, wid, &plan).await.map(|_| ())
+        self.edit_relations(&scope.project, wid, &plan, Guard::Removals).await.map(|_| ())
     }
 }
 

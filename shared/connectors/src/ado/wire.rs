@@ -59,15 +59,6 @@ pub(crate) struct WorkItem {
     pub rev: Option<u64>,
     #[serde(default)]
     pub fields: Map<String, Value>,
-    #[serde(default)]
-    pub relations: Option<Vec<Relation>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Relation {
-    pub rel: String,
-    #[serde(default)]
-    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

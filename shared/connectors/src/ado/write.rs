@@ -2,6 +2,7 @@
 //! to the catalog's types, `test /rev` guarding every update, the state reached by an
 //! update right after a create, and the Hyperlink back to the other side.
 
+use super::relations::{Edit, Guard, RelationDto};
 use super::snapshot::{revision, work_item_id, BASE_FIELDS};
 use super::wire::{write_value, WorkItem};
 use super::{markup, wiql, wire, AdoConnector};
@@ -133,40 +134,20 @@ impl AdoConnector {
     }
 
     pub(super) async fn add_link(&self, scope: &Scope, id: &EntityId, link: &RemoteLink) -> PortResult<()> {
-        let project = scope.project.as_str();
         let wid = work_item_id(id)?;
-        let url = self.wit(project, &["workitems", &wid.to_string()], &[])?;
-        let mut moved = 0;
-        loop {
-            let item = self
-                .get_item(project, wid, &[("$expand", "relations")])
-                .await?
-                .ok_or_else(|| PortError::new(ErrorCategory::NotFound, format!("work item {wid} not found")))?;
-            let exists = item
-                .relations
+        let plan = |relations: &[RelationDto]| -> Option<Vec<Value>> {
+            let exists = relations
                 .iter()
-                .flatten()
                 .any(|r| r.rel.eq_ignore_ascii_case("Hyperlink") && r.url.eq_ignore_ascii_case(&link.url));
-            if exists {
-                return Ok(());
-            }
-            // The rev guard keeps two racing upserts from adding the link twice.
-            let ops = json!([
-                { "op": "test", "path": "/rev", "value": revision(&item) },
-                { "op": "add", "path": "/relations/-", "value": {
-                    "rel": "Hyperlink", "url": link.url, "attributes": { "comment": link.title } } }
-            ]);
-            match self.send_json::<Value>(Method::PATCH, url.clone(), &ops, Some(JSON_PATCH), "ADO add link").await {
-                Ok(_) => return Ok(()),
-                // Someone changed the work item between the read and the write (a comment,
-                // an edit): read it and check again, a few times, instead of failing the
-                // whole write over a revision that moved.
-                Err(e) if e.category == ErrorCategory::Conflict && moved < LINK_RETRIES => moved += 1,
-                Err(e) => return Err(e),
-            }
+            (!exists).then(|| {
+                vec![json!({ "op": "add", "path": "/relations/-", "value": {
+                    "rel": "Hyperlink", "url": link.url, "attributes": { "comment": link.title } } })]
+            })
+        };
+        // The rev guard keeps two racing upserts from adding the link twice.
+        match self.edit_relations(&scope.project, wid, &plan, Guard::Always).await? {
+            Edit::Missing => Err(PortError::new(ErrorCategory::NotFound, format!("work item {wid} not found"))),
+            Edit::Unchanged | Edit::Applied => Ok(()),
         }
     }
 }
-
-/// How many times a link upsert reads and checks again after the revision moved under it.
-const LINK_RETRIES: u32 = 3;

@@ -151,12 +151,6 @@ impl Connector for JiraConnector {
         self.read_issue(id, fields).await
     }
 
-    /// `POST /issue/bulkfetch`, 100 issues a request (never a JQL search, which lags
-    /// behind writes).
-    async fn get_many(&self, _scope: &Scope, ids: &[EntityId], fields: &[FieldKey]) -> PortResult<Vec<EntitySnapshot>> {
-        self.read_issues(ids, fields).await
-    }
-
     async fn create(&self, scope: &Scope, changes: &[FieldChange]) -> PortResult<EntityRef> {
         self.create_issue(scope, changes).await
     }

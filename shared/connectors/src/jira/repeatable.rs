@@ -1,6 +1,5 @@
 //! Which of Jira's `POST`s may be sent again after an attempt whose answer was lost
-//! ([`crate::resend`]): the reads sent as `POST` (a JQL search, a JQL parse, a bulk
-//! fetch of issues) and the
+//! ([`crate::resend`]): the reads sent as `POST` (a JQL search, a JQL parse) and the
 //! remote link, an upsert by its `globalId`. Creating an issue, a comment or an issue
 //! link, a transition, an attachment or a webhook is sent once.
 
@@ -11,10 +10,7 @@ use reqwest::Method;
 pub fn repeatable(method: &Method, path: &str) -> bool {
     // No other Jira path Ferry calls ends in one of these.
     *method == Method::POST
-        && (path.ends_with("/search/jql")
-            || path.ends_with("/jql/parse")
-            || path.ends_with("/issue/bulkfetch")
-            || path.ends_with("/remotelink"))
+        && (path.ends_with("/search/jql") || path.ends_with("/jql/parse") || path.ends_with("/remotelink"))
 }
 
 #[cfg(test)]
@@ -28,7 +24,6 @@ mod tests {
             ("a JQL search", Method::POST, "/rest/api/3/search/jql", true),
             ("a search behind a path prefix (OAuth)", Method::POST, "/ex/jira/c1/rest/api/3/search/jql", true),
             ("a JQL parse", Method::POST, "/rest/api/3/jql/parse", true),
-            ("a bulk fetch of issues", Method::POST, "/rest/api/3/issue/bulkfetch", true),
             ("a remote link, upserted by globalId", Method::POST, "/rest/api/3/issue/10001/remotelink", true),
             ("an issue created", Method::POST, "/rest/api/3/issue", false),
             ("a comment added", Method::POST, "/rest/api/3/issue/10001/comment", false),

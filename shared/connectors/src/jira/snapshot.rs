@@ -4,18 +4,14 @@
 use super::errors::bad_response;
 use super::schema::FieldMeta;
 use super::values::to_field_value;
-use super::wire::{BulkIssues, Issue, User};
+use super::wire::{Issue, User};
 use super::JiraConnector;
 use crate::adf;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use ferry_domain::ports::PortResult;
 use ferry_domain::{EntityId, EntityRef, EntitySnapshot, ErrorCategory, FieldKey, FieldValue, UserRef};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-
-/// The endpoint of [`JiraConnector::read_issues`], and the most issues it takes a request.
-const BULK_FETCH: &str = "issue/bulkfetch";
-const BULK_FETCH_MAX: usize = 100;
 
 /// How an issue was read: the endpoint (for errors) and whether its changelog was
 /// asked for (then it decides who changed the issue last, and must be there).
@@ -81,34 +77,6 @@ impl JiraConnector {
             Err(e) if e.category == ErrorCategory::NotFound => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// `POST /issue/bulkfetch` (100 issues a request) with `fields` and the changelog:
-    /// each snapshot as [`Self::read_issue`] makes it. Issues Jira does not return are left
-    /// out: ones that do not exist or Ferry may not see, and the `issueErrors` it could
-    /// not return this time (a caller reads those one by one). Not a JQL search: searches
-    /// lag behind writes, and a read before a write must see the newest.
-    pub(super) async fn read_issues(&self, ids: &[EntityId], fields: &[FieldKey]) -> PortResult<Vec<EntitySnapshot>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let metas = self.field_metas().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(BULK_FETCH_MAX) {
-            let url = self.api(&["issue", "bulkfetch"], &[])?;
-            let body = json!({
-                "issueIdsOrKeys": chunk.iter().map(EntityId::as_str).collect::<Vec<_>>(),
-                "fields": wire_fields(fields),
-                "expand": ["changelog"],
-            });
-            let found: BulkIssues = self.post_json(url, &body, BULK_FETCH).await?;
-            for issue in &found.issues {
-                let mut snap = self.snapshot(issue, fields, metas, Read { endpoint: BULK_FETCH, changelog: true })?;
-                self.resolve_media(issue, &mut snap).await?;
-                out.push(snap);
-            }
-        }
-        Ok(out)
     }
 
     /// The rich-text values of `snap` whose ADF shows media, rendered again with their

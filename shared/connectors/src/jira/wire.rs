@@ -150,13 +150,6 @@ pub(super) struct SearchPage {
     pub next_page_token: Option<String>,
 }
 
-/// `BulkIssueResults` (`POST /issue/bulkfetch`): the issues found, in ascending id
-/// order. The ones Jira could not return (`issueErrors`) are not read.
-#[derive(Debug, Deserialize)]
-pub(super) struct BulkIssues {
-    pub issues: Vec<Issue>,
-}
-
 /// `IssueBean` (a search hit, `GET /issue/{id}`).
 #[derive(Debug, Deserialize)]
 pub(super) struct Issue {
