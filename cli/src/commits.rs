@@ -125,6 +125,10 @@ pub fn print_status(s: &IntegrationStatus) -> bool {
             f.open_failures,
         );
     }
+    if let Some(w) = &c.walk {
+        let goal = w.to.iter().map(|(b, sha)| format!("{b}@{}", short(sha))).collect::<Vec<_>>().join(" ");
+        println!("  walking to {goal}: {} commits handled, the last {}", w.handled, short(&w.after));
+    }
     for r in &c.reported {
         println!("  reported [{}] {}\n    {} (`ferry failures discard {}`)", r.category, r.failure, r.cause, r.failure);
     }

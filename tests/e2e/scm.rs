@@ -220,8 +220,13 @@ async fn commits_naming_work_items_appear_on_them_once_across_a_repoll_and_a_cra
     s.w.ado.faults().fail_next(0, 500);
     assert_eq!(s.on_jira(&old).await?, (1, 1), "the Jira writes before the crash");
 
+    // The next poll goes on at the commit the crash stopped in: the failed poll's
+    // checkpoint names the commits before it in the walk (how many depends on the order
+    // the walk takes the two branches in, which their commits' ids decide).
+    let mark = s.state().get_watermark(&s.integration(&[]).id, COMMIT_FLOW).await?.context("position")?;
+    let handled = mark.walk.map_or(0, |c| c.handled as usize);
     let report = s.poll().await?;
-    assert_eq!(report.commits, 4, "{report:?}");
+    assert_eq!((report.commits, report.already_done), (4 - handled, 1), "{report:?}");
     for _ in 0..2 {
         assert_eq!(s.on_jira(&old).await?, (1, 1), "old-dated commit on Jira");
         assert_eq!(s.on_jira(&feat).await?, (1, 1), "merged commit on Jira");
@@ -242,6 +247,75 @@ async fn commits_naming_work_items_appear_on_them_once_across_a_repoll_and_a_cra
     assert_eq!((replay.commits, replay.comments, replay.already_done), (4, 0, 3), "{replay:?}");
     assert_eq!(s.on_jira(&old).await?, (1, 1));
     assert_eq!(s.on_ado(&old).await?, (1, 1));
+    Ok(())
+}
+
+/// A backlog a poll cannot finish (here: Azure DevOps goes down part-way) is not walked
+/// from its start again: the poll records how far it got, and the next one goes on after
+/// the last commit it handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_that_stops_part_way_leaves_a_checkpoint_and_the_next_goes_on_after_it() -> Result<()> {
+    let s = ScmWorld::new(false).await?;
+    s.repo.commit("README", "initial", None)?;
+    s.repo.push("main", false)?;
+    assert!(s.poll().await?.activated);
+    let mut jira_only = Vec::new();
+    for n in 0..26 {
+        jira_only.push(s.repo.commit("src/a.rs", &format!("{}: step {n}", s.issue), None)?);
+    }
+    let ado_ref = format!("AB#{}", s.item);
+    let on_ado = s.repo.commit("src/a.rs", &format!("Port the form ({ado_ref})"), None)?;
+    let mut after = Vec::new();
+    for n in 0..2 {
+        after.push(s.repo.commit("src/a.rs", &format!("{}: polish {n}", s.issue), None)?);
+    }
+    s.repo.push("main", false)?;
+    let id = s.integration(&[]).id;
+    let before = s.state().get_watermark(&id, COMMIT_FLOW).await?.context("position")?;
+
+    s.w.ado.faults().fail_next(1000, 500);
+    let failed = s.poll().await;
+    s.w.ado.faults().fail_next(0, 500);
+    assert!(failed.is_err(), "{failed:?}");
+    let mark = s.state().get_watermark(&id, COMMIT_FLOW).await?.context("position")?;
+    assert_eq!(mark.branch_tips, before.branch_tips, "the tips move only when the walk is done");
+    let checkpoint = mark.walk.context("a checkpoint")?;
+    assert_eq!(checkpoint.after, jira_only[25], "the last commit handled before the outage");
+    assert_eq!(checkpoint.handled, 26);
+    assert_eq!(checkpoint.to.get("main"), Some(&s.repo.head()?), "the walk's goal");
+    s.apply_commit_link("").await?;
+    let status = s.w.ferry(&["status"]).await;
+    let (head, last) = (s.repo.head()?, &jira_only[25]);
+    let walking = format!("walking to main@{}: 26 commits handled, the last {}", &head[..10], &last[..10]);
+    assert!(status.stdout.contains(&walking), "{status:?}");
+
+    let resumed = s.poll().await?;
+    assert_eq!((resumed.commits, resumed.comments, resumed.already_done), (3, 3, 0), "{resumed:?}");
+    for sha in jira_only.iter().chain(&after) {
+        assert_eq!(s.on_jira(sha).await?, (1, 1), "{sha} on Jira, once");
+    }
+    assert_eq!(s.on_ado(&on_ado).await?, (1, 1));
+    let mark = s.state().get_watermark(&id, COMMIT_FLOW).await?.context("position")?;
+    assert_eq!(
+        (mark.branch_tips.clone(), mark.walk.clone()),
+        (Some([("main".to_string(), s.repo.head()?)].into()), None)
+    );
+
+    // A checkpoint whose goal the mirror does not hold is given up for a walk to the
+    // fetched tips (every write of it found done or made once).
+    let newest = s.repo.commit("src/a.rs", &format!("{}: last", s.issue), None)?;
+    s.repo.push("main", false)?;
+    let mut mark = mark;
+    let version = mark.version;
+    mark.walk = Some(ferry_domain::WalkCheckpoint {
+        to: [("main".to_string(), "0".repeat(40))].into(),
+        after: jira_only[3].clone(),
+        handled: 4,
+    });
+    s.state().put_watermark(&id, COMMIT_FLOW, &mark, Some(version)).await?;
+    let fresh = s.poll().await?;
+    assert_eq!((fresh.commits, fresh.comments), (1, 1), "{fresh:?}");
+    assert_eq!(s.on_jira(&newest).await?, (1, 1));
     Ok(())
 }
 

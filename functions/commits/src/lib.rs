@@ -59,8 +59,8 @@ pub fn runner(rt: &AwsRuntime) -> CommitRunner {
 
 /// Polls the commit link named by `event` (the Scheduler input). With a `deadline`
 /// (the Lambda context's), no commit is handled after the budget that leaves a reserve
-/// before it ([`budget_before_deadline`]): such a poll ends `unfinished` and the next
-/// one walks the same commits again.
+/// before it ([`budget_before_deadline`]): such a poll ends `unfinished`, records how far
+/// it got, and the next one goes on from there.
 pub async fn handle_until(
     runner: &CommitRunner,
     event: serde_json::Value,

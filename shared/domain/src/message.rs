@@ -144,6 +144,21 @@ pub struct Watermark {
     /// repository; `None` for a work-item flow, whose position is its `cursor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch_tips: Option<BTreeMap<String, String>>,
+    /// A source-control integration's walk that a poll stopped part-way through: the
+    /// next poll goes on with it after its last handled commit instead of walking
+    /// every commit again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk: Option<WalkCheckpoint>,
+}
+
+/// How far a walk of the commit graph got: from the recorded `branch_tips` to the tips
+/// `to`, every commit up to and including `after`, in the walk's order, was handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkCheckpoint {
+    pub to: BTreeMap<String, String>,
+    pub after: String,
+    /// Commits of the walk handled so far (shown by `ferry status`).
+    pub handled: u64,
 }
 
 impl Watermark {
@@ -158,6 +173,7 @@ impl Watermark {
             read: ReadState::default(),
             outside: None,
             branch_tips: None,
+            walk: None,
         }
     }
 }

@@ -244,7 +244,8 @@ impl Engine {
                 }],
                 commits: Some(CommitLinkStatus {
                     branches: link.branches.clone(),
-                    tips: mark.and_then(|m| m.branch_tips),
+                    tips: mark.as_ref().and_then(|m| m.branch_tips.clone()),
+                    walk: mark.and_then(|m| m.walk),
                     reported,
                 }),
             });

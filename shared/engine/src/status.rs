@@ -55,6 +55,10 @@ pub struct CommitLinkStatus {
     /// The position: each selected branch's newest handled commit (empty: an empty
     /// repository); `None` before activation.
     pub tips: Option<std::collections::BTreeMap<String, String>>,
+    /// A walk the polls are part-way through: the tips it goes to and the commits of it
+    /// handled so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub walk: Option<ferry_domain::WalkCheckpoint>,
     /// Mentions of work items that could not be written (missing, outside the project,
     /// a transition with no way to its status): recorded once, never retried by polls.
     pub reported: Vec<ReportedMention>,

@@ -208,6 +208,11 @@ impl Mirror {
         Ok(line)
     }
 
+    /// Whether the mirror holds the commit `sha` (full hex).
+    pub fn has_commit(&self, sha: &str) -> bool {
+        gix::ObjectId::from_hex(sha.as_bytes()).is_ok_and(|id| self.has(id))
+    }
+
     fn has(&self, id: gix::ObjectId) -> bool {
         self.repo.find_commit(id).is_ok()
     }

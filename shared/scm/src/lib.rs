@@ -6,6 +6,7 @@
 //! Only the poll of a source-control integration links this crate: the transform and
 //! write functions of work-item integrations never see Git.
 
+pub mod checkpoint;
 mod error;
 pub mod git;
 pub mod keywords;

@@ -3,8 +3,11 @@
 //! work item it names; then record the new tips.
 //!
 //! Exactly once, across crashes and replays: the tips are recorded only after every new
-//! commit was handled, so a poll that stops half-way walks the same commits again, and
-//! each write finds what an earlier try made: the link by its global id (Jira) or URL
+//! commit was handled. On the way the poll records a checkpoint (the tips it walks to and
+//! the last commit it handled, [`crate::checkpoint`]) every few commits, when it reaches
+//! its stop time and before it ends on an error; the next poll goes on after that commit.
+//! The commits after the checkpoint may have been written in part, so each write finds
+//! what an earlier try made: the link by its global id (Jira) or URL
 //! (Azure DevOps), the comment by its origin mark (a Jira comment property) or, where a
 //! system keeps no mark, by the commit's full id in a comment of the integration user.
 //!
@@ -24,6 +27,7 @@
 //! same lease as a work-item direction's, renewed while the poll runs: [`crate::lease`]),
 //! and a second one steps aside (`busy`).
 
+use crate::checkpoint::{self, Resume};
 use crate::git::{CommitInfo, GitRemote, Mirror};
 use crate::keywords::{moved_to, status_field, type_field};
 use crate::lease::{Renewal, LEASE_TTL, RENEW_EVERY};
@@ -36,8 +40,9 @@ use chrono::{DateTime, Utc};
 use ferry_domain::ports::{Connector, StateStore};
 use ferry_domain::{
     ChangeEvent, CommentWrite, CommitIntegration, Counter, EntityId, EntitySnapshot, ErrorCategory, FailureRecord,
-    FieldChange, FieldKey, FieldValue, PortError, RemoteLink, ScmSystem, Scope, UserRef, Watermark,
+    FieldChange, FieldKey, FieldValue, PortError, RemoteLink, ScmSystem, Scope, UserRef, WalkCheckpoint, Watermark,
 };
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +75,7 @@ pub struct Target {
 pub struct PollReport {
     /// The first poll recorded the tips and wrote nothing.
     pub activated: bool,
+    /// New commits walked (after the checkpoint an earlier poll left, if any).
     pub commits: usize,
     pub links: usize,
     pub comments: usize,
@@ -84,8 +90,8 @@ pub struct PollReport {
     /// Another poll of the integration held its lease: this one did nothing.
     pub busy: bool,
     /// The poll reached its stop time ([`CommitSync::poll_until`]) before handling every
-    /// new commit: the tips did not move, so the next poll walks these commits again
-    /// (finding the writes made here done).
+    /// new commit: the tips did not move; the next poll goes on after the last commit
+    /// this one handled (its checkpoint).
     pub unfinished: bool,
 }
 
@@ -211,28 +217,88 @@ impl CommitSync {
     async fn poll_leased(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
         let (current, unmatched) = self.fetch_selected().await?;
         let mut report = PollReport { unmatched_patterns: unmatched, ..PollReport::default() };
-        let Some((mark, recorded)) = self.position().await? else {
+        let Some((mut mark, mut recorded)) = self.position().await? else {
             self.record(None, current).await?;
             report.activated = true;
             return Ok(report);
         };
-        let walk = plan(&recorded, &current);
-        let commits = self.walk(walk.hide, walk.from).await?;
-        report.commits = commits.len();
-        for commit in &commits {
-            if stop_at.is_some_and(|t| Instant::now() >= t) {
-                report.unfinished = true;
-                return Ok(report);
-            }
-            for target in &self.targets {
-                for (item, starts) in target.pattern.mentions_at(&commit.message) {
-                    let status = moved_to(&commit.message, &starts, &target.transitions);
-                    self.handle(commit, target, &item, status, &mut report).await?;
+        // A walk an earlier poll stopped in goes on to its goal first, then a walk to the
+        // tips fetched now, in the same poll.
+        loop {
+            let held = self.held(&recorded, mark.walk.as_ref()).await?;
+            let resume = checkpoint::resume(&recorded, &current, mark.walk.as_ref(), |sha| held.contains(sha));
+            let walk = plan(&recorded, &resume.goal);
+            let commits = self.walk(walk.hide, walk.from).await?;
+            let shas: Vec<&str> = commits.iter().map(|c| c.sha.as_str()).collect();
+            let start = checkpoint::start_index(&shas, resume.after.as_deref());
+            report.commits += commits.len() - start;
+            let mut progress = Progress::new(&resume);
+            for commit in &commits[start..] {
+                if stop_at.is_some_and(|t| Instant::now() >= t) {
+                    self.checkpoint(&mut mark, &mut progress).await?;
+                    report.unfinished = true;
+                    return Ok(report);
+                }
+                if let Err(e) = self.handle_commit(commit, &mut report).await {
+                    // What was handled before stays handled; the error is what the poll says.
+                    if let Err(c) = self.checkpoint(&mut mark, &mut progress).await {
+                        tracing::warn!(integration = %self.integration.id, error = %c, "the walk's checkpoint was not recorded");
+                    }
+                    return Err(e);
+                }
+                progress.handled(&commit.sha);
+                if checkpoint::due(progress.unrecorded, progress.recorded_at.elapsed()) {
+                    self.checkpoint(&mut mark, &mut progress).await?;
                 }
             }
+            let done = resume.goal == current;
+            mark = self.record(Some(&mark), resume.goal.clone()).await?;
+            if done {
+                return Ok(report);
+            }
+            recorded = resume.goal;
         }
-        self.record(Some(&mark), current).await?;
-        Ok(report)
+    }
+
+    /// Every work item `commit` names, in every target.
+    async fn handle_commit(&self, commit: &CommitInfo, report: &mut PollReport) -> Result<(), SyncError> {
+        for target in &self.targets {
+            for (item, starts) in target.pattern.mentions_at(&commit.message) {
+                let status = moved_to(&commit.message, &starts, &target.transitions);
+                self.handle(commit, target, &item, status, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tips of `checkpoint` and the `recorded` ones that the mirror holds.
+    async fn held(&self, recorded: &Tips, checkpoint: Option<&WalkCheckpoint>) -> Result<HashSet<String>, SyncError> {
+        let Some(c) = checkpoint else { return Ok(HashSet::new()) };
+        let shas: Vec<String> = c.to.values().chain(recorded.values()).cloned().collect();
+        let dir = self.mirror_dir.clone();
+        Ok(blocking(move || {
+            let mirror = Mirror::open(&dir)?;
+            Ok(shas.into_iter().filter(|sha| mirror.has_commit(sha)).collect())
+        })
+        .await?)
+    }
+
+    /// Records how far the walk got, when a commit was handled since the last record.
+    async fn checkpoint(&self, mark: &mut Watermark, progress: &mut Progress) -> Result<(), SyncError> {
+        let Some(after) = progress.last.clone().filter(|_| progress.unrecorded > 0) else {
+            return Ok(());
+        };
+        let mut next = mark.clone();
+        next.walk = Some(WalkCheckpoint { to: progress.goal.clone(), after, handled: progress.handled });
+        self.state
+            .put_watermark(&self.integration.id, COMMIT_FLOW, &next, Some(mark.version))
+            .await
+            .map_err(|e| port("record how far the walk got", e))?;
+        next.version += 1;
+        *mark = next;
+        progress.unrecorded = 0;
+        progress.recorded_at = Instant::now();
+        Ok(())
     }
 
     async fn fetch_selected(&self) -> Result<(Tips, Vec<String>), SyncError> {
@@ -257,17 +323,21 @@ impl CommitSync {
         Ok(blocking(move || Mirror::open(&dir)?.commits_between(&hide, &from)).await?)
     }
 
-    /// Stores `tips` as the position, over `previous` (its version guards a concurrent poll).
-    async fn record(&self, previous: Option<&Watermark>, tips: Tips) -> Result<(), SyncError> {
+    /// Stores `tips` as the position, over `previous` (its version guards a concurrent
+    /// poll), with no walk under way; answers the watermark stored.
+    async fn record(&self, previous: Option<&Watermark>, tips: Tips) -> Result<Watermark, SyncError> {
         let now = Utc::now();
         let mut mark = previous.cloned().unwrap_or_else(|| Watermark::starting_at(now));
         mark.branch_tips = Some(tips);
+        mark.walk = None;
         mark.last_poll = Some(now);
         let expected = previous.map(|m| m.version);
         self.state
             .put_watermark(&self.integration.id, COMMIT_FLOW, &mark, expected)
             .await
-            .map_err(|e| port("record the branch tips", e))
+            .map_err(|e| port("record the branch tips", e))?;
+        mark.version = expected.map_or(1, |v| v + 1);
+        Ok(mark)
     }
 
     async fn handle(
@@ -481,6 +551,36 @@ fn item_failure(category: ErrorCategory) -> bool {
 fn transition_failure(category: ErrorCategory) -> bool {
     item_failure(category)
         || matches!(category, ErrorCategory::TransitionNotReachable | ErrorCategory::RequiredFieldMissing)
+}
+
+/// A poll's way through one walk, since its last checkpoint.
+struct Progress {
+    goal: Tips,
+    /// Commits of the walk handled, by earlier polls and this one.
+    handled: u64,
+    /// The last commit handled.
+    last: Option<String>,
+    /// Commits handled since the last record, and when that was.
+    unrecorded: u64,
+    recorded_at: Instant,
+}
+
+impl Progress {
+    fn new(resume: &Resume) -> Self {
+        Progress {
+            goal: resume.goal.clone(),
+            handled: resume.handled,
+            last: resume.after.clone(),
+            unrecorded: 0,
+            recorded_at: Instant::now(),
+        }
+    }
+
+    fn handled(&mut self, sha: &str) {
+        self.handled += 1;
+        self.unrecorded += 1;
+        self.last = Some(sha.to_string());
+    }
 }
 
 fn port(what: &str, error: PortError) -> SyncError {

@@ -14,8 +14,8 @@ use ferry_domain::{
     Direction, Endpoint, EntityId, EntityRef, EntitySnapshot, ErrorCategory, FailureRecord, FieldKey, FieldMapping,
     FieldValue, FilterExit, Fingerprint, Flow, FlowCounts, Integration, IntegrationId, IntegrationRecord, Link,
     MappingKind, OutsideRead, PaceBucket, PairFingerprints, ReadState, ReadToken, Relation, RelationIntent, RemoteRefs,
-    SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, Watermark,
-    MESSAGE_SCHEMA,
+    SecretRef, SeenRevision, Side, SystemConfig, SystemId, SystemKind, UnmatchedUser, UserTable, WalkCheckpoint,
+    Watermark, MESSAGE_SCHEMA,
 };
 use ferry_domain::{FailureCount, PaceWindow};
 use std::collections::BTreeMap;
@@ -390,6 +390,11 @@ async fn watermarks(store: &dyn StateStore, iid: &IntegrationId) {
         },
         outside: Some(OutsideRead { cursor: at(cursor - 1), read: ReadState::default() }),
         branch_tips: Some(BTreeMap::from([("main".to_string(), format!("{cursor:040x}"))])),
+        walk: Some(WalkCheckpoint {
+            to: BTreeMap::from([("main".to_string(), format!("{:040x}", cursor + 9))]),
+            after: format!("{:040x}", cursor + 4),
+            handled: 3,
+        }),
     };
     assert!(
         is_conflict(store.put_watermark(iid, flow, &wm(5, 0), Some(0)).await),
