@@ -616,7 +616,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(args) => {
             let rt = open(&target).await?;
-            console::serve(rt.engine().clone(), rt.connectors().clone(), matches!(rt, Backend::Aws(_)), args).await
+            {
+                let commits = rt.commit_runner(&target.db);
+                console::serve(
+                    rt.engine().clone(),
+                    rt.connectors().clone(),
+                    matches!(rt, Backend::Aws(_)),
+                    commits,
+                    args,
+                )
+                .await
+            }
         }
     }
 }
@@ -718,13 +728,27 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             // Each failure on its own: one that cannot be retried (an unreadable record)
             // is reported and the others are still queued.
             let mut refused = 0;
+            let commits = rt.commit_runner(&target.db);
             for id in &ids {
-                if let Some(link) = commit_link_of(rt.engine(), id).await? {
-                    eprintln!(
-                        "error: {id}: a mention reported by commit link {link} is not retried (its commit is \
-                         handled); fix what it names, then `ferry failures discard {id}`"
-                    );
-                    refused += 1;
+                // A mention a commit link reported is written again now, not queued.
+                if commits.link_of(id).await?.is_some() {
+                    if winner.is_some() {
+                        eprintln!("error: {id}: a mention reported by a commit link has no sides to choose");
+                        refused += 1;
+                        continue;
+                    }
+                    match commits.retry(id).await {
+                        Ok((f, true)) => println!("{id}: {} {} written", f.integration, f.entity_key),
+                        Ok((f, false)) => {
+                            let now = rt.engine().state().get_failure(id).await?.map_or(f.cause, |f| f.cause);
+                            eprintln!("error: {id}: failed again: {now}");
+                            refused += 1;
+                        }
+                        Err(e) => {
+                            eprintln!("error: {id}: {e}");
+                            refused += 1;
+                        }
+                    }
                     continue;
                 }
                 match rt.engine().retry_failure_with(id, winner).await {
@@ -808,11 +832,6 @@ async fn discover(
 
 /// The commit link whose failure `id` is, if it is one's. A failure that cannot be read
 /// is left to the retry, which names why.
-async fn commit_link_of(engine: &Engine, id: &str) -> Result<Option<IntegrationId>> {
-    let Ok(Some(failure)) = engine.state().get_failure(id).await else { return Ok(None) };
-    Ok(engine.commit_link(&failure.integration).await?.map(|r| r.link.id))
-}
-
 fn parse_side(s: &str) -> Result<Side, String> {
     match s {
         "left" => Ok(Side::Left),

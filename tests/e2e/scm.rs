@@ -146,16 +146,21 @@ impl ScmWorld {
 
     /// How many of the Jira issue's comments and remote links are about commit `sha`.
     async fn on_jira(&self, sha: &str) -> Result<(usize, usize)> {
+        self.on_jira_issue(&self.issue, sha).await
+    }
+
+    /// The same for the Jira issue `key`.
+    async fn on_jira_issue(&self, key: &str, sha: &str) -> Result<(usize, usize)> {
         let reader = self.w.reader(Side::Left).await;
         let scope = reader.scope.clone();
-        let comments = reader.conn.comments(&scope, &EntityId::new(&self.issue)).await?;
+        let comments = reader.conn.comments(&scope, &EntityId::new(key)).await?;
         let system = self.w.systems.iter().find(|s| s.id == self.w.integration.left.system).context("jira")?;
         let user = match &system.auth {
             ferry_domain::AuthConfig::Basic { username, .. } => username.clone(),
             _ => anyhow::bail!("jira auth"),
         };
         let links: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/rest/api/3/issue/{}/remotelink", self.w.jira.base_url(), self.issue))
+            .get(format!("{}/rest/api/3/issue/{key}/remotelink", self.w.jira.base_url()))
             .basic_auth(user, Some(JIRA_BOT_TOKEN))
             .send()
             .await?
@@ -500,6 +505,19 @@ async fn fixes_moves_the_named_items_once_and_a_replay_leaves_a_reopened_one_alo
         "{:?}",
         failures[0]
     );
+
+    // A retry while the status is still out of reach reports it again; once the link
+    // moves "closes" to a reachable status, a retry makes the transition (the comment
+    // is there already) and the failure is gone.
+    assert!(!nowhere.retry_reported(&failures[0]).await?, "still unreachable");
+    let again = s.state().get_failure(&failures[0].id).await?.context("reported again")?;
+    assert_eq!((again.attempts, again.cause.contains("Archived")), (2, true), "{again:?}");
+    let done = s.integration_moving(&["main"], vec![("closes", "Done", "Resolved")]);
+    let done = s.sync_of(CommitIntegration { id: id.clone(), ..done }, &s.url, None, None).await?;
+    assert!(done.retry_reported(&again).await?, "moved");
+    assert!(s.state().get_failure(&failures[0].id).await?.is_none());
+    assert_eq!(s.statuses().await?.0, "Done");
+    assert_eq!(s.on_jira(&stuck).await?, (1, 1), "no second comment");
     Ok(())
 }
 
@@ -718,6 +736,67 @@ async fn the_commits_function_links_comments_and_moves_items_once_across_replays
 
 /// `ferry run` polls the link on its interval (embedded); on AWS the same rounds are
 /// polled by the commits function's handler, as its schedule invokes it.
+/// A mention reported as a failure is retried by `ferry failures retry`: written once
+/// what it names exists, reported again (one more attempt) while it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reported_mention_is_written_by_a_retry_once_what_it_names_exists() -> Result<()> {
+    let s = ScmWorld::new(true).await?;
+    s.repo.commit("README", "initial", None)?;
+    s.repo.push("main", false)?;
+    s.apply_commit_link("").await?;
+    let id = s.id.as_str();
+    let activated = s.w.ferry(&["activate", id]).await;
+    assert!(activated.ok, "{activated:?}");
+
+    // The issue the commit names is filed after the commit is pushed (the next key).
+    let n: u64 = s.issue.trim_start_matches("APP-").parse()?;
+    let later = format!("APP-{}", n + 1);
+    let sha = s.repo.commit("src/a.rs", &format!("{later}: start the export"), None)?;
+    s.repo.push("main", false)?;
+    let warm = tempfile::tempdir()?;
+    let polled = s.invoke(warm.path(), in_secs(300)).await?;
+    assert_eq!((polled.poll.commits, polled.poll.reported), (1, 1), "{polled:?}");
+    let failures = s.state().list_failures(Some(&s.id)).await?;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = failures[0].id.clone();
+
+    let early = s.w.ferry(&["failures", "retry", &failure]).await;
+    assert!(!early.ok && early.stderr.contains("failed again") && early.stderr.contains(&later), "{early:?}");
+    let again = s.state().get_failure(&failure).await?.context("still reported")?;
+    assert_eq!(again.attempts, 2);
+
+    let filed = s.w.jira_user("alice").await.create(vec![("summary", FieldValue::Text("Export".into()))]).await?;
+    assert_eq!(filed.key, later, "the key the commit named");
+    let retried = s.w.ferry(&["failures", "retry", &failure]).await;
+    assert!(retried.ok && retried.stdout.contains("written"), "{retried:?}");
+    assert!(s.state().get_failure(&failure).await?.is_none(), "the failure is gone");
+    assert_eq!(s.on_jira_issue(&later, &sha).await?, (1, 1), "the comment and the link, once");
+    let gone = s.w.ferry(&["failures", "retry", &failure]).await;
+    assert!(!gone.ok, "{gone:?}");
+    assert_eq!(s.on_jira_issue(&later, &sha).await?, (1, 1));
+
+    // The console's Retry button does the same, in a real browser.
+    let next = format!("APP-{}", n + 2);
+    let sha = s.repo.commit("src/a.rs", &format!("{next}: finish the export"), None)?;
+    s.repo.push("main", false)?;
+    let polled = s.invoke(warm.path(), in_secs(300)).await?;
+    assert_eq!(polled.poll.reported, 1, "{polled:?}");
+    let failure = s.state().list_failures(Some(&s.id)).await?.first().context("reported")?.id.clone();
+    let filed = s.w.jira_user("alice").await.create(vec![("summary", FieldValue::Text("Finish".into()))]).await?;
+    assert_eq!(filed.key, next);
+    let console = crate::console::Console::start(&s.w, &[], &[])?;
+    let browser = crate::console::webdriver::Browser::start().await?;
+    browser.goto(&console.url("/failures")).await?;
+    browser.click(&format!("[id=\"retry-{failure}\"]")).await?;
+    let note = browser.wait_text("#note", "written").await?;
+    browser.screenshot(&crate::console::shots().join("commit-mention-retried.png")).await?;
+    browser.quit().await;
+    assert!(note.contains(&next), "{note}");
+    assert!(s.state().get_failure(&failure).await?.is_none(), "the failure is gone");
+    assert_eq!(s.on_jira_issue(&next, &sha).await?, (1, 1));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() -> Result<()> {
     let s = ScmWorld::new(false).await?;
@@ -789,10 +868,11 @@ async fn ferry_run_polls_an_applied_and_activated_commit_link_on_its_interval() 
     let rows: serde_json::Value = serde_json::from_str(&json.stdout)?;
     let row = rows.as_array().context("rows")?.iter().find(|r| r["integration"] == id).context("row")?;
     assert_eq!(row["commits"]["tips"]["main"], head.as_str(), "{row}");
-    // A reported mention is not retried (its commit is handled); it is discarded.
+    // A retry of a mention of an item that still does not exist reports it again; a
+    // person discards it.
     let failure = row["commits"]["reported"][0]["failure"].as_str().context("reported failure")?;
     let retried = s.w.ferry(&["failures", "retry", failure]).await;
-    assert!(!retried.ok && retried.stderr.contains("is not retried"), "{retried:?}");
+    assert!(!retried.ok && retried.stderr.contains("failed again: commit"), "{retried:?}");
     assert!(s.w.ferry(&["failures", "discard", failure]).await.ok);
     let after = s.w.ferry(&["status", "--json"]).await;
     let rows: serde_json::Value = serde_json::from_str(&after.stdout)?;

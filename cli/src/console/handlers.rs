@@ -13,6 +13,7 @@ use axum::{Form, Router};
 use chrono::Utc;
 use ferry_domain::{EntityId, Flow, IntegrationId, Side};
 use ferry_engine::EngineError;
+use ferry_runtime::commits::CommitError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -58,6 +59,17 @@ impl From<EngineError> for PageError {
 impl From<ferry_domain::PortError> for PageError {
     fn from(e: ferry_domain::PortError) -> Self {
         PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<CommitError> for PageError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Engine(e) => e.into(),
+            // The repository or a target system refused or failed.
+            CommitError::Sync(_) | CommitError::Port(_) => PageError(StatusCode::BAD_GATEWAY, e.to_string()),
+            CommitError::NotACommitLink(_) | CommitError::Busy(_) => PageError(StatusCode::CONFLICT, e.to_string()),
+        }
     }
 }
 
@@ -217,8 +229,20 @@ async fn failure_action(
     Form(form): Form<ActionForm>,
 ) -> Result<Redirect, PageError> {
     form.check(&app)?;
-    // The same engine calls as `ferry failures retry [--winner]` and `ferry failures discard`.
+    // The same calls as `ferry failures retry [--winner]` and `ferry failures discard`.
     let retried = |f: ferry_domain::FailureRecord| format!("{} {}", f.integration, f.entity_key);
+    if action == "retry" && app.commits.link_of(&id).await?.is_some() {
+        // A mention a commit link reported is written again now, not queued.
+        let (f, written) = app.commits.retry(&id).await?;
+        let did = match written {
+            true => "written".to_string(),
+            false => match app.engine.state().get_failure(&id).await? {
+                Some(again) => format!("failed again: {}", again.cause),
+                None => "failed again".to_string(),
+            },
+        };
+        return Ok(form.done("/failures", &format!("{}: {did}", retried(f))));
+    }
     let (what, did) = match action.as_str() {
         "retry" => (retried(app.engine.retry_failure_with(&id, None).await?), "queued again"),
         "left-wins" => {

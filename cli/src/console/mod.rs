@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use auth::Auth;
 use ferry_domain::ports::ConnectorFactory;
 use ferry_engine::Engine;
+use ferry_runtime::commits::CommitRunner;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct App {
     pub saved: new_integration::Saved,
     /// On the AWS backend the functions record timelines only when asked to.
     pub aws: bool,
+    /// Retries the mentions that commit links reported.
+    pub commits: CommitRunner,
 }
 
 /// Serves the console until Ctrl-C.
@@ -50,6 +53,7 @@ pub async fn serve(
     engine: Arc<Engine>,
     connectors: Arc<dyn ConnectorFactory>,
     aws: bool,
+    commits: CommitRunner,
     args: ServeArgs,
 ) -> Result<ExitCode> {
     let token = match &args.token_from_env {
@@ -61,7 +65,7 @@ pub async fn serve(
         None => None,
     };
     auth::bind_policy(&args.listen, token.is_some()).map_err(anyhow::Error::msg)?;
-    let app = Arc::new(App { engine, connectors, auth: Auth::new(token), saved: Default::default(), aws });
+    let app = Arc::new(App { engine, connectors, auth: Auth::new(token), saved: Default::default(), aws, commits });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -8,7 +8,7 @@
 use crate::connectors::Connectors;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ConnectorFactory, PortResult};
-use ferry_domain::{CommitLinkRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
+use ferry_domain::{CommitLinkRecord, FailureRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
 use ferry_engine::{Engine, EngineError};
 use ferry_scm::schedule::due;
 use ferry_scm::{CommitSync, GitRemote, KeyPattern, Mirror, PollReport, ScmError, Start, SyncError, Target, Tips};
@@ -98,6 +98,29 @@ impl CommitRunner {
             targets,
             state: self.engine.state().clone(),
         })
+    }
+
+    /// The commit link that reported failure `failure_id`; `None` for another failure
+    /// (of a work-item integration) or one that is gone.
+    pub async fn link_of(&self, failure_id: &str) -> Result<Option<IntegrationId>, CommitError> {
+        let Some(failure) = self.engine.state().get_failure(failure_id).await? else { return Ok(None) };
+        Ok(self.engine.commit_link(&failure.integration).await?.map(|r| r.link.id))
+    }
+
+    /// Retries failure `failure_id`, a mention reported by a commit link (`ferry failures
+    /// retry`): writes what could not be written then, with the link's current targets
+    /// and transitions. Answers the failure as it was and whether it is written now (the
+    /// failure deleted) or failed again (recorded with its new cause).
+    pub async fn retry(&self, failure_id: &str) -> Result<(FailureRecord, bool), CommitError> {
+        let failure = self
+            .engine
+            .state()
+            .get_failure(failure_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
+        let record = self.record(&failure.integration).await?;
+        let written = self.sync_for(&record).await?.retry_reported(&failure).await?;
+        Ok((failure, written))
     }
 
     /// Activates commit link `id`: records where it starts ([`Start`]: by default each

@@ -208,6 +208,14 @@ impl Mirror {
         Ok(line)
     }
 
+    /// Commit `sha` (full hex); `None` when the mirror does not hold it.
+    pub fn commit(&self, sha: &str) -> Result<Option<CommitInfo>, ScmError> {
+        match gix::ObjectId::from_hex(sha.as_bytes()) {
+            Ok(id) if self.has(id) => self.commit_info(id).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Whether the mirror holds the commit `sha` (full hex).
     pub fn has_commit(&self, sha: &str) -> bool {
         gix::ObjectId::from_hex(sha.as_bytes()).is_ok_and(|id| self.has(id))

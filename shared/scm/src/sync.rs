@@ -301,6 +301,113 @@ impl CommitSync {
         Ok(())
     }
 
+    /// Writes what the reported mention `failure` (of this integration) could not: the
+    /// commit's link and comment on the item, or, for a reported transition, the
+    /// transition. Holds the integration's poll lease as a poll does. Answers whether it
+    /// is written now: then the failure is deleted; else it is recorded again with the
+    /// new cause and one more attempt.
+    pub async fn retry_reported(&self, failure: &FailureRecord) -> Result<bool, SyncError> {
+        let Some(owner) = self.lease().await? else {
+            return Err(SyncError::Config(
+                self.integration.id.to_string(),
+                "a poll of it is under way; retry when it is done".into(),
+            ));
+        };
+        let renewal = self.renewal(&owner);
+        let result = self.retry_leased(failure).await;
+        drop(renewal);
+        self.release(&owner).await;
+        result
+    }
+
+    async fn retry_leased(&self, failure: &FailureRecord) -> Result<bool, SyncError> {
+        let sha = &failure.input.snapshot.revision;
+        let commit = match self.commit(sha).await? {
+            Some(c) => c,
+            None => {
+                self.fetch_selected().await?;
+                self.commit(sha).await?.ok_or_else(|| {
+                    SyncError::Config(
+                        self.integration.id.to_string(),
+                        format!("commit {sha} is not in the repository any more; discard the failure"),
+                    )
+                })?
+            }
+        };
+        let mut report = PollReport::default();
+        for target in &self.targets {
+            for (item, starts) in target.pattern.mentions_at(&commit.message) {
+                let status = moved_to(&commit.message, &starts, &target.transitions);
+                let entity = failure.entity.as_str();
+                if entity == mention_id(sha, &target.system, &item, "") {
+                    self.handle(&commit, target, &item, status, &mut report).await?;
+                } else if entity == mention_id(sha, &target.system, &item, "transition") {
+                    self.retry_transition(&commit, target, &item, status, &mut report).await?;
+                } else {
+                    continue;
+                }
+                let written = report.reported == 0;
+                if written {
+                    self.state.delete_failure(&failure.id).await.map_err(|e| port("delete the failure", e))?;
+                }
+                return Ok(written);
+            }
+        }
+        Err(SyncError::Config(
+            self.integration.id.to_string(),
+            format!(
+                "commit {} names no such item under the link's targets any more ({}); discard the failure",
+                render::short(sha),
+                failure.entity_key
+            ),
+        ))
+    }
+
+    /// The transition of a reported one: the comment went on the item then.
+    async fn retry_transition(
+        &self,
+        commit: &CommitInfo,
+        target: &Target,
+        item: &str,
+        status: Option<&str>,
+        report: &mut PollReport,
+    ) -> Result<(), SyncError> {
+        let scope = Scope { project: target.project.clone(), entity_type: String::new() };
+        let c = target.connector.as_ref();
+        let moved = async {
+            let Some(status) = status else {
+                return Err(PortError::new(
+                    ErrorCategory::Config,
+                    format!("the link moves {item} to no status for this commit's keyword any more"),
+                ));
+            };
+            match c.get(&scope, &EntityId::new(item), &[]).await? {
+                Some(snapshot) => self.transition(c, &scope, &snapshot, status).await,
+                None => Err(PortError::new(
+                    ErrorCategory::NotFound,
+                    format!("work item {item} does not exist in {} project {}", target.system, target.project),
+                )),
+            }
+        };
+        match moved.await {
+            Ok(moved) => {
+                report.transitions += usize::from(moved);
+                Ok(())
+            }
+            Err(e) if transition_failure(e.category) || e.category == ErrorCategory::Config => {
+                report.reported += 1;
+                self.report_failure(commit, target, item, "transition", e).await
+            }
+            Err(e) => Err(port(&format!("{} {item}", target.system), e)),
+        }
+    }
+
+    /// Commit `sha` from the mirror; `None` when the mirror does not hold it.
+    async fn commit(&self, sha: &str) -> Result<Option<CommitInfo>, SyncError> {
+        let (dir, sha) = (self.mirror_dir.clone(), sha.to_string());
+        Ok(blocking(move || Mirror::open(&dir)?.commit(&sha)).await?)
+    }
+
     async fn fetch_selected(&self) -> Result<(Tips, Vec<String>), SyncError> {
         let remote =
             GitRemote { url: self.system.base_url.clone(), token: self.token.clone(), ca_pem: self.ca_pem.clone() };
@@ -487,12 +594,7 @@ impl CommitSync {
     ) -> Result<(), SyncError> {
         let now = Utc::now();
         let when = DateTime::from_timestamp(commit.author_time, 0).unwrap_or(now);
-        // One failure per commit, item and step: the store keeps one failure per entity,
-        // so the failure's entity names all three.
-        let mention = match step {
-            "" => format!("{}:{}:{item}", commit.sha, target.system),
-            step => format!("{}:{}:{item}:{step}", commit.sha, target.system),
-        };
+        let mention = mention_id(&commit.sha, &target.system, item, step);
         let snapshot = EntitySnapshot {
             id: EntityId::new(&mention),
             key: format!("{} {item}", render::short(&commit.sha)),
@@ -526,9 +628,13 @@ impl CommitSync {
             first_failed_at: now,
             last_failed_at: now,
         };
-        let fresh = self.state.get_failure(&id).await.map_err(|e| port("read a failure", e))?.is_none();
+        let earlier = self.state.get_failure(&id).await.map_err(|e| port("read a failure", e))?;
+        let failure = match &earlier {
+            Some(e) => FailureRecord { attempts: e.attempts + 1, first_failed_at: e.first_failed_at, ..failure },
+            None => failure,
+        };
         self.state.put_failure(&failure).await.map_err(|e| port("record a failure", e))?;
-        if fresh {
+        if earlier.is_none() {
             self.state
                 .incr_counter(&self.integration.id, COMMIT_FLOW, Counter::Failed, 1)
                 .await
@@ -551,6 +657,16 @@ fn item_failure(category: ErrorCategory) -> bool {
 fn transition_failure(category: ErrorCategory) -> bool {
     item_failure(category)
         || matches!(category, ErrorCategory::TransitionNotReachable | ErrorCategory::RequiredFieldMissing)
+}
+
+/// The entity of the failure that records a mention of `item` by commit `sha` in
+/// `system` (`step`: "" for the link and comment, `transition` for a keyword's move):
+/// one failure per commit, item and step, since the store keeps one per entity.
+fn mention_id(sha: &str, system: &str, item: &str, step: &str) -> String {
+    match step {
+        "" => format!("{sha}:{system}:{item}"),
+        step => format!("{sha}:{system}:{item}:{step}"),
+    }
 }
 
 /// A poll's way through one walk, since its last checkpoint.

@@ -3,7 +3,7 @@
 //! store shows that each action really happened. Each page is saved as a PNG under
 //! target/test-output/console/.
 
-mod webdriver;
+pub(crate) mod webdriver;
 
 use crate::harness::*;
 use anyhow::{bail, Context, Result};
@@ -14,19 +14,19 @@ use std::process::{Child, Command, Stdio};
 use webdriver::Browser;
 
 /// Where the page screenshots go.
-fn shots() -> PathBuf {
+pub(crate) fn shots() -> PathBuf {
     repo_root().join("target/test-output/console")
 }
 
 /// A running `ferry serve` on a loopback port the OS picked (stopped when dropped).
-struct Console {
+pub(crate) struct Console {
     child: Child,
     base: String,
 }
 
 impl Console {
     /// `ferry serve --listen 127.0.0.1:0 EXTRA...` on the world's store.
-    fn start(w: &World, extra: &[&str], envs: &[(&str, &str)]) -> Result<Console> {
+    pub(crate) fn start(w: &World, extra: &[&str], envs: &[(&str, &str)]) -> Result<Console> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -60,7 +60,7 @@ impl Console {
         Ok(console)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
