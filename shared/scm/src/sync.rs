@@ -383,10 +383,7 @@ impl CommitSync {
             };
             match c.get(&scope, &EntityId::new(item), &[]).await? {
                 Some(snapshot) => self.transition(c, &scope, &snapshot, status).await,
-                None => Err(PortError::new(
-                    ErrorCategory::NotFound,
-                    format!("work item {item} does not exist in {} project {}", target.system, target.project),
-                )),
+                None => Err(missing(target, item)),
             }
         };
         match moved.await {
@@ -489,10 +486,7 @@ impl CommitSync {
         let scope = Scope { project: target.project.clone(), entity_type: String::new() };
         let c = &target.connector;
         let Some(snapshot) = c.get(&scope, &EntityId::new(item), &[]).await? else {
-            return Err(PortError::new(
-                ErrorCategory::NotFound,
-                format!("work item {item} does not exist in {} project {}", target.system, target.project),
-            ));
+            return Err(missing(target, item));
         };
         let url = self.system.commit_url(&commit.sha);
         let mut stuck = None;
@@ -657,6 +651,14 @@ fn item_failure(category: ErrorCategory) -> bool {
 fn transition_failure(category: ErrorCategory) -> bool {
     item_failure(category)
         || matches!(category, ErrorCategory::TransitionNotReachable | ErrorCategory::RequiredFieldMissing)
+}
+
+/// A mentioned work item that `target` does not have.
+fn missing(target: &Target, item: &str) -> PortError {
+    PortError::new(
+        ErrorCategory::NotFound,
+        format!("work item {item} does not exist in {} project {}", target.system, target.project),
+    )
 }
 
 /// The entity of the failure that records a mention of `item` by commit `sha` in
