@@ -5,12 +5,13 @@
 //! on it as a remote link / Hyperlink and a comment, exactly once, polled by the sync
 //! itself, by the commits function's handler, or by `ferry run` (embedded).
 
-use crate::harness::{aws_backend, Variant, World};
+use crate::harness::{aws_backend, Variant, World, ADO_PAT_VAR, JIRA_TOKEN_VAR};
 use anyhow::{Context, Result};
+use aws_sdk_ssm::types::ParameterType;
 use ferry_domain::ports::StateStore;
 use ferry_domain::{
     CommitIntegration, CommitTarget, CommitTransition, EntityId, FieldValue, IntegrationId, OnCommit, ScmKind,
-    ScmSystem, Side, SystemId,
+    ScmSystem, SecretRef, Side, SystemId,
 };
 use ferry_scm::{CommitSync, KeyPattern, PollReport, Start, Target, COMMIT_FLOW};
 use ferry_testsupport::git::{GitServers, WorkRepo};
@@ -40,7 +41,11 @@ struct ScmWorld {
 
 impl ScmWorld {
     async fn new(over_http: bool) -> Result<Self> {
-        let w = World::new(Variant::default()).await?;
+        Self::on(World::new(Variant::default()).await?, over_http).await
+    }
+
+    /// The same on world `w`.
+    async fn on(w: World, over_http: bool) -> Result<Self> {
         let servers = GitServers::from_env_file()?;
         let work = tempfile::tempdir()?;
         let repo = servers.new_repo("app", work.path())?;
@@ -952,5 +957,72 @@ async fn a_private_repository_over_https_syncs_with_its_token_and_ca_through_the
         "{good:?}"
     );
     assert_eq!(s.on_jira(&sha).await?, (1, 1));
+    Ok(())
+}
+
+/// The AWS path of a private repository: its token (SecureString) and CA in SSM, read by
+/// `ferry apply`'s probe, by `ferry activate` and by the commits function; nothing stored
+/// holds the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_syncs_on_aws_with_its_token_and_ca_held_in_ssm() -> Result<()> {
+    if !aws_backend() {
+        // AWS only: SSM is the emulator's; the embedded path (a token in the environment,
+        // a CA file) is the test above.
+        return Ok(());
+    }
+    // The bots' tokens from the test's table, every other secret from the emulator.
+    let sdk = ferry_runtime::aws::load_sdk_config().await?;
+    let aws = ferry_runtime::aws::AwsSecrets::from_conf(&sdk, ferry_runtime::aws::aws_http_client(&sdk)?);
+    let secrets = ferry_runtime::StaticSecrets::new(aws)
+        .with(SecretRef::Env(JIRA_TOKEN_VAR.into()), JIRA_BOT_TOKEN)
+        .with(SecretRef::Env(ADO_PAT_VAR.into()), ferry_testsupport::people::ADO_BOT_PAT);
+    let s = ScmWorld::on(World::with_secrets(Variant::default(), Arc::new(secrets)).await?, false).await?;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let (token_param, ca_param) = (format!("/ferry-e2e/{}/git-token", s.id), format!("/ferry-e2e/{}/git-ca", s.id));
+    let token = s.servers.token.clone();
+    ssm.put_parameter().name(&token_param).value(&token).r#type(ParameterType::SecureString).send().await?;
+    ssm.put_parameter().name(&ca_param).value(&s.servers.ca_pem).r#type(ParameterType::String).send().await?;
+
+    let work = tempfile::tempdir()?;
+    let private = s.servers.new_repo("private-aws", work.path())?;
+    private.commit("README", "initial", None)?;
+    private.push("main", false)?;
+    let url = format!("{}/{}.git", s.servers.https_url, private.name);
+    let (id, repo, jira) = (s.id.as_str(), s.repo_id.as_str(), s.system(Side::Left));
+    let file = s.w.config.with_file_name("private-aws.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "source_control:\n  - {{ id: {repo}, kind: git, base_url: '{url}', token: {{ ssm: {token_param} }}, \
+             ca_cert: {{ ssm: {ca_param} }}, web_url: '{WEB}' }}\n\
+             commit_links:\n  - id: {id}\n    source: {{ system: {repo}, branches: [main] }}\n    \
+             targets: [{{ system: {jira}, project: APP, key_pattern: '\\b(APP-\\d+)\\b' }}]\n"
+        ),
+    )?;
+    let (config, commits) = (s.w.config.to_str().context("path")?, file.to_str().context("path")?);
+    let applied = s.w.ferry(&["apply", config, commits]).await;
+    assert!(applied.ok, "the probe read the token and CA from SSM: {applied:?}");
+    let activated = s.w.ferry(&["activate", id]).await;
+    assert!(activated.ok && activated.stdout.contains("start main at"), "{activated:?}");
+
+    let sha = private.commit("a.rs", &format!("Private fix for {}", s.issue), None)?;
+    private.push("main", false)?;
+    let mirrors = tempfile::tempdir()?;
+    let polled = s.invoke(mirrors.path(), in_secs(300)).await?;
+    assert_eq!((polled.poll.commits, polled.poll.comments, polled.poll.links), (1, 1, 1), "{polled:?}");
+    assert_eq!(s.on_jira(&sha).await?, (1, 1));
+
+    // A cold start (a new /tmp) fetches the repository again with the same token and CA.
+    let second = private.commit("b.rs", &format!("Second fix for {}", s.issue), None)?;
+    private.push("main", false)?;
+    let cold = tempfile::tempdir()?;
+    let again = s.invoke(cold.path(), in_secs(300)).await?;
+    assert_eq!((again.poll.commits, again.poll.comments), (1, 1), "{again:?}");
+    assert_eq!(s.on_jira(&second).await?, (1, 1));
+
+    let link = s.w.engine.commit_link(&s.id).await?.context("the stored link")?;
+    let system = s.w.engine.scm_system(&link.link).await?;
+    let stored = format!("{}{}", serde_json::to_string(&link)?, serde_json::to_string(&system)?);
+    assert!(stored.contains(&token_param) && !stored.contains(&token), "a reference, never the token: {stored}");
     Ok(())
 }
