@@ -231,7 +231,8 @@ async fn failure_action(
     form.check(&app)?;
     // The same calls as `ferry failures retry [--winner]` and `ferry failures discard`.
     let retried = |f: ferry_domain::FailureRecord| format!("{} {}", f.integration, f.entity_key);
-    if action == "retry" && app.commits.link_of(&id).await?.is_some() {
+    // A failure that cannot be read goes to the engine's calls, which say why.
+    if action == "retry" && matches!(app.commits.link_of(&id).await, Ok(Some(_))) {
         // A mention a commit link reported is written again now, not queued.
         let (f, written) = app.commits.retry(&id).await?;
         let did = match written {
