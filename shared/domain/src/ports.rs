@@ -153,6 +153,21 @@ pub trait Connector: Send + Sync {
         fields: &[FieldKey],
     ) -> PortResult<Vec<HistoryEntry>>;
 
+    /// Enough of the entity's history through revision `through` to tell who changed each
+    /// of `fields` last: the newest entries, back to the last one that sets each field (all
+    /// of the history when one never does). Oldest first, keyed as [`Connector::history`]'s.
+    /// By default the whole history; a connector whose history is paged overrides it to
+    /// stop early.
+    async fn last_changes(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        self.history(scope, id, None, through, fields).await
+    }
+
     /// The entity whose `field` equals `value` (remote-id search for idempotent creates).
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>>;
 

@@ -77,8 +77,9 @@ pub(crate) struct Contested {
 }
 
 impl Engine {
-    /// Reads both entities' histories (one request each, more for a long Jira changelog)
-    /// for the contested fields of a write: only a write that found a conflict pays it.
+    /// Reads both entities' histories for the contested fields of a write (one request
+    /// each, more only for a Jira issue whose newest hundred changelog entries do not set
+    /// every contested field): only a write that found a conflict pays it.
     pub(crate) async fn field_times(
         &self,
         ctx: &WriteCtx<'_>,
@@ -90,14 +91,14 @@ impl Engine {
         let target_fields: Vec<FieldKey> = contested.iter().map(|c| c.target.clone()).collect();
         let (conn, scope) = (ctx.target_conn.as_ref(), &ctx.target_scope);
         let me = self.integration_user(&integration.endpoint(cmd.flow.target()).system, conn).await?;
-        let history = conn.history(scope, &current.id, None, &current.revision, &target_fields).await?;
+        let history = conn.last_changes(scope, &current.id, &current.revision, &target_fields).await?;
         for f in &target_fields {
             times.target.insert(f.clone(), last_change(&history, &me, f));
         }
         let source_fields: Vec<FieldKey> = contested.iter().map(|c| c.source.clone()).collect();
         let (conn, scope) = self.side_connector(ctx.record, cmd.flow.source()).await?;
         let me = self.integration_user(&integration.endpoint(cmd.flow.source()).system, conn.as_ref()).await?;
-        let history = conn.history(&scope, &cmd.source.id, None, &cmd.source.revision, &source_fields).await?;
+        let history = conn.last_changes(&scope, &cmd.source.id, &cmd.source.revision, &source_fields).await?;
         for f in &source_fields {
             times.source.insert(f.clone(), last_change(&history, &me, f));
         }

@@ -168,6 +168,16 @@ impl Connector for Refreshing {
         self.call(Again::Now, |c| async move { c.history(scope, id, after, through, fields).await }).await
     }
 
+    async fn last_changes(
+        &self,
+        scope: &Scope,
+        id: &EntityId,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        self.call(Again::Now, |c| async move { c.last_changes(scope, id, through, fields).await }).await
+    }
+
     async fn confirm_deleted(&self, scope: &Scope, id: &EntityId) -> PortResult<()> {
         self.call(Again::Now, |c| async move { c.confirm_deleted(scope, id).await }).await
     }

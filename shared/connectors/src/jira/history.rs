@@ -27,12 +27,57 @@ impl JiraConnector {
         through: &str,
         fields: &[FieldKey],
     ) -> PortResult<Vec<HistoryEntry>> {
+        let issue = self.issue_with_changelog(id).await?;
+        self.history_in(&issue, after, through, fields).await
+    }
+
+    /// The entries through `through` back to the last one that sets each of `fields`
+    /// (its key as [`entry`] matches it): the issue's newest entries, and older pages only
+    /// while a field has none yet.
+    pub(super) async fn read_last_changes(
+        &self,
+        id: &EntityId,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        let issue = self.issue_with_changelog(id).await?;
+        let through = revision_millis(through)?;
+        let metas = self.field_metas().await?;
+        let all_set = |entries: &[Changelog]| {
+            fields.iter().all(|f| entries.iter().any(|h| in_window(h, None, through) && sets(h, f)))
+        };
+        let entries = self.paged_back(&issue, |entries| !all_set(entries)).await?;
+        Ok(entries.iter().filter(|h| in_window(h, None, through)).map(|h| entry(h, fields, metas)).collect())
+    }
+
+    async fn issue_with_changelog(&self, id: &EntityId) -> PortResult<Issue> {
         let url = self.api(
             &["issue", id.as_str()],
             &[("fields", "created,creator,reporter".into()), ("expand", "changelog".into())],
         )?;
-        let issue: Issue = self.get_json(url, "issue").await?;
-        self.history_in(&issue, after, through, fields).await
+        self.get_json(url, "issue").await
+    }
+
+    /// The changelog entries `issue` holds, oldest first, with older pages of
+    /// `/issue/{id}/changelog` put before them while `more` says the entries at hand are
+    /// not enough.
+    async fn paged_back(&self, issue: &Issue, more: impl Fn(&[Changelog]) -> bool) -> PortResult<Vec<Changelog>> {
+        let id = EntityId::new(issue.id.0.clone());
+        let mut entries = issue.histories("issue changelog")?.to_vec();
+        let total = issue.changelog.as_ref().and_then(|c| c.total).unwrap_or(entries.len() as u64);
+        entries.sort_by_key(|h| entry_millis(h).unwrap_or(i64::MIN));
+        let mut missing = total.saturating_sub(entries.len() as u64);
+        while missing > 0 && more(&entries) {
+            let start = missing.saturating_sub(CHANGELOG_PAGE);
+            let mut older = self.changelog_page(&id, start, missing - start).await?;
+            if older.is_empty() {
+                break;
+            }
+            older.append(&mut entries);
+            entries = older;
+            missing = start;
+        }
+        Ok(entries)
     }
 
     /// The history in the window `(after, through]` of an issue read (or returned by an
@@ -45,26 +90,12 @@ impl JiraConnector {
         through: &str,
         fields: &[FieldKey],
     ) -> PortResult<Vec<HistoryEntry>> {
-        let id = EntityId::new(issue.id.0.clone());
-        let id = &id;
         let after = after.map(revision_millis).transpose()?;
         let through = revision_millis(through)?;
         let metas = self.field_metas().await?;
-        let mut entries = issue.histories("issue changelog")?.to_vec();
-        let total = issue.changelog.as_ref().and_then(|c| c.total).unwrap_or(entries.len() as u64);
-        entries.sort_by_key(|h| entry_millis(h).unwrap_or(i64::MIN));
         // Older entries exist and the oldest one at hand is still inside the window.
-        let mut missing = total.saturating_sub(entries.len() as u64);
-        while missing > 0 && entries.first().is_none_or(|h| in_window(h, after, through)) {
-            let start = missing.saturating_sub(CHANGELOG_PAGE);
-            let mut older = self.changelog_page(id, start, missing - start).await?;
-            if older.is_empty() {
-                break;
-            }
-            older.append(&mut entries);
-            entries = older;
-            missing = start;
-        }
+        let entries =
+            self.paged_back(issue, |entries| entries.first().is_none_or(|h| in_window(h, after, through))).await?;
         let mut out = Vec::new();
         if after.is_none() {
             out.push(HistoryEntry { author: creator(issue, "issue")?, created: true, at: None, fields: Vec::new() });
@@ -102,6 +133,11 @@ fn entry_millis(h: &Changelog) -> Option<i64> {
 /// unreadable counts as inside: it may be someone else's change.
 fn in_window(h: &Changelog, after: Option<i64>, through: i64) -> bool {
     entry_millis(h).is_none_or(|t| after.is_none_or(|a| t > a) && t <= through)
+}
+
+/// Whether entry `h` sets `field` (under the key [`entry`] would give it).
+fn sets(h: &Changelog, field: &FieldKey) -> bool {
+    h.items.iter().any(|item| field.as_str().eq_ignore_ascii_case(item.id()))
 }
 
 /// One changelog entry as a history entry: each item's field under the requested key

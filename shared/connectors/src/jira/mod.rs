@@ -182,6 +182,17 @@ impl Connector for JiraConnector {
         self.read_history(id, after, through, fields).await
     }
 
+    /// The newest changelog entries, paged back only until each field has one.
+    async fn last_changes(
+        &self,
+        _scope: &Scope,
+        id: &EntityId,
+        through: &str,
+        fields: &[FieldKey],
+    ) -> PortResult<Vec<HistoryEntry>> {
+        self.read_last_changes(id, through, fields).await
+    }
+
     async fn find_by_field(&self, scope: &Scope, field: &FieldKey, value: &str) -> PortResult<Option<EntityRef>> {
         self.search_field(scope, field, value).await
     }

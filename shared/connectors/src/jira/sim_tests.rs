@@ -608,3 +608,41 @@ async fn history_reaches_back_past_the_hundred_entries_an_issue_read_holds() {
     let pages = sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count();
     assert!(pages >= 1, "older entries were paged from /changelog");
 }
+
+#[tokio::test]
+async fn the_last_changes_of_fields_are_read_back_only_as_far_as_each_fields_last_entry() {
+    let (sim, bot) = start().await;
+    let s = scope("APP", "Bug");
+    let made = create_bug(&bot, "busy").await;
+    // An early priority change, then more summary edits than an issue read holds.
+    bot.update(&s, &made.id, &[change("priority", FieldValue::Option("High".into()))], None, &[]).await.unwrap();
+    let mut through = String::new();
+    for i in 0..130 {
+        let edit = [change("summary", text(&format!("edit {i}")))];
+        through = bot.update(&s, &made.id, &edit, None, &[]).await.unwrap().target.revision;
+    }
+    let whole = bot.history(&s, &made.id, None, &through, &[]).await.unwrap();
+    let last_of = |h: &[HistoryEntry], f: &str| {
+        h.iter().rev().find(|e| e.fields.iter().any(|(k, _)| k == &fk(f))).map(|e| (e.at, e.fields.clone()))
+    };
+    let pages = |sim: &JiraSim| {
+        sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count()
+    };
+
+    sim.clear_requests();
+    let summary = bot.last_changes(&s, &made.id, &through, &[fk("summary")]).await.unwrap();
+    assert_eq!(pages(&sim), 0, "the issue read holds the summary's last change");
+    assert_eq!(last_of(&summary, "summary"), last_of(&whole, "summary"));
+    assert_eq!(last_of(&summary, "summary").map(|(_, f)| f), Some(vec![(fk("summary"), Some(text("edit 129")))]));
+
+    sim.clear_requests();
+    let both = bot.last_changes(&s, &made.id, &through, &[fk("summary"), fk("priority")]).await.unwrap();
+    assert!(pages(&sim) >= 1, "the priority's last change is older than the issue read holds");
+    assert_eq!(last_of(&both, "priority"), last_of(&whole, "priority"));
+    assert!(last_of(&both, "priority").is_some());
+    assert!(both.len() < whole.len(), "not the whole history: {} of {}", both.len(), whole.len());
+
+    // A field no entry sets: the whole history is read, and it says nothing of it.
+    let never = bot.last_changes(&s, &made.id, &through, &[fk("labels")]).await.unwrap();
+    assert_eq!(last_of(&never, "labels"), None);
+}
