@@ -445,13 +445,20 @@ async fn the_first_walk_from_init_to_run_writes_what_preview_promised_and_duplic
     // cron tick) finishes them, and is held to the same promises.
     let iid = IntegrationId::parse(&id)?;
     let state = w.engine.state();
+    let mut last_run = String::new();
     for _ in 0..6 {
         let run = w.ferry(&["run", "--once", "--integration", &id]).await;
         assert!(run.ok, "run --once: {}\n{}", run.stdout, run.stderr);
+        last_run = format!("{}{}", run.stdout, run.stderr);
         if state.count_links(&iid).await? == ITEMS as u64 {
             break;
         }
     }
+    // What the last cycle said and what is parked, for a create that did not link.
+    let parked: Vec<String> =
+        state.list_failures(Some(&iid)).await?.iter().map(|f| format!("{}: {}", f.entity_key, f.cause)).collect();
+    let unlinked =
+        |key: &str| format!("{key} was created and linked; parked: {parked:?}; the last run --once said:\n{last_run}");
     let (jira_reader, ado_reader) = (w.reader(Side::Left).await, w.reader(Side::Right).await);
     // Each promise kept: the target holds every value the preview showed...
     let mut promised_fields: std::collections::BTreeMap<(Side, String), Vec<String>> = Default::default();
@@ -462,7 +469,7 @@ async fn the_first_walk_from_init_to_run_writes_what_preview_promised_and_duplic
             None => {
                 let issue = issues.iter().find(|i| i.key == p.source).context("a promised create of our issues")?;
                 let link = state.get_link(&iid, Side::Left, &issue.id).await?;
-                link.with_context(|| format!("{} was created and linked", p.source))?.right.id
+                link.with_context(|| unlinked(&p.source))?.right.id
             }
         };
         let reader = if target_side == Side::Right { &ado_reader } else { &jira_reader };

@@ -625,9 +625,7 @@ async fn the_last_changes_of_fields_are_read_back_only_as_far_as_each_fields_las
     let last_of = |h: &[HistoryEntry], f: &str| {
         h.iter().rev().find(|e| e.fields.iter().any(|(k, _)| k == &fk(f))).map(|e| (e.at, e.fields.clone()))
     };
-    let pages = |sim: &JiraSim| {
-        sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count()
-    };
+    let pages = |sim: &JiraSim| sim.requests().iter().filter(|r| r.path.ends_with("/changelog")).count();
 
     sim.clear_requests();
     let summary = bot.last_changes(&s, &made.id, &through, &[fk("summary")]).await.unwrap();
