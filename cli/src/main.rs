@@ -21,7 +21,7 @@ use ferry_domain::{IntegrationId, Side, SystemId};
 use ferry_engine::Engine;
 use ferry_runtime::aws::{aws_engine, AwsRuntime};
 use ferry_runtime::backfill::Worker;
-use ferry_runtime::commits::{mirrors_beside, CommitCycle, CommitRunner};
+use ferry_runtime::commits::{mirrors_beside, CommitCycle, CommitRunner, Retried};
 use ferry_runtime::{Embedded, EnvSecrets, Runner, RunnerSettings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -616,17 +616,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(args) => {
             let rt = open(&target).await?;
-            {
-                let commits = rt.commit_runner(&target.db);
-                console::serve(
-                    rt.engine().clone(),
-                    rt.connectors().clone(),
-                    matches!(rt, Backend::Aws(_)),
-                    commits,
-                    args,
-                )
-                .await
-            }
+            let (engine, connectors, commits) =
+                (rt.engine().clone(), rt.connectors().clone(), rt.commit_runner(&target.db));
+            console::serve(engine, connectors, matches!(rt, Backend::Aws(_)), commits, args).await
         }
     }
 }
@@ -730,30 +722,18 @@ async fn failures(target: &Target, action: FailureAction) -> Result<ExitCode> {
             let mut refused = 0;
             let commits = rt.commit_runner(&target.db);
             for id in &ids {
-                // A mention a commit link reported is written again now, not queued. A
-                // failure that cannot be read goes to the engine, which says why.
-                if let Ok(Some(_)) = commits.link_of(id).await {
-                    if winner.is_some() {
-                        eprintln!("error: {id}: a mention reported by a commit link has no sides to choose");
-                        refused += 1;
-                        continue;
-                    }
-                    match commits.retry(id).await {
-                        Ok((f, true)) => println!("{id}: {} {} written", f.integration, f.entity_key),
-                        Ok((f, false)) => {
-                            let now = rt.engine().state().get_failure(id).await?.map_or(f.cause, |f| f.cause);
-                            eprintln!("error: {id}: failed again: {now}");
-                            refused += 1;
-                        }
-                        Err(e) => {
-                            eprintln!("error: {id}: {e}");
-                            refused += 1;
-                        }
-                    }
-                    continue;
-                }
-                match rt.engine().retry_failure_with(id, winner).await {
-                    Ok(f) => println!("{id}: {} {} queued again", f.integration, f.entity_key),
+                // A mention a commit link reported is written again now, not queued.
+                let outcome = match commits.retry(id, winner).await {
+                    Ok(Some(Retried::Written(f))) => Ok(format!("{} {} written", f.integration, f.entity_key)),
+                    Ok(Some(Retried::FailedAgain(f))) => Err(format!("failed again: {}", f.cause)),
+                    Err(e) => Err(e.to_string()),
+                    Ok(None) => match rt.engine().retry_failure_with(id, winner).await {
+                        Ok(f) => Ok(format!("{} {} queued again", f.integration, f.entity_key)),
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                match outcome {
+                    Ok(done) => println!("{id}: {done}"),
                     Err(e) => {
                         eprintln!("error: {id}: {e}");
                         refused += 1;
@@ -831,8 +811,6 @@ async fn discover(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The commit link whose failure `id` is, if it is one's. A failure that cannot be read
-/// is left to the retry, which names why.
 fn parse_side(s: &str) -> Result<Side, String> {
     match s {
         "left" => Ok(Side::Left),

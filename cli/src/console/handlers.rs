@@ -13,7 +13,8 @@ use axum::{Form, Router};
 use chrono::Utc;
 use ferry_domain::{EntityId, Flow, IntegrationId, Side};
 use ferry_engine::EngineError;
-use ferry_runtime::commits::CommitError;
+use ferry_runtime::commits::{CommitError, Retried};
+use ferry_scm::SyncError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -66,6 +67,9 @@ impl From<CommitError> for PageError {
     fn from(e: CommitError) -> Self {
         match e {
             CommitError::Engine(e) => e.into(),
+            // What the link is or holds stands in the way (no sides to choose, a commit or
+            // item it no longer has).
+            CommitError::Sync(SyncError::Config(..)) => PageError(StatusCode::CONFLICT, e.to_string()),
             // The repository or a target system refused or failed.
             CommitError::Sync(_) | CommitError::Port(_) => PageError(StatusCode::BAD_GATEWAY, e.to_string()),
             CommitError::NotACommitLink(_) | CommitError::Busy(_) => PageError(StatusCode::CONFLICT, e.to_string()),
@@ -231,28 +235,29 @@ async fn failure_action(
     form.check(&app)?;
     // The same calls as `ferry failures retry [--winner]` and `ferry failures discard`.
     let retried = |f: ferry_domain::FailureRecord| format!("{} {}", f.integration, f.entity_key);
-    // A failure that cannot be read goes to the engine's calls, which say why.
-    if action == "retry" && matches!(app.commits.link_of(&id).await, Ok(Some(_))) {
-        // A mention a commit link reported is written again now, not queued.
-        let (f, written) = app.commits.retry(&id).await?;
-        let did = match written {
-            true => "written".to_string(),
-            false => match app.engine.state().get_failure(&id).await? {
-                Some(again) => format!("failed again: {}", again.cause),
-                None => "failed again".to_string(),
-            },
-        };
-        return Ok(form.done("/failures", &format!("{}: {did}", retried(f))));
-    }
+    let winner = match action.as_str() {
+        "left-wins" => Some(Side::Left),
+        "right-wins" => Some(Side::Right),
+        _ => None,
+    };
     let (what, did) = match action.as_str() {
-        "retry" => (retried(app.engine.retry_failure_with(&id, None).await?), "queued again"),
-        "left-wins" => {
-            (retried(app.engine.retry_failure_with(&id, Some(Side::Left)).await?), "queued again, left wins")
-        }
-        "right-wins" => {
-            (retried(app.engine.retry_failure_with(&id, Some(Side::Right)).await?), "queued again, right wins")
-        }
-        "discard" => (app.engine.discard_failure(&id).await?.describe(), "discarded"),
+        // A mention a commit link reported is written again now, not queued.
+        "retry" | "left-wins" | "right-wins" => match app.commits.retry(&id, winner).await? {
+            Some(Retried::Written(f)) => (retried(f), "written".to_string()),
+            Some(Retried::FailedAgain(f)) => {
+                let did = format!("failed again: {}", f.cause);
+                (retried(f), did)
+            }
+            None => {
+                let did = match winner {
+                    None => "queued again",
+                    Some(Side::Left) => "queued again, left wins",
+                    Some(Side::Right) => "queued again, right wins",
+                };
+                (retried(app.engine.retry_failure_with(&id, winner).await?), did.to_string())
+            }
+        },
+        "discard" => (app.engine.discard_failure(&id).await?.describe(), "discarded".to_string()),
         other => return Err(bad_request(format!("unknown action {other:?}"))),
     };
     Ok(form.done("/failures", &format!("{what}: {did}")))

@@ -8,7 +8,7 @@
 use crate::connectors::Connectors;
 use chrono::{DateTime, Utc};
 use ferry_domain::ports::{ConnectorFactory, PortResult};
-use ferry_domain::{CommitLinkRecord, FailureRecord, IntegrationId, PortError, ScmSystem, COMMIT_FLOW};
+use ferry_domain::{CommitLinkRecord, FailureRecord, IntegrationId, PortError, ScmSystem, Side, COMMIT_FLOW};
 use ferry_engine::{Engine, EngineError};
 use ferry_scm::schedule::due;
 use ferry_scm::{CommitSync, GitRemote, KeyPattern, Mirror, PollReport, ScmError, Start, SyncError, Target, Tips};
@@ -48,6 +48,15 @@ pub struct CommitActivation {
     /// `newest_commits`, `empty_repository` (tips are "0": its first commit is linked),
     /// `kept` (an earlier position), `from_commit` or `since_date` (an override).
     pub reason: &'static str,
+}
+
+/// What a retry of a reported mention did.
+#[derive(Debug, Clone)]
+pub enum Retried {
+    /// Written; the failure (as it was) is deleted.
+    Written(FailureRecord),
+    /// Refused again: the failure as recorded now (its new cause, one more attempt).
+    FailedAgain(FailureRecord),
 }
 
 /// What one cycle of the commit links did.
@@ -100,27 +109,23 @@ impl CommitRunner {
         })
     }
 
-    /// The commit link that reported failure `failure_id`; `None` for another failure
-    /// (of a work-item integration) or one that is gone.
-    pub async fn link_of(&self, failure_id: &str) -> Result<Option<IntegrationId>, CommitError> {
-        let Some(failure) = self.engine.state().get_failure(failure_id).await? else { return Ok(None) };
-        Ok(self.engine.commit_link(&failure.integration).await?.map(|r| r.link.id))
-    }
-
-    /// Retries failure `failure_id`, a mention reported by a commit link (`ferry failures
-    /// retry`): writes what could not be written then, with the link's current targets
-    /// and transitions. Answers the failure as it was and whether it is written now (the
-    /// failure deleted) or failed again (recorded with its new cause).
-    pub async fn retry(&self, failure_id: &str) -> Result<(FailureRecord, bool), CommitError> {
-        let failure = self
-            .engine
-            .state()
-            .get_failure(failure_id)
-            .await?
-            .ok_or_else(|| EngineError::UnknownFailure(failure_id.to_string()))?;
-        let record = self.record(&failure.integration).await?;
-        let written = self.sync_for(&record).await?.retry_reported(&failure).await?;
-        Ok((failure, written))
+    /// Retries failure `failure_id` when a commit link reported it (`ferry failures retry`,
+    /// the console's Retry): writes what could not be written then, with the link's current
+    /// targets and transitions. `None` for any other failure, and for one that cannot be
+    /// read: the engine's retry takes those (and says why one cannot be read). A mention
+    /// has no sides for a `winner` to choose.
+    pub async fn retry(&self, failure_id: &str, winner: Option<Side>) -> Result<Option<Retried>, CommitError> {
+        let state = self.engine.state();
+        let Ok(Some(failure)) = state.get_failure(failure_id).await else { return Ok(None) };
+        let Some(record) = self.engine.commit_link(&failure.integration).await? else { return Ok(None) };
+        if winner.is_some() {
+            let why = "a mention a commit link reported has no sides for a winner to choose".to_string();
+            return Err(SyncError::Config(record.link.id.to_string(), why).into());
+        }
+        if self.sync_for(&record).await?.retry_reported(&failure).await? {
+            return Ok(Some(Retried::Written(failure)));
+        }
+        Ok(Some(Retried::FailedAgain(state.get_failure(failure_id).await?.unwrap_or(failure))))
     }
 
     /// Activates commit link `id`: records where it starts ([`Start`]: by default each

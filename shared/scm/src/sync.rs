@@ -43,6 +43,7 @@ use ferry_domain::{
     FieldChange, FieldKey, FieldValue, PortError, RemoteLink, ScmSystem, Scope, UserRef, WalkCheckpoint, Watermark,
 };
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -127,14 +128,8 @@ impl CommitSync {
     /// deadline less a reserve): a poll that reaches it ends `unfinished`, without
     /// recording the tips. A fetch under way is not cut short.
     pub async fn poll_until(&self, stop_at: Option<Instant>) -> Result<PollReport, SyncError> {
-        let Some(owner) = self.lease().await? else {
-            return Ok(PollReport { busy: true, ..PollReport::default() });
-        };
-        let renewal = self.renewal(&owner);
-        let result = self.poll_leased(stop_at).await;
-        drop(renewal);
-        self.release(&owner).await;
-        result
+        let polled = self.leased(self.poll_leased(stop_at)).await?;
+        Ok(polled.unwrap_or(PollReport { busy: true, ..PollReport::default() }))
     }
 
     /// Records the start point ([`Start`]): by default each selected branch's newest
@@ -142,9 +137,7 @@ impl CommitSync {
     /// (kept); an override replaces a recorded position. `busy` (`None`) when a poll
     /// holds the lease.
     pub async fn activate(&self, start: &Start) -> Result<Option<Activation>, SyncError> {
-        let Some(owner) = self.lease().await? else { return Ok(None) };
-        let renewal = self.renewal(&owner);
-        let result = async {
+        self.leased(async {
             let (current, _) = self.fetch_selected().await?;
             let recorded = self.position().await?;
             if let (Start::Newest, Some((_, tips))) = (start, &recorded) {
@@ -153,11 +146,8 @@ impl CommitSync {
             let tips = self.start_tips(&current, start).await?;
             self.record(recorded.as_ref().map(|(mark, _)| mark), tips.clone()).await?;
             Ok(Activation { tips, kept: false })
-        }
-        .await;
-        drop(renewal);
-        self.release(&owner).await;
-        result.map(Some)
+        })
+        .await
     }
 
     /// The position `start` gives the selected branches at their `current` tips.
@@ -184,6 +174,17 @@ impl CommitSync {
         })
         .await?;
         Ok(tips)
+    }
+
+    /// Runs `work` holding the integration's poll lease, renewed while it runs; `None`
+    /// (nothing run) while another holds it.
+    async fn leased<T>(&self, work: impl Future<Output = Result<T, SyncError>>) -> Result<Option<T>, SyncError> {
+        let Some(owner) = self.lease().await? else { return Ok(None) };
+        let renewal = self.renewal(&owner);
+        let result = work.await;
+        drop(renewal);
+        self.release(&owner).await;
+        result.map(Some)
     }
 
     async fn lease(&self) -> Result<Option<String>, SyncError> {
@@ -307,17 +308,12 @@ impl CommitSync {
     /// is written now: then the failure is deleted; else it is recorded again with the
     /// new cause and one more attempt.
     pub async fn retry_reported(&self, failure: &FailureRecord) -> Result<bool, SyncError> {
-        let Some(owner) = self.lease().await? else {
-            return Err(SyncError::Config(
+        self.leased(self.retry_leased(failure)).await?.ok_or_else(|| {
+            SyncError::Config(
                 self.integration.id.to_string(),
                 "a poll of it is under way; retry when it is done".into(),
-            ));
-        };
-        let renewal = self.renewal(&owner);
-        let result = self.retry_leased(failure).await;
-        drop(renewal);
-        self.release(&owner).await;
-        result
+            )
+        })
     }
 
     async fn retry_leased(&self, failure: &FailureRecord) -> Result<bool, SyncError> {
